@@ -1,0 +1,3 @@
+export * from './canonical';
+export * from './keys';
+export * from './key-file';

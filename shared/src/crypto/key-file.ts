@@ -1,0 +1,40 @@
+/** Key files: a JSON file, created with mode 0600, holding one Ed25519 key pair. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { encodeKey, generateKeyPair, keyPairFromSecretKey, type KeyPair } from './keys';
+
+const KeyFileSchema = z.object({
+  type: z.literal('fl-ed25519'),
+  publicKey: z.string(),
+  secretKey: z.string(),
+});
+
+export function writeKeyFile(file: string, pair: KeyPair = generateKeyPair()): KeyPair {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const body = { type: 'fl-ed25519', publicKey: encodeKey(pair.publicKey), secretKey: encodeKey(pair.secretKey) };
+  // 'wx' refuses to overwrite an existing key: losing a key means losing an identity.
+  fs.writeFileSync(file, JSON.stringify(body, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  return pair;
+}
+
+export function readKeyFile(file: string): KeyPair {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read key file ${file}: ${(err as Error).message}`);
+  }
+  const body = KeyFileSchema.safeParse(parsed);
+  if (!body.success) throw new Error(`${file} is not an fl-ed25519 key file`);
+  const pair = keyPairFromSecretKey(new Uint8Array(Buffer.from(body.data.secretKey, 'base64')));
+  if (encodeKey(pair.publicKey) !== body.data.publicKey) {
+    throw new Error(`${file}: the public key does not match the secret key`);
+  }
+  return pair;
+}
+
+/** Reads the key file, creating it first when it does not exist. */
+export function loadOrCreateKeyFile(file: string): KeyPair {
+  return fs.existsSync(file) ? readKeyFile(file) : writeKeyFile(file);
+}

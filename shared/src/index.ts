@@ -1,0 +1,4 @@
+export * from './protocol';
+export * from './crypto';
+export * from './codec';
+export * from './model';

@@ -1,0 +1,57 @@
+/**
+ * One table of error codes for every transport. `http` is the REST status; on
+ * Socket.IO the code travels in an ack `{ ok: false, error: { code, message } }`
+ * or in a refused handshake's `connect_error` data.
+ */
+export const ERROR_CODES = {
+  // Frames and requests
+  INVALID_FRAME: { http: 400, meaning: 'the message does not match its schema' },
+  VALIDATION_FAILED: { http: 400, meaning: 'the request body does not match its schema' },
+  FRAME_TOO_LARGE: { http: 413, meaning: 'the message is larger than the configured frame limit' },
+  NOT_FOUND: { http: 404, meaning: 'no such resource' },
+  CONFLICT: { http: 409, meaning: 'the resource already exists or is in another state' },
+  UNAUTHORIZED: { http: 401, meaning: 'missing or wrong credentials' },
+  INTERNAL: { http: 500, meaning: 'an unexpected error; the coordinator logged it' },
+  // Handshake
+  UNKNOWN_PARTICIPANT: { http: 403, meaning: 'the public key is not registered' },
+  BAD_SIGNATURE: { http: 401, meaning: 'the signature does not verify against the key' },
+  STALE_TIMESTAMP: { http: 401, meaning: 'the signed timestamp is outside the accepted window' },
+  REPLAYED_NONCE: { http: 401, meaning: 'the nonce was already used' },
+  // Updates and statistics
+  WRONG_PARTICIPANT: { http: 403, meaning: 'the header names another participant than the connection' },
+  UNKNOWN_JOB: { http: 404, meaning: 'no running job has this id' },
+  NOT_SELECTED: { http: 409, meaning: 'this participant was not asked for this round or phase' },
+  WRONG_ROUND: { http: 409, meaning: 'the update is not for the round that is open' },
+  DUPLICATE_UPDATE: { http: 409, meaning: 'this participant already sent its reply for this round' },
+  WRONG_SHAPE: { http: 422, meaning: 'the weights do not have the model size' },
+  DIGEST_MISMATCH: { http: 422, meaning: 'the weights do not hash to the signed SHA-256' },
+  NON_FINITE: { http: 422, meaning: 'the weights contain NaN or infinity' },
+  IMPLAUSIBLE_SAMPLES: { http: 422, meaning: 'the sample count is not plausible' },
+  INVALID_STATISTICS: { http: 422, meaning: 'the statistics do not match the job schema' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+/** An error that carries its code across layers; transports map it to their status. */
+export class FlError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FlError';
+  }
+
+  toBody(): ErrorBody {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export type Ack = { ok: true } | { ok: false; error: ErrorBody };
+export const ackOk: Ack = { ok: true };
+export const ackError = (code: ErrorCode, message: string): Ack => ({ ok: false, error: { code, message } });

@@ -1,0 +1,18 @@
+/**
+ * Typed Socket.IO event maps, declared once for both sides. Types are not
+ * validation: every inbound payload is parsed with its schema before use.
+ */
+import type { Ack } from './errors';
+import type { JobFinished, StatisticsRequest, TrainMessage, Welcome } from './messages';
+
+export interface CoordinatorToAgentEvents {
+  welcome: (message: Welcome) => void;
+  'statistics-request': (message: StatisticsRequest) => void;
+  train: (message: TrainMessage) => void;
+  'job-finished': (message: JobFinished) => void;
+}
+
+export interface AgentToCoordinatorEvents {
+  statistics: (message: unknown, ack: (reply: Ack) => void) => void;
+  update: (message: unknown, ack: (reply: Ack) => void) => void;
+}

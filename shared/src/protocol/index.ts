@@ -1,0 +1,4 @@
+export * from './errors';
+export * from './job';
+export * from './messages';
+export * from './events';

@@ -1,0 +1,89 @@
+/** A job: what to train, on which columns, with which training settings. */
+import { z } from 'zod';
+import { MODEL_KINDS } from '../model/model';
+
+export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
+const name = z.string().min(1).max(200);
+
+export const FeatureSchema = z.object({ name, type: z.enum(FEATURE_TYPES) });
+export type Feature = z.infer<typeof FeatureSchema>;
+
+export const JobSpecSchema = z
+  .object({
+    name: z.string().min(1).max(200).default('job'),
+    model: z.enum(MODEL_KINDS),
+    features: z.array(FeatureSchema).min(1).max(10_000),
+    target: name,
+    /** logistic: the target value that is the positive class; default the second in sorted order */
+    positiveClass: z.string().max(200).optional(),
+    rounds: z.number().int().min(1).max(100_000).default(10),
+    minParticipants: z.number().int().min(1).max(100_000).default(2),
+    roundDeadlineSeconds: z.number().positive().max(86_400).default(60),
+    localEpochs: z.number().int().min(1).max(1000).default(1),
+    batchSize: z.number().int().min(1).max(1_000_000).default(32),
+    learningRate: z.number().positive().max(100).default(0.1),
+    l2: z.number().min(0).max(100).default(0),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+  })
+  .superRefine((spec, ctx) => {
+    const seen = new Set<string>();
+    spec.features.forEach((f, i) => {
+      if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: `duplicate feature ${f.name}` });
+      seen.add(f.name);
+      if (f.name === spec.target) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: 'the target cannot be a feature' });
+    });
+  });
+export type JobSpec = z.infer<typeof JobSpecSchema>;
+/** What a client sends: defaults may be left out. */
+export type JobSpecInput = z.input<typeof JobSpecSchema>;
+
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const finite = z.number().finite();
+const categoryCounts = z.array(z.tuple([z.string().max(1000), count])).max(100_000);
+
+/**
+ * What one participant reports in the statistics phase: sums and counts, never rows.
+ * Feature entries follow the job's feature order.
+ */
+export const LocalStatisticsSchema = z.object({
+  /** rows with a target value, the rows the participant will train on */
+  rows: count,
+  features: z.array(
+    z.discriminatedUnion('type', [
+      z.object({ name, type: z.literal('numeric'), count, sum: finite, sumSquares: finite, missing: count }),
+      z.object({ name, type: z.literal('categorical'), counts: categoryCounts, missing: count }),
+    ]),
+  ),
+  target: z.discriminatedUnion('type', [
+    z.object({ type: z.literal('categorical'), counts: categoryCounts }),
+    z.object({ type: z.literal('numeric'), count, sum: finite, sumSquares: finite }),
+  ]),
+});
+export type LocalStatistics = z.infer<typeof LocalStatisticsSchema>;
+
+/**
+ * The global preprocessing every participant applies, built by the coordinator
+ * from everyone's statistics: the same normalization and vocabularies at every site.
+ * A categorical feature is one-hot over its vocabulary plus one unknown level.
+ */
+export const PreprocessingSchema = z.object({
+  features: z.array(
+    z.discriminatedUnion('type', [
+      z.object({ name, type: z.literal('numeric'), mean: finite, std: finite }),
+      z.object({ name, type: z.literal('categorical'), vocabulary: z.array(z.string()) }),
+    ]),
+  ),
+  target: z.discriminatedUnion('type', [
+    /** classes[1] is the positive class */
+    z.object({ type: z.literal('binary'), classes: z.tuple([z.string(), z.string()]) }),
+    z.object({ type: z.literal('classes'), classes: z.array(z.string()).min(2) }),
+    z.object({ type: z.literal('numeric'), mean: finite, std: finite }),
+  ]),
+  /** width of the prepared feature vector */
+  inputDim: z.number().int().min(1),
+  /** rows reported across all participants */
+  rows: count,
+});
+export type Preprocessing = z.infer<typeof PreprocessingSchema>;
+
+export const UNKNOWN_CATEGORY = '<unknown>';

@@ -1,0 +1,106 @@
+/**
+ * Every message between coordinator and agents, one zod schema each.
+ * A signed message is `{ header, signature }` (+ `weights` as a binary attachment):
+ * the signature covers the canonical bytes of the header under the domain named
+ * by its `type` (see crypto/canonical.ts); weights are covered by the header's SHA-256.
+ */
+import { z } from 'zod';
+import { isBinary, type Binary } from '../codec/weights';
+import { MODEL_KINDS } from '../model/model';
+import { JobSpecSchema, LocalStatisticsSchema, PreprocessingSchema } from './job';
+
+/** The Socket.IO namespace agents connect to. */
+export const AGENT_NAMESPACE = '/agents';
+
+const base64Key = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a base64 Ed25519 public key');
+const signature = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'a base64 Ed25519 signature');
+const nonce = z.string().min(16).max(128);
+const id = z.string().min(1).max(200);
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const binary = z.custom<Binary>(isBinary, 'binary weights');
+const metrics = z.record(z.string().max(64), z.number().finite()).refine((m) => Object.keys(m).length <= 64);
+
+/** Agent -> coordinator, in the Socket.IO handshake `auth` field. */
+export const HandshakeHeaderSchema = z.object({
+  type: z.literal('handshake'),
+  publicKey: base64Key,
+  /** milliseconds since the epoch, checked against the coordinator's clock */
+  timestamp: z.number().int(),
+  nonce,
+});
+export type HandshakeHeader = z.infer<typeof HandshakeHeaderSchema>;
+export const HandshakeSchema = z.object({ header: HandshakeHeaderSchema, signature });
+export type Handshake = z.infer<typeof HandshakeSchema>;
+
+/**
+ * Coordinator -> agent right after the handshake. Signing the agent's handshake
+ * nonce proves the coordinator holds the key the agent pins.
+ */
+export const WelcomeHeaderSchema = z.object({
+  type: z.literal('welcome'),
+  participant: id,
+  coordinatorKey: base64Key,
+  handshakeNonce: nonce,
+  serverTime: z.number().int(),
+});
+export const WelcomeSchema = z.object({ header: WelcomeHeaderSchema, signature });
+export type Welcome = z.infer<typeof WelcomeSchema>;
+
+/** Coordinator -> agent: report statistics of your data for this job. */
+export const StatisticsRequestHeaderSchema = z.object({
+  type: z.literal('statistics-request'),
+  job: id,
+  spec: JobSpecSchema,
+  issuedAt: z.number().int(),
+});
+export const StatisticsRequestSchema = z.object({ header: StatisticsRequestHeaderSchema, signature });
+export type StatisticsRequest = z.infer<typeof StatisticsRequestSchema>;
+
+/** Agent -> coordinator, acknowledged. */
+export const StatisticsHeaderSchema = z.object({
+  type: z.literal('statistics'),
+  job: id,
+  participant: id,
+  nonce,
+  statistics: LocalStatisticsSchema,
+});
+export type StatisticsHeader = z.infer<typeof StatisticsHeaderSchema>;
+export const StatisticsMessageSchema = z.object({ header: StatisticsHeaderSchema, signature });
+export type StatisticsMessage = z.infer<typeof StatisticsMessageSchema>;
+
+/** Coordinator -> agent: train from this global model. Stateless: it carries all the agent needs. */
+export const TrainHeaderSchema = z.object({
+  type: z.literal('train'),
+  job: id,
+  round: z.number().int().min(1),
+  spec: JobSpecSchema,
+  preprocessing: PreprocessingSchema,
+  model: z.object({ kind: z.enum(MODEL_KINDS), inputDim: z.number().int().min(1), outputDim: z.number().int().min(1) }),
+  weightsSha256: sha256,
+  /** milliseconds since the epoch after which the update is no longer awaited */
+  deadline: z.number().int(),
+  issuedAt: z.number().int(),
+});
+export type TrainHeader = z.infer<typeof TrainHeaderSchema>;
+export const TrainMessageSchema = z.object({ header: TrainHeaderSchema, signature, weights: binary });
+export type TrainMessage = z.infer<typeof TrainMessageSchema>;
+
+/** Agent -> coordinator, acknowledged: the locally trained weights. */
+export const UpdateHeaderSchema = z.object({
+  type: z.literal('update'),
+  job: id,
+  round: z.number().int().min(1),
+  participant: id,
+  nonce,
+  numSamples: z.number().int(),
+  /** e.g. trainLoss, trainAccuracy: computed locally on the participant's own data */
+  metrics,
+  weightsSha256: sha256,
+});
+export type UpdateHeader = z.infer<typeof UpdateHeaderSchema>;
+export const UpdateMessageSchema = z.object({ header: UpdateHeaderSchema, signature, weights: binary });
+export type UpdateMessage = z.infer<typeof UpdateMessageSchema>;
+
+/** Coordinator -> agent: informational, unsigned. */
+export const JobFinishedSchema = z.object({ job: id, status: z.string(), rounds: z.number().int() });
+export type JobFinished = z.infer<typeof JobFinishedSchema>;
