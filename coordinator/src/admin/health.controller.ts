@@ -1,0 +1,13 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { CoordinatorIdentity } from '../identity/identity';
+
+/** Unauthenticated: liveness, and the key agents compare out of band before pinning it. */
+@Controller('api/health')
+export class HealthController {
+  constructor(@Inject(CoordinatorIdentity) private readonly identity: CoordinatorIdentity) {}
+
+  @Get()
+  health() {
+    return { status: 'ok', coordinatorKey: this.identity.publicKey, fingerprint: this.identity.fingerprint };
+  }
+}

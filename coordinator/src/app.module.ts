@@ -1,0 +1,58 @@
+/** The coordinator's Nest module, wired from a parsed configuration. */
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import * as path from 'node:path';
+import { AdminGuard, ADMIN_TOKEN } from './admin/admin.guard';
+import { RestErrorFilter } from './admin/error.filter';
+import { HealthController } from './admin/health.controller';
+import { JobsController } from './admin/jobs.controller';
+import { ParticipantsController } from './admin/participants.controller';
+import { COORDINATOR_CONFIG, type CoordinatorConfig } from './config/config';
+import { CoordinatorIdentity } from './identity/identity';
+import { CoordinatorLogger } from './logger';
+import { AgentGateway } from './participants/agent.gateway';
+import { AgentConnections } from './participants/connections';
+import { HandshakeVerifier } from './participants/handshake';
+import { RoundEngine } from './rounds/round-engine';
+import { SqliteStore } from './storage/store.sqlite';
+import { STORE, type Store } from './storage/store';
+import { fedAvg } from './strategy/fedavg';
+
+@Module({})
+export class CoordinatorModule {
+  static forConfig(config: CoordinatorConfig, adminToken: string): DynamicModule {
+    return {
+      module: CoordinatorModule,
+      controllers: [HealthController, ParticipantsController, JobsController],
+      providers: [
+        { provide: COORDINATOR_CONFIG, useValue: config },
+        { provide: ADMIN_TOKEN, useValue: adminToken },
+        { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
+        { provide: STORE, useFactory: () => new SqliteStore(path.join(config.dataDir, 'coordinator.sqlite')) },
+        { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
+        { provide: AgentConnections, useValue: new AgentConnections() },
+        {
+          provide: HandshakeVerifier,
+          useFactory: (store: Store) => new HandshakeVerifier(store, config.handshakeWindowSeconds * 1000),
+          inject: [STORE],
+        },
+        {
+          provide: RoundEngine,
+          useFactory: (store: Store, channel: AgentConnections, identity: CoordinatorIdentity, log: CoordinatorLogger) =>
+            new RoundEngine({
+              store,
+              channel,
+              identity,
+              strategy: fedAvg,
+              maxRoundAttempts: config.maxRoundAttempts,
+              log: (level, message) => log.log(level, message),
+            }),
+          inject: [STORE, AgentConnections, CoordinatorIdentity, CoordinatorLogger],
+        },
+        AdminGuard,
+        AgentGateway,
+        { provide: APP_FILTER, useClass: RestErrorFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The agents' Socket.IO namespace. Thin: it authenticates the handshake, keeps
+ * the connection registry, and hands each message to the round engine, whose
+ * answer is the ack.
+ */
+import { Inject } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  SubscribeMessage,
+  WebSocketGateway,
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  type OnGatewayInit,
+} from '@nestjs/websockets';
+import type { Namespace } from 'socket.io';
+import { AGENT_NAMESPACE, FlError, type Ack, type ErrorBody } from '@fl/shared';
+import { CoordinatorIdentity } from '../identity/identity';
+import { RoundEngine } from '../rounds/round-engine';
+import { AgentConnections, type AgentSocket } from './connections';
+import { HandshakeVerifier } from './handshake';
+import { CoordinatorLogger } from '../logger';
+
+@WebSocketGateway({ namespace: AGENT_NAMESPACE })
+export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<AgentSocket>, OnGatewayDisconnect<AgentSocket> {
+  constructor(
+    @Inject(RoundEngine) private readonly engine: RoundEngine,
+    @Inject(AgentConnections) private readonly connections: AgentConnections,
+    @Inject(HandshakeVerifier) private readonly handshakes: HandshakeVerifier,
+    @Inject(CoordinatorIdentity) private readonly identity: CoordinatorIdentity,
+    @Inject(CoordinatorLogger) private readonly log: CoordinatorLogger,
+  ) {}
+
+  afterInit(namespace: Namespace): void {
+    namespace.use((socket, next) => {
+      try {
+        const { participant, handshake } = this.handshakes.verify(socket.handshake.auth);
+        socket.data = { participant: participant.name, handshakeNonce: handshake.header.nonce };
+        next();
+      } catch (err) {
+        const body: ErrorBody =
+          err instanceof FlError ? err.toBody() : { code: 'INTERNAL', message: 'handshake failed unexpectedly' };
+        if (!(err instanceof FlError)) this.log.error(`handshake: ${(err as Error).stack}`);
+        this.log.warn(`refused a handshake from ${socket.handshake.address}: ${body.code} ${body.message}`);
+        // socket.io sends `data` to the client with the connect_error.
+        next(Object.assign(new Error(body.message), { data: body }));
+      }
+    });
+  }
+
+  handleConnection(socket: AgentSocket): void {
+    const { participant, handshakeNonce } = socket.data;
+    this.connections.add(participant, socket)?.disconnect(true);
+    const header = {
+      type: 'welcome' as const,
+      participant,
+      coordinatorKey: this.identity.publicKey,
+      handshakeNonce,
+      serverTime: Date.now(),
+    };
+    socket.emit('welcome', { header, signature: this.identity.sign('welcome', header) });
+    this.log.info(`participant ${participant} connected`);
+    this.engine.participantOnline(participant);
+  }
+
+  handleDisconnect(socket: AgentSocket): void {
+    const participant = socket.data?.participant;
+    if (!participant) return;
+    if (this.connections.remove(participant, socket)) {
+      this.log.info(`participant ${participant} disconnected`);
+      this.engine.participantOffline(participant);
+    }
+  }
+
+  @SubscribeMessage('statistics')
+  statistics(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+    return this.answer(socket, 'statistics', this.engine.submitStatistics(socket.data.participant, body));
+  }
+
+  @SubscribeMessage('update')
+  update(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+    return this.answer(socket, 'update', this.engine.submitUpdate(socket.data.participant, body));
+  }
+
+  private answer(socket: AgentSocket, event: string, ack: Ack): Ack {
+    if (!ack.ok) this.log.warn(`refused ${event} from ${socket.data.participant}: ${ack.error.code} ${ack.error.message}`);
+    return ack;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Live agent connections by participant name: the AgentChannel the round engine
+ * sends through. One connection per participant; a newer one replaces the older.
+ */
+import type { Socket } from 'socket.io';
+import type { AgentToCoordinatorEvents, CoordinatorToAgentEvents } from '@fl/shared';
+import type { AgentChannel } from '../rounds/agent-channel';
+
+export type AgentSocket = Socket<AgentToCoordinatorEvents, CoordinatorToAgentEvents, Record<string, never>, AgentSocketData>;
+export interface AgentSocketData {
+  participant: string;
+  handshakeNonce: string;
+}
+
+export class AgentConnections implements AgentChannel {
+  private readonly sockets = new Map<string, AgentSocket>();
+  private readonly lastSeen = new Map<string, number>();
+
+  /** Registers the connection; returns the one it replaces, if any. */
+  add(participant: string, socket: AgentSocket): AgentSocket | undefined {
+    const previous = this.sockets.get(participant);
+    this.sockets.set(participant, socket);
+    this.lastSeen.set(participant, Date.now());
+    return previous;
+  }
+
+  /** Forgets the connection unless a newer one replaced it; true when the participant went offline. */
+  remove(participant: string, socket: AgentSocket): boolean {
+    this.lastSeen.set(participant, Date.now());
+    if (this.sockets.get(participant) !== socket) return false;
+    this.sockets.delete(participant);
+    return true;
+  }
+
+  isOnline(participant: string): boolean {
+    return this.sockets.has(participant);
+  }
+
+  seenAt(participant: string): number | undefined {
+    return this.lastSeen.get(participant);
+  }
+
+  online(): string[] {
+    return [...this.sockets.keys()];
+  }
+
+  send<E extends keyof CoordinatorToAgentEvents>(
+    participant: string,
+    event: E,
+    ...args: Parameters<CoordinatorToAgentEvents[E]>
+  ): boolean {
+    const socket = this.sockets.get(participant);
+    if (!socket) return false;
+    socket.emit(event, ...args);
+    return true;
+  }
+
+  disconnectAll(): void {
+    for (const socket of this.sockets.values()) socket.disconnect(true);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * One phase of a round: the coordinator asked some participants for a reply and
+ * waits until each has replied or failed, or the deadline passes. A round is a
+ * sequence of such phases (statistics, training; later the extra phases of
+ * secure aggregation), never one hard-wired exchange.
+ */
+export class ReplyCollection<T> {
+  readonly replies = new Map<string, T>();
+  readonly failures = new Map<string, string>();
+  /** resolves once every selected participant replied or failed */
+  readonly closed: Promise<void>;
+  private settle!: () => void;
+  private readonly timer: NodeJS.Timeout;
+  private done = false;
+
+  constructor(
+    readonly selected: ReadonlySet<string>,
+    readonly deadline: number,
+  ) {
+    this.closed = new Promise((resolve) => (this.settle = resolve));
+    this.timer = setTimeout(() => this.expire(), Math.max(0, deadline - Date.now()));
+    this.timer.unref?.();
+  }
+
+  get isClosed(): boolean {
+    return this.done;
+  }
+
+  hasAnswered(participant: string): boolean {
+    return this.replies.has(participant) || this.failures.has(participant);
+  }
+
+  accept(participant: string, reply: T): void {
+    if (this.done || !this.selected.has(participant) || this.hasAnswered(participant)) return;
+    this.replies.set(participant, reply);
+    this.closeIfComplete();
+  }
+
+  fail(participant: string, reason: string): void {
+    if (this.done || !this.selected.has(participant) || this.hasAnswered(participant)) return;
+    this.failures.set(participant, reason);
+    this.closeIfComplete();
+  }
+
+  /** Ends the phase now, e.g. when the job stops. */
+  close(reason: string): void {
+    for (const p of this.selected) if (!this.hasAnswered(p)) this.failures.set(p, reason);
+    this.finish();
+  }
+
+  private expire(): void {
+    this.close('deadline passed');
+  }
+
+  private closeIfComplete(): void {
+    if (this.replies.size + this.failures.size >= this.selected.size) this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.settle();
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * The state machine of one job: wait for enough participants, run the statistics
+ * phase, then the training rounds, each a ReplyCollection that closes on full
+ * quorum, or at the deadline with at least the minimum. A round commits in one
+ * transaction; a round below the minimum is started again, up to a limit.
+ */
+import {
+  ackError,
+  ackOk,
+  allFinite,
+  encodeWeights,
+  FlError,
+  initialParameters,
+  sha256Hex,
+  type Ack,
+  type LocalStatistics,
+  type ModelShape,
+  type Preprocessing,
+  type StatisticsHeader,
+  type UpdateHeader,
+} from '@fl/shared';
+import type { CoordinatorIdentity } from '../identity/identity';
+import type { JobRecord, JobStatus, RoundRecord, Store } from '../storage/store';
+import { combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
+import type { RoundAggregation, Strategy } from '../strategy/strategy';
+import type { AgentChannel } from './agent-channel';
+import { ReplyCollection } from './collection';
+
+export interface JobRunDeps {
+  store: Store;
+  channel: AgentChannel;
+  identity: CoordinatorIdentity;
+  strategy: Strategy;
+  maxRoundAttempts: number;
+  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** told after every committed round and status change, e.g. for the admin live view */
+  notify: (event: JobEvent) => void;
+}
+
+export type JobEvent =
+  | { type: 'status'; job: string; status: JobStatus; error: string | null }
+  | { type: 'round'; job: string; round: RoundRecord };
+
+/** No participant may claim more samples than this when it gave no statistics. */
+const MAX_SAMPLES = 1_000_000_000;
+
+type Phase =
+  | { kind: 'statistics'; collection: ReplyCollection<LocalStatistics>; ask: (participant: string) => boolean }
+  | {
+      kind: 'training';
+      ask: (participant: string) => boolean;
+      round: number;
+      collection: ReplyCollection<number>;
+      aggregation: RoundAggregation;
+      size: number;
+    };
+
+class Stopped extends Error {}
+
+export function modelShape(job: JobRecord, preprocessing: Preprocessing): ModelShape {
+  const outputDim = preprocessing.target.type === 'classes' ? preprocessing.target.classes.length : 1;
+  return { kind: job.spec.model, inputDim: preprocessing.inputDim, outputDim };
+}
+
+export class JobRun {
+  private phase: Phase | null = null;
+  private readonly reportedRows = new Map<string, number>();
+  private waiters: (() => void)[] = [];
+  private stopped = false;
+
+  constructor(
+    private job: JobRecord,
+    private readonly deps: JobRunDeps,
+  ) {}
+
+  get id(): string {
+    return this.job.id;
+  }
+
+  /** Runs the job to its end; never rejects: a failure is recorded on the job. */
+  async run(): Promise<void> {
+    try {
+      if (!this.job.preprocessing) await this.statisticsPhase();
+      while (this.job.round < this.job.spec.rounds) await this.trainingRound(this.job.round + 1);
+      this.setStatus('completed');
+      for (const p of this.deps.channel.online()) {
+        this.deps.channel.send(p, 'job-finished', { job: this.job.id, status: 'completed', rounds: this.job.round });
+      }
+      this.deps.log('info', `job ${this.job.id} completed after ${this.job.round} rounds`);
+    } catch (err) {
+      if (err instanceof Stopped) return;
+      const message = (err as Error).message;
+      this.deps.log('error', `job ${this.job.id} failed: ${message}`);
+      this.setStatus('failed', message);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.phase?.collection.close('coordinator stopping');
+    this.wake();
+  }
+
+  /** A participant (re)connected: a phase still waiting for it asks it again, e.g. after an agent restart. */
+  participantOnline(participant: string): void {
+    const phase = this.phase;
+    if (phase && phase.collection.selected.has(participant) && !phase.collection.hasAnswered(participant)) {
+      phase.ask(participant);
+    }
+    this.wake();
+  }
+
+  participantOffline(participant: string): void {
+    this.phase?.collection.fail(participant, 'disconnected');
+  }
+
+  submitStatistics(participant: string, header: StatisticsHeader): Ack {
+    const phase = this.phase;
+    if (phase?.kind !== 'statistics') return ackError('NOT_SELECTED', 'the statistics phase of this job is over');
+    if (!phase.collection.selected.has(participant)) return ackError('NOT_SELECTED', 'not asked for statistics');
+    if (phase.collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', 'statistics already received');
+    if (phase.collection.hasAnswered(participant)) return ackError('NOT_SELECTED', 'no longer awaited');
+    const mismatch = statisticsMatchSpec(header.statistics, this.job.spec);
+    if (mismatch) return ackError('INVALID_STATISTICS', mismatch);
+    phase.collection.accept(participant, header.statistics);
+    return ackOk;
+  }
+
+  /** The checks that need the round's state, in the protocol's order; then the update is folded in. */
+  submitUpdate(participant: string, header: UpdateHeader, bytes: Uint8Array, weights: Float32Array): Ack {
+    const phase = this.phase;
+    if (phase?.kind !== 'training') return ackError('WRONG_ROUND', 'no training round is open');
+    if (header.round !== phase.round) {
+      return ackError('WRONG_ROUND', `round ${header.round} is not the open round ${phase.round}`);
+    }
+    const { collection } = phase;
+    if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not selected for round ${phase.round}`);
+    if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already sent round ${phase.round}`);
+    if (collection.hasAnswered(participant)) {
+      return ackError('NOT_SELECTED', `no longer awaited in round ${phase.round}: ${collection.failures.get(participant)}`);
+    }
+    if (weights.length !== phase.size) {
+      return ackError('WRONG_SHAPE', `expected ${phase.size} float32 weights, got ${weights.length}`);
+    }
+    if (sha256Hex(bytes) !== header.weightsSha256) return ackError('DIGEST_MISMATCH', 'weights do not match weightsSha256');
+    if (!allFinite(weights)) return ackError('NON_FINITE', 'weights contain NaN or infinity');
+    const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
+    if (header.numSamples < 1 || header.numSamples > limit) {
+      return ackError('IMPLAUSIBLE_SAMPLES', `numSamples must be between 1 and ${limit}`);
+    }
+    phase.aggregation.add({ participant, weights, numSamples: header.numSamples, metrics: header.metrics });
+    collection.accept(participant, header.numSamples);
+    return ackOk;
+  }
+
+  private async statisticsPhase(): Promise<void> {
+    const { spec } = this.job;
+    for (let attempt = 1; ; attempt++) {
+      const selected = await this.waitForParticipants();
+      this.setStatus('statistics');
+      const collection = new ReplyCollection<LocalStatistics>(new Set(selected), this.deadline());
+      const header = { type: 'statistics-request' as const, job: this.job.id, spec, issuedAt: Date.now() };
+      const signature = this.deps.identity.sign('statistics-request', header);
+      const ask = (p: string) => this.deps.channel.send(p, 'statistics-request', { header, signature });
+      this.phase = { kind: 'statistics', collection, ask };
+      for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
+      await collection.closed;
+      this.phase = null;
+      this.throwIfStopped();
+      if (collection.replies.size >= spec.minParticipants) {
+        for (const [p, stats] of collection.replies) this.reportedRows.set(p, stats.rows);
+        const preprocessing = combineStatistics(spec, [...collection.replies.values()]);
+        const initial = initialParameters(modelShape(this.job, preprocessing));
+        this.deps.store.beginTraining(this.job.id, preprocessing, {
+          job: this.job.id,
+          round: 0,
+          sha256: sha256Hex(encodeWeights(initial)),
+          weights: initial,
+          createdAt: Date.now(),
+        });
+        this.refresh();
+        this.deps.log(
+          'info',
+          `job ${this.job.id}: statistics from ${collection.replies.size} participants, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`,
+        );
+        this.notifyStatus();
+        return;
+      }
+      this.belowMinimum('statistics phase', attempt, collection);
+    }
+  }
+
+  private async trainingRound(round: number): Promise<void> {
+    const { spec } = this.job;
+    const preprocessing = this.job.preprocessing!;
+    const shape = modelShape(this.job, preprocessing);
+    const global = this.deps.store.getModel(this.job.id)!;
+    const bytes = encodeWeights(global.weights);
+    for (let attempt = 1; ; attempt++) {
+      const selected = await this.waitForParticipants();
+      this.setStatus('training');
+      const startedAt = Date.now();
+      const collection = new ReplyCollection<number>(new Set(selected), this.deadline());
+      const aggregation = this.deps.strategy.begin(global.weights);
+      // One header per round, signed once: it is the same for every participant.
+      const header = {
+        type: 'train' as const,
+        job: this.job.id,
+        round,
+        spec,
+        preprocessing,
+        model: shape,
+        weightsSha256: global.sha256,
+        deadline: collection.deadline,
+        issuedAt: startedAt,
+      };
+      const signature = this.deps.identity.sign('train', header);
+      const ask = (p: string) => this.deps.channel.send(p, 'train', { header, signature, weights: bytes });
+      this.phase = { kind: 'training', round, collection, aggregation, size: global.weights.length, ask };
+      for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
+      await collection.closed;
+      this.phase = null;
+      this.throwIfStopped();
+      const result = aggregation.result();
+      if (result && collection.replies.size >= spec.minParticipants) {
+        const sha256 = sha256Hex(encodeWeights(result.weights));
+        const record: RoundRecord = {
+          job: this.job.id,
+          round,
+          startedAt,
+          closedAt: Date.now(),
+          selected,
+          contributors: [...collection.replies].map(([participant, numSamples]) => ({ participant, numSamples })),
+          failures: [...collection.failures].map(([participant, reason]) => ({ participant, reason })),
+          metrics: result.metrics,
+          attempts: attempt,
+          modelSha256: sha256,
+        };
+        this.deps.store.commitRound(record, {
+          job: this.job.id,
+          round,
+          sha256,
+          weights: result.weights,
+          createdAt: record.closedAt,
+        });
+        this.refresh();
+        const shown = Object.entries(result.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+        this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
+        this.deps.notify({ type: 'round', job: this.job.id, round: record });
+        return;
+      }
+      this.belowMinimum(`round ${round}`, attempt, collection);
+    }
+  }
+
+  private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>): void {
+    const failures = [...collection.failures].map(([p, reason]) => `${p}: ${reason}`).join('; ');
+    const message = `${what} closed with ${collection.replies.size} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`;
+    if (attempt >= this.deps.maxRoundAttempts) throw new FlError('CONFLICT', `${message}, after ${attempt} attempts`);
+    this.deps.log('warn', `job ${this.job.id}: ${message}; starting it again`);
+  }
+
+  private deadline(): number {
+    return Date.now() + this.job.spec.roundDeadlineSeconds * 1000;
+  }
+
+  private async waitForParticipants(): Promise<string[]> {
+    for (;;) {
+      this.throwIfStopped();
+      const online = this.deps.channel.online().sort();
+      if (online.length >= this.job.spec.minParticipants) return online;
+      this.setStatus('waiting');
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private throwIfStopped(): void {
+    if (this.stopped) throw new Stopped();
+  }
+
+  private setStatus(status: JobStatus, error: string | null = null): void {
+    if (this.job.status === status && this.job.error === error) return;
+    this.deps.store.updateJob(this.job.id, { status, error });
+    this.refresh();
+    this.notifyStatus();
+  }
+
+  private notifyStatus(): void {
+    this.deps.notify({ type: 'status', job: this.job.id, status: this.job.status, error: this.job.error });
+  }
+
+  private refresh(): void {
+    this.job = this.deps.store.getJob(this.job.id)!;
+  }
+}

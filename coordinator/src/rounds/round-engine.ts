@@ -1,0 +1,159 @@
+/**
+ * The round engine: creates jobs, runs each one, and receives what agents send.
+ * Every inbound message starts as `unknown` and passes the checks in the
+ * protocol's order; a refusal is an ack with a code, never an exception, so one
+ * participant's bad frame cannot disturb the round or anyone else.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  ackError,
+  decodePublicKey,
+  decodeWeights,
+  FlError,
+  JobSpecSchema,
+  StatisticsMessageSchema,
+  toBytes,
+  UpdateMessageSchema,
+  verifyHeader,
+  type Ack,
+  type SignatureDomain,
+} from '@fl/shared';
+import type { z } from 'zod';
+import type { CoordinatorIdentity } from '../identity/identity';
+import type { JobRecord, ParticipantRecord, Store } from '../storage/store';
+import type { Strategy } from '../strategy/strategy';
+import type { AgentChannel } from './agent-channel';
+import { JobRun, type JobEvent } from './job-run';
+
+export interface RoundEngineOptions {
+  store: Store;
+  channel: AgentChannel;
+  identity: CoordinatorIdentity;
+  strategy: Strategy;
+  maxRoundAttempts: number;
+  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+const ACTIVE: JobRecord['status'][] = ['waiting', 'statistics', 'training'];
+
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const where = issue.path.length ? issue.path.join('.') : 'message';
+  return `${where}: ${issue.message}`;
+}
+
+export class RoundEngine {
+  /** 'job' events: JobEvent */
+  readonly events = new EventEmitter();
+  private readonly runs = new Map<string, JobRun>();
+  private readonly finished = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: RoundEngineOptions) {}
+
+  /** Resumes the jobs that were running when the coordinator stopped. */
+  resume(): void {
+    for (const job of this.options.store.listJobs()) if (ACTIVE.includes(job.status)) this.start(job);
+  }
+
+  createJob(body: unknown): JobRecord {
+    const parsed = JobSpecSchema.safeParse(body);
+    if (!parsed.success) throw new FlError('VALIDATION_FAILED', describeZodError(parsed.error));
+    const now = Date.now();
+    const job: JobRecord = {
+      id: randomUUID(),
+      spec: parsed.data,
+      status: 'waiting',
+      preprocessing: null,
+      round: 0,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.options.store.addJob(job);
+    this.start(job);
+    return job;
+  }
+
+  /** Resolves when the job has ended (completed, failed, or the engine stopped). */
+  whenFinished(job: string): Promise<void> {
+    return this.finished.get(job) ?? Promise.resolve();
+  }
+
+  participantOnline(participant: string): void {
+    for (const run of this.runs.values()) run.participantOnline(participant);
+  }
+
+  participantOffline(participant: string): void {
+    for (const run of this.runs.values()) run.participantOffline(participant);
+  }
+
+  submitStatistics(participant: string, body: unknown): Ack {
+    return this.guard(() => {
+      const parsed = StatisticsMessageSchema.safeParse(body);
+      if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
+      const { header, signature } = parsed.data;
+      const refused = this.checkSender(participant, 'statistics', header, signature);
+      if (refused) return refused;
+      const run = this.runs.get(header.job);
+      if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
+      return run.submitStatistics(participant, header);
+    });
+  }
+
+  submitUpdate(participant: string, body: unknown): Ack {
+    return this.guard(() => {
+      const parsed = UpdateMessageSchema.safeParse(body);
+      if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
+      const { header, signature } = parsed.data;
+      const refused = this.checkSender(participant, 'update', header, signature);
+      if (refused) return refused;
+      const run = this.runs.get(header.job);
+      if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
+      const bytes = toBytes(parsed.data.weights);
+      const weights = decodeWeights(bytes);
+      if (!weights) return ackError('WRONG_SHAPE', 'the weights are not a whole number of float32 values');
+      return run.submitUpdate(participant, header, bytes, weights);
+    });
+  }
+
+  stop(): void {
+    for (const run of this.runs.values()) run.stop();
+  }
+
+  /** Signature under the connection's key, then the header's participant against the connection. */
+  private checkSender(
+    participant: string,
+    domain: SignatureDomain,
+    header: { participant: string },
+    signature: string,
+  ): Ack | null {
+    const record: ParticipantRecord | undefined = this.options.store.getParticipant(participant);
+    if (!record) return ackError('UNKNOWN_PARTICIPANT', `participant ${participant} is not registered`);
+    if (!verifyHeader(domain, header, signature, decodePublicKey(record.publicKey)!)) {
+      return ackError('BAD_SIGNATURE', `the ${domain} signature does not verify against ${participant}'s key`);
+    }
+    if (header.participant !== participant) {
+      return ackError('WRONG_PARTICIPANT', `connected as ${participant}, header names ${header.participant}`);
+    }
+    return null;
+  }
+
+  private guard(handle: () => Ack): Ack {
+    try {
+      return handle();
+    } catch (err) {
+      this.options.log('error', `refused a message after an unexpected error: ${(err as Error).stack}`);
+      return ackError('INTERNAL', 'unexpected error; the coordinator logged it');
+    }
+  }
+
+  private start(job: JobRecord): void {
+    const run = new JobRun(job, { ...this.options, notify: (event: JobEvent) => this.events.emit('job', event) });
+    this.runs.set(job.id, run);
+    this.finished.set(
+      job.id,
+      run.run().finally(() => this.runs.delete(job.id)),
+    );
+  }
+}
