@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   CONFLICT: { http: 409, meaning: 'the resource already exists or is in another state' },
   UNAUTHORIZED: { http: 401, meaning: 'missing or wrong credentials' },
   INTERNAL: { http: 500, meaning: 'an unexpected error; the coordinator logged it' },
+  TIMEOUT: { http: 504, meaning: 'no answer came in time' },
   // Handshake
   UNKNOWN_PARTICIPANT: { http: 403, meaning: 'the public key is not registered' },
   BAD_SIGNATURE: { http: 401, meaning: 'the signature does not verify against the key' },

@@ -1,0 +1,116 @@
+/**
+ * A partner's translation from their own column names and category spellings to
+ * the job's: hospitals and banks rarely export "the same" data identically, and
+ * editing a small JSON file beats editing the export.
+ *
+ *   { "columns": { "<local column>": "<job column>" },
+ *     "categories": { "<job column>": { "<local value>": "<job value>" } } }
+ *
+ * Category keys use the job's column names because they apply after renaming.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { CsvTable } from './csv';
+
+const columnName = z.string().min(1).max(200);
+
+export const MappingSchema = z.strictObject({
+  columns: z.record(z.string(), columnName).optional(),
+  categories: z.record(z.string(), z.record(z.string(), z.string().max(1000))).optional(),
+});
+export type Mapping = z.infer<typeof MappingSchema>;
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * zod builds records as ordinary objects, on which a "__proto__" key cannot be set,
+ * so such an entry would vanish without a word; refuse it instead.
+ */
+function findProtoKey(json: unknown): string | null {
+  if (!isObject(json)) return null;
+  const has = (o: unknown) => isObject(o) && Object.hasOwn(o, '__proto__');
+  if (has(json.columns)) return 'columns';
+  if (has(json.categories)) return 'categories';
+  if (isObject(json.categories)) {
+    for (const [column, values] of Object.entries(json.categories)) if (has(values)) return `categories.${column}`;
+  }
+  return null;
+}
+
+export function parseMapping(json: unknown): Mapping {
+  const protoAt = findProtoKey(json);
+  if (protoAt !== null) throw new Error(`invalid mapping: ${protoAt}: "__proto__" cannot be used as a name`);
+  const result = MappingSchema.safeParse(json);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`);
+    throw new Error(`invalid mapping: ${issues.join('; ')}`);
+  }
+  return result.data;
+}
+
+export function loadMapping(file: string): Mapping {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the mapping file ${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    // Editors on Windows like to start UTF-8 files with a BOM, which JSON.parse rejects.
+    json = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    throw new Error(`the mapping file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  try {
+    return parseMapping(json);
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Own entries only, as a Map, so inherited names like "constructor" never match a column or value. */
+const entries = (record: Record<string, string> | undefined) => new Map(record ? Object.entries(record) : []);
+
+function renameHeader(header: string[], renames: Map<string, string>): string[] {
+  const renamed = header.map((name) => renames.get(name) ?? name);
+  const firstAt = new Map<string, number>();
+  renamed.forEach((name, i) => {
+    const j = firstAt.get(name);
+    if (j === undefined) {
+      firstAt.set(name, i);
+      return;
+    }
+    // Columns that were already duplicated in the file are not the mapping's doing.
+    if (!renames.has(header[i]) && !renames.has(header[j])) return;
+    if (renames.has(header[i]) && renames.has(header[j])) {
+      throw new Error(`mapping: the columns "${header[j]}" and "${header[i]}" are both renamed to "${name}"`);
+    }
+    const [from, existing] = renames.has(header[i]) ? [header[i], header[j]] : [header[j], header[i]];
+    throw new Error(`mapping: renaming "${from}" to "${name}" clashes with the existing column "${existing}"`);
+  });
+  return renamed;
+}
+
+/** Returns a new table; the input is left as it was. */
+export function applyMapping(table: CsvTable, mapping: Mapping): CsvTable {
+  const header = renameHeader(table.header, entries(mapping.columns));
+  const respell: [number, Map<string, string>][] = [];
+  for (const [column, values] of Object.entries(mapping.categories ?? {})) {
+    const index = header.indexOf(column);
+    // A mapping may be shared across several exports; a column this file lacks is not an error.
+    if (index >= 0) respell.push([index, entries(values)]);
+  }
+  if (respell.length === 0) return { ...table, header };
+  const rows = table.rows.map((row) => {
+    const fields = row.fields.slice();
+    for (const [index, values] of respell) {
+      // Spellings are matched without the padding some exports add around values.
+      const to = index < fields.length ? values.get(fields[index].trim()) : undefined;
+      if (to !== undefined) fields[index] = to;
+    }
+    return { line: row.line, fields };
+  });
+  return { header, rows, problems: table.problems };
+}

@@ -1,0 +1,174 @@
+import { JobSpecSchema, type JobSpec } from '@fl/shared';
+import { parseCsv } from './csv';
+import { MAX_PROBLEMS, formatReport, isMissing, parseNumber, toLocalTable, type SchemaReport } from './table';
+
+const spec = (model: JobSpec['model'] = 'logistic'): JobSpec =>
+  JobSpecSchema.parse({
+    model,
+    features: [
+      { name: 'age', type: 'numeric' },
+      { name: 'home', type: 'categorical' },
+    ],
+    target: 'status',
+  });
+
+describe('isMissing', () => {
+  it.each(['', '   ', 'NA', 'na', ' NaN ', 'null', 'NULL', '?'])('treats %j as missing', (text) => {
+    expect(isMissing(text)).toBe(true);
+  });
+
+  it.each(['0', '-', 'none', 'nana'])('treats %j as a value', (text) => {
+    expect(isMissing(text)).toBe(false);
+  });
+});
+
+describe('parseNumber', () => {
+  it.each([
+    ['12', 12],
+    [' -3.5 ', -3.5],
+    ['+.5', 0.5],
+    ['7.', 7],
+    ['1e3', 1000],
+    ['2.5E-1', 0.25],
+  ])('reads %j as %d', (text, value) => {
+    expect(parseNumber(text)).toBe(value);
+  });
+
+  it.each(['12abc', '1,5', '0x1A', '0b1', 'Infinity', '1e999', '--1', '1 000', '.', 'e5'])('rejects %j', (text) => {
+    expect(parseNumber(text)).toBeUndefined();
+  });
+});
+
+describe('toLocalTable', () => {
+  it('types the job columns in spec order, then the target, ignoring other columns', () => {
+    // Prepare
+    const csv = parseCsv('status,extra,home,age\ngood,x, rent ,30\nbad,y,owner, 41.5\n');
+
+    // Execute
+    const { table, report } = toLocalTable(csv, spec());
+
+    // Assert
+    expect(table.columns).toEqual(['age', 'home', 'status']);
+    expect(table.rows).toEqual([
+      { line: 2, values: [30, 'rent', 'good'] },
+      { line: 3, values: [41.5, 'owner', 'bad'] },
+    ]);
+    expect(report).toEqual({ ok: true, missingColumns: [], problems: [], counts: { rows: 2, unparsable: 0, badRows: 0 } });
+  });
+
+  it('turns empty, NA, NaN, null and ? into null in any column', () => {
+    const csv = parseCsv('age,home,status\nNA,,good\n ,NaN,null\n?,rent,?\n');
+
+    const { table, report } = toLocalTable(csv, spec());
+
+    expect(table.rows.map((r) => r.values)).toEqual([
+      [null, null, 'good'],
+      [null, null, null],
+      [null, 'rent', null],
+    ]);
+    expect(report.counts.unparsable).toBe(0);
+  });
+
+  it('makes the target a number for a linear model', () => {
+    const csv = parseCsv('age,home,status\n30,rent,2.5\n');
+
+    const { table } = toLocalTable(csv, spec('linear'));
+
+    expect(table.rows[0].values).toEqual([30, 'rent', 2.5]);
+  });
+
+  it('keeps rows with unparsable numbers, as missing values, and reports where without the value', () => {
+    // Prepare
+    const csv = parseCsv('age,home,status\n12abc,rent,1\n30,owner,1,5\n1,5,rent,x\n40,rent,3\n');
+
+    // Execute
+    const { table, report } = toLocalTable(csv, spec('linear'));
+
+    // Assert
+    expect(table.rows).toEqual([
+      { line: 2, values: [null, 'rent', 1] },
+      { line: 5, values: [40, 'rent', 3] },
+    ]);
+    expect(report.ok).toBe(true);
+    expect(report.problems).toEqual([
+      { line: 2, column: 'age', reason: 'not a number' },
+      { line: 3, column: '', reason: 'expected 3 fields, found 4' },
+      { line: 4, column: '', reason: 'expected 3 fields, found 4' },
+    ]);
+    expect(report.counts).toEqual({ rows: 2, unparsable: 1, badRows: 2 });
+    expect(JSON.stringify(report)).not.toContain('12abc');
+  });
+
+  it('reports an unparsable numeric target too', () => {
+    const csv = parseCsv('age,home,status\n30,rent,lots\n');
+
+    const { table, report } = toLocalTable(csv, spec('linear'));
+
+    expect(table.rows[0].values[2]).toBeNull();
+    expect(report.problems).toEqual([{ line: 2, column: 'status', reason: 'not a number' }]);
+  });
+
+  it('is not ok when required columns are missing, and names them', () => {
+    const csv = parseCsv('age,status\n30,good\n');
+
+    const { table, report } = toLocalTable(csv, spec());
+
+    expect(report.ok).toBe(false);
+    expect(report.missingColumns).toEqual(['home']);
+    expect(table.rows).toEqual([]);
+  });
+
+  it('refuses a job column that appears twice in the header', () => {
+    const csv = parseCsv('age,home,status,age\n1,rent,good,2\n');
+
+    expect(() => toLocalTable(csv, spec())).toThrow('"age" appears more than once');
+  });
+
+  it('keeps at most MAX_PROBLEMS problems but counts them all', () => {
+    const lines = Array.from({ length: MAX_PROBLEMS + 5 }, () => 'x,rent,good');
+    const csv = parseCsv(['age,home,status', ...lines].join('\n'));
+
+    const { report } = toLocalTable(csv, spec());
+
+    expect(report.problems).toHaveLength(MAX_PROBLEMS);
+    expect(report.problems[0].line).toBe(2);
+    expect(report.counts.unparsable).toBe(MAX_PROBLEMS + 5);
+  });
+});
+
+describe('formatReport', () => {
+  const report: SchemaReport = {
+    ok: false,
+    missingColumns: ['home', 'status'],
+    problems: [
+      { line: 3, column: '', reason: 'expected 3 fields, found 2' },
+      { line: 4, column: 'age', reason: 'not a number' },
+      { line: 9, column: 'age', reason: 'not a number' },
+    ],
+    counts: { rows: 10, unparsable: 2, badRows: 1 },
+  };
+
+  it('says what is missing, the counts, and the problems with their lines', () => {
+    const text = formatReport(report);
+
+    expect(text.split('\n')).toEqual([
+      'The data is missing required columns: home, status',
+      'Rows read: 10; rows skipped for a wrong number of fields: 1; values that are not numbers (treated as missing): 2',
+      'Problems (3 of 3):',
+      '  line 3: expected 3 fields, found 2',
+      '  line 4, column age: not a number',
+      '  line 9, column age: not a number',
+    ]);
+  });
+
+  it('shows only the first maxLines problems and how many more there are', () => {
+    const lines = formatReport({ ...report, ok: true, missingColumns: [] }, 1).split('\n');
+
+    expect(lines).toEqual([
+      expect.stringMatching(/^Rows read: 10;/),
+      'Problems (1 of 3):',
+      '  line 3: expected 3 fields, found 2',
+      '  ... and 2 more',
+    ]);
+  });
+});
