@@ -64,6 +64,8 @@ export function modelShape(job: JobRecord, preprocessing: Preprocessing): ModelS
 
 export class JobRun {
   private phase: Phase | null = null;
+  /** who contributed to the last closed round: a repeat of their update is a duplicate, not a stray */
+  private lastRound: { round: number; contributors: ReadonlySet<string> } | null = null;
   private readonly reportedRows = new Map<string, number>();
   private waiters: (() => void)[] = [];
   private stopped = false;
@@ -129,6 +131,9 @@ export class JobRun {
   /** The checks that need the round's state, in the protocol's order; then the update is folded in. */
   submitUpdate(participant: string, header: UpdateHeader, bytes: Uint8Array, weights: Float32Array): Ack {
     const phase = this.phase;
+    if (this.lastRound?.round === header.round && this.lastRound.contributors.has(participant)) {
+      return ackError('DUPLICATE_UPDATE', `already sent round ${header.round}, which has closed`);
+    }
     if (phase?.kind !== 'training') return ackError('WRONG_ROUND', 'no training round is open');
     if (header.round !== phase.round) {
       return ackError('WRONG_ROUND', `round ${header.round} is not the open round ${phase.round}`);
@@ -223,6 +228,8 @@ export class JobRun {
       this.throwIfStopped();
       const result = aggregation.result();
       if (result && collection.replies.size >= spec.minParticipants) {
+        // Set before the commit's I/O, so that a repeat arriving meanwhile is already a duplicate.
+        this.lastRound = { round, contributors: new Set(collection.replies.keys()) };
         const sha256 = sha256Hex(encodeWeights(result.weights));
         const record: RoundRecord = {
           job: this.job.id,

@@ -17,6 +17,12 @@ describe('weights codec', () => {
     expect(Array.from(decodeWeights(weights.slice().buffer)!)).toEqual([1, 2, 3]);
   });
 
+  it('decodes an unaligned view into a shared Buffer pool, as Socket.IO delivers it', () => {
+    const pool = Buffer.alloc(64, 0xff);
+    encodeWeights(new Float32Array([4, 5])).copy(pool, 13);
+    expect(Array.from(decodeWeights(pool.subarray(13, 21))!)).toEqual([4, 5]);
+  });
+
   it('refuses a length that is not whole float32 values', () => {
     expect(decodeWeights(new Uint8Array(7))).toBeNull();
   });

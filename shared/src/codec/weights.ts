@@ -42,7 +42,10 @@ export function decodeWeights(data: Binary): Float32Array | null {
     return out;
   }
   if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count);
-  return new Float32Array(bytes.slice().buffer, 0, count);
+  // Copy explicitly: Buffer#slice is a view, and the view's buffer is a shared pool.
+  const aligned = new Uint8Array(bytes.byteLength);
+  aligned.set(bytes);
+  return new Float32Array(aligned.buffer, 0, count);
 }
 
 export function sha256Hex(data: Binary): string {

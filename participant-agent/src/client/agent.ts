@@ -1,0 +1,301 @@
+/**
+ * The participant agent's connection to the coordinator: authenticate, pin and
+ * check the coordinator's key, answer statistics requests and train requests.
+ * Nothing but statistics, updates and their signed headers ever leaves it.
+ */
+import { EventEmitter } from 'node:events';
+import { io, type Socket } from 'socket.io-client';
+import {
+  AGENT_NAMESPACE,
+  canonicalJson,
+  decodePublicKey,
+  decodeWeights,
+  encodeKey,
+  encodeWeights,
+  fingerprint,
+  parameterCount,
+  randomNonce,
+  sha256Hex,
+  signHeader,
+  StatisticsRequestSchema,
+  TrainMessageSchema,
+  verifyHeader,
+  WelcomeSchema,
+  type Ack,
+  type AgentToCoordinatorEvents,
+  type CoordinatorToAgentEvents,
+  type ErrorBody,
+  type JobSpec,
+  type KeyPair,
+  type SignatureDomain,
+  type StatisticsHeader,
+  type TrainHeader,
+  type UpdateHeader,
+} from '@fl/shared';
+import { computeStatistics, loadLocalData, prepare, type LocalTable, type Mapping, type PreparedData } from '../data';
+import { evaluateLocal, trainLocal } from '../train';
+import type { CoordinatorPins } from './pins';
+
+export interface AgentOptions {
+  coordinatorUrl: string;
+  keys: KeyPair;
+  dataFile: string;
+  mapping?: Mapping;
+  /** the coordinator's public key given out of band; else pinned at first contact */
+  coordinatorKey?: string;
+  pins?: CoordinatorPins;
+  log?: (message: string) => void;
+  /** reconnection backoff, milliseconds */
+  reconnectDelayMs?: number;
+  reconnectDelayMaxMs?: number;
+}
+
+type AgentSocket = Socket<CoordinatorToAgentEvents, AgentToCoordinatorEvents>;
+
+const STATISTICS_ACK_TIMEOUT_MS = 60_000;
+/** how long after the round's deadline an update's ack is still awaited */
+const UPDATE_ACK_GRACE_MS = 30_000;
+
+/** Events: 'welcome' (participant), 'statistics' (job), 'trained' ({ job, round, ack }), 'job-finished', 'refused' (ErrorBody). */
+export class ParticipantAgent extends EventEmitter {
+  readonly socket: AgentSocket;
+  participant: string | undefined;
+  private coordinatorKey: Uint8Array | undefined;
+  private handshakeNonce = '';
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay: number;
+  /** local data, read once per job spec and prepared once per preprocessing */
+  private table: { key: string; table: LocalTable } | undefined;
+  private prepared: { key: string; data: PreparedData } | undefined;
+  /** train requests run one at a time; a newer one for the same job replaces a waiting one */
+  private work: Promise<void> = Promise.resolve();
+  private readonly log: (message: string) => void;
+
+  constructor(private readonly options: AgentOptions) {
+    super();
+    this.log = options.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
+    this.retryDelay = options.reconnectDelayMs ?? 500;
+    if (options.coordinatorKey) this.coordinatorKey = this.parseKey(options.coordinatorKey);
+    const url = new URL(AGENT_NAMESPACE, options.coordinatorUrl).toString();
+    this.socket = io(url, {
+      autoConnect: false,
+      transports: ['websocket'],
+      reconnectionDelay: options.reconnectDelayMs ?? 500,
+      reconnectionDelayMax: options.reconnectDelayMaxMs ?? 10_000,
+      randomizationFactor: 0.5,
+      // A function, so that every attempt signs a fresh timestamp and nonce.
+      auth: (cb) => cb(this.handshake()),
+    });
+    this.socket.on('connect_error', (err) => this.connectError(err as Error & { data?: ErrorBody }));
+    this.socket.on('disconnect', (reason) => this.log(`disconnected: ${reason}`));
+    this.socket.on('welcome', (m) => this.welcome(m));
+    this.socket.on('statistics-request', (m) => this.enqueue(() => this.statistics(m)));
+    this.socket.on('train', (m) => this.enqueue(() => this.train(m)));
+    this.socket.on('job-finished', (m) => {
+      this.log(`job ${m.job} ${m.status} after ${m.rounds} rounds`);
+      this.emit('job-finished', m);
+    });
+  }
+
+  /** Connects; resolves on the first welcome whose signature checks out. */
+  start(): Promise<string> {
+    const welcomed = new Promise<string>((resolve) => this.once('welcome', resolve));
+    this.socket.connect();
+    return welcomed;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.socket.disconnect();
+  }
+
+  private parseKey(text: string): Uint8Array {
+    const key = decodePublicKey(text);
+    if (!key) throw new Error('the coordinator key is not a base64 Ed25519 public key');
+    return key;
+  }
+
+  private handshake() {
+    this.handshakeNonce = randomNonce();
+    const header = {
+      type: 'handshake' as const,
+      publicKey: encodeKey(this.options.keys.publicKey),
+      timestamp: Date.now(),
+      nonce: this.handshakeNonce,
+    };
+    return { header, signature: signHeader('handshake', header, this.options.keys.secretKey) };
+  }
+
+  private connectError(err: Error & { data?: ErrorBody }): void {
+    const reason = err.data ? `${err.data.code}: ${err.data.message}` : err.message;
+    this.log(`cannot connect to ${this.options.coordinatorUrl}: ${reason}`);
+    if (err.data) this.emit('refused', err.data);
+    // A refused handshake is not retried by socket.io itself; retry with backoff, as for network errors.
+    if (!this.socket.active && !this.stopped) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.socket.connect(), this.retryDelay);
+      this.retryDelay = Math.min(this.retryDelay * 2, this.options.reconnectDelayMaxMs ?? 10_000);
+    }
+  }
+
+  private welcome(message: unknown): void {
+    const parsed = WelcomeSchema.safeParse(message);
+    if (!parsed.success) return this.refuseCoordinator('its welcome is malformed');
+    const { header, signature } = parsed.data;
+    const offered = decodePublicKey(header.coordinatorKey)!;
+    if (header.handshakeNonce !== this.handshakeNonce || !verifyHeader('welcome', header, signature, offered)) {
+      return this.refuseCoordinator('its welcome is not signed by the key it presents');
+    }
+    const origin = new URL(this.options.coordinatorUrl).origin;
+    const pinned = this.coordinatorKey ? encodeKey(this.coordinatorKey) : this.options.pins?.get(origin);
+    if (pinned && pinned !== header.coordinatorKey) {
+      return this.refuseCoordinator(`it presents key ${fingerprint(offered)}, not the pinned ${fingerprint(this.parseKey(pinned))}`);
+    }
+    if (!pinned) {
+      this.options.pins?.pin(origin, header.coordinatorKey);
+      this.log(`pinned the coordinator key of ${origin}: fingerprint ${fingerprint(offered)} (compare it out of band)`);
+    }
+    this.coordinatorKey = offered;
+    this.participant = header.participant;
+    this.retryDelay = this.options.reconnectDelayMs ?? 500;
+    this.log(`connected to ${origin} as ${header.participant}`);
+    this.emit('welcome', header.participant);
+  }
+
+  private refuseCoordinator(why: string): void {
+    this.log(`refusing the coordinator: ${why}`);
+    this.emit('refused', { code: 'BAD_SIGNATURE', message: why });
+    this.stop();
+  }
+
+  /** Checks a coordinator instruction's signature against the pinned key. */
+  private fromCoordinator(domain: SignatureDomain, header: unknown, signature: string): boolean {
+    if (this.coordinatorKey && verifyHeader(domain, header, signature, this.coordinatorKey)) return true;
+    this.log(`ignored a ${domain} message not signed by the pinned coordinator key`);
+    return false;
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.work = this.work.then(task).catch((err: Error) => this.log(`error: ${err.message}`));
+  }
+
+  private localTable(spec: JobSpec): LocalTable {
+    const key = canonicalJson({ features: spec.features, target: spec.target, model: spec.model });
+    if (this.table?.key !== key) {
+      const { table, report } = loadLocalData(this.options.dataFile, spec, this.options.mapping);
+      if (report.problems.length) this.log(`data: ${report.problems.length} problems in ${this.options.dataFile} (first at line ${report.problems[0].line})`);
+      this.table = { key, table };
+    }
+    return this.table.table;
+  }
+
+  private async statistics(message: unknown): Promise<void> {
+    const parsed = StatisticsRequestSchema.safeParse(message);
+    if (!parsed.success) return this.log('ignored a malformed statistics request');
+    const { header: request, signature } = parsed.data;
+    if (!this.fromCoordinator('statistics-request', request, signature)) return;
+    const statistics = computeStatistics(this.localTable(request.spec), request.spec);
+    const header: StatisticsHeader = {
+      type: 'statistics',
+      job: request.job,
+      participant: this.participant!,
+      nonce: randomNonce(),
+      statistics,
+    };
+    const ack = await this.send(
+      'statistics',
+      { header, signature: signHeader('statistics', header, this.options.keys.secretKey) },
+      STATISTICS_ACK_TIMEOUT_MS,
+    );
+    this.log(`job ${request.job}: statistics of ${statistics.rows} rows ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
+    this.emit('statistics', request.job, ack);
+  }
+
+  private async train(message: unknown): Promise<void> {
+    const parsed = TrainMessageSchema.safeParse(message);
+    if (!parsed.success) return this.log('ignored a malformed train request');
+    const { header: request, signature } = parsed.data;
+    if (!this.fromCoordinator('train', request, signature)) return;
+    const global = decodeWeights(parsed.data.weights);
+    if (!global || sha256Hex(parsed.data.weights) !== request.weightsSha256 || global.length !== parameterCount(request.model)) {
+      return this.log(`job ${request.job} round ${request.round}: the global model does not match its signed header; ignored`);
+    }
+    const data = this.preparedData(request);
+    const started = Date.now();
+    const { spec } = request;
+    const result = await trainLocal({
+      shape: request.model,
+      params: global,
+      x: data.x,
+      y: data.y,
+      n: data.n,
+      epochs: spec.localEpochs,
+      batchSize: spec.batchSize,
+      learningRate: spec.learningRate,
+      l2: spec.l2,
+      seed: trainingSeed(spec.seed, request.round, this.participant!),
+    });
+    const evaluation = evaluateLocal(request.model, result.params, data.x, data.y, data.n);
+    // A diverged model can have an infinite loss; it is reported by leaving the metric out, not by a frame that cannot be signed.
+    const metrics: Record<string, number> = {};
+    if (Number.isFinite(result.loss)) metrics.trainLoss = result.loss;
+    if (evaluation.accuracy !== undefined && Number.isFinite(evaluation.accuracy)) metrics.trainAccuracy = evaluation.accuracy;
+    const weights = encodeWeights(result.params);
+    const header: UpdateHeader = {
+      type: 'update',
+      job: request.job,
+      round: request.round,
+      participant: this.participant!,
+      nonce: randomNonce(),
+      numSamples: data.n,
+      metrics,
+      weightsSha256: sha256Hex(weights),
+    };
+    const ack = await this.send(
+      'update',
+      { header, signature: signHeader('update', header, this.options.keys.secretKey), weights },
+      Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS,
+    );
+    const took = ((Date.now() - started) / 1000).toFixed(2);
+    this.log(
+      `job ${request.job} round ${request.round}: trained on ${data.n} rows in ${took}s, loss ${result.loss.toFixed(4)}; ` +
+        (ack.ok ? 'update accepted' : `update refused: ${ack.error.code} ${ack.error.message}`),
+    );
+    this.emit('trained', { job: request.job, round: request.round, ack });
+  }
+
+  private preparedData(request: TrainHeader): PreparedData {
+    const key = canonicalJson(request.preprocessing);
+    if (this.prepared?.key !== key) {
+      const data = prepare(this.localTable(request.spec), request.preprocessing);
+      const { droppedMissingTarget, unknownTargets } = data.report;
+      this.log(`job ${request.job}: prepared ${data.n} rows x ${data.d} inputs (dropped ${droppedMissingTarget} without target, ${unknownTargets} with an unknown target)`);
+      this.prepared = { key, data };
+    }
+    return this.prepared.data;
+  }
+
+  /**
+   * Sends and waits for the ack. Socket.IO buffers an emit while reconnecting; an
+   * ack lost with a dropped connection would never come, hence the timeout.
+   */
+  private send<E extends keyof AgentToCoordinatorEvents>(event: E, message: unknown, timeoutMs: number): Promise<Ack> {
+    return new Promise((resolve) => {
+      const socket = this.socket.timeout(timeoutMs) as unknown as {
+        emit(e: string, m: unknown, ack: (err: Error | null, a: Ack) => void): void;
+      };
+      socket.emit(event, message, (err, ack) =>
+        resolve(err ? { ok: false, error: { code: 'TIMEOUT', message: `no answer to ${event} in ${timeoutMs} ms` } } : ack),
+      );
+    });
+  }
+}
+
+/** A different, reproducible shuffling seed for each participant and round. */
+export function trainingSeed(jobSeed: number, round: number, participant: string): number {
+  let h = (jobSeed ^ Math.imul(round, 0x9e3779b1)) >>> 0;
+  for (let i = 0; i < participant.length; i++) h = Math.imul(h ^ participant.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}

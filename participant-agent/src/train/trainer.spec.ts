@@ -1,0 +1,329 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ModelShape, initialParameters } from '@fl/shared';
+import { selectBackend } from './backend';
+import { TrainOptions, evaluateLocal, trainLocal } from './trainer';
+
+/** Seeded data for the tests, so a failure reproduces. */
+function generator(seed: number) {
+  let a = seed >>> 0;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  return { uniform, normal };
+}
+
+const TINY_X = Float32Array.from([1, 2, 3, -1]);
+
+function options(overrides: Partial<TrainOptions> & Pick<TrainOptions, 'shape' | 'params' | 'x' | 'y' | 'n'>): TrainOptions {
+  return { epochs: 1, batchSize: 32, learningRate: 0.1, l2: 0, seed: 7, ...overrides };
+}
+
+function expectClose(actual: ArrayLike<number>, expected: number[], digits = 5) {
+  expect(actual.length).toBe(expected.length);
+  expected.forEach((value, i) => expect(actual[i]).toBeCloseTo(value, digits));
+}
+
+/** Linearly separable 0/1 labels from a fixed rule with a margin. */
+function separableLogistic(n: number, d: number, seed: number) {
+  const { uniform } = generator(seed);
+  const truth = Array.from({ length: d }, (_, j) => (j % 2 ? -1 : 1) * (1 + j / d));
+  const x = new Float32Array(n * d);
+  const y = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let z = 0.3;
+    do {
+      z = 0.3;
+      for (let j = 0; j < d; j++) {
+        x[i * d + j] = uniform() * 2 - 1;
+        z += x[i * d + j] * truth[j];
+      }
+    } while (Math.abs(z) < 0.1);
+    y[i] = z > 0 ? 1 : 0;
+  }
+  return { x, y };
+}
+
+beforeAll(async () => {
+  // wasm is a dependency of the agent, so it must come up here; selectBackend
+  // itself falls back to cpu if it cannot.
+  await selectBackend('wasm');
+});
+
+describe('a single full-batch step (lr = 1) matches the hand-computed update', () => {
+  // Two samples, both in one batch, so the shuffle cannot change the step.
+  it('logistic: p = sigmoid(XW+b), g = p - y', async () => {
+    // Prepare: z = [-0.25, 0.55], p = [0.437823, 0.634136], g = [-0.562177, 0.634136],
+    // dW = Xᵀg/2 = [0.670115, -0.879244], db = mean(g) = 0.035980.
+    const shape: ModelShape = { kind: 'logistic', inputDim: 2, outputDim: 1 };
+    const params = Float32Array.from([0.1, -0.2, 0.05]);
+    const y = Float32Array.from([1, 0]);
+
+    // Execute
+    const result = await trainLocal(options({ shape, params, x: TINY_X, y, n: 2, batchSize: 2, learningRate: 1 }));
+
+    // Assert: the loss is measured before the update, −(ln p1 + ln(1−p2))/2.
+    expectClose(result.params, [-0.570115136, 0.679244296, 0.014020455]);
+    expect(result.loss).toBeCloseTo(0.91571595, 5);
+    expect(result.loss).toBeCloseTo(evaluateLocal(shape, params, TINY_X, y, 2).loss, 5);
+    expect(result).toMatchObject({ samples: 2, steps: 1 });
+  });
+
+  it('softmax: p = softmax(XW+b), g = p - onehot(y)', async () => {
+    // Prepare: z = [[0.2, 0.2, 0], [0.4, -0.8, 0.9]], labels 2 and 0.
+    const shape: ModelShape = { kind: 'softmax', inputDim: 2, outputDim: 3 };
+    const params = Float32Array.from([0.1, -0.2, 0.3, 0.0, 0.2, -0.1, 0.1, 0.0, -0.1]);
+    const y = Float32Array.from([2, 0]);
+
+    // Execute
+    const result = await trainLocal(options({ shape, params, x: TINY_X, y, n: 2, batchSize: 2, learningRate: 1 }));
+
+    // Assert: W - Xᵀg/2 and b - mean(g) with p = [[0.354770, 0.354770, 0.290461], [0.338993, 0.102103, 0.558905]].
+    expectClose(result.params, [
+      0.914126052, -0.53053879, -0.183587262, -0.685273225, -0.103718277, 0.888991502, 0.253118815, -0.228436132,
+      -0.024682683,
+    ]);
+    expect(result.loss).toBeCloseTo(1.15903161, 5);
+    expect(result.loss).toBeCloseTo(evaluateLocal(shape, params, TINY_X, y, 2).loss, 5);
+  });
+
+  it('linear: g = XW+b - y, loss 0.5 * mean(g²)', async () => {
+    // Prepare: z = [-0.25, 0.55], g = [-1.25, 2.55], dW = [3.2, -2.525], db = 0.65.
+    const shape: ModelShape = { kind: 'linear', inputDim: 2, outputDim: 1 };
+    const params = Float32Array.from([0.1, -0.2, 0.05]);
+    const y = Float32Array.from([1, -2]);
+
+    // Execute
+    const result = await trainLocal(options({ shape, params, x: TINY_X, y, n: 2, batchSize: 2, learningRate: 1 }));
+
+    // Assert: loss = 0.5 * (1.5625 + 6.5025) / 2.
+    expectClose(result.params, [-3.1, 2.325, -0.6]);
+    expect(result.loss).toBeCloseTo(2.01625, 5);
+  });
+
+  it('l2 adds l2·W to the weight gradient and leaves the bias alone', async () => {
+    // Prepare: as the linear case, with dW = [3.2, -2.525] + 0.5 * [0.1, -0.2].
+    const shape: ModelShape = { kind: 'linear', inputDim: 2, outputDim: 1 };
+    const params = Float32Array.from([0.1, -0.2, 0.05]);
+
+    // Execute
+    const result = await trainLocal(
+      options({ shape, params, x: TINY_X, y: Float32Array.from([1, -2]), n: 2, batchSize: 2, learningRate: 1, l2: 0.5 }),
+    );
+
+    // Assert: the reported loss leaves the penalty out.
+    expectClose(result.params, [-3.15, 2.425, -0.6]);
+    expect(result.loss).toBeCloseTo(2.01625, 5);
+  });
+});
+
+describe('trainLocal', () => {
+  it('uses the last partial batch, averaged over its own size', async () => {
+    // Prepare: three identical rows x = 1, y = 1, batch 2, so the shuffle is moot:
+    // step 1 (2 rows): g = -1 -> w = b = 0.1; step 2 (1 row): g = 0.2 - 1 -> w = b = 0.18.
+    // Dropping the partial batch would give 0.1, dividing it by the full size 0.14.
+    const shape: ModelShape = { kind: 'linear', inputDim: 1, outputDim: 1 };
+    const ones = Float32Array.from([1, 1, 1]);
+
+    // Execute
+    const result = await trainLocal(options({ shape, params: initialParameters(shape), x: ones, y: ones, n: 3, batchSize: 2 }));
+
+    // Assert
+    expectClose(result.params, [0.18, 0.18]);
+    expect(result.steps).toBe(2);
+  });
+
+  it('reaches accuracy > 0.95 with logistic regression on linearly separable data', async () => {
+    // Prepare
+    const d = 5;
+    const n = 1000;
+    const shape: ModelShape = { kind: 'logistic', inputDim: d, outputDim: 1 };
+    const { x, y } = separableLogistic(n, d, 1);
+    const params = initialParameters(shape);
+
+    // Execute
+    const result = await trainLocal(options({ shape, params, x, y, n, epochs: 20, learningRate: 0.5 }));
+
+    // Assert
+    const evaluation = evaluateLocal(shape, result.params, x, y, n);
+    expect(evaluation.accuracy).toBeGreaterThan(0.95);
+    expect(result.loss).toBeLessThan(Math.log(2) / 2);
+    expect(result).toMatchObject({ samples: n, steps: 20 * Math.ceil(n / 32) });
+  });
+
+  it('reaches accuracy > 0.95 with softmax on three well-separated blobs', async () => {
+    // Prepare
+    const centres = [
+      [0, 5],
+      [5, 0],
+      [-5, -5],
+    ];
+    const n = 600;
+    const { normal } = generator(2);
+    const x = new Float32Array(n * 2);
+    const y = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = i % 3;
+      x[i * 2] = centres[c][0] + normal();
+      x[i * 2 + 1] = centres[c][1] + normal();
+      y[i] = c;
+    }
+    const shape: ModelShape = { kind: 'softmax', inputDim: 2, outputDim: 3 };
+
+    // Execute
+    const result = await trainLocal(options({ shape, params: initialParameters(shape), x, y, n, epochs: 10 }));
+
+    // Assert
+    expect(evaluateLocal(shape, result.params, x, y, n).accuracy).toBeGreaterThan(0.95);
+  });
+
+  it('recovers y = 2·x0 − 3·x1 + 1 with linear regression', async () => {
+    // Prepare
+    const n = 500;
+    const { uniform, normal } = generator(3);
+    const x = new Float32Array(n * 2);
+    const y = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      x[i * 2] = uniform() * 2 - 1;
+      x[i * 2 + 1] = uniform() * 2 - 1;
+      y[i] = 2 * x[i * 2] - 3 * x[i * 2 + 1] + 1 + 0.01 * normal();
+    }
+    const shape: ModelShape = { kind: 'linear', inputDim: 2, outputDim: 1 };
+
+    // Execute
+    const result = await trainLocal(options({ shape, params: initialParameters(shape), x, y, n, epochs: 50, batchSize: 16 }));
+
+    // Assert
+    const [w0, w1, b] = result.params;
+    expect(Math.abs(w0 - 2)).toBeLessThan(0.05);
+    expect(Math.abs(w1 + 3)).toBeLessThan(0.05);
+    expect(Math.abs(b - 1)).toBeLessThan(0.05);
+    expect(evaluateLocal(shape, result.params, x, y, n).mse).toBeLessThan(0.001);
+  });
+
+  it('shrinks the weights with l2 compared to none', async () => {
+    // Prepare
+    const d = 5;
+    const n = 500;
+    const shape: ModelShape = { kind: 'logistic', inputDim: d, outputDim: 1 };
+    const { x, y } = separableLogistic(n, d, 4);
+    const base = options({ shape, params: initialParameters(shape), x, y, n, epochs: 10, learningRate: 0.5 });
+    const weightNorm = (params: Float32Array) => Math.hypot(...params.subarray(0, d));
+
+    // Execute
+    const plain = await trainLocal(base);
+    const penalised = await trainLocal({ ...base, l2: 0.1 });
+
+    // Assert
+    expect(weightNorm(penalised.params)).toBeLessThan(0.8 * weightNorm(plain.params));
+  });
+
+  it('gives bit-identical parameters for the same seed and different ones for another seed', async () => {
+    // Prepare
+    const d = 4;
+    const n = 300;
+    const shape: ModelShape = { kind: 'logistic', inputDim: d, outputDim: 1 };
+    const { x, y } = separableLogistic(n, d, 5);
+    const base = options({ shape, params: initialParameters(shape), x, y, n, epochs: 3, seed: 11 });
+
+    // Execute
+    const first = await trainLocal(base);
+    const again = await trainLocal(base);
+    const other = await trainLocal({ ...base, seed: 12 });
+
+    // Assert
+    expect(Buffer.from(again.params.buffer).equals(Buffer.from(first.params.buffer))).toBe(true);
+    expect(again.loss).toBe(first.loss);
+    expect(Buffer.from(other.params.buffer).equals(Buffer.from(first.params.buffer))).toBe(false);
+  });
+
+  it('does not leak tensors, whatever the kind, penalty or partial batch', async () => {
+    // Prepare: one call of each kind first, so lazily created backend state is not counted.
+    const { x, y } = separableLogistic(50, 2, 6);
+    const runs: TrainOptions[] = [
+      options({ shape: { kind: 'logistic', inputDim: 2, outputDim: 1 }, params: new Float32Array(3), x, y, n: 50, l2: 0.1 }),
+      options({ shape: { kind: 'softmax', inputDim: 2, outputDim: 2 }, params: new Float32Array(6), x, y, n: 50, epochs: 2 }),
+      options({ shape: { kind: 'linear', inputDim: 2, outputDim: 1 }, params: new Float32Array(3), x, y, n: 50, batchSize: 7 }),
+    ];
+    for (const run of runs) await trainLocal(run);
+    const before = tf.memory().numTensors;
+
+    // Execute
+    for (let i = 0; i < 3; i++) for (const run of runs) await trainLocal(run);
+    await expect(trainLocal({ ...runs[0], y: new Float32Array(50).fill(2) })).rejects.toThrow(/target/);
+
+    // Assert
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('does not mutate the global parameters it is given', async () => {
+    // Prepare
+    const shape: ModelShape = { kind: 'linear', inputDim: 2, outputDim: 1 };
+    const params = Float32Array.from([0.1, -0.2, 0.05]);
+    const copy = params.slice();
+
+    // Execute
+    const result = await trainLocal(options({ shape, params, x: TINY_X, y: Float32Array.from([1, -2]), n: 2, learningRate: 1 }));
+
+    // Assert
+    expect(Array.from(params)).toEqual(Array.from(copy));
+    expect(result.params).not.toBe(params);
+    expect(Array.from(result.params)).not.toEqual(Array.from(copy));
+  });
+
+  it('rejects inputs that do not match the model', async () => {
+    // Prepare
+    const shape: ModelShape = { kind: 'softmax', inputDim: 2, outputDim: 3 };
+    const base = options({ shape, params: new Float32Array(9), x: TINY_X, y: Float32Array.from([0, 1]), n: 2 });
+
+    // Execute / Assert
+    await expect(trainLocal({ ...base, params: new Float32Array(8) })).rejects.toThrow(/parameters/);
+    await expect(trainLocal({ ...base, x: new Float32Array(3) })).rejects.toThrow(/features/);
+    await expect(trainLocal({ ...base, y: Float32Array.from([0, 3]) })).rejects.toThrow(/target 3 at row 1/);
+    await expect(trainLocal({ ...base, epochs: 0 })).rejects.toThrow(/epochs/);
+  });
+
+  it('returns the parameters unchanged when there are no samples', async () => {
+    // Prepare
+    const shape: ModelShape = { kind: 'linear', inputDim: 2, outputDim: 1 };
+    const params = Float32Array.from([1, 2, 3]);
+
+    // Execute
+    const result = await trainLocal(options({ shape, params, x: new Float32Array(0), y: new Float32Array(0), n: 0 }));
+
+    // Assert
+    expect(Array.from(result.params)).toEqual([1, 2, 3]);
+    expect(result).toMatchObject({ loss: 0, samples: 0, steps: 0 });
+  });
+});
+
+describe('evaluateLocal', () => {
+  it('reports log loss and accuracy for logistic models', () => {
+    // Prepare: zero weights predict 0.5 everywhere, which counts as class 1.
+    const shape: ModelShape = { kind: 'logistic', inputDim: 2, outputDim: 1 };
+
+    // Execute
+    const evaluation = evaluateLocal(shape, new Float32Array(3), TINY_X, Float32Array.from([1, 0]), 2);
+
+    // Assert
+    expect(evaluation.loss).toBeCloseTo(Math.LN2, 6);
+    expect(evaluation.accuracy).toBe(0.5);
+    expect(evaluation.mse).toBeUndefined();
+  });
+
+  it('reports half the MSE as the loss for linear models', () => {
+    // Prepare: predictions [-0.25, 0.55] against [1, -2].
+    const shape: ModelShape = { kind: 'linear', inputDim: 2, outputDim: 1 };
+
+    // Execute
+    const evaluation = evaluateLocal(shape, Float32Array.from([0.1, -0.2, 0.05]), TINY_X, Float32Array.from([1, -2]), 2);
+
+    // Assert
+    expect(evaluation.mse).toBeCloseTo(4.0325, 5);
+    expect(evaluation.loss).toBeCloseTo(2.01625, 5);
+    expect(evaluation.accuracy).toBeUndefined();
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * Participants that vanish: an agent process killed with SIGKILL mid-job, and a
+ * participant that stays connected but never answers. Each round closes without
+ * them (on the disconnect, or at its deadline) and the job goes on to the end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Socket } from 'socket.io-client';
+import type { JobEvent, RunningCoordinator } from '@fl/coordinator';
+import { generateKeyPair, writeKeyFile } from '@fl/shared';
+import type { ParticipantAgent } from '@fl/participant-agent';
+import { connectRaw, handshakeAuth } from './raw-client';
+import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+
+jest.setTimeout(180_000);
+
+const AGENT_CLI = path.join(REPO_ROOT, 'participant-agent', 'dist', 'cli.js');
+
+describe('participants that disappear mid-job', () => {
+  let coordinator: RunningCoordinator;
+  let api: AdminApi;
+  let agents: ParticipantAgent[];
+  let child: ChildProcess;
+  let childOutput = '';
+  let silent: Socket;
+  let jobId: string;
+
+  beforeAll(async () => {
+    expect(fs.existsSync(AGENT_CLI)).toBe(true); // built by `npm test`'s pretest
+    coordinator = await testCoordinator();
+    api = AdminApi.of(coordinator);
+    const dir = tempDir('dropout');
+    const file = `${DATA_DIR}/breast_cancer.csv`;
+    const split = splitCsv(file, 3, { seed: 11, holdout: 0, dir });
+    agents = [await startAgent(coordinator, 'site-a', split.parties[0]), await startAgent(coordinator, 'site-b', split.parties[1])];
+
+    // site-c runs as its own process, the way a partner runs fl-agent.
+    const keyFile = path.join(dir, 'site-c', 'key.json');
+    const keys = writeKeyFile(keyFile, generateKeyPair());
+    await api.registerParticipant('site-c', 'Site C', keys.publicKey);
+    child = spawn(
+      process.execPath,
+      [AGENT_CLI, 'run', '--coordinator', coordinator.url, '--key', keyFile, '--data', split.parties[2], '--coordinator-key', coordinator.identity.publicKey],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout!.on('data', (d) => (childOutput += d));
+    child.stderr!.on('data', (d) => (childOutput += d));
+    await eventually(
+      () => api.request<{ name: string; online: boolean }[]>('GET', '/api/participants'),
+      (r) => r.body.some((p) => p.name === 'site-c' && p.online),
+      60_000,
+    );
+
+    // Kill site-c as soon as round 1 is committed: round 2's request is then already on its way.
+    coordinator.engine.events.on('job', (event: JobEvent) => {
+      if (event.type === 'round' && event.round.round === 1 && child.exitCode === null) child.kill('SIGKILL');
+    });
+    const job = await api.createJob({
+      model: 'logistic',
+      features: featuresOf(file, 'diagnosis'),
+      target: 'diagnosis',
+      rounds: 4,
+      minParticipants: 2,
+      roundDeadlineSeconds: 60,
+    });
+    jobId = job.id;
+    await coordinator.engine.whenFinished(jobId);
+  });
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    silent?.close();
+    agents?.forEach((a) => a.stop());
+    await coordinator?.close();
+  });
+
+  it('completes the job with the participants that remain', async () => {
+    const job = await api.job(jobId);
+    expect(job.status).toBe('completed');
+    const rounds = await api.rounds(jobId);
+    expect(rounds.map((r) => r.round)).toEqual([1, 2, 3, 4]);
+    expect(rounds[0].contributors.map((c) => c.participant).sort()).toEqual(['site-a', 'site-b', 'site-c']);
+  }, 60_000);
+
+  it('records the killed agent as a failure of the round it was in, and leaves it out afterwards', async () => {
+    const rounds = await api.rounds(jobId);
+    expect(child.signalCode).toBe('SIGKILL');
+    expect(rounds[1].failures).toEqual([{ participant: 'site-c', reason: 'disconnected' }]);
+    expect(rounds[1].contributors.map((c) => c.participant).sort()).toEqual(['site-a', 'site-b']);
+    for (const round of rounds.slice(2)) expect(round.selected).not.toContain('site-c');
+  });
+
+  it('closes a round at its deadline when a connected participant never answers', async () => {
+    const keys = await registerParticipant(api, 'silent');
+    ({ socket: silent } = await connectRaw(coordinator.url, handshakeAuth(keys)));
+    const job = await api.createJob({
+      model: 'logistic',
+      features: featuresOf(`${DATA_DIR}/breast_cancer.csv`, 'diagnosis'),
+      target: 'diagnosis',
+      rounds: 2,
+      minParticipants: 2,
+      roundDeadlineSeconds: 2,
+    });
+    await coordinator.engine.whenFinished(job.id);
+    expect((await api.job(job.id)).status).toBe('completed');
+    const rounds = await api.rounds(job.id);
+    expect(rounds).toHaveLength(2);
+    for (const round of rounds) {
+      expect(round.selected).toContain('silent');
+      expect(round.failures).toEqual([{ participant: 'silent', reason: 'deadline passed' }]);
+      expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-a', 'site-b']);
+      expect(round.closedAt - round.startedAt).toBeGreaterThanOrEqual(1900);
+    }
+  });
+});

@@ -1,0 +1,201 @@
+/**
+ * Helpers for end-to-end tests and the demo: a coordinator on a temporary data
+ * directory, its REST API, real agents with registered keys, data split into
+ * one file per party, and evaluation of a global model on held-out rows.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startCoordinator, type JobRecord, type RoundRecord, type RunningCoordinator } from '@fl/coordinator';
+import {
+  binaryAccuracy,
+  encodeKey,
+  generateKeyPair,
+  meanSquaredError,
+  multiclassAccuracy,
+  predict,
+  type JobSpec,
+  type JobSpecInput,
+  type KeyPair,
+  type ModelShape,
+  type Preprocessing,
+} from '@fl/shared';
+import { loadLocalData, parseCsv, prepare, ParticipantAgent } from '@fl/participant-agent';
+
+export const DATA_DIR = path.resolve(__dirname, '..', '..', 'data');
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `fl-${prefix}-`));
+}
+
+export async function testCoordinator(options: { dataDir?: string; logLevel?: 'error' | 'warn' | 'info' } = {}) {
+  return startCoordinator({
+    port: 0,
+    dataDir: options.dataDir ?? tempDir('coordinator'),
+    logLevel: options.logLevel ?? 'error',
+    adminToken: 'test-admin-token-0123456789',
+  });
+}
+
+/** The REST API as the dashboard or a script uses it. */
+export class AdminApi {
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+  ) {}
+
+  static of(coordinator: RunningCoordinator): AdminApi {
+    return new AdminApi(coordinator.url, coordinator.adminToken);
+  }
+
+  async request<T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const response = await fetch(`${this.url}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: response.status, body: (await response.json()) as T };
+  }
+
+  private async ok<T>(method: string, route: string, body?: unknown): Promise<T> {
+    const { status, body: result } = await this.request<T>(method, route, body);
+    if (status >= 300) throw new Error(`${method} ${route}: ${status} ${JSON.stringify(result)}`);
+    return result;
+  }
+
+  registerParticipant(name: string, organisation: string, publicKey: Uint8Array) {
+    return this.ok('POST', '/api/participants', { name, organisation, publicKey: encodeKey(publicKey) });
+  }
+
+  createJob(spec: JobSpecInput): Promise<JobRecord> {
+    return this.ok('POST', '/api/jobs', spec);
+  }
+
+  job(id: string): Promise<JobRecord> {
+    return this.ok('GET', `/api/jobs/${id}`);
+  }
+
+  rounds(id: string): Promise<RoundRecord[]> {
+    return this.ok('GET', `/api/jobs/${id}/rounds`);
+  }
+
+  model(id: string): Promise<GlobalModel> {
+    return this.ok('GET', `/api/jobs/${id}/model`);
+  }
+}
+
+export interface GlobalModel {
+  job: string;
+  round: number;
+  sha256: string;
+  shape: ModelShape;
+  target: string;
+  preprocessing: Preprocessing;
+  weights: number[];
+}
+
+/** A registered participant with its own key. */
+export async function registerParticipant(api: AdminApi, name: string, organisation = `${name} Ltd`): Promise<KeyPair> {
+  const keys = generateKeyPair();
+  await api.registerParticipant(name, organisation, keys.publicKey);
+  return keys;
+}
+
+export async function startAgent(
+  coordinator: RunningCoordinator,
+  name: string,
+  dataFile: string,
+  keys?: KeyPair,
+): Promise<ParticipantAgent> {
+  const pair = keys ?? (await registerParticipant(AdminApi.of(coordinator), name));
+  const agent = new ParticipantAgent({
+    coordinatorUrl: coordinator.url,
+    keys: pair,
+    dataFile,
+    coordinatorKey: coordinator.identity.publicKey,
+    log: () => undefined,
+    reconnectDelayMs: 100,
+    reconnectDelayMaxMs: 1000,
+  });
+  await agent.start();
+  return agent;
+}
+
+/** A small seeded PRNG (mulberry32), so that splits are the same on every run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const csvField = (value: string) => (/[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);
+
+export interface Split {
+  /** one CSV file per party */
+  parties: string[];
+  /** the held-out rows, as a CSV file */
+  holdout: string;
+  header: string[];
+  rows: string[][];
+}
+
+/** Shuffles a CSV with a seed, holds out a fraction, and deals the rest into one file per party. */
+export function splitCsv(file: string, parties: number, options: { seed: number; holdout: number; dir: string }): Split {
+  const table = parseCsv(fs.readFileSync(file, 'utf8'));
+  const rows = table.rows.map((r) => r.fields);
+  const random = seededRandom(options.seed);
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [rows[i], rows[j]] = [rows[j], rows[i]];
+  }
+  const held = Math.round(rows.length * options.holdout);
+  const write = (name: string, part: string[][]) => {
+    const target = path.join(options.dir, name);
+    const lines = [table.header, ...part].map((r) => r.map(csvField).join(','));
+    fs.writeFileSync(target, lines.join('\n') + '\n');
+    return target;
+  };
+  const training = rows.slice(held);
+  const files = Array.from({ length: parties }, (_, p) =>
+    write(`party-${p + 1}.csv`, training.filter((_, i) => i % parties === p)),
+  );
+  return { parties: files, holdout: write('holdout.csv', rows.slice(0, held)), header: table.header, rows };
+}
+
+/** Evaluates a downloaded global model on a CSV file, with the model's own preprocessing. */
+export function evaluateModel(model: GlobalModel, spec: JobSpec, file: string): { accuracy?: number; rmse?: number; n: number } {
+  const { table } = loadLocalData(file, spec);
+  const data = prepare(table, model.preprocessing);
+  const probabilities = predict(model.shape, new Float32Array(model.weights), data.x, data.n);
+  if (model.shape.kind === 'logistic') return { accuracy: binaryAccuracy(probabilities, data.y), n: data.n };
+  if (model.shape.kind === 'softmax') {
+    return { accuracy: multiclassAccuracy(probabilities, data.y, model.shape.outputDim), n: data.n };
+  }
+  const target = model.preprocessing.target;
+  const std = target.type === 'numeric' ? target.std : 1;
+  return { rmse: Math.sqrt(meanSquaredError(probabilities, data.y)) * std, n: data.n };
+}
+
+/** Polls until the predicate holds; for events that are not exposed as promises. */
+export async function eventually<T>(probe: () => Promise<T> | T, accept: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (accept(value)) return value;
+    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function featuresOf(file: string, target: string, categorical: string[] = []): JobSpec['features'] {
+  const { header } = parseCsv(fs.readFileSync(file, 'utf8').split('\n')[0] + '\n');
+  return header
+    .filter((c) => c !== target)
+    .map((name) => ({ name, type: categorical.includes(name) ? ('categorical' as const) : ('numeric' as const) }));
+}

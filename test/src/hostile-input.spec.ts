@@ -1,0 +1,155 @@
+/**
+ * Refusals, each with its own code: forged, misdirected, repeated, misshapen and
+ * non-finite updates, and handshakes that must not get in. The round goes on and
+ * completes with the honest participants.
+ */
+import type { Socket } from 'socket.io-client';
+import type { RunningCoordinator } from '@fl/coordinator';
+import { generateKeyPair, randomNonce, signHeader, type Ack, type KeyPair, type StatisticsRequest, type TrainMessage } from '@fl/shared';
+import { computeStatistics, loadLocalData, type ParticipantAgent } from '@fl/participant-agent';
+import { connectRaw, craftUpdate, emitWithAck, handshakeAuth } from './raw-client';
+import { AdminApi, DATA_DIR, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+
+jest.setTimeout(120_000);
+
+describe('handshakes that are refused', () => {
+  let coordinator: RunningCoordinator;
+  let keys: KeyPair;
+
+  beforeAll(async () => {
+    coordinator = await testCoordinator();
+    keys = await registerParticipant(AdminApi.of(coordinator), 'bank-a');
+  });
+  afterAll(() => coordinator?.close());
+
+  it('lets a registered key in', async () => {
+    const { socket, refused } = await connectRaw(coordinator.url, handshakeAuth(keys));
+    expect(refused).toBeUndefined();
+    socket.close();
+  });
+
+  it.each([
+    ['an unknown key', () => handshakeAuth(generateKeyPair()), 'UNKNOWN_PARTICIPANT'],
+    ['a signature by another key', () => handshakeAuth(keys, { signWith: generateKeyPair() }), 'BAD_SIGNATURE'],
+    ['a stale timestamp', () => handshakeAuth(keys, { timestamp: Date.now() - 10 * 60_000 }), 'STALE_TIMESTAMP'],
+    ['a timestamp from the future', () => handshakeAuth(keys, { timestamp: Date.now() + 10 * 60_000 }), 'STALE_TIMESTAMP'],
+    ['no auth at all', () => undefined, 'INVALID_FRAME'],
+    ['garbage', () => ({ header: { type: 'handshake', publicKey: 42 } }), 'INVALID_FRAME'],
+  ])('refuses %s with its code', async (_, auth, code) => {
+    const { refused } = await connectRaw(coordinator.url, auth());
+    expect(refused?.code).toBe(code);
+  });
+
+  it('refuses a replayed handshake', async () => {
+    const auth = handshakeAuth(keys);
+    const first = await connectRaw(coordinator.url, auth);
+    expect(first.refused).toBeUndefined();
+    first.socket.close();
+    const second = await connectRaw(coordinator.url, auth);
+    expect(second.refused?.code).toBe('REPLAYED_NONCE');
+  });
+});
+
+describe('updates that are refused while honest participants train', () => {
+  let coordinator: RunningCoordinator;
+  let api: AdminApi;
+  let agents: ParticipantAgent[];
+  let mallory: Socket;
+  let malloryKeys: KeyPair;
+  let jobId: string;
+  const acks: Record<string, Ack> = {};
+
+  beforeAll(async () => {
+    coordinator = await testCoordinator();
+    api = AdminApi.of(coordinator);
+    const file = `${DATA_DIR}/breast_cancer.csv`;
+    const split = splitCsv(file, 3, { seed: 3, holdout: 0, dir: tempDir('split') });
+    agents = [await startAgent(coordinator, 'bank-a', split.parties[0]), await startAgent(coordinator, 'bank-b', split.parties[1])];
+    malloryKeys = await registerParticipant(api, 'mallory');
+    ({ socket: mallory } = await connectRaw(coordinator.url, handshakeAuth(malloryKeys)));
+    // Mallory answers the statistics phase properly, so that it is selected for round 1 ...
+    mallory.on('statistics-request', (request: StatisticsRequest) => {
+      const statistics = computeStatistics(loadLocalData(split.parties[2], request.header.spec).table, request.header.spec);
+      const header = { type: 'statistics' as const, job: request.header.job, participant: 'mallory', nonce: randomNonce(), statistics };
+      void emitWithAck(mallory, 'statistics', { header, signature: signHeader('statistics', header, malloryKeys.secretKey) });
+    });
+    // ... and sends the global model back unchanged in the later rounds.
+    mallory.on('train', (train: TrainMessage) => {
+      if (train.header.round > 1) void emitWithAck(mallory, 'update', craftUpdate(train, 'mallory', malloryKeys));
+    });
+    const firstTrain = new Promise<TrainMessage>((resolve) => mallory.once('train', resolve));
+    const job = await api.createJob({
+      model: 'logistic',
+      features: featuresOf(file, 'diagnosis'),
+      target: 'diagnosis',
+      rounds: 3,
+      minParticipants: 2,
+      roundDeadlineSeconds: 60,
+    });
+    jobId = job.id;
+    const train = await firstTrain;
+    const other = generateKeyPair();
+    const size = (train.weights as Uint8Array).byteLength / 4;
+    const send = async (name: string, message: unknown) => (acks[name] = await emitWithAck(mallory, 'update', message));
+    await send('garbage', { header: { type: 'update' }, weights: 'not binary' });
+    await send('forged', craftUpdate(train, 'mallory', malloryKeys, { signWith: other }));
+    await send('impersonation', craftUpdate(train, 'bank-a', malloryKeys));
+    await send('unknownJob', craftUpdate(train, 'mallory', malloryKeys, { header: { job: 'no-such-job' } }));
+    await send('wrongRound', craftUpdate(train, 'mallory', malloryKeys, { header: { round: train.header.round + 1 } }));
+    await send('wrongShape', craftUpdate(train, 'mallory', malloryKeys, { weights: new Float32Array(size + 1) }));
+    await send('digest', craftUpdate(train, 'mallory', malloryKeys, { sha256: 'ab'.repeat(32) }));
+    const nan = new Float32Array(size);
+    nan[3] = NaN;
+    await send('nan', craftUpdate(train, 'mallory', malloryKeys, { weights: nan }));
+    const inf = new Float32Array(size);
+    inf[0] = -Infinity;
+    await send('infinity', craftUpdate(train, 'mallory', malloryKeys, { weights: inf }));
+    await send('zeroSamples', craftUpdate(train, 'mallory', malloryKeys, { header: { numSamples: 0 } }));
+    await send('tooManySamples', craftUpdate(train, 'mallory', malloryKeys, { header: { numSamples: 1_000_000 } }));
+    await send('valid', craftUpdate(train, 'mallory', malloryKeys));
+    await send('second', craftUpdate(train, 'mallory', malloryKeys));
+    await coordinator.engine.whenFinished(jobId);
+  });
+
+  afterAll(async () => {
+    mallory?.close();
+    agents?.forEach((a) => a.stop());
+    await coordinator?.close();
+  });
+
+  it.each([
+    ['garbage', 'INVALID_FRAME'],
+    ['forged', 'BAD_SIGNATURE'],
+    ['impersonation', 'WRONG_PARTICIPANT'],
+    ['unknownJob', 'UNKNOWN_JOB'],
+    ['wrongRound', 'WRONG_ROUND'],
+    ['wrongShape', 'WRONG_SHAPE'],
+    ['digest', 'DIGEST_MISMATCH'],
+    ['nan', 'NON_FINITE'],
+    ['infinity', 'NON_FINITE'],
+    ['zeroSamples', 'IMPLAUSIBLE_SAMPLES'],
+    ['tooManySamples', 'IMPLAUSIBLE_SAMPLES'],
+    ['second', 'DUPLICATE_UPDATE'],
+  ])('refuses the %s update with %s', (name, code) => {
+    expect(acks[name]).toEqual({ ok: false, error: { code, message: expect.any(String) } });
+  });
+
+  it('accepts the one valid update', () => {
+    expect(acks.valid).toEqual({ ok: true });
+  });
+
+  it('completes every round, counting each participant once', async () => {
+    const job = await api.job(jobId);
+    expect(job.status).toBe('completed');
+    const rounds = await api.rounds(jobId);
+    expect(rounds.map((r) => r.round)).toEqual([1, 2, 3]);
+    for (const round of rounds) {
+      expect(round.contributors.map((c) => c.participant).sort()).toEqual(['bank-a', 'bank-b', 'mallory']);
+      expect(round.contributors.find((c) => c.participant === 'mallory')!.numSamples).toBe(10);
+    }
+  });
+
+  it('keeps the connection of the participant whose frames were refused', () => {
+    expect(mallory.connected).toBe(true);
+  });
+});

@@ -1,0 +1,47 @@
+/** Starting the real commands as child processes, the way a partner or an operator runs them. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { REPO_ROOT } from './harness';
+
+export const COORDINATOR_CLI = path.join(REPO_ROOT, 'coordinator', 'dist', 'cli.js');
+export const AGENT_CLI = path.join(REPO_ROOT, 'participant-agent', 'dist', 'cli.js');
+
+export interface Running {
+  child: ChildProcess;
+  output: () => string;
+}
+
+export function run(cli: string, args: string[], onLine?: (line: string) => void): Running {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let partial = '';
+  const take = (chunk: Buffer) => {
+    output += chunk;
+    partial += chunk;
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) onLine?.(line);
+  };
+  child.stdout!.on('data', take);
+  child.stderr!.on('data', take);
+  return { child, output: () => output };
+}
+
+/** Runs a command to its end; resolves with its output, rejects on a non-zero exit. */
+export function runToEnd(cli: string, args: string[]): Promise<string> {
+  const { child, output } = run(cli, args);
+  return new Promise((resolve, reject) =>
+    child.on('exit', (code) => (code === 0 ? resolve(output()) : reject(new Error(`${path.basename(cli)} ${args[0]} exited ${code}: ${output()}`)))),
+  );
+}
+
+/** Starts fl-coordinator on a free port; resolves with its URL once it listens. */
+export function startCoordinatorProcess(args: string[]): Promise<Running & { url: string }> {
+  return new Promise((resolve, reject) => {
+    const running = run(COORDINATOR_CLI, ['--port', '0', ...args], (line) => {
+      const match = /^fl-coordinator on (\S+)/.exec(line);
+      if (match) resolve({ ...running, url: match[1] });
+    });
+    running.child.on('exit', (code) => reject(new Error(`fl-coordinator exited ${code}: ${running.output()}`)));
+  });
+}
