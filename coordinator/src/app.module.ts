@@ -45,6 +45,10 @@ export class CoordinatorModule {
               identity,
               strategy: fedAvg,
               maxRoundAttempts: config.maxRoundAttempts,
+              jobDefaults: {
+                minParticipants: config.defaultMinParticipants,
+                roundDeadlineSeconds: config.defaultRoundDeadlineSeconds,
+              },
               log: (level, message) => log.log(level, message),
             }),
           inject: [STORE, AgentConnections, CoordinatorIdentity, CoordinatorLogger],

@@ -14,6 +14,7 @@ import {
   meanSquaredError,
   multiclassAccuracy,
   predict,
+  seededRandom,
   type JobSpec,
   type JobSpecInput,
   type KeyPair,
@@ -120,18 +121,6 @@ export async function startAgent(
   });
   await agent.start();
   return agent;
-}
-
-/** A small seeded PRNG (mulberry32), so that splits are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const csvField = (value: string) => (/[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);

@@ -18,6 +18,9 @@ export const ConfigSchema = z.object({
   handshakeWindowSeconds: z.coerce.number().positive().default(60),
   /** how many times a round that closed below the minimum is started again before the job fails */
   maxRoundAttempts: z.coerce.number().int().min(1).default(3),
+  /** round defaults for jobs that do not set them */
+  defaultMinParticipants: z.coerce.number().int().min(1).default(2),
+  defaultRoundDeadlineSeconds: z.coerce.number().positive().default(60),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
 });
 export type CoordinatorConfig = z.infer<typeof ConfigSchema>;
@@ -33,6 +36,8 @@ const FLAGS = {
   'max-frame-bytes': { env: 'FL_MAX_FRAME_BYTES', help: 'largest message accepted, in bytes' },
   'handshake-window-seconds': { env: 'FL_HANDSHAKE_WINDOW_SECONDS', help: 'accepted clock skew of handshakes' },
   'max-round-attempts': { env: 'FL_MAX_ROUND_ATTEMPTS', help: 'starts of a round below the minimum before failing' },
+  'default-min-participants': { env: 'FL_DEFAULT_MIN_PARTICIPANTS', help: 'minimum participants of jobs that set none' },
+  'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
   'log-level': { env: 'FL_LOG_LEVEL', help: 'error, warn, info or debug' },
 } as const;
 

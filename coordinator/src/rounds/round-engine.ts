@@ -32,6 +32,8 @@ export interface RoundEngineOptions {
   identity: CoordinatorIdentity;
   strategy: Strategy;
   maxRoundAttempts: number;
+  /** applied to jobs that leave them out */
+  jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -57,7 +59,8 @@ export class RoundEngine {
   }
 
   createJob(body: unknown): JobRecord {
-    const parsed = JobSpecSchema.safeParse(body);
+    const withDefaults = body && typeof body === 'object' && !Array.isArray(body) ? { ...this.options.jobDefaults, ...body } : body;
+    const parsed = JobSpecSchema.safeParse(withDefaults);
     if (!parsed.success) throw new FlError('VALIDATION_FAILED', describeZodError(parsed.error));
     const now = Date.now();
     const job: JobRecord = {

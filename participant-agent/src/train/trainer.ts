@@ -18,6 +18,7 @@ import {
   multiclassLogLoss,
   parameterCount,
   predict,
+  seededRandom,
 } from '@fl/shared';
 import { selectBackend } from './backend';
 
@@ -91,7 +92,7 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   for (let i = 0; i < n; i++) destination[i] = i;
   // Softmax batches are one-hot encoded on the host into this reusable buffer.
   const oneHot = shape.kind === 'softmax' ? new Float32Array(batchSize * k) : undefined;
-  const random = mulberry32(options.seed);
+  const random = seededRandom(options.seed);
 
   // A copy, because the cpu backend keeps a reference to the array it is given.
   const theta = tf.tidy(() => tf.variable(tf.tensor2d(options.params.slice(), [cols, k]), false));
@@ -219,18 +220,6 @@ function shuffle(order: Uint32Array, random: () => number): void {
     order[i] = order[j];
     order[j] = t;
   }
-}
-
-/** mulberry32: tiny, fast, and good enough for shuffling; Math.random cannot be seeded. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function validate(o: TrainOptions): void {

@@ -1,0 +1,33 @@
+import { ReplyCollection } from './collection';
+
+describe('a phase collecting replies', () => {
+  it('closes as soon as every selected participant replied or failed', async () => {
+    const phase = new ReplyCollection<number>(new Set(['a', 'b']), Date.now() + 60_000);
+    phase.accept('a', 1);
+    expect(phase.isClosed).toBe(false);
+    phase.fail('b', 'disconnected');
+    await phase.closed;
+    expect([...phase.replies]).toEqual([['a', 1]]);
+    expect([...phase.failures]).toEqual([['b', 'disconnected']]);
+  });
+
+  it('counts only the first answer of a participant, and none from outside the selection', () => {
+    const phase = new ReplyCollection<number>(new Set(['a', 'b']), Date.now() + 60_000);
+    phase.accept('a', 1);
+    phase.accept('a', 2);
+    phase.fail('a', 'late');
+    phase.accept('mallory', 3);
+    expect([...phase.replies]).toEqual([['a', 1]]);
+    expect(phase.failures.size).toBe(0);
+    phase.close('test over');
+  });
+
+  it('closes at the deadline, failing whoever has not answered', async () => {
+    const phase = new ReplyCollection<number>(new Set(['a', 'b']), Date.now() + 30);
+    phase.accept('a', 1);
+    await phase.closed;
+    expect(phase.failures.get('b')).toBe('deadline passed');
+    phase.accept('b', 2);
+    expect(phase.replies.has('b')).toBe(false);
+  });
+});

@@ -1,0 +1,46 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { JobSpec, Preprocessing } from '@fl/shared';
+import { SqliteStore } from './store.sqlite';
+import type { RoundRecord } from './store';
+
+describe('the SQLite store', () => {
+  let store: SqliteStore;
+  const file = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-store-')), 'store.sqlite');
+  const preprocessing: Preprocessing = { features: [{ name: 'x', type: 'numeric', mean: 0, std: 1 }], target: { type: 'numeric', mean: 0, std: 1 }, inputDim: 1, rows: 4 };
+  const round = (n: number): RoundRecord => ({
+    job: 'j1', round: n, startedAt: 1, closedAt: 2, selected: ['a'], contributors: [{ participant: 'a', numSamples: 4 }],
+    failures: [], metrics: { trainLoss: 0.5 }, attempts: 1, modelSha256: 'f'.repeat(64),
+  });
+  const model = (n: number) => ({ job: 'j1', round: n, sha256: 'f'.repeat(64), weights: new Float32Array([n, n + 0.5]), createdAt: 3 });
+
+  beforeEach(() => {
+    store = new SqliteStore(file());
+    store.addJob({ id: 'j1', spec: { model: 'linear' } as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, createdAt: 1, updatedAt: 1 });
+    store.beginTraining('j1', preprocessing, model(0));
+  });
+  afterEach(() => store.close());
+
+  it('refuses a second participant with the same name or key', () => {
+    store.addParticipant({ name: 'a', organisation: 'A', publicKey: 'k1', createdAt: 1 });
+    expect(() => store.addParticipant({ name: 'a', organisation: 'B', publicKey: 'k2', createdAt: 1 })).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    expect(() => store.addParticipant({ name: 'b', organisation: 'B', publicKey: 'k1', createdAt: 1 })).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+  });
+
+  it('commits a round with its model and moves the job on, in one transaction', () => {
+    store.commitRound(round(1), model(1));
+    expect(store.getJob('j1')).toMatchObject({ status: 'training', round: 1, preprocessing });
+    expect(store.listRounds('j1')).toEqual([round(1)]);
+    expect(Array.from(store.getModel('j1')!.weights)).toEqual([1, 1.5]);
+    expect(Array.from(store.getModel('j1', 0)!.weights)).toEqual([0, 0.5]);
+  });
+
+  it('never counts a round twice nor skips one, and leaves nothing behind when refusing', () => {
+    store.commitRound(round(1), model(1));
+    expect(() => store.commitRound(round(1), model(1))).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    expect(() => store.commitRound(round(3), model(3))).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    expect(store.listRounds('j1').map((r) => r.round)).toEqual([1]);
+    expect(store.getModel('j1', 3)).toBeUndefined();
+  });
+});
