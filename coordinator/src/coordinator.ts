@@ -82,7 +82,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     app,
     close: () =>
       (closing ??= (async () => {
-        engine.stop();
+        engine.shutdown();
         app.get(AgentConnections).disconnectAll();
         await app.close();
         store.close();

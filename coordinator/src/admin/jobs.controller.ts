@@ -31,6 +31,24 @@ export class JobsController {
     return this.job(id);
   }
 
+  @Post(':id/pause')
+  @HttpCode(200)
+  pause(@Param('id') id: string): JobRecord {
+    return this.engine.control(id, 'pause');
+  }
+
+  @Post(':id/resume')
+  @HttpCode(200)
+  resume(@Param('id') id: string): JobRecord {
+    return this.engine.control(id, 'resume');
+  }
+
+  @Post(':id/stop')
+  @HttpCode(200)
+  stop(@Param('id') id: string): JobRecord {
+    return this.engine.control(id, 'stop');
+  }
+
   @Get(':id/rounds')
   rounds(@Param('id') id: string) {
     this.job(id);

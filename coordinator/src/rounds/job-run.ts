@@ -55,7 +55,8 @@ type Phase =
       size: number;
     };
 
-class Stopped extends Error {}
+/** Ends run() without recording anything more: the coordinator is shutting down. */
+class Halted extends Error {}
 
 export function modelShape(job: JobRecord, preprocessing: Preprocessing): ModelShape {
   const outputDim = preprocessing.target.type === 'classes' ? preprocessing.target.classes.length : 1;
@@ -68,12 +69,20 @@ export class JobRun {
   private lastRound: { round: number; contributors: ReadonlySet<string> } | null = null;
   private readonly reportedRows = new Map<string, number>();
   private waiters: (() => void)[] = [];
-  private stopped = false;
+  /** coordinator shutdown: the job stays as stored, to resume at the next start */
+  private halted = false;
+  /** admin control: 'stop' ends the job for good, 'pause' holds it until resumed */
+  private control: 'run' | 'pause' | 'stop' = 'run';
+  private resumed: (() => void) | undefined;
+  private phaseCutShort = false;
 
   constructor(
     private job: JobRecord,
     private readonly deps: JobRunDeps,
-  ) {}
+  ) {
+    // A job paused before a restart stays paused.
+    if (job.status === 'paused') this.control = 'pause';
+  }
 
   get id(): string {
     return this.job.id;
@@ -85,22 +94,48 @@ export class JobRun {
       if (!this.job.preprocessing) await this.statisticsPhase();
       while (this.job.round < this.job.spec.rounds) await this.trainingRound(this.job.round + 1);
       this.setStatus('completed');
-      for (const p of this.deps.channel.online()) {
-        this.deps.channel.send(p, 'job-finished', { job: this.job.id, status: 'completed', rounds: this.job.round });
-      }
+      this.announceEnd();
       this.deps.log('info', `job ${this.job.id} completed after ${this.job.round} rounds`);
     } catch (err) {
-      if (err instanceof Stopped) return;
+      if (err instanceof Halted) return;
       const message = (err as Error).message;
       this.deps.log('error', `job ${this.job.id} failed: ${message}`);
       this.setStatus('failed', message);
     }
   }
 
-  stop(): void {
-    this.stopped = true;
+  /** The coordinator is shutting down: end the current phase without committing it. */
+  halt(): void {
+    this.halted = true;
     this.phase?.collection.close('coordinator stopping');
     this.wake();
+    this.resumed?.();
+  }
+
+  /** Holds the job: the open phase ends uncommitted and starts again on resume. */
+  pause(): void {
+    if (this.control !== 'run') return;
+    this.control = 'pause';
+    if (this.phase) {
+      this.phaseCutShort = true;
+      this.phase.collection.close('job paused');
+    }
+    this.wake();
+    this.setStatus('paused');
+  }
+
+  resume(): void {
+    if (this.control !== 'pause') return;
+    this.control = 'run';
+    this.resumed?.();
+  }
+
+  /** Ends the job for good; committed rounds and models stay. */
+  stop(): void {
+    this.control = 'stop';
+    this.phase?.collection.close('job stopped');
+    this.wake();
+    this.resumed?.();
   }
 
   /** A participant (re)connected: a phase still waiting for it asks it again, e.g. after an agent restart. */
@@ -171,7 +206,10 @@ export class JobRun {
       for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
       await collection.closed;
       this.phase = null;
-      this.throwIfStopped();
+      if (await this.interrupted()) {
+        attempt--;
+        continue;
+      }
       if (collection.replies.size >= spec.minParticipants) {
         for (const [p, stats] of collection.replies) this.reportedRows.set(p, stats.rows);
         const preprocessing = combineStatistics(spec, [...collection.replies.values()]);
@@ -225,7 +263,10 @@ export class JobRun {
       for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
       await collection.closed;
       this.phase = null;
-      this.throwIfStopped();
+      if (await this.interrupted()) {
+        attempt--;
+        continue;
+      }
       const result = aggregation.result();
       if (result && collection.replies.size >= spec.minParticipants) {
         // Set before the commit's I/O, so that a repeat arriving meanwhile is already a duplicate.
@@ -273,7 +314,7 @@ export class JobRun {
 
   private async waitForParticipants(): Promise<string[]> {
     for (;;) {
-      this.throwIfStopped();
+      await this.interrupted();
       const online = this.deps.channel.online().sort();
       if (online.length >= this.job.spec.minParticipants) return online;
       this.setStatus('waiting');
@@ -287,8 +328,35 @@ export class JobRun {
     for (const resolve of waiters) resolve();
   }
 
-  private throwIfStopped(): void {
-    if (this.stopped) throw new Stopped();
+  /**
+   * Called whenever the run may block or has just closed a phase. Throws to end
+   * the run on shutdown or stop; while paused, waits, then returns true so that
+   * the caller starts its phase again.
+   */
+  private async interrupted(): Promise<boolean> {
+    if (this.halted) throw new Halted();
+    if (this.control === 'stop') {
+      this.setStatus('stopped');
+      this.announceEnd();
+      this.deps.log('info', `job ${this.job.id} stopped at round ${this.job.round}`);
+      throw new Halted();
+    }
+    // A phase that pause() cut short starts again, even when resume() came before we got here.
+    const restart = this.phaseCutShort;
+    this.phaseCutShort = false;
+    if (this.control !== 'pause') return restart;
+    this.setStatus('paused');
+    this.deps.log('info', `job ${this.job.id} paused at round ${this.job.round}`);
+    while (this.control === 'pause' && !this.halted) await new Promise<void>((resolve) => (this.resumed = resolve));
+    this.resumed = undefined;
+    await this.interrupted();
+    return true;
+  }
+
+  private announceEnd(): void {
+    for (const p of this.deps.channel.online()) {
+      this.deps.channel.send(p, 'job-finished', { job: this.job.id, status: this.job.status, rounds: this.job.round });
+    }
   }
 
   private setStatus(status: JobStatus, error: string | null = null): void {

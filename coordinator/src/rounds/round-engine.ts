@@ -37,7 +37,7 @@ export interface RoundEngineOptions {
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
-const ACTIVE: JobRecord['status'][] = ['waiting', 'statistics', 'training'];
+const ACTIVE: JobRecord['status'][] = ['waiting', 'statistics', 'training', 'paused'];
 
 export function describeZodError(error: z.ZodError): string {
   const issue = error.issues[0];
@@ -120,8 +120,19 @@ export class RoundEngine {
     });
   }
 
-  stop(): void {
-    for (const run of this.runs.values()) run.stop();
+  /** Admin control of a running job: pause, resume, or stop it for good. */
+  control(id: string, action: 'pause' | 'resume' | 'stop'): JobRecord {
+    const job = this.options.store.getJob(id);
+    if (!job) throw new FlError('NOT_FOUND', `no job ${id}`);
+    const run = this.runs.get(id);
+    if (!run) throw new FlError('CONFLICT', `job ${id} is ${job.status}: it cannot ${action}`);
+    run[action]();
+    return this.options.store.getJob(id)!;
+  }
+
+  /** The coordinator is shutting down: running jobs stay as stored and resume at the next start. */
+  shutdown(): void {
+    for (const run of this.runs.values()) run.halt();
   }
 
   /** Signature under the connection's key, then the header's participant against the connection. */

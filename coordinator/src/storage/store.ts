@@ -12,7 +12,7 @@ export interface ParticipantRecord {
   createdAt: number;
 }
 
-export const JOB_STATUSES = ['waiting', 'statistics', 'training', 'completed', 'failed'] as const;
+export const JOB_STATUSES = ['waiting', 'statistics', 'training', 'paused', 'completed', 'failed', 'stopped'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export interface JobRecord {

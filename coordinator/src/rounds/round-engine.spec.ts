@@ -1,0 +1,171 @@
+/**
+ * The round engine without sockets: fake participants answer through an
+ * in-memory channel with properly signed messages; the store is real SQLite.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  decodeWeights,
+  encodeWeights,
+  generateKeyPair,
+  encodeKey,
+  randomNonce,
+  sha256Hex,
+  signHeader,
+  type CoordinatorToAgentEvents,
+  type KeyPair,
+  type LocalStatistics,
+  type StatisticsRequest,
+  type TrainMessage,
+} from '@fl/shared';
+import { CoordinatorIdentity } from '../identity/identity';
+import { SqliteStore } from '../storage/store.sqlite';
+import { fedAvg } from '../strategy/fedavg';
+import type { AgentChannel } from './agent-channel';
+import { RoundEngine } from './round-engine';
+
+const STATS: LocalStatistics = {
+  rows: 4,
+  features: [{ name: 'x', type: 'numeric', count: 4, sum: 4, sumSquares: 8, missing: 0 }],
+  target: { type: 'categorical', counts: [['no', 2], ['yes', 2]] },
+};
+
+/** Participants that answer every request with signed replies: each update is the global model plus one. */
+class FakeParticipants implements AgentChannel {
+  readonly keys = new Map<string, KeyPair>();
+  readonly connected = new Set<string>();
+  /** when false, train requests wait in `held` until release() */
+  answerTraining = true;
+  held: (() => void)[] = [];
+  engine!: RoundEngine;
+
+  constructor(names: string[]) {
+    for (const name of names) {
+      this.keys.set(name, generateKeyPair());
+      this.connected.add(name);
+    }
+  }
+
+  online(): string[] {
+    return [...this.connected];
+  }
+
+  send<E extends keyof CoordinatorToAgentEvents>(participant: string, event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>): boolean {
+    if (!this.connected.has(participant)) return false;
+    const keys = this.keys.get(participant)!;
+    if (event === 'statistics-request') {
+      const { header: request } = args[0] as StatisticsRequest;
+      const header = { type: 'statistics' as const, job: request.job, participant, nonce: randomNonce(), statistics: STATS };
+      setImmediate(() => this.engine.submitStatistics(participant, { header, signature: signHeader('statistics', header, keys.secretKey) }));
+    }
+    if (event === 'train') {
+      const { header: request, weights } = args[0] as TrainMessage;
+      const next = decodeWeights(weights)!.map((w) => w + 1);
+      const bytes = encodeWeights(next);
+      const header = {
+        type: 'update' as const, job: request.job, round: request.round, participant, nonce: randomNonce(),
+        numSamples: 4, metrics: { trainLoss: 1 / request.round }, weightsSha256: sha256Hex(bytes),
+      };
+      const reply = () => this.engine.submitUpdate(participant, { header, signature: signHeader('update', header, keys.secretKey), weights: bytes });
+      if (this.answerTraining) setImmediate(reply);
+      else this.held.push(reply);
+    }
+    return true;
+  }
+
+  release(): void {
+    const held = this.held;
+    this.held = [];
+    held.forEach((reply) => reply());
+  }
+}
+
+function setup(names: string[], maxRoundAttempts = 3) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-engine-'));
+  const store = new SqliteStore(path.join(dir, 'store.sqlite'));
+  const channel = new FakeParticipants(names);
+  for (const [name, keys] of channel.keys) store.addParticipant({ name, organisation: name, publicKey: encodeKey(keys.publicKey), createdAt: 0 });
+  const engine = new RoundEngine({
+    store,
+    channel,
+    identity: CoordinatorIdentity.fromDataDir(dir),
+    strategy: fedAvg,
+    maxRoundAttempts,
+    jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
+    log: () => undefined,
+  });
+  channel.engine = engine;
+  return { store, channel, engine };
+}
+
+const spec = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', rounds: 3 };
+
+describe('the round engine', () => {
+  it('runs the statistics phase and every round, averaging the updates', async () => {
+    const { store, engine } = setup(['a', 'b']);
+    const job = engine.createJob(spec);
+    await engine.whenFinished(job.id);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(store.getJob(job.id)!.preprocessing).toMatchObject({ inputDim: 1, rows: 8, features: [{ mean: 1, std: 1 }] });
+    // each round every participant adds one to the global model
+    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
+    const rounds = store.listRounds(job.id);
+    expect(rounds.map((r) => [r.round, r.contributors.length, r.metrics.trainLoss])).toEqual([[1, 2, 1], [2, 2, 0.5], [3, 2, 1 / 3]]);
+    store.close();
+  });
+
+  it('applies the configured defaults to jobs that leave them out, and refuses bad specs with a code', () => {
+    const { store, engine } = setup([]);
+    expect(engine.createJob(spec).spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
+    expect(() => engine.createJob({ ...spec, rounds: 0 })).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    engine.shutdown();
+    store.close();
+  });
+
+  it('pauses a job mid-round without committing it, and resumes it to the end', async () => {
+    const { store, channel, engine } = setup(['a', 'b']);
+    channel.answerTraining = false;
+    const job = engine.createJob(spec);
+    await new Promise<void>((resolve) => {
+      const check = () => (channel.held.length === 2 ? resolve() : setTimeout(check, 5));
+      check();
+    });
+    expect(engine.control(job.id, 'pause').status).toBe('paused');
+    channel.release(); // the updates of the cut-short round arrive too late
+    await new Promise((r) => setTimeout(r, 50));
+    expect(store.listRounds(job.id)).toEqual([]);
+    expect(store.getJob(job.id)!.status).toBe('paused');
+    channel.answerTraining = true;
+    engine.control(job.id, 'resume');
+    await engine.whenFinished(job.id);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(store.listRounds(job.id).map((r) => r.round)).toEqual([1, 2, 3]);
+    store.close();
+  });
+
+  it('stops a job for good, keeping the rounds it committed', async () => {
+    const { store, channel, engine } = setup(['a', 'b']);
+    const job = engine.createJob({ ...spec, rounds: 50 });
+    engine.events.on('job', (event) => {
+      if (event.type === 'round' && event.round.round === 2) {
+        channel.answerTraining = false;
+        engine.control(job.id, 'stop');
+      }
+    });
+    await engine.whenFinished(job.id);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'stopped', round: 2 });
+    expect(() => engine.control(job.id, 'resume')).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    store.close();
+  });
+
+  it('fails a job whose round stays below the minimum after the allowed attempts, naming why', async () => {
+    const { store, channel, engine } = setup(['a', 'b'], 2);
+    const job = engine.createJob({ ...spec, roundDeadlineSeconds: 0.05 });
+    channel.answerTraining = false;
+    await engine.whenFinished(job.id);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'failed', round: 0 });
+    expect(store.getJob(job.id)!.error).toMatch(/round 1 closed with 0 replies, below the minimum of 2 .*a: deadline passed.*after 2 attempts/);
+    store.close();
+  });
+});
