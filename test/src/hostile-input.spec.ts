@@ -5,10 +5,20 @@
  */
 import type { Socket } from 'socket.io-client';
 import type { RunningCoordinator } from '@fl/coordinator';
-import { generateKeyPair, randomNonce, signHeader, type Ack, type KeyPair, type StatisticsRequest, type TrainMessage } from '@fl/shared';
+import {
+  generateKeyPair,
+  randomNonce,
+  signHeader,
+  type Ack,
+  type EvaluateMessage,
+  type EvaluationHeader,
+  type KeyPair,
+  type StatisticsRequest,
+  type TrainMessage,
+} from '@fl/shared';
 import { computeStatistics, loadLocalData, type ParticipantAgent } from '@fl/participant-agent';
 import { connectRaw, craftUpdate, emitWithAck, handshakeAuth } from './raw-client';
-import { AdminApi, DATA_DIR, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 
 jest.setTimeout(120_000);
 
@@ -77,6 +87,23 @@ describe('updates that are refused while honest participants train', () => {
     mallory.on('train', (train: TrainMessage) => {
       if (train.header.round > 1) void emitWithAck(mallory, 'update', craftUpdate(train, 'mallory', malloryKeys));
     });
+    // Mallory's evaluations: round 1 gets the refused kinds first, then a valid one.
+    mallory.on('evaluate', async (request: EvaluateMessage) => {
+      const evaluation = (change: Partial<EvaluationHeader> = {}) => {
+        const header: EvaluationHeader = {
+          type: 'evaluation', job: request.header.job, round: request.header.round, participant: 'mallory', nonce: randomNonce(),
+          numExamples: 5, metrics: { accuracy: 0.5 }, modelSha256: request.header.weightsSha256, ...change,
+        };
+        return { header, signature: signHeader('evaluation', header, malloryKeys.secretKey) };
+      };
+      if (request.header.round === 1) {
+        acks.evaluationOfAnotherModel = await emitWithAck(mallory, 'evaluation', evaluation({ modelSha256: 'cd'.repeat(32) }));
+        acks.evaluationOfAnotherRound = await emitWithAck(mallory, 'evaluation', evaluation({ round: 2 }));
+        acks.evaluationWithoutExamples = await emitWithAck(mallory, 'evaluation', evaluation({ numExamples: 0 }));
+        acks.evaluationWithNaN = await emitWithAck(mallory, 'evaluation', { ...evaluation(), header: { ...evaluation().header, metrics: { accuracy: 'NaN' } } });
+      }
+      acks[`evaluation${request.header.round}`] = await emitWithAck(mallory, 'evaluation', evaluation());
+    });
     const firstTrain = new Promise<TrainMessage>((resolve) => mallory.once('train', resolve));
     const job = await api.createJob({
       model: 'logistic',
@@ -109,6 +136,8 @@ describe('updates that are refused while honest participants train', () => {
     await send('valid', craftUpdate(train, 'mallory', malloryKeys));
     await send('second', craftUpdate(train, 'mallory', malloryKeys));
     await coordinator.engine.whenFinished(jobId);
+    // the ack of the last evaluation travels back after the job has ended
+    await eventually(() => acks.evaluation3, (ack) => ack !== undefined);
   });
 
   afterAll(async () => {
@@ -130,12 +159,17 @@ describe('updates that are refused while honest participants train', () => {
     ['zeroSamples', 'IMPLAUSIBLE_SAMPLES'],
     ['tooManySamples', 'IMPLAUSIBLE_SAMPLES'],
     ['second', 'DUPLICATE_UPDATE'],
+    ['evaluationOfAnotherModel', 'DIGEST_MISMATCH'],
+    ['evaluationOfAnotherRound', 'WRONG_ROUND'],
+    ['evaluationWithoutExamples', 'IMPLAUSIBLE_SAMPLES'],
+    ['evaluationWithNaN', 'INVALID_FRAME'],
   ])('refuses the %s update with %s', (name, code) => {
     expect(acks[name]).toEqual({ ok: false, error: { code, message: expect.any(String) } });
   });
 
-  it('accepts the one valid update', () => {
+  it('accepts the one valid update, and the valid evaluations', () => {
     expect(acks.valid).toEqual({ ok: true });
+    for (const round of [1, 2, 3]) expect(acks[`evaluation${round}`]).toEqual({ ok: true });
   });
 
   it('completes every round, counting each participant once', async () => {

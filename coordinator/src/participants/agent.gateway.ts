@@ -82,6 +82,11 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     return this.answer(socket, 'update', this.engine.submitUpdate(socket.data.participant, body));
   }
 
+  @SubscribeMessage('evaluation')
+  evaluation(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+    return this.answer(socket, 'evaluation', this.engine.submitEvaluation(socket.data.participant, body));
+  }
+
   private answer(socket: AgentSocket, event: string, ack: Ack): Ack {
     if (!ack.ok) this.log.warn(`refused ${event} from ${socket.data.participant}: ${ack.error.code} ${ack.error.message}`);
     return ack;

@@ -16,6 +16,7 @@ import {
   type LocalStatistics,
   type ModelShape,
   type Preprocessing,
+  type EvaluationHeader,
   type StatisticsHeader,
   type UpdateHeader,
 } from '@fl/shared';
@@ -23,6 +24,7 @@ import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, RoundRecord, Store } from '../storage/store';
 import { combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
 import type { RoundAggregation, Strategy } from '../strategy/strategy';
+import { WeightedMetrics } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
 import { ReplyCollection } from './collection';
 
@@ -39,7 +41,9 @@ export interface JobRunDeps {
 
 export type JobEvent =
   | { type: 'status'; job: string; status: JobStatus; error: string | null }
-  | { type: 'round'; job: string; round: RoundRecord };
+  | { type: 'round'; job: string; round: RoundRecord }
+  /** the same round again, once its federated evaluation is in */
+  | { type: 'evaluation'; job: string; round: RoundRecord };
 
 /** No participant may claim more samples than this when it gave no statistics. */
 const MAX_SAMPLES = 1_000_000_000;
@@ -53,6 +57,13 @@ type Phase =
       collection: ReplyCollection<number>;
       aggregation: RoundAggregation;
       size: number;
+    }
+  | {
+      kind: 'evaluation';
+      ask: (participant: string) => boolean;
+      round: number;
+      collection: ReplyCollection<{ numExamples: number; metrics: Record<string, number> }>;
+      modelSha256: string;
     };
 
 /** Ends run() without recording anything more: the coordinator is shutting down. */
@@ -92,7 +103,10 @@ export class JobRun {
   async run(): Promise<void> {
     try {
       if (!this.job.preprocessing) await this.statisticsPhase();
-      while (this.job.round < this.job.spec.rounds) await this.trainingRound(this.job.round + 1);
+      while (this.job.round < this.job.spec.rounds) {
+        await this.trainingRound(this.job.round + 1);
+        if (this.evaluationDue(this.job.round)) await this.evaluationPhase(this.job.round);
+      }
       this.setStatus('completed');
       this.announceEnd();
       this.deps.log('info', `job ${this.job.id} completed after ${this.job.round} rounds`);
@@ -160,6 +174,24 @@ export class JobRun {
     const mismatch = statisticsMatchSpec(header.statistics, this.job.spec);
     if (mismatch) return ackError('INVALID_STATISTICS', mismatch);
     phase.collection.accept(participant, header.statistics);
+    return ackOk;
+  }
+
+  submitEvaluation(participant: string, header: EvaluationHeader): Ack {
+    const phase = this.phase;
+    if (phase?.kind !== 'evaluation' || header.round !== phase.round) {
+      return ackError('WRONG_ROUND', `no evaluation of round ${header.round} is open`);
+    }
+    const { collection } = phase;
+    if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked to evaluate round ${phase.round}`);
+    if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already evaluated round ${phase.round}`);
+    if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)}`);
+    if (header.modelSha256 !== phase.modelSha256) return ackError('DIGEST_MISMATCH', 'the evaluated model is not this round\'s');
+    const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
+    if (header.numExamples < 1 || header.numExamples > limit) {
+      return ackError('IMPLAUSIBLE_SAMPLES', `numExamples must be between 1 and ${limit}`);
+    }
+    collection.accept(participant, { numExamples: header.numExamples, metrics: header.metrics });
     return ackOk;
   }
 
@@ -235,8 +267,6 @@ export class JobRun {
 
   private async trainingRound(round: number): Promise<void> {
     const { spec } = this.job;
-    const preprocessing = this.job.preprocessing!;
-    const shape = modelShape(this.job, preprocessing);
     const global = this.deps.store.getModel(this.job.id)!;
     const bytes = encodeWeights(global.weights);
     for (let attempt = 1; ; attempt++) {
@@ -246,17 +276,7 @@ export class JobRun {
       const collection = new ReplyCollection<number>(new Set(selected), this.deadline());
       const aggregation = this.deps.strategy.begin(global.weights);
       // One header per round, signed once: it is the same for every participant.
-      const header = {
-        type: 'train' as const,
-        job: this.job.id,
-        round,
-        spec,
-        preprocessing,
-        model: shape,
-        weightsSha256: global.sha256,
-        deadline: collection.deadline,
-        issuedAt: startedAt,
-      };
+      const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const };
       const signature = this.deps.identity.sign('train', header);
       const ask = (p: string) => this.deps.channel.send(p, 'train', { header, signature, weights: bytes });
       this.phase = { kind: 'training', round, collection, aggregation, size: global.weights.length, ask };
@@ -283,6 +303,7 @@ export class JobRun {
           metrics: result.metrics,
           attempts: attempt,
           modelSha256: sha256,
+          evaluation: null,
         };
         this.deps.store.commitRound(record, {
           job: this.job.id,
@@ -299,6 +320,49 @@ export class JobRun {
       }
       this.belowMinimum(`round ${round}`, attempt, collection);
     }
+  }
+
+  private modelHeader(round: number, weightsSha256: string, deadline: number) {
+    const preprocessing = this.job.preprocessing!;
+    const { spec } = this.job;
+    return { job: this.job.id, round, spec, preprocessing, model: modelShape(this.job, preprocessing), weightsSha256, deadline, issuedAt: Date.now() };
+  }
+
+  private evaluationDue(round: number): boolean {
+    const every = this.job.spec.evaluateEvery;
+    return every > 0 && (round % every === 0 || round === this.job.spec.rounds);
+  }
+
+  /**
+   * Asks the online participants to evaluate the round's new global model on
+   * their held-out rows; whatever comes back by the deadline is recorded with the
+   * round, weighted by examples. Never retried, never fails the job.
+   */
+  private async evaluationPhase(round: number): Promise<void> {
+    const selected = this.deps.channel.online().sort();
+    if (selected.length === 0) return;
+    const model = this.deps.store.getModel(this.job.id, round)!;
+    const collection = new ReplyCollection<{ numExamples: number; metrics: Record<string, number> }>(new Set(selected), this.deadline());
+    const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
+    const signature = this.deps.identity.sign('evaluate', header);
+    const bytes = encodeWeights(model.weights);
+    const ask = (p: string) => this.deps.channel.send(p, 'evaluate', { header, signature, weights: bytes });
+    this.phase = { kind: 'evaluation', round, collection, modelSha256: model.sha256, ask };
+    for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
+    await collection.closed;
+    this.phase = null;
+    if (await this.interrupted()) return;
+    if (collection.replies.size === 0) return;
+    const metrics = new WeightedMetrics();
+    let numExamples = 0;
+    for (const reply of collection.replies.values()) {
+      metrics.add(reply.metrics, reply.numExamples);
+      numExamples += reply.numExamples;
+    }
+    const evaluation = { metrics: metrics.means(), numExamples, participants: [...collection.replies.keys()] };
+    this.deps.store.setRoundEvaluation(this.job.id, round, evaluation);
+    const record = this.deps.store.listRounds(this.job.id).find((r) => r.round === round)!;
+    this.deps.notify({ type: 'evaluation', job: this.job.id, round: record });
   }
 
   private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>): void {

@@ -14,6 +14,7 @@ import {
   sha256Hex,
   signHeader,
   type CoordinatorToAgentEvents,
+  type EvaluateMessage,
   type KeyPair,
   type LocalStatistics,
   type StatisticsRequest,
@@ -59,6 +60,14 @@ class FakeParticipants implements AgentChannel {
       const header = { type: 'statistics' as const, job: request.job, participant, nonce: randomNonce(), statistics: STATS };
       setImmediate(() => this.engine.submitStatistics(participant, { header, signature: signHeader('statistics', header, keys.secretKey) }));
     }
+    if (event === 'evaluate') {
+      const { header: request } = args[0] as EvaluateMessage;
+      const header = {
+        type: 'evaluation' as const, job: request.job, round: request.round, participant, nonce: randomNonce(),
+        numExamples: participant === 'a' ? 1 : 3, metrics: { accuracy: participant === 'a' ? 1 : 0.6 }, modelSha256: request.weightsSha256,
+      };
+      setImmediate(() => this.engine.submitEvaluation(participant, { header, signature: signHeader('evaluation', header, keys.secretKey) }));
+    }
     if (event === 'train') {
       const { header: request, weights } = args[0] as TrainMessage;
       const next = decodeWeights(weights)!.map((w) => w + 1);
@@ -102,7 +111,7 @@ function setup(names: string[], maxRoundAttempts = 3) {
 const spec = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', rounds: 3 };
 
 describe('the round engine', () => {
-  it('runs the statistics phase and every round, averaging the updates', async () => {
+  it('runs the statistics phase, every round and its evaluation, averaging the updates', async () => {
     const { store, engine } = setup(['a', 'b']);
     const job = engine.createJob(spec);
     await engine.whenFinished(job.id);
@@ -112,6 +121,8 @@ describe('the round engine', () => {
     expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
     const rounds = store.listRounds(job.id);
     expect(rounds.map((r) => [r.round, r.contributors.length, r.metrics.trainLoss])).toEqual([[1, 2, 1], [2, 2, 0.5], [3, 2, 1 / 3]]);
+    // evaluation weighted by examples: (1 * 1 + 0.6 * 3) / 4 = 0.7
+    for (const r of rounds) expect(r.evaluation).toEqual({ metrics: { accuracy: expect.closeTo(0.7) }, numExamples: 4, participants: ['a', 'b'] });
     store.close();
   });
 
@@ -120,6 +131,14 @@ describe('the round engine', () => {
     expect(engine.createJob(spec).spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
     expect(() => engine.createJob({ ...spec, rounds: 0 })).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
     engine.shutdown();
+    store.close();
+  });
+
+  it('evaluates every k-th round and the last one only', async () => {
+    const { store, engine } = setup(['a', 'b']);
+    const job = engine.createJob({ ...spec, rounds: 5, evaluateEvery: 2 });
+    await engine.whenFinished(job.id);
+    expect(store.listRounds(job.id).map((r) => r.evaluation !== null)).toEqual([false, true, false, true, true]);
     store.close();
   });
 

@@ -10,6 +10,7 @@ import {
   ackError,
   decodePublicKey,
   decodeWeights,
+  EvaluationMessageSchema,
   FlError,
   JobSpecSchema,
   StatisticsMessageSchema,
@@ -92,31 +93,42 @@ export class RoundEngine {
   }
 
   submitStatistics(participant: string, body: unknown): Ack {
-    return this.guard(() => {
-      const parsed = StatisticsMessageSchema.safeParse(body);
-      if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
-      const { header, signature } = parsed.data;
-      const refused = this.checkSender(participant, 'statistics', header, signature);
-      if (refused) return refused;
-      const run = this.runs.get(header.job);
-      if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
-      return run.submitStatistics(participant, header);
-    });
+    return this.receive(participant, body, StatisticsMessageSchema, (run, { header }) => run.submitStatistics(participant, header));
+  }
+
+  submitEvaluation(participant: string, body: unknown): Ack {
+    return this.receive(participant, body, EvaluationMessageSchema, (run, { header }) => run.submitEvaluation(participant, header));
   }
 
   submitUpdate(participant: string, body: unknown): Ack {
+    return this.receive(participant, body, UpdateMessageSchema, (run, message) => {
+      const bytes = toBytes(message.weights);
+      const weights = decodeWeights(bytes);
+      if (!weights) return ackError('WRONG_SHAPE', 'the weights are not a whole number of float32 values');
+      return run.submitUpdate(participant, message.header, bytes, weights);
+    });
+  }
+
+  /**
+   * The checks every agent message passes, in the protocol's order: schema,
+   * signature under the connection's key, the participant it names, the job;
+   * then the job run checks what depends on its state.
+   */
+  private receive<M extends { header: { type: SignatureDomain; participant: string; job: string }; signature: string }>(
+    participant: string,
+    body: unknown,
+    schema: z.ZodType<M>,
+    handle: (run: JobRun, message: M) => Ack,
+  ): Ack {
     return this.guard(() => {
-      const parsed = UpdateMessageSchema.safeParse(body);
+      const parsed = schema.safeParse(body);
       if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
       const { header, signature } = parsed.data;
-      const refused = this.checkSender(participant, 'update', header, signature);
+      const refused = this.checkSender(participant, header.type, header, signature);
       if (refused) return refused;
       const run = this.runs.get(header.job);
       if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
-      const bytes = toBytes(parsed.data.weights);
-      const weights = decodeWeights(bytes);
-      if (!weights) return ackError('WRONG_SHAPE', 'the weights are not a whole number of float32 values');
-      return run.submitUpdate(participant, header, bytes, weights);
+      return handle(run, parsed.data);
     });
   }
 

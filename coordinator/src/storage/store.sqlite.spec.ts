@@ -11,7 +11,7 @@ describe('the SQLite store', () => {
   const preprocessing: Preprocessing = { features: [{ name: 'x', type: 'numeric', mean: 0, std: 1 }], target: { type: 'numeric', mean: 0, std: 1 }, inputDim: 1, rows: 4 };
   const round = (n: number): RoundRecord => ({
     job: 'j1', round: n, startedAt: 1, closedAt: 2, selected: ['a'], contributors: [{ participant: 'a', numSamples: 4 }],
-    failures: [], metrics: { trainLoss: 0.5 }, attempts: 1, modelSha256: 'f'.repeat(64),
+    failures: [], metrics: { trainLoss: 0.5 }, attempts: 1, modelSha256: 'f'.repeat(64), evaluation: null,
   });
   const model = (n: number) => ({ job: 'j1', round: n, sha256: 'f'.repeat(64), weights: new Float32Array([n, n + 0.5]), createdAt: 3 });
 
@@ -34,6 +34,21 @@ describe('the SQLite store', () => {
     expect(store.listRounds('j1')).toEqual([round(1)]);
     expect(Array.from(store.getModel('j1')!.weights)).toEqual([1, 1.5]);
     expect(Array.from(store.getModel('j1', 0)!.weights)).toEqual([0, 0.5]);
+  });
+
+  it('adds the federated evaluation to a committed round', () => {
+    store.commitRound(round(1), model(1));
+    const evaluation = { metrics: { accuracy: 0.9 }, numExamples: 20, participants: ['a', 'b'] };
+    store.setRoundEvaluation('j1', 1, evaluation);
+    expect(store.listRounds('j1')[0].evaluation).toEqual(evaluation);
+  });
+
+  it('counts the committed rounds each participant contributed to, over all jobs', () => {
+    store.commitRound(round(1), model(1));
+    store.commitRound({ ...round(2), contributors: [{ participant: 'a', numSamples: 4 }, { participant: 'b', numSamples: 2 }] }, model(2));
+    store.addJob({ ...store.getJob('j1')!, id: 'j2', round: 0 });
+    store.commitRound({ ...round(1), job: 'j2', contributors: [{ participant: 'b', numSamples: 1 }] }, { ...model(1), job: 'j2' });
+    expect(store.contributionCounts()).toEqual(new Map([['a', 2], ['b', 2]]));
   });
 
   it('never counts a round twice nor skips one, and leaves nothing behind when refusing', () => {

@@ -1,7 +1,7 @@
 /** The embedded store: one SQLite file in the data directory, WAL mode. */
 import Database from 'better-sqlite3';
 import { FlError, type Preprocessing } from '@fl/shared';
-import type { JobRecord, ModelVersion, ParticipantRecord, RoundRecord, Store } from './store';
+import type { JobRecord, ModelVersion, ParticipantRecord, RoundEvaluation, RoundRecord, Store } from './store';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS participants (
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS rounds (
   metrics TEXT NOT NULL,
   attempts INTEGER NOT NULL,
   model_sha256 TEXT NOT NULL,
+  evaluation TEXT,
   PRIMARY KEY (job, round)
 );
 CREATE TABLE IF NOT EXISTS models (
@@ -65,6 +66,7 @@ interface RoundRow {
   metrics: string;
   attempts: number;
   model_sha256: string;
+  evaluation: string | null;
 }
 
 interface ModelRow {
@@ -97,6 +99,7 @@ const toRound = (row: RoundRow): RoundRecord => ({
   metrics: JSON.parse(row.metrics),
   attempts: row.attempts,
   modelSha256: row.model_sha256,
+  evaluation: row.evaluation ? JSON.parse(row.evaluation) : null,
 });
 
 const toModel = (row: ModelRow): ModelVersion => ({
@@ -207,8 +210,8 @@ export class SqliteStore implements Store {
       }
       this.db
         .prepare(
-          `INSERT INTO rounds (job, round, started_at, closed_at, selected, contributors, failures, metrics, attempts, model_sha256)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO rounds (job, round, started_at, closed_at, selected, contributors, failures, metrics, attempts, model_sha256, evaluation)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           round.job,
@@ -221,10 +224,15 @@ export class SqliteStore implements Store {
           JSON.stringify(round.metrics),
           round.attempts,
           round.modelSha256,
+          round.evaluation ? JSON.stringify(round.evaluation) : null,
         );
       this.insertModel(model);
       this.db.prepare('UPDATE jobs SET round = ?, updated_at = ? WHERE id = ?').run(round.round, Date.now(), round.job);
     })();
+  }
+
+  setRoundEvaluation(job: string, round: number, evaluation: RoundEvaluation): void {
+    this.db.prepare('UPDATE rounds SET evaluation = ? WHERE job = ? AND round = ?').run(JSON.stringify(evaluation), job, round);
   }
 
   private insertModel(model: ModelVersion): void {
@@ -235,6 +243,16 @@ export class SqliteStore implements Store {
 
   listRounds(job: string): RoundRecord[] {
     return (this.db.prepare('SELECT * FROM rounds WHERE job = ? ORDER BY round').all(job) as RoundRow[]).map(toRound);
+  }
+
+  contributionCounts(): Map<string, number> {
+    const rows = this.db
+      .prepare(
+        `SELECT json_extract(c.value, '$.participant') AS participant, COUNT(*) AS rounds
+         FROM rounds, json_each(rounds.contributors) AS c GROUP BY participant`,
+      )
+      .all() as { participant: string; rounds: number }[];
+    return new Map(rows.map((r) => [r.participant, r.rounds]));
   }
 
   getModel(job: string, round?: number): ModelVersion | undefined {

@@ -48,6 +48,15 @@ export interface RoundRecord {
   /** how many times the round was started before it closed */
   attempts: number;
   modelSha256: string;
+  /** federated evaluation of this round's global model, when the job asked for one */
+  evaluation: RoundEvaluation | null;
+}
+
+export interface RoundEvaluation {
+  /** example-weighted means of the metrics participants measured on their held-out rows */
+  metrics: Record<string, number>;
+  numExamples: number;
+  participants: string[];
 }
 
 export interface ModelVersion {
@@ -75,7 +84,11 @@ export interface JobRepository {
   beginTraining(id: string, preprocessing: Preprocessing, initialModel: ModelVersion): void;
   /** Commits a closed round: its record, the new global model and the job's round counter, in one transaction. */
   commitRound(round: RoundRecord, model: ModelVersion): void;
+  /** Records the federated evaluation of a committed round. */
+  setRoundEvaluation(job: string, round: number, evaluation: RoundEvaluation): void;
   listRounds(job: string): RoundRecord[];
+  /** How many committed rounds, over all jobs, folded in each participant's update. */
+  contributionCounts(): Map<string, number>;
   getModel(job: string, round?: number): ModelVersion | undefined;
 }
 

@@ -10,6 +10,7 @@ import {
   canonicalJson,
   decodePublicKey,
   decodeWeights,
+  EvaluateMessageSchema,
   encodeKey,
   encodeWeights,
   fingerprint,
@@ -28,11 +29,20 @@ import {
   type JobSpec,
   type KeyPair,
   type SignatureDomain,
+  type Binary,
+  type EvaluateHeader,
+  type EvaluationHeader,
   type StatisticsHeader,
   type TrainHeader,
   type UpdateHeader,
 } from '@fl/shared';
-import { computeStatistics, loadLocalData, prepare, type LocalTable, type Mapping, type PreparedData } from '../data';
+import { computeStatistics, loadLocalData, prepare, splitHoldout, type LocalTable, type Mapping, type PreparedData } from '../data';
+
+/** The rows a participant trains on, and those it holds out to evaluate global models. */
+interface LocalSplit {
+  train: PreparedData;
+  holdout: PreparedData | undefined;
+}
 import { evaluateLocal, trainLocal } from '../train';
 import type { CoordinatorPins } from './pins';
 
@@ -56,7 +66,7 @@ const STATISTICS_ACK_TIMEOUT_MS = 60_000;
 /** how long after the round's deadline an update's ack is still awaited */
 const UPDATE_ACK_GRACE_MS = 30_000;
 
-/** Events: 'welcome' (participant), 'statistics' (job), 'trained' ({ job, round, ack }), 'job-finished', 'refused' (ErrorBody). */
+/** Events: 'welcome' (participant), 'statistics' (job), 'trained' and 'evaluated' ({ job, round, ack }), 'job-finished', 'refused' (ErrorBody). */
 export class ParticipantAgent extends EventEmitter {
   readonly socket: AgentSocket;
   participant: string | undefined;
@@ -67,7 +77,7 @@ export class ParticipantAgent extends EventEmitter {
   private retryDelay: number;
   /** local data, read once per job spec and prepared once per preprocessing */
   private table: { key: string; table: LocalTable } | undefined;
-  private prepared: { key: string; data: PreparedData } | undefined;
+  private prepared: { key: string; data: LocalSplit } | undefined;
   /** train requests run one at a time; a newer one for the same job replaces a waiting one */
   private work: Promise<void> = Promise.resolve();
   private readonly log: (message: string) => void;
@@ -92,6 +102,7 @@ export class ParticipantAgent extends EventEmitter {
     this.socket.on('welcome', (m) => this.welcome(m));
     this.socket.on('statistics-request', (m) => this.enqueue(() => this.statistics(m)));
     this.socket.on('train', (m) => this.enqueue(() => this.train(m)));
+    this.socket.on('evaluate', (m) => this.enqueue(() => this.evaluate(m)));
     this.socket.on('job-finished', (m) => {
       this.log(`job ${m.job} ${m.status} after ${m.rounds} rounds`);
       this.emit('job-finished', m);
@@ -217,12 +228,9 @@ export class ParticipantAgent extends EventEmitter {
     const parsed = TrainMessageSchema.safeParse(message);
     if (!parsed.success) return this.log('ignored a malformed train request');
     const { header: request, signature } = parsed.data;
-    if (!this.fromCoordinator('train', request, signature)) return;
-    const global = decodeWeights(parsed.data.weights);
-    if (!global || sha256Hex(parsed.data.weights) !== request.weightsSha256 || global.length !== parameterCount(request.model)) {
-      return this.log(`job ${request.job} round ${request.round}: the global model does not match its signed header; ignored`);
-    }
-    const data = this.preparedData(request);
+    const global = this.globalModel('train', request, signature, parsed.data.weights);
+    if (!global) return;
+    const data = this.preparedData(request).train;
     const started = Date.now();
     const { spec } = request;
     const result = await trainLocal({
@@ -266,15 +274,70 @@ export class ParticipantAgent extends EventEmitter {
     this.emit('trained', { job: request.job, round: request.round, ack });
   }
 
-  private preparedData(request: TrainHeader): PreparedData {
-    const key = canonicalJson(request.preprocessing);
+  /** The model of a signed train or evaluate request, checked against its header; null (logged) when it does not match. */
+  private globalModel(domain: 'train' | 'evaluate', request: TrainHeader | EvaluateHeader, signature: string, weights: Binary): Float32Array | null {
+    if (!this.fromCoordinator(domain, request, signature)) return null;
+    const global = decodeWeights(weights);
+    if (!global || sha256Hex(weights) !== request.weightsSha256 || global.length !== parameterCount(request.model)) {
+      this.log(`job ${request.job} round ${request.round}: the global model does not match its signed ${domain} header; ignored`);
+      return null;
+    }
+    return global;
+  }
+
+  /**
+   * The job's prepared data, split into training rows and the local holdout when
+   * the job evaluates; prepared once per preprocessing.
+   */
+  private preparedData(request: TrainHeader | EvaluateHeader): LocalSplit {
+    const key = canonicalJson({ preprocessing: request.preprocessing, evaluateEvery: request.spec.evaluateEvery, fraction: request.spec.evaluationFraction });
     if (this.prepared?.key !== key) {
       const data = prepare(this.localTable(request.spec), request.preprocessing);
       const { droppedMissingTarget, unknownTargets } = data.report;
-      this.log(`job ${request.job}: prepared ${data.n} rows x ${data.d} inputs (dropped ${droppedMissingTarget} without target, ${unknownTargets} with an unknown target)`);
-      this.prepared = { key, data };
+      const split =
+        request.spec.evaluateEvery > 0
+          ? splitHoldout(data, request.spec.evaluationFraction, trainingSeed(request.spec.seed, 0, this.participant!))
+          : { train: data, holdout: undefined };
+      this.log(
+        `job ${request.job}: prepared ${data.n} rows x ${data.d} inputs (dropped ${droppedMissingTarget} without target, ` +
+          `${unknownTargets} with an unknown target)${split.holdout ? `; ${split.holdout.n} held out for evaluation` : ''}`,
+      );
+      this.prepared = { key, data: split };
     }
     return this.prepared.data;
+  }
+
+  private async evaluate(message: unknown): Promise<void> {
+    const parsed = EvaluateMessageSchema.safeParse(message);
+    if (!parsed.success) return this.log('ignored a malformed evaluate request');
+    const { header: request, signature } = parsed.data;
+    const global = this.globalModel('evaluate', request, signature, parsed.data.weights);
+    if (!global) return;
+    const split = this.preparedData(request);
+    // Without held-out rows (a one-row site) the training rows are all there is.
+    const data = split.holdout && split.holdout.n > 0 ? split.holdout : split.train;
+    if (data.n === 0) return this.log(`job ${request.job}: no rows to evaluate on`);
+    const evaluation = evaluateLocal(request.model, global, data.x, data.y, data.n);
+    const metrics: Record<string, number> = {};
+    for (const [name, value] of Object.entries(evaluation)) if (Number.isFinite(value)) metrics[name] = value;
+    const header: EvaluationHeader = {
+      type: 'evaluation',
+      job: request.job,
+      round: request.round,
+      participant: this.participant!,
+      nonce: randomNonce(),
+      numExamples: data.n,
+      metrics,
+      modelSha256: request.weightsSha256,
+    };
+    const ack = await this.send(
+      'evaluation',
+      { header, signature: signHeader('evaluation', header, this.options.keys.secretKey) },
+      Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS,
+    );
+    const shown = Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+    this.log(`job ${request.job} round ${request.round}: evaluated on ${data.n} held-out rows: ${shown}${ack.ok ? '' : `; refused: ${ack.error.code} ${ack.error.message}`}`);
+    this.emit('evaluated', { job: request.job, round: request.round, ack });
   }
 
   /**

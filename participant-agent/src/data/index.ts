@@ -26,3 +26,4 @@ export {
   type PreparedData,
 } from './preprocess';
 export { loadLocalData } from './load';
+export { splitHoldout } from './holdout';

@@ -14,6 +14,8 @@ export const SIGNATURE_DOMAINS = [
   'statistics',
   'train',
   'update',
+  'evaluate',
+  'evaluation',
 ] as const;
 export type SignatureDomain = (typeof SIGNATURE_DOMAINS)[number];
 

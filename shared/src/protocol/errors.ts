@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   NOT_FOUND: { http: 404, meaning: 'no such resource' },
   CONFLICT: { http: 409, meaning: 'the resource already exists or is in another state' },
   UNAUTHORIZED: { http: 401, meaning: 'missing or wrong credentials' },
+  FORBIDDEN: { http: 403, meaning: 'the credentials are valid but do not allow this action' },
   INTERNAL: { http: 500, meaning: 'an unexpected error; the coordinator logged it' },
   TIMEOUT: { http: 504, meaning: 'no answer came in time' },
   // Handshake

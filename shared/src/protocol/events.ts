@@ -3,16 +3,18 @@
  * validation: every inbound payload is parsed with its schema before use.
  */
 import type { Ack } from './errors';
-import type { JobFinished, StatisticsRequest, TrainMessage, Welcome } from './messages';
+import type { EvaluateMessage, JobFinished, StatisticsRequest, TrainMessage, Welcome } from './messages';
 
 export interface CoordinatorToAgentEvents {
   welcome: (message: Welcome) => void;
   'statistics-request': (message: StatisticsRequest) => void;
   train: (message: TrainMessage) => void;
+  evaluate: (message: EvaluateMessage) => void;
   'job-finished': (message: JobFinished) => void;
 }
 
 export interface AgentToCoordinatorEvents {
   statistics: (message: unknown, ack: (reply: Ack) => void) => void;
   update: (message: unknown, ack: (reply: Ack) => void) => void;
+  evaluation: (message: unknown, ack: (reply: Ack) => void) => void;
 }

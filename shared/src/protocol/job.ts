@@ -24,6 +24,10 @@ export const JobSpecSchema = z
     learningRate: z.number().positive().max(100).default(0.1),
     l2: z.number().min(0).max(100).default(0),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    /** federated evaluation after every k-th round (and the last); 0 turns it off */
+    evaluateEvery: z.number().int().min(0).max(100_000).default(1),
+    /** share of each participant's rows held out from training to evaluate on; only when evaluateEvery > 0 */
+    evaluationFraction: z.number().min(0.01).max(0.5).default(0.2),
   })
   .superRefine((spec, ctx) => {
     const seen = new Set<string>();

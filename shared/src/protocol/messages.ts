@@ -101,6 +101,28 @@ export type UpdateHeader = z.infer<typeof UpdateHeaderSchema>;
 export const UpdateMessageSchema = z.object({ header: UpdateHeaderSchema, signature, weights: binary });
 export type UpdateMessage = z.infer<typeof UpdateMessageSchema>;
 
+/** Coordinator -> agent: evaluate this global model on your held-out rows. */
+export const EvaluateHeaderSchema = TrainHeaderSchema.extend({ type: z.literal('evaluate') });
+export type EvaluateHeader = z.infer<typeof EvaluateHeaderSchema>;
+export const EvaluateMessageSchema = z.object({ header: EvaluateHeaderSchema, signature, weights: binary });
+export type EvaluateMessage = z.infer<typeof EvaluateMessageSchema>;
+
+/** Agent -> coordinator, acknowledged: metrics of the global model on the participant's held-out rows. */
+export const EvaluationHeaderSchema = z.object({
+  type: z.literal('evaluation'),
+  job: id,
+  round: z.number().int().min(1),
+  participant: id,
+  nonce,
+  numExamples: z.number().int(),
+  metrics,
+  /** the model evaluated, so that metrics cannot be attributed to another */
+  modelSha256: sha256,
+});
+export type EvaluationHeader = z.infer<typeof EvaluationHeaderSchema>;
+export const EvaluationMessageSchema = z.object({ header: EvaluationHeaderSchema, signature });
+export type EvaluationMessage = z.infer<typeof EvaluationMessageSchema>;
+
 /** Coordinator -> agent: informational, unsigned. */
 export const JobFinishedSchema = z.object({ job: id, status: z.string(), rounds: z.number().int() });
 export type JobFinished = z.infer<typeof JobFinishedSchema>;
