@@ -163,6 +163,37 @@ describe('the round engine', () => {
     store.close();
   });
 
+  it('sends the open round again to a participant that reconnects while awaited, and the next round to one that dropped out', async () => {
+    const { store, channel, engine } = setup(['a', 'b', 'c']);
+    channel.answerTraining = false;
+    const job = engine.createJob({ ...spec, rounds: 2 });
+    const heldFor = (n: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => (channel.held.length >= n ? resolve() : setTimeout(check, 5));
+        check();
+      });
+    await heldFor(3);
+    // a's connection is replaced by a new one before the old one is seen closing: it is asked again
+    engine.participantOnline('a');
+    expect(channel.held).toHaveLength(4);
+    // c drops out: a failure of round 1; back online, it is not asked for round 1 again
+    channel.connected.delete('c');
+    engine.participantOffline('c');
+    channel.connected.add('c');
+    engine.participantOnline('c');
+    expect(channel.held).toHaveLength(4);
+    channel.answerTraining = true;
+    channel.release();
+    await engine.whenFinished(job.id);
+    const rounds = store.listRounds(job.id);
+    expect(rounds[0].failures).toEqual([{ participant: 'c', reason: 'disconnected' }]);
+    expect(rounds[0].contributors.map((x) => x.participant).sort()).toEqual(['a', 'b']);
+    // round 2 goes to c with round 1's global model: all three contribute
+    expect(rounds[1].contributors.map((x) => x.participant).sort()).toEqual(['a', 'b', 'c']);
+    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([2, 2]);
+    store.close();
+  });
+
   it('stops a job for good, keeping the rounds it committed', async () => {
     const { store, channel, engine } = setup(['a', 'b']);
     const job = engine.createJob({ ...spec, rounds: 50 });
