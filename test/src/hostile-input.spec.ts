@@ -133,7 +133,10 @@ describe('updates that are refused while honest participants train', () => {
     await send('infinity', craftUpdate(train, 'mallory', malloryKeys, { weights: inf }));
     await send('zeroSamples', craftUpdate(train, 'mallory', malloryKeys, { header: { numSamples: 0 } }));
     await send('tooManySamples', craftUpdate(train, 'mallory', malloryKeys, { header: { numSamples: 1_000_000 } }));
-    await send('valid', craftUpdate(train, 'mallory', malloryKeys));
+    const valid = craftUpdate(train, 'mallory', malloryKeys);
+    await send('replayedRefusal', craftUpdate(train, 'mallory', malloryKeys, { header: { nonce: 'same-nonce-twice-0123' }, weights: nan }));
+    await send('replayOfRefused', craftUpdate(train, 'mallory', malloryKeys, { header: { nonce: 'same-nonce-twice-0123' } }));
+    await send('valid', valid);
     await send('second', craftUpdate(train, 'mallory', malloryKeys));
     await coordinator.engine.whenFinished(jobId);
     // the ack of the last evaluation travels back after the job has ended
@@ -159,6 +162,8 @@ describe('updates that are refused while honest participants train', () => {
     ['zeroSamples', 'IMPLAUSIBLE_SAMPLES'],
     ['tooManySamples', 'IMPLAUSIBLE_SAMPLES'],
     ['second', 'DUPLICATE_UPDATE'],
+    ['replayedRefusal', 'NON_FINITE'],
+    ['replayOfRefused', 'REPLAYED_NONCE'],
     ['evaluationOfAnotherModel', 'DIGEST_MISMATCH'],
     ['evaluationOfAnotherRound', 'WRONG_ROUND'],
     ['evaluationWithoutExamples', 'IMPLAUSIBLE_SAMPLES'],

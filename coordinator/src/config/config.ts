@@ -12,12 +12,16 @@ export const ConfigSchema = z.object({
   dataDir: z.string().min(1).default('.data'),
   /** bearer token for the REST API; generated into the data directory when not given */
   adminToken: z.string().min(16, 'the admin token needs at least 16 characters').optional(),
+  /** read-only bearer token: GET requests and the live view only; no viewer when not given */
+  viewerToken: z.string().min(16, 'the viewer token needs at least 16 characters').optional(),
   /** largest Socket.IO message accepted, in bytes; sized on purpose (the library default is 1 MB) */
   maxFrameBytes: z.coerce.number().int().min(64 * 1024).default(64 * 1024 * 1024),
   /** how far a handshake's signed timestamp may be from the coordinator's clock */
   handshakeWindowSeconds: z.coerce.number().positive().default(60),
-  /** how many times a round that closed below the minimum is started again before the job fails */
+  /** how many times a round that closed below the minimum is started before the job pauses */
   maxRoundAttempts: z.coerce.number().int().min(1).default(3),
+  /** refused messages after which an agent's connection is closed */
+  maxRefusalsPerConnection: z.coerce.number().int().min(1).default(100),
   /** round defaults for jobs that do not set them */
   defaultMinParticipants: z.coerce.number().int().min(1).default(2),
   defaultRoundDeadlineSeconds: z.coerce.number().positive().default(60),
@@ -33,9 +37,11 @@ const FLAGS = {
   port: { env: 'FL_PORT', help: 'port for HTTP and Socket.IO' },
   'data-dir': { env: 'FL_DATA_DIR', help: 'directory of the SQLite store and the coordinator key' },
   'admin-token': { env: 'FL_ADMIN_TOKEN', help: 'bearer token of the REST API (default: generated)' },
+  'viewer-token': { env: 'FL_VIEWER_TOKEN', help: 'read-only bearer token (default: none)' },
   'max-frame-bytes': { env: 'FL_MAX_FRAME_BYTES', help: 'largest message accepted, in bytes' },
   'handshake-window-seconds': { env: 'FL_HANDSHAKE_WINDOW_SECONDS', help: 'accepted clock skew of handshakes' },
-  'max-round-attempts': { env: 'FL_MAX_ROUND_ATTEMPTS', help: 'starts of a round below the minimum before failing' },
+  'max-round-attempts': { env: 'FL_MAX_ROUND_ATTEMPTS', help: 'starts of a round below the minimum before pausing' },
+  'max-refusals-per-connection': { env: 'FL_MAX_REFUSALS_PER_CONNECTION', help: 'refused messages before a connection is closed' },
   'default-min-participants': { env: 'FL_DEFAULT_MIN_PARTICIPANTS', help: 'minimum participants of jobs that set none' },
   'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
   'log-level': { env: 'FL_LOG_LEVEL', help: 'error, warn, info or debug' },

@@ -20,6 +20,10 @@ import { RoundEngine } from '../rounds/round-engine';
 import { AgentConnections, type AgentSocket } from './connections';
 import { HandshakeVerifier } from './handshake';
 import { CoordinatorLogger } from '../logger';
+import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
+
+/** The events an agent may send; anything else is a refusal. */
+const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation']);
 
 @WebSocketGateway({ namespace: AGENT_NAMESPACE })
 export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<AgentSocket>, OnGatewayDisconnect<AgentSocket> {
@@ -29,13 +33,14 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     @Inject(HandshakeVerifier) private readonly handshakes: HandshakeVerifier,
     @Inject(CoordinatorIdentity) private readonly identity: CoordinatorIdentity,
     @Inject(CoordinatorLogger) private readonly log: CoordinatorLogger,
+    @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
   ) {}
 
   afterInit(namespace: Namespace): void {
     namespace.use((socket, next) => {
       try {
-        const { participant, handshake } = this.handshakes.verify(socket.handshake.auth);
-        socket.data = { participant: participant.name, handshakeNonce: handshake.header.nonce };
+        const { participant, handshake } = this.handshakes.verify(socket.handshake.auth, Date.now(), socket.handshake.address);
+        socket.data = { participant: participant.name, handshakeNonce: handshake.header.nonce, refusals: 0 };
         next();
       } catch (err) {
         const body: ErrorBody =
@@ -57,8 +62,13 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       coordinatorKey: this.identity.publicKey,
       handshakeNonce,
       serverTime: Date.now(),
+      maxFrameBytes: this.config.maxFrameBytes,
     };
     socket.emit('welcome', { header, signature: this.identity.sign('welcome', header) });
+    // Events outside the protocol count as refusals too.
+    socket.onAny((event: string) => {
+      if (!AGENT_EVENTS.has(event)) this.refuse(socket, event, { code: 'INVALID_FRAME', message: `unknown event ${String(event).slice(0, 64)}` });
+    });
     this.log.info(`participant ${participant} connected`);
     this.engine.participantOnline(participant);
   }
@@ -88,7 +98,21 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   }
 
   private answer(socket: AgentSocket, event: string, ack: Ack): Ack {
-    if (!ack.ok) this.log.warn(`refused ${event} from ${socket.data.participant}: ${ack.error.code} ${ack.error.message}`);
+    if (!ack.ok) this.refuse(socket, event, ack.error);
     return ack;
+  }
+
+  /**
+   * Logs a refusal and counts it: a connection that keeps sending what it has no
+   * right to send is closed after a bounded number, with a last message saying why.
+   */
+  private refuse(socket: AgentSocket, event: string, error: ErrorBody): void {
+    this.log.warn(`refused ${event} from ${socket.data.participant}: ${error.code} ${error.message}`);
+    socket.data.refusals++;
+    if (socket.data.refusals === this.config.maxRefusalsPerConnection) {
+      this.log.warn(`closing the connection of ${socket.data.participant} after ${socket.data.refusals} refused messages`);
+      socket.emit('closing', { code: 'TOO_MANY_ERRORS', message: `${socket.data.refusals} refused messages on this connection` });
+      socket.disconnect(true);
+    }
   }
 }

@@ -2,25 +2,32 @@
  * Live agent connections by participant name: the AgentChannel the round engine
  * sends through. One connection per participant; a newer one replaces the older.
  */
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'socket.io';
 import type { AgentToCoordinatorEvents, CoordinatorToAgentEvents } from '@fl/shared';
+import type { ParticipantPresence } from '../admin/views';
 import type { AgentChannel } from '../rounds/agent-channel';
 
 export type AgentSocket = Socket<AgentToCoordinatorEvents, CoordinatorToAgentEvents, Record<string, never>, AgentSocketData>;
 export interface AgentSocketData {
   participant: string;
   handshakeNonce: string;
+  /** messages refused on this connection so far */
+  refusals: number;
 }
 
 export class AgentConnections implements AgentChannel {
   private readonly sockets = new Map<string, AgentSocket>();
   private readonly lastSeen = new Map<string, number>();
+  /** 'presence' events (ParticipantPresence) when a participant comes online or goes offline */
+  readonly events = new EventEmitter();
 
   /** Registers the connection; returns the one it replaces, if any. */
   add(participant: string, socket: AgentSocket): AgentSocket | undefined {
     const previous = this.sockets.get(participant);
     this.sockets.set(participant, socket);
     this.lastSeen.set(participant, Date.now());
+    if (!previous) this.announce(participant, true);
     return previous;
   }
 
@@ -29,7 +36,13 @@ export class AgentConnections implements AgentChannel {
     this.lastSeen.set(participant, Date.now());
     if (this.sockets.get(participant) !== socket) return false;
     this.sockets.delete(participant);
+    this.announce(participant, false);
     return true;
+  }
+
+  private announce(name: string, online: boolean): void {
+    const presence: ParticipantPresence = { name, online, lastSeen: this.lastSeen.get(name)! };
+    this.events.emit('presence', presence);
   }
 
   isOnline(participant: string): boolean {

@@ -1,6 +1,6 @@
 import { encodeKey, generateKeyPair, randomNonce, signHeader, type KeyPair } from '@fl/shared';
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
-import { HandshakeVerifier } from './handshake';
+import { FailureLimiter, HandshakeVerifier } from './handshake';
 
 const auth = (keys: KeyPair, timestamp = Date.now(), nonce = randomNonce()) => {
   const header = { type: 'handshake', publicKey: encodeKey(keys.publicKey), timestamp, nonce };
@@ -34,5 +34,25 @@ describe('the handshake verifier', () => {
     expect(() => verifier.verify(auth(known, Date.now() - 5000))).toThrow(expect.objectContaining({ code: 'STALE_TIMESTAMP' }));
     expect(() => verifier.verify(auth(generateKeyPair()))).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
     expect(() => verifier.verify({ header: {} })).toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
+  });
+});
+
+describe('failed handshakes', () => {
+  const participants = { getParticipantByKey: () => undefined } as unknown as ParticipantRepository;
+
+  it('are rate-limited per address and per claimed key, for a window', () => {
+    const verifier = new HandshakeVerifier(participants, 60_000, new FailureLimiter(3, 1000));
+    const keys = generateKeyPair();
+    const now = Date.now();
+    for (let i = 0; i < 3; i++) {
+      expect(() => verifier.verify(auth(keys, now), now, '10.0.0.1')).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
+    }
+    expect(() => verifier.verify(auth(keys, now), now, '10.0.0.1')).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
+    // the same key from another address is limited too; another key from another address is not
+    expect(() => verifier.verify(auth(keys, now), now, '10.0.0.2')).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
+    expect(() => verifier.verify(auth(generateKeyPair(), now), now, '10.0.0.2')).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
+    // after the window, the address may try again
+    const later = now + 1001;
+    expect(() => verifier.verify(auth(keys, later), later, '10.0.0.1')).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
   });
 });

@@ -7,6 +7,36 @@ import { decodePublicKey, FlError, HandshakeSchema, verifyHeader, type Handshake
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
 import { describeZodError } from '../rounds/round-engine';
 
+/**
+ * Counts failures per address and per claimed key in fixed windows, so that a
+ * client guessing keys or replaying handshakes is slowed to a trickle.
+ */
+export class FailureLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+
+  constructor(
+    readonly maxFailures: number,
+    readonly windowMs: number,
+  ) {}
+
+  blocked(key: string, now: number): boolean {
+    const window = this.windows.get(key);
+    return window !== undefined && now - window.start < this.windowMs && window.count >= this.maxFailures;
+  }
+
+  fail(key: string, now: number): void {
+    const window = this.windows.get(key);
+    if (!window || now - window.start >= this.windowMs) {
+      if (this.windows.size >= 100_000) this.prune(now);
+      this.windows.set(key, { start: now, count: 1 });
+    } else window.count++;
+  }
+
+  private prune(now: number): void {
+    for (const [key, window] of this.windows) if (now - window.start >= this.windowMs) this.windows.delete(key);
+  }
+}
+
 export class HandshakeVerifier {
   /** nonce -> expiry; a nonce is refused again until its timestamp leaves the window */
   private readonly seen = new Map<string, number>();
@@ -14,9 +44,25 @@ export class HandshakeVerifier {
   constructor(
     private readonly participants: ParticipantRepository,
     private readonly windowMs: number,
+    private readonly limiter = new FailureLimiter(20, 60_000),
   ) {}
 
-  verify(auth: unknown, now = Date.now()): { participant: ParticipantRecord; handshake: Handshake } {
+  /** Verifies a handshake from an address; failures count against the address and the key it claims. */
+  verify(auth: unknown, now = Date.now(), address = 'unknown'): { participant: ParticipantRecord; handshake: Handshake } {
+    const claimed = (auth as { header?: { publicKey?: unknown } } | undefined)?.header?.publicKey;
+    const keys = [`address:${address}`, ...(typeof claimed === 'string' ? [`key:${claimed.slice(0, 64)}`] : [])];
+    if (keys.some((k) => this.limiter.blocked(k, now))) {
+      throw new FlError('RATE_LIMITED', `too many failed handshakes; wait up to ${this.limiter.windowMs / 1000}s`);
+    }
+    try {
+      return this.check(auth, now);
+    } catch (err) {
+      for (const k of keys) this.limiter.fail(k, now);
+      throw err;
+    }
+  }
+
+  private check(auth: unknown, now: number): { participant: ParticipantRecord; handshake: Handshake } {
     const parsed = HandshakeSchema.safeParse(auth);
     if (!parsed.success) throw new FlError('INVALID_FRAME', `handshake ${describeZodError(parsed.error)}`);
     const { header, signature } = parsed.data;

@@ -10,7 +10,7 @@ export class ReplyCollection<T> {
   /** resolves once every selected participant replied or failed */
   readonly closed: Promise<void>;
   private settle!: () => void;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
   private done = false;
 
   constructor(
@@ -18,8 +18,20 @@ export class ReplyCollection<T> {
     readonly deadline: number,
   ) {
     this.closed = new Promise((resolve) => (this.settle = resolve));
-    this.timer = setTimeout(() => this.expire(), Math.max(0, deadline - Date.now()));
-    this.timer.unref?.();
+    this.timer = this.expireAt(deadline);
+  }
+
+  /** Brings the end of the phase forward (never back), e.g. a short wait once the minimum replied. */
+  closeBy(time: number): void {
+    if (this.done || time >= this.deadline) return;
+    clearTimeout(this.timer);
+    this.timer = this.expireAt(time);
+  }
+
+  private expireAt(time: number): NodeJS.Timeout {
+    const timer = setTimeout(() => this.expire(), Math.max(0, time - Date.now()));
+    timer.unref?.();
+    return timer;
   }
 
   get isClosed(): boolean {

@@ -9,7 +9,6 @@ import {
   ackOk,
   allFinite,
   encodeWeights,
-  FlError,
   initialParameters,
   sha256Hex,
   type Ack,
@@ -86,6 +85,8 @@ export class JobRun {
   private control: 'run' | 'pause' | 'stop' = 'run';
   private resumed: (() => void) | undefined;
   private phaseCutShort = false;
+  /** nonces of signed messages received since the last committed round: a replayed frame is refused */
+  private readonly nonces = new Set<string>();
 
   constructor(
     private job: JobRecord,
@@ -150,6 +151,14 @@ export class JobRun {
     this.phase?.collection.close('job stopped');
     this.wake();
     this.resumed?.();
+  }
+
+  /** Records a signed message's nonce; false when it was seen already in this round (across its attempts). */
+  claimNonce(participant: string, nonce: string): boolean {
+    const key = `${participant}\0${nonce}`;
+    if (this.nonces.has(key)) return false;
+    this.nonces.add(key);
+    return true;
   }
 
   /** A participant (re)connected: a phase still waiting for it asks it again, e.g. after an agent restart. */
@@ -222,6 +231,8 @@ export class JobRun {
     }
     phase.aggregation.add({ participant, weights, numSamples: header.numSamples, metrics: header.metrics });
     collection.accept(participant, header.numSamples);
+    const wait = this.job.spec.waitAfterMinimumSeconds;
+    if (wait !== undefined && collection.replies.size === this.job.spec.minParticipants) collection.closeBy(Date.now() + wait * 1000);
     return ackOk;
   }
 
@@ -244,6 +255,7 @@ export class JobRun {
       }
       if (collection.replies.size >= spec.minParticipants) {
         for (const [p, stats] of collection.replies) this.reportedRows.set(p, stats.rows);
+        this.nonces.clear();
         const preprocessing = combineStatistics(spec, [...collection.replies.values()]);
         const initial = initialParameters(modelShape(this.job, preprocessing));
         this.deps.store.beginTraining(this.job.id, preprocessing, {
@@ -261,7 +273,7 @@ export class JobRun {
         this.notifyStatus();
         return;
       }
-      this.belowMinimum('statistics phase', attempt, collection);
+      attempt = this.belowMinimum('statistics phase', attempt, collection);
     }
   }
 
@@ -291,6 +303,8 @@ export class JobRun {
       if (result && collection.replies.size >= spec.minParticipants) {
         // Set before the commit's I/O, so that a repeat arriving meanwhile is already a duplicate.
         this.lastRound = { round, contributors: new Set(collection.replies.keys()) };
+        // Older frames are refused by round from now on; only this round's nonces need remembering.
+        this.nonces.clear();
         const sha256 = sha256Hex(encodeWeights(result.weights));
         const record: RoundRecord = {
           job: this.job.id,
@@ -318,7 +332,7 @@ export class JobRun {
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
       }
-      this.belowMinimum(`round ${round}`, attempt, collection);
+      attempt = this.belowMinimum(`round ${round}`, attempt, collection);
     }
   }
 
@@ -365,11 +379,22 @@ export class JobRun {
     this.deps.notify({ type: 'evaluation', job: this.job.id, round: record });
   }
 
-  private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>): void {
+  /**
+   * A phase closed below the minimum: it starts again, and after the allowed
+   * attempts the job pauses with the reason (an admin resumes it), never hangs.
+   * Returns the attempt count the caller's loop continues from.
+   */
+  private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>): number {
     const failures = [...collection.failures].map(([p, reason]) => `${p}: ${reason}`).join('; ');
     const message = `${what} closed with ${collection.replies.size} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`;
-    if (attempt >= this.deps.maxRoundAttempts) throw new FlError('CONFLICT', `${message}, after ${attempt} attempts`);
-    this.deps.log('warn', `job ${this.job.id}: ${message}; starting it again`);
+    if (attempt < this.deps.maxRoundAttempts) {
+      this.deps.log('warn', `job ${this.job.id}: ${message}; starting it again`);
+      return attempt;
+    }
+    this.deps.log('warn', `job ${this.job.id} paused: ${message}, after ${attempt} attempts`);
+    this.control = 'pause';
+    this.setStatus('paused', `${message}, after ${attempt} attempts`);
+    return 0;
   }
 
   private deadline(): number {
@@ -409,7 +434,7 @@ export class JobRun {
     const restart = this.phaseCutShort;
     this.phaseCutShort = false;
     if (this.control !== 'pause') return restart;
-    this.setStatus('paused');
+    if (this.job.status !== 'paused') this.setStatus('paused');
     this.deps.log('info', `job ${this.job.id} paused at round ${this.job.round}`);
     while (this.control === 'pause' && !this.halted) await new Promise<void>((resolve) => (this.resumed = resolve));
     this.resumed = undefined;

@@ -209,13 +209,33 @@ describe('the round engine', () => {
     store.close();
   });
 
-  it('fails a job whose round stays below the minimum after the allowed attempts, naming why', async () => {
+  it('pauses a job whose round stays below the minimum after the allowed attempts, naming why, until resumed', async () => {
     const { store, channel, engine } = setup(['a', 'b'], 2);
     const job = engine.createJob({ ...spec, roundDeadlineSeconds: 0.05 });
     channel.answerTraining = false;
-    await engine.whenFinished(job.id);
-    expect(store.getJob(job.id)).toMatchObject({ status: 'failed', round: 0 });
+    await new Promise<void>((resolve) => {
+      const check = () => (store.getJob(job.id)!.status === 'paused' ? resolve() : setTimeout(check, 5));
+      check();
+    });
+    expect(store.getJob(job.id)).toMatchObject({ status: 'paused', round: 0 });
     expect(store.getJob(job.id)!.error).toMatch(/round 1 closed with 0 replies, below the minimum of 2 .*a: deadline passed.*after 2 attempts/);
+    channel.answerTraining = true;
+    engine.control(job.id, 'resume');
+    await engine.whenFinished(job.id);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3, error: null });
     store.close();
   });
+
+  it('closes a round a set time after the minimum replied, without waiting for the deadline', async () => {
+    const { store, channel, engine } = setup(['a', 'b', 'c']);
+    const job = engine.createJob({ ...spec, rounds: 1, evaluateEvery: 0, waitAfterMinimumSeconds: 0.05 });
+    const silent = channel.send.bind(channel);
+    channel.send = ((p: string, e: never, ...args: never[]) => (p === 'c' && e === 'train' ? true : silent(p, e, ...args))) as typeof channel.send;
+    await engine.whenFinished(job.id);
+    const [round] = store.listRounds(job.id);
+    expect(round.failures).toEqual([{ participant: 'c', reason: 'deadline passed' }]);
+    expect(round.closedAt - round.startedAt).toBeLessThan(5_000);
+    store.close();
+  });
+
 });

@@ -114,7 +114,7 @@ export class RoundEngine {
    * signature under the connection's key, the participant it names, the job;
    * then the job run checks what depends on its state.
    */
-  private receive<M extends { header: { type: SignatureDomain; participant: string; job: string }; signature: string }>(
+  private receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
     participant: string,
     body: unknown,
     schema: z.ZodType<M>,
@@ -128,6 +128,7 @@ export class RoundEngine {
       if (refused) return refused;
       const run = this.runs.get(header.job);
       if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
+      if (!run.claimNonce(participant, header.nonce)) return ackError('REPLAYED_NONCE', `this ${header.type} was received already`);
       return handle(run, parsed.data);
     });
   }

@@ -70,6 +70,8 @@ const UPDATE_ACK_GRACE_MS = 30_000;
 export class ParticipantAgent extends EventEmitter {
   readonly socket: AgentSocket;
   participant: string | undefined;
+  /** the coordinator's frame limit, from its signed welcome */
+  private maxFrameBytes = Infinity;
   private coordinatorKey: Uint8Array | undefined;
   private handshakeNonce = '';
   private stopped = false;
@@ -103,6 +105,10 @@ export class ParticipantAgent extends EventEmitter {
     this.socket.on('statistics-request', (m) => this.enqueue(() => this.statistics(m)));
     this.socket.on('train', (m) => this.enqueue(() => this.train(m)));
     this.socket.on('evaluate', (m) => this.enqueue(() => this.evaluate(m)));
+    this.socket.on('closing', (error) => {
+      this.log(`the coordinator closes this connection: ${error.code} ${error.message}`);
+      this.emit('refused', error);
+    });
     this.socket.on('job-finished', (m) => {
       this.log(`job ${m.job} ${m.status} after ${m.rounds} rounds`);
       this.emit('job-finished', m);
@@ -170,6 +176,7 @@ export class ParticipantAgent extends EventEmitter {
     }
     this.coordinatorKey = offered;
     this.participant = header.participant;
+    this.maxFrameBytes = header.maxFrameBytes;
     this.retryDelay = this.options.reconnectDelayMs ?? 500;
     this.log(`connected to ${origin} as ${header.participant}`);
     this.emit('welcome', header.participant);
@@ -345,6 +352,19 @@ export class ParticipantAgent extends EventEmitter {
    * ack lost with a dropped connection would never come, hence the timeout.
    */
   private send<E extends keyof AgentToCoordinatorEvents>(event: E, message: unknown, timeoutMs: number): Promise<Ack> {
+    // Socket.IO drops the connection on a frame over the limit without a word: say it in plain words instead.
+    const size = frameSize(message);
+    if (size > this.maxFrameBytes) {
+      const error: ErrorBody = {
+        code: 'FRAME_TOO_LARGE',
+        message:
+          `this ${event} is ${megabytes(size)} MB, over the coordinator's frame limit of ${megabytes(this.maxFrameBytes)} MB; ` +
+          'not sent (the coordinator operator can raise --max-frame-bytes)',
+      };
+      this.log(error.message);
+      this.emit('refused', error);
+      return Promise.resolve({ ok: false, error });
+    }
     return new Promise((resolve) => {
       const socket = this.socket.timeout(timeoutMs) as unknown as {
         emit(e: string, m: unknown, ack: (err: Error | null, a: Ack) => void): void;
@@ -354,6 +374,17 @@ export class ParticipantAgent extends EventEmitter {
       );
     });
   }
+}
+
+const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+
+/** What a message weighs on the wire: its binary fields (top-level in this protocol) plus its JSON, with room for framing. */
+function frameSize(message: unknown): number {
+  let size = 1024;
+  for (const value of Object.values(message as Record<string, unknown>)) {
+    size += value instanceof Uint8Array ? value.byteLength : Buffer.byteLength(JSON.stringify(value) ?? '');
+  }
+  return size;
 }
 
 /** A different, reproducible shuffling seed for each participant and round. */

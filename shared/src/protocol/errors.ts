@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   BAD_SIGNATURE: { http: 401, meaning: 'the signature does not verify against the key' },
   STALE_TIMESTAMP: { http: 401, meaning: 'the signed timestamp is outside the accepted window' },
   REPLAYED_NONCE: { http: 401, meaning: 'the nonce was already used' },
+  RATE_LIMITED: { http: 429, meaning: 'too many failed attempts from this address or key; wait and retry' },
+  TOO_MANY_ERRORS: { http: 429, meaning: 'the connection sent too many refused messages and is closed' },
   // Updates and statistics
   WRONG_PARTICIPANT: { http: 403, meaning: 'the header names another participant than the connection' },
   UNKNOWN_JOB: { http: 404, meaning: 'no running job has this id' },

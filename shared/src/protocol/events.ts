@@ -2,7 +2,7 @@
  * Typed Socket.IO event maps, declared once for both sides. Types are not
  * validation: every inbound payload is parsed with its schema before use.
  */
-import type { Ack } from './errors';
+import type { Ack, ErrorBody } from './errors';
 import type { EvaluateMessage, JobFinished, StatisticsRequest, TrainMessage, Welcome } from './messages';
 
 export interface CoordinatorToAgentEvents {
@@ -11,6 +11,8 @@ export interface CoordinatorToAgentEvents {
   train: (message: TrainMessage) => void;
   evaluate: (message: EvaluateMessage) => void;
   'job-finished': (message: JobFinished) => void;
+  /** the coordinator is about to close this connection, and why */
+  closing: (error: ErrorBody) => void;
 }
 
 export interface AgentToCoordinatorEvents {

@@ -19,6 +19,8 @@ export const JobSpecSchema = z
     rounds: z.number().int().min(1).max(100_000).default(10),
     minParticipants: z.number().int().min(1).max(100_000).default(2),
     roundDeadlineSeconds: z.number().positive().max(86_400).default(60),
+    /** once the minimum has replied, wait at most this long for the others; unset: until the deadline */
+    waitAfterMinimumSeconds: z.number().min(0).max(86_400).optional(),
     localEpochs: z.number().int().min(1).max(1000).default(1),
     batchSize: z.number().int().min(1).max(1_000_000).default(32),
     learningRate: z.number().positive().max(100).default(0.1),

@@ -42,6 +42,8 @@ export const WelcomeHeaderSchema = z.object({
   coordinatorKey: base64Key,
   handshakeNonce: nonce,
   serverTime: z.number().int(),
+  /** the largest message the coordinator accepts: an agent refuses to send more, in plain words */
+  maxFrameBytes: z.number().int().positive(),
 });
 export const WelcomeSchema = z.object({ header: WelcomeHeaderSchema, signature });
 export type Welcome = z.infer<typeof WelcomeSchema>;
