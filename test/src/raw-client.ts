@@ -36,10 +36,27 @@ export function connectRaw(url: string, auth: unknown): Promise<{ socket: Socket
     forceNew: true,
   });
   return new Promise((resolve) => {
-    socket.once('connect', () => resolve({ socket }));
-    socket.once('connect_error', (err: Error & { data?: ErrorBody }) => {
+    // A handshake the server never answers must not hang the caller.
+    const timer = setTimeout(() => {
       socket.close();
+      resolve({ socket, refused: { code: 'TIMEOUT', message: 'no answer to the handshake' } });
+    }, 10_000);
+    // A malformed handshake packet makes the server close the transport without a connect_error.
+    socket.io.on('close', (reason) => {
+      // 'forced close' is the client's own doing, e.g. just before it reports a connect_error.
+      if (reason === 'forced close') return;
+      clearTimeout(timer);
+      socket.close();
+      resolve({ socket, refused: { code: 'INVALID_FRAME', message: `connection closed: ${reason}` } });
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve({ socket });
+    });
+    socket.once('connect_error', (err: Error & { data?: ErrorBody }) => {
+      clearTimeout(timer);
       resolve({ socket, refused: err.data ?? { code: 'INTERNAL', message: err.message } });
+      socket.close();
     });
   });
 }

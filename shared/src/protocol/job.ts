@@ -5,11 +5,11 @@ import { MODEL_KINDS } from '../model/model';
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 const name = z.string().min(1).max(200);
 
-export const FeatureSchema = z.object({ name, type: z.enum(FEATURE_TYPES) });
+export const FeatureSchema = z.strictObject({ name, type: z.enum(FEATURE_TYPES) });
 export type Feature = z.infer<typeof FeatureSchema>;
 
 export const JobSpecSchema = z
-  .object({
+  .strictObject({
     name: z.string().min(1).max(200).default('job'),
     model: z.enum(MODEL_KINDS),
     features: z.array(FeatureSchema).min(1).max(10_000),

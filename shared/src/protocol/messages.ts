@@ -1,5 +1,7 @@
 /**
- * Every message between coordinator and agents, one zod schema each.
+ * Every message between coordinator and agents, one zod schema each. Strict:
+ * a field outside the protocol is refused, never silently dropped, so what is
+ * verified is exactly what was sent.
  * A signed message is `{ header, signature }` (+ `weights` as a binary attachment):
  * the signature covers the canonical bytes of the header under the domain named
  * by its `type` (see crypto/canonical.ts); weights are covered by the header's SHA-256.
@@ -21,7 +23,7 @@ const binary = z.custom<Binary>(isBinary, 'binary weights');
 const metrics = z.record(z.string().max(64), z.number().finite()).refine((m) => Object.keys(m).length <= 64);
 
 /** Agent -> coordinator, in the Socket.IO handshake `auth` field. */
-export const HandshakeHeaderSchema = z.object({
+export const HandshakeHeaderSchema = z.strictObject({
   type: z.literal('handshake'),
   publicKey: base64Key,
   /** milliseconds since the epoch, checked against the coordinator's clock */
@@ -29,6 +31,7 @@ export const HandshakeHeaderSchema = z.object({
   nonce,
 });
 export type HandshakeHeader = z.infer<typeof HandshakeHeaderSchema>;
+// Not strict: Socket.IO may add its own fields to `auth` (connection state recovery); the signed header is.
 export const HandshakeSchema = z.object({ header: HandshakeHeaderSchema, signature });
 export type Handshake = z.infer<typeof HandshakeSchema>;
 
@@ -36,7 +39,7 @@ export type Handshake = z.infer<typeof HandshakeSchema>;
  * Coordinator -> agent right after the handshake. Signing the agent's handshake
  * nonce proves the coordinator holds the key the agent pins.
  */
-export const WelcomeHeaderSchema = z.object({
+export const WelcomeHeaderSchema = z.strictObject({
   type: z.literal('welcome'),
   participant: id,
   coordinatorKey: base64Key,
@@ -45,21 +48,21 @@ export const WelcomeHeaderSchema = z.object({
   /** the largest message the coordinator accepts: an agent refuses to send more, in plain words */
   maxFrameBytes: z.number().int().positive(),
 });
-export const WelcomeSchema = z.object({ header: WelcomeHeaderSchema, signature });
+export const WelcomeSchema = z.strictObject({ header: WelcomeHeaderSchema, signature });
 export type Welcome = z.infer<typeof WelcomeSchema>;
 
 /** Coordinator -> agent: report statistics of your data for this job. */
-export const StatisticsRequestHeaderSchema = z.object({
+export const StatisticsRequestHeaderSchema = z.strictObject({
   type: z.literal('statistics-request'),
   job: id,
   spec: JobSpecSchema,
   issuedAt: z.number().int(),
 });
-export const StatisticsRequestSchema = z.object({ header: StatisticsRequestHeaderSchema, signature });
+export const StatisticsRequestSchema = z.strictObject({ header: StatisticsRequestHeaderSchema, signature });
 export type StatisticsRequest = z.infer<typeof StatisticsRequestSchema>;
 
 /** Agent -> coordinator, acknowledged. */
-export const StatisticsHeaderSchema = z.object({
+export const StatisticsHeaderSchema = z.strictObject({
   type: z.literal('statistics'),
   job: id,
   participant: id,
@@ -67,28 +70,28 @@ export const StatisticsHeaderSchema = z.object({
   statistics: LocalStatisticsSchema,
 });
 export type StatisticsHeader = z.infer<typeof StatisticsHeaderSchema>;
-export const StatisticsMessageSchema = z.object({ header: StatisticsHeaderSchema, signature });
+export const StatisticsMessageSchema = z.strictObject({ header: StatisticsHeaderSchema, signature });
 export type StatisticsMessage = z.infer<typeof StatisticsMessageSchema>;
 
 /** Coordinator -> agent: train from this global model. Stateless: it carries all the agent needs. */
-export const TrainHeaderSchema = z.object({
+export const TrainHeaderSchema = z.strictObject({
   type: z.literal('train'),
   job: id,
   round: z.number().int().min(1),
   spec: JobSpecSchema,
   preprocessing: PreprocessingSchema,
-  model: z.object({ kind: z.enum(MODEL_KINDS), inputDim: z.number().int().min(1), outputDim: z.number().int().min(1) }),
+  model: z.strictObject({ kind: z.enum(MODEL_KINDS), inputDim: z.number().int().min(1), outputDim: z.number().int().min(1) }),
   weightsSha256: sha256,
   /** milliseconds since the epoch after which the update is no longer awaited */
   deadline: z.number().int(),
   issuedAt: z.number().int(),
 });
 export type TrainHeader = z.infer<typeof TrainHeaderSchema>;
-export const TrainMessageSchema = z.object({ header: TrainHeaderSchema, signature, weights: binary });
+export const TrainMessageSchema = z.strictObject({ header: TrainHeaderSchema, signature, weights: binary });
 export type TrainMessage = z.infer<typeof TrainMessageSchema>;
 
 /** Agent -> coordinator, acknowledged: the locally trained weights. */
-export const UpdateHeaderSchema = z.object({
+export const UpdateHeaderSchema = z.strictObject({
   type: z.literal('update'),
   job: id,
   round: z.number().int().min(1),
@@ -100,17 +103,17 @@ export const UpdateHeaderSchema = z.object({
   weightsSha256: sha256,
 });
 export type UpdateHeader = z.infer<typeof UpdateHeaderSchema>;
-export const UpdateMessageSchema = z.object({ header: UpdateHeaderSchema, signature, weights: binary });
+export const UpdateMessageSchema = z.strictObject({ header: UpdateHeaderSchema, signature, weights: binary });
 export type UpdateMessage = z.infer<typeof UpdateMessageSchema>;
 
 /** Coordinator -> agent: evaluate this global model on your held-out rows. */
 export const EvaluateHeaderSchema = TrainHeaderSchema.extend({ type: z.literal('evaluate') });
 export type EvaluateHeader = z.infer<typeof EvaluateHeaderSchema>;
-export const EvaluateMessageSchema = z.object({ header: EvaluateHeaderSchema, signature, weights: binary });
+export const EvaluateMessageSchema = z.strictObject({ header: EvaluateHeaderSchema, signature, weights: binary });
 export type EvaluateMessage = z.infer<typeof EvaluateMessageSchema>;
 
 /** Agent -> coordinator, acknowledged: metrics of the global model on the participant's held-out rows. */
-export const EvaluationHeaderSchema = z.object({
+export const EvaluationHeaderSchema = z.strictObject({
   type: z.literal('evaluation'),
   job: id,
   round: z.number().int().min(1),
@@ -122,9 +125,9 @@ export const EvaluationHeaderSchema = z.object({
   modelSha256: sha256,
 });
 export type EvaluationHeader = z.infer<typeof EvaluationHeaderSchema>;
-export const EvaluationMessageSchema = z.object({ header: EvaluationHeaderSchema, signature });
+export const EvaluationMessageSchema = z.strictObject({ header: EvaluationHeaderSchema, signature });
 export type EvaluationMessage = z.infer<typeof EvaluationMessageSchema>;
 
 /** Coordinator -> agent: informational, unsigned. */
-export const JobFinishedSchema = z.object({ job: id, status: z.string(), rounds: z.number().int() });
+export const JobFinishedSchema = z.strictObject({ job: id, status: z.string(), rounds: z.number().int() });
 export type JobFinished = z.infer<typeof JobFinishedSchema>;
