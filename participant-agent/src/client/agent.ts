@@ -36,7 +36,7 @@ import {
   type TrainHeader,
   type UpdateHeader,
 } from '@fl/shared';
-import { computeStatistics, loadLocalData, prepare, splitHoldout, type LocalTable, type Mapping, type PreparedData } from '../data';
+import { computeStatistics, formatReport, loadLocalData, prepare, splitHoldout, type LocalTable, type Mapping, type PreparedData } from '../data';
 
 /** The rows a participant trains on, and those it holds out to evaluate global models. */
 interface LocalSplit {
@@ -203,7 +203,8 @@ export class ParticipantAgent extends EventEmitter {
     const key = canonicalJson({ features: spec.features, target: spec.target, model: spec.model });
     if (this.table?.key !== key) {
       const { table, report } = loadLocalData(this.options.dataFile, spec, this.options.mapping);
-      if (report.problems.length) this.log(`data: ${report.problems.length} problems in ${this.options.dataFile} (first at line ${report.problems[0].line})`);
+      // Reported here, at the site, by line and column: nothing about a row ever goes to the coordinator.
+      if (report.problems.length) this.log(`data problems in ${this.options.dataFile}:\n${formatReport(report)}`);
       this.table = { key, table };
     }
     return this.table.table;
@@ -300,7 +301,9 @@ export class ParticipantAgent extends EventEmitter {
     const key = canonicalJson({ preprocessing: request.preprocessing, evaluateEvery: request.spec.evaluateEvery, fraction: request.spec.evaluationFraction });
     if (this.prepared?.key !== key) {
       const data = prepare(this.localTable(request.spec), request.preprocessing);
-      const { droppedMissingTarget, unknownTargets } = data.report;
+      const { droppedMissingTarget, unknownTargets, unknownCategories } = data.report;
+      const unknown = Object.entries(unknownCategories).filter(([, n]) => n > 0);
+      if (unknown.length) this.log(`job ${request.job}: categories outside the job's vocabulary, encoded as unknown: ${unknown.map(([c, n]) => `${c} ${n}`).join(', ')}`);
       const split =
         request.spec.evaluateEvery > 0
           ? splitHoldout(data, request.spec.evaluationFraction, trainingSeed(request.spec.seed, 0, this.participant!))
