@@ -1,7 +1,7 @@
 /**
  * A partner's messy export: rows with the wrong number of fields, numbers that do
- * not parse. The agent neither crashes
- * nor sends anything about those rows; it reports them locally, by line number.
+ * not parse. The agent neither crashes nor sends anything about those rows; it
+ * reports them locally, by line number.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

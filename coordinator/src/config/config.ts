@@ -16,6 +16,8 @@ export const ConfigSchema = z.object({
   viewerToken: z.string().min(16, 'the viewer token needs at least 16 characters').optional(),
   /** largest Socket.IO message accepted, in bytes; sized on purpose (the library default is 1 MB) */
   maxFrameBytes: z.coerce.number().int().min(64 * 1024).default(64 * 1024 * 1024),
+  /** largest message accepted in pieces (a model larger than a frame), in bytes */
+  maxMessageBytes: z.coerce.number().int().min(64 * 1024).default(512 * 1024 * 1024),
   /** how far a handshake's signed timestamp may be from the coordinator's clock */
   handshakeWindowSeconds: z.coerce.number().positive().default(60),
   /** how many times a round that closed below the minimum is started before the job pauses */
@@ -41,6 +43,7 @@ const FLAGS = {
   'admin-token': { env: 'FL_ADMIN_TOKEN', help: 'bearer token of the REST API (default: generated)' },
   'viewer-token': { env: 'FL_VIEWER_TOKEN', help: 'read-only bearer token (default: none)' },
   'max-frame-bytes': { env: 'FL_MAX_FRAME_BYTES', help: 'largest message accepted, in bytes' },
+  'max-message-bytes': { env: 'FL_MAX_MESSAGE_BYTES', help: 'largest message accepted in pieces, in bytes' },
   'handshake-window-seconds': { env: 'FL_HANDSHAKE_WINDOW_SECONDS', help: 'accepted clock skew of handshakes' },
   'max-round-attempts': { env: 'FL_MAX_ROUND_ATTEMPTS', help: 'starts of a round below the minimum before pausing' },
   'handshake-failures-per-minute': { env: 'FL_HANDSHAKE_FAILURES_PER_MINUTE', help: 'failed handshakes per address or key before rate limiting' },

@@ -19,11 +19,12 @@ import { CoordinatorIdentity } from '../identity/identity';
 import { RoundEngine } from '../rounds/round-engine';
 import { AgentConnections, type AgentSocket } from './connections';
 import { HandshakeVerifier } from './handshake';
+import { TransferAssembler } from './transfers';
 import { CoordinatorLogger } from '../logger';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 
 /** The events an agent may send; anything else is a refusal. */
-const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation']);
+const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'chunk', 'chunked']);
 
 @WebSocketGateway({ namespace: AGENT_NAMESPACE })
 export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<AgentSocket>, OnGatewayDisconnect<AgentSocket> {
@@ -40,7 +41,12 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     namespace.use((socket, next) => {
       try {
         const { participant, handshake } = this.handshakes.verify(socket.handshake.auth, Date.now(), socket.handshake.address);
-        socket.data = { participant: participant.name, handshakeNonce: handshake.header.nonce, refusals: 0 };
+        socket.data = {
+          participant: participant.name,
+          handshakeNonce: handshake.header.nonce,
+          refusals: 0,
+          transfers: new TransferAssembler(this.config.maxMessageBytes),
+        };
         next();
       } catch (err) {
         const body: ErrorBody =
@@ -63,6 +69,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       handshakeNonce,
       serverTime: Date.now(),
       maxFrameBytes: this.config.maxFrameBytes,
+      maxMessageBytes: this.config.maxMessageBytes,
     };
     socket.emit('welcome', { header, signature: this.identity.sign('welcome', header) });
     // Events outside the protocol count as refusals too.
@@ -95,6 +102,20 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   @SubscribeMessage('evaluation')
   evaluation(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
     return this.answer(socket, 'evaluation', this.engine.submitEvaluation(socket.data.participant, body));
+  }
+
+  @SubscribeMessage('chunk')
+  chunk(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+    return this.answer(socket, 'chunk', socket.data.transfers.receive(body));
+  }
+
+  /** The last piece is in: the reassembled message goes where it would have gone whole. */
+  @SubscribeMessage('chunked')
+  chunked(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+    const done = socket.data.transfers.complete(body);
+    if ('refused' in done) return this.answer(socket, 'chunked', done.refused);
+    const handlers = { statistics: this.statistics, update: this.update, evaluation: this.evaluation };
+    return handlers[done.event].call(this, socket, done.message);
   }
 
   private answer(socket: AgentSocket, event: string, ack: Ack): Ack {

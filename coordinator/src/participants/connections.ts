@@ -7,6 +7,7 @@ import type { Socket } from 'socket.io';
 import type { AgentToCoordinatorEvents, CoordinatorToAgentEvents } from '@fl/shared';
 import type { ParticipantPresence } from '../admin/views';
 import type { AgentChannel } from '../rounds/agent-channel';
+import type { TransferAssembler } from './transfers';
 
 export type AgentSocket = Socket<AgentToCoordinatorEvents, CoordinatorToAgentEvents, Record<string, never>, AgentSocketData>;
 export interface AgentSocketData {
@@ -14,6 +15,8 @@ export interface AgentSocketData {
   handshakeNonce: string;
   /** messages refused on this connection so far */
   refusals: number;
+  /** the message being received in pieces, if any */
+  transfers: TransferAssembler;
 }
 
 export class AgentConnections implements AgentChannel {

@@ -8,12 +8,14 @@ import { io, type Socket } from 'socket.io-client';
 import {
   AGENT_NAMESPACE,
   canonicalJson,
+  chunk,
   decodePublicKey,
   decodeWeights,
   EvaluateMessageSchema,
   encodeKey,
   encodeWeights,
   fingerprint,
+  packEnvelope,
   parameterCount,
   randomNonce,
   sha256Hex,
@@ -72,6 +74,7 @@ export class ParticipantAgent extends EventEmitter {
   participant: string | undefined;
   /** the coordinator's frame limit, from its signed welcome */
   private maxFrameBytes = Infinity;
+  private maxMessageBytes = Infinity;
   private coordinatorKey: Uint8Array | undefined;
   private handshakeNonce = '';
   private stopped = false;
@@ -177,6 +180,7 @@ export class ParticipantAgent extends EventEmitter {
     this.coordinatorKey = offered;
     this.participant = header.participant;
     this.maxFrameBytes = header.maxFrameBytes;
+    this.maxMessageBytes = header.maxMessageBytes;
     this.retryDelay = this.options.reconnectDelayMs ?? 500;
     this.log(`connected to ${origin} as ${header.participant}`);
     this.emit('welcome', header.participant);
@@ -350,24 +354,34 @@ export class ParticipantAgent extends EventEmitter {
     this.emit('evaluated', { job: request.job, round: request.round, ack });
   }
 
-  /**
-   * Sends and waits for the ack. Socket.IO buffers an emit while reconnecting; an
-   * ack lost with a dropped connection would never come, hence the timeout.
-   */
-  private send<E extends keyof AgentToCoordinatorEvents>(event: E, message: unknown, timeoutMs: number): Promise<Ack> {
-    // Socket.IO drops the connection on a frame over the limit without a word: say it in plain words instead.
-    const size = frameSize(message);
-    if (size > this.maxFrameBytes) {
+  /** Sends a signed message and waits for its ack; in pieces when it is larger than a frame. */
+  private async send(event: 'statistics' | 'update' | 'evaluation', message: Record<string, unknown>, timeoutMs: number): Promise<Ack> {
+    if (frameSize(message) <= this.maxFrameBytes) return this.emitWithAck(event, message, timeoutMs);
+    // Larger than a frame (Socket.IO would drop the connection without a word): send it in pieces,
+    // each after the previous one is acknowledged, so memory and the socket's buffer stay bounded.
+    const envelope = packEnvelope(message);
+    if (envelope.byteLength > this.maxMessageBytes) {
       const error: ErrorBody = {
         code: 'FRAME_TOO_LARGE',
         message:
-          `this ${event} is ${megabytes(size)} MB, over the coordinator's frame limit of ${megabytes(this.maxFrameBytes)} MB; ` +
-          'not sent (the coordinator operator can raise --max-frame-bytes)',
+          `this ${event} is ${megabytes(envelope.byteLength)} MB, over the coordinator's message limit of ` +
+          `${megabytes(this.maxMessageBytes)} MB; not sent (the coordinator operator can raise --max-message-bytes)`,
       };
       this.log(error.message);
       this.emit('refused', error);
-      return Promise.resolve({ ok: false, error });
+      return { ok: false, error };
     }
+    const transfer = randomNonce();
+    const pieces = chunk(envelope, Math.max(1024, this.maxFrameBytes - FRAME_OVERHEAD_BYTES));
+    for (const [index, data] of pieces.entries()) {
+      const ack = await this.emitWithAck('chunk', { transfer, index, count: pieces.length, totalBytes: envelope.byteLength, data }, timeoutMs);
+      if (!ack.ok) return ack;
+    }
+    return this.emitWithAck('chunked', { transfer, event }, timeoutMs);
+  }
+
+  /** Sends and waits for the ack, with a timeout: an ack lost with a dropped connection would never come. */
+  private emitWithAck(event: keyof AgentToCoordinatorEvents, message: unknown, timeoutMs: number): Promise<Ack> {
     return new Promise((resolve) => {
       const socket = this.socket.timeout(timeoutMs) as unknown as {
         emit(e: string, m: unknown, ack: (err: Error | null, a: Ack) => void): void;
@@ -377,7 +391,11 @@ export class ParticipantAgent extends EventEmitter {
       );
     });
   }
+
 }
+
+/** room for a piece's own fields and Socket.IO's framing within the frame limit */
+const FRAME_OVERHEAD_BYTES = 16 * 1024;
 
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 

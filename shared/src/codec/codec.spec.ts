@@ -1,4 +1,4 @@
-import { allFinite, decodeWeights, encodeWeights, sha256Hex } from '.';
+import { allFinite, chunk, decodeWeights, encodeWeights, packEnvelope, sha256Hex, unpackEnvelope } from '.';
 
 describe('weights codec', () => {
   it('round-trips float32 weights exactly, little-endian', () => {
@@ -36,5 +36,35 @@ describe('weights codec', () => {
     expect(allFinite(new Float32Array([0, NaN]))).toBe(false);
     expect(allFinite(new Float32Array([Infinity]))).toBe(false);
     expect(allFinite(new Float32Array([-Infinity]))).toBe(false);
+  });
+});
+
+describe('envelopes for chunked messages', () => {
+  it('packs and unpacks a message with binary fields to the same message', () => {
+    const weights = encodeWeights(new Float32Array([1, 2, 3]));
+    const message = { header: { type: 'update', round: 2 }, signature: 'sig', weights };
+    const unpacked = unpackEnvelope(packEnvelope(message));
+    expect(unpacked.header).toEqual(message.header);
+    expect(unpacked.signature).toBe('sig');
+    expect(Array.from(decodeWeights(unpacked.weights as Uint8Array)!)).toEqual([1, 2, 3]);
+  });
+
+  it('survives chunking and reassembly', () => {
+    const weights = encodeWeights(Float32Array.from({ length: 1000 }, (_, i) => i));
+    const packed = packEnvelope({ header: {}, weights });
+    const parts = chunk(packed, 333);
+    expect(parts.length).toBe(Math.ceil(packed.byteLength / 333));
+    const joined = Buffer.concat(parts);
+    expect(decodeWeights(unpackEnvelope(joined).weights as Uint8Array)![999]).toBe(999);
+  });
+
+  it('refuses malformed envelopes', () => {
+    expect(() => unpackEnvelope(new Uint8Array(2))).toThrow(/too short/);
+    const lying = Buffer.alloc(8);
+    lying.writeUInt32LE(100, 0);
+    expect(() => unpackEnvelope(lying)).toThrow(/overruns/);
+    const head = Buffer.from(JSON.stringify({ weights: { $binary: [0, 50] } }));
+    const bad = Buffer.concat([Buffer.from([head.length, 0, 0, 0]), head, Buffer.alloc(10)]);
+    expect(() => unpackEnvelope(bad)).toThrow(/out of bounds/);
   });
 });

@@ -1,1 +1,2 @@
 export * from './weights';
+export * from './envelope';

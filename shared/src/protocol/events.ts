@@ -19,4 +19,6 @@ export interface AgentToCoordinatorEvents {
   statistics: (message: unknown, ack: (reply: Ack) => void) => void;
   update: (message: unknown, ack: (reply: Ack) => void) => void;
   evaluation: (message: unknown, ack: (reply: Ack) => void) => void;
+  chunk: (message: unknown, ack: (reply: Ack) => void) => void;
+  chunked: (message: unknown, ack: (reply: Ack) => void) => void;
 }

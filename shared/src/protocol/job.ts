@@ -12,7 +12,7 @@ export const JobSpecSchema = z
   .strictObject({
     name: z.string().min(1).max(200).default('job'),
     model: z.enum(MODEL_KINDS),
-    features: z.array(FeatureSchema).min(1).max(10_000),
+    features: z.array(FeatureSchema).min(1).max(100_000),
     target: name,
     /** logistic: the target value that is the positive class; default the second in sorted order */
     positiveClass: z.string().max(200).optional(),

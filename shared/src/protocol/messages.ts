@@ -47,6 +47,8 @@ export const WelcomeHeaderSchema = z.strictObject({
   serverTime: z.number().int(),
   /** the largest message the coordinator accepts: an agent refuses to send more, in plain words */
   maxFrameBytes: z.number().int().positive(),
+  /** the largest message it reassembles from pieces, each at most maxFrameBytes */
+  maxMessageBytes: z.number().int().positive(),
 });
 export const WelcomeSchema = z.strictObject({ header: WelcomeHeaderSchema, signature });
 export type Welcome = z.infer<typeof WelcomeSchema>;
@@ -127,6 +129,26 @@ export const EvaluationHeaderSchema = z.strictObject({
 export type EvaluationHeader = z.infer<typeof EvaluationHeaderSchema>;
 export const EvaluationMessageSchema = z.strictObject({ header: EvaluationHeaderSchema, signature });
 export type EvaluationMessage = z.infer<typeof EvaluationMessageSchema>;
+
+/**
+ * Agent -> coordinator, acknowledged: one piece of a message larger than a frame
+ * (see codec/envelope.ts). Pieces come in order; the next is sent once this one is acked.
+ */
+export const ChunkSchema = z.strictObject({
+  transfer: z.string().min(8).max(64),
+  index: z.number().int().min(0),
+  count: z.number().int().min(1).max(1_000_000),
+  totalBytes: z.number().int().min(1),
+  data: binary,
+});
+export type Chunk = z.infer<typeof ChunkSchema>;
+
+/** Agent -> coordinator, acknowledged with the reassembled message's own ack. */
+export const ChunkedSchema = z.strictObject({
+  transfer: z.string().min(8).max(64),
+  event: z.enum(['statistics', 'update', 'evaluation']),
+});
+export type Chunked = z.infer<typeof ChunkedSchema>;
 
 /** Coordinator -> agent: informational, unsigned. */
 export const JobFinishedSchema = z.strictObject({ job: id, status: z.string(), rounds: z.number().int() });
