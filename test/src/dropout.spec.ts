@@ -11,11 +11,10 @@ import type { JobEvent, RunningCoordinator } from '@fl/coordinator';
 import { generateKeyPair, writeKeyFile } from '@fl/shared';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import { connectRaw, handshakeAuth } from './raw-client';
-import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AGENT_CLI } from './processes';
 
 jest.setTimeout(180_000);
-
-const AGENT_CLI = path.join(REPO_ROOT, 'participant-agent', 'dist', 'cli.js');
 
 describe('participants that disappear mid-job', () => {
   let coordinator: RunningCoordinator;
