@@ -2,17 +2,20 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import * as path from 'node:path';
-import { AdminGuard, ADMIN_TOKEN } from './admin/admin.guard';
+import { AdminGateway } from './admin/admin.gateway';
+import { AdminGuard } from './admin/admin.guard';
+import { Credentials } from './admin/credentials';
 import { RestErrorFilter } from './admin/error.filter';
 import { HealthController } from './admin/health.controller';
 import { JobsController } from './admin/jobs.controller';
 import { ParticipantsController } from './admin/participants.controller';
+import { SessionController } from './admin/session.controller';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from './config/config';
 import { CoordinatorIdentity } from './identity/identity';
 import { CoordinatorLogger } from './logger';
 import { AgentGateway } from './participants/agent.gateway';
 import { AgentConnections } from './participants/connections';
-import { HandshakeVerifier } from './participants/handshake';
+import { FailureLimiter, HandshakeVerifier } from './participants/handshake';
 import { RoundEngine } from './rounds/round-engine';
 import { SqliteStore } from './storage/store.sqlite';
 import { STORE, type Store } from './storage/store';
@@ -23,17 +26,18 @@ export class CoordinatorModule {
   static forConfig(config: CoordinatorConfig, adminToken: string): DynamicModule {
     return {
       module: CoordinatorModule,
-      controllers: [HealthController, ParticipantsController, JobsController],
+      controllers: [HealthController, SessionController, ParticipantsController, JobsController],
       providers: [
         { provide: COORDINATOR_CONFIG, useValue: config },
-        { provide: ADMIN_TOKEN, useValue: adminToken },
+        { provide: Credentials, useValue: new Credentials(adminToken, config.viewerToken) },
         { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
         { provide: STORE, useFactory: () => new SqliteStore(path.join(config.dataDir, 'coordinator.sqlite')) },
         { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
         { provide: AgentConnections, useValue: new AgentConnections() },
         {
           provide: HandshakeVerifier,
-          useFactory: (store: Store) => new HandshakeVerifier(store, config.handshakeWindowSeconds * 1000),
+          useFactory: (store: Store) =>
+            new HandshakeVerifier(store, config.handshakeWindowSeconds * 1000, new FailureLimiter(config.handshakeFailuresPerMinute, 60_000)),
           inject: [STORE],
         },
         {
@@ -55,6 +59,7 @@ export class CoordinatorModule {
         },
         AdminGuard,
         AgentGateway,
+        AdminGateway,
         { provide: APP_FILTER, useClass: RestErrorFilter },
       ],
     };

@@ -2,12 +2,14 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { ServerOptions } from 'socket.io';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
 import { CoordinatorIdentity } from './identity/identity';
@@ -57,18 +59,23 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   config.dataDir = path.resolve(config.dataDir);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const token = adminToken(config);
-  const app = await NestFactory.create(CoordinatorModule.forConfig(config, token), { logger: ['error', 'warn'] });
+  const app = await NestFactory.create<NestExpressApplication>(CoordinatorModule.forConfig(config, token), { logger: ['error', 'warn'] });
+  const log = app.get(CoordinatorLogger);
+  const dashboard = serveDashboard(app);
   app.useWebSocketAdapter(new SizedIoAdapter(app, config.maxFrameBytes));
+  // A job over thousands of columns has a large spec; the default 100 kB body limit would refuse it.
+  app.useBodyParser('json', { limit: '16mb' });
   app.enableShutdownHooks();
   await app.listen(config.port, config.host);
   const { port } = app.getHttpServer().address() as AddressInfo;
   const engine = app.get(RoundEngine);
   const store = app.get<Store>(STORE);
   const identity = app.get(CoordinatorIdentity);
-  const log = app.get(CoordinatorLogger);
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   log.info(`coordinator listening on ${url}; key fingerprint ${identity.fingerprint}; data in ${config.dataDir}`);
+  if (dashboard) log.info(`dashboard on ${url}/`);
+  else log.warn('the dashboard is not built (npm run build): serving the API only');
   engine.resume();
   let closing: Promise<void> | undefined;
   return {

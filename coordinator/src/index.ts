@@ -2,3 +2,4 @@ export { startCoordinator, type RunningCoordinator } from './coordinator';
 export { loadConfig, ConfigSchema, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 export type { JobRecord, RoundRecord, ParticipantRecord, Store } from './storage/store';
 export type { JobEvent } from './rounds/job-run';
+export { combineStatistics } from './strategy/statistics';

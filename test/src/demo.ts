@@ -3,9 +3,11 @@
  * coordinator (SQLite store) and three fl-agent processes, each on its own part
  * of the credit scoring data (one of them with its own column names and
  * spellings, mapped to the job's), runs a logistic job to the end, prints each
- * round, and scores the global model on rows none of them trained on.
+ * round, and scores the global model on rows none of them trained on. The
+ * dashboard's address and the admin token are printed at the start, so the job
+ * can be watched live; --keep-open leaves everything running until Ctrl-C.
  *
- *   npm run demo -- [--data-dir DIR] [--rounds N]
+ *   npm run demo -- [--data-dir DIR] [--rounds N] [--keep-open]
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -79,7 +81,9 @@ function printRound(r: RoundRecord, rounds: number): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, rounds: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { 'data-dir': { type: 'string' }, rounds: { type: 'string' }, 'keep-open': { type: 'boolean' } },
+  });
   const dir = path.resolve(values['data-dir'] ?? '.demo');
   if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
     if (values['data-dir']) throw new Error(`${dir} is not empty; give a new or empty directory`);
@@ -90,10 +94,15 @@ async function main(): Promise<void> {
   const started = Date.now();
   const processes: Running[] = [];
   const stopAll = () => processes.forEach((p) => p.child.exitCode === null && p.child.kill('SIGTERM'));
-  process.once('SIGINT', () => {
+  // Ctrl-C interrupts the demo, or ends the wait of --keep-open.
+  let keptOpen: (() => void) | undefined;
+  const interrupt = () => {
+    if (keptOpen) return keptOpen();
     stopAll();
     process.exit(130);
-  });
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
 
   try {
     console.log(`Federated learning demo: 3 lenders train one credit default model; data stays in ${dir}/parties/*`);
@@ -103,6 +112,7 @@ async function main(): Promise<void> {
     processes.push(coordinator);
     const api = new AdminApi(coordinator.url, token);
     console.log(`coordinator on ${coordinator.url} (store ${path.join(dir, 'coordinator', 'coordinator.sqlite')})`);
+    console.log(`dashboard on ${coordinator.url}/ (sign in with the admin token ${token})`);
 
     for (const [i, party] of PARTIES.entries()) {
       const home = path.join(dir, 'parties', party.name);
@@ -148,6 +158,10 @@ async function main(): Promise<void> {
     console.log(`global model after round ${model.round}: accuracy ${accuracy!.toFixed(4)} on ${n} held-out rows (always "good": ${majority.toFixed(4)})`);
     console.log(`model stored in ${path.join(dir, 'coordinator', 'coordinator.sqlite')} (every round), served at ${coordinator.url}/api/jobs/${job.id}/model, copied to ${modelFile}`);
     console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    if (values['keep-open']) {
+      console.log(`the coordinator and the agents keep running: dashboard on ${coordinator.url}/ (admin token ${token}); Ctrl-C stops them`);
+      await new Promise<void>((resolve) => (keptOpen = resolve));
+    }
   } finally {
     stopAll();
   }

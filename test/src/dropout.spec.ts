@@ -62,6 +62,8 @@ describe('participants that disappear mid-job', () => {
       rounds: 4,
       minParticipants: 2,
       roundDeadlineSeconds: 60,
+      // no evaluation phase between the rounds: the kill lands in round 2 itself
+      evaluateEvery: 0,
     });
     jobId = job.id;
     await coordinator.engine.whenFinished(jobId);

@@ -6,14 +6,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startCoordinator, type JobRecord, type RoundRecord, type RunningCoordinator } from '@fl/coordinator';
+import { startCoordinator, type CoordinatorConfigInput, type JobRecord, type RoundRecord, type RunningCoordinator } from '@fl/coordinator';
 import {
-  binaryAccuracy,
   encodeKey,
   generateKeyPair,
-  meanSquaredError,
-  multiclassAccuracy,
-  predict,
   seededRandom,
   type JobSpec,
   type JobSpecInput,
@@ -22,6 +18,8 @@ import {
   type Preprocessing,
 } from '@fl/shared';
 import { loadLocalData, parseCsv, prepare, ParticipantAgent } from '@fl/participant-agent';
+import { testMetrics } from './sim/evaluate';
+import { shuffle } from './sim/partition';
 
 export const DATA_DIR = path.resolve(__dirname, '..', '..', 'data');
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -30,12 +28,13 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `fl-${prefix}-`));
 }
 
-export async function testCoordinator(options: { dataDir?: string; logLevel?: 'error' | 'warn' | 'info' } = {}) {
+export async function testCoordinator(options: Partial<CoordinatorConfigInput> = {}) {
   return startCoordinator({
     port: 0,
-    dataDir: options.dataDir ?? tempDir('coordinator'),
-    logLevel: options.logLevel ?? 'error',
+    dataDir: tempDir('coordinator'),
+    logLevel: 'error',
     adminToken: 'test-admin-token-0123456789',
+    ...options,
   });
 }
 
@@ -107,15 +106,15 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  keys?: KeyPair,
+  options: { keys?: KeyPair; log?: (message: string) => void } = {},
 ): Promise<ParticipantAgent> {
-  const pair = keys ?? (await registerParticipant(AdminApi.of(coordinator), name));
+  const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator), name));
   const agent = new ParticipantAgent({
     coordinatorUrl: coordinator.url,
     keys: pair,
     dataFile,
     coordinatorKey: coordinator.identity.publicKey,
-    log: () => undefined,
+    log: options.log ?? (() => undefined),
     reconnectDelayMs: 100,
     reconnectDelayMaxMs: 1000,
   });
@@ -134,22 +133,22 @@ export interface Split {
   rows: string[][];
 }
 
+/** Writes a header and rows as a CSV file, quoting where needed; returns the file. */
+export function writeCsv(file: string, header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const lines = [header, ...rows].map((r) => r.map(csvField).join(','));
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
 /** Shuffles a CSV with a seed, holds out a fraction, and deals the rest into one file per party. */
 export function splitCsv(file: string, parties: number, options: { seed: number; holdout: number; dir: string }): Split {
   const table = parseCsv(fs.readFileSync(file, 'utf8'));
-  const rows = table.rows.map((r) => r.fields);
-  const random = seededRandom(options.seed);
-  for (let i = rows.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [rows[i], rows[j]] = [rows[j], rows[i]];
-  }
+  const rows = shuffle(
+    table.rows.map((r) => r.fields),
+    seededRandom(options.seed),
+  );
   const held = Math.round(rows.length * options.holdout);
-  const write = (name: string, part: string[][]) => {
-    const target = path.join(options.dir, name);
-    const lines = [table.header, ...part].map((r) => r.map(csvField).join(','));
-    fs.writeFileSync(target, lines.join('\n') + '\n');
-    return target;
-  };
+  const write = (name: string, part: string[][]) => writeCsv(path.join(options.dir, name), table.header, part);
   const training = rows.slice(held);
   const files = Array.from({ length: parties }, (_, p) =>
     write(`party-${p + 1}.csv`, training.filter((_, i) => i % parties === p)),
@@ -161,14 +160,9 @@ export function splitCsv(file: string, parties: number, options: { seed: number;
 export function evaluateModel(model: GlobalModel, spec: JobSpec, file: string): { accuracy?: number; rmse?: number; n: number } {
   const { table } = loadLocalData(file, spec);
   const data = prepare(table, model.preprocessing);
-  const probabilities = predict(model.shape, new Float32Array(model.weights), data.x, data.n);
-  if (model.shape.kind === 'logistic') return { accuracy: binaryAccuracy(probabilities, data.y), n: data.n };
-  if (model.shape.kind === 'softmax') {
-    return { accuracy: multiclassAccuracy(probabilities, data.y, model.shape.outputDim), n: data.n };
-  }
-  const target = model.preprocessing.target;
-  const std = target.type === 'numeric' ? target.std : 1;
-  return { rmse: Math.sqrt(meanSquaredError(probabilities, data.y)) * std, n: data.n };
+  const metrics = testMetrics(model.shape, new Float32Array(model.weights), data, model.preprocessing.target);
+  const known = (value: number | null) => value ?? undefined;
+  return 'rmse' in metrics ? { rmse: known(metrics.rmse), n: data.n } : { accuracy: known(metrics.accuracy), n: data.n };
 }
 
 /** Polls until the predicate holds; for events that are not exposed as promises. */

@@ -15,7 +15,7 @@ jest.setTimeout(120_000);
 
 describe('messages over the frame limit', () => {
   let coordinator: RunningCoordinator;
-  let agents: ParticipantAgent[] = [];
+  const agents: ParticipantAgent[] = [];
   const refusals: ErrorBody[] = [];
   let disconnects = 0;
   const pieces: number[] = [];

@@ -1,28 +1,29 @@
-/** REST authentication: `Authorization: Bearer <admin token>`, compared in constant time. */
+/**
+ * REST authentication and roles: `Authorization: Bearer <token>` with the admin
+ * token for everything, or the viewer token for reads (GET) only.
+ */
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import { FlError } from '@fl/shared';
+import { Credentials } from './credentials';
+import type { Role } from './views';
 
-export const ADMIN_TOKEN = Symbol('AdminToken');
-
-const digest = (text: string) => createHash('sha256').update(text).digest();
+/** The request after the guard: it carries the caller's role. */
+export type AuthenticatedRequest = Request & { role: Role };
 
 @Injectable()
 export class AdminGuard implements CanActivate {
-  private readonly expected: Buffer;
-
-  constructor(@Inject(ADMIN_TOKEN) token: string) {
-    this.expected = digest(token);
-  }
+  constructor(@Inject(Credentials) private readonly credentials: Credentials) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const header = context.switchToHttp().getRequest<Request>().headers.authorization ?? '';
-    const match = /^Bearer (.+)$/.exec(header);
-    // Hashing first gives equal lengths, which timingSafeEqual needs.
-    if (!match || !timingSafeEqual(digest(match[1]), this.expected)) {
-      throw new FlError('UNAUTHORIZED', 'send the admin token as Authorization: Bearer <token>');
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? '');
+    const role = match ? this.credentials.roleOf(match[1]) : null;
+    if (!role) throw new FlError('UNAUTHORIZED', 'send the admin or viewer token as Authorization: Bearer <token>');
+    if (!Credentials.allows(role, request.method)) {
+      throw new FlError('FORBIDDEN', `the ${role} role can read but not change anything`);
     }
+    request.role = role;
     return true;
   }
 }

@@ -6,6 +6,7 @@ import { AgentConnections } from '../participants/connections';
 import { describeZodError } from '../rounds/round-engine';
 import { STORE, type ParticipantRecord, type Store } from '../storage/store';
 import { AdminGuard } from './admin.guard';
+import type { ParticipantView } from './views';
 
 export const RegisterParticipantSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, dot, dash and underscore, up to 100'),
@@ -28,20 +29,22 @@ export class ParticipantsController {
     if (!parsed.success) throw new FlError('VALIDATION_FAILED', describeZodError(parsed.error));
     const record: ParticipantRecord = { ...parsed.data, createdAt: Date.now() };
     this.store.addParticipant(record);
-    return this.view(record);
+    return this.view(record, 0);
   }
 
   @Get()
-  list() {
-    return this.store.listParticipants().map((p) => this.view(p));
+  list(): ParticipantView[] {
+    const contributions = this.store.contributionCounts();
+    return this.store.listParticipants().map((p) => this.view(p, contributions.get(p.name) ?? 0));
   }
 
-  private view(p: ParticipantRecord) {
+  private view(p: ParticipantRecord, roundsContributed: number): ParticipantView {
     return {
       ...p,
       fingerprint: fingerprint(decodePublicKey(p.publicKey)!),
       online: this.connections.isOnline(p.name),
       lastSeen: this.connections.seenAt(p.name) ?? null,
+      roundsContributed,
     };
   }
 }

@@ -15,6 +15,12 @@ describe('configuration', () => {
     );
   });
 
+  it('takes an optional read-only viewer token, as long as the admin token', () => {
+    expect(loadConfig([], {}).viewerToken).toBeUndefined();
+    expect(loadConfig([], { FL_VIEWER_TOKEN: 'viewer-token-0123456789' }).viewerToken).toBe('viewer-token-0123456789');
+    expect(() => loadConfig(['--viewer-token', 'short'], {})).toThrow(/viewerToken: the viewer token needs at least 16 characters/);
+  });
+
   it('refuses an unknown flag and shows the usage', () => {
     expect(() => loadConfig(['--prot', '1'], {})).toThrow(/Unknown option '--prot'[\s\S]*Usage: fl-coordinator/);
   });

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelShape, initialParameters } from '@fl/shared';
 import { selectBackend } from './backend';
-import { TrainOptions, evaluateLocal, trainLocal } from './trainer';
+import { TrainOptions, evaluateLocal, trainingEngine, trainLocal } from './trainer';
+import { trainWithTfjs } from './tfjs-sgd';
 
 /** Seeded data for the tests, so a failure reproduces. */
 function generator(seed: number) {
@@ -325,5 +326,32 @@ describe('evaluateLocal', () => {
     expect(evaluation.mse).toBeCloseTo(4.0325, 5);
     expect(evaluation.loss).toBeCloseTo(2.01625, 5);
     expect(evaluation.accuracy).toBeUndefined();
+  });
+});
+
+describe('the engines', () => {
+  it('trains with the WebAssembly SIMD kernel when TF.js runs on wasm', async () => {
+    expect(await trainingEngine()).toBe('wasm-simd');
+  });
+
+  it('TF.js ops, the engine under native TensorFlow, train to the same parameters as the kernel', async () => {
+    // Prepare: every kind, with a penalty and a partial last batch.
+    const { x, y } = separableLogistic(90, 3, 8);
+    const runs: TrainOptions[] = [
+      options({ shape: { kind: 'logistic', inputDim: 3, outputDim: 1 }, params: new Float32Array(4), x, y, n: 90, l2: 0.05, epochs: 3 }),
+      options({ shape: { kind: 'softmax', inputDim: 3, outputDim: 2 }, params: new Float32Array(8), x, y, n: 90, epochs: 2, batchSize: 20 }),
+      options({ shape: { kind: 'linear', inputDim: 3, outputDim: 1 }, params: new Float32Array(4), x, y, n: 90, batchSize: 7 }),
+    ];
+
+    for (const run of runs) {
+      // Execute
+      const kernel = await trainLocal(run);
+      const tfjs = await trainWithTfjs(run);
+
+      // Assert: the same batches (one seeded shuffle), so the same steps up to float rounding.
+      expectClose(tfjs.params, Array.from(kernel.params), 4);
+      expect(tfjs.loss).toBeCloseTo(kernel.loss, 4);
+      expect(tfjs.steps).toBe(kernel.steps);
+    }
   });
 });

@@ -1,0 +1,216 @@
+/**
+ * Light participants for the benchmarks: several per process, each a Socket.IO
+ * client speaking the agent protocol with the shared crypto and codec (signed
+ * handshake, coordinator signatures and weight digests checked, signed acked
+ * replies), whose "training" is the global model plus small noise. They stand
+ * in for real agents where the work per round is trivial (d = 1,000,000 and
+ * 10,000,000) or where real agents would not fit (500 participants).
+ *
+ * Started as `node light-agent.js CONFIG.json`; prints `ready` once every
+ * participant is welcomed, and exits when its connections drop.
+ */
+import * as fs from 'node:fs';
+import { io, type Socket } from 'socket.io-client';
+import {
+  AGENT_NAMESPACE,
+  chunk,
+  decodePublicKey,
+  decodeWeights,
+  encodeKey,
+  encodeWeights,
+  keyPairFromSecretKey,
+  packEnvelope,
+  randomNonce,
+  seededRandom,
+  sha256Hex,
+  signHeader,
+  verifyHeader,
+  EvaluateMessageSchema,
+  StatisticsRequestSchema,
+  TrainMessageSchema,
+  WelcomeSchema,
+  type Ack,
+  type EvaluationHeader,
+  type JobSpec,
+  type KeyPair,
+  type LocalStatistics,
+  type SignatureDomain,
+  type StatisticsHeader,
+  type UpdateHeader,
+} from '@fl/shared';
+
+export interface LightAgentConfig {
+  url: string;
+  /** the coordinator's public key, pinned */
+  coordinatorKey: string;
+  /** base64 secret keys, one per participant this process runs */
+  secretKeys: string[];
+  /** rows each participant reports and trains on */
+  rows: number;
+  /** classes of a softmax target: the model has (features + 1) x classes weights */
+  classes: number;
+}
+
+/** Statistics of `rows` standardized rows for the job's columns; the target classes are c0000, c0001, ... */
+export function syntheticStatistics(spec: JobSpec, rows: number, classes: number): LocalStatistics {
+  const features = spec.features.map((f) =>
+    f.type === 'numeric'
+      ? { name: f.name, type: 'numeric' as const, count: rows, sum: 0, sumSquares: rows, missing: 0 }
+      : { name: f.name, type: 'categorical' as const, counts: [['a', rows] as [string, number]], missing: 0 },
+  );
+  if (spec.model === 'linear') return { rows, features, target: { type: 'numeric', count: rows, sum: 0, sumSquares: rows } };
+  const names = Array.from({ length: spec.model === 'softmax' ? classes : 2 }, (_, i) => `c${String(i).padStart(4, '0')}`);
+  const counts = names.map((name, i) => [name, Math.floor(rows / names.length) + (i < rows % names.length ? 1 : 0)] as [string, number]);
+  return { rows, features, target: { type: 'categorical', counts } };
+}
+
+/**
+ * Uniform noise of ±0.0005, drawn once per participant and model size: adding it
+ * to the global model makes a fresh update of the right shape at the cost of one
+ * addition per weight, so that the agents' side of a round stays trivial.
+ */
+function noise(size: number, seed: number): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: size }, () => (random() - 0.5) * 1e-3);
+}
+
+/** Room left in a frame for the chunk event's own fields and Socket.IO's framing. */
+const CHUNK_OVERHEAD_BYTES = 16 * 1024;
+
+class LightParticipant {
+  private readonly socket: Socket;
+  private participant = '';
+  /** the coordinator's frame limit, from its signed welcome: larger messages go in pieces */
+  private maxFrameBytes = Infinity;
+  private handshakeNonce = '';
+  private noise: Float32Array = new Float32Array(0);
+
+  constructor(
+    private readonly config: LightAgentConfig,
+    private readonly keys: KeyPair,
+    private readonly coordinatorKey: Uint8Array,
+    private readonly index: number,
+    onWelcome: () => void,
+  ) {
+    this.socket = io(new URL(AGENT_NAMESPACE, config.url).toString(), {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      auth: (cb) => cb(this.handshake()),
+    });
+    this.socket.on('welcome', (m: unknown) => {
+      const parsed = WelcomeSchema.safeParse(m);
+      if (!parsed.success || parsed.data.header.handshakeNonce !== this.handshakeNonce) fail('a malformed welcome');
+      this.verified('welcome', parsed.data.header, parsed.data.signature);
+      this.participant = parsed.data.header.participant;
+      this.maxFrameBytes = parsed.data.header.maxFrameBytes;
+      onWelcome();
+    });
+    this.socket.on('statistics-request', (m: unknown) => void this.statistics(m));
+    this.socket.on('train', (m: unknown) => void this.train(m));
+    this.socket.on('evaluate', (m: unknown) => void this.evaluate(m));
+    this.socket.on('connect_error', (err) => fail(`connect_error: ${err.message}`));
+    this.socket.on('disconnect', () => process.exit(0));
+  }
+
+  private handshake() {
+    this.handshakeNonce = randomNonce();
+    const header = { type: 'handshake' as const, publicKey: encodeKey(this.keys.publicKey), timestamp: Date.now(), nonce: this.handshakeNonce };
+    return { header, signature: signHeader('handshake', header, this.keys.secretKey) };
+  }
+
+  private verified(domain: SignatureDomain, header: unknown, signature: string): void {
+    if (!verifyHeader(domain, header, signature, this.coordinatorKey)) fail(`a ${domain} message not signed by the pinned key`);
+  }
+
+  private async reply(event: 'statistics' | 'update' | 'evaluation', message: Record<string, unknown>): Promise<void> {
+    const weights = message.weights as Uint8Array | undefined;
+    if (!weights || weights.byteLength + CHUNK_OVERHEAD_BYTES <= this.maxFrameBytes) return this.acked(event, message);
+    // Over the frame limit: the protocol's pieces (codec/envelope.ts), each sent once the previous is acknowledged.
+    const envelope = packEnvelope(message);
+    const transfer = randomNonce();
+    const pieces = chunk(envelope, this.maxFrameBytes - CHUNK_OVERHEAD_BYTES);
+    for (const [index, data] of pieces.entries()) {
+      await this.acked('chunk', { transfer, index, count: pieces.length, totalBytes: envelope.byteLength, data });
+    }
+    await this.acked('chunked', { transfer, event });
+  }
+
+  private async acked(event: string, message: unknown): Promise<void> {
+    const ack = (await this.socket.timeout(120_000).emitWithAck(event, message)) as Ack;
+    if (!ack.ok) fail(`${event} refused: ${ack.error.code} ${ack.error.message}`);
+  }
+
+  private async statistics(m: unknown): Promise<void> {
+    const { header: request, signature } = StatisticsRequestSchema.parse(m);
+    this.verified('statistics-request', request, signature);
+    const header: StatisticsHeader = {
+      type: 'statistics',
+      job: request.job,
+      participant: this.participant,
+      nonce: randomNonce(),
+      statistics: syntheticStatistics(request.spec, this.config.rows, this.config.classes),
+    };
+    await this.reply('statistics', { header, signature: signHeader('statistics', header, this.keys.secretKey) });
+  }
+
+  private async train(m: unknown): Promise<void> {
+    const { header: request, signature, weights: bytes } = TrainMessageSchema.parse(m);
+    this.verified('train', request, signature);
+    const global = decodeWeights(bytes);
+    if (!global || sha256Hex(bytes) !== request.weightsSha256) fail('the global model does not match its signed digest');
+    if (this.noise.length !== global!.length) this.noise = noise(global!.length, this.index + 1);
+    const update = new Float32Array(global!.length);
+    for (let i = 0; i < update.length; i++) update[i] = global![i] + this.noise[i];
+    const weights = encodeWeights(update);
+    const header: UpdateHeader = {
+      type: 'update',
+      job: request.job,
+      round: request.round,
+      participant: this.participant,
+      nonce: randomNonce(),
+      numSamples: this.config.rows,
+      metrics: { trainLoss: 0.5 },
+      weightsSha256: sha256Hex(weights),
+    };
+    await this.reply('update', { header, signature: signHeader('update', header, this.keys.secretKey), weights });
+  }
+
+  private async evaluate(m: unknown): Promise<void> {
+    const { header: request, signature, weights: bytes } = EvaluateMessageSchema.parse(m);
+    this.verified('evaluate', request, signature);
+    if (sha256Hex(bytes) !== request.weightsSha256) fail('the evaluated model does not match its signed digest');
+    const header: EvaluationHeader = {
+      type: 'evaluation',
+      job: request.job,
+      round: request.round,
+      participant: this.participant,
+      nonce: randomNonce(),
+      numExamples: this.config.rows,
+      metrics: { loss: 0.5 },
+      modelSha256: request.weightsSha256,
+    };
+    await this.reply('evaluation', { header, signature: signHeader('evaluation', header, this.keys.secretKey) });
+  }
+}
+
+function fail(why: string): never {
+  process.stderr.write(`light agent: ${why}\n`);
+  process.exit(1);
+}
+
+function main(configFile: string): void {
+  const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as LightAgentConfig;
+  const coordinatorKey = decodePublicKey(config.coordinatorKey);
+  if (!coordinatorKey) fail('the coordinator key is not a base64 Ed25519 public key');
+  let waiting = config.secretKeys.length;
+  const welcomed = () => {
+    if (--waiting === 0) process.stdout.write('ready\n');
+  };
+  config.secretKeys.forEach((secret, i) => {
+    const keys = keyPairFromSecretKey(new Uint8Array(Buffer.from(secret, 'base64')));
+    new LightParticipant(config, keys, coordinatorKey!, i, welcomed);
+  });
+}
+
+if (require.main === module) main(process.argv[2]);

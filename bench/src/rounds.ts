@@ -1,0 +1,141 @@
+/**
+ * The federated benchmarks: whole rounds over loopback with every agent in a
+ * separate process, signed messages and the real SQLite store.
+ *
+ * Model sizes. d = 100 is a logistic model on 100 numeric columns (101 weights)
+ * trained by real fl-agent processes on CSV files. The large models are softmax
+ * models whose size comes from the class count, since a job has at most 10,000
+ * feature columns: 249 columns x 4,000 classes gives (249 + 1) x 4,000 =
+ * 1,000,000 weights, 999 columns x 10,000 classes gives 10,000,000. Their
+ * participants are light agents (light-agent.ts) that answer the statistics
+ * phase with statistics of standardized columns and "train" by adding noise.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { JobSpecInput } from '@fl/shared';
+import { Federation, roundIntervals, type CpuSnapshot, type JobTimeline } from './federation';
+import { median } from './measure';
+import { featureNames, writeLogisticCsv } from './synthetic';
+
+/** Jobs run per benchmark; the figure is the median over them. */
+const REPEATS = 3;
+/** Rounds timed per job, after the first. */
+const TIMED_ROUNDS = 10;
+
+function spec(model: 'logistic' | 'softmax', columns: number, participants: number, change: Partial<JobSpecInput> = {}): JobSpecInput {
+  return {
+    name: `bench ${model} ${columns} columns, ${participants} participants`,
+    model,
+    features: featureNames(columns).map((name) => ({ name, type: 'numeric' as const })),
+    target: 'label',
+    rounds: TIMED_ROUNDS + 1,
+    minParticipants: participants,
+    roundDeadlineSeconds: 120,
+    localEpochs: 1,
+    batchSize: 32,
+    learningRate: 0.1,
+    ...change,
+  };
+}
+
+/**
+ * Wall time of rounds 2..11 divided by 10: from round 1's commit to round 11's,
+ * evaluation phases included. The CPU time spent per round meanwhile goes to
+ * stderr: on two cores it bounds what the wall time can be.
+ */
+function perRound(timeline: JobTimeline): number {
+  const { first, last } = timeline.cpu;
+  if (first && last) {
+    const cpu = (key: keyof CpuSnapshot) => ((last[key] - first[key]) / TIMED_ROUNDS).toFixed(1);
+    process.stderr.write(
+      `  CPU per round: coordinator ${cpu('coordinator')} ms (system ${cpu('coordinatorSystem')}), ` +
+        `agents ${cpu('agents')} ms in all (system ${cpu('agentsSystem')})\n`,
+    );
+  }
+  return (timeline.rounds[TIMED_ROUNDS] - timeline.rounds[0]) / TIMED_ROUNDS;
+}
+
+async function withFederation<T>(options: { maxFrameBytes?: number }, body: (federation: Federation) => Promise<T>): Promise<T> {
+  const federation = await Federation.start(options);
+  try {
+    return await body(federation);
+  } finally {
+    await federation.close();
+  }
+}
+
+/**
+ * n real agents, each training 1 epoch over 2,000 local rows (batch 32, lr 0.1)
+ * and evaluating the new global model on its 500 held-out rows every round.
+ */
+export function roundD100(participants: number): Promise<number> {
+  return withFederation({}, async (federation) => {
+    const d = 100;
+    fs.mkdirSync(path.join(federation.dir, 'data'));
+    const files = Array.from({ length: participants }, (_, i) => {
+      const file = path.join(federation.dir, 'data', `party-${i + 1}.csv`);
+      writeLogisticCsv(file, 2500, d, 100 + i);
+      return file;
+    });
+    await federation.startAgents('agent', files);
+    const job = spec('logistic', d, participants, { evaluateEvery: 1, evaluationFraction: 0.2 });
+    const figures: number[] = [];
+    for (let i = 0; i < REPEATS; i++) figures.push(perRound(await federation.runJob(job)));
+    return median(figures);
+  });
+}
+
+/** n light agents on a 1,000,000-weight model, training trivial, no evaluation. */
+export function roundD1m(participants: number): Promise<number> {
+  return withFederation({}, async (federation) => {
+    await federation.startLightAgents('light', participants, participants, { rows: 2000, classes: 4000 });
+    const job = spec('softmax', 249, participants, { evaluateEvery: 0 });
+    const figures: number[] = [];
+    for (let i = 0; i < REPEATS; i++) figures.push(perRound(await federation.runJob(job)));
+    return median(figures);
+  });
+}
+
+/**
+ * 500 light participants, 50 per process, all contributing to a d = 100 model
+ * without evaluation: the median round time, and the largest resident memory of
+ * the process that runs the coordinator, sampled every 50 ms from the first
+ * connection to the end of the job.
+ */
+export function scaleN500(): Promise<Record<string, number>> {
+  return withFederation({}, async (federation) => {
+    const participants = 500;
+    let peakRss = process.memoryUsage.rss();
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
+    try {
+      await federation.startLightAgents('scale', participants, 10, { rows: 2000, classes: 2 });
+      const timeline = await federation.runJob(spec('logistic', 100, participants, { rounds: 8, evaluateEvery: 0 }));
+      peakRss = Math.max(peakRss, process.memoryUsage.rss());
+      return {
+        'scale.n500.coordinatorRssMb': peakRss / 2 ** 20,
+        'scale.n500_d100.roundMs': median(roundIntervals(timeline, 2, 8)),
+      };
+    } finally {
+      clearInterval(sampler);
+    }
+  });
+}
+
+/** The coordinator's frame limit in the transfer benchmark: the 40 MB updates cross it in three pieces. */
+const TRANSFER_FRAME_BYTES = 16 * 2 ** 20;
+
+/**
+ * Two light agents on a 10,000,000-weight model (40 MB a message each way). The
+ * coordinator's frame limit is 16 MiB, so each update goes up in acknowledged
+ * pieces (the protocol's chunked messages); the train request comes down as one
+ * 40 MB frame, which Socket.IO clients accept (downlink chunking does not exist
+ * yet). The figure is the median of three rounds' wall times, the first from the
+ * start of training, each later one from the previous commit.
+ */
+export function transferD10m(): Promise<number> {
+  return withFederation({ maxFrameBytes: TRANSFER_FRAME_BYTES }, async (federation) => {
+    await federation.startLightAgents('transfer', 2, 2, { rows: 2000, classes: 10_000 });
+    const timeline = await federation.runJob(spec('softmax', 999, 2, { rounds: 3, evaluateEvery: 0 }), 600_000);
+    return median(roundIntervals(timeline, 1, 3)) / 1000;
+  });
+}

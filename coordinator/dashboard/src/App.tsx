@@ -1,0 +1,128 @@
+/**
+ * The app shell: the sign-in page until a session exists, then the pages
+ * behind a header with the navigation, the live status and the signed-in role.
+ */
+import { lazy, Suspense, useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { LiveProvider, useLiveStatus } from './live';
+import { Link, navigate, usePath } from './router';
+import { loadSession, SessionProvider, storeSession, useSession, type Session } from './session';
+import { JobsPage } from './pages/JobsPage';
+import { NotFoundPage } from './pages/NotFoundPage';
+import { ParticipantsPage } from './pages/ParticipantsPage';
+import { SignInPage } from './pages/SignInPage';
+
+// The charts (recharts) and the form's schema (zod) are most of the code: load them with their pages.
+const JobPage = lazy(() => import('./pages/JobPage').then((m) => ({ default: m.JobPage })));
+const NewJobPage = lazy(() => import('./pages/NewJobPage').then((m) => ({ default: m.NewJobPage })));
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(loadSession);
+  const signOut = useCallback(() => {
+    storeSession(null);
+    setSession(null);
+  }, []);
+
+  if (!session) {
+    return (
+      <SignInPage
+        onSignedIn={(signedIn) => {
+          storeSession(signedIn);
+          setSession(signedIn);
+        }}
+      />
+    );
+  }
+  return (
+    <SessionProvider session={session} signOut={signOut}>
+      <LiveProvider token={session.token}>
+        <Shell>
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <Page />
+          </Suspense>
+        </Shell>
+      </LiveProvider>
+    </SessionProvider>
+  );
+}
+
+function Page() {
+  const path = usePath();
+  if (path === '/' || path === '/jobs') return <JobsPage />;
+  if (path === '/jobs/new') return <NewJobPage />;
+  const job = /^\/jobs\/([^/]+)$/.exec(path);
+  if (job) return <JobPage id={decodeURIComponent(job[1])} />;
+  if (path === '/participants') return <ParticipantsPage />;
+  // Audit: the audit log's records and its verification result get a page
+  // here, and a link in the navigation, once the coordinator keeps one.
+  return <NotFoundPage />;
+}
+
+const NAVIGATION = [
+  { to: '/jobs', label: 'Jobs', current: (path: string) => path === '/' || path.startsWith('/jobs') },
+  { to: '/participants', label: 'Participants', current: (path: string) => path.startsWith('/participants') },
+];
+
+const LIVE_LABELS = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', refused: 'Live updates refused' } as const;
+
+function Shell({ children }: { children: ReactNode }) {
+  const { session, signOut } = useSession();
+  const { state } = useLiveStatus();
+  const path = usePath();
+  const main = useRef<HTMLElement>(null);
+  const first = useRef(true);
+
+  // After a navigation, move the focus to the new page's heading, as a page load would.
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    main.current?.querySelector<HTMLElement>('h1')?.focus();
+  }, [path]);
+
+  return (
+    <>
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <Link to="/jobs" className="brand">
+          FL consortium
+        </Link>
+        <nav aria-label="Main">
+          <ul>
+            {NAVIGATION.map((item) => (
+              <li key={item.to}>
+                <Link to={item.to} aria-current={item.current(path) ? 'page' : undefined}>
+                  {item.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div className="session">
+          <span className={`live live-${state}`} role="status">
+            <span className="dot" aria-hidden="true" />
+            {LIVE_LABELS[state]}
+          </span>
+          <span className={`role role-${session.role}`} data-testid="role">
+            {session.role === 'admin' ? 'admin' : 'viewer · read-only'}
+          </span>
+          <button
+            type="button"
+            className="button subtle"
+            onClick={() => {
+              signOut();
+              navigate('/', { replace: true });
+            }}
+          >
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main id="main" ref={main} tabIndex={-1}>
+        {children}
+      </main>
+    </>
+  );
+}

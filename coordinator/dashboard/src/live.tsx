@@ -1,0 +1,62 @@
+/**
+ * The live feed: one Socket.IO connection per signed-in tab to the
+ * coordinator's admin namespace. Pages subscribe to its events, and reload
+ * their data each time it (re)connects, so nothing sent while the connection
+ * was down stays missing.
+ */
+import { createContext, useContext, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { io, type Socket } from 'socket.io-client';
+import { ADMIN_NAMESPACE, type AdminHandshakeAuth, type AdminLiveEvents } from './types';
+
+type LiveSocket = Socket<AdminLiveEvents, Record<string, never>>;
+export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'refused';
+
+interface LiveValue {
+  socket: LiveSocket | null;
+  state: LiveState;
+  /** counts connections: a new value means events may have been missed, so reload */
+  connection: number;
+}
+
+const LiveContext = createContext<LiveValue>({ socket: null, state: 'connecting', connection: 0 });
+
+export function LiveProvider({ token, children }: { token: string; children: ReactNode }) {
+  const [value, setValue] = useState<LiveValue>({ socket: null, state: 'connecting', connection: 0 });
+
+  useEffect(() => {
+    const auth: AdminHandshakeAuth = { token };
+    const socket: LiveSocket = io(ADMIN_NAMESPACE, { auth, transports: ['websocket'] });
+    setValue({ socket, state: 'connecting', connection: 0 });
+    socket.on('connect', () => setValue((v) => ({ ...v, state: 'live', connection: v.connection + 1 })));
+    socket.on('disconnect', () => setValue((v) => ({ ...v, state: 'reconnecting' })));
+    // A refusal by the server's handshake check is final: socket.io does not retry it.
+    socket.on('connect_error', () => setValue((v) => ({ ...v, state: socket.active ? 'reconnecting' : 'refused' })));
+    return () => {
+      socket.disconnect();
+    };
+  }, [token]);
+
+  return <LiveContext.Provider value={value}>{children}</LiveContext.Provider>;
+}
+
+export function useLiveStatus(): { state: LiveState; connection: number } {
+  const { state, connection } = useContext(LiveContext);
+  return { state, connection };
+}
+
+/** Calls the handler for every such event while the component is mounted; the latest handler is used. */
+export function useLiveEvent<E extends keyof AdminLiveEvents>(event: E, handler: AdminLiveEvents[E]): void {
+  const { socket } = useContext(LiveContext);
+  const latest = useRef(handler);
+  useLayoutEffect(() => {
+    latest.current = handler;
+  });
+  useEffect(() => {
+    if (!socket) return;
+    const listener = (...args: unknown[]) => (latest.current as (...a: unknown[]) => void)(...args);
+    // socket.io's typed on/off cannot relate a generic event name to its listener.
+    const untyped = socket as unknown as { on(e: string, l: typeof listener): void; off(e: string, l: typeof listener): void };
+    untyped.on(event, listener);
+    return () => untyped.off(event, listener);
+  }, [socket, event]);
+}

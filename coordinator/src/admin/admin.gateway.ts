@@ -1,0 +1,51 @@
+/**
+ * The dashboard's live view, the Socket.IO namespace /admin. Thin: it admits
+ * the admin and viewer tokens in the handshake and forwards to every dashboard
+ * what the round engine reports about jobs and when participants come and go.
+ * Dashboards send nothing here: every change goes through the REST API, where
+ * the roles are enforced.
+ */
+import { Inject, type OnModuleDestroy } from '@nestjs/common';
+import { WebSocketGateway, type OnGatewayInit } from '@nestjs/websockets';
+import type { Namespace } from 'socket.io';
+import type { ErrorBody } from '@fl/shared';
+import { AgentConnections } from '../participants/connections';
+import type { JobEvent } from '../rounds/job-run';
+import { RoundEngine } from '../rounds/round-engine';
+import { Credentials } from './credentials';
+import { ADMIN_NAMESPACE, type AdminHandshakeAuth, type AdminLiveEvents, type ParticipantPresence } from './views';
+
+type AdminNamespace = Namespace<Record<string, never>, AdminLiveEvents>;
+
+@WebSocketGateway({ namespace: ADMIN_NAMESPACE })
+export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDestroy {
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(
+    @Inject(RoundEngine) private readonly engine: RoundEngine,
+    @Inject(AgentConnections) private readonly connections: AgentConnections,
+    @Inject(Credentials) private readonly credentials: Credentials,
+  ) {}
+
+  afterInit(namespace: AdminNamespace): void {
+    namespace.use((socket, next) => {
+      // Both roles may watch: nothing can be changed through this namespace.
+      if (this.credentials.roleOf((socket.handshake.auth as Partial<AdminHandshakeAuth> | undefined)?.token)) return next();
+      const body: ErrorBody = { code: 'UNAUTHORIZED', message: 'send the admin or viewer token as auth: { token }' };
+      // socket.io sends `data` to the client with the connect_error.
+      next(Object.assign(new Error(body.message), { data: body }));
+    });
+    const onJob = (event: JobEvent) => namespace.emit('job', event);
+    const onPresence = (presence: ParticipantPresence) => namespace.emit('participant', presence);
+    this.engine.events.on('job', onJob);
+    this.connections.events.on('presence', onPresence);
+    this.unsubscribe.push(
+      () => this.engine.events.off('job', onJob),
+      () => this.connections.events.off('presence', onPresence),
+    );
+  }
+
+  onModuleDestroy(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * What the admin API and its live namespace send, as types the dashboard
+ * imports too. Only type imports from the store: a web bundle can include it.
+ */
+import type { JobStatus, ParticipantRecord, RoundRecord } from '../storage/store';
+
+/** The Socket.IO namespace of the live admin view. */
+export const ADMIN_NAMESPACE = '/admin';
+
+/** admin: everything; viewer: reads only. A user login would hand out the same roles. */
+export const ROLES = ['admin', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** `GET /api/session`: who the presented credentials are. */
+export interface SessionView {
+  role: Role;
+}
+
+/** `GET /api/participants`: a participant as the admin sees it. */
+export interface ParticipantView extends ParticipantRecord {
+  fingerprint: string;
+  online: boolean;
+  /** last connect or disconnect since the coordinator started */
+  lastSeen: number | null;
+  /** committed rounds, over all jobs, that folded in this participant's update */
+  roundsContributed: number;
+}
+
+/** A participant's connection came or went. */
+export interface ParticipantPresence {
+  name: string;
+  online: boolean;
+  lastSeen: number;
+}
+
+/** A job changed status, or one of its rounds was committed or completed (its evaluation added). */
+export type JobLiveEvent =
+  | { type: 'status'; job: string; status: JobStatus; error: string | null }
+  | { type: 'round' | 'evaluation'; job: string; round: RoundRecord };
+
+/** Events of the admin namespace, server to dashboard. The dashboard sends none. */
+export interface AdminLiveEvents {
+  job: (event: JobLiveEvent) => void;
+  participant: (event: ParticipantPresence) => void;
+}
+
+/** The Socket.IO handshake `auth` of the admin namespace. */
+export interface AdminHandshakeAuth {
+  token: string;
+}

@@ -1,0 +1,143 @@
+/**
+ * The inner loops of local training: per mini-batch, the products of the batch
+ * rows with the weights (forward), the accumulation of the gradient Rᵀ·X
+ * (backward), and the SGD step. Everything else (activations, residuals, loss,
+ * shuffling) is O(batch x outputs) and stays in the trainer.
+ *
+ * Two implementations of one contract over one memory layout: WebAssembly with
+ * 128-bit SIMD (simd-kernel.ts), and plain JS where WebAssembly SIMD is missing.
+ * Both work in a single linear memory so the trainer's code is the same for both:
+ *
+ *   order  n x u32     the epoch's row order (shuffled in place by the trainer)
+ *   w      k x d f32   weights, transposed: one contiguous row per output
+ *   g      k x d f32   gradient accumulator, zeroed by step()
+ *   z      batch x k   forward's output, overwritten by the trainer with residuals
+ *   x      n x d f32   the features, copied in by load()
+ */
+import { simdKernel } from './simd-kernel';
+
+export interface KernelLayout {
+  order: Uint32Array;
+  w: Float32Array;
+  g: Float32Array;
+  z: Float32Array;
+  x: Float32Array;
+}
+
+export interface Kernel {
+  readonly name: 'wasm-simd' | 'js';
+  /** Lays out a problem of n rows, d inputs, k outputs and batches up to `batch` rows, copying x in; returns views on it. */
+  load(x: Float32Array, n: number, d: number, k: number, batch: number): KernelLayout;
+  /** z[(t - start) * k + c] = x[order[t]] · w[c], for t in [start, end) */
+  forward(start: number, end: number): void;
+  /** g[c] += z[(t - start) * k + c] · x[order[t]], for t in [start, end) */
+  backward(start: number, end: number): void;
+  /** w = w · decay − g · scale; then g = 0 */
+  step(decay: number, scale: number): void;
+}
+
+/** Byte offsets of the regions, each 16-byte aligned for SIMD loads. */
+export interface Offsets {
+  order: number;
+  w: number;
+  g: number;
+  z: number;
+  x: number;
+  end: number;
+}
+
+export function layoutOffsets(n: number, d: number, k: number, batch: number): Offsets {
+  const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
+  const order = 0;
+  const w = align(order + n * 4);
+  const g = align(w + k * d * 4);
+  const z = align(g + k * d * 4);
+  const x = align(z + batch * k * 4);
+  return { order, w, g, z, x, end: x + n * d * 4 };
+}
+
+export function layoutViews(buffer: ArrayBuffer, at: Offsets, n: number, d: number, k: number, batch: number): KernelLayout {
+  return {
+    order: new Uint32Array(buffer, at.order, n),
+    w: new Float32Array(buffer, at.w, k * d),
+    g: new Float32Array(buffer, at.g, k * d),
+    z: new Float32Array(buffer, at.z, batch * k),
+    x: new Float32Array(buffer, at.x, n * d),
+  };
+}
+
+/** The plain-JS kernel: the reference the SIMD one is tested against, and the fallback. */
+export function jsKernel(): Kernel {
+  let buffer = new ArrayBuffer(0);
+  let views: KernelLayout | undefined;
+  let d = 0;
+  let k = 0;
+  const layout = () => {
+    if (!views) throw new Error('kernel used before load()');
+    return views;
+  };
+  return {
+    name: 'js',
+    load(x, n, inputs, outputs, batch) {
+      const at = layoutOffsets(n, inputs, outputs, batch);
+      // Kept across calls: a site trains on the same data every round.
+      if (buffer.byteLength < at.end) buffer = new ArrayBuffer(at.end);
+      views = layoutViews(buffer, at, n, inputs, outputs, batch);
+      views.x.set(x);
+      views.g.fill(0);
+      d = inputs;
+      k = outputs;
+      return views;
+    },
+    forward(start, end) {
+      const { order, w, z, x } = layout();
+      for (let t = start; t < end; t++) {
+        const row = order[t] * d;
+        for (let c = 0; c < k; c++) {
+          let sum = 0;
+          for (let j = 0; j < d; j++) sum += x[row + j] * w[c * d + j];
+          z[(t - start) * k + c] = sum;
+        }
+      }
+    },
+    backward(start, end) {
+      const { order, g, z, x } = layout();
+      for (let t = start; t < end; t++) {
+        const row = order[t] * d;
+        for (let c = 0; c < k; c++) {
+          const r = z[(t - start) * k + c];
+          if (r === 0) continue;
+          for (let j = 0; j < d; j++) g[c * d + j] += r * x[row + j];
+        }
+      }
+    },
+    step(decay, scale) {
+      const { w, g } = layout();
+      for (let i = 0; i < w.length; i++) {
+        w[i] = w[i] * decay - g[i] * scale;
+        g[i] = 0;
+      }
+    },
+  };
+}
+
+/** Writes parameters in the shared layout (W row-major d x k, then b) into the kernel's transposed w. */
+export function writeWeights(w: Float32Array, params: Float32Array, d: number, k: number): void {
+  for (let j = 0; j < d; j++) for (let c = 0; c < k; c++) w[c * d + j] = params[j * k + c];
+}
+
+/** Reads the kernel's transposed w back into parameters in the shared layout; the bias is the caller's. */
+export function readWeights(w: Float32Array, params: Float32Array, d: number, k: number): void {
+  for (let j = 0; j < d; j++) for (let c = 0; c < k; c++) params[j * k + c] = w[c * d + j];
+}
+
+const kernels: { training?: Kernel; evaluation?: Kernel } = {};
+
+/**
+ * A kernel for each use, so that an evaluation (synchronous) never overwrites
+ * the memory of a training run paused between epochs: WebAssembly SIMD where the
+ * runtime has it (Node >= 16.4), else plain JS.
+ */
+export function kernelFor(use: 'training' | 'evaluation'): Kernel {
+  return (kernels[use] ??= simdKernel() ?? jsKernel());
+}

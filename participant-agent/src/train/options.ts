@@ -1,0 +1,76 @@
+/**
+ * The contract of local training, shared by its two engines (sgd.ts, tfjs-sgd.ts):
+ * options and result, their validation, and the seeded shuffle.
+ */
+import { parameterCount, type ModelShape } from '@fl/shared';
+
+export interface TrainOptions {
+  shape: ModelShape;
+  /** The global model in the shared layout; it is read, never mutated. */
+  params: Float32Array;
+  /** n x inputDim features, row-major. */
+  x: Float32Array;
+  /** logistic: 0/1 labels; softmax: the class index; linear: the target. */
+  y: Float32Array;
+  n: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** L2 penalty (l2/2)·||W||² on the weights; the bias is not penalised. */
+  l2: number;
+  /** Seeds the per-epoch shuffle, so the same data and seed give the same model. */
+  seed: number;
+}
+
+export interface TrainResult {
+  /** The locally trained model, in the same layout as the input. */
+  params: Float32Array;
+  /**
+   * Mean training loss over the last epoch's samples, each batch measured just
+   * before its own update (as Keras reports it): binary cross-entropy, softmax
+   * cross-entropy, or half the mean squared error. The L2 term is left out so
+   * the figure compares with evaluateLocal and across different l2 settings.
+   */
+  loss: number;
+  /** n; with no samples nothing is trained and loss is 0. */
+  samples: number;
+  /** Gradient steps taken: epochs x ceil(n / batchSize). */
+  steps: number;
+}
+
+/** Fisher–Yates, driven by the seeded generator. */
+export function shuffle(order: Uint32Array, random: () => number): void {
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+}
+
+export function validate(o: TrainOptions): void {
+  const { shape, n } = o;
+  const isCount = (v: number) => Number.isInteger(v) && v >= 0;
+  if (!isCount(shape.inputDim) || !isCount(shape.outputDim) || shape.outputDim < 1) throw new Error('invalid model shape');
+  if (shape.kind !== 'softmax' && shape.outputDim !== 1) throw new Error(`a ${shape.kind} model has outputDim 1`);
+  if (o.params.length !== parameterCount(shape)) throw new Error('parameters do not match the model shape');
+  if (!isCount(n)) throw new Error('n must be a non-negative integer');
+  if (o.x.length !== n * shape.inputDim) throw new Error('features do not match n x inputDim');
+  if (o.y.length !== n) throw new Error('targets do not match n');
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new Error('epochs must be a positive integer');
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error('batchSize must be a positive integer');
+  if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new Error('learningRate must be positive');
+  if (!(o.l2 >= 0) || !Number.isFinite(o.l2)) throw new Error('l2 must be non-negative');
+  if (!Number.isFinite(o.seed)) throw new Error('seed must be a finite number');
+  // Bad labels would otherwise train silently on garbage (a one-hot out of range is all zeros).
+  for (let i = 0; i < n; i++) {
+    const label = o.y[i];
+    const ok =
+      shape.kind === 'logistic'
+        ? label === 0 || label === 1
+        : shape.kind === 'softmax'
+          ? Number.isInteger(label) && label >= 0 && label < shape.outputDim
+          : Number.isFinite(label);
+    if (!ok) throw new Error(`invalid ${shape.kind} target ${label} at row ${i}`);
+  }
+}

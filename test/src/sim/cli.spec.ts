@@ -1,0 +1,141 @@
+/**
+ * The fl-sim command: --help documents every flag; a bad flag, a bad value, a
+ * missing column or an unreadable file ends with one `fl-sim:` line and a
+ * non-zero status (2 for usage, 1 for failures); a short real run writes a JSON
+ * report that passes the schema and an SVG chart.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DATA_DIR, REPO_ROOT, tempDir } from '../harness';
+import { FLAGS, runCli } from './command';
+import { SimReportSchema } from './report';
+
+jest.setTimeout(60_000);
+
+/** Runs the command in-process, capturing both streams. */
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
+  return { code, stdout, stderr };
+}
+
+const wine = path.join(DATA_DIR, 'wine.csv');
+const credit = path.join(DATA_DIR, 'credit_data.csv');
+
+describe('fl-sim --help', () => {
+  it('documents every flag', async () => {
+    // Execute
+    const { code, stdout, stderr } = await cli('--help');
+    // Assert
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    for (const [name, flag] of Object.entries(FLAGS)) expect(stdout).toContain(`--${name}${flag.value ? ` ${flag.value}` : ''}`);
+    for (const form of ['iid', 'dirichlet:ALPHA', 'column:NAME', 'quantity:ALPHA']) expect(stdout).toContain(form);
+    expect(Object.keys(FLAGS)).toEqual(
+      expect.arrayContaining(['data', 'target', 'model', 'numeric', 'categorical', 'parties', 'partition', 'rounds', 'local-epochs']),
+    );
+    expect(Object.keys(FLAGS)).toEqual(expect.arrayContaining(['batch-size', 'lr', 'l2', 'test-fraction', 'seed', 'json', 'plot']));
+  });
+});
+
+describe('fl-sim refuses what it cannot do in one line', () => {
+  const dir = tempDir('sim-cli');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    [['--data', wine, '--target', 'cultivar', '--bogus'], 'unknown flag --bogus (fl-sim --help lists them)'],
+    [['--data', wine, '--target'], '--target needs a value'],
+    [['--data', wine], '--target is required (fl-sim --help)'],
+    [['--data', wine, '--target', 'cultivar', 'extra'], 'unexpected argument extra; every value follows its flag'],
+    [['--data', wine, '--target', 'cultivar', '--rounds', '0'], '--rounds must be an integer from 1 to 100000, not "0"'],
+    [['--data', wine, '--target', 'cultivar', '--lr', '-1'], '--lr needs a value; one that starts with a dash is written --lr=-VALUE'],
+    [['--data', wine, '--target', 'cultivar', '--lr=-1'], '--lr must be a number above 0 and at most 100, not "-1"'],
+    [['--data', wine, '--target', 'cultivar', '--test-fraction', '1'], '--test-fraction must be a number between 0 and 1, not "1"'],
+    [['--data', wine, '--target', 'cultivar', '--model', 'tree'], '--model must be one of logistic, softmax, linear, not "tree"'],
+    [['--data', wine, '--target', 'cultivar', '--partition', 'dirichlet:x'], '--partition: the dirichlet concentration must be a positive number, not "x"'],
+    [['--data', wine, '--target', 'cultivar', '--model', 'logistic'], '--model logistic needs a target with 2 classes; cultivar has 3 (use --model softmax)'],
+    [
+      ['--data', wine, '--target', 'cultivar', '--plot', 'chart.png'],
+      '--plot writes SVG only: PNG would need a rasteriser, which fl-sim does not ship; give a .svg file and convert it if need be',
+    ],
+    [['--data', wine, '--target', 'cultivar', '--json', 'no/such/dir/r.json'], '--json: the directory no/such/dir does not exist'],
+    [['--data', credit, '--target', 'Status', '--partition', 'column:Home', '--parties', '3'], '--parties 3: Home has 7 values in the training rows, one party each'],
+  ])('usage error: %j', async (argv, message) => {
+    // Execute
+    const { code, stdout, stderr } = await cli(...argv);
+    // Assert: status 2, nothing on standard output, exactly one line
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(`fl-sim: ${message}\n`);
+  });
+
+  it('names the missing column and the columns there are', async () => {
+    // Execute
+    const { code, stderr } = await cli('--data', wine, '--target', 'variety');
+    // Assert
+    expect(code).toBe(2);
+    expect(stderr).toBe(`fl-sim: --target: ${wine} has no column "variety" (columns: alcohol, malic_acid, ash, alcalinity_of_ash, magnesium, total_phenols, flavanoids, nonflavanoid_phenols, proanthocyanins, color_intensity, hue, od280_od315, …)\n`);
+  });
+
+  it('ends with status 1 and one line for a file it cannot read', async () => {
+    // Execute
+    const { code, stderr } = await cli('--data', path.join(dir, 'absent.csv'), '--target', 'y');
+    // Assert
+    expect(code).toBe(1);
+    expect(stderr).toBe(`fl-sim: cannot read ${path.join(dir, 'absent.csv')}: no such file\n`);
+  });
+
+  it('the installed command prints no stack trace either', () => {
+    // Execute: the bin wrapper over the built command, as a user runs it
+    const bin = path.join(REPO_ROOT, 'test', 'bin', 'fl-sim.js');
+    const bad = spawnSync(process.execPath, [bin, '--bogus'], { encoding: 'utf8' });
+    const unreadable = spawnSync(process.execPath, [bin, '--data', path.join(dir, 'absent.csv'), '--target', 'y'], { encoding: 'utf8' });
+    // Assert
+    expect([bad.status, bad.stderr]).toEqual([2, 'fl-sim: unknown flag --bogus (fl-sim --help lists them)\n']);
+    expect(unreadable.status).toBe(1);
+    expect(unreadable.stderr).toMatch(/^fl-sim: cannot read .*absent\.csv: no such file\n$/);
+  });
+});
+
+describe('a short fl-sim run', () => {
+  const dir = tempDir('sim-run');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('writes a JSON report that passes the schema, an SVG chart, a progress line per round and a summary', async () => {
+    // Prepare
+    const json = path.join(dir, 'report.json');
+    const plot = path.join(dir, 'chart.svg');
+    // Execute
+    const { code, stdout, stderr } = await cli('--data', wine, '--target', 'cultivar', '--parties', '3', '--rounds', '3', '--json', json, '--plot', plot);
+    // Assert
+    expect([code, stderr]).toEqual([0, expect.any(String)]);
+    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(SimReportSchema.safeParse(report).error).toBeUndefined();
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(['config', 'partition', 'rounds', 'final', 'centralized']));
+    expect(Object.keys(report.final.test).sort()).toEqual(['accuracy', 'logLoss', 'macroF1']);
+    expect(report.partition.map((p: { party: string }) => p.party)).toEqual(['p1', 'p2', 'p3']);
+    expect(report.rounds).toHaveLength(3);
+    expect(stderr.split('\n').filter((l) => l.startsWith('round '))).toEqual([
+      expect.stringMatching(/^round 1\/3 \[#{7}\.{13}\] {2}train loss \d\.\d{4} {2}test accuracy \d\.\d{4} {2}3 parties {2}\d+\.\d\ds$/),
+      expect.stringMatching(/^round 2\/3 \[#{13}\.{7}\]/),
+      expect.stringMatching(/^round 3\/3 \[#{20}\]/),
+    ]);
+    expect(stdout).toMatch(/^ +accuracy +macroF1 +logLoss\nfederated +\d\.\d{4} .*\ncentralized +\d\.\d{4} /);
+    const svg = fs.readFileSync(plot, 'utf8');
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    expect(svg).toContain('wine.csv: cultivar, federated vs centralized');
+    expect(svg).toContain('federated (FedAvg)');
+    expect(svg).toContain('centralized (pooled data)');
+  });
+
+  it('with --json - writes only the JSON to standard output, the summary to standard error', async () => {
+    // Execute
+    const { code, stdout, stderr } = await cli('--data', wine, '--target', 'cultivar', '--rounds', '2', '--json', '-');
+    // Assert
+    expect(code).toBe(0);
+    expect(SimReportSchema.safeParse(JSON.parse(stdout)).error).toBeUndefined();
+    expect(stderr).toMatch(/\nfederated +\d\.\d{4}/);
+  });
+});

@@ -1,0 +1,274 @@
+/**
+ * The `fl-sim` command: flags in, a simulation run, a progress line per round on
+ * standard error, a summary, and the JSON report and chart where asked. Kept
+ * apart from the entry point so that tests run it in-process with their own streams.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { MODEL_KINDS, type ModelKind } from '@fl/shared';
+import { UsageError } from './dataset';
+import { headline, headlineName } from './evaluate';
+import { parsePartition } from './partition';
+import { renderChart, reportChart } from './plot';
+import type { RoundResult, SimReport, TestMetrics } from './report';
+import { DEFAULTS, planSimulation, runSimulation, type SimOptions } from './simulate';
+
+export interface Output {
+  write(text: string): unknown;
+}
+
+interface Flag {
+  value?: string;
+  help: string;
+}
+
+/** Every flag, in the order --help shows them; the parser's options are built from this table. */
+export const FLAGS: Record<string, Flag> = {
+  data: { value: 'FILE', help: 'the CSV file (required); every column but the target is a feature' },
+  target: { value: 'COLUMN', help: 'the column to predict (required)' },
+  model: {
+    value: 'KIND',
+    help: 'logistic, softmax or linear (default: from the target: 2 values logistic,\nmore numbers linear, more text softmax)',
+  },
+  positive: { value: 'CLASS', help: 'logistic: the class predicted as 1 (default: the second in sorted order)' },
+  numeric: { value: 'A,B', help: 'columns to read as numbers (default: inferred from the values)' },
+  categorical: { value: 'A,B', help: 'columns to read as categories, e.g. numeric codes (default: inferred)' },
+  parties: { value: 'K', help: `number of parties (default ${DEFAULTS.parties}; with column:NAME, one per value)` },
+  partition: {
+    value: 'SPEC',
+    help:
+      'how training rows are divided (default iid):\n' +
+      'iid             shuffled, equal shares\n' +
+      'dirichlet:ALPHA label skew: per class, shares drawn from Dirichlet(ALPHA); small ALPHA, strong skew\n' +
+      '                (a numeric target is skewed by its deciles)\n' +
+      'column:NAME     one party per value of NAME (e.g. a country); rows missing NAME form one more party\n' +
+      'quantity:ALPHA  size skew: party sizes drawn from Dirichlet(ALPHA)',
+  },
+  rounds: { value: 'R', help: `federated rounds (default ${DEFAULTS.rounds})` },
+  'local-epochs': { value: 'E', help: `epochs each party trains per round (default ${DEFAULTS.localEpochs})` },
+  'batch-size': { value: 'B', help: `mini-batch size (default ${DEFAULTS.batchSize})` },
+  lr: { value: 'LR', help: `learning rate (default ${DEFAULTS.learningRate})` },
+  l2: { value: 'L', help: `L2 penalty on the weights (default ${DEFAULTS.l2})` },
+  'test-fraction': { value: 'F', help: `share held out for testing, stratified by the target, before partitioning (default ${DEFAULTS.testFraction})` },
+  seed: { value: 'S', help: `seeds the split, the partition and training; the same seed, the same result (default ${DEFAULTS.seed})` },
+  json: { value: 'FILE', help: 'write the report as JSON to FILE, or to standard output with -' },
+  plot: { value: 'FILE', help: 'write the chart (test metric per round, federated and centralized) as SVG; FILE ends in .svg' },
+  help: { help: 'this text (also -h)' },
+};
+
+export function helpText(): string {
+  const rows = Object.entries(FLAGS).map(([name, { value, help }]) => {
+    const left = `  --${name}${value ? ` ${value}` : ''}`.padEnd(24);
+    const [first, ...rest] = help.split('\n');
+    return [left + first, ...rest.map((line) => ' '.repeat(26) + line)].join('\n');
+  });
+  return `Usage: fl-sim --data FILE --target COLUMN [options]
+
+Runs a real coordinator and K real agents over Socket.IO on this machine on one
+CSV file: holds out a test split, partitions the rest among the parties, trains
+a federated model, scores every round's global model on the held-out rows, and
+trains the same model on the pooled rows as the centralized baseline.
+
+Options:
+${rows.join('\n')}
+
+Progress goes to standard error, one line per round; the summary to standard
+output (to standard error when the JSON goes to standard output).
+Exit status: 0 done, 1 the run failed (e.g. an unreadable file), 2 a usage error.
+
+Example:
+  fl-sim --data data/breast_cancer.csv --target diagnosis --parties 5 \\
+         --partition dirichlet:0.5 --rounds 30 --json report.json --plot chart.svg
+`;
+}
+
+/** parseArgs's own messages suggest `--` tricks; these say what to change. */
+function usageMessage(err: Error & { code?: string }): string {
+  const flag = /'(-[^' ]+)/.exec(err.message)?.[1];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag ${flag ?? ''} (fl-sim --help lists them)`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return err.message.includes('ambiguous')
+        ? `${flag} needs a value; one that starts with a dash is written ${flag}=-VALUE`
+        : `${flag ?? 'a flag'} needs a value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${/'([^']*)'/.exec(err.message)?.[1] ?? ''}; every value follows its flag`;
+    default:
+      return err.message.split('\n')[0];
+  }
+}
+
+function integer(values: Record<string, string | undefined>, name: string, min: number, max: number): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, not "${text}"`);
+  return value;
+}
+
+function decimal(values: Record<string, string | undefined>, name: string, accept: (v: number) => boolean, what: string): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || !accept(value)) throw new UsageError(`--${name} must be ${what}, not "${text}"`);
+  return value;
+}
+
+const list = (text: string | undefined) => (text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean));
+
+/** An output file must have a directory to go to: better said now than after the run. */
+function checkOutput(flag: string, file: string | undefined): void {
+  if (file === undefined || file === '-') return;
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--${flag}: the directory ${path.dirname(file)} does not exist`);
+}
+
+export function parseCommandLine(argv: string[]): { help: true } | { help: false; options: SimOptions; json?: string; plot?: string } {
+  const options = Object.fromEntries(
+    Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.value ? ('string' as const) : ('boolean' as const) }]),
+  );
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new UsageError(usageMessage(err as Error));
+  }
+  if (values.help) return { help: true };
+  const text = values as Record<string, string | undefined>;
+  for (const required of ['data', 'target']) if (!text[required]) throw new UsageError(`--${required} is required (fl-sim --help)`);
+  if (text.model !== undefined && !MODEL_KINDS.includes(text.model as ModelKind)) {
+    throw new UsageError(`--model must be one of ${MODEL_KINDS.join(', ')}, not "${text.model}"`);
+  }
+  let partition: SimOptions['partition'];
+  if (text.partition !== undefined) {
+    try {
+      partition = parsePartition(text.partition);
+    } catch (err) {
+      throw new UsageError(`--partition: ${(err as Error).message}`);
+    }
+  }
+  if (text.plot !== undefined) {
+    const extension = path.extname(text.plot).toLowerCase();
+    if (extension === '.png') {
+      throw new UsageError('--plot writes SVG only: PNG would need a rasteriser, which fl-sim does not ship; give a .svg file and convert it if need be');
+    }
+    if (extension !== '.svg') throw new UsageError(`--plot: the file must end in .svg, not "${path.basename(text.plot)}"`);
+  }
+  checkOutput('json', text.json);
+  checkOutput('plot', text.plot);
+  return {
+    help: false,
+    json: text.json,
+    plot: text.plot,
+    options: {
+      data: text.data!,
+      target: text.target!,
+      model: text.model as ModelKind | undefined,
+      positiveClass: text.positive,
+      numeric: list(text.numeric),
+      categorical: list(text.categorical),
+      parties: integer(text, 'parties', 1, 10_000),
+      partition,
+      rounds: integer(text, 'rounds', 1, 100_000),
+      localEpochs: integer(text, 'local-epochs', 1, 1000),
+      batchSize: integer(text, 'batch-size', 1, 1_000_000),
+      learningRate: decimal(text, 'lr', (v) => v > 0 && v <= 100, 'a number above 0 and at most 100'),
+      l2: decimal(text, 'l2', (v) => v >= 0 && v <= 100, 'a number from 0 to 100'),
+      testFraction: decimal(text, 'test-fraction', (v) => v > 0 && v < 1, 'a number between 0 and 1'),
+      seed: integer(text, 'seed', 0, 2 ** 31 - 1),
+    },
+  };
+}
+
+const BAR = 20;
+
+const show = (value: number | null) => (value === null ? '–' : value.toFixed(4));
+
+export function progressLine(round: RoundResult, rounds: number, model: ModelKind): string {
+  const filled = Math.round((round.round / rounds) * BAR);
+  const bar = `[${'#'.repeat(filled)}${'.'.repeat(BAR - filled)}]`;
+  const width = String(rounds).length;
+  return (
+    `round ${String(round.round).padStart(width)}/${rounds} ${bar}  train loss ${show(round.trainLoss)}  ` +
+    `test ${headlineName(model)} ${show(headline(round.test))}  ${round.participants} parties  ${round.seconds.toFixed(2)}s`
+  );
+}
+
+/** Federated and centralized metrics side by side, one column per metric. */
+export function summaryTable(report: SimReport): string {
+  const names = Object.keys(report.final.test) as (keyof TestMetrics)[];
+  const cell = (text: string) => text.padStart(10);
+  const row = (label: string, test: TestMetrics) =>
+    label.padEnd(13) + names.map((name) => cell(show((test as Record<string, number | null>)[name]))).join('');
+  return [
+    ' '.repeat(13) + names.map((n) => cell(n)).join(''),
+    row('federated', report.final.test),
+    row('centralized', report.centralized.test),
+  ].join('\n');
+}
+
+function describePlan(plan: ReturnType<typeof planSimulation>): string {
+  const { config, data } = plan;
+  const target = config.positiveClass ? `${config.target} (${config.positiveClass} = 1)` : config.target;
+  const lines = [
+    `${config.model} model of ${target} on ${config.data}: ${data.train} training rows, ${data.test} held out` +
+      (data.droppedMissingTarget ? `, ${data.droppedMissingTarget} without a target left out` : ''),
+    `${config.parties} parties, ${config.partition}:`,
+    ...plan.partition.map((p) => {
+      const counts =
+        p.targetMean === undefined
+          ? Object.entries(p.labelCounts).map(([label, n]) => `${label} ${n}`).join(', ')
+          : `mean ${config.target} ${p.targetMean.toPrecision(4)}`;
+      const value = p.value === undefined ? '' : `  ${config.partition.slice('column:'.length)} ${p.value ?? '(missing)'}`;
+      return `  ${p.party.padEnd(5)} ${String(p.rows).padStart(6)} rows${value}${counts ? `  ${counts}` : ''}`;
+    }),
+  ];
+  return lines.join('\n');
+}
+
+/** Runs fl-sim with the given arguments; resolves to the exit status. Never throws. */
+export async function runCli(argv: string[], io: { stdout: Output; stderr: Output }): Promise<number> {
+  const fail = (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr.write(`fl-sim: ${message.split('\n')[0]}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  };
+  try {
+    const command = parseCommandLine(argv);
+    if (command.help) {
+      io.stdout.write(helpText());
+      return 0;
+    }
+    const plan = planSimulation(command.options);
+    io.stderr.write(describePlan(plan) + '\n');
+    const started = Date.now();
+    const report = await runSimulation(plan, {
+      onRound: (round, rounds) => io.stderr.write(progressLine(round, rounds, plan.config.model) + '\n'),
+      onCentralized: (test) =>
+        io.stderr.write(
+          `centralized, ${plan.config.rounds * plan.config.localEpochs} epochs on the pooled rows: ` +
+            `test ${headlineName(plan.config.model)} ${show(headline(test))}\n`,
+        ),
+    });
+    const summary = command.json === '-' ? io.stderr : io.stdout;
+    summary.write(`${summaryTable(report)}\n`);
+    io.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    const json = JSON.stringify(report, null, 2) + '\n';
+    if (command.json === '-') io.stdout.write(json);
+    else if (command.json) writeFile(command.json, json);
+    if (command.plot) writeFile(command.plot, renderChart(reportChart(report)));
+    return 0;
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+function writeFile(file: string, text: string): void {
+  try {
+    fs.writeFileSync(file, text);
+  } catch (err) {
+    throw new Error(`cannot write ${file}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The simulator's JSON report, as a zod schema: what `fl-sim --json` writes and
+ * what a reader of that file may rely on. Metric sets follow the model kind.
+ */
+import { z } from 'zod';
+import { FeatureSchema, MODEL_KINDS, type ModelKind } from '@fl/shared';
+
+/** null where a metric is undefined on the split (AUC with a single class) or the model diverged. */
+const metric = z.number().nullable();
+
+export const BinaryMetricsSchema = z.strictObject({ accuracy: metric, auc: metric, logLoss: metric, f1: metric });
+export const SoftmaxMetricsSchema = z.strictObject({ accuracy: metric, macroF1: metric, logLoss: metric });
+export const LinearMetricsSchema = z.strictObject({ rmse: metric, mae: metric, r2: metric });
+export const TestMetricsSchema = z.union([BinaryMetricsSchema, SoftmaxMetricsSchema, LinearMetricsSchema]);
+
+export type BinaryMetrics = z.infer<typeof BinaryMetricsSchema>;
+export type SoftmaxMetrics = z.infer<typeof SoftmaxMetricsSchema>;
+export type LinearMetrics = z.infer<typeof LinearMetricsSchema>;
+export type TestMetrics = z.infer<typeof TestMetricsSchema>;
+
+const METRICS_OF: Record<ModelKind, z.ZodType> = {
+  logistic: BinaryMetricsSchema,
+  softmax: SoftmaxMetricsSchema,
+  linear: LinearMetricsSchema,
+};
+
+const count = z.number().int().min(0);
+const positive = z.number().int().min(1);
+
+export const SimConfigSchema = z.object({
+  data: z.string(),
+  target: z.string(),
+  model: z.enum(MODEL_KINDS),
+  /** logistic: the class predicted as 1 */
+  positiveClass: z.string().optional(),
+  features: z.array(FeatureSchema),
+  parties: positive,
+  partition: z.string(),
+  rounds: positive,
+  localEpochs: positive,
+  batchSize: positive,
+  learningRate: z.number().positive(),
+  l2: z.number().min(0),
+  testFraction: z.number().gt(0).lt(1),
+  seed: count,
+});
+export type SimConfig = z.infer<typeof SimConfigSchema>;
+
+const test = TestMetricsSchema;
+
+export const SimReportSchema = z
+  .object({
+    config: SimConfigSchema,
+    /** rows read, rows left out for a missing target, and the two splits */
+    data: z.object({ rows: count, droppedMissingTarget: count, train: count, test: count }),
+    partition: z.array(
+      z.object({
+        party: z.string(),
+        rows: count,
+        /** class counts of the party's rows; empty for a numeric target */
+        labelCounts: z.record(z.string(), count),
+        /** linear: the mean target of the party's rows, which a size or decile skew moves */
+        targetMean: z.number().optional(),
+        /** column partitions: the value the party holds; null for the rows where it is missing */
+        value: z.string().nullable().optional(),
+      }),
+    ),
+    rounds: z.array(
+      z.object({
+        round: positive,
+        participants: count,
+        /** the contributors' sample-weighted training loss; null when none was reported */
+        trainLoss: metric,
+        test,
+        seconds: z.number().min(0),
+      }),
+    ),
+    final: z.object({ test }),
+    centralized: z.object({
+      test,
+      /** rounds × local epochs */
+      epochs: positive,
+      /** after each block of local epochs, for the curve beside the federated one */
+      rounds: z.array(z.object({ round: positive, test })),
+    }),
+  })
+  .superRefine((report, ctx) => {
+    // Every metric set must be the one of the report's model kind.
+    const expected = METRICS_OF[report.config.model];
+    const sets: [PropertyKey[], unknown][] = [
+      [['final', 'test'], report.final.test],
+      [['centralized', 'test'], report.centralized.test],
+      ...report.rounds.map((r, i): [PropertyKey[], unknown] => [['rounds', i, 'test'], r.test]),
+      ...report.centralized.rounds.map((r, i): [PropertyKey[], unknown] => [['centralized', 'rounds', i, 'test'], r.test]),
+    ];
+    for (const [path, value] of sets) {
+      if (!expected.safeParse(value).success) {
+        ctx.addIssue({ code: 'custom', path, message: `not the metrics of a ${report.config.model} model` });
+      }
+    }
+  });
+export type SimReport = z.infer<typeof SimReportSchema>;
+export type RoundResult = SimReport['rounds'][number];
+export type PartyResult = SimReport['partition'][number];

@@ -1,0 +1,382 @@
+/**
+ * One simulation on one CSV file: hold out a stratified test split, partition
+ * the training rows among K parties, run a real coordinator and K real agents
+ * over Socket.IO on loopback (production's code paths: handshake, statistics
+ * phase, signed rounds, FedAvg, SQLite), score each round's global model on the
+ * held-out rows, then train the same model centrally on the pooled training rows
+ * as the baseline a user compares against.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { combineStatistics, type JobEvent, type RunningCoordinator } from '@fl/coordinator';
+import {
+  initialParameters,
+  JobSpecSchema,
+  seededRandom,
+  type Ack,
+  type JobSpec,
+  type ModelKind,
+  type ModelShape,
+  type Preprocessing,
+} from '@fl/shared';
+import {
+  computeStatistics,
+  isMissing,
+  prepare,
+  toLocalTable,
+  trainingSeed,
+  trainLocal,
+  type CsvRow,
+  type LocalTable,
+  type ParticipantAgent,
+  type PreparedData,
+} from '@fl/participant-agent';
+import { AdminApi, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
+import { checkTarget, columnIndex, inferFeatures, inferModel, presentValues, readCsvFile, UsageError } from './dataset';
+import { testMetrics } from './evaluate';
+import {
+  columnPartition,
+  dirichletLabelPartition,
+  formatPartition,
+  iidPartition,
+  quantileStrata,
+  quantityPartition,
+  stratifiedSplit,
+  type PartitionSpec,
+} from './partition';
+import { SimConfigSchema, type PartyResult, type RoundResult, type SimConfig, type SimReport, type TestMetrics } from './report';
+
+export interface SimOptions {
+  /** the CSV file */
+  data: string;
+  /** the column to predict */
+  target: string;
+  /** default: inferred from the target's values */
+  model?: ModelKind;
+  /** logistic: the class predicted as 1; default the second in code-unit order, as for any job */
+  positiveClass?: string;
+  /** columns to treat as numbers or as categories, overriding inference */
+  numeric?: string[];
+  categorical?: string[];
+  /** default 3; for a column partition, the number of values (and it must agree when given) */
+  parties?: number;
+  partition?: PartitionSpec;
+  rounds?: number;
+  localEpochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  l2?: number;
+  testFraction?: number;
+  seed?: number;
+}
+
+/**
+ * Settings under which FedAvg tracks centralized training on the bundled data
+ * sets: one local epoch per round keeps label-skewed parties from drifting far
+ * apart between averagings, and lr 0.1 with batches of 16 converges within 30 rounds.
+ */
+export const DEFAULTS = {
+  parties: 3,
+  partition: { kind: 'iid' } as PartitionSpec,
+  rounds: 30,
+  localEpochs: 1,
+  batchSize: 16,
+  learningRate: 0.1,
+  l2: 0,
+  testFraction: 0.2,
+  seed: 42,
+};
+
+/** Targets of regression are stratified, and label-skewed, by these many quantile bins. */
+const TARGET_BINS = 10;
+
+/** Generous, since the agents share one thread; a party that fails is reported at once, not at the deadline. */
+const ROUND_DEADLINE_SECONDS = 600;
+
+interface PlannedParty {
+  name: string;
+  rows: CsvRow[];
+  value?: string | null;
+}
+
+/** Everything decided before any server starts: settings, the splits, the parties. */
+export interface SimPlan {
+  config: SimConfig;
+  spec: JobSpec;
+  header: string[];
+  train: CsvRow[];
+  test: CsvRow[];
+  parties: PlannedParty[];
+  data: SimReport['data'];
+  partition: PartyResult[];
+}
+
+export interface SimHooks {
+  /** after each federated round has been scored */
+  onRound?: (round: RoundResult, rounds: number) => void;
+  /** once the centralized baseline is trained */
+  onCentralized?: (test: TestMetrics) => void;
+}
+
+function checkedConfig(config: SimConfig): SimConfig {
+  const result = SimConfigSchema.safeParse(config);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new UsageError(`${issue.path.join('.')}: ${issue.message}`);
+}
+
+/** Reads the file and makes every decision of the run; throws UsageError for a request that cannot be met. */
+export function planSimulation(options: SimOptions): SimPlan {
+  const { data: file, target } = options;
+  const table = readCsvFile(file);
+  const targetAt = columnIndex(table, target, file, '--target');
+  const partitionSpec = options.partition ?? DEFAULTS.partition;
+  const partitionAt = partitionSpec.kind === 'column' ? columnIndex(table, partitionSpec.column, file, '--partition') : -1;
+
+  const targetValues = presentValues(table, targetAt);
+  const model = options.model ?? inferModel(targetValues, target);
+  const classes = checkTarget(targetValues, target, model);
+  if (options.positiveClass !== undefined) {
+    if (model !== 'logistic') throw new UsageError('--positive applies to logistic models only');
+    if (!classes.includes(options.positiveClass)) {
+      throw new UsageError(`--positive: ${options.positiveClass} is not a value of ${target} (${classes.join(', ')})`);
+    }
+  }
+  const features = inferFeatures(table, target, { numeric: options.numeric ?? [], categorical: options.categorical ?? [], file });
+
+  // Rows without a target teach nothing and score nothing; the agents would drop them too.
+  const rows = table.rows.filter((r) => !isMissing(r.fields[targetAt]));
+  const targetOf = (row: CsvRow) => row.fields[targetAt].trim();
+  const strata = model === 'linear' ? quantileStrata(rows.map((r) => Number(targetOf(r))), TARGET_BINS) : rows.map(targetOf);
+
+  const testFraction = options.testFraction ?? DEFAULTS.testFraction;
+  const seed = options.seed ?? DEFAULTS.seed;
+  // One generator, used in a fixed order (split, then partition): the same seed
+  // gives the same test split whatever the partition.
+  const random = seededRandom(seed);
+  const split = stratifiedSplit(strata, testFraction, random);
+  if (split.test.length === 0 || split.train.length === 0) {
+    throw new UsageError(`--test-fraction ${testFraction} of ${rows.length} rows leaves no rows to ${split.test.length === 0 ? 'test on' : 'train on'}`);
+  }
+  const train = split.train.map((i) => rows[i]);
+  const trainStrata = split.train.map((i) => strata[i]);
+
+  let parts: { rows: number[]; value?: string | null }[];
+  const parties = options.parties ?? DEFAULTS.parties;
+  if (partitionSpec.kind === 'column') {
+    parts = columnPartition(train.map((r) => (isMissing(r.fields[partitionAt]) ? null : r.fields[partitionAt].trim())));
+    if (options.parties !== undefined && options.parties !== parts.length) {
+      throw new UsageError(`--parties ${options.parties}: ${partitionSpec.column} has ${parts.length} values in the training rows, one party each`);
+    }
+  } else {
+    if (!Number.isInteger(parties) || parties < 1) throw new UsageError('--parties must be a positive integer');
+    if (parties > train.length) throw new UsageError(`--parties ${parties} is more than the ${train.length} training rows`);
+    try {
+      const partitioned =
+        partitionSpec.kind === 'iid'
+          ? iidPartition(train.length, parties, random)
+          : partitionSpec.kind === 'dirichlet'
+            ? dirichletLabelPartition(trainStrata, parties, partitionSpec.alpha, random)
+            : quantityPartition(train.length, parties, partitionSpec.alpha, random);
+      parts = partitioned.map((positions) => ({ rows: positions }));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+
+  const config = checkedConfig({
+    data: file,
+    target,
+    model,
+    ...(model === 'logistic' ? { positiveClass: options.positiveClass ?? classes[1] } : {}),
+    features,
+    parties: parts.length,
+    partition: formatPartition(partitionSpec),
+    rounds: options.rounds ?? DEFAULTS.rounds,
+    localEpochs: options.localEpochs ?? DEFAULTS.localEpochs,
+    batchSize: options.batchSize ?? DEFAULTS.batchSize,
+    learningRate: options.learningRate ?? DEFAULTS.learningRate,
+    l2: options.l2 ?? DEFAULTS.l2,
+    testFraction,
+    seed,
+  });
+  const spec = JobSpecSchema.parse({
+    name: `fl-sim ${path.basename(file)}`,
+    model,
+    features,
+    target,
+    positiveClass: config.positiveClass,
+    rounds: config.rounds,
+    // Every party in every round: the simulation compares FedAvg with centralized training, not dropouts.
+    minParticipants: parts.length,
+    roundDeadlineSeconds: ROUND_DEADLINE_SECONDS,
+    localEpochs: config.localEpochs,
+    batchSize: config.batchSize,
+    learningRate: config.learningRate,
+    l2: config.l2,
+    seed,
+  });
+
+  const planned = parts.map(({ rows: positions, value }, p): PlannedParty => ({
+    name: `p${p + 1}`,
+    rows: positions.map((i) => train[i]),
+    ...(value !== undefined ? { value } : {}),
+  }));
+  // Every class, zero included, so that a party's skew reads at a glance; a numeric target has no classes.
+  const labelCounts = (party: PlannedParty) => {
+    const counts: Record<string, number> = Object.fromEntries(classes.map((c) => [c, 0]));
+    if (classes.length > 0) for (const row of party.rows) counts[targetOf(row)]++;
+    return counts;
+  };
+  const targetMean = (party: PlannedParty) => party.rows.reduce((sum, row) => sum + Number(targetOf(row)), 0) / party.rows.length;
+  return {
+    config,
+    spec,
+    header: table.header,
+    train,
+    test: split.test.map((i) => rows[i]),
+    parties: planned,
+    data: { rows: table.rows.length, droppedMissingTarget: table.rows.length - rows.length, train: train.length, test: split.test.length },
+    partition: planned.map((party) => ({
+      party: party.name,
+      rows: party.rows.length,
+      labelCounts: labelCounts(party),
+      ...(model === 'linear' ? { targetMean: targetMean(party) } : {}),
+      ...(party.value !== undefined ? { value: party.value } : {}),
+    })),
+  };
+}
+
+function modelShape(kind: ModelKind, preprocessing: Preprocessing): ModelShape {
+  const outputDim = preprocessing.target.type === 'classes' ? preprocessing.target.classes.length : 1;
+  return { kind, inputDim: preprocessing.inputDim, outputDim };
+}
+
+function localTable(plan: SimPlan, rows: CsvRow[]): LocalTable {
+  return toLocalTable({ header: plan.header, rows, problems: [] }, plan.spec).table;
+}
+
+/** The federated job, start to end, with each round's global model scored on the held-out rows. */
+async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promise<{ rounds: RoundResult[]; preprocessing: Preprocessing }> {
+  const files = plan.parties.map((party) => writeCsv(path.join(work, `${party.name}.csv`), plan.header, party.rows.map((r) => r.fields)));
+  const coordinator: RunningCoordinator = await testCoordinator({ dataDir: path.join(work, 'coordinator') });
+  const agents: ParticipantAgent[] = [];
+  let failure: Error | undefined;
+  // A party that cannot take part would otherwise hold every round until its deadline.
+  const fail = (error: Error) => {
+    failure ??= error;
+    void coordinator.close();
+  };
+  try {
+    for (const [i, party] of plan.parties.entries()) {
+      const log = (message: string) => {
+        if (message.startsWith('error: ')) fail(new Error(`party ${party.name}: ${message.slice('error: '.length)}`));
+      };
+      const agent = await startAgent(coordinator, party.name, files[i], { log });
+      const refused = (ack: Ack) => {
+        if (!ack.ok) fail(new Error(`party ${party.name}: the coordinator refused it: ${ack.error.code} ${ack.error.message}`));
+      };
+      agent.on('statistics', (_job: string, ack: Ack) => refused(ack));
+      agent.on('trained', ({ ack }: { ack: Ack }) => refused(ack));
+      agents.push(agent);
+    }
+
+    const test = localTable(plan, plan.test);
+    let prepared: { data: PreparedData; preprocessing: Preprocessing } | undefined;
+    const rounds: RoundResult[] = [];
+    // Scored inside the event, before the next round starts; the coordinator runs this job only.
+    coordinator.engine.events.on('job', (event: JobEvent) => {
+      if (event.type !== 'round' || failure) return;
+      try {
+        const { round } = event;
+        if (!prepared) {
+          const preprocessing = coordinator.store.getJob(event.job)!.preprocessing!;
+          prepared = { data: prepare(test, preprocessing), preprocessing };
+        }
+        const model = coordinator.store.getModel(event.job, round.round)!;
+        const shape = modelShape(plan.spec.model, prepared.preprocessing);
+        const result: RoundResult = {
+          round: round.round,
+          participants: round.contributors.length,
+          trainLoss: round.metrics.trainLoss ?? null,
+          test: testMetrics(shape, model.weights, prepared.data, prepared.preprocessing.target),
+          seconds: (round.closedAt - round.startedAt) / 1000,
+        };
+        rounds.push(result);
+        hooks.onRound?.(result, plan.config.rounds);
+      } catch (err) {
+        fail(err as Error);
+      }
+    });
+
+    const job = await AdminApi.of(coordinator).createJob(plan.spec);
+    await coordinator.engine.whenFinished(job.id);
+    if (failure) throw failure;
+    const finished = coordinator.store.getJob(job.id)!;
+    if (finished.status !== 'completed' || !prepared) {
+      throw new Error(`the federated job ended ${finished.status}${finished.error ? `: ${finished.error}` : ''}`);
+    }
+    return { rounds, preprocessing: prepared.preprocessing };
+  } finally {
+    agents.forEach((agent) => agent.stop());
+    await coordinator.close();
+  }
+}
+
+/**
+ * The baseline: the same preprocessing, built by the coordinator's own
+ * combination of statistics but over the pooled training rows, and the same
+ * model and settings, trained with the agents' trainer for rounds × local epochs.
+ * It is trained in blocks of local epochs so that it can be scored after each.
+ */
+export async function trainCentralized(plan: SimPlan, hooks: SimHooks = {}): Promise<SimReport['centralized'] & { preprocessing: Preprocessing }> {
+  const { spec, config } = plan;
+  const pooled = localTable(plan, plan.train);
+  const preprocessing = combineStatistics(spec, [computeStatistics(pooled, spec)]);
+  const data = prepare(pooled, preprocessing);
+  const test = prepare(localTable(plan, plan.test), preprocessing);
+  const shape = modelShape(spec.model, preprocessing);
+  let params = initialParameters(shape);
+  const rounds: SimReport['centralized']['rounds'] = [];
+  for (let round = 1; round <= config.rounds; round++) {
+    ({ params } = await trainLocal({
+      shape,
+      params,
+      x: data.x,
+      y: data.y,
+      n: data.n,
+      epochs: config.localEpochs,
+      batchSize: config.batchSize,
+      learningRate: config.learningRate,
+      l2: config.l2,
+      seed: trainingSeed(config.seed, round, 'centralized'),
+    }));
+    rounds.push({ round, test: testMetrics(shape, params, test, preprocessing.target) });
+  }
+  const final = rounds[rounds.length - 1].test;
+  hooks.onCentralized?.(final);
+  return { test: final, epochs: config.rounds * config.localEpochs, rounds, preprocessing };
+}
+
+/** Runs a planned simulation; the temporary files and servers are gone when it settles. */
+export async function runSimulation(plan: SimPlan, hooks: SimHooks = {}): Promise<SimReport> {
+  const work = tempDir('sim');
+  try {
+    const federated = await runFederated(plan, work, hooks);
+    const { preprocessing: _, ...centralized } = await trainCentralized(plan, hooks);
+    return {
+      config: plan.config,
+      data: plan.data,
+      partition: plan.partition,
+      rounds: federated.rounds,
+      final: { test: federated.rounds[federated.rounds.length - 1].test },
+      centralized,
+    };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export function simulate(options: SimOptions, hooks: SimHooks = {}): Promise<SimReport> {
+  return runSimulation(planSimulation(options), hooks);
+}
