@@ -353,31 +353,36 @@ export class JobRun {
    * round, weighted by examples. Never retried, never fails the job.
    */
   private async evaluationPhase(round: number): Promise<void> {
-    const selected = this.deps.channel.online().sort();
-    if (selected.length === 0) return;
     const model = this.deps.store.getModel(this.job.id, round)!;
-    const collection = new ReplyCollection<{ numExamples: number; metrics: Record<string, number> }>(new Set(selected), this.deadline());
-    const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
-    const signature = this.deps.identity.sign('evaluate', header);
     const bytes = encodeWeights(model.weights);
-    const ask = (p: string) => this.deps.channel.send(p, 'evaluate', { header, signature, weights: bytes });
-    this.phase = { kind: 'evaluation', round, collection, modelSha256: model.sha256, ask };
-    for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
-    await collection.closed;
-    this.phase = null;
-    if (await this.interrupted()) return;
-    if (collection.replies.size === 0) return;
-    const metrics = new WeightedMetrics();
-    let numExamples = 0;
-    for (const reply of collection.replies.values()) {
-      metrics.add(reply.metrics, reply.numExamples);
-      numExamples += reply.numExamples;
+    // A pause cuts the phase short; after the resume it is asked again.
+    for (;;) {
+      const selected = this.deps.channel.online().sort();
+      if (selected.length === 0) return;
+      const collection = new ReplyCollection<{ numExamples: number; metrics: Record<string, number> }>(new Set(selected), this.deadline());
+      const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
+      const signature = this.deps.identity.sign('evaluate', header);
+      const ask = (p: string) => this.deps.channel.send(p, 'evaluate', { header, signature, weights: bytes });
+      this.phase = { kind: 'evaluation', round, collection, modelSha256: model.sha256, ask };
+      for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
+      await collection.closed;
+      this.phase = null;
+      if (await this.interrupted()) continue;
+      if (collection.replies.size === 0) return;
+      const metrics = new WeightedMetrics();
+      let numExamples = 0;
+      for (const reply of collection.replies.values()) {
+        metrics.add(reply.metrics, reply.numExamples);
+        numExamples += reply.numExamples;
+      }
+      const evaluation = { metrics: metrics.means(), numExamples, participants: [...collection.replies.keys()] };
+      this.deps.store.setRoundEvaluation(this.job.id, round, evaluation);
+      const record = this.deps.store.listRounds(this.job.id).find((r) => r.round === round)!;
+      this.deps.notify({ type: 'evaluation', job: this.job.id, round: record });
+      return;
     }
-    const evaluation = { metrics: metrics.means(), numExamples, participants: [...collection.replies.keys()] };
-    this.deps.store.setRoundEvaluation(this.job.id, round, evaluation);
-    const record = this.deps.store.listRounds(this.job.id).find((r) => r.round === round)!;
-    this.deps.notify({ type: 'evaluation', job: this.job.id, round: record });
   }
+
 
   /**
    * A phase closed below the minimum: it starts again, and after the allowed
