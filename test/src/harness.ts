@@ -106,7 +106,7 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  options: { keys?: KeyPair; log?: (message: string) => void } = {},
+  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number } = {},
 ): Promise<ParticipantAgent> {
   const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator), name));
   const agent = new ParticipantAgent({
@@ -118,7 +118,19 @@ export async function startAgent(
     reconnectDelayMs: 100,
     reconnectDelayMaxMs: 1000,
   });
-  await agent.start();
+  const welcomed = agent.start();
+  if (options.timeoutMs === undefined) await welcomed;
+  else {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), options.timeoutMs)));
+    const outcome = await Promise.race([welcomed, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      // Stopped, or it would go on reconnecting and keep the process alive.
+      agent.stop();
+      throw new Error(`${name} was not welcomed by the coordinator within ${options.timeoutMs} ms`);
+    }
+  }
   return agent;
 }
 

@@ -10,6 +10,7 @@ import {
   allFinite,
   encodeWeights,
   initialParameters,
+  modelShapeOf,
   sha256Hex,
   type Ack,
   type LocalStatistics,
@@ -69,8 +70,7 @@ type Phase =
 class Halted extends Error {}
 
 export function modelShape(job: JobRecord, preprocessing: Preprocessing): ModelShape {
-  const outputDim = preprocessing.target.type === 'classes' ? preprocessing.target.classes.length : 1;
-  return { kind: job.spec.model, inputDim: preprocessing.inputDim, outputDim };
+  return modelShapeOf(job.spec.model, preprocessing);
 }
 
 export class JobRun {

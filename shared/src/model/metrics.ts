@@ -1,4 +1,4 @@
-/** Metrics maths on plain arrays; each one checked by hand in metrics.spec.ts. */
+/** Metrics maths on plain arrays; each one checked by hand in model.spec.ts or metrics.spec.ts. */
 
 const EPS = 1e-7;
 const clamp = (p: number) => Math.min(1 - EPS, Math.max(EPS, p));

@@ -1,6 +1,6 @@
 /** A job: what to train, on which columns, with which training settings. */
 import { z } from 'zod';
-import { MODEL_KINDS } from '../model/model';
+import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 const name = z.string().min(1).max(200);
@@ -93,3 +93,9 @@ export const PreprocessingSchema = z.object({
 export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
 export const UNKNOWN_CATEGORY = '<unknown>';
+
+/** The shape of a job's model once its preprocessing is known: softmax has one output per class. */
+export function modelShapeOf(kind: ModelKind, preprocessing: Preprocessing): ModelShape {
+  const outputDim = preprocessing.target.type === 'classes' ? preprocessing.target.classes.length : 1;
+  return { kind, inputDim: preprocessing.inputDim, outputDim };
+}

@@ -54,6 +54,7 @@ export const FLAGS: Record<string, Flag> = {
   seed: { value: 'S', help: `seeds the split, the partition and training; the same seed, the same result (default ${DEFAULTS.seed})` },
   json: { value: 'FILE', help: 'write the report as JSON to FILE, or to standard output with -' },
   plot: { value: 'FILE', help: 'write the chart (test metric per round, federated and centralized) as SVG; FILE ends in .svg' },
+  verbose: { help: 'also show what the coordinator and each agent log' },
   help: { help: 'this text (also -h)' },
 };
 
@@ -125,7 +126,9 @@ function checkOutput(flag: string, file: string | undefined): void {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--${flag}: the directory ${path.dirname(file)} does not exist`);
 }
 
-export function parseCommandLine(argv: string[]): { help: true } | { help: false; options: SimOptions; json?: string; plot?: string } {
+export function parseCommandLine(
+  argv: string[],
+): { help: true } | { help: false; options: SimOptions; json?: string; plot?: string; verbose: boolean } {
   const options = Object.fromEntries(
     Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.value ? ('string' as const) : ('boolean' as const) }]),
   );
@@ -136,6 +139,7 @@ export function parseCommandLine(argv: string[]): { help: true } | { help: false
     throw new UsageError(usageMessage(err as Error));
   }
   if (values.help) return { help: true };
+  const verbose = values.verbose === true;
   const text = values as Record<string, string | undefined>;
   for (const required of ['data', 'target']) if (!text[required]) throw new UsageError(`--${required} is required (fl-sim --help)`);
   if (text.model !== undefined && !MODEL_KINDS.includes(text.model as ModelKind)) {
@@ -160,6 +164,7 @@ export function parseCommandLine(argv: string[]): { help: true } | { help: false
   checkOutput('plot', text.plot);
   return {
     help: false,
+    verbose,
     json: text.json,
     plot: text.plot,
     options: {
@@ -245,6 +250,7 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
     io.stderr.write(describePlan(plan) + '\n');
     const started = Date.now();
     const report = await runSimulation(plan, {
+      log: command.verbose ? (line) => io.stderr.write(`  ${line}\n`) : undefined,
       onRound: (round, rounds) => io.stderr.write(progressLine(round, rounds, plan.config.model) + '\n'),
       onCentralized: (test) =>
         io.stderr.write(

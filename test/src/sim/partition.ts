@@ -165,9 +165,8 @@ function drawUntilLargeEnough(minRows: number, what: string, draw: () => number[
     const parts = draw();
     if (parts.every((part) => part.length >= minRows)) return parts.map((part) => part.sort(ascending));
   }
-  throw new Error(
-    `${MAX_DRAWS} draws of ${what} all left a party with fewer than ${minRows} rows; use fewer parties or a larger concentration`,
-  );
+  const short = minRows === 1 ? 'a party empty' : `a party with fewer than ${minRows} rows`;
+  throw new Error(`${MAX_DRAWS} draws of ${what} all left ${short}; use fewer parties or a larger concentration`);
 }
 
 /**

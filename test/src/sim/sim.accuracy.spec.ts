@@ -3,6 +3,10 @@
  * coordinator and real agents train each model federated, and the global model
  * must score on the held-out rows within a few points of the same model trained
  * centrally on the pooled rows.
+ *
+ * Held-out sets of 36 to 891 rows make one row worth up to 2.8 points, so the
+ * settings were chosen where the gap stays within the threshold not only for
+ * the seed used here but for every seed from 1 to 12 as well (measured with fl-sim).
  */
 import * as path from 'node:path';
 import { DATA_DIR } from '../harness';
@@ -30,6 +34,9 @@ describe('federated training tracks centralized training', () => {
       parties: 5,
       partition: { kind: 'dirichlet', alpha: 0.5 },
       rounds: 30,
+      // Batches of 32 at lr 0.05: with the defaults (16, 0.1), seed 10 of the 13 tried missed by 1.5 points.
+      batchSize: 32,
+      learningRate: 0.05,
       seed: 42,
     });
     // Assert: every party took part in every round, and the label mix really is skewed
@@ -53,7 +60,16 @@ describe('federated training tracks centralized training', () => {
 
   it('diabetes, linear, 3 parties: R² within 0.05', async () => {
     // Execute
-    const report = await simulate({ data: data('diabetes.csv'), target: 'progression', model: 'linear', parties: 3, seed: 42 });
+    const report = await simulate({
+      data: data('diabetes.csv'),
+      target: 'progression',
+      model: 'linear',
+      parties: 3,
+      // Quieter SGD than the defaults: the gap stayed under 0.01 for every seed tried, against 0.04.
+      batchSize: 32,
+      learningRate: 0.05,
+      seed: 42,
+    });
     // Assert: errors are in the target's units (progression spans about 25 to 346)
     const { federated, centralized } = compare(report, 'r2');
     expect(centralized).toBeGreaterThan(0.35);
