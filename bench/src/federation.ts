@@ -154,6 +154,8 @@ export class Federation {
         data,
         '--coordinator-key',
         this.coordinator.identity.publicKey,
+        '--engine',
+        'kernel',
       ]);
     });
     await this.waitOnline(dataFiles.length);
@@ -204,12 +206,17 @@ export class Federation {
     return this.children.find((c) => c.child === child)?.tail.join('') ?? '';
   }
 
+  /** Fails the benchmark at once when an agent process has died, rather than at a timeout. */
+  private checkChildren(): void {
+    const dead = this.children.find((c) => c.child.exitCode !== null);
+    if (dead) throw new Error(`${dead.name} exited ${dead.child.exitCode}: ${dead.tail.join('')}`);
+  }
+
   private async waitOnline(count: number): Promise<void> {
     await until(
       `${count} participants online`,
       async () => {
-        const dead = this.children.find((c) => c.child.exitCode !== null);
-        if (dead) throw new Error(`${dead.name} exited ${dead.child.exitCode}: ${dead.tail.join('')}`);
+        this.checkChildren();
         const list = await this.api<{ online: boolean }[]>('GET', '/api/participants');
         return list.filter((p) => p.online).length >= count;
       },
@@ -227,6 +234,7 @@ export class Federation {
     await until(
       `job ${job.id} to complete`,
       () => {
+        this.checkChildren();
         const status = this.timelines.get(job.id)?.status;
         if (status === 'failed' || status === 'stopped') throw new Error(`job ${job.id} ${status}: ${this.timelines.get(job.id)?.error}`);
         return status === 'completed';

@@ -17,8 +17,8 @@ import { Federation, roundIntervals, type CpuSnapshot, type JobTimeline } from '
 import { median } from './measure';
 import { featureNames, writeLogisticCsv } from './synthetic';
 
-/** Jobs run per benchmark; the figure is the median over them. */
-const REPEATS = 3;
+/** Jobs timed per benchmark, after one untimed job that warms up the processes' JIT; the figure is their median. */
+const REPEATS = 5;
 /** Rounds timed per job, after the first. */
 const TIMED_ROUNDS = 10;
 
@@ -55,6 +55,13 @@ function perRound(timeline: JobTimeline): number {
   return (timeline.rounds[TIMED_ROUNDS] - timeline.rounds[0]) / TIMED_ROUNDS;
 }
 
+async function medianRound(federation: Federation, job: JobSpecInput): Promise<number> {
+  await federation.runJob(job);
+  const figures: number[] = [];
+  for (let i = 0; i < REPEATS; i++) figures.push(perRound(await federation.runJob(job)));
+  return median(figures);
+}
+
 async function withFederation<T>(options: { maxFrameBytes?: number }, body: (federation: Federation) => Promise<T>): Promise<T> {
   const federation = await Federation.start(options);
   try {
@@ -79,9 +86,7 @@ export function roundD100(participants: number): Promise<number> {
     });
     await federation.startAgents('agent', files);
     const job = spec('logistic', d, participants, { evaluateEvery: 1, evaluationFraction: 0.2 });
-    const figures: number[] = [];
-    for (let i = 0; i < REPEATS; i++) figures.push(perRound(await federation.runJob(job)));
-    return median(figures);
+    return medianRound(federation, job);
   });
 }
 
@@ -90,9 +95,7 @@ export function roundD1m(participants: number): Promise<number> {
   return withFederation({}, async (federation) => {
     await federation.startLightAgents('light', participants, participants, { rows: 2000, classes: 4000 });
     const job = spec('softmax', 249, participants, { evaluateEvery: 0 });
-    const figures: number[] = [];
-    for (let i = 0; i < REPEATS; i++) figures.push(perRound(await federation.runJob(job)));
-    return median(figures);
+    return medianRound(federation, job);
   });
 }
 

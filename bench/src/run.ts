@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { trainingEngine } from '@fl/participant-agent';
+import { trainingEngine, useTrainingEngine } from '@fl/participant-agent';
 import { PROFILE_ENV } from './federation';
 import { aggregateBench, trainBench, verifyBench } from './micro';
 import { roundD100, roundD1m, scaleN500, transferD10m } from './rounds';
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   const meta = {
     node: process.version,
     cpu: `${os.cpus()[0]?.model ?? 'unknown'} x ${os.availableParallelism()}`,
-    backend: await trainingEngine(),
+    backend: (useTrainingEngine('kernel'), await trainingEngine()),
     date: new Date().toISOString(),
   };
   fs.writeFileSync(RESULTS_FILE, JSON.stringify({ ...results, meta }, null, 2) + '\n');

@@ -3,3 +3,4 @@ export { loadConfig, ConfigSchema, type CoordinatorConfig, type CoordinatorConfi
 export type { JobRecord, RoundRecord, ParticipantRecord, Store } from './storage/store';
 export type { JobEvent } from './rounds/job-run';
 export { combineStatistics } from './strategy/statistics';
+export { fedAvg } from './strategy/fedavg';

@@ -10,7 +10,15 @@ import { encodeKey, fingerprint, readKeyFile, writeKeyFile } from '@fl/shared';
 import { ParticipantAgent } from './client/agent';
 import { CoordinatorPins } from './client/pins';
 import { loadMapping } from './data';
-import { BACKEND_NAMES, selectBackend, type BackendName } from './train';
+import {
+  BACKEND_NAMES,
+  selectBackend,
+  TRAINING_ENGINES,
+  trainingEngine,
+  useTrainingEngine,
+  type BackendName,
+  type TrainingEngineName,
+} from './train';
 
 const HELP = `Usage:
   fl-agent keygen --out key.json
@@ -21,6 +29,8 @@ const HELP = `Usage:
       --coordinator-key KEY    the coordinator's public key, compared out of band
                                (default: pinned at first contact in known-coordinators.json beside the key)
       --backend NAME           tensorflow, wasm or cpu (default: the first that loads) [FL_BACKEND]
+      --engine NAME            tfjs (TF.js ops on that backend, the default) or kernel (the
+                               WebAssembly SIMD training kernel, ~4x faster without tfjs-node) [FL_TRAINING_ENGINE]
 `;
 
 class UsageError extends Error {}
@@ -45,6 +55,7 @@ async function main(argv: string[]): Promise<void> {
     map: { type: 'string' },
     'coordinator-key': { type: 'string' },
     backend: { type: 'string' },
+    engine: { type: 'string' },
   } as const;
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -65,8 +76,13 @@ async function main(argv: string[]): Promise<void> {
   if (backendName && !BACKEND_NAMES.includes(backendName as BackendName)) {
     throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
   }
-  const backend = await selectBackend(backendName as BackendName | undefined);
-  process.stderr.write(`fl-agent: TensorFlow.js backend ${backend}\n`);
+  const engineName = (values.engine as string | undefined) ?? process.env.FL_TRAINING_ENGINE;
+  if (engineName && !TRAINING_ENGINES.includes(engineName as TrainingEngineName)) {
+    throw new UsageError(`--engine must be one of ${TRAINING_ENGINES.join(', ')}`);
+  }
+  if (engineName) useTrainingEngine(engineName as TrainingEngineName);
+  await selectBackend(backendName as BackendName | undefined);
+  process.stderr.write(`fl-agent: training on ${await trainingEngine()}\n`);
   const agent = new ParticipantAgent({
     coordinatorUrl: required(values, 'coordinator'),
     keys: readKeyFile(keyFile),

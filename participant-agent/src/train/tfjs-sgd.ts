@@ -1,6 +1,6 @@
 /**
- * Local training with TF.js ops, used when the native TensorFlow backend
- * (tfjs-node) is installed: mini-batch SGD with closed-form gradients rather
+ * Local training with TF.js ops on the selected backend, the default engine:
+ * mini-batch SGD with closed-form gradients rather
  * than a tf.LayersModel and fit(), whose per-batch bookkeeping measured about
  * 20x slower for models this small. The gradient of every kind has the same
  * form, dW = Xᵀg / B + l2·W and db = mean(g), with g = p − y where p is the

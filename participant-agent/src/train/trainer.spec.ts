@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelShape, initialParameters } from '@fl/shared';
 import { selectBackend } from './backend';
-import { TrainOptions, evaluateLocal, trainingEngine, trainLocal } from './trainer';
+import { TrainOptions, evaluateLocal, trainingEngine, trainLocal, useTrainingEngine } from './trainer';
 import { trainWithTfjs } from './tfjs-sgd';
 
 /** Seeded data for the tests, so a failure reproduces. */
@@ -330,8 +330,20 @@ describe('evaluateLocal', () => {
 });
 
 describe('the engines', () => {
-  it('trains with the WebAssembly SIMD kernel when TF.js runs on wasm', async () => {
-    expect(await trainingEngine()).toBe('wasm-simd');
+  it('trains with TF.js on its wasm backend by default, and with the SIMD kernel when chosen', async () => {
+    expect(await trainingEngine()).toBe('tfjs-wasm');
+    useTrainingEngine('kernel');
+    try {
+      expect(await trainingEngine()).toBe('wasm-simd');
+      const { x, y } = separableLogistic(90, 3, 8);
+      const run = options({ shape: { kind: 'logistic', inputDim: 3, outputDim: 1 }, params: new Float32Array(4), x, y, n: 90 });
+      const byKernel = await trainLocal(run);
+      useTrainingEngine('tfjs');
+      const byTfjs = await trainLocal(run);
+      byKernel.params.forEach((w, i) => expect(w).toBeCloseTo(byTfjs.params[i], 4));
+    } finally {
+      useTrainingEngine('tfjs');
+    }
   });
 
   it('TF.js ops, the engine under native TensorFlow, train to the same parameters as the kernel', async () => {

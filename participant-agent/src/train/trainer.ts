@@ -1,13 +1,12 @@
 /**
  * Local training of the convex models (logistic, softmax, linear) on a site's own
- * data, and plain-JS evaluation of a parameter vector against it.
+ * data, and evaluation of a parameter vector against it.
  *
  * Training is mini-batch SGD on one of two engines with the same contract
- * (options.ts): the training kernel, WebAssembly SIMD (sgd.ts), or TF.js ops when
- * the native TensorFlow backend is installed (tfjs-sgd.ts), whose multi-threaded
- * kernels can pay off on very wide models. TF.js's wasm and cpu backends are
- * never used for training: their per-op dispatch (10-70 µs) made a step several
- * times slower than the kernel's whole batch.
+ * (options.ts): TF.js ops on the selected backend (tfjs-sgd.ts), the default, or
+ * the training kernel, WebAssembly SIMD (sgd.ts), chosen with useTrainingEngine:
+ * on TF.js's wasm and cpu backends the per-op dispatch (10-70 µs) makes a step
+ * several times slower than the kernel's whole batch.
  */
 import {
   ModelShape,
@@ -45,12 +44,26 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   validate(options);
   const engine = await trainingEngine();
   if (options.n === 0) return { params: options.params.slice(), loss: 0, samples: 0, steps: 0 };
-  return engine === 'tfjs-tensorflow' ? trainWithTfjs(options) : trainWithKernel(options, kernelFor('training'));
+  return engine.startsWith('tfjs-') ? trainWithTfjs(options) : trainWithKernel(options, kernelFor('training'));
 }
 
-/** What trainLocal computes with in this process: 'wasm-simd' or 'js' (the kernel), or 'tfjs-tensorflow'. */
+export const TRAINING_ENGINES = ['tfjs', 'kernel'] as const;
+export type TrainingEngineName = (typeof TRAINING_ENGINES)[number];
+let chosenEngine: TrainingEngineName = 'tfjs';
+
+/**
+ * Chooses what trainLocal computes with, for the whole process: TF.js ops on the
+ * selected backend (the default), or the training kernel, ~4x faster than TF.js
+ * on its wasm backend for these small models (see sgd.ts).
+ */
+export function useTrainingEngine(name: TrainingEngineName): void {
+  chosenEngine = name;
+}
+
+/** What trainLocal computes with in this process: 'tfjs-<backend>', or the kernel's 'wasm-simd' or 'js'. */
 export async function trainingEngine(): Promise<string> {
-  return (await selectBackend()) === 'tensorflow' ? 'tfjs-tensorflow' : kernelFor('training').name;
+  const backend = await selectBackend();
+  return chosenEngine === 'tfjs' ? `tfjs-${backend}` : kernelFor('training').name;
 }
 
 /**
