@@ -13,13 +13,13 @@ import * as fs from 'node:fs';
 import { io, type Socket } from 'socket.io-client';
 import {
   AGENT_NAMESPACE,
-  chunk,
   decodePublicKey,
   decodeWeights,
   encodeKey,
   encodeWeights,
   keyPairFromSecretKey,
-  packEnvelope,
+  inPieces,
+  PIECE_OVERHEAD_BYTES,
   randomNonce,
   seededRandom,
   sha256Hex,
@@ -74,8 +74,6 @@ function noise(size: number, seed: number): Float32Array {
   return Float32Array.from({ length: size }, () => (random() - 0.5) * 1e-3);
 }
 
-/** Room left in a frame for the chunk event's own fields and Socket.IO's framing. */
-const CHUNK_OVERHEAD_BYTES = 16 * 1024;
 
 class LightParticipant {
   private readonly socket: Socket;
@@ -125,15 +123,11 @@ class LightParticipant {
 
   private async reply(event: 'statistics' | 'update' | 'evaluation', message: Record<string, unknown>): Promise<void> {
     const weights = message.weights as Uint8Array | undefined;
-    if (!weights || weights.byteLength + CHUNK_OVERHEAD_BYTES <= this.maxFrameBytes) return this.acked(event, message);
+    if (!weights || weights.byteLength + PIECE_OVERHEAD_BYTES <= this.maxFrameBytes) return this.acked(event, message);
     // Over the frame limit: the protocol's pieces (codec/envelope.ts), each sent once the previous is acknowledged.
-    const envelope = packEnvelope(message);
-    const transfer = randomNonce();
-    const pieces = chunk(envelope, this.maxFrameBytes - CHUNK_OVERHEAD_BYTES);
-    for (const [index, data] of pieces.entries()) {
-      await this.acked('chunk', { transfer, index, count: pieces.length, totalBytes: envelope.byteLength, data });
-    }
-    await this.acked('chunked', { transfer, event });
+    const { pieces, end } = inPieces(message, event, this.maxFrameBytes, randomNonce());
+    for (const piece of pieces) await this.acked('chunk', piece);
+    await this.acked('chunked', end);
   }
 
   private async acked(event: string, message: unknown): Promise<void> {

@@ -245,11 +245,7 @@ export class JobRun {
       const header = { type: 'statistics-request' as const, job: this.job.id, spec, issuedAt: Date.now() };
       const signature = this.deps.identity.sign('statistics-request', header);
       const ask = (p: string) => this.deps.channel.send(p, 'statistics-request', { header, signature });
-      this.phase = { kind: 'statistics', collection, ask };
-      for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
-      await collection.closed;
-      this.phase = null;
-      if (await this.interrupted()) {
+      if (await this.runPhase({ kind: 'statistics', collection, ask })) {
         attempt--;
         continue;
       }
@@ -291,11 +287,7 @@ export class JobRun {
       const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const };
       const signature = this.deps.identity.sign('train', header);
       const ask = (p: string) => this.deps.channel.send(p, 'train', { header, signature, weights: bytes });
-      this.phase = { kind: 'training', round, collection, aggregation, size: global.weights.length, ask };
-      for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
-      await collection.closed;
-      this.phase = null;
-      if (await this.interrupted()) {
+      if (await this.runPhase({ kind: 'training', round, collection, aggregation, size: global.weights.length, ask })) {
         attempt--;
         continue;
       }
@@ -336,6 +328,19 @@ export class JobRun {
     }
   }
 
+  /**
+   * Opens a phase: asks every selected participant (the unreachable fail at
+   * once) and waits until it closes. True when a pause cut it short and the
+   * caller must start it again.
+   */
+  private async runPhase(phase: Phase): Promise<boolean> {
+    this.phase = phase;
+    for (const p of phase.collection.selected) if (!phase.ask(p)) phase.collection.fail(p, 'offline');
+    await phase.collection.closed;
+    this.phase = null;
+    return this.interrupted();
+  }
+
   private modelHeader(round: number, weightsSha256: string, deadline: number) {
     const preprocessing = this.job.preprocessing!;
     const { spec } = this.job;
@@ -363,11 +368,7 @@ export class JobRun {
       const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
       const signature = this.deps.identity.sign('evaluate', header);
       const ask = (p: string) => this.deps.channel.send(p, 'evaluate', { header, signature, weights: bytes });
-      this.phase = { kind: 'evaluation', round, collection, modelSha256: model.sha256, ask };
-      for (const p of selected) if (!ask(p)) collection.fail(p, 'offline');
-      await collection.closed;
-      this.phase = null;
-      if (await this.interrupted()) continue;
+      if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ask })) continue;
       if (collection.replies.size === 0) return;
       const metrics = new WeightedMetrics();
       let numExamples = 0;
@@ -377,7 +378,7 @@ export class JobRun {
       }
       const evaluation = { metrics: metrics.means(), numExamples, participants: [...collection.replies.keys()] };
       this.deps.store.setRoundEvaluation(this.job.id, round, evaluation);
-      const record = this.deps.store.listRounds(this.job.id).find((r) => r.round === round)!;
+      const record = this.deps.store.getRound(this.job.id, round)!;
       this.deps.notify({ type: 'evaluation', job: this.job.id, round: record });
       return;
     }

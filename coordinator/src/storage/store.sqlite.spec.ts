@@ -41,6 +41,8 @@ describe('the SQLite store', () => {
     const evaluation = { metrics: { accuracy: 0.9 }, numExamples: 20, participants: ['a', 'b'] };
     store.setRoundEvaluation('j1', 1, evaluation);
     expect(store.listRounds('j1')[0].evaluation).toEqual(evaluation);
+    expect(store.getRound('j1', 1)).toEqual({ ...round(1), evaluation });
+    expect(store.getRound('j1', 2)).toBeUndefined();
   });
 
   it('counts the committed rounds each participant contributed to, over all jobs', () => {

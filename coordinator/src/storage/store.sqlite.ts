@@ -251,6 +251,11 @@ export class SqliteStore implements Store {
     return new Map(rows.map((r) => [r.participant, r.rounds]));
   }
 
+  getRound(job: string, round: number): RoundRecord | undefined {
+    const row = this.statement('SELECT * FROM rounds WHERE job = ? AND round = ?').get(job, round) as RoundRow | undefined;
+    return row && toRound(row);
+  }
+
   getModel(job: string, round?: number): ModelVersion | undefined {
     const row = (
       round === undefined

@@ -87,6 +87,7 @@ export interface JobRepository {
   /** Records the federated evaluation of a committed round. */
   setRoundEvaluation(job: string, round: number, evaluation: RoundEvaluation): void;
   listRounds(job: string): RoundRecord[];
+  getRound(job: string, round: number): RoundRecord | undefined;
   /** How many committed rounds, over all jobs, folded in each participant's update. */
   contributionCounts(): Map<string, number>;
   getModel(job: string, round?: number): ModelVersion | undefined;

@@ -8,14 +8,13 @@ import { io, type Socket } from 'socket.io-client';
 import {
   AGENT_NAMESPACE,
   canonicalJson,
-  chunk,
   decodePublicKey,
   decodeWeights,
   EvaluateMessageSchema,
   encodeKey,
   encodeWeights,
   fingerprint,
-  packEnvelope,
+  inPieces,
   parameterCount,
   randomNonce,
   sha256Hex,
@@ -359,25 +358,23 @@ export class ParticipantAgent extends EventEmitter {
     if (frameSize(message) <= this.maxFrameBytes) return this.emitWithAck(event, message, timeoutMs);
     // Larger than a frame (Socket.IO would drop the connection without a word): send it in pieces,
     // each after the previous one is acknowledged, so memory and the socket's buffer stay bounded.
-    const envelope = packEnvelope(message);
-    if (envelope.byteLength > this.maxMessageBytes) {
+    const { totalBytes, pieces, end } = inPieces(message, event, this.maxFrameBytes, randomNonce());
+    if (totalBytes > this.maxMessageBytes) {
       const error: ErrorBody = {
         code: 'FRAME_TOO_LARGE',
         message:
-          `this ${event} is ${megabytes(envelope.byteLength)} MB, over the coordinator's message limit of ` +
+          `this ${event} is ${megabytes(totalBytes)} MB, over the coordinator's message limit of ` +
           `${megabytes(this.maxMessageBytes)} MB; not sent (the coordinator operator can raise --max-message-bytes)`,
       };
       this.log(error.message);
       this.emit('refused', error);
       return { ok: false, error };
     }
-    const transfer = randomNonce();
-    const pieces = chunk(envelope, Math.max(1024, this.maxFrameBytes - FRAME_OVERHEAD_BYTES));
-    for (const [index, data] of pieces.entries()) {
-      const ack = await this.emitWithAck('chunk', { transfer, index, count: pieces.length, totalBytes: envelope.byteLength, data }, timeoutMs);
+    for (const piece of pieces) {
+      const ack = await this.emitWithAck('chunk', piece, timeoutMs);
       if (!ack.ok) return ack;
     }
-    return this.emitWithAck('chunked', { transfer, event }, timeoutMs);
+    return this.emitWithAck('chunked', end, timeoutMs);
   }
 
   /** Sends and waits for the ack, with a timeout: an ack lost with a dropped connection would never come. */
@@ -393,9 +390,6 @@ export class ParticipantAgent extends EventEmitter {
   }
 
 }
-
-/** room for a piece's own fields and Socket.IO's framing within the frame limit */
-const FRAME_OVERHEAD_BYTES = 16 * 1024;
 
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 

@@ -1,4 +1,4 @@
-import { allFinite, chunk, decodeWeights, encodeWeights, packEnvelope, sha256Hex, unpackEnvelope } from '.';
+import { allFinite, chunk, decodeWeights, encodeWeights, inPieces, packEnvelope, PIECE_OVERHEAD_BYTES, sha256Hex, unpackEnvelope } from '.';
 
 describe('weights codec', () => {
   it('round-trips float32 weights exactly, little-endian', () => {
@@ -56,6 +56,18 @@ describe('envelopes for chunked messages', () => {
     expect(parts.length).toBe(Math.ceil(packed.byteLength / 333));
     const joined = Buffer.concat(parts);
     expect(decodeWeights(unpackEnvelope(joined).weights as Uint8Array)![999]).toBe(999);
+  });
+
+  it('cuts a message into numbered pieces within the frame limit, ended by the event it stands for', () => {
+    const weights = encodeWeights(new Float32Array(20_000));
+    const { totalBytes, pieces, end } = inPieces({ header: { round: 1 }, weights }, 'update', 32 * 1024, 'transfer-1');
+    expect(pieces.map((p) => p.index)).toEqual(pieces.map((_, i) => i));
+    for (const piece of pieces) {
+      expect(piece.data.byteLength).toBeLessThanOrEqual(32 * 1024 - PIECE_OVERHEAD_BYTES);
+      expect(piece).toMatchObject({ transfer: 'transfer-1', count: pieces.length, totalBytes });
+    }
+    expect(end).toEqual({ transfer: 'transfer-1', event: 'update' });
+    expect(unpackEnvelope(Buffer.concat(pieces.map((p) => p.data))).header).toEqual({ round: 1 });
   });
 
   it('refuses malformed envelopes', () => {

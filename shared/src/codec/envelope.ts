@@ -62,3 +62,23 @@ export function chunk(bytes: Uint8Array, size: number): Uint8Array[] {
   for (let at = 0; at < bytes.byteLength; at += size) out.push(bytes.subarray(at, Math.min(at + size, bytes.byteLength)));
   return out.length ? out : [bytes];
 }
+
+/** Room left in a frame for a piece's own fields and Socket.IO's framing. */
+export const PIECE_OVERHEAD_BYTES = 16 * 1024;
+
+/**
+ * A message too large for one frame, as the protocol sends it: the `chunk`
+ * messages, to be sent in order, each once the previous one is acknowledged,
+ * then the `chunked` message that names the event it stands for.
+ */
+export function inPieces<E extends string>(
+  message: Record<string, unknown>,
+  event: E,
+  maxFrameBytes: number,
+  transfer: string,
+): { totalBytes: number; pieces: { transfer: string; index: number; count: number; totalBytes: number; data: Uint8Array }[]; end: { transfer: string; event: E } } {
+  const envelope = packEnvelope(message);
+  const parts = chunk(envelope, Math.max(1024, maxFrameBytes - PIECE_OVERHEAD_BYTES));
+  const pieces = parts.map((data, index) => ({ transfer, index, count: parts.length, totalBytes: envelope.byteLength, data }));
+  return { totalBytes: envelope.byteLength, pieces, end: { transfer, event } };
+}
