@@ -32,7 +32,7 @@ describe('a job through coordinator crashes and an agent restart', () => {
   let api: AdminApi;
   let jobId: string;
   const agentArgs: string[][] = [];
-  const kills: string[] = [];
+  const killed: Running[] = [];
 
   const startCoordinator = async (port: number) => {
     coordinator = await startCoordinatorProcess(['--port', String(port), '--data-dir', path.join(dir, 'coordinator'), '--admin-token', token]);
@@ -71,19 +71,19 @@ describe('a job through coordinator crashes and an agent restart', () => {
     jobId = created.body.id;
 
     await eventually(committed, (n) => n >= 3, 120_000);
+    killed.push(coordinator);
     await killCoordinator();
-    kills.push('coordinator');
     await startCoordinator(port);
 
     await eventually(committed, (n) => n >= 12, 120_000);
+    killed.push(coordinator);
     await killCoordinator();
-    kills.push('coordinator');
     await startCoordinator(port);
 
     await eventually(committed, (n) => n >= 20, 120_000);
     const agent = processes[1];
     agent.child.kill('SIGKILL');
-    kills.push('party-1');
+    killed.push(agent);
     processes.push(run(AGENT_CLI, agentArgs[0]));
 
     await eventually(async () => (await api.request<JobRecord>('GET', `/api/jobs/${jobId}`)).body.status, (s) => s === 'completed' || s === 'failed', 180_000);
@@ -93,8 +93,10 @@ describe('a job through coordinator crashes and an agent restart', () => {
     for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   });
 
-  it('kills what it meant to', () => {
-    expect(kills).toEqual(['coordinator', 'coordinator', 'party-1']);
+  it('really killed two coordinator processes and an agent process with SIGKILL', async () => {
+    await eventually(() => killed.every((p) => p.child.signalCode !== null), (done) => done);
+    expect(killed.map((p) => p.child.signalCode)).toEqual(['SIGKILL', 'SIGKILL', 'SIGKILL']);
+    expect(new Set(killed.map((p) => p.child.pid)).size).toBe(3);
   });
 
   it('completes all rounds, numbered without gaps, each contributor counted once', async () => {
