@@ -1,3 +1,4 @@
 export * from './model';
 export * from './metrics';
 export * from './random';
+export * from './average';

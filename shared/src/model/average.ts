@@ -1,0 +1,62 @@
+/**
+ * The weighted mean of models, folded one at a time into a float64 running sum:
+ * FedAvg's arithmetic. The coordinator aggregates with it and the audit verifier
+ * recomputes with it, so a recomputed global model is bit-identical when the
+ * updates are folded in the same order.
+ */
+
+/**
+ * sum += weights · scale. Eight independent lanes, loaded before they are stored,
+ * let V8 keep them in registers: ~4.5 GB/s of updates against ~2.7 for the plain
+ * loop on the benchmark machine (bench: aggregate.fedavg.gbPerSec).
+ */
+function fold(sum: Float64Array, weights: Float32Array, scale: number): void {
+  const n = sum.length;
+  let i = 0;
+  for (; i + 7 < n; i += 8) {
+    const s0 = sum[i] + weights[i] * scale;
+    const s1 = sum[i + 1] + weights[i + 1] * scale;
+    const s2 = sum[i + 2] + weights[i + 2] * scale;
+    const s3 = sum[i + 3] + weights[i + 3] * scale;
+    const s4 = sum[i + 4] + weights[i + 4] * scale;
+    const s5 = sum[i + 5] + weights[i + 5] * scale;
+    const s6 = sum[i + 6] + weights[i + 6] * scale;
+    const s7 = sum[i + 7] + weights[i + 7] * scale;
+    sum[i] = s0;
+    sum[i + 1] = s1;
+    sum[i + 2] = s2;
+    sum[i + 3] = s3;
+    sum[i + 4] = s4;
+    sum[i + 5] = s5;
+    sum[i + 6] = s6;
+    sum[i + 7] = s7;
+  }
+  for (; i < n; i++) sum[i] += weights[i] * scale;
+}
+
+export class WeightedAverage {
+  private readonly sum: Float64Array;
+  private total = 0;
+
+  constructor(readonly size: number) {
+    this.sum = new Float64Array(size);
+  }
+
+  get weight(): number {
+    return this.total;
+  }
+
+  add(weights: Float32Array, weight: number): void {
+    if (weights.length !== this.sum.length) throw new Error('update size differs from the global model');
+    fold(this.sum, weights, weight);
+    this.total += weight;
+  }
+
+  /** The mean as float32, or null when nothing was added. */
+  result(): Float32Array | null {
+    if (this.total === 0) return null;
+    const weights = new Float32Array(this.sum.length);
+    for (let i = 0; i < weights.length; i++) weights[i] = this.sum[i] / this.total;
+    return weights;
+  }
+}
