@@ -5,12 +5,12 @@ import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { ServerOptions } from 'socket.io';
-import { randomBytes } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { serveDashboard } from './admin/dashboard-files';
-import { ConfigSchema, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
+import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
 import { CoordinatorIdentity } from './identity/identity';
 import { CoordinatorLogger } from './logger';
@@ -32,10 +32,20 @@ class SizedIoAdapter extends IoAdapter {
   }
 }
 
+/** The served certificate, as the log and the CLI show it; undefined when serving plain HTTP. */
+export interface TlsSummary {
+  subject: string;
+  subjectAltName: string | undefined;
+  issuer: string;
+  validTo: Date;
+}
+
 export interface RunningCoordinator {
   url: string;
   port: number;
-  adminToken: string;
+  tls: TlsSummary | undefined;
+  /** the configured admin token, if any */
+  adminToken: string | undefined;
   config: CoordinatorConfig;
   identity: CoordinatorIdentity;
   engine: RoundEngine;
@@ -44,22 +54,32 @@ export interface RunningCoordinator {
   close(): Promise<void>;
 }
 
-/** The token given in the configuration, else the one kept in the data directory (made on first start). */
-function adminToken(config: CoordinatorConfig): string {
-  if (config.adminToken) return config.adminToken;
-  const file = path.join(config.dataDir, 'admin-token');
-  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
-  const token = randomBytes(24).toString('base64url');
-  fs.writeFileSync(file, token + '\n', { mode: 0o600, flag: 'wx' });
-  return token;
+function summarise(certificate: X509Certificate): TlsSummary {
+  // Distinguished names come one attribute a line.
+  const name = (dn: string) => dn.split('\n').join(', ');
+  return {
+    subject: name(certificate.subject),
+    subjectAltName: certificate.subjectAltName,
+    issuer: name(certificate.issuer),
+    validTo: new Date(certificate.validTo),
+  };
+}
+
+export function describeTls(tls: TlsSummary): string {
+  const names = tls.subjectAltName ? ` for ${tls.subjectAltName}` : '';
+  return `certificate ${tls.subject}${names}, issued by ${tls.issuer}, valid until ${tls.validTo.toISOString()}`;
 }
 
 export async function startCoordinator(input: CoordinatorConfig | CoordinatorConfigInput): Promise<RunningCoordinator> {
   const config = ConfigSchema.parse(input);
   config.dataDir = path.resolve(config.dataDir);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const token = adminToken(config);
-  const app = await NestFactory.create<NestExpressApplication>(CoordinatorModule.forConfig(config, token), { logger: ['error', 'warn'] });
+  // With TLS the one server is HTTPS, so Socket.IO, attached to it, is WSS on the same port.
+  const tlsFiles = config.tlsCert && config.tlsKey ? readTls(config.tlsCert, config.tlsKey) : undefined;
+  const app = await NestFactory.create<NestExpressApplication>(CoordinatorModule.forConfig(config), {
+    logger: ['error', 'warn'],
+    httpsOptions: tlsFiles && { cert: tlsFiles.cert, key: tlsFiles.key },
+  });
   const log = app.get(CoordinatorLogger);
   const dashboard = serveDashboard(app);
   app.useWebSocketAdapter(new SizedIoAdapter(app, config.maxFrameBytes));
@@ -72,8 +92,16 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   const store = app.get<Store>(STORE);
   const identity = app.get(CoordinatorIdentity);
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${tlsFiles ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   log.info(`coordinator listening on ${url}; key fingerprint ${identity.fingerprint}; data in ${config.dataDir}`);
+  const tls = tlsFiles && summarise(tlsFiles.certificate);
+  if (tls) {
+    log.info(`TLS on: ${describeTls(tls)}`);
+    if (tls.validTo.getTime() < Date.now()) log.warn(`the TLS certificate expired on ${tls.validTo.toISOString()}: agents will refuse it`);
+  } else log.info('TLS off: plain HTTP (use --tls-cert and --tls-key, or a reverse proxy that terminates TLS)');
+  if (!config.adminToken && store.listUsers().length === 0) {
+    log.warn(`no admin yet: create one with fl-coordinator user add --data-dir ${config.dataDir} --name NAME --role admin`);
+  }
   if (dashboard) log.info(`dashboard on ${url}/`);
   else log.warn('the dashboard is not built (npm run build): serving the API only');
   engine.resume();
@@ -81,7 +109,8 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   return {
     url,
     port,
-    adminToken: token,
+    tls,
+    adminToken: config.adminToken,
     config,
     identity,
     engine,

@@ -2,3 +2,5 @@ export * from './data';
 export * from './train';
 export { ParticipantAgent, trainingSeed, type AgentOptions } from './client/agent';
 export { CoordinatorPins } from './client/pins';
+export { requestJson, networkErrorMessage, type JsonRequestOptions, type JsonResponse } from './client/http';
+export { enroll, EnrollmentError, type EnrollOptions } from './client/enroll';

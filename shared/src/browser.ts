@@ -6,3 +6,4 @@
 export * from './protocol/job';
 export * from './protocol/errors';
 export { MODEL_KINDS, type ModelKind, type ModelShape } from './model/model';
+export type { ParticipantStatus } from './protocol/enrollment';

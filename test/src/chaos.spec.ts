@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { JobRecord, RoundRecord } from '@fl/coordinator';
 import { sha256Hex } from '@fl/shared';
 import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, tempDir } from './harness';
-import { AGENT_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
+import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
 
 jest.setTimeout(300_000);
 
@@ -129,5 +129,10 @@ describe('a job through coordinator crashes and an agent restart', () => {
       expect(response.headers.get('x-model-sha256')).toBe(rounds[round - 1].modelSha256);
       expect(sha256Hex(new Uint8Array(await response.arrayBuffer()))).toBe(rounds[round - 1].modelSha256);
     }
+  });
+
+  it('leaves an audit log that verifies, every round recomputed, across the kills', async () => {
+    const verified = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', path.join(dir, 'coordinator')]);
+    expect(verified).toMatch(/40 rounds, 40 recomputed/);
   });
 });

@@ -390,7 +390,7 @@ describe('npm run demo -- --keep-open', () => {
       const page = await fetch(`${url}/participants`);
       expect(await page.text()).toContain('<div id="root">');
       const session = await fetch(`${url}/api/session`, { headers: { authorization: `Bearer ${token}` } });
-      expect(await session.json()).toEqual({ role: 'admin' });
+      expect(await session.json()).toEqual({ role: 'admin', user: null });
       const participants = await fetch(`${url}/api/participants`, { headers: { authorization: `Bearer ${token}` } });
       expect(((await participants.json()) as { online: boolean }[]).map((p) => p.online)).toEqual([true, true, true]);
 

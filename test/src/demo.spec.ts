@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT, tempDir } from './harness';
+import { COORDINATOR_CLI } from './processes';
 
 jest.setTimeout(180_000);
 
@@ -38,6 +39,14 @@ describe('npm run demo', () => {
   it('stores the model where it says', () => {
     const model = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
     expect(model.round).toBe(3);
-    expect(fs.existsSync(path.join(dir, 'coordinator', 'coordinator.sqlite'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'coordinator.sqlite'))).toBe(true);
+  });
+
+  it('enrolls each lender with an invitation, and its audit log verifies, every round recomputed', async () => {
+    expect(output).toMatch(/bank-lisbon +Banco do Atlântico: invited, enrolled, approved/);
+    expect(output).toMatch(/3 recomputed/);
+    // Afterwards, as an operator would: the data directory verifies on its own.
+    const verified = await promisify(execFile)(process.execPath, [COORDINATOR_CLI, 'audit', 'verify', '--data-dir', dir]);
+    expect(verified.stdout).toMatch(/3 recomputed/);
   });
 });

@@ -3,7 +3,8 @@
  * coordinator (SQLite store) and three fl-agent processes, each on its own part
  * of the credit scoring data (one of them with its own column names and
  * spellings, mapped to the job's), runs a logistic job to the end, prints each
- * round, and scores the global model on rows none of them trained on. The
+ * round, scores the global model on rows none of them trained on, and verifies
+ * the audit log (every round recomputed from the retained updates). The
  * dashboard's address and the admin token are printed at the start, so the job
  * can be watched live; --keep-open leaves everything running until Ctrl-C.
  *
@@ -15,12 +16,12 @@ import { parseArgs } from 'node:util';
 import type { RoundRecord } from '@fl/coordinator';
 import type { JobSpecInput } from '@fl/shared';
 import { AdminApi, DATA_DIR, evaluateModel, splitCsv, type GlobalModel } from './harness';
-import { AGENT_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
+import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
 
 const PARTIES = [
-  { name: 'bank-lisbon', organisation: 'Banco do Atlântico (PT)' },
-  { name: 'bank-lyon', organisation: 'Crédit Rhône (FR)' },
-  { name: 'lender-madrid', organisation: 'Financiera Meseta (ES)' },
+  { name: 'bank-lisbon', organisation: 'Banco do Atlântico', country: 'PT' },
+  { name: 'bank-lyon', organisation: 'Crédit Rhône', country: 'FR' },
+  { name: 'lender-madrid', organisation: 'Financiera Meseta', country: 'ES' },
 ];
 
 const SPEC: JobSpecInput = {
@@ -108,20 +109,28 @@ async function main(): Promise<void> {
     console.log(`Federated learning demo: 3 lenders train one credit default model; data stays in ${dir}/parties/*`);
     const split = splitCsv(path.join(DATA_DIR, 'credit_data.csv'), PARTIES.length, { seed: 1, holdout: 0.2, dir });
     const token = 'demo-admin-token-' + Math.random().toString(36).slice(2);
-    const coordinator = await startCoordinatorProcess(['--data-dir', path.join(dir, 'coordinator'), '--admin-token', token]);
+    // The coordinator keeps its store and key in DIR itself, so `fl-coordinator audit verify --data-dir DIR` checks the run.
+    const coordinator = await startCoordinatorProcess(['--data-dir', dir, '--admin-token', token]);
     processes.push(coordinator);
     const api = new AdminApi(coordinator.url, token);
-    console.log(`coordinator on ${coordinator.url} (store ${path.join(dir, 'coordinator', 'coordinator.sqlite')})`);
+    console.log(`coordinator on ${coordinator.url} (store ${path.join(dir, 'coordinator.sqlite')})`);
     console.log(`dashboard on ${coordinator.url}/ (sign in with the admin token ${token})`);
 
+    // Each lender is invited, enrolls its own key with the one-time token, and is approved by the admin.
     for (const [i, party] of PARTIES.entries()) {
       const home = path.join(dir, 'parties', party.name);
       fs.mkdirSync(home, { recursive: true });
       const dataFile = path.join(home, 'loans.csv');
       fs.renameSync(split.parties[i], dataFile);
       const keyFile = path.join(home, 'key.json');
-      const publicKey = /public key (\S+)/.exec(await runToEnd(AGENT_CLI, ['keygen', '--out', keyFile]))![1];
-      await api.request('POST', '/api/participants', { name: party.name, organisation: party.organisation, publicKey });
+      const invitation = await api.request<{ token: string }>('POST', '/api/invitations', {
+        organisation: party.organisation,
+        country: party.country,
+        name: party.name,
+        expiresInHours: 1,
+      });
+      await runToEnd(AGENT_CLI, ['enroll', '--coordinator', coordinator.url, '--token', invitation.body.token, '--key', keyFile, '--name', party.name]);
+      await api.request('POST', `/api/participants/${party.name}/approve`, {});
       const args = ['run', '--coordinator', coordinator.url, '--key', keyFile, '--data', dataFile];
       if (party.name === 'lender-madrid') {
         localizeMadrid(dataFile, path.join(home, 'mapping.json'));
@@ -130,7 +139,7 @@ async function main(): Promise<void> {
       processes.push(run(AGENT_CLI, args));
       const rows = fs.readFileSync(dataFile, 'utf8').trimEnd().split('\n').length - 1;
       const note = party.name === 'lender-madrid' ? ', its own column names and spellings, mapped by mapping.json' : '';
-      console.log(`  ${party.name.padEnd(14)} ${party.organisation}: ${rows} rows${note}`);
+      console.log(`  ${party.name.padEnd(14)} ${party.organisation}: invited, enrolled, approved; ${rows} rows${note}`);
     }
 
     const job = (await api.request<{ id: string }>('POST', '/api/jobs', spec)).body;
@@ -156,7 +165,11 @@ async function main(): Promise<void> {
     // The held-out rows are the first ones of the shuffled data set.
     const majority = split.rows.slice(0, n).filter((r) => r[0] === 'good').length / n;
     console.log(`global model after round ${model.round}: accuracy ${accuracy!.toFixed(4)} on ${n} held-out rows (always "good": ${majority.toFixed(4)})`);
-    console.log(`model stored in ${path.join(dir, 'coordinator', 'coordinator.sqlite')} (every round), served at ${coordinator.url}/api/jobs/${job.id}/model, copied to ${modelFile}`);
+    console.log(`model stored in ${path.join(dir, 'coordinator.sqlite')} (every round), served at ${coordinator.url}/api/jobs/${job.id}/model, copied to ${modelFile}`);
+    // The audit: the operator recomputes every round from the retained updates; a lender checks an export on its own.
+    const audit = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', dir]);
+    console.log(`audit log: ${audit.trimEnd().split('\n').join('\n  ')}`);
+    console.log(`check it again at any time: npx fl-coordinator audit verify --data-dir ${dir}`);
     console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     if (values['keep-open']) {
       console.log(`the coordinator and the agents keep running: dashboard on ${coordinator.url}/ (admin token ${token}); Ctrl-C stops them`);

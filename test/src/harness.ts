@@ -17,7 +17,7 @@ import {
   type ModelShape,
   type Preprocessing,
 } from '@fl/shared';
-import { loadLocalData, parseCsv, prepare, ParticipantAgent } from '@fl/participant-agent';
+import { loadLocalData, parseCsv, prepare, ParticipantAgent, requestJson } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
 import { shuffle } from './sim/partition';
 
@@ -38,18 +38,25 @@ export async function testCoordinator(options: Partial<CoordinatorConfigInput> =
   });
 }
 
-/** The REST API as the dashboard or a script uses it. */
+/** The REST API as the dashboard or a script uses it; with a CA, over the agent's client, since fetch cannot take one. */
 export class AdminApi {
   constructor(
     readonly url: string,
     private readonly token: string,
+    private readonly ca?: string | Buffer,
   ) {}
 
-  static of(coordinator: RunningCoordinator): AdminApi {
-    return new AdminApi(coordinator.url, coordinator.adminToken);
+  static of(coordinator: RunningCoordinator, ca?: string | Buffer): AdminApi {
+    if (!coordinator.adminToken) throw new Error('the coordinator was started without an admin token');
+    return new AdminApi(coordinator.url, coordinator.adminToken, ca);
   }
 
   async request<T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> {
+    if (this.ca) {
+      const headers = { authorization: `Bearer ${this.token}` };
+      const response = await requestJson(`${this.url}${route}`, { method, body, headers, ca: this.ca });
+      return response as { status: number; body: T };
+    }
     const response = await fetch(`${this.url}${route}`, {
       method,
       headers: { authorization: `Bearer ${this.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -106,14 +113,15 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number } = {},
+  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer } = {},
 ): Promise<ParticipantAgent> {
-  const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator), name));
+  const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator, options.ca), name));
   const agent = new ParticipantAgent({
     coordinatorUrl: coordinator.url,
     keys: pair,
     dataFile,
     coordinatorKey: coordinator.identity.publicKey,
+    ca: options.ca,
     log: options.log ?? (() => undefined),
     reconnectDelayMs: 100,
     reconnectDelayMaxMs: 1000,

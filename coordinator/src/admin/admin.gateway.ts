@@ -1,6 +1,6 @@
 /**
  * The dashboard's live view, the Socket.IO namespace /admin. Thin: it admits
- * the admin and viewer tokens in the handshake and forwards to every dashboard
+ * any signed-in user or API token (admin or viewer) in the handshake and forwards to every dashboard
  * what the round engine reports about jobs and when participants come and go.
  * Dashboards send nothing here: every change goes through the REST API, where
  * the roles are enforced.
@@ -30,8 +30,8 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
   afterInit(namespace: AdminNamespace): void {
     namespace.use((socket, next) => {
       // Both roles may watch: nothing can be changed through this namespace.
-      if (this.credentials.roleOf((socket.handshake.auth as Partial<AdminHandshakeAuth> | undefined)?.token)) return next();
-      const body: ErrorBody = { code: 'UNAUTHORIZED', message: 'send the admin or viewer token as auth: { token }' };
+      if (this.credentials.identify((socket.handshake.auth as Partial<AdminHandshakeAuth> | undefined)?.token)) return next();
+      const body: ErrorBody = { code: 'UNAUTHORIZED', message: 'send a session or API token as auth: { token }' };
       // socket.io sends `data` to the client with the connect_error.
       next(Object.assign(new Error(body.message), { data: body }));
     });

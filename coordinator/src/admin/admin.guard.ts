@@ -1,29 +1,48 @@
 /**
- * REST authentication and roles: `Authorization: Bearer <token>` with the admin
- * token for everything, or the viewer token for reads (GET) only.
+ * REST authentication and roles, applied to every route of the API: a route is
+ * public only when marked @Public(). `Authorization: Bearer <token>`; an admin
+ * may do anything, a viewer may read (GET) except what is marked @AdminOnly().
  */
-import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Inject, Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { FlError } from '@fl/shared';
-import { Credentials } from './credentials';
-import type { Role } from './views';
+import { Credentials, type Principal } from './credentials';
 
-/** The request after the guard: it carries the caller's role. */
-export type AuthenticatedRequest = Request & { role: Role };
+/** The request after the guard: it carries the caller. */
+export type AuthenticatedRequest = Request & { principal: Principal };
+
+const ACCESS = 'fl:access';
+type Access = 'public' | 'admin-only' | 'signed-in';
+
+/** Open to anyone: liveness, sign-in, and enrollment (which its invitation token authenticates). */
+export const Public = () => SetMetadata(ACCESS, 'public' satisfies Access);
+/** Admins only, reads included: users and tokens are not for viewers. */
+export const AdminOnly = () => SetMetadata(ACCESS, 'admin-only' satisfies Access);
+/** Any signed-in caller, whatever the method: signing out changes nothing but one's own session. */
+export const SignedIn = () => SetMetadata(ACCESS, 'signed-in' satisfies Access);
+
+export function bearerToken(request: Request): string | undefined {
+  return /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+}
 
 @Injectable()
 export class AdminGuard implements CanActivate {
-  constructor(@Inject(Credentials) private readonly credentials: Credentials) {}
+  constructor(
+    @Inject(Credentials) private readonly credentials: Credentials,
+    @Inject(Reflector) private readonly reflector: Reflector,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
+    const access = this.reflector.getAllAndOverride<Access | undefined>(ACCESS, [context.getHandler(), context.getClass()]);
+    if (access === 'public') return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? '');
-    const role = match ? this.credentials.roleOf(match[1]) : null;
-    if (!role) throw new FlError('UNAUTHORIZED', 'send the admin or viewer token as Authorization: Bearer <token>');
-    if (!Credentials.allows(role, request.method)) {
-      throw new FlError('FORBIDDEN', `the ${role} role can read but not change anything`);
+    const principal = this.credentials.identify(bearerToken(request));
+    if (!principal) throw new FlError('UNAUTHORIZED', 'sign in, or send a token as Authorization: Bearer <token>');
+    if (principal.role !== 'admin' && access !== 'signed-in' && (access === 'admin-only' || !Credentials.allows(principal.role, request.method))) {
+      throw new FlError('FORBIDDEN', access === 'admin-only' ? 'only admins may do this' : `the ${principal.role} role can read but not change anything`);
     }
-    request.role = role;
+    request.principal = principal;
     return true;
   }
 }

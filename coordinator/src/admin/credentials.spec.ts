@@ -1,34 +1,91 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { FailureLimiter } from '../participants/handshake';
+import { SqliteStore } from '../storage/store.sqlite';
 import { AdminGuard, type AuthenticatedRequest } from './admin.guard';
 import { Credentials } from './credentials';
+import { hashPassword, verifyPassword } from './passwords';
+
+describe('passwords', () => {
+  it('hash with scrypt, salted: the same password hashes differently and verifies', async () => {
+    const a = await hashPassword('correct horse battery');
+    const b = await hashPassword('correct horse battery');
+    expect(a).toMatch(/^scrypt\$15\$8\$1\$/);
+    expect(a).not.toBe(b);
+    expect(await verifyPassword('correct horse battery', a)).toBe(true);
+    expect(await verifyPassword('correct horse batterY', a)).toBe(false);
+    expect(await verifyPassword('correct horse battery', 'plain')).toBe(false);
+  });
+
+  it('refuses short passwords', async () => {
+    await expect(hashPassword('short')).rejects.toThrow(/at least 12/);
+  });
+});
 
 describe('credentials and the REST guard', () => {
   const admin = 'admin-token-0123456789';
   const viewer = 'viewer-token-0123456789';
-  const guard = new AdminGuard(new Credentials(admin, viewer));
+  let store: SqliteStore;
+  let credentials: Credentials;
+
+  beforeEach(() => {
+    store = new SqliteStore(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-cred-')), 'store.sqlite'));
+    credentials = new Credentials(store, { adminToken: admin, viewerToken: viewer, sessionSeconds: 3600, loginFailures: new FailureLimiter(3, 60_000) });
+  });
+  afterEach(() => store.close());
+
   const call = (method: string, authorization?: string) => {
+    const guard = new AdminGuard(credentials, new Reflector());
     const request = { method, headers: { authorization } } as unknown as AuthenticatedRequest;
-    const context = { switchToHttp: () => ({ getRequest: () => request }) } as unknown as ExecutionContext;
+    const context = {
+      switchToHttp: () => ({ getRequest: () => request }),
+      getHandler: () => call,
+      getClass: () => Object,
+    } as unknown as ExecutionContext;
     return { allowed: () => guard.canActivate(context), request };
   };
 
-  it('knows the admin and the viewer token, and nobody else', () => {
-    const credentials = new Credentials(admin, viewer);
-    expect(credentials.roleOf(admin)).toBe('admin');
-    expect(credentials.roleOf(viewer)).toBe('viewer');
-    for (const other of ['', 'admin-token-012345678', `${viewer} `, undefined, 42, { token: admin }]) expect(credentials.roleOf(other)).toBeNull();
-    expect(new Credentials(admin).roleOf(viewer)).toBeNull();
+  it('knows the configured admin and viewer tokens, and nobody else', () => {
+    expect(credentials.identify(admin)?.role).toBe('admin');
+    expect(credentials.identify(viewer)?.role).toBe('viewer');
+    for (const other of ['', 'admin-token-012345678', `${viewer} `, undefined, 42, { token: admin }]) expect(credentials.identify(other)).toBeNull();
   });
 
   it('refuses a viewer token that is the admin token', () => {
-    expect(() => new Credentials(admin, admin)).toThrow(/must differ/);
+    expect(() => new Credentials(store, { adminToken: admin, viewerToken: admin, sessionSeconds: 1, loginFailures: new FailureLimiter(3, 1000) })).toThrow(/must differ/);
   });
 
-  it('lets the admin do anything, and marks the request with the role', () => {
+  it('signs a user in with the right password, into a session with the user\'s role that expires', async () => {
+    store.addUser({ name: 'vera', role: 'viewer', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
+    const { token, expiresAt, principal } = await credentials.login('vera', 'a long passphrase', '10.0.0.1', 1000);
+    expect(principal).toMatchObject({ role: 'viewer', actor: 'user:vera', user: 'vera' });
+    expect(expiresAt).toBe(1000 + 3600 * 1000);
+    expect(credentials.identify(token, 2000)).toMatchObject({ role: 'viewer', user: 'vera' });
+    expect(credentials.identify(token, expiresAt)).toBeNull();
+    // Only a digest is stored.
+    expect(JSON.stringify(store.listTokens('session'))).not.toContain(token);
+  });
+
+  it('refuses wrong passwords and unknown users alike, then rate-limits even the right password', async () => {
+    store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
+    await expect(credentials.login('ada', 'wrong', 'a1', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(credentials.login('nobody', 'a long passphrase', 'a1', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(credentials.login('ada', 'wrong again', 'a2', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    // ada has 2 failures, address a1 has 2; one more on ada from a new address reaches her limit of 3.
+    await expect(credentials.login('ada', 'wrong', 'a3', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(credentials.login('ada', 'a long passphrase', 'a4', 0)).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    // After the window the right password works again.
+    await expect(credentials.login('ada', 'a long passphrase', 'a4', 61_000)).resolves.toMatchObject({ principal: { role: 'admin' } });
+  });
+
+  it('lets the admin do anything, and marks the request with the caller', () => {
     for (const method of ['GET', 'POST', 'DELETE']) {
       const { allowed, request } = call(method, `Bearer ${admin}`);
       expect(allowed()).toBe(true);
-      expect(request.role).toBe('admin');
+      expect(request.principal).toMatchObject({ role: 'admin', actor: 'token:admin' });
     }
   });
 

@@ -1,35 +1,103 @@
 /**
- * Who a bearer token belongs to: the admin, the read-only viewer, or nobody.
- * The REST guard and the live namespace both ask here, so they cannot disagree;
- * user accounts with roles would resolve their session tokens here as well.
+ * Who a bearer token belongs to. Tokens are login sessions and API tokens of
+ * users (kept in the store as SHA-256 digests), plus the admin and viewer
+ * tokens an operator may configure for automation. The REST guard and the live
+ * namespace both ask here, so they cannot disagree.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { FlError } from '@fl/shared';
+import type { TokenRecord, UserRepository } from '../storage/store';
+import { FailureLimiter } from '../participants/handshake';
+import { DUMMY_PASSWORD_HASH, verifyPassword } from './passwords';
 import type { Role } from './views';
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
+export const tokenDigest = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** Methods that change nothing: the only ones a viewer may use. */
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
-export class Credentials {
-  private readonly tokens: { digest: Buffer; role: Role }[];
+/** The caller behind a token: its role, and the name audit records give it. */
+export interface Principal {
+  role: Role;
+  /** `user:NAME` or `token:admin` / `token:viewer` for the configured tokens */
+  actor: string;
+  user: string | null;
+  /** the token's id, for a user's token */
+  tokenId: string | null;
+}
 
-  constructor(adminToken: string, viewerToken?: string) {
-    if (viewerToken !== undefined && viewerToken === adminToken) {
-      throw new Error('the viewer token must differ from the admin token');
-    }
-    this.tokens = [{ digest: digest(adminToken), role: 'admin' }];
-    if (viewerToken !== undefined) this.tokens.push({ digest: digest(viewerToken), role: 'viewer' });
+export interface CredentialOptions {
+  adminToken?: string;
+  viewerToken?: string;
+  sessionSeconds: number;
+  loginFailures: FailureLimiter;
+}
+
+export class Credentials {
+  private readonly configured: { digest: Buffer; principal: Principal }[] = [];
+
+  constructor(
+    private readonly users: UserRepository,
+    private readonly options: CredentialOptions,
+  ) {
+    const { adminToken, viewerToken } = options;
+    if (viewerToken !== undefined && viewerToken === adminToken) throw new Error('the viewer token must differ from the admin token');
+    const add = (token: string | undefined, role: Role) => {
+      if (token !== undefined) this.configured.push({ digest: Buffer.from(tokenDigest(token), 'hex'), principal: { role, actor: `token:${role}`, user: null, tokenId: null } });
+    };
+    add(adminToken, 'admin');
+    add(viewerToken, 'viewer');
   }
 
-  roleOf(token: unknown): Role | null {
-    if (typeof token !== 'string' || token === '') return null;
-    const presented = digest(token);
-    let role: Role | null = null;
-    // Hashing gives equal lengths, which timingSafeEqual needs; every token is
-    // compared so the time taken does not tell which one matched.
-    for (const known of this.tokens) if (timingSafeEqual(presented, known.digest) && role === null) role = known.role;
-    return role;
+  identify(token: unknown, now = Date.now()): Principal | null {
+    if (typeof token !== 'string' || token === '' || token.length > 512) return null;
+    const digest = tokenDigest(token);
+    const presented = Buffer.from(digest, 'hex');
+    let found: Principal | null = null;
+    // Every configured token is compared, in constant time, so timing does not tell which one matched.
+    for (const known of this.configured) if (timingSafeEqual(presented, known.digest) && !found) found = known.principal;
+    if (found) return found;
+    // Stored tokens are looked up by digest: an index lookup on a hash reveals nothing about the token.
+    const record = this.users.getTokenByDigest(digest);
+    if (!record || (record.expiresAt !== null && record.expiresAt <= now)) return null;
+    const user = this.users.getUser(record.user);
+    return user ? { role: user.role, actor: `user:${user.name}`, user: user.name, tokenId: record.id } : null;
+  }
+
+  /**
+   * Checks a password and opens a session. Failures count per address and per
+   * user name; past the limit every attempt is refused with RATE_LIMITED, right
+   * or wrong, until the window passes.
+   */
+  async login(name: unknown, password: unknown, address: string, now = Date.now()): Promise<{ token: string; expiresAt: number; principal: Principal }> {
+    const keys = [`address:${address}`, ...(typeof name === 'string' ? [`user:${name.slice(0, 200)}`] : [])];
+    const { loginFailures } = this.options;
+    if (keys.some((k) => loginFailures.blocked(k, now))) {
+      throw new FlError('RATE_LIMITED', `too many failed sign-ins; wait up to ${loginFailures.windowMs / 1000}s`);
+    }
+    const user = typeof name === 'string' ? this.users.getUser(name) : undefined;
+    // A missing user costs a hash too, so the time taken does not tell which names exist.
+    const ok = (await verifyPassword(typeof password === 'string' ? password : '', user?.passwordHash ?? DUMMY_PASSWORD_HASH)) && user !== undefined;
+    if (!ok || !user) {
+      for (const k of keys) loginFailures.fail(k, now);
+      throw new FlError('UNAUTHORIZED', 'wrong user name or password');
+    }
+    this.users.pruneTokens(now);
+    const expiresAt = now + this.options.sessionSeconds * 1000;
+    const { token, record } = this.issue(user.name, 'session', 'sign-in', expiresAt, now);
+    return { token, expiresAt, principal: { role: user.role, actor: `user:${user.name}`, user: user.name, tokenId: record.id } };
+  }
+
+  /** A new API token for a user's scripts; returned once, stored as a digest. */
+  createApiToken(user: string, label: string, now = Date.now()): { token: string; record: TokenRecord } {
+    return this.issue(user, 'api', label, null, now);
+  }
+
+  private issue(user: string, kind: TokenRecord['kind'], label: string, expiresAt: number | null, now: number) {
+    const token = `fl_${kind === 'api' ? 'api' : 'ses'}_${randomBytes(32).toString('base64url')}`;
+    const record: TokenRecord = { id: randomUUID(), user, kind, label, digest: tokenDigest(token), createdAt: now, expiresAt };
+    this.users.addToken(record);
+    return { token, record };
   }
 
   static allows(role: Role, method: string): boolean {

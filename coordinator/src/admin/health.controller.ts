@@ -1,5 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { CoordinatorIdentity } from '../identity/identity';
+import { Public } from './admin.guard';
 
 /** Unauthenticated: liveness, and the key agents compare out of band before pinning it. */
 @Controller('api/health')
@@ -7,6 +8,7 @@ export class HealthController {
   constructor(@Inject(CoordinatorIdentity) private readonly identity: CoordinatorIdentity) {}
 
   @Get()
+  @Public()
   health() {
     return { status: 'ok', coordinatorKey: this.identity.publicKey, fingerprint: this.identity.fingerprint };
   }

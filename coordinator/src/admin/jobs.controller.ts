@@ -1,14 +1,13 @@
 /** REST for jobs: create, read, the round history, the global model. */
-import { Body, Controller, Get, Header, HttpCode, Inject, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { encodeWeights, FlError } from '@fl/shared';
 import { modelShape } from '../rounds/job-run';
 import { RoundEngine } from '../rounds/round-engine';
 import { STORE, type JobRecord, type Store } from '../storage/store';
-import { AdminGuard } from './admin.guard';
+import type { AuthenticatedRequest } from './admin.guard';
 
 @Controller('api/jobs')
-@UseGuards(AdminGuard)
 export class JobsController {
   constructor(
     @Inject(STORE) private readonly store: Store,
@@ -17,8 +16,8 @@ export class JobsController {
 
   @Post()
   @HttpCode(201)
-  create(@Body() body: unknown): JobRecord {
-    return this.engine.createJob(body);
+  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): JobRecord {
+    return this.engine.createJob(body, req.principal.actor);
   }
 
   @Get()
@@ -33,20 +32,20 @@ export class JobsController {
 
   @Post(':id/pause')
   @HttpCode(200)
-  pause(@Param('id') id: string): JobRecord {
-    return this.engine.control(id, 'pause');
+  pause(@Param('id') id: string, @Req() req: AuthenticatedRequest): JobRecord {
+    return this.engine.control(id, 'pause', req.principal.actor);
   }
 
   @Post(':id/resume')
   @HttpCode(200)
-  resume(@Param('id') id: string): JobRecord {
-    return this.engine.control(id, 'resume');
+  resume(@Param('id') id: string, @Req() req: AuthenticatedRequest): JobRecord {
+    return this.engine.control(id, 'resume', req.principal.actor);
   }
 
   @Post(':id/stop')
   @HttpCode(200)
-  stop(@Param('id') id: string): JobRecord {
-    return this.engine.control(id, 'stop');
+  stop(@Param('id') id: string, @Req() req: AuthenticatedRequest): JobRecord {
+    return this.engine.control(id, 'stop', req.principal.actor);
   }
 
   @Get(':id/rounds')

@@ -1,35 +1,28 @@
-/** REST for participants: the admin registers them by name, organisation and public key. */
-import { Body, Controller, Get, HttpCode, Inject, Post, UseGuards } from '@nestjs/common';
-import { decodePublicKey, fingerprint, FlError } from '@fl/shared';
-import { z } from 'zod';
+/**
+ * REST for who takes part: participants (registered directly by an admin, or
+ * enrolled with an invitation) and the admin's decisions on them; invitations;
+ * and the public enrollment endpoint, which the invitation's token authenticates.
+ */
+import { Body, Controller, Delete, Get, HttpCode, Inject, Ip, Param, Post, Req } from '@nestjs/common';
+import type { EnrolledResponse } from '@fl/shared';
 import { AgentConnections } from '../participants/connections';
-import { describeZodError } from '../rounds/round-engine';
+import { participantFingerprint, ParticipantRegistry, type InvitationView } from '../participants/registry';
 import { STORE, type ParticipantRecord, type Store } from '../storage/store';
-import { AdminGuard } from './admin.guard';
+import { Public, type AuthenticatedRequest } from './admin.guard';
 import type { ParticipantView } from './views';
 
-export const RegisterParticipantSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, dot, dash and underscore, up to 100'),
-  organisation: z.string().min(1).max(200),
-  publicKey: z.string().refine((k) => decodePublicKey(k) !== null, 'a base64 Ed25519 public key (32 bytes)'),
-});
-
 @Controller('api/participants')
-@UseGuards(AdminGuard)
 export class ParticipantsController {
   constructor(
     @Inject(STORE) private readonly store: Store,
     @Inject(AgentConnections) private readonly connections: AgentConnections,
+    @Inject(ParticipantRegistry) private readonly registry: ParticipantRegistry,
   ) {}
 
   @Post()
   @HttpCode(201)
-  register(@Body() body: unknown) {
-    const parsed = RegisterParticipantSchema.safeParse(body);
-    if (!parsed.success) throw new FlError('VALIDATION_FAILED', describeZodError(parsed.error));
-    const record: ParticipantRecord = { ...parsed.data, createdAt: Date.now() };
-    this.store.addParticipant(record);
-    return this.view(record, 0);
+  register(@Body() body: unknown, @Req() req: AuthenticatedRequest): ParticipantView {
+    return this.view(this.registry.register(body, req.principal.actor), 0);
   }
 
   @Get()
@@ -38,13 +31,72 @@ export class ParticipantsController {
     return this.store.listParticipants().map((p) => this.view(p, contributions.get(p.name) ?? 0));
   }
 
+  @Post(':name/approve')
+  @HttpCode(200)
+  approve(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthenticatedRequest): ParticipantView {
+    return this.decide(name, 'approve', body, req);
+  }
+
+  @Post(':name/reject')
+  @HttpCode(200)
+  reject(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthenticatedRequest): ParticipantView {
+    return this.decide(name, 'reject', body, req);
+  }
+
+  /** Effective at once: the live connection is closed and later messages are refused. */
+  @Post(':name/revoke')
+  @HttpCode(200)
+  revoke(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthenticatedRequest): ParticipantView {
+    return this.decide(name, 'revoke', body, req);
+  }
+
+  private decide(name: string, action: 'approve' | 'reject' | 'revoke', body: unknown, req: AuthenticatedRequest): ParticipantView {
+    const record = this.registry.decide(name, action, body, req.principal.actor);
+    return this.view(record, this.store.contributionCounts().get(name) ?? 0);
+  }
+
   private view(p: ParticipantRecord, roundsContributed: number): ParticipantView {
     return {
       ...p,
-      fingerprint: fingerprint(decodePublicKey(p.publicKey)!),
+      fingerprint: participantFingerprint(p),
       online: this.connections.isOnline(p.name),
       lastSeen: this.connections.seenAt(p.name) ?? null,
       roundsContributed,
     };
+  }
+}
+
+@Controller('api/invitations')
+export class InvitationsController {
+  constructor(@Inject(ParticipantRegistry) private readonly registry: ParticipantRegistry) {}
+
+  /** The answer holds the one-time token: it is shown this once and stored only as a hash. */
+  @Post()
+  @HttpCode(201)
+  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): InvitationView & { token: string } {
+    const { invitation, token } = this.registry.createInvitation(body, req.principal.actor);
+    return { ...invitation, token };
+  }
+
+  @Get()
+  list(): InvitationView[] {
+    return this.registry.listInvitations();
+  }
+
+  @Delete(':id')
+  cancel(@Param('id') id: string, @Req() req: AuthenticatedRequest): InvitationView {
+    return this.registry.cancelInvitation(id, req.principal.actor);
+  }
+}
+
+@Controller('api/enrollments')
+export class EnrollmentsController {
+  constructor(@Inject(ParticipantRegistry) private readonly registry: ParticipantRegistry) {}
+
+  @Post()
+  @Public()
+  @HttpCode(201)
+  enroll(@Body() body: unknown, @Ip() address: string): EnrolledResponse {
+    return this.registry.enroll(body, address);
   }
 }

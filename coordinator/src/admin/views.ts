@@ -11,9 +11,65 @@ export const ADMIN_NAMESPACE = '/admin';
 export const ROLES = ['admin', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** `GET /api/session`: who the presented credentials are. */
+/** `GET /api/session`: who the presented credentials are (user null for a configured token). */
 export interface SessionView {
   role: Role;
+  user: string | null;
+}
+
+/** `GET /api/users` */
+export interface UserView {
+  name: string;
+  role: Role;
+  createdAt: number;
+}
+
+/** `GET /api/tokens`: API tokens, without the secret (shown once, when made). */
+export interface TokenView {
+  id: string;
+  user: string;
+  label: string;
+  createdAt: number;
+}
+
+/** `GET /api/invitations` */
+export interface InvitationView {
+  id: string;
+  organisation: string;
+  country: string;
+  name: string | null;
+  expiresAt: number;
+  createdAt: number;
+  createdBy: string;
+  cancelledAt: number | null;
+  usedAt: number | null;
+  usedBy: string | null;
+  status: 'open' | 'used' | 'expired' | 'cancelled';
+}
+
+/** An audit record as the API sends it (the schema, with the kinds' data, is @fl/shared's AuditRecordSchema). */
+export interface AuditRecordView {
+  seq: number;
+  at: number;
+  kind: string;
+  actor: string;
+  data: Record<string, unknown>;
+  prev: string;
+  hash: string;
+  signature: string;
+}
+
+/** `GET /api/audit`: a page of the audit log, and its head. */
+export interface AuditPage {
+  records: AuditRecordView[];
+  head: { seq: number; hash: string } | null;
+}
+
+/** `GET /api/audit/verify`: the outcome of checking the log and the stored updates and models. */
+export interface AuditVerification {
+  ok: boolean;
+  lines: string[];
+  failure: { where: string; reason: string } | null;
 }
 
 /** `GET /api/participants`: a participant as the admin sees it. */

@@ -1,4 +1,7 @@
+import * as path from 'node:path';
 import { loadConfig } from './config';
+
+const TLS = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
 
 describe('configuration', () => {
   it('takes flags over environment over defaults', () => {
@@ -23,6 +26,26 @@ describe('configuration', () => {
 
   it('refuses an unknown flag and shows the usage', () => {
     expect(() => loadConfig(['--prot', '1'], {})).toThrow(/Unknown option '--prot'[\s\S]*Usage: fl-coordinator/);
+  });
+
+  it('takes a TLS certificate and key together, readable and matching', () => {
+    const cert = `${TLS}/server.pem`;
+    const key = `${TLS}/server-key.pem`;
+    expect(loadConfig([], {}).tlsCert).toBeUndefined();
+    expect(loadConfig(['--tls-cert', cert], { FL_TLS_KEY: key })).toMatchObject({ tlsCert: cert, tlsKey: key });
+    expect(() => loadConfig(['--tls-cert', cert], {})).toThrow(/tlsKey: TLS needs both --tls-cert and --tls-key/);
+    expect(() => loadConfig([], { FL_TLS_KEY: key })).toThrow(/tlsCert: TLS needs both --tls-cert and --tls-key/);
+    // named with the other wrong settings, not after them
+    expect(() => loadConfig(['--port', 'eighty', '--tls-cert', cert], {})).toThrow(/ {2}port: .*\n {2}tlsKey: TLS needs both/);
+    expect(() => loadConfig(['--tls-cert', `${TLS}/missing.pem`, '--tls-key', key], {})).toThrow(
+      `tlsCert: cannot read the TLS certificate file ${TLS}/missing.pem: no such file`,
+    );
+    expect(() => loadConfig(['--tls-cert', cert, '--tls-key', TLS], {})).toThrow(`tlsKey: cannot read the TLS key file ${TLS}: it is a directory`);
+    expect(() => loadConfig(['--tls-cert', key, '--tls-key', key], {})).toThrow(`tlsCert: ${key} is not a PEM certificate`);
+    expect(() => loadConfig(['--tls-cert', cert, '--tls-key', cert], {})).toThrow(`tlsKey: ${cert} is not an unencrypted PEM private key`);
+    expect(() => loadConfig(['--tls-cert', cert, '--tls-key', `${TLS}/ca-key.pem`], {})).toThrow(
+      `tlsKey: ${TLS}/ca-key.pem is not the private key of the certificate in ${cert}`,
+    );
   });
 
   it('resolves the data directory to an absolute path', () => {

@@ -2,6 +2,8 @@
  * The coordinator's configuration: flags, then environment, then defaults,
  * parsed once at boot. Nothing else reads process.env or argv.
  */
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -10,10 +12,13 @@ export const ConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(8080),
   dataDir: z.string().min(1).default('.data'),
-  /** bearer token for the REST API; generated into the data directory when not given */
+  /** a bearer token with the admin role, for automation; users sign in with passwords instead */
   adminToken: z.string().min(16, 'the admin token needs at least 16 characters').optional(),
   /** read-only bearer token: GET requests and the live view only; no viewer when not given */
   viewerToken: z.string().min(16, 'the viewer token needs at least 16 characters').optional(),
+  /** PEM certificate (or chain) and private key files: with both, HTTPS and WSS on the same port; plain HTTP with neither */
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
   /** largest Socket.IO message accepted, in bytes; sized on purpose (the library default is 1 MB) */
   maxFrameBytes: z.coerce.number().int().min(64 * 1024).default(64 * 1024 * 1024),
   /** largest message accepted in pieces (a model larger than a frame), in bytes */
@@ -24,13 +29,27 @@ export const ConfigSchema = z.object({
   maxRoundAttempts: z.coerce.number().int().min(1).default(3),
   /** failed handshakes allowed per address and per key in a minute, before RATE_LIMITED */
   handshakeFailuresPerMinute: z.coerce.number().int().min(1).default(20),
+  /** failed sign-ins allowed per address and per user name in a minute, before RATE_LIMITED */
+  loginFailuresPerMinute: z.coerce.number().int().min(1).default(10),
+  /** how long a sign-in session lasts */
+  sessionHours: z.coerce.number().positive().default(12),
+  /** rounds whose updates are kept for the audit, per job (default: all); 0 keeps none */
+  retainUpdateRounds: z.coerce.number().int().min(0).optional(),
+  /** updates of models larger than this are not kept (the audit still records their hashes and signatures) */
+  retainMaxModelBytes: z.coerce.number().int().min(0).default(1024 * 1024),
   /** refused messages after which an agent's connection is closed */
   maxRefusalsPerConnection: z.coerce.number().int().min(1).default(100),
   /** round defaults for jobs that do not set them */
   defaultMinParticipants: z.coerce.number().int().min(1).default(2),
   defaultRoundDeadlineSeconds: z.coerce.number().positive().default(60),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
-});
+}).superRefine(
+  (config, ctx) => {
+    for (const problem of tlsProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
+  },
+  // Checked even when another setting is wrong, so that one message names every problem.
+  { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+);
 export type CoordinatorConfig = z.infer<typeof ConfigSchema>;
 export type CoordinatorConfigInput = z.input<typeof ConfigSchema>;
 
@@ -40,18 +59,93 @@ const FLAGS = {
   host: { env: 'FL_HOST', help: 'address to listen on (0.0.0.0 for every interface)' },
   port: { env: 'FL_PORT', help: 'port for HTTP and Socket.IO' },
   'data-dir': { env: 'FL_DATA_DIR', help: 'directory of the SQLite store and the coordinator key' },
-  'admin-token': { env: 'FL_ADMIN_TOKEN', help: 'bearer token of the REST API (default: generated)' },
+  'admin-token': { env: 'FL_ADMIN_TOKEN', help: 'admin bearer token for automation (default: none; users sign in)' },
   'viewer-token': { env: 'FL_VIEWER_TOKEN', help: 'read-only bearer token (default: none)' },
+  'tls-cert': { env: 'FL_TLS_CERT', help: 'PEM certificate file: serve HTTPS and WSS (with --tls-key)' },
+  'tls-key': { env: 'FL_TLS_KEY', help: 'PEM private key file of --tls-cert' },
   'max-frame-bytes': { env: 'FL_MAX_FRAME_BYTES', help: 'largest message accepted, in bytes' },
   'max-message-bytes': { env: 'FL_MAX_MESSAGE_BYTES', help: 'largest message accepted in pieces, in bytes' },
   'handshake-window-seconds': { env: 'FL_HANDSHAKE_WINDOW_SECONDS', help: 'accepted clock skew of handshakes' },
   'max-round-attempts': { env: 'FL_MAX_ROUND_ATTEMPTS', help: 'starts of a round below the minimum before pausing' },
   'handshake-failures-per-minute': { env: 'FL_HANDSHAKE_FAILURES_PER_MINUTE', help: 'failed handshakes per address or key before rate limiting' },
+  'login-failures-per-minute': { env: 'FL_LOGIN_FAILURES_PER_MINUTE', help: 'failed sign-ins per address or user before rate limiting' },
+  'session-hours': { env: 'FL_SESSION_HOURS', help: 'lifetime of a sign-in session' },
+  'retain-update-rounds': { env: 'FL_RETAIN_UPDATE_ROUNDS', help: 'rounds of updates kept for the audit, per job (default: all)' },
+  'retain-max-model-bytes': { env: 'FL_RETAIN_MAX_MODEL_BYTES', help: 'updates of larger models are not kept (default 1 MiB)' },
   'max-refusals-per-connection': { env: 'FL_MAX_REFUSALS_PER_CONNECTION', help: 'refused messages before a connection is closed' },
   'default-min-participants': { env: 'FL_DEFAULT_MIN_PARTICIPANTS', help: 'minimum participants of jobs that set none' },
   'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
   'log-level': { env: 'FL_LOG_LEVEL', help: 'error, warn, info or debug' },
 } as const;
+
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+  certificate: X509Certificate;
+}
+
+class TlsFileError extends Error {
+  constructor(
+    readonly setting: 'tlsCert' | 'tlsKey',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function readTlsFile(setting: 'tlsCert' | 'tlsKey', file: string): Buffer {
+  const what = setting === 'tlsCert' ? 'TLS certificate' : 'TLS key';
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    const why = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory' }[code ?? ''] ?? message;
+    throw new TlsFileError(setting, `cannot read the ${what} file ${file}: ${why}`);
+  }
+}
+
+/**
+ * Reads the certificate and its key and checks that they belong together: a wrong
+ * file stops the boot with its name, instead of failing every agent's handshake.
+ */
+export function readTls(certFile: string, keyFile: string): TlsFiles {
+  const cert = readTlsFile('tlsCert', certFile);
+  const key = readTlsFile('tlsKey', keyFile);
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch {
+    throw new TlsFileError('tlsCert', `${certFile} is not a PEM certificate`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new TlsFileError('tlsKey', `${keyFile} is not an unencrypted PEM private key`);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new TlsFileError('tlsKey', `${keyFile} is not the private key of the certificate in ${certFile}`);
+  }
+  return { cert, key, certificate };
+}
+
+/** Both TLS files or neither, each readable and matching the other. */
+function tlsProblems(config: { tlsCert?: string; tlsKey?: string }): { path: string[]; message: string }[] {
+  // Either may be of any type here: this runs even when the fields did not parse.
+  const tlsCert = typeof config.tlsCert === 'string' ? config.tlsCert : undefined;
+  const tlsKey = typeof config.tlsKey === 'string' ? config.tlsKey : undefined;
+  if (!tlsCert && !tlsKey) return [];
+  if (!tlsCert || !tlsKey) {
+    return [{ path: [tlsCert ? 'tlsKey' : 'tlsCert'], message: 'TLS needs both --tls-cert and --tls-key (neither for plain HTTP)' }];
+  }
+  try {
+    readTls(tlsCert, tlsKey);
+    return [];
+  } catch (err) {
+    if (err instanceof TlsFileError) return [{ path: [err.setting], message: err.message }];
+    throw err;
+  }
+}
 
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 

@@ -4,7 +4,17 @@
  * instruction it did not sign.
  */
 import * as path from 'node:path';
-import { encodeKey, fingerprint, loadOrCreateKeyFile, signHeader, type KeyPair, type SignatureDomain } from '@fl/shared';
+import {
+  encodeKey,
+  fingerprint,
+  loadOrCreateKeyFile,
+  sealAuditRecord,
+  signHeader,
+  type AuditRecord,
+  type KeyPair,
+  type SignatureDomain,
+  type UnsignedAuditRecord,
+} from '@fl/shared';
 
 export class CoordinatorIdentity {
   readonly publicKey: string;
@@ -21,5 +31,10 @@ export class CoordinatorIdentity {
 
   sign(domain: SignatureDomain, header: unknown): string {
     return signHeader(domain, header, this.keys.secretKey);
+  }
+
+  /** Hashes and signs an audit record. */
+  seal(record: UnsignedAuditRecord): AuditRecord {
+    return sealAuditRecord(record, this.keys.secretKey);
   }
 }

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'socket.io';
-import type { AgentToCoordinatorEvents, CoordinatorToAgentEvents } from '@fl/shared';
+import type { AgentToCoordinatorEvents, CoordinatorToAgentEvents, ErrorBody } from '@fl/shared';
 import type { ParticipantPresence } from '../admin/views';
 import type { AgentChannel } from '../rounds/agent-channel';
 import type { TransferAssembler } from './transfers';
@@ -68,6 +68,15 @@ export class AgentConnections implements AgentChannel {
     const socket = this.sockets.get(participant);
     if (!socket) return false;
     socket.emit(event, ...args);
+    return true;
+  }
+
+  /** Closes a participant's live connection, telling it why first (e.g. REVOKED). */
+  close(participant: string, error: ErrorBody): boolean {
+    const socket = this.sockets.get(participant);
+    if (!socket) return false;
+    socket.emit('closing', error);
+    socket.disconnect(true);
     return true;
   }
 

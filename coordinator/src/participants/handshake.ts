@@ -3,9 +3,9 @@
  * Socket.IO `auth` field. Checked in this order: schema, signature (under the
  * key it claims), timestamp window, nonce not seen, key registered.
  */
-import { decodePublicKey, FlError, HandshakeSchema, verifyHeader, type Handshake } from '@fl/shared';
+import { decodePublicKey, FlError, HandshakeSchema, verifyHeader, type ErrorBody, type Handshake } from '@fl/shared';
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
-import { describeZodError } from '../rounds/round-engine';
+import { describeZodError } from '../validation';
 
 /**
  * Counts failures per address and per claimed key in fixed windows, so that a
@@ -34,6 +34,20 @@ export class FailureLimiter {
 
   private prune(now: number): void {
     for (const [key, window] of this.windows) if (now - window.start >= this.windowMs) this.windows.delete(key);
+  }
+}
+
+/** Why a participant's connection or message is refused by its status; null when approved. */
+export function statusRefusal(participant: ParticipantRecord): ErrorBody | null {
+  switch (participant.status) {
+    case 'approved':
+      return null;
+    case 'revoked':
+      return { code: 'REVOKED', message: `${participant.name} was revoked by a consortium admin` };
+    case 'rejected':
+      return { code: 'NOT_APPROVED', message: `the enrollment of ${participant.name} was rejected` };
+    case 'pending':
+      return { code: 'NOT_APPROVED', message: `the enrollment of ${participant.name} waits for a consortium admin's approval` };
   }
 }
 
@@ -79,6 +93,8 @@ export class HandshakeVerifier {
     this.seen.set(nonceKey, header.timestamp + this.windowMs);
     const participant = this.participants.getParticipantByKey(header.publicKey);
     if (!participant) throw new FlError('UNKNOWN_PARTICIPANT', 'this public key is not registered with the coordinator');
+    const refused = statusRefusal(participant);
+    if (refused) throw new FlError(refused.code, refused.message);
     return { participant, handshake: parsed.data };
   }
 

@@ -4,7 +4,7 @@
  * largest message; a connection has at most one transfer in flight.
  */
 import { ackError, ackOk, ChunkedSchema, ChunkSchema, toBytes, unpackEnvelope, type Ack } from '@fl/shared';
-import { describeZodError } from '../rounds/round-engine';
+import { describeZodError } from '../validation';
 
 interface Transfer {
   id: string;

@@ -9,7 +9,9 @@ import {
   ackOk,
   allFinite,
   encodeWeights,
+  initialModelAttestation,
   initialParameters,
+  modelAttestation,
   modelShapeOf,
   sha256Hex,
   type Ack,
@@ -20,6 +22,7 @@ import {
   type StatisticsHeader,
   type UpdateHeader,
 } from '@fl/shared';
+import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, RoundRecord, Store } from '../storage/store';
 import { combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
@@ -32,6 +35,9 @@ export interface JobRunDeps {
   store: Store;
   channel: AgentChannel;
   identity: CoordinatorIdentity;
+  audit: AuditLog;
+  /** which accepted updates are kept for the audit to recompute aggregates */
+  retention: UpdateRetention;
   strategy: Strategy;
   maxRoundAttempts: number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -45,6 +51,13 @@ export type JobEvent =
   /** the same round again, once its federated evaluation is in */
   | { type: 'evaluation'; job: string; round: RoundRecord };
 
+export interface UpdateRetention {
+  /** rounds kept per job; undefined keeps all */
+  rounds?: number;
+  /** updates larger than this are not kept */
+  maxModelBytes: number;
+}
+
 /** No participant may claim more samples than this when it gave no statistics. */
 const MAX_SAMPLES = 1_000_000_000;
 
@@ -54,7 +67,7 @@ type Phase =
       kind: 'training';
       ask: (participant: string) => boolean;
       round: number;
-      collection: ReplyCollection<number>;
+      collection: ReplyCollection<{ numSamples: number; sha256: string }>;
       aggregation: RoundAggregation;
       size: number;
     }
@@ -205,7 +218,7 @@ export class JobRun {
   }
 
   /** The checks that need the round's state, in the protocol's order; then the update is folded in. */
-  submitUpdate(participant: string, header: UpdateHeader, bytes: Uint8Array, weights: Float32Array): Ack {
+  submitUpdate(participant: string, header: UpdateHeader, signature: string, bytes: Uint8Array, weights: Float32Array): Ack {
     const phase = this.phase;
     if (this.lastRound?.round === header.round && this.lastRound.contributors.has(participant)) {
       return ackError('DUPLICATE_UPDATE', `already sent round ${header.round}, which has closed`);
@@ -229,8 +242,15 @@ export class JobRun {
     if (header.numSamples < 1 || header.numSamples > limit) {
       return ackError('IMPLAUSIBLE_SAMPLES', `numSamples must be between 1 and ${limit}`);
     }
-    phase.aggregation.add({ participant, weights, numSamples: header.numSamples, metrics: header.metrics });
-    collection.accept(participant, header.numSamples);
+    // Recorded before it is folded in: the audit log holds every update any global model is made of.
+    const { job, round, weightsSha256: sha256, numSamples } = header;
+    const retained = this.deps.retention.rounds !== 0 && bytes.byteLength <= this.deps.retention.maxModelBytes;
+    this.deps.store.transaction(() => {
+      this.deps.audit.append('update.accepted', `participant:${participant}`, { job, round, participant, sha256, numSamples, header, signature, retained });
+      if (retained) this.deps.store.retainUpdate({ job, round, participant, sha256, weights: bytes });
+    });
+    phase.aggregation.add({ participant, weights, numSamples, metrics: header.metrics });
+    collection.accept(participant, { numSamples, sha256 });
     const wait = this.job.spec.waitAfterMinimumSeconds;
     if (wait !== undefined && collection.replies.size === this.job.spec.minParticipants) collection.closeBy(Date.now() + wait * 1000);
     return ackOk;
@@ -254,12 +274,11 @@ export class JobRun {
         this.nonces.clear();
         const preprocessing = combineStatistics(spec, [...collection.replies.values()]);
         const initial = initialParameters(modelShape(this.job, preprocessing));
-        this.deps.store.beginTraining(this.job.id, preprocessing, {
-          job: this.job.id,
-          round: 0,
-          sha256: sha256Hex(encodeWeights(initial)),
-          weights: initial,
-          createdAt: Date.now(),
+        const sha256 = sha256Hex(encodeWeights(initial));
+        this.deps.store.transaction(() => {
+          this.deps.store.beginTraining(this.job.id, preprocessing, { job: this.job.id, round: 0, sha256, weights: initial, createdAt: Date.now() });
+          const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
+          this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
         });
         this.refresh();
         this.deps.log(
@@ -281,7 +300,7 @@ export class JobRun {
       const selected = await this.waitForParticipants();
       this.setStatus('training');
       const startedAt = Date.now();
-      const collection = new ReplyCollection<number>(new Set(selected), this.deadline());
+      const collection = new ReplyCollection<{ numSamples: number; sha256: string }>(new Set(selected), this.deadline());
       const aggregation = this.deps.strategy.begin(global.weights);
       // One header per round, signed once: it is the same for every participant.
       const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const };
@@ -304,20 +323,14 @@ export class JobRun {
           startedAt,
           closedAt: Date.now(),
           selected,
-          contributors: [...collection.replies].map(([participant, numSamples]) => ({ participant, numSamples })),
+          contributors: [...collection.replies].map(([participant, { numSamples }]) => ({ participant, numSamples })),
           failures: [...collection.failures].map(([participant, reason]) => ({ participant, reason })),
           metrics: result.metrics,
           attempts: attempt,
           modelSha256: sha256,
           evaluation: null,
         };
-        this.deps.store.commitRound(record, {
-          job: this.job.id,
-          round,
-          sha256,
-          weights: result.weights,
-          createdAt: record.closedAt,
-        });
+        this.commit(record, result.weights, global.sha256, collection.replies);
         this.refresh();
         const shown = Object.entries(result.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
         this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
@@ -326,6 +339,27 @@ export class JobRun {
       }
       attempt = this.belowMinimum(`round ${round}`, attempt, collection);
     }
+  }
+
+  /**
+   * Commits a round in one transaction: its record, the new global model, the
+   * audit record that attests it (its contributors in the order they were
+   * folded in, which recomputing the average needs), and the retention policy.
+   */
+  private commit(record: RoundRecord, weights: Float32Array, previous: string, replies: ReadonlyMap<string, { numSamples: number; sha256: string }>): void {
+    const { job, round, modelSha256: sha256 } = record;
+    const { store, audit, identity, retention } = this.deps;
+    store.transaction(() => {
+      store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt });
+      const contributors = [...replies].map(([participant, reply]) => ({ participant, ...reply }));
+      const data = { job, round, sha256, previous, contributors };
+      audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
+      const throughRound = retention.rounds === undefined ? 0 : round - retention.rounds;
+      if (throughRound > 0) {
+        store.pruneUpdates(job, throughRound);
+        audit.append('updates.pruned', 'coordinator', { job, throughRound });
+      }
+    });
   }
 
   /**

@@ -20,10 +20,13 @@ import {
   type StatisticsRequest,
   type TrainMessage,
 } from '@fl/shared';
+import { AuditLog } from '../audit/audit-log';
+import { verifyStore } from '../audit/store-source';
 import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
 import { fedAvg } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
+import type { UpdateRetention } from './job-run';
 import { RoundEngine } from './round-engine';
 
 const STATS: LocalStatistics = {
@@ -90,15 +93,23 @@ class FakeParticipants implements AgentChannel {
   }
 }
 
-function setup(names: string[], maxRoundAttempts = 3) {
+function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-engine-'));
   const store = new SqliteStore(path.join(dir, 'store.sqlite'));
   const channel = new FakeParticipants(names);
-  for (const [name, keys] of channel.keys) store.addParticipant({ name, organisation: name, publicKey: encodeKey(keys.publicKey), createdAt: 0 });
+  const identity = CoordinatorIdentity.fromDataDir(dir);
+  const audit = new AuditLog(store, identity);
+  for (const [name, keys] of channel.keys) {
+    const publicKey = encodeKey(keys.publicKey);
+    store.addParticipant({ name, organisation: name, country: '', publicKey, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
+    audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
+  }
   const engine = new RoundEngine({
     store,
     channel,
-    identity: CoordinatorIdentity.fromDataDir(dir),
+    identity,
+    audit,
+    retention,
     strategy: fedAvg,
     maxRoundAttempts,
     jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
@@ -108,12 +119,21 @@ function setup(names: string[], maxRoundAttempts = 3) {
   return { store, channel, engine };
 }
 
+/** The SHA-256 of participant a's accepted update in a round, from the audit log. */
+function sha256Of(store: SqliteStore, job: string, round: number): string {
+  for (const { text } of store.auditRecords()) {
+    const record = JSON.parse(text) as { kind: string; data: { job: string; round: number; participant: string; sha256: string } };
+    if (record.kind === 'update.accepted' && record.data.job === job && record.data.round === round && record.data.participant === 'a') return record.data.sha256;
+  }
+  throw new Error(`no update of a in round ${round}`);
+}
+
 const spec = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', rounds: 3 };
 
 describe('the round engine', () => {
   it('runs the statistics phase, every round and its evaluation, averaging the updates', async () => {
     const { store, engine } = setup(['a', 'b']);
-    const job = engine.createJob(spec);
+    const job = engine.createJob(spec, 'user:test');
     await engine.whenFinished(job.id);
     expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     expect(store.getJob(job.id)!.preprocessing).toMatchObject({ inputDim: 1, rows: 8, features: [{ mean: 1, std: 1 }] });
@@ -126,17 +146,43 @@ describe('the round engine', () => {
     store.close();
   });
 
+  it('records the job in a verifiable audit log, keeping updates as the retention policy says', async () => {
+    const all = setup(['a', 'b']);
+    const kept = await all.engine.whenFinished(all.engine.createJob(spec, 'user:test').id).then(() => verifyStore(all.store));
+    expect(kept.failure).toBeUndefined();
+    expect(kept.counts).toMatchObject({ updates: 6, updatesRetained: 6, roundsRecomputed: 3 });
+    all.store.close();
+
+    const lastRound = setup(['a', 'b'], 3, { rounds: 1, maxModelBytes: 1 << 20 });
+    const job = lastRound.engine.createJob(spec, 'user:test');
+    await lastRound.engine.whenFinished(job.id);
+    const pruned = verifyStore(lastRound.store);
+    expect(pruned.failure).toBeUndefined();
+    expect(pruned.counts).toMatchObject({ updates: 6, updatesChecked: 2, roundsRecomputed: 1, roundsNotRecomputable: 2 });
+    expect([1, 2, 3].map((r) => lastRound.store.getRetainedUpdate(job.id, r, 'a', sha256Of(lastRound.store, job.id, r)))).toEqual([
+      undefined,
+      undefined,
+      expect.any(Uint8Array),
+    ]);
+    lastRound.store.close();
+
+    const tooLarge = setup(['a', 'b'], 3, { maxModelBytes: 4 });
+    await tooLarge.engine.whenFinished(tooLarge.engine.createJob(spec, 'user:test').id);
+    expect(verifyStore(tooLarge.store).counts).toMatchObject({ updates: 6, updatesRetained: 0, roundsNotRecomputable: 3 });
+    tooLarge.store.close();
+  });
+
   it('applies the configured defaults to jobs that leave them out, and refuses bad specs with a code', () => {
     const { store, engine } = setup([]);
-    expect(engine.createJob(spec).spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
-    expect(() => engine.createJob({ ...spec, rounds: 0 })).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    expect(engine.createJob(spec, 'user:test').spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
+    expect(() => engine.createJob({ ...spec, rounds: 0 }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
     engine.shutdown();
     store.close();
   });
 
   it('evaluates every k-th round and the last one only', async () => {
     const { store, engine } = setup(['a', 'b']);
-    const job = engine.createJob({ ...spec, rounds: 5, evaluateEvery: 2 });
+    const job = engine.createJob({ ...spec, rounds: 5, evaluateEvery: 2 }, 'user:test');
     await engine.whenFinished(job.id);
     expect(store.listRounds(job.id).map((r) => r.evaluation !== null)).toEqual([false, true, false, true, true]);
     store.close();
@@ -145,18 +191,18 @@ describe('the round engine', () => {
   it('pauses a job mid-round without committing it, and resumes it to the end', async () => {
     const { store, channel, engine } = setup(['a', 'b']);
     channel.answerTraining = false;
-    const job = engine.createJob(spec);
+    const job = engine.createJob(spec, 'user:test');
     await new Promise<void>((resolve) => {
       const check = () => (channel.held.length === 2 ? resolve() : setTimeout(check, 5));
       check();
     });
-    expect(engine.control(job.id, 'pause').status).toBe('paused');
+    expect(engine.control(job.id, 'pause', 'user:test').status).toBe('paused');
     channel.release(); // the updates of the cut-short round arrive too late
     await new Promise((r) => setTimeout(r, 50));
     expect(store.listRounds(job.id)).toEqual([]);
     expect(store.getJob(job.id)!.status).toBe('paused');
     channel.answerTraining = true;
-    engine.control(job.id, 'resume');
+    engine.control(job.id, 'resume', 'user:test');
     await engine.whenFinished(job.id);
     expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     expect(store.listRounds(job.id).map((r) => r.round)).toEqual([1, 2, 3]);
@@ -166,7 +212,7 @@ describe('the round engine', () => {
   it('sends the open round again to a participant that reconnects while awaited, and the next round to one that dropped out', async () => {
     const { store, channel, engine } = setup(['a', 'b', 'c']);
     channel.answerTraining = false;
-    const job = engine.createJob({ ...spec, rounds: 2 });
+    const job = engine.createJob({ ...spec, rounds: 2 }, 'user:test');
     const heldFor = (n: number) =>
       new Promise<void>((resolve) => {
         const check = () => (channel.held.length >= n ? resolve() : setTimeout(check, 5));
@@ -196,22 +242,22 @@ describe('the round engine', () => {
 
   it('stops a job for good, keeping the rounds it committed', async () => {
     const { store, channel, engine } = setup(['a', 'b']);
-    const job = engine.createJob({ ...spec, rounds: 50 });
+    const job = engine.createJob({ ...spec, rounds: 50 }, 'user:test');
     engine.events.on('job', (event) => {
       if (event.type === 'round' && event.round.round === 2) {
         channel.answerTraining = false;
-        engine.control(job.id, 'stop');
+        engine.control(job.id, 'stop', 'user:test');
       }
     });
     await engine.whenFinished(job.id);
     expect(store.getJob(job.id)).toMatchObject({ status: 'stopped', round: 2 });
-    expect(() => engine.control(job.id, 'resume')).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    expect(() => engine.control(job.id, 'resume', 'user:test')).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
     store.close();
   });
 
   it('pauses a job whose round stays below the minimum after the allowed attempts, naming why, until resumed', async () => {
     const { store, channel, engine } = setup(['a', 'b'], 2);
-    const job = engine.createJob({ ...spec, roundDeadlineSeconds: 0.05 });
+    const job = engine.createJob({ ...spec, roundDeadlineSeconds: 0.05 }, 'user:test');
     channel.answerTraining = false;
     await new Promise<void>((resolve) => {
       const check = () => (store.getJob(job.id)!.status === 'paused' ? resolve() : setTimeout(check, 5));
@@ -220,7 +266,7 @@ describe('the round engine', () => {
     expect(store.getJob(job.id)).toMatchObject({ status: 'paused', round: 0 });
     expect(store.getJob(job.id)!.error).toMatch(/round 1 closed with 0 replies, below the minimum of 2 .*a: deadline passed.*after 2 attempts/);
     channel.answerTraining = true;
-    engine.control(job.id, 'resume');
+    engine.control(job.id, 'resume', 'user:test');
     await engine.whenFinished(job.id);
     expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3, error: null });
     store.close();
@@ -228,7 +274,7 @@ describe('the round engine', () => {
 
   it('closes a round a set time after the minimum replied, without waiting for the deadline', async () => {
     const { store, channel, engine } = setup(['a', 'b', 'c']);
-    const job = engine.createJob({ ...spec, rounds: 1, evaluateEvery: 0, waitAfterMinimumSeconds: 0.05 });
+    const job = engine.createJob({ ...spec, rounds: 1, evaluateEvery: 0, waitAfterMinimumSeconds: 0.05 }, 'user:test');
     const silent = channel.send.bind(channel);
     channel.send = ((p: string, e: never, ...args: never[]) => (p === 'c' && e === 'train' ? true : silent(p, e, ...args))) as typeof channel.send;
     await engine.whenFinished(job.id);

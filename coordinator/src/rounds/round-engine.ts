@@ -25,12 +25,17 @@ import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, ParticipantRecord, Store } from '../storage/store';
 import type { Strategy } from '../strategy/strategy';
 import type { AgentChannel } from './agent-channel';
-import { JobRun, type JobEvent } from './job-run';
+import type { AuditLog } from '../audit/audit-log';
+import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
+import { statusRefusal } from '../participants/handshake';
+import { describeZodError } from '../validation';
 
 export interface RoundEngineOptions {
   store: Store;
   channel: AgentChannel;
   identity: CoordinatorIdentity;
+  audit: AuditLog;
+  retention: UpdateRetention;
   strategy: Strategy;
   maxRoundAttempts: number;
   /** applied to jobs that leave them out */
@@ -39,12 +44,6 @@ export interface RoundEngineOptions {
 }
 
 const ACTIVE: JobRecord['status'][] = ['waiting', 'statistics', 'training', 'paused'];
-
-export function describeZodError(error: z.ZodError): string {
-  const issue = error.issues[0];
-  const where = issue.path.length ? issue.path.join('.') : 'message';
-  return `${where}: ${issue.message}`;
-}
 
 export class RoundEngine {
   /** 'job' events: JobEvent */
@@ -59,7 +58,8 @@ export class RoundEngine {
     for (const job of this.options.store.listJobs()) if (ACTIVE.includes(job.status)) this.start(job);
   }
 
-  createJob(body: unknown): JobRecord {
+  /** Creates a job and starts it; `actor` is who asked, for the audit log. */
+  createJob(body: unknown, actor: string): JobRecord {
     const withDefaults = body && typeof body === 'object' && !Array.isArray(body) ? { ...this.options.jobDefaults, ...body } : body;
     const parsed = JobSpecSchema.safeParse(withDefaults);
     if (!parsed.success) throw new FlError('VALIDATION_FAILED', describeZodError(parsed.error));
@@ -74,7 +74,10 @@ export class RoundEngine {
       createdAt: now,
       updatedAt: now,
     };
-    this.options.store.addJob(job);
+    this.options.store.transaction(() => {
+      this.options.store.addJob(job);
+      this.options.audit.append('job.created', actor, { job: job.id, spec: job.spec as unknown as Record<string, unknown> });
+    });
     this.start(job);
     return job;
   }
@@ -105,7 +108,7 @@ export class RoundEngine {
       const bytes = toBytes(message.weights);
       const weights = decodeWeights(bytes);
       if (!weights) return ackError('WRONG_SHAPE', 'the weights are not a whole number of float32 values');
-      return run.submitUpdate(participant, message.header, bytes, weights);
+      return run.submitUpdate(participant, message.header, message.signature, bytes, weights);
     });
   }
 
@@ -134,11 +137,12 @@ export class RoundEngine {
   }
 
   /** Admin control of a running job: pause, resume, or stop it for good. */
-  control(id: string, action: 'pause' | 'resume' | 'stop'): JobRecord {
+  control(id: string, action: 'pause' | 'resume' | 'stop', actor: string): JobRecord {
     const job = this.options.store.getJob(id);
     if (!job) throw new FlError('NOT_FOUND', `no job ${id}`);
     const run = this.runs.get(id);
     if (!run) throw new FlError('CONFLICT', `job ${id} is ${job.status}: it cannot ${action}`);
+    this.options.audit.append('job.control', actor, { job: id, action });
     run[action]();
     return this.options.store.getJob(id)!;
   }
@@ -157,6 +161,9 @@ export class RoundEngine {
   ): Ack | null {
     const record: ParticipantRecord | undefined = this.options.store.getParticipant(participant);
     if (!record) return ackError('UNKNOWN_PARTICIPANT', `participant ${participant} is not registered`);
+    // Looked up per message, so a revocation refuses the very next one.
+    const refused = statusRefusal(record);
+    if (refused) return { ok: false, error: refused };
     if (!verifyHeader(domain, header, signature, decodePublicKey(record.publicKey)!)) {
       return ackError('BAD_SIGNATURE', `the ${domain} signature does not verify against ${participant}'s key`);
     }

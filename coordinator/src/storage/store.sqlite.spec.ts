@@ -15,6 +15,10 @@ describe('the SQLite store', () => {
   });
   const model = (n: number) => ({ job: 'j1', round: n, sha256: 'f'.repeat(64), weights: new Float32Array([n, n + 0.5]), createdAt: 3 });
 
+  const participant = (name: string, organisation: string, publicKey: string) => ({
+    name, organisation, publicKey, country: '', status: 'approved' as const, invitation: null, decidedAt: null, decidedBy: null, createdAt: 1,
+  });
+
   beforeEach(() => {
     store = new SqliteStore(file());
     store.addJob({ id: 'j1', spec: { model: 'linear' } as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, createdAt: 1, updatedAt: 1 });
@@ -23,9 +27,9 @@ describe('the SQLite store', () => {
   afterEach(() => store.close());
 
   it('refuses a second participant with the same name or key', () => {
-    store.addParticipant({ name: 'a', organisation: 'A', publicKey: 'k1', createdAt: 1 });
-    expect(() => store.addParticipant({ name: 'a', organisation: 'B', publicKey: 'k2', createdAt: 1 })).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
-    expect(() => store.addParticipant({ name: 'b', organisation: 'B', publicKey: 'k1', createdAt: 1 })).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    store.addParticipant(participant('a', 'A', 'k1'));
+    expect(() => store.addParticipant(participant('a', 'B', 'k2'))).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    expect(() => store.addParticipant(participant('b', 'B', 'k1'))).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
   });
 
   it('commits a round with its model and moves the job on, in one transaction', () => {

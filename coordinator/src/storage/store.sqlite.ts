@@ -1,7 +1,21 @@
 /** The embedded store: one SQLite file in the data directory, WAL mode. */
 import Database from 'better-sqlite3';
-import { FlError, type Preprocessing } from '@fl/shared';
-import type { JobRecord, ModelVersion, ParticipantRecord, RoundEvaluation, RoundRecord, Store } from './store';
+import { FlError, type ParticipantStatus, type Preprocessing } from '@fl/shared';
+import type {
+  InvitationRecord,
+  JobRecord,
+  ModelVersion,
+  ParticipantRecord,
+  RetainedUpdate,
+  RoundEvaluation,
+  RoundRecord,
+  Store,
+  TokenRecord,
+  UserRecord,
+} from './store';
+
+/** The store's file name in the data directory. */
+export const STORE_FILE = 'coordinator.sqlite';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS participants (
@@ -9,6 +23,46 @@ CREATE TABLE IF NOT EXISTS participants (
   organisation TEXT NOT NULL,
   public_key TEXT NOT NULL UNIQUE,
   created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invitations (
+  id TEXT PRIMARY KEY,
+  token_digest TEXT NOT NULL UNIQUE,
+  organisation TEXT NOT NULL,
+  country TEXT NOT NULL,
+  name TEXT,
+  expires_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  cancelled_at INTEGER,
+  used_at INTEGER,
+  used_by TEXT
+);
+CREATE TABLE IF NOT EXISTS users (
+  name TEXT PRIMARY KEY,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  label TEXT NOT NULL,
+  digest TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY,
+  record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS updates (
+  job TEXT NOT NULL,
+  round INTEGER NOT NULL,
+  participant TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  weights BLOB NOT NULL,
+  PRIMARY KEY (job, round, participant, sha256)
 );
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY,
@@ -43,6 +97,14 @@ CREATE TABLE IF NOT EXISTS models (
   PRIMARY KEY (job, round)
 );
 `;
+
+const PARTICIPANT_COLUMNS =
+  'name, organisation, country, public_key AS publicKey, status, invitation, decided_at AS decidedAt, decided_by AS decidedBy, created_at AS createdAt';
+const INVITATION_COLUMNS =
+  'id, token_digest AS tokenDigest, organisation, country, name, expires_at AS expiresAt, created_at AS createdAt, created_by AS createdBy, ' +
+  'cancelled_at AS cancelledAt, used_at AS usedAt, used_by AS usedBy';
+const USER_COLUMNS = 'name, role, password_hash AS passwordHash, created_at AS createdAt';
+const TOKEN_COLUMNS = 'id, user, kind, label, digest, created_at AS createdAt, expires_at AS expiresAt';
 
 interface JobRow {
   id: string;
@@ -117,7 +179,12 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
 
-  constructor(file: string) {
+  /** `readonly` opens an existing store without changing a byte of it, e.g. to verify its audit log. */
+  constructor(file: string, options: { readonly?: boolean } = {}) {
+    if (options.readonly) {
+      this.db = new Database(file, { readonly: true, fileMustExist: true });
+      return;
+    }
     this.db = new Database(file);
     // Large pages for a store of model rows: a 4 MB model commits in ~3 ms instead of ~24 with 4 KiB
     // pages. It takes effect only on a new file, so it must come before WAL is switched on.
@@ -127,12 +194,32 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    this.migrate();
+  }
+
+  /** Columns added since the first schema; rows from before enrollment existed count as approved. */
+  private migrate(): void {
+    const columns = new Set((this.db.pragma('table_info(participants)') as { name: string }[]).map((c) => c.name));
+    const added: [string, string][] = [
+      ['country', "TEXT NOT NULL DEFAULT ''"],
+      ['status', "TEXT NOT NULL DEFAULT 'approved'"],
+      ['invitation', 'TEXT'],
+      ['decided_at', 'INTEGER'],
+      ['decided_by', 'TEXT'],
+    ];
+    for (const [name, type] of added) if (!columns.has(name)) this.db.exec(`ALTER TABLE participants ADD COLUMN ${name} ${type}`);
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
   addParticipant(p: ParticipantRecord): void {
     try {
-      this.statement('INSERT INTO participants (name, organisation, public_key, created_at) VALUES (?, ?, ?, ?)')
-        .run(p.name, p.organisation, p.publicKey, p.createdAt);
+      this.statement(
+        `INSERT INTO participants (name, organisation, country, public_key, status, invitation, decided_at, decided_by, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(p.name, p.organisation, p.country, p.publicKey, p.status, p.invitation, p.decidedAt, p.decidedBy, p.createdAt);
     } catch (err) {
       if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
         throw new FlError('CONFLICT', 'a participant with this name or public key exists already');
@@ -150,14 +237,129 @@ export class SqliteStore implements Store {
   }
 
   private participantWhere(column: 'name' | 'public_key', value: string): ParticipantRecord | undefined {
-    const row = this.statement(`SELECT name, organisation, public_key AS publicKey, created_at AS createdAt FROM participants WHERE ${column} = ?`)
-      .get(value) as ParticipantRecord | undefined;
-    return row;
+    return this.statement(`SELECT ${PARTICIPANT_COLUMNS} FROM participants WHERE ${column} = ?`).get(value) as ParticipantRecord | undefined;
   }
 
   listParticipants(): ParticipantRecord[] {
-    return this.statement('SELECT name, organisation, public_key AS publicKey, created_at AS createdAt FROM participants ORDER BY name')
-      .all() as ParticipantRecord[];
+    return this.statement(`SELECT ${PARTICIPANT_COLUMNS} FROM participants ORDER BY name`).all() as ParticipantRecord[];
+  }
+
+  setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number): void {
+    const { changes } = this.statement('UPDATE participants SET status = ?, decided_by = ?, decided_at = ? WHERE name = ?').run(status, decidedBy, at, name);
+    if (changes === 0) throw new FlError('NOT_FOUND', `no participant ${name}`);
+  }
+
+  addInvitation(i: InvitationRecord): void {
+    this.statement(
+      `INSERT INTO invitations (id, token_digest, organisation, country, name, expires_at, created_at, created_by, cancelled_at, used_at, used_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(i.id, i.tokenDigest, i.organisation, i.country, i.name, i.expiresAt, i.createdAt, i.createdBy, i.cancelledAt, i.usedAt, i.usedBy);
+  }
+
+  getInvitation(id: string): InvitationRecord | undefined {
+    return this.statement(`SELECT ${INVITATION_COLUMNS} FROM invitations WHERE id = ?`).get(id) as InvitationRecord | undefined;
+  }
+
+  getInvitationByDigest(tokenDigest: string): InvitationRecord | undefined {
+    return this.statement(`SELECT ${INVITATION_COLUMNS} FROM invitations WHERE token_digest = ?`).get(tokenDigest) as InvitationRecord | undefined;
+  }
+
+  listInvitations(): InvitationRecord[] {
+    return this.statement(`SELECT ${INVITATION_COLUMNS} FROM invitations ORDER BY created_at, id`).all() as InvitationRecord[];
+  }
+
+  closeInvitation(id: string, change: { usedBy: string; at: number } | { cancelledAt: number }): void {
+    // Only an open invitation closes: the WHERE makes "used once" hold even against a race.
+    const { changes } =
+      'usedBy' in change
+        ? this.statement('UPDATE invitations SET used_by = ?, used_at = ? WHERE id = ? AND used_at IS NULL AND cancelled_at IS NULL').run(change.usedBy, change.at, id)
+        : this.statement('UPDATE invitations SET cancelled_at = ? WHERE id = ? AND used_at IS NULL AND cancelled_at IS NULL').run(change.cancelledAt, id);
+    if (changes === 0) throw new FlError('CONFLICT', `invitation ${id} is not open`);
+  }
+
+  addUser(u: UserRecord): void {
+    try {
+      this.statement('INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)').run(u.name, u.role, u.passwordHash, u.createdAt);
+    } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) throw new FlError('CONFLICT', `a user ${u.name} exists already`);
+      throw err;
+    }
+  }
+
+  getUser(name: string): UserRecord | undefined {
+    return this.statement(`SELECT ${USER_COLUMNS} FROM users WHERE name = ?`).get(name) as UserRecord | undefined;
+  }
+
+  listUsers(): UserRecord[] {
+    return this.statement(`SELECT ${USER_COLUMNS} FROM users ORDER BY name`).all() as UserRecord[];
+  }
+
+  removeUser(name: string): void {
+    this.transaction(() => {
+      this.statement('DELETE FROM tokens WHERE user = ?').run(name);
+      const { changes } = this.statement('DELETE FROM users WHERE name = ?').run(name);
+      if (changes === 0) throw new FlError('NOT_FOUND', `no user ${name}`);
+    });
+  }
+
+  addToken(t: TokenRecord): void {
+    this.statement('INSERT INTO tokens (id, user, kind, label, digest, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(t.id, t.user, t.kind, t.label, t.digest, t.createdAt, t.expiresAt);
+  }
+
+  getTokenByDigest(digest: string): TokenRecord | undefined {
+    return this.statement(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE digest = ?`).get(digest) as TokenRecord | undefined;
+  }
+
+  listTokens(kind: TokenRecord['kind']): TokenRecord[] {
+    return this.statement(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE kind = ? ORDER BY created_at, id`).all(kind) as TokenRecord[];
+  }
+
+  removeToken(id: string): void {
+    const { changes } = this.statement('DELETE FROM tokens WHERE id = ?').run(id);
+    if (changes === 0) throw new FlError('NOT_FOUND', `no token ${id}`);
+  }
+
+  pruneTokens(now: number): void {
+    this.statement('DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now);
+  }
+
+  appendAudit(seq: number, text: string): void {
+    this.statement('INSERT INTO audit (seq, record) VALUES (?, ?)').run(seq, text);
+  }
+
+  auditHead(): { seq: number; hash: string } | undefined {
+    // Read from the record itself, not a copy beside it: the chain continues from exactly what is stored.
+    const row = this.statement('SELECT seq, record FROM audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; record: string } | undefined;
+    return row && { seq: row.seq, hash: (JSON.parse(row.record) as { hash: string }).hash };
+  }
+
+  auditRecords(after = 0, limit = -1): Iterable<{ seq: number; text: string }> {
+    // Iterated, not loaded: a long-lived consortium's log can hold millions of records.
+    return this.db.prepare('SELECT seq, record AS text FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').iterate(after, limit) as Iterable<{
+      seq: number;
+      text: string;
+    }>;
+  }
+
+  retainUpdate(u: RetainedUpdate): void {
+    this.statement('INSERT OR REPLACE INTO updates (job, round, participant, sha256, weights) VALUES (?, ?, ?, ?, ?)')
+      .run(u.job, u.round, u.participant, u.sha256, Buffer.from(u.weights.buffer, u.weights.byteOffset, u.weights.byteLength));
+  }
+
+  getRetainedUpdate(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined {
+    const row = this.statement('SELECT weights FROM updates WHERE job = ? AND round = ? AND participant = ? AND sha256 = ?')
+      .get(job, round, participant, sha256) as { weights: Buffer } | undefined;
+    return row && new Uint8Array(row.weights);
+  }
+
+  pruneUpdates(job: string, throughRound: number): void {
+    this.statement('DELETE FROM updates WHERE job = ? AND round <= ?').run(job, throughRound);
+  }
+
+  getModelBytes(job: string, round: number): Uint8Array | undefined {
+    const row = this.statement('SELECT weights FROM models WHERE job = ? AND round = ?').get(job, round) as { weights: Buffer } | undefined;
+    return row && new Uint8Array(row.weights);
   }
 
   addJob(job: JobRecord): void {

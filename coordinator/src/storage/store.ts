@@ -2,14 +2,69 @@
  * The coordinator's store, as interfaces: services depend on these, never on a
  * database. SQLite (store.sqlite.ts) is the embedded default.
  */
-import type { JobSpec, Preprocessing } from '@fl/shared';
+import type { JobSpec, ParticipantStatus, Preprocessing } from '@fl/shared';
+import type { Role } from '../admin/views';
 
 export interface ParticipantRecord {
   name: string;
   organisation: string;
+  /** ISO 3166 code or name, as the invitation said; '' when not given */
+  country: string;
   /** base64 Ed25519 public key */
   publicKey: string;
+  /** only an approved participant may connect and send */
+  status: ParticipantStatus;
+  /** the invitation it enrolled with; null when an admin registered it directly */
+  invitation: string | null;
+  /** the last approval, rejection or revocation: when and by whom */
+  decidedAt: number | null;
+  decidedBy: string | null;
   createdAt: number;
+}
+
+export interface UserRecord {
+  name: string;
+  role: Role;
+  /** scrypt$N$r$p$salt$hash (see admin/passwords.ts) */
+  passwordHash: string;
+  createdAt: number;
+}
+
+/** A bearer token: a login session (expires) or an API token for scripts (until revoked). Only its SHA-256 is stored. */
+export interface TokenRecord {
+  id: string;
+  user: string;
+  kind: 'session' | 'api';
+  label: string;
+  digest: string;
+  createdAt: number;
+  expiresAt: number | null;
+}
+
+export interface InvitationRecord {
+  id: string;
+  /** SHA-256 of the one-time token, which is shown once and never stored */
+  tokenDigest: string;
+  organisation: string;
+  country: string;
+  /** the participant name it is for, or null to let the site choose */
+  name: string | null;
+  expiresAt: number;
+  createdAt: number;
+  createdBy: string;
+  cancelledAt: number | null;
+  usedAt: number | null;
+  /** the participant that enrolled with it */
+  usedBy: string | null;
+}
+
+/** An update kept for the audit: the bytes a participant sent, as it signed them. */
+export interface RetainedUpdate {
+  job: string;
+  round: number;
+  participant: string;
+  sha256: string;
+  weights: Uint8Array;
 }
 
 export const JOB_STATUSES = ['waiting', 'statistics', 'training', 'paused', 'completed', 'failed', 'stopped'] as const;
@@ -73,6 +128,42 @@ export interface ParticipantRepository {
   getParticipant(name: string): ParticipantRecord | undefined;
   getParticipantByKey(publicKey: string): ParticipantRecord | undefined;
   listParticipants(): ParticipantRecord[];
+  setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number): void;
+  addInvitation(invitation: InvitationRecord): void;
+  getInvitation(id: string): InvitationRecord | undefined;
+  getInvitationByDigest(tokenDigest: string): InvitationRecord | undefined;
+  listInvitations(): InvitationRecord[];
+  /** Marks an invitation used (by a participant) or cancelled. */
+  closeInvitation(id: string, change: { usedBy: string; at: number } | { cancelledAt: number }): void;
+}
+
+export interface UserRepository {
+  addUser(user: UserRecord): void;
+  getUser(name: string): UserRecord | undefined;
+  listUsers(): UserRecord[];
+  /** Removes the user and every token of theirs. */
+  removeUser(name: string): void;
+  addToken(token: TokenRecord): void;
+  getTokenByDigest(digest: string): TokenRecord | undefined;
+  listTokens(kind: TokenRecord['kind']): TokenRecord[];
+  removeToken(id: string): void;
+  /** Forgets expired sessions. */
+  pruneTokens(now: number): void;
+}
+
+/** The audit log's storage: records as their exact text, and the updates kept to recompute aggregates. */
+export interface AuditRepository {
+  appendAudit(seq: number, text: string): void;
+  /** the last record's seq and hash; undefined for an empty log */
+  auditHead(): { seq: number; hash: string } | undefined;
+  /** records with seq > after, in order, as stored */
+  auditRecords(after?: number, limit?: number): Iterable<{ seq: number; text: string }>;
+  retainUpdate(update: RetainedUpdate): void;
+  getRetainedUpdate(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined;
+  /** Deletes the retained updates of a job's rounds up to and including `throughRound`. */
+  pruneUpdates(job: string, throughRound: number): void;
+  /** A model's stored bytes (Float32 little endian), as written. */
+  getModelBytes(job: string, round: number): Uint8Array | undefined;
 }
 
 export interface JobRepository {
@@ -93,7 +184,9 @@ export interface JobRepository {
   getModel(job: string, round?: number): ModelVersion | undefined;
 }
 
-export interface Store extends ParticipantRepository, JobRepository {
+export interface Store extends ParticipantRepository, JobRepository, UserRepository, AuditRepository {
+  /** Runs fn in one transaction (nested calls join it): a change and its audit record commit together or not at all. */
+  transaction<T>(fn: () => T): T;
   close(): void;
 }
 

@@ -45,6 +45,8 @@ interface LocalSplit {
   holdout: PreparedData | undefined;
 }
 import { evaluateLocal, trainLocal } from '../train';
+import { networkErrorMessage } from './http';
+import { appendJournal } from './journal';
 import type { CoordinatorPins } from './pins';
 
 export interface AgentOptions {
@@ -55,6 +57,10 @@ export interface AgentOptions {
   /** the coordinator's public key given out of band; else pinned at first contact */
   coordinatorKey?: string;
   pins?: CoordinatorPins;
+  /** a JSON-lines file each sent update is appended to, with its signature and ack: this site's evidence for `fl-agent audit verify` */
+  journalFile?: string;
+  /** PEM certificate(s) of a private CA to trust for an https:// coordinator; the certificate is always verified */
+  ca?: string | Buffer;
   log?: (message: string) => void;
   /** reconnection backoff, milliseconds */
   reconnectDelayMs?: number;
@@ -95,6 +101,9 @@ export class ParticipantAgent extends EventEmitter {
     this.socket = io(url, {
       autoConnect: false,
       transports: ['websocket'],
+      // Handed by engine.io to the ws transport, which verifies the coordinator's certificate against it
+      // (as text: engine.io's options are typed for PEM strings).
+      ca: Buffer.isBuffer(options.ca) ? options.ca.toString('utf8') : options.ca,
       reconnectionDelay: options.reconnectDelayMs ?? 500,
       reconnectionDelayMax: options.reconnectDelayMaxMs ?? 10_000,
       randomizationFactor: 0.5,
@@ -110,6 +119,7 @@ export class ParticipantAgent extends EventEmitter {
     this.socket.on('closing', (error) => {
       this.log(`the coordinator closes this connection: ${error.code} ${error.message}`);
       this.emit('refused', error);
+      if (error.code === 'REVOKED') this.stop();
     });
     this.socket.on('job-finished', (m) => {
       this.log(`job ${m.job} ${m.status} after ${m.rounds} rounds`);
@@ -148,9 +158,11 @@ export class ParticipantAgent extends EventEmitter {
   }
 
   private connectError(err: Error & { data?: ErrorBody }): void {
-    const reason = err.data ? `${err.data.code}: ${err.data.message}` : err.message;
+    const reason = err.data ? `${err.data.code}: ${err.data.message}` : connectFailure(err);
     this.log(`cannot connect to ${this.options.coordinatorUrl}: ${reason}`);
     if (err.data) this.emit('refused', err.data);
+    // Revoked is final; anything else (NOT_APPROVED: an admin has yet to decide) is worth retrying.
+    if (err.data?.code === 'REVOKED') return this.stop();
     // A refused handshake is not retried by socket.io itself; retry with backoff, as for network errors.
     if (!this.socket.active && !this.stopped) {
       clearTimeout(this.retryTimer);
@@ -272,17 +284,28 @@ export class ParticipantAgent extends EventEmitter {
       metrics,
       weightsSha256: sha256Hex(weights),
     };
-    const ack = await this.send(
-      'update',
-      { header, signature: signHeader('update', header, this.options.keys.secretKey), weights },
-      Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS,
-    );
+    const updateSignature = signHeader('update', header, this.options.keys.secretKey);
+    const ack = await this.send('update', { header, signature: updateSignature, weights }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
+    this.journal(header, updateSignature, ack.ok);
     const took = ((Date.now() - started) / 1000).toFixed(2);
     this.log(
       `job ${request.job} round ${request.round}: trained on ${data.n} rows in ${took}s, loss ${result.loss.toFixed(4)}; ` +
         (ack.ok ? 'update accepted' : `update refused: ${ack.error.code} ${ack.error.message}`),
     );
     this.emit('trained', { job: request.job, round: request.round, ack });
+  }
+
+  /** Records a sent update in the journal; failing to write it is logged, never fatal to the round. */
+  private journal(header: UpdateHeader, signature: string, accepted: boolean): void {
+    const file = this.options.journalFile;
+    if (!file) return;
+    const { job, round, participant, numSamples, weightsSha256: sha256 } = header;
+    const coordinator = new URL(this.options.coordinatorUrl).origin;
+    try {
+      appendJournal(file, { coordinator, job, round, participant, sha256, numSamples, signature, accepted, at: Date.now() });
+    } catch (err) {
+      this.log(`cannot append to the journal ${file}: ${(err as Error).message}`);
+    }
   }
 
   /** The model of a signed train or evaluate request, checked against its header; null (logged) when it does not match. */
@@ -389,6 +412,19 @@ export class ParticipantAgent extends EventEmitter {
     });
   }
 
+}
+
+/**
+ * Why a connection failed, in plain words: socket.io reports a transport's failure
+ * (an untrusted certificate, a refused connection) only as "websocket error", with
+ * the cause inside the event it wraps.
+ */
+function connectFailure(err: Error & { description?: unknown }): string {
+  // Told by shape, not instanceof: errors from Node's own modules can come from another realm (as under jest).
+  const isError = (value: unknown): value is Error => typeof (value as Error | undefined)?.message === 'string';
+  const event = err.description as { error?: unknown } | undefined;
+  const cause = isError(event?.error) ? event.error : isError(event) ? event : undefined;
+  return cause ? networkErrorMessage(cause) : err.message;
 }
 
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);

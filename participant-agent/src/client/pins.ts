@@ -15,6 +15,13 @@ export class CoordinatorPins {
     return this.read()[origin];
   }
 
+  /** The origins pinned to a key: which coordinator a key (e.g. an audit bundle's) is known as. */
+  originsOf(publicKey: string): string[] {
+    return Object.entries(this.read())
+      .filter(([, key]) => key === publicKey)
+      .map(([origin]) => origin);
+  }
+
   pin(origin: string, publicKey: string): void {
     const pins = { ...this.read(), [origin]: publicKey };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });

@@ -16,6 +16,12 @@ export const SIGNATURE_DOMAINS = [
   'update',
   'evaluate',
   'evaluation',
+  // enrollment: the agent proves it holds the key it registers; the coordinator answers signed
+  'enrollment',
+  'enrolled',
+  // the audit log: each record's hash, and each global model the coordinator commits
+  'audit',
+  'model',
 ] as const;
 export type SignatureDomain = (typeof SIGNATURE_DOMAINS)[number];
 

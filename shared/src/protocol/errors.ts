@@ -21,6 +21,12 @@ export const ERROR_CODES = {
   REPLAYED_NONCE: { http: 401, meaning: 'the nonce was already used' },
   RATE_LIMITED: { http: 429, meaning: 'too many failed attempts from this address or key; wait and retry' },
   TOO_MANY_ERRORS: { http: 429, meaning: 'the connection sent too many refused messages and is closed' },
+  NOT_APPROVED: { http: 403, meaning: 'the participant is enrolled but an admin has not approved it (or rejected it)' },
+  REVOKED: { http: 403, meaning: 'an admin revoked this participant: its connections and messages are refused' },
+  // Enrollment
+  INVITATION_INVALID: { http: 401, meaning: 'no invitation has this token' },
+  INVITATION_EXPIRED: { http: 410, meaning: 'the invitation has expired' },
+  INVITATION_USED: { http: 409, meaning: 'the invitation was used already; each is good for one enrollment' },
   // Updates and statistics
   WRONG_PARTICIPANT: { http: 403, meaning: 'the header names another participant than the connection' },
   UNKNOWN_JOB: { http: 404, meaning: 'no running job has this id' },

@@ -1,0 +1,75 @@
+/**
+ * The audit log as the verifier reads it from the coordinator's own store: the
+ * records, the retained updates and the global models, named by where they are
+ * stored so that a failure points at the row to look at. verifyStore also holds
+ * the store's working tables to the log: a participant key, status or committed
+ * round that the log does not account for is an inconsistency too (a log cut
+ * short after its last record, or a key swapped in the participants table).
+ */
+import { verifyAudit, type AuditReport, type AuditSource, type VerifyAuditOptions } from '@fl/shared';
+import type { Store } from '../storage/store';
+
+export function storeAuditSource(store: Store, file = 'the store'): AuditSource {
+  return {
+    records: () => store.auditRecords(),
+    update: (job, round, participant, sha256) => store.getRetainedUpdate(job, round, participant, sha256),
+    model: (job, round) => store.getModelBytes(job, round),
+    describe: (item) => {
+      if ('record' in item) return `audit record ${item.record} (table audit of ${file})`;
+      if ('update' in item) {
+        const [job, round, participant] = item.update;
+        return `update of ${participant}, round ${round} of job ${job} (table updates of ${file})`;
+      }
+      const [job, round] = item.model;
+      return `global model of round ${round} of job ${job} (table models of ${file})`;
+    },
+  };
+}
+
+/** Verifies the log (verifyAudit), then that the store's tables say what the log says. */
+export function verifyStore(store: Store, file = 'the store', options: Pick<VerifyAuditOptions, 'onLine'> = {}): AuditReport {
+  const participants = new Map<string, { publicKey: string; status: string }>();
+  const jobs = new Set<string>();
+  const committed = new Map<string, string>();
+  const report = verifyAudit(storeAuditSource(store, file), {
+    ...options,
+    onRecord: ({ kind, data }) => {
+      if (kind === 'participant.enrolled' || kind === 'participant.registered') {
+        participants.set(data.name as string, { publicKey: data.publicKey as string, status: kind === 'participant.enrolled' ? 'pending' : 'approved' });
+      }
+      const decided = { 'participant.approved': 'approved', 'participant.rejected': 'rejected', 'participant.revoked': 'revoked' }[kind as string];
+      if (decided) participants.get(data.name as string)!.status = decided;
+      if (kind === 'job.created') jobs.add(data.job as string);
+      if (kind === 'model.committed') committed.set(`${data.job as string}/${data.round as number}`, data.sha256 as string);
+    },
+  });
+  if (!report.ok) return report;
+  const fail = (where: string, reason: string): AuditReport => {
+    const line = `FAILED: ${where}: ${reason}`;
+    options.onLine?.(line);
+    return { ...report, ok: false, lines: [...report.lines, line], failure: { where, reason } };
+  };
+  for (const p of store.listParticipants()) {
+    const logged = participants.get(p.name);
+    const where = `participant ${p.name} (table participants of ${file})`;
+    if (!logged) return fail(where, 'no audit record registers it');
+    if (logged.publicKey !== p.publicKey) return fail(where, 'its public key is not the one the audit log registered');
+    if (logged.status !== p.status) return fail(where, `it is ${p.status}, the audit log says ${logged.status}`);
+  }
+  let rounds = 0;
+  for (const job of store.listJobs()) {
+    if (!jobs.has(job.id)) return fail(`job ${job.id} (table jobs of ${file})`, 'no audit record creates it');
+    for (const round of store.listRounds(job.id)) {
+      rounds++;
+      const sha256 = committed.get(`${job.id}/${round.round}`);
+      const where = `round ${round.round} of job ${job.id} (table rounds of ${file})`;
+      if (sha256 === undefined) return fail(where, 'no audit record commits it');
+      if (sha256 !== round.modelSha256) return fail(where, 'its model hash is not the one the audit log committed');
+    }
+  }
+  if (rounds !== committed.size) return fail(`table rounds of ${file}`, `it holds ${rounds} rounds, the audit log commits ${committed.size}`);
+  const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const line = `store tables: ${count(participants.size, 'participant')}, ${count(jobs.size, 'job')} and ${count(rounds, 'round')} agree with the log`;
+  options.onLine?.(line);
+  return { ...report, lines: [...report.lines, line] };
+}

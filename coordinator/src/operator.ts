@@ -1,0 +1,138 @@
+/**
+ * The operator's commands, run on the coordinator's machine against its data
+ * directory (the coordinator may be running: SQLite's WAL lets both work):
+ *
+ *   fl-coordinator user add --data-dir DIR --name NAME --role admin|viewer [--password-stdin]
+ *   fl-coordinator user list --data-dir DIR
+ *   fl-coordinator audit verify --data-dir DIR
+ *   fl-coordinator audit export --data-dir DIR --out BUNDLE [--participant NAME]
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeBundle } from '@fl/shared';
+import { UserSchema } from './admin/session.controller';
+import { hashPassword } from './admin/passwords';
+import { AuditLog } from './audit/audit-log';
+import { storeAuditSource, verifyStore } from './audit/store-source';
+import { CoordinatorIdentity } from './identity/identity';
+import { SqliteStore, STORE_FILE } from './storage/store.sqlite';
+import { describeZodError } from './validation';
+
+export const OPERATOR_HELP = `Operator commands (on the coordinator's machine):
+  fl-coordinator user add --data-dir DIR --name NAME --role admin|viewer [--password-stdin]
+      Adds a user of the dashboard and the API. The password is asked for, or read
+      from standard input with --password-stdin (at least 12 characters).
+  fl-coordinator user list --data-dir DIR
+  fl-coordinator audit verify --data-dir DIR
+      Recomputes the audit log's hash chain, checks every signature, and for each
+      round whose updates are retained recomputes FedAvg and compares it with the
+      stored global model. Exit status 1 at the first inconsistency, which it names.
+  fl-coordinator audit export --data-dir DIR --out BUNDLE [--participant NAME]
+      Writes the log, the retained updates and the global models to the directory
+      BUNDLE, which a participant verifies with \`fl-agent audit verify BUNDLE\`.
+      --participant NAME includes only that participant's updates (others' updates
+      can reveal something of their data).
+`;
+
+export class OperatorError extends Error {}
+
+type Out = (line: string) => void;
+
+function storeFile(dataDir: string): string {
+  const file = path.join(path.resolve(dataDir), STORE_FILE);
+  if (!fs.existsSync(file)) throw new OperatorError(`${dataDir} holds no coordinator store (${STORE_FILE})`);
+  return file;
+}
+
+async function readPassword(fromStdin: boolean): Promise<string> {
+  if (fromStdin || !process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  }
+  // Asked on the terminal without echo.
+  process.stdout.write('password: ');
+  process.stdin.setRawMode(true);
+  let password = '';
+  for await (const chunk of process.stdin) {
+    const text = (chunk as Buffer).toString('utf8');
+    if (text === '\u0003') throw new OperatorError('interrupted');
+    if (text === '\r' || text === '\n') break;
+    password = text === '\u007f' ? password.slice(0, -1) : password + text;
+  }
+  process.stdin.setRawMode(false);
+  process.stdout.write('\n');
+  return password;
+}
+
+export async function runOperatorCommand(argv: string[], out: Out): Promise<number> {
+  const [group, command, ...rest] = argv;
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        'data-dir': { type: 'string' },
+        name: { type: 'string' },
+        role: { type: 'string' },
+        'password-stdin': { type: 'boolean' },
+        out: { type: 'string' },
+        participant: { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new OperatorError((err as Error).message);
+  }
+  const dataDir = values['data-dir'] as string | undefined;
+  if (!dataDir) throw new OperatorError('--data-dir is required');
+
+  if (group === 'user' && command === 'add') {
+    const password = await readPassword(values['password-stdin'] === true);
+    const parsed = UserSchema.safeParse({ name: values.name, role: values.role, password });
+    if (!parsed.success) throw new OperatorError(describeZodError(parsed.error));
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const store = new SqliteStore(path.join(path.resolve(dataDir), STORE_FILE));
+    try {
+      const audit = new AuditLog(store, CoordinatorIdentity.fromDataDir(path.resolve(dataDir)));
+      const user = { name: parsed.data.name, role: parsed.data.role, passwordHash: await hashPassword(parsed.data.password), createdAt: Date.now() };
+      store.transaction(() => {
+        store.addUser(user);
+        audit.append('user.added', 'operator', { name: user.name, role: user.role });
+      });
+      out(`added ${user.role} ${user.name}`);
+      return 0;
+    } finally {
+      store.close();
+    }
+  }
+  if (group === 'user' && command === 'list') {
+    const store = new SqliteStore(storeFile(dataDir), { readonly: true });
+    try {
+      for (const user of store.listUsers()) out(`${user.name}\t${user.role}\t${new Date(user.createdAt).toISOString()}`);
+      return 0;
+    } finally {
+      store.close();
+    }
+  }
+  if (group === 'audit' && (command === 'verify' || command === 'export')) {
+    const file = storeFile(dataDir);
+    const store = new SqliteStore(file, { readonly: true });
+    try {
+      const source = storeAuditSource(store, file);
+      if (command === 'verify') {
+        const report = verifyStore(store, file, { onLine: out });
+        return report.ok ? 0 : 1;
+      }
+      const target = values.out as string | undefined;
+      if (!target) throw new OperatorError('--out is required');
+      writeBundle(source, target, { participant: values.participant as string | undefined });
+      out(`wrote the audit bundle ${target}; verify it with: fl-agent audit verify ${target} --key KEY`);
+      return 0;
+    } finally {
+      store.close();
+    }
+  }
+  throw new OperatorError(`unknown command ${[group, command].filter(Boolean).join(' ')}`);
+}

@@ -1,0 +1,234 @@
+/**
+ * Who may take part: invitations, enrollment, and the admin's decisions.
+ *
+ * An admin invites an organisation (one-time token, expiry, country); the site
+ * enrolls its public key with the token, proving it holds the key; an admin
+ * approves or rejects; approval can be revoked at any time, which closes the
+ * live connection at once. Only approved keys pass the handshake and have their
+ * messages accepted. Every step is an audit record, written in the same
+ * transaction as the change.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import {
+  decodePublicKey,
+  EnrollmentRequestSchema,
+  fingerprint,
+  FlError,
+  ParticipantNameSchema,
+  verifyHeader,
+  type EnrolledHeader,
+  type EnrolledResponse,
+  type ErrorBody,
+} from '@fl/shared';
+import { z } from 'zod';
+import type { AuditLog } from '../audit/audit-log';
+import type { CoordinatorIdentity } from '../identity/identity';
+import { parseBody as parse } from '../validation';
+import type { InvitationView } from '../admin/views';
+import type { InvitationRecord, ParticipantRecord, Store } from '../storage/store';
+import type { AgentConnections } from './connections';
+import type { FailureLimiter } from './handshake';
+
+const publicKey = z.string().refine((k) => decodePublicKey(k) !== null, 'a base64 Ed25519 public key (32 bytes)');
+const country = z.string().max(100).default('');
+
+export const RegisterParticipantSchema = z.strictObject({
+  name: ParticipantNameSchema,
+  organisation: z.string().min(1).max(200),
+  country,
+  publicKey,
+});
+
+export const InvitationSchema = z.strictObject({
+  organisation: z.string().min(1).max(200),
+  country,
+  /** fixes the participant name; else the site chooses it when it enrolls */
+  name: ParticipantNameSchema.optional(),
+  expiresInHours: z.number().positive().max(24 * 365).default(72),
+});
+
+export const DecisionSchema = z.strictObject({ reason: z.string().max(1000).default('') });
+
+export type InvitationStatus = InvitationView['status'];
+
+const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+
+export function invitationStatus(i: InvitationRecord, now: number): InvitationStatus {
+  if (i.cancelledAt !== null) return 'cancelled';
+  if (i.usedAt !== null) return 'used';
+  return i.expiresAt <= now ? 'expired' : 'open';
+}
+
+export interface RegistryOptions {
+  store: Store;
+  audit: AuditLog;
+  identity: CoordinatorIdentity;
+  connections: AgentConnections;
+  /** how far an enrollment's signed timestamp may be from the coordinator's clock */
+  windowMs: number;
+  /** failed enrollments per address and per token, so that tokens cannot be guessed */
+  failures: FailureLimiter;
+}
+
+export type { InvitationView };
+
+export class ParticipantRegistry {
+  constructor(private readonly o: RegistryOptions) {}
+
+  createInvitation(body: unknown, actor: string, now = Date.now()): { invitation: InvitationView; token: string } {
+    const input = parse(InvitationSchema, body);
+    const token = `fl_inv_${randomBytes(32).toString('base64url')}`;
+    const record: InvitationRecord = {
+      id: randomUUID(),
+      tokenDigest: digest(token),
+      organisation: input.organisation,
+      country: input.country,
+      name: input.name ?? null,
+      expiresAt: Math.round(now + input.expiresInHours * 3_600_000),
+      createdAt: now,
+      createdBy: actor,
+      cancelledAt: null,
+      usedAt: null,
+      usedBy: null,
+    };
+    this.o.store.transaction(() => {
+      this.o.store.addInvitation(record);
+      const { id, organisation, name, expiresAt, tokenDigest } = record;
+      this.o.audit.append('invitation.created', actor, { id, organisation, country: record.country, name, expiresAt, tokenSha256: tokenDigest }, now);
+    });
+    return { invitation: this.invitationView(record, now), token };
+  }
+
+  listInvitations(now = Date.now()): InvitationView[] {
+    return this.o.store.listInvitations().map((i) => this.invitationView(i, now));
+  }
+
+  cancelInvitation(id: string, actor: string, now = Date.now()): InvitationView {
+    const invitation = this.o.store.getInvitation(id);
+    if (!invitation) throw new FlError('NOT_FOUND', `no invitation ${id}`);
+    if (invitationStatus(invitation, now) !== 'open') throw new FlError('CONFLICT', `invitation ${id} is ${invitationStatus(invitation, now)}`);
+    this.o.store.transaction(() => {
+      this.o.store.closeInvitation(id, { cancelledAt: now });
+      this.o.audit.append('invitation.cancelled', actor, { id }, now);
+    });
+    return this.invitationView(this.o.store.getInvitation(id)!, now);
+  }
+
+  /**
+   * A site enrolls its key with an invitation's token. Checked in this order:
+   * rate limit, schema, signature (the site holds the key), timestamp, token,
+   * then the name and key are free. Failures count against the address.
+   */
+  enroll(body: unknown, address: string, now = Date.now()): EnrolledResponse {
+    const limiterKey = `address:${address}`;
+    if (this.o.failures.blocked(limiterKey, now)) {
+      throw new FlError('RATE_LIMITED', `too many failed enrollments; wait up to ${this.o.failures.windowMs / 1000}s`);
+    }
+    try {
+      return this.checkedEnroll(body, now);
+    } catch (err) {
+      if (err instanceof FlError && err.code !== 'CONFLICT') this.o.failures.fail(limiterKey, now);
+      throw err;
+    }
+  }
+
+  private checkedEnroll(body: unknown, now: number): EnrolledResponse {
+    const { header, signature } = parse(EnrollmentRequestSchema, body);
+    if (!verifyHeader('enrollment', header, signature, decodePublicKey(header.publicKey)!)) {
+      throw new FlError('BAD_SIGNATURE', 'the enrollment is not signed by the key it registers');
+    }
+    if (Math.abs(now - header.timestamp) > this.o.windowMs) {
+      throw new FlError('STALE_TIMESTAMP', `the enrollment timestamp is more than ${this.o.windowMs / 1000}s from the coordinator's clock`);
+    }
+    const invitation = this.o.store.getInvitationByDigest(digest(header.token));
+    if (!invitation) throw new FlError('INVITATION_INVALID', 'no invitation has this token');
+    const status = invitationStatus(invitation, now);
+    if (status === 'used') {
+      // The same site asking again (its first answer was lost) gets the same answer; anyone else is refused.
+      const enrolled = invitation.usedBy === null ? undefined : this.o.store.getParticipant(invitation.usedBy);
+      if (enrolled && enrolled.publicKey === header.publicKey) return this.enrolledResponse(enrolled, header.nonce, now);
+      throw new FlError('INVITATION_USED', 'this invitation was used already; ask the consortium admin for a new one');
+    }
+    if (status === 'cancelled') throw new FlError('INVITATION_INVALID', 'this invitation was cancelled');
+    if (status === 'expired') throw new FlError('INVITATION_EXPIRED', `this invitation expired at ${new Date(invitation.expiresAt).toISOString()}`);
+    if (invitation.name !== null && invitation.name !== header.name) {
+      throw new FlError('VALIDATION_FAILED', `this invitation is for the participant name ${invitation.name}`);
+    }
+    const record: ParticipantRecord = {
+      name: header.name,
+      organisation: invitation.organisation,
+      country: invitation.country,
+      publicKey: header.publicKey,
+      status: 'pending',
+      invitation: invitation.id,
+      decidedAt: null,
+      decidedBy: null,
+      createdAt: now,
+    };
+    this.o.store.transaction(() => {
+      this.o.store.addParticipant(record);
+      this.o.store.closeInvitation(invitation.id, { usedBy: record.name, at: now });
+      const { name, organisation } = record;
+      this.o.audit.append('participant.enrolled', `invitation:${invitation.id}`, { name, organisation, country: record.country, publicKey: record.publicKey, invitation: invitation.id }, now);
+    });
+    return this.enrolledResponse(record, header.nonce, now);
+  }
+
+  /** An admin registers a key directly (it was exchanged out of band): approved at once. */
+  register(body: unknown, actor: string, now = Date.now()): ParticipantRecord {
+    const input = parse(RegisterParticipantSchema, body);
+    const record: ParticipantRecord = { ...input, status: 'approved', invitation: null, decidedAt: now, decidedBy: actor, createdAt: now };
+    this.o.store.transaction(() => {
+      this.o.store.addParticipant(record);
+      const { name, organisation, country, publicKey } = record;
+      this.o.audit.append('participant.registered', actor, { name, organisation, country, publicKey }, now);
+    });
+    return record;
+  }
+
+  /**
+   * approve: pending (or rejected) -> approved. reject: pending -> rejected.
+   * revoke: approved -> revoked, effective at once: the live connection is
+   * closed with the reason, and later messages are refused.
+   */
+  decide(name: string, action: 'approve' | 'reject' | 'revoke', body: unknown, actor: string, now = Date.now()): ParticipantRecord {
+    const { reason } = parse(DecisionSchema, body ?? {});
+    const participant = this.o.store.getParticipant(name);
+    if (!participant) throw new FlError('NOT_FOUND', `no participant ${name}`);
+    const allowed = { approve: ['pending', 'rejected'], reject: ['pending'], revoke: ['approved', 'pending'] }[action];
+    if (!allowed.includes(participant.status)) throw new FlError('CONFLICT', `participant ${name} is ${participant.status}: it cannot be ${action}d`);
+    const status = ({ approve: 'approved', reject: 'rejected', revoke: 'revoked' } as const)[action];
+    this.o.store.transaction(() => {
+      this.o.store.setParticipantStatus(name, status, actor, now);
+      if (action === 'approve') this.o.audit.append('participant.approved', actor, { name }, now);
+      else this.o.audit.append(action === 'reject' ? 'participant.rejected' : 'participant.revoked', actor, { name, reason }, now);
+    });
+    if (action === 'revoke') {
+      const error: ErrorBody = { code: 'REVOKED', message: `an admin revoked ${name}${reason ? `: ${reason}` : ''}` };
+      this.o.connections.close(name, error);
+    }
+    return this.o.store.getParticipant(name)!;
+  }
+
+  private enrolledResponse(p: ParticipantRecord, nonce: string, now: number): EnrolledResponse {
+    const header: EnrolledHeader = {
+      type: 'enrolled',
+      participant: p.name,
+      organisation: p.organisation,
+      country: p.country,
+      publicKey: p.publicKey,
+      status: p.status,
+      coordinatorKey: this.o.identity.publicKey,
+      nonce,
+      issuedAt: now,
+    };
+    return { header, signature: this.o.identity.sign('enrolled', header) };
+  }
+
+  private invitationView(i: InvitationRecord, now: number): InvitationView {
+    const { tokenDigest: _digest, ...rest } = i;
+    return { ...rest, status: invitationStatus(i, now) };
+  }
+}
+
+export const participantFingerprint = (p: ParticipantRecord) => fingerprint(decodePublicKey(p.publicKey)!);

@@ -1,0 +1,306 @@
+/**
+ * `fl-agent audit verify` from one site's side: a bundle the coordinator
+ * exported, built as a coordinator writes its log (real keys, signed updates,
+ * FedAvg models), checked against the journal of what this site sent.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  AUDIT_GENESIS,
+  auditText,
+  encodeKey,
+  encodeWeights,
+  fingerprint,
+  generateKeyPair,
+  initialModelAttestation,
+  modelAttestation,
+  randomNonce,
+  sealAuditRecord,
+  sha256Hex,
+  signHeader,
+  WeightedAverage,
+  writeBundle,
+  type AuditData,
+  type AuditKind,
+  type AuditSource,
+  type KeyPair,
+  type UpdateHeader,
+} from '@fl/shared';
+import { appendJournal, readJournal, type JournalEntry } from '../client/journal';
+import { CoordinatorPins } from '../client/pins';
+import { verifyBundle, type VerifyBundleOptions } from './verify-bundle';
+
+const ORIGIN = 'https://fl.example.org';
+const JOB = 'credit-2024';
+const SIZE = 10;
+
+/** A coordinator's log, kept as it stores it, and what the sites' agents journaled. */
+class Consortium {
+  readonly coordinator = generateKeyPair();
+  readonly keys = new Map<string, KeyPair>();
+  readonly journal = new Map<string, JournalEntry[]>();
+  readonly texts: string[] = [];
+  readonly updates = new Map<string, Uint8Array>();
+  readonly models = new Map<string, Uint8Array>();
+  private head = AUDIT_GENESIS;
+  private at = Date.now() - 3_600_000;
+  private previous = '';
+
+  constructor(sites: string[]) {
+    const key = this.coordinator.publicKey;
+    this.append('coordinator.key', { publicKey: encodeKey(key), fingerprint: fingerprint(key) });
+    for (const name of sites) {
+      const keys = generateKeyPair();
+      this.keys.set(name, keys);
+      this.journal.set(name, []);
+      this.append('participant.registered', { name, organisation: name, country: 'NL', publicKey: encodeKey(keys.publicKey) });
+    }
+    this.append('job.created', { job: JOB, spec: { model: 'linear' } });
+    const bytes = encodeWeights(new Float32Array(SIZE).fill(0.5));
+    const data = { job: JOB, round: 0 as const, sha256: sha256Hex(bytes), size: SIZE };
+    this.models.set(`${JOB}/0`, bytes);
+    this.previous = data.sha256;
+    this.append('model.initial', { ...data, signature: signHeader('model', initialModelAttestation(data), this.coordinator.secretKey) });
+  }
+
+  append<K extends AuditKind>(kind: K, data: AuditData<K>): void {
+    this.at += 1000;
+    const record = sealAuditRecord({ seq: this.texts.length + 1, at: this.at, kind, actor: 'coordinator', data: data as Record<string, unknown>, prev: this.head }, this.coordinator.secretKey);
+    this.texts.push(auditText(record));
+    this.head = record.hash;
+  }
+
+  /** A site sends an update and journals it; the coordinator records it unless `unrecorded`. */
+  send(round: number, participant: string, options: { recorded?: boolean; acknowledged?: boolean } = {}) {
+    const weights = Float32Array.from({ length: SIZE }, (_, i) => Math.sin(round * 7 + i + participant.length));
+    const bytes = encodeWeights(weights);
+    const sha256 = sha256Hex(bytes);
+    const numSamples = 50 + round + participant.length;
+    const header: UpdateHeader = { type: 'update', job: JOB, round, participant, nonce: randomNonce(), numSamples, metrics: {}, weightsSha256: sha256 };
+    const signature = signHeader('update', header, this.keys.get(participant)!.secretKey);
+    if (options.recorded ?? true) {
+      this.updates.set(`${round}/${participant}/${sha256}`, bytes);
+      this.append('update.accepted', { job: JOB, round, participant, sha256, numSamples, header, signature, retained: true });
+    }
+    const entry = { coordinator: ORIGIN, job: JOB, round, participant, sha256, numSamples, signature, accepted: options.acknowledged ?? true, at: this.at };
+    this.journal.get(participant)!.push(entry);
+    return { participant, numSamples, sha256, weights };
+  }
+
+  commit(round: number, contributors: { participant: string; numSamples: number; sha256: string; weights: Float32Array }[]): void {
+    const average = new WeightedAverage(SIZE);
+    for (const c of contributors) average.add(c.weights, c.numSamples);
+    const bytes = encodeWeights(average.result()!);
+    const data = { job: JOB, round, sha256: sha256Hex(bytes), previous: this.previous, contributors: contributors.map(({ participant, numSamples, sha256 }) => ({ participant, numSamples, sha256 })) };
+    this.models.set(`${JOB}/${round}`, bytes);
+    this.previous = data.sha256;
+    this.append('model.committed', { ...data, signature: signHeader('model', modelAttestation(data), this.coordinator.secretKey) });
+  }
+
+  source(): AuditSource {
+    return {
+      records: () => this.texts.map((text, i) => ({ seq: i + 1, text })),
+      update: (_job, round, participant, sha256) => this.updates.get(`${round}/${participant}/${sha256}`),
+      model: (job, round) => this.models.get(`${job}/${round}`),
+      describe: (item) => JSON.stringify(item),
+    };
+  }
+}
+
+/** Three rounds of bank-a and bank-b; bank-a also sent one update the coordinator refused. */
+function consortium(): Consortium {
+  const c = new Consortium(['bank-a', 'bank-b']);
+  c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+  c.send(2, 'bank-a', { recorded: false, acknowledged: false });
+  c.commit(2, [c.send(2, 'bank-b'), c.send(2, 'bank-a')]);
+  c.commit(3, [c.send(3, 'bank-a'), c.send(3, 'bank-b')]);
+  return c;
+}
+
+/** The site's directory: its pins, its journal; and the exported bundle. */
+function site(c: Consortium, name: string, options: { participantExport?: boolean; pinned?: boolean } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-site-'));
+  const bundle = path.join(dir, 'bundle');
+  writeBundle(c.source(), bundle, options.participantExport ? { participant: name } : {});
+  const pins = new CoordinatorPins(path.join(dir, 'known-coordinators.json'));
+  if (options.pinned ?? true) pins.pin(ORIGIN, encodeKey(c.coordinator.publicKey));
+  const journalFile = path.join(dir, 'journal.jsonl');
+  for (const entry of c.journal.get(name)!) appendJournal(journalFile, entry);
+  const options_: VerifyBundleOptions = { bundle, publicKey: c.keys.get(name)!.publicKey, journalFile, pins };
+  return { dir, bundle, journalFile, options: options_ };
+}
+
+describe('fl-agent audit verify', () => {
+  it('finds every acknowledged update of this site in the bundle as sent', () => {
+    // Prepare
+    const c = consortium();
+    const { options } = site(c, 'bank-a');
+    const told: string[] = [];
+    // Execute
+    const result = verifyBundle({ ...options, onLine: (line) => told.push(line) });
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.exitCode).toBe(0);
+    expect(told).toEqual(result.lines);
+    expect(result.lines[0]).toBe(`coordinator key ${fingerprint(c.coordinator.publicKey)}: pinned for ${ORIGIN}`);
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        `job ${JOB}: 3 rounds, 3 recomputed from 6 retained updates, models match`,
+        'you are bank-a in the bundle: 3 accepted updates of yours',
+        'your 3 accepted updates are in the bundle unaltered; 3 were folded into committed models',
+        '1 update you sent was not acknowledged (refused, or no answer in time); the bundle does not have it',
+      ]),
+    );
+  });
+
+  it('verifies a bundle of this site\'s updates only, which cannot recompute the rounds', () => {
+    // Prepare
+    const c = consortium();
+    const { options } = site(c, 'bank-b', { participantExport: true });
+    // Execute
+    const result = verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(0);
+    expect(result.audit?.counts).toMatchObject({ roundsRecomputed: 0, roundsNotRecomputable: 3, updatesChecked: 3 });
+    expect(result.lines).toContain('your 3 accepted updates are in the bundle unaltered; 3 were folded into committed models');
+  });
+
+  it('reports an acknowledged update the bundle leaves out', () => {
+    // Prepare: the coordinator acknowledged round 2's update of bank-a but never recorded it
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false });
+    c.commit(2, [c.send(2, 'bank-b')]);
+    const { options, journalFile } = site(c, 'bank-a');
+    // Execute
+    const result = verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.where).toMatch(new RegExp(`^your update of round 2 of job ${JOB} as bank-a \\(${escape(journalFile)}, sent `));
+    expect(result.failure?.reason).toBe('missing: the coordinator acknowledged it, but no update.accepted record holds it');
+    expect(result.lines.at(-1)).toBe(`FAILED: ${result.failure?.where}: ${result.failure?.reason}`);
+  });
+
+  it('reports an update of this site recorded otherwise than sent', () => {
+    // Prepare: the journal says round 1 was sent with other weights than the record holds
+    const c = consortium();
+    const { options, journalFile } = site(c, 'bank-a');
+    const entries = readJournal(journalFile).map((e) => (e.round === 1 ? { ...e, sha256: 'f'.repeat(64) } : e));
+    fs.writeFileSync(journalFile, entries.map((e) => JSON.stringify(e) + '\n').join(''));
+    // Execute
+    const result = verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.reason).toMatch(/^altered: audit record \d+ holds SHA-256 [0-9a-f]{64} and 57 samples, signed the same; you sent SHA-256 f{64} and 57 samples$/);
+  });
+
+  it('names an update of this site whose bytes in the bundle were changed', () => {
+    // Prepare
+    const c = consortium();
+    const { options, bundle } = site(c, 'bank-a');
+    const entry = c.journal.get('bank-a')!.find((e) => e.round === 3)!;
+    const file = path.join(bundle, 'updates', JOB, '3', `bank-a.${entry.sha256}.f32`);
+    const bytes = fs.readFileSync(file);
+    bytes[5] ^= 0x10;
+    fs.writeFileSync(file, bytes);
+    // Execute
+    const result = verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.where).toBe(`update of bank-a, round 3 of job ${JOB} (file ${file})`);
+  });
+
+  it('refuses a bundle whose coordinator key is neither pinned nor given, or not the one given', () => {
+    // Prepare
+    const c = consortium();
+    const { options, bundle } = site(c, 'bank-a', { pinned: false });
+    const key = encodeKey(c.coordinator.publicKey);
+    // Execute
+    const unpinned = verifyBundle(options);
+    const other = verifyBundle({ ...options, coordinatorKey: encodeKey(generateKeyPair().publicKey) });
+    const given = verifyBundle({ ...options, coordinatorKey: key });
+    // Assert
+    expect(unpinned.exitCode).toBe(1);
+    expect(unpinned.failure?.where).toBe(bundle);
+    expect(unpinned.failure?.reason).toMatch(/is not pinned in known-coordinators.json beside your key: .* --coordinator-key$/);
+    expect(other.failure?.reason).toMatch(/is not the one given with --coordinator-key/);
+    expect(given.exitCode).toBe(0);
+    expect(given.lines).toContain(`coordinator key ${fingerprint(c.coordinator.publicKey)}: as given with --coordinator-key`);
+  });
+
+  it('refuses a bundle whose key is not the one pinned for the coordinator named', () => {
+    // Prepare: the pins name another coordinator key for this origin
+    const c = consortium();
+    const { options, dir } = site(c, 'bank-a', { pinned: false });
+    new CoordinatorPins(path.join(dir, 'known-coordinators.json')).pin(ORIGIN, encodeKey(generateKeyPair().publicKey));
+    // Execute
+    const result = verifyBundle({ ...options, coordinator: `${ORIGIN}/some/path` });
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.reason).toMatch(new RegExp(`is not the one pinned for ${escape(ORIGIN)}`));
+  });
+
+  it('checks only the journal entries of this coordinator, and not those acknowledged after the export', () => {
+    // Prepare
+    const c = consortium();
+    const { options, journalFile } = site(c, 'bank-a');
+    const [first] = readJournal(journalFile);
+    appendJournal(journalFile, { ...first, coordinator: 'https://other.example.org', round: 9 });
+    appendJournal(journalFile, { ...first, round: 4, at: Date.now() + 60_000 });
+    // Execute
+    const result = verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(0);
+    expect(result.lines).toContain('1 accepted update sent after the export was not looked for');
+  });
+
+  it('refuses a bundle in which this site has no key, and checks the bundle alone without a journal', () => {
+    // Prepare
+    const c = consortium();
+    const { options } = site(c, 'bank-a');
+    // Execute
+    const stranger = verifyBundle({ ...options, publicKey: generateKeyPair().publicKey });
+    const unjournaled = verifyBundle({ ...options, journalFile: undefined });
+    // Assert
+    expect(stranger.failure?.reason).toMatch(/^no participant in the bundle has your key/);
+    expect(unjournaled.exitCode).toBe(0);
+    expect(unjournaled.lines.at(-1)).toBe('no journal of sent updates: the bundle was checked as a whole, not against what you sent');
+  });
+
+  it('reports a bundle that is not one, or whose log does not verify', () => {
+    // Prepare
+    const c = consortium();
+    const { options, bundle } = site(c, 'bank-a');
+    const records = path.join(bundle, 'records.jsonl');
+    fs.writeFileSync(records, fs.readFileSync(records, 'utf8').replace('"bank-b"', '"bank-z"'));
+    // Execute
+    const missing = verifyBundle({ ...options, bundle: path.join(bundle, 'nothing') });
+    const broken = verifyBundle(options);
+    // Assert
+    expect(missing.failure?.reason).toMatch(/is not an audit bundle/);
+    expect(broken.exitCode).toBe(1);
+    expect(broken.failure?.where).toMatch(/^audit record 3 \(/);
+  });
+});
+
+describe('the journal', () => {
+  it('reads back what was appended, skipping a last line an interrupted append left unfinished', () => {
+    // Prepare
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-journal-')), 'sub', 'journal.jsonl');
+    const entry: JournalEntry = { coordinator: ORIGIN, job: JOB, round: 1, participant: 'bank-a', sha256: 'a'.repeat(64), numSamples: 3, signature: 'sig', accepted: true, at: 1 };
+    // Execute
+    appendJournal(file, entry);
+    appendJournal(file, { ...entry, round: 2, accepted: false });
+    fs.appendFileSync(file, '{"coordinator":"https://fl.exa');
+    // Assert
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(readJournal(file)).toEqual([entry, { ...entry, round: 2, accepted: false }]);
+    fs.writeFileSync(file, 'not json\n');
+    expect(() => readJournal(file)).toThrow(/line 1 is not JSON/);
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}

@@ -1,0 +1,213 @@
+/**
+ * `fl-agent audit verify`: checks an audit bundle the coordinator exported, from
+ * this site's side. The bundle must be signed by the coordinator key this site
+ * trusts (given out of band, or pinned when it first connected), verify as a
+ * whole, and hold every update the coordinator acknowledged to this site exactly
+ * as the journal says it was sent: same digest, same signature. A coordinator
+ * can rewrite its own log, but not this site's journal nor its signatures.
+ */
+import {
+  BundleSource,
+  encodeKey,
+  fingerprint,
+  sha256Hex,
+  verifyAudit,
+  decodePublicKey,
+  type AuditData,
+  type AuditRecord,
+  type AuditReport,
+} from '@fl/shared';
+import { readJournal, type JournalEntry } from '../client/journal';
+import type { CoordinatorPins } from '../client/pins';
+
+export interface VerifyBundleOptions {
+  /** the bundle directory */
+  bundle: string;
+  /** this site's public key */
+  publicKey: Uint8Array;
+  /** the journal of the updates this site sent; without it only the bundle itself is checked */
+  journalFile?: string;
+  /** the coordinator key given out of band (base64); else it must be pinned */
+  coordinatorKey?: string;
+  pins?: CoordinatorPins;
+  /** the coordinator (URL or origin) whose journal entries to check; default: the origins pinned to the bundle's key */
+  coordinator?: string;
+  /** told each line as it is found */
+  onLine?: (line: string) => void;
+}
+
+export interface BundleVerification {
+  ok: boolean;
+  /** 0 when all is consistent, 1 at the first inconsistency */
+  exitCode: 0 | 1;
+  lines: string[];
+  failure?: { where: string; reason: string };
+  /** the verification of the bundle as a log, once it ran */
+  audit?: AuditReport;
+}
+
+class Inconsistency extends Error {
+  constructor(
+    readonly where: string,
+    readonly reason: string,
+  ) {
+    super(`${where}: ${reason}`);
+  }
+}
+
+/** An update of this site's the bundle records as accepted. */
+interface OwnUpdate {
+  seq: number;
+  data: AuditData<'update.accepted'>;
+}
+
+const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
+const updateId = (job: string, round: number, participant: string, sha256: string) => JSON.stringify([job, round, participant, sha256]);
+
+export function verifyBundle(options: VerifyBundleOptions): BundleVerification {
+  const lines: string[] = [];
+  const say = (line: string) => {
+    lines.push(line);
+    options.onLine?.(line);
+  };
+  let audit: AuditReport | undefined;
+  try {
+    let source: BundleSource;
+    try {
+      source = new BundleSource(options.bundle);
+    } catch (err) {
+      throw new Inconsistency(options.bundle, (err as Error).message);
+    }
+    const { manifest } = source;
+    const origins = trust(manifest.coordinatorKey, options, say);
+
+    // Collected while the log is verified: this site's names (by its key), its accepted updates, and what the committed models folded in.
+    const mine = new Set<string>();
+    const ever = new Set<string>();
+    const own: OwnUpdate[] = [];
+    const folded = new Set<string>();
+    const committed = new Map<string, number>();
+    const myKey = encodeKey(options.publicKey);
+    const onRecord = (record: AuditRecord) => {
+      if (record.kind === 'participant.enrolled' || record.kind === 'participant.registered') {
+        const { name, publicKey } = record.data as AuditData<'participant.registered'>;
+        // A name given to another key after this site's was revoked is no longer this site.
+        if (publicKey === myKey) {
+          mine.add(name);
+          ever.add(name);
+        } else {
+          mine.delete(name);
+        }
+      } else if (record.kind === 'update.accepted') {
+        const data = record.data as AuditData<'update.accepted'>;
+        if (mine.has(data.participant)) own.push({ seq: record.seq, data });
+      } else if (record.kind === 'model.committed') {
+        const { job, round, contributors } = record.data as AuditData<'model.committed'>;
+        committed.set(job, round);
+        for (const c of contributors) if (mine.has(c.participant)) folded.add(updateId(job, round, c.participant, c.sha256));
+      }
+    };
+    audit = verifyAudit(source, { coordinatorKey: manifest.coordinatorKey, onLine: say, onRecord });
+    if (!audit.ok) return { ok: false, exitCode: 1, lines, failure: audit.failure, audit };
+
+    if (ever.size === 0) throw new Inconsistency(options.bundle, `no participant in the bundle has your key (fingerprint ${fingerprint(options.publicKey)})`);
+    say(`you are ${[...ever].join(', ')} in the bundle: ${plural(own.length, 'accepted update')} of yours`);
+
+    if (!options.journalFile) {
+      say('no journal of sent updates: the bundle was checked as a whole, not against what you sent');
+      return { ok: true, exitCode: 0, lines, audit };
+    }
+    const all = readJournal(options.journalFile);
+    const entries = origins ? all.filter((e) => origins.includes(e.coordinator)) : all;
+    if (!origins) say(`journal: the coordinator's address is not known from a pin; checking all ${plural(all.length, 'entry', 'entries')} (name it with --coordinator URL)`);
+    const where = (e: JournalEntry) => `your update of round ${e.round} of job ${e.job} as ${e.participant} (${options.journalFile}, sent ${new Date(e.at).toISOString()})`;
+    const inBundle = (e: JournalEntry) => own.filter((u) => u.data.job === e.job && u.data.round === e.round && u.data.participant === e.participant);
+    const hint = origins ? '' : ' (if that entry is of another coordinator, name this one with --coordinator URL)';
+
+    let checked = 0;
+    let foldedCount = 0;
+    let later = 0;
+    const matched = new Set<number>();
+    for (const e of entries.filter((entry) => entry.accepted)) {
+      // An update acknowledged after the export, for a round the bundle does not commit, cannot be in it yet.
+      if (e.at > manifest.exportedAt && (committed.get(e.job) ?? 0) < e.round) {
+        later++;
+        continue;
+      }
+      if (!ever.has(e.participant)) throw new Inconsistency(where(e), `the bundle has no participant ${e.participant} with your key${hint}`);
+      const candidates = inBundle(e);
+      const same = candidates.find((u) => u.data.sha256 === e.sha256 && u.data.signature === e.signature && u.data.numSamples === e.numSamples);
+      if (!same) {
+        const other = candidates[0];
+        throw new Inconsistency(
+          where(e),
+          other
+            ? `altered: audit record ${other.seq} holds SHA-256 ${other.data.sha256} and ${other.data.numSamples} samples, signed ${other.data.signature === e.signature ? 'the same' : 'differently'}; you sent SHA-256 ${e.sha256} and ${e.numSamples} samples`
+            : `missing: the coordinator acknowledged it, but no update.accepted record holds it${hint}`,
+        );
+      }
+      matched.add(same.seq);
+      const bytes = source.update(e.job, e.round, e.participant, e.sha256);
+      if (bytes && sha256Hex(bytes) !== e.sha256) {
+        throw new Inconsistency(source.describe({ update: [e.job, e.round, e.participant] }), `its bytes do not hash to ${e.sha256}, the SHA-256 you sent`);
+      }
+      checked++;
+      if (folded.has(updateId(e.job, e.round, e.participant, e.sha256))) foldedCount++;
+    }
+    say(`your ${plural(checked, 'accepted update')} ${checked === 1 ? 'is' : 'are'} in the bundle unaltered; ${foldedCount} ${foldedCount === 1 ? 'was' : 'were'} folded into committed models`);
+    if (later) say(`${plural(later, 'accepted update')} sent after the export ${later === 1 ? 'was' : 'were'} not looked for`);
+    const unacknowledged = entries.filter((e) => !e.accepted);
+    const recordedAnyway = unacknowledged.filter((e) => inBundle(e).some((u) => u.data.signature === e.signature));
+    for (const e of recordedAnyway) matched.add(inBundle(e).find((u) => u.data.signature === e.signature)!.seq);
+    if (unacknowledged.length === 1) {
+      say(`1 update you sent was not acknowledged (refused, or no answer in time); ${recordedAnyway.length ? 'the bundle has it as accepted' : 'the bundle does not have it'}`);
+    } else if (unacknowledged.length > 1) {
+      say(`${unacknowledged.length} updates you sent were not acknowledged (refused, or no answer in time); the bundle has ${recordedAnyway.length} of them as accepted`);
+    }
+    const unknown = own.filter((u) => !matched.has(u.seq)).length;
+    if (unknown) say(`${plural(unknown, 'update')} of yours in the bundle ${unknown === 1 ? 'is' : 'are'} not in your journal: signed with your key, sent before the journal was kept or by another copy of it`);
+    return { ok: true, exitCode: 0, lines, audit };
+  } catch (err) {
+    if (!(err instanceof Inconsistency)) throw err;
+    say(`FAILED: ${err.where}: ${err.reason}`);
+    return { ok: false, exitCode: 1, lines, failure: { where: err.where, reason: err.reason }, audit };
+  }
+}
+
+/**
+ * Whether the bundle's coordinator key is the one this site trusts; throws when
+ * not. Returns the origins whose journal entries are this coordinator's, or
+ * undefined when they are not known.
+ */
+function trust(bundleKey: string, options: VerifyBundleOptions, say: (line: string) => void): string[] | undefined {
+  const key = decodePublicKey(bundleKey);
+  const shown = key ? fingerprint(key) : bundleKey;
+  const pinned = options.pins?.originsOf(bundleKey) ?? [];
+  const named = options.coordinator ? new URL(options.coordinator).origin : undefined;
+  const pinnedForNamed = named && options.pins?.get(named);
+  if (pinnedForNamed && pinnedForNamed !== bundleKey) {
+    throw new Inconsistency(options.bundle, `its coordinator key ${shown} is not the one pinned for ${named} (${fingerprintOf(pinnedForNamed)})`);
+  }
+  const origins = named ? [named] : pinned.length ? pinned : undefined;
+  if (options.coordinatorKey !== undefined) {
+    if (options.coordinatorKey !== bundleKey) {
+      throw new Inconsistency(options.bundle, `its coordinator key ${shown} is not the one given with --coordinator-key (${fingerprintOf(options.coordinatorKey)})`);
+    }
+    say(`coordinator key ${shown}: as given with --coordinator-key`);
+    return origins;
+  }
+  if (pinned.length === 0) {
+    throw new Inconsistency(
+      options.bundle,
+      `its coordinator key ${shown} is not pinned in known-coordinators.json beside your key: ` +
+        'compare its fingerprint with the one the consortium gives you out of band, then pass the key with --coordinator-key',
+    );
+  }
+  say(`coordinator key ${shown}: pinned for ${pinned.join(', ')}`);
+  return origins;
+}
+
+function fingerprintOf(key: string): string {
+  const bytes = decodePublicKey(key);
+  return bytes ? fingerprint(bytes) : 'not a base64 Ed25519 public key';
+}

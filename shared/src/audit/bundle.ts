@@ -1,0 +1,193 @@
+/**
+ * Audit bundles: a copy of the audit log that anyone can verify offline, with
+ * no access to the coordinator. A bundle is a directory:
+ *
+ *   manifest.json                                   { format, version, coordinatorKey, exportedAt, records, head[, participant] }
+ *   records.jsonl                                   each record's stored text, one a line, exactly
+ *   updates/<job>/<round>/<participant>.<sha256>.f32  retained updates (Float32 little endian)
+ *   models/<job>/<round>.f32                        global models, round 0 the initial one
+ *
+ * Job and participant names are percent-encoded in paths, so no name can reach
+ * outside its directory. The manifest is written last: a bundle cut short by a
+ * failed export has none and is refused, rather than verified as a shorter log.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import type { AuditItem, AuditSource } from './verify';
+
+export const AUDIT_BUNDLE_FORMAT = 'fl-audit-bundle';
+
+export const BundleManifestSchema = z.strictObject({
+  format: z.literal(AUDIT_BUNDLE_FORMAT),
+  version: z.literal(1),
+  /** the key of record 1, base64: what a verifier compares with the key it trusts */
+  coordinatorKey: z.string(),
+  exportedAt: z.number().int(),
+  /** how many records, and the last one's hash: a log cut short is otherwise a valid log */
+  records: z.number().int().nonnegative(),
+  head: z.string(),
+  /** set when only this participant's updates were exported */
+  participant: z.string().optional(),
+});
+export type BundleManifest = z.infer<typeof BundleManifestSchema>;
+
+const MANIFEST = 'manifest.json';
+const RECORDS = 'records.jsonl';
+
+/** A name as one path segment: percent-encoded, with a leading dot encoded too ('.', '..', hidden files). */
+function segment(name: string): string {
+  return encodeURIComponent(name)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/^\./, '%2E');
+}
+
+const updateDir = (job: string, round: number) => path.posix.join('updates', segment(job), String(round));
+const updateFile = (job: string, round: number, participant: string, sha256: string) =>
+  path.posix.join(updateDir(job, round), `${segment(participant)}.${sha256}.f32`);
+const modelFile = (job: string, round: number) => path.posix.join('models', segment(job), `${round}.f32`);
+
+/** The fields writeBundle reads from a record; a record it cannot read is still copied, for the verifier to name. */
+interface Referenced {
+  hash?: string;
+  kind?: string;
+  data?: { job?: string; round?: number; participant?: string; sha256?: string; retained?: boolean; publicKey?: string };
+}
+
+/**
+ * Writes a bundle of everything the source holds: every record, the retained
+ * updates and every model a record refers to. With `participant`, only that
+ * participant's updates: the others' can reveal the others' data, and without
+ * them no round can be recomputed, which the verifier reports as such.
+ */
+export function writeBundle(source: AuditSource, outDir: string, options: { participant?: string } = {}): BundleManifest {
+  if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0) {
+    throw new Error(`${outDir} is not empty: a bundle is written to a new or empty directory`);
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  const copy = (relative: string, bytes: Uint8Array | undefined) => {
+    const file = path.join(outDir, relative);
+    // Absent bytes are left absent: the verifier names what is missing. A round started
+    // again can accept the same update twice; its bytes are the same file.
+    if (!bytes || fs.existsSync(file)) return;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, bytes);
+  };
+
+  let records = 0;
+  let head = '';
+  let coordinatorKey = '';
+  const out = fs.openSync(path.join(outDir, RECORDS), 'wx');
+  try {
+    for (const { seq, text } of source.records()) {
+      if (/[\r\n]/.test(text)) throw new Error(`${source.describe({ record: seq })} holds a line break: it is not a stored canonical record`);
+      fs.writeSync(out, text + '\n');
+      records++;
+      let record: Referenced;
+      try {
+        record = JSON.parse(text) ?? {};
+      } catch {
+        continue;
+      }
+      head = typeof record.hash === 'string' ? record.hash : '';
+      const data = record.data ?? {};
+      if (records === 1 && record.kind === 'coordinator.key' && typeof data.publicKey === 'string') coordinatorKey = data.publicKey;
+      const { job, round, participant, sha256 } = data;
+      if (typeof job !== 'string' || typeof round !== 'number') continue;
+      if (record.kind === 'model.initial' || record.kind === 'model.committed') {
+        copy(modelFile(job, round), source.model(job, round));
+      } else if (record.kind === 'update.accepted' && data.retained === true && typeof participant === 'string' && typeof sha256 === 'string') {
+        if (options.participant === undefined || options.participant === participant) {
+          copy(updateFile(job, round, participant, sha256), source.update(job, round, participant, sha256));
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(out);
+  }
+  const manifest: BundleManifest = {
+    format: AUDIT_BUNDLE_FORMAT,
+    version: 1,
+    coordinatorKey,
+    exportedAt: Date.now(),
+    records,
+    head,
+    ...(options.participant !== undefined && { participant: options.participant }),
+  };
+  fs.writeFileSync(path.join(outDir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { flag: 'wx' });
+  return manifest;
+}
+
+/** A bundle directory as an AuditSource; failures name its files. */
+export class BundleSource implements AuditSource {
+  readonly manifest: BundleManifest;
+  readonly updatesOf?: string;
+  readonly claimedHead: { records: number; hash: string; where: string };
+  /** the SHA-256 last asked for per update, so that a failure names the very file */
+  private readonly asked = new Map<string, string>();
+
+  constructor(readonly dir: string) {
+    const file = path.join(dir, MANIFEST);
+    if (!fs.existsSync(file)) throw new Error(`${dir} is not an audit bundle: it has no ${MANIFEST}`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`${file} is not JSON: ${(err as Error).message}`);
+    }
+    const manifest = BundleManifestSchema.safeParse(parsed);
+    if (!manifest.success) throw new Error(`${file} is not an audit bundle manifest (${AUDIT_BUNDLE_FORMAT} version 1)`);
+    this.manifest = manifest.data;
+    this.updatesOf = manifest.data.participant;
+    this.claimedHead = { records: manifest.data.records, hash: manifest.data.head, where: file };
+  }
+
+  *records(): Iterable<{ seq: number; text: string }> {
+    // Read in chunks and split on the newline byte (never part of a multi-byte UTF-8
+    // character), so that a log larger than a string can hold still streams.
+    const fd = fs.openSync(path.join(this.dir, RECORDS), 'r');
+    try {
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      let pending: Buffer[] = [];
+      let seq = 0;
+      for (let read; (read = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0; ) {
+        let start = 0;
+        for (let end; (end = chunk.indexOf(0x0a, start)) !== -1 && end < read; start = end + 1) {
+          pending.push(chunk.subarray(start, end));
+          yield { seq: ++seq, text: Buffer.concat(pending).toString('utf8') };
+          pending = [];
+        }
+        if (start < read) pending.push(Buffer.from(chunk.subarray(start, read)));
+      }
+      // A last line without its newline is still a record, for the verifier to judge.
+      if (pending.length) yield { seq: ++seq, text: Buffer.concat(pending).toString('utf8') };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  update(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined {
+    this.asked.set(JSON.stringify([job, round, participant]), sha256);
+    return this.read(updateFile(job, round, participant, sha256));
+  }
+
+  model(job: string, round: number): Uint8Array | undefined {
+    return this.read(modelFile(job, round));
+  }
+
+  describe(item: AuditItem): string {
+    if ('record' in item) return `audit record ${item.record} (${path.join(this.dir, RECORDS)} line ${item.record})`;
+    if ('model' in item) {
+      const [job, round] = item.model;
+      return `${round === 0 ? 'initial model' : `model of round ${round}`} of job ${job} (file ${path.join(this.dir, modelFile(job, round))})`;
+    }
+    const [job, round, participant] = item.update;
+    const sha256 = this.asked.get(JSON.stringify(item.update)) ?? '<sha256>';
+    return `update of ${participant}, round ${round} of job ${job} (file ${path.join(this.dir, updateFile(job, round, participant, sha256))})`;
+  }
+
+  private read(relative: string): Uint8Array | undefined {
+    const file = path.join(this.dir, relative);
+    return fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The audit log's record format: append-only and hash-chained. Each record holds
+ * the hash of the one before it, its own hash over everything else it says, and
+ * the coordinator's signature of that hash. Changing, removing or inserting a
+ * record breaks the chain from there on; only the holder of the coordinator key
+ * could re-sign a rewritten chain, and participants hold signed evidence (their
+ * own updates' signatures, the coordinator's signed instructions) to catch that.
+ *
+ * A record is stored as the canonical JSON of AuditRecord, byte for byte, so a
+ * verifier can insist on the exact bytes.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { canonicalJson } from '../crypto/canonical';
+import { signHeader, verifyHeader } from '../crypto/keys';
+import { UpdateHeaderSchema } from '../protocol/messages';
+
+/** The `prev` of the first record. */
+export const AUDIT_GENESIS = '0'.repeat(64);
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
+const Name = z.string().min(1).max(200);
+
+/** What each kind of record says. The kinds are the auditable acts; their data is all a verifier needs. */
+export const AUDIT_DATA = {
+  /** the first record: the key that signs every record after it */
+  'coordinator.key': z.strictObject({ publicKey: z.string(), fingerprint: z.string() }),
+  'user.added': z.strictObject({ name: Name, role: z.enum(['admin', 'viewer']) }),
+  'user.removed': z.strictObject({ name: Name }),
+  'token.created': z.strictObject({ id: Name, user: Name, label: z.string().max(200) }),
+  'token.revoked': z.strictObject({ id: Name, user: Name }),
+  'invitation.created': z.strictObject({
+    id: Name,
+    organisation: Name,
+    country: z.string(),
+    name: Name.nullable(),
+    expiresAt: z.number().int(),
+    /** the one-time token itself is never recorded, only its hash */
+    tokenSha256: Sha256,
+  }),
+  'invitation.cancelled': z.strictObject({ id: Name }),
+  /** a participant's key registered through an invitation; it waits for approval */
+  'participant.enrolled': z.strictObject({
+    name: Name,
+    organisation: Name,
+    country: z.string(),
+    publicKey: z.string(),
+    invitation: Name,
+  }),
+  /** a participant's key registered directly by an admin: approved at once */
+  'participant.registered': z.strictObject({ name: Name, organisation: Name, country: z.string(), publicKey: z.string() }),
+  'participant.approved': z.strictObject({ name: Name }),
+  'participant.rejected': z.strictObject({ name: Name, reason: z.string().max(1000) }),
+  'participant.revoked': z.strictObject({ name: Name, reason: z.string().max(1000) }),
+  'job.created': z.strictObject({ job: Name, spec: z.record(z.string(), z.unknown()) }),
+  'job.control': z.strictObject({ job: Name, action: z.enum(['pause', 'resume', 'stop']) }),
+  /** round 0: the model the statistics phase started the job from */
+  'model.initial': z.strictObject({ job: Name, round: z.literal(0), sha256: Sha256, size: z.number().int().nonnegative(), signature: z.string() }),
+  /** an update the coordinator accepted: the participant's signed header proves what it sent */
+  'update.accepted': z.strictObject({
+    job: Name,
+    round: z.number().int().positive(),
+    participant: Name,
+    sha256: Sha256,
+    numSamples: z.number().int().positive(),
+    header: UpdateHeaderSchema,
+    signature: z.string(),
+    retained: z.boolean(),
+  }),
+  /** retention policy: the retained updates of rounds up to `throughRound` were deleted on purpose */
+  'updates.pruned': z.strictObject({ job: Name, throughRound: z.number().int().nonnegative() }),
+  /** a committed global model: FedAvg of the contributors' updates, in this order, over `previous` */
+  'model.committed': z.strictObject({
+    job: Name,
+    round: z.number().int().positive(),
+    sha256: Sha256,
+    previous: Sha256,
+    contributors: z.array(z.strictObject({ participant: Name, numSamples: z.number().int().positive(), sha256: Sha256 })),
+    signature: z.string(),
+  }),
+} as const;
+
+export type AuditKind = keyof typeof AUDIT_DATA;
+export type AuditData<K extends AuditKind> = z.infer<(typeof AUDIT_DATA)[K]>;
+export const AUDIT_KINDS = Object.keys(AUDIT_DATA) as AuditKind[];
+
+export const AuditRecordSchema = z.strictObject({
+  seq: z.number().int().positive(),
+  at: z.number().int().nonnegative(),
+  kind: z.enum(AUDIT_KINDS as [AuditKind, ...AuditKind[]]),
+  /** who did it: `user:NAME`, `token:ID`, `participant:NAME`, `invitation:ID` or `coordinator` */
+  actor: z.string().min(1).max(300),
+  data: z.record(z.string(), z.unknown()),
+  prev: Sha256,
+  hash: Sha256,
+  /** the coordinator's signature of { seq, hash }, domain 'audit' */
+  signature: z.string(),
+});
+export type AuditRecord = z.infer<typeof AuditRecordSchema>;
+
+export type UnsignedAuditRecord = Omit<AuditRecord, 'hash' | 'signature'>;
+
+/** The hash of a record: SHA-256 of the canonical JSON of everything but its hash and signature. */
+export function auditHash(record: UnsignedAuditRecord): string {
+  const { seq, at, kind, actor, data, prev } = record;
+  return createHash('sha256').update(canonicalJson({ seq, at, kind, actor, data, prev }), 'utf8').digest('hex');
+}
+
+/** Completes a record: its hash, and the coordinator's signature of it. */
+export function sealAuditRecord(record: UnsignedAuditRecord, coordinatorSecretKey: Uint8Array): AuditRecord {
+  const hash = auditHash(record);
+  return { ...record, hash, signature: signHeader('audit', { seq: record.seq, hash }, coordinatorSecretKey) };
+}
+
+export function verifyAuditSignature(record: AuditRecord, coordinatorKey: Uint8Array): boolean {
+  return verifyHeader('audit', { seq: record.seq, hash: record.hash }, record.signature, coordinatorKey);
+}
+
+/** The bytes a record is stored as. */
+export const auditText = (record: AuditRecord): string => canonicalJson(record);
+
+/** What the coordinator signs for each global model it commits (domain 'model'). */
+export function modelAttestation(data: Omit<AuditData<'model.committed'>, 'signature'>) {
+  return { type: 'model' as const, ...data };
+}
+
+/** What the coordinator signs for a job's initial model (domain 'model'). */
+export function initialModelAttestation(data: Omit<AuditData<'model.initial'>, 'signature'>) {
+  return { type: 'model' as const, ...data };
+}

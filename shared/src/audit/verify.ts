@@ -1,0 +1,433 @@
+/**
+ * Verifies an audit log from what is stored: the records' exact text, the
+ * retained updates and the global models. It needs no trust in whoever stored
+ * them but the coordinator key of record 1 (compared with a pinned one when
+ * given): every record is checked byte for byte, every signature verified, and
+ * every committed model recomputed by FedAvg from the updates when all of them
+ * were retained, so a coordinator that lies about an aggregate while keeping its
+ * chain valid is caught. It stops at the first inconsistency and names it as the
+ * source names the stored item.
+ */
+import { decodeWeights, encodeWeights, sha256Hex } from '../codec/weights';
+import { canonicalJson } from '../crypto/canonical';
+import { decodePublicKey, fingerprint, verifyHeader } from '../crypto/keys';
+import { WeightedAverage } from '../model/average';
+import {
+  AUDIT_DATA,
+  AUDIT_GENESIS,
+  AuditRecordSchema,
+  auditHash,
+  initialModelAttestation,
+  modelAttestation,
+  verifyAuditSignature,
+  type AuditData,
+  type AuditKind,
+  type AuditRecord,
+} from './record';
+
+/** A stored item, as failures name it. */
+export type AuditItem =
+  | { record: number }
+  | { update: [job: string, round: number, participant: string] }
+  | { model: [job: string, round: number] };
+
+export interface AuditSource {
+  /** the stored records in order, as stored text */
+  records(): Iterable<{ seq: number; text: string }>;
+  /** the retained bytes of an update; undefined when not there */
+  update(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined;
+  /** the stored bytes of a job's global model of a round (0 = initial); undefined when not there */
+  model(job: string, round: number): Uint8Array | undefined;
+  /** how messages name where an item is stored, e.g. "audit record 12" or "update of bank-a, round 3 of job J (file updates/J/3/bank-a.<sha>.f32)" */
+  describe(item: AuditItem): string;
+  /**
+   * Set when the source holds the retained updates of this participant only (an
+   * export for one site): the others' are not expected, and rounds they
+   * contributed to cannot be recomputed.
+   */
+  readonly updatesOf?: string;
+  /**
+   * The last record the source says it holds (a bundle's manifest). Checked
+   * against the records: a log cut short at a record boundary is otherwise a
+   * valid log.
+   */
+  readonly claimedHead?: { records: number; hash: string; where: string };
+}
+
+export interface AuditCounts {
+  records: number;
+  /** participant names given a key */
+  participants: number;
+  jobs: number;
+  /** update.accepted records */
+  updates: number;
+  /** of those, the ones whose bytes were retained */
+  updatesRetained: number;
+  /** retained updates whose bytes were in the source and hashed */
+  updatesChecked: number;
+  /** stored models hashed against their records */
+  modelsChecked: number;
+  roundsRecomputed: number;
+  roundsNotRecomputable: number;
+}
+
+export interface AuditReport {
+  ok: boolean;
+  /** what was checked, one finding a line; the last names the failure when there is one */
+  lines: string[];
+  failure?: { where: string; reason: string };
+  counts: AuditCounts;
+  /** the coordinator key announced in record 1 (base64), once read */
+  coordinatorKey?: string;
+  /** the hash of the last record verified */
+  head?: string;
+}
+
+export interface VerifyAuditOptions {
+  /** the coordinator key the verifier trusts (base64): record 1 must announce it */
+  coordinatorKey?: string;
+  /** told each line as it is found */
+  onLine?: (line: string) => void;
+  /** told each record once it is verified, e.g. to look for one's own updates */
+  onRecord?: (record: AuditRecord) => void;
+}
+
+class Inconsistency extends Error {
+  constructor(
+    readonly where: string,
+    readonly reason: string,
+  ) {
+    super(`${where}: ${reason}`);
+  }
+}
+
+type ParticipantStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
+
+interface JobState {
+  /** the last round with a model: -1 before the initial model */
+  round: number;
+  sha256?: string;
+  /** parameters of the job's models, from its initial model */
+  size?: number;
+  rounds: number;
+  recomputed: number;
+  /** updates folded in by recomputation */
+  folded: number;
+  notRetained: number;
+  notExported: number;
+  /** rounds whose updates the retention policy deleted */
+  pruned: number;
+}
+
+interface AcceptedUpdate {
+  seq: number;
+  sha256: string;
+  numSamples: number;
+  retained: boolean;
+}
+
+/**
+ * Base64 as encodeKey writes it, for 64 bytes. Base64 can spell the same bytes
+ * several ways (padding bits, characters the decoder skips), and the signature is
+ * outside the hash it signs: without this, a changed byte there could go unseen.
+ */
+const isCanonicalSignature = (text: string): boolean =>
+  /^[A-Za-z0-9+/]{86}==$/.test(text) && Buffer.from(text, 'base64').toString('base64') === text;
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {}): AuditReport {
+  const lines: string[] = [];
+  const say = (line: string) => {
+    lines.push(line);
+    options.onLine?.(line);
+  };
+  const counts: AuditCounts = {
+    records: 0,
+    participants: 0,
+    jobs: 0,
+    updates: 0,
+    updatesRetained: 0,
+    updatesChecked: 0,
+    modelsChecked: 0,
+    roundsRecomputed: 0,
+    roundsNotRecomputable: 0,
+  };
+  const participants = new Map<string, { key: Uint8Array; status: ParticipantStatus }>();
+  const jobs = new Map<string, JobState>();
+  const accepted = new Map<string, AcceptedUpdate[]>();
+  const acceptedKey = (job: string, round: number, participant: string) => JSON.stringify([job, round, participant]);
+  /**
+   * Retained updates whose bytes are not in the source. The retention policy may
+   * delete them later, and says so in an updates.pruned record further on; any
+   * still unaccounted for at the end of the log is an inconsistency.
+   */
+  const missing = new Map<string, { item: AuditItem; seq: number; job: string; round: number }>();
+  let coordinatorKey: Uint8Array | undefined;
+  let coordinatorKeyText: string | undefined;
+  let head: string | undefined;
+
+  /** Throws the inconsistency unless `ok`; the reason is only worked out then. */
+  const check: (ok: unknown, item: AuditItem, reason: () => string) => asserts ok = (ok, item, reason) => {
+    if (!ok) throw new Inconsistency(source.describe(item), reason());
+  };
+
+  /** The bytes of an update or model checked against their recorded hash and the job's model size; undefined when absent. */
+  const storedWeights = (item: AuditItem, bytes: Uint8Array | undefined, sha256: string, size: number, recordSeq: number) => {
+    if (!bytes) return undefined;
+    check(sha256Hex(bytes) === sha256, item, () => `its bytes do not hash to ${sha256}, the SHA-256 in audit record ${recordSeq}`);
+    const weights = decodeWeights(bytes);
+    check(weights?.length === size, item, () => `${bytes.byteLength} bytes, not the ${size * 4} of the job's ${size} parameters`);
+    return weights;
+  };
+
+  const job = (name: string, seq: number): JobState => {
+    const state = jobs.get(name);
+    check(state !== undefined, { record: seq }, () => `job ${name} was never created (no job.created before this record)`);
+    return state;
+  };
+
+  const verifyRecord = (seq: number, record: AuditRecord) => {
+    const at = { record: seq };
+    const { data } = record;
+    switch (record.kind) {
+      case 'coordinator.key': {
+        const { publicKey } = data as AuditData<'coordinator.key'>;
+        // Rotation is not part of the format: a later announcement may only repeat the key.
+        check(publicKey === coordinatorKeyText, at, () => 'announces a coordinator key other than the one of record 1');
+        return;
+      }
+      case 'participant.enrolled':
+      case 'participant.registered': {
+        const { name, publicKey } = data as AuditData<'participant.enrolled' | 'participant.registered'>;
+        const key = decodePublicKey(publicKey);
+        check(key !== null, at, () => `participant ${name}: the key is not a base64 Ed25519 public key`);
+        const known = participants.get(name);
+        check(!known || known.status === 'rejected' || known.status === 'revoked', at, () => `participant ${name} already has a key (${known!.status})`);
+        if (!known) counts.participants++;
+        participants.set(name, { key, status: record.kind === 'participant.registered' ? 'approved' : 'pending' });
+        return;
+      }
+      case 'participant.approved':
+      case 'participant.rejected':
+      case 'participant.revoked': {
+        const { name } = data as AuditData<'participant.approved'>;
+        const known = participants.get(name);
+        const from: ParticipantStatus[] = record.kind === 'participant.revoked' ? ['pending', 'approved'] : ['pending'];
+        check(known !== undefined && from.includes(known.status), at, () =>
+          known ? `participant ${name} is ${known.status}, not ${from.join(' or ')}` : `participant ${name} was never enrolled or registered`,
+        );
+        known.status = record.kind === 'participant.approved' ? 'approved' : record.kind === 'participant.rejected' ? 'rejected' : 'revoked';
+        return;
+      }
+      case 'job.created': {
+        const { job: name } = data as AuditData<'job.created'>;
+        check(!jobs.has(name), at, () => `job ${name} is created a second time`);
+        jobs.set(name, { round: -1, rounds: 0, recomputed: 0, folded: 0, notRetained: 0, notExported: 0, pruned: 0 });
+        counts.jobs++;
+        return;
+      }
+      case 'job.control':
+        job((data as AuditData<'job.control'>).job, seq);
+        return;
+      case 'model.initial': {
+        const { signature, ...attested } = data as AuditData<'model.initial'>;
+        const state = job(attested.job, seq);
+        check(state.round === -1, at, () => `job ${attested.job} already has an initial model`);
+        check(isCanonicalSignature(signature) && verifyHeader('model', initialModelAttestation(attested), signature, coordinatorKey!), at, () =>
+          'the initial model is not signed by the coordinator key',
+        );
+        const item = { model: [attested.job, 0] as [string, number] };
+        const bytes = source.model(attested.job, 0);
+        check(bytes !== undefined, item, () => `missing (audit record ${seq} records it)`);
+        storedWeights(item, bytes, attested.sha256, attested.size, seq);
+        counts.modelsChecked++;
+        Object.assign(state, { round: 0, sha256: attested.sha256, size: attested.size });
+        return;
+      }
+      case 'update.accepted': {
+        const { header, signature, ...update } = data as AuditData<'update.accepted'>;
+        const state = job(update.job, seq);
+        const who = participants.get(update.participant);
+        check(who !== undefined, at, () => `participant ${update.participant} has no key in the log`);
+        check(who.status === 'approved', at, () => `participant ${update.participant} is ${who.status}, not approved`);
+        check(update.round === state.round + 1, at, () =>
+          state.round < 0 ? `job ${update.job} has no initial model to train from` : `an update for round ${update.round} while round ${state.round + 1} of job ${update.job} is open`,
+        );
+        const differs: string[] = (['job', 'round', 'participant', 'numSamples'] as const).filter((field) => header[field] !== update[field]);
+        if (header.weightsSha256 !== update.sha256) differs.push('sha256');
+        check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
+        check(isCanonicalSignature(signature) && verifyHeader('update', header, signature, who.key), at, () =>
+          `the update is not signed by the key of ${update.participant}`,
+        );
+        counts.updates++;
+        if (update.retained) counts.updatesRetained++;
+        const item = { update: [update.job, update.round, update.participant] as [string, number, string] };
+        const expected = update.retained && (source.updatesOf === undefined || source.updatesOf === update.participant);
+        const bytes = source.update(update.job, update.round, update.participant, update.sha256);
+        if (bytes === undefined && expected) missing.set(`${acceptedKey(update.job, update.round, update.participant)}${update.sha256}`, { item, seq, job: update.job, round: update.round });
+        if (storedWeights(item, bytes, update.sha256, state.size!, seq)) counts.updatesChecked++;
+        const key = acceptedKey(update.job, update.round, update.participant);
+        // A round started again (too few updates, or a pause) accepts a participant's update once per attempt.
+        accepted.set(key, [...(accepted.get(key) ?? []), { seq, sha256: update.sha256, numSamples: update.numSamples, retained: update.retained }]);
+        return;
+      }
+      case 'model.committed': {
+        const { signature, ...attested } = data as AuditData<'model.committed'>;
+        const state = job(attested.job, seq);
+        check(state.round >= 0, at, () => `job ${attested.job} has no initial model`);
+        check(attested.round === state.round + 1, at, () => `commits round ${attested.round} after round ${state.round}`);
+        check(attested.previous === state.sha256, at, () => `its previous model ${attested.previous} is not round ${state.round}'s ${state.sha256}`);
+        check(isCanonicalSignature(signature) && verifyHeader('model', modelAttestation(attested), signature, coordinatorKey!), at, () =>
+          'the committed model is not signed by the coordinator key',
+        );
+        check(attested.contributors.length > 0, at, () => 'a committed model without contributors');
+        const seen = new Set<string>();
+        const folded: { participant: string; sha256: string; numSamples: number; update: AcceptedUpdate }[] = [];
+        for (const c of attested.contributors) {
+          check(!seen.has(c.participant), at, () => `${c.participant} contributes twice`);
+          seen.add(c.participant);
+          const match = accepted.get(acceptedKey(attested.job, attested.round, c.participant))?.find((u) => u.sha256 === c.sha256 && u.numSamples === c.numSamples);
+          check(match !== undefined, at, () => `contributor ${c.participant}: no accepted update of round ${attested.round} with SHA-256 ${c.sha256} and ${c.numSamples} samples`);
+          folded.push({ ...c, update: match });
+        }
+        const item = { model: [attested.job, attested.round] as [string, number] };
+        const bytes = source.model(attested.job, attested.round);
+        check(bytes !== undefined, item, () => `missing (audit record ${seq} commits it)`);
+        storedWeights(item, bytes, attested.sha256, state.size!, seq);
+        counts.modelsChecked++;
+        state.rounds++;
+        const exported = (p: string) => source.updatesOf === undefined || source.updatesOf === p;
+        const pruned = folded.some((c) => missing.has(`${acceptedKey(attested.job, attested.round, c.participant)}${c.sha256}`));
+        if (!pruned && folded.every((c) => c.update.retained && exported(c.participant))) {
+          const average = new WeightedAverage(state.size!);
+          for (const c of folded) {
+            const updateItem = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
+            const weights = storedWeights(updateItem, source.update(attested.job, attested.round, c.participant, c.sha256), c.sha256, state.size!, c.update.seq);
+            check(weights !== undefined, updateItem, () => `missing, though audit record ${c.update.seq} says it was retained`);
+            average.add(weights, c.numSamples);
+          }
+          const recomputed = sha256Hex(encodeWeights(average.result()!));
+          check(recomputed === attested.sha256, at, () =>
+            `the committed model is not the FedAvg of its contributors' updates: recomputed SHA-256 ${recomputed}, recorded ${attested.sha256}`,
+          );
+          state.recomputed++;
+          state.folded += folded.length;
+          counts.roundsRecomputed++;
+        } else {
+          if (pruned) state.pruned++;
+          else if (folded.some((c) => !c.update.retained)) state.notRetained++;
+          else state.notExported++;
+          counts.roundsNotRecomputable++;
+        }
+        Object.assign(state, { round: attested.round, sha256: attested.sha256 });
+        return;
+      }
+      case 'updates.pruned': {
+        const { job: name, throughRound } = data as AuditData<'updates.pruned'>;
+        const state = job(name, seq);
+        check(throughRound <= state.round, at, () => `prunes updates up to round ${throughRound} of job ${name}, which has committed ${state.round}`);
+        for (const [key, m] of missing) if (m.job === name && m.round <= throughRound) missing.delete(key);
+        return;
+      }
+      default:
+        // Users, tokens and invitations: their records are checked as records; nothing else depends on them.
+        return;
+    }
+  };
+
+  let expected = 1;
+  try {
+    let previous = AUDIT_GENESIS;
+    for (const { seq, text } of source.records()) {
+      const at = { record: seq };
+      check(seq === expected, at, () => `found where record ${expected} should be: records are missing or out of order`);
+      let parsed: unknown;
+      let canonical: string | undefined;
+      try {
+        parsed = JSON.parse(text);
+        canonical = canonicalJson(parsed);
+      } catch {
+        // Left undefined: reported below.
+      }
+      check(canonical !== undefined, at, () => 'not JSON');
+      check(canonical === text, at, () => 'not stored as its canonical JSON: its bytes were changed');
+      const shape = AuditRecordSchema.safeParse(parsed);
+      check(shape.success, at, () => `not an audit record: ${issue(shape.error!)}`);
+      const record = shape.data;
+      check(record.seq === seq, at, () => `says it is record ${record.seq}`);
+      const schema = AUDIT_DATA[record.kind as AuditKind];
+      const data = schema.safeParse(record.data);
+      check(data.success, at, () => `not a valid ${record.kind} record: ${issue(data.error!)}`);
+      check(record.prev === previous, at, () => `its prev ${record.prev} is not the hash of ${seq === 1 ? 'the genesis' : `record ${seq - 1}`} (${previous})`);
+      check(record.hash === auditHash(record), at, () => 'its hash does not match its content');
+      if (seq === 1) {
+        check(record.kind === 'coordinator.key', at, () => `the first record is ${record.kind}, not coordinator.key`);
+        const { publicKey, fingerprint: printed } = data.data as AuditData<'coordinator.key'>;
+        const key = decodePublicKey(publicKey);
+        check(key !== null, at, () => 'the coordinator key is not a base64 Ed25519 public key');
+        check(printed === fingerprint(key), at, () => 'the fingerprint is not that of the coordinator key');
+        check(options.coordinatorKey === undefined || options.coordinatorKey === publicKey, at, () =>
+          `announces coordinator key ${fingerprint(key)}, not the trusted ${trustedFingerprint(options.coordinatorKey!)}`,
+        );
+        coordinatorKey = key;
+        coordinatorKeyText = publicKey;
+      }
+      check(isCanonicalSignature(record.signature) && verifyAuditSignature(record, coordinatorKey!), at, () => 'not signed by the coordinator key of record 1');
+      verifyRecord(seq, record);
+      previous = record.hash;
+      head = record.hash;
+      counts.records = seq;
+      expected++;
+      options.onRecord?.(record);
+    }
+    if (counts.records === 0) throw new Inconsistency('the audit log', 'holds no record');
+    const [unaccounted] = missing.values();
+    if (unaccounted) {
+      throw new Inconsistency(source.describe(unaccounted.item), `missing, though audit record ${unaccounted.seq} says it was retained and no updates.pruned record deletes it`);
+    }
+    const claimed = source.claimedHead;
+    if (claimed && (claimed.records !== counts.records || claimed.hash !== head)) {
+      throw new Inconsistency(claimed.where, `says the log ends at record ${claimed.records} with hash ${claimed.hash}; its records end at ${counts.records} with ${head}`);
+    }
+  } catch (err) {
+    if (!(err instanceof Inconsistency)) throw err;
+    if (counts.records > 0) say(`chain: records 1 to ${counts.records} verified before the inconsistency`);
+    say(`FAILED: ${err.where}: ${err.reason}`);
+    return { ok: false, lines, failure: { where: err.where, reason: err.reason }, counts, coordinatorKey: coordinatorKeyText, head };
+  }
+
+  say(`chain: ${plural(counts.records, 'record')}, hashes and coordinator signatures verified (coordinator key ${fingerprint(coordinatorKey!)})`);
+  const statuses = new Map<ParticipantStatus, number>();
+  for (const { status } of participants.values()) statuses.set(status, (statuses.get(status) ?? 0) + 1);
+  const shown = [...statuses].map(([status, n]) => `${n} ${status}`).join(', ');
+  say(`participants: ${counts.participants}${shown ? ` (${shown})` : ''}`);
+  if (counts.updates > 0) {
+    say(
+      `updates: ${counts.updates} accepted, participant signatures verified; ${counts.updatesRetained} retained` +
+        (counts.updatesChecked === counts.updatesRetained ? ', bytes match their hashes' : `, ${counts.updatesChecked} of them in this source, bytes match their hashes`),
+    );
+  }
+  for (const [name, state] of jobs) say(jobLine(name, state));
+  return { ok: true, lines, counts, coordinatorKey: coordinatorKeyText, head };
+}
+
+function jobLine(name: string, state: JobState): string {
+  if (state.round < 0) return `job ${name}: no model yet`;
+  if (state.rounds === 0) return `job ${name}: no round committed, initial model matches`;
+  let line = `job ${name}: ${plural(state.rounds, 'round')}, ${state.recomputed} recomputed from ${plural(state.folded, 'retained update')}`;
+  if (state.notRetained) line += `, ${state.notRetained} not recomputable (updates not retained)`;
+  if (state.pruned) line += `, ${state.pruned} not recomputable (updates deleted by the retention policy)`;
+  if (state.notExported) line += `, ${state.notExported} not recomputable (other sites' updates are not in this export)`;
+  return `${line}, models match`;
+}
+
+function issue(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  const [first] = error.issues;
+  return first ? `${first.path.map(String).join('.') || 'record'}: ${first.message}` : 'malformed';
+}
+
+function trustedFingerprint(key: string): string {
+  const bytes = decodePublicKey(key);
+  return bytes ? fingerprint(bytes) : `key ${key}`;
+}

@@ -1,0 +1,157 @@
+/**
+ * Tampering with what the coordinator stored: after a real federated job, one
+ * byte of an audit record, a retained update or a global model is changed at a
+ * time, and `audit verify` must fail and name exactly that item. A clean store
+ * verifies, with every round recomputed from the retained updates.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { SqliteStore, storeAuditSource, STORE_FILE } from '@fl/coordinator';
+import { seededRandom, verifyAudit, type AuditReport } from '@fl/shared';
+import { AdminApi, DATA_DIR, featuresOf, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { COORDINATOR_CLI } from './processes';
+
+jest.setTimeout(180_000);
+
+const ROUNDS = 3;
+
+describe('audit verify against a tampered store', () => {
+  let file: string;
+  let db: Database.Database;
+  let store: SqliteStore;
+
+  beforeAll(async () => {
+    const coordinator = await testCoordinator();
+    const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
+    const split = splitCsv(dataFile, 3, { seed: 3, holdout: 0, dir: tempDir('tamper-data') });
+    const agents = await Promise.all(split.parties.map((party, i) => startAgent(coordinator, `site-${i}`, party)));
+    const job = await AdminApi.of(coordinator).createJob({
+      model: 'logistic',
+      features: featuresOf(dataFile, 'diagnosis'),
+      target: 'diagnosis',
+      rounds: ROUNDS,
+      minParticipants: 3,
+      evaluateEvery: 0,
+    });
+    await coordinator.engine.whenFinished(job.id);
+    agents.forEach((a) => a.stop());
+    await coordinator.close();
+    // Tampered on a copy: the checkpoint above left everything in the main file.
+    const copy = tempDir('tamper');
+    file = path.join(copy, STORE_FILE);
+    fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), file);
+    db = new Database(file);
+    store = new SqliteStore(file, { readonly: true });
+  });
+
+  afterAll(() => {
+    store?.close();
+    db?.close();
+  });
+
+  const verify = (): AuditReport => verifyAudit(storeAuditSource(store, file));
+
+  /** Changes one byte of a column, runs the verifier, and puts the byte back. */
+  function withFlippedByte(table: string, column: string, where: string, params: unknown[], offset: number): AuditReport {
+    const [row] = db.prepare(`SELECT CAST(${column} AS BLOB) AS bytes FROM ${table} WHERE ${where}`).all(...params) as { bytes: Buffer }[];
+    const original = Buffer.from(row.bytes);
+    const changed = Buffer.from(original);
+    changed[offset] ^= 0x01;
+    // Text columns get text back, blobs get blobs: the stored type must not be what gives the change away.
+    const cast = table === 'audit' ? 'CAST(? AS TEXT)' : '?';
+    const write = db.prepare(`UPDATE ${table} SET ${column} = ${cast} WHERE ${where}`);
+    write.run(changed, ...params);
+    try {
+      return verify();
+    } finally {
+      write.run(original, ...params);
+    }
+  }
+
+  it('verifies the untouched store, every round recomputed', () => {
+    const report = verify();
+    expect(report.failure).toBeUndefined();
+    expect(report.ok).toBe(true);
+    expect(report.counts.roundsRecomputed).toBe(ROUNDS);
+    expect(report.counts.updatesChecked).toBe(3 * ROUNDS);
+  });
+
+  it('names the audit record when any byte of any record changes', () => {
+    const records = db.prepare('SELECT seq, length(CAST(record AS BLOB)) AS size FROM audit ORDER BY seq').all() as { seq: number; size: number }[];
+    expect(records.length).toBeGreaterThan(3 * ROUNDS);
+    const random = seededRandom(7);
+    // Every byte of the smallest record, and three bytes (first, last, one at random) of every other one.
+    const smallest = records.reduce((a, b) => (b.size < a.size ? b : a));
+    for (const { seq, size } of records) {
+      const offsets = seq === smallest.seq ? [...Array(size).keys()] : [0, size - 1, Math.floor(random() * size)];
+      for (const offset of offsets) {
+        const report = withFlippedByte('audit', 'record', 'seq = ?', [seq], offset);
+        expect({ seq, offset, ok: report.ok }).toEqual({ seq, offset, ok: false });
+        expect({ seq, offset, where: report.failure?.where }).toEqual({ seq, offset, where: expect.stringContaining(`audit record ${seq} `) });
+      }
+    }
+  });
+
+  it('names the update when any byte of a retained update changes', () => {
+    const updates = db.prepare('SELECT job, round, participant, sha256, length(weights) AS size FROM updates').all() as {
+      job: string; round: number; participant: string; sha256: string; size: number;
+    }[];
+    expect(updates).toHaveLength(3 * ROUNDS);
+    for (const [i, u] of updates.entries()) {
+      const offsets = i === 0 ? [...Array(u.size).keys()] : [0, u.size - 1];
+      for (const offset of offsets) {
+        const report = withFlippedByte('updates', 'weights', 'job = ? AND round = ? AND participant = ? AND sha256 = ?', [u.job, u.round, u.participant, u.sha256], offset);
+        expect(report.ok).toBe(false);
+        expect(report.failure?.where).toContain(`update of ${u.participant}, round ${u.round} of job ${u.job}`);
+      }
+    }
+  });
+
+  it('names the global model when any byte of a stored model changes', () => {
+    const models = db.prepare('SELECT job, round, length(weights) AS size FROM models ORDER BY round').all() as { job: string; round: number; size: number }[];
+    expect(models).toHaveLength(ROUNDS + 1);
+    for (const m of models) {
+      const offsets = m.round === ROUNDS ? [...Array(m.size).keys()] : [0, m.size - 1];
+      for (const offset of offsets) {
+        const report = withFlippedByte('models', 'weights', 'job = ? AND round = ?', [m.job, m.round], offset);
+        expect(report.ok).toBe(false);
+        expect(report.failure?.where).toContain(`global model of round ${m.round} of job ${m.job}`);
+      }
+    }
+  });
+
+  it('fails when a record is deleted from the middle of the log', () => {
+    const middle = db.prepare('SELECT seq, record FROM audit ORDER BY seq LIMIT 1 OFFSET 5').get() as { seq: number; record: string };
+    db.prepare('DELETE FROM audit WHERE seq = ?').run(middle.seq);
+    try {
+      const report = verify();
+      expect(report.ok).toBe(false);
+      expect(report.failure?.where).toContain(`audit record ${middle.seq + 1} `);
+    } finally {
+      db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)').run(middle.seq, middle.record);
+    }
+    expect(verify().ok).toBe(true);
+  });
+
+  it('makes `fl-coordinator audit verify` exit non-zero and name the record', async () => {
+    const dir = path.dirname(file);
+    const clean = await promisify(execFile)(process.execPath, [COORDINATOR_CLI, 'audit', 'verify', '--data-dir', dir]);
+    expect(clean.stdout).toMatch(new RegExp(`${ROUNDS} recomputed`));
+    const seq = 4;
+    const [row] = db.prepare('SELECT record FROM audit WHERE seq = ?').all(seq) as { record: string }[];
+    db.prepare('UPDATE audit SET record = ? WHERE seq = ?').run(row.record.replace('"at":', '"at":1'), seq);
+    try {
+      const failed = await promisify(execFile)(process.execPath, [COORDINATOR_CLI, 'audit', 'verify', '--data-dir', dir]).then(
+        () => null,
+        (err: { code: number; stdout: string }) => err,
+      );
+      expect(failed?.code).toBe(1);
+      expect(failed?.stdout).toMatch(new RegExp(`FAILED: audit record ${seq} `));
+    } finally {
+      db.prepare('UPDATE audit SET record = ? WHERE seq = ?').run(row.record, seq);
+    }
+  });
+});
