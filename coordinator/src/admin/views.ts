@@ -2,7 +2,7 @@
  * What the admin API and its live namespace send, as types the dashboard
  * imports too. Only type imports from the store: a web bundle can include it.
  */
-import type { JobStatus, ParticipantRecord, RoundRecord } from '../storage/store';
+import type { InvitationRecord, JobStatus, ParticipantRecord, RoundRecord } from '../storage/store';
 
 /** The Socket.IO namespace of the live admin view. */
 export const ADMIN_NAMESPACE = '/admin';
@@ -32,20 +32,8 @@ export interface TokenView {
   createdAt: number;
 }
 
-/** `GET /api/invitations` */
-export interface InvitationView {
-  id: string;
-  organisation: string;
-  country: string;
-  name: string | null;
-  expiresAt: number;
-  createdAt: number;
-  createdBy: string;
-  cancelledAt: number | null;
-  usedAt: number | null;
-  usedBy: string | null;
-  status: 'open' | 'used' | 'expired' | 'cancelled';
-}
+/** `GET /api/invitations`: without the token's digest. */
+export type InvitationView = Omit<InvitationRecord, 'tokenDigest'> & { status: 'open' | 'used' | 'expired' | 'cancelled' };
 
 /** An audit record as the API sends it (the schema, with the kinds' data, is @fl/shared's AuditRecordSchema). */
 export interface AuditRecordView {
