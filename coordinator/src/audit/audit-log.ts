@@ -2,12 +2,30 @@
  * Appends to the hash-chained audit log (record format: @fl/shared audit/record).
  * A record is written in the same store transaction as the change it records,
  * so the log can never say less, or more, than what happened.
+ *
+ * Accepted updates are the exception that proves the rule: until its round
+ * commits, an accepted update changes nothing stored (it is folded in memory,
+ * and a crash starts the round again). Their records are therefore deferred and
+ * written together when the phase closes, one transaction a round instead of
+ * one an update; any other record written meanwhile goes after them, so the
+ * log keeps the order in which things happened.
  */
 import { AUDIT_GENESIS, auditText, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { Store } from '../storage/store';
 
+interface Deferred {
+  kind: AuditKind;
+  actor: string;
+  data: Record<string, unknown>;
+  at: number;
+  /** what is stored with the record, e.g. the retained update */
+  write?: () => void;
+}
+
 export class AuditLog {
+  private deferred: Deferred[] = [];
+
   constructor(
     private readonly store: Store,
     private readonly identity: CoordinatorIdentity,
@@ -19,16 +37,40 @@ export class AuditLog {
   }
 
   /**
-   * Appends one record. Callers inside a store transaction get it committed
-   * with their change; the head is read from the store each time, so a rolled
-   * back transaction leaves no gap in the chain.
+   * Appends one record, after any deferred ones. Callers inside a store
+   * transaction get it committed with their change; the head is read from the
+   * store each time, so a rolled back transaction leaves no gap in the chain.
    */
   append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at = Date.now()): AuditRecord {
     return this.store.transaction(() => {
-      const head = this.store.auditHead();
-      const record = this.identity.seal({ seq: (head?.seq ?? 0) + 1, at, kind, actor, data: data as Record<string, unknown>, prev: head?.hash ?? AUDIT_GENESIS });
-      this.store.appendAudit(record.seq, auditText(record));
-      return record;
+      this.writeDeferred();
+      return this.write(kind, actor, data as Record<string, unknown>, at);
     });
+  }
+
+  /** Records an act whose effect lives in memory until flush(); `write` stores what goes with it. */
+  defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, write?: () => void, at = Date.now()): void {
+    this.deferred.push({ kind, actor, data: data as Record<string, unknown>, at, write });
+  }
+
+  /** Writes the deferred records, in one transaction. */
+  flush(): void {
+    if (this.deferred.length > 0) this.store.transaction(() => this.writeDeferred());
+  }
+
+  private writeDeferred(): void {
+    const deferred = this.deferred;
+    this.deferred = [];
+    for (const d of deferred) {
+      this.write(d.kind, d.actor, d.data, d.at);
+      d.write?.();
+    }
+  }
+
+  private write(kind: AuditKind, actor: string, data: Record<string, unknown>, at: number): AuditRecord {
+    const head = this.store.auditHead();
+    const record = this.identity.seal({ seq: (head?.seq ?? 0) + 1, at, kind, actor, data, prev: head?.hash ?? AUDIT_GENESIS });
+    this.store.appendAudit(record.seq, auditText(record));
+    return record;
   }
 }

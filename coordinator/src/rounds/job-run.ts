@@ -242,13 +242,11 @@ export class JobRun {
     if (header.numSamples < 1 || header.numSamples > limit) {
       return ackError('IMPLAUSIBLE_SAMPLES', `numSamples must be between 1 and ${limit}`);
     }
-    // Recorded before it is folded in: the audit log holds every update any global model is made of.
+    // Recorded when the phase closes (AuditLog.defer): the audit log holds every update any global model is made of.
     const { job, round, weightsSha256: sha256, numSamples } = header;
     const retained = this.deps.retention.rounds !== 0 && bytes.byteLength <= this.deps.retention.maxModelBytes;
-    this.deps.store.transaction(() => {
-      this.deps.audit.append('update.accepted', `participant:${participant}`, { job, round, participant, sha256, numSamples, header, signature, retained });
-      if (retained) this.deps.store.retainUpdate({ job, round, participant, sha256, weights: bytes });
-    });
+    const retain = retained ? () => this.deps.store.retainUpdate({ job, round, participant, sha256, weights: bytes }) : undefined;
+    this.deps.audit.defer('update.accepted', `participant:${participant}`, { job, round, participant, sha256, numSamples, header, signature, retained }, retain);
     phase.aggregation.add({ participant, weights, numSamples, metrics: header.metrics });
     collection.accept(participant, { numSamples, sha256 });
     const wait = this.job.spec.waitAfterMinimumSeconds;
@@ -372,6 +370,9 @@ export class JobRun {
     for (const p of phase.collection.selected) if (!phase.ask(p)) phase.collection.fail(p, 'offline');
     await phase.collection.closed;
     this.phase = null;
+    // What was accepted is recorded whatever becomes of the phase: committed, started again, or stopped.
+    // Not when the coordinator shuts down: like a crash, that drops the round, which starts again.
+    if (!this.halted) this.deps.audit.flush();
     return this.interrupted();
   }
 
