@@ -1,18 +1,20 @@
 /**
  * The dashboard in a real browser: Debian's Chromium, headless, driven by
  * Playwright, against a coordinator with three real agents training on the
- * breast cancer data. An admin signs in, creates a job with the form, watches
- * rounds arrive live in the chart and the table, and downloads the model; a
- * viewer sees everything and can start nothing. Screenshots of the participants
- * page and a job page go to test/artifacts/ (1280×800 and a narrow phone width).
+ * breast cancer data. An admin signs in with a password, creates a job with
+ * the form, watches rounds arrive live in the chart and the table, and
+ * downloads the model; then invites a site, which enrolls with the token the
+ * page shows, approves it, revokes another, reads and verifies the audit log,
+ * and manages users and API tokens. A viewer sees everything and can change
+ * nothing. Screenshots go to test/artifacts/ (1280×800 and a narrow phone width).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
 import { startCoordinator, type RunningCoordinator } from '@fl/coordinator';
-import { encodeWeights, fingerprint, sha256Hex, type JobSpec } from '@fl/shared';
-import type { ParticipantAgent } from '@fl/participant-agent';
+import { encodeWeights, fingerprint, generateKeyPair, sha256Hex, type ErrorBody, type JobSpec } from '@fl/shared';
+import { enroll, type ParticipantAgent } from '@fl/participant-agent';
 import {
   AdminApi,
   DATA_DIR,
@@ -46,6 +48,11 @@ const CHROMIUM_FLAGS = [
 const ARTIFACTS = path.join(REPO_ROOT, 'test', 'artifacts');
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
 const VIEWER_TOKEN = 'test-viewer-token-0123456789';
+/** Users made through the REST API with the admin token, as an operator would make the first ones. */
+const ADMIN_USER = { name: 'ada', password: 'ada-correct-horse-1', role: 'admin' };
+const VIEWER_USER = { name: 'grace', password: 'grace-battery-staple-2', role: 'viewer' };
+/** A site invited from the dashboard: it enrolls its key with the token the page shows. */
+const INVITED = { name: 'hospital-geneva', organisation: 'Hôpitaux Universitaires de Genève', country: 'CH' };
 const HOSPITALS = [
   { name: 'hospital-lisbon', organisation: 'Hospital de Santa Luzia' },
   { name: 'hospital-lyon', organisation: 'Clinique du Rhône' },
@@ -88,14 +95,24 @@ describe('the dashboard in a browser', () => {
     p.on('pageerror', (err) => browserErrors.push(err.message));
     p.on('console', (message) => {
       // The refused requests this test makes on purpose are logged by Chromium too.
-      if (message.type() === 'error' && !/status of (401|403)/.test(message.text())) browserErrors.push(message.text());
+      if (message.type() === 'error' && !/status of (401|403|429)/.test(message.text())) browserErrors.push(message.text());
     });
   };
-  const signIn = async (p: Page, token: string) => {
+  const signIn = async (p: Page, user: { name: string; password: string }) => {
+    await p.getByLabel('User name').fill(user.name);
+    const password = p.getByLabel('Password');
+    await password.fill(user.password);
+    await password.press('Enter');
+  };
+  const signInWithToken = async (p: Page, token: string) => {
+    await p.getByRole('button', { name: 'Sign in with an API token' }).click();
     const field = p.getByLabel('Access token');
     await field.fill(token);
     await field.press('Enter');
   };
+  /** The token a tab signed in with, where the dashboard keeps it. */
+  const tabToken = (p: Page) => p.evaluate(() => (JSON.parse(sessionStorage.getItem('fl-dashboard-session')!) as { token: string }).token);
+  const participantRow = (name: string, on: Page = page) => on.getByTestId('participants-table').locator(`tr[data-participant="${name}"]`);
   const screenshot = async (name: string, size: { width: number; height: number }, on: Page = page) => {
     await on.setViewportSize(size);
     // Away from the charts: a hovered chart would show its tooltip.
@@ -117,6 +134,7 @@ describe('the dashboard in a browser', () => {
       viewerToken: VIEWER_TOKEN,
     });
     api = AdminApi.of(coordinator);
+    for (const user of [ADMIN_USER, VIEWER_USER]) expect(await api.request('POST', '/api/users', user)).toMatchObject({ status: 201 });
     split = splitCsv(file, HOSPITALS.length, { seed: 11, holdout: 0.2, dir: tempDir('dashboard-split') });
     agents = [];
     for (const [i, { name, organisation }] of HOSPITALS.entries()) {
@@ -145,29 +163,57 @@ describe('the dashboard in a browser', () => {
     await coordinator?.close();
   });
 
-  it('signs in with the admin token, by keyboard, after refusing a wrong one', async () => {
+  it('signs in with a user name and password, by keyboard, after refusing wrong ones', async () => {
     await page.goto(`${coordinator.url}/jobs`);
     await expect(page.title()).resolves.toBe('Sign in · FL consortium');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('user-name');
     await screenshot('dashboard-sign-in', WIDE);
-    await signIn(page, 'not-the-token-0123456789');
+
+    // The secondary way, with a token: a wrong one is refused in its own words.
+    await signInWithToken(page, 'not-the-token-0123456789');
     await page.getByText('The coordinator does not know this token.').waitFor();
     await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('token');
-    await signIn(page, ADMIN_TOKEN);
+    await page.getByRole('button', { name: 'Sign in with a user name and password' }).click();
+
+    await signIn(page, { name: ADMIN_USER.name, password: 'not-the-password-0123' });
+    await page.getByText('Wrong user name or password.').waitFor();
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('password');
+    await expect(page.getByLabel('Password').inputValue()).resolves.toBe('');
+    // Too many failures: the coordinator's answer is played here, since real ones would lock this address out for a minute.
+    await page.route(
+      '**/api/session',
+      (route) =>
+        route.fulfill({
+          status: 429,
+          contentType: 'application/json',
+          body: JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'too many failed sign-ins; wait up to 60s' } }),
+        }),
+      { times: 1 },
+    );
+    await signIn(page, ADMIN_USER);
+    await page.getByText('Too many failed sign-ins').waitFor();
+
+    await signIn(page, ADMIN_USER);
     await page.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
     expect(await page.getByTestId('role').textContent()).toBe('admin');
+    expect(await page.getByTestId('user').textContent()).toBe(ADMIN_USER.name);
     await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
   });
 
-  it('lists the participants: organisation, key fingerprint, online', async () => {
+  it('lists the participants: organisation, key fingerprint, approval, online', async () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Participants' }).click();
     const table = page.getByTestId('participants-table');
     await eventually(() => table.locator('tbody tr').count(), (n) => n === HOSPITALS.length + 1);
     for (const { name, organisation } of [...HOSPITALS, SILENT]) {
-      const row = table.locator(`tr[data-participant="${name}"]`);
+      const row = participantRow(name);
       await expect(row.textContent()).resolves.toContain(organisation);
       await expect(row.locator('code').textContent()).resolves.toBe(fingerprint(keys.get(name)!));
       await expect(row.locator('.presence').textContent()).resolves.toBe('online');
+      // Registered directly with the admin token: approved at once, by that token.
+      await expect(row.getByTestId('participant-status').textContent()).resolves.toBe('approved');
+      await expect(row.getByTestId('decided').textContent()).resolves.toContain('by the admin token');
     }
+    expect(await page.getByTestId('pending-table').count()).toBe(0);
   });
 
   it('checks the job form with the API schema and shows each problem next to its field', async () => {
@@ -300,14 +346,161 @@ describe('the dashboard in a browser', () => {
     await page.setViewportSize(WIDE);
   });
 
-  it('lets a viewer see everything but start no job', async () => {
+  it('invites a site, which enrolls with the token shown, and approves the enrollment', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: coordinator.url });
+    const form = page.getByRole('group', { name: 'Invite a site' });
+    await form.getByLabel('Organisation').fill(INVITED.organisation);
+    await form.getByLabel('Country').fill(INVITED.country);
+    await form.getByLabel('Participant name').fill(INVITED.name);
+    await form.getByLabel('Expires after, hours').fill('24');
+    await form.getByRole('button', { name: 'Create the invitation' }).click();
+
+    // Shown this once, with the command the site runs, filled in.
+    const token = (await page.getByTestId('invitation-token').textContent())!;
+    expect(token).toMatch(/^fl_inv_[A-Za-z0-9_-]{43}$/);
+    const command = `fl-agent enroll --coordinator ${coordinator.url} --token ${token} --key key.json --name ${INVITED.name}`;
+    await expect(page.getByTestId('enroll-command').textContent()).resolves.toBe(command);
+    await page.getByRole('button', { name: 'Copy the command' }).click();
+    await page.getByText('Copied.').waitFor();
+    await expect(page.evaluate(() => navigator.clipboard.readText())).resolves.toBe(command);
+    const invitation = page.getByTestId('invitations-table').locator('tr', { hasText: INVITED.organisation });
+    await expect(invitation.getByTestId('invitation-status').textContent()).resolves.toBe('open');
+    await screenshot('dashboard-invitation', WIDE);
+
+    const site = generateKeyPair();
+    const { enrolled } = await enroll({ coordinatorUrl: coordinator.url, token, name: INVITED.name, keys: site });
+    expect(enrolled).toMatchObject({ participant: INVITED.name, organisation: INVITED.organisation, country: INVITED.country, status: 'pending' });
+
+    // Enrollments come over REST, not the live feed: the page looks again by itself.
+    const pending = page.getByTestId('pending-table').locator(`tr[data-participant="${INVITED.name}"]`);
+    await pending.waitFor({ timeout: 60_000 });
+    await expect(pending.textContent()).resolves.toContain(INVITED.organisation);
+    await expect(pending.locator('code').textContent()).resolves.toBe(fingerprint(site.publicKey));
+    await expect(participantRow(INVITED.name).getByTestId('participant-status').textContent()).resolves.toBe('pending');
+    await invitation.getByTestId('invitation-status').filter({ hasText: /^used$/ }).waitFor();
+    await page.getByRole('button', { name: 'Done, it is copied' }).click();
+    expect(await page.getByTestId('invitation-token').count()).toBe(0);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await screenshot('dashboard-participants-pending', WIDE);
+
+    await pending.getByRole('button', { name: `Approve ${INVITED.name}` }).click();
+    await page.getByTestId('pending-table').waitFor({ state: 'detached' });
+    const row = participantRow(INVITED.name);
+    await expect(row.getByTestId('participant-status').textContent()).resolves.toBe('approved');
+    await expect(row.getByTestId('decided').textContent()).resolves.toContain(`by ${ADMIN_USER.name}`);
+    const { body: participants } = await api.request<{ name: string; status: string; decidedBy: string }[]>('GET', '/api/participants');
+    expect(participants.find((p) => p.name === INVITED.name)).toMatchObject({ status: 'approved', decidedBy: `user:${ADMIN_USER.name}` });
+
+    // Without a participant name the site chooses one: the command says where. This one is cancelled unused.
+    await form.getByLabel('Organisation').fill('Klinikum Nord');
+    await form.getByRole('button', { name: 'Create the invitation' }).click();
+    await expect(page.getByTestId('enroll-command').textContent()).resolves.toMatch(/ --key key\.json --name NAME$/);
+    await page.getByRole('button', { name: 'Done, it is copied' }).click();
+    const unused = page.getByTestId('invitations-table').locator('tr', { hasText: 'Klinikum Nord' });
+    await unused.getByRole('button', { name: 'Cancel the invitation for Klinikum Nord' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel the invitation' }).click();
+    await unused.getByTestId('invitation-status').filter({ hasText: /^cancelled$/ }).waitFor();
+    expect(await unused.getByRole('button').count()).toBe(0);
+  });
+
+  it('revokes a participant, with a reason, which closes its connection at once', async () => {
+    const closing = new Promise<ErrorBody>((resolve) => silent.once('closing', resolve));
+    const row = participantRow(SILENT.name);
+    await expect(row.locator('.presence').textContent()).resolves.toBe('online');
+    await row.getByRole('button', { name: `Revoke ${SILENT.name}` }).click();
+    const dialog = page.getByRole('dialog', { name: `Revoke ${SILENT.name}?` });
+    await dialog.getByLabel('Reason (optional)').fill('never answers');
+    await dialog.getByRole('button', { name: 'Revoke' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await row.getByTestId('participant-status').filter({ hasText: /^revoked$/ }).waitFor();
+    await row.locator('.presence').filter({ hasText: /^offline$/ }).waitFor();
+    expect(await row.getByRole('button').count()).toBe(0);
+    await expect(closing).resolves.toMatchObject({ code: 'REVOKED', message: expect.stringContaining('never answers') });
+  });
+
+  it('lists the audit log, newest first, a page at a time, and verifies it', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+    const rows = page.getByTestId('audit-table').locator('tbody tr');
+    await rows.first().waitFor();
+    const { body: log } = await api.request<{ head: { seq: number } }>('GET', '/api/audit?limit=1');
+    const seqs = () => rows.evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute('data-seq'))));
+    // Twenty rounds of three updates and a commit each: more than a page of 50.
+    expect(log.head.seq).toBeGreaterThan(50);
+    const shown = await seqs();
+    expect(shown).toHaveLength(50);
+    expect(shown[0]).toBe(log.head.seq);
+    expect(shown).toEqual([...shown].sort((a, b) => b - a));
+
+    const revoked = rows.first();
+    await expect(revoked.getAttribute('data-kind')).resolves.toBe('participant.revoked');
+    await expect(revoked.textContent()).resolves.toContain(`user:${ADMIN_USER.name}`);
+    await expect(revoked.textContent()).resolves.toContain(`${SILENT.name}: never answers`);
+    const last = (await api.rounds(jobId))[ROUNDS - 1];
+    // Named by the job's name once the job list is in (loaded beside the log).
+    const summary = `round ${ROUNDS} of “diagnosis, live”, ${last.contributors.length} contributors, sha256 ${last.modelSha256.slice(0, 8)}…`;
+    await page.locator('tr[data-kind="model.committed"]').filter({ hasText: summary }).waitFor();
+
+    await page.getByRole('button', { name: 'Load older records' }).click();
+    await rows.nth(50).waitFor();
+    const more = await seqs();
+    expect(more).toHaveLength(Math.min(100, log.head.seq));
+    expect(more).toEqual([...more].sort((a, b) => b - a));
+    expect(more.at(-1)).toBe(Math.max(1, log.head.seq - 99));
+
+    await page.getByRole('button', { name: 'Verify' }).click();
+    const verification = page.getByTestId('audit-verification');
+    await verification.getByRole('heading', { name: 'The log verifies' }).waitFor({ timeout: 60_000 });
+    expect(await verification.locator('li').count()).toBeGreaterThan(0);
+    expect(await page.getByTestId('audit-failure').count()).toBe(0);
+    await screenshot('dashboard-audit', WIDE);
+  });
+
+  it('adds and removes users, and makes and revokes API tokens', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).click();
+    const users = page.getByTestId('users-table');
+    await users.locator(`tr[data-user="${VIEWER_USER.name}"]`).waitFor();
+    const addUser = page.getByRole('group', { name: 'Add a user' });
+    await addUser.getByLabel('User name').fill('linus');
+    await addUser.getByLabel('Password').fill('too-short');
+    await addUser.getByRole('button', { name: 'Add the user' }).click();
+    await expect(page.locator('[data-field-error="password"]').textContent()).resolves.toBe('At least 12 characters.');
+    await addUser.getByLabel('Password').fill('linus-long-password-3');
+    await addUser.getByLabel('Role').selectOption('admin');
+    await addUser.getByRole('button', { name: 'Add the user' }).click();
+    await users.locator('tr[data-user="linus"]').filter({ hasText: 'admin' }).waitFor();
+
+    const makeToken = page.getByRole('group', { name: 'Make an API token' });
+    await makeToken.getByLabel('Label').fill('nightly export');
+    await makeToken.getByRole('button', { name: 'Make the token' }).click();
+    const token = (await page.getByTestId('api-token').textContent())!;
+    expect(token).toMatch(/^fl_api_/);
+    const session = (t: string) => fetch(`${coordinator.url}/api/session`, { headers: { authorization: `Bearer ${t}` } });
+    await expect((await session(token)).json()).resolves.toEqual({ role: 'admin', user: ADMIN_USER.name });
+    await screenshot('dashboard-users', WIDE);
+
+    const tokenRow = page.getByTestId('tokens-table').locator('tr', { hasText: 'nightly export' });
+    await tokenRow.getByRole('button', { name: 'Revoke the token nightly export' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await tokenRow.waitFor({ state: 'detached' });
+    expect((await session(token)).status).toBe(401);
+
+    await users.getByRole('button', { name: 'Remove linus' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+    await users.locator('tr[data-user="linus"]').waitFor({ state: 'detached' });
+    // One cannot remove oneself here: that would end this very session.
+    expect(await users.locator(`tr[data-user="${ADMIN_USER.name}"]`).getByRole('button').count()).toBe(0);
+  });
+
+  it('lets a viewer see everything but change nothing', async () => {
     const viewer = await context.newPage();
     watchErrors(viewer);
     try {
       await viewer.goto(`${coordinator.url}/jobs/${jobId}`);
-      await signIn(viewer, VIEWER_TOKEN);
+      await signIn(viewer, VIEWER_USER);
       await viewer.getByRole('heading', { level: 1, name: 'diagnosis, live' }).waitFor();
       expect(await viewer.getByTestId('role').textContent()).toBe('viewer · read-only');
+      expect(await viewer.getByTestId('user').textContent()).toBe(VIEWER_USER.name);
+      const sessionToken = await tabToken(viewer);
       await eventually(() => viewer.getByTestId('round-table').locator('tbody tr[data-round]').count(), (n) => n === ROUNDS);
       const controls: Locator = viewer.getByRole('group', { name: 'Job controls' });
       expect(await controls.count()).toBe(0);
@@ -322,7 +515,24 @@ describe('the dashboard in a browser', () => {
       await viewer.getByText('You are signed in as a viewer').waitFor();
       expect(await viewer.getByRole('button', { name: /create/i }).count()).toBe(0);
 
-      // The server enforces the role, whatever the page shows: no new job, no resumed one.
+      // Participants and invitations, read-only: no decision, no revocation, no invitation.
+      const navigation = viewer.getByRole('navigation', { name: 'Main' });
+      await navigation.getByRole('link', { name: 'Participants' }).click();
+      await participantRow(INVITED.name, viewer).getByTestId('participant-status').filter({ hasText: /^approved$/ }).waitFor();
+      await participantRow(SILENT.name, viewer).getByTestId('participant-status').filter({ hasText: /^revoked$/ }).waitFor();
+      await viewer.getByTestId('invitations-table').locator('tr', { hasText: INVITED.organisation }).waitFor();
+      expect(await viewer.getByTestId('participants-table').getByRole('button').count()).toBe(0);
+      expect(await viewer.getByTestId('invitations-table').getByRole('button').count()).toBe(0);
+      expect(await viewer.getByRole('group', { name: 'Invite a site' }).count()).toBe(0);
+      expect(await viewer.getByRole('button', { name: /approve|reject|revoke|invitation/i }).count()).toBe(0);
+      // Users are the admins' alone: no link, and the page says why.
+      expect(await navigation.getByRole('link', { name: 'Users' }).count()).toBe(0);
+      await navigation.getByRole('link', { name: 'Audit log' }).click();
+      await viewer.getByTestId('audit-table').locator('tbody tr').first().waitFor();
+      await viewer.goto(`${coordinator.url}/users`);
+      await viewer.getByText('only admins manage users').waitFor();
+
+      // The server enforces the role, whatever the page shows: no new job, no resumed one, no revocation, no invitation.
       const post = (route: string, body?: unknown) =>
         viewer.evaluate(
           async ([route, token, body]) => {
@@ -333,18 +543,41 @@ describe('the dashboard in a browser', () => {
             });
             return { status: response.status, body: await response.json() };
           },
-          [route, VIEWER_TOKEN, body] as const,
+          [route, sessionToken, body] as const,
         );
       const forbidden = { status: 403, body: { error: { code: 'FORBIDDEN', message: expect.any(String) } } };
       await expect(post('/api/jobs', { model: 'linear', target: 'y', features: [{ name: 'x', type: 'numeric' }] })).resolves.toEqual(forbidden);
       await expect(post(`/api/jobs/${jobId}/resume`)).resolves.toEqual(forbidden);
+      await expect(post(`/api/participants/${INVITED.name}/revoke`)).resolves.toEqual(forbidden);
+      await expect(post('/api/invitations', { organisation: 'Nobody', country: 'XX' })).resolves.toEqual(forbidden);
       expect(await api.request('GET', '/api/jobs')).toMatchObject({ body: [{ id: jobId, status: 'completed' }] });
+      const { body: participants } = await api.request<{ name: string; status: string }[]>('GET', '/api/participants');
+      expect(participants.find((p) => p.name === INVITED.name)?.status).toBe('approved');
+
+      // Signing out ends the session on the coordinator, not only in the tab.
+      await viewer.getByRole('button', { name: 'Sign out' }).click();
+      await viewer.getByRole('heading', { level: 1, name: 'FL consortium' }).waitFor();
+      const refused = await fetch(`${coordinator.url}/api/session`, { headers: { authorization: `Bearer ${sessionToken}` } });
+      expect(refused.status).toBe(401);
+      // A session that ends elsewhere (it expired, say) takes the tab back to sign-in, saying why.
+      await signIn(viewer, VIEWER_USER);
+      await viewer.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
+      const second = await tabToken(viewer);
+      const ended = await fetch(`${coordinator.url}/api/session`, { method: 'DELETE', headers: { authorization: `Bearer ${second}` } });
+      expect(ended.status).toBe(204);
+      await navigation.getByRole('link', { name: 'Participants' }).click();
+      await viewer.getByText('The coordinator no longer accepts this session').waitFor();
+      // The configured viewer token still signs in, as the secondary way, back on the page the tab was on.
+      await signInWithToken(viewer, VIEWER_TOKEN);
+      await viewer.getByRole('heading', { level: 1, name: 'Participants' }).waitFor();
+      expect(await viewer.getByTestId('role').textContent()).toBe('viewer · read-only');
+      expect(await viewer.getByTestId('user').textContent()).toBe('configured token');
     } finally {
       await viewer.close();
     }
   });
 
-  it('admits the admin and viewer tokens to the live feed, and no other', async () => {
+  it('admits sessions and the admin and viewer tokens to the live feed, and no other', async () => {
     const connect = (token: string) =>
       new Promise<string>((resolve) => {
         const socket = io(`${coordinator.url}/admin`, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
@@ -359,6 +592,13 @@ describe('the dashboard in a browser', () => {
       });
     await expect(connect(ADMIN_TOKEN)).resolves.toBe('connected');
     await expect(connect(VIEWER_TOKEN)).resolves.toBe('connected');
+    const signedIn = await fetch(`${coordinator.url}/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: VIEWER_USER.name, password: VIEWER_USER.password }),
+    });
+    expect(signedIn.status).toBe(201);
+    await expect(connect(((await signedIn.json()) as { token: string }).token)).resolves.toBe('connected');
     await expect(connect('not-the-token-0123456789')).resolves.toBe('UNAUTHORIZED');
   }, 30_000);
 

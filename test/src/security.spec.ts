@@ -159,6 +159,16 @@ describe('users, roles, enrollment and revocation', () => {
     expect(await attempt(admin)).toBe('connected');
   });
 
+  it('ends the live feed of a session that signs out', async () => {
+    const { io } = await import('socket.io-client');
+    const session = await signIn(url, 'vera');
+    const socket = io(`${url}/admin`, { auth: { token: session }, transports: ['websocket'], reconnection: false, forceNew: true });
+    await new Promise<void>((resolve, reject) => (socket.once('connect', resolve), socket.once('connect_error', reject)));
+    const closed = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    expect((await call(url, 'DELETE', '/api/session', session)).status).toBe(204);
+    expect(await closed).toBe('io server disconnect');
+  });
+
   it('signs out, and lets API tokens act with their user\'s role until revoked', async () => {
     const session = await signIn(url, 'vera');
     expect((await call(url, 'GET', '/api/session', session)).body).toEqual({ role: 'viewer', user: 'vera' });

@@ -1,15 +1,17 @@
 /**
  * The app shell: the sign-in page until a session exists, then the pages
- * behind a header with the navigation, the live status and the signed-in role.
+ * behind a header with the navigation, the live status and who is signed in.
  */
 import { lazy, Suspense, useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { LiveProvider, useLiveStatus } from './live';
 import { Link, navigate, usePath } from './router';
-import { loadSession, SessionProvider, storeSession, useSession, type Session } from './session';
+import { endSession, loadSession, SessionProvider, storeSession, useSession, type Session } from './session';
+import { AuditPage } from './pages/AuditPage';
 import { JobsPage } from './pages/JobsPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 import { ParticipantsPage } from './pages/ParticipantsPage';
 import { SignInPage } from './pages/SignInPage';
+import { UsersPage } from './pages/UsersPage';
 
 // The charts (recharts) and the form's schema (zod) are most of the code: load them with their pages.
 const JobPage = lazy(() => import('./pages/JobPage').then((m) => ({ default: m.JobPage })));
@@ -17,17 +19,29 @@ const NewJobPage = lazy(() => import('./pages/NewJobPage').then((m) => ({ defaul
 
 export function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
-  const signOut = useCallback(() => {
-    storeSession(null);
-    setSession(null);
-  }, []);
+  const [notice, setNotice] = useState<string>();
+  const signOut = useCallback(
+    (reason?: string) => {
+      const forget = () => {
+        storeSession(null);
+        setSession(null);
+        setNotice(reason);
+      };
+      // A reason means the coordinator refused the token already: nothing is left to end there.
+      if (reason || !session) forget();
+      else void endSession(session).then(forget);
+    },
+    [session],
+  );
 
   if (!session) {
     return (
       <SignInPage
+        notice={notice}
         onSignedIn={(signedIn) => {
           storeSession(signedIn);
           setSession(signedIn);
+          setNotice(undefined);
         }}
       />
     );
@@ -52,20 +66,23 @@ function Page() {
   const job = /^\/jobs\/([^/]+)$/.exec(path);
   if (job) return <JobPage id={decodeURIComponent(job[1])} />;
   if (path === '/participants') return <ParticipantsPage />;
-  // Audit: the audit log's records and its verification result get a page
-  // here, and a link in the navigation, once the coordinator keeps one.
+  if (path === '/audit') return <AuditPage />;
+  if (path === '/users') return <UsersPage />;
   return <NotFoundPage />;
 }
 
 const NAVIGATION = [
   { to: '/jobs', label: 'Jobs', current: (path: string) => path === '/' || path.startsWith('/jobs') },
   { to: '/participants', label: 'Participants', current: (path: string) => path.startsWith('/participants') },
+  { to: '/audit', label: 'Audit log', current: (path: string) => path.startsWith('/audit') },
+  // Users and API tokens are the admins' alone: the API refuses viewers even a look.
+  { to: '/users', label: 'Users', current: (path: string) => path.startsWith('/users'), adminOnly: true },
 ];
 
 const LIVE_LABELS = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', refused: 'Live updates refused' } as const;
 
 function Shell({ children }: { children: ReactNode }) {
-  const { session, signOut } = useSession();
+  const { session, canEdit, signOut } = useSession();
   const { state } = useLiveStatus();
   const path = usePath();
   const main = useRef<HTMLElement>(null);
@@ -91,7 +108,7 @@ function Shell({ children }: { children: ReactNode }) {
         </Link>
         <nav aria-label="Main">
           <ul>
-            {NAVIGATION.map((item) => (
+            {NAVIGATION.filter((item) => canEdit || !item.adminOnly).map((item) => (
               <li key={item.to}>
                 <Link to={item.to} aria-current={item.current(path) ? 'page' : undefined}>
                   {item.label}
@@ -104,6 +121,9 @@ function Shell({ children }: { children: ReactNode }) {
           <span className={`live live-${state}`} role="status">
             <span className="dot" aria-hidden="true" />
             {LIVE_LABELS[state]}
+          </span>
+          <span className="user" data-testid="user">
+            {session.user ?? 'configured token'}
           </span>
           <span className={`role role-${session.role}`} data-testid="role">
             {session.role === 'admin' ? 'admin' : 'viewer · read-only'}

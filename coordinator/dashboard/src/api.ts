@@ -4,7 +4,18 @@
  * ApiError, so pages show the server's own message.
  */
 import type { ErrorCode, JobSpecInput } from '@fl/shared';
-import type { JobRecord, ParticipantView, RoundRecord, SessionView } from './types';
+import type {
+  AuditPage,
+  AuditVerification,
+  InvitationView,
+  JobRecord,
+  ParticipantView,
+  Role,
+  RoundRecord,
+  SessionView,
+  TokenView,
+  UserView,
+} from './types';
 
 export class ApiError extends Error {
   constructor(
@@ -17,6 +28,21 @@ export class ApiError extends Error {
 }
 
 export type JobAction = 'pause' | 'resume' | 'stop';
+export type ParticipantAction = 'approve' | 'reject' | 'revoke';
+
+/** `POST /api/session`: a session token for a user name and password. */
+export type SignedIn = SessionView & { token: string; expiresAt: number };
+
+export interface InvitationInput {
+  organisation: string;
+  country: string;
+  /** fixes the participant name; without it the site chooses one when it enrolls */
+  name?: string;
+  expiresInHours?: number;
+}
+
+/** What `POST /api/invitations` and `POST /api/tokens` answer: the secret is in this answer only. */
+export type WithSecret<T> = T & { token: string };
 
 export interface DownloadedModel {
   blob: Blob;
@@ -25,14 +51,72 @@ export interface DownloadedModel {
 }
 
 export class Api {
-  constructor(private readonly token: string) {}
+  /** Without a token only the public routes answer: signing in. */
+  constructor(private readonly token?: string) {}
+
+  signIn(name: string, password: string): Promise<SignedIn> {
+    return this.json('POST', '/api/session', { name, password });
+  }
 
   session(): Promise<SessionView> {
     return this.json('GET', '/api/session');
   }
 
+  async signOut(): Promise<void> {
+    await this.send('DELETE', '/api/session');
+  }
+
   participants(): Promise<ParticipantView[]> {
     return this.json('GET', '/api/participants');
+  }
+
+  decide(name: string, action: ParticipantAction, reason?: string): Promise<ParticipantView> {
+    return this.json('POST', `/api/participants/${encodeURIComponent(name)}/${action}`, reason ? { reason } : {});
+  }
+
+  invitations(): Promise<InvitationView[]> {
+    return this.json('GET', '/api/invitations');
+  }
+
+  invite(input: InvitationInput): Promise<WithSecret<InvitationView>> {
+    return this.json('POST', '/api/invitations', input);
+  }
+
+  cancelInvitation(id: string): Promise<InvitationView> {
+    return this.json('DELETE', `/api/invitations/${encodeURIComponent(id)}`);
+  }
+
+  /** `limit` records after record `after`, oldest first, and the log's head. */
+  audit(after: number, limit: number): Promise<AuditPage> {
+    return this.json('GET', `/api/audit?after=${after}&limit=${limit}`);
+  }
+
+  verifyAudit(): Promise<AuditVerification> {
+    return this.json('GET', '/api/audit/verify');
+  }
+
+  users(): Promise<UserView[]> {
+    return this.json('GET', '/api/users');
+  }
+
+  addUser(name: string, password: string, role: Role): Promise<UserView> {
+    return this.json('POST', '/api/users', { name, password, role });
+  }
+
+  async removeUser(name: string): Promise<void> {
+    await this.send('DELETE', `/api/users/${encodeURIComponent(name)}`);
+  }
+
+  tokens(): Promise<TokenView[]> {
+    return this.json('GET', '/api/tokens');
+  }
+
+  createToken(label: string): Promise<WithSecret<TokenView>> {
+    return this.json('POST', '/api/tokens', { label });
+  }
+
+  async revokeToken(id: string): Promise<void> {
+    await this.send('DELETE', `/api/tokens/${encodeURIComponent(id)}`);
   }
 
   jobs(): Promise<JobRecord[]> {
@@ -75,7 +159,7 @@ export class Api {
       response = await fetch(route, {
         method,
         headers: {
-          authorization: `Bearer ${this.token}`,
+          ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
           accept: 'application/json',
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },

@@ -24,3 +24,18 @@ export function formatAgo(ms: number, now: number): string {
 export function words(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
 }
+
+/** Who an audit actor is, in a few words: `user:ada` → `ada`, `token:admin` → `the admin token`. */
+export function formatActor(actor: string): string {
+  const [kind, name] = actor.split(/:(.*)/);
+  if (name === undefined) return actor;
+  if (kind === 'user' || kind === 'participant') return name;
+  if (kind === 'token') return name === 'admin' || name === 'viewer' ? `the ${name} token` : `API token ${shortId(name)}`;
+  if (kind === 'invitation') return `invitation ${shortId(name)}`;
+  return actor;
+}
+
+/** The start of an id or a hash: enough to tell them apart on a page, with the whole in a tooltip. */
+export function shortId(id: string, length = 8): string {
+  return id.length > length ? `${id.slice(0, length)}…` : id;
+}

@@ -1,6 +1,7 @@
 /**
  * Loading what a page shows from the REST API: again whenever the live feed
- * (re)connects, and on demand. A refused token signs the tab out.
+ * (re)connects, and on demand. A refused token (an expired session, say) signs
+ * the tab out.
  */
 import { useCallback, useEffect, useState, type Dispatch, type SetStateAction } from 'react';
 import { ApiError, type Api } from './api';
@@ -35,7 +36,7 @@ export function useResource<T>(key: string, load: (api: Api) => Promise<T>, merg
       (err: unknown) => {
         if (!current) return;
         const failure = err instanceof ApiError ? err : new ApiError(0, 'INTERNAL', String(err));
-        if (failure.code === 'UNAUTHORIZED') signOut();
+        if (failure.code === 'UNAUTHORIZED') signOut('The coordinator no longer accepts this session (it expired, or was ended): sign in again.');
         setError(failure);
       },
     );

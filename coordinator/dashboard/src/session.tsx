@@ -1,9 +1,10 @@
 /**
- * Who is signed in: a token and its role, kept for the browser tab
+ * Who is signed in: a token, its role and its user, kept for the browser tab
  * (sessionStorage), so a reload stays signed in and closing the tab signs out.
- * Today the token is the coordinator's admin or viewer token. A user login
- * would exchange a name and password for a token and a role in `signIn`; the
- * rest of the app only ever sees a Session.
+ * The token is a session the coordinator opened for a user name and password,
+ * or a token given as it is: an API token, or the coordinator's configured
+ * admin or viewer token (which belongs to no user). The rest of the app only
+ * ever sees a Session.
  */
 import { createContext, useContext, useMemo, type ReactNode } from 'react';
 import { Api } from './api';
@@ -12,20 +13,34 @@ import type { Role } from './types';
 export interface Session {
   token: string;
   role: Role;
+  /** null for a configured token */
+  user: string | null;
 }
 
 const STORAGE_KEY = 'fl-dashboard-session';
 
-/** Asks the coordinator which role the token has; throws ApiError when it has none. */
-export async function signIn(token: string): Promise<Session> {
-  const { role } = await new Api(token).session();
-  return { token, role };
+/** Trades a user name and password for a session; throws ApiError (UNAUTHORIZED, RATE_LIMITED) when refused. */
+export async function signIn(name: string, password: string): Promise<Session> {
+  const { token, role, user } = await new Api().signIn(name, password);
+  return { token, role, user };
+}
+
+/** Asks the coordinator whose token this is; throws ApiError when it knows none. */
+export async function signInWithToken(token: string): Promise<Session> {
+  const { role, user } = await new Api(token).session();
+  return { token, role, user };
+}
+
+/** Ends the session on the coordinator. A failure changes nothing: the tab forgets the token anyway. */
+export async function endSession(session: Session): Promise<void> {
+  await new Api(session.token).signOut().catch(() => undefined);
 }
 
 export function loadSession(): Session | null {
   try {
-    const stored = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? 'null') as Session | null;
-    return stored && typeof stored.token === 'string' && (stored.role === 'admin' || stored.role === 'viewer') ? stored : null;
+    const stored = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? 'null') as Partial<Session> | null;
+    if (!stored || typeof stored.token !== 'string' || (stored.role !== 'admin' && stored.role !== 'viewer')) return null;
+    return { token: stored.token, role: stored.role, user: typeof stored.user === 'string' ? stored.user : null };
   } catch {
     return null;
   }
@@ -41,12 +56,13 @@ interface SessionContextValue {
   api: Api;
   /** whether this session may change anything: viewers only read */
   canEdit: boolean;
-  signOut: () => void;
+  /** with a reason when the coordinator ended the session, shown on the sign-in page */
+  signOut: (reason?: string) => void;
 }
 
 const SessionContext = createContext<SessionContextValue | null>(null);
 
-export function SessionProvider({ session, signOut, children }: { session: Session; signOut: () => void; children: ReactNode }) {
+export function SessionProvider({ session, signOut, children }: { session: Session; signOut: (reason?: string) => void; children: ReactNode }) {
   const value = useMemo(
     () => ({ session, api: new Api(session.token), canEdit: session.role === 'admin', signOut }),
     [session, signOut],

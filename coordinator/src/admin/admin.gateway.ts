@@ -30,18 +30,32 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
   afterInit(namespace: AdminNamespace): void {
     namespace.use((socket, next) => {
       // Both roles may watch: nothing can be changed through this namespace.
-      if (this.credentials.identify((socket.handshake.auth as Partial<AdminHandshakeAuth> | undefined)?.token)) return next();
+      const token = (socket.handshake.auth as Partial<AdminHandshakeAuth> | undefined)?.token;
+      if (this.credentials.identify(token)) {
+        (socket.data as { token?: unknown }).token = token;
+        return next();
+      }
       const body: ErrorBody = { code: 'UNAUTHORIZED', message: 'send a session or API token as auth: { token }' };
       // socket.io sends `data` to the client with the connect_error.
       next(Object.assign(new Error(body.message), { data: body }));
     });
     const onJob = (event: JobEvent) => namespace.emit('job', event);
     const onPresence = (presence: ParticipantPresence) => namespace.emit('participant', presence);
+    // A token that stops working (signed out, revoked, its user removed, its session expired) stops the feed too.
+    const recheck = () => {
+      for (const socket of namespace.sockets.values()) {
+        if (!this.credentials.identify((socket.data as { token?: unknown }).token)) socket.disconnect(true);
+      }
+    };
+    const expiries = setInterval(recheck, 60_000).unref();
     this.engine.events.on('job', onJob);
     this.connections.events.on('presence', onPresence);
+    this.credentials.events.on('revoked', recheck);
     this.unsubscribe.push(
       () => this.engine.events.off('job', onJob),
       () => this.connections.events.off('presence', onPresence),
+      () => this.credentials.events.off('revoked', recheck),
+      () => clearInterval(expiries),
     );
   }
 

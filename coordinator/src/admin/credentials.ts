@@ -5,6 +5,7 @@
  * namespace both ask here, so they cannot disagree.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { FlError } from '@fl/shared';
 import type { TokenRecord, UserRepository } from '../storage/store';
 import { FailureLimiter } from '../participants/handshake';
@@ -35,6 +36,8 @@ export interface CredentialOptions {
 
 export class Credentials {
   private readonly configured: { digest: Buffer; principal: Principal }[] = [];
+  /** 'revoked' when a token may have stopped working (sign-out, revocation, a user removed) */
+  readonly events = new EventEmitter();
 
   constructor(
     private readonly users: UserRepository,
@@ -98,6 +101,11 @@ export class Credentials {
     const record: TokenRecord = { id: randomUUID(), user, kind, label, digest: tokenDigest(token), createdAt: now, expiresAt };
     this.users.addToken(record);
     return { token, record };
+  }
+
+  /** Tells the holders of live connections to check their tokens again. */
+  revoked(): void {
+    this.events.emit('revoked');
   }
 
   static allows(role: Role, method: string): boolean {

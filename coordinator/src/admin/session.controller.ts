@@ -52,6 +52,7 @@ export class SessionController {
   @HttpCode(204)
   signOut(@Req() request: AuthenticatedRequest): void {
     if (request.principal.tokenId) this.store.removeToken(request.principal.tokenId);
+    this.credentials.revoked();
   }
 }
 
@@ -61,6 +62,7 @@ export class UsersController {
   constructor(
     @Inject(STORE) private readonly store: Store,
     @Inject(AuditLog) private readonly audit: AuditLog,
+    @Inject(Credentials) private readonly credentials: Credentials,
   ) {}
 
   @Get()
@@ -87,6 +89,7 @@ export class UsersController {
       this.store.removeUser(name);
       this.audit.append('user.removed', req.principal.actor, { name });
     });
+    this.credentials.revoked();
   }
 }
 
@@ -128,5 +131,6 @@ export class TokensController {
       this.store.removeToken(id);
       this.audit.append('token.revoked', req.principal.actor, { id, user: token.user });
     });
+    this.credentials.revoked();
   }
 }

@@ -1,9 +1,9 @@
-/** A job's status as a coloured label; the word itself carries the meaning. */
-import type { JobStatus } from '../types';
+/** A status as a coloured label (a job's, a participant's or an invitation's); the word itself carries the meaning. */
+import type { InvitationStatus, JobStatus, ParticipantStatus } from '../types';
 
-export function StatusBadge({ status }: { status: JobStatus }) {
+export function StatusBadge({ status, testId = 'job-status' }: { status: JobStatus | ParticipantStatus | InvitationStatus; testId?: string }) {
   return (
-    <span className={`status status-${status}`} data-testid="job-status">
+    <span className={`status status-${status}`} data-testid={testId}>
       {status}
     </span>
   );

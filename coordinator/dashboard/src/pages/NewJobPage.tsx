@@ -11,6 +11,7 @@ import { EMPTY_FORM, MODEL_KINDS, NUMBER_FIELDS, serverFieldError, validateJob, 
 import { Link, navigate } from '../router';
 import { useSession } from '../session';
 import type { ModelKind } from '@fl/shared';
+import { FormActions } from '../components/FormActions';
 
 const MODEL_LABELS: Record<ModelKind, string> = {
   logistic: 'Logistic regression (binary)',
@@ -143,17 +144,11 @@ export function NewJobPage() {
             ))}
           </div>
         </fieldset>
-        <p className="error form-error" role="alert">
-          {errors.form}
-        </p>
-        <div className="form-actions">
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create and start the job'}
-          </button>
+        <FormActions error={errors.form} busy={busy} label="Create and start the job" busyLabel="Creating…">
           <Link to="/jobs" className="button subtle">
             Cancel
           </Link>
-        </div>
+        </FormActions>
       </form>
     </>
   );

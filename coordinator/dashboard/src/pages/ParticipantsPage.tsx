@@ -1,15 +1,25 @@
 /**
  * The consortium's participants: who they are, the key fingerprint to compare
- * out of band, whether they are connected, and how many rounds they have
- * contributed to, all kept current by the live feed.
+ * out of band, whether an admin approved them, whether they are connected, and
+ * how many rounds they have contributed to, kept current by the live feed.
+ * Admins decide on enrollments here, revoke participants, and invite new sites;
+ * viewers see the same without the actions (the server refuses them anyway).
  */
-import { useEffect, useState } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
+import { ApiError, type ParticipantAction, type WithSecret } from '../api';
+import { ConfirmDialog, type Confirmation } from '../components/ConfirmDialog';
 import { ErrorNote } from '../components/ErrorNote';
+import { Field } from '../components/Field';
+import { CopyButton, OneTimeSecret } from '../components/OneTimeSecret';
 import { PageHeading } from '../components/PageHeading';
-import { formatAgo } from '../format';
+import { StatusBadge } from '../components/StatusBadge';
+import { formatActor, formatAgo, formatTime } from '../format';
+import { refusedFields, without, type FormErrors } from '../forms';
 import { useLiveEvent } from '../live';
-import { useResource } from '../resource';
-import type { ParticipantView } from '../types';
+import { useResource, type Resource } from '../resource';
+import { useSession } from '../session';
+import type { InvitationView, ParticipantView } from '../types';
+import { FormActions } from '../components/FormActions';
 
 /** The current time, moving on every `everyMs`, for "last seen … ago". */
 function useNow(everyMs: number): number {
@@ -21,9 +31,33 @@ function useNow(everyMs: number): number {
   return now;
 }
 
+/** Enrollments arrive over REST, not on the live feed: look again this often while the tab is in view. */
+const POLL_MS = 10_000;
+
+type Ask = (confirmation: Confirmation) => void;
+
+/** What a row needs to act: where a decided participant goes, and how to ask before a decision. */
+interface Deciding {
+  onDecided: (p: ParticipantView) => void;
+  ask: Ask;
+}
+
 export function ParticipantsPage() {
   const participants = useResource('participants', (api) => api.participants());
+  const invitations = useResource('invitations', (api) => api.invitations());
+  const [confirmation, setConfirmation] = useState<Confirmation>();
   const now = useNow(15_000);
+  const { reload: reloadParticipants } = participants;
+  const { reload: reloadInvitations } = invitations;
+
+  useEffect(() => {
+    const timer = setInterval(() => {
+      if (document.hidden) return;
+      reloadParticipants();
+      reloadInvitations();
+    }, POLL_MS);
+    return () => clearInterval(timer);
+  }, [reloadParticipants, reloadInvitations]);
 
   useLiveEvent('participant', (presence) => {
     if (!participants.data?.some((p) => p.name === presence.name)) return participants.reload();
@@ -36,56 +70,142 @@ export function ParticipantsPage() {
     participants.setData((list) => list?.map((p) => (contributed.has(p.name) ? { ...p, roundsContributed: p.roundsContributed + 1 } : p)));
   });
 
+  const replace = (changed: ParticipantView) => participants.setData((list) => list?.map((p) => (p.name === changed.name ? changed : p)));
+  const pending = participants.data?.filter((p) => p.status === 'pending') ?? [];
   const online = participants.data?.filter((p) => p.online).length ?? 0;
+  const approved = participants.data?.filter((p) => p.status === 'approved').length ?? 0;
+
   return (
     <>
       <PageHeading title="Participants" />
       <ErrorNote error={participants.error} what="the participants" />
       {participants.data && (
         <p className="muted" role="status">
-          {participants.data.length} registered, {online} online
+          {participants.data.length} registered: {approved} approved, {pending.length} pending; {online} online
         </p>
+      )}
+      {pending.length > 0 && (
+        <PendingEnrollments pending={pending} now={now} onDecided={replace} ask={setConfirmation} />
       )}
       {participants.data && participants.data.length === 0 && <p className="empty">No participant is registered yet.</p>}
       {participants.data && participants.data.length > 0 && (
-        <div className="table-wrap" role="region" aria-label="Participants" tabIndex={0}>
-          <table className="stack" data-testid="participants-table">
-            <thead>
-              <tr>
-                <th scope="col">Participant</th>
-                <th scope="col">Organisation</th>
-                {/* Country: a column here once registrations carry one. */}
-                <th scope="col">Key fingerprint</th>
-                <th scope="col">Status</th>
-                <th scope="col" className="num">
-                  Rounds contributed
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {participants.data.map((p) => (
-                <ParticipantRow key={p.name} participant={p} now={now} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <section aria-labelledby="participants-title">
+          <h2 id="participants-title">All participants</h2>
+          <ParticipantTable participants={participants.data} now={now} onDecided={replace} ask={setConfirmation} />
+        </section>
       )}
-      {/* Pending invitations and enrollments, with approve, reject and revoke:
-          a section here once the coordinator keeps them. */}
+      <Invitations invitations={invitations} now={now} ask={setConfirmation} />
+      {confirmation && <ConfirmDialog confirmation={confirmation} onClose={() => setConfirmation(undefined)} />}
     </>
   );
 }
 
-function ParticipantRow({ participant: p, now }: { participant: ParticipantView; now: number }) {
+function decidedText(p: ParticipantView, now: number): string | null {
+  if (p.status === 'pending') return `enrolled ${formatAgo(p.createdAt, now)}`;
+  if (p.decidedAt === null) return null;
+  return `by ${p.decidedBy === null ? 'unknown' : formatActor(p.decidedBy)}, ${formatAgo(p.decidedAt, now)}`;
+}
+
+function PendingEnrollments({ pending, now, onDecided, ask }: { pending: ParticipantView[]; now: number } & Deciding) {
+  return (
+    <section className="pending" aria-labelledby="pending-title">
+      <h2 id="pending-title">Pending enrollments</h2>
+      <p className="hint">
+        Before approving, compare each key fingerprint with the one the site sees, by phone or in person: it is the proof that the key is theirs.
+      </p>
+      <div className="table-wrap" role="region" aria-labelledby="pending-title" tabIndex={0}>
+        <table className="stack" data-testid="pending-table">
+          <thead>
+            <tr>
+              <th scope="col">Participant</th>
+              <th scope="col">Organisation</th>
+              <th scope="col">Country</th>
+              <th scope="col">Key fingerprint</th>
+              <th scope="col">Enrolled</th>
+              <th scope="col">
+                <span className="visually-hidden">Decision</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {pending.map((p) => (
+              <tr key={p.name} data-participant={p.name}>
+                <th scope="row">{p.name}</th>
+                <td data-label="Organisation">{p.organisation}</td>
+                <td data-label="Country">{p.country || '–'}</td>
+                <td data-label="Key fingerprint">
+                  <code className="fingerprint">{p.fingerprint}</code>
+                </td>
+                <td data-label="Enrolled" title={formatTime(p.createdAt)}>
+                  {formatAgo(p.createdAt, now)}
+                </td>
+                <td data-label="Decision">
+                  <ParticipantActions participant={p} onDecided={onDecided} ask={ask} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+function ParticipantTable({ participants, now, onDecided, ask }: { participants: ParticipantView[]; now: number } & Deciding) {
+  const { canEdit } = useSession();
+  return (
+    <div className="table-wrap" role="region" aria-labelledby="participants-title" tabIndex={0}>
+      <table className="stack" data-testid="participants-table">
+        <thead>
+          <tr>
+            <th scope="col">Participant</th>
+            <th scope="col">Organisation</th>
+            <th scope="col">Country</th>
+            <th scope="col">Key fingerprint</th>
+            <th scope="col">Status</th>
+            <th scope="col">Connection</th>
+            <th scope="col" className="num">
+              Rounds contributed
+            </th>
+            {canEdit && (
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
+            )}
+          </tr>
+        </thead>
+        <tbody>
+          {participants.map((p) => (
+            <ParticipantRow key={p.name} participant={p} now={now} onDecided={onDecided} ask={ask} />
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function ParticipantRow({ participant: p, now, onDecided, ask }: { participant: ParticipantView; now: number } & Deciding) {
+  const { canEdit } = useSession();
   const seen = p.lastSeen === null ? 'not seen since the coordinator started' : `last seen ${formatAgo(p.lastSeen, now)}`;
+  const decided = decidedText(p, now);
   return (
     <tr data-participant={p.name}>
       <th scope="row">{p.name}</th>
       <td data-label="Organisation">{p.organisation}</td>
+      <td data-label="Country">{p.country || '–'}</td>
       <td data-label="Key fingerprint">
         <code className="fingerprint">{p.fingerprint}</code>
       </td>
       <td data-label="Status">
+        <StatusBadge status={p.status} testId="participant-status" />
+        {decided && (
+          <span className="muted small decided" data-testid="decided" title={p.decidedAt === null ? formatTime(p.createdAt) : formatTime(p.decidedAt)}>
+            {' '}
+            {decided}
+          </span>
+        )}
+      </td>
+      <td data-label="Connection">
         <span className={`presence ${p.online ? 'online' : 'offline'}`}>
           <span className="dot" aria-hidden="true" />
           {p.online ? 'online' : 'offline'}
@@ -95,6 +215,255 @@ function ParticipantRow({ participant: p, now }: { participant: ParticipantView;
       <td className="num" data-label="Rounds contributed" data-testid="rounds-contributed">
         {p.roundsContributed}
       </td>
+      {canEdit && (
+        <td data-label="Actions">
+          {/* Pending ones are decided in the section above: one place for each decision. */}
+          {p.status !== 'pending' && <ParticipantActions participant={p} onDecided={onDecided} ask={ask} />}
+        </td>
+      )}
     </tr>
+  );
+}
+
+/** approve and reject a pending participant; revoke an approved one; approve a rejected one after all. */
+function ParticipantActions({ participant: p, onDecided, ask }: { participant: ParticipantView } & Deciding) {
+  const { api, canEdit } = useSession();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  // A revoked participant stays revoked: nothing is left to decide.
+  if (!canEdit || p.status === 'revoked') return null;
+
+  const decide = async (action: ParticipantAction, reason?: string) => onDecided(await api.decide(p.name, action, reason));
+  const approve = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await decide('approve');
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const reject = () =>
+    ask({
+      title: `Reject ${p.name}?`,
+      message: (
+        <p>
+          {p.name} of {p.organisation} will not be able to connect. An admin can still approve it later.
+        </p>
+      ),
+      confirmLabel: 'Reject',
+      reason: 'Kept in the audit log.',
+      run: (reason) => decide('reject', reason),
+    });
+  const revoke = () =>
+    ask({
+      title: `Revoke ${p.name}?`,
+      message: (
+        <p>
+          {p.name} of {p.organisation} is disconnected at once and refused from then on, in every job. This cannot be undone.
+        </p>
+      ),
+      confirmLabel: 'Revoke',
+      reason: 'Kept in the audit log, and told to the participant if it is connected.',
+      run: (reason) => decide('revoke', reason),
+    });
+
+  const button = (label: string, onClick: () => void, className = 'button small') => (
+    <button type="button" className={className} disabled={busy} aria-label={`${label} ${p.name}`} onClick={onClick}>
+      {label}
+    </button>
+  );
+  return (
+    <div className="controls row-actions">
+      {(p.status === 'pending' || p.status === 'rejected') && button('Approve', () => void approve(), 'button small primary')}
+      {p.status === 'pending' && button('Reject', reject)}
+      {p.status === 'approved' && button('Revoke', revoke)}
+      <p className="error" role="alert">
+        {error}
+      </p>
+    </div>
+  );
+}
+
+const INVITATION_FIELDS = { organisation: 'organisation', country: 'country', name: 'participantName', expiresInHours: 'expiresInHours' };
+const EMPTY_INVITATION = { organisation: '', country: '', participantName: '', expiresInHours: '72' };
+
+function Invitations({ invitations, now, ask }: { invitations: Resource<InvitationView[]>; now: number; ask: Ask }) {
+  const { api, canEdit } = useSession();
+  const [created, setCreated] = useState<WithSecret<InvitationView>>();
+  const list = invitations.data ? [...invitations.data].sort((a, b) => b.createdAt - a.createdAt) : undefined;
+
+  const cancel = (invitation: InvitationView) =>
+    ask({
+      title: `Cancel the invitation for ${invitation.organisation}?`,
+      message: <p>Its token stops working at once. A new invitation can be made at any time.</p>,
+      confirmLabel: 'Cancel the invitation',
+      cancelLabel: 'Keep it',
+      run: async () => {
+        const cancelled = await api.cancelInvitation(invitation.id);
+        invitations.setData((all) => all?.map((i) => (i.id === cancelled.id ? cancelled : i)));
+      },
+    });
+
+  return (
+    <section aria-labelledby="invitations-title">
+      <h2 id="invitations-title">Invitations</h2>
+      <p className="hint">An invitation lets one site enroll its key, once, before it expires; an admin then approves the enrollment.</p>
+      {canEdit && (
+        <InviteForm
+          onCreated={(invitation) => {
+            setCreated(invitation);
+            // The list keeps the view only: the token stays in the panel that shows it.
+            const { token: _token, ...view } = invitation;
+            invitations.setData((all) => [...(all ?? []), view]);
+          }}
+        />
+      )}
+      {created && <NewInvitation invitation={created} onDone={() => setCreated(undefined)} />}
+      <ErrorNote error={invitations.error} what="the invitations" />
+      {list && list.length === 0 && <p className="empty">No invitation yet.</p>}
+      {list && list.length > 0 && (
+        <div className="table-wrap" role="region" aria-label="Invitations" tabIndex={0}>
+          <table className="stack" data-testid="invitations-table">
+            <thead>
+              <tr>
+                <th scope="col">Organisation</th>
+                <th scope="col">Country</th>
+                <th scope="col">Participant name</th>
+                <th scope="col">Status</th>
+                <th scope="col">Created</th>
+                <th scope="col">Expires</th>
+                {canEdit && (
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
+                  </th>
+                )}
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((i) => (
+                <tr key={i.id} data-invitation={i.id}>
+                  <th scope="row">{i.organisation}</th>
+                  <td data-label="Country">{i.country || '–'}</td>
+                  <td data-label="Participant name">{i.name ?? <span className="muted">chosen by the site</span>}</td>
+                  <td data-label="Status">
+                    <StatusBadge status={i.status} testId="invitation-status" />
+                    {i.usedBy !== null && <span className="muted small"> by {i.usedBy}</span>}
+                  </td>
+                  <td data-label="Created" title={formatTime(i.createdAt)}>
+                    {formatAgo(i.createdAt, now)} <span className="muted small">by {formatActor(i.createdBy)}</span>
+                  </td>
+                  <td data-label="Expires">{formatTime(i.expiresAt)}</td>
+                  {canEdit && (
+                    <td data-label="Actions">
+                      {i.status === 'open' && (
+                        <button type="button" className="button small" aria-label={`Cancel the invitation for ${i.organisation}`} onClick={() => cancel(i)}>
+                          Cancel
+                        </button>
+                      )}
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function InviteForm({ onCreated }: { onCreated: (invitation: WithSecret<InvitationView>) => void }) {
+  const { api } = useSession();
+  const [values, setValues] = useState(EMPTY_INVITATION);
+  const [errors, setErrors] = useState<FormErrors>({});
+  const [busy, setBusy] = useState(false);
+
+  const set = (field: keyof typeof EMPTY_INVITATION, value: string) => {
+    setValues((v) => ({ ...v, [field]: value }));
+    setErrors((e) => without(e, field));
+  };
+
+  const submit = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const hours = Number(values.expiresInHours);
+    const found: FormErrors = {};
+    if (!values.organisation.trim()) found.organisation = 'Enter the organisation being invited.';
+    if (!values.expiresInHours.trim() || !Number.isFinite(hours) || hours <= 0) found.expiresInHours = 'A number of hours above 0.';
+    if (Object.keys(found).length) {
+      setErrors(found);
+      form.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+      return;
+    }
+    setBusy(true);
+    try {
+      const name = values.participantName.trim();
+      onCreated(await api.invite({ organisation: values.organisation.trim(), country: values.country.trim(), ...(name ? { name } : {}), expiresInHours: hours }));
+      setValues(EMPTY_INVITATION);
+      setErrors({});
+    } catch (err) {
+      setErrors(refusedFields(err, INVITATION_FIELDS));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="panel-form" onSubmit={submit} noValidate aria-labelledby="invite-title">
+      <fieldset>
+        <legend id="invite-title">Invite a site</legend>
+        <div className="grid settings">
+          <Field name="organisation" label="Organisation" error={errors.organisation}>
+            {(control) => <input {...control} type="text" value={values.organisation} onChange={(e) => set('organisation', e.target.value)} />}
+          </Field>
+          <Field name="country" label="Country" hint="Optional: an ISO 3166 code or a name." error={errors.country}>
+            {(control) => <input {...control} type="text" value={values.country} onChange={(e) => set('country', e.target.value)} />}
+          </Field>
+          <Field name="participantName" label="Participant name" hint="Optional: else the site chooses it when it enrolls." error={errors.participantName}>
+            {(control) => (
+              <input
+                {...control}
+                type="text"
+                spellCheck={false}
+                autoCapitalize="none"
+                value={values.participantName}
+                onChange={(e) => set('participantName', e.target.value)}
+              />
+            )}
+          </Field>
+          <Field name="expiresInHours" label="Expires after, hours" error={errors.expiresInHours}>
+            {(control) => (
+              <input {...control} type="text" inputMode="decimal" value={values.expiresInHours} onChange={(e) => set('expiresInHours', e.target.value)} />
+            )}
+          </Field>
+        </div>
+        <FormActions error={errors.form} busy={busy} label="Create the invitation" busyLabel="Creating…" />
+      </fieldset>
+    </form>
+  );
+}
+
+/** The token of an invitation just made, and the command the site runs with it, filled in. */
+function NewInvitation({ invitation, onDone }: { invitation: WithSecret<InvitationView>; onDone: () => void }) {
+  // The coordinator serves this page: its address is the one the site enrolls with.
+  const command = `fl-agent enroll --coordinator ${window.location.origin} --token ${invitation.token} --key key.json --name ${invitation.name ?? 'NAME'}`;
+  return (
+    <OneTimeSecret title={`Invitation for ${invitation.organisation}`} secret={invitation.token} secretLabel="Token" testId="invitation-token" onDone={onDone}>
+      <p>
+        Send it to the site, over a channel you trust. It is good for one enrollment until {formatTime(invitation.expiresAt)}. The site enrolls
+        its key with:
+      </p>
+      <pre className="command">
+        <code data-testid="enroll-command">{command}</code>
+      </pre>
+      <CopyButton text={command} label="Copy the command" />
+      <p className="hint">
+        {invitation.name === null ? 'NAME is the participant name the site chooses. ' : ''}A site without a key makes one first with{' '}
+        <code>fl-agent keygen --out key.json</code>.
+      </p>
+    </OneTimeSecret>
   );
 }
