@@ -8,8 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunningCoordinator } from '@fl/coordinator';
-import type { KeyPair } from '@fl/shared';
-import { ParticipantAgent, requestJson } from '@fl/participant-agent';
+import { generateKeyPair, type KeyPair } from '@fl/shared';
+import { enroll, ParticipantAgent, requestJson } from '@fl/participant-agent';
 import { AdminApi, DATA_DIR, featuresOf, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator, type Split } from './harness';
 
 jest.setTimeout(180_000);
@@ -128,5 +128,15 @@ describe('a coordinator serving TLS with a certificate of a private CA', () => {
     expect(outcome).toMatch(/^cannot connect to https:\/\/127\.0\.0\.1:\d+: the server's TLS certificate could not be verified: /);
     const participants = await api.request<{ name: string; online: boolean }[]>('GET', '/api/participants');
     expect(participants.body.find((p) => p.name === 'tls-no-ca')).toMatchObject({ online: false });
+  });
+
+  it('enrolls a site over https with the CA, and refuses to without it', async () => {
+    const invitation = await api.request<{ token: string }>('POST', '/api/invitations', { organisation: 'TLS Bank', country: 'IE', name: 'tls-enrolled' });
+    const keys = generateKeyPair();
+    const attempt = (withCa?: Buffer) => enroll({ coordinatorUrl: coordinator.url, token: invitation.body.token, name: 'tls-enrolled', keys, ca: withCa });
+    await expect(attempt()).rejects.toThrow(/the server's TLS certificate could not be verified/);
+    await expect(attempt(fs.readFileSync(path.join(TLS, 'other-ca.pem')))).rejects.toThrow(/could not be verified/);
+    const { enrolled } = await attempt(ca);
+    expect(enrolled).toMatchObject({ participant: 'tls-enrolled', status: 'pending', coordinatorKey: coordinator.identity.publicKey });
   });
 });
