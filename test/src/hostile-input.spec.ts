@@ -83,11 +83,21 @@ describe('updates that are refused while honest participants train', () => {
       const header = { type: 'statistics' as const, job: request.header.job, participant: 'mallory', nonce: randomNonce(), statistics };
       void emitWithAck(mallory, 'statistics', { header, signature: signHeader('statistics', header, malloryKeys.secretKey) });
     });
-    // ... and sends the global model back unchanged in the later rounds.
-    mallory.on('train', (train: TrainMessage) => {
-      if (train.header.round > 1) void emitWithAck(mallory, 'update', craftUpdate(train, 'mallory', malloryKeys));
+    // ... and sends the global model back unchanged in the later rounds, with its evaluation of it (the previous
+    // round's model), which the train request asks for: round 2 gets the refused kinds of evaluation first.
+    mallory.on('train', async (train: TrainMessage) => {
+      const { round, weightsSha256 } = train.header;
+      if (round === 1) return;
+      const evaluation = { round: round - 1, numExamples: 5, metrics: { accuracy: 0.5 }, modelSha256: weightsSha256 };
+      const update = (change: Partial<typeof evaluation> = {}) => craftUpdate(train, 'mallory', malloryKeys, { header: { evaluation: { ...evaluation, ...change } } });
+      if (round === 2) {
+        acks.updateEvaluationOfAnotherModel = await emitWithAck(mallory, 'update', update({ modelSha256: 'cd'.repeat(32) }));
+        acks.updateEvaluationOfAnotherRound = await emitWithAck(mallory, 'update', update({ round }));
+        acks.updateEvaluationWithoutExamples = await emitWithAck(mallory, 'update', update({ numExamples: 0 }));
+      }
+      acks[`update${round}`] = await emitWithAck(mallory, 'update', update());
     });
-    // Mallory's evaluations: round 1 gets the refused kinds first, then a valid one.
+    // Mallory's evaluation of the last round, which has its own exchange: the refused kinds first, then a valid one.
     mallory.on('evaluate', async (request: EvaluateMessage) => {
       const evaluation = (change: Partial<EvaluationHeader> = {}) => {
         const header: EvaluationHeader = {
@@ -96,7 +106,7 @@ describe('updates that are refused while honest participants train', () => {
         };
         return { header, signature: signHeader('evaluation', header, malloryKeys.secretKey) };
       };
-      if (request.header.round === 1) {
+      if (request.header.round === 3) {
         acks.evaluationOfAnotherModel = await emitWithAck(mallory, 'evaluation', evaluation({ modelSha256: 'cd'.repeat(32) }));
         acks.evaluationOfAnotherRound = await emitWithAck(mallory, 'evaluation', evaluation({ round: 2 }));
         acks.evaluationWithoutExamples = await emitWithAck(mallory, 'evaluation', evaluation({ numExamples: 0 }));
@@ -171,13 +181,22 @@ describe('updates that are refused while honest participants train', () => {
     ['evaluationOfAnotherRound', 'WRONG_ROUND'],
     ['evaluationWithoutExamples', 'IMPLAUSIBLE_SAMPLES'],
     ['evaluationWithNaN', 'INVALID_FRAME'],
+    ['updateEvaluationOfAnotherModel', 'DIGEST_MISMATCH'],
+    ['updateEvaluationOfAnotherRound', 'WRONG_ROUND'],
+    ['updateEvaluationWithoutExamples', 'IMPLAUSIBLE_SAMPLES'],
   ])('refuses the %s update with %s', (name, code) => {
     expect(acks[name]).toEqual({ ok: false, error: { code, message: expect.any(String) } });
   });
 
   it('accepts the one valid update, and the valid evaluations', () => {
     expect(acks.valid).toEqual({ ok: true });
-    for (const round of [1, 2, 3]) expect(acks[`evaluation${round}`]).toEqual({ ok: true });
+    expect([acks.update2, acks.update3, acks.evaluation3]).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    expect(acks.evaluation1).toBeUndefined(); // rounds 1 and 2 were evaluated with the next round's updates
+  });
+
+  it('records the evaluations that came with updates with the round they evaluate', async () => {
+    const rounds = await api.rounds(jobId);
+    for (const round of rounds) expect(round.evaluation?.participants.sort()).toEqual(['bank-a', 'bank-b', 'mallory']);
   });
 
   it('completes every round, counting each participant once', async () => {

@@ -70,14 +70,24 @@ type Phase =
       collection: ReplyCollection<{ numSamples: number; sha256: string }>;
       aggregation: RoundAggregation;
       size: number;
+      /** the global model sent, and whether its evaluation (of the previous round) was asked with it */
+      modelSha256: string;
+      evaluate: boolean;
+      evaluations: Map<string, HeldOutEvaluation>;
     }
   | {
       kind: 'evaluation';
       ask: (participant: string) => boolean;
       round: number;
-      collection: ReplyCollection<{ numExamples: number; metrics: Record<string, number> }>;
+      collection: ReplyCollection<HeldOutEvaluation>;
       modelSha256: string;
     };
+
+/** A participant's metrics of a global model on its held-out rows. */
+interface HeldOutEvaluation {
+  numExamples: number;
+  metrics: Record<string, number>;
+}
 
 /** Ends run() without recording anything more: the coordinator is shutting down. */
 class Halted extends Error {}
@@ -119,7 +129,8 @@ export class JobRun {
       if (!this.job.preprocessing) await this.statisticsPhase();
       while (this.job.round < this.job.spec.rounds) {
         await this.trainingRound(this.job.round + 1);
-        if (this.evaluationDue(this.job.round)) await this.evaluationPhase(this.job.round);
+        // Earlier rounds are evaluated with the next round's train exchange; the last has none.
+        if (this.job.round === this.job.spec.rounds && this.evaluationDue(this.job.round)) await this.evaluationPhase(this.job.round);
       }
       this.setStatus('completed');
       this.announceEnd();
@@ -208,13 +219,20 @@ export class JobRun {
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked to evaluate round ${phase.round}`);
     if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already evaluated round ${phase.round}`);
     if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)}`);
-    if (header.modelSha256 !== phase.modelSha256) return ackError('DIGEST_MISMATCH', 'the evaluated model is not this round\'s');
-    const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
-    if (header.numExamples < 1 || header.numExamples > limit) {
-      return ackError('IMPLAUSIBLE_SAMPLES', `numExamples must be between 1 and ${limit}`);
-    }
+    const refused = this.checkEvaluation(participant, header, phase.modelSha256);
+    if (refused) return refused;
     collection.accept(participant, { numExamples: header.numExamples, metrics: header.metrics });
     return ackOk;
+  }
+
+  /** What an evaluation must say, sent alone or with an update: the model it was asked about, and a plausible count. */
+  private checkEvaluation(participant: string, evaluation: { numExamples: number; modelSha256: string }, modelSha256: string): Ack | null {
+    if (evaluation.modelSha256 !== modelSha256) return ackError('DIGEST_MISMATCH', 'the evaluated model is not the one sent for evaluation');
+    const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
+    if (evaluation.numExamples < 1 || evaluation.numExamples > limit) {
+      return ackError('IMPLAUSIBLE_SAMPLES', `numExamples must be between 1 and ${limit}`);
+    }
+    return null;
   }
 
   /** The checks that need the round's state, in the protocol's order; then the update is folded in. */
@@ -242,10 +260,20 @@ export class JobRun {
     if (header.numSamples < 1 || header.numSamples > limit) {
       return ackError('IMPLAUSIBLE_SAMPLES', `numSamples must be between 1 and ${limit}`);
     }
+    if (header.evaluation) {
+      if (!phase.evaluate || header.evaluation.round !== phase.round - 1) {
+        return ackError('WRONG_ROUND', `no evaluation of round ${header.evaluation.round} was asked with round ${phase.round}`);
+      }
+      const refused = this.checkEvaluation(participant, header.evaluation, phase.modelSha256);
+      if (refused) return refused;
+      phase.evaluations.set(participant, { numExamples: header.evaluation.numExamples, metrics: header.evaluation.metrics });
+    }
     // Recorded when the phase closes (AuditLog.defer): the audit log holds every update any global model is made of.
     const { job, round, weightsSha256: sha256, numSamples } = header;
     const retained = this.deps.retention.rounds !== 0 && bytes.byteLength <= this.deps.retention.maxModelBytes;
-    const retain = retained ? () => this.deps.store.retainUpdate({ job, round, participant, sha256, weights: bytes }) : undefined;
+    // A copy: `bytes` may be a view into the whole received frame, which must not stay in memory until the phase closes.
+    const kept = retained ? new Uint8Array(bytes) : undefined;
+    const retain = kept && (() => this.deps.store.retainUpdate({ job, round, participant, sha256, weights: kept }));
     this.deps.audit.defer('update.accepted', `participant:${participant}`, { job, round, participant, sha256, numSamples, header, signature, retained }, retain);
     phase.aggregation.add({ participant, weights, numSamples, metrics: header.metrics });
     collection.accept(participant, { numSamples, sha256 });
@@ -300,11 +328,15 @@ export class JobRun {
       const startedAt = Date.now();
       const collection = new ReplyCollection<{ numSamples: number; sha256: string }>(new Set(selected), this.deadline());
       const aggregation = this.deps.strategy.begin(global.weights);
+      // The model sent is the previous round's: its evaluation, when due, travels with this exchange.
+      const evaluate = round > 1 && this.evaluationDue(round - 1);
       // One header per round, signed once: it is the same for every participant.
-      const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const };
+      const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const, evaluate };
       const signature = this.deps.identity.sign('train', header);
       const ask = (p: string) => this.deps.channel.send(p, 'train', { header, signature, weights: bytes });
-      if (await this.runPhase({ kind: 'training', round, collection, aggregation, size: global.weights.length, ask })) {
+      const evaluations = new Map<string, HeldOutEvaluation>();
+      const phase: Phase = { kind: 'training', round, collection, aggregation, size: global.weights.length, modelSha256: global.sha256, evaluate, evaluations, ask };
+      if (await this.runPhase(phase)) {
         attempt--;
         continue;
       }
@@ -330,6 +362,7 @@ export class JobRun {
         };
         this.commit(record, result.weights, global.sha256, collection.replies);
         this.refresh();
+        if (evaluations.size > 0) this.recordEvaluation(round - 1, evaluations);
         const shown = Object.entries(result.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
         this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
@@ -388,9 +421,10 @@ export class JobRun {
   }
 
   /**
-   * Asks the online participants to evaluate the round's new global model on
-   * their held-out rows; whatever comes back by the deadline is recorded with the
-   * round, weighted by examples. Never retried, never fails the job.
+   * The last round's evaluation, which has no next train exchange to travel
+   * with: asks the online participants to evaluate the final global model on
+   * their held-out rows; whatever comes back by the deadline is recorded with
+   * the round, weighted by examples. Never retried, never fails the job.
    */
   private async evaluationPhase(round: number): Promise<void> {
     const model = this.deps.store.getModel(this.job.id, round)!;
@@ -399,24 +433,26 @@ export class JobRun {
     for (;;) {
       const selected = this.deps.channel.online().sort();
       if (selected.length === 0) return;
-      const collection = new ReplyCollection<{ numExamples: number; metrics: Record<string, number> }>(new Set(selected), this.deadline());
+      const collection = new ReplyCollection<HeldOutEvaluation>(new Set(selected), this.deadline());
       const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
       const signature = this.deps.identity.sign('evaluate', header);
       const ask = (p: string) => this.deps.channel.send(p, 'evaluate', { header, signature, weights: bytes });
       if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ask })) continue;
-      if (collection.replies.size === 0) return;
-      const metrics = new WeightedMetrics();
-      let numExamples = 0;
-      for (const reply of collection.replies.values()) {
-        metrics.add(reply.metrics, reply.numExamples);
-        numExamples += reply.numExamples;
-      }
-      const evaluation = { metrics: metrics.means(), numExamples, participants: [...collection.replies.keys()] };
-      this.deps.store.setRoundEvaluation(this.job.id, round, evaluation);
-      const record = this.deps.store.getRound(this.job.id, round)!;
-      this.deps.notify({ type: 'evaluation', job: this.job.id, round: record });
+      if (collection.replies.size > 0) this.recordEvaluation(round, collection.replies);
       return;
     }
+  }
+
+  /** Records the example-weighted means of the participants' evaluations of a round's model with that round. */
+  private recordEvaluation(round: number, replies: ReadonlyMap<string, HeldOutEvaluation>): void {
+    const metrics = new WeightedMetrics();
+    let numExamples = 0;
+    for (const reply of replies.values()) {
+      metrics.add(reply.metrics, reply.numExamples);
+      numExamples += reply.numExamples;
+    }
+    this.deps.store.setRoundEvaluation(this.job.id, round, { metrics: metrics.means(), numExamples, participants: [...replies.keys()] });
+    this.deps.notify({ type: 'evaluation', job: this.job.id, round: this.deps.store.getRound(this.job.id, round)! });
   }
 
 

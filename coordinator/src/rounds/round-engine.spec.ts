@@ -75,9 +75,13 @@ class FakeParticipants implements AgentChannel {
       const { header: request, weights } = args[0] as TrainMessage;
       const next = decodeWeights(weights)!.map((w) => w + 1);
       const bytes = encodeWeights(next);
+      // Asked with the train request, the evaluation of the model received travels with the update.
+      const evaluation = request.evaluate
+        ? { round: request.round - 1, numExamples: participant === 'a' ? 1 : 3, metrics: { accuracy: participant === 'a' ? 1 : 0.6 }, modelSha256: request.weightsSha256 }
+        : undefined;
       const header = {
         type: 'update' as const, job: request.job, round: request.round, participant, nonce: randomNonce(),
-        numSamples: 4, metrics: { trainLoss: 1 / request.round }, weightsSha256: sha256Hex(bytes),
+        numSamples: 4, metrics: { trainLoss: 1 / request.round }, weightsSha256: sha256Hex(bytes), ...(evaluation && { evaluation }),
       };
       const reply = () => this.engine.submitUpdate(participant, { header, signature: signHeader('update', header, keys.secretKey), weights: bytes });
       if (this.answerTraining) setImmediate(reply);

@@ -253,8 +253,11 @@ export class ParticipantAgent extends EventEmitter {
     const { header: request, signature } = parsed.data;
     const global = this.globalModel('train', request, signature, parsed.data.weights);
     if (!global) return;
-    const data = this.preparedData(request).train;
+    const split = this.preparedData(request);
+    const data = split.train;
     const started = Date.now();
+    // The model received is the previous round's global model: evaluated before training changes it.
+    const held = request.evaluate ? heldOutMetrics(request, global, split) : null;
     const { spec } = request;
     const result = await trainLocal({
       shape: request.model,
@@ -283,6 +286,7 @@ export class ParticipantAgent extends EventEmitter {
       numSamples: data.n,
       metrics,
       weightsSha256: sha256Hex(weights),
+      ...(held && { evaluation: { round: request.round - 1, ...held, modelSha256: request.weightsSha256 } }),
     };
     const updateSignature = signHeader('update', header, this.options.keys.secretKey);
     const ack = await this.send('update', { header, signature: updateSignature, weights }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
@@ -349,20 +353,16 @@ export class ParticipantAgent extends EventEmitter {
     const { header: request, signature } = parsed.data;
     const global = this.globalModel('evaluate', request, signature, parsed.data.weights);
     if (!global) return;
-    const split = this.preparedData(request);
-    // Without held-out rows (a one-row site) the training rows are all there is.
-    const data = split.holdout && split.holdout.n > 0 ? split.holdout : split.train;
-    if (data.n === 0) return this.log(`job ${request.job}: no rows to evaluate on`);
-    const evaluation = evaluateLocal(request.model, global, data.x, data.y, data.n);
-    const metrics: Record<string, number> = {};
-    for (const [name, value] of Object.entries(evaluation)) if (Number.isFinite(value)) metrics[name] = value;
+    const held = heldOutMetrics(request, global, this.preparedData(request));
+    if (!held) return this.log(`job ${request.job}: no rows to evaluate on`);
+    const { numExamples, metrics } = held;
     const header: EvaluationHeader = {
       type: 'evaluation',
       job: request.job,
       round: request.round,
       participant: this.participant!,
       nonce: randomNonce(),
-      numExamples: data.n,
+      numExamples,
       metrics,
       modelSha256: request.weightsSha256,
     };
@@ -372,7 +372,7 @@ export class ParticipantAgent extends EventEmitter {
       Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS,
     );
     const shown = Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
-    this.log(`job ${request.job} round ${request.round}: evaluated on ${data.n} held-out rows: ${shown}${ack.ok ? '' : `; refused: ${ack.error.code} ${ack.error.message}`}`);
+    this.log(`job ${request.job} round ${request.round}: evaluated on ${numExamples} held-out rows: ${shown}${ack.ok ? '' : `; refused: ${ack.error.code} ${ack.error.message}`}`);
     this.emit('evaluated', { job: request.job, round: request.round, ack });
   }
 
@@ -436,6 +436,17 @@ function frameSize(message: unknown): number {
     size += value instanceof Uint8Array ? value.byteLength : Buffer.byteLength(JSON.stringify(value) ?? '');
   }
   return size;
+}
+
+/** A global model's metrics on the held-out rows; null when the site has no row to evaluate on. */
+function heldOutMetrics(request: TrainHeader | EvaluateHeader, global: Float32Array, split: LocalSplit): { numExamples: number; metrics: Record<string, number> } | null {
+  // Without held-out rows (a one-row site) the training rows are all there is.
+  const data = split.holdout && split.holdout.n > 0 ? split.holdout : split.train;
+  if (data.n === 0) return null;
+  const metrics: Record<string, number> = {};
+  // A non-finite metric (a diverged model) is left out: it could not be signed.
+  for (const [name, value] of Object.entries(evaluateLocal(request.model, global, data.x, data.y, data.n))) if (Number.isFinite(value)) metrics[name] = value;
+  return { numExamples: data.n, metrics };
 }
 
 /** A different, reproducible shuffling seed for each participant and round. */

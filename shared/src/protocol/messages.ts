@@ -87,6 +87,11 @@ export const TrainHeaderSchema = z.strictObject({
   /** milliseconds since the epoch after which the update is no longer awaited */
   deadline: z.number().int(),
   issuedAt: z.number().int(),
+  /**
+   * Evaluate the global model sent here (the previous round's) on the held-out
+   * rows too, and report it with the update: one exchange a round instead of two.
+   */
+  evaluate: z.boolean(),
 });
 export type TrainHeader = z.infer<typeof TrainHeaderSchema>;
 export const TrainMessageSchema = z.strictObject({ header: TrainHeaderSchema, signature, weights: binary });
@@ -103,13 +108,23 @@ export const UpdateHeaderSchema = z.strictObject({
   /** e.g. trainLoss, trainAccuracy: computed locally on the participant's own data */
   metrics,
   weightsSha256: sha256,
+  /** when the train request asked: the received global model (the previous round's) on the held-out rows */
+  evaluation: z
+    .strictObject({
+      round: z.number().int().min(1),
+      numExamples: z.number().int(),
+      metrics,
+      /** the model evaluated, so that metrics cannot be attributed to another */
+      modelSha256: sha256,
+    })
+    .optional(),
 });
 export type UpdateHeader = z.infer<typeof UpdateHeaderSchema>;
 export const UpdateMessageSchema = z.strictObject({ header: UpdateHeaderSchema, signature, weights: binary });
 export type UpdateMessage = z.infer<typeof UpdateMessageSchema>;
 
-/** Coordinator -> agent: evaluate this global model on your held-out rows. */
-export const EvaluateHeaderSchema = TrainHeaderSchema.extend({ type: z.literal('evaluate') });
+/** Coordinator -> agent: evaluate this global model on your held-out rows (the last round's: the others are evaluated with the next train request). */
+export const EvaluateHeaderSchema = TrainHeaderSchema.omit({ evaluate: true }).extend({ type: z.literal('evaluate') });
 export type EvaluateHeader = z.infer<typeof EvaluateHeaderSchema>;
 export const EvaluateMessageSchema = z.strictObject({ header: EvaluateHeaderSchema, signature, weights: binary });
 export type EvaluateMessage = z.infer<typeof EvaluateMessageSchema>;
