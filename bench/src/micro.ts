@@ -76,13 +76,15 @@ export async function verifyBench(): Promise<Record<string, number>> {
       return { header, signature: signHeader('update', header, keys.secretKey), weights };
     });
     const { engine } = federation.coordinator;
-    const perSec = await medianOf(5, () => {
+    const perSec = await medianOf(5, async () => {
       const started = now();
-      for (const message of messages) {
-        const ack = engine.submitUpdate('verify-1', message);
+      // All at once, as when many participants answer a round together: the verifier spreads them over the cores.
+      const acks = await Promise.all(messages.map((message) => engine.submitUpdate('verify-1', message)));
+      const elapsed = now() - started;
+      for (const ack of acks) {
         if (ack.ok || ack.error.code !== 'UNKNOWN_JOB') throw new Error(`verification refused a valid update: ${JSON.stringify(ack)}`);
       }
-      return messages.length / ((now() - started) / 1000);
+      return messages.length / (elapsed / 1000);
     });
     return { 'verify.perSec': perSec };
   } finally {

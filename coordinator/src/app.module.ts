@@ -22,6 +22,7 @@ import { RoundEngine } from './rounds/round-engine';
 import { ParticipantRegistry } from './participants/registry';
 import { SqliteStore, STORE_FILE } from './storage/store.sqlite';
 import { STORE, type Store } from './storage/store';
+import { ParallelVerifier } from '@fl/shared';
 import { fedAvg } from './strategy/fedavg';
 
 @Module({})
@@ -87,6 +88,7 @@ export class CoordinatorModule {
               audit,
               retention: { rounds: config.retainUpdateRounds, maxModelBytes: config.retainMaxModelBytes },
               strategy: fedAvg,
+              verifier: new ParallelVerifier(),
               maxRoundAttempts: config.maxRoundAttempts,
               jobDefaults: {
                 minParticipants: config.defaultMinParticipants,

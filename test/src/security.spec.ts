@@ -389,7 +389,7 @@ describe('revocation mid-job, and the audit of that job', () => {
     socket.close();
     expect(refused?.code).toBe('REVOKED');
     const train = { header: { job: jobId, round: 6 }, weights: encodeWeights(new Float32Array(31)) } as unknown as TrainMessage;
-    const ack = coordinator.engine.submitUpdate('site-c', craftUpdate(train, 'site-c', keys.get('site-c')!));
+    const ack = await coordinator.engine.submitUpdate('site-c', craftUpdate(train, 'site-c', keys.get('site-c')!));
     expect(ack).toMatchObject({ ok: false, error: { code: 'REVOKED' } });
   });
 

@@ -90,35 +90,37 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   }
 
   @SubscribeMessage('statistics')
-  statistics(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+  statistics(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     return this.answer(socket, 'statistics', this.engine.submitStatistics(socket.data.participant, body));
   }
 
   @SubscribeMessage('update')
-  update(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+  update(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     return this.answer(socket, 'update', this.engine.submitUpdate(socket.data.participant, body));
   }
 
   @SubscribeMessage('evaluation')
-  evaluation(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+  evaluation(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     return this.answer(socket, 'evaluation', this.engine.submitEvaluation(socket.data.participant, body));
   }
 
   @SubscribeMessage('chunk')
-  chunk(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+  chunk(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     return this.answer(socket, 'chunk', socket.data.transfers.receive(body));
   }
 
   /** The last piece is in: the reassembled message goes where it would have gone whole. */
   @SubscribeMessage('chunked')
-  chunked(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Ack {
+  chunked(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     const done = socket.data.transfers.complete(body);
     if ('refused' in done) return this.answer(socket, 'chunked', done.refused);
     const handlers = { statistics: this.statistics, update: this.update, evaluation: this.evaluation };
     return handlers[done.event].call(this, socket, done.message);
   }
 
-  private answer(socket: AgentSocket, event: string, ack: Ack): Ack {
+  /** The ack, once the engine has decided; a refusal is counted against the connection. */
+  private async answer(socket: AgentSocket, event: string, decision: Ack | Promise<Ack>): Promise<Ack> {
+    const ack = await decision;
     if (!ack.ok) this.refuse(socket, event, ack.error);
     return ack;
   }

@@ -16,7 +16,7 @@ import {
   StatisticsMessageSchema,
   toBytes,
   UpdateMessageSchema,
-  verifyHeader,
+  ParallelVerifier,
   type Ack,
   type SignatureDomain,
 } from '@fl/shared';
@@ -38,6 +38,8 @@ export interface RoundEngineOptions {
   retention: UpdateRetention;
   strategy: Strategy;
   maxRoundAttempts: number;
+  /** checks signatures on more than one core; inline when not given */
+  verifier?: ParallelVerifier;
   /** applied to jobs that leave them out */
   jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -51,7 +53,11 @@ export class RoundEngine {
   private readonly runs = new Map<string, JobRun>();
   private readonly finished = new Map<string, Promise<void>>();
 
-  constructor(private readonly options: RoundEngineOptions) {}
+  private readonly verifier: ParallelVerifier;
+
+  constructor(private readonly options: RoundEngineOptions) {
+    this.verifier = options.verifier ?? new ParallelVerifier(0);
+  }
 
   /** Resumes the jobs that were running when the coordinator stopped. */
   resume(): void {
@@ -95,15 +101,15 @@ export class RoundEngine {
     for (const run of this.runs.values()) run.participantOffline(participant);
   }
 
-  submitStatistics(participant: string, body: unknown): Ack {
+  submitStatistics(participant: string, body: unknown): Promise<Ack> {
     return this.receive(participant, body, StatisticsMessageSchema, (run, { header }) => run.submitStatistics(participant, header));
   }
 
-  submitEvaluation(participant: string, body: unknown): Ack {
+  submitEvaluation(participant: string, body: unknown): Promise<Ack> {
     return this.receive(participant, body, EvaluationMessageSchema, (run, { header }) => run.submitEvaluation(participant, header));
   }
 
-  submitUpdate(participant: string, body: unknown): Ack {
+  submitUpdate(participant: string, body: unknown): Promise<Ack> {
     return this.receive(participant, body, UpdateMessageSchema, (run, message) => {
       const bytes = toBytes(message.weights);
       const weights = decodeWeights(bytes);
@@ -115,25 +121,30 @@ export class RoundEngine {
   /**
    * The checks every agent message passes, in the protocol's order: schema,
    * signature under the connection's key, the participant it names, the job;
-   * then the job run checks what depends on its state.
+   * then the job run checks what depends on its state. Only the signature is
+   * checked off this thread (ParallelVerifier); everything after it reads the
+   * state as it is when the check comes back.
    */
-  private receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
+  private async receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
     participant: string,
     body: unknown,
     schema: z.ZodType<M>,
     handle: (run: JobRun, message: M) => Ack,
-  ): Ack {
-    return this.guard(() => {
+  ): Promise<Ack> {
+    try {
       const parsed = schema.safeParse(body);
       if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
       const { header, signature } = parsed.data;
-      const refused = this.checkSender(participant, header.type, header, signature);
+      const refused = await this.checkSender(participant, header.type, header, signature);
       if (refused) return refused;
       const run = this.runs.get(header.job);
       if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
       if (!run.claimNonce(participant, header.nonce)) return ackError('REPLAYED_NONCE', `this ${header.type} was received already`);
       return handle(run, parsed.data);
-    });
+    } catch (err) {
+      this.options.log('error', `refused a message after an unexpected error: ${(err as Error).stack}`);
+      return ackError('INTERNAL', 'unexpected error; the coordinator logged it');
+    }
   }
 
   /** Admin control of a running job: pause, resume, or stop it for good. */
@@ -150,36 +161,28 @@ export class RoundEngine {
   /** The coordinator is shutting down: running jobs stay as stored and resume at the next start. */
   shutdown(): void {
     for (const run of this.runs.values()) run.halt();
+    void this.verifier.close();
   }
 
   /** Signature under the connection's key, then the header's participant against the connection. */
-  private checkSender(
+  private async checkSender(
     participant: string,
     domain: SignatureDomain,
     header: { participant: string },
     signature: string,
-  ): Ack | null {
+  ): Promise<Ack | null> {
     const record: ParticipantRecord | undefined = this.options.store.getParticipant(participant);
     if (!record) return ackError('UNKNOWN_PARTICIPANT', `participant ${participant} is not registered`);
     // Looked up per message, so a revocation refuses the very next one.
     const refused = statusRefusal(record);
     if (refused) return { ok: false, error: refused };
-    if (!verifyHeader(domain, header, signature, decodePublicKey(record.publicKey)!)) {
+    if (!(await this.verifier.verifyHeader(domain, header, signature, decodePublicKey(record.publicKey)!))) {
       return ackError('BAD_SIGNATURE', `the ${domain} signature does not verify against ${participant}'s key`);
     }
     if (header.participant !== participant) {
       return ackError('WRONG_PARTICIPANT', `connected as ${participant}, header names ${header.participant}`);
     }
     return null;
-  }
-
-  private guard(handle: () => Ack): Ack {
-    try {
-      return handle();
-    } catch (err) {
-      this.options.log('error', `refused a message after an unexpected error: ${(err as Error).stack}`);
-      return ackError('INTERNAL', 'unexpected error; the coordinator logged it');
-    }
   }
 
   private start(job: JobRecord): void {

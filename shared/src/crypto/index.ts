@@ -1,3 +1,4 @@
 export * from './canonical';
 export * from './keys';
 export * from './key-file';
+export * from './parallel';
