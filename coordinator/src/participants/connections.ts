@@ -71,6 +71,27 @@ export class AgentConnections implements AgentChannel {
     return true;
   }
 
+  broadcast<E extends keyof CoordinatorToAgentEvents>(
+    participants: Iterable<string>,
+    event: E,
+    ...args: Parameters<CoordinatorToAgentEvents[E]>
+  ): string[] {
+    const ids: string[] = [];
+    const missing: string[] = [];
+    let any: AgentSocket | undefined;
+    for (const participant of participants) {
+      const socket = this.sockets.get(participant);
+      if (!socket) missing.push(participant);
+      else {
+        ids.push(socket.id);
+        any = socket;
+      }
+    }
+    // Each socket is in the room of its own id: one emit to those rooms encodes the packet once for all of them.
+    if (any) any.nsp.to(ids).emit(event, ...args);
+    return missing;
+  }
+
   /** Closes a participant's live connection, telling it why first (e.g. REVOKED). */
   close(participant: string, error: ErrorBody): boolean {
     const socket = this.sockets.get(participant);

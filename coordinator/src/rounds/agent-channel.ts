@@ -13,6 +13,12 @@ export interface AgentChannel {
     event: E,
     ...args: Parameters<CoordinatorToAgentEvents[E]>
   ): boolean;
+  /** The same message to several participants, encoded once; answers those that have no connection. */
+  broadcast<E extends keyof CoordinatorToAgentEvents>(
+    participants: Iterable<string>,
+    event: E,
+    ...args: Parameters<CoordinatorToAgentEvents[E]>
+  ): string[];
 }
 
 export const AGENT_CHANNEL = Symbol('AgentChannel');

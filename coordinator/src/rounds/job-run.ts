@@ -21,6 +21,7 @@ import {
   type EvaluationHeader,
   type StatisticsHeader,
   type UpdateHeader,
+  type CoordinatorToAgentEvents,
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
@@ -62,10 +63,9 @@ export interface UpdateRetention {
 const MAX_SAMPLES = 1_000_000_000;
 
 type Phase =
-  | { kind: 'statistics'; collection: ReplyCollection<LocalStatistics>; ask: (participant: string) => boolean }
-  | {
+  | ({ kind: 'statistics'; collection: ReplyCollection<LocalStatistics> } & Asking)
+  | ({
       kind: 'training';
-      ask: (participant: string) => boolean;
       round: number;
       collection: ReplyCollection<{ numSamples: number; sha256: string }>;
       aggregation: RoundAggregation;
@@ -74,14 +74,21 @@ type Phase =
       modelSha256: string;
       evaluate: boolean;
       evaluations: Map<string, HeldOutEvaluation>;
-    }
-  | {
+    } & Asking)
+  | ({
       kind: 'evaluation';
-      ask: (participant: string) => boolean;
       round: number;
       collection: ReplyCollection<HeldOutEvaluation>;
       modelSha256: string;
-    };
+    } & Asking);
+
+/** How a phase sends its request: to all it selected at once, or again to one that reconnects. */
+interface Asking {
+  /** false when the participant is not connected */
+  ask: (participant: string) => boolean;
+  /** answers those not connected */
+  askAll: (participants: Iterable<string>) => string[];
+}
 
 /** A participant's metrics of a global model on its held-out rows. */
 interface HeldOutEvaluation {
@@ -290,8 +297,7 @@ export class JobRun {
       const collection = new ReplyCollection<LocalStatistics>(new Set(selected), this.deadline());
       const header = { type: 'statistics-request' as const, job: this.job.id, spec, issuedAt: Date.now() };
       const signature = this.deps.identity.sign('statistics-request', header);
-      const ask = (p: string) => this.deps.channel.send(p, 'statistics-request', { header, signature });
-      if (await this.runPhase({ kind: 'statistics', collection, ask })) {
+      if (await this.runPhase({ kind: 'statistics', collection, ...this.asking('statistics-request', { header, signature }) })) {
         attempt--;
         continue;
       }
@@ -333,9 +339,18 @@ export class JobRun {
       // One header per round, signed once: it is the same for every participant.
       const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const, evaluate };
       const signature = this.deps.identity.sign('train', header);
-      const ask = (p: string) => this.deps.channel.send(p, 'train', { header, signature, weights: bytes });
       const evaluations = new Map<string, HeldOutEvaluation>();
-      const phase: Phase = { kind: 'training', round, collection, aggregation, size: global.weights.length, modelSha256: global.sha256, evaluate, evaluations, ask };
+      const phase: Phase = {
+        kind: 'training',
+        round,
+        collection,
+        aggregation,
+        size: global.weights.length,
+        modelSha256: global.sha256,
+        evaluate,
+        evaluations,
+        ...this.asking('train', { header, signature, weights: bytes }),
+      };
       if (await this.runPhase(phase)) {
         attempt--;
         continue;
@@ -400,13 +415,22 @@ export class JobRun {
    */
   private async runPhase(phase: Phase): Promise<boolean> {
     this.phase = phase;
-    for (const p of phase.collection.selected) if (!phase.ask(p)) phase.collection.fail(p, 'offline');
+    for (const p of phase.askAll(phase.collection.selected)) phase.collection.fail(p, 'offline');
     await phase.collection.closed;
     this.phase = null;
     // What was accepted is recorded whatever becomes of the phase: committed, started again, or stopped.
     // Not when the coordinator shuts down: like a crash, that drops the round, which starts again.
     if (!this.halted) this.deps.audit.flush();
     return this.interrupted();
+  }
+
+  /** One signed request for a phase, as the phase sends it. */
+  private asking<E extends 'statistics-request' | 'train' | 'evaluate'>(event: E, message: Parameters<CoordinatorToAgentEvents[E]>[0]): Asking {
+    const args = [message] as Parameters<CoordinatorToAgentEvents[E]>;
+    return {
+      ask: (participant) => this.deps.channel.send(participant, event, ...args),
+      askAll: (participants) => this.deps.channel.broadcast(participants, event, ...args),
+    };
   }
 
   private modelHeader(round: number, weightsSha256: string, deadline: number) {
@@ -436,8 +460,8 @@ export class JobRun {
       const collection = new ReplyCollection<HeldOutEvaluation>(new Set(selected), this.deadline());
       const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
       const signature = this.deps.identity.sign('evaluate', header);
-      const ask = (p: string) => this.deps.channel.send(p, 'evaluate', { header, signature, weights: bytes });
-      if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ask })) continue;
+      const asking = this.asking('evaluate', { header, signature, weights: bytes });
+      if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ...asking })) continue;
       if (collection.replies.size > 0) this.recordEvaluation(round, collection.replies);
       return;
     }

@@ -90,6 +90,10 @@ class FakeParticipants implements AgentChannel {
     return true;
   }
 
+  broadcast<E extends keyof CoordinatorToAgentEvents>(participants: Iterable<string>, event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>): string[] {
+    return [...participants].filter((p) => !this.send(p, event, ...args));
+  }
+
   release(): void {
     const held = this.held;
     this.held = [];
