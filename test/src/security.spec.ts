@@ -430,5 +430,7 @@ describe('revocation mid-job, and the audit of that job', () => {
       '--coordinator-key', coordinator.identity.publicKey,
     ]);
     expect(verified.stdout).toMatch(/your 6 accepted updates/);
+    // the log's head as each train request showed it is still in the exported log
+    expect(verified.stdout).toMatch(/the 6 signed log heads you were shown are in the bundle/);
   });
 });

@@ -436,7 +436,9 @@ export class JobRun {
   private modelHeader(round: number, weightsSha256: string, deadline: number) {
     const preprocessing = this.job.preprocessing!;
     const { spec } = this.job;
-    return { job: this.job.id, round, spec, preprocessing, model: modelShape(this.job, preprocessing), weightsSha256, deadline, issuedAt: Date.now() };
+    // The log's head goes out signed with every model: each site holds it against a later rewrite of the log.
+    const auditHead = this.deps.store.auditHead()!;
+    return { job: this.job.id, round, spec, preprocessing, model: modelShape(this.job, preprocessing), weightsSha256, deadline, issuedAt: Date.now(), auditHead };
   }
 
   private evaluationDue(round: number): boolean {

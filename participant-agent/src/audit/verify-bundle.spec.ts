@@ -77,13 +77,15 @@ class Consortium {
     const bytes = encodeWeights(weights);
     const sha256 = sha256Hex(bytes);
     const numSamples = 50 + round + participant.length;
+    // The head of the log as the round's train request showed it, before this update's record.
+    const auditHead = { seq: this.texts.length, hash: this.head };
     const header: UpdateHeader = { type: 'update', job: JOB, round, participant, nonce: randomNonce(), numSamples, metrics: {}, weightsSha256: sha256 };
     const signature = signHeader('update', header, this.keys.get(participant)!.secretKey);
     if (options.recorded ?? true) {
       this.updates.set(`${round}/${participant}/${sha256}`, bytes);
       this.append('update.accepted', { job: JOB, round, participant, sha256, numSamples, header, signature, retained: true });
     }
-    const entry = { coordinator: ORIGIN, job: JOB, round, participant, sha256, numSamples, signature, accepted: options.acknowledged ?? true, at: this.at };
+    const entry = { coordinator: ORIGIN, job: JOB, round, participant, sha256, numSamples, signature, accepted: options.acknowledged ?? true, at: this.at, auditHead };
     this.journal.get(participant)!.push(entry);
     return { participant, numSamples, sha256, weights };
   }
@@ -193,6 +195,21 @@ describe('fl-agent audit verify', () => {
     // Assert
     expect(result.exitCode).toBe(1);
     expect(result.failure?.reason).toMatch(/^altered: audit record \d+ holds SHA-256 [0-9a-f]{64} and 57 samples, signed the same; you sent SHA-256 f{64} and 57 samples$/);
+  });
+
+  it('checks the log heads the coordinator signed into the requests this site answered: a rewritten log fails', () => {
+    // Prepare
+    const c = consortium();
+    const { options, journalFile } = site(c, 'bank-a');
+    expect(verifyBundle(options).lines).toContain('the 4 signed log heads you were shown are in the bundle: the log was not rewritten since');
+    // The journal remembers another hash for a record than the bundle holds: the log was rewritten after that round.
+    const entries = readJournal(journalFile).map((e) => (e.round === 2 ? { ...e, auditHead: { seq: e.auditHead!.seq, hash: 'e'.repeat(64) } } : e));
+    fs.writeFileSync(journalFile, entries.map((e) => JSON.stringify(e) + '\n').join(''));
+    // Execute
+    const result = verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.reason).toMatch(/^the coordinator signed audit record \d+ with hash e{64} into that round's request; the bundle's record \d+ has hash [0-9a-f]{64}: the log was rewritten after$/);
   });
 
   it('names an update of this site whose bytes in the bundle were changed', () => {

@@ -87,6 +87,8 @@ export function verifyBundle(options: VerifyBundleOptions): BundleVerification {
     const own: OwnUpdate[] = [];
     const folded = new Set<string>();
     const committed = new Map<string, number>();
+    /** every record's hash by its number, to find the log heads this site was shown */
+    const hashes = new Map<number, string>();
     const myKey = encodeKey(options.publicKey);
     const onRecord = (record: AuditRecord) => {
       if (record.kind === 'participant.enrolled' || record.kind === 'participant.registered') {
@@ -98,7 +100,9 @@ export function verifyBundle(options: VerifyBundleOptions): BundleVerification {
         } else {
           mine.delete(name);
         }
-      } else if (record.kind === 'update.accepted') {
+      }
+      hashes.set(record.seq, record.hash);
+      if (record.kind === 'update.accepted') {
         const data = record.data as AuditData<'update.accepted'>;
         if (mine.has(data.participant)) own.push({ seq: record.seq, data });
       } else if (record.kind === 'model.committed') {
@@ -155,6 +159,23 @@ export function verifyBundle(options: VerifyBundleOptions): BundleVerification {
       if (folded.has(updateId(e.job, e.round, e.participant, e.sha256))) foldedCount++;
     }
     say(`your ${plural(checked, 'accepted update')} ${checked === 1 ? 'is' : 'are'} in the bundle unaltered; ${foldedCount} ${foldedCount === 1 ? 'was' : 'were'} folded into committed models`);
+    // The heads of the log the coordinator signed into the requests this site answered: a log rewritten since no longer holds them.
+    let heads = 0;
+    for (const e of entries) {
+      if (!e.auditHead) continue;
+      const hash = hashes.get(e.auditHead.seq);
+      if (hash === undefined && e.at > manifest.exportedAt) continue;
+      if (hash !== e.auditHead.hash) {
+        throw new Inconsistency(
+          where(e),
+          `the coordinator signed audit record ${e.auditHead.seq} with hash ${e.auditHead.hash} into that round's request; ` +
+            (hash === undefined ? 'the bundle has no such record' : `the bundle's record ${e.auditHead.seq} has hash ${hash}`) +
+            ': the log was rewritten after',
+        );
+      }
+      heads++;
+    }
+    if (heads) say(`the ${plural(heads, 'signed log head')} you were shown ${heads === 1 ? 'is' : 'are'} in the bundle: the log was not rewritten since`);
     if (later) say(`${plural(later, 'accepted update')} sent after the export ${later === 1 ? 'was' : 'were'} not looked for`);
     const unacknowledged = entries.filter((e) => !e.accepted);
     const recordedAnyway = unacknowledged.filter((e) => inBundle(e).some((u) => u.data.signature === e.signature));

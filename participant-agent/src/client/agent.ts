@@ -290,7 +290,7 @@ export class ParticipantAgent extends EventEmitter {
     };
     const updateSignature = signHeader('update', header, this.options.keys.secretKey);
     const ack = await this.send('update', { header, signature: updateSignature, weights }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
-    this.journal(header, updateSignature, ack.ok);
+    this.journal(header, updateSignature, ack.ok, request.auditHead);
     const took = ((Date.now() - started) / 1000).toFixed(2);
     this.log(
       `job ${request.job} round ${request.round}: trained on ${data.n} rows in ${took}s, loss ${result.loss.toFixed(4)}; ` +
@@ -300,13 +300,13 @@ export class ParticipantAgent extends EventEmitter {
   }
 
   /** Records a sent update in the journal; failing to write it is logged, never fatal to the round. */
-  private journal(header: UpdateHeader, signature: string, accepted: boolean): void {
+  private journal(header: UpdateHeader, signature: string, accepted: boolean, auditHead: TrainHeader['auditHead']): void {
     const file = this.options.journalFile;
     if (!file) return;
     const { job, round, participant, numSamples, weightsSha256: sha256 } = header;
     const coordinator = new URL(this.options.coordinatorUrl).origin;
     try {
-      appendJournal(file, { coordinator, job, round, participant, sha256, numSamples, signature, accepted, at: Date.now() });
+      appendJournal(file, { coordinator, job, round, participant, sha256, numSamples, signature, accepted, at: Date.now(), auditHead });
     } catch (err) {
       this.log(`cannot append to the journal ${file}: ${(err as Error).message}`);
     }

@@ -23,6 +23,8 @@ export const JournalEntrySchema = z.strictObject({
   accepted: z.boolean(),
   /** milliseconds since the epoch, when the ack (or its absence) was known */
   at: z.number().int(),
+  /** the audit log's head the coordinator signed into the train request this update answered */
+  auditHead: z.strictObject({ seq: z.number().int(), hash: z.string() }).optional(),
 });
 export type JournalEntry = z.infer<typeof JournalEntrySchema>;
 

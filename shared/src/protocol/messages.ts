@@ -88,6 +88,12 @@ export const TrainHeaderSchema = z.strictObject({
   deadline: z.number().int(),
   issuedAt: z.number().int(),
   /**
+   * The audit log's last record when this was sent, signed with it: each site
+   * keeps the heads it was shown, and a log rewritten afterwards no longer
+   * holds them (`fl-agent audit verify`).
+   */
+  auditHead: z.strictObject({ seq: z.number().int().min(1), hash: sha256 }),
+  /**
    * Evaluate the global model sent here (the previous round's) on the held-out
    * rows too, and report it with the update: one exchange a round instead of two.
    */
