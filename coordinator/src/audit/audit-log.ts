@@ -42,7 +42,7 @@ export class AuditLog {
    * store each time, so a rolled back transaction leaves no gap in the chain.
    */
   append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at = Date.now()): AuditRecord {
-    return this.store.transaction(() => {
+    return this.inTransaction(() => {
       this.writeDeferred();
       return this.write(kind, actor, data as Record<string, unknown>, at);
     });
@@ -55,7 +55,7 @@ export class AuditLog {
 
   /** Writes the deferred records, in one transaction. */
   flush(): void {
-    if (this.deferred.length > 0) this.store.transaction(() => this.writeDeferred());
+    if (this.deferred.length > 0) this.inTransaction(() => this.writeDeferred());
   }
 
   private writeDeferred(): void {
@@ -64,6 +64,17 @@ export class AuditLog {
     for (const d of deferred) {
       this.write(d.kind, d.actor, d.data, d.at);
       d.write?.();
+    }
+  }
+
+  /** Runs fn in a transaction; if it fails, the deferred records it took are deferred again, for the next one. */
+  private inTransaction<T>(fn: () => T): T {
+    const deferred = this.deferred;
+    try {
+      return this.store.transaction(fn);
+    } catch (err) {
+      this.deferred = deferred.concat(this.deferred.filter((d) => !deferred.includes(d)));
+      throw err;
     }
   }
 
