@@ -15,6 +15,7 @@ import {
   AGENT_NAMESPACE,
   decodePublicKey,
   decodeWeights,
+  DownlinkChunkedSchema,
   encodeKey,
   encodeWeights,
   keyPairFromSecretKey,
@@ -28,6 +29,7 @@ import {
   EvaluateMessageSchema,
   StatisticsRequestSchema,
   TrainMessageSchema,
+  TransferAssembler,
   WelcomeSchema,
   type Ack,
   type EvaluationHeader,
@@ -107,6 +109,14 @@ class LightParticipant {
     this.socket.on('statistics-request', (m: unknown) => void this.statistics(m));
     this.socket.on('train', (m: unknown) => void this.train(m));
     this.socket.on('evaluate', (m: unknown) => void this.evaluate(m));
+    // Requests larger than a frame come in pieces, as for the agent.
+    const transfers = new TransferAssembler(Number.MAX_SAFE_INTEGER, DownlinkChunkedSchema);
+    this.socket.on('chunk', (piece: unknown, ack: (reply: Ack) => void) => ack(transfers.receive(piece)));
+    this.socket.on('chunked', (end: unknown) => {
+      const done = transfers.complete(end);
+      if ('refused' in done) return fail(`a large request was malformed: ${JSON.stringify(done.refused)}`);
+      void (done.event === 'train' ? this.train(done.message) : this.evaluate(done.message));
+    });
     this.socket.on('connect_error', (err) => fail(`connect_error: ${err.message}`));
     this.socket.on('disconnect', () => process.exit(0));
   }

@@ -124,16 +124,15 @@ export function scaleN500(): Promise<Record<string, number>> {
   });
 }
 
-/** The coordinator's frame limit in the transfer benchmark: the 40 MB updates cross it in three pieces. */
+/** The coordinator's frame limit in the transfer benchmark: each 40 MB message crosses it in three pieces. */
 const TRANSFER_FRAME_BYTES = 16 * 2 ** 20;
 
 /**
  * Two light agents on a 10,000,000-weight model (40 MB a message each way). The
- * coordinator's frame limit is 16 MiB, so each update goes up in acknowledged
- * pieces (the protocol's chunked messages); the train request comes down as one
- * 40 MB frame, which Socket.IO clients accept (downlink chunking does not exist
- * yet). The figure is the median of three rounds' wall times, the first from the
- * start of training, each later one from the previous commit.
+ * coordinator's frame limit is 16 MiB, so each train request comes down and each
+ * update goes up in acknowledged pieces (the protocol's chunked messages). The
+ * figure is the median of three rounds' wall times, the first from the start of
+ * training, each later one from the previous commit.
  */
 export function transferD10m(): Promise<number> {
   return withFederation({ maxFrameBytes: TRANSFER_FRAME_BYTES }, async (federation) => {

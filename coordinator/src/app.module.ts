@@ -58,7 +58,7 @@ export class CoordinatorModule {
         { provide: STORE, useFactory: () => new SqliteStore(path.join(config.dataDir, STORE_FILE)) },
         { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
         { provide: AuditLog, useFactory: (store: Store, identity: CoordinatorIdentity) => new AuditLog(store, identity), inject: [STORE, CoordinatorIdentity] },
-        { provide: AgentConnections, useValue: new AgentConnections() },
+        { provide: AgentConnections, useValue: new AgentConnections(config.maxFrameBytes) },
         {
           provide: ParticipantRegistry,
           useFactory: (store: Store, audit: AuditLog, identity: CoordinatorIdentity, connections: AgentConnections) =>

@@ -1,7 +1,7 @@
 /**
  * Limits that protect the coordinator, each answered in plain words rather than
- * by a silent disconnect: the frame size, and connections that keep sending
- * what they have no right to send.
+ * by a silent disconnect: the frame size (both ways), and connections that keep
+ * sending what they have no right to send.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,6 +19,8 @@ describe('messages over the frame limit', () => {
   const refusals: ErrorBody[] = [];
   let disconnects = 0;
   const pieces: number[] = [];
+  /** the pieces of train requests each agent received */
+  const received: string[] = [];
   let jobId: string;
 
   beforeAll(async () => {
@@ -34,6 +36,7 @@ describe('messages over the frame limit', () => {
       agent.on('refused', (error: ErrorBody) => refusals.push(error));
       agent.socket.on('disconnect', () => disconnects++);
       agent.socket.onAnyOutgoing((event) => event === 'chunk' && pieces.push(1));
+      agent.socket.onAny((event: string, end: { event?: string }) => event === 'chunked' && received.push(`${name} ${end.event}`));
       agents.push(agent);
     }
     const job = await AdminApi.of(coordinator).createJob({
@@ -60,6 +63,10 @@ describe('messages over the frame limit', () => {
     expect(coordinator.store.getModel(jobId)!.weights.length).toBe(17_001);
     // statistics in ~25 pieces and each update in 2, for each agent
     expect(pieces.length).toBeGreaterThan(2 * (20 + 2 * 2));
+  });
+
+  it('travel in pieces the other way too: each train request (its header repeats the 17,000 columns) reached each agent in pieces', () => {
+    expect(received.sort()).toEqual(['wide-a train', 'wide-a train', 'wide-b train', 'wide-b train']);
   });
 
   it('without a refusal, a disconnect or a reconnect loop', () => {

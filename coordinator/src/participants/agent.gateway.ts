@@ -14,12 +14,11 @@ import {
   type OnGatewayInit,
 } from '@nestjs/websockets';
 import type { Namespace } from 'socket.io';
-import { AGENT_NAMESPACE, FlError, type Ack, type ErrorBody } from '@fl/shared';
+import { AGENT_NAMESPACE, ChunkedSchema, FlError, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
 import { CoordinatorIdentity } from '../identity/identity';
 import { RoundEngine } from '../rounds/round-engine';
 import { AgentConnections, type AgentSocket } from './connections';
 import { HandshakeVerifier } from './handshake';
-import { TransferAssembler } from './transfers';
 import { CoordinatorLogger } from '../logger';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 
@@ -45,7 +44,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
           participant: participant.name,
           handshakeNonce: handshake.header.nonce,
           refusals: 0,
-          transfers: new TransferAssembler(this.config.maxMessageBytes),
+          transfers: new TransferAssembler(this.config.maxMessageBytes, ChunkedSchema),
         };
         next();
       } catch (err) {

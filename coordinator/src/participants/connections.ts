@@ -4,10 +4,24 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'socket.io';
-import type { AgentToCoordinatorEvents, CoordinatorToAgentEvents, ErrorBody } from '@fl/shared';
+import {
+  inPieces,
+  messageBytes,
+  randomNonce,
+  type Ack,
+  type AgentToCoordinatorEvents,
+  type Chunk,
+  type Chunked,
+  type CoordinatorToAgentEvents,
+  type DownlinkChunked,
+  type ErrorBody,
+  type TransferAssembler,
+} from '@fl/shared';
 import type { ParticipantPresence } from '../admin/views';
-import type { AgentChannel } from '../rounds/agent-channel';
-import type { TransferAssembler } from './transfers';
+import type { AgentChannel, Instruction } from '../rounds/agent-channel';
+
+/** How long a piece of a message sent in pieces waits for the agent's ack. */
+const PIECE_ACK_TIMEOUT_MS = 60_000;
 
 export type AgentSocket = Socket<AgentToCoordinatorEvents, CoordinatorToAgentEvents, Record<string, never>, AgentSocketData>;
 export interface AgentSocketData {
@@ -16,14 +30,20 @@ export interface AgentSocketData {
   /** messages refused on this connection so far */
   refusals: number;
   /** the message being received in pieces, if any */
-  transfers: TransferAssembler;
+  transfers: TransferAssembler<Chunked>;
 }
 
 export class AgentConnections implements AgentChannel {
   private readonly sockets = new Map<string, AgentSocket>();
   private readonly lastSeen = new Map<string, number>();
-  /** 'presence' events (ParticipantPresence) when a participant comes online or goes offline */
+  /**
+   * 'presence' events (ParticipantPresence) when a participant comes online or goes offline;
+   * 'transfer-refused' (participant, ErrorBody) when an agent refuses a piece of a large message
+   */
   readonly events = new EventEmitter();
+
+  /** `maxFrameBytes`: a message larger than this goes in pieces */
+  constructor(private readonly maxFrameBytes = Infinity) {}
 
   /** Registers the connection; returns the one it replaces, if any. */
   add(participant: string, socket: AgentSocket): AgentSocket | undefined {
@@ -60,36 +80,53 @@ export class AgentConnections implements AgentChannel {
     return [...this.sockets.keys()];
   }
 
-  send<E extends keyof CoordinatorToAgentEvents>(
-    participant: string,
-    event: E,
-    ...args: Parameters<CoordinatorToAgentEvents[E]>
-  ): boolean {
+  send<E extends Instruction>(participant: string, event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>): boolean {
     const socket = this.sockets.get(participant);
     if (!socket) return false;
-    socket.emit(event, ...args);
+    this.deliver([socket], event, args);
     return true;
   }
 
-  broadcast<E extends keyof CoordinatorToAgentEvents>(
-    participants: Iterable<string>,
-    event: E,
-    ...args: Parameters<CoordinatorToAgentEvents[E]>
-  ): string[] {
-    const ids: string[] = [];
+  broadcast<E extends Instruction>(participants: Iterable<string>, event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>): string[] {
+    const sockets: AgentSocket[] = [];
     const missing: string[] = [];
-    let any: AgentSocket | undefined;
     for (const participant of participants) {
       const socket = this.sockets.get(participant);
-      if (!socket) missing.push(participant);
-      else {
-        ids.push(socket.id);
-        any = socket;
-      }
+      if (socket) sockets.push(socket);
+      else missing.push(participant);
+    }
+    if (sockets.length) this.deliver(sockets, event, args);
+    return missing;
+  }
+
+  private deliver<E extends Instruction>(sockets: AgentSocket[], event: E, args: Parameters<CoordinatorToAgentEvents[E]>): void {
+    const [message] = args;
+    const kind: string = event;
+    if ((kind === 'train' || kind === 'evaluate') && messageBytes(message) > this.maxFrameBytes) {
+      // Larger than a frame: packed once, then sent in pieces to each, each piece once the previous one is acknowledged.
+      const { pieces, end } = inPieces(message as Record<string, unknown>, kind, this.maxFrameBytes, randomNonce());
+      for (const socket of sockets) void this.sendInPieces(socket, pieces, end);
+      return;
     }
     // Each socket is in the room of its own id: one emit to those rooms encodes the packet once for all of them.
-    if (any) any.nsp.to(ids).emit(event, ...args);
-    return missing;
+    const emitter = sockets.length === 1 ? sockets[0] : sockets[0].nsp.to(sockets.map((s) => s.id));
+    (emitter.emit as (event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>) => boolean)(event, ...args);
+  }
+
+  private async sendInPieces(socket: AgentSocket, pieces: Chunk[], end: DownlinkChunked): Promise<void> {
+    for (const piece of pieces) {
+      let ack: Ack;
+      try {
+        ack = await socket.timeout(PIECE_ACK_TIMEOUT_MS).emitWithAck('chunk', piece);
+      } catch {
+        return; // disconnected or silent: the phase records the participant's failure at its deadline
+      }
+      if (!ack.ok) {
+        this.events.emit('transfer-refused', socket.data.participant, ack.error);
+        return;
+      }
+    }
+    socket.emit('chunked', end);
   }
 
   /** Closes a participant's live connection, telling it why first (e.g. REVOKED). */

@@ -25,7 +25,7 @@ import { verifyStore } from '../audit/store-source';
 import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
 import { fedAvg } from '../strategy/fedavg';
-import type { AgentChannel } from './agent-channel';
+import type { AgentChannel, Instruction } from './agent-channel';
 import type { UpdateRetention } from './job-run';
 import { RoundEngine } from './round-engine';
 
@@ -55,7 +55,7 @@ class FakeParticipants implements AgentChannel {
     return [...this.connected];
   }
 
-  send<E extends keyof CoordinatorToAgentEvents>(participant: string, event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>): boolean {
+  send<E extends Instruction>(participant: string, event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>): boolean {
     if (!this.connected.has(participant)) return false;
     const keys = this.keys.get(participant)!;
     if (event === 'statistics-request') {
@@ -90,7 +90,7 @@ class FakeParticipants implements AgentChannel {
     return true;
   }
 
-  broadcast<E extends keyof CoordinatorToAgentEvents>(participants: Iterable<string>, event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>): string[] {
+  broadcast<E extends Instruction>(participants: Iterable<string>, event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>): string[] {
     return [...participants].filter((p) => !this.send(p, event, ...args));
   }
 

@@ -10,17 +10,20 @@ import {
   canonicalJson,
   decodePublicKey,
   decodeWeights,
+  DownlinkChunkedSchema,
   EvaluateMessageSchema,
   encodeKey,
   encodeWeights,
   fingerprint,
   inPieces,
+  messageBytes,
   parameterCount,
   randomNonce,
   sha256Hex,
   signHeader,
   StatisticsRequestSchema,
   TrainMessageSchema,
+  TransferAssembler,
   verifyHeader,
   WelcomeSchema,
   type Ack,
@@ -70,6 +73,8 @@ export interface AgentOptions {
 type AgentSocket = Socket<CoordinatorToAgentEvents, AgentToCoordinatorEvents>;
 
 const STATISTICS_ACK_TIMEOUT_MS = 60_000;
+/** the largest request accepted in pieces before the coordinator's welcome says its own limit */
+const DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
 /** how long after the round's deadline an update's ack is still awaited */
 const UPDATE_ACK_GRACE_MS = 30_000;
 
@@ -80,6 +85,8 @@ export class ParticipantAgent extends EventEmitter {
   /** the coordinator's frame limit, from its signed welcome */
   private maxFrameBytes = Infinity;
   private maxMessageBytes = Infinity;
+  /** the request being received in pieces; as large as the coordinator accepts from us, once it said so */
+  private transfers = new TransferAssembler(DEFAULT_MAX_MESSAGE_BYTES, DownlinkChunkedSchema);
   private coordinatorKey: Uint8Array | undefined;
   private handshakeNonce = '';
   private stopped = false;
@@ -116,6 +123,18 @@ export class ParticipantAgent extends EventEmitter {
     this.socket.on('statistics-request', (m) => this.enqueue(() => this.statistics(m)));
     this.socket.on('train', (m) => this.enqueue(() => this.train(m)));
     this.socket.on('evaluate', (m) => this.enqueue(() => this.evaluate(m)));
+    // A train or evaluate request larger than a frame comes in acknowledged pieces, then `chunked` names it.
+    this.socket.on('chunk', (piece, ack) => {
+      const reply = this.transfers.receive(piece);
+      if (!reply.ok) this.log(`refused a piece of a large request: ${reply.error.code} ${reply.error.message}`);
+      ack(reply);
+    });
+    this.socket.on('chunked', (end) => {
+      const done = this.transfers.complete(end);
+      if ('refused' in done) return this.log(`ignored a large request: ${done.refused.ok ? '' : done.refused.error.message}`);
+      const message = done.message;
+      this.enqueue(() => (done.event === 'train' ? this.train(message) : this.evaluate(message)));
+    });
     this.socket.on('closing', (error) => {
       this.log(`the coordinator closes this connection: ${error.code} ${error.message}`);
       this.emit('refused', error);
@@ -192,6 +211,7 @@ export class ParticipantAgent extends EventEmitter {
     this.participant = header.participant;
     this.maxFrameBytes = header.maxFrameBytes;
     this.maxMessageBytes = header.maxMessageBytes;
+    this.transfers = new TransferAssembler(header.maxMessageBytes, DownlinkChunkedSchema);
     this.retryDelay = this.options.reconnectDelayMs ?? 500;
     this.log(`connected to ${origin} as ${header.participant}`);
     this.emit('welcome', header.participant);
@@ -378,7 +398,7 @@ export class ParticipantAgent extends EventEmitter {
 
   /** Sends a signed message and waits for its ack; in pieces when it is larger than a frame. */
   private async send(event: 'statistics' | 'update' | 'evaluation', message: Record<string, unknown>, timeoutMs: number): Promise<Ack> {
-    if (frameSize(message) <= this.maxFrameBytes) return this.emitWithAck(event, message, timeoutMs);
+    if (messageBytes(message) <= this.maxFrameBytes) return this.emitWithAck(event, message, timeoutMs);
     // Larger than a frame (Socket.IO would drop the connection without a word): send it in pieces,
     // each after the previous one is acknowledged, so memory and the socket's buffer stay bounded.
     const { totalBytes, pieces, end } = inPieces(message, event, this.maxFrameBytes, randomNonce());
@@ -428,15 +448,6 @@ function connectFailure(err: Error & { description?: unknown }): string {
 }
 
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
-
-/** What a message weighs on the wire: its binary fields (top-level in this protocol) plus its JSON, with room for framing. */
-function frameSize(message: unknown): number {
-  let size = 1024;
-  for (const value of Object.values(message as Record<string, unknown>)) {
-    size += value instanceof Uint8Array ? value.byteLength : Buffer.byteLength(JSON.stringify(value) ?? '');
-  }
-  return size;
-}
 
 /** A global model's metrics on the held-out rows; null when the site has no row to evaluate on. */
 function heldOutMetrics(request: TrainHeader | EvaluateHeader, global: Float32Array, split: LocalSplit): { numExamples: number; metrics: Record<string, number> } | null {

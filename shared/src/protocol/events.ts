@@ -3,7 +3,7 @@
  * validation: every inbound payload is parsed with its schema before use.
  */
 import type { Ack, ErrorBody } from './errors';
-import type { EvaluateMessage, JobFinished, StatisticsRequest, TrainMessage, Welcome } from './messages';
+import type { Chunk, DownlinkChunked, EvaluateMessage, JobFinished, StatisticsRequest, TrainMessage, Welcome } from './messages';
 
 export interface CoordinatorToAgentEvents {
   welcome: (message: Welcome) => void;
@@ -13,6 +13,9 @@ export interface CoordinatorToAgentEvents {
   'job-finished': (message: JobFinished) => void;
   /** the coordinator is about to close this connection, and why */
   closing: (error: ErrorBody) => void;
+  /** a request larger than a frame, in acknowledged pieces, then `chunked` naming its event */
+  chunk: (piece: Chunk, ack: (reply: Ack) => void) => void;
+  chunked: (end: DownlinkChunked) => void;
 }
 
 export interface AgentToCoordinatorEvents {

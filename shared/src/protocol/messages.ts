@@ -171,6 +171,13 @@ export const ChunkedSchema = z.strictObject({
 });
 export type Chunked = z.infer<typeof ChunkedSchema>;
 
+/** Coordinator -> agent: a train or evaluate request larger than a frame, after its pieces. */
+export const DownlinkChunkedSchema = z.strictObject({
+  transfer: z.string().min(8).max(64),
+  event: z.enum(['train', 'evaluate']),
+});
+export type DownlinkChunked = z.infer<typeof DownlinkChunkedSchema>;
+
 /** Coordinator -> agent: informational, unsigned. */
 export const JobFinishedSchema = z.strictObject({ job: id, status: z.string(), rounds: z.number().int() });
 export type JobFinished = z.infer<typeof JobFinishedSchema>;

@@ -1,10 +1,14 @@
 /**
- * Reassembly of messages larger than one frame, per connection: pieces arrive
- * in order into one buffer of the announced size, bounded by the configured
- * largest message; a connection has at most one transfer in flight.
+ * Reassembly of messages larger than one frame, per connection and direction:
+ * pieces arrive in order into one buffer of the announced size, bounded by the
+ * configured largest message; a connection has at most one transfer in flight.
+ * The coordinator reassembles what agents send, and agents what it sends.
  */
-import { ackError, ackOk, ChunkedSchema, ChunkSchema, toBytes, unpackEnvelope, type Ack } from '@fl/shared';
-import { describeZodError } from '../validation';
+import type { z } from 'zod';
+import { ackError, ackOk, type Ack } from '../protocol/errors';
+import { ChunkSchema } from '../protocol/messages';
+import { unpackEnvelope } from './envelope';
+import { toBytes } from './weights';
 
 interface Transfer {
   id: string;
@@ -14,15 +18,24 @@ interface Transfer {
   filled: number;
 }
 
-export class TransferAssembler {
+const firstIssue = (error: z.ZodError) => {
+  const issue = error.issues[0];
+  return `${issue.path.length ? issue.path.join('.') : 'message'}: ${issue.message}`;
+};
+
+export class TransferAssembler<End extends { transfer: string; event: string }> {
   private transfer: Transfer | undefined;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  /** `endSchema`: what the message ending a transfer must be, naming the events that may travel in pieces. */
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly endSchema: z.ZodType<End>,
+  ) {}
 
   /** Takes one piece; a piece 0 starts a new transfer, replacing any unfinished one. */
   receive(body: unknown): Ack {
     const parsed = ChunkSchema.safeParse(body);
-    if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
+    if (!parsed.success) return ackError('INVALID_FRAME', firstIssue(parsed.error));
     const { transfer: id, index, count, totalBytes } = parsed.data;
     const data = toBytes(parsed.data.data);
     if (totalBytes > this.maxMessageBytes) {
@@ -46,9 +59,9 @@ export class TransferAssembler {
   }
 
   /** Ends a transfer: the reassembled message and the event it was sent as, or the refusal. */
-  complete(body: unknown): { event: 'statistics' | 'update' | 'evaluation'; message: unknown } | { refused: Ack } {
-    const parsed = ChunkedSchema.safeParse(body);
-    if (!parsed.success) return { refused: ackError('INVALID_FRAME', describeZodError(parsed.error)) };
+  complete(body: unknown): { event: End['event']; message: unknown } | { refused: Ack } {
+    const parsed = this.endSchema.safeParse(body);
+    if (!parsed.success) return { refused: ackError('INVALID_FRAME', firstIssue(parsed.error)) };
     const t = this.transfer;
     this.transfer = undefined;
     if (!t || t.id !== parsed.data.transfer) return { refused: ackError('INVALID_FRAME', `no transfer ${parsed.data.transfer} in progress`) };
@@ -61,4 +74,13 @@ export class TransferAssembler {
       return { refused: ackError('INVALID_FRAME', `the reassembled message is malformed: ${(err as Error).message}`) };
     }
   }
+}
+
+/** What a message weighs on the wire: its binary fields (top-level in this protocol) plus its JSON, with room for framing. */
+export function messageBytes(message: unknown): number {
+  let size = 1024;
+  for (const value of Object.values(message as Record<string, unknown>)) {
+    size += value instanceof Uint8Array ? value.byteLength : Buffer.byteLength(JSON.stringify(value) ?? '');
+  }
+  return size;
 }

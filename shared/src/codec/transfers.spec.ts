@@ -1,5 +1,4 @@
-import { chunk, packEnvelope } from '@fl/shared';
-import { TransferAssembler } from './transfers';
+import { ChunkedSchema, chunk, packEnvelope, TransferAssembler } from '..';
 
 const message = { header: { type: 'update', n: 1 }, signature: 's', weights: Buffer.alloc(1000, 7) };
 
@@ -11,7 +10,7 @@ function pieces(id: string, size: number) {
 
 describe('reassembling a message sent in pieces', () => {
   it('gives back the message as it was packed', () => {
-    const assembler = new TransferAssembler(1 << 20);
+    const assembler = new TransferAssembler(1 << 20, ChunkedSchema);
     for (const piece of pieces('transfer-1', 300)) expect(assembler.receive(piece)).toEqual({ ok: true });
     const done = assembler.complete({ transfer: 'transfer-1', event: 'update' });
     expect(done).toMatchObject({ event: 'update', message: { header: message.header, signature: 's' } });
@@ -19,18 +18,18 @@ describe('reassembling a message sent in pieces', () => {
   });
 
   it('refuses pieces out of order, a total over the limit, and an early end', () => {
-    const assembler = new TransferAssembler(1 << 20);
+    const assembler = new TransferAssembler(1 << 20, ChunkedSchema);
     const [first, second, third] = pieces('transfer-2', 300);
     expect(assembler.receive(first).ok).toBe(true);
     expect(assembler.receive(third)).toMatchObject({ ok: false, error: { code: 'INVALID_FRAME' } });
     expect(assembler.receive(second)).toMatchObject({ ok: false, error: { code: 'INVALID_FRAME' } });
-    expect(new TransferAssembler(100).receive(first)).toMatchObject({ ok: false, error: { code: 'FRAME_TOO_LARGE' } });
+    expect(new TransferAssembler(100, ChunkedSchema).receive(first)).toMatchObject({ ok: false, error: { code: 'FRAME_TOO_LARGE' } });
     assembler.receive(first);
     expect(assembler.complete({ transfer: 'transfer-2', event: 'update' })).toMatchObject({ refused: { ok: false, error: { code: 'INVALID_FRAME' } } });
   });
 
   it('refuses pieces longer than announced', () => {
-    const assembler = new TransferAssembler(1 << 20);
+    const assembler = new TransferAssembler(1 << 20, ChunkedSchema);
     const [first] = pieces('transfer-3', 300);
     expect(assembler.receive({ ...first, totalBytes: 10 })).toMatchObject({ ok: false, error: { code: 'INVALID_FRAME' } });
   });
