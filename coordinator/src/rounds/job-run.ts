@@ -25,7 +25,7 @@ import {
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { JobRecord, JobStatus, RoundRecord, Store } from '../storage/store';
+import type { JobRecord, JobStatus, ModelVersion, RoundRecord, Store } from '../storage/store';
 import { combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
 import type { RoundAggregation, Strategy } from '../strategy/strategy';
 import { WeightedMetrics } from '../strategy/fedavg';
@@ -105,6 +105,8 @@ export function modelShape(job: JobRecord, preprocessing: Preprocessing): ModelS
 
 export class JobRun {
   private phase: Phase | null = null;
+  /** the global model committed last */
+  private model: ModelVersion | undefined;
   /** who contributed to the last closed round: a repeat of their update is a duplicate, not a stray */
   private lastRound: { round: number; contributors: ReadonlySet<string> } | null = null;
   private readonly reportedRows = new Map<string, number>();
@@ -307,12 +309,14 @@ export class JobRun {
         const preprocessing = combineStatistics(spec, [...collection.replies.values()]);
         const initial = initialParameters(modelShape(this.job, preprocessing));
         const sha256 = sha256Hex(encodeWeights(initial));
+        const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: Date.now() };
         this.deps.store.transaction(() => {
-          this.deps.store.beginTraining(this.job.id, preprocessing, { job: this.job.id, round: 0, sha256, weights: initial, createdAt: Date.now() });
+          this.deps.store.beginTraining(this.job.id, preprocessing, model);
           const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
           this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
         });
         this.refresh();
+        this.model = model;
         this.deps.log(
           'info',
           `job ${this.job.id}: statistics from ${collection.replies.size} participants, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`,
@@ -326,7 +330,8 @@ export class JobRun {
 
   private async trainingRound(round: number): Promise<void> {
     const { spec } = this.job;
-    const global = this.deps.store.getModel(this.job.id)!;
+    // The model committed last, kept since its commit: read from the store only after a restart.
+    const global = (this.model ??= this.deps.store.getModel(this.job.id)!);
     const bytes = encodeWeights(global.weights);
     for (let attempt = 1; ; attempt++) {
       const selected = await this.waitForParticipants();
@@ -376,7 +381,9 @@ export class JobRun {
           evaluation: null,
         };
         this.commit(record, result.weights, global.sha256, collection.replies);
-        this.refresh();
+        this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
+        // What the commit changed, without reading back (and parsing) the whole job.
+        this.job = { ...this.job, round, updatedAt: record.closedAt };
         if (evaluations.size > 0) this.recordEvaluation(round - 1, evaluations);
         const shown = Object.entries(result.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
         this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
@@ -453,7 +460,7 @@ export class JobRun {
    * the round, weighted by examples. Never retried, never fails the job.
    */
   private async evaluationPhase(round: number): Promise<void> {
-    const model = this.deps.store.getModel(this.job.id, round)!;
+    const model = this.model?.round === round ? this.model : this.deps.store.getModel(this.job.id, round)!;
     const bytes = encodeWeights(model.weights);
     // A pause cuts the phase short; after the resume it is asked again.
     for (;;) {
