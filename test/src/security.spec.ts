@@ -159,6 +159,21 @@ describe('users, roles, enrollment and revocation', () => {
     expect(await attempt(admin)).toBe('connected');
   });
 
+  it('tells the live feed what the audit log records: an invitation made by another admin', async () => {
+    const { io } = await import('socket.io-client');
+    const socket = io(`${url}/admin`, { auth: { token: viewer }, transports: ['websocket'], reconnection: false, forceNew: true });
+    try {
+      await new Promise<void>((resolve, reject) => (socket.once('connect', resolve), socket.once('connect_error', reject)));
+      const told = new Promise<{ head: number; kinds: string[] }>((resolve) => socket.once('audit', resolve));
+      await call(url, 'POST', '/api/invitations', admin, { organisation: 'Live Bank', country: 'BE' });
+      const event = await told;
+      expect(event.kinds).toEqual(['invitation.created']);
+      expect((await call(url, 'GET', '/api/audit?limit=1000', viewer)).body.head).toMatchObject({ seq: event.head });
+    } finally {
+      socket.close();
+    }
+  });
+
   it('ends the live feed of a session that signs out', async () => {
     const { io } = await import('socket.io-client');
     const session = await signIn(url, 'vera');

@@ -1,19 +1,21 @@
 /**
  * The dashboard's live view, the Socket.IO namespace /admin. Thin: it admits
- * any signed-in user or API token (admin or viewer) in the handshake and forwards to every dashboard
- * what the round engine reports about jobs and when participants come and go.
- * Dashboards send nothing here: every change goes through the REST API, where
- * the roles are enforced.
+ * any signed-in user or API token (admin or viewer) in the handshake, and
+ * forwards to every dashboard what the round engine reports about jobs, when
+ * participants come and go, and what the audit log records (enrollments,
+ * decisions, invitations). Dashboards send nothing here: every change goes
+ * through the REST API, where the roles are enforced.
  */
 import { Inject, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayInit } from '@nestjs/websockets';
 import type { Namespace } from 'socket.io';
 import type { ErrorBody } from '@fl/shared';
+import { AuditLog } from '../audit/audit-log';
 import { AgentConnections } from '../participants/connections';
 import type { JobEvent } from '../rounds/job-run';
 import { RoundEngine } from '../rounds/round-engine';
 import { Credentials } from './credentials';
-import { ADMIN_NAMESPACE, type AdminHandshakeAuth, type AdminLiveEvents, type ParticipantPresence } from './views';
+import { ADMIN_NAMESPACE, type AdminHandshakeAuth, type AdminLiveEvents, type AuditLiveEvent, type ParticipantPresence } from './views';
 
 type AdminNamespace = Namespace<Record<string, never>, AdminLiveEvents>;
 
@@ -25,6 +27,7 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
     @Inject(RoundEngine) private readonly engine: RoundEngine,
     @Inject(AgentConnections) private readonly connections: AgentConnections,
     @Inject(Credentials) private readonly credentials: Credentials,
+    @Inject(AuditLog) private readonly audit: AuditLog,
   ) {}
 
   afterInit(namespace: AdminNamespace): void {
@@ -48,13 +51,17 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
       }
     };
     const expiries = setInterval(recheck, 60_000).unref();
+    // Enrollments, decisions and invitations reach the dashboards as audit records are written.
+    const onAudit = (event: AuditLiveEvent) => namespace.emit('audit', event);
     this.engine.events.on('job', onJob);
     this.connections.events.on('presence', onPresence);
+    this.audit.events.on('appended', onAudit);
     this.credentials.events.on('revoked', recheck);
     this.unsubscribe.push(
       () => this.engine.events.off('job', onJob),
       () => this.connections.events.off('presence', onPresence),
       () => this.credentials.events.off('revoked', recheck),
+      () => this.audit.events.off('appended', onAudit),
       () => clearInterval(expiries),
     );
   }

@@ -83,9 +83,16 @@ export type JobLiveEvent =
   | { type: 'round' | 'evaluation'; job: string; round: RoundRecord };
 
 /** Events of the admin namespace, server to dashboard. The dashboard sends none. */
+/** Records were added to the audit log: its new head and the kinds added (invitations, enrollments, decisions...). */
+export interface AuditLiveEvent {
+  head: number;
+  kinds: string[];
+}
+
 export interface AdminLiveEvents {
   job: (event: JobLiveEvent) => void;
   participant: (event: ParticipantPresence) => void;
+  audit: (event: AuditLiveEvent) => void;
 }
 
 /** The Socket.IO handshake `auth` of the admin namespace. */

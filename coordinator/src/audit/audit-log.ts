@@ -10,6 +10,7 @@
  * one an update; any other record written meanwhile goes after them, so the
  * log keeps the order in which things happened.
  */
+import { EventEmitter } from 'node:events';
 import { AUDIT_GENESIS, auditText, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { Store } from '../storage/store';
@@ -23,8 +24,17 @@ interface Deferred {
   write?: () => void;
 }
 
+/** Told after records are written: the new head, and the kinds written (a round's updates come as one). */
+export interface AuditAppended {
+  head: number;
+  kinds: AuditKind[];
+}
+
 export class AuditLog {
   private deferred: Deferred[] = [];
+  /** 'appended' (AuditAppended), e.g. for the dashboards' live view */
+  readonly events = new EventEmitter();
+  private written: AuditKind[] = [];
 
   constructor(
     private readonly store: Store,
@@ -70,18 +80,26 @@ export class AuditLog {
   /** Runs fn in a transaction; if it fails, the deferred records it took are deferred again, for the next one. */
   private inTransaction<T>(fn: () => T): T {
     const deferred = this.deferred;
+    this.written = [];
+    let result: T;
     try {
-      return this.store.transaction(fn);
+      result = this.store.transaction(fn);
     } catch (err) {
       this.deferred = deferred.concat(this.deferred.filter((d) => !deferred.includes(d)));
+      this.written = [];
       throw err;
     }
+    const kinds = [...new Set(this.written)];
+    this.written = [];
+    if (kinds.length) this.events.emit('appended', { head: this.store.auditHead()!.seq, kinds } satisfies AuditAppended);
+    return result;
   }
 
   private write(kind: AuditKind, actor: string, data: Record<string, unknown>, at: number): AuditRecord {
     const head = this.store.auditHead();
     const record = this.identity.seal({ seq: (head?.seq ?? 0) + 1, at, kind, actor, data, prev: head?.hash ?? AUDIT_GENESIS });
     this.store.appendAudit(record.seq, auditText(record));
+    this.written.push(kind);
     return record;
   }
 }

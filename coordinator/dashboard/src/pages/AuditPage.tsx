@@ -43,8 +43,8 @@ export function AuditPage() {
   const [verification, setVerification] = useState<VerifyState>({});
   const jobNames = new Map(jobs.data?.map((j) => [j.id, j.spec.name]));
 
-  // Rounds and job changes add records: offer them rather than move the rows being read.
-  useLiveEvent('job', () => setNewer(true));
+  // New records are offered rather than moving the rows being read.
+  useLiveEvent('audit', () => setNewer(true));
 
   const oldest = log.data?.records.at(-1)?.seq;
   const loadOlder = async () => {

@@ -31,9 +31,6 @@ function useNow(everyMs: number): number {
   return now;
 }
 
-/** Enrollments arrive over REST, not on the live feed: look again this often while the tab is in view. */
-const POLL_MS = 10_000;
-
 type Ask = (confirmation: Confirmation) => void;
 
 /** What a row needs to act: where a decided participant goes, and how to ask before a decision. */
@@ -50,15 +47,13 @@ export function ParticipantsPage() {
   const { reload: reloadParticipants } = participants;
   const { reload: reloadInvitations } = invitations;
 
-  useEffect(() => {
-    const timer = setInterval(() => {
-      if (document.hidden) return;
+  // Enrollments, decisions and invitations, by anyone, come as audit records on the live feed.
+  useLiveEvent('audit', (event) => {
+    if (event.kinds.some((kind) => kind.startsWith('participant.') || kind.startsWith('invitation.'))) {
       reloadParticipants();
       reloadInvitations();
-    }, POLL_MS);
-    return () => clearInterval(timer);
-  }, [reloadParticipants, reloadInvitations]);
-
+    }
+  });
   useLiveEvent('participant', (presence) => {
     if (!participants.data?.some((p) => p.name === presence.name)) return participants.reload();
     participants.setData((list) => list?.map((p) => (p.name === presence.name ? { ...p, online: presence.online, lastSeen: presence.lastSeen } : p)));
