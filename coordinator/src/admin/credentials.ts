@@ -4,15 +4,15 @@
  * tokens an operator may configure for automation. The REST guard and the live
  * namespace both ask here, so they cannot disagree.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { FlError } from '@fl/shared';
+import { FlError, sha256Hex } from '@fl/shared';
 import type { TokenRecord, UserRepository } from '../storage/store';
 import { FailureLimiter } from '../participants/handshake';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from './passwords';
 import type { Role } from './views';
 
-export const tokenDigest = (text: string) => createHash('sha256').update(text).digest('hex');
+const tokenDigest = (text: string) => sha256Hex(Buffer.from(text, 'utf8'));
 
 /** Methods that change nothing: the only ones a viewer may use. */
 const READ_METHODS = new Set(['GET', 'HEAD']);

@@ -8,13 +8,14 @@
  * messages accepted. Every step is an audit record, written in the same
  * transaction as the change.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   decodePublicKey,
   EnrollmentRequestSchema,
   fingerprint,
   FlError,
   ParticipantNameSchema,
+  sha256Hex,
   verifyHeader,
   type EnrolledHeader,
   type EnrolledResponse,
@@ -51,7 +52,8 @@ export const DecisionSchema = z.strictObject({ reason: z.string().max(1000).defa
 
 export type InvitationStatus = InvitationView['status'];
 
-const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+/** How a token is stored and looked up: its SHA-256, never the token itself. */
+const digest = (token: string) => sha256Hex(Buffer.from(token, 'utf8'));
 
 export function invitationStatus(i: InvitationRecord, now: number): InvitationStatus {
   if (i.cancelledAt !== null) return 'cancelled';
@@ -66,7 +68,7 @@ export interface RegistryOptions {
   connections: AgentConnections;
   /** how far an enrollment's signed timestamp may be from the coordinator's clock */
   windowMs: number;
-  /** failed enrollments per address and per token, so that tokens cannot be guessed */
+  /** failed enrollments per address, so that tokens cannot be guessed */
   failures: FailureLimiter;
 }
 
