@@ -55,19 +55,28 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   process.stdout.write('password: ');
   process.stdin.setRawMode(true);
   let password = '';
-  for await (const chunk of process.stdin) {
-    const text = (chunk as Buffer).toString('utf8');
-    if (text === '\u0003') throw new OperatorError('interrupted');
-    if (text === '\r' || text === '\n') break;
-    password = text === '\u007f' ? password.slice(0, -1) : password + text;
+  try {
+    // Character by character: a pasted password arrives as one chunk, with its Enter.
+    for await (const chunk of process.stdin) {
+      for (const char of (chunk as Buffer).toString('utf8')) {
+        if (char === '\u0003') throw new OperatorError('interrupted');
+        if (char === '\r' || char === '\n') return password;
+        password = char === '\u007f' ? password.slice(0, -1) : password + char;
+      }
+    }
+    return password;
+  } finally {
+    process.stdin.setRawMode(false);
+    process.stdin.pause();
+    process.stdout.write('\n');
   }
-  process.stdin.setRawMode(false);
-  process.stdout.write('\n');
-  return password;
 }
+
+const COMMANDS = new Set(['user add', 'user list', 'audit verify', 'audit export']);
 
 export async function runOperatorCommand(argv: string[], out: Out): Promise<number> {
   const [group, command, ...rest] = argv;
+  if (!COMMANDS.has(`${group} ${command}`)) throw new OperatorError(`unknown command ${[group, command].filter(Boolean).join(' ')}`);
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -89,8 +98,13 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
   if (!dataDir) throw new OperatorError('--data-dir is required');
 
   if (group === 'user' && command === 'add') {
+    // Name and role are checked before the password is asked for.
+    if (!values.name) throw new OperatorError('--name is required');
+    if (!values.role) throw new OperatorError('--role is required: admin or viewer');
+    const named = UserSchema.pick({ name: true, role: true }).safeParse({ name: values.name, role: values.role });
+    if (!named.success) throw new OperatorError(describeZodError(named.error));
     const password = await readPassword(values['password-stdin'] === true);
-    const parsed = UserSchema.safeParse({ name: values.name, role: values.role, password });
+    const parsed = UserSchema.safeParse({ ...named.data, password });
     if (!parsed.success) throw new OperatorError(describeZodError(parsed.error));
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const store = new SqliteStore(path.join(path.resolve(dataDir), STORE_FILE));
