@@ -26,6 +26,13 @@ describe('the handshake verifier', () => {
     expect((verifier as unknown as { seen: Map<string, number> }).seen.size).toBe(1);
   });
 
+  it('refuses a handshake signed before it started, whose nonce it cannot have seen: a replay across a restart', () => {
+    const now = Date.now();
+    const verifier = new HandshakeVerifier(participants, 60_000, new FailureLimiter(20, 60_000), now);
+    expect(() => verifier.verify(auth(known, now - 10), now)).toThrow(expect.objectContaining({ code: 'REPLAYED_NONCE' }));
+    expect(verifier.verify(auth(known, now), now).participant).toEqual(record);
+  });
+
   it('refuses with the code of the first failed check', () => {
     const verifier = new HandshakeVerifier(participants, 1000);
     const tampered = auth(known);

@@ -55,10 +55,16 @@ export class HandshakeVerifier {
   /** nonce -> expiry; a nonce is refused again until its timestamp leaves the window */
   private readonly seen = new Map<string, number>();
 
+  /**
+   * `startedAt`: the nonces seen before it are not known (they are kept in memory),
+   * so a handshake signed before it is refused as a possible replay. An agent
+   * signs a fresh one at every attempt, so it is let in on the next.
+   */
   constructor(
     private readonly participants: ParticipantRepository,
     private readonly windowMs: number,
     private readonly limiter = new FailureLimiter(20, 60_000),
+    private readonly startedAt = Date.now(),
   ) {}
 
   /** Verifies a handshake from an address; failures count against the address and the key it claims. */
@@ -86,6 +92,9 @@ export class HandshakeVerifier {
     }
     if (Math.abs(now - header.timestamp) > this.windowMs) {
       throw new FlError('STALE_TIMESTAMP', `the handshake timestamp is more than ${this.windowMs / 1000}s from the coordinator's clock`);
+    }
+    if (header.timestamp < this.startedAt) {
+      throw new FlError('REPLAYED_NONCE', 'the handshake was signed before the coordinator started: it cannot be told from a replay; sign a new one');
     }
     this.prune(now);
     const nonceKey = `${header.publicKey}:${header.nonce}`;
