@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { SqliteStore, storeAuditSource, STORE_FILE } from '@fl/coordinator';
-import { seededRandom, verifyAudit, type AuditReport } from '@fl/shared';
+import { SqliteStore, STORE_FILE, verifyStore } from '@fl/coordinator';
+import { encodeKey, generateKeyPair, seededRandom, type AuditReport } from '@fl/shared';
 import { AdminApi, DATA_DIR, featuresOf, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 import { COORDINATOR_CLI } from './processes';
 
@@ -52,7 +52,7 @@ describe('audit verify against a tampered store', () => {
     db?.close();
   });
 
-  const verify = (): AuditReport => verifyAudit(storeAuditSource(store, file));
+  const verify = (): AuditReport => verifyStore(store, file);
 
   /** Changes one byte of a column, runs the verifier, and puts the byte back. */
   function withFlippedByte(table: string, column: string, where: string, params: unknown[], offset: number): AuditReport {
@@ -132,6 +132,38 @@ describe('audit verify against a tampered store', () => {
       expect(report.failure?.where).toContain(`audit record ${middle.seq + 1} `);
     } finally {
       db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)').run(middle.seq, middle.record);
+    }
+    expect(verify().ok).toBe(true);
+  });
+
+  it('names a participant whose key or status in the store is not what the log says', () => {
+    const { name, public_key: key } = db.prepare('SELECT name, public_key FROM participants ORDER BY name LIMIT 1').get() as { name: string; public_key: string };
+    const swap = db.prepare('UPDATE participants SET public_key = ? WHERE name = ?');
+    swap.run(encodeKey(generateKeyPair().publicKey), name);
+    try {
+      expect(verify().failure).toEqual({ where: `participant ${name} (table participants of ${file})`, reason: 'its public key is not the one the audit log registered' });
+    } finally {
+      swap.run(key, name);
+    }
+    db.prepare("UPDATE participants SET status = 'pending' WHERE name = ?").run(name);
+    try {
+      expect(verify().failure?.reason).toBe('it is pending, the audit log says approved');
+    } finally {
+      db.prepare("UPDATE participants SET status = 'approved' WHERE name = ?").run(name);
+    }
+  });
+
+  it('names a committed round the log does not account for', () => {
+    const round = db.prepare('SELECT job, round, model_sha256 FROM rounds ORDER BY round DESC LIMIT 1').get() as { job: string; round: number; model_sha256: string };
+    const set = db.prepare('UPDATE rounds SET model_sha256 = ? WHERE job = ? AND round = ?');
+    set.run('0'.repeat(64), round.job, round.round);
+    try {
+      expect(verify().failure).toEqual({
+        where: `round ${round.round} of job ${round.job} (table rounds of ${file})`,
+        reason: 'its model hash is not the one the audit log committed',
+      });
+    } finally {
+      set.run(round.model_sha256, round.job, round.round);
     }
     expect(verify().ok).toBe(true);
   });

@@ -26,23 +26,9 @@ export function storeAuditSource(store: Store, file = 'the store'): AuditSource 
   };
 }
 
-/** Verifies the log (verifyAudit), then that the store's tables say what the log says. */
+/** Verifies the log (verifyAudit), then that the store's tables say what the log says at its end. */
 export function verifyStore(store: Store, file = 'the store', options: Pick<VerifyAuditOptions, 'onLine'> = {}): AuditReport {
-  const participants = new Map<string, { publicKey: string; status: string }>();
-  const jobs = new Set<string>();
-  const committed = new Map<string, string>();
-  const report = verifyAudit(storeAuditSource(store, file), {
-    ...options,
-    onRecord: ({ kind, data }) => {
-      if (kind === 'participant.enrolled' || kind === 'participant.registered') {
-        participants.set(data.name as string, { publicKey: data.publicKey as string, status: kind === 'participant.enrolled' ? 'pending' : 'approved' });
-      }
-      const decided = { 'participant.approved': 'approved', 'participant.rejected': 'rejected', 'participant.revoked': 'revoked' }[kind as string];
-      if (decided) participants.get(data.name as string)!.status = decided;
-      if (kind === 'job.created') jobs.add(data.job as string);
-      if (kind === 'model.committed') committed.set(`${data.job as string}/${data.round as number}`, data.sha256 as string);
-    },
-  });
+  const report = verifyAudit(storeAuditSource(store, file), options);
   if (!report.ok) return report;
   const fail = (where: string, reason: string): AuditReport => {
     const line = `FAILED: ${where}: ${reason}`;
@@ -50,26 +36,27 @@ export function verifyStore(store: Store, file = 'the store', options: Pick<Veri
     return { ...report, ok: false, lines: [...report.lines, line], failure: { where, reason } };
   };
   for (const p of store.listParticipants()) {
-    const logged = participants.get(p.name);
+    const logged = report.participants.get(p.name);
     const where = `participant ${p.name} (table participants of ${file})`;
     if (!logged) return fail(where, 'no audit record registers it');
     if (logged.publicKey !== p.publicKey) return fail(where, 'its public key is not the one the audit log registered');
     if (logged.status !== p.status) return fail(where, `it is ${p.status}, the audit log says ${logged.status}`);
   }
   let rounds = 0;
-  for (const job of store.listJobs()) {
-    if (!jobs.has(job.id)) return fail(`job ${job.id} (table jobs of ${file})`, 'no audit record creates it');
+  const jobs = store.listJobs();
+  for (const job of jobs) {
+    if (!report.jobs.has(job.id)) return fail(`job ${job.id} (table jobs of ${file})`, 'no audit record creates it');
     for (const round of store.listRounds(job.id)) {
       rounds++;
-      const sha256 = committed.get(`${job.id}/${round.round}`);
+      const sha256 = report.committed.get(`${job.id}/${round.round}`);
       const where = `round ${round.round} of job ${job.id} (table rounds of ${file})`;
       if (sha256 === undefined) return fail(where, 'no audit record commits it');
       if (sha256 !== round.modelSha256) return fail(where, 'its model hash is not the one the audit log committed');
     }
   }
-  if (rounds !== committed.size) return fail(`table rounds of ${file}`, `it holds ${rounds} rounds, the audit log commits ${committed.size}`);
+  if (rounds !== report.committed.size) return fail(`table rounds of ${file}`, `it holds ${rounds} rounds, the audit log commits ${report.committed.size}`);
   const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-  const line = `store tables: ${count(participants.size, 'participant')}, ${count(jobs.size, 'job')} and ${count(rounds, 'round')} agree with the log`;
+  const line = `store tables: ${count(report.participants.size, 'participant')}, ${count(jobs.length, 'job')} and ${count(rounds, 'round')} agree with the log`;
   options.onLine?.(line);
   return { ...report, lines: [...report.lines, line] };
 }

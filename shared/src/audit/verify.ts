@@ -12,6 +12,7 @@ import { decodeWeights, encodeWeights, sha256Hex } from '../codec/weights';
 import { canonicalJson } from '../crypto/canonical';
 import { decodePublicKey, fingerprint, verifyHeader } from '../crypto/keys';
 import { WeightedAverage } from '../model/average';
+import type { ParticipantStatus } from '../protocol/enrollment';
 import {
   AUDIT_DATA,
   AUDIT_GENESIS,
@@ -81,6 +82,12 @@ export interface AuditReport {
   coordinatorKey?: string;
   /** the hash of the last record verified */
   head?: string;
+  /** what the log says at its end, e.g. to hold a store's tables to it: each participant's key (base64) and status */
+  participants: Map<string, { publicKey: string; status: ParticipantStatus }>;
+  /** the jobs the log creates */
+  jobs: Set<string>;
+  /** the SHA-256 of each committed model, by `job/round` */
+  committed: Map<string, string>;
 }
 
 export interface VerifyAuditOptions {
@@ -101,7 +108,6 @@ class Inconsistency extends Error {
   }
 }
 
-type ParticipantStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
 
 interface JobState {
   /** the last round with a model: -1 before the initial model */
@@ -153,7 +159,8 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
     roundsRecomputed: 0,
     roundsNotRecomputable: 0,
   };
-  const participants = new Map<string, { key: Uint8Array; status: ParticipantStatus }>();
+  const participants = new Map<string, { key: Uint8Array; publicKey: string; status: ParticipantStatus }>();
+  const committed = new Map<string, string>();
   const jobs = new Map<string, JobState>();
   const accepted = new Map<string, AcceptedUpdate[]>();
   const acceptedKey = (job: string, round: number, participant: string) => JSON.stringify([job, round, participant]);
@@ -205,7 +212,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const known = participants.get(name);
         check(!known || known.status === 'rejected' || known.status === 'revoked', at, () => `participant ${name} already has a key (${known!.status})`);
         if (!known) counts.participants++;
-        participants.set(name, { key, status: record.kind === 'participant.registered' ? 'approved' : 'pending' });
+        participants.set(name, { key, publicKey, status: record.kind === 'participant.registered' ? 'approved' : 'pending' });
         return;
       }
       case 'participant.approved':
@@ -321,6 +328,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
           counts.roundsNotRecomputable++;
         }
         Object.assign(state, { round: attested.round, sha256: attested.sha256 });
+        committed.set(`${attested.job}/${attested.round}`, attested.sha256);
         return;
       }
       case 'updates.pruned': {
@@ -394,7 +402,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
     if (!(err instanceof Inconsistency)) throw err;
     if (counts.records > 0) say(`chain: records 1 to ${counts.records} verified before the inconsistency`);
     say(`FAILED: ${err.where}: ${err.reason}`);
-    return { ok: false, lines, failure: { where: err.where, reason: err.reason }, counts, coordinatorKey: coordinatorKeyText, head };
+    return { ok: false, lines, failure: { where: err.where, reason: err.reason }, counts, coordinatorKey: coordinatorKeyText, head, participants: statesOf(participants), jobs: new Set(jobs.keys()), committed };
   }
 
   say(`chain: ${plural(counts.records, 'record')}, hashes and coordinator signatures verified (coordinator key ${fingerprint(coordinatorKey!)})`);
@@ -409,8 +417,11 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
     );
   }
   for (const [name, state] of jobs) say(jobLine(name, state));
-  return { ok: true, lines, counts, coordinatorKey: coordinatorKeyText, head };
+  return { ok: true, lines, counts, coordinatorKey: coordinatorKeyText, head, participants: statesOf(participants), jobs: new Set(jobs.keys()), committed };
 }
+
+const statesOf = (participants: Map<string, { publicKey: string; status: ParticipantStatus }>) =>
+  new Map([...participants].map(([name, { publicKey, status }]) => [name, { publicKey, status }]));
 
 function jobLine(name: string, state: JobState): string {
   if (state.round < 0) return `job ${name}: no model yet`;
