@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { FailureLimiter } from '../participants/handshake';
+import { FailureLimiter } from '../failure-limiter';
 import { SqliteStore } from '../storage/store.sqlite';
 import { AdminGuard, type AuthenticatedRequest } from './admin.guard';
 import { Credentials } from './credentials';

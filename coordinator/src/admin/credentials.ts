@@ -8,7 +8,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { FlError, sha256Hex } from '@fl/shared';
 import type { TokenRecord, UserRepository } from '../storage/store';
-import { FailureLimiter } from '../participants/handshake';
+import type { FailureLimiter } from '../failure-limiter';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from './passwords';
 import type { Role } from './views';
 

@@ -30,6 +30,9 @@ export interface AuditAppended {
   kinds: AuditKind[];
 }
 
+/** The last record's number and hash; undefined for an empty log. */
+type Head = { seq: number; hash: string } | undefined;
+
 export class AuditLog {
   private deferred: Deferred[] = [];
   /** 'appended' (AuditAppended), e.g. for the dashboards' live view */
@@ -52,10 +55,7 @@ export class AuditLog {
    * store each time, so a rolled back transaction leaves no gap in the chain.
    */
   append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at = Date.now()): AuditRecord {
-    return this.inTransaction(() => {
-      this.writeDeferred();
-      return this.write(kind, actor, data as Record<string, unknown>, at);
-    });
+    return this.inTransaction(() => this.write(kind, actor, data as Record<string, unknown>, at, this.writeDeferred()));
   }
 
   /** Records an act whose effect lives in memory until flush(); `write` stores what goes with it. */
@@ -68,13 +68,16 @@ export class AuditLog {
     if (this.deferred.length > 0) this.inTransaction(() => this.writeDeferred());
   }
 
-  private writeDeferred(): void {
+  /** Writes the deferred records; answers the head after them, so that the next record need not read it back. */
+  private writeDeferred(): Head {
     const deferred = this.deferred;
     this.deferred = [];
+    let head = this.store.auditHead();
     for (const d of deferred) {
-      this.write(d.kind, d.actor, d.data, d.at);
+      head = this.write(d.kind, d.actor, d.data, d.at, head);
       d.write?.();
     }
+    return head;
   }
 
   /** Runs fn in a transaction; if it fails, the deferred records it took are deferred again, for the next one. */
@@ -95,8 +98,7 @@ export class AuditLog {
     return result;
   }
 
-  private write(kind: AuditKind, actor: string, data: Record<string, unknown>, at: number): AuditRecord {
-    const head = this.store.auditHead();
+  private write(kind: AuditKind, actor: string, data: Record<string, unknown>, at: number, head: Head): AuditRecord {
     const record = this.identity.seal({ seq: (head?.seq ?? 0) + 1, at, kind, actor, data, prev: head?.hash ?? AUDIT_GENESIS });
     this.store.appendAudit(record.seq, auditText(record));
     this.written.push(kind);

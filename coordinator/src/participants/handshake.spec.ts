@@ -1,6 +1,7 @@
 import { encodeKey, generateKeyPair, randomNonce, signHeader, type KeyPair } from '@fl/shared';
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
-import { FailureLimiter, HandshakeVerifier } from './handshake';
+import { FailureLimiter } from '../failure-limiter';
+import { HandshakeVerifier } from './handshake';
 
 const auth = (keys: KeyPair, timestamp = Date.now(), nonce = randomNonce()) => {
   const header = { type: 'handshake', publicKey: encodeKey(keys.publicKey), timestamp, nonce };

@@ -5,37 +5,8 @@
  */
 import { decodePublicKey, FlError, HandshakeSchema, verifyHeader, type ErrorBody, type Handshake } from '@fl/shared';
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
+import { FailureLimiter } from '../failure-limiter';
 import { describeZodError } from '../validation';
-
-/**
- * Counts failures per address and per claimed key in fixed windows, so that a
- * client guessing keys or replaying handshakes is slowed to a trickle.
- */
-export class FailureLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
-
-  constructor(
-    readonly maxFailures: number,
-    readonly windowMs: number,
-  ) {}
-
-  blocked(key: string, now: number): boolean {
-    const window = this.windows.get(key);
-    return window !== undefined && now - window.start < this.windowMs && window.count >= this.maxFailures;
-  }
-
-  fail(key: string, now: number): void {
-    const window = this.windows.get(key);
-    if (!window || now - window.start >= this.windowMs) {
-      if (this.windows.size >= 100_000) this.prune(now);
-      this.windows.set(key, { start: now, count: 1 });
-    } else window.count++;
-  }
-
-  private prune(now: number): void {
-    for (const [key, window] of this.windows) if (now - window.start >= this.windowMs) this.windows.delete(key);
-  }
-}
 
 /** Why a participant's connection or message is refused by its status; null when approved. */
 export function statusRefusal(participant: ParticipantRecord): ErrorBody | null {

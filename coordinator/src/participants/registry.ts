@@ -28,7 +28,7 @@ import { parseBody as parse } from '../validation';
 import type { InvitationView } from '../admin/views';
 import type { InvitationRecord, ParticipantRecord, Store } from '../storage/store';
 import type { AgentConnections } from './connections';
-import type { FailureLimiter } from './handshake';
+import type { FailureLimiter } from '../failure-limiter';
 
 const publicKey = z.string().refine((k) => decodePublicKey(k) !== null, 'a base64 Ed25519 public key (32 bytes)');
 const country = z.string().max(100).default('');

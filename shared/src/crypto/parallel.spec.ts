@@ -17,6 +17,12 @@ describe('ParallelVerifier', () => {
       expect(verifier.threads).toBe(2);
       const results = await Promise.all(cases.map((c) => verifier.verifyHeader('update', c.header, c.signature, keys.publicKey)));
       expect(results).toEqual(cases.map((c) => c.valid));
+      // half the burst was answered by the worker, not by the fallback on this thread
+      expect(verifier.offloaded).toBe(cases.length / 2);
+      // a lone request, after the event loop turned, stays on this thread
+      await new Promise((resolve) => setImmediate(resolve));
+      await verifier.verifyHeader('update', cases[1].header, cases[1].signature, keys.publicKey);
+      expect(verifier.offloaded).toBe(cases.length / 2);
     } finally {
       await verifier.close();
     }
@@ -36,10 +42,11 @@ describe('ParallelVerifier', () => {
     }
   });
 
-  it('verifies on its own thread when its workers are gone', async () => {
+  it('verifies on its own thread once its workers are closed', async () => {
     const verifier = new ParallelVerifier(1);
     await verifier.close();
     const results = await Promise.all(cases.slice(0, 20).map((c) => verifier.verifyHeader('update', c.header, c.signature, keys.publicKey)));
     expect(results).toEqual(cases.slice(0, 20).map((c) => c.valid));
+    expect(verifier.offloaded).toBe(0);
   });
 });
