@@ -25,7 +25,7 @@ interface Deferred {
 }
 
 /** Told after records are written: the new head, and the kinds written (a round's updates come as one). */
-export interface AuditAppended {
+interface AuditAppended {
   head: number;
   kinds: AuditKind[];
 }

@@ -33,14 +33,14 @@ import type { FailureLimiter } from '../failure-limiter';
 const publicKey = z.string().refine((k) => decodePublicKey(k) !== null, 'a base64 Ed25519 public key (32 bytes)');
 const country = z.string().max(100).default('');
 
-export const RegisterParticipantSchema = z.strictObject({
+const RegisterParticipantSchema = z.strictObject({
   name: ParticipantNameSchema,
   organisation: z.string().min(1).max(200),
   country,
   publicKey,
 });
 
-export const InvitationSchema = z.strictObject({
+const InvitationSchema = z.strictObject({
   organisation: z.string().min(1).max(200),
   country,
   /** fixes the participant name; else the site chooses it when it enrolls */
@@ -48,14 +48,14 @@ export const InvitationSchema = z.strictObject({
   expiresInHours: z.number().positive().max(24 * 365).default(72),
 });
 
-export const DecisionSchema = z.strictObject({ reason: z.string().max(1000).default('') });
+const DecisionSchema = z.strictObject({ reason: z.string().max(1000).default('') });
 
 export type InvitationStatus = InvitationView['status'];
 
 /** How a token is stored and looked up: its SHA-256, never the token itself. */
 const digest = (token: string) => sha256Hex(Buffer.from(token, 'utf8'));
 
-export function invitationStatus(i: InvitationRecord, now: number): InvitationStatus {
+function invitationStatus(i: InvitationRecord, now: number): InvitationStatus {
   if (i.cancelledAt !== null) return 'cancelled';
   if (i.usedAt !== null) return 'used';
   return i.expiresAt <= now ? 'expired' : 'open';
