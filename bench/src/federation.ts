@@ -42,6 +42,9 @@ export interface CpuSnapshot {
 
 const CLOCK_TICK_MS = 10;
 
+/** Microseconds on the system's monotonic clock, the clock V8 stamps CPU profiles with. */
+const monotonicMicros = (): number => Number(process.hrtime.bigint() / 1000n);
+
 /** User and system CPU milliseconds of a child process, from /proc (Linux); zeros elsewhere. */
 function childCpuMs(pid: number | undefined): { user: number; system: number } {
   try {
@@ -59,6 +62,9 @@ export class Federation {
   private readonly lastRounds = new Map<string, number>();
   private readonly timelines = new Map<string, JobTimeline & { status: string; error: string | null; lastRound: number }>();
   private closed = false;
+  /** [from, to] of every job's timed rounds, on the clock of CPU profiles, for `profile.js` */
+  private readonly timedWindows: [number, number][] = [];
+  private timedFrom = 0;
 
   private constructor(
     readonly coordinator: RunningCoordinator,
@@ -94,8 +100,14 @@ export class Federation {
     if (event.type === 'round') {
       const round = event.round.round;
       timeline.rounds[round - 1] = now();
-      if (round === 1) timeline.cpu.first = this.cpuSnapshot();
-      if (round === timeline.lastRound) timeline.cpu.last = this.cpuSnapshot();
+      if (round === 1) {
+        timeline.cpu.first = this.cpuSnapshot();
+        this.timedFrom = monotonicMicros();
+      }
+      if (round === timeline.lastRound) {
+        timeline.cpu.last = this.cpuSnapshot();
+        this.timedWindows.push([this.timedFrom, monotonicMicros()]);
+      }
     }
     if (event.type === 'status') {
       timeline.status = event.status;
@@ -258,6 +270,8 @@ export class Federation {
     );
     await this.coordinator.close();
     await Promise.all(exited);
+    const profiles = process.env[PROFILE_ENV];
+    if (profiles) fs.writeFileSync(path.join(profiles, `windows-${process.pid}.json`), JSON.stringify(this.timedWindows));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

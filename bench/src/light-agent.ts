@@ -23,6 +23,8 @@ import {
   PIECE_OVERHEAD_BYTES,
   randomNonce,
   seededRandom,
+  setupDigest,
+  SetupMessageSchema,
   sha256Hex,
   signHeader,
   verifyHeader,
@@ -84,6 +86,8 @@ class LightParticipant {
   private maxFrameBytes = Infinity;
   private handshakeNonce = '';
   private noise: Float32Array = new Float32Array(0);
+  /** digests of the job setups received: requests name theirs */
+  private readonly setups = new Set<string>();
 
   constructor(
     private readonly config: LightAgentConfig,
@@ -107,6 +111,7 @@ class LightParticipant {
       onWelcome();
     });
     this.socket.on('statistics-request', (m: unknown) => void this.statistics(m));
+    this.socket.on('setup', (m: unknown) => this.setup(m));
     this.socket.on('train', (m: unknown) => void this.train(m));
     this.socket.on('evaluate', (m: unknown) => void this.evaluate(m));
     // Requests larger than a frame come in pieces, as for the agent.
@@ -115,6 +120,7 @@ class LightParticipant {
     this.socket.on('chunked', (end: unknown) => {
       const done = transfers.complete(end);
       if ('refused' in done) return fail(`a large request was malformed: ${JSON.stringify(done.refused)}`);
+      if (done.event === 'setup') return this.setup(done.message);
       void (done.event === 'train' ? this.train(done.message) : this.evaluate(done.message));
     });
     this.socket.on('connect_error', (err) => fail(`connect_error: ${err.message}`));
@@ -158,9 +164,16 @@ class LightParticipant {
     await this.reply('statistics', { header, signature: signHeader('statistics', header, this.keys.secretKey) });
   }
 
+  private setup(m: unknown): void {
+    const { header, signature } = SetupMessageSchema.parse(m);
+    this.verified('setup', header, signature);
+    this.setups.add(setupDigest(header));
+  }
+
   private async train(m: unknown): Promise<void> {
     const { header: request, signature, weights: bytes } = TrainMessageSchema.parse(m);
     this.verified('train', request, signature);
+    if (!this.setups.has(request.setup)) fail('a train request names a job setup not received');
     const global = decodeWeights(bytes);
     if (!global || sha256Hex(bytes) !== request.weightsSha256) fail('the global model does not match its signed digest');
     if (this.noise.length !== global!.length) this.noise = noise(global!.length, this.index + 1);
@@ -183,6 +196,7 @@ class LightParticipant {
   private async evaluate(m: unknown): Promise<void> {
     const { header: request, signature, weights: bytes } = EvaluateMessageSchema.parse(m);
     this.verified('evaluate', request, signature);
+    if (!this.setups.has(request.setup)) fail('an evaluate request names a job setup not received');
     if (sha256Hex(bytes) !== request.weightsSha256) fail('the evaluated model does not match its signed digest');
     const header: EvaluationHeader = {
       type: 'evaluation',
@@ -204,6 +218,8 @@ function fail(why: string): never {
 }
 
 function main(configFile: string): void {
+  // Exit rather than die of the signal, so that a CPU profile (--cpu-prof) is written.
+  process.once('SIGTERM', () => process.exit(0));
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as LightAgentConfig;
   const coordinatorKey = decodePublicKey(config.coordinatorKey);
   if (!coordinatorKey) fail('the coordinator key is not a base64 Ed25519 public key');

@@ -45,6 +45,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
           handshakeNonce: handshake.header.nonce,
           refusals: 0,
           transfers: new TransferAssembler(this.config.maxMessageBytes, ChunkedSchema),
+          setups: new Set(),
         };
         next();
       } catch (err) {

@@ -15,6 +15,7 @@ import {
   type CoordinatorToAgentEvents,
   type DownlinkChunked,
   type ErrorBody,
+  type SetupMessage,
   type TransferAssembler,
 } from '@fl/shared';
 import type { ParticipantPresence } from '../admin/views';
@@ -31,7 +32,14 @@ export interface AgentSocketData {
   refusals: number;
   /** the message being received in pieces, if any */
   transfers: TransferAssembler<Chunked>;
+  /** digests of the job setups sent on this connection */
+  setups: Set<string>;
+  /** while a message goes out in pieces: what is sent after it waits for it, so that messages keep their order */
+  outbox?: Promise<void>;
 }
+
+/** What may go to an agent in pieces when it is larger than a frame. */
+type Sendable = Instruction | 'setup';
 
 export class AgentConnections implements AgentChannel {
   private readonly sockets = new Map<string, AgentSocket>();
@@ -99,18 +107,47 @@ export class AgentConnections implements AgentChannel {
     return missing;
   }
 
-  private deliver<E extends Instruction>(sockets: AgentSocket[], event: E, args: Parameters<CoordinatorToAgentEvents[E]>): void {
+  provide(participants: Iterable<string>, setup: SetupMessage, digest: string): void {
+    const lacking: AgentSocket[] = [];
+    for (const participant of participants) {
+      const socket = this.sockets.get(participant);
+      if (!socket || socket.data.setups.has(digest)) continue;
+      socket.data.setups.add(digest);
+      lacking.push(socket);
+    }
+    if (lacking.length) this.deliver(lacking, 'setup', [setup]);
+  }
+
+  private deliver<E extends Sendable>(sockets: AgentSocket[], event: E, args: Parameters<CoordinatorToAgentEvents[E]>): void {
+    const free: AgentSocket[] = [];
+    for (const socket of sockets) {
+      if (socket.data.outbox) this.after(socket, () => this.deliverNow([socket], event, args));
+      else free.push(socket);
+    }
+    if (free.length) this.deliverNow(free, event, args);
+  }
+
+  private deliverNow<E extends Sendable>(sockets: AgentSocket[], event: E, args: Parameters<CoordinatorToAgentEvents[E]>): void {
     const [message] = args;
-    const kind: string = event;
-    if ((kind === 'train' || kind === 'evaluate') && messageBytes(message) > this.maxFrameBytes) {
+    const kind: Sendable = event;
+    if ((kind === 'setup' || kind === 'train' || kind === 'evaluate') && messageBytes(message) > this.maxFrameBytes) {
       // Larger than a frame: packed once, then sent in pieces to each, each piece once the previous one is acknowledged.
       const { pieces, end } = inPieces(message as Record<string, unknown>, kind, this.maxFrameBytes, randomNonce());
-      for (const socket of sockets) void this.sendInPieces(socket, pieces, end);
+      for (const socket of sockets) this.after(socket, () => this.sendInPieces(socket, pieces, end));
       return;
     }
     // Each socket is in the room of its own id: one emit to those rooms encodes the packet once for all of them.
     const emitter = sockets.length === 1 ? sockets[0] : sockets[0].nsp.to(sockets.map((s) => s.id));
     (emitter.emit as (event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>) => boolean)(event, ...args);
+  }
+
+  /** Runs `send` once the socket's earlier messages in pieces have gone; they wait for this one in turn. */
+  private after(socket: AgentSocket, send: () => void | Promise<void>): void {
+    const queued = (socket.data.outbox ?? Promise.resolve()).then(send);
+    socket.data.outbox = queued;
+    void queued.finally(() => {
+      if (socket.data.outbox === queued) socket.data.outbox = undefined;
+    });
   }
 
   private async sendInPieces(socket: AgentSocket, pieces: Chunk[], end: DownlinkChunked): Promise<void> {

@@ -13,6 +13,7 @@ import {
   initialParameters,
   modelAttestation,
   modelShapeOf,
+  setupDigest,
   sha256Hex,
   type Ack,
   type LocalStatistics,
@@ -22,6 +23,7 @@ import {
   type StatisticsHeader,
   type UpdateHeader,
   type CoordinatorToAgentEvents,
+  type SetupMessage,
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
@@ -119,6 +121,8 @@ export class JobRun {
   private phaseCutShort = false;
   /** nonces of signed messages received since the last committed round: a replayed frame is refused */
   private readonly nonces = new Set<string>();
+  /** the job's signed setup, made once its preprocessing is known; requests name it by digest */
+  private setup: { message: SetupMessage; digest: string } | undefined;
 
   constructor(
     private job: JobRecord,
@@ -431,21 +435,41 @@ export class JobRun {
     return this.interrupted();
   }
 
-  /** One signed request for a phase, as the phase sends it. */
+  /**
+   * One signed request for a phase, as the phase sends it. Train and evaluate
+   * requests name the job's setup: a connection that has not had it yet gets it
+   * first (the channel keeps the order).
+   */
   private asking<E extends 'statistics-request' | 'train' | 'evaluate'>(event: E, message: Parameters<CoordinatorToAgentEvents[E]>[0]): Asking {
     const args = [message] as Parameters<CoordinatorToAgentEvents[E]>;
+    const setup = event === 'statistics-request' ? undefined : this.jobSetup();
+    const { channel } = this.deps;
     return {
-      ask: (participant) => this.deps.channel.send(participant, event, ...args),
-      askAll: (participants) => this.deps.channel.broadcast(participants, event, ...args),
+      ask: (participant) => {
+        if (setup) channel.provide([participant], setup.message, setup.digest);
+        return channel.send(participant, event, ...args);
+      },
+      askAll: (participants) => {
+        const selected = [...participants];
+        if (setup) channel.provide(selected, setup.message, setup.digest);
+        return channel.broadcast(selected, event, ...args);
+      },
     };
   }
 
+  private jobSetup(): { message: SetupMessage; digest: string } {
+    if (!this.setup) {
+      const preprocessing = this.job.preprocessing!;
+      const header = { type: 'setup' as const, job: this.job.id, spec: this.job.spec, preprocessing, model: modelShape(this.job, preprocessing) };
+      this.setup = { message: { header, signature: this.deps.identity.sign('setup', header) }, digest: setupDigest(header) };
+    }
+    return this.setup;
+  }
+
   private modelHeader(round: number, weightsSha256: string, deadline: number) {
-    const preprocessing = this.job.preprocessing!;
-    const { spec } = this.job;
     // The log's head goes out signed with every model: each site holds it against a later rewrite of the log.
     const auditHead = this.deps.store.auditHead()!;
-    return { job: this.job.id, round, spec, preprocessing, model: modelShape(this.job, preprocessing), weightsSha256, deadline, issuedAt: Date.now(), auditHead };
+    return { job: this.job.id, round, setup: this.jobSetup().digest, weightsSha256, deadline, issuedAt: Date.now(), auditHead };
   }
 
   private evaluationDue(round: number): boolean {

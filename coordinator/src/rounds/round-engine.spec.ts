@@ -6,17 +6,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
+  decodePublicKey,
   decodeWeights,
   encodeWeights,
   generateKeyPair,
   encodeKey,
   randomNonce,
+  setupDigest,
   sha256Hex,
   signHeader,
+  verifyHeader,
   type CoordinatorToAgentEvents,
   type EvaluateMessage,
   type KeyPair,
   type LocalStatistics,
+  type SetupMessage,
   type StatisticsRequest,
   type TrainMessage,
 } from '@fl/shared';
@@ -43,6 +47,11 @@ class FakeParticipants implements AgentChannel {
   answerTraining = true;
   held: (() => void)[] = [];
   engine!: RoundEngine;
+  coordinatorKey!: Uint8Array;
+  /** per participant, the digests of the signed setups provided, in order */
+  readonly provided = new Map<string, string[]>();
+  /** requests that named a setup not provided to their participant before */
+  readonly unprovided: string[] = [];
 
   constructor(names: string[]) {
     for (const name of names) {
@@ -55,9 +64,21 @@ class FakeParticipants implements AgentChannel {
     return [...this.connected];
   }
 
+  provide(participants: Iterable<string>, setup: SetupMessage, digest: string): void {
+    for (const participant of participants) {
+      const provided = this.provided.get(participant) ?? [];
+      const signed = verifyHeader('setup', setup.header, setup.signature, this.coordinatorKey) && digest === setupDigest(setup.header);
+      if (signed && !provided.includes(digest)) this.provided.set(participant, [...provided, digest]);
+    }
+  }
+
   send<E extends Instruction>(participant: string, event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>): boolean {
     if (!this.connected.has(participant)) return false;
     const keys = this.keys.get(participant)!;
+    if (event === 'train' || event === 'evaluate') {
+      const { header } = args[0] as TrainMessage | EvaluateMessage;
+      if (!this.provided.get(participant)?.includes(header.setup)) this.unprovided.push(`${participant} ${header.type} round ${header.round}`);
+    }
     if (event === 'statistics-request') {
       const { header: request } = args[0] as StatisticsRequest;
       const header = { type: 'statistics' as const, job: request.job, participant, nonce: randomNonce(), statistics: STATS };
@@ -124,6 +145,7 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
     log: () => undefined,
   });
   channel.engine = engine;
+  channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
   return { store, channel, engine };
 }
 
@@ -151,6 +173,16 @@ describe('the round engine', () => {
     expect(rounds.map((r) => [r.round, r.contributors.length, r.metrics.trainLoss])).toEqual([[1, 2, 1], [2, 2, 0.5], [3, 2, 1 / 3]]);
     // evaluation weighted by examples: (1 * 1 + 0.6 * 3) / 4 = 0.7
     for (const r of rounds) expect(r.evaluation).toEqual({ metrics: { accuracy: expect.closeTo(0.7) }, numExamples: 4, participants: ['a', 'b'] });
+    store.close();
+  });
+
+  it('provides each participant the job setup, signed, before the first request that names it', async () => {
+    const { store, channel, engine } = setup(['a', 'b']);
+    const job = engine.createJob(spec, 'user:test');
+    await engine.whenFinished(job.id);
+    expect(channel.unprovided).toEqual([]);
+    expect(channel.provided.get('a')).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/)]);
+    expect(channel.provided.get('b')).toEqual(channel.provided.get('a'));
     store.close();
   });
 

@@ -19,6 +19,8 @@ import {
   messageBytes,
   parameterCount,
   randomNonce,
+  setupDigest,
+  SetupMessageSchema,
   sha256Hex,
   signHeader,
   StatisticsRequestSchema,
@@ -36,6 +38,7 @@ import {
   type Binary,
   type EvaluateHeader,
   type EvaluationHeader,
+  type SetupHeader,
   type StatisticsHeader,
   type TrainHeader,
   type UpdateHeader,
@@ -73,6 +76,8 @@ export interface AgentOptions {
 type AgentSocket = Socket<CoordinatorToAgentEvents, AgentToCoordinatorEvents>;
 
 const STATISTICS_ACK_TIMEOUT_MS = 60_000;
+/** job setups kept for the requests that name them: the running job's, and a few before it */
+const SETUPS_KEPT = 4;
 /** the largest request accepted in pieces before the coordinator's welcome says its own limit */
 const DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
 /** how long after the round's deadline an update's ack is still awaited */
@@ -92,7 +97,9 @@ export class ParticipantAgent extends EventEmitter {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
-  /** local data, read once per job spec and prepared once per preprocessing */
+  /** the job setups received, by digest: train and evaluate requests name theirs */
+  private readonly setups = new Map<string, SetupHeader>();
+  /** local data, read once per job spec and prepared once per setup */
   private table: { key: string; table: LocalTable } | undefined;
   private prepared: { key: string; data: LocalSplit } | undefined;
   /** train requests run one at a time; a newer one for the same job replaces a waiting one */
@@ -121,9 +128,11 @@ export class ParticipantAgent extends EventEmitter {
     this.socket.on('disconnect', (reason) => this.log(`disconnected: ${reason}`));
     this.socket.on('welcome', (m) => this.welcome(m));
     this.socket.on('statistics-request', (m) => this.enqueue(() => this.statistics(m)));
+    // Kept at once, not queued: the requests that name it come after it and are queued.
+    this.socket.on('setup', (m) => this.keepSetup(m));
     this.socket.on('train', (m) => this.enqueue(() => this.train(m)));
     this.socket.on('evaluate', (m) => this.enqueue(() => this.evaluate(m)));
-    // A train or evaluate request larger than a frame comes in acknowledged pieces, then `chunked` names it.
+    // A setup, train or evaluate request larger than a frame comes in acknowledged pieces, then `chunked` names it.
     this.socket.on('chunk', (piece, ack) => {
       const reply = this.transfers.receive(piece);
       if (!reply.ok) this.log(`refused a piece of a large request: ${reply.error.code} ${reply.error.message}`);
@@ -133,6 +142,7 @@ export class ParticipantAgent extends EventEmitter {
       const done = this.transfers.complete(end);
       if ('refused' in done) return this.log(`ignored a large request: ${done.refused.ok ? '' : done.refused.error.message}`);
       const message = done.message;
+      if (done.event === 'setup') return this.keepSetup(message);
       this.enqueue(() => (done.event === 'train' ? this.train(message) : this.evaluate(message)));
     });
     this.socket.on('closing', (error) => {
@@ -271,16 +281,17 @@ export class ParticipantAgent extends EventEmitter {
     const parsed = TrainMessageSchema.safeParse(message);
     if (!parsed.success) return this.log('ignored a malformed train request');
     const { header: request, signature } = parsed.data;
-    const global = this.globalModel('train', request, signature, parsed.data.weights);
-    if (!global) return;
-    const split = this.preparedData(request);
+    const setup = this.setupOf(request);
+    const global = setup && this.globalModel('train', request, signature, parsed.data.weights, setup);
+    if (!setup || !global) return;
+    const split = this.preparedData(request.setup, setup);
     const data = split.train;
     const started = Date.now();
     // The model received is the previous round's global model: evaluated before training changes it.
-    const held = request.evaluate ? heldOutMetrics(request, global, split) : null;
-    const { spec } = request;
+    const held = request.evaluate ? heldOutMetrics(setup, global, split) : null;
+    const { spec } = setup;
     const result = await trainLocal({
-      shape: request.model,
+      shape: setup.model,
       params: global,
       x: data.x,
       y: data.y,
@@ -291,11 +302,11 @@ export class ParticipantAgent extends EventEmitter {
       l2: spec.l2,
       seed: trainingSeed(spec.seed, request.round, this.participant!),
     });
-    const evaluation = evaluateLocal(request.model, result.params, data.x, data.y, data.n);
     // A diverged model can have an infinite loss; it is reported by leaving the metric out, not by a frame that cannot be signed.
     const metrics: Record<string, number> = {};
     if (Number.isFinite(result.loss)) metrics.trainLoss = result.loss;
-    if (evaluation.accuracy !== undefined && Number.isFinite(evaluation.accuracy)) metrics.trainAccuracy = evaluation.accuracy;
+    // Measured during the last epoch, as the loss is: a second pass over the rows would cost more than training.
+    if (result.accuracy !== undefined && Number.isFinite(result.accuracy)) metrics.trainAccuracy = result.accuracy;
     const weights = encodeWeights(result.params);
     const header: UpdateHeader = {
       type: 'update',
@@ -332,11 +343,32 @@ export class ParticipantAgent extends EventEmitter {
     }
   }
 
+  /** Keeps a job setup whose signature checks out, for the requests that will name it. */
+  private keepSetup(message: unknown): void {
+    const parsed = SetupMessageSchema.safeParse(message);
+    if (!parsed.success) return this.log('ignored a malformed job setup');
+    const { header, signature } = parsed.data;
+    if (!this.fromCoordinator('setup', header, signature)) return;
+    const digest = setupDigest(header);
+    this.setups.delete(digest);
+    this.setups.set(digest, header);
+    // Oldest first in a Map's order: the running job's setup stays.
+    for (const old of this.setups.keys()) if (this.setups.size > SETUPS_KEPT) this.setups.delete(old);
+  }
+
+  /** The setup a request names; undefined (logged) when it never came. */
+  private setupOf(request: TrainHeader | EvaluateHeader): SetupHeader | undefined {
+    const setup = this.setups.get(request.setup);
+    if (setup?.job === request.job) return setup;
+    this.log(`job ${request.job} round ${request.round}: the ${request.type} request names a job setup not received on this connection; ignored`);
+    return undefined;
+  }
+
   /** The model of a signed train or evaluate request, checked against its header; null (logged) when it does not match. */
-  private globalModel(domain: 'train' | 'evaluate', request: TrainHeader | EvaluateHeader, signature: string, weights: Binary): Float32Array | null {
+  private globalModel(domain: 'train' | 'evaluate', request: TrainHeader | EvaluateHeader, signature: string, weights: Binary, setup: SetupHeader): Float32Array | null {
     if (!this.fromCoordinator(domain, request, signature)) return null;
     const global = decodeWeights(weights);
-    if (!global || sha256Hex(weights) !== request.weightsSha256 || global.length !== parameterCount(request.model)) {
+    if (!global || sha256Hex(weights) !== request.weightsSha256 || global.length !== parameterCount(setup.model)) {
       this.log(`job ${request.job} round ${request.round}: the global model does not match its signed ${domain} header; ignored`);
       return null;
     }
@@ -345,24 +377,24 @@ export class ParticipantAgent extends EventEmitter {
 
   /**
    * The job's prepared data, split into training rows and the local holdout when
-   * the job evaluates; prepared once per preprocessing.
+   * the job evaluates; prepared once per setup (its digest is the key).
    */
-  private preparedData(request: TrainHeader | EvaluateHeader): LocalSplit {
-    const key = canonicalJson({ preprocessing: request.preprocessing, evaluateEvery: request.spec.evaluateEvery, fraction: request.spec.evaluationFraction });
-    if (this.prepared?.key !== key) {
-      const data = prepare(this.localTable(request.spec), request.preprocessing);
+  private preparedData(digest: string, setup: SetupHeader): LocalSplit {
+    if (this.prepared?.key !== digest) {
+      const { spec, preprocessing } = setup;
+      const data = prepare(this.localTable(spec), preprocessing);
       const { droppedMissingTarget, unknownTargets, unknownCategories } = data.report;
       const unknown = Object.entries(unknownCategories).filter(([, n]) => n > 0);
-      if (unknown.length) this.log(`job ${request.job}: categories outside the job's vocabulary, encoded as unknown: ${unknown.map(([c, n]) => `${c} ${n}`).join(', ')}`);
+      if (unknown.length) this.log(`job ${setup.job}: categories outside the job's vocabulary, encoded as unknown: ${unknown.map(([c, n]) => `${c} ${n}`).join(', ')}`);
       const split =
-        request.spec.evaluateEvery > 0
-          ? splitHoldout(data, request.spec.evaluationFraction, trainingSeed(request.spec.seed, 0, this.participant!))
+        spec.evaluateEvery > 0
+          ? splitHoldout(data, spec.evaluationFraction, trainingSeed(spec.seed, 0, this.participant!))
           : { train: data, holdout: undefined };
       this.log(
-        `job ${request.job}: prepared ${data.n} rows x ${data.d} inputs (dropped ${droppedMissingTarget} without target, ` +
+        `job ${setup.job}: prepared ${data.n} rows x ${data.d} inputs (dropped ${droppedMissingTarget} without target, ` +
           `${unknownTargets} with an unknown target)${split.holdout ? `; ${split.holdout.n} held out for evaluation` : ''}`,
       );
-      this.prepared = { key, data: split };
+      this.prepared = { key: digest, data: split };
     }
     return this.prepared.data;
   }
@@ -371,9 +403,10 @@ export class ParticipantAgent extends EventEmitter {
     const parsed = EvaluateMessageSchema.safeParse(message);
     if (!parsed.success) return this.log('ignored a malformed evaluate request');
     const { header: request, signature } = parsed.data;
-    const global = this.globalModel('evaluate', request, signature, parsed.data.weights);
-    if (!global) return;
-    const held = heldOutMetrics(request, global, this.preparedData(request));
+    const setup = this.setupOf(request);
+    const global = setup && this.globalModel('evaluate', request, signature, parsed.data.weights, setup);
+    if (!setup || !global) return;
+    const held = heldOutMetrics(setup, global, this.preparedData(request.setup, setup));
     if (!held) return this.log(`job ${request.job}: no rows to evaluate on`);
     const { numExamples, metrics } = held;
     const header: EvaluationHeader = {
@@ -450,13 +483,13 @@ function connectFailure(err: Error & { description?: unknown }): string {
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 
 /** A global model's metrics on the held-out rows; null when the site has no row to evaluate on. */
-function heldOutMetrics(request: TrainHeader | EvaluateHeader, global: Float32Array, split: LocalSplit): { numExamples: number; metrics: Record<string, number> } | null {
+function heldOutMetrics(setup: SetupHeader, global: Float32Array, split: LocalSplit): { numExamples: number; metrics: Record<string, number> } | null {
   // Without held-out rows (a one-row site) the training rows are all there is.
   const data = split.holdout && split.holdout.n > 0 ? split.holdout : split.train;
   if (data.n === 0) return null;
   const metrics: Record<string, number> = {};
   // A non-finite metric (a diverged model) is left out: it could not be signed.
-  for (const [name, value] of Object.entries(evaluateLocal(request.model, global, data.x, data.y, data.n))) if (Number.isFinite(value)) metrics[name] = value;
+  for (const [name, value] of Object.entries(evaluateLocal(setup.model, global, data.x, data.y, data.n))) if (Number.isFinite(value)) metrics[name] = value;
   return { numExamples: data.n, metrics };
 }
 

@@ -96,6 +96,102 @@ describe('the SIMD kernel', () => {
   });
 });
 
+/** The products of rows n−1, n−2, … (the first `batch` of them) with seeded weights, through a kernel loaded with x. */
+function products(kernel: Kernel, x: Float32Array, n: number, d: number, k: number, batch: number): Float32Array {
+  const layout = kernel.load(x, n, d, k, batch);
+  for (let i = 0; i < n; i++) layout.order[i] = n - 1 - i;
+  layout.w.set(values(k * d, 2));
+  kernel.forward(0, batch);
+  const z = layout.z.slice(0, batch * k);
+  // What a training step writes after the products, over whatever the next layout puts there.
+  layout.z.fill(7);
+  kernel.backward(0, batch);
+  kernel.step(0.5, 1);
+  return z;
+}
+
+describe.each([
+  ['the SIMD kernel', () => simdKernel()!],
+  ['the plain-JS kernel', jsKernel],
+])('load() in %s', (_, kernelOf) => {
+  /** The same products through a kernel of the same kind that has nothing loaded to reuse. */
+  const fresh = (x: Float32Array, n: number, d: number, k: number, batch: number) => products(kernelOf(), x, n, d, k, batch);
+
+  it('copies another array of the same shape, and the first again after it: agents in one process share the kernel', () => {
+    // Prepare
+    const kernel = kernelOf();
+    const [a, b] = [values(40 * 6, 20), values(40 * 6, 21)];
+
+    // Execute
+    const first = products(kernel, a, 40, 6, 2, 8);
+    const other = products(kernel, b, 40, 6, 2, 8);
+    const again = products(kernel, a, 40, 6, 2, 8);
+
+    // Assert
+    expect(Array.from(first)).toEqual(Array.from(fresh(a, 40, 6, 2, 8)));
+    expect(Array.from(other)).toEqual(Array.from(fresh(b, 40, 6, 2, 8)));
+    expect(Array.from(again)).toEqual(Array.from(first));
+  });
+
+  it.each([
+    // rows, inputs, outputs and batch of the second load of the same array: x moves with the batch,
+    // the outputs and the rows, or its rows are read as fewer, wider ones.
+    [40, 6, 2, 32],
+    [40, 6, 9, 8],
+    [20, 12, 2, 8],
+  ])('copies the same array again when it is loaded as %i rows x %i inputs x %i outputs, batch %i', (n, d, k, batch) => {
+    // Prepare
+    const kernel = kernelOf();
+    const x = values(40 * 6, 22);
+    products(kernel, x, 40, 6, 2, 8);
+
+    // Execute
+    const moved = products(kernel, x, n, d, k, batch);
+    const back = products(kernel, x, 40, 6, 2, 8);
+
+    // Assert
+    expect(Array.from(moved)).toEqual(Array.from(fresh(x, n, d, k, batch)));
+    expect(Array.from(back)).toEqual(Array.from(fresh(x, 40, 6, 2, 8)));
+  });
+
+  it('does not copy the same array into the same layout again, so a change in place is not seen (the contract load() states)', () => {
+    // Prepare
+    const kernel = kernelOf();
+    const x = values(40 * 6, 23);
+    const copies = jest.spyOn(Float32Array.prototype, 'set');
+    const copiesOfX = () => copies.mock.calls.filter(([source]) => source === x).length;
+
+    try {
+      // Execute
+      const first = products(kernel, x, 40, 6, 2, 8);
+      const copiedFirst = copiesOfX();
+      const second = products(kernel, x, 40, 6, 2, 8);
+      const copiedSecond = copiesOfX();
+      x.fill(0);
+      const afterChange = products(kernel, x, 40, 6, 2, 8);
+
+      // Assert
+      expect([copiedFirst, copiedSecond]).toEqual([1, 1]);
+      expect(Array.from(first)).toEqual(Array.from(fresh(values(40 * 6, 23), 40, 6, 2, 8)));
+      expect(Array.from(second)).toEqual(Array.from(first));
+      expect(Array.from(afterChange)).toEqual(Array.from(first));
+    } finally {
+      copies.mockRestore();
+    }
+  });
+
+  it('refuses forward() and backward() over more rows than the batch loaded, which would write past z', () => {
+    // Prepare
+    const kernel = kernelOf();
+    kernel.load(values(40 * 6, 24), 40, 6, 2, 8);
+
+    // Execute / Assert
+    expect(() => kernel.forward(0, 9)).toThrow(RangeError);
+    expect(() => kernel.backward(32, 41)).toThrow(RangeError);
+    expect(() => kernel.forward(32, 40)).not.toThrow();
+  });
+});
+
 describe('evaluateLocal', () => {
   it('predicts as the shared model maths do', () => {
     // Prepare

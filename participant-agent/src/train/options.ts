@@ -8,7 +8,7 @@ export interface TrainOptions {
   shape: ModelShape;
   /** The global model in the shared layout; it is read, never mutated. */
   params: Float32Array;
-  /** n x inputDim features, row-major. */
+  /** n x inputDim features, row-major; not to be changed in place once trained on (see Kernel.load). */
   x: Float32Array;
   /** logistic: 0/1 labels; softmax: the class index; linear: the target. */
   y: Float32Array;
@@ -32,6 +32,14 @@ export interface TrainResult {
    * the figure compares with evaluateLocal and across different l2 settings.
    */
   loss: number;
+  /**
+   * logistic and softmax: the fraction of the last epoch's samples classified
+   * right, each batch measured just before its own update as the loss is, a row
+   * being right as shared's binaryAccuracy and multiclassAccuracy decide. Like the
+   * loss, it is not quite the returned model's: the model moves during the epoch.
+   * Absent for linear models and when there are no samples.
+   */
+  accuracy?: number;
   /** n; with no samples nothing is trained and loss is 0. */
   samples: number;
   /** Gradient steps taken: epochs x ceil(n / batchSize). */

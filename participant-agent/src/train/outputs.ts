@@ -1,7 +1,7 @@
 /**
  * From a model's linear outputs z = xW + b to what the model kinds predict:
- * the sigmoid (logistic), the softmax (multiclass) or z itself (linear). Shared
- * by training, which turns them into residuals, and evaluation.
+ * the sigmoid (logistic), the softmax (multiclass) or z itself (linear), and the
+ * class. Shared by training, which turns them into residuals, and evaluation.
  */
 import type { ModelShape } from '@fl/shared';
 
@@ -31,4 +31,18 @@ export function activate(shape: ModelShape, z: Float32Array, bias: ArrayLike<num
     else z[i] = shape.kind === 'logistic' ? sigmoid(z[i] + bias[0]) : z[i] + bias[0];
   }
   return z;
+}
+
+/**
+ * The class row `row` of z = xW (n x k, without bias) predicts, as shared's
+ * binaryAccuracy and multiclassAccuracy decide from the probabilities: 1 when
+ * σ(z + b) >= 0.5, i.e. z + b >= 0; or the first of the largest z + b. Decided
+ * from z rather than the probabilities so that training can count before it
+ * turns z into residuals, without a sigmoid or softmax of its own.
+ */
+export function predictedClass(kind: 'logistic' | 'softmax', z: ArrayLike<number>, row: number, bias: ArrayLike<number>, k: number): number {
+  if (kind === 'logistic') return z[row] + bias[0] >= 0 ? 1 : 0;
+  let best = 0;
+  for (let c = 1; c < k; c++) if (z[row + c] + bias[c] > z[row + best] + bias[best]) best = c;
+  return best;
 }

@@ -9,7 +9,7 @@
 import { seededRandom, type ModelShape } from '@fl/shared';
 import { readWeights, writeWeights, type Kernel } from './kernel';
 import { shuffle, type TrainOptions, type TrainResult } from './options';
-import { sigmoid, softmaxRow, softplus } from './outputs';
+import { predictedClass, sigmoid, softmaxRow, softplus } from './outputs';
 
 /** Calls share the kernel's memory, so they run one at a time even when callers overlap (agents in one process). */
 let queue: Promise<unknown> = Promise.resolve();
@@ -34,16 +34,16 @@ async function sgd(options: TrainOptions, kernel: Kernel): Promise<TrainResult> 
   const random = seededRandom(options.seed);
   // W·(1 − lr·l2): the penalty is on the weights only, never the bias.
   const decay = 1 - learningRate * l2;
-  let lossSum = 0;
+  const tally: Tally = { loss: 0, right: 0 };
   let steps = 0;
   for (let epoch = 0; epoch < epochs; epoch++) {
     shuffle(order, random);
-    // The reported loss is the last epoch's, each batch measured before its own update.
-    const measure = epoch === epochs - 1;
+    // The reported loss and accuracy are the last epoch's, each batch measured before its own update.
+    const measure = epoch === epochs - 1 ? tally : undefined;
     for (let start = 0; start < n; start += batchSize) {
       const end = Math.min(n, start + batchSize);
       kernel.forward(start, end);
-      lossSum += residuals(shape, z, order, start, end, y, bias, biasGradient, measure);
+      residuals(shape, z, order, start, end, y, bias, biasGradient, measure);
       kernel.backward(start, end);
       const scale = learningRate / (end - start);
       kernel.step(decay, scale);
@@ -59,15 +59,22 @@ async function sgd(options: TrainOptions, kernel: Kernel): Promise<TrainResult> 
   const params = new Float32Array(options.params.length);
   readWeights(w, params, d, k);
   params.set(bias, d * k);
-  return { params, loss: lossSum / n, samples: n, steps };
+  return { params, loss: tally.loss / n, ...(shape.kind !== 'linear' && { accuracy: tally.right / n }), samples: n, steps };
+}
+
+/** Sums over the rows of the epoch that reports them. */
+interface Tally {
+  loss: number;
+  /** rows classified right (logistic and softmax) */
+  right: number;
 }
 
 /**
  * Turns the batch's products z = XW (without bias) into residuals r = p − y in
- * place, adds them up into the bias gradient, and when `measure` returns the
+ * place, adds them up into the bias gradient, and when given `measure` adds the
  * batch's summed loss (binary cross-entropy, softmax cross-entropy or half the
- * squared error), else 0: the loss costs a logarithm per row, paid only in the
- * epoch that reports it.
+ * squared error) and the rows it classifies right to it: the loss costs a
+ * logarithm per row, paid only in the epoch that reports it.
  */
 function residuals(
   shape: ModelShape,
@@ -78,9 +85,10 @@ function residuals(
   y: Float32Array,
   bias: Float64Array,
   biasGradient: Float64Array,
-  measure: boolean,
-): number {
+  measure: Tally | undefined,
+): void {
   let loss = 0;
+  let right = 0;
   const size = end - start;
   switch (shape.kind) {
     case 'logistic':
@@ -88,12 +96,15 @@ function residuals(
         const label = y[order[start + i]];
         const v = z[i] + bias[0];
         // −[y·log σ(v) + (1−y)·log(1−σ(v))] = softplus(v) − y·v, stable for large |v|.
-        if (measure) loss += softplus(v) - label * v;
+        if (measure) {
+          loss += softplus(v) - label * v;
+          if (predictedClass('logistic', z, i, bias, 1) === label) right++;
+        }
         const r = sigmoid(v) - label;
         z[i] = r;
         biasGradient[0] += r;
       }
-      return loss;
+      break;
     case 'linear':
       for (let i = 0; i < size; i++) {
         const r = z[i] + bias[0] - y[order[start + i]];
@@ -101,19 +112,24 @@ function residuals(
         z[i] = r;
         biasGradient[0] += r;
       }
-      return loss;
+      break;
     case 'softmax': {
       const k = shape.outputDim;
       for (let i = 0; i < size; i++) {
         const label = y[order[start + i]];
         const row = i * k;
         const labelLogit = z[row + label] + bias[label];
+        if (measure && predictedClass('softmax', z, row, bias, k) === label) right++;
         const logSum = softmaxRow(z, row, bias, k, z);
         if (measure) loss += logSum - labelLogit;
         z[row + label] -= 1;
         for (let c = 0; c < k; c++) biasGradient[c] += z[row + c];
       }
-      return loss;
+      break;
     }
+  }
+  if (measure) {
+    measure.loss += loss;
+    measure.right += right;
   }
 }

@@ -8,7 +8,7 @@
  * spends 10-70 µs dispatching each op (measured on its wasm backend), several
  * times the arithmetic itself; here a whole batch is one call.
  */
-import { layoutOffsets, layoutViews, type Kernel, type KernelLayout } from './kernel';
+import { kernelMemory, type Kernel } from './kernel';
 
 // Value types and the opcodes used below (WebAssembly core spec 2.0).
 const I32 = 0x7f;
@@ -341,26 +341,26 @@ export function simdKernel(): Kernel | undefined {
   const bytes = assemble();
   if (typeof WebAssembly !== 'object' || !WebAssembly.validate(bytes)) return undefined;
   const wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as Exports;
-  let at = layoutOffsets(0, 0, 0, 0);
-  let views: KernelLayout | undefined;
-  let d = 0;
-  let k = 0;
+  // The memory is kept across calls and only grows: a site trains on the same data every round.
+  const memory = kernelMemory((bytes) => {
+    const missing = bytes - wasm.memory.buffer.byteLength;
+    if (missing > 0) wasm.memory.grow(Math.ceil(missing / 65536));
+    return wasm.memory.buffer;
+  });
   return {
     name: 'wasm-simd',
-    load(x, n, inputs, outputs, batch) {
-      at = layoutOffsets(n, inputs, outputs, batch);
-      // The memory is kept across calls and only grows: a site trains on the same data every round.
-      const missing = at.end - wasm.memory.buffer.byteLength;
-      if (missing > 0) wasm.memory.grow(Math.ceil(missing / 65536));
-      views = layoutViews(wasm.memory.buffer, at, n, inputs, outputs, batch);
-      views.x.set(x);
-      views.g.fill(0);
-      d = inputs;
-      k = outputs;
-      return views;
+    load: (x, n, d, k, batch) => memory.load(x, n, d, k, batch).views,
+    forward(start, end) {
+      const { at, d, k } = memory.loaded(start, end);
+      wasm.forward(at.order, start, end, at.x, d, at.w, k, at.z);
     },
-    forward: (start, end) => wasm.forward(at.order, start, end, at.x, d, at.w, k, at.z),
-    backward: (start, end) => wasm.backward(at.order, start, end, at.x, d, at.g, k, at.z),
-    step: (decay, scale) => wasm.step(at.w, at.g, k * d, decay, scale),
+    backward(start, end) {
+      const { at, d, k } = memory.loaded(start, end);
+      wasm.backward(at.order, start, end, at.x, d, at.g, k, at.z);
+    },
+    step(decay, scale) {
+      const { at, d, k } = memory.loaded();
+      wasm.step(at.w, at.g, k * d, decay, scale);
+    },
   };
 }

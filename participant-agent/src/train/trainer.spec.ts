@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ModelShape, initialParameters } from '@fl/shared';
+import { ModelShape, binaryAccuracy, initialParameters, multiclassAccuracy, predict } from '@fl/shared';
 import { selectBackend } from './backend';
-import { TrainOptions, evaluateLocal, trainingEngine, trainLocal, useTrainingEngine } from './trainer';
+import { kernelFor } from './kernel';
+import { trainWithKernel } from './sgd';
+import { TrainOptions, TrainResult, evaluateLocal, trainingEngine, trainLocal, useTrainingEngine } from './trainer';
 import { trainWithTfjs } from './tfjs-sgd';
 
 /** Seeded data for the tests, so a failure reproduces. */
@@ -66,10 +68,12 @@ describe('a single full-batch step (lr = 1) matches the hand-computed update', (
     // Execute
     const result = await trainLocal(options({ shape, params, x: TINY_X, y, n: 2, batchSize: 2, learningRate: 1 }));
 
-    // Assert: the loss is measured before the update, −(ln p1 + ln(1−p2))/2.
+    // Assert: the loss is measured before the update, −(ln p1 + ln(1−p2))/2, and so is the
+    // accuracy: z + b = [-0.2, 0.6] gets both labels wrong.
     expectClose(result.params, [-0.570115136, 0.679244296, 0.014020455]);
     expect(result.loss).toBeCloseTo(0.91571595, 5);
     expect(result.loss).toBeCloseTo(evaluateLocal(shape, params, TINY_X, y, 2).loss, 5);
+    expect(result.accuracy).toBe(0);
     expect(result).toMatchObject({ samples: 2, steps: 1 });
   });
 
@@ -89,6 +93,8 @@ describe('a single full-batch step (lr = 1) matches the hand-computed update', (
     ]);
     expect(result.loss).toBeCloseTo(1.15903161, 5);
     expect(result.loss).toBeCloseTo(evaluateLocal(shape, params, TINY_X, y, 2).loss, 5);
+    // Class 0, the first of the tied 0 and 1, for label 2; class 2 for label 0.
+    expect(result.accuracy).toBe(0);
   });
 
   it('linear: g = XW+b - y, loss 0.5 * mean(g²)', async () => {
@@ -103,6 +109,7 @@ describe('a single full-batch step (lr = 1) matches the hand-computed update', (
     // Assert: loss = 0.5 * (1.5625 + 6.5025) / 2.
     expectClose(result.params, [-3.1, 2.325, -0.6]);
     expect(result.loss).toBeCloseTo(2.01625, 5);
+    expect(result.accuracy).toBeUndefined();
   });
 
   it('l2 adds l2·W to the weight gradient and leaves the bias alone', async () => {
@@ -298,6 +305,66 @@ describe('trainLocal', () => {
     // Assert
     expect(Array.from(result.params)).toEqual([1, 2, 3]);
     expect(result).toMatchObject({ loss: 0, samples: 0, steps: 0 });
+    expect(result.accuracy).toBeUndefined();
+  });
+});
+
+// Both engines, called past trainLocal's validation so that a learning rate of 0 can hold the model still.
+describe.each<[string, (options: TrainOptions) => Promise<TrainResult>]>([
+  ['the kernel', (run) => trainWithKernel(run, kernelFor('training'))],
+  ['TF.js', trainWithTfjs],
+])('the accuracy that training with %s reports', (_, train) => {
+  const n = 200;
+  const logistic: ModelShape = { kind: 'logistic', inputDim: 4, outputDim: 1 };
+  const softmax: ModelShape = { kind: 'softmax', inputDim: 4, outputDim: 3 };
+  const { x, y: binary } = separableLogistic(n, 4, 9);
+  const classes = Float32Array.from({ length: n }, (_, i) => i % 3);
+  const { normal } = generator(10);
+  const someParams = (shape: ModelShape) => Float32Array.from(initialParameters(shape), () => normal());
+
+  it.each([
+    ['logistic', logistic, binary, (p: Float32Array) => binaryAccuracy(p, binary)],
+    ['softmax', softmax, classes, (p: Float32Array) => multiclassAccuracy(p, classes, 3)],
+  ])('%s: is the given parameters\' over all rows when a learning rate of 0 keeps them, ties as shared decides', async (_, shape, y, accuracyOf) => {
+    // Prepare: two epochs, of which only the last counts, and a partial last batch (200 = 28 x 7 + 4).
+    const run = options({ shape, params: someParams(shape), x, y, n, epochs: 2, batchSize: 7, learningRate: 0 });
+    // Zero parameters tie every row: class 1 for logistic (p = 0.5), the first class for softmax.
+    const tied = { ...run, params: new Float32Array(run.params.length) };
+
+    // Execute
+    const result = await train(run);
+    const tiedResult = await train(tied);
+
+    // Assert
+    const expected = accuracyOf(predict(shape, run.params, x, n));
+    expect(expected).toBeGreaterThan(0.2);
+    expect(expected).toBeLessThan(0.8);
+    expect(result.accuracy).toBe(expected);
+    expect(tiedResult.accuracy).toBe(accuracyOf(predict(shape, tied.params, x, n)));
+  });
+
+  it('is measured before each batch\'s update, not of the model returned', async () => {
+    // Prepare: one batch of all rows, so the last epoch is one step, measured on the model the
+    // epoch before it returned.
+    const run = options({ shape: logistic, params: initialParameters(logistic), x, y: binary, n, batchSize: n, learningRate: 0.5 });
+
+    // Execute
+    const first = await train(run);
+    const second = await train({ ...run, epochs: 2 });
+
+    // Assert
+    const before = evaluateLocal(logistic, first.params, x, binary, n).accuracy;
+    const after = evaluateLocal(logistic, second.params, x, binary, n).accuracy;
+    expect(second.accuracy).toBe(before);
+    expect(after).not.toBe(before);
+  });
+
+  it('is absent for linear models', async () => {
+    // Execute
+    const result = await train(options({ shape: { kind: 'linear', inputDim: 4, outputDim: 1 }, params: new Float32Array(5), x, y: binary, n }));
+
+    // Assert
+    expect(result.accuracy).toBeUndefined();
   });
 });
 
@@ -363,6 +430,7 @@ describe('the engines', () => {
       // Assert: the same batches (one seeded shuffle), so the same steps up to float rounding.
       expectClose(tfjs.params, Array.from(kernel.params), 4);
       expect(tfjs.loss).toBeCloseTo(kernel.loss, 4);
+      expect(tfjs.accuracy).toBe(kernel.accuracy);
       expect(tfjs.steps).toBe(kernel.steps);
     }
   });

@@ -85,7 +85,10 @@ function predict(shape: ModelShape, params: Float32Array, x: Float32Array, n: nu
   return activate(shape, z.slice(0, n * k), params.subarray(d * k), n);
 }
 
-/** Loss and accuracy (or MSE) of a parameter vector on local data. */
+/**
+ * Loss and accuracy (or MSE) of a parameter vector on local data. The evaluation
+ * kernel keeps x for the next call, so x must not change in place afterwards (see Kernel.load).
+ */
 export function evaluateLocal(shape: ModelShape, params: Float32Array, x: Float32Array, y: Float32Array, n: number): Evaluation {
   if (y.length !== n) throw new Error('targets do not match n');
   const p = predict(shape, params, x, n);

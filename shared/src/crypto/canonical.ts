@@ -12,6 +12,7 @@ export const SIGNATURE_DOMAINS = [
   'welcome',
   'statistics-request',
   'statistics',
+  'setup',
   'train',
   'update',
   'evaluate',

@@ -3,11 +3,13 @@
  * validation: every inbound payload is parsed with its schema before use.
  */
 import type { Ack, ErrorBody } from './errors';
-import type { Chunk, DownlinkChunked, EvaluateMessage, JobFinished, StatisticsRequest, TrainMessage, Welcome } from './messages';
+import type { Chunk, DownlinkChunked, EvaluateMessage, JobFinished, SetupMessage, StatisticsRequest, TrainMessage, Welcome } from './messages';
 
 export interface CoordinatorToAgentEvents {
   welcome: (message: Welcome) => void;
   'statistics-request': (message: StatisticsRequest) => void;
+  /** once per connection and job, before the first train or evaluate request that names it */
+  setup: (message: SetupMessage) => void;
   train: (message: TrainMessage) => void;
   evaluate: (message: EvaluateMessage) => void;
   'job-finished': (message: JobFinished) => void;

@@ -7,7 +7,8 @@
  * by its `type` (see crypto/canonical.ts); weights are covered by the header's SHA-256.
  */
 import { z } from 'zod';
-import { isBinary, type Binary } from '../codec/weights';
+import { isBinary, sha256Hex, type Binary } from '../codec/weights';
+import { canonicalJson } from '../crypto/canonical';
 import { MODEL_KINDS } from '../model/model';
 import { JobSpecSchema, LocalStatisticsSchema, PreprocessingSchema } from './job';
 
@@ -75,14 +76,36 @@ export type StatisticsHeader = z.infer<typeof StatisticsHeaderSchema>;
 export const StatisticsMessageSchema = z.strictObject({ header: StatisticsHeaderSchema, signature });
 export type StatisticsMessage = z.infer<typeof StatisticsMessageSchema>;
 
-/** Coordinator -> agent: train from this global model. Stateless: it carries all the agent needs. */
+/**
+ * Coordinator -> agent, once per connection and job, before the first request
+ * that names it: what the job trains and how every site prepares its data. It
+ * is the same all job long, so train and evaluate requests name it by digest
+ * (setupDigest) rather than carry, and have every site parse and verify, the
+ * same kilobytes (tens of them for wide data) every round.
+ */
+export const SetupHeaderSchema = z.strictObject({
+  type: z.literal('setup'),
+  job: id,
+  spec: JobSpecSchema,
+  preprocessing: PreprocessingSchema,
+  model: z.strictObject({ kind: z.enum(MODEL_KINDS), inputDim: z.number().int().min(1), outputDim: z.number().int().min(1) }),
+});
+export type SetupHeader = z.infer<typeof SetupHeaderSchema>;
+export const SetupMessageSchema = z.strictObject({ header: SetupHeaderSchema, signature });
+export type SetupMessage = z.infer<typeof SetupMessageSchema>;
+
+/** The name requests give a setup: the SHA-256 of its header's canonical JSON. */
+export function setupDigest(header: SetupHeader): string {
+  return sha256Hex(Buffer.from(canonicalJson(header), 'utf8'));
+}
+
+/** Coordinator -> agent: train from this global model, under the setup it names. */
 export const TrainHeaderSchema = z.strictObject({
   type: z.literal('train'),
   job: id,
   round: z.number().int().min(1),
-  spec: JobSpecSchema,
-  preprocessing: PreprocessingSchema,
-  model: z.strictObject({ kind: z.enum(MODEL_KINDS), inputDim: z.number().int().min(1), outputDim: z.number().int().min(1) }),
+  /** setupDigest of the job's setup, sent on this connection before */
+  setup: sha256,
   weightsSha256: sha256,
   /** milliseconds since the epoch after which the update is no longer awaited */
   deadline: z.number().int(),
@@ -171,10 +194,10 @@ export const ChunkedSchema = z.strictObject({
 });
 export type Chunked = z.infer<typeof ChunkedSchema>;
 
-/** Coordinator -> agent: a train or evaluate request larger than a frame, after its pieces. */
+/** Coordinator -> agent: a setup, train or evaluate request larger than a frame, after its pieces. */
 export const DownlinkChunkedSchema = z.strictObject({
   transfer: z.string().min(8).max(64),
-  event: z.enum(['train', 'evaluate']),
+  event: z.enum(['setup', 'train', 'evaluate']),
 });
 export type DownlinkChunked = z.infer<typeof DownlinkChunkedSchema>;
 

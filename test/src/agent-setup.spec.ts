@@ -1,0 +1,139 @@
+/**
+ * The agent's side of job setups, against a stand-in coordinator on loopback:
+ * train requests name the job's setup by digest, and the agent trains only
+ * under a setup it received signed by the coordinator key it pinned.
+ */
+import * as http from 'node:http';
+import * as path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { Server, type Socket } from 'socket.io';
+import {
+  AGENT_NAMESPACE,
+  encodeKey,
+  encodeWeights,
+  generateKeyPair,
+  JobSpecSchema,
+  sha256Hex,
+  setupDigest,
+  signHeader,
+  verifyHeader,
+  type SetupHeader,
+  type TrainHeader,
+  type UpdateHeader,
+} from '@fl/shared';
+import { ParticipantAgent } from '@fl/participant-agent';
+import { eventually, tempDir, writeCsv } from './harness';
+
+jest.setTimeout(60_000);
+
+describe('an agent given job setups by digest', () => {
+  const coordinator = generateKeyPair();
+  const impostor = generateKeyPair();
+  const site = generateKeyPair();
+  const updates: { header: UpdateHeader; signature: string }[] = [];
+  const logged: string[] = [];
+  let server: http.Server;
+  let io: Server;
+  let socket: Socket;
+  let agent: ParticipantAgent;
+
+  const setup: SetupHeader = {
+    type: 'setup',
+    job: 'job-1',
+    spec: JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'x1', type: 'numeric' }, { name: 'x2', type: 'numeric' }], target: 'label', evaluateEvery: 0 }),
+    preprocessing: {
+      features: [
+        { name: 'x1', type: 'numeric', mean: 0, std: 1 },
+        { name: 'x2', type: 'numeric', mean: 0, std: 1 },
+      ],
+      target: { type: 'binary', classes: ['no', 'yes'] },
+      inputDim: 2,
+      rows: 20,
+    },
+    model: { kind: 'logistic', inputDim: 2, outputDim: 1 },
+  };
+  const weights = encodeWeights(new Float32Array([0.1, -0.2, 0.3]));
+
+  function train(round: number, digest: string) {
+    const header: TrainHeader = {
+      type: 'train',
+      job: 'job-1',
+      round,
+      setup: digest,
+      weightsSha256: sha256Hex(weights),
+      deadline: Date.now() + 60_000,
+      issuedAt: Date.now(),
+      auditHead: { seq: 1, hash: '0'.repeat(64) },
+      evaluate: false,
+    };
+    socket.emit('train', { header, signature: signHeader('train', header, coordinator.secretKey), weights });
+  }
+
+  beforeAll(async () => {
+    server = http.createServer();
+    io = new Server(server, { transports: ['websocket'] });
+    const connected = new Promise<Socket>((resolve) =>
+      io.of(AGENT_NAMESPACE).on('connection', (s) => {
+        const header = {
+          type: 'welcome' as const,
+          participant: 'site-a',
+          coordinatorKey: encodeKey(coordinator.publicKey),
+          handshakeNonce: (s.handshake.auth as { header: { nonce: string } }).header.nonce,
+          serverTime: Date.now(),
+          maxFrameBytes: 1 << 20,
+          maxMessageBytes: 1 << 24,
+        };
+        s.on('update', (message: { header: UpdateHeader; signature: string }, ack: (reply: unknown) => void) => {
+          updates.push(message);
+          ack({ ok: true });
+        });
+        s.emit('welcome', { header, signature: signHeader('welcome', header, coordinator.secretKey) });
+        resolve(s);
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const rows = Array.from({ length: 20 }, (_, i) => [String((i % 5) - 2), String((i % 3) - 1), i % 2 ? 'yes' : 'no']);
+    const dataFile = writeCsv(path.join(tempDir('setup'), 'site-a.csv'), ['x1', 'x2', 'label'], rows);
+    agent = new ParticipantAgent({
+      coordinatorUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      keys: site,
+      dataFile,
+      coordinatorKey: encodeKey(coordinator.publicKey),
+      log: (line) => logged.push(line),
+    });
+    await agent.start();
+    socket = await connected;
+  });
+
+  afterAll(async () => {
+    agent?.stop();
+    await io?.close();
+  });
+
+  it('ignores a request naming a setup it never received, and a setup not signed by the pinned key', async () => {
+    const digest = setupDigest(setup);
+    const ignored = (n: number) => eventually(() => logged.filter((l) => l.includes('names a job setup not received')).length, (count) => count === n);
+    train(1, digest);
+    await ignored(1);
+    const forged = { ...setup, spec: { ...setup.spec, learningRate: 50 } };
+    socket.emit('setup', { header: forged, signature: signHeader('setup', forged, impostor.secretKey) });
+    train(2, setupDigest(forged));
+    await ignored(2);
+    socket.emit('setup', { header: setup, signature: signHeader('setup', setup, coordinator.secretKey) });
+    train(3, digest);
+    // The agent handles messages in order: once round 3 is answered, rounds 1 and 2 were not.
+    await eventually(() => updates.length, (n) => n > 0);
+    expect(updates.map((u) => u.header.round)).toEqual([3]);
+    expect(logged.some((l) => l.includes('ignored a setup message not signed by the pinned coordinator key'))).toBe(true);
+  });
+
+  it('trains under the setup a request names, and signs its update', async () => {
+    const [{ header, signature }] = updates;
+    expect(verifyHeader('update', header, signature, site.publicKey)).toBe(true);
+    expect(header).toMatchObject({ job: 'job-1', participant: 'site-a', numSamples: 20 });
+    // Later rounds name the same setup without it being sent again.
+    train(4, setupDigest(setup));
+    await eventually(() => updates.length, (n) => n === 2);
+    expect(updates[1].header.round).toBe(4);
+  });
+});
