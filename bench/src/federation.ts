@@ -57,7 +57,7 @@ function childCpuMs(pid: number | undefined): { user: number; system: number } {
 }
 
 export class Federation {
-  private readonly children: { name: string; child: ChildProcess; tail: string[] }[] = [];
+  private readonly children: { name: string; child: ChildProcess; log: string }[] = [];
   /** the round count of each job created, known before its first event */
   private readonly lastRounds = new Map<string, number>();
   private readonly timelines = new Map<string, JobTimeline & { status: string; error: string | null; lastRound: number }>();
@@ -202,26 +202,31 @@ export class Federation {
 
   private spawn(name: string, script: string, args: string[]): ChildProcess {
     const profile = process.env[PROFILE_ENV] ? ['--cpu-prof', `--cpu-prof-dir=${process.env[PROFILE_ENV]}`] : [];
-    const child = spawn(process.execPath, [...profile, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const entry = { name, child, tail: [] as string[] };
-    // Drained continuously, or a chatty child would block on a full pipe; the tail explains a failure.
-    child.stderr!.on('data', (chunk: Buffer) => {
-      entry.tail.push(chunk.toString());
-      if (entry.tail.length > 20) entry.tail.shift();
-    });
+    // The agents' logs (a line per round each) go to a file, not a pipe: reading twenty pipes
+    // would wake the coordinator's process, whose CPU is measured, for every line.
+    const log = path.join(this.dir, `${name}.log`);
+    const fd = fs.openSync(log, 'a');
+    const child = spawn(process.execPath, [...profile, script, ...args], { stdio: ['ignore', 'pipe', fd] });
+    fs.closeSync(fd);
     child.stdout!.resume();
-    this.children.push(entry);
+    this.children.push({ name, child, log });
     return child;
   }
 
+  /** The end of a child's log: why it failed. */
   private tail(child: ChildProcess): string {
-    return this.children.find((c) => c.child === child)?.tail.join('') ?? '';
+    const log = this.children.find((c) => c.child === child)?.log;
+    try {
+      return log ? fs.readFileSync(log, 'utf8').slice(-4000) : '';
+    } catch {
+      return '';
+    }
   }
 
   /** Fails the benchmark at once when an agent process has died, rather than at a timeout. */
   private checkChildren(): void {
     const dead = this.children.find((c) => c.child.exitCode !== null);
-    if (dead) throw new Error(`${dead.name} exited ${dead.child.exitCode}: ${dead.tail.join('')}`);
+    if (dead) throw new Error(`${dead.name} exited ${dead.child.exitCode}: ${this.tail(dead.child)}`);
   }
 
   private async waitOnline(count: number): Promise<void> {

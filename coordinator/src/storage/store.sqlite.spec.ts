@@ -32,6 +32,21 @@ describe('the SQLite store', () => {
     expect(() => store.addParticipant(participant('b', 'B', 'k1'))).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
   });
 
+  it('answers a participant as stored last, a status change or a rolled-back one included', () => {
+    store.addParticipant(participant('a', 'A', 'k1'));
+    expect(store.getParticipant('a')?.status).toBe('approved');
+    store.setParticipantStatus('a', 'revoked', 'user:admin', 5);
+    expect(store.getParticipant('a')).toMatchObject({ status: 'revoked', decidedBy: 'user:admin' });
+    expect(() =>
+      store.transaction(() => {
+        store.setParticipantStatus('a', 'approved', 'user:admin', 6);
+        expect(store.getParticipant('a')?.status).toBe('approved');
+        throw new Error('rolled back');
+      }),
+    ).toThrow('rolled back');
+    expect(store.getParticipant('a')?.status).toBe('revoked');
+  });
+
   it('commits a round with its model and moves the job on, in one transaction', () => {
     store.commitRound(round(1), model(1));
     expect(store.getJob('j1')).toMatchObject({ status: 'training', round: 1, preprocessing });

@@ -178,6 +178,12 @@ const modelBytes = (weights: Float32Array) => Buffer.from(weights.buffer, weight
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  /**
+   * Participants as read by name, for the check of every message a participant
+   * sends (its key and status): this process is the only one that writes them,
+   * and every write empties it.
+   */
+  private readonly participantsByName = new Map<string, ParticipantRecord>();
 
   /** `readonly` opens an existing store without changing a byte of it, e.g. to verify its audit log. */
   constructor(file: string, options: { readonly?: boolean } = {}) {
@@ -215,6 +221,7 @@ export class SqliteStore implements Store {
   }
 
   addParticipant(p: ParticipantRecord): void {
+    this.participantsByName.clear();
     try {
       this.statement(
         `INSERT INTO participants (name, organisation, country, public_key, status, invitation, decided_at, decided_by, created_at)
@@ -229,7 +236,12 @@ export class SqliteStore implements Store {
   }
 
   getParticipant(name: string): ParticipantRecord | undefined {
-    return this.participantWhere('name', name);
+    const cached = this.participantsByName.get(name);
+    if (cached) return cached;
+    const record = this.participantWhere('name', name);
+    // Not inside a transaction: what it read may yet be rolled back.
+    if (record && !this.db.inTransaction) this.participantsByName.set(name, record);
+    return record;
   }
 
   getParticipantByKey(publicKey: string): ParticipantRecord | undefined {
@@ -245,6 +257,7 @@ export class SqliteStore implements Store {
   }
 
   setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number): void {
+    this.participantsByName.clear();
     const { changes } = this.statement('UPDATE participants SET status = ?, decided_by = ?, decided_at = ? WHERE name = ?').run(status, decidedBy, at, name);
     if (changes === 0) throw new FlError('NOT_FOUND', `no participant ${name}`);
   }
