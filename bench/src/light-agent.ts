@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import { io, type Socket } from 'socket.io-client';
+import { UnmaskedWebSocket } from '@fl/participant-agent';
 import {
   AGENT_NAMESPACE,
   decodePublicKey,
@@ -97,7 +98,7 @@ class LightParticipant {
     onWelcome: () => void,
   ) {
     this.socket = io(new URL(AGENT_NAMESPACE, config.url).toString(), {
-      transports: ['websocket'],
+      transports: [UnmaskedWebSocket],
       reconnection: false,
       forceNew: true,
       auth: (cb) => cb(this.handshake()),

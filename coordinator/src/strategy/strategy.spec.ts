@@ -30,6 +30,26 @@ describe('FedAvg', () => {
     const round = fedAvg.begin(new Float32Array(3));
     expect(() => round.add({ participant: 'a', weights: new Float32Array(2), numSamples: 1, metrics: {} })).toThrow();
   });
+
+  it('starts each round from zero though it reuses the running sums of ended rounds, and keeps a taken aggregate', () => {
+    const update = (value: number) => ({ participant: 'a', weights: new Float32Array([value, value]), numSamples: 2, metrics: {} });
+    const first = fedAvg.begin(new Float32Array(2));
+    first.add(update(5));
+    const firstResult = first.result();
+    // Rounds overlapping (two jobs) and following one another, each with its own sum.
+    const second = fedAvg.begin(new Float32Array(2));
+    const third = fedAvg.begin(new Float32Array(2));
+    second.add(update(1));
+    third.add(update(7));
+    expect(Array.from(second.result()!.weights)).toEqual([1, 1]);
+    expect(Array.from(third.result()!.weights)).toEqual([7, 7]);
+    const fourth = fedAvg.begin(new Float32Array(2));
+    fourth.add(update(3));
+    expect(Array.from(fourth.result()!.weights)).toEqual([3, 3]);
+    expect(first.result()).toBe(firstResult);
+    expect(Array.from(firstResult!.weights)).toEqual([5, 5]);
+    expect(() => first.add(update(1))).toThrow('after the aggregate was taken');
+  });
 });
 
 describe('combining statistics', () => {

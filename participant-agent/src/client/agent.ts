@@ -52,6 +52,7 @@ interface LocalSplit {
 }
 import { evaluateLocal, trainLocal } from '../train';
 import { networkErrorMessage } from './http';
+import { UnmaskedWebSocket } from './transport';
 import { appendJournal } from './journal';
 import type { CoordinatorPins } from './pins';
 
@@ -114,7 +115,7 @@ export class ParticipantAgent extends EventEmitter {
     const url = new URL(AGENT_NAMESPACE, options.coordinatorUrl).toString();
     this.socket = io(url, {
       autoConnect: false,
-      transports: ['websocket'],
+      transports: [UnmaskedWebSocket],
       // Handed by engine.io to the ws transport, which verifies the coordinator's certificate against it
       // (as text: engine.io's options are typed for PEM strings).
       ca: Buffer.isBuffer(options.ca) ? options.ca.toString('utf8') : options.ca,

@@ -38,8 +38,18 @@ export class WeightedAverage {
   private readonly sum: Float64Array;
   private total = 0;
 
-  constructor(readonly size: number) {
-    this.sum = new Float64Array(size);
+  /** `sum`: an array of `size` to reuse (it is zeroed), e.g. the previous round's. */
+  constructor(
+    readonly size: number,
+    sum?: Float64Array,
+  ) {
+    if (sum && sum.length !== size) throw new Error('the running sum to reuse differs in size');
+    this.sum = sum ? sum.fill(0) : new Float64Array(size);
+  }
+
+  /** The running sum, for a later WeightedAverage of the same size once this one's result is taken. */
+  get buffer(): Float64Array {
+    return this.sum;
   }
 
   get weight(): number {
