@@ -365,7 +365,7 @@ export class JobRun {
         continue;
       }
       const result = aggregation.result();
-      if (result && collection.replies.size >= spec.minParticipants) {
+      if (result && this.commits(phase)) {
         // Set before the commit's I/O, so that a repeat arriving meanwhile is already a duplicate.
         this.lastRound = { round, contributors: new Set(collection.replies.keys()) };
         // Older frames are refused by round from now on; only this round's nonces need remembering.
@@ -394,14 +394,16 @@ export class JobRun {
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
       }
+      this.deps.audit.flush(); // left for a commit that did not come (a no-op when runPhase wrote them)
       attempt = this.belowMinimum(`round ${round}`, attempt, collection);
     }
   }
 
   /**
    * Commits a round in one transaction: its record, the new global model, the
-   * audit record that attests it (its contributors in the order they were
-   * folded in, which recomputing the average needs), and the retention policy.
+   * records of the updates it is made of (deferred until now), the audit record
+   * that attests it (its contributors in the order they were folded in, which
+   * recomputing the average needs), and the retention policy.
    */
   private commit(record: RoundRecord, weights: Float32Array, previous: string, replies: ReadonlyMap<string, { numSamples: number; sha256: string }>): void {
     const { job, round, modelSha256: sha256 } = record;
@@ -431,8 +433,14 @@ export class JobRun {
     this.phase = null;
     // What was accepted is recorded whatever becomes of the phase: committed, started again, or stopped.
     // Not when the coordinator shuts down: like a crash, that drops the round, which starts again.
-    if (!this.halted) this.deps.audit.flush();
+    // A training round that commits writes them in its commit's transaction (commit()): one, not two.
+    if (!this.halted && !this.commits(phase)) this.deps.audit.flush();
     return this.interrupted();
+  }
+
+  /** Whether a closed phase is a training round that commits, as trainingRound() decides. */
+  private commits(phase: Phase): boolean {
+    return phase.kind === 'training' && this.control === 'run' && !this.phaseCutShort && phase.collection.replies.size >= this.job.spec.minParticipants;
   }
 
   /**
