@@ -15,6 +15,7 @@ import { UnmaskedWebSocket } from '@fl/participant-agent';
 import {
   AGENT_NAMESPACE,
   decodePublicKey,
+  packetCodec,
   decodeWeights,
   DownlinkChunkedSchema,
   encodeKey,
@@ -99,6 +100,7 @@ class LightParticipant {
   ) {
     this.socket = io(new URL(AGENT_NAMESPACE, config.url).toString(), {
       transports: [UnmaskedWebSocket],
+      parser: packetCodec,
       reconnection: false,
       forceNew: true,
       auth: (cb) => cb(this.handshake()),

@@ -9,6 +9,7 @@ import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { packetCodec } from '@fl/shared';
 import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
@@ -18,7 +19,11 @@ import { AgentConnections } from './participants/connections';
 import { RoundEngine } from './rounds/round-engine';
 import { STORE, type Store } from './storage/store';
 
-/** Socket.IO with the frame limit set on purpose (the library's default is 1 MB). */
+/**
+ * Socket.IO with the frame limit set on purpose (the library's default is 1 MB),
+ * and the packet encoding that sends a small model with its header in one frame
+ * (shared/src/codec/packets.ts).
+ */
 class SizedIoAdapter extends IoAdapter {
   constructor(
     app: INestApplication,
@@ -28,7 +33,7 @@ class SizedIoAdapter extends IoAdapter {
   }
 
   override createIOServer(port: number, options?: ServerOptions) {
-    return super.createIOServer(port, { ...options, maxHttpBufferSize: this.maxFrameBytes });
+    return super.createIOServer(port, { ...options, maxHttpBufferSize: this.maxFrameBytes, parser: packetCodec });
   }
 }
 
@@ -86,6 +91,11 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   // A job over thousands of columns has a large spec; the default 100 kB body limit would refuse it.
   app.useBodyParser('json', { limit: '16mb' });
   app.enableShutdownHooks();
+  // Longer than clients keep an idle connection (fetch: 4 s), so that the client, not the server, closes it:
+  // with Node's 5 s, a request sent on a connection as the server closes it fails with ECONNRESET.
+  const server = app.getHttpServer() as import('node:http').Server;
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await app.listen(config.port, config.host);
   const { port } = app.getHttpServer().address() as AddressInfo;
   const engine = app.get(RoundEngine);
