@@ -18,6 +18,8 @@ const AGENT_CLI = path.join(path.dirname(require.resolve('@fl/participant-agent/
 const LIGHT_AGENT = path.join(__dirname, 'light-agent.js');
 /** Set by `run.js --profile DIR`: every process then writes a CPU profile into DIR. */
 export const PROFILE_ENV = 'FL_BENCH_PROFILE_DIR';
+/** When set, the timed windows are appended to this file, one "from to" line in seconds each, without profiling anything. */
+export const WINDOWS_ENV = 'FL_BENCH_WINDOWS';
 
 /** What happened to a job, each entry stamped with now() when the coordinator emitted it. */
 export interface JobTimeline {
@@ -277,6 +279,9 @@ export class Federation {
     await Promise.all(exited);
     const profiles = process.env[PROFILE_ENV];
     if (profiles) fs.writeFileSync(path.join(profiles, `windows-${process.pid}.json`), JSON.stringify(this.timedWindows));
+    // For a system profiler on the monotonic clock (perf record -k CLOCK_MONOTONIC): the same windows, in seconds.
+    const windows = process.env[WINDOWS_ENV];
+    if (windows) fs.appendFileSync(windows, this.timedWindows.map(([from, to]) => `${from / 1e6} ${to / 1e6}\n`).join(''));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
