@@ -198,6 +198,9 @@ export class SqliteStore implements Store {
     // WAL: readers never block the round commit, and a crash mid-write leaves the last commit intact.
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    // Statement journals (a statement's undo inside a transaction) in memory, not in a temporary file:
+    // a round's commit wrote each page its statements touched, 64 KiB at a time, to disk as well.
+    this.db.pragma('temp_store = MEMORY');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
     this.migrate();
@@ -217,7 +220,10 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    // A nested call joins the transaction under way rather than open a savepoint: SQLite would copy every
+    // page the savepoint touches (64 KiB each here) into its statement journal, a quarter of a round's
+    // commit, for a partial rollback no caller makes (a failure inside aborts the whole transaction).
+    return this.db.inTransaction ? fn() : this.db.transaction(fn)();
   }
 
   addParticipant(p: ParticipantRecord): void {
