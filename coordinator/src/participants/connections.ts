@@ -143,7 +143,8 @@ export class AgentConnections implements AgentChannel {
 
   /** Runs `send` once the socket's earlier messages in pieces have gone; they wait for this one in turn. */
   private after(socket: AgentSocket, send: () => void | Promise<void>): void {
-    const queued = (socket.data.outbox ?? Promise.resolve()).then(send);
+    // A send that fails is that participant's failure at the phase's deadline, as a disconnect is; the next still goes.
+    const queued = (socket.data.outbox ?? Promise.resolve()).then(send).catch(() => undefined);
     socket.data.outbox = queued;
     void queued.finally(() => {
       if (socket.data.outbox === queued) socket.data.outbox = undefined;
