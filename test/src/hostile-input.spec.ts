@@ -60,6 +60,28 @@ describe('handshakes that are refused', () => {
   });
 });
 
+describe('a fault of the coordinator while it handles a message', () => {
+  let coordinator: RunningCoordinator;
+
+  afterAll(() => coordinator?.close());
+
+  it('answers INTERNAL at once, and the connection goes on', async () => {
+    coordinator = await testCoordinator();
+    const keys = await registerParticipant(AdminApi.of(coordinator), 'bank-a');
+    const { socket } = await connectRaw(coordinator.url, handshakeAuth(keys));
+    const submitEvaluation = coordinator.engine.submitEvaluation;
+    coordinator.engine.submitEvaluation = () => Promise.reject(new Error('a fault injected by the test'));
+    try {
+      expect(await emitWithAck(socket, 'evaluation', {})).toEqual({ ok: false, error: expect.objectContaining({ code: 'INTERNAL' }) });
+    } finally {
+      coordinator.engine.submitEvaluation = submitEvaluation;
+    }
+    expect(await emitWithAck(socket, 'evaluation', {})).toEqual({ ok: false, error: expect.objectContaining({ code: 'INVALID_FRAME' }) });
+    expect(socket.connected).toBe(true);
+    socket.close();
+  });
+});
+
 describe('updates that are refused while honest participants train', () => {
   let coordinator: RunningCoordinator;
   let api: AdminApi;

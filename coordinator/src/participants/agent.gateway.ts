@@ -14,7 +14,7 @@ import {
   type OnGatewayInit,
 } from '@nestjs/websockets';
 import type { Namespace } from 'socket.io';
-import { AGENT_NAMESPACE, ChunkedSchema, FlError, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
+import { ackError, AGENT_NAMESPACE, ChunkedSchema, FlError, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
 import { CoordinatorIdentity } from '../identity/identity';
 import { RoundEngine } from '../rounds/round-engine';
 import { AgentConnections, type AgentSocket } from './connections';
@@ -120,7 +120,14 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
 
   /** The ack, once the engine has decided; a refusal is counted against the connection. */
   private async answer(socket: AgentSocket, event: string, decision: Ack | Promise<Ack>): Promise<Ack> {
-    const ack = await decision;
+    let ack: Ack;
+    try {
+      ack = await decision;
+    } catch (err) {
+      // A fault of ours, not the agent's: logged, and answered at once rather than left to the agent's ack timeout.
+      this.log.error(`${event} from ${socket.data.participant}: ${(err as Error).stack}`);
+      return ackError('INTERNAL', 'an unexpected error; the coordinator logged it');
+    }
     if (!ack.ok) this.refuse(socket, event, ack.error);
     return ack;
   }
