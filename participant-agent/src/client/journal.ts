@@ -29,9 +29,16 @@ export const JournalEntrySchema = z.strictObject({
 export type JournalEntry = z.infer<typeof JournalEntrySchema>;
 
 export function appendJournal(file: string, entry: JournalEntry): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
   // One write of one whole line in append mode: entries never interleave mid-line. 0600 like the key beside it.
-  fs.appendFileSync(file, JSON.stringify(entry) + '\n', { mode: 0o600 });
+  const line = JSON.stringify(entry) + '\n';
+  try {
+    fs.appendFileSync(file, line, { mode: 0o600 });
+  } catch (err) {
+    // The directory is made when missing only: checking it before every round's entry cost more than the write.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.appendFileSync(file, line, { mode: 0o600 });
+  }
 }
 
 export function readJournal(file: string): JournalEntry[] {
