@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'socket.io';
 import {
+  DownlinkChunkedSchema,
   inPieces,
   messageBytes,
   randomNonce,
@@ -38,8 +39,9 @@ export interface AgentSocketData {
   outbox?: Promise<void>;
 }
 
-/** What may go to an agent in pieces when it is larger than a frame. */
+/** What the coordinator sends an agent; the requests DownlinkChunkedSchema names may go in pieces. */
 type Sendable = Instruction | 'setup';
+const IN_PIECES: ReadonlySet<string> = new Set(DownlinkChunkedSchema.shape.event.options);
 
 export class AgentConnections implements AgentChannel {
   private readonly sockets = new Map<string, AgentSocket>();
@@ -129,10 +131,9 @@ export class AgentConnections implements AgentChannel {
 
   private deliverNow<E extends Sendable>(sockets: AgentSocket[], event: E, args: Parameters<CoordinatorToAgentEvents[E]>): void {
     const [message] = args;
-    const kind: Sendable = event;
-    if ((kind === 'setup' || kind === 'train' || kind === 'evaluate') && messageBytes(message) > this.maxFrameBytes) {
+    if (IN_PIECES.has(event) && messageBytes(message) > this.maxFrameBytes) {
       // Larger than a frame: packed once, then sent in pieces to each, each piece once the previous one is acknowledged.
-      const { pieces, end } = inPieces(message as Record<string, unknown>, kind, this.maxFrameBytes, randomNonce());
+      const { pieces, end } = inPieces(message as Record<string, unknown>, event as DownlinkChunked['event'], this.maxFrameBytes, randomNonce());
       for (const socket of sockets) this.after(socket, () => this.sendInPieces(socket, pieces, end));
       return;
     }

@@ -394,7 +394,6 @@ export class JobRun {
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
       }
-      this.deps.audit.flush(); // left for a commit that did not come (a no-op when runPhase wrote them)
       attempt = this.belowMinimum(`round ${round}`, attempt, collection);
     }
   }

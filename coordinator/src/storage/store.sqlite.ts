@@ -220,9 +220,9 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: () => T): T {
-    // A nested call joins the transaction under way rather than open a savepoint: SQLite would copy every
-    // page the savepoint touches (64 KiB each here) into its statement journal, a quarter of a round's
-    // commit, for a partial rollback no caller makes (a failure inside aborts the whole transaction).
+    // A nested call joins the transaction under way rather than open a savepoint, which journals every
+    // page it touches (64 KiB each here) for a partial rollback no caller makes: a failure inside aborts
+    // the whole transaction.
     return this.db.inTransaction ? fn() : this.db.transaction(fn)();
   }
 
