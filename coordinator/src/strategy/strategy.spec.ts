@@ -14,12 +14,15 @@ describe('FedAvg', () => {
     expect(result.numSamples).toBe(4);
   });
 
-  it('keeps no reference to the weights it folded', () => {
+  it('has read every update by the next one, so that it holds at most one besides the running sum', () => {
     const round = fedAvg.begin(new Float32Array(1));
-    const buffer = new Float32Array([2]);
-    round.add({ participant: 'a', weights: buffer, numSamples: 1, metrics: {} });
-    buffer[0] = 100;
-    expect(round.result()!.weights[0]).toBe(2);
+    const first = new Float32Array([2]);
+    const second = new Float32Array([4]);
+    round.add({ participant: 'a', weights: first, numSamples: 1, metrics: {} });
+    round.add({ participant: 'b', weights: second, numSamples: 1, metrics: {} });
+    first[0] = 100;
+    second[0] = 100;
+    expect(round.result()!.weights[0]).toBe(3);
   });
 
   it('returns null when no update came, so the previous model stays', () => {

@@ -19,7 +19,7 @@ export interface AggregateResult {
 }
 
 export interface RoundAggregation {
-  /** Folds one accepted update in. The weights may be reused by the caller afterwards. */
+  /** Takes one accepted update; its weights must not change until result() (FedAvg reads them by the next add()). */
   add(update: ClientUpdate): void;
   /** The aggregate, or null when no update came: the previous global model stays. */
   result(): AggregateResult | null;

@@ -1,0 +1,68 @@
+/**
+ * The weighted average folds updates two at a time. Its result must be the one
+ * of folding each update in its turn, bit for bit: the audit verifier recomputes
+ * committed models and compares their SHA-256.
+ */
+import { WeightedAverage } from './average';
+import { seededRandom } from './random';
+
+/** The arithmetic the average stands for: each update folded in its turn, then divided. */
+function oneAtATime(updates: Float32Array[], weights: number[]): { sum: Float64Array; mean: Float32Array } {
+  const sum = new Float64Array(updates[0].length);
+  updates.forEach((update, u) => {
+    for (let i = 0; i < sum.length; i++) sum[i] += update[i] * weights[u];
+  });
+  const total = weights.reduce((a, b) => a + b, 0);
+  return { sum, mean: Float32Array.from(sum, (s) => s / total) };
+}
+
+const sameBits = (a: Float32Array | Float64Array, b: Float32Array | Float64Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
+
+/** Updates whose sums round differently in every order: wide magnitudes, 13 weights (not a multiple of 8). */
+function updates(count: number, seed: number): { updates: Float32Array[]; weights: number[] } {
+  const random = seededRandom(seed);
+  return {
+    updates: Array.from({ length: count }, () => Float32Array.from({ length: 13 }, () => (random() - 0.5) * 10 ** Math.floor(random() * 12 - 6))),
+    weights: Array.from({ length: count }, () => 1 + Math.floor(random() * 5000)),
+  };
+}
+
+describe('WeightedAverage', () => {
+  it.each([1, 2, 3, 4, 5, 20, 21])('gives, for %i updates, the bits of folding each in its turn', (count) => {
+    // Prepare
+    const { updates: list, weights } = updates(count, count);
+    const average = new WeightedAverage(13);
+    // Execute
+    list.forEach((update, u) => average.add(update, weights[u]));
+    const result = average.result()!;
+    // Assert: identical bits, not merely close values, of the float64 sum too
+    const reference = oneAtATime(list, weights);
+    expect(sameBits(average.buffer, reference.sum)).toBe(true);
+    expect(sameBits(result, reference.mean)).toBe(true);
+    expect(average.weight).toBe(weights.reduce((a, b) => a + b, 0));
+  });
+
+  it('depends on the order of the updates, as float sums do, which is why the audit records that order', () => {
+    // Prepare
+    const { updates: list, weights } = updates(5, 7);
+    const forward = new WeightedAverage(13);
+    const backward = new WeightedAverage(13);
+    // Execute
+    list.forEach((update, u) => forward.add(update, weights[u]));
+    [...list.keys()].reverse().forEach((u) => backward.add(list[u], weights[u]));
+    forward.result();
+    backward.result();
+    // Assert: each order has the bits of its reference, and the two orders' sums differ somewhere
+    expect(sameBits(forward.buffer, oneAtATime(list, weights).sum)).toBe(true);
+    expect(sameBits(backward.buffer, oneAtATime([...list].reverse(), [...weights].reverse()).sum)).toBe(true);
+    expect(sameBits(forward.buffer, backward.buffer)).toBe(false);
+  });
+
+  it('has no result before an update, and refuses an update of another size', () => {
+    // Prepare
+    const average = new WeightedAverage(3);
+    // Execute and Assert
+    expect(average.result()).toBeNull();
+    expect(() => average.add(new Float32Array(4), 1)).toThrow('update size differs');
+  });
+});
