@@ -56,7 +56,7 @@ export class CoordinatorModule {
           inject: [STORE],
         },
         { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
-        { provide: STORE, useFactory: () => new SqliteStore(path.join(config.dataDir, STORE_FILE)) },
+        { provide: STORE, useFactory: () => new SqliteStore(path.join(config.dataDir, STORE_FILE), { checkpointInBackground: true }) },
         { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
         { provide: AuditLog, useFactory: (store: Store, identity: CoordinatorIdentity) => new AuditLog(store, identity), inject: [STORE, CoordinatorIdentity] },
         { provide: AgentConnections, useValue: new AgentConnections(config.maxFrameBytes) },
