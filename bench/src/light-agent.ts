@@ -88,6 +88,12 @@ class LightParticipant {
   private maxFrameBytes = Infinity;
   private handshakeNonce = '';
   private noise: Float32Array = new Float32Array(0);
+  /**
+   * The update, rewritten every round: the next request comes only once the
+   * round this one went to has closed, so it has been sent. A fresh 4 MB array
+   * a round would be garbage the agent's collector chases.
+   */
+  private update: Float32Array = new Float32Array(0);
   /** digests of the job setups received: requests name theirs */
   private readonly setups = new Set<string>();
 
@@ -180,7 +186,8 @@ class LightParticipant {
     const global = decodeWeights(bytes);
     if (!global || sha256Hex(bytes) !== request.weightsSha256) fail('the global model does not match its signed digest');
     if (this.noise.length !== global!.length) this.noise = noise(global!.length, this.index + 1);
-    const update = new Float32Array(global!.length);
+    if (this.update.length !== global!.length) this.update = new Float32Array(global!.length);
+    const update = this.update;
     for (let i = 0; i < update.length; i++) update[i] = global![i] + this.noise[i];
     const weights = encodeWeights(update);
     const header: UpdateHeader = {
