@@ -34,6 +34,7 @@ import {
   StatisticsRequestSchema,
   TrainMessageSchema,
   TransferAssembler,
+  tuneHeapForModels,
   WelcomeSchema,
   type Ack,
   type EvaluationHeader,
@@ -230,6 +231,8 @@ function fail(why: string): never {
 function main(configFile: string): void {
   // Exit rather than die of the signal, so that a CPU profile (--cpu-prof) is written.
   process.once('SIGTERM', () => process.exit(0));
+  // As fl-agent does when it starts: its collector's settings are part of what it stands in for.
+  tuneHeapForModels();
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as LightAgentConfig;
   const coordinatorKey = decodePublicKey(config.coordinatorKey);
   if (!coordinatorKey) fail('the coordinator key is not a base64 Ed25519 public key');

@@ -9,8 +9,7 @@ import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import * as v8 from 'node:v8';
-import { packetCodec } from '@fl/shared';
+import { packetCodec, tuneHeapForModels } from '@fl/shared';
 import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
@@ -76,27 +75,9 @@ export function describeTls(tls: TlsSummary): string {
   return `certificate ${tls.subject}${names}, issued by ${tls.issuer}, valid until ${tls.validTo.toISOString()}`;
 }
 
-/**
- * How far V8 lets the old generation grow past what its last full collection
- * kept: 300% (4x) instead of its adaptive 10-100%. The coordinator keeps ~30 MB
- * of long-lived objects, while model-sized buffers come and go every round
- * outside that heap; V8 counts those buffers against the same limit, so with a
- * 1,000,000-weight model it marked the whole heap about every round (~10 ms of
- * CPU on cores the agents share; the round took ~87 ms, ~81 with this). The
- * resident memory of 500 connected participants moved by less than the noise
- * (scale.n500.coordinatorRssMb ~230 MiB). A growing percent the process was
- * started with wins; V8 reads the flag at every collection.
- */
-const HEAP_GROWING_PERCENT = 300;
-
-function tuneHeap(): void {
-  if (process.execArgv.some((arg) => arg.replace(/_/g, '-').startsWith('--heap-growing-percent'))) return;
-  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-}
-
 export async function startCoordinator(input: CoordinatorConfig | CoordinatorConfigInput): Promise<RunningCoordinator> {
   const config = ConfigSchema.parse(input);
-  tuneHeap();
+  tuneHeapForModels();
   config.dataDir = path.resolve(config.dataDir);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // With TLS the one server is HTTPS, so Socket.IO, attached to it, is WSS on the same port.

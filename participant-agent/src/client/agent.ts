@@ -27,6 +27,7 @@ import {
   StatisticsRequestSchema,
   TrainMessageSchema,
   TransferAssembler,
+  tuneHeapForModels,
   verifyHeader,
   WelcomeSchema,
   type Ack,
@@ -162,6 +163,7 @@ export class ParticipantAgent extends EventEmitter {
 
   /** Connects; resolves on the first welcome whose signature checks out. */
   start(): Promise<string> {
+    tuneHeapForModels();
     const welcomed = new Promise<string>((resolve) => this.once('welcome', resolve));
     this.socket.connect();
     return welcomed;

@@ -1,0 +1,28 @@
+/**
+ * Garbage collection in a process that receives and sends models every round.
+ */
+import * as v8 from 'node:v8';
+
+/**
+ * How far V8 lets the old generation grow past what its last full collection
+ * kept: 300% (4x) instead of its adaptive 10-100%. A coordinator or an agent
+ * keeps some 10-30 MB of long-lived objects, while model-sized buffers come
+ * and go every round outside that heap; V8 counts those buffers against the
+ * same limit, so with a 1,000,000-weight model each process marked its whole
+ * heap about every round. On the benchmark machine (five agents and the
+ * coordinator on two cores) that was ~10 ms of the coordinator's CPU a round
+ * and ~20 ms of the agents', and the round took ~90 ms instead of ~80; the
+ * resident memory of a coordinator with 500 connected participants moved by
+ * less than the noise (~230 MiB).
+ */
+const HEAP_GROWING_PERCENT = 300;
+
+/**
+ * Sets the growing percent above for this process, unless it was started with
+ * its own. Process-wide, as V8's flags are; V8 reads this one at every full
+ * collection, so setting it after start takes effect from the next.
+ */
+export function tuneHeapForModels(): void {
+  if (process.execArgv.some((arg) => arg.replace(/_/g, '-').startsWith('--heap-growing-percent'))) return;
+  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}
