@@ -27,7 +27,7 @@ import {
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { JobRecord, JobStatus, ModelVersion, RoundRecord, Store } from '../storage/store';
+import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store } from '../storage/store';
 import { combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
 import type { RoundAggregation, Strategy } from '../strategy/strategy';
 import { WeightedMetrics } from '../strategy/fedavg';
@@ -96,6 +96,17 @@ interface Asking {
 interface HeldOutEvaluation {
   numExamples: number;
   metrics: Record<string, number>;
+}
+
+/** The participants' evaluations of a model, as recorded with its round: example-weighted means. */
+function weightedEvaluation(replies: ReadonlyMap<string, HeldOutEvaluation>): RoundEvaluation {
+  const metrics = new WeightedMetrics();
+  let numExamples = 0;
+  for (const reply of replies.values()) {
+    metrics.add(reply.metrics, reply.numExamples);
+    numExamples += reply.numExamples;
+  }
+  return { metrics: metrics.means(), numExamples, participants: [...replies.keys()] };
 }
 
 /** Ends run() without recording anything more: the coordinator is shutting down. */
@@ -384,13 +395,15 @@ export class JobRun {
           modelSha256: sha256,
           evaluation: null,
         };
-        this.commit(record, result.weights, global.sha256, collection.replies);
+        // The previous round's evaluation, which came with this round's updates, goes in the same transaction.
+        const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: weightedEvaluation(evaluations) } : undefined;
+        this.commit(record, result.weights, global.sha256, collection.replies, evaluated);
         this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
         // What the commit changed, without reading back (and parsing) the whole job.
         this.job = { ...this.job, round, updatedAt: record.closedAt };
-        if (evaluations.size > 0) this.recordEvaluation(round - 1, evaluations);
         const shown = Object.entries(result.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
         this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
+        if (evaluated) this.notifyEvaluation(evaluated.round);
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
       }
@@ -402,13 +415,21 @@ export class JobRun {
    * Commits a round in one transaction: its record, the new global model, the
    * records of the updates it is made of (deferred until now), the audit record
    * that attests it (its contributors in the order they were folded in, which
-   * recomputing the average needs), and the retention policy.
+   * recomputing the average needs), the retention policy, and the evaluation of
+   * an earlier round's model that came with its updates.
    */
-  private commit(record: RoundRecord, weights: Float32Array, previous: string, replies: ReadonlyMap<string, { numSamples: number; sha256: string }>): void {
+  private commit(
+    record: RoundRecord,
+    weights: Float32Array,
+    previous: string,
+    replies: ReadonlyMap<string, { numSamples: number; sha256: string }>,
+    evaluated?: { round: number; evaluation: RoundEvaluation },
+  ): void {
     const { job, round, modelSha256: sha256 } = record;
     const { store, audit, identity, retention } = this.deps;
     store.transaction(() => {
       store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt });
+      if (evaluated) store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
       const contributors = [...replies].map(([participant, reply]) => ({ participant, ...reply }));
       const data = { job, round, sha256, previous, contributors };
       audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
@@ -502,23 +523,17 @@ export class JobRun {
       const signature = this.deps.identity.sign('evaluate', header);
       const asking = this.asking('evaluate', { header, signature, weights: bytes });
       if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ...asking })) continue;
-      if (collection.replies.size > 0) this.recordEvaluation(round, collection.replies);
+      if (collection.replies.size > 0) {
+        this.deps.store.setRoundEvaluation(this.job.id, round, weightedEvaluation(collection.replies));
+        this.notifyEvaluation(round);
+      }
       return;
     }
   }
 
-  /** Records the example-weighted means of the participants' evaluations of a round's model with that round. */
-  private recordEvaluation(round: number, replies: ReadonlyMap<string, HeldOutEvaluation>): void {
-    const metrics = new WeightedMetrics();
-    let numExamples = 0;
-    for (const reply of replies.values()) {
-      metrics.add(reply.metrics, reply.numExamples);
-      numExamples += reply.numExamples;
-    }
-    this.deps.store.setRoundEvaluation(this.job.id, round, { metrics: metrics.means(), numExamples, participants: [...replies.keys()] });
+  private notifyEvaluation(round: number): void {
     this.deps.notify({ type: 'evaluation', job: this.job.id, round: this.deps.store.getRound(this.job.id, round)! });
   }
-
 
   /**
    * A phase closed below the minimum: it starts again, and after the allowed
