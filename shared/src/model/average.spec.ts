@@ -18,7 +18,7 @@ function oneAtATime(updates: Float32Array[], weights: number[]): { sum: Float64A
 
 const sameBits = (a: Float32Array | Float64Array, b: Float32Array | Float64Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
-/** Updates whose sums round differently in every order: wide magnitudes, 13 weights (not a multiple of 8). */
+/** Updates whose float sums depend on the order of adding: wide magnitudes; 13 weights, not a multiple of 8. */
 function updates(count: number, seed: number): { updates: Float32Array[]; weights: number[] } {
   const random = seededRandom(seed);
   return {
