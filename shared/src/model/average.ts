@@ -83,7 +83,7 @@ export class WeightedAverage {
     if (this.total === 0) return null;
     const { sum, total, waiting } = this;
     this.waiting = null;
-    // Uninitialized: every element is written below, and zeroing 4 MB (and faulting its pages in) cost ~1 ms.
+    // Uninitialized: every element is written below; zeroing showed as ~0.9 ms of memset a d = 1,000,000 round under perf.
     const mean = new Float32Array(Buffer.allocUnsafeSlow(sum.length * 4).buffer, 0, sum.length);
     if (!waiting) {
       for (let i = 0; i < mean.length; i++) mean[i] = sum[i] / total;

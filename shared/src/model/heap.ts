@@ -5,15 +5,16 @@ import * as v8 from 'node:v8';
 
 /**
  * How far V8 lets the old generation grow past what its last full collection
- * kept: 300% (4x) instead of its adaptive 10-100%. A coordinator or an agent
- * keeps some 10-30 MB of long-lived objects, while model-sized buffers come
- * and go every round outside that heap; V8 counts those buffers against the
- * same limit, so with a 1,000,000-weight model each process marked its whole
- * heap about every round. On the benchmark machine (five agents and the
- * coordinator on two cores) that was ~10 ms of the coordinator's CPU a round
- * and ~20 ms of the agents', and the round took ~90 ms instead of ~80. A
- * coordinator with 500 connected participants resided in 235 MiB with it and
- * 226 without (one run each; bench: scale.n500.coordinatorRssMb).
+ * kept: 300% (4x) instead of V8's own factor, which depends on how fast it
+ * collects (the coordinator's 27 MB heap got a 50 MB limit, +85%, in a
+ * --trace-incremental-marking run). Model-sized buffers come and go every round
+ * outside the heap, and V8 counts them against the same limit, so with a
+ * 1,000,000-weight model each process marked its whole heap about every round.
+ * On the benchmark machine (five agents and the coordinator on two cores) that
+ * was ~10 ms of the coordinator's CPU a round and ~20 ms of the agents', and
+ * the round took ~90 ms instead of ~80. A coordinator with 500 connected
+ * participants resided in 235 MiB with it and 226 without (one run each;
+ * bench: scale.n500.coordinatorRssMb).
  */
 const HEAP_GROWING_PERCENT = 300;
 
