@@ -31,38 +31,44 @@ describe('WeightedAverage', () => {
   it.each([1, 2, 3, 4, 5, 20, 21])('gives, for %i updates, the bits of folding each in its turn', (count) => {
     // Prepare
     const { updates: list, weights } = updates(count, count);
-    const average = new WeightedAverage(13);
-    // Execute
-    list.forEach((update, u) => average.add(update, weights[u]));
+    const average = new WeightedAverage(13, new Float64Array(13).fill(Number.NaN));
+    const sums: boolean[] = [];
+    // Execute: the running sum is read after every second update, when no update waits for its pair
+    list.forEach((update, u) => {
+      average.add(update, weights[u]);
+      if (u % 2 === 1) sums.push(sameBits(average.buffer, oneAtATime(list.slice(0, u + 1), weights.slice(0, u + 1)).sum));
+    });
     const result = average.result()!;
-    // Assert: identical bits, not merely close values, of the float64 sum too
-    const reference = oneAtATime(list, weights);
-    expect(sameBits(average.buffer, reference.sum)).toBe(true);
-    expect(sameBits(result, reference.mean)).toBe(true);
+    // Assert: identical bits, not merely close values, of the float64 sums too; a reused sum's old contents play no part
+    expect(sums).toEqual(Array.from({ length: Math.floor(count / 2) }, () => true));
+    expect(sameBits(result, oneAtATime(list, weights).mean)).toBe(true);
     expect(average.weight).toBe(weights.reduce((a, b) => a + b, 0));
   });
 
   it('depends on the order of the updates, as float sums do, which is why the audit records that order', () => {
     // Prepare
-    const { updates: list, weights } = updates(5, 7);
+    const { updates: list, weights } = updates(4, 7);
     const forward = new WeightedAverage(13);
     const backward = new WeightedAverage(13);
     // Execute
     list.forEach((update, u) => forward.add(update, weights[u]));
     [...list.keys()].reverse().forEach((u) => backward.add(list[u], weights[u]));
-    forward.result();
-    backward.result();
     // Assert: each order has the bits of its reference, and the two orders' sums differ somewhere
     expect(sameBits(forward.buffer, oneAtATime(list, weights).sum)).toBe(true);
     expect(sameBits(backward.buffer, oneAtATime([...list].reverse(), [...weights].reverse()).sum)).toBe(true);
     expect(sameBits(forward.buffer, backward.buffer)).toBe(false);
   });
 
-  it('has no result before an update, and refuses an update of another size', () => {
+  it('has no result before an update, refuses an update of another size, and is taken once', () => {
     // Prepare
+    const empty = new WeightedAverage(3);
     const average = new WeightedAverage(3);
+    average.add(Float32Array.of(1, 2, 3), 1);
     // Execute and Assert
-    expect(average.result()).toBeNull();
+    expect(empty.result()).toBeNull();
     expect(() => average.add(new Float32Array(4), 1)).toThrow('update size differs');
+    expect(average.result()).toEqual(Float32Array.of(1, 2, 3));
+    expect(() => average.result()).toThrow('already taken');
+    expect(() => average.add(Float32Array.of(1, 2, 3), 1)).toThrow('after the result was taken');
   });
 });
