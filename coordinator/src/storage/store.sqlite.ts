@@ -442,8 +442,9 @@ export class SqliteStore implements Store {
 
   commitRound(round: RoundRecord, model: ModelVersion): void {
     this.db.transaction(() => {
-      const job = this.getJob(round.job);
-      // The guard that makes a round count once: it must be the next one.
+      // The guard that makes a round count once: it must be the next one. Only the
+      // round is read: parsing the job's spec and statistics showed under perf at d = 1,000,000.
+      const job = this.statement('SELECT round FROM jobs WHERE id = ?').get(round.job) as { round: number } | undefined;
       if (!job || job.round !== round.round - 1) {
         throw new FlError('CONFLICT', `round ${round.round} does not follow the committed round of ${round.job}`);
       }
