@@ -10,9 +10,10 @@ import { verifyStore } from './store-source';
 function setup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-audit-'));
   const store = new SqliteStore(path.join(dir, 'store.sqlite'));
-  const audit = new AuditLog(store, CoordinatorIdentity.fromDataDir(dir));
+  const identity = CoordinatorIdentity.fromDataDir(dir);
+  const audit = new AuditLog(store, identity);
   const kinds = () => [...store.auditRecords()].map(({ text }) => (JSON.parse(text) as { kind: string }).kind);
-  return { store, audit, kinds };
+  return { store, audit, identity, kinds };
 }
 
 const header = (participant: string): UpdateHeader => ({
@@ -42,6 +43,36 @@ describe('the audit log', () => {
     audit.flush();
     expect(kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added', 'update.accepted']);
     expect(written).toBe(true);
+    store.close();
+  });
+
+  it('seals a deferred record once, when deferred, if nothing takes its place in the chain before it is written', () => {
+    const { store, audit, identity, kinds } = setup();
+    const seal = jest.spyOn(identity, 'seal');
+    audit.defer('user.removed', 'operator', { name: 'a' });
+    audit.defer('user.removed', 'operator', { name: 'b' });
+    expect(seal).toHaveBeenCalledTimes(2);
+    audit.flush();
+    audit.append('user.added', 'operator', { name: 'c', role: 'viewer' });
+    expect(seal).toHaveBeenCalledTimes(3);
+    expect(kinds()).toEqual(['coordinator.key', 'user.removed', 'user.removed', 'user.added']);
+    expect(verifyStore(store).ok).toBe(true);
+    store.close();
+  });
+
+  it('seals a deferred record again when the place it was sealed for is gone, so that the chain still verifies', () => {
+    const { store, audit, kinds } = setup();
+    // Deferred after a record of a transaction that then rolls back: its seal names a predecessor that never was.
+    expect(() =>
+      store.transaction(() => {
+        audit.append('user.added', 'operator', { name: 'gone', role: 'viewer' });
+        audit.defer('user.removed', 'operator', { name: 'a' });
+        throw new Error('rolled back');
+      }),
+    ).toThrow('rolled back');
+    audit.flush();
+    expect(kinds()).toEqual(['coordinator.key', 'user.removed']);
+    expect(verifyStore(store).ok).toBe(true);
     store.close();
   });
 

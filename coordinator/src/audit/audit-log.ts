@@ -9,6 +9,11 @@
  * written together when the phase closes, one transaction a round instead of
  * one an update; any other record written meanwhile goes after them, so the
  * log keeps the order in which things happened.
+ *
+ * A deferred record is sealed (hashed and signed) when it is deferred, for the
+ * place in the chain it will take if nothing else is written first: the usual
+ * case. The round's commit then only writes it, while the participants wait;
+ * if the chain moved meanwhile, it is sealed again for its actual place.
  */
 import { EventEmitter } from 'node:events';
 import { AUDIT_GENESIS, auditText, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
@@ -22,6 +27,8 @@ interface Deferred {
   at: number;
   /** what is stored with the record, e.g. the retained update */
   write?: () => void;
+  /** sealed for the place after `after`, with its stored text */
+  sealed: { record: AuditRecord; text: string };
 }
 
 /** Told after records are written: the new head, and the kinds written (a round's updates come as one). */
@@ -60,7 +67,9 @@ export class AuditLog {
 
   /** Records an act whose effect lives in memory until flush(); `write` stores what goes with it. */
   defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, write?: () => void, at = Date.now()): void {
-    this.deferred.push({ kind, actor, data: data as Record<string, unknown>, at, write });
+    const last = this.deferred.at(-1)?.sealed.record;
+    const record = this.seal(kind, actor, data as Record<string, unknown>, at, last ?? this.store.auditHead());
+    this.deferred.push({ kind, actor, data: data as Record<string, unknown>, at, write, sealed: { record, text: auditText(record) } });
   }
 
   /** Writes the deferred records, in one transaction. */
@@ -74,7 +83,9 @@ export class AuditLog {
     this.deferred = [];
     let head = this.store.auditHead();
     for (const d of deferred) {
-      head = this.write(d.kind, d.actor, d.data, d.at, head);
+      const { record, text } = d.sealed;
+      const inPlace = record.seq === (head?.seq ?? 0) + 1 && record.prev === (head?.hash ?? AUDIT_GENESIS);
+      head = inPlace ? this.put(d.kind, record, text) : this.write(d.kind, d.actor, d.data, d.at, head);
       d.write?.();
     }
     return head;
@@ -99,9 +110,17 @@ export class AuditLog {
   }
 
   private write(kind: AuditKind, actor: string, data: Record<string, unknown>, at: number, head: Head): AuditRecord {
-    const record = this.identity.seal({ seq: (head?.seq ?? 0) + 1, at, kind, actor, data, prev: head?.hash ?? AUDIT_GENESIS });
-    this.store.appendAudit(record.seq, auditText(record));
+    return this.put(kind, this.seal(kind, actor, data, at, head));
+  }
+
+  private put(kind: AuditKind, record: AuditRecord, text = auditText(record)): AuditRecord {
+    this.store.appendAudit(record.seq, text);
     this.written.push(kind);
     return record;
+  }
+
+  /** The record for the place after `head`. */
+  private seal(kind: AuditKind, actor: string, data: Record<string, unknown>, at: number, head: Head): AuditRecord {
+    return this.identity.seal({ seq: (head?.seq ?? 0) + 1, at, kind, actor, data, prev: head?.hash ?? AUDIT_GENESIS });
   }
 }
