@@ -5,10 +5,15 @@
  */
 import type { ModelShape } from '@fl/shared';
 
-export const sigmoid = (v: number): number => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)));
-
+/**
+ * The sigmoid and softplus of v from e = e^(−|v|), which both need: training
+ * computes e once for the two in the epoch that reports its loss.
+ */
+export const sigmoidOf = (v: number, e: number): number => (v >= 0 ? 1 / (1 + e) : e / (1 + e));
 /** log(1 + e^v) without overflow for large |v| */
-export const softplus = (v: number): number => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
+export const softplusOf = (v: number, e: number): number => Math.max(v, 0) + Math.log1p(e);
+
+export const sigmoid = (v: number): number => sigmoidOf(v, Math.exp(-Math.abs(v)));
 
 /**
  * Writes softmax(z[row..row+k) + bias) to out[row..row+k), which may be z itself;

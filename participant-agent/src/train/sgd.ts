@@ -9,7 +9,7 @@
 import { seededRandom, type ModelShape } from '@fl/shared';
 import { readWeights, writeWeights, type Kernel } from './kernel';
 import { shuffle, type TrainOptions, type TrainResult } from './options';
-import { predictedClass, sigmoid, softmaxRow, softplus } from './outputs';
+import { predictedClass, sigmoidOf, softmaxRow, softplusOf } from './outputs';
 
 /** Calls share the kernel's memory, so they run one at a time even when callers overlap (agents in one process). */
 let queue: Promise<unknown> = Promise.resolve();
@@ -95,12 +95,13 @@ function residuals(
       for (let i = 0; i < size; i++) {
         const label = y[order[start + i]];
         const v = z[i] + bias[0];
+        const e = Math.exp(-Math.abs(v));
         // −[y·log σ(v) + (1−y)·log(1−σ(v))] = softplus(v) − y·v, stable for large |v|.
         if (measure) {
-          loss += softplus(v) - label * v;
+          loss += softplusOf(v, e) - label * v;
           if (predictedClass('logistic', z, i, bias, 1) === label) right++;
         }
-        const r = sigmoid(v) - label;
+        const r = sigmoidOf(v, e) - label;
         z[i] = r;
         biasGradient[0] += r;
       }
