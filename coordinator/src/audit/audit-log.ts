@@ -27,7 +27,7 @@ interface Deferred {
   at: number;
   /** what is stored with the record, e.g. the retained update */
   write?: () => void;
-  /** sealed for the place after `after`, with its stored text */
+  /** sealed when deferred, for the place after the record before it (the head then, or the last deferred); with its stored text */
   sealed: { record: AuditRecord; text: string };
 }
 
