@@ -8,6 +8,11 @@
  *
  * Started as `node light-agent.js CONFIG.json`; prints `ready` once every
  * participant is welcomed, and exits when its connections drop.
+ *
+ * With FL_BENCH_TIMELINE=FILE in its environment, each participant notes when
+ * it had a train request whole, sent its update and had the update's ack, and
+ * the process appends those times to FILE as it exits (timeline.ts reads them):
+ * where a round's time goes between the processes, which no profile shows.
  */
 import * as fs from 'node:fs';
 import { io, type Socket } from 'socket.io-client';
@@ -46,6 +51,20 @@ import {
   type StatisticsHeader,
   type UpdateHeader,
 } from '@fl/shared';
+
+/** One participant's round, in milliseconds since the epoch (sub-millisecond, comparable across processes). */
+export interface TimelineEntry {
+  job: string;
+  round: number;
+  /** when the coordinator issued the train request (its header's issuedAt, whole milliseconds) */
+  issuedAt: number;
+  received: number;
+  sent: number;
+  acked: number;
+}
+
+const timeline: TimelineEntry[] = [];
+const now = () => performance.timeOrigin + performance.now();
 
 export interface LightAgentConfig {
   url: string;
@@ -245,6 +264,7 @@ class LightParticipant {
   }
 
   private async train(m: unknown): Promise<void> {
+    const received = now();
     const { header: request, signature, weights: bytes } = TrainMessageSchema.parse(m);
     this.verified('train', request, signature);
     if (!this.setups.has(request.setup)) fail('a train request names a job setup not received');
@@ -260,7 +280,10 @@ class LightParticipant {
       metrics: { trainLoss: 0.5 },
       weightsSha256: sha256Hex(weights),
     };
-    await this.reply('update', { header, signature: signHeader('update', header, this.keys.secretKey), weights });
+    const message = { header, signature: signHeader('update', header, this.keys.secretKey), weights };
+    const sent = now();
+    await this.reply('update', message);
+    timeline.push({ job: request.job, round: request.round, issuedAt: request.issuedAt, received, sent, acked: now() });
   }
 
   private async evaluate(m: unknown): Promise<void> {
@@ -290,6 +313,8 @@ function fail(why: string): never {
 function main(configFile: string): void {
   // Exit rather than die of the signal, so that a CPU profile (--cpu-prof) is written.
   process.once('SIGTERM', () => process.exit(0));
+  const timelineFile = process.env.FL_BENCH_TIMELINE;
+  if (timelineFile) process.on('exit', () => fs.appendFileSync(timelineFile, timeline.map((entry) => `${JSON.stringify(entry)}\n`).join('')));
   // As fl-agent does when it starts: its collector's settings are part of what it stands in for.
   tuneHeapForModels();
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as LightAgentConfig;
