@@ -63,6 +63,8 @@ export interface TimelineEntry {
   acked: number;
 }
 
+/** where the rounds' times go, if anywhere */
+const TIMELINE_FILE = process.env.FL_BENCH_TIMELINE;
 const timeline: TimelineEntry[] = [];
 const now = () => performance.timeOrigin + performance.now();
 
@@ -283,7 +285,7 @@ class LightParticipant {
     const message = { header, signature: signHeader('update', header, this.keys.secretKey), weights };
     const sent = now();
     await this.reply('update', message);
-    timeline.push({ job: request.job, round: request.round, issuedAt: request.issuedAt, received, sent, acked: now() });
+    if (TIMELINE_FILE) timeline.push({ job: request.job, round: request.round, issuedAt: request.issuedAt, received, sent, acked: now() });
   }
 
   private async evaluate(m: unknown): Promise<void> {
@@ -313,8 +315,7 @@ function fail(why: string): never {
 function main(configFile: string): void {
   // Exit rather than die of the signal, so that a CPU profile (--cpu-prof) is written.
   process.once('SIGTERM', () => process.exit(0));
-  const timelineFile = process.env.FL_BENCH_TIMELINE;
-  if (timelineFile) process.on('exit', () => fs.appendFileSync(timelineFile, timeline.map((entry) => `${JSON.stringify(entry)}\n`).join('')));
+  if (TIMELINE_FILE) process.on('exit', () => fs.appendFileSync(TIMELINE_FILE, timeline.map((entry) => `${JSON.stringify(entry)}\n`).join('')));
   // As fl-agent does when it starts: its collector's settings are part of what it stands in for.
   tuneHeapForModels();
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as LightAgentConfig;
