@@ -6,8 +6,9 @@
  * Left to SQLite, the checkpoint runs inside that commit, on the event loop,
  * and ends with two fsyncs: every ~16 rounds of a 1,000,000-weight model (64
  * MiB of log), one round's commit took ~70 ms instead of ~5 (timed in the
- * benchmark's rounds), and agents and dashboards waited meanwhile. A PASSIVE checkpoint from another connection
- * never blocks the writer, so the worker can take its time.
+ * benchmark's rounds), and agents and dashboards waited meanwhile. A PASSIVE
+ * checkpoint from another connection never blocks the writer, so the worker
+ * can take its time.
  */
 import { Worker } from 'node:worker_threads';
 

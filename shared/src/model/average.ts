@@ -41,7 +41,9 @@ function foldPair(sum: Float64Array, a: Float32Array, scaleA: number, b: Float32
 /**
  * The first pair, into a sum not yet written: the same operations as foldPair
  * on a zeroed sum (0 + a · scaleA + b · scaleB), without zeroing the sum first
- * or reading it back. Unrolled as foldPair is, for the same reason.
+ * or reading it back. Unrolled as foldPair is, for the same reason (a plain loop:
+ * 1.9 against 1.25 ms for 1,000,000 weights), and apart from it: one loop with a
+ * `first ? 0 : sum[i]` per weight slowed every later fold from 1.36 to 1.86 ms.
  */
 function firstPair(sum: Float64Array, a: Float32Array, scaleA: number, b: Float32Array, scaleB: number): void {
   const n = sum.length;
