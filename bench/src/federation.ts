@@ -64,8 +64,10 @@ export class Federation {
   private readonly lastRounds = new Map<string, number>();
   private readonly timelines = new Map<string, JobTimeline & { status: string; error: string | null; lastRound: number }>();
   private closed = false;
-  /** [from, to] of every job's timed rounds, on the clock of CPU profiles, for `profile.js` */
+  /** [from, to] of every timed job's rounds after the first, on the clock of CPU profiles, for `profile.js` */
   private readonly timedWindows: [number, number][] = [];
+  /** jobs run to warm the processes up, left out of timedWindows */
+  private readonly untimed = new Set<string>();
   private timedFrom = 0;
 
   private constructor(
@@ -108,7 +110,7 @@ export class Federation {
       }
       if (round === timeline.lastRound) {
         timeline.cpu.last = this.cpuSnapshot();
-        this.timedWindows.push([this.timedFrom, monotonicMicros()]);
+        if (!this.untimed.has(event.job)) this.timedWindows.push([this.timedFrom, monotonicMicros()]);
       }
     }
     if (event.type === 'status') {
@@ -243,9 +245,15 @@ export class Federation {
     );
   }
 
-  /** Creates a job through the REST API and resolves with its timeline once it has completed. */
-  async runJob(spec: JobSpecInput, timeoutMs = 300_000): Promise<JobTimeline> {
+  /**
+   * Creates a job through the REST API and resolves with its timeline once it
+   * has completed. An untimed job (a warm-up) stays out of the windows that
+   * FL_BENCH_WINDOWS and --profile write.
+   */
+  async runJob(spec: JobSpecInput, options: { timeoutMs?: number; untimed?: boolean } = {}): Promise<JobTimeline> {
+    const { timeoutMs = 300_000, untimed = false } = options;
     const job = await this.api<JobRecord>('POST', '/api/jobs', spec);
+    if (untimed) this.untimed.add(job.id);
     this.lastRounds.set(job.id, job.spec.rounds);
     // The job's first events may have come before its id was known here.
     const early = this.timelines.get(job.id);

@@ -17,16 +17,30 @@ import { Federation, roundIntervals, type CpuSnapshot, type JobTimeline } from '
 import { median } from './measure';
 import { featureNames, writeLogisticCsv } from './synthetic';
 
-/** Jobs timed per benchmark, after WARMUP_JOBS untimed ones; the figure is their median. */
+/** Jobs timed per benchmark, after the warm-up job; the figure is their median. */
 const REPEATS = 5;
 /**
- * Untimed jobs first. The code of a round runs a few times per round in each
- * process, so V8 keeps optimizing it for dozens of rounds: after one untimed
- * job of 11 rounds, the agents' CPU per round (n = 20) still fell from ~60 to
- * ~35 ms over the five timed jobs. After three, the timed jobs measure the
- * steady state of processes that, at a partner site, run for weeks.
+ * Untimed rounds first, in one job. V8 optimizes a function once it has run
+ * often with settled type feedback, and the code of a round runs only a few
+ * times per round in each process, so a fresh federation keeps getting faster
+ * for hundreds of rounds. At n = 5, d = 100, in one job of 800 rounds, the
+ * median round took 8.1 ms over rounds 1-50, 5.9 over 51-100, 5.3 over
+ * 301-350 and 4.7 from 501 on; three untimed jobs of 11 rounds, as this
+ * benchmark once ran, left the timed jobs in the middle of that climb (CPU per
+ * round, coordinator and agents together, ~17 ms there against ~8 at the end).
+ * 1,000 rounds go well past the step near 500, which on the shared machine
+ * came later in some runs. The figures are of processes that, at a partner
+ * site, run for weeks; the warm-up's first and last rounds go to stderr beside
+ * them.
+ *
+ * A d = 1,000,000 round is mostly native work (hashing, folding, copying), and
+ * its curve flattens sooner: 71.8 ms over rounds 1-50, 65.8 over 51-100, 64.6
+ * over 101-150 (one job of 400 rounds). Each of its rounds also stores a 4 MB
+ * model, hence fewer rounds there.
  */
-const WARMUP_JOBS = 3;
+const WARMUP_ROUNDS = { d100: 1000, d1m: 100 } as const;
+/** Rounds of the warm-up whose median goes to stderr, at its start and at its end. */
+const WARMUP_SHOWN = 50;
 /** Rounds timed per job, after the first. */
 const TIMED_ROUNDS = 10;
 
@@ -63,8 +77,13 @@ function perRound(timeline: JobTimeline): number {
   return (timeline.rounds[TIMED_ROUNDS] - timeline.rounds[0]) / TIMED_ROUNDS;
 }
 
-async function medianRound(federation: Federation, job: JobSpecInput): Promise<number> {
-  for (let i = 0; i < WARMUP_JOBS; i++) await federation.runJob(job);
+async function medianRound(federation: Federation, job: JobSpecInput, warmupRounds: number): Promise<number> {
+  const warmup = await federation.runJob({ ...job, rounds: warmupRounds }, { timeoutMs: 3_600_000, untimed: true });
+  const shown = (from: number) => median(roundIntervals(warmup, from, from + WARMUP_SHOWN - 1)).toFixed(2);
+  process.stderr.write(
+    `  warm-up of ${warmupRounds} rounds, median round: ${shown(2)} ms over rounds 2-${WARMUP_SHOWN + 1}, ` +
+      `${shown(warmupRounds - WARMUP_SHOWN + 1)} ms over the last ${WARMUP_SHOWN}\n`,
+  );
   const figures: number[] = [];
   for (let i = 0; i < REPEATS; i++) figures.push(perRound(await federation.runJob(job)));
   return median(figures);
@@ -94,7 +113,7 @@ export function roundD100(participants: number): Promise<number> {
     });
     await federation.startAgents('agent', files);
     const job = spec('logistic', d, participants, { evaluateEvery: 1, evaluationFraction: 0.2 });
-    return medianRound(federation, job);
+    return medianRound(federation, job, WARMUP_ROUNDS.d100);
   });
 }
 
@@ -103,7 +122,7 @@ export function roundD1m(participants: number): Promise<number> {
   return withFederation({}, async (federation) => {
     await federation.startLightAgents('light', participants, participants, { rows: 2000, classes: 4000 });
     const job = spec('softmax', 249, participants, { evaluateEvery: 0 });
-    return medianRound(federation, job);
+    return medianRound(federation, job, WARMUP_ROUNDS.d1m);
   });
 }
 
@@ -145,7 +164,7 @@ const TRANSFER_FRAME_BYTES = 16 * 2 ** 20;
 export function transferD10m(): Promise<number> {
   return withFederation({ maxFrameBytes: TRANSFER_FRAME_BYTES }, async (federation) => {
     await federation.startLightAgents('transfer', 2, 2, { rows: 2000, classes: 10_000 });
-    const timeline = await federation.runJob(spec('softmax', 999, 2, { rounds: 3, evaluateEvery: 0 }), 600_000);
+    const timeline = await federation.runJob(spec('softmax', 999, 2, { rounds: 3, evaluateEvery: 0 }), { timeoutMs: 600_000 });
     return median(roundIntervals(timeline, 1, 3)) / 1000;
   });
 }

@@ -14,7 +14,8 @@
  *
  * The request's issue time is whole milliseconds, taken just before it is
  * signed and sent; the others are sub-millisecond. Every round of every job
- * counts, the untimed jobs' too, so the rounds here run a little longer than
+ * counts, the warm-up job's too, whose first rounds run before V8 has
+ * optimized the code of a round, so the rounds here run a little longer than
  * the benchmark's figure.
  */
 import * as fs from 'node:fs';
