@@ -381,7 +381,7 @@ export class JobRun {
         this.lastRound = { round, contributors: new Set(collection.replies.keys()) };
         // Older frames are refused by round from now on; only this round's nonces need remembering.
         this.nonces.clear();
-        const sha256 = sha256Hex(encodeWeights(result.weights));
+        const { sha256 } = result;
         const record: RoundRecord = {
           job: this.job.id,
           round,

@@ -3,7 +3,7 @@
  * participants' models weighted by their sample counts. Folded as updates
  * arrive into a float64 running sum.
  */
-import { WeightedAverage } from '@fl/shared';
+import { DigestWorker, encodeWeights, WeightedAverage } from '@fl/shared';
 import type { AggregateResult, ClientUpdate, RoundAggregation, Strategy } from './strategy';
 
 export class WeightedMetrics {
@@ -45,6 +45,12 @@ function returnSum(sum: Float64Array): void {
   spareSums.set(sum.length, spares);
 }
 
+/**
+ * The new models' digests: a large model's is hashed on another thread while its
+ * mean is written (see DigestWorker), one process-wide thread for every job.
+ */
+const digests = new DigestWorker();
+
 class FedAvgAggregation implements RoundAggregation {
   private readonly average: WeightedAverage;
   private readonly metrics = new WeightedMetrics();
@@ -62,8 +68,10 @@ class FedAvgAggregation implements RoundAggregation {
 
   result(): AggregateResult | null {
     if (!this.ended) {
-      const weights = this.average.result();
-      this.ended = { result: weights && { weights, metrics: this.metrics.means(), numSamples: this.average.weight } };
+      // Begun only when there is a mean: a sink begun must be fed every byte.
+      const sink = this.average.weight > 0 ? digests.begin(this.average.size * 4) : undefined;
+      const weights = this.average.result(sink && ((piece) => sink.push(encodeWeights(piece))));
+      this.ended = { result: weights && { weights, sha256: sink!.digest(), metrics: this.metrics.means(), numSamples: this.average.weight } };
       // Taken once: the sum is free for another round from here on.
       returnSum(this.average.buffer);
     }

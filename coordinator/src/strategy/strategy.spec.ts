@@ -1,4 +1,4 @@
-import type { JobSpec, LocalStatistics } from '@fl/shared';
+import { encodeWeights, PARALLEL_DIGEST_MIN_BYTES, sha256Hex, type JobSpec, type LocalStatistics } from '@fl/shared';
 import { fedAvg } from './fedavg';
 import { combineStatistics, statisticsMatchSpec } from './statistics';
 
@@ -23,6 +23,20 @@ describe('FedAvg', () => {
     first[0] = 100;
     second[0] = 100;
     expect(round.result()!.weights[0]).toBe(3);
+  });
+
+  it('names the new model by the SHA-256 of its bytes, for small models and for those hashed on another thread', async () => {
+    // Several large rounds: the first starts the hashing thread, later ones use it.
+    const sizes = [3, PARALLEL_DIGEST_MIN_BYTES / 4 + 5, PARALLEL_DIGEST_MIN_BYTES / 4 + 5, 2 * 65_536 + 1];
+    for (const size of sizes) {
+      const round = fedAvg.begin(new Float32Array(size));
+      round.add({ participant: 'a', weights: Float32Array.from({ length: size }, (_, i) => i % 7), numSamples: 2, metrics: {} });
+      round.add({ participant: 'b', weights: Float32Array.from({ length: size }, (_, i) => i % 11), numSamples: 3, metrics: {} });
+      round.add({ participant: 'c', weights: Float32Array.from({ length: size }, (_, i) => -i), numSamples: 5, metrics: {} });
+      const result = round.result()!;
+      expect(result.sha256).toBe(sha256Hex(encodeWeights(result.weights)));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
 
   it('returns null when no update came, so the previous model stays', () => {

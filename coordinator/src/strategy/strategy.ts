@@ -13,6 +13,8 @@ export interface ClientUpdate {
 
 export interface AggregateResult {
   weights: Float32Array;
+  /** hex SHA-256 of the weights' bytes (encodeWeights), the digest the round's record and requests name */
+  sha256: string;
   /** sample-weighted means of the metrics the contributors reported */
   metrics: Record<string, number>;
   numSamples: number;

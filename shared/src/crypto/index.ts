@@ -2,3 +2,4 @@ export * from './canonical';
 export * from './keys';
 export * from './key-file';
 export * from './parallel';
+export * from './digest-worker';

@@ -3,7 +3,7 @@
  * of folding each update in its turn, bit for bit: the audit verifier recomputes
  * committed models and compares their SHA-256.
  */
-import { WeightedAverage } from './average';
+import { MEAN_PIECE, WeightedAverage } from './average';
 import { seededRandom } from './random';
 
 /** The arithmetic the average stands for: each update folded in its turn, then divided. */
@@ -70,5 +70,33 @@ describe('WeightedAverage', () => {
     expect(average.result()).toEqual(Float32Array.of(1, 2, 3));
     expect(() => average.result()).toThrow('already taken');
     expect(() => average.add(Float32Array.of(1, 2, 3), 1)).toThrow('after the result was taken');
+  });
+
+  it.each([
+    ['one update (none folded)', 1],
+    ['two updates (none waiting)', 2],
+    ['three updates (one waiting)', 3],
+  ])('hands over its mean piece by piece, in order, with the bits of the whole, for %s', (_, count) => {
+    // Prepare: two pieces and a short one
+    const size = 2 * MEAN_PIECE + 3;
+    const random = seededRandom(count);
+    const list = Array.from({ length: count }, () => Float32Array.from({ length: size }, () => (random() - 0.5) * 10 ** Math.floor(random() * 12 - 6)));
+    const weights = list.map((_, u) => 1 + u * 17);
+    const whole = new WeightedAverage(size);
+    const inPieces = new WeightedAverage(size);
+    list.forEach((update, u) => {
+      whole.add(update, weights[u]);
+      inPieces.add(update, weights[u]);
+    });
+    const pieces: Float32Array[] = [];
+    // Execute: a copy of each piece as it is handed over
+    const mean = inPieces.result((piece) => pieces.push(piece.slice()))!;
+    // Assert
+    expect(pieces.map((p) => p.length)).toEqual([MEAN_PIECE, MEAN_PIECE, 3]);
+    const joined = new Float32Array(size);
+    pieces.reduce((at, piece) => (joined.set(piece, at), at + piece.length), 0);
+    expect(sameBits(joined, mean)).toBe(true);
+    expect(sameBits(mean, whole.result()!)).toBe(true);
+    expect(sameBits(mean, oneAtATime(list, weights).mean)).toBe(true);
   });
 });
