@@ -71,7 +71,8 @@ class FedAvgAggregation implements RoundAggregation {
       // Begun only when there is a mean: a sink begun must be fed every byte.
       const sink = this.average.weight > 0 ? digests.begin(this.average.size * 4) : undefined;
       const weights = this.average.result(sink && ((piece) => sink.push(encodeWeights(piece))));
-      this.ended = { result: weights && { weights, sha256: sink!.digest(), metrics: this.metrics.means(), numSamples: this.average.weight } };
+      const result = weights && sink && { weights, sha256: sink.digest(), metrics: this.metrics.means(), numSamples: this.average.weight };
+      this.ended = { result: result || null };
       // Taken once: the sum is free for another round from here on.
       returnSum(this.average.buffer);
     }

@@ -25,8 +25,8 @@ describe('FedAvg', () => {
     expect(round.result()!.weights[0]).toBe(3);
   });
 
-  it('names the new model by the SHA-256 of its bytes, for small models and for those hashed on another thread', async () => {
-    // Several large rounds: the first starts the hashing thread, later ones use it.
+  it('names the new model by the SHA-256 of its bytes, small or large (hashed on another thread once it runs)', async () => {
+    // Several large rounds: the first starts the hashing thread, later ones use it (DigestWorker's tests check the thread).
     const sizes = [3, PARALLEL_DIGEST_MIN_BYTES / 4 + 5, PARALLEL_DIGEST_MIN_BYTES / 4 + 5, 2 * 65_536 + 1];
     for (const size of sizes) {
       const round = fedAvg.begin(new Float32Array(size));
