@@ -19,14 +19,17 @@ function digestInPieces(worker: DigestWorker, bytes: Uint8Array, sizes: number[]
   return sink.digest();
 }
 
-/** Digests until the worker thread has made one (it starts on the first large input); at most ~5 s. */
+/** Digests until the worker thread has made one (it starts on the first large input); at most ~20 s. */
 async function untilOffloaded(worker: DigestWorker, bytes: Uint8Array): Promise<void> {
-  for (let i = 0; i < 500 && worker.offloaded === 0; i++) {
+  for (let i = 0; i < 2000 && worker.offloaded === 0; i++) {
     expect(digestInPieces(worker, bytes, [4096])).toBe(sha256(bytes));
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   expect(worker.offloaded).toBeGreaterThan(0);
 }
+
+// A worker thread can take a while to start on a loaded machine: more than Jest's default 5 s per test to wait for it.
+jest.setTimeout(30_000);
 
 describe('DigestWorker', () => {
   let worker: DigestWorker;
