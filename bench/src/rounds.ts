@@ -28,8 +28,9 @@ const REPEATS = 5;
  * 301-350 and 4.7 from 501 on; three untimed jobs of 11 rounds, as this
  * benchmark once ran, left the timed jobs in the middle of that climb (CPU per
  * round, coordinator and agents together, ~17 ms there against ~8 at the end).
- * 1,000 rounds go well past the step near 500, which on the shared machine
- * came later in some runs. The figures are of processes that, at a partner
+ * 1,000 rounds leave a margin past the step near 500 seen in that job; on the
+ * shared machine the warm-up's last 50 rounds still ranged 5.0-8.4 ms (median)
+ * over twenty runs. The figures are of processes that, at a partner
  * site, run for weeks; the warm-up's first and last rounds go to stderr beside
  * them.
  *
