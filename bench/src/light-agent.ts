@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import { io, type Socket } from 'socket.io-client';
 import { UnmaskedWebSocket } from '@fl/participant-agent';
 import {
+  AGENT_ACCEPTS,
   AGENT_NAMESPACE,
   decodePublicKey,
   packetCodec,
@@ -37,6 +38,7 @@ import {
   signHeader,
   verifyHeader,
   EvaluateMessageSchema,
+  ModelAheadSchema,
   StatisticsRequestSchema,
   TrainMessageSchema,
   TransferAssembler,
@@ -181,6 +183,8 @@ class LightParticipant {
   private readonly updates: NoisyUpdates;
   /** digests of the job setups received: requests name theirs */
   private readonly setups = new Set<string>();
+  /** the last model sent ahead of its request */
+  private ahead: { weightsSha256: string; weights: Uint8Array } | undefined;
 
   constructor(
     private readonly config: LightAgentConfig,
@@ -209,6 +213,7 @@ class LightParticipant {
     this.socket.on('setup', (m: unknown) => this.setup(m));
     this.socket.on('train', (m: unknown) => void this.train(m));
     this.socket.on('evaluate', (m: unknown) => void this.evaluate(m));
+    this.socket.on('model-ahead', (m: unknown) => this.keepAhead(m));
     // Requests larger than a frame come in pieces, as for the agent.
     const transfers = new TransferAssembler(Number.MAX_SAFE_INTEGER, DownlinkChunkedSchema);
     this.socket.on('chunk', (piece: unknown, ack: (reply: Ack) => void) => ack(transfers.receive(piece)));
@@ -225,7 +230,7 @@ class LightParticipant {
   private handshake() {
     this.handshakeNonce = randomNonce();
     const header = { type: 'handshake' as const, publicKey: encodeKey(this.keys.publicKey), timestamp: Date.now(), nonce: this.handshakeNonce };
-    return { header, signature: signHeader('handshake', header, this.keys.secretKey) };
+    return { header, signature: signHeader('handshake', header, this.keys.secretKey), accepts: [...AGENT_ACCEPTS] };
   }
 
   private verified(domain: SignatureDomain, header: unknown, signature: string): void {
@@ -265,13 +270,30 @@ class LightParticipant {
     this.setups.add(setupDigest(header));
   }
 
+  /** As the agent does: a model sent ahead of its request is hashed on arrival and kept for the request. */
+  private keepAhead(m: unknown): void {
+    const { weightsSha256, weights } = ModelAheadSchema.parse(m);
+    if (sha256Hex(weights) !== weightsSha256) fail('a model sent ahead does not match its digest');
+    this.ahead = { weightsSha256, weights: toBytes(weights) };
+  }
+
+  /** The model a request carries, or the one sent ahead of it that it names. */
+  private globalModel(request: { weightsSha256: string }, weights: Uint8Array | undefined): Uint8Array {
+    if (!weights) {
+      if (this.ahead?.weightsSha256 !== request.weightsSha256) fail('a request without its model, and no model sent ahead has its digest');
+      return this.ahead.weights;
+    }
+    if (!decodeWeights(weights) || sha256Hex(weights) !== request.weightsSha256) fail('the global model does not match its signed digest');
+    return weights;
+  }
+
   private async train(m: unknown): Promise<void> {
     const received = now();
-    const { header: request, signature, weights: bytes } = TrainMessageSchema.parse(m);
+    const { header: request, signature, weights: carried } = TrainMessageSchema.parse(m);
     this.verified('train', request, signature);
     if (!this.setups.has(request.setup)) fail('a train request names a job setup not received');
-    if (!decodeWeights(bytes) || sha256Hex(bytes) !== request.weightsSha256) fail('the global model does not match its signed digest');
-    const weights = this.updates.next(toBytes(bytes));
+    const bytes = this.globalModel(request, carried && toBytes(carried));
+    const weights = this.updates.next(bytes);
     const header: UpdateHeader = {
       type: 'update',
       job: request.job,
@@ -289,10 +311,10 @@ class LightParticipant {
   }
 
   private async evaluate(m: unknown): Promise<void> {
-    const { header: request, signature, weights: bytes } = EvaluateMessageSchema.parse(m);
+    const { header: request, signature, weights } = EvaluateMessageSchema.parse(m);
     this.verified('evaluate', request, signature);
     if (!this.setups.has(request.setup)) fail('an evaluate request names a job setup not received');
-    if (sha256Hex(bytes) !== request.weightsSha256) fail('the evaluated model does not match its signed digest');
+    this.globalModel(request, weights && toBytes(weights));
     const header: EvaluationHeader = {
       type: 'evaluation',
       job: request.job,

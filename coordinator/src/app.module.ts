@@ -88,6 +88,7 @@ export class CoordinatorModule {
               identity,
               audit,
               retention: { rounds: config.retainUpdateRounds, maxModelBytes: config.retainMaxModelBytes },
+              modelAheadMinBytes: config.modelAheadMinBytes,
               strategy: fedAvg,
               verifier: new ParallelVerifier(),
               maxRoundAttempts: config.maxRoundAttempts,

@@ -46,6 +46,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
           refusals: 0,
           transfers: new TransferAssembler(this.config.maxMessageBytes, ChunkedSchema),
           setups: new Set(),
+          acceptsAhead: handshake.accepts?.includes('model-ahead') ?? false,
         };
         next();
       } catch (err) {

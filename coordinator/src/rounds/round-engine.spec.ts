@@ -52,6 +52,9 @@ class FakeParticipants implements AgentChannel {
   readonly provided = new Map<string, string[]>();
   /** requests that named a setup not provided to their participant before */
   readonly unprovided: string[] = [];
+  /** models sent ahead: to whom, their digest, whether the bytes have it, and the job's committed round then */
+  readonly ahead: { participants: string[]; weightsSha256: string; bytesMatch: boolean; committedRound: number }[] = [];
+  store!: SqliteStore;
 
   constructor(names: string[]) {
     for (const name of names) {
@@ -115,6 +118,12 @@ class FakeParticipants implements AgentChannel {
     return [...participants].filter((p) => !this.send(p, event, ...args));
   }
 
+  sendAhead(participants: Iterable<string>, job: string, weightsSha256: string, weights: Uint8Array): boolean {
+    const committedRound = this.store.getJob(job)!.round;
+    this.ahead.push({ participants: [...participants].sort(), weightsSha256, bytesMatch: sha256Hex(weights) === weightsSha256, committedRound });
+    return true;
+  }
+
   release(): void {
     const held = this.held;
     this.held = [];
@@ -122,7 +131,7 @@ class FakeParticipants implements AgentChannel {
   }
 }
 
-function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }) {
+function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }, modelAheadMinBytes = Infinity) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-engine-'));
   const store = new SqliteStore(path.join(dir, 'store.sqlite'));
   const channel = new FakeParticipants(names);
@@ -139,12 +148,14 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
     identity,
     audit,
     retention,
+    modelAheadMinBytes,
     strategy: fedAvg,
     maxRoundAttempts,
     jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
     log: () => undefined,
   });
   channel.engine = engine;
+  channel.store = store;
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
   return { store, channel, engine };
 }
@@ -184,6 +195,33 @@ describe('the round engine', () => {
     expect(channel.provided.get('a')).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/)]);
     expect(channel.provided.get('b')).toEqual(channel.provided.get('a'));
     store.close();
+  });
+
+  it('sends each new model of at least the configured size ahead of the request that will carry it, before its round commits', async () => {
+    const ahead = setup(['a', 'b'], 3, undefined, 8);
+    const job = ahead.engine.createJob(spec, 'user:test');
+    await ahead.engine.whenFinished(job.id);
+    // every round's model: the next round's train request carries it, and the last one's evaluate request
+    const models = ahead.store.listRounds(job.id).map((r) => r.modelSha256);
+    expect(ahead.channel.ahead).toEqual(
+      models.map((weightsSha256, i) => ({ participants: ['a', 'b'], weightsSha256, bytesMatch: true, committedRound: i })),
+    );
+    ahead.store.close();
+
+    // No request follows the last round's model when the job does not evaluate it.
+    const unevaluated = setup(['a', 'b'], 3, undefined, 8);
+    const quiet = unevaluated.engine.createJob({ ...spec, evaluateEvery: 0 }, 'user:test');
+    await unevaluated.engine.whenFinished(quiet.id);
+    expect(unevaluated.channel.ahead.map((a) => a.committedRound)).toEqual([0, 1]);
+    unevaluated.store.close();
+
+    // The two-weight model is 8 bytes: below a threshold of 9, it goes with its requests only.
+    const small = setup(['a', 'b'], 3, undefined, 9);
+    const plain = small.engine.createJob(spec, 'user:test');
+    await small.engine.whenFinished(plain.id);
+    expect(small.store.getJob(plain.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(small.channel.ahead).toEqual([]);
+    small.store.close();
   });
 
   it('records the job in a verifiable audit log, keeping updates as the retention policy says', async () => {

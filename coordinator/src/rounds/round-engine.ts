@@ -36,6 +36,8 @@ export interface RoundEngineOptions {
   identity: CoordinatorIdentity;
   audit: AuditLog;
   retention: UpdateRetention;
+  /** new global models this large or larger go to the agents while their round commits */
+  modelAheadMinBytes: number;
   strategy: Strategy;
   maxRoundAttempts: number;
   /** checks signatures on more than one core; inline when not given */
