@@ -151,13 +151,16 @@ export class AgentConnections implements AgentChannel {
 
   private deliverNow<E extends Sendable>(sockets: AgentSocket[], event: E, args: Parameters<CoordinatorToAgentEvents[E]>): void {
     const [message] = args;
-    if ((event === 'train' || event === 'evaluate') && sockets.some((s) => s.data.ahead === (message as TrainMessage).header.weightsSha256)) {
-      // Those that have the model already get the request alone; the others, with it.
-      const { weights: _sent, ...alone } = message as TrainMessage | EvaluateMessage;
+    if (event === 'train' || event === 'evaluate') {
+      // Those that have the model already (sent ahead) get the request alone; the others, with it.
+      const { weights: _carried, ...alone } = message as TrainMessage | EvaluateMessage;
       const digest = alone.header.weightsSha256;
-      this.emitTo(sockets.filter((s) => s.data.ahead === digest), event, [alone] as Parameters<CoordinatorToAgentEvents[E]>);
-      sockets = sockets.filter((s) => s.data.ahead !== digest);
-      if (!sockets.length) return;
+      const holding = sockets.filter((s) => s.data.ahead === digest);
+      if (holding.length) {
+        this.emitTo(holding, event, [alone] as Parameters<CoordinatorToAgentEvents[E]>);
+        sockets = sockets.filter((s) => s.data.ahead !== digest);
+        if (!sockets.length) return;
+      }
     }
     if (IN_PIECES.has(event) && messageBytes(message) > this.maxFrameBytes) {
       // Larger than a frame: packed once, then sent in pieces to each, each piece once the previous one is acknowledged.
