@@ -261,8 +261,19 @@ export class JobRun {
     return null;
   }
 
-  /** The checks that need the round's state, in the protocol's order; then the update is folded in. */
-  submitUpdate(participant: string, header: UpdateHeader, signature: string, bytes: Uint8Array, weights: Float32Array): Ack {
+  /**
+   * The checks that need the round's state, in the protocol's order; then the
+   * update is folded in. `checked`: the bytes' digest and finiteness when
+   * already found on another thread (WeightsChecker); otherwise found here.
+   */
+  submitUpdate(
+    participant: string,
+    header: UpdateHeader,
+    signature: string,
+    bytes: Uint8Array,
+    weights: Float32Array,
+    checked?: { sha256: string; finite: boolean },
+  ): Ack {
     const phase = this.phase;
     if (this.lastRound?.round === header.round && this.lastRound.contributors.has(participant)) {
       return ackError('DUPLICATE_UPDATE', `already sent round ${header.round}, which has closed`);
@@ -280,8 +291,8 @@ export class JobRun {
     if (weights.length !== phase.size) {
       return ackError('WRONG_SHAPE', `expected ${phase.size} float32 weights, got ${weights.length}`);
     }
-    if (sha256Hex(bytes) !== header.weightsSha256) return ackError('DIGEST_MISMATCH', 'weights do not match weightsSha256');
-    if (!allFinite(weights)) return ackError('NON_FINITE', 'weights contain NaN or infinity');
+    if ((checked?.sha256 ?? sha256Hex(bytes)) !== header.weightsSha256) return ackError('DIGEST_MISMATCH', 'weights do not match weightsSha256');
+    if (!(checked?.finite ?? allFinite(weights))) return ackError('NON_FINITE', 'weights contain NaN or infinity');
     const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
     if (header.numSamples < 1 || header.numSamples > limit) {
       return ackError('IMPLAUSIBLE_SAMPLES', `numSamples must be between 1 and ${limit}`);

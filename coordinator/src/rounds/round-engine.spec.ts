@@ -16,6 +16,7 @@ import {
   sha256Hex,
   signHeader,
   verifyHeader,
+  WeightsChecker,
   type CoordinatorToAgentEvents,
   type EvaluateMessage,
   type KeyPair,
@@ -55,6 +56,10 @@ class FakeParticipants implements AgentChannel {
   /** models sent ahead: to whom, their digest, whether the bytes have it, and the job's committed round then */
   readonly ahead: { participants: string[]; weightsSha256: string; bytesMatch: boolean; committedRound: number }[] = [];
   store!: SqliteStore;
+  /** participants whose updates are wrong: a NaN among the weights (signed as sent), or a digest of other weights */
+  readonly faults = new Map<string, 'nan' | 'digest'>();
+  /** "participant CODE" of every refused update, in order */
+  readonly refusals: string[] = [];
 
   constructor(names: string[]) {
     for (const name of names) {
@@ -98,6 +103,8 @@ class FakeParticipants implements AgentChannel {
     if (event === 'train') {
       const { header: request, weights } = args[0] as TrainMessage;
       const next = decodeWeights(weights)!.map((w) => w + 1);
+      const fault = this.faults.get(participant);
+      if (fault === 'nan') next[0] = NaN;
       const bytes = encodeWeights(next);
       // Asked with the train request, the evaluation of the model received travels with the update.
       const evaluation = request.evaluate
@@ -105,9 +112,12 @@ class FakeParticipants implements AgentChannel {
         : undefined;
       const header = {
         type: 'update' as const, job: request.job, round: request.round, participant, nonce: randomNonce(),
-        numSamples: 4, metrics: { trainLoss: 1 / request.round }, weightsSha256: sha256Hex(bytes), ...(evaluation && { evaluation }),
+        numSamples: 4, metrics: { trainLoss: 1 / request.round }, weightsSha256: sha256Hex(fault === 'digest' ? weights : bytes), ...(evaluation && { evaluation }),
       };
-      const reply = () => this.engine.submitUpdate(participant, { header, signature: signHeader('update', header, keys.secretKey), weights: bytes });
+      const reply = () =>
+        this.engine.submitUpdate(participant, { header, signature: signHeader('update', header, keys.secretKey), weights: bytes }).then((ack) => {
+          if (!ack.ok) this.refusals.push(`${participant} ${ack.error.code}`);
+        });
       if (this.answerTraining) setImmediate(reply);
       else this.held.push(reply);
     }
@@ -131,7 +141,13 @@ class FakeParticipants implements AgentChannel {
   }
 }
 
-function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }, modelAheadMinBytes = Infinity) {
+function setup(
+  names: string[],
+  maxRoundAttempts = 3,
+  retention: UpdateRetention = { maxModelBytes: 1 << 20 },
+  modelAheadMinBytes = Infinity,
+  weightsChecker?: WeightsChecker,
+) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-engine-'));
   const store = new SqliteStore(path.join(dir, 'store.sqlite'));
   const channel = new FakeParticipants(names);
@@ -149,6 +165,7 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
     audit,
     retention,
     modelAheadMinBytes,
+    weightsChecker,
     strategy: fedAvg,
     maxRoundAttempts,
     jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
@@ -172,6 +189,10 @@ function sha256Of(store: SqliteStore, job: string, round: number): string {
 const spec = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', rounds: 3 };
 
 describe('the round engine', () => {
+  const cleanups: (() => unknown)[] = [];
+  const afterOnce = (cleanup: () => unknown) => cleanups.push(cleanup);
+  afterEach(() => Promise.all(cleanups.splice(0).map((cleanup) => cleanup())));
+
   it('runs the statistics phase, every round and its evaluation, averaging the updates', async () => {
     const { store, engine } = setup(['a', 'b']);
     const job = engine.createJob(spec, 'user:test');
@@ -222,6 +243,36 @@ describe('the round engine', () => {
     expect(small.store.getJob(plain.id)).toMatchObject({ status: 'completed', round: 3 });
     expect(small.channel.ahead).toEqual([]);
     small.store.close();
+  });
+
+  it.each([
+    ['on the thread', 8],
+    ['inline', Infinity],
+  ])('checks each update for its digest and finite values %s, refusing those that fail with a code', async (_, minBytes) => {
+    // Prepare: c's and d's updates are wrong in every round; the round closes shortly after a and b are in
+    const checker = new WeightsChecker(minBytes);
+    const { store, channel, engine } = setup(['a', 'b', 'c', 'd'], 3, undefined, Infinity, checker);
+    channel.faults.set('c', 'nan').set('d', 'digest');
+    // A thread left running would keep Jest from exiting, whatever the outcome.
+    afterOnce(() => checker.close());
+    if (minBytes === 8) {
+      // Started by the first large update it sees, the thread is used once it runs: wait for it.
+      let first: Promise<unknown> | null;
+      while ((first = checker.check(new Uint8Array(8))) === null) await new Promise((resolve) => setTimeout(resolve, 10));
+      await first;
+    }
+    const before = checker.offloaded;
+    // Execute
+    const job = engine.createJob({ ...spec, waitAfterMinimumSeconds: 0.2 }, 'user:test');
+    await engine.whenFinished(job.id);
+    // Assert: only a's and b's updates are folded in, every round
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
+    expect(store.listRounds(job.id).map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    expect(channel.refusals.sort()).toEqual(['c NON_FINITE', 'c NON_FINITE', 'c NON_FINITE', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH']);
+    // every update (12) was checked on the thread, or none
+    expect(checker.offloaded - before).toBe(minBytes === 8 ? 12 : 0);
+    store.close();
   });
 
   it('records the job in a verifiable audit log, keeping updates as the retention policy says', async () => {

@@ -17,7 +17,9 @@ import {
   toBytes,
   UpdateMessageSchema,
   ParallelVerifier,
+  WeightsChecker,
   type Ack,
+  type CheckedWeights,
   type SignatureDomain,
 } from '@fl/shared';
 import type { z } from 'zod';
@@ -42,6 +44,8 @@ export interface RoundEngineOptions {
   maxRoundAttempts: number;
   /** checks signatures on more than one core; inline when not given */
   verifier?: ParallelVerifier;
+  /** checks large updates' bytes on another thread; one of the engine's own when not given */
+  weightsChecker?: WeightsChecker;
   /** applied to jobs that leave them out */
   jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -56,9 +60,11 @@ export class RoundEngine {
   private readonly finished = new Map<string, Promise<void>>();
 
   private readonly verifier: ParallelVerifier;
+  private readonly weightsChecker: WeightsChecker;
 
   constructor(private readonly options: RoundEngineOptions) {
     this.verifier = options.verifier ?? new ParallelVerifier(0);
+    this.weightsChecker = options.weightsChecker ?? new WeightsChecker();
   }
 
   /** Resumes the jobs that were running when the coordinator stopped. */
@@ -112,37 +118,47 @@ export class RoundEngine {
   }
 
   submitUpdate(participant: string, body: unknown): Promise<Ack> {
-    return this.receive(participant, body, UpdateMessageSchema, (run, message) => {
-      const bytes = toBytes(message.weights);
-      const weights = decodeWeights(bytes);
-      if (!weights) return ackError('WRONG_SHAPE', 'the weights are not a whole number of float32 values');
-      return run.submitUpdate(participant, message.header, message.signature, bytes, weights);
-    });
+    return this.receive(
+      participant,
+      body,
+      UpdateMessageSchema,
+      (run, message, checked) => {
+        const bytes = checked?.bytes ?? toBytes(message.weights);
+        const weights = decodeWeights(bytes);
+        if (!weights) return ackError('WRONG_SHAPE', 'the weights are not a whole number of float32 values');
+        return run.submitUpdate(participant, message.header, message.signature, bytes, weights, checked);
+      },
+      // Large weights are hashed and checked on another thread while the signature is checked here.
+      (message) => this.weightsChecker.check(toBytes(message.weights)),
+    );
   }
 
   /**
    * The checks every agent message passes, in the protocol's order: schema,
    * signature under the connection's key, the participant it names, the job;
    * then the job run checks what depends on its state. Only the signature is
-   * checked off this thread (ParallelVerifier); everything after it reads the
-   * state as it is when the check comes back.
+   * checked off this thread (ParallelVerifier), and a large update's bytes
+   * (WeightsChecker, started with it: `checkAside`); everything after them
+   * reads the state as it is when the checks come back.
    */
   private async receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
     participant: string,
     body: unknown,
     schema: z.ZodType<M>,
-    handle: (run: JobRun, message: M) => Ack,
+    handle: (run: JobRun, message: M, checked?: CheckedWeights) => Ack,
+    checkAside?: (message: M) => Promise<CheckedWeights> | null,
   ): Promise<Ack> {
     try {
       const parsed = schema.safeParse(body);
       if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
       const { header, signature } = parsed.data;
-      const refused = await this.checkSender(participant, header.type, header, signature);
+      const aside = checkAside?.(parsed.data);
+      const [refused, checked] = await Promise.all([this.checkSender(participant, header.type, header, signature), aside ?? undefined]);
       if (refused) return refused;
       const run = this.runs.get(header.job);
       if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
       if (!run.claimNonce(participant, header.nonce)) return ackError('REPLAYED_NONCE', `this ${header.type} was received already`);
-      return handle(run, parsed.data);
+      return handle(run, parsed.data, checked);
     } catch (err) {
       this.options.log('error', `refused a message after an unexpected error: ${(err as Error).stack}`);
       return ackError('INTERNAL', 'unexpected error; the coordinator logged it');
@@ -164,6 +180,7 @@ export class RoundEngine {
   shutdown(): void {
     for (const run of this.runs.values()) run.halt();
     void this.verifier.close();
+    void this.weightsChecker.close();
   }
 
   /** Signature under the connection's key, then the header's participant against the connection. */

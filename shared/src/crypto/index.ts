@@ -3,3 +3,4 @@ export * from './keys';
 export * from './key-file';
 export * from './parallel';
 export * from './digest-worker';
+export * from './weights-checker';
