@@ -54,4 +54,24 @@ describe('the agent WebSocket transport', () => {
       await ioServer.close();
     }
   });
+
+  it('delivers a large attachment to the server as a buffer of its own, which the coordinator can move to a thread', async () => {
+    const server = http.createServer();
+    const ioServer = new Server(server, { transports: ['websocket'], maxHttpBufferSize: 8 << 20 });
+    const received = new Promise<Buffer>((resolve) => ioServer.on('connection', (s) => s.on('weights', (data: Buffer) => resolve(data))));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = io(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { transports: [UnmaskedWebSocket], forceNew: true });
+    try {
+      // 4 MB, as a d = 1,000,000 update
+      const weights = Buffer.from(new Float32Array(1_000_000).map((_, i) => Math.sin(i)).buffer);
+      client.emit('weights', weights);
+      const bytes = await received;
+      expect(Buffer.compare(bytes, weights)).toBe(0);
+      // WeightsChecker moves only bytes that are a whole buffer; a view into a larger one stays with the caller
+      expect([bytes.byteOffset, bytes.buffer.byteLength]).toEqual([0, weights.length]);
+    } finally {
+      client.close();
+      await ioServer.close();
+    }
+  });
 });
