@@ -55,6 +55,8 @@ class FakeParticipants implements AgentChannel {
   readonly unprovided: string[] = [];
   /** models sent ahead: to whom, their digest, whether the bytes have it, and the job's committed round then */
   readonly ahead: { participants: string[]; weightsSha256: string; bytesMatch: boolean; committedRound: number }[] = [];
+  /** called as a model goes ahead, before the tick its round waits for the bytes to leave */
+  onAhead: (() => void) | undefined;
   store!: SqliteStore;
   /** participants whose updates are wrong: a NaN among the weights (signed as sent), or a digest of other weights */
   readonly faults = new Map<string, 'nan' | 'digest'>();
@@ -131,6 +133,7 @@ class FakeParticipants implements AgentChannel {
   sendAhead(participants: Iterable<string>, job: string, weightsSha256: string, weights: Uint8Array): boolean {
     const committedRound = this.store.getJob(job)!.round;
     this.ahead.push({ participants: [...participants].sort(), weightsSha256, bytesMatch: sha256Hex(weights) === weightsSha256, committedRound });
+    this.onAhead?.();
     return true;
   }
 
@@ -272,6 +275,22 @@ describe('the round engine', () => {
     expect(channel.refusals.sort()).toEqual(['c NON_FINITE', 'c NON_FINITE', 'c NON_FINITE', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH']);
     // every update (12) was checked on the thread, or none
     expect(checker.offloaded - before).toBe(minBytes === 8 ? 12 : 0);
+    store.close();
+  });
+
+  it('drops a round uncommitted when the coordinator stops while the round\'s model is on its way ahead', async () => {
+    // Prepare
+    const { store, channel, engine } = setup(['a', 'b'], 3, undefined, 8);
+    channel.onAhead = () => engine.shutdown();
+    // Execute
+    const job = engine.createJob(spec, 'user:test');
+    await engine.whenFinished(job.id);
+    // Assert: round 1's model went ahead, and nothing of round 1 is committed; the job resumes at the next start
+    expect(channel.ahead.map((a) => a.committedRound)).toEqual([0]);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'training', round: 0 });
+    expect(store.listRounds(job.id)).toEqual([]);
+    expect(store.getModel(job.id)!.round).toBe(0);
+    expect(verifyStore(store).failure).toBeUndefined();
     store.close();
   });
 

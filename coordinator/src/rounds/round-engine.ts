@@ -136,10 +136,10 @@ export class RoundEngine {
   /**
    * The checks every agent message passes, in the protocol's order: schema,
    * signature under the connection's key, the participant it names, the job;
-   * then the job run checks what depends on its state. Only the signature is
-   * checked off this thread (ParallelVerifier), and a large update's bytes
-   * (WeightsChecker, started with it: `checkAside`); everything after them
-   * reads the state as it is when the checks come back.
+   * then the job run checks what depends on its state. Only the signature
+   * (ParallelVerifier) and a large update's digest and finiteness
+   * (WeightsChecker, begun alongside: `checkAside`) are checked off this
+   * thread; everything after them reads the state as it is when they come back.
    */
   private async receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
     participant: string,
