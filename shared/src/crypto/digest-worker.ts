@@ -15,8 +15,8 @@
  * digest.
  */
 import { createHash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
 import { sha256Hex } from '../codec/weights';
+import { LazyThread } from './lazy-thread';
 
 /** Below this many bytes (~0.6 ms of hashing here) inputs are hashed inline: the thread could save a fraction of a millisecond at most. */
 export const PARALLEL_DIGEST_MIN_BYTES = 1024 * 1024;
@@ -73,9 +73,7 @@ function inlineSink(length: number): Sha256Sink {
 }
 
 export class DigestWorker {
-  private worker: Worker | undefined;
-  private online = false;
-  private dead = false;
+  private readonly thread = new LazyThread(WORKER_SOURCE);
   private busy = false;
   private staging = new SharedArrayBuffer(0);
   private readonly control = new SharedArrayBuffer(CONTROL_BYTES);
@@ -87,37 +85,20 @@ export class DigestWorker {
 
   /** A sink for `length` bytes: on the worker thread when large enough and the thread is free. */
   begin(length: number): Sha256Sink {
-    if (length < this.minBytes || this.dead || this.busy || length >= 2 ** 31) return inlineSink(length);
-    if (!this.online) {
-      // Started now, used from the next large input on: until it runs, inline costs less than waiting for it.
-      this.start();
-      return inlineSink(length);
-    }
+    if (length < this.minBytes || this.busy || length >= 2 ** 31) return inlineSink(length);
+    // Until the thread runs (the first large input starts it), inline costs less than waiting for it.
+    const worker = this.thread.running();
+    if (!worker) return inlineSink(length);
     if (this.staging.byteLength < length) this.staging = new SharedArrayBuffer(length);
     Atomics.store(this.state, READY, 0);
     Atomics.store(this.state, DONE, 0);
-    this.worker!.postMessage({ staging: this.staging, control: this.control, length });
+    worker.postMessage({ staging: this.staging, control: this.control, length });
     this.busy = true;
     return this.parallelSink(length);
   }
 
   close(): Promise<void> {
-    this.dead = true;
-    const worker = this.worker;
-    this.worker = undefined;
-    return worker ? worker.terminate().then(() => undefined) : Promise.resolve();
-  }
-
-  private start(): void {
-    if (this.worker) return;
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
-    // Never what keeps a process alive.
-    worker.unref();
-    worker.once('online', () => (this.online = true));
-    const gone = () => (this.dead = true);
-    worker.on('error', gone);
-    worker.on('exit', gone);
-    this.worker = worker;
+    return this.thread.stop();
   }
 
   private parallelSink(length: number): Sha256Sink {
@@ -133,8 +114,7 @@ export class DigestWorker {
       Atomics.store(this.state, READY, -1);
       Atomics.notify(this.state, READY);
       end();
-      this.dead = true;
-      void this.worker?.terminate();
+      void this.thread.stop();
       return new Error(why);
     };
     return {
@@ -151,10 +131,9 @@ export class DigestWorker {
         if (pushed !== length) throw abort(`${pushed} bytes hashed of ${length}`);
         const waited = Atomics.wait(this.state, DONE, 0, DIGEST_WAIT_MS);
         end();
-        if (waited === 'timed-out' || this.dead) {
+        if (waited === 'timed-out' || this.thread.gone) {
           // Every byte is in the staging memory: hash it here, and stop using a thread that did not answer.
-          this.dead = true;
-          void this.worker?.terminate();
+          void this.thread.stop();
           return sha256Hex(staging);
         }
         this.offloaded++;

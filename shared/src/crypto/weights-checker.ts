@@ -15,8 +15,8 @@
  * the build.
  */
 import { endianness } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { allFinite, sha256Hex } from '../codec/weights';
+import { LazyThread } from './lazy-thread';
 
 /** Below this many bytes (~0.8 ms of checks here) updates are checked on the calling thread. */
 export const PARALLEL_CHECK_MIN_BYTES = 1024 * 1024;
@@ -50,11 +50,16 @@ interface Answer {
 }
 
 export class WeightsChecker {
-  private worker: Worker | undefined;
-  private online = false;
-  private dead = false;
   /** the callers of posted checks, in order: the worker answers in order */
   private readonly pending: { resolve: (answer: Answer) => void; reject: (err: Error) => void }[] = [];
+  private readonly thread = new LazyThread<Answer>(
+    WORKER_SOURCE,
+    (answer: Answer) => this.pending.shift()?.resolve(answer),
+    // The thread is gone or going: the bytes of checks still posted went with it.
+    () => {
+      for (const { reject } of this.pending.splice(0)) reject(new Error('the weights check thread stopped holding an update'));
+    },
+  );
   /** checks the worker thread made, e.g. for a test to see it was used */
   offloaded = 0;
 
@@ -71,15 +76,13 @@ export class WeightsChecker {
     // Not instanceof: buffers may come from another realm. A SharedArrayBuffer cannot move.
     const whole = bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && Object.prototype.toString.call(buffer) === '[object ArrayBuffer]';
     // The worker reads the values as the host's float32: little-endian hosts only, as the weights are.
-    if (!whole || bytes.byteLength < this.minBytes || bytes.byteLength % 4 !== 0 || this.dead || endianness() !== 'LE') return null;
-    if (!this.online) {
-      // Started now, used from the next large update on: until it runs, checking here costs less than waiting for it.
-      this.start();
-      return null;
-    }
+    if (!whole || bytes.byteLength < this.minBytes || bytes.byteLength % 4 !== 0 || endianness() !== 'LE') return null;
+    // Until the thread runs (the first large update starts it), checking here costs less than waiting for it.
+    const worker = this.thread.running();
+    if (!worker) return null;
     const answered = new Promise<Answer>((resolve, reject) => this.pending.push({ resolve, reject }));
     try {
-      this.worker!.postMessage(buffer, [buffer as ArrayBuffer]);
+      worker.postMessage(buffer, [buffer as ArrayBuffer]);
     } catch {
       // Not transferable (or the thread just went): nothing moved, the caller checks the bytes itself.
       this.pending.pop();
@@ -95,28 +98,7 @@ export class WeightsChecker {
 
   /** Stops the thread; checks it still holds fail, their bytes gone with it. */
   close(): Promise<void> {
-    this.failPending();
-    const worker = this.worker;
-    this.worker = undefined;
-    return worker ? worker.terminate().then(() => undefined) : Promise.resolve();
-  }
-
-  private start(): void {
-    if (this.worker) return;
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
-    // Never what keeps a process alive.
-    worker.unref();
-    worker.once('online', () => (this.online = true));
-    worker.on('message', (answer: Answer) => this.pending.shift()?.resolve(answer));
-    worker.on('error', () => this.failPending());
-    worker.on('exit', () => this.failPending());
-    this.worker = worker;
-  }
-
-  /** The thread is gone or going: the bytes of checks still posted went with it. */
-  private failPending(): void {
-    this.dead = true;
-    for (const { reject } of this.pending.splice(0)) reject(new Error('the weights check thread stopped holding an update'));
+    return this.thread.stop();
   }
 }
 
