@@ -5,7 +5,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
-import { io } from 'socket.io-client';
+import { io, type Socket } from 'socket.io-client';
 import { UnmaskedWebSocket } from '@fl/participant-agent';
 
 /** The WebSocket frames in raw bytes after the HTTP upgrade: whether each is masked, and its key. */
@@ -30,15 +30,29 @@ function clientFrames(bytes: Buffer): { masked: boolean; key: string; length: nu
   return frames;
 }
 
+/**
+ * A Socket.IO server on loopback and an agent transport's client connected to
+ * it; `weights`: the first 'weights' message the server receives, and `raw`
+ * every byte it read from the client.
+ */
+async function serverAndAgent(): Promise<{ client: Socket; raw: Buffer[]; weights: Promise<Buffer>; close: () => Promise<void> }> {
+  const server = http.createServer();
+  const raw: Buffer[] = [];
+  server.on('connection', (socket) => socket.on('data', (chunk: Buffer) => raw.push(chunk)));
+  const ioServer = new Server(server, { transports: ['websocket'], maxHttpBufferSize: 8 << 20 });
+  const weights = new Promise<Buffer>((resolve) => ioServer.on('connection', (s) => s.on('weights', (data: Buffer) => resolve(data))));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = io(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { transports: [UnmaskedWebSocket], forceNew: true });
+  const close = async () => {
+    client.close();
+    await ioServer.close();
+  };
+  return { client, raw, weights, close };
+}
+
 describe('the agent WebSocket transport', () => {
   it('masks its frames with a zero key, and a Socket.IO server reads them intact', async () => {
-    const server = http.createServer();
-    const raw: Buffer[] = [];
-    server.on('connection', (socket) => socket.on('data', (chunk: Buffer) => raw.push(chunk)));
-    const ioServer = new Server(server, { transports: ['websocket'] });
-    const received = new Promise<Buffer>((resolve) => ioServer.on('connection', (s) => s.on('weights', (data: Buffer) => resolve(data))));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = io(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { transports: [UnmaskedWebSocket], forceNew: true });
+    const { client, raw, weights: received, close } = await serverAndAgent();
     try {
       const weights = Buffer.from(new Float32Array(5000).map((_, i) => Math.sin(i)).buffer);
       client.emit('weights', weights);
@@ -50,17 +64,12 @@ describe('the agent WebSocket transport', () => {
       // the attachment, in a frame of its own as Engine.IO sends binary
       expect(frames.some((f) => f.length === weights.length)).toBe(true);
     } finally {
-      client.close();
-      await ioServer.close();
+      await close();
     }
   });
 
   it('delivers a large attachment to the server as a buffer of its own, which the coordinator can move to a thread', async () => {
-    const server = http.createServer();
-    const ioServer = new Server(server, { transports: ['websocket'], maxHttpBufferSize: 8 << 20 });
-    const received = new Promise<Buffer>((resolve) => ioServer.on('connection', (s) => s.on('weights', (data: Buffer) => resolve(data))));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = io(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { transports: [UnmaskedWebSocket], forceNew: true });
+    const { client, weights: received, close } = await serverAndAgent();
     try {
       // 4 MB, as a d = 1,000,000 update
       const weights = Buffer.from(new Float32Array(1_000_000).map((_, i) => Math.sin(i)).buffer);
@@ -70,8 +79,7 @@ describe('the agent WebSocket transport', () => {
       // WeightsChecker moves only bytes that are a whole buffer; a view into a larger one stays with the caller
       expect([bytes.byteOffset, bytes.buffer.byteLength]).toEqual([0, weights.length]);
     } finally {
-      client.close();
-      await ioServer.close();
+      await close();
     }
   });
 });
