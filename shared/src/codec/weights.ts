@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 
-const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+/** Whether this host's typed arrays are little-endian, as weights on the wire are: then bytes and float32 views coincide. */
+export const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
 /** The bytes of a weight vector; a view without copy on little-endian hosts. */
 export function encodeWeights(weights: Float32Array): Buffer {

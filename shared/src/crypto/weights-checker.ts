@@ -14,8 +14,7 @@
  * source (no module of this package), so it runs the same from the sources or
  * the build.
  */
-import { endianness } from 'node:os';
-import { allFinite, sha256Hex } from '../codec/weights';
+import { allFinite, LITTLE_ENDIAN_HOST, sha256Hex } from '../codec/weights';
 import { LazyThread } from './lazy-thread';
 
 /** Below this many bytes (~0.8 ms of checks here) updates are checked on the calling thread. */
@@ -76,7 +75,7 @@ export class WeightsChecker {
     // Not instanceof: buffers may come from another realm. A SharedArrayBuffer cannot move.
     const whole = bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && Object.prototype.toString.call(buffer) === '[object ArrayBuffer]';
     // The worker reads the values as the host's float32: little-endian hosts only, as the weights are.
-    if (!whole || bytes.byteLength < this.minBytes || bytes.byteLength % 4 !== 0 || endianness() !== 'LE') return null;
+    if (!whole || bytes.byteLength < this.minBytes || bytes.byteLength % 4 !== 0 || !LITTLE_ENDIAN_HOST) return null;
     // Until the thread runs (the first large update starts it), checking here costs less than waiting for it.
     const worker = this.thread.running();
     if (!worker) return null;
