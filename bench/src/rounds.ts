@@ -17,31 +17,32 @@ import { Federation, roundIntervals, type CpuSnapshot, type JobTimeline } from '
 import { median } from './measure';
 import { featureNames, writeLogisticCsv } from './synthetic';
 
-/** Jobs timed per benchmark, after the warm-up job; the figure is their median. */
+/** Jobs timed per benchmark, after the warm-up jobs; the figure is their median. */
 const REPEATS = 5;
 /**
- * Untimed rounds first, in one job. V8 optimizes a function once it has run
- * often with settled type feedback, and the code of a round runs only a few
- * times per round in each process, so a fresh federation keeps getting faster
- * for hundreds of rounds. At n = 5, d = 100, in one job of 800 rounds, the
- * median round took 8.1 ms over rounds 1-50, 5.9 over 51-100, 5.3 over
- * 301-350 and 4.7 from 501 on; three untimed jobs of 11 rounds, as this
- * benchmark once ran, left the timed jobs in the middle of that climb (CPU per
- * round, coordinator and agents together, ~17 ms there against ~8 at the end).
- * 1,000 rounds leave a margin past the step near 500 seen in that job; on the
- * shared machine the warm-up's last 50 rounds still ranged 5.0-8.4 ms (median)
- * over twenty runs. The figures are of processes that, at a partner
- * site, run for weeks; the warm-up's first and last rounds go to stderr beside
- * them.
+ * Untimed jobs first. V8 optimizes a function once it has run often with
+ * settled type feedback, and the code of a round runs only a few times per
+ * round in each process, so a fresh federation keeps getting faster for
+ * thousands of rounds. At n = 5, d = 100, in one job of 3,000 rounds, the
+ * median round over each 250 rounds went 9.1, 7.9, 6.7, 6.4, 5.8, 5.4 ms and
+ * stayed at 5.0-5.4 from round 1,500 on; at n = 20, 26.8, 24.6, 22.2 and
+ * 20.2-21.1 from round 1,250 on (the agents, one per process, run their round
+ * code as often at n = 20 as at n = 5). A warm-up of one job of 1,000 rounds,
+ * as this benchmark once ran, left the timed jobs in the middle of that climb.
+ * The warm-up is five jobs rather than one long job because a new job changes
+ * things a long job does not: the first job after the warm-up threw away the
+ * agent's optimized code for its round (the job's prepared data replaces the
+ * previous job's, a change V8 had assumed would not come) and ran it
+ * unoptimized for the rest of the benchmark. The figures are of processes
+ * that, at a partner site, run for weeks and many jobs; the median round of
+ * each warm-up job goes to stderr beside them.
  *
  * A d = 1,000,000 round is mostly native work (hashing, folding, copying), and
  * its curve flattens sooner: 71.8 ms over rounds 1-50, 65.8 over 51-100, 64.6
  * over 101-150 (one job of 400 rounds). Each of its rounds also stores a 4 MB
  * model, hence fewer rounds there.
  */
-const WARMUP_ROUNDS = { d100: 1000, d1m: 100 } as const;
-/** Rounds of the warm-up whose median goes to stderr, at its start and at its end. */
-const WARMUP_SHOWN = 50;
+const WARMUP = { d100: { jobs: 5, rounds: 500 }, d1m: { jobs: 1, rounds: 100 } } as const;
 /** Rounds timed per job, after the first. */
 const TIMED_ROUNDS = 10;
 
@@ -78,13 +79,13 @@ function perRound(timeline: JobTimeline): number {
   return (timeline.rounds[TIMED_ROUNDS] - timeline.rounds[0]) / TIMED_ROUNDS;
 }
 
-async function medianRound(federation: Federation, job: JobSpecInput, warmupRounds: number): Promise<number> {
-  const warmup = await federation.runJob({ ...job, rounds: warmupRounds }, { timeoutMs: 3_600_000, untimed: true });
-  const shown = (from: number) => median(roundIntervals(warmup, from, from + WARMUP_SHOWN - 1)).toFixed(2);
-  process.stderr.write(
-    `  warm-up of ${warmupRounds} rounds, median round: ${shown(2)} ms over rounds 2-${WARMUP_SHOWN + 1}, ` +
-      `${shown(warmupRounds - WARMUP_SHOWN + 1)} ms over the last ${WARMUP_SHOWN}\n`,
-  );
+async function medianRound(federation: Federation, job: JobSpecInput, warmup: { jobs: number; rounds: number }): Promise<number> {
+  const warm: string[] = [];
+  for (let i = 0; i < warmup.jobs; i++) {
+    const timeline = await federation.runJob({ ...job, rounds: warmup.rounds }, { timeoutMs: 3_600_000, untimed: true });
+    warm.push(median(roundIntervals(timeline, 2, warmup.rounds)).toFixed(2));
+  }
+  process.stderr.write(`  warm-up of ${warmup.jobs} x ${warmup.rounds} rounds, median round of each job: ${warm.join(', ')} ms\n`);
   const figures: number[] = [];
   for (let i = 0; i < REPEATS; i++) figures.push(perRound(await federation.runJob(job)));
   return median(figures);
@@ -114,7 +115,7 @@ export function roundD100(participants: number): Promise<number> {
     });
     await federation.startAgents('agent', files);
     const job = spec('logistic', d, participants, { evaluateEvery: 1, evaluationFraction: 0.2 });
-    return medianRound(federation, job, WARMUP_ROUNDS.d100);
+    return medianRound(federation, job, WARMUP.d100);
   });
 }
 
@@ -123,7 +124,7 @@ export function roundD1m(participants: number): Promise<number> {
   return withFederation({}, async (federation) => {
     await federation.startLightAgents('light', participants, participants, { rows: 2000, classes: 4000 });
     const job = spec('softmax', 249, participants, { evaluateEvery: 0 });
-    return medianRound(federation, job, WARMUP_ROUNDS.d1m);
+    return medianRound(federation, job, WARMUP.d1m);
   });
 }
 
