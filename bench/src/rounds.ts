@@ -25,10 +25,11 @@ const REPEATS = 5;
  * round in each process, so a fresh federation keeps getting faster for
  * thousands of rounds. At n = 5, d = 100, in one job of 3,000 rounds, the
  * median round over each 250 rounds went 9.1, 7.9, 6.7, 6.4, 5.8, 5.4 ms and
- * stayed at 5.0-5.4 from round 1,500 on; at n = 20, 26.8, 24.6, 22.2 and
- * 20.2-21.1 from round 1,250 on (the agents, one per process, run their round
- * code as often at n = 20 as at n = 5). A warm-up of one job of 1,000 rounds,
- * as this benchmark once ran, left the timed jobs in the middle of that climb.
+ * stayed at 5.0-5.4 from round 1,500 on; at n = 20, 26.8, 24.6, 22.2, 22.9,
+ * 24.5, then 20.2-21.1 from round 1,250 on (the agents, one per process, run
+ * their round code as often at n = 20 as at n = 5). A warm-up of one job of
+ * 1,000 rounds, as this benchmark once ran, left the timed jobs in the middle
+ * of that climb.
  * The warm-up is five jobs rather than one long job because a new job changes
  * things a long job does not: the first job after the warm-up threw away the
  * agent's optimized code for its round (the job's prepared data replaces the
