@@ -29,14 +29,13 @@ const REPEATS = 5;
  * 24.5, then 20.2-21.1 from round 1,250 on (the agents, one per process, run
  * their round code as often at n = 20 as at n = 5). A warm-up of one job of
  * 1,000 rounds, as this benchmark once ran, left the timed jobs in the middle
- * of that climb.
- * The warm-up is five jobs rather than one long job because a new job changes
- * things a long job does not: the first job after the warm-up threw away the
- * agent's optimized code for its round (the job's prepared data replaces the
- * previous job's, a change V8 had assumed would not come) and ran it
- * unoptimized for the rest of the benchmark. The figures are of processes
- * that, at a partner site, run for weeks and many jobs; the median round of
- * each warm-up job goes to stderr beside them.
+ * of that climb. The warm-up is five jobs rather than one long job because a
+ * new job changes things a long job does not: the first job after a single
+ * warm-up job threw away the agent's optimized code for its round (the job's
+ * prepared data replaces the previous job's, a change V8 had assumed would not
+ * come) and ran it unoptimized for the rest of the benchmark. The figures are
+ * of processes that, at a partner site, run for weeks and many jobs; the
+ * median round of each warm-up job goes to stderr beside them.
  *
  * A d = 1,000,000 round is mostly native work (hashing, folding, copying), and
  * its curve flattens sooner: 71.8 ms over rounds 1-50, 65.8 over 51-100, 64.6
