@@ -12,6 +12,7 @@ import { JobsController } from './admin/jobs.controller';
 import { EnrollmentsController, InvitationsController, ParticipantsController } from './admin/participants.controller';
 import { SessionController, TokensController, UsersController } from './admin/session.controller';
 import { AuditLog } from './audit/audit-log';
+import { AuditVerifier } from './audit/audit-verifier';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from './config/config';
 import { CoordinatorIdentity } from './identity/identity';
 import { CoordinatorLogger } from './logger';
@@ -29,6 +30,7 @@ import { fedAvg } from './strategy/fedavg';
 @Module({})
 export class CoordinatorModule {
   static forConfig(config: CoordinatorConfig): DynamicModule {
+    const storeFile = path.join(config.dataDir, STORE_FILE);
     return {
       module: CoordinatorModule,
       controllers: [
@@ -56,7 +58,12 @@ export class CoordinatorModule {
           inject: [STORE],
         },
         { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
-        { provide: STORE, useFactory: () => new SqliteStore(path.join(config.dataDir, STORE_FILE), { checkpointInBackground: true }) },
+        { provide: STORE, useFactory: () => new SqliteStore(storeFile, { checkpointInBackground: true }) },
+        {
+          provide: AuditVerifier,
+          useFactory: (store: Store, log: CoordinatorLogger) => new AuditVerifier(store, storeFile, (level, message) => log.log(level, message)),
+          inject: [STORE, CoordinatorLogger],
+        },
         { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
         { provide: AuditLog, useFactory: (store: Store, identity: CoordinatorIdentity) => new AuditLog(store, identity), inject: [STORE, CoordinatorIdentity] },
         { provide: AgentConnections, useValue: new AgentConnections(config.maxFrameBytes) },

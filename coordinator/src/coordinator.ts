@@ -13,6 +13,7 @@ import { packetCodec, tuneHeapForModels } from '@fl/shared';
 import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
+import { AuditVerifier } from './audit/audit-verifier';
 import { CoordinatorIdentity } from './identity/identity';
 import { CoordinatorLogger } from './logger';
 import { AgentConnections } from './participants/connections';
@@ -131,6 +132,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
       (closing ??= (async () => {
         engine.shutdown();
         app.get(AgentConnections).disconnectAll();
+        await app.get(AuditVerifier).stop();
         await app.close();
         store.close();
       })()),

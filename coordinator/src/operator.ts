@@ -141,7 +141,8 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
       }
       const target = values.out as string | undefined;
       if (!target) throw new OperatorError('--out is required');
-      writeBundle(source, target, { participant: values.participant as string | undefined });
+      // One transaction, a snapshot: a running coordinator may write the store meanwhile.
+      store.transaction(() => writeBundle(source, target, { participant: values.participant as string | undefined }));
       out(`wrote the audit bundle ${target}; verify it with: fl-agent audit verify ${target} --key KEY`);
       return 0;
     } finally {

@@ -5,6 +5,11 @@
  * the store's working tables to the log: a participant key, status or committed
  * round that the log does not account for is an inconsistency too (a log cut
  * short after its last record, or a key swapped in the participants table).
+ *
+ * Both read the store in one transaction, a snapshot: a store that a running
+ * coordinator writes meanwhile (read from the operator's command or from the
+ * coordinator's verification thread) is read as of one moment, so its tables
+ * cannot hold a round or a participant that came after the last record read.
  */
 import { verifyAudit, type AuditReport, type AuditSource, type VerifyAuditOptions } from '@fl/shared';
 import type { Store } from '../storage/store';
@@ -28,6 +33,10 @@ export function storeAuditSource(store: Store, file = 'the store'): AuditSource 
 
 /** Verifies the log (verifyAudit), then that the store's tables say what the log says at its end. */
 export function verifyStore(store: Store, file = 'the store', options: Pick<VerifyAuditOptions, 'onLine'> = {}): AuditReport {
+  return store.transaction(() => verifySnapshot(store, file, options));
+}
+
+function verifySnapshot(store: Store, file: string, options: Pick<VerifyAuditOptions, 'onLine'>): AuditReport {
   const report = verifyAudit(storeAuditSource(store, file), options);
   if (!report.ok) return report;
   const fail = (where: string, reason: string): AuditReport => {

@@ -185,7 +185,7 @@ export interface JobRepository {
 }
 
 export interface Store extends ParticipantRepository, JobRepository, UserRepository, AuditRepository {
-  /** Runs fn in one transaction (nested calls join it): a change and its audit record commit together or not at all. */
+  /** Runs fn in one transaction (nested calls join it): a change and its audit record commit together or not at all, and reads see one snapshot. */
   transaction<T>(fn: () => T): T;
   close(): void;
 }

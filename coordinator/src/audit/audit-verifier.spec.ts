@@ -1,0 +1,138 @@
+/**
+ * The REST API's audit verification: on a thread with a read-only connection,
+ * one snapshot of a store that goes on being written, one at a time.
+ */
+import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { encodeKey, FlError, generateKeyPair } from '@fl/shared';
+import { CoordinatorIdentity } from '../identity/identity';
+import { SqliteStore } from '../storage/store.sqlite';
+import { AuditLog } from './audit-log';
+import { AuditVerifier } from './audit-verifier';
+import { verifyStore } from './store-source';
+
+function setup() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-verifier-'));
+  const file = path.join(dir, 'store.sqlite');
+  const store = new SqliteStore(file);
+  const audit = new AuditLog(store, CoordinatorIdentity.fromDataDir(dir));
+  const register = (name: string) => {
+    const participant = { name, organisation: name, country: '', publicKey: encodeKey(generateKeyPair().publicKey) };
+    store.transaction(() => {
+      store.addParticipant({ ...participant, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
+      audit.append('participant.registered', 'user:test', participant);
+    });
+  };
+  for (const name of ['a', 'b', 'c']) register(name);
+  const warnings: string[] = [];
+  const verifier = (at: string | undefined = file) => new AuditVerifier(store, at, (level, message) => level === 'warn' && warnings.push(message));
+  return { dir, file, store, register, warnings, verifier };
+}
+
+/** Whether the event loop turned (a setImmediate ran) before `promise` settled: it cannot when the work runs on the loop. */
+async function loopTurnedDuring<T>(promise: () => Promise<T>): Promise<[T, boolean]> {
+  let turned = false;
+  setImmediate(() => (turned = true));
+  const result = await promise();
+  return [result, turned];
+}
+
+describe('the audit verifier', () => {
+  it('verifies on a thread while the event loop goes on, and reports what verifyStore reports', async () => {
+    // Prepare
+    const { store, warnings, verifier } = setup();
+    // Execute
+    const [report, turned] = await loopTurnedDuring(() => verifier().verify());
+    // Assert
+    expect(turned).toBe(true);
+    expect(warnings).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.lines).toEqual(verifyStore(store).lines);
+    expect(report.lines.at(-1)).toBe('store tables: 3 participants, 0 jobs and 0 rounds agree with the log');
+    store.close();
+  });
+
+  it('names an inconsistency in the store as verifyStore does', async () => {
+    // Prepare: a participant's status changed behind the log's back
+    const { file, store, warnings, verifier } = setup();
+    const other = new Database(file);
+    other.prepare("UPDATE participants SET status = 'revoked' WHERE name = 'b'").run();
+    other.close();
+    // Execute
+    const report = await verifier().verify();
+    // Assert
+    expect(warnings).toEqual([]);
+    expect(report.ok).toBe(false);
+    expect(report.failure).toEqual({ where: 'participant b (table participants of the store)', reason: 'it is revoked, the audit log says approved' });
+    expect(report.failure).toEqual(verifyStore(store).failure);
+    store.close();
+  });
+
+  it('reads one snapshot: a participant added while the log is verified is not in the tables it checks', () => {
+    // Prepare: a read-only connection, as the thread's, and the writer going on
+    const { file, store, register } = setup();
+    const reader = new SqliteStore(file, { readonly: true });
+    let added = false;
+    // Execute: the writer commits between the log's verification and the tables'
+    const report = verifyStore(reader, 'the store', {
+      onLine: (line) => {
+        if (line.startsWith('chain:') && !added) {
+          register('d');
+          added = true;
+        }
+      },
+    });
+    // Assert
+    expect(added).toBe(true);
+    expect(report.failure).toBeUndefined();
+    expect(report.lines.at(-1)).toBe('store tables: 3 participants, 0 jobs and 0 rounds agree with the log');
+    expect(verifyStore(reader).lines.at(-1)).toBe('store tables: 4 participants, 0 jobs and 0 rounds agree with the log');
+    reader.close();
+    store.close();
+  });
+
+  it('runs one verification at a time: those asked for meanwhile share the next, which sees what came before them', async () => {
+    // Prepare
+    const { store, register, verifier: make } = setup();
+    const verifier = make();
+    // Execute
+    const first = verifier.verify();
+    register('d');
+    const second = verifier.verify();
+    const third = verifier.verify();
+    // Assert
+    expect(third).toBe(second);
+    expect(second).not.toBe(first);
+    const reports = await Promise.all([first, second, third]);
+    expect(reports.every((r) => r.ok)).toBe(true);
+    expect(reports[1].counts.participants).toBe(4);
+    store.close();
+  });
+
+  it('verifies on the event loop, with a warning, when the thread cannot open the store', async () => {
+    // Prepare
+    const { dir, store, warnings, verifier } = setup();
+    // Execute
+    const report = await verifier(path.join(dir, 'no-such-store.sqlite')).verify();
+    // Assert
+    expect(report.ok).toBe(true);
+    expect(report.lines).toEqual(verifyStore(store).lines);
+    expect(warnings).toEqual([expect.stringMatching(/^audit verification on the event loop \(the verification thread did not answer: it failed: /)]);
+    store.close();
+  });
+
+  it('fails a verification under way when stopped, and refuses new ones', async () => {
+    // Prepare
+    const { store, verifier: make } = setup();
+    const verifier = make();
+    // Execute
+    const underway = verifier.verify();
+    await verifier.stop();
+    // Assert
+    await expect(underway).rejects.toThrow(FlError);
+    await expect(verifier.verify()).rejects.toMatchObject({ code: 'INTERNAL' });
+    store.close();
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * Verifies the coordinator's store for the REST API (`GET /api/audit/verify`)
+ * on a worker thread with a read-only connection of its own, so that rounds,
+ * agents and dashboards go on meanwhile.
+ *
+ * On the event loop, verification stops the coordinator for as long as it takes:
+ * it checks a signature per record and hashes every stored model and retained
+ * update, seconds on a store of many rounds or large models. The thread reads a
+ * snapshot of the store (verifyStore reads in one transaction), so the rounds
+ * committed meanwhile are simply not part of this verification.
+ *
+ * One verification runs at a time: requests made while one runs share the next,
+ * which starts when it ends and so covers what they asked about. Where the thread
+ * cannot run (a store without a file, no build, the thread fails), the store is
+ * verified on the event loop as before, with a warning in the log.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { FlError, type AuditReport } from '@fl/shared';
+import type { LogLevel } from '../logger';
+import type { Store } from '../storage/store';
+import { verifyStore } from './store-source';
+
+/**
+ * The thread runs the built module: from the build, the one beside this file; from the sources
+ * (the tests), the build of them, which `npm test` makes first.
+ */
+const THREAD_MODULE = path.join(__dirname, '..', '..', 'dist', 'audit', 'verify-thread.js');
+
+/** How failures name the store: the REST answer does not show the server's paths. */
+const STORE_NAME = 'the store';
+
+export class AuditVerifier {
+  private running: Promise<AuditReport> | undefined;
+  private next: Promise<AuditReport> | undefined;
+  private readonly threads = new Set<Worker>();
+  private stopped = false;
+
+  /** `file`: the store's SQLite file, which the thread opens; undefined for a store without one. */
+  constructor(
+    private readonly store: Store,
+    private readonly file: string | undefined,
+    private readonly log: (level: LogLevel, message: string) => void,
+  ) {}
+
+  verify(): Promise<AuditReport> {
+    if (this.stopped) return Promise.reject(stoppedError());
+    if (!this.running) {
+      const run = this.run().finally(() => {
+        if (this.running === run) this.running = undefined;
+      });
+      this.running = run;
+      return run;
+    }
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.verify();
+      });
+    return this.next;
+  }
+
+  /** Ends a verification under way (it fails) and refuses new ones; for the coordinator's shutdown. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.threads].map((thread) => thread.terminate()));
+  }
+
+  private run(): Promise<AuditReport> {
+    if (this.file === undefined || !fs.existsSync(THREAD_MODULE)) return Promise.resolve(this.onEventLoop('the verification thread is not built'));
+    return new Promise((resolve, reject) => {
+      const thread = new Worker(THREAD_MODULE, { workerData: { file: this.file, name: STORE_NAME } });
+      this.threads.add(thread);
+      let settled = false;
+      const settle = (report: () => AuditReport) => {
+        if (settled) return;
+        settled = true;
+        this.threads.delete(thread);
+        try {
+          resolve(report());
+        } catch (err) {
+          reject(err);
+        }
+      };
+      thread.once('message', (report: AuditReport) => settle(() => report));
+      thread.once('error', (err) => settle(() => this.afterThread(`it failed: ${err.message}`)));
+      thread.once('exit', (code) => settle(() => this.afterThread(`it exited with code ${code} before reporting`)));
+    });
+  }
+
+  private afterThread(reason: string): AuditReport {
+    if (this.stopped) throw stoppedError();
+    return this.onEventLoop(`the verification thread did not answer: ${reason}`);
+  }
+
+  private onEventLoop(why: string): AuditReport {
+    this.log('warn', `audit verification on the event loop (${why}); rounds wait until it ends`);
+    return verifyStore(this.store, STORE_NAME);
+  }
+}
+
+const stoppedError = () => new FlError('INTERNAL', 'the coordinator stopped before the audit verification ended');
