@@ -27,7 +27,7 @@ function setup() {
   };
   for (const name of ['a', 'b', 'c']) register(name);
   const warnings: string[] = [];
-  const verifier = (at: string | undefined = file) => new AuditVerifier(store, at, (level, message) => level === 'warn' && warnings.push(message));
+  const verifier = (at = file) => new AuditVerifier(store, at, (level, message) => level === 'warn' && warnings.push(message));
   return { dir, file, store, register, warnings, verifier };
 }
 

@@ -11,7 +11,7 @@
  *
  * One verification runs at a time: requests made while one runs share the next,
  * which starts when it ends and so covers what they asked about. Where the thread
- * cannot run (a store without a file, no build, the thread fails), the store is
+ * cannot run (no build, the thread fails), the store is
  * verified on the event loop as before, with a warning in the log.
  */
 import * as fs from 'node:fs';
@@ -34,13 +34,14 @@ const STORE_NAME = 'the store';
 export class AuditVerifier {
   private running: Promise<AuditReport> | undefined;
   private next: Promise<AuditReport> | undefined;
-  private readonly threads = new Set<Worker>();
+  /** the thread of the verification under way, if any */
+  private thread: Worker | undefined;
   private stopped = false;
 
-  /** `file`: the store's SQLite file, which the thread opens; undefined for a store without one. */
+  /** `file`: the store's SQLite file, which the thread opens. */
   constructor(
     private readonly store: Store,
-    private readonly file: string | undefined,
+    private readonly file: string,
     private readonly log: (level: LogLevel, message: string) => void,
   ) {}
 
@@ -65,19 +66,19 @@ export class AuditVerifier {
   /** Ends a verification under way (it fails) and refuses new ones; for the coordinator's shutdown. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all([...this.threads].map((thread) => thread.terminate()));
+    await this.thread?.terminate();
   }
 
   private run(): Promise<AuditReport> {
-    if (this.file === undefined || !fs.existsSync(THREAD_MODULE)) return Promise.resolve(this.onEventLoop('the verification thread is not built'));
+    if (!fs.existsSync(THREAD_MODULE)) return Promise.resolve(this.onEventLoop('the verification thread is not built'));
     return new Promise((resolve, reject) => {
       const thread = new Worker(THREAD_MODULE, { workerData: { file: this.file, name: STORE_NAME } });
-      this.threads.add(thread);
+      this.thread = thread;
       let settled = false;
       const settle = (report: () => AuditReport) => {
         if (settled) return;
         settled = true;
-        this.threads.delete(thread);
+        this.thread = undefined;
         try {
           resolve(report());
         } catch (err) {
