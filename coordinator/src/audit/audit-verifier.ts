@@ -28,9 +28,6 @@ import { verifyStore } from './store-source';
  */
 const THREAD_MODULE = path.join(__dirname, '..', '..', 'dist', 'audit', 'verify-thread.js');
 
-/** How failures name the store: the REST answer does not show the server's paths. */
-const STORE_NAME = 'the store';
-
 export class AuditVerifier {
   private running: Promise<AuditReport> | undefined;
   private next: Promise<AuditReport> | undefined;
@@ -72,7 +69,7 @@ export class AuditVerifier {
   private run(): Promise<AuditReport> {
     if (!fs.existsSync(THREAD_MODULE)) return Promise.resolve(this.onEventLoop('the verification thread is not built'));
     return new Promise((resolve, reject) => {
-      const thread = new Worker(THREAD_MODULE, { workerData: { file: this.file, name: STORE_NAME } });
+      const thread = new Worker(THREAD_MODULE, { workerData: { file: this.file } });
       this.thread = thread;
       let settled = false;
       const settle = (report: () => AuditReport) => {
@@ -98,7 +95,7 @@ export class AuditVerifier {
 
   private onEventLoop(why: string): AuditReport {
     this.log('warn', `audit verification on the event loop (${why}); rounds wait until it ends`);
-    return verifyStore(this.store, STORE_NAME);
+    return verifyStore(this.store);
   }
 }
 
