@@ -7,7 +7,7 @@
  * every pair's gradient against finite differences of its loss.
  *
  * Closed forms rather than autodiff (tf.grad): tfjs-core registers no gradients
- * by itself, and autodiff took about twice as long a step (see the docs' ADR 0010).
+ * by itself, and autodiff took about twice as long a step (docs/adr/0010-one-training-path.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelKind, ModelShape } from '@fl/shared';
