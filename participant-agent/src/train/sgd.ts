@@ -34,8 +34,8 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
   // A copy, because the cpu backend keeps a reference to the array it is given.
   const theta = tf.tidy(() => tf.variable(tf.tensor2d(options.params.slice(), [cols, k]), false));
   const lossSum = tf.tidy(() => tf.variable(tf.scalar(0), false));
-  // l2 on the weight rows of θ, none on the bias row.
-  const penalty = l2 !== 0 ? weightRows(d, l2) : undefined;
+  // The step's l2 term lr·l2·W: on the weight rows of θ, none on the bias row.
+  const penalty = l2 !== 0 ? weightRows(d, learningRate * l2) : undefined;
   const fullStep = tf.scalar(learningRate / batchSize);
   let steps = 0;
   let right = 0;
@@ -58,7 +58,7 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
           }
           const scale = size === batchSize ? fullStep : tf.scalar(learningRate / size);
           let step = tf.mul(tf.matMul(xb, loss.gradient(z, tb), true, false), scale);
-          if (penalty) step = tf.add(step, tf.mul(tf.mul(theta, penalty), learningRate));
+          if (penalty) step = tf.add(step, tf.mul(theta, penalty));
           theta.assign(tf.sub(theta, step));
         });
         steps++;
