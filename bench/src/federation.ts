@@ -170,8 +170,6 @@ export class Federation {
         data,
         '--coordinator-key',
         this.coordinator.identity.publicKey,
-        '--engine',
-        'kernel',
       ]);
     });
     await this.waitOnline(dataFiles.length);

@@ -5,7 +5,7 @@
  */
 import { fedAvg } from '@fl/coordinator';
 import { encodeWeights, initialParameters, randomNonce, sha256Hex, signHeader, type ModelShape, type UpdateHeader } from '@fl/shared';
-import { selectBackend, trainLocal, useTrainingEngine } from '@fl/participant-agent';
+import { selectBackend, trainLocal } from '@fl/participant-agent';
 import { Federation } from './federation';
 import { medianOf, now } from './measure';
 import { logisticData } from './synthetic';
@@ -15,8 +15,6 @@ export async function trainBench(): Promise<Record<string, number>> {
   const n = 100_000;
   const d = 100;
   const epochs = 5;
-  // The benchmark's agents train with the kernel (the agent's `--engine kernel`).
-  useTrainingEngine('kernel');
   await selectBackend();
   const shape: ModelShape = { kind: 'logistic', inputDim: d, outputDim: 1 };
   const { x, y } = logisticData(n, d, 12345);

@@ -16,15 +16,7 @@ import { ParticipantAgent } from './client/agent';
 import { enroll } from './client/enroll';
 import { CoordinatorPins } from './client/pins';
 import { loadMapping } from './data';
-import {
-  BACKEND_NAMES,
-  selectBackend,
-  TRAINING_ENGINES,
-  trainingEngine,
-  useTrainingEngine,
-  type BackendName,
-  type TrainingEngineName,
-} from './train';
+import { BACKEND_NAMES, selectBackend, type BackendName } from './train';
 
 const HELP = `Usage:
   fl-agent keygen --out key.json
@@ -41,8 +33,6 @@ const HELP = `Usage:
       --ca FILE                PEM certificate of the CA that signed an https:// coordinator's
                                certificate (default: the system's CAs) [FL_CA_FILE]
       --backend NAME           tensorflow, wasm or cpu (default: the first that loads) [FL_BACKEND]
-      --engine NAME            tfjs (TF.js ops on that backend, the default) or kernel (the
-                               WebAssembly SIMD training kernel, ~4x faster without tfjs-node) [FL_TRAINING_ENGINE]
       Each update sent is appended, with its signature and whether it was acknowledged,
       to journal.jsonl beside the key: the evidence that audit verify checks a bundle against.
   fl-agent audit verify BUNDLE --key key.json [--journal FILE] [--coordinator-key KEY] [--coordinator URL]
@@ -130,7 +120,6 @@ async function main(argv: string[]): Promise<void> {
     token: { type: 'string' },
     name: { type: 'string' },
     backend: { type: 'string' },
-    engine: { type: 'string' },
   } as const;
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -176,17 +165,12 @@ async function main(argv: string[]): Promise<void> {
   if (backendName && !BACKEND_NAMES.includes(backendName as BackendName)) {
     throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
   }
-  const engineName = (values.engine as string | undefined) ?? process.env.FL_TRAINING_ENGINE;
-  if (engineName && !TRAINING_ENGINES.includes(engineName as TrainingEngineName)) {
-    throw new UsageError(`--engine must be one of ${TRAINING_ENGINES.join(', ')}`);
-  }
   const coordinatorUrl = required(values, 'coordinator');
   const caFile = (values.ca as string | undefined) || process.env.FL_CA_FILE || undefined;
   const ca = caFile ? readCa(caFile) : undefined;
   if (ca && !coordinatorUrl.startsWith('https:')) process.stderr.write(`fl-agent: --ca has no effect on ${coordinatorUrl}, which is not https://\n`);
-  if (engineName) useTrainingEngine(engineName as TrainingEngineName);
-  await selectBackend(backendName as BackendName | undefined);
-  process.stderr.write(`fl-agent: training on ${await trainingEngine()}\n`);
+  const backend = await selectBackend(backendName as BackendName | undefined);
+  process.stderr.write(`fl-agent: training on TF.js ${backend}\n`);
   const agent = new ParticipantAgent({
     coordinatorUrl,
     keys: readKeyFile(keyFile),

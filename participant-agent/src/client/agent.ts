@@ -305,7 +305,7 @@ export class ParticipantAgent extends EventEmitter {
     const data = split.train;
     const started = Date.now();
     // The model received is the previous round's global model: evaluated before training changes it.
-    const held = request.evaluate ? heldOutMetrics(setup, global, split) : null;
+    const held = request.evaluate ? await heldOutMetrics(setup, global, split) : null;
     const { spec } = setup;
     const result = await trainLocal({
       shape: setup.model,
@@ -447,7 +447,7 @@ export class ParticipantAgent extends EventEmitter {
     const setup = this.setupOf(request);
     const global = setup && this.globalModel('evaluate', request, signature, parsed.data.weights, setup);
     if (!setup || !global) return;
-    const held = heldOutMetrics(setup, global, this.preparedData(request.setup, setup));
+    const held = await heldOutMetrics(setup, global, this.preparedData(request.setup, setup));
     if (!held) return this.log(`job ${request.job}: no rows to evaluate on`);
     const { numExamples, metrics } = held;
     const header: EvaluationHeader = {
@@ -524,13 +524,17 @@ function connectFailure(err: Error & { description?: unknown }): string {
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 
 /** A global model's metrics on the held-out rows; null when the site has no row to evaluate on. */
-function heldOutMetrics(setup: SetupHeader, global: Float32Array, split: LocalSplit): { numExamples: number; metrics: Record<string, number> } | null {
+async function heldOutMetrics(
+  setup: SetupHeader,
+  global: Float32Array,
+  split: LocalSplit,
+): Promise<{ numExamples: number; metrics: Record<string, number> } | null> {
   // Without held-out rows (a one-row site) the training rows are all there is.
   const data = split.holdout && split.holdout.n > 0 ? split.holdout : split.train;
   if (data.n === 0) return null;
   const metrics: Record<string, number> = {};
   // A non-finite metric (a diverged model) is left out: it could not be signed.
-  for (const [name, value] of Object.entries(evaluateLocal(setup.model, global, data.x, data.y, data.n))) if (Number.isFinite(value)) metrics[name] = value;
+  for (const [name, value] of Object.entries(await evaluateLocal(setup.model, global, data.x, data.y, data.n))) if (Number.isFinite(value)) metrics[name] = value;
   return { numExamples: data.n, metrics };
 }
 

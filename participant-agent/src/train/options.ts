@@ -1,14 +1,11 @@
-/**
- * The contract of local training, shared by its two engines (sgd.ts, tfjs-sgd.ts):
- * options and result, their validation, and the seeded shuffle.
- */
+/** The contract of local training (sgd.ts): options and result, their validation, and the seeded shuffle. */
 import { parameterCount, type ModelShape } from '@fl/shared';
 
 export interface TrainOptions {
   shape: ModelShape;
   /** The global model in the shared layout; it is read, never mutated. */
   params: Float32Array;
-  /** n x inputDim features, row-major; not to be changed in place once trained on (see Kernel.load). */
+  /** n x inputDim features, row-major. */
   x: Float32Array;
   /** logistic: 0/1 labels; softmax: the class index; linear: the target. */
   y: Float32Array;

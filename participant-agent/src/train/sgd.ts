@@ -1,136 +1,98 @@
 /**
- * Local training on the kernel (kernel.ts): mini-batch SGD with closed-form
- * gradients. Every kind has the same gradient, dW = Xᵀr / B + l2·W and
- * db = mean(r), with the residual r = p − y where p is the sigmoid, softmax or
- * identity of XW + b (y one-hot for softmax); the kernel computes XW and XᵀR,
- * this module the O(batch x outputs) rest. Rows are visited through a shuffled
- * index, never copied into a shuffled data set.
+ * Mini-batch SGD with TF.js ops on the selected backend, for every model kind:
+ * with z = XW + b and the kind's loss (losses.ts), a step is
+ * θ ← θ − lr·(Xᵀ·∂rows/∂z / B + l2·W), the bias left out of the penalty.
+ * Explicit steps rather than a tf.LayersModel and fit(), whose per-batch
+ * bookkeeping made training several times slower for models this small.
  */
-import { seededRandom, type ModelShape } from '@fl/shared';
-import { readWeights, writeWeights, type Kernel } from './kernel';
+import * as tf from '@tensorflow/tfjs-core';
+import { seededRandom } from '@fl/shared';
+import { countRight, LOSSES, targetsOf } from './losses';
 import { shuffle, type TrainOptions, type TrainResult } from './options';
-import { predictedClass, sigmoidOf, softmaxRow, softplusOf } from './outputs';
 
-/** Calls share the kernel's memory, so they run one at a time even when callers overlap (agents in one process). */
-let queue: Promise<unknown> = Promise.resolve();
-
-/** Trains with the kernel; the options are validated and n > 0. */
-export function trainWithKernel(options: TrainOptions, kernel: Kernel): Promise<TrainResult> {
-  const run = queue.then(() => sgd(options, kernel));
-  queue = run.catch(() => undefined);
-  return run;
-}
-
-async function sgd(options: TrainOptions, kernel: Kernel): Promise<TrainResult> {
-  const { shape, x, y, n, epochs, batchSize, learningRate, l2 } = options;
+/** Trains on the current TF.js backend; the options are validated and n > 0. */
+export async function sgd(options: TrainOptions): Promise<TrainResult> {
+  const { shape, n, epochs, batchSize, learningRate, l2 } = options;
   const d = shape.inputDim;
   const k = shape.outputDim;
-  const { order, w, z } = kernel.load(x, n, d, k, Math.min(batchSize, n));
+  const loss = LOSSES[shape.kind];
+  // The bias is folded into the weights as an extra input that is always 1: the
+  // shared layout (W row-major, then b) is then exactly a (d+1) x k matrix θ, and
+  // one matMul yields both Xᵀg and the bias gradient Σg.
+  const cols = d + 1;
+
+  // A batch's rows, gathered from the data in the epoch's shuffled order: d features
+  // and the constant 1. Small enough to stay in cache, where a shuffled copy of the
+  // whole data set cost more in page faults than the training arithmetic.
+  const batchRows = new Float32Array(Math.min(batchSize, n) * cols);
+  const batchLabels = new Float32Array(Math.min(batchSize, n));
+  const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  // The kernel keeps one contiguous row of d weights per output; the bias stays here.
-  writeWeights(w, options.params, d, k);
-  const bias = Float64Array.from(options.params.subarray(d * k));
-  const biasGradient = new Float64Array(k);
+  const oneHot = shape.kind === 'softmax' ? new Float32Array(Math.min(batchSize, n) * k) : undefined;
   const random = seededRandom(options.seed);
-  // W·(1 − lr·l2): the penalty is on the weights only, never the bias.
-  const decay = 1 - learningRate * l2;
-  const tally: Tally = { loss: 0, right: 0 };
+
+  // A copy, because the cpu backend keeps a reference to the array it is given.
+  const theta = tf.tidy(() => tf.variable(tf.tensor2d(options.params.slice(), [cols, k]), false));
+  const lossSum = tf.tidy(() => tf.variable(tf.scalar(0), false));
+  // The step's l2 term lr·l2·W: on the weight rows of θ, none on the bias row.
+  const penalty = l2 !== 0 ? weightRows(d, learningRate * l2) : undefined;
+  const fullStep = tf.scalar(learningRate / batchSize);
   let steps = 0;
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    shuffle(order, random);
-    // The reported loss and accuracy are the last epoch's, each batch measured before its own update.
-    const measure = epoch === epochs - 1 ? tally : undefined;
-    for (let start = 0; start < n; start += batchSize) {
-      const end = Math.min(n, start + batchSize);
-      kernel.forward(start, end);
-      residuals(shape, z, order, start, end, y, bias, biasGradient, measure);
-      kernel.backward(start, end);
-      const scale = learningRate / (end - start);
-      kernel.step(decay, scale);
-      for (let c = 0; c < k; c++) {
-        bias[c] -= scale * biasGradient[c];
-        biasGradient[c] = 0;
-      }
-      steps++;
-    }
-    // Lets socket heartbeats and timers run between epochs on large data sets.
-    if (epoch < epochs - 1) await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  const params = new Float32Array(options.params.length);
-  readWeights(w, params, d, k);
-  params.set(bias, d * k);
-  return { params, loss: tally.loss / n, ...(shape.kind !== 'linear' && { accuracy: tally.right / n }), samples: n, steps };
-}
-
-/** Sums over the rows of the epoch that reports them. */
-interface Tally {
-  loss: number;
-  /** rows classified right (logistic and softmax) */
-  right: number;
-}
-
-/**
- * Turns the batch's products z = XW (without bias) into residuals r = p − y in
- * place, adds them up into the bias gradient, and when given `measure` adds the
- * batch's summed loss (binary cross-entropy, softmax cross-entropy or half the
- * squared error) and the rows it classifies right to it: the loss costs a
- * logarithm per row, paid only in the epoch that reports it.
- */
-function residuals(
-  shape: ModelShape,
-  z: Float32Array,
-  order: Uint32Array,
-  start: number,
-  end: number,
-  y: Float32Array,
-  bias: Float64Array,
-  biasGradient: Float64Array,
-  measure: Tally | undefined,
-): void {
-  let loss = 0;
   let right = 0;
-  const size = end - start;
-  switch (shape.kind) {
-    case 'logistic':
-      for (let i = 0; i < size; i++) {
-        const label = y[order[start + i]];
-        const v = z[i] + bias[0];
-        const e = Math.exp(-Math.abs(v));
-        // −[y·log σ(v) + (1−y)·log(1−σ(v))] = softplus(v) − y·v, stable for large |v|.
-        if (measure) {
-          loss += softplusOf(v, e) - label * v;
-          if (predictedClass('logistic', z, i, bias, 1) === label) right++;
-        }
-        const r = sigmoidOf(v, e) - label;
-        z[i] = r;
-        biasGradient[0] += r;
+  try {
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      shuffle(order, random);
+      // The reported loss and accuracy are the last epoch's, each batch measured before its own update.
+      const measure = epoch === epochs - 1;
+      for (let start = 0; start < n; start += batchSize) {
+        const size = Math.min(batchSize, n - start);
+        tf.tidy(() => {
+          // Gathered on the host and uploaded: tf.slice or tf.gather on wasm copy the whole tensor each call.
+          gatherBatch(options, order, start, size, batchRows, batchLabels);
+          const xb = tf.tensor2d(batchRows.subarray(0, size * cols), [size, cols]);
+          const tb = tf.tensor2d(targetsOf(shape, batchLabels, 0, size, oneHot), [size, k]);
+          const z = tf.matMul(xb, theta) as tf.Tensor2D;
+          if (measure) {
+            lossSum.assign(tf.add(lossSum, tf.sum(loss.rows(z, tb))));
+            if (shape.kind !== 'linear') right += countRight(shape.kind, z.dataSync(), batchLabels, 0, k);
+          }
+          const scale = size === batchSize ? fullStep : tf.scalar(learningRate / size);
+          let step = tf.mul(tf.matMul(xb, loss.gradient(z, tb), true, false), scale);
+          if (penalty) step = tf.add(step, tf.mul(theta, penalty));
+          theta.assign(tf.sub(theta, step));
+        });
+        steps++;
       }
-      break;
-    case 'linear':
-      for (let i = 0; i < size; i++) {
-        const r = z[i] + bias[0] - y[order[start + i]];
-        if (measure) loss += 0.5 * r * r;
-        z[i] = r;
-        biasGradient[0] += r;
-      }
-      break;
-    case 'softmax': {
-      const k = shape.outputDim;
-      for (let i = 0; i < size; i++) {
-        const label = y[order[start + i]];
-        const row = i * k;
-        const labelLogit = z[row + label] + bias[label];
-        if (measure && predictedClass('softmax', z, row, bias, k) === label) right++;
-        const logSum = softmaxRow(z, row, bias, k, z);
-        if (measure) loss += logSum - labelLogit;
-        z[row + label] -= 1;
-        for (let c = 0; c < k; c++) biasGradient[c] += z[row + c];
-      }
-      break;
+      // Lets socket heartbeats and timers run between epochs on large data sets.
+      if (epoch < epochs - 1) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    // The only other readbacks: one for the parameters, one for the loss.
+    const params = Float32Array.from(theta.dataSync());
+    const meanLoss = lossSum.dataSync()[0] / n;
+    return { params, loss: meanLoss, ...(shape.kind !== 'linear' && { accuracy: right / n }), samples: n, steps };
+  } finally {
+    theta.dispose();
+    lossSum.dispose();
+    penalty?.dispose();
+    fullStep.dispose();
   }
-  if (measure) {
-    measure.loss += loss;
-    measure.right += right;
+}
+
+/** A (d+1) x 1 column: `value` for each weight row of θ, 0 for the bias row. */
+function weightRows(d: number, value: number): tf.Tensor2D {
+  const column = new Float32Array(d + 1).fill(value);
+  column[d] = 0;
+  return tf.tensor2d(column, [d + 1, 1]);
+}
+
+/** Copies rows order[start..start+size) of the data, each followed by the constant 1, and their labels. */
+function gatherBatch(options: TrainOptions, order: Uint32Array, start: number, size: number, rows: Float32Array, labels: Float32Array): void {
+  const { x, y } = options;
+  const d = options.shape.inputDim;
+  for (let i = 0; i < size; i++) {
+    const row = order[start + i];
+    rows.set(x.subarray(row * d, row * d + d), i * (d + 1));
+    rows[i * (d + 1) + d] = 1;
+    labels[i] = y[row];
   }
 }

@@ -1,10 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ModelShape, binaryAccuracy, initialParameters, multiclassAccuracy, predict } from '@fl/shared';
+import {
+  ModelShape,
+  binaryAccuracy,
+  binaryLogLoss,
+  initialParameters,
+  meanSquaredError,
+  multiclassAccuracy,
+  multiclassLogLoss,
+  predict,
+} from '@fl/shared';
 import { selectBackend } from './backend';
-import { kernelFor } from './kernel';
-import { trainWithKernel } from './sgd';
-import { TrainOptions, TrainResult, evaluateLocal, trainingEngine, trainLocal, useTrainingEngine } from './trainer';
-import { trainWithTfjs } from './tfjs-sgd';
+import { sgd } from './sgd';
+import { TrainOptions, evaluateLocal, trainLocal } from './trainer';
 
 /** Seeded data for the tests, so a failure reproduces. */
 function generator(seed: number) {
@@ -69,10 +76,10 @@ describe('a single full-batch step (lr = 1) matches the hand-computed update', (
     const result = await trainLocal(options({ shape, params, x: TINY_X, y, n: 2, batchSize: 2, learningRate: 1 }));
 
     // Assert: the loss is measured before the update, −(ln p1 + ln(1−p2))/2, and so is the
-    // accuracy: z + b = [-0.2, 0.6] gets both labels wrong.
+    // accuracy: z = [-0.25, 0.55] gets both labels wrong.
     expectClose(result.params, [-0.570115136, 0.679244296, 0.014020455]);
     expect(result.loss).toBeCloseTo(0.91571595, 5);
-    expect(result.loss).toBeCloseTo(evaluateLocal(shape, params, TINY_X, y, 2).loss, 5);
+    expect(result.loss).toBeCloseTo((await evaluateLocal(shape, params, TINY_X, y, 2)).loss, 5);
     expect(result.accuracy).toBe(0);
     expect(result).toMatchObject({ samples: 2, steps: 1 });
   });
@@ -92,7 +99,7 @@ describe('a single full-batch step (lr = 1) matches the hand-computed update', (
       -0.024682683,
     ]);
     expect(result.loss).toBeCloseTo(1.15903161, 5);
-    expect(result.loss).toBeCloseTo(evaluateLocal(shape, params, TINY_X, y, 2).loss, 5);
+    expect(result.loss).toBeCloseTo((await evaluateLocal(shape, params, TINY_X, y, 2)).loss, 5);
     // Class 0, the first of the tied 0 and 1, for label 2; class 2 for label 0.
     expect(result.accuracy).toBe(0);
   });
@@ -144,6 +151,28 @@ describe('trainLocal', () => {
     expect(result.steps).toBe(2);
   });
 
+  it.each<[string, ModelShape]>([
+    ['logistic', { kind: 'logistic', inputDim: 3, outputDim: 1 }],
+    ['softmax', { kind: 'softmax', inputDim: 3, outputDim: 2 }],
+    ['linear', { kind: 'linear', inputDim: 3, outputDim: 1 }],
+  ])('%s: lowers the loss it reports epoch after epoch, and the loss evaluated', async (_, shape) => {
+    // Prepare: labels 0/1 from a linear rule, which every kind can fit better than its initial model.
+    const n = 300;
+    const { x, y } = separableLogistic(n, 3, 13);
+    const params = initialParameters(shape);
+    const run = options({ shape, params, x, y, n, learningRate: 0.3 });
+
+    // Execute
+    const oneEpoch = await trainLocal(run);
+    const tenEpochs = await trainLocal({ ...run, epochs: 10 });
+
+    // Assert
+    const before = (await evaluateLocal(shape, params, x, y, n)).loss;
+    const after = (await evaluateLocal(shape, tenEpochs.params, x, y, n)).loss;
+    expect(tenEpochs.loss).toBeLessThan(0.8 * oneEpoch.loss);
+    expect(after).toBeLessThan(0.5 * before);
+  });
+
   it('reaches accuracy > 0.95 with logistic regression on linearly separable data', async () => {
     // Prepare
     const d = 5;
@@ -156,7 +185,7 @@ describe('trainLocal', () => {
     const result = await trainLocal(options({ shape, params, x, y, n, epochs: 20, learningRate: 0.5 }));
 
     // Assert
-    const evaluation = evaluateLocal(shape, result.params, x, y, n);
+    const evaluation = await evaluateLocal(shape, result.params, x, y, n);
     expect(evaluation.accuracy).toBeGreaterThan(0.95);
     expect(result.loss).toBeLessThan(Math.log(2) / 2);
     expect(result).toMatchObject({ samples: n, steps: 20 * Math.ceil(n / 32) });
@@ -185,7 +214,7 @@ describe('trainLocal', () => {
     const result = await trainLocal(options({ shape, params: initialParameters(shape), x, y, n, epochs: 10 }));
 
     // Assert
-    expect(evaluateLocal(shape, result.params, x, y, n).accuracy).toBeGreaterThan(0.95);
+    expect((await evaluateLocal(shape, result.params, x, y, n)).accuracy).toBeGreaterThan(0.95);
   });
 
   it('recovers y = 2·x0 − 3·x1 + 1 with linear regression', async () => {
@@ -209,7 +238,7 @@ describe('trainLocal', () => {
     expect(Math.abs(w0 - 2)).toBeLessThan(0.05);
     expect(Math.abs(w1 + 3)).toBeLessThan(0.05);
     expect(Math.abs(b - 1)).toBeLessThan(0.05);
-    expect(evaluateLocal(shape, result.params, x, y, n).mse).toBeLessThan(0.001);
+    expect((await evaluateLocal(shape, result.params, x, y, n)).mse).toBeLessThan(0.001);
   });
 
   it('shrinks the weights with l2 compared to none', async () => {
@@ -309,11 +338,9 @@ describe('trainLocal', () => {
   });
 });
 
-// Both engines, called past trainLocal's validation so that a learning rate of 0 can hold the model still.
-describe.each<[string, (options: TrainOptions) => Promise<TrainResult>]>([
-  ['the kernel', (run) => trainWithKernel(run, kernelFor('training'))],
-  ['TF.js', trainWithTfjs],
-])('the accuracy that training with %s reports', (_, train) => {
+// Called past trainLocal's validation so that a learning rate of 0 can hold the model still.
+describe('the accuracy that training reports', () => {
+  const train = sgd;
   const n = 200;
   const logistic: ModelShape = { kind: 'logistic', inputDim: 4, outputDim: 1 };
   const softmax: ModelShape = { kind: 'softmax', inputDim: 4, outputDim: 3 };
@@ -353,8 +380,8 @@ describe.each<[string, (options: TrainOptions) => Promise<TrainResult>]>([
     const second = await train({ ...run, epochs: 2 });
 
     // Assert
-    const before = evaluateLocal(logistic, first.params, x, binary, n).accuracy;
-    const after = evaluateLocal(logistic, second.params, x, binary, n).accuracy;
+    const before = (await evaluateLocal(logistic, first.params, x, binary, n)).accuracy;
+    const after = (await evaluateLocal(logistic, second.params, x, binary, n)).accuracy;
     expect(second.accuracy).toBe(before);
     expect(after).not.toBe(before);
   });
@@ -369,69 +396,102 @@ describe.each<[string, (options: TrainOptions) => Promise<TrainResult>]>([
 });
 
 describe('evaluateLocal', () => {
-  it('reports log loss and accuracy for logistic models', () => {
-    // Prepare: zero weights predict 0.5 everywhere, which counts as class 1.
+  it('logistic: the mean of −ln p for the true class, and the rows with p >= 0.5 where the label is 1', async () => {
+    // Prepare: z = XW + b = [-0.25, 0.55], so p = [0.437823, 0.634136]; labels [0, 0] make the first right.
     const shape: ModelShape = { kind: 'logistic', inputDim: 2, outputDim: 1 };
+    const params = Float32Array.from([0.1, -0.2, 0.05]);
 
     // Execute
-    const evaluation = evaluateLocal(shape, new Float32Array(3), TINY_X, Float32Array.from([1, 0]), 2);
+    const evaluation = await evaluateLocal(shape, params, TINY_X, Float32Array.from([0, 0]), 2);
 
-    // Assert
-    expect(evaluation.loss).toBeCloseTo(Math.LN2, 6);
+    // Assert: −(ln(1 − 0.437823) + ln(1 − 0.634136)) / 2.
+    expect(evaluation.loss).toBeCloseTo(0.790716, 5);
     expect(evaluation.accuracy).toBe(0.5);
     expect(evaluation.mse).toBeUndefined();
   });
 
-  it('reports half the MSE as the loss for linear models', () => {
+  it('logistic: zero weights predict 0.5 everywhere, which counts as class 1', async () => {
+    // Prepare
+    const shape: ModelShape = { kind: 'logistic', inputDim: 2, outputDim: 1 };
+
+    // Execute
+    const evaluation = await evaluateLocal(shape, new Float32Array(3), TINY_X, Float32Array.from([1, 0]), 2);
+
+    // Assert
+    expect(evaluation.loss).toBeCloseTo(Math.LN2, 6);
+    expect(evaluation.accuracy).toBe(0.5);
+  });
+
+  it('softmax: the mean of −ln p of the true class, and the first largest logit as the class', async () => {
+    // Prepare: z + b = [[0.2, 0.2, 0], [0.4, -0.8, 0.9]]: row 1 ties classes 0 and 1 (class 0 is
+    // predicted), row 2 predicts class 2. Labels 0 and 1 make the first right.
+    const shape: ModelShape = { kind: 'softmax', inputDim: 2, outputDim: 3 };
+    const params = Float32Array.from([0.1, -0.2, 0.3, 0.0, 0.2, -0.1, 0.1, 0.0, -0.1]);
+
+    // Execute
+    const evaluation = await evaluateLocal(shape, params, TINY_X, Float32Array.from([0, 1]), 2);
+
+    // Assert: −(ln 0.354770 + ln 0.102103) / 2.
+    expect(evaluation.loss).toBeCloseTo(1.659032, 5);
+    expect(evaluation.accuracy).toBe(0.5);
+  });
+
+  it('linear: half the MSE as the loss, and the MSE', async () => {
     // Prepare: predictions [-0.25, 0.55] against [1, -2].
     const shape: ModelShape = { kind: 'linear', inputDim: 2, outputDim: 1 };
 
     // Execute
-    const evaluation = evaluateLocal(shape, Float32Array.from([0.1, -0.2, 0.05]), TINY_X, Float32Array.from([1, -2]), 2);
+    const evaluation = await evaluateLocal(shape, Float32Array.from([0.1, -0.2, 0.05]), TINY_X, Float32Array.from([1, -2]), 2);
 
     // Assert
     expect(evaluation.mse).toBeCloseTo(4.0325, 5);
     expect(evaluation.loss).toBeCloseTo(2.01625, 5);
     expect(evaluation.accuracy).toBeUndefined();
   });
-});
 
-describe('the engines', () => {
-  it('trains with TF.js on its wasm backend by default, and with the SIMD kernel when chosen', async () => {
-    expect(await trainingEngine()).toBe('tfjs-wasm');
-    useTrainingEngine('kernel');
-    try {
-      expect(await trainingEngine()).toBe('wasm-simd');
-      const { x, y } = separableLogistic(90, 3, 8);
-      const run = options({ shape: { kind: 'logistic', inputDim: 3, outputDim: 1 }, params: new Float32Array(4), x, y, n: 90 });
-      const byKernel = await trainLocal(run);
-      useTrainingEngine('tfjs');
-      const byTfjs = await trainLocal(run);
-      byKernel.params.forEach((w, i) => expect(w).toBeCloseTo(byTfjs.params[i], 4));
-    } finally {
-      useTrainingEngine('tfjs');
-    }
+  it('agrees with the shared model maths over more rows than it uploads at once', async () => {
+    // Prepare: 9,000 rows, past one upload of 8,192.
+    const n = 9000;
+    const { normal } = generator(12);
+    const x = Float32Array.from({ length: n * 3 }, () => normal());
+    const softmax: ModelShape = { kind: 'softmax', inputDim: 3, outputDim: 4 };
+    const logistic: ModelShape = { kind: 'logistic', inputDim: 3, outputDim: 1 };
+    const linear: ModelShape = { kind: 'linear', inputDim: 3, outputDim: 1 };
+    const classes = Float32Array.from({ length: n }, (_, i) => i % 4);
+    const binary = Float32Array.from({ length: n }, (_, i) => i % 2);
+    const targets = Float32Array.from({ length: n }, () => normal());
+    // Small enough that shared's float32 probabilities stay clear of its clamping at 1e-7.
+    const someParams = (shape: ModelShape) => Float32Array.from(initialParameters(shape), () => 0.3 * normal());
+    const [softmaxParams, logisticParams, linearParams] = [softmax, logistic, linear].map(someParams);
+
+    // Execute
+    const multiclass = await evaluateLocal(softmax, softmaxParams, x, classes, n);
+    const twoClass = await evaluateLocal(logistic, logisticParams, x, binary, n);
+    const regression = await evaluateLocal(linear, linearParams, x, targets, n);
+
+    // Assert
+    const p = predict(softmax, softmaxParams, x, n);
+    expect(multiclass.loss).toBeCloseTo(multiclassLogLoss(p, classes, 4), 4);
+    expect(multiclass.accuracy).toBe(multiclassAccuracy(p, classes, 4));
+    const q = predict(logistic, logisticParams, x, n);
+    expect(twoClass.loss).toBeCloseTo(binaryLogLoss(q, binary), 4);
+    expect(twoClass.accuracy).toBe(binaryAccuracy(q, binary));
+    expect(regression.mse).toBeCloseTo(meanSquaredError(predict(linear, linearParams, x, n), targets), 3);
   });
 
-  it('TF.js ops, the engine under native TensorFlow, train to the same parameters as the kernel', async () => {
-    // Prepare: every kind, with a penalty and a partial last batch.
-    const { x, y } = separableLogistic(90, 3, 8);
-    const runs: TrainOptions[] = [
-      options({ shape: { kind: 'logistic', inputDim: 3, outputDim: 1 }, params: new Float32Array(4), x, y, n: 90, l2: 0.05, epochs: 3 }),
-      options({ shape: { kind: 'softmax', inputDim: 3, outputDim: 2 }, params: new Float32Array(8), x, y, n: 90, epochs: 2, batchSize: 20 }),
-      options({ shape: { kind: 'linear', inputDim: 3, outputDim: 1 }, params: new Float32Array(4), x, y, n: 90, batchSize: 7 }),
-    ];
+  it('does not leak tensors', async () => {
+    // Prepare
+    const shape: ModelShape = { kind: 'softmax', inputDim: 2, outputDim: 3 };
+    const params = new Float32Array(9);
+    const y = Float32Array.from([0, 2]);
+    await evaluateLocal(shape, params, TINY_X, y, 2);
+    const before = tf.memory().numTensors;
 
-    for (const run of runs) {
-      // Execute
-      const kernel = await trainLocal(run);
-      const tfjs = await trainWithTfjs(run);
+    // Execute
+    for (let i = 0; i < 3; i++) await evaluateLocal(shape, params, TINY_X, y, 2);
+    await expect(evaluateLocal(shape, new Float32Array(8), TINY_X, y, 2)).rejects.toThrow(/parameters/);
 
-      // Assert: the same batches (one seeded shuffle), so the same steps up to float rounding.
-      expectClose(tfjs.params, Array.from(kernel.params), 4);
-      expect(tfjs.loss).toBeCloseTo(kernel.loss, 4);
-      expect(tfjs.accuracy).toBe(kernel.accuracy);
-      expect(tfjs.steps).toBe(kernel.steps);
-    }
+    // Assert
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
