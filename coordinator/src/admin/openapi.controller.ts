@@ -4,6 +4,8 @@
  * are public: they describe the API and reveal no data.
  */
 import { Controller, Get, Header } from '@nestjs/common';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Public } from '../users/admin.guard';
 import { buildOpenApiDocument } from './openapi';
 
@@ -58,7 +60,7 @@ export class OpenApiController {
   }
 }
 
-/** The coordinator package's version, which versions its API. */
+/** The coordinator package's version, which versions its API; beside src/ and dist/ alike. */
 function version(): string {
-  return (require('../../package.json') as { version: string }).version;
+  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
