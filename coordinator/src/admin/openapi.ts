@@ -19,6 +19,12 @@ const STATUS_TEXT: Record<AdminRoute['status'], string> = { 200: 'OK', 201: 'Cre
 const errorContent = { 'application/json': { schema: ErrorResponseSchema } };
 const error = (description: string) => ({ description, content: errorContent });
 
+/** Routes are grouped by their first segment; the description and its page form one group. */
+function tag(path: string): string {
+  const segment = path.split('/')[2];
+  return segment === 'openapi.json' || segment === 'docs' ? 'reference' : segment;
+}
+
 function pathConfig(route: AdminRoute): RouteConfig {
   const content: ZodContentObject = {};
   if (route.response) content['application/json'] = { schema: route.response };
@@ -38,7 +44,7 @@ function pathConfig(route: AdminRoute): RouteConfig {
     path: route.path,
     summary: route.summary,
     description: ACCESS_TEXT[route.access],
-    tags: [route.path.split('/')[2]],
+    tags: [tag(route.path)],
     // The global requirement (a bearer token) does not apply to public routes.
     ...(route.access === 'public' ? { security: [] } : {}),
     'x-access': route.access,
