@@ -27,6 +27,14 @@ module.exports = {
       to: { path: '^(coordinator|participant-agent|test|bench)/' },
     },
     {
+      name: 'shared-browser-entry-stays-browser-safe',
+      severity: 'error',
+      comment: 'the dashboard bundles @fl/shared through browser.ts: nothing it reaches may need Node',
+      from: { path: '^shared/src/browser[.]ts$' },
+      // Node's own modules resolve to their bare names: crypto, node:crypto.
+      to: { path: '^(node:)?(buffer|child_process|crypto|events|fs|http|https|net|os|path|stream|url|util|worker_threads|zlib)$', reachable: true },
+    },
+    {
       name: 'agent-and-coordinator-apart',
       severity: 'error',
       comment: 'the coordinator and the agent meet only in shared (and in test/ and bench/)',

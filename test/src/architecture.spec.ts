@@ -1,8 +1,9 @@
 /**
  * The import rules of the repository (test/dependency-rules.cjs), checked over
  * every package's sources with dependency-cruiser: no import cycles anywhere,
- * the dashboard reads the admin API only through @fl/shared, shared imports no
- * other package, and the coordinator and the agent import each other nowhere.
+ * the dashboard reads the admin API only through @fl/shared, whose browser
+ * entry reaches no Node module, shared imports no other package, and the
+ * coordinator and the agent import each other nowhere.
  */
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -16,6 +17,7 @@ interface Violation {
   to: string;
   rule: { name: string };
   cycle?: (string | { name: string })[];
+  via?: (string | { name: string })[];
 }
 
 /** Each broken rule as one line: the rule, then the cycle or the import that breaks it. */
@@ -36,8 +38,10 @@ function violations(paths: string[]): string[] {
     output = stdout;
   }
   const found = (JSON.parse(output) as { summary: { violations: Violation[] } }).summary.violations;
+  const name = (step: string | { name: string }) => (typeof step === 'string' ? step : step.name);
   return found.map((v) => {
-    if (v.cycle?.length) return `${v.rule.name}: ${[v.from, ...v.cycle.map((step) => (typeof step === 'string' ? step : step.name))].join(' -> ')}`;
+    if (v.via?.length) return `${v.rule.name}: ${[v.from, ...v.via.map(name)].join(' -> ')}`;
+    if (v.cycle?.length) return `${v.rule.name}: ${[v.from, ...v.cycle.map(name)].join(' -> ')}`;
     return `${v.rule.name}: ${v.from} imports ${v.to}`;
   });
 }
