@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { packetCodec, tuneHeapForModels } from '@fl/shared';
+import { serveApiReference } from './admin/api-reference';
 import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
@@ -88,6 +89,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     httpsOptions: tlsFiles && { cert: tlsFiles.cert, key: tlsFiles.key },
   });
   const log = app.get(CoordinatorLogger);
+  serveApiReference(app);
   const dashboard = serveDashboard(app);
   app.useWebSocketAdapter(new SizedIoAdapter(app, config.maxFrameBytes));
   // A job over thousands of columns has a large spec; the default 100 kB body limit would refuse it.

@@ -10,9 +10,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeBundle } from '@fl/shared';
-import { UserSchema } from './admin/session.controller';
-import { hashPassword } from './admin/passwords';
+import { NewUserRequestSchema, writeBundle } from '@fl/shared';
+import { hashPassword } from './users/passwords';
 import { AuditLog } from './audit/audit-log';
 import { storeAuditSource, verifyStore } from './audit/store-source';
 import { CoordinatorIdentity } from './identity/identity';
@@ -101,10 +100,10 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
     // Name and role are checked before the password is asked for.
     if (!values.name) throw new OperatorError('--name is required');
     if (!values.role) throw new OperatorError('--role is required: admin or viewer');
-    const named = UserSchema.pick({ name: true, role: true }).safeParse({ name: values.name, role: values.role });
+    const named = NewUserRequestSchema.pick({ name: true, role: true }).safeParse({ name: values.name, role: values.role });
     if (!named.success) throw new OperatorError(describeZodError(named.error));
     const password = await readPassword(values['password-stdin'] === true);
-    const parsed = UserSchema.safeParse({ ...named.data, password });
+    const parsed = NewUserRequestSchema.safeParse({ ...named.data, password });
     if (!parsed.success) throw new OperatorError(describeZodError(parsed.error));
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const store = new SqliteStore(path.join(path.resolve(dataDir), STORE_FILE));

@@ -1,9 +1,11 @@
 /**
  * The part of @fl/shared a web page can bundle: the job schema, the error code
- * table and the model kinds. Nothing here imports node:* modules (the crypto and
- * codec modules do), so the dashboard validates jobs with the API's own schema.
+ * table, the model kinds and the admin API's contract. Nothing here imports
+ * node:* modules (the crypto and codec modules do), so the dashboard validates
+ * with the API's own schemas.
  */
 export * from './protocol/job';
 export * from './protocol/errors';
 export { MODEL_KINDS, type ModelKind, type ModelShape } from './model/model';
-export type { ParticipantStatus } from './protocol/enrollment';
+export { PARTICIPANT_STATUSES, type ParticipantStatus } from './protocol/enrollment';
+export * from './admin';

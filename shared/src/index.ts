@@ -3,3 +3,4 @@ export * from './crypto';
 export * from './codec';
 export * from './model';
 export * from './audit';
+export * from './admin';

@@ -39,6 +39,9 @@ type Access = 'public' | 'read' | 'signed-in' | 'change' | 'admin-only';
 /** Every route of the API and who may use it; the first test checks that no route is missing here. */
 const ROUTES: { method: string; path: string; access: Access; body?: unknown }[] = [
   { method: 'GET', path: '/api/health', access: 'public' },
+  { method: 'GET', path: '/api/openapi.json', access: 'public' },
+  { method: 'GET', path: '/api/docs', access: 'public' },
+  { method: 'GET', path: '/api/docs/init.js', access: 'public' },
   { method: 'POST', path: '/api/session', access: 'public', body: {} },
   { method: 'GET', path: '/api/session', access: 'read' },
   { method: 'DELETE', path: '/api/session', access: 'signed-in' },
@@ -87,7 +90,9 @@ async function call(url: string, method: string, route: string, token?: string, 
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {} };
+  // The API reference page and its script are not JSON.
+  const json = response.headers.get('content-type')?.includes('json') ?? false;
+  return { status: response.status, body: text && json ? JSON.parse(text) : {} };
 }
 
 async function signIn(url: string, name: string, password = PASSWORD): Promise<string> {

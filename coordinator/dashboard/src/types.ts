@@ -1,25 +1,27 @@
 /**
- * The coordinator's records and views as the dashboard receives them: the very
- * declarations the coordinator compiles against, so the two cannot drift apart.
+ * The admin API's views and live events as the dashboard receives them: the
+ * zod-described contract in @fl/shared that the coordinator answers with.
  */
-export type { JobRecord, JobStatus, RoundRecord } from '../../src/storage/store';
 export type {
   AdminHandshakeAuth,
   AdminLiveEvents,
   AuditPage,
   AuditRecordView,
   AuditVerification,
+  InvitationStatus,
   InvitationView,
   JobLiveEvent,
+  JobStatus,
+  JobView,
   ParticipantPresence,
+  ParticipantStatus,
   ParticipantView,
   Role,
+  RoundView,
   SessionView,
   TokenView,
   UserView,
-} from '../../src/admin/views';
-export { ADMIN_NAMESPACE } from '../../src/admin/views';
-export type { ParticipantStatus } from '@fl/shared';
-
-import type { InvitationView } from '../../src/admin/views';
-export type InvitationStatus = InvitationView['status'];
+} from '@fl/shared';
+export { ADMIN_NAMESPACE } from '@fl/shared';
+/** The names the components use for a job and a round. */
+export type { JobView as JobRecord, RoundView as RoundRecord } from '@fl/shared';

@@ -9,13 +9,13 @@
 import { Inject, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayInit } from '@nestjs/websockets';
 import type { Namespace } from 'socket.io';
-import type { ErrorBody } from '@fl/shared';
+import { ADMIN_NAMESPACE, type AdminHandshakeAuth, type AdminLiveEvents, type AuditLiveEvent, type ErrorBody, type ParticipantPresence } from '@fl/shared';
 import { AuditLog } from '../audit/audit-log';
 import { AgentConnections } from '../participants/connections';
 import type { JobEvent } from '../rounds/job-run';
 import { RoundEngine } from '../rounds/round-engine';
-import { Credentials } from './credentials';
-import { ADMIN_NAMESPACE, type AdminHandshakeAuth, type AdminLiveEvents, type AuditLiveEvent, type ParticipantPresence } from './views';
+import { toJobLiveEvent } from '../jobs/job.views';
+import { Credentials } from '../users/credentials';
 
 type AdminNamespace = Namespace<Record<string, never>, AdminLiveEvents>;
 
@@ -42,8 +42,8 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
       // socket.io sends `data` to the client with the connect_error.
       next(Object.assign(new Error(body.message), { data: body }));
     });
-    const onJob = (event: JobEvent) => namespace.emit('job', event);
-    const onPresence = (presence: ParticipantPresence) => namespace.emit('participant', presence);
+    const onJob = (event: JobEvent) => namespace.emit('job', toJobLiveEvent(event));
+    const onPresence = (p: ParticipantPresence) => namespace.emit('participant', { name: p.name, online: p.online, lastSeen: p.lastSeen });
     // A token that stops working (signed out, revoked, its user removed, its session expired) stops the feed too.
     const recheck = () => {
       for (const socket of namespace.sockets.values()) {
@@ -52,7 +52,7 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
     };
     const expiries = setInterval(recheck, 60_000).unref();
     // Enrollments, decisions and invitations reach the dashboards as audit records are written.
-    const onAudit = (event: AuditLiveEvent) => namespace.emit('audit', event);
+    const onAudit = (event: AuditLiveEvent) => namespace.emit('audit', { head: event.head, kinds: event.kinds });
     this.engine.events.on('job', onJob);
     this.connections.events.on('presence', onPresence);
     this.audit.events.on('appended', onAudit);

@@ -1,6 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
+import type { HealthView } from '@fl/shared';
 import { CoordinatorIdentity } from '../identity/identity';
-import { Public } from './admin.guard';
+import { Public } from '../users/admin.guard';
 
 /** Unauthenticated: liveness, and the key agents compare out of band before pinning it. */
 @Controller('api/health')
@@ -9,7 +10,7 @@ export class HealthController {
 
   @Get()
   @Public()
-  health() {
+  health(): HealthView {
     return { status: 'ok', coordinatorKey: this.identity.publicKey, fingerprint: this.identity.fingerprint };
   }
 }

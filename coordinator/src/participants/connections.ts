@@ -21,7 +21,7 @@ import {
   type TrainMessage,
   type TransferAssembler,
 } from '@fl/shared';
-import type { ParticipantPresence } from '../admin/views';
+import type { ParticipantPresence } from '@fl/shared';
 import type { AgentChannel, Instruction } from '../rounds/agent-channel';
 
 /** How long a piece of a message sent in pieces waits for the agent's ack. */

@@ -12,54 +12,28 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import {
   decodePublicKey,
   EnrollmentRequestSchema,
-  fingerprint,
   FlError,
-  ParticipantNameSchema,
   sha256Hex,
   verifyHeader,
+  type CreatedInvitationView,
+  type DecisionRequest,
   type EnrolledHeader,
   type EnrolledResponse,
   type ErrorBody,
+  type InvitationView,
+  type NewInvitationRequest,
+  type RegisterParticipantRequest,
 } from '@fl/shared';
-import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
 import { parseBody as parse } from '../validation';
-import type { InvitationView } from '../admin/views';
 import type { InvitationRecord, ParticipantRecord, Store } from '../storage/store';
 import type { AgentConnections } from './connections';
 import type { FailureLimiter } from '../failure-limiter';
-
-const publicKey = z.string().refine((k) => decodePublicKey(k) !== null, 'a base64 Ed25519 public key (32 bytes)');
-const country = z.string().max(100).default('');
-
-const RegisterParticipantSchema = z.strictObject({
-  name: ParticipantNameSchema,
-  organisation: z.string().min(1).max(200),
-  country,
-  publicKey,
-});
-
-const InvitationSchema = z.strictObject({
-  organisation: z.string().min(1).max(200),
-  country,
-  /** fixes the participant name; else the site chooses it when it enrolls */
-  name: ParticipantNameSchema.optional(),
-  expiresInHours: z.number().positive().max(24 * 365).default(72),
-});
-
-const DecisionSchema = z.strictObject({ reason: z.string().max(1000).default('') });
-
-export type InvitationStatus = InvitationView['status'];
+import { invitationStatus, toInvitationView } from './participant.views';
 
 /** How a token is stored and looked up: its SHA-256, never the token itself. */
 const digest = (token: string) => sha256Hex(Buffer.from(token, 'utf8'));
-
-function invitationStatus(i: InvitationRecord, now: number): InvitationStatus {
-  if (i.cancelledAt !== null) return 'cancelled';
-  if (i.usedAt !== null) return 'used';
-  return i.expiresAt <= now ? 'expired' : 'open';
-}
 
 export interface RegistryOptions {
   store: Store;
@@ -72,13 +46,11 @@ export interface RegistryOptions {
   failures: FailureLimiter;
 }
 
-export type { InvitationView };
-
 export class ParticipantRegistry {
   constructor(private readonly o: RegistryOptions) {}
 
-  createInvitation(body: unknown, actor: string, now = Date.now()): { invitation: InvitationView; token: string } {
-    const input = parse(InvitationSchema, body);
+  /** The answer holds the one-time token: it is shown this once and stored only as a hash. */
+  createInvitation(input: NewInvitationRequest, actor: string, now = Date.now()): CreatedInvitationView {
     const token = `fl_inv_${randomBytes(32).toString('base64url')}`;
     const record: InvitationRecord = {
       id: randomUUID(),
@@ -98,11 +70,11 @@ export class ParticipantRegistry {
       const { id, organisation, name, expiresAt, tokenDigest } = record;
       this.o.audit.append('invitation.created', actor, { id, organisation, country: record.country, name, expiresAt, tokenSha256: tokenDigest }, now);
     });
-    return { invitation: this.invitationView(record, now), token };
+    return { ...toInvitationView(record, now), token };
   }
 
   listInvitations(now = Date.now()): InvitationView[] {
-    return this.o.store.listInvitations().map((i) => this.invitationView(i, now));
+    return this.o.store.listInvitations().map((i) => toInvitationView(i, now));
   }
 
   cancelInvitation(id: string, actor: string, now = Date.now()): InvitationView {
@@ -113,13 +85,15 @@ export class ParticipantRegistry {
       this.o.store.closeInvitation(id, { cancelledAt: now });
       this.o.audit.append('invitation.cancelled', actor, { id }, now);
     });
-    return this.invitationView(this.o.store.getInvitation(id)!, now);
+    return toInvitationView(this.o.store.getInvitation(id)!, now);
   }
 
   /**
    * A site enrolls its key with an invitation's token. Checked in this order:
    * rate limit, schema, signature (the site holds the key), timestamp, token,
-   * then the name and key are free. Failures count against the address.
+   * then the name and key are free. Failures count against the address, a
+   * malformed body included: that is why the body is parsed here, after the
+   * rate limit, rather than by the controller.
    */
   enroll(body: unknown, address: string, now = Date.now()): EnrolledResponse {
     const limiterKey = `address:${address}`;
@@ -177,8 +151,7 @@ export class ParticipantRegistry {
   }
 
   /** An admin registers a key directly (it was exchanged out of band): approved at once. */
-  register(body: unknown, actor: string, now = Date.now()): ParticipantRecord {
-    const input = parse(RegisterParticipantSchema, body);
+  register(input: RegisterParticipantRequest, actor: string, now = Date.now()): ParticipantRecord {
     const record: ParticipantRecord = { ...input, status: 'approved', invitation: null, decidedAt: now, decidedBy: actor, createdAt: now };
     this.o.store.transaction(() => {
       this.o.store.addParticipant(record);
@@ -193,8 +166,7 @@ export class ParticipantRegistry {
    * revoke: approved -> revoked, effective at once: the live connection is
    * closed with the reason, and later messages are refused.
    */
-  decide(name: string, action: 'approve' | 'reject' | 'revoke', body: unknown, actor: string, now = Date.now()): ParticipantRecord {
-    const { reason } = parse(DecisionSchema, body ?? {});
+  decide(name: string, action: 'approve' | 'reject' | 'revoke', { reason }: DecisionRequest, actor: string, now = Date.now()): ParticipantRecord {
     const participant = this.o.store.getParticipant(name);
     if (!participant) throw new FlError('NOT_FOUND', `no participant ${name}`);
     const allowed = { approve: ['pending', 'rejected'], reject: ['pending'], revoke: ['approved', 'pending'] }[action];
@@ -226,11 +198,4 @@ export class ParticipantRegistry {
     };
     return { header, signature: this.o.identity.sign('enrolled', header) };
   }
-
-  private invitationView(i: InvitationRecord, now: number): InvitationView {
-    const { tokenDigest: _digest, ...rest } = i;
-    return { ...rest, status: invitationStatus(i, now) };
-  }
 }
-
-export const participantFingerprint = (p: ParticipantRecord) => fingerprint(decodePublicKey(p.publicKey)!);

@@ -2,8 +2,9 @@
  * The coordinator's store, as interfaces: services depend on these, never on a
  * database. SQLite (store.sqlite.ts) is the embedded default.
  */
-import type { JobSpec, ParticipantStatus, Preprocessing } from '@fl/shared';
-import type { Role } from '../admin/views';
+import type { JobSpec, JobStatus, ParticipantStatus, Preprocessing, Role } from '@fl/shared';
+
+export type { JobStatus };
 
 export interface ParticipantRecord {
   name: string;
@@ -25,7 +26,7 @@ export interface ParticipantRecord {
 export interface UserRecord {
   name: string;
   role: Role;
-  /** scrypt$N$r$p$salt$hash (see admin/passwords.ts) */
+  /** scrypt$N$r$p$salt$hash (see users/passwords.ts) */
   passwordHash: string;
   createdAt: number;
 }
@@ -66,9 +67,6 @@ export interface RetainedUpdate {
   sha256: string;
   weights: Uint8Array;
 }
-
-export const JOB_STATUSES = ['waiting', 'statistics', 'training', 'paused', 'completed', 'failed', 'stopped'] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export interface JobRecord {
   id: string;

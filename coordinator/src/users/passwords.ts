@@ -5,10 +5,10 @@
  * invalidating older hashes.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { MIN_PASSWORD_LENGTH } from '@fl/shared';
 
 const COST = { logN: 15, r: 8, p: 1 };
 const KEY_BYTES = 32;
-export const MIN_PASSWORD_LENGTH = 12;
 
 function derive(password: string, salt: Buffer, logN: number, r: number, p: number): Promise<Buffer> {
   // scrypt needs 128·N·r bytes; the default maxmem (32 MiB) is exactly that for N=2^15, r=8, so give room.

@@ -4,31 +4,33 @@
  * and the public enrollment endpoint, which the invitation's token authenticates.
  */
 import { Body, Controller, Delete, Get, HttpCode, Inject, Ip, Param, Post, Req } from '@nestjs/common';
-import type { EnrolledResponse } from '@fl/shared';
-import { AgentConnections } from '../participants/connections';
-import { participantFingerprint, ParticipantRegistry, type InvitationView } from '../participants/registry';
-import { STORE, type ParticipantRecord, type Store } from '../storage/store';
-import { Public, type AuthenticatedRequest } from './admin.guard';
-import type { ParticipantView } from './views';
+import {
+  DecisionRequestSchema,
+  NewInvitationRequestSchema,
+  RegisterParticipantRequestSchema,
+  type CreatedInvitationView,
+  type EnrolledResponse,
+  type InvitationView,
+  type ParticipantView,
+} from '@fl/shared';
+import { Public, type AuthenticatedRequest } from '../users/admin.guard';
+import { parseBody } from '../validation';
+import { ParticipantsService, type Decision } from './participants.service';
+import { ParticipantRegistry } from './registry';
 
 @Controller('api/participants')
 export class ParticipantsController {
-  constructor(
-    @Inject(STORE) private readonly store: Store,
-    @Inject(AgentConnections) private readonly connections: AgentConnections,
-    @Inject(ParticipantRegistry) private readonly registry: ParticipantRegistry,
-  ) {}
+  constructor(@Inject(ParticipantsService) private readonly participants: ParticipantsService) {}
 
   @Post()
   @HttpCode(201)
   register(@Body() body: unknown, @Req() req: AuthenticatedRequest): ParticipantView {
-    return this.view(this.registry.register(body, req.principal.actor), 0);
+    return this.participants.register(parseBody(RegisterParticipantRequestSchema, body), req.principal.actor);
   }
 
   @Get()
   list(): ParticipantView[] {
-    const contributions = this.store.contributionCounts();
-    return this.store.listParticipants().map((p) => this.view(p, contributions.get(p.name) ?? 0));
+    return this.participants.list();
   }
 
   @Post(':name/approve')
@@ -50,19 +52,9 @@ export class ParticipantsController {
     return this.decide(name, 'revoke', body, req);
   }
 
-  private decide(name: string, action: 'approve' | 'reject' | 'revoke', body: unknown, req: AuthenticatedRequest): ParticipantView {
-    const record = this.registry.decide(name, action, body, req.principal.actor);
-    return this.view(record, this.store.contributionCounts().get(name) ?? 0);
-  }
-
-  private view(p: ParticipantRecord, roundsContributed: number): ParticipantView {
-    return {
-      ...p,
-      fingerprint: participantFingerprint(p),
-      online: this.connections.isOnline(p.name),
-      lastSeen: this.connections.seenAt(p.name) ?? null,
-      roundsContributed,
-    };
+  /** The body (a reason) may be left out. */
+  private decide(name: string, action: Decision, body: unknown, req: AuthenticatedRequest): ParticipantView {
+    return this.participants.decide(name, action, parseBody(DecisionRequestSchema, body ?? {}), req.principal.actor);
   }
 }
 
@@ -73,9 +65,8 @@ export class InvitationsController {
   /** The answer holds the one-time token: it is shown this once and stored only as a hash. */
   @Post()
   @HttpCode(201)
-  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): InvitationView & { token: string } {
-    const { invitation, token } = this.registry.createInvitation(body, req.principal.actor);
-    return { ...invitation, token };
+  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): CreatedInvitationView {
+    return this.registry.createInvitation(parseBody(NewInvitationRequestSchema, body), req.principal.actor);
   }
 
   @Get()
@@ -93,6 +84,7 @@ export class InvitationsController {
 export class EnrollmentsController {
   constructor(@Inject(ParticipantRegistry) private readonly registry: ParticipantRegistry) {}
 
+  /** The registry parses the body itself: a malformed enrollment counts against the address's failures. */
   @Post()
   @Public()
   @HttpCode(201)

@@ -12,8 +12,9 @@ import { Credentials, type Principal } from './credentials';
 /** The request after the guard: it carries the caller. */
 export type AuthenticatedRequest = Request & { principal: Principal };
 
-const ACCESS = 'fl:access';
-type Access = 'public' | 'admin-only' | 'signed-in';
+/** The metadata key of a route's access; the API description is checked against it. */
+export const ACCESS = 'fl:access';
+export type Access = 'public' | 'admin-only' | 'signed-in';
 
 /** Open to anyone: liveness, sign-in, and enrollment (which its invitation token authenticates). */
 export const Public = () => SetMetadata(ACCESS, 'public' satisfies Access);

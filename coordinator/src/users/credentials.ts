@@ -6,11 +6,10 @@
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { FlError, sha256Hex } from '@fl/shared';
+import { FlError, sha256Hex, type Role } from '@fl/shared';
 import type { TokenRecord, UserRepository } from '../storage/store';
 import type { FailureLimiter } from '../failure-limiter';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from './passwords';
-import type { Role } from './views';
 
 const tokenDigest = (text: string) => sha256Hex(Buffer.from(text, 'utf8'));
 

@@ -1,0 +1,28 @@
+/** Reads of the audit log for the REST API: pages of records, and a full verification. */
+import { Inject, Injectable } from '@nestjs/common';
+import { AuditRecordSchema, type AuditPage, type AuditPageQuery, type AuditVerification } from '@fl/shared';
+import { STORE, type Store } from '../storage/store';
+import { AuditVerifier } from './audit-verifier';
+
+@Injectable()
+export class AuditService {
+  constructor(
+    @Inject(STORE) private readonly store: Store,
+    @Inject(AuditVerifier) private readonly verifier: AuditVerifier,
+  ) {}
+
+  /** The records after `after`, oldest first, read with the head in one snapshot. */
+  page({ after, limit }: AuditPageQuery): AuditPage {
+    return this.store.transaction(() => {
+      const records = [...this.store.auditRecords(after, limit)].map(({ text }) => AuditRecordSchema.parse(JSON.parse(text)));
+      const head = this.store.auditHead();
+      return { records, head: head ? { seq: head.seq, hash: head.hash } : null };
+    });
+  }
+
+  /** Verifies everything the store holds (on a large store, every retained update), off the event loop. */
+  async verify(): Promise<AuditVerification> {
+    const report = await this.verifier.verify();
+    return { ok: report.ok, lines: report.lines, failure: report.failure ? { where: report.failure.where, reason: report.failure.reason } : null };
+  }
+}

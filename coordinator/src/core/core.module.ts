@@ -1,0 +1,32 @@
+/**
+ * What every feature module needs, made once from the parsed configuration:
+ * the configuration itself, the log, the store and the coordinator's identity.
+ * Global, so that feature modules inject these without importing each other.
+ */
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import * as path from 'node:path';
+import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
+import { CoordinatorIdentity } from '../identity/identity';
+import { CoordinatorLogger } from '../logger';
+import { SqliteStore, STORE_FILE } from '../storage/store.sqlite';
+import { STORE } from '../storage/store';
+
+/** The store's file: the audit verifier opens it again, read-only, on its own thread. */
+export const storeFile = (config: CoordinatorConfig) => path.join(config.dataDir, STORE_FILE);
+
+@Global()
+@Module({})
+export class CoreModule {
+  static forConfig(config: CoordinatorConfig): DynamicModule {
+    return {
+      module: CoreModule,
+      providers: [
+        { provide: COORDINATOR_CONFIG, useValue: config },
+        { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
+        { provide: STORE, useFactory: () => new SqliteStore(storeFile(config), { checkpointInBackground: true }) },
+        { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
+      ],
+      exports: [COORDINATOR_CONFIG, CoordinatorLogger, STORE, CoordinatorIdentity],
+    };
+  }
+}

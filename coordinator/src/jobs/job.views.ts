@@ -1,0 +1,32 @@
+/** Jobs, rounds and the engine's events as the API shows them. */
+import type { JobLiveEvent, JobView, RoundView } from '@fl/shared';
+import type { JobEvent } from '../rounds/job-run';
+import type { JobRecord, RoundRecord } from '../storage/store';
+
+export const toJobView = (j: JobRecord): JobView => ({
+  id: j.id,
+  spec: j.spec,
+  status: j.status,
+  preprocessing: j.preprocessing,
+  round: j.round,
+  error: j.error,
+  createdAt: j.createdAt,
+  updatedAt: j.updatedAt,
+});
+
+export const toRoundView = (r: RoundRecord): RoundView => ({
+  job: r.job,
+  round: r.round,
+  startedAt: r.startedAt,
+  closedAt: r.closedAt,
+  selected: r.selected,
+  contributors: r.contributors.map(({ participant, numSamples }) => ({ participant, numSamples })),
+  failures: r.failures.map(({ participant, reason }) => ({ participant, reason })),
+  metrics: r.metrics,
+  attempts: r.attempts,
+  modelSha256: r.modelSha256,
+  evaluation: r.evaluation && { metrics: r.evaluation.metrics, numExamples: r.evaluation.numExamples, participants: r.evaluation.participants },
+});
+
+export const toJobLiveEvent = (e: JobEvent): JobLiveEvent =>
+  e.type === 'status' ? { type: 'status', job: e.job, status: e.status, error: e.error } : { type: e.type, job: e.job, round: toRoundView(e.round) };

@@ -1,0 +1,73 @@
+/**
+ * Jobs for the REST API: created and steered through the round engine (which
+ * writes each change with its audit record), read from the store as views.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { FlError, type JobView, type ModelView, type RoundView } from '@fl/shared';
+import { modelShape } from '../rounds/job-run';
+import { RoundEngine } from '../rounds/round-engine';
+import { STORE, type JobRecord, type Store } from '../storage/store';
+import { toJobView, toRoundView } from './job.views';
+
+export type JobControl = 'pause' | 'resume' | 'stop';
+
+/** A global model: its description, and its weights as the bytes agents receive. */
+export interface GlobalModel {
+  view: ModelView;
+  weights: Float32Array;
+}
+
+@Injectable()
+export class JobsService {
+  constructor(
+    @Inject(STORE) private readonly store: Store,
+    @Inject(RoundEngine) private readonly engine: RoundEngine,
+  ) {}
+
+  /** The engine validates the spec itself: it fills in the coordinator's defaults before the schema's own. */
+  create(spec: unknown, actor: string): JobView {
+    return toJobView(this.engine.createJob(spec, actor));
+  }
+
+  list(): JobView[] {
+    return this.store.listJobs().map(toJobView);
+  }
+
+  get(id: string): JobView {
+    return toJobView(this.job(id));
+  }
+
+  control(id: string, action: JobControl, actor: string): JobView {
+    return toJobView(this.engine.control(id, action, actor));
+  }
+
+  rounds(id: string): RoundView[] {
+    this.job(id);
+    return this.store.listRounds(id).map(toRoundView);
+  }
+
+  /** A round's global model; the latest when `round` is left out. */
+  model(id: string, round: number | undefined): GlobalModel {
+    return this.store.transaction(() => {
+      const job = this.job(id);
+      const model = this.store.getModel(id, round);
+      if (!model || !job.preprocessing) throw new FlError('NOT_FOUND', `job ${id} has no model${round === undefined ? ' yet' : ` for round ${round}`}`);
+      const view: ModelView = {
+        job: id,
+        round: model.round,
+        sha256: model.sha256,
+        shape: modelShape(job, job.preprocessing),
+        target: job.spec.target,
+        preprocessing: job.preprocessing,
+        weights: Array.from(model.weights),
+      };
+      return { view, weights: model.weights };
+    });
+  }
+
+  private job(id: string): JobRecord {
+    const job = this.store.getJob(id);
+    if (!job) throw new FlError('NOT_FOUND', `no job ${id}`);
+    return job;
+  }
+}

@@ -1,0 +1,65 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Test } from '@nestjs/testing';
+import { CreatedInvitationViewSchema, encodeKey, fingerprint, generateKeyPair, InvitationViewSchema, ParticipantViewSchema } from '@fl/shared';
+import { AuditLog } from '../audit/audit-log';
+import { FailureLimiter } from '../failure-limiter';
+import { CoordinatorIdentity } from '../identity/identity';
+import { SqliteStore } from '../storage/store.sqlite';
+import { STORE } from '../storage/store';
+import { AgentConnections } from './connections';
+import { ParticipantsService } from './participants.service';
+import { ParticipantRegistry } from './registry';
+
+async function setup() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-participants-'));
+  const store = new SqliteStore(path.join(dir, 'store.sqlite'));
+  const identity = CoordinatorIdentity.fromDataDir(dir);
+  const audit = new AuditLog(store, identity);
+  const connections = new AgentConnections();
+  const registry = new ParticipantRegistry({ store, audit, identity, connections, windowMs: 60_000, failures: new FailureLimiter(5, 60_000) });
+  const module = await Test.createTestingModule({
+    providers: [
+      { provide: STORE, useValue: store },
+      { provide: AgentConnections, useValue: connections },
+      { provide: ParticipantRegistry, useValue: registry },
+      ParticipantsService,
+    ],
+  }).compile();
+  return { store, registry, participants: module.get(ParticipantsService) };
+}
+
+describe('participants as the admin sees them', () => {
+  it('registers a key and shows the participant as the shared view, with its fingerprint and presence', async () => {
+    const { store, participants } = await setup();
+    const keys = generateKeyPair();
+    const view = participants.register({ name: 'clinic-a', organisation: 'Clinic A', country: 'CH', publicKey: encodeKey(keys.publicKey) }, 'user:ada');
+    expect(ParticipantViewSchema.strict().parse(view)).toMatchObject({
+      name: 'clinic-a',
+      status: 'approved',
+      fingerprint: fingerprint(keys.publicKey),
+      online: false,
+      lastSeen: null,
+      roundsContributed: 0,
+      decidedBy: 'user:ada',
+    });
+    expect(participants.list()).toEqual([view]);
+    const revoked = participants.decide('clinic-a', 'revoke', { reason: 'left the consortium' }, 'user:ada');
+    expect(revoked.status).toBe('revoked');
+    store.close();
+  });
+
+  it('shows invitations without their token digest, and the token only when made', async () => {
+    const { store, registry } = await setup();
+    const created = registry.createInvitation({ organisation: 'Clinic B', country: '', expiresInHours: 1 }, 'user:ada', 1_000);
+    expect(CreatedInvitationViewSchema.strict().parse(created)).toMatchObject({ organisation: 'Clinic B', status: 'open', expiresAt: 1_000 + 3_600_000 });
+    const [listed] = registry.listInvitations(2_000);
+    const { token, ...shown } = created;
+    expect(token).toMatch(/^fl_inv_/);
+    expect(InvitationViewSchema.strict().parse(listed)).toEqual(shown);
+    expect(JSON.stringify(listed)).not.toMatch(/digest|fl_inv_/);
+    expect(registry.listInvitations(1_000 + 3_600_000)[0].status).toBe('expired');
+    store.close();
+  });
+});

@@ -1,0 +1,40 @@
+/**
+ * Participants as the admin sees them: the registry's decisions, with each
+ * participant's presence (from the live connections) and contributions (from
+ * the committed rounds).
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import type { DecisionRequest, ParticipantView, RegisterParticipantRequest } from '@fl/shared';
+import { STORE, type ParticipantRecord, type Store } from '../storage/store';
+import { AgentConnections } from './connections';
+import { toParticipantView } from './participant.views';
+import { ParticipantRegistry } from './registry';
+
+export type Decision = 'approve' | 'reject' | 'revoke';
+
+@Injectable()
+export class ParticipantsService {
+  constructor(
+    @Inject(STORE) private readonly store: Store,
+    @Inject(AgentConnections) private readonly connections: AgentConnections,
+    @Inject(ParticipantRegistry) private readonly registry: ParticipantRegistry,
+  ) {}
+
+  list(): ParticipantView[] {
+    const contributions = this.store.contributionCounts();
+    return this.store.listParticipants().map((p) => this.view(p, contributions.get(p.name) ?? 0));
+  }
+
+  register(input: RegisterParticipantRequest, actor: string): ParticipantView {
+    return this.view(this.registry.register(input, actor), 0);
+  }
+
+  decide(name: string, action: Decision, input: DecisionRequest, actor: string): ParticipantView {
+    const record = this.registry.decide(name, action, input, actor);
+    return this.view(record, this.store.contributionCounts().get(name) ?? 0);
+  }
+
+  private view(p: ParticipantRecord, roundsContributed: number): ParticipantView {
+    return toParticipantView(p, { online: this.connections.isOnline(p.name), lastSeen: this.connections.seenAt(p.name) ?? null, roundsContributed });
+  }
+}

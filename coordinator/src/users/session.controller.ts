@@ -1,0 +1,34 @@
+/**
+ * Sign-in: `POST /api/session` trades a user name and password for a session
+ * token; `GET` tells who the token is; `DELETE` signs out.
+ */
+import { Body, Controller, Delete, Get, HttpCode, Inject, Ip, Post, Req } from '@nestjs/common';
+import { LoginRequestSchema, type SessionView, type SignedInView } from '@fl/shared';
+import { parseBody } from '../validation';
+import { Public, SignedIn, type AuthenticatedRequest } from './admin.guard';
+import { SessionService } from './users.service';
+
+@Controller('api/session')
+export class SessionController {
+  constructor(@Inject(SessionService) private readonly sessions: SessionService) {}
+
+  @Post()
+  @Public()
+  @HttpCode(201)
+  signIn(@Body() body: unknown, @Ip() address: string): Promise<SignedInView> {
+    return this.sessions.signIn(parseBody(LoginRequestSchema, body), address);
+  }
+
+  @Get()
+  session(@Req() request: AuthenticatedRequest): SessionView {
+    return { role: request.principal.role, user: request.principal.user };
+  }
+
+  /** Signs out: the session token stops working. Configured tokens cannot be signed out. */
+  @Delete()
+  @SignedIn()
+  @HttpCode(204)
+  signOut(@Req() request: AuthenticatedRequest): void {
+    this.sessions.signOut(request.principal);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Who calls the admin API: users and their sign-in sessions, API tokens, and the
+ * guard that applies roles to every REST route (a route is public only when
+ * marked @Public()). Exports the credentials, which the live namespace checks too.
+ */
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { AuditModule } from '../audit/audit.module';
+import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
+import { FailureLimiter } from '../failure-limiter';
+import { STORE, type Store } from '../storage/store';
+import { AdminGuard } from './admin.guard';
+import { Credentials } from './credentials';
+import { SessionController } from './session.controller';
+import { TokensController } from './tokens.controller';
+import { UsersController } from './users.controller';
+import { SessionService, TokensService, UsersService } from './users.service';
+
+@Module({
+  imports: [AuditModule],
+  controllers: [SessionController, UsersController, TokensController],
+  providers: [
+    {
+      provide: Credentials,
+      useFactory: (store: Store, config: CoordinatorConfig) =>
+        new Credentials(store, {
+          adminToken: config.adminToken,
+          viewerToken: config.viewerToken,
+          sessionSeconds: config.sessionHours * 3600,
+          loginFailures: new FailureLimiter(config.loginFailuresPerMinute, 60_000),
+        }),
+      inject: [STORE, COORDINATOR_CONFIG],
+    },
+    SessionService,
+    UsersService,
+    TokensService,
+    { provide: APP_GUARD, useClass: AdminGuard },
+  ],
+  exports: [Credentials],
+})
+export class UsersModule {}

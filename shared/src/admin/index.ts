@@ -1,0 +1,4 @@
+export * from './views';
+export * from './live';
+export * from './requests';
+export * from './routes';

@@ -1,0 +1,76 @@
+/**
+ * What the admin REST API accepts: request bodies, queries and path parameters,
+ * as the zod schemas the coordinator parses them with. A job's body is the
+ * protocol's JobSpecSchema; an enrollment's is EnrollmentRequestSchema.
+ */
+import { z } from 'zod';
+import { ParticipantNameSchema } from '../protocol/enrollment';
+import { RoleSchema } from './views';
+
+export const MIN_PASSWORD_LENGTH = 12;
+export const MAX_AUDIT_PAGE = 1000;
+
+/** User names: what sign-in takes and audit records call `user:NAME`. */
+export const UserNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/, 'letters, digits, dot, dash, underscore and @, up to 100');
+
+/** Canonical base64 of 32 bytes: 43 characters whose last carries two zero bits, then one '='. */
+export const PublicKeySchema = z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a base64 Ed25519 public key (32 bytes)');
+
+/** `POST /api/session` */
+export const LoginRequestSchema = z.strictObject({ name: z.string().min(1).max(200), password: z.string().min(1).max(1024) }).meta({ id: 'LoginRequest' });
+export type LoginRequest = z.infer<typeof LoginRequestSchema>;
+
+/** `POST /api/users` */
+export const NewUserRequestSchema = z
+  .strictObject({
+    name: UserNameSchema,
+    password: z.string().min(MIN_PASSWORD_LENGTH, `at least ${MIN_PASSWORD_LENGTH} characters`).max(1024),
+    role: RoleSchema,
+  })
+  .meta({ id: 'NewUserRequest' });
+export type NewUserRequest = z.infer<typeof NewUserRequestSchema>;
+
+/** `POST /api/tokens` */
+export const NewTokenRequestSchema = z.strictObject({ label: z.string().min(1).max(200) }).meta({ id: 'NewTokenRequest' });
+export type NewTokenRequest = z.infer<typeof NewTokenRequestSchema>;
+
+const country = z.string().max(100).default('');
+
+/** `POST /api/participants`: an admin registers a key exchanged out of band; approved at once. */
+export const RegisterParticipantRequestSchema = z
+  .strictObject({ name: ParticipantNameSchema, organisation: z.string().min(1).max(200), country, publicKey: PublicKeySchema })
+  .meta({ id: 'RegisterParticipantRequest' });
+export type RegisterParticipantRequest = z.infer<typeof RegisterParticipantRequestSchema>;
+
+/** `POST /api/invitations` */
+export const NewInvitationRequestSchema = z
+  .strictObject({
+    organisation: z.string().min(1).max(200),
+    country,
+    /** fixes the participant name; else the site chooses it when it enrolls */
+    name: ParticipantNameSchema.optional(),
+    expiresInHours: z.number().positive().max(24 * 365).default(72),
+  })
+  .meta({ id: 'NewInvitationRequest' });
+export type NewInvitationRequest = z.infer<typeof NewInvitationRequestSchema>;
+
+/** `POST /api/participants/{name}/approve|reject|revoke`; the body may be left out. */
+export const DecisionRequestSchema = z.strictObject({ reason: z.string().max(1000).default('') }).meta({ id: 'DecisionRequest' });
+export type DecisionRequest = z.infer<typeof DecisionRequestSchema>;
+
+/** `GET /api/audit?after=SEQ&limit=N`: the records after SEQ, oldest first. */
+export const AuditPageQuerySchema = z.object({
+  after: z.coerce.number().int().min(0).default(0).describe('the last record already read; 0 for the start'),
+  limit: z.coerce.number().int().min(1).max(MAX_AUDIT_PAGE).default(100),
+});
+export type AuditPageQuery = z.infer<typeof AuditPageQuerySchema>;
+
+/** `GET /api/jobs/{id}/model?round=N`: a round's model; the latest when left out. */
+export const ModelQuerySchema = z.object({ round: z.coerce.number().int().min(0).optional() });
+export type ModelQuery = z.infer<typeof ModelQuerySchema>;
+
+export const JobParamsSchema = z.object({ id: z.string().describe('the job id') });
+export const ParticipantParamsSchema = z.object({ name: z.string().describe('the participant name') });
+export const InvitationParamsSchema = z.object({ id: z.string().describe('the invitation id') });
+export const UserParamsSchema = z.object({ name: z.string().describe('the user name') });
+export const TokenParamsSchema = z.object({ id: z.string().describe('the API token id') });
