@@ -8,6 +8,7 @@ import { useState } from 'react';
 import { ApiError, type Api } from '../api';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
+import { Table } from '../components/Table';
 import { formatTime, shortId } from '../format';
 import { useLiveEvent } from '../live';
 import { useResource } from '../resource';
@@ -102,47 +103,23 @@ export function AuditPage() {
           )}
         </div>
       )}
-      {log.data && log.data.records.length > 0 && (
-        <div className="table-wrap" role="region" aria-label="Audit records" tabIndex={0}>
-          <table className="stack audit" data-testid="audit-table">
-            <thead>
-              <tr>
-                <th scope="col" className="num">
-                  Seq
-                </th>
-                <th scope="col">Time</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Actor</th>
-                <th scope="col">What</th>
-                <th scope="col">Hash</th>
-              </tr>
-            </thead>
-            <tbody>
-              {log.data.records.map((r) => (
-                <tr key={r.seq} data-seq={r.seq} data-kind={r.kind}>
-                  <th scope="row" className="num">
-                    {r.seq}
-                  </th>
-                  <td data-label="Time" className="nowrap">
-                    {formatTime(r.at)}
-                  </td>
-                  <td data-label="Kind">
-                    <span className="kind">{r.kind}</span>
-                  </td>
-                  <td data-label="Actor" className="actor">
-                    {r.actor}
-                  </td>
-                  <td data-label="What" className="summary" title={JSON.stringify(r.data, null, 2)}>
-                    {summarise(r, jobNames)}
-                  </td>
-                  <td data-label="Hash">
-                    <code title={r.hash}>{r.hash.slice(0, 12)}…</code>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {log.data && (
+        <Table
+          rows={log.data.records}
+          rowKey={(r) => r.seq}
+          rowData={(r) => ({ seq: r.seq, kind: r.kind })}
+          label="Audit records"
+          testId="audit-table"
+          className="audit"
+          columns={[
+            { key: 'seq', label: 'Seq', rowHeader: true, numeric: true, render: (r) => r.seq },
+            { key: 'time', label: 'Time', className: 'nowrap', render: (r) => formatTime(r.at) },
+            { key: 'kind', label: 'Kind', render: (r) => <span className="kind">{r.kind}</span> },
+            { key: 'actor', label: 'Actor', className: 'actor', render: (r) => r.actor },
+            { key: 'what', label: 'What', className: 'summary', title: (r) => JSON.stringify(r.data, null, 2), render: (r) => summarise(r, jobNames) },
+            { key: 'hash', label: 'Hash', render: (r) => <code title={r.hash}>{r.hash.slice(0, 12)}…</code> },
+          ]}
+        />
       )}
       {oldest !== undefined && oldest > 1 && (
         <div className="form-actions more">

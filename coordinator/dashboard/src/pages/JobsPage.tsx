@@ -3,6 +3,7 @@ import { useLiveEvent } from '../live';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
 import { StatusBadge } from '../components/StatusBadge';
+import { Table } from '../components/Table';
 import { formatTime } from '../format';
 import { applyJobEvent } from '../jobs';
 import { useResource } from '../resource';
@@ -33,39 +34,20 @@ export function JobsPage() {
       {jobs.data && jobs.data.length === 0 && (
         <p className="empty">No jobs yet.{canEdit && <> <Link to="/jobs/new">Create the first one</Link>.</>}</p>
       )}
-      {jobs.data && jobs.data.length > 0 && (
-        <div className="table-wrap" role="region" aria-label="Jobs" tabIndex={0}>
-          <table className="stack">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Model</th>
-                <th scope="col">Target</th>
-                <th scope="col">Status</th>
-                <th scope="col" className="num">Round</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...jobs.data].reverse().map((job) => (
-                <tr key={job.id}>
-                  <th scope="row">
-                    <Link to={`/jobs/${encodeURIComponent(job.id)}`}>{job.spec.name}</Link>
-                  </th>
-                  <td data-label="Model">{job.spec.model}</td>
-                  <td data-label="Target">{job.spec.target}</td>
-                  <td data-label="Status">
-                    <StatusBadge status={job.status} />
-                  </td>
-                  <td className="num" data-label="Round">
-                    {job.round} / {job.spec.rounds}
-                  </td>
-                  <td data-label="Created">{formatTime(job.createdAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {jobs.data && (
+        <Table
+          rows={[...jobs.data].reverse()}
+          rowKey={(job) => job.id}
+          label="Jobs"
+          columns={[
+            { key: 'name', label: 'Name', rowHeader: true, render: (job) => <Link to={`/jobs/${encodeURIComponent(job.id)}`}>{job.spec.name}</Link> },
+            { key: 'model', label: 'Model', render: (job) => job.spec.model },
+            { key: 'target', label: 'Target', render: (job) => job.spec.target },
+            { key: 'status', label: 'Status', render: (job) => <StatusBadge status={job.status} /> },
+            { key: 'round', label: 'Round', numeric: true, render: (job) => `${job.round} / ${job.spec.rounds}` },
+            { key: 'created', label: 'Created', render: (job) => formatTime(job.createdAt) },
+          ]}
+        />
       )}
     </>
   );

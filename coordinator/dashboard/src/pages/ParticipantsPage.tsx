@@ -13,6 +13,7 @@ import { Field } from '../components/Field';
 import { CopyButton, OneTimeSecret } from '../components/OneTimeSecret';
 import { PageHeading } from '../components/PageHeading';
 import { StatusBadge } from '../components/StatusBadge';
+import { Table, type Column } from '../components/Table';
 import { formatActor, formatAgo, formatTime } from '../format';
 import { refusedFields, without, type FormErrors } from '../forms';
 import { useLiveEvent } from '../live';
@@ -108,115 +109,81 @@ function PendingEnrollments({ pending, now, onDecided, ask }: { pending: Partici
       <p className="hint">
         Before approving, compare each key fingerprint with the one the site sees, by phone or in person: it is the proof that the key is theirs.
       </p>
-      <div className="table-wrap" role="region" aria-labelledby="pending-title" tabIndex={0}>
-        <table className="stack" data-testid="pending-table">
-          <thead>
-            <tr>
-              <th scope="col">Participant</th>
-              <th scope="col">Organisation</th>
-              <th scope="col">Country</th>
-              <th scope="col">Key fingerprint</th>
-              <th scope="col">Enrolled</th>
-              <th scope="col">
-                <span className="visually-hidden">Decision</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {pending.map((p) => (
-              <tr key={p.name} data-participant={p.name}>
-                <th scope="row">{p.name}</th>
-                <td data-label="Organisation">{p.organisation}</td>
-                <td data-label="Country">{p.country || '–'}</td>
-                <td data-label="Key fingerprint">
-                  <code className="fingerprint">{p.fingerprint}</code>
-                </td>
-                <td data-label="Enrolled" title={formatTime(p.createdAt)}>
-                  {formatAgo(p.createdAt, now)}
-                </td>
-                <td data-label="Decision">
-                  <ParticipantActions participant={p} onDecided={onDecided} ask={ask} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        rows={pending}
+        rowKey={(p) => p.name}
+        rowData={(p) => ({ participant: p.name })}
+        labelledBy="pending-title"
+        testId="pending-table"
+        columns={[
+          ...identityColumns,
+          { key: 'enrolled', label: 'Enrolled', title: (p) => formatTime(p.createdAt), render: (p) => formatAgo(p.createdAt, now) },
+          { key: 'decision', label: 'Decision', hideLabel: true, render: (p) => <ParticipantActions participant={p} onDecided={onDecided} ask={ask} /> },
+        ]}
+      />
     </section>
   );
 }
 
+/** Who a participant is: the first columns of both participant tables. */
+const identityColumns: Column<ParticipantView>[] = [
+  { key: 'name', label: 'Participant', rowHeader: true, render: (p) => p.name },
+  { key: 'organisation', label: 'Organisation', render: (p) => p.organisation },
+  { key: 'country', label: 'Country', render: (p) => p.country || '–' },
+  { key: 'fingerprint', label: 'Key fingerprint', render: (p) => <code className="fingerprint">{p.fingerprint}</code> },
+];
+
 function ParticipantTable({ participants, now, onDecided, ask }: { participants: ParticipantView[]; now: number } & Deciding) {
   const { canEdit } = useSession();
   return (
-    <div className="table-wrap" role="region" aria-labelledby="participants-title" tabIndex={0}>
-      <table className="stack" data-testid="participants-table">
-        <thead>
-          <tr>
-            <th scope="col">Participant</th>
-            <th scope="col">Organisation</th>
-            <th scope="col">Country</th>
-            <th scope="col">Key fingerprint</th>
-            <th scope="col">Status</th>
-            <th scope="col">Connection</th>
-            <th scope="col" className="num">
-              Rounds contributed
-            </th>
-            {canEdit && (
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            )}
-          </tr>
-        </thead>
-        <tbody>
-          {participants.map((p) => (
-            <ParticipantRow key={p.name} participant={p} now={now} onDecided={onDecided} ask={ask} />
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      rows={participants}
+      rowKey={(p) => p.name}
+      rowData={(p) => ({ participant: p.name })}
+      labelledBy="participants-title"
+      testId="participants-table"
+      columns={[
+        ...identityColumns,
+        { key: 'status', label: 'Status', render: (p) => <ParticipantStatus participant={p} now={now} /> },
+        { key: 'connection', label: 'Connection', render: (p) => <Presence participant={p} now={now} /> },
+        { key: 'rounds', label: 'Rounds contributed', numeric: true, testId: 'rounds-contributed', render: (p) => p.roundsContributed },
+        canEdit && {
+          key: 'actions',
+          label: 'Actions',
+          hideLabel: true,
+          // Pending ones are decided in the section above: one place for each decision.
+          render: (p) => p.status !== 'pending' && <ParticipantActions participant={p} onDecided={onDecided} ask={ask} />,
+        },
+      ]}
+    />
   );
 }
 
-function ParticipantRow({ participant: p, now, onDecided, ask }: { participant: ParticipantView; now: number } & Deciding) {
-  const { canEdit } = useSession();
-  const seen = p.lastSeen === null ? 'not seen since the coordinator started' : `last seen ${formatAgo(p.lastSeen, now)}`;
+function ParticipantStatus({ participant: p, now }: { participant: ParticipantView; now: number }) {
   const decided = decidedText(p, now);
   return (
-    <tr data-participant={p.name}>
-      <th scope="row">{p.name}</th>
-      <td data-label="Organisation">{p.organisation}</td>
-      <td data-label="Country">{p.country || '–'}</td>
-      <td data-label="Key fingerprint">
-        <code className="fingerprint">{p.fingerprint}</code>
-      </td>
-      <td data-label="Status">
-        <StatusBadge status={p.status} testId="participant-status" />
-        {decided && (
-          <span className="muted small decided" data-testid="decided" title={p.decidedAt === null ? formatTime(p.createdAt) : formatTime(p.decidedAt)}>
-            {' '}
-            {decided}
-          </span>
-        )}
-      </td>
-      <td data-label="Connection">
-        <span className={`presence ${p.online ? 'online' : 'offline'}`}>
-          <span className="dot" aria-hidden="true" />
-          {p.online ? 'online' : 'offline'}
+    <>
+      <StatusBadge status={p.status} testId="participant-status" />
+      {decided && (
+        <span className="muted small decided" data-testid="decided" title={p.decidedAt === null ? formatTime(p.createdAt) : formatTime(p.decidedAt)}>
+          {' '}
+          {decided}
         </span>
-        {!p.online && <span className="muted small"> · {seen}</span>}
-      </td>
-      <td className="num" data-label="Rounds contributed" data-testid="rounds-contributed">
-        {p.roundsContributed}
-      </td>
-      {canEdit && (
-        <td data-label="Actions">
-          {/* Pending ones are decided in the section above: one place for each decision. */}
-          {p.status !== 'pending' && <ParticipantActions participant={p} onDecided={onDecided} ask={ask} />}
-        </td>
       )}
-    </tr>
+    </>
+  );
+}
+
+function Presence({ participant: p, now }: { participant: ParticipantView; now: number }) {
+  const seen = p.lastSeen === null ? 'not seen since the coordinator started' : `last seen ${formatAgo(p.lastSeen, now)}`;
+  return (
+    <>
+      <span className={`presence ${p.online ? 'online' : 'offline'}`}>
+        <span className="dot" aria-hidden="true" />
+        {p.online ? 'online' : 'offline'}
+      </span>
+      {!p.online && <span className="muted small"> · {seen}</span>}
+    </>
   );
 }
 
@@ -319,52 +286,51 @@ function Invitations({ invitations, now, ask }: { invitations: Resource<Invitati
       {created && <NewInvitation invitation={created} onDone={() => setCreated(undefined)} />}
       <ErrorNote error={invitations.error} what="the invitations" />
       {list && list.length === 0 && <p className="empty">No invitation yet.</p>}
-      {list && list.length > 0 && (
-        <div className="table-wrap" role="region" aria-label="Invitations" tabIndex={0}>
-          <table className="stack" data-testid="invitations-table">
-            <thead>
-              <tr>
-                <th scope="col">Organisation</th>
-                <th scope="col">Country</th>
-                <th scope="col">Participant name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                {canEdit && (
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                )}
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((i) => (
-                <tr key={i.id} data-invitation={i.id}>
-                  <th scope="row">{i.organisation}</th>
-                  <td data-label="Country">{i.country || '–'}</td>
-                  <td data-label="Participant name">{i.name ?? <span className="muted">chosen by the site</span>}</td>
-                  <td data-label="Status">
-                    <StatusBadge status={i.status} testId="invitation-status" />
-                    {i.usedBy !== null && <span className="muted small"> by {i.usedBy}</span>}
-                  </td>
-                  <td data-label="Created" title={formatTime(i.createdAt)}>
-                    {formatAgo(i.createdAt, now)} <span className="muted small">by {formatActor(i.createdBy)}</span>
-                  </td>
-                  <td data-label="Expires">{formatTime(i.expiresAt)}</td>
-                  {canEdit && (
-                    <td data-label="Actions">
-                      {i.status === 'open' && (
-                        <button type="button" className="button small" aria-label={`Cancel the invitation for ${i.organisation}`} onClick={() => cancel(i)}>
-                          Cancel
-                        </button>
-                      )}
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {list && (
+        <Table
+          rows={list}
+          rowKey={(i) => i.id}
+          rowData={(i) => ({ invitation: i.id })}
+          label="Invitations"
+          testId="invitations-table"
+          columns={[
+            { key: 'organisation', label: 'Organisation', rowHeader: true, render: (i) => i.organisation },
+            { key: 'country', label: 'Country', render: (i) => i.country || '–' },
+            { key: 'name', label: 'Participant name', render: (i) => i.name ?? <span className="muted">chosen by the site</span> },
+            {
+              key: 'status',
+              label: 'Status',
+              render: (i) => (
+                <>
+                  <StatusBadge status={i.status} testId="invitation-status" />
+                  {i.usedBy !== null && <span className="muted small"> by {i.usedBy}</span>}
+                </>
+              ),
+            },
+            {
+              key: 'created',
+              label: 'Created',
+              title: (i) => formatTime(i.createdAt),
+              render: (i) => (
+                <>
+                  {formatAgo(i.createdAt, now)} <span className="muted small">by {formatActor(i.createdBy)}</span>
+                </>
+              ),
+            },
+            { key: 'expires', label: 'Expires', render: (i) => formatTime(i.expiresAt) },
+            canEdit && {
+              key: 'actions',
+              label: 'Actions',
+              hideLabel: true,
+              render: (i) =>
+                i.status === 'open' && (
+                  <button type="button" className="button small" aria-label={`Cancel the invitation for ${i.organisation}`} onClick={() => cancel(i)}>
+                    Cancel
+                  </button>
+                ),
+            },
+          ]}
+        />
       )}
     </section>
   );

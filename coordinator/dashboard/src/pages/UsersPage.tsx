@@ -10,6 +10,7 @@ import { ErrorNote } from '../components/ErrorNote';
 import { Field } from '../components/Field';
 import { OneTimeSecret } from '../components/OneTimeSecret';
 import { PageHeading } from '../components/PageHeading';
+import { Table } from '../components/Table';
 import { formatTime } from '../format';
 import { refusedFields, without, type FormErrors } from '../forms';
 import { useResource, type Resource } from '../resource';
@@ -108,43 +109,41 @@ function Users({ users, onRemoved, ask }: { users: Resource<UserView[]>; onRemov
       <h2 id="users-title">Users</h2>
       <ErrorNote error={users.error} what="the users" />
       {users.data && users.data.length === 0 && <p className="empty">No user yet: add the first below.</p>}
-      {users.data && users.data.length > 0 && (
-        <div className="table-wrap" role="region" aria-labelledby="users-title" tabIndex={0}>
-          <table className="stack" data-testid="users-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Added</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.data.map((u) => (
-                <tr key={u.name} data-user={u.name}>
-                  <th scope="row">
-                    {u.name}
-                    {u.name === session.user && <span className="muted small"> (you)</span>}
-                  </th>
-                  <td data-label="Role">
-                    <span className={`role role-${u.role}`}>{u.role}</span>
-                  </td>
-                  <td data-label="Added">{formatTime(u.createdAt)}</td>
-                  <td data-label="Actions">
-                    {/* Removing oneself would end this very session: another admin does that. */}
-                    {u.name !== session.user && (
-                      <button type="button" className="button small" aria-label={`Remove ${u.name}`} onClick={() => remove(u.name)}>
-                        Remove
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {users.data && (
+        <Table
+          rows={users.data}
+          rowKey={(u) => u.name}
+          rowData={(u) => ({ user: u.name })}
+          labelledBy="users-title"
+          testId="users-table"
+          columns={[
+            {
+              key: 'name',
+              label: 'Name',
+              rowHeader: true,
+              render: (u) => (
+                <>
+                  {u.name}
+                  {u.name === session.user && <span className="muted small"> (you)</span>}
+                </>
+              ),
+            },
+            { key: 'role', label: 'Role', render: (u) => <span className={`role role-${u.role}`}>{u.role}</span> },
+            { key: 'added', label: 'Added', render: (u) => formatTime(u.createdAt) },
+            {
+              key: 'actions',
+              label: 'Actions',
+              hideLabel: true,
+              // Removing oneself would end this very session: another admin does that.
+              render: (u) =>
+                u.name !== session.user && (
+                  <button type="button" className="button small" aria-label={`Remove ${u.name}`} onClick={() => remove(u.name)}>
+                    Remove
+                  </button>
+                ),
+            },
+          ]}
+        />
       )}
       <form className="panel-form" onSubmit={submit} noValidate aria-labelledby="add-user-title">
         <fieldset>
@@ -237,35 +236,29 @@ function Tokens({ tokens, ask }: { tokens: Resource<TokenView[]>; ask: Ask }) {
         <OneTimeSecret title={`API token “${created.label}”`} secret={created.token} secretLabel="Token" testId="api-token" onDone={() => setCreated(undefined)} />
       )}
       {tokens.data && tokens.data.length === 0 && <p className="empty">No API token yet.</p>}
-      {tokens.data && tokens.data.length > 0 && (
-        <div className="table-wrap" role="region" aria-labelledby="tokens-title" tabIndex={0}>
-          <table className="stack" data-testid="tokens-table">
-            <thead>
-              <tr>
-                <th scope="col">Label</th>
-                <th scope="col">User</th>
-                <th scope="col">Made</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.data.map((t) => (
-                <tr key={t.id} data-token={t.id}>
-                  <th scope="row">{t.label}</th>
-                  <td data-label="User">{t.user}</td>
-                  <td data-label="Made">{formatTime(t.createdAt)}</td>
-                  <td data-label="Actions">
-                    <button type="button" className="button small" aria-label={`Revoke the token ${t.label}`} onClick={() => revoke(t)}>
-                      Revoke
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {tokens.data && (
+        <Table
+          rows={tokens.data}
+          rowKey={(t) => t.id}
+          rowData={(t) => ({ token: t.id })}
+          labelledBy="tokens-title"
+          testId="tokens-table"
+          columns={[
+            { key: 'label', label: 'Label', rowHeader: true, render: (t) => t.label },
+            { key: 'user', label: 'User', render: (t) => t.user },
+            { key: 'made', label: 'Made', render: (t) => formatTime(t.createdAt) },
+            {
+              key: 'actions',
+              label: 'Actions',
+              hideLabel: true,
+              render: (t) => (
+                <button type="button" className="button small" aria-label={`Revoke the token ${t.label}`} onClick={() => revoke(t)}>
+                  Revoke
+                </button>
+              ),
+            },
+          ]}
+        />
       )}
       {session.user === null ? (
         <p className="notice">A token the coordinator was configured with cannot make API tokens: sign in as a user to make one.</p>
