@@ -559,13 +559,16 @@ describe('the dashboard in a browser', () => {
       await viewer.getByRole('heading', { level: 1, name: 'FL consortium' }).waitFor();
       const refused = await fetch(`${coordinator.url}/api/session`, { headers: { authorization: `Bearer ${sessionToken}` } });
       expect(refused.status).toBe(401);
-      // A session that ends elsewhere (it expired, say) takes the tab back to sign-in, saying why.
+      // A session that ends elsewhere (it expired, say) takes the tab back to sign-in by itself, saying why:
+      // the coordinator drops the tab's live feed with it, and any request still under way is refused.
       await signIn(viewer, VIEWER_USER);
       await viewer.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
+      await navigation.getByRole('link', { name: 'Participants' }).click();
+      await participantRow(INVITED.name, viewer).waitFor();
+      await viewer.getByRole('status').filter({ hasText: /^Live$/ }).waitFor();
       const second = await tabToken(viewer);
       const ended = await fetch(`${coordinator.url}/api/session`, { method: 'DELETE', headers: { authorization: `Bearer ${second}` } });
       expect(ended.status).toBe(204);
-      await navigation.getByRole('link', { name: 'Participants' }).click();
       await viewer.getByText('The coordinator no longer accepts this session').waitFor();
       // The configured viewer token still signs in, as the secondary way, back on the page the tab was on.
       await signInWithToken(viewer, VIEWER_TOKEN);

@@ -5,12 +5,12 @@
 import { lazy, Suspense, useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { LiveProvider, useLiveStatus } from './live';
 import { Link, navigate, usePath } from './router';
-import { endSession, loadSession, SessionProvider, storeSession, useSession, type Session } from './session';
+import { endSession, loadSession, SessionProvider, storeSession, useSession, type Session, type SessionEnd } from './session';
 import { AuditPage } from './pages/AuditPage';
 import { JobsPage } from './pages/JobsPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 import { ParticipantsPage } from './pages/ParticipantsPage';
-import { SignInPage } from './pages/SignInPage';
+import { SignInPage, type SignInNotice } from './pages/SignInPage';
 import { UsersPage } from './pages/UsersPage';
 
 // The charts (recharts) and the form's schema (zod) are most of the code: load them with their pages.
@@ -19,36 +19,34 @@ const NewJobPage = lazy(() => import('./pages/NewJobPage').then((m) => ({ defaul
 
 export function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
-  const [notice, setNotice] = useState<string>();
-  const signOut = useCallback(
-    (reason?: string) => {
-      const forget = () => {
-        storeSession(null);
-        setSession(null);
-        setNotice(reason);
-      };
-      // A reason means the coordinator refused the token already: nothing is left to end there.
-      if (reason || !session) forget();
-      else void endSession(session).then(forget);
+  const [notice, setNotice] = useState<SignInNotice>();
+  // Requests finish after the render that started them: these say which session is the tab's now.
+  const current = useRef(session);
+  const leaving = useRef<Session | null>(null);
+  const show = useCallback((next: Session | null, why?: SignInNotice) => {
+    current.current = next;
+    storeSession(next);
+    setSession(next);
+    setNotice(why);
+  }, []);
+  const onEnd = useCallback(
+    (ended: Session, how: SessionEnd) => {
+      // A request of an earlier session, refused after another signed in, says nothing about this one.
+      if (current.current !== ended) return;
+      if (how === 'signed-out') {
+        leaving.current = ended;
+        void endSession(ended).then(() => current.current === ended && show(null));
+      } else if (leaving.current !== ended) {
+        show(null, 'session-ended');
+      }
     },
-    [session],
+    [show],
   );
 
-  if (!session) {
-    return (
-      <SignInPage
-        notice={notice}
-        onSignedIn={(signedIn) => {
-          storeSession(signedIn);
-          setSession(signedIn);
-          setNotice(undefined);
-        }}
-      />
-    );
-  }
+  if (!session) return <SignInPage notice={notice} onSignedIn={(signedIn) => show(signedIn)} />;
   return (
-    <SessionProvider session={session} signOut={signOut}>
-      <LiveProvider token={session.token}>
+    <SessionProvider session={session} onEnd={onEnd}>
+      <LiveProvider>
         <Shell>
           <Suspense fallback={<p className="muted">Loading…</p>}>
             <Page />

@@ -9,6 +9,13 @@ import { signIn, signInWithToken, type Session } from '../session';
 
 type Method = 'password' | 'token';
 
+/** Why the sign-in page is back: the coordinator stopped accepting the session (it expired, or was ended elsewhere). */
+export type SignInNotice = 'session-ended';
+
+const NOTICES: Record<SignInNotice, string> = {
+  'session-ended': 'The coordinator no longer accepts this session (it expired, or was ended): sign in again.',
+};
+
 function refusal(err: unknown, method: Method): string {
   if (!(err instanceof ApiError)) return String(err);
   if (err.code === 'UNAUTHORIZED') return method === 'password' ? 'Wrong user name or password.' : 'The coordinator does not know this token.';
@@ -17,7 +24,7 @@ function refusal(err: unknown, method: Method): string {
   return err.message;
 }
 
-export function SignInPage({ notice, onSignedIn }: { notice?: string; onSignedIn: (session: Session) => void }) {
+export function SignInPage({ notice, onSignedIn }: { notice?: SignInNotice; onSignedIn: (session: Session) => void }) {
   const [method, setMethod] = useState<Method>('password');
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
@@ -75,7 +82,7 @@ export function SignInPage({ notice, onSignedIn }: { notice?: string; onSignedIn
         <p className="muted">Sign in to follow the consortium's participants and training jobs.</p>
         {notice && (
           <p className="notice" role="status">
-            {notice}
+            {NOTICES[notice]}
           </p>
         )}
         {method === 'password' ? (
