@@ -1,4 +1,5 @@
 /** Every job with its status and progress, kept current by the live feed. */
+import { Trans, useTranslation } from 'react-i18next';
 import { useLiveEvent } from '../live';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
@@ -11,6 +12,7 @@ import { Link } from '../router';
 import { useSession } from '../session';
 
 export function JobsPage() {
+  const { t } = useTranslation();
   const { canEdit } = useSession();
   const jobs = useResource('jobs', (api) => api.jobs());
 
@@ -23,29 +25,31 @@ export function JobsPage() {
 
   return (
     <>
-      <PageHeading title="Jobs">
+      <PageHeading title={t('jobs.title')}>
         {canEdit && (
           <Link to="/jobs/new" className="button primary">
-            New job
+            {t('jobs.new')}
           </Link>
         )}
       </PageHeading>
-      <ErrorNote error={jobs.error} what="the jobs" />
+      <ErrorNote error={jobs.error} what={t('jobs.what')} />
       {jobs.data && jobs.data.length === 0 && (
-        <p className="empty">No jobs yet.{canEdit && <> <Link to="/jobs/new">Create the first one</Link>.</>}</p>
+        <p className="empty">
+          {canEdit ? <Trans i18nKey="jobs.emptyCreate" components={{ create: <Link to="/jobs/new" /> }} /> : t('jobs.empty')}
+        </p>
       )}
       {jobs.data && (
         <Table
           rows={[...jobs.data].reverse()}
           rowKey={(job) => job.id}
-          label="Jobs"
+          label={t('jobs.title')}
           columns={[
-            { key: 'name', label: 'Name', rowHeader: true, render: (job) => <Link to={`/jobs/${encodeURIComponent(job.id)}`}>{job.spec.name}</Link> },
-            { key: 'model', label: 'Model', render: (job) => job.spec.model },
-            { key: 'target', label: 'Target', render: (job) => job.spec.target },
-            { key: 'status', label: 'Status', render: (job) => <StatusBadge status={job.status} /> },
-            { key: 'round', label: 'Round', numeric: true, render: (job) => `${job.round} / ${job.spec.rounds}` },
-            { key: 'created', label: 'Created', render: (job) => formatTime(job.createdAt) },
+            { key: 'name', label: t('jobs.name'), rowHeader: true, render: (job) => <Link to={`/jobs/${encodeURIComponent(job.id)}`}>{job.spec.name}</Link> },
+            { key: 'model', label: t('jobs.model'), render: (job) => t(`modelShort.${job.spec.model}`) },
+            { key: 'target', label: t('jobs.target'), render: (job) => job.spec.target },
+            { key: 'status', label: t('jobs.status'), render: (job) => <StatusBadge status={job.status} /> },
+            { key: 'round', label: t('jobs.round'), numeric: true, render: (job) => t('jobs.roundOf', { round: job.round, rounds: job.spec.rounds }) },
+            { key: 'created', label: t('jobs.created'), render: (job) => formatTime(job.createdAt) },
           ]}
         />
       )}
