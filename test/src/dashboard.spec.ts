@@ -618,6 +618,9 @@ describe('the dashboard in a browser', () => {
       await expect(latest.locator('td').nth(2).textContent()).resolves.toMatch(/^\d+,\d{4}$/);
       await expect(tab.locator('dl.facts').textContent()).resolves.toMatch(/Angelegt\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2}:\d{2}/);
       await screenshot('dashboard-de-job', WIDE, tab);
+      // German's longer words still fit a phone's width.
+      await screenshot('dashboard-de-job-narrow', NARROW, tab);
+      await tab.setViewportSize(WIDE);
 
       // The audit log's summaries, with the language's quotation marks and plurals.
       const navigation = tab.getByRole('navigation', { name: 'Hauptmenü' });
@@ -650,6 +653,8 @@ describe('the dashboard in a browser', () => {
       await expect(row.getByTestId('decided').textContent()).resolves.toContain(`par ${ADMIN_USER.name}`);
       await tab.getByRole('status').filter({ hasText: /inscrits : \d+ approuvés/ }).waitFor();
       await screenshot('dashboard-fr-participants', WIDE, tab);
+      await screenshot('dashboard-fr-participants-narrow', NARROW, tab);
+      await tab.setViewportSize(WIDE);
 
       // The job form's problems, the schema's words translated too.
       await navigation_fr.getByRole('link', { name: 'Tâches' }).click();
