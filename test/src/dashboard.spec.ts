@@ -6,7 +6,9 @@
  * downloads the model; then invites a site, which enrolls with the token the
  * page shows, approves it, revokes another, reads and verifies the audit log,
  * and manages users and API tokens. A viewer sees everything and can change
- * nothing. Screenshots go to test/artifacts/ (1280×800 and a narrow phone width).
+ * nothing. A browser that asks for German gets the dashboard in German, and in
+ * French once switched. Screenshots go to test/artifacts/ (1280×800 and a narrow
+ * phone width).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -95,7 +97,7 @@ describe('the dashboard in a browser', () => {
     p.on('pageerror', (err) => browserErrors.push(err.message));
     p.on('console', (message) => {
       // The refused requests this test makes on purpose are logged by Chromium too.
-      if (message.type() === 'error' && !/status of (401|403|429)/.test(message.text())) browserErrors.push(message.text());
+      if (message.type() === 'error' && !/status of (401|403|409|429)/.test(message.text())) browserErrors.push(message.text());
     });
   };
   const signIn = async (p: Page, user: { name: string; password: string }) => {
@@ -559,13 +561,16 @@ describe('the dashboard in a browser', () => {
       await viewer.getByRole('heading', { level: 1, name: 'FL consortium' }).waitFor();
       const refused = await fetch(`${coordinator.url}/api/session`, { headers: { authorization: `Bearer ${sessionToken}` } });
       expect(refused.status).toBe(401);
-      // A session that ends elsewhere (it expired, say) takes the tab back to sign-in, saying why.
+      // A session that ends elsewhere (it expired, say) takes the tab back to sign-in by itself, saying why:
+      // the coordinator drops the tab's live feed with it, and any request still under way is refused.
       await signIn(viewer, VIEWER_USER);
       await viewer.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
+      await navigation.getByRole('link', { name: 'Participants' }).click();
+      await participantRow(INVITED.name, viewer).waitFor();
+      await viewer.getByRole('status').filter({ hasText: /^Live$/ }).waitFor();
       const second = await tabToken(viewer);
       const ended = await fetch(`${coordinator.url}/api/session`, { method: 'DELETE', headers: { authorization: `Bearer ${second}` } });
       expect(ended.status).toBe(204);
-      await navigation.getByRole('link', { name: 'Participants' }).click();
       await viewer.getByText('The coordinator no longer accepts this session').waitFor();
       // The configured viewer token still signs in, as the secondary way, back on the page the tab was on.
       await signInWithToken(viewer, VIEWER_TOKEN);
@@ -574,6 +579,99 @@ describe('the dashboard in a browser', () => {
       expect(await viewer.getByTestId('user').textContent()).toBe('configured token');
     } finally {
       await viewer.close();
+    }
+  });
+
+  it('speaks German to a browser that asks for it, and French once switched, which it remembers', async () => {
+    const german = await chromium.launchPersistentContext(tempDir('chromium-profile-de'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_FLAGS,
+      viewport: WIDE,
+      locale: 'de-DE',
+    });
+    try {
+      const tab = german.pages()[0] ?? (await german.newPage());
+      watchErrors(tab);
+      await tab.goto(`${coordinator.url}/jobs/${jobId}`);
+      await expect(tab.title()).resolves.toBe('Anmelden · FL-Konsortium');
+      await expect(tab.evaluate(() => document.documentElement.lang)).resolves.toBe('de');
+      await tab.getByLabel('Benutzername').fill(ADMIN_USER.name);
+      await tab.getByLabel('Passwort').fill('not-the-password-0123');
+      await tab.getByLabel('Passwort').press('Enter');
+      await tab.getByText('Benutzername oder Passwort falsch.').waitFor();
+      await tab.getByLabel('Passwort').fill(ADMIN_USER.password);
+      await tab.getByRole('button', { name: 'Anmelden', exact: true }).click();
+
+      // The job page: words, numbers and dates in German.
+      await tab.getByRole('heading', { level: 1, name: 'diagnosis, live' }).waitFor();
+      expect(await tab.getByTestId('role').textContent()).toBe('Admin');
+      await tab.getByRole('status').filter({ hasText: /^Live$/ }).waitFor();
+      await expect(tab.getByTestId('job-status').textContent()).resolves.toBe('abgeschlossen');
+      await expect(tab.getByTestId('job-round').textContent()).resolves.toBe(`${ROUNDS} von ${ROUNDS}`);
+      expect(await tab.getByRole('group', { name: 'Auftragssteuerung' }).getByRole('button').allTextContents()).toEqual(['Pausieren', 'Fortsetzen', 'Stoppen']);
+      const table = tab.getByTestId('round-table');
+      await expect(table.locator('caption').textContent()).resolves.toBe('Runden, neueste zuerst');
+      await eventually(() => table.locator('tbody tr[data-round]').count(), (n) => n === ROUNDS);
+      // A decimal comma in the metrics, and day.month.year in the creation date.
+      const latest = table.locator(`tr[data-round="${ROUNDS}"]`);
+      await expect(latest.locator('td').nth(2).textContent()).resolves.toMatch(/^\d+,\d{4}$/);
+      await expect(tab.locator('dl.facts').textContent()).resolves.toMatch(/Angelegt\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2}:\d{2}/);
+      await screenshot('dashboard-de-job', WIDE, tab);
+      // German's longer words still fit a phone's width.
+      await screenshot('dashboard-de-job-narrow', NARROW, tab);
+      await tab.setViewportSize(WIDE);
+
+      // The audit log's summaries, with the language's quotation marks and plurals.
+      const navigation = tab.getByRole('navigation', { name: 'Hauptmenü' });
+      await navigation.getByRole('link', { name: 'Prüfprotokoll' }).click();
+      const last = (await api.rounds(jobId))[ROUNDS - 1];
+      const committed = `Runde ${ROUNDS} von „diagnosis, live“, ${last.contributors.length} Beitragende, sha256 ${last.modelSha256.slice(0, 8)}…`;
+      await tab.locator('tr[data-kind="model.committed"]').filter({ hasText: committed }).waitFor();
+
+      // The API's refusal, by its code, in German; the form's own check too.
+      await navigation.getByRole('link', { name: 'Benutzer' }).click();
+      const addUser = tab.getByRole('group', { name: 'Benutzer anlegen' });
+      await addUser.getByLabel('Benutzername').fill(VIEWER_USER.name);
+      await addUser.getByLabel('Passwort').fill('kurz');
+      await addUser.getByRole('button', { name: 'Benutzer anlegen' }).click();
+      await expect(tab.locator('[data-field-error="password"]').textContent()).resolves.toBe('Mindestens 12 Zeichen.');
+      await addUser.getByLabel('Passwort').fill('a-long-enough-password-4');
+      await addUser.getByRole('button', { name: 'Benutzer anlegen' }).click();
+      await addUser.getByRole('alert').filter({ hasText: 'Das gibt es bereits, oder es ist nicht mehr in einem Zustand, der das erlaubt.' }).waitFor();
+
+      // The switch: French from now on, in this tab and after a reload, whatever the browser asks for.
+      await tab.getByTestId('language').selectOption('fr');
+      await tab.getByRole('heading', { level: 1, name: 'Utilisateurs' }).waitFor();
+      await expect(tab.evaluate(() => document.documentElement.lang)).resolves.toBe('fr');
+      await tab.reload();
+      const navigation_fr = tab.getByRole('navigation', { name: 'Principale' });
+      await navigation_fr.getByRole('link', { name: 'Participants' }).click();
+      await tab.getByRole('heading', { level: 1, name: 'Participants' }).waitFor();
+      const row = tab.getByTestId('participants-table').locator(`tr[data-participant="${SILENT.name}"]`);
+      await expect(row.getByTestId('participant-status').textContent()).resolves.toBe('révoqué');
+      await expect(row.getByTestId('decided').textContent()).resolves.toContain(`par ${ADMIN_USER.name}`);
+      await tab.getByRole('status').filter({ hasText: /inscrits : \d+ approuvés/ }).waitFor();
+      await screenshot('dashboard-fr-participants', WIDE, tab);
+      await screenshot('dashboard-fr-participants-narrow', NARROW, tab);
+      await tab.setViewportSize(WIDE);
+
+      // The job form's problems, the schema's words translated too.
+      await navigation_fr.getByRole('link', { name: 'Tâches' }).click();
+      await tab.getByRole('link', { name: 'Nouvelle tâche' }).click();
+      await tab.getByLabel('Colonne cible').fill('diagnosis');
+      await tab.getByLabel('Colonnes de variables').fill('radius_mean\ndiagnosis');
+      await tab.getByLabel("Taux d'apprentissage").fill('-1');
+      await tab.getByRole('button', { name: 'Créer et lancer la tâche' }).click();
+      await expect(tab.locator('[data-field-error="features"]').textContent()).resolves.toBe('diagnosis : la cible ne peut pas être une variable');
+      await expect(tab.locator('[data-field-error="learningRate"]').textContent()).resolves.toMatch(/^Trop petit/);
+      expect((await api.request<unknown[]>('GET', '/api/jobs')).body).toHaveLength(1);
+
+      await tab.getByRole('button', { name: 'Se déconnecter' }).click();
+      await tab.getByRole('heading', { level: 1, name: 'Consortium FL' }).waitFor();
+      await expect(tab.evaluate(() => localStorage.getItem('fl-dashboard-language'))).resolves.toBe('fr');
+    } finally {
+      await german.close();
     }
   });
 

@@ -3,14 +3,16 @@
  * behind a header with the navigation, the live status and who is signed in.
  */
 import { lazy, Suspense, useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { useTranslation } from 'react-i18next';
+import { LanguageSwitch } from './components/LanguageSwitch';
 import { LiveProvider, useLiveStatus } from './live';
 import { Link, navigate, usePath } from './router';
-import { endSession, loadSession, SessionProvider, storeSession, useSession, type Session } from './session';
+import { endSession, loadSession, SessionProvider, storeSession, useSession, type Session, type SessionEnd } from './session';
 import { AuditPage } from './pages/AuditPage';
 import { JobsPage } from './pages/JobsPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 import { ParticipantsPage } from './pages/ParticipantsPage';
-import { SignInPage } from './pages/SignInPage';
+import { SignInPage, type SignInNotice } from './pages/SignInPage';
 import { UsersPage } from './pages/UsersPage';
 
 // The charts (recharts) and the form's schema (zod) are most of the code: load them with their pages.
@@ -18,39 +20,39 @@ const JobPage = lazy(() => import('./pages/JobPage').then((m) => ({ default: m.J
 const NewJobPage = lazy(() => import('./pages/NewJobPage').then((m) => ({ default: m.NewJobPage })));
 
 export function App() {
+  // Every page reads the language: a change renders the whole app again.
+  useTranslation();
   const [session, setSession] = useState<Session | null>(loadSession);
-  const [notice, setNotice] = useState<string>();
-  const signOut = useCallback(
-    (reason?: string) => {
-      const forget = () => {
-        storeSession(null);
-        setSession(null);
-        setNotice(reason);
-      };
-      // A reason means the coordinator refused the token already: nothing is left to end there.
-      if (reason || !session) forget();
-      else void endSession(session).then(forget);
+  const [notice, setNotice] = useState<SignInNotice>();
+  // Requests finish after the render that started them: these say which session is the tab's now.
+  const current = useRef(session);
+  const leaving = useRef<Session | null>(null);
+  const show = useCallback((next: Session | null, why?: SignInNotice) => {
+    current.current = next;
+    storeSession(next);
+    setSession(next);
+    setNotice(why);
+  }, []);
+  const onEnd = useCallback(
+    (ended: Session, how: SessionEnd) => {
+      // A request of an earlier session, refused after another signed in, says nothing about this one.
+      if (current.current !== ended) return;
+      if (how === 'signed-out') {
+        leaving.current = ended;
+        void endSession(ended).then(() => current.current === ended && show(null));
+      } else if (leaving.current !== ended) {
+        show(null, 'session-ended');
+      }
     },
-    [session],
+    [show],
   );
 
-  if (!session) {
-    return (
-      <SignInPage
-        notice={notice}
-        onSignedIn={(signedIn) => {
-          storeSession(signedIn);
-          setSession(signedIn);
-          setNotice(undefined);
-        }}
-      />
-    );
-  }
+  if (!session) return <SignInPage notice={notice} onSignedIn={(signedIn) => show(signedIn)} />;
   return (
-    <SessionProvider session={session} signOut={signOut}>
-      <LiveProvider token={session.token}>
+    <SessionProvider session={session} onEnd={onEnd}>
+      <LiveProvider>
         <Shell>
-          <Suspense fallback={<p className="muted">Loading…</p>}>
+          <Suspense fallback={<Loading />}>
             <Page />
           </Suspense>
         </Shell>
@@ -71,17 +73,21 @@ function Page() {
   return <NotFoundPage />;
 }
 
-const NAVIGATION = [
-  { to: '/jobs', label: 'Jobs', current: (path: string) => path === '/' || path.startsWith('/jobs') },
-  { to: '/participants', label: 'Participants', current: (path: string) => path.startsWith('/participants') },
-  { to: '/audit', label: 'Audit log', current: (path: string) => path.startsWith('/audit') },
+function Loading() {
+  const { t } = useTranslation();
+  return <p className="muted">{t('common.loading')}</p>;
+}
+
+const NAVIGATION: { to: string; label: string; current: (path: string) => boolean; adminOnly?: boolean }[] = [
+  { to: '/jobs', label: 'nav.jobs', current: (path: string) => path === '/' || path.startsWith('/jobs') },
+  { to: '/participants', label: 'nav.participants', current: (path: string) => path.startsWith('/participants') },
+  { to: '/audit', label: 'nav.audit', current: (path: string) => path.startsWith('/audit') },
   // Users and API tokens are the admins' alone: the API refuses viewers even a look.
-  { to: '/users', label: 'Users', current: (path: string) => path.startsWith('/users'), adminOnly: true },
+  { to: '/users', label: 'nav.users', current: (path: string) => path.startsWith('/users'), adminOnly: true },
 ];
 
-const LIVE_LABELS = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', refused: 'Live updates refused' } as const;
-
 function Shell({ children }: { children: ReactNode }) {
+  const { t } = useTranslation();
   const { session, canEdit, signOut } = useSession();
   const { state } = useLiveStatus();
   const path = usePath();
@@ -100,18 +106,18 @@ function Shell({ children }: { children: ReactNode }) {
   return (
     <>
       <a className="skip-link" href="#main">
-        Skip to content
+        {t('nav.skip')}
       </a>
       <header className="topbar">
         <Link to="/jobs" className="brand">
-          FL consortium
+          {t('app.name')}
         </Link>
-        <nav aria-label="Main">
+        <nav aria-label={t('nav.main')}>
           <ul>
             {NAVIGATION.filter((item) => canEdit || !item.adminOnly).map((item) => (
               <li key={item.to}>
                 <Link to={item.to} aria-current={item.current(path) ? 'page' : undefined}>
-                  {item.label}
+                  {t(item.label)}
                 </Link>
               </li>
             ))}
@@ -120,13 +126,13 @@ function Shell({ children }: { children: ReactNode }) {
         <div className="session">
           <span className={`live live-${state}`} role="status">
             <span className="dot" aria-hidden="true" />
-            {LIVE_LABELS[state]}
+            {t(`live.${state}`)}
           </span>
           <span className="user" data-testid="user">
-            {session.user ?? 'configured token'}
+            {session.user ?? t('session.configuredToken')}
           </span>
           <span className={`role role-${session.role}`} data-testid="role">
-            {session.role === 'admin' ? 'admin' : 'viewer · read-only'}
+            {session.role === 'admin' ? t('session.admin') : t('session.viewer')}
           </span>
           <button
             type="button"
@@ -136,8 +142,9 @@ function Shell({ children }: { children: ReactNode }) {
               navigate('/', { replace: true });
             }}
           >
-            Sign out
+            {t('session.signOut')}
           </button>
+          <LanguageSwitch />
         </div>
       </header>
       <main id="main" ref={main} tabIndex={-1}>

@@ -1,7 +1,8 @@
 /**
  * The coordinator's REST API as the dashboard calls it: the session's Bearer
  * token, JSON bodies, and `{ error: { code, message } }` answers turned into
- * ApiError, so pages show the server's own message.
+ * ApiError, so pages show the server's own message. A session's Api is told
+ * when the coordinator refuses its token, whichever request found out.
  */
 import type { ErrorCode, JobSpecInput } from '@fl/shared';
 import type {
@@ -52,7 +53,11 @@ export interface DownloadedModel {
 
 export class Api {
   /** Without a token only the public routes answer: signing in. */
-  constructor(private readonly token?: string) {}
+  constructor(
+    private readonly token?: string,
+    /** called when the coordinator no longer accepts the token (it expired, or was ended elsewhere) */
+    private readonly onRefused?: () => void,
+  ) {}
 
   signIn(name: string, password: string): Promise<SignedIn> {
     return this.json('POST', '/api/session', { name, password });
@@ -170,6 +175,7 @@ export class Api {
     }
     if (response.ok) return response;
     const payload = (await response.json().catch(() => null)) as { error?: { code?: ErrorCode; message?: string } } | null;
+    if (response.status === 401 && this.token !== undefined) this.onRefused?.();
     throw new ApiError(
       response.status,
       payload?.error?.code ?? 'INTERNAL',

@@ -2,32 +2,31 @@
  * The new-job form's values and their translation into a job spec, checked by
  * the API's own JobSpecSchema, with each problem placed on the field it concerns.
  * The numeric settings come from the schema itself, so one it gains shows up here.
+ * The schema's own problems are worded by zod's translations; the two it words
+ * itself (a duplicate feature, the target as a feature) are recognised here.
  */
 import { JobSpecSchema, MODEL_KINDS, type JobSpecInput, type ModelKind } from '@fl/shared';
+import type { TFunction } from 'i18next';
+import { de, en, es, fr, zhCN } from 'zod/v4/locales';
 import { words } from './format';
+import { currentLanguage, type Language } from './i18n';
 
 export interface NumberField {
   key: string;
-  label: string;
-  hint?: string;
   /** the schema's default, used when the field is left empty */
   defaultValue?: number;
 }
 
-/** How the schema's numeric settings are presented; any other gets its name in words. */
-const PRESENTATION: Record<string, { label: string; hint?: string }> = {
-  rounds: { label: 'Rounds' },
-  minParticipants: { label: 'Minimum participants', hint: 'per round' },
-  roundDeadlineSeconds: { label: 'Round deadline', hint: 'seconds' },
-  waitAfterMinimumSeconds: { label: 'Wait after the minimum', hint: 'seconds, for the others; empty: until the deadline' },
-  localEpochs: { label: 'Local epochs', hint: 'passes over the local data per round' },
-  batchSize: { label: 'Batch size' },
-  learningRate: { label: 'Learning rate' },
-  l2: { label: 'L2 penalty' },
-  seed: { label: 'Seed' },
-  evaluateEvery: { label: 'Evaluate every', hint: 'rounds; 0 turns evaluation off' },
-  evaluationFraction: { label: 'Evaluation share', hint: "of each site's rows, held out from training" },
-};
+/** The settings with a label (and maybe a hint) in the texts; any other gets its name in words. */
+const LABELLED = new Set(['rounds', 'minParticipants', 'roundDeadlineSeconds', 'waitAfterMinimumSeconds', 'localEpochs', 'batchSize', 'learningRate', 'l2', 'seed', 'evaluateEvery', 'evaluationFraction']);
+const HINTED = new Set(['minParticipants', 'roundDeadlineSeconds', 'waitAfterMinimumSeconds', 'localEpochs', 'evaluateEvery', 'evaluationFraction']);
+
+export function numberFieldText(t: TFunction, key: string): { label: string; hint?: string } {
+  if (!LABELLED.has(key)) return { label: words(key).replace(/^./, (c) => c.toUpperCase()) };
+  return { label: t(`newJob.settings.${key}`), hint: HINTED.has(key) ? t(`newJob.settingHints.${key}`) : undefined };
+}
+
+const ZOD_LOCALES: Record<Language, typeof en> = { en, fr, de, es, zh: zhCN };
 
 /** Just enough of zod's schema description to find numbers and their defaults. */
 interface Described {
@@ -42,8 +41,7 @@ function numberField(key: string, schema: Described): NumberField | null {
     inner = inner.def.innerType!;
   }
   if (inner.def.type !== 'number') return null;
-  const presented = PRESENTATION[key] ?? { label: words(key).replace(/^./, (c) => c.toUpperCase()) };
-  return { key, ...presented, defaultValue };
+  return { key, defaultValue };
 }
 
 export const NUMBER_FIELDS: NumberField[] = Object.entries(JobSpecSchema.shape).flatMap(([key, schema]) => {
@@ -94,25 +92,33 @@ export function toSpecInput(values: JobFormValues): Record<string, unknown> {
   return spec;
 }
 
-export function validateJob(values: JobFormValues): { spec: JobSpecInput; errors: null } | { spec: null; errors: FieldErrors } {
+export function validateJob(t: TFunction, values: JobFormValues): { spec: JobSpecInput; errors: null } | { spec: null; errors: FieldErrors } {
   const input = toSpecInput(values);
-  const parsed = JobSpecSchema.safeParse(input);
+  const parsed = JobSpecSchema.safeParse(input, { error: ZOD_LOCALES[currentLanguage()]().localeError });
   if (parsed.success) return { spec: input as JobSpecInput, errors: null };
   const features = input.features as { name: string }[];
   const errors: FieldErrors = {};
   for (const issue of parsed.error.issues) {
     const [field, index] = issue.path;
     const key = typeof field === 'string' ? field : 'form';
-    const message =
-      key === 'features' && typeof index === 'number' ? `${features[index]?.name || `entry ${index + 1}`}: ${issue.message}` : issue.message;
+    let message = issue.message;
+    if (key === 'features' && typeof index === 'number') {
+      const name = features[index]?.name;
+      if (issue.code === 'custom') message = name === input.target ? t('newJob.errors.targetIsFeature') : t('newJob.errors.duplicateFeature');
+      message = t('newJob.errors.feature', { name: name || t('newJob.errors.entry', { n: index + 1 }), problem: message });
+    }
     errors[key] ??= message;
   }
   return { spec: null, errors };
 }
 
-/** The server's VALIDATION_FAILED message reads `path: message`; put it on that field when the form has it. */
-export function serverFieldError(message: string): FieldErrors {
+/**
+ * The server's VALIDATION_FAILED message reads `path: message`: the field it is
+ * about gets the translated refusal with the server's detail, else the whole form.
+ */
+export function serverFieldError(t: TFunction, message: string): FieldErrors {
   const match = /^([A-Za-z]+)[.:]/.exec(message);
   const field = match?.[1];
-  return field && FORM_FIELDS.has(field) ? { [field]: message } : { form: message };
+  const text = t('apiErrors.VALIDATION_FAILED', { detail: message });
+  return field && FORM_FIELDS.has(field) ? { [field]: text } : { form: text };
 }

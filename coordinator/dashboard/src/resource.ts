@@ -1,7 +1,7 @@
 /**
  * Loading what a page shows from the REST API: again whenever the live feed
- * (re)connects, and on demand. A refused token (an expired session, say) signs
- * the tab out.
+ * (re)connects, and on demand. A refused token signs the tab out through the
+ * session's Api.
  */
 import { useCallback, useEffect, useState, type Dispatch, type SetStateAction } from 'react';
 import { ApiError, type Api } from './api';
@@ -17,7 +17,7 @@ export interface Resource<T> {
 }
 
 export function useResource<T>(key: string, load: (api: Api) => Promise<T>, merge?: (loaded: T, current: T | undefined) => T): Resource<T> {
-  const { api, signOut } = useSession();
+  const { api } = useSession();
   const { connection } = useLiveStatus();
   const [data, setData] = useState<T>();
   const [error, setError] = useState<ApiError>();
@@ -35,9 +35,7 @@ export function useResource<T>(key: string, load: (api: Api) => Promise<T>, merg
       },
       (err: unknown) => {
         if (!current) return;
-        const failure = err instanceof ApiError ? err : new ApiError(0, 'INTERNAL', String(err));
-        if (failure.code === 'UNAUTHORIZED') signOut('The coordinator no longer accepts this session (it expired, or was ended): sign in again.');
-        setError(failure);
+        setError(err instanceof ApiError ? err : new ApiError(0, 'INTERNAL', String(err)));
       },
     );
     return () => {

@@ -53,19 +53,28 @@ export function storeSession(session: Session | null): void {
 
 interface SessionContextValue {
   session: Session;
+  /** the API with this session's token; a refusal of the token ends the session in the tab */
   api: Api;
   /** whether this session may change anything: viewers only read */
   canEdit: boolean;
-  /** with a reason when the coordinator ended the session, shown on the sign-in page */
-  signOut: (reason?: string) => void;
+  /** ends the session on the coordinator, then in the tab */
+  signOut: () => void;
 }
+
+/** How a session ended: signed out from the tab, or refused by the coordinator (it expired, or was ended elsewhere). */
+export type SessionEnd = 'signed-out' | 'refused';
 
 const SessionContext = createContext<SessionContextValue | null>(null);
 
-export function SessionProvider({ session, signOut, children }: { session: Session; signOut: (reason?: string) => void; children: ReactNode }) {
+export function SessionProvider({ session, onEnd, children }: { session: Session; onEnd: (session: Session, how: SessionEnd) => void; children: ReactNode }) {
   const value = useMemo(
-    () => ({ session, api: new Api(session.token), canEdit: session.role === 'admin', signOut }),
-    [session, signOut],
+    () => ({
+      session,
+      api: new Api(session.token, () => onEnd(session, 'refused')),
+      canEdit: session.role === 'admin',
+      signOut: () => onEnd(session, 'signed-out'),
+    }),
+    [session, onEnd],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

@@ -5,7 +5,8 @@
  * so a refusal is shown where it was asked for.
  */
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { ApiError } from '../api';
+import { useTranslation } from 'react-i18next';
+import { describeError } from '../messages';
 
 export interface Confirmation {
   title: string;
@@ -19,6 +20,7 @@ export interface Confirmation {
 }
 
 export function ConfirmDialog({ confirmation, onClose }: { confirmation: Confirmation; onClose: () => void }) {
+  const { t } = useTranslation();
   const dialog = useRef<HTMLDialogElement>(null);
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
@@ -41,7 +43,7 @@ export function ConfirmDialog({ confirmation, onClose }: { confirmation: Confirm
       await confirmation.run(reason.trim());
       dialog.current?.close();
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      setError(describeError(t, err));
       setBusy(false);
     }
   };
@@ -53,7 +55,7 @@ export function ConfirmDialog({ confirmation, onClose }: { confirmation: Confirm
         <div className="dialog-message">{confirmation.message}</div>
         {confirmation.reason !== undefined && (
           <div className="field">
-            <label htmlFor="dialog-reason">Reason (optional)</label>
+            <label htmlFor="dialog-reason">{t('dialog.reason')}</label>
             <textarea
               id="dialog-reason"
               rows={3}
@@ -73,10 +75,10 @@ export function ConfirmDialog({ confirmation, onClose }: { confirmation: Confirm
         </p>
         <div className="form-actions">
           <button type="submit" className="button danger" disabled={busy}>
-            {busy ? 'Working…' : confirmation.confirmLabel}
+            {busy ? t('dialog.working') : confirmation.confirmLabel}
           </button>
           <button type="button" className="button subtle" data-autofocus={confirmation.reason === undefined ? true : undefined} onClick={() => dialog.current?.close()}>
-            {confirmation.cancelLabel ?? 'Cancel'}
+            {confirmation.cancelLabel ?? t('dialog.cancel')}
           </button>
         </div>
       </form>

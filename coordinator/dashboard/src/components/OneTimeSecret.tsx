@@ -4,6 +4,7 @@
  * the admin says it is copied.
  */
 import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useTranslation } from 'react-i18next';
 
 /** Puts text on the clipboard; falls back to the older command where the Clipboard API is missing or refused (plain http). */
 async function copyText(text: string): Promise<void> {
@@ -22,10 +23,11 @@ async function copyText(text: string): Promise<void> {
   area.select();
   const copied = document.execCommand('copy');
   area.remove();
-  if (!copied) throw new Error('the browser refused to copy');
+  if (!copied) throw new Error('copy refused');
 }
 
 export function CopyButton({ text, label }: { text: string; label: string }) {
+  const { t } = useTranslation();
   const [state, setState] = useState<'copied' | 'failed'>();
   const copy = async () => {
     try {
@@ -41,7 +43,7 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
         {label}
       </button>
       <span className="hint" role="status">
-        {state === 'copied' ? 'Copied.' : state === 'failed' ? 'Could not copy: select the text and copy it by hand.' : ''}
+        {state === 'copied' ? t('secret.copied') : state === 'failed' ? t('secret.copyFailed') : ''}
       </span>
     </span>
   );
@@ -63,6 +65,7 @@ export function OneTimeSecret({
   children?: ReactNode;
   onDone: () => void;
 }) {
+  const { t } = useTranslation();
   const heading = useRef<HTMLHeadingElement>(null);
   // It appears below the form that made it: take the keyboard, and a screen reader, there.
   useEffect(() => heading.current?.focus(), [secret]);
@@ -72,17 +75,17 @@ export function OneTimeSecret({
         {title}
       </h3>
       <p>
-        <strong>Copy it now:</strong> the coordinator keeps only its hash and cannot show it again.
+        <strong>{t('secret.copyNow')}</strong> {t('secret.onlyHash')}
       </p>
       <div className="secret-line">
         <span className="secret-label">{secretLabel}</span>
         <code data-testid={testId}>{secret}</code>
-        <CopyButton text={secret} label={`Copy the ${secretLabel.toLowerCase()}`} />
+        <CopyButton text={secret} label={t('secret.copyToken')} />
       </div>
       {children}
       <div className="form-actions">
         <button type="button" className="button" onClick={onDone}>
-          Done, it is copied
+          {t('secret.done')}
         </button>
       </div>
     </section>

@@ -5,9 +5,12 @@
  * (1 to the job's rounds), so nothing moves while rounds stream in; the round
  * table below holds the same numbers for screen readers.
  */
+import type { TFunction } from 'i18next';
 import type { ReactElement } from 'react';
+import { useTranslation } from 'react-i18next';
 import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { formatNumber, words } from '../format';
+import { formatNumber, formatSeconds, formatSignificant } from '../format';
+import { metricName } from '../messages';
 import type { RoundRecord } from '../types';
 
 /** Training in blues, evaluation in oranges, the same in every chart. */
@@ -23,7 +26,7 @@ export interface Series {
 }
 
 /** Every metric the rounds carry: training metrics as reported, then evaluation metrics, prefixed. */
-export function metricSeries(rounds: readonly RoundRecord[]): Series[] {
+export function metricSeries(t: TFunction, rounds: readonly RoundRecord[]): Series[] {
   const keys = { train: new Set<string>(), eval: new Set<string>() };
   for (const r of rounds) {
     Object.keys(r.metrics).forEach((k) => keys.train.add(k));
@@ -31,7 +34,7 @@ export function metricSeries(rounds: readonly RoundRecord[]): Series[] {
   }
   const series = (source: 'train' | 'eval', label: (k: string) => string) =>
     [...keys[source]].map((k, i) => ({ key: `${source}:${k}`, label: label(k), colour: COLOURS[source][i % COLOURS[source].length] }));
-  return [...series('train', words), ...series('eval', (k) => `evaluation ${words(k)}`)];
+  return [...series('train', (k) => metricName(t, k)), ...series('eval', (k) => t('charts.evaluationOf', { metric: metricName(t, k) }))];
 }
 
 function chartRows(rounds: readonly RoundRecord[]) {
@@ -59,12 +62,14 @@ function roundTicks(total: number): number[] {
 }
 
 /** Three significant digits, so that neighbouring ticks never read the same. */
-const tick = (v: number) => String(Number(v.toPrecision(3)));
+const tick = (v: number) => formatSignificant(v, 3);
 const isLoss = (s: Series) => /loss/i.test(s.key);
 
 export function RoundCharts({ rounds, totalRounds }: { rounds: readonly RoundRecord[]; totalRounds: number }) {
+  const { t } = useTranslation();
   const rows = chartRows(rounds);
-  const series = metricSeries(rounds);
+  const series = metricSeries(t, rounds);
+  const roundLabel = (r: unknown) => t('charts.round', { round: r });
   const latest = rounds.at(-1);
   const axis = (
     <XAxis dataKey="round" type="number" domain={[0.5, totalRounds + 0.5]} ticks={roundTicks(totalRounds)} allowDecimals={false} tickLine={false} />
@@ -76,7 +81,7 @@ export function RoundCharts({ rounds, totalRounds }: { rounds: readonly RoundRec
       <CartesianGrid strokeDasharray="3 3" vertical={false} />
       {axis}
       <YAxis width={52} niceTicks="snap125" tickFormatter={tick} domain={['auto', 'auto']} />
-      <Tooltip formatter={(v) => formatNumber(Number(v))} labelFormatter={(r) => `Round ${r}`} />
+      <Tooltip formatter={(v) => formatNumber(Number(v))} labelFormatter={roundLabel} />
       <Legend itemSorter={null} />
       {chosen.map((s) => (
         <Line
@@ -97,30 +102,38 @@ export function RoundCharts({ rounds, totalRounds }: { rounds: readonly RoundRec
 
   return (
     <div className="charts">
-      <Chart id="chart-loss" title="Loss" summary={latest && `round ${latest.round}: train ${formatNumber(latest.metrics.trainLoss)}`}>
+      <Chart id="chart-loss" title={t('charts.loss')} summary={latest && t('charts.lossSummary', { round: latest.round, loss: formatNumber(latest.metrics.trainLoss) })}>
         {lineChart(series.filter(isLoss))}
       </Chart>
-      <Chart id="chart-metrics" title="Metrics" summary={rounds.length > 0 && others.length === 0 ? 'none reported' : undefined}>
+      <Chart id="chart-metrics" title={t('charts.metrics')} summary={rounds.length > 0 && others.length === 0 ? t('charts.noneReported') : undefined}>
         {lineChart(others)}
       </Chart>
-      <Chart id="chart-participants" title="Participants per round" summary={latest && `round ${latest.round}: ${latest.contributors.length} contributed`}>
+      <Chart
+        id="chart-participants"
+        title={t('charts.participants')}
+        summary={latest && t('charts.participantsSummary', { round: latest.round, count: latest.contributors.length })}
+      >
         <BarChart {...common}>
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           {axis}
           <YAxis width={52} niceTicks="snap125" allowDecimals={false} />
-          <Tooltip labelFormatter={(r) => `Round ${r}`} />
+          <Tooltip labelFormatter={roundLabel} />
           <Legend itemSorter={null} />
-          <Bar dataKey="contributors" name="contributed" stackId="p" fill={CONTRIBUTED} isAnimationActive={false} />
-          <Bar dataKey="failures" name="failed" stackId="p" fill={FAILED} isAnimationActive={false} />
+          <Bar dataKey="contributors" name={t('charts.contributed')} stackId="p" fill={CONTRIBUTED} isAnimationActive={false} />
+          <Bar dataKey="failures" name={t('charts.failed')} stackId="p" fill={FAILED} isAnimationActive={false} />
         </BarChart>
       </Chart>
-      <Chart id="chart-duration" title="Round duration, seconds" summary={latest && `round ${latest.round}: ${((latest.closedAt - latest.startedAt) / 1000).toFixed(2)} s`}>
+      <Chart
+        id="chart-duration"
+        title={t('charts.duration')}
+        summary={latest && t('charts.durationSummary', { round: latest.round, duration: formatSeconds(latest.closedAt - latest.startedAt) })}
+      >
         <BarChart {...common}>
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           {axis}
           <YAxis width={52} niceTicks="snap125" tickFormatter={tick} />
-          <Tooltip formatter={(v) => `${formatNumber(Number(v), 2)} s`} labelFormatter={(r) => `Round ${r}`} />
-          <Bar dataKey="seconds" name="duration" fill={COLOURS.train[0]} isAnimationActive={false} />
+          <Tooltip formatter={(v) => formatSeconds(Number(v) * 1000)} labelFormatter={roundLabel} />
+          <Bar dataKey="seconds" name={t('charts.durationSeries')} fill={COLOURS.train[0]} isAnimationActive={false} />
         </BarChart>
       </Chart>
     </div>

@@ -1,64 +1,50 @@
 /** Every committed round of a job, newest first: who took part, the metrics, the time and the model's hash. */
-import { formatNumber, formatSeconds } from '../format';
+import { useTranslation } from 'react-i18next';
+import { formatCount, formatNumber, formatSeconds } from '../format';
 import type { RoundRecord } from '../types';
 import { metricSeries } from './RoundCharts';
+import { Table, type Column } from './Table';
 
 export function RoundTable({ rounds }: { rounds: readonly RoundRecord[] }) {
-  const metrics = metricSeries(rounds);
+  const { t } = useTranslation();
   const value = (r: RoundRecord, key: string) => {
     const [source, name] = key.split(/:(.*)/);
     return source === 'train' ? r.metrics[name] : r.evaluation?.metrics[name];
   };
+  const metrics = metricSeries(t, rounds).map(
+    (m): Column<RoundRecord> => ({ key: m.key, label: m.label, numeric: true, render: (r) => formatNumber(value(r, m.key)) }),
+  );
   return (
-    <div className="table-wrap" role="region" aria-labelledby="rounds-title" tabIndex={0}>
-      <table className="rounds" data-testid="round-table">
-        <caption id="rounds-title">Rounds, newest first</caption>
-        <thead>
-          <tr>
-            <th scope="col" className="num">Round</th>
-            <th scope="col" className="num">Contributed</th>
-            <th scope="col" className="num">Failed</th>
-            {metrics.map((m) => (
-              <th scope="col" className="num" key={m.key}>
-                {m.label}
-              </th>
-            ))}
-            <th scope="col" className="num">Duration</th>
-            <th scope="col" className="num">Attempts</th>
-            <th scope="col">Model SHA-256</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rounds.length === 0 && (
-            <tr>
-              <td colSpan={6 + metrics.length} className="empty">
-                No round has closed yet.
-              </td>
-            </tr>
-          )}
-          {[...rounds].reverse().map((r) => (
-            <tr key={r.round} data-round={r.round}>
-              <th scope="row" className="num">{r.round}</th>
-              <td className="num" title={r.contributors.map((c) => `${c.participant}: ${c.numSamples} samples`).join('\n')}>
-                {r.contributors.length}
-              </td>
-              <td className="num" title={r.failures.map((f) => `${f.participant}: ${f.reason}`).join('\n') || undefined}>
-                {r.failures.length}
-              </td>
-              {metrics.map((m) => (
-                <td className="num" key={m.key}>
-                  {formatNumber(value(r, m.key))}
-                </td>
-              ))}
-              <td className="num">{formatSeconds(r.closedAt - r.startedAt)}</td>
-              <td className="num">{r.attempts}</td>
-              <td>
-                <code title={r.modelSha256}>{r.modelSha256.slice(0, 12)}…</code>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      rows={[...rounds].reverse()}
+      rowKey={(r) => r.round}
+      rowData={(r) => ({ round: r.round })}
+      caption={{ id: 'rounds-title', text: t('rounds.caption') }}
+      testId="round-table"
+      className="rounds"
+      stack={false}
+      empty={t('rounds.empty')}
+      columns={[
+        { key: 'round', label: t('rounds.round'), rowHeader: true, numeric: true, render: (r) => r.round },
+        {
+          key: 'contributed',
+          label: t('rounds.contributed'),
+          numeric: true,
+          title: (r) => r.contributors.map((c) => t('rounds.samples', { participant: c.participant, count: c.numSamples, samples: formatCount(c.numSamples) })).join('\n'),
+          render: (r) => r.contributors.length,
+        },
+        {
+          key: 'failed',
+          label: t('rounds.failed'),
+          numeric: true,
+          title: (r) => r.failures.map((f) => `${f.participant}: ${f.reason}`).join('\n') || undefined,
+          render: (r) => r.failures.length,
+        },
+        ...metrics,
+        { key: 'duration', label: t('rounds.duration'), numeric: true, render: (r) => formatSeconds(r.closedAt - r.startedAt) },
+        { key: 'attempts', label: t('rounds.attempts'), numeric: true, render: (r) => r.attempts },
+        { key: 'sha', label: t('rounds.sha'), render: (r) => <code title={r.modelSha256}>{r.modelSha256.slice(0, 12)}…</code> },
+      ]}
+    />
   );
 }

@@ -4,11 +4,15 @@
  * coordinator check the whole chain, the signatures and the stored models, and
  * shows what it checked; a failure names the record or file at fault.
  */
+import type { TFunction } from 'i18next';
 import { useState } from 'react';
-import { ApiError, type Api } from '../api';
+import { useTranslation } from 'react-i18next';
+import type { Api } from '../api';
+import { describeError } from '../messages';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
-import { formatTime, shortId } from '../format';
+import { Table } from '../components/Table';
+import { formatCount, formatTime, shortId } from '../format';
 import { useLiveEvent } from '../live';
 import { useResource } from '../resource';
 import { useSession } from '../session';
@@ -35,6 +39,7 @@ async function newestPage(api: Api): Promise<LoadedLog> {
 }
 
 export function AuditPage() {
+  const { t } = useTranslation();
   const { api } = useSession();
   const log = useResource('audit', newestPage);
   const jobs = useResource('jobs', (api) => api.jobs());
@@ -56,7 +61,7 @@ export function AuditPage() {
       log.setData((loaded) => loaded && { ...loaded, records: [...loaded.records, ...[...records].reverse()] });
       setOlder({});
     } catch (err) {
-      setOlder({ error: err instanceof ApiError ? err.message : String(err) });
+      setOlder({ error: describeError(t, err) });
     }
   };
   const verify = async () => {
@@ -64,29 +69,26 @@ export function AuditPage() {
     try {
       setVerification({ result: await api.verifyAudit() });
     } catch (err) {
-      setVerification({ error: err instanceof ApiError ? err.message : String(err) });
+      setVerification({ error: describeError(t, err) });
     }
   };
 
   return (
     <>
-      <PageHeading title="Audit log">
+      <PageHeading title={t('audit.title')}>
         <button type="button" className="button primary" disabled={verification.busy} onClick={() => void verify()}>
-          {verification.busy ? 'Verifying…' : 'Verify'}
+          {verification.busy ? t('audit.verifying') : t('audit.verify')}
         </button>
       </PageHeading>
-      <p className="hint">
-        Verify checks every record's hash chain and signature, and recomputes each global model from the updates kept; on a large log it takes a
-        while.
-      </p>
+      <p className="hint">{t('audit.verifyHint')}</p>
       <VerificationResult state={verification} />
-      <ErrorNote error={log.error} what="the audit log" />
+      <ErrorNote error={log.error} what={t('audit.what')} />
       {log.data && (
         <div className="log-status">
           <p className="muted" role="status">
             {log.data.head === null
-              ? 'The log is empty.'
-              : `Records ${oldest} to ${log.data.records[0].seq} of ${log.data.head.seq}, newest first.`}
+              ? t('audit.empty')
+              : t('audit.range', { from: oldest, to: log.data.records[0].seq, total: log.data.head.seq })}
           </p>
           {newer && (
             <button
@@ -97,63 +99,39 @@ export function AuditPage() {
                 log.reload();
               }}
             >
-              Show the newest records
+              {t('audit.newest')}
             </button>
           )}
         </div>
       )}
-      {log.data && log.data.records.length > 0 && (
-        <div className="table-wrap" role="region" aria-label="Audit records" tabIndex={0}>
-          <table className="stack audit" data-testid="audit-table">
-            <thead>
-              <tr>
-                <th scope="col" className="num">
-                  Seq
-                </th>
-                <th scope="col">Time</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Actor</th>
-                <th scope="col">What</th>
-                <th scope="col">Hash</th>
-              </tr>
-            </thead>
-            <tbody>
-              {log.data.records.map((r) => (
-                <tr key={r.seq} data-seq={r.seq} data-kind={r.kind}>
-                  <th scope="row" className="num">
-                    {r.seq}
-                  </th>
-                  <td data-label="Time" className="nowrap">
-                    {formatTime(r.at)}
-                  </td>
-                  <td data-label="Kind">
-                    <span className="kind">{r.kind}</span>
-                  </td>
-                  <td data-label="Actor" className="actor">
-                    {r.actor}
-                  </td>
-                  <td data-label="What" className="summary" title={JSON.stringify(r.data, null, 2)}>
-                    {summarise(r, jobNames)}
-                  </td>
-                  <td data-label="Hash">
-                    <code title={r.hash}>{r.hash.slice(0, 12)}…</code>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {log.data && (
+        <Table
+          rows={log.data.records}
+          rowKey={(r) => r.seq}
+          rowData={(r) => ({ seq: r.seq, kind: r.kind })}
+          label={t('audit.records')}
+          testId="audit-table"
+          className="audit"
+          columns={[
+            { key: 'seq', label: t('audit.seq'), rowHeader: true, numeric: true, render: (r) => r.seq },
+            { key: 'time', label: t('audit.time'), className: 'nowrap', render: (r) => formatTime(r.at) },
+            { key: 'kind', label: t('audit.kind'), render: (r) => <span className="kind">{r.kind}</span> },
+            { key: 'actor', label: t('audit.actor'), className: 'actor', render: (r) => r.actor },
+            { key: 'what', label: t('audit.about'), className: 'summary', title: (r) => JSON.stringify(r.data, null, 2), render: (r) => summarise(t, r, jobNames) },
+            { key: 'hash', label: t('audit.hash'), render: (r) => <code title={r.hash}>{r.hash.slice(0, 12)}…</code> },
+          ]}
+        />
       )}
       {oldest !== undefined && oldest > 1 && (
         <div className="form-actions more">
           <button type="button" className="button" disabled={older.busy} onClick={() => void loadOlder()}>
-            {older.busy ? 'Loading…' : 'Load older records'}
+            {older.busy ? t('common.loading') : t('audit.older')}
           </button>
         </div>
       )}
       {older.error && (
         <p className="error" role="alert">
-          Could not load older records: {older.error}
+          {t('audit.olderFailed', { reason: older.error })}
         </p>
       )}
     </>
@@ -167,18 +145,19 @@ interface VerifyState {
 }
 
 function VerificationResult({ state }: { state: VerifyState }) {
+  const { t } = useTranslation();
   const { result, error } = state;
   if (error) {
     return (
       <p className="notice error" role="alert">
-        Could not verify the log: {error}
+        {t('audit.verifyFailed', { reason: error })}
       </p>
     );
   }
   if (!result) return null;
   return (
     <section className={`verification ${result.ok ? 'verified' : 'failed'}`} aria-labelledby="verification-title" data-testid="audit-verification">
-      <h2 id="verification-title">{result.ok ? 'The log verifies' : 'The log does not verify'}</h2>
+      <h2 id="verification-title">{result.ok ? t('audit.verified') : t('audit.notVerified')}</h2>
       {result.failure && (
         <p className="notice error" role="alert" data-testid="audit-failure">
           <strong>{result.failure.where}</strong>: {result.failure.reason}
@@ -194,54 +173,67 @@ function VerificationResult({ state }: { state: VerifyState }) {
 }
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : value === undefined || value === null ? '' : JSON.stringify(value));
-const sha = (value: unknown) => `sha256 ${text(value).slice(0, 8)}…`;
 
 /** A record's data in a few words; the whole is in the cell's tooltip. */
-function summarise(record: AuditRecordView, jobNames: Map<string, string>): string {
+function summarise(t: TFunction, record: AuditRecordView, jobNames: Map<string, string>): string {
   const d = record.data;
+  const sha = (value: unknown) => t('audit.summary.sha', { sha: `${text(value).slice(0, 8)}…` });
   const job = (id: unknown) => {
     const name = jobNames.get(text(id));
-    return name === undefined ? `job ${shortId(text(id))}` : `“${name}”`;
+    return name === undefined ? t('audit.summary.jobId', { id: shortId(text(id)) }) : t('audit.summary.jobNamed', { name });
   };
-  const country = d.country ? ` (${text(d.country)})` : '';
-  const reason = d.reason ? `: ${text(d.reason)}` : '';
+  const values = { ...Object.fromEntries(Object.entries(d).map(([k, v]) => [k, text(v)])), country: d.country ? t('audit.summary.country', { country: text(d.country) }) : '' };
+  const reason = d.reason ? t('audit.summary.reason', { reason: text(d.reason) }) : '';
   switch (record.kind) {
     case 'coordinator.key':
-      return `coordinator key ${text(d.fingerprint)}`;
+      return t('audit.summary.coordinatorKey', values);
     case 'user.added':
-      return `${text(d.name)}, ${text(d.role)}`;
+      return t('audit.summary.userAdded', { ...values, role: t(`roles.${text(d.role)}`, { defaultValue: text(d.role) }) });
     case 'user.removed':
     case 'participant.approved':
       return text(d.name);
     case 'token.created':
-      return `“${text(d.label)}” for ${text(d.user)}`;
+      return t('audit.summary.tokenCreated', values);
     case 'token.revoked':
-      return `token ${shortId(text(d.id))} of ${text(d.user)}`;
+      return t('audit.summary.tokenRevoked', { ...values, id: shortId(text(d.id)) });
     case 'invitation.created':
-      return `${text(d.organisation)}${country}${d.name ? `, as ${text(d.name)}` : ''}, until ${formatTime(Number(d.expiresAt))}`;
+      return t(d.name ? 'audit.summary.invitationNamed' : 'audit.summary.invitation', { ...values, until: formatTime(Number(d.expiresAt)) });
     case 'invitation.cancelled':
-      return `invitation ${shortId(text(d.id))}`;
+      return t('audit.summary.invitationCancelled', { id: shortId(text(d.id)) });
     case 'participant.enrolled':
     case 'participant.registered':
-      return `${text(d.name)} of ${text(d.organisation)}${country}`;
+      return t('audit.summary.participant', values);
     case 'participant.rejected':
     case 'participant.revoked':
       return `${text(d.name)}${reason}`;
     case 'job.created': {
       const spec = (d.spec ?? {}) as Record<string, unknown>;
-      return `“${text(spec.name)}”, ${text(spec.model)} of ${text(spec.target)}, ${text(spec.rounds)} rounds`;
+      const model = text(spec.model);
+      return t('audit.summary.jobCreated', {
+        name: text(spec.name),
+        model: t(`modelShort.${model}`, { defaultValue: model }),
+        target: text(spec.target),
+        count: Number(spec.rounds),
+      });
     }
     case 'job.control':
-      return `${text(d.action)} ${job(d.job)}`;
+      return t('audit.summary.jobControl', { action: t(`job.actions.${text(d.action)}`, { defaultValue: text(d.action) }), job: job(d.job) });
     case 'model.initial':
-      return `initial model of ${job(d.job)}, ${sha(d.sha256)}`;
+      return t('audit.summary.modelInitial', { job: job(d.job), sha: sha(d.sha256) });
     case 'update.accepted':
-      return `${text(d.participant)}, round ${text(d.round)} of ${job(d.job)}, ${text(d.numSamples)} samples, ${sha(d.sha256)}${d.retained ? '' : ', not retained'}`;
+      return t(d.retained ? 'audit.summary.update' : 'audit.summary.updateNotRetained', {
+        participant: text(d.participant),
+        round: text(d.round),
+        job: job(d.job),
+        count: Number(d.numSamples),
+        samples: formatCount(Number(d.numSamples)),
+        sha: sha(d.sha256),
+      });
     case 'updates.pruned':
-      return `updates of ${job(d.job)} through round ${text(d.throughRound)} deleted`;
+      return t('audit.summary.pruned', { job: job(d.job), round: text(d.throughRound) });
     case 'model.committed': {
       const contributors = Array.isArray(d.contributors) ? d.contributors.length : 0;
-      return `round ${text(d.round)} of ${job(d.job)}, ${contributors} contributor${contributors === 1 ? '' : 's'}, ${sha(d.sha256)}`;
+      return t('audit.summary.committed', { round: text(d.round), job: job(d.job), count: contributors, sha: sha(d.sha256) });
     }
     default:
       return JSON.stringify(d);

@@ -4,7 +4,9 @@
  * same page without the controls; the server refuses them the actions anyway.
  */
 import { useState } from 'react';
-import { ApiError, type JobAction } from '../api';
+import { Trans, useTranslation } from 'react-i18next';
+import type { JobAction } from '../api';
+import { describeError } from '../messages';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
 import { RoundCharts } from '../components/RoundCharts';
@@ -19,6 +21,7 @@ import { useSession } from '../session';
 import type { JobRecord } from '../types';
 
 export function JobPage({ id }: { id: string }) {
+  const { t } = useTranslation();
   const job = useResource(`job:${id}`, (api) => api.job(id));
   const rounds = useResource(`rounds:${id}`, (api) => api.rounds(id), mergeRounds);
 
@@ -32,15 +35,15 @@ export function JobPage({ id }: { id: string }) {
   if (job.error) {
     return (
       <>
-        <PageHeading title="Job" />
-        <ErrorNote error={job.error} what="the job" />
+        <PageHeading title={t('job.title')} />
+        <ErrorNote error={job.error} what={t('job.what')} />
         <p>
-          <Link to="/jobs">Back to the jobs</Link>
+          <Link to="/jobs">{t('common.backToJobs')}</Link>
         </p>
       </>
     );
   }
-  if (!job.data) return <PageHeading title="Job" />;
+  if (!job.data) return <PageHeading title={t('job.title')} />;
   const { spec } = job.data;
 
   return (
@@ -50,29 +53,34 @@ export function JobPage({ id }: { id: string }) {
       </PageHeading>
       <dl className="facts">
         <div>
-          <dt>Status</dt>
+          <dt>{t('job.status')}</dt>
           <dd>
             <StatusBadge status={job.data.status} />
           </dd>
         </div>
         <div>
-          <dt>Round</dt>
+          <dt>{t('job.round')}</dt>
           <dd className="tabular" data-testid="job-round">
-            {job.data.round} of {spec.rounds}
+            {t('job.roundOf', { round: job.data.round, rounds: spec.rounds })}
           </dd>
         </div>
         <div>
-          <dt>Model</dt>
+          <dt>{t('job.model')}</dt>
           <dd>
-            {spec.model} of <code>{spec.target}</code>, {spec.features.length} features
+            <Trans
+              i18nKey="job.modelOf"
+              count={spec.features.length}
+              values={{ model: t(`modelShort.${spec.model}`), target: spec.target }}
+              components={{ target: <code /> }}
+            />
           </dd>
         </div>
         <div>
-          <dt>Created</dt>
+          <dt>{t('job.created')}</dt>
           <dd>{formatTime(job.data.createdAt)}</dd>
         </div>
         <div>
-          <dt>Job id</dt>
+          <dt>{t('job.id')}</dt>
           <dd>
             <code>{job.data.id}</code>
           </dd>
@@ -84,9 +92,9 @@ export function JobPage({ id }: { id: string }) {
         </p>
       )}
       <ModelDownload job={job.data} />
-      <ErrorNote error={rounds.error} what="the rounds" />
+      <ErrorNote error={rounds.error} what={t('job.roundsWhat')} />
       <section aria-labelledby="progress-title">
-        <h2 id="progress-title">Training progress</h2>
+        <h2 id="progress-title">{t('job.progress')}</h2>
         <RoundCharts rounds={rounds.data ?? []} totalRounds={spec.rounds} />
       </section>
       <section className="rounds-section" aria-labelledby="rounds-title">
@@ -96,36 +104,37 @@ export function JobPage({ id }: { id: string }) {
   );
 }
 
-const ACTIONS: { action: JobAction; label: string; allowed: (job: JobRecord) => boolean; confirm?: string }[] = [
-  { action: 'pause', label: 'Pause', allowed: canPause },
-  { action: 'resume', label: 'Resume', allowed: canResume },
-  { action: 'stop', label: 'Stop', allowed: canStop, confirm: 'Stop this job for good? A stopped job cannot be resumed.' },
+const ACTIONS: { action: JobAction; allowed: (job: JobRecord) => boolean; confirm?: boolean }[] = [
+  { action: 'pause', allowed: canPause },
+  { action: 'resume', allowed: canResume },
+  { action: 'stop', allowed: canStop, confirm: true },
 ];
 
 function JobControls({ job, onChange }: { job: JobRecord; onChange: (job: JobRecord) => void }) {
+  const { t } = useTranslation();
   const { api, canEdit } = useSession();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
   if (!canEdit) return null;
 
-  const run = async (action: JobAction, confirmText?: string) => {
-    if (confirmText && !window.confirm(confirmText)) return;
+  const run = async (action: JobAction, confirm?: boolean) => {
+    if (confirm && !window.confirm(t(`job.confirm.${action}`))) return;
     setBusy(true);
     setError(undefined);
     try {
       onChange(await api.control(job.id, action));
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      setError(describeError(t, err));
     } finally {
       setBusy(false);
     }
   };
 
   return (
-    <div className="controls" role="group" aria-label="Job controls">
-      {ACTIONS.map(({ action, label, allowed, confirm }) => (
+    <div className="controls" role="group" aria-label={t('job.controls')}>
+      {ACTIONS.map(({ action, allowed, confirm }) => (
         <button key={action} type="button" className="button" disabled={busy || !allowed(job)} onClick={() => void run(action, confirm)}>
-          {label}
+          {t(`job.actions.${action}`)}
         </button>
       ))}
       <p className="error" role="alert">
@@ -136,6 +145,7 @@ function JobControls({ job, onChange }: { job: JobRecord; onChange: (job: JobRec
 }
 
 function ModelDownload({ job }: { job: JobRecord }) {
+  const { t } = useTranslation();
   const { api } = useSession();
   const [state, setState] = useState<{ busy?: boolean; message?: string; error?: string }>({});
   const available = job.preprocessing !== null;
@@ -153,19 +163,19 @@ function ModelDownload({ job }: { job: JobRecord }) {
       link.click();
       link.remove();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      setState({ message: `Model of round ${model.round}, SHA-256 ${model.sha256.slice(0, 16)}…` });
+      setState({ message: t('job.downloaded', { round: model.round, sha: `${model.sha256.slice(0, 16)}…` }) });
     } catch (err) {
-      setState({ error: err instanceof ApiError ? err.message : String(err) });
+      setState({ error: describeError(t, err) });
     }
   };
 
   return (
     <div className="download">
       <button type="button" className="button" disabled={!available || state.busy} onClick={() => void download()}>
-        Download the global model
+        {t('job.download')}
       </button>
       <span className="hint" role="status">
-        {state.error ? <span className="error">{state.error}</span> : (state.message ?? (available ? 'JSON: weights, shape and preprocessing' : 'available once training starts'))}
+        {state.error ? <span className="error">{state.error}</span> : (state.message ?? (available ? t('job.downloadHint') : t('job.downloadLater')))}
       </span>
     </div>
   );

@@ -1,8 +1,10 @@
 /** Every job with its status and progress, kept current by the live feed. */
+import { Trans, useTranslation } from 'react-i18next';
 import { useLiveEvent } from '../live';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
 import { StatusBadge } from '../components/StatusBadge';
+import { Table } from '../components/Table';
 import { formatTime } from '../format';
 import { applyJobEvent } from '../jobs';
 import { useResource } from '../resource';
@@ -10,6 +12,7 @@ import { Link } from '../router';
 import { useSession } from '../session';
 
 export function JobsPage() {
+  const { t } = useTranslation();
   const { canEdit } = useSession();
   const jobs = useResource('jobs', (api) => api.jobs());
 
@@ -22,50 +25,33 @@ export function JobsPage() {
 
   return (
     <>
-      <PageHeading title="Jobs">
+      <PageHeading title={t('jobs.title')}>
         {canEdit && (
           <Link to="/jobs/new" className="button primary">
-            New job
+            {t('jobs.new')}
           </Link>
         )}
       </PageHeading>
-      <ErrorNote error={jobs.error} what="the jobs" />
+      <ErrorNote error={jobs.error} what={t('jobs.what')} />
       {jobs.data && jobs.data.length === 0 && (
-        <p className="empty">No jobs yet.{canEdit && <> <Link to="/jobs/new">Create the first one</Link>.</>}</p>
+        <p className="empty">
+          {canEdit ? <Trans i18nKey="jobs.emptyCreate" components={{ create: <Link to="/jobs/new" /> }} /> : t('jobs.empty')}
+        </p>
       )}
-      {jobs.data && jobs.data.length > 0 && (
-        <div className="table-wrap" role="region" aria-label="Jobs" tabIndex={0}>
-          <table className="stack">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Model</th>
-                <th scope="col">Target</th>
-                <th scope="col">Status</th>
-                <th scope="col" className="num">Round</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...jobs.data].reverse().map((job) => (
-                <tr key={job.id}>
-                  <th scope="row">
-                    <Link to={`/jobs/${encodeURIComponent(job.id)}`}>{job.spec.name}</Link>
-                  </th>
-                  <td data-label="Model">{job.spec.model}</td>
-                  <td data-label="Target">{job.spec.target}</td>
-                  <td data-label="Status">
-                    <StatusBadge status={job.status} />
-                  </td>
-                  <td className="num" data-label="Round">
-                    {job.round} / {job.spec.rounds}
-                  </td>
-                  <td data-label="Created">{formatTime(job.createdAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {jobs.data && (
+        <Table
+          rows={[...jobs.data].reverse()}
+          rowKey={(job) => job.id}
+          label={t('jobs.title')}
+          columns={[
+            { key: 'name', label: t('jobs.name'), rowHeader: true, render: (job) => <Link to={`/jobs/${encodeURIComponent(job.id)}`}>{job.spec.name}</Link> },
+            { key: 'model', label: t('jobs.model'), render: (job) => t(`modelShort.${job.spec.model}`) },
+            { key: 'target', label: t('jobs.target'), render: (job) => job.spec.target },
+            { key: 'status', label: t('jobs.status'), render: (job) => <StatusBadge status={job.status} /> },
+            { key: 'round', label: t('jobs.round'), numeric: true, render: (job) => t('jobs.roundOf', { round: job.round, rounds: job.spec.rounds }) },
+            { key: 'created', label: t('jobs.created'), render: (job) => formatTime(job.createdAt) },
+          ]}
+        />
       )}
     </>
   );

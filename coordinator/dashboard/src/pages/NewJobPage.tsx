@@ -4,22 +4,19 @@
  * shown the same way. Viewers see why there is no form.
  */
 import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { Trans, useTranslation } from 'react-i18next';
 import { ApiError } from '../api';
+import { describeError } from '../messages';
 import { Field } from '../components/Field';
 import { PageHeading } from '../components/PageHeading';
-import { EMPTY_FORM, MODEL_KINDS, NUMBER_FIELDS, serverFieldError, validateJob, type FieldErrors, type JobFormValues } from '../job-form';
+import { EMPTY_FORM, MODEL_KINDS, NUMBER_FIELDS, numberFieldText, serverFieldError, validateJob, type FieldErrors, type JobFormValues } from '../job-form';
 import { Link, navigate } from '../router';
 import { useSession } from '../session';
 import type { ModelKind } from '@fl/shared';
 import { FormActions } from '../components/FormActions';
 
-const MODEL_LABELS: Record<ModelKind, string> = {
-  logistic: 'Logistic regression (binary)',
-  softmax: 'Softmax regression (multiclass)',
-  linear: 'Linear regression',
-};
-
 export function NewJobPage() {
+  const { t } = useTranslation();
   const { api, canEdit } = useSession();
   const [values, setValues] = useState<JobFormValues>(EMPTY_FORM);
   const [errors, setErrors] = useState<FieldErrors>({});
@@ -35,9 +32,9 @@ export function NewJobPage() {
   if (!canEdit) {
     return (
       <>
-        <PageHeading title="New job" />
+        <PageHeading title={t('newJob.title')} />
         <p className="notice">
-          You are signed in as a viewer: you can follow jobs but not create them. <Link to="/jobs">Back to the jobs</Link>.
+          {t('newJob.viewer')} <Link to="/jobs">{t('common.backToJobs')}</Link>
         </p>
       </>
     );
@@ -51,7 +48,7 @@ export function NewJobPage() {
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    const checked = validateJob(values);
+    const checked = validateJob(t, values);
     if (checked.errors) {
       setErrors(checked.errors);
       setAttempt((a) => a + 1);
@@ -62,8 +59,7 @@ export function NewJobPage() {
       const job = await api.createJob(checked.spec);
       navigate(`/jobs/${encodeURIComponent(job.id)}`);
     } catch (err) {
-      const error = err as ApiError;
-      setErrors(error.code === 'VALIDATION_FAILED' ? serverFieldError(error.message) : { form: error.message });
+      setErrors(err instanceof ApiError && err.code === 'VALIDATION_FAILED' ? serverFieldError(t, err.message) : { form: describeError(t, err) });
       setAttempt((a) => a + 1);
       setBusy(false);
     }
@@ -71,32 +67,32 @@ export function NewJobPage() {
 
   return (
     <>
-      <PageHeading title="New job" />
+      <PageHeading title={t('newJob.title')} />
       <form ref={form} className="job-form" onSubmit={submit} noValidate>
         <fieldset>
-          <legend>Model and data</legend>
+          <legend>{t('newJob.modelAndData')}</legend>
           <div className="grid two">
-            <Field name="name" label="Name" error={errors.name} hint="Shown in the job list.">
+            <Field name="name" label={t('newJob.name')} error={errors.name} hint={t('newJob.nameHint')}>
               {(control) => <input {...control} type="text" value={values.name} onChange={(e) => set({ name: e.target.value }, 'name')} />}
             </Field>
-            <Field name="model" label="Model" error={errors.model}>
+            <Field name="model" label={t('newJob.model')} error={errors.model}>
               {(control) => (
                 <select {...control} value={values.model} onChange={(e) => set({ model: e.target.value as ModelKind }, 'model')}>
                   {MODEL_KINDS.map((kind) => (
                     <option key={kind} value={kind}>
-                      {MODEL_LABELS[kind]}
+                      {t(`models.${kind}`)}
                     </option>
                   ))}
                 </select>
               )}
             </Field>
-            <Field name="target" label="Target column" error={errors.target} hint="The column the model predicts.">
+            <Field name="target" label={t('newJob.target')} error={errors.target} hint={t('newJob.targetHint')}>
               {(control) => (
                 <input {...control} type="text" spellCheck={false} value={values.target} onChange={(e) => set({ target: e.target.value }, 'target')} />
               )}
             </Field>
             {values.model === 'logistic' && (
-              <Field name="positiveClass" label="Positive class" error={errors.positiveClass} hint="Optional: the target value that counts as positive.">
+              <Field name="positiveClass" label={t('newJob.positiveClass')} error={errors.positiveClass} hint={t('newJob.positiveClassHint')}>
                 {(control) => (
                   <input
                     {...control}
@@ -111,13 +107,9 @@ export function NewJobPage() {
           </div>
           <Field
             name="features"
-            label="Feature columns"
+            label={t('newJob.features')}
             error={errors.features}
-            hint={
-              <>
-                One a line, or a pasted CSV header line. Numeric unless written <code>name:categorical</code>.
-              </>
-            }
+            hint={<Trans i18nKey="newJob.featuresHint" components={{ code: <code /> }} />}
           >
             {(control) => (
               <textarea {...control} rows={6} spellCheck={false} value={values.features} onChange={(e) => set({ features: e.target.value }, 'features')} />
@@ -125,17 +117,17 @@ export function NewJobPage() {
           </Field>
         </fieldset>
         <fieldset>
-          <legend>Training</legend>
-          <p className="hint">Leave a field empty for its default.</p>
+          <legend>{t('newJob.training')}</legend>
+          <p className="hint">{t('newJob.trainingHint')}</p>
           <div className="grid settings">
             {NUMBER_FIELDS.map((field) => (
-              <Field key={field.key} name={field.key} label={field.label} hint={field.hint} error={errors[field.key]}>
+              <Field key={field.key} name={field.key} {...numberFieldText(t, field.key)} error={errors[field.key]}>
                 {(control) => (
                   <input
                     {...control}
                     type="text"
                     inputMode="decimal"
-                    placeholder={field.defaultValue === undefined ? undefined : `default ${field.defaultValue}`}
+                    placeholder={field.defaultValue === undefined ? undefined : t('newJob.default', { value: field.defaultValue })}
                     value={values.numbers[field.key] ?? ''}
                     onChange={(e) => setNumber(field.key, e.target.value)}
                   />
@@ -144,9 +136,9 @@ export function NewJobPage() {
             ))}
           </div>
         </fieldset>
-        <FormActions error={errors.form} busy={busy} label="Create and start the job" busyLabel="Creating…">
+        <FormActions error={errors.form} busy={busy} label={t('newJob.submit')} busyLabel={t('newJob.busy')}>
           <Link to="/jobs" className="button subtle">
-            Cancel
+            {t('common.cancel')}
           </Link>
         </FormActions>
       </form>

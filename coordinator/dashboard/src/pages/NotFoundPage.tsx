@@ -1,13 +1,15 @@
 /** Any address the dashboard has no page for. */
-import { Link } from '../router';
+import { useTranslation } from 'react-i18next';
 import { PageHeading } from '../components/PageHeading';
+import { Link } from '../router';
 
 export function NotFoundPage() {
+  const { t } = useTranslation();
   return (
     <>
-      <PageHeading title="Page not found" />
+      <PageHeading title={t('notFound.title')} />
       <p>
-        There is no such page. <Link to="/jobs">Go to the jobs</Link>.
+        {t('notFound.text')} <Link to="/jobs">{t('notFound.link')}</Link>
       </p>
     </>
   );

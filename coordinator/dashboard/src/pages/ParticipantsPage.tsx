@@ -5,15 +5,19 @@
  * Admins decide on enrollments here, revoke participants, and invite new sites;
  * viewers see the same without the actions (the server refuses them anyway).
  */
+import type { TFunction } from 'i18next';
 import { useEffect, useState, type FormEvent } from 'react';
-import { ApiError, type ParticipantAction, type WithSecret } from '../api';
+import { Trans, useTranslation } from 'react-i18next';
+import type { ParticipantAction, WithSecret } from '../api';
 import { ConfirmDialog, type Confirmation } from '../components/ConfirmDialog';
 import { ErrorNote } from '../components/ErrorNote';
 import { Field } from '../components/Field';
 import { CopyButton, OneTimeSecret } from '../components/OneTimeSecret';
 import { PageHeading } from '../components/PageHeading';
 import { StatusBadge } from '../components/StatusBadge';
-import { formatActor, formatAgo, formatTime } from '../format';
+import { Table, type Column } from '../components/Table';
+import { formatAgo, formatTime } from '../format';
+import { describeError, formatActor } from '../messages';
 import { refusedFields, without, type FormErrors } from '../forms';
 import { useLiveEvent } from '../live';
 import { useResource, type Resource } from '../resource';
@@ -40,6 +44,7 @@ interface Deciding {
 }
 
 export function ParticipantsPage() {
+  const { t } = useTranslation();
   const participants = useResource('participants', (api) => api.participants());
   const invitations = useResource('invitations', (api) => api.invitations());
   const [confirmation, setConfirmation] = useState<Confirmation>();
@@ -72,20 +77,20 @@ export function ParticipantsPage() {
 
   return (
     <>
-      <PageHeading title="Participants" />
-      <ErrorNote error={participants.error} what="the participants" />
+      <PageHeading title={t('participants.title')} />
+      <ErrorNote error={participants.error} what={t('participants.what')} />
       {participants.data && (
         <p className="muted" role="status">
-          {participants.data.length} registered: {approved} approved, {pending.length} pending; {online} online
+          {t('participants.summary', { count: participants.data.length, approved, pending: pending.length, online })}
         </p>
       )}
       {pending.length > 0 && (
         <PendingEnrollments pending={pending} now={now} onDecided={replace} ask={setConfirmation} />
       )}
-      {participants.data && participants.data.length === 0 && <p className="empty">No participant is registered yet.</p>}
+      {participants.data && participants.data.length === 0 && <p className="empty">{t('participants.empty')}</p>}
       {participants.data && participants.data.length > 0 && (
         <section aria-labelledby="participants-title">
-          <h2 id="participants-title">All participants</h2>
+          <h2 id="participants-title">{t('participants.all')}</h2>
           <ParticipantTable participants={participants.data} now={now} onDecided={replace} ask={setConfirmation} />
         </section>
       )}
@@ -95,133 +100,102 @@ export function ParticipantsPage() {
   );
 }
 
-function decidedText(p: ParticipantView, now: number): string | null {
-  if (p.status === 'pending') return `enrolled ${formatAgo(p.createdAt, now)}`;
+function decidedText(t: TFunction, p: ParticipantView, now: number): string | null {
+  if (p.status === 'pending') return t('participants.enrolledAgo', { ago: formatAgo(p.createdAt, now) });
   if (p.decidedAt === null) return null;
-  return `by ${p.decidedBy === null ? 'unknown' : formatActor(p.decidedBy)}, ${formatAgo(p.decidedAt, now)}`;
+  return t('participants.decidedBy', { actor: p.decidedBy === null ? t('actors.unknown') : formatActor(t, p.decidedBy), ago: formatAgo(p.decidedAt, now) });
 }
 
 function PendingEnrollments({ pending, now, onDecided, ask }: { pending: ParticipantView[]; now: number } & Deciding) {
+  const { t } = useTranslation();
   return (
     <section className="pending" aria-labelledby="pending-title">
-      <h2 id="pending-title">Pending enrollments</h2>
-      <p className="hint">
-        Before approving, compare each key fingerprint with the one the site sees, by phone or in person: it is the proof that the key is theirs.
-      </p>
-      <div className="table-wrap" role="region" aria-labelledby="pending-title" tabIndex={0}>
-        <table className="stack" data-testid="pending-table">
-          <thead>
-            <tr>
-              <th scope="col">Participant</th>
-              <th scope="col">Organisation</th>
-              <th scope="col">Country</th>
-              <th scope="col">Key fingerprint</th>
-              <th scope="col">Enrolled</th>
-              <th scope="col">
-                <span className="visually-hidden">Decision</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {pending.map((p) => (
-              <tr key={p.name} data-participant={p.name}>
-                <th scope="row">{p.name}</th>
-                <td data-label="Organisation">{p.organisation}</td>
-                <td data-label="Country">{p.country || '–'}</td>
-                <td data-label="Key fingerprint">
-                  <code className="fingerprint">{p.fingerprint}</code>
-                </td>
-                <td data-label="Enrolled" title={formatTime(p.createdAt)}>
-                  {formatAgo(p.createdAt, now)}
-                </td>
-                <td data-label="Decision">
-                  <ParticipantActions participant={p} onDecided={onDecided} ask={ask} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <h2 id="pending-title">{t('participants.pending')}</h2>
+      <p className="hint">{t('participants.pendingHint')}</p>
+      <Table
+        rows={pending}
+        rowKey={(p) => p.name}
+        rowData={(p) => ({ participant: p.name })}
+        labelledBy="pending-title"
+        testId="pending-table"
+        columns={[
+          ...identityColumns(t),
+          { key: 'enrolled', label: t('participants.enrolled'), title: (p) => formatTime(p.createdAt), render: (p) => formatAgo(p.createdAt, now) },
+          { key: 'decision', label: t('participants.decision'), hideLabel: true, render: (p) => <ParticipantActions participant={p} onDecided={onDecided} ask={ask} /> },
+        ]}
+      />
     </section>
   );
 }
 
+/** Who a participant is: the first columns of both participant tables. */
+const identityColumns = (t: TFunction): Column<ParticipantView>[] => [
+  { key: 'name', label: t('participants.participant'), rowHeader: true, render: (p) => p.name },
+  { key: 'organisation', label: t('participants.organisation'), render: (p) => p.organisation },
+  { key: 'country', label: t('participants.country'), render: (p) => p.country || '–' },
+  { key: 'fingerprint', label: t('participants.fingerprint'), render: (p) => <code className="fingerprint">{p.fingerprint}</code> },
+];
+
 function ParticipantTable({ participants, now, onDecided, ask }: { participants: ParticipantView[]; now: number } & Deciding) {
+  const { t } = useTranslation();
   const { canEdit } = useSession();
   return (
-    <div className="table-wrap" role="region" aria-labelledby="participants-title" tabIndex={0}>
-      <table className="stack" data-testid="participants-table">
-        <thead>
-          <tr>
-            <th scope="col">Participant</th>
-            <th scope="col">Organisation</th>
-            <th scope="col">Country</th>
-            <th scope="col">Key fingerprint</th>
-            <th scope="col">Status</th>
-            <th scope="col">Connection</th>
-            <th scope="col" className="num">
-              Rounds contributed
-            </th>
-            {canEdit && (
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            )}
-          </tr>
-        </thead>
-        <tbody>
-          {participants.map((p) => (
-            <ParticipantRow key={p.name} participant={p} now={now} onDecided={onDecided} ask={ask} />
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      rows={participants}
+      rowKey={(p) => p.name}
+      rowData={(p) => ({ participant: p.name })}
+      labelledBy="participants-title"
+      testId="participants-table"
+      columns={[
+        ...identityColumns(t),
+        { key: 'status', label: t('participants.status'), render: (p) => <ParticipantStatus participant={p} now={now} /> },
+        { key: 'connection', label: t('participants.connection'), render: (p) => <Presence participant={p} now={now} /> },
+        { key: 'rounds', label: t('participants.roundsContributed'), numeric: true, testId: 'rounds-contributed', render: (p) => p.roundsContributed },
+        canEdit && {
+          key: 'actions',
+          label: t('common.actions'),
+          hideLabel: true,
+          // Pending ones are decided in the section above: one place for each decision.
+          render: (p) => p.status !== 'pending' && <ParticipantActions participant={p} onDecided={onDecided} ask={ask} />,
+        },
+      ]}
+    />
   );
 }
 
-function ParticipantRow({ participant: p, now, onDecided, ask }: { participant: ParticipantView; now: number } & Deciding) {
-  const { canEdit } = useSession();
-  const seen = p.lastSeen === null ? 'not seen since the coordinator started' : `last seen ${formatAgo(p.lastSeen, now)}`;
-  const decided = decidedText(p, now);
+function ParticipantStatus({ participant: p, now }: { participant: ParticipantView; now: number }) {
+  const { t } = useTranslation();
+  const decided = decidedText(t, p, now);
   return (
-    <tr data-participant={p.name}>
-      <th scope="row">{p.name}</th>
-      <td data-label="Organisation">{p.organisation}</td>
-      <td data-label="Country">{p.country || '–'}</td>
-      <td data-label="Key fingerprint">
-        <code className="fingerprint">{p.fingerprint}</code>
-      </td>
-      <td data-label="Status">
-        <StatusBadge status={p.status} testId="participant-status" />
-        {decided && (
-          <span className="muted small decided" data-testid="decided" title={p.decidedAt === null ? formatTime(p.createdAt) : formatTime(p.decidedAt)}>
-            {' '}
-            {decided}
-          </span>
-        )}
-      </td>
-      <td data-label="Connection">
-        <span className={`presence ${p.online ? 'online' : 'offline'}`}>
-          <span className="dot" aria-hidden="true" />
-          {p.online ? 'online' : 'offline'}
+    <>
+      <StatusBadge status={p.status} testId="participant-status" />
+      {decided && (
+        <span className="muted small decided" data-testid="decided" title={p.decidedAt === null ? formatTime(p.createdAt) : formatTime(p.decidedAt)}>
+          {' '}
+          {decided}
         </span>
-        {!p.online && <span className="muted small"> · {seen}</span>}
-      </td>
-      <td className="num" data-label="Rounds contributed" data-testid="rounds-contributed">
-        {p.roundsContributed}
-      </td>
-      {canEdit && (
-        <td data-label="Actions">
-          {/* Pending ones are decided in the section above: one place for each decision. */}
-          {p.status !== 'pending' && <ParticipantActions participant={p} onDecided={onDecided} ask={ask} />}
-        </td>
       )}
-    </tr>
+    </>
+  );
+}
+
+function Presence({ participant: p, now }: { participant: ParticipantView; now: number }) {
+  const { t } = useTranslation();
+  const seen = p.lastSeen === null ? t('participants.neverSeen') : t('participants.lastSeen', { ago: formatAgo(p.lastSeen, now) });
+  return (
+    <>
+      <span className={`presence ${p.online ? 'online' : 'offline'}`} data-online={p.online}>
+        <span className="dot" aria-hidden="true" />
+        {p.online ? t('participants.online') : t('participants.offline')}
+      </span>
+      {!p.online && <span className="muted small"> · {seen}</span>}
+    </>
   );
 }
 
 /** approve and reject a pending participant; revoke an approved one; approve a rejected one after all. */
 function ParticipantActions({ participant: p, onDecided, ask }: { participant: ParticipantView } & Deciding) {
+  const { t } = useTranslation();
   const { api, canEdit } = useSession();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
@@ -235,46 +209,38 @@ function ParticipantActions({ participant: p, onDecided, ask }: { participant: P
     try {
       await decide('approve');
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      setError(describeError(t, err));
     } finally {
       setBusy(false);
     }
   };
   const reject = () =>
     ask({
-      title: `Reject ${p.name}?`,
-      message: (
-        <p>
-          {p.name} of {p.organisation} will not be able to connect. An admin can still approve it later.
-        </p>
-      ),
-      confirmLabel: 'Reject',
-      reason: 'Kept in the audit log.',
+      title: t('participants.rejectTitle', { name: p.name }),
+      message: <p>{t('participants.rejectText', { name: p.name, organisation: p.organisation })}</p>,
+      confirmLabel: t('participants.actions.reject'),
+      reason: t('participants.rejectReason'),
       run: (reason) => decide('reject', reason),
     });
   const revoke = () =>
     ask({
-      title: `Revoke ${p.name}?`,
-      message: (
-        <p>
-          {p.name} of {p.organisation} is disconnected at once and refused from then on, in every job. This cannot be undone.
-        </p>
-      ),
-      confirmLabel: 'Revoke',
-      reason: 'Kept in the audit log, and told to the participant if it is connected.',
+      title: t('participants.revokeTitle', { name: p.name }),
+      message: <p>{t('participants.revokeText', { name: p.name, organisation: p.organisation })}</p>,
+      confirmLabel: t('participants.actions.revoke'),
+      reason: t('participants.revokeReason'),
       run: (reason) => decide('revoke', reason),
     });
 
-  const button = (label: string, onClick: () => void, className = 'button small') => (
-    <button type="button" className={className} disabled={busy} aria-label={`${label} ${p.name}`} onClick={onClick}>
-      {label}
+  const button = (action: ParticipantAction, onClick: () => void, className = 'button small') => (
+    <button type="button" className={className} disabled={busy} aria-label={t(`participants.actionNames.${action}`, { name: p.name })} onClick={onClick}>
+      {t(`participants.actions.${action}`)}
     </button>
   );
   return (
     <div className="controls row-actions">
-      {(p.status === 'pending' || p.status === 'rejected') && button('Approve', () => void approve(), 'button small primary')}
-      {p.status === 'pending' && button('Reject', reject)}
-      {p.status === 'approved' && button('Revoke', revoke)}
+      {(p.status === 'pending' || p.status === 'rejected') && button('approve', () => void approve(), 'button small primary')}
+      {p.status === 'pending' && button('reject', reject)}
+      {p.status === 'approved' && button('revoke', revoke)}
       <p className="error" role="alert">
         {error}
       </p>
@@ -286,16 +252,17 @@ const INVITATION_FIELDS = { organisation: 'organisation', country: 'country', na
 const EMPTY_INVITATION = { organisation: '', country: '', participantName: '', expiresInHours: '72' };
 
 function Invitations({ invitations, now, ask }: { invitations: Resource<InvitationView[]>; now: number; ask: Ask }) {
+  const { t } = useTranslation();
   const { api, canEdit } = useSession();
   const [created, setCreated] = useState<WithSecret<InvitationView>>();
   const list = invitations.data ? [...invitations.data].sort((a, b) => b.createdAt - a.createdAt) : undefined;
 
   const cancel = (invitation: InvitationView) =>
     ask({
-      title: `Cancel the invitation for ${invitation.organisation}?`,
-      message: <p>Its token stops working at once. A new invitation can be made at any time.</p>,
-      confirmLabel: 'Cancel the invitation',
-      cancelLabel: 'Keep it',
+      title: t('invitations.cancelTitle', { organisation: invitation.organisation }),
+      message: <p>{t('invitations.cancelText')}</p>,
+      confirmLabel: t('invitations.cancelConfirm'),
+      cancelLabel: t('invitations.keep'),
       run: async () => {
         const cancelled = await api.cancelInvitation(invitation.id);
         invitations.setData((all) => all?.map((i) => (i.id === cancelled.id ? cancelled : i)));
@@ -304,8 +271,8 @@ function Invitations({ invitations, now, ask }: { invitations: Resource<Invitati
 
   return (
     <section aria-labelledby="invitations-title">
-      <h2 id="invitations-title">Invitations</h2>
-      <p className="hint">An invitation lets one site enroll its key, once, before it expires; an admin then approves the enrollment.</p>
+      <h2 id="invitations-title">{t('invitations.title')}</h2>
+      <p className="hint">{t('invitations.hint')}</p>
       {canEdit && (
         <InviteForm
           onCreated={(invitation) => {
@@ -317,60 +284,60 @@ function Invitations({ invitations, now, ask }: { invitations: Resource<Invitati
         />
       )}
       {created && <NewInvitation invitation={created} onDone={() => setCreated(undefined)} />}
-      <ErrorNote error={invitations.error} what="the invitations" />
-      {list && list.length === 0 && <p className="empty">No invitation yet.</p>}
-      {list && list.length > 0 && (
-        <div className="table-wrap" role="region" aria-label="Invitations" tabIndex={0}>
-          <table className="stack" data-testid="invitations-table">
-            <thead>
-              <tr>
-                <th scope="col">Organisation</th>
-                <th scope="col">Country</th>
-                <th scope="col">Participant name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                {canEdit && (
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                )}
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((i) => (
-                <tr key={i.id} data-invitation={i.id}>
-                  <th scope="row">{i.organisation}</th>
-                  <td data-label="Country">{i.country || '–'}</td>
-                  <td data-label="Participant name">{i.name ?? <span className="muted">chosen by the site</span>}</td>
-                  <td data-label="Status">
-                    <StatusBadge status={i.status} testId="invitation-status" />
-                    {i.usedBy !== null && <span className="muted small"> by {i.usedBy}</span>}
-                  </td>
-                  <td data-label="Created" title={formatTime(i.createdAt)}>
-                    {formatAgo(i.createdAt, now)} <span className="muted small">by {formatActor(i.createdBy)}</span>
-                  </td>
-                  <td data-label="Expires">{formatTime(i.expiresAt)}</td>
-                  {canEdit && (
-                    <td data-label="Actions">
-                      {i.status === 'open' && (
-                        <button type="button" className="button small" aria-label={`Cancel the invitation for ${i.organisation}`} onClick={() => cancel(i)}>
-                          Cancel
-                        </button>
-                      )}
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      <ErrorNote error={invitations.error} what={t('invitations.what')} />
+      {list && list.length === 0 && <p className="empty">{t('invitations.empty')}</p>}
+      {list && (
+        <Table
+          rows={list}
+          rowKey={(i) => i.id}
+          rowData={(i) => ({ invitation: i.id })}
+          label={t('invitations.title')}
+          testId="invitations-table"
+          columns={[
+            { key: 'organisation', label: t('participants.organisation'), rowHeader: true, render: (i) => i.organisation },
+            { key: 'country', label: t('participants.country'), render: (i) => i.country || '–' },
+            { key: 'name', label: t('invitations.participantName'), render: (i) => i.name ?? <span className="muted">{t('invitations.chosenBySite')}</span> },
+            {
+              key: 'status',
+              label: t('participants.status'),
+              render: (i) => (
+                <>
+                  <StatusBadge status={i.status} testId="invitation-status" />
+                  {i.usedBy !== null && <span className="muted small"> {t('invitations.usedBy', { name: i.usedBy })}</span>}
+                </>
+              ),
+            },
+            {
+              key: 'created',
+              label: t('invitations.created'),
+              title: (i) => formatTime(i.createdAt),
+              render: (i) => (
+                <>
+                  {formatAgo(i.createdAt, now)} <span className="muted small">{t('invitations.createdBy', { actor: formatActor(t, i.createdBy) })}</span>
+                </>
+              ),
+            },
+            { key: 'expires', label: t('invitations.expires'), render: (i) => formatTime(i.expiresAt) },
+            canEdit && {
+              key: 'actions',
+              label: t('common.actions'),
+              hideLabel: true,
+              render: (i) =>
+                i.status === 'open' && (
+                  <button type="button" className="button small" aria-label={t('invitations.cancelName', { organisation: i.organisation })} onClick={() => cancel(i)}>
+                    {t('invitations.cancel')}
+                  </button>
+                ),
+            },
+          ]}
+        />
       )}
     </section>
   );
 }
 
 function InviteForm({ onCreated }: { onCreated: (invitation: WithSecret<InvitationView>) => void }) {
+  const { t } = useTranslation();
   const { api } = useSession();
   const [values, setValues] = useState(EMPTY_INVITATION);
   const [errors, setErrors] = useState<FormErrors>({});
@@ -386,8 +353,8 @@ function InviteForm({ onCreated }: { onCreated: (invitation: WithSecret<Invitati
     const form = event.currentTarget;
     const hours = Number(values.expiresInHours);
     const found: FormErrors = {};
-    if (!values.organisation.trim()) found.organisation = 'Enter the organisation being invited.';
-    if (!values.expiresInHours.trim() || !Number.isFinite(hours) || hours <= 0) found.expiresInHours = 'A number of hours above 0.';
+    if (!values.organisation.trim()) found.organisation = t('invitations.enterOrganisation');
+    if (!values.expiresInHours.trim() || !Number.isFinite(hours) || hours <= 0) found.expiresInHours = t('invitations.enterHours');
     if (Object.keys(found).length) {
       setErrors(found);
       form.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
@@ -400,7 +367,7 @@ function InviteForm({ onCreated }: { onCreated: (invitation: WithSecret<Invitati
       setValues(EMPTY_INVITATION);
       setErrors({});
     } catch (err) {
-      setErrors(refusedFields(err, INVITATION_FIELDS));
+      setErrors(refusedFields(t, err, INVITATION_FIELDS));
     } finally {
       setBusy(false);
     }
@@ -409,15 +376,15 @@ function InviteForm({ onCreated }: { onCreated: (invitation: WithSecret<Invitati
   return (
     <form className="panel-form" onSubmit={submit} noValidate aria-labelledby="invite-title">
       <fieldset>
-        <legend id="invite-title">Invite a site</legend>
+        <legend id="invite-title">{t('invitations.invite')}</legend>
         <div className="grid settings">
-          <Field name="organisation" label="Organisation" error={errors.organisation}>
+          <Field name="organisation" label={t('participants.organisation')} error={errors.organisation}>
             {(control) => <input {...control} type="text" value={values.organisation} onChange={(e) => set('organisation', e.target.value)} />}
           </Field>
-          <Field name="country" label="Country" hint="Optional: an ISO 3166 code or a name." error={errors.country}>
+          <Field name="country" label={t('participants.country')} hint={t('invitations.countryHint')} error={errors.country}>
             {(control) => <input {...control} type="text" value={values.country} onChange={(e) => set('country', e.target.value)} />}
           </Field>
-          <Field name="participantName" label="Participant name" hint="Optional: else the site chooses it when it enrolls." error={errors.participantName}>
+          <Field name="participantName" label={t('invitations.participantName')} hint={t('invitations.participantNameHint')} error={errors.participantName}>
             {(control) => (
               <input
                 {...control}
@@ -429,13 +396,13 @@ function InviteForm({ onCreated }: { onCreated: (invitation: WithSecret<Invitati
               />
             )}
           </Field>
-          <Field name="expiresInHours" label="Expires after, hours" error={errors.expiresInHours}>
+          <Field name="expiresInHours" label={t('invitations.expiresInHours')} error={errors.expiresInHours}>
             {(control) => (
               <input {...control} type="text" inputMode="decimal" value={values.expiresInHours} onChange={(e) => set('expiresInHours', e.target.value)} />
             )}
           </Field>
         </div>
-        <FormActions error={errors.form} busy={busy} label="Create the invitation" busyLabel="Creating…" />
+        <FormActions error={errors.form} busy={busy} label={t('invitations.submit')} busyLabel={t('invitations.busy')} />
       </fieldset>
     </form>
   );
@@ -443,21 +410,25 @@ function InviteForm({ onCreated }: { onCreated: (invitation: WithSecret<Invitati
 
 /** The token of an invitation just made, and the command the site runs with it, filled in. */
 function NewInvitation({ invitation, onDone }: { invitation: WithSecret<InvitationView>; onDone: () => void }) {
+  const { t } = useTranslation();
   // The coordinator serves this page: its address is the one the site enrolls with.
   const command = `fl-agent enroll --coordinator ${window.location.origin} --token ${invitation.token} --key key.json --name ${invitation.name ?? 'NAME'}`;
   return (
-    <OneTimeSecret title={`Invitation for ${invitation.organisation}`} secret={invitation.token} secretLabel="Token" testId="invitation-token" onDone={onDone}>
-      <p>
-        Send it to the site, over a channel you trust. It is good for one enrollment until {formatTime(invitation.expiresAt)}. The site enrolls
-        its key with:
-      </p>
+    <OneTimeSecret
+      title={t('invitations.newTitle', { organisation: invitation.organisation })}
+      secret={invitation.token}
+      secretLabel={t('secret.token')}
+      testId="invitation-token"
+      onDone={onDone}
+    >
+      <p>{t('invitations.send', { until: formatTime(invitation.expiresAt) })}</p>
       <pre className="command">
         <code data-testid="enroll-command">{command}</code>
       </pre>
-      <CopyButton text={command} label="Copy the command" />
+      <CopyButton text={command} label={t('invitations.copyCommand')} />
       <p className="hint">
-        {invitation.name === null ? 'NAME is the participant name the site chooses. ' : ''}A site without a key makes one first with{' '}
-        <code>fl-agent keygen --out key.json</code>.
+        {invitation.name === null && `${t('invitations.nameIsChosen')} `}
+        <Trans i18nKey="invitations.keygen" components={{ command: <code /> }} values={{ command: 'fl-agent keygen --out key.json' }} />
       </p>
     </OneTimeSecret>
   );

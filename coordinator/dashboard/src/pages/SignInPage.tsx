@@ -4,20 +4,27 @@
  * token, or the coordinator's configured admin or viewer token.
  */
 import { useEffect, useRef, useState, type FormEvent } from 'react';
+import type { TFunction } from 'i18next';
+import { useTranslation } from 'react-i18next';
 import { ApiError } from '../api';
+import { LanguageSwitch } from '../components/LanguageSwitch';
+import { describeError } from '../messages';
 import { signIn, signInWithToken, type Session } from '../session';
 
 type Method = 'password' | 'token';
 
-function refusal(err: unknown, method: Method): string {
-  if (!(err instanceof ApiError)) return String(err);
-  if (err.code === 'UNAUTHORIZED') return method === 'password' ? 'Wrong user name or password.' : 'The coordinator does not know this token.';
+/** Why the sign-in page is back: the coordinator stopped accepting the session (it expired, or was ended elsewhere). */
+export type SignInNotice = 'session-ended';
+
+function refusal(t: TFunction, err: unknown, method: Method): string {
+  if (err instanceof ApiError && err.code === 'UNAUTHORIZED') return method === 'password' ? t('signIn.wrongPassword') : t('signIn.unknownToken');
   // The coordinator counts failures per address and per user name, over a minute.
-  if (err.code === 'RATE_LIMITED') return 'Too many failed sign-ins: the coordinator refuses more for now. Wait a minute, then try again.';
-  return err.message;
+  if (err instanceof ApiError && err.code === 'RATE_LIMITED') return t('signIn.rateLimited');
+  return describeError(t, err);
 }
 
-export function SignInPage({ notice, onSignedIn }: { notice?: string; onSignedIn: (session: Session) => void }) {
+export function SignInPage({ notice, onSignedIn }: { notice?: SignInNotice; onSignedIn: (session: Session) => void }) {
+  const { t } = useTranslation();
   const [method, setMethod] = useState<Method>('password');
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
@@ -29,9 +36,10 @@ export function SignInPage({ notice, onSignedIn }: { notice?: string; onSignedIn
   const tokenField = useRef<HTMLInputElement>(null);
   const fields = { name: nameField, password: passwordField, token: tokenField };
 
+  const documentTitle = t('app.documentTitle', { page: t('signIn.title') });
   useEffect(() => {
-    document.title = 'Sign in · FL consortium';
-  }, []);
+    document.title = documentTitle;
+  }, [documentTitle]);
   // The first field of the chosen method, on arrival and on each switch.
   useEffect(() => {
     (method === 'password' ? nameField : tokenField).current?.focus();
@@ -44,16 +52,16 @@ export function SignInPage({ notice, onSignedIn }: { notice?: string; onSignedIn
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    if (method === 'password' && !name.trim()) return refuse('Enter your user name.', 'name');
-    if (method === 'password' && !password) return refuse('Enter your password.', 'password');
-    if (method === 'token' && !token.trim()) return refuse('Enter the access token.', 'token');
+    if (method === 'password' && !name.trim()) return refuse(t('signIn.enterName'), 'name');
+    if (method === 'password' && !password) return refuse(t('signIn.enterPassword'), 'password');
+    if (method === 'token' && !token.trim()) return refuse(t('signIn.enterToken'), 'token');
     setBusy(true);
     try {
       onSignedIn(method === 'password' ? await signIn(name.trim(), password) : await signInWithToken(token.trim()));
     } catch (err) {
       setBusy(false);
       if (method === 'password') setPassword('');
-      refuse(refusal(err, method), method === 'password' ? 'password' : 'token');
+      refuse(refusal(t, err, method), method === 'password' ? 'password' : 'token');
     }
   };
 
@@ -70,18 +78,21 @@ export function SignInPage({ notice, onSignedIn }: { notice?: string; onSignedIn
 
   return (
     <main id="main" className="sign-in">
+      <div className="sign-in-language">
+        <LanguageSwitch />
+      </div>
       <form className="card" onSubmit={submit} noValidate aria-labelledby="sign-in-title">
-        <h1 id="sign-in-title">FL consortium</h1>
-        <p className="muted">Sign in to follow the consortium's participants and training jobs.</p>
+        <h1 id="sign-in-title">{t('app.name')}</h1>
+        <p className="muted">{t('signIn.intro')}</p>
         {notice && (
           <p className="notice" role="status">
-            {notice}
+            {t(`signIn.notices.${notice}`)}
           </p>
         )}
         {method === 'password' ? (
           <>
             <div className="field">
-              <label htmlFor="user-name">User name</label>
+              <label htmlFor="user-name">{t('signIn.userName')}</label>
               <input
                 ref={nameField}
                 id="user-name"
@@ -100,7 +111,7 @@ export function SignInPage({ notice, onSignedIn }: { notice?: string; onSignedIn
               />
             </div>
             <div className="field">
-              <label htmlFor="password">Password</label>
+              <label htmlFor="password">{t('signIn.password')}</label>
               <input
                 ref={passwordField}
                 id="password"
@@ -120,7 +131,7 @@ export function SignInPage({ notice, onSignedIn }: { notice?: string; onSignedIn
           </>
         ) : (
           <div className="field">
-            <label htmlFor="token">Access token</label>
+            <label htmlFor="token">{t('signIn.token')}</label>
             <input
               ref={tokenField}
               id="token"
@@ -137,22 +148,22 @@ export function SignInPage({ notice, onSignedIn }: { notice?: string; onSignedIn
               }}
             />
             <p id="token-hint" className="hint">
-              An API token made on the Users page, or the coordinator's configured admin or viewer token.
+              {t('signIn.tokenHint')}
             </p>
             {errorNote}
           </div>
         )}
         <button type="submit" className="button primary" disabled={busy}>
-          {busy ? 'Signing in…' : 'Sign in'}
+          {busy ? t('signIn.busy') : t('signIn.submit')}
         </button>
         <p className="other-method">
           {method === 'password' ? (
             <button type="button" className="link-button" onClick={() => switchTo('token')}>
-              Sign in with an API token
+              {t('signIn.withToken')}
             </button>
           ) : (
             <button type="button" className="link-button" onClick={() => switchTo('password')}>
-              Sign in with a user name and password
+              {t('signIn.withPassword')}
             </button>
           )}
         </p>

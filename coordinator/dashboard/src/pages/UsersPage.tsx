@@ -4,12 +4,14 @@
  * to viewers, so a viewer who comes here is told why there is nothing.
  */
 import { useState, type FormEvent } from 'react';
+import { Trans, useTranslation } from 'react-i18next';
 import type { WithSecret } from '../api';
 import { ConfirmDialog, type Confirmation } from '../components/ConfirmDialog';
 import { ErrorNote } from '../components/ErrorNote';
 import { Field } from '../components/Field';
 import { OneTimeSecret } from '../components/OneTimeSecret';
 import { PageHeading } from '../components/PageHeading';
+import { Table } from '../components/Table';
 import { formatTime } from '../format';
 import { refusedFields, without, type FormErrors } from '../forms';
 import { useResource, type Resource } from '../resource';
@@ -24,13 +26,14 @@ const MIN_PASSWORD_LENGTH = 12;
 type Ask = (confirmation: Confirmation) => void;
 
 export function UsersPage() {
+  const { t } = useTranslation();
   const { canEdit } = useSession();
   if (!canEdit) {
     return (
       <>
-        <PageHeading title="Users" />
+        <PageHeading title={t('users.title')} />
         <p className="notice">
-          You are signed in as a viewer: only admins manage users and API tokens. <Link to="/jobs">Back to the jobs</Link>.
+          {t('users.viewer')} <Link to="/jobs">{t('common.backToJobs')}</Link>
         </p>
       </>
     );
@@ -39,12 +42,13 @@ export function UsersPage() {
 }
 
 function Accounts() {
+  const { t } = useTranslation();
   const users = useResource('users', (api) => api.users());
   const tokens = useResource('tokens', (api) => api.tokens());
   const [confirmation, setConfirmation] = useState<Confirmation>();
   return (
     <>
-      <PageHeading title="Users" />
+      <PageHeading title={t('users.title')} />
       {/* A removed user's tokens go with them: the token list is loaded again. */}
       <Users users={users} onRemoved={tokens.reload} ask={setConfirmation} />
       <Tokens tokens={tokens} ask={setConfirmation} />
@@ -57,6 +61,7 @@ const EMPTY_USER = { userName: '', password: '', role: 'viewer' as Role };
 const USER_FIELDS = { name: 'userName', password: 'password', role: 'role' };
 
 function Users({ users, onRemoved, ask }: { users: Resource<UserView[]>; onRemoved: () => void; ask: Ask }) {
+  const { t } = useTranslation();
   const { api, session } = useSession();
   const [values, setValues] = useState(EMPTY_USER);
   const [errors, setErrors] = useState<FormErrors>({});
@@ -71,8 +76,8 @@ function Users({ users, onRemoved, ask }: { users: Resource<UserView[]>; onRemov
     event.preventDefault();
     const form = event.currentTarget;
     const found: FormErrors = {};
-    if (!values.userName.trim()) found.userName = 'Enter a user name.';
-    if (values.password.length < MIN_PASSWORD_LENGTH) found.password = `At least ${MIN_PASSWORD_LENGTH} characters.`;
+    if (!values.userName.trim()) found.userName = t('users.enterName');
+    if (values.password.length < MIN_PASSWORD_LENGTH) found.password = t('users.passwordLength', { count: MIN_PASSWORD_LENGTH });
     if (Object.keys(found).length) {
       setErrors(found);
       form.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
@@ -85,7 +90,7 @@ function Users({ users, onRemoved, ask }: { users: Resource<UserView[]>; onRemov
       setValues(EMPTY_USER);
       setErrors({});
     } catch (err) {
-      setErrors(refusedFields(err, USER_FIELDS));
+      setErrors(refusedFields(t, err, USER_FIELDS));
     } finally {
       setBusy(false);
     }
@@ -93,9 +98,9 @@ function Users({ users, onRemoved, ask }: { users: Resource<UserView[]>; onRemov
 
   const remove = (name: string) =>
     ask({
-      title: `Remove ${name}?`,
-      message: <p>{name} can no longer sign in; their sessions and API tokens stop working at once.</p>,
-      confirmLabel: 'Remove',
+      title: t('users.removeTitle', { name }),
+      message: <p>{t('users.removeText', { name })}</p>,
+      confirmLabel: t('users.remove'),
       run: async () => {
         await api.removeUser(name);
         users.setData((list) => list?.filter((u) => u.name !== name));
@@ -105,52 +110,50 @@ function Users({ users, onRemoved, ask }: { users: Resource<UserView[]>; onRemov
 
   return (
     <section aria-labelledby="users-title">
-      <h2 id="users-title">Users</h2>
-      <ErrorNote error={users.error} what="the users" />
-      {users.data && users.data.length === 0 && <p className="empty">No user yet: add the first below.</p>}
-      {users.data && users.data.length > 0 && (
-        <div className="table-wrap" role="region" aria-labelledby="users-title" tabIndex={0}>
-          <table className="stack" data-testid="users-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Added</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.data.map((u) => (
-                <tr key={u.name} data-user={u.name}>
-                  <th scope="row">
-                    {u.name}
-                    {u.name === session.user && <span className="muted small"> (you)</span>}
-                  </th>
-                  <td data-label="Role">
-                    <span className={`role role-${u.role}`}>{u.role}</span>
-                  </td>
-                  <td data-label="Added">{formatTime(u.createdAt)}</td>
-                  <td data-label="Actions">
-                    {/* Removing oneself would end this very session: another admin does that. */}
-                    {u.name !== session.user && (
-                      <button type="button" className="button small" aria-label={`Remove ${u.name}`} onClick={() => remove(u.name)}>
-                        Remove
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      <h2 id="users-title">{t('users.title')}</h2>
+      <ErrorNote error={users.error} what={t('users.what')} />
+      {users.data && users.data.length === 0 && <p className="empty">{t('users.empty')}</p>}
+      {users.data && (
+        <Table
+          rows={users.data}
+          rowKey={(u) => u.name}
+          rowData={(u) => ({ user: u.name })}
+          labelledBy="users-title"
+          testId="users-table"
+          columns={[
+            {
+              key: 'name',
+              label: t('users.name'),
+              rowHeader: true,
+              render: (u) => (
+                <>
+                  {u.name}
+                  {u.name === session.user && <span className="muted small"> {t('users.you')}</span>}
+                </>
+              ),
+            },
+            { key: 'role', label: t('users.role'), render: (u) => <span className={`role role-${u.role}`} data-role={u.role}>{t(`roles.${u.role}`)}</span> },
+            { key: 'added', label: t('users.added'), render: (u) => formatTime(u.createdAt) },
+            {
+              key: 'actions',
+              label: t('common.actions'),
+              hideLabel: true,
+              // Removing oneself would end this very session: another admin does that.
+              render: (u) =>
+                u.name !== session.user && (
+                  <button type="button" className="button small" aria-label={t('users.removeName', { name: u.name })} onClick={() => remove(u.name)}>
+                    {t('users.remove')}
+                  </button>
+                ),
+            },
+          ]}
+        />
       )}
       <form className="panel-form" onSubmit={submit} noValidate aria-labelledby="add-user-title">
         <fieldset>
-          <legend id="add-user-title">Add a user</legend>
+          <legend id="add-user-title">{t('users.add')}</legend>
           <div className="grid settings">
-            <Field name="userName" label="User name" hint="Letters, digits, dot, dash, underscore and @." error={errors.userName}>
+            <Field name="userName" label={t('signIn.userName')} hint={t('users.nameHint')} error={errors.userName}>
               {(control) => (
                 <input
                   {...control}
@@ -163,21 +166,21 @@ function Users({ users, onRemoved, ask }: { users: Resource<UserView[]>; onRemov
                 />
               )}
             </Field>
-            <Field name="password" label="Password" hint={`At least ${MIN_PASSWORD_LENGTH} characters.`} error={errors.password}>
+            <Field name="password" label={t('signIn.password')} hint={t('users.passwordLength', { count: MIN_PASSWORD_LENGTH })} error={errors.password}>
               {(control) => (
                 <input {...control} type="password" autoComplete="new-password" value={values.password} onChange={(e) => set({ password: e.target.value }, 'password')} />
               )}
             </Field>
-            <Field name="role" label="Role" error={errors.role}>
+            <Field name="role" label={t('users.role')} error={errors.role}>
               {(control) => (
                 <select {...control} value={values.role} onChange={(e) => set({ role: e.target.value as Role }, 'role')}>
-                  <option value="viewer">viewer: reads only</option>
-                  <option value="admin">admin: changes everything</option>
+                  <option value="viewer">{t('users.roleViewer')}</option>
+                  <option value="admin">{t('users.roleAdmin')}</option>
                 </select>
               )}
             </Field>
           </div>
-          <FormActions error={errors.form} busy={busy} label="Add the user" busyLabel="Adding…" />
+          <FormActions error={errors.form} busy={busy} label={t('users.submit')} busyLabel={t('users.busy')} />
         </fieldset>
       </form>
     </section>
@@ -185,6 +188,7 @@ function Users({ users, onRemoved, ask }: { users: Resource<UserView[]>; onRemov
 }
 
 function Tokens({ tokens, ask }: { tokens: Resource<TokenView[]>; ask: Ask }) {
+  const { t } = useTranslation();
   const { api, session } = useSession();
   const [label, setLabel] = useState('');
   const [errors, setErrors] = useState<FormErrors>({});
@@ -195,7 +199,7 @@ function Tokens({ tokens, ask }: { tokens: Resource<TokenView[]>; ask: Ask }) {
     event.preventDefault();
     const form = event.currentTarget;
     if (!label.trim()) {
-      setErrors({ tokenLabel: 'Say what the token is for.' });
+      setErrors({ tokenLabel: t('tokens.enterLabel') });
       form.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
       return;
     }
@@ -208,7 +212,7 @@ function Tokens({ tokens, ask }: { tokens: Resource<TokenView[]>; ask: Ask }) {
       setLabel('');
       setErrors({});
     } catch (err) {
-      setErrors(refusedFields(err, { label: 'tokenLabel' }));
+      setErrors(refusedFields(t, err, { label: 'tokenLabel' }));
     } finally {
       setBusy(false);
     }
@@ -216,9 +220,9 @@ function Tokens({ tokens, ask }: { tokens: Resource<TokenView[]>; ask: Ask }) {
 
   const revoke = (token: TokenView) =>
     ask({
-      title: `Revoke the token “${token.label}”?`,
-      message: <p>Scripts that use it are refused from now on.</p>,
-      confirmLabel: 'Revoke',
+      title: t('tokens.revokeTitle', { label: token.label }),
+      message: <p>{t('tokens.revokeText')}</p>,
+      confirmLabel: t('tokens.revoke'),
       run: async () => {
         await api.revokeToken(token.id);
         tokens.setData((list) => list?.filter((t) => t.id !== token.id));
@@ -227,53 +231,52 @@ function Tokens({ tokens, ask }: { tokens: Resource<TokenView[]>; ask: Ask }) {
 
   return (
     <section aria-labelledby="tokens-title">
-      <h2 id="tokens-title">API tokens</h2>
+      <h2 id="tokens-title">{t('tokens.title')}</h2>
       <p className="hint">
-        For scripts: a token acts as the user who made it, with that user's role, until it is revoked. Send it as{' '}
-        <code>Authorization: Bearer TOKEN</code>.
+        <Trans i18nKey="tokens.hint" components={{ header: <code /> }} values={{ header: 'Authorization: Bearer TOKEN' }} />
       </p>
-      <ErrorNote error={tokens.error} what="the API tokens" />
+      <ErrorNote error={tokens.error} what={t('tokens.what')} />
       {created && (
-        <OneTimeSecret title={`API token “${created.label}”`} secret={created.token} secretLabel="Token" testId="api-token" onDone={() => setCreated(undefined)} />
+        <OneTimeSecret
+          title={t('tokens.newTitle', { label: created.label })}
+          secret={created.token}
+          secretLabel={t('secret.token')}
+          testId="api-token"
+          onDone={() => setCreated(undefined)}
+        />
       )}
-      {tokens.data && tokens.data.length === 0 && <p className="empty">No API token yet.</p>}
-      {tokens.data && tokens.data.length > 0 && (
-        <div className="table-wrap" role="region" aria-labelledby="tokens-title" tabIndex={0}>
-          <table className="stack" data-testid="tokens-table">
-            <thead>
-              <tr>
-                <th scope="col">Label</th>
-                <th scope="col">User</th>
-                <th scope="col">Made</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.data.map((t) => (
-                <tr key={t.id} data-token={t.id}>
-                  <th scope="row">{t.label}</th>
-                  <td data-label="User">{t.user}</td>
-                  <td data-label="Made">{formatTime(t.createdAt)}</td>
-                  <td data-label="Actions">
-                    <button type="button" className="button small" aria-label={`Revoke the token ${t.label}`} onClick={() => revoke(t)}>
-                      Revoke
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {tokens.data && tokens.data.length === 0 && <p className="empty">{t('tokens.empty')}</p>}
+      {tokens.data && (
+        <Table
+          rows={tokens.data}
+          rowKey={(token) => token.id}
+          rowData={(token) => ({ token: token.id })}
+          labelledBy="tokens-title"
+          testId="tokens-table"
+          columns={[
+            { key: 'label', label: t('tokens.label'), rowHeader: true, render: (token) => token.label },
+            { key: 'user', label: t('tokens.user'), render: (token) => token.user },
+            { key: 'made', label: t('tokens.made'), render: (token) => formatTime(token.createdAt) },
+            {
+              key: 'actions',
+              label: t('common.actions'),
+              hideLabel: true,
+              render: (token) => (
+                <button type="button" className="button small" aria-label={t('tokens.revokeName', { label: token.label })} onClick={() => revoke(token)}>
+                  {t('tokens.revoke')}
+                </button>
+              ),
+            },
+          ]}
+        />
       )}
       {session.user === null ? (
-        <p className="notice">A token the coordinator was configured with cannot make API tokens: sign in as a user to make one.</p>
+        <p className="notice">{t('tokens.configured')}</p>
       ) : (
         <form className="panel-form" onSubmit={submit} noValidate aria-labelledby="new-token-title">
           <fieldset>
-            <legend id="new-token-title">Make an API token</legend>
-            <Field name="tokenLabel" label="Label" hint={`What it is for, e.g. “nightly export”. It acts as ${session.user}.`} error={errors.tokenLabel}>
+            <legend id="new-token-title">{t('tokens.make')}</legend>
+            <Field name="tokenLabel" label={t('tokens.label')} hint={t('tokens.labelHint', { user: session.user })} error={errors.tokenLabel}>
               {(control) => (
                 <input
                   {...control}
@@ -287,7 +290,7 @@ function Tokens({ tokens, ask }: { tokens: Resource<TokenView[]>; ask: Ask }) {
                 />
               )}
             </Field>
-            <FormActions error={errors.form} busy={busy} label="Make the token" busyLabel="Making…" />
+            <FormActions error={errors.form} busy={busy} label={t('tokens.submit')} busyLabel={t('tokens.busy')} />
           </fieldset>
         </form>
       )}

@@ -1,0 +1,95 @@
+/**
+ * The dashboard's texts: every language has every text of English, each with
+ * the same placeholders, and a plural in each of the forms its language has
+ * (Intl's plural rules); and every text the code names exists in English.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { REPO_ROOT } from './harness';
+
+const SOURCE = path.join(REPO_ROOT, 'coordinator', 'dashboard', 'src');
+const LOCALES = path.join(SOURCE, 'locales');
+const LANGUAGES = ['en', 'fr', 'de', 'es', 'zh'];
+const PLURAL = /_(zero|one|two|few|many|other)$/;
+
+type Texts = { [key: string]: string | Texts };
+
+function flatten(texts: Texts, prefix = ''): Map<string, string> {
+  const flat = new Map<string, string>();
+  for (const [key, value] of Object.entries(texts)) {
+    if (typeof value === 'string') flat.set(prefix + key, value);
+    else for (const [k, v] of flatten(value, `${prefix}${key}.`)) flat.set(k, v);
+  }
+  return flat;
+}
+
+const load = (language: string) => flatten(JSON.parse(fs.readFileSync(path.join(LOCALES, `${language}.json`), 'utf8')) as Texts);
+
+/** `{{name}}` and `{{value, number}}` name `name` and `value`; `<code>…</code>` names `code`. */
+function placeholders(text: string): string[] {
+  const names = [...text.matchAll(/\{\{\s*([A-Za-z0-9_]+)/g)].map((m) => `{{${m[1]}}}`);
+  const tags = [...text.matchAll(/<([A-Za-z0-9]+)>/g)].map((m) => `<${m[1]}>`);
+  return [...new Set([...names, ...tags])].sort();
+}
+
+/** A text's key without its plural ending, and the plural forms each key has. */
+function byBase(texts: Map<string, string>): Map<string, { forms: string[]; text: string }> {
+  const bases = new Map<string, { forms: string[]; text: string }>();
+  for (const [key, text] of texts) {
+    const form = PLURAL.exec(key)?.[1];
+    const base = form ? key.slice(0, -form.length - 1) : key;
+    const entry = bases.get(base) ?? { forms: [], text };
+    if (form) entry.forms.push(form);
+    // The `other` form is the one every language has: the placeholders are compared on it.
+    if (!form || form === 'other') entry.text = text;
+    bases.set(base, entry);
+  }
+  return bases;
+}
+
+describe("the dashboard's translations", () => {
+  const english = byBase(load('en'));
+
+  it('has English texts', () => {
+    expect(english.size).toBeGreaterThan(200);
+  });
+
+  it.each(LANGUAGES.filter((l) => l !== 'en'))('%s has every text of English, with the same placeholders and its own plural forms', (language) => {
+    const texts = byBase(load(language));
+    const categories = new Intl.PluralRules(language).resolvedOptions().pluralCategories.slice().sort();
+    expect([...texts.keys()].sort()).toEqual([...english.keys()].sort());
+    for (const [key, { forms, text }] of english) {
+      const translated = texts.get(key)!;
+      expect({ key, placeholders: placeholders(translated.text) }).toEqual({ key, placeholders: placeholders(text) });
+      expect({ key, empty: translated.text.trim() === '' }).toEqual({ key, empty: false });
+      // A plural has exactly the forms the language tells apart; other texts have none.
+      expect({ key, forms: translated.forms.sort() }).toEqual({ key, forms: forms.length ? categories : [] });
+    }
+  });
+
+  it('translates: no text outside names and codes is left as the English one', () => {
+    const same = new Set<string>();
+    for (const language of LANGUAGES.filter((l) => l !== 'en')) {
+      const texts = load(language);
+      const words = (text: string) => text.replace(/\{\{[^}]*\}\}|<[^>]+>/g, '').replace(/[^\p{L}]/gu, '');
+      for (const [key, text] of load('en')) if (words(text).length > 12 && texts.get(key) === text) same.add(`${language}:${key}`);
+    }
+    expect([...same]).toEqual([]);
+  });
+
+  it('names in the code only texts that English has', () => {
+    const texts = load('en');
+    const bases = new Set([...texts.keys()].map((k) => k.replace(PLURAL, '')));
+    const named = new Set<string>();
+    const files = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : /\.tsx?$/.test(e.name) ? [path.join(dir, e.name)] : []));
+    for (const file of files(SOURCE)) {
+      const code = fs.readFileSync(file, 'utf8');
+      for (const m of code.matchAll(/\bt\(\s*'([A-Za-z0-9_.-]+)'|i18nKey="([A-Za-z0-9_.-]+)"|\? '([a-zA-Z]+\.[A-Za-z0-9_.-]+)' : '([a-zA-Z]+\.[A-Za-z0-9_.-]+)'/g)) {
+        for (const key of m.slice(1)) if (key) named.add(key);
+      }
+    }
+    expect(named.size).toBeGreaterThan(150);
+    expect([...named].filter((key) => !bases.has(key))).toEqual([]);
+  });
+});
