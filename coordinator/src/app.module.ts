@@ -24,7 +24,6 @@ import { RoundEngine } from './rounds/round-engine';
 import { ParticipantRegistry } from './participants/registry';
 import { SqliteStore, STORE_FILE } from './storage/store.sqlite';
 import { STORE, type Store } from './storage/store';
-import { ParallelVerifier } from '@fl/shared';
 import { fedAvg } from './strategy/fedavg';
 
 @Module({})
@@ -58,7 +57,7 @@ export class CoordinatorModule {
           inject: [STORE],
         },
         { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
-        { provide: STORE, useFactory: () => new SqliteStore(storeFile, { checkpointInBackground: true }) },
+        { provide: STORE, useFactory: () => new SqliteStore(storeFile) },
         {
           provide: AuditVerifier,
           useFactory: (store: Store, log: CoordinatorLogger) => new AuditVerifier(store, storeFile, (level, message) => log.log(level, message)),
@@ -95,9 +94,7 @@ export class CoordinatorModule {
               identity,
               audit,
               retention: { rounds: config.retainUpdateRounds, maxModelBytes: config.retainMaxModelBytes },
-              modelAheadMinBytes: config.modelAheadMinBytes,
               strategy: fedAvg,
-              verifier: new ParallelVerifier(),
               maxRoundAttempts: config.maxRoundAttempts,
               jobDefaults: {
                 minParticipants: config.defaultMinParticipants,

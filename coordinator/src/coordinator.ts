@@ -9,7 +9,6 @@ import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { packetCodec, tuneHeapForModels } from '@fl/shared';
 import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
@@ -20,11 +19,7 @@ import { AgentConnections } from './participants/connections';
 import { RoundEngine } from './rounds/round-engine';
 import { STORE, type Store } from './storage/store';
 
-/**
- * Socket.IO with the frame limit set on purpose (the library's default is 1 MB),
- * and the packet encoding that sends a small model with its header in one frame
- * (shared/src/codec/packets.ts).
- */
+/** Socket.IO with the frame limit set on purpose (the library's default is 1 MB). */
 class SizedIoAdapter extends IoAdapter {
   constructor(
     app: INestApplication,
@@ -34,7 +29,7 @@ class SizedIoAdapter extends IoAdapter {
   }
 
   override createIOServer(port: number, options?: ServerOptions) {
-    return super.createIOServer(port, { ...options, maxHttpBufferSize: this.maxFrameBytes, parser: packetCodec });
+    return super.createIOServer(port, { ...options, maxHttpBufferSize: this.maxFrameBytes });
   }
 }
 
@@ -78,7 +73,6 @@ export function describeTls(tls: TlsSummary): string {
 
 export async function startCoordinator(input: CoordinatorConfig | CoordinatorConfigInput): Promise<RunningCoordinator> {
   const config = ConfigSchema.parse(input);
-  tuneHeapForModels();
   config.dataDir = path.resolve(config.dataDir);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // With TLS the one server is HTTPS, so Socket.IO, attached to it, is WSS on the same port.

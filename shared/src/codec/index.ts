@@ -1,4 +1,3 @@
 export * from './weights';
 export * from './envelope';
 export * from './transfers';
-export * from './packets';
