@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import * as v8 from 'node:v8';
 import { trainingEngine, useTrainingEngine } from '@fl/participant-agent';
 import { aggregateBench, trainBench, verifyBench } from './micro';
 import { roundD100, roundD1m, scaleN500, transferD10m } from './rounds';
@@ -77,6 +78,8 @@ async function worker(id: string): Promise<void> {
   if (!bench) throw new Error(`no benchmark ${id}`);
   // Exit on a signal rather than die of it, so that 'exit' handlers stop the agents this worker started.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+  // The heap setting fl-coordinator makes at start: this process runs the coordinator.
+  v8.setFlagsFromString('--heap-growing-percent=300');
   const figures = await bench.run();
   process.stdout.write(RESULT_MARK + JSON.stringify(figures) + '\n');
   // Socket.IO clients, timers or the TF.js runtime may hold the loop open.
