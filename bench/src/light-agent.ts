@@ -75,10 +75,12 @@ export function syntheticStatistics(spec: JobSpec, rows: number, classes: number
  * The "training": the global model plus uniform noise of ±0.0005, drawn once
  * per participant and model size, for a fresh update of the right shape at the
  * cost of one addition per weight, so that the agents' side of a round stays
- * trivial.
+ * trivial. The update is rewritten in place every round: the next request
+ * comes only once the round the last update went to has closed, so it was sent.
  */
 class NoisyUpdates {
   private noise = new Float32Array(0);
+  private update = new Float32Array(0);
 
   constructor(private readonly seed: number) {}
 
@@ -86,9 +88,10 @@ class NoisyUpdates {
     if (this.noise.length !== global.length) {
       const random = seededRandom(this.seed);
       this.noise = Float32Array.from({ length: global.length }, () => (random() - 0.5) * 1e-3);
+      this.update = new Float32Array(global.length);
     }
-    const update = new Float32Array(global.length);
-    for (let i = 0; i < update.length; i++) update[i] = global[i] + this.noise[i];
+    const { noise, update } = this;
+    for (let i = 0; i < update.length; i++) update[i] = global[i] + noise[i];
     return update;
   }
 }
