@@ -16,6 +16,7 @@ import { UnmaskedWebSocket } from '@fl/participant-agent';
 import {
   AGENT_NAMESPACE,
   decodePublicKey,
+  packetCodec,
   decodeWeights,
   encodeWeights,
   seededRandom,
@@ -116,6 +117,7 @@ class LightParticipant {
     this.updates = new NoisyUpdates(index + 1);
     this.socket = io(new URL(AGENT_NAMESPACE, config.url).toString(), {
       transports: [UnmaskedWebSocket],
+      parser: packetCodec,
       reconnection: false,
       forceNew: true,
       auth: (cb) => cb(this.handshake()),

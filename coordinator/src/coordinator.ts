@@ -9,6 +9,7 @@ import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { packetCodec } from '@fl/shared';
 import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
@@ -19,7 +20,11 @@ import { AgentConnections } from './participants/connections';
 import { RoundEngine } from './rounds/round-engine';
 import { STORE, type Store } from './storage/store';
 
-/** Socket.IO with the frame limit set on purpose (the library's default is 1 MB). */
+/**
+ * Socket.IO with the frame limit set on purpose (the library's default is 1 MB),
+ * and the packet encoding that sends a small model with its header in one frame
+ * (shared/src/codec/packets.ts).
+ */
 class SizedIoAdapter extends IoAdapter {
   constructor(
     app: INestApplication,
@@ -29,7 +34,7 @@ class SizedIoAdapter extends IoAdapter {
   }
 
   override createIOServer(port: number, options?: ServerOptions) {
-    return super.createIOServer(port, { ...options, maxHttpBufferSize: this.maxFrameBytes });
+    return super.createIOServer(port, { ...options, maxHttpBufferSize: this.maxFrameBytes, parser: packetCodec });
   }
 }
 

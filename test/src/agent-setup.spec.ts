@@ -13,6 +13,7 @@ import {
   encodeWeights,
   generateKeyPair,
   JobSpecSchema,
+  packetCodec,
   sha256Hex,
   setupDigest,
   signHeader,
@@ -71,7 +72,7 @@ describe('an agent given job setups by digest', () => {
 
   beforeAll(async () => {
     server = http.createServer();
-    io = new Server(server, { transports: ['websocket'] });
+    io = new Server(server, { transports: ['websocket'], parser: packetCodec });
     const connected = new Promise<Socket>((resolve) =>
       io.of(AGENT_NAMESPACE).on('connection', (s) => {
         const header = {

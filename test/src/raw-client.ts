@@ -3,9 +3,11 @@
  * safeguards, to send what a faulty or malicious participant would.
  */
 import { io, type Socket } from 'socket.io-client';
+import { Encoder as SocketIoEncoder } from 'socket.io-parser';
 import {
   AGENT_NAMESPACE,
   encodeKey,
+  packetCodec,
   encodeWeights,
   randomNonce,
   sha256Hex,
@@ -32,6 +34,8 @@ export function connectRaw(url: string, auth: unknown): Promise<{ socket: Socket
   const socket = io(new URL(AGENT_NAMESPACE, url).toString(), {
     auth: auth as Record<string, unknown>,
     transports: ['websocket'],
+    // Sends as Socket.IO does by default (the coordinator reads both), reads the coordinator's one-frame packets.
+    parser: { Encoder: SocketIoEncoder, Decoder: packetCodec.Decoder },
     reconnection: false,
     forceNew: true,
   });

@@ -8,6 +8,7 @@ import { io, type Socket } from 'socket.io-client';
 import {
   AGENT_NAMESPACE,
   canonicalJson,
+  packetCodec,
   decodePublicKey,
   decodeWeights,
   DownlinkChunkedSchema,
@@ -116,6 +117,8 @@ export class ParticipantAgent extends EventEmitter {
     this.socket = io(url, {
       autoConnect: false,
       transports: [UnmaskedWebSocket],
+      // The coordinator's packet encoding: a small model comes in one frame with its header.
+      parser: packetCodec,
       // Handed by engine.io to the ws transport, which verifies the coordinator's certificate against it
       // (as text: engine.io's options are typed for PEM strings).
       ca: Buffer.isBuffer(options.ca) ? options.ca.toString('utf8') : options.ca,

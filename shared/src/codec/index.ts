@@ -1,3 +1,4 @@
 export * from './weights';
 export * from './envelope';
 export * from './transfers';
+export * from './packets';
