@@ -16,10 +16,6 @@ import { now, until } from './measure';
 
 const AGENT_CLI = path.join(path.dirname(require.resolve('@fl/participant-agent/package.json')), 'dist', 'cli.js');
 const LIGHT_AGENT = path.join(__dirname, 'light-agent.js');
-/** Set by `run.js --profile DIR`: every process then writes a CPU profile into DIR. */
-export const PROFILE_ENV = 'FL_BENCH_PROFILE_DIR';
-/** When set, the timed windows are appended to this file, one "from to" line in seconds each, without profiling anything. */
-export const WINDOWS_ENV = 'FL_BENCH_WINDOWS';
 
 /** What happened to a job, each entry stamped with now() when the coordinator emitted it. */
 export interface JobTimeline {
@@ -44,9 +40,6 @@ export interface CpuSnapshot {
 
 const CLOCK_TICK_MS = 10;
 
-/** Microseconds on the system's monotonic clock, the clock V8 stamps CPU profiles with. */
-const monotonicMicros = (): number => Number(process.hrtime.bigint() / 1000n);
-
 /** User and system CPU milliseconds of a child process, from /proc (Linux); zeros elsewhere. */
 function childCpuMs(pid: number | undefined): { user: number; system: number } {
   try {
@@ -64,11 +57,6 @@ export class Federation {
   private readonly lastRounds = new Map<string, number>();
   private readonly timelines = new Map<string, JobTimeline & { status: string; error: string | null; lastRound: number }>();
   private closed = false;
-  /** [from, to] of every timed job's rounds after the first, on the clock of CPU profiles, for `profile.js` */
-  private readonly timedWindows: [number, number][] = [];
-  /** jobs run to warm the processes up, left out of timedWindows */
-  private readonly untimed = new Set<string>();
-  private timedFrom = 0;
 
   private constructor(
     readonly coordinator: RunningCoordinator,
@@ -104,14 +92,8 @@ export class Federation {
     if (event.type === 'round') {
       const round = event.round.round;
       timeline.rounds[round - 1] = now();
-      if (round === 1) {
-        timeline.cpu.first = this.cpuSnapshot();
-        this.timedFrom = monotonicMicros();
-      }
-      if (round === timeline.lastRound) {
-        timeline.cpu.last = this.cpuSnapshot();
-        if (!this.untimed.has(event.job)) this.timedWindows.push([this.timedFrom, monotonicMicros()]);
-      }
+      if (round === 1) timeline.cpu.first = this.cpuSnapshot();
+      if (round === timeline.lastRound) timeline.cpu.last = this.cpuSnapshot();
     }
     if (event.type === 'status') {
       timeline.status = event.status;
@@ -203,12 +185,11 @@ export class Federation {
   }
 
   private spawn(name: string, script: string, args: string[]): ChildProcess {
-    const profile = process.env[PROFILE_ENV] ? ['--cpu-prof', `--cpu-prof-dir=${process.env[PROFILE_ENV]}`] : [];
     // The agents' logs (a line per round each) go to a file, not a pipe: reading twenty pipes
     // would wake the coordinator's process, whose CPU is measured, for every line.
     const log = path.join(this.dir, `${name}.log`);
     const fd = fs.openSync(log, 'a');
-    const child = spawn(process.execPath, [...profile, script, ...args], { stdio: ['ignore', 'pipe', fd] });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', fd] });
     fs.closeSync(fd);
     child.stdout!.resume();
     this.children.push({ name, child, log });
@@ -243,15 +224,10 @@ export class Federation {
     );
   }
 
-  /**
-   * Creates a job through the REST API and resolves with its timeline once it
-   * has completed. An untimed job (a warm-up) stays out of the windows that
-   * FL_BENCH_WINDOWS and --profile write.
-   */
-  async runJob(spec: JobSpecInput, options: { timeoutMs?: number; untimed?: boolean } = {}): Promise<JobTimeline> {
-    const { timeoutMs = 300_000, untimed = false } = options;
+  /** Creates a job through the REST API and resolves with its timeline once it has completed. */
+  async runJob(spec: JobSpecInput, options: { timeoutMs?: number } = {}): Promise<JobTimeline> {
+    const { timeoutMs = 300_000 } = options;
     const job = await this.api<JobRecord>('POST', '/api/jobs', spec);
-    if (untimed) this.untimed.add(job.id);
     this.lastRounds.set(job.id, job.spec.rounds);
     // The job's first events may have come before its id was known here.
     const early = this.timelines.get(job.id);
@@ -283,11 +259,6 @@ export class Federation {
     );
     await this.coordinator.close();
     await Promise.all(exited);
-    const profiles = process.env[PROFILE_ENV];
-    if (profiles) fs.writeFileSync(path.join(profiles, `windows-${process.pid}.json`), JSON.stringify(this.timedWindows));
-    // For a system profiler on the monotonic clock (perf record -k CLOCK_MONOTONIC): the same windows, in seconds.
-    const windows = process.env[WINDOWS_ENV];
-    if (windows) fs.appendFileSync(windows, this.timedWindows.map(([from, to]) => `${from / 1e6} ${to / 1e6}\n`).join(''));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

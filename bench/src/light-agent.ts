@@ -8,43 +8,36 @@
  *
  * Started as `node light-agent.js CONFIG.json`; prints `ready` once every
  * participant is welcomed, and exits when its connections drop.
- *
- * With FL_BENCH_TIMELINE=FILE in its environment, each participant notes when
- * it had a train request whole, sent its update and had the update's ack, and
- * the process appends those times to FILE as it exits (timeline.ts reads them):
- * where a round's time goes between the processes, which no profile shows.
  */
 import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
 import { io, type Socket } from 'socket.io-client';
 import { UnmaskedWebSocket } from '@fl/participant-agent';
 import {
-  AGENT_ACCEPTS,
   AGENT_NAMESPACE,
   decodePublicKey,
   packetCodec,
   decodeWeights,
+  encodeWeights,
+  seededRandom,
   DownlinkChunkedSchema,
   encodeKey,
-  encodeWeights,
-  toBytes,
   keyPairFromSecretKey,
   inPieces,
   PIECE_OVERHEAD_BYTES,
   randomNonce,
-  seededRandom,
   setupDigest,
   SetupMessageSchema,
   sha256Hex,
   signHeader,
   verifyHeader,
   EvaluateMessageSchema,
-  ModelAheadSchema,
   StatisticsRequestSchema,
   TrainMessageSchema,
   TransferAssembler,
-  tuneHeapForModels,
   WelcomeSchema,
   type Ack,
+  type Binary,
   type EvaluationHeader,
   type JobSpec,
   type KeyPair,
@@ -53,22 +46,6 @@ import {
   type StatisticsHeader,
   type UpdateHeader,
 } from '@fl/shared';
-
-/** One participant's round, in milliseconds since the epoch (sub-millisecond, comparable across processes). */
-export interface TimelineEntry {
-  job: string;
-  round: number;
-  /** when the coordinator issued the train request (its header's issuedAt, whole milliseconds) */
-  issuedAt: number;
-  received: number;
-  sent: number;
-  acked: number;
-}
-
-/** where the rounds' times go, if anywhere */
-const TIMELINE_FILE = process.env.FL_BENCH_TIMELINE;
-const timeline: TimelineEntry[] = [];
-const now = () => performance.timeOrigin + performance.now();
 
 export interface LightAgentConfig {
   url: string;
@@ -96,81 +73,27 @@ export function syntheticStatistics(spec: JobSpec, rows: number, classes: number
 }
 
 /**
- * add(dst, a, b, bytes): dst = a + b over `bytes` bytes of float32 (a multiple
- * of 16), four weights an instruction (f32x4.add), in a module's memory. One
- * function, so written out byte by byte (WebAssembly core spec 2.0). The sums
- * are the same float32 values as a JavaScript loop's; with the copy of the
- * global model in, 1,000,000 weights take ~0.3 ms instead of ~2.7 (JavaScript
- * adds float32 through float64 one at a time). Flower's clients add their noise
- * with numpy, on vector lanes too.
- */
-const ADD_MODULE = new Uint8Array([
-  ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
-  ...[0x01, 0x08, 0x01, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x00], // types: (i32 i32 i32 i32) -> ()
-  ...[0x03, 0x02, 0x01, 0x00], // functions: one, of type 0
-  ...[0x05, 0x03, 0x01, 0x00, 0x01], // memory: one, 1 page to start with
-  ...[0x07, 0x10, 0x02, 0x06, ...Buffer.from('memory'), 0x02, 0x00, 0x03, ...Buffer.from('add'), 0x00, 0x00], // exports
-  ...[0x0a, 0x3a, 0x01, 0x38, 0x01, 0x01, 0x7f], // code: one body of 56 bytes; local 4 (i) is an i32
-  ...[0x02, 0x40, 0x03, 0x40], // block, loop
-  ...[0x20, 0x04, 0x20, 0x03, 0x4f, 0x0d, 0x01], // if i >= bytes: leave the block
-  ...[0x20, 0x00, 0x20, 0x04, 0x6a], // dst + i
-  ...[0x20, 0x01, 0x20, 0x04, 0x6a, 0xfd, 0x00, 0x04, 0x00], // v128.load a + i
-  ...[0x20, 0x02, 0x20, 0x04, 0x6a, 0xfd, 0x00, 0x04, 0x00], // v128.load b + i
-  ...[0xfd, 0xe4, 0x01, 0xfd, 0x0b, 0x04, 0x00], // f32x4.add, v128.store
-  ...[0x20, 0x04, 0x41, 0x10, 0x6a, 0x21, 0x04], // i += 16
-  ...[0x0c, 0x00, 0x0b, 0x0b, 0x0b], // next; end loop, block, function
-]);
-
-/** The part of the WebAssembly API used here: the project compiles without the DOM library that declares it. */
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: object };
-};
-
-interface AddExports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  add(dst: number, a: number, b: number, bytes: number): void;
-}
-
-/**
  * The "training": the global model plus uniform noise of ±0.0005, drawn once
  * per participant and model size, for a fresh update of the right shape at the
  * cost of one addition per weight, so that the agents' side of a round stays
- * trivial. Noise, global model and update live in the module's memory, each
- * 16-byte aligned; the update is rewritten every round (the next request comes
- * only once the round this one went to has closed, so it has been sent), and a
- * fresh 4 MB array a round would be garbage for the agent's collector.
+ * trivial. The update is rewritten in place every round: the next request
+ * comes only once the round the last update went to has closed, so it was sent.
  */
 class NoisyUpdates {
-  private readonly wasm = new WebAssembly.Instance(new WebAssembly.Module(ADD_MODULE)).exports as AddExports;
-  private size = -1;
-  private slot = 0;
+  private noise = new Float32Array(0);
+  private update = new Float32Array(0);
 
   constructor(private readonly seed: number) {}
 
-  /** The update for this global model, as bytes; valid until the next call. */
-  next(global: Uint8Array): Uint8Array {
-    const size = global.byteLength / 4;
-    if (size !== this.size) this.layout(size);
-    const { memory } = this.wasm;
-    const [noise, from, to] = [0, this.slot, 2 * this.slot];
-    new Uint8Array(memory.buffer, from, global.byteLength).set(global);
-    const lanes = size & ~3;
-    this.wasm.add(to, from, noise, lanes * 4);
-    const [n, g, u] = [noise, from, to].map((offset) => new Float32Array(memory.buffer, offset, size));
-    for (let i = lanes; i < size; i++) u[i] = g[i] + n[i];
-    return encodeWeights(u);
-  }
-
-  private layout(size: number): void {
-    const { memory } = this.wasm;
-    this.slot = Math.ceil((size * 4) / 16) * 16;
-    const needed = Math.ceil((3 * this.slot) / 65536) - memory.buffer.byteLength / 65536;
-    if (needed > 0) memory.grow(needed);
-    const random = seededRandom(this.seed);
-    const noise = new Float32Array(memory.buffer, 0, size);
-    for (let i = 0; i < size; i++) noise[i] = (random() - 0.5) * 1e-3;
-    this.size = size;
+  next(global: Float32Array): Float32Array {
+    if (this.noise.length !== global.length) {
+      const random = seededRandom(this.seed);
+      this.noise = Float32Array.from({ length: global.length }, () => (random() - 0.5) * 1e-3);
+      this.update = new Float32Array(global.length);
+    }
+    const { noise, update } = this;
+    for (let i = 0; i < update.length; i++) update[i] = global[i] + noise[i];
+    return update;
   }
 }
 
@@ -183,8 +106,6 @@ class LightParticipant {
   private readonly updates: NoisyUpdates;
   /** digests of the job setups received: requests name theirs */
   private readonly setups = new Set<string>();
-  /** the last model sent ahead of its request */
-  private ahead: { weightsSha256: string; weights: Uint8Array } | undefined;
 
   constructor(
     private readonly config: LightAgentConfig,
@@ -213,7 +134,6 @@ class LightParticipant {
     this.socket.on('setup', (m: unknown) => this.setup(m));
     this.socket.on('train', (m: unknown) => void this.train(m));
     this.socket.on('evaluate', (m: unknown) => void this.evaluate(m));
-    this.socket.on('model-ahead', (m: unknown) => this.keepAhead(m));
     // Requests larger than a frame come in pieces, as for the agent.
     const transfers = new TransferAssembler(Number.MAX_SAFE_INTEGER, DownlinkChunkedSchema);
     this.socket.on('chunk', (piece: unknown, ack: (reply: Ack) => void) => ack(transfers.receive(piece)));
@@ -230,7 +150,7 @@ class LightParticipant {
   private handshake() {
     this.handshakeNonce = randomNonce();
     const header = { type: 'handshake' as const, publicKey: encodeKey(this.keys.publicKey), timestamp: Date.now(), nonce: this.handshakeNonce };
-    return { header, signature: signHeader('handshake', header, this.keys.secretKey), accepts: [...AGENT_ACCEPTS] };
+    return { header, signature: signHeader('handshake', header, this.keys.secretKey) };
   }
 
   private verified(domain: SignatureDomain, header: unknown, signature: string): void {
@@ -270,30 +190,18 @@ class LightParticipant {
     this.setups.add(setupDigest(header));
   }
 
-  /** As the agent does: a model sent ahead of its request is hashed on arrival and kept for the request. */
-  private keepAhead(m: unknown): void {
-    const { weightsSha256, weights } = ModelAheadSchema.parse(m);
-    if (sha256Hex(weights) !== weightsSha256) fail('a model sent ahead does not match its digest');
-    this.ahead = { weightsSha256, weights: toBytes(weights) };
-  }
-
-  /** The model a request carries, or the one sent ahead of it that it names. */
-  private globalModel(request: { weightsSha256: string }, weights: Uint8Array | undefined): Uint8Array {
-    if (!weights) {
-      if (this.ahead?.weightsSha256 !== request.weightsSha256) fail('a request without its model, and no model sent ahead has its digest');
-      return this.ahead.weights;
-    }
-    if (!decodeWeights(weights) || sha256Hex(weights) !== request.weightsSha256) fail('the global model does not match its signed digest');
-    return weights;
+  /** The model a request carries, checked against its signed digest. */
+  private globalModel(request: { weightsSha256: string }, weights: Binary): Float32Array {
+    const global = decodeWeights(weights);
+    if (!global || sha256Hex(weights) !== request.weightsSha256) fail('the global model does not match its signed digest');
+    return global;
   }
 
   private async train(m: unknown): Promise<void> {
-    const received = now();
     const { header: request, signature, weights: carried } = TrainMessageSchema.parse(m);
     this.verified('train', request, signature);
     if (!this.setups.has(request.setup)) fail('a train request names a job setup not received');
-    const bytes = this.globalModel(request, carried && toBytes(carried));
-    const weights = this.updates.next(bytes);
+    const weights = encodeWeights(this.updates.next(this.globalModel(request, carried)));
     const header: UpdateHeader = {
       type: 'update',
       job: request.job,
@@ -305,16 +213,14 @@ class LightParticipant {
       weightsSha256: sha256Hex(weights),
     };
     const message = { header, signature: signHeader('update', header, this.keys.secretKey), weights };
-    const sent = now();
     await this.reply('update', message);
-    if (TIMELINE_FILE) timeline.push({ job: request.job, round: request.round, issuedAt: request.issuedAt, received, sent, acked: now() });
   }
 
   private async evaluate(m: unknown): Promise<void> {
     const { header: request, signature, weights } = EvaluateMessageSchema.parse(m);
     this.verified('evaluate', request, signature);
     if (!this.setups.has(request.setup)) fail('an evaluate request names a job setup not received');
-    this.globalModel(request, weights && toBytes(weights));
+    this.globalModel(request, weights);
     const header: EvaluationHeader = {
       type: 'evaluation',
       job: request.job,
@@ -335,11 +241,8 @@ function fail(why: string): never {
 }
 
 function main(configFile: string): void {
-  // Exit rather than die of the signal, so that a CPU profile (--cpu-prof) is written.
-  process.once('SIGTERM', () => process.exit(0));
-  if (TIMELINE_FILE) process.on('exit', () => fs.appendFileSync(TIMELINE_FILE, timeline.map((entry) => `${JSON.stringify(entry)}\n`).join('')));
-  // As fl-agent does when it starts: its collector's settings are part of what it stands in for.
-  tuneHeapForModels();
+  // The heap setting fl-agent makes at start.
+  v8.setFlagsFromString('--heap-growing-percent=300');
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as LightAgentConfig;
   const coordinatorKey = decodePublicKey(config.coordinatorKey);
   if (!coordinatorKey) fail('the coordinator key is not a base64 Ed25519 public key');

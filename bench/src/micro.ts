@@ -76,7 +76,7 @@ export async function verifyBench(): Promise<Record<string, number>> {
     const { engine } = federation.coordinator;
     const perSec = await medianOf(5, async () => {
       const started = now();
-      // All at once, as when many participants answer a round together: the verifier spreads them over the cores.
+      // All at once, as when many participants answer a round together.
       const acks = await Promise.all(messages.map((message) => engine.submitUpdate('verify-1', message)));
       const elapsed = now() - started;
       for (const ack of acks) {

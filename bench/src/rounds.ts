@@ -82,7 +82,7 @@ function perRound(timeline: JobTimeline): number {
 async function medianRound(federation: Federation, job: JobSpecInput, warmup: { jobs: number; rounds: number }): Promise<number> {
   const warm: string[] = [];
   for (let i = 0; i < warmup.jobs; i++) {
-    const timeline = await federation.runJob({ ...job, rounds: warmup.rounds }, { timeoutMs: 3_600_000, untimed: true });
+    const timeline = await federation.runJob({ ...job, rounds: warmup.rounds }, { timeoutMs: 3_600_000 });
     warm.push(median(roundIntervals(timeline, 2, warmup.rounds)).toFixed(2));
   }
   process.stderr.write(`  warm-up of ${warmup.jobs} x ${warmup.rounds} rounds, median round of each job: ${warm.join(', ')} ms\n`);

@@ -3,6 +3,7 @@
  * `fl-coordinator`: runs the coordinator until SIGINT or SIGTERM, or runs one of
  * the operator's commands (users, audit) against a data directory.
  */
+import * as v8 from 'node:v8';
 import { configHelp, loadConfig } from './config/config';
 import { describeTls, startCoordinator } from './coordinator';
 import { OPERATOR_HELP, OperatorError, runOperatorCommand } from './operator';
@@ -17,6 +18,9 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig(argv, process.env);
+  // Models of megabytes come and go every round outside the heap, and V8 counts them against the heap's limit:
+  // letting it grow to 4x what the last full collection kept spares a full collection about every round.
+  if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) v8.setFlagsFromString('--heap-growing-percent=300');
   const coordinator = await startCoordinator(config);
   process.stdout.write(
     `fl-coordinator on ${coordinator.url}\n` +

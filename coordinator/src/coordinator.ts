@@ -9,7 +9,7 @@ import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { packetCodec, tuneHeapForModels } from '@fl/shared';
+import { packetCodec } from '@fl/shared';
 import { serveApiReference } from './admin/api-reference';
 import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
@@ -79,7 +79,6 @@ export function describeTls(tls: TlsSummary): string {
 
 export async function startCoordinator(input: CoordinatorConfig | CoordinatorConfigInput): Promise<RunningCoordinator> {
   const config = ConfigSchema.parse(input);
-  tuneHeapForModels();
   config.dataDir = path.resolve(config.dataDir);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // With TLS the one server is HTTPS, so Socket.IO, attached to it, is WSS on the same port.

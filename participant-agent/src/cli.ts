@@ -10,6 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import * as v8 from 'node:v8';
 import { encodeKey, fingerprint, readKeyFile, writeKeyFile } from '@fl/shared';
 import { verifyBundle } from './audit/verify-bundle';
 import { ParticipantAgent } from './client/agent';
@@ -192,6 +193,9 @@ async function main(argv: string[]): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // Models of megabytes come and go every round outside the heap, and V8 counts them against the heap's limit:
+  // letting it grow to 4x what the last full collection kept spares a full collection about every round.
+  if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) v8.setFlagsFromString('--heap-growing-percent=300');
   await agent.start();
 }
 

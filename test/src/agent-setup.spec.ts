@@ -55,20 +55,19 @@ describe('an agent given job setups by digest', () => {
   };
   const weights = encodeWeights(new Float32Array([0.1, -0.2, 0.3]));
 
-  /** A signed train request for `model`, carrying it unless told otherwise. */
-  function train(round: number, digest: string, model = weights, carry = true) {
+  function train(round: number, digest: string) {
     const header: TrainHeader = {
       type: 'train',
       job: 'job-1',
       round,
       setup: digest,
-      weightsSha256: sha256Hex(model),
+      weightsSha256: sha256Hex(weights),
       deadline: Date.now() + 60_000,
       issuedAt: Date.now(),
       auditHead: { seq: 1, hash: '0'.repeat(64) },
       evaluate: false,
     };
-    socket.emit('train', { header, signature: signHeader('train', header, coordinator.secretKey), ...(carry && { weights: model }) });
+    socket.emit('train', { header, signature: signHeader('train', header, coordinator.secretKey), weights });
   }
 
   beforeAll(async () => {
@@ -137,39 +136,5 @@ describe('an agent given job setups by digest', () => {
     train(4, setupDigest(setup));
     await eventually(() => updates.length, (n) => n === 2);
     expect(updates[1].header.round).toBe(4);
-  });
-
-  it('trains from the model sent ahead of a request that comes without one, and from nothing else', async () => {
-    const digest = setupDigest(setup);
-    const model = encodeWeights(new Float32Array([0.4, 0.5, -0.6]));
-    const ahead = (bytes: Uint8Array) => socket.emit('model-ahead', { job: 'job-1', weightsSha256: sha256Hex(model), weights: bytes });
-    const withoutModel = (n: number) => eventually(() => logged.filter((l) => l.includes('came without its model')).length, (count) => count === n);
-    const answered = (n: number) => eventually(() => updates.length, (count) => count === n);
-
-    // Nothing sent ahead: a request without its model is ignored.
-    train(5, digest, model, false);
-    await withoutModel(1);
-    // Bytes that do not have the digest they come with are not kept.
-    ahead(encodeWeights(new Float32Array([9, 9, 9])));
-    train(6, digest, model, false);
-    await withoutModel(2);
-    expect(logged.filter((l) => l.includes('a model sent ahead does not match its digest'))).toHaveLength(1);
-
-    // Sent ahead, then named by a request without it: the same update as from a request carrying it.
-    ahead(model);
-    train(7, digest, model, false);
-    await answered(3);
-    train(7, digest, model, true);
-    await answered(4);
-    // Kept for the next request naming it too, e.g. a round started again after a pause.
-    train(7, digest, model, false);
-    await answered(5);
-    expect(updates.slice(2).map((u) => u.header.round)).toEqual([7, 7, 7]);
-    expect(new Set(updates.slice(2).map((u) => u.header.weightsSha256)).size).toBe(1);
-
-    // A request without a model, naming another than the one kept, is ignored.
-    train(8, digest, weights, false);
-    await withoutModel(3);
-    expect(updates).toHaveLength(5);
   });
 });

@@ -113,14 +113,7 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  options: {
-    keys?: KeyPair;
-    log?: (message: string) => void;
-    timeoutMs?: number;
-    ca?: string | Buffer;
-    /** changes the agent's handshake, e.g. into an older agent's */
-    handshake?: (auth: Record<string, unknown>) => Record<string, unknown>;
-  } = {},
+  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer } = {},
 ): Promise<ParticipantAgent> {
   const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator, options.ca), name));
   const agent = new ParticipantAgent({
@@ -133,11 +126,6 @@ export async function startAgent(
     reconnectDelayMs: 100,
     reconnectDelayMaxMs: 1000,
   });
-  const change = options.handshake;
-  if (change) {
-    const auth = agent.socket.auth as (cb: (data: object) => void) => void;
-    agent.socket.auth = (cb) => auth((data) => cb(change(data as Record<string, unknown>)));
-  }
   const welcomed = agent.start();
   if (options.timeoutMs === undefined) await welcomed;
   else {

@@ -23,7 +23,7 @@ export class CoreModule {
       providers: [
         { provide: COORDINATOR_CONFIG, useValue: config },
         { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
-        { provide: STORE, useFactory: () => new SqliteStore(storeFile(config), { checkpointInBackground: true }) },
+        { provide: STORE, useFactory: () => new SqliteStore(storeFile(config)) },
         { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
       ],
       exports: [COORDINATOR_CONFIG, CoordinatorLogger, STORE, CoordinatorIdentity],

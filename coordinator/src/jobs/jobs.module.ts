@@ -5,7 +5,6 @@
  * jobs -> participants).
  */
 import { Module } from '@nestjs/common';
-import { ParallelVerifier } from '@fl/shared';
 import { AuditLog } from '../audit/audit-log';
 import { AuditModule } from '../audit/audit.module';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
@@ -33,9 +32,7 @@ import { JobsService } from './jobs.service';
           identity,
           audit,
           retention: { rounds: config.retainUpdateRounds, maxModelBytes: config.retainMaxModelBytes },
-          modelAheadMinBytes: config.modelAheadMinBytes,
           strategy: fedAvg,
-          verifier: new ParallelVerifier(),
           maxRoundAttempts: config.maxRoundAttempts,
           jobDefaults: {
             minParticipants: config.defaultMinParticipants,

@@ -46,7 +46,6 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
           refusals: 0,
           transfers: new TransferAssembler(this.config.maxMessageBytes, ChunkedSchema),
           setups: new Set(),
-          acceptsAhead: handshake.accepts?.includes('model-ahead') ?? false,
         };
         next();
       } catch (err) {

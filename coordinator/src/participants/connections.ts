@@ -16,9 +16,7 @@ import {
   type CoordinatorToAgentEvents,
   type DownlinkChunked,
   type ErrorBody,
-  type EvaluateMessage,
   type SetupMessage,
-  type TrainMessage,
   type TransferAssembler,
 } from '@fl/shared';
 import type { ParticipantPresence } from '@fl/shared';
@@ -39,14 +37,10 @@ export interface AgentSocketData {
   setups: Set<string>;
   /** while a message goes out in pieces: what is sent after it waits for it, so that messages keep their order */
   outbox?: Promise<void>;
-  /** whether the agent named 'model-ahead' in its handshake: models go to it ahead of their requests */
-  acceptsAhead: boolean;
-  /** the digest of the last model sent ahead on this connection, which the agent keeps */
-  ahead?: string;
 }
 
 /** What the coordinator sends an agent; the requests DownlinkChunkedSchema names may go in pieces. */
-type Sendable = Instruction | 'setup' | 'model-ahead';
+type Sendable = Instruction | 'setup';
 const IN_PIECES: ReadonlySet<string> = new Set(DownlinkChunkedSchema.shape.event.options);
 
 export class AgentConnections implements AgentChannel {
@@ -126,20 +120,6 @@ export class AgentConnections implements AgentChannel {
     if (lacking.length) this.deliver(lacking, 'setup', [setup]);
   }
 
-  sendAhead(participants: Iterable<string>, job: string, weightsSha256: string, weights: Uint8Array): boolean {
-    const message = { job, weightsSha256, weights };
-    if (messageBytes(message) > this.maxFrameBytes) return false;
-    const sockets: AgentSocket[] = [];
-    for (const participant of participants) {
-      const socket = this.sockets.get(participant);
-      if (!socket?.data.acceptsAhead) continue;
-      socket.data.ahead = weightsSha256;
-      sockets.push(socket);
-    }
-    if (sockets.length) this.deliver(sockets, 'model-ahead', [message]);
-    return sockets.length > 0;
-  }
-
   private deliver<E extends Sendable>(sockets: AgentSocket[], event: E, args: Parameters<CoordinatorToAgentEvents[E]>): void {
     const free: AgentSocket[] = [];
     for (const socket of sockets) {
@@ -151,17 +131,6 @@ export class AgentConnections implements AgentChannel {
 
   private deliverNow<E extends Sendable>(sockets: AgentSocket[], event: E, args: Parameters<CoordinatorToAgentEvents[E]>): void {
     const [message] = args;
-    if (event === 'train' || event === 'evaluate') {
-      // Those that have the model already (sent ahead) get the request alone; the others, with it.
-      const { weights: _carried, ...alone } = message as TrainMessage | EvaluateMessage;
-      const digest = alone.header.weightsSha256;
-      const holding = sockets.filter((s) => s.data.ahead === digest);
-      if (holding.length) {
-        this.emitTo(holding, event, [alone] as Parameters<CoordinatorToAgentEvents[E]>);
-        sockets = sockets.filter((s) => s.data.ahead !== digest);
-        if (!sockets.length) return;
-      }
-    }
     if (IN_PIECES.has(event) && messageBytes(message) > this.maxFrameBytes) {
       // Larger than a frame: packed once, then sent in pieces to each, each piece once the previous one is acknowledged.
       const { pieces, end } = inPieces(message as Record<string, unknown>, event as DownlinkChunked['event'], this.maxFrameBytes, randomNonce());

@@ -5,7 +5,7 @@
 import type { CoordinatorToAgentEvents, SetupMessage } from '@fl/shared';
 
 /** What the coordinator sends agents on its own initiative; pieces of large messages are the transport's business. */
-export type Instruction = Exclude<keyof CoordinatorToAgentEvents, 'chunk' | 'chunked' | 'setup' | 'model-ahead'>;
+export type Instruction = Exclude<keyof CoordinatorToAgentEvents, 'chunk' | 'chunked' | 'setup'>;
 
 export interface AgentChannel {
   /** names of the participants with a live, authenticated connection */
@@ -21,13 +21,6 @@ export interface AgentChannel {
    * had this one (by digest); what is sent to them next arrives after it.
    */
   provide(participants: Iterable<string>, setup: SetupMessage, digest: string): void;
-  /**
-   * Sends a new global model to those of the participants connected whose agent takes it, ahead of
-   * the request that will carry it: a train or evaluate request naming it by
-   * digest then goes to them without its weights. Not sent where it would not
-   * fit in a frame; the request carries it then, as always. True when it went to anyone.
-   */
-  sendAhead(participants: Iterable<string>, job: string, weightsSha256: string, weights: Uint8Array): boolean;
   /** The same message to several participants, encoded once; answers those that have no connection. */
   broadcast<E extends Instruction>(
     participants: Iterable<string>,

@@ -42,8 +42,6 @@ export interface JobRunDeps {
   /** which accepted updates are kept for the audit to recompute aggregates */
   retention: UpdateRetention;
   strategy: Strategy;
-  /** new global models this large or larger go to the agents while their round commits (AgentChannel.sendAhead) */
-  modelAheadMinBytes: number;
   maxRoundAttempts: number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** told after every committed round and status change, e.g. for the admin live view */
@@ -263,8 +261,7 @@ export class JobRun {
 
   /**
    * The checks that need the round's state, in the protocol's order; then the
-   * update is folded in. `checked`: the bytes' digest and finiteness when
-   * already found on another thread (WeightsChecker); otherwise found here.
+   * update is folded in.
    */
   submitUpdate(
     participant: string,
@@ -272,7 +269,6 @@ export class JobRun {
     signature: string,
     bytes: Uint8Array,
     weights: Float32Array,
-    checked?: { sha256: string; finite: boolean },
   ): Ack {
     const phase = this.phase;
     if (this.lastRound?.round === header.round && this.lastRound.contributors.has(participant)) {
@@ -291,8 +287,8 @@ export class JobRun {
     if (weights.length !== phase.size) {
       return ackError('WRONG_SHAPE', `expected ${phase.size} float32 weights, got ${weights.length}`);
     }
-    if ((checked?.sha256 ?? sha256Hex(bytes)) !== header.weightsSha256) return ackError('DIGEST_MISMATCH', 'weights do not match weightsSha256');
-    if (!(checked?.finite ?? allFinite(weights))) return ackError('NON_FINITE', 'weights contain NaN or infinity');
+    if (sha256Hex(bytes) !== header.weightsSha256) return ackError('DIGEST_MISMATCH', 'weights do not match weightsSha256');
+    if (!allFinite(weights)) return ackError('NON_FINITE', 'weights contain NaN or infinity');
     const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
     if (header.numSamples < 1 || header.numSamples > limit) {
       return ackError('IMPLAUSIBLE_SAMPLES', `numSamples must be between 1 and ${limit}`);
@@ -410,13 +406,6 @@ export class JobRun {
         };
         // The previous round's evaluation, which came with this round's updates, goes in the same transaction.
         const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: weightedEvaluation(evaluations) } : undefined;
-        if (this.sendAhead(round, result.weights, sha256)) {
-          // Socket.IO writes a large attachment once the packet before it is written, a tick later:
-          // one tick, and the bytes are on their way before the commit holds the thread.
-          await new Promise<void>((resolve) => process.nextTick(resolve));
-          // Shutting down meanwhile drops the round, as a crash before its commit would.
-          if (this.halted) throw new Halted();
-        }
         this.commit(record, result.weights, global.sha256, collection.replies, evaluated);
         this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
         // What the commit changed, without reading back (and parsing) the whole job.
@@ -429,22 +418,6 @@ export class JobRun {
       }
       attempt = this.belowMinimum(`round ${round}`, attempt, collection);
     }
-  }
-
-  /**
-   * A large new model, whose next request (the next round's train, or the last
-   * round's evaluate) will follow, goes out before its round commits: the
-   * agents receive and hash it while the commit writes it, and the request
-   * follows without it. Sent unsigned and before the commit, it commits the
-   * coordinator to nothing: a request naming it by its signed digest comes only
-   * after the commit, and a model whose round never commits is never named.
-   * True when it went out.
-   */
-  private sendAhead(round: number, weights: Float32Array, sha256: string): boolean {
-    if (weights.byteLength < this.deps.modelAheadMinBytes) return false;
-    if (round >= this.job.spec.rounds && !this.evaluationDue(round)) return false;
-    const { channel } = this.deps;
-    return channel.sendAhead(channel.online(), this.job.id, sha256, encodeWeights(weights));
   }
 
   /**

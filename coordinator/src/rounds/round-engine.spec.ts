@@ -16,7 +16,6 @@ import {
   sha256Hex,
   signHeader,
   verifyHeader,
-  WeightsChecker,
   type CoordinatorToAgentEvents,
   type EvaluateMessage,
   type KeyPair,
@@ -53,11 +52,6 @@ class FakeParticipants implements AgentChannel {
   readonly provided = new Map<string, string[]>();
   /** requests that named a setup not provided to their participant before */
   readonly unprovided: string[] = [];
-  /** models sent ahead: to whom, their digest, whether the bytes have it, and the job's committed round then */
-  readonly ahead: { participants: string[]; weightsSha256: string; bytesMatch: boolean; committedRound: number }[] = [];
-  /** called as a model goes ahead, before the tick its round waits for the bytes to leave */
-  onAhead: (() => void) | undefined;
-  store!: SqliteStore;
   /** participants whose updates are wrong: a NaN among the weights (signed as sent), or a digest of other weights */
   readonly faults = new Map<string, 'nan' | 'digest'>();
   /** "participant CODE" of every refused update, in order */
@@ -130,13 +124,6 @@ class FakeParticipants implements AgentChannel {
     return [...participants].filter((p) => !this.send(p, event, ...args));
   }
 
-  sendAhead(participants: Iterable<string>, job: string, weightsSha256: string, weights: Uint8Array): boolean {
-    const committedRound = this.store.getJob(job)!.round;
-    this.ahead.push({ participants: [...participants].sort(), weightsSha256, bytesMatch: sha256Hex(weights) === weightsSha256, committedRound });
-    this.onAhead?.();
-    return true;
-  }
-
   release(): void {
     const held = this.held;
     this.held = [];
@@ -144,13 +131,7 @@ class FakeParticipants implements AgentChannel {
   }
 }
 
-function setup(
-  names: string[],
-  maxRoundAttempts = 3,
-  retention: UpdateRetention = { maxModelBytes: 1 << 20 },
-  modelAheadMinBytes = Infinity,
-  weightsChecker?: WeightsChecker,
-) {
+function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-engine-'));
   const store = new SqliteStore(path.join(dir, 'store.sqlite'));
   const channel = new FakeParticipants(names);
@@ -167,15 +148,12 @@ function setup(
     identity,
     audit,
     retention,
-    modelAheadMinBytes,
-    weightsChecker,
     strategy: fedAvg,
     maxRoundAttempts,
     jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
     log: () => undefined,
   });
   channel.engine = engine;
-  channel.store = store;
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
   return { store, channel, engine };
 }
@@ -192,10 +170,6 @@ function sha256Of(store: SqliteStore, job: string, round: number): string {
 const spec = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', rounds: 3 };
 
 describe('the round engine', () => {
-  const cleanups: (() => unknown)[] = [];
-  const afterOnce = (cleanup: () => unknown) => cleanups.push(cleanup);
-  afterEach(() => Promise.all(cleanups.splice(0).map((cleanup) => cleanup())));
-
   it('runs the statistics phase, every round and its evaluation, averaging the updates', async () => {
     const { store, engine } = setup(['a', 'b']);
     const job = engine.createJob(spec, 'user:test');
@@ -221,50 +195,10 @@ describe('the round engine', () => {
     store.close();
   });
 
-  it('sends each new model of at least the configured size ahead of the request that will carry it, before its round commits', async () => {
-    const ahead = setup(['a', 'b'], 3, undefined, 8);
-    const job = ahead.engine.createJob(spec, 'user:test');
-    await ahead.engine.whenFinished(job.id);
-    // every round's model: the next round's train request carries it, and the last one's evaluate request
-    const models = ahead.store.listRounds(job.id).map((r) => r.modelSha256);
-    expect(ahead.channel.ahead).toEqual(
-      models.map((weightsSha256, i) => ({ participants: ['a', 'b'], weightsSha256, bytesMatch: true, committedRound: i })),
-    );
-    ahead.store.close();
-
-    // No request follows the last round's model when the job does not evaluate it.
-    const unevaluated = setup(['a', 'b'], 3, undefined, 8);
-    const quiet = unevaluated.engine.createJob({ ...spec, evaluateEvery: 0 }, 'user:test');
-    await unevaluated.engine.whenFinished(quiet.id);
-    expect(unevaluated.channel.ahead.map((a) => a.committedRound)).toEqual([0, 1]);
-    unevaluated.store.close();
-
-    // The two-weight model is 8 bytes: below a threshold of 9, it goes with its requests only.
-    const small = setup(['a', 'b'], 3, undefined, 9);
-    const plain = small.engine.createJob(spec, 'user:test');
-    await small.engine.whenFinished(plain.id);
-    expect(small.store.getJob(plain.id)).toMatchObject({ status: 'completed', round: 3 });
-    expect(small.channel.ahead).toEqual([]);
-    small.store.close();
-  });
-
-  it.each([
-    ['on the thread', 8],
-    ['inline', Infinity],
-  ])('checks each update for its digest and finite values %s, refusing those that fail with a code', async (_, minBytes) => {
+  it('checks each update for its digest and finite values, refusing those that fail with a code', async () => {
     // Prepare: c's and d's updates are wrong in every round; the round closes shortly after a and b are in
-    const checker = new WeightsChecker(minBytes);
-    const { store, channel, engine } = setup(['a', 'b', 'c', 'd'], 3, undefined, Infinity, checker);
+    const { store, channel, engine } = setup(['a', 'b', 'c', 'd']);
     channel.faults.set('c', 'nan').set('d', 'digest');
-    // A thread left running would keep Jest from exiting, whatever the outcome.
-    afterOnce(() => checker.close());
-    if (minBytes === 8) {
-      // Started by the first large update it sees, the thread is used once it runs: wait for it.
-      let first: Promise<unknown> | null;
-      while ((first = checker.check(new Uint8Array(8))) === null) await new Promise((resolve) => setTimeout(resolve, 10));
-      await first;
-    }
-    const before = checker.offloaded;
     // Execute
     const job = engine.createJob({ ...spec, waitAfterMinimumSeconds: 0.2 }, 'user:test');
     await engine.whenFinished(job.id);
@@ -273,24 +207,6 @@ describe('the round engine', () => {
     expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
     expect(store.listRounds(job.id).map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
     expect(channel.refusals.sort()).toEqual(['c NON_FINITE', 'c NON_FINITE', 'c NON_FINITE', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH']);
-    // every update (12) was checked on the thread, or none
-    expect(checker.offloaded - before).toBe(minBytes === 8 ? 12 : 0);
-    store.close();
-  });
-
-  it('drops a round uncommitted when the coordinator stops while the round\'s model is on its way ahead', async () => {
-    // Prepare
-    const { store, channel, engine } = setup(['a', 'b'], 3, undefined, 8);
-    channel.onAhead = () => engine.shutdown();
-    // Execute
-    const job = engine.createJob(spec, 'user:test');
-    await engine.whenFinished(job.id);
-    // Assert: round 1's model went ahead, and nothing of round 1 is committed; the job resumes at the next start
-    expect(channel.ahead.map((a) => a.committedRound)).toEqual([0]);
-    expect(store.getJob(job.id)).toMatchObject({ status: 'training', round: 0 });
-    expect(store.listRounds(job.id)).toEqual([]);
-    expect(store.getModel(job.id)!.round).toBe(0);
-    expect(verifyStore(store).failure).toBeUndefined();
     store.close();
   });
 

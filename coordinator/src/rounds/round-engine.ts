@@ -16,10 +16,8 @@ import {
   StatisticsMessageSchema,
   toBytes,
   UpdateMessageSchema,
-  ParallelVerifier,
-  WeightsChecker,
+  verifyHeader,
   type Ack,
-  type CheckedWeights,
   type SignatureDomain,
 } from '@fl/shared';
 import type { z } from 'zod';
@@ -38,14 +36,8 @@ export interface RoundEngineOptions {
   identity: CoordinatorIdentity;
   audit: AuditLog;
   retention: UpdateRetention;
-  /** new global models this large or larger go to the agents while their round commits */
-  modelAheadMinBytes: number;
   strategy: Strategy;
   maxRoundAttempts: number;
-  /** checks signatures on more than one core; inline when not given */
-  verifier?: ParallelVerifier;
-  /** checks large updates' bytes on another thread; one of the engine's own when not given */
-  weightsChecker?: WeightsChecker;
   /** applied to jobs that leave them out */
   jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -59,13 +51,7 @@ export class RoundEngine {
   private readonly runs = new Map<string, JobRun>();
   private readonly finished = new Map<string, Promise<void>>();
 
-  private readonly verifier: ParallelVerifier;
-  private readonly weightsChecker: WeightsChecker;
-
-  constructor(private readonly options: RoundEngineOptions) {
-    this.verifier = options.verifier ?? new ParallelVerifier(0);
-    this.weightsChecker = options.weightsChecker ?? new WeightsChecker();
-  }
+  constructor(private readonly options: RoundEngineOptions) {}
 
   /** Resumes the jobs that were running when the coordinator stopped. */
   resume(): void {
@@ -109,56 +95,49 @@ export class RoundEngine {
     for (const run of this.runs.values()) run.participantOffline(participant);
   }
 
-  submitStatistics(participant: string, body: unknown): Promise<Ack> {
+  async submitStatistics(participant: string, body: unknown): Promise<Ack> {
     return this.receive(participant, body, StatisticsMessageSchema, (run, { header }) => run.submitStatistics(participant, header));
   }
 
-  submitEvaluation(participant: string, body: unknown): Promise<Ack> {
+  async submitEvaluation(participant: string, body: unknown): Promise<Ack> {
     return this.receive(participant, body, EvaluationMessageSchema, (run, { header }) => run.submitEvaluation(participant, header));
   }
 
-  submitUpdate(participant: string, body: unknown): Promise<Ack> {
+  async submitUpdate(participant: string, body: unknown): Promise<Ack> {
     return this.receive(
       participant,
       body,
       UpdateMessageSchema,
-      (run, message, checked) => {
-        const bytes = checked?.bytes ?? toBytes(message.weights);
+      (run, message) => {
+        const bytes = toBytes(message.weights);
         const weights = decodeWeights(bytes);
         if (!weights) return ackError('WRONG_SHAPE', 'the weights are not a whole number of float32 values');
-        return run.submitUpdate(participant, message.header, message.signature, bytes, weights, checked);
+        return run.submitUpdate(participant, message.header, message.signature, bytes, weights);
       },
-      // Large weights are hashed and checked on another thread while the signature is checked here.
-      (message) => this.weightsChecker.check(toBytes(message.weights)),
     );
   }
 
   /**
    * The checks every agent message passes, in the protocol's order: schema,
    * signature under the connection's key, the participant it names, the job;
-   * then the job run checks what depends on its state. Only the signature
-   * (ParallelVerifier) and a large update's digest and finiteness
-   * (WeightsChecker, begun alongside: `checkAside`) are checked off this
-   * thread; everything after them reads the state as it is when they come back.
+   * then the job run checks what depends on its state.
    */
-  private async receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
+  private receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
     participant: string,
     body: unknown,
     schema: z.ZodType<M>,
-    handle: (run: JobRun, message: M, checked?: CheckedWeights) => Ack,
-    checkAside?: (message: M) => Promise<CheckedWeights> | null,
-  ): Promise<Ack> {
+    handle: (run: JobRun, message: M) => Ack,
+  ): Ack {
     try {
       const parsed = schema.safeParse(body);
       if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
       const { header, signature } = parsed.data;
-      const aside = checkAside?.(parsed.data);
-      const [refused, checked] = await Promise.all([this.checkSender(participant, header.type, header, signature), aside ?? undefined]);
+      const refused = this.checkSender(participant, header.type, header, signature);
       if (refused) return refused;
       const run = this.runs.get(header.job);
       if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
       if (!run.claimNonce(participant, header.nonce)) return ackError('REPLAYED_NONCE', `this ${header.type} was received already`);
-      return handle(run, parsed.data, checked);
+      return handle(run, parsed.data);
     } catch (err) {
       this.options.log('error', `refused a message after an unexpected error: ${(err as Error).stack}`);
       return ackError('INTERNAL', 'unexpected error; the coordinator logged it');
@@ -179,23 +158,21 @@ export class RoundEngine {
   /** The coordinator is shutting down: running jobs stay as stored and resume at the next start. */
   shutdown(): void {
     for (const run of this.runs.values()) run.halt();
-    void this.verifier.close();
-    void this.weightsChecker.close();
   }
 
   /** Signature under the connection's key, then the header's participant against the connection. */
-  private async checkSender(
+  private checkSender(
     participant: string,
     domain: SignatureDomain,
     header: { participant: string },
     signature: string,
-  ): Promise<Ack | null> {
+  ): Ack | null {
     const record: ParticipantRecord | undefined = this.options.store.getParticipant(participant);
     if (!record) return ackError('UNKNOWN_PARTICIPANT', `participant ${participant} is not registered`);
     // Looked up per message, so a revocation refuses the very next one.
     const refused = statusRefusal(record);
     if (refused) return { ok: false, error: refused };
-    if (!(await this.verifier.verifyHeader(domain, header, signature, decodePublicKey(record.publicKey)!))) {
+    if (!verifyHeader(domain, header, signature, decodePublicKey(record.publicKey)!)) {
       return ackError('BAD_SIGNATURE', `the ${domain} signature does not verify against ${participant}'s key`);
     }
     if (header.participant !== participant) {

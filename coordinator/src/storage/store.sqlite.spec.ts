@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { JobSpec, Preprocessing } from '@fl/shared';
-import { Checkpointer } from './checkpointer';
 import { SqliteStore } from './store.sqlite';
 import type { RoundRecord } from './store';
 
@@ -79,41 +78,5 @@ describe('the SQLite store', () => {
     expect(() => store.commitRound(round(3), model(3))).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
     expect(store.listRounds('j1').map((r) => r.round)).toEqual([1]);
     expect(store.getModel('j1', 3)).toBeUndefined();
-  });
-});
-
-describe('the store checkpointing in the background', () => {
-  const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'fl-store-'));
-  const preprocessing: Preprocessing = { features: [{ name: 'x', type: 'numeric', mean: 0, std: 1 }], target: { type: 'numeric', mean: 0, std: 1 }, inputDim: 1, rows: 4 };
-  /** A job whose initial model is 4 MB: 64 pages of the log, far below SQLite's own threshold of 1,000. */
-  const withLargeModel = (store: SqliteStore) => {
-    store.addJob({ id: 'j1', spec: { model: 'linear' } as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, createdAt: 1, updatedAt: 1 });
-    store.beginTraining('j1', preprocessing, { job: 'j1', round: 0, sha256: 'f'.repeat(64), weights: new Float32Array(1_000_000).fill(0.5), createdAt: 3 });
-  };
-
-  it('moves committed pages into the database file from its worker, which the committing connection does not', async () => {
-    // Prepare: the same commit in a store with the worker and in one without
-    const background = path.join(dir(), 'store.sqlite');
-    const inline = path.join(dir(), 'store.sqlite');
-    const stores = [new SqliteStore(background, { checkpointInBackground: true }), new SqliteStore(inline)];
-    try {
-      // Execute
-      stores.forEach(withLargeModel);
-      const grown = () => fs.statSync(background).size > 4_000_000;
-      for (let waited = 0; !grown() && waited < 30_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
-      // Assert: the model reached the database file only where the worker runs; both read it back
-      expect(grown()).toBe(true);
-      expect(fs.statSync(inline).size).toBeLessThan(1_000_000);
-      for (const store of stores) expect(store.getModel('j1')!.weights[999_999]).toBe(0.5);
-    } finally {
-      stores.forEach((s) => s.close());
-    }
-  });
-
-  it('tells when its worker cannot checkpoint, e.g. the file is gone', async () => {
-    // Prepare and Execute
-    const failure = await new Promise((resolve) => new Checkpointer(path.join(dir(), 'missing.sqlite'), resolve, 10));
-    // Assert: SQLite's error, as it crosses from the worker
-    expect(failure).toMatchObject({ code: 'SQLITE_CANTOPEN' });
   });
 });

@@ -1,7 +1,6 @@
 /** The embedded store: one SQLite file in the data directory, WAL mode. */
 import Database from 'better-sqlite3';
 import { FlError, type ParticipantStatus, type Preprocessing } from '@fl/shared';
-import { Checkpointer } from './checkpointer';
 import type {
   InvitationRecord,
   JobRecord,
@@ -174,10 +173,6 @@ const toModel = (row: ModelRow): ModelVersion => ({
   createdAt: row.created_at,
 });
 
-/** SQLite's default checkpoint threshold, in pages of the log. */
-const SQLITE_CHECKPOINT_PAGES = 1000;
-const BACKSTOP_CHECKPOINT_PAGES = 4096;
-
 const modelBytes = (weights: Float32Array) => Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength);
 
 export class SqliteStore implements Store {
@@ -190,14 +185,8 @@ export class SqliteStore implements Store {
    */
   private readonly participantsByName = new Map<string, ParticipantRecord>();
 
-  private readonly checkpointer: Checkpointer | undefined;
-
-  /**
-   * `readonly` opens an existing store without changing a byte of it, e.g. to verify its audit log.
-   * `checkpointInBackground`, for a long-running server: the log is checkpointed by a worker thread
-   * (checkpointer.ts), and SQLite's own checkpoint in a commit is only a backstop.
-   */
-  constructor(file: string, options: { readonly?: boolean; checkpointInBackground?: boolean } = {}) {
+  /** `readonly` opens an existing store without changing a byte of it, e.g. to verify its audit log. */
+  constructor(file: string, options: { readonly?: boolean } = {}) {
     if (options.readonly) {
       this.db = new Database(file, { readonly: true, fileMustExist: true });
       return;
@@ -215,14 +204,6 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
     this.migrate();
-    if (options.checkpointInBackground) {
-      // A commit checkpoints only if the log outgrows what the worker keeps up with: 256 MiB
-      // instead of SQLite's 1,000 pages (64 MiB here); without the worker, SQLite's default again.
-      this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
-      this.checkpointer = new Checkpointer(file, () => {
-        if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${SQLITE_CHECKPOINT_PAGES}`);
-      });
-    }
   }
 
   /** Columns added since the first schema; rows from before enrollment existed count as approved. */
@@ -517,7 +498,6 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
-    this.checkpointer?.stop();
     this.db.close();
   }
 }

@@ -21,7 +21,7 @@ export interface AggregateResult {
 }
 
 export interface RoundAggregation {
-  /** Takes one accepted update; its weights must not change until result() (FedAvg reads them by the next add()). */
+  /** Takes one accepted update; its weights do not change afterwards, so a strategy may keep them until result(). */
   add(update: ClientUpdate): void;
   /** The aggregate, or null when no update came: the previous global model stays. */
   result(): AggregateResult | null;

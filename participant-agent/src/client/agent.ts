@@ -6,7 +6,6 @@
 import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import {
-  AGENT_ACCEPTS,
   AGENT_NAMESPACE,
   canonicalJson,
   packetCodec,
@@ -14,7 +13,6 @@ import {
   decodeWeights,
   DownlinkChunkedSchema,
   EvaluateMessageSchema,
-  ModelAheadSchema,
   encodeKey,
   encodeWeights,
   fingerprint,
@@ -29,7 +27,6 @@ import {
   StatisticsRequestSchema,
   TrainMessageSchema,
   TransferAssembler,
-  tuneHeapForModels,
   verifyHeader,
   WelcomeSchema,
   type Ack,
@@ -104,8 +101,6 @@ export class ParticipantAgent extends EventEmitter {
   private retryDelay: number;
   /** the job setups received, by digest: train and evaluate requests name theirs */
   private readonly setups = new Map<string, SetupHeader>();
-  /** the last model the coordinator sent ahead of its request, hashed on arrival */
-  private ahead: { job: string; weightsSha256: string; weights: Binary } | undefined;
   /** local data, read once per job spec and prepared once per setup */
   private table: { key: string; table: LocalTable } | undefined;
   private prepared: { key: string; data: LocalSplit } | undefined;
@@ -134,19 +129,13 @@ export class ParticipantAgent extends EventEmitter {
       auth: (cb) => cb(this.handshake()),
     });
     this.socket.on('connect_error', (err) => this.connectError(err as Error & { data?: ErrorBody }));
-    this.socket.on('disconnect', (reason) => {
-      this.log(`disconnected: ${reason}`);
-      // What was sent ahead belongs to the connection: on the next one, requests carry their model again.
-      this.ahead = undefined;
-    });
+    this.socket.on('disconnect', (reason) => this.log(`disconnected: ${reason}`));
     this.socket.on('welcome', (m) => this.welcome(m));
     this.socket.on('statistics-request', (m) => this.enqueue(() => this.statistics(m)));
     // Kept at once, not queued: the requests that name it come after it and are queued.
     this.socket.on('setup', (m) => this.keepSetup(m));
     this.socket.on('train', (m) => this.enqueue(() => this.train(m)));
     this.socket.on('evaluate', (m) => this.enqueue(() => this.evaluate(m)));
-    // Hashed at once, not queued: it comes while the coordinator commits, before the request that needs it.
-    this.socket.on('model-ahead', (m) => this.keepAhead(m));
     // A setup, train or evaluate request larger than a frame comes in acknowledged pieces, then `chunked` names it.
     this.socket.on('chunk', (piece, ack) => {
       const reply = this.transfers.receive(piece);
@@ -167,14 +156,12 @@ export class ParticipantAgent extends EventEmitter {
     });
     this.socket.on('job-finished', (m) => {
       this.log(`job ${m.job} ${m.status} after ${m.rounds} rounds`);
-      if (this.ahead?.job === m.job) this.ahead = undefined;
       this.emit('job-finished', m);
     });
   }
 
   /** Connects; resolves on the first welcome whose signature checks out. */
   start(): Promise<string> {
-    tuneHeapForModels();
     const welcomed = new Promise<string>((resolve) => this.once('welcome', resolve));
     this.socket.connect();
     return welcomed;
@@ -200,7 +187,7 @@ export class ParticipantAgent extends EventEmitter {
       timestamp: Date.now(),
       nonce: this.handshakeNonce,
     };
-    return { header, signature: signHeader('handshake', header, this.options.keys.secretKey), accepts: [...AGENT_ACCEPTS] };
+    return { header, signature: signHeader('handshake', header, this.options.keys.secretKey) };
   }
 
   private connectError(err: Error & { data?: ErrorBody }): void {
@@ -373,15 +360,6 @@ export class ParticipantAgent extends EventEmitter {
     for (const old of this.setups.keys()) if (this.setups.size > SETUPS_KEPT) this.setups.delete(old);
   }
 
-  /** Keeps a model sent ahead of its request, once it is hashed: the request's signed digest will vouch for it. */
-  private keepAhead(message: unknown): void {
-    const parsed = ModelAheadSchema.safeParse(message);
-    if (!parsed.success) return this.log('ignored a malformed model sent ahead');
-    const { job, weightsSha256, weights } = parsed.data;
-    this.ahead = sha256Hex(weights) === weightsSha256 ? { job, weightsSha256, weights } : undefined;
-    if (!this.ahead) this.log(`job ${job}: a model sent ahead does not match its digest; ignored`);
-  }
-
   /** The setup a request names; undefined (logged) when it never came. */
   private setupOf(request: TrainHeader | EvaluateHeader): SetupHeader | undefined {
     const setup = this.setups.get(request.setup);
@@ -390,26 +368,11 @@ export class ParticipantAgent extends EventEmitter {
     return undefined;
   }
 
-  /**
-   * The model of a signed train or evaluate request, checked against its header; null (logged) when it does not match.
-   * A request without weights names the model sent ahead of it, already hashed.
-   */
-  private globalModel(
-    domain: 'train' | 'evaluate',
-    request: TrainHeader | EvaluateHeader,
-    signature: string,
-    weights: Binary | undefined,
-    setup: SetupHeader,
-  ): Float32Array | null {
+  /** The model of a signed train or evaluate request, checked against its header; null (logged) when it does not match. */
+  private globalModel(domain: 'train' | 'evaluate', request: TrainHeader | EvaluateHeader, signature: string, weights: Binary, setup: SetupHeader): Float32Array | null {
     if (!this.fromCoordinator(domain, request, signature)) return null;
-    if (!weights && this.ahead?.weightsSha256 !== request.weightsSha256) {
-      this.log(`job ${request.job} round ${request.round}: the ${domain} request came without its model, and no model sent ahead has its digest; ignored`);
-      return null;
-    }
-    const bytes = weights ?? this.ahead!.weights;
-    // decodeWeights may return a view of the bytes: training and evaluation only read it, so a model kept ahead stays intact.
-    const global = decodeWeights(bytes);
-    if (!global || (weights && sha256Hex(weights) !== request.weightsSha256) || global.length !== parameterCount(setup.model)) {
+    const global = decodeWeights(weights);
+    if (!global || sha256Hex(weights) !== request.weightsSha256 || global.length !== parameterCount(setup.model)) {
       this.log(`job ${request.job} round ${request.round}: the global model does not match its signed ${domain} header; ignored`);
       return null;
     }

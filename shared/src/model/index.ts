@@ -2,4 +2,3 @@ export * from './model';
 export * from './metrics';
 export * from './random';
 export * from './average';
-export * from './heap';

@@ -3,7 +3,7 @@
  * validation: every inbound payload is parsed with its schema before use.
  */
 import type { Ack, ErrorBody } from './errors';
-import type { Chunk, DownlinkChunked, EvaluateMessage, JobFinished, ModelAhead, SetupMessage, StatisticsRequest, TrainMessage, Welcome } from './messages';
+import type { Chunk, DownlinkChunked, EvaluateMessage, JobFinished, SetupMessage, StatisticsRequest, TrainMessage, Welcome } from './messages';
 
 export interface CoordinatorToAgentEvents {
   welcome: (message: Welcome) => void;
@@ -12,8 +12,6 @@ export interface CoordinatorToAgentEvents {
   setup: (message: SetupMessage) => void;
   train: (message: TrainMessage) => void;
   evaluate: (message: EvaluateMessage) => void;
-  /** a large new global model, while its round commits: the next train or evaluate request comes without it */
-  'model-ahead': (message: ModelAhead) => void;
   'job-finished': (message: JobFinished) => void;
   /** the coordinator is about to close this connection, and why */
   closing: (error: ErrorBody) => void;

@@ -32,17 +32,10 @@ export const HandshakeHeaderSchema = z.strictObject({
   nonce,
 });
 export type HandshakeHeader = z.infer<typeof HandshakeHeaderSchema>;
-/** What an agent takes beyond the first protocol, named in its handshake: coordinators send it to those that name it. */
-export const AGENT_ACCEPTS = ['model-ahead'] as const;
 // Not strict: Socket.IO may add its own fields to `auth` (connection state recovery); the signed header is.
 export const HandshakeSchema = z.object({
   header: HandshakeHeaderSchema,
   signature,
-  /**
-   * AGENT_ACCEPTS the agent takes. Unsigned: it only decides how the coordinator sends what it
-   * sends, and a coordinator that does not know the field drops it; unknown names are ignored.
-   */
-  accepts: z.array(z.string().max(64)).max(32).optional(),
 });
 export type Handshake = z.infer<typeof HandshakeSchema>;
 
@@ -133,13 +126,7 @@ export const TrainHeaderSchema = z.strictObject({
   evaluate: z.boolean(),
 });
 export type TrainHeader = z.infer<typeof TrainHeaderSchema>;
-/**
- * A request's weights are absent when the model came ahead of it on the same
- * connection (`model-ahead`): the agent takes the one it kept whose digest is
- * the header's weightsSha256.
- */
-const requestWeights = binary.optional();
-export const TrainMessageSchema = z.strictObject({ header: TrainHeaderSchema, signature, weights: requestWeights });
+export const TrainMessageSchema = z.strictObject({ header: TrainHeaderSchema, signature, weights: binary });
 export type TrainMessage = z.infer<typeof TrainMessageSchema>;
 
 /** Agent -> coordinator, acknowledged: the locally trained weights. */
@@ -171,18 +158,8 @@ export type UpdateMessage = z.infer<typeof UpdateMessageSchema>;
 /** Coordinator -> agent: evaluate this global model on your held-out rows (the last round's: the others are evaluated with the next train request). */
 export const EvaluateHeaderSchema = TrainHeaderSchema.omit({ evaluate: true }).extend({ type: z.literal('evaluate') });
 export type EvaluateHeader = z.infer<typeof EvaluateHeaderSchema>;
-export const EvaluateMessageSchema = z.strictObject({ header: EvaluateHeaderSchema, signature, weights: requestWeights });
+export const EvaluateMessageSchema = z.strictObject({ header: EvaluateHeaderSchema, signature, weights: binary });
 export type EvaluateMessage = z.infer<typeof EvaluateMessageSchema>;
-
-/**
- * Coordinator -> agent, unsigned: a new global model sent while the round that
- * made it commits, ahead of the train or evaluate request that will carry it.
- * That request then comes without weights; its signed weightsSha256 is what
- * vouches for these bytes, which the agent hashes on arrival and keeps (the
- * last one only) until then.
- */
-export const ModelAheadSchema = z.strictObject({ job: id, weightsSha256: sha256, weights: binary });
-export type ModelAhead = z.infer<typeof ModelAheadSchema>;
 
 /** Agent -> coordinator, acknowledged: metrics of the global model on the participant's held-out rows. */
 export const EvaluationHeaderSchema = z.strictObject({
