@@ -7,6 +7,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { AdminModule } from './admin/admin.module';
 import { AuditModule } from './audit/audit.module';
 import type { CoordinatorConfig } from './config/config';
+import type { Clock } from './core/clock';
 import { CoreModule } from './core/core.module';
 import { JobsModule } from './jobs/jobs.module';
 import { ParticipantsModule } from './participants/participants.module';
@@ -14,10 +15,10 @@ import { UsersModule } from './users/users.module';
 
 @Module({})
 export class CoordinatorModule {
-  static forConfig(config: CoordinatorConfig): DynamicModule {
+  static forConfig(config: CoordinatorConfig, clock: Clock): DynamicModule {
     return {
       module: CoordinatorModule,
-      imports: [CoreModule.forConfig(config), AuditModule, UsersModule, ParticipantsModule, JobsModule, AdminModule],
+      imports: [CoreModule.forConfig(config, clock), AuditModule, UsersModule, ParticipantsModule, JobsModule, AdminModule],
     };
   }
 }

@@ -14,6 +14,7 @@ import { serveApiReference } from './admin/api-reference';
 import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
+import { systemClock, type Clock } from './core/clock';
 import { AuditVerifier } from './audit/audit-verifier';
 import { CoordinatorIdentity } from './identity/identity';
 import { CoordinatorLogger } from './logger';
@@ -77,13 +78,14 @@ export function describeTls(tls: TlsSummary): string {
   return `certificate ${tls.subject}${names}, issued by ${tls.issuer}, valid until ${tls.validTo.toISOString()}`;
 }
 
-export async function startCoordinator(input: CoordinatorConfig | CoordinatorConfigInput): Promise<RunningCoordinator> {
+/** `clock` times the coordinator's deadlines and expiries; tests pass one they move by hand. */
+export async function startCoordinator(input: CoordinatorConfig | CoordinatorConfigInput, clock: Clock = systemClock): Promise<RunningCoordinator> {
   const config = ConfigSchema.parse(input);
   config.dataDir = path.resolve(config.dataDir);
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // With TLS the one server is HTTPS, so Socket.IO, attached to it, is WSS on the same port.
   const tlsFiles = config.tlsCert && config.tlsKey ? readTls(config.tlsCert, config.tlsKey) : undefined;
-  const app = await NestFactory.create<NestExpressApplication>(CoordinatorModule.forConfig(config), {
+  const app = await NestFactory.create<NestExpressApplication>(CoordinatorModule.forConfig(config, clock), {
     logger: ['error', 'warn'],
     httpsOptions: tlsFiles && { cert: tlsFiles.cert, key: tlsFiles.key },
   });

@@ -1,4 +1,5 @@
 export { startCoordinator, type RunningCoordinator, type TlsSummary } from './coordinator';
+export { ManualClock, systemClock, type Clock } from './core/clock';
 export { loadConfig, ConfigSchema, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 export type { JobRecord, RoundRecord, ParticipantRecord, Store } from './storage/store';
 export type { JobEvent } from './rounds/job-run';

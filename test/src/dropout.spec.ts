@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Socket } from 'socket.io-client';
-import type { JobEvent, RunningCoordinator } from '@fl/coordinator';
+import { ManualClock, type JobEvent, type RunningCoordinator } from '@fl/coordinator';
 import { generateKeyPair, writeKeyFile } from '@fl/shared';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import { connectRaw, handshakeAuth } from './raw-client';
@@ -15,6 +15,10 @@ import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, splitC
 import { AGENT_CLI } from './processes';
 
 jest.setTimeout(180_000);
+
+/** The coordinator's deadlines move only when the test says: a silent participant's deadline comes when the others have answered. */
+const clock = new ManualClock();
+const DEADLINE_SECONDS = 30;
 
 describe('participants that disappear mid-job', () => {
   let coordinator: RunningCoordinator;
@@ -27,7 +31,7 @@ describe('participants that disappear mid-job', () => {
 
   beforeAll(async () => {
     expect(fs.existsSync(AGENT_CLI)).toBe(true); // built by `npm test`'s pretest
-    coordinator = await testCoordinator();
+    coordinator = await testCoordinator({}, clock);
     api = AdminApi.of(coordinator);
     const dir = tempDir('dropout');
     const file = `${DATA_DIR}/breast_cancer.csv`;
@@ -92,18 +96,36 @@ describe('participants that disappear mid-job', () => {
     for (const round of rounds.slice(2)) expect(round.selected).not.toContain('site-c');
   });
 
-  it('closes a round at its deadline when a connected participant never answers', async () => {
+  it('closes each phase at its deadline when a connected participant never answers', async () => {
     const keys = await registerParticipant(api, 'silent');
     ({ socket: silent } = await connectRaw(coordinator.url, handshakeAuth(keys)));
+    // What the two honest agents answered, phase by phase (statistics, each round, the last evaluation).
+    const answers: string[] = [];
+    for (const agent of agents) {
+      agent.on('statistics', (job: string) => answers.push(job));
+      agent.on('trained', ({ job }: { job: string }) => answers.push(job));
+      agent.on('evaluated', ({ job }: { job: string }) => answers.push(job));
+    }
     const job = await api.createJob({
       model: 'logistic',
       features: featuresOf(`${DATA_DIR}/breast_cancer.csv`, 'diagnosis'),
       target: 'diagnosis',
       rounds: 2,
       minParticipants: 2,
-      roundDeadlineSeconds: 2,
+      roundDeadlineSeconds: DEADLINE_SECONDS,
     });
-    await coordinator.engine.whenFinished(job.id);
+    let finished = false;
+    const done = coordinator.engine.whenFinished(job.id).then(() => (finished = true));
+    // Once both honest agents have answered a phase, only the silent one is awaited: its deadline comes.
+    for (let phase = 1; !finished; phase++) {
+      await eventually(
+        async () => finished || answers.filter((j) => j === job.id).length >= 2 * phase,
+        (ready) => ready,
+        120_000,
+      );
+      if (!finished) clock.advance(DEADLINE_SECONDS * 1000);
+    }
+    await done;
     expect((await api.job(job.id)).status).toBe('completed');
     const rounds = await api.rounds(job.id);
     expect(rounds).toHaveLength(2);
@@ -111,7 +133,7 @@ describe('participants that disappear mid-job', () => {
       expect(round.selected).toContain('silent');
       expect(round.failures).toEqual([{ participant: 'silent', reason: 'deadline passed' }]);
       expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-a', 'site-b']);
-      expect(round.closedAt - round.startedAt).toBeGreaterThanOrEqual(1900);
+      expect(round.closedAt - round.startedAt).toBe(DEADLINE_SECONDS * 1000);
     }
   });
 });

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startCoordinator, type CoordinatorConfigInput, type JobRecord, type RoundRecord, type RunningCoordinator } from '@fl/coordinator';
+import { startCoordinator, type Clock, type CoordinatorConfigInput, type JobRecord, type RoundRecord, type RunningCoordinator } from '@fl/coordinator';
 import {
   encodeKey,
   generateKeyPair,
@@ -28,14 +28,17 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `fl-${prefix}-`));
 }
 
-export async function testCoordinator(options: Partial<CoordinatorConfigInput> = {}) {
-  return startCoordinator({
-    port: 0,
-    dataDir: tempDir('coordinator'),
-    logLevel: 'error',
-    adminToken: 'test-admin-token-0123456789',
-    ...options,
-  });
+export async function testCoordinator(options: Partial<CoordinatorConfigInput> = {}, clock?: Clock) {
+  return startCoordinator(
+    {
+      port: 0,
+      dataDir: tempDir('coordinator'),
+      logLevel: 'error',
+      adminToken: 'test-admin-token-0123456789',
+      ...options,
+    },
+    clock,
+  );
 }
 
 /** The REST API as the dashboard or a script uses it; with a CA, over the agent's client, since fetch cannot take one. */

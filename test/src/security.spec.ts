@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import type { JobEvent, RunningCoordinator } from '@fl/coordinator';
+import { ManualClock, type JobEvent, type RunningCoordinator } from '@fl/coordinator';
 import {
   AuditRecordSchema,
   encodeKey,
@@ -102,6 +102,8 @@ async function signIn(url: string, name: string, password = PASSWORD): Promise<s
 }
 
 describe('users, roles, enrollment and revocation', () => {
+  /** Invitations expire by it: the test moves it instead of waiting. */
+  const clock = new ManualClock();
   let coordinator: RunningCoordinator;
   let url: string;
   let admin: string;
@@ -109,7 +111,7 @@ describe('users, roles, enrollment and revocation', () => {
 
   beforeAll(async () => {
     // A low sign-in limit so that the rate limit is reached in a few attempts.
-    coordinator = await testCoordinator({ loginFailuresPerMinute: 5 });
+    coordinator = await testCoordinator({ loginFailuresPerMinute: 5 }, clock);
     url = coordinator.url;
     const api = AdminApi.of(coordinator);
     await api.request('POST', '/api/users', { name: 'ada', password: PASSWORD, role: 'admin' });
@@ -245,9 +247,13 @@ describe('users, roles, enrollment and revocation', () => {
     });
 
     it('expire, and can be cancelled', async () => {
-      const short = await invite({ expiresInHours: 1 / 3600 });
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, short.expiresAt - Date.now()) + 200));
-      await expect(enrollWith(short.token, 'site-late')).rejects.toMatchObject({ code: 'INVITATION_EXPIRED' });
+      const short = await invite({ expiresInHours: 1 });
+      clock.advance(3_600_000 - 1);
+      const justInTime = generateKeyPair();
+      expect((await enrollWith(short.token, 'site-in-time', justInTime)).enrolled.participant).toBe('site-in-time');
+      const late = await invite({ expiresInHours: 1 });
+      clock.advance(3_600_000);
+      await expect(enrollWith(late.token, 'site-late')).rejects.toMatchObject({ code: 'INVITATION_EXPIRED' });
       const cancelled = await invite({});
       expect((await call(url, 'DELETE', `/api/invitations/${cancelled.id}`, admin)).body).toMatchObject({ status: 'cancelled' });
       await expect(enrollWith(cancelled.token, 'site-cancelled')).rejects.toMatchObject({ code: 'INVITATION_INVALID' });

@@ -6,6 +6,7 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import * as path from 'node:path';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
+import { CLOCK, type Clock } from './clock';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { SqliteStore, STORE_FILE } from '../storage/store.sqlite';
@@ -17,16 +18,17 @@ export const storeFile = (config: CoordinatorConfig) => path.join(config.dataDir
 @Global()
 @Module({})
 export class CoreModule {
-  static forConfig(config: CoordinatorConfig): DynamicModule {
+  static forConfig(config: CoordinatorConfig, clock: Clock): DynamicModule {
     return {
       module: CoreModule,
       providers: [
         { provide: COORDINATOR_CONFIG, useValue: config },
+        { provide: CLOCK, useValue: clock },
         { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
         { provide: STORE, useFactory: () => new SqliteStore(storeFile(config)) },
         { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
       ],
-      exports: [COORDINATOR_CONFIG, CoordinatorLogger, STORE, CoordinatorIdentity],
+      exports: [COORDINATOR_CONFIG, CLOCK, CoordinatorLogger, STORE, CoordinatorIdentity],
     };
   }
 }

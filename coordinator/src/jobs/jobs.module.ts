@@ -8,6 +8,7 @@ import { Module } from '@nestjs/common';
 import { AuditLog } from '../audit/audit-log';
 import { AuditModule } from '../audit/audit.module';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
+import { CLOCK, type Clock } from '../core/clock';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { AgentGateway } from '../participants/agent.gateway';
@@ -25,7 +26,7 @@ import { JobsService } from './jobs.service';
   providers: [
     {
       provide: RoundEngine,
-      useFactory: (store: Store, channel: AgentConnections, identity: CoordinatorIdentity, audit: AuditLog, log: CoordinatorLogger, config: CoordinatorConfig) =>
+      useFactory: (store: Store, channel: AgentConnections, identity: CoordinatorIdentity, audit: AuditLog, log: CoordinatorLogger, config: CoordinatorConfig, clock: Clock) =>
         new RoundEngine({
           store,
           channel,
@@ -39,8 +40,9 @@ import { JobsService } from './jobs.service';
             roundDeadlineSeconds: config.defaultRoundDeadlineSeconds,
           },
           log: (level, message) => log.log(level, message),
+          clock,
         }),
-      inject: [STORE, AgentConnections, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG],
+      inject: [STORE, AgentConnections, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK],
     },
     JobsService,
     AgentGateway,

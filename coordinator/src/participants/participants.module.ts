@@ -15,6 +15,7 @@ import { HandshakeVerifier } from './handshake';
 import { EnrollmentsController, InvitationsController, ParticipantsController } from './participants.controller';
 import { ParticipantsService } from './participants.service';
 import { ParticipantRegistry } from './registry';
+import { CLOCK, type Clock } from '../core/clock';
 
 @Module({
   imports: [AuditModule],
@@ -23,7 +24,7 @@ import { ParticipantRegistry } from './registry';
     { provide: AgentConnections, useFactory: (config: CoordinatorConfig) => new AgentConnections(config.maxFrameBytes), inject: [COORDINATOR_CONFIG] },
     {
       provide: ParticipantRegistry,
-      useFactory: (store: Store, audit: AuditLog, identity: CoordinatorIdentity, connections: AgentConnections, config: CoordinatorConfig) =>
+      useFactory: (store: Store, audit: AuditLog, identity: CoordinatorIdentity, connections: AgentConnections, config: CoordinatorConfig, clock: Clock) =>
         new ParticipantRegistry({
           store,
           audit,
@@ -31,8 +32,9 @@ import { ParticipantRegistry } from './registry';
           connections,
           windowMs: config.handshakeWindowSeconds * 1000,
           failures: new FailureLimiter(config.handshakeFailuresPerMinute, 60_000),
+          clock,
         }),
-      inject: [STORE, AuditLog, CoordinatorIdentity, AgentConnections, COORDINATOR_CONFIG],
+      inject: [STORE, AuditLog, CoordinatorIdentity, AgentConnections, COORDINATOR_CONFIG, CLOCK],
     },
     {
       provide: HandshakeVerifier,

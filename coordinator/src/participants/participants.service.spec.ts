@@ -10,6 +10,7 @@ import { SqliteStore } from '../storage/store.sqlite';
 import { STORE } from '../storage/store';
 import { AgentConnections } from './connections';
 import { ParticipantsService } from './participants.service';
+import { systemClock } from '../core/clock';
 import { ParticipantRegistry } from './registry';
 
 async function setup() {
@@ -18,7 +19,7 @@ async function setup() {
   const identity = CoordinatorIdentity.fromDataDir(dir);
   const audit = new AuditLog(store, identity);
   const connections = new AgentConnections();
-  const registry = new ParticipantRegistry({ store, audit, identity, connections, windowMs: 60_000, failures: new FailureLimiter(5, 60_000) });
+  const registry = new ParticipantRegistry({ store, audit, identity, connections, windowMs: 60_000, failures: new FailureLimiter(5, 60_000), clock: systemClock });
   const module = await Test.createTestingModule({
     providers: [
       { provide: STORE, useValue: store },

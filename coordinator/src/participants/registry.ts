@@ -29,6 +29,7 @@ import type { CoordinatorIdentity } from '../identity/identity';
 import { parseBody as parse } from '../validation';
 import type { InvitationRecord, ParticipantRecord, Store } from '../storage/store';
 import type { AgentConnections } from './connections';
+import type { Clock } from '../core/clock';
 import type { FailureLimiter } from '../failure-limiter';
 import { invitationStatus, toInvitationView } from './participant.views';
 
@@ -44,13 +45,15 @@ export interface RegistryOptions {
   windowMs: number;
   /** failed enrollments per address, so that tokens cannot be guessed */
   failures: FailureLimiter;
+  /** invitations expire by it */
+  clock: Clock;
 }
 
 export class ParticipantRegistry {
   constructor(private readonly o: RegistryOptions) {}
 
   /** The answer holds the one-time token: it is shown this once and stored only as a hash. */
-  createInvitation(input: NewInvitationRequest, actor: string, now = Date.now()): CreatedInvitationView {
+  createInvitation(input: NewInvitationRequest, actor: string, now = this.o.clock.now()): CreatedInvitationView {
     const token = `fl_inv_${randomBytes(32).toString('base64url')}`;
     const record: InvitationRecord = {
       id: randomUUID(),
@@ -73,11 +76,11 @@ export class ParticipantRegistry {
     return { ...toInvitationView(record, now), token };
   }
 
-  listInvitations(now = Date.now()): InvitationView[] {
+  listInvitations(now = this.o.clock.now()): InvitationView[] {
     return this.o.store.listInvitations().map((i) => toInvitationView(i, now));
   }
 
-  cancelInvitation(id: string, actor: string, now = Date.now()): InvitationView {
+  cancelInvitation(id: string, actor: string, now = this.o.clock.now()): InvitationView {
     const invitation = this.o.store.getInvitation(id);
     if (!invitation) throw new FlError('NOT_FOUND', `no invitation ${id}`);
     if (invitationStatus(invitation, now) !== 'open') throw new FlError('CONFLICT', `invitation ${id} is ${invitationStatus(invitation, now)}`);
@@ -95,7 +98,7 @@ export class ParticipantRegistry {
    * malformed body included: that is why the body is parsed here, after the
    * rate limit, rather than by the controller.
    */
-  enroll(body: unknown, address: string, now = Date.now()): EnrolledResponse {
+  enroll(body: unknown, address: string, now = this.o.clock.now()): EnrolledResponse {
     const limiterKey = `address:${address}`;
     if (this.o.failures.blocked(limiterKey, now)) {
       throw new FlError('RATE_LIMITED', `too many failed enrollments; wait up to ${this.o.failures.windowMs / 1000}s`);
@@ -113,7 +116,8 @@ export class ParticipantRegistry {
     if (!verifyHeader('enrollment', header, signature, decodePublicKey(header.publicKey)!)) {
       throw new FlError('BAD_SIGNATURE', 'the enrollment is not signed by the key it registers');
     }
-    if (Math.abs(now - header.timestamp) > this.o.windowMs) {
+    // The site signed its wall-clock time, so freshness is judged by the wall clock, not by the clock of expiries.
+    if (Math.abs(Date.now() - header.timestamp) > this.o.windowMs) {
       throw new FlError('STALE_TIMESTAMP', `the enrollment timestamp is more than ${this.o.windowMs / 1000}s from the coordinator's clock`);
     }
     const invitation = this.o.store.getInvitationByDigest(digest(header.token));
@@ -151,7 +155,7 @@ export class ParticipantRegistry {
   }
 
   /** An admin registers a key directly (it was exchanged out of band): approved at once. */
-  register(input: RegisterParticipantRequest, actor: string, now = Date.now()): ParticipantRecord {
+  register(input: RegisterParticipantRequest, actor: string, now = this.o.clock.now()): ParticipantRecord {
     const record: ParticipantRecord = { ...input, status: 'approved', invitation: null, decidedAt: now, decidedBy: actor, createdAt: now };
     this.o.store.transaction(() => {
       this.o.store.addParticipant(record);
@@ -166,7 +170,7 @@ export class ParticipantRegistry {
    * revoke: approved -> revoked, effective at once: the live connection is
    * closed with the reason, and later messages are refused.
    */
-  decide(name: string, action: 'approve' | 'reject' | 'revoke', { reason }: DecisionRequest, actor: string, now = Date.now()): ParticipantRecord {
+  decide(name: string, action: 'approve' | 'reject' | 'revoke', { reason }: DecisionRequest, actor: string, now = this.o.clock.now()): ParticipantRecord {
     const participant = this.o.store.getParticipant(name);
     if (!participant) throw new FlError('NOT_FOUND', `no participant ${name}`);
     const allowed = { approve: ['pending', 'rejected'], reject: ['pending'], revoke: ['approved', 'pending'] }[action];

@@ -1,8 +1,10 @@
+import { ManualClock } from '../core/clock';
 import { ReplyCollection } from './collection';
 
 describe('a phase collecting replies', () => {
   it('closes as soon as every selected participant replied or failed', async () => {
-    const phase = new ReplyCollection<number>(new Set(['a', 'b']), Date.now() + 60_000);
+    const clock = new ManualClock();
+    const phase = new ReplyCollection<number>(new Set(['a', 'b']), clock.now() + 60_000, clock);
     phase.accept('a', 1);
     expect(phase.isClosed).toBe(false);
     phase.fail('b', 'disconnected');
@@ -12,7 +14,8 @@ describe('a phase collecting replies', () => {
   });
 
   it('counts only the first answer of a participant, and none from outside the selection', () => {
-    const phase = new ReplyCollection<number>(new Set(['a', 'b']), Date.now() + 60_000);
+    const clock = new ManualClock();
+    const phase = new ReplyCollection<number>(new Set(['a', 'b']), clock.now() + 60_000, clock);
     phase.accept('a', 1);
     phase.accept('a', 2);
     phase.fail('a', 'late');
@@ -22,12 +25,28 @@ describe('a phase collecting replies', () => {
     phase.close('test over');
   });
 
-  it('closes at the deadline, failing whoever has not answered', async () => {
-    const phase = new ReplyCollection<number>(new Set(['a', 'b']), Date.now() + 30);
+  it('closes at the deadline, failing whoever has not answered, and not a moment before', async () => {
+    const clock = new ManualClock();
+    const phase = new ReplyCollection<number>(new Set(['a', 'b']), clock.now() + 30_000, clock);
     phase.accept('a', 1);
+    clock.advance(29_999);
+    expect(phase.isClosed).toBe(false);
+    clock.advance(1);
     await phase.closed;
     expect(phase.failures.get('b')).toBe('deadline passed');
     phase.accept('b', 2);
     expect(phase.replies.has('b')).toBe(false);
+  });
+
+  it('closes earlier when brought forward, never later', async () => {
+    const clock = new ManualClock();
+    const phase = new ReplyCollection<number>(new Set(['a', 'b']), clock.now() + 30_000, clock);
+    phase.closeBy(clock.now() + 60_000);
+    phase.closeBy(clock.now() + 5_000);
+    clock.advance(4_999);
+    expect(phase.isClosed).toBe(false);
+    clock.advance(1);
+    await phase.closed;
+    expect([...phase.failures.keys()]).toEqual(['a', 'b']);
   });
 });

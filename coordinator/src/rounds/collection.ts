@@ -4,18 +4,21 @@
  * sequence of such phases (statistics, training; later the extra phases of
  * secure aggregation), never one hard-wired exchange.
  */
+import type { Clock } from '../core/clock';
+
 export class ReplyCollection<T> {
   readonly replies = new Map<string, T>();
   readonly failures = new Map<string, string>();
   /** resolves once every selected participant replied or failed */
   readonly closed: Promise<void>;
   private settle!: () => void;
-  private timer: NodeJS.Timeout;
+  private timer: unknown;
   private done = false;
 
   constructor(
     readonly selected: ReadonlySet<string>,
     readonly deadline: number,
+    private readonly clock: Clock,
   ) {
     this.closed = new Promise((resolve) => (this.settle = resolve));
     this.timer = this.expireAt(deadline);
@@ -24,14 +27,12 @@ export class ReplyCollection<T> {
   /** Brings the end of the phase forward (never back), e.g. a short wait once the minimum replied. */
   closeBy(time: number): void {
     if (this.done || time >= this.deadline) return;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = this.expireAt(time);
   }
 
-  private expireAt(time: number): NodeJS.Timeout {
-    const timer = setTimeout(() => this.expire(), Math.max(0, time - Date.now()));
-    timer.unref?.();
-    return timer;
+  private expireAt(time: number): unknown {
+    return this.clock.setTimeout(() => this.expire(), Math.max(0, time - this.clock.now()));
   }
 
   get isClosed(): boolean {
@@ -71,7 +72,7 @@ export class ReplyCollection<T> {
   private finish(): void {
     if (this.done) return;
     this.done = true;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.settle();
   }
 }

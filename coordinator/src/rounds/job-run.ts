@@ -32,6 +32,7 @@ import { combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
 import type { RoundAggregation, Strategy } from '../strategy/strategy';
 import { WeightedMetrics } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
+import type { Clock } from '../core/clock';
 import { ReplyCollection } from './collection';
 
 export interface JobRunDeps {
@@ -46,6 +47,7 @@ export interface JobRunDeps {
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** told after every committed round and status change, e.g. for the admin live view */
   notify: (event: JobEvent) => void;
+  clock: Clock;
 }
 
 export type JobEvent =
@@ -311,7 +313,7 @@ export class JobRun {
     phase.aggregation.add({ participant, weights, numSamples, metrics: header.metrics });
     collection.accept(participant, { numSamples, sha256 });
     const wait = this.job.spec.waitAfterMinimumSeconds;
-    if (wait !== undefined && collection.replies.size === this.job.spec.minParticipants) collection.closeBy(Date.now() + wait * 1000);
+    if (wait !== undefined && collection.replies.size === this.job.spec.minParticipants) collection.closeBy(this.deps.clock.now() + wait * 1000);
     return ackOk;
   }
 
@@ -320,8 +322,8 @@ export class JobRun {
     for (let attempt = 1; ; attempt++) {
       const selected = await this.waitForParticipants();
       this.setStatus('statistics');
-      const collection = new ReplyCollection<LocalStatistics>(new Set(selected), this.deadline());
-      const header = { type: 'statistics-request' as const, job: this.job.id, spec, issuedAt: Date.now() };
+      const collection = new ReplyCollection<LocalStatistics>(new Set(selected), this.deadline(), this.deps.clock);
+      const header = { type: 'statistics-request' as const, job: this.job.id, spec, issuedAt: this.deps.clock.now() };
       const signature = this.deps.identity.sign('statistics-request', header);
       if (await this.runPhase({ kind: 'statistics', collection, ...this.asking('statistics-request', { header, signature }) })) {
         attempt--;
@@ -333,7 +335,7 @@ export class JobRun {
         const preprocessing = combineStatistics(spec, [...collection.replies.values()]);
         const initial = initialParameters(modelShape(this.job, preprocessing));
         const sha256 = sha256Hex(encodeWeights(initial));
-        const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: Date.now() };
+        const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: this.deps.clock.now() };
         this.deps.store.transaction(() => {
           this.deps.store.beginTraining(this.job.id, preprocessing, model);
           const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
@@ -360,8 +362,8 @@ export class JobRun {
     for (let attempt = 1; ; attempt++) {
       const selected = await this.waitForParticipants();
       this.setStatus('training');
-      const startedAt = Date.now();
-      const collection = new ReplyCollection<{ numSamples: number; sha256: string }>(new Set(selected), this.deadline());
+      const startedAt = this.deps.clock.now();
+      const collection = new ReplyCollection<{ numSamples: number; sha256: string }>(new Set(selected), this.deadline(), this.deps.clock);
       const aggregation = this.deps.strategy.begin(global.weights);
       // The model sent is the previous round's: its evaluation, when due, travels with this exchange.
       const evaluate = round > 1 && this.evaluationDue(round - 1);
@@ -395,7 +397,7 @@ export class JobRun {
           job: this.job.id,
           round,
           startedAt,
-          closedAt: Date.now(),
+          closedAt: this.deps.clock.now(),
           selected,
           contributors: [...collection.replies].map(([participant, { numSamples }]) => ({ participant, numSamples })),
           failures: [...collection.failures].map(([participant, reason]) => ({ participant, reason })),
@@ -506,7 +508,7 @@ export class JobRun {
   private modelHeader(round: number, weightsSha256: string, deadline: number) {
     // The log's head goes out signed with every model: each site holds it against a later rewrite of the log.
     const auditHead = this.deps.store.auditHead()!;
-    return { job: this.job.id, round, setup: this.jobSetup().digest, weightsSha256, deadline, issuedAt: Date.now(), auditHead };
+    return { job: this.job.id, round, setup: this.jobSetup().digest, weightsSha256, deadline, issuedAt: this.deps.clock.now(), auditHead };
   }
 
   private evaluationDue(round: number): boolean {
@@ -527,7 +529,7 @@ export class JobRun {
     for (;;) {
       const selected = this.deps.channel.online().sort();
       if (selected.length === 0) return;
-      const collection = new ReplyCollection<HeldOutEvaluation>(new Set(selected), this.deadline());
+      const collection = new ReplyCollection<HeldOutEvaluation>(new Set(selected), this.deadline(), this.deps.clock);
       const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
       const signature = this.deps.identity.sign('evaluate', header);
       const asking = this.asking('evaluate', { header, signature, weights: bytes });
@@ -563,7 +565,7 @@ export class JobRun {
   }
 
   private deadline(): number {
-    return Date.now() + this.job.spec.roundDeadlineSeconds * 1000;
+    return this.deps.clock.now() + this.job.spec.roundDeadlineSeconds * 1000;
   }
 
   private async waitForParticipants(): Promise<string[]> {

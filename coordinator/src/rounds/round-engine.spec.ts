@@ -26,6 +26,7 @@ import {
 } from '@fl/shared';
 import { AuditLog } from '../audit/audit-log';
 import { verifyStore } from '../audit/store-source';
+import { ManualClock, systemClock, type Clock } from '../core/clock';
 import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
 import { fedAvg } from '../strategy/fedavg';
@@ -45,7 +46,7 @@ class FakeParticipants implements AgentChannel {
   readonly connected = new Set<string>();
   /** when false, train requests wait in `held` until release() */
   answerTraining = true;
-  held: (() => void)[] = [];
+  held: (() => Promise<void>)[] = [];
   engine!: RoundEngine;
   coordinatorKey!: Uint8Array;
   /** per participant, the digests of the signed setups provided, in order */
@@ -56,6 +57,8 @@ class FakeParticipants implements AgentChannel {
   readonly faults = new Map<string, 'nan' | 'digest'>();
   /** "participant CODE" of every refused update, in order */
   readonly refusals: string[] = [];
+  /** 'participant round N' of each update the engine accepted */
+  readonly accepted: string[] = [];
 
   constructor(names: string[]) {
     for (const name of names) {
@@ -112,7 +115,8 @@ class FakeParticipants implements AgentChannel {
       };
       const reply = () =>
         this.engine.submitUpdate(participant, { header, signature: signHeader('update', header, keys.secretKey), weights: bytes }).then((ack) => {
-          if (!ack.ok) this.refusals.push(`${participant} ${ack.error.code}`);
+          if (ack.ok) this.accepted.push(`${participant} round ${request.round}`);
+          else this.refusals.push(`${participant} ${ack.error.code}`);
         });
       if (this.answerTraining) setImmediate(reply);
       else this.held.push(reply);
@@ -124,14 +128,15 @@ class FakeParticipants implements AgentChannel {
     return [...participants].filter((p) => !this.send(p, event, ...args));
   }
 
-  release(): void {
+  /** Sends the held updates; resolves once the engine answered each. */
+  release(): Promise<unknown> {
     const held = this.held;
     this.held = [];
-    held.forEach((reply) => reply());
+    return Promise.all(held.map((reply) => reply()));
   }
 }
 
-function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }) {
+function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }, clock: Clock = systemClock) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-engine-'));
   const store = new SqliteStore(path.join(dir, 'store.sqlite'));
   const channel = new FakeParticipants(names);
@@ -152,6 +157,7 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
     maxRoundAttempts,
     jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
     log: () => undefined,
+    clock,
   });
   channel.engine = engine;
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
@@ -165,6 +171,11 @@ function sha256Of(store: SqliteStore, job: string, round: number): string {
     if (record.kind === 'update.accepted' && record.data.job === job && record.data.round === round && record.data.participant === 'a') return record.data.sha256;
   }
   throw new Error(`no update of a in round ${round}`);
+}
+
+/** Resolves once `condition` holds, checking after each turn of the event loop. */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 const spec = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', rounds: 3 };
@@ -256,13 +267,10 @@ describe('the round engine', () => {
     const { store, channel, engine } = setup(['a', 'b']);
     channel.answerTraining = false;
     const job = engine.createJob(spec, 'user:test');
-    await new Promise<void>((resolve) => {
-      const check = () => (channel.held.length === 2 ? resolve() : setTimeout(check, 5));
-      check();
-    });
+    await until(() => channel.held.length === 2);
     expect(engine.control(job.id, 'pause', 'user:test').status).toBe('paused');
-    channel.release(); // the updates of the cut-short round arrive too late
-    await new Promise((r) => setTimeout(r, 50));
+    await channel.release(); // the updates of the cut-short round arrive too late
+    expect(channel.refusals.sort()).toEqual(['a NOT_SELECTED', 'b NOT_SELECTED']);
     expect(store.listRounds(job.id)).toEqual([]);
     expect(store.getJob(job.id)!.status).toBe('paused');
     channel.answerTraining = true;
@@ -277,12 +285,7 @@ describe('the round engine', () => {
     const { store, channel, engine } = setup(['a', 'b', 'c']);
     channel.answerTraining = false;
     const job = engine.createJob({ ...spec, rounds: 2 }, 'user:test');
-    const heldFor = (n: number) =>
-      new Promise<void>((resolve) => {
-        const check = () => (channel.held.length >= n ? resolve() : setTimeout(check, 5));
-        check();
-      });
-    await heldFor(3);
+    await until(() => channel.held.length >= 3);
     // a's connection is replaced by a new one before the old one is seen closing: it is asked again
     engine.participantOnline('a');
     expect(channel.held).toHaveLength(4);
@@ -320,13 +323,16 @@ describe('the round engine', () => {
   });
 
   it('pauses a job whose round stays below the minimum after the allowed attempts, naming why, until resumed', async () => {
-    const { store, channel, engine } = setup(['a', 'b'], 2);
-    const job = engine.createJob({ ...spec, roundDeadlineSeconds: 0.05 }, 'user:test');
+    const clock = new ManualClock();
+    const { store, channel, engine } = setup(['a', 'b'], 2, undefined, clock);
     channel.answerTraining = false;
-    await new Promise<void>((resolve) => {
-      const check = () => (store.getJob(job.id)!.status === 'paused' ? resolve() : setTimeout(check, 5));
-      check();
-    });
+    const job = engine.createJob({ ...spec, roundDeadlineSeconds: 30 }, 'user:test');
+    // each attempt of round 1 asks both, and neither answers by the deadline
+    await until(() => channel.held.length === 2);
+    clock.advance(30_000);
+    await until(() => channel.held.length === 4);
+    clock.advance(30_000);
+    await until(() => store.getJob(job.id)!.status === 'paused');
     expect(store.getJob(job.id)).toMatchObject({ status: 'paused', round: 0 });
     expect(store.getJob(job.id)!.error).toMatch(/round 1 closed with 0 replies, below the minimum of 2 .*a: deadline passed.*after 2 attempts/);
     channel.answerTraining = true;
@@ -337,14 +343,19 @@ describe('the round engine', () => {
   });
 
   it('closes a round a set time after the minimum replied, without waiting for the deadline', async () => {
-    const { store, channel, engine } = setup(['a', 'b', 'c']);
-    const job = engine.createJob({ ...spec, rounds: 1, evaluateEvery: 0, waitAfterMinimumSeconds: 0.05 }, 'user:test');
+    const clock = new ManualClock();
+    const { store, channel, engine } = setup(['a', 'b', 'c'], 3, undefined, clock);
+    const job = engine.createJob({ ...spec, rounds: 1, evaluateEvery: 0, roundDeadlineSeconds: 60, waitAfterMinimumSeconds: 5 }, 'user:test');
     const silent = channel.send.bind(channel);
     channel.send = ((p: string, e: never, ...args: never[]) => (p === 'c' && e === 'train' ? true : silent(p, e, ...args))) as typeof channel.send;
+    await until(() => channel.accepted.length === 2);
+    clock.advance(4_999);
+    expect(store.listRounds(job.id)).toEqual([]);
+    clock.advance(1);
     await engine.whenFinished(job.id);
     const [round] = store.listRounds(job.id);
     expect(round.failures).toEqual([{ participant: 'c', reason: 'deadline passed' }]);
-    expect(round.closedAt - round.startedAt).toBeLessThan(5_000);
+    expect(round.closedAt - round.startedAt).toBe(5_000);
     store.close();
   });
 

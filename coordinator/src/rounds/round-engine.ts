@@ -21,6 +21,7 @@ import {
   type SignatureDomain,
 } from '@fl/shared';
 import type { z } from 'zod';
+import type { Clock } from '../core/clock';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, ParticipantRecord, Store } from '../storage/store';
 import type { Strategy } from '../strategy/strategy';
@@ -41,6 +42,7 @@ export interface RoundEngineOptions {
   /** applied to jobs that leave them out */
   jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  clock: Clock;
 }
 
 const ACTIVE: JobRecord['status'][] = ['waiting', 'statistics', 'training', 'paused'];
@@ -63,7 +65,7 @@ export class RoundEngine {
     const withDefaults = body && typeof body === 'object' && !Array.isArray(body) ? { ...this.options.jobDefaults, ...body } : body;
     const parsed = JobSpecSchema.safeParse(withDefaults);
     if (!parsed.success) throw new FlError('VALIDATION_FAILED', describeZodError(parsed.error));
-    const now = Date.now();
+    const now = this.options.clock.now();
     const job: JobRecord = {
       id: randomUUID(),
       spec: parsed.data,
