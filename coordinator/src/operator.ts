@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { NewUserRequestSchema, writeBundle } from '@fl/shared';
-import { hashPassword } from './users/passwords';
+import { addUser } from './users/users.service';
 import { AuditLog } from './audit/audit-log';
 import { storeAuditSource, verifyStore } from './audit/store-source';
 import { CoordinatorIdentity } from './identity/identity';
@@ -109,11 +109,7 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
     const store = new SqliteStore(path.join(path.resolve(dataDir), STORE_FILE));
     try {
       const audit = new AuditLog(store, CoordinatorIdentity.fromDataDir(path.resolve(dataDir)));
-      const user = { name: parsed.data.name, role: parsed.data.role, passwordHash: await hashPassword(parsed.data.password), createdAt: Date.now() };
-      store.transaction(() => {
-        store.addUser(user);
-        audit.append('user.added', 'operator', { name: user.name, role: user.role });
-      });
+      const user = await addUser(store, audit, parsed.data, 'operator');
       out(`added ${user.role} ${user.name}`);
       return 0;
     } finally {

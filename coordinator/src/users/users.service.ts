@@ -30,6 +30,16 @@ export class SessionService {
   }
 }
 
+/** Adds a user and its audit record in one transaction: for the REST API and for `fl-coordinator user add`. */
+export async function addUser(store: Store, audit: AuditLog, input: NewUserRequest, actor: string, now = Date.now()): Promise<UserRecord> {
+  const user: UserRecord = { name: input.name, role: input.role, passwordHash: await hashPassword(input.password), createdAt: now };
+  store.transaction(() => {
+    store.addUser(user);
+    audit.append('user.added', actor, { name: user.name, role: user.role }, now);
+  });
+  return user;
+}
+
 @Injectable()
 export class UsersService {
   constructor(
@@ -43,12 +53,7 @@ export class UsersService {
   }
 
   async add(input: NewUserRequest, actor: string, now = Date.now()): Promise<UserView> {
-    const user: UserRecord = { name: input.name, role: input.role, passwordHash: await hashPassword(input.password), createdAt: now };
-    this.store.transaction(() => {
-      this.store.addUser(user);
-      this.audit.append('user.added', actor, { name: user.name, role: user.role }, now);
-    });
-    return toUserView(user);
+    return toUserView(await addUser(this.store, this.audit, input, actor, now));
   }
 
   remove(name: string, actor: string): void {
