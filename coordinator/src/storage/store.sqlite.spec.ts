@@ -21,8 +21,8 @@ describe('the SQLite store', () => {
 
   beforeEach(() => {
     store = new SqliteStore(file());
-    store.addJob({ id: 'j1', spec: { model: 'linear' } as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, createdAt: 1, updatedAt: 1 });
-    store.beginTraining('j1', preprocessing, model(0));
+    store.addJob({ id: 'j1', spec: { model: 'linear' } as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, admission: { reportedRows: {}, excluded: [] }, createdAt: 1, updatedAt: 1 });
+    store.beginTraining('j1', preprocessing, { reportedRows: { a: 3 }, excluded: [{ participant: 'b', reason: 'feature 0: implausible', code: 'IMPLAUSIBLE_STATISTICS' }] }, model(0));
   });
   afterEach(() => store.close());
 

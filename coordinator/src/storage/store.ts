@@ -77,6 +77,8 @@ export interface JobRecord {
   /** the last committed round; 0 before the first */
   round: number;
   error: string | null;
+  /** set with the preprocessing; empty before */
+  admission: Admission;
   createdAt: number;
   updatedAt: number;
 }
@@ -84,6 +86,16 @@ export interface JobRecord {
 export interface RoundFailure {
   participant: string;
   reason: string;
+  /** an error code when the coordinator refused what the participant sent, e.g. IMPLAUSIBLE_WEIGHTS */
+  code?: string;
+}
+
+/** Who the statistics phase admitted to a job, and who it left out. */
+export interface Admission {
+  /** the rows each admitted site reported: no update or evaluation of theirs may claim more */
+  reportedRows: Record<string, number>;
+  /** sites whose statistics were implausible: left out of the job */
+  excluded: RoundFailure[];
 }
 
 export interface RoundRecord {
@@ -169,8 +181,8 @@ export interface JobRepository {
   getJob(id: string): JobRecord | undefined;
   listJobs(): JobRecord[];
   updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error'>>): void;
-  /** Ends the statistics phase: stores the preprocessing and the initial model (round 0), in one transaction. */
-  beginTraining(id: string, preprocessing: Preprocessing, initialModel: ModelVersion): void;
+  /** Ends the statistics phase: stores the preprocessing, who was admitted and the initial model (round 0), in one transaction. */
+  beginTraining(id: string, preprocessing: Preprocessing, admission: Admission, initialModel: ModelVersion): void;
   /** Commits a closed round: its record, the new global model and the job's round counter, in one transaction. */
   commitRound(round: RoundRecord, model: ModelVersion): void;
   /** Records the federated evaluation of a committed round. */
