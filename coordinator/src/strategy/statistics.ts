@@ -42,9 +42,9 @@ export function statisticsMatchSpec(stats: LocalStatistics, spec: JobSpec): stri
  */
 export const MAX_ABS_MOMENT = 1e15;
 /**
- * How far, in the other sites' typical standard deviations, a site's mean or
- * standard deviation may sit from the other sites' median before the site is
- * left out: a thousand tolerates strong heterogeneity between sites (a column
+ * How far, in the sites' median standard deviation, a site's mean may sit
+ * from the sites' median mean (or how large its deviation may be) before the
+ * site is left out: a thousand tolerates strong heterogeneity between sites (a column
  * partition, another region), not values in other units or invented ones.
  */
 export const MAX_SPREAD = 1000;
@@ -110,8 +110,8 @@ function median(values: number[]): number {
 
 /**
  * A site whose mean or spread of a numeric column is orders of magnitude away
- * from the other sites': compared with the median of the others, so one site
- * cannot move the yardstick. Needs two other sites to compare with.
+ * from the sites': compared with the medians over all sites, which one site
+ * cannot move once there are three.
  */
 function outlierCheck(name: string, all: Map<string, LocalStatistics>, moment: (s: LocalStatistics) => Moment | undefined): Exclusion[] {
   const sites = [...all].flatMap(([participant, s]) => {
@@ -121,13 +121,14 @@ function outlierCheck(name: string, all: Map<string, LocalStatistics>, moment: (
     return [{ participant, mean, std: Math.sqrt(variance) }];
   });
   if (sites.length < 3) return [];
-  return sites.flatMap((site) => {
-    const others = sites.filter((o) => o !== site);
-    const spread = median(others.map((o) => o.std));
-    if (!(spread > 0)) return [];
-    const far = Math.abs(site.mean - median(others.map((o) => o.mean))) > MAX_SPREAD * spread || site.std > MAX_SPREAD * spread;
-    return far ? [{ participant: site.participant, code: 'IMPLAUSIBLE_STATISTICS' as const, reason: `${name}: mean or spread over ${MAX_SPREAD} times the other sites' typical spread away from theirs` }] : [];
-  });
+  const center = median(sites.map((s) => s.mean));
+  const spread = median(sites.map((s) => s.std));
+  if (!(spread > 0)) return [];
+  return sites.flatMap((site) =>
+    Math.abs(site.mean - center) > MAX_SPREAD * spread || site.std > MAX_SPREAD * spread
+      ? [{ participant: site.participant, code: 'IMPLAUSIBLE_STATISTICS' as const, reason: `${name}: a mean or spread over ${MAX_SPREAD} typical deviations away from the other sites'` }]
+      : [],
+  );
 }
 
 /**
