@@ -237,6 +237,8 @@ export function planSimulation(options: SimOptions): SimPlan {
     features,
     target,
     positiveClass: config.positiveClass,
+    // Declared as the data has them: a party reporting another class is left out of the job.
+    ...(model !== 'linear' && { classes }),
     rounds: config.rounds,
     // Every party in every round: the simulation compares FedAvg with centralized training, not dropouts.
     // Attackers may be left out (of a round, or of the job): the honest parties go on without them.
