@@ -108,7 +108,7 @@ export interface RoundRecord {
   /** participants whose update was folded in, with their sample counts */
   contributors: { participant: string; numSamples: number }[];
   failures: RoundFailure[];
-  /** sample-weighted means of the metrics the contributors reported */
+  /** means of the metrics the contributors reported, weighted by sample counts capped at their lower median (rounds/metrics.ts) */
   metrics: Record<string, number>;
   /** how many times the round was started before it closed */
   attempts: number;
@@ -118,7 +118,7 @@ export interface RoundRecord {
 }
 
 export interface RoundEvaluation {
-  /** example-weighted means of the metrics participants measured on their held-out rows */
+  /** means of the metrics participants measured on their held-out rows, weighted by example counts capped at their lower median */
   metrics: Record<string, number>;
   numExamples: number;
   participants: string[];

@@ -146,7 +146,7 @@ export const RoundViewSchema = z
     contributors: z.array(z.object({ participant: z.string(), numSamples: z.number() })),
     /** participants asked but not folded in; `code` says why in one word, e.g. IMPLAUSIBLE_WEIGHTS for an update left out */
     failures: z.array(FailureSchema),
-    /** sample-weighted means of the metrics the contributors reported */
+    /** means of the metrics the contributors reported, weighted by sample counts capped at their lower median: one site's claimed count cannot steer them */
     metrics,
     /** how many times the round was started before it closed */
     attempts: z.number().int(),
@@ -154,7 +154,7 @@ export const RoundViewSchema = z
     /** federated evaluation of this round's global model, when the job asked for one */
     evaluation: z
       .object({
-        /** example-weighted means of the metrics participants measured on their held-out rows */
+        /** means of the metrics participants measured on their held-out rows, weighted by example counts capped at their lower median */
         metrics,
         numExamples: z.number().int(),
         participants: z.array(z.string()),

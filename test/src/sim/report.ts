@@ -73,7 +73,7 @@ export const SimReportSchema = z
       z.object({
         round: positive,
         participants: count,
-        /** the contributors' sample-weighted training loss; null when none was reported */
+        /** the contributors' training loss, weighted by sample counts capped at their median (the coordinator's round metric); null when none was reported */
         trainLoss: metric,
         test,
         seconds: z.number().min(0),
