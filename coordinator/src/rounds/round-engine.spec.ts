@@ -154,21 +154,26 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
     store.addParticipant({ name, organisation: name, country: '', publicKey, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
     audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
   }
-  const engine = new RoundEngine({
-    store,
-    channel,
-    identity,
-    audit,
-    retention,
-    strategy: fedAvg,
-    maxRoundAttempts,
-    jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
-    log: () => undefined,
-    clock,
-  });
-  channel.engine = engine;
+  /** An engine on the store, as a coordinator (re)started on the same data directory makes it. */
+  const start = () => {
+    const engine = new RoundEngine({
+      store,
+      channel,
+      identity,
+      audit,
+      retention,
+      strategy: fedAvg,
+      maxRoundAttempts,
+      jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
+      log: () => undefined,
+      clock,
+    });
+    channel.engine = engine;
+    return engine;
+  };
+  const engine = start();
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
-  return { store, channel, engine };
+  return { store, channel, engine, restart: start };
 }
 
 /** The SHA-256 of participant a's accepted update in a round, from the audit log. */
@@ -415,6 +420,30 @@ describe('the round engine', () => {
     const recorded = [...store.auditRecords()].map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'statistics.excluded');
     expect(recorded.map((r) => `${r.data.participant} ${r.data.code}`).sort()).toEqual(['c IMPLAUSIBLE_STATISTICS', 'd UNDECLARED_CLASS', 'e IMPLAUSIBLE_SAMPLES']);
     expect((await verifyStore(store)).failure).toBeUndefined();
+    store.close();
+  });
+
+  it('keeps who was left out of a job, and the rows each site reported, across a restart', async () => {
+    // Prepare: c's statistics are implausible; d claims 1e9 samples in its updates; the coordinator stops in round 1
+    const { store, channel, engine, restart } = setup(['a', 'b', 'c', 'd']);
+    channel.statistics.set('c', (s) => ({ ...s, rows: 5 }));
+    channel.faults.set('d', 'inflate');
+    channel.answerTraining = false;
+    const job = engine.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 3);
+    engine.shutdown();
+    await engine.whenFinished(job.id);
+    // Execute: a new engine on the same store resumes the job
+    const again = restart();
+    channel.answerTraining = true;
+    again.resume();
+    await again.whenFinished(job.id);
+    // Assert: c stays out of every round; d's claim is still held to the 4 rows it reported
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    for (const round of store.listRounds(job.id)) {
+      expect(round.selected).toEqual(['a', 'b', 'd']);
+      expect(round.failures).toEqual([{ participant: 'd', reason: expect.stringMatching(/not between 1 and 4,/), code: 'IMPLAUSIBLE_SAMPLES' }]);
+    }
     store.close();
   });
 
