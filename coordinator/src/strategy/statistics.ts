@@ -16,8 +16,9 @@ function meanStd({ count, sum, sumSquares }: Moments): { mean: number; std: numb
   return { mean, std: std > 1e-12 ? std : 1 };
 }
 
+/** Only values seen at least once count: a zero count names nothing, and must not add a class or a category. */
 function addCounts(into: Map<string, number>, counts: [string, number][]): void {
-  for (const [value, n] of counts) into.set(value, (into.get(value) ?? 0) + n);
+  for (const [value, n] of counts) if (n > 0) into.set(value, (into.get(value) ?? 0) + n);
 }
 
 const sorted = (values: Iterable<string>) => [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

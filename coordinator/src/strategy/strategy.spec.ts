@@ -87,6 +87,12 @@ describe('combining statistics', () => {
     });
   });
 
+  it('takes no class or category from a count of zero', () => {
+    const p = combineStatistics(spec, [site([1, 2], [['own', 2], ['castle', 0]], [['good', 1], ['bad', 1], ['maybe', 0]])]);
+    expect(p.target).toEqual({ type: 'binary', classes: ['bad', 'good'] });
+    expect(p.features[1]).toMatchObject({ vocabulary: ['own'] });
+  });
+
   it('refuses a logistic target that does not have two classes', () => {
     expect(() => combineStatistics(spec, [site([1], [], [['good', 1]])])).toThrow(/exactly 2 classes/);
   });
