@@ -54,7 +54,7 @@ export const FLAGS: Record<string, Flag> = {
   'test-fraction': { value: 'F', help: `share held out for testing, stratified by the target, before partitioning (default ${DEFAULTS.testFraction})` },
   seed: { value: 'S', help: `seeds the split, the partition and training; the same seed, the same result (default ${DEFAULTS.seed})` },
   attack: {
-    value: 'KIND[:P]',
+    value: 'KIND[:PARAM]',
     help:
       'the first --attackers parties attack in every round, through the real protocol:\n' +
       Object.entries(ATTACK_KINDS)
