@@ -123,7 +123,8 @@ function outlierCheck(name: string, all: Map<string, LocalStatistics>, moment: (
   });
   if (sites.length < 3) return [];
   const center = median(sites.map((s) => s.mean));
-  const spread = median(sites.map((s) => s.std));
+  // Not below the float64 rounding of a sum of squares (about 1e-8 of the mean): a constant column is no yardstick.
+  const spread = Math.max(median(sites.map((s) => s.std)), 1e-6 * Math.abs(center));
   if (!(spread > 0)) return [];
   return sites.flatMap((site) =>
     Math.abs(site.mean - center) > MAX_SPREAD * spread || site.std > MAX_SPREAD * spread

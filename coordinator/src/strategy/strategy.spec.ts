@@ -149,6 +149,11 @@ describe('admitting statistics', () => {
     expect(admit({ a: sites.a, m: sites.m }).excluded).toEqual([]);
   });
 
+  it('takes no rounding noise of a constant column for a spread', () => {
+    // a column of 1e6 everywhere: the deviations are rounding noise, one of them larger than the others
+    expect(admit({ a: site(10, 1e6, 0), b: site(10, 1e6, 0), c: site(10, 1e6, 1e-5), d: site(10, 1e6, 0.01) }).excluded).toEqual([]);
+  });
+
   it('leaves out a site claiming more rows than the job allows per site', () => {
     const limited = { ...spec, maxRowsPerParticipant: 15 };
     expect(admit({ a: site(10, 0, 1), m: site(20, 0, 1) }, limited).excluded).toEqual(['m IMPLAUSIBLE_SAMPLES']);
