@@ -6,16 +6,19 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startCoordinator, type Clock, type CoordinatorConfigInput, type JobRecord, type RoundRecord, type RunningCoordinator } from '@fl/coordinator';
+import { startCoordinator, type Clock, type CoordinatorConfigInput, type RunningCoordinator } from '@fl/coordinator';
 import {
   encodeKey,
   generateKeyPair,
   seededRandom,
   type JobSpec,
   type JobSpecInput,
+  type AuditPage,
+  type JobView,
   type KeyPair,
   type ModelShape,
   type Preprocessing,
+  type RoundView,
 } from '@fl/shared';
 import { loadLocalData, parseCsv, prepare, ParticipantAgent, requestJson } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
@@ -78,16 +81,21 @@ export class AdminApi {
     return this.ok('POST', '/api/participants', { name, organisation, publicKey: encodeKey(publicKey) });
   }
 
-  createJob(spec: JobSpecInput): Promise<JobRecord> {
+  createJob(spec: JobSpecInput): Promise<JobView> {
     return this.ok('POST', '/api/jobs', spec);
   }
 
-  job(id: string): Promise<JobRecord> {
+  job(id: string): Promise<JobView> {
     return this.ok('GET', `/api/jobs/${id}`);
   }
 
-  rounds(id: string): Promise<RoundRecord[]> {
+  rounds(id: string): Promise<RoundView[]> {
     return this.ok('GET', `/api/jobs/${id}/rounds`);
+  }
+
+  /** The first page of the audit log. */
+  audit(): Promise<AuditPage> {
+    return this.ok('GET', '/api/audit?limit=1000');
   }
 
   model(id: string): Promise<GlobalModel> {

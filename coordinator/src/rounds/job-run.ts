@@ -7,7 +7,6 @@
 import {
   ackError,
   ackOk,
-  allFinite,
   encodeWeights,
   initialModelAttestation,
   initialParameters,
@@ -16,6 +15,7 @@ import {
   setupDigest,
   sha256Hex,
   type Ack,
+  type ErrorCode,
   type LocalStatistics,
   type ModelShape,
   type Preprocessing,
@@ -28,9 +28,10 @@ import {
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store } from '../storage/store';
-import { combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
+import { admitStatistics, combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
+import { implausibleWeights } from '../strategy/plausibility';
 import type { RoundAggregation, Strategy } from '../strategy/strategy';
-import { WeightedMetrics } from '../strategy/fedavg';
+import { cappedMeans } from './metrics';
 import type { AgentChannel } from './agent-channel';
 import type { Clock } from '../core/clock';
 import { ReplyCollection } from './collection';
@@ -63,15 +64,12 @@ export interface UpdateRetention {
   maxModelBytes: number;
 }
 
-/** No participant may claim more samples than this when it gave no statistics. */
-const MAX_SAMPLES = 1_000_000_000;
-
 type Phase =
   | ({ kind: 'statistics'; collection: ReplyCollection<LocalStatistics> } & Asking)
   | ({
       kind: 'training';
       round: number;
-      collection: ReplyCollection<{ numSamples: number; sha256: string }>;
+      collection: ReplyCollection<Contribution>;
       aggregation: RoundAggregation;
       size: number;
       /** the global model sent, and whether its evaluation (of the previous round) was asked with it */
@@ -94,21 +92,24 @@ interface Asking {
   askAll: (participants: Iterable<string>) => string[];
 }
 
+/** An update folded into the round, as its record names it. */
+interface Contribution {
+  numSamples: number;
+  sha256: string;
+  metrics: Record<string, number>;
+}
+
 /** A participant's metrics of a global model on its held-out rows. */
 interface HeldOutEvaluation {
   numExamples: number;
   metrics: Record<string, number>;
 }
 
-/** The participants' evaluations of a model, as recorded with its round: example-weighted means. */
+/** The participants' evaluations of a model, as recorded with its round: example-weighted means, counts capped (metrics.ts). */
 function weightedEvaluation(replies: ReadonlyMap<string, HeldOutEvaluation>): RoundEvaluation {
-  const metrics = new WeightedMetrics();
-  let numExamples = 0;
-  for (const reply of replies.values()) {
-    metrics.add(reply.metrics, reply.numExamples);
-    numExamples += reply.numExamples;
-  }
-  return { metrics: metrics.means(), numExamples, participants: [...replies.keys()] };
+  const sites = [...replies.values()];
+  const metrics = cappedMeans(sites.map((r) => ({ metrics: r.metrics, count: r.numExamples })));
+  return { metrics, numExamples: sites.reduce((n, r) => n + r.numExamples, 0), participants: [...replies.keys()] };
 }
 
 /** Ends run() without recording anything more: the coordinator is shutting down. */
@@ -124,7 +125,9 @@ export class JobRun {
   private model: ModelVersion | undefined;
   /** who contributed to the last closed round: a repeat of their update is a duplicate, not a stray */
   private lastRound: { round: number; contributors: ReadonlySet<string> } | null = null;
-  private readonly reportedRows = new Map<string, number>();
+  /** the rows each admitted site reported, and the sites the statistics phase left out (stored with the job) */
+  private reportedRows: Map<string, number>;
+  private excluded: Set<string>;
   private waiters: (() => void)[] = [];
   /** coordinator shutdown: the job stays as stored, to resume at the next start */
   private halted = false;
@@ -143,6 +146,8 @@ export class JobRun {
   ) {
     // A job paused before a restart stays paused.
     if (job.status === 'paused') this.control = 'pause';
+    this.reportedRows = new Map(Object.entries(job.admission.reportedRows));
+    this.excluded = new Set(job.admission.excluded.map((e) => e.participant));
   }
 
   get id(): string {
@@ -229,7 +234,7 @@ export class JobRun {
     if (phase?.kind !== 'statistics') return ackError('NOT_SELECTED', 'the statistics phase of this job is over');
     if (!phase.collection.selected.has(participant)) return ackError('NOT_SELECTED', 'not asked for statistics');
     if (phase.collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', 'statistics already received');
-    if (phase.collection.hasAnswered(participant)) return ackError('NOT_SELECTED', 'no longer awaited');
+    if (phase.collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${phase.collection.failures.get(participant)?.reason}`);
     const mismatch = statisticsMatchSpec(header.statistics, this.job.spec);
     if (mismatch) return ackError('INVALID_STATISTICS', mismatch);
     phase.collection.accept(participant, header.statistics);
@@ -244,7 +249,7 @@ export class JobRun {
     const { collection } = phase;
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked to evaluate round ${phase.round}`);
     if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already evaluated round ${phase.round}`);
-    if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)}`);
+    if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)?.reason}`);
     const refused = this.checkEvaluation(participant, header, phase.modelSha256);
     if (refused) return refused;
     collection.accept(participant, { numExamples: header.numExamples, metrics: header.metrics });
@@ -254,7 +259,7 @@ export class JobRun {
   /** What an evaluation must say, sent alone or with an update: the model it was asked about, and a plausible count. */
   private checkEvaluation(participant: string, evaluation: { numExamples: number; modelSha256: string }, modelSha256: string): Ack | null {
     if (evaluation.modelSha256 !== modelSha256) return ackError('DIGEST_MISMATCH', 'the evaluated model is not the one sent for evaluation');
-    const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
+    const limit = this.rowLimit(participant);
     if (evaluation.numExamples < 1 || evaluation.numExamples > limit) {
       return ackError('IMPLAUSIBLE_SAMPLES', `numExamples must be between 1 and ${limit}`);
     }
@@ -284,17 +289,20 @@ export class JobRun {
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not selected for round ${phase.round}`);
     if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already sent round ${phase.round}`);
     if (collection.hasAnswered(participant)) {
-      return ackError('NOT_SELECTED', `no longer awaited in round ${phase.round}: ${collection.failures.get(participant)}`);
+      return ackError('NOT_SELECTED', `no longer awaited in round ${phase.round}: ${collection.failures.get(participant)?.reason}`);
     }
     if (weights.length !== phase.size) {
       return ackError('WRONG_SHAPE', `expected ${phase.size} float32 weights, got ${weights.length}`);
     }
     if (sha256Hex(bytes) !== header.weightsSha256) return ackError('DIGEST_MISMATCH', 'weights do not match weightsSha256');
-    if (!allFinite(weights)) return ackError('NON_FINITE', 'weights contain NaN or infinity');
-    const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
-    if (header.numSamples < 1 || header.numSamples > limit) {
-      return ackError('IMPLAUSIBLE_SAMPLES', `numSamples must be between 1 and ${limit}`);
-    }
+    // A signed update that is implausible is the participant's word for this round: it is left out of it at once.
+    const limit = this.rowLimit(participant);
+    const implausible =
+      implausibleWeights(weights) ??
+      (header.numSamples < 1 || header.numSamples > limit
+        ? { code: 'IMPLAUSIBLE_SAMPLES' as const, reason: `numSamples ${header.numSamples} is not between 1 and ${limit}, the rows this site reported` }
+        : null);
+    if (implausible) return this.leaveOut(phase, header, signature, implausible);
     if (header.evaluation) {
       if (!phase.evaluate || header.evaluation.round !== phase.round - 1) {
         return ackError('WRONG_ROUND', `no evaluation of round ${header.evaluation.round} was asked with round ${phase.round}`);
@@ -311,10 +319,24 @@ export class JobRun {
     const retain = kept && (() => this.deps.store.retainUpdate({ job, round, participant, sha256, weights: kept }));
     this.deps.audit.defer('update.accepted', `participant:${participant}`, { job, round, participant, sha256, numSamples, header, signature, retained }, retain);
     phase.aggregation.add({ participant, weights, numSamples, metrics: header.metrics });
-    collection.accept(participant, { numSamples, sha256 });
+    collection.accept(participant, { numSamples, sha256, metrics: header.metrics });
     const wait = this.job.spec.waitAfterMinimumSeconds;
     if (wait !== undefined && collection.replies.size === this.job.spec.minParticipants) collection.closeBy(this.deps.clock.now() + wait * 1000);
     return ackOk;
+  }
+
+  /** The most samples or examples a participant may claim: what it reported, else the job's limit per site. */
+  private rowLimit(participant: string): number {
+    return this.reportedRows.get(participant) ?? this.job.spec.maxRowsPerParticipant;
+  }
+
+  /** Leaves an implausible update out of its round, recorded (with the participant's signed header) when the round closes. */
+  private leaveOut(phase: Phase & { kind: 'training' }, header: UpdateHeader, signature: string, why: { code: ErrorCode; reason: string }): Ack {
+    const { job, round, participant } = header;
+    this.deps.audit.defer('update.excluded', `participant:${participant}`, { job, round, participant, ...why, header, signature });
+    phase.collection.fail(participant, why.reason, why.code);
+    this.deps.log('warn', `job ${job} round ${round}: left out ${participant}'s update: ${why.code} ${why.reason}`);
+    return ackError(why.code, `${why.reason}; this update is left out of round ${round}`);
   }
 
   private async statisticsPhase(): Promise<void> {
@@ -329,15 +351,23 @@ export class JobRun {
         attempt--;
         continue;
       }
-      if (collection.replies.size >= spec.minParticipants) {
-        for (const [p, stats] of collection.replies) this.reportedRows.set(p, stats.rows);
+      const { admitted, excluded } = admitStatistics(spec, collection.replies);
+      for (const e of excluded) this.deps.log('warn', `job ${this.job.id}: left ${e.participant} out of the job: ${e.code} ${e.reason}`);
+      if (admitted.size >= spec.minParticipants) {
+        const admission = {
+          reportedRows: Object.fromEntries([...admitted].map(([p, stats]) => [p, stats.rows])),
+          excluded: excluded.map(({ participant, reason, code }) => ({ participant, reason, code })),
+        };
+        this.reportedRows = new Map(Object.entries(admission.reportedRows));
+        this.excluded = new Set(excluded.map((e) => e.participant));
         this.nonces.clear();
-        const preprocessing = combineStatistics(spec, [...collection.replies.values()]);
+        const preprocessing = combineStatistics(spec, [...admitted.values()]);
         const initial = initialParameters(modelShape(this.job, preprocessing));
         const sha256 = sha256Hex(encodeWeights(initial));
         const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: this.deps.clock.now() };
         this.deps.store.transaction(() => {
-          this.deps.store.beginTraining(this.job.id, preprocessing, model);
+          this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
+          for (const e of excluded) this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
           const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
           this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
         });
@@ -345,12 +375,13 @@ export class JobRun {
         this.model = model;
         this.deps.log(
           'info',
-          `job ${this.job.id}: statistics from ${collection.replies.size} participants, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`,
+          `job ${this.job.id}: statistics from ${admitted.size} participants, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`,
         );
         this.notifyStatus();
         return;
       }
-      attempt = this.belowMinimum('statistics phase', attempt, collection);
+      for (const e of excluded) collection.failures.set(e.participant, { reason: e.reason, code: e.code });
+      attempt = this.belowMinimum('statistics phase', attempt, collection, admitted.size);
     }
   }
 
@@ -363,7 +394,7 @@ export class JobRun {
       const selected = await this.waitForParticipants();
       this.setStatus('training');
       const startedAt = this.deps.clock.now();
-      const collection = new ReplyCollection<{ numSamples: number; sha256: string }>(new Set(selected), this.deadline(), this.deps.clock);
+      const collection = new ReplyCollection<Contribution>(new Set(selected), this.deadline(), this.deps.clock);
       const aggregation = this.deps.strategy.begin(global.weights);
       // The model sent is the previous round's: its evaluation, when due, travels with this exchange.
       const evaluate = round > 1 && this.evaluationDue(round - 1);
@@ -400,8 +431,8 @@ export class JobRun {
           closedAt: this.deps.clock.now(),
           selected,
           contributors: [...collection.replies].map(([participant, { numSamples }]) => ({ participant, numSamples })),
-          failures: [...collection.failures].map(([participant, reason]) => ({ participant, reason })),
-          metrics: result.metrics,
+          failures: [...collection.failures].map(([participant, failure]) => ({ participant, ...failure })),
+          metrics: cappedMeans([...collection.replies.values()].map((r) => ({ metrics: r.metrics, count: r.numSamples }))),
           attempts: attempt,
           modelSha256: sha256,
           evaluation: null,
@@ -412,7 +443,7 @@ export class JobRun {
         this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
         // What the commit changed, without reading back (and parsing) the whole job.
         this.job = { ...this.job, round, updatedAt: record.closedAt };
-        const shown = Object.entries(result.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+        const shown = Object.entries(record.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
         this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
         if (evaluated) this.notifyEvaluation(evaluated.round);
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
@@ -433,7 +464,7 @@ export class JobRun {
     record: RoundRecord,
     weights: Float32Array,
     previous: string,
-    replies: ReadonlyMap<string, { numSamples: number; sha256: string }>,
+    replies: ReadonlyMap<string, Contribution>,
     evaluated?: { round: number; evaluation: RoundEvaluation },
   ): void {
     const { job, round, modelSha256: sha256 } = record;
@@ -441,7 +472,7 @@ export class JobRun {
     store.transaction(() => {
       store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt });
       if (evaluated) store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
-      const contributors = [...replies].map(([participant, reply]) => ({ participant, ...reply }));
+      const contributors = [...replies].map(([participant, { numSamples, sha256 }]) => ({ participant, numSamples, sha256 }));
       const data = { job, round, sha256, previous, contributors };
       audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
       const throughRound = retention.rounds === undefined ? 0 : round - retention.rounds;
@@ -527,7 +558,7 @@ export class JobRun {
     const bytes = encodeWeights(model.weights);
     // A pause cuts the phase short; after the resume it is asked again.
     for (;;) {
-      const selected = this.deps.channel.online().sort();
+      const selected = this.eligible();
       if (selected.length === 0) return;
       const collection = new ReplyCollection<HeldOutEvaluation>(new Set(selected), this.deadline(), this.deps.clock);
       const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
@@ -551,9 +582,9 @@ export class JobRun {
    * attempts the job pauses with the reason (an admin resumes it), never hangs.
    * Returns the attempt count the caller's loop continues from.
    */
-  private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>): number {
-    const failures = [...collection.failures].map(([p, reason]) => `${p}: ${reason}`).join('; ');
-    const message = `${what} closed with ${collection.replies.size} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`;
+  private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>, admitted = collection.replies.size): number {
+    const failures = [...collection.failures].map(([p, { reason, code }]) => `${p}: ${code ? `${code} ` : ''}${reason}`).join('; ');
+    const message = `${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`;
     if (attempt < this.deps.maxRoundAttempts) {
       this.deps.log('warn', `job ${this.job.id}: ${message}; starting it again`);
       return attempt;
@@ -571,11 +602,16 @@ export class JobRun {
   private async waitForParticipants(): Promise<string[]> {
     for (;;) {
       await this.interrupted();
-      const online = this.deps.channel.online().sort();
+      const online = this.eligible();
       if (online.length >= this.job.spec.minParticipants) return online;
       this.setStatus('waiting');
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+  }
+
+  /** The online participants a phase may select: those the statistics phase left out take no further part in the job. */
+  private eligible(): string[] {
+    return this.deps.channel.online().filter((p) => !this.excluded.has(p)).sort();
   }
 
   private wake(): void {

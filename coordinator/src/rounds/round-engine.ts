@@ -73,6 +73,7 @@ export class RoundEngine {
       preprocessing: null,
       round: 0,
       error: null,
+      admission: { reportedRows: {}, excluded: [] },
       createdAt: now,
       updatedAt: now,
     };

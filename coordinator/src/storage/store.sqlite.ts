@@ -2,6 +2,7 @@
 import Database from 'better-sqlite3';
 import { FlError, type ParticipantStatus, type Preprocessing } from '@fl/shared';
 import type {
+  Admission,
   InvitationRecord,
   JobRecord,
   ModelVersion,
@@ -72,7 +73,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   round INTEGER NOT NULL,
   error TEXT,
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  admission TEXT NOT NULL DEFAULT '{"reportedRows":{},"excluded":[]}'
 );
 CREATE TABLE IF NOT EXISTS rounds (
   job TEXT NOT NULL REFERENCES jobs(id),
@@ -115,6 +117,7 @@ interface JobRow {
   error: string | null;
   created_at: number;
   updated_at: number;
+  admission: string;
 }
 
 interface RoundRow {
@@ -146,6 +149,7 @@ const toJob = (row: JobRow): JobRecord => ({
   preprocessing: row.preprocessing ? JSON.parse(row.preprocessing) : null,
   round: row.round,
   error: row.error,
+  admission: JSON.parse(row.admission),
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -217,6 +221,8 @@ export class SqliteStore implements Store {
       ['decided_by', 'TEXT'],
     ];
     for (const [name, type] of added) if (!columns.has(name)) this.db.exec(`ALTER TABLE participants ADD COLUMN ${name} ${type}`);
+    const jobColumns = new Set((this.db.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name));
+    if (!jobColumns.has('admission')) this.db.exec(`ALTER TABLE jobs ADD COLUMN admission TEXT NOT NULL DEFAULT '{"reportedRows":{},"excluded":[]}'`);
   }
 
   transaction<T>(fn: () => T): T {
@@ -383,7 +389,7 @@ export class SqliteStore implements Store {
 
   addJob(job: JobRecord): void {
     this.statement(
-          'INSERT INTO jobs (id, spec, status, preprocessing, round, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO jobs (id, spec, status, preprocessing, round, error, created_at, updated_at, admission) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(
           job.id,
@@ -394,6 +400,7 @@ export class SqliteStore implements Store {
           job.error,
           job.createdAt,
           job.updatedAt,
+          JSON.stringify(job.admission),
         );
   }
 
@@ -413,10 +420,10 @@ export class SqliteStore implements Store {
     this.statement('UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?').run(next.status, next.error, Date.now(), id);
   }
 
-  beginTraining(id: string, preprocessing: Preprocessing, initialModel: ModelVersion): void {
+  beginTraining(id: string, preprocessing: Preprocessing, admission: Admission, initialModel: ModelVersion): void {
     this.db.transaction(() => {
-      this.statement("UPDATE jobs SET status = 'training', preprocessing = ?, updated_at = ? WHERE id = ?")
-        .run(JSON.stringify(preprocessing), Date.now(), id);
+      this.statement("UPDATE jobs SET status = 'training', preprocessing = ?, admission = ?, updated_at = ? WHERE id = ?")
+        .run(JSON.stringify(preprocessing), JSON.stringify(admission), Date.now(), id);
       this.insertModel(initialModel);
     })();
   }

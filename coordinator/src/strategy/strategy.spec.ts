@@ -1,6 +1,7 @@
-import { encodeWeights, sha256Hex, type JobSpec, type LocalStatistics } from '@fl/shared';
+import { encodeWeights, JobSpecSchema, sha256Hex, type JobSpec, type LocalStatistics } from '@fl/shared';
 import { fedAvg } from './fedavg';
-import { combineStatistics, statisticsMatchSpec } from './statistics';
+import { MAX_ABS_WEIGHT, implausibleWeights } from './plausibility';
+import { admitStatistics, combineStatistics, statisticsMatchSpec } from './statistics';
 
 describe('FedAvg', () => {
   it('weights each model by its sample count', () => {
@@ -86,6 +87,12 @@ describe('combining statistics', () => {
     });
   });
 
+  it('takes no class or category from a count of zero', () => {
+    const p = combineStatistics(spec, [site([1, 2], [['own', 2], ['castle', 0]], [['good', 1], ['bad', 1], ['maybe', 0]])]);
+    expect(p.target).toEqual({ type: 'binary', classes: ['bad', 'good'] });
+    expect(p.features[1]).toMatchObject({ vocabulary: ['own'] });
+  });
+
   it('refuses a logistic target that does not have two classes', () => {
     expect(() => combineStatistics(spec, [site([1], [], [['good', 1]])])).toThrow(/exactly 2 classes/);
   });
@@ -102,5 +109,86 @@ describe('combining statistics', () => {
     expect(statisticsMatchSpec(good, spec)).toBeNull();
     expect(statisticsMatchSpec({ ...good, features: good.features.slice(1) }, spec)).toMatch(/one entry per/);
     expect(statisticsMatchSpec({ ...good, features: [good.features[1], good.features[0]] }, spec)).toMatch(/feature 0/);
+  });
+});
+
+describe('admitting statistics', () => {
+  const spec = JobSpecSchema.parse({ model: 'logistic', target: 'y', features: [{ name: 'x', type: 'numeric' }, { name: 'c', type: 'categorical' }] });
+  /** A site of n rows whose x values have the given mean and population deviation. */
+  const site = (n: number, mean: number, std: number, labels: [string, number][] = [['no', n / 2], ['yes', n / 2]]): LocalStatistics => ({
+    rows: n,
+    features: [
+      { name: 'x', type: 'numeric', count: n, sum: mean * n, sumSquares: n * (std * std + mean * mean), missing: 0 },
+      { name: 'c', type: 'categorical', counts: [['u', n - 1]], missing: 1 },
+    ],
+    target: { type: 'categorical', counts: labels },
+  });
+  const admit = (sites: Record<string, LocalStatistics>, s = spec) => {
+    const { admitted, excluded } = admitStatistics(s, new Map(Object.entries(sites)));
+    return { admitted: [...admitted.keys()], excluded: excluded.map((e) => `${e.participant} ${e.code}`) };
+  };
+
+  it('admits honest sites, however different their means and spreads within a thousand of their typical spread', () => {
+    expect(admit({ a: site(10, 0, 1), b: site(20, 5, 2), c: site(4, -40, 0.5), d: site(2, 0, 0) })).toEqual({ admitted: ['a', 'b', 'c', 'd'], excluded: [] });
+  });
+
+  it.each([
+    ['sums of 1e300', (s: LocalStatistics) => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }, s.features[1]] })],
+    ['a sum of squares no values can have', (s: LocalStatistics) => ({ ...s, features: [{ ...s.features[0], sum: 100, sumSquares: 1 }, s.features[1]] })],
+    ['values and missing values that do not add up', (s: LocalStatistics) => ({ ...s, rows: s.rows + 1 })],
+    ['category counts that do not add up', (s: LocalStatistics) => ({ ...s, features: [s.features[0], { name: 'c', type: 'categorical', counts: [['u', 1e6]], missing: 0 }] })],
+  ] as const)('leaves out a site reporting %s', (_, change) => {
+    const bad = change(site(10, 0, 1)) as LocalStatistics;
+    expect(admit({ a: site(10, 0, 1), b: site(10, 1, 1), m: bad }).excluded).toEqual(['m IMPLAUSIBLE_STATISTICS']);
+  });
+
+  it("leaves out a site whose mean sits over a thousand typical deviations from the sites' median, when three compare", () => {
+    const sites = { a: site(10, 0, 1), b: site(10, 1, 2), m: site(10, 5000, 1) };
+    expect(admit(sites).excluded).toEqual(['m IMPLAUSIBLE_STATISTICS']);
+    // with one other site, there is no telling which of the two is wrong
+    expect(admit({ a: sites.a, m: sites.m }).excluded).toEqual([]);
+  });
+
+  it('takes no rounding noise of a constant column for a spread', () => {
+    // a column of 1e6 everywhere: the deviations are rounding noise, one of them larger than the others
+    expect(admit({ a: site(10, 1e6, 0), b: site(10, 1e6, 0), c: site(10, 1e6, 1e-5), d: site(10, 1e6, 0.01) }).excluded).toEqual([]);
+  });
+
+  it('leaves out a site claiming more rows than the job allows per site', () => {
+    const limited = { ...spec, maxRowsPerParticipant: 15 };
+    expect(admit({ a: site(10, 0, 1), m: site(20, 0, 1) }, limited).excluded).toEqual(['m IMPLAUSIBLE_SAMPLES']);
+  });
+
+  it('keeps the two classes most sites report for a logistic target, leaving out a site with a third', () => {
+    const third = site(10, 0, 1, [['no', 4], ['yes', 4], ['maybe', 2]]);
+    expect(admit({ a: site(10, 0, 1), b: site(10, 0, 1, [['yes', 10]]), m: third })).toEqual({ admitted: ['a', 'b'], excluded: ['m UNDECLARED_CLASS'] });
+    // a tie for second place leaves everyone in: combining then names the classes
+    expect(admit({ a: site(10, 0, 1, [['no', 10]]), m: third }).excluded).toEqual([]);
+  });
+
+  it("leaves out a site reporting a class outside the job's declared classes", () => {
+    const declared = JobSpecSchema.parse({ ...spec, model: 'softmax', classes: ['no', 'yes', 'later'] });
+    expect(admit({ a: site(10, 0, 1), m: site(10, 0, 1, [['no', 5], ['other', 5]]) }, declared).excluded).toEqual(['m UNDECLARED_CLASS']);
+  });
+});
+
+describe('the classes a job declares', () => {
+  const base = { target: 'y', features: [{ name: 'x', type: 'numeric' }] };
+  it('must fit the model kind and name the positive class', () => {
+    expect(JobSpecSchema.safeParse({ ...base, model: 'logistic', classes: ['a', 'b'], positiveClass: 'a' }).success).toBe(true);
+    expect(JobSpecSchema.safeParse({ ...base, model: 'logistic', classes: ['a', 'b', 'c'] }).error?.issues[0].message).toMatch(/exactly 2 classes/);
+    expect(JobSpecSchema.safeParse({ ...base, model: 'logistic', classes: ['a', 'b'], positiveClass: 'c' }).error?.issues[0].message).toMatch(/not one of the classes/);
+    expect(JobSpecSchema.safeParse({ ...base, model: 'linear', classes: ['a', 'b'] }).error?.issues[0].message).toMatch(/numeric target/);
+    expect(JobSpecSchema.safeParse({ ...base, model: 'softmax', classes: ['a', 'a'] }).error?.issues[0].message).toMatch(/must differ/);
+  });
+});
+
+describe('plausible weights', () => {
+  it('accepts weights within ±MAX_ABS_WEIGHT and names the first that is not finite or beyond', () => {
+    expect(implausibleWeights(Float32Array.of(0, -MAX_ABS_WEIGHT, MAX_ABS_WEIGHT, 123.5))).toBeNull();
+    expect(implausibleWeights(Float32Array.of(0, NaN))).toEqual({ code: 'NON_FINITE', reason: 'weight 1 is NaN' });
+    expect(implausibleWeights(Float32Array.of(-Infinity))).toEqual({ code: 'NON_FINITE', reason: 'weight 0 is -Infinity' });
+    expect(implausibleWeights(Float32Array.of(1, 3e38))?.code).toBe('IMPLAUSIBLE_WEIGHTS');
+    expect(implausibleWeights(new Float32Array(4).fill(-1e30))?.code).toBe('IMPLAUSIBLE_WEIGHTS');
   });
 });

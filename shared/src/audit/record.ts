@@ -67,6 +67,18 @@ export const AUDIT_DATA = {
     signature: z.string(),
     retained: z.boolean(),
   }),
+  /** an update the coordinator left out of its round (implausible content): the participant's signed header proves what it claimed */
+  'update.excluded': z.strictObject({
+    job: Name,
+    round: z.number().int().positive(),
+    participant: Name,
+    code: Name,
+    reason: z.string().max(1000),
+    header: UpdateHeaderSchema,
+    signature: z.string(),
+  }),
+  /** a site whose statistics were implausible, left out of the job (its statistics are not recorded: they describe its data) */
+  'statistics.excluded': z.strictObject({ job: Name, participant: Name, code: Name, reason: z.string().max(1000) }),
   /** retention policy: the retained updates of rounds up to `throughRound` were deleted on purpose */
   'updates.pruned': z.strictObject({ job: Name, throughRound: z.number().int().nonnegative() }),
   /** a committed global model: FedAvg of the contributors' updates, in this order, over `previous` */

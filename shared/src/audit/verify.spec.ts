@@ -401,6 +401,25 @@ describe('verifyAudit', () => {
     expect(report.failure).toEqual({ where: 'audit record 7', reason: 'the update is not signed by the key of bank-b' });
   });
 
+  it('verifies an update left out with its sender\'s signature, and refuses one the sender did not sign', () => {
+    // Prepare: bank-b's update of round 1 is left out; in the forged log, its header is signed by bank-a
+    const logWith = (signer: string) => {
+      const l = new TestLog();
+      l.register('bank-a');
+      l.register('bank-b');
+      l.createJob(JOB);
+      const a = l.update(JOB, 1, 'bank-a');
+      const header: UpdateHeader = { type: 'update', job: JOB, round: 1, participant: 'bank-b', nonce: randomNonce(), numSamples: 1e9, metrics: {}, weightsSha256: sha256Hex(Buffer.from('x')) };
+      const signature = signHeader('update', header, l.keys.get(signer)!.secretKey);
+      l.append('update.excluded', { job: JOB, round: 1, participant: 'bank-b', code: 'IMPLAUSIBLE_SAMPLES', reason: 'numSamples 1000000000 is not between 1 and 40', header, signature }, 'participant:bank-b');
+      l.commit(JOB, 1, [a]);
+      return l;
+    };
+    // Execute, Assert
+    expect(verifyAudit(source(logWith('bank-b'))).failure).toBeUndefined();
+    expect(verifyAudit(source(logWith('bank-a'))).failure).toEqual({ where: 'audit record 7', reason: 'the update left out is not signed by the key of bank-b' });
+  });
+
   it('refuses an update from a participant whose enrollment is not approved, or was revoked', () => {
     // Prepare
     const pending = new TestLog();

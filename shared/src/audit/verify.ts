@@ -279,6 +279,18 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         accepted.set(key, [...(accepted.get(key) ?? []), { seq, sha256: update.sha256, numSamples: update.numSamples, retained: update.retained }]);
         return;
       }
+      case 'update.excluded': {
+        // An exclusion names what the participant signed: the coordinator cannot drop a site's round on a claim it made up.
+        const { header, signature, ...excluded } = data as AuditData<'update.excluded'>;
+        const who = participants.get(excluded.participant);
+        check(who !== undefined, at, () => `participant ${excluded.participant} has no key in the log`);
+        const differs = (['job', 'round', 'participant'] as const).filter((field) => header[field] !== excluded[field]);
+        check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
+        check(isCanonicalSignature(signature) && verifyHeader('update', header, signature, who.key), at, () =>
+          `the update left out is not signed by the key of ${excluded.participant}`,
+        );
+        return;
+      }
       case 'model.committed': {
         const { signature, ...attested } = data as AuditData<'model.committed'>;
         const state = job(attested.job, seq);

@@ -38,6 +38,9 @@ export const ERROR_CODES = {
   NON_FINITE: { http: 422, meaning: 'the weights contain NaN or infinity' },
   IMPLAUSIBLE_SAMPLES: { http: 422, meaning: 'the sample count is not plausible' },
   INVALID_STATISTICS: { http: 422, meaning: 'the statistics do not match the job schema' },
+  IMPLAUSIBLE_STATISTICS: { http: 422, meaning: 'the statistics are inconsistent or out of bounds; the site is left out of the job' },
+  UNDECLARED_CLASS: { http: 422, meaning: "the statistics report a target class outside the job's classes; the site is left out of the job" },
+  IMPLAUSIBLE_WEIGHTS: { http: 422, meaning: 'the weights are out of bounds; the update is left out of the round' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -16,6 +16,14 @@ export const JobSpecSchema = z
     target: name,
     /** logistic: the target value that is the positive class; default the second in sorted order */
     positiveClass: z.string().max(200).optional(),
+    /**
+     * logistic and softmax: the target's classes. Declared, they are the model's
+     * outputs, and a site reporting any other class is left out of the job;
+     * undeclared, they are the classes the sites report.
+     */
+    classes: z.array(z.string().min(1).max(200)).min(2).max(10_000).optional(),
+    /** the most rows one site may report; a site claiming more is left out of the job */
+    maxRowsPerParticipant: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(100_000_000),
     rounds: z.number().int().min(1).max(100_000).default(10),
     minParticipants: z.number().int().min(1).max(100_000).default(2),
     roundDeadlineSeconds: z.number().positive().max(86_400).default(60),
@@ -38,6 +46,17 @@ export const JobSpecSchema = z
       seen.add(f.name);
       if (f.name === spec.target) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: 'the target cannot be a feature' });
     });
+    const { classes, positiveClass } = spec;
+    if (classes) {
+      if (spec.model === 'linear') ctx.addIssue({ code: 'custom', path: ['classes'], message: 'a linear model has a numeric target, not classes' });
+      if (spec.model === 'logistic' && classes.length !== 2) {
+        ctx.addIssue({ code: 'custom', path: ['classes'], message: `a logistic model has exactly 2 classes, not ${classes.length}` });
+      }
+      if (new Set(classes).size !== classes.length) ctx.addIssue({ code: 'custom', path: ['classes'], message: 'the classes must differ' });
+      if (positiveClass !== undefined && !classes.includes(positiveClass)) {
+        ctx.addIssue({ code: 'custom', path: ['positiveClass'], message: `the positive class ${positiveClass} is not one of the classes` });
+      }
+    }
   });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 /** What a client sends: defaults may be left out. */

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { MODEL_KINDS, type ModelKind } from '@fl/shared';
 import { UsageError } from './dataset';
 import { headline, headlineName } from './evaluate';
+import { ATTACK_KINDS, parseAttack } from './attack';
 import { parsePartition } from './partition';
 import { renderChart, reportChart } from './plot';
 import type { RoundResult, SimReport, TestMetrics } from './report';
@@ -52,6 +53,15 @@ export const FLAGS: Record<string, Flag> = {
   l2: { value: 'L', help: `L2 penalty on the weights (default ${DEFAULTS.l2})` },
   'test-fraction': { value: 'F', help: `share held out for testing, stratified by the target, before partitioning (default ${DEFAULTS.testFraction})` },
   seed: { value: 'S', help: `seeds the split, the partition and training; the same seed, the same result (default ${DEFAULTS.seed})` },
+  attack: {
+    value: 'KIND[:PARAM]',
+    help:
+      'the first --attackers parties attack in every round, through the real protocol:\n' +
+      Object.entries(ATTACK_KINDS)
+        .map(([kind, k]) => `${`${kind}${k.param ? `:${k.param}` : ''}`.padEnd(18)}${k.help}${k.default !== undefined ? ` (default ${k.default})` : ''}`)
+        .join('\n'),
+  },
+  attackers: { value: 'K', help: 'how many parties attack, the first K (default 1 with --attack)' },
   json: { value: 'FILE', help: 'write the report as JSON to FILE, or to standard output with -' },
   plot: { value: 'FILE', help: 'write the chart (test metric per round, federated and centralized) as SVG; FILE ends in .svg' },
   verbose: { help: 'also show what the coordinator and each agent log' },
@@ -153,6 +163,14 @@ export function parseCommandLine(
       throw new UsageError(`--partition: ${(err as Error).message}`);
     }
   }
+  let attack: SimOptions['attack'];
+  if (text.attack !== undefined) {
+    try {
+      attack = parseAttack(text.attack);
+    } catch (err) {
+      throw new UsageError(`--attack: ${(err as Error).message}`);
+    }
+  }
   if (text.plot !== undefined) {
     const extension = path.extname(text.plot).toLowerCase();
     if (extension === '.png') {
@@ -183,6 +201,8 @@ export function parseCommandLine(
       l2: decimal(text, 'l2', (v) => v >= 0 && v <= 100, 'a number from 0 to 100'),
       testFraction: decimal(text, 'test-fraction', (v) => v > 0 && v < 1, 'a number between 0 and 1'),
       seed: integer(text, 'seed', 0, 2 ** 31 - 1),
+      attack,
+      attackers: integer(text, 'attackers', 1, 10_000),
     },
   };
 }
@@ -220,7 +240,8 @@ function describePlan(plan: ReturnType<typeof planSimulation>): string {
   const lines = [
     `${config.model} model of ${target} on ${config.data}: ${data.train} training rows, ${data.test} held out` +
       (data.droppedMissingTarget ? `, ${data.droppedMissingTarget} without a target left out` : ''),
-    `${config.parties} parties, ${config.partition}:`,
+    `${config.parties} parties, ${config.partition}:` +
+      (config.attack ? ` the first ${config.attack.attackers} attack${config.attack.attackers === 1 ? 's' : ''} with ${config.attack.kind}` : ''),
     ...plan.partition.map((p) => {
       const counts =
         p.targetMean === undefined
@@ -260,6 +281,7 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
     });
     const summary = command.json === '-' ? io.stderr : io.stdout;
     summary.write(`${summaryTable(report)}\n`);
+    if (report.attack) summary.write(`${attackSummary(report.attack)}\n`);
     io.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     const json = JSON.stringify(report, null, 2) + '\n';
     if (command.json === '-') io.stdout.write(json);
@@ -269,6 +291,15 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
   } catch (err) {
     return fail(err);
   }
+}
+
+/** What the coordinator did about the attack, in one line. */
+export function attackSummary(attack: NonNullable<SimReport['attack']>): string {
+  const rounds = Object.entries(attack.updatesLeftOut).map(([code, n]) => `${n} ${code}`);
+  return (
+    `attack: left out of the job: ${attack.excludedFromJob.join(', ') || 'none'}; ` +
+    `updates left out of rounds: ${rounds.join(', ') || 'none'}`
+  );
 }
 
 function writeFile(file: string, text: string): void {

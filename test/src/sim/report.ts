@@ -43,6 +43,8 @@ export const SimConfigSchema = z.object({
   l2: z.number().min(0),
   testFraction: z.number().gt(0).lt(1),
   seed: count,
+  /** --attack and --attackers: what the first `attackers` parties did in every round */
+  attack: z.object({ kind: z.string(), attackers: positive }).optional(),
 });
 export type SimConfig = z.infer<typeof SimConfigSchema>;
 
@@ -53,6 +55,8 @@ export const SimReportSchema = z
     config: SimConfigSchema,
     /** rows read, rows left out for a missing target, and the two splits */
     data: z.object({ rows: count, droppedMissingTarget: count, train: count, test: count }),
+    /** with an attack: the attackers the coordinator left out of the job ("p1 IMPLAUSIBLE_SAMPLES"), and the updates it left out of rounds, by code */
+    attack: z.object({ excludedFromJob: z.array(z.string()), updatesLeftOut: z.record(z.string(), count) }).optional(),
     partition: z.array(
       z.object({
         party: z.string(),
@@ -69,7 +73,7 @@ export const SimReportSchema = z
       z.object({
         round: positive,
         participants: count,
-        /** the contributors' sample-weighted training loss; null when none was reported */
+        /** the contributors' training loss, weighted by sample counts capped at their median (the coordinator's round metric); null when none was reported */
         trainLoss: metric,
         test,
         seconds: z.number().min(0),

@@ -31,7 +31,8 @@ import {
   type ParticipantAgent,
   type PreparedData,
 } from '@fl/participant-agent';
-import { AdminApi, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
+import { AdminApi, registerParticipant, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
+import { arm, flipLabels, formatAttack, type Attack } from './attack';
 import { checkTarget, columnIndex, inferFeatures, inferModel, presentValues, readCsvFile, UsageError } from './dataset';
 import { testMetrics } from './evaluate';
 import {
@@ -68,6 +69,10 @@ export interface SimOptions {
   l2?: number;
   testFraction?: number;
   seed?: number;
+  /** what the first `attackers` parties do in every round; none by default */
+  attack?: Attack;
+  /** default 1 when an attack is given */
+  attackers?: number;
 }
 
 /**
@@ -118,6 +123,9 @@ interface PlannedParty {
 export interface SimPlan {
   config: SimConfig;
   spec: JobSpec;
+  attack?: Attack;
+  /** the target's classes, sorted; empty for a numeric target */
+  classes: string[];
   header: string[];
   train: CsvRow[];
   test: CsvRow[];
@@ -201,6 +209,11 @@ export function planSimulation(options: SimOptions): SimPlan {
     }
   }
 
+  const attackers = options.attack ? (options.attackers ?? 1) : 0;
+  if (options.attackers !== undefined && !options.attack) throw new UsageError('--attackers needs --attack');
+  if (options.attack && (!Number.isInteger(attackers) || attackers < 1 || attackers >= parts.length)) {
+    throw new UsageError(`--attackers must be from 1 to ${parts.length - 1}: at least one of the ${parts.length} parties is honest`);
+  }
   const config = checkedConfig({
     data: file,
     target,
@@ -216,6 +229,7 @@ export function planSimulation(options: SimOptions): SimPlan {
     l2: options.l2 ?? DEFAULTS.l2,
     testFraction,
     seed,
+    ...(options.attack && { attack: { kind: formatAttack(options.attack), attackers } }),
   });
   const spec = JobSpecSchema.parse({
     name: `fl-sim ${path.basename(file)}`,
@@ -223,9 +237,12 @@ export function planSimulation(options: SimOptions): SimPlan {
     features,
     target,
     positiveClass: config.positiveClass,
+    // Declared as the data has them: a party reporting another class is left out of the job.
+    ...(model !== 'linear' && { classes }),
     rounds: config.rounds,
     // Every party in every round: the simulation compares FedAvg with centralized training, not dropouts.
-    minParticipants: parts.length,
+    // Attackers may be left out (of a round, or of the job): the honest parties go on without them.
+    minParticipants: parts.length - attackers,
     roundDeadlineSeconds: ROUND_DEADLINE_SECONDS,
     localEpochs: config.localEpochs,
     batchSize: config.batchSize,
@@ -252,6 +269,8 @@ export function planSimulation(options: SimOptions): SimPlan {
   return {
     config,
     spec,
+    attack: options.attack,
+    classes,
     header: table.header,
     train,
     test: split.test.map((i) => rows[i]),
@@ -273,8 +292,17 @@ function localTable(plan: SimPlan, rows: CsvRow[]): LocalTable {
 }
 
 /** The federated job, start to end, with each round's global model scored on the held-out rows. */
-async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promise<RoundResult[]> {
-  const files = plan.parties.map((party) => writeCsv(path.join(work, `${party.name}.csv`), plan.header, party.rows.map((r) => r.fields)));
+async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promise<{ rounds: RoundResult[]; attack?: SimReport['attack'] }> {
+  const attackers = plan.config.attack?.attackers ?? 0;
+  const targetAt = plan.header.indexOf(plan.config.target);
+  const files = plan.parties.map((party, i) => {
+    let rows = party.rows.map((r) => [...r.fields]);
+    if (i < attackers && plan.attack?.kind === 'label-flip') {
+      const flipped = flipLabels(rows.map((r) => r[targetAt]), plan.classes);
+      rows = rows.map((r, j) => r.map((v, k) => (k === targetAt ? flipped[j] : v)));
+    }
+    return writeCsv(path.join(work, `${party.name}.csv`), plan.header, rows);
+  });
   const coordinator: RunningCoordinator = await testCoordinator({ dataDir: path.join(work, 'coordinator'), logLevel: hooks.log ? 'info' : 'error' });
   const agents: ParticipantAgent[] = [];
   let failure: Error | undefined;
@@ -290,14 +318,18 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
         if (AGENT_FAILURE.test(message)) fail(new Error(`party ${party.name}: ${message.replace(/^error: /, '')}`));
       };
       let agent: ParticipantAgent;
+      const attacker = i < attackers;
       try {
-        agent = await startAgent(coordinator, party.name, files[i], { log, timeoutMs: CONNECT_TIMEOUT_MS });
+        const keys = await registerParticipant(AdminApi.of(coordinator), party.name);
+        agent = await startAgent(coordinator, party.name, files[i], { keys, log, timeoutMs: CONNECT_TIMEOUT_MS });
+        if (attacker && plan.attack) arm(agent, keys, plan.attack, plan.config.seed + i);
       } catch (err) {
         // A failure already reported says more than the timeout it caused.
         throw failure ?? err;
       }
+      // The coordinator refusing an attacker is the point; refusing an honest party is a defect.
       const refused = (ack: Ack) => {
-        if (!ack.ok) fail(new Error(`party ${party.name}: the coordinator refused it: ${ack.error.code} ${ack.error.message}`));
+        if (!ack.ok && !attacker) fail(new Error(`party ${party.name}: the coordinator refused it: ${ack.error.code} ${ack.error.message}`));
       };
       agent.on('statistics', (_job: string, ack: Ack) => refused(ack));
       agent.on('trained', ({ ack }: { ack: Ack }) => refused(ack));
@@ -339,7 +371,14 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
     if (finished.status !== 'completed' || !prepared) {
       throw new Error(`the federated job ended ${finished.status}${finished.error ? `: ${finished.error}` : ''}`);
     }
-    return rounds;
+    if (!plan.config.attack) return { rounds };
+    // What the coordinator made of the attack, as its round records and job say.
+    const leftOut: Record<string, number> = {};
+    for (const round of coordinator.store.listRounds(job.id)) {
+      for (const { code } of round.failures) if (code) leftOut[code] = (leftOut[code] ?? 0) + 1;
+    }
+    const excluded = finished.admission.excluded.map(({ participant, code }) => `${participant} ${code ?? ''}`.trim());
+    return { rounds, attack: { excludedFromJob: excluded, updatesLeftOut: leftOut } };
   } finally {
     agents.forEach((agent) => agent.stop());
     await coordinator.close();
@@ -385,12 +424,13 @@ export async function trainCentralized(plan: SimPlan, hooks: SimHooks = {}): Pro
 export async function runSimulation(plan: SimPlan, hooks: SimHooks = {}): Promise<SimReport> {
   const work = tempDir('sim');
   try {
-    const rounds = await runFederated(plan, work, hooks);
+    const { rounds, attack } = await runFederated(plan, work, hooks);
     const centralized = await trainCentralized(plan, hooks);
     return {
       config: plan.config,
       data: plan.data,
       partition: plan.partition,
+      ...(attack && { attack }),
       rounds,
       final: { test: rounds[rounds.length - 1].test },
       centralized,

@@ -10,7 +10,7 @@ import { describeError } from '../messages';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
 import { RoundCharts } from '../components/RoundCharts';
-import { RoundTable } from '../components/RoundTable';
+import { describeFailure, RoundTable } from '../components/RoundTable';
 import { StatusBadge } from '../components/StatusBadge';
 import { formatTime } from '../format';
 import { applyJobEvent, canPause, canResume, canStop, mergeRounds, upsertRound } from '../jobs';
@@ -90,6 +90,16 @@ export function JobPage({ id }: { id: string }) {
         <p className="notice error" role="alert">
           {job.data.error}
         </p>
+      )}
+      {job.data.excluded.length > 0 && (
+        <div className="notice" data-testid="job-excluded">
+          <p>{t('job.excluded')}</p>
+          <ul>
+            {job.data.excluded.map((f) => (
+              <li key={f.participant}>{describeFailure(f)}</li>
+            ))}
+          </ul>
+        </div>
       )}
       <ModelDownload job={job.data} />
       <ErrorNote error={rounds.error} what={t('job.roundsWhat')} />
