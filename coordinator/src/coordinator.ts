@@ -134,7 +134,8 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     close: () =>
       (closing ??= (async () => {
         engine.shutdown();
-        app.get(AgentConnections).disconnectAll();
+        // Agents told, so that they reconnect (with backoff) to this coordinator once it is back, and the job resumes.
+        app.get(AgentConnections).disconnectAll({ code: 'COORDINATOR_RESTARTING', message: 'the coordinator is shutting down; reconnect later' });
         await app.get(AuditVerifier).stop();
         await app.close();
         store.close();

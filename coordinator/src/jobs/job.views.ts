@@ -21,7 +21,7 @@ export const toRoundView = (r: RoundRecord): RoundView => ({
   closedAt: r.closedAt,
   selected: r.selected,
   contributors: r.contributors.map(({ participant, numSamples }) => ({ participant, numSamples })),
-  failures: r.failures.map(({ participant, reason }) => ({ participant, reason })),
+  failures: r.failures.map(({ participant, reason, code }) => ({ participant, reason, ...(code !== undefined && { code }) })),
   metrics: r.metrics,
   attempts: r.attempts,
   modelSha256: r.modelSha256,

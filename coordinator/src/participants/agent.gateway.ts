@@ -23,7 +23,7 @@ import { CoordinatorLogger } from '../logger';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 
 /** The events an agent may send; anything else is a refusal. */
-const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'chunk', 'chunked']);
+const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'failure', 'chunk', 'chunked']);
 
 @WebSocketGateway({ namespace: AGENT_NAMESPACE })
 export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<AgentSocket>, OnGatewayDisconnect<AgentSocket> {
@@ -102,6 +102,11 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   @SubscribeMessage('evaluation')
   evaluation(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     return this.answer(socket, 'evaluation', this.engine.submitEvaluation(socket.data.participant, body));
+  }
+
+  @SubscribeMessage('failure')
+  failure(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
+    return this.answer(socket, 'failure', this.engine.submitFailure(socket.data.participant, body));
   }
 
   @SubscribeMessage('chunk')

@@ -9,6 +9,8 @@ import type { Clock } from '../core/clock';
 export class ReplyCollection<T> {
   readonly replies = new Map<string, T>();
   readonly failures = new Map<string, string>();
+  /** the code of a failure the participant reported itself, by participant */
+  readonly failureCodes = new Map<string, string>();
   /** resolves once every selected participant replied or failed */
   readonly closed: Promise<void>;
   private settle!: () => void;
@@ -49,9 +51,10 @@ export class ReplyCollection<T> {
     this.closeIfComplete();
   }
 
-  fail(participant: string, reason: string): void {
+  fail(participant: string, reason: string, code?: string): void {
     if (this.done || !this.selected.has(participant) || this.hasAnswered(participant)) return;
     this.failures.set(participant, reason);
+    if (code !== undefined) this.failureCodes.set(participant, code);
     this.closeIfComplete();
   }
 

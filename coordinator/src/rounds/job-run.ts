@@ -20,6 +20,8 @@ import {
   type ModelShape,
   type Preprocessing,
   type EvaluationHeader,
+  type FailureHeader,
+  describeFailure,
   type StatisticsHeader,
   type UpdateHeader,
   type CoordinatorToAgentEvents,
@@ -251,6 +253,29 @@ export class JobRun {
     return ackOk;
   }
 
+  /**
+   * A site reports that it will not answer the open request (its data, its
+   * training, or its policy): recorded as that participant's failure with the
+   * site's code, so the phase closes without waiting for its deadline and the
+   * others go on.
+   */
+  submitFailure(participant: string, header: FailureHeader): Ack {
+    const phase = this.phase;
+    const open =
+      phase &&
+      (phase.kind === 'statistics'
+        ? header.phase === 'statistics'
+        : header.round === phase.round && header.phase === (phase.kind === 'training' ? 'train' : 'evaluate'));
+    if (!phase || !open) return ackError('WRONG_ROUND', `no ${header.phase} request of round ${header.round} is open`);
+    const { collection } = phase;
+    if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for this ${header.phase} request`);
+    if (collection.hasAnswered(participant)) return ackError('DUPLICATE_UPDATE', `already answered this ${header.phase} request`);
+    const reason = describeFailure(header.code, header.counts);
+    this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`);
+    collection.fail(participant, reason, header.code);
+    return ackOk;
+  }
+
   /** What an evaluation must say, sent alone or with an update: the model it was asked about, and a plausible count. */
   private checkEvaluation(participant: string, evaluation: { numExamples: number; modelSha256: string }, modelSha256: string): Ack | null {
     if (evaluation.modelSha256 !== modelSha256) return ackError('DIGEST_MISMATCH', 'the evaluated model is not the one sent for evaluation');
@@ -400,7 +425,10 @@ export class JobRun {
           closedAt: this.deps.clock.now(),
           selected,
           contributors: [...collection.replies].map(([participant, { numSamples }]) => ({ participant, numSamples })),
-          failures: [...collection.failures].map(([participant, reason]) => ({ participant, reason })),
+          failures: [...collection.failures].map(([participant, reason]) => {
+            const code = collection.failureCodes.get(participant);
+            return { participant, reason, ...(code !== undefined && { code }) };
+          }),
           metrics: result.metrics,
           attempts: attempt,
           modelSha256: sha256,

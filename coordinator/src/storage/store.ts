@@ -84,6 +84,8 @@ export interface JobRecord {
 export interface RoundFailure {
   participant: string;
   reason: string;
+  /** the code the site reported (a SITE_FAILURE_CODES code), when it said why */
+  code?: string;
 }
 
 export interface RoundRecord {

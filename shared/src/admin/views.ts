@@ -138,7 +138,8 @@ export const RoundViewSchema = z
     selected: z.array(z.string()),
     /** participants whose update was folded in, with their sample counts */
     contributors: z.array(z.object({ participant: z.string(), numSamples: z.number() })),
-    failures: z.array(z.object({ participant: z.string(), reason: z.string() })),
+    /** participants asked who sent nothing usable; `code` when the site reported why (a SITE_FAILURE_CODES code) or the update was refused */
+    failures: z.array(z.object({ participant: z.string(), reason: z.string(), code: z.string().optional() })),
     /** sample-weighted means of the metrics the contributors reported */
     metrics,
     /** how many times the round was started before it closed */

@@ -38,7 +38,21 @@ export function RoundTable({ rounds }: { rounds: readonly RoundRecord[] }) {
           label: t('rounds.failed'),
           numeric: true,
           title: (r) => r.failures.map((f) => `${f.participant}: ${f.reason}`).join('\n') || undefined,
-          render: (r) => r.failures.length,
+          // The code a site reported shows per site: it says what to fix there without reading a log.
+          render: (r) => {
+            const coded = r.failures.filter((f) => f.code);
+            if (coded.length === 0) return r.failures.length;
+            return (
+              <>
+                {r.failures.length}
+                {coded.map((f) => (
+                  <span key={f.participant} className="failure-code" data-testid="failure-code">
+                    {f.participant}: <code>{f.code}</code>
+                  </span>
+                ))}
+              </>
+            );
+          },
         },
         ...metrics,
         { key: 'duration', label: t('rounds.duration'), numeric: true, render: (r) => formatSeconds(r.closedAt - r.startedAt) },
