@@ -5,3 +5,6 @@ export { UnmaskedWebSocket } from './client/transport';
 export { CoordinatorPins } from './client/pins';
 export { requestJson, networkErrorMessage, type JsonRequestOptions, type JsonResponse } from './client/http';
 export { enroll, EnrollmentError, type EnrollOptions } from './client/enroll';
+export { SitePolicySchema, checkPolicy, loadPolicy, type SitePolicy, type Decline } from './client/policy';
+export { proxyAgent, proxyFor } from './client/proxy';
+export { buildReport, reportMarkdown, type SiteReport } from './audit/report';

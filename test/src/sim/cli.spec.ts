@@ -65,8 +65,8 @@ describe('fl-sim refuses what it cannot do in one line', () => {
   ])('usage error: %j', async (argv, message) => {
     // Execute
     const { code, stdout, stderr } = await cli(...argv);
-    // Assert: status 2, nothing on standard output, exactly one line
-    expect(code).toBe(2);
+    // Assert: status 64, nothing on standard output, exactly one line
+    expect(code).toBe(64);
     expect(stdout).toBe('');
     expect(stderr).toBe(`fl-sim: ${message}\n`);
   });
@@ -75,7 +75,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     // Execute
     const { code, stderr } = await cli('--data', wine, '--target', 'variety');
     // Assert
-    expect(code).toBe(2);
+    expect(code).toBe(64);
     expect(stderr).toBe(`fl-sim: --target: ${wine} has no column "variety" (columns: alcohol, malic_acid, ash, alcalinity_of_ash, magnesium, total_phenols, flavanoids, nonflavanoid_phenols, proanthocyanins, color_intensity, hue, od280_od315, …)\n`);
   });
 

@@ -1,0 +1,112 @@
+/**
+ * A site's problems reach the coordinator as signed failure reports, and never
+ * fail the job for the others: one site with a target value outside the job's
+ * classes, one whose policy declines the job. Every round records each one's
+ * code; the job completes with the rest. Then `fl-agent report` lists, from a
+ * site's journal, every message it sent.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { RunningCoordinator } from '@fl/coordinator';
+import { ParticipantAgent, type SitePolicy } from '@fl/participant-agent';
+import type { RoundView } from '@fl/shared';
+import { AdminApi, DATA_DIR, featuresOf, registerParticipant, splitCsv, tempDir, testCoordinator, writeCsv } from './harness';
+import { AGENT_CLI, runToEnd } from './processes';
+
+jest.setTimeout(240_000);
+
+describe('failure reports and policy declines', () => {
+  const dir = tempDir('site-failures');
+  const file = `${DATA_DIR}/breast_cancer.csv`;
+  let coordinator: RunningCoordinator;
+  let api: AdminApi;
+  const agents: ParticipantAgent[] = [];
+  const logs = new Map<string, string[]>();
+
+  const start = async (name: string, dataFile: string, policy?: SitePolicy) => {
+    const keys = await registerParticipant(api, name);
+    const lines: string[] = [];
+    logs.set(name, lines);
+    const agent = new ParticipantAgent({
+      coordinatorUrl: coordinator.url,
+      keys,
+      dataFile,
+      policy,
+      coordinatorKey: coordinator.identity.publicKey,
+      journalFile: path.join(dir, name, 'journal.jsonl'),
+      log: (m) => lines.push(m),
+      reconnectDelayMs: 100,
+      reconnectDelayMaxMs: 1000,
+    });
+    agents.push(agent);
+    await agent.start();
+  };
+
+  afterAll(async () => {
+    for (const agent of agents) agent.stop();
+    await coordinator?.close();
+  });
+
+  it('records each site code in every round while the job completes with the others', async () => {
+    coordinator = await testCoordinator();
+    api = AdminApi.of(coordinator);
+    const split = splitCsv(file, 3, { seed: 3, holdout: 0, dir });
+    // One row of the third site's file has a label that no other site has.
+    const bad = path.join(dir, 'bad-target.csv');
+    const rows = split.rows.filter((_, i) => i % 3 === 2);
+    const target = split.header.indexOf('diagnosis');
+    writeCsv(bad, split.header, rows.map((r, i) => (i === 5 ? r.map((v, j) => (j === target ? 'maybe' : v)) : r)));
+    const features = featuresOf(file, 'diagnosis');
+    await start('clinic-a', split.parties[0]);
+    await start('clinic-b', split.parties[1]);
+    await start('clinic-typo', bad);
+    // This site never trains a model on the radius column: the job uses it as a feature.
+    await start('clinic-strict', split.parties[1], { features: { forbidden: [features[0].name] }, requireSecureAggregation: false, requireDifferentialPrivacy: false });
+
+    const job = await api.createJob({ model: 'logistic', features, target: 'diagnosis', rounds: 3, minParticipants: 2, roundDeadlineSeconds: 60, evaluateEvery: 0 });
+    await coordinator.engine.whenFinished(job.id);
+
+    // Assert: the job completed; every round folded in the two good sites and recorded the two others with their codes.
+    expect((await api.job(job.id)).status).toBe('completed');
+    const rounds = (await api.request<RoundView[]>('GET', `/api/jobs/${job.id}/rounds`)).body;
+    expect(rounds).toHaveLength(3);
+    for (const round of rounds) {
+      expect(round.contributors.map((c) => c.participant).sort()).toEqual(['clinic-a', 'clinic-b']);
+      const codes = Object.fromEntries(round.failures.map((f) => [f.participant, f.code]));
+      expect(codes).toEqual({ 'clinic-typo': 'DATA_TARGET_UNKNOWN_CLASS', 'clinic-strict': 'POLICY_COLUMN' });
+      const typo = round.failures.find((f) => f.participant === 'clinic-typo')!;
+      // A count, never the value.
+      expect(typo.reason).toMatch(/rows 1\b/);
+      expect(typo.reason).not.toContain('maybe');
+    }
+    // The sites logged what they decided: the refusal named in full at the site, the acceptance with its terms.
+    expect(logs.get('clinic-strict')!.join('\n')).toMatch(/declined under this site's policy: columns not allowed: feature mean_radius/);
+    expect(logs.get('clinic-a')!.join('\n')).toMatch(/accepted: logistic model, strategy fedavg, 3 rounds/);
+  });
+
+  it('fl-agent report lists what each site sent, per job, without a value of its data', async () => {
+    const journal = path.join(dir, 'clinic-typo', 'journal.jsonl');
+    const markdown = await runToEnd(AGENT_CLI, ['report', '--journal', journal]);
+    expect(markdown).toMatch(/^# What this site sent/m);
+    expect(markdown).toMatch(/### Statistics/);
+    expect(markdown).toMatch(/\| mean_radius \| feature \| count, sum, sumSquares, missing \|/);
+    expect(markdown).toMatch(/\| diagnosis \| target \| counts of 3 categories \|/);
+    expect(markdown).toMatch(/\| train \| 1 \| yes \| DATA_TARGET_UNKNOWN_CLASS \| rows 1 \|/);
+    expect(markdown).not.toContain('maybe');
+
+    const good = JSON.parse(await runToEnd(AGENT_CLI, ['report', '--journal', path.join(dir, 'clinic-a', 'journal.jsonl'), '--format', 'json'])) as {
+      jobs: { updates: { round: number; bytes: number; sha256: string; accepted: boolean }[]; statistics: unknown[] }[];
+    };
+    expect(good.jobs).toHaveLength(1);
+    expect(good.jobs[0].statistics).toHaveLength(1);
+    expect(good.jobs[0].updates.map((u) => u.round)).toEqual([1, 2, 3]);
+    for (const update of good.jobs[0].updates) {
+      expect(update.accepted).toBe(true);
+      expect(update.bytes).toBeGreaterThan(0);
+      expect(update.sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+    const future = JSON.parse(await runToEnd(AGENT_CLI, ['report', '--journal', journal, '--format', 'json', '--since', '2999-01-01'])) as { messages: number };
+    expect(future.messages).toBe(0);
+    expect(fs.existsSync(journal)).toBe(true);
+  });
+});
