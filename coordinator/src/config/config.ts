@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { UsageError } from '@fl/shared';
+import { expectedWords, UsageError } from '@fl/shared';
 
 export const ConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -174,25 +174,11 @@ export function configHelp(): string {
 /** A setting's problem in words: the flag, the value given, what is expected; never zod's own phrasing. */
 function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
   const key = String(issue.path[0] ?? '');
-  const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  const value = raw[key];
-  const given = value === undefined ? '' : ` ${JSON.stringify(value)}`;
-  const expected = (() => {
-    const i = issue as z.core.$ZodIssue & { expected?: string; minimum?: number | bigint; maximum?: number | bigint; values?: unknown[]; format?: string };
-    switch (i.code) {
-      case 'invalid_type':
-        return i.expected === 'number' ? 'expected a number' : i.expected === 'int' ? 'expected a whole number' : `expected ${i.expected}`;
-      case 'too_small':
-        return typeof value === 'string' && !/^-?[\d.]+$/.test(value) ? issue.message : `expected at least ${i.minimum}`;
-      case 'too_big':
-        return `expected at most ${i.maximum}`;
-      case 'invalid_value':
-        return `expected one of ${(i.values ?? []).join(', ')}`;
-      default:
-        return /^(Invalid|Too|Expected)/.test(issue.message) ? 'expected a whole number' : issue.message;
-    }
-  })();
-  return `--${flag}${given}: ${expected}`;
+  // A secret is never repeated back, even a wrong one.
+  const value = /token/i.test(key) ? undefined : raw[key];
+  // A number given as text fails as "not a number" after coercion: say so of the text itself.
+  const words = issue.code === 'invalid_type' && issue.expected === 'number' ? 'expected a number' : expectedWords(issue);
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${value === undefined ? '' : ` ${JSON.stringify(value)}`}: ${words}`;
 }
 
 /** Parses flags and environment; throws one Error that names every wrong setting. */

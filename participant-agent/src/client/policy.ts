@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { MODEL_KINDS, type JobSpec, type SiteFailureCode } from '@fl/shared';
+import { expectedWords, MODEL_KINDS, type JobSpec, type SiteFailureCode } from '@fl/shared';
 
 const columns = z.array(z.string().min(1)).max(100_000);
 const columnRule = z
@@ -58,14 +58,17 @@ export function loadPolicy(file: string): SitePolicy {
   }
   const parsed = SitePolicySchema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => {
-      const where = i.path.length ? i.path.join('.') : 'the policy';
-      const message = i.code === 'unrecognized_keys' ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}` : i.message;
-      return `${where}: ${message}`;
-    });
+    const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'the policy'}: ${expectedWords(i, valueAt(json, i.path))}`);
     throw new Error(`the policy file ${file} is not a valid policy:\n  ${problems.join('\n  ')}`);
   }
   return parsed.data;
+}
+
+/** The value at a path of parsed JSON, to name it in an error. */
+function valueAt(json: unknown, at: readonly PropertyKey[]): unknown {
+  let value = json;
+  for (const key of at) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  return value;
 }
 
 /** The job's strategy by name; jobs without one are FedAvg. */

@@ -5,6 +5,7 @@
  * commands do their own reading and writing.
  */
 import { parseArgs } from 'node:util';
+import type { z } from 'zod';
 
 /** The exit statuses of every command, documented in the operator and partner guides. */
 export const EXIT = {
@@ -125,4 +126,26 @@ export function urlFlag(name: string, value: string, schemes: readonly string[] 
 export function choiceFlag<T extends string>(name: string, value: string, choices: readonly T[]): T {
   if (!choices.includes(value as T)) throw new UsageError(`--${name} ${JSON.stringify(value)} is not one of ${choices.join(', ')}`);
   return value as T;
+}
+
+/** What a zod issue expects, in words rather than zod's own phrasing; `value` is what was given, when known. */
+export function expectedWords(issue: z.core.$ZodIssue, value?: unknown): string {
+  const i = issue as z.core.$ZodIssue & { expected?: string; minimum?: number | bigint; maximum?: number | bigint; values?: unknown[]; keys?: string[]; origin?: string };
+  const unit = i.origin === 'string' ? ' characters' : i.origin === 'array' ? ' items' : '';
+  const given = value === undefined ? '' : `, not ${JSON.stringify(value)}`;
+  switch (i.code) {
+    case 'invalid_type':
+      if (i.expected === 'int') return `expected a whole number${given}`;
+      return `expected ${i.expected === 'array' ? 'a list' : i.expected === 'object' ? 'an object' : `a ${i.expected}`}${given}`;
+    case 'too_small':
+      return `expected at least ${i.minimum}${unit}${given}`;
+    case 'too_big':
+      return `expected at most ${i.maximum}${unit}${given}`;
+    case 'invalid_value':
+      return `expected one of ${(i.values ?? []).join(', ')}${given}`;
+    case 'unrecognized_keys':
+      return `unknown field${(i.keys ?? []).length > 1 ? 's' : ''} ${(i.keys ?? []).join(', ')}`;
+    default:
+      return issue.message;
+  }
 }
