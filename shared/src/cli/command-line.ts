@@ -133,6 +133,8 @@ export function expectedWords(issue: z.core.$ZodIssue, value?: unknown): string 
   const i = issue as z.core.$ZodIssue & { expected?: string; minimum?: number | bigint; maximum?: number | bigint; values?: unknown[]; keys?: string[]; origin?: string };
   const unit = i.origin === 'string' ? ' characters' : i.origin === 'array' ? ' items' : '';
   const given = value === undefined ? '' : `, not ${JSON.stringify(value)}`;
+  // A message the schema's author wrote says it best; only zod's generic ones are reworded.
+  if (!/^(Invalid|Too (small|big)|Unrecognized)/.test(issue.message)) return issue.message;
   switch (i.code) {
     case 'invalid_type':
       if (i.expected === 'int') return `expected a whole number${given}`;
