@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { chromium } from 'playwright-core';
 import type { RunningCoordinator } from '@fl/coordinator';
 import { ParticipantAgent, type SitePolicy } from '@fl/participant-agent';
 import type { RoundView } from '@fl/shared';
@@ -20,6 +21,7 @@ describe('failure reports and policy declines', () => {
   const file = `${DATA_DIR}/breast_cancer.csv`;
   let coordinator: RunningCoordinator;
   let api: AdminApi;
+  let jobId: string;
   const agents: ParticipantAgent[] = [];
   const logs = new Map<string, string[]>();
 
@@ -64,6 +66,7 @@ describe('failure reports and policy declines', () => {
     await start('clinic-strict', split.parties[1], { features: { forbidden: [features[0].name] }, requireSecureAggregation: false, requireDifferentialPrivacy: false });
 
     const job = await api.createJob({ model: 'logistic', features, target: 'diagnosis', rounds: 3, minParticipants: 2, roundDeadlineSeconds: 60, evaluateEvery: 0 });
+    jobId = job.id;
     await coordinator.engine.whenFinished(job.id);
 
     // Assert: the job completed; every round folded in the two good sites and recorded the two others with their codes.
@@ -82,6 +85,31 @@ describe('failure reports and policy declines', () => {
     // The sites logged what they decided: the refusal named in full at the site, the acceptance with its terms.
     expect(logs.get('clinic-strict')!.join('\n')).toMatch(/declined under this site's policy: columns not allowed: feature mean_radius/);
     expect(logs.get('clinic-a')!.join('\n')).toMatch(/accepted: logistic model, strategy fedavg, 3 rounds/);
+  });
+
+  it("shows each site's code in the dashboard's round table", async () => {
+    const context = await chromium.launchPersistentContext(tempDir('chromium-profile'), {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      await page.goto(`${coordinator.url}/jobs/${jobId}`);
+      await page.getByRole('button', { name: 'Sign in with an API token' }).click();
+      const field = page.getByLabel('Access token');
+      await field.fill(coordinator.adminToken!);
+      await field.press('Enter');
+      const codes = page.getByTestId('round-table').getByTestId('failure-code');
+      await codes.first().waitFor();
+      // Three rounds, two coded failures each.
+      expect(await codes.count()).toBe(6);
+      const shown = await codes.allTextContents();
+      expect(shown).toContain('clinic-typo: DATA_TARGET_UNKNOWN_CLASS');
+      expect(shown).toContain('clinic-strict: POLICY_COLUMN');
+    } finally {
+      await context.close();
+    }
   });
 
   it('fl-agent report lists what each site sent, per job, without a value of its data', async () => {
