@@ -8,11 +8,11 @@ import { z } from 'zod';
 /** Every code a site may report, with what it means; declines under the site's own policy start with POLICY_. */
 export const SITE_FAILURE_CODES = {
   DATA_UNREADABLE: 'the data source cannot be read (missing file, no permission, not CSV)',
-  DATA_MISSING_COLUMNS: "the data lacks columns the job needs (counts: columns)",
-  DATA_TARGET_UNKNOWN_CLASS: "rows have a target value outside the job's classes (counts: rows)",
+  DATA_MISSING_COLUMNS: "the data lacks columns the job needs",
+  DATA_TARGET_UNKNOWN_CLASS: "rows have a target value outside the job's classes",
   DATA_NO_ROWS: 'no row of the data can be trained on',
   TRAINING_FAILED: 'local training or evaluation failed',
-  POLICY_COLUMN: "the site's policy does not allow a column the job uses (counts: columns)",
+  POLICY_COLUMN: "the site's policy does not allow a column the job uses",
   POLICY_MODEL: "the site's policy does not allow the job's model kind",
   POLICY_STRATEGY: "the site's policy does not allow the job's aggregation strategy",
   POLICY_ROUNDS: "the job has more rounds than the site's policy allows",
