@@ -25,7 +25,7 @@ import {
 } from '@fl/shared';
 import { buildReport, reportMarkdown } from './audit/report';
 import { verifyBundle } from './audit/verify-bundle';
-import { ParticipantAgent } from './client/agent';
+import { ParticipantAgent, type StopReason } from './client/agent';
 import { enroll, EnrollmentError } from './client/enroll';
 import { readJournalLines } from './client/journal';
 import { CoordinatorPins } from './client/pins';
@@ -276,9 +276,8 @@ async function main(argv: string[]): Promise<void> {
     journalFile: path.join(path.dirname(path.resolve(keyFile)), 'journal.jsonl'),
   });
   // The agent stays up until stopped or revoked; a refused coordinator ends it too, each with its own status.
-  participant.on('stopped', (why: 'revoked' | 'refused-coordinator' | 'stopped') => {
-    process.exit(why === 'revoked' ? EXIT.REVOKED : why === 'refused-coordinator' ? EXIT.REFUSED_COORDINATOR : EXIT.DONE);
-  });
+  const statuses: Record<StopReason, number> = { stopped: EXIT.DONE, revoked: EXIT.REVOKED, 'refused-coordinator': EXIT.REFUSED_COORDINATOR, replaced: EXIT.FAILED };
+  participant.on('stopped', (why: StopReason) => process.exit(statuses[why]));
   const stop = () => participant.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

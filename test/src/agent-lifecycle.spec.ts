@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { JobRecord, RoundRecord } from '@fl/coordinator';
 import { encodeKey, generateKeyPair } from '@fl/shared';
-import { AdminApi, DATA_DIR, eventually, featuresOf, REPO_ROOT, splitCsv, tempDir } from './harness';
+import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
 
 jest.setTimeout(300_000);
@@ -163,5 +163,25 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     expect((await outcome(SIM_CLI, ['--data', path.join(dir, 'none.csv'), '--target', 'y'])).code).toBe(1);
     expect((await outcome(SIM_CLI, ['--rounds', 'many'])).code).toBe(64);
     expect((await outcome(SIM_CLI, ['--help'])).code).toBe(0);
+  });
+});
+
+describe('two agents with the same key', () => {
+  it('leaves the newer connected and stops the older, instead of taking the connection from each other for ever', async () => {
+    const coordinator = await testCoordinator();
+    try {
+      const keys = await registerParticipant(AdminApi.of(coordinator), 'twin');
+      const older = await startAgent(coordinator, 'twin', `${DATA_DIR}/breast_cancer.csv`, { keys });
+      const stopped = new Promise<string>((resolve) => older.once('stopped', resolve));
+      const newer = await startAgent(coordinator, 'twin', `${DATA_DIR}/breast_cancer.csv`, { keys });
+      expect(await stopped).toBe('replaced');
+      // Long enough for a reconnect attempt of the older (its backoff starts at 100 ms here): none comes.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(newer.socket.connected).toBe(true);
+      expect(older.socket.connected).toBe(false);
+      newer.stop();
+    } finally {
+      await coordinator.close();
+    }
   });
 });

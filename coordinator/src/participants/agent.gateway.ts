@@ -61,7 +61,10 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
 
   handleConnection(socket: AgentSocket): void {
     const { participant, handshakeNonce } = socket.data;
-    this.connections.add(participant, socket)?.disconnect(true);
+    const replaced = this.connections.add(participant, socket);
+    // Told why, so that a second agent running with the same key stops instead of reconnecting against this one for ever.
+    replaced?.emit('closing', { code: 'CONFLICT', message: 'another connection with this key replaced this one' });
+    replaced?.disconnect(true);
     const header = {
       type: 'welcome' as const,
       participant,

@@ -85,6 +85,9 @@ export interface AgentOptions {
 
 type AgentSocket = Socket<CoordinatorToAgentEvents, AgentToCoordinatorEvents>;
 
+/** Why the agent stopped for good: the CLI's exit status follows from it. */
+export type StopReason = 'stopped' | 'revoked' | 'refused-coordinator' | 'replaced';
+
 const STATISTICS_ACK_TIMEOUT_MS = 60_000;
 /** job setups kept for the requests that name them: the running job's, and a few before it */
 const SETUPS_KEPT = 4;
@@ -95,7 +98,7 @@ const UPDATE_ACK_GRACE_MS = 30_000;
 
 /**
  * Events: 'welcome' (participant), 'statistics' (job), 'trained' and 'evaluated' ({ job, round, ack }),
- * 'failed' ({ job, round, phase, code, ack }), 'job-finished', 'refused' (ErrorBody), 'stopped' (why: 'revoked' | 'refused-coordinator' | 'stopped').
+ * 'failed' ({ job, round, phase, code, ack }), 'job-finished', 'refused' (ErrorBody), 'stopped' (StopReason).
  */
 export class ParticipantAgent extends EventEmitter {
   readonly socket: AgentSocket;
@@ -173,6 +176,8 @@ export class ParticipantAgent extends EventEmitter {
       this.log(`the coordinator closes this connection: ${error.code} ${error.message}`);
       this.emit('refused', error);
       if (error.code === 'REVOKED') this.stop('revoked');
+      // Another agent holds this key's connection now: two would take it from each other for ever.
+      if (error.code === 'CONFLICT') this.stop('replaced');
     });
     this.socket.on('job-finished', (m) => {
       this.log(`job ${m.job} ${m.status} after ${m.rounds} rounds`);
@@ -188,7 +193,7 @@ export class ParticipantAgent extends EventEmitter {
   }
 
   /** Disconnects for good; `why` is told to 'stopped' listeners (the CLI's exit status). */
-  stop(why: 'revoked' | 'refused-coordinator' | 'stopped' = 'stopped'): void {
+  stop(why: StopReason = 'stopped'): void {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.retryTimer);
