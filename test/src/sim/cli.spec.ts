@@ -93,7 +93,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     const bad = spawnSync(process.execPath, [bin, '--bogus'], { encoding: 'utf8' });
     const unreadable = spawnSync(process.execPath, [bin, '--data', path.join(dir, 'absent.csv'), '--target', 'y'], { encoding: 'utf8' });
     // Assert
-    expect([bad.status, bad.stderr]).toEqual([2, 'fl-sim: unknown flag --bogus (fl-sim --help lists them)\n']);
+    expect([bad.status, bad.stderr]).toEqual([64, 'fl-sim: unknown flag --bogus (fl-sim --help lists them)\n']);
     expect(unreadable.status).toBe(1);
     expect(unreadable.stderr).toMatch(/^fl-sim: cannot read .*absent\.csv: no such file\n$/);
   });
