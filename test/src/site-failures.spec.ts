@@ -1,9 +1,10 @@
 /**
  * A site's problems reach the coordinator as signed failure reports, and never
  * fail the job for the others: one site with a target value outside the job's
- * classes, one whose policy declines the job. Every round records each one's
- * code; the job completes with the rest. Then `fl-agent report` lists, from a
- * site's journal, every message it sent.
+ * classes, one whose file lacks a column, one whose policy declines the job.
+ * Every round records each one's code, which the dashboard shows; the job
+ * completes with the rest. Then `fl-agent report` lists, from a site's journal,
+ * every message it sent.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -58,10 +59,15 @@ describe('failure reports and policy declines', () => {
     const rows = split.rows.filter((_, i) => i % 3 === 2);
     const target = split.header.indexOf('diagnosis');
     writeCsv(bad, split.header, rows.map((r, i) => (i === 5 ? r.map((v, j) => (j === target ? 'maybe' : v)) : r)));
+    // Another site's export lacks a column of the job.
+    const short = path.join(dir, 'short.csv');
+    const dropped = split.header.indexOf('worst_area');
+    writeCsv(short, split.header.filter((_, j) => j !== dropped), split.rows.filter((_, i) => i % 3 === 0).map((r) => r.filter((_, j) => j !== dropped)));
     const features = featuresOf(file, 'diagnosis');
     await start('clinic-a', split.parties[0]);
     await start('clinic-b', split.parties[1]);
     await start('clinic-typo', bad);
+    await start('clinic-short', short);
     // This site never trains a model on the radius column: the job uses it as a feature.
     await start('clinic-strict', split.parties[1], { features: { forbidden: [features[0].name] }, requireSecureAggregation: false, requireDifferentialPrivacy: false });
 
@@ -76,7 +82,8 @@ describe('failure reports and policy declines', () => {
     for (const round of rounds) {
       expect(round.contributors.map((c) => c.participant).sort()).toEqual(['clinic-a', 'clinic-b']);
       const codes = Object.fromEntries(round.failures.map((f) => [f.participant, f.code]));
-      expect(codes).toEqual({ 'clinic-typo': 'DATA_TARGET_UNKNOWN_CLASS', 'clinic-strict': 'POLICY_COLUMN' });
+      expect(codes).toEqual({ 'clinic-typo': 'DATA_TARGET_UNKNOWN_CLASS', 'clinic-strict': 'POLICY_COLUMN', 'clinic-short': 'DATA_MISSING_COLUMNS' });
+      expect(round.failures.find((f) => f.participant === 'clinic-short')!.reason).toMatch(/columns 1\b/);
       const typo = round.failures.find((f) => f.participant === 'clinic-typo')!;
       // A count, never the value.
       expect(typo.reason).toMatch(/rows 1\b/);
@@ -102,8 +109,8 @@ describe('failure reports and policy declines', () => {
       await field.press('Enter');
       const codes = page.getByTestId('round-table').getByTestId('failure-code');
       await codes.first().waitFor();
-      // Three rounds, two coded failures each.
-      expect(await codes.count()).toBe(6);
+      // Three rounds, three coded failures each.
+      expect(await codes.count()).toBe(9);
       const shown = await codes.allTextContents();
       expect(shown).toContain('clinic-typo: DATA_TARGET_UNKNOWN_CLASS');
       expect(shown).toContain('clinic-strict: POLICY_COLUMN');
