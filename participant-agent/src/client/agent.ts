@@ -1,7 +1,8 @@
 /**
  * The participant agent's connection to the coordinator: authenticate, pin and
  * check the coordinator's key, answer statistics requests and train requests.
- * Nothing but statistics, updates and their signed headers ever leaves it.
+ * Nothing but statistics, updates, evaluations and failure reports (codes and
+ * counts), each signed, ever leaves it.
  */
 import { EventEmitter } from 'node:events';
 import type { Agent as HttpAgent } from 'node:http';
@@ -76,7 +77,7 @@ export interface AgentOptions {
   log?: (message: string) => void;
   /** the site's policy: jobs outside it are declined with a signed reason code */
   policy?: SitePolicy;
-  /** carries the socket and the REST calls, e.g. an outbound HTTPS proxy's agent (proxyAgentFor) */
+  /** carries the socket and the REST calls, e.g. an outbound proxy's (proxyAgent in client/proxy.ts) */
   agent?: HttpAgent;
   /** reconnection backoff, milliseconds: doubled after each failed attempt up to the maximum, with jitter */
   reconnectDelayMs?: number;
@@ -138,7 +139,7 @@ export class ParticipantAgent extends EventEmitter {
       // Handed by engine.io to the ws transport, which verifies the coordinator's certificate against it
       // (as text: engine.io's options are typed for PEM strings).
       ca: Buffer.isBuffer(options.ca) ? options.ca.toString('utf8') : options.ca,
-      // Handed to the ws transport too: an outbound proxy carries the socket as it does the REST calls.
+      // Handed to the ws transport too (typed as a string for browsers; in Node an http.Agent): a proxy carries the socket as the REST calls.
       ...(options.agent && { agent: options.agent as unknown as string }),
       reconnectionDelay: options.reconnectDelayMs ?? 500,
       reconnectionDelayMax: options.reconnectDelayMaxMs ?? 10_000,
