@@ -4,3 +4,4 @@ export * from './codec';
 export * from './model';
 export * from './audit';
 export * from './admin';
+export * from './cli';

@@ -751,7 +751,7 @@ describe('the dashboard in a browser', () => {
       // Assert: the job names the site left out and why; each round's row names the update left out and its code
       await expect(page.getByTestId('job-excluded').textContent()).resolves.toMatch(/eve: IMPLAUSIBLE_STATISTICS feature \S+: a sum of squares no values can have/);
       await eventually(() => roundRows().count(), (n) => n === 2, 10_000);
-      for (const row of await roundRows().all()) await expect(row.locator('.failure-codes').textContent()).resolves.toBe('left out: mallory NON_FINITE');
+      for (const row of await roundRows().all()) await expect(row.getByTestId('failure-code').textContent()).resolves.toBe('mallory: NON_FINITE');
     } finally {
       raw.forEach((socket) => socket.close());
     }

@@ -20,6 +20,8 @@ import {
   type ModelShape,
   type Preprocessing,
   type EvaluationHeader,
+  type FailureHeader,
+  describeFailure,
   type StatisticsHeader,
   type UpdateHeader,
   type CoordinatorToAgentEvents,
@@ -253,6 +255,29 @@ export class JobRun {
     const refused = this.checkEvaluation(participant, header, phase.modelSha256);
     if (refused) return refused;
     collection.accept(participant, { numExamples: header.numExamples, metrics: header.metrics });
+    return ackOk;
+  }
+
+  /**
+   * A site reports that it will not answer the open request (its data, its
+   * training, or its policy): recorded as that participant's failure with the
+   * site's code, so the phase closes without waiting for its deadline and the
+   * others go on.
+   */
+  submitFailure(participant: string, header: FailureHeader): Ack {
+    const phase = this.phase;
+    const open =
+      phase &&
+      (phase.kind === 'statistics'
+        ? header.phase === 'statistics'
+        : header.round === phase.round && header.phase === (phase.kind === 'training' ? 'train' : 'evaluate'));
+    if (!phase || !open) return ackError('WRONG_ROUND', `no ${header.phase} request of round ${header.round} is open`);
+    const { collection } = phase;
+    if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for this ${header.phase} request`);
+    if (collection.hasAnswered(participant)) return ackError('DUPLICATE_UPDATE', `already answered this ${header.phase} request`);
+    const reason = describeFailure(header.code, header.counts);
+    this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`);
+    collection.fail(participant, reason, header.code);
     return ackOk;
   }
 

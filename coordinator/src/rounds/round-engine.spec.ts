@@ -55,9 +55,9 @@ class FakeParticipants implements AgentChannel {
   readonly unprovided: string[] = [];
   /**
    * participants whose updates are wrong: a NaN among the weights (signed as sent), a digest of other weights,
-   * weights of 3e38 (finite, far out of bounds), or a claim of 1e9 samples
+   * weights of 3e38 (finite, far out of bounds), or a claim of 1e9 samples; or who report a failure instead
    */
-  readonly faults = new Map<string, 'nan' | 'digest' | 'huge' | 'inflate'>();
+  readonly faults = new Map<string, 'nan' | 'digest' | 'huge' | 'inflate' | 'report'>();
   /** participants whose statistics are changed before they are signed */
   readonly statistics = new Map<string, (s: LocalStatistics) => LocalStatistics>();
   /** "participant CODE" of every refused update, in order */
@@ -107,6 +107,17 @@ class FakeParticipants implements AgentChannel {
     }
     if (event === 'train') {
       const { header: request, weights } = args[0] as TrainMessage;
+      if (this.faults.get(participant) === 'report') {
+        const report = (round: number) => {
+          const header = { type: 'failure' as const, job: request.job, round, phase: 'train' as const, participant, nonce: randomNonce(), code: 'DATA_TARGET_UNKNOWN_CLASS' as const, counts: { rows: 2 } };
+          return this.engine.submitFailure(participant, { header, signature: signHeader('failure', header, keys.secretKey) }).then((ack) => {
+            this.refusals.push(`${participant} ${ack.ok ? 'reported' : ack.error.code}`);
+          });
+        };
+        // The report, at once a second one for the same round, and one for a round that is not open.
+        setImmediate(() => void Promise.all([report(request.round), report(request.round), report(request.round + 5)]));
+        return true;
+      }
       const next = decodeWeights(weights)!.map((w) => w + 1);
       const fault = this.faults.get(participant);
       if (fault === 'nan') next[0] = NaN;
@@ -230,6 +241,23 @@ describe('the round engine', () => {
     expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
     expect(store.listRounds(job.id).map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
     expect(channel.refusals.sort()).toEqual(['c NON_FINITE', 'c NON_FINITE', 'c NON_FINITE', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH']);
+    store.close();
+  });
+
+  it("records a site's failure report with its code, and the round goes on with the others", async () => {
+    const { store, channel, engine } = setup(['a', 'b', 'c']);
+    channel.faults.set('c', 'report');
+    const job = engine.createJob(spec, 'user:test');
+    await engine.whenFinished(job.id);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    for (const round of store.listRounds(job.id)) {
+      expect(round.contributors.map((c) => c.participant).sort()).toEqual(['a', 'b']);
+      expect(round.failures).toEqual([{ participant: 'c', reason: expect.stringMatching(/^failed: rows have a target value outside the job's classes \(rows 2\)$/), code: 'DATA_TARGET_UNKNOWN_CLASS' }]);
+    }
+    await until(() => channel.refusals.length === 9);
+    // Each round: recorded once; a second report refused; one for a round that is not open refused.
+    expect(channel.refusals.filter((r) => r === 'c reported')).toHaveLength(3);
+    expect(channel.refusals.filter((r) => r !== 'c reported').sort()).toEqual(['c DUPLICATE_UPDATE', 'c DUPLICATE_UPDATE', 'c DUPLICATE_UPDATE', 'c WRONG_ROUND', 'c WRONG_ROUND', 'c WRONG_ROUND']);
     store.close();
   });
 

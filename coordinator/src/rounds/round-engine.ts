@@ -11,6 +11,7 @@ import {
   decodePublicKey,
   decodeWeights,
   EvaluationMessageSchema,
+  FailureMessageSchema,
   FlError,
   JobSpecSchema,
   StatisticsMessageSchema,
@@ -104,6 +105,10 @@ export class RoundEngine {
 
   async submitEvaluation(participant: string, body: unknown): Promise<Ack> {
     return this.receive(participant, body, EvaluationMessageSchema, (run, { header }) => run.submitEvaluation(participant, header));
+  }
+
+  async submitFailure(participant: string, body: unknown): Promise<Ack> {
+    return this.receive(participant, body, FailureMessageSchema, (run, { header }) => run.submitFailure(participant, header));
   }
 
   async submitUpdate(participant: string, body: unknown): Promise<Ack> {

@@ -86,7 +86,7 @@ export interface JobRecord {
 export interface RoundFailure {
   participant: string;
   reason: string;
-  /** an error code when the coordinator refused what the participant sent, e.g. IMPLAUSIBLE_WEIGHTS */
+  /** why, in one word: the code of what the coordinator refused (e.g. IMPLAUSIBLE_WEIGHTS) or the site reported (a SITE_FAILURE_CODES code) */
   code?: string;
 }
 

@@ -226,13 +226,17 @@ function combineTarget(spec: JobSpec, all: LocalStatistics[]): Preprocessing['ta
     if (classes.length < 2) throw new FlError('INVALID_STATISTICS', `the target ${spec.target} has fewer than 2 classes`);
     return { type: 'classes', classes };
   }
-  if (classes.length !== 2) {
+  if (classes.length < 2) {
     throw new FlError('INVALID_STATISTICS', `a logistic target needs exactly 2 classes; ${spec.target} has ${classes.length}`);
   }
-  const positive = spec.positiveClass ?? classes[1];
-  if (!classes.includes(positive)) {
+  const positive = spec.positiveClass ?? (classes.length === 2 ? classes[1] : undefined);
+  if (positive !== undefined && !classes.includes(positive)) {
     throw new FlError('INVALID_STATISTICS', `the positive class ${positive} is not a value of ${spec.target}`);
   }
-  const negative = classes.find((c) => c !== positive)!;
-  return { type: 'binary', classes: [negative, positive] };
+  // A stray value at one site (a typo, a third label) must not fail the job for everyone: the two most
+  // frequent values are the classes, and a site whose rows hold another reports DATA_TARGET_UNKNOWN_CLASS.
+  const byFrequency = classes.slice().sort((a, b) => counts.get(b)! - counts.get(a)! || (a < b ? -1 : a > b ? 1 : 0));
+  const kept = positive !== undefined ? [positive, byFrequency.find((c) => c !== positive)!] : byFrequency.slice(0, 2);
+  const [negative, chosenPositive] = positive !== undefined ? [kept[1], positive] : sorted(kept);
+  return { type: 'binary', classes: [negative, chosenPositive] };
 }

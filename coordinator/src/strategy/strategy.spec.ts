@@ -93,6 +93,14 @@ describe('combining statistics', () => {
     expect(p.features[1]).toMatchObject({ vocabulary: ['own'] });
   });
 
+  it('keeps the two most frequent classes when one site has a stray value, so the job goes on', () => {
+    const stats = [site([1], [], [['bad', 40], ['good', 60]]), site([1], [], [['bad', 10], ['good ', 1], ['good', 9]])];
+    expect(combineStatistics(spec, stats).target).toEqual({ type: 'binary', classes: ['bad', 'good'] });
+    // A named positive class is kept even when rarer than a stray value.
+    const rare = [site([1], [], [['bad', 50], ['good', 2], ['maybe', 3]])];
+    expect(combineStatistics({ ...spec, positiveClass: 'good' }, rare).target).toEqual({ type: 'binary', classes: ['bad', 'good'] });
+  });
+
   it('refuses a logistic target that does not have two classes', () => {
     expect(() => combineStatistics(spec, [site([1], [], [['good', 1]])])).toThrow(/exactly 2 classes/);
   });

@@ -27,3 +27,4 @@ export {
 } from './preprocess';
 export { loadLocalData } from './load';
 export { splitHoldout } from './holdout';
+export { DataError } from './errors';

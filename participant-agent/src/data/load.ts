@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { JobSpec } from '@fl/shared';
 import { parseCsv } from './csv';
+import { DataError } from './errors';
 import { applyMapping, type Mapping } from './mapping';
 import { formatReport, toLocalTable, type LocalTable, type SchemaReport } from './table';
 
@@ -13,10 +14,10 @@ export function loadLocalData(file: string, spec: JobSpec, mapping?: Mapping): {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read the data file ${file}: ${(err as Error).message}`);
+    throw new DataError('DATA_UNREADABLE', {}, `cannot read the data file ${file}: ${(err as Error).message}`);
   }
   const csv = parseCsv(text);
   const result = toLocalTable(mapping ? applyMapping(csv, mapping) : csv, spec);
-  if (!result.report.ok) throw new Error(formatReport(result.report));
+  if (!result.report.ok) throw new DataError('DATA_MISSING_COLUMNS', { columns: result.report.missingColumns.length }, formatReport(result.report));
   return result;
 }

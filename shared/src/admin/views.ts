@@ -144,7 +144,7 @@ export const RoundViewSchema = z
     selected: z.array(z.string()),
     /** participants whose update was folded in, with their sample counts */
     contributors: z.array(z.object({ participant: z.string(), numSamples: z.number() })),
-    /** participants asked but not folded in; `code` says why in one word, e.g. IMPLAUSIBLE_WEIGHTS for an update left out */
+    /** participants asked but not folded in; `code` says why in one word, e.g. IMPLAUSIBLE_WEIGHTS for an update left out, or a SITE_FAILURE_CODES code the site reported */
     failures: z.array(FailureSchema),
     /** means of the metrics the contributors reported, weighted by sample counts capped at their lower median: one site's claimed count cannot steer them */
     metrics,

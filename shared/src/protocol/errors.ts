@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   STALE_TIMESTAMP: { http: 401, meaning: 'the signed timestamp is outside the accepted window' },
   REPLAYED_NONCE: { http: 401, meaning: 'the nonce was already used' },
   RATE_LIMITED: { http: 429, meaning: 'too many failed attempts from this address or key; wait and retry' },
+  COORDINATOR_RESTARTING: { http: 503, meaning: 'the coordinator is shutting down and will be back: reconnect with backoff' },
   TOO_MANY_ERRORS: { http: 429, meaning: 'the connection sent too many refused messages and is closed' },
   NOT_APPROVED: { http: 403, meaning: 'the participant is enrolled but an admin has not approved it (or rejected it)' },
   REVOKED: { http: 403, meaning: 'an admin revoked this participant: its connections and messages are refused' },

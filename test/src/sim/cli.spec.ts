@@ -70,8 +70,8 @@ describe('fl-sim refuses what it cannot do in one line', () => {
   ])('usage error: %j', async (argv, message) => {
     // Execute
     const { code, stdout, stderr } = await cli(...argv);
-    // Assert: status 2, nothing on standard output, exactly one line
-    expect(code).toBe(2);
+    // Assert: status 64, nothing on standard output, exactly one line
+    expect(code).toBe(64);
     expect(stdout).toBe('');
     expect(stderr).toBe(`fl-sim: ${message}\n`);
   });
@@ -80,7 +80,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     // Execute
     const { code, stderr } = await cli('--data', wine, '--target', 'variety');
     // Assert
-    expect(code).toBe(2);
+    expect(code).toBe(64);
     expect(stderr).toBe(`fl-sim: --target: ${wine} has no column "variety" (columns: alcohol, malic_acid, ash, alcalinity_of_ash, magnesium, total_phenols, flavanoids, nonflavanoid_phenols, proanthocyanins, color_intensity, hue, od280_od315, …)\n`);
   });
 
@@ -98,7 +98,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     const bad = spawnSync(process.execPath, [bin, '--bogus'], { encoding: 'utf8' });
     const unreadable = spawnSync(process.execPath, [bin, '--data', path.join(dir, 'absent.csv'), '--target', 'y'], { encoding: 'utf8' });
     // Assert
-    expect([bad.status, bad.stderr]).toEqual([2, 'fl-sim: unknown flag --bogus (fl-sim --help lists them)\n']);
+    expect([bad.status, bad.stderr]).toEqual([64, 'fl-sim: unknown flag --bogus (fl-sim --help lists them)\n']);
     expect(unreadable.status).toBe(1);
     expect(unreadable.stderr).toMatch(/^fl-sim: cannot read .*absent\.csv: no such file\n$/);
   });

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MODEL_KINDS, type ModelKind } from '@fl/shared';
+import { EXIT, MODEL_KINDS, type ModelKind } from '@fl/shared';
 import { UsageError } from './dataset';
 import { headline, headlineName } from './evaluate';
 import { ATTACK_KINDS, parseAttack } from './attack';
@@ -86,7 +86,8 @@ ${rows.join('\n')}
 
 Progress goes to standard error, one line per round; the summary to standard
 output (to standard error when the JSON goes to standard output).
-Exit status: 0 done, 1 the run failed (e.g. an unreadable file), 2 a usage error.
+Exit status: 0 done, 1 the run failed (e.g. an unreadable file), 64 a usage error.
+fl-sim --version prints the version.
 
 Example:
   fl-sim --data data/breast_cancer.csv --target diagnosis --parties 5 \\
@@ -259,8 +260,13 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
   const fail = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`fl-sim: ${message.split('\n')[0]}\n`);
-    return err instanceof UsageError ? 2 : 1;
+    return err instanceof UsageError ? EXIT.USAGE : EXIT.FAILED;
   };
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    io.stdout.write(`fl-sim ${pkg.version}\n`);
+    return EXIT.DONE;
+  }
   try {
     const command = parseCommandLine(argv);
     if (command.help) {

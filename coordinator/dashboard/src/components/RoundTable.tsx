@@ -43,14 +43,18 @@ export function RoundTable({ rounds }: { rounds: readonly RoundRecord[] }) {
           label: t('rounds.failed'),
           numeric: true,
           title: (r) => r.failures.map(describeFailure).join('\n') || undefined,
-          // An update left out for what it held says so in the row, not only on hover.
+          // Each failure's code shows per site: what to fix there, without reading a log.
           render: (r) => {
             const coded = r.failures.filter((f) => f.code);
             if (coded.length === 0) return r.failures.length;
-            const list = coded.map((f) => `${f.participant} ${f.code}`).join(', ');
             return (
               <>
-                {r.failures.length} <small className="failure-codes">{t('rounds.leftOut', { list })}</small>
+                {r.failures.length}
+                {coded.map((f) => (
+                  <span key={f.participant} className="failure-code" data-testid="failure-code">
+                    {f.participant}: <code>{f.code}</code>
+                  </span>
+                ))}
               </>
             );
           },
