@@ -17,7 +17,7 @@ import {
   type ModelShape,
   type Preprocessing,
 } from '@fl/shared';
-import { loadLocalData, parseCsv, prepare, ParticipantAgent, requestJson } from '@fl/participant-agent';
+import { parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
 import { shuffle } from './sim/partition';
 
@@ -181,7 +181,7 @@ export function splitCsv(file: string, parties: number, options: { seed: number;
 
 /** Evaluates a downloaded global model on a CSV file, with the model's own preprocessing. */
 export function evaluateModel(model: GlobalModel, spec: JobSpec, file: string): { accuracy?: number; rmse?: number; n: number } {
-  const { table } = loadLocalData(file, spec);
+  const { table } = toLocalTable(parseCsv(fs.readFileSync(file)), spec);
   const data = prepare(table, model.preprocessing);
   const metrics = testMetrics(model.shape, new Float32Array(model.weights), data, model.preprocessing.target);
   const known = (value: number | null) => value ?? undefined;

@@ -100,8 +100,8 @@ describe('updates that are refused while honest participants train', () => {
     malloryKeys = await registerParticipant(api, 'mallory');
     ({ socket: mallory } = await connectRaw(coordinator.url, handshakeAuth(malloryKeys)));
     // Mallory answers the statistics phase properly, so that it is selected for round 1 ...
-    mallory.on('statistics-request', (request: StatisticsRequest) => {
-      const statistics = computeStatistics(loadLocalData(split.parties[2], request.header.spec).table, request.header.spec);
+    mallory.on('statistics-request', async (request: StatisticsRequest) => {
+      const statistics = computeStatistics((await loadLocalData(split.parties[2], request.header.spec)).table, request.header.spec);
       const header = { type: 'statistics' as const, job: request.header.job, participant: 'mallory', nonce: randomNonce(), statistics };
       void emitWithAck(mallory, 'statistics', { header, signature: signHeader('statistics', header, malloryKeys.secretKey) });
     });

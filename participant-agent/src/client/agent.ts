@@ -44,7 +44,19 @@ import {
   type TrainHeader,
   type UpdateHeader,
 } from '@fl/shared';
-import { computeStatistics, formatReport, loadLocalData, prepare, splitHoldout, type LocalTable, type Mapping, type PreparedData } from '../data';
+import {
+  computeStatistics,
+  describeSource,
+  formatReport,
+  loadLocalData,
+  prepare,
+  sourceVersion,
+  splitHoldout,
+  type DataSource,
+  type LocalTable,
+  type Mapping,
+  type PreparedData,
+} from '../data';
 
 /** The rows a participant trains on, and those it holds out to evaluate global models. */
 interface LocalSplit {
@@ -60,7 +72,9 @@ import type { CoordinatorPins } from './pins';
 export interface AgentOptions {
   coordinatorUrl: string;
   keys: KeyPair;
+  /** a CSV or Parquet file, or a postgres:// URL with `query` */
   dataFile: string;
+  query?: string;
   mapping?: Mapping;
   /** the coordinator's public key given out of band; else pinned at first contact */
   coordinatorKey?: string;
@@ -101,9 +115,9 @@ export class ParticipantAgent extends EventEmitter {
   private retryDelay: number;
   /** the job setups received, by digest: train and evaluate requests name theirs */
   private readonly setups = new Map<string, SetupHeader>();
-  /** local data, read once per job spec and prepared once per setup */
+  /** local data, read once per job and again when its file changes, and prepared once per setup of that table */
   private table: { key: string; table: LocalTable } | undefined;
-  private prepared: { key: string; data: LocalSplit } | undefined;
+  private prepared: { key: string; table: LocalTable; data: LocalSplit } | undefined;
   /** train requests run one at a time; a newer one for the same job replaces a waiting one */
   private work: Promise<void> = Promise.resolve();
   private readonly log: (message: string) => void;
@@ -248,12 +262,17 @@ export class ParticipantAgent extends EventEmitter {
     this.work = this.work.then(task).catch((err: Error) => this.log(`error: ${err.message}`));
   }
 
-  private localTable(spec: JobSpec): LocalTable {
-    const key = canonicalJson({ features: spec.features, target: spec.target, model: spec.model });
+  /** Read afresh for each job, and again when the file changes, so that a corrected export is used without a restart. */
+  private async localTable(job: string, spec: JobSpec): Promise<LocalTable> {
+    const source: DataSource = { location: this.options.dataFile, query: this.options.query };
+    const key = canonicalJson({ job, version: (await sourceVersion(source)) ?? null });
     if (this.table?.key !== key) {
-      const { table, report } = loadLocalData(this.options.dataFile, spec, this.options.mapping);
+      // Let go of the old table before reading the new one: a large table should not be held twice.
+      this.table = undefined;
+      this.prepared = undefined;
+      const { table, report } = await loadLocalData(source, spec, this.options.mapping);
       // Reported here, at the site, by line and column: nothing about a row ever goes to the coordinator.
-      if (report.problems.length) this.log(`data problems in ${this.options.dataFile}:\n${formatReport(report)}`);
+      if (report.problems.length) this.log(`data problems in ${describeSource(source)}:\n${formatReport(report)}`);
       this.table = { key, table };
     }
     return this.table.table;
@@ -264,7 +283,7 @@ export class ParticipantAgent extends EventEmitter {
     if (!parsed.success) return this.log('ignored a malformed statistics request');
     const { header: request, signature } = parsed.data;
     if (!this.fromCoordinator('statistics-request', request, signature)) return;
-    const statistics = computeStatistics(this.localTable(request.spec), request.spec);
+    const statistics = computeStatistics(await this.localTable(request.job, request.spec), request.spec);
     const header: StatisticsHeader = {
       type: 'statistics',
       job: request.job,
@@ -288,7 +307,7 @@ export class ParticipantAgent extends EventEmitter {
     const setup = this.setupOf(request);
     const global = setup && this.globalModel('train', request, signature, parsed.data.weights, setup);
     if (!setup || !global) return;
-    const split = this.preparedData(request.setup, setup);
+    const split = await this.preparedData(request.setup, setup);
     const data = split.train;
     const started = Date.now();
     // The model received is the previous round's global model: evaluated before training changes it.
@@ -383,10 +402,12 @@ export class ParticipantAgent extends EventEmitter {
    * The job's prepared data, split into training rows and the local holdout when
    * the job evaluates; prepared once per setup (its digest is the key).
    */
-  private preparedData(digest: string, setup: SetupHeader): LocalSplit {
-    if (this.prepared?.key !== digest) {
-      const { spec, preprocessing } = setup;
-      const data = prepare(this.localTable(spec), preprocessing);
+  private async preparedData(digest: string, setup: SetupHeader): Promise<LocalSplit> {
+    const { spec, preprocessing } = setup;
+    const table = await this.localTable(setup.job, spec);
+    if (this.prepared?.key !== digest || this.prepared.table !== table) {
+      this.prepared = undefined;
+      const data = prepare(table, preprocessing);
       const { droppedMissingTarget, unknownTargets, unknownCategories } = data.report;
       const unknown = Object.entries(unknownCategories).filter(([, n]) => n > 0);
       if (unknown.length) this.log(`job ${setup.job}: categories outside the job's vocabulary, encoded as unknown: ${unknown.map(([c, n]) => `${c} ${n}`).join(', ')}`);
@@ -398,7 +419,7 @@ export class ParticipantAgent extends EventEmitter {
         `job ${setup.job}: prepared ${data.n} rows x ${data.d} inputs (dropped ${droppedMissingTarget} without target, ` +
           `${unknownTargets} with an unknown target)${split.holdout ? `; ${split.holdout.n} held out for evaluation` : ''}`,
       );
-      this.prepared = { key: digest, data: split };
+      this.prepared = { key: digest, table, data: split };
     }
     return this.prepared.data;
   }
@@ -410,7 +431,7 @@ export class ParticipantAgent extends EventEmitter {
     const setup = this.setupOf(request);
     const global = setup && this.globalModel('evaluate', request, signature, parsed.data.weights, setup);
     if (!setup || !global) return;
-    const held = await heldOutMetrics(setup, global, this.preparedData(request.setup, setup));
+    const held = await heldOutMetrics(setup, global, await this.preparedData(request.setup, setup));
     if (!held) return this.log(`job ${request.job}: no rows to evaluate on`);
     const { numExamples, metrics } = held;
     const header: EvaluationHeader = {
