@@ -1,7 +1,7 @@
 /**
  * Ingestion: a 1,000,000-row x 30-column CSV (29 numeric features, a 0/1 label;
  * about 227 MB) prepared through the agent's own path (read, type, statistics,
- * global preprocessing, matrix, holdout split), in a fresh process so that its
+ * global preprocessing, training and held-out matrices), in a fresh process so that its
  * peak memory is the preparation's alone; and pandas.read_csv on the same file,
  * when a python3 with pandas is found, as the yardstick.
  *
@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { JobSpecSchema, seededRandom } from '@fl/shared';
 // The data layer alone, as with the coordinator below: TF.js is not part of preparing data.
-import { computeStatistics, loadLocalData, prepare, splitHoldout } from '@fl/participant-agent/dist/data';
+import { computeStatistics, loadLocalData, prepareSplit } from '@fl/participant-agent/dist/data';
 import { combineStatistics } from '@fl/coordinator/dist/strategy/statistics';
 import { featureNames } from './synthetic';
 
@@ -61,8 +61,7 @@ async function prepareFile(file: string, d: number): Promise<{ seconds: number; 
   const started = performance.now();
   const { table } = await loadLocalData(file, spec);
   const preprocessing = combineStatistics(spec, [computeStatistics(table, spec)]);
-  const data = prepare(table, preprocessing);
-  const split = splitHoldout(data, spec.evaluationFraction, spec.seed);
+  const split = prepareSplit(table, preprocessing, spec.evaluationFraction, spec.seed);
   const seconds = (performance.now() - started) / 1000;
   return { seconds, peakRssMb: process.resourceUsage().maxRSS / 1024, rows: split.train.n + split.holdout.n };
 }

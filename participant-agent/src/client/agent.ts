@@ -50,8 +50,8 @@ import {
   formatReport,
   loadLocalData,
   prepare,
+  prepareSplit,
   sourceVersion,
-  splitHoldout,
   type DataSource,
   type LocalTable,
   type Mapping,
@@ -407,16 +407,15 @@ export class ParticipantAgent extends EventEmitter {
     const table = await this.localTable(setup.job, spec);
     if (this.prepared?.key !== digest || this.prepared.table !== table) {
       this.prepared = undefined;
-      const data = prepare(table, preprocessing);
-      const { droppedMissingTarget, unknownTargets, unknownCategories } = data.report;
+      const split: LocalSplit =
+        spec.evaluateEvery > 0
+          ? prepareSplit(table, preprocessing, spec.evaluationFraction, trainingSeed(spec.seed, 0, this.participant!))
+          : { train: prepare(table, preprocessing), holdout: undefined };
+      const { droppedMissingTarget, unknownTargets, unknownCategories } = split.train.report;
       const unknown = Object.entries(unknownCategories).filter(([, n]) => n > 0);
       if (unknown.length) this.log(`job ${setup.job}: categories outside the job's vocabulary, encoded as unknown: ${unknown.map(([c, n]) => `${c} ${n}`).join(', ')}`);
-      const split =
-        spec.evaluateEvery > 0
-          ? splitHoldout(data, spec.evaluationFraction, trainingSeed(spec.seed, 0, this.participant!))
-          : { train: data, holdout: undefined };
       this.log(
-        `job ${setup.job}: prepared ${data.n} rows x ${data.d} inputs (dropped ${droppedMissingTarget} without target, ` +
+        `job ${setup.job}: prepared ${split.train.n + (split.holdout?.n ?? 0)} rows x ${split.train.d} inputs (dropped ${droppedMissingTarget} without target, ` +
           `${unknownTargets} with an unknown target)${split.holdout ? `; ${split.holdout.n} held out for evaluation` : ''}`,
       );
       this.prepared = { key: digest, table, data: split };

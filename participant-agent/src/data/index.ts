@@ -21,4 +21,4 @@ export {
 export { computeStatistics } from './statistics';
 export { encodeFeatures, encodeTarget, featureNames, prepare, type PrepareReport, type PreparedData } from './preprocess';
 export { checkSource, describeSource, loadLocalData, readLocalData, sourceKind, sourceVersion, type DataSource, type ReadOptions, type SourceKind } from './load';
-export { splitHoldout } from './holdout';
+export { holdoutPositions, prepareSplit, splitHoldout } from './holdout';
