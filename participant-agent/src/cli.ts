@@ -4,7 +4,12 @@
  *   fl-agent keygen --out key.json
  *   fl-agent enroll --coordinator URL --token TOKEN --key key.json --name NAME
  *   fl-agent run --coordinator URL --key key.json --data file.csv [--map mapping.json] [--coordinator-key KEY] [--ca ca.pem]
- *   fl-agent audit verify BUNDLE --key key.json [--journal FILE] [--coordinator-key KEY]
+ *   fl-agent check --data file.csv --job job.json [--map mapping.json] [--query SQL]
+ *   fl-agent check --data SOURCE --job job.json [--map mapping.json] [--query SQL]
+      Checks the data against a job spec (the JSON POSTed to /api/jobs) before joining:
+      prints the rows it would train on, the problems by line and column, and the time
+      and memory the check took. Exit status 0 when the data is usable, 1 when not.
+  fl-agent audit verify BUNDLE --key key.json [--journal FILE] [--coordinator-key KEY]
  */
 import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -16,7 +21,8 @@ import { verifyBundle } from './audit/verify-bundle';
 import { ParticipantAgent } from './client/agent';
 import { enroll } from './client/enroll';
 import { CoordinatorPins } from './client/pins';
-import { loadMapping } from './data';
+import { checkData, loadJobSpec } from './check';
+import { checkSource, loadMapping, type DataSource } from './data';
 import { BACKEND_NAMES, selectBackend, type BackendName } from './train';
 
 const HELP = `Usage:
@@ -26,8 +32,11 @@ const HELP = `Usage:
       Registers this site's key with an invitation's one-time token (the key is made if
       key.json does not exist) and pins the coordinator's key; shows both fingerprints to
       compare out of band. A consortium admin then approves the enrollment.
-  fl-agent run --coordinator URL --key key.json --data file.csv [options]
-      Connects to the coordinator and takes part in its jobs until stopped.
+  fl-agent run --coordinator URL --key key.json --data SOURCE [options]
+      Connects to the coordinator and takes part in its jobs until stopped. SOURCE is a CSV
+      file, a .parquet file, or a postgres:// URL with --query; it is read afresh for each
+      job, and again when the file changes.
+      --query SQL              the query whose rows to use, for a postgres:// SOURCE
       --map mapping.json       renames local columns and category spellings to the job's
       --coordinator-key KEY    the coordinator's public key, compared out of band
                                (default: pinned at first contact in known-coordinators.json beside the key)
@@ -36,6 +45,10 @@ const HELP = `Usage:
       --backend NAME           tensorflow, wasm or cpu (default: the first that loads) [FL_BACKEND]
       Each update sent is appended, with its signature and whether it was acknowledged,
       to journal.jsonl beside the key: the evidence that audit verify checks a bundle against.
+  fl-agent check --data SOURCE --job job.json [--map mapping.json] [--query SQL]
+      Checks the data against a job spec (the JSON POSTed to /api/jobs) before joining:
+      prints the rows it would train on, the problems by line and column, and the time
+      and memory the check took. Exit status 0 when the data is usable, 1 when not.
   fl-agent audit verify BUNDLE --key key.json [--journal FILE] [--coordinator-key KEY] [--coordinator URL]
       Verifies an audit bundle exported by the coordinator: its chain, signatures and models
       (recomputed where the updates are in it), then that every update the coordinator
@@ -103,6 +116,40 @@ function audit(args: string[]): void {
   process.exitCode = result.exitCode;
 }
 
+/** --data and --query, checked together before anything is read. */
+function dataSource(values: Record<string, unknown>): DataSource {
+  const source = { location: required(values, 'data'), query: values.query as string | undefined };
+  try {
+    checkSource(source);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return source;
+}
+
+/** `fl-agent check --data SOURCE --job job.json [--map M] [--query SQL]` */
+async function check(args: string[]): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      options: { data: { type: 'string' }, job: { type: 'string' }, map: { type: 'string' }, query: { type: 'string' } },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const source = dataSource(values);
+  const spec = loadJobSpec(required(values, 'job'));
+  const mapping = values.map ? loadMapping(values.map) : undefined;
+  const started = performance.now();
+  const result = await checkData(source, spec, mapping);
+  const seconds = (performance.now() - started) / 1000;
+  const memory = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(`${result.lines.join('\n')}\nchecked in ${seconds.toFixed(1)} s; peak memory ${memory.toFixed(0)} MiB\n`);
+  process.exitCode = result.usable ? 0 : 1;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -110,6 +157,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'audit') return audit(rest);
+  if (command === 'check') return check(rest);
   const options = {
     out: { type: 'string' },
     coordinator: { type: 'string' },
@@ -121,6 +169,7 @@ async function main(argv: string[]): Promise<void> {
     token: { type: 'string' },
     name: { type: 'string' },
     backend: { type: 'string' },
+    query: { type: 'string' },
   } as const;
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -162,6 +211,7 @@ async function main(argv: string[]): Promise<void> {
   if (command !== 'run') throw new UsageError(`unknown command ${command}`);
 
   const keyFile = required(values, 'key');
+  const source = dataSource(values);
   const backendName = (values.backend as string | undefined) ?? process.env.FL_BACKEND;
   if (backendName && !BACKEND_NAMES.includes(backendName as BackendName)) {
     throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
@@ -175,7 +225,8 @@ async function main(argv: string[]): Promise<void> {
   const agent = new ParticipantAgent({
     coordinatorUrl,
     keys: readKeyFile(keyFile),
-    dataFile: required(values, 'data'),
+    dataFile: source.location,
+    query: source.query,
     mapping: values.map ? loadMapping(values.map as string) : undefined,
     coordinatorKey: values['coordinator-key'] as string | undefined,
     ca,

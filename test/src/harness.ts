@@ -116,13 +116,14 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer } = {},
+  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer; query?: string } = {},
 ): Promise<ParticipantAgent> {
   const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator, options.ca), name));
   const agent = new ParticipantAgent({
     coordinatorUrl: coordinator.url,
     keys: pair,
     dataFile,
+    query: options.query,
     coordinatorKey: coordinator.identity.publicKey,
     ca: options.ca,
     log: options.log ?? (() => undefined),
