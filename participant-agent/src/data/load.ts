@@ -126,7 +126,7 @@ async function readCsv(file: string, spec: JobSpec, mapping: Mapping | undefined
       done += used;
       if (!estimated && builder && builder.seen > 0) {
         // The rows of the first block tell the rest, give or take: columns then fill in place.
-        builder.reserve(Math.ceil((builder.seen * size) / done) + 1024);
+        builder.reserve(Math.ceil(((builder.seen * size) / done) * 1.05) + 64);
         estimated = true;
       }
     }

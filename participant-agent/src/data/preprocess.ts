@@ -5,7 +5,7 @@
  * model would mean different things at different sites.
  */
 import { UNKNOWN_CATEGORY, type Preprocessing } from '@fl/shared';
-import { columnOf } from './statistics';
+import { columnsOf } from './statistics';
 import { MISSING_CODE, type LocalTable } from './table';
 
 export interface PrepareReport {
@@ -107,11 +107,12 @@ export function encodeFeatures(
 
   // Numeric features are written row by row, a row's inputs side by side: column by column,
   // every write of a large matrix would land on a different cache line.
+  const columnOf = columnsOf(table);
   const numeric: { values: Float64Array; offset: number; mean: number; scale: number; name: string }[] = [];
   for (const feature of preprocessing.features) imputed[feature.name] = 0;
   let offset = 0;
   for (const feature of preprocessing.features) {
-    const column = columnOf(table, feature.name);
+    const column = columnOf(feature.name);
     if (feature.type === 'numeric') {
       if (column.type !== 'numeric') throw new Error('a numeric feature holds text; the table was not built for this job');
       numeric.push({ values: column.values, offset, mean: feature.mean, scale: usableStd(feature.std), name: feature.name });

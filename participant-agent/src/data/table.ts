@@ -128,8 +128,8 @@ function decimalFromBytes(b: Buffer, start: number, end: number): number {
   return negative ? -value : value;
 }
 
-/** The capacity of a table whose source does not say how many rows to expect. */
-const FIRST_CAPACITY = 1 << 16;
+/** The first columns' size, in bytes for all of them, before a source says how many rows to expect. */
+const FIRST_BYTES = 16 * 1024 * 1024;
 
 interface ColumnState {
   name: string;
@@ -176,11 +176,13 @@ export class TableBuilder {
   ) {
     const names = [...spec.features.map((f) => f.name), spec.target];
     const numeric = [...spec.features.map((f) => f.type === 'numeric'), spec.model === 'linear'];
-    const index = names.map((name) => header.indexOf(name));
-    for (const [i, name] of names.entries()) {
-      if (index[i] >= 0 && header.indexOf(name, index[i] + 1) >= 0) {
-        throw new Error(`the column "${name}" appears more than once in the header, so it is unclear which one to use`);
-      }
+    // A Map, as a job may have 100,000 columns.
+    const position = new Map<string, number>();
+    const repeated = new Set<string>();
+    header.forEach((name, i) => (position.has(name) ? repeated.add(name) : position.set(name, i)));
+    const index = names.map((name) => position.get(name) ?? -1);
+    for (const name of names) {
+      if (repeated.has(name)) throw new Error(`the column "${name}" appears more than once in the header, so it is unclear which one to use`);
     }
     this.missingColumns = names.filter((_, i) => index[i] < 0);
     if (this.missingColumns.length > 0) return;
@@ -195,7 +197,7 @@ export class TableBuilder {
         this.categorical.push({ ...state, slot: this.categorical.length, dictionary: [], byValue: new Map(), byText: new Map() });
       }
     });
-    this.resize(FIRST_CAPACITY);
+    this.resize(Math.max(64, Math.floor(FIRST_BYTES / (8 * names.length))));
   }
 
   /** Where in the source's header the job's columns are: the only ones a columnar source needs to decode. */
@@ -314,7 +316,7 @@ export class TableBuilder {
   finish(): { table: LocalTable; report: SchemaReport } {
     const n = this.rows;
     // An estimate well over the rows read would hold memory for nothing: such columns are copied to size.
-    const fit = <T extends Float64Array | Uint32Array>(array: T): T => (array.length > n * 1.1 + 1024 ? (array.slice(0, n) as T) : (array.subarray(0, n) as T));
+    const fit = <T extends Float64Array | Uint32Array>(array: T): T => (array.length > n * 1.1 + 64 ? (array.slice(0, n) as T) : (array.subarray(0, n) as T));
     const columns = this.order.map(({ type, slot }): Column => {
       if (type === 'numeric') {
         const values = fit(this.numbers[slot]);
