@@ -135,8 +135,6 @@ interface ColumnState {
   name: string;
   /** index in the source's header */
   at: number;
-  /** index into the store's numbers or codes */
-  slot: number;
   respellings: Map<string, string> | undefined;
 }
 
@@ -154,6 +152,7 @@ interface CategoricalState extends ColumnState {
  */
 export class TableBuilder {
   readonly missingColumns: string[];
+  /** the job's columns in order: which list, and where in it */
   private readonly order: { type: Column['type']; slot: number }[] = [];
   private readonly numeric: ColumnState[] = [];
   private readonly categorical: CategoricalState[] = [];
@@ -190,11 +189,11 @@ export class TableBuilder {
       const state = { name, at: index[i], respellings: respellings.get(name) };
       if (numeric[i]) {
         this.order.push({ type: 'numeric', slot: this.numeric.length });
-        this.numeric.push({ ...state, slot: this.numeric.length });
+        this.numeric.push(state);
         this.direct.push(!state.respellings);
       } else {
         this.order.push({ type: 'categorical', slot: this.categorical.length });
-        this.categorical.push({ ...state, slot: this.categorical.length, dictionary: [], byValue: new Map(), byText: new Map() });
+        this.categorical.push({ ...state, dictionary: [], byValue: new Map(), byText: new Map() });
       }
     });
     this.resize(Math.max(64, Math.floor(FIRST_BYTES / (8 * names.length))));
