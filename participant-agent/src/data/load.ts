@@ -176,26 +176,26 @@ async function readParquetFile(
   const { header, respellings } = mapHeader(names, mapping);
   const builder = new TableBuilder(header, spec, respellings, 'row');
   builder.reserve(Number(metadata.num_rows));
-  // Only the job's columns are decoded, one row group at a time.
-  const wanted = builder.sourceColumns();
-  const row: unknown[] = new Array(header.length);
+  // Only the job's columns are decoded, one row group at a time, and handed over column by column.
+  const wanted = new Map(builder.sourceColumns().map((at) => [names[at], at]));
   let rowStart = 0;
   for (const group of metadata.row_groups) {
     const rowEnd = rowStart + Number(group.num_rows);
-    let rows: unknown[][] = [];
+    const first = builder.addRows(rowEnd - rowStart);
+    const groupStart = rowStart;
     await parquetRead({
       file: buffer,
       metadata,
-      columns: wanted.map((i) => names[i]),
+      columns: [...wanted.keys()],
       rowStart,
       rowEnd,
-      rowFormat: 'array',
-      onComplete: (decoded: unknown[][]) => (rows = decoded),
+      onChunk: ({ columnName, columnData, rowStart: from }) => {
+        // A chunk may reach outside the rows asked for; only those are kept.
+        const start = Math.max(0, groupStart - from);
+        const end = Math.max(start, Math.min(columnData.length, rowEnd - from));
+        builder.columnValues(wanted.get(columnName)!, first + from + start - groupStart, columnData as ArrayLike<unknown>, start, end);
+      },
     });
-    for (const values of rows) {
-      wanted.forEach((at, i) => (row[at] = values[i]));
-      builder.row(row);
-    }
     rowStart = rowEnd;
   }
   return builder.finish();

@@ -312,8 +312,44 @@ export class TableBuilder {
     }
   }
 
+  /**
+   * Room for `count` more rows of a columnar source, whose values then come by
+   * columnValues; returns the index of the first.
+   */
+  addRows(count: number): number {
+    const first = this.rows;
+    if (first + count > this.capacity && this.order.length > 0) this.resize(Math.max(first + count, Math.ceil(this.capacity * 1.5)));
+    this.rows += count;
+    return first;
+  }
+
+  /** values[start, end) of the source's column `at`, for the rows from `first` on, read as row() reads them. */
+  columnValues(at: number, first: number, values: ArrayLike<unknown>, start = 0, end = values.length): void {
+    const shift = first - start;
+    const k = this.numeric.findIndex((c) => c.at === at);
+    if (k >= 0) {
+      const column = this.numeric[k];
+      const out = this.numbers[k];
+      for (let i = start; i < end; i++) {
+        const value = values[i];
+        if (typeof value === 'number' && !column.respellings && (Number.isFinite(value) || Number.isNaN(value))) out[shift + i] = value;
+        else {
+          this.line = shift + i + 1;
+          out[shift + i] = this.numberOf(column, textOf(value));
+        }
+      }
+      return;
+    }
+    const c = this.categorical.findIndex((column) => column.at === at);
+    if (c < 0) return;
+    const out = this.codes[c];
+    for (let i = start; i < end; i++) out[shift + i] = this.codeOf(this.categorical[c], textOf(values[i]));
+  }
+
   finish(): { table: LocalTable; report: SchemaReport } {
     const n = this.rows;
+    // A columnar source reports column by column; by row they read like the source.
+    this.problems.sort((a, b) => a.line - b.line);
     // An estimate well over the rows read would hold memory for nothing: such columns are copied to size.
     const fit = <T extends Float64Array | Uint32Array>(array: T): T => (array.length > n * 1.1 + 64 ? (array.slice(0, n) as T) : (array.subarray(0, n) as T));
     const columns = this.order.map(({ type, slot }): Column => {
