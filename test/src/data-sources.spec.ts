@@ -152,6 +152,17 @@ describe('a Parquet file', () => {
     expect(output).toMatch(/^4 rows ready$/m);
   });
 
+  it('names a missing column, counting the rows all the same, exit 1', async () => {
+    const withAbsent = path.join(dir, 'absent-column.json');
+    fs.writeFileSync(withAbsent, JSON.stringify({ ...JOB, features: [...JOB.features, { name: 'absent', type: 'numeric' }] }));
+
+    const { code, output } = await exitOf(['check', '--data', file, '--job', withAbsent]);
+
+    expect(code).toBe(1);
+    expect(output).toContain('The data is missing required columns: absent');
+    expect(output).toContain('Rows read: 5;');
+  });
+
   it('reports problems by row, and reads 64-bit integers as numbers', async () => {
     const regionAsNumber = path.join(dir, 'numeric-region.json');
     fs.writeFileSync(regionAsNumber, JSON.stringify({ ...JOB, features: [{ name: 'accounts', type: 'numeric' }, { name: 'region', type: 'numeric' }] }));

@@ -178,8 +178,10 @@ async function readParquetFile(
   builder.reserve(Number(metadata.num_rows));
   // Only the job's columns are decoded, one row group at a time, and handed over column by column.
   const wanted = new Map(builder.sourceColumns().map((at) => [names[at], at]));
+  // Without all the job's columns there is nothing to decode, but the rows are still counted for the report.
+  if (wanted.size === 0) builder.addRows(Number(metadata.num_rows));
   let rowStart = 0;
-  for (const group of metadata.row_groups) {
+  for (const group of wanted.size > 0 ? metadata.row_groups : []) {
     const rowEnd = rowStart + Number(group.num_rows);
     const first = builder.addRows(rowEnd - rowStart);
     const groupStart = rowStart;
