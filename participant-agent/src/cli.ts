@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `fl-agent`: the command a partner runs on its own premises: keygen, enroll,
- * run, report, audit verify (`fl-agent --help`). Exit statuses are shared with
+ * run, check, report, audit verify (`fl-agent --help`). Exit statuses are shared with
  * the other commands (EXIT in @fl/shared).
  */
 import { X509Certificate } from 'node:crypto';
@@ -31,7 +31,8 @@ import { readJournalLines } from './client/journal';
 import { CoordinatorPins } from './client/pins';
 import { loadPolicy } from './client/policy';
 import { proxyAgent, proxyFor } from './client/proxy';
-import { loadMapping } from './data';
+import { checkData, loadJobSpec } from './check';
+import { checkSource, loadMapping, type DataSource } from './data';
 import { BACKEND_NAMES, selectBackend } from './train';
 
 const JOURNAL_HELP = 'journal of sent messages';
@@ -62,21 +63,38 @@ const COMMANDS: Record<string, Command> = {
   },
   run: {
     name: 'fl-agent run',
-    usage: '--coordinator URL --key key.json --data file.csv [options]',
+    usage: '--coordinator URL --key key.json --data SOURCE [options]',
     summary:
       'Connects to the coordinator and takes part in its jobs until stopped (SIGINT, SIGTERM) or\n' +
       'revoked; reconnects with backoff after any disconnect, a coordinator restart included.\n' +
+      'SOURCE is a CSV file, a .parquet file, or a postgres:// URL with --query; it is read afresh\n' +
+      'for each job, and again when the file changes.\n' +
       'Every message sent is appended to journal.jsonl beside the key (fl-agent report, audit verify).',
     flags: {
       coordinator: { value: 'URL', help: "the coordinator's address, http:// or https:// (required)" },
       key: { value: 'FILE', help: "this site's key pair (required)" },
-      data: { value: 'FILE', help: 'the local data, a CSV file with a header line (required)' },
+      data: { value: 'SOURCE', help: 'the local data: a CSV file with a header line, a .parquet file, or a postgres:// URL (required)' },
+      query: { value: 'SQL', help: 'the query whose rows to use, for a postgres:// SOURCE', default: 'none' },
       map: { value: 'FILE', help: "renames local columns and category spellings to the job's", default: 'none' },
       policy: { value: 'FILE', help: "this site's policy: jobs outside it are declined with a signed reason", default: 'every job accepted' },
       'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'pinned at first contact in known-coordinators.json beside the key' },
       ca: { value: 'FILE', help: "PEM certificate of the CA that signed an https:// coordinator's certificate", default: "the system's CAs", env: 'FL_CA_FILE' },
       proxy: { value: 'URL', help: 'outbound HTTP proxy (CONNECT) carrying the socket and the REST calls', default: 'HTTPS_PROXY, or HTTP_PROXY for http://; NO_PROXY honoured' },
       backend: { value: 'NAME', help: `TF.js backend: ${BACKEND_NAMES.join(', ')}`, default: 'the first that loads', env: 'FL_BACKEND' },
+    },
+  },
+  check: {
+    name: 'fl-agent check',
+    usage: '--data SOURCE --job job.json [--map mapping.json] [--query SQL]',
+    summary:
+      'Checks the data against a job spec (the JSON POSTed to /api/jobs) before joining: prints the\n' +
+      'rows it would train on, the problems by line and column, and the time and memory the check\n' +
+      'took. Exit status 0 when the data is usable, 1 when not.',
+    flags: {
+      data: { value: 'SOURCE', help: 'a CSV file, a .parquet file, or a postgres:// URL (required)' },
+      job: { value: 'FILE', help: 'the job spec, as POSTed to /api/jobs (required)' },
+      map: { value: 'FILE', help: "renames local columns and category spellings to the job's", default: 'none' },
+      query: { value: 'SQL', help: 'the query whose rows to use, for a postgres:// SOURCE', default: 'none' },
     },
   },
   report: {
@@ -184,6 +202,32 @@ function audit(args: string[]): void {
   process.exitCode = outcome.exitCode;
 }
 
+/** --data and --query, checked together before anything is read. */
+function dataSource(values: Parsed['values']): DataSource {
+  const source = { location: requiredFlag(values, 'data'), query: string(values, 'query') };
+  try {
+    checkSource(source);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return source;
+}
+
+async function check(args: string[]): Promise<void> {
+  const result = parsed('check', args);
+  if (!result) return;
+  const { values } = result;
+  const source = dataSource(values);
+  const spec = loadJobSpec(requiredFlag(values, 'job'));
+  const mapping = values.map ? loadMapping(string(values, 'map')!) : undefined;
+  const started = performance.now();
+  const outcome = await checkData(source, spec, mapping);
+  const seconds = (performance.now() - started) / 1000;
+  const memory = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(`${outcome.lines.join('\n')}\nchecked in ${seconds.toFixed(1)} s; peak memory ${memory.toFixed(0)} MiB\n`);
+  process.exitCode = outcome.usable ? EXIT.DONE : EXIT.FAILED;
+}
+
 function report(args: string[]): void {
   const result = parsed('report', args);
   if (!result) return;
@@ -212,6 +256,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'audit') return audit(rest);
   if (command === 'report') return report(rest);
+  if (command === 'check') return check(rest);
   if (!(command in COMMANDS)) throw new UsageError(`unknown command ${command} (fl-agent --help lists them)`);
   const result = parsed(command, rest);
   if (!result) return;
@@ -253,7 +298,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  const dataFile = requiredFlag(values, 'data');
+  const source = dataSource(values);
   const backendText = string(values, 'backend') ?? process.env.FL_BACKEND;
   const backendName = backendText ? choiceFlag('backend', backendText, BACKEND_NAMES) : undefined;
   const mapping = values.map ? loadMapping(string(values, 'map')!) : undefined;
@@ -266,7 +311,8 @@ async function main(argv: string[]): Promise<void> {
   const participant = new ParticipantAgent({
     coordinatorUrl,
     keys: readKeyFile(keyFile),
-    dataFile,
+    dataFile: source.location,
+    query: source.query,
     mapping,
     policy,
     agent,

@@ -20,7 +20,7 @@ import {
   type Preprocessing,
   type RoundView,
 } from '@fl/shared';
-import { loadLocalData, parseCsv, prepare, ParticipantAgent, requestJson } from '@fl/participant-agent';
+import { parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
 import { shuffle } from './sim/partition';
 
@@ -124,13 +124,14 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer } = {},
+  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer; query?: string } = {},
 ): Promise<ParticipantAgent> {
   const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator, options.ca), name));
   const agent = new ParticipantAgent({
     coordinatorUrl: coordinator.url,
     keys: pair,
     dataFile,
+    query: options.query,
     coordinatorKey: coordinator.identity.publicKey,
     ca: options.ca,
     log: options.log ?? (() => undefined),
@@ -189,7 +190,7 @@ export function splitCsv(file: string, parties: number, options: { seed: number;
 
 /** Evaluates a downloaded global model on a CSV file, with the model's own preprocessing. */
 export function evaluateModel(model: GlobalModel, spec: JobSpec, file: string): { accuracy?: number; rmse?: number; n: number } {
-  const { table } = loadLocalData(file, spec);
+  const { table } = toLocalTable(parseCsv(fs.readFileSync(file)), spec);
   const data = prepare(table, model.preprocessing);
   const metrics = testMetrics(model.shape, new Float32Array(model.weights), data, model.preprocessing.target);
   const known = (value: number | null) => value ?? undefined;

@@ -104,8 +104,8 @@ describe('updates that are refused while honest participants train', () => {
     ({ socket: mallory } = await connectRaw(coordinator.url, handshakeAuth(malloryKeys)));
     // Mallory answers the statistics phase properly, so that it is selected for round 1 ...
     const answerStatistics = (socket: Socket, participant: string, keys: KeyPair) =>
-      socket.on('statistics-request', (request: StatisticsRequest) => {
-        const statistics = computeStatistics(loadLocalData(split.parties[2], request.header.spec).table, request.header.spec);
+      socket.on('statistics-request', async (request: StatisticsRequest) => {
+        const statistics = computeStatistics((await loadLocalData(split.parties[2], request.header.spec)).table, request.header.spec);
         const header = { type: 'statistics' as const, job: request.header.job, participant, nonce: randomNonce(), statistics };
         void emitWithAck(socket, 'statistics', { header, signature: signHeader('statistics', header, keys.secretKey) });
       });

@@ -48,7 +48,20 @@ import {
   type TrainHeader,
   type UpdateHeader,
 } from '@fl/shared';
-import { computeStatistics, DataError, formatReport, loadLocalData, prepare, splitHoldout, type LocalTable, type Mapping, type PreparedData } from '../data';
+import {
+  computeStatistics,
+  DataError,
+  describeSource,
+  formatReport,
+  loadLocalData,
+  prepare,
+  prepareSplit,
+  sourceVersion,
+  type DataSource,
+  type LocalTable,
+  type Mapping,
+  type PreparedData,
+} from '../data';
 
 /** The rows a participant trains on, and those it holds out to evaluate global models. */
 interface LocalSplit {
@@ -65,7 +78,9 @@ import { checkPolicy, describeAccepted, type SitePolicy } from './policy';
 export interface AgentOptions {
   coordinatorUrl: string;
   keys: KeyPair;
+  /** a CSV or Parquet file, or a postgres:// URL with `query` */
   dataFile: string;
+  query?: string;
   mapping?: Mapping;
   /** the coordinator's public key given out of band; else pinned at first contact */
   coordinatorKey?: string;
@@ -116,9 +131,9 @@ export class ParticipantAgent extends EventEmitter {
   private retryDelay: number;
   /** the job setups received, by digest: train and evaluate requests name theirs */
   private readonly setups = new Map<string, SetupHeader>();
-  /** local data, read once per job spec and prepared once per setup */
+  /** local data, read once per job and again when its file changes, and prepared once per setup of that table */
   private table: { key: string; table: LocalTable } | undefined;
-  private prepared: { key: string; data: LocalSplit } | undefined;
+  private prepared: { key: string; table: LocalTable; data: LocalSplit } | undefined;
   /** jobs already checked against the site's policy: null when accepted, else why declined */
   private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
   /** train requests run one at a time; a newer one for the same job replaces a waiting one */
@@ -287,12 +302,17 @@ export class ParticipantAgent extends EventEmitter {
     this.work = this.work.then(task).catch((err: Error) => this.log(`error: ${err.message}`));
   }
 
-  private localTable(spec: JobSpec): LocalTable {
-    const key = canonicalJson({ features: spec.features, target: spec.target, model: spec.model });
+  /** Read afresh for each job, and again when the file changes, so that a corrected export is used without a restart. */
+  private async localTable(job: string, spec: JobSpec): Promise<LocalTable> {
+    const source: DataSource = { location: this.options.dataFile, query: this.options.query };
+    const key = canonicalJson({ job, version: (await sourceVersion(source)) ?? null });
     if (this.table?.key !== key) {
-      const { table, report } = loadLocalData(this.options.dataFile, spec, this.options.mapping);
+      // Let go of the old table before reading the new one: a large table should not be held twice.
+      this.table = undefined;
+      this.prepared = undefined;
+      const { table, report } = await loadLocalData(source, spec, this.options.mapping);
       // Reported here, at the site, by line and column: nothing about a row ever goes to the coordinator.
-      if (report.problems.length) this.log(`data problems in ${this.options.dataFile}:\n${formatReport(report)}`);
+      if (report.problems.length) this.log(`data problems in ${describeSource(source)}:\n${formatReport(report)}`);
       this.table = { key, table };
     }
     return this.table.table;
@@ -306,7 +326,7 @@ export class ParticipantAgent extends EventEmitter {
     if (await this.declined(request.job, request.spec, 'statistics', 0)) return;
     let statistics: StatisticsHeader['statistics'];
     try {
-      statistics = computeStatistics(this.localTable(request.spec), request.spec);
+      statistics = computeStatistics(await this.localTable(request.job, request.spec), request.spec);
     } catch (err) {
       return this.reportFailure(request.job, 0, 'statistics', err, 'DATA_UNREADABLE');
     }
@@ -341,7 +361,7 @@ export class ParticipantAgent extends EventEmitter {
     if (await this.declined(request.job, setup.spec, 'train', request.round)) return;
     let split: LocalSplit;
     try {
-      split = this.preparedData(request.setup, setup);
+      split = await this.preparedData(request.setup, setup);
     } catch (err) {
       return this.reportFailure(request.job, request.round, 'train', err, 'DATA_UNREADABLE');
     }
@@ -493,8 +513,8 @@ export class ParticipantAgent extends EventEmitter {
    * The job's prepared data, split into training rows and the local holdout when
    * the job evaluates; prepared once per setup (its digest is the key).
    */
-  private preparedData(digest: string, setup: SetupHeader): LocalSplit {
-    const split = this.preparedOnce(digest, setup);
+  private async preparedData(digest: string, setup: SetupHeader): Promise<LocalSplit> {
+    const split = await this.preparedOnce(digest, setup);
     // Rows labelled outside the job's classes mean the site's data disagrees with the others': it sits out until it is corrected.
     const { unknownTargets } = split.train.report;
     if (unknownTargets > 0) {
@@ -504,22 +524,23 @@ export class ParticipantAgent extends EventEmitter {
     return split;
   }
 
-  private preparedOnce(digest: string, setup: SetupHeader): LocalSplit {
-    if (this.prepared?.key !== digest) {
-      const { spec, preprocessing } = setup;
-      const data = prepare(this.localTable(spec), preprocessing);
-      const { droppedMissingTarget, unknownTargets, unknownCategories } = data.report;
+  private async preparedOnce(digest: string, setup: SetupHeader): Promise<LocalSplit> {
+    const { spec, preprocessing } = setup;
+    const table = await this.localTable(setup.job, spec);
+    if (this.prepared?.key !== digest || this.prepared.table !== table) {
+      this.prepared = undefined;
+      const split: LocalSplit =
+        spec.evaluateEvery > 0
+          ? prepareSplit(table, preprocessing, spec.evaluationFraction, trainingSeed(spec.seed, 0, this.participant!))
+          : { train: prepare(table, preprocessing), holdout: undefined };
+      const { droppedMissingTarget, unknownTargets, unknownCategories } = split.train.report;
       const unknown = Object.entries(unknownCategories).filter(([, n]) => n > 0);
       if (unknown.length) this.log(`job ${setup.job}: categories outside the job's vocabulary, encoded as unknown: ${unknown.map(([c, n]) => `${c} ${n}`).join(', ')}`);
-      const split =
-        spec.evaluateEvery > 0
-          ? splitHoldout(data, spec.evaluationFraction, trainingSeed(spec.seed, 0, this.participant!))
-          : { train: data, holdout: undefined };
       this.log(
-        `job ${setup.job}: prepared ${data.n} rows x ${data.d} inputs (dropped ${droppedMissingTarget} without target, ` +
+        `job ${setup.job}: prepared ${split.train.n + (split.holdout?.n ?? 0)} rows x ${split.train.d} inputs (dropped ${droppedMissingTarget} without target, ` +
           `${unknownTargets} with an unknown target)${split.holdout ? `; ${split.holdout.n} held out for evaluation` : ''}`,
       );
-      this.prepared = { key: digest, data: split };
+      this.prepared = { key: digest, table, data: split };
     }
     return this.prepared.data;
   }
@@ -534,7 +555,7 @@ export class ParticipantAgent extends EventEmitter {
     if (await this.declined(request.job, setup.spec, 'evaluate', request.round)) return;
     let held: Awaited<ReturnType<typeof heldOutMetrics>>;
     try {
-      held = await heldOutMetrics(setup, global, this.preparedData(request.setup, setup));
+      held = await heldOutMetrics(setup, global, await this.preparedData(request.setup, setup));
     } catch (err) {
       return this.reportFailure(request.job, request.round, 'evaluate', err, 'TRAINING_FAILED');
     }
