@@ -29,7 +29,6 @@ import { verifyStore } from '../audit/store-source';
 import { ManualClock, systemClock, type Clock } from '../core/clock';
 import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
-import { fedAvg } from '../strategy/fedavg';
 import type { AgentChannel, Instruction } from './agent-channel';
 import type { UpdateRetention } from './job-run';
 import { RoundEngine } from './round-engine';
@@ -153,7 +152,6 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
     identity,
     audit,
     retention,
-    strategy: fedAvg,
     maxRoundAttempts,
     jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
     log: () => undefined,

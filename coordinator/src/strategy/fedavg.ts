@@ -1,10 +1,11 @@
 /**
- * FedAvg (McMahan et al. 2017): the next global model is the mean of the
- * participants' models weighted by their sample counts, folded into a running
- * sum as updates arrive (WeightedAverage) and divided once the round closes.
+ * Every strategy of a job, as the round engine calls it: shared's maths for the
+ * model and state (beginAggregation, trainConfigOf), and the metrics the
+ * coordinator reports beside them. FedAvg (McMahan et al. 2017) is the default.
  */
-import { encodeWeights, sha256Hex, WeightedAverage } from '@fl/shared';
-import type { AggregateResult, ClientUpdate, RoundAggregation, Strategy } from './strategy';
+import { beginAggregation, DEFAULT_STRATEGY, trainConfigOf, type LocalTraining, type StrategySpec } from '@fl/shared';
+import type { RoundEvaluation } from '../storage/store';
+import type { AggregateResult, ClientUpdate, HeldOutEvaluation, RoundAggregation, Strategy } from './strategy';
 
 export class WeightedMetrics {
   private readonly sums = new Map<string, { sum: number; weight: number }>();
@@ -25,27 +26,43 @@ export class WeightedMetrics {
   }
 }
 
-class FedAvgAggregation implements RoundAggregation {
-  private readonly average: WeightedAverage;
-  private readonly metrics = new WeightedMetrics();
-
-  constructor(size: number) {
-    this.average = new WeightedAverage(size);
+/** The participants' evaluations of a model, as recorded with its round: example-weighted means. */
+export function weightedEvaluation(replies: ReadonlyMap<string, HeldOutEvaluation>): RoundEvaluation {
+  const metrics = new WeightedMetrics();
+  let numExamples = 0;
+  for (const reply of replies.values()) {
+    metrics.add(reply.metrics, reply.numExamples);
+    numExamples += reply.numExamples;
   }
-
-  add({ weights, numSamples, metrics }: ClientUpdate): void {
-    this.average.add(weights, numSamples);
-    this.metrics.add(metrics, numSamples);
-  }
-
-  result(): AggregateResult | null {
-    const weights = this.average.result();
-    if (!weights) return null;
-    return { weights, sha256: sha256Hex(encodeWeights(weights)), metrics: this.metrics.means(), numSamples: this.average.weight };
-  }
+  return { metrics: metrics.means(), numExamples, participants: [...replies.keys()] };
 }
 
-export const fedAvg: Strategy = {
-  name: 'fedavg',
-  begin: (global) => new FedAvgAggregation(global.length),
-};
+/** A job's strategy from its spec; `training` is the job's local training settings (SCAFFOLD counts steps with them). */
+export function createStrategy(spec: StrategySpec, training: LocalTraining): Strategy {
+  return {
+    spec,
+    // Every available participant takes part: cross-silo consortia are small, and each site's data counts.
+    configureTrain: (_round, available, state) => ({ participants: [...available], config: (participant) => trainConfigOf(spec, state, participant) }),
+    aggregateTrain: (global, state): RoundAggregation => {
+      const aggregator = beginAggregation(spec, { global, state, training });
+      const metrics = new WeightedMetrics();
+      let numSamples = 0;
+      return {
+        add(update: ClientUpdate) {
+          aggregator.add(update);
+          metrics.add(update.metrics, update.numSamples);
+          numSamples += update.numSamples;
+        },
+        result(): AggregateResult | null {
+          const aggregate = aggregator.result();
+          return aggregate && { ...aggregate, metrics: metrics.means(), numSamples };
+        },
+      };
+    },
+    configureEvaluate: (_round, available) => [...available],
+    aggregateEvaluate: weightedEvaluation,
+  };
+}
+
+/** FedAvg weighted by sample count: the default strategy. */
+export const fedAvg: Strategy = createStrategy(DEFAULT_STRATEGY, { learningRate: 0.1, localEpochs: 1, batchSize: 32 });

@@ -87,6 +87,20 @@ export type StrategySpec = z.infer<typeof StrategySpecSchema>;
 export type StrategySpecInput = z.input<typeof StrategySpecSchema>;
 export type StrategyOf<N extends StrategyName> = Extract<StrategySpec, { name: N }>;
 
+/** How messages name each strategy's aggregate: "not the FedAvg of its contributors' updates". */
+export const STRATEGY_TITLES: Record<StrategyName, string> = {
+  fedavg: 'FedAvg',
+  fedavgm: 'FedAvgM',
+  fedprox: 'FedProx',
+  fedadam: 'FedAdam',
+  fedyogi: 'FedYogi',
+  fedadagrad: 'FedAdagrad',
+  scaffold: 'SCAFFOLD',
+  median: 'coordinate-wise median',
+  'trimmed-mean': 'trimmed mean',
+  krum: 'Krum',
+};
+
 /** What a job that names no strategy aggregates with, and what a log written before strategies were recorded means. */
 export const DEFAULT_STRATEGY: StrategySpec = { name: 'fedavg', weighting: 'samples' };
 
