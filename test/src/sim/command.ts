@@ -11,6 +11,7 @@ import { UsageError } from './dataset';
 import { headline, headlineName } from './evaluate';
 import { parsePartition } from './partition';
 import { renderChart, reportChart } from './plot';
+import { formatStrategy, parseStrategy } from './strategy';
 import type { RoundResult, SimReport, TestMetrics } from './report';
 import { DEFAULTS, planSimulation, runSimulation, type SimOptions } from './simulate';
 
@@ -44,6 +45,13 @@ export const FLAGS: Record<string, Flag> = {
       '                (a numeric target is skewed by its deciles)\n' +
       'column:NAME     one party per value of NAME (e.g. a country); rows missing NAME form one more party\n' +
       'quantity:ALPHA  size skew: party sizes drawn from Dirichlet(ALPHA)',
+  },
+  strategy: {
+    value: 'NAME[:K=V,...]',
+    help:
+      'how updates are aggregated (default fedavg), with parameters, e.g.\n' +
+      'fedprox:mu=0.01  fedavgm:momentum=0.9  fedadam  scaffold  median\n' +
+      'trimmed-mean:beta=0.2  krum:f=1,m=3  fedavg:clipNorm=5 (docs/strategies.md)',
   },
   rounds: { value: 'R', help: `federated rounds (default ${DEFAULTS.rounds})` },
   'local-epochs': { value: 'E', help: `epochs each party trains per round (default ${DEFAULTS.localEpochs})` },
@@ -153,6 +161,14 @@ export function parseCommandLine(
       throw new UsageError(`--partition: ${(err as Error).message}`);
     }
   }
+  let strategy: SimOptions['strategy'];
+  if (text.strategy !== undefined) {
+    try {
+      strategy = parseStrategy(text.strategy);
+    } catch (err) {
+      throw new UsageError(`--strategy: ${(err as Error).message}`);
+    }
+  }
   if (text.plot !== undefined) {
     const extension = path.extname(text.plot).toLowerCase();
     if (extension === '.png') {
@@ -176,6 +192,7 @@ export function parseCommandLine(
       categorical: list(text.categorical),
       parties: integer(text, 'parties', 1, 10_000),
       partition,
+      strategy,
       rounds: integer(text, 'rounds', 1, 100_000),
       localEpochs: integer(text, 'local-epochs', 1, 1000),
       batchSize: integer(text, 'batch-size', 1, 1_000_000),
@@ -220,7 +237,7 @@ function describePlan(plan: ReturnType<typeof planSimulation>): string {
   const lines = [
     `${config.model} model of ${target} on ${config.data}: ${data.train} training rows, ${data.test} held out` +
       (data.droppedMissingTarget ? `, ${data.droppedMissingTarget} without a target left out` : ''),
-    `${config.parties} parties, ${config.partition}:`,
+    `${config.parties} parties, ${config.partition}; strategy ${formatStrategy(config.strategy)}:`,
     ...plan.partition.map((p) => {
       const counts =
         p.targetMean === undefined
