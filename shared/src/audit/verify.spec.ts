@@ -685,6 +685,22 @@ describe('verifyAudit of every strategy', () => {
     expect(report.counts).toMatchObject({ roundsRecomputed: 2, roundsNotRecomputable: 1 });
   });
 
+  it('carries the states in a bundle, which verifies offline and names a changed state file', () => {
+    const log = strategyLog('scaffold');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-audit-'));
+    try {
+      writeBundle(source(log), dir);
+      const report = verifyAudit(new BundleSource(dir));
+      expect(report.failure).toBeUndefined();
+      expect(report.counts.roundsRecomputed).toBe(3);
+      const file = path.join(dir, 'states', JOB, '2.state');
+      fs.writeFileSync(file, flipBytes(fs.readFileSync(file), 3));
+      expect(verifyAudit(new BundleSource(dir)).failure?.where).toBe(`strategy state after round 2 of job ${JOB} (file ${file})`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('fails when a round names another strategy than its job', () => {
     const log = new TestLog();
     log.register('bank-a');
