@@ -13,7 +13,7 @@ import {
   EMPTY_STATE,
   encodeState,
   encodeWeights,
-  JobSpecSchema,
+  DEFAULT_STRATEGY,
   strategyOf,
   initialModelAttestation,
   initialParameters,
@@ -683,5 +683,5 @@ export class JobRun {
  * (a strategy, FedAvg): what is signed into its setup is then what agents parse.
  */
 function withDefaults(job: JobRecord): JobRecord {
-  return job.spec.strategy === undefined ? { ...job, spec: JobSpecSchema.parse(job.spec) } : job;
+  return job.spec.strategy === undefined ? { ...job, spec: { ...job.spec, strategy: DEFAULT_STRATEGY } } : job;
 }
