@@ -288,6 +288,11 @@ describe('the round engine', () => {
     const { store, engine } = setup([]);
     expect(engine.createJob(spec, 'user:test').spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
     expect(() => engine.createJob({ ...spec, rounds: 0 }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    // A strategy is one the coordinator knows, with its own parameters only.
+    expect(engine.createJob(spec, 'user:test').spec.strategy).toEqual({ name: 'fedavg', weighting: 'samples' });
+    for (const strategy of [{ name: 'fedsgd' }, { name: 'fedprox', momentum: 0.9 }, { name: 'trimmed-mean', beta: 0.5 }]) {
+      expect(() => engine.createJob({ ...spec, strategy }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
+    }
     engine.shutdown();
     store.close();
   });
