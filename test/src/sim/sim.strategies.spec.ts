@@ -50,6 +50,8 @@ describe('drift correction under strong label skew (credit, 20 parties, Dirichle
     expect(centralized - federated).toBeGreaterThan(0.02);
   });
 
+  // The coordinator averages FedProx's updates exactly as FedAvg's: the difference is the agents' proximal
+  // term, whose μ reached them only in the signed train requests.
   it('brings FedProx (μ = 1) within 2 points of centralized training, on the same split and baseline', () => {
     expect(fedprox.config.strategy).toEqual({ name: 'fedprox', weighting: 'samples', mu: 1 });
     expect(fedprox.partition).toEqual(fedavg.partition);
