@@ -1,11 +1,11 @@
 /**
  * Verifies an audit log from what is stored: the records' exact text, the
- * retained updates and the global models. It needs no trust in whoever stored
- * them but the coordinator key of record 1 (compared with a pinned one when
- * given): every record is checked byte for byte, every signature verified, and
- * every committed model recomputed by its job's strategy (shared/src/strategy)
- * from the updates when all of them were retained, with the strategy's state
- * (hashed against its record, and recomputed too), so a coordinator that lies about an aggregate while keeping its
+ * retained updates, the global models and the strategy states. It needs no
+ * trust in whoever stored them but the coordinator key of record 1 (compared
+ * with a pinned one when given): every record is checked byte for byte, every
+ * signature verified, and every committed model and strategy state recomputed
+ * by the job's strategy (shared/src/strategy) from the updates when all of them
+ * were retained, so a coordinator that lies about an aggregate while keeping its
  * chain valid is caught. It stops at the first inconsistency and names it as the
  * source names the stored item.
  */
