@@ -108,3 +108,9 @@ export const DEFAULT_STRATEGY: StrategySpec = { name: 'fedavg', weighting: 'samp
 export function strategyOf(spec: { strategy?: unknown }): StrategySpec {
   return spec.strategy === undefined ? DEFAULT_STRATEGY : StrategySpecSchema.parse(spec.strategy);
 }
+
+/** A strategy as one line, its parameters in full: `krum:weighting=samples,f=1,m=1`; `fl-sim --strategy` reads it back. */
+export function formatStrategy(spec: StrategySpec): string {
+  const params = Object.entries(spec).filter(([key, value]) => key !== 'name' && value !== undefined);
+  return params.length ? `${spec.name}:${params.map(([k, v]) => `${k}=${String(v)}`).join(',')}` : spec.name;
+}

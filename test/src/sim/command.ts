@@ -6,12 +6,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MODEL_KINDS, type ModelKind } from '@fl/shared';
+import { formatStrategy, MODEL_KINDS, type ModelKind } from '@fl/shared';
 import { UsageError } from './dataset';
 import { headline, headlineName } from './evaluate';
 import { parsePartition } from './partition';
 import { renderChart, reportChart } from './plot';
-import { formatStrategy, parseStrategy } from './strategy';
+import { parseStrategy } from './strategy';
 import type { RoundResult, SimReport, TestMetrics } from './report';
 import { DEFAULTS, planSimulation, runSimulation, type SimOptions } from './simulate';
 

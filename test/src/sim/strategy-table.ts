@@ -8,11 +8,11 @@
  *   npm run build && node test/dist/sim/strategy-table.js --data data/credit_data.csv \
  *     --target Status --parties 20 --partition dirichlet:0.1 --rounds 100
  */
-import { STRATEGY_TITLES, type StrategySpec } from '@fl/shared';
+import { formatStrategy, STRATEGY_TITLES, type StrategySpec } from '@fl/shared';
 import { parseCommandLine } from './command';
 import { headline, headlineName } from './evaluate';
 import { planSimulation, runSimulation } from './simulate';
-import { formatStrategy, parseStrategy } from './strategy';
+import { parseStrategy } from './strategy';
 
 /** FedAvg first, then each strategy with the parameters the table shows. */
 export const TABLE_STRATEGIES = [

@@ -1,4 +1,5 @@
-import { parseStrategy, formatStrategy } from './strategy';
+import { formatStrategy } from '@fl/shared';
+import { parseStrategy } from './strategy';
 
 describe('--strategy', () => {
   it('reads a name and its parameters, defaults filled in', () => {

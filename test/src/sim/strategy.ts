@@ -26,8 +26,3 @@ export function parseStrategy(text: string): StrategySpec {
   throw new Error(`${name}: ${where ? `${where}: ` : ''}${issue.message}`);
 }
 
-/** The strategy as the command line writes it, its defaults in full. */
-export function formatStrategy(spec: StrategySpec): string {
-  const params = Object.entries(spec).filter(([key, value]) => key !== 'name' && value !== undefined);
-  return params.length ? `${spec.name}:${params.map(([k, v]) => `${k}=${v}`).join(',')}` : spec.name;
-}
