@@ -29,6 +29,7 @@ export const TABLE_STRATEGIES = [
   'krum:f=1',
   'krum:f=1,m=10',
   'fedavg:clipNorm=1',
+  'fedavg:weighting=uniform',
 ];
 
 const points = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value * 100).toFixed(1)}`;
