@@ -322,6 +322,8 @@ describe('the dashboard in a browser', () => {
   it('follows the job to its end, live', async () => {
     await page.getByTestId('job-status').filter({ hasText: 'completed' }).waitFor({ timeout: 240_000 });
     await expect(page.getByTestId('job-round').textContent()).resolves.toBe(`${ROUNDS} of ${ROUNDS}`);
+    // A job created without a strategy is FedAvg, weighted by sample count.
+    await expect(page.getByTestId('job-strategy').textContent()).resolves.toBe('fedavg:weighting=samples');
     await eventually(() => roundRows().count(), (n) => n === ROUNDS, 10_000);
     await eventually(lossPoints, (n) => n === ROUNDS, 10_000);
     const first = roundRows().last();

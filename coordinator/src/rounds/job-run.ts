@@ -7,7 +7,13 @@
 import {
   ackError,
   ackOk,
+  canonicalJson,
+  decodeState,
+  EMPTY_STATE,
+  encodeState,
   encodeWeights,
+  DEFAULT_STRATEGY,
+  strategyOf,
   initialModelAttestation,
   initialParameters,
   modelAttestation,
@@ -26,14 +32,17 @@ import {
   type UpdateHeader,
   type CoordinatorToAgentEvents,
   type SetupMessage,
+  type StrategyState,
+  type TrainHeader,
+  type TrainMessage,
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store } from '../storage/store';
+import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
 import { admitStatistics, combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
 import { implausibleWeights } from '../strategy/plausibility';
-import type { RoundAggregation, Strategy } from '../strategy/strategy';
-import { cappedMeans } from './metrics';
+import type { HeldOutEvaluation, RoundAggregation, Strategy, TrainInstructions } from '../strategy/strategy';
+import { createStrategy } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
 import type { Clock } from '../core/clock';
 import { ReplyCollection } from './collection';
@@ -45,7 +54,6 @@ export interface JobRunDeps {
   audit: AuditLog;
   /** which accepted updates are kept for the audit to recompute aggregates */
   retention: UpdateRetention;
-  strategy: Strategy;
   maxRoundAttempts: number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** told after every committed round and status change, e.g. for the admin live view */
@@ -98,20 +106,6 @@ interface Asking {
 interface Contribution {
   numSamples: number;
   sha256: string;
-  metrics: Record<string, number>;
-}
-
-/** A participant's metrics of a global model on its held-out rows. */
-interface HeldOutEvaluation {
-  numExamples: number;
-  metrics: Record<string, number>;
-}
-
-/** The participants' evaluations of a model, as recorded with its round: example-weighted means, counts capped (metrics.ts). */
-function weightedEvaluation(replies: ReadonlyMap<string, HeldOutEvaluation>): RoundEvaluation {
-  const sites = [...replies.values()];
-  const metrics = cappedMeans(sites.map((r) => ({ metrics: r.metrics, count: r.numExamples })));
-  return { metrics, numExamples: sites.reduce((n, r) => n + r.numExamples, 0), participants: [...replies.keys()] };
 }
 
 /** Ends run() without recording anything more: the coordinator is shutting down. */
@@ -141,15 +135,23 @@ export class JobRun {
   private readonly nonces = new Set<string>();
   /** the job's signed setup, made once its preprocessing is known; requests name it by digest */
   private setup: { message: SetupMessage; digest: string } | undefined;
+  /** the job's strategy, from its spec */
+  private readonly strategy: Strategy;
+  /** the state the last committed round left the strategy in; read from the store after a restart */
+  private strategyState: StrategyState | undefined;
+  private job: JobRecord;
 
   constructor(
-    private job: JobRecord,
+    job: JobRecord,
     private readonly deps: JobRunDeps,
   ) {
+    this.job = withDefaults(job);
     // A job paused before a restart stays paused.
     if (job.status === 'paused') this.control = 'pause';
     this.reportedRows = new Map(Object.entries(job.admission.reportedRows));
     this.excluded = new Set(job.admission.excluded.map((e) => e.participant));
+    const { learningRate, localEpochs, batchSize } = this.job.spec;
+    this.strategy = createStrategy(strategyOf(this.job.spec), { learningRate, localEpochs, batchSize });
   }
 
   get id(): string {
@@ -344,7 +346,7 @@ export class JobRun {
     const retain = kept && (() => this.deps.store.retainUpdate({ job, round, participant, sha256, weights: kept }));
     this.deps.audit.defer('update.accepted', `participant:${participant}`, { job, round, participant, sha256, numSamples, header, signature, retained }, retain);
     phase.aggregation.add({ participant, weights, numSamples, metrics: header.metrics });
-    collection.accept(participant, { numSamples, sha256, metrics: header.metrics });
+    collection.accept(participant, { numSamples, sha256 });
     const wait = this.job.spec.waitAfterMinimumSeconds;
     if (wait !== undefined && collection.replies.size === this.job.spec.minParticipants) collection.closeBy(this.deps.clock.now() + wait * 1000);
     return ackOk;
@@ -415,17 +417,17 @@ export class JobRun {
     // The model committed last, kept since its commit: read from the store only after a restart.
     const global = (this.model ??= this.deps.store.getModel(this.job.id)!);
     const bytes = encodeWeights(global.weights);
+    const state = this.committedState();
     for (let attempt = 1; ; attempt++) {
-      const selected = await this.waitForParticipants();
+      const instructions = this.strategy.configureTrain(round, await this.waitForParticipants(), state);
+      const selected = instructions.participants;
       this.setStatus('training');
       const startedAt = this.deps.clock.now();
       const collection = new ReplyCollection<Contribution>(new Set(selected), this.deadline(), this.deps.clock);
-      const aggregation = this.deps.strategy.begin(global.weights);
+      const aggregation = this.strategy.aggregateTrain(global.weights, state);
       // The model sent is the previous round's: its evaluation, when due, travels with this exchange.
       const evaluate = round > 1 && this.evaluationDue(round - 1);
-      // One header per round, signed once: it is the same for every participant.
       const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const, evaluate };
-      const signature = this.deps.identity.sign('train', header);
       const evaluations = new Map<string, HeldOutEvaluation>();
       const phase: Phase = {
         kind: 'training',
@@ -436,7 +438,7 @@ export class JobRun {
         modelSha256: global.sha256,
         evaluate,
         evaluations,
-        ...this.asking('train', { header, signature, weights: bytes }),
+        ...this.asking('train', this.trainMessages(header, bytes, instructions)),
       };
       if (await this.runPhase(phase)) {
         attempt--;
@@ -448,7 +450,9 @@ export class JobRun {
         this.lastRound = { round, contributors: new Set(collection.replies.keys()) };
         // Older frames are refused by round from now on; only this round's nonces need remembering.
         this.nonces.clear();
-        const { sha256 } = result;
+        // The engine names the new model and state by their bytes, whatever the strategy.
+        const sha256 = sha256Hex(encodeWeights(result.weights));
+        const stateBytes = encodeState(result.state);
         const record: RoundRecord = {
           job: this.job.id,
           round,
@@ -457,15 +461,16 @@ export class JobRun {
           selected,
           contributors: [...collection.replies].map(([participant, { numSamples }]) => ({ participant, numSamples })),
           failures: [...collection.failures].map(([participant, failure]) => ({ participant, ...failure })),
-          metrics: cappedMeans([...collection.replies.values()].map((r) => ({ metrics: r.metrics, count: r.numSamples }))),
+          metrics: result.metrics,
           attempts: attempt,
           modelSha256: sha256,
           evaluation: null,
         };
         // The previous round's evaluation, which came with this round's updates, goes in the same transaction.
-        const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: weightedEvaluation(evaluations) } : undefined;
-        this.commit(record, result.weights, global.sha256, collection.replies, evaluated);
+        const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: this.strategy.aggregateEvaluate(evaluations) } : undefined;
+        this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated);
         this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
+        this.strategyState = result.state;
         // What the commit changed, without reading back (and parsing) the whole job.
         this.job = { ...this.job, round, updatedAt: record.closedAt };
         const shown = Object.entries(record.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
@@ -479,15 +484,17 @@ export class JobRun {
   }
 
   /**
-   * Commits a round in one transaction: its record, the new global model, the
-   * records of the updates it is made of (deferred until now), the audit record
-   * that attests it (its contributors in the order they were folded in, which
-   * recomputing the average needs), the retention policy, and the evaluation of
-   * an earlier round's model that came with its updates.
+   * Commits a round in one transaction: its record, the new global model and
+   * strategy state, the records of the updates it is made of (deferred until
+   * now), the audit record that attests it (the strategy, its state's digest and
+   * the contributors in the order they were folded in, which recomputing the
+   * aggregate needs), the retention policy, and the evaluation of an earlier
+   * round's model that came with its updates.
    */
   private commit(
     record: RoundRecord,
     weights: Float32Array,
+    state: StoredStrategyState,
     previous: string,
     replies: ReadonlyMap<string, Contribution>,
     evaluated?: { round: number; evaluation: RoundEvaluation },
@@ -495,10 +502,10 @@ export class JobRun {
     const { job, round, modelSha256: sha256 } = record;
     const { store, audit, identity, retention } = this.deps;
     store.transaction(() => {
-      store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt });
+      store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt }, state);
       if (evaluated) store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
       const contributors = [...replies].map(([participant, { numSamples, sha256 }]) => ({ participant, numSamples, sha256 }));
-      const data = { job, round, sha256, previous, contributors };
+      const data = { job, round, sha256, previous, contributors, strategy: this.strategy.spec, stateSha256: state.sha256 };
       audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
       const throughRound = retention.rounds === undefined ? 0 : round - retention.rounds;
       if (throughRound > 0) {
@@ -531,25 +538,68 @@ export class JobRun {
   }
 
   /**
-   * One signed request for a phase, as the phase sends it. Train and evaluate
-   * requests name the job's setup: a connection that has not had it yet gets it
-   * first (the channel keeps the order).
+   * One signed request for a phase, as the phase sends it, or one per
+   * participant (a function of it): those given the same message object get it
+   * encoded once. Train and evaluate requests name the job's setup: a connection
+   * that has not had it yet gets it first (the channel keeps the order).
    */
-  private asking<E extends 'statistics-request' | 'train' | 'evaluate'>(event: E, message: Parameters<CoordinatorToAgentEvents[E]>[0]): Asking {
-    const args = [message] as Parameters<CoordinatorToAgentEvents[E]>;
+  private asking<E extends 'statistics-request' | 'train' | 'evaluate'>(
+    event: E,
+    message: Parameters<CoordinatorToAgentEvents[E]>[0] | ((participant: string) => Parameters<CoordinatorToAgentEvents[E]>[0]),
+  ): Asking {
+    const messageFor = typeof message === 'function' ? message : () => message;
+    const args = (participant: string) => [messageFor(participant)] as Parameters<CoordinatorToAgentEvents[E]>;
     const setup = event === 'statistics-request' ? undefined : this.jobSetup();
     const { channel } = this.deps;
     return {
       ask: (participant) => {
         if (setup) channel.provide([participant], setup.message, setup.digest);
-        return channel.send(participant, event, ...args);
+        return channel.send(participant, event, ...args(participant));
       },
       askAll: (participants) => {
         const selected = [...participants];
         if (setup) channel.provide(selected, setup.message, setup.digest);
-        return channel.broadcast(selected, event, ...args);
+        const groups = new Map<unknown, string[]>();
+        for (const p of selected) {
+          const m = messageFor(p);
+          groups.set(m, [...(groups.get(m) ?? []), p]);
+        }
+        return [...groups.values()].flatMap((group) => channel.broadcast(group, event, ...args(group[0])));
       },
     };
+  }
+
+  /**
+   * A round's train requests: the strategy's per-round config signed into each
+   * header. One message per distinct config, signed once: for every strategy
+   * but SCAFFOLD, whose correction is each site's own, one for all.
+   */
+  private trainMessages(base: TrainHeader, weights: Uint8Array, instructions: TrainInstructions): (participant: string) => TrainMessage {
+    const messages = new Map<string, TrainMessage>();
+    return (participant) => {
+      const { proximalMu, correction } = instructions.config(participant);
+      const correctionBytes = correction && encodeWeights(correction);
+      const config = { ...(proximalMu !== undefined && { proximalMu }), ...(correctionBytes && { correctionSha256: sha256Hex(correctionBytes) }) };
+      const key = canonicalJson(config);
+      let message = messages.get(key);
+      if (!message) {
+        const header: TrainHeader = Object.keys(config).length > 0 ? { ...base, config } : base;
+        message = { header, signature: this.deps.identity.sign('train', header), weights, ...(correctionBytes && { correction: correctionBytes }) };
+        messages.set(key, message);
+      }
+      return message;
+    };
+  }
+
+  /** The state the last committed round left the strategy in: kept since its commit, read from the store after a restart. */
+  private committedState(): StrategyState {
+    if (!this.strategyState) {
+      const stored = this.deps.store.getStrategyState(this.job.id);
+      const state = stored ? decodeState(stored.bytes) : EMPTY_STATE;
+      if (!state) throw new Error(`the stored strategy state of round ${stored!.round} cannot be read`);
+      this.strategyState = state;
+    }
+    return this.strategyState;
   }
 
   private jobSetup(): { message: SetupMessage; digest: string } {
@@ -583,7 +633,7 @@ export class JobRun {
     const bytes = encodeWeights(model.weights);
     // A pause cuts the phase short; after the resume it is asked again.
     for (;;) {
-      const selected = this.eligible();
+      const selected = this.strategy.configureEvaluate(round, this.eligible());
       if (selected.length === 0) return;
       const collection = new ReplyCollection<HeldOutEvaluation>(new Set(selected), this.deadline(), this.deps.clock);
       const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
@@ -591,7 +641,7 @@ export class JobRun {
       const asking = this.asking('evaluate', { header, signature, weights: bytes });
       if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ...asking })) continue;
       if (collection.replies.size > 0) {
-        this.deps.store.setRoundEvaluation(this.job.id, round, weightedEvaluation(collection.replies));
+        this.deps.store.setRoundEvaluation(this.job.id, round, this.strategy.aggregateEvaluate(collection.replies));
         this.notifyEvaluation(round);
       }
       return;
@@ -688,6 +738,14 @@ export class JobRun {
   }
 
   private refresh(): void {
-    this.job = this.deps.store.getJob(this.job.id)!;
+    this.job = withDefaults(this.deps.store.getJob(this.job.id)!);
   }
+}
+
+/**
+ * A stored job with the fields its spec gained since it was stored filled in
+ * (a strategy, FedAvg): what is signed into its setup is then what agents parse.
+ */
+function withDefaults(job: JobRecord): JobRecord {
+  return job.spec.strategy === undefined ? { ...job, spec: { ...job.spec, strategy: DEFAULT_STRATEGY } } : job;
 }

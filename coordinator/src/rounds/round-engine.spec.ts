@@ -7,7 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   decodePublicKey,
+  decodeState,
   decodeWeights,
+  JobSpecSchema,
   encodeWeights,
   generateKeyPair,
   encodeKey,
@@ -18,6 +20,7 @@ import {
   verifyHeader,
   type CoordinatorToAgentEvents,
   type EvaluateMessage,
+  type JobSpec,
   type KeyPair,
   type LocalStatistics,
   type SetupMessage,
@@ -29,7 +32,6 @@ import { verifyStore } from '../audit/store-source';
 import { ManualClock, systemClock, type Clock } from '../core/clock';
 import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
-import { fedAvg } from '../strategy/fedavg';
 import type { AgentChannel, Instruction } from './agent-channel';
 import type { UpdateRetention } from './job-run';
 import { RoundEngine } from './round-engine';
@@ -173,7 +175,6 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
       identity,
       audit,
       retention,
-      strategy: fedAvg,
       maxRoundAttempts,
       jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
       log: () => undefined,
@@ -184,7 +185,7 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
   };
   const engine = start();
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
-  return { store, channel, engine, restart: start };
+  return { store, channel, engine, audit, restart: start };
 }
 
 /** The SHA-256 of participant a's accepted update in a round, from the audit log. */
@@ -216,6 +217,42 @@ describe('the round engine', () => {
     expect(rounds.map((r) => [r.round, r.contributors.length, r.metrics.trainLoss])).toEqual([[1, 2, 1], [2, 2, 0.5], [3, 2, 1 / 3]]);
     // evaluation weighted by examples, each count capped at the lower median (1): (1 * 1 + 0.6 * 1) / 2 = 0.8
     for (const r of rounds) expect(r.evaluation).toEqual({ metrics: { accuracy: expect.closeTo(0.8) }, numExamples: 4, participants: ['a', 'b'] });
+    store.close();
+  });
+
+  it('runs a job stored before jobs named a strategy as FedAvg, and its log verifies', async () => {
+    // Prepare: the job as an older coordinator stored and recorded it, with no strategy in its spec
+    const { store, engine, audit } = setup(['a', 'b']);
+    const stored = { ...JobSpecSchema.parse({ ...spec, minParticipants: 2, roundDeadlineSeconds: 60 }) } as Partial<JobSpec>;
+    delete stored.strategy;
+    const id = 'job-from-before';
+    store.addJob({ id, spec: stored as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, admission: { reportedRows: {}, excluded: [] }, createdAt: 0, updatedAt: 0 });
+    audit.append('job.created', 'user:test', { job: id, spec: stored });
+    // Execute
+    engine.resume();
+    await engine.whenFinished(id);
+    // Assert
+    expect(store.getJob(id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(Array.from(store.getModel(id)!.weights)).toEqual([3, 3]);
+    const report = verifyStore(store);
+    expect(report.failure).toBeUndefined();
+    expect(report.counts.roundsRecomputed).toBe(3);
+    store.close();
+  });
+
+  it('commits a stateful strategy’s state with each round, named in the audit record', async () => {
+    const { store, engine } = setup(['a', 'b']);
+    const job = engine.createJob({ ...spec, strategy: { name: 'fedavgm', momentum: 0.5 } }, 'user:test');
+    await engine.whenFinished(job.id);
+    // Each round every update is x + 1: Δ = 1, m = 1, 1.5, 1.75; x = 1, 2.5, 4.25
+    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([4.25, 4.25]);
+    const state = store.getStrategyState(job.id)!;
+    expect(state.round).toBe(3);
+    expect(Array.from(decodeState(state.bytes)!.momentum)).toEqual([1.75, 1.75]);
+    const committed = [...store.auditRecords()].map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'model.committed');
+    expect(committed.map((r) => r.data.stateSha256)).toEqual([expect.any(String), expect.any(String), state.sha256]);
+    expect(committed[2].data.strategy).toEqual({ name: 'fedavgm', weighting: 'samples', serverLearningRate: 1, momentum: 0.5 });
+    expect(verifyStore(store).failure).toBeUndefined();
     store.close();
   });
 
@@ -291,6 +328,11 @@ describe('the round engine', () => {
     const { store, engine } = setup([]);
     expect(engine.createJob(spec, 'user:test').spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
     expect(() => engine.createJob({ ...spec, rounds: 0 }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    // A strategy is one the coordinator knows, with its own parameters only.
+    expect(engine.createJob(spec, 'user:test').spec.strategy).toEqual({ name: 'fedavg', weighting: 'samples' });
+    for (const strategy of [{ name: 'fedsgd' }, { name: 'fedprox', momentum: 0.9 }, { name: 'trimmed-mean', beta: 0.5 }]) {
+      expect(() => engine.createJob({ ...spec, strategy }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
+    }
     engine.shutdown();
     store.close();
   });

@@ -25,7 +25,6 @@ import type { z } from 'zod';
 import type { Clock } from '../core/clock';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, ParticipantRecord, Store } from '../storage/store';
-import type { Strategy } from '../strategy/strategy';
 import type { AgentChannel } from './agent-channel';
 import type { AuditLog } from '../audit/audit-log';
 import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
@@ -38,7 +37,6 @@ export interface RoundEngineOptions {
   identity: CoordinatorIdentity;
   audit: AuditLog;
   retention: UpdateRetention;
-  strategy: Strategy;
   maxRoundAttempts: number;
   /** applied to jobs that leave them out */
   jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };

@@ -11,6 +11,7 @@ import type {
   RoundEvaluation,
   RoundRecord,
   Store,
+  StoredStrategyState,
   TokenRecord,
   UserRecord,
 } from './store';
@@ -88,6 +89,13 @@ CREATE TABLE IF NOT EXISTS rounds (
   attempts INTEGER NOT NULL,
   model_sha256 TEXT NOT NULL,
   evaluation TEXT,
+  PRIMARY KEY (job, round)
+);
+CREATE TABLE IF NOT EXISTS strategy_states (
+  job TEXT NOT NULL REFERENCES jobs(id),
+  round INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  state BLOB NOT NULL,
   PRIMARY KEY (job, round)
 );
 CREATE TABLE IF NOT EXISTS models (
@@ -382,6 +390,18 @@ export class SqliteStore implements Store {
     this.statement('DELETE FROM updates WHERE job = ? AND round <= ?').run(job, throughRound);
   }
 
+  getStrategyState(job: string): (StoredStrategyState & { round: number }) | undefined {
+    const row = this.statement('SELECT round, sha256, state FROM strategy_states WHERE job = ? ORDER BY round DESC LIMIT 1').get(job) as
+      | { round: number; sha256: string; state: Buffer }
+      | undefined;
+    return row && { round: row.round, sha256: row.sha256, bytes: new Uint8Array(row.state) };
+  }
+
+  getStrategyStateBytes(job: string, round: number): Uint8Array | undefined {
+    const row = this.statement('SELECT state FROM strategy_states WHERE job = ? AND round = ?').get(job, round) as { state: Buffer } | undefined;
+    return row && new Uint8Array(row.state);
+  }
+
   getModelBytes(job: string, round: number): Uint8Array | undefined {
     const row = this.statement('SELECT weights FROM models WHERE job = ? AND round = ?').get(job, round) as { weights: Buffer } | undefined;
     return row && new Uint8Array(row.weights);
@@ -428,7 +448,7 @@ export class SqliteStore implements Store {
     })();
   }
 
-  commitRound(round: RoundRecord, model: ModelVersion): void {
+  commitRound(round: RoundRecord, model: ModelVersion, state?: StoredStrategyState): void {
     this.db.transaction(() => {
       // The guard that makes a round count once: it must be the next one. Only the
       // round is read: parsing the job's spec and statistics showed under perf at d = 1,000,000.
@@ -454,6 +474,10 @@ export class SqliteStore implements Store {
           round.evaluation ? JSON.stringify(round.evaluation) : null,
         );
       this.insertModel(model);
+      if (state) {
+        this.statement('INSERT INTO strategy_states (job, round, sha256, state) VALUES (?, ?, ?, ?)')
+          .run(round.job, round.round, state.sha256, Buffer.from(state.bytes.buffer, state.bytes.byteOffset, state.bytes.byteLength));
+      }
       this.statement('UPDATE jobs SET round = ?, updated_at = ? WHERE id = ?').run(round.round, Date.now(), round.job);
     })();
   }

@@ -108,7 +108,7 @@ export interface RoundRecord {
   /** participants whose update was folded in, with their sample counts */
   contributors: { participant: string; numSamples: number }[];
   failures: RoundFailure[];
-  /** means of the metrics the contributors reported, weighted by sample counts capped at their lower median (rounds/metrics.ts) */
+  /** means of the metrics the contributors reported, weighted by sample counts capped at their lower median (strategy/metrics.ts) */
   metrics: Record<string, number>;
   /** how many times the round was started before it closed */
   attempts: number;
@@ -122,6 +122,12 @@ export interface RoundEvaluation {
   metrics: Record<string, number>;
   numExamples: number;
   participants: string[];
+}
+
+/** A strategy's state after a round, as stored (encodeState) and named in the round's audit record. */
+export interface StoredStrategyState {
+  sha256: string;
+  bytes: Uint8Array;
 }
 
 export interface ModelVersion {
@@ -172,6 +178,8 @@ export interface AuditRepository {
   getRetainedUpdate(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined;
   /** Deletes the retained updates of a job's rounds up to and including `throughRound`. */
   pruneUpdates(job: string, throughRound: number): void;
+  /** A strategy state's stored bytes after a round of a job, as written. */
+  getStrategyStateBytes(job: string, round: number): Uint8Array | undefined;
   /** A model's stored bytes (Float32 little endian), as written. */
   getModelBytes(job: string, round: number): Uint8Array | undefined;
 }
@@ -183,8 +191,10 @@ export interface JobRepository {
   updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error'>>): void;
   /** Ends the statistics phase: stores the preprocessing, who was admitted and the initial model (round 0), in one transaction. */
   beginTraining(id: string, preprocessing: Preprocessing, admission: Admission, initialModel: ModelVersion): void;
-  /** Commits a closed round: its record, the new global model and the job's round counter, in one transaction. */
-  commitRound(round: RoundRecord, model: ModelVersion): void;
+  /** Commits a closed round: its record, the new global model, the strategy's state and the job's round counter, in one transaction. */
+  commitRound(round: RoundRecord, model: ModelVersion, state?: StoredStrategyState): void;
+  /** The state the job's strategy was left in by its last committed round; undefined before the first. */
+  getStrategyState(job: string): (StoredStrategyState & { round: number }) | undefined;
   /** Records the federated evaluation of a committed round. */
   setRoundEvaluation(job: string, round: number, evaluation: RoundEvaluation): void;
   listRounds(job: string): RoundRecord[];

@@ -1,35 +1,58 @@
-import { encodeWeights, JobSpecSchema, sha256Hex, type JobSpec, type LocalStatistics } from '@fl/shared';
-import { fedAvg } from './fedavg';
+import { EMPTY_STATE, JobSpecSchema, StrategySpecSchema, type JobSpec, type LocalStatistics } from '@fl/shared';
+import { createStrategy, fedAvg } from './fedavg';
 import { MAX_ABS_WEIGHT, implausibleWeights } from './plausibility';
 import { admitStatistics, combineStatistics, statisticsMatchSpec } from './statistics';
 
-describe('FedAvg', () => {
-  it('weights each model by its sample count', () => {
-    const round = fedAvg.begin(new Float32Array(2));
+describe('a job strategy', () => {
+  it('FedAvg weights each model by its sample count, and the metrics by counts capped at their median', () => {
+    const round = fedAvg.aggregateTrain(new Float32Array(2), EMPTY_STATE);
     round.add({ participant: 'a', weights: new Float32Array([1, 10]), numSamples: 1, metrics: { trainLoss: 0.4 } });
     round.add({ participant: 'b', weights: new Float32Array([4, 20]), numSamples: 3, metrics: { trainLoss: 0.8 } });
     const result = round.result()!;
-    // (1*1 + 4*3) / 4 = 3.25 ; (10*1 + 20*3) / 4 = 17.5 ; loss (0.4 + 2.4) / 4 = 0.7
+    // (1*1 + 4*3) / 4 = 3.25 ; (10*1 + 20*3) / 4 = 17.5 ; loss with both counts capped at the lower median 1: (0.4 + 0.8) / 2 = 0.6
     expect(Array.from(result.weights)).toEqual([3.25, 17.5]);
-    expect(result.metrics.trainLoss).toBeCloseTo(0.7);
+    expect(result.metrics.trainLoss).toBeCloseTo(0.6);
     expect(result.numSamples).toBe(4);
-  });
-
-  it('names the new model by the SHA-256 of its bytes', () => {
-    const round = fedAvg.begin(new Float32Array(3));
-    round.add({ participant: 'a', weights: Float32Array.of(1, 2, 3), numSamples: 2, metrics: {} });
-    round.add({ participant: 'b', weights: Float32Array.of(-1, 0, 0.5), numSamples: 3, metrics: {} });
-    const result = round.result()!;
-    expect(result.sha256).toBe(sha256Hex(encodeWeights(result.weights)));
+    expect(result.state).toEqual({});
   });
 
   it('returns null when no update came, so the previous model stays', () => {
-    expect(fedAvg.begin(new Float32Array(3)).result()).toBeNull();
+    expect(fedAvg.aggregateTrain(new Float32Array(3), EMPTY_STATE).result()).toBeNull();
   });
 
   it('refuses an update of another size', () => {
-    const round = fedAvg.begin(new Float32Array(3));
+    const round = fedAvg.aggregateTrain(new Float32Array(3), EMPTY_STATE);
     expect(() => round.add({ participant: 'a', weights: new Float32Array(2), numSamples: 1, metrics: {} })).toThrow();
+  });
+
+  it('asks every available participant, each with its per-round config', () => {
+    const training = { learningRate: 0.1, localEpochs: 1, batchSize: 1 };
+    const prox = createStrategy(StrategySpecSchema.parse({ name: 'fedprox', mu: 0.1 }), training);
+    const instructions = prox.configureTrain(1, ['a', 'b'], EMPTY_STATE);
+    expect(instructions.participants).toEqual(['a', 'b']);
+    expect(instructions.config('a')).toEqual({ proximalMu: 0.1 });
+    // SCAFFOLD's state carries a control variate per site: each gets its own correction c − c_i.
+    const scaffold = createStrategy(StrategySpecSchema.parse({ name: 'scaffold' }), training);
+    const round = scaffold.aggregateTrain(Float32Array.of(0), EMPTY_STATE);
+    round.add({ participant: 'a', weights: Float32Array.of(1), numSamples: 1, metrics: {} });
+    round.add({ participant: 'b', weights: Float32Array.of(2), numSamples: 1, metrics: {} });
+    const { state } = round.result()!;
+    // c_a = −1/0.1 = −10, c_b = −20, c = −15
+    const next = scaffold.configureTrain(2, ['a', 'b'], state);
+    expect(Array.from(next.config('a').correction!)).toEqual([-5]);
+    expect(Array.from(next.config('b').correction!)).toEqual([5]);
+  });
+
+  it('weights evaluations by their examples, each count capped at the lower median', () => {
+    const evaluation = fedAvg.aggregateEvaluate(
+      new Map([
+        ['a', { numExamples: 2, metrics: { accuracy: 1 } }],
+        ['b', { numExamples: 3, metrics: { accuracy: 0.5 } }],
+        ['c', { numExamples: 1000, metrics: { accuracy: 0 } }],
+      ]),
+    );
+    // counts 2, 3, 1000 capped at 3: (2 * 1 + 3 * 0.5 + 3 * 0) / 8 = 0.4375
+    expect(evaluation).toEqual({ metrics: { accuracy: 0.4375 }, numExamples: 1005, participants: ['a', 'b', 'c'] });
   });
 });
 

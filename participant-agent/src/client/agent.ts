@@ -359,6 +359,8 @@ export class ParticipantAgent extends EventEmitter {
     const global = setup && this.globalModel('train', request, signature, parsed.data.weights, setup);
     if (!setup || !global) return;
     if (await this.declined(request.job, setup.spec, 'train', request.round)) return;
+    const correction = this.correction(request, parsed.data.correction, global.length);
+    if (correction === null) return;
     let split: LocalSplit;
     try {
       split = await this.preparedData(request.setup, setup);
@@ -384,6 +386,9 @@ export class ParticipantAgent extends EventEmitter {
         learningRate: spec.learningRate,
         l2: spec.l2,
         seed: trainingSeed(spec.seed, request.round, this.participant!),
+        // The strategy's per-round config, signed with the request: FedProx's μ, SCAFFOLD's correction.
+        proximalMu: request.config?.proximalMu,
+        correction,
       });
     } catch (err) {
       return this.reportFailure(request.job, request.round, 'train', err, 'TRAINING_FAILED');
@@ -418,6 +423,22 @@ export class ParticipantAgent extends EventEmitter {
         (ack.ok ? 'update accepted' : `update refused: ${ack.error.code} ${ack.error.message}`),
     );
     this.emit('trained', { job: request.job, round: request.round, ack });
+  }
+
+  /**
+   * SCAFFOLD's correction c − c_i as the train request's attachment, checked
+   * against the SHA-256 its signed header names; undefined when it names none,
+   * null (logged) when it does not match.
+   */
+  private correction(request: TrainHeader, attached: Binary | undefined, size: number): Float32Array | undefined | null {
+    const named = request.config?.correctionSha256;
+    if (named === undefined) return undefined;
+    const correction = attached && decodeWeights(attached);
+    if (!attached || !correction || sha256Hex(attached) !== named || correction.length !== size) {
+      this.log(`job ${request.job} round ${request.round}: the correction does not match its signed train header; ignored`);
+      return null;
+    }
+    return correction;
   }
 
   /** Records a sent update in the journal; failing to write it is logged, never fatal to the round. */

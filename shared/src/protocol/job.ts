@@ -1,6 +1,7 @@
 /** A job: what to train, on which columns, with which training settings. */
 import { z } from 'zod';
 import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
+import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 const name = z.string().min(1).max(200);
@@ -38,6 +39,8 @@ export const JobSpecSchema = z
     evaluateEvery: z.number().int().min(0).max(100_000).default(1),
     /** share of each participant's rows held out from training to evaluate on; only when evaluateEvery > 0 */
     evaluationFraction: z.number().min(0.01).max(0.5).default(0.2),
+    /** how updates become the next global model: `{ name, ...params }` (shared/src/strategy/spec.ts) */
+    strategy: StrategySpecSchema.default(DEFAULT_STRATEGY),
   })
   .superRefine((spec, ctx) => {
     const seen = new Set<string>();

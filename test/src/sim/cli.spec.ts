@@ -53,6 +53,8 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     [['--data', wine, '--target', 'cultivar', '--lr', '-1'], '--lr needs a value; one that starts with a dash is written --lr=-VALUE'],
     [['--data', wine, '--target', 'cultivar', '--lr=-1'], '--lr must be a number above 0 and at most 100, not "-1"'],
     [['--data', wine, '--target', 'cultivar', '--test-fraction', '1'], '--test-fraction must be a number between 0 and 1, not "1"'],
+    [['--data', wine, '--target', 'cultivar', '--strategy', 'fedsgd'], '--strategy: unknown strategy "fedsgd"; use one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, scaffold, median, trimmed-mean, krum'],
+    [['--data', wine, '--target', 'cultivar', '--strategy', 'fedprox:mu=-1'], '--strategy: fedprox: mu: Too small: expected number to be >=0'],
     [['--data', wine, '--target', 'cultivar', '--model', 'tree'], '--model must be one of logistic, softmax, linear, not "tree"'],
     [['--data', wine, '--target', 'cultivar', '--partition', 'dirichlet:x'], '--partition: the dirichlet concentration must be a positive number, not "x"'],
     [['--data', wine, '--target', 'cultivar', '--model', 'logistic'], '--model logistic needs a target with 2 classes; cultivar has 3 (use --model softmax)'],
@@ -140,7 +142,17 @@ describe('a short fl-sim run', () => {
     const { code, stdout, stderr } = await cli('--data', wine, '--target', 'cultivar', '--rounds', '2', '--json', '-');
     // Assert
     expect(code).toBe(0);
-    expect(SimReportSchema.safeParse(JSON.parse(stdout)).error).toBeUndefined();
+    const report = JSON.parse(stdout);
+    expect(SimReportSchema.safeParse(report).error).toBeUndefined();
+    expect(report.config.strategy).toEqual({ name: 'fedavg', weighting: 'samples' });
     expect(stderr).toMatch(/\nfederated +\d\.\d{4}/);
+  });
+
+  it('runs the strategy --strategy names, and records it with its parameters', async () => {
+    // Execute
+    const { code, stdout, stderr } = await cli('--data', wine, '--target', 'cultivar', '--rounds', '2', '--strategy', 'fedprox:mu=0.05', '--json', '-');
+    // Assert
+    expect([code, stderr]).toEqual([0, expect.stringContaining('strategy fedprox:weighting=samples,mu=0.05')]);
+    expect(JSON.parse(stdout).config.strategy).toEqual({ name: 'fedprox', weighting: 'samples', mu: 0.05 });
   });
 });

@@ -6,12 +6,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, MODEL_KINDS, type ModelKind } from '@fl/shared';
+import { EXIT, formatStrategy, MODEL_KINDS, type ModelKind } from '@fl/shared';
 import { UsageError } from './dataset';
 import { headline, headlineName } from './evaluate';
 import { ATTACK_KINDS, parseAttack } from './attack';
 import { parsePartition } from './partition';
 import { renderChart, reportChart } from './plot';
+import { parseStrategy } from './strategy';
 import type { RoundResult, SimReport, TestMetrics } from './report';
 import { DEFAULTS, planSimulation, runSimulation, type SimOptions } from './simulate';
 
@@ -45,6 +46,13 @@ export const FLAGS: Record<string, Flag> = {
       '                (a numeric target is skewed by its deciles)\n' +
       'column:NAME     one party per value of NAME (e.g. a country); rows missing NAME form one more party\n' +
       'quantity:ALPHA  size skew: party sizes drawn from Dirichlet(ALPHA)',
+  },
+  strategy: {
+    value: 'NAME[:K=V,...]',
+    help:
+      'how updates are aggregated (default fedavg), with parameters, e.g.\n' +
+      'fedprox:mu=0.01  fedavgm:momentum=0.9  fedadam  scaffold  median\n' +
+      'trimmed-mean:beta=0.2  krum:f=1,m=3  fedavg:clipNorm=5 (docs/strategies.md)',
   },
   rounds: { value: 'R', help: `federated rounds (default ${DEFAULTS.rounds})` },
   'local-epochs': { value: 'E', help: `epochs each party trains per round (default ${DEFAULTS.localEpochs})` },
@@ -172,6 +180,14 @@ export function parseCommandLine(
       throw new UsageError(`--attack: ${(err as Error).message}`);
     }
   }
+  let strategy: SimOptions['strategy'];
+  if (text.strategy !== undefined) {
+    try {
+      strategy = parseStrategy(text.strategy);
+    } catch (err) {
+      throw new UsageError(`--strategy: ${(err as Error).message}`);
+    }
+  }
   if (text.plot !== undefined) {
     const extension = path.extname(text.plot).toLowerCase();
     if (extension === '.png') {
@@ -195,6 +211,7 @@ export function parseCommandLine(
       categorical: list(text.categorical),
       parties: integer(text, 'parties', 1, 10_000),
       partition,
+      strategy,
       rounds: integer(text, 'rounds', 1, 100_000),
       localEpochs: integer(text, 'local-epochs', 1, 1000),
       batchSize: integer(text, 'batch-size', 1, 1_000_000),
@@ -241,7 +258,7 @@ function describePlan(plan: ReturnType<typeof planSimulation>): string {
   const lines = [
     `${config.model} model of ${target} on ${config.data}: ${data.train} training rows, ${data.test} held out` +
       (data.droppedMissingTarget ? `, ${data.droppedMissingTarget} without a target left out` : ''),
-    `${config.parties} parties, ${config.partition}:` +
+    `${config.parties} parties, ${config.partition}; strategy ${formatStrategy(config.strategy)}:` +
       (config.attack ? ` the first ${config.attack.attackers} attack${config.attack.attackers === 1 ? 's' : ''} with ${config.attack.kind}` : ''),
     ...plan.partition.map((p) => {
       const counts =

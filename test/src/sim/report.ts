@@ -3,7 +3,7 @@
  * what a reader of that file may rely on. Metric sets follow the model kind.
  */
 import { z } from 'zod';
-import { FeatureSchema, MODEL_KINDS, type ModelKind } from '@fl/shared';
+import { FeatureSchema, MODEL_KINDS, StrategySpecSchema, type ModelKind } from '@fl/shared';
 
 /** null where a metric is undefined on the split (AUC with a single class) or the model diverged. */
 const metric = z.number().nullable();
@@ -36,6 +36,8 @@ export const SimConfigSchema = z.object({
   features: z.array(FeatureSchema),
   parties: positive,
   partition: z.string(),
+  /** the job's strategy, its parameters in full */
+  strategy: StrategySpecSchema,
   rounds: positive,
   localEpochs: positive,
   batchSize: positive,

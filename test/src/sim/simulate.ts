@@ -2,7 +2,7 @@
  * One simulation on one CSV file: hold out a stratified test split, partition
  * the training rows among K parties, run a real coordinator and K real agents
  * over Socket.IO on loopback (production's code paths: handshake, statistics
- * phase, signed rounds, FedAvg, SQLite), score each round's global model on the
+ * phase, signed rounds, the job's strategy, SQLite), score each round's global model on the
  * held-out rows, then train the same model centrally on the pooled training rows
  * as the baseline a user compares against.
  */
@@ -18,6 +18,8 @@ import {
   modelShapeOf,
   type ModelKind,
   type Preprocessing,
+  DEFAULT_STRATEGY,
+  type StrategySpec,
 } from '@fl/shared';
 import {
   computeStatistics,
@@ -62,6 +64,8 @@ export interface SimOptions {
   /** default 3; for a column partition, the number of values (and it must agree when given) */
   parties?: number;
   partition?: PartitionSpec;
+  /** default FedAvg weighted by sample count */
+  strategy?: StrategySpec;
   rounds?: number;
   localEpochs?: number;
   batchSize?: number;
@@ -86,6 +90,7 @@ export interface SimOptions {
 export const DEFAULTS = {
   parties: 3,
   partition: { kind: 'iid' } as PartitionSpec,
+  strategy: DEFAULT_STRATEGY,
   rounds: 30,
   localEpochs: 1,
   batchSize: 16,
@@ -222,6 +227,7 @@ export function planSimulation(options: SimOptions): SimPlan {
     features,
     parties: parts.length,
     partition: formatPartition(partitionSpec),
+    strategy: options.strategy ?? DEFAULTS.strategy,
     rounds: options.rounds ?? DEFAULTS.rounds,
     localEpochs: options.localEpochs ?? DEFAULTS.localEpochs,
     batchSize: options.batchSize ?? DEFAULTS.batchSize,
@@ -240,7 +246,7 @@ export function planSimulation(options: SimOptions): SimPlan {
     // Declared as the data has them: a party reporting another class is left out of the job.
     ...(model !== 'linear' && { classes }),
     rounds: config.rounds,
-    // Every party in every round: the simulation compares FedAvg with centralized training, not dropouts.
+    // Every party in every round: the simulation compares the strategy with centralized training, not dropouts.
     // Attackers may be left out (of a round, or of the job): the honest parties go on without them.
     minParticipants: parts.length - attackers,
     roundDeadlineSeconds: ROUND_DEADLINE_SECONDS,
@@ -252,6 +258,7 @@ export function planSimulation(options: SimOptions): SimPlan {
     // The simulator scores every round on its own held-out split; the agents' federated
     // evaluation would hold back part of each party's rows, which the centralized baseline trains on.
     evaluateEvery: 0,
+    strategy: config.strategy,
   });
 
   const planned = parts.map(({ rows: positions, value }, p): PlannedParty => ({

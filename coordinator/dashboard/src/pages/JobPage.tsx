@@ -3,6 +3,7 @@
  * live as rounds close, and the download of the global model. Viewers see the
  * same page without the controls; the server refuses them the actions anyway.
  */
+import { DEFAULT_STRATEGY, formatStrategy } from '@fl/shared';
 import { useState } from 'react';
 import { Trans, useTranslation } from 'react-i18next';
 import type { JobAction } from '../api';
@@ -73,6 +74,13 @@ export function JobPage({ id }: { id: string }) {
               values={{ model: t(`modelShort.${spec.model}`), target: spec.target }}
               components={{ target: <code /> }}
             />
+          </dd>
+        </div>
+        <div>
+          <dt>{t('job.strategy')}</dt>
+          <dd>
+            {/* A job stored before jobs named a strategy runs as FedAvg. */}
+            <code data-testid="job-strategy">{formatStrategy(spec.strategy ?? DEFAULT_STRATEGY)}</code>
           </dd>
         </div>
         <div>
