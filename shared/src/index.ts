@@ -6,3 +6,4 @@ export * from './strategy';
 export * from './audit';
 export * from './admin';
 export * from './cli';
+export * from './secagg';

@@ -25,6 +25,8 @@ export const SIGNATURE_DOMAINS = [
   // the audit log: each record's hash, and each global model the coordinator commits
   'audit',
   'model',
+  // secure aggregation: a party's per-round X25519 keys, bound to its identity
+  'secagg-keys',
 ] as const;
 export type SignatureDomain = (typeof SIGNATURE_DOMAINS)[number];
 

@@ -1,0 +1,23 @@
+/** Why a secure-aggregation step refused or failed; the code travels in the protocol's error replies. */
+export type SecAggErrorCode =
+  | 'SECAGG_QUANTIZATION'
+  | 'SECAGG_WRONG_LENGTH'
+  | 'SECAGG_BAD_KEY'
+  | 'SECAGG_BAD_SIGNATURE'
+  | 'SECAGG_BAD_SHARE'
+  | 'SECAGG_NOT_NEIGHBOUR'
+  | 'SECAGG_BOTH_SHARES'
+  | 'SECAGG_ALREADY_ANSWERED'
+  | 'SECAGG_TOO_FEW_NEIGHBOURS'
+  | 'SECAGG_THRESHOLD'
+  | 'SECAGG_PHASE';
+
+export class SecAggError extends Error {
+  constructor(
+    readonly code: SecAggErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SecAggError';
+  }
+}

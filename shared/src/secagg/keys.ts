@@ -1,0 +1,47 @@
+/**
+ * X25519 key agreement for secure aggregation, through node:crypto. Each party
+ * holds two pairs per round: `c` encrypts the shares it sends its neighbours,
+ * `s` derives the pairwise masks. Keys travel as raw 32-byte values.
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync } from 'node:crypto';
+import { SecAggError } from './errors';
+
+const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+export interface AgreementKeyPair {
+  publicKey: Uint8Array;
+  secretKey: Uint8Array;
+}
+
+export function generateAgreementKeyPair(): AgreementKeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync('x25519');
+  return {
+    publicKey: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }).subarray(SPKI_PREFIX.length)),
+    secretKey: new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' }).subarray(PKCS8_PREFIX.length)),
+  };
+}
+
+/** The public key that goes with a secret key (what a reconstructed mask key is checked against). */
+export function agreementPublicKey(secretKey: Uint8Array): Uint8Array {
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secretKey]), format: 'der', type: 'pkcs8' });
+  return new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }).subarray(SPKI_PREFIX.length));
+}
+
+/**
+ * HKDF-SHA256 over the X25519 secret of two keys, bound by `context` (job, round,
+ * the pair's ids) and a purpose label; a low-order public key is refused.
+ */
+export function agreedKey(secretKey: Uint8Array, publicKey: Uint8Array, purpose: string, context: string): Buffer {
+  if (secretKey.length !== 32 || publicKey.length !== 32) throw new SecAggError('SECAGG_BAD_KEY', 'an X25519 key must be 32 bytes');
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({
+      privateKey: createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secretKey]), format: 'der', type: 'pkcs8' }),
+      publicKey: createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' }),
+    });
+  } catch {
+    throw new SecAggError('SECAGG_BAD_KEY', 'the public key is not a usable X25519 key');
+  }
+  return Buffer.from(hkdfSync('sha256', shared, Buffer.from(context), `fl-secagg ${purpose}`, 32));
+}

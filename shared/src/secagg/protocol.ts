@@ -1,0 +1,268 @@
+/**
+ * SecAgg+ (Bell et al. 2020) as pure steps, one class per side; the transport
+ * carries the plain objects they exchange. Per round:
+ *
+ * 1. advertise: each party signs two fresh X25519 public keys (and a hash of its
+ *    self-mask seed) with its Ed25519 identity, bound to the job and round;
+ * 2. share keys: it splits its self-mask seed and its mask secret key t-of-k
+ *    among its neighbours, each share encrypted with ChaCha20-Poly1305 under a key
+ *    HKDF derives from X25519, the job, round, source and destination as
+ *    associated data;
+ * 3. masked input: quantized update + PRG(self seed) ± PRG(pairwise key) for each
+ *    neighbour that shared keys;
+ * 4. unmask: for each party, survivors reveal either its seed share (it sent its
+ *    input) or its mask-key share (it dropped), never both; the coordinator
+ *    removes the masks and learns the sum alone.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { combine, split } from 'shamir-secret-sharing';
+import { canonicalJson } from '../crypto/canonical';
+import { decodePublicKey, encodeKey, signHeader, verifyHeader } from '../crypto/keys';
+import { SecAggError } from './errors';
+import { maskSign, neighbourGraph } from './graph';
+import { agreedKey, agreementPublicKey, generateAgreementKeyPair, type AgreementKeyPair } from './keys';
+import { addInto, prg } from './ring';
+
+export interface SecAggRound {
+  job: string;
+  round: number;
+}
+
+/** Step 1: a party's keys for the round, signed (domain `secagg-keys`) with its identity key. */
+export interface Advertisement extends SecAggRound {
+  participant: string;
+  /** encrypts the shares it exchanges (base64, 32 bytes) */
+  cPublicKey: string;
+  /** derives its pairwise masks */
+  sPublicKey: string;
+  /** SHA-256 of its self-mask seed, so a reconstruction from tampered shares is caught */
+  seedCommitment: string;
+  signature: string;
+}
+
+/** Step 2: one share pair, encrypted from source to destination. */
+export interface EncryptedShare {
+  source: string;
+  destination: string;
+  nonce: string;
+  ciphertext: string;
+}
+
+/** Step 4's request: who sent a masked input and who, having shared keys, did not. */
+export interface UnmaskRequest extends SecAggRound {
+  survivors: string[];
+  dropped: string[];
+}
+
+/** Step 4's answer: seed shares of survivors, mask-key shares of dropped parties, each base64. */
+export interface UnmaskResponse {
+  participant: string;
+  seedShares: Record<string, string>;
+  keyShares: Record<string, string>;
+}
+
+const SECRET_BYTES = 32;
+const SHARE_BYTES = SECRET_BYTES + 1;
+
+const advertisedHeader = (a: Omit<Advertisement, 'signature'>) => ({
+  job: a.job,
+  round: a.round,
+  participant: a.participant,
+  cPublicKey: a.cPublicKey,
+  sPublicKey: a.sPublicKey,
+  seedCommitment: a.seedCommitment,
+});
+
+const commitment = (seed: Uint8Array) => createHash('sha256').update(seed).digest('base64');
+const pairContext = (r: SecAggRound, a: string, b: string) => canonicalJson({ job: r.job, round: r.round, pair: a < b ? [a, b] : [b, a] });
+const shareAad = (r: SecAggRound, source: string, destination: string) => Buffer.from(canonicalJson({ job: r.job, round: r.round, source, destination }));
+
+function key(text: string, what: string): Uint8Array {
+  const bytes = decodePublicKey(text);
+  if (!bytes) throw new SecAggError('SECAGG_BAD_KEY', `${what} is not a 32-byte key`);
+  return bytes;
+}
+
+/** Checks an advertisement's signature and binding; returns its keys. */
+export function verifyAdvertisement(a: Advertisement, round: SecAggRound, identityKey: Uint8Array | undefined): { c: Uint8Array; s: Uint8Array } {
+  if (a.job !== round.job || a.round !== round.round) throw new SecAggError('SECAGG_BAD_SIGNATURE', `the keys of ${a.participant} are for another job or round`);
+  if (!identityKey || !verifyHeader('secagg-keys', advertisedHeader(a), a.signature, identityKey)) {
+    throw new SecAggError('SECAGG_BAD_SIGNATURE', `the keys of ${a.participant} are not signed by its identity key`);
+  }
+  return { c: key(a.cPublicKey, `the c key of ${a.participant}`), s: key(a.sPublicKey, `the s key of ${a.participant}`) };
+}
+
+/** The party's side of one round. Its secrets never leave it except as encrypted shares. */
+export class SecAggClient {
+  private readonly c: AgreementKeyPair = generateAgreementKeyPair();
+  private readonly s: AgreementKeyPair = generateAgreementKeyPair();
+  private readonly seed = new Uint8Array(randomBytes(SECRET_BYTES));
+  private readonly neighbourKeys = new Map<string, { c: Uint8Array; s: Uint8Array }>();
+  /** the shares neighbours gave this party, by their source: the parties it masks with */
+  private readonly held = new Map<string, { seed: Uint8Array; key: Uint8Array }>();
+  private answered = false;
+
+  constructor(
+    readonly round: SecAggRound,
+    readonly participant: string,
+    private readonly identitySecretKey: Uint8Array,
+    readonly threshold: number,
+  ) {}
+
+  advertise(): Advertisement {
+    const unsigned = {
+      ...this.round,
+      participant: this.participant,
+      cPublicKey: encodeKey(this.c.publicKey),
+      sPublicKey: encodeKey(this.s.publicKey),
+      seedCommitment: commitment(this.seed),
+    };
+    return { ...unsigned, signature: signHeader('secagg-keys', advertisedHeader(unsigned), this.identitySecretKey) };
+  }
+
+  /**
+   * Step 2: verifies the neighbours' advertisements and encrypts one share pair
+   * for each. Fewer than t verified neighbours cannot protect the secrets: refused.
+   */
+  async shareKeys(adverts: Advertisement[], neighbours: readonly string[], identityKeyOf: (id: string) => Uint8Array | undefined): Promise<EncryptedShare[]> {
+    const allowed = new Set(neighbours);
+    for (const a of adverts) {
+      if (!allowed.has(a.participant) || a.participant === this.participant) throw new SecAggError('SECAGG_NOT_NEIGHBOUR', `${a.participant} is not a neighbour`);
+      this.neighbourKeys.set(a.participant, verifyAdvertisement(a, this.round, identityKeyOf(a.participant)));
+    }
+    const ids = [...this.neighbourKeys.keys()].sort();
+    if (ids.length < this.threshold || ids.length < 2) {
+      throw new SecAggError('SECAGG_TOO_FEW_NEIGHBOURS', `${ids.length} neighbours advertised keys, fewer than the threshold ${this.threshold}`);
+    }
+    const seedShares = await split(this.seed, ids.length, this.threshold);
+    const keyShares = await split(this.s.secretKey, ids.length, this.threshold);
+    return ids.map((destination, i) => {
+      const aead = agreedKey(this.c.secretKey, this.neighbourKeys.get(destination)!.c, 'share encryption', pairContext(this.round, this.participant, destination));
+      const nonce = randomBytes(12);
+      const cipher = createCipheriv('chacha20-poly1305', aead, nonce, { authTagLength: 16 });
+      cipher.setAAD(shareAad(this.round, this.participant, destination), { plaintextLength: 2 * SHARE_BYTES });
+      const sealed = Buffer.concat([cipher.update(seedShares[i]), cipher.update(keyShares[i]), cipher.final(), cipher.getAuthTag()]);
+      return { source: this.participant, destination, nonce: nonce.toString('base64'), ciphertext: sealed.toString('base64') };
+    });
+  }
+
+  /** Step 2, receiving: decrypts the shares the neighbours sent; one that does not open is refused. */
+  receiveShares(shares: EncryptedShare[]): void {
+    for (const share of shares) {
+      const keys = this.neighbourKeys.get(share.source);
+      if (share.destination !== this.participant || !keys) throw new SecAggError('SECAGG_NOT_NEIGHBOUR', `a share from ${share.source} to ${share.destination}`);
+      const sealed = Buffer.from(share.ciphertext, 'base64');
+      if (sealed.length !== 2 * SHARE_BYTES + 16) throw new SecAggError('SECAGG_BAD_SHARE', `the share from ${share.source} has the wrong length`);
+      const aead = agreedKey(this.c.secretKey, keys.c, 'share encryption', pairContext(this.round, this.participant, share.source));
+      let plain: Buffer;
+      try {
+        const decipher = createDecipheriv('chacha20-poly1305', aead, Buffer.from(share.nonce, 'base64'), { authTagLength: 16 });
+        decipher.setAAD(shareAad(this.round, share.source, share.destination), { plaintextLength: 2 * SHARE_BYTES });
+        decipher.setAuthTag(sealed.subarray(2 * SHARE_BYTES));
+        plain = Buffer.concat([decipher.update(sealed.subarray(0, 2 * SHARE_BYTES)), decipher.final()]);
+      } catch {
+        throw new SecAggError('SECAGG_BAD_SHARE', `the share from ${share.source} does not decrypt for this job, round and pair`);
+      }
+      this.held.set(share.source, { seed: new Uint8Array(plain.subarray(0, SHARE_BYTES)), key: new Uint8Array(plain.subarray(SHARE_BYTES)) });
+    }
+  }
+
+  /** Step 3: the ring input plus its self mask and a pairwise mask for each neighbour whose shares it holds. */
+  maskedInput(input: Uint32Array): Uint32Array {
+    if (this.held.size < this.threshold) {
+      throw new SecAggError('SECAGG_TOO_FEW_NEIGHBOURS', `shares from ${this.held.size} neighbours, fewer than the threshold ${this.threshold}`);
+    }
+    const out = Uint32Array.from(input);
+    addInto(out, prg(this.seed, 'self', out.length));
+    for (const other of this.held.keys()) {
+      const pair = agreedKey(this.s.secretKey, this.neighbourKeys.get(other)!.s, 'pairwise mask', pairContext(this.round, this.participant, other));
+      addInto(out, prg(pair, 'pair', out.length), maskSign(this.participant, other));
+    }
+    return out;
+  }
+
+  /**
+   * Step 4: reveals the seed share of each survivor and the mask-key share of each
+   * dropped party it holds shares of; a request naming a party on both sides, or a
+   * second request in the round, is refused: either would let the masks of one
+   * input come off.
+   */
+  unmask(request: UnmaskRequest): UnmaskResponse {
+    if (request.job !== this.round.job || request.round !== this.round.round) throw new SecAggError('SECAGG_PHASE', 'the unmask request is for another job or round');
+    const survivors = new Set(request.survivors);
+    const both = request.dropped.filter((id) => survivors.has(id));
+    if (both.length) throw new SecAggError('SECAGG_BOTH_SHARES', `the request asks for both shares of ${both.join(', ')}`);
+    if (this.answered) throw new SecAggError('SECAGG_ALREADY_ANSWERED', 'this party already revealed its shares for the round');
+    this.answered = true;
+    const seedShares: Record<string, string> = {};
+    const keyShares: Record<string, string> = {};
+    for (const [of, shares] of this.held) {
+      if (survivors.has(of)) seedShares[of] = Buffer.from(shares.seed).toString('base64');
+      else if (request.dropped.includes(of)) keyShares[of] = Buffer.from(shares.key).toString('base64');
+    }
+    return { participant: this.participant, seedShares, keyShares };
+  }
+}
+
+/** Everything the coordinator keeps of a secure round: enough to recompute the sum, and nothing that unmasks one input. */
+export interface UnmaskMaterial extends SecAggRound {
+  /** the round's selected participants, from which the graph is drawn */
+  participants: string[];
+  neighbours: number;
+  threshold: number;
+  adverts: Advertisement[];
+  /** who sent its shares in step 2 */
+  sharers: string[];
+  /** step 3's inputs, by participant */
+  maskedInputs: Record<string, Uint32Array>;
+  responses: UnmaskResponse[];
+}
+
+async function reconstruct(shares: string[], threshold: number, what: string): Promise<Uint8Array> {
+  if (shares.length < threshold) throw new SecAggError('SECAGG_THRESHOLD', `${shares.length} shares of ${what}, fewer than the threshold ${threshold}`);
+  const bytes = shares.map((s) => new Uint8Array(Buffer.from(s, 'base64')));
+  if (bytes.some((b) => b.length !== SHARE_BYTES)) throw new SecAggError('SECAGG_BAD_SHARE', `a share of ${what} has the wrong length`);
+  return combine(bytes);
+}
+
+/**
+ * The coordinator's step 4, and the audit's recompute: the sum of the masked
+ * inputs with every mask removed. Each survivor's self mask comes off with its
+ * reconstructed seed (checked against its commitment); each dropped party's
+ * pairwise masks come off with its reconstructed mask key (checked against its
+ * public key). Fewer than t shares for any party fails the round.
+ */
+export async function unmaskSum(m: UnmaskMaterial): Promise<Uint32Array> {
+  const graph = neighbourGraph(m.participants, m.neighbours);
+  const adverts = new Map(m.adverts.map((a) => [a.participant, a]));
+  const survivors = Object.keys(m.maskedInputs).sort();
+  const sharers = new Set(m.sharers);
+  for (const id of survivors) if (!sharers.has(id)) throw new SecAggError('SECAGG_PHASE', `${id} sent a masked input without sharing its keys`);
+  const dropped = [...sharers].filter((id) => !(id in m.maskedInputs)).sort();
+  if (!survivors.length) throw new SecAggError('SECAGG_THRESHOLD', 'no masked input came in');
+  const length = m.maskedInputs[survivors[0]].length;
+  const sum = new Uint32Array(length);
+  for (const id of survivors) addInto(sum, m.maskedInputs[id]);
+  const answered = new Map(m.responses.map((r) => [r.participant, r]));
+  const sharesOf = (id: string, kind: 'seedShares' | 'keyShares') =>
+    (graph.get(id) ?? []).flatMap((holder) => {
+      const share = answered.get(holder)?.[kind][id];
+      return share === undefined ? [] : [share];
+    });
+  for (const id of survivors) {
+    const seed = await reconstruct(sharesOf(id, 'seedShares'), m.threshold, `the seed of ${id}`);
+    if (commitment(seed) !== adverts.get(id)?.seedCommitment) throw new SecAggError('SECAGG_BAD_SHARE', `the seed of ${id} rebuilt from its shares does not match its commitment`);
+    addInto(sum, prg(seed, 'self', length), -1);
+  }
+  for (const id of dropped) {
+    const secret = await reconstruct(sharesOf(id, 'keyShares'), m.threshold, `the mask key of ${id}`);
+    if (encodeKey(agreementPublicKey(secret)) !== adverts.get(id)?.sPublicKey) throw new SecAggError('SECAGG_BAD_SHARE', `the mask key of ${id} rebuilt from its shares does not match its public key`);
+    for (const other of graph.get(id) ?? []) {
+      if (!(other in m.maskedInputs)) continue;
+      const pair = agreedKey(secret, key(adverts.get(other)!.sPublicKey, `the s key of ${other}`), 'pairwise mask', pairContext(m, id, other));
+      // `other` added sign(other, id)·PRG(pair); take it back out
+      addInto(sum, prg(pair, 'pair', length), maskSign(other, id) === 1 ? -1 : 1);
+    }
+  }
+  return sum;
+}

@@ -1,0 +1,147 @@
+import { generateKeyPair, type KeyPair } from '../crypto/keys';
+import { addInto, dequantize, quantizationFor, quantize, runLocalRound, SecAggClient, SecAggError, neighbourGraph, unmaskSum, type UnmaskMaterial } from '.';
+
+const identities = new Map<string, KeyPair>();
+const identityOf = (id: string) => {
+  if (!identities.has(id)) identities.set(id, generateKeyPair());
+  return identities.get(id)!;
+};
+
+function parties(n: number, d: number, seed = 1) {
+  let state = seed;
+  const random = () => ((state = (state * 48271) % 2147483647) / 2147483647);
+  const q = quantizationFor(n, 1, 100);
+  const map = new Map<string, { identity: KeyPair; input: Uint32Array }>();
+  for (let i = 0; i < n; i++) {
+    const id = `p${String(i).padStart(2, '0')}`;
+    const input = quantize(Array.from({ length: d }, () => random() * 2 - 1), 1 + (i % 100), q, random);
+    map.set(id, { identity: identityOf(id), input });
+  }
+  return { map, q };
+}
+
+function plainSum(map: Map<string, { input: Uint32Array }>, only?: string[]) {
+  const first = [...map.values()][0].input;
+  const sum = new Uint32Array(first.length);
+  for (const [id, p] of map) if (!only || only.includes(id)) addInto(sum, p.input);
+  return sum;
+}
+
+const expectCode = async (promise: Promise<unknown> | (() => unknown), code: string) => {
+  try {
+    await (typeof promise === 'function' ? promise() : promise);
+  } catch (err) {
+    expect(err).toBeInstanceOf(SecAggError);
+    expect((err as SecAggError).code).toBe(code);
+    return;
+  }
+  throw new Error(`expected ${code}`);
+};
+
+describe('secure aggregation (SecAgg+)', () => {
+  jest.setTimeout(60_000);
+
+  it('builds a k-regular neighbour graph', () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `p${i}`);
+    const graph = neighbourGraph(ids, 4);
+    for (const [id, near] of graph) {
+      expect(near).toHaveLength(4);
+      for (const other of near) expect(graph.get(other)).toContain(id);
+    }
+    expect(neighbourGraph(['a', 'b', 'c'], 4).get('a')).toEqual(['b', 'c']);
+  });
+
+  it('masks cancel exactly: the unmasked sum equals the plain sum bit for bit', async () => {
+    const { map } = parties(8, 300);
+    const { sum } = await runLocalRound({ job: 'j', round: 1, neighbours: 4, threshold: 3, parties: map });
+    expect(Buffer.from(sum.buffer).equals(Buffer.from(plainSum(map).buffer))).toBe(true);
+  });
+
+  it('recovers parties that drop after sharing keys and others that drop during unmasking', async () => {
+    const { map, q } = parties(10, 200, 7);
+    const { sum } = await runLocalRound({
+      job: 'j',
+      round: 2,
+      neighbours: 6,
+      threshold: 3,
+      parties: map,
+      drop: { beforeSharing: ['p09'], afterSharing: ['p02', 'p05'], duringUnmask: ['p07'] },
+    });
+    const survivors = ['p00', 'p01', 'p03', 'p04', 'p06', 'p07', 'p08'];
+    expect(Array.from(sum)).toEqual(Array.from(plainSum(map, survivors)));
+    // the weights were summed too: the last coordinate
+    expect(dequantize(sum, q).weight).toBe(survivors.reduce((w, id) => w + 1 + Number(id.slice(1)), 0));
+  });
+
+  it('fails the round with SECAGG_THRESHOLD when a party keeps fewer than t live neighbours', async () => {
+    const { map } = parties(6, 20, 3);
+    // p01's neighbours in a 2-regular ring are p00 and p02: both go silent while unmasking
+    await expectCode(runLocalRound({ job: 'j', round: 1, neighbours: 2, threshold: 2, parties: map, drop: { duringUnmask: ['p00', 'p02'] } }), 'SECAGG_THRESHOLD');
+  });
+
+  it('refuses a request for both shares of one party, and a second request', async () => {
+    const ids = ['a', 'b', 'c'];
+    const clients = ids.map((id) => new SecAggClient({ job: 'j', round: 1 }, id, identityOf(id).secretKey, 2));
+    const adverts = clients.map((c) => c.advertise());
+    const shares = await Promise.all(clients.map((c) => c.shareKeys(adverts.filter((a) => a.participant !== c.participant), ids.filter((i) => i !== c.participant), (id) => identityOf(id).publicKey)));
+    clients.forEach((c) => c.receiveShares(shares.flat().filter((s) => s.destination === c.participant)));
+    await expectCode(() => clients[0].unmask({ job: 'j', round: 1, survivors: ['b', 'c'], dropped: ['c'] }), 'SECAGG_BOTH_SHARES');
+    const answer = clients[0].unmask({ job: 'j', round: 1, survivors: ['a', 'b'], dropped: ['c'] });
+    expect(Object.keys(answer.seedShares)).toEqual(['b']);
+    expect(Object.keys(answer.keyShares)).toEqual(['c']);
+    await expectCode(() => clients[0].unmask({ job: 'j', round: 1, survivors: ['a', 'b', 'c'], dropped: [] }), 'SECAGG_ALREADY_ANSWERED');
+  });
+
+  it('refuses keys not signed by the neighbour, and shares replayed for another round', async () => {
+    const a = new SecAggClient({ job: 'j', round: 1 }, 'a', identityOf('a').secretKey, 2);
+    const b = new SecAggClient({ job: 'j', round: 1 }, 'b', identityOf('b').secretKey, 2);
+    const c = new SecAggClient({ job: 'j', round: 1 }, 'c', identityOf('c').secretKey, 2);
+    const forged = { ...b.advertise(), participant: 'b' };
+    await expectCode(a.shareKeys([forged], ['b', 'c'], (id) => (id === 'b' ? identityOf('c').publicKey : undefined)), 'SECAGG_BAD_SIGNATURE');
+    const other = new SecAggClient({ job: 'j', round: 2 }, 'b', identityOf('b').secretKey, 2);
+    await expectCode(a.shareKeys([other.advertise(), c.advertise()], ['b', 'c'], (id) => identityOf(id).publicKey), 'SECAGG_BAD_SIGNATURE');
+    const ok = new SecAggClient({ job: 'j', round: 1 }, 'a', identityOf('a').secretKey, 2);
+    await ok.shareKeys([b.advertise(), c.advertise()], ['b', 'c'], (id) => identityOf(id).publicKey);
+    const fromB = await b.shareKeys([ok.advertise(), c.advertise()], ['a', 'c'], (id) => identityOf(id).publicKey);
+    const toA = fromB.find((s) => s.destination === 'a')!;
+    await expectCode(() => ok.receiveShares([{ ...toA, ciphertext: Buffer.from(Buffer.from(toA.ciphertext, 'base64').map((x, i) => (i === 3 ? x ^ 1 : x))).toString('base64') }]), 'SECAGG_BAD_SHARE');
+  });
+
+  it('stored masked inputs look uniform: a chi-square test on their bytes', async () => {
+    // inputs that are far from uniform: mostly zero
+    const ids = Array.from({ length: 5 }, (_, i) => `u${i}`);
+    const map = new Map(ids.map((id) => [id, { identity: identityOf(id), input: new Uint32Array(20_001) }]));
+    const { material } = await runLocalRound({ job: 'j', round: 1, neighbours: 4, threshold: 2, parties: map });
+    for (const masked of Object.values(material.maskedInputs)) {
+      const bytes = new Uint8Array(masked.buffer);
+      const counts = new Array<number>(256).fill(0);
+      for (const b of bytes) counts[b]++;
+      const expected = bytes.length / 256;
+      const chi2 = counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
+      // 255 degrees of freedom: the 99.9th percentile is about 330
+      expect(chi2).toBeLessThan(330);
+    }
+  });
+
+  it('the audit recompute: the kept material gives the sum again, and an altered masked input changes it', async () => {
+    const { map } = parties(6, 50, 11);
+    const { sum, material } = await runLocalRound({ job: 'j', round: 1, neighbours: 4, threshold: 2, parties: map, drop: { afterSharing: ['p03'] } });
+    expect(Array.from(await unmaskSum(material))).toEqual(Array.from(sum));
+    const altered: UnmaskMaterial = { ...material, maskedInputs: { ...material.maskedInputs, p00: Uint32Array.from(material.maskedInputs.p00, (v, i) => (i === 0 ? v + 1 : v)) } };
+    expect(Array.from(await unmaskSum(altered))).not.toEqual(Array.from(sum));
+    const badShare = { ...material, responses: material.responses.map((r) => ({ ...r, seedShares: Object.fromEntries(Object.entries(r.seedShares).map(([k, v]) => [k, Buffer.from(Buffer.from(v, 'base64').map((x, i) => (i === 0 ? x ^ 1 : x))).toString('base64')])) })) };
+    await expectCode(unmaskSum(badShare), 'SECAGG_BAD_SHARE');
+  });
+
+  it('quantization: the dequantized weighted mean is within range/levels of the float mean', () => {
+    const q = quantizationFor(20, 0.5, 1000);
+    const values = [0.1234, -0.3, 0.49];
+    const sum = new Uint32Array(4);
+    const weights = [3, 1000, 17];
+    for (const w of weights) addInto(sum, quantize(values, w, q));
+    const { weightedSum, weight } = dequantize(sum, q);
+    expect(weight).toBe(1020);
+    values.forEach((v, i) => expect(Math.abs(weightedSum[i] / weight - v)).toBeLessThanOrEqual(q.range / q.levels));
+    expect(() => quantizationFor(100_000, 1, 100_000)).toThrow(SecAggError);
+  });
+});
