@@ -7,3 +7,4 @@ export * from './audit';
 export * from './admin';
 export * from './cli';
 export * from './secagg';
+export * from './privacy';

@@ -1,0 +1,2 @@
+export * from './rdp';
+export * from './noise';

@@ -1,0 +1,40 @@
+import { clipL2, discreteGaussian, gaussian, secureUniform } from './noise';
+
+describe('DP noise', () => {
+  it('clips to the L2 norm and leaves shorter vectors alone', () => {
+    const long = Float64Array.from([3, 4]);
+    expect(clipL2(long, 1)).toBeCloseTo(0.2);
+    expect(Math.hypot(long[0], long[1])).toBeCloseTo(1, 12);
+    const short = Float64Array.from([0.3, 0.4]);
+    expect(clipL2(short, 1)).toBe(1);
+    expect(Array.from(short)).toEqual([0.3, 0.4]);
+  });
+
+  it('discrete Gaussian samples are integers with mean 0 and variance σ²', () => {
+    const random = secureUniform();
+    for (const sigma of [0.8, 3, 40]) {
+      const n = 40_000;
+      let sum = 0;
+      let sq = 0;
+      for (let i = 0; i < n; i++) {
+        const x = discreteGaussian(sigma, random);
+        expect(Number.isInteger(x)).toBe(true);
+        sum += x;
+        sq += x * x;
+      }
+      const variance = sq / n - (sum / n) ** 2;
+      // the discrete Gaussian's variance is below σ² and within 1% of it for σ ≥ 1
+      expect(Math.abs(sum / n)).toBeLessThan((5 * sigma) / Math.sqrt(n));
+      expect(variance).toBeGreaterThan(sigma * sigma * (sigma < 1 ? 0.6 : 0.95));
+      expect(variance).toBeLessThan(sigma * sigma * 1.05);
+    }
+  });
+
+  it('continuous Gaussian samples have variance σ²', () => {
+    const random = secureUniform();
+    let sq = 0;
+    for (let i = 0; i < 40_000; i++) sq += gaussian(2, random) ** 2;
+    expect(sq / 40_000).toBeGreaterThan(3.8);
+    expect(sq / 40_000).toBeLessThan(4.2);
+  });
+});
