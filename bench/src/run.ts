@@ -19,6 +19,7 @@ import { selectBackend } from '@fl/participant-agent';
 import { ingestBench } from './ingest';
 import { aggregateBench, trainBench, verifyBench } from './micro';
 import { roundD100, roundD1m, scaleN500, transferD10m } from './rounds';
+import { secaggBench } from './secagg';
 
 interface Figure {
   name: string;
@@ -78,6 +79,24 @@ const BENCHES: Bench[] = [
       { name: 'ingest.pandas_1m_x30.peakRssMb', unit: 'MiB', target: at(Infinity, 'lower') },
     ],
     run: ingestBench,
+  },
+  {
+    id: 'secagg',
+    figures: [
+      { name: 'secagg.n5_d100.partyMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n5_d100.unmaskMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n5_d100k.partyMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n5_d100k.unmaskMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n20_d100.partyMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n20_d100.unmaskMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n20_d100k.partyMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n20_d100k.unmaskMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n100_d100.partyMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n100_d100.unmaskMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n100_d100k.partyMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'secagg.n100_d100k.unmaskMs', unit: 'ms', target: at(Infinity, 'lower') },
+    ],
+    run: secaggBench,
   },
 ];
 

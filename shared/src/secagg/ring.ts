@@ -5,7 +5,11 @@
  * plain `+` on its elements; a sum is read back as a signed 32-bit integer.
  */
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { endianness } from 'node:os';
 import { SecAggError } from './errors';
+
+/** Words are read little-endian on every machine; where that is the native order a byte copy does it. */
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Sums must stay inside the signed half of the ring so that they never wrap. */
 const HALF_RING = 2 ** 31 - 1;
@@ -87,7 +91,8 @@ export function prg(seed: Uint8Array, purpose: string, length: number): Uint32Ar
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
   const stream = cipher.update(Buffer.alloc(length * 4));
   const out = new Uint32Array(length);
-  for (let i = 0; i < length; i++) out[i] = stream.readUInt32LE(i * 4);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(stream);
+  else for (let i = 0; i < length; i++) out[i] = stream.readUInt32LE(i * 4);
   return out;
 }
 
