@@ -1,4 +1,4 @@
-import { clipL2, discreteGaussian, gaussian, secureUniform } from './noise';
+import { addDiscreteGaussian, clipL2, discreteGaussian, gaussian, partyNoiseLevels, secureUniform } from './noise';
 
 describe('DP noise', () => {
   it('clips to the L2 norm and leaves shorter vectors alone', () => {
@@ -36,5 +36,26 @@ describe('DP noise', () => {
     for (let i = 0; i < 40_000; i++) sq += gaussian(2, random) ** 2;
     expect(sq / 40_000).toBeGreaterThan(3.8);
     expect(sq / 40_000).toBeLessThan(4.2);
+  });
+});
+
+describe('distributed noise under secure aggregation', () => {
+  it('parties that each add their share of the noise make a sum with σ = z·C', () => {
+    const parties = 5;
+    const levelsPerUnit = 1000;
+    const sigma = partyNoiseLevels(1.2, 0.5, levelsPerUnit, parties);
+    const d = 20_000;
+    const sum = new Uint32Array(d);
+    const random = secureUniform();
+    for (let p = 0; p < parties; p++) {
+      const input = new Uint32Array(d);
+      addDiscreteGaussian(input, sigma, d, random);
+      for (let i = 0; i < d; i++) sum[i] += input[i];
+    }
+    let sq = 0;
+    for (const v of sum) sq += ((v | 0) / levelsPerUnit) ** 2;
+    const sd = Math.sqrt(sq / d);
+    expect(sd).toBeGreaterThan(0.6 * 0.97);
+    expect(sd).toBeLessThan(0.6 * 1.03);
   });
 });

@@ -62,3 +62,18 @@ export function discreteGaussian(sigma: number, random: () => number = secureUni
     if (bernoulli(Math.exp(-((Math.abs(y) - (sigma * sigma) / t) ** 2) / (2 * sigma * sigma)), random)) return y;
   }
 }
+
+/**
+ * The discrete Gaussian σ, in quantization levels, each party adds under
+ * secure aggregation so that any `minParties` of them together add σ = z·C in
+ * value units (variances add): the sum is as noisy as central DP needs as long
+ * as the round commits with at least that many parties.
+ */
+export function partyNoiseLevels(noiseMultiplier: number, clipNorm: number, levelsPerUnit: number, minParties: number): number {
+  return (noiseMultiplier * clipNorm * levelsPerUnit) / Math.sqrt(minParties);
+}
+
+/** Adds integer noise to a ring input in place (Uint32Array assignment wraps, as the ring does). */
+export function addDiscreteGaussian(input: Uint32Array, sigmaLevels: number, count = input.length, random: () => number = secureUniform()): void {
+  for (let i = 0; i < count; i++) input[i] += discreteGaussian(sigmaLevels, random);
+}

@@ -4,3 +4,4 @@ export * from './keys';
 export * from './ring';
 export * from './protocol';
 export * from './local-round';
+export * from './compat';

@@ -1,5 +1,5 @@
 import { generateKeyPair, type KeyPair } from '../crypto/keys';
-import { addInto, dequantize, quantizationFor, quantize, runLocalRound, SecAggClient, SecAggError, neighbourGraph, unmaskSum, type UnmaskMaterial } from '.';
+import { addInto, dequantize, quantizationFor, quantize, runLocalRound, SecAggClient, SecAggError, neighbourGraph, secureAggregationRefusal, unmaskSum, type UnmaskMaterial } from '.';
 
 const identities = new Map<string, KeyPair>();
 const identityOf = (id: string) => {
@@ -143,5 +143,16 @@ describe('secure aggregation (SecAgg+)', () => {
     expect(weight).toBe(1020);
     values.forEach((v, i) => expect(Math.abs(weightedSum[i] / weight - v)).toBeLessThanOrEqual(q.range / q.levels));
     expect(() => quantizationFor(100_000, 1, 100_000)).toThrow(SecAggError);
+  });
+});
+
+describe('strategies under secure aggregation', () => {
+  it('refuses those that need individual updates, with the reason', () => {
+    expect(secureAggregationRefusal('fedavg')).toBeNull();
+    expect(secureAggregationRefusal('fedadam')).toBeNull();
+    expect(secureAggregationRefusal('median')).toMatch(/individual updates/);
+    expect(secureAggregationRefusal('krum')).toMatch(/individual updates/);
+    expect(secureAggregationRefusal('trimmed-mean')).toMatch(/individual updates/);
+    expect(secureAggregationRefusal('scaffold')).toMatch(/control variate/);
   });
 });
