@@ -23,7 +23,7 @@ import { CoordinatorLogger } from '../logger';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 
 /** The events an agent may send; anything else is a refusal. */
-const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'failure', 'chunk', 'chunked']);
+const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'failure', 'secagg', 'chunk', 'chunked']);
 
 @WebSocketGateway({ namespace: AGENT_NAMESPACE })
 export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<AgentSocket>, OnGatewayDisconnect<AgentSocket> {
@@ -112,6 +112,11 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     return this.answer(socket, 'failure', this.engine.submitFailure(socket.data.participant, body));
   }
 
+  @SubscribeMessage('secagg')
+  secagg(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
+    return this.answer(socket, 'secagg', this.engine.submitSecAgg(socket.data.participant, body));
+  }
+
   @SubscribeMessage('chunk')
   chunk(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     return this.answer(socket, 'chunk', socket.data.transfers.receive(body));
@@ -122,7 +127,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   chunked(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     const done = socket.data.transfers.complete(body);
     if ('refused' in done) return this.answer(socket, 'chunked', done.refused);
-    const handlers = { statistics: this.statistics, update: this.update, evaluation: this.evaluation };
+    const handlers = { statistics: this.statistics, update: this.update, evaluation: this.evaluation, secagg: this.secagg };
     return handlers[done.event].call(this, socket, done.message);
   }
 

@@ -35,6 +35,11 @@ import {
   type StrategyState,
   type TrainHeader,
   type TrainMessage,
+  type SecAggReplyHeader,
+  type AuditData,
+  type SecureAggregationSpec,
+  type JobSpec,
+  secureUpdate,
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
@@ -46,6 +51,7 @@ import { createStrategy } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
 import type { Clock } from '../core/clock';
 import { ReplyCollection } from './collection';
+import { identityKeyOf, runSecureRound, type SecureReply, type SecureRoundHost, type SecureStep, type StepCheck } from './secagg/secure-round';
 
 export interface JobRunDeps {
   store: Store;
@@ -87,6 +93,8 @@ type Phase =
       evaluate: boolean;
       evaluations: Map<string, HeldOutEvaluation>;
     } & Asking)
+  /** one step of a secure-aggregation round (rounds/secagg) */
+  | ({ kind: 'secagg'; round: number; step: SecureStep; collection: ReplyCollection<SecureReply>; check: StepCheck } & Asking)
   | ({
       kind: 'evaluation';
       round: number;
@@ -107,6 +115,9 @@ interface Contribution {
   numSamples: number;
   sha256: string;
 }
+
+/** The name the unmasked sum goes by as the strategy's one update of a secure round; the audit recomputes with the same. */
+const SECURE_SUM = 'secure-sum';
 
 /** Ends run() without recording anything more: the coordinator is shutting down. */
 class Halted extends Error {}
@@ -164,8 +175,9 @@ export class JobRun {
       if (!this.job.preprocessing) await this.statisticsPhase();
       while (this.job.round < this.job.spec.rounds) {
         await this.trainingRound(this.job.round + 1);
-        // Earlier rounds are evaluated with the next round's train exchange; the last has none.
-        if (this.job.round === this.job.spec.rounds && this.evaluationDue(this.job.round)) await this.evaluationPhase(this.job.round);
+        // Earlier rounds are evaluated with the next round's train exchange; the last has none, nor has a masked input.
+        const alone = this.job.round === this.job.spec.rounds || this.job.spec.secureAggregation !== undefined;
+        if (alone && this.evaluationDue(this.job.round)) await this.evaluationPhase(this.job.round);
       }
       this.setStatus('completed');
       this.announceEnd();
@@ -272,7 +284,7 @@ export class JobRun {
       phase &&
       (phase.kind === 'statistics'
         ? header.phase === 'statistics'
-        : header.round === phase.round && header.phase === (phase.kind === 'training' ? 'train' : 'evaluate'));
+        : header.round === phase.round && header.phase === (phase.kind === 'evaluation' ? 'evaluate' : 'train'));
     if (!phase || !open) return ackError('WRONG_ROUND', `no ${header.phase} request of round ${header.round} is open`);
     const { collection } = phase;
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for this ${header.phase} request`);
@@ -280,6 +292,31 @@ export class JobRun {
     const reason = describeFailure(header.code, header.counts);
     this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`);
     collection.fail(participant, reason, header.code);
+    return ackOk;
+  }
+
+  /** A secure-aggregation reply: the open step's, from a participant it asked, once; then what the step requires of it. */
+  submitSecAgg(participant: string, header: SecAggReplyHeader, signature: string, masked: Uint8Array | undefined): Ack {
+    const phase = this.phase;
+    if (phase?.kind !== 'secagg' || header.round !== phase.round) return ackError('WRONG_ROUND', `no secure-aggregation step of round ${header.round} is open`);
+    if (header.step !== phase.step) return ackError('WRONG_ROUND', `the open step is ${phase.step}, not ${header.step}`);
+    const { collection } = phase;
+    if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for the ${phase.step} step of round ${phase.round}`);
+    if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already answered the ${phase.step} step of round ${phase.round}`);
+    if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)?.reason}`);
+    const reply = { header, signature, masked };
+    const refused = phase.check(participant, reply);
+    if (refused) return refused;
+    if (phase.step === 'masked') {
+      // The masked input is kept for the audit; it reveals nothing without the other parties' masks.
+      const { job, round } = header;
+      const sha256 = header.maskedSha256!;
+      const retained = this.deps.retention.rounds !== 0 && masked!.byteLength <= this.deps.retention.maxModelBytes;
+      const kept = retained ? new Uint8Array(masked!) : undefined;
+      const retain = kept && (() => this.deps.store.retainUpdate({ job, round, participant, sha256, weights: kept }));
+      this.deps.audit.defer('secagg.input', `participant:${participant}`, { job, round, participant, sha256, header, signature, retained }, retain);
+    }
+    collection.accept(participant, reply);
     return ackOk;
   }
 
@@ -422,6 +459,13 @@ export class JobRun {
       const instructions = this.strategy.configureTrain(round, await this.waitForParticipants(), state);
       const selected = instructions.participants;
       this.setStatus('training');
+      if (this.job.spec.secureAggregation) {
+        const done = await this.secureRound(round, attempt, selected, global, bytes, state, instructions);
+        if (done === 'restart') attempt--;
+        else if (done === 'committed') return;
+        else attempt = done;
+        continue;
+      }
       const startedAt = this.deps.clock.now();
       const collection = new ReplyCollection<Contribution>(new Set(selected), this.deadline(), this.deps.clock);
       const aggregation = this.strategy.aggregateTrain(global.weights, state);
@@ -484,6 +528,89 @@ export class JobRun {
   }
 
   /**
+   * A round under secure aggregation (rounds/secagg): its steps run as phases;
+   * the unmasked sum moves the global model by the weighted mean update, which
+   * the strategy then takes as the round's one update. Returns 'committed',
+   * 'restart' (a pause cut it short), or the attempt count after a short round.
+   */
+  private async secureRound(
+    round: number,
+    attempt: number,
+    selected: string[],
+    global: ModelVersion,
+    bytes: Uint8Array,
+    state: StrategyState,
+    instructions: TrainInstructions,
+  ): Promise<'committed' | 'restart' | number> {
+    const startedAt = this.deps.clock.now();
+    let deadline = this.deadline();
+    const host: SecureRoundHost = {
+      job: this.job.id,
+      spec: this.job.spec as JobSpec & { secureAggregation: SecureAggregationSpec },
+      size: global.weights.length,
+      runStep: async (step, participants, check, ask) => {
+        deadline = this.deadline();
+        const collection = new ReplyCollection<SecureReply>(new Set(participants), deadline, this.deps.clock);
+        let asking: Asking;
+        if (ask.event === 'train') {
+          const header = { ...this.modelHeader(round, global.sha256, deadline), type: 'train' as const, evaluate: false };
+          const messages = this.trainMessages(header, bytes, instructions);
+          asking = this.asking('train', (participant) => {
+            const base = messages(participant);
+            const signed = { ...base.header, secagg: { shares: ask.shares(participant) } };
+            return { ...base, header: signed, signature: this.deps.identity.sign('train', signed) };
+          });
+        } else {
+          asking = this.asking('secagg-request', ask.messageFor);
+        }
+        return (await this.runPhase({ kind: 'secagg', round, step, collection, check, ...asking })) ? null : collection;
+      },
+      sign: (header) => this.deps.identity.sign('secagg-request', header),
+      identityKey: (participant) => identityKeyOf(this.deps.store.getParticipant(participant)?.publicKey),
+      identityKeyText: (participant) => this.deps.store.getParticipant(participant)?.publicKey,
+      now: () => this.deps.clock.now(),
+      deadline: () => deadline,
+    };
+    const outcome = await runSecureRound(host, round, selected);
+    if (outcome.kind === 'restart') return 'restart';
+    if (outcome.kind === 'short' || this.control !== 'run') {
+      if (outcome.kind === 'short' && outcome.reason) this.deps.log('warn', `job ${this.job.id} ${outcome.what}: ${outcome.reason}`);
+      return this.belowMinimum(outcome.kind === 'short' ? outcome.what : `round ${round}`, attempt, outcome.collection as ReplyCollection<unknown>);
+    }
+    const { weights, weight } = secureUpdate(global.weights, outcome.sum, outcome.quantization);
+    const aggregation = this.strategy.aggregateTrain(global.weights, state);
+    aggregation.add({ participant: SECURE_SUM, weights, numSamples: weight, metrics: {} });
+    const result = aggregation.result()!;
+    this.lastRound = { round, contributors: new Set(outcome.inputs.map((i) => i.participant)) };
+    this.nonces.clear();
+    const sha256 = sha256Hex(encodeWeights(result.weights));
+    const stateBytes = encodeState(result.state);
+    const collection = outcome.collection;
+    const record: RoundRecord = {
+      job: this.job.id,
+      round,
+      startedAt,
+      closedAt: this.deps.clock.now(),
+      selected,
+      // Each site's sample count is hidden in the sum.
+      contributors: outcome.inputs.map(({ participant }) => ({ participant, numSamples: 0 })),
+      failures: [...collection.failures].map(([participant, failure]) => ({ participant, ...failure })),
+      metrics: result.metrics,
+      attempts: attempt,
+      modelSha256: sha256,
+      evaluation: null,
+    };
+    const replies = new Map(outcome.inputs.map(({ participant, sha256: masked }) => [participant, { numSamples: 0, sha256: masked }]));
+    this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, replies, undefined, { unmasked: outcome.unmasked, weight });
+    this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
+    this.strategyState = result.state;
+    this.job = { ...this.job, round, updatedAt: record.closedAt };
+    this.deps.log('info', `job ${this.job.id} round ${round}/${this.job.spec.rounds}: secure sum of ${outcome.inputs.length}/${selected.length} masked inputs, weight ${weight}`);
+    this.deps.notify({ type: 'round', job: this.job.id, round: record });
+    return 'committed';
+  }
+
+  /**
    * Commits a round in one transaction: its record, the new global model and
    * strategy state, the records of the updates it is made of (deferred until
    * now), the audit record that attests it (the strategy, its state's digest and
@@ -498,6 +625,7 @@ export class JobRun {
     previous: string,
     replies: ReadonlyMap<string, Contribution>,
     evaluated?: { round: number; evaluation: RoundEvaluation },
+    secure?: { unmasked: AuditData<'secagg.unmasked'>; weight: number },
   ): void {
     const { job, round, modelSha256: sha256 } = record;
     const { store, audit, identity, retention } = this.deps;
@@ -505,7 +633,8 @@ export class JobRun {
       store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt }, state);
       if (evaluated) store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
       const contributors = [...replies].map(([participant, { numSamples, sha256 }]) => ({ participant, numSamples, sha256 }));
-      const data = { job, round, sha256, previous, contributors, strategy: this.strategy.spec, stateSha256: state.sha256 };
+      if (secure) audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
+      const data = { job, round, sha256, previous, contributors, strategy: this.strategy.spec, stateSha256: state.sha256, ...(secure && { secure: { weight: secure.weight } }) };
       audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
       const throughRound = retention.rounds === undefined ? 0 : round - retention.rounds;
       if (throughRound > 0) {
@@ -543,7 +672,7 @@ export class JobRun {
    * encoded once. Train and evaluate requests name the job's setup: a connection
    * that has not had it yet gets it first (the channel keeps the order).
    */
-  private asking<E extends 'statistics-request' | 'train' | 'evaluate'>(
+  private asking<E extends 'statistics-request' | 'train' | 'evaluate' | 'secagg-request'>(
     event: E,
     message: Parameters<CoordinatorToAgentEvents[E]>[0] | ((participant: string) => Parameters<CoordinatorToAgentEvents[E]>[0]),
   ): Asking {

@@ -12,6 +12,7 @@ import {
   decodeWeights,
   EvaluationMessageSchema,
   FailureMessageSchema,
+  SecAggReplySchema,
   FlError,
   JobSpecSchema,
   StatisticsMessageSchema,
@@ -107,6 +108,13 @@ export class RoundEngine {
 
   async submitFailure(participant: string, body: unknown): Promise<Ack> {
     return this.receive(participant, body, FailureMessageSchema, (run, { header }) => run.submitFailure(participant, header));
+  }
+
+  /** A secure-aggregation step's answer or masked input (coordinator/src/rounds/secagg). */
+  async submitSecAgg(participant: string, body: unknown): Promise<Ack> {
+    return this.receive(participant, body, SecAggReplySchema, (run, message) =>
+      run.submitSecAgg(participant, message.header, message.signature, message.masked === undefined ? undefined : toBytes(message.masked)),
+    );
   }
 
   async submitUpdate(participant: string, body: unknown): Promise<Ack> {

@@ -47,7 +47,9 @@ import {
   type StatisticsHeader,
   type TrainHeader,
   type UpdateHeader,
+  SecAggRequestSchema,
 } from '@fl/shared';
+import { SecureParty } from './secure-party';
 import {
   computeStatistics,
   DataError,
@@ -139,11 +141,14 @@ export class ParticipantAgent extends EventEmitter {
   /** train requests run one at a time; a newer one for the same job replaces a waiting one */
   private work: Promise<void> = Promise.resolve();
   private readonly log: (message: string) => void;
+  /** secure aggregation: this site's secrets for the round in progress */
+  private readonly secure: SecureParty;
 
   constructor(private readonly options: AgentOptions) {
     super();
     this.log = options.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
     this.retryDelay = options.reconnectDelayMs ?? 500;
+    this.secure = new SecureParty(() => this.participant!, options.keys.secretKey);
     if (options.coordinatorKey) this.coordinatorKey = this.parseKey(options.coordinatorKey);
     const url = new URL(AGENT_NAMESPACE, options.coordinatorUrl).toString();
     this.socket = io(url, {
@@ -174,6 +179,7 @@ export class ParticipantAgent extends EventEmitter {
     this.socket.on('setup', (m) => this.keepSetup(m));
     this.socket.on('train', (m) => this.enqueue(() => this.train(m)));
     this.socket.on('evaluate', (m) => this.enqueue(() => this.evaluate(m)));
+    this.socket.on('secagg-request', (m) => this.enqueue(() => this.secureStep(m)));
     // A setup, train or evaluate request larger than a frame comes in acknowledged pieces, then `chunked` names it.
     this.socket.on('chunk', (piece, ack) => {
       const reply = this.transfers.receive(piece);
@@ -398,6 +404,7 @@ export class ParticipantAgent extends EventEmitter {
     if (Number.isFinite(result.loss)) metrics.trainLoss = result.loss;
     // Measured during the last epoch, as the loss is: a second pass over the rows would cost more than training.
     if (result.accuracy !== undefined && Number.isFinite(result.accuracy)) metrics.trainAccuracy = result.accuracy;
+    if (request.secagg) return this.sendMasked(request, spec, global, result.params, data.n, started);
     const weights = encodeWeights(result.params);
     const header: UpdateHeader = {
       type: 'update',
@@ -422,6 +429,42 @@ export class ParticipantAgent extends EventEmitter {
       `job ${request.job} round ${request.round}: trained on ${data.n} rows in ${took}s, loss ${result.loss.toFixed(4)}; ` +
         (ack.ok ? 'update accepted' : `update refused: ${ack.error.code} ${ack.error.message}`),
     );
+    this.emit('trained', { job: request.job, round: request.round, ack });
+  }
+
+  /** A secure-aggregation step (secure-party.ts): answered signed, or refused in the site's log. */
+  private async secureStep(message: unknown): Promise<void> {
+    const parsed = SecAggRequestSchema.safeParse(message);
+    if (!parsed.success) return this.log('ignored a malformed secure-aggregation request');
+    const { header, signature } = parsed.data;
+    if (!this.fromCoordinator('secagg-request', header, signature)) return;
+    const setup = [...this.setups.values()].reverse().find((s) => s.job === header.job);
+    if (!setup) return this.log(`job ${header.job} round ${header.round}: a secure-aggregation request for a job without a setup on this connection; ignored`);
+    if (await this.declined(header.job, setup.spec, 'train', header.round)) return;
+    let reply;
+    try {
+      reply = await this.secure.answer(header, setup.spec);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      return this.log(`job ${header.job} round ${header.round}: refused the ${header.step} step: ${code ? `${code} ` : ''}${(err as Error).message}`);
+    }
+    const ack = await this.send('secagg', { ...reply }, Math.max(header.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
+    if (!ack.ok) this.log(`job ${header.job} round ${header.round}: the ${header.step} answer was refused: ${ack.error.code} ${ack.error.message}`);
+    this.emit('secagg', { job: header.job, round: header.round, step: header.step, ack });
+  }
+
+  /** Under secure aggregation the trained model leaves only as a masked input. */
+  private async sendMasked(request: TrainHeader, spec: JobSpec, global: Float32Array, local: Float32Array, numSamples: number, started: number): Promise<void> {
+    let reply;
+    try {
+      reply = this.secure.masked(request, spec, global, local, numSamples);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      return this.log(`job ${request.job} round ${request.round}: no masked input: ${code ? `${code} ` : ''}${(err as Error).message}`);
+    }
+    const ack = await this.send('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
+    const took = ((Date.now() - started) / 1000).toFixed(2);
+    this.log(`job ${request.job} round ${request.round}: trained on ${numSamples} rows in ${took}s; masked input ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
     this.emit('trained', { job: request.job, round: request.round, ack });
   }
 
@@ -604,7 +647,7 @@ export class ParticipantAgent extends EventEmitter {
   }
 
   /** Sends a signed message and waits for its ack; in pieces when it is larger than a frame. */
-  private async send(event: 'statistics' | 'update' | 'evaluation' | 'failure', message: Record<string, unknown>, timeoutMs: number): Promise<Ack> {
+  private async send(event: 'statistics' | 'update' | 'evaluation' | 'failure' | 'secagg', message: Record<string, unknown>, timeoutMs: number): Promise<Ack> {
     if (messageBytes(message) <= this.maxFrameBytes) return this.emitWithAck(event, message, timeoutMs);
     // Larger than a frame (Socket.IO would drop the connection without a word): send it in pieces,
     // each after the previous one is acknowledged, so memory and the socket's buffer stay bounded.

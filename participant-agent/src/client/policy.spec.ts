@@ -32,9 +32,21 @@ describe("a site's policy", () => {
     expect(checkPolicy(policy({ minParticipants: 4 }), spec)).toMatchObject({ code: 'POLICY_MIN_PARTICIPANTS', counts: { minParticipants: 3 } });
   });
 
-  it('declines every job while it requires secure aggregation or differential privacy, which no job has yet', () => {
+  it('requiring secure aggregation declines the jobs without it and accepts those with it', () => {
     expect(checkPolicy(policy({ requireSecureAggregation: true }), spec)?.code).toBe('POLICY_SECURE_AGGREGATION');
+    const secure = JobSpecSchema.parse({ ...spec, secureAggregation: {} });
+    expect(checkPolicy(policy({ requireSecureAggregation: true }), secure)).toBeNull();
+  });
+
+  it('declines every job while it requires differential privacy, which no job has yet', () => {
     expect(checkPolicy(policy({ requireDifferentialPrivacy: true }), spec)?.code).toBe('POLICY_DIFFERENTIAL_PRIVACY');
+  });
+
+  it('a job spec refuses secure aggregation with a strategy that needs each update', () => {
+    const refused = JobSpecSchema.safeParse({ ...spec, strategy: { name: 'median' }, secureAggregation: {} });
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues[0]).toMatchObject({ path: ['strategy', 'name'], message: expect.stringMatching(/median needs the individual updates/) });
+    expect(JobSpecSchema.safeParse({ ...spec, minParticipants: 2, secureAggregation: {} }).success).toBe(false);
   });
 
   it("reads a job's strategy by name, FedAvg when it names none", () => {

@@ -29,8 +29,9 @@ export const SitePolicySchema = z.strictObject({
   maxRounds: z.number().int().min(1).optional(),
   /** the fewest participants a round may commit with, this site included: its update is never averaged with fewer than minParticipants - 1 others */
   minParticipants: z.number().int().min(1).optional(),
-  /** no job can use these yet: a policy that requires either declines every job */
+  /** decline jobs without secure aggregation (the coordinator would see this site's updates) */
   requireSecureAggregation: z.boolean().default(false),
+  /** no job can use differential privacy yet: a policy that requires it declines every job */
   requireDifferentialPrivacy: z.boolean().default(false),
 });
 export type SitePolicy = z.infer<typeof SitePolicySchema>;
@@ -109,8 +110,8 @@ export function checkPolicy(policy: SitePolicy, spec: JobSpec): Decline | null {
       reason: `rounds may commit with ${spec.minParticipants} participants, fewer than the ${policy.minParticipants} required`,
     };
   }
-  // No job can use them yet: required, they decline every job, as documented.
-  if (policy.requireSecureAggregation) return { code: 'POLICY_SECURE_AGGREGATION', counts: {}, reason: 'the job does not use secure aggregation' };
+  if (policy.requireSecureAggregation && !spec.secureAggregation) return { code: 'POLICY_SECURE_AGGREGATION', counts: {}, reason: 'the job does not use secure aggregation' };
+  // No job can use it yet: required, it declines every job, as documented.
   if (policy.requireDifferentialPrivacy) return { code: 'POLICY_DIFFERENTIAL_PRIVACY', counts: {}, reason: 'the job does not use differential privacy' };
   return null;
 }

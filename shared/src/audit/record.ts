@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { canonicalJson } from '../crypto/canonical';
 import { signHeader, verifyHeader } from '../crypto/keys';
 import { UpdateHeaderSchema } from '../protocol/messages';
+import { AdvertisementSchema, SecAggReplyHeaderSchema } from '../secagg/messages';
 import { StrategySpecSchema } from '../strategy/spec';
 
 /** The `prev` of the first record. */
@@ -80,6 +81,33 @@ export const AUDIT_DATA = {
   }),
   /** a site whose statistics were implausible, left out of the job (its statistics are not recorded: they describe its data) */
   'statistics.excluded': z.strictObject({ job: Name, participant: Name, code: Name, reason: z.string().max(1000) }),
+  /** a masked input the coordinator accepted in a secure-aggregation round: the participant's signed header names its SHA-256 */
+  'secagg.input': z.strictObject({
+    job: Name,
+    round: z.number().int().positive(),
+    participant: Name,
+    sha256: Sha256,
+    header: SecAggReplyHeaderSchema,
+    signature: z.string(),
+    retained: z.boolean(),
+  }),
+  /**
+   * what removes the masks of a secure round's inputs: the keys each party
+   * signed, who shared keys, and the rebuilt secrets (survivors' seeds, dropped
+   * parties' mask keys; never both for one party)
+   */
+  'secagg.unmasked': z.strictObject({
+    job: Name,
+    round: z.number().int().positive(),
+    participants: z.array(Name),
+    neighbours: z.number().int().positive(),
+    threshold: z.number().int().positive(),
+    quantization: z.strictObject({ range: z.number().positive(), levels: z.number().int().positive(), maxWeight: z.number().int().positive() }),
+    adverts: z.array(AdvertisementSchema),
+    sharers: z.array(Name),
+    seeds: z.record(Name, z.string()),
+    maskKeys: z.record(Name, z.string()),
+  }),
   /** retention policy: the retained updates of rounds up to `throughRound` were deleted on purpose */
   'updates.pruned': z.strictObject({ job: Name, throughRound: z.number().int().nonnegative() }),
   /**
@@ -92,7 +120,10 @@ export const AUDIT_DATA = {
     round: z.number().int().positive(),
     sha256: Sha256,
     previous: Sha256,
-    contributors: z.array(z.strictObject({ participant: Name, numSamples: z.number().int().positive(), sha256: Sha256 })),
+    /** under secure aggregation: the masked inputs' SHA-256, numSamples 0 (each site's count is hidden in the sum) */
+    contributors: z.array(z.strictObject({ participant: Name, numSamples: z.number().int().nonnegative(), sha256: Sha256 })),
+    /** a secure-aggregation round: the total weight the unmasked sum carried */
+    secure: z.strictObject({ weight: z.number().int().positive() }).optional(),
     /** the job's strategy, its parameters in full */
     strategy: StrategySpecSchema.optional(),
     /** SHA-256 of the strategy's state after this round (encodeState), stored beside the model */

@@ -16,6 +16,9 @@ import { JobSpecSchema } from '../protocol/job';
 import { aggregate, type LocalTraining } from '../strategy/aggregate';
 import { DEFAULT_STRATEGY, STRATEGY_TITLES, StrategySpecSchema, type StrategySpec } from '../strategy/spec';
 import { decodeState, EMPTY_STATE, stateDigest, type StrategyState } from '../strategy/state';
+import { SecAggError } from '../secagg/errors';
+import { removeMasks } from '../secagg/protocol';
+import { secureUpdate } from '../secagg/update';
 import type { ParticipantStatus } from '../protocol/enrollment';
 import {
   AUDIT_DATA,
@@ -179,6 +182,9 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
   const committed = new Map<string, string>();
   const jobs = new Map<string, JobState>();
   const accepted = new Map<string, AcceptedUpdate[]>();
+  /** secure aggregation: accepted masked inputs, as update.accepted's; and each round's unmasking record */
+  const maskedAccepted = new Map<string, AcceptedUpdate[]>();
+  const unmaskedOf = new Map<string, { seq: number; data: AuditData<'secagg.unmasked'> }>();
   const acceptedKey = (job: string, round: number, participant: string) => JSON.stringify([job, round, participant]);
   /**
    * Retained updates whose bytes are not in the source. The retention policy may
@@ -208,6 +214,42 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
     const state = jobs.get(name);
     check(state !== undefined, { record: seq }, () => `job ${name} was never created (no job.created before this record)`);
     return state;
+  };
+
+  /**
+   * A secure round's one update, recomputed: the retained masked inputs, their
+   * masks removed with the secrets its secagg.unmasked record holds, moved onto
+   * the previous global model as the coordinator did. No single input is unmasked.
+   */
+  const secureSum = (
+    attested: Omit<AuditData<'model.committed'>, 'signature'>,
+    folded: { participant: string; sha256: string; update: AcceptedUpdate }[],
+    state: JobState,
+    seq: number,
+  ): { participant: string; weights: Float32Array; numSamples: number }[] => {
+    const at = { record: seq };
+    const unmasked = unmaskedOf.get(`${attested.job}/${attested.round}`);
+    check(unmasked !== undefined, at, () => `a secure round without its secagg.unmasked record`);
+    const maskedInputs: Record<string, Uint32Array> = {};
+    for (const c of folded) {
+      const item = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
+      const bytes = source.update(attested.job, attested.round, c.participant, c.sha256);
+      check(bytes !== undefined, item, () => `missing, though audit record ${c.update.seq} says it was retained`);
+      check(sha256Hex(bytes) === c.sha256, item, () => `its bytes do not hash to ${c.sha256}, the SHA-256 in audit record ${c.update.seq}`);
+      maskedInputs[c.participant] = new Uint32Array(new Uint8Array(bytes).buffer);
+    }
+    let weights: Float32Array;
+    let weight: number;
+    try {
+      const u = unmasked.data;
+      const sum = removeMasks({ ...u, adverts: u.adverts, maskedInputs }, { seeds: u.seeds, maskKeys: u.maskKeys });
+      ({ weights, weight } = secureUpdate(state.weights!, sum, u.quantization));
+    } catch (err) {
+      if (!(err instanceof SecAggError)) throw err;
+      throw new Inconsistency(source.describe({ record: unmasked.seq }), `the masks cannot be removed: ${err.message}`);
+    }
+    check(weight === attested.secure!.weight, at, () => `the unmasked sum carries weight ${weight}, not the recorded ${attested.secure!.weight}`);
+    return [{ participant: 'secure-sum', weights, numSamples: weight }];
   };
 
   const verifyRecord = (seq: number, record: AuditRecord) => {
@@ -311,6 +353,39 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         accepted.set(key, [...(accepted.get(key) ?? []), { seq, sha256: update.sha256, numSamples: update.numSamples, retained: update.retained }]);
         return;
       }
+      case 'secagg.input': {
+        const { header, signature, ...input } = data as AuditData<'secagg.input'>;
+        const state = job(input.job, seq);
+        const who = participants.get(input.participant);
+        check(who !== undefined, at, () => `participant ${input.participant} has no key in the log`);
+        check(who.status === 'approved', at, () => `participant ${input.participant} is ${who.status}, not approved`);
+        check(input.round === state.round + 1, at, () => `a masked input for round ${input.round} while round ${state.round + 1} of job ${input.job} is open`);
+        const differs: string[] = (['job', 'round', 'participant'] as const).filter((field) => header[field] !== input[field]);
+        if (header.maskedSha256 !== input.sha256 || header.step !== 'masked') differs.push('sha256');
+        check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
+        check(isCanonicalSignature(signature) && verifyHeader('secagg', header, signature, who.key), at, () => `the masked input is not signed by the key of ${input.participant}`);
+        counts.updates++;
+        if (input.retained) counts.updatesRetained++;
+        const item = { update: [input.job, input.round, input.participant] as [string, number, string] };
+        const bytes = source.update(input.job, input.round, input.participant, input.sha256);
+        const expected = input.retained && (source.updatesOf === undefined || source.updatesOf === input.participant);
+        const key = acceptedKey(input.job, input.round, input.participant);
+        if (bytes === undefined && expected) missing.set(`${key}${input.sha256}`, { item, seq, job: input.job, round: input.round });
+        if (bytes) {
+          check(sha256Hex(bytes) === input.sha256, item, () => `its bytes do not hash to ${input.sha256}, the SHA-256 in audit record ${seq}`);
+          check(bytes.byteLength === (state.size! + 1) * 4, item, () => `${bytes.byteLength} bytes, not the ${(state.size! + 1) * 4} of a masked input`);
+          counts.updatesChecked++;
+        }
+        maskedAccepted.set(key, [...(maskedAccepted.get(key) ?? []), { seq, sha256: input.sha256, numSamples: 0, retained: input.retained }]);
+        return;
+      }
+      case 'secagg.unmasked': {
+        const unmasked = data as AuditData<'secagg.unmasked'>;
+        const state = job(unmasked.job, seq);
+        check(unmasked.round === state.round + 1, at, () => `unmasks round ${unmasked.round} while round ${state.round + 1} of job ${unmasked.job} is open`);
+        unmaskedOf.set(`${unmasked.job}/${unmasked.round}`, { seq, data: unmasked });
+        return;
+      }
       case 'update.excluded': {
         // An exclusion names what the participant signed: the coordinator cannot drop a site's round on a claim it made up.
         const { header, signature, ...excluded } = data as AuditData<'update.excluded'>;
@@ -338,6 +413,12 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         for (const c of attested.contributors) {
           check(!seen.has(c.participant), at, () => `${c.participant} contributes twice`);
           seen.add(c.participant);
+          if (attested.secure) {
+            const match = maskedAccepted.get(acceptedKey(attested.job, attested.round, c.participant))?.find((u) => u.sha256 === c.sha256);
+            check(match !== undefined, at, () => `contributor ${c.participant}: no accepted masked input of round ${attested.round} with SHA-256 ${c.sha256}`);
+            folded.push({ ...c, update: match });
+            continue;
+          }
           const match = accepted.get(acceptedKey(attested.job, attested.round, c.participant))?.find((u) => u.sha256 === c.sha256 && u.numSamples === c.numSamples);
           check(match !== undefined, at, () => `contributor ${c.participant}: no accepted update of round ${attested.round} with SHA-256 ${c.sha256} and ${c.numSamples} samples`);
           folded.push({ ...c, update: match });
@@ -367,7 +448,9 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const exported = (p: string) => source.updatesOf === undefined || source.updatesOf === p;
         const pruned = folded.some((c) => missing.has(`${acceptedKey(attested.job, attested.round, c.participant)}${c.sha256}`));
         if (!pruned && folded.every((c) => c.update.retained && exported(c.participant))) {
-          const updates = folded.map((c) => {
+          const updates = attested.secure
+            ? secureSum(attested, folded, state, seq)
+            : folded.map((c) => {
             const updateItem = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
             const weights = storedWeights(updateItem, source.update(attested.job, attested.round, c.participant, c.sha256), c.sha256, state.size!, c.update.seq);
             check(weights !== undefined, updateItem, () => `missing, though audit record ${c.update.seq} says it was retained`);

@@ -27,6 +27,9 @@ export const SIGNATURE_DOMAINS = [
   'model',
   // secure aggregation: a party's per-round X25519 keys, bound to its identity
   'secagg-keys',
+  // secure aggregation: the coordinator's request for a step, and a party's answer
+  'secagg-request',
+  'secagg',
 ] as const;
 export type SignatureDomain = (typeof SIGNATURE_DOMAINS)[number];
 

@@ -3,6 +3,7 @@
  * validation: every inbound payload is parsed with its schema before use.
  */
 import type { Ack, ErrorBody } from './errors';
+import type { SecAggRequest } from '../secagg/messages';
 import type { Chunk, DownlinkChunked, EvaluateMessage, JobFinished, SetupMessage, StatisticsRequest, TrainMessage, Welcome } from './messages';
 
 export interface CoordinatorToAgentEvents {
@@ -12,6 +13,8 @@ export interface CoordinatorToAgentEvents {
   setup: (message: SetupMessage) => void;
   train: (message: TrainMessage) => void;
   evaluate: (message: EvaluateMessage) => void;
+  /** secure aggregation: the next step of the round (shared/src/secagg) */
+  'secagg-request': (message: SecAggRequest) => void;
   'job-finished': (message: JobFinished) => void;
   /** the coordinator is about to close this connection, and why; COORDINATOR_RESTARTING: reconnect */
   closing: (error: ErrorBody) => void;
@@ -26,6 +29,8 @@ export interface AgentToCoordinatorEvents {
   evaluation: (message: unknown, ack: (reply: Ack) => void) => void;
   /** a signed failure report or policy decline (failures.ts) instead of statistics, an update or an evaluation */
   failure: (message: unknown, ack: (reply: Ack) => void) => void;
+  /** secure aggregation: a step's answer, or the masked input */
+  secagg: (message: unknown, ack: (reply: Ack) => void) => void;
   chunk: (message: unknown, ack: (reply: Ack) => void) => void;
   chunked: (message: unknown, ack: (reply: Ack) => void) => void;
 }

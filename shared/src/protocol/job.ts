@@ -2,6 +2,8 @@
 import { z } from 'zod';
 import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
+import { secureAggregationRefusal } from '../secagg/compat';
+import { SecureAggregationSpecSchema } from '../secagg/spec';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 const name = z.string().min(1).max(200);
@@ -41,6 +43,8 @@ export const JobSpecSchema = z
     evaluationFraction: z.number().min(0.01).max(0.5).default(0.2),
     /** how updates become the next global model: `{ name, ...params }` (shared/src/strategy/spec.ts) */
     strategy: StrategySpecSchema.default(DEFAULT_STRATEGY),
+    /** SecAgg+: the coordinator learns only the sum of the updates (docs/privacy.md) */
+    secureAggregation: SecureAggregationSpecSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     const seen = new Set<string>();
@@ -49,6 +53,17 @@ export const JobSpecSchema = z
       seen.add(f.name);
       if (f.name === spec.target) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: 'the target cannot be a feature' });
     });
+    if (spec.secureAggregation) {
+      const refused = secureAggregationRefusal(spec.strategy.name);
+      if (refused) ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: refused });
+      const { threshold, neighbours } = spec.secureAggregation;
+      if (threshold !== undefined && threshold > neighbours) {
+        ctx.addIssue({ code: 'custom', path: ['secureAggregation', 'threshold'], message: `the threshold ${threshold} is above the ${neighbours} neighbours` });
+      }
+      if (spec.minParticipants < 3) {
+        ctx.addIssue({ code: 'custom', path: ['minParticipants'], message: 'secure aggregation needs at least 3 participants a round: with 2, each learns the other\'s update from the sum' });
+      }
+    }
     const { classes, positiveClass } = spec;
     if (classes) {
       if (spec.model === 'linear') ctx.addIssue({ code: 'custom', path: ['classes'], message: 'a linear model has a numeric target, not classes' });

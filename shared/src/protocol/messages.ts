@@ -11,6 +11,7 @@ import { isBinary, sha256Hex, type Binary } from '../codec/weights';
 import { canonicalJson } from '../crypto/canonical';
 import { MODEL_KINDS } from '../model/model';
 import { JobSpecSchema, LocalStatisticsSchema, PreprocessingSchema } from './job';
+import { EncryptedShareSchema } from '../secagg/messages';
 
 /** The Socket.IO namespace agents connect to. */
 export const AGENT_NAMESPACE = '/agents';
@@ -136,6 +137,12 @@ export const TrainHeaderSchema = z.strictObject({
       correctionSha256: sha256.optional(),
     })
     .optional(),
+  /**
+   * Secure aggregation: the shares the participant's neighbours sealed for it.
+   * The participant answers with a masked input (`secagg`, step `masked`), not
+   * an update.
+   */
+  secagg: z.strictObject({ shares: z.array(EncryptedShareSchema).max(254) }).optional(),
 });
 export type TrainHeader = z.infer<typeof TrainHeaderSchema>;
 export const TrainMessageSchema = z.strictObject({ header: TrainHeaderSchema, signature, weights: binary, correction: binary.optional() });
@@ -168,7 +175,7 @@ export const UpdateMessageSchema = z.strictObject({ header: UpdateHeaderSchema, 
 export type UpdateMessage = z.infer<typeof UpdateMessageSchema>;
 
 /** Coordinator -> agent: evaluate this global model on your held-out rows (the last round's: the others are evaluated with the next train request). */
-export const EvaluateHeaderSchema = TrainHeaderSchema.omit({ evaluate: true, config: true }).extend({ type: z.literal('evaluate') });
+export const EvaluateHeaderSchema = TrainHeaderSchema.omit({ evaluate: true, config: true, secagg: true }).extend({ type: z.literal('evaluate') });
 export type EvaluateHeader = z.infer<typeof EvaluateHeaderSchema>;
 export const EvaluateMessageSchema = z.strictObject({ header: EvaluateHeaderSchema, signature, weights: binary });
 export type EvaluateMessage = z.infer<typeof EvaluateMessageSchema>;
@@ -205,7 +212,7 @@ export type Chunk = z.infer<typeof ChunkSchema>;
 /** Agent -> coordinator, acknowledged with the reassembled message's own ack. */
 export const ChunkedSchema = z.strictObject({
   transfer: z.string().min(8).max(64),
-  event: z.enum(['statistics', 'update', 'evaluation']),
+  event: z.enum(['statistics', 'update', 'evaluation', 'secagg']),
 });
 export type Chunked = z.infer<typeof ChunkedSchema>;
 

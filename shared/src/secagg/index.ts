@@ -5,3 +5,6 @@ export * from './ring';
 export * from './protocol';
 export * from './local-round';
 export * from './compat';
+export * from './spec';
+export * from './messages';
+export * from './update';

@@ -225,44 +225,88 @@ async function reconstruct(shares: string[], threshold: number, what: string): P
   return combine(bytes);
 }
 
-/**
- * The coordinator's step 4, and the audit's recompute: the sum of the masked
- * inputs with every mask removed. Each survivor's self mask comes off with its
- * reconstructed seed (checked against its commitment); each dropped party's
- * pairwise masks come off with its reconstructed mask key (checked against its
- * public key). Fewer than t shares for any party fails the round.
- */
-export async function unmaskSum(m: UnmaskMaterial): Promise<Uint32Array> {
-  const graph = neighbourGraph(m.participants, m.neighbours);
-  const adverts = new Map(m.adverts.map((a) => [a.participant, a]));
+/** The secrets step 4 rebuilds: survivors' self-mask seeds and dropped parties' mask keys, base64; never both for one party. */
+export interface RebuiltSecrets {
+  seeds: Record<string, string>;
+  maskKeys: Record<string, string>;
+}
+
+/** Who sent a masked input, and who shared keys but sent none. */
+function partition(m: Pick<UnmaskMaterial, 'sharers' | 'maskedInputs'>): { survivors: string[]; dropped: string[] } {
   const survivors = Object.keys(m.maskedInputs).sort();
   const sharers = new Set(m.sharers);
   for (const id of survivors) if (!sharers.has(id)) throw new SecAggError('SECAGG_PHASE', `${id} sent a masked input without sharing its keys`);
-  const dropped = [...sharers].filter((id) => !(id in m.maskedInputs)).sort();
   if (!survivors.length) throw new SecAggError('SECAGG_THRESHOLD', 'no masked input came in');
-  const length = m.maskedInputs[survivors[0]].length;
-  const sum = new Uint32Array(length);
-  for (const id of survivors) addInto(sum, m.maskedInputs[id]);
+  return { survivors, dropped: [...sharers].filter((id) => !(id in m.maskedInputs)).sort() };
+}
+
+/**
+ * The coordinator's step 4: each survivor's seed and each dropped party's mask
+ * key, rebuilt from the shares its neighbours returned and checked against what
+ * it committed to. Fewer than t shares for any party fails the round.
+ */
+export async function rebuildSecrets(m: UnmaskMaterial): Promise<RebuiltSecrets> {
+  const graph = neighbourGraph(m.participants, m.neighbours);
+  const adverts = new Map(m.adverts.map((a) => [a.participant, a]));
+  const { survivors, dropped } = partition(m);
   const answered = new Map(m.responses.map((r) => [r.participant, r]));
   const sharesOf = (id: string, kind: 'seedShares' | 'keyShares') =>
     (graph.get(id) ?? []).flatMap((holder) => {
       const share = answered.get(holder)?.[kind][id];
       return share === undefined ? [] : [share];
     });
+  const secrets: RebuiltSecrets = { seeds: {}, maskKeys: {} };
   for (const id of survivors) {
     const seed = await reconstruct(sharesOf(id, 'seedShares'), m.threshold, `the seed of ${id}`);
     if (commitment(seed) !== adverts.get(id)?.seedCommitment) throw new SecAggError('SECAGG_BAD_SHARE', `the seed of ${id} rebuilt from its shares does not match its commitment`);
-    addInto(sum, prg(seed, 'self', length), -1);
+    secrets.seeds[id] = Buffer.from(seed).toString('base64');
   }
   for (const id of dropped) {
     const secret = await reconstruct(sharesOf(id, 'keyShares'), m.threshold, `the mask key of ${id}`);
     if (encodeKey(agreementPublicKey(secret)) !== adverts.get(id)?.sPublicKey) throw new SecAggError('SECAGG_BAD_SHARE', `the mask key of ${id} rebuilt from its shares does not match its public key`);
+    secrets.maskKeys[id] = Buffer.from(secret).toString('base64');
+  }
+  return secrets;
+}
+
+/**
+ * The sum of the masked inputs with every mask removed, given the rebuilt
+ * secrets: each survivor's self mask, and the pairwise masks survivors share
+ * with each dropped party. Synchronous and deterministic: the audit's recompute.
+ * Each secret is checked against its owner's signed advertisement, so altered
+ * secrets are refused rather than giving another sum.
+ */
+export function removeMasks(m: Omit<UnmaskMaterial, 'responses'>, secrets: RebuiltSecrets): Uint32Array {
+  const graph = neighbourGraph(m.participants, m.neighbours);
+  const adverts = new Map(m.adverts.map((a) => [a.participant, a]));
+  const { survivors, dropped } = partition(m);
+  const length = m.maskedInputs[survivors[0]].length;
+  const sum = new Uint32Array(length);
+  for (const id of survivors) addInto(sum, m.maskedInputs[id]);
+  const secret = (of: Record<string, string>, id: string, what: string) => {
+    const bytes = of[id] === undefined ? undefined : new Uint8Array(Buffer.from(of[id], 'base64'));
+    if (!bytes || bytes.length !== SECRET_BYTES) throw new SecAggError('SECAGG_BAD_SHARE', `no ${what} of ${id}`);
+    return bytes;
+  };
+  for (const id of survivors) {
+    const seed = secret(secrets.seeds, id, 'seed');
+    if (commitment(seed) !== adverts.get(id)?.seedCommitment) throw new SecAggError('SECAGG_BAD_SHARE', `the seed of ${id} does not match its commitment`);
+    addInto(sum, prg(seed, 'self', length), -1);
+  }
+  for (const id of dropped) {
+    const maskKey = secret(secrets.maskKeys, id, 'mask key');
+    if (encodeKey(agreementPublicKey(maskKey)) !== adverts.get(id)?.sPublicKey) throw new SecAggError('SECAGG_BAD_SHARE', `the mask key of ${id} does not match its public key`);
     for (const other of graph.get(id) ?? []) {
       if (!(other in m.maskedInputs)) continue;
-      const pair = agreedKey(secret, key(adverts.get(other)!.sPublicKey, `the s key of ${other}`), 'pairwise mask', pairContext(m, id, other));
+      const pair = agreedKey(maskKey, key(adverts.get(other)!.sPublicKey, `the s key of ${other}`), 'pairwise mask', pairContext(m, id, other));
       // `other` added sign(other, id)·PRG(pair); take it back out
       addInto(sum, prg(pair, 'pair', length), maskSign(other, id) === 1 ? -1 : 1);
     }
   }
   return sum;
+}
+
+/** Step 4 whole: rebuild the secrets, remove the masks. */
+export async function unmaskSum(m: UnmaskMaterial): Promise<Uint32Array> {
+  return removeMasks(m, await rebuildSecrets(m));
 }

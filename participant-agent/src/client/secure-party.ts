@@ -1,0 +1,92 @@
+/**
+ * The agent's side of secure aggregation (docs/privacy.md): one SecAggClient
+ * per job and round, answering the coordinator's steps, and the masked input
+ * that replaces the update when a train request carries shares. Secrets live in
+ * memory for the round only.
+ */
+import {
+  decodePublicKey,
+  neighbourGraph,
+  quantizationFor,
+  randomNonce,
+  SecAggClient,
+  secureInput,
+  sha256Hex,
+  signHeader,
+  thresholdOf,
+  type JobSpec,
+  type SecAggReplyHeader,
+  type SecAggRequestHeader,
+  type SecureAggregationSpec,
+  type TrainHeader,
+} from '@fl/shared';
+
+interface RoundState {
+  client: SecAggClient;
+  participants: string[];
+}
+
+/** A signed reply, as the agent sends it. */
+export interface SecureReplyMessage {
+  header: SecAggReplyHeader;
+  signature: string;
+  masked?: Uint8Array;
+}
+
+export class SecureParty {
+  private readonly rounds = new Map<string, RoundState>();
+
+  constructor(
+    private readonly participant: () => string,
+    private readonly secretKey: Uint8Array,
+  ) {}
+
+  /** The answer to one step; throws a SecAggError (with its code) when the request must be refused. */
+  async answer(request: SecAggRequestHeader, spec: JobSpec): Promise<SecureReplyMessage> {
+    const options = secureOptionsOf(spec);
+    const key = `${request.job}/${request.round}`;
+    const me = this.participant();
+    if (request.step === 'advertise') {
+      // Old rounds' secrets go: a round is answered from one advertisement only.
+      for (const old of this.rounds.keys()) if (old.startsWith(`${request.job}/`)) this.rounds.delete(old);
+      const client = new SecAggClient({ job: request.job, round: request.round }, me, this.secretKey, thresholdOf(options, request.participants.length));
+      this.rounds.set(key, { client, participants: request.participants });
+      return this.reply(request, { step: 'advertise', advert: client.advertise() });
+    }
+    const state = this.rounds.get(key);
+    if (!state) throw new Error(`no keys of round ${request.round} of job ${request.job} (the agent restarted since it advertised them)`);
+    if (request.step === 'share') {
+      const neighbours = neighbourGraph(state.participants, Math.min(options.neighbours, state.participants.length - 1)).get(me) ?? [];
+      const identities = request.identities ?? {};
+      const shares = await state.client.shareKeys(request.adverts ?? [], neighbours, (id) => (identities[id] ? (decodePublicKey(identities[id]) ?? undefined) : undefined));
+      return this.reply(request, { step: 'share', shares });
+    }
+    const { seedShares, keyShares } = state.client.unmask({ job: request.job, round: request.round, survivors: request.survivors ?? [], dropped: request.dropped ?? [] });
+    this.rounds.delete(key);
+    return this.reply(request, { step: 'unmask', seedShares, keyShares });
+  }
+
+  /** The masked input that answers a train request carrying shares. */
+  masked(request: TrainHeader, spec: JobSpec, global: Float32Array, local: Float32Array, numSamples: number): SecureReplyMessage {
+    const state = this.rounds.get(`${request.job}/${request.round}`);
+    if (!state) throw new Error(`no keys of round ${request.round} of job ${request.job} (the agent restarted since it advertised them)`);
+    const options = secureOptionsOf(spec);
+    state.client.receiveShares(request.secagg?.shares ?? []);
+    const q = quantizationFor(state.participants.length, options.range, options.maxWeight);
+    const strategy = spec.strategy as { weighting?: 'samples' | 'uniform'; clipNorm?: number };
+    const input = secureInput(global, local, numSamples, q, { weighting: strategy.weighting ?? 'samples', clipNorm: strategy.clipNorm });
+    const words = state.client.maskedInput(input);
+    const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+    return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
+  }
+
+  private reply(request: { job: string; round: number }, body: Omit<SecAggReplyHeader, 'type' | 'job' | 'round' | 'participant' | 'nonce'>): SecureReplyMessage {
+    const header: SecAggReplyHeader = { type: 'secagg', job: request.job, round: request.round, participant: this.participant(), nonce: randomNonce(), ...body };
+    return { header, signature: signHeader('secagg', header, this.secretKey) };
+  }
+}
+
+function secureOptionsOf(spec: JobSpec): SecureAggregationSpec {
+  if (!spec.secureAggregation) throw new Error('the job does not use secure aggregation');
+  return spec.secureAggregation;
+}
