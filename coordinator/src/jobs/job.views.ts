@@ -1,5 +1,5 @@
 /** Jobs, rounds and the engine's events as the API shows them. */
-import type { Failure, JobLiveEvent, JobView, RoundView } from '@fl/shared';
+import { epsilonAfter, type Failure, type JobLiveEvent, type JobSpec, type JobView, type RoundView } from '@fl/shared';
 import type { JobEvent } from '../rounds/job-run';
 import type { JobRecord, RoundFailure, RoundRecord } from '../storage/store';
 
@@ -12,12 +12,13 @@ export const toJobView = (j: JobRecord): JobView => ({
   preprocessing: j.preprocessing,
   round: j.round,
   error: j.error,
+  ...(j.spec.dp && { privacy: { epsilon: epsilonAfter(j.spec.dp, j.round), delta: j.spec.dp.delta, ...(j.spec.dp.epsilonBudget !== undefined && { epsilonBudget: j.spec.dp.epsilonBudget }) } }),
   excluded: j.admission.excluded.map(failureView),
   createdAt: j.createdAt,
   updatedAt: j.updatedAt,
 });
 
-export const toRoundView = (r: RoundRecord): RoundView => ({
+export const toRoundView = (r: RoundRecord, spec?: JobSpec): RoundView => ({
   job: r.job,
   round: r.round,
   startedAt: r.startedAt,
@@ -28,6 +29,7 @@ export const toRoundView = (r: RoundRecord): RoundView => ({
   metrics: r.metrics,
   attempts: r.attempts,
   modelSha256: r.modelSha256,
+  ...(spec?.dp && { privacy: { epsilon: epsilonAfter(spec.dp, r.round), delta: spec.dp.delta } }),
   evaluation: r.evaluation && { metrics: r.evaluation.metrics, numExamples: r.evaluation.numExamples, participants: r.evaluation.participants },
 });
 

@@ -42,8 +42,8 @@ export class JobsService {
   }
 
   rounds(id: string): RoundView[] {
-    this.job(id);
-    return this.store.listRounds(id).map(toRoundView);
+    const { spec } = this.job(id);
+    return this.store.listRounds(id).map((r) => toRoundView(r, spec));
   }
 
   /** A round's global model; the latest when `round` is left out. */

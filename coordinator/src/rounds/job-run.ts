@@ -40,6 +40,8 @@ import {
   type SecureAggregationSpec,
   type JobSpec,
   secureUpdate,
+  epsilonAfter,
+  withinBudget,
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
@@ -174,6 +176,7 @@ export class JobRun {
     try {
       if (!this.job.preprocessing) await this.statisticsPhase();
       while (this.job.round < this.job.spec.rounds) {
+        if (!this.withinPrivacyBudget(this.job.round + 1)) return;
         await this.trainingRound(this.job.round + 1);
         // Earlier rounds are evaluated with the next round's train exchange; the last has none, nor has a masked input.
         const alone = this.job.round === this.job.spec.rounds || this.job.spec.secureAggregation !== undefined;
@@ -188,6 +191,17 @@ export class JobRun {
       this.deps.log('error', `job ${this.job.id} failed: ${message}`);
       this.setStatus('failed', message);
     }
+  }
+
+  /** False, having stopped the job, when the next round would take its ε over its budget: it stops before, never after. */
+  private withinPrivacyBudget(round: number): boolean {
+    const { dp } = this.job.spec;
+    if (!dp || withinBudget(dp, round)) return true;
+    const reason = `privacy budget: round ${round} would take ε to ${epsilonAfter(dp, round).toFixed(3)} (δ = ${dp.delta}), over the budget of ${dp.epsilonBudget}`;
+    this.setStatus('stopped', reason);
+    this.announceEnd();
+    this.deps.log('info', `job ${this.job.id} stopped after round ${round - 1}: ${reason}`);
+    return false;
   }
 
   /** The coordinator is shutting down: end the current phase without committing it. */

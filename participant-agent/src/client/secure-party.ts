@@ -7,7 +7,8 @@
 import {
   decodePublicKey,
   neighbourGraph,
-  quantizationFor,
+  secureQuantization,
+  addPartyNoise,
   randomNonce,
   SecAggClient,
   secureInput,
@@ -70,11 +71,14 @@ export class SecureParty {
   masked(request: TrainHeader, spec: JobSpec, global: Float32Array, local: Float32Array, numSamples: number): SecureReplyMessage {
     const state = this.rounds.get(`${request.job}/${request.round}`);
     if (!state) throw new Error(`no keys of round ${request.round} of job ${request.job} (the agent restarted since it advertised them)`);
-    const options = secureOptionsOf(spec);
+    secureOptionsOf(spec);
     state.client.receiveShares(request.secagg?.shares ?? []);
-    const q = quantizationFor(state.participants.length, options.range, options.maxWeight);
+    const q = secureQuantization(spec, state.participants.length);
     const strategy = spec.strategy as { weighting?: 'samples' | 'uniform'; clipNorm?: number };
-    const input = secureInput(global, local, numSamples, q, { weighting: strategy.weighting ?? 'samples', clipNorm: strategy.clipNorm });
+    // Under DP the update is clipped to the norm the noise is calibrated to (the tighter bound when both are set).
+    const clipNorm = spec.dp ? Math.min(spec.dp.clipNorm, strategy.clipNorm ?? Infinity) : strategy.clipNorm;
+    const input = secureInput(global, local, numSamples, q, { weighting: strategy.weighting ?? 'samples', clipNorm });
+    if (spec.dp) addPartyNoise(input, q, spec.dp, spec.minParticipants);
     const words = state.client.maskedInput(input);
     const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
     return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };

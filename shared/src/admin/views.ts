@@ -123,6 +123,8 @@ export const JobViewSchema = z
     /** the last committed round; 0 before the first */
     round: z.number().int(),
     error: z.string().nullable(),
+    /** differential privacy: ε spent after the committed rounds, for the job's δ, and its budget */
+    privacy: z.object({ epsilon: z.number(), delta: z.number(), epsilonBudget: z.number().optional() }).optional(),
     /** sites whose statistics were implausible: left out of the whole job */
     excluded: z.array(FailureSchema),
     createdAt: time,
@@ -150,6 +152,8 @@ export const RoundViewSchema = z
     metrics,
     /** how many times the round was started before it closed */
     attempts: z.number().int(),
+    /** differential privacy: ε spent up to and including this round */
+    privacy: z.object({ epsilon: z.number(), delta: z.number() }).optional(),
     modelSha256: sha256,
     /** federated evaluation of this round's global model, when the job asked for one */
     evaluation: z

@@ -1,2 +1,3 @@
 export * from './rdp';
 export * from './noise';
+export * from './spec';

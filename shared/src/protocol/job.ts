@@ -4,6 +4,7 @@ import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 import { secureAggregationRefusal } from '../secagg/compat';
 import { SecureAggregationSpecSchema } from '../secagg/spec';
+import { DpSpecSchema } from '../privacy/spec';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 const name = z.string().min(1).max(200);
@@ -45,6 +46,8 @@ export const JobSpecSchema = z
     strategy: StrategySpecSchema.default(DEFAULT_STRATEGY),
     /** SecAgg+: the coordinator learns only the sum of the updates (docs/privacy.md) */
     secureAggregation: SecureAggregationSpecSchema.optional(),
+    /** differential privacy: each site clips its update and adds its share of Gaussian noise before masking (docs/privacy.md) */
+    dp: DpSpecSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     const seen = new Set<string>();
@@ -62,6 +65,12 @@ export const JobSpecSchema = z
       }
       if (spec.minParticipants < 3) {
         ctx.addIssue({ code: 'custom', path: ['minParticipants'], message: 'secure aggregation needs at least 3 participants a round: with 2, each learns the other\'s update from the sum' });
+      }
+    }
+    if (spec.dp) {
+      if (!spec.secureAggregation) ctx.addIssue({ code: 'custom', path: ['dp'], message: 'differential privacy needs secureAggregation: each site adds its share of the noise before masking' });
+      if (!('weighting' in spec.strategy) || spec.strategy.weighting !== 'uniform') {
+        ctx.addIssue({ code: 'custom', path: ['strategy', 'weighting'], message: "differential privacy needs weighting 'uniform': a sample-weighted update's sensitivity is not bounded by clipNorm" });
       }
     }
     const { classes, positiveClass } = spec;

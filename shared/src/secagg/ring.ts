@@ -27,11 +27,13 @@ export interface Quantization {
 
 /**
  * The finest quantization for which the sum of `parties` inputs, each weighted by
- * at most `maxWeight`, cannot wrap: parties × maxWeight × levels ≤ 2^31 − 1.
+ * at most `maxWeight`, cannot wrap: parties × maxWeight × levels ≤ 2^31 − 1
+ * (with room for noise of up to `noiseBound` on the sum).
  */
-export function quantizationFor(parties: number, range: number, maxWeight: number): Quantization {
+export function quantizationFor(parties: number, range: number, maxWeight: number, noiseBound = 0): Quantization {
   if (!(range > 0) || !Number.isFinite(range)) throw new SecAggError('SECAGG_QUANTIZATION', `the quantization range must be a positive number, not ${range}`);
-  const levels = Math.floor(HALF_RING / (parties * maxWeight));
+  // `noiseBound`: how far (in value units) noise added to the sum may take it, on top of the inputs.
+  const levels = Math.floor(HALF_RING / (parties * maxWeight + noiseBound / range));
   if (!Number.isInteger(maxWeight) || maxWeight < 1 || levels < 1) {
     throw new SecAggError('SECAGG_QUANTIZATION', `${parties} parties weighted up to ${maxWeight} leave no room in a 32-bit ring`);
   }

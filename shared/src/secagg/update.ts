@@ -4,9 +4,31 @@
  * of the global model (the weighted mean difference added to it). The
  * coordinator and the audit use the same function, so they get the same bytes.
  */
-import { clipL2 } from '../privacy/noise';
+import { addDiscreteGaussian, clipL2, partyNoiseLevels } from '../privacy/noise';
 import { SecAggError } from './errors';
-import { dequantize, integerWeight, quantize, type Quantization } from './ring';
+import { dequantize, integerWeight, quantizationFor, quantize, type Quantization } from './ring';
+
+/** Noise beyond this many standard deviations is taken as impossible (probability below 10^−20) when sizing the ring. */
+const NOISE_SIGMAS = 10;
+
+/** A secure job's quantization for a round of `parties`, leaving room for its DP noise; the agents and the coordinator derive the same. */
+export function secureQuantization(
+  spec: { secureAggregation?: { range: number; maxWeight: number }; dp?: { noiseMultiplier: number; clipNorm: number } },
+  parties: number,
+): Quantization {
+  const { range, maxWeight } = spec.secureAggregation!;
+  const noise = spec.dp ? NOISE_SIGMAS * spec.dp.noiseMultiplier * spec.dp.clipNorm : 0;
+  return quantizationFor(parties, range, maxWeight, noise);
+}
+
+/**
+ * A DP job's noise, added to a party's ring input (its last word, the weight,
+ * stays exact): its share of the discrete Gaussian whose sum over at least
+ * `minParties` parties has σ = z·C.
+ */
+export function addPartyNoise(input: Uint32Array, q: Quantization, dp: { noiseMultiplier: number; clipNorm: number }, minParties: number, random?: () => number): void {
+  addDiscreteGaussian(input, partyNoiseLevels(dp.noiseMultiplier, dp.clipNorm, q.levels / q.range, minParties), input.length - 1, random);
+}
 
 /** The ring input of a party whose training turned `global` into `local` on `numSamples` rows. */
 export function secureInput(

@@ -9,7 +9,7 @@ import {
   ackError,
   decodePublicKey,
   neighbourGraph,
-  quantizationFor,
+  secureQuantization,
   rebuildSecrets,
   removeMasks,
   SecAggError,
@@ -82,7 +82,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   const participants = [...selected].sort();
   const neighbours = Math.min(options.neighbours, participants.length - 1);
   const threshold = thresholdOf(options, participants.length);
-  const quantization = quantizationFor(participants.length, options.range, options.maxWeight);
+  const quantization = secureQuantization(spec, participants.length);
   const graph = neighbourGraph(participants, neighbours);
   const enough = (replies: number) => replies >= spec.minParticipants;
   const request = (step: 'advertise' | 'share' | 'unmask', extra: Partial<SecAggRequestHeader> = {}): SecAggRequest => {
