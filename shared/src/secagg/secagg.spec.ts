@@ -1,5 +1,20 @@
 import { generateKeyPair, type KeyPair } from '../crypto/keys';
-import { addInto, dequantize, quantizationFor, quantize, runLocalRound, SecAggClient, SecAggError, neighbourGraph, secureAggregationRefusal, unmaskSum, type UnmaskMaterial } from '.';
+import {
+  addInto,
+  addPartyNoise,
+  dequantize,
+  neighbourGraph,
+  quantizationFor,
+  quantize,
+  runLocalRound,
+  SecAggClient,
+  SecAggError,
+  secureAggregationRefusal,
+  secureInput,
+  secureQuantization,
+  unmaskSum,
+  type UnmaskMaterial,
+} from '.';
 
 const identities = new Map<string, KeyPair>();
 const identityOf = (id: string) => {
@@ -154,5 +169,23 @@ describe('strategies under secure aggregation', () => {
     expect(secureAggregationRefusal('krum')).toMatch(/individual updates/);
     expect(secureAggregationRefusal('trimmed-mean')).toMatch(/individual updates/);
     expect(secureAggregationRefusal('scaffold')).toMatch(/control variate/);
+  });
+});
+
+describe('a DP job’s ring input', () => {
+  it('leaves room for the noise, and carries noise of σ = z·C/√m per party in value units', () => {
+    const spec = { secureAggregation: { range: 1, maxWeight: 1 }, dp: { noiseMultiplier: 2, clipNorm: 0.5 } };
+    const plain = secureQuantization({ secureAggregation: spec.secureAggregation }, 10);
+    const q = secureQuantization(spec, 10);
+    expect(q.levels).toBeLessThan(plain.levels);
+    const d = 20_000;
+    const global = new Float32Array(d);
+    const input = secureInput(global, new Float32Array(d), 1, q, { weighting: 'uniform', clipNorm: 0.5 });
+    addPartyNoise(input, q, spec.dp, 4);
+    expect(input[d]).toBe(1);
+    let sq = 0;
+    for (let i = 0; i < d; i++) sq += ((input[i] | 0) * (q.range / q.levels)) ** 2;
+    expect(Math.sqrt(sq / d)).toBeGreaterThan(0.5 * 0.97);
+    expect(Math.sqrt(sq / d)).toBeLessThan(0.5 * 1.03);
   });
 });
