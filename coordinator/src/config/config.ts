@@ -23,6 +23,17 @@ export const ConfigSchema = z.object({
   maxFrameBytes: z.coerce.number().int().min(64 * 1024).default(64 * 1024 * 1024),
   /** largest message accepted in pieces (a model larger than a frame), in bytes */
   maxMessageBytes: z.coerce.number().int().min(64 * 1024).default(512 * 1024 * 1024),
+  /** bytes a Socket.IO connection may send before it authenticates (the frame limit applies only after) */
+  maxUnauthenticatedBytes: z.coerce.number().int().min(4 * 1024).default(64 * 1024),
+  /** how long a Socket.IO connection may take to authenticate before it is closed */
+  handshakeTimeoutSeconds: z.coerce.number().positive().default(10),
+  /** Socket.IO connections not yet authenticated, per remote address and in all */
+  maxPendingConnectionsPerAddress: z.coerce.number().int().min(1).default(256),
+  maxPendingConnections: z.coerce.number().int().min(1).default(1024),
+  /** bytes of unfinished binary packets (attachments announced, not all arrived) held for all connections together */
+  maxUnfinishedBytes: z.coerce.number().int().min(64 * 1024).default(256 * 1024 * 1024),
+  /** password checks (scrypt, 32 MiB each) running at once; more sign-ins wait their turn */
+  maxConcurrentPasswordChecks: z.coerce.number().int().min(1).default(2),
   /** how far a handshake's signed timestamp may be from the coordinator's clock */
   handshakeWindowSeconds: z.coerce.number().positive().default(60),
   /** how many times a round that closed below the minimum is started before the job pauses */
@@ -65,6 +76,12 @@ const FLAGS = {
   'tls-key': { env: 'FL_TLS_KEY', help: 'PEM private key file of --tls-cert' },
   'max-frame-bytes': { env: 'FL_MAX_FRAME_BYTES', help: 'largest message accepted, in bytes' },
   'max-message-bytes': { env: 'FL_MAX_MESSAGE_BYTES', help: 'largest message accepted in pieces, in bytes' },
+  'max-unauthenticated-bytes': { env: 'FL_MAX_UNAUTHENTICATED_BYTES', help: 'bytes a connection may send before it authenticates' },
+  'handshake-timeout-seconds': { env: 'FL_HANDSHAKE_TIMEOUT_SECONDS', help: 'time a connection has to authenticate' },
+  'max-pending-connections-per-address': { env: 'FL_MAX_PENDING_CONNECTIONS_PER_ADDRESS', help: 'unauthenticated connections per address' },
+  'max-pending-connections': { env: 'FL_MAX_PENDING_CONNECTIONS', help: 'unauthenticated connections in all' },
+  'max-unfinished-bytes': { env: 'FL_MAX_UNFINISHED_BYTES', help: 'bytes of unfinished binary packets, all connections' },
+  'max-concurrent-password-checks': { env: 'FL_MAX_CONCURRENT_PASSWORD_CHECKS', help: 'password hashes computed at once' },
   'handshake-window-seconds': { env: 'FL_HANDSHAKE_WINDOW_SECONDS', help: 'accepted clock skew of handshakes' },
   'max-round-attempts': { env: 'FL_MAX_ROUND_ATTEMPTS', help: 'starts of a round below the minimum before pausing' },
   'handshake-failures-per-minute': { env: 'FL_HANDSHAKE_FAILURES_PER_MINUTE', help: 'failed handshakes per address or key before rate limiting' },
@@ -150,8 +167,8 @@ function tlsProblems(config: { tlsCert?: string; tlsKey?: string }): { path: str
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 export function configHelp(): string {
-  const lines = Object.entries(FLAGS).map(([flag, { env, help }]) => `  --${flag.padEnd(26)} ${help} [${env}]`);
-  return `Usage: fl-coordinator [options]\n\nOptions:\n${lines.join('\n')}\n  --help                       this text`;
+  const lines = Object.entries(FLAGS).map(([flag, { env, help }]) => `  --${flag.padEnd(36)} ${help} [${env}]`);
+  return `Usage: fl-coordinator [options]\n\nOptions:\n${lines.join('\n')}\n  --help                                 this text`;
 }
 
 /** Parses flags and environment; throws one Error that names every wrong setting. */
