@@ -103,7 +103,8 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   // With TLS the one server is HTTPS, so Socket.IO, attached to it, is WSS on the same port.
   const tlsFiles = config.tlsCert && config.tlsKey ? readTls(config.tlsCert, config.tlsKey) : undefined;
   const app = await NestFactory.create<NestExpressApplication>(CoordinatorModule.forConfig(config, clock), {
-    logger: ['error', 'warn'],
+    // Nest's own messages go through the coordinator's log, escaped like every other line.
+    logger: new CoordinatorLogger(config.logLevel, undefined, config.logFormat).forNest(),
     // Bodies are read after the guard let the request in (admin/body.interceptor.ts), never before.
     bodyParser: false,
     httpsOptions: tlsFiles && { cert: tlsFiles.cert, key: tlsFiles.key },

@@ -54,6 +54,8 @@ export const ConfigSchema = z.object({
   defaultMinParticipants: z.coerce.number().int().min(1).default(2),
   defaultRoundDeadlineSeconds: z.coerce.number().positive().default(60),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  /** text lines, or one JSON object a line for a log collector; control characters are escaped either way */
+  logFormat: z.enum(['text', 'json']).default('text'),
 }).superRefine(
   (config, ctx) => {
     for (const problem of tlsProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
@@ -93,6 +95,7 @@ const FLAGS = {
   'default-min-participants': { env: 'FL_DEFAULT_MIN_PARTICIPANTS', help: 'minimum participants of jobs that set none' },
   'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
   'log-level': { env: 'FL_LOG_LEVEL', help: 'error, warn, info or debug' },
+  'log-format': { env: 'FL_LOG_FORMAT', help: 'text or json (one object a line)' },
 } as const;
 
 export interface TlsFiles {

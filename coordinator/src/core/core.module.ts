@@ -24,7 +24,7 @@ export class CoreModule {
       providers: [
         { provide: COORDINATOR_CONFIG, useValue: config },
         { provide: CLOCK, useValue: clock },
-        { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
+        { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel, undefined, config.logFormat) },
         { provide: STORE, useFactory: () => new SqliteStore(storeFile(config)) },
         { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
       ],

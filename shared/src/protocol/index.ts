@@ -3,3 +3,4 @@ export * from './job';
 export * from './messages';
 export * from './events';
 export * from './enrollment';
+export * from './text';
