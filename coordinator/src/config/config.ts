@@ -48,6 +48,8 @@ export const ConfigSchema = z.object({
   retainUpdateRounds: z.coerce.number().int().min(0).optional(),
   /** updates of models larger than this are not kept (the audit still records their hashes and signatures) */
   retainMaxModelBytes: z.coerce.number().int().min(0).default(1024 * 1024),
+  /** where each new audit head is also sent (POST, JSON), besides the anchors' file beside the store */
+  auditAnchorUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** refused messages after which an agent's connection is closed */
   maxRefusalsPerConnection: z.coerce.number().int().min(1).default(100),
   /** round defaults for jobs that do not set them */
@@ -91,6 +93,7 @@ const FLAGS = {
   'session-hours': { env: 'FL_SESSION_HOURS', help: 'lifetime of a sign-in session' },
   'retain-update-rounds': { env: 'FL_RETAIN_UPDATE_ROUNDS', help: 'rounds of updates kept for the audit, per job (default: all)' },
   'retain-max-model-bytes': { env: 'FL_RETAIN_MAX_MODEL_BYTES', help: 'updates of larger models are not kept (default 1 MiB)' },
+  'audit-anchor-url': { env: 'FL_AUDIT_ANCHOR_URL', help: 'also POST each audit head to this URL (default: file only)' },
   'max-refusals-per-connection': { env: 'FL_MAX_REFUSALS_PER_CONNECTION', help: 'refused messages before a connection is closed' },
   'default-min-participants': { env: 'FL_DEFAULT_MIN_PARTICIPANTS', help: 'minimum participants of jobs that set none' },
   'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
