@@ -24,12 +24,12 @@ export const ConfigSchema = z.object({
   /** largest message accepted in pieces (a model larger than a frame), in bytes */
   maxMessageBytes: z.coerce.number().int().min(64 * 1024).default(512 * 1024 * 1024),
   /** bytes a Socket.IO connection may send before it authenticates (the frame limit applies only after) */
-  maxUnauthenticatedBytes: z.coerce.number().int().min(4 * 1024).default(64 * 1024),
+  maxUnauthenticatedBytes: z.coerce.number().int().min(4 * 1024).default(16 * 1024),
   /** how long a Socket.IO connection may take to authenticate before it is closed */
   handshakeTimeoutSeconds: z.coerce.number().positive().default(10),
   /** Socket.IO connections not yet authenticated, per remote address and in all */
-  maxPendingConnectionsPerAddress: z.coerce.number().int().min(1).default(256),
-  maxPendingConnections: z.coerce.number().int().min(1).default(1024),
+  maxPendingConnectionsPerAddress: z.coerce.number().int().min(1).default(64),
+  maxPendingConnections: z.coerce.number().int().min(1).default(256),
   /** bytes of unfinished binary packets (attachments announced, not all arrived) held for all connections together */
   maxUnfinishedBytes: z.coerce.number().int().min(64 * 1024).default(256 * 1024 * 1024),
   /** password checks (scrypt, 32 MiB each) running at once; more sign-ins wait their turn */

@@ -89,8 +89,13 @@ export class SocketAdmission {
     const admit = (socket: Socket) => this.release(socket.conn.request);
     server.on('new_namespace', (namespace: Namespace) => namespace.on('connection', admit));
     server.engine.on('connection', (conn: { request: IncomingMessage; once(event: 'close', listener: () => void): void }) => {
-      // After Engine.IO closed it (a refusal, a parse error, a budget exceeded), the peer gets a moment to close cleanly, then the socket goes.
-      conn.once('close', () => setTimeout(() => conn.request.socket.destroy(), CLOSE_GRACE_MS).unref());
+      // Once Engine.IO closed it (a refusal, a parse error, a budget exceeded), nothing more is read: what was written
+      // (a last message saying why) still goes out, and the peer gets a moment to close cleanly before the socket goes.
+      conn.once('close', () => {
+        const socket = conn.request.socket;
+        socket.pause();
+        setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      });
     });
   }
 
