@@ -31,10 +31,12 @@ export function handshakeAuth(keys: KeyPair, change: { timestamp?: number; signW
   return { header, signature: signHeader('handshake', header, (change.signWith ?? keys).secretKey) };
 }
 
-/** Connects once with the given auth; resolves with the socket, or with the refusal's error body. */
-export function connectRaw(url: string, auth: unknown): Promise<{ socket: Socket; refused?: ErrorBody }> {
+/** Connects once with the given auth (from `localAddress`, if given); resolves with the socket, or with the refusal's error body. */
+export function connectRaw(url: string, auth: unknown, localAddress?: string): Promise<{ socket: Socket; refused?: ErrorBody }> {
   const socket = io(new URL(AGENT_NAMESPACE, url).toString(), {
     auth: auth as Record<string, unknown>,
+    // Passed on to the WebSocket library, which binds the socket to it; not in socket.io-client's types.
+    ...(localAddress ? ({ localAddress } as object) : {}),
     transports: ['websocket'],
     // Sends as Socket.IO does by default (the coordinator reads both), reads the coordinator's one-frame packets.
     parser: { Encoder: SocketIoEncoder, Decoder: packetCodec.Decoder },

@@ -35,6 +35,12 @@ function refusal(err: Error & { type?: string; status?: number; limit?: number }
 }
 
 export function readJsonBody(request: Request, response: Response, signedIn: boolean): Promise<void> {
+  const limit = signedIn ? MAX_BODY_BYTES : MAX_ANONYMOUS_BODY_BYTES;
+  if (Number(request.headers['content-length']) > limit) {
+    // Answered at once, and the connection closed after the answer: the parser would first read the whole body, to discard it.
+    response.setHeader('Connection', 'close');
+    return Promise.reject(refusal(Object.assign(new Error('too large'), { type: 'entity.too.large', limit })));
+  }
   const parse = signedIn ? parsers.signedIn : parsers.anonymous;
   return new Promise((resolve, reject) => parse(request, response, (err?: unknown) => (err ? reject(refusal(err as Error)) : resolve())));
 }
