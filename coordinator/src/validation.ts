@@ -8,11 +8,16 @@ export function describeZodError(error: z.ZodError): string {
   return `${where}: ${issue.message}`;
 }
 
-/** The parsed body, or VALIDATION_FAILED naming what is wrong (UNSAFE_TEXT for control characters in text). */
+/** VALIDATION_FAILED naming what is wrong; UNSAFE_TEXT when a text field holds control characters. */
+export function zodRefusal(error: z.ZodError): FlError {
+  const unsafe = error.issues.find((i) => i.code === 'custom' && i.params?.code === UNSAFE_TEXT_ISSUE.code);
+  if (unsafe) return new FlError('UNSAFE_TEXT', describeZodError(new ZodError([unsafe])));
+  return new FlError('VALIDATION_FAILED', describeZodError(error));
+}
+
+/** The parsed body, or the refusal of zodRefusal. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
-  const unsafe = parsed.error.issues.find((i) => i.code === 'custom' && i.params?.code === UNSAFE_TEXT_ISSUE.code);
-  if (unsafe) throw new FlError('UNSAFE_TEXT', describeZodError(new ZodError([unsafe])));
-  throw new FlError('VALIDATION_FAILED', describeZodError(parsed.error));
+  throw zodRefusal(parsed.error);
 }

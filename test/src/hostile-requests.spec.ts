@@ -134,6 +134,7 @@ describe('REST bodies', () => {
       ['/api/participants', { name: 'mallory', organisation: 'Mallory Bank', country: 'N\u0000L', publicKey: key }],
       ['/api/invitations', { organisation: 'Mallory\u001b[2J Bank', country: 'NL' }],
       ['/api/tokens', { label: 'ci\nforged' }],
+      ['/api/jobs', { model: 'logistic', target: 'y', features: [{ name: 'income\u2066', type: 'numeric' }] }],
     ] as const;
     for (const [route, body] of cases) {
       const answer = await request(coordinator.url, 'POST', route, { token, body: JSON.stringify(body) });

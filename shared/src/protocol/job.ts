@@ -1,16 +1,17 @@
 /** A job: what to train, on which columns, with which training settings. */
 import { z } from 'zod';
 import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
+import { cleanText } from './text';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
-const name = z.string().min(1).max(200);
+const name = cleanText(z.string().min(1).max(200));
 
 export const FeatureSchema = z.strictObject({ name, type: z.enum(FEATURE_TYPES) });
 export type Feature = z.infer<typeof FeatureSchema>;
 
 export const JobSpecSchema = z
   .strictObject({
-    name: z.string().min(1).max(200).default('job'),
+    name: cleanText(z.string().min(1).max(200)).default('job'),
     model: z.enum(MODEL_KINDS),
     features: z.array(FeatureSchema).min(1).max(100_000),
     target: name,
