@@ -69,10 +69,23 @@ export class AuditAnchors {
     }
   }
 
+  /** The newest anchor, read from the file's end: the file grows by a line a commit for the store's whole life. */
   private lastAnchored(): AuditAnchor | undefined {
-    if (!fs.existsSync(this.file)) return undefined;
-    const { anchors } = parseAnchors(fs.readFileSync(this.file, 'utf8'));
-    return anchors.reduce<AuditAnchor | undefined>((newest, a) => (!newest || a.seq > newest.seq ? a : newest), undefined);
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      const tail = Buffer.alloc(Math.min(size, 64 * 1024));
+      fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+      const { anchors } = parseAnchors(tail.toString('utf8'));
+      return anchors.reduce<AuditAnchor | undefined>((newest, a) => (!newest || a.seq > newest.seq ? a : newest), undefined);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private async send(): Promise<void> {
