@@ -35,14 +35,13 @@ class GuardedIoAdapter extends IoAdapter {
     app: INestApplication,
     private readonly config: CoordinatorConfig,
     private readonly admission: SocketAdmission,
-    private readonly log: CoordinatorLogger,
   ) {
     super(app);
   }
 
   override createIOServer(port: number, options?: ServerOptions) {
     const { maxFrameBytes, maxUnfinishedBytes } = this.config;
-    const shared = new AttachmentBudget(maxUnfinishedBytes, (why) => this.log.warn(`closed a connection: ${why}`));
+    const shared = new AttachmentBudget(maxUnfinishedBytes, (why) => this.admission.cutDecoding(why));
     const server = super.createIOServer(port, {
       ...options,
       transports: ['websocket'],
@@ -122,7 +121,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     clock,
     log,
   );
-  app.useWebSocketAdapter(new GuardedIoAdapter(app, config, admission, log));
+  app.useWebSocketAdapter(new GuardedIoAdapter(app, config, admission));
   app.enableShutdownHooks();
   // Longer than clients keep an idle connection (fetch: 4 s), so that the client, not the server, closes it:
   // with Node's 5 s, a request sent on a connection as the server closes it fails with ECONNRESET.

@@ -40,9 +40,18 @@ interface Pending {
 /** How long a closed connection's TCP socket may linger for a graceful close before it is cut. */
 const CLOSE_GRACE_MS = 2_000;
 
+/** The part of an Engine.IO connection this module uses. */
+interface EngineConnection {
+  request: IncomingMessage;
+  once(event: 'close', listener: () => void): void;
+  prependListener(event: 'data', listener: () => void): void;
+}
+
 export class SocketAdmission {
   private readonly pendingByRequest = new Map<IncomingMessage, Pending>();
   private readonly perAddress = new Map<string, number>();
+  /** the connection whose data Socket.IO is decoding: decoding is synchronous, so a budget exceeded is this one's */
+  private decoding: EngineConnection | undefined;
 
   constructor(
     private readonly limits: AdmissionLimits,
@@ -88,15 +97,18 @@ export class SocketAdmission {
     server.of('/').use((_socket, next) => next(Object.assign(new Error(refusal.message), { data: refusal })));
     const admit = (socket: Socket) => this.release(socket.conn.request);
     server.on('new_namespace', (namespace: Namespace) => namespace.on('connection', admit));
-    server.engine.on('connection', (conn: { request: IncomingMessage; once(event: 'close', listener: () => void): void }) => {
-      // Once Engine.IO closed it (a refusal, a parse error, a budget exceeded), nothing more is read: what was written
-      // (a last message saying why) still goes out, and the peer gets a moment to close cleanly before the socket goes.
-      conn.once('close', () => {
-        const socket = conn.request.socket;
-        socket.pause();
-        setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
-      });
+    server.engine.on('connection', (conn: EngineConnection) => {
+      conn.prependListener('data', () => (this.decoding = conn));
+      // Once Engine.IO closed it (a refusal, the end of a session), the peer gets a moment to close cleanly, then the socket goes.
+      conn.once('close', () => setTimeout(() => conn.request.socket.destroy(), CLOSE_GRACE_MS).unref());
     });
+  }
+
+  /** Cuts the connection being decoded, which went over its budget for unfinished packets: nothing more of it is read. */
+  cutDecoding(why: string): void {
+    const socket = this.decoding?.request.socket;
+    this.log.warn(`closed a connection from ${socket?.remoteAddress ?? 'unknown'}: ${why}`);
+    socket?.destroy();
   }
 
   private cut(request: IncomingMessage, why: string): void {
