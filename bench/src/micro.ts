@@ -4,7 +4,7 @@
  * through the coordinator's round engine.
  */
 import { fedAvg } from '@fl/coordinator';
-import { encodeWeights, initialParameters, randomNonce, sha256Hex, signHeader, type ModelShape, type UpdateHeader } from '@fl/shared';
+import { EMPTY_STATE, encodeWeights, initialParameters, randomNonce, sha256Hex, signHeader, type ModelShape, type UpdateHeader } from '@fl/shared';
 import { selectBackend, trainLocal } from '@fl/participant-agent';
 import { Federation } from './federation';
 import { medianOf, now } from './measure';
@@ -40,7 +40,7 @@ export async function aggregateBench(): Promise<Record<string, number>> {
   const global = new Float32Array(size);
   const gbPerSec = await medianOf(5, () => {
     const started = now();
-    const aggregation = fedAvg.begin(global);
+    const aggregation = fedAvg.aggregateTrain(global, EMPTY_STATE);
     updates.forEach((weights, u) => aggregation.add({ participant: `p${u}`, weights, numSamples: 100 + u, metrics: { trainLoss: 0.5 } }));
     if (!aggregation.result()) throw new Error('no aggregate');
     return (count * size * 4) / ((now() - started) / 1000) / 1e9;

@@ -16,13 +16,15 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as v8 from 'node:v8';
 import { selectBackend } from '@fl/participant-agent';
+import { ingestBench } from './ingest';
 import { aggregateBench, trainBench, verifyBench } from './micro';
 import { roundD100, roundD1m, scaleN500, transferD10m } from './rounds';
 
 interface Figure {
   name: string;
   unit: string;
-  target: { value: number; better: 'higher' | 'lower' };
+  /** with `of`, the target is value times that figure of the same run (no figure: not judged) */
+  target: { value: number; better: 'higher' | 'lower'; of?: string };
   /** Flower 1.6 on the same work and machine kind, where the issue gives it */
   flower?: number;
 }
@@ -33,7 +35,7 @@ interface Bench {
   run: () => Promise<Record<string, number>>;
 }
 
-const at = (value: number, better: 'higher' | 'lower') => ({ value, better });
+const at = (value: number, better: 'higher' | 'lower', of?: string) => ({ value, better, of });
 
 const BENCHES: Bench[] = [
   { id: 'train', figures: [{ name: 'train.logistic.samplesPerSec', unit: 'samples/s', target: at(1_000_000, 'higher') }], run: trainBench },
@@ -66,6 +68,16 @@ const BENCHES: Bench[] = [
     id: 'transfer',
     figures: [{ name: 'transfer.d10m.seconds', unit: 's', target: at(5, 'lower') }],
     run: async () => ({ 'transfer.d10m.seconds': await transferD10m() }),
+  },
+  {
+    id: 'ingest',
+    figures: [
+      { name: 'ingest.csv_1m_x30.seconds', unit: 's', target: at(2, 'lower', 'ingest.pandas_1m_x30.seconds') },
+      { name: 'ingest.csv_1m_x30.peakRssMb', unit: 'MiB', target: at(2, 'lower', 'ingest.pandas_1m_x30.peakRssMb') },
+      { name: 'ingest.pandas_1m_x30.seconds', unit: 's', target: at(Infinity, 'lower') },
+      { name: 'ingest.pandas_1m_x30.peakRssMb', unit: 'MiB', target: at(Infinity, 'lower') },
+    ],
+    run: ingestBench,
   },
 ];
 
@@ -119,8 +131,10 @@ function table(benches: Bench[], results: Record<string, number>): string {
   for (const { figures } of benches) {
     for (const f of figures) {
       const value = results[f.name];
-      const met = value === undefined ? 'failed' : (f.target.better === 'higher' ? value >= f.target.value : value <= f.target.value) ? 'yes' : 'no';
-      const target = `${f.target.better === 'higher' ? '≥' : '≤'} ${format(f.target.value)}`;
+      const goal = f.target.of ? f.target.value * (results[f.target.of] ?? NaN) : f.target.value;
+      const met =
+        value === undefined ? 'failed' : !Number.isFinite(goal) ? '-' : (f.target.better === 'higher' ? value >= goal : value <= goal) ? 'yes' : 'no';
+      const target = !Number.isFinite(goal) ? '' : `${f.target.better === 'higher' ? '≥' : '≤'} ${format(goal)}${f.target.of ? ` (${f.target.value}x)` : ''}`;
       rows.push([f.name, value === undefined ? '-' : format(value), f.unit, target, f.flower ? `${f.flower} ms` : '', met]);
     }
   }

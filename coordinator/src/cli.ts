@@ -3,12 +3,20 @@
  * `fl-coordinator`: runs the coordinator until SIGINT or SIGTERM, or runs one of
  * the operator's commands (users, audit) against a data directory.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as v8 from 'node:v8';
+import { EXIT, UsageError } from '@fl/shared';
 import { configHelp, loadConfig } from './config/config';
 import { describeTls, startCoordinator } from './coordinator';
 import { OPERATOR_HELP, OperatorError, runOperatorCommand } from './operator';
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    process.stdout.write(`fl-coordinator ${pkg.version}\n`);
+    return;
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${configHelp()}\n\n${OPERATOR_HELP}`);
     return;
@@ -28,12 +36,14 @@ async function main(argv: string[]): Promise<void> {
       `  ${coordinator.tls ? `TLS on: ${describeTls(coordinator.tls)}` : 'TLS off: plain HTTP'}\n` +
       `  data directory ${config.dataDir}\n`,
   );
-  const stop = () => void coordinator.close().then(() => process.exit(0));
+  // Agents are told the coordinator is restarting; running jobs stay as stored and resume at the next start.
+  const stop = () => void coordinator.close().then(() => process.exit(EXIT.DONE));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {
+  const usage = err instanceof OperatorError || err instanceof UsageError;
   process.stderr.write(`fl-coordinator: ${err.message}\n${err instanceof OperatorError ? `\n${OPERATOR_HELP}` : ''}`);
-  process.exit(err instanceof OperatorError ? 64 : 1);
+  process.exit(usage ? EXIT.USAGE : EXIT.FAILED);
 });

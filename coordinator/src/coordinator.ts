@@ -122,7 +122,8 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     log,
   );
   app.useWebSocketAdapter(new GuardedIoAdapter(app, config, admission));
-  app.enableShutdownHooks();
+  // No Nest signal hooks: the CLI handles SIGINT and SIGTERM with close() below, which tells the agents first
+  // and exits 0 (Nest's hooks would close the app without that notice and re-raise the signal).
   // Longer than clients keep an idle connection (fetch: 4 s), so that the client, not the server, closes it:
   // with Node's 5 s, a request sent on a connection as the server closes it fails with ECONNRESET.
   const server = app.getHttpServer() as import('node:http').Server;
@@ -162,7 +163,8 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     close: () =>
       (closing ??= (async () => {
         engine.shutdown();
-        app.get(AgentConnections).disconnectAll();
+        // Agents told, so that they reconnect (with backoff) to this coordinator once it is back, and the job resumes.
+        app.get(AgentConnections).disconnectAll({ code: 'COORDINATOR_RESTARTING', message: 'the coordinator is shutting down; reconnect later' });
         await app.get(AuditVerifier).stop();
         await app.close();
         store.close();

@@ -4,6 +4,6 @@ export { loadConfig, ConfigSchema, type CoordinatorConfig, type CoordinatorConfi
 export type { JobRecord, RoundRecord, ParticipantRecord, Store } from './storage/store';
 export type { JobEvent } from './rounds/job-run';
 export { combineStatistics } from './strategy/statistics';
-export { fedAvg } from './strategy/fedavg';
+export { createStrategy, fedAvg } from './strategy/fedavg';
 export { SqliteStore, STORE_FILE } from './storage/store.sqlite';
 export { storeAuditSource, verifyStore } from './audit/store-source';

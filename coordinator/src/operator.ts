@@ -28,10 +28,11 @@ export const OPERATOR_HELP = `Operator commands (on the coordinator's machine):
   fl-coordinator audit verify --data-dir DIR
       Recomputes the audit log's hash chain, checks every signature, checks that the
       log reaches the newest head anchored in DIR/audit-anchors.jsonl, and for each
-      round whose updates are retained recomputes FedAvg and compares it with the
-      stored global model. Exit status 1 at the first inconsistency, which it names.
+      round whose updates are retained recomputes the job's strategy and compares
+      it with the stored global model and strategy state. Exit status 1 at the
+      first inconsistency, which it names.
   fl-coordinator audit export --data-dir DIR --out BUNDLE [--participant NAME]
-      Writes the log, the retained updates and the global models to the directory
+      Writes the log, the retained updates, the global models and strategy states to the directory
       BUNDLE, which a participant verifies with \`fl-agent audit verify BUNDLE\`.
       --participant NAME includes only that participant's updates (others' updates
       can reveal something of their data).

@@ -1,58 +1,165 @@
 #!/usr/bin/env node
 /**
- * `fl-agent`: the command a partner runs on its own premises.
- *   fl-agent keygen --out key.json
- *   fl-agent enroll --coordinator URL --token TOKEN --key key.json --name NAME
- *   fl-agent run --coordinator URL --key key.json --data file.csv [--map mapping.json] [--coordinator-key KEY] [--ca ca.pem]
- *   fl-agent audit verify BUNDLE --key key.json [--journal FILE] [--coordinator-key KEY]
+ * `fl-agent`: the command a partner runs on its own premises: keygen, enroll,
+ * run, check, report, audit verify (`fl-agent --help`). Exit statuses are shared with
+ * the other commands (EXIT in @fl/shared).
  */
 import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import * as v8 from 'node:v8';
-import { encodeKey, fingerprint, readKeyFile, writeKeyFile } from '@fl/shared';
+import {
+  choiceFlag,
+  commandHelp,
+  encodeKey,
+  EXIT,
+  fingerprint,
+  parseCommand,
+  readKeyFile,
+  requiredFlag,
+  urlFlag,
+  UsageError,
+  writeKeyFile,
+  type Command,
+  type Parsed,
+} from '@fl/shared';
+import { buildReport, reportMarkdown } from './audit/report';
 import { verifyBundle } from './audit/verify-bundle';
-import { ParticipantAgent } from './client/agent';
-import { enroll } from './client/enroll';
+import { ParticipantAgent, type StopReason } from './client/agent';
+import { enroll, EnrollmentError } from './client/enroll';
+import { readJournalLines } from './client/journal';
 import { CoordinatorPins } from './client/pins';
-import { loadMapping } from './data';
-import { BACKEND_NAMES, selectBackend, type BackendName } from './train';
+import { loadPolicy } from './client/policy';
+import { proxyAgent, proxyFor } from './client/proxy';
+import { checkData, loadJobSpec } from './check';
+import { checkSource, loadMapping, type DataSource } from './data';
+import { BACKEND_NAMES, selectBackend } from './train';
 
-const HELP = `Usage:
-  fl-agent keygen --out key.json
-      Makes an Ed25519 key pair (file mode 0600) and prints the public key to register.
-  fl-agent enroll --coordinator URL --token TOKEN --key key.json --name NAME [--ca FILE] [--coordinator-key KEY]
-      Registers this site's key with an invitation's one-time token (the key is made if
-      key.json does not exist) and pins the coordinator's key; shows both fingerprints to
-      compare out of band. A consortium admin then approves the enrollment.
-  fl-agent run --coordinator URL --key key.json --data file.csv [options]
-      Connects to the coordinator and takes part in its jobs until stopped.
-      --map mapping.json       renames local columns and category spellings to the job's
-      --coordinator-key KEY    the coordinator's public key, compared out of band
-                               (default: pinned at first contact in known-coordinators.json beside the key)
-      --ca FILE                PEM certificate of the CA that signed an https:// coordinator's
-                               certificate (default: the system's CAs) [FL_CA_FILE]
-      --backend NAME           tensorflow, wasm or cpu (default: the first that loads) [FL_BACKEND]
-      Each update sent is appended, with its signature and whether it was acknowledged,
-      to journal.jsonl beside the key: the evidence that audit verify checks a bundle against.
-  fl-agent audit verify BUNDLE --key key.json [--journal FILE] [--coordinator-key KEY] [--coordinator URL]
-      Verifies an audit bundle exported by the coordinator: its chain, signatures and models
-      (recomputed where the updates are in it), then that every update the coordinator
-      acknowledged to this site is in it as sent. Exit status 0 when all is consistent, 1
-      at the first inconsistency, which it names.
-      --journal FILE           the journal of sent updates (default: journal.jsonl beside the key)
-      --coordinator-key KEY    the coordinator's public key, compared out of band
-                               (default: one pinned in known-coordinators.json beside the key)
-      --coordinator URL        whose journal entries to check (default: the addresses pinned to the bundle's key)
-`;
+const JOURNAL_HELP = 'journal of sent messages';
 
-class UsageError extends Error {}
+const COMMANDS: Record<string, Command> = {
+  keygen: {
+    name: 'fl-agent keygen',
+    usage: '--out key.json',
+    summary: 'Makes an Ed25519 key pair (file mode 0600) and prints the public key to register.',
+    flags: { out: { value: 'FILE', help: 'where to write the key pair (required)' } },
+  },
+  enroll: {
+    name: 'fl-agent enroll',
+    usage: '--coordinator URL --token TOKEN --key key.json --name NAME [options]',
+    summary:
+      "Registers this site's key with an invitation's one-time token (the key is made if key.json\n" +
+      "does not exist) and pins the coordinator's key; shows both fingerprints to compare out of\n" +
+      "band. A consortium admin then approves the enrollment.",
+    flags: {
+      coordinator: { value: 'URL', help: "the coordinator's address, http:// or https:// (required)" },
+      token: { value: 'TOKEN', help: "the invitation's one-time token (required)" },
+      key: { value: 'FILE', help: "this site's key pair (required; made when missing)" },
+      name: { value: 'NAME', help: 'the participant name to enroll as (required)' },
+      ca: { value: 'FILE', help: "PEM certificate of the CA that signed an https:// coordinator's certificate", default: "the system's CAs", env: 'FL_CA_FILE' },
+      'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'pinned at first contact' },
+      proxy: { value: 'URL', help: 'outbound HTTP proxy (CONNECT) to reach the coordinator through', default: 'HTTPS_PROXY, or HTTP_PROXY for http://; NO_PROXY honoured' },
+    },
+  },
+  run: {
+    name: 'fl-agent run',
+    usage: '--coordinator URL --key key.json --data SOURCE [options]',
+    summary:
+      'Connects to the coordinator and takes part in its jobs until stopped (SIGINT, SIGTERM) or\n' +
+      'revoked; reconnects with backoff after any disconnect, a coordinator restart included.\n' +
+      'SOURCE is a CSV file, a .parquet file, or a postgres:// URL with --query; it is read afresh\n' +
+      'for each job, and again when the file changes.\n' +
+      'Every message sent is appended to journal.jsonl beside the key (fl-agent report, audit verify).',
+    flags: {
+      coordinator: { value: 'URL', help: "the coordinator's address, http:// or https:// (required)" },
+      key: { value: 'FILE', help: "this site's key pair (required)" },
+      data: { value: 'SOURCE', help: 'the local data: a CSV file with a header line, a .parquet file, or a postgres:// URL (required)' },
+      query: { value: 'SQL', help: 'the query whose rows to use, for a postgres:// SOURCE', default: 'none' },
+      map: { value: 'FILE', help: "renames local columns and category spellings to the job's", default: 'none' },
+      policy: { value: 'FILE', help: "this site's policy: jobs outside it are declined with a signed reason", default: 'every job accepted' },
+      'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'pinned at first contact in known-coordinators.json beside the key' },
+      ca: { value: 'FILE', help: "PEM certificate of the CA that signed an https:// coordinator's certificate", default: "the system's CAs", env: 'FL_CA_FILE' },
+      proxy: { value: 'URL', help: 'outbound HTTP proxy (CONNECT) carrying the socket and the REST calls', default: 'HTTPS_PROXY, or HTTP_PROXY for http://; NO_PROXY honoured' },
+      backend: { value: 'NAME', help: `TF.js backend: ${BACKEND_NAMES.join(', ')}`, default: 'the first that loads', env: 'FL_BACKEND' },
+    },
+  },
+  check: {
+    name: 'fl-agent check',
+    usage: '--data SOURCE --job job.json [--map mapping.json] [--query SQL]',
+    summary:
+      'Checks the data against a job spec (the JSON POSTed to /api/jobs) before joining: prints the\n' +
+      'rows it would train on, the problems by line and column, and the time and memory the check\n' +
+      'took. Exit status 0 when the data is usable, 1 when not.',
+    flags: {
+      data: { value: 'SOURCE', help: 'a CSV file, a .parquet file, or a postgres:// URL (required)' },
+      job: { value: 'FILE', help: 'the job spec, as POSTed to /api/jobs (required)' },
+      map: { value: 'FILE', help: "renames local columns and category spellings to the job's", default: 'none' },
+      query: { value: 'SQL', help: 'the query whose rows to use, for a postgres:// SOURCE', default: 'none' },
+    },
+  },
+  report: {
+    name: 'fl-agent report',
+    usage: '--key key.json [--since DATE] [--format json|md] [--journal FILE]',
+    summary:
+      'What left this site, per job, from its journal: the aggregates of each statistics message,\n' +
+      "each update's size and hash, each evaluation's metrics, each failure report's code and counts.",
+    flags: {
+      key: { value: 'FILE', help: "this site's key pair: the journal is beside it (required unless --journal)" },
+      journal: { value: 'FILE', help: JOURNAL_HELP, default: 'journal.jsonl beside the key' },
+      since: { value: 'DATE', help: 'only messages sent from this date or time on (ISO 8601, e.g. 2026-01-31)', default: 'all' },
+      format: { value: 'FORMAT', help: 'md (Markdown) or json', default: 'md' },
+    },
+  },
+  audit: {
+    name: 'fl-agent audit verify',
+    usage: 'BUNDLE --key key.json [options]',
+    summary:
+      'Verifies an audit bundle exported by the coordinator: its chain, signatures and models\n' +
+      '(recomputed where the updates are in it), then that every update the coordinator\n' +
+      'acknowledged to this site is in it as sent. Exit status 0 when all is consistent, 1\n' +
+      'at the first inconsistency, which it names.',
+    positionals: 2,
+    flags: {
+      key: { value: 'FILE', help: "this site's key pair (required)" },
+      journal: { value: 'FILE', help: 'the journal of sent updates', default: 'journal.jsonl beside the key' },
+      'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'one pinned in known-coordinators.json beside the key' },
+      coordinator: { value: 'URL', help: 'whose journal entries to check', default: "the addresses pinned to the bundle's key" },
+    },
+  },
+};
 
-function required(values: Record<string, unknown>, name: string): string {
-  const value = values[name];
-  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
-  return value;
+function programHelp(): string {
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.name} ${c.usage}`);
+  return (
+    `Usage:\n${lines.join('\n')}\n  fl-agent --version\n\n` +
+    `Each command takes --help. Exit status: ${EXIT.DONE} done, ${EXIT.FAILED} failed, ${EXIT.REFUSED_COORDINATOR} refused coordinator ` +
+    `(its key differs from the pinned one), ${EXIT.REVOKED} revoked, ${EXIT.USAGE} usage error.\n`
+  );
+}
+
+function version(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return `fl-agent ${pkg.version}`;
+}
+
+/** A command's arguments, or its help printed: null then. */
+function parsed(name: string, args: string[]): Parsed | null {
+  const command = COMMANDS[name];
+  const result = parseCommand(command, args);
+  if (!result.help) return result;
+  process.stdout.write(commandHelp(command));
+  return null;
+}
+
+const string = (values: Parsed['values'], name: string) => values[name] as string | undefined;
+
+/** The outbound proxy's agent for a coordinator, when one is given or set in the environment. */
+function proxyOf(coordinatorUrl: string, given: string | undefined): ReturnType<typeof proxyAgent> | undefined {
+  const proxy = proxyFor(coordinatorUrl, given);
+  if (!proxy) return undefined;
+  urlFlag('proxy', proxy);
+  process.stderr.write(`fl-agent: through the proxy ${new URL(proxy).host}\n`);
+  return proxyAgent(proxy);
 }
 
 /** The CA file, checked here so that a wrong file is named at start, not as a failed handshake on every attempt. */
@@ -73,83 +180,114 @@ function readCa(file: string): Buffer {
 
 /** `fl-agent audit verify BUNDLE ...`: its own arguments, as it takes a positional one. */
 function audit(args: string[]): void {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: { key: { type: 'string' }, journal: { type: 'string' }, 'coordinator-key': { type: 'string' }, coordinator: { type: 'string' } },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  const [subcommand, bundle, ...extra] = positionals;
-  if (subcommand !== 'verify' || !bundle || extra.length) throw new UsageError('expected: fl-agent audit verify BUNDLE --key key.json');
-  const keyFile = required(values, 'key');
+  const result = parsed('audit', args);
+  if (!result) return;
+  const { values, positionals } = result;
+  const [subcommand, bundle] = positionals;
+  if (subcommand !== 'verify' || !bundle) throw new UsageError('expected: fl-agent audit verify BUNDLE --key key.json');
+  const keyFile = requiredFlag(values, 'key');
   const besideKey = path.dirname(path.resolve(keyFile));
-  const journal = values.journal ?? path.join(besideKey, 'journal.jsonl');
-  if (values.journal && !fs.existsSync(journal)) throw new Error(`there is no journal ${journal}`);
-  const result = verifyBundle({
+  const journalFlag = string(values, 'journal');
+  const journal = journalFlag ?? path.join(besideKey, 'journal.jsonl');
+  if (journalFlag && !fs.existsSync(journal)) throw new UsageError(`--journal ${journal}: no such file`);
+  const outcome = verifyBundle({
     bundle,
     publicKey: readKeyFile(keyFile).publicKey,
     journalFile: fs.existsSync(journal) ? journal : undefined,
-    coordinatorKey: values['coordinator-key'],
-    coordinator: values.coordinator,
+    coordinatorKey: string(values, 'coordinator-key'),
+    coordinator: string(values, 'coordinator'),
     pins: new CoordinatorPins(path.join(besideKey, 'known-coordinators.json')),
     onLine: (line) => process.stdout.write(`${line}\n`),
   });
-  process.exitCode = result.exitCode;
+  process.exitCode = outcome.exitCode;
+}
+
+/** --data and --query, checked together before anything is read. */
+function dataSource(values: Parsed['values']): DataSource {
+  const source = { location: requiredFlag(values, 'data'), query: string(values, 'query') };
+  try {
+    checkSource(source);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return source;
+}
+
+async function check(args: string[]): Promise<void> {
+  const result = parsed('check', args);
+  if (!result) return;
+  const { values } = result;
+  const source = dataSource(values);
+  const spec = loadJobSpec(requiredFlag(values, 'job'));
+  const mapping = values.map ? loadMapping(string(values, 'map')!) : undefined;
+  const started = performance.now();
+  const outcome = await checkData(source, spec, mapping);
+  const seconds = (performance.now() - started) / 1000;
+  const memory = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(`${outcome.lines.join('\n')}\nchecked in ${seconds.toFixed(1)} s; peak memory ${memory.toFixed(0)} MiB\n`);
+  process.exitCode = outcome.usable ? EXIT.DONE : EXIT.FAILED;
+}
+
+function report(args: string[]): void {
+  const result = parsed('report', args);
+  if (!result) return;
+  const { values } = result;
+  const journalFlag = string(values, 'journal');
+  const journal = journalFlag ?? path.join(path.dirname(path.resolve(requiredFlag(values, 'key'))), 'journal.jsonl');
+  const format = choiceFlag('format', string(values, 'format') ?? 'md', ['md', 'json'] as const);
+  const sinceText = string(values, 'since');
+  const since = sinceText === undefined ? undefined : new Date(sinceText);
+  if (since && Number.isNaN(since.getTime())) throw new UsageError(`--since ${JSON.stringify(sinceText)} is not a date: expected ISO 8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z`);
+  // No journal yet: nothing has been sent.
+  const lines = fs.existsSync(journal) ? readJournalLines(journal) : [];
+  const built = buildReport(lines, since);
+  process.stdout.write(format === 'json' ? `${JSON.stringify(built, null, 2)}\n` : reportMarkdown(built));
 }
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
+    process.stdout.write(programHelp());
     return;
   }
   if (command === 'audit') return audit(rest);
-  const options = {
-    out: { type: 'string' },
-    coordinator: { type: 'string' },
-    key: { type: 'string' },
-    data: { type: 'string' },
-    map: { type: 'string' },
-    'coordinator-key': { type: 'string' },
-    ca: { type: 'string' },
-    token: { type: 'string' },
-    name: { type: 'string' },
-    backend: { type: 'string' },
-  } as const;
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: rest, options, strict: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  if (command === 'report') return report(rest);
+  if (command === 'check') return check(rest);
+  if (!(command in COMMANDS)) throw new UsageError(`unknown command ${command} (fl-agent --help lists them)`);
+  const result = parsed(command, rest);
+  if (!result) return;
+  const { values } = result;
 
   if (command === 'keygen') {
-    const pair = writeKeyFile(required(values, 'out'));
+    const pair = writeKeyFile(requiredFlag(values, 'out'));
     process.stdout.write(`public key ${encodeKey(pair.publicKey)}\nfingerprint ${fingerprint(pair.publicKey)}\n`);
     return;
   }
+  const coordinatorUrl = urlFlag('coordinator', requiredFlag(values, 'coordinator')).toString().replace(/\/$/, '');
+  const keyFile = requiredFlag(values, 'key');
+  const caFile = string(values, 'ca') || process.env.FL_CA_FILE || undefined;
+  const ca = caFile ? readCa(caFile) : undefined;
+  const agent = proxyOf(coordinatorUrl, string(values, 'proxy'));
+  const pins = new CoordinatorPins(path.join(path.dirname(path.resolve(keyFile)), 'known-coordinators.json'));
   if (command === 'enroll') {
-    const keyFile = required(values, 'key');
+    const token = requiredFlag(values, 'token');
+    const name = requiredFlag(values, 'name');
     const created = !fs.existsSync(keyFile);
     const keys = created ? writeKeyFile(keyFile) : readKeyFile(keyFile);
     if (created) process.stdout.write(`made a new key pair in ${keyFile} (mode 0600)\n`);
-    const caFile = (values.ca as string | undefined) || process.env.FL_CA_FILE || undefined;
-    const coordinatorUrl = required(values, 'coordinator');
-    const { enrolled, fingerprint: shown, pinned } = await enroll({
-      coordinatorUrl,
-      token: required(values, 'token'),
-      name: required(values, 'name'),
-      keys,
-      ca: caFile ? readCa(caFile) : undefined,
-      coordinatorKey: values['coordinator-key'] as string | undefined,
-      pins: new CoordinatorPins(path.join(path.dirname(path.resolve(keyFile)), 'known-coordinators.json')),
-    });
+    let enrolledAs;
+    try {
+      enrolledAs = await enroll({ coordinatorUrl, token, name, keys, ca, agent, coordinatorKey: string(values, 'coordinator-key'), pins });
+    } catch (err) {
+      // A coordinator presenting another key than the pinned one is refused, as `run` refuses it.
+      if (err instanceof EnrollmentError && err.code === 'BAD_SIGNATURE') process.exitCode = EXIT.REFUSED_COORDINATOR;
+      throw err;
+    }
+    const { enrolled, fingerprint: shown, pinned } = enrolledAs;
     const where = [enrolled.organisation, enrolled.country].filter(Boolean).join(', ');
     process.stdout.write(
       `enrolled as ${enrolled.participant} (${where}): ${enrolled.status === 'pending' ? "waiting for a consortium admin's approval" : enrolled.status}\n` +
@@ -159,47 +297,44 @@ async function main(argv: string[]): Promise<void> {
     );
     return;
   }
-  if (command !== 'run') throw new UsageError(`unknown command ${command}`);
 
-  const keyFile = required(values, 'key');
-  const backendName = (values.backend as string | undefined) ?? process.env.FL_BACKEND;
-  if (backendName && !BACKEND_NAMES.includes(backendName as BackendName)) {
-    throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
-  }
-  const coordinatorUrl = required(values, 'coordinator');
-  const caFile = (values.ca as string | undefined) || process.env.FL_CA_FILE || undefined;
-  const ca = caFile ? readCa(caFile) : undefined;
+  const source = dataSource(values);
+  const backendText = string(values, 'backend') ?? process.env.FL_BACKEND;
+  const backendName = backendText ? choiceFlag('backend', backendText, BACKEND_NAMES) : undefined;
+  const mapping = values.map ? loadMapping(string(values, 'map')!) : undefined;
+  const policyFile = string(values, 'policy');
+  const policy = policyFile ? loadPolicy(policyFile) : undefined;
+  if (policy) process.stderr.write(`fl-agent: jobs are checked against the policy ${policyFile}\n`);
   if (ca && !coordinatorUrl.startsWith('https:')) process.stderr.write(`fl-agent: --ca has no effect on ${coordinatorUrl}, which is not https://\n`);
-  const backend = await selectBackend(backendName as BackendName | undefined);
+  const backend = await selectBackend(backendName);
   process.stderr.write(`fl-agent: training on TF.js ${backend}\n`);
-  const agent = new ParticipantAgent({
+  const participant = new ParticipantAgent({
     coordinatorUrl,
     keys: readKeyFile(keyFile),
-    dataFile: required(values, 'data'),
-    mapping: values.map ? loadMapping(values.map as string) : undefined,
-    coordinatorKey: values['coordinator-key'] as string | undefined,
+    dataFile: source.location,
+    query: source.query,
+    mapping,
+    policy,
+    agent,
+    coordinatorKey: string(values, 'coordinator-key'),
     ca,
-    pins: new CoordinatorPins(path.join(path.dirname(path.resolve(keyFile)), 'known-coordinators.json')),
+    pins,
     journalFile: path.join(path.dirname(path.resolve(keyFile)), 'journal.jsonl'),
   });
-  agent.on('refused', (error: { code: string }) => {
-    if (error.code === 'BAD_SIGNATURE' && !agent.socket.active) process.exitCode = 2;
-    // Revocation is final: there is nothing to retry.
-    if (error.code === 'REVOKED') process.exit(3);
-  });
-  const stop = () => {
-    agent.stop();
-    process.exit(0);
-  };
+  // The agent stays up until stopped or revoked; a refused coordinator ends it too, each with its own status.
+  const statuses: Record<StopReason, number> = { stopped: EXIT.DONE, revoked: EXIT.REVOKED, 'refused-coordinator': EXIT.REFUSED_COORDINATOR, replaced: EXIT.FAILED };
+  participant.on('stopped', (why: StopReason) => process.exit(statuses[why]));
+  const stop = () => participant.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   // Models of megabytes come and go every round outside the heap, and V8 counts them against the heap's limit:
   // letting it grow to 4x what the last full collection kept spares a full collection about every round.
   if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) v8.setFlagsFromString('--heap-growing-percent=300');
-  await agent.start();
+  await participant.start();
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {
-  process.stderr.write(`fl-agent: ${err.message}\n${err instanceof UsageError ? `\n${HELP}` : ''}`);
-  process.exit(err instanceof UsageError ? 64 : 1);
+  const usage = err instanceof UsageError;
+  process.stderr.write(`fl-agent: ${err.message}\n${usage ? 'fl-agent --help lists the commands; fl-agent COMMAND --help their flags\n' : ''}`);
+  process.exit(usage ? EXIT.USAGE : process.exitCode || EXIT.FAILED);
 });

@@ -1,7 +1,10 @@
 export * from './data';
 export * from './train';
-export { ParticipantAgent, trainingSeed, type AgentOptions } from './client/agent';
+export { ParticipantAgent, trainingSeed, type AgentOptions, type StopReason } from './client/agent';
 export { UnmaskedWebSocket } from './client/transport';
 export { CoordinatorPins } from './client/pins';
 export { requestJson, networkErrorMessage, type JsonRequestOptions, type JsonResponse } from './client/http';
 export { enroll, EnrollmentError, type EnrollOptions } from './client/enroll';
+export { SitePolicySchema, checkPolicy, loadPolicy, type SitePolicy, type Decline } from './client/policy';
+export { proxyAgent, proxyFor } from './client/proxy';
+export { buildReport, reportMarkdown, type SiteReport } from './audit/report';

@@ -5,6 +5,7 @@
  * with the API's own schemas.
  */
 export * from './protocol/job';
+export * from './strategy/spec';
 export * from './protocol/errors';
 export { MODEL_KINDS, type ModelKind, type ModelShape } from './model/model';
 export { PARTICIPANT_STATUSES, type ParticipantStatus } from './protocol/enrollment';

@@ -55,7 +55,7 @@ describe('an agent given job setups by digest', () => {
   };
   const weights = encodeWeights(new Float32Array([0.1, -0.2, 0.3]));
 
-  function train(round: number, digest: string) {
+  function train(round: number, digest: string, config?: { header: TrainHeader['config']; correction?: Uint8Array }) {
     const header: TrainHeader = {
       type: 'train',
       job: 'job-1',
@@ -66,8 +66,10 @@ describe('an agent given job setups by digest', () => {
       issuedAt: Date.now(),
       auditHead: { seq: 1, hash: '0'.repeat(64) },
       evaluate: false,
+      ...(config && { config: config.header }),
     };
-    socket.emit('train', { header, signature: signHeader('train', header, coordinator.secretKey), weights });
+    const correction = config?.correction && { correction: config.correction };
+    socket.emit('train', { header, signature: signHeader('train', header, coordinator.secretKey), weights, ...correction });
   }
 
   beforeAll(async () => {
@@ -136,5 +138,23 @@ describe('an agent given job setups by digest', () => {
     train(4, setupDigest(setup));
     await eventually(() => updates.length, (n) => n === 2);
     expect(updates[1].header.round).toBe(4);
+  });
+
+  it('trains with the signed per-round config, and ignores a correction its header does not name', async () => {
+    const digest = setupDigest(setup);
+    const correction = encodeWeights(new Float32Array([0.5, -0.5, 0.25]));
+    // The header names other bytes than those attached: ignored, and said so.
+    train(5, digest, { header: { correctionSha256: sha256Hex(encodeWeights(new Float32Array(3))) }, correction });
+    await eventually(() => logged.filter((l) => l.includes('the correction does not match its signed train header')).length, (n) => n === 1);
+    // The same round three ways: plain, with FedProx's μ, with SCAFFOLD's correction. The same seed, so only
+    // the config differs; batches of 4, so that the proximal term, 0 at the first step, counts from the second.
+    const batched = { ...setup, spec: { ...setup.spec, batchSize: 4 } };
+    socket.emit('setup', { header: batched, signature: signHeader('setup', batched, coordinator.secretKey) });
+    train(6, setupDigest(batched));
+    train(6, setupDigest(batched), { header: { proximalMu: 5 } });
+    train(6, setupDigest(batched), { header: { correctionSha256: sha256Hex(correction) }, correction });
+    await eventually(() => updates.length, (n) => n === 5);
+    expect(updates.slice(2).map((u) => u.header.round)).toEqual([6, 6, 6]);
+    expect(new Set(updates.slice(2).map((u) => u.header.weightsSha256)).size).toBe(3);
   });
 });

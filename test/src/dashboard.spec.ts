@@ -15,8 +15,21 @@ import * as path from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
 import { startCoordinator, type RunningCoordinator } from '@fl/coordinator';
-import { encodeWeights, fingerprint, generateKeyPair, sha256Hex, type ErrorBody, type JobSpec } from '@fl/shared';
-import { enroll, type ParticipantAgent } from '@fl/participant-agent';
+import {
+  encodeWeights,
+  fingerprint,
+  generateKeyPair,
+  randomNonce,
+  sha256Hex,
+  signHeader,
+  type ErrorBody,
+  type JobSpec,
+  type KeyPair,
+  type LocalStatistics,
+  type StatisticsRequest,
+  type TrainMessage,
+} from '@fl/shared';
+import { computeStatistics, enroll, loadLocalData, type ParticipantAgent } from '@fl/participant-agent';
 import {
   AdminApi,
   DATA_DIR,
@@ -32,7 +45,7 @@ import {
   type Split,
 } from './harness';
 import { run } from './processes';
-import { connectRaw, handshakeAuth } from './raw-client';
+import { connectRaw, craftUpdate, emitWithAck, handshakeAuth } from './raw-client';
 
 jest.setTimeout(300_000);
 
@@ -309,6 +322,8 @@ describe('the dashboard in a browser', () => {
   it('follows the job to its end, live', async () => {
     await page.getByTestId('job-status').filter({ hasText: 'completed' }).waitFor({ timeout: 240_000 });
     await expect(page.getByTestId('job-round').textContent()).resolves.toBe(`${ROUNDS} of ${ROUNDS}`);
+    // A job created without a strategy is FedAvg, weighted by sample count.
+    await expect(page.getByTestId('job-strategy').textContent()).resolves.toBe('fedavg:weighting=samples');
     await eventually(() => roundRows().count(), (n) => n === ROUNDS, 10_000);
     await eventually(lossPoints, (n) => n === ROUNDS, 10_000);
     const first = roundRows().last();
@@ -699,6 +714,50 @@ describe('the dashboard in a browser', () => {
     await expect(connect(((await signedIn.json()) as { token: string }).token)).resolves.toBe('connected');
     await expect(connect('not-the-token-0123456789')).resolves.toBe('UNAUTHORIZED');
   }, 30_000);
+
+  it('shows why a site was left out of a job, and an update out of its round', async () => {
+    // Prepare: eve reports feature sums of 1e300; mallory reports honest statistics, then sends NaN weights every round
+    const raw: Socket[] = [];
+    const join = async (name: string, statistics: (s: LocalStatistics) => LocalStatistics, train?: (m: TrainMessage, pair: KeyPair) => unknown) => {
+      const pair = await registerParticipant(api, name);
+      const { socket } = await connectRaw(coordinator.url, handshakeAuth(pair));
+      raw.push(socket);
+      socket.on('statistics-request', (request: StatisticsRequest) => {
+        const own = computeStatistics(loadLocalData(split.parties[0], request.header.spec).table, request.header.spec);
+        const header = { type: 'statistics' as const, job: request.header.job, participant: name, nonce: randomNonce(), statistics: statistics(own) };
+        void emitWithAck(socket, 'statistics', { header, signature: signHeader('statistics', header, pair.secretKey) });
+      });
+      if (train) socket.on('train', (m: TrainMessage) => void train(m, pair));
+    };
+    try {
+      await join('eve', (s) => ({ ...s, features: s.features.map((f) => (f.type === 'numeric' ? { ...f, sum: 1e300, sumSquares: 1e300 } : f)) }));
+      await join('mallory', (s) => s, (m, pair) => {
+        const nan = new Float32Array((m.weights as Uint8Array).byteLength / 4).fill(NaN);
+        return emitWithAck(raw[1], 'update', craftUpdate(m, 'mallory', pair, { weights: nan }));
+      });
+      // Execute
+      const job = await api.createJob({
+        name: 'left out',
+        model: 'logistic',
+        features: featuresOf(file, 'diagnosis'),
+        target: 'diagnosis',
+        rounds: 2,
+        minParticipants: HOSPITALS.length,
+        // The silent participant, when still connected, holds the statistics phase to its deadline and each round a second.
+        roundDeadlineSeconds: 10,
+        waitAfterMinimumSeconds: 1,
+        evaluateEvery: 0,
+      });
+      await eventually(async () => (await api.job(job.id)).status, (status) => status === 'completed', 120_000);
+      await page.goto(`${coordinator.url}/jobs/${job.id}`);
+      // Assert: the job names the site left out and why; each round's row names the update left out and its code
+      await expect(page.getByTestId('job-excluded').textContent()).resolves.toMatch(/eve: IMPLAUSIBLE_STATISTICS feature \S+: a sum of squares no values can have/);
+      await eventually(() => roundRows().count(), (n) => n === 2, 10_000);
+      for (const row of await roundRows().all()) await expect(row.getByTestId('failure-code').textContent()).resolves.toBe('mallory: NON_FINITE');
+    } finally {
+      raw.forEach((socket) => socket.close());
+    }
+  });
 
   it('serves the app for its own addresses and leaves unknown API routes to the API', async () => {
     const page404 = await fetch(`${coordinator.url}/jobs/some-job`);

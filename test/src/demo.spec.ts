@@ -104,7 +104,7 @@ describe('npm run demo', () => {
 
     it('is refused, before anything starts, when told to use the first run\'s directory', async () => {
       const reused = await demo(['--data-dir', dir, '--rounds', '1'], cwd);
-      expect(reused.status).toBe(2);
+      expect(reused.status).toBe(64);
       expect(reused.stderr).toMatch(/is not an empty directory .*give a new or empty directory/);
       expect(reused.stdout).toBe('');
       expect(JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')).round).toBe(3);
@@ -128,9 +128,9 @@ describe('npm run demo with a wrong command line', () => {
     [['--colour', 'red'], 'unknown option --colour'],
     [['ten'], 'unexpected argument ten; every value follows its option'],
     [['--keep-open=yes'], '--keep-open takes no value'],
-  ])('%j is refused with a usage message and status 2, and nothing is made', async (args, message) => {
+  ])('%j is refused with a usage message and status 64, and nothing is made', async (args, message) => {
     const { status, stdout, stderr } = await demo(args, cwd);
-    expect(status).toBe(2);
+    expect(status).toBe(64);
     expect(stderr.split('\n')[0]).toBe(`demo: ${message}`);
     expect(stderr).toContain('Usage: npm run demo -- [--data-dir DIR] [--rounds N] [--keep-open]');
     expect(stdout).toBe('');

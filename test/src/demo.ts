@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RoundRecord } from '@fl/coordinator';
-import type { JobSpecInput } from '@fl/shared';
+import { EXIT, type JobSpecInput } from '@fl/shared';
 import { AdminApi, DATA_DIR, evaluateModel, splitCsv, type GlobalModel } from './harness';
 import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
 
@@ -289,12 +289,12 @@ async function main(): Promise<void> {
 main().catch((err: Error) => {
   if (err instanceof UsageError) {
     process.stderr.write(`demo: ${err.message}\n\n${usage()}`);
-    process.exit(2);
+    process.exit(EXIT.USAGE);
   }
   if (err instanceof RefusedError) {
     process.stderr.write(`demo: ${err.message}\n`);
-    process.exit(2);
+    process.exit(EXIT.USAGE);
   }
   console.error(`demo failed: ${err.message}`);
-  process.exit(1);
+  process.exit(EXIT.FAILED);
 });

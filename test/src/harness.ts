@@ -6,18 +6,21 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startCoordinator, type Clock, type CoordinatorConfigInput, type JobRecord, type RoundRecord, type RunningCoordinator } from '@fl/coordinator';
+import { startCoordinator, type Clock, type CoordinatorConfigInput, type RunningCoordinator } from '@fl/coordinator';
 import {
   encodeKey,
   generateKeyPair,
   seededRandom,
   type JobSpec,
   type JobSpecInput,
+  type AuditPage,
+  type JobView,
   type KeyPair,
   type ModelShape,
   type Preprocessing,
+  type RoundView,
 } from '@fl/shared';
-import { loadLocalData, parseCsv, prepare, ParticipantAgent, requestJson } from '@fl/participant-agent';
+import { parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
 import { shuffle } from './sim/partition';
 
@@ -78,16 +81,21 @@ export class AdminApi {
     return this.ok('POST', '/api/participants', { name, organisation, publicKey: encodeKey(publicKey) });
   }
 
-  createJob(spec: JobSpecInput): Promise<JobRecord> {
+  createJob(spec: JobSpecInput): Promise<JobView> {
     return this.ok('POST', '/api/jobs', spec);
   }
 
-  job(id: string): Promise<JobRecord> {
+  job(id: string): Promise<JobView> {
     return this.ok('GET', `/api/jobs/${id}`);
   }
 
-  rounds(id: string): Promise<RoundRecord[]> {
+  rounds(id: string): Promise<RoundView[]> {
     return this.ok('GET', `/api/jobs/${id}/rounds`);
+  }
+
+  /** The first page of the audit log. */
+  audit(): Promise<AuditPage> {
+    return this.ok('GET', '/api/audit?limit=1000');
   }
 
   model(id: string): Promise<GlobalModel> {
@@ -116,13 +124,14 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer } = {},
+  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer; query?: string } = {},
 ): Promise<ParticipantAgent> {
   const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator, options.ca), name));
   const agent = new ParticipantAgent({
     coordinatorUrl: coordinator.url,
     keys: pair,
     dataFile,
+    query: options.query,
     coordinatorKey: coordinator.identity.publicKey,
     ca: options.ca,
     log: options.log ?? (() => undefined),
@@ -181,7 +190,7 @@ export function splitCsv(file: string, parties: number, options: { seed: number;
 
 /** Evaluates a downloaded global model on a CSV file, with the model's own preprocessing. */
 export function evaluateModel(model: GlobalModel, spec: JobSpec, file: string): { accuracy?: number; rmse?: number; n: number } {
-  const { table } = loadLocalData(file, spec);
+  const { table } = toLocalTable(parseCsv(fs.readFileSync(file)), spec);
   const data = prepare(table, model.preprocessing);
   const metrics = testMetrics(model.shape, new Float32Array(model.weights), data, model.preprocessing.target);
   const known = (value: number | null) => value ?? undefined;

@@ -18,8 +18,8 @@ export interface NumberField {
 }
 
 /** The settings with a label (and maybe a hint) in the texts; any other gets its name in words. */
-const LABELLED = new Set(['rounds', 'minParticipants', 'roundDeadlineSeconds', 'waitAfterMinimumSeconds', 'localEpochs', 'batchSize', 'learningRate', 'l2', 'seed', 'evaluateEvery', 'evaluationFraction']);
-const HINTED = new Set(['minParticipants', 'roundDeadlineSeconds', 'waitAfterMinimumSeconds', 'localEpochs', 'evaluateEvery', 'evaluationFraction']);
+const LABELLED = new Set(['rounds', 'minParticipants', 'roundDeadlineSeconds', 'waitAfterMinimumSeconds', 'localEpochs', 'batchSize', 'learningRate', 'l2', 'seed', 'evaluateEvery', 'evaluationFraction', 'maxRowsPerParticipant']);
+const HINTED = new Set(['minParticipants', 'roundDeadlineSeconds', 'waitAfterMinimumSeconds', 'localEpochs', 'evaluateEvery', 'evaluationFraction', 'maxRowsPerParticipant']);
 
 export function numberFieldText(t: TFunction, key: string): { label: string; hint?: string } {
   if (!LABELLED.has(key)) return { label: words(key).replace(/^./, (c) => c.toUpperCase()) };
@@ -56,15 +56,17 @@ export interface JobFormValues {
   model: ModelKind;
   target: string;
   positiveClass: string;
+  /** logistic and softmax: the target's classes, comma-separated; empty: those the sites report */
+  classes: string;
   /** one feature a line or comma-separated (a pasted CSV header): `name` or `name:categorical` */
   features: string;
   numbers: Record<string, string>;
 }
 
 /** Every spec field the form has an input for. */
-const FORM_FIELDS = new Set(['name', 'model', 'target', 'positiveClass', 'features', ...NUMBER_FIELDS.map((f) => f.key)]);
+const FORM_FIELDS = new Set(['name', 'model', 'target', 'positiveClass', 'classes', 'features', ...NUMBER_FIELDS.map((f) => f.key)]);
 
-export const EMPTY_FORM: JobFormValues = { name: '', model: 'logistic', target: '', positiveClass: '', features: '', numbers: {} };
+export const EMPTY_FORM: JobFormValues = { name: '', model: 'logistic', target: '', positiveClass: '', classes: '', features: '', numbers: {} };
 
 /** Field name → the first problem with it; `form` for problems of the whole. */
 export type FieldErrors = Record<string, string>;
@@ -85,6 +87,8 @@ export function toSpecInput(values: JobFormValues): Record<string, unknown> {
   const spec: Record<string, unknown> = { model: values.model, target: values.target.trim(), features: parseFeatures(values.features) };
   if (values.name.trim()) spec.name = values.name.trim();
   if (values.model === 'logistic' && values.positiveClass.trim()) spec.positiveClass = values.positiveClass.trim();
+  const classes = values.classes.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  if (values.model !== 'linear' && classes.length > 0) spec.classes = classes;
   for (const { key } of NUMBER_FIELDS) {
     const raw = values.numbers[key]?.trim();
     if (raw) spec[key] = Number(raw);

@@ -20,8 +20,13 @@ export function storeAuditSource(store: Store, file = 'the store'): AuditSource 
     records: () => store.auditRecords(),
     update: (job, round, participant, sha256) => store.getRetainedUpdate(job, round, participant, sha256),
     model: (job, round) => store.getModelBytes(job, round),
+    state: (job, round) => store.getStrategyStateBytes(job, round),
     describe: (item) => {
       if ('record' in item) return `audit record ${item.record} (table audit of ${file})`;
+      if ('state' in item) {
+        const [job, round] = item.state;
+        return `strategy state after round ${round} of job ${job} (table strategy_states of ${file})`;
+      }
       if ('update' in item) {
         const [job, round, participant] = item.update;
         return `update of ${participant}, round ${round} of job ${job} (table updates of ${file})`;

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { expectedWords, UsageError } from '@fl/shared';
 
 export const ConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -172,9 +173,35 @@ function tlsProblems(config: { tlsCert?: string; tlsKey?: string }): { path: str
 
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
+/** Each setting's default as help shows it: the schema's own, so the two cannot disagree. */
+function defaults(): Record<string, unknown> {
+  const parsed = ConfigSchema.safeParse({});
+  return parsed.success ? parsed.data : {};
+}
+
 export function configHelp(): string {
-  const lines = Object.entries(FLAGS).map(([flag, { env, help }]) => `  --${flag.padEnd(36)} ${help} [${env}]`);
-  return `Usage: fl-coordinator [options]\n\nOptions:\n${lines.join('\n')}\n  --help                                 this text`;
+  const given = defaults();
+  const lines = Object.entries(FLAGS).map(([flag, { env, help }]) => {
+    const value = given[camel(flag)];
+    const shown = value === undefined || /\(default/.test(help) ? '' : ` (default: ${String(value)})`;
+    return `  --${flag.padEnd(36)} ${help}${shown} [${env}]`;
+  });
+  return (
+    `Usage: fl-coordinator [options]\n       fl-coordinator user|audit ... (below)\n       fl-coordinator --version\n\n` +
+    `Runs the coordinator until SIGINT or SIGTERM; on SIGTERM it tells its agents it is restarting,\n` +
+    `and running jobs resume from the store at the next start.\n\nOptions:\n${lines.join('\n')}\n  --help                                 this text\n\n` +
+    `Exit status: 0 done, 1 failed, 64 usage error (an unknown flag or an invalid value).`
+  );
+}
+
+/** A setting's problem in words: the flag, the value given, what is expected; never zod's own phrasing. */
+function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
+  const key = String(issue.path[0] ?? '');
+  // A secret is never repeated back, even a wrong one.
+  const value = /token/i.test(key) ? undefined : raw[key];
+  // A number given as text fails as "not a number" after coercion: say so of the text itself.
+  const words = issue.code === 'invalid_type' && issue.expected === 'number' ? 'expected a number' : expectedWords(issue);
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${value === undefined ? '' : ` ${JSON.stringify(value)}`}: ${words}`;
 }
 
 /** Parses flags and environment; throws one Error that names every wrong setting. */
@@ -184,7 +211,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): CoordinatorC
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n\n${configHelp()}`);
+    const flag = /'(-[^' ]+)/.exec((err as Error).message)?.[1];
+    throw new UsageError(
+      (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? `unknown flag ${flag} (fl-coordinator --help lists them)` : (err as Error).message.split('\n')[0],
+    );
   }
   const raw: Record<string, unknown> = {};
   for (const [flag, { env: name }] of Object.entries(FLAGS)) {
@@ -193,8 +223,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): CoordinatorC
   }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
-    throw new Error(`invalid configuration:\n${problems}`);
+    const problems = parsed.error.issues.map((i) => `  ${describeIssue(i, raw)}`).join('\n');
+    throw new UsageError(`invalid configuration (fl-coordinator --help lists every flag and its default):\n${problems}`);
   }
   return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
 }

@@ -1,7 +1,9 @@
 /** Jobs, rounds and the engine's events as the API shows them. */
-import type { JobLiveEvent, JobView, RoundView } from '@fl/shared';
+import type { Failure, JobLiveEvent, JobView, RoundView } from '@fl/shared';
 import type { JobEvent } from '../rounds/job-run';
-import type { JobRecord, RoundRecord } from '../storage/store';
+import type { JobRecord, RoundFailure, RoundRecord } from '../storage/store';
+
+const failureView = ({ participant, reason, code }: RoundFailure): Failure => ({ participant, reason, ...(code !== undefined && { code }) });
 
 export const toJobView = (j: JobRecord): JobView => ({
   id: j.id,
@@ -10,6 +12,7 @@ export const toJobView = (j: JobRecord): JobView => ({
   preprocessing: j.preprocessing,
   round: j.round,
   error: j.error,
+  excluded: j.admission.excluded.map(failureView),
   createdAt: j.createdAt,
   updatedAt: j.updatedAt,
 });
@@ -21,7 +24,7 @@ export const toRoundView = (r: RoundRecord): RoundView => ({
   closedAt: r.closedAt,
   selected: r.selected,
   contributors: r.contributors.map(({ participant, numSamples }) => ({ participant, numSamples })),
-  failures: r.failures.map(({ participant, reason }) => ({ participant, reason })),
+  failures: r.failures.map(failureView),
   metrics: r.metrics,
   attempts: r.attempts,
   modelSha256: r.modelSha256,

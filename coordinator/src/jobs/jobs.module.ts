@@ -16,7 +16,6 @@ import { AgentConnections } from '../participants/connections';
 import { ParticipantsModule } from '../participants/participants.module';
 import { RoundEngine } from '../rounds/round-engine';
 import { STORE, type Store } from '../storage/store';
-import { fedAvg } from '../strategy/fedavg';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
 
@@ -33,7 +32,6 @@ import { JobsService } from './jobs.service';
           identity,
           audit,
           retention: { rounds: config.retainUpdateRounds, maxModelBytes: config.retainMaxModelBytes },
-          strategy: fedAvg,
           maxRoundAttempts: config.maxRoundAttempts,
           jobDefaults: {
             minParticipants: config.defaultMinParticipants,

@@ -10,7 +10,10 @@ import { toJobLiveEvent, toRoundView } from './job.views';
 import { JobsService } from './jobs.service';
 
 const spec = JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'age', type: 'numeric' }], target: 'outcome' });
-const job: JobRecord = { id: 'job-1', spec, status: 'waiting', preprocessing: null, round: 0, error: null, createdAt: 1, updatedAt: 2 };
+const excluded = [{ participant: 'c', reason: 'feature age: a mean or standard deviation beyond 1e15', code: 'IMPLAUSIBLE_STATISTICS' }];
+const job: JobRecord = { id: 'job-1', spec, status: 'waiting', preprocessing: null, round: 0, error: null, admission: { reportedRows: { a: 5 }, excluded }, createdAt: 1, updatedAt: 2 };
+/** The job as the API shows it: who was left out and why, not the rows each site reported. */
+const view = { id: 'job-1', spec, status: 'waiting', preprocessing: null, round: 0, error: null, excluded, createdAt: 1, updatedAt: 2 };
 const round: RoundRecord = {
   job: 'job-1',
   round: 1,
@@ -18,7 +21,7 @@ const round: RoundRecord = {
   closedAt: 20,
   selected: ['a', 'b'],
   contributors: [{ participant: 'a', numSamples: 5 }],
-  failures: [{ participant: 'b', reason: 'timeout' }],
+  failures: [{ participant: 'b', reason: 'weight 3 is NaN', code: 'NON_FINITE' }],
   metrics: { loss: 0.5 },
   attempts: 1,
   modelSha256: 'a'.repeat(64),
@@ -38,12 +41,12 @@ async function setup() {
 describe('jobs as the API shows them', () => {
   it('answers with the shared views, never the stored records', async () => {
     const { store, engine, jobs } = await setup();
-    expect(JobViewSchema.strict().parse(jobs.create({ model: 'logistic' }, 'user:ada'))).toEqual(job);
+    expect(JobViewSchema.strict().parse(jobs.create({ model: 'logistic' }, 'user:ada'))).toEqual(view);
     expect(engine.createJob).toHaveBeenCalledWith({ model: 'logistic' }, 'user:ada');
     expect(jobs.control('job-1', 'pause', 'user:ada').status).toBe('paused');
     store.addJob(job);
-    expect(jobs.list()).toEqual([job]);
-    expect(jobs.get('job-1')).toEqual(job);
+    expect(jobs.list()).toEqual([view]);
+    expect(jobs.get('job-1')).toEqual(view);
     expect(jobs.rounds('job-1')).toEqual([]);
     store.close();
   });

@@ -23,7 +23,7 @@ import { CoordinatorLogger } from '../logger';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 
 /** The events an agent may send; anything else is a refusal. */
-const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'chunk', 'chunked']);
+const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'failure', 'chunk', 'chunked']);
 
 @WebSocketGateway({ namespace: AGENT_NAMESPACE })
 export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<AgentSocket>, OnGatewayDisconnect<AgentSocket> {
@@ -61,7 +61,10 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
 
   handleConnection(socket: AgentSocket): void {
     const { participant, handshakeNonce } = socket.data;
-    this.connections.add(participant, socket)?.disconnect(true);
+    const replaced = this.connections.add(participant, socket);
+    // Told why, so that a second agent running with the same key stops instead of reconnecting against this one for ever.
+    replaced?.emit('closing', { code: 'CONFLICT', message: 'another connection with this key replaced this one' });
+    replaced?.disconnect(true);
     const header = {
       type: 'welcome' as const,
       participant,
@@ -102,6 +105,11 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   @SubscribeMessage('evaluation')
   evaluation(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     return this.answer(socket, 'evaluation', this.engine.submitEvaluation(socket.data.participant, body));
+  }
+
+  @SubscribeMessage('failure')
+  failure(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
+    return this.answer(socket, 'failure', this.engine.submitFailure(socket.data.participant, body));
   }
 
   @SubscribeMessage('chunk')

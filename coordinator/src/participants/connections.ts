@@ -181,7 +181,11 @@ export class AgentConnections implements AgentChannel {
     return true;
   }
 
-  disconnectAll(): void {
-    for (const socket of this.sockets.values()) socket.disconnect(true);
+  /** Closes every connection; with a reason, tells each agent first (COORDINATOR_RESTARTING: come back). */
+  disconnectAll(error?: ErrorBody): void {
+    for (const socket of this.sockets.values()) {
+      if (error) socket.emit('closing', error);
+      socket.disconnect(true);
+    }
   }
 }

@@ -10,7 +10,7 @@ describe('a phase collecting replies', () => {
     phase.fail('b', 'disconnected');
     await phase.closed;
     expect([...phase.replies]).toEqual([['a', 1]]);
-    expect([...phase.failures]).toEqual([['b', 'disconnected']]);
+    expect([...phase.failures]).toEqual([['b', { reason: 'disconnected' }]]);
   });
 
   it('counts only the first answer of a participant, and none from outside the selection', () => {
@@ -33,7 +33,7 @@ describe('a phase collecting replies', () => {
     expect(phase.isClosed).toBe(false);
     clock.advance(1);
     await phase.closed;
-    expect(phase.failures.get('b')).toBe('deadline passed');
+    expect(phase.failures.get('b')).toEqual({ reason: 'deadline passed' });
     phase.accept('b', 2);
     expect(phase.replies.has('b')).toBe(false);
   });

@@ -6,9 +6,15 @@
  */
 import type { Clock } from '../core/clock';
 
+/** Why a participant did not reply: `code` when the coordinator refused what it sent. */
+export interface Failure {
+  reason: string;
+  code?: string;
+}
+
 export class ReplyCollection<T> {
   readonly replies = new Map<string, T>();
-  readonly failures = new Map<string, string>();
+  readonly failures = new Map<string, Failure>();
   /** resolves once every selected participant replied or failed */
   readonly closed: Promise<void>;
   private settle!: () => void;
@@ -49,15 +55,15 @@ export class ReplyCollection<T> {
     this.closeIfComplete();
   }
 
-  fail(participant: string, reason: string): void {
+  fail(participant: string, reason: string, code?: string): void {
     if (this.done || !this.selected.has(participant) || this.hasAnswered(participant)) return;
-    this.failures.set(participant, reason);
+    this.failures.set(participant, code === undefined ? { reason } : { reason, code });
     this.closeIfComplete();
   }
 
   /** Ends the phase now, e.g. when the job stops. */
   close(reason: string): void {
-    for (const p of this.selected) if (!this.hasAnswered(p)) this.failures.set(p, reason);
+    for (const p of this.selected) if (!this.hasAnswered(p)) this.failures.set(p, { reason });
     this.finish();
   }
 

@@ -7,8 +7,13 @@
 import {
   ackError,
   ackOk,
-  allFinite,
+  canonicalJson,
+  decodeState,
+  EMPTY_STATE,
+  encodeState,
   encodeWeights,
+  DEFAULT_STRATEGY,
+  strategyOf,
   initialModelAttestation,
   initialParameters,
   modelAttestation,
@@ -16,21 +21,28 @@ import {
   setupDigest,
   sha256Hex,
   type Ack,
+  type ErrorCode,
   type LocalStatistics,
   type ModelShape,
   type Preprocessing,
   type EvaluationHeader,
+  type FailureHeader,
+  describeFailure,
   type StatisticsHeader,
   type UpdateHeader,
   type CoordinatorToAgentEvents,
   type SetupMessage,
+  type StrategyState,
+  type TrainHeader,
+  type TrainMessage,
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store } from '../storage/store';
-import { combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
-import type { RoundAggregation, Strategy } from '../strategy/strategy';
-import { WeightedMetrics } from '../strategy/fedavg';
+import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
+import { admitStatistics, combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
+import { implausibleWeights } from '../strategy/plausibility';
+import type { HeldOutEvaluation, RoundAggregation, Strategy, TrainInstructions } from '../strategy/strategy';
+import { createStrategy } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
 import type { Clock } from '../core/clock';
 import { ReplyCollection } from './collection';
@@ -42,7 +54,6 @@ export interface JobRunDeps {
   audit: AuditLog;
   /** which accepted updates are kept for the audit to recompute aggregates */
   retention: UpdateRetention;
-  strategy: Strategy;
   maxRoundAttempts: number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** told after every committed round and status change, e.g. for the admin live view */
@@ -63,15 +74,12 @@ export interface UpdateRetention {
   maxModelBytes: number;
 }
 
-/** No participant may claim more samples than this when it gave no statistics. */
-const MAX_SAMPLES = 1_000_000_000;
-
 type Phase =
   | ({ kind: 'statistics'; collection: ReplyCollection<LocalStatistics> } & Asking)
   | ({
       kind: 'training';
       round: number;
-      collection: ReplyCollection<{ numSamples: number; sha256: string }>;
+      collection: ReplyCollection<Contribution>;
       aggregation: RoundAggregation;
       size: number;
       /** the global model sent, and whether its evaluation (of the previous round) was asked with it */
@@ -94,21 +102,10 @@ interface Asking {
   askAll: (participants: Iterable<string>) => string[];
 }
 
-/** A participant's metrics of a global model on its held-out rows. */
-interface HeldOutEvaluation {
-  numExamples: number;
-  metrics: Record<string, number>;
-}
-
-/** The participants' evaluations of a model, as recorded with its round: example-weighted means. */
-function weightedEvaluation(replies: ReadonlyMap<string, HeldOutEvaluation>): RoundEvaluation {
-  const metrics = new WeightedMetrics();
-  let numExamples = 0;
-  for (const reply of replies.values()) {
-    metrics.add(reply.metrics, reply.numExamples);
-    numExamples += reply.numExamples;
-  }
-  return { metrics: metrics.means(), numExamples, participants: [...replies.keys()] };
+/** An update folded into the round, as its record names it. */
+interface Contribution {
+  numSamples: number;
+  sha256: string;
 }
 
 /** Ends run() without recording anything more: the coordinator is shutting down. */
@@ -124,7 +121,9 @@ export class JobRun {
   private model: ModelVersion | undefined;
   /** who contributed to the last closed round: a repeat of their update is a duplicate, not a stray */
   private lastRound: { round: number; contributors: ReadonlySet<string> } | null = null;
-  private readonly reportedRows = new Map<string, number>();
+  /** the rows each admitted site reported, and the sites the statistics phase left out (stored with the job) */
+  private reportedRows: Map<string, number>;
+  private excluded: Set<string>;
   private waiters: (() => void)[] = [];
   /** coordinator shutdown: the job stays as stored, to resume at the next start */
   private halted = false;
@@ -136,13 +135,23 @@ export class JobRun {
   private readonly nonces = new Set<string>();
   /** the job's signed setup, made once its preprocessing is known; requests name it by digest */
   private setup: { message: SetupMessage; digest: string } | undefined;
+  /** the job's strategy, from its spec */
+  private readonly strategy: Strategy;
+  /** the state the last committed round left the strategy in; read from the store after a restart */
+  private strategyState: StrategyState | undefined;
+  private job: JobRecord;
 
   constructor(
-    private job: JobRecord,
+    job: JobRecord,
     private readonly deps: JobRunDeps,
   ) {
+    this.job = withDefaults(job);
     // A job paused before a restart stays paused.
     if (job.status === 'paused') this.control = 'pause';
+    this.reportedRows = new Map(Object.entries(job.admission.reportedRows));
+    this.excluded = new Set(job.admission.excluded.map((e) => e.participant));
+    const { learningRate, localEpochs, batchSize } = this.job.spec;
+    this.strategy = createStrategy(strategyOf(this.job.spec), { learningRate, localEpochs, batchSize });
   }
 
   get id(): string {
@@ -229,7 +238,7 @@ export class JobRun {
     if (phase?.kind !== 'statistics') return ackError('NOT_SELECTED', 'the statistics phase of this job is over');
     if (!phase.collection.selected.has(participant)) return ackError('NOT_SELECTED', 'not asked for statistics');
     if (phase.collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', 'statistics already received');
-    if (phase.collection.hasAnswered(participant)) return ackError('NOT_SELECTED', 'no longer awaited');
+    if (phase.collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${phase.collection.failures.get(participant)?.reason}`);
     const mismatch = statisticsMatchSpec(header.statistics, this.job.spec);
     if (mismatch) return ackError('INVALID_STATISTICS', mismatch);
     phase.collection.accept(participant, header.statistics);
@@ -244,17 +253,40 @@ export class JobRun {
     const { collection } = phase;
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked to evaluate round ${phase.round}`);
     if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already evaluated round ${phase.round}`);
-    if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)}`);
+    if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)?.reason}`);
     const refused = this.checkEvaluation(participant, header, phase.modelSha256);
     if (refused) return refused;
     collection.accept(participant, { numExamples: header.numExamples, metrics: header.metrics });
     return ackOk;
   }
 
+  /**
+   * A site reports that it will not answer the open request (its data, its
+   * training, or its policy): recorded as that participant's failure with the
+   * site's code, so the phase closes without waiting for its deadline and the
+   * others go on.
+   */
+  submitFailure(participant: string, header: FailureHeader): Ack {
+    const phase = this.phase;
+    const open =
+      phase &&
+      (phase.kind === 'statistics'
+        ? header.phase === 'statistics'
+        : header.round === phase.round && header.phase === (phase.kind === 'training' ? 'train' : 'evaluate'));
+    if (!phase || !open) return ackError('WRONG_ROUND', `no ${header.phase} request of round ${header.round} is open`);
+    const { collection } = phase;
+    if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for this ${header.phase} request`);
+    if (collection.hasAnswered(participant)) return ackError('DUPLICATE_UPDATE', `already answered this ${header.phase} request`);
+    const reason = describeFailure(header.code, header.counts);
+    this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`);
+    collection.fail(participant, reason, header.code);
+    return ackOk;
+  }
+
   /** What an evaluation must say, sent alone or with an update: the model it was asked about, and a plausible count. */
   private checkEvaluation(participant: string, evaluation: { numExamples: number; modelSha256: string }, modelSha256: string): Ack | null {
     if (evaluation.modelSha256 !== modelSha256) return ackError('DIGEST_MISMATCH', 'the evaluated model is not the one sent for evaluation');
-    const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
+    const limit = this.rowLimit(participant);
     if (evaluation.numExamples < 1 || evaluation.numExamples > limit) {
       return ackError('IMPLAUSIBLE_SAMPLES', `numExamples must be between 1 and ${limit}`);
     }
@@ -284,17 +316,20 @@ export class JobRun {
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not selected for round ${phase.round}`);
     if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already sent round ${phase.round}`);
     if (collection.hasAnswered(participant)) {
-      return ackError('NOT_SELECTED', `no longer awaited in round ${phase.round}: ${collection.failures.get(participant)}`);
+      return ackError('NOT_SELECTED', `no longer awaited in round ${phase.round}: ${collection.failures.get(participant)?.reason}`);
     }
     if (weights.length !== phase.size) {
       return ackError('WRONG_SHAPE', `expected ${phase.size} float32 weights, got ${weights.length}`);
     }
     if (sha256Hex(bytes) !== header.weightsSha256) return ackError('DIGEST_MISMATCH', 'weights do not match weightsSha256');
-    if (!allFinite(weights)) return ackError('NON_FINITE', 'weights contain NaN or infinity');
-    const limit = this.reportedRows.get(participant) ?? MAX_SAMPLES;
-    if (header.numSamples < 1 || header.numSamples > limit) {
-      return ackError('IMPLAUSIBLE_SAMPLES', `numSamples must be between 1 and ${limit}`);
-    }
+    // A signed update that is implausible is the participant's word for this round: it is left out of it at once.
+    const limit = this.rowLimit(participant);
+    const implausible =
+      implausibleWeights(weights) ??
+      (header.numSamples < 1 || header.numSamples > limit
+        ? { code: 'IMPLAUSIBLE_SAMPLES' as const, reason: `numSamples ${header.numSamples} is not between 1 and ${limit}, the rows this site reported` }
+        : null);
+    if (implausible) return this.leaveOut(phase, header, signature, implausible);
     if (header.evaluation) {
       if (!phase.evaluate || header.evaluation.round !== phase.round - 1) {
         return ackError('WRONG_ROUND', `no evaluation of round ${header.evaluation.round} was asked with round ${phase.round}`);
@@ -317,6 +352,20 @@ export class JobRun {
     return ackOk;
   }
 
+  /** The most samples or examples a participant may claim: what it reported, else the job's limit per site. */
+  private rowLimit(participant: string): number {
+    return this.reportedRows.get(participant) ?? this.job.spec.maxRowsPerParticipant;
+  }
+
+  /** Leaves an implausible update out of its round, recorded (with the participant's signed header) when the round closes. */
+  private leaveOut(phase: Phase & { kind: 'training' }, header: UpdateHeader, signature: string, why: { code: ErrorCode; reason: string }): Ack {
+    const { job, round, participant } = header;
+    this.deps.audit.defer('update.excluded', `participant:${participant}`, { job, round, participant, ...why, header, signature });
+    phase.collection.fail(participant, why.reason, why.code);
+    this.deps.log('warn', `job ${job} round ${round}: left out ${participant}'s update: ${why.code} ${why.reason}`);
+    return ackError(why.code, `${why.reason}; this update is left out of round ${round}`);
+  }
+
   private async statisticsPhase(): Promise<void> {
     const { spec } = this.job;
     for (let attempt = 1; ; attempt++) {
@@ -329,15 +378,23 @@ export class JobRun {
         attempt--;
         continue;
       }
-      if (collection.replies.size >= spec.minParticipants) {
-        for (const [p, stats] of collection.replies) this.reportedRows.set(p, stats.rows);
+      const { admitted, excluded } = admitStatistics(spec, collection.replies);
+      for (const e of excluded) this.deps.log('warn', `job ${this.job.id}: left ${e.participant} out of the job: ${e.code} ${e.reason}`);
+      if (admitted.size >= spec.minParticipants) {
+        const admission = {
+          reportedRows: Object.fromEntries([...admitted].map(([p, stats]) => [p, stats.rows])),
+          excluded: excluded.map(({ participant, reason, code }) => ({ participant, reason, code })),
+        };
+        this.reportedRows = new Map(Object.entries(admission.reportedRows));
+        this.excluded = new Set(excluded.map((e) => e.participant));
         this.nonces.clear();
-        const preprocessing = combineStatistics(spec, [...collection.replies.values()]);
+        const preprocessing = combineStatistics(spec, [...admitted.values()]);
         const initial = initialParameters(modelShape(this.job, preprocessing));
         const sha256 = sha256Hex(encodeWeights(initial));
         const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: this.deps.clock.now() };
         this.deps.store.transaction(() => {
-          this.deps.store.beginTraining(this.job.id, preprocessing, model);
+          this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
+          for (const e of excluded) this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
           const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
           this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
         });
@@ -345,12 +402,13 @@ export class JobRun {
         this.model = model;
         this.deps.log(
           'info',
-          `job ${this.job.id}: statistics from ${collection.replies.size} participants, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`,
+          `job ${this.job.id}: statistics from ${admitted.size} participants, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`,
         );
         this.notifyStatus();
         return;
       }
-      attempt = this.belowMinimum('statistics phase', attempt, collection);
+      for (const e of excluded) collection.failures.set(e.participant, { reason: e.reason, code: e.code });
+      attempt = this.belowMinimum('statistics phase', attempt, collection, admitted.size);
     }
   }
 
@@ -359,17 +417,17 @@ export class JobRun {
     // The model committed last, kept since its commit: read from the store only after a restart.
     const global = (this.model ??= this.deps.store.getModel(this.job.id)!);
     const bytes = encodeWeights(global.weights);
+    const state = this.committedState();
     for (let attempt = 1; ; attempt++) {
-      const selected = await this.waitForParticipants();
+      const instructions = this.strategy.configureTrain(round, await this.waitForParticipants(), state);
+      const selected = instructions.participants;
       this.setStatus('training');
       const startedAt = this.deps.clock.now();
-      const collection = new ReplyCollection<{ numSamples: number; sha256: string }>(new Set(selected), this.deadline(), this.deps.clock);
-      const aggregation = this.deps.strategy.begin(global.weights);
+      const collection = new ReplyCollection<Contribution>(new Set(selected), this.deadline(), this.deps.clock);
+      const aggregation = this.strategy.aggregateTrain(global.weights, state);
       // The model sent is the previous round's: its evaluation, when due, travels with this exchange.
       const evaluate = round > 1 && this.evaluationDue(round - 1);
-      // One header per round, signed once: it is the same for every participant.
       const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const, evaluate };
-      const signature = this.deps.identity.sign('train', header);
       const evaluations = new Map<string, HeldOutEvaluation>();
       const phase: Phase = {
         kind: 'training',
@@ -380,7 +438,7 @@ export class JobRun {
         modelSha256: global.sha256,
         evaluate,
         evaluations,
-        ...this.asking('train', { header, signature, weights: bytes }),
+        ...this.asking('train', this.trainMessages(header, bytes, instructions)),
       };
       if (await this.runPhase(phase)) {
         attempt--;
@@ -392,7 +450,9 @@ export class JobRun {
         this.lastRound = { round, contributors: new Set(collection.replies.keys()) };
         // Older frames are refused by round from now on; only this round's nonces need remembering.
         this.nonces.clear();
-        const { sha256 } = result;
+        // The engine names the new model and state by their bytes, whatever the strategy.
+        const sha256 = sha256Hex(encodeWeights(result.weights));
+        const stateBytes = encodeState(result.state);
         const record: RoundRecord = {
           job: this.job.id,
           round,
@@ -400,19 +460,20 @@ export class JobRun {
           closedAt: this.deps.clock.now(),
           selected,
           contributors: [...collection.replies].map(([participant, { numSamples }]) => ({ participant, numSamples })),
-          failures: [...collection.failures].map(([participant, reason]) => ({ participant, reason })),
+          failures: [...collection.failures].map(([participant, failure]) => ({ participant, ...failure })),
           metrics: result.metrics,
           attempts: attempt,
           modelSha256: sha256,
           evaluation: null,
         };
         // The previous round's evaluation, which came with this round's updates, goes in the same transaction.
-        const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: weightedEvaluation(evaluations) } : undefined;
-        this.commit(record, result.weights, global.sha256, collection.replies, evaluated);
+        const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: this.strategy.aggregateEvaluate(evaluations) } : undefined;
+        this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated);
         this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
+        this.strategyState = result.state;
         // What the commit changed, without reading back (and parsing) the whole job.
         this.job = { ...this.job, round, updatedAt: record.closedAt };
-        const shown = Object.entries(result.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+        const shown = Object.entries(record.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
         this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
         if (evaluated) this.notifyEvaluation(evaluated.round);
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
@@ -423,26 +484,28 @@ export class JobRun {
   }
 
   /**
-   * Commits a round in one transaction: its record, the new global model, the
-   * records of the updates it is made of (deferred until now), the audit record
-   * that attests it (its contributors in the order they were folded in, which
-   * recomputing the average needs), the retention policy, and the evaluation of
-   * an earlier round's model that came with its updates.
+   * Commits a round in one transaction: its record, the new global model and
+   * strategy state, the records of the updates it is made of (deferred until
+   * now), the audit record that attests it (the strategy, its state's digest and
+   * the contributors in the order they were folded in, which recomputing the
+   * aggregate needs), the retention policy, and the evaluation of an earlier
+   * round's model that came with its updates.
    */
   private commit(
     record: RoundRecord,
     weights: Float32Array,
+    state: StoredStrategyState,
     previous: string,
-    replies: ReadonlyMap<string, { numSamples: number; sha256: string }>,
+    replies: ReadonlyMap<string, Contribution>,
     evaluated?: { round: number; evaluation: RoundEvaluation },
   ): void {
     const { job, round, modelSha256: sha256 } = record;
     const { store, audit, identity, retention } = this.deps;
     store.transaction(() => {
-      store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt });
+      store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt }, state);
       if (evaluated) store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
-      const contributors = [...replies].map(([participant, reply]) => ({ participant, ...reply }));
-      const data = { job, round, sha256, previous, contributors };
+      const contributors = [...replies].map(([participant, { numSamples, sha256 }]) => ({ participant, numSamples, sha256 }));
+      const data = { job, round, sha256, previous, contributors, strategy: this.strategy.spec, stateSha256: state.sha256 };
       audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
       const throughRound = retention.rounds === undefined ? 0 : round - retention.rounds;
       if (throughRound > 0) {
@@ -475,25 +538,68 @@ export class JobRun {
   }
 
   /**
-   * One signed request for a phase, as the phase sends it. Train and evaluate
-   * requests name the job's setup: a connection that has not had it yet gets it
-   * first (the channel keeps the order).
+   * One signed request for a phase, as the phase sends it, or one per
+   * participant (a function of it): those given the same message object get it
+   * encoded once. Train and evaluate requests name the job's setup: a connection
+   * that has not had it yet gets it first (the channel keeps the order).
    */
-  private asking<E extends 'statistics-request' | 'train' | 'evaluate'>(event: E, message: Parameters<CoordinatorToAgentEvents[E]>[0]): Asking {
-    const args = [message] as Parameters<CoordinatorToAgentEvents[E]>;
+  private asking<E extends 'statistics-request' | 'train' | 'evaluate'>(
+    event: E,
+    message: Parameters<CoordinatorToAgentEvents[E]>[0] | ((participant: string) => Parameters<CoordinatorToAgentEvents[E]>[0]),
+  ): Asking {
+    const messageFor = typeof message === 'function' ? message : () => message;
+    const args = (participant: string) => [messageFor(participant)] as Parameters<CoordinatorToAgentEvents[E]>;
     const setup = event === 'statistics-request' ? undefined : this.jobSetup();
     const { channel } = this.deps;
     return {
       ask: (participant) => {
         if (setup) channel.provide([participant], setup.message, setup.digest);
-        return channel.send(participant, event, ...args);
+        return channel.send(participant, event, ...args(participant));
       },
       askAll: (participants) => {
         const selected = [...participants];
         if (setup) channel.provide(selected, setup.message, setup.digest);
-        return channel.broadcast(selected, event, ...args);
+        const groups = new Map<unknown, string[]>();
+        for (const p of selected) {
+          const m = messageFor(p);
+          groups.set(m, [...(groups.get(m) ?? []), p]);
+        }
+        return [...groups.values()].flatMap((group) => channel.broadcast(group, event, ...args(group[0])));
       },
     };
+  }
+
+  /**
+   * A round's train requests: the strategy's per-round config signed into each
+   * header. One message per distinct config, signed once: for every strategy
+   * but SCAFFOLD, whose correction is each site's own, one for all.
+   */
+  private trainMessages(base: TrainHeader, weights: Uint8Array, instructions: TrainInstructions): (participant: string) => TrainMessage {
+    const messages = new Map<string, TrainMessage>();
+    return (participant) => {
+      const { proximalMu, correction } = instructions.config(participant);
+      const correctionBytes = correction && encodeWeights(correction);
+      const config = { ...(proximalMu !== undefined && { proximalMu }), ...(correctionBytes && { correctionSha256: sha256Hex(correctionBytes) }) };
+      const key = canonicalJson(config);
+      let message = messages.get(key);
+      if (!message) {
+        const header: TrainHeader = Object.keys(config).length > 0 ? { ...base, config } : base;
+        message = { header, signature: this.deps.identity.sign('train', header), weights, ...(correctionBytes && { correction: correctionBytes }) };
+        messages.set(key, message);
+      }
+      return message;
+    };
+  }
+
+  /** The state the last committed round left the strategy in: kept since its commit, read from the store after a restart. */
+  private committedState(): StrategyState {
+    if (!this.strategyState) {
+      const stored = this.deps.store.getStrategyState(this.job.id);
+      const state = stored ? decodeState(stored.bytes) : EMPTY_STATE;
+      if (!state) throw new Error(`the stored strategy state of round ${stored!.round} cannot be read`);
+      this.strategyState = state;
+    }
+    return this.strategyState;
   }
 
   private jobSetup(): { message: SetupMessage; digest: string } {
@@ -527,7 +633,7 @@ export class JobRun {
     const bytes = encodeWeights(model.weights);
     // A pause cuts the phase short; after the resume it is asked again.
     for (;;) {
-      const selected = this.deps.channel.online().sort();
+      const selected = this.strategy.configureEvaluate(round, this.eligible());
       if (selected.length === 0) return;
       const collection = new ReplyCollection<HeldOutEvaluation>(new Set(selected), this.deadline(), this.deps.clock);
       const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
@@ -535,7 +641,7 @@ export class JobRun {
       const asking = this.asking('evaluate', { header, signature, weights: bytes });
       if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ...asking })) continue;
       if (collection.replies.size > 0) {
-        this.deps.store.setRoundEvaluation(this.job.id, round, weightedEvaluation(collection.replies));
+        this.deps.store.setRoundEvaluation(this.job.id, round, this.strategy.aggregateEvaluate(collection.replies));
         this.notifyEvaluation(round);
       }
       return;
@@ -551,9 +657,9 @@ export class JobRun {
    * attempts the job pauses with the reason (an admin resumes it), never hangs.
    * Returns the attempt count the caller's loop continues from.
    */
-  private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>): number {
-    const failures = [...collection.failures].map(([p, reason]) => `${p}: ${reason}`).join('; ');
-    const message = `${what} closed with ${collection.replies.size} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`;
+  private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>, admitted = collection.replies.size): number {
+    const failures = [...collection.failures].map(([p, { reason, code }]) => `${p}: ${code ? `${code} ` : ''}${reason}`).join('; ');
+    const message = `${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`;
     if (attempt < this.deps.maxRoundAttempts) {
       this.deps.log('warn', `job ${this.job.id}: ${message}; starting it again`);
       return attempt;
@@ -571,11 +677,16 @@ export class JobRun {
   private async waitForParticipants(): Promise<string[]> {
     for (;;) {
       await this.interrupted();
-      const online = this.deps.channel.online().sort();
+      const online = this.eligible();
       if (online.length >= this.job.spec.minParticipants) return online;
       this.setStatus('waiting');
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+  }
+
+  /** The online participants a phase may select: those the statistics phase left out take no further part in the job. */
+  private eligible(): string[] {
+    return this.deps.channel.online().filter((p) => !this.excluded.has(p)).sort();
   }
 
   private wake(): void {
@@ -627,6 +738,14 @@ export class JobRun {
   }
 
   private refresh(): void {
-    this.job = this.deps.store.getJob(this.job.id)!;
+    this.job = withDefaults(this.deps.store.getJob(this.job.id)!);
   }
+}
+
+/**
+ * A stored job with the fields its spec gained since it was stored filled in
+ * (a strategy, FedAvg): what is signed into its setup is then what agents parse.
+ */
+function withDefaults(job: JobRecord): JobRecord {
+  return job.spec.strategy === undefined ? { ...job, spec: { ...job.spec, strategy: DEFAULT_STRATEGY } } : job;
 }

@@ -7,7 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   decodePublicKey,
+  decodeState,
   decodeWeights,
+  JobSpecSchema,
   encodeWeights,
   generateKeyPair,
   encodeKey,
@@ -18,6 +20,7 @@ import {
   verifyHeader,
   type CoordinatorToAgentEvents,
   type EvaluateMessage,
+  type JobSpec,
   type KeyPair,
   type LocalStatistics,
   type SetupMessage,
@@ -29,7 +32,6 @@ import { verifyStore } from '../audit/store-source';
 import { ManualClock, systemClock, type Clock } from '../core/clock';
 import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
-import { fedAvg } from '../strategy/fedavg';
 import type { AgentChannel, Instruction } from './agent-channel';
 import type { UpdateRetention } from './job-run';
 import { RoundEngine } from './round-engine';
@@ -53,8 +55,13 @@ class FakeParticipants implements AgentChannel {
   readonly provided = new Map<string, string[]>();
   /** requests that named a setup not provided to their participant before */
   readonly unprovided: string[] = [];
-  /** participants whose updates are wrong: a NaN among the weights (signed as sent), or a digest of other weights */
-  readonly faults = new Map<string, 'nan' | 'digest'>();
+  /**
+   * participants whose updates are wrong: a NaN among the weights (signed as sent), a digest of other weights,
+   * weights of 3e38 (finite, far out of bounds), or a claim of 1e9 samples; or who report a failure instead
+   */
+  readonly faults = new Map<string, 'nan' | 'digest' | 'huge' | 'inflate' | 'report'>();
+  /** participants whose statistics are changed before they are signed */
+  readonly statistics = new Map<string, (s: LocalStatistics) => LocalStatistics>();
   /** "participant CODE" of every refused update, in order */
   readonly refusals: string[] = [];
   /** 'participant round N' of each update the engine accepted */
@@ -88,7 +95,8 @@ class FakeParticipants implements AgentChannel {
     }
     if (event === 'statistics-request') {
       const { header: request } = args[0] as StatisticsRequest;
-      const header = { type: 'statistics' as const, job: request.job, participant, nonce: randomNonce(), statistics: STATS };
+      const statistics = (this.statistics.get(participant) ?? ((s) => s))(structuredClone(STATS));
+      const header = { type: 'statistics' as const, job: request.job, participant, nonce: randomNonce(), statistics };
       setImmediate(() => this.engine.submitStatistics(participant, { header, signature: signHeader('statistics', header, keys.secretKey) }));
     }
     if (event === 'evaluate') {
@@ -101,9 +109,21 @@ class FakeParticipants implements AgentChannel {
     }
     if (event === 'train') {
       const { header: request, weights } = args[0] as TrainMessage;
+      if (this.faults.get(participant) === 'report') {
+        const report = (round: number) => {
+          const header = { type: 'failure' as const, job: request.job, round, phase: 'train' as const, participant, nonce: randomNonce(), code: 'DATA_TARGET_UNKNOWN_CLASS' as const, counts: { rows: 2 } };
+          return this.engine.submitFailure(participant, { header, signature: signHeader('failure', header, keys.secretKey) }).then((ack) => {
+            this.refusals.push(`${participant} ${ack.ok ? 'reported' : ack.error.code}`);
+          });
+        };
+        // The report, at once a second one for the same round, and one for a round that is not open.
+        setImmediate(() => void Promise.all([report(request.round), report(request.round), report(request.round + 5)]));
+        return true;
+      }
       const next = decodeWeights(weights)!.map((w) => w + 1);
       const fault = this.faults.get(participant);
       if (fault === 'nan') next[0] = NaN;
+      if (fault === 'huge') next.fill(3e38);
       const bytes = encodeWeights(next);
       // Asked with the train request, the evaluation of the model received travels with the update.
       const evaluation = request.evaluate
@@ -111,7 +131,7 @@ class FakeParticipants implements AgentChannel {
         : undefined;
       const header = {
         type: 'update' as const, job: request.job, round: request.round, participant, nonce: randomNonce(),
-        numSamples: 4, metrics: { trainLoss: 1 / request.round }, weightsSha256: sha256Hex(fault === 'digest' ? weights : bytes), ...(evaluation && { evaluation }),
+        numSamples: fault === 'inflate' ? 1e9 : 4, metrics: { trainLoss: 1 / request.round }, weightsSha256: sha256Hex(fault === 'digest' ? weights : bytes), ...(evaluation && { evaluation }),
       };
       const reply = () =>
         this.engine.submitUpdate(participant, { header, signature: signHeader('update', header, keys.secretKey), weights: bytes }).then((ack) => {
@@ -147,21 +167,25 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
     store.addParticipant({ name, organisation: name, country: '', publicKey, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
     audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
   }
-  const engine = new RoundEngine({
-    store,
-    channel,
-    identity,
-    audit,
-    retention,
-    strategy: fedAvg,
-    maxRoundAttempts,
-    jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
-    log: () => undefined,
-    clock,
-  });
-  channel.engine = engine;
+  /** An engine on the store, as a coordinator (re)started on the same data directory makes it. */
+  const start = () => {
+    const engine = new RoundEngine({
+      store,
+      channel,
+      identity,
+      audit,
+      retention,
+      maxRoundAttempts,
+      jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
+      log: () => undefined,
+      clock,
+    });
+    channel.engine = engine;
+    return engine;
+  };
+  const engine = start();
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
-  return { store, channel, engine };
+  return { store, channel, engine, audit, restart: start };
 }
 
 /** The SHA-256 of participant a's accepted update in a round, from the audit log. */
@@ -191,8 +215,44 @@ describe('the round engine', () => {
     expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
     const rounds = store.listRounds(job.id);
     expect(rounds.map((r) => [r.round, r.contributors.length, r.metrics.trainLoss])).toEqual([[1, 2, 1], [2, 2, 0.5], [3, 2, 1 / 3]]);
-    // evaluation weighted by examples: (1 * 1 + 0.6 * 3) / 4 = 0.7
-    for (const r of rounds) expect(r.evaluation).toEqual({ metrics: { accuracy: expect.closeTo(0.7) }, numExamples: 4, participants: ['a', 'b'] });
+    // evaluation weighted by examples, each count capped at the lower median (1): (1 * 1 + 0.6 * 1) / 2 = 0.8
+    for (const r of rounds) expect(r.evaluation).toEqual({ metrics: { accuracy: expect.closeTo(0.8) }, numExamples: 4, participants: ['a', 'b'] });
+    store.close();
+  });
+
+  it('runs a job stored before jobs named a strategy as FedAvg, and its log verifies', async () => {
+    // Prepare: the job as an older coordinator stored and recorded it, with no strategy in its spec
+    const { store, engine, audit } = setup(['a', 'b']);
+    const stored = { ...JobSpecSchema.parse({ ...spec, minParticipants: 2, roundDeadlineSeconds: 60 }) } as Partial<JobSpec>;
+    delete stored.strategy;
+    const id = 'job-from-before';
+    store.addJob({ id, spec: stored as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, admission: { reportedRows: {}, excluded: [] }, createdAt: 0, updatedAt: 0 });
+    audit.append('job.created', 'user:test', { job: id, spec: stored });
+    // Execute
+    engine.resume();
+    await engine.whenFinished(id);
+    // Assert
+    expect(store.getJob(id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(Array.from(store.getModel(id)!.weights)).toEqual([3, 3]);
+    const report = verifyStore(store);
+    expect(report.failure).toBeUndefined();
+    expect(report.counts.roundsRecomputed).toBe(3);
+    store.close();
+  });
+
+  it('commits a stateful strategy’s state with each round, named in the audit record', async () => {
+    const { store, engine } = setup(['a', 'b']);
+    const job = engine.createJob({ ...spec, strategy: { name: 'fedavgm', momentum: 0.5 } }, 'user:test');
+    await engine.whenFinished(job.id);
+    // Each round every update is x + 1: Δ = 1, m = 1, 1.5, 1.75; x = 1, 2.5, 4.25
+    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([4.25, 4.25]);
+    const state = store.getStrategyState(job.id)!;
+    expect(state.round).toBe(3);
+    expect(Array.from(decodeState(state.bytes)!.momentum)).toEqual([1.75, 1.75]);
+    const committed = [...store.auditRecords()].map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'model.committed');
+    expect(committed.map((r) => r.data.stateSha256)).toEqual([expect.any(String), expect.any(String), state.sha256]);
+    expect(committed[2].data.strategy).toEqual({ name: 'fedavgm', weighting: 'samples', serverLearningRate: 1, momentum: 0.5 });
+    expect(verifyStore(store).failure).toBeUndefined();
     store.close();
   });
 
@@ -218,6 +278,23 @@ describe('the round engine', () => {
     expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
     expect(store.listRounds(job.id).map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
     expect(channel.refusals.sort()).toEqual(['c NON_FINITE', 'c NON_FINITE', 'c NON_FINITE', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH']);
+    store.close();
+  });
+
+  it("records a site's failure report with its code, and the round goes on with the others", async () => {
+    const { store, channel, engine } = setup(['a', 'b', 'c']);
+    channel.faults.set('c', 'report');
+    const job = engine.createJob(spec, 'user:test');
+    await engine.whenFinished(job.id);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    for (const round of store.listRounds(job.id)) {
+      expect(round.contributors.map((c) => c.participant).sort()).toEqual(['a', 'b']);
+      expect(round.failures).toEqual([{ participant: 'c', reason: expect.stringMatching(/^failed: rows have a target value outside the job's classes \(rows 2\)$/), code: 'DATA_TARGET_UNKNOWN_CLASS' }]);
+    }
+    await until(() => channel.refusals.length === 9);
+    // Each round: recorded once; a second report refused; one for a round that is not open refused.
+    expect(channel.refusals.filter((r) => r === 'c reported')).toHaveLength(3);
+    expect(channel.refusals.filter((r) => r !== 'c reported').sort()).toEqual(['c DUPLICATE_UPDATE', 'c DUPLICATE_UPDATE', 'c DUPLICATE_UPDATE', 'c WRONG_ROUND', 'c WRONG_ROUND', 'c WRONG_ROUND']);
     store.close();
   });
 
@@ -251,6 +328,11 @@ describe('the round engine', () => {
     const { store, engine } = setup([]);
     expect(engine.createJob(spec, 'user:test').spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
     expect(() => engine.createJob({ ...spec, rounds: 0 }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    // A strategy is one the coordinator knows, with its own parameters only.
+    expect(engine.createJob(spec, 'user:test').spec.strategy).toEqual({ name: 'fedavg', weighting: 'samples' });
+    for (const strategy of [{ name: 'fedsgd' }, { name: 'fedprox', momentum: 0.9 }, { name: 'trimmed-mean', beta: 0.5 }]) {
+      expect(() => engine.createJob({ ...spec, strategy }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
+    }
     engine.shutdown();
     store.close();
   });
@@ -359,4 +441,92 @@ describe('the round engine', () => {
     store.close();
   });
 
+
+  it('leaves an implausible update out of its round at once, with its code in the round and in the audit log', async () => {
+    // Prepare: c sends weights of 3e38, d claims 1e9 samples; the clock never reaches a deadline
+    const clock = new ManualClock();
+    const { store, channel, engine } = setup(['a', 'b', 'c', 'd'], 3, undefined, clock);
+    channel.faults.set('c', 'huge').set('d', 'inflate');
+    // Execute
+    const job = engine.createJob(spec, 'user:test');
+    await engine.whenFinished(job.id);
+    // Assert: every round closed as soon as c and d were left out, and only a and b are in the model
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
+    for (const round of store.listRounds(job.id)) {
+      expect(round.closedAt).toBe(round.startedAt);
+      expect([...round.failures].sort((x, y) => x.participant.localeCompare(y.participant))).toEqual([
+        { participant: 'c', reason: expect.stringMatching(/beyond ±1000000/), code: 'IMPLAUSIBLE_WEIGHTS' },
+        { participant: 'd', reason: expect.stringMatching(/numSamples 1000000000 is not between 1 and 4/), code: 'IMPLAUSIBLE_SAMPLES' },
+      ]);
+    }
+    const excluded = [...store.auditRecords()].map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'update.excluded');
+    expect(excluded.map((r) => `${r.data.round} ${r.data.participant} ${r.data.code}`).sort()).toEqual(
+      ['1 c IMPLAUSIBLE_WEIGHTS', '1 d IMPLAUSIBLE_SAMPLES', '2 c IMPLAUSIBLE_WEIGHTS', '2 d IMPLAUSIBLE_SAMPLES', '3 c IMPLAUSIBLE_WEIGHTS', '3 d IMPLAUSIBLE_SAMPLES'],
+    );
+    // the participant's own signature proves what it claimed
+    const d = excluded.find((r) => r.data.participant === 'd')!;
+    expect(verifyHeader('update', d.data.header, d.data.signature, channel.keys.get('d')!.publicKey)).toBe(true);
+    expect((await verifyStore(store)).failure).toBeUndefined();
+    store.close();
+  });
+
+  it('leaves a site with implausible statistics out of the job, and goes on with the others', async () => {
+    // Prepare: c reports sums of 1e300, d a third class, e more rows than the job allows per site
+    const { store, channel, engine } = setup(['a', 'b', 'c', 'd', 'e']);
+    channel.statistics.set('c', (s) => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }] as LocalStatistics['features'] }));
+    channel.statistics.set('d', (s) => ({ ...s, target: { type: 'categorical', counts: [['maybe', 1], ['no', 1], ['yes', 2]] } }));
+    channel.statistics.set('e', (s) => ({ ...s, rows: 1e9 }));
+    // Execute
+    const job = engine.createJob({ ...spec, maxRowsPerParticipant: 1000 }, 'user:test');
+    await engine.whenFinished(job.id);
+    // Assert: the job completed on a's and b's statistics and updates alone
+    const done = store.getJob(job.id)!;
+    expect(done).toMatchObject({ status: 'completed', round: 3 });
+    expect(done.preprocessing).toMatchObject({ rows: 8, features: [{ mean: 1, std: 1 }], target: { classes: ['no', 'yes'] } });
+    expect(done.admission.reportedRows).toEqual({ a: 4, b: 4 });
+    expect(done.admission.excluded.map((e) => `${e.participant} ${e.code}`).sort()).toEqual(['c IMPLAUSIBLE_STATISTICS', 'd UNDECLARED_CLASS', 'e IMPLAUSIBLE_SAMPLES']);
+    for (const round of store.listRounds(job.id)) expect(round.selected).toEqual(['a', 'b']);
+    const recorded = [...store.auditRecords()].map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'statistics.excluded');
+    expect(recorded.map((r) => `${r.data.participant} ${r.data.code}`).sort()).toEqual(['c IMPLAUSIBLE_STATISTICS', 'd UNDECLARED_CLASS', 'e IMPLAUSIBLE_SAMPLES']);
+    expect((await verifyStore(store)).failure).toBeUndefined();
+    store.close();
+  });
+
+  it('keeps who was left out of a job, and the rows each site reported, across a restart', async () => {
+    // Prepare: c's statistics are implausible; d claims 1e9 samples in its updates; the coordinator stops in round 1
+    const { store, channel, engine, restart } = setup(['a', 'b', 'c', 'd']);
+    channel.statistics.set('c', (s) => ({ ...s, rows: 5 }));
+    channel.faults.set('d', 'inflate');
+    channel.answerTraining = false;
+    const job = engine.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 3);
+    engine.shutdown();
+    await engine.whenFinished(job.id);
+    // Execute: a new engine on the same store resumes the job
+    const again = restart();
+    channel.answerTraining = true;
+    again.resume();
+    await again.whenFinished(job.id);
+    // Assert: c stays out of every round; d's claim is still held to the 4 rows it reported
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    for (const round of store.listRounds(job.id)) {
+      expect(round.selected).toEqual(['a', 'b', 'd']);
+      expect(round.failures).toEqual([{ participant: 'd', reason: expect.stringMatching(/not between 1 and 4,/), code: 'IMPLAUSIBLE_SAMPLES' }]);
+    }
+    store.close();
+  });
+
+  it('leaves out a site reporting a class the job did not declare', async () => {
+    const { store, channel, engine } = setup(['a', 'b', 'c']);
+    channel.statistics.set('c', (s) => ({ ...s, target: { type: 'categorical', counts: [['no', 2], ['yes', 1], ['perhaps', 1]] } }));
+    const job = engine.createJob({ ...spec, model: 'softmax', classes: ['yes', 'no', 'unseen'] }, 'user:test');
+    await engine.whenFinished(job.id);
+    const done = store.getJob(job.id)!;
+    expect(done.status).toBe('completed');
+    expect(done.admission.excluded).toEqual([{ participant: 'c', code: 'UNDECLARED_CLASS', reason: expect.any(String) }]);
+    // the declared classes are the model's outputs, the one no site holds included
+    expect(done.preprocessing!.target).toEqual({ type: 'classes', classes: ['no', 'unseen', 'yes'] });
+    store.close();
+  });
 });

@@ -11,6 +11,7 @@ import {
   decodePublicKey,
   decodeWeights,
   EvaluationMessageSchema,
+  FailureMessageSchema,
   FlError,
   JobSpecSchema,
   StatisticsMessageSchema,
@@ -24,7 +25,6 @@ import type { z } from 'zod';
 import type { Clock } from '../core/clock';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, ParticipantRecord, Store } from '../storage/store';
-import type { Strategy } from '../strategy/strategy';
 import type { AgentChannel } from './agent-channel';
 import type { AuditLog } from '../audit/audit-log';
 import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
@@ -37,7 +37,6 @@ export interface RoundEngineOptions {
   identity: CoordinatorIdentity;
   audit: AuditLog;
   retention: UpdateRetention;
-  strategy: Strategy;
   maxRoundAttempts: number;
   /** applied to jobs that leave them out */
   jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };
@@ -73,6 +72,7 @@ export class RoundEngine {
       preprocessing: null,
       round: 0,
       error: null,
+      admission: { reportedRows: {}, excluded: [] },
       createdAt: now,
       updatedAt: now,
     };
@@ -103,6 +103,10 @@ export class RoundEngine {
 
   async submitEvaluation(participant: string, body: unknown): Promise<Ack> {
     return this.receive(participant, body, EvaluationMessageSchema, (run, { header }) => run.submitEvaluation(participant, header));
+  }
+
+  async submitFailure(participant: string, body: unknown): Promise<Ack> {
+    return this.receive(participant, body, FailureMessageSchema, (run, { header }) => run.submitFailure(participant, header));
   }
 
   async submitUpdate(participant: string, body: unknown): Promise<Ack> {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import Database from 'better-sqlite3';
 import type { JobSpec, Preprocessing } from '@fl/shared';
 import { SqliteStore } from './store.sqlite';
 import type { RoundRecord } from './store';
@@ -21,10 +22,35 @@ describe('the SQLite store', () => {
 
   beforeEach(() => {
     store = new SqliteStore(file());
-    store.addJob({ id: 'j1', spec: { model: 'linear' } as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, createdAt: 1, updatedAt: 1 });
-    store.beginTraining('j1', preprocessing, model(0));
+    store.addJob({ id: 'j1', spec: { model: 'linear' } as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, admission: { reportedRows: {}, excluded: [] }, createdAt: 1, updatedAt: 1 });
+    store.beginTraining('j1', preprocessing, { reportedRows: { a: 3 }, excluded: [{ participant: 'b', reason: 'feature 0: implausible', code: 'IMPLAUSIBLE_STATISTICS' }] }, model(0));
   });
   afterEach(() => store.close());
+
+  it('keeps who the statistics phase admitted and left out, and each round failure\'s code', () => {
+    expect(store.getJob('j1')!.admission).toEqual({
+      reportedRows: { a: 3 },
+      excluded: [{ participant: 'b', reason: 'feature 0: implausible', code: 'IMPLAUSIBLE_STATISTICS' }],
+    });
+    const failures = [{ participant: 'b', reason: 'weight 3 is NaN', code: 'NON_FINITE' }, { participant: 'c', reason: 'disconnected' }];
+    store.commitRound({ ...round(1), failures }, model(1));
+    expect(store.getRound('j1', 1)!.failures).toEqual(failures);
+  });
+
+  it('gives a job stored before admissions were recorded an empty one', () => {
+    // Prepare: a store whose jobs table predates the admission column
+    const old = file();
+    new SqliteStore(old).close();
+    const db = new Database(old);
+    db.exec('ALTER TABLE jobs DROP COLUMN admission');
+    db.prepare("INSERT INTO jobs (id, spec, status, preprocessing, round, error, created_at, updated_at) VALUES ('j0', '{}', 'waiting', NULL, 0, NULL, 1, 1)").run();
+    db.close();
+    // Execute
+    const reopened = new SqliteStore(old);
+    // Assert
+    expect(reopened.getJob('j0')!.admission).toEqual({ reportedRows: {}, excluded: [] });
+    reopened.close();
+  });
 
   it('refuses a second participant with the same name or key', () => {
     store.addParticipant(participant('a', 'A', 'k1'));

@@ -2,6 +2,7 @@
 import Database from 'better-sqlite3';
 import { FlError, type ParticipantStatus, type Preprocessing } from '@fl/shared';
 import type {
+  Admission,
   InvitationRecord,
   JobRecord,
   ModelVersion,
@@ -10,6 +11,7 @@ import type {
   RoundEvaluation,
   RoundRecord,
   Store,
+  StoredStrategyState,
   TokenRecord,
   UserRecord,
 } from './store';
@@ -72,7 +74,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   round INTEGER NOT NULL,
   error TEXT,
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  admission TEXT NOT NULL DEFAULT '{"reportedRows":{},"excluded":[]}'
 );
 CREATE TABLE IF NOT EXISTS rounds (
   job TEXT NOT NULL REFERENCES jobs(id),
@@ -86,6 +89,13 @@ CREATE TABLE IF NOT EXISTS rounds (
   attempts INTEGER NOT NULL,
   model_sha256 TEXT NOT NULL,
   evaluation TEXT,
+  PRIMARY KEY (job, round)
+);
+CREATE TABLE IF NOT EXISTS strategy_states (
+  job TEXT NOT NULL REFERENCES jobs(id),
+  round INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  state BLOB NOT NULL,
   PRIMARY KEY (job, round)
 );
 CREATE TABLE IF NOT EXISTS models (
@@ -115,6 +125,7 @@ interface JobRow {
   error: string | null;
   created_at: number;
   updated_at: number;
+  admission: string;
 }
 
 interface RoundRow {
@@ -146,6 +157,7 @@ const toJob = (row: JobRow): JobRecord => ({
   preprocessing: row.preprocessing ? JSON.parse(row.preprocessing) : null,
   round: row.round,
   error: row.error,
+  admission: JSON.parse(row.admission),
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -217,6 +229,8 @@ export class SqliteStore implements Store {
       ['decided_by', 'TEXT'],
     ];
     for (const [name, type] of added) if (!columns.has(name)) this.db.exec(`ALTER TABLE participants ADD COLUMN ${name} ${type}`);
+    const jobColumns = new Set((this.db.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name));
+    if (!jobColumns.has('admission')) this.db.exec(`ALTER TABLE jobs ADD COLUMN admission TEXT NOT NULL DEFAULT '{"reportedRows":{},"excluded":[]}'`);
   }
 
   transaction<T>(fn: () => T): T {
@@ -376,6 +390,18 @@ export class SqliteStore implements Store {
     this.statement('DELETE FROM updates WHERE job = ? AND round <= ?').run(job, throughRound);
   }
 
+  getStrategyState(job: string): (StoredStrategyState & { round: number }) | undefined {
+    const row = this.statement('SELECT round, sha256, state FROM strategy_states WHERE job = ? ORDER BY round DESC LIMIT 1').get(job) as
+      | { round: number; sha256: string; state: Buffer }
+      | undefined;
+    return row && { round: row.round, sha256: row.sha256, bytes: new Uint8Array(row.state) };
+  }
+
+  getStrategyStateBytes(job: string, round: number): Uint8Array | undefined {
+    const row = this.statement('SELECT state FROM strategy_states WHERE job = ? AND round = ?').get(job, round) as { state: Buffer } | undefined;
+    return row && new Uint8Array(row.state);
+  }
+
   getModelBytes(job: string, round: number): Uint8Array | undefined {
     const row = this.statement('SELECT weights FROM models WHERE job = ? AND round = ?').get(job, round) as { weights: Buffer } | undefined;
     return row && new Uint8Array(row.weights);
@@ -383,7 +409,7 @@ export class SqliteStore implements Store {
 
   addJob(job: JobRecord): void {
     this.statement(
-          'INSERT INTO jobs (id, spec, status, preprocessing, round, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO jobs (id, spec, status, preprocessing, round, error, created_at, updated_at, admission) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(
           job.id,
@@ -394,6 +420,7 @@ export class SqliteStore implements Store {
           job.error,
           job.createdAt,
           job.updatedAt,
+          JSON.stringify(job.admission),
         );
   }
 
@@ -413,15 +440,15 @@ export class SqliteStore implements Store {
     this.statement('UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?').run(next.status, next.error, Date.now(), id);
   }
 
-  beginTraining(id: string, preprocessing: Preprocessing, initialModel: ModelVersion): void {
+  beginTraining(id: string, preprocessing: Preprocessing, admission: Admission, initialModel: ModelVersion): void {
     this.db.transaction(() => {
-      this.statement("UPDATE jobs SET status = 'training', preprocessing = ?, updated_at = ? WHERE id = ?")
-        .run(JSON.stringify(preprocessing), Date.now(), id);
+      this.statement("UPDATE jobs SET status = 'training', preprocessing = ?, admission = ?, updated_at = ? WHERE id = ?")
+        .run(JSON.stringify(preprocessing), JSON.stringify(admission), Date.now(), id);
       this.insertModel(initialModel);
     })();
   }
 
-  commitRound(round: RoundRecord, model: ModelVersion): void {
+  commitRound(round: RoundRecord, model: ModelVersion, state?: StoredStrategyState): void {
     this.db.transaction(() => {
       // The guard that makes a round count once: it must be the next one. Only the
       // round is read: parsing the job's spec and statistics showed under perf at d = 1,000,000.
@@ -447,6 +474,10 @@ export class SqliteStore implements Store {
           round.evaluation ? JSON.stringify(round.evaluation) : null,
         );
       this.insertModel(model);
+      if (state) {
+        this.statement('INSERT INTO strategy_states (job, round, sha256, state) VALUES (?, ?, ?, ?)')
+          .run(round.job, round.round, state.sha256, Buffer.from(state.bytes.buffer, state.bytes.byteOffset, state.bytes.byteLength));
+      }
       this.statement('UPDATE jobs SET round = ?, updated_at = ? WHERE id = ?').run(round.round, Date.now(), round.job);
     })();
   }

@@ -77,6 +77,8 @@ export interface JobRecord {
   /** the last committed round; 0 before the first */
   round: number;
   error: string | null;
+  /** set with the preprocessing; empty before */
+  admission: Admission;
   createdAt: number;
   updatedAt: number;
 }
@@ -84,6 +86,16 @@ export interface JobRecord {
 export interface RoundFailure {
   participant: string;
   reason: string;
+  /** why, in one word: the code of what the coordinator refused (e.g. IMPLAUSIBLE_WEIGHTS) or the site reported (a SITE_FAILURE_CODES code) */
+  code?: string;
+}
+
+/** Who the statistics phase admitted to a job, and who it left out. */
+export interface Admission {
+  /** the rows each admitted site reported: no update or evaluation of theirs may claim more */
+  reportedRows: Record<string, number>;
+  /** sites whose statistics were implausible: left out of the job */
+  excluded: RoundFailure[];
 }
 
 export interface RoundRecord {
@@ -96,7 +108,7 @@ export interface RoundRecord {
   /** participants whose update was folded in, with their sample counts */
   contributors: { participant: string; numSamples: number }[];
   failures: RoundFailure[];
-  /** sample-weighted means of the metrics the contributors reported */
+  /** means of the metrics the contributors reported, weighted by sample counts capped at their lower median (strategy/metrics.ts) */
   metrics: Record<string, number>;
   /** how many times the round was started before it closed */
   attempts: number;
@@ -106,10 +118,16 @@ export interface RoundRecord {
 }
 
 export interface RoundEvaluation {
-  /** example-weighted means of the metrics participants measured on their held-out rows */
+  /** means of the metrics participants measured on their held-out rows, weighted by example counts capped at their lower median */
   metrics: Record<string, number>;
   numExamples: number;
   participants: string[];
+}
+
+/** A strategy's state after a round, as stored (encodeState) and named in the round's audit record. */
+export interface StoredStrategyState {
+  sha256: string;
+  bytes: Uint8Array;
 }
 
 export interface ModelVersion {
@@ -160,6 +178,8 @@ export interface AuditRepository {
   getRetainedUpdate(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined;
   /** Deletes the retained updates of a job's rounds up to and including `throughRound`. */
   pruneUpdates(job: string, throughRound: number): void;
+  /** A strategy state's stored bytes after a round of a job, as written. */
+  getStrategyStateBytes(job: string, round: number): Uint8Array | undefined;
   /** A model's stored bytes (Float32 little endian), as written. */
   getModelBytes(job: string, round: number): Uint8Array | undefined;
 }
@@ -169,10 +189,12 @@ export interface JobRepository {
   getJob(id: string): JobRecord | undefined;
   listJobs(): JobRecord[];
   updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error'>>): void;
-  /** Ends the statistics phase: stores the preprocessing and the initial model (round 0), in one transaction. */
-  beginTraining(id: string, preprocessing: Preprocessing, initialModel: ModelVersion): void;
-  /** Commits a closed round: its record, the new global model and the job's round counter, in one transaction. */
-  commitRound(round: RoundRecord, model: ModelVersion): void;
+  /** Ends the statistics phase: stores the preprocessing, who was admitted and the initial model (round 0), in one transaction. */
+  beginTraining(id: string, preprocessing: Preprocessing, admission: Admission, initialModel: ModelVersion): void;
+  /** Commits a closed round: its record, the new global model, the strategy's state and the job's round counter, in one transaction. */
+  commitRound(round: RoundRecord, model: ModelVersion, state?: StoredStrategyState): void;
+  /** The state the job's strategy was left in by its last committed round; undefined before the first. */
+  getStrategyState(job: string): (StoredStrategyState & { round: number }) | undefined;
   /** Records the federated evaluation of a committed round. */
   setRoundEvaluation(job: string, round: number, evaluation: RoundEvaluation): void;
   listRounds(job: string): RoundRecord[];

@@ -1,51 +1,46 @@
 /**
- * FedAvg (McMahan et al. 2017): the next global model is the mean of the
- * participants' models weighted by their sample counts, folded into a running
- * sum as updates arrive (WeightedAverage) and divided once the round closes.
+ * Every strategy of a job, as the round engine calls it: shared's maths for the
+ * model and state (beginAggregation, trainConfigOf), and the metrics the
+ * coordinator reports beside them. FedAvg (McMahan et al. 2017) is the default.
  */
-import { encodeWeights, sha256Hex, WeightedAverage } from '@fl/shared';
-import type { AggregateResult, ClientUpdate, RoundAggregation, Strategy } from './strategy';
+import { beginAggregation, DEFAULT_STRATEGY, trainConfigOf, type LocalTraining, type StrategySpec } from '@fl/shared';
+import type { RoundEvaluation } from '../storage/store';
+import { cappedMeans, type SiteMetrics } from './metrics';
+import type { AggregateResult, ClientUpdate, HeldOutEvaluation, RoundAggregation, Strategy } from './strategy';
 
-export class WeightedMetrics {
-  private readonly sums = new Map<string, { sum: number; weight: number }>();
-
-  add(metrics: Record<string, number>, weight: number): void {
-    for (const [name, value] of Object.entries(metrics)) {
-      const entry = this.sums.get(name) ?? { sum: 0, weight: 0 };
-      entry.sum += value * weight;
-      entry.weight += weight;
-      this.sums.set(name, entry);
-    }
-  }
-
-  means(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [name, { sum, weight }] of this.sums) if (weight > 0) out[name] = sum / weight;
-    return out;
-  }
+/** The participants' evaluations of a model, as recorded with its round: example-weighted means, counts capped (metrics.ts). */
+export function weightedEvaluation(replies: ReadonlyMap<string, HeldOutEvaluation>): RoundEvaluation {
+  const sites = [...replies.values()];
+  const metrics = cappedMeans(sites.map((r) => ({ metrics: r.metrics, count: r.numExamples })));
+  return { metrics, numExamples: sites.reduce((n, r) => n + r.numExamples, 0), participants: [...replies.keys()] };
 }
 
-class FedAvgAggregation implements RoundAggregation {
-  private readonly average: WeightedAverage;
-  private readonly metrics = new WeightedMetrics();
-
-  constructor(size: number) {
-    this.average = new WeightedAverage(size);
-  }
-
-  add({ weights, numSamples, metrics }: ClientUpdate): void {
-    this.average.add(weights, numSamples);
-    this.metrics.add(metrics, numSamples);
-  }
-
-  result(): AggregateResult | null {
-    const weights = this.average.result();
-    if (!weights) return null;
-    return { weights, sha256: sha256Hex(encodeWeights(weights)), metrics: this.metrics.means(), numSamples: this.average.weight };
-  }
+/** A job's strategy from its spec; `training` is the job's local training settings (SCAFFOLD counts steps with them). */
+export function createStrategy(spec: StrategySpec, training: LocalTraining): Strategy {
+  return {
+    spec,
+    // Every available participant takes part: cross-silo consortia are small, and each site's data counts.
+    configureTrain: (_round, available, state) => ({ participants: [...available], config: (participant) => trainConfigOf(spec, state, participant) }),
+    aggregateTrain: (global, state): RoundAggregation => {
+      const aggregator = beginAggregation(spec, { global, state, training });
+      const metrics: SiteMetrics[] = [];
+      let numSamples = 0;
+      return {
+        add(update: ClientUpdate) {
+          aggregator.add(update);
+          metrics.push({ metrics: update.metrics, count: update.numSamples });
+          numSamples += update.numSamples;
+        },
+        result(): AggregateResult | null {
+          const aggregate = aggregator.result();
+          return aggregate && { ...aggregate, metrics: cappedMeans(metrics), numSamples };
+        },
+      };
+    },
+    configureEvaluate: (_round, available) => [...available],
+    aggregateEvaluate: weightedEvaluation,
+  };
 }
 
-export const fedAvg: Strategy = {
-  name: 'fedavg',
-  begin: (global) => new FedAvgAggregation(global.length),
-};
+/** FedAvg weighted by sample count: the default strategy. */
+export const fedAvg: Strategy = createStrategy(DEFAULT_STRATEGY, { learningRate: 0.1, localEpochs: 1, batchSize: 32 });

@@ -1,9 +1,14 @@
 /**
- * A strategy turns the updates of one round into the next global model. It sees
- * updates one at a time as they arrive (FedAvg folds them into a running sum, so
- * memory does not grow with participants); a strategy that needs every update at
- * once (median, Krum) keeps them itself. Pure: no Nest, no sockets, no store.
+ * A job's strategy, in Flower's shape: configure-train (who takes part, with
+ * which per-round config), aggregate-train (updates one at a time as they
+ * arrive, into the next global model and state), configure-evaluate and
+ * aggregate-evaluate. The maths is shared's (shared/src/strategy), which the
+ * audit recomputes with; the engine, not the strategy, hashes and stores what
+ * it returns. Pure: no Nest, no sockets, no store.
  */
+import type { StrategySpec, StrategyState, TrainConfig } from '@fl/shared';
+import type { RoundEvaluation } from '../storage/store';
+
 export interface ClientUpdate {
   participant: string;
   weights: Float32Array;
@@ -13,9 +18,9 @@ export interface ClientUpdate {
 
 export interface AggregateResult {
   weights: Float32Array;
-  /** hex SHA-256 of the weights' bytes (encodeWeights), the digest the round's record and requests name */
-  sha256: string;
-  /** sample-weighted means of the metrics the contributors reported */
+  /** the strategy's state after this round, committed with the model */
+  state: StrategyState;
+  /** means of the metrics the contributors reported, weighted by sample counts capped at their median (metrics.ts) */
   metrics: Record<string, number>;
   numSamples: number;
 }
@@ -27,7 +32,24 @@ export interface RoundAggregation {
   result(): AggregateResult | null;
 }
 
+export interface TrainInstructions {
+  /** the participants asked to train, among those available */
+  participants: string[];
+  /** what each trains with besides the job's settings; signed into its train request */
+  config(participant: string): TrainConfig;
+}
+
+/** A participant's metrics of a global model on its held-out rows. */
+export interface HeldOutEvaluation {
+  numExamples: number;
+  metrics: Record<string, number>;
+}
+
 export interface Strategy {
-  readonly name: string;
-  begin(global: Float32Array): RoundAggregation;
+  readonly spec: StrategySpec;
+  configureTrain(round: number, available: readonly string[], state: StrategyState): TrainInstructions;
+  aggregateTrain(global: Float32Array, state: StrategyState): RoundAggregation;
+  /** the participants asked to evaluate a round's global model */
+  configureEvaluate(round: number, available: readonly string[]): string[];
+  aggregateEvaluate(replies: ReadonlyMap<string, HeldOutEvaluation>): RoundEvaluation;
 }

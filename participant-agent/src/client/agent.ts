@@ -1,9 +1,11 @@
 /**
  * The participant agent's connection to the coordinator: authenticate, pin and
  * check the coordinator's key, answer statistics requests and train requests.
- * Nothing but statistics, updates and their signed headers ever leaves it.
+ * Nothing but statistics, updates, evaluations and failure reports (codes and
+ * counts), each signed, ever leaves it.
  */
 import { EventEmitter } from 'node:events';
+import type { Agent as HttpAgent } from 'node:http';
 import { io, type Socket } from 'socket.io-client';
 import {
   AGENT_NAMESPACE,
@@ -39,12 +41,27 @@ import {
   type Binary,
   type EvaluateHeader,
   type EvaluationHeader,
+  type FailureHeader,
   type SetupHeader,
+  type SiteFailureCode,
   type StatisticsHeader,
   type TrainHeader,
   type UpdateHeader,
 } from '@fl/shared';
-import { computeStatistics, formatReport, loadLocalData, prepare, splitHoldout, type LocalTable, type Mapping, type PreparedData } from '../data';
+import {
+  computeStatistics,
+  DataError,
+  describeSource,
+  formatReport,
+  loadLocalData,
+  prepare,
+  prepareSplit,
+  sourceVersion,
+  type DataSource,
+  type LocalTable,
+  type Mapping,
+  type PreparedData,
+} from '../data';
 
 /** The rows a participant trains on, and those it holds out to evaluate global models. */
 interface LocalSplit {
@@ -54,13 +71,16 @@ interface LocalSplit {
 import { evaluateLocal, trainLocal } from '../train';
 import { networkErrorMessage } from './http';
 import { UnmaskedWebSocket } from './transport';
-import { appendJournal } from './journal';
+import { appendJournal, type SentRecord } from './journal';
 import type { CoordinatorPins } from './pins';
+import { checkPolicy, describeAccepted, type SitePolicy } from './policy';
 
 export interface AgentOptions {
   coordinatorUrl: string;
   keys: KeyPair;
+  /** a CSV or Parquet file, or a postgres:// URL with `query` */
   dataFile: string;
+  query?: string;
   mapping?: Mapping;
   /** the coordinator's public key given out of band; else pinned at first contact */
   coordinatorKey?: string;
@@ -70,12 +90,19 @@ export interface AgentOptions {
   /** PEM certificate(s) of a private CA to trust for an https:// coordinator; the certificate is always verified */
   ca?: string | Buffer;
   log?: (message: string) => void;
-  /** reconnection backoff, milliseconds */
+  /** the site's policy: jobs outside it are declined with a signed reason code */
+  policy?: SitePolicy;
+  /** carries the socket and the REST calls, e.g. an outbound proxy's (proxyAgent in client/proxy.ts) */
+  agent?: HttpAgent;
+  /** reconnection backoff, milliseconds: doubled after each failed attempt up to the maximum, with jitter */
   reconnectDelayMs?: number;
   reconnectDelayMaxMs?: number;
 }
 
 type AgentSocket = Socket<CoordinatorToAgentEvents, AgentToCoordinatorEvents>;
+
+/** Why the agent stopped for good: the CLI's exit status follows from it. */
+export type StopReason = 'stopped' | 'revoked' | 'refused-coordinator' | 'replaced';
 
 const STATISTICS_ACK_TIMEOUT_MS = 60_000;
 /** job setups kept for the requests that name them: the running job's, and a few before it */
@@ -85,7 +112,10 @@ const DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
 /** how long after the round's deadline an update's ack is still awaited */
 const UPDATE_ACK_GRACE_MS = 30_000;
 
-/** Events: 'welcome' (participant), 'statistics' (job), 'trained' and 'evaluated' ({ job, round, ack }), 'job-finished', 'refused' (ErrorBody). */
+/**
+ * Events: 'welcome' (participant), 'statistics' (job), 'trained' and 'evaluated' ({ job, round, ack }),
+ * 'failed' ({ job, round, phase, code, ack }), 'job-finished', 'refused' (ErrorBody), 'stopped' (StopReason).
+ */
 export class ParticipantAgent extends EventEmitter {
   readonly socket: AgentSocket;
   participant: string | undefined;
@@ -101,9 +131,11 @@ export class ParticipantAgent extends EventEmitter {
   private retryDelay: number;
   /** the job setups received, by digest: train and evaluate requests name theirs */
   private readonly setups = new Map<string, SetupHeader>();
-  /** local data, read once per job spec and prepared once per setup */
+  /** local data, read once per job and again when its file changes, and prepared once per setup of that table */
   private table: { key: string; table: LocalTable } | undefined;
-  private prepared: { key: string; data: LocalSplit } | undefined;
+  private prepared: { key: string; table: LocalTable; data: LocalSplit } | undefined;
+  /** jobs already checked against the site's policy: null when accepted, else why declined */
+  private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
   /** train requests run one at a time; a newer one for the same job replaces a waiting one */
   private work: Promise<void> = Promise.resolve();
   private readonly log: (message: string) => void;
@@ -122,6 +154,8 @@ export class ParticipantAgent extends EventEmitter {
       // Handed by engine.io to the ws transport, which verifies the coordinator's certificate against it
       // (as text: engine.io's options are typed for PEM strings).
       ca: Buffer.isBuffer(options.ca) ? options.ca.toString('utf8') : options.ca,
+      // Handed to the ws transport too (typed as a string for browsers; in Node an http.Agent): a proxy carries the socket as the REST calls.
+      ...(options.agent && { agent: options.agent as unknown as string }),
       reconnectionDelay: options.reconnectDelayMs ?? 500,
       reconnectionDelayMax: options.reconnectDelayMaxMs ?? 10_000,
       randomizationFactor: 0.5,
@@ -129,7 +163,11 @@ export class ParticipantAgent extends EventEmitter {
       auth: (cb) => cb(this.handshake()),
     });
     this.socket.on('connect_error', (err) => this.connectError(err as Error & { data?: ErrorBody }));
-    this.socket.on('disconnect', (reason) => this.log(`disconnected: ${reason}`));
+    this.socket.on('disconnect', (reason) => {
+      this.log(`disconnected: ${reason}`);
+      // socket.io retries every disconnect but the server's own; a coordinator shutting down is one: retry that too.
+      if (reason === 'io server disconnect') this.retryLater();
+    });
     this.socket.on('welcome', (m) => this.welcome(m));
     this.socket.on('statistics-request', (m) => this.enqueue(() => this.statistics(m)));
     // Kept at once, not queued: the requests that name it come after it and are queued.
@@ -150,9 +188,12 @@ export class ParticipantAgent extends EventEmitter {
       this.enqueue(() => (done.event === 'train' ? this.train(message) : this.evaluate(message)));
     });
     this.socket.on('closing', (error) => {
+      if (error.code === 'COORDINATOR_RESTARTING') return this.log('the coordinator is restarting: reconnecting with backoff');
       this.log(`the coordinator closes this connection: ${error.code} ${error.message}`);
       this.emit('refused', error);
-      if (error.code === 'REVOKED') this.stop();
+      if (error.code === 'REVOKED') this.stop('revoked');
+      // Another agent holds this key's connection now: two would take it from each other for ever.
+      if (error.code === 'CONFLICT') this.stop('replaced');
     });
     this.socket.on('job-finished', (m) => {
       this.log(`job ${m.job} ${m.status} after ${m.rounds} rounds`);
@@ -167,10 +208,27 @@ export class ParticipantAgent extends EventEmitter {
     return welcomed;
   }
 
-  stop(): void {
+  /** Disconnects for good; `why` is told to 'stopped' listeners (the CLI's exit status). */
+  stop(why: StopReason = 'stopped'): void {
+    if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.socket.disconnect();
+    this.emit('stopped', why);
+  }
+
+  /**
+   * Connects again after a backoff that doubles up to its maximum, with jitter
+   * so that many sites do not all come back at the same instant after a restart.
+   */
+  private retryLater(): void {
+    if (this.stopped || this.socket.active) return;
+    clearTimeout(this.retryTimer);
+    const delay = this.retryDelay * (0.5 + Math.random());
+    this.retryTimer = setTimeout(() => {
+      if (!this.stopped) this.socket.connect();
+    }, delay);
+    this.retryDelay = Math.min(this.retryDelay * 2, this.options.reconnectDelayMaxMs ?? 10_000);
   }
 
   private parseKey(text: string): Uint8Array {
@@ -195,13 +253,9 @@ export class ParticipantAgent extends EventEmitter {
     this.log(`cannot connect to ${this.options.coordinatorUrl}: ${reason}`);
     if (err.data) this.emit('refused', err.data);
     // Revoked is final; anything else (NOT_APPROVED: an admin has yet to decide) is worth retrying.
-    if (err.data?.code === 'REVOKED') return this.stop();
+    if (err.data?.code === 'REVOKED') return this.stop('revoked');
     // A refused handshake is not retried by socket.io itself; retry with backoff, as for network errors.
-    if (!this.socket.active && !this.stopped) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.socket.connect(), this.retryDelay);
-      this.retryDelay = Math.min(this.retryDelay * 2, this.options.reconnectDelayMaxMs ?? 10_000);
-    }
+    this.retryLater();
   }
 
   private welcome(message: unknown): void {
@@ -234,7 +288,7 @@ export class ParticipantAgent extends EventEmitter {
   private refuseCoordinator(why: string): void {
     this.log(`refusing the coordinator: ${why}`);
     this.emit('refused', { code: 'BAD_SIGNATURE', message: why });
-    this.stop();
+    this.stop('refused-coordinator');
   }
 
   /** Checks a coordinator instruction's signature against the pinned key. */
@@ -248,12 +302,17 @@ export class ParticipantAgent extends EventEmitter {
     this.work = this.work.then(task).catch((err: Error) => this.log(`error: ${err.message}`));
   }
 
-  private localTable(spec: JobSpec): LocalTable {
-    const key = canonicalJson({ features: spec.features, target: spec.target, model: spec.model });
+  /** Read afresh for each job, and again when the file changes, so that a corrected export is used without a restart. */
+  private async localTable(job: string, spec: JobSpec): Promise<LocalTable> {
+    const source: DataSource = { location: this.options.dataFile, query: this.options.query };
+    const key = canonicalJson({ job, version: (await sourceVersion(source)) ?? null });
     if (this.table?.key !== key) {
-      const { table, report } = loadLocalData(this.options.dataFile, spec, this.options.mapping);
+      // Let go of the old table before reading the new one: a large table should not be held twice.
+      this.table = undefined;
+      this.prepared = undefined;
+      const { table, report } = await loadLocalData(source, spec, this.options.mapping);
       // Reported here, at the site, by line and column: nothing about a row ever goes to the coordinator.
-      if (report.problems.length) this.log(`data problems in ${this.options.dataFile}:\n${formatReport(report)}`);
+      if (report.problems.length) this.log(`data problems in ${describeSource(source)}:\n${formatReport(report)}`);
       this.table = { key, table };
     }
     return this.table.table;
@@ -264,7 +323,13 @@ export class ParticipantAgent extends EventEmitter {
     if (!parsed.success) return this.log('ignored a malformed statistics request');
     const { header: request, signature } = parsed.data;
     if (!this.fromCoordinator('statistics-request', request, signature)) return;
-    const statistics = computeStatistics(this.localTable(request.spec), request.spec);
+    if (await this.declined(request.job, request.spec, 'statistics', 0)) return;
+    let statistics: StatisticsHeader['statistics'];
+    try {
+      statistics = computeStatistics(await this.localTable(request.job, request.spec), request.spec);
+    } catch (err) {
+      return this.reportFailure(request.job, 0, 'statistics', err, 'DATA_UNREADABLE');
+    }
     const header: StatisticsHeader = {
       type: 'statistics',
       job: request.job,
@@ -278,6 +343,11 @@ export class ParticipantAgent extends EventEmitter {
       STATISTICS_ACK_TIMEOUT_MS,
     );
     this.log(`job ${request.job}: statistics of ${statistics.rows} rows ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
+    const columns = [
+      ...statistics.features.map((f) => ({ name: f.name, role: 'feature' as const, aggregates: aggregatesOf(f) })),
+      { name: request.spec.target, role: 'target' as const, aggregates: aggregatesOf(statistics.target) },
+    ];
+    this.record({ kind: 'statistics', job: request.job, round: 0, accepted: ack.ok, rows: statistics.rows, columns });
     this.emit('statistics', request.job, ack);
   }
 
@@ -288,24 +358,41 @@ export class ParticipantAgent extends EventEmitter {
     const setup = this.setupOf(request);
     const global = setup && this.globalModel('train', request, signature, parsed.data.weights, setup);
     if (!setup || !global) return;
-    const split = this.preparedData(request.setup, setup);
+    if (await this.declined(request.job, setup.spec, 'train', request.round)) return;
+    const correction = this.correction(request, parsed.data.correction, global.length);
+    if (correction === null) return;
+    let split: LocalSplit;
+    try {
+      split = await this.preparedData(request.setup, setup);
+    } catch (err) {
+      return this.reportFailure(request.job, request.round, 'train', err, 'DATA_UNREADABLE');
+    }
     const data = split.train;
     const started = Date.now();
-    // The model received is the previous round's global model: evaluated before training changes it.
-    const held = request.evaluate ? await heldOutMetrics(setup, global, split) : null;
     const { spec } = setup;
-    const result = await trainLocal({
-      shape: setup.model,
-      params: global,
-      x: data.x,
-      y: data.y,
-      n: data.n,
-      epochs: spec.localEpochs,
-      batchSize: spec.batchSize,
-      learningRate: spec.learningRate,
-      l2: spec.l2,
-      seed: trainingSeed(spec.seed, request.round, this.participant!),
-    });
+    let held: Awaited<ReturnType<typeof heldOutMetrics>>;
+    let result: Awaited<ReturnType<typeof trainLocal>>;
+    try {
+      // The model received is the previous round's: evaluated before training changes it.
+      held = request.evaluate ? await heldOutMetrics(setup, global, split) : null;
+      result = await trainLocal({
+        shape: setup.model,
+        params: global,
+        x: data.x,
+        y: data.y,
+        n: data.n,
+        epochs: spec.localEpochs,
+        batchSize: spec.batchSize,
+        learningRate: spec.learningRate,
+        l2: spec.l2,
+        seed: trainingSeed(spec.seed, request.round, this.participant!),
+        // The strategy's per-round config, signed with the request: FedProx's μ, SCAFFOLD's correction.
+        proximalMu: request.config?.proximalMu,
+        correction,
+      });
+    } catch (err) {
+      return this.reportFailure(request.job, request.round, 'train', err, 'TRAINING_FAILED');
+    }
     // A diverged model can have an infinite loss; it is reported by leaving the metric out, not by a frame that cannot be signed.
     const metrics: Record<string, number> = {};
     if (Number.isFinite(result.loss)) metrics.trainLoss = result.loss;
@@ -325,7 +412,11 @@ export class ParticipantAgent extends EventEmitter {
     };
     const updateSignature = signHeader('update', header, this.options.keys.secretKey);
     const ack = await this.send('update', { header, signature: updateSignature, weights }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
-    this.journal(header, updateSignature, ack.ok, request.auditHead);
+    this.journal(header, updateSignature, ack.ok, request.auditHead, weights.byteLength);
+    if (header.evaluation) {
+      const { numExamples, metrics: measured } = header.evaluation;
+      this.record({ kind: 'evaluation', job: request.job, round: request.round - 1, accepted: ack.ok, numExamples, metrics: Object.keys(measured) });
+    }
     const took = ((Date.now() - started) / 1000).toFixed(2);
     this.log(
       `job ${request.job} round ${request.round}: trained on ${data.n} rows in ${took}s, loss ${result.loss.toFixed(4)}; ` +
@@ -334,17 +425,77 @@ export class ParticipantAgent extends EventEmitter {
     this.emit('trained', { job: request.job, round: request.round, ack });
   }
 
+  /**
+   * SCAFFOLD's correction c − c_i as the train request's attachment, checked
+   * against the SHA-256 its signed header names; undefined when it names none,
+   * null (logged) when it does not match.
+   */
+  private correction(request: TrainHeader, attached: Binary | undefined, size: number): Float32Array | undefined | null {
+    const named = request.config?.correctionSha256;
+    if (named === undefined) return undefined;
+    const correction = attached && decodeWeights(attached);
+    if (!attached || !correction || sha256Hex(attached) !== named || correction.length !== size) {
+      this.log(`job ${request.job} round ${request.round}: the correction does not match its signed train header; ignored`);
+      return null;
+    }
+    return correction;
+  }
+
   /** Records a sent update in the journal; failing to write it is logged, never fatal to the round. */
-  private journal(header: UpdateHeader, signature: string, accepted: boolean, auditHead: TrainHeader['auditHead']): void {
-    const file = this.options.journalFile;
-    if (!file) return;
+  private journal(header: UpdateHeader, signature: string, accepted: boolean, auditHead: TrainHeader['auditHead'], bytes: number): void {
     const { job, round, participant, numSamples, weightsSha256: sha256 } = header;
     const coordinator = new URL(this.options.coordinatorUrl).origin;
+    this.append({ coordinator, job, round, participant, sha256, numSamples, signature, accepted, at: Date.now(), auditHead, bytes });
+  }
+
+  /** Journals a message other than an update: what it disclosed, for `fl-agent report`. */
+  private record(entry: DistributiveOmit<SentRecord, 'coordinator' | 'participant' | 'at'>): void {
+    const coordinator = new URL(this.options.coordinatorUrl).origin;
+    this.append({ ...entry, coordinator, participant: this.participant!, at: Date.now() } as SentRecord);
+  }
+
+  private append(line: Parameters<typeof appendJournal>[1]): void {
+    const file = this.options.journalFile;
+    if (!file) return;
     try {
-      appendJournal(file, { coordinator, job, round, participant, sha256, numSamples, signature, accepted, at: Date.now(), auditHead });
+      appendJournal(file, line);
     } catch (err) {
       this.log(`cannot append to the journal ${file}: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Checks a job against the site's policy once, and logs what was accepted;
+   * a declined job is answered, at every request, with a signed failure report
+   * carrying the policy's reason code. True when declined.
+   */
+  private async declined(job: string, spec: JobSpec, phase: FailureHeader['phase'], round: number): Promise<boolean> {
+    if (!this.decisions.has(job)) {
+      const decision = this.options.policy ? checkPolicy(this.options.policy, spec) : null;
+      this.decisions.set(job, decision);
+      if (decision) this.log(`job ${job}: declined under this site's policy: ${decision.reason} [${decision.code}]`);
+      else this.log(`job ${job}: accepted${this.options.policy ? " under this site's policy" : ''}: ${describeAccepted(spec)}`);
+    }
+    const decision = this.decisions.get(job);
+    if (!decision) return false;
+    await this.sendFailure(job, round, phase, decision.code, decision.counts);
+    return true;
+  }
+
+  /** A request this site cannot answer: the reason in full in its own log, its code and counts to the coordinator. */
+  private async reportFailure(job: string, round: number, phase: FailureHeader['phase'], err: unknown, fallback: SiteFailureCode): Promise<void> {
+    const code = err instanceof DataError ? err.code : fallback;
+    const counts = err instanceof DataError ? err.counts : {};
+    this.log(`job ${job}${round ? ` round ${round}` : ''}: cannot answer the ${phase} request [${code}]: ${(err as Error).message}`);
+    await this.sendFailure(job, round, phase, code, counts);
+  }
+
+  private async sendFailure(job: string, round: number, phase: FailureHeader['phase'], code: SiteFailureCode, counts: Record<string, number>): Promise<void> {
+    const header: FailureHeader = { type: 'failure', job, round, phase, participant: this.participant!, nonce: randomNonce(), code, counts };
+    const ack = await this.send('failure', { header, signature: signHeader('failure', header, this.options.keys.secretKey) }, STATISTICS_ACK_TIMEOUT_MS);
+    if (!ack.ok) this.log(`job ${job}: the failure report was refused: ${ack.error.code} ${ack.error.message}`);
+    this.record({ kind: 'failure', job, round, accepted: ack.ok, phase, code, counts });
+    this.emit('failed', { job, round, phase, code, ack });
   }
 
   /** Keeps a job setup whose signature checks out, for the requests that will name it. */
@@ -383,22 +534,34 @@ export class ParticipantAgent extends EventEmitter {
    * The job's prepared data, split into training rows and the local holdout when
    * the job evaluates; prepared once per setup (its digest is the key).
    */
-  private preparedData(digest: string, setup: SetupHeader): LocalSplit {
-    if (this.prepared?.key !== digest) {
-      const { spec, preprocessing } = setup;
-      const data = prepare(this.localTable(spec), preprocessing);
-      const { droppedMissingTarget, unknownTargets, unknownCategories } = data.report;
+  private async preparedData(digest: string, setup: SetupHeader): Promise<LocalSplit> {
+    const split = await this.preparedOnce(digest, setup);
+    // Rows labelled outside the job's classes mean the site's data disagrees with the others': it sits out until it is corrected.
+    const { unknownTargets } = split.train.report;
+    if (unknownTargets > 0) {
+      throw new DataError('DATA_TARGET_UNKNOWN_CLASS', { rows: unknownTargets }, `${unknownTargets} rows have a target value outside the job's classes`);
+    }
+    if (split.train.n === 0) throw new DataError('DATA_NO_ROWS', { rows: 0 }, 'no row can be trained on');
+    return split;
+  }
+
+  private async preparedOnce(digest: string, setup: SetupHeader): Promise<LocalSplit> {
+    const { spec, preprocessing } = setup;
+    const table = await this.localTable(setup.job, spec);
+    if (this.prepared?.key !== digest || this.prepared.table !== table) {
+      this.prepared = undefined;
+      const split: LocalSplit =
+        spec.evaluateEvery > 0
+          ? prepareSplit(table, preprocessing, spec.evaluationFraction, trainingSeed(spec.seed, 0, this.participant!))
+          : { train: prepare(table, preprocessing), holdout: undefined };
+      const { droppedMissingTarget, unknownTargets, unknownCategories } = split.train.report;
       const unknown = Object.entries(unknownCategories).filter(([, n]) => n > 0);
       if (unknown.length) this.log(`job ${setup.job}: categories outside the job's vocabulary, encoded as unknown: ${unknown.map(([c, n]) => `${c} ${n}`).join(', ')}`);
-      const split =
-        spec.evaluateEvery > 0
-          ? splitHoldout(data, spec.evaluationFraction, trainingSeed(spec.seed, 0, this.participant!))
-          : { train: data, holdout: undefined };
       this.log(
-        `job ${setup.job}: prepared ${data.n} rows x ${data.d} inputs (dropped ${droppedMissingTarget} without target, ` +
+        `job ${setup.job}: prepared ${split.train.n + (split.holdout?.n ?? 0)} rows x ${split.train.d} inputs (dropped ${droppedMissingTarget} without target, ` +
           `${unknownTargets} with an unknown target)${split.holdout ? `; ${split.holdout.n} held out for evaluation` : ''}`,
       );
-      this.prepared = { key: digest, data: split };
+      this.prepared = { key: digest, table, data: split };
     }
     return this.prepared.data;
   }
@@ -410,7 +573,13 @@ export class ParticipantAgent extends EventEmitter {
     const setup = this.setupOf(request);
     const global = setup && this.globalModel('evaluate', request, signature, parsed.data.weights, setup);
     if (!setup || !global) return;
-    const held = await heldOutMetrics(setup, global, this.preparedData(request.setup, setup));
+    if (await this.declined(request.job, setup.spec, 'evaluate', request.round)) return;
+    let held: Awaited<ReturnType<typeof heldOutMetrics>>;
+    try {
+      held = await heldOutMetrics(setup, global, await this.preparedData(request.setup, setup));
+    } catch (err) {
+      return this.reportFailure(request.job, request.round, 'evaluate', err, 'TRAINING_FAILED');
+    }
     if (!held) return this.log(`job ${request.job}: no rows to evaluate on`);
     const { numExamples, metrics } = held;
     const header: EvaluationHeader = {
@@ -428,13 +597,14 @@ export class ParticipantAgent extends EventEmitter {
       { header, signature: signHeader('evaluation', header, this.options.keys.secretKey) },
       Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS,
     );
+    this.record({ kind: 'evaluation', job: request.job, round: request.round, accepted: ack.ok, numExamples, metrics: Object.keys(metrics) });
     const shown = Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
     this.log(`job ${request.job} round ${request.round}: evaluated on ${numExamples} held-out rows: ${shown}${ack.ok ? '' : `; refused: ${ack.error.code} ${ack.error.message}`}`);
     this.emit('evaluated', { job: request.job, round: request.round, ack });
   }
 
   /** Sends a signed message and waits for its ack; in pieces when it is larger than a frame. */
-  private async send(event: 'statistics' | 'update' | 'evaluation', message: Record<string, unknown>, timeoutMs: number): Promise<Ack> {
+  private async send(event: 'statistics' | 'update' | 'evaluation' | 'failure', message: Record<string, unknown>, timeoutMs: number): Promise<Ack> {
     if (messageBytes(message) <= this.maxFrameBytes) return this.emitWithAck(event, message, timeoutMs);
     // Larger than a frame (Socket.IO would drop the connection without a word): send it in pieces,
     // each after the previous one is acknowledged, so memory and the socket's buffer stay bounded.
@@ -485,6 +655,14 @@ function connectFailure(err: Error & { description?: unknown }): string {
 }
 
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** The aggregates a column's statistics disclose, by name: never their values. */
+function aggregatesOf(column: { type: string; counts?: [string, number][] }): string[] {
+  if (column.counts) return [`counts of ${column.counts.length} categories`, ...('missing' in column ? ['missing'] : [])];
+  return ['count', 'sum', 'sumSquares', 'missing'].filter((k) => k in column);
+}
 
 /** A global model's metrics on the held-out rows; null when the site has no row to evaluate on. */
 async function heldOutMetrics(

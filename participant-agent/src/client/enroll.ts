@@ -30,6 +30,8 @@ export interface EnrollOptions {
   /** the coordinator's key, when given out of band: the answer must be signed by it */
   coordinatorKey?: string;
   pins?: CoordinatorPins;
+  /** e.g. an outbound proxy's agent */
+  agent?: import('node:http').Agent;
 }
 
 export class EnrollmentError extends Error {
@@ -54,6 +56,7 @@ export async function enroll(options: EnrollOptions): Promise<{ enrolled: Enroll
   const response = await requestJson(url, {
     method: 'POST',
     ca: options.ca,
+    agent: options.agent,
     body: { header, signature: signHeader('enrollment', header, options.keys.secretKey) },
   });
   if (response.status !== 201) {

@@ -14,6 +14,8 @@ export interface JsonRequestOptions {
   headers?: Record<string, string>;
   /** for the whole exchange, connection to last byte */
   timeoutMs?: number;
+  /** the connection's agent, e.g. an outbound proxy's */
+  agent?: http.Agent;
 }
 
 export interface JsonResponse {
@@ -57,7 +59,7 @@ export function networkErrorMessage(err: Error & { code?: string }): string {
 
 /** Sends a JSON request and parses the JSON answer; any status is returned, a failure to get one is thrown. */
 export function requestJson(url: string, options: JsonRequestOptions): Promise<JsonResponse> {
-  const { method, body, ca, headers = {}, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+  const { method, body, ca, headers = {}, timeoutMs = DEFAULT_TIMEOUT_MS, agent } = options;
   const target = new URL(url);
   const what = `${method} ${target.origin}${target.pathname}`;
   if (target.protocol !== 'http:' && target.protocol !== 'https:') {
@@ -77,8 +79,8 @@ export function requestJson(url: string, options: JsonRequestOptions): Promise<J
     };
     const request =
       target.protocol === 'https:'
-        ? https.request(target, { method, headers: requestHeaders, ca })
-        : http.request(target, { method, headers: requestHeaders });
+        ? https.request(target, { method, headers: requestHeaders, ca, ...(agent && { agent }) })
+        : http.request(target, { method, headers: requestHeaders, ...(agent && { agent }) });
     // Failed first, then destroyed: once the answer has begun, destroying the request would report only "aborted".
     const timer = setTimeout(() => {
       fail(new Error(`no answer in ${timeoutMs} ms`));

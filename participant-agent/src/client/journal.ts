@@ -1,9 +1,11 @@
 /**
- * The agent's journal: one JSON line for every update it sent, with the
- * signature it made and whether the coordinator acknowledged it. It is this
- * site's own evidence: an audit bundle must hold every acknowledged update
- * exactly as sent, which the coordinator cannot fake without this site's key,
- * nor leave out without `fl-agent audit verify` noticing.
+ * The agent's journal: one JSON line for every message it sent. An update's
+ * line holds the signature it made and whether the coordinator acknowledged
+ * it: this site's own evidence, as an audit bundle must hold every acknowledged
+ * update exactly as sent, which the coordinator cannot fake without this site's
+ * key, nor leave out without `fl-agent audit verify` noticing. Statistics,
+ * evaluations and failure reports have lines of their own (`kind`), saying
+ * what they disclosed without any value, for `fl-agent report`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,10 +27,44 @@ export const JournalEntrySchema = z.strictObject({
   at: z.number().int(),
   /** the audit log's head the coordinator signed into the train request this update answered */
   auditHead: z.strictObject({ seq: z.number().int(), hash: z.string() }).optional(),
+  /** the weights' size in bytes */
+  bytes: z.number().int().optional(),
 });
 export type JournalEntry = z.infer<typeof JournalEntrySchema>;
 
-export function appendJournal(file: string, entry: JournalEntry): void {
+const sent = {
+  coordinator: z.string(),
+  job: z.string(),
+  round: z.number().int(),
+  participant: z.string(),
+  accepted: z.boolean(),
+  at: z.number().int(),
+};
+
+/** Any other message the site sent: which aggregates, metrics or counts it disclosed, never a value of its data. */
+export const SentRecordSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('statistics'),
+    ...sent,
+    rows: z.number().int(),
+    /** per column: its name and the aggregates sent (e.g. count, sum, sumSquares, missing; or category counts) */
+    columns: z.array(z.strictObject({ name: z.string(), role: z.enum(['feature', 'target']), aggregates: z.array(z.string()) })),
+  }),
+  z.strictObject({ kind: z.literal('evaluation'), ...sent, numExamples: z.number().int(), metrics: z.array(z.string()) }),
+  z.strictObject({
+    kind: z.literal('failure'),
+    ...sent,
+    phase: z.string(),
+    code: z.string(),
+    counts: z.record(z.string(), z.number()),
+  }),
+]);
+export type SentRecord = z.infer<typeof SentRecordSchema>;
+
+/** A journal line: an update (no `kind`, the shape audit verify reads) or another message sent. */
+export type JournalLine = ({ kind: 'update' } & JournalEntry) | SentRecord;
+
+export function appendJournal(file: string, entry: JournalEntry | SentRecord): void {
   // One write of one whole line in append mode: entries never interleave mid-line. 0600 like the key beside it.
   const line = JSON.stringify(entry) + '\n';
   try {
@@ -41,11 +77,30 @@ export function appendJournal(file: string, entry: JournalEntry): void {
   }
 }
 
+/** The updates in a journal, for audit verify: the other messages' lines are passed over. */
 export function readJournal(file: string): JournalEntry[] {
+  return readJournalLines(file).flatMap((line) => (line.kind === 'update' ? [stripKind(line)] : []));
+}
+
+function stripKind({ kind: _kind, ...entry }: { kind: 'update' } & JournalEntry): JournalEntry {
+  return entry;
+}
+
+function parseLine(value: unknown): JournalLine | undefined {
+  if (value && typeof value === 'object' && 'kind' in value) {
+    const other = SentRecordSchema.safeParse(value);
+    return other.success ? other.data : undefined;
+  }
+  const update = JournalEntrySchema.safeParse(value);
+  return update.success ? { kind: 'update', ...update.data } : undefined;
+}
+
+/** Every line of a journal, in the order sent. */
+export function readJournalLines(file: string): JournalLine[] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   // The text after the last newline is empty, or a line an interrupted append left unfinished.
   const unfinished = lines.pop();
-  const entries: JournalEntry[] = [];
+  const entries: JournalLine[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
     let parsed: unknown;
@@ -54,14 +109,14 @@ export function readJournal(file: string): JournalEntry[] {
     } catch {
       throw new Error(`${file} line ${i + 1} is not JSON`);
     }
-    const entry = JournalEntrySchema.safeParse(parsed);
-    if (!entry.success) throw new Error(`${file} line ${i + 1} is not a journal entry`);
-    entries.push(entry.data);
+    const entry = parseLine(parsed);
+    if (!entry) throw new Error(`${file} line ${i + 1} is not a journal entry`);
+    entries.push(entry);
   });
   if (unfinished) {
     // A whole entry with only its newline missing still counts.
-    const last = JournalEntrySchema.safeParse(safeJson(unfinished));
-    if (last.success) entries.push(last.data);
+    const last = parseLine(safeJson(unfinished));
+    if (last) entries.push(last);
   }
   return entries;
 }

@@ -101,6 +101,14 @@ describe('parseCsv', () => {
     expect(() => parseCsv('a,b\n1,2\n3,"open\n4,5\n')).toThrow(/never closed.*line 3/);
   });
 
+  it('throws with the line when a closing quote is followed by more text', () => {
+    expect(() => parseCsv('a,b\n1,2\n"3"x,4\n')).toThrow(/line 3 \(a closing quote is followed by more text\)/);
+  });
+
+  it('ends with an empty field after a trailing comma', () => {
+    expect(parseCsv('a,b\n1,').rows).toEqual([{ line: 2, fields: ['1', ''] }]);
+  });
+
   it.each([[''], ['\n\n'], ['\uFEFF'], ['  \r\n']])('throws a clear error for a file without a header (%j)', (text) => {
     expect(() => parseCsv(text)).toThrow(/empty.*header/);
   });

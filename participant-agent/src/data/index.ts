@@ -1,29 +1,25 @@
-/** The participant's data layer: local CSV in, statistics and training matrices out, with no network. */
-export { parseCsv, type CsvRow, type CsvTable, type RowProblem } from './csv';
-export { MappingSchema, applyMapping, loadMapping, parseMapping, type Mapping } from './mapping';
+/** The participant's data layer: local CSV, Parquet or a PostgreSQL query in, statistics and training matrices out, with no network but the database's. */
+export { CsvTokenizer, fieldText, headerOf, parseCsv, type CsvRecord, type CsvRow, type CsvTable, type RowProblem } from './csv';
+export { MappingSchema, applyMapping, loadMapping, mapHeader, parseMapping, type Mapping } from './mapping';
 export {
   MAX_PROBLEMS,
+  MISSING_CODE,
+  TableBuilder,
   formatReport,
   isMissing,
   parseNumber,
+  rowsOf,
+  tableOf,
   toLocalTable,
-  type LocalRow,
+  valueAt,
+  type Column,
   type LocalTable,
   type SchemaProblem,
   type SchemaReport,
   type Value,
 } from './table';
 export { computeStatistics } from './statistics';
-export {
-  categoricalColumn,
-  dropMissingTarget,
-  encodeFeatures,
-  encodeTarget,
-  featureNames,
-  numericColumn,
-  prepare,
-  type PrepareReport,
-  type PreparedData,
-} from './preprocess';
-export { loadLocalData } from './load';
-export { splitHoldout } from './holdout';
+export { encodeFeatures, encodeTarget, featureNames, prepare, type PrepareReport, type PreparedData } from './preprocess';
+export { checkSource, describeSource, loadLocalData, readLocalData, sourceKind, sourceVersion, type DataSource, type ReadOptions, type SourceKind } from './load';
+export { holdoutPositions, prepareSplit, splitHoldout } from './holdout';
+export { DataError } from './errors';

@@ -93,23 +93,29 @@ function renameHeader(header: string[], renames: Map<string, string>): string[] 
   return renamed;
 }
 
+/** Per job column, the partner's spellings and the job's; spellings are matched without the padding some exports add. */
+export type Respellings = Map<string, Map<string, string>>;
+
+/** The header with the mapping's names, and the respellings of the columns it has. */
+export function mapHeader(header: string[], mapping: Mapping | undefined): { header: string[]; respellings: Respellings } {
+  if (!mapping) return { header, respellings: new Map() };
+  const renamed = renameHeader(header, entries(mapping.columns));
+  const respellings: Respellings = new Map();
+  // A mapping may be shared across several exports; a column this file lacks is not an error.
+  for (const [column, values] of Object.entries(mapping.categories ?? {})) if (renamed.includes(column)) respellings.set(column, entries(values));
+  return { header: renamed, respellings };
+}
+
+export const respell = (values: Map<string, string>, text: string): string => values.get(text.trim()) ?? text;
+
 /** Returns a new table; the input is left as it was. */
 export function applyMapping(table: CsvTable, mapping: Mapping): CsvTable {
-  const header = renameHeader(table.header, entries(mapping.columns));
-  const respell: [number, Map<string, string>][] = [];
-  for (const [column, values] of Object.entries(mapping.categories ?? {})) {
-    const index = header.indexOf(column);
-    // A mapping may be shared across several exports; a column this file lacks is not an error.
-    if (index >= 0) respell.push([index, entries(values)]);
-  }
-  if (respell.length === 0) return { ...table, header };
+  const { header, respellings } = mapHeader(table.header, mapping);
+  const at = [...respellings].map(([column, values]) => [header.indexOf(column), values] as const);
+  if (at.length === 0) return { ...table, header };
   const rows = table.rows.map((row) => {
     const fields = row.fields.slice();
-    for (const [index, values] of respell) {
-      // Spellings are matched without the padding some exports add around values.
-      const to = index < fields.length ? values.get(fields[index].trim()) : undefined;
-      if (to !== undefined) fields[index] = to;
-    }
+    for (const [index, values] of at) if (index < fields.length) fields[index] = respell(values, fields[index]);
     return { line: row.line, fields };
   });
   return { header, rows, problems: table.problems };

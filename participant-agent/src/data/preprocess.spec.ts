@@ -1,14 +1,6 @@
 import type { Preprocessing } from '@fl/shared';
-import {
-  categoricalColumn,
-  dropMissingTarget,
-  encodeFeatures,
-  encodeTarget,
-  featureNames,
-  numericColumn,
-  prepare,
-} from './preprocess';
-import type { LocalTable } from './table';
+import { encodeFeatures, encodeTarget, featureNames, prepare } from './preprocess';
+import { tableOf, type LocalTable, type Value } from './table';
 
 // Global statistics: age has mean 30 and std 10; home has two known values plus the unknown level.
 const preprocessing: Preprocessing = {
@@ -21,42 +13,43 @@ const preprocessing: Preprocessing = {
   rows: 100,
 };
 
-const table = (...rows: LocalTable['rows'][number]['values'][]): LocalTable => ({
-  columns: ['age', 'home', 'status'],
-  rows: rows.map((values, i) => ({ line: i + 2, values })),
-});
+const table = (...rows: Value[][]): LocalTable => tableOf(['age', 'home', 'status'], rows, ['numeric', 'categorical', 'categorical']);
 
-describe('dropMissingTarget', () => {
-  it('drops rows without a target and counts them', () => {
-    const { table: kept, dropped } = dropMissingTarget(table([1, 'rent', 'good'], [2, 'rent', null], [3, null, 'bad']));
+const only = (feature: Preprocessing['features'][number], inputDim: number): Preprocessing => ({ ...preprocessing, features: [feature], inputDim });
 
-    expect(kept.rows.map((r) => r.line)).toEqual([2, 4]);
-    expect(dropped).toBe(1);
-  });
-});
-
-describe('numericColumn', () => {
+describe('numeric features', () => {
   it('z-scores with the global mean and std and imputes missing values to exactly 0', () => {
-    const { values, imputed } = numericColumn([40, 10, null, 30], 30, 10);
+    const data = tableOf(['age', 'status'], [[40, 'good'], [10, 'good'], [null, 'good'], [30, 'good']]);
 
-    expect(values).toEqual([1, -2, 0, 0]);
-    expect(imputed).toBe(1);
+    const { x, imputed } = encodeFeatures(data, only({ name: 'age', type: 'numeric', mean: 30, std: 10 }, 1));
+
+    expect(Array.from(x)).toEqual([1, -2, 0, 0]);
+    expect(imputed).toEqual({ age: 1 });
   });
 
   it.each([0, 1e-15, NaN])('divides by 1 when the std is %d', (std) => {
-    expect(numericColumn([7, null], 5, std).values).toEqual([2, 0]);
+    const data = tableOf(['age', 'status'], [[7, 'good'], [null, 'good']]);
+
+    expect(Array.from(encodeFeatures(data, only({ name: 'age', type: 'numeric', mean: 5, std }, 1)).x)).toEqual([2, 0]);
   });
 
   it('refuses text', () => {
-    expect(() => numericColumn(['7'], 0, 1)).toThrow(/holds text/);
+    const data = tableOf(['age', 'status'], [['7', 'good']]);
+
+    expect(() => encodeFeatures(data, only({ name: 'age', type: 'numeric', mean: 0, std: 1 }, 1))).toThrow(/holds text/);
   });
 });
 
-describe('categoricalColumn', () => {
+describe('categorical features', () => {
   it('maps known values to their vocabulary index, missing and unseen values to the unknown level', () => {
-    const column = categoricalColumn(['rent', 'owner', null, 'parents', '__proto__'], ['owner', 'rent']);
+    const data = tableOf(['home', 'status'], [['rent'], ['owner'], [null], ['parents'], ['__proto__']].map((r) => [...r, 'good']));
 
-    expect(column).toEqual({ levels: [1, 0, 2, 2, 2], imputed: 1, unknown: 2 });
+    const { x, imputed, unknownCategories } = encodeFeatures(data, only({ name: 'home', type: 'categorical', vocabulary: ['owner', 'rent'] }, 3));
+
+    // levels 1, 0, 2, 2, 2
+    expect(Array.from(x)).toEqual([0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1]);
+    expect(imputed).toEqual({ home: 1 });
+    expect(unknownCategories).toEqual({ home: 2 });
   });
 });
 
@@ -81,9 +74,15 @@ describe('encodeFeatures', () => {
   });
 
   it('finds columns by name, whatever the table order', () => {
-    const data: LocalTable = { columns: ['home', 'age', 'status'], rows: [{ line: 2, values: ['owner', 50, 'good'] }] };
+    const data = tableOf(['home', 'age', 'status'], [['owner', 50, 'good']]);
 
     expect(Array.from(encodeFeatures(data, preprocessing).x)).toEqual([2, 1, 0, 0]);
+  });
+
+  it('encodes only the rows asked for, in their order', () => {
+    const data = table([40, 'rent', 'good'], [20, 'owner', 'bad'], [30, 'rent', 'good']);
+
+    expect(Array.from(encodeFeatures(data, preprocessing, Uint32Array.of(2, 0)).x)).toEqual([0, 0, 1, 0, 1, 0, 1, 0]);
   });
 
   it('throws when the layout does not match inputDim', () => {
@@ -91,14 +90,14 @@ describe('encodeFeatures', () => {
   });
 
   it('throws when a feature column is absent', () => {
-    const data: LocalTable = { columns: ['age', 'status'], rows: [] };
+    const data = tableOf(['age', 'status'], [], ['numeric', 'categorical']);
 
     expect(() => encodeFeatures(data, preprocessing)).toThrow('no column "home"');
   });
 
   it('handles a column named __proto__ in its reports', () => {
     const pre: Preprocessing = { ...preprocessing, features: [{ name: '__proto__', type: 'categorical', vocabulary: ['a'] }], inputDim: 2 };
-    const data: LocalTable = { columns: ['__proto__', 'status'], rows: [{ line: 2, values: [null, 'good'] }, { line: 3, values: ['b', 'bad'] }] };
+    const data = tableOf(['__proto__', 'status'], [[null, 'good'], ['b', 'bad']]);
 
     const { x, imputed, unknownCategories } = encodeFeatures(data, pre);
 
@@ -110,13 +109,20 @@ describe('encodeFeatures', () => {
 });
 
 describe('encodeTarget', () => {
+  it('drops rows without a target and counts them', () => {
+    const { rows, droppedMissingTarget, unknownTargets } = encodeTarget(table([1, 'rent', 'good'], [2, 'rent', null], [3, null, 'bad']), preprocessing.target);
+
+    expect(Array.from(rows)).toEqual([0, 2]);
+    expect([droppedMissingTarget, unknownTargets]).toEqual([1, 0]);
+  });
+
   it('binary: 1 for classes[1], 0 for classes[0], other labels dropped and counted', () => {
     const data = table([1, 'rent', 'bad'], [2, 'rent', 'good'], [3, 'rent', 'unsure'], [4, 'rent', 'bad']);
 
-    const { table: kept, y, unknownTargets } = encodeTarget(data, { type: 'binary', classes: ['good', 'bad'] });
+    const { rows, y, unknownTargets } = encodeTarget(data, { type: 'binary', classes: ['good', 'bad'] });
 
     expect(Array.from(y)).toEqual([1, 0, 1]);
-    expect(kept.rows.map((r) => r.values[0])).toEqual([1, 2, 4]);
+    expect(Array.from(rows)).toEqual([0, 1, 3]);
     expect(unknownTargets).toBe(1);
   });
 
@@ -130,7 +136,7 @@ describe('encodeTarget', () => {
   });
 
   it('numeric: standardized with the global mean and std', () => {
-    const data = table([1, 'rent', 14], [2, 'rent', 6]);
+    const data = tableOf(['age', 'home', 'status'], [[1, 'rent', 14], [2, 'rent', 6]]);
 
     expect(Array.from(encodeTarget(data, { type: 'numeric', mean: 10, std: 4 }).y)).toEqual([1, -1]);
     expect(Array.from(encodeTarget(data, { type: 'numeric', mean: 10, std: 0 }).y)).toEqual([4, -4]);
@@ -138,7 +144,7 @@ describe('encodeTarget', () => {
 
   it('refuses a target of the wrong type', () => {
     expect(() => encodeTarget(table([1, 'rent', 'x']), { type: 'numeric', mean: 0, std: 1 })).toThrow(/holds text/);
-    expect(() => encodeTarget(table([1, 'rent', 1]), { type: 'binary', classes: ['0', '1'] })).toThrow(/holds numbers/);
+    expect(() => encodeTarget(tableOf(['age', 'home', 'status'], [[1, 'rent', 1]]), { type: 'binary', classes: ['0', '1'] })).toThrow(/holds numbers/);
   });
 });
 
@@ -191,7 +197,7 @@ describe('prepare', () => {
       inputDim: 6,
       rows: 1,
     };
-    const data: LocalTable = { columns: ['a', 'b', 'c', 't'], rows: [{ line: 2, values: ['y', 2, 'q', 5] }] };
+    const data = tableOf(['a', 'b', 'c', 't'], [['y', 2, 'q', 5]]);
 
     const prepared = prepare(data, pre);
 

@@ -5,7 +5,8 @@
  * model would mean different things at different sites.
  */
 import { UNKNOWN_CATEGORY, type Preprocessing } from '@fl/shared';
-import type { LocalTable, Value } from './table';
+import { columnsOf } from './statistics';
+import { MISSING_CODE, type LocalTable } from './table';
 
 export interface PrepareReport {
   /** rows left out because their target was missing */
@@ -37,56 +38,6 @@ const usableStd = (std: number) => (Number.isFinite(std) && std > 1e-12 ? std : 
 /** Keys are column names from partners' files, so they must not reach Object.prototype. */
 const record = (): Record<string, number> => Object.create(null) as Record<string, number>;
 
-/** The target is the table's last column, by LocalTable's layout. */
-const targetOf = (table: LocalTable) => table.columns.length - 1;
-
-export function dropMissingTarget(table: LocalTable): { table: LocalTable; dropped: number } {
-  const at = targetOf(table);
-  const rows = table.rows.filter((r) => r.values[at] !== null);
-  return { table: { columns: table.columns, rows }, dropped: table.rows.length - rows.length };
-}
-
-/** Missing values take the global mean, which z-scores to exactly 0: no pull in either direction. */
-export function numericColumn(values: readonly Value[], mean: number, std: number): { values: number[]; imputed: number } {
-  const scale = usableStd(std);
-  let imputed = 0;
-  const out = values.map((v) => {
-    if (v === null) {
-      imputed++;
-      return 0;
-    }
-    if (typeof v !== 'number') throw new Error('a numeric feature holds text; the table was not built for this job');
-    return (v - mean) / scale;
-  });
-  return { values: out, imputed };
-}
-
-/**
- * The one-hot position of each value: its place in the vocabulary, or
- * vocabulary.length (the unknown level) when missing or never seen by the statistics.
- */
-export function categoricalColumn(
-  values: readonly Value[],
-  vocabulary: readonly string[],
-): { levels: number[]; imputed: number; unknown: number } {
-  const position = new Map(vocabulary.map((v, i) => [v, i]));
-  const unknownLevel = vocabulary.length;
-  let imputed = 0;
-  let unknown = 0;
-  const levels = values.map((v) => {
-    if (v === null) {
-      imputed++;
-      return unknownLevel;
-    }
-    if (typeof v !== 'string') throw new Error('a categorical feature holds numbers; the table was not built for this job');
-    const i = position.get(v);
-    if (i !== undefined) return i;
-    unknown++;
-    return unknownLevel;
-  });
-  return { levels, imputed, unknown };
-}
-
 const width = (f: FeatureStep) => (f.type === 'numeric' ? 1 : f.vocabulary.length + 1);
 
 /** The expanded input names, in the order of the feature vector, for reports and model inspection. */
@@ -96,84 +47,116 @@ export function featureNames(preprocessing: Preprocessing): string[] {
   );
 }
 
+/**
+ * The target of the rows that can be learnt from, and those rows: a missing target
+ * or a class the other sites never reported has no output to learn.
+ */
+export function encodeTarget(
+  table: LocalTable,
+  target: TargetStep,
+): { rows: Uint32Array; y: Float32Array; droppedMissingTarget: number; unknownTargets: number } {
+  const column = table.columns[table.columns.length - 1];
+  const rows = new Uint32Array(table.n);
+  const y = new Float32Array(table.n);
+  let kept = 0;
+  let missing = 0;
+  if (target.type === 'numeric') {
+    if (column.type !== 'numeric') throw new Error('the target holds text but the job predicts a number');
+    const scale = usableStd(target.std);
+    column.values.forEach((v, r) => {
+      if (Number.isNaN(v)) missing++;
+      else {
+        rows[kept] = r;
+        y[kept++] = (v - target.mean) / scale;
+      }
+    });
+  } else {
+    if (column.type !== 'categorical') throw new Error('the target holds numbers but the job predicts a class');
+    // binary: classes[0] -> 0 and classes[1] -> 1, which is the same as the class index.
+    const index = new Map(target.classes.map((c, i) => [c, i]));
+    const classOf = column.dictionary.map((value) => index.get(value) ?? -1);
+    column.codes.forEach((code, r) => {
+      if (code === MISSING_CODE) missing++;
+      else if (classOf[code] >= 0) {
+        rows[kept] = r;
+        y[kept++] = classOf[code];
+      }
+    });
+  }
+  return { rows: rows.slice(0, kept), y: y.slice(0, kept), droppedMissingTarget: missing, unknownTargets: table.n - kept - missing };
+}
+
+/**
+ * The feature matrix of the given rows: numeric features z-scored with the global
+ * mean and std, a missing value taking the global mean (exactly 0: no pull either
+ * way); categorical ones one-hot over the vocabulary, with missing and unseen values
+ * in the unknown level.
+ */
 export function encodeFeatures(
   table: LocalTable,
   preprocessing: Preprocessing,
+  rows: Uint32Array = Uint32Array.from({ length: table.n }, (_, r) => r),
 ): { n: number; d: number; x: Float32Array; imputed: Record<string, number>; unknownCategories: Record<string, number> } {
   const d = preprocessing.features.reduce((sum, f) => sum + width(f), 0);
   // A mismatch means this agent and the coordinator disagree on the layout; training would be garbage.
   if (d !== preprocessing.inputDim) throw new Error(`the features expand to ${d} inputs but the job expects ${preprocessing.inputDim}`);
-  const n = table.rows.length;
+  const n = rows.length;
   const x = new Float32Array(n * d);
   const imputed = record();
   const unknownCategories = record();
 
+  // Numeric features are written row by row, a row's inputs side by side: column by column,
+  // every write of a large matrix would land on a different cache line.
+  const columnOf = columnsOf(table);
+  const numeric: { values: Float64Array; offset: number; mean: number; scale: number; name: string }[] = [];
+  for (const feature of preprocessing.features) imputed[feature.name] = 0;
   let offset = 0;
   for (const feature of preprocessing.features) {
-    const at = table.columns.indexOf(feature.name);
-    if (at < 0) throw new Error(`the table has no column "${feature.name}"`);
-    const values = table.rows.map((r) => r.values[at]);
+    const column = columnOf(feature.name);
     if (feature.type === 'numeric') {
-      const column = numericColumn(values, feature.mean, feature.std);
-      column.values.forEach((v, r) => (x[r * d + offset] = v));
-      imputed[feature.name] = column.imputed;
+      if (column.type !== 'numeric') throw new Error('a numeric feature holds text; the table was not built for this job');
+      numeric.push({ values: column.values, offset, mean: feature.mean, scale: usableStd(feature.std), name: feature.name });
     } else {
-      const column = categoricalColumn(values, feature.vocabulary);
-      column.levels.forEach((level, r) => (x[r * d + offset + level] = 1));
-      imputed[feature.name] = column.imputed;
-      unknownCategories[feature.name] = column.unknown;
+      if (column.type !== 'categorical') throw new Error('a categorical feature holds numbers; the table was not built for this job');
+      const { codes, dictionary } = column;
+      const unknownLevel = feature.vocabulary.length;
+      const position = new Map(feature.vocabulary.map((v, i) => [v, i]));
+      const levelOf = Int32Array.from(dictionary, (value) => position.get(value) ?? unknownLevel);
+      let missing = 0;
+      let unknown = 0;
+      for (let i = 0, at = offset; i < n; i++, at += d) {
+        const code = codes[rows[i]];
+        let level = unknownLevel;
+        if (code === MISSING_CODE) missing++;
+        else {
+          level = levelOf[code];
+          if (level === unknownLevel) unknown++;
+        }
+        x[at + level] = 1;
+      }
+      imputed[feature.name] = missing;
+      unknownCategories[feature.name] = unknown;
     }
     offset += width(feature);
   }
+  const missing = new Float64Array(numeric.length);
+  for (let i = 0; i < n; i++) {
+    const r = rows[i];
+    const base = i * d;
+    for (let f = 0; f < numeric.length; f++) {
+      const { values, mean, scale } = numeric[f];
+      const v = values[r];
+      // A missing value takes the global mean, which z-scores to exactly 0, the array's initial value.
+      if (Number.isNaN(v)) missing[f]++;
+      else x[base + numeric[f].offset] = (v - mean) / scale;
+    }
+  }
+  numeric.forEach((f, i) => (imputed[f.name] = missing[i]));
   return { n, d, x, imputed, unknownCategories };
 }
 
-function targetEncoder(target: TargetStep): (value: Value) => number | undefined {
-  if (target.type === 'numeric') {
-    const scale = usableStd(target.std);
-    return (v) => {
-      if (v === null) return undefined;
-      if (typeof v !== 'number') throw new Error('the target holds text but the job predicts a number');
-      return (v - target.mean) / scale;
-    };
-  }
-  // binary: classes[0] -> 0 and classes[1] -> 1, which is the same as the class index.
-  const index = new Map(target.classes.map((c, i) => [c, i]));
-  return (v) => {
-    if (v === null) return undefined;
-    if (typeof v !== 'string') throw new Error('the target holds numbers but the job predicts a class');
-    return index.get(v);
-  };
-}
-
-/**
- * Encodes the target and leaves out the rows that cannot be encoded: a class the
- * other sites never reported has no output to learn. Missing targets should have
- * been dropped before; any left over are counted as unknown here.
- */
-export function encodeTarget(table: LocalTable, target: TargetStep): { table: LocalTable; y: Float32Array; unknownTargets: number } {
-  const encode = targetEncoder(target);
-  const at = targetOf(table);
-  const rows: LocalTable['rows'] = [];
-  const y: number[] = [];
-  for (const row of table.rows) {
-    const value = encode(row.values[at]);
-    if (value === undefined) continue;
-    rows.push(row);
-    y.push(value);
-  }
-  return { table: { columns: table.columns, rows }, y: Float32Array.from(y), unknownTargets: table.rows.length - rows.length };
-}
-
 export function prepare(table: LocalTable, preprocessing: Preprocessing): PreparedData {
-  const withTarget = dropMissingTarget(table);
-  const labelled = encodeTarget(withTarget.table, preprocessing.target);
-  const { n, d, x, imputed, unknownCategories } = encodeFeatures(labelled.table, preprocessing);
-  return {
-    n,
-    d,
-    x,
-    y: labelled.y,
-    report: { droppedMissingTarget: withTarget.dropped, unknownTargets: labelled.unknownTargets, imputed, unknownCategories },
-  };
+  const { rows, y, droppedMissingTarget, unknownTargets } = encodeTarget(table, preprocessing.target);
+  const { n, d, x, imputed, unknownCategories } = encodeFeatures(table, preprocessing, rows);
+  return { n, d, x, y, report: { droppedMissingTarget, unknownTargets, imputed, unknownCategories } };
 }

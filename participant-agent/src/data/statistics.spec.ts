@@ -1,6 +1,6 @@
 import { JobSpecSchema, LocalStatisticsSchema, type JobSpec } from '@fl/shared';
 import { computeStatistics } from './statistics';
-import type { LocalTable } from './table';
+import { tableOf, type LocalTable, type Value } from './table';
 
 const spec = (model: JobSpec['model']): JobSpec =>
   JobSpecSchema.parse({
@@ -12,10 +12,7 @@ const spec = (model: JobSpec['model']): JobSpec =>
     target: 'y',
   });
 
-const table = (...rows: LocalTable['rows'][number]['values'][]): LocalTable => ({
-  columns: ['age', 'home', 'y'],
-  rows: rows.map((values, i) => ({ line: i + 2, values })),
-});
+const table = (...rows: Value[][]): LocalTable => tableOf(['age', 'home', 'y'], rows);
 
 describe('computeStatistics', () => {
   it('sums, counts and category counts over the rows that have a target', () => {
@@ -71,7 +68,7 @@ describe('computeStatistics', () => {
   });
 
   it('reports zero moments for an empty table', () => {
-    const stats = computeStatistics(table(), spec('linear'));
+    const stats = computeStatistics(tableOf(['age', 'home', 'y'], [], ['numeric', 'categorical', 'numeric']), spec('linear'));
 
     expect(stats.rows).toBe(0);
     expect(stats.features[0]).toEqual({ name: 'age', type: 'numeric', count: 0, sum: 0, sumSquares: 0, missing: 0 });
@@ -92,6 +89,6 @@ describe('computeStatistics', () => {
 
   it('refuses a table built for another job', () => {
     expect(() => computeStatistics(table(['30', 'rent', 'x']), spec('logistic'))).toThrow(/numeric column holds text/);
-    expect(() => computeStatistics({ columns: ['age', 'y'], rows: [] }, spec('logistic'))).toThrow('no column "home"');
+    expect(() => computeStatistics(tableOf(['age', 'y'], [], ['numeric', 'categorical']), spec('logistic'))).toThrow('no column "home"');
   });
 });

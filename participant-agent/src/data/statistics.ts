@@ -4,7 +4,7 @@
  * vocabularies. Only aggregates leave the site, never rows.
  */
 import { LocalStatisticsSchema, type JobSpec, type LocalStatistics } from '@fl/shared';
-import type { LocalTable, Value } from './table';
+import { MISSING_CODE, type Column, type LocalTable } from './table';
 
 type Moments = { count: number; sum: number; sumSquares: number };
 
@@ -12,57 +12,77 @@ type Moments = { count: number; sum: number; sumSquares: number };
 // could differ between machines.
 const byValue = ([a]: [string, number], [b]: [string, number]) => (a < b ? -1 : a > b ? 1 : 0);
 
-function moments(values: Value[]): Moments & { missing: number } {
+/** Over the rows where `kept` is 1. */
+function moments(column: Column, kept: Uint8Array): Moments & { missing: number } {
+  if (column.type !== 'numeric') throw new Error('a numeric column holds text; the table was not built for this job');
   const m = { count: 0, sum: 0, sumSquares: 0, missing: 0 };
-  for (const v of values) {
-    if (v === null) m.missing++;
-    else if (typeof v === 'number') {
+  const { values } = column;
+  for (let r = 0; r < values.length; r++) {
+    if (!kept[r]) continue;
+    const v = values[r];
+    if (Number.isNaN(v)) m.missing++;
+    else {
       m.count++;
       m.sum += v;
       m.sumSquares += v * v;
-    } else throw new Error('a numeric column holds text; the table was not built for this job');
+    }
   }
   return m;
 }
 
-function categoryCounts(values: Value[]): { counts: [string, number][]; missing: number } {
-  // A Map, so that values like "__proto__" or "constructor" are counted like any other.
-  const counts = new Map<string, number>();
+function categoryCounts(column: Column, kept: Uint8Array): { counts: [string, number][]; missing: number } {
+  if (column.type !== 'categorical') throw new Error('a categorical column holds numbers; the table was not built for this job');
+  const { codes, dictionary } = column;
+  const tally = new Float64Array(dictionary.length);
   let missing = 0;
-  for (const v of values) {
-    if (v === null) missing++;
-    else if (typeof v === 'string') counts.set(v, (counts.get(v) ?? 0) + 1);
-    else throw new Error('a categorical column holds numbers; the table was not built for this job');
+  for (let r = 0; r < codes.length; r++) {
+    if (!kept[r]) continue;
+    if (codes[r] === MISSING_CODE) missing++;
+    else tally[codes[r]]++;
   }
-  return { counts: [...counts].sort(byValue), missing };
+  const counts = dictionary.map((value, code): [string, number] => [value, tally[code]]).filter(([, count]) => count > 0);
+  return { counts: counts.sort(byValue), missing };
+}
+
+/** 1 for the rows whose value is present. */
+export function presentRows(column: Column): Uint8Array {
+  const present = new Uint8Array(column.type === 'numeric' ? column.values.length : column.codes.length);
+  if (column.type === 'numeric') column.values.forEach((v, r) => (present[r] = Number.isNaN(v) ? 0 : 1));
+  else column.codes.forEach((code, r) => (present[r] = code === MISSING_CODE ? 0 : 1));
+  return present;
+}
+
+/** A finder of the table's columns by name; a Map, as a job may have 100,000 columns. */
+export function columnsOf(table: LocalTable): (name: string) => Column {
+  const byName = new Map(table.columns.map((c) => [c.name, c]));
+  return (name) => {
+    const column = byName.get(name);
+    if (!column) throw new Error(`the table has no column "${name}"`);
+    return column;
+  };
 }
 
 export function computeStatistics(table: LocalTable, spec: JobSpec): LocalStatistics {
-  const columnIndex = (name: string) => {
-    const i = table.columns.indexOf(name);
-    if (i < 0) throw new Error(`the table has no column "${name}"`);
-    return i;
-  };
-  const targetAt = columnIndex(spec.target);
+  const columnOf = columnsOf(table);
+  const targetColumn = columnOf(spec.target);
   // Rows without a target are dropped before training, so they must not shape the normalization either.
-  const rows = table.rows.filter((r) => r.values[targetAt] !== null);
-  const column = (i: number) => rows.map((r) => r.values[i]);
+  const kept = presentRows(targetColumn);
+  const rows = kept.reduce((sum, k) => sum + k, 0);
 
   const features = spec.features.map((feature): LocalStatistics['features'][number] => {
-    const values = column(columnIndex(feature.name));
-    if (feature.type === 'numeric') return { name: feature.name, type: 'numeric', ...moments(values) };
-    return { name: feature.name, type: 'categorical', ...categoryCounts(values) };
+    const column = columnOf(feature.name);
+    if (feature.type === 'numeric') return { name: feature.name, type: 'numeric', ...moments(column, kept) };
+    return { name: feature.name, type: 'categorical', ...categoryCounts(column, kept) };
   });
 
-  const targets = column(targetAt);
   let target: LocalStatistics['target'];
   if (spec.model === 'linear') {
-    const { count, sum, sumSquares } = moments(targets);
+    const { count, sum, sumSquares } = moments(targetColumn, kept);
     target = { type: 'numeric', count, sum, sumSquares };
   } else {
-    target = { type: 'categorical', counts: categoryCounts(targets).counts };
+    target = { type: 'categorical', counts: categoryCounts(targetColumn, kept).counts };
   }
-  return checked({ rows: rows.length, features, target }, spec);
+  return checked({ rows, features, target }, spec);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { JobSpecSchema, type JobSpec } from '@fl/shared';
 import { parseCsv } from './csv';
-import { MAX_PROBLEMS, formatReport, isMissing, parseNumber, toLocalTable, type SchemaReport } from './table';
+import { MAX_PROBLEMS, formatReport, isMissing, parseNumber, rowsOf, toLocalTable, type SchemaReport } from './table';
 
 const spec = (model: JobSpec['model'] = 'logistic'): JobSpec =>
   JobSpecSchema.parse({
@@ -48,10 +48,14 @@ describe('toLocalTable', () => {
     const { table, report } = toLocalTable(csv, spec());
 
     // Assert
-    expect(table.columns).toEqual(['age', 'home', 'status']);
-    expect(table.rows).toEqual([
-      { line: 2, values: [30, 'rent', 'good'] },
-      { line: 3, values: [41.5, 'owner', 'bad'] },
+    expect(table.columns.map((c) => [c.name, c.type])).toEqual([
+      ['age', 'numeric'],
+      ['home', 'categorical'],
+      ['status', 'categorical'],
+    ]);
+    expect(rowsOf(table)).toEqual([
+      [30, 'rent', 'good'],
+      [41.5, 'owner', 'bad'],
     ]);
     expect(report).toEqual({ ok: true, missingColumns: [], problems: [], counts: { rows: 2, unparsable: 0, badRows: 0 } });
   });
@@ -61,7 +65,7 @@ describe('toLocalTable', () => {
 
     const { table, report } = toLocalTable(csv, spec());
 
-    expect(table.rows.map((r) => r.values)).toEqual([
+    expect(rowsOf(table)).toEqual([
       [null, null, 'good'],
       [null, null, null],
       [null, 'rent', null],
@@ -74,7 +78,7 @@ describe('toLocalTable', () => {
 
     const { table } = toLocalTable(csv, spec('linear'));
 
-    expect(table.rows[0].values).toEqual([30, 'rent', 2.5]);
+    expect(rowsOf(table)[0]).toEqual([30, 'rent', 2.5]);
   });
 
   it('keeps rows with unparsable numbers, as missing values, and reports where without the value', () => {
@@ -85,9 +89,9 @@ describe('toLocalTable', () => {
     const { table, report } = toLocalTable(csv, spec('linear'));
 
     // Assert
-    expect(table.rows).toEqual([
-      { line: 2, values: [null, 'rent', 1] },
-      { line: 5, values: [40, 'rent', 3] },
+    expect(rowsOf(table)).toEqual([
+      [null, 'rent', 1],
+      [40, 'rent', 3],
     ]);
     expect(report.ok).toBe(true);
     expect(report.problems).toEqual([
@@ -104,7 +108,7 @@ describe('toLocalTable', () => {
 
     const { table, report } = toLocalTable(csv, spec('linear'));
 
-    expect(table.rows[0].values[2]).toBeNull();
+    expect(rowsOf(table)[0][2]).toBeNull();
     expect(report.problems).toEqual([{ line: 2, column: 'status', reason: 'not a number' }]);
   });
 
@@ -115,7 +119,7 @@ describe('toLocalTable', () => {
 
     expect(report.ok).toBe(false);
     expect(report.missingColumns).toEqual(['home']);
-    expect(table.rows).toEqual([]);
+    expect(table.n).toBe(0);
   });
 
   it('refuses a job column that appears twice in the header', () => {

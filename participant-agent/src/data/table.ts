@@ -1,26 +1,32 @@
 /**
- * From CSV text to typed values for the job's columns: the one place that decides
- * what counts as missing and what counts as a number, so that the statistics a site
- * reports and the data it trains on can never disagree.
+ * From a source's records to typed columns for the job's columns: the one place
+ * that decides what counts as missing and what counts as a number, so that the
+ * statistics a site reports and the data it trains on can never disagree.
+ * Numbers go to a Float64Array and categories to codes into a dictionary, so a
+ * table costs about 8 bytes a value however it was written (ADR 0017).
  */
 import type { JobSpec } from '@fl/shared';
-import type { CsvTable } from './csv';
+import { fieldText, type CsvRecord, type CsvTable } from './csv';
+import { respell, type Respellings } from './mapping';
 
 export type Value = string | number | null;
 
-export interface LocalRow {
-  line: number;
-  /** in LocalTable.columns order; null is missing */
-  values: Value[];
-}
+/** the code of a missing value in a categorical column */
+export const MISSING_CODE = 0xffffffff;
+
+export type Column =
+  /** NaN is missing: parsed numbers are always finite */
+  | { name: string; type: 'numeric'; values: Float64Array }
+  | { name: string; type: 'categorical'; codes: Uint32Array; dictionary: string[] };
 
 export interface LocalTable {
-  /** the job's feature names in spec order, then the target */
-  columns: string[];
-  rows: LocalRow[];
+  /** the job's features in spec order, then the target */
+  columns: Column[];
+  n: number;
 }
 
 export interface SchemaProblem {
+  /** the physical line of a file; the row number (from 1) for a query or a Parquet file */
   line: number;
   /** '' when the whole row is unusable */
   column: string;
@@ -42,6 +48,8 @@ export interface SchemaReport {
     /** rows left out because they had the wrong number of fields */
     badRows: number;
   };
+  /** set when problems are numbered by row rather than by line */
+  unit?: 'row';
 }
 
 /**
@@ -67,51 +75,370 @@ export function parseNumber(text: string): number | undefined {
   return Number.isFinite(value) ? value : undefined;
 }
 
-export function toLocalTable(csv: CsvTable, spec: JobSpec): { table: LocalTable; report: SchemaReport } {
-  const columns = [...spec.features.map((f) => f.name), spec.target];
-  const numeric = [...spec.features.map((f) => f.type === 'numeric'), spec.model === 'linear'];
-  const index = columns.map((name) => csv.header.indexOf(name));
-  for (const [i, name] of columns.entries()) {
-    if (index[i] >= 0 && csv.header.indexOf(name, index[i] + 1) >= 0) {
-      throw new Error(`the column "${name}" appears more than once in the header, so it is unclear which one to use`);
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/**
+ * A plain decimal read straight from bytes, or NaN when it is not one this can read
+ * exactly (then parseNumber decides on the text). With at most 15 significant digits
+ * and a power of ten up to 22, both operands are exact doubles and the one rounding
+ * is the correct one, so the result is always the same as Number(text).
+ */
+function decimalFromBytes(b: Buffer, start: number, end: number): number {
+  let p = start;
+  const negative = b[p] === 0x2d;
+  if (negative || b[p] === 0x2b) p++;
+  let mantissa = 0;
+  let digits = 0;
+  let exponent = 0;
+  let any = false;
+  for (; p < end; p++) {
+    const c = b[p] - 0x30;
+    if (c < 0 || c > 9) break;
+    if (mantissa !== 0 || c !== 0) digits++;
+    mantissa = mantissa * 10 + c;
+    any = true;
+  }
+  if (p < end && b[p] === 0x2e) {
+    for (p++; p < end; p++) {
+      const c = b[p] - 0x30;
+      if (c < 0 || c > 9) break;
+      if (mantissa !== 0 || c !== 0) digits++;
+      mantissa = mantissa * 10 + c;
+      exponent--;
+      any = true;
+    }
+  }
+  if (!any || digits > 15) return NaN;
+  if (p < end && (b[p] | 0x20) === 0x65) {
+    p++;
+    const negativeExponent = b[p] === 0x2d;
+    if (negativeExponent || b[p] === 0x2b) p++;
+    let value = 0;
+    const from = p;
+    for (; p < end && p - from < 4; p++) {
+      const c = b[p] - 0x30;
+      if (c < 0 || c > 9) return NaN;
+      value = value * 10 + c;
+    }
+    if (p === from) return NaN;
+    exponent += negativeExponent ? -value : value;
+  }
+  if (p !== end || exponent < -22 || exponent > 22) return NaN;
+  const value = exponent < 0 ? mantissa / POWERS_OF_TEN[-exponent] : mantissa * POWERS_OF_TEN[exponent];
+  return negative ? -value : value;
+}
+
+/** The first columns' size, in bytes for all of them, before a source says how many rows to expect. */
+const FIRST_BYTES = 16 * 1024 * 1024;
+
+interface ColumnState {
+  name: string;
+  /** index in the source's header */
+  at: number;
+  respellings: Map<string, string> | undefined;
+}
+
+interface CategoricalState extends ColumnState {
+  dictionary: string[];
+  byValue: Map<string, number>;
+  /** Most exports spell a category the same way every time: one lookup per value as written. */
+  byText: Map<string, number>;
+}
+
+/**
+ * Collects a source's rows into a LocalTable for one job, writing each value in
+ * place in its column's typed array. Arrays grow by half when full, one column at
+ * a time; a source that can tell its size calls reserve and they never copy.
+ */
+export class TableBuilder {
+  readonly missingColumns: string[];
+  /** the job's columns in order: which list, and where in it */
+  private readonly order: { type: Column['type']; slot: number }[] = [];
+  private readonly numeric: ColumnState[] = [];
+  private readonly categorical: CategoricalState[] = [];
+  /** per numeric column: read from CSV bytes directly (no respellings to apply first) */
+  private readonly direct: boolean[] = [];
+  private numbers: Float64Array[] = [];
+  private codes: Uint32Array[] = [];
+  private capacity = 0;
+  private readonly problems: SchemaProblem[] = [];
+  private rows = 0;
+  private badRows = 0;
+  private unparsable = 0;
+  private line = 0;
+
+  constructor(
+    private readonly header: string[],
+    spec: JobSpec,
+    respellings: Respellings = new Map(),
+    private readonly unit: 'line' | 'row' = 'line',
+  ) {
+    const names = [...spec.features.map((f) => f.name), spec.target];
+    const numeric = [...spec.features.map((f) => f.type === 'numeric'), spec.model === 'linear'];
+    // A Map, as a job may have 100,000 columns.
+    const position = new Map<string, number>();
+    const repeated = new Set<string>();
+    header.forEach((name, i) => (position.has(name) ? repeated.add(name) : position.set(name, i)));
+    const index = names.map((name) => position.get(name) ?? -1);
+    for (const name of names) {
+      if (repeated.has(name)) throw new Error(`the column "${name}" appears more than once in the header, so it is unclear which one to use`);
+    }
+    this.missingColumns = names.filter((_, i) => index[i] < 0);
+    if (this.missingColumns.length > 0) return;
+    names.forEach((name, i) => {
+      const state = { name, at: index[i], respellings: respellings.get(name) };
+      if (numeric[i]) {
+        this.order.push({ type: 'numeric', slot: this.numeric.length });
+        this.numeric.push(state);
+        this.direct.push(!state.respellings);
+      } else {
+        this.order.push({ type: 'categorical', slot: this.categorical.length });
+        this.categorical.push({ ...state, dictionary: [], byValue: new Map(), byText: new Map() });
+      }
+    });
+    this.resize(Math.max(64, Math.floor(FIRST_BYTES / (8 * names.length))));
+  }
+
+  /** Where in the source's header the job's columns are: the only ones a columnar source needs to decode. */
+  sourceColumns(): number[] {
+    return [...this.numeric, ...this.categorical].map((c) => c.at);
+  }
+
+  /** rows read so far, usable or not */
+  get seen(): number {
+    return this.rows + this.badRows;
+  }
+
+  /** Makes room for this many rows in all, when the source can tell or estimate it. */
+  reserve(rows: number): void {
+    if (rows > this.capacity && this.order.length > 0) this.resize(rows);
+  }
+
+  private resize(capacity: number): void {
+    // One column at a time, so that growing never needs room for two whole tables.
+    this.numbers = this.numbers.length ? this.numbers.map((old) => grown(old, new Float64Array(capacity))) : this.numeric.map(() => new Float64Array(capacity));
+    this.codes = this.codes.length ? this.codes.map((old) => grown(old, new Uint32Array(capacity))) : this.categorical.map(() => new Uint32Array(capacity));
+    this.capacity = capacity;
+  }
+
+  /** The row about to be written, with room made for it. */
+  private nextRow(): number {
+    if (this.rows === this.capacity && this.order.length > 0) this.resize(Math.ceil(this.capacity * 1.5));
+    return this.rows++;
+  }
+
+  private problem(column: string, reason: string): void {
+    if (this.problems.length < MAX_PROBLEMS) this.problems.push({ line: this.line, column, reason });
+  }
+
+  /** A numeric column's value from text; NaN when missing or not a number (which is reported). */
+  private numberOf(column: ColumnState, raw: string): number {
+    const spelled = column.respellings ? respell(column.respellings, raw) : raw;
+    if (isMissing(spelled)) return NaN;
+    const value = parseNumber(spelled);
+    if (value !== undefined) return value;
+    this.unparsable++;
+    this.problem(column.name, 'not a number');
+    return NaN;
+  }
+
+  private codeOf(column: CategoricalState, raw: string): number {
+    let code = column.byText.get(raw);
+    if (code !== undefined) return code;
+    const spelled = column.respellings ? respell(column.respellings, raw) : raw;
+    if (isMissing(spelled)) code = MISSING_CODE;
+    else {
+      const value = spelled.trim();
+      code = column.byValue.get(value);
+      if (code === undefined) {
+        code = column.dictionary.length;
+        column.dictionary.push(value);
+        column.byValue.set(value, code);
+      }
+    }
+    // Bounded, so that a column of unique values (an identifier) is not held twice.
+    if (column.byText.size < 100_000) column.byText.set(raw, code);
+    return code;
+  }
+
+  /** A row the source left out, for the counts and the report. */
+  skipped(line: number, reason: string): void {
+    this.line = line;
+    this.badRows++;
+    this.problem('', reason);
+  }
+
+  private wrongWidth(line: number, found: number): void {
+    this.skipped(line, `expected ${this.header.length} fields, found ${found}`);
+  }
+
+  /** One CSV record after the header. */
+  record(record: CsvRecord): void {
+    if (record.count !== this.header.length) return this.wrongWidth(record.line, record.count);
+    this.line = record.line;
+    const r = this.nextRow();
+    const { buffer, starts, ends, escaped } = record;
+    const { numeric, direct, numbers } = this;
+    for (let k = 0; k < numeric.length; k++) {
+      const at = numeric[k].at;
+      let value = direct[k] && !escaped[at] ? decimalFromBytes(buffer, starts[at], ends[at]) : NaN;
+      if (value !== value) value = this.numberOf(numeric[k], fieldText(record, at));
+      numbers[k][r] = value;
+    }
+    for (let k = 0; k < this.categorical.length; k++) {
+      const column = this.categorical[k];
+      this.codes[k][r] = this.codeOf(column, fieldText(record, column.at));
     }
   }
 
-  const missingColumns = columns.filter((_, i) => index[i] < 0);
-  const problems: SchemaProblem[] = csv.problems.map(({ line, reason }) => ({ line, column: '', reason }));
-  const badRows = csv.problems.length;
-  if (missingColumns.length > 0) {
-    return {
-      table: { columns, rows: [] },
-      report: { ok: false, missingColumns, problems: problems.slice(0, MAX_PROBLEMS), counts: { rows: csv.rows.length, unparsable: 0, badRows } },
-    };
+  /**
+   * One row of a typed source, its values in header order: null and undefined are
+   * missing, numbers and text are read like CSV fields, anything else as its text.
+   */
+  row(values: readonly unknown[], line = this.rows + this.badRows + 1): void {
+    if (values.length !== this.header.length) return this.wrongWidth(line, values.length);
+    this.line = line;
+    const r = this.nextRow();
+    for (let k = 0; k < this.numeric.length; k++) {
+      const column = this.numeric[k];
+      const value = values[column.at];
+      // NaN from a typed source (a float column) is missing, as pandas has it; Infinity is not a number.
+      this.numbers[k][r] =
+        typeof value === 'number' && !column.respellings && (Number.isFinite(value) || Number.isNaN(value)) ? value : this.numberOf(column, textOf(value));
+    }
+    for (let k = 0; k < this.categorical.length; k++) {
+      const column = this.categorical[k];
+      this.codes[k][r] = this.codeOf(column, textOf(values[column.at]));
+    }
   }
 
-  let unparsable = 0;
-  const rows = csv.rows.map(({ line, fields }): LocalRow => {
-    const values = index.map((at, i): Value => {
-      const text = fields[at];
-      if (isMissing(text)) return null;
-      if (!numeric[i]) return text.trim();
-      const value = parseNumber(text);
-      if (value !== undefined) return value;
-      unparsable++;
-      if (problems.length < MAX_PROBLEMS + badRows) problems.push({ line, column: columns[i], reason: 'not a number' });
-      return null;
-    });
-    return { line, values };
-  });
+  /**
+   * Room for `count` more rows of a columnar source, whose values then come by
+   * columnValues; returns the index of the first.
+   */
+  addRows(count: number): number {
+    const first = this.rows;
+    if (first + count > this.capacity && this.order.length > 0) this.resize(Math.max(first + count, Math.ceil(this.capacity * 1.5)));
+    this.rows += count;
+    return first;
+  }
 
-  // Row problems and value problems arrive separately; by line they read like the file.
-  problems.sort((a, b) => a.line - b.line);
-  return {
-    table: { columns, rows },
-    report: { ok: true, missingColumns, problems: problems.slice(0, MAX_PROBLEMS), counts: { rows: rows.length, unparsable, badRows } },
+  /** values[start, end) of the source's column `at`, for the rows from `first` on, read as row() reads them. */
+  columnValues(at: number, first: number, values: ArrayLike<unknown>, start = 0, end = values.length): void {
+    const shift = first - start;
+    const k = this.numeric.findIndex((c) => c.at === at);
+    if (k >= 0) {
+      const column = this.numeric[k];
+      const out = this.numbers[k];
+      for (let i = start; i < end; i++) {
+        const value = values[i];
+        if (typeof value === 'number' && !column.respellings && (Number.isFinite(value) || Number.isNaN(value))) out[shift + i] = value;
+        else {
+          this.line = shift + i + 1;
+          out[shift + i] = this.numberOf(column, textOf(value));
+        }
+      }
+      return;
+    }
+    const c = this.categorical.findIndex((column) => column.at === at);
+    if (c < 0) return;
+    const out = this.codes[c];
+    for (let i = start; i < end; i++) out[shift + i] = this.codeOf(this.categorical[c], textOf(values[i]));
+  }
+
+  finish(): { table: LocalTable; report: SchemaReport } {
+    const n = this.rows;
+    // A columnar source reports column by column; by row they read like the source.
+    this.problems.sort((a, b) => a.line - b.line);
+    // An estimate well over the rows read would hold memory for nothing: such columns are copied to size.
+    const fit = <T extends Float64Array | Uint32Array>(array: T): T => (array.length > n * 1.1 + 64 ? (array.slice(0, n) as T) : (array.subarray(0, n) as T));
+    const columns = this.order.map(({ type, slot }): Column => {
+      if (type === 'numeric') {
+        const values = fit(this.numbers[slot]);
+        this.numbers[slot] = new Float64Array(0);
+        return { name: this.numeric[slot].name, type, values };
+      }
+      const codes = fit(this.codes[slot]);
+      this.codes[slot] = new Uint32Array(0);
+      const { name, dictionary } = this.categorical[slot];
+      return { name, type, codes, dictionary };
+    });
+    const table: LocalTable = { columns, n: columns.length ? n : 0 };
+    const report: SchemaReport = {
+      ok: this.missingColumns.length === 0,
+      missingColumns: this.missingColumns,
+      problems: this.problems,
+      counts: { rows: this.rows, unparsable: this.unparsable, badRows: this.badRows },
+    };
+    if (this.unit === 'row') report.unit = 'row';
+    return { table, report };
+  }
+}
+
+function grown<T extends Float64Array | Uint32Array>(old: T, next: T): T {
+  next.set(old.subarray(0, Math.min(old.length, next.length)) as never);
+  return next;
+}
+
+/** A typed source's value as the text a CSV would have: missing is empty. */
+function textOf(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
+  return String(value);
+}
+
+/** A CSV already read into strings, typed for a job: for small files, tests and the simulator. */
+export function toLocalTable(csv: CsvTable, spec: JobSpec): { table: LocalTable; report: SchemaReport } {
+  const builder = new TableBuilder(csv.header, spec);
+  // Rows and the rows left out, in the order of the file, so problems come by line.
+  let p = 0;
+  const skippedBefore = (line: number) => {
+    for (; p < csv.problems.length && csv.problems[p].line < line; p++) builder.skipped(csv.problems[p].line, csv.problems[p].reason);
   };
+  for (const row of csv.rows) {
+    skippedBefore(row.line);
+    builder.row(row.fields, row.line);
+  }
+  skippedBefore(Infinity);
+  return builder.finish();
+}
+
+/** The value of column c at row r, as the table's users see it. */
+export function valueAt(column: Column, r: number): Value {
+  if (column.type === 'numeric') return Number.isNaN(column.values[r]) ? null : column.values[r];
+  const code = column.codes[r];
+  return code === MISSING_CODE ? null : column.dictionary[code];
+}
+
+/** The table as rows of values, for tests and small inspections. */
+export function rowsOf(table: LocalTable): Value[][] {
+  return Array.from({ length: table.n }, (_, r) => table.columns.map((c) => valueAt(c, r)));
+}
+
+/**
+ * A table from rows of values; a column is numeric when it holds a number (or
+ * types says so), and categorical otherwise. For tests and tools: sources go
+ * through TableBuilder.
+ */
+export function tableOf(names: string[], rows: Value[][], types?: Column['type'][]): LocalTable {
+  const columns = names.map((name, c): Column => {
+    const values = rows.map((row) => row[c]);
+    const type = types?.[c] ?? (values.some((v) => typeof v === 'number') ? 'numeric' : 'categorical');
+    if (values.some((v) => v !== null && typeof v !== (type === 'numeric' ? 'number' : 'string'))) {
+      throw new Error(`the column "${name}" holds values of another type than ${type}`);
+    }
+    if (type === 'numeric') return { name, type, values: Float64Array.from(values, (v) => (v === null ? NaN : (v as number))) };
+    const dictionary = [...new Set(values.filter((v): v is string => v !== null))];
+    return { name, type, codes: Uint32Array.from(values, (v) => (v === null ? MISSING_CODE : dictionary.indexOf(v as string))), dictionary };
+  });
+  return { columns, n: rows.length };
 }
 
 export function formatReport(report: SchemaReport, maxLines = 20): string {
   const { counts } = report;
+  const unit = report.unit ?? 'line';
   const lines: string[] = [];
   if (!report.ok) lines.push(`The data is missing required columns: ${report.missingColumns.join(', ')}`);
   lines.push(
@@ -122,7 +449,7 @@ export function formatReport(report: SchemaReport, maxLines = 20): string {
   const shown = report.problems.slice(0, Math.max(0, maxLines));
   if (shown.length > 0) {
     lines.push(`Problems (${shown.length} of ${total}):`);
-    for (const p of shown) lines.push(`  line ${p.line}${p.column ? `, column ${p.column}` : ''}: ${p.reason}`);
+    for (const p of shown) lines.push(`  ${unit} ${p.line}${p.column ? `, column ${p.column}` : ''}: ${p.reason}`);
     if (total > shown.length) lines.push(`  ... and ${total - shown.length} more`);
   }
   return lines.join('\n');

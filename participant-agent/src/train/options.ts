@@ -17,6 +17,10 @@ export interface TrainOptions {
   l2: number;
   /** Seeds the per-epoch shuffle, so the same data and seed give the same model. */
   seed: number;
+  /** FedProx: μ of the proximal term (μ/2)·‖θ − θ_global‖² added to the loss, bias included; 0 or absent: none. */
+  proximalMu?: number;
+  /** SCAFFOLD: the correction c − c_i added to every step's gradient, in the shared layout; absent: none. */
+  correction?: Float32Array;
 }
 
 export interface TrainResult {
@@ -67,6 +71,8 @@ export function validate(o: TrainOptions): void {
   if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new Error('learningRate must be positive');
   if (!(o.l2 >= 0) || !Number.isFinite(o.l2)) throw new Error('l2 must be non-negative');
   if (!Number.isFinite(o.seed)) throw new Error('seed must be a finite number');
+  if (o.proximalMu !== undefined && !(o.proximalMu >= 0 && Number.isFinite(o.proximalMu))) throw new Error('proximalMu must be non-negative');
+  if (o.correction !== undefined && o.correction.length !== o.params.length) throw new Error('the correction does not match the model shape');
   // Bad labels would otherwise train silently on garbage (a one-hot out of range is all zeros).
   for (let i = 0; i < n; i++) {
     const label = o.y[i];

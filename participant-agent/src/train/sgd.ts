@@ -1,7 +1,9 @@
 /**
  * Mini-batch SGD with TF.js ops on the selected backend, for every model kind:
  * with z = XW + b and the kind's loss (losses.ts), a step is
- * θ ← θ − lr·(Xᵀ·∂rows/∂z / B + l2·W), the bias left out of the penalty.
+ * θ ← θ − lr·(Xᵀ·∂rows/∂z / B + l2·W + μ·(θ − θ_global) + (c − c_i)), the bias
+ * left out of the l2 penalty; the proximal term (FedProx's μ) and the control
+ * variate correction (SCAFFOLD's c − c_i) only when the round's config gives them.
  * Explicit steps rather than a tf.LayersModel and fit(), whose per-batch
  * bookkeeping made training several times slower for models this small.
  */
@@ -37,6 +39,10 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
   // The step's l2 term lr·l2·W: on the weight rows of θ, none on the bias row.
   const penalty = l2 !== 0 ? weightRows(d, learningRate * l2) : undefined;
   const fullStep = tf.scalar(learningRate / batchSize);
+  // FedProx: lr·μ·(θ − θ_global), the gradient of (μ/2)·‖θ − θ_global‖², pulls each step back towards the global model.
+  const proximal = options.proximalMu ? { global: tf.tensor2d(options.params.slice(), [cols, k]), scale: tf.scalar(learningRate * options.proximalMu) } : undefined;
+  // SCAFFOLD: lr·(c − c_i), the same for every step.
+  const correction = options.correction ? tf.tidy(() => tf.mul(tf.tensor2d(options.correction!.slice(), [cols, k]), learningRate)) : undefined;
   let steps = 0;
   let right = 0;
   try {
@@ -59,6 +65,8 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
           const scale = size === batchSize ? fullStep : tf.scalar(learningRate / size);
           let step = tf.mul(tf.matMul(xb, loss.gradient(z, tb), true, false), scale);
           if (penalty) step = tf.add(step, tf.mul(theta, penalty));
+          if (proximal) step = tf.add(step, tf.mul(tf.sub(theta, proximal.global), proximal.scale));
+          if (correction) step = tf.add(step, correction);
           theta.assign(tf.sub(theta, step));
         });
         steps++;
@@ -75,6 +83,9 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
     lossSum.dispose();
     penalty?.dispose();
     fullStep.dispose();
+    proximal?.global.dispose();
+    proximal?.scale.dispose();
+    correction?.dispose();
   }
 }
 

@@ -135,6 +135,34 @@ describe('a single full-batch step (lr = 1) matches the hand-computed update', (
   });
 });
 
+describe('the per-round config of a strategy is one more term of the step', () => {
+  // One row x = 1, y = 0, a linear model from θ0 = (w 1, b 0), lr 0.5, two steps.
+  const shape: ModelShape = { kind: 'linear', inputDim: 1, outputDim: 1 };
+  const run = (extra: Partial<TrainOptions>) =>
+    trainLocal(options({ shape, params: Float32Array.of(1, 0), x: Float32Array.of(1), y: Float32Array.of(0), n: 1, batchSize: 1, epochs: 2, learningRate: 0.5, ...extra }));
+
+  it('FedProx: μ·(θ − θ_global) pulls each step back to the global model', async () => {
+    // step 1: z = 1, g = 1, θ1 = (0.5, −0.5), the proximal term 0 at θ0; step 2: z = 0, g = 0,
+    // the proximal term 1·(θ1 − θ0) = (−0.5, −0.5), θ2 = θ1 − 0.5·(−0.5, −0.5) = (0.75, −0.25)
+    expectClose((await run({ proximalMu: 1 })).params, [0.75, -0.25]);
+    expectClose((await run({})).params, [0.5, -0.5]);
+  });
+
+  it('SCAFFOLD: the correction c − c_i is added to every gradient', async () => {
+    // c − c_i = (0.2, −0.4): θ1 = (1 − 0.5·1.2, 0 − 0.5·0.6) = (0.4, −0.3); z = 0.1:
+    // θ2 = (0.4 − 0.5·(0.1 + 0.2), −0.3 − 0.5·(0.1 − 0.4)) = (0.25, −0.15)
+    expectClose((await run({ correction: Float32Array.of(0.2, -0.4) })).params, [0.25, -0.15]);
+  });
+
+  it('refuses a correction of another shape, and leaks no tensor', async () => {
+    await expect(run({ correction: Float32Array.of(1) })).rejects.toThrow(/correction/);
+    await run({ proximalMu: 0.1, correction: Float32Array.of(0.1, 0.1) });
+    const before = tf.memory().numTensors;
+    await run({ proximalMu: 0.1, correction: Float32Array.of(0.1, 0.1) });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('trainLocal', () => {
   it('uses the last partial batch, averaged over its own size', async () => {
     // Prepare: three identical rows x = 1, y = 1, batch 2, so the shuffle is moot:

@@ -108,6 +108,10 @@ export const JOB_STATUSES = ['waiting', 'statistics', 'training', 'paused', 'com
 export const JobStatusSchema = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatusSchema>;
 
+/** A participant left out, and why: `code` (from the error code table) when the coordinator refused what it sent. */
+export const FailureSchema = z.object({ participant: z.string(), reason: z.string(), code: z.string().optional() });
+export type Failure = z.infer<typeof FailureSchema>;
+
 /** `GET /api/jobs`: a job, its spec with every default filled in. */
 export const JobViewSchema = z
   .object({
@@ -119,6 +123,8 @@ export const JobViewSchema = z
     /** the last committed round; 0 before the first */
     round: z.number().int(),
     error: z.string().nullable(),
+    /** sites whose statistics were implausible: left out of the whole job */
+    excluded: z.array(FailureSchema),
     createdAt: time,
     updatedAt: time,
   })
@@ -138,8 +144,9 @@ export const RoundViewSchema = z
     selected: z.array(z.string()),
     /** participants whose update was folded in, with their sample counts */
     contributors: z.array(z.object({ participant: z.string(), numSamples: z.number() })),
-    failures: z.array(z.object({ participant: z.string(), reason: z.string() })),
-    /** sample-weighted means of the metrics the contributors reported */
+    /** participants asked but not folded in; `code` says why in one word, e.g. IMPLAUSIBLE_WEIGHTS for an update left out, or a SITE_FAILURE_CODES code the site reported */
+    failures: z.array(FailureSchema),
+    /** means of the metrics the contributors reported, weighted by sample counts capped at their lower median: one site's claimed count cannot steer them */
     metrics,
     /** how many times the round was started before it closed */
     attempts: z.number().int(),
@@ -147,7 +154,7 @@ export const RoundViewSchema = z
     /** federated evaluation of this round's global model, when the job asked for one */
     evaluation: z
       .object({
-        /** example-weighted means of the metrics participants measured on their held-out rows */
+        /** means of the metrics participants measured on their held-out rows, weighted by example counts capped at their lower median */
         metrics,
         numExamples: z.number().int(),
         participants: z.array(z.string()),

@@ -6,6 +6,7 @@
  *   records.jsonl                                   each record's stored text, one a line, exactly
  *   updates/<job>/<round>/<participant>.<sha256>.f32  retained updates (Float32 little endian)
  *   models/<job>/<round>.f32                        global models, round 0 the initial one
+ *   states/<job>/<round>.state                      strategy states after a round (encodeState), when its record names one
  *
  * Job and participant names are percent-encoded in paths, so no name can reach
  * outside its directory. The manifest is written last: a bundle cut short by a
@@ -46,12 +47,13 @@ const updateDir = (job: string, round: number) => path.posix.join('updates', seg
 const updateFile = (job: string, round: number, participant: string, sha256: string) =>
   path.posix.join(updateDir(job, round), `${segment(participant)}.${sha256}.f32`);
 const modelFile = (job: string, round: number) => path.posix.join('models', segment(job), `${round}.f32`);
+const stateFile = (job: string, round: number) => path.posix.join('states', segment(job), `${round}.state`);
 
 /** The fields writeBundle reads from a record; a record it cannot read is still copied, for the verifier to name. */
 interface Referenced {
   hash?: string;
   kind?: string;
-  data?: { job?: string; round?: number; participant?: string; sha256?: string; retained?: boolean; publicKey?: string };
+  data?: { job?: string; round?: number; participant?: string; sha256?: string; retained?: boolean; publicKey?: string; stateSha256?: string };
 }
 
 /**
@@ -96,6 +98,7 @@ export function writeBundle(source: AuditSource, outDir: string, options: { part
       if (typeof job !== 'string' || typeof round !== 'number') continue;
       if (record.kind === 'model.initial' || record.kind === 'model.committed') {
         copy(modelFile(job, round), source.model(job, round));
+        if (typeof data.stateSha256 === 'string') copy(stateFile(job, round), source.state?.(job, round));
       } else if (record.kind === 'update.accepted' && data.retained === true && typeof participant === 'string' && typeof sha256 === 'string') {
         if (options.participant === undefined || options.participant === participant) {
           copy(updateFile(job, round, participant, sha256), source.update(job, round, participant, sha256));
@@ -175,8 +178,16 @@ export class BundleSource implements AuditSource {
     return this.read(modelFile(job, round));
   }
 
+  state(job: string, round: number): Uint8Array | undefined {
+    return this.read(stateFile(job, round));
+  }
+
   describe(item: AuditItem): string {
     if ('record' in item) return `audit record ${item.record} (${path.join(this.dir, RECORDS)} line ${item.record})`;
+    if ('state' in item) {
+      const [job, round] = item.state;
+      return `strategy state after round ${round} of job ${job} (file ${path.join(this.dir, stateFile(job, round))})`;
+    }
     if ('model' in item) {
       const [job, round] = item.model;
       return `${round === 0 ? 'initial model' : `model of round ${round}`} of job ${job} (file ${path.join(this.dir, modelFile(job, round))})`;

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { canonicalJson } from '../crypto/canonical';
 import { signHeader, verifyHeader } from '../crypto/keys';
 import { UpdateHeaderSchema } from '../protocol/messages';
+import { StrategySpecSchema } from '../strategy/spec';
 
 /** The `prev` of the first record. */
 export const AUDIT_GENESIS = '0'.repeat(64);
@@ -67,15 +68,35 @@ export const AUDIT_DATA = {
     signature: z.string(),
     retained: z.boolean(),
   }),
+  /** an update the coordinator left out of its round (implausible content): the participant's signed header proves what it claimed */
+  'update.excluded': z.strictObject({
+    job: Name,
+    round: z.number().int().positive(),
+    participant: Name,
+    code: Name,
+    reason: z.string().max(1000),
+    header: UpdateHeaderSchema,
+    signature: z.string(),
+  }),
+  /** a site whose statistics were implausible, left out of the job (its statistics are not recorded: they describe its data) */
+  'statistics.excluded': z.strictObject({ job: Name, participant: Name, code: Name, reason: z.string().max(1000) }),
   /** retention policy: the retained updates of rounds up to `throughRound` were deleted on purpose */
   'updates.pruned': z.strictObject({ job: Name, throughRound: z.number().int().nonnegative() }),
-  /** a committed global model: FedAvg of the contributors' updates, in this order, over `previous` */
+  /**
+   * a committed global model: the strategy's aggregate of the contributors'
+   * updates, in this order, over `previous` and the state the round before left;
+   * a record without `strategy` (written before strategies were recorded) is FedAvg
+   */
   'model.committed': z.strictObject({
     job: Name,
     round: z.number().int().positive(),
     sha256: Sha256,
     previous: Sha256,
     contributors: z.array(z.strictObject({ participant: Name, numSamples: z.number().int().positive(), sha256: Sha256 })),
+    /** the job's strategy, its parameters in full */
+    strategy: StrategySpecSchema.optional(),
+    /** SHA-256 of the strategy's state after this round (encodeState), stored beside the model */
+    stateSha256: Sha256.optional(),
     signature: z.string(),
   }),
 } as const;

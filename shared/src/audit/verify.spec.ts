@@ -27,11 +27,18 @@ import {
   verifyAudit,
   WeightedAverage,
   writeBundle,
+  aggregate,
+  encodeState,
+  EMPTY_STATE,
+  StrategySpecSchema,
+  STRATEGY_NAMES,
   type AuditData,
   type AuditItem,
   type AuditKind,
   type AuditSource,
   type KeyPair,
+  type StrategySpec,
+  type StrategyState,
   type UpdateHeader,
 } from '..';
 
@@ -46,11 +53,14 @@ class TestLog {
   readonly texts: string[] = [];
   readonly updates = new Map<string, Uint8Array>();
   readonly models = new Map<string, Uint8Array>();
+  readonly states = new Map<string, Uint8Array>();
   readonly keys = new Map<string, KeyPair>();
   private head = AUDIT_GENESIS;
   private at = 1_700_000_000_000;
   private readonly random = seededRandom(7);
   private readonly last = new Map<string, string>();
+  /** per job: its strategy, the last model and the state the last round left */
+  private readonly jobs = new Map<string, { strategy?: StrategySpec; model: Float32Array; state: StrategyState }>();
 
   constructor() {
     const publicKey = this.coordinator.publicKey;
@@ -81,9 +91,11 @@ class TestLog {
     return Float32Array.from({ length: SIZE }, () => this.random() * 2 - 1);
   }
 
-  createJob(job: string): void {
-    this.append('job.created', { job, spec: { model: 'logistic', target: 'default', rounds: 3 } }, 'user:admin');
-    const bytes = encodeWeights(this.weights());
+  createJob(job: string, strategy?: StrategySpec): void {
+    this.append('job.created', { job, spec: { model: 'logistic', target: 'default', rounds: 3, learningRate: 0.05, batchSize: 16, ...(strategy && { strategy }) } }, 'user:admin');
+    const model = this.weights();
+    this.jobs.set(job, { strategy, model, state: EMPTY_STATE });
+    const bytes = encodeWeights(model);
     const data = { job, round: 0 as const, sha256: sha256Hex(bytes), size: SIZE };
     this.models.set(`${job}/0`, bytes);
     this.last.set(job, data.sha256);
@@ -103,12 +115,30 @@ class TestLog {
     return { participant, numSamples, sha256, weights };
   }
 
-  /** Commits FedAvg of the contributors, or, with `lie`, another model the coordinator claims it is. */
-  commit(job: string, round: number, contributors: Contributor[], lie?: (model: Float32Array) => void): void {
-    const average = new WeightedAverage(SIZE);
-    for (const c of contributors) average.add(c.weights, c.numSamples);
-    const model = average.result()!;
-    lie?.(model);
+  /**
+   * Commits FedAvg of the contributors (a log from before strategies were
+   * recorded) or the aggregate of the job's strategy, or, with `lie`, another
+   * model (or state) the coordinator claims it is.
+   */
+  commit(job: string, round: number, contributors: Contributor[], lie?: (model: Float32Array, state: StrategyState) => StrategyState | void): void {
+    const current = this.jobs.get(job)!;
+    let model: Float32Array;
+    let recorded: { strategy: StrategySpec; stateSha256: string } | undefined;
+    if (!current.strategy) {
+      const average = new WeightedAverage(SIZE);
+      for (const c of contributors) average.add(c.weights, c.numSamples);
+      model = average.result()!;
+      lie?.(model, EMPTY_STATE);
+    } else {
+      const result = aggregate(current.strategy, { global: current.model, state: current.state, training: { learningRate: 0.05, localEpochs: 1, batchSize: 16 } }, contributors)!;
+      model = result.weights;
+      const state = lie?.(model, result.state) ?? result.state;
+      const stateBytes = encodeState(state);
+      this.states.set(`${job}/${round}`, stateBytes);
+      recorded = { strategy: current.strategy, stateSha256: sha256Hex(stateBytes) };
+      current.state = state;
+    }
+    current.model = model;
     const bytes = encodeWeights(model);
     const data = {
       job,
@@ -116,6 +146,7 @@ class TestLog {
       sha256: sha256Hex(bytes),
       previous: this.last.get(job)!,
       contributors: contributors.map(({ participant, numSamples, sha256 }) => ({ participant, numSamples, sha256 })),
+      ...recorded,
     };
     this.models.set(`${job}/${round}`, bytes);
     this.last.set(job, data.sha256);
@@ -132,19 +163,25 @@ const updateKey = (job: string, round: number, participant: string, sha256: stri
 
 function describeItem(item: AuditItem): string {
   if ('record' in item) return `audit record ${item.record}`;
+  if ('state' in item) return `strategy state after round ${item.state[1]} of job ${item.state[0]}`;
   if ('update' in item) return `update of ${item.update[2]}, round ${item.update[1]} of job ${item.update[0]}`;
   return `model of round ${item.model[1]} of job ${item.model[0]}`;
 }
 
 /** The log as stored; parts replaced to tamper with it. */
-function source(log: TestLog, change: { texts?: string[]; updates?: Map<string, Uint8Array>; models?: Map<string, Uint8Array> } = {}): AuditSource {
+function source(
+  log: TestLog,
+  change: { texts?: string[]; updates?: Map<string, Uint8Array>; models?: Map<string, Uint8Array>; states?: Map<string, Uint8Array> } = {},
+): AuditSource {
   const texts = change.texts ?? log.texts;
   const updates = change.updates ?? log.updates;
   const models = change.models ?? log.models;
+  const states = change.states ?? log.states;
   return {
     records: () => texts.map((text, i) => ({ seq: i + 1, text })),
     update: (job, round, participant, sha256) => updates.get(updateKey(job, round, participant, sha256)),
     model: (job, round) => models.get(`${job}/${round}`),
+    state: (job, round) => states.get(`${job}/${round}`),
     describe: describeItem,
   };
 }
@@ -154,14 +191,14 @@ function source(log: TestLog, change: { texts?: string[]; updates?: Map<string, 
  * another registered one; a job, its initial model and three rounds of two or
  * three signed updates each.
  */
-function consortiumLog(options: { retained?: (round: number) => boolean } = {}): TestLog {
+function consortiumLog(options: { retained?: (round: number) => boolean; strategy?: StrategySpec } = {}): TestLog {
   const log = new TestLog();
   log.append('user.added', { name: 'admin', role: 'admin' }, 'coordinator');
   log.register('bank-a');
   log.enroll('bank-b');
   log.append('participant.approved', { name: 'bank-b' }, 'user:admin');
   log.register('bank-c');
-  log.createJob(JOB);
+  log.createJob(JOB, options.strategy);
   const sites = [['bank-a', 'bank-b', 'bank-c'], ['bank-b', 'bank-a'], ['bank-c', 'bank-a', 'bank-b']];
   sites.forEach((names, i) => {
     const round = i + 1;
@@ -401,6 +438,25 @@ describe('verifyAudit', () => {
     expect(report.failure).toEqual({ where: 'audit record 7', reason: 'the update is not signed by the key of bank-b' });
   });
 
+  it('verifies an update left out with its sender\'s signature, and refuses one the sender did not sign', () => {
+    // Prepare: bank-b's update of round 1 is left out; in the forged log, its header is signed by bank-a
+    const logWith = (signer: string) => {
+      const l = new TestLog();
+      l.register('bank-a');
+      l.register('bank-b');
+      l.createJob(JOB);
+      const a = l.update(JOB, 1, 'bank-a');
+      const header: UpdateHeader = { type: 'update', job: JOB, round: 1, participant: 'bank-b', nonce: randomNonce(), numSamples: 1e9, metrics: {}, weightsSha256: sha256Hex(Buffer.from('x')) };
+      const signature = signHeader('update', header, l.keys.get(signer)!.secretKey);
+      l.append('update.excluded', { job: JOB, round: 1, participant: 'bank-b', code: 'IMPLAUSIBLE_SAMPLES', reason: 'numSamples 1000000000 is not between 1 and 40', header, signature }, 'participant:bank-b');
+      l.commit(JOB, 1, [a]);
+      return l;
+    };
+    // Execute, Assert
+    expect(verifyAudit(source(logWith('bank-b'))).failure).toBeUndefined();
+    expect(verifyAudit(source(logWith('bank-a'))).failure).toEqual({ where: 'audit record 7', reason: 'the update left out is not signed by the key of bank-b' });
+  });
+
   it('refuses an update from a participant whose enrollment is not approved, or was revoked', () => {
     // Prepare
     const pending = new TestLog();
@@ -600,3 +656,90 @@ describe('audit bundles', () => {
     expect(verifyAudit(new BundleSource(dir)).counts.roundsRecomputed).toBe(1);
   });
 });
+
+describe('verifyAudit of every strategy', () => {
+  const strategyLog = (name: string, retained?: (round: number) => boolean) =>
+    consortiumLog({ strategy: StrategySpecSchema.parse({ name, ...(name === 'krum' && { f: 1 }) }), retained });
+
+  it.each(STRATEGY_NAMES)('%s: recomputes every round, model and state, from the retained updates', (name) => {
+    const log = strategyLog(name);
+    const report = verifyAudit(source(log));
+    expect(report.failure).toBeUndefined();
+    expect(report.counts.roundsRecomputed).toBe(3);
+    expect(report.lines).toContain(
+      name === 'fedavg'
+        ? `job ${JOB}: 3 rounds, 3 recomputed from 8 retained updates, models match`
+        : `job ${JOB}: 3 rounds, 3 recomputed from 8 retained updates, models and strategy states match (${name})`,
+    );
+  });
+
+  it('fails when a stored state is altered, naming it', () => {
+    const log = strategyLog('fedadam');
+    const states = new Map(log.states);
+    states.set(`${JOB}/2`, flipBytes(states.get(`${JOB}/2`)!, 40));
+    const report = verifyAudit(source(log, { states }));
+    expect(report.failure?.where).toBe(`strategy state after round 2 of job ${JOB}`);
+    expect(report.failure?.reason).toMatch(/^its bytes do not hash to [0-9a-f]{64}, the SHA-256 in audit record \d+$/);
+  });
+
+  it('fails when a stored state is missing', () => {
+    const log = strategyLog('scaffold');
+    const states = new Map(log.states);
+    states.delete(`${JOB}/1`);
+    expect(verifyAudit(source(log, { states })).failure?.where).toBe(`strategy state after round 1 of job ${JOB}`);
+  });
+
+  it('catches a coordinator that commits another state than the updates give, even re-signed with its own key', () => {
+    // A coordinator that lies about round 3's momentum: its model is right, its state is not, and it signs both.
+    const lying = consortiumLogWith(new TestLog(), 'fedavgm', 3, (_model, state) => ({ momentum: state.momentum.map((v) => v * 2) }));
+    const report = verifyAudit(source(lying));
+    expect(report.failure?.where).toBe(`audit record ${lying.seqsOf('model.committed')[2]}`);
+    expect(report.failure?.reason).toMatch(/^the committed strategy state is not the one its contributors' updates give/);
+  });
+
+  it('continues from the stored state when a round cannot be recomputed', () => {
+    const log = strategyLog('fedyogi', (round) => round !== 2);
+    const report = verifyAudit(source(log));
+    expect(report.failure).toBeUndefined();
+    expect(report.counts).toMatchObject({ roundsRecomputed: 2, roundsNotRecomputable: 1 });
+  });
+
+  it('carries the states in a bundle, which verifies offline and names a changed state file', () => {
+    const log = strategyLog('scaffold');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-audit-'));
+    try {
+      writeBundle(source(log), dir);
+      const report = verifyAudit(new BundleSource(dir));
+      expect(report.failure).toBeUndefined();
+      expect(report.counts.roundsRecomputed).toBe(3);
+      const file = path.join(dir, 'states', JOB, '2.state');
+      fs.writeFileSync(file, flipBytes(fs.readFileSync(file), 3));
+      expect(verifyAudit(new BundleSource(dir)).failure?.where).toBe(`strategy state after round 2 of job ${JOB} (file ${file})`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails when a round names another strategy than its job', () => {
+    const log = new TestLog();
+    log.register('bank-a');
+    log.createJob(JOB, StrategySpecSchema.parse({ name: 'median' }));
+    // The spec says median; the coordinator commits, signed, a FedAvg it calls median's.
+    Object.assign(log, { jobs: new Map([[JOB, { strategy: StrategySpecSchema.parse({ name: 'fedavg' }), model: new Float32Array(SIZE), state: EMPTY_STATE }]]) });
+    log.commit(JOB, 1, [log.update(JOB, 1, 'bank-a')]);
+    const report = verifyAudit(source(log));
+    expect(report.failure?.reason).toMatch(/not the .*median.* its job's spec names/);
+  });
+});
+
+/** The consortium's log under a strategy, the coordinator lying about round `lieAt`. */
+function consortiumLogWith(log: TestLog, name: string, lieAt: number, lie: (model: Float32Array, state: StrategyState) => StrategyState): TestLog {
+  log.register('bank-a');
+  log.register('bank-b');
+  log.createJob(JOB, StrategySpecSchema.parse({ name }));
+  for (let round = 1; round <= 3; round++) {
+    const updates = ['bank-a', 'bank-b'].map((p) => log.update(JOB, round, p));
+    log.commit(JOB, round, updates, round === lieAt ? lie : undefined);
+  }
+  return log;
+}

@@ -1,9 +1,10 @@
 /**
  * Verifies an audit log from what is stored: the records' exact text, the
- * retained updates and the global models. It needs no trust in whoever stored
- * them but the coordinator key of record 1 (compared with a pinned one when
- * given): every record is checked byte for byte, every signature verified, and
- * every committed model recomputed by FedAvg from the updates when all of them
+ * retained updates, the global models and the strategy states. It needs no
+ * trust in whoever stored them but the coordinator key of record 1 (compared
+ * with a pinned one when given): every record is checked byte for byte, every
+ * signature verified, and every committed model and strategy state recomputed
+ * by the job's strategy (shared/src/strategy) from the updates when all of them
  * were retained, so a coordinator that lies about an aggregate while keeping its
  * chain valid is caught. It stops at the first inconsistency and names it as the
  * source names the stored item.
@@ -11,7 +12,10 @@
 import { decodeWeights, encodeWeights, sha256Hex } from '../codec/weights';
 import { canonicalJson } from '../crypto/canonical';
 import { decodePublicKey, fingerprint, verifyHeader } from '../crypto/keys';
-import { WeightedAverage } from '../model/average';
+import { JobSpecSchema } from '../protocol/job';
+import { aggregate, type LocalTraining } from '../strategy/aggregate';
+import { DEFAULT_STRATEGY, STRATEGY_TITLES, StrategySpecSchema, type StrategySpec } from '../strategy/spec';
+import { decodeState, EMPTY_STATE, stateDigest, type StrategyState } from '../strategy/state';
 import type { ParticipantStatus } from '../protocol/enrollment';
 import {
   AUDIT_DATA,
@@ -30,7 +34,8 @@ import {
 export type AuditItem =
   | { record: number }
   | { update: [job: string, round: number, participant: string] }
-  | { model: [job: string, round: number] };
+  | { model: [job: string, round: number] }
+  | { state: [job: string, round: number] };
 
 export interface AuditSource {
   /** the stored records in order, as stored text */
@@ -39,6 +44,8 @@ export interface AuditSource {
   update(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined;
   /** the stored bytes of a job's global model of a round (0 = initial); undefined when not there */
   model(job: string, round: number): Uint8Array | undefined;
+  /** the stored bytes of a job's strategy state after a round (encodeState); undefined when not there, or when the source holds no states */
+  state?(job: string, round: number): Uint8Array | undefined;
   /** how messages name where an item is stored, e.g. "audit record 12" or "update of bank-a, round 3 of job J (file updates/J/3/bank-a.<sha>.f32)" */
   describe(item: AuditItem): string;
   /**
@@ -123,6 +130,15 @@ interface JobState {
   notExported: number;
   /** rounds whose updates the retention policy deleted */
   pruned: number;
+  /** the global model of `round`, the base the next round's strategy steps from */
+  weights?: Float32Array;
+  /** the strategy the job's spec names, and its local training settings (SCAFFOLD counts steps with them) */
+  strategy: StrategySpec;
+  training: LocalTraining;
+  /** the strategy's state after `round`: from the store, checked against its digest, or recomputed */
+  strategyState: StrategyState;
+  /** strategies seen, for the summary line */
+  strategies: Set<string>;
 }
 
 interface AcceptedUpdate {
@@ -228,9 +244,25 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         return;
       }
       case 'job.created': {
-        const { job: name } = data as AuditData<'job.created'>;
+        const { job: name, spec } = data as AuditData<'job.created'>;
         check(!jobs.has(name), at, () => `job ${name} is created a second time`);
-        jobs.set(name, { round: -1, rounds: 0, recomputed: 0, folded: 0, notRetained: 0, notExported: 0, pruned: 0 });
+        const strategy = spec.strategy === undefined ? DEFAULT_STRATEGY : StrategySpecSchema.safeParse(spec.strategy).data;
+        check(strategy !== undefined, at, () => `job ${name}: its spec names no strategy this verifier knows`);
+        const training = localTraining(spec);
+        check(training !== undefined, at, () => `job ${name}: its spec's local training settings are not valid`);
+        jobs.set(name, {
+          round: -1,
+          rounds: 0,
+          recomputed: 0,
+          folded: 0,
+          notRetained: 0,
+          notExported: 0,
+          pruned: 0,
+          strategy,
+          training,
+          strategyState: EMPTY_STATE,
+          strategies: new Set(),
+        });
         counts.jobs++;
         return;
       }
@@ -247,9 +279,9 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const item = { model: [attested.job, 0] as [string, number] };
         const bytes = source.model(attested.job, 0);
         check(bytes !== undefined, item, () => `missing (audit record ${seq} records it)`);
-        storedWeights(item, bytes, attested.sha256, attested.size, seq);
+        const weights = storedWeights(item, bytes, attested.sha256, attested.size, seq);
         counts.modelsChecked++;
-        Object.assign(state, { round: 0, sha256: attested.sha256, size: attested.size });
+        Object.assign(state, { round: 0, sha256: attested.sha256, size: attested.size, weights });
         return;
       }
       case 'update.accepted': {
@@ -279,6 +311,18 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         accepted.set(key, [...(accepted.get(key) ?? []), { seq, sha256: update.sha256, numSamples: update.numSamples, retained: update.retained }]);
         return;
       }
+      case 'update.excluded': {
+        // An exclusion names what the participant signed: the coordinator cannot drop a site's round on a claim it made up.
+        const { header, signature, ...excluded } = data as AuditData<'update.excluded'>;
+        const who = participants.get(excluded.participant);
+        check(who !== undefined, at, () => `participant ${excluded.participant} has no key in the log`);
+        const differs = (['job', 'round', 'participant'] as const).filter((field) => header[field] !== excluded[field]);
+        check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
+        check(isCanonicalSignature(signature) && verifyHeader('update', header, signature, who.key), at, () =>
+          `the update left out is not signed by the key of ${excluded.participant}`,
+        );
+        return;
+      }
       case 'model.committed': {
         const { signature, ...attested } = data as AuditData<'model.committed'>;
         const state = job(attested.job, seq);
@@ -298,26 +342,47 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
           check(match !== undefined, at, () => `contributor ${c.participant}: no accepted update of round ${attested.round} with SHA-256 ${c.sha256} and ${c.numSamples} samples`);
           folded.push({ ...c, update: match });
         }
+        // A record without a strategy was written before strategies were recorded: FedAvg, no state.
+        const strategy = attested.strategy ?? DEFAULT_STRATEGY;
+        check(canonicalJson(strategy) === canonicalJson(state.strategy), at, () =>
+          `aggregated with ${canonicalJson(strategy)}, not the ${canonicalJson(state.strategy)} its job's spec names`,
+        );
+        check(attested.strategy === undefined || attested.stateSha256 !== undefined, at, () => 'names a strategy but no digest of its state');
+        state.strategies.add(strategy.name);
         const item = { model: [attested.job, attested.round] as [string, number] };
         const bytes = source.model(attested.job, attested.round);
         check(bytes !== undefined, item, () => `missing (audit record ${seq} commits it)`);
-        storedWeights(item, bytes, attested.sha256, state.size!, seq);
+        const weights = storedWeights(item, bytes, attested.sha256, state.size!, seq)!;
         counts.modelsChecked++;
+        let stored: StrategyState | undefined;
+        if (attested.stateSha256 !== undefined) {
+          const stateItem = { state: [attested.job, attested.round] as [string, number] };
+          const stateBytes = source.state?.(attested.job, attested.round);
+          check(stateBytes !== undefined, stateItem, () => `missing (audit record ${seq} names its SHA-256)`);
+          check(sha256Hex(stateBytes) === attested.stateSha256, stateItem, () => `its bytes do not hash to ${attested.stateSha256}, the SHA-256 in audit record ${seq}`);
+          stored = decodeState(stateBytes) ?? undefined;
+          check(stored !== undefined, stateItem, () => 'not a strategy state');
+        }
         state.rounds++;
         const exported = (p: string) => source.updatesOf === undefined || source.updatesOf === p;
         const pruned = folded.some((c) => missing.has(`${acceptedKey(attested.job, attested.round, c.participant)}${c.sha256}`));
         if (!pruned && folded.every((c) => c.update.retained && exported(c.participant))) {
-          const average = new WeightedAverage(state.size!);
-          for (const c of folded) {
+          const updates = folded.map((c) => {
             const updateItem = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
             const weights = storedWeights(updateItem, source.update(attested.job, attested.round, c.participant, c.sha256), c.sha256, state.size!, c.update.seq);
             check(weights !== undefined, updateItem, () => `missing, though audit record ${c.update.seq} says it was retained`);
-            average.add(weights, c.numSamples);
-          }
-          const recomputed = sha256Hex(encodeWeights(average.result()!));
+            return { participant: c.participant, weights, numSamples: c.numSamples };
+          });
+          const result = aggregate(strategy, { global: state.weights!, state: state.strategyState, training: state.training }, updates)!;
+          const recomputed = sha256Hex(encodeWeights(result.weights));
           check(recomputed === attested.sha256, at, () =>
-            `the committed model is not the FedAvg of its contributors' updates: recomputed SHA-256 ${recomputed}, recorded ${attested.sha256}`,
+            `the committed model is not the ${STRATEGY_TITLES[strategy.name]} of its contributors' updates: recomputed SHA-256 ${recomputed}, recorded ${attested.sha256}`,
           );
+          const digest = stateDigest(result.state);
+          check(attested.stateSha256 === undefined ? Object.keys(result.state).length === 0 : digest === attested.stateSha256, at, () =>
+            `the committed strategy state is not the one its contributors' updates give: recomputed SHA-256 ${digest}, recorded ${attested.stateSha256}`,
+          );
+          stored ??= result.state;
           state.recomputed++;
           state.folded += folded.length;
           counts.roundsRecomputed++;
@@ -327,7 +392,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
           else state.notExported++;
           counts.roundsNotRecomputable++;
         }
-        Object.assign(state, { round: attested.round, sha256: attested.sha256 });
+        Object.assign(state, { round: attested.round, sha256: attested.sha256, weights, strategyState: stored ?? EMPTY_STATE });
         committed.set(`${attested.job}/${attested.round}`, attested.sha256);
         return;
       }
@@ -430,7 +495,17 @@ function jobLine(name: string, state: JobState): string {
   if (state.notRetained) line += `, ${state.notRetained} not recomputable (updates not retained)`;
   if (state.pruned) line += `, ${state.pruned} not recomputable (updates deleted by the retention policy)`;
   if (state.notExported) line += `, ${state.notExported} not recomputable (other sites' updates are not in this export)`;
-  return `${line}, models match`;
+  const strategies = [...state.strategies];
+  // FedAvg keeps no state; any other strategy's is checked with its models.
+  return strategies.length === 1 && strategies[0] === 'fedavg' ? `${line}, models match` : `${line}, models and strategy states match (${strategies.join(', ')})`;
+}
+
+/** The local training settings of a job as its job.created record gives them, the job schema's defaults for those left out. */
+function localTraining(spec: Record<string, unknown>): LocalTraining | undefined {
+  const { learningRate, localEpochs, batchSize } = JobSpecSchema.shape;
+  const parsed = [learningRate.safeParse(spec.learningRate), localEpochs.safeParse(spec.localEpochs), batchSize.safeParse(spec.batchSize)];
+  if (!parsed.every((p) => p.success)) return undefined;
+  return { learningRate: parsed[0].data!, localEpochs: parsed[1].data!, batchSize: parsed[2].data! };
 }
 
 function issue(error: { issues: { path: PropertyKey[]; message: string }[] }): string {

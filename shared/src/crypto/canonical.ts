@@ -17,6 +17,8 @@ export const SIGNATURE_DOMAINS = [
   'update',
   'evaluate',
   'evaluation',
+  // a site's report that it cannot answer a request, or declines the job under its policy
+  'failure',
   // enrollment: the agent proves it holds the key it registers; the coordinator answers signed
   'enrollment',
   'enrolled',

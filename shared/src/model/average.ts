@@ -18,11 +18,21 @@ export class WeightedAverage {
     return this.total;
   }
 
-  add(weights: Float32Array, weight: number): void {
+  /** Float32 updates, or float64 ones a strategy derived from them (e.g. clipped). */
+  add(weights: ArrayLike<number>, weight: number): void {
     if (weights.length !== this.sum.length) throw new Error('update size differs from the global model');
     const { sum } = this;
     for (let i = 0; i < sum.length; i++) sum[i] += weights[i] * weight;
     this.total += weight;
+  }
+
+  /** The mean in float64, for a strategy that steps from it; null when nothing was added. */
+  mean(): Float64Array | null {
+    const { sum, total } = this;
+    if (total === 0) return null;
+    const mean = new Float64Array(sum.length);
+    for (let i = 0; i < sum.length; i++) mean[i] = sum[i] / total;
+    return mean;
   }
 
   /** The mean as float32, or null when nothing was added. */

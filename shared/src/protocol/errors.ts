@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   STALE_TIMESTAMP: { http: 401, meaning: 'the signed timestamp is outside the accepted window' },
   REPLAYED_NONCE: { http: 401, meaning: 'the nonce was already used' },
   RATE_LIMITED: { http: 429, meaning: 'too many failed attempts from this address or key; wait and retry' },
+  COORDINATOR_RESTARTING: { http: 503, meaning: 'the coordinator is shutting down and will be back: reconnect with backoff' },
   TOO_MANY_ERRORS: { http: 429, meaning: 'the connection sent too many refused messages and is closed' },
   NOT_APPROVED: { http: 403, meaning: 'the participant is enrolled but an admin has not approved it (or rejected it)' },
   REVOKED: { http: 403, meaning: 'an admin revoked this participant: its connections and messages are refused' },
@@ -40,6 +41,9 @@ export const ERROR_CODES = {
   NON_FINITE: { http: 422, meaning: 'the weights contain NaN or infinity' },
   IMPLAUSIBLE_SAMPLES: { http: 422, meaning: 'the sample count is not plausible' },
   INVALID_STATISTICS: { http: 422, meaning: 'the statistics do not match the job schema' },
+  IMPLAUSIBLE_STATISTICS: { http: 422, meaning: 'the statistics are inconsistent or out of bounds; the site is left out of the job' },
+  UNDECLARED_CLASS: { http: 422, meaning: "the statistics report a target class outside the job's classes; the site is left out of the job" },
+  IMPLAUSIBLE_WEIGHTS: { http: 422, meaning: 'the weights are out of bounds; the update is left out of the round' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -13,7 +13,7 @@ export interface CoordinatorToAgentEvents {
   train: (message: TrainMessage) => void;
   evaluate: (message: EvaluateMessage) => void;
   'job-finished': (message: JobFinished) => void;
-  /** the coordinator is about to close this connection, and why */
+  /** the coordinator is about to close this connection, and why; COORDINATOR_RESTARTING: reconnect */
   closing: (error: ErrorBody) => void;
   /** a request larger than a frame, in acknowledged pieces, then `chunked` naming its event */
   chunk: (piece: Chunk, ack: (reply: Ack) => void) => void;
@@ -24,6 +24,8 @@ export interface AgentToCoordinatorEvents {
   statistics: (message: unknown, ack: (reply: Ack) => void) => void;
   update: (message: unknown, ack: (reply: Ack) => void) => void;
   evaluation: (message: unknown, ack: (reply: Ack) => void) => void;
+  /** a signed failure report or policy decline (failures.ts) instead of statistics, an update or an evaluation */
+  failure: (message: unknown, ack: (reply: Ack) => void) => void;
   chunk: (message: unknown, ack: (reply: Ack) => void) => void;
   chunked: (message: unknown, ack: (reply: Ack) => void) => void;
 }

@@ -1,6 +1,7 @@
 /** A job: what to train, on which columns, with which training settings. */
 import { z } from 'zod';
 import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
+import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 import { cleanText } from './text';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
@@ -17,6 +18,14 @@ export const JobSpecSchema = z
     target: name,
     /** logistic: the target value that is the positive class; default the second in sorted order */
     positiveClass: z.string().max(200).optional(),
+    /**
+     * logistic and softmax: the target's classes. Declared, they are the model's
+     * outputs, and a site reporting any other class is left out of the job;
+     * undeclared, they are the classes the sites report.
+     */
+    classes: z.array(z.string().min(1).max(200)).min(2).max(10_000).optional(),
+    /** the most rows one site may report; a site claiming more is left out of the job */
+    maxRowsPerParticipant: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(100_000_000),
     rounds: z.number().int().min(1).max(100_000).default(10),
     minParticipants: z.number().int().min(1).max(100_000).default(2),
     roundDeadlineSeconds: z.number().positive().max(86_400).default(60),
@@ -31,6 +40,8 @@ export const JobSpecSchema = z
     evaluateEvery: z.number().int().min(0).max(100_000).default(1),
     /** share of each participant's rows held out from training to evaluate on; only when evaluateEvery > 0 */
     evaluationFraction: z.number().min(0.01).max(0.5).default(0.2),
+    /** how updates become the next global model: `{ name, ...params }` (shared/src/strategy/spec.ts) */
+    strategy: StrategySpecSchema.default(DEFAULT_STRATEGY),
   })
   .superRefine((spec, ctx) => {
     const seen = new Set<string>();
@@ -39,6 +50,17 @@ export const JobSpecSchema = z
       seen.add(f.name);
       if (f.name === spec.target) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: 'the target cannot be a feature' });
     });
+    const { classes, positiveClass } = spec;
+    if (classes) {
+      if (spec.model === 'linear') ctx.addIssue({ code: 'custom', path: ['classes'], message: 'a linear model has a numeric target, not classes' });
+      if (spec.model === 'logistic' && classes.length !== 2) {
+        ctx.addIssue({ code: 'custom', path: ['classes'], message: `a logistic model has exactly 2 classes, not ${classes.length}` });
+      }
+      if (new Set(classes).size !== classes.length) ctx.addIssue({ code: 'custom', path: ['classes'], message: 'the classes must differ' });
+      if (positiveClass !== undefined && !classes.includes(positiveClass)) {
+        ctx.addIssue({ code: 'custom', path: ['positiveClass'], message: `the positive class ${positiveClass} is not one of the classes` });
+      }
+    }
   });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 /** What a client sends: defaults may be left out. */

@@ -124,9 +124,21 @@ export const TrainHeaderSchema = z.strictObject({
    * rows too, and report it with the update: one exchange a round instead of two.
    */
   evaluate: z.boolean(),
+  /**
+   * The strategy's per-round config for this participant, signed with the rest:
+   * FedProx's μ, and SCAFFOLD's correction c − c_i, whose bytes (Float32 LE, the
+   * model's layout) travel as the message's `correction` attachment and are
+   * named here by their SHA-256. Absent: plain local training.
+   */
+  config: z
+    .strictObject({
+      proximalMu: z.number().min(0).max(100).optional(),
+      correctionSha256: sha256.optional(),
+    })
+    .optional(),
 });
 export type TrainHeader = z.infer<typeof TrainHeaderSchema>;
-export const TrainMessageSchema = z.strictObject({ header: TrainHeaderSchema, signature, weights: binary });
+export const TrainMessageSchema = z.strictObject({ header: TrainHeaderSchema, signature, weights: binary, correction: binary.optional() });
 export type TrainMessage = z.infer<typeof TrainMessageSchema>;
 
 /** Agent -> coordinator, acknowledged: the locally trained weights. */
@@ -156,7 +168,7 @@ export const UpdateMessageSchema = z.strictObject({ header: UpdateHeaderSchema, 
 export type UpdateMessage = z.infer<typeof UpdateMessageSchema>;
 
 /** Coordinator -> agent: evaluate this global model on your held-out rows (the last round's: the others are evaluated with the next train request). */
-export const EvaluateHeaderSchema = TrainHeaderSchema.omit({ evaluate: true }).extend({ type: z.literal('evaluate') });
+export const EvaluateHeaderSchema = TrainHeaderSchema.omit({ evaluate: true, config: true }).extend({ type: z.literal('evaluate') });
 export type EvaluateHeader = z.infer<typeof EvaluateHeaderSchema>;
 export const EvaluateMessageSchema = z.strictObject({ header: EvaluateHeaderSchema, signature, weights: binary });
 export type EvaluateMessage = z.infer<typeof EvaluateMessageSchema>;

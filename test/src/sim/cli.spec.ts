@@ -53,6 +53,8 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     [['--data', wine, '--target', 'cultivar', '--lr', '-1'], '--lr needs a value; one that starts with a dash is written --lr=-VALUE'],
     [['--data', wine, '--target', 'cultivar', '--lr=-1'], '--lr must be a number above 0 and at most 100, not "-1"'],
     [['--data', wine, '--target', 'cultivar', '--test-fraction', '1'], '--test-fraction must be a number between 0 and 1, not "1"'],
+    [['--data', wine, '--target', 'cultivar', '--strategy', 'fedsgd'], '--strategy: unknown strategy "fedsgd"; use one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, scaffold, median, trimmed-mean, krum'],
+    [['--data', wine, '--target', 'cultivar', '--strategy', 'fedprox:mu=-1'], '--strategy: fedprox: mu: Too small: expected number to be >=0'],
     [['--data', wine, '--target', 'cultivar', '--model', 'tree'], '--model must be one of logistic, softmax, linear, not "tree"'],
     [['--data', wine, '--target', 'cultivar', '--partition', 'dirichlet:x'], '--partition: the dirichlet concentration must be a positive number, not "x"'],
     [['--data', wine, '--target', 'cultivar', '--model', 'logistic'], '--model logistic needs a target with 2 classes; cultivar has 3 (use --model softmax)'],
@@ -62,11 +64,16 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     ],
     [['--data', wine, '--target', 'cultivar', '--json', 'no/such/dir/r.json'], '--json: the directory no/such/dir does not exist'],
     [['--data', credit, '--target', 'Status', '--partition', 'column:Home', '--parties', '3'], '--parties 3: Home has 7 values in the training rows, one party each'],
+    [['--data', wine, '--target', 'cultivar', '--attack', 'bribe'], '--attack: unknown attack "bribe"; one of sign-flip, scale, gaussian, inflate-samples, label-flip, nan, huge-weights, huge-sums, extra-class'],
+    [['--data', wine, '--target', 'cultivar', '--attack', 'nan:3'], '--attack: nan takes no parameter'],
+    [['--data', wine, '--target', 'cultivar', '--attack', 'scale:x'], '--attack: scale:S needs a finite number, not "x"'],
+    [['--data', wine, '--target', 'cultivar', '--attackers', '1'], '--attackers needs --attack'],
+    [['--data', wine, '--target', 'cultivar', '--attack', 'nan', '--attackers', '3'], '--attackers must be from 1 to 2: at least one of the 3 parties is honest'],
   ])('usage error: %j', async (argv, message) => {
     // Execute
     const { code, stdout, stderr } = await cli(...argv);
-    // Assert: status 2, nothing on standard output, exactly one line
-    expect(code).toBe(2);
+    // Assert: status 64, nothing on standard output, exactly one line
+    expect(code).toBe(64);
     expect(stdout).toBe('');
     expect(stderr).toBe(`fl-sim: ${message}\n`);
   });
@@ -75,7 +82,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     // Execute
     const { code, stderr } = await cli('--data', wine, '--target', 'variety');
     // Assert
-    expect(code).toBe(2);
+    expect(code).toBe(64);
     expect(stderr).toBe(`fl-sim: --target: ${wine} has no column "variety" (columns: alcohol, malic_acid, ash, alcalinity_of_ash, magnesium, total_phenols, flavanoids, nonflavanoid_phenols, proanthocyanins, color_intensity, hue, od280_od315, …)\n`);
   });
 
@@ -93,7 +100,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     const bad = spawnSync(process.execPath, [bin, '--bogus'], { encoding: 'utf8' });
     const unreadable = spawnSync(process.execPath, [bin, '--data', path.join(dir, 'absent.csv'), '--target', 'y'], { encoding: 'utf8' });
     // Assert
-    expect([bad.status, bad.stderr]).toEqual([2, 'fl-sim: unknown flag --bogus (fl-sim --help lists them)\n']);
+    expect([bad.status, bad.stderr]).toEqual([64, 'fl-sim: unknown flag --bogus (fl-sim --help lists them)\n']);
     expect(unreadable.status).toBe(1);
     expect(unreadable.stderr).toMatch(/^fl-sim: cannot read .*absent\.csv: no such file\n$/);
   });
@@ -135,7 +142,17 @@ describe('a short fl-sim run', () => {
     const { code, stdout, stderr } = await cli('--data', wine, '--target', 'cultivar', '--rounds', '2', '--json', '-');
     // Assert
     expect(code).toBe(0);
-    expect(SimReportSchema.safeParse(JSON.parse(stdout)).error).toBeUndefined();
+    const report = JSON.parse(stdout);
+    expect(SimReportSchema.safeParse(report).error).toBeUndefined();
+    expect(report.config.strategy).toEqual({ name: 'fedavg', weighting: 'samples' });
     expect(stderr).toMatch(/\nfederated +\d\.\d{4}/);
+  });
+
+  it('runs the strategy --strategy names, and records it with its parameters', async () => {
+    // Execute
+    const { code, stdout, stderr } = await cli('--data', wine, '--target', 'cultivar', '--rounds', '2', '--strategy', 'fedprox:mu=0.05', '--json', '-');
+    // Assert
+    expect([code, stderr]).toEqual([0, expect.stringContaining('strategy fedprox:weighting=samples,mu=0.05')]);
+    expect(JSON.parse(stdout).config.strategy).toEqual({ name: 'fedprox', weighting: 'samples', mu: 0.05 });
   });
 });

@@ -6,11 +6,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MODEL_KINDS, type ModelKind } from '@fl/shared';
+import { EXIT, formatStrategy, MODEL_KINDS, type ModelKind } from '@fl/shared';
 import { UsageError } from './dataset';
 import { headline, headlineName } from './evaluate';
+import { ATTACK_KINDS, parseAttack } from './attack';
 import { parsePartition } from './partition';
 import { renderChart, reportChart } from './plot';
+import { parseStrategy } from './strategy';
 import type { RoundResult, SimReport, TestMetrics } from './report';
 import { DEFAULTS, planSimulation, runSimulation, type SimOptions } from './simulate';
 
@@ -45,6 +47,13 @@ export const FLAGS: Record<string, Flag> = {
       'column:NAME     one party per value of NAME (e.g. a country); rows missing NAME form one more party\n' +
       'quantity:ALPHA  size skew: party sizes drawn from Dirichlet(ALPHA)',
   },
+  strategy: {
+    value: 'NAME[:K=V,...]',
+    help:
+      'how updates are aggregated (default fedavg), with parameters, e.g.\n' +
+      'fedprox:mu=0.01  fedavgm:momentum=0.9  fedadam  scaffold  median\n' +
+      'trimmed-mean:beta=0.2  krum:f=1,m=3  fedavg:clipNorm=5 (docs/strategies.md)',
+  },
   rounds: { value: 'R', help: `federated rounds (default ${DEFAULTS.rounds})` },
   'local-epochs': { value: 'E', help: `epochs each party trains per round (default ${DEFAULTS.localEpochs})` },
   'batch-size': { value: 'B', help: `mini-batch size (default ${DEFAULTS.batchSize})` },
@@ -52,6 +61,15 @@ export const FLAGS: Record<string, Flag> = {
   l2: { value: 'L', help: `L2 penalty on the weights (default ${DEFAULTS.l2})` },
   'test-fraction': { value: 'F', help: `share held out for testing, stratified by the target, before partitioning (default ${DEFAULTS.testFraction})` },
   seed: { value: 'S', help: `seeds the split, the partition and training; the same seed, the same result (default ${DEFAULTS.seed})` },
+  attack: {
+    value: 'KIND[:PARAM]',
+    help:
+      'the first --attackers parties attack in every round, through the real protocol:\n' +
+      Object.entries(ATTACK_KINDS)
+        .map(([kind, k]) => `${`${kind}${k.param ? `:${k.param}` : ''}`.padEnd(18)}${k.help}${k.default !== undefined ? ` (default ${k.default})` : ''}`)
+        .join('\n'),
+  },
+  attackers: { value: 'K', help: 'how many parties attack, the first K (default 1 with --attack)' },
   json: { value: 'FILE', help: 'write the report as JSON to FILE, or to standard output with -' },
   plot: { value: 'FILE', help: 'write the chart (test metric per round, federated and centralized) as SVG; FILE ends in .svg' },
   verbose: { help: 'also show what the coordinator and each agent log' },
@@ -76,7 +94,8 @@ ${rows.join('\n')}
 
 Progress goes to standard error, one line per round; the summary to standard
 output (to standard error when the JSON goes to standard output).
-Exit status: 0 done, 1 the run failed (e.g. an unreadable file), 2 a usage error.
+Exit status: 0 done, 1 the run failed (e.g. an unreadable file), 64 a usage error.
+fl-sim --version prints the version.
 
 Example:
   fl-sim --data data/breast_cancer.csv --target diagnosis --parties 5 \\
@@ -153,6 +172,22 @@ export function parseCommandLine(
       throw new UsageError(`--partition: ${(err as Error).message}`);
     }
   }
+  let attack: SimOptions['attack'];
+  if (text.attack !== undefined) {
+    try {
+      attack = parseAttack(text.attack);
+    } catch (err) {
+      throw new UsageError(`--attack: ${(err as Error).message}`);
+    }
+  }
+  let strategy: SimOptions['strategy'];
+  if (text.strategy !== undefined) {
+    try {
+      strategy = parseStrategy(text.strategy);
+    } catch (err) {
+      throw new UsageError(`--strategy: ${(err as Error).message}`);
+    }
+  }
   if (text.plot !== undefined) {
     const extension = path.extname(text.plot).toLowerCase();
     if (extension === '.png') {
@@ -176,6 +211,7 @@ export function parseCommandLine(
       categorical: list(text.categorical),
       parties: integer(text, 'parties', 1, 10_000),
       partition,
+      strategy,
       rounds: integer(text, 'rounds', 1, 100_000),
       localEpochs: integer(text, 'local-epochs', 1, 1000),
       batchSize: integer(text, 'batch-size', 1, 1_000_000),
@@ -183,6 +219,8 @@ export function parseCommandLine(
       l2: decimal(text, 'l2', (v) => v >= 0 && v <= 100, 'a number from 0 to 100'),
       testFraction: decimal(text, 'test-fraction', (v) => v > 0 && v < 1, 'a number between 0 and 1'),
       seed: integer(text, 'seed', 0, 2 ** 31 - 1),
+      attack,
+      attackers: integer(text, 'attackers', 1, 10_000),
     },
   };
 }
@@ -220,7 +258,8 @@ function describePlan(plan: ReturnType<typeof planSimulation>): string {
   const lines = [
     `${config.model} model of ${target} on ${config.data}: ${data.train} training rows, ${data.test} held out` +
       (data.droppedMissingTarget ? `, ${data.droppedMissingTarget} without a target left out` : ''),
-    `${config.parties} parties, ${config.partition}:`,
+    `${config.parties} parties, ${config.partition}; strategy ${formatStrategy(config.strategy)}:` +
+      (config.attack ? ` the first ${config.attack.attackers} attack${config.attack.attackers === 1 ? 's' : ''} with ${config.attack.kind}` : ''),
     ...plan.partition.map((p) => {
       const counts =
         p.targetMean === undefined
@@ -238,8 +277,13 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
   const fail = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`fl-sim: ${message.split('\n')[0]}\n`);
-    return err instanceof UsageError ? 2 : 1;
+    return err instanceof UsageError ? EXIT.USAGE : EXIT.FAILED;
   };
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    io.stdout.write(`fl-sim ${pkg.version}\n`);
+    return EXIT.DONE;
+  }
   try {
     const command = parseCommandLine(argv);
     if (command.help) {
@@ -260,6 +304,7 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
     });
     const summary = command.json === '-' ? io.stderr : io.stdout;
     summary.write(`${summaryTable(report)}\n`);
+    if (report.attack) summary.write(`${attackSummary(report.attack)}\n`);
     io.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     const json = JSON.stringify(report, null, 2) + '\n';
     if (command.json === '-') io.stdout.write(json);
@@ -269,6 +314,15 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
   } catch (err) {
     return fail(err);
   }
+}
+
+/** What the coordinator did about the attack, in one line. */
+export function attackSummary(attack: NonNullable<SimReport['attack']>): string {
+  const rounds = Object.entries(attack.updatesLeftOut).map(([code, n]) => `${n} ${code}`);
+  return (
+    `attack: left out of the job: ${attack.excludedFromJob.join(', ') || 'none'}; ` +
+    `updates left out of rounds: ${rounds.join(', ') || 'none'}`
+  );
 }
 
 function writeFile(file: string, text: string): void {

@@ -9,7 +9,9 @@ import { isMissing, parseCsv, parseNumber, type CsvTable } from '@fl/participant
 import { byCodeUnits } from './partition';
 
 /** A mistake in what the user asked for (a flag, a value, a column name), as opposed to a failure while running. */
-export class UsageError extends Error {}
+import { UsageError } from '@fl/shared';
+
+export { UsageError };
 
 export function readCsvFile(file: string): CsvTable {
   let text: string;

@@ -104,7 +104,7 @@ export function iidPartition(n: number, k: number, random: Random): number[][] {
 }
 
 /** A standard normal draw (Box–Muller); 1 − random() keeps the logarithm finite. */
-function normal(random: Random): number {
+export function normal(random: Random): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }
 

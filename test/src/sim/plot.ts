@@ -3,6 +3,7 @@
  * federated against centralized, with axes, ticks, labels and a legend. SVG
  * needs no dependency and stays sharp in a README; PNG would need a rasteriser.
  */
+import { STRATEGY_TITLES } from '@fl/shared';
 import type { SimReport } from './report';
 import { headline, headlineName } from './evaluate';
 
@@ -130,7 +131,7 @@ export function reportChart(report: SimReport): Chart {
     yMax: 1,
     series: [
       {
-        name: `federated (FedAvg): ${final(headline(report.final.test))}`,
+        name: `federated (${STRATEGY_TITLES[report.config.strategy.name]}): ${final(headline(report.final.test))}`,
         color: '#1f77b4',
         points: known(report.rounds.map((r) => ({ x: r.round, y: headline(r.test) }))),
       },

@@ -3,7 +3,7 @@
  * what a reader of that file may rely on. Metric sets follow the model kind.
  */
 import { z } from 'zod';
-import { FeatureSchema, MODEL_KINDS, type ModelKind } from '@fl/shared';
+import { FeatureSchema, MODEL_KINDS, StrategySpecSchema, type ModelKind } from '@fl/shared';
 
 /** null where a metric is undefined on the split (AUC with a single class) or the model diverged. */
 const metric = z.number().nullable();
@@ -36,6 +36,8 @@ export const SimConfigSchema = z.object({
   features: z.array(FeatureSchema),
   parties: positive,
   partition: z.string(),
+  /** the job's strategy, its parameters in full */
+  strategy: StrategySpecSchema,
   rounds: positive,
   localEpochs: positive,
   batchSize: positive,
@@ -43,6 +45,8 @@ export const SimConfigSchema = z.object({
   l2: z.number().min(0),
   testFraction: z.number().gt(0).lt(1),
   seed: count,
+  /** --attack and --attackers: what the first `attackers` parties did in every round */
+  attack: z.object({ kind: z.string(), attackers: positive }).optional(),
 });
 export type SimConfig = z.infer<typeof SimConfigSchema>;
 
@@ -53,6 +57,8 @@ export const SimReportSchema = z
     config: SimConfigSchema,
     /** rows read, rows left out for a missing target, and the two splits */
     data: z.object({ rows: count, droppedMissingTarget: count, train: count, test: count }),
+    /** with an attack: the attackers the coordinator left out of the job ("p1 IMPLAUSIBLE_SAMPLES"), and the updates it left out of rounds, by code */
+    attack: z.object({ excludedFromJob: z.array(z.string()), updatesLeftOut: z.record(z.string(), count) }).optional(),
     partition: z.array(
       z.object({
         party: z.string(),
@@ -69,7 +75,7 @@ export const SimReportSchema = z
       z.object({
         round: positive,
         participants: count,
-        /** the contributors' sample-weighted training loss; null when none was reported */
+        /** the contributors' training loss, weighted by sample counts capped at their median (the coordinator's round metric); null when none was reported */
         trainLoss: metric,
         test,
         seconds: z.number().min(0),

@@ -2,7 +2,7 @@
  * One simulation on one CSV file: hold out a stratified test split, partition
  * the training rows among K parties, run a real coordinator and K real agents
  * over Socket.IO on loopback (production's code paths: handshake, statistics
- * phase, signed rounds, FedAvg, SQLite), score each round's global model on the
+ * phase, signed rounds, the job's strategy, SQLite), score each round's global model on the
  * held-out rows, then train the same model centrally on the pooled training rows
  * as the baseline a user compares against.
  */
@@ -18,6 +18,8 @@ import {
   modelShapeOf,
   type ModelKind,
   type Preprocessing,
+  DEFAULT_STRATEGY,
+  type StrategySpec,
 } from '@fl/shared';
 import {
   computeStatistics,
@@ -31,7 +33,8 @@ import {
   type ParticipantAgent,
   type PreparedData,
 } from '@fl/participant-agent';
-import { AdminApi, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
+import { AdminApi, registerParticipant, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
+import { arm, flipLabels, formatAttack, type Attack } from './attack';
 import { checkTarget, columnIndex, inferFeatures, inferModel, presentValues, readCsvFile, UsageError } from './dataset';
 import { testMetrics } from './evaluate';
 import {
@@ -61,6 +64,8 @@ export interface SimOptions {
   /** default 3; for a column partition, the number of values (and it must agree when given) */
   parties?: number;
   partition?: PartitionSpec;
+  /** default FedAvg weighted by sample count */
+  strategy?: StrategySpec;
   rounds?: number;
   localEpochs?: number;
   batchSize?: number;
@@ -68,6 +73,10 @@ export interface SimOptions {
   l2?: number;
   testFraction?: number;
   seed?: number;
+  /** what the first `attackers` parties do in every round; none by default */
+  attack?: Attack;
+  /** default 1 when an attack is given */
+  attackers?: number;
 }
 
 /**
@@ -81,6 +90,7 @@ export interface SimOptions {
 export const DEFAULTS = {
   parties: 3,
   partition: { kind: 'iid' } as PartitionSpec,
+  strategy: DEFAULT_STRATEGY,
   rounds: 30,
   localEpochs: 1,
   batchSize: 16,
@@ -118,6 +128,9 @@ interface PlannedParty {
 export interface SimPlan {
   config: SimConfig;
   spec: JobSpec;
+  attack?: Attack;
+  /** the target's classes, sorted; empty for a numeric target */
+  classes: string[];
   header: string[];
   train: CsvRow[];
   test: CsvRow[];
@@ -201,6 +214,11 @@ export function planSimulation(options: SimOptions): SimPlan {
     }
   }
 
+  const attackers = options.attack ? (options.attackers ?? 1) : 0;
+  if (options.attackers !== undefined && !options.attack) throw new UsageError('--attackers needs --attack');
+  if (options.attack && (!Number.isInteger(attackers) || attackers < 1 || attackers >= parts.length)) {
+    throw new UsageError(`--attackers must be from 1 to ${parts.length - 1}: at least one of the ${parts.length} parties is honest`);
+  }
   const config = checkedConfig({
     data: file,
     target,
@@ -209,6 +227,7 @@ export function planSimulation(options: SimOptions): SimPlan {
     features,
     parties: parts.length,
     partition: formatPartition(partitionSpec),
+    strategy: options.strategy ?? DEFAULTS.strategy,
     rounds: options.rounds ?? DEFAULTS.rounds,
     localEpochs: options.localEpochs ?? DEFAULTS.localEpochs,
     batchSize: options.batchSize ?? DEFAULTS.batchSize,
@@ -216,6 +235,7 @@ export function planSimulation(options: SimOptions): SimPlan {
     l2: options.l2 ?? DEFAULTS.l2,
     testFraction,
     seed,
+    ...(options.attack && { attack: { kind: formatAttack(options.attack), attackers } }),
   });
   const spec = JobSpecSchema.parse({
     name: `fl-sim ${path.basename(file)}`,
@@ -223,9 +243,12 @@ export function planSimulation(options: SimOptions): SimPlan {
     features,
     target,
     positiveClass: config.positiveClass,
+    // Declared as the data has them: a party reporting another class is left out of the job.
+    ...(model !== 'linear' && { classes }),
     rounds: config.rounds,
-    // Every party in every round: the simulation compares FedAvg with centralized training, not dropouts.
-    minParticipants: parts.length,
+    // Every party in every round: the simulation compares the strategy with centralized training, not dropouts.
+    // Attackers may be left out (of a round, or of the job): the honest parties go on without them.
+    minParticipants: parts.length - attackers,
     roundDeadlineSeconds: ROUND_DEADLINE_SECONDS,
     localEpochs: config.localEpochs,
     batchSize: config.batchSize,
@@ -235,6 +258,7 @@ export function planSimulation(options: SimOptions): SimPlan {
     // The simulator scores every round on its own held-out split; the agents' federated
     // evaluation would hold back part of each party's rows, which the centralized baseline trains on.
     evaluateEvery: 0,
+    strategy: config.strategy,
   });
 
   const planned = parts.map(({ rows: positions, value }, p): PlannedParty => ({
@@ -252,6 +276,8 @@ export function planSimulation(options: SimOptions): SimPlan {
   return {
     config,
     spec,
+    attack: options.attack,
+    classes,
     header: table.header,
     train,
     test: split.test.map((i) => rows[i]),
@@ -273,8 +299,17 @@ function localTable(plan: SimPlan, rows: CsvRow[]): LocalTable {
 }
 
 /** The federated job, start to end, with each round's global model scored on the held-out rows. */
-async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promise<RoundResult[]> {
-  const files = plan.parties.map((party) => writeCsv(path.join(work, `${party.name}.csv`), plan.header, party.rows.map((r) => r.fields)));
+async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promise<{ rounds: RoundResult[]; attack?: SimReport['attack'] }> {
+  const attackers = plan.config.attack?.attackers ?? 0;
+  const targetAt = plan.header.indexOf(plan.config.target);
+  const files = plan.parties.map((party, i) => {
+    let rows = party.rows.map((r) => [...r.fields]);
+    if (i < attackers && plan.attack?.kind === 'label-flip') {
+      const flipped = flipLabels(rows.map((r) => r[targetAt]), plan.classes);
+      rows = rows.map((r, j) => r.map((v, k) => (k === targetAt ? flipped[j] : v)));
+    }
+    return writeCsv(path.join(work, `${party.name}.csv`), plan.header, rows);
+  });
   const coordinator: RunningCoordinator = await testCoordinator({ dataDir: path.join(work, 'coordinator'), logLevel: hooks.log ? 'info' : 'error' });
   const agents: ParticipantAgent[] = [];
   let failure: Error | undefined;
@@ -290,14 +325,18 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
         if (AGENT_FAILURE.test(message)) fail(new Error(`party ${party.name}: ${message.replace(/^error: /, '')}`));
       };
       let agent: ParticipantAgent;
+      const attacker = i < attackers;
       try {
-        agent = await startAgent(coordinator, party.name, files[i], { log, timeoutMs: CONNECT_TIMEOUT_MS });
+        const keys = await registerParticipant(AdminApi.of(coordinator), party.name);
+        agent = await startAgent(coordinator, party.name, files[i], { keys, log, timeoutMs: CONNECT_TIMEOUT_MS });
+        if (attacker && plan.attack) arm(agent, keys, plan.attack, plan.config.seed + i);
       } catch (err) {
         // A failure already reported says more than the timeout it caused.
         throw failure ?? err;
       }
+      // The coordinator refusing an attacker is the point; refusing an honest party is a defect.
       const refused = (ack: Ack) => {
-        if (!ack.ok) fail(new Error(`party ${party.name}: the coordinator refused it: ${ack.error.code} ${ack.error.message}`));
+        if (!ack.ok && !attacker) fail(new Error(`party ${party.name}: the coordinator refused it: ${ack.error.code} ${ack.error.message}`));
       };
       agent.on('statistics', (_job: string, ack: Ack) => refused(ack));
       agent.on('trained', ({ ack }: { ack: Ack }) => refused(ack));
@@ -339,7 +378,14 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
     if (finished.status !== 'completed' || !prepared) {
       throw new Error(`the federated job ended ${finished.status}${finished.error ? `: ${finished.error}` : ''}`);
     }
-    return rounds;
+    if (!plan.config.attack) return { rounds };
+    // What the coordinator made of the attack, as its round records and job say.
+    const leftOut: Record<string, number> = {};
+    for (const round of coordinator.store.listRounds(job.id)) {
+      for (const { code } of round.failures) if (code) leftOut[code] = (leftOut[code] ?? 0) + 1;
+    }
+    const excluded = finished.admission.excluded.map(({ participant, code }) => `${participant} ${code ?? ''}`.trim());
+    return { rounds, attack: { excludedFromJob: excluded, updatesLeftOut: leftOut } };
   } finally {
     agents.forEach((agent) => agent.stop());
     await coordinator.close();
@@ -385,12 +431,13 @@ export async function trainCentralized(plan: SimPlan, hooks: SimHooks = {}): Pro
 export async function runSimulation(plan: SimPlan, hooks: SimHooks = {}): Promise<SimReport> {
   const work = tempDir('sim');
   try {
-    const rounds = await runFederated(plan, work, hooks);
+    const { rounds, attack } = await runFederated(plan, work, hooks);
     const centralized = await trainCentralized(plan, hooks);
     return {
       config: plan.config,
       data: plan.data,
       partition: plan.partition,
+      ...(attack && { attack }),
       rounds,
       final: { test: rounds[rounds.length - 1].test },
       centralized,

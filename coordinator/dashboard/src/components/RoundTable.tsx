@@ -5,6 +5,11 @@ import type { RoundRecord } from '../types';
 import { metricSeries } from './RoundCharts';
 import { Table, type Column } from './Table';
 
+/** A participant left out, and why: its code first when the coordinator refused what it sent. */
+export function describeFailure(f: { participant: string; reason: string; code?: string }): string {
+  return `${f.participant}: ${f.code ? `${f.code} ` : ''}${f.reason}`;
+}
+
 export function RoundTable({ rounds }: { rounds: readonly RoundRecord[] }) {
   const { t } = useTranslation();
   const value = (r: RoundRecord, key: string) => {
@@ -37,8 +42,22 @@ export function RoundTable({ rounds }: { rounds: readonly RoundRecord[] }) {
           key: 'failed',
           label: t('rounds.failed'),
           numeric: true,
-          title: (r) => r.failures.map((f) => `${f.participant}: ${f.reason}`).join('\n') || undefined,
-          render: (r) => r.failures.length,
+          title: (r) => r.failures.map(describeFailure).join('\n') || undefined,
+          // Each failure's code shows per site: what to fix there, without reading a log.
+          render: (r) => {
+            const coded = r.failures.filter((f) => f.code);
+            if (coded.length === 0) return r.failures.length;
+            return (
+              <>
+                {r.failures.length}
+                {coded.map((f) => (
+                  <span key={f.participant} className="failure-code" data-testid="failure-code">
+                    {f.participant}: <code>{f.code}</code>
+                  </span>
+                ))}
+              </>
+            );
+          },
         },
         ...metrics,
         { key: 'duration', label: t('rounds.duration'), numeric: true, render: (r) => formatSeconds(r.closedAt - r.startedAt) },

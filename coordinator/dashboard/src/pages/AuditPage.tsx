@@ -229,6 +229,10 @@ function summarise(t: TFunction, record: AuditRecordView, jobNames: Map<string, 
         samples: formatCount(Number(d.numSamples)),
         sha: sha(d.sha256),
       });
+    case 'update.excluded':
+      return t('audit.summary.updateExcluded', { participant: text(d.participant), round: text(d.round), job: job(d.job), code: text(d.code), reason });
+    case 'statistics.excluded':
+      return t('audit.summary.statisticsExcluded', { participant: text(d.participant), job: job(d.job), code: text(d.code), reason });
     case 'updates.pruned':
       return t('audit.summary.pruned', { job: job(d.job), round: text(d.throughRound) });
     case 'model.committed': {

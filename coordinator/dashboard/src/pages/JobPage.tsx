@@ -3,6 +3,7 @@
  * live as rounds close, and the download of the global model. Viewers see the
  * same page without the controls; the server refuses them the actions anyway.
  */
+import { DEFAULT_STRATEGY, formatStrategy } from '@fl/shared';
 import { useState } from 'react';
 import { Trans, useTranslation } from 'react-i18next';
 import type { JobAction } from '../api';
@@ -10,7 +11,7 @@ import { describeError } from '../messages';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
 import { RoundCharts } from '../components/RoundCharts';
-import { RoundTable } from '../components/RoundTable';
+import { describeFailure, RoundTable } from '../components/RoundTable';
 import { StatusBadge } from '../components/StatusBadge';
 import { formatTime } from '../format';
 import { applyJobEvent, canPause, canResume, canStop, mergeRounds, upsertRound } from '../jobs';
@@ -76,6 +77,13 @@ export function JobPage({ id }: { id: string }) {
           </dd>
         </div>
         <div>
+          <dt>{t('job.strategy')}</dt>
+          <dd>
+            {/* A job stored before jobs named a strategy runs as FedAvg. */}
+            <code data-testid="job-strategy">{formatStrategy(spec.strategy ?? DEFAULT_STRATEGY)}</code>
+          </dd>
+        </div>
+        <div>
           <dt>{t('job.created')}</dt>
           <dd>{formatTime(job.data.createdAt)}</dd>
         </div>
@@ -90,6 +98,16 @@ export function JobPage({ id }: { id: string }) {
         <p className="notice error" role="alert">
           {job.data.error}
         </p>
+      )}
+      {job.data.excluded.length > 0 && (
+        <div className="notice" data-testid="job-excluded">
+          <p>{t('job.excluded')}</p>
+          <ul>
+            {job.data.excluded.map((f) => (
+              <li key={f.participant}>{describeFailure(f)}</li>
+            ))}
+          </ul>
+        </div>
       )}
       <ModelDownload job={job.data} />
       <ErrorNote error={rounds.error} what={t('job.roundsWhat')} />

@@ -104,6 +104,13 @@ export function NewJobPage() {
                 )}
               </Field>
             )}
+            {values.model !== 'linear' && (
+              <Field name="classes" label={t('newJob.classes')} error={errors.classes} hint={t('newJob.classesHint')}>
+                {(control) => (
+                  <input {...control} type="text" spellCheck={false} value={values.classes} onChange={(e) => set({ classes: e.target.value }, 'classes')} />
+                )}
+              </Field>
+            )}
           </div>
           <Field
             name="features"

@@ -1,0 +1,82 @@
+/**
+ * `fl-agent report`: what left this site, per job, from its journal: which
+ * aggregates its statistics disclosed, each update's size and hash, each
+ * evaluation's metrics by name, and each failure report's code and counts.
+ * Written for the site's data-protection officer; it reads only the journal.
+ */
+import type { JournalLine } from '../client/journal';
+
+export interface JobReport {
+  job: string;
+  coordinator: string;
+  participant: string;
+  first: string;
+  last: string;
+  statistics: { at: string; accepted: boolean; rows: number; columns: { name: string; role: string; aggregates: string[] }[] }[];
+  updates: { at: string; round: number; accepted: boolean; bytes: number | null; sha256: string; numSamples: number }[];
+  evaluations: { at: string; round: number; accepted: boolean; numExamples: number; metrics: string[] }[];
+  failures: { at: string; round: number; accepted: boolean; phase: string; code: string; counts: Record<string, number> }[];
+}
+
+export interface SiteReport {
+  since: string | null;
+  messages: number;
+  jobs: JobReport[];
+}
+
+export function buildReport(lines: readonly JournalLine[], since?: Date): SiteReport {
+  const jobs = new Map<string, JobReport>();
+  let messages = 0;
+  for (const line of lines) {
+    if (since && line.at < since.getTime()) continue;
+    messages++;
+    const at = new Date(line.at).toISOString();
+    const key = `${line.coordinator}\0${line.job}`;
+    let job = jobs.get(key);
+    if (!job) {
+      job = { job: line.job, coordinator: line.coordinator, participant: line.participant, first: at, last: at, statistics: [], updates: [], evaluations: [], failures: [] };
+      jobs.set(key, job);
+    }
+    job.last = at;
+    const { accepted, round } = line;
+    if (line.kind === 'update') {
+      job.updates.push({ at, round, accepted, bytes: line.bytes ?? null, sha256: line.sha256, numSamples: line.numSamples });
+    } else if (line.kind === 'statistics') job.statistics.push({ at, accepted, rows: line.rows, columns: line.columns });
+    else if (line.kind === 'evaluation') job.evaluations.push({ at, round, accepted, numExamples: line.numExamples, metrics: line.metrics });
+    else job.failures.push({ at, round, accepted, phase: line.phase, code: line.code, counts: line.counts });
+  }
+  return { since: since?.toISOString() ?? null, messages, jobs: [...jobs.values()] };
+}
+
+const yes = (accepted: boolean) => (accepted ? 'yes' : 'no');
+const counts = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+
+/** The report as Markdown: one section per job, one table per kind of message. */
+export function reportMarkdown(report: SiteReport): string {
+  const out: string[] = ['# What this site sent', ''];
+  out.push(`${report.messages} messages${report.since ? ` since ${report.since}` : ''}, in ${report.jobs.length} jobs. No row and no value of the data is ever sent; only what is listed here.`, '');
+  for (const job of report.jobs) {
+    out.push(`## Job ${job.job}`, '', `Coordinator ${job.coordinator}, as participant ${job.participant}, from ${job.first} to ${job.last}.`, '');
+    if (job.statistics.length) {
+      out.push('### Statistics', '', '| sent | accepted | rows | column | role | aggregates |', '| --- | --- | --- | --- | --- | --- |');
+      for (const s of job.statistics) for (const c of s.columns) out.push(`| ${s.at} | ${yes(s.accepted)} | ${s.rows} | ${c.name} | ${c.role} | ${c.aggregates.join(', ')} |`);
+      out.push('');
+    }
+    if (job.updates.length) {
+      out.push('### Updates', '', '| sent | round | accepted | bytes | samples | SHA-256 |', '| --- | --- | --- | --- | --- | --- |');
+      for (const u of job.updates) out.push(`| ${u.at} | ${u.round} | ${yes(u.accepted)} | ${u.bytes ?? '-'} | ${u.numSamples} | \`${u.sha256}\` |`);
+      out.push('');
+    }
+    if (job.evaluations.length) {
+      out.push('### Evaluations', '', '| sent | round | accepted | examples | metrics |', '| --- | --- | --- | --- | --- |');
+      for (const e of job.evaluations) out.push(`| ${e.at} | ${e.round} | ${yes(e.accepted)} | ${e.numExamples} | ${e.metrics.join(', ')} |`);
+      out.push('');
+    }
+    if (job.failures.length) {
+      out.push('### Failure reports and declines', '', '| sent | phase | round | accepted | code | counts |', '| --- | --- | --- | --- | --- | --- |');
+      for (const f of job.failures) out.push(`| ${f.at} | ${f.phase} | ${f.round} | ${yes(f.accepted)} | ${f.code} | ${counts(f.counts)} |`);
+      out.push('');
+    }
+  }
+  return out.join('\n');
+}

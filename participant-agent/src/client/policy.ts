@@ -1,0 +1,124 @@
+/**
+ * The site's own policy (`fl-agent run --policy policy.json`): which jobs this
+ * site takes part in. A job outside it is declined with a signed reason code
+ * before any statistic of the data leaves the site; the column names the policy
+ * gives are the job's (after any --map).
+ */
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import { expectedWords, MODEL_KINDS, type JobSpec, type SiteFailureCode } from '@fl/shared';
+
+const columns = z.array(z.string().min(1)).max(100_000);
+const columnRule = z
+  .strictObject({
+    /** when given, only these columns may be used */
+    allowed: columns.optional(),
+    /** never these */
+    forbidden: columns.optional(),
+  })
+  .optional();
+
+export const SitePolicySchema = z.strictObject({
+  features: columnRule,
+  target: columnRule,
+  /** model kinds allowed (default: all) */
+  models: z.array(z.enum(MODEL_KINDS)).min(1).optional(),
+  /** aggregation strategies allowed by name (default: all) */
+  strategies: z.array(z.string().min(1)).min(1).optional(),
+  /** the most rounds a job may have */
+  maxRounds: z.number().int().min(1).optional(),
+  /** the fewest participants a round may commit with, this site included: its update is never averaged with fewer than minParticipants - 1 others */
+  minParticipants: z.number().int().min(1).optional(),
+  /** no job can use these yet: a policy that requires either declines every job */
+  requireSecureAggregation: z.boolean().default(false),
+  requireDifferentialPrivacy: z.boolean().default(false),
+});
+export type SitePolicy = z.infer<typeof SitePolicySchema>;
+
+/** Why a job is outside the policy: the code and counts sent, and the full reason kept in the site's log. */
+export interface Decline {
+  code: SiteFailureCode;
+  counts: Record<string, number>;
+  reason: string;
+}
+
+/** Reads and checks a policy file; every problem is named by its place in the file. */
+export function loadPolicy(file: string): SitePolicy {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the policy file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`the policy file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = SitePolicySchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'the policy'}: ${expectedWords(i, valueAt(json, i.path))}`);
+    throw new Error(`the policy file ${file} is not a valid policy:\n  ${problems.join('\n  ')}`);
+  }
+  return parsed.data;
+}
+
+/** The value at a path of parsed JSON, to name it in an error. */
+function valueAt(json: unknown, at: readonly PropertyKey[]): unknown {
+  let value = json;
+  for (const key of at) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  return value;
+}
+
+/** The job's strategy by name; jobs without one are FedAvg. */
+export function strategyOf(spec: JobSpec): string {
+  const strategy = (spec as JobSpec & { strategy?: { name?: unknown } }).strategy;
+  return typeof strategy?.name === 'string' ? strategy.name : 'fedavg';
+}
+
+function outside(rule: NonNullable<SitePolicy['features']> | undefined, names: string[]): string[] {
+  if (!rule) return [];
+  const forbidden = new Set(rule.forbidden ?? []);
+  const allowed = rule.allowed && new Set(rule.allowed);
+  return names.filter((n) => forbidden.has(n) || (allowed !== undefined && !allowed.has(n)));
+}
+
+/** Null when the job is within the policy; else the first reason it is not. */
+export function checkPolicy(policy: SitePolicy, spec: JobSpec): Decline | null {
+  if (policy.models && !policy.models.includes(spec.model)) {
+    return { code: 'POLICY_MODEL', counts: {}, reason: `the model ${spec.model} is not among the allowed ${policy.models.join(', ')}` };
+  }
+  const strategy = strategyOf(spec);
+  if (policy.strategies && !policy.strategies.includes(strategy)) {
+    return { code: 'POLICY_STRATEGY', counts: {}, reason: `the strategy ${strategy} is not among the allowed ${policy.strategies.join(', ')}` };
+  }
+  const features = outside(policy.features, spec.features.map((f) => f.name));
+  const target = outside(policy.target, [spec.target]);
+  if (features.length || target.length) {
+    const named = [...features.map((f) => `feature ${f}`), ...target.map((t) => `target ${t}`)].join(', ');
+    return { code: 'POLICY_COLUMN', counts: { columns: features.length + target.length }, reason: `columns not allowed: ${named}` };
+  }
+  if (policy.maxRounds !== undefined && spec.rounds > policy.maxRounds) {
+    return { code: 'POLICY_ROUNDS', counts: { rounds: spec.rounds }, reason: `${spec.rounds} rounds, over the allowed ${policy.maxRounds}` };
+  }
+  if (policy.minParticipants !== undefined && spec.minParticipants < policy.minParticipants) {
+    return {
+      code: 'POLICY_MIN_PARTICIPANTS',
+      counts: { minParticipants: spec.minParticipants },
+      reason: `rounds may commit with ${spec.minParticipants} participants, fewer than the ${policy.minParticipants} required`,
+    };
+  }
+  // No job can use them yet: required, they decline every job, as documented.
+  if (policy.requireSecureAggregation) return { code: 'POLICY_SECURE_AGGREGATION', counts: {}, reason: 'the job does not use secure aggregation' };
+  if (policy.requireDifferentialPrivacy) return { code: 'POLICY_DIFFERENTIAL_PRIVACY', counts: {}, reason: 'the job does not use differential privacy' };
+  return null;
+}
+
+/** What the site agreed to, for its log. */
+export function describeAccepted(spec: JobSpec): string {
+  return (
+    `${spec.model} model, strategy ${strategyOf(spec)}, ${spec.rounds} rounds, at least ${spec.minParticipants} participants a round, ` +
+    `target ${spec.target}, features ${spec.features.map((f) => f.name).join(', ')}`
+  );
+}

@@ -1,0 +1,56 @@
+/**
+ * A site's failure report: why it sends no statistics, update or evaluation
+ * for a request. It carries a code and counts, never a value of the site's
+ * data, and is signed like every other message the site sends.
+ */
+import { z } from 'zod';
+
+/** Every code a site may report, with what it means; declines under the site's own policy start with POLICY_. */
+export const SITE_FAILURE_CODES = {
+  DATA_UNREADABLE: 'the data source cannot be read (missing file, no permission, not CSV)',
+  DATA_MISSING_COLUMNS: "the data lacks columns the job needs",
+  DATA_TARGET_UNKNOWN_CLASS: "rows have a target value outside the job's classes",
+  DATA_NO_ROWS: 'no row of the data can be trained on',
+  TRAINING_FAILED: 'local training or evaluation failed',
+  POLICY_COLUMN: "the site's policy does not allow a column the job uses",
+  POLICY_MODEL: "the site's policy does not allow the job's model kind",
+  POLICY_STRATEGY: "the site's policy does not allow the job's aggregation strategy",
+  POLICY_ROUNDS: "the job has more rounds than the site's policy allows",
+  POLICY_MIN_PARTICIPANTS: "the job's minimum participants per round is below the site's policy",
+  POLICY_SECURE_AGGREGATION: "the site's policy requires secure aggregation, which the job does not use",
+  POLICY_DIFFERENTIAL_PRIVACY: "the site's policy requires differential privacy, which the job does not use",
+} as const;
+export type SiteFailureCode = keyof typeof SITE_FAILURE_CODES;
+export const SITE_FAILURE_CODE_NAMES = Object.keys(SITE_FAILURE_CODES) as [SiteFailureCode, ...SiteFailureCode[]];
+
+/** Whether a code is a decline under the site's policy rather than a fault. */
+export const isDecline = (code: string): boolean => code.startsWith('POLICY_');
+
+/** Agent -> coordinator, acknowledged: the site will not answer this request, and why. */
+export const FailureHeaderSchema = z.strictObject({
+  type: z.literal('failure'),
+  job: z.string().min(1).max(200),
+  /** the round of the train or evaluate request; 0 for the statistics request */
+  round: z.number().int().min(0),
+  /** which request it answers */
+  phase: z.enum(['statistics', 'train', 'evaluate']),
+  participant: z.string().min(1).max(200),
+  nonce: z.string().min(16).max(128),
+  code: z.enum(SITE_FAILURE_CODE_NAMES),
+  /** how many rows or columns are affected; names of counts only, never a value */
+  counts: z
+    .record(z.string().regex(/^[a-z][A-Za-z]{0,31}$/), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER))
+    .refine((c) => Object.keys(c).length <= 8, 'at most 8 counts'),
+});
+export type FailureHeader = z.infer<typeof FailureHeaderSchema>;
+export const FailureMessageSchema = z.strictObject({
+  header: FailureHeaderSchema,
+  signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'a base64 Ed25519 signature'),
+});
+export type FailureMessage = z.infer<typeof FailureMessageSchema>;
+
+/** The reason a round records for a reported failure, in words: the code's meaning and its counts. */
+export function describeFailure(code: SiteFailureCode, counts: Record<string, number>): string {
+  const shown = Object.entries(counts).map(([name, n]) => `${name} ${n}`).join(', ');
+  return `${isDecline(code) ? 'declined' : 'failed'}: ${SITE_FAILURE_CODES[code]}${shown ? ` (${shown})` : ''}`;
+}

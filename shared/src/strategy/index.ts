@@ -1,0 +1,3 @@
+export * from './spec';
+export * from './state';
+export * from './aggregate';

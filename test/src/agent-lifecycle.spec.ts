@@ -1,0 +1,187 @@
+/**
+ * The agent as a service: a coordinator stopped with SIGTERM mid-job, as a
+ * service manager or a rolling deploy stops it, tells its agents it is
+ * restarting; the agent processes stay up, reconnect once it is back on the
+ * same store, and the job completes. Then each exit status of each command.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { JobRecord, RoundRecord } from '@fl/coordinator';
+import { encodeKey, generateKeyPair } from '@fl/shared';
+import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
+
+jest.setTimeout(300_000);
+
+const SIM_CLI = path.join(REPO_ROOT, 'test', 'dist', 'sim', 'cli.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs a command to its end; resolves with its status and output whatever the status. */
+function outcome(cli: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  const { child, output } = run(cli, args);
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, output: output() })));
+}
+
+const exited = (running: Running) =>
+  new Promise<number | null>((resolve) => {
+    if (running.child.exitCode !== null) resolve(running.child.exitCode);
+    else running.child.once('exit', (code) => resolve(code));
+  });
+
+describe('the agent through a coordinator restart, and every exit status', () => {
+  const dir = tempDir('lifecycle');
+  const token = 'lifecycle-admin-token-0123456789';
+  const processes: Running[] = [];
+  let coordinator: Running & { url: string };
+  let api: AdminApi;
+  let port: number;
+  const agents: Running[] = [];
+  const keyFiles: string[] = [];
+  const file = `${DATA_DIR}/breast_cancer.csv`;
+
+  const startCoordinator = async () => {
+    coordinator = await startCoordinatorProcess(['--port', String(port), '--data-dir', path.join(dir, 'coordinator'), '--admin-token', token]);
+    processes.push(coordinator);
+  };
+
+  beforeAll(async () => {
+    port = await freePort();
+    await startCoordinator();
+    api = new AdminApi(coordinator.url, token);
+    const split = splitCsv(file, 3, { seed: 8, holdout: 0, dir });
+    for (const [i, data] of split.parties.entries()) {
+      const name = `site-${i + 1}`;
+      const keyFile = path.join(dir, name, 'key.json');
+      keyFiles.push(keyFile);
+      const publicKey = /public key (\S+)/.exec(await runToEnd(AGENT_CLI, ['keygen', '--out', keyFile]))![1];
+      await api.request('POST', '/api/participants', { name, organisation: name, publicKey });
+      const agent = run(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFile, '--data', data]);
+      agents.push(agent);
+      processes.push(agent);
+    }
+  });
+
+  afterAll(async () => {
+    for (const p of processes) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  });
+
+  it('completes a job through a SIGTERM of the coordinator: every agent stays up and reconnects', async () => {
+    const created = await api.request<JobRecord>('POST', '/api/jobs', {
+      model: 'logistic',
+      features: featuresOf(file, 'diagnosis'),
+      target: 'diagnosis',
+      rounds: 12,
+      localEpochs: 5,
+      minParticipants: 3,
+      roundDeadlineSeconds: 60,
+    });
+    const job = created.body.id;
+    const committed = async () => (await api.request<RoundRecord[]>('GET', `/api/jobs/${job}/rounds`)).body.length;
+    await eventually(committed, (n) => n >= 2, 120_000);
+
+    // Act: stop the coordinator as a service manager does, then start it again on the same store and port.
+    coordinator.child.kill('SIGTERM');
+    expect(await exited(coordinator)).toBe(0);
+    for (const agent of agents) expect(agent.child.exitCode).toBeNull();
+    await startCoordinator();
+
+    // Assert: the job completes with all three sites in its last round; the agents were told and never exited.
+    await eventually(async () => (await api.request<JobRecord>('GET', `/api/jobs/${job}`)).body.status, (s) => s === 'completed', 240_000);
+    const rounds = (await api.request<RoundRecord[]>('GET', `/api/jobs/${job}/rounds`)).body;
+    expect(rounds.map((r) => r.round)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(rounds[11].contributors).toHaveLength(3);
+    for (const agent of agents) {
+      expect(agent.child.exitCode).toBeNull();
+      expect(agent.output()).toMatch(/the coordinator is restarting: reconnecting with backoff/);
+      expect(agent.output().match(/connected to .* as site-/g)!.length).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('fl-agent: 0 when stopped, 1 failed, 2 refused coordinator, 3 revoked, 64 usage', async () => {
+    // 0: a running agent stopped with SIGTERM.
+    const [first] = agents;
+    first.child.kill('SIGTERM');
+    expect(await exited(first)).toBe(0);
+    // 1: a failure, here a CA file that does not exist.
+    const failed = await outcome(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFiles[0], '--data', file, '--ca', path.join(dir, 'none.pem')]);
+    expect(failed.code).toBe(1);
+    expect(failed.output).toMatch(/cannot read the CA file/);
+    // 2: a coordinator key given out of band that is not the coordinator's.
+    const other = encodeKey(generateKeyPair().publicKey);
+    const refused = await outcome(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFiles[1], '--data', file, '--coordinator-key', other]);
+    expect(refused.code).toBe(2);
+    expect(refused.output).toMatch(/refusing the coordinator: it presents key/);
+    // 3: revoked while running.
+    const [, , third] = agents;
+    await api.request('POST', '/api/participants/site-3/revoke', {});
+    expect(await exited(third)).toBe(3);
+    // 64: usage, with the flag and its value in words.
+    const usage = await outcome(AGENT_CLI, ['run', '--coordinator', 'notaurl', '--key', keyFiles[0], '--data', file]);
+    expect(usage.code).toBe(64);
+    expect(usage.output).toMatch(/--coordinator "notaurl" is not an address: expected http:\/\/HOST:PORT or https:\/\/HOST:PORT/);
+    expect((await outcome(AGENT_CLI, ['run', '--bogus'])).code).toBe(64);
+    // Every subcommand takes --help; the command takes --version.
+    for (const command of ['keygen', 'enroll', 'run', 'report', 'audit']) {
+      const help = await outcome(AGENT_CLI, [command, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.output).toMatch(/^Usage: fl-agent /);
+    }
+    expect((await runToEnd(AGENT_CLI, ['run', '--help']))).toMatch(/--backend NAME[\s\S]*default: the first that loads/);
+    expect(await runToEnd(AGENT_CLI, ['--version'])).toMatch(/^fl-agent \d+\.\d+\.\d+/);
+  });
+
+  it('fl-coordinator: 0 when stopped, 1 failed, 64 usage; errors name the flag and value', async () => {
+    coordinator.child.kill('SIGTERM');
+    expect(await exited(coordinator)).toBe(0);
+    // 1: the data directory is a file.
+    const notDir = path.join(dir, 'a-file');
+    fs.writeFileSync(notDir, 'x');
+    expect((await outcome(COORDINATOR_CLI, ['--port', '0', '--data-dir', notDir])).code).toBe(1);
+    const usage = await outcome(COORDINATOR_CLI, ['--port', 'abc']);
+    expect(usage.code).toBe(64);
+    expect(usage.output).toMatch(/--port "abc": expected a number/);
+    expect(usage.output).not.toMatch(/Invalid input/);
+    expect((await outcome(COORDINATOR_CLI, ['--bogus'])).code).toBe(64);
+    expect((await outcome(COORDINATOR_CLI, ['user', 'add'])).code).toBe(64);
+    expect(await runToEnd(COORDINATOR_CLI, ['--help'])).toMatch(/--port .*\(default: 8080\)/);
+    expect(await runToEnd(COORDINATOR_CLI, ['--version'])).toMatch(/^fl-coordinator \d+\.\d+\.\d+/);
+  });
+
+  it('fl-sim: 0 done, 1 failed, 64 usage', async () => {
+    expect(await runToEnd(SIM_CLI, ['--version'])).toMatch(/^fl-sim \d+\.\d+\.\d+/);
+    expect((await outcome(SIM_CLI, ['--data', path.join(dir, 'none.csv'), '--target', 'y'])).code).toBe(1);
+    expect((await outcome(SIM_CLI, ['--rounds', 'many'])).code).toBe(64);
+    expect((await outcome(SIM_CLI, ['--help'])).code).toBe(0);
+  });
+});
+
+describe('two agents with the same key', () => {
+  it('leaves the newer connected and stops the older, instead of taking the connection from each other for ever', async () => {
+    const coordinator = await testCoordinator();
+    try {
+      const keys = await registerParticipant(AdminApi.of(coordinator), 'twin');
+      const older = await startAgent(coordinator, 'twin', `${DATA_DIR}/breast_cancer.csv`, { keys });
+      const stopped = new Promise<string>((resolve) => older.once('stopped', resolve));
+      const newer = await startAgent(coordinator, 'twin', `${DATA_DIR}/breast_cancer.csv`, { keys });
+      expect(await stopped).toBe('replaced');
+      // Long enough for a reconnect attempt of the older (its backoff starts at 100 ms here): none comes.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(newer.socket.connected).toBe(true);
+      expect(older.socket.connected).toBe(false);
+      newer.stop();
+    } finally {
+      await coordinator.close();
+    }
+  });
+});
