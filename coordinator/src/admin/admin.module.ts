@@ -1,5 +1,5 @@
 /**
- * What the admin API has beyond its features: liveness, its own description and
+ * What the admin API has beyond its features: health probes, metrics, its own description and
  * reference page, the dashboards' live namespace, and the one exception filter
  * that gives every REST error the same shape.
  */
@@ -12,11 +12,12 @@ import { UsersModule } from '../users/users.module';
 import { AdminGateway } from './admin.gateway';
 import { RestErrorFilter } from './error.filter';
 import { HealthController } from './health.controller';
+import { MetricsController } from './metrics.controller';
 import { OpenApiController } from './openapi.controller';
 
 @Module({
   imports: [AuditModule, UsersModule, ParticipantsModule, JobsModule],
-  controllers: [HealthController, OpenApiController],
+  controllers: [HealthController, MetricsController, OpenApiController],
   providers: [AdminGateway, { provide: APP_FILTER, useClass: RestErrorFilter }],
 })
 export class AdminModule {}
