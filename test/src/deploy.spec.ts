@@ -15,9 +15,9 @@ import { DockerfileParser, type Dockerfile } from 'dockerfile-ast';
 import { parseAllDocuments } from 'yaml';
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import type { RunningCoordinator } from '@fl/coordinator';
-import { ADMIN_ROUTES } from '@fl/shared';
+import { ADMIN_ROUTES, EXIT } from '@fl/shared';
 import { REPO_ROOT, testCoordinator } from './harness';
 import { AGENT_CLI, COORDINATOR_CLI } from './processes';
 
@@ -203,6 +203,7 @@ describe('the Kubernetes manifests', () => {
     'apps/v1/StatefulSet': StatefulSet,
     'apps/v1/Deployment': Deployment,
     'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+    'networking.k8s.io/v1/Ingress': Ingress,
   };
   interface Manifest {
     apiVersion: string;
@@ -246,10 +247,22 @@ describe('the Kubernetes manifests', () => {
     }
   });
 
-  it('list in the kustomization the files that exist, the example Secret left out', () => {
+  it('list in the kustomization the files that exist, the examples left out', () => {
     const kustomization = parseAllDocuments(fs.readFileSync(path.join(KUBERNETES, 'kustomization.yaml'), 'utf8'))[0].toJS() as { resources: string[] };
     for (const resource of kustomization.resources) expect(files).toContain(resource);
-    expect(kustomization.resources).not.toContain('secret.example.yaml');
+    expect(kustomization.resources.filter((r) => r.includes('example'))).toEqual([]);
+    expect(files.filter((f) => !f.includes('example')).sort()).toEqual([...kustomization.resources].sort());
+  });
+
+  it('route the example Ingress to the Service, on a port it has', () => {
+    const ingress = find('Ingress', 'fl-coordinator')!;
+    const backends = (ingress.spec as { rules: { http: { paths: { backend: { service: { name: string; port: { name: string } } } }[] } }[] }).rules.flatMap((r) =>
+      r.http.paths.map((p) => p.backend.service),
+    );
+    for (const backend of backends) {
+      const service = find('Service', backend.name)!;
+      expect((service.spec as { ports: { name: string }[] }).ports.map((p) => p.name)).toContain(backend.port.name);
+    }
   });
 
   it('run one coordinator replica, non-root, its settings from a ConfigMap and Secret of variables config.ts reads', () => {
@@ -306,6 +319,20 @@ describe('the Kubernetes manifests', () => {
     for (const env of container.env ?? []) expect(AGENT_ENV).toContain(env.name);
     const coordinatorPort = template(find('StatefulSet', 'fl-coordinator')!).spec.containers[0].ports![0].containerPort;
     expect(container.args![container.args!.indexOf('--coordinator') + 1]).toBe(`http://fl-coordinator:${coordinatorPort}`);
+  });
+});
+
+describe("the agent's systemd unit", () => {
+  const unit = fs.readFileSync(path.join(DEPLOY, 'systemd', 'fl-agent.service'), 'utf8');
+
+  it('runs the built agent with flags fl-agent run takes, and does not restart on what a restart cannot fix', () => {
+    const exec = /^ExecStart=(.+)$/m.exec(unit)![1].split(/\s+/);
+    expect(exec[0]).toBe('/usr/bin/node');
+    // Installed as the repository at /opt/fl.
+    expect(fs.existsSync(path.join(REPO_ROOT, path.relative('/opt/fl', exec[1])))).toBe(true);
+    checkAgentArgs(exec.slice(2));
+    expect(/^RestartPreventExitStatus=(.+)$/m.exec(unit)![1].split(' ').sort()).toEqual([EXIT.REFUSED_COORDINATOR, EXIT.REVOKED, EXIT.USAGE].map(String).sort());
+    expect(unit).toMatch(/^User=(?!root$)\w+$/m);
   });
 });
 
