@@ -52,6 +52,8 @@ export class AuditAnchors {
   /** Appends the store's head, if newer than the last anchored. */
   anchor(now = Date.now()): void {
     this.scheduled = undefined;
+    // A store closed before the app (a failed start, a test) has nothing left to anchor.
+    if (!this.store.isOpen) return;
     const head = this.store.auditHead();
     if (!head || head.seq <= this.anchoredSeq) return;
     const [stored] = this.store.auditRecords(head.seq - 1, 1);

@@ -17,6 +17,8 @@ export const ConfigSchema = z.object({
   adminToken: z.string().min(16, 'the admin token needs at least 16 characters').optional(),
   /** read-only bearer token: GET requests and the live view only; no viewer when not given */
   viewerToken: z.string().min(16, 'the viewer token needs at least 16 characters').optional(),
+  /** bearer token that may read GET /metrics and nothing else, for a Prometheus scraper; admins may read it too */
+  metricsToken: z.string().min(16, 'the metrics token needs at least 16 characters').optional(),
   /** PEM certificate (or chain) and private key files: with both, HTTPS and WSS on the same port; plain HTTP with neither */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
@@ -77,6 +79,7 @@ const FLAGS = {
   'data-dir': { env: 'FL_DATA_DIR', help: 'directory of the SQLite store and the coordinator key' },
   'admin-token': { env: 'FL_ADMIN_TOKEN', help: 'admin bearer token for automation (default: none; users sign in)' },
   'viewer-token': { env: 'FL_VIEWER_TOKEN', help: 'read-only bearer token (default: none)' },
+  'metrics-token': { env: 'FL_METRICS_TOKEN', help: 'bearer token for GET /metrics only (default: none; admins may read it)' },
   'tls-cert': { env: 'FL_TLS_CERT', help: 'PEM certificate file: serve HTTPS and WSS (with --tls-key)' },
   'tls-key': { env: 'FL_TLS_KEY', help: 'PEM private key file of --tls-cert' },
   'max-frame-bytes': { env: 'FL_MAX_FRAME_BYTES', help: 'largest message accepted, in bytes' },
