@@ -56,7 +56,7 @@ export interface JobFormValues {
   model: ModelKind;
   target: string;
   positiveClass: string;
-  /** logistic and softmax: the target's classes, comma-separated; empty: those the sites report */
+  /** logistic, softmax and svm: the target's classes, comma-separated; empty: those the sites report */
   classes: string;
   /** one feature a line or comma-separated (a pasted CSV header): `name` or `name:categorical` */
   features: string;
@@ -86,7 +86,7 @@ export function parseFeatures(text: string): { name: string; type: string }[] {
 export function toSpecInput(values: JobFormValues): Record<string, unknown> {
   const spec: Record<string, unknown> = { model: values.model, target: values.target.trim(), features: parseFeatures(values.features) };
   if (values.name.trim()) spec.name = values.name.trim();
-  if (values.model === 'logistic' && values.positiveClass.trim()) spec.positiveClass = values.positiveClass.trim();
+  if ((values.model === 'logistic' || values.model === 'svm') && values.positiveClass.trim()) spec.positiveClass = values.positiveClass.trim();
   const classes = values.classes.split(',').map((c) => c.trim()).filter((c) => c !== '');
   if (values.model !== 'linear' && classes.length > 0) spec.classes = classes;
   for (const { key } of NUMBER_FIELDS) {

@@ -222,7 +222,8 @@ function combineTarget(spec: JobSpec, all: LocalStatistics[]): Preprocessing['ta
   for (const { target } of all) if (target.type === 'categorical') addCounts(counts, target.counts);
   // Declared classes are the model's outputs whatever the sites hold; sorted, as reported ones are.
   const classes = sorted(spec.classes ?? counts.keys());
-  if (spec.model === 'softmax') {
+  // An svm of more than two classes is one-vs-rest, a margin per class; of two, one margin as logistic has.
+  if (spec.model === 'softmax' || (spec.model === 'svm' && classes.length > 2)) {
     if (classes.length < 2) throw new FlError('INVALID_STATISTICS', `the target ${spec.target} has fewer than 2 classes`);
     return { type: 'classes', classes };
   }

@@ -7,7 +7,7 @@ export interface TrainOptions {
   params: Float32Array;
   /** n x inputDim features, row-major. */
   x: Float32Array;
-  /** logistic: 0/1 labels; softmax: the class index; linear: the target. */
+  /** logistic and two-class svm: 0/1 labels; softmax and multiclass svm: the class index; linear: the target. */
   y: Float32Array;
   n: number;
   epochs: number;
@@ -61,7 +61,8 @@ export function validate(o: TrainOptions): void {
   const { shape, n } = o;
   const isCount = (v: number) => Number.isInteger(v) && v >= 0;
   if (!isCount(shape.inputDim) || !isCount(shape.outputDim) || shape.outputDim < 1) throw new Error('invalid model shape');
-  if (shape.kind !== 'softmax' && shape.outputDim !== 1) throw new Error(`a ${shape.kind} model has outputDim 1`);
+  if (shape.kind !== 'softmax' && shape.kind !== 'svm' && shape.outputDim !== 1) throw new Error(`a ${shape.kind} model has outputDim 1`);
+  if (shape.kind === 'svm' && shape.outputDim === 2) throw new Error('a two-class svm has one margin, outputDim 1');
   if (o.params.length !== parameterCount(shape)) throw new Error('parameters do not match the model shape');
   if (!isCount(n)) throw new Error('n must be a non-negative integer');
   if (o.x.length !== n * shape.inputDim) throw new Error('features do not match n x inputDim');
@@ -77,9 +78,9 @@ export function validate(o: TrainOptions): void {
   for (let i = 0; i < n; i++) {
     const label = o.y[i];
     const ok =
-      shape.kind === 'logistic'
+      shape.kind === 'logistic' || (shape.kind === 'svm' && shape.outputDim === 1)
         ? label === 0 || label === 1
-        : shape.kind === 'softmax'
+        : shape.kind === 'softmax' || shape.kind === 'svm'
           ? Number.isInteger(label) && label >= 0 && label < shape.outputDim
           : Number.isFinite(label);
     if (!ok) throw new Error(`invalid ${shape.kind} target ${label} at row ${i}`);

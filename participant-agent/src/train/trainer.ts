@@ -1,12 +1,12 @@
 /**
- * Local training of the convex models (logistic, softmax, linear) on a site's own
+ * Local training of the convex models (logistic, softmax, linear, svm) on a site's own
  * data, and evaluation of a parameter vector against it: one path, TF.js ops on
  * the process's backend (backend.ts), with each kind's loss written once (losses.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parameterCount, type ModelShape } from '@fl/shared';
 import { selectBackend } from './backend';
-import { countRight, LOSSES, targetsOf } from './losses';
+import { countRight, isOneHot, LOSSES, targetsOf } from './losses';
 import { validate, type TrainOptions, type TrainResult } from './options';
 import { sgd } from './sgd';
 
@@ -15,7 +15,7 @@ export type { TrainOptions, TrainResult } from './options';
 export interface Evaluation {
   /** The same loss as TrainResult.loss, without the L2 term. */
   loss: number;
-  /** logistic and softmax */
+  /** logistic, softmax and svm */
   accuracy?: number;
   /** linear */
   mse?: number;
@@ -46,7 +46,7 @@ export async function evaluateLocal(shape: ModelShape, params: Float32Array, x: 
   if (y.length !== n) throw new Error('targets do not match n');
   await selectBackend();
   const loss = LOSSES[shape.kind];
-  const oneHot = shape.kind === 'softmax' ? new Float32Array(Math.min(EVALUATION_CHUNK, n) * k) : undefined;
+  const oneHot = isOneHot(shape) ? new Float32Array(Math.min(EVALUATION_CHUNK, n) * k) : undefined;
   // Summed on the host in float64, a chunk at a time.
   let lossSum = 0;
   let right = 0;
@@ -61,7 +61,7 @@ export async function evaluateLocal(shape: ModelShape, params: Float32Array, x: 
       });
       try {
         lossSum += rowLoss.dataSync()[0];
-        if (shape.kind !== 'linear') right += countRight(shape.kind, z.dataSync(), y, start, k);
+        if (shape.kind !== 'linear') right += countRight(z.dataSync(), y, start, k);
       } finally {
         rowLoss.dispose();
         z.dispose();

@@ -6,13 +6,13 @@
  * [inputDim x outputDim], then the bias [outputDim].
  */
 
-export const MODEL_KINDS = ['logistic', 'softmax', 'linear'] as const;
+export const MODEL_KINDS = ['logistic', 'softmax', 'linear', 'svm'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 export interface ModelShape {
   kind: ModelKind;
   inputDim: number;
-  /** 1 for logistic and linear, the number of classes for softmax */
+  /** 1 for logistic, linear and a two-class svm; the number of classes for softmax and a one-vs-rest svm */
   outputDim: number;
 }
 
@@ -29,8 +29,9 @@ const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / 
 
 /**
  * Predictions for n rows of features (row-major n x inputDim): the probability of
- * the positive class (logistic), class probabilities n x outputDim (softmax), or
- * the value (linear).
+ * the positive class (logistic), class probabilities n x outputDim (softmax), the
+ * value (linear), or the margins z (svm: one, positive for the positive class, or
+ * one per class, one-vs-rest, the largest winning).
  */
 export function predict(shape: ModelShape, params: Float32Array, features: Float32Array, n: number): Float32Array {
   const { inputDim: d, outputDim: k } = shape;
@@ -46,7 +47,8 @@ export function predict(shape: ModelShape, params: Float32Array, features: Float
       if (x === 0) continue;
       for (let c = 0; c < k; c++) z[c] += x * params[j * k + c];
     }
-    if (shape.kind === 'linear') out[r] = z[0];
+    if (shape.kind === 'svm') for (let c = 0; c < k; c++) out[r * k + c] = z[c];
+    else if (shape.kind === 'linear') out[r] = z[0];
     else if (shape.kind === 'logistic') out[r] = sigmoid(z[0]);
     else {
       let max = -Infinity;

@@ -15,10 +15,10 @@ export const JobSpecSchema = z
     model: z.enum(MODEL_KINDS),
     features: z.array(FeatureSchema).min(1).max(100_000),
     target: name,
-    /** logistic: the target value that is the positive class; default the second in sorted order */
+    /** logistic and a two-class svm: the target value that is the positive class; default the second in sorted order */
     positiveClass: z.string().max(200).optional(),
     /**
-     * logistic and softmax: the target's classes. Declared, they are the model's
+     * logistic, softmax and svm: the target's classes. Declared, they are the model's
      * outputs, and a site reporting any other class is left out of the job;
      * undeclared, they are the classes the sites report.
      */
@@ -116,7 +116,7 @@ export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
 export const UNKNOWN_CATEGORY = '<unknown>';
 
-/** The shape of a job's model once its preprocessing is known: softmax has one output per class. */
+/** The shape of a job's model once its preprocessing is known: softmax and a multiclass svm have one output per class. */
 export function modelShapeOf(kind: ModelKind, preprocessing: Preprocessing): ModelShape {
   const outputDim = preprocessing.target.type === 'classes' ? preprocessing.target.classes.length : 1;
   return { kind, inputDim: preprocessing.inputDim, outputDim };

@@ -31,7 +31,7 @@ export const FLAGS: Record<string, Flag> = {
   target: { value: 'COLUMN', help: 'the column to predict (required)' },
   model: {
     value: 'KIND',
-    help: 'logistic, softmax or linear (default: from the target: 2 values logistic,\nmore numbers linear, more text softmax)',
+    help: 'logistic, softmax, linear or svm (default: from the target: 2 values logistic,\nmore numbers linear, more text softmax; svm: linear SVM, one-vs-rest above 2 classes)',
   },
   positive: { value: 'CLASS', help: 'logistic: the class predicted as 1 (default: the second in sorted order)' },
   numeric: { value: 'A,B', help: 'columns to read as numbers (default: inferred from the values)' },

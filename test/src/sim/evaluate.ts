@@ -41,6 +41,12 @@ export function testMetrics(
   switch (shape.kind) {
     case 'logistic':
       return { accuracy: finite(binaryAccuracy(p, y)), auc: finite(auc(p, y)), logLoss: finite(binaryLogLoss(p, y)), f1: finite(binaryF1(p, y)) };
+    case 'svm': {
+      // Margins, not probabilities: a class at margin >= 0 (binary), or the largest margin; AUC ranks the margins.
+      const k = shape.outputDim;
+      if (k === 1) return { accuracy: finite(binaryAccuracy(p, y, 0)), auc: finite(auc(p, y)), f1: finite(binaryF1(p, y, 0)) };
+      return { accuracy: finite(multiclassAccuracy(p, y, k)), macroF1: finite(macroF1(p, y, k)) };
+    }
     case 'softmax': {
       const k = shape.outputDim;
       return { accuracy: finite(multiclassAccuracy(p, y, k)), macroF1: finite(macroF1(p, y, k)), logLoss: finite(multiclassLogLoss(p, y, k)) };

@@ -11,7 +11,12 @@ const metric = z.number().nullable();
 export const BinaryMetricsSchema = z.strictObject({ accuracy: metric, auc: metric, logLoss: metric, f1: metric });
 export const SoftmaxMetricsSchema = z.strictObject({ accuracy: metric, macroF1: metric, logLoss: metric });
 export const LinearMetricsSchema = z.strictObject({ rmse: metric, mae: metric, r2: metric });
-export const TestMetricsSchema = z.union([BinaryMetricsSchema, SoftmaxMetricsSchema, LinearMetricsSchema]);
+/** An svm scores margins, which have no log loss: binary with AUC on the margins, or one-vs-rest. */
+export const SvmMetricsSchema = z.union([
+  z.strictObject({ accuracy: metric, auc: metric, f1: metric }),
+  z.strictObject({ accuracy: metric, macroF1: metric }),
+]);
+export const TestMetricsSchema = z.union([BinaryMetricsSchema, SoftmaxMetricsSchema, LinearMetricsSchema, SvmMetricsSchema]);
 
 export type BinaryMetrics = z.infer<typeof BinaryMetricsSchema>;
 export type SoftmaxMetrics = z.infer<typeof SoftmaxMetricsSchema>;
@@ -22,6 +27,7 @@ const METRICS_OF: Record<ModelKind, z.ZodType> = {
   logistic: BinaryMetricsSchema,
   softmax: SoftmaxMetricsSchema,
   linear: LinearMetricsSchema,
+  svm: SvmMetricsSchema,
 };
 
 const count = z.number().int().min(0);
@@ -31,7 +37,7 @@ export const SimConfigSchema = z.object({
   data: z.string(),
   target: z.string(),
   model: z.enum(MODEL_KINDS),
-  /** logistic: the class predicted as 1 */
+  /** logistic and a two-class svm: the class predicted as 1 */
   positiveClass: z.string().optional(),
   features: z.array(FeatureSchema),
   parties: positive,

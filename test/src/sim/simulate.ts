@@ -167,7 +167,7 @@ export function planSimulation(options: SimOptions): SimPlan {
   const model = options.model ?? inferModel(targetValues, target);
   const classes = checkTarget(targetValues, target, model);
   if (options.positiveClass !== undefined) {
-    if (model !== 'logistic') throw new UsageError('--positive applies to logistic models only');
+    if (model !== 'logistic' && !(model === 'svm' && classes.length === 2)) throw new UsageError('--positive applies to logistic models and two-class svms only');
     if (!classes.includes(options.positiveClass)) {
       throw new UsageError(`--positive: ${options.positiveClass} is not a value of ${target} (${classes.join(', ')})`);
     }
@@ -223,7 +223,7 @@ export function planSimulation(options: SimOptions): SimPlan {
     data: file,
     target,
     model,
-    ...(model === 'logistic' ? { positiveClass: options.positiveClass ?? classes[1] } : {}),
+    ...(model === 'logistic' || (model === 'svm' && classes.length === 2) ? { positiveClass: options.positiveClass ?? classes[1] } : {}),
     features,
     parties: parts.length,
     partition: formatPartition(partitionSpec),

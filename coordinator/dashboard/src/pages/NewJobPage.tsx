@@ -91,7 +91,7 @@ export function NewJobPage() {
                 <input {...control} type="text" spellCheck={false} value={values.target} onChange={(e) => set({ target: e.target.value }, 'target')} />
               )}
             </Field>
-            {values.model === 'logistic' && (
+            {(values.model === 'logistic' || values.model === 'svm') && (
               <Field name="positiveClass" label={t('newJob.positiveClass')} error={errors.positiveClass} hint={t('newJob.positiveClassHint')}>
                 {(control) => (
                   <input
