@@ -1,14 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelKind } from '@fl/shared';
 import { selectBackend } from './backend';
-import { countRight, LOSSES, targetsOf } from './losses';
+import { countRight, LOSSES, targetsOf, type GradientModelKind } from './losses';
 
 beforeAll(async () => {
   await selectBackend('wasm');
 });
 
 /** Logits and targets of three rows for each kind, the targets as the loss takes them. */
-const FIXTURES: Record<ModelKind, { k: number; z: number[]; t: number[] }> = {
+const FIXTURES: Record<GradientModelKind, { k: number; z: number[]; t: number[] }> = {
   logistic: { k: 1, z: [-1.5, 0.25, 3], t: [0, 1, 1] },
   softmax: { k: 3, z: [0.2, -0.4, 1.1, 2, 0.5, -1, -0.3, -0.3, 0.6], t: [0, 0, 1, 1, 0, 0, 0, 1, 0] },
   linear: { k: 1, z: [0.5, -2, 1.25], t: [1, -1.5, 3] },
@@ -25,7 +24,7 @@ function read(make: () => tf.Tensor): Float32Array {
   }
 }
 
-describe.each(Object.keys(FIXTURES) as ModelKind[])('the %s loss', (kind) => {
+describe.each(Object.keys(FIXTURES) as GradientModelKind[])('the %s loss', (kind) => {
   const { k, z, t } = FIXTURES[kind];
   const rows = (logits: number[]) => read(() => LOSSES[kind].rows(tf.tensor2d(logits, [3, k]), tf.tensor2d(t, [3, k])));
 

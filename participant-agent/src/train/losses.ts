@@ -56,7 +56,10 @@ const squaredHinge: Loss = {
   },
 };
 
-export const LOSSES: Readonly<Record<ModelKind, Loss>> = {
+/** The models trained by gradient steps on a loss: all but k-means, which is trained by Lloyd's steps (kmeans.ts). */
+export type GradientModelKind = Exclude<ModelKind, 'kmeans'>;
+
+export const LOSSES: Readonly<Record<GradientModelKind, Loss>> = {
   logistic: binaryCrossEntropy,
   softmax: softmaxCrossEntropy,
   linear: halfSquaredError,

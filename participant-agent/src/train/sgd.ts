@@ -17,6 +17,7 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
   const { shape, n, epochs, batchSize, learningRate, l2 } = options;
   const d = shape.inputDim;
   const k = shape.outputDim;
+  if (shape.kind === 'kmeans') throw new Error('k-means is not trained by gradient steps');
   const loss = LOSSES[shape.kind];
   // The bias is folded into the weights as an extra input that is always 1: the
   // shared layout (W row-major, then b) is then exactly a (d+1) x k matrix θ, and

@@ -1,5 +1,5 @@
 /**
- * Local training of the convex models (logistic, softmax, linear, svm) on a site's own
+ * Local training of the convex models (logistic, softmax, linear, svm) and k-means on a site's own
  * data, and evaluation of a parameter vector against it: one path, TF.js ops on
  * the process's backend (backend.ts), with each kind's loss written once (losses.ts).
  */
@@ -8,6 +8,7 @@ import { parameterCount, type ModelShape } from '@fl/shared';
 import { selectBackend } from './backend';
 import { countRight, isOneHot, LOSSES, targetsOf } from './losses';
 import { validate, type TrainOptions, type TrainResult } from './options';
+import { kmeansEvaluate, kmeansTrain } from './kmeans';
 import { sgd } from './sgd';
 
 export type { TrainOptions, TrainResult } from './options';
@@ -19,6 +20,8 @@ export interface Evaluation {
   accuracy?: number;
   /** linear */
   mse?: number;
+  /** kmeans: the mean squared distance of a row to its nearest centre, the same figure as the loss */
+  inertia?: number;
 }
 
 /**
@@ -29,6 +32,7 @@ export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   validate(options);
   await selectBackend();
   if (options.n === 0) return { params: options.params.slice(), loss: 0, samples: 0, steps: 0 };
+  if (options.shape.kind === 'kmeans') return kmeansTrain(options);
   return sgd(options);
 }
 
@@ -44,6 +48,7 @@ export async function evaluateLocal(shape: ModelShape, params: Float32Array, x: 
   if (params.length !== parameterCount(shape)) throw new Error('parameters do not match the model shape');
   if (x.length !== n * d) throw new Error('features do not match the model shape');
   if (y.length !== n) throw new Error('targets do not match n');
+  if (shape.kind === 'kmeans') return kmeansEvaluate(shape, params, x, n);
   await selectBackend();
   const loss = LOSSES[shape.kind];
   const oneHot = isOneHot(shape) ? new Float32Array(Math.min(EVALUATION_CHUNK, n) * k) : undefined;

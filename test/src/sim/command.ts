@@ -28,11 +28,12 @@ interface Flag {
 /** Every flag, in the order --help shows them; the parser's options are built from this table. */
 export const FLAGS: Record<string, Flag> = {
   data: { value: 'FILE', help: 'the CSV file (required); every column but the target is a feature' },
-  target: { value: 'COLUMN', help: 'the column to predict (required)' },
+  target: { value: 'COLUMN', help: 'the column to predict (required but for kmeans, where it is left out of the features)' },
   model: {
     value: 'KIND',
-    help: 'logistic, softmax, linear or svm (default: from the target: 2 values logistic,\nmore numbers linear, more text softmax; svm: linear SVM, one-vs-rest above 2 classes)',
+    help: 'logistic, softmax, linear or svm (default: from the target: 2 values logistic,\nmore numbers linear, more text softmax; svm: linear SVM, one-vs-rest above 2 classes;\nkmeans: federated k-means, with --k)',
   },
+  k: { value: 'K', help: 'kmeans: the number of clusters (required with --model kmeans)' },
   positive: { value: 'CLASS', help: 'logistic: the class predicted as 1 (default: the second in sorted order)' },
   numeric: { value: 'A,B', help: 'columns to read as numbers (default: inferred from the values)' },
   categorical: { value: 'A,B', help: 'columns to read as categories, e.g. numeric codes (default: inferred)' },
@@ -160,7 +161,9 @@ export function parseCommandLine(
   if (values.help) return { help: true };
   const verbose = values.verbose === true;
   const text = values as Record<string, string | undefined>;
-  for (const required of ['data', 'target']) if (!text[required]) throw new UsageError(`--${required} is required (fl-sim --help)`);
+  if (!text.data) throw new UsageError('--data is required (fl-sim --help)');
+  if (!text.target && text.model !== 'kmeans') throw new UsageError('--target is required but for --model kmeans (fl-sim --help)');
+  if ((text.model === 'kmeans') !== (text.k !== undefined)) throw new UsageError(text.k === undefined ? '--model kmeans needs --k' : '--k applies to --model kmeans only');
   if (text.model !== undefined && !MODEL_KINDS.includes(text.model as ModelKind)) {
     throw new UsageError(`--model must be one of ${MODEL_KINDS.join(', ')}, not "${text.model}"`);
   }
@@ -204,8 +207,9 @@ export function parseCommandLine(
     plot: text.plot,
     options: {
       data: text.data!,
-      target: text.target!,
+      target: text.target,
       model: text.model as ModelKind | undefined,
+      k: integer(text, 'k', 2, 1000),
       positiveClass: text.positive,
       numeric: list(text.numeric),
       categorical: list(text.categorical),
@@ -243,10 +247,11 @@ export function progressLine(round: RoundResult, rounds: number, model: ModelKin
 export function summaryTable(report: SimReport): string {
   const names = Object.keys(report.final.test) as (keyof TestMetrics)[];
   const cell = (text: string) => text.padStart(10);
-  const row = (label: string, test: TestMetrics) =>
-    label.padEnd(13) + names.map((name) => cell(show((test as Record<string, number | null>)[name]))).join('');
+  // k-means cluster sizes are a list: shown after the figures, as they are.
+  const value = (v: unknown) => (Array.isArray(v) ? `  ${v.join(' ')}` : cell(show(v as number | null)));
+  const row = (label: string, test: TestMetrics) => label.padEnd(13) + names.map((name) => value((test as Record<string, unknown>)[name])).join('');
   return [
-    ' '.repeat(13) + names.map((n) => cell(n)).join(''),
+    ' '.repeat(13) + names.map((n) => (n === 'clusterSizes' ? '  cluster sizes' : cell(n))).join(''),
     row('federated', report.final.test),
     row('centralized', report.centralized.test),
   ].join('\n');
@@ -255,8 +260,9 @@ export function summaryTable(report: SimReport): string {
 function describePlan(plan: ReturnType<typeof planSimulation>): string {
   const { config, data } = plan;
   const target = config.positiveClass ? `${config.target} (${config.positiveClass} = 1)` : config.target;
+  const what = config.model === 'kmeans' ? `kmeans model, k = ${config.k}${target ? `, ${target} left out of the features,` : ''}` : `${config.model} model of ${target}`;
   const lines = [
-    `${config.model} model of ${target} on ${config.data}: ${data.train} training rows, ${data.test} held out` +
+    `${what} on ${config.data}: ${data.train} training rows, ${data.test} held out` +
       (data.droppedMissingTarget ? `, ${data.droppedMissingTarget} without a target left out` : ''),
     `${config.parties} parties, ${config.partition}; strategy ${formatStrategy(config.strategy)}:` +
       (config.attack ? ` the first ${config.attack.attackers} attack${config.attack.attackers === 1 ? 's' : ''} with ${config.attack.kind}` : ''),

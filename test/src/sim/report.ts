@@ -16,7 +16,12 @@ export const SvmMetricsSchema = z.union([
   z.strictObject({ accuracy: metric, auc: metric, f1: metric }),
   z.strictObject({ accuracy: metric, macroF1: metric }),
 ]);
-export const TestMetricsSchema = z.union([BinaryMetricsSchema, SoftmaxMetricsSchema, LinearMetricsSchema, SvmMetricsSchema]);
+/**
+ * k-means: the mean squared distance of a held-out row to its nearest centre in
+ * the standardized feature space, and how many held-out rows each cluster holds.
+ */
+export const KMeansMetricsSchema = z.strictObject({ inertia: metric, clusterSizes: z.array(z.number().int().min(0)) });
+export const TestMetricsSchema = z.union([BinaryMetricsSchema, SoftmaxMetricsSchema, LinearMetricsSchema, SvmMetricsSchema, KMeansMetricsSchema]);
 
 export type BinaryMetrics = z.infer<typeof BinaryMetricsSchema>;
 export type SoftmaxMetrics = z.infer<typeof SoftmaxMetricsSchema>;
@@ -28,6 +33,7 @@ const METRICS_OF: Record<ModelKind, z.ZodType> = {
   softmax: SoftmaxMetricsSchema,
   linear: LinearMetricsSchema,
   svm: SvmMetricsSchema,
+  kmeans: KMeansMetricsSchema,
 };
 
 const count = z.number().int().min(0);
@@ -35,8 +41,11 @@ const positive = z.number().int().min(1);
 
 export const SimConfigSchema = z.object({
   data: z.string(),
-  target: z.string(),
+  /** absent for kmeans run without one */
+  target: z.string().optional(),
   model: z.enum(MODEL_KINDS),
+  /** kmeans: the number of clusters */
+  k: z.number().int().min(2).optional(),
   /** logistic and a two-class svm: the class predicted as 1 */
   positiveClass: z.string().optional(),
   features: z.array(FeatureSchema),
