@@ -71,8 +71,9 @@ function valueAt(json: unknown, at: readonly PropertyKey[]): unknown {
   return value;
 }
 
-/** The job's strategy by name; jobs without one are FedAvg. */
+/** The job's strategy by name; jobs without one are FedAvg, a kmeans job's is k-means. */
 export function strategyOf(spec: JobSpec): string {
+  if (spec.model === 'kmeans') return 'kmeans';
   const strategy = (spec as JobSpec & { strategy?: { name?: unknown } }).strategy;
   return typeof strategy?.name === 'string' ? strategy.name : 'fedavg';
 }

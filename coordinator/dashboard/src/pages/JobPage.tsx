@@ -3,7 +3,7 @@
  * live as rounds close, and the download of the global model. Viewers see the
  * same page without the controls; the server refuses them the actions anyway.
  */
-import { DEFAULT_STRATEGY, formatStrategy } from '@fl/shared';
+import { formatStrategy, strategyOf } from '@fl/shared';
 import { useState } from 'react';
 import { Trans, useTranslation } from 'react-i18next';
 import type { JobAction } from '../api';
@@ -79,8 +79,8 @@ export function JobPage({ id }: { id: string }) {
         <div>
           <dt>{t('job.strategy')}</dt>
           <dd>
-            {/* A job stored before jobs named a strategy runs as FedAvg. */}
-            <code data-testid="job-strategy">{formatStrategy(spec.strategy ?? DEFAULT_STRATEGY)}</code>
+            {/* A job stored before jobs named a strategy runs as FedAvg; a kmeans job's model decides its own. */}
+            <code data-testid="job-strategy">{formatStrategy(strategyOf(spec))}</code>
           </dd>
         </div>
         <div>
