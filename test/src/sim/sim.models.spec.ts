@@ -2,7 +2,8 @@
  * The source's models end to end on the bundled data, with fixed seeds: a real
  * coordinator and real agents train a linear SVM (binary and one-vs-rest), and
  * the global model must score on the held-out rows within 2 accuracy points of
- * the same SVM trained centrally on the pooled rows.
+ * the same SVM trained centrally on the pooled rows; and federated k-means,
+ * whose held-out inertia must be within 5% of k-means on the pooled rows.
  */
 import * as path from 'node:path';
 import { DATA_DIR } from '../harness';
@@ -70,5 +71,33 @@ describe('a linear SVM trained federated tracks the centralized one', () => {
     const { federated, centralized } = metrics(report);
     expect(centralized.accuracy).toBeGreaterThan(0.75);
     expect(Math.abs(federated.accuracy! - centralized.accuracy!)).toBeLessThanOrEqual(0.02);
+  });
+});
+
+describe('federated k-means tracks k-means on the pooled rows', () => {
+  /** The final held-out inertia, federated and centralized, and the report's cluster sizes. */
+  function inertia(report: SimReport): { federated: number; centralized: number; sizes: number[] } {
+    expect(SimReportSchema.safeParse(report).error).toBeUndefined();
+    const [federated, centralized] = [report.final.test, report.centralized.test] as { inertia: number; clusterSizes: number[] }[];
+    return { federated: federated.inertia, centralized: centralized.inertia, sizes: federated.clusterSizes };
+  }
+
+  it.each([
+    // [file, target (left out of the features) or none, k, partition, parties]
+    ['wine.csv', 'cultivar', 3, { kind: 'iid' }, 3],
+    ['breast_cancer.csv', 'diagnosis', 2, { kind: 'dirichlet', alpha: 0.5 }, 5],
+    ['credit_data.csv', 'Status', 4, { kind: 'column', column: 'Home' }, undefined],
+    ['diabetes.csv', 'none', 3, { kind: 'iid' }, 3],
+  ] as const)('%s, target %s, k = %i, %j: held-out inertia within 5%', async (file, given, k, partition, parties) => {
+    // Execute
+    const target = given === 'none' ? undefined : given;
+    const report = await simulate({ data: data(file), target, model: 'kmeans', k, partition, parties, rounds: 10, seed: 42 });
+
+    // Assert: the target is no feature; every held-out row is in one of k clusters
+    if (target) expect(report.config.features.map((f) => f.name)).not.toContain(target);
+    const { federated, centralized, sizes } = inertia(report);
+    expect(sizes).toHaveLength(k);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(report.data.test);
+    expect(Math.abs(federated - centralized) / centralized).toBeLessThanOrEqual(0.05);
   });
 });
