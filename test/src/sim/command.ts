@@ -14,7 +14,8 @@ import { parsePartition } from './partition';
 import { renderChart, reportChart } from './plot';
 import { parseStrategy } from './strategy';
 import type { RoundResult, SimReport, TestMetrics } from './report';
-import { DEFAULTS, planSimulation, runSimulation, type SimOptions } from './simulate';
+import { DEFAULTS, planSimulation, runSimulation, type FinalModel, type SimOptions } from './simulate';
+import { toOnnx, toTfjs } from '@fl/coordinator';
 
 export interface Output {
   write(text: string): unknown;
@@ -73,6 +74,10 @@ export const FLAGS: Record<string, Flag> = {
   attackers: { value: 'K', help: 'how many parties attack, the first K (default 1 with --attack)' },
   json: { value: 'FILE', help: 'write the report as JSON to FILE, or to standard output with -' },
   plot: { value: 'FILE', help: 'write the chart (test metric per round, federated and centralized) as SVG; FILE ends in .svg' },
+  export: {
+    value: 'DIR',
+    help: 'write the final global model to DIR: model.onnx (preprocessing and model, raw columns in),\nmodel.json and weights.bin (TF.js LayersModel), model.fl.json (for fl-agent predict)',
+  },
   verbose: { help: 'also show what the coordinator and each agent log' },
   help: { help: 'this text (also -h)' },
 };
@@ -148,7 +153,7 @@ function checkOutput(flag: string, file: string | undefined): void {
 
 export function parseCommandLine(
   argv: string[],
-): { help: true } | { help: false; options: SimOptions; json?: string; plot?: string; verbose: boolean } {
+): { help: true } | { help: false; options: SimOptions; json?: string; plot?: string; export?: string; verbose: boolean } {
   const options = Object.fromEntries(
     Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.value ? ('string' as const) : ('boolean' as const) }]),
   );
@@ -200,11 +205,13 @@ export function parseCommandLine(
   }
   checkOutput('json', text.json);
   checkOutput('plot', text.plot);
+  if (text.export !== undefined && fs.existsSync(text.export) && !fs.statSync(text.export).isDirectory()) throw new UsageError(`--export: ${text.export} is a file, not a directory`);
   return {
     help: false,
     verbose,
     json: text.json,
     plot: text.plot,
+    export: text.export,
     options: {
       data: text.data!,
       target: text.target,
@@ -299,7 +306,9 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
     const plan = planSimulation(command.options);
     io.stderr.write(describePlan(plan) + '\n');
     const started = Date.now();
+    let final: FinalModel | undefined;
     const report = await runSimulation(plan, {
+      onModel: (model) => (final = model),
       log: command.verbose ? (line) => io.stderr.write(`  ${line}\n`) : undefined,
       onRound: (round, rounds) => io.stderr.write(progressLine(round, rounds, plan.config.model) + '\n'),
       onCentralized: (test) =>
@@ -316,6 +325,10 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
     if (command.json === '-') io.stdout.write(json);
     else if (command.json) writeFile(command.json, json);
     if (command.plot) writeFile(command.plot, renderChart(reportChart(report)));
+    if (command.export && final) {
+      const written = exportModel(command.export, final);
+      io.stderr.write(`model written to ${command.export}: ${written.join(', ')}\n`);
+    }
     return 0;
   } catch (err) {
     return fail(err);
@@ -331,7 +344,22 @@ export function attackSummary(attack: NonNullable<SimReport['attack']>): string 
   );
 }
 
-function writeFile(file: string, text: string): void {
+/** The final global model in the export formats, and as the API's JSON for fl-agent predict; returns the file names. */
+export function exportModel(dir: string, model: FinalModel): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  const { shape, weights, preprocessing } = model;
+  const tfjs = toTfjs(shape, weights, preprocessing);
+  const files: [string, string | Uint8Array][] = [
+    ['model.onnx', toOnnx(shape, weights, preprocessing, `fl-sim round ${model.round}`)],
+    ['model.json', JSON.stringify(tfjs.modelJson)],
+    ['weights.bin', tfjs.weights],
+    ['model.fl.json', JSON.stringify(model.view, null, 2) + '\n'],
+  ];
+  for (const [name, content] of files) writeFile(path.join(dir, name), content);
+  return files.map(([name]) => name);
+}
+
+function writeFile(file: string, text: string | Uint8Array): void {
   try {
     fs.writeFileSync(file, text);
   } catch (err) {

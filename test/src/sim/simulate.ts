@@ -15,6 +15,7 @@ import {
   lloyd,
   parameterCount,
   type ModelShape,
+  type ModelView,
   JobSpecSchema,
   seededRandom,
   type Ack,
@@ -153,6 +154,17 @@ export interface SimHooks {
   onRound?: (round: RoundResult, rounds: number) => void;
   /** once the centralized baseline is trained */
   onCentralized?: (test: TestMetrics) => void;
+  /** the federated job's final global model, once the job is done */
+  onModel?: (model: FinalModel) => void;
+}
+
+/** The final global model, with what is needed to use it: the API's JSON view of it too. */
+export interface FinalModel {
+  round: number;
+  shape: ModelShape;
+  weights: Float32Array;
+  preprocessing: Preprocessing;
+  view: ModelView;
 }
 
 function checkedConfig(config: SimConfig): SimConfig {
@@ -395,6 +407,20 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
     const finished = coordinator.store.getJob(job.id)!;
     if (finished.status !== 'completed' || !prepared) {
       throw new Error(`the federated job ended ${finished.status}${finished.error ? `: ${finished.error}` : ''}`);
+    }
+    if (hooks.onModel) {
+      const model = coordinator.store.getModel(job.id)!;
+      const shape = modelShapeOf(plan.spec.model, prepared.preprocessing, plan.spec.k);
+      const view: ModelView = {
+        job: job.id,
+        round: model.round,
+        sha256: model.sha256,
+        shape,
+        ...(plan.spec.target !== undefined && { target: plan.spec.target }),
+        preprocessing: prepared.preprocessing,
+        weights: Array.from(model.weights),
+      };
+      hooks.onModel({ round: model.round, shape, weights: model.weights, preprocessing: prepared.preprocessing, view });
     }
     if (!plan.config.attack) return { rounds };
     // What the coordinator made of the attack, as its round records and job say.
