@@ -23,6 +23,7 @@ import {
   type CsvRow,
 } from '@fl/participant-agent';
 import {
+  EXIT,
   JobSpecSchema,
   kmeansPlusPlus,
   lloyd,
@@ -35,6 +36,7 @@ import {
   type Preprocessing,
 } from '@fl/shared';
 import { AdminApi, DATA_DIR, featuresOf, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AGENT_CLI } from './processes';
 
 jest.setTimeout(300_000);
 
@@ -178,11 +180,13 @@ describe.each([
 describe('the coordinator serves the exports of a model trained by real agents', () => {
   let coordinator: RunningCoordinator;
   let jobId: string;
+  let holdout: string;
   const file = path.join(DATA_DIR, 'credit_data.csv');
 
   beforeAll(async () => {
     coordinator = await testCoordinator();
     const split = splitCsv(file, 2, { seed: 3, holdout: 0.2, dir: tempDir('export-data') });
+    holdout = split.holdout;
     const agents = await Promise.all(split.parties.map((party, i) => startAgent(coordinator, `site-${i}`, party)));
     try {
       const job = await AdminApi.of(coordinator).createJob({
@@ -228,6 +232,48 @@ describe('the coordinator serves the exports of a model trained by real agents',
     const weights = await get(`?${manifest.paths[0].split('?')[1]}`);
     expect(weights.status).toBe(200);
     expect((await weights.arrayBuffer()).byteLength).toBe(manifest.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0));
+  });
+
+  it('`fl-agent predict` scores a site\'s rows with the served model where they are: the classes predict() gives', async () => {
+    // Prepare: the model as the API serves it, and a site's file, the target column in it or not
+    const dir = tempDir('predict');
+    const modelFile = path.join(dir, 'model.json');
+    fs.writeFileSync(modelFile, JSON.stringify(await AdminApi.of(coordinator).model(jobId)));
+    const out = path.join(dir, 'predictions.csv');
+
+    // Execute
+    const { stdout } = await promisify(execFile)(process.execPath, [AGENT_CLI, 'predict', '--model', modelFile, '--data', holdout, '--out', out]);
+
+    // Assert: one line per row, in order, each the class of the probability predict() gives
+    const csv = parseCsv(fs.readFileSync(holdout));
+    expect(stdout).toContain(`${csv.rows.length} rows scored with the logistic model of job ${jobId}, round 3`);
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('prediction,probability_bad');
+    expect(lines).toHaveLength(csv.rows.length + 1);
+    const view = await AdminApi.of(coordinator).model(jobId);
+    const spec = JobSpecSchema.parse({ model: 'logistic', target: 'Status', positiveClass: 'bad', features: featuresOf(file, 'Status', CREDIT_CATEGORIES) });
+    const own = ownPredictions({ spec, shape: view.shape, weights: new Float32Array(view.weights), preprocessing: view.preprocessing, header: csv.header, rows: csv.rows });
+    lines.slice(1).forEach((line, r) => {
+      const [label, probability] = line.split(',');
+      expect(Number(probability)).toBeCloseTo(own.values[r], 5);
+      expect(label).toBe(own.values[r] >= 0.5 ? 'bad' : 'good');
+    });
+    // Better than always answering "good" on the held-out rows (72% of the rows)
+    const statusAt = csv.header.indexOf('Status');
+    const right = lines.slice(1).filter((line, r) => line.split(',')[0] === csv.rows[r].fields[statusAt]).length;
+    expect(right / csv.rows.length).toBeGreaterThan(0.74);
+  });
+
+  it('`fl-agent predict` refuses a file that is not a model, with a usage error', async () => {
+    const dir = tempDir('predict-bad');
+    const modelFile = path.join(dir, 'model.json');
+    fs.writeFileSync(modelFile, JSON.stringify({ weights: [1, 2] }));
+    const failed = await promisify(execFile)(process.execPath, [AGENT_CLI, 'predict', '--model', modelFile, '--data', holdout, '--out', path.join(dir, 'p.csv')]).then(
+      () => null,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failed?.code).toBe(EXIT.USAGE);
+    expect(failed?.stderr).toMatch(/--model: .* is not a model as GET \/api\/jobs\/\{id\}\/model gives it/);
   });
 
   it('refuses an unknown format with a validation error', async () => {
