@@ -56,7 +56,7 @@ describe('a linear SVM trained federated tracks the centralized one', () => {
     expect(Math.abs(federated.accuracy! - centralized.accuracy!)).toBeLessThanOrEqual(0.02);
   });
 
-  it('credit (missing values, categories), two classes, one party per Home value: accuracy within 2 points', async () => {
+  it('credit (missing values, categories), two classes, one party per Home value, lr 0.02: accuracy within 2 points', async () => {
     // Execute
     const report = await simulate({
       data: data('credit_data.csv'),
@@ -64,6 +64,9 @@ describe('a linear SVM trained federated tracks the centralized one', () => {
       model: 'svm',
       positiveClass: 'bad',
       partition: { kind: 'column', column: 'Home' },
+      // The squared hinge's gradient grows with the error: at the defaults (lr 0.1, batches of 16) seed 3 of 1 to 6 missed by 12 points.
+      learningRate: 0.02,
+      batchSize: 32,
       seed: 42,
     });
 
@@ -98,6 +101,7 @@ describe('federated k-means tracks k-means on the pooled rows', () => {
     const { federated, centralized, sizes } = inertia(report);
     expect(sizes).toHaveLength(k);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(report.data.test);
-    expect(Math.abs(federated - centralized) / centralized).toBeLessThanOrEqual(0.05);
+    // At most 5% above: below is better, and either run may end in a poorer local optimum.
+    expect((federated - centralized) / centralized).toBeLessThanOrEqual(0.05);
   });
 });
