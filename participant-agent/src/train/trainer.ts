@@ -31,8 +31,9 @@ export interface Evaluation {
 export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   validate(options);
   await selectBackend();
-  if (options.n === 0) return { params: options.params.slice(), loss: 0, samples: 0, steps: 0 };
+  // k-means first: a site without rows sends zero sums, not the centres it was sent.
   if (options.shape.kind === 'kmeans') return kmeansTrain(options);
+  if (options.n === 0) return { params: options.params.slice(), loss: 0, samples: 0, steps: 0 };
   return sgd(options);
 }
 
