@@ -68,12 +68,16 @@ export function JobPage({ id }: { id: string }) {
         <div>
           <dt>{t('job.model')}</dt>
           <dd>
-            <Trans
-              i18nKey="job.modelOf"
-              count={spec.features.length}
-              values={{ model: t(`modelShort.${spec.model}`), target: spec.target }}
-              components={{ target: <code /> }}
-            />
+            {spec.model === 'kmeans' ? (
+              t('job.clustersOf', { count: spec.features.length, model: t('modelShort.kmeans'), k: spec.k })
+            ) : (
+              <Trans
+                i18nKey="job.modelOf"
+                count={spec.features.length}
+                values={{ model: t(`modelShort.${spec.model}`), target: spec.target }}
+                components={{ target: <code /> }}
+              />
+            )}
           </dd>
         </div>
         <div>
