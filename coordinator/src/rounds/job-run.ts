@@ -112,7 +112,7 @@ interface Contribution {
 class Halted extends Error {}
 
 export function modelShape(job: JobRecord, preprocessing: Preprocessing): ModelShape {
-  return modelShapeOf(job.spec.model, preprocessing);
+  return modelShapeOf(job.spec.model, preprocessing, job.spec.k);
 }
 
 export class JobRun {

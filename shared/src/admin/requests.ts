@@ -68,7 +68,13 @@ export const AuditPageQuerySchema = z.object({
 export type AuditPageQuery = z.infer<typeof AuditPageQuerySchema>;
 
 /** `GET /api/jobs/{id}/model?round=N`: a round's model; the latest when left out. */
-export const ModelQuerySchema = z.object({ round: z.coerce.number().int().min(0).optional() });
+/**
+ * `format`: json (the default, or raw bytes by the Accept header); onnx, the model
+ * with its preprocessing in one ONNX graph (model.onnx); tfjs, a TF.js LayersModel's
+ * model.json, whose weights are at `format=tfjs-weights` of the same round.
+ */
+export const MODEL_FORMATS = ['json', 'onnx', 'tfjs', 'tfjs-weights'] as const;
+export const ModelQuerySchema = z.object({ round: z.coerce.number().int().min(0).optional(), format: z.enum(MODEL_FORMATS).optional() });
 export type ModelQuery = z.infer<typeof ModelQuerySchema>;
 
 export const JobParamsSchema = z.object({ id: z.string().describe('the job id') });

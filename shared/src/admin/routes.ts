@@ -147,7 +147,9 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   {
     method: 'get',
     path: '/api/jobs/{id}/model',
-    summary: 'The global model: JSON with its shape and preprocessing, or the raw Float32 little-endian bytes with Accept: application/octet-stream',
+    summary:
+      'The global model: JSON with its shape and preprocessing, or the raw Float32 little-endian bytes with Accept: application/octet-stream; ' +
+      'format=onnx: model.onnx, preprocessing and model in one graph, raw columns in; format=tfjs: a TF.js LayersModel model.json (weights at format=tfjs-weights)',
     access: 'any-role',
     params: JobParamsSchema,
     query: ModelQuerySchema,

@@ -181,7 +181,8 @@ export const ModelViewSchema = z
     round: z.number().int(),
     sha256,
     shape: z.object({ kind: z.enum(MODEL_KINDS), inputDim: z.number().int(), outputDim: z.number().int() }),
-    target: z.string(),
+    /** absent for kmeans, which has no target */
+    target: z.string().optional(),
     preprocessing: PreprocessingSchema,
     weights: z.array(z.number()),
   })
