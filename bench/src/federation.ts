@@ -78,6 +78,9 @@ export class Federation {
       // Warnings and errors only: the per-round info lines are not what is measured.
       logLevel: 'warn',
       adminToken: 'bench-admin-token-0123456789',
+      // Hundreds of participants connect at once from this one address.
+      maxPendingConnectionsPerAddress: 1024,
+      maxPendingConnections: 1024,
       ...(options.maxFrameBytes ? { maxFrameBytes: options.maxFrameBytes } : {}),
     });
     return new Federation(coordinator, dir);

@@ -9,12 +9,13 @@ import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { packetCodec } from '@fl/shared';
+import { AttachmentBudget, boundedPacketCodec } from '@fl/shared';
 import { serveApiReference } from './admin/api-reference';
 import { serveDashboard } from './admin/dashboard-files';
 import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
 import { systemClock, type Clock } from './core/clock';
+import { SocketAdmission } from './core/admission';
 import { AuditVerifier } from './audit/audit-verifier';
 import { CoordinatorIdentity } from './identity/identity';
 import { CoordinatorLogger } from './logger';
@@ -24,19 +25,32 @@ import { STORE, type Store } from './storage/store';
 
 /**
  * Socket.IO with the frame limit set on purpose (the library's default is 1 MB),
- * and the packet encoding that sends a small model with its header in one frame
- * (shared/src/codec/packets.ts).
+ * the packet encoding that sends a small model with its header in one frame and
+ * bounds unfinished packets (shared/src/codec/packets.ts), and what a connection
+ * may cost before it authenticates (core/admission.ts). WebSocket only: every
+ * client uses it, and long-polling would be one more way in to guard.
  */
-class SizedIoAdapter extends IoAdapter {
+class GuardedIoAdapter extends IoAdapter {
   constructor(
     app: INestApplication,
-    private readonly maxFrameBytes: number,
+    private readonly config: CoordinatorConfig,
+    private readonly admission: SocketAdmission,
   ) {
     super(app);
   }
 
   override createIOServer(port: number, options?: ServerOptions) {
-    return super.createIOServer(port, { ...options, maxHttpBufferSize: this.maxFrameBytes, parser: packetCodec });
+    const { maxFrameBytes, maxUnfinishedBytes } = this.config;
+    const shared = new AttachmentBudget(maxUnfinishedBytes, (why) => this.admission.cutDecoding(why));
+    const server = super.createIOServer(port, {
+      ...options,
+      transports: ['websocket'],
+      maxHttpBufferSize: maxFrameBytes,
+      parser: boundedPacketCodec({ perConnectionBytes: maxFrameBytes, shared }),
+      allowRequest: this.admission.allowRequest,
+    });
+    this.admission.attach(server);
+    return server;
   }
 }
 
@@ -59,6 +73,8 @@ export interface RunningCoordinator {
   engine: RoundEngine;
   store: Store;
   app: INestApplication;
+  /** Socket.IO connections that have not authenticated yet */
+  admission: SocketAdmission;
   close(): Promise<void>;
 }
 
@@ -86,15 +102,26 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   // With TLS the one server is HTTPS, so Socket.IO, attached to it, is WSS on the same port.
   const tlsFiles = config.tlsCert && config.tlsKey ? readTls(config.tlsCert, config.tlsKey) : undefined;
   const app = await NestFactory.create<NestExpressApplication>(CoordinatorModule.forConfig(config, clock), {
-    logger: ['error', 'warn'],
+    // Nest's own messages go through the coordinator's log, escaped like every other line.
+    logger: new CoordinatorLogger(config.logLevel, undefined, config.logFormat).forNest(),
+    // Bodies are read after the guard let the request in (admin/body.interceptor.ts), never before.
+    bodyParser: false,
     httpsOptions: tlsFiles && { cert: tlsFiles.cert, key: tlsFiles.key },
   });
   const log = app.get(CoordinatorLogger);
   serveApiReference(app);
   const dashboard = serveDashboard(app);
-  app.useWebSocketAdapter(new SizedIoAdapter(app, config.maxFrameBytes));
-  // A job over thousands of columns has a large spec; the default 100 kB body limit would refuse it.
-  app.useBodyParser('json', { limit: '16mb' });
+  const admission = new SocketAdmission(
+    {
+      unauthenticatedBytes: config.maxUnauthenticatedBytes,
+      handshakeTimeoutMs: config.handshakeTimeoutSeconds * 1000,
+      pendingPerAddress: config.maxPendingConnectionsPerAddress,
+      pending: config.maxPendingConnections,
+    },
+    clock,
+    log,
+  );
+  app.useWebSocketAdapter(new GuardedIoAdapter(app, config, admission));
   // No Nest signal hooks: the CLI handles SIGINT and SIGTERM with close() below, which tells the agents first
   // and exits 0 (Nest's hooks would close the app without that notice and re-raise the signal).
   // Longer than clients keep an idle connection (fetch: 4 s), so that the client, not the server, closes it:
@@ -132,6 +159,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     engine,
     store,
     app,
+    admission,
     close: () =>
       (closing ??= (async () => {
         engine.shutdown();

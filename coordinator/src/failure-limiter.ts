@@ -17,6 +17,23 @@ export class FailureLimiter {
     return window !== undefined && now - window.start < this.windowMs && window.count >= this.maxFailures;
   }
 
+  /**
+   * Counts an attempt as a failure before its outcome is known, so that attempts
+   * in flight together cannot pass the limit; false (and nothing counted) when
+   * the key is blocked. A success is then taken back with forgive().
+   */
+  attempt(key: string, now: number): boolean {
+    if (this.blocked(key, now)) return false;
+    this.fail(key, now);
+    return true;
+  }
+
+  /** Takes back an attempt counted in the current window. */
+  forgive(key: string, now: number): void {
+    const window = this.windows.get(key);
+    if (window && now - window.start < this.windowMs && window.count > 0) window.count--;
+  }
+
   fail(key: string, now: number): void {
     const window = this.windows.get(key);
     if (!window || now - window.start >= this.windowMs) {

@@ -7,3 +7,4 @@ export { combineStatistics } from './strategy/statistics';
 export { createStrategy, fedAvg } from './strategy/fedavg';
 export { SqliteStore, STORE_FILE } from './storage/store.sqlite';
 export { storeAuditSource, verifyStore } from './audit/store-source';
+export { toOnnx, toTfjs, type TfjsModel } from './jobs/model-export';

@@ -10,9 +10,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { NewUserRequestSchema, writeBundle } from '@fl/shared';
+import { AUDIT_ANCHORS_FILE, NewUserRequestSchema, writeBundle } from '@fl/shared';
 import { addUser } from './users/users.service';
+import { AuditAnchors } from './audit/audit-anchors';
 import { AuditLog } from './audit/audit-log';
+import { CoordinatorLogger } from './logger';
 import { storeAuditSource, verifyStore } from './audit/store-source';
 import { CoordinatorIdentity } from './identity/identity';
 import { SqliteStore, STORE_FILE } from './storage/store.sqlite';
@@ -24,7 +26,8 @@ export const OPERATOR_HELP = `Operator commands (on the coordinator's machine):
       from standard input with --password-stdin (at least 12 characters).
   fl-coordinator user list --data-dir DIR
   fl-coordinator audit verify --data-dir DIR
-      Recomputes the audit log's hash chain, checks every signature, and for each
+      Recomputes the audit log's hash chain, checks every signature, checks that the
+      log reaches the newest head anchored in DIR/audit-anchors.jsonl, and for each
       round whose updates are retained recomputes the job's strategy and compares
       it with the stored global model and strategy state. Exit status 1 at the
       first inconsistency, which it names.
@@ -111,6 +114,7 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
     try {
       const audit = new AuditLog(store, CoordinatorIdentity.fromDataDir(path.resolve(dataDir)));
       const user = await addUser(store, audit, parsed.data, 'operator');
+      new AuditAnchors(store, path.join(path.resolve(dataDir), AUDIT_ANCHORS_FILE), new CoordinatorLogger('error')).anchor();
       out(`added ${user.role} ${user.name}`);
       return 0;
     } finally {
@@ -132,7 +136,8 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
     try {
       const source = storeAuditSource(store, file);
       if (command === 'verify') {
-        const report = verifyStore(store, file, { onLine: out });
+        const anchorsFile = path.join(path.resolve(dataDir), AUDIT_ANCHORS_FILE);
+        const report = verifyStore(store, file, { onLine: out, anchorsFile, anchorsName: anchorsFile });
         return report.ok ? 0 : 1;
       }
       const target = values.out as string | undefined;

@@ -1,6 +1,6 @@
 /** Turning zod's verdicts into the API's errors: the first issue, named by its path. */
-import { FlError } from '@fl/shared';
-import type { z } from 'zod';
+import { FlError, UNSAFE_TEXT_ISSUE } from '@fl/shared';
+import { ZodError, type z } from 'zod';
 
 export function describeZodError(error: z.ZodError): string {
   const issue = error.issues[0];
@@ -8,9 +8,16 @@ export function describeZodError(error: z.ZodError): string {
   return `${where}: ${issue.message}`;
 }
 
-/** The parsed body, or VALIDATION_FAILED naming what is wrong. */
+/** VALIDATION_FAILED naming what is wrong; UNSAFE_TEXT when a text field holds control characters. */
+export function zodRefusal(error: z.ZodError): FlError {
+  const unsafe = error.issues.find((i) => i.code === 'custom' && i.params?.code === UNSAFE_TEXT_ISSUE.code);
+  if (unsafe) return new FlError('UNSAFE_TEXT', describeZodError(new ZodError([unsafe])));
+  return new FlError('VALIDATION_FAILED', describeZodError(error));
+}
+
+/** The parsed body, or the refusal of zodRefusal. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new FlError('VALIDATION_FAILED', describeZodError(parsed.error));
-  return parsed.data;
+  if (parsed.success) return parsed.data;
+  throw zodRefusal(parsed.error);
 }

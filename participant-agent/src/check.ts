@@ -32,7 +32,7 @@ export function loadJobSpec(file: string): JobSpec {
 }
 
 export async function checkData(source: DataSource, spec: JobSpec, mapping?: Mapping): Promise<CheckResult> {
-  const lines = [`Checking ${describeSource(source)} against job "${spec.name}" (${spec.model}: ${spec.features.length} features, target ${spec.target})`];
+  const lines = [`Checking ${describeSource(source)} against job "${spec.name}" (${spec.model}: ${spec.features.length} features, ${spec.target === undefined ? 'no target' : `target ${spec.target}`})`];
   const problem = (text: string): CheckResult => ({ ready: 0, usable: false, lines: [...lines, `Not usable: ${text}`, '0 rows ready'] });
   let loaded;
   try {
@@ -61,6 +61,6 @@ export async function checkData(source: DataSource, spec: JobSpec, mapping?: Map
     lines.push(`Target ${spec.target}: ${classes} ${classes === 1 ? 'class' : 'classes'} here (${statistics.target.counts.map(([value, n]) => `${value} ${n}`).join(', ')})`);
     if (spec.model === 'logistic' && classes > 2) return problem(`a logistic job needs a target with 2 classes; ${spec.target} has ${classes} here`);
   }
-  if (statistics.rows === 0) return problem(`no row has a ${spec.target} value`);
+  if (statistics.rows === 0) return problem(spec.target === undefined ? 'there is no row' : `no row has a ${spec.target} value`);
   return { ready: statistics.rows, usable: true, lines: [...lines, `${statistics.rows} rows ready`] };
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `fl-agent`: the command a partner runs on its own premises: keygen, enroll,
- * run, check, report, audit verify (`fl-agent --help`). Exit statuses are shared with
+ * run, check, predict, report, audit verify (`fl-agent --help`). Exit statuses are shared with
  * the other commands (EXIT in @fl/shared).
  */
 import { X509Certificate } from 'node:crypto';
@@ -32,6 +32,7 @@ import { CoordinatorPins } from './client/pins';
 import { loadPolicy } from './client/policy';
 import { proxyAgent, proxyFor } from './client/proxy';
 import { checkData, loadJobSpec } from './check';
+import { loadModel, predictRows, toCsv } from './predict';
 import { checkSource, loadMapping, type DataSource } from './data';
 import { BACKEND_NAMES, selectBackend } from './train';
 
@@ -93,6 +94,21 @@ const COMMANDS: Record<string, Command> = {
     flags: {
       data: { value: 'SOURCE', help: 'a CSV file, a .parquet file, or a postgres:// URL (required)' },
       job: { value: 'FILE', help: 'the job spec, as POSTed to /api/jobs (required)' },
+      map: { value: 'FILE', help: "renames local columns and category spellings to the job's", default: 'none' },
+      query: { value: 'SQL', help: 'the query whose rows to use, for a postgres:// SOURCE', default: 'none' },
+    },
+  },
+  predict: {
+    name: 'fl-agent predict',
+    usage: '--model FILE --data SOURCE --out FILE [--map mapping.json] [--query SQL]',
+    summary:
+      "Scores this site's rows with a global model, prepared with the model's own preprocessing,\n" +
+      'here where the data is: one CSV line per row, in order: the predicted class, value or\n' +
+      'cluster, then the scores (probabilities, margins, or the squared distance to the centre).',
+    flags: {
+      model: { value: 'FILE', help: 'the model: the JSON of GET /api/jobs/{id}/model, or model.fl.json from fl-sim --export (required)' },
+      data: { value: 'SOURCE', help: 'a CSV file, a .parquet file, or a postgres:// URL (required)' },
+      out: { value: 'FILE', help: 'where to write the predictions as CSV (required)' },
       map: { value: 'FILE', help: "renames local columns and category spellings to the job's", default: 'none' },
       query: { value: 'SQL', help: 'the query whose rows to use, for a postgres:// SOURCE', default: 'none' },
     },
@@ -228,6 +244,19 @@ async function check(args: string[]): Promise<void> {
   process.exitCode = outcome.usable ? EXIT.DONE : EXIT.FAILED;
 }
 
+async function predictCommand(args: string[]): Promise<void> {
+  const result = parsed('predict', args);
+  if (!result) return;
+  const { values } = result;
+  const model = loadModel(requiredFlag(values, 'model'));
+  const source = dataSource(values);
+  const out = requiredFlag(values, 'out');
+  const mapping = values.map ? loadMapping(string(values, 'map')!) : undefined;
+  const { header, rows } = await predictRows(model, source, mapping);
+  fs.writeFileSync(out, toCsv(header, rows));
+  process.stdout.write(`${rows.length} rows scored with the ${model.shape.kind} model of job ${model.job}, round ${model.round}: ${out}\n`);
+}
+
 function report(args: string[]): void {
   const result = parsed('report', args);
   if (!result) return;
@@ -257,6 +286,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'audit') return audit(rest);
   if (command === 'report') return report(rest);
   if (command === 'check') return check(rest);
+  if (command === 'predict') return predictCommand(rest);
   if (!(command in COMMANDS)) throw new UsageError(`unknown command ${command} (fl-agent --help lists them)`);
   const result = parsed(command, rest);
   if (!result) return;

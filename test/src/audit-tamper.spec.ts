@@ -6,12 +6,14 @@
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { SqliteStore, STORE_FILE, verifyStore } from '@fl/coordinator';
-import { encodeKey, generateKeyPair, seededRandom, type AuditReport } from '@fl/shared';
-import { AdminApi, DATA_DIR, featuresOf, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AUDIT_ANCHORS_FILE, AuditRecordSchema, encodeKey, generateKeyPair, parseAnchors, seededRandom, type AuditAnchor, type AuditReport } from '@fl/shared';
+import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 import { COORDINATOR_CLI } from './processes';
 
 jest.setTimeout(180_000);
@@ -22,9 +24,21 @@ describe('audit verify against a tampered store', () => {
   let file: string;
   let db: Database.Database;
   let store: SqliteStore;
+  /** the heads the external anchor sink received */
+  const sunk: AuditAnchor[] = [];
+  let sink: http.Server;
 
   beforeAll(async () => {
-    const coordinator = await testCoordinator();
+    sink = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => {
+        sunk.push(JSON.parse(body) as AuditAnchor);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const coordinator = await testCoordinator({ auditAnchorUrl: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/anchors` });
     const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
     const split = splitCsv(dataFile, 3, { seed: 3, holdout: 0, dir: tempDir('tamper-data') });
     const agents = await Promise.all(split.parties.map((party, i) => startAgent(coordinator, `site-${i}`, party)));
@@ -37,12 +51,15 @@ describe('audit verify against a tampered store', () => {
       evaluateEvery: 0,
     });
     await coordinator.engine.whenFinished(job.id);
+    // Acts whose records no table of the store reflects: cut from the end, only the anchors can tell.
+    for (const organisation of ['Late Bank', 'Later Bank']) await AdminApi.of(coordinator).request('POST', '/api/invitations', { organisation, country: 'NL' });
     agents.forEach((a) => a.stop());
     await coordinator.close();
     // Tampered on a copy: the checkpoint above left everything in the main file.
     const copy = tempDir('tamper');
     file = path.join(copy, STORE_FILE);
     fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), file);
+    fs.copyFileSync(path.join(coordinator.config.dataDir, AUDIT_ANCHORS_FILE), path.join(copy, AUDIT_ANCHORS_FILE));
     db = new Database(file);
     store = new SqliteStore(file, { readonly: true });
   });
@@ -50,6 +67,7 @@ describe('audit verify against a tampered store', () => {
   afterAll(() => {
     store?.close();
     db?.close();
+    sink?.close();
   });
 
   const verify = (): AuditReport => verifyStore(store, file);
@@ -186,4 +204,62 @@ describe('audit verify against a tampered store', () => {
       db.prepare('UPDATE audit SET record = ? WHERE seq = ?').run(row.record, seq);
     }
   });
+
+  describe('the tail of the log, anchored outside the store', () => {
+    const anchorsFile = () => path.join(path.dirname(file), AUDIT_ANCHORS_FILE);
+    const cli = (dir: string) =>
+      promisify(execFile)(process.execPath, [COORDINATOR_CLI, 'audit', 'verify', '--data-dir', dir]).then(
+        ({ stdout }) => ({ code: 0, stdout }),
+        (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
+      );
+
+    it('holds every head the coordinator committed, the newest the head of the store; the external sink got it too', async () => {
+      const { anchors, malformed } = parseAnchors(fs.readFileSync(anchorsFile(), 'utf8'));
+      expect(malformed).toEqual([]);
+      const head = store.auditHead()!;
+      expect(anchors.at(-1)).toMatchObject({ seq: head.seq, hash: head.hash });
+      // Each anchored commit, in order: at least one a round.
+      expect(anchors.length).toBeGreaterThan(ROUNDS);
+      expect(anchors.map((a) => a.seq)).toEqual([...anchors.map((a) => a.seq)].sort((a, b) => a - b));
+      await eventually(() => sunk.some((a) => a.seq === head.seq && a.hash === head.hash), Boolean);
+    });
+
+    it('makes `audit verify` fail when the newest records are deleted, which the chain alone cannot tell', async () => {
+      const dir = path.dirname(file);
+      expect((await cli(dir)).code).toBe(0);
+      const newest = db.prepare('SELECT seq, record FROM audit ORDER BY seq DESC LIMIT 2').all() as { seq: number; record: string }[];
+      const kinds = newest.map((r) => AuditRecordSchema.parse(JSON.parse(r.record)).kind);
+      db.prepare('DELETE FROM audit WHERE seq >= ?').run(newest[1].seq);
+      const moved = `${anchorsFile()}.moved`;
+      try {
+        const failed = await cli(dir);
+        expect(failed.code).toBe(1);
+        expect(failed.stdout).toContain(`the log ends at record ${newest[1].seq - 1}, but record ${newest[0].seq} was anchored`);
+        expect(failed.stdout).toContain('records were removed from its end');
+        // Without the anchors the shortened log passes: the chain is whole, and no table reflects the invitations it lost.
+        fs.renameSync(anchorsFile(), moved);
+        const blind = await cli(dir);
+        expect({ kinds, code: blind.code }).toEqual({ kinds: ['invitation.created', 'invitation.created'], code: 0 });
+        expect(blind.stdout).toContain('none; the end of the log is not checked');
+      } finally {
+        if (fs.existsSync(moved)) fs.renameSync(moved, anchorsFile());
+        const put = db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)');
+        for (const r of newest) put.run(r.seq, r.record);
+      }
+      expect((await cli(dir)).code).toBe(0);
+    });
+
+    it('fails on an anchor the coordinator key did not sign: a forged head is not taken on trust', () => {
+      const { anchors } = parseAnchors(fs.readFileSync(anchorsFile(), 'utf8'));
+      const forged = { ...anchors[1], hash: 'f'.repeat(64) };
+      const original = fs.readFileSync(anchorsFile(), 'utf8');
+      fs.appendFileSync(anchorsFile(), JSON.stringify(forged) + '\n');
+      try {
+        expect(verifyStore(store, file, { anchorsFile: anchorsFile() }).failure?.reason).toMatch(`the anchor of record ${forged.seq} `);
+      } finally {
+        fs.writeFileSync(anchorsFile(), original);
+      }
+    });
+  });
 });
+

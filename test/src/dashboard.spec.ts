@@ -722,8 +722,8 @@ describe('the dashboard in a browser', () => {
       const pair = await registerParticipant(api, name);
       const { socket } = await connectRaw(coordinator.url, handshakeAuth(pair));
       raw.push(socket);
-      socket.on('statistics-request', (request: StatisticsRequest) => {
-        const own = computeStatistics(loadLocalData(split.parties[0], request.header.spec).table, request.header.spec);
+      socket.on('statistics-request', async (request: StatisticsRequest) => {
+        const own = computeStatistics((await loadLocalData(split.parties[0], request.header.spec)).table, request.header.spec);
         const header = { type: 'statistics' as const, job: request.header.job, participant: name, nonce: randomNonce(), statistics: statistics(own) };
         void emitWithAck(socket, 'statistics', { header, signature: signHeader('statistics', header, pair.secretKey) });
       });

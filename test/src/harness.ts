@@ -189,11 +189,12 @@ export function splitCsv(file: string, parties: number, options: { seed: number;
 }
 
 /** Evaluates a downloaded global model on a CSV file, with the model's own preprocessing. */
-export function evaluateModel(model: GlobalModel, spec: JobSpec, file: string): { accuracy?: number; rmse?: number; n: number } {
+export function evaluateModel(model: GlobalModel, spec: JobSpec, file: string): { accuracy?: number; rmse?: number; inertia?: number; n: number } {
   const { table } = toLocalTable(parseCsv(fs.readFileSync(file)), spec);
   const data = prepare(table, model.preprocessing);
   const metrics = testMetrics(model.shape, new Float32Array(model.weights), data, model.preprocessing.target);
   const known = (value: number | null) => value ?? undefined;
+  if ('inertia' in metrics) return { inertia: known(metrics.inertia), n: data.n };
   return 'rmse' in metrics ? { rmse: known(metrics.rmse), n: data.n } : { accuracy: known(metrics.accuracy), n: data.n };
 }
 

@@ -39,6 +39,8 @@ type Access = 'public' | 'read' | 'signed-in' | 'change' | 'admin-only';
 /** Every route of the API and who may use it; the first test checks that no route is missing here. */
 const ROUTES: { method: string; path: string; access: Access; body?: unknown }[] = [
   { method: 'GET', path: '/api/health', access: 'public' },
+  { method: 'GET', path: '/api/health/live', access: 'public' },
+  { method: 'GET', path: '/api/health/ready', access: 'public' },
   { method: 'GET', path: '/api/openapi.json', access: 'public' },
   { method: 'GET', path: '/api/docs', access: 'public' },
   { method: 'GET', path: '/api/docs/init.js', access: 'public' },

@@ -56,7 +56,7 @@ export interface JobFormValues {
   model: ModelKind;
   target: string;
   positiveClass: string;
-  /** logistic and softmax: the target's classes, comma-separated; empty: those the sites report */
+  /** logistic, softmax and svm: the target's classes, comma-separated; empty: those the sites report */
   classes: string;
   /** one feature a line or comma-separated (a pasted CSV header): `name` or `name:categorical` */
   features: string;
@@ -84,11 +84,13 @@ export function parseFeatures(text: string): { name: string; type: string }[] {
 
 /** Only what was filled in: the coordinator applies its own defaults to the rest. */
 export function toSpecInput(values: JobFormValues): Record<string, unknown> {
-  const spec: Record<string, unknown> = { model: values.model, target: values.target.trim(), features: parseFeatures(values.features) };
+  const spec: Record<string, unknown> = { model: values.model, features: parseFeatures(values.features) };
+  // k-means has no target: its k is among the number fields.
+  if (values.model !== 'kmeans') spec.target = values.target.trim();
   if (values.name.trim()) spec.name = values.name.trim();
-  if (values.model === 'logistic' && values.positiveClass.trim()) spec.positiveClass = values.positiveClass.trim();
+  if ((values.model === 'logistic' || values.model === 'svm') && values.positiveClass.trim()) spec.positiveClass = values.positiveClass.trim();
   const classes = values.classes.split(',').map((c) => c.trim()).filter((c) => c !== '');
-  if (values.model !== 'linear' && classes.length > 0) spec.classes = classes;
+  if (values.model !== 'linear' && values.model !== 'kmeans' && classes.length > 0) spec.classes = classes;
   for (const { key } of NUMBER_FIELDS) {
     const raw = values.numbers[key]?.trim();
     if (raw) spec[key] = Number(raw);

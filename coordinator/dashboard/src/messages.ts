@@ -28,7 +28,7 @@ export function formatActor(t: TFunction, actor: string): string {
   return actor;
 }
 
-const METRICS = new Set(['trainLoss', 'trainAccuracy', 'loss', 'accuracy', 'mse']);
+const METRICS = new Set(['trainLoss', 'trainAccuracy', 'loss', 'accuracy', 'mse', 'inertia']);
 
 /** A metric's name; one the dashboard has no text for is shown in words. */
 export function metricName(t: TFunction, name: string): string {

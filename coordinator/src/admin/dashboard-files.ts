@@ -1,7 +1,7 @@
 /**
  * Serves the built dashboard (coordinator/dashboard/dist, made by `npm run build`)
  * at `/`: its files as they are, and index.html for every other page address
- * outside /api and /socket.io, so that the app's own routes (/jobs/…) survive a
+ * outside /api, /metrics and /socket.io, so that the app's own routes (/jobs/…) survive a
  * reload or a shared link.
  */
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -38,7 +38,7 @@ export function serveDashboard(app: NestExpressApplication): boolean {
     },
   });
   app.use((req: Request, res: Response, next: NextFunction) => {
-    const page = (req.method === 'GET' || req.method === 'HEAD') && !/^\/(api|socket\.io)(\/|$)/.test(req.path) && !path.extname(req.path);
+    const page = (req.method === 'GET' || req.method === 'HEAD') && !/^\/(api|metrics|socket\.io)(\/|$)/.test(req.path) && !path.extname(req.path);
     if (!page) return next();
     res.set(PAGE_HEADERS).sendFile(index);
   });

@@ -16,12 +16,16 @@ export class RestErrorFilter implements ExceptionFilter {
 
   private toBody(error: unknown): [number, ErrorBody] {
     if (error instanceof FlError) return [ERROR_CODES[error.code].http, error.toBody()];
-    if (error instanceof HttpException) {
-      const status = error.getStatus();
-      const code = status === 404 ? 'NOT_FOUND' : status === 413 ? 'FRAME_TOO_LARGE' : status < 500 ? 'VALIDATION_FAILED' : 'INTERNAL';
-      return [status, { code, message: error.message }];
-    }
+    if (error instanceof HttpException) return this.byStatus(error.getStatus(), error.message);
+    // Express and its parsers mark what the client got wrong (a malformed path, an unreadable body) with a 4xx status.
+    const status = (error as { status?: unknown } | null)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) return this.byStatus(status, 'the request cannot be read');
     this.log.error(`REST: ${(error as Error)?.stack ?? String(error)}`);
     return [500, { code: 'INTERNAL', message: 'unexpected error; the coordinator logged it' }];
+  }
+
+  private byStatus(status: number, message: string): [number, ErrorBody] {
+    const code = status === 404 ? 'NOT_FOUND' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'VALIDATION_FAILED' : 'INTERNAL';
+    return [status, { code, message }];
   }
 }

@@ -21,7 +21,7 @@ const error = (description: string) => ({ description, content: errorContent });
 
 /** Routes are grouped by their first segment; the description and its page form one group. */
 function tag(path: string): string {
-  const segment = path.split('/')[2];
+  const segment = path.split('/')[2] ?? path.split('/')[1];
   return segment === 'openapi.json' || segment === 'docs' ? 'reference' : segment;
 }
 
@@ -37,6 +37,7 @@ function pathConfig(route: AdminRoute): RouteConfig {
     responses[401] = error('UNAUTHORIZED: no token, or a token that does not work (expired, revoked, signed out)');
     responses[403] = error(route.access === 'admin' ? 'FORBIDDEN: only admins may do this' : 'FORBIDDEN: the token may not do this');
   }
+  if (route.unavailable) responses[503] = { description: 'Not ready', content: { 'application/json': { schema: route.unavailable } } };
   if (route.params) responses[404] = error('NOT_FOUND: no such resource');
   responses.default = error('Any other error, with a code from the table of error codes');
   return {

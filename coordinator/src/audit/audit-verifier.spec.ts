@@ -6,7 +6,9 @@ import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { encodeKey, FlError, generateKeyPair } from '@fl/shared';
+import { AUDIT_ANCHORS_FILE, encodeKey, FlError, generateKeyPair } from '@fl/shared';
+import { CoordinatorLogger } from '../logger';
+import { AuditAnchors } from './audit-anchors';
 import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
 import { AuditLog } from './audit-log';
@@ -27,8 +29,9 @@ function setup() {
   };
   for (const name of ['a', 'b', 'c']) register(name);
   const warnings: string[] = [];
-  const verifier = (at = file) => new AuditVerifier(store, at, (level, message) => level === 'warn' && warnings.push(message));
-  return { dir, file, store, register, warnings, verifier };
+  const anchors = path.join(dir, AUDIT_ANCHORS_FILE);
+  const verifier = (at = file) => new AuditVerifier(store, at, anchors, (level, message) => level === 'warn' && warnings.push(message));
+  return { dir, file, store, register, warnings, verifier, anchors, audit };
 }
 
 /** Whether the event loop turned (a setImmediate ran) before `promise` settled: it cannot when the work runs on the loop. */
@@ -42,15 +45,39 @@ async function loopTurnedDuring<T>(promise: () => Promise<T>): Promise<[T, boole
 describe('the audit verifier', () => {
   it('verifies on a thread while the event loop goes on, and reports what verifyStore reports', async () => {
     // Prepare
-    const { store, warnings, verifier } = setup();
+    const { store, warnings, verifier, anchors } = setup();
     // Execute
     const [report, turned] = await loopTurnedDuring(() => verifier().verify());
     // Assert
     expect(turned).toBe(true);
     expect(warnings).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.lines).toEqual(verifyStore(store).lines);
+    expect(report.lines).toEqual(verifyStore(store, undefined, { anchorsFile: anchors }).lines);
     expect(report.lines.at(-1)).toBe('store tables: 3 participants, 0 jobs and 0 rounds agree with the log');
+    store.close();
+  });
+
+  it('holds the log to the heads anchored beside the store: records cut from its end fail', async () => {
+    // Prepare: every head anchored as it is written, then the newest record deleted behind the log's back
+    const { file, store, register, verifier, anchors, audit } = setup();
+    const anchoring = new AuditAnchors(store, anchors, new CoordinatorLogger('error', () => undefined));
+    const unwatch = anchoring.watch(audit);
+    register('d');
+    await new Promise((resolve) => setImmediate(resolve));
+    unwatch();
+    const head = store.auditHead()!;
+    expect((await verifier().verify()).ok).toBe(true);
+    const other = new Database(file);
+    other.prepare('DELETE FROM audit WHERE seq = ?').run(head.seq);
+    other.prepare("DELETE FROM participants WHERE name = 'd'").run();
+    other.close();
+    // Execute
+    const report = await verifier().verify();
+    // Assert
+    expect(report.failure).toEqual({
+      where: 'the audit anchors',
+      reason: expect.stringMatching(new RegExp(`^the log ends at record ${head.seq - 1}, but record ${head.seq} was anchored at .*: records were removed from its end$`)),
+    });
     store.close();
   });
 
@@ -113,12 +140,12 @@ describe('the audit verifier', () => {
 
   it('verifies on the event loop, with a warning, when the thread cannot open the store', async () => {
     // Prepare
-    const { dir, store, warnings, verifier } = setup();
+    const { dir, store, warnings, verifier, anchors } = setup();
     // Execute
     const report = await verifier(path.join(dir, 'no-such-store.sqlite')).verify();
     // Assert
     expect(report.ok).toBe(true);
-    expect(report.lines).toEqual(verifyStore(store).lines);
+    expect(report.lines).toEqual(verifyStore(store, undefined, { anchorsFile: anchors }).lines);
     expect(warnings).toEqual([expect.stringMatching(/^audit verification on the event loop \(the verification thread did not answer: it failed: /)]);
     store.close();
   });

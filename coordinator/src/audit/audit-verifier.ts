@@ -35,10 +35,11 @@ export class AuditVerifier {
   private thread: Worker | undefined;
   private stopped = false;
 
-  /** `file`: the store's SQLite file, which the thread opens. */
+  /** `file`: the store's SQLite file, which the thread opens; `anchorsFile`: the anchored heads beside it. */
   constructor(
     private readonly store: Store,
     private readonly file: string,
+    private readonly anchorsFile: string,
     private readonly log: (level: LogLevel, message: string) => void,
   ) {}
 
@@ -69,7 +70,7 @@ export class AuditVerifier {
   private run(): Promise<AuditReport> {
     if (!fs.existsSync(THREAD_MODULE)) return Promise.resolve(this.onEventLoop('the verification thread is not built'));
     return new Promise((resolve, reject) => {
-      const thread = new Worker(THREAD_MODULE, { workerData: { file: this.file } });
+      const thread = new Worker(THREAD_MODULE, { workerData: { file: this.file, anchorsFile: this.anchorsFile } });
       this.thread = thread;
       let settled = false;
       const settle = (report: () => AuditReport) => {
@@ -95,7 +96,7 @@ export class AuditVerifier {
 
   private onEventLoop(why: string): AuditReport {
     this.log('warn', `audit verification on the event loop (${why}); rounds wait until it ends`);
-    return verifyStore(this.store);
+    return verifyStore(this.store, undefined, { anchorsFile: this.anchorsFile });
   }
 }
 

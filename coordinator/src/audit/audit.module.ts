@@ -1,10 +1,13 @@
-/** The audit log: writing it (for every feature that records an act), reading and verifying it over REST. */
-import { Module } from '@nestjs/common';
+/** The audit log: writing it (for every feature that records an act), anchoring its tail, reading and verifying it over REST. */
+import { Inject, Module, type OnModuleDestroy } from '@nestjs/common';
+import * as path from 'node:path';
+import { AUDIT_ANCHORS_FILE } from '@fl/shared';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 import { storeFile } from '../core/core.module';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { STORE, type Store } from '../storage/store';
+import { AuditAnchors } from './audit-anchors';
 import { AuditLog } from './audit-log';
 import { AuditVerifier } from './audit-verifier';
 import { AuditController } from './audit.controller';
@@ -15,13 +18,33 @@ import { AuditService } from './audit.service';
   providers: [
     { provide: AuditLog, useFactory: (store: Store, identity: CoordinatorIdentity) => new AuditLog(store, identity), inject: [STORE, CoordinatorIdentity] },
     {
+      provide: AuditAnchors,
+      useFactory: (store: Store, config: CoordinatorConfig, log: CoordinatorLogger) => new AuditAnchors(store, anchorsFile(config), log, config.auditAnchorUrl),
+      inject: [STORE, COORDINATOR_CONFIG, CoordinatorLogger],
+    },
+    {
       provide: AuditVerifier,
       useFactory: (store: Store, config: CoordinatorConfig, log: CoordinatorLogger) =>
-        new AuditVerifier(store, storeFile(config), (level, message) => log.log(level, message)),
+        new AuditVerifier(store, storeFile(config), anchorsFile(config), (level, message) => log.log(level, message)),
       inject: [STORE, COORDINATOR_CONFIG, CoordinatorLogger],
     },
     AuditService,
   ],
   exports: [AuditLog, AuditVerifier],
 })
-export class AuditModule {}
+export class AuditModule implements OnModuleDestroy {
+  private readonly unwatch: () => void;
+
+  constructor(@Inject(AuditAnchors) private readonly anchors: AuditAnchors, @Inject(AuditLog) audit: AuditLog) {
+    this.unwatch = anchors.watch(audit);
+  }
+
+  onModuleDestroy(): void {
+    this.unwatch();
+    // The last records of a stopping coordinator are anchored too.
+    this.anchors.anchor();
+  }
+}
+
+/** The anchors of the audit log's tail: beside the store, outside it. */
+export const anchorsFile = (config: CoordinatorConfig) => path.join(config.dataDir, AUDIT_ANCHORS_FILE);

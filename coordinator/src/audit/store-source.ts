@@ -11,7 +11,8 @@
  * coordinator's verification thread) is read as of one moment, so its tables
  * cannot hold a round or a participant that came after the last record read.
  */
-import { verifyAudit, type AuditReport, type AuditSource, type VerifyAuditOptions } from '@fl/shared';
+import * as fs from 'node:fs';
+import { anchorProblem, AuditRecordSchema, parseAnchors, verifyAudit, type AuditAnchor, type AuditReport, type AuditSource, type VerifyAuditOptions } from '@fl/shared';
 import type { Store } from '../storage/store';
 
 export function storeAuditSource(store: Store, file = 'the store'): AuditSource {
@@ -36,19 +37,48 @@ export function storeAuditSource(store: Store, file = 'the store'): AuditSource 
   };
 }
 
-/** Verifies the log (verifyAudit), then that the store's tables say what the log says at its end. */
-export function verifyStore(store: Store, file = 'the store', options: Pick<VerifyAuditOptions, 'onLine'> = {}): AuditReport {
-  return store.transaction(() => verifySnapshot(store, file, options));
+export interface VerifyStoreOptions extends Pick<VerifyAuditOptions, 'onLine'> {
+  /** the file of anchored heads (audit-anchors.jsonl beside the store), if any; the log must reach the newest */
+  anchorsFile?: string;
+  /** how failures name the anchors' file */
+  anchorsName?: string;
 }
 
-function verifySnapshot(store: Store, file: string, options: Pick<VerifyAuditOptions, 'onLine'>): AuditReport {
+/**
+ * Verifies the log (verifyAudit), then that it reaches every head anchored
+ * outside the store, then that the store's tables say what the log says at its end.
+ */
+export function verifyStore(store: Store, file = 'the store', options: VerifyStoreOptions = {}): AuditReport {
+  // Read before the snapshot: every head anchored by then was committed before it.
+  const anchors = options.anchorsFile && fs.existsSync(options.anchorsFile) ? parseAnchors(fs.readFileSync(options.anchorsFile, 'utf8')) : undefined;
+  return store.transaction(() => verifySnapshot(store, file, options, anchors));
+}
+
+function verifySnapshot(store: Store, file: string, options: VerifyStoreOptions, anchors: { anchors: AuditAnchor[]; malformed: number[] } | undefined): AuditReport {
   const report = verifyAudit(storeAuditSource(store, file), options);
   if (!report.ok) return report;
   const fail = (where: string, reason: string): AuditReport => {
     const line = `FAILED: ${where}: ${reason}`;
     options.onLine?.(line);
-    return { ...report, ok: false, lines: [...report.lines, line], failure: { where, reason } };
+    return { ...report, ok: false, lines: [...report.lines, ...anchorLines, line], failure: { where, reason } };
   };
+  const anchorsName = options.anchorsName ?? 'the audit anchors';
+  const anchorLines: string[] = [];
+  if (options.anchorsFile) {
+    if (!anchors) anchorLines.push(`${anchorsName}: none; the end of the log is not checked`);
+    else {
+      if (anchors.malformed.length) return fail(anchorsName, `line ${anchors.malformed[0]} is not an anchor`);
+      const hashAt = (seq: number) => {
+        const [stored] = store.auditRecords(seq - 1, 1);
+        return stored && stored.seq === seq ? AuditRecordSchema.parse(JSON.parse(stored.text)).hash : undefined;
+      };
+      const problem = anchorProblem(anchors.anchors, hashAt, store.auditHead()?.seq ?? 0, report.coordinatorKey ?? '');
+      if (problem) return fail(anchorsName, problem);
+      const newest = Math.max(0, ...anchors.anchors.map((a) => a.seq));
+      anchorLines.push(`${anchorsName}: ${anchors.anchors.length} heads, the newest record ${newest}; the log reaches it`);
+    }
+    for (const line of anchorLines) options.onLine?.(line);
+  }
   for (const p of store.listParticipants()) {
     const logged = report.participants.get(p.name);
     const where = `participant ${p.name} (table participants of ${file})`;
@@ -72,5 +102,5 @@ function verifySnapshot(store: Store, file: string, options: Pick<VerifyAuditOpt
   const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   const line = `store tables: ${count(report.participants.size, 'participant')}, ${count(jobs.length, 'job')} and ${count(rounds, 'round')} agree with the log`;
   options.onLine?.(line);
-  return { ...report, lines: [...report.lines, line] };
+  return { ...report, lines: [...report.lines, ...anchorLines, line] };
 }

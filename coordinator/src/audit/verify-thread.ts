@@ -8,10 +8,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from '../storage/store.sqlite';
 import { verifyStore } from './store-source';
 
-const { file } = workerData as { file: string };
+const { file, anchorsFile } = workerData as { file: string; anchorsFile: string };
 const store = new SqliteStore(file, { readonly: true });
 try {
-  parentPort!.postMessage(verifyStore(store));
+  parentPort!.postMessage(verifyStore(store, undefined, { anchorsFile }));
 } finally {
   store.close();
 }

@@ -17,6 +17,8 @@ export const ConfigSchema = z.object({
   adminToken: z.string().min(16, 'the admin token needs at least 16 characters').optional(),
   /** read-only bearer token: GET requests and the live view only; no viewer when not given */
   viewerToken: z.string().min(16, 'the viewer token needs at least 16 characters').optional(),
+  /** bearer token that may read GET /metrics and nothing else, for a Prometheus scraper; admins may read it too */
+  metricsToken: z.string().min(16, 'the metrics token needs at least 16 characters').optional(),
   /** PEM certificate (or chain) and private key files: with both, HTTPS and WSS on the same port; plain HTTP with neither */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
@@ -24,6 +26,17 @@ export const ConfigSchema = z.object({
   maxFrameBytes: z.coerce.number().int().min(64 * 1024).default(64 * 1024 * 1024),
   /** largest message accepted in pieces (a model larger than a frame), in bytes */
   maxMessageBytes: z.coerce.number().int().min(64 * 1024).default(512 * 1024 * 1024),
+  /** bytes a Socket.IO connection may send before it authenticates (the frame limit applies only after) */
+  maxUnauthenticatedBytes: z.coerce.number().int().min(4 * 1024).default(16 * 1024),
+  /** how long a Socket.IO connection may take to authenticate before it is closed */
+  handshakeTimeoutSeconds: z.coerce.number().positive().default(10),
+  /** Socket.IO connections not yet authenticated, per remote address and in all */
+  maxPendingConnectionsPerAddress: z.coerce.number().int().min(1).default(64),
+  maxPendingConnections: z.coerce.number().int().min(1).default(256),
+  /** bytes of unfinished binary packets (attachments announced, not all arrived) held for all connections together */
+  maxUnfinishedBytes: z.coerce.number().int().min(64 * 1024).default(256 * 1024 * 1024),
+  /** password checks (scrypt, 32 MiB each) running at once; more sign-ins wait their turn */
+  maxConcurrentPasswordChecks: z.coerce.number().int().min(1).default(2),
   /** how far a handshake's signed timestamp may be from the coordinator's clock */
   handshakeWindowSeconds: z.coerce.number().positive().default(60),
   /** how many times a round that closed below the minimum is started before the job pauses */
@@ -38,12 +51,16 @@ export const ConfigSchema = z.object({
   retainUpdateRounds: z.coerce.number().int().min(0).optional(),
   /** updates of models larger than this are not kept (the audit still records their hashes and signatures) */
   retainMaxModelBytes: z.coerce.number().int().min(0).default(1024 * 1024),
+  /** where each new audit head is also sent (POST, JSON), besides the anchors' file beside the store */
+  auditAnchorUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** refused messages after which an agent's connection is closed */
   maxRefusalsPerConnection: z.coerce.number().int().min(1).default(100),
   /** round defaults for jobs that do not set them */
   defaultMinParticipants: z.coerce.number().int().min(1).default(2),
   defaultRoundDeadlineSeconds: z.coerce.number().positive().default(60),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  /** text lines, or one JSON object a line for a log collector; control characters are escaped either way */
+  logFormat: z.enum(['text', 'json']).default('text'),
 }).superRefine(
   (config, ctx) => {
     for (const problem of tlsProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
@@ -62,10 +79,17 @@ const FLAGS = {
   'data-dir': { env: 'FL_DATA_DIR', help: 'directory of the SQLite store and the coordinator key' },
   'admin-token': { env: 'FL_ADMIN_TOKEN', help: 'admin bearer token for automation (default: none; users sign in)' },
   'viewer-token': { env: 'FL_VIEWER_TOKEN', help: 'read-only bearer token (default: none)' },
+  'metrics-token': { env: 'FL_METRICS_TOKEN', help: 'bearer token for GET /metrics only (default: none; admins may read it)' },
   'tls-cert': { env: 'FL_TLS_CERT', help: 'PEM certificate file: serve HTTPS and WSS (with --tls-key)' },
   'tls-key': { env: 'FL_TLS_KEY', help: 'PEM private key file of --tls-cert' },
   'max-frame-bytes': { env: 'FL_MAX_FRAME_BYTES', help: 'largest message accepted, in bytes' },
   'max-message-bytes': { env: 'FL_MAX_MESSAGE_BYTES', help: 'largest message accepted in pieces, in bytes' },
+  'max-unauthenticated-bytes': { env: 'FL_MAX_UNAUTHENTICATED_BYTES', help: 'bytes a connection may send before it authenticates' },
+  'handshake-timeout-seconds': { env: 'FL_HANDSHAKE_TIMEOUT_SECONDS', help: 'time a connection has to authenticate' },
+  'max-pending-connections-per-address': { env: 'FL_MAX_PENDING_CONNECTIONS_PER_ADDRESS', help: 'unauthenticated connections per address' },
+  'max-pending-connections': { env: 'FL_MAX_PENDING_CONNECTIONS', help: 'unauthenticated connections in all' },
+  'max-unfinished-bytes': { env: 'FL_MAX_UNFINISHED_BYTES', help: 'bytes of unfinished binary packets, all connections' },
+  'max-concurrent-password-checks': { env: 'FL_MAX_CONCURRENT_PASSWORD_CHECKS', help: 'password hashes computed at once' },
   'handshake-window-seconds': { env: 'FL_HANDSHAKE_WINDOW_SECONDS', help: 'accepted clock skew of handshakes' },
   'max-round-attempts': { env: 'FL_MAX_ROUND_ATTEMPTS', help: 'starts of a round below the minimum before pausing' },
   'handshake-failures-per-minute': { env: 'FL_HANDSHAKE_FAILURES_PER_MINUTE', help: 'failed handshakes per address or key before rate limiting' },
@@ -73,10 +97,12 @@ const FLAGS = {
   'session-hours': { env: 'FL_SESSION_HOURS', help: 'lifetime of a sign-in session' },
   'retain-update-rounds': { env: 'FL_RETAIN_UPDATE_ROUNDS', help: 'rounds of updates kept for the audit, per job (default: all)' },
   'retain-max-model-bytes': { env: 'FL_RETAIN_MAX_MODEL_BYTES', help: 'updates of larger models are not kept (default 1 MiB)' },
+  'audit-anchor-url': { env: 'FL_AUDIT_ANCHOR_URL', help: 'also POST each audit head to this URL (default: file only)' },
   'max-refusals-per-connection': { env: 'FL_MAX_REFUSALS_PER_CONNECTION', help: 'refused messages before a connection is closed' },
   'default-min-participants': { env: 'FL_DEFAULT_MIN_PARTICIPANTS', help: 'minimum participants of jobs that set none' },
   'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
   'log-level': { env: 'FL_LOG_LEVEL', help: 'error, warn, info or debug' },
+  'log-format': { env: 'FL_LOG_FORMAT', help: 'text or json (one object a line)' },
 } as const;
 
 export interface TlsFiles {
@@ -161,12 +187,12 @@ export function configHelp(): string {
   const lines = Object.entries(FLAGS).map(([flag, { env, help }]) => {
     const value = given[camel(flag)];
     const shown = value === undefined || /\(default/.test(help) ? '' : ` (default: ${String(value)})`;
-    return `  --${flag.padEnd(30)} ${help}${shown} [${env}]`;
+    return `  --${flag.padEnd(36)} ${help}${shown} [${env}]`;
   });
   return (
     `Usage: fl-coordinator [options]\n       fl-coordinator user|audit ... (below)\n       fl-coordinator --version\n\n` +
     `Runs the coordinator until SIGINT or SIGTERM; on SIGTERM it tells its agents it is restarting,\n` +
-    `and running jobs resume from the store at the next start.\n\nOptions:\n${lines.join('\n')}\n  --help                           this text\n\n` +
+    `and running jobs resume from the store at the next start.\n\nOptions:\n${lines.join('\n')}\n  --help                                 this text\n\n` +
     `Exit status: 0 done, 1 failed, 64 usage error (an unknown flag or an invalid value).`
   );
 }

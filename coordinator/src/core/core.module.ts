@@ -1,6 +1,6 @@
 /**
  * What every feature module needs, made once from the parsed configuration:
- * the configuration itself, the log, the store and the coordinator's identity.
+ * the configuration itself, the log, the metrics, the store and the coordinator's identity.
  * Global, so that feature modules inject these without importing each other.
  */
 import { Global, Module, type DynamicModule } from '@nestjs/common';
@@ -9,6 +9,7 @@ import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 import { CLOCK, type Clock } from './clock';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
+import { Metrics } from './metrics';
 import { SqliteStore, STORE_FILE } from '../storage/store.sqlite';
 import { STORE } from '../storage/store';
 
@@ -24,11 +25,16 @@ export class CoreModule {
       providers: [
         { provide: COORDINATOR_CONFIG, useValue: config },
         { provide: CLOCK, useValue: clock },
-        { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel) },
-        { provide: STORE, useFactory: () => new SqliteStore(storeFile(config)) },
+        { provide: CoordinatorLogger, useValue: new CoordinatorLogger(config.logLevel, undefined, config.logFormat) },
+        { provide: Metrics, useFactory: () => new Metrics() },
+        {
+          provide: STORE,
+          useFactory: (metrics: Metrics) => new SqliteStore(storeFile(config), { onTransaction: (seconds) => metrics.storeTransactions.observe(seconds) }),
+          inject: [Metrics],
+        },
         { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
       ],
-      exports: [COORDINATOR_CONFIG, CLOCK, CoordinatorLogger, STORE, CoordinatorIdentity],
+      exports: [COORDINATOR_CONFIG, CLOCK, CoordinatorLogger, Metrics, STORE, CoordinatorIdentity],
     };
   }
 }

@@ -5,6 +5,7 @@ import { encodeWeights, ModelQuerySchema, type JobView, type RoundView } from '@
 import type { AuthenticatedRequest } from '../users/admin.guard';
 import { parseBody } from '../validation';
 import { JobsService } from './jobs.service';
+import { toOnnx, toTfjs } from './model-export';
 
 @Controller('api/jobs')
 export class JobsController {
@@ -56,9 +57,21 @@ export class JobsController {
   @Get(':id/model')
   @Header('Cache-Control', 'no-store')
   model(@Param('id') id: string, @Query() query: unknown, @Req() req: Request, @Res() res: Response): void {
-    const { view, weights } = this.jobs.model(id, parseBody(ModelQuerySchema, query).round);
+    const { round, format } = parseBody(ModelQuerySchema, query);
+    const { view, weights } = this.jobs.model(id, round);
     res.setHeader('X-Model-Round', String(view.round));
     res.setHeader('X-Model-Sha256', view.sha256);
+    if (format === 'onnx') {
+      res.attachment('model.onnx').type('application/octet-stream').send(Buffer.from(toOnnx(view.shape, weights, view.preprocessing, `job ${id} round ${view.round}`)));
+      return;
+    }
+    if (format === 'tfjs' || format === 'tfjs-weights') {
+      // The weights' path is relative to this URL, so tf.loadLayersModel(url) finds them at the same round.
+      const tfjs = toTfjs(view.shape, weights, view.preprocessing, `model?format=tfjs-weights&round=${view.round}`);
+      if (format === 'tfjs') res.json(tfjs.modelJson);
+      else res.type('application/octet-stream').send(Buffer.from(tfjs.weights));
+      return;
+    }
     if (req.accepts(['application/json', 'application/octet-stream']) === 'application/octet-stream') {
       res.type('application/octet-stream').send(encodeWeights(weights));
       return;

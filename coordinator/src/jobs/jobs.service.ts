@@ -57,7 +57,7 @@ export class JobsService {
         round: model.round,
         sha256: model.sha256,
         shape: modelShape(job, job.preprocessing),
-        target: job.spec.target,
+        ...(job.spec.target !== undefined && { target: job.spec.target }),
         preprocessing: job.preprocessing,
         weights: Array.from(model.weights),
       };

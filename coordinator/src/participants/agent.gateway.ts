@@ -20,6 +20,7 @@ import { RoundEngine } from '../rounds/round-engine';
 import { AgentConnections, type AgentSocket } from './connections';
 import { HandshakeVerifier } from './handshake';
 import { CoordinatorLogger } from '../logger';
+import { Metrics } from '../core/metrics';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 
 /** The events an agent may send; anything else is a refusal. */
@@ -34,6 +35,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     @Inject(CoordinatorIdentity) private readonly identity: CoordinatorIdentity,
     @Inject(CoordinatorLogger) private readonly log: CoordinatorLogger,
     @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
+    @Inject(Metrics) private readonly metrics: Metrics,
   ) {}
 
   afterInit(namespace: Namespace): void {
@@ -53,6 +55,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
           err instanceof FlError ? err.toBody() : { code: 'INTERNAL', message: 'handshake failed unexpectedly' };
         if (!(err instanceof FlError)) this.log.error(`handshake: ${(err as Error).stack}`);
         this.log.warn(`refused a handshake from ${socket.handshake.address}: ${body.code} ${body.message}`);
+        this.metrics.handshakeFailures.inc({ code: body.code });
         // socket.io sends `data` to the client with the connect_error.
         next(Object.assign(new Error(body.message), { data: body }));
       }
@@ -77,7 +80,10 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     socket.emit('welcome', { header, signature: this.identity.sign('welcome', header) });
     // Events outside the protocol count as refusals too.
     socket.onAny((event: string) => {
-      if (!AGENT_EVENTS.has(event)) this.refuse(socket, event, { code: 'INVALID_FRAME', message: `unknown event ${String(event).slice(0, 64)}` });
+      if (AGENT_EVENTS.has(event)) return;
+      // One label for every unknown name, so that a client cannot make new series.
+      this.metrics.agentMessages.inc({ event: 'unknown', result: 'INVALID_FRAME' });
+      this.refuse(socket, event, { code: 'INVALID_FRAME', message: `unknown event ${String(event).slice(0, 64)}` });
     });
     this.log.info(`participant ${participant} connected`);
     this.engine.participantOnline(participant);
@@ -141,6 +147,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       this.log.error(`${event} from ${socket.data.participant}: ${(err as Error).stack}`);
       return ackError('INTERNAL', 'an unexpected error; the coordinator logged it');
     }
+    this.metrics.agentMessages.inc({ event, result: ack.ok ? 'accepted' : ack.error.code });
     if (!ack.ok) this.refuse(socket, event, ack.error);
     return ack;
   }

@@ -48,7 +48,7 @@ describe('the handshake verifier', () => {
 describe('failed handshakes', () => {
   const participants = { getParticipantByKey: () => undefined } as unknown as ParticipantRepository;
 
-  it('are rate-limited per address and per claimed key, for a window', () => {
+  it('are rate-limited per address, and per key when its holder signed them, for a window', () => {
     const verifier = new HandshakeVerifier(participants, 60_000, new FailureLimiter(3, 1000));
     const keys = generateKeyPair();
     const now = Date.now();
@@ -62,5 +62,27 @@ describe('failed handshakes', () => {
     // after the window, the address may try again
     const later = now + 1001;
     expect(() => verifier.verify(auth(keys, later), later, '10.0.0.1')).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
+  });
+});
+
+describe('handshakes that name a key without holding it', () => {
+  const victim = generateKeyPair();
+  const record: ParticipantRecord = { name: 'bank-v', organisation: 'V', publicKey: encodeKey(victim.publicKey), createdAt: 0 };
+  const participants = { getParticipantByKey: (k: string) => (k === record.publicKey ? record : undefined) } as ParticipantRepository;
+
+  it("count against the sender's address only: the key's holder still gets in from its own", () => {
+    const verifier = new HandshakeVerifier(participants, 60_000, new FailureLimiter(3, 60_000));
+    const now = Date.now();
+    const forged = () => auth(victim, now);
+    for (let i = 0; i < 5; i++) {
+      const attempt = forged();
+      attempt.signature = signHeader('handshake', attempt.header, generateKeyPair().secretKey);
+      expect(() => verifier.verify(attempt, now, '10.6.6.6')).toThrow(expect.objectContaining({ code: i < 3 ? 'BAD_SIGNATURE' : 'RATE_LIMITED' }));
+    }
+    // a handshake the victim signed, replayed by the stranger, does not count against the key either
+    const seen = auth(victim, now);
+    expect(verifier.verify(seen, now, '10.0.0.1').participant).toEqual(record);
+    for (let i = 0; i < 5; i++) expect(() => verifier.verify(seen, now, `10.7.7.${i}`)).toThrow(expect.objectContaining({ code: 'REPLAYED_NONCE' }));
+    expect(verifier.verify(auth(victim, now), now, '10.0.0.1').participant).toEqual(record);
   });
 });

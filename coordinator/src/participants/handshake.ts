@@ -38,22 +38,31 @@ export class HandshakeVerifier {
     private readonly startedAt = Date.now(),
   ) {}
 
-  /** Verifies a handshake from an address; failures count against the address and the key it claims. */
+  /**
+   * Verifies a handshake from an address. Every failure counts against the
+   * address; against the key it names only when the key's holder signed it
+   * afresh (signature, timestamp and nonce good): a stranger who merely names a
+   * key, or replays a handshake it saw, cannot lock that key's holder out.
+   */
   verify(auth: unknown, now = Date.now(), address = 'unknown'): { participant: ParticipantRecord; handshake: Handshake } {
-    const claimed = (auth as { header?: { publicKey?: unknown } } | undefined)?.header?.publicKey;
-    const keys = [`address:${address}`, ...(typeof claimed === 'string' ? [`key:${claimed.slice(0, 64)}`] : [])];
-    if (keys.some((k) => this.limiter.blocked(k, now))) {
-      throw new FlError('RATE_LIMITED', `too many failed handshakes; wait up to ${this.limiter.windowMs / 1000}s`);
-    }
+    const addressKey = `address:${address}`;
+    if (this.limiter.blocked(addressKey, now)) throw this.rateLimited();
+    const signed: { key?: string } = {};
     try {
-      return this.check(auth, now);
+      return this.check(auth, now, signed);
     } catch (err) {
-      for (const k of keys) this.limiter.fail(k, now);
+      this.limiter.fail(addressKey, now);
+      if (signed.key) this.limiter.fail(signed.key, now);
       throw err;
     }
   }
 
-  private check(auth: unknown, now: number): { participant: ParticipantRecord; handshake: Handshake } {
+  private rateLimited(): FlError {
+    return new FlError('RATE_LIMITED', `too many failed handshakes; wait up to ${this.limiter.windowMs / 1000}s`);
+  }
+
+  /** Checks a handshake; sets `signed.key` once it is known to come from the key's holder. */
+  private check(auth: unknown, now: number, signed: { key?: string }): { participant: ParticipantRecord; handshake: Handshake } {
     const parsed = HandshakeSchema.safeParse(auth);
     if (!parsed.success) throw new FlError('INVALID_FRAME', `handshake ${describeZodError(parsed.error)}`);
     const { header, signature } = parsed.data;
@@ -71,6 +80,8 @@ export class HandshakeVerifier {
     const nonceKey = `${header.publicKey}:${header.nonce}`;
     if (this.seen.has(nonceKey)) throw new FlError('REPLAYED_NONCE', 'this handshake was already used');
     this.seen.set(nonceKey, header.timestamp + this.windowMs);
+    signed.key = `key:${header.publicKey}`;
+    if (this.limiter.blocked(signed.key, now)) throw this.rateLimited();
     const participant = this.participants.getParticipantByKey(header.publicKey);
     if (!participant) throw new FlError('UNKNOWN_PARTICIPANT', 'this public key is not registered with the coordinator');
     const refused = statusRefusal(participant);

@@ -125,7 +125,7 @@ const SECURE_SUM = 'secure-sum';
 class Halted extends Error {}
 
 export function modelShape(job: JobRecord, preprocessing: Preprocessing): ModelShape {
-  return modelShapeOf(job.spec.model, preprocessing);
+  return modelShapeOf(job.spec.model, preprocessing, job.spec.k);
 }
 
 export class JobRun {

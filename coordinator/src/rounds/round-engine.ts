@@ -30,7 +30,7 @@ import type { AgentChannel } from './agent-channel';
 import type { AuditLog } from '../audit/audit-log';
 import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
 import { statusRefusal } from '../participants/handshake';
-import { describeZodError } from '../validation';
+import { describeZodError, zodRefusal } from '../validation';
 
 export interface RoundEngineOptions {
   store: Store;
@@ -64,7 +64,7 @@ export class RoundEngine {
   createJob(body: unknown, actor: string): JobRecord {
     const withDefaults = body && typeof body === 'object' && !Array.isArray(body) ? { ...this.options.jobDefaults, ...body } : body;
     const parsed = JobSpecSchema.safeParse(withDefaults);
-    if (!parsed.success) throw new FlError('VALIDATION_FAILED', describeZodError(parsed.error));
+    if (!parsed.success) throw zodRefusal(parsed.error);
     const now = this.options.clock.now();
     const job: JobRecord = {
       id: randomUUID(),

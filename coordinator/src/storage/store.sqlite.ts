@@ -189,6 +189,7 @@ const modelBytes = (weights: Float32Array) => Buffer.from(weights.buffer, weight
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  private readonly onTransaction: ((seconds: number) => void) | undefined;
   private readonly statements = new Map<string, Database.Statement>();
   /**
    * Participants as read by name, for the check of every message a participant
@@ -198,7 +199,9 @@ export class SqliteStore implements Store {
   private readonly participantsByName = new Map<string, ParticipantRecord>();
 
   /** `readonly` opens an existing store without changing a byte of it, e.g. to verify its audit log. */
-  constructor(file: string, options: { readonly?: boolean } = {}) {
+  /** `onTransaction` hears how long each outermost transaction took, in seconds (the metrics' histogram). */
+  constructor(file: string, options: { readonly?: boolean; onTransaction?: (seconds: number) => void } = {}) {
+    this.onTransaction = options.onTransaction;
     if (options.readonly) {
       this.db = new Database(file, { readonly: true, fileMustExist: true });
       return;
@@ -237,7 +240,14 @@ export class SqliteStore implements Store {
     // A nested call joins the transaction under way rather than open a savepoint, which journals every
     // page it touches (64 KiB each here) for a partial rollback no caller makes: a failure inside aborts
     // the whole transaction.
-    return this.db.inTransaction ? fn() : this.db.transaction(fn)();
+    if (this.db.inTransaction) return fn();
+    if (!this.onTransaction) return this.db.transaction(fn)();
+    const start = process.hrtime.bigint();
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.onTransaction(Number(process.hrtime.bigint() - start) / 1e9);
+    }
   }
 
   addParticipant(p: ParticipantRecord): void {
@@ -526,6 +536,10 @@ export class SqliteStore implements Store {
       this.statements.set(sql, statement);
     }
     return statement;
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
   }
 
   close(): void {

@@ -208,6 +208,8 @@ export interface Store extends ParticipantRepository, JobRepository, UserReposit
   /** Runs fn in one transaction (nested calls join it): a change and its audit record commit together or not at all, and reads see one snapshot. */
   transaction<T>(fn: () => T): T;
   close(): void;
+  /** false once closed */
+  readonly isOpen: boolean;
 }
 
 export const STORE = Symbol('Store');

@@ -33,13 +33,25 @@ export function createStrategy(spec: StrategySpec, training: LocalTraining): Str
         },
         result(): AggregateResult | null {
           const aggregate = aggregator.result();
-          return aggregate && { ...aggregate, metrics: cappedMeans(metrics), numSamples };
+          return aggregate && { ...aggregate, metrics: { ...cappedMeans(metrics), ...(spec.name === 'kmeans' && clusterRows(aggregate.weights, spec.k, numSamples)) }, numSamples };
         },
       };
     },
     configureEvaluate: (_round, available) => [...available],
     aggregateEvaluate: weightedEvaluation,
   };
+}
+
+/**
+ * k-means: the round's rows in each cluster, `clusterRows1` to `clusterRowsK`, from
+ * the clusters' shares in the new model (shared/src/model/kmeans.ts): what the
+ * dashboard charts as cluster sizes, round by round.
+ */
+function clusterRows(weights: Float32Array, k: number, rows: number): Record<string, number> {
+  const shares = weights.subarray(weights.length - k);
+  const total = shares.reduce((sum, share) => sum + share, 0);
+  if (!(total > 0)) return {};
+  return Object.fromEntries(Array.from(shares, (share, c) => [`clusterRows${c + 1}`, Math.round((share / total) * rows)]));
 }
 
 /** FedAvg weighted by sample count: the default strategy. */

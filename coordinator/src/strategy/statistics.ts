@@ -30,7 +30,7 @@ export function statisticsMatchSpec(stats: LocalStatistics, spec: JobSpec): stri
     const [got, want] = [stats.features[i], spec.features[i]];
     if (got.name !== want.name || got.type !== want.type) return `feature ${i} should be ${want.name} (${want.type})`;
   }
-  const targetType = spec.model === 'linear' ? 'numeric' : 'categorical';
+  const targetType = spec.model === 'linear' ? 'numeric' : spec.model === 'kmeans' ? 'none' : 'categorical';
   if (stats.target.type !== targetType) return `the target of a ${spec.model} model is ${targetType}`;
   return null;
 }
@@ -90,6 +90,7 @@ function selfCheck(stats: LocalStatistics, spec: JobSpec): Omit<Exclusion, 'part
     if (wrong) return { code: 'IMPLAUSIBLE_STATISTICS', reason: wrong };
     return null;
   }
+  if (target.type === 'none') return null;
   if (target.counts.reduce((n, [, c]) => n + c, 0) !== stats.rows) {
     return { code: 'IMPLAUSIBLE_STATISTICS', reason: 'the target class counts do not add up to the rows' };
   }
@@ -208,6 +209,7 @@ export function combineStatistics(spec: JobSpec, all: LocalStatistics[]): Prepro
 }
 
 function combineTarget(spec: JobSpec, all: LocalStatistics[]): Preprocessing['target'] {
+  if (spec.model === 'kmeans') return { type: 'none' };
   if (spec.model === 'linear') {
     const moments = { count: 0, sum: 0, sumSquares: 0 };
     for (const { target } of all) {
@@ -222,7 +224,8 @@ function combineTarget(spec: JobSpec, all: LocalStatistics[]): Preprocessing['ta
   for (const { target } of all) if (target.type === 'categorical') addCounts(counts, target.counts);
   // Declared classes are the model's outputs whatever the sites hold; sorted, as reported ones are.
   const classes = sorted(spec.classes ?? counts.keys());
-  if (spec.model === 'softmax') {
+  // An svm of more than two classes is one-vs-rest, a margin per class; of two, one margin as logistic has.
+  if (spec.model === 'softmax' || (spec.model === 'svm' && classes.length > 2)) {
     if (classes.length < 2) throw new FlError('INVALID_STATISTICS', `the target ${spec.target} has fewer than 2 classes`);
     return { type: 'classes', classes };
   }

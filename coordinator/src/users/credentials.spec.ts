@@ -69,16 +69,36 @@ describe('credentials and the REST guard', () => {
     expect(JSON.stringify(store.listTokens('session'))).not.toContain(token);
   });
 
-  it('refuses wrong passwords and unknown users alike, then rate-limits even the right password', async () => {
+  it('refuses wrong passwords and unknown users alike, then rate-limits the address even with the right password', async () => {
     store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
     await expect(credentials.login('ada', 'wrong', 'a1', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     await expect(credentials.login('nobody', 'a long passphrase', 'a1', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    await expect(credentials.login('ada', 'wrong again', 'a2', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    // ada has 2 failures, address a1 has 2; one more on ada from a new address reaches her limit of 3.
-    await expect(credentials.login('ada', 'wrong', 'a3', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    await expect(credentials.login('ada', 'a long passphrase', 'a4', 0)).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    // A success takes its attempt back: it does not bring the address nearer its limit.
+    await expect(credentials.login('ada', 'a long passphrase', 'a1', 0)).resolves.toMatchObject({ principal: { role: 'admin' } });
+    await expect(credentials.login('ada', 'wrong again', 'a1', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(credentials.login('ada', 'a long passphrase', 'a1', 0)).rejects.toMatchObject({ code: 'RATE_LIMITED' });
     // After the window the right password works again.
-    await expect(credentials.login('ada', 'a long passphrase', 'a4', 61_000)).resolves.toMatchObject({ principal: { role: 'admin' } });
+    await expect(credentials.login('ada', 'a long passphrase', 'a1', 61_000)).resolves.toMatchObject({ principal: { role: 'admin' } });
+  });
+
+  it("does not let failures from one address lock a user out at another: knowing her name is not enough", async () => {
+    store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
+    for (let i = 0; i < 5; i++) await credentials.login('ada', `wrong ${i}`, 'attacker', 0).catch(() => undefined);
+    await expect(credentials.login('ada', 'a long passphrase', 'attacker', 0)).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    await expect(credentials.login('ada', 'a long passphrase', 'ada-office', 0)).resolves.toMatchObject({ principal: { user: 'ada' } });
+  });
+
+  it('counts attempts in flight before their hash: of 8 sent together, no more than the limit are checked', async () => {
+    store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
+    const attempts = [...Array.from({ length: 7 }, (_, i) => `wrong ${i}`), 'a long passphrase'].map((p) =>
+      credentials.login('ada', p, 'a1', 0).then(
+        () => 'OK',
+        (err: { code: string }) => err.code,
+      ),
+    );
+    const codes = await Promise.all(attempts);
+    expect(codes.filter((c) => c !== 'RATE_LIMITED')).toHaveLength(3);
+    expect(codes.at(-1)).toBe('RATE_LIMITED');
   });
 
   it('lets the admin do anything, and marks the request with the caller', () => {

@@ -6,6 +6,7 @@
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import pLimit from 'p-limit';
 import { FlError, sha256Hex, type Role } from '@fl/shared';
 import type { TokenRecord, UserRepository } from '../storage/store';
 import type { FailureLimiter } from '../failure-limiter';
@@ -31,17 +32,22 @@ export interface CredentialOptions {
   viewerToken?: string;
   sessionSeconds: number;
   loginFailures: FailureLimiter;
+  /** password checks running at once: each scrypt hash takes 32 MiB and tens of milliseconds */
+  concurrentPasswordChecks?: number;
 }
 
 export class Credentials {
   private readonly configured: { digest: Buffer; principal: Principal }[] = [];
   /** 'revoked' when a token may have stopped working (sign-out, revocation, a user removed) */
   readonly events = new EventEmitter();
+  /** runs password checks a bounded number at a time; the others wait their turn */
+  private readonly passwordChecks: pLimit.Limit;
 
   constructor(
     private readonly users: UserRepository,
     private readonly options: CredentialOptions,
   ) {
+    this.passwordChecks = pLimit(options.concurrentPasswordChecks ?? 2);
     const { adminToken, viewerToken } = options;
     if (viewerToken !== undefined && viewerToken === adminToken) throw new Error('the viewer token must differ from the admin token');
     const add = (token: string | undefined, role: Role) => {
@@ -67,23 +73,23 @@ export class Credentials {
   }
 
   /**
-   * Checks a password and opens a session. Failures count per address and per
-   * user name; past the limit every attempt is refused with RATE_LIMITED, right
-   * or wrong, until the window passes.
+   * Checks a password and opens a session. Attempts count per address, from
+   * before the password is checked (so that attempts sent together cannot pass
+   * the limit) until it proves right; past the limit every attempt is refused
+   * with RATE_LIMITED, right or wrong, until the window passes. Not per user
+   * name: whoever knows a name could then lock its owner out from elsewhere.
    */
   async login(name: unknown, password: unknown, address: string, now = Date.now()): Promise<{ token: string; expiresAt: number; principal: Principal }> {
-    const keys = [`address:${address}`, ...(typeof name === 'string' ? [`user:${name.slice(0, 200)}`] : [])];
+    const key = `address:${address}`;
     const { loginFailures } = this.options;
-    if (keys.some((k) => loginFailures.blocked(k, now))) {
+    if (!loginFailures.attempt(key, now)) {
       throw new FlError('RATE_LIMITED', `too many failed sign-ins; wait up to ${loginFailures.windowMs / 1000}s`);
     }
     const user = typeof name === 'string' ? this.users.getUser(name) : undefined;
     // A missing user costs a hash too, so the time taken does not tell which names exist.
-    const ok = (await verifyPassword(typeof password === 'string' ? password : '', user?.passwordHash ?? DUMMY_PASSWORD_HASH)) && user !== undefined;
-    if (!ok || !user) {
-      for (const k of keys) loginFailures.fail(k, now);
-      throw new FlError('UNAUTHORIZED', 'wrong user name or password');
-    }
+    const checked = await this.passwordChecks(() => verifyPassword(typeof password === 'string' ? password : '', user?.passwordHash ?? DUMMY_PASSWORD_HASH));
+    if (!checked || !user) throw new FlError('UNAUTHORIZED', 'wrong user name or password');
+    loginFailures.forgive(key, now);
     this.users.pruneTokens(now);
     const expiresAt = now + this.options.sessionSeconds * 1000;
     const { token, record } = this.issue(user.name, 'session', 'sign-in', expiresAt, now);

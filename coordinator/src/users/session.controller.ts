@@ -3,20 +3,29 @@
  * token; `GET` tells who the token is; `DELETE` signs out.
  */
 import { Body, Controller, Delete, Get, HttpCode, Inject, Ip, Post, Req } from '@nestjs/common';
-import { LoginRequestSchema, type SessionView, type SignedInView } from '@fl/shared';
+import { FlError, LoginRequestSchema, type SessionView, type SignedInView } from '@fl/shared';
+import { Metrics } from '../core/metrics';
 import { parseBody } from '../validation';
 import { Public, SignedIn, type AuthenticatedRequest } from './admin.guard';
 import { SessionService } from './users.service';
 
 @Controller('api/session')
 export class SessionController {
-  constructor(@Inject(SessionService) private readonly sessions: SessionService) {}
+  constructor(
+    @Inject(SessionService) private readonly sessions: SessionService,
+    @Inject(Metrics) private readonly metrics: Metrics,
+  ) {}
 
   @Post()
   @Public()
   @HttpCode(201)
-  signIn(@Body() body: unknown, @Ip() address: string): Promise<SignedInView> {
-    return this.sessions.signIn(parseBody(LoginRequestSchema, body), address);
+  async signIn(@Body() body: unknown, @Ip() address: string): Promise<SignedInView> {
+    try {
+      return await this.sessions.signIn(parseBody(LoginRequestSchema, body), address);
+    } catch (err) {
+      this.metrics.signInFailures.inc({ code: err instanceof FlError ? err.code : 'INTERNAL' });
+      throw err;
+    }
   }
 
   @Get()

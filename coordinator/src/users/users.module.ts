@@ -28,6 +28,7 @@ import { SessionService, TokensService, UsersService } from './users.service';
           viewerToken: config.viewerToken,
           sessionSeconds: config.sessionHours * 3600,
           loginFailures: new FailureLimiter(config.loginFailuresPerMinute, 60_000),
+          concurrentPasswordChecks: config.maxConcurrentPasswordChecks,
         }),
       inject: [STORE, COORDINATOR_CONFIG],
     },

@@ -351,7 +351,7 @@ export class ParticipantAgent extends EventEmitter {
     this.log(`job ${request.job}: statistics of ${statistics.rows} rows ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
     const columns = [
       ...statistics.features.map((f) => ({ name: f.name, role: 'feature' as const, aggregates: aggregatesOf(f) })),
-      { name: request.spec.target, role: 'target' as const, aggregates: aggregatesOf(statistics.target) },
+      ...(request.spec.target === undefined ? [] : [{ name: request.spec.target, role: 'target' as const, aggregates: aggregatesOf(statistics.target) }]),
     ];
     this.record({ kind: 'statistics', job: request.job, round: 0, accepted: ack.ok, rows: statistics.rows, columns });
     this.emit('statistics', request.job, ack);
@@ -395,6 +395,7 @@ export class ParticipantAgent extends EventEmitter {
         // The strategy's per-round config, signed with the request: FedProx's μ, SCAFFOLD's correction.
         proximalMu: request.config?.proximalMu,
         correction,
+        jobRows: setup.preprocessing.rows,
       });
     } catch (err) {
       return this.reportFailure(request.job, request.round, 'train', err, 'TRAINING_FAILED');

@@ -65,7 +65,7 @@ describe("a site's policy", () => {
     expect(() => loadPolicy(path.join(dir, 'none.json'))).toThrow(/cannot read the policy file .*none.json: no such file/);
     expect(() => loadPolicy(write('{ nope'))).toThrow(/is not valid JSON/);
     expect(() => loadPolicy(write(JSON.stringify({ maxRounds: 0, models: ['forest'], colour: 'blue' })))).toThrow(
-      /is not a valid policy:\n {2}models\.0: expected one of logistic, softmax, linear, not "forest"\n {2}maxRounds: expected at least 1, not 0\n {2}the policy: unknown field colour/,
+      /is not a valid policy:\n {2}models\.0: expected one of logistic, softmax, linear, svm, kmeans, not "forest"\n {2}maxRounds: expected at least 1, not 0\n {2}the policy: unknown field colour/,
     );
     expect(loadPolicy(write(JSON.stringify({ maxRounds: 5 })))).toEqual({ maxRounds: 5, requireSecureAggregation: false, requireDifferentialPrivacy: false });
   });

@@ -72,8 +72,9 @@ function valueAt(json: unknown, at: readonly PropertyKey[]): unknown {
   return value;
 }
 
-/** The job's strategy by name; jobs without one are FedAvg. */
+/** The job's strategy by name; jobs without one are FedAvg, a kmeans job's is k-means. */
 export function strategyOf(spec: JobSpec): string {
+  if (spec.model === 'kmeans') return 'kmeans';
   const strategy = (spec as JobSpec & { strategy?: { name?: unknown } }).strategy;
   return typeof strategy?.name === 'string' ? strategy.name : 'fedavg';
 }
@@ -95,7 +96,7 @@ export function checkPolicy(policy: SitePolicy, spec: JobSpec): Decline | null {
     return { code: 'POLICY_STRATEGY', counts: {}, reason: `the strategy ${strategy} is not among the allowed ${policy.strategies.join(', ')}` };
   }
   const features = outside(policy.features, spec.features.map((f) => f.name));
-  const target = outside(policy.target, [spec.target]);
+  const target = outside(policy.target, spec.target === undefined ? [] : [spec.target]);
   if (features.length || target.length) {
     const named = [...features.map((f) => `feature ${f}`), ...target.map((t) => `target ${t}`)].join(', ');
     return { code: 'POLICY_COLUMN', counts: { columns: features.length + target.length }, reason: `columns not allowed: ${named}` };

@@ -60,7 +60,11 @@ export function encodeTarget(
   const y = new Float32Array(table.n);
   let kept = 0;
   let missing = 0;
-  if (target.type === 'numeric') {
+  if (target.type === 'none') {
+    // kmeans: every row counts, and the labels are unread
+    for (let r = 0; r < table.n; r++) rows[r] = r;
+    kept = table.n;
+  } else if (target.type === 'numeric') {
     if (column.type !== 'numeric') throw new Error('the target holds text but the job predicts a number');
     const scale = usableStd(target.std);
     column.values.forEach((v, r) => {

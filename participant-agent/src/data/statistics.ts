@@ -64,9 +64,9 @@ export function columnsOf(table: LocalTable): (name: string) => Column {
 
 export function computeStatistics(table: LocalTable, spec: JobSpec): LocalStatistics {
   const columnOf = columnsOf(table);
-  const targetColumn = columnOf(spec.target);
+  const targetColumn = spec.target === undefined ? undefined : columnOf(spec.target);
   // Rows without a target are dropped before training, so they must not shape the normalization either.
-  const kept = presentRows(targetColumn);
+  const kept = targetColumn ? presentRows(targetColumn) : new Uint8Array(table.n).fill(1);
   const rows = kept.reduce((sum, k) => sum + k, 0);
 
   const features = spec.features.map((feature): LocalStatistics['features'][number] => {
@@ -76,7 +76,8 @@ export function computeStatistics(table: LocalTable, spec: JobSpec): LocalStatis
   });
 
   let target: LocalStatistics['target'];
-  if (spec.model === 'linear') {
+  if (!targetColumn) target = { type: 'none' };
+  else if (spec.model === 'linear') {
     const { count, sum, sumSquares } = moments(targetColumn, kept);
     target = { type: 'numeric', count, sum, sumSquares };
   } else {

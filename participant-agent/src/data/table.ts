@@ -173,7 +173,8 @@ export class TableBuilder {
     respellings: Respellings = new Map(),
     private readonly unit: 'line' | 'row' = 'line',
   ) {
-    const names = [...spec.features.map((f) => f.name), spec.target];
+    // The target last, where the job has one (kmeans has none).
+    const names = [...spec.features.map((f) => f.name), ...(spec.target === undefined ? [] : [spec.target])];
     const numeric = [...spec.features.map((f) => f.type === 'numeric'), spec.model === 'linear'];
     // A Map, as a job may have 100,000 columns.
     const position = new Map<string, number>();

@@ -1,17 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelKind } from '@fl/shared';
 import { selectBackend } from './backend';
-import { countRight, LOSSES, targetsOf } from './losses';
+import { countRight, LOSSES, targetsOf, type GradientModelKind } from './losses';
 
 beforeAll(async () => {
   await selectBackend('wasm');
 });
 
 /** Logits and targets of three rows for each kind, the targets as the loss takes them. */
-const FIXTURES: Record<ModelKind, { k: number; z: number[]; t: number[] }> = {
+const FIXTURES: Record<GradientModelKind, { k: number; z: number[]; t: number[] }> = {
   logistic: { k: 1, z: [-1.5, 0.25, 3], t: [0, 1, 1] },
   softmax: { k: 3, z: [0.2, -0.4, 1.1, 2, 0.5, -1, -0.3, -0.3, 0.6], t: [0, 0, 1, 1, 0, 0, 0, 1, 0] },
   linear: { k: 1, z: [0.5, -2, 1.25], t: [1, -1.5, 3] },
+  // One-vs-rest over 3 classes: margins inside the hinge, beyond it, and on the wrong side.
+  svm: { k: 3, z: [0.2, -0.4, 1.5, 2, 0.5, -1.3, -0.3, 0.95, 0.6], t: [0, 0, 1, 1, 0, 0, 0, 1, 0] },
 };
 
 function read(make: () => tf.Tensor): Float32Array {
@@ -23,7 +24,7 @@ function read(make: () => tf.Tensor): Float32Array {
   }
 }
 
-describe.each(Object.keys(FIXTURES) as ModelKind[])('the %s loss', (kind) => {
+describe.each(Object.keys(FIXTURES) as GradientModelKind[])('the %s loss', (kind) => {
   const { k, z, t } = FIXTURES[kind];
   const rows = (logits: number[]) => read(() => LOSSES[kind].rows(tf.tensor2d(logits, [3, k]), tf.tensor2d(t, [3, k])));
 
@@ -53,6 +54,7 @@ describe.each(Object.keys(FIXTURES) as ModelKind[])('the %s loss', (kind) => {
       const ti = t.slice(i * k, i * k + k);
       if (kind === 'logistic') return -(ti[0] * Math.log(1 / (1 + Math.exp(-zi[0]))) + (1 - ti[0]) * Math.log(1 - 1 / (1 + Math.exp(-zi[0]))));
       if (kind === 'linear') return 0.5 * (zi[0] - ti[0]) ** 2;
+      if (kind === 'svm') return zi.reduce((sum, v, c) => sum + Math.max(0, 1 - (2 * ti[c] - 1) * v) ** 2, 0);
       const logSum = Math.log(zi.reduce((sum, v) => sum + Math.exp(v), 0));
       return logSum - zi[ti.indexOf(1)];
     });
@@ -75,12 +77,25 @@ describe('targetsOf', () => {
     expect(Array.from(oneHot)).toEqual([1, 0, 0, 0, 1, 0, 0, 1, 0]);
     expect(Array.from(plain)).toEqual([0, 1]);
   });
+
+  it('one-hot encodes the classes of a one-vs-rest svm, and passes a two-class svm\'s 0/1 labels through', () => {
+    // Prepare
+    const labels = Float32Array.from([2, 0, 1]);
+
+    // Execute
+    const oneHot = targetsOf({ kind: 'svm', inputDim: 1, outputDim: 3 }, labels, 0, 3, new Float32Array(9));
+    const binary = targetsOf({ kind: 'svm', inputDim: 1, outputDim: 1 }, Float32Array.from([1, 0]), 0, 2);
+
+    // Assert
+    expect(Array.from(oneHot)).toEqual([0, 0, 1, 1, 0, 0, 0, 1, 0]);
+    expect(Array.from(binary)).toEqual([1, 0]);
+  });
 });
 
 describe('countRight', () => {
   it('decides the class as shared does: z >= 0 is class 1, and the first of tied largest logits', () => {
     // Execute / Assert
-    expect(countRight('logistic', [0, -0.1, 2], Float32Array.from([1, 0, 0]), 0, 1)).toBe(2);
-    expect(countRight('softmax', [1, 1, 0, 0, 2, 2], Float32Array.from([9, 0, 2]), 1, 3)).toBe(1);
+    expect(countRight([0, -0.1, 2], Float32Array.from([1, 0, 0]), 0, 1)).toBe(2);
+    expect(countRight([1, 1, 0, 0, 2, 2], Float32Array.from([9, 0, 2]), 1, 3)).toBe(1);
   });
 });

@@ -7,7 +7,7 @@ export interface TrainOptions {
   params: Float32Array;
   /** n x inputDim features, row-major. */
   x: Float32Array;
-  /** logistic: 0/1 labels; softmax: the class index; linear: the target. */
+  /** logistic and two-class svm: 0/1 labels; softmax and multiclass svm: the class index; linear: the target; kmeans: unread. */
   y: Float32Array;
   n: number;
   epochs: number;
@@ -21,6 +21,8 @@ export interface TrainOptions {
   proximalMu?: number;
   /** SCAFFOLD: the correction c − c_i added to every step's gradient, in the shared layout; absent: none. */
   correction?: Float32Array;
+  /** kmeans: the job's rows across all sites (the preprocessing's), which an update's sums and counts are divided by. */
+  jobRows?: number;
 }
 
 export interface TrainResult {
@@ -61,7 +63,9 @@ export function validate(o: TrainOptions): void {
   const { shape, n } = o;
   const isCount = (v: number) => Number.isInteger(v) && v >= 0;
   if (!isCount(shape.inputDim) || !isCount(shape.outputDim) || shape.outputDim < 1) throw new Error('invalid model shape');
-  if (shape.kind !== 'softmax' && shape.outputDim !== 1) throw new Error(`a ${shape.kind} model has outputDim 1`);
+  if (shape.kind === 'kmeans' && !(o.jobRows !== undefined && Number.isSafeInteger(o.jobRows) && o.jobRows >= 0)) throw new Error('a kmeans model needs the job\'s row count');
+  if (shape.kind !== 'softmax' && shape.kind !== 'svm' && shape.kind !== 'kmeans' && shape.outputDim !== 1) throw new Error(`a ${shape.kind} model has outputDim 1`);
+  if (shape.kind === 'svm' && shape.outputDim === 2) throw new Error('a two-class svm has one margin, outputDim 1');
   if (o.params.length !== parameterCount(shape)) throw new Error('parameters do not match the model shape');
   if (!isCount(n)) throw new Error('n must be a non-negative integer');
   if (o.x.length !== n * shape.inputDim) throw new Error('features do not match n x inputDim');
@@ -73,13 +77,13 @@ export function validate(o: TrainOptions): void {
   if (!Number.isFinite(o.seed)) throw new Error('seed must be a finite number');
   if (o.proximalMu !== undefined && !(o.proximalMu >= 0 && Number.isFinite(o.proximalMu))) throw new Error('proximalMu must be non-negative');
   if (o.correction !== undefined && o.correction.length !== o.params.length) throw new Error('the correction does not match the model shape');
-  // Bad labels would otherwise train silently on garbage (a one-hot out of range is all zeros).
-  for (let i = 0; i < n; i++) {
+  // Bad labels would otherwise train silently on garbage (a one-hot out of range is all zeros); k-means reads none.
+  for (let i = 0; i < (shape.kind === 'kmeans' ? 0 : n); i++) {
     const label = o.y[i];
     const ok =
-      shape.kind === 'logistic'
+      shape.kind === 'logistic' || (shape.kind === 'svm' && shape.outputDim === 1)
         ? label === 0 || label === 1
-        : shape.kind === 'softmax'
+        : shape.kind === 'softmax' || shape.kind === 'svm'
           ? Number.isInteger(label) && label >= 0 && label < shape.outputDim
           : Number.isFinite(label);
     if (!ok) throw new Error(`invalid ${shape.kind} target ${label} at row ${i}`);

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { seededRandom } from '@fl/shared';
-import { countRight, LOSSES, targetsOf } from './losses';
+import { countRight, isOneHot, LOSSES, targetsOf } from './losses';
 import { shuffle, type TrainOptions, type TrainResult } from './options';
 
 /** Trains on the current TF.js backend; the options are validated and n > 0. */
@@ -17,6 +17,7 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
   const { shape, n, epochs, batchSize, learningRate, l2 } = options;
   const d = shape.inputDim;
   const k = shape.outputDim;
+  if (shape.kind === 'kmeans') throw new Error('k-means is not trained by gradient steps');
   const loss = LOSSES[shape.kind];
   // The bias is folded into the weights as an extra input that is always 1: the
   // shared layout (W row-major, then b) is then exactly a (d+1) x k matrix θ, and
@@ -30,7 +31,7 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
   const batchLabels = new Float32Array(Math.min(batchSize, n));
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  const oneHot = shape.kind === 'softmax' ? new Float32Array(Math.min(batchSize, n) * k) : undefined;
+  const oneHot = isOneHot(shape) ? new Float32Array(Math.min(batchSize, n) * k) : undefined;
   const random = seededRandom(options.seed);
 
   // A copy, because the cpu backend keeps a reference to the array it is given.
@@ -60,7 +61,7 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
           const z = tf.matMul(xb, theta) as tf.Tensor2D;
           if (measure) {
             lossSum.assign(tf.add(lossSum, tf.sum(loss.rows(z, tb))));
-            if (shape.kind !== 'linear') right += countRight(shape.kind, z.dataSync(), batchLabels, 0, k);
+            if (shape.kind !== 'linear') right += countRight(z.dataSync(), batchLabels, 0, k);
           }
           const scale = size === batchSize ? fullStep : tf.scalar(learningRate / size);
           let step = tf.mul(tf.matMul(xb, loss.gradient(z, tb), true, false), scale);

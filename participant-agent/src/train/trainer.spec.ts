@@ -523,3 +523,30 @@ describe('evaluateLocal', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('trainLocal for k-means', () => {
+  const shape: ModelShape = { kind: 'kmeans', inputDim: 2, outputDim: 2 };
+  const centres = Float32Array.from([0, 0, 10, 10, 0.5, 0.5]);
+
+  it('returns per-cluster sums and counts as shares of the job\'s rows, and the centres\' inertia as the loss', async () => {
+    // Prepare: two rows near each centre; the job has 8 rows across its sites
+    const x = Float32Array.from([0, 1, 1, 0, 10, 11, 11, 10]);
+
+    // Execute
+    const result = await trainLocal({ shape, params: centres, x, y: new Float32Array(4), n: 4, epochs: 1, batchSize: 32, learningRate: 0.1, l2: 0, seed: 1, jobRows: 8 });
+
+    // Assert
+    expect(Array.from(result.params)).toEqual([1 / 8, 1 / 8, 21 / 8, 21 / 8, 2 / 8, 2 / 8]);
+    expect(result.loss).toBeCloseTo(1, 6);
+    expect(result.samples).toBe(4);
+  });
+
+  it('sends zero sums from a site without rows, never the centres it was sent', async () => {
+    const result = await trainLocal({ shape, params: centres, x: new Float32Array(0), y: new Float32Array(0), n: 0, epochs: 1, batchSize: 32, learningRate: 0.1, l2: 0, seed: 1, jobRows: 8 });
+    expect(Array.from(result.params)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('needs the job\'s row count', async () => {
+    await expect(trainLocal({ shape, params: centres, x: new Float32Array(2), y: new Float32Array(1), n: 1, epochs: 1, batchSize: 32, learningRate: 0.1, l2: 0, seed: 1 })).rejects.toThrow(/row count/);
+  });
+});

@@ -1,13 +1,14 @@
 /**
- * Local training of the convex models (logistic, softmax, linear) on a site's own
+ * Local training of the convex models (logistic, softmax, linear, svm) and k-means on a site's own
  * data, and evaluation of a parameter vector against it: one path, TF.js ops on
  * the process's backend (backend.ts), with each kind's loss written once (losses.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parameterCount, type ModelShape } from '@fl/shared';
 import { selectBackend } from './backend';
-import { countRight, LOSSES, targetsOf } from './losses';
+import { countRight, isOneHot, LOSSES, targetsOf } from './losses';
 import { validate, type TrainOptions, type TrainResult } from './options';
+import { kmeansEvaluate, kmeansTrain } from './kmeans';
 import { sgd } from './sgd';
 
 export type { TrainOptions, TrainResult } from './options';
@@ -15,10 +16,12 @@ export type { TrainOptions, TrainResult } from './options';
 export interface Evaluation {
   /** The same loss as TrainResult.loss, without the L2 term. */
   loss: number;
-  /** logistic and softmax */
+  /** logistic, softmax and svm */
   accuracy?: number;
   /** linear */
   mse?: number;
+  /** kmeans: the mean squared distance of a row to its nearest centre, the same figure as the loss */
+  inertia?: number;
 }
 
 /**
@@ -28,6 +31,8 @@ export interface Evaluation {
 export async function trainLocal(options: TrainOptions): Promise<TrainResult> {
   validate(options);
   await selectBackend();
+  // k-means first: a site without rows sends zero sums, not the centres it was sent.
+  if (options.shape.kind === 'kmeans') return kmeansTrain(options);
   if (options.n === 0) return { params: options.params.slice(), loss: 0, samples: 0, steps: 0 };
   return sgd(options);
 }
@@ -44,9 +49,10 @@ export async function evaluateLocal(shape: ModelShape, params: Float32Array, x: 
   if (params.length !== parameterCount(shape)) throw new Error('parameters do not match the model shape');
   if (x.length !== n * d) throw new Error('features do not match the model shape');
   if (y.length !== n) throw new Error('targets do not match n');
+  if (shape.kind === 'kmeans') return kmeansEvaluate(shape, params, x, n);
   await selectBackend();
   const loss = LOSSES[shape.kind];
-  const oneHot = shape.kind === 'softmax' ? new Float32Array(Math.min(EVALUATION_CHUNK, n) * k) : undefined;
+  const oneHot = isOneHot(shape) ? new Float32Array(Math.min(EVALUATION_CHUNK, n) * k) : undefined;
   // Summed on the host in float64, a chunk at a time.
   let lossSum = 0;
   let right = 0;
@@ -61,7 +67,7 @@ export async function evaluateLocal(shape: ModelShape, params: Float32Array, x: 
       });
       try {
         lossSum += rowLoss.dataSync()[0];
-        if (shape.kind !== 'linear') right += countRight(shape.kind, z.dataSync(), y, start, k);
+        if (shape.kind !== 'linear') right += countRight(z.dataSync(), y, start, k);
       } finally {
         rowLoss.dispose();
         z.dispose();

@@ -1,5 +1,5 @@
 import { decodePublicKey, encodeKey, generateKeyPair } from '../crypto/keys';
-import { AuditPageQuerySchema, NewUserRequestSchema, PublicKeySchema } from './requests';
+import { AuditPageQuerySchema, NewInvitationRequestSchema, NewUserRequestSchema, PublicKeySchema } from './requests';
 
 describe('the admin API request schemas', () => {
   it('accept exactly the public keys the coordinator can decode: canonical base64 of 32 bytes', () => {
@@ -22,5 +22,14 @@ describe('the admin API request schemas', () => {
   it('refuse a short password, naming the minimum', () => {
     const parsed = NewUserRequestSchema.safeParse({ name: 'ada', password: 'short', role: 'admin' });
     expect(parsed.success ? '' : parsed.error.issues[0].message).toBe('at least 12 characters');
+  });
+
+  it('take an organisation and a country in any script, but refuse control characters and bidirectional overrides', () => {
+    expect(NewInvitationRequestSchema.safeParse({ organisation: 'Banque Zürich — 銀行 بنك', country: 'Österreich' }).success).toBe(true);
+    for (const organisation of ['Bank\u202Egnp.exe', 'Bank\u0000', 'Bank\u001B[31m', 'Bank\nforged', 'Bank\u2066x\u2069', 'Bank\u0085']) {
+      const parsed = NewInvitationRequestSchema.safeParse({ organisation, country: 'NL' });
+      expect(parsed.success ? undefined : parsed.error.issues[0]).toMatchObject({ params: { code: 'UNSAFE_TEXT' }, message: expect.stringMatching(/^control characters and bidirectional overrides are not allowed \(U\+[0-9A-F]{4} at 4\)$/) });
+    }
+    expect(NewInvitationRequestSchema.safeParse({ organisation: 'Bank', country: 'N\u202EL' }).success).toBe(false);
   });
 });

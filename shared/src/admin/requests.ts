@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ParticipantNameSchema } from '../protocol/enrollment';
+import { cleanText } from '../protocol/text';
 import { RoleSchema } from './views';
 
 export const MIN_PASSWORD_LENGTH = 12;
@@ -31,21 +32,22 @@ export const NewUserRequestSchema = z
 export type NewUserRequest = z.infer<typeof NewUserRequestSchema>;
 
 /** `POST /api/tokens` */
-export const NewTokenRequestSchema = z.strictObject({ label: z.string().min(1).max(200) }).meta({ id: 'NewTokenRequest' });
+export const NewTokenRequestSchema = z.strictObject({ label: cleanText(z.string().min(1).max(200)) }).meta({ id: 'NewTokenRequest' });
 export type NewTokenRequest = z.infer<typeof NewTokenRequestSchema>;
 
-const country = z.string().max(100).default('');
+const country = cleanText(z.string().max(100)).default('');
+const organisation = cleanText(z.string().min(1).max(200));
 
 /** `POST /api/participants`: an admin registers a key exchanged out of band; approved at once. */
 export const RegisterParticipantRequestSchema = z
-  .strictObject({ name: ParticipantNameSchema, organisation: z.string().min(1).max(200), country, publicKey: PublicKeySchema })
+  .strictObject({ name: ParticipantNameSchema, organisation, country, publicKey: PublicKeySchema })
   .meta({ id: 'RegisterParticipantRequest' });
 export type RegisterParticipantRequest = z.infer<typeof RegisterParticipantRequestSchema>;
 
 /** `POST /api/invitations` */
 export const NewInvitationRequestSchema = z
   .strictObject({
-    organisation: z.string().min(1).max(200),
+    organisation,
     country,
     /** fixes the participant name; else the site chooses it when it enrolls */
     name: ParticipantNameSchema.optional(),
@@ -55,7 +57,7 @@ export const NewInvitationRequestSchema = z
 export type NewInvitationRequest = z.infer<typeof NewInvitationRequestSchema>;
 
 /** `POST /api/participants/{name}/approve|reject|revoke`; the body may be left out. */
-export const DecisionRequestSchema = z.strictObject({ reason: z.string().max(1000).default('') }).meta({ id: 'DecisionRequest' });
+export const DecisionRequestSchema = z.strictObject({ reason: cleanText(z.string().max(1000)).default('') }).meta({ id: 'DecisionRequest' });
 export type DecisionRequest = z.infer<typeof DecisionRequestSchema>;
 
 /** `GET /api/audit?after=SEQ&limit=N`: the records after SEQ, oldest first. */
@@ -66,7 +68,13 @@ export const AuditPageQuerySchema = z.object({
 export type AuditPageQuery = z.infer<typeof AuditPageQuerySchema>;
 
 /** `GET /api/jobs/{id}/model?round=N`: a round's model; the latest when left out. */
-export const ModelQuerySchema = z.object({ round: z.coerce.number().int().min(0).optional() });
+/**
+ * `format`: json (the default, or raw bytes by the Accept header); onnx, the model
+ * with its preprocessing in one ONNX graph (model.onnx); tfjs, a TF.js LayersModel's
+ * model.json, whose weights are at `format=tfjs-weights` of the same round.
+ */
+export const MODEL_FORMATS = ['json', 'onnx', 'tfjs', 'tfjs-weights'] as const;
+export const ModelQuerySchema = z.object({ round: z.coerce.number().int().min(0).optional(), format: z.enum(MODEL_FORMATS).optional() });
 export type ModelQuery = z.infer<typeof ModelQuerySchema>;
 
 export const JobParamsSchema = z.object({ id: z.string().describe('the job id') });

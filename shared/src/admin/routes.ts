@@ -28,6 +28,8 @@ import {
   CreatedInvitationViewSchema,
   CreatedTokenViewSchema,
   HealthViewSchema,
+  LivenessViewSchema,
+  ReadinessViewSchema,
   InvitationViewSchema,
   JobViewSchema,
   ModelViewSchema,
@@ -61,7 +63,9 @@ export interface AdminRoute {
   /** the JSON answer; none for 204 */
   response?: z.ZodType;
   /** other media types the route can answer with, chosen by the Accept header */
-  alsoProduces?: ('application/octet-stream' | 'text/html' | 'text/javascript')[];
+  alsoProduces?: ('application/octet-stream' | 'text/html' | 'text/javascript' | 'text/plain')[];
+  /** the answer with status 503, for a route that says the coordinator cannot serve now */
+  unavailable?: z.ZodType;
 }
 
 const decision = (action: 'approve' | 'reject' | 'revoke', summary: string): AdminRoute => ({
@@ -88,6 +92,24 @@ const control = (action: 'pause' | 'resume' | 'stop', summary: string): AdminRou
 
 export const ADMIN_ROUTES: readonly AdminRoute[] = [
   { method: 'get', path: '/api/health', summary: 'Liveness, and the coordinator key agents compare out of band before pinning it', access: 'public', status: 200, response: HealthViewSchema },
+  { method: 'get', path: '/api/health/live', summary: 'Liveness probe: the process answers', access: 'public', status: 200, response: LivenessViewSchema },
+  {
+    method: 'get',
+    path: '/api/health/ready',
+    summary: 'Readiness probe: 200 when the store answers a query, 503 when it does not',
+    access: 'public',
+    status: 200,
+    response: ReadinessViewSchema,
+    unavailable: ReadinessViewSchema,
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics (text format): with an admin token, or the metrics token (--metrics-token)',
+    access: 'admin',
+    status: 200,
+    alsoProduces: ['text/plain'],
+  },
   { method: 'get', path: '/api/openapi.json', summary: 'This description of the API, as OpenAPI 3', access: 'public', status: 200, response: z.record(z.string(), z.unknown()) },
   { method: 'get', path: '/api/docs', summary: 'The API reference, rendered from the OpenAPI description', access: 'public', status: 200, alsoProduces: ['text/html'] },
   { method: 'get', path: '/api/docs/init.js', summary: "The reference page's start script", access: 'public', status: 200, alsoProduces: ['text/javascript'] },
@@ -125,7 +147,9 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   {
     method: 'get',
     path: '/api/jobs/{id}/model',
-    summary: 'The global model: JSON with its shape and preprocessing, or the raw Float32 little-endian bytes with Accept: application/octet-stream',
+    summary:
+      'The global model: JSON with its shape and preprocessing, or the raw Float32 little-endian bytes with Accept: application/octet-stream; ' +
+      'format=onnx: model.onnx, preprocessing and model in one graph, raw columns in; format=tfjs: a TF.js LayersModel model.json (weights at format=tfjs-weights)',
     access: 'any-role',
     params: JobParamsSchema,
     query: ModelQuerySchema,

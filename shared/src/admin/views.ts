@@ -31,6 +31,16 @@ export const HealthViewSchema = z
   .meta({ id: 'HealthView' });
 export type HealthView = z.infer<typeof HealthViewSchema>;
 
+/** `GET /api/health/live`: the process answers; nothing else is checked, so a slow database never restarts it. */
+export const LivenessViewSchema = z.object({ status: z.literal('ok') }).meta({ id: 'LivenessView' });
+export type LivenessView = z.infer<typeof LivenessViewSchema>;
+
+/** `GET /api/health/ready`: whether to send traffic here: the store answered a query (200) or did not (503). */
+export const ReadinessViewSchema = z
+  .object({ status: z.enum(['ready', 'unready']), store: z.enum(['ok', 'failing']) })
+  .meta({ id: 'ReadinessView' });
+export type ReadinessView = z.infer<typeof ReadinessViewSchema>;
+
 /** `GET /api/session`: who the presented credentials are (user null for a configured token). */
 export const SessionViewSchema = z.object({ role: RoleSchema, user: z.string().nullable() }).meta({ id: 'SessionView' });
 export type SessionView = z.infer<typeof SessionViewSchema>;
@@ -175,7 +185,8 @@ export const ModelViewSchema = z
     round: z.number().int(),
     sha256,
     shape: z.object({ kind: z.enum(MODEL_KINDS), inputDim: z.number().int(), outputDim: z.number().int() }),
-    target: z.string(),
+    /** absent for kmeans, which has no target */
+    target: z.string().optional(),
     preprocessing: PreprocessingSchema,
     weights: z.array(z.number()),
   })

@@ -1,3 +1,4 @@
 export * from './record';
 export * from './verify';
 export * from './bundle';
+export * from './anchor';

@@ -14,7 +14,7 @@ import { canonicalJson } from '../crypto/canonical';
 import { decodePublicKey, fingerprint, verifyHeader } from '../crypto/keys';
 import { JobSpecSchema } from '../protocol/job';
 import { aggregate, type LocalTraining } from '../strategy/aggregate';
-import { DEFAULT_STRATEGY, STRATEGY_TITLES, StrategySpecSchema, type StrategySpec } from '../strategy/spec';
+import { DEFAULT_STRATEGY, STRATEGY_TITLES, strategyOf, type StrategySpec } from '../strategy/spec';
 import { decodeState, EMPTY_STATE, stateDigest, type StrategyState } from '../strategy/state';
 import { SecAggError } from '../secagg/errors';
 import { removeMasks } from '../secagg/protocol';
@@ -288,7 +288,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
       case 'job.created': {
         const { job: name, spec } = data as AuditData<'job.created'>;
         check(!jobs.has(name), at, () => `job ${name} is created a second time`);
-        const strategy = spec.strategy === undefined ? DEFAULT_STRATEGY : StrategySpecSchema.safeParse(spec.strategy).data;
+        const strategy = safely(() => strategyOf(spec));
         check(strategy !== undefined, at, () => `job ${name}: its spec names no strategy this verifier knows`);
         const training = localTraining(spec);
         check(training !== undefined, at, () => `job ${name}: its spec's local training settings are not valid`);
@@ -599,4 +599,13 @@ function issue(error: { issues: { path: PropertyKey[]; message: string }[] }): s
 function trustedFingerprint(key: string): string {
   const bytes = decodePublicKey(key);
   return bytes ? fingerprint(bytes) : `key ${key}`;
+}
+
+/** The value, or undefined where making it throws (a spec this verifier cannot read). */
+function safely<T>(make: () => T): T | undefined {
+  try {
+    return make();
+  } catch {
+    return undefined;
+  }
 }

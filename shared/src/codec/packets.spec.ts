@@ -1,5 +1,5 @@
 import { Decoder as SocketIoDecoder, Encoder as SocketIoEncoder, PacketType, type Packet } from 'socket.io-parser';
-import { Decoder, Encoder, ONE_FRAME_MAX_BYTES } from './packets';
+import { AttachmentBudget, boundedPacketCodec, Decoder, Encoder, ONE_FRAME_MAX_BYTES } from './packets';
 
 /** Everything a decoder makes of the encoded parts, in order. */
 function decodeAll(decoder: SocketIoDecoder, parts: unknown[]): Packet[] {
@@ -65,5 +65,49 @@ describe('the one-frame packet encoding', () => {
     const text = new TextEncoder().encode('52-/agents,["update",{"_placeholder":true,"num":0}]');
     const lying = Uint8Array.from([0xf1, text.length, 0, 0, 0, ...text, 1, 0, 0, 0, 9]);
     expect(() => new Decoder().add(lying)).toThrow('does not announce its attachments');
+  });
+
+  describe('with a budget for unfinished packets', () => {
+    const KiB = 1024;
+    /** Socket.IO's text announcing `count` attachments, as a client with the default encoder sends it. */
+    const announce = (count: number) => `5${count}-/agents,${JSON.stringify(['update', Array.from({ length: count }, (_, num) => ({ _placeholder: true, num }))])}`;
+
+    it('holds attachments until the last arrives, then lets go of them', () => {
+      const shared = new AttachmentBudget(100 * KiB);
+      const decoder = new (boundedPacketCodec({ perConnectionBytes: 64 * KiB, shared }).Decoder)();
+      const packets: Packet[] = [];
+      decoder.on('decoded', (p: Packet) => packets.push(p));
+      decoder.add(announce(3));
+      decoder.add(Buffer.alloc(30 * KiB));
+      decoder.add(Buffer.alloc(30 * KiB));
+      expect(shared.held).toBe(60 * KiB);
+      decoder.add(Buffer.alloc(30 * KiB));
+      expect(packets).toHaveLength(1);
+      expect(shared.held).toBe(0);
+    });
+
+    it("closes a connection past its own budget, and frees what it held", () => {
+      const refusals: string[] = [];
+      const shared = new AttachmentBudget(1024 * KiB, (why) => refusals.push(why));
+      const decoder = new (boundedPacketCodec({ perConnectionBytes: 64 * KiB, shared }).Decoder)();
+      decoder.add(announce(10));
+      decoder.add(Buffer.alloc(40 * KiB));
+      expect(() => decoder.add(Buffer.alloc(40 * KiB))).toThrow('unfinished attachments of 81920 bytes on one connection, over its 65536');
+      expect(refusals).toHaveLength(1);
+      expect(shared.held).toBe(0);
+    });
+
+    it("closes the connection that goes past the process's budget, the others keep theirs", () => {
+      const shared = new AttachmentBudget(100 * KiB);
+      const { Decoder: Bounded } = boundedPacketCodec({ perConnectionBytes: 64 * KiB, shared });
+      const [a, b] = [new Bounded(), new Bounded()];
+      for (const d of [a, b]) d.add(announce(3));
+      a.add(Buffer.alloc(60 * KiB));
+      expect(() => b.add(Buffer.alloc(60 * KiB))).toThrow("unfinished attachments of 122880 bytes in all, over the process's 102400");
+      expect(shared.held).toBe(60 * KiB);
+      // a connection that closes lets go of what it held
+      a.destroy();
+      expect(shared.held).toBe(0);
+    });
   });
 });

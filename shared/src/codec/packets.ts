@@ -16,6 +16,12 @@
  * The decoder takes both: its own frames, and Socket.IO's text-then-attachments
  * (what a client with the default parser sends), so only what a peer receives
  * needs this encoding. Dashboards never receive binary and keep the default.
+ *
+ * Socket.IO's way, a packet's attachments are held until the last one arrives: a
+ * peer that announces ten and sends nine pins them. A decoder made by
+ * boundedPacketCodec counts the attachments it holds against a budget per
+ * connection and one shared by every connection of the process; past either it
+ * throws, Socket.IO closes the connection, and destroy() frees what was held.
  */
 import { Decoder as SocketIoDecoder, Encoder as SocketIoEncoder, PacketType, type Packet } from 'socket.io-parser';
 
@@ -54,9 +60,32 @@ export class Encoder extends SocketIoEncoder {
   }
 }
 
+/** Bytes of unfinished packets that every decoder of a process holds together, and their limit. */
+export class AttachmentBudget {
+  held = 0;
+  constructor(
+    readonly maxBytes: number,
+    /** told when a connection is closed for going over, with why */
+    readonly onExceeded: (reason: string) => void = () => undefined,
+  ) {}
+}
+
+export interface DecoderLimits {
+  /** bytes of attachments one connection may hold for a packet not yet complete */
+  perConnectionBytes: number;
+  /** the process-wide budget this connection draws on */
+  shared: AttachmentBudget;
+}
+
 export class Decoder extends SocketIoDecoder {
   /** attachments still due to the packet Socket.IO's way, announced by its text */
   private due = 0;
+  /** bytes of the attachments held for the packet still due */
+  private held = 0;
+
+  constructor(private readonly limits?: DecoderLimits) {
+    super();
+  }
 
   override add(chunk: unknown): void {
     if (typeof chunk === 'string') {
@@ -68,6 +97,8 @@ export class Decoder extends SocketIoDecoder {
     }
     if (this.due > 0) {
       this.due--;
+      if (this.due > 0) this.hold(chunk);
+      else this.release();
       return super.add(chunk);
     }
     // Told by tag, not instanceof: buffers may come from another realm.
@@ -95,11 +126,49 @@ export class Decoder extends SocketIoDecoder {
     for (const attachment of attachments) super.add(attachment);
   }
 
+  /** Counts an attachment held until the packet's last one arrives; throws past the budget. */
+  private hold(chunk: unknown): void {
+    if (!this.limits) return;
+    const bytes = ArrayBuffer.isView(chunk) || chunk instanceof ArrayBuffer ? chunk.byteLength : 0;
+    const { perConnectionBytes, shared } = this.limits;
+    this.held += bytes;
+    shared.held += bytes;
+    const over =
+      this.held > perConnectionBytes
+        ? `unfinished attachments of ${this.held} bytes on one connection, over its ${perConnectionBytes}`
+        : shared.held > shared.maxBytes
+          ? `unfinished attachments of ${shared.held} bytes in all, over the process's ${shared.maxBytes}`
+          : undefined;
+    if (over) {
+      this.destroy();
+      shared.onExceeded(over);
+      throw new Error(over);
+    }
+  }
+
+  private release(): void {
+    if (this.limits) this.limits.shared.held -= this.held;
+    this.held = 0;
+  }
+
   override destroy(): void {
     super.destroy();
     this.due = 0;
+    this.release();
   }
 }
 
 /** For the `parser` option of a Socket.IO server or client. */
 export const packetCodec = { Encoder, Decoder };
+
+/** The same encoding, with decoders that hold unfinished packets within `limits` (for a server facing untrusted peers). */
+export function boundedPacketCodec(limits: DecoderLimits): { Encoder: typeof Encoder; Decoder: new () => Decoder } {
+  return {
+    Encoder,
+    Decoder: class BoundedDecoder extends Decoder {
+      constructor() {
+        super(limits);
+      }
+    },
+  };
+}

@@ -2,3 +2,4 @@ export * from './model';
 export * from './metrics';
 export * from './random';
 export * from './average';
+export * from './kmeans';

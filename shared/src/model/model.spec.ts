@@ -35,6 +35,19 @@ describe('model maths', () => {
     expect(out[0]).toBeCloseTo(1 / 3);
     expect(out[1]).toBeCloseTo(2 / 3);
   });
+
+  it('predicts an svm\'s margins, one per class one-vs-rest', () => {
+    // z = [x - 1, -x + 1]
+    const shape = { kind: 'svm' as const, inputDim: 1, outputDim: 2 };
+    const out = predict(shape, new Float32Array([1, -1, -1, 1]), new Float32Array([3, 0]), 2);
+    expect(Array.from(out)).toEqual([2, -2, -1, 1]);
+  });
+
+  it('predicts a k-means model as squared distances to its centres, the cluster weights unread', () => {
+    const shape = { kind: 'kmeans' as const, inputDim: 2, outputDim: 2 };
+    const out = predict(shape, new Float32Array([0, 0, 3, 4, 0.5, 0.5]), new Float32Array([3, 0]), 1);
+    expect(Array.from(out)).toEqual([9, 16]);
+  });
 });
 
 describe('metrics', () => {

@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   INVALID_FRAME: { http: 400, meaning: 'the message does not match its schema' },
   VALIDATION_FAILED: { http: 400, meaning: 'the request body does not match its schema' },
   FRAME_TOO_LARGE: { http: 413, meaning: 'the message is larger than the configured frame limit' },
+  PAYLOAD_TOO_LARGE: { http: 413, meaning: 'the request body is larger than the limit' },
+  UNSAFE_TEXT: { http: 400, meaning: 'a text field holds control characters or bidirectional overrides' },
   NOT_FOUND: { http: 404, meaning: 'no such resource' },
   CONFLICT: { http: 409, meaning: 'the resource already exists or is in another state' },
   UNAUTHORIZED: { http: 401, meaning: 'missing or wrong credentials' },

@@ -4,3 +4,4 @@ export * from './messages';
 export * from './events';
 export * from './enrollment';
 export * from './failures';
+export * from './text';

@@ -2,26 +2,28 @@
 import { z } from 'zod';
 import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
+import { cleanText } from './text';
 import { secureAggregationRefusal } from '../secagg/compat';
 import { SecureAggregationSpecSchema } from '../secagg/spec';
 import { DpSpecSchema } from '../privacy/spec';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
-const name = z.string().min(1).max(200);
+const name = cleanText(z.string().min(1).max(200));
 
 export const FeatureSchema = z.strictObject({ name, type: z.enum(FEATURE_TYPES) });
 export type Feature = z.infer<typeof FeatureSchema>;
 
 export const JobSpecSchema = z
   .strictObject({
-    name: z.string().min(1).max(200).default('job'),
+    name: cleanText(z.string().min(1).max(200)).default('job'),
     model: z.enum(MODEL_KINDS),
     features: z.array(FeatureSchema).min(1).max(100_000),
-    target: name,
-    /** logistic: the target value that is the positive class; default the second in sorted order */
+    /** the column to predict; every model has one but kmeans, which has none */
+    target: name.optional(),
+    /** logistic and a two-class svm: the target value that is the positive class; default the second in sorted order */
     positiveClass: z.string().max(200).optional(),
     /**
-     * logistic and softmax: the target's classes. Declared, they are the model's
+     * logistic, softmax and svm: the target's classes. Declared, they are the model's
      * outputs, and a site reporting any other class is left out of the job;
      * undeclared, they are the classes the sites report.
      */
@@ -42,7 +44,9 @@ export const JobSpecSchema = z
     evaluateEvery: z.number().int().min(0).max(100_000).default(1),
     /** share of each participant's rows held out from training to evaluate on; only when evaluateEvery > 0 */
     evaluationFraction: z.number().min(0.01).max(0.5).default(0.2),
-    /** how updates become the next global model: `{ name, ...params }` (shared/src/strategy/spec.ts) */
+    /** kmeans: the number of clusters */
+    k: z.number().int().min(2).max(1000).optional(),
+    /** how updates become the next global model: `{ name, ...params }` (shared/src/strategy/spec.ts); a kmeans job's is k-means */
     strategy: StrategySpecSchema.default(DEFAULT_STRATEGY),
     /** SecAgg+: the coordinator learns only the sum of the updates (docs/privacy.md) */
     secureAggregation: SecureAggregationSpecSchema.optional(),
@@ -72,6 +76,20 @@ export const JobSpecSchema = z
       if (!('weighting' in spec.strategy) || spec.strategy.weighting !== 'uniform') {
         ctx.addIssue({ code: 'custom', path: ['strategy', 'weighting'], message: "differential privacy needs weighting 'uniform': a sample-weighted update's sensitivity is not bounded by clipNorm" });
       }
+    }
+    if ((spec.model === 'kmeans') !== (spec.target === undefined)) {
+      const message = spec.model === 'kmeans' ? 'a kmeans model has no target' : `a ${spec.model} model needs a target`;
+      ctx.addIssue({ code: 'custom', path: ['target'], message });
+    }
+    if (spec.model === 'kmeans') {
+      if (spec.k === undefined) ctx.addIssue({ code: 'custom', path: ['k'], message: 'a kmeans model needs k, its number of clusters' });
+      const named = spec.strategy.name;
+      if (named !== 'fedavg' && !(named === 'kmeans' && spec.strategy.k === spec.k)) {
+        ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'a kmeans model aggregates with k-means, with the job\'s k' });
+      }
+    } else {
+      if (spec.k !== undefined) ctx.addIssue({ code: 'custom', path: ['k'], message: 'k applies to kmeans models only' });
+      if (spec.strategy.name === 'kmeans') ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'the k-means strategy aggregates kmeans models only' });
     }
     const { classes, positiveClass } = spec;
     if (classes) {
@@ -109,6 +127,8 @@ export const LocalStatisticsSchema = z.object({
   target: z.discriminatedUnion('type', [
     z.object({ type: z.literal('categorical'), counts: categoryCounts }),
     z.object({ type: z.literal('numeric'), count, sum: finite, sumSquares: finite }),
+    /** a job without a target (kmeans): every row counts */
+    z.object({ type: z.literal('none') }),
   ]),
 });
 export type LocalStatistics = z.infer<typeof LocalStatisticsSchema>;
@@ -130,6 +150,8 @@ export const PreprocessingSchema = z.object({
     z.object({ type: z.literal('binary'), classes: z.tuple([z.string(), z.string()]) }),
     z.object({ type: z.literal('classes'), classes: z.array(z.string()).min(2) }),
     z.object({ type: z.literal('numeric'), mean: finite, std: finite }),
+    /** kmeans: no target */
+    z.object({ type: z.literal('none') }),
   ]),
   /** width of the prepared feature vector */
   inputDim: z.number().int().min(1),
@@ -140,8 +162,12 @@ export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
 export const UNKNOWN_CATEGORY = '<unknown>';
 
-/** The shape of a job's model once its preprocessing is known: softmax has one output per class. */
-export function modelShapeOf(kind: ModelKind, preprocessing: Preprocessing): ModelShape {
+/** The shape of a job's model once its preprocessing is known: softmax and a multiclass svm have one output per class, kmeans k centres. */
+export function modelShapeOf(kind: ModelKind, preprocessing: Preprocessing, k?: number): ModelShape {
+  if (kind === 'kmeans') {
+    if (k === undefined) throw new Error('a kmeans model needs k');
+    return { kind, inputDim: preprocessing.inputDim, outputDim: k };
+  }
   const outputDim = preprocessing.target.type === 'classes' ? preprocessing.target.classes.length : 1;
   return { kind, inputDim: preprocessing.inputDim, outputDim };
 }

@@ -11,6 +11,7 @@
  * of WeightedAverage, so that logs written before strategies existed verify.
  */
 import { WeightedAverage } from '../model/average';
+import { kmeansInitialised, kmeansStep } from '../model/kmeans';
 import type { StrategyName, StrategyOf, StrategySpec } from './spec';
 import { EMPTY_STATE, type StrategyState } from './state';
 
@@ -300,7 +301,33 @@ export const STRATEGIES: { [N in StrategyName]: StrategyMaths<N> } = {
       }),
     trainConfig: noConfig,
   },
+  kmeans: { begin: kmeans, trainConfig: noConfig },
 };
+
+/**
+ * k-means (shared/src/model/kmeans.ts): a Lloyd round is a plain sum of the
+ * updates, weight 1 each and in float64, so that it can be computed from masked
+ * updates just as well; the initialisation round keeps the sites' candidate
+ * centres, which the reduction needs one by one.
+ */
+function kmeans(spec: StrategyOf<'kmeans'>, input: AggregationInput): Aggregator {
+  const { global } = input;
+  const layout = { k: spec.k, d: global.length / spec.k - 1 };
+  if (!Number.isInteger(layout.d) || layout.d < 1) throw new Error(`a k-means model of ${global.length} values does not hold ${spec.k} centres`);
+  const initialising = !kmeansInitialised(global, layout);
+  const sum = new Float64Array(global.length);
+  const candidates: Float32Array[] = [];
+  let added = 0;
+  return {
+    add(update) {
+      checkSize(global, update);
+      added++;
+      if (initialising) candidates.push(update.weights);
+      else for (let i = 0; i < sum.length; i++) sum[i] += update.weights[i];
+    },
+    result: () => (added === 0 ? null : { weights: kmeansStep(global, layout, sum, candidates), state: EMPTY_STATE }),
+  };
+}
 
 /** The aggregation of one round under a strategy. */
 export function beginAggregation(spec: StrategySpec, input: AggregationInput): Aggregator {

@@ -66,6 +66,12 @@ export const STRATEGY_SCHEMAS = {
     f: z.number().int().min(0).max(100_000).default(0),
     m: z.number().int().min(1).max(100_000).default(1),
   }),
+  /**
+   * Federated k-means (model: 'kmeans'): an initialisation round reducing the sites'
+   * candidate centres, then Lloyd rounds on summed per-cluster sums and counts
+   * (shared/src/model/kmeans.ts). A job's model chooses it, with the job's k.
+   */
+  kmeans: z.strictObject({ name: z.literal('kmeans'), k: z.number().int().min(2).max(1000) }),
 } as const;
 
 export type StrategyName = keyof typeof STRATEGY_SCHEMAS;
@@ -82,6 +88,7 @@ export const StrategySpecSchema = z.discriminatedUnion('name', [
   STRATEGY_SCHEMAS.median,
   STRATEGY_SCHEMAS['trimmed-mean'],
   STRATEGY_SCHEMAS.krum,
+  STRATEGY_SCHEMAS.kmeans,
 ]);
 export type StrategySpec = z.infer<typeof StrategySpecSchema>;
 export type StrategySpecInput = z.input<typeof StrategySpecSchema>;
@@ -99,13 +106,18 @@ export const STRATEGY_TITLES: Record<StrategyName, string> = {
   median: 'coordinate-wise median',
   'trimmed-mean': 'trimmed mean',
   krum: 'Krum',
+  kmeans: 'k-means',
 };
 
 /** What a job that names no strategy aggregates with, and what a log written before strategies were recorded means. */
 export const DEFAULT_STRATEGY: StrategySpec = { name: 'fedavg', weighting: 'samples' };
 
-/** A job's strategy, defaults filled in; a job stored before the field existed is FedAvg. */
-export function strategyOf(spec: { strategy?: unknown }): StrategySpec {
+/**
+ * A job's strategy, defaults filled in; a job stored before the field existed is
+ * FedAvg. A k-means job's model decides it: k-means with the job's k.
+ */
+export function strategyOf(spec: { strategy?: unknown; model?: unknown; k?: unknown }): StrategySpec {
+  if (spec.model === 'kmeans') return StrategySpecSchema.parse({ name: 'kmeans', k: spec.k });
   return spec.strategy === undefined ? DEFAULT_STRATEGY : StrategySpecSchema.parse(spec.strategy);
 }
 

@@ -108,7 +108,9 @@ export function attackStatistics(stats: LocalStatistics, attack: Attack): LocalS
         target:
           stats.target.type === 'numeric'
             ? { ...stats.target, count: rows, sum: stats.target.sum * f, sumSquares: stats.target.sumSquares * f }
-            : { type: 'categorical', counts: ((c) => c.map(([v], i): [string, number] => [v, scaleCounts(c.map(([, n]) => n), rows)[i]]))(stats.target.counts) },
+            : stats.target.type === 'none'
+              ? stats.target
+              : { type: 'categorical', counts: ((c) => c.map(([v], i): [string, number] => [v, scaleCounts(c.map(([, n]) => n), rows)[i]]))(stats.target.counts) },
       };
     }
     case 'huge-sums':

@@ -47,7 +47,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
   it.each([
     [['--data', wine, '--target', 'cultivar', '--bogus'], 'unknown flag --bogus (fl-sim --help lists them)'],
     [['--data', wine, '--target'], '--target needs a value'],
-    [['--data', wine], '--target is required (fl-sim --help)'],
+    [['--data', wine], '--target is required but for --model kmeans (fl-sim --help)'],
     [['--data', wine, '--target', 'cultivar', 'extra'], 'unexpected argument extra; every value follows its flag'],
     [['--data', wine, '--target', 'cultivar', '--rounds', '0'], '--rounds must be an integer from 1 to 100000, not "0"'],
     [['--data', wine, '--target', 'cultivar', '--lr', '-1'], '--lr needs a value; one that starts with a dash is written --lr=-VALUE'],
@@ -55,7 +55,11 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     [['--data', wine, '--target', 'cultivar', '--test-fraction', '1'], '--test-fraction must be a number between 0 and 1, not "1"'],
     [['--data', wine, '--target', 'cultivar', '--strategy', 'fedsgd'], '--strategy: unknown strategy "fedsgd"; use one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, scaffold, median, trimmed-mean, krum'],
     [['--data', wine, '--target', 'cultivar', '--strategy', 'fedprox:mu=-1'], '--strategy: fedprox: mu: Too small: expected number to be >=0'],
-    [['--data', wine, '--target', 'cultivar', '--model', 'tree'], '--model must be one of logistic, softmax, linear, not "tree"'],
+    [['--data', wine, '--target', 'cultivar', '--model', 'tree'], '--model must be one of logistic, softmax, linear, svm, kmeans, not "tree"'],
+    [['--data', wine, '--model', 'kmeans'], '--model kmeans needs --k'],
+    [['--data', wine, '--target', 'cultivar', '--k', '3'], '--k applies to --model kmeans only'],
+    [['--data', wine, '--model', 'kmeans', '--k', '1'], '--k must be an integer from 2 to 1000, not "1"'],
+    [['--data', wine, '--target', 'cultivar', '--strategy', 'kmeans'], '--strategy: k-means aggregates kmeans models only, and --model kmeans --k K chooses it'],
     [['--data', wine, '--target', 'cultivar', '--partition', 'dirichlet:x'], '--partition: the dirichlet concentration must be a positive number, not "x"'],
     [['--data', wine, '--target', 'cultivar', '--model', 'logistic'], '--model logistic needs a target with 2 classes; cultivar has 3 (use --model softmax)'],
     [

@@ -14,7 +14,8 @@ import { parsePartition } from './partition';
 import { renderChart, reportChart } from './plot';
 import { parseStrategy } from './strategy';
 import type { RoundResult, SimReport, TestMetrics } from './report';
-import { DEFAULTS, planSimulation, runSimulation, type SimOptions } from './simulate';
+import { DEFAULTS, planSimulation, runSimulation, type FinalModel, type SimOptions } from './simulate';
+import { toOnnx, toTfjs } from '@fl/coordinator';
 
 export interface Output {
   write(text: string): unknown;
@@ -28,11 +29,12 @@ interface Flag {
 /** Every flag, in the order --help shows them; the parser's options are built from this table. */
 export const FLAGS: Record<string, Flag> = {
   data: { value: 'FILE', help: 'the CSV file (required); every column but the target is a feature' },
-  target: { value: 'COLUMN', help: 'the column to predict (required)' },
+  target: { value: 'COLUMN', help: 'the column to predict (required but for kmeans, where it is left out of the features)' },
   model: {
     value: 'KIND',
-    help: 'logistic, softmax or linear (default: from the target: 2 values logistic,\nmore numbers linear, more text softmax)',
+    help: 'logistic, softmax, linear or svm (default: from the target: 2 values logistic,\nmore numbers linear, more text softmax; svm: linear SVM, one-vs-rest above 2 classes;\nkmeans: federated k-means, with --k)',
   },
+  k: { value: 'K', help: 'kmeans: the number of clusters (required with --model kmeans)' },
   positive: { value: 'CLASS', help: 'logistic: the class predicted as 1 (default: the second in sorted order)' },
   numeric: { value: 'A,B', help: 'columns to read as numbers (default: inferred from the values)' },
   categorical: { value: 'A,B', help: 'columns to read as categories, e.g. numeric codes (default: inferred)' },
@@ -72,6 +74,10 @@ export const FLAGS: Record<string, Flag> = {
   attackers: { value: 'K', help: 'how many parties attack, the first K (default 1 with --attack)' },
   json: { value: 'FILE', help: 'write the report as JSON to FILE, or to standard output with -' },
   plot: { value: 'FILE', help: 'write the chart (test metric per round, federated and centralized) as SVG; FILE ends in .svg' },
+  export: {
+    value: 'DIR',
+    help: 'write the final global model to DIR: model.onnx (preprocessing and model, raw columns in),\nmodel.json and weights.bin (TF.js LayersModel), model.fl.json (for fl-agent predict)',
+  },
   verbose: { help: 'also show what the coordinator and each agent log' },
   help: { help: 'this text (also -h)' },
 };
@@ -147,7 +153,7 @@ function checkOutput(flag: string, file: string | undefined): void {
 
 export function parseCommandLine(
   argv: string[],
-): { help: true } | { help: false; options: SimOptions; json?: string; plot?: string; verbose: boolean } {
+): { help: true } | { help: false; options: SimOptions; json?: string; plot?: string; export?: string; verbose: boolean } {
   const options = Object.fromEntries(
     Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.value ? ('string' as const) : ('boolean' as const) }]),
   );
@@ -160,7 +166,9 @@ export function parseCommandLine(
   if (values.help) return { help: true };
   const verbose = values.verbose === true;
   const text = values as Record<string, string | undefined>;
-  for (const required of ['data', 'target']) if (!text[required]) throw new UsageError(`--${required} is required (fl-sim --help)`);
+  if (!text.data) throw new UsageError('--data is required (fl-sim --help)');
+  if (!text.target && text.model !== 'kmeans') throw new UsageError('--target is required but for --model kmeans (fl-sim --help)');
+  if ((text.model === 'kmeans') !== (text.k !== undefined)) throw new UsageError(text.k === undefined ? '--model kmeans needs --k' : '--k applies to --model kmeans only');
   if (text.model !== undefined && !MODEL_KINDS.includes(text.model as ModelKind)) {
     throw new UsageError(`--model must be one of ${MODEL_KINDS.join(', ')}, not "${text.model}"`);
   }
@@ -197,15 +205,18 @@ export function parseCommandLine(
   }
   checkOutput('json', text.json);
   checkOutput('plot', text.plot);
+  if (text.export !== undefined && fs.existsSync(text.export) && !fs.statSync(text.export).isDirectory()) throw new UsageError(`--export: ${text.export} is a file, not a directory`);
   return {
     help: false,
     verbose,
     json: text.json,
     plot: text.plot,
+    export: text.export,
     options: {
       data: text.data!,
-      target: text.target!,
+      target: text.target,
       model: text.model as ModelKind | undefined,
+      k: integer(text, 'k', 2, 1000),
       positiveClass: text.positive,
       numeric: list(text.numeric),
       categorical: list(text.categorical),
@@ -243,10 +254,11 @@ export function progressLine(round: RoundResult, rounds: number, model: ModelKin
 export function summaryTable(report: SimReport): string {
   const names = Object.keys(report.final.test) as (keyof TestMetrics)[];
   const cell = (text: string) => text.padStart(10);
-  const row = (label: string, test: TestMetrics) =>
-    label.padEnd(13) + names.map((name) => cell(show((test as Record<string, number | null>)[name]))).join('');
+  // k-means cluster sizes are a list: shown after the figures, as they are.
+  const value = (v: unknown) => (Array.isArray(v) ? `  ${v.join(' ')}` : cell(show(v as number | null)));
+  const row = (label: string, test: TestMetrics) => label.padEnd(13) + names.map((name) => value((test as Record<string, unknown>)[name])).join('');
   return [
-    ' '.repeat(13) + names.map((n) => cell(n)).join(''),
+    ' '.repeat(13) + names.map((n) => (n === 'clusterSizes' ? '  cluster sizes' : cell(n))).join(''),
     row('federated', report.final.test),
     row('centralized', report.centralized.test),
   ].join('\n');
@@ -255,8 +267,9 @@ export function summaryTable(report: SimReport): string {
 function describePlan(plan: ReturnType<typeof planSimulation>): string {
   const { config, data } = plan;
   const target = config.positiveClass ? `${config.target} (${config.positiveClass} = 1)` : config.target;
+  const what = config.model === 'kmeans' ? `kmeans model, k = ${config.k}${target ? `, ${target} left out of the features,` : ''}` : `${config.model} model of ${target}`;
   const lines = [
-    `${config.model} model of ${target} on ${config.data}: ${data.train} training rows, ${data.test} held out` +
+    `${what} on ${config.data}: ${data.train} training rows, ${data.test} held out` +
       (data.droppedMissingTarget ? `, ${data.droppedMissingTarget} without a target left out` : ''),
     `${config.parties} parties, ${config.partition}; strategy ${formatStrategy(config.strategy)}:` +
       (config.attack ? ` the first ${config.attack.attackers} attack${config.attack.attackers === 1 ? 's' : ''} with ${config.attack.kind}` : ''),
@@ -293,7 +306,9 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
     const plan = planSimulation(command.options);
     io.stderr.write(describePlan(plan) + '\n');
     const started = Date.now();
+    let final: FinalModel | undefined;
     const report = await runSimulation(plan, {
+      onModel: (model) => (final = model),
       log: command.verbose ? (line) => io.stderr.write(`  ${line}\n`) : undefined,
       onRound: (round, rounds) => io.stderr.write(progressLine(round, rounds, plan.config.model) + '\n'),
       onCentralized: (test) =>
@@ -310,6 +325,10 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
     if (command.json === '-') io.stdout.write(json);
     else if (command.json) writeFile(command.json, json);
     if (command.plot) writeFile(command.plot, renderChart(reportChart(report)));
+    if (command.export && final) {
+      const written = exportModel(command.export, final);
+      io.stderr.write(`model written to ${command.export}: ${written.join(', ')}\n`);
+    }
     return 0;
   } catch (err) {
     return fail(err);
@@ -325,7 +344,22 @@ export function attackSummary(attack: NonNullable<SimReport['attack']>): string 
   );
 }
 
-function writeFile(file: string, text: string): void {
+/** The final global model in the export formats, and as the API's JSON for fl-agent predict; returns the file names. */
+export function exportModel(dir: string, model: FinalModel): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  const { shape, weights, preprocessing } = model;
+  const tfjs = toTfjs(shape, weights, preprocessing);
+  const files: [string, string | Uint8Array][] = [
+    ['model.onnx', toOnnx(shape, weights, preprocessing, `fl-sim round ${model.round}`)],
+    ['model.json', JSON.stringify(tfjs.modelJson)],
+    ['weights.bin', tfjs.weights],
+    ['model.fl.json', JSON.stringify(model.view, null, 2) + '\n'],
+  ];
+  for (const [name, content] of files) writeFile(path.join(dir, name), content);
+  return files.map(([name]) => name);
+}
+
+function writeFile(file: string, text: string | Uint8Array): void {
   try {
     fs.writeFileSync(file, text);
   } catch (err) {

@@ -79,7 +79,7 @@ export function checkTarget(values: readonly string[], target: string, model: Mo
  */
 export function inferFeatures(
   table: CsvTable,
-  target: string,
+  target: string | undefined,
   overrides: { numeric: readonly string[]; categorical: readonly string[]; file: string },
 ): Feature[] {
   const { numeric, categorical, file } = overrides;

@@ -7,6 +7,8 @@ import {
   binaryAccuracy,
   binaryF1,
   binaryLogLoss,
+  inertiaPerRow,
+  nearestCentre,
   macroF1,
   meanAbsoluteError,
   multiclassAccuracy,
@@ -41,6 +43,18 @@ export function testMetrics(
   switch (shape.kind) {
     case 'logistic':
       return { accuracy: finite(binaryAccuracy(p, y)), auc: finite(auc(p, y)), logLoss: finite(binaryLogLoss(p, y)), f1: finite(binaryF1(p, y)) };
+    case 'kmeans': {
+      const k = shape.outputDim;
+      const clusterSizes = new Array<number>(k).fill(0);
+      for (let r = 0; r < data.n; r++) clusterSizes[nearestCentre(params, k, shape.inputDim, data.x, r).cluster]++;
+      return { inertia: finite(inertiaPerRow(params, k, data.x, data.n, shape.inputDim)), clusterSizes };
+    }
+    case 'svm': {
+      // Margins, not probabilities: a class at margin >= 0 (binary), or the largest margin; AUC ranks the margins.
+      const k = shape.outputDim;
+      if (k === 1) return { accuracy: finite(binaryAccuracy(p, y, 0)), auc: finite(auc(p, y)), f1: finite(binaryF1(p, y, 0)) };
+      return { accuracy: finite(multiclassAccuracy(p, y, k)), macroF1: finite(macroF1(p, y, k)) };
+    }
     case 'softmax': {
       const k = shape.outputDim;
       return { accuracy: finite(multiclassAccuracy(p, y, k)), macroF1: finite(macroF1(p, y, k)), logLoss: finite(multiclassLogLoss(p, y, k)) };
@@ -57,11 +71,11 @@ export function testMetrics(
   }
 }
 
-/** The metric that progress lines and the chart follow: accuracy for classifiers, R² for regression. */
-export function headlineName(kind: ModelKind): 'accuracy' | 'r2' {
-  return kind === 'linear' ? 'r2' : 'accuracy';
+/** The metric that progress lines and the chart follow: accuracy for classifiers, R² for regression, inertia for k-means. */
+export function headlineName(kind: ModelKind): 'accuracy' | 'r2' | 'inertia' {
+  return kind === 'linear' ? 'r2' : kind === 'kmeans' ? 'inertia' : 'accuracy';
 }
 
 export function headline(metrics: TestMetrics): number | null {
-  return 'r2' in metrics ? metrics.r2 : metrics.accuracy;
+  return 'r2' in metrics ? metrics.r2 : 'inertia' in metrics ? metrics.inertia : metrics.accuracy;
 }

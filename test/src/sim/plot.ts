@@ -118,17 +118,17 @@ const known = (points: { x: number; y: number | null }[]) => points.filter((p): 
 export function reportChart(report: SimReport): Chart {
   const { config } = report;
   const metric = headlineName(config.model);
-  const label = metric === 'r2' ? 'R²' : 'accuracy';
+  const label = metric === 'r2' ? 'R²' : metric;
   const final = (value: number | null) => (value === null ? 'undefined' : value.toFixed(3));
   const file = config.data.split(/[\\/]/).pop();
   return {
-    title: `${file}: ${config.target}, federated vs centralized`,
+    title: `${file}: ${config.target ?? `k-means, k = ${config.k}`}, federated vs centralized`,
     subtitle:
       `${config.model}, ${config.parties} parties, ${config.partition}, ${config.rounds} rounds × ${config.localEpochs} epoch${config.localEpochs === 1 ? '' : 's'}, ` +
       `batch ${config.batchSize}, lr ${config.learningRate}, l2 ${config.l2}, seed ${config.seed}`,
     xLabel: `round (centralized: after round × ${config.localEpochs} epoch${config.localEpochs === 1 ? '' : 's'})`,
     yLabel: `test ${label} (${report.data.test} held-out rows)`,
-    yMax: 1,
+    ...(metric !== 'inertia' && { yMax: 1 }),
     series: [
       {
         name: `federated (${STRATEGY_TITLES[report.config.strategy.name]}): ${final(headline(report.final.test))}`,

@@ -11,7 +11,17 @@ const metric = z.number().nullable();
 export const BinaryMetricsSchema = z.strictObject({ accuracy: metric, auc: metric, logLoss: metric, f1: metric });
 export const SoftmaxMetricsSchema = z.strictObject({ accuracy: metric, macroF1: metric, logLoss: metric });
 export const LinearMetricsSchema = z.strictObject({ rmse: metric, mae: metric, r2: metric });
-export const TestMetricsSchema = z.union([BinaryMetricsSchema, SoftmaxMetricsSchema, LinearMetricsSchema]);
+/** An svm scores margins, which have no log loss: binary with AUC on the margins, or one-vs-rest. */
+export const SvmMetricsSchema = z.union([
+  z.strictObject({ accuracy: metric, auc: metric, f1: metric }),
+  z.strictObject({ accuracy: metric, macroF1: metric }),
+]);
+/**
+ * k-means: the mean squared distance of a held-out row to its nearest centre in
+ * the standardized feature space, and how many held-out rows each cluster holds.
+ */
+export const KMeansMetricsSchema = z.strictObject({ inertia: metric, clusterSizes: z.array(z.number().int().min(0)) });
+export const TestMetricsSchema = z.union([BinaryMetricsSchema, SoftmaxMetricsSchema, LinearMetricsSchema, SvmMetricsSchema, KMeansMetricsSchema]);
 
 export type BinaryMetrics = z.infer<typeof BinaryMetricsSchema>;
 export type SoftmaxMetrics = z.infer<typeof SoftmaxMetricsSchema>;
@@ -22,6 +32,8 @@ const METRICS_OF: Record<ModelKind, z.ZodType> = {
   logistic: BinaryMetricsSchema,
   softmax: SoftmaxMetricsSchema,
   linear: LinearMetricsSchema,
+  svm: SvmMetricsSchema,
+  kmeans: KMeansMetricsSchema,
 };
 
 const count = z.number().int().min(0);
@@ -29,9 +41,12 @@ const positive = z.number().int().min(1);
 
 export const SimConfigSchema = z.object({
   data: z.string(),
-  target: z.string(),
+  /** absent for kmeans run without one */
+  target: z.string().optional(),
   model: z.enum(MODEL_KINDS),
-  /** logistic: the class predicted as 1 */
+  /** kmeans: the number of clusters */
+  k: z.number().int().min(2).optional(),
+  /** logistic and a two-class svm: the class predicted as 1 */
   positiveClass: z.string().optional(),
   features: z.array(FeatureSchema),
   parties: positive,

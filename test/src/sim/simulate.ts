@@ -11,6 +11,11 @@ import * as path from 'node:path';
 import { combineStatistics, type JobEvent, type RunningCoordinator } from '@fl/coordinator';
 import {
   initialParameters,
+  kmeansPlusPlus,
+  lloyd,
+  parameterCount,
+  type ModelShape,
+  type ModelView,
   JobSpecSchema,
   seededRandom,
   type Ack,
@@ -35,7 +40,7 @@ import {
 } from '@fl/participant-agent';
 import { AdminApi, registerParticipant, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
 import { arm, flipLabels, formatAttack, type Attack } from './attack';
-import { checkTarget, columnIndex, inferFeatures, inferModel, presentValues, readCsvFile, UsageError } from './dataset';
+import { checkTarget, columnIndex, inferFeatures, inferModel, inferType, presentValues, readCsvFile, UsageError } from './dataset';
 import { testMetrics } from './evaluate';
 import {
   columnPartition,
@@ -45,6 +50,7 @@ import {
   quantileStrata,
   quantityPartition,
   stratifiedSplit,
+  byCodeUnits,
   type PartitionSpec,
 } from './partition';
 import { SimConfigSchema, type PartyResult, type RoundResult, type SimConfig, type SimReport, type TestMetrics } from './report';
@@ -52,10 +58,12 @@ import { SimConfigSchema, type PartyResult, type RoundResult, type SimConfig, ty
 export interface SimOptions {
   /** the CSV file */
   data: string;
-  /** the column to predict */
-  target: string;
+  /** the column to predict; kmeans: optional, and left out of the features */
+  target?: string;
   /** default: inferred from the target's values */
   model?: ModelKind;
+  /** kmeans: the number of clusters */
+  k?: number;
   /** logistic: the class predicted as 1; default the second in code-unit order, as for any job */
   positiveClass?: string;
   /** columns to treat as numbers or as categories, overriding inference */
@@ -146,6 +154,17 @@ export interface SimHooks {
   onRound?: (round: RoundResult, rounds: number) => void;
   /** once the centralized baseline is trained */
   onCentralized?: (test: TestMetrics) => void;
+  /** the federated job's final global model, once the job is done */
+  onModel?: (model: FinalModel) => void;
+}
+
+/** The final global model, with what is needed to use it: the API's JSON view of it too. */
+export interface FinalModel {
+  round: number;
+  shape: ModelShape;
+  weights: Float32Array;
+  preprocessing: Preprocessing;
+  view: ModelView;
 }
 
 function checkedConfig(config: SimConfig): SimConfig {
@@ -158,26 +177,35 @@ function checkedConfig(config: SimConfig): SimConfig {
 /** Reads the file and makes every decision of the run; throws UsageError for a request that cannot be met. */
 export function planSimulation(options: SimOptions): SimPlan {
   const { data: file, target } = options;
+  if (target === undefined && options.model !== 'kmeans') throw new UsageError('--target is required but for --model kmeans');
   const table = readCsvFile(file);
-  const targetAt = columnIndex(table, target, file, '--target');
+  const targetAt = target === undefined ? -1 : columnIndex(table, target, file, '--target');
   const partitionSpec = options.partition ?? DEFAULTS.partition;
   const partitionAt = partitionSpec.kind === 'column' ? columnIndex(table, partitionSpec.column, file, '--partition') : -1;
 
-  const targetValues = presentValues(table, targetAt);
-  const model = options.model ?? inferModel(targetValues, target);
-  const classes = checkTarget(targetValues, target, model);
+  const targetValues = targetAt >= 0 ? presentValues(table, targetAt) : [];
+  const model = options.model ?? inferModel(targetValues, target!);
+  if ((model === 'kmeans') !== (options.k !== undefined)) throw new UsageError(options.k === undefined ? '--model kmeans needs --k' : '--k applies to --model kmeans only');
+  // k-means reads no target: one given only describes the parties (and stratifies the split) when it holds classes.
+  const classes =
+    model === 'kmeans' ? (targetValues.length > 0 && inferType(targetValues) === 'categorical' ? [...new Set(targetValues)].sort(byCodeUnits) : []) : checkTarget(targetValues, target!, model);
   if (options.positiveClass !== undefined) {
-    if (model !== 'logistic') throw new UsageError('--positive applies to logistic models only');
+    if (model !== 'logistic' && !(model === 'svm' && classes.length === 2)) throw new UsageError('--positive applies to logistic models and two-class svms only');
     if (!classes.includes(options.positiveClass)) {
       throw new UsageError(`--positive: ${options.positiveClass} is not a value of ${target} (${classes.join(', ')})`);
     }
   }
   const features = inferFeatures(table, target, { numeric: options.numeric ?? [], categorical: options.categorical ?? [], file });
 
-  // Rows without a target teach nothing and score nothing; the agents would drop them too.
-  const rows = table.rows.filter((r) => !isMissing(r.fields[targetAt]));
-  const targetOf = (row: CsvRow) => row.fields[targetAt].trim();
-  const strata = model === 'linear' ? quantileStrata(rows.map((r) => Number(targetOf(r))), TARGET_BINS) : rows.map(targetOf);
+  // Rows without a target teach nothing and score nothing; the agents would drop them too. k-means keeps them all.
+  const rows = model === 'kmeans' ? table.rows : table.rows.filter((r) => !isMissing(r.fields[targetAt]));
+  const targetOf = (row: CsvRow) => (targetAt >= 0 ? row.fields[targetAt].trim() : '');
+  const strata =
+    model === 'linear'
+      ? quantileStrata(rows.map((r) => Number(targetOf(r))), TARGET_BINS)
+      : model === 'kmeans' && classes.length === 0
+        ? rows.map(() => '')
+        : rows.map(targetOf);
 
   const testFraction = options.testFraction ?? DEFAULTS.testFraction;
   const seed = options.seed ?? DEFAULTS.seed;
@@ -221,9 +249,10 @@ export function planSimulation(options: SimOptions): SimPlan {
   }
   const config = checkedConfig({
     data: file,
-    target,
+    ...(target !== undefined && { target }),
     model,
-    ...(model === 'logistic' ? { positiveClass: options.positiveClass ?? classes[1] } : {}),
+    ...(options.k !== undefined && { k: options.k }),
+    ...(model === 'logistic' || (model === 'svm' && classes.length === 2) ? { positiveClass: options.positiveClass ?? classes[1] } : {}),
     features,
     parties: parts.length,
     partition: formatPartition(partitionSpec),
@@ -241,10 +270,11 @@ export function planSimulation(options: SimOptions): SimPlan {
     name: `fl-sim ${path.basename(file)}`,
     model,
     features,
-    target,
+    ...(model !== 'kmeans' && { target }),
+    ...(model === 'kmeans' && { k: options.k }),
     positiveClass: config.positiveClass,
     // Declared as the data has them: a party reporting another class is left out of the job.
-    ...(model !== 'linear' && { classes }),
+    ...(model !== 'linear' && model !== 'kmeans' && { classes }),
     rounds: config.rounds,
     // Every party in every round: the simulation compares the strategy with centralized training, not dropouts.
     // Attackers may be left out (of a round, or of the job): the honest parties go on without them.
@@ -269,7 +299,7 @@ export function planSimulation(options: SimOptions): SimPlan {
   // Every class, zero included, so that a party's skew reads at a glance; a numeric target has no classes.
   const labelCounts = (party: PlannedParty) => {
     const counts: Record<string, number> = Object.fromEntries(classes.map((c) => [c, 0]));
-    if (classes.length > 0) for (const row of party.rows) counts[targetOf(row)]++;
+    if (classes.length > 0) for (const row of party.rows) if (targetOf(row) in counts) counts[targetOf(row)]++;
     return counts;
   };
   const targetMean = (party: PlannedParty) => party.rows.reduce((sum, row) => sum + Number(targetOf(row)), 0) / party.rows.length;
@@ -301,7 +331,7 @@ function localTable(plan: SimPlan, rows: CsvRow[]): LocalTable {
 /** The federated job, start to end, with each round's global model scored on the held-out rows. */
 async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promise<{ rounds: RoundResult[]; attack?: SimReport['attack'] }> {
   const attackers = plan.config.attack?.attackers ?? 0;
-  const targetAt = plan.header.indexOf(plan.config.target);
+  const targetAt = plan.config.target === undefined ? -1 : plan.header.indexOf(plan.config.target);
   const files = plan.parties.map((party, i) => {
     let rows = party.rows.map((r) => [...r.fields]);
     if (i < attackers && plan.attack?.kind === 'label-flip') {
@@ -356,7 +386,7 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
           prepared = { data: prepare(test, preprocessing), preprocessing };
         }
         const model = coordinator.store.getModel(event.job, round.round)!;
-        const shape = modelShapeOf(plan.spec.model, prepared.preprocessing);
+        const shape = modelShapeOf(plan.spec.model, prepared.preprocessing, plan.spec.k);
         const result: RoundResult = {
           round: round.round,
           participants: round.contributors.length,
@@ -377,6 +407,20 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
     const finished = coordinator.store.getJob(job.id)!;
     if (finished.status !== 'completed' || !prepared) {
       throw new Error(`the federated job ended ${finished.status}${finished.error ? `: ${finished.error}` : ''}`);
+    }
+    if (hooks.onModel) {
+      const model = coordinator.store.getModel(job.id)!;
+      const shape = modelShapeOf(plan.spec.model, prepared.preprocessing, plan.spec.k);
+      const view: ModelView = {
+        job: job.id,
+        round: model.round,
+        sha256: model.sha256,
+        shape,
+        ...(plan.spec.target !== undefined && { target: plan.spec.target }),
+        preprocessing: prepared.preprocessing,
+        weights: Array.from(model.weights),
+      };
+      hooks.onModel({ round: model.round, shape, weights: model.weights, preprocessing: prepared.preprocessing, view });
     }
     if (!plan.config.attack) return { rounds };
     // What the coordinator made of the attack, as its round records and job say.
@@ -404,7 +448,8 @@ export async function trainCentralized(plan: SimPlan, hooks: SimHooks = {}): Pro
   const preprocessing = combineStatistics(spec, [computeStatistics(pooled, spec)]);
   const data = prepare(pooled, preprocessing);
   const test = prepare(localTable(plan, plan.test), preprocessing);
-  const shape = modelShapeOf(spec.model, preprocessing);
+  const shape = modelShapeOf(spec.model, preprocessing, spec.k);
+  if (shape.kind === 'kmeans') return centralizedKMeans(plan, shape, data, test, hooks);
   let params = initialParameters(shape);
   const rounds: SimReport['centralized']['rounds'] = [];
   for (let round = 1; round <= config.rounds; round++) {
@@ -426,6 +471,30 @@ export async function trainCentralized(plan: SimPlan, hooks: SimHooks = {}): Pro
   hooks.onCentralized?.(final);
   return { test: final, epochs: config.rounds * config.localEpochs, rounds };
 }
+
+/**
+ * k-means on the pooled rows: k-means++ seeding, then one Lloyd iteration per
+ * round for the curve, and at the last round Lloyd run until no centre moves,
+ * the baseline the federated inertia is held to.
+ */
+function centralizedKMeans(plan: SimPlan, shape: ModelShape, data: PreparedData, test: PreparedData, hooks: SimHooks): SimReport['centralized'] {
+  const { inputDim: d, outputDim: k } = shape;
+  let centres = kmeansPlusPlus(data.x, data.n, d, k, undefined, seededRandom(plan.config.seed));
+  const rounds: SimReport['centralized']['rounds'] = [];
+  for (let round = 1; round <= plan.config.rounds; round++) {
+    const last = round === plan.config.rounds;
+    ({ centres } = lloyd(data.x, data.n, d, k, centres, last ? CENTRALIZED_LLOYD_ITERATIONS : 1));
+    const params = new Float32Array(parameterCount(shape));
+    params.set(centres);
+    rounds.push({ round, test: testMetrics(shape, params, test, { type: 'none' }) });
+  }
+  const final = rounds[rounds.length - 1].test;
+  hooks.onCentralized?.(final);
+  return { test: final, epochs: plan.config.rounds, rounds };
+}
+
+/** Enough for Lloyd to settle on the bundled data sets (it stops earlier once no centre moves). */
+const CENTRALIZED_LLOYD_ITERATIONS = 300;
 
 /** Runs a planned simulation; the temporary files and servers are gone when it settles. */
 export async function runSimulation(plan: SimPlan, hooks: SimHooks = {}): Promise<SimReport> {

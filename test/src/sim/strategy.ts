@@ -9,7 +9,10 @@ import { STRATEGY_NAMES, StrategySpecSchema, type StrategySpec } from '@fl/share
 export function parseStrategy(text: string): StrategySpec {
   const colon = text.indexOf(':');
   const name = (colon < 0 ? text : text.slice(0, colon)).trim();
-  if (!(STRATEGY_NAMES as string[]).includes(name)) throw new Error(`unknown strategy "${name}"; use one of ${STRATEGY_NAMES.join(', ')}`);
+  // k-means is no choice of strategy: --model kmeans brings it.
+  const names = STRATEGY_NAMES.filter((n) => n !== 'kmeans');
+  if (name === 'kmeans') throw new Error('k-means aggregates kmeans models only, and --model kmeans --k K chooses it');
+  if (!(names as string[]).includes(name)) throw new Error(`unknown strategy "${name}"; use one of ${names.join(', ')}`);
   const params: Record<string, unknown> = { name };
   if (colon >= 0) {
     for (const pair of text.slice(colon + 1).split(',')) {

@@ -3,7 +3,7 @@
  * live as rounds close, and the download of the global model. Viewers see the
  * same page without the controls; the server refuses them the actions anyway.
  */
-import { DEFAULT_STRATEGY, formatStrategy } from '@fl/shared';
+import { formatStrategy, strategyOf } from '@fl/shared';
 import { useState } from 'react';
 import { Trans, useTranslation } from 'react-i18next';
 import type { JobAction } from '../api';
@@ -68,19 +68,23 @@ export function JobPage({ id }: { id: string }) {
         <div>
           <dt>{t('job.model')}</dt>
           <dd>
-            <Trans
-              i18nKey="job.modelOf"
-              count={spec.features.length}
-              values={{ model: t(`modelShort.${spec.model}`), target: spec.target }}
-              components={{ target: <code /> }}
-            />
+            {spec.model === 'kmeans' ? (
+              t('job.clustersOf', { count: spec.features.length, model: t('modelShort.kmeans'), k: spec.k })
+            ) : (
+              <Trans
+                i18nKey="job.modelOf"
+                count={spec.features.length}
+                values={{ model: t(`modelShort.${spec.model}`), target: spec.target }}
+                components={{ target: <code /> }}
+              />
+            )}
           </dd>
         </div>
         <div>
           <dt>{t('job.strategy')}</dt>
           <dd>
-            {/* A job stored before jobs named a strategy runs as FedAvg. */}
-            <code data-testid="job-strategy">{formatStrategy(spec.strategy ?? DEFAULT_STRATEGY)}</code>
+            {/* A job stored before jobs named a strategy runs as FedAvg; a kmeans job's model decides its own. */}
+            <code data-testid="job-strategy">{formatStrategy(strategyOf(spec))}</code>
           </dd>
         </div>
         <div>

@@ -86,12 +86,14 @@ export function NewJobPage() {
                 </select>
               )}
             </Field>
-            <Field name="target" label={t('newJob.target')} error={errors.target} hint={t('newJob.targetHint')}>
-              {(control) => (
-                <input {...control} type="text" spellCheck={false} value={values.target} onChange={(e) => set({ target: e.target.value }, 'target')} />
-              )}
-            </Field>
-            {values.model === 'logistic' && (
+            {values.model !== 'kmeans' && (
+              <Field name="target" label={t('newJob.target')} error={errors.target} hint={t('newJob.targetHint')}>
+                {(control) => (
+                  <input {...control} type="text" spellCheck={false} value={values.target} onChange={(e) => set({ target: e.target.value }, 'target')} />
+                )}
+              </Field>
+            )}
+            {(values.model === 'logistic' || values.model === 'svm') && (
               <Field name="positiveClass" label={t('newJob.positiveClass')} error={errors.positiveClass} hint={t('newJob.positiveClassHint')}>
                 {(control) => (
                   <input
@@ -104,7 +106,7 @@ export function NewJobPage() {
                 )}
               </Field>
             )}
-            {values.model !== 'linear' && (
+            {values.model !== 'linear' && values.model !== 'kmeans' && (
               <Field name="classes" label={t('newJob.classes')} error={errors.classes} hint={t('newJob.classesHint')}>
                 {(control) => (
                   <input {...control} type="text" spellCheck={false} value={values.classes} onChange={(e) => set({ classes: e.target.value }, 'classes')} />
