@@ -19,6 +19,7 @@ import {
   type ModelShape,
   type Preprocessing,
   type RoundView,
+  type ParticipantView,
 } from '@fl/shared';
 import { parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
@@ -87,6 +88,10 @@ export class AdminApi {
 
   job(id: string): Promise<JobView> {
     return this.ok('GET', `/api/jobs/${id}`);
+  }
+
+  participants(): Promise<ParticipantView[]> {
+    return this.ok('GET', '/api/participants');
   }
 
   rounds(id: string): Promise<RoundView[]> {
