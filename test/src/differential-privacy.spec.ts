@@ -44,6 +44,8 @@ describe('differential privacy in a running federation', () => {
       const { secureAggregation: _, ...clear } = spec;
       refusals.push(await api.request('POST', '/api/jobs', clear));
       refusals.push(await api.request('POST', '/api/jobs', { ...spec, strategy: { name: 'fedavg' } }));
+      const { target: _target, dp: _dp, strategy: _strategy, ...unsupervised } = spec;
+      refusals.push(await api.request('POST', '/api/jobs', { ...unsupervised, model: 'kmeans', k: 2 }));
       const created = await api.createJob(spec);
       await coordinator.engine.whenFinished(created.id);
       job = await api.job(created.id);
@@ -55,9 +57,16 @@ describe('differential privacy in a running federation', () => {
   });
 
   it('refuses DP without secure aggregation, or with sample weighting, naming why', () => {
-    expect(refusals.map((r) => r.status)).toEqual([400, 400]);
+    expect(refusals.slice(0, 2).map((r) => r.status)).toEqual([400, 400]);
     expect(JSON.stringify(refusals[0].body)).toMatch(/differential privacy needs secureAggregation/);
     expect(JSON.stringify(refusals[1].body)).toMatch(/weighting 'uniform'/);
+  });
+
+  it('refuses a kmeans job with secure aggregation at creation, with its code and why', () => {
+    // Assert: its initialisation round needs each site's candidate centres, which masking would hide
+    expect(refusals[2].status).toBe(400);
+    expect(refusals[2].body).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(JSON.stringify(refusals[2].body)).toMatch(/k-means cannot run under secure aggregation: its first round gathers each site's candidate centres/);
   });
 
   it('stops before a round would exceed the budget, and says so', () => {

@@ -61,7 +61,8 @@ export const JobSpecSchema = z
       if (f.name === spec.target) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: 'the target cannot be a feature' });
     });
     if (spec.secureAggregation) {
-      const refused = secureAggregationRefusal(spec.strategy.name);
+      // A kmeans job's strategy is k-means whatever it names; its first round needs each site's candidate centres.
+      const refused = secureAggregationRefusal(spec.model === 'kmeans' ? 'kmeans' : spec.strategy.name);
       if (refused) ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: refused });
       const { threshold, neighbours } = spec.secureAggregation;
       if (threshold !== undefined && threshold > neighbours) {
