@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 import { cleanText } from './text';
-import { secureAggregationRefusal } from '../secagg/compat';
+import { secureAggregationRefusal, SUM_STRATEGIES } from '../secagg/compat';
 import { SecureAggregationSpecSchema } from '../secagg/spec';
 import { DpSpecSchema } from '../privacy/spec';
 
@@ -50,7 +50,7 @@ export const JobSpecSchema = z
     strategy: StrategySpecSchema.default(DEFAULT_STRATEGY),
     /** SecAgg+: the coordinator learns only the sum of the updates (docs/privacy.md) */
     secureAggregation: SecureAggregationSpecSchema.optional(),
-    /** differential privacy: each site clips its update and adds its share of Gaussian noise before masking (docs/privacy.md) */
+    /** differential privacy: under secure aggregation each site clips its update and adds its share of Gaussian noise before masking; without it the coordinator clips and adds the noise to the sum (docs/privacy.md) */
     dp: DpSpecSchema.optional(),
   })
   .superRefine((spec, ctx) => {
@@ -73,7 +73,12 @@ export const JobSpecSchema = z
       }
     }
     if (spec.dp) {
-      if (!spec.secureAggregation) ctx.addIssue({ code: 'custom', path: ['dp'], message: 'differential privacy needs secureAggregation: each site adds its share of the noise before masking' });
+      // Without secure aggregation the coordinator adds the noise to the sum (central DP): the strategy must aggregate a sum.
+      const named = spec.model === 'kmeans' ? 'kmeans' : spec.strategy.name;
+      if (!spec.secureAggregation && !SUM_STRATEGIES.includes(named)) {
+        const message = `central differential privacy adds its noise to the sum of the updates, which ${named} does not aggregate; use one of ${SUM_STRATEGIES.join(', ')}`;
+        ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message });
+      }
       if (!('weighting' in spec.strategy) || spec.strategy.weighting !== 'uniform') {
         ctx.addIssue({ code: 'custom', path: ['strategy', 'weighting'], message: "differential privacy needs weighting 'uniform': a sample-weighted update's sensitivity is not bounded by clipNorm" });
       }
