@@ -40,10 +40,14 @@ export interface AgreementKeyPair {
 
 export function generateAgreementKeyPair(): AgreementKeyPair {
   const { publicKey, privateKey } = generateKeyPairSync('x25519');
-  return {
+  const pair = {
     publicKey: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }).subarray(SPKI_PREFIX.length)),
     secretKey: new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' }).subarray(PKCS8_PREFIX.length)),
   };
+  // Fresh keys every round: the objects made with them need not be parsed back.
+  privateKeys.set(pair.secretKey, privateKey);
+  publicKeys.set(pair.publicKey, publicKey);
+  return pair;
 }
 
 /** The public key that goes with a secret key (what a reconstructed mask key is checked against). */

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The accuracy table of docs/privacy.md: the same fl-sim run as plain FedAvg,
- * under secure aggregation, and under secure aggregation with differential
- * privacy at a few noise multipliers, each with its final test metric, its gap
+ * under secure aggregation, with central differential privacy, and under secure
+ * aggregation with differential privacy at a few noise multipliers, each with its final test metric, its gap
  * to plain FedAvg and its ε, as a Markdown table on standard output (progress
  * on standard error). Takes fl-sim's flags but the privacy ones and --strategy,
  * --json and --plot; --dp-clip and --dp-delta set C and δ (default 1 and 1e-5), e.g.
@@ -17,6 +17,8 @@ import { planSimulation, runSimulation, type SimOptions } from './simulate';
 
 /** The noise multipliers of the DP rows. */
 export const TABLE_NOISE = [0.5, 1, 2, 4];
+/** The central-DP row's noise multiplier: the same σ on the sum as the distributed row with this z. */
+const CENTRAL_NOISE_Z = 1;
 
 const points = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value * 100).toFixed(1)}`;
 
@@ -31,6 +33,11 @@ async function main(argv: string[]): Promise<void> {
     { label: 'FedAvg', flags: '', options: { ...options, secureAggregation: undefined } },
     { label: 'SecAgg+', flags: '`--secure-agg`', options: { ...options, secureAggregation: {} } },
     { label: 'SecAgg+, uniform weighting', flags: '`--secure-agg --strategy fedavg:weighting=uniform`', options: { ...options, secureAggregation: {}, strategy: uniform } },
+    {
+      label: `central DP, z = ${CENTRAL_NOISE_Z}`,
+      flags: `\`--dp-noise ${CENTRAL_NOISE_Z} --dp-clip ${clipNorm} --dp-delta ${delta}\``,
+      options: { ...options, secureAggregation: undefined, dp: { noiseMultiplier: CENTRAL_NOISE_Z, clipNorm, delta } },
+    },
     ...TABLE_NOISE.map((z) => ({
       label: `SecAgg+ and DP, z = ${z}`,
       flags: `\`--secure-agg --dp-noise ${z} --dp-clip ${clipNorm} --dp-delta ${delta}\``,
