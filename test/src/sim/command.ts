@@ -321,7 +321,7 @@ function describePlan(plan: ReturnType<typeof planSimulation>): string {
           [
             config.secureAggregation && `secure aggregation, ${config.secureAggregation.neighbours} neighbours`,
             config.dropRate && `each party drops out of a round with probability ${config.dropRate}`,
-            config.dp && `differential privacy z = ${config.dp.noiseMultiplier}, C = ${config.dp.clipNorm}, δ = ${config.dp.delta}`,
+            config.dp && `${config.secureAggregation ? '' : 'central '}differential privacy z = ${config.dp.noiseMultiplier}, C = ${config.dp.clipNorm}, δ = ${config.dp.delta}`,
           ]
             .filter(Boolean)
             .join('; '),
