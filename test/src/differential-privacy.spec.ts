@@ -11,8 +11,20 @@
 import * as fs from 'node:fs';
 import Database from 'better-sqlite3';
 import * as path from 'node:path';
-import { SqliteStore, STORE_FILE, verifyStore, type RunningCoordinator } from '@fl/coordinator';
-import { AuditRecordSchema, CENTRAL_NOISE, centralUpdate, decodeWeights, epsilonAfter, type AuditData, type JobView, type RoundView } from '@fl/shared';
+import { SqliteStore, STORE_FILE, storeAuditSource, verifyStore, type RunningCoordinator } from '@fl/coordinator';
+import {
+  AuditRecordSchema,
+  BundleSource,
+  CENTRAL_NOISE,
+  centralUpdate,
+  decodeWeights,
+  epsilonAfter,
+  verifyAudit,
+  writeBundle,
+  type AuditData,
+  type JobView,
+  type RoundView,
+} from '@fl/shared';
 import { AdminApi, DATA_DIR, featuresOf, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 
 jest.setTimeout(600_000);
@@ -159,6 +171,26 @@ describe('differential privacy in a running federation', () => {
       } finally {
         copied.close();
         db.close();
+      }
+    });
+
+    it("goes into a full audit export, which recomputes its rounds, and never into a participant's", () => {
+      const store = new SqliteStore(storeFile(), { readonly: true });
+      const dir = tempDir('central-dp-bundles');
+      try {
+        // Execute
+        writeBundle(storeAuditSource(store, storeFile()), path.join(dir, 'full'));
+        writeBundle(storeAuditSource(store, storeFile()), path.join(dir, 'site-0'), { participant: 'site-0' });
+        // Assert: the seed's file is in the full export only; both verify, the full one recomputing the rounds
+        const seedFiles = (bundle: string) => fs.readdirSync(path.join(dir, bundle, 'updates', central.id, '1')).filter((f) => f.startsWith(encodeURIComponent(CENTRAL_NOISE)));
+        expect(seedFiles('full')).toHaveLength(1);
+        expect(fs.existsSync(path.join(dir, 'site-0', 'updates', central.id, '1')) ? seedFiles('site-0') : []).toEqual([]);
+        const full = verifyAudit(new BundleSource(path.join(dir, 'full')));
+        expect(full.failure).toBeUndefined();
+        expect(full.lines).toContain(`job ${central.id}: 2 rounds, 2 recomputed from 8 retained updates, models match`);
+        expect(verifyAudit(new BundleSource(path.join(dir, 'site-0'))).failure).toBeUndefined();
+      } finally {
+        store.close();
       }
     });
   });

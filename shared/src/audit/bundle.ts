@@ -103,7 +103,8 @@ export function writeBundle(source: AuditSource, outDir: string, options: { part
         // Central DP's noise seed goes with all the updates, never with one participant's.
         const seedSha256 = data.centralNoise?.seedSha256;
         if (options.participant === undefined && typeof seedSha256 === 'string') copy(updateFile(job, round, CENTRAL_NOISE, seedSha256), source.update(job, round, CENTRAL_NOISE, seedSha256));
-      } else if (record.kind === 'update.accepted' && data.retained === true && typeof participant === 'string' && typeof sha256 === 'string') {
+      } else if ((record.kind === 'update.accepted' || record.kind === 'secagg.input') && data.retained === true && typeof participant === 'string' && typeof sha256 === 'string') {
+        // A secure round's masked input is kept as an update is, and recomputing the round needs it as much.
         if (options.participant === undefined || options.participant === participant) {
           copy(updateFile(job, round, participant, sha256), source.update(job, round, participant, sha256));
         }
