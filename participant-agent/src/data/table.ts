@@ -161,7 +161,6 @@ interface ColumnState {
 
 interface NumericState extends ColumnState {
   conversion: ResolvedConversion | undefined;
-  converted: number;
   unconvertible: number;
   firstLine: number | undefined;
 }
@@ -186,8 +185,12 @@ export class TableBuilder {
   private readonly categorical: CategoricalState[] = [];
   /** per numeric column: read from CSV bytes directly (no respellings to apply first, not a date) */
   private readonly direct: boolean[] = [];
-  /** per numeric column: a linear conversion to apply to the number read */
+  /** per numeric column: a linear conversion to apply to the number read, as typed arrays to keep the loop over values tight */
   private readonly linear: boolean[] = [];
+  private scales = new Float64Array(0);
+  private offsets = new Float64Array(0);
+  /** per numeric column: values converted */
+  private converted = new Float64Array(0);
   private numbers: Float64Array[] = [];
   private codes: Uint32Array[] = [];
   private capacity = 0;
@@ -223,7 +226,7 @@ export class TableBuilder {
       if (numeric[i]) {
         const conversion = conversions.get(name);
         this.order.push({ type: 'numeric', slot: this.numeric.length });
-        this.numeric.push({ ...state, conversion, converted: 0, unconvertible: 0, firstLine: undefined });
+        this.numeric.push({ ...state, conversion, unconvertible: 0, firstLine: undefined });
         this.direct.push(!state.respellings && conversion?.kind !== 'date');
         this.linear.push(conversion?.kind === 'linear');
       } else {
@@ -231,6 +234,9 @@ export class TableBuilder {
         this.categorical.push({ ...state, dictionary: [], byValue: new Map(), byText: new Map() });
       }
     });
+    this.scales = Float64Array.from(this.numeric, (c) => (c.conversion?.kind === 'linear' ? c.conversion.scale : 1));
+    this.offsets = Float64Array.from(this.numeric, (c) => (c.conversion?.kind === 'linear' ? c.conversion.offset : 0));
+    this.converted = new Float64Array(this.numeric.length);
     this.resize(Math.max(64, Math.floor(FIRST_BYTES / (8 * names.length))));
   }
 
@@ -274,7 +280,7 @@ export class TableBuilder {
     const { conversion } = column;
     if (conversion?.kind === 'date') {
       const days = conversion.parse(spelled);
-      return days === undefined ? this.unconvertible(column, `not a date in the format ${conversion.format}`) : this.counted(column, days);
+      return days === undefined ? this.unconvertible(column, `not a date in the format ${conversion.format}`) : this.counted(k, days);
     }
     const value = parseNumber(spelled);
     if (value !== undefined) return conversion ? this.convert(k, value) : value;
@@ -285,14 +291,17 @@ export class TableBuilder {
 
   /** A number read from a column with a linear conversion, in the job's unit. */
   private convert(k: number, value: number): number {
-    const column = this.numeric[k];
-    const { scale, offset } = column.conversion as Extract<ResolvedConversion, { kind: 'linear' }>;
-    const converted = value * scale + offset;
-    return Number.isFinite(converted) ? this.counted(column, converted) : this.unconvertible(column, 'out of range once converted');
+    const converted = value * this.scales[k] + this.offsets[k];
+    // x - x is 0 for a finite x only.
+    if (converted - converted === 0) {
+      this.converted[k]++;
+      return converted;
+    }
+    return this.unconvertible(this.numeric[k], 'out of range once converted');
   }
 
-  private counted(column: NumericState, value: number): number {
-    column.converted++;
+  private counted(k: number, value: number): number {
+    this.converted[k]++;
     return value;
   }
 
@@ -314,7 +323,7 @@ export class TableBuilder {
       if (Number.isFinite(value)) return column.conversion ? this.convert(k, value) : value;
     }
     // A date column of a typed source is already a date: the day it falls on, in UTC.
-    if (value instanceof Date && column.conversion?.kind === 'date' && !Number.isNaN(value.getTime())) return this.counted(column, daysOfDate(value));
+    if (value instanceof Date && column.conversion?.kind === 'date' && !Number.isNaN(value.getTime())) return this.counted(k, daysOfDate(value));
     return this.numberOf(k, textOf(value));
   }
 
@@ -443,7 +452,7 @@ export class TableBuilder {
       counts: { rows: this.rows, unparsable: this.unparsable, badRows: this.badRows },
     };
     if (this.unit === 'row') report.unit = 'row';
-    const converting = this.numeric.filter((c) => c.conversion);
+    const converting = this.numeric.flatMap((c, k) => (c.conversion ? [{ ...c, converted: this.converted[k] }] : []));
     if (converting.length > 0) {
       report.conversions = converting.map((c) => ({
         column: c.name,
