@@ -153,6 +153,7 @@ describe('a site that exports in other units and formats, with a mapping that co
       r.agents.forEach((a) => a.stop());
       await r.coordinator.close();
     }
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('trains with both sites in every round, both times', async () => {
@@ -247,6 +248,7 @@ describe('a site whose mapping names the wrong date format', () => {
   afterAll(async () => {
     agents.forEach((a) => a.stop());
     await coordinator?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('reports DATA_UNCONVERTIBLE with counts and the first line, and the job goes on without it', async () => {
