@@ -226,11 +226,26 @@ type Cursor = {
   close(): Promise<void>;
 };
 
+/** PostgreSQL's `date` and `timestamp` (without time zone) types, by their OIDs. */
+const DATE_TYPES = new Set([1082, 1114]);
+
+/**
+ * A `date` or `timestamp` as the calendar day and time it says, in UTC: pg reads
+ * them in the agent's time zone, and a date read as midnight in Paris falls on
+ * the day before in UTC. Text that is no such date ('infinity') stays text.
+ */
+function utcDate(text: string): Date | string {
+  const date = new Date(`${text.replace(' ', 'T')}${text.length === 10 ? 'T00:00:00' : ''}Z`);
+  return Number.isNaN(date.getTime()) ? text : date;
+}
+
 async function readQuery(source: DataSource, spec: JobSpec, mapping: Mapping | undefined): Promise<Loaded> {
-  const { Client } = await import('pg');
+  const { Client, types } = await import('pg');
   const { default: PgCursor } = await import('pg-cursor');
   const where = describeSource(source);
-  const client = new Client({ connectionString: source.location });
+  const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
+    DATE_TYPES.has(oid) && format !== 'binary' ? utcDate : types.getTypeParser(oid, format)) as typeof types.getTypeParser;
+  const client = new Client({ connectionString: source.location, types: { getTypeParser } });
   try {
     await client.connect();
   } catch (err) {
