@@ -137,6 +137,7 @@ describe('a Parquet file', () => {
           { name: 'accounts', data: [1n, 2n, 3n, 4n, 5n], type: 'INT64' },
           { name: 'region', data: ['north', 'south', null, 'south', 'north'], type: 'STRING' },
           { name: 'default', data: ['no', 'yes', 'no', null, 'yes'], type: 'STRING' },
+          { name: 'opened', data: [new Date(0), new Date(86400000), null, new Date(Date.UTC(2026, 11, 31, 12)), new Date(-86400000)], type: 'TIMESTAMP' },
         ],
       });`;
     const child = spawn(process.execPath, ['-e', writer, file], { cwd: path.join(REPO_ROOT, 'participant-agent'), stdio: 'inherit' });
@@ -161,6 +162,17 @@ describe('a Parquet file', () => {
     expect(code).toBe(1);
     expect(output).toContain('The data is missing required columns: absent');
     expect(output).toContain('Rows read: 5;');
+  });
+
+  it('reads a timestamp column as dates, without a format to give', async () => {
+    const withDate = path.join(dir, 'date.json');
+    fs.writeFileSync(withDate, JSON.stringify({ ...JOB, features: [...JOB.features, { name: 'opened', type: 'numeric', format: 'date' }] }));
+
+    const { code, output } = await exitOf(['check', '--data', file, '--job', withDate]);
+
+    expect(code).toBe(0);
+    expect(output).toContain('Converted opened: date YYYY-MM-DD -> days since 1970-01-01: 4 values');
+    expect(output).not.toContain('Problems');
   });
 
   it('reports problems by row, and reads 64-bit integers as numbers', async () => {
