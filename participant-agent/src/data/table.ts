@@ -185,8 +185,9 @@ export class TableBuilder {
   private readonly categorical: CategoricalState[] = [];
   /** per numeric column: read from CSV bytes directly (no respellings to apply first, not a date) */
   private readonly direct: boolean[] = [];
-  /** per numeric column: a linear conversion to apply to the number read, as typed arrays to keep the loop over values tight */
+  /** per numeric column: a linear conversion to apply to the number read */
   private readonly linear: boolean[] = [];
+  // Factors and counts in typed arrays, read and written once per value: the loop over values stays tight.
   private scales = new Float64Array(0);
   private offsets = new Float64Array(0);
   /** per numeric column: values converted */
@@ -475,7 +476,8 @@ function grown<T extends Float64Array | Uint32Array>(old: T, next: T): T {
 function textOf(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
-  if (value instanceof Date) return value.toISOString();
+  // An invalid date (a Parquet timestamp out of range) has no ISO form: "Invalid Date" is not a number, nor a date.
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
   return String(value);
 }
