@@ -216,4 +216,17 @@ describe('TableBuilder on a typed source with conversions', () => {
     ]);
     expect(formatReport(report)).toContain('row 4, column weight: out of range once converted');
   });
+
+  it('reports an invalid date from a typed source as a problem, in a date column or any other', () => {
+    const builder = new TableBuilder(['opened', 'weight', 'status'], job, {}, 'row');
+
+    builder.row([new Date(NaN), new Date(NaN), 'good']);
+    const { table, report } = builder.finish();
+
+    expect(rowsOf(table)).toEqual([[null, null, 'good']]);
+    expect(report.problems).toEqual([
+      { line: 1, column: 'opened', reason: 'not a date in the format YYYY-MM-DD' },
+      { line: 1, column: 'weight', reason: 'not a number' },
+    ]);
+  });
 });
