@@ -20,7 +20,7 @@ import {
   type Preprocessing,
   type RoundView,
 } from '@fl/shared';
-import { parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable } from '@fl/participant-agent';
+import { parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable, type Mapping } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
 import { shuffle } from './sim/partition';
 
@@ -124,7 +124,7 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer; query?: string } = {},
+  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer; query?: string; mapping?: Mapping } = {},
 ): Promise<ParticipantAgent> {
   const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator, options.ca), name));
   const agent = new ParticipantAgent({
@@ -132,6 +132,7 @@ export async function startAgent(
     keys: pair,
     dataFile,
     query: options.query,
+    mapping: options.mapping,
     coordinatorKey: coordinator.identity.publicKey,
     ca: options.ca,
     log: options.log ?? (() => undefined),

@@ -10,7 +10,25 @@ import { DpSpecSchema } from '../privacy/spec';
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 const name = cleanText(z.string().min(1).max(200));
 
-export const FeatureSchema = z.strictObject({ name, type: z.enum(FEATURE_TYPES) });
+/** The date format a date feature is read in where no mapping says otherwise (ISO 8601). */
+export const DEFAULT_DATE_FORMAT = 'YYYY-MM-DD';
+
+/**
+ * A numeric feature may say what its numbers are: a unit (`EUR`, `kg`), which a
+ * site's mapping converts to, or `format: "date"`, a calendar date that becomes
+ * the number of days since 1970-01-01.
+ */
+export const FeatureSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    name,
+    type: z.literal('numeric'),
+    /** the unit every site's values are in once its mapping has converted them; any text, e.g. EUR, kg, mmol/L */
+    unit: cleanText(z.string().min(1).max(32)).optional(),
+    /** date: written YYYY-MM-DD (or in the format a site's mapping gives), used as days since 1970-01-01 */
+    format: z.literal('date').optional(),
+  }),
+  z.strictObject({ name, type: z.literal('categorical') }),
+]);
 export type Feature = z.infer<typeof FeatureSchema>;
 
 export const JobSpecSchema = z
@@ -59,6 +77,9 @@ export const JobSpecSchema = z
       if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: `duplicate feature ${f.name}` });
       seen.add(f.name);
       if (f.name === spec.target) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: 'the target cannot be a feature' });
+      if (f.type === 'numeric' && f.unit !== undefined && f.format === 'date') {
+        ctx.addIssue({ code: 'custom', path: ['features', i, 'unit'], message: 'a date has no unit: it is a number of days' });
+      }
     });
     if (spec.secureAggregation) {
       const refused = secureAggregationRefusal(spec.strategy.name);
@@ -170,4 +191,17 @@ export function modelShapeOf(kind: ModelKind, preprocessing: Preprocessing, k?: 
   }
   const outputDim = preprocessing.target.type === 'classes' ? preprocessing.target.classes.length : 1;
   return { kind, inputDim: preprocessing.inputDim, outputDim };
+}
+
+/**
+ * The job spec as JSON Schema (draft 2020-12), for a site's own tooling: what a
+ * client may send, defaults left out. Cross-field rules (a kmeans job has no
+ * target, a feature is not the target...) are the coordinator's to check.
+ */
+export function jobSpecJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(JobSpecSchema, { io: 'input', target: 'draft-2020-12' }),
+    title: 'Federated learning job spec',
+    description: 'What a job trains, on which columns, with which settings: the body of POST /api/jobs. Rules across fields are checked by the coordinator.',
+  };
 }
