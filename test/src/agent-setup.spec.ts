@@ -21,6 +21,7 @@ import {
   type SetupHeader,
   type TrainHeader,
   type UpdateHeader,
+  PROTOCOL_VERSION,
 } from '@fl/shared';
 import { ParticipantAgent } from '@fl/participant-agent';
 import { eventually, tempDir, writeCsv } from './harness';
@@ -79,6 +80,7 @@ describe('an agent given job setups by digest', () => {
       io.of(AGENT_NAMESPACE).on('connection', (s) => {
         const header = {
           type: 'welcome' as const,
+          protocol: PROTOCOL_VERSION,
           participant: 'site-a',
           coordinatorKey: encodeKey(coordinator.publicKey),
           handshakeNonce: (s.handshake.auth as { header: { nonce: string } }).header.nonce,

@@ -10,6 +10,7 @@ import {
   AGENT_NAMESPACE,
   encodeKey,
   packetCodec,
+  PROTOCOL_VERSION,
   encodeWeights,
   randomNonce,
   sha256Hex,
@@ -24,6 +25,7 @@ import {
 export function handshakeAuth(keys: KeyPair, change: { timestamp?: number; signWith?: KeyPair } = {}) {
   const header = {
     type: 'handshake' as const,
+    protocol: PROTOCOL_VERSION,
     publicKey: encodeKey(keys.publicKey),
     timestamp: change.timestamp ?? Date.now(),
     nonce: randomNonce(),

@@ -8,7 +8,7 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import nacl from 'tweetnacl';
-import { canonicalBytes, type SignatureDomain } from './canonical';
+import { canonicalBytes, PROTOCOL_VERSION, type ProtocolVersion, type SignatureDomain } from './canonical';
 
 export interface KeyPair {
   /** 32 bytes */
@@ -137,10 +137,12 @@ export function verifyHeader(
   signature: string,
   publicKey: Uint8Array,
   engine: SignatureEngine = defaultEngine,
+  /** the version the signature was made under: an audit record's, when it verifies what was signed before version 2 */
+  version: ProtocolVersion = PROTOCOL_VERSION,
 ): boolean {
   let message: Uint8Array;
   try {
-    message = canonicalBytes(domain, header);
+    message = canonicalBytes(domain, header, version);
   } catch {
     return false;
   }
