@@ -97,6 +97,13 @@ export function generateKeyPair(): KeyPair {
   return { publicKey: pair.publicKey, secretKey: pair.secretKey };
 }
 
+/** The key pair of a 32-byte seed (RFC 8032's private key): test vectors name their keys by seed. */
+export function keyPairFromSeed(seed: Uint8Array): KeyPair {
+  if (seed.length !== nacl.sign.seedLength) throw new Error('an Ed25519 seed has 32 bytes');
+  const pair = nacl.sign.keyPair.fromSeed(seed);
+  return { publicKey: pair.publicKey, secretKey: pair.secretKey };
+}
+
 export function keyPairFromSecretKey(secretKey: Uint8Array): KeyPair {
   if (secretKey.length !== nacl.sign.secretKeyLength) throw new Error('an Ed25519 secret key has 64 bytes');
   const pair = nacl.sign.keyPair.fromSecretKey(secretKey);
