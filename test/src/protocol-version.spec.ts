@@ -17,13 +17,12 @@ import {
   generateKeyPair,
   packetCodec,
   randomNonce,
-  signHeader,
   type ErrorBody,
   type KeyPair,
 } from '@fl/shared';
 import { ParticipantAgent, type StopReason } from '@fl/participant-agent';
 import { registerParticipant, AdminApi, tempDir, testCoordinator, writeCsv } from './harness';
-import { connectRaw } from './raw-client';
+import { connectRaw, stubWelcome } from './raw-client';
 
 jest.setTimeout(120_000);
 
@@ -98,19 +97,7 @@ describe('protocol versions', () => {
   it('a current agent refuses a coordinator whose welcome names another version', async () => {
     const coordinator = generateKeyPair();
     const { why, refused } = await agentAgainst((io) =>
-      io.of(AGENT_NAMESPACE).on('connection', (s) => {
-        const header = {
-          type: 'welcome' as const,
-          protocol: 3,
-          participant: 'site-a',
-          coordinatorKey: encodeKey(coordinator.publicKey),
-          handshakeNonce: (s.handshake.auth as { header: { nonce: string } }).header.nonce,
-          serverTime: Date.now(),
-          maxFrameBytes: 1 << 20,
-          maxMessageBytes: 1 << 24,
-        };
-        s.emit('welcome', { header, signature: signHeader('welcome', header as never, coordinator.secretKey) });
-      }),
+      io.of(AGENT_NAMESPACE).on('connection', (s) => s.emit('welcome', stubWelcome(s.handshake.auth, coordinator, { protocol: 3 }))),
     );
     expect(why).toBe('refused-coordinator');
     expect(refused).toEqual([{ code: 'UNSUPPORTED_PROTOCOL', message: 'it speaks protocol version 3, this agent 2: upgrade the older of the two' }]);
