@@ -6,8 +6,8 @@ implementation from Debian (python3-cryptography, or python3-nacl). It checks
 the hash chain, the coordinator's signature of every record, every participant
 signature and model attestation the records hold, the bytes of every retained
 update, model and strategy state against their SHA-256, and recomputes each
-FedAvg (or FedProx) round from the retained updates bit for bit: float64 sums
-in the recorded order, rounded to float32 once. Rounds it cannot recompute
+FedAvg, FedProx, median and trimmed-mean round from the retained updates bit
+for bit: float64 in the recorded order, rounded to float32 once. Rounds it cannot recompute
 (secure aggregation, other strategies, updates not retained or not exported)
 are named as such, never counted as checked.
 
@@ -224,24 +224,61 @@ def float32s(data: bytes) -> list:
     return list(struct.unpack(f'<{len(data) // 4}f', data))
 
 
-def fedavg(strategy: dict, global_model: list, updates: list) -> bytes:
-    """FedAvg as the code computes it: float64 sums of (bounded) weights x weight in order, / total, to float32."""
-    total, sums = 0.0, [0.0] * len(global_model)
+def bounded(strategy: dict, global_model: list, weights: list) -> list:
+    """An update's difference from the global model scaled to at most clipNorm (L2), in float64."""
     clip = strategy.get('clipNorm')
+    if clip is None:
+        return weights
+    squares = 0.0
+    for w, g in zip(weights, global_model):
+        squares += (w - g) * (w - g)
+    norm = math.sqrt(squares)
+    if norm <= clip:
+        return weights
+    scale = clip / norm
+    return [g + (w - g) * scale for w, g in zip(weights, global_model)]
+
+
+def fedavg(strategy: dict, global_model: list, updates: list) -> list:
+    """FedAvg as the code computes it: float64 sums of (bounded) weights x weight in order, / total."""
+    total, sums = 0.0, [0.0] * len(global_model)
     for weights, num_samples in updates:
-        if clip is not None:
-            norm = math.sqrt(sum((w - g) * (w - g) for w, g in zip(weights, global_model)))
-            if norm > clip:
-                scale = clip / norm
-                weights = [g + (w - g) * scale for w, g in zip(weights, global_model)]
         weight = 1.0 if strategy.get('weighting') == 'uniform' else float(num_samples)
-        for i, w in enumerate(weights):
+        for i, w in enumerate(bounded(strategy, global_model, weights)):
             sums[i] += w * weight
         total += weight
-    return struct.pack(f'<{len(sums)}f', *(s / total for s in sums))
+    return [s / total for s in sums]
 
 
-RECOMPUTED = {'fedavg', 'fedprox'}  # the same aggregate: FedProx changes local training only
+def coordinate_wise(pick):
+    """Per coordinate: the (bounded) updates' values sorted as a Float64Array sorts them (-0 before 0), reduced by pick."""
+    def aggregate(strategy: dict, global_model: list, updates: list) -> list:
+        kept = [bounded(strategy, global_model, weights) for weights, _ in updates]
+        return [pick(sorted(column, key=lambda v: (v, math.copysign(1.0, v))), strategy) for column in zip(*kept)]
+    return aggregate
+
+
+def median(values: list, _strategy) -> float:
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def trimmed_mean(values: list, strategy) -> float:
+    cut = math.floor(strategy['beta'] * len(values))
+    total = 0.0
+    for v in values[cut:len(values) - cut]:
+        total += v
+    return total / (len(values) - 2 * cut)
+
+
+# The strategies recomputed here, with the defaults a job spec may leave out; each keeps no state.
+# FedProx aggregates as FedAvg: it changes local training only.
+RECOMPUTED = {
+    'fedavg': (fedavg, {'weighting': 'samples'}),
+    'fedprox': (fedavg, {'weighting': 'samples', 'mu': 0.01}),
+    'median': (coordinate_wise(median), {}),
+    'trimmed-mean': (coordinate_wise(trimmed_mean), {'beta': 0.1}),
+}
 
 
 def verify(bundle: Bundle, trusted_key: str = None, say=print):
@@ -324,7 +361,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
         elif kind == 'job.created':
             check(data['job'] not in jobs, f"job {data['job']} is created a second time")
             strategy = data['spec'].get('strategy') or {'name': 'fedavg'}
-            jobs[data['job']] = {'round': -1, 'strategy': strategy, 'rounds': 0, 'recomputed': 0, 'skipped': {}}
+            jobs[data['job']] = {'round': -1, 'strategy': strategy, 'rounds': 0, 'recomputed': 0, 'skipped': {}, 'methods': set()}
         elif kind == 'model.initial':
             job = need_job()
             attested = {k: v for k, v in data.items() if k != 'signature'}
@@ -383,10 +420,10 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             # A record without a strategy was written before strategies were recorded: FedAvg.
             strategy = data.get('strategy') or {'name': 'fedavg', 'weighting': 'samples'}
             named = job['strategy']
-            same = all(strategy.get(k) == v for k, v in named.items()) and (
-                'weighting' in named or strategy.get('weighting', 'samples') == 'samples') and ('clipNorm' in named or 'clipNorm' not in strategy)
-            check(same if strategy['name'] in RECOMPUTED else strategy['name'] == named['name'],
-                  f"aggregated with {jcs(strategy)}, not the {jcs(named)} its job's spec names")
+            if named['name'] in RECOMPUTED:
+                named = {**RECOMPUTED[named['name']][1], **named}
+            same = strategy == named if named['name'] in RECOMPUTED else strategy['name'] == named['name']
+            check(same, f"aggregated with {jcs(strategy)}, not the {jcs(named)} its job's spec names")
             blob, path = bundle.model(data['job'], data['round'])
             check(blob is not None, f'missing (audit record {seq} commits it)', f"model of round {data['round']} of job {data['job']} ({path})")
             stored(f"model of round {data['round']} of job {data['job']}", blob, path, data['sha256'], job['size'])
@@ -400,7 +437,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             if secure:
                 why = 'secure aggregation (this verifier does not remove masks)'
             elif strategy['name'] not in RECOMPUTED:
-                why = f"strategy {strategy['name']} (this verifier recomputes FedAvg and FedProx only)"
+                why = f"strategy {strategy['name']} (this verifier recomputes {', '.join(RECOMPUTED)})"
             elif pruned:
                 why = 'updates deleted by the retention policy'
             elif not all(u['retained'] for u in folded):
@@ -410,11 +447,14 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             if why:
                 job['skipped'][why] = job['skipped'].get(why, 0) + 1
             else:
-                recomputed = fedavg(strategy, job['weights'], [(float32s(u['blob']), u['numSamples']) for u in folded])
-                check(sha256(recomputed) == data['sha256'],
-                      f"the committed model is not the FedAvg of its contributors' updates: recomputed SHA-256 {sha256(recomputed)}, recorded {data['sha256']}")
-                check(data.get('stateSha256') in (None, sha256(EMPTY_STATE)), 'FedAvg keeps no state, but the record names a non-empty one')
+                method = RECOMPUTED[strategy['name']][0]
+                model = method(strategy, job['weights'], [(float32s(u['blob']), u['numSamples']) for u in folded])
+                recomputed = sha256(struct.pack(f'<{len(model)}f', *model))  # rounded to float32 once
+                check(recomputed == data['sha256'],
+                      f"the committed model is not the {strategy['name']} of its contributors' updates: recomputed SHA-256 {recomputed}, recorded {data['sha256']}")
+                check(data.get('stateSha256') in (None, sha256(EMPTY_STATE)), f"{strategy['name']} keeps no state, but the record names a non-empty one")
                 job['recomputed'] += 1
+                job['methods'].add(strategy['name'])
             job.update(round=data['round'], sha256=data['sha256'], weights=float32s(blob))
         elif kind == 'updates.pruned':
             job = need_job()
@@ -434,7 +474,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
     for name, job in jobs.items():
         line = f"job {name}: {job['rounds']} round{'s' if job['rounds'] != 1 else ''} committed, {job['recomputed']} recomputed bit for bit"
         if job['recomputed']:
-            line += ' (FedAvg: float64 sums in the recorded order, float32 once; models match)'
+            line += f" ({', '.join(sorted(job['methods']))}: float64 in the recorded order, float32 once; models match)"
         for why, n in job['skipped'].items():
             line += f'; {n} not recomputed: {why}'
         say(line)

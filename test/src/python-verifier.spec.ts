@@ -1,10 +1,11 @@
 /**
  * The independent verifier (tools/verify_bundle.py: Python's standard library
  * and Debian's Ed25519, none of this project's code) on a bundle exported from
- * a real run: it accepts it, recomputing every FedAvg round bit for bit, and
- * rejects a changed update byte, a changed record, and an aggregate the
- * coordinator lied about and re-signed with its own key. It also checks the
- * test vectors of docs/protocol.md, and a bundle written by version 1.
+ * a real run: it accepts it, recomputing every FedAvg, median and trimmed-mean
+ * round bit for bit, and rejects a changed update byte, a changed record, and
+ * an aggregate the coordinator lied about and re-signed with its own key. It
+ * also checks the test vectors of docs/protocol.md, and a bundle written by
+ * version 1.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -54,7 +55,7 @@ describe('the independent Python verifier', () => {
   let bundle: string;
   let dataDir: string;
   let coordinatorKey: string;
-  const jobs: Record<'plain' | 'clipped', string> = { plain: '', clipped: '' };
+  const jobs: Record<'plain' | 'clipped' | 'median' | 'trimmed', string> = { plain: '', clipped: '', median: '', trimmed: '' };
 
   beforeAll(async () => {
     const coordinator = await testCoordinator();
@@ -70,19 +71,27 @@ describe('the independent Python verifier', () => {
     // Equal weights and norm bounding: the other paths of FedAvg's arithmetic.
     jobs.clipped = (await api.createJob({ ...base, strategy: { name: 'fedavg', weighting: 'uniform', clipNorm: 0.05 } })).id;
     await coordinator.engine.whenFinished(jobs.clipped);
+    // The robust strategies it recomputes too: per coordinate, sorted.
+    jobs.median = (await api.createJob({ ...base, strategy: { name: 'median', clipNorm: 0.05 } })).id;
+    await coordinator.engine.whenFinished(jobs.median);
+    jobs.trimmed = (await api.createJob({ ...base, strategy: { name: 'trimmed-mean' } })).id;
+    await coordinator.engine.whenFinished(jobs.trimmed);
     agents.forEach((a) => a.stop());
     await coordinator.close();
     bundle = path.join(tempDir('py-bundle'), 'bundle');
     await exec(process.execPath, [COORDINATOR_CLI, 'audit', 'export', '--data-dir', dataDir, '--out', bundle]);
   });
 
-  it('accepts the bundle of a real run, every FedAvg round recomputed bit for bit', async () => {
+  it('accepts the bundle of a real run, every round recomputed bit for bit', async () => {
     const { code, out } = await pyVerify(bundle, '--key', coordinatorKey);
     expect(out).toMatch(/^OK$/m);
     expect(code).toBe(0);
     expect(out).toMatch(/hashes and coordinator signatures verified/);
-    expect(out).toMatch(/updates: 12 accepted, participant signatures verified; 12 retained, 12 in this bundle/);
-    for (const job of Object.values(jobs)) expect(out).toContain(`job ${job}: 2 rounds committed, 2 recomputed bit for bit`);
+    expect(out).toMatch(/updates: 24 accepted, participant signatures verified; 24 retained, 24 in this bundle/);
+    for (const [name, job] of Object.entries(jobs)) {
+      const strategy = { plain: 'fedavg', clipped: 'fedavg', median: 'median', trimmed: 'trimmed-mean' }[name];
+      expect(out).toContain(`job ${job}: 2 rounds committed, 2 recomputed bit for bit (${strategy}: float64 in the recorded order, float32 once; models match)`);
+    }
   });
 
   it('rejects a changed byte of a retained update, naming its file', async () => {
@@ -143,7 +152,7 @@ describe('the independent Python verifier', () => {
     const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
     expect(code).toBe(1);
     expect(out).toMatch(
-      new RegExp(`FAILED: audit record ${first + 1} \\(records.jsonl line ${first + 1}\\): the committed model is not the FedAvg of its contributors' updates: recomputed SHA-256 [0-9a-f]{64}, recorded ${sha256Hex(bytes)}`),
+      new RegExp(`FAILED: audit record ${first + 1} \\(records.jsonl line ${first + 1}\\): the committed model is not the fedavg of its contributors' updates: recomputed SHA-256 [0-9a-f]{64}, recorded ${sha256Hex(bytes)}`),
     );
   });
 
