@@ -273,6 +273,10 @@ def trimmed_mean(values: list, strategy) -> float:
 
 # The strategies recomputed here, with the defaults a job spec may leave out; each keeps no state.
 # FedProx aggregates as FedAvg: it changes local training only.
+# Kinds whose data only the chain and signatures vouch for here (docs/audit.md#records).
+CHAIN_ONLY = {'user.added', 'user.removed', 'token.created', 'token.revoked', 'invitation.created', 'invitation.cancelled',
+              'job.control', 'statistics.excluded', 'secagg.unmasked'}
+
 RECOMPUTED = {
     'fedavg': (fedavg, {'weighting': 'samples'}),
     'fedprox': (fedavg, {'weighting': 'samples', 'mu': 0.01}),
@@ -286,6 +290,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
     lines = bundle.records()
     participants, jobs, accepted, masked, missing = {}, {}, {}, {}, {}
     counts = {'updates': 0, 'retained': 0, 'checked': 0}
+    unknown = {}
     coordinator = None
     prev = GENESIS
     where = lambda seq: f'audit record {seq} (records.jsonl line {seq})'
@@ -307,7 +312,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
         check(version in (1, 2), f'written in format version {version!r}, which this verifier does not know')
         try:
             stored_form = canonical(version, record)
-        except ValueError as err:
+        except ValueError:
             stored_form = None
         check(stored_form == text, 'not stored as its canonical JSON: its bytes were changed')
         fields = ['seq', 'at', 'kind', 'actor', 'data', 'prev', 'hash', 'signature'] + (['version'] if 'version' in record else [])
@@ -456,6 +461,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 job['recomputed'] += 1
                 job['methods'].add(strategy['name'])
             job.update(round=data['round'], sha256=data['sha256'], weights=float32s(blob))
+        elif kind not in CHAIN_ONLY and kind != 'updates.pruned':
+            unknown[kind] = unknown.get(kind, 0) + 1
         elif kind == 'updates.pruned':
             job = need_job()
             check(data['throughRound'] <= job['round'], f"prunes updates up to round {data['throughRound']} of job {data['job']}, which has committed {job['round']}")
@@ -470,6 +477,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
         raise Inconsistency('manifest.json', f"says the log ends at record {m.get('records')} with hash {m.get('head')}; its records end at {len(lines)} with {prev}")
 
     say(f'chain: {len(lines)} records, hashes and coordinator signatures verified (coordinator key {fingerprint(coordinator)})')
+    if unknown:
+        say('records of kinds this verifier does not know (chain and signature verified, content not): ' + ', '.join(f'{n} {k}' for k, n in unknown.items()))
     say(f"updates: {counts['updates']} accepted, participant signatures verified; {counts['retained']} retained, {counts['checked']} in this bundle, bytes match their hashes")
     for name, job in jobs.items():
         line = f"job {name}: {job['rounds']} round{'s' if job['rounds'] != 1 else ''} committed, {job['recomputed']} recomputed bit for bit"
