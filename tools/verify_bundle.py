@@ -7,9 +7,11 @@ the hash chain, the coordinator's signature of every record, every participant
 signature and model attestation the records hold, the bytes of every retained
 update, model and strategy state against their SHA-256, and recomputes each
 FedAvg, FedProx, median and trimmed-mean round from the retained updates bit
-for bit: float64 in the recorded order, rounded to float32 once. Rounds it cannot recompute
-(secure aggregation, other strategies, updates not retained or not exported)
-are named as such, never counted as checked.
+for bit: float64 in the recorded order, rounded to float32 once; a secure
+round from its masked inputs, the masks removed with the secrets its
+secagg.unmasked record holds. Rounds it cannot recompute (other strategies,
+updates not retained or not exported) are named as such, never counted as
+checked.
 
   verify_bundle.py BUNDLE [--key COORDINATOR_KEY_BASE64]
   verify_bundle.py --vectors shared/test-vectors     checks the test vectors
@@ -18,6 +20,7 @@ Exit status: 0 verified, 1 an inconsistency (named on the last line), 2 usage.
 """
 import base64
 import hashlib
+import hmac
 import json
 import math
 import re
@@ -58,6 +61,12 @@ except ImportError:  # python3-nacl instead
     def ed25519_sign(seed: bytes, message: bytes) -> tuple:
         signing = nacl.signing.SigningKey(seed)
         return bytes(signing.verify_key), signing.sign(message).signature
+
+try:  # secure rounds: X25519 and AES-256-CTR (python3-nacl has no AES)
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+except ImportError:
+    X25519PrivateKey = None
 
 GENESIS = '0' * 64
 EMPTY_STATE = struct.pack('<I', 2) + b'[]'  # encodeState({}): a 4-byte length, then the JSON list of names
@@ -273,9 +282,92 @@ def trimmed_mean(values: list, strategy) -> float:
 
 # The strategies recomputed here, with the defaults a job spec may leave out; each keeps no state.
 # FedProx aggregates as FedAvg: it changes local training only.
+# ---- secure aggregation: the masks removed from the sum (docs/privacy.md) --------------
+
+def hkdf(ikm: bytes, salt: bytes, info: str, length: int = 32) -> bytes:
+    """RFC 5869 with SHA-256."""
+    prk = hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
+    out, block, i = b'', b'', 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info.encode() + bytes([i]), hashlib.sha256).digest()
+        out, i = out + block, i + 1
+    return out[:length]
+
+
+def prg(seed: bytes, purpose: str, length: int) -> list:
+    """A mask: the AES-256-CTR keystream (zero IV) of HKDF(seed, 'fl-secagg prg <purpose>'), as Uint32 LE words."""
+    encryptor = Cipher(algorithms.AES(hkdf(seed, b'', f'fl-secagg prg {purpose}')), modes.CTR(bytes(16))).encryptor()
+    return list(struct.unpack(f'<{length}I', encryptor.update(bytes(4 * length))))
+
+
+def utf16(text: str) -> bytes:
+    return text.encode('utf-16-be', 'surrogatepass')
+
+
+def neighbours(parties: list, k: int) -> dict:
+    """The Harary ring over the sorted ids: each party's k/2 ids before and after it (all others when k >= n - 1)."""
+    ids = sorted(parties, key=utf16)
+    n = len(ids)
+    if k >= n - 1:
+        return {i: [o for o in ids if o != i] for i in ids}
+    return {ids[i]: sorted({ids[(i - s) % n] for s in range(1, k // 2 + 1)} | {ids[(i + s) % n] for s in range(1, k // 2 + 1)}, key=utf16)
+            for i in range(n)}
+
+
+def unmasked_sum(u: dict, inputs: dict) -> list:
+    """The sum of the masked inputs with every mask removed, in Z_2^32, each secret checked against what its owner signed."""
+    adverts = {a['participant']: a for a in u['adverts']}
+    survivors = sorted(inputs, key=utf16)
+    dropped = sorted((p for p in u['sharers'] if p not in inputs), key=utf16)
+    length = len(inputs[survivors[0]])
+    total = [sum(col) % 2 ** 32 for col in zip(*(inputs[p] for p in survivors))]
+    graph = neighbours(u['participants'], u['neighbours'])
+
+    def secret(of: dict, who: str, what: str) -> bytes:
+        raw = base64.b64decode(of.get(who, ''))
+        if len(raw) != 32:
+            raise ValueError(f'no {what} of {who}')
+        return raw
+
+    for p in survivors:
+        seed = secret(u['seeds'], p, 'seed')
+        if base64.b64encode(hashlib.sha256(seed).digest()).decode() != adverts[p]['seedCommitment']:
+            raise ValueError(f'the seed of {p} does not match its commitment')
+        total = [(t - m) % 2 ** 32 for t, m in zip(total, prg(seed, 'self', length))]
+    for p in dropped:
+        private = X25519PrivateKey.from_private_bytes(secret(u['maskKeys'], p, 'mask key'))
+        if base64.b64encode(private.public_key().public_bytes_raw() if hasattr(private.public_key(), 'public_bytes_raw') else
+                            private.public_key().public_bytes(*_raw_format())).decode() != adverts[p]['sPublicKey']:
+            raise ValueError(f'the mask key of {p} does not match its public key')
+        for other in graph.get(p, []):
+            if other not in inputs:
+                continue
+            shared = private.exchange(X25519PublicKey.from_public_bytes(base64.b64decode(adverts[other]['sPublicKey'])))
+            pair = sorted([p, other], key=utf16)
+            context = jcs({'job': u['job'], 'round': u['round'], 'pair': pair})
+            mask = prg(hkdf(shared, context.encode(), 'fl-secagg pairwise mask'), 'pair', length)
+            # `other` added +mask when its id is the smaller one: take it back out.
+            sign = -1 if utf16(other) < utf16(p) else 1
+            total = [(t + sign * m) % 2 ** 32 for t, m in zip(total, mask)]
+    return total
+
+
+def _raw_format():
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    return Encoding.Raw, PublicFormat.Raw
+
+
+def secure_update(global_model: list, total: list, q: dict) -> tuple:
+    """The unmasked sum read back (signed 32-bit levels x range/levels), and the global model moved by its weighted mean, in float32."""
+    unit = q['range'] / q['levels']
+    weight = total[-1]
+    means = [g + ((t - 2 ** 32 if t >= 2 ** 31 else t) * unit) / weight for g, t in zip(global_model, total[:-1])]
+    return float32s(struct.pack(f'<{len(means)}f', *means)), weight
+
+
 # Kinds whose data only the chain and signatures vouch for here (docs/audit.md#records).
 CHAIN_ONLY = {'user.added', 'user.removed', 'token.created', 'token.revoked', 'invitation.created', 'invitation.cancelled',
-              'job.control', 'statistics.excluded', 'secagg.unmasked'}
+              'job.control', 'statistics.excluded'}
 
 RECOMPUTED = {
     'fedavg': (fedavg, {'weighting': 'samples'}),
@@ -290,7 +382,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
     lines = bundle.records()
     participants, jobs, accepted, masked, missing = {}, {}, {}, {}, {}
     counts = {'updates': 0, 'retained': 0, 'checked': 0}
-    unknown = {}
+    unknown, unmasking = {}, {}
     coordinator = None
     prev = GENESIS
     where = lambda seq: f'audit record {seq} (records.jsonl line {seq})'
@@ -439,8 +531,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             job['rounds'] += 1
             pruned = any((data['job'], data['round'], c['participant'], c['sha256']) in missing for c in data['contributors'])
             why = None
-            if secure:
-                why = 'secure aggregation (this verifier does not remove masks)'
+            if secure and X25519PrivateKey is None:
+                why = 'secure aggregation (removing the masks needs python3-cryptography)'
             elif strategy['name'] not in RECOMPUTED:
                 why = f"strategy {strategy['name']} (this verifier recomputes {', '.join(RECOMPUTED)})"
             elif pruned:
@@ -453,7 +545,20 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 job['skipped'][why] = job['skipped'].get(why, 0) + 1
             else:
                 method = RECOMPUTED[strategy['name']][0]
-                model = method(strategy, job['weights'], [(float32s(u['blob']), u['numSamples']) for u in folded])
+                if secure:
+                    # The round's one update: the unmasked sum's weighted mean; no single input is unmasked.
+                    check((data['job'], data['round']) in unmasking, 'a secure round without its secagg.unmasked record')
+                    useq, u = unmasking[(data['job'], data['round'])]
+                    inputs = {c['participant']: list(struct.unpack(f"<{len(f['blob']) // 4}I", f['blob'])) for c, f in zip(data['contributors'], folded)}
+                    try:
+                        weights, weight = secure_update(job['weights'], unmasked_sum(u, inputs), u['quantization'])
+                    except (ValueError, KeyError) as err:
+                        raise Inconsistency(where(useq), f'the masks cannot be removed: {err}')
+                    check(weight == data['secure']['weight'], f"the unmasked sum carries weight {weight}, not the recorded {data['secure']['weight']}")
+                    updates = [(weights, weight)]
+                else:
+                    updates = [(float32s(u['blob']), u['numSamples']) for u in folded]
+                model = method(strategy, job['weights'], updates)
                 recomputed = sha256(struct.pack(f'<{len(model)}f', *model))  # rounded to float32 once
                 check(recomputed == data['sha256'],
                       f"the committed model is not the {strategy['name']} of its contributors' updates: recomputed SHA-256 {recomputed}, recorded {data['sha256']}")
@@ -461,6 +566,10 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 job['recomputed'] += 1
                 job['methods'].add(strategy['name'])
             job.update(round=data['round'], sha256=data['sha256'], weights=float32s(blob))
+        elif kind == 'secagg.unmasked':
+            job = need_job()
+            check(data['round'] == job['round'] + 1, f"unmasks round {data['round']} while round {job['round'] + 1} of job {data['job']} is open")
+            unmasking[(data['job'], data['round'])] = (seq, data)
         elif kind not in CHAIN_ONLY and kind != 'updates.pruned':
             unknown[kind] = unknown.get(kind, 0) + 1
         elif kind == 'updates.pruned':

@@ -2,7 +2,7 @@
  * The independent verifier (tools/verify_bundle.py: Python's standard library
  * and Debian's Ed25519, none of this project's code) on a bundle exported from
  * a real run: it accepts it, recomputing every FedAvg, median and trimmed-mean
- * round bit for bit, and rejects a changed update byte, a changed record, and
+ * round bit for bit, and a secure round with a dropout, and rejects a changed update byte, a changed record, and
  * an aggregate the coordinator lied about and re-signed with its own key. It
  * also checks the test vectors of docs/protocol.md, and a bundle written by
  * version 1.
@@ -55,14 +55,14 @@ describe('the independent Python verifier', () => {
   let bundle: string;
   let dataDir: string;
   let coordinatorKey: string;
-  const jobs: Record<'plain' | 'clipped' | 'median' | 'trimmed', string> = { plain: '', clipped: '', median: '', trimmed: '' };
+  const jobs: Record<'plain' | 'clipped' | 'median' | 'trimmed' | 'secure', string> = { plain: '', clipped: '', median: '', trimmed: '', secure: '' };
 
   beforeAll(async () => {
     const coordinator = await testCoordinator();
     dataDir = coordinator.config.dataDir;
     coordinatorKey = coordinator.identity.publicKey;
     const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
-    const split = splitCsv(dataFile, 3, { seed: 11, holdout: 0, dir: tempDir('py-data') });
+    const split = splitCsv(dataFile, 6, { seed: 11, holdout: 0, dir: tempDir('py-data') });
     const agents = await Promise.all(split.parties.map((party, i) => startAgent(coordinator, `site-${i}`, party)));
     const api = AdminApi.of(coordinator);
     const base = { model: 'logistic' as const, features: featuresOf(dataFile, 'diagnosis'), target: 'diagnosis', rounds: 2, minParticipants: 3, evaluateEvery: 0 };
@@ -76,6 +76,13 @@ describe('the independent Python verifier', () => {
     await coordinator.engine.whenFinished(jobs.median);
     jobs.trimmed = (await api.createJob({ ...base, strategy: { name: 'trimmed-mean' } })).id;
     await coordinator.engine.whenFinished(jobs.trimmed);
+    // A secure round on a ring of 4 neighbours out of 6, site-5 gone once it has shared its keys: its masks are rebuilt and removed.
+    const dropping = agents[5];
+    dropping.on('secagg', ({ step, ack }: { step: string; ack: { ok: boolean } }) => {
+      if (step === 'share' && ack.ok) dropping.stop();
+    });
+    jobs.secure = (await api.createJob({ ...base, rounds: 1, secureAggregation: { neighbours: 4, threshold: 3 } })).id;
+    await coordinator.engine.whenFinished(jobs.secure);
     agents.forEach((a) => a.stop());
     await coordinator.close();
     bundle = path.join(tempDir('py-bundle'), 'bundle');
@@ -87,11 +94,19 @@ describe('the independent Python verifier', () => {
     expect(out).toMatch(/^OK$/m);
     expect(code).toBe(0);
     expect(out).toMatch(/hashes and coordinator signatures verified/);
-    expect(out).toMatch(/updates: 24 accepted, participant signatures verified; 24 retained, 24 in this bundle/);
+    expect(out).toMatch(/updates: (\d+) accepted, participant signatures verified; \1 retained, \1 in this bundle/);
     for (const [name, job] of Object.entries(jobs)) {
-      const strategy = { plain: 'fedavg', clipped: 'fedavg', median: 'median', trimmed: 'trimmed-mean' }[name];
-      expect(out).toContain(`job ${job}: 2 rounds committed, 2 recomputed bit for bit (${strategy}: float64 in the recorded order, float32 once; models match)`);
+      const strategy = { plain: 'fedavg', clipped: 'fedavg', median: 'median', trimmed: 'trimmed-mean', secure: 'fedavg' }[name];
+      const rounds = name === 'secure' ? '1 round committed, 1 recomputed' : '2 rounds committed, 2 recomputed';
+      expect(out).toContain(`job ${job}: ${rounds} bit for bit (${strategy}: float64 in the recorded order, float32 once; models match)`);
     }
+    // The secure round lost site-5 after it shared its keys: its mask key, not its seed, was rebuilt.
+    const unmasked = fs
+      .readFileSync(path.join(bundle, 'records.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"kind":"secagg.unmasked"'))
+      .map((l) => JSON.parse(l).data);
+    expect(unmasked.map((u) => [Object.keys(u.maskKeys), Object.keys(u.seeds).sort()])).toEqual([[['site-5'], ['site-0', 'site-1', 'site-2', 'site-3', 'site-4']]]);
   });
 
   it('rejects a changed byte of a retained update, naming its file', async () => {
@@ -162,11 +177,11 @@ describe('the independent Python verifier', () => {
     expect(out).toMatch(/FAILED: audit record 1 .*announces coordinator key .*, not the trusted key A6EHv/);
   });
 
-  it('accepts the version-1 bundle of the test vectors, and says which round it cannot recompute', async () => {
+  it('accepts the version-1 bundle of the test vectors, its secure round recomputed too', async () => {
     const { code, out } = await pyVerify(path.join(VECTORS, 'audit-bundle-v1'));
     expect(code).toBe(0);
     expect(out).toMatch(/2 rounds committed, 2 recomputed bit for bit/);
-    expect(out).toMatch(/1 round committed, 0 recomputed bit for bit; 1 not recomputed: secure aggregation/);
+    expect(out).toMatch(/1 round committed, 1 recomputed bit for bit/);
   });
 
   it('recomputes the test vectors on its own: RFC 8785, signatures from seeds, digests', async () => {
