@@ -40,13 +40,13 @@ try:
         except (InvalidSignature, ValueError):
             return False
 
+    def raw_public(private) -> bytes:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+        return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
     def ed25519_sign(seed: bytes, message: bytes) -> tuple:
         private = Ed25519PrivateKey.from_private_bytes(seed)
-        raw = private.public_key().public_bytes_raw() if hasattr(private.public_key(), 'public_bytes_raw') else None
-        if raw is None:
-            from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-            raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return raw, private.sign(message)
+        return raw_public(private), private.sign(message)
 except ImportError:  # python3-nacl instead
     import nacl.exceptions
     import nacl.signing
@@ -336,8 +336,7 @@ def unmasked_sum(u: dict, inputs: dict) -> list:
         total = [(t - m) % 2 ** 32 for t, m in zip(total, prg(seed, 'self', length))]
     for p in dropped:
         private = X25519PrivateKey.from_private_bytes(secret(u['maskKeys'], p, 'mask key'))
-        if base64.b64encode(private.public_key().public_bytes_raw() if hasattr(private.public_key(), 'public_bytes_raw') else
-                            private.public_key().public_bytes(*_raw_format())).decode() != adverts[p]['sPublicKey']:
+        if base64.b64encode(raw_public(private)).decode() != adverts[p]['sPublicKey']:
             raise ValueError(f'the mask key of {p} does not match its public key')
         for other in graph.get(p, []):
             if other not in inputs:
@@ -350,11 +349,6 @@ def unmasked_sum(u: dict, inputs: dict) -> list:
             sign = -1 if utf16(other) < utf16(p) else 1
             total = [(t + sign * m) % 2 ** 32 for t, m in zip(total, mask)]
     return total
-
-
-def _raw_format():
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-    return Encoding.Raw, PublicFormat.Raw
 
 
 def secure_update(global_model: list, total: list, q: dict) -> tuple:
