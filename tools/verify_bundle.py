@@ -455,6 +455,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             jobs[data['job']] = {'round': -1, 'strategy': strategy, 'rounds': 0, 'recomputed': 0, 'skipped': {}, 'methods': set()}
         elif kind == 'model.initial':
             job = need_job()
+            check(job['round'] == -1, f"job {data['job']} already has an initial model")
             attested = {k: v for k, v in data.items() if k != 'signature'}
             check(signed(version, 'model', {'type': 'model', **attested}, data['signature'], coordinator), 'the initial model is not signed by the coordinator key')
             blob, path = bundle.model(data['job'], 0)
