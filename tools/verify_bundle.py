@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Verifies an exported audit bundle on its own, from docs/protocol.md alone.
 
-Independent of the project's code: Python 3 standard library plus an Ed25519
-implementation from Debian (python3-cryptography, or python3-nacl). It checks
+Independent of the project's code: Python 3 standard library plus Debian's
+python3-cryptography (Ed25519, X25519, AES). It checks
 the hash chain, the coordinator's signature of every record, every participant
 signature and model attestation the records hold, the bytes of every retained
 update, model and strategy state against their SHA-256, and recomputes each
@@ -32,41 +32,29 @@ from pathlib import Path
 try:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-    def ed25519_verify(key: bytes, signature: bytes, message: bytes) -> bool:
-        try:
-            Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
-            return True
-        except (InvalidSignature, ValueError):
-            return False
-
-    def raw_public(private) -> bytes:
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-        return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    def ed25519_sign(seed: bytes, message: bytes) -> tuple:
-        private = Ed25519PrivateKey.from_private_bytes(seed)
-        return raw_public(private), private.sign(message)
-except ImportError:  # python3-nacl instead
-    import nacl.exceptions
-    import nacl.signing
-
-    def ed25519_verify(key: bytes, signature: bytes, message: bytes) -> bool:
-        try:
-            nacl.signing.VerifyKey(key).verify(message, signature)
-            return True
-        except (nacl.exceptions.BadSignatureError, ValueError):
-            return False
-
-    def ed25519_sign(seed: bytes, message: bytes) -> tuple:
-        signing = nacl.signing.SigningKey(seed)
-        return bytes(signing.verify_key), signing.sign(message).signature
-
-try:  # secure rounds: X25519 and AES-256-CTR (python3-nacl has no AES)
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 except ImportError:
-    X25519PrivateKey = None
+    sys.exit('verify_bundle.py needs python3-cryptography (apt-get install python3-cryptography)')
+
+
+def ed25519_verify(key: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def raw_public(private) -> bytes:
+    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> tuple:
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    return raw_public(private), private.sign(message)
+
 
 GENESIS = '0' * 64
 EMPTY_STATE = struct.pack('<I', 2) + b'[]'  # encodeState({}): a 4-byte length, then the JSON list of names
@@ -526,9 +514,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             job['rounds'] += 1
             pruned = any((data['job'], data['round'], c['participant'], c['sha256']) in missing for c in data['contributors'])
             why = None
-            if secure and X25519PrivateKey is None:
-                why = 'secure aggregation (removing the masks needs python3-cryptography)'
-            elif strategy['name'] not in RECOMPUTED:
+            if strategy['name'] not in RECOMPUTED:
                 why = f"strategy {strategy['name']} (this verifier recomputes {', '.join(RECOMPUTED)})"
             elif pruned:
                 why = 'updates deleted by the retention policy'
