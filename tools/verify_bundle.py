@@ -16,7 +16,8 @@ checked.
   verify_bundle.py BUNDLE [--key COORDINATOR_KEY_BASE64]
   verify_bundle.py --vectors shared/test-vectors     checks the test vectors
 
-Exit status: 0 verified, 1 an inconsistency (named on the last line), 2 usage.
+Exit status: 0 verified, 1 an inconsistency (named on the last line), 2 usage or
+no python3-cryptography.
 """
 import base64
 import hashlib
@@ -36,7 +37,8 @@ try:
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 except ImportError:
-    sys.exit('verify_bundle.py needs python3-cryptography (apt-get install python3-cryptography)')
+    print('verify_bundle.py needs python3-cryptography (apt-get install python3-cryptography)', file=sys.stderr)
+    sys.exit(2)
 
 
 def ed25519_verify(key: bytes, signature: bytes, message: bytes) -> bool:
