@@ -14,7 +14,7 @@ import {
   type OnGatewayInit,
 } from '@nestjs/websockets';
 import type { Namespace } from 'socket.io';
-import { ackError, AGENT_NAMESPACE, ChunkedSchema, FlError, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
+import { ackError, AGENT_NAMESPACE, ChunkedSchema, FlError, PROTOCOL_VERSION, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
 import { CoordinatorIdentity } from '../identity/identity';
 import { RoundEngine } from '../rounds/round-engine';
 import { AgentConnections, type AgentSocket } from './connections';
@@ -70,6 +70,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     replaced?.disconnect(true);
     const header = {
       type: 'welcome' as const,
+      protocol: PROTOCOL_VERSION,
       participant,
       coordinatorKey: this.identity.publicKey,
       handshakeNonce,

@@ -1,10 +1,10 @@
-import { encodeKey, generateKeyPair, randomNonce, signHeader, type KeyPair } from '@fl/shared';
+import { canonicalBytes, defaultEngine, encodeKey, generateKeyPair, PROTOCOL_VERSION, randomNonce, signHeader, type KeyPair } from '@fl/shared';
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
 import { FailureLimiter } from '../failure-limiter';
 import { HandshakeVerifier } from './handshake';
 
 const auth = (keys: KeyPair, timestamp = Date.now(), nonce = randomNonce()) => {
-  const header = { type: 'handshake', publicKey: encodeKey(keys.publicKey), timestamp, nonce };
+  const header = { type: 'handshake', protocol: PROTOCOL_VERSION, publicKey: encodeKey(keys.publicKey), timestamp, nonce };
   return { header, signature: signHeader('handshake', header, keys.secretKey) };
 };
 
@@ -41,7 +41,21 @@ describe('the handshake verifier', () => {
     expect(() => verifier.verify(tampered)).toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE' }));
     expect(() => verifier.verify(auth(known, Date.now() - 5000))).toThrow(expect.objectContaining({ code: 'STALE_TIMESTAMP' }));
     expect(() => verifier.verify(auth(generateKeyPair()))).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
-    expect(() => verifier.verify({ header: {} })).toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
+    expect(() => verifier.verify({ header: {} })).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_PROTOCOL' }));
+    expect(() => verifier.verify({ header: 'x' })).toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
+  });
+
+  it('tells an agent of another protocol version which versions meet, before any other check', () => {
+    const verifier = new HandshakeVerifier(participants, 60_000);
+    // What a version-1 agent sends: no protocol field, signed over FL1 bytes.
+    const header = { type: 'handshake', publicKey: encodeKey(known.publicKey), timestamp: Date.now(), nonce: randomNonce() };
+    const old = { header, signature: Buffer.from(defaultEngine.sign(canonicalBytes('handshake', header, 1), known.secretKey)).toString('base64') };
+    expect(() => verifier.verify(old)).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_PROTOCOL', message: expect.stringMatching(/speaks protocol version 2; the agent speaks version 1 .*upgrade/) }),
+    );
+    const future = auth(known);
+    (future.header as { protocol: number }).protocol = 3;
+    expect(() => verifier.verify(future)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_PROTOCOL', message: expect.stringMatching(/the agent speaks version 3/) }));
   });
 });
 

@@ -3,7 +3,7 @@
  * Socket.IO `auth` field. Checked in this order: schema, signature (under the
  * key it claims), timestamp window, nonce not seen, key registered.
  */
-import { decodePublicKey, FlError, HandshakeSchema, verifyHeader, type ErrorBody, type Handshake } from '@fl/shared';
+import { decodePublicKey, FlError, HandshakeSchema, PROTOCOL_VERSION, verifyHeader, type ErrorBody, type Handshake } from '@fl/shared';
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
 import { FailureLimiter } from '../failure-limiter';
 import { describeZodError } from '../validation';
@@ -63,6 +63,14 @@ export class HandshakeVerifier {
 
   /** Checks a handshake; sets `signed.key` once it is known to come from the key's holder. */
   private check(auth: unknown, now: number, signed: { key?: string }): { participant: ParticipantRecord; handshake: Handshake } {
+    const offered = protocolOf(auth);
+    if (offered !== PROTOCOL_VERSION) {
+      // Before the schema: an agent of another version would otherwise be told only that a field is wrong.
+      throw new FlError(
+        'UNSUPPORTED_PROTOCOL',
+        `this coordinator speaks protocol version ${PROTOCOL_VERSION}; the agent speaks ${offered === undefined ? 'version 1 (its handshake names none)' : `version ${JSON.stringify(offered)}`}: upgrade the older of the two`,
+      );
+    }
     const parsed = HandshakeSchema.safeParse(auth);
     if (!parsed.success) throw new FlError('INVALID_FRAME', `handshake ${describeZodError(parsed.error)}`);
     const { header, signature } = parsed.data;
@@ -92,4 +100,11 @@ export class HandshakeVerifier {
   private prune(now: number): void {
     for (const [nonce, expiry] of this.seen) if (expiry < now) this.seen.delete(nonce);
   }
+}
+
+/** The protocol version a handshake names; undefined when it names none (version 1), or is no handshake at all. */
+function protocolOf(auth: unknown): unknown {
+  const header = (auth as { header?: unknown } | null)?.header;
+  if (typeof header !== 'object' || header === null) return PROTOCOL_VERSION; // not a handshake: the schema says why
+  return (header as { protocol?: unknown }).protocol;
 }

@@ -34,7 +34,9 @@ import {
   type Ack,
   type AgentToCoordinatorEvents,
   type CoordinatorToAgentEvents,
+  PROTOCOL_VERSION,
   type ErrorBody,
+  type ErrorCode,
   type JobSpec,
   type KeyPair,
   type SignatureDomain,
@@ -247,6 +249,7 @@ export class ParticipantAgent extends EventEmitter {
     this.handshakeNonce = randomNonce();
     const header = {
       type: 'handshake' as const,
+      protocol: PROTOCOL_VERSION,
       publicKey: encodeKey(this.options.keys.publicKey),
       timestamp: Date.now(),
       nonce: this.handshakeNonce,
@@ -260,11 +263,22 @@ export class ParticipantAgent extends EventEmitter {
     if (err.data) this.emit('refused', err.data);
     // Revoked is final; anything else (NOT_APPROVED: an admin has yet to decide) is worth retrying.
     if (err.data?.code === 'REVOKED') return this.stop('revoked');
+    // Retrying cannot change the coordinator's version: final too.
+    if (err.data?.code === 'UNSUPPORTED_PROTOCOL') return this.stop('refused-coordinator');
+    // A coordinator older than version 2 knows no protocol field and refuses it as such.
+    if (err.data?.code === 'INVALID_FRAME' && /protocol/.test(err.data.message)) {
+      this.log(`the coordinator does not know the protocol field of the handshake: it is older than protocol version ${PROTOCOL_VERSION}; upgrade it`);
+      return this.stop('refused-coordinator');
+    }
     // A refused handshake is not retried by socket.io itself; retry with backoff, as for network errors.
     this.retryLater();
   }
 
   private welcome(message: unknown): void {
+    const protocol = (message as { header?: { protocol?: unknown } } | null)?.header?.protocol;
+    if (protocol !== PROTOCOL_VERSION) {
+      return this.refuseCoordinator(`it speaks protocol version ${JSON.stringify(protocol ?? 1)}, this agent ${PROTOCOL_VERSION}: upgrade the older of the two`, 'UNSUPPORTED_PROTOCOL');
+    }
     const parsed = WelcomeSchema.safeParse(message);
     if (!parsed.success) return this.refuseCoordinator('its welcome is malformed');
     const { header, signature } = parsed.data;
@@ -291,9 +305,9 @@ export class ParticipantAgent extends EventEmitter {
     this.emit('welcome', header.participant);
   }
 
-  private refuseCoordinator(why: string): void {
+  private refuseCoordinator(why: string, code: ErrorCode = 'BAD_SIGNATURE'): void {
     this.log(`refusing the coordinator: ${why}`);
-    this.emit('refused', { code: 'BAD_SIGNATURE', message: why });
+    this.emit('refused', { code, message: why });
     this.stop('refused-coordinator');
   }
 

@@ -10,8 +10,8 @@
  * source names the stored item.
  */
 import { decodeWeights, encodeWeights, sha256Hex } from '../codec/weights';
-import { canonicalJson } from '../crypto/canonical';
-import { decodePublicKey, fingerprint, verifyHeader } from '../crypto/keys';
+import { canonicalJson, canonicalJsonOf, PROTOCOL_VERSIONS, type ProtocolVersion, type SignatureDomain } from '../crypto/canonical';
+import { decodePublicKey, defaultEngine, fingerprint, verifyHeader } from '../crypto/keys';
 import { JobSpecSchema } from '../protocol/job';
 import { aggregate, type LocalTraining } from '../strategy/aggregate';
 import { DEFAULT_STRATEGY, STRATEGY_TITLES, strategyOf, type StrategySpec } from '../strategy/spec';
@@ -27,6 +27,7 @@ import {
   auditHash,
   initialModelAttestation,
   modelAttestation,
+  recordVersion,
   verifyAuditSignature,
   type AuditData,
   type AuditKind,
@@ -255,6 +256,10 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
   const verifyRecord = (seq: number, record: AuditRecord) => {
     const at = { record: seq };
     const { data } = record;
+    // What a record holds was signed in the version the record was written in.
+    const version = recordVersion(record);
+    const signedBy = (domain: SignatureDomain, header: unknown, signature: string, key: Uint8Array) =>
+      isCanonicalSignature(signature) && verifyHeader(domain, header, signature, key, defaultEngine, version);
     switch (record.kind) {
       case 'coordinator.key': {
         const { publicKey } = data as AuditData<'coordinator.key'>;
@@ -315,7 +320,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const { signature, ...attested } = data as AuditData<'model.initial'>;
         const state = job(attested.job, seq);
         check(state.round === -1, at, () => `job ${attested.job} already has an initial model`);
-        check(isCanonicalSignature(signature) && verifyHeader('model', initialModelAttestation(attested), signature, coordinatorKey!), at, () =>
+        check(signedBy('model', initialModelAttestation(attested), signature, coordinatorKey!), at, () =>
           'the initial model is not signed by the coordinator key',
         );
         const item = { model: [attested.job, 0] as [string, number] };
@@ -338,7 +343,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const differs: string[] = (['job', 'round', 'participant', 'numSamples'] as const).filter((field) => header[field] !== update[field]);
         if (header.weightsSha256 !== update.sha256) differs.push('sha256');
         check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
-        check(isCanonicalSignature(signature) && verifyHeader('update', header, signature, who.key), at, () =>
+        check(signedBy('update', header, signature, who.key), at, () =>
           `the update is not signed by the key of ${update.participant}`,
         );
         counts.updates++;
@@ -363,7 +368,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const differs: string[] = (['job', 'round', 'participant'] as const).filter((field) => header[field] !== input[field]);
         if (header.maskedSha256 !== input.sha256 || header.step !== 'masked') differs.push('sha256');
         check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
-        check(isCanonicalSignature(signature) && verifyHeader('secagg', header, signature, who.key), at, () => `the masked input is not signed by the key of ${input.participant}`);
+        check(signedBy('secagg', header, signature, who.key), at, () => `the masked input is not signed by the key of ${input.participant}`);
         counts.updates++;
         if (input.retained) counts.updatesRetained++;
         const item = { update: [input.job, input.round, input.participant] as [string, number, string] };
@@ -393,7 +398,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         check(who !== undefined, at, () => `participant ${excluded.participant} has no key in the log`);
         const differs = (['job', 'round', 'participant'] as const).filter((field) => header[field] !== excluded[field]);
         check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
-        check(isCanonicalSignature(signature) && verifyHeader('update', header, signature, who.key), at, () =>
+        check(signedBy('update', header, signature, who.key), at, () =>
           `the update left out is not signed by the key of ${excluded.participant}`,
         );
         return;
@@ -404,7 +409,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         check(state.round >= 0, at, () => `job ${attested.job} has no initial model`);
         check(attested.round === state.round + 1, at, () => `commits round ${attested.round} after round ${state.round}`);
         check(attested.previous === state.sha256, at, () => `its previous model ${attested.previous} is not round ${state.round}'s ${state.sha256}`);
-        check(isCanonicalSignature(signature) && verifyHeader('model', modelAttestation(attested), signature, coordinatorKey!), at, () =>
+        check(signedBy('model', modelAttestation(attested), signature, coordinatorKey!), at, () =>
           'the committed model is not signed by the coordinator key',
         );
         check(attested.contributors.length > 0, at, () => 'a committed model without contributors');
@@ -499,14 +504,22 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
       const at = { record: seq };
       check(seq === expected, at, () => `found where record ${expected} should be: records are missing or out of order`);
       let parsed: unknown;
-      let canonical: string | undefined;
       try {
         parsed = JSON.parse(text);
-        canonical = canonicalJson(parsed);
       } catch {
         // Left undefined: reported below.
       }
-      check(canonical !== undefined, at, () => 'not JSON');
+      check(parsed !== undefined, at, () => 'not JSON');
+      const version = (parsed as { version?: unknown } | null)?.version ?? 1;
+      check(PROTOCOL_VERSIONS.includes(version as ProtocolVersion), at, () =>
+        `written in format version ${JSON.stringify(version)}, which this verifier does not know (it knows ${PROTOCOL_VERSIONS.join(', ')})`,
+      );
+      let canonical: string | undefined;
+      try {
+        canonical = canonicalJsonOf(version as ProtocolVersion, parsed);
+      } catch {
+        // Left undefined: not its canonical form.
+      }
       check(canonical === text, at, () => 'not stored as its canonical JSON: its bytes were changed');
       const shape = AuditRecordSchema.safeParse(parsed);
       check(shape.success, at, () => `not an audit record: ${issue(shape.error!)}`);
