@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { IoAdapter } from '@nestjs/platform-socket.io';
-import type { ServerOptions } from 'socket.io';
+import type { Server, ServerOptions } from 'socket.io';
 import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +20,8 @@ import { AuditVerifier } from './audit/audit-verifier';
 import { CoordinatorIdentity } from './identity/identity';
 import { CoordinatorLogger } from './logger';
 import { AgentConnections } from './participants/connections';
+import { socketRooms } from './cluster/socket-adapter';
+import { SHARED_STATE, type SharedState } from './cluster/shared-state';
 import { RoundEngine } from './rounds/round-engine';
 import { STORE, type Store } from './storage/store';
 
@@ -35,6 +37,8 @@ class GuardedIoAdapter extends IoAdapter {
     app: INestApplication,
     private readonly config: CoordinatorConfig,
     private readonly admission: SocketAdmission,
+    /** with replicas: rooms and broadcasts through Redis (cluster/socket-adapter.ts) */
+    private readonly shareRooms: (server: Server) => void,
   ) {
     super(app);
   }
@@ -50,6 +54,7 @@ class GuardedIoAdapter extends IoAdapter {
       allowRequest: this.admission.allowRequest,
     });
     this.admission.attach(server);
+    this.shareRooms(server);
     return server;
   }
 }
@@ -121,7 +126,9 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     clock,
     log,
   );
-  app.useWebSocketAdapter(new GuardedIoAdapter(app, config, admission));
+  const sharedState = app.get<SharedState>(SHARED_STATE);
+  const rooms = socketRooms(sharedState, config.redisPrefix);
+  app.useWebSocketAdapter(new GuardedIoAdapter(app, config, admission, rooms.attach));
   // No Nest signal hooks: the CLI handles SIGINT and SIGTERM with close() below, which tells the agents first
   // and exits 0 (Nest's hooks would close the app without that notice and re-raise the signal).
   // Longer than clients keep an idle connection (fetch: 4 s), so that the client, not the server, closes it:
@@ -167,6 +174,8 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
         app.get(AgentConnections).disconnectAll({ code: 'COORDINATOR_RESTARTING', message: 'the coordinator is shutting down; reconnect later' });
         await app.get(AuditVerifier).stop();
         await app.close();
+        await rooms.close();
+        await sharedState.close();
         store.close();
       })()),
   };

@@ -12,6 +12,8 @@ import { AgentConnections } from './connections';
 import { ParticipantsService } from './participants.service';
 import { systemClock } from '../core/clock';
 import { ParticipantRegistry } from './registry';
+import { ParticipantStatusRelay } from '../cluster/participant-status';
+import { InProcessSharedState } from '../cluster/shared-state';
 
 async function setup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-participants-'));
@@ -19,7 +21,8 @@ async function setup() {
   const identity = CoordinatorIdentity.fromDataDir(dir);
   const audit = new AuditLog(store, identity);
   const connections = new AgentConnections();
-  const registry = new ParticipantRegistry({ store, audit, identity, connections, windowMs: 60_000, failures: new FailureLimiter(5, 60_000), clock: systemClock });
+  const statuses = new ParticipantStatusRelay(new InProcessSharedState(), connections, store);
+  const registry = new ParticipantRegistry({ store, audit, identity, statuses, windowMs: 60_000, failures: new FailureLimiter(5, 60_000), clock: systemClock });
   const module = await Test.createTestingModule({
     providers: [
       { provide: STORE, useValue: store },

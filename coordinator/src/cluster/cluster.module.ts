@@ -1,0 +1,30 @@
+/**
+ * What coordinator replicas share: the shared state (in this process, or in
+ * Redis with `--redis-url`) and who leads each job. Global, like the core, so
+ * that features inject them without importing each other.
+ */
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import type { CoordinatorConfig } from '../config/config';
+import { CoordinatorLogger } from '../logger';
+import { RedisSharedState } from './redis-shared-state';
+import { InProcessSharedState, SHARED_STATE, type SharedState } from './shared-state';
+
+export async function sharedStateFor(config: CoordinatorConfig, log: CoordinatorLogger): Promise<SharedState> {
+  const onError = (err: unknown) => log.error(`shared state: ${(err as Error).stack ?? String(err)}`);
+  if (!config.redisUrl) return new InProcessSharedState(onError);
+  const state = await RedisSharedState.connect(config.redisUrl, { prefix: config.redisPrefix, onError });
+  log.info(`shared state in Redis at ${new URL(config.redisUrl).host}, keys under ${config.redisPrefix}`);
+  return state;
+}
+
+@Global()
+@Module({})
+export class ClusterModule {
+  static forConfig(config: CoordinatorConfig): DynamicModule {
+    return {
+      module: ClusterModule,
+      providers: [{ provide: SHARED_STATE, useFactory: (log: CoordinatorLogger) => sharedStateFor(config, log), inject: [CoordinatorLogger] }],
+      exports: [SHARED_STATE],
+    };
+  }
+}
