@@ -22,6 +22,10 @@ import { CoordinatorLogger } from './logger';
 import { AgentConnections } from './participants/connections';
 import { socketRooms } from './cluster/socket-adapter';
 import { SHARED_STATE, type SharedState } from './cluster/shared-state';
+import { LEADER_ELECTION, type LeaderElection } from './cluster/leader-election';
+
+/** How often a replica asks again for the leadership of the active jobs nobody runs: a leader that went away is replaced within it. */
+const CONTEND_EVERY_MS = 5_000;
 import { RoundEngine } from './rounds/round-engine';
 import { STORE, type Store } from './storage/store';
 
@@ -155,6 +159,9 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   if (dashboard) log.info(`dashboard on ${url}/`);
   else log.warn('the dashboard is not built (npm run build): serving the API only');
   engine.resume();
+  const election = app.get<LeaderElection>(LEADER_ELECTION);
+  const contending = election.kind === 'in-process' ? undefined : setInterval(() => engine.resume(), CONTEND_EVERY_MS);
+  contending?.unref();
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -169,6 +176,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     admission,
     close: () =>
       (closing ??= (async () => {
+        clearInterval(contending);
         engine.shutdown();
         // Agents told, so that they reconnect (with backoff) to this coordinator once it is back, and the job resumes.
         app.get(AgentConnections).disconnectAll({ code: 'COORDINATOR_RESTARTING', message: 'the coordinator is shutting down; reconnect later' });
@@ -176,6 +184,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
         await app.close();
         await rooms.close();
         await sharedState.close();
+        await election.close();
         store.close();
       })()),
   };

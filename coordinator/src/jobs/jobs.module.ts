@@ -9,6 +9,7 @@ import { AuditLog } from '../audit/audit-log';
 import { AuditModule } from '../audit/audit.module';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 import { CLOCK, type Clock } from '../core/clock';
+import { LEADER_ELECTION, type LeaderElection } from '../cluster/leader-election';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { AgentGateway } from '../participants/agent.gateway';
@@ -25,7 +26,16 @@ import { JobsService } from './jobs.service';
   providers: [
     {
       provide: RoundEngine,
-      useFactory: (store: Store, channel: AgentConnections, identity: CoordinatorIdentity, audit: AuditLog, log: CoordinatorLogger, config: CoordinatorConfig, clock: Clock) =>
+      useFactory: (
+        store: Store,
+        channel: AgentConnections,
+        identity: CoordinatorIdentity,
+        audit: AuditLog,
+        log: CoordinatorLogger,
+        config: CoordinatorConfig,
+        clock: Clock,
+        election: LeaderElection,
+      ) =>
         new RoundEngine({
           store,
           channel,
@@ -37,10 +47,11 @@ import { JobsService } from './jobs.service';
             minParticipants: config.defaultMinParticipants,
             roundDeadlineSeconds: config.defaultRoundDeadlineSeconds,
           },
-          log: (level, message) => log.log(level, message),
+          log: (level, message, fields) => log.log(level, message, fields),
+          leadership: election,
           clock,
         }),
-      inject: [STORE, AgentConnections, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK],
+      inject: [STORE, AgentConnections, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK, LEADER_ELECTION],
     },
     JobsService,
     AgentGateway,

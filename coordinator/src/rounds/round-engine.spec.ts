@@ -35,6 +35,7 @@ import { SqliteStore } from '../storage/store.sqlite';
 import type { AgentChannel, Instruction } from './agent-channel';
 import type { UpdateRetention } from './job-run';
 import { RoundEngine } from './round-engine';
+import type { LeaderElection, Leadership } from '../cluster/leader-election';
 
 const STATS: LocalStatistics = {
   rows: 4,
@@ -168,8 +169,9 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
     audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
   }
   /** An engine on the store, as a coordinator (re)started on the same data directory makes it. */
-  const start = () => {
+  const start = (leadership?: LeaderElection) => {
     const engine = new RoundEngine({
+      leadership,
       store,
       channel,
       identity,
@@ -186,6 +188,55 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
   const engine = start();
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
   return { store, channel, engine, audit, restart: start };
+}
+
+/**
+ * Leadership as replicas on PostgreSQL see it, for engines in one test: one
+ * holder per job, its epoch up at every take, and a holder deposed by hand (its
+ * database connection lost).
+ */
+class Contest {
+  private readonly holders = new Map<string, { replica: string; lost: () => void }>();
+  private readonly epochs = new Map<string, number>();
+  /** "replica job" of each leadership asked for and refused */
+  readonly refused: string[] = [];
+
+  election(replica: string): LeaderElection {
+    return {
+      kind: 'postgresql',
+      close: async () => undefined,
+      tryLead: async (job) => {
+        if (this.holders.has(job)) {
+          this.refused.push(`${replica} ${job}`);
+          return null;
+        }
+        const epoch = (this.epochs.get(job) ?? 0) + 1;
+        this.epochs.set(job, epoch);
+        const listeners: (() => void)[] = [];
+        const holder = { replica, lost: () => listeners.splice(0).forEach((l) => l()) };
+        this.holders.set(job, holder);
+        const lease: Leadership = {
+          job,
+          epoch,
+          onLost: (listener) => listeners.push(listener),
+          release: async () => void (this.holders.get(job) === holder && this.holders.delete(job)),
+        };
+        return lease;
+      },
+    };
+  }
+
+  depose(replica: string): void {
+    for (const [job, holder] of this.holders) {
+      if (holder.replica !== replica) continue;
+      this.holders.delete(job);
+      holder.lost();
+    }
+  }
+
+  epoch(job: string): number | undefined {
+    return this.epochs.get(job);
+  }
 }
 
 /** The SHA-256 of participant a's accepted update in a round, from the audit log. */
@@ -514,6 +565,39 @@ describe('the round engine', () => {
       expect(round.selected).toEqual(['a', 'b', 'd']);
       expect(round.failures).toEqual([{ participant: 'd', reason: expect.stringMatching(/not between 1 and 4,/), code: 'IMPLAUSIBLE_SAMPLES' }]);
     }
+    store.close();
+  });
+
+  it('runs a job on the replica that leads it only; another takes it over from its last committed round when the leader is deposed', async () => {
+    // Prepare: two engines on one store contend for every job; the first creates one and leads it
+    const contest = new Contest();
+    const { store, channel, restart } = setup(['a', 'b']);
+    const first = restart(contest.election('first'));
+    const second = restart(contest.election('second'));
+    channel.engine = first;
+    channel.answerTraining = false;
+    const job = first.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 2);
+    second.resume();
+    await until(() => contest.refused.length === 1);
+    expect(contest.refused).toEqual([`second ${job.id}`]);
+    expect([first.led, second.led]).toEqual([1, 0]);
+    await channel.release();
+    await until(() => store.getJob(job.id)!.round === 1 && channel.held.length === 2);
+    // Execute: the first is deposed in round 2, before it could commit it; the second asks again and takes the job
+    contest.depose('first');
+    await first.whenFinished(job.id);
+    channel.held = [];
+    channel.engine = second;
+    channel.answerTraining = true;
+    second.resume();
+    await until(() => second.led === 1);
+    await second.whenFinished(job.id);
+    // Assert: every round committed once, round 2 by the second leader, at the next epoch
+    expect(first.led).toBe(0);
+    expect(contest.epoch(job.id)).toBe(2);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(store.listRounds(job.id).map((r) => r.round)).toEqual([1, 2, 3]);
     store.close();
   });
 

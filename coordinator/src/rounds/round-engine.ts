@@ -24,12 +24,14 @@ import {
 } from '@fl/shared';
 import type { z } from 'zod';
 import type { Clock } from '../core/clock';
+import type { LogFields } from '../logger';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, ParticipantRecord, Store } from '../storage/store';
 import type { AgentChannel } from './agent-channel';
 import type { AuditLog } from '../audit/audit-log';
 import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
 import { statusRefusal } from '../participants/handshake';
+import { InProcessLeaderElection, type LeaderElection, type Leadership } from '../cluster/leader-election';
 import { describeZodError, zodRefusal } from '../validation';
 
 export interface RoundEngineOptions {
@@ -41,9 +43,12 @@ export interface RoundEngineOptions {
   maxRoundAttempts: number;
   /** applied to jobs that leave them out */
   jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };
-  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  log: (level: 'info' | 'warn' | 'error', message: string, fields?: LogFields) => void;
   clock: Clock;
+  /** who runs each job; default: this process, always */
+  leadership?: LeaderElection;
 }
+
 
 const ACTIVE: JobRecord['status'][] = ['waiting', 'statistics', 'training', 'paused'];
 
@@ -52,12 +57,27 @@ export class RoundEngine {
   readonly events = new EventEmitter();
   private readonly runs = new Map<string, JobRun>();
   private readonly finished = new Map<string, Promise<void>>();
+  private readonly leadership: LeaderElection;
+  /** jobs whose leadership is being asked for */
+  private readonly contending = new Set<string>();
+  private stopped = false;
 
-  constructor(private readonly options: RoundEngineOptions) {}
+  constructor(private readonly options: RoundEngineOptions) {
+    this.leadership = options.leadership ?? new InProcessLeaderElection();
+  }
 
-  /** Resumes the jobs that were running when the coordinator stopped. */
+  /**
+   * Runs the active jobs this replica can lead and does not run yet: at start,
+   * the jobs that were running when it stopped; called again from time to time
+   * with replicas, to take over the jobs of a leader that went away.
+   */
   resume(): void {
-    for (const job of this.options.store.listJobs()) if (ACTIVE.includes(job.status)) this.start(job);
+    for (const job of this.options.store.listJobs()) if (ACTIVE.includes(job.status)) this.lead(job);
+  }
+
+  /** Jobs this replica runs now. */
+  get led(): number {
+    return this.runs.size;
   }
 
   /** Creates a job and starts it; `actor` is who asked, for the audit log. */
@@ -81,7 +101,7 @@ export class RoundEngine {
       this.options.store.addJob(job);
       this.options.audit.append('job.created', actor, { job: job.id, spec: job.spec as unknown as Record<string, unknown> });
     });
-    this.start(job);
+    this.lead(job);
     return job;
   }
 
@@ -171,6 +191,7 @@ export class RoundEngine {
 
   /** The coordinator is shutting down: running jobs stay as stored and resume at the next start. */
   shutdown(): void {
+    this.stopped = true;
     for (const run of this.runs.values()) run.halt();
   }
 
@@ -195,12 +216,49 @@ export class RoundEngine {
     return null;
   }
 
-  private start(job: JobRecord): void {
-    const run = new JobRun(job, { ...this.options, notify: (event: JobEvent) => this.events.emit('job', event) });
+  /**
+   * Runs the job if this replica leads it. Leadership taken after a wait (on
+   * PostgreSQL) runs the job as stored then: from its last committed round.
+   */
+  private lead(job: JobRecord): void {
+    if (this.stopped || this.runs.has(job.id) || this.contending.has(job.id)) return;
+    const taken = this.leadership.tryLead(job.id);
+    if (!(taken instanceof Promise)) {
+      if (taken) this.start(job, taken);
+      return;
+    }
+    this.contending.add(job.id);
+    taken
+      .then((leadership) => {
+        if (!leadership) return;
+        const stored = this.options.store.getJob(job.id);
+        if (this.stopped || !stored || !ACTIVE.includes(stored.status)) return void leadership.release();
+        this.options.log('info', `leading job ${job.id} from round ${stored.round} (epoch ${leadership.epoch})`, { job: job.id, round: stored.round });
+        this.start(stored, leadership);
+      })
+      .catch((err: Error) => this.options.log('error', `leadership of job ${job.id}: ${err.message}`, { job: job.id }))
+      .finally(() => this.contending.delete(job.id));
+  }
+
+  private start(job: JobRecord, leadership: Leadership): void {
+    const log = this.options.log;
+    const run = new JobRun(job, {
+      ...this.options,
+      notify: (event: JobEvent) => this.events.emit('job', event),
+      // Every line of a job names it, and the round under way, as fields of their own.
+      log: (level, message, fields) => log(level, message, { job: job.id, round: run.round, ...fields }),
+    });
     this.runs.set(job.id, run);
+    leadership.onLost(() => {
+      log('warn', `lost the leadership of job ${job.id}: another replica takes it from its last committed round`, { job: job.id });
+      run.halt();
+    });
     this.finished.set(
       job.id,
-      run.run().finally(() => this.runs.delete(job.id)),
+      run.run().finally(() => {
+        this.runs.delete(job.id);
+        return leadership.release().catch((err: Error) => log('warn', `releasing the leadership of job ${job.id}: ${err.message}`, { job: job.id }));
+      }),
     );
   }
 }

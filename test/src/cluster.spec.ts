@@ -1,0 +1,104 @@
+/**
+ * Two coordinators sharing one Redis, as two replicas behind one address do:
+ * what one sees holds on the other. Each has its own store here (the shared
+ * PostgreSQL store comes with the asynchronous repositories), so participants
+ * are registered on both, as one shared store would show them. Real Redis at
+ * 127.0.0.1:6379, under a prefix of this run's own, removed at the end.
+ */
+import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
+import { io, type Socket } from 'socket.io-client';
+import type { RunningCoordinator } from '@fl/coordinator';
+import { generateKeyPair, type AuditLiveEvent, type ErrorBody, type KeyPair } from '@fl/shared';
+import { connectRaw, handshakeAuth } from './raw-client';
+import { AdminApi, testCoordinator } from './harness';
+
+jest.setTimeout(60_000);
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+describe('two coordinators sharing Redis', () => {
+  const prefix = `fl-test:${randomUUID()}:`;
+  let a: RunningCoordinator;
+  let b: RunningCoordinator;
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    const options = { redisUrl: REDIS_URL, redisPrefix: prefix, handshakeFailuresPerMinute: 3 };
+    [a, b] = await Promise.all([testCoordinator(options), testCoordinator(options)]);
+  });
+
+  afterAll(async () => {
+    sockets.forEach((s) => s.close());
+    await Promise.all([a?.close(), b?.close()]);
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  /** A participant in both stores, as a store shared by the replicas would hold it. */
+  async function participantOnBoth(name: string): Promise<KeyPair> {
+    const keys = generateKeyPair();
+    for (const coordinator of [a, b]) await AdminApi.of(coordinator).registerParticipant(name, `${name} Ltd`, keys.publicKey);
+    return keys;
+  }
+
+  async function connected(url: string, auth: unknown): Promise<Socket> {
+    const { socket, refused } = await connectRaw(url, auth);
+    sockets.push(socket);
+    expect(refused).toBeUndefined();
+    return socket;
+  }
+
+  it('refuses on one a handshake already used on the other', async () => {
+    const keys = await participantOnBoth('bank-nonce');
+    const auth = handshakeAuth(keys);
+    await connected(a.url, auth);
+    const replayed = await connectRaw(b.url, auth);
+    sockets.push(replayed.socket);
+    expect(replayed.refused).toMatchObject({ code: 'REPLAYED_NONCE' });
+    // a fresh handshake of the same key is let in on the other
+    await connected(b.url, handshakeAuth(keys));
+  });
+
+  it('counts failed handshakes from one address on both against one limit', async () => {
+    const stranger = generateKeyPair();
+    const attempt = async (coordinator: RunningCoordinator) => {
+      const { socket, refused } = await connectRaw(coordinator.url, handshakeAuth(stranger), '127.0.0.7');
+      socket.close();
+      return refused?.code;
+    };
+    expect(await attempt(a)).toBe('UNKNOWN_PARTICIPANT');
+    expect(await attempt(b)).toBe('UNKNOWN_PARTICIPANT');
+    expect(await attempt(a)).toBe('UNKNOWN_PARTICIPANT');
+    // three failures in all, none of them three on one coordinator: both now refuse this address
+    expect(await attempt(b)).toBe('RATE_LIMITED');
+    expect(await attempt(a)).toBe('RATE_LIMITED');
+  });
+
+  it('closes, with the reason, the connection on one of a participant revoked on the other', async () => {
+    const keys = await participantOnBoth('bank-revoked');
+    const socket = await connected(b.url, handshakeAuth(keys));
+    const told = new Promise<ErrorBody>((resolve) => socket.once('closing', resolve));
+    const gone = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    const response = await AdminApi.of(a).request('POST', '/api/participants/bank-revoked/revoke', { reason: 'left the consortium' });
+    expect(response.status).toBe(200);
+    expect(await told).toEqual({ code: 'REVOKED', message: 'an admin revoked bank-revoked: left the consortium' });
+    expect(await gone).toBe('io server disconnect');
+  });
+
+  it("brings a dashboard connected to one the other's live events", async () => {
+    const dashboard = io(`${b.url}/admin`, { auth: { token: ADMIN_TOKEN }, transports: ['websocket'], reconnection: false, forceNew: true });
+    sockets.push(dashboard);
+    await new Promise<void>((resolve, reject) => {
+      dashboard.once('connect', resolve);
+      dashboard.once('connect_error', reject);
+    });
+    const audit = new Promise<AuditLiveEvent>((resolve) => dashboard.on('audit', (event: AuditLiveEvent) => event.kinds.includes('invitation.created') && resolve(event)));
+    const invitation = await AdminApi.of(a).request('POST', '/api/invitations', { organisation: 'Clinic Z', country: 'NL' });
+    expect(invitation.status).toBe(201);
+    expect((await audit).kinds).toEqual(['invitation.created']);
+  });
+});
