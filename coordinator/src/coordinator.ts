@@ -19,6 +19,7 @@ import { SocketAdmission } from './core/admission';
 import { AuditVerifier } from './audit/audit-verifier';
 import { CoordinatorIdentity } from './identity/identity';
 import { CoordinatorLogger } from './logger';
+import { Metrics } from './core/metrics';
 import { AgentConnections } from './participants/connections';
 import { socketRooms } from './cluster/socket-adapter';
 import { SHARED_STATE, type SharedState } from './cluster/shared-state';
@@ -138,6 +139,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   // Longer than clients keep an idle connection (fetch: 4 s), so that the client, not the server, closes it:
   // with Node's 5 s, a request sent on a connection as the server closes it fails with ECONNRESET.
   const server = app.getHttpServer() as import('node:http').Server;
+  app.get(Metrics).countTraffic(server);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   await app.listen(config.port, config.host);

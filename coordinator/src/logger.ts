@@ -47,10 +47,10 @@ export class CoordinatorLogger {
     this.write(JSON.stringify({ time, level, message: text, ...about }));
   }
 
-  error = (message: string) => this.log('error', message);
-  warn = (message: string) => this.log('warn', message);
-  info = (message: string) => this.log('info', message);
-  debug = (message: string) => this.log('debug', message);
+  error = (message: string, fields?: LogFields) => this.log('error', message, fields);
+  warn = (message: string, fields?: LogFields) => this.log('warn', message, fields);
+  info = (message: string, fields?: LogFields) => this.log('info', message, fields);
+  debug = (message: string, fields?: LogFields) => this.log('debug', message, fields);
 
   /** The same log for Nest's own messages, which may quote a request. */
   forNest(): LoggerService {

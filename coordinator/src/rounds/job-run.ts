@@ -538,7 +538,7 @@ export class JobRun {
         // What the commit changed, without reading back (and parsing) the whole job.
         this.job = { ...this.job, round, updatedAt: record.closedAt };
         const shown = Object.entries(record.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
-        this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
+        this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`, { round });
         if (evaluated) this.notifyEvaluation(evaluated.round);
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
@@ -625,7 +625,7 @@ export class JobRun {
     this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
     this.strategyState = result.state;
     this.job = { ...this.job, round, updatedAt: record.closedAt };
-    this.deps.log('info', `job ${this.job.id} round ${round}/${this.job.spec.rounds}: secure sum of ${outcome.inputs.length}/${selected.length} masked inputs, weight ${weight}`);
+    this.deps.log('info', `job ${this.job.id} round ${round}/${this.job.spec.rounds}: secure sum of ${outcome.inputs.length}/${selected.length} masked inputs, weight ${weight}`, { round });
     this.deps.notify({ type: 'round', job: this.job.id, round: record });
     return 'committed';
   }

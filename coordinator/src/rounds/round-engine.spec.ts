@@ -168,6 +168,8 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
     store.addParticipant({ name, organisation: name, country: '', publicKey, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
     audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
   }
+  /** every line the engines logged, with its fields */
+  const logged: { level: string; message: string; job?: string; round?: number; participant?: string }[] = [];
   /** An engine on the store, as a coordinator (re)started on the same data directory makes it. */
   const start = (leadership?: LeaderElection) => {
     const engine = new RoundEngine({
@@ -179,7 +181,7 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
       retention,
       maxRoundAttempts,
       jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
-      log: () => undefined,
+      log: (level, message, fields) => void logged.push({ level, message, ...fields }),
       clock,
     });
     channel.engine = engine;
@@ -187,7 +189,7 @@ function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention
   };
   const engine = start();
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
-  return { store, channel, engine, audit, restart: start };
+  return { store, channel, engine, audit, restart: start, logged };
 }
 
 /**
@@ -385,6 +387,16 @@ describe('the round engine', () => {
       expect(() => engine.createJob({ ...spec, strategy }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
     }
     engine.shutdown();
+    store.close();
+  });
+
+  it('names the job, the round and the participant of its log lines as fields', async () => {
+    const { store, channel, engine, logged } = setup(['a', 'b', 'c']);
+    channel.faults.set('c', 'nan');
+    const job = engine.createJob({ ...spec, rounds: 2 }, 'user:test');
+    await engine.whenFinished(job.id);
+    expect(logged).toContainEqual({ level: 'info', message: expect.stringMatching(/ round 2\/2: 2\/3 updates/), job: job.id, round: 2 });
+    expect(logged).toContainEqual({ level: 'warn', message: expect.stringMatching(/left out c's update/), job: job.id, round: 1, participant: 'c' });
     store.close();
   });
 

@@ -246,7 +246,7 @@ export class RoundEngine {
       ...this.options,
       notify: (event: JobEvent) => this.events.emit('job', event),
       // Every line of a job names it, and the round under way, as fields of their own.
-      log: (level, message, fields) => log(level, message, { job: job.id, round: run.round, ...fields }),
+      log: (level, message, fields) => log(level, message, { job: job.id, ...(run.round !== undefined && { round: run.round }), ...fields }),
     });
     this.runs.set(job.id, run);
     leadership.onLost(() => {
