@@ -6,17 +6,26 @@
  * 127.0.0.1:6379, under a prefix of this run's own, removed at the end.
  */
 import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import Redis from 'ioredis';
+import type { ParticipantAgent } from '@fl/participant-agent';
 import { io, type Socket } from 'socket.io-client';
 import type { RunningCoordinator } from '@fl/coordinator';
 import { generateKeyPair, type AuditLiveEvent, type ErrorBody, type KeyPair } from '@fl/shared';
 import { connectRaw, handshakeAuth } from './raw-client';
-import { AdminApi, testCoordinator } from './harness';
+import { AdminApi, DATA_DIR, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 
 jest.setTimeout(60_000);
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+async function removeKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+}
 
 describe('two coordinators sharing Redis', () => {
   const prefix = `fl-test:${randomUUID()}:`;
@@ -32,10 +41,7 @@ describe('two coordinators sharing Redis', () => {
   afterAll(async () => {
     sockets.forEach((s) => s.close());
     await Promise.all([a?.close(), b?.close()]);
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
+    await removeKeys(prefix);
   });
 
   /** A participant in both stores, as a store shared by the replicas would hold it. */
@@ -100,5 +106,42 @@ describe('two coordinators sharing Redis', () => {
     const invitation = await AdminApi.of(a).request('POST', '/api/invitations', { organisation: 'Clinic Z', country: 'NL' });
     expect(invitation.status).toBe(201);
     expect((await audit).kinds).toEqual(['invitation.created']);
+  });
+});
+
+describe('two coordinators sharing Redis and one data directory', () => {
+  const prefix = `fl-test:${randomUUID()}:`;
+  let leader: RunningCoordinator;
+  let other: RunningCoordinator;
+  const agents: ParticipantAgent[] = [];
+
+  beforeAll(async () => {
+    leader = await testCoordinator({ redisUrl: REDIS_URL, redisPrefix: prefix });
+    // The same store and key: what a shared database and a shared key give replicas.
+    other = await testCoordinator({ redisUrl: REDIS_URL, redisPrefix: prefix, dataDir: leader.config.dataDir });
+  });
+
+  afterAll(async () => {
+    agents.forEach((agent) => agent.stop());
+    await Promise.all([leader?.close(), other?.close()]);
+    await removeKeys(prefix);
+  });
+
+  it('trains a job led by one with an agent connected to the other: requests and updates go through Redis', async () => {
+    const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
+    const split = splitCsv(dataFile, 2, { seed: 3, holdout: 0, dir: tempDir('cluster') });
+    const api = AdminApi.of(leader);
+    agents.push(await startAgent(leader, 'site-here', split.parties[0]));
+    agents.push(await startAgent(other, 'site-there', split.parties[1], { keys: await registerParticipant(api, 'site-there') }));
+    const job = await api.createJob({ model: 'logistic', features: featuresOf(dataFile, 'diagnosis'), target: 'diagnosis', rounds: 2, minParticipants: 2, evaluateEvery: 0 });
+    await leader.engine.whenFinished(job.id);
+    expect(await api.job(job.id)).toMatchObject({ status: 'completed' });
+    const rounds = await api.rounds(job.id);
+    expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([
+      ['site-here', 'site-there'],
+      ['site-here', 'site-there'],
+    ]);
+    // the job ran on the leader only
+    expect(other.engine.led).toBe(0);
   });
 });

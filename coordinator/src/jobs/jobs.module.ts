@@ -10,6 +10,8 @@ import { AuditModule } from '../audit/audit.module';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 import { CLOCK, type Clock } from '../core/clock';
 import { LEADER_ELECTION, type LeaderElection } from '../cluster/leader-election';
+import { AgentRelay } from '../cluster/agent-relay';
+import { SHARED_STATE, type SharedState } from '../cluster/shared-state';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { AgentGateway } from '../participants/agent.gateway';
@@ -28,7 +30,7 @@ import { JobsService } from './jobs.service';
       provide: RoundEngine,
       useFactory: (
         store: Store,
-        channel: AgentConnections,
+        channel: AgentRelay,
         identity: CoordinatorIdentity,
         audit: AuditLog,
         log: CoordinatorLogger,
@@ -49,9 +51,16 @@ import { JobsService } from './jobs.service';
           },
           log: (level, message, fields) => log.log(level, message, fields),
           leadership: election,
+          relay: (participant, event, body) => channel.relay(participant, event, body),
           clock,
         }),
-      inject: [STORE, AgentConnections, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK, LEADER_ELECTION],
+      inject: [STORE, AgentRelay, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK, LEADER_ELECTION],
+    },
+    {
+      provide: AgentRelay,
+      useFactory: (connections: AgentConnections, state: SharedState, log: CoordinatorLogger) =>
+        new AgentRelay(connections, state.kind === 'redis', (err) => log.warn(`agents on other replicas: ${(err as Error).message}`)),
+      inject: [AgentConnections, SHARED_STATE, CoordinatorLogger],
     },
     JobsService,
     AgentGateway,

@@ -32,6 +32,7 @@ import type { AuditLog } from '../audit/audit-log';
 import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
 import { statusRefusal } from '../participants/handshake';
 import { InProcessLeaderElection, type LeaderElection, type Leadership } from '../cluster/leader-election';
+import type { AgentEvent } from '../cluster/agent-relay';
 import { describeZodError, zodRefusal } from '../validation';
 
 export interface RoundEngineOptions {
@@ -47,6 +48,8 @@ export interface RoundEngineOptions {
   clock: Clock;
   /** who runs each job; default: this process, always */
   leadership?: LeaderElection;
+  /** with replicas: a message for a job this replica does not run goes to the one that does, whose answer is the ack */
+  relay?: (participant: string, event: AgentEvent, body: unknown) => Promise<Ack>;
 }
 
 
@@ -119,20 +122,20 @@ export class RoundEngine {
   }
 
   async submitStatistics(participant: string, body: unknown): Promise<Ack> {
-    return this.receive(participant, body, StatisticsMessageSchema, (run, { header }) => run.submitStatistics(participant, header));
+    return this.receive(participant, 'statistics', body, StatisticsMessageSchema, (run, { header }) => run.submitStatistics(participant, header));
   }
 
   async submitEvaluation(participant: string, body: unknown): Promise<Ack> {
-    return this.receive(participant, body, EvaluationMessageSchema, (run, { header }) => run.submitEvaluation(participant, header));
+    return this.receive(participant, 'evaluation', body, EvaluationMessageSchema, (run, { header }) => run.submitEvaluation(participant, header));
   }
 
   async submitFailure(participant: string, body: unknown): Promise<Ack> {
-    return this.receive(participant, body, FailureMessageSchema, (run, { header }) => run.submitFailure(participant, header));
+    return this.receive(participant, 'failure', body, FailureMessageSchema, (run, { header }) => run.submitFailure(participant, header));
   }
 
   /** A secure-aggregation step's answer or masked input (coordinator/src/rounds/secagg). */
   async submitSecAgg(participant: string, body: unknown): Promise<Ack> {
-    return this.receive(participant, body, SecAggReplySchema, (run, message) =>
+    return this.receive(participant, 'secagg', body, SecAggReplySchema, (run, message) =>
       run.submitSecAgg(participant, message.header, message.signature, message.masked === undefined ? undefined : toBytes(message.masked)),
     );
   }
@@ -140,6 +143,7 @@ export class RoundEngine {
   async submitUpdate(participant: string, body: unknown): Promise<Ack> {
     return this.receive(
       participant,
+      'update',
       body,
       UpdateMessageSchema,
       (run, message) => {
@@ -151,6 +155,15 @@ export class RoundEngine {
     );
   }
 
+  /** A message an agent connected to another replica sent, for a job this one runs; null when it does not run it. */
+  async relayed(participant: string, event: AgentEvent, body: unknown): Promise<Ack | null> {
+    const job = (body as { header?: { job?: unknown } } | null)?.header?.job;
+    // Checked before the message is: receive() reaches the run without waiting, so it cannot send the message back.
+    if (typeof job !== 'string' || !this.runs.has(job)) return null;
+    const submit = { statistics: this.submitStatistics, update: this.submitUpdate, evaluation: this.submitEvaluation, failure: this.submitFailure, secagg: this.submitSecAgg }[event];
+    return submit.call(this, participant, body);
+  }
+
   /**
    * The checks every agent message passes, in the protocol's order: schema,
    * signature under the connection's key, the participant it names, the job;
@@ -158,10 +171,11 @@ export class RoundEngine {
    */
   private receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
     participant: string,
+    event: AgentEvent,
     body: unknown,
     schema: z.ZodType<M>,
     handle: (run: JobRun, message: M) => Ack,
-  ): Ack {
+  ): Ack | Promise<Ack> {
     try {
       const parsed = schema.safeParse(body);
       if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
@@ -169,7 +183,7 @@ export class RoundEngine {
       const refused = this.checkSender(participant, header.type, header, signature);
       if (refused) return refused;
       const run = this.runs.get(header.job);
-      if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
+      if (!run) return this.options.relay ? this.options.relay(participant, event, body) : ackError('UNKNOWN_JOB', `no running job ${header.job}`);
       if (!run.claimNonce(participant, header.nonce)) return ackError('REPLAYED_NONCE', `this ${header.type} was received already`);
       return handle(run, parsed.data);
     } catch (err) {
