@@ -144,4 +144,26 @@ describe('two coordinators sharing Redis and one data directory', () => {
     // the job ran on the leader only
     expect(other.engine.led).toBe(0);
   });
+
+  it('pauses and stops, asked of the other, a job its leader runs', async () => {
+    const api = AdminApi.of(leader);
+    // three sites needed, two connected: the job waits, running on the leader
+    const job = await api.createJob({ model: 'logistic', features: [{ name: 'radius_mean', type: 'numeric' }], target: 'diagnosis', rounds: 2, minParticipants: 3 });
+    const statuses: string[] = [];
+    leader.engine.events.on('job', (event) => event.type === 'status' && event.job === job.id && statuses.push(event.status));
+    const elsewhere = AdminApi.of(other);
+    const paused = await elsewhere.request<{ id: string }>('POST', `/api/jobs/${job.id}/pause`);
+    expect(paused).toMatchObject({ status: 200, body: { id: job.id } });
+    const stopped = new Promise<void>((resolve) => void leader.engine.whenFinished(job.id).then(resolve));
+    expect((await elsewhere.request('POST', `/api/jobs/${job.id}/stop`)).status).toBe(200);
+    await stopped;
+    expect(statuses).toEqual(['paused', 'stopped']);
+    expect(await api.job(job.id)).toMatchObject({ status: 'stopped' });
+    // the leader recorded both, with who asked
+    const controls = (await api.audit()).records.filter((r) => r.kind === 'job.control').map((r) => [r.actor, r.data]);
+    expect(controls).toEqual([
+      ['token:admin', { job: job.id, action: 'pause' }],
+      ['token:admin', { job: job.id, action: 'stop' }],
+    ]);
+  });
 });

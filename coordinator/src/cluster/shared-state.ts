@@ -8,15 +8,20 @@
  */
 import type { ErrorBody, ParticipantStatus } from '@fl/shared';
 import { FailureLimiter, type FailureLimits } from '../failure-limiter';
+import type { JobControl } from '../rounds/round-engine';
 
 /** An event every replica receives, the one that published it included. */
-export type ClusterEvent = {
-  type: 'participant';
-  name: string;
-  status: ParticipantStatus;
-  /** set when the participant's live connection must be closed, with this reason (a revocation) */
-  close?: ErrorBody;
-};
+export type ClusterEvent =
+  | {
+      type: 'participant';
+      name: string;
+      status: ParticipantStatus;
+      /** set when the participant's live connection must be closed, with this reason (a revocation) */
+      close?: ErrorBody;
+    }
+  /** an admin's pause, resume or stop of a job, asked of a replica that does not run it: for the one that does */
+  | { type: 'job-control'; job: string; action: JobControl; actor: string };
+
 
 export type ClusterListener = (event: ClusterEvent) => void;
 

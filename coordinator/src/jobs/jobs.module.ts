@@ -37,8 +37,9 @@ import { JobsService } from './jobs.service';
         config: CoordinatorConfig,
         clock: Clock,
         election: LeaderElection,
-      ) =>
-        new RoundEngine({
+        state: SharedState,
+      ) => {
+        const engine = new RoundEngine({
           store,
           channel,
           identity,
@@ -52,9 +53,16 @@ import { JobsService } from './jobs.service';
           log: (level, message, fields) => log.log(level, message, fields),
           leadership: election,
           relay: (participant, event, body) => channel.relay(participant, event, body),
+          controlElsewhere:
+            state.kind === 'in-process'
+              ? undefined
+              : (job, action, actor) => void state.publish({ type: 'job-control', job, action, actor }).catch((err: Error) => log.error(`${action} of job ${job} to other replicas: ${err.message}`)),
           clock,
-        }),
-      inject: [STORE, AgentRelay, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK, LEADER_ELECTION],
+        });
+        state.subscribe((event) => event.type === 'job-control' && engine.controlledElsewhere(event.job, event.action, event.actor));
+        return engine;
+      },
+      inject: [STORE, AgentRelay, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK, LEADER_ELECTION, SHARED_STATE],
     },
     {
       provide: AgentRelay,

@@ -50,8 +50,13 @@ export interface RoundEngineOptions {
   leadership?: LeaderElection;
   /** with replicas: a message for a job this replica does not run goes to the one that does, whose answer is the ack */
   relay?: (participant: string, event: AgentEvent, body: unknown) => Promise<Ack>;
+  /** with replicas: an admin's control of an active job this replica does not run, for the replica that runs it */
+  controlElsewhere?: (job: string, action: JobControl, actor: string) => void;
 }
 
+
+/** What an admin may do to a running job. */
+export type JobControl = 'pause' | 'resume' | 'stop';
 
 const ACTIVE: JobRecord['status'][] = ['waiting', 'statistics', 'training', 'paused'];
 
@@ -193,14 +198,29 @@ export class RoundEngine {
   }
 
   /** Admin control of a running job: pause, resume, or stop it for good. */
-  control(id: string, action: 'pause' | 'resume' | 'stop', actor: string): JobRecord {
+  control(id: string, action: JobControl, actor: string): JobRecord {
     const job = this.options.store.getJob(id);
     if (!job) throw new FlError('NOT_FOUND', `no job ${id}`);
     const run = this.runs.get(id);
+    if (!run && ACTIVE.includes(job.status) && this.options.controlElsewhere) {
+      // Its leader applies it and records it; the answer is the job as stored now.
+      this.options.controlElsewhere(id, action, actor);
+      return job;
+    }
     if (!run) throw new FlError('CONFLICT', `job ${id} is ${job.status}: it cannot ${action}`);
     this.options.audit.append('job.control', actor, { job: id, action });
     run[action]();
     return this.options.store.getJob(id)!;
+  }
+
+  /** A control asked of another replica: applied if this one runs the job. */
+  controlledElsewhere(id: string, action: JobControl, actor: string): void {
+    if (!this.runs.has(id)) return;
+    try {
+      this.control(id, action, actor);
+    } catch (err) {
+      this.options.log('warn', `${action} of job ${id}, asked of another replica: ${(err as Error).message}`, { job: id });
+    }
   }
 
   /** The coordinator is shutting down: running jobs stay as stored and resume at the next start. */
