@@ -8,7 +8,9 @@
  */
 import type { ErrorBody, ParticipantStatus } from '@fl/shared';
 import { FailureLimiter, type FailureLimits } from '../failure-limiter';
-import type { JobControl } from '../rounds/round-engine';
+
+/** What an admin may do to a running job. */
+export type JobControl = 'pause' | 'resume' | 'stop';
 
 /** An event every replica receives, the one that published it included. */
 export type ClusterEvent =

@@ -5,7 +5,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { FlError, type JobView, type ModelView, type RoundView } from '@fl/shared';
 import { modelShape } from '../rounds/job-run';
-import { RoundEngine, type JobControl } from '../rounds/round-engine';
+import { RoundEngine } from '../rounds/round-engine';
+import type { JobControl } from '../cluster/shared-state';
 import { STORE, type JobRecord, type Store } from '../storage/store';
 import { toJobView, toRoundView } from './job.views';
 

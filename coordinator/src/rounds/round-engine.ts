@@ -33,6 +33,7 @@ import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
 import { statusRefusal } from '../participants/handshake';
 import { InProcessLeaderElection, type LeaderElection, type Leadership } from '../cluster/leader-election';
 import type { AgentEvent } from '../cluster/agent-relay';
+import type { JobControl } from '../cluster/shared-state';
 import { describeZodError, zodRefusal } from '../validation';
 
 export interface RoundEngineOptions {
@@ -54,9 +55,6 @@ export interface RoundEngineOptions {
   controlElsewhere?: (job: string, action: JobControl, actor: string) => void;
 }
 
-
-/** What an admin may do to a running job. */
-export type JobControl = 'pause' | 'resume' | 'stop';
 
 const ACTIVE: JobRecord['status'][] = ['waiting', 'statistics', 'training', 'paused'];
 
