@@ -13,7 +13,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { RunningCoordinator } from '@fl/coordinator';
 import { generateKeyPair, type AuditLiveEvent, type ErrorBody, type KeyPair } from '@fl/shared';
 import { connectRaw, handshakeAuth } from './raw-client';
-import { AdminApi, DATA_DIR, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 
 jest.setTimeout(60_000);
 
@@ -133,6 +133,15 @@ describe('two coordinators sharing Redis and one data directory', () => {
     const api = AdminApi.of(leader);
     agents.push(await startAgent(leader, 'site-here', split.parties[0]));
     agents.push(await startAgent(other, 'site-there', split.parties[1], { keys: await registerParticipant(api, 'site-there') }));
+    // each replica shows both sites online, wherever they are connected
+    for (const coordinator of [leader, other]) {
+      const online = () => AdminApi.of(coordinator).request<{ name: string; online: boolean }[]>('GET', '/api/participants');
+      const { body } = await eventually(online, ({ body: sites }) => sites.filter((site) => site.online).length === 2);
+      expect(body.map(({ name, online }) => [name, online])).toEqual([
+        ['site-here', true],
+        ['site-there', true],
+      ]);
+    }
     const job = await api.createJob({ model: 'logistic', features: featuresOf(dataFile, 'diagnosis'), target: 'diagnosis', rounds: 2, minParticipants: 2, evaluateEvery: 0 });
     await leader.engine.whenFinished(job.id);
     expect(await api.job(job.id)).toMatchObject({ status: 'completed' });

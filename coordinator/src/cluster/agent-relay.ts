@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Namespace } from 'socket.io';
-import { ackError, type Ack, type CoordinatorToAgentEvents, type SetupMessage } from '@fl/shared';
+import { ackError, type Ack, type CoordinatorToAgentEvents, type ParticipantPresence, type SetupMessage } from '@fl/shared';
 import type { AgentChannel, Instruction } from '../rounds/agent-channel';
 import type { AgentConnections } from '../participants/connections';
 
@@ -58,6 +58,8 @@ export class AgentRelay implements AgentChannel {
   private readonly replica = randomUUID();
   /** participants connected to other replicas: name -> the replicas they are connected to */
   private readonly elsewhere = new Map<string, Set<string>>();
+  /** when another replica last saw each participant come or go */
+  private readonly seenElsewhere = new Map<string, number>();
   private resync: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -72,7 +74,7 @@ export class AgentRelay implements AgentChannel {
     this.namespace = namespace;
     this.engine = engine;
     if (!this.shared) return;
-    namespace.on('fl:presence', (replica: string, participant: string, online: boolean) => this.presence(replica, participant, online));
+    namespace.on('fl:presence', (replica: string, participant: string, online: boolean, at: number) => this.presence(replica, participant, online, at));
     namespace.on('fl:who', (reply: (answer: { replica: string; online: string[] }) => void) => reply({ replica: this.replica, online: this.local.online() }));
     namespace.on('fl:send', (participant: string, event: Instruction, args: unknown) => this.sendLocal(participant, event, fromWire(args) as unknown[]));
     namespace.on('fl:broadcast', (participants: string[], event: Instruction, args: unknown) =>
@@ -85,7 +87,7 @@ export class AgentRelay implements AgentChannel {
         reply(ackError('INTERNAL', 'an unexpected error; the coordinator logged it'));
       });
     });
-    this.local.events.on('presence', ({ name, online }: { name: string; online: boolean }) => namespace.serverSideEmit('fl:presence', this.replica, name, online));
+    this.local.events.on('presence', ({ name, online, lastSeen }: ParticipantPresence) => namespace.serverSideEmit('fl:presence', this.replica, name, online, lastSeen));
     void this.learn();
     this.resync = setInterval(() => void this.learn(), RESYNC_EVERY_MS);
     this.resync.unref();
@@ -114,7 +116,8 @@ export class AgentRelay implements AgentChannel {
     for (const name of before) if (!this.elsewhere.has(name) && !this.local.isOnline(name)) this.engine?.participantOffline(name);
   }
 
-  private presence(replica: string, participant: string, online: boolean): void {
+  private presence(replica: string, participant: string, online: boolean, at: number): void {
+    this.seenElsewhere.set(participant, Math.max(at, this.seenElsewhere.get(participant) ?? 0));
     const replicas = this.elsewhere.get(participant) ?? new Set<string>();
     const was = replicas.size > 0 || this.local.isOnline(participant);
     if (online) replicas.add(replica);
@@ -134,6 +137,18 @@ export class AgentRelay implements AgentChannel {
     if (!this.shared || !this.namespace) return ackError('UNKNOWN_JOB', 'no running job of this message');
     const answers = (await this.namespace.serverSideEmitWithAck('fl:message', participant, event, toWire(body))) as (Ack | null)[];
     return answers.find((ack) => ack !== null) ?? ackError('UNKNOWN_JOB', 'no replica runs the job of this message');
+  }
+
+  /** Connected to this replica or another. */
+  isOnline(participant: string): boolean {
+    return this.where(participant) !== undefined;
+  }
+
+  /** When a replica last saw the participant connect or disconnect. */
+  seenAt(participant: string): number | undefined {
+    const here = this.local.seenAt(participant);
+    const there = this.seenElsewhere.get(participant);
+    return here === undefined ? there : there === undefined ? here : Math.max(here, there);
   }
 
   online(): string[] {

@@ -15,7 +15,6 @@ import { SHARED_STATE, type SharedState } from '../cluster/shared-state';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { AgentGateway } from '../participants/agent.gateway';
-import { AgentConnections } from '../participants/connections';
 import { ParticipantsModule } from '../participants/participants.module';
 import { RoundEngine } from '../rounds/round-engine';
 import { STORE, type Store } from '../storage/store';
@@ -63,12 +62,6 @@ import { JobsService } from './jobs.service';
         return engine;
       },
       inject: [STORE, AgentRelay, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK, LEADER_ELECTION, SHARED_STATE],
-    },
-    {
-      provide: AgentRelay,
-      useFactory: (connections: AgentConnections, state: SharedState, log: CoordinatorLogger) =>
-        new AgentRelay(connections, state.kind === 'redis', (err) => log.warn(`agents on other replicas: ${(err as Error).message}`)),
-      inject: [AgentConnections, SHARED_STATE, CoordinatorLogger],
     },
     JobsService,
     AgentGateway,

@@ -7,6 +7,7 @@ import { Module } from '@nestjs/common';
 import { AuditLog } from '../audit/audit-log';
 import { AuditModule } from '../audit/audit.module';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
+import { AgentRelay } from '../cluster/agent-relay';
 import { ParticipantStatusRelay } from '../cluster/participant-status';
 import { SHARED_STATE, type SharedState } from '../cluster/shared-state';
 import { CoordinatorIdentity } from '../identity/identity';
@@ -24,6 +25,12 @@ import { CoordinatorLogger } from '../logger';
   controllers: [ParticipantsController, InvitationsController, EnrollmentsController],
   providers: [
     { provide: AgentConnections, useFactory: (config: CoordinatorConfig) => new AgentConnections(config.maxFrameBytes), inject: [COORDINATOR_CONFIG] },
+    {
+      provide: AgentRelay,
+      useFactory: (connections: AgentConnections, state: SharedState, log: CoordinatorLogger) =>
+        new AgentRelay(connections, state.kind === 'redis', (err) => log.warn(`agents on other replicas: ${(err as Error).message}`)),
+      inject: [AgentConnections, SHARED_STATE, CoordinatorLogger],
+    },
     {
       provide: ParticipantStatusRelay,
       useFactory: (state: SharedState, connections: AgentConnections, store: Store, log: CoordinatorLogger) =>
@@ -60,6 +67,6 @@ import { CoordinatorLogger } from '../logger';
     },
     ParticipantsService,
   ],
-  exports: [AgentConnections, HandshakeVerifier],
+  exports: [AgentConnections, AgentRelay, HandshakeVerifier],
 })
 export class ParticipantsModule {}

@@ -13,6 +13,7 @@ import { ParticipantsService } from './participants.service';
 import { systemClock } from '../core/clock';
 import { ParticipantRegistry } from './registry';
 import { ParticipantStatusRelay } from '../cluster/participant-status';
+import { AgentRelay } from '../cluster/agent-relay';
 import { InProcessSharedState } from '../cluster/shared-state';
 
 async function setup() {
@@ -26,7 +27,7 @@ async function setup() {
   const module = await Test.createTestingModule({
     providers: [
       { provide: STORE, useValue: store },
-      { provide: AgentConnections, useValue: connections },
+      { provide: AgentRelay, useValue: new AgentRelay(connections, false) },
       { provide: ParticipantRegistry, useValue: registry },
       ParticipantsService,
     ],
