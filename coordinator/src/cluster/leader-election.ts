@@ -213,11 +213,6 @@ export class PgLeaderElection implements LeaderElection {
     await client.query('SELECT pg_advisory_unlock($1::int, hashtext($2))', [this.lockSpace, job]).catch((err: unknown) => this.options.onError?.(err));
   }
 
-  /** Jobs this replica leads now. */
-  get led(): number {
-    return this.leases.size;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     const client = this.client;

@@ -79,7 +79,7 @@ export class RedisSharedState implements SharedState {
     /** commands; also the publisher */
     readonly client: Redis & Scripted,
     /** a connection in subscriber mode can send nothing else */
-    readonly subscriber: Redis,
+    private readonly subscriber: Redis,
     private readonly options: RedisStateOptions,
   ) {
     this.listeners = new ClusterListeners(options.onError);
