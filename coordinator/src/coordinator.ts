@@ -24,11 +24,11 @@ import { AgentConnections } from './participants/connections';
 import { socketRooms } from './cluster/socket-adapter';
 import { SHARED_STATE, type SharedState } from './cluster/shared-state';
 import { LEADER_ELECTION, type LeaderElection } from './cluster/leader-election';
+import { RoundEngine } from './rounds/round-engine';
+import { STORE, type Store } from './storage/store';
 
 /** How often a replica asks again for the leadership of the active jobs nobody runs: a leader that went away is replaced within it. */
 const CONTEND_EVERY_MS = 5_000;
-import { RoundEngine } from './rounds/round-engine';
-import { STORE, type Store } from './storage/store';
 
 /**
  * Socket.IO with the frame limit set on purpose (the library's default is 1 MB),
