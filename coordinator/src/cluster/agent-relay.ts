@@ -134,7 +134,7 @@ export class AgentRelay implements AgentChannel {
    * that might, whose one answer that is not null is the ack.
    */
   async relay(participant: string, event: AgentEvent, body: unknown): Promise<Ack> {
-    if (!this.shared || !this.namespace) return ackError('UNKNOWN_JOB', 'no running job of this message');
+    if (!this.shared || !this.namespace) throw new Error('no other replica to relay to: the shared state is in this process');
     const answers = (await this.namespace.serverSideEmitWithAck('fl:message', participant, event, toWire(body))) as (Ack | null)[];
     return answers.find((ack) => ack !== null) ?? ackError('UNKNOWN_JOB', 'no replica runs the job of this message');
   }

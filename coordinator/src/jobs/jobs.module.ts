@@ -10,8 +10,8 @@ import { AuditModule } from '../audit/audit.module';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 import { CLOCK, type Clock } from '../core/clock';
 import { LEADER_ELECTION, type LeaderElection } from '../cluster/leader-election';
-import { AgentRelay } from '../cluster/agent-relay';
-import { SHARED_STATE, type SharedState } from '../cluster/shared-state';
+import { AgentRelay, type AgentEvent } from '../cluster/agent-relay';
+import { SHARED_STATE, type JobControl, type SharedState } from '../cluster/shared-state';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { AgentGateway } from '../participants/agent.gateway';
@@ -51,11 +51,12 @@ import { JobsService } from './jobs.service';
           },
           log: (level, message, fields) => log.log(level, message, fields),
           leadership: election,
-          relay: (participant, event, body) => channel.relay(participant, event, body),
-          controlElsewhere:
-            state.kind === 'in-process'
-              ? undefined
-              : (job, action, actor) => void state.publish({ type: 'job-control', job, action, actor }).catch((err: Error) => log.error(`${action} of job ${job} to other replicas: ${err.message}`)),
+          // Only with replicas: alone, a message or a control for a job not running here is refused as before.
+          ...(state.kind !== 'in-process' && {
+            relay: (participant: string, event: AgentEvent, body: unknown) => channel.relay(participant, event, body),
+            controlElsewhere: (job: string, action: JobControl, actor: string) =>
+              void state.publish({ type: 'job-control', job, action, actor }).catch((err: Error) => log.error(`${action} of job ${job} to other replicas: ${err.message}`)),
+          }),
           clock,
         });
         state.subscribe((event) => event.type === 'job-control' && engine.controlledElsewhere(event.job, event.action, event.actor));
