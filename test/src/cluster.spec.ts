@@ -69,6 +69,17 @@ describe('two coordinators sharing Redis', () => {
     await connected(b.url, handshakeAuth(keys));
   });
 
+  it('keeps one connection per participant across both: a newer one to the other replaces the older, which is told why', async () => {
+    const keys = await participantOnBoth('bank-twice');
+    const older = await connected(a.url, handshakeAuth(keys));
+    const told = new Promise<ErrorBody>((resolve) => older.once('closing', resolve));
+    const gone = new Promise<string>((resolve) => older.once('disconnect', resolve));
+    const newer = await connected(b.url, handshakeAuth(keys));
+    expect(await told).toMatchObject({ code: 'CONFLICT' });
+    expect(await gone).toBe('io server disconnect');
+    expect(newer.connected).toBe(true);
+  });
+
   it('counts failed handshakes from one address on both against one limit', async () => {
     const stranger = generateKeyPair();
     const attempt = async (coordinator: RunningCoordinator) => {

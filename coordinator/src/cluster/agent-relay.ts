@@ -118,6 +118,8 @@ export class AgentRelay implements AgentChannel {
 
   private presence(replica: string, participant: string, online: boolean, at: number): void {
     this.seenElsewhere.set(participant, Math.max(at, this.seenElsewhere.get(participant) ?? 0));
+    // One connection per participant across replicas, as on one: the newer replaces the older, which is told why.
+    if (online) this.local.close(participant, { code: 'CONFLICT', message: 'another connection with this key, to another replica, replaced this one' });
     const replicas = this.elsewhere.get(participant) ?? new Set<string>();
     const was = replicas.size > 0 || this.local.isOnline(participant);
     if (online) replicas.add(replica);

@@ -97,7 +97,8 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     if (!participant) return;
     if (this.connections.remove(participant, socket)) {
       this.log.info(`participant ${participant} disconnected`);
-      this.engine.participantOffline(participant);
+      // Connected to another replica meanwhile: what it was asked, it answers there.
+      if (!this.relay.isOnline(participant)) this.engine.participantOffline(participant);
     }
   }
 
