@@ -22,6 +22,7 @@ import { HandshakeVerifier } from './handshake';
 import { CoordinatorLogger } from '../logger';
 import { Metrics } from '../core/metrics';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
+import { AgentRelay } from '../cluster/agent-relay';
 
 /** The events an agent may send; anything else is a refusal. */
 const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'failure', 'secagg', 'chunk', 'chunked']);
@@ -36,12 +37,14 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     @Inject(CoordinatorLogger) private readonly log: CoordinatorLogger,
     @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
     @Inject(Metrics) private readonly metrics: Metrics,
+    @Inject(AgentRelay) private readonly relay: AgentRelay,
   ) {}
 
   afterInit(namespace: Namespace): void {
-    namespace.use((socket, next) => {
+    this.relay.attach(namespace, this.engine);
+    namespace.use(async (socket, next) => {
       try {
-        const { participant, handshake } = this.handshakes.verify(socket.handshake.auth, Date.now(), socket.handshake.address);
+        const { participant, handshake } = await this.handshakes.verify(socket.handshake.auth, Date.now(), socket.handshake.address);
         socket.data = {
           participant: participant.name,
           handshakeNonce: handshake.header.nonce,
@@ -95,7 +98,8 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     if (!participant) return;
     if (this.connections.remove(participant, socket)) {
       this.log.info(`participant ${participant} disconnected`);
-      this.engine.participantOffline(participant);
+      // Connected to another replica meanwhile: what it was asked, it answers there.
+      if (!this.relay.isOnline(participant)) this.engine.participantOffline(participant);
     }
   }
 

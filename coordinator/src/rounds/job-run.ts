@@ -52,6 +52,7 @@ import type { HeldOutEvaluation, RoundAggregation, Strategy, TrainInstructions }
 import { createStrategy } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
 import type { Clock } from '../core/clock';
+import type { LogFields } from '../logger';
 import { ReplyCollection } from './collection';
 import { identityKeyOf, runSecureRound, type SecureReply, type SecureRoundHost, type SecureStep, type StepCheck } from './secagg/secure-round';
 
@@ -63,7 +64,7 @@ export interface JobRunDeps {
   /** which accepted updates are kept for the audit to recompute aggregates */
   retention: UpdateRetention;
   maxRoundAttempts: number;
-  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  log: (level: 'info' | 'warn' | 'error', message: string, fields?: LogFields) => void;
   /** told after every committed round and status change, e.g. for the admin live view */
   notify: (event: JobEvent) => void;
   clock: Clock;
@@ -169,6 +170,11 @@ export class JobRun {
 
   get id(): string {
     return this.job.id;
+  }
+
+  /** The round under way, for the log; undefined outside rounds (the statistics phase). */
+  get round(): number | undefined {
+    return this.phase && 'round' in this.phase ? this.phase.round : undefined;
   }
 
   /** Runs the job to its end; never rejects: a failure is recorded on the job. */
@@ -304,7 +310,7 @@ export class JobRun {
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for this ${header.phase} request`);
     if (collection.hasAnswered(participant)) return ackError('DUPLICATE_UPDATE', `already answered this ${header.phase} request`);
     const reason = describeFailure(header.code, header.counts);
-    this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`);
+    this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`, { participant });
     collection.fail(participant, reason, header.code);
     return ackOk;
   }
@@ -413,7 +419,7 @@ export class JobRun {
     const { job, round, participant } = header;
     this.deps.audit.defer('update.excluded', `participant:${participant}`, { job, round, participant, ...why, header, signature });
     phase.collection.fail(participant, why.reason, why.code);
-    this.deps.log('warn', `job ${job} round ${round}: left out ${participant}'s update: ${why.code} ${why.reason}`);
+    this.deps.log('warn', `job ${job} round ${round}: left out ${participant}'s update: ${why.code} ${why.reason}`, { participant });
     return ackError(why.code, `${why.reason}; this update is left out of round ${round}`);
   }
 
@@ -430,7 +436,7 @@ export class JobRun {
         continue;
       }
       const { admitted, excluded } = admitStatistics(spec, collection.replies);
-      for (const e of excluded) this.deps.log('warn', `job ${this.job.id}: left ${e.participant} out of the job: ${e.code} ${e.reason}`);
+      for (const e of excluded) this.deps.log('warn', `job ${this.job.id}: left ${e.participant} out of the job: ${e.code} ${e.reason}`, { participant: e.participant });
       if (admitted.size >= spec.minParticipants) {
         const admission = {
           reportedRows: Object.fromEntries([...admitted].map(([p, stats]) => [p, stats.rows])),
@@ -532,7 +538,7 @@ export class JobRun {
         // What the commit changed, without reading back (and parsing) the whole job.
         this.job = { ...this.job, round, updatedAt: record.closedAt };
         const shown = Object.entries(record.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
-        this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
+        this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`, { round });
         if (evaluated) this.notifyEvaluation(evaluated.round);
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
@@ -619,7 +625,7 @@ export class JobRun {
     this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
     this.strategyState = result.state;
     this.job = { ...this.job, round, updatedAt: record.closedAt };
-    this.deps.log('info', `job ${this.job.id} round ${round}/${this.job.spec.rounds}: secure sum of ${outcome.inputs.length}/${selected.length} masked inputs, weight ${weight}`);
+    this.deps.log('info', `job ${this.job.id} round ${round}/${this.job.spec.rounds}: secure sum of ${outcome.inputs.length}/${selected.length} masked inputs, weight ${weight}`, { round });
     this.deps.notify({ type: 'round', job: this.job.id, round: record });
     return 'committed';
   }
