@@ -4,13 +4,25 @@ import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 import { cleanText } from './text';
 import { secureAggregationRefusal } from '../secagg/compat';
+import { secureStatisticsRefusals } from '../secagg/statistics';
 import { SecureAggregationSpecSchema } from '../secagg/spec';
 import { DpSpecSchema } from '../privacy/spec';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 const name = cleanText(z.string().min(1).max(200));
 
-export const FeatureSchema = z.strictObject({ name, type: z.enum(FEATURE_TYPES) });
+const bounds = z
+  .tuple([z.number().finite(), z.number().finite()])
+  .refine(([min, max]) => min < max, 'bounds are [min, max] with min below max');
+
+export const FeatureSchema = z.strictObject({
+  name,
+  type: z.enum(FEATURE_TYPES),
+  /** numeric: the values' range; a secure job's statistics are fixed-point within it, values outside are clipped into it */
+  bounds: bounds.optional(),
+  /** categorical: the vocabulary, declared; values outside it are the unknown level */
+  categories: z.array(z.string().min(1).max(1000)).min(1).max(100_000).optional(),
+});
 export type Feature = z.infer<typeof FeatureSchema>;
 
 export const JobSpecSchema = z
@@ -28,6 +40,8 @@ export const JobSpecSchema = z
      * undeclared, they are the classes the sites report.
      */
     classes: z.array(z.string().min(1).max(200)).min(2).max(10_000).optional(),
+    /** linear: the target's range, as a numeric feature's bounds */
+    targetBounds: bounds.optional(),
     /** the most rows one site may report; a site claiming more is left out of the job */
     maxRowsPerParticipant: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(100_000_000),
     rounds: z.number().int().min(1).max(100_000).default(10),
@@ -59,7 +73,11 @@ export const JobSpecSchema = z
       if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: `duplicate feature ${f.name}` });
       seen.add(f.name);
       if (f.name === spec.target) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: 'the target cannot be a feature' });
+      if (f.bounds && f.type !== 'numeric') ctx.addIssue({ code: 'custom', path: ['features', i, 'bounds'], message: 'bounds apply to numeric features' });
+      if (f.categories && f.type !== 'categorical') ctx.addIssue({ code: 'custom', path: ['features', i, 'categories'], message: 'categories apply to categorical features' });
+      if (f.categories && new Set(f.categories).size !== f.categories.length) ctx.addIssue({ code: 'custom', path: ['features', i, 'categories'], message: 'the categories must differ' });
     });
+    if (spec.targetBounds && spec.model !== 'linear') ctx.addIssue({ code: 'custom', path: ['targetBounds'], message: 'targetBounds apply to a linear model\'s numeric target' });
     if (spec.secureAggregation) {
       const refused = secureAggregationRefusal(spec.strategy.name);
       if (refused) ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: refused });
@@ -67,6 +85,7 @@ export const JobSpecSchema = z
       if (threshold !== undefined && threshold > neighbours) {
         ctx.addIssue({ code: 'custom', path: ['secureAggregation', 'threshold'], message: `the threshold ${threshold} is above the ${neighbours} neighbours` });
       }
+      for (const { path, message } of secureStatisticsRefusals(spec)) ctx.addIssue({ code: 'custom', path, message });
       if (spec.minParticipants < 3) {
         ctx.addIssue({ code: 'custom', path: ['minParticipants'], message: 'secure aggregation needs at least 3 participants a round: with 2, each learns the other\'s update from the sum' });
       }

@@ -8,3 +8,4 @@ export * from './compat';
 export * from './spec';
 export * from './messages';
 export * from './update';
+export * from './statistics';

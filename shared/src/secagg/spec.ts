@@ -10,6 +10,8 @@ export const SecureAggregationSpecSchema = z.strictObject({
   range: z.number().positive().max(1e6).default(1),
   /** W: the largest integer weight (sample count) a party puts on its update */
   maxWeight: z.number().int().min(1).max(1_000_000).default(1000),
+  /** the statistics phase: fixed-point levels across a numeric feature's declared bounds (secagg/statistics.ts) */
+  statisticsLevels: z.number().int().min(2).max(2 ** 30).default(2 ** 20),
 });
 export type SecureAggregationSpec = z.infer<typeof SecureAggregationSpecSchema>;
 
