@@ -39,6 +39,8 @@ import {
   type AuditData,
   type SecureAggregationSpec,
   type JobSpec,
+  decodeStatistics,
+  FlError,
   secureUpdate,
   epsilonAfter,
   withinBudget,
@@ -46,14 +48,14 @@ import {
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
-import { admitStatistics, combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
+import { admitStatistics, combineStatistics, statisticsMatchSpec, type Exclusion } from '../strategy/statistics';
 import { implausibleWeights } from '../strategy/plausibility';
 import type { HeldOutEvaluation, RoundAggregation, Strategy, TrainInstructions } from '../strategy/strategy';
 import { createStrategy } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
 import type { Clock } from '../core/clock';
 import { ReplyCollection } from './collection';
-import { identityKeyOf, runSecureRound, type SecureReply, type SecureRoundHost, type SecureStep, type StepCheck } from './secagg/secure-round';
+import { identityKeyOf, runSecureRound, type SecureOutcome, type SecureReply, type SecureRoundHost, type SecureStep, type StepCheck } from './secagg/secure-round';
 
 export interface JobRunDeps {
   store: Store;
@@ -174,7 +176,7 @@ export class JobRun {
   /** Runs the job to its end; never rejects: a failure is recorded on the job. */
   async run(): Promise<void> {
     try {
-      if (!this.job.preprocessing) await this.statisticsPhase();
+      if (!this.job.preprocessing) await (this.job.spec.secureAggregation ? this.secureStatisticsPhase() : this.statisticsPhase());
       while (this.job.round < this.job.spec.rounds) {
         if (!this.withinPrivacyBudget(this.job.round + 1)) return;
         await this.trainingRound(this.job.round + 1);
@@ -294,9 +296,11 @@ export class JobRun {
    */
   submitFailure(participant: string, header: FailureHeader): Ack {
     const phase = this.phase;
+    // A secure job's statistics phase is secure round 0.
+    const statistics = phase?.kind === 'statistics' || (phase?.kind === 'secagg' && phase.round === 0);
     const open =
       phase &&
-      (phase.kind === 'statistics'
+      (statistics
         ? header.phase === 'statistics'
         : header.round === phase.round && header.phase === (phase.kind === 'evaluation' ? 'evaluate' : 'train'));
     if (!phase || !open) return ackError('WRONG_ROUND', `no ${header.phase} request of round ${header.round} is open`);
@@ -432,35 +436,90 @@ export class JobRun {
       const { admitted, excluded } = admitStatistics(spec, collection.replies);
       for (const e of excluded) this.deps.log('warn', `job ${this.job.id}: left ${e.participant} out of the job: ${e.code} ${e.reason}`);
       if (admitted.size >= spec.minParticipants) {
-        const admission = {
-          reportedRows: Object.fromEntries([...admitted].map(([p, stats]) => [p, stats.rows])),
-          excluded: excluded.map(({ participant, reason, code }) => ({ participant, reason, code })),
-        };
-        this.reportedRows = new Map(Object.entries(admission.reportedRows));
-        this.excluded = new Set(excluded.map((e) => e.participant));
-        this.nonces.clear();
-        const preprocessing = combineStatistics(spec, [...admitted.values()]);
-        const initial = initialParameters(modelShape(this.job, preprocessing));
-        const sha256 = sha256Hex(encodeWeights(initial));
-        const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: this.deps.clock.now() };
-        this.deps.store.transaction(() => {
-          this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
-          for (const e of excluded) this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
-          const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
-          this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
-        });
-        this.refresh();
-        this.model = model;
-        this.deps.log(
-          'info',
-          `job ${this.job.id}: statistics from ${admitted.size} participants, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`,
-        );
-        this.notifyStatus();
+        const reportedRows = Object.fromEntries([...admitted].map(([p, stats]) => [p, stats.rows]));
+        this.startTraining(combineStatistics(spec, [...admitted.values()]), admitted.size, reportedRows, excluded);
         return;
       }
       for (const e of excluded) collection.failures.set(e.participant, { reason: e.reason, code: e.code });
       attempt = this.belowMinimum('statistics phase', attempt, collection, admitted.size);
     }
+  }
+
+  /**
+   * A secure job's statistics phase: secure round 0, each site's statistics
+   * vector masked (rounds/secagg), so the coordinator learns their sum alone.
+   * No site can be checked or left out on its own statistics: a sum that fails
+   * the checks an honest sum passes starts the phase again (docs/robustness.md).
+   */
+  private async secureStatisticsPhase(): Promise<void> {
+    const { spec } = this.job;
+    for (let attempt = 1; ; attempt++) {
+      const selected = await this.waitForParticipants();
+      this.setStatus('statistics');
+      const outcome = await runSecureRound(this.secureHost(0), 0, selected);
+      if (outcome.kind === 'restart') {
+        attempt--;
+        continue;
+      }
+      if (outcome.kind !== 'sum' || this.control !== 'run') {
+        attempt = this.secureShort(outcome, 'statistics phase', attempt);
+        continue;
+      }
+      let aggregate: LocalStatistics;
+      try {
+        aggregate = decodeStatistics(outcome.sum, spec, outcome.inputs.length);
+      } catch (err) {
+        if (!(err instanceof FlError)) throw err;
+        attempt = this.retryOrPause(`statistics phase: ${err.code} ${err.message}`, attempt);
+        continue;
+      }
+      const preprocessing = combineStatistics(spec, [aggregate]);
+      const sum = outcome.sum;
+      const record: AuditData<'statistics.secure'> = {
+        job: this.job.id,
+        contributors: outcome.inputs,
+        sumSha256: sha256Hex(new Uint8Array(sum.buffer, sum.byteOffset, sum.byteLength)),
+        preprocessingSha256: sha256Hex(Buffer.from(canonicalJson(preprocessing), 'utf8')),
+      };
+      // Each site's rows are hidden in the sum: a site may claim up to the job's limit per site.
+      this.startTraining(preprocessing, outcome.inputs.length, {}, [], { unmasked: outcome.unmasked, statistics: record });
+      return;
+    }
+  }
+
+  /**
+   * The statistics are in: the preprocessing, the sites that reported, those
+   * left out, and the initial model are stored in one transaction with their
+   * audit records; training may start.
+   */
+  private startTraining(
+    preprocessing: Preprocessing,
+    sites: number,
+    reportedRows: Record<string, number>,
+    excluded: Exclusion[],
+    secure?: { unmasked: AuditData<'secagg.unmasked'>; statistics: AuditData<'statistics.secure'> },
+  ): void {
+    const admission = { reportedRows, excluded: excluded.map(({ participant, reason, code }) => ({ participant, reason, code })) };
+    this.reportedRows = new Map(Object.entries(reportedRows));
+    this.excluded = new Set(excluded.map((e) => e.participant));
+    this.nonces.clear();
+    const initial = initialParameters(modelShape(this.job, preprocessing));
+    const sha256 = sha256Hex(encodeWeights(initial));
+    const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: this.deps.clock.now() };
+    this.deps.store.transaction(() => {
+      this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
+      for (const e of excluded) this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
+      if (secure) {
+        this.deps.audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
+        this.deps.audit.append('statistics.secure', 'coordinator', secure.statistics);
+      }
+      const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
+      this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
+    });
+    this.refresh();
+    this.model = model;
+    this.deps.log('info', `job ${this.job.id}: statistics from ${sites} participants${secure ? ' (a secure sum)' : ''}, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`);
+    this.notifyStatus();
   }
 
   private async trainingRound(round: number): Promise<void> {
@@ -557,41 +616,10 @@ export class JobRun {
     instructions: TrainInstructions,
   ): Promise<'committed' | 'restart' | number> {
     const startedAt = this.deps.clock.now();
-    let deadline = this.deadline();
-    const host: SecureRoundHost = {
-      job: this.job.id,
-      spec: this.job.spec as JobSpec & { secureAggregation: SecureAggregationSpec },
-      size: global.weights.length,
-      runStep: async (step, participants, check, ask) => {
-        deadline = this.deadline();
-        const collection = new ReplyCollection<SecureReply>(new Set(participants), deadline, this.deps.clock);
-        let asking: Asking;
-        if (ask.event === 'train') {
-          const header = { ...this.modelHeader(round, global.sha256, deadline), type: 'train' as const, evaluate: false };
-          const messages = this.trainMessages(header, bytes, instructions);
-          asking = this.asking('train', (participant) => {
-            const base = messages(participant);
-            const signed = { ...base.header, secagg: { shares: ask.shares(participant) } };
-            return { ...base, header: signed, signature: this.deps.identity.sign('train', signed) };
-          });
-        } else {
-          asking = this.asking('secagg-request', ask.messageFor);
-        }
-        return (await this.runPhase({ kind: 'secagg', round, step, collection, check, ...asking })) ? null : collection;
-      },
-      sign: (header) => this.deps.identity.sign('secagg-request', header),
-      identityKey: (participant) => identityKeyOf(this.deps.store.getParticipant(participant)?.publicKey),
-      identityKeyText: (participant) => this.deps.store.getParticipant(participant)?.publicKey,
-      now: () => this.deps.clock.now(),
-      deadline: () => deadline,
-    };
-    const outcome = await runSecureRound(host, round, selected);
+    const outcome = await runSecureRound(this.secureHost(round, { global, bytes, instructions }), round, selected);
     if (outcome.kind === 'restart') return 'restart';
-    if (outcome.kind === 'short' || this.control !== 'run') {
-      if (outcome.kind === 'short' && outcome.reason) this.deps.log('warn', `job ${this.job.id} ${outcome.what}: ${outcome.reason}`);
-      return this.belowMinimum(outcome.kind === 'short' ? outcome.what : `round ${round}`, attempt, outcome.collection as ReplyCollection<unknown>);
-    }
-    const { weights, weight } = secureUpdate(global.weights, outcome.sum, outcome.quantization);
+    if (outcome.kind === 'short' || this.control !== 'run') return this.secureShort(outcome, `round ${round}`, attempt);
+    const { weights, weight } = secureUpdate(global.weights, outcome.sum, outcome.quantization!);
     const aggregation = this.strategy.aggregateTrain(global.weights, state);
     aggregation.add({ participant: SECURE_SUM, weights, numSamples: weight, metrics: {} });
     const result = aggregation.result()!;
@@ -622,6 +650,48 @@ export class JobRun {
     this.deps.log('info', `job ${this.job.id} round ${round}/${this.job.spec.rounds}: secure sum of ${outcome.inputs.length}/${selected.length} masked inputs, weight ${weight}`);
     this.deps.notify({ type: 'round', job: this.job.id, round: record });
     return 'committed';
+  }
+
+  /**
+   * What a secure round runs its steps with: each step a phase of this job;
+   * a training round's masked inputs are asked with its train requests.
+   */
+  private secureHost(round: number, train?: { global: ModelVersion; bytes: Uint8Array; instructions: TrainInstructions }): SecureRoundHost {
+    let deadline = this.deadline();
+    return {
+      job: this.job.id,
+      spec: this.job.spec as JobSpec & { secureAggregation: SecureAggregationSpec },
+      size: train?.global.weights.length ?? 0,
+      runStep: async (step, participants, check, ask) => {
+        deadline = this.deadline();
+        const collection = new ReplyCollection<SecureReply>(new Set(participants), deadline, this.deps.clock);
+        let asking: Asking;
+        if (ask.event === 'train') {
+          const { global, bytes, instructions } = train!;
+          const header = { ...this.modelHeader(round, global.sha256, deadline), type: 'train' as const, evaluate: false };
+          const messages = this.trainMessages(header, bytes, instructions);
+          asking = this.asking('train', (participant) => {
+            const base = messages(participant);
+            const signed = { ...base.header, secagg: { shares: ask.shares(participant) } };
+            return { ...base, header: signed, signature: this.deps.identity.sign('train', signed) };
+          });
+        } else {
+          asking = this.asking('secagg-request', ask.messageFor);
+        }
+        return (await this.runPhase({ kind: 'secagg', round, step, collection, check, ...asking })) ? null : collection;
+      },
+      sign: (header) => this.deps.identity.sign('secagg-request', header),
+      identityKey: (participant) => identityKeyOf(this.deps.store.getParticipant(participant)?.publicKey),
+      identityKeyText: (participant) => this.deps.store.getParticipant(participant)?.publicKey,
+      now: () => this.deps.clock.now(),
+      deadline: () => deadline,
+    };
+  }
+
+  /** A secure round that gave no sum (a step short of the minimum, or a pause or stop): the attempt count to go on from. */
+  private secureShort(outcome: Exclude<SecureOutcome, { kind: 'restart' }>, what: string, attempt: number): number {
+    if (outcome.kind === 'short' && outcome.reason) this.deps.log('warn', `job ${this.job.id} ${outcome.what}: ${outcome.reason}`);
+    return this.belowMinimum(outcome.kind === 'short' ? outcome.what : what, attempt, outcome.collection as ReplyCollection<unknown>);
   }
 
   /**
@@ -692,7 +762,8 @@ export class JobRun {
   ): Asking {
     const messageFor = typeof message === 'function' ? message : () => message;
     const args = (participant: string) => [messageFor(participant)] as Parameters<CoordinatorToAgentEvents[E]>;
-    const setup = event === 'statistics-request' ? undefined : this.jobSetup();
+    // Before the preprocessing is known (statistics, a secure job's round 0) there is no setup to name.
+    const setup = event === 'statistics-request' || !this.job.preprocessing ? undefined : this.jobSetup();
     const { channel } = this.deps;
     return {
       ask: (participant) => {
@@ -802,7 +873,11 @@ export class JobRun {
    */
   private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>, admitted = collection.replies.size): number {
     const failures = [...collection.failures].map(([p, { reason, code }]) => `${p}: ${code ? `${code} ` : ''}${reason}`).join('; ');
-    const message = `${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`;
+    return this.retryOrPause(`${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`, attempt);
+  }
+
+  /** A phase that gave nothing to commit starts again; after the allowed attempts the job pauses with the reason. */
+  private retryOrPause(message: string, attempt: number): number {
     if (attempt < this.deps.maxRoundAttempts) {
       this.deps.log('warn', `job ${this.job.id}: ${message}; starting it again`);
       return attempt;

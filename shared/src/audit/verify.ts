@@ -18,6 +18,7 @@ import { DEFAULT_STRATEGY, STRATEGY_TITLES, strategyOf, type StrategySpec } from
 import { decodeState, EMPTY_STATE, stateDigest, type StrategyState } from '../strategy/state';
 import { SecAggError } from '../secagg/errors';
 import { removeMasks } from '../secagg/protocol';
+import { statisticsEncoding } from '../secagg/statistics';
 import { secureUpdate } from '../secagg/update';
 import type { ParticipantStatus } from '../protocol/enrollment';
 import {
@@ -142,6 +143,10 @@ interface JobState {
   strategyState: StrategyState;
   /** strategies seen, for the summary line */
   strategies: Set<string>;
+  /** a secure job's statistics vector, in words and words per element */
+  statistics?: { words: number; width: number };
+  /** how its statistics.secure record was checked, for the summary line */
+  statisticsChecked?: string;
 }
 
 interface AcceptedUpdate {
@@ -243,6 +248,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
     try {
       const u = unmasked.data;
       const sum = removeMasks({ ...u, adverts: u.adverts, maskedInputs }, { seeds: u.seeds, maskKeys: u.maskKeys });
+      if (!u.quantization) throw new SecAggError('SECAGG_QUANTIZATION', 'the record names no quantization');
       ({ weights, weight } = secureUpdate(state.weights!, sum, u.quantization));
     } catch (err) {
       if (!(err instanceof SecAggError)) throw err;
@@ -304,6 +310,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
           training,
           strategyState: EMPTY_STATE,
           strategies: new Set(),
+          statistics: spec.secureAggregation ? safely(() => statisticsWords(spec)) : undefined,
         });
         counts.jobs++;
         return;
@@ -371,9 +378,12 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const expected = input.retained && (source.updatesOf === undefined || source.updatesOf === input.participant);
         const key = acceptedKey(input.job, input.round, input.participant);
         if (bytes === undefined && expected) missing.set(`${key}${input.sha256}`, { item, seq, job: input.job, round: input.round });
+        // Round 0 is the statistics phase: its input is the job's statistics vector.
+        const words = input.round === 0 ? state.statistics?.words : state.size! + 1;
+        check(words !== undefined, at, () => `a masked statistics input for job ${input.job}, whose spec has no secure statistics`);
         if (bytes) {
           check(sha256Hex(bytes) === input.sha256, item, () => `its bytes do not hash to ${input.sha256}, the SHA-256 in audit record ${seq}`);
-          check(bytes.byteLength === (state.size! + 1) * 4, item, () => `${bytes.byteLength} bytes, not the ${(state.size! + 1) * 4} of a masked input`);
+          check(bytes.byteLength === words * 4, item, () => `${bytes.byteLength} bytes, not the ${words * 4} of a masked input`);
           counts.updatesChecked++;
         }
         maskedAccepted.set(key, [...(maskedAccepted.get(key) ?? []), { seq, sha256: input.sha256, numSamples: 0, retained: input.retained }]);
@@ -384,6 +394,43 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const state = job(unmasked.job, seq);
         check(unmasked.round === state.round + 1, at, () => `unmasks round ${unmasked.round} while round ${state.round + 1} of job ${unmasked.job} is open`);
         unmaskedOf.set(`${unmasked.job}/${unmasked.round}`, { seq, data: unmasked });
+        return;
+      }
+      case 'statistics.secure': {
+        const recorded = data as AuditData<'statistics.secure'>;
+        const state = job(recorded.job, seq);
+        check(state.round === -1 && state.statistics !== undefined, at, () => `secure statistics for job ${recorded.job}, which ${state.round >= 0 ? 'has its initial model already' : 'has no secure statistics'}`);
+        const unmasked = unmaskedOf.get(`${recorded.job}/0`);
+        check(unmasked !== undefined, at, () => 'secure statistics without the secagg.unmasked record of round 0');
+        const maskedInputs: Record<string, Uint32Array> = {};
+        let recomputable = recorded.contributors.length > 0;
+        for (const c of recorded.contributors) {
+          const key = acceptedKey(recorded.job, 0, c.participant);
+          const match = maskedAccepted.get(key)?.find((u) => u.sha256 === c.sha256);
+          check(match !== undefined, at, () => `contributor ${c.participant}: no accepted masked statistics input with SHA-256 ${c.sha256}`);
+          const bytes = source.update(recorded.job, 0, c.participant, c.sha256);
+          if (!match.retained || bytes === undefined) {
+            recomputable = false;
+            continue;
+          }
+          check(sha256Hex(bytes) === c.sha256, { update: [recorded.job, 0, c.participant] }, () => `its bytes do not hash to ${c.sha256}, the SHA-256 in audit record ${match.seq}`);
+          maskedInputs[c.participant] = new Uint32Array(new Uint8Array(bytes).buffer);
+        }
+        if (!recomputable) {
+          state.statisticsChecked = 'statistics not recomputable (masked inputs not retained)';
+          return;
+        }
+        let sum: Uint32Array;
+        try {
+          const u = unmasked.data;
+          sum = removeMasks({ ...u, maskedInputs, width: u.width }, { seeds: u.seeds, maskKeys: u.maskKeys });
+        } catch (err) {
+          if (!(err instanceof SecAggError)) throw err;
+          throw new Inconsistency(source.describe({ record: unmasked.seq }), `the masks of the statistics inputs cannot be removed: ${err.message}`);
+        }
+        const digest = sha256Hex(new Uint8Array(sum.buffer, sum.byteOffset, sum.byteLength));
+        check(digest === recorded.sumSha256, at, () => `the statistics are not the sum of the masked inputs: recomputed SHA-256 ${digest}, recorded ${recorded.sumSha256}`);
+        state.statisticsChecked = `statistics recomputed from ${plural(recorded.contributors.length, 'masked input')}`;
         return;
       }
       case 'update.excluded': {
@@ -572,6 +619,11 @@ const statesOf = (participants: Map<string, { publicKey: string; status: Partici
   new Map([...participants].map(([name, { publicKey, status }]) => [name, { publicKey, status }]));
 
 function jobLine(name: string, state: JobState): string {
+  const line = roundsLine(name, state);
+  return state.statisticsChecked ? `${line}; ${state.statisticsChecked}` : line;
+}
+
+function roundsLine(name: string, state: JobState): string {
   if (state.round < 0) return `job ${name}: no model yet`;
   if (state.rounds === 0) return `job ${name}: no round committed, initial model matches`;
   let line = `job ${name}: ${plural(state.rounds, 'round')}, ${state.recomputed} recomputed from ${plural(state.folded, 'retained update')}`;
@@ -581,6 +633,12 @@ function jobLine(name: string, state: JobState): string {
   const strategies = [...state.strategies];
   // FedAvg keeps no state; any other strategy's is checked with its models.
   return strategies.length === 1 && strategies[0] === 'fedavg' ? `${line}, models match` : `${line}, models and strategy states match (${strategies.join(', ')})`;
+}
+
+/** The length of a secure job's statistics vector, from its job.created spec. */
+function statisticsWords(spec: Record<string, unknown>): { words: number; width: number } {
+  const { elements, width } = statisticsEncoding(spec as unknown as Parameters<typeof statisticsEncoding>[0]);
+  return { words: elements * width, width };
 }
 
 /** The local training settings of a job as its job.created record gives them, the job schema's defaults for those left out. */

@@ -1,6 +1,9 @@
 /**
  * A secure-aggregation round as four phases (docs/privacy.md): advertise keys,
- * share keys, train and send a masked input, unmask. The job run supplies the
+ * share keys, train and send a masked input, unmask. Round 0 is a secure job's
+ * statistics phase: the same steps, the masked input a site's statistics
+ * vector (shared/src/secagg/statistics.ts), asked with its shares rather than
+ * with a train request. The job run supplies the
  * phase machinery (`runStep`); this module decides what each step asks, what a
  * reply must hold, and what the coordinator keeps: masked inputs and rebuilt
  * secrets, never an unmasked update.
@@ -10,6 +13,7 @@ import {
   decodePublicKey,
   neighbourGraph,
   secureQuantization,
+  statisticsEncoding,
   rebuildSecrets,
   removeMasks,
   SecAggError,
@@ -45,7 +49,7 @@ export type StepCheck = (participant: string, reply: SecureReply) => Ack | null;
 export interface SecureRoundHost {
   job: string;
   spec: JobSpec & { secureAggregation: SecureAggregationSpec };
-  /** the model's size: a masked input has one more word, the weight */
+  /** the model's size: a training round's masked input has one more word, the weight (unused in round 0) */
   size: number;
   /** runs one step as a phase; null when a pause cut it short and the round must start again */
   runStep(
@@ -69,7 +73,8 @@ export type SecureOutcome =
   | {
       kind: 'sum';
       sum: Uint32Array;
-      quantization: Quantization;
+      /** a training round's; none in round 0 */
+      quantization?: Quantization;
       /** the masked inputs, in the order they were accepted: the round's contributors */
       inputs: { participant: string; sha256: string }[];
       unmasked: AuditData<'secagg.unmasked'>;
@@ -82,17 +87,20 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   const participants = [...selected].sort();
   const neighbours = Math.min(options.neighbours, participants.length - 1);
   const threshold = thresholdOf(options, participants.length);
-  const quantization = secureQuantization(spec, participants.length);
+  // Round 0 sums statistics vectors of wide elements; a training round, quantized updates and their weight.
+  const statistics = round === 0 ? statisticsEncoding(spec) : undefined;
+  const quantization = statistics ? undefined : secureQuantization(spec, participants.length);
+  const width = statistics?.width ?? 1;
   const graph = neighbourGraph(participants, neighbours);
   const enough = (replies: number) => replies >= spec.minParticipants;
-  const request = (step: 'advertise' | 'share' | 'unmask', extra: Partial<SecAggRequestHeader> = {}): SecAggRequest => {
+  const request = (step: SecAggRequestHeader['step'], extra: Partial<SecAggRequestHeader> = {}): SecAggRequest => {
     const header: SecAggRequestHeader = { type: 'secagg-request', job, round, step, participants, deadline: host.deadline(), issuedAt: host.now(), ...extra };
     return { header, signature: host.sign(header) };
   };
 
   // 1. advertise
   const adverts = new Map<string, Advertisement>();
-  const advertise = request('advertise');
+  const advertise = request('advertise', statistics ? { spec } : {});
   const advertised = await host.runStep('advertise', participants, (participant, { header }) => {
     const advert = header.advert;
     if (!advert || advert.participant !== participant) return ackError('INVALID_FRAME', 'an advertise reply holds the participant’s own signed keys');
@@ -142,7 +150,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   // 3. train, and send the masked input
   const inputs: { participant: string; sha256: string }[] = [];
   const maskedInputs: Record<string, Uint32Array> = {};
-  const words = host.size + 1;
+  const words = statistics ? statistics.elements * statistics.width : host.size + 1;
   const trained = await host.runStep('masked', [...sharers], (participant, { header, masked }) => {
     if (!masked || !header.maskedSha256) return ackError('INVALID_FRAME', 'a masked reply carries its input and the input’s SHA-256');
     if (masked.byteLength !== words * 4) return ackError('WRONG_SHAPE', `a masked input of ${masked.byteLength} bytes, not ${words * 4}`);
@@ -151,7 +159,9 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
     maskedInputs[participant] = new Uint32Array(copy.buffer, 0, words);
     inputs.push({ participant, sha256: header.maskedSha256 });
     return null;
-  }, { event: 'train', shares: (participant) => shares.get(participant)! });
+  }, statistics
+    ? { event: 'secagg-request', messageFor: (participant) => request('masked', { shares: shares.get(participant)! }) }
+    : { event: 'train', shares: (participant) => shares.get(participant)! });
   if (!trained) return { kind: 'restart' };
   if (!enough(trained.replies.size)) return { kind: 'short', collection: trained, what: `round ${round} (masked inputs)` };
   const survivors = [...trained.replies.keys()].sort();
@@ -182,6 +192,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
     sharers: [...sharers].sort(),
     maskedInputs,
     responses,
+    width,
   };
   try {
     const secrets = await rebuildSecrets(material);
@@ -192,7 +203,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
       participants,
       neighbours,
       threshold,
-      quantization,
+      ...(quantization ? { quantization } : { width }),
       adverts: material.adverts,
       sharers: material.sharers,
       seeds: secrets.seeds,
