@@ -20,7 +20,7 @@ import {
   type Preprocessing,
   type RoundView,
 } from '@fl/shared';
-import { parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable } from '@fl/participant-agent';
+import { isMissing, parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
 import { shuffle } from './sim/partition';
 
@@ -207,6 +207,25 @@ export async function eventually<T>(probe: () => Promise<T> | T, accept: (value:
     if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * A file's features with what a secure job declares of them (docs/privacy.md),
+ * as a consortium agrees on them beforehand: each numeric column's range, each
+ * categorical column's values; and the target's classes.
+ */
+export function declaredFeatures(file: string, target: string, categorical: string[] = []): { features: JobSpec['features']; classes: string[] } {
+  const { header, rows } = parseCsv(fs.readFileSync(file, 'utf8'));
+  const values = (name: string) => {
+    const i = header.indexOf(name);
+    return rows.map((r) => r.fields[i]).filter((v) => !isMissing(v));
+  };
+  const features = featuresOf(file, target, categorical).map((f) => {
+    if (f.type === 'categorical') return { ...f, categories: [...new Set(values(f.name))].sort() };
+    const numbers = values(f.name).map(Number);
+    return { ...f, bounds: [Math.min(...numbers), Math.max(...numbers)] as [number, number] };
+  });
+  return { features, classes: [...new Set(values(target))].sort() };
 }
 
 export function featuresOf(file: string, target: string, categorical: string[] = []): JobSpec['features'] {

@@ -1,8 +1,9 @@
 /**
  * The agent's side of secure aggregation (docs/privacy.md): one SecAggClient
  * per job and round, answering the coordinator's steps, and the masked input
- * that replaces the update when a train request carries shares. Secrets live in
- * memory for the round only.
+ * that replaces the update when a train request carries shares, or, in round 0,
+ * the statistics phase, the site's statistics vector. Secrets live in memory
+ * for the round only.
  */
 import {
   decodePublicKey,
@@ -11,9 +12,11 @@ import {
   addPartyNoise,
   randomNonce,
   SecAggClient,
+  SecAggError,
   secureInput,
   sha256Hex,
   signHeader,
+  statisticsEncoding,
   thresholdOf,
   type JobSpec,
   type SecAggReplyHeader,
@@ -25,6 +28,9 @@ import {
 interface RoundState {
   client: SecAggClient;
   participants: string[];
+  spec: JobSpec;
+  /** round 0: the site's statistics vector, masked at the masked step */
+  statistics?: Uint32Array;
 }
 
 /** A signed reply, as the agent sends it. */
@@ -42,8 +48,17 @@ export class SecureParty {
     private readonly secretKey: Uint8Array,
   ) {}
 
-  /** The answer to one step; throws a SecAggError (with its code) when the request must be refused. */
-  async answer(request: SecAggRequestHeader, spec: JobSpec): Promise<SecureReplyMessage> {
+  /** The job a round's keys were advertised for: round 0's spec comes with its advertise request only. */
+  specOf(job: string, round: number): JobSpec | undefined {
+    return this.rounds.get(`${job}/${round}`)?.spec;
+  }
+
+  /**
+   * The answer to one step; throws a SecAggError (with its code) when the
+   * request must be refused. Round 0's advertise is given the site's statistics
+   * vector, which its masked step masks.
+   */
+  async answer(request: SecAggRequestHeader, spec: JobSpec, statistics?: Uint32Array): Promise<SecureReplyMessage> {
     const options = secureOptionsOf(spec);
     const key = `${request.job}/${request.round}`;
     const me = this.participant();
@@ -51,7 +66,7 @@ export class SecureParty {
       // Old rounds' secrets go: a round is answered from one advertisement only.
       for (const old of this.rounds.keys()) if (old.startsWith(`${request.job}/`)) this.rounds.delete(old);
       const client = new SecAggClient({ job: request.job, round: request.round }, me, this.secretKey, thresholdOf(options, request.participants.length));
-      this.rounds.set(key, { client, participants: request.participants });
+      this.rounds.set(key, { client, participants: request.participants, spec, statistics });
       return this.reply(request, { step: 'advertise', advert: client.advertise() });
     }
     const state = this.rounds.get(key);
@@ -61,6 +76,15 @@ export class SecureParty {
       const identities = request.identities ?? {};
       const shares = await state.client.shareKeys(request.adverts ?? [], neighbours, (id) => (identities[id] ? (decodePublicKey(identities[id]) ?? undefined) : undefined));
       return this.reply(request, { step: 'share', shares });
+    }
+    if (request.step === 'masked') {
+      // Only the statistics round asks for its masked input here; a training round's comes with the train request.
+      if (!state.statistics) throw new SecAggError('SECAGG_PHASE', `round ${request.round} sends its masked input with its train request`);
+      state.client.receiveShares(request.shares ?? []);
+      const words = state.client.maskedInput(state.statistics, statisticsEncoding(spec).width);
+      state.statistics = undefined;
+      const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+      return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
     }
     const { seedShares, keyShares } = state.client.unmask({ job: request.job, round: request.round, survivors: request.survivors ?? [], dropped: request.dropped ?? [] });
     this.rounds.delete(key);

@@ -11,6 +11,7 @@ export const SITE_FAILURE_CODES = {
   DATA_MISSING_COLUMNS: "the data lacks columns the job needs",
   DATA_TARGET_UNKNOWN_CLASS: "rows have a target value outside the job's classes",
   DATA_NO_ROWS: 'no row of the data can be trained on',
+  DATA_TOO_MANY_ROWS: "the site holds more rows than the job's limit per site (checked at the site under secure aggregation)",
   TRAINING_FAILED: 'local training or evaluation failed',
   POLICY_COLUMN: "the site's policy does not allow a column the job uses",
   POLICY_MODEL: "the site's policy does not allow the job's model kind",

@@ -1,0 +1,174 @@
+/**
+ * A secure job's statistics phase through a running coordinator and five real
+ * agents, on credit data with missing values and categorical columns: the
+ * preprocessing the coordinator builds from the masked statistics vectors is
+ * the plain job's within the fixed-point step; it stores and records no site's
+ * statistics; a site that drops during the phase is recovered; `audit verify`
+ * recomputes the statistics sum and fails when a stored masked input changes.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { SqliteStore, STORE_FILE, verifyStore, type RunningCoordinator } from '@fl/coordinator';
+import type { ParticipantAgent } from '@fl/participant-agent';
+import type { Preprocessing } from '@fl/shared';
+import { AdminApi, DATA_DIR, declaredFeatures, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+
+jest.setTimeout(600_000);
+
+const file = path.join(DATA_DIR, 'credit_data.csv');
+const categorical = ['Home', 'Marital', 'Records', 'Job'];
+const declared = declaredFeatures(file, 'Status', categorical);
+const base = { model: 'logistic', target: 'Status', minParticipants: 3, evaluateEvery: 0, rounds: 2, strategy: { name: 'fedavg' } };
+const plainSpec = { ...base, features: featuresOf(file, 'Status', categorical) };
+const secureSpec = { ...base, ...declared, secureAggregation: { range: 4, neighbours: 4, threshold: 3 } };
+const SITES = ['site-0', 'site-1', 'site-2', 'site-3', 'site-4'];
+
+const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+describe('secure statistics in a running federation', () => {
+  let coordinator: RunningCoordinator;
+  let store: SqliteStore;
+  const jobs = { plain: '', secure: '', dropout: '' };
+  const logs: string[] = [];
+  let refusal: { status: number; body: unknown };
+  /** round 0 steps site-4 answered in the dropout job before it went away */
+  const dropperSteps: string[] = [];
+
+  beforeAll(async () => {
+    coordinator = await testCoordinator();
+    const split = splitCsv(file, SITES.length, { seed: 11, holdout: 0, dir: tempDir('secstats-data') });
+    const api = AdminApi.of(coordinator);
+    const keys = await Promise.all(SITES.map((site) => registerParticipant(api, site)));
+    const agents: ParticipantAgent[] = await Promise.all(SITES.map((site, i) => startAgent(coordinator, site, split.parties[i], { keys: keys[i], log: (m) => logs.push(`${site} ${m}`) })));
+    const run = async (spec: Record<string, unknown>) => {
+      const job = await api.createJob(spec);
+      await coordinator.engine.whenFinished(job.id);
+      return job.id;
+    };
+    try {
+      refusal = await api.request('POST', '/api/jobs', { ...plainSpec, secureAggregation: secureSpec.secureAggregation });
+      jobs.plain = await run(plainSpec);
+      jobs.secure = await run(secureSpec);
+      // site-4 goes away once it has shared its keys in the statistics phase: the others' shares remove its masks.
+      const dropping = agents[4];
+      dropping.on('secagg', ({ job, round, step, ack }: { job: string; round: number; step: string; ack: { ok: boolean } }) => {
+        if (round !== 0 || !ack.ok) return;
+        dropperSteps.push(`${job}:${step}`);
+        if (step === 'share') dropping.stop();
+      });
+      jobs.dropout = await run(secureSpec);
+    } finally {
+      agents.forEach((a) => a.stop());
+      await coordinator.close();
+    }
+    store = new SqliteStore(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+  });
+
+  afterAll(() => store?.close());
+
+  it('refuses a secure job whose statistics cannot be sized, naming what to declare', () => {
+    expect(refusal.status).toBe(400);
+    const text = JSON.stringify(refusal.body);
+    expect(text).toMatch(/declare bounds \[min, max\] for the numeric feature Seniority/);
+    expect(text).toMatch(/declare the categories of the feature Home/);
+    expect(text).toMatch(/declare the classes of the logistic target/);
+  });
+
+  it('completes every job', () => {
+    for (const [name, id] of Object.entries(jobs)) expect({ name, status: store.getJob(id)!.status }).toEqual({ name, status: 'completed' });
+    expect(logs.filter((line) => /ignored|error:|refused the|cannot answer/.test(line))).toEqual([]);
+  });
+
+  it('builds the plain job’s preprocessing from the secure sum, within the fixed-point step', () => {
+    const plain = store.getJob(jobs.plain)!.preprocessing!;
+    const secure = store.getJob(jobs.secure)!.preprocessing!;
+    expect(secure.rows).toBe(plain.rows);
+    expect(secure.inputDim).toBe(plain.inputDim);
+    expect(secure.target).toEqual(plain.target);
+    let numeric = 0;
+    secure.features.forEach((f, i) => {
+      const p = plain.features[i];
+      if (f.type === 'categorical') return expect(f).toEqual(p);
+      if (p.type !== 'numeric') throw new Error(`feature ${f.name} is numeric in one job only`);
+      numeric++;
+      const [lo, hi] = declared.features[i].bounds!;
+      const step = (hi - lo) / 2 ** 20;
+      expect({ name: f.name, mean: Math.abs(f.mean - p.mean) <= step, std: Math.abs(f.std - p.std) <= step }).toEqual({ name: f.name, mean: true, std: true });
+    });
+    expect(numeric).toBe(9);
+    // Income has missing values: their count is summed too, so the mean is over present values only.
+    const vocabulary = (pp: Preprocessing, name: string) => pp.features.find((f) => f.name === name);
+    expect(vocabulary(secure, 'Home')).toEqual({ name: 'Home', type: 'categorical', vocabulary: ['ignore', 'other', 'owner', 'parents', 'priv', 'rent'] });
+  });
+
+  it('trains from it to plain FedAvg’s model within the quantization error', () => {
+    const plain = store.getModel(jobs.plain, 2)!.weights;
+    const secure = store.getModel(jobs.secure, 2)!.weights;
+    expect(maxDifference(plain, secure)).toBeLessThan(1e-3);
+  });
+
+  it('keeps no site’s statistics, in the store or the audit log', () => {
+    expect(Object.keys(store.getJob(jobs.plain)!.admission.reportedRows).sort()).toEqual(SITES);
+    expect(store.getJob(jobs.secure)!.admission).toEqual({ reportedRows: {}, excluded: [] });
+    const records = [...store.auditRecords()].map(({ text }) => JSON.parse(text) as { kind: string; data: Record<string, unknown> & { job?: string; round?: number } });
+    const ofJob = records.filter((r) => r.data.job === jobs.secure);
+    expect([...new Set(ofJob.map((r) => r.kind))].sort()).toEqual(['job.created', 'model.committed', 'model.initial', 'secagg.input', 'secagg.unmasked', 'statistics.secure']);
+    const statistics = ofJob.filter((r) => r.kind === 'statistics.secure');
+    expect(statistics).toHaveLength(1);
+    expect(Object.keys(statistics[0].data).sort()).toEqual(['contributors', 'job', 'preprocessingSha256', 'sumSha256']);
+    const inputs = ofJob.filter((r) => r.kind === 'secagg.input' && r.data.round === 0);
+    expect(inputs.map((r) => r.data.participant).sort()).toEqual(SITES);
+    // what the coordinator holds of each site's statistics is a masked vector: its bytes look uniform
+    const db = new Database(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+    try {
+      const rows = db.prepare('SELECT weights FROM updates WHERE job = ? AND round = 0').all(jobs.secure) as { weights: Buffer }[];
+      expect(rows).toHaveLength(5);
+      const bytes = Buffer.concat(rows.map((r) => r.weights));
+      const counts = new Array<number>(256).fill(0);
+      for (const b of bytes) counts[b]++;
+      const expected = bytes.length / 256;
+      const chi2 = counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
+      // 255 degrees of freedom: the 99.9th percentile is about 330
+      expect(chi2).toBeLessThan(330);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('recovers a site that dropped during the statistics phase: the statistics are those of the others', () => {
+    expect(dropperSteps).toEqual([`${jobs.dropout}:advertise`, `${jobs.dropout}:share`]);
+    const [record] = [...store.auditRecords()]
+      .map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; contributors?: { participant: string }[] } })
+      .filter((r) => r.kind === 'statistics.secure' && r.data.job === jobs.dropout);
+    expect(record.data.contributors!.map((c) => c.participant).sort()).toEqual(SITES.slice(0, 4));
+    const reported = store.getJob(jobs.plain)!.admission.reportedRows;
+    const dropout = store.getJob(jobs.dropout)!.preprocessing!;
+    expect(dropout.rows).toBe(SITES.slice(0, 4).reduce((n, site) => n + reported[site], 0));
+    expect(dropout.rows).toBeLessThan(store.getJob(jobs.plain)!.preprocessing!.rows);
+    for (const round of store.listRounds(jobs.dropout)) expect(round.contributors.map((c) => c.participant).sort()).toEqual(SITES.slice(0, 4));
+  });
+
+  it('audit verify recomputes the statistics sum, and fails when a stored masked statistics input changes', () => {
+    const copy = path.join(tempDir('secstats-tamper'), STORE_FILE);
+    fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), copy);
+    const copied = new SqliteStore(copy, { readonly: true });
+    const db = new Database(copy);
+    try {
+      const report = verifyStore(copied, copy);
+      expect(report.failure).toBeUndefined();
+      expect(report.lines).toContain(`job ${jobs.secure}: 2 rounds, 2 recomputed from 10 retained updates, models match; statistics recomputed from 5 masked inputs`);
+      expect(report.lines).toContain(`job ${jobs.dropout}: 2 rounds, 2 recomputed from 8 retained updates, models match; statistics recomputed from 4 masked inputs`);
+      const where = "job = ? AND round = 0 AND participant = 'site-1'";
+      const row = db.prepare(`SELECT weights FROM updates WHERE ${where}`).get(jobs.secure) as { weights: Buffer };
+      const changed = Buffer.from(row.weights);
+      changed[5] ^= 0x01;
+      db.prepare(`UPDATE updates SET weights = ? WHERE ${where}`).run(changed, jobs.secure);
+      const tampered = verifyStore(copied, copy);
+      expect(tampered.failure?.where).toContain(`update of site-1, round 0 of job ${jobs.secure}`);
+    } finally {
+      copied.close();
+      db.close();
+    }
+  });
+});
