@@ -42,6 +42,12 @@ export interface SecureReplyMessage {
 
 export class SecureParty {
   private readonly rounds = new Map<string, RoundState>();
+  /**
+   * By job, the survivors of the statistics sum this site helped unmask: the
+   * data are the same every time, so two sums over sets that differ by one site
+   * would give away that site's statistics. Kept while the agent runs.
+   */
+  private readonly statisticsSums = new Map<string, string>();
 
   constructor(
     private readonly participant: () => string,
@@ -86,6 +92,7 @@ export class SecureParty {
       const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
       return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
     }
+    if (request.round === 0) this.oneStatisticsSum(request.job, request.survivors ?? []);
     const { seedShares, keyShares } = state.client.unmask({ job: request.job, round: request.round, survivors: request.survivors ?? [], dropped: request.dropped ?? [] });
     this.rounds.delete(key);
     return this.reply(request, { step: 'unmask', seedShares, keyShares });
@@ -106,6 +113,16 @@ export class SecureParty {
     const words = state.client.maskedInput(input);
     const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
     return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
+  }
+
+  /** Refuses to help unmask a second statistics sum of a job over other sites than the first. */
+  private oneStatisticsSum(job: string, survivors: string[]): void {
+    const these = [...survivors].sort().join('\0');
+    const first = this.statisticsSums.get(job);
+    if (first !== undefined && first !== these) {
+      throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask the statistics of job ${job} over other sites: the difference of two sums would reveal a site's statistics`);
+    }
+    this.statisticsSums.set(job, these);
   }
 
   private reply(request: { job: string; round: number }, body: Omit<SecAggReplyHeader, 'type' | 'job' | 'round' | 'participant' | 'nonce'>): SecureReplyMessage {
