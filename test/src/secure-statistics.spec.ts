@@ -3,8 +3,10 @@
  * agents, on credit data with missing values and categorical columns: the
  * preprocessing the coordinator builds from the masked statistics vectors is
  * the plain job's within the fixed-point step; it stores and records no site's
- * statistics; a site that drops during the phase is recovered; `audit verify`
- * recomputes the statistics sum and fails when a stored masked input changes.
+ * statistics; a site that drops during the phase is recovered; vocabularies
+ * gathered keep the categories held by two sites or more, and the coordinator
+ * never learns one held by a single site; `audit verify` recomputes the sums
+ * and fails when a stored masked input changes.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,6 +24,15 @@ const declared = declaredFeatures(file, 'Status', categorical);
 const base = { model: 'logistic', target: 'Status', minParticipants: 3, evaluateEvery: 0, rounds: 2, strategy: { name: 'fedavg' } };
 const plainSpec = { ...base, features: featuresOf(file, 'Status', categorical) };
 const secureSpec = { ...base, ...declared, secureAggregation: { range: 4, neighbours: 4, threshold: 3 } };
+const GATHERED = ['Home', 'Marital'];
+const gatheredSpec = {
+  ...secureSpec,
+  features: declared.features.map((f) => (GATHERED.includes(f.name) ? { name: f.name, type: f.type } : f)),
+  // buckets enough that two values of a column share one with probability below 10^-3
+  secureAggregation: { ...secureSpec.secureAggregation, vocabulary: { minSites: 2, buckets: 65_536 } },
+};
+/** a Home value one site holds: never to reach the coordinator */
+const RARE = 'castle';
 const SITES = ['site-0', 'site-1', 'site-2', 'site-3', 'site-4'];
 
 const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
@@ -29,7 +40,9 @@ const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) =
 describe('secure statistics in a running federation', () => {
   let coordinator: RunningCoordinator;
   let store: SqliteStore;
-  const jobs = { plain: '', secure: '', dropout: '' };
+  const jobs = { plain: '', secure: '', dropout: '', gathered: '' };
+  /** per gathered feature, the values held by at least two of the sites that take part in the gathered job */
+  let expected: string[][] = [];
   const logs: string[] = [];
   let refusal: { status: number; body: unknown };
   /** round 0 steps site-4 answered in the dropout job before it went away */
@@ -58,6 +71,21 @@ describe('secure statistics in a running federation', () => {
         if (step === 'share') dropping.stop();
       });
       jobs.dropout = await run(secureSpec);
+      // site-0 now holds a Home value no other site has (its agent reads its file afresh for the next job).
+      const site0 = fs.readFileSync(split.parties[0], 'utf8').trimEnd().split('\n');
+      const home = site0[0].split(',').indexOf('Home');
+      const rare = site0.slice(1, 4).map((line) => line.split(',').map((v, i) => (i === home ? RARE : v)).join(','));
+      fs.writeFileSync(split.parties[0], [...site0, ...rare].join('\n') + '\n');
+      expected = GATHERED.map((name) => {
+        const held = new Map<string, number>();
+        for (const file of split.parties.slice(0, 4)) {
+          const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+          const column = lines[0].split(',').indexOf(name);
+          for (const value of new Set(lines.slice(1).map((l) => l.split(',')[column]).filter((v) => v !== 'NA'))) held.set(value, (held.get(value) ?? 0) + 1);
+        }
+        return [...held].filter(([, sites]) => sites >= 2).map(([value]) => value).sort();
+      });
+      jobs.gathered = await run(gatheredSpec);
     } finally {
       agents.forEach((a) => a.stop());
       await coordinator.close();
@@ -152,6 +180,19 @@ describe('secure statistics in a running federation', () => {
     for (const round of store.listRounds(jobs.dropout)) expect(round.contributors.map((c) => c.participant).sort()).toEqual(SITES.slice(0, 4));
   });
 
+  it('gathers the vocabularies held by at least two sites; the one held by one site never reaches the coordinator', () => {
+    expect(expected[0]).not.toContain(RARE);
+    expect(expected[0].length).toBeGreaterThan(3);
+    const preprocessing = store.getJob(jobs.gathered)!.preprocessing!;
+    const vocabularies = GATHERED.map((name) => preprocessing.features.find((f) => f.name === name));
+    expect(vocabularies).toEqual(GATHERED.map((name, g) => ({ name, type: 'categorical', vocabulary: expected[g] })));
+    // the store (models, masked inputs, audit log) holds the rare value nowhere
+    const files = fs.readdirSync(coordinator.config.dataDir).filter((f) => f.startsWith(STORE_FILE));
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) expect(fs.readFileSync(path.join(coordinator.config.dataDir, file)).includes(RARE)).toBe(false);
+    expect(store.getJob(jobs.gathered)!.status).toBe('completed');
+  });
+
   it('audit verify recomputes the statistics sum, and fails when a stored masked statistics input changes', () => {
     const copy = path.join(tempDir('secstats-tamper'), STORE_FILE);
     fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), copy);
@@ -162,6 +203,7 @@ describe('secure statistics in a running federation', () => {
       expect(report.failure).toBeUndefined();
       expect(report.lines).toContain(`job ${jobs.secure}: 2 rounds, 2 recomputed from 10 retained updates, models match; statistics recomputed from 5 masked inputs`);
       expect(report.lines).toContain(`job ${jobs.dropout}: 2 rounds, 2 recomputed from 8 retained updates, models match; statistics recomputed from 4 masked inputs`);
+      expect(report.lines).toContain(`job ${jobs.gathered}: 2 rounds, 2 recomputed from 8 retained updates, models match; vocabularies recomputed; statistics recomputed from 4 masked inputs`);
       const where = "job = ? AND round = 0 AND participant = 'site-1'";
       const row = db.prepare(`SELECT weights FROM updates WHERE ${where}`).get(jobs.secure) as { weights: Buffer };
       const changed = Buffer.from(row.weights);

@@ -40,7 +40,15 @@ import {
   type SecureAggregationSpec,
   type JobSpec,
   decodeStatistics,
+  ringDigest,
   FlError,
+  frequentBuckets,
+  gatheredFeatures,
+  gatheredValues,
+  presenceWords,
+  statisticsEncoding,
+  valueWords,
+  withCategories,
   secureUpdate,
   epsilonAfter,
   withinBudget,
@@ -155,6 +163,8 @@ export class JobRun {
   /** the state the last committed round left the strategy in; read from the store after a restart */
   private strategyState: StrategyState | undefined;
   private job: JobRecord;
+  /** a secure job's spec with its gathered categories, kept across attempts of round 0: each site helps unmask one sum a round */
+  private gathered: JobSpec | undefined;
 
   constructor(
     job: JobRecord,
@@ -296,8 +306,8 @@ export class JobRun {
    */
   submitFailure(participant: string, header: FailureHeader): Ack {
     const phase = this.phase;
-    // A secure job's statistics phase is secure round 0.
-    const statistics = phase?.kind === 'statistics' || (phase?.kind === 'secagg' && phase.round === 0);
+    // A secure job's statistics phase is secure rounds −2 to 0.
+    const statistics = phase?.kind === 'statistics' || (phase?.kind === 'secagg' && phase.round <= 0);
     const open =
       phase &&
       (statistics
@@ -452,17 +462,22 @@ export class JobRun {
    * the checks an honest sum passes starts the phase again (docs/robustness.md).
    */
   private async secureStatisticsPhase(): Promise<void> {
-    const { spec } = this.job;
     for (let attempt = 1; ; attempt++) {
-      const selected = await this.waitForParticipants();
+      let participants = await this.waitForParticipants();
       this.setStatus('statistics');
-      const outcome = await runSecureRound(this.secureHost(0), 0, selected);
-      if (outcome.kind === 'restart') {
-        attempt--;
-        continue;
+      let spec = this.gathered;
+      if (!spec) {
+        const gathered = await this.gatherVocabularies(participants, attempt);
+        if ('attempt' in gathered) {
+          attempt = gathered.attempt;
+          continue;
+        }
+        ({ spec, participants } = gathered);
       }
-      if (outcome.kind !== 'sum' || this.control !== 'run') {
-        attempt = this.secureShort(outcome, 'statistics phase', attempt);
+      const { elements, width } = statisticsEncoding(spec);
+      const outcome = await this.vectorRound(0, participants, spec, { words: elements * width, width, advertise: { spec } }, attempt);
+      if ('attempt' in outcome) {
+        attempt = outcome.attempt;
         continue;
       }
       let aggregate: LocalStatistics;
@@ -474,17 +489,76 @@ export class JobRun {
         continue;
       }
       const preprocessing = combineStatistics(spec, [aggregate]);
-      const sum = outcome.sum;
       const record: AuditData<'statistics.secure'> = {
         job: this.job.id,
         contributors: outcome.inputs,
-        sumSha256: sha256Hex(new Uint8Array(sum.buffer, sum.byteOffset, sum.byteLength)),
+        sumSha256: ringDigest(outcome.sum),
         preprocessingSha256: sha256Hex(Buffer.from(canonicalJson(preprocessing), 'utf8')),
       };
       // Each site's rows are hidden in the sum: a site may claim up to the job's limit per site.
       this.startTraining(preprocessing, outcome.inputs.length, {}, [], { unmasked: outcome.unmasked, statistics: record });
       return;
     }
+  }
+
+  /**
+   * The categories of the features that declare none (shared/src/secagg/vocabulary.ts):
+   * a presence round, then a values round over the buckets held by enough
+   * sites; recorded, and kept for the attempts of round 0 that follow. The job
+   * as round 0 sees it, with the sites that took part; or the attempt count to
+   * go on from.
+   */
+  private async gatherVocabularies(participants: string[], attempt: number): Promise<{ spec: JobSpec; participants: string[] } | { attempt: number }> {
+    const { spec } = this.job;
+    if (gatheredFeatures(spec).length === 0) return { spec, participants };
+    const presence = await this.vectorRound(-2, participants, spec, { words: presenceWords(spec), width: 1, advertise: { spec } }, attempt);
+    if ('attempt' in presence) return presence;
+    const decoded = <T>(read: () => T): T | { attempt: number } => {
+      try {
+        return read();
+      } catch (err) {
+        if (!(err instanceof FlError)) throw err;
+        return { attempt: this.retryOrPause(`statistics phase (vocabularies): ${err.code} ${err.message}`, attempt) };
+      }
+    };
+    const frequent = decoded(() => frequentBuckets(presence.sum, spec, presence.inputs.length));
+    if ('attempt' in frequent) return frequent;
+    const holders = presence.inputs.map((i) => i.participant);
+    const values = await this.vectorRound(-1, holders, spec, { words: valueWords(spec, frequent), width: 1, advertise: { spec, frequentBuckets: frequent } }, attempt);
+    if ('attempt' in values) return values;
+    const revealed = decoded(() => gatheredValues(values.sum, spec, frequent));
+    if ('attempt' in revealed) return revealed;
+    if (revealed.dropped > 0) this.deps.log('warn', `job ${this.job.id}: ${revealed.dropped} vocabulary buckets held different values and were dropped; more buckets would keep them`);
+    const record: AuditData<'vocabulary.secure'> = {
+      job: this.job.id,
+      presence: { contributors: presence.inputs, sumSha256: ringDigest(presence.sum) },
+      values: { contributors: values.inputs, sumSha256: ringDigest(values.sum) },
+      frequentBuckets: frequent,
+      categories: revealed.categories,
+    };
+    this.deps.store.transaction(() => {
+      this.deps.audit.append('secagg.unmasked', 'coordinator', presence.unmasked);
+      this.deps.audit.append('secagg.unmasked', 'coordinator', values.unmasked);
+      this.deps.audit.append('vocabulary.secure', 'coordinator', record);
+    });
+    this.gathered = withCategories(spec, revealed.categories);
+    const kept = revealed.categories.reduce((n, c) => n + c.length, 0);
+    this.deps.log('info', `job ${this.job.id}: gathered ${kept} categories held by at least ${spec.secureAggregation!.vocabulary!.minSites} sites`);
+    return { spec: this.gathered, participants: values.inputs.map((i) => i.participant) };
+  }
+
+  /** One round of the secure statistics phase: the unmasked sum of the sites' vectors, or the attempt count to go on from. */
+  private async vectorRound(
+    round: number,
+    participants: string[],
+    spec: JobSpec,
+    vector: NonNullable<SecureRoundHost['vector']>,
+    attempt: number,
+  ): Promise<Extract<SecureOutcome, { kind: 'sum' }> | { attempt: number }> {
+    const outcome = await runSecureRound(this.secureHost(round, undefined, spec, vector), round, participants);
+    if (outcome.kind === 'restart') return { attempt: attempt - 1 };
+    if (outcome.kind !== 'sum' || this.control !== 'run') return { attempt: this.secureShort(outcome, 'statistics phase', attempt) };
+    return outcome;
   }
 
   /**
@@ -656,12 +730,18 @@ export class JobRun {
    * What a secure round runs its steps with: each step a phase of this job;
    * a training round's masked inputs are asked with its train requests.
    */
-  private secureHost(round: number, train?: { global: ModelVersion; bytes: Uint8Array; instructions: TrainInstructions }): SecureRoundHost {
+  private secureHost(
+    round: number,
+    train?: { global: ModelVersion; bytes: Uint8Array; instructions: TrainInstructions },
+    spec = this.job.spec,
+    vector?: SecureRoundHost['vector'],
+  ): SecureRoundHost {
     let deadline = this.deadline();
     return {
       job: this.job.id,
-      spec: this.job.spec as JobSpec & { secureAggregation: SecureAggregationSpec },
+      spec: spec as JobSpec & { secureAggregation: SecureAggregationSpec },
       size: train?.global.weights.length ?? 0,
+      vector,
       runStep: async (step, participants, check, ask) => {
         deadline = this.deadline();
         const collection = new ReplyCollection<SecureReply>(new Set(participants), deadline, this.deps.clock);

@@ -27,7 +27,7 @@ const request = (step: SecAggRequestHeader['step'], extra: Partial<SecAggRequest
 async function statisticsRound(party: SecureParty, survivors: string[]) {
   // the vector of a one-feature, two-class job: 1 + 3 + 2 elements of 3 words
   const words = 6 * 3;
-  const advertised = await party.answer(request('advertise', { spec }), spec, new Uint32Array(words));
+  const advertised = await party.answer(request('advertise', { spec }), spec, { vector: new Uint32Array(words), width: 3 });
   const advert = advertised.header.advert as Advertisement;
   const [b, c] = ['b', 'c'].map((id) => new SecAggClient({ job: 'j', round: 0 }, id, keys[id as 'b' | 'c'].secretKey, 2));
   const identities = Object.fromEntries(participants.map((id) => [id, encodeKey(identityOf(id))]));

@@ -16,7 +16,6 @@ import {
   secureInput,
   sha256Hex,
   signHeader,
-  statisticsEncoding,
   thresholdOf,
   type JobSpec,
   type SecAggReplyHeader,
@@ -29,8 +28,8 @@ interface RoundState {
   client: SecAggClient;
   participants: string[];
   spec: JobSpec;
-  /** round 0: the site's statistics vector, masked at the masked step */
-  statistics?: Uint32Array;
+  /** rounds −2 to 0: the site's vector and its words per element, masked at the masked step */
+  vector?: { vector: Uint32Array; width: number };
 }
 
 /** A signed reply, as the agent sends it. */
@@ -43,9 +42,10 @@ export interface SecureReplyMessage {
 export class SecureParty {
   private readonly rounds = new Map<string, RoundState>();
   /**
-   * By job, the survivors of the statistics sum this site helped unmask: the
-   * data are the same every time, so two sums over sets that differ by one site
-   * would give away that site's statistics. Kept while the agent runs.
+   * By job and round (−2 to 0), the survivors of the statistics-phase sum this
+   * site helped unmask: the data are the same every time, so two sums over sets
+   * that differ by one site would give away that site's part. Kept while the
+   * agent runs.
    */
   private readonly statisticsSums = new Map<string, string>();
 
@@ -61,10 +61,10 @@ export class SecureParty {
 
   /**
    * The answer to one step; throws a SecAggError (with its code) when the
-   * request must be refused. Round 0's advertise is given the site's statistics
-   * vector, which its masked step masks.
+   * request must be refused. The statistics phase's advertise (rounds −2 to 0)
+   * is given the site's vector, which its masked step masks.
    */
-  async answer(request: SecAggRequestHeader, spec: JobSpec, statistics?: Uint32Array): Promise<SecureReplyMessage> {
+  async answer(request: SecAggRequestHeader, spec: JobSpec, vector?: { vector: Uint32Array; width: number }): Promise<SecureReplyMessage> {
     const options = secureOptionsOf(spec);
     const key = `${request.job}/${request.round}`;
     const me = this.participant();
@@ -72,7 +72,7 @@ export class SecureParty {
       // Old rounds' secrets go: a round is answered from one advertisement only.
       for (const old of this.rounds.keys()) if (old.startsWith(`${request.job}/`)) this.rounds.delete(old);
       const client = new SecAggClient({ job: request.job, round: request.round }, me, this.secretKey, thresholdOf(options, request.participants.length));
-      this.rounds.set(key, { client, participants: request.participants, spec, statistics });
+      this.rounds.set(key, { client, participants: request.participants, spec, vector });
       return this.reply(request, { step: 'advertise', advert: client.advertise() });
     }
     const state = this.rounds.get(key);
@@ -85,14 +85,14 @@ export class SecureParty {
     }
     if (request.step === 'masked') {
       // Only the statistics round asks for its masked input here; a training round's comes with the train request.
-      if (!state.statistics) throw new SecAggError('SECAGG_PHASE', `round ${request.round} sends its masked input with its train request`);
+      if (!state.vector) throw new SecAggError('SECAGG_PHASE', `round ${request.round} sends its masked input with its train request`);
       state.client.receiveShares(request.shares ?? []);
-      const words = state.client.maskedInput(state.statistics, statisticsEncoding(spec).width);
-      state.statistics = undefined;
+      const words = state.client.maskedInput(state.vector.vector, state.vector.width);
+      state.vector = undefined;
       const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
       return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
     }
-    if (request.round === 0) this.oneStatisticsSum(request.job, request.survivors ?? []);
+    if (request.round <= 0) this.oneStatisticsSum(`${request.job}/${request.round}`, request.survivors ?? []);
     const { seedShares, keyShares } = state.client.unmask({ job: request.job, round: request.round, survivors: request.survivors ?? [], dropped: request.dropped ?? [] });
     this.rounds.delete(key);
     return this.reply(request, { step: 'unmask', seedShares, keyShares });
@@ -115,14 +115,14 @@ export class SecureParty {
     return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
   }
 
-  /** Refuses to help unmask a second statistics sum of a job over other sites than the first. */
-  private oneStatisticsSum(job: string, survivors: string[]): void {
+  /** Refuses to help unmask a second sum of a statistics-phase round (`job/round`) over other sites than the first. */
+  private oneStatisticsSum(round: string, survivors: string[]): void {
     const these = [...survivors].sort().join('\0');
-    const first = this.statisticsSums.get(job);
+    const first = this.statisticsSums.get(round);
     if (first !== undefined && first !== these) {
-      throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask the statistics of job ${job} over other sites: the difference of two sums would reveal a site's statistics`);
+      throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask statistics round ${round} over other sites: the difference of two sums would reveal a site's statistics`);
     }
-    this.statisticsSums.set(job, these);
+    this.statisticsSums.set(round, these);
   }
 
   private reply(request: { job: string; round: number }, body: Omit<SecAggReplyHeader, 'type' | 'job' | 'round' | 'participant' | 'nonce'>): SecureReplyMessage {

@@ -3,7 +3,17 @@
  * local data, from which the coordinator builds the global normalization and
  * vocabularies. Only aggregates leave the site, never rows.
  */
-import { encodeStatistics, LocalStatisticsSchema, type JobSpec, type LocalStatistics } from '@fl/shared';
+import {
+  encodePresence,
+  encodeStatistics,
+  encodeValues,
+  gatheredFeatures,
+  LocalStatisticsSchema,
+  statisticsEncoding,
+  type FrequentBuckets,
+  type JobSpec,
+  type LocalStatistics,
+} from '@fl/shared';
 import { DataError } from './errors';
 import { MISSING_CODE, type Column, type LocalTable } from './table';
 
@@ -105,6 +115,24 @@ export function secureStatisticsInput(table: LocalTable, spec: JobSpec): Uint32A
     if (outside > 0) throw new DataError('DATA_TARGET_UNKNOWN_CLASS', { rows: outside }, `${outside} rows have a target value outside the job's classes`);
   }
   return encodeStatistics(stats, spec);
+}
+
+/**
+ * A site's ring input to a round of a secure job's statistics phase: the
+ * presence (round −2) or the values (round −1, of the buckets asked) of its
+ * categories of the features whose vocabulary is gathered, or its statistics
+ * (round 0); with the words per ring element.
+ */
+export function secureRoundInput(table: LocalTable, spec: JobSpec, job: string, round: number, frequent?: FrequentBuckets): { vector: Uint32Array; width: number } {
+  if (round === 0) return { vector: secureStatisticsInput(table, spec), width: statisticsEncoding(spec).width };
+  const { features } = computeStatistics(table, spec);
+  const held = gatheredFeatures(spec).map((i) => {
+    const f = features[i];
+    return f.type === 'categorical' ? f.counts.map(([value]) => value) : [];
+  });
+  if (round === -2) return { vector: encodePresence(job, spec, held), width: 1 };
+  if (!frequent) throw new Error('the values round names no buckets');
+  return { vector: encodeValues(job, spec, held, frequent), width: 1 };
 }
 
 /**

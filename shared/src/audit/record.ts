@@ -84,8 +84,8 @@ export const AUDIT_DATA = {
   /** a masked input the coordinator accepted in a secure-aggregation round: the participant's signed header names its SHA-256 */
   'secagg.input': z.strictObject({
     job: Name,
-    /** 0: the statistics phase's input, the site's statistics vector */
-    round: z.number().int().nonnegative(),
+    /** 0: the statistics phase's input, the site's statistics vector; −2 and −1: its vocabulary rounds' */
+    round: z.number().int().min(-2),
     participant: Name,
     sha256: Sha256,
     header: SecAggReplyHeaderSchema,
@@ -99,7 +99,7 @@ export const AUDIT_DATA = {
    */
   'secagg.unmasked': z.strictObject({
     job: Name,
-    round: z.number().int().nonnegative(),
+    round: z.number().int().min(-2),
     participants: z.array(Name),
     neighbours: z.number().int().positive(),
     threshold: z.number().int().positive(),
@@ -111,6 +111,19 @@ export const AUDIT_DATA = {
     sharers: z.array(Name),
     seeds: z.record(Name, z.string()),
     maskKeys: z.record(Name, z.string()),
+  }),
+  /**
+   * a secure job's gathered vocabularies (secagg/vocabulary.ts): for the
+   * presence round (−2) and the values round (−1), the contributors' masked
+   * inputs and the SHA-256 of the unmasked sum; the buckets asked for their
+   * values, and the categories revealed, per gathered feature
+   */
+  'vocabulary.secure': z.strictObject({
+    job: Name,
+    presence: z.strictObject({ contributors: z.array(z.strictObject({ participant: Name, sha256: Sha256 })), sumSha256: Sha256 }),
+    values: z.strictObject({ contributors: z.array(z.strictObject({ participant: Name, sha256: Sha256 })), sumSha256: Sha256 }),
+    frequentBuckets: z.array(z.array(z.number().int().nonnegative())),
+    categories: z.array(z.array(z.string())),
   }),
   /**
    * a secure job's statistics: the SHA-256 of the unmasked sum of the sites'

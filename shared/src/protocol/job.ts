@@ -21,7 +21,7 @@ export const FeatureSchema = z.strictObject({
   /** numeric: the values' range; a secure job's statistics are fixed-point within it, values outside are clipped into it */
   bounds: bounds.optional(),
   /** categorical: the vocabulary, declared; values outside it are the unknown level */
-  categories: z.array(z.string().min(1).max(1000)).min(1).max(100_000).optional(),
+  categories: z.array(z.string().min(1).max(1000)).max(100_000).optional(),
 });
 export type Feature = z.infer<typeof FeatureSchema>;
 

@@ -9,3 +9,4 @@ export * from './spec';
 export * from './messages';
 export * from './update';
 export * from './statistics';
+export * from './vocabulary';

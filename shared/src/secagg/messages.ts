@@ -15,7 +15,7 @@ const ids = z.array(id).max(100_000);
 
 export const AdvertisementSchema = z.strictObject({
   job: id,
-  round: z.number().int().min(0),
+  round: z.number().int().min(-2),
   participant: id,
   cPublicKey: key,
   sPublicKey: key,
@@ -29,17 +29,22 @@ export const SECAGG_STEPS = ['advertise', 'share', 'masked', 'unmask'] as const;
 
 /**
  * Coordinator -> agent: the next step of a secure round. A training round's
- * `masked` inputs are asked with the train request; round 0 is the job's
- * statistics phase, whose masked input (the site's statistics vector) is asked
- * here, with the shares.
+ * `masked` inputs are asked with the train request; rounds −2 to 0 are the
+ * job's statistics phase (−2 and −1 gather vocabularies, 0 sums the
+ * statistics), whose masked inputs are asked here, with the shares.
  */
 export const SecAggRequestHeaderSchema = z.strictObject({
   type: z.literal('secagg-request'),
   job: id,
-  round: z.number().int().min(0),
+  round: z.number().int().min(-2),
   step: z.enum(SECAGG_STEPS),
-  /** round 0, advertise: the job, as a statistics request carries it (there is no setup yet) */
+  /**
+   * rounds −2 to 0, advertise: the job, as a statistics request carries it (there is no setup yet);
+   * in round 0 with any gathered categories declared (secagg/vocabulary.ts)
+   */
   spec: JobSpecSchema.optional(),
+  /** round −1, advertise: the buckets of each gathered feature whose values are asked */
+  frequentBuckets: z.array(z.array(z.number().int().min(0)).max(1 << 20)).max(100_000).optional(),
   /** the round's participants, from which every party draws the same neighbour graph */
   participants: ids,
   deadline: z.number().int(),
@@ -50,7 +55,7 @@ export const SecAggRequestHeaderSchema = z.strictObject({
   /** unmask */
   survivors: ids.optional(),
   dropped: ids.optional(),
-  /** round 0, masked: the shares the participant's neighbours sealed for it */
+  /** rounds −2 to 0, masked: the shares the participant's neighbours sealed for it */
   shares: z.array(EncryptedShareSchema).max(254).optional(),
 });
 export type SecAggRequestHeader = z.infer<typeof SecAggRequestHeaderSchema>;
@@ -61,7 +66,7 @@ export type SecAggRequest = z.infer<typeof SecAggRequestSchema>;
 export const SecAggReplyHeaderSchema = z.strictObject({
   type: z.literal('secagg'),
   job: id,
-  round: z.number().int().min(0),
+  round: z.number().int().min(-2),
   participant: id,
   nonce: z.string().min(16).max(128),
   step: z.enum(SECAGG_STEPS),

@@ -6,6 +6,7 @@
  */
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { endianness } from 'node:os';
+import { sha256Hex } from '../codec/weights';
 import { SecAggError } from './errors';
 
 /** Words are read little-endian on every machine; where that is the native order a byte copy does it. */
@@ -76,6 +77,9 @@ export function dequantize(sum: Uint32Array, q: Quantization): { weightedSum: Fl
   for (let i = 0; i < d; i++) weightedSum[i] = (sum[i] | 0) * unit;
   return { weightedSum, weight: sum[d] };
 }
+
+/** The SHA-256 (hex) of a ring vector's bytes, Uint32 little-endian: how the audit names an unmasked sum. */
+export const ringDigest = (v: Uint32Array): string => sha256Hex(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
 
 /**
  * a += b in the ring. With `width` w > 1 each run of w words is one element of

@@ -26,7 +26,7 @@ export interface StatisticsEncoding {
 }
 
 type Spec = Pick<JobSpec, 'model' | 'features' | 'classes' | 'targetBounds' | 'maxRowsPerParticipant' | 'target'> & {
-  secureAggregation?: { statisticsLevels: number };
+  secureAggregation?: { statisticsLevels: number; vocabulary?: unknown };
 };
 
 const classified = (model: JobSpec['model']) => model === 'logistic' || model === 'softmax' || model === 'svm';
@@ -42,8 +42,11 @@ export function secureStatisticsRefusals(spec: Spec): { path: (string | number)[
     if (f.type === 'numeric' && !f.bounds) {
       refusals.push({ path: ['features', i, 'bounds'], message: `secure aggregation sums the statistics as fixed-point numbers: declare bounds [min, max] for the numeric feature ${f.name}` });
     }
-    if (f.type === 'categorical' && !f.categories) {
-      refusals.push({ path: ['features', i, 'categories'], message: `secure aggregation sums category counts over a fixed vocabulary: declare the categories of the feature ${f.name}` });
+    if (f.type === 'categorical' && !f.categories && !spec.secureAggregation?.vocabulary) {
+      refusals.push({
+        path: ['features', i, 'categories'],
+        message: `secure aggregation sums category counts over a fixed vocabulary: declare the categories of the feature ${f.name}, or gather them (secureAggregation.vocabulary)`,
+      });
     }
   });
   if (classified(spec.model) && !spec.classes) refusals.push({ path: ['classes'], message: `secure aggregation sums class counts over a fixed list: declare the classes of the ${spec.model} target` });
