@@ -6,12 +6,23 @@
  * is still right; `audit verify` recomputes every secure round from the masked
  * inputs and fails when one is changed.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteStore, STORE_FILE, verifyStore, type RunningCoordinator } from '@fl/coordinator';
+import { SqliteStore, STORE_FILE, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
-import { AdminApi, DATA_DIR, declaredFeatures, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import {
+  AdminApi,
+  byteChiSquare,
+  DATA_DIR,
+  declaredFeatures,
+  registerParticipant,
+  retainedInputs,
+  splitCsv,
+  startAgent,
+  tempDir,
+  testCoordinator,
+  verifyAndTamper,
+} from './harness';
 
 jest.setTimeout(600_000);
 
@@ -136,43 +147,18 @@ describe('secure aggregation in a running federation', () => {
       expect(inputs.filter((r) => r.data.round! > 0)).toHaveLength(id === jobs.secure ? 5 * ROUNDS : id === jobs.lateDropout ? 5 : 4);
     }
     const size = store.getModel(jobs.secure, 0)!.weights.length;
-    const db = new Database(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
-    try {
-      const rows = db.prepare('SELECT weights FROM updates WHERE job = ? AND round > 0').all(jobs.secure) as { weights: Buffer }[];
-      expect(rows).toHaveLength(5 * ROUNDS);
-      for (const { weights } of rows) expect(weights.byteLength).toBe((size + 1) * 4);
-      // the stored masked inputs' bytes are indistinguishable from uniform: chi-square over 256 values
-      const bytes = Buffer.concat(rows.map((r) => r.weights));
-      const counts = new Array<number>(256).fill(0);
-      for (const b of bytes) counts[b]++;
-      const expected = bytes.length / 256;
-      const chi2 = counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
-      // 255 degrees of freedom: the 99.9th percentile is about 330
-      expect(chi2).toBeLessThan(330);
-    } finally {
-      db.close();
-    }
+    const rows = retainedInputs(coordinator.config.dataDir, jobs.secure, 'training');
+    expect(rows).toHaveLength(5 * ROUNDS);
+    for (const weights of rows) expect(weights.byteLength).toBe((size + 1) * 4);
+    // the stored masked inputs' bytes are indistinguishable from uniform: chi-square over 256 values, below its 99.9th percentile
+    expect(byteChiSquare(Buffer.concat(rows))).toBeLessThan(330);
   });
 
   it('audit verify recomputes every secure round, and fails when a stored masked input changes', () => {
-    const copy = path.join(tempDir('secagg-tamper'), STORE_FILE);
-    fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), copy);
-    const copied = new SqliteStore(copy, { readonly: true });
-    const db = new Database(copy);
-    try {
-      const report = verifyStore(copied, copy);
-      expect(report.failure).toBeUndefined();
-      expect(report.lines).toContain(`job ${jobs.secure}: ${ROUNDS} rounds, ${ROUNDS} recomputed from ${5 * ROUNDS} retained updates, models match; statistics recomputed from 5 masked inputs`);
-      expect(report.lines).toContain(`job ${jobs.dropout}: 1 round, 1 recomputed from 4 retained updates, models match; statistics recomputed from 5 masked inputs`);
-      const row = db.prepare("SELECT sha256, weights FROM updates WHERE job = ? AND round = 2 AND participant = 'site-1'").get(jobs.secure) as { sha256: string; weights: Buffer };
-      const changed = Buffer.from(row.weights);
-      changed[9] ^= 0x01;
-      db.prepare("UPDATE updates SET weights = ? WHERE job = ? AND round = 2 AND participant = 'site-1'").run(changed, jobs.secure);
-      const tampered = verifyStore(copied, copy);
-      expect(tampered.failure?.where).toContain(`update of site-1, round 2 of job ${jobs.secure}`);
-    } finally {
-      copied.close();
-      db.close();
-    }
+    const { report, tampered } = verifyAndTamper(coordinator.config.dataDir, { job: jobs.secure, round: 2, participant: 'site-1' });
+    expect(report.failure).toBeUndefined();
+    expect(report.lines).toContain(`job ${jobs.secure}: ${ROUNDS} rounds, ${ROUNDS} recomputed from ${5 * ROUNDS} retained updates, models match; statistics recomputed from 5 masked inputs`);
+    expect(report.lines).toContain(`job ${jobs.dropout}: 1 round, 1 recomputed from 4 retained updates, models match; statistics recomputed from 5 masked inputs`);
+    expect(tampered.failure?.where).toContain(`update of site-1, round 2 of job ${jobs.secure}`);
   });
 });

@@ -10,11 +10,23 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Database from 'better-sqlite3';
-import { SqliteStore, STORE_FILE, verifyStore, type RunningCoordinator } from '@fl/coordinator';
+import { SqliteStore, STORE_FILE, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import type { Preprocessing } from '@fl/shared';
-import { AdminApi, DATA_DIR, declaredFeatures, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import {
+  AdminApi,
+  byteChiSquare,
+  DATA_DIR,
+  declaredFeatures,
+  featuresOf,
+  registerParticipant,
+  retainedInputs,
+  splitCsv,
+  startAgent,
+  tempDir,
+  testCoordinator,
+  verifyAndTamper,
+} from './harness';
 
 jest.setTimeout(600_000);
 
@@ -150,21 +162,10 @@ describe('secure statistics in a running federation', () => {
     expect(Object.keys(statistics[0].data).sort()).toEqual(['contributors', 'job', 'preprocessingSha256', 'sumSha256']);
     const inputs = ofJob.filter((r) => r.kind === 'secagg.input' && r.data.round === 0);
     expect(inputs.map((r) => r.data.participant).sort()).toEqual(SITES);
-    // what the coordinator holds of each site's statistics is a masked vector: its bytes look uniform
-    const db = new Database(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
-    try {
-      const rows = db.prepare('SELECT weights FROM updates WHERE job = ? AND round = 0').all(jobs.secure) as { weights: Buffer }[];
-      expect(rows).toHaveLength(5);
-      const bytes = Buffer.concat(rows.map((r) => r.weights));
-      const counts = new Array<number>(256).fill(0);
-      for (const b of bytes) counts[b]++;
-      const expected = bytes.length / 256;
-      const chi2 = counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
-      // 255 degrees of freedom: the 99.9th percentile is about 330
-      expect(chi2).toBeLessThan(330);
-    } finally {
-      db.close();
-    }
+    // what the coordinator holds of each site's statistics is a masked vector: its bytes look uniform (chi-square below its 99.9th percentile)
+    const rows = retainedInputs(coordinator.config.dataDir, jobs.secure, 'statistics');
+    expect(rows).toHaveLength(5);
+    expect(byteChiSquare(Buffer.concat(rows))).toBeLessThan(330);
   });
 
   it('recovers a site that dropped during the statistics phase: the statistics are those of the others', () => {
@@ -193,27 +194,15 @@ describe('secure statistics in a running federation', () => {
     expect(store.getJob(jobs.gathered)!.status).toBe('completed');
   });
 
-  it('audit verify recomputes the statistics sum, and fails when a stored masked statistics input changes', () => {
-    const copy = path.join(tempDir('secstats-tamper'), STORE_FILE);
-    fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), copy);
-    const copied = new SqliteStore(copy, { readonly: true });
-    const db = new Database(copy);
-    try {
-      const report = verifyStore(copied, copy);
-      expect(report.failure).toBeUndefined();
-      expect(report.lines).toContain(`job ${jobs.secure}: 2 rounds, 2 recomputed from 10 retained updates, models match; statistics recomputed from 5 masked inputs`);
-      expect(report.lines).toContain(`job ${jobs.dropout}: 2 rounds, 2 recomputed from 8 retained updates, models match; statistics recomputed from 4 masked inputs`);
-      expect(report.lines).toContain(`job ${jobs.gathered}: 2 rounds, 2 recomputed from 8 retained updates, models match; vocabularies recomputed; statistics recomputed from 4 masked inputs`);
-      const where = "job = ? AND round = 0 AND participant = 'site-1'";
-      const row = db.prepare(`SELECT weights FROM updates WHERE ${where}`).get(jobs.secure) as { weights: Buffer };
-      const changed = Buffer.from(row.weights);
-      changed[5] ^= 0x01;
-      db.prepare(`UPDATE updates SET weights = ? WHERE ${where}`).run(changed, jobs.secure);
-      const tampered = verifyStore(copied, copy);
-      expect(tampered.failure?.where).toContain(`update of site-1, round 0 of job ${jobs.secure}`);
-    } finally {
-      copied.close();
-      db.close();
-    }
+  it('audit verify recomputes the statistics sums, and fails when a stored masked statistics input changes', () => {
+    const { report, tampered } = verifyAndTamper(coordinator.config.dataDir, { job: jobs.secure, round: 0, participant: 'site-1' });
+    expect(report.failure).toBeUndefined();
+    expect(report.lines).toContain(`job ${jobs.secure}: 2 rounds, 2 recomputed from 10 retained updates, models match; statistics recomputed from 5 masked inputs`);
+    expect(report.lines).toContain(`job ${jobs.dropout}: 2 rounds, 2 recomputed from 8 retained updates, models match; statistics recomputed from 4 masked inputs`);
+    expect(report.lines).toContain(`job ${jobs.gathered}: 2 rounds, 2 recomputed from 8 retained updates, models match; vocabularies recomputed; statistics recomputed from 4 masked inputs`);
+    expect(tampered.failure?.where).toContain(`update of site-1, round 0 of job ${jobs.secure}`);
+    // a masked input of the vocabulary's values round
+    const values = verifyAndTamper(coordinator.config.dataDir, { job: jobs.gathered, round: -1, participant: 'site-2' });
+    expect(values.tampered.failure?.where).toContain(`update of site-2, round -1 of job ${jobs.gathered}`);
   });
 });
