@@ -19,7 +19,7 @@ import { decodeState, EMPTY_STATE, stateDigest, type StrategyState } from '../st
 import { SecAggError } from '../secagg/errors';
 import { removeMasks } from '../secagg/protocol';
 import { ringDigest } from '../secagg/ring';
-import { statisticsEncoding } from '../secagg/statistics';
+import { statisticsEncoding } from '../secagg/statistics-layout';
 import { frequentBuckets, gatheredValues, presenceWords, valueWords, withCategories } from '../secagg/vocabulary';
 import { secureUpdate } from '../secagg/update';
 import type { ParticipantStatus } from '../protocol/enrollment';

@@ -4,7 +4,7 @@ import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 import { cleanText } from './text';
 import { secureAggregationRefusal } from '../secagg/compat';
-import { secureStatisticsRefusals } from '../secagg/statistics';
+import { secureStatisticsRefusals } from '../secagg/statistics-layout';
 import { SecureAggregationSpecSchema } from '../secagg/spec';
 import { DpSpecSchema } from '../privacy/spec';
 

@@ -10,3 +10,4 @@ export * from './messages';
 export * from './update';
 export * from './statistics';
 export * from './vocabulary';
+export * from './statistics-layout';

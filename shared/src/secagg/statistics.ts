@@ -7,79 +7,9 @@
  * coordinator reads back exactly the sum of the sites' vectors and nothing else.
  */
 import { FlError } from '../protocol/errors';
-import type { JobSpec, LocalStatistics } from '../protocol/job';
+import type { LocalStatistics } from '../protocol/job';
 import { SecAggError } from './errors';
-
-/** The most parties a round may hold (the request schema's limit on ids): what a statistics sum is sized for. */
-export const MAX_STATISTICS_PARTIES = 100_000;
-/** The widest statistics element, in 32-bit words: 128 bits. */
-export const MAX_STATISTICS_WIDTH = 4;
-
-/** How a job's statistics vector is laid out in the ring. */
-export interface StatisticsEncoding {
-  /** words per element */
-  width: number;
-  /** elements in the vector */
-  elements: number;
-  /** fixed-point levels across a numeric column's bounds */
-  levels: number;
-}
-
-type Spec = Pick<JobSpec, 'model' | 'features' | 'classes' | 'targetBounds' | 'maxRowsPerParticipant' | 'target'> & {
-  secureAggregation?: { statisticsLevels: number; vocabulary?: unknown };
-};
-
-const classified = (model: JobSpec['model']) => model === 'logistic' || model === 'softmax' || model === 'svm';
-
-/**
- * What a secure job must declare for its statistics to be summed, each with its
- * path in the spec: bounds for every numeric column, the categories of every
- * categorical one, the classes of a classifier, and a size that fits the ring.
- */
-export function secureStatisticsRefusals(spec: Spec): { path: (string | number)[]; message: string }[] {
-  const refusals: { path: (string | number)[]; message: string }[] = [];
-  spec.features.forEach((f, i) => {
-    if (f.type === 'numeric' && !f.bounds) {
-      refusals.push({ path: ['features', i, 'bounds'], message: `secure aggregation sums the statistics as fixed-point numbers: declare bounds [min, max] for the numeric feature ${f.name}` });
-    }
-    if (f.type === 'categorical' && !f.categories && !spec.secureAggregation?.vocabulary) {
-      refusals.push({
-        path: ['features', i, 'categories'],
-        message: `secure aggregation sums category counts over a fixed vocabulary: declare the categories of the feature ${f.name}, or gather them (secureAggregation.vocabulary)`,
-      });
-    }
-  });
-  if (classified(spec.model) && !spec.classes) refusals.push({ path: ['classes'], message: `secure aggregation sums class counts over a fixed list: declare the classes of the ${spec.model} target` });
-  if (spec.model === 'linear' && !spec.targetBounds) refusals.push({ path: ['targetBounds'], message: 'secure aggregation sums the target as fixed-point numbers: declare targetBounds [min, max]' });
-  if (refusals.length === 0) {
-    try {
-      statisticsEncoding(spec);
-    } catch (err) {
-      refusals.push({ path: ['maxRowsPerParticipant'], message: (err as Error).message });
-    }
-  }
-  return refusals;
-}
-
-/** The vector's layout: the same at every site, at the coordinator and in the audit, from the spec alone. */
-export function statisticsEncoding(spec: Spec): StatisticsEncoding {
-  const levels = spec.secureAggregation?.statisticsLevels ?? 2 ** 20;
-  let elements = 1;
-  for (const f of spec.features) elements += f.type === 'numeric' ? 3 : (f.categories?.length ?? 0) + 2;
-  if (spec.model === 'linear') elements += 3;
-  else if (classified(spec.model)) elements += spec.classes?.length ?? 0;
-  // The largest element is a sum of squares: every party's rows, each at most levels².
-  const largest = BigInt(MAX_STATISTICS_PARTIES) * BigInt(spec.maxRowsPerParticipant) * BigInt(levels) ** 2n;
-  const bits = largest.toString(2).length;
-  const width = Math.ceil(bits / 32);
-  if (width > MAX_STATISTICS_WIDTH) {
-    throw new SecAggError(
-      'SECAGG_QUANTIZATION',
-      `the statistics of ${spec.maxRowsPerParticipant} rows a site at ${levels} levels need ${bits}-bit sums, beyond the ${32 * MAX_STATISTICS_WIDTH} bits the ring holds: lower maxRowsPerParticipant or secureAggregation.statisticsLevels`,
-    );
-  }
-  return { width, elements, levels };
-}
+import { isClassifier, statisticsEncoding, type StatisticsSpec as Spec } from './statistics-layout';
 
 /** Fixed-point units per unit of a column bounded by [lo, hi]. */
 const scaleOf = ([lo, hi]: [number, number], levels: number) => levels / (hi - lo);
@@ -184,7 +114,7 @@ export function decodeStatistics(sum: Uint32Array, spec: Spec, parties: number):
     const m = moments('the target', spec.targetBounds!);
     if (BigInt(m.count) !== rows) refuse('the target count is not the rows');
     target = { type: 'numeric', ...m };
-  } else if (classified(spec.model)) {
+  } else if (isClassifier(spec.model)) {
     const counts = spec.classes!.map((c): [string, number] => [c, Number(next())]);
     if (counts.reduce((n, [, c]) => n + c, 0) !== Number(rows)) refuse('the class counts do not add up to the rows');
     target = { type: 'categorical', counts };
