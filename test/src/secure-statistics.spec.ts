@@ -52,7 +52,7 @@ const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) =
 describe('secure statistics in a running federation', () => {
   let coordinator: RunningCoordinator;
   let store: SqliteStore;
-  const jobs = { plain: '', secure: '', dropout: '', gathered: '' };
+  const jobs = { plain: '', secure: '', dropout: '', gathered: '', declined: '' };
   /** per gathered feature, the values held by at least two of the sites that take part in the gathered job */
   let expected: string[][] = [];
   const logs: string[] = [];
@@ -98,6 +98,13 @@ describe('secure statistics in a running federation', () => {
         return [...held].filter(([, sites]) => sites >= 2).map(([value]) => value).sort();
       });
       jobs.gathered = await run(gatheredSpec);
+      // site-1 now has a row of a class the job does not declare: it says so instead of joining the statistics.
+      const site1 = fs.readFileSync(split.parties[1], 'utf8').trimEnd().split('\n');
+      const status = site1[0].split(',').indexOf('Status');
+      const stray = site1[1].split(',').map((v, i) => (i === status ? 'maybe' : v)).join(',');
+      fs.writeFileSync(split.parties[1], [...site1, stray].join('\n') + '\n');
+      // Four sites are online: with one out, each keeps two live neighbours, so the threshold is two.
+      jobs.declined = await run({ ...secureSpec, secureAggregation: { ...secureSpec.secureAggregation, threshold: 2 } });
     } finally {
       agents.forEach((a) => a.stop());
       await coordinator.close();
@@ -120,7 +127,7 @@ describe('secure statistics in a running federation', () => {
 
   it('completes every job', () => {
     for (const [name, id] of Object.entries(jobs)) expect({ name, status: store.getJob(id)!.status }).toEqual({ name, status: 'completed' });
-    expect(logs.filter((line) => /ignored|error:|refused the|cannot answer/.test(line))).toEqual([]);
+    expect(logs.filter((line) => /ignored|error:|refused the|cannot answer/.test(line) && !line.includes(jobs.declined))).toEqual([]);
   });
 
   it('builds the plain job’s preprocessing from the secure sum, within the fixed-point step', () => {
@@ -192,6 +199,20 @@ describe('secure statistics in a running federation', () => {
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) expect(fs.readFileSync(path.join(coordinator.config.dataDir, file)).includes(RARE)).toBe(false);
     expect(store.getJob(jobs.gathered)!.status).toBe('completed');
+  });
+
+  it('goes on without a site whose data the secure statistics cannot hold, which says why', () => {
+    // it says so for the statistics, then for each round, which goes on without it
+    expect(logs.filter((line) => line.includes(jobs.declined) && /cannot answer/.test(line))).toEqual(
+      ['statistics', 'round 1: cannot answer the train', 'round 2: cannot answer the train'].map((what) =>
+        expect.stringMatching(new RegExp(`^site-1 .*${what}.* \\[DATA_TARGET_UNKNOWN_CLASS\\]: 1 rows have a target value outside the job's classes`)),
+      ),
+    );
+    expect(store.getJob(jobs.declined)!.status).toBe('completed');
+    const [record] = [...store.auditRecords()]
+      .map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; contributors?: { participant: string }[] } })
+      .filter((r) => r.kind === 'statistics.secure' && r.data.job === jobs.declined);
+    expect(record.data.contributors!.map((c) => c.participant).sort()).toEqual(['site-0', 'site-2', 'site-3']);
   });
 
   it('audit verify recomputes the statistics sums, and fails when a stored masked statistics input changes', () => {
