@@ -1,9 +1,9 @@
 /**
  * The agent's side of secure aggregation (docs/privacy.md): one SecAggClient
  * per job and round, answering the coordinator's steps, and the masked input
- * that replaces the update when a train request carries shares, or, in round 0,
- * the statistics phase, the site's statistics vector. Secrets live in memory
- * for the round only.
+ * that replaces the update when a train request carries shares, or, in rounds
+ * −2 to 0 (the statistics phase), the site's vocabulary or statistics vector.
+ * Secrets live in memory for the round only.
  */
 import {
   decodePublicKey,
@@ -54,7 +54,7 @@ export class SecureParty {
     private readonly secretKey: Uint8Array,
   ) {}
 
-  /** The job a round's keys were advertised for: round 0's spec comes with its advertise request only. */
+  /** The job a round's keys were advertised for: a statistics-phase round's spec comes with its advertise request only. */
   specOf(job: string, round: number): JobSpec | undefined {
     return this.rounds.get(`${job}/${round}`)?.spec;
   }
