@@ -456,8 +456,9 @@ export class JobRun {
   }
 
   /**
-   * A secure job's statistics phase: secure round 0, each site's statistics
-   * vector masked (rounds/secagg), so the coordinator learns their sum alone.
+   * A secure job's statistics phase: secure round 0 (after rounds −2 and −1
+   * when it gathers vocabularies), each site's statistics vector masked
+   * (rounds/secagg), so the coordinator learns their sum alone.
    * No site can be checked or left out on its own statistics: a sum that fails
    * the checks an honest sum passes starts the phase again (docs/robustness.md).
    */
