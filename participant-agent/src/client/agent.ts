@@ -54,6 +54,7 @@ import {
 import { SecureParty } from './secure-party';
 import {
   computeStatistics,
+  secureRoundInput,
   DataError,
   describeSource,
   formatReport,
@@ -453,12 +454,25 @@ export class ParticipantAgent extends EventEmitter {
     if (!parsed.success) return this.log('ignored a malformed secure-aggregation request');
     const { header, signature } = parsed.data;
     if (!this.fromCoordinator('secagg-request', header, signature)) return;
-    const setup = [...this.setups.values()].reverse().find((s) => s.job === header.job);
-    if (!setup) return this.log(`job ${header.job} round ${header.round}: a secure-aggregation request for a job without a setup on this connection; ignored`);
-    if (await this.declined(header.job, setup.spec, 'train', header.round)) return;
+    // Rounds −2 to 0 are the statistics phase: no setup yet; the job comes with the advertise request.
+    const statisticsRound = header.round <= 0;
+    const spec = statisticsRound
+      ? (header.spec ?? this.secure.specOf(header.job, header.round))
+      : [...this.setups.values()].reverse().find((s) => s.job === header.job)?.spec;
+    if (!spec) return this.log(`job ${header.job} round ${header.round}: a secure-aggregation request for a job without a setup on this connection; ignored`);
+    if (await this.declined(header.job, spec, statisticsRound ? 'statistics' : 'train', header.round)) return;
+    let input: ReturnType<typeof secureRoundInput> | undefined;
+    if (statisticsRound && header.step === 'advertise') {
+      // Computed before any key goes out: a site that cannot report says so instead of joining the round.
+      try {
+        input = secureRoundInput(await this.localTable(header.job, spec), spec, header.job, header.round, header.frequentBuckets);
+      } catch (err) {
+        return this.reportFailure(header.job, 0, 'statistics', err, 'DATA_UNREADABLE');
+      }
+    }
     let reply;
     try {
-      reply = await this.secure.answer(header, setup.spec);
+      reply = await this.secure.answer(header, spec, input);
     } catch (err) {
       const code = (err as { code?: string }).code;
       return this.log(`job ${header.job} round ${header.round}: refused the ${header.step} step: ${code ? `${code} ` : ''}${(err as Error).message}`);

@@ -21,7 +21,7 @@ export {
   type SchemaReport,
   type Value,
 } from './table';
-export { computeStatistics } from './statistics';
+export { computeStatistics, secureRoundInput, secureStatisticsInput } from './statistics';
 export { encodeFeatures, encodeTarget, featureNames, prepare, type PrepareReport, type PreparedData } from './preprocess';
 export { checkSource, describeSource, loadLocalData, readLocalData, sourceKind, sourceVersion, type DataSource, type ReadOptions, type SourceKind } from './load';
 export { holdoutPositions, prepareSplit, splitHoldout } from './holdout';

@@ -86,7 +86,8 @@ export const AUDIT_DATA = {
   /** a masked input the coordinator accepted in a secure-aggregation round: the participant's signed header names its SHA-256 */
   'secagg.input': z.strictObject({
     job: Name,
-    round: z.number().int().positive(),
+    /** 0: the statistics phase's input, the site's statistics vector; −2 and −1: its vocabulary rounds' */
+    round: z.number().int().min(-2),
     participant: Name,
     sha256: Sha256,
     header: SecAggReplyHeaderSchema,
@@ -100,15 +101,42 @@ export const AUDIT_DATA = {
    */
   'secagg.unmasked': z.strictObject({
     job: Name,
-    round: z.number().int().positive(),
+    round: z.number().int().min(-2),
     participants: z.array(Name),
     neighbours: z.number().int().positive(),
     threshold: z.number().int().positive(),
-    quantization: z.strictObject({ range: z.number().positive(), levels: z.number().int().positive(), maxWeight: z.number().int().positive() }),
+    /** a training round's: how its updates were quantized */
+    quantization: z.strictObject({ range: z.number().positive(), levels: z.number().int().positive(), maxWeight: z.number().int().positive() }).optional(),
+    /** the statistics round's: words per ring element (secagg/statistics.ts) */
+    width: z.number().int().positive().optional(),
     adverts: z.array(AdvertisementSchema),
     sharers: z.array(Name),
     seeds: z.record(Name, z.string()),
     maskKeys: z.record(Name, z.string()),
+  }),
+  /**
+   * a secure job's gathered vocabularies (secagg/vocabulary.ts): for the
+   * presence round (−2) and the values round (−1), the contributors' masked
+   * inputs and the SHA-256 of the unmasked sum; the buckets asked for their
+   * values, and the categories revealed, per gathered feature
+   */
+  'vocabulary.secure': z.strictObject({
+    job: Name,
+    presence: z.strictObject({ contributors: z.array(z.strictObject({ participant: Name, sha256: Sha256 })), sumSha256: Sha256 }),
+    values: z.strictObject({ contributors: z.array(z.strictObject({ participant: Name, sha256: Sha256 })), sumSha256: Sha256 }),
+    frequentBuckets: z.array(z.array(z.number().int().nonnegative())),
+    categories: z.array(z.array(z.string())),
+  }),
+  /**
+   * a secure job's statistics: the SHA-256 of the unmasked sum of the sites'
+   * statistics vectors (Uint32 little-endian), the contributors' masked inputs
+   * it is the sum of, and the preprocessing made of it; no site's statistics
+   */
+  'statistics.secure': z.strictObject({
+    job: Name,
+    contributors: z.array(z.strictObject({ participant: Name, sha256: Sha256 })),
+    sumSha256: Sha256,
+    preprocessingSha256: Sha256,
   }),
   /** retention policy: the retained updates of rounds up to `throughRound` were deleted on purpose */
   'updates.pruned': z.strictObject({ job: Name, throughRound: z.number().int().nonnegative() }),
