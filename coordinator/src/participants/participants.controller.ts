@@ -88,7 +88,7 @@ export class EnrollmentsController {
   @Post()
   @Public()
   @HttpCode(201)
-  enroll(@Body() body: unknown, @Ip() address: string): EnrolledResponse {
+  enroll(@Body() body: unknown, @Ip() address: string): Promise<EnrolledResponse> {
     return this.registry.enroll(body, address);
   }
 }

@@ -4,7 +4,7 @@
  *
  *   manifest.json                                   { format, version, coordinatorKey, exportedAt, records, head[, participant] }
  *   records.jsonl                                   each record's stored text, one a line, exactly
- *   updates/<job>/<round>/<participant>.<sha256>.f32  retained updates (Float32 little endian)
+ *   updates/<job>/<round>/<participant>.<sha256>.f32  retained updates (Float32 little endian), or masked inputs (Uint32 LE)
  *   models/<job>/<round>.f32                        global models, round 0 the initial one
  *   states/<job>/<round>.state                      strategy states after a round (encodeState), when its record names one
  *
@@ -22,7 +22,8 @@ export const AUDIT_BUNDLE_FORMAT = 'fl-audit-bundle';
 
 export const BundleManifestSchema = z.strictObject({
   format: z.literal(AUDIT_BUNDLE_FORMAT),
-  version: z.literal(1),
+  /** 2 from protocol version 2 on (its records may be in either version); 1 before */
+  version: z.union([z.literal(1), z.literal(2)]),
   /** the key of record 1, base64: what a verifier compares with the key it trusts */
   coordinatorKey: z.string(),
   exportedAt: z.number().int(),
@@ -115,7 +116,7 @@ export function writeBundle(source: AuditSource, outDir: string, options: { part
   }
   const manifest: BundleManifest = {
     format: AUDIT_BUNDLE_FORMAT,
-    version: 1,
+    version: 2,
     coordinatorKey,
     exportedAt: Date.now(),
     records,
@@ -144,7 +145,7 @@ export class BundleSource implements AuditSource {
       throw new Error(`${file} is not JSON: ${(err as Error).message}`);
     }
     const manifest = BundleManifestSchema.safeParse(parsed);
-    if (!manifest.success) throw new Error(`${file} is not an audit bundle manifest (${AUDIT_BUNDLE_FORMAT} version 1)`);
+    if (!manifest.success) throw new Error(`${file} is not an audit bundle manifest (${AUDIT_BUNDLE_FORMAT} version 1 or 2)`);
     this.manifest = manifest.data;
     this.updatesOf = manifest.data.participant;
     this.claimedHead = { records: manifest.data.records, hash: manifest.data.head, where: file };
