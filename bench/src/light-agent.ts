@@ -24,6 +24,8 @@ import {
   seededRandom,
   DownlinkChunkedSchema,
   encodeKey,
+  encodeStatistics,
+  statisticsEncoding,
   keyPairFromSecretKey,
   inPieces,
   PIECE_OVERHEAD_BYTES,
@@ -64,7 +66,12 @@ export interface LightAgentConfig {
   classes: number;
 }
 
-/** Statistics of `rows` standardized rows for the job's columns; the target classes are c0000, c0001, ... */
+/** The target classes the light participants report: c0000, c0001, ... (two but for softmax). */
+export function syntheticClasses(model: JobSpec['model'], classes: number): string[] {
+  return Array.from({ length: model === 'softmax' ? classes : 2 }, (_, i) => `c${String(i).padStart(4, '0')}`);
+}
+
+/** Statistics of `rows` standardized rows (mean 0, variance 1) for the job's columns, with the classes of syntheticClasses. */
 export function syntheticStatistics(spec: JobSpec, rows: number, classes: number): LocalStatistics {
   const features = spec.features.map((f) =>
     f.type === 'numeric'
@@ -72,7 +79,7 @@ export function syntheticStatistics(spec: JobSpec, rows: number, classes: number
       : { name: f.name, type: 'categorical' as const, counts: [['a', rows] as [string, number]], missing: 0 },
   );
   if (spec.model === 'linear') return { rows, features, target: { type: 'numeric', count: rows, sum: 0, sumSquares: rows } };
-  const names = Array.from({ length: spec.model === 'softmax' ? classes : 2 }, (_, i) => `c${String(i).padStart(4, '0')}`);
+  const names = syntheticClasses(spec.model, classes);
   const counts = names.map((name, i) => [name, Math.floor(rows / names.length) + (i < rows % names.length ? 1 : 0)] as [string, number]);
   return { rows, features, target: { type: 'categorical', counts } };
 }
@@ -230,10 +237,24 @@ class LightParticipant {
     await this.reply('update', message);
   }
 
-  /** A secure-aggregation step, answered by the agent's own code. */
+  /**
+   * A secure-aggregation step, answered by the agent's own code. Round 0 is a
+   * secure job's statistics phase: its job comes with the advertise request,
+   * and the vector masked is that of the synthetic statistics.
+   */
   private async secureStep(m: unknown): Promise<void> {
     const { header, signature } = SecAggRequestSchema.parse(m);
     this.verified('secagg-request', header, signature);
+    if (header.round <= 0) {
+      const spec = header.spec ?? this.secure.specOf(header.job, header.round) ?? fail('a statistics-phase request for a job never advertised');
+      // Rounds −2 and −1 gather vocabularies, which the benchmark's jobs declare instead.
+      if (header.round < 0) fail(`round ${header.round} gathers a vocabulary; the light participants hold none`);
+      const vector =
+        header.step === 'advertise'
+          ? { vector: encodeStatistics(syntheticStatistics(spec, this.config.rows, this.config.classes), spec), width: statisticsEncoding(spec).width }
+          : undefined;
+      return this.reply('secagg', { ...(await this.secure.answer(header, spec, vector)) });
+    }
     const setup = [...this.setups.values()].reverse().find((s) => s.job === header.job) ?? fail('a secure-aggregation request for a job without a setup');
     await this.reply('secagg', { ...(await this.secure.answer(header, setup.spec)) });
   }

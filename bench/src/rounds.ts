@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import type { JobSpecInput } from '@fl/shared';
 import { Federation, roundIntervals, type CpuSnapshot, type JobTimeline } from './federation';
 import { median } from './measure';
+import { syntheticClasses } from './light-agent';
 import { neighboursFor } from './secagg';
 import { featureNames, writeLogisticCsv } from './synthetic';
 
@@ -172,6 +173,8 @@ export function transferD10m(): Promise<number> {
   });
 }
 
+/** Declared bounds of the light agents' standardized columns, for a secure job's statistics. */
+const STANDARDIZED_BOUNDS: [number, number] = [-4, 4];
 /** Rounds per timed job of the secure-aggregation overhead, after the first; fewer at d = 100,000, whose rounds are slower. */
 const OVERHEAD_ROUNDS = { d100: 20, d100k: 5 } as const;
 /** Timed jobs of each kind, alternated so that both see the same machine; the figure is the median of their mean rounds. */
@@ -189,10 +192,18 @@ export function secaggOverhead(participants: number, d: 100 | 100_000): Promise<
   return withFederation({}, async (federation) => {
     const large = d === 100_000;
     const processes = Math.min(participants, 10);
-    await federation.startLightAgents('secagg', participants, processes, { rows: 2000, classes: large ? 1000 : 2 });
+    const classes = large ? 1000 : 2;
+    await federation.startLightAgents('secagg', participants, processes, { rows: 2000, classes });
     const rounds = large ? OVERHEAD_ROUNDS.d100k : OVERHEAD_ROUNDS.d100;
     const plain = large ? spec('softmax', 99, participants, { evaluateEvery: 0, rounds: rounds + 1 }) : spec('logistic', 100, participants, { evaluateEvery: 0, rounds: rounds + 1 });
-    const secure: JobSpecInput = { ...plain, name: `${plain.name}, secure`, secureAggregation: { ...neighboursFor(participants), range: 1, maxWeight: 1000 } };
+    const secure: JobSpecInput = {
+      ...plain,
+      name: `${plain.name}, secure`,
+      secureAggregation: { ...neighboursFor(participants), range: 1, maxWeight: 1000 },
+      // Its statistics phase (secure round 0) sums over declared bounds and classes: those of the light agents' standardized columns.
+      features: plain.features.map((f) => ({ ...f, bounds: STANDARDIZED_BOUNDS })),
+      classes: syntheticClasses(plain.model, classes),
+    };
     const mean = (timeline: JobTimeline) => {
       const { first, last } = timeline.cpu;
       if (first && last) process.stderr.write(`  CPU per round: coordinator ${((last.coordinator - first.coordinator) / rounds).toFixed(0)} ms, agents ${((last.agents - first.agents) / rounds).toFixed(0)} ms in all\n`);

@@ -38,7 +38,7 @@ describe('fl-sim with secure aggregation', () => {
     const secure = await simulate({ ...options, secureAggregation: {} });
     // Assert: every party in every round of both, and the final accuracies within one point
     expect(SimReportSchema.safeParse(secure).error).toBeUndefined();
-    expect(secure.config.secureAggregation).toEqual({ neighbours: 8, range: 1, maxWeight: 1000 });
+    expect(secure.config.secureAggregation).toEqual({ neighbours: 8, range: 1, maxWeight: 1000, statisticsLevels: 2 ** 20 });
     expect(secure.rounds.map((r) => r.participants)).toEqual(Array(30).fill(5));
     expect(accuracy(plain)).toBeGreaterThan(0.9);
     expect(Math.abs(accuracy(secure) - accuracy(plain))).toBeLessThan(0.01);

@@ -45,7 +45,7 @@ import {
 import { AdminApi, eventually, registerParticipant, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
 import { arm, flipLabels, formatAttack, type Attack } from './attack';
 import { dropOut } from './dropout';
-import { checkTarget, columnIndex, inferFeatures, inferModel, inferType, presentValues, readCsvFile, UsageError } from './dataset';
+import { checkTarget, columnIndex, declaredDomain, inferFeatures, inferModel, inferType, presentValues, readCsvFile, UsageError } from './dataset';
 import { testMetrics } from './evaluate';
 import {
   columnPartition,
@@ -294,10 +294,13 @@ export function planSimulation(options: SimOptions): SimPlan {
     ...(options.dp && { dp: options.dp }),
     ...(options.dataDir !== undefined && { dataDir: options.dataDir }),
   });
+  // A secure job's statistics are summed over declared bounds and vocabularies (docs/simulation.md).
+  const declared = options.secureAggregation ? declaredDomain(table, train, features, model === 'linear' ? target : undefined) : { features };
   const parsedSpec = JobSpecSchema.safeParse({
     name: `fl-sim ${path.basename(file)}`,
     model,
-    features,
+    features: declared.features,
+    ...(declared.targetBounds && { targetBounds: declared.targetBounds }),
     ...(model !== 'kmeans' && { target }),
     ...(model === 'kmeans' && { k: options.k }),
     positiveClass: config.positiveClass,
