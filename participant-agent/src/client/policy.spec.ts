@@ -15,6 +15,8 @@ const spec = JobSpecSchema.parse({
   minParticipants: 3,
 });
 const policy = (p: unknown) => SitePolicySchema.parse(p);
+// A secure job declares what its statistics are summed over.
+const declared = { features: [{ name: 'age', type: 'numeric', bounds: [0, 120] }, { name: 'postcode', type: 'categorical', categories: ['1000', '2000'] }], classes: ['no', 'yes'] };
 
 describe("a site's policy", () => {
   it('accepts a job within it, and any job without rules', () => {
@@ -34,8 +36,6 @@ describe("a site's policy", () => {
 
   it('requiring secure aggregation declines the jobs without it and accepts those with it', () => {
     expect(checkPolicy(policy({ requireSecureAggregation: true }), spec)?.code).toBe('POLICY_SECURE_AGGREGATION');
-    // A secure job declares what its statistics are summed over.
-    const declared = { features: [{ name: 'age', type: 'numeric', bounds: [0, 120] }, { name: 'postcode', type: 'categorical', categories: ['1000', '2000'] }], classes: ['no', 'yes'] };
     const secure = JobSpecSchema.parse({ ...spec, ...declared, secureAggregation: {} });
     expect(checkPolicy(policy({ requireSecureAggregation: true }), secure)).toBeNull();
   });
@@ -43,7 +43,7 @@ describe("a site's policy", () => {
   it('requiring differential privacy declines the jobs without it and accepts those with it', () => {
     // Prepare: a secure DP job of 20 rounds
     const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
-    const noisy = JobSpecSchema.parse({ ...spec, strategy: { name: 'fedavg', weighting: 'uniform' }, secureAggregation: {}, dp });
+    const noisy = JobSpecSchema.parse({ ...spec, ...declared, strategy: { name: 'fedavg', weighting: 'uniform' }, secureAggregation: {}, dp });
     // Execute, Assert
     expect(checkPolicy(policy({ requireDifferentialPrivacy: true }), spec)).toEqual({ code: 'POLICY_DIFFERENTIAL_PRIVACY', counts: {}, reason: 'the job does not use differential privacy' });
     expect(checkPolicy(policy({ requireDifferentialPrivacy: true }), noisy)).toBeNull();
@@ -54,7 +54,7 @@ describe("a site's policy", () => {
     // Prepare: ε after all 20 rounds, and a job whose budget is below it
     const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
     const full = epsilonAfter(dp, 20);
-    const job = (extra: object) => JobSpecSchema.parse({ ...spec, strategy: { name: 'fedavg', weighting: 'uniform' }, secureAggregation: {}, dp: { ...dp, ...extra } });
+    const job = (extra: object) => JobSpecSchema.parse({ ...spec, ...declared, strategy: { name: 'fedavg', weighting: 'uniform' }, secureAggregation: {}, dp: { ...dp, ...extra } });
     // Execute, Assert: the rounds bound it
     expect(checkPolicy(policy({ maxEpsilon: full + 0.01 }), job({}))).toBeNull();
     expect(checkPolicy(policy({ maxEpsilon: full - 0.01 }), job({}))).toEqual({

@@ -175,7 +175,7 @@ describe('strategies under secure aggregation', () => {
 
   it('refuses a kmeans job, whatever strategy it names, at the spec', () => {
     // Prepare: a kmeans job's strategy may be left at its default
-    const kmeans = { name: 'clusters', model: 'kmeans', k: 3, features: [{ name: 'a', type: 'numeric' }], minParticipants: 3, secureAggregation: {} };
+    const kmeans = { name: 'clusters', model: 'kmeans', k: 3, features: [{ name: 'a', type: 'numeric', bounds: [0, 1] }], minParticipants: 3, secureAggregation: {} };
     // Execute
     const issues = JobSpecSchema.safeParse(kmeans).error?.issues ?? [];
     // Assert
