@@ -34,6 +34,7 @@ import { computeStatistics, enroll, loadLocalData, type ParticipantAgent } from 
 import {
   AdminApi,
   DATA_DIR,
+  declaredFeatures,
   evaluateModel,
   eventually,
   featuresOf,
@@ -766,7 +767,8 @@ describe('the dashboard in a browser', () => {
     const job = await api.createJob({
       name: 'private',
       model: 'logistic',
-      features: featuresOf(file, 'diagnosis'),
+      // A secure job's statistics are summed over declared bounds and classes.
+      ...declaredFeatures(file, 'diagnosis'),
       target: 'diagnosis',
       rounds: 2,
       minParticipants: 3,
