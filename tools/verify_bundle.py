@@ -10,8 +10,9 @@ FedAvg, FedProx, median and trimmed-mean round from the retained updates bit
 for bit: float64 in the recorded order, rounded to float32 once; a secure
 round from its masked inputs, the masks removed with the secrets its
 secagg.unmasked record holds. Rounds it cannot recompute (other strategies,
-updates not retained or not exported) are named as such, never counted as
-checked.
+updates not retained or not exported, central-DP rounds, whose noise it
+does not draw, and a secure job's statistics phase, whose inputs it checks
+against their hashes only) are named as such, never counted as checked.
 
   verify_bundle.py BUNDLE [--key COORDINATOR_KEY_BASE64]
   verify_bundle.py --vectors shared/test-vectors     checks the test vectors
@@ -467,14 +468,19 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             if kind == 'update.excluded':
                 continue
             job = need_job()
-            check(data['round'] == job['round'] + 1, f"an update for round {data['round']} while round {job['round'] + 1} of job {data['job']} is open")
+            statistics = kind == 'secagg.input' and data['round'] <= 0
+            if statistics:
+                # A secure job's statistics phase (rounds -2 to 0) comes before its initial model.
+                check(job['round'] == -1, f"a statistics-phase input of round {data['round']} after job {data['job']}'s initial model")
+            else:
+                check(data['round'] == job['round'] + 1, f"an update for round {data['round']} while round {job['round'] + 1} of job {data['job']} is open")
             counts['updates'] += 1
             counts['retained'] += data['retained']
             item = f"update of {data['participant']}, round {data['round']} of job {data['job']}"
             blob, path = bundle.update(data['job'], data['round'], data['participant'], data['sha256'])
             exported = m.get('participant') in (None, data['participant'])
             if blob is not None:
-                size = job['size'] + 1 if kind == 'secagg.input' else job['size']
+                size = None if statistics else job['size'] + 1 if kind == 'secagg.input' else job['size']
                 stored(item, blob, path, data['sha256'], size)
                 counts['checked'] += 1
             elif data['retained'] and exported:
@@ -516,7 +522,9 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             job['rounds'] += 1
             pruned = any((data['job'], data['round'], c['participant'], c['sha256']) in missing for c in data['contributors'])
             why = None
-            if strategy['name'] not in RECOMPUTED:
+            if 'centralNoise' in data:
+                why = 'central differential privacy (this verifier does not recompute its noise)'
+            elif strategy['name'] not in RECOMPUTED:
                 why = f"strategy {strategy['name']} (this verifier recomputes {', '.join(RECOMPUTED)})"
             elif pruned:
                 why = 'updates deleted by the retention policy'
@@ -549,9 +557,15 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 job['recomputed'] += 1
                 job['methods'].add(strategy['name'])
             job.update(round=data['round'], sha256=data['sha256'], weights=float32s(blob))
+        elif kind in ('statistics.secure', 'vocabulary.secure'):
+            # Signed and chained like every record; the sums of the statistics phase are not recomputed here.
+            need_job()['statistics'] = True
         elif kind == 'secagg.unmasked':
             job = need_job()
-            check(data['round'] == job['round'] + 1, f"unmasks round {data['round']} while round {job['round'] + 1} of job {data['job']} is open")
+            if data['round'] <= 0:
+                check(job['round'] == -1, f"unmasks statistics round {data['round']} after job {data['job']}'s initial model")
+            else:
+                check(data['round'] == job['round'] + 1, f"unmasks round {data['round']} while round {job['round'] + 1} of job {data['job']} is open")
             unmasking[(data['job'], data['round'])] = (seq, data)
         elif kind not in CHAIN_ONLY and kind != 'updates.pruned':
             unknown[kind] = unknown.get(kind, 0) + 1
@@ -578,6 +592,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             line += f" ({', '.join(sorted(job['methods']))}: float64 in the recorded order, float32 once; models match)"
         for why, n in job['skipped'].items():
             line += f'; {n} not recomputed: {why}'
+        if job.get('statistics'):
+            line += '; secure statistics phase: masked inputs match their hashes, sums not recomputed'
         say(line)
     return jobs
 

@@ -4,7 +4,9 @@
  * handshake, coordinator signatures and weight digests checked, signed acked
  * replies), whose "training" is the global model plus small noise. They stand
  * in for real agents where the work per round is trivial (d = 1,000,000 and
- * 10,000,000) or where real agents would not fit (500 participants).
+ * 10,000,000) or where real agents would not fit (500 participants). Under
+ * secure aggregation they answer each step with the agent's own SecureParty:
+ * the same keys, shares, masks and quantization as fl-agent.
  *
  * Started as `node light-agent.js CONFIG.json`; prints `ready` once every
  * participant is welcomed, and exits when its connections drop.
@@ -12,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import { io, type Socket } from 'socket.io-client';
-import { UnmaskedWebSocket } from '@fl/participant-agent';
+import { SecureParty, UnmaskedWebSocket, type SecureReplyMessage } from '@fl/participant-agent';
 import {
   AGENT_NAMESPACE,
   decodePublicKey,
@@ -22,6 +24,8 @@ import {
   seededRandom,
   DownlinkChunkedSchema,
   encodeKey,
+  encodeStatistics,
+  statisticsEncoding,
   keyPairFromSecretKey,
   inPieces,
   PIECE_OVERHEAD_BYTES,
@@ -33,6 +37,7 @@ import {
   signHeader,
   verifyHeader,
   EvaluateMessageSchema,
+  SecAggRequestSchema,
   StatisticsRequestSchema,
   TrainMessageSchema,
   TransferAssembler,
@@ -43,6 +48,7 @@ import {
   type JobSpec,
   type KeyPair,
   type LocalStatistics,
+  type SetupHeader,
   type SignatureDomain,
   type StatisticsHeader,
   type UpdateHeader,
@@ -60,7 +66,12 @@ export interface LightAgentConfig {
   classes: number;
 }
 
-/** Statistics of `rows` standardized rows for the job's columns; the target classes are c0000, c0001, ... */
+/** The target classes the light participants report: c0000, c0001, ... (two but for softmax). */
+export function syntheticClasses(model: JobSpec['model'], classes: number): string[] {
+  return Array.from({ length: model === 'softmax' ? classes : 2 }, (_, i) => `c${String(i).padStart(4, '0')}`);
+}
+
+/** Statistics of `rows` standardized rows (mean 0, variance 1) for the job's columns, with the classes of syntheticClasses. */
 export function syntheticStatistics(spec: JobSpec, rows: number, classes: number): LocalStatistics {
   const features = spec.features.map((f) =>
     f.type === 'numeric'
@@ -68,7 +79,7 @@ export function syntheticStatistics(spec: JobSpec, rows: number, classes: number
       : { name: f.name, type: 'categorical' as const, counts: [['a', rows] as [string, number]], missing: 0 },
   );
   if (spec.model === 'linear') return { rows, features, target: { type: 'numeric', count: rows, sum: 0, sumSquares: rows } };
-  const names = Array.from({ length: spec.model === 'softmax' ? classes : 2 }, (_, i) => `c${String(i).padStart(4, '0')}`);
+  const names = syntheticClasses(spec.model, classes);
   const counts = names.map((name, i) => [name, Math.floor(rows / names.length) + (i < rows % names.length ? 1 : 0)] as [string, number]);
   return { rows, features, target: { type: 'categorical', counts } };
 }
@@ -105,8 +116,9 @@ class LightParticipant {
   private maxFrameBytes = Infinity;
   private handshakeNonce = '';
   private readonly updates: NoisyUpdates;
-  /** digests of the job setups received: requests name theirs */
-  private readonly setups = new Set<string>();
+  /** the job setups received, by digest: requests name theirs */
+  private readonly setups = new Map<string, SetupHeader>();
+  private readonly secure: SecureParty;
 
   constructor(
     private readonly config: LightAgentConfig,
@@ -116,6 +128,7 @@ class LightParticipant {
     onWelcome: () => void,
   ) {
     this.updates = new NoisyUpdates(index + 1);
+    this.secure = new SecureParty(() => this.participant, keys.secretKey);
     this.socket = io(new URL(AGENT_NAMESPACE, config.url).toString(), {
       transports: [UnmaskedWebSocket],
       parser: packetCodec,
@@ -135,6 +148,7 @@ class LightParticipant {
     this.socket.on('setup', (m: unknown) => this.setup(m));
     this.socket.on('train', (m: unknown) => void this.train(m));
     this.socket.on('evaluate', (m: unknown) => void this.evaluate(m));
+    this.socket.on('secagg-request', (m: unknown) => void this.secureStep(m));
     // Requests larger than a frame come in pieces, as for the agent.
     const transfers = new TransferAssembler(Number.MAX_SAFE_INTEGER, DownlinkChunkedSchema);
     this.socket.on('chunk', (piece: unknown, ack: (reply: Ack) => void) => ack(transfers.receive(piece)));
@@ -158,8 +172,8 @@ class LightParticipant {
     if (!verifyHeader(domain, header, signature, this.coordinatorKey)) fail(`a ${domain} message not signed by the pinned key`);
   }
 
-  private async reply(event: 'statistics' | 'update' | 'evaluation', message: Record<string, unknown>): Promise<void> {
-    const weights = message.weights as Uint8Array | undefined;
+  private async reply(event: 'statistics' | 'update' | 'evaluation' | 'secagg', message: Record<string, unknown>): Promise<void> {
+    const weights = (message.weights ?? message.masked) as Uint8Array | undefined;
     if (!weights || weights.byteLength + PIECE_OVERHEAD_BYTES <= this.maxFrameBytes) return this.acked(event, message);
     // Over the frame limit: the protocol's pieces (codec/envelope.ts), each sent once the previous is acknowledged.
     const { pieces, end } = inPieces(message, event, this.maxFrameBytes, randomNonce());
@@ -188,7 +202,7 @@ class LightParticipant {
   private setup(m: unknown): void {
     const { header, signature } = SetupMessageSchema.parse(m);
     this.verified('setup', header, signature);
-    this.setups.add(setupDigest(header));
+    this.setups.set(setupDigest(header), header);
   }
 
   /** The model a request carries, checked against its signed digest. */
@@ -201,8 +215,14 @@ class LightParticipant {
   private async train(m: unknown): Promise<void> {
     const { header: request, signature, weights: carried } = TrainMessageSchema.parse(m);
     this.verified('train', request, signature);
-    if (!this.setups.has(request.setup)) fail('a train request names a job setup not received');
-    const weights = encodeWeights(this.updates.next(this.globalModel(request, carried)));
+    const setup = this.setups.get(request.setup) ?? fail('a train request names a job setup not received');
+    const global = this.globalModel(request, carried);
+    if (request.secagg) {
+      // The masked input replaces the update: the global model is needed beside it, to mask the difference.
+      const masked: SecureReplyMessage = this.secure.masked(request, setup.spec, global, this.updates.next(global), this.config.rows);
+      return this.reply('secagg', { ...masked });
+    }
+    const weights = encodeWeights(this.updates.next(global));
     const header: UpdateHeader = {
       type: 'update',
       job: request.job,
@@ -215,6 +235,28 @@ class LightParticipant {
     };
     const message = { header, signature: signHeader('update', header, this.keys.secretKey), weights };
     await this.reply('update', message);
+  }
+
+  /**
+   * A secure-aggregation step, answered by the agent's own code. Round 0 is a
+   * secure job's statistics phase: its job comes with the advertise request,
+   * and the vector masked is that of the synthetic statistics.
+   */
+  private async secureStep(m: unknown): Promise<void> {
+    const { header, signature } = SecAggRequestSchema.parse(m);
+    this.verified('secagg-request', header, signature);
+    if (header.round <= 0) {
+      const spec = header.spec ?? this.secure.specOf(header.job, header.round) ?? fail('a statistics-phase request for a job never advertised');
+      // Rounds −2 and −1 gather vocabularies, which the benchmark's jobs declare instead.
+      if (header.round < 0) fail(`round ${header.round} gathers a vocabulary; the light participants hold none`);
+      const vector =
+        header.step === 'advertise'
+          ? { vector: encodeStatistics(syntheticStatistics(spec, this.config.rows, this.config.classes), spec), width: statisticsEncoding(spec).width }
+          : undefined;
+      return this.reply('secagg', { ...(await this.secure.answer(header, spec, vector)) });
+    }
+    const setup = [...this.setups.values()].reverse().find((s) => s.job === header.job) ?? fail('a secure-aggregation request for a job without a setup');
+    await this.reply('secagg', { ...(await this.secure.answer(header, setup.spec)) });
   }
 
   private async evaluate(m: unknown): Promise<void> {

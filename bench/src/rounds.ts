@@ -15,6 +15,8 @@ import * as path from 'node:path';
 import type { JobSpecInput } from '@fl/shared';
 import { Federation, roundIntervals, type CpuSnapshot, type JobTimeline } from './federation';
 import { median } from './measure';
+import { syntheticClasses } from './light-agent';
+import { neighboursFor } from './secagg';
 import { featureNames, writeLogisticCsv } from './synthetic';
 
 /** Jobs timed per benchmark, after the warm-up jobs; the figure is their median. */
@@ -168,5 +170,56 @@ export function transferD10m(): Promise<number> {
     await federation.startLightAgents('transfer', 2, 2, { rows: 2000, classes: 10_000 });
     const timeline = await federation.runJob(spec('softmax', 999, 2, { rounds: 3, evaluateEvery: 0 }), { timeoutMs: 600_000 });
     return median(roundIntervals(timeline, 1, 3)) / 1000;
+  });
+}
+
+/** Declared bounds of the light agents' standardized columns, for a secure job's statistics. */
+const STANDARDIZED_BOUNDS: [number, number] = [-4, 4];
+/** Rounds per timed job of the secure-aggregation overhead, after the first; fewer at d = 100,000, whose rounds are slower. */
+const OVERHEAD_ROUNDS = { d100: 20, d100k: 5 } as const;
+/** Timed jobs of each kind, alternated so that both see the same machine; the figure is the median of their mean rounds. */
+const OVERHEAD_REPEATS = 3;
+
+/**
+ * A secure-aggregation round against a plain FedAvg round, in the same run:
+ * n light agents (at most 10 per process) on a d = 100 logistic model or a
+ * d = 100,000 softmax model (99 columns x 1,000 classes), each job's rounds
+ * timed from commit to commit, after a warm-up job of each kind. The secure
+ * job has SecAgg+ with the neighbours of the in-process benchmark (secagg.ts)
+ * and the default threshold; its parties mask with the agent's own code.
+ */
+export function secaggOverhead(participants: number, d: 100 | 100_000): Promise<Record<string, number>> {
+  return withFederation({}, async (federation) => {
+    const large = d === 100_000;
+    const processes = Math.min(participants, 10);
+    const classes = large ? 1000 : 2;
+    await federation.startLightAgents('secagg', participants, processes, { rows: 2000, classes });
+    const rounds = large ? OVERHEAD_ROUNDS.d100k : OVERHEAD_ROUNDS.d100;
+    const plain = large ? spec('softmax', 99, participants, { evaluateEvery: 0, rounds: rounds + 1 }) : spec('logistic', 100, participants, { evaluateEvery: 0, rounds: rounds + 1 });
+    const secure: JobSpecInput = {
+      ...plain,
+      name: `${plain.name}, secure`,
+      secureAggregation: { ...neighboursFor(participants), range: 1, maxWeight: 1000 },
+      // Its statistics phase (secure round 0) sums over declared bounds and classes: those of the light agents' standardized columns.
+      features: plain.features.map((f) => ({ ...f, bounds: STANDARDIZED_BOUNDS })),
+      classes: syntheticClasses(plain.model, classes),
+    };
+    const mean = (timeline: JobTimeline) => {
+      const { first, last } = timeline.cpu;
+      if (first && last) process.stderr.write(`  CPU per round: coordinator ${((last.coordinator - first.coordinator) / rounds).toFixed(0)} ms, agents ${((last.agents - first.agents) / rounds).toFixed(0)} ms in all\n`);
+      return (timeline.rounds[rounds] - timeline.rounds[0]) / rounds;
+    };
+    await federation.runJob(plain, { timeoutMs: 1_800_000 });
+    await federation.runJob(secure, { timeoutMs: 1_800_000 });
+    const plainMs: number[] = [];
+    const secureMs: number[] = [];
+    for (let i = 0; i < OVERHEAD_REPEATS; i++) {
+      plainMs.push(mean(await federation.runJob(plain, { timeoutMs: 1_800_000 })));
+      secureMs.push(mean(await federation.runJob(secure, { timeoutMs: 1_800_000 })));
+    }
+    const name = `secagg.n${participants}_d${large ? '100k' : '100'}`;
+    const [p, s] = [median(plainMs), median(secureMs)];
+    process.stderr.write(`  ${name}: plain rounds ${plainMs.map((v) => v.toFixed(1)).join(', ')} ms; secure ${secureMs.map((v) => v.toFixed(1)).join(', ')} ms\n`);
+    return { [`${name}.plainMs`]: p, [`${name}.secureMs`]: s, [`${name}.overhead`]: s / p };
   });
 }

@@ -18,7 +18,7 @@ import * as v8 from 'node:v8';
 import { selectBackend } from '@fl/participant-agent';
 import { ingestBench } from './ingest';
 import { aggregateBench, trainBench, verifyBench } from './micro';
-import { roundD100, roundD1m, scaleN500, transferD10m } from './rounds';
+import { roundD100, roundD1m, scaleN500, secaggOverhead, transferD10m } from './rounds';
 import { secaggBench } from './secagg';
 
 interface Figure {
@@ -99,6 +99,21 @@ const BENCHES: Bench[] = [
     ],
     run: secaggBench,
   },
+  ...([5, 20, 100] as const).flatMap((n) =>
+    ([100, 100_000] as const).map((d): Bench => {
+      const id = `secagg.n${n}_d${d === 100 ? '100' : '100k'}`;
+      return {
+        id,
+        figures: [
+          // The issue's target: a secure round at most 3x a plain one at n = 20, d = 100,000.
+          { name: `${id}.overhead`, unit: 'x plain', target: at(id === 'secagg.n20_d100k' ? 3 : Infinity, 'lower') },
+          { name: `${id}.plainMs`, unit: 'ms', target: at(Infinity, 'lower') },
+          { name: `${id}.secureMs`, unit: 'ms', target: at(Infinity, 'lower') },
+        ],
+        run: () => secaggOverhead(n, d),
+      };
+    }),
+  ),
 ];
 
 const RESULT_MARK = 'BENCH-RESULT ';

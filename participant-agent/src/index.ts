@@ -2,6 +2,7 @@ export * from './data';
 export * from './train';
 export { ParticipantAgent, trainingSeed, type AgentOptions, type StopReason } from './client/agent';
 export { UnmaskedWebSocket } from './client/transport';
+export { SecureParty, type SecureReplyMessage } from './client/secure-party';
 export { CoordinatorPins } from './client/pins';
 export { requestJson, networkErrorMessage, type JsonRequestOptions, type JsonResponse } from './client/http';
 export { enroll, EnrollmentError, type EnrollOptions } from './client/enroll';

@@ -17,6 +17,7 @@ import { io, type Socket } from 'socket.io-client';
 import { startCoordinator, type RunningCoordinator } from '@fl/coordinator';
 import {
   encodeWeights,
+  epsilonAfter,
   fingerprint,
   generateKeyPair,
   randomNonce,
@@ -33,6 +34,7 @@ import { computeStatistics, enroll, loadLocalData, type ParticipantAgent } from 
 import {
   AdminApi,
   DATA_DIR,
+  declaredFeatures,
   evaluateModel,
   eventually,
   featuresOf,
@@ -757,6 +759,34 @@ describe('the dashboard in a browser', () => {
     } finally {
       raw.forEach((socket) => socket.close());
     }
+  });
+
+  it('shows the ε a differentially private job has spent after each round', async () => {
+    // Prepare: a secure job with DP; the silent participant is left out of each round at its first step
+    const dp = { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
+    const job = await api.createJob({
+      name: 'private',
+      model: 'logistic',
+      // A secure job's statistics are summed over declared bounds and classes.
+      ...declaredFeatures(file, 'diagnosis'),
+      target: 'diagnosis',
+      rounds: 2,
+      minParticipants: 3,
+      roundDeadlineSeconds: 5,
+      evaluateEvery: 0,
+      strategy: { name: 'fedavg', weighting: 'uniform' },
+      secureAggregation: { range: 2 },
+      dp,
+    });
+    // Execute
+    await eventually(async () => (await api.job(job.id)).status, (status) => status === 'completed', 120_000);
+    await page.goto(`${coordinator.url}/jobs/${job.id}`);
+    // Assert: newest first, as the API's accountant gives it, at the job's δ
+    await eventually(() => roundRows().count(), (n) => n === 2, 10_000);
+    const cells = page.getByTestId('round-table').getByTestId('round-epsilon');
+    await expect(cells.allTextContents()).resolves.toEqual([epsilonAfter(dp, 2).toFixed(3), epsilonAfter(dp, 1).toFixed(3)]);
+    await expect(cells.first().getAttribute('title')).resolves.toBe('privacy spent after this round, at δ = 0.00001');
+    expect((await api.rounds(job.id)).map((r) => r.privacy?.epsilon)).toEqual([epsilonAfter(dp, 1), epsilonAfter(dp, 2)]);
   });
 
   it('serves the app for its own addresses and leaves unknown API routes to the API', async () => {

@@ -20,6 +20,7 @@ import {
   type ModelShape,
   type Preprocessing,
   type RoundView,
+  type ParticipantView,
 } from '@fl/shared';
 import { isMissing, parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable, type Mapping } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
@@ -88,6 +89,10 @@ export class AdminApi {
 
   job(id: string): Promise<JobView> {
     return this.ok('GET', `/api/jobs/${id}`);
+  }
+
+  participants(): Promise<ParticipantView[]> {
+    return this.ok('GET', '/api/participants');
   }
 
   rounds(id: string): Promise<RoundView[]> {

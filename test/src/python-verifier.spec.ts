@@ -23,7 +23,7 @@ import {
   type AuditData,
   type AuditRecord,
 } from '@fl/shared';
-import { AdminApi, DATA_DIR, featuresOf, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AdminApi, DATA_DIR, declaredFeatures, featuresOf, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 import { COORDINATOR_CLI } from './processes';
 
 jest.setTimeout(300_000);
@@ -56,6 +56,7 @@ describe('the independent Python verifier', () => {
   let dataDir: string;
   let coordinatorKey: string;
   const jobs: Record<'plain' | 'clipped' | 'median' | 'trimmed' | 'secure', string> = { plain: '', clipped: '', median: '', trimmed: '', secure: '' };
+  let central = '';
 
   beforeAll(async () => {
     const coordinator = await testCoordinator();
@@ -76,12 +77,16 @@ describe('the independent Python verifier', () => {
     await coordinator.engine.whenFinished(jobs.median);
     jobs.trimmed = (await api.createJob({ ...base, strategy: { name: 'trimmed-mean' } })).id;
     await coordinator.engine.whenFinished(jobs.trimmed);
+    // Central DP: the coordinator's noise, which this verifier says it does not recompute.
+    central = (await api.createJob({ ...base, strategy: { name: 'fedavg', weighting: 'uniform' }, dp: { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 } })).id;
+    await coordinator.engine.whenFinished(central);
     // A secure round on a ring of 4 neighbours out of 6, site-5 gone once it has shared its keys: its masks are rebuilt and removed.
+    // The statistics phase (secure round 0, over declared bounds and classes) has every site.
     const dropping = agents[5];
-    dropping.on('secagg', ({ step, ack }: { step: string; ack: { ok: boolean } }) => {
-      if (step === 'share' && ack.ok) dropping.stop();
+    dropping.on('secagg', ({ round, step, ack }: { round: number; step: string; ack: { ok: boolean } }) => {
+      if (round === 1 && step === 'share' && ack.ok) dropping.stop();
     });
-    jobs.secure = (await api.createJob({ ...base, rounds: 1, secureAggregation: { neighbours: 4, threshold: 3 } })).id;
+    jobs.secure = (await api.createJob({ ...base, ...declaredFeatures(dataFile, 'diagnosis'), rounds: 1, secureAggregation: { neighbours: 4, threshold: 3 } })).id;
     await coordinator.engine.whenFinished(jobs.secure);
     agents.forEach((a) => a.stop());
     await coordinator.close();
@@ -100,12 +105,15 @@ describe('the independent Python verifier', () => {
       const rounds = name === 'secure' ? '1 round committed, 1 recomputed' : '2 rounds committed, 2 recomputed';
       expect(out).toContain(`job ${job}: ${rounds} bit for bit (${strategy}: float64 in the recorded order, float32 once; models match)`);
     }
+    expect(out).toContain(`job ${jobs.secure}: 1 round committed, 1 recomputed bit for bit (fedavg: float64 in the recorded order, float32 once; models match); secure statistics phase: masked inputs match their hashes, sums not recomputed`);
+    expect(out).toContain(`job ${central}: 2 rounds committed, 0 recomputed bit for bit; 2 not recomputed: central differential privacy (this verifier does not recompute its noise)`);
     // The secure round lost site-5 after it shared its keys: its mask key, not its seed, was rebuilt.
     const unmasked = fs
       .readFileSync(path.join(bundle, 'records.jsonl'), 'utf8')
       .split('\n')
       .filter((l) => l.includes('"kind":"secagg.unmasked"'))
-      .map((l) => JSON.parse(l).data);
+      .map((l) => JSON.parse(l).data)
+      .filter((u) => u.round === 1);
     expect(unmasked.map((u) => [Object.keys(u.maskKeys), Object.keys(u.seeds).sort()])).toEqual([[['site-5'], ['site-0', 'site-1', 'site-2', 'site-3', 'site-4']]]);
   });
 

@@ -15,6 +15,7 @@ import { AgentConnections } from '../participants/connections';
 import type { JobEvent } from '../rounds/job-run';
 import { RoundEngine } from '../rounds/round-engine';
 import { toJobLiveEvent } from '../jobs/job.views';
+import { STORE, type Store } from '../storage/store';
 import { Credentials } from '../users/credentials';
 
 type AdminNamespace = Namespace<Record<string, never>, AdminLiveEvents>;
@@ -28,6 +29,7 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
     @Inject(AgentConnections) private readonly connections: AgentConnections,
     @Inject(Credentials) private readonly credentials: Credentials,
     @Inject(AuditLog) private readonly audit: AuditLog,
+    @Inject(STORE) private readonly store: Store,
   ) {}
 
   afterInit(namespace: AdminNamespace): void {
@@ -42,7 +44,8 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
       // socket.io sends `data` to the client with the connect_error.
       next(Object.assign(new Error(body.message), { data: body }));
     });
-    const onJob = (event: JobEvent) => namespace.emit('job', toJobLiveEvent(event));
+    // A round's ε follows from its job's spec, as in the REST view.
+    const onJob = (event: JobEvent) => namespace.emit('job', toJobLiveEvent(event, event.type === 'status' ? undefined : this.store.getJob(event.job)?.spec));
     const onPresence = (p: ParticipantPresence) => namespace.emit('participant', { name: p.name, online: p.online, lastSeen: p.lastSeen });
     // A token that stops working (signed out, revoked, its user removed, its session expired) stops the feed too.
     const recheck = () => {

@@ -33,5 +33,5 @@ export const toRoundView = (r: RoundRecord, spec?: JobSpec): RoundView => ({
   evaluation: r.evaluation && { metrics: r.evaluation.metrics, numExamples: r.evaluation.numExamples, participants: r.evaluation.participants },
 });
 
-export const toJobLiveEvent = (e: JobEvent): JobLiveEvent =>
-  e.type === 'status' ? { type: 'status', job: e.job, status: e.status, error: e.error } : { type: e.type, job: e.job, round: toRoundView(e.round) };
+export const toJobLiveEvent = (e: JobEvent, spec?: JobSpec): JobLiveEvent =>
+  e.type === 'status' ? { type: 'status', job: e.job, status: e.status, error: e.error } : { type: e.type, job: e.job, round: toRoundView(e.round, spec) };

@@ -4,6 +4,7 @@
  * quorum, or at the deadline with at least the minimum. A round commits in one
  * transaction; a round below the minimum is started again, up to a limit.
  */
+import { randomBytes } from 'node:crypto';
 import {
   ackError,
   ackOk,
@@ -51,6 +52,8 @@ import {
   withCategories,
   secureUpdate,
   epsilonAfter,
+  centralUpdate,
+  CENTRAL_NOISE,
   withinBudget,
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
@@ -58,12 +61,13 @@ import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
 import { admitStatistics, combineStatistics, statisticsMatchSpec, type Exclusion } from '../strategy/statistics';
 import { implausibleWeights } from '../strategy/plausibility';
-import type { HeldOutEvaluation, RoundAggregation, Strategy, TrainInstructions } from '../strategy/strategy';
+import type { ClientUpdate, HeldOutEvaluation, RoundAggregation, Strategy, TrainInstructions } from '../strategy/strategy';
 import { createStrategy } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
 import type { Clock } from '../core/clock';
 import type { LogFields } from '../logger';
 import { ReplyCollection } from './collection';
+import { cappedMeans } from '../strategy/metrics';
 import { identityKeyOf, runSecureRound, type SecureOutcome, type SecureReply, type SecureRoundHost, type SecureStep, type StepCheck } from './secagg/secure-round';
 
 export interface JobRunDeps {
@@ -131,6 +135,7 @@ interface Contribution {
 
 /** The name the unmasked sum goes by as the strategy's one update of a secure round; the audit recomputes with the same. */
 const SECURE_SUM = 'secure-sum';
+const CENTRAL_SUM = 'central-sum';
 
 /** Ends run() without recording anything more: the coordinator is shutting down. */
 class Halted extends Error {}
@@ -622,7 +627,11 @@ export class JobRun {
       }
       const startedAt = this.deps.clock.now();
       const collection = new ReplyCollection<Contribution>(new Set(selected), this.deadline(), this.deps.clock);
-      const aggregation = this.strategy.aggregateTrain(global.weights, state);
+      // Central DP: the strategy takes the clipped updates' noisy mean as the round's one update; a fresh seed each attempt.
+      const central = spec.dp && !spec.secureAggregation ? { dp: spec.dp, seed: new Uint8Array(randomBytes(32)) } : undefined;
+      const aggregation = central
+        ? centralAggregation(this.strategy.aggregateTrain(global.weights, state), global.weights, central)
+        : this.strategy.aggregateTrain(global.weights, state);
       // The model sent is the previous round's: its evaluation, when due, travels with this exchange.
       const evaluate = round > 1 && this.evaluationDue(round - 1);
       const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const, evaluate };
@@ -666,7 +675,7 @@ export class JobRun {
         };
         // The previous round's evaluation, which came with this round's updates, goes in the same transaction.
         const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: this.strategy.aggregateEvaluate(evaluations) } : undefined;
-        this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated);
+        this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated, undefined, central?.seed);
         this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
         this.strategyState = result.state;
         // What the commit changed, without reading back (and parsing) the whole job.
@@ -797,6 +806,7 @@ export class JobRun {
     replies: ReadonlyMap<string, Contribution>,
     evaluated?: { round: number; evaluation: RoundEvaluation },
     secure?: { unmasked: AuditData<'secagg.unmasked'>; weight: number },
+    noiseSeed?: Uint8Array,
   ): void {
     const { job, round, modelSha256: sha256 } = record;
     const { store, audit, identity, retention } = this.deps;
@@ -805,7 +815,20 @@ export class JobRun {
       if (evaluated) store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
       const contributors = [...replies].map(([participant, { numSamples, sha256 }]) => ({ participant, numSamples, sha256 }));
       if (secure) audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
-      const data = { job, round, sha256, previous, contributors, strategy: this.strategy.spec, stateSha256: state.sha256, ...(secure && { secure: { weight: secure.weight } }) };
+      // Central DP's seed stays with the retained updates, which reveal as much; the log commits to it.
+      const seedSha256 = noiseSeed && sha256Hex(noiseSeed);
+      if (noiseSeed && seedSha256 && retention.rounds !== 0) store.retainUpdate({ job, round, participant: CENTRAL_NOISE, sha256: seedSha256, weights: noiseSeed });
+      const data = {
+        job,
+        round,
+        sha256,
+        previous,
+        contributors,
+        strategy: this.strategy.spec,
+        stateSha256: state.sha256,
+        ...(secure && { secure: { weight: secure.weight } }),
+        ...(seedSha256 && { centralNoise: { seedSha256 } }),
+      };
       audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
       const throughRound = retention.rounds === undefined ? 0 : round - retention.rounds;
       if (throughRound > 0) {
@@ -1053,4 +1076,24 @@ export class JobRun {
  */
 function withDefaults(job: JobRecord): JobRecord {
   return job.spec.strategy === undefined ? { ...job, spec: { ...job.spec, strategy: DEFAULT_STRATEGY } } : job;
+}
+
+/**
+ * A round's aggregation under central differential privacy: the updates are
+ * kept, then clipped, summed and noised (centralUpdate) into one update the
+ * strategy aggregates, as a secure round's unmasked sum is. The round's metrics
+ * are the sites' own, which the coordinator sees in this mode.
+ */
+function centralAggregation(strategy: RoundAggregation, global: Float32Array, central: { dp: { noiseMultiplier: number; clipNorm: number }; seed: Uint8Array }): RoundAggregation {
+  const updates: ClientUpdate[] = [];
+  return {
+    add: (update) => updates.push(update),
+    result: () => {
+      if (updates.length === 0) return null;
+      const { weights, weight } = centralUpdate(global, updates.map((u) => u.weights), central.dp, central.seed);
+      strategy.add({ participant: CENTRAL_SUM, weights, numSamples: weight, metrics: {} });
+      const result = strategy.result();
+      return result && { ...result, metrics: cappedMeans(updates.map((u) => ({ metrics: u.metrics, count: u.numSamples }))) };
+    },
+  };
 }

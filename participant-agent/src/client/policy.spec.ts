@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { JobSpecSchema } from '@fl/shared';
+import { epsilonAfter, JobSpecSchema } from '@fl/shared';
 import { checkPolicy, loadPolicy, SitePolicySchema, strategyOf } from './policy';
 
 const spec = JobSpecSchema.parse({
@@ -15,6 +15,8 @@ const spec = JobSpecSchema.parse({
   minParticipants: 3,
 });
 const policy = (p: unknown) => SitePolicySchema.parse(p);
+// A secure job declares what its statistics are summed over.
+const declared = { features: [{ name: 'age', type: 'numeric', bounds: [0, 120] }, { name: 'postcode', type: 'categorical', categories: ['1000', '2000'] }], classes: ['no', 'yes'] };
 
 describe("a site's policy", () => {
   it('accepts a job within it, and any job without rules', () => {
@@ -34,14 +36,37 @@ describe("a site's policy", () => {
 
   it('requiring secure aggregation declines the jobs without it and accepts those with it', () => {
     expect(checkPolicy(policy({ requireSecureAggregation: true }), spec)?.code).toBe('POLICY_SECURE_AGGREGATION');
-    // A secure job declares what its statistics are summed over.
-    const declared = { features: [{ name: 'age', type: 'numeric', bounds: [0, 120] }, { name: 'postcode', type: 'categorical', categories: ['1000', '2000'] }], classes: ['no', 'yes'] };
     const secure = JobSpecSchema.parse({ ...spec, ...declared, secureAggregation: {} });
     expect(checkPolicy(policy({ requireSecureAggregation: true }), secure)).toBeNull();
   });
 
-  it('declines every job while it requires differential privacy, which no job has yet', () => {
-    expect(checkPolicy(policy({ requireDifferentialPrivacy: true }), spec)?.code).toBe('POLICY_DIFFERENTIAL_PRIVACY');
+  it('requiring differential privacy declines the jobs without it and accepts those with it', () => {
+    // Prepare: a secure DP job of 20 rounds
+    const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
+    const noisy = JobSpecSchema.parse({ ...spec, ...declared, strategy: { name: 'fedavg', weighting: 'uniform' }, secureAggregation: {}, dp });
+    // Execute, Assert
+    expect(checkPolicy(policy({ requireDifferentialPrivacy: true }), spec)).toEqual({ code: 'POLICY_DIFFERENTIAL_PRIVACY', counts: {}, reason: 'the job does not use differential privacy' });
+    expect(checkPolicy(policy({ requireDifferentialPrivacy: true }), noisy)).toBeNull();
+    expect(checkPolicy(policy({ requireSecureAggregation: true, requireDifferentialPrivacy: true }), noisy)).toBeNull();
+  });
+
+  it('with a largest ε, accepts a DP job only if it can never spend more, its budget or its rounds bounding it', () => {
+    // Prepare: ε after all 20 rounds, and a job whose budget is below it
+    const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
+    const full = epsilonAfter(dp, 20);
+    const job = (extra: object) => JobSpecSchema.parse({ ...spec, ...declared, strategy: { name: 'fedavg', weighting: 'uniform' }, secureAggregation: {}, dp: { ...dp, ...extra } });
+    // Execute, Assert: the rounds bound it
+    expect(checkPolicy(policy({ maxEpsilon: full + 0.01 }), job({}))).toBeNull();
+    expect(checkPolicy(policy({ maxEpsilon: full - 0.01 }), job({}))).toEqual({
+      code: 'POLICY_DIFFERENTIAL_PRIVACY',
+      counts: {},
+      reason: `it may spend ε ${full.toFixed(3)} at δ 0.00001, over the allowed ${full - 0.01}`,
+    });
+    // the budget bounds it below what the rounds would spend
+    expect(checkPolicy(policy({ maxEpsilon: full / 2 }), job({ epsilonBudget: full / 2 }))).toBeNull();
+    // a largest ε or δ implies DP; a δ above the allowed is declined
+    expect(checkPolicy(policy({ maxEpsilon: 100 }), spec)?.reason).toBe('the job does not use differential privacy');
+    expect(checkPolicy(policy({ maxDelta: 1e-6 }), job({}))?.reason).toBe('its δ 0.00001 is above the allowed 0.000001');
   });
 
   it('a job spec refuses secure aggregation with a strategy that needs each update', () => {

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { expectedWords, MODEL_KINDS, type JobSpec, type SiteFailureCode } from '@fl/shared';
+import { epsilonAfter, expectedWords, MODEL_KINDS, type JobSpec, type SiteFailureCode } from '@fl/shared';
 
 const columns = z.array(z.string().min(1)).max(100_000);
 const columnRule = z
@@ -31,8 +31,12 @@ export const SitePolicySchema = z.strictObject({
   minParticipants: z.number().int().min(1).optional(),
   /** decline jobs without secure aggregation (the coordinator would see this site's updates) */
   requireSecureAggregation: z.boolean().default(false),
-  /** no job can use differential privacy yet: a policy that requires it declines every job */
+  /** decline jobs without differential privacy (`dp` in the job spec) */
   requireDifferentialPrivacy: z.boolean().default(false),
+  /** decline jobs that may spend more than this ε at their δ: the least of the job's ε budget and its ε after all its rounds; implies requireDifferentialPrivacy */
+  maxEpsilon: z.number().positive().optional(),
+  /** decline jobs whose δ is above this; implies requireDifferentialPrivacy */
+  maxDelta: z.number().positive().max(1).optional(),
 });
 export type SitePolicy = z.infer<typeof SitePolicySchema>;
 
@@ -112,8 +116,22 @@ export function checkPolicy(policy: SitePolicy, spec: JobSpec): Decline | null {
     };
   }
   if (policy.requireSecureAggregation && !spec.secureAggregation) return { code: 'POLICY_SECURE_AGGREGATION', counts: {}, reason: 'the job does not use secure aggregation' };
-  // No job can use it yet: required, it declines every job, as documented.
-  if (policy.requireDifferentialPrivacy) return { code: 'POLICY_DIFFERENTIAL_PRIVACY', counts: {}, reason: 'the job does not use differential privacy' };
+  return privacyDecline(policy, spec);
+}
+
+/** The differential-privacy rules: a job whose privacy loss the site does not accept is declined before any statistic leaves. */
+function privacyDecline(policy: SitePolicy, spec: JobSpec): Decline | null {
+  const required = policy.requireDifferentialPrivacy || policy.maxEpsilon !== undefined || policy.maxDelta !== undefined;
+  if (!required) return null;
+  const decline = (reason: string): Decline => ({ code: 'POLICY_DIFFERENTIAL_PRIVACY', counts: {}, reason });
+  const { dp } = spec;
+  if (!dp) return decline('the job does not use differential privacy');
+  if (policy.maxDelta !== undefined && dp.delta > policy.maxDelta) return decline(`its δ ${dp.delta} is above the allowed ${policy.maxDelta}`);
+  // The job stops before its budget, so it can spend no more than the least of the budget and ε after its last round.
+  const most = Math.min(dp.epsilonBudget ?? Infinity, epsilonAfter(dp, spec.rounds));
+  if (policy.maxEpsilon !== undefined && most > policy.maxEpsilon) {
+    return decline(`it may spend ε ${most.toFixed(3)} at δ ${dp.delta}, over the allowed ${policy.maxEpsilon}`);
+  }
   return null;
 }
 

@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { CENTRAL_NOISE } from '../privacy/central';
 import type { AuditItem, AuditSource } from './verify';
 
 export const AUDIT_BUNDLE_FORMAT = 'fl-audit-bundle';
@@ -54,7 +55,7 @@ const stateFile = (job: string, round: number) => path.posix.join('states', segm
 interface Referenced {
   hash?: string;
   kind?: string;
-  data?: { job?: string; round?: number; participant?: string; sha256?: string; retained?: boolean; publicKey?: string; stateSha256?: string };
+  data?: { job?: string; round?: number; participant?: string; sha256?: string; retained?: boolean; publicKey?: string; stateSha256?: string; centralNoise?: { seedSha256?: string } };
 }
 
 /**
@@ -100,7 +101,11 @@ export function writeBundle(source: AuditSource, outDir: string, options: { part
       if (record.kind === 'model.initial' || record.kind === 'model.committed') {
         copy(modelFile(job, round), source.model(job, round));
         if (typeof data.stateSha256 === 'string') copy(stateFile(job, round), source.state?.(job, round));
+        // Central DP's noise seed goes with all the updates, never with one participant's.
+        const seedSha256 = data.centralNoise?.seedSha256;
+        if (options.participant === undefined && typeof seedSha256 === 'string') copy(updateFile(job, round, CENTRAL_NOISE, seedSha256), source.update(job, round, CENTRAL_NOISE, seedSha256));
       } else if ((record.kind === 'update.accepted' || record.kind === 'secagg.input') && data.retained === true && typeof participant === 'string' && typeof sha256 === 'string') {
+        // A secure round's masked input is kept as an update is, and recomputing the round needs it as much.
         if (options.participant === undefined || options.participant === participant) {
           copy(updateFile(job, round, participant, sha256), source.update(job, round, participant, sha256));
         }

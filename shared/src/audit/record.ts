@@ -154,6 +154,8 @@ export const AUDIT_DATA = {
     contributors: z.array(z.strictObject({ participant: Name, numSamples: z.number().int().nonnegative(), sha256: Sha256 })),
     /** a secure-aggregation round: the total weight the unmasked sum carried */
     secure: z.strictObject({ weight: z.number().int().positive() }).optional(),
+    /** central differential privacy: SHA-256 of the seed the noise came from, kept with the round's retained updates */
+    centralNoise: z.strictObject({ seedSha256: Sha256 }).optional(),
     /** the job's strategy, its parameters in full */
     strategy: StrategySpecSchema.optional(),
     /** SHA-256 of the strategy's state after this round (encodeState), stored beside the model */

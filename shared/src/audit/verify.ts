@@ -22,6 +22,7 @@ import { ringDigest } from '../secagg/ring';
 import { statisticsEncoding } from '../secagg/statistics-layout';
 import { frequentBuckets, gatheredValues, presenceWords, valueWords, withCategories } from '../secagg/vocabulary';
 import { secureUpdate } from '../secagg/update';
+import { CENTRAL_NOISE, centralUpdate } from '../privacy/central';
 import type { ParticipantStatus } from '../protocol/enrollment';
 import {
   AUDIT_DATA,
@@ -142,6 +143,8 @@ interface JobState {
   /** the strategy the job's spec names, and its local training settings (SCAFFOLD counts steps with them) */
   strategy: StrategySpec;
   training: LocalTraining;
+  /** central differential privacy (a job with dp but no secure aggregation): the noise's parameters */
+  centralDp?: { noiseMultiplier: number; clipNorm: number };
   /** the strategy's state after `round`: from the store, checked against its digest, or recomputed */
   strategyState: StrategyState;
   /** strategies seen, for the summary line */
@@ -265,6 +268,20 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
   };
 
   /**
+   * A central-DP round's one update, recomputed: the contributors' updates
+   * clipped, summed and noised from the seed kept beside them (checked against
+   * the SHA-256 the record commits to), as the coordinator did.
+   */
+  const centralSum = (
+    updates: { weights: Float32Array }[],
+    state: JobState,
+    seed: Uint8Array,
+  ): { participant: string; weights: Float32Array; numSamples: number }[] => {
+    const { weights, weight } = centralUpdate(state.weights!, updates.map((u) => u.weights), state.centralDp!, seed);
+    return [{ participant: 'central-sum', weights, numSamples: weight }];
+  };
+
+  /**
    * A statistics-phase round's sum, recomputed from the retained masked inputs
    * and the round's secagg.unmasked record, checked against the recorded
    * digest; undefined when an input was not retained. `words`: the length the
@@ -363,6 +380,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
           pruned: 0,
           strategy,
           training,
+          ...(spec.dp && !spec.secureAggregation ? { centralDp: spec.dp as { noiseMultiplier: number; clipNorm: number } } : {}),
           strategyState: EMPTY_STATE,
           strategies: new Set(),
           // As stored: the parsed spec the job was created with.
@@ -540,15 +558,29 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         state.rounds++;
         const exported = (p: string) => source.updatesOf === undefined || source.updatesOf === p;
         const pruned = folded.some((c) => missing.has(`${acceptedKey(attested.job, attested.round, c.participant)}${c.sha256}`));
-        if (!pruned && folded.every((c) => c.update.retained && exported(c.participant))) {
+        check((attested.centralNoise !== undefined) === (state.centralDp !== undefined), at, () =>
+          attested.centralNoise ? 'commits central noise in a job without central differential privacy' : 'a central differential privacy round that commits to no noise seed',
+        );
+        // Central DP's seed is kept beside the updates and exported with all of them only.
+        const seed = attested.centralNoise && exported(CENTRAL_NOISE) ? source.update(attested.job, attested.round, CENTRAL_NOISE, attested.centralNoise.seedSha256) : undefined;
+        if (!pruned && folded.every((c) => c.update.retained && exported(c.participant)) && (!attested.centralNoise || exported(CENTRAL_NOISE))) {
+          const plain = () =>
+            folded.map((c) => {
+              const updateItem = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
+              const weights = storedWeights(updateItem, source.update(attested.job, attested.round, c.participant, c.sha256), c.sha256, state.size!, c.update.seq);
+              check(weights !== undefined, updateItem, () => `missing, though audit record ${c.update.seq} says it was retained`);
+              return { participant: c.participant, weights, numSamples: c.numSamples };
+            });
+          if (attested.centralNoise) {
+            const seedItem = { update: [attested.job, attested.round, CENTRAL_NOISE] as [string, number, string] };
+            check(seed !== undefined, seedItem, () => `the central noise seed is missing, though the round's updates were retained (audit record ${seq} commits to it)`);
+            check(sha256Hex(seed) === attested.centralNoise.seedSha256, seedItem, () => `its bytes do not hash to ${attested.centralNoise!.seedSha256}, the SHA-256 in audit record ${seq}`);
+          }
           const updates = attested.secure
             ? secureSum(attested, folded, state, seq)
-            : folded.map((c) => {
-            const updateItem = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
-            const weights = storedWeights(updateItem, source.update(attested.job, attested.round, c.participant, c.sha256), c.sha256, state.size!, c.update.seq);
-            check(weights !== undefined, updateItem, () => `missing, though audit record ${c.update.seq} says it was retained`);
-            return { participant: c.participant, weights, numSamples: c.numSamples };
-          });
+            : attested.centralNoise
+              ? centralSum(plain(), state, seed!)
+              : plain();
           const result = aggregate(strategy, { global: state.weights!, state: state.strategyState, training: state.training }, updates)!;
           const recomputed = sha256Hex(encodeWeights(result.weights));
           check(recomputed === attested.sha256, at, () =>

@@ -1,3 +1,4 @@
 export * from './rdp';
 export * from './noise';
 export * from './spec';
+export * from './central';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 import { cleanText } from './text';
-import { secureAggregationRefusal } from '../secagg/compat';
+import { secureAggregationRefusal, SUM_STRATEGIES } from '../secagg/compat';
 import { secureStatisticsRefusals } from '../secagg/statistics-layout';
 import { SecureAggregationSpecSchema } from '../secagg/spec';
 import { DpSpecSchema } from '../privacy/spec';
@@ -83,7 +83,7 @@ export const JobSpecSchema = z
     strategy: StrategySpecSchema.default(DEFAULT_STRATEGY),
     /** SecAgg+: the coordinator learns only the sum of the updates (docs/privacy.md) */
     secureAggregation: SecureAggregationSpecSchema.optional(),
-    /** differential privacy: each site clips its update and adds its share of Gaussian noise before masking (docs/privacy.md) */
+    /** differential privacy: under secure aggregation each site clips its update and adds its share of Gaussian noise before masking; without it the coordinator clips and adds the noise to the sum (docs/privacy.md) */
     dp: DpSpecSchema.optional(),
   })
   .superRefine((spec, ctx) => {
@@ -101,7 +101,8 @@ export const JobSpecSchema = z
     });
     if (spec.targetBounds && spec.model !== 'linear') ctx.addIssue({ code: 'custom', path: ['targetBounds'], message: 'targetBounds apply to a linear model\'s numeric target' });
     if (spec.secureAggregation) {
-      const refused = secureAggregationRefusal(spec.strategy.name);
+      // A kmeans job's strategy is k-means whatever it names; its first round needs each site's candidate centres.
+      const refused = secureAggregationRefusal(spec.model === 'kmeans' ? 'kmeans' : spec.strategy.name);
       if (refused) ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: refused });
       const { threshold, neighbours } = spec.secureAggregation;
       if (threshold !== undefined && threshold > neighbours) {
@@ -113,7 +114,12 @@ export const JobSpecSchema = z
       }
     }
     if (spec.dp) {
-      if (!spec.secureAggregation) ctx.addIssue({ code: 'custom', path: ['dp'], message: 'differential privacy needs secureAggregation: each site adds its share of the noise before masking' });
+      // Without secure aggregation the coordinator adds the noise to the sum (central DP): the strategy must aggregate a sum.
+      const named = spec.model === 'kmeans' ? 'kmeans' : spec.strategy.name;
+      if (!spec.secureAggregation && !SUM_STRATEGIES.includes(named)) {
+        const message = `central differential privacy adds its noise to the sum of the updates, which ${named} does not aggregate; use one of ${SUM_STRATEGIES.join(', ')}`;
+        ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message });
+      }
       if (!('weighting' in spec.strategy) || spec.strategy.weighting !== 'uniform') {
         ctx.addIssue({ code: 'custom', path: ['strategy', 'weighting'], message: "differential privacy needs weighting 'uniform': a sample-weighted update's sensitivity is not bounded by clipNorm" });
       }

@@ -112,11 +112,20 @@ export function addInto(a: Uint32Array, b: Uint32Array, sign: 1 | -1 = 1, width 
 export function prg(seed: Uint8Array, purpose: string, length: number): Uint32Array {
   const key = Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), `fl-secagg prg ${purpose}`, 32));
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  const stream = cipher.update(Buffer.alloc(length * 4));
+  const stream = cipher.update(zeros(length * 4));
+  // The keystream is read in place where it can be (a mask is made once per neighbour and round: copies cost as much as the cipher).
+  if (LITTLE_ENDIAN && stream.byteOffset % 4 === 0) return new Uint32Array(stream.buffer, stream.byteOffset, length);
   const out = new Uint32Array(length);
   if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(stream);
   else for (let i = 0; i < length; i++) out[i] = stream.readUInt32LE(i * 4);
   return out;
+}
+
+/** Zero bytes to encrypt into a keystream, kept between masks since the cipher only reads them. */
+let zeroBytes = Buffer.alloc(0);
+function zeros(bytes: number): Buffer {
+  if (zeroBytes.length < bytes) zeroBytes = Buffer.alloc(bytes);
+  return zeroBytes.subarray(0, bytes);
 }
 
 /** Uniform numbers in [0, 1) from the system's CSPRNG, fetched in blocks (stochastic rounding needs one per coordinate). */

@@ -1,4 +1,5 @@
 import { generateKeyPair, type KeyPair } from '../crypto/keys';
+import { JobSpecSchema } from '../protocol/job';
 import {
   addInto,
   addPartyNoise,
@@ -169,6 +170,17 @@ describe('strategies under secure aggregation', () => {
     expect(secureAggregationRefusal('krum')).toMatch(/individual updates/);
     expect(secureAggregationRefusal('trimmed-mean')).toMatch(/individual updates/);
     expect(secureAggregationRefusal('scaffold')).toMatch(/control variate/);
+    expect(secureAggregationRefusal('kmeans')).toMatch(/first round gathers each site's candidate centres/);
+  });
+
+  it('refuses a kmeans job, whatever strategy it names, at the spec', () => {
+    // Prepare: a kmeans job's strategy may be left at its default
+    const kmeans = { name: 'clusters', model: 'kmeans', k: 3, features: [{ name: 'a', type: 'numeric', bounds: [0, 1] }], minParticipants: 3, secureAggregation: {} };
+    // Execute
+    const issues = JobSpecSchema.safeParse(kmeans).error?.issues ?? [];
+    // Assert
+    expect(issues).toEqual([expect.objectContaining({ path: ['strategy', 'name'], message: expect.stringMatching(/^k-means cannot run under secure aggregation/) })]);
+    expect(JobSpecSchema.safeParse({ ...kmeans, secureAggregation: undefined }).success).toBe(true);
   });
 });
 

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DATA_DIR, REPO_ROOT, tempDir } from '../harness';
 import { FLAGS, runCli } from './command';
+import { epsilonAfter } from '@fl/shared';
 import { SimReportSchema } from './report';
 
 jest.setTimeout(60_000);
@@ -73,13 +74,24 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     [['--data', wine, '--target', 'cultivar', '--attack', 'scale:x'], '--attack: scale:S needs a finite number, not "x"'],
     [['--data', wine, '--target', 'cultivar', '--attackers', '1'], '--attackers needs --attack'],
     [['--data', wine, '--target', 'cultivar', '--attack', 'nan', '--attackers', '3'], '--attackers must be from 1 to 2: at least one of the 3 parties is honest'],
+    [['--data', wine, '--target', 'cultivar', '--secure-agg', 'neighbours=3'], '--secure-agg: neighbours: Invalid number: must be a multiple of 2'],
+    [['--data', wine, '--target', 'cultivar', '--secure-agg', 'k=4'], '--secure-agg: k: Unrecognized key: "k"'],
+    [['--data', wine, '--target', 'cultivar', '--secure-agg', 'neighbours'], '--secure-agg: "neighbours" is not key=value'],
+    [['--data', wine, '--target', 'cultivar', '--secure-agg', '--strategy', 'median'], expect.stringContaining('the job refuses these settings: strategy.name: the strategy median needs the individual updates')],
+    [['--data', wine, '--target', 'cultivar', '--secure-agg', '--parties', '2'], expect.stringContaining('the job refuses these settings: minParticipants: secure aggregation needs at least 3 participants')],
+    [['--data', wine, '--target', 'cultivar', '--secure-agg', '--attack', 'nan'], '--attack rewrites plain updates and statistics: it cannot be combined with --secure-agg'],
+    [['--data', wine, '--target', 'cultivar', '--drop-rate', '1'], '--drop-rate must be a number from 0 to below 1, not "1"'],
+    [['--data', wine, '--target', 'cultivar', '--dp-noise', '1', '--dp-clip', '1'], 'differential privacy needs --dp-noise, --dp-clip and --dp-delta together'],
+    [['--data', wine, '--target', 'cultivar', '--secure-agg', '--dp-noise', '1', '--dp-clip', '1', '--dp-delta', '0.5'], '--dp-delta must be a number above 0 and at most 0.01, not "0.5"'],
+    [['--data', wine, '--target', 'cultivar', '--secure-agg', '--dp-noise', '1', '--dp-clip', '1', '--dp-delta', '1e-5', '--strategy', 'fedavg'], expect.stringContaining("strategy.weighting: differential privacy needs weighting 'uniform'")],
+    [['--data', wine, '--target', 'cultivar', '--data-dir', wine], `--data-dir: ${wine} is not an empty directory; the simulation's store needs a new one`],
   ])('usage error: %j', async (argv, message) => {
     // Execute
     const { code, stdout, stderr } = await cli(...argv);
     // Assert: status 64, nothing on standard output, exactly one line
     expect(code).toBe(64);
     expect(stdout).toBe('');
-    expect(stderr).toBe(`fl-sim: ${message}\n`);
+    expect(stderr).toEqual(typeof message === 'string' ? `fl-sim: ${message}\n` : message);
   });
 
   it('names the missing column and the columns there are', async () => {
@@ -158,5 +170,44 @@ describe('a short fl-sim run', () => {
     // Assert
     expect([code, stderr]).toEqual([0, expect.stringContaining('strategy fedprox:weighting=samples,mu=0.05')]);
     expect(JSON.parse(stdout).config.strategy).toEqual({ name: 'fedprox', weighting: 'samples', mu: 0.05 });
+  });
+
+  it('with --secure-agg and --dp-*, runs a secure job with differential privacy and reports ε per round and for the job', async () => {
+    // Execute: --secure-agg alone takes the default options; DP makes the default strategy uniformly weighted
+    const { code, stdout, stderr } = await cli(
+      '--data', wine, '--target', 'cultivar', '--rounds', '2', '--secure-agg', '--dp-noise', '2', '--dp-clip', '1', '--dp-delta', '1e-5', '--json', '-',
+    );
+    // Assert
+    expect([code, stderr]).toEqual([0, expect.stringContaining('secure aggregation, 8 neighbours; differential privacy z = 2, C = 1, δ = 0.00001')]);
+    const report = JSON.parse(stdout);
+    expect(SimReportSchema.safeParse(report).error).toBeUndefined();
+    expect(report.config).toMatchObject({
+      secureAggregation: { neighbours: 8, range: 1, maxWeight: 1000 },
+      dp: { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 },
+      strategy: { name: 'fedavg', weighting: 'uniform' },
+    });
+    // ε grows with each round and is the accountant's figure for two rounds of σ = 2 at δ = 10^−5
+    const [first, second] = report.rounds.map((r: { privacy: { epsilon: number } }) => r.privacy.epsilon);
+    expect(first).toBeGreaterThan(0);
+    expect(second).toBeGreaterThan(first);
+    expect(report.final.privacy).toEqual({ epsilon: second, delta: 1e-5 });
+    expect(second).toBeCloseTo(epsilonAfter({ noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 }, 2), 10);
+    expect(stderr).toMatch(/round 2\/2 .* ε \d+\.\d{3}\n/);
+    expect(stderr).toContain(`privacy: ε ${second.toFixed(3)} at δ 0.00001 after 2 rounds`);
+  });
+
+  it('stops a job at its --dp-budget and reports the rounds that fit', async () => {
+    // Prepare: a budget between ε after one round and after two
+    const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
+    const budget = (epsilonAfter(dp, 1) + epsilonAfter(dp, 2)) / 2;
+    // Execute
+    const { code, stdout } = await cli(
+      '--data', wine, '--target', 'cultivar', '--rounds', '4', '--secure-agg', '--dp-noise', '2', '--dp-clip', '1', '--dp-delta', '1e-5', '--dp-budget', String(budget), '--json', '-',
+    );
+    // Assert
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.rounds).toHaveLength(1);
+    expect(report.final.privacy.epsilon).toBeLessThanOrEqual(budget);
   });
 });

@@ -12,7 +12,7 @@ import { headline, headlineName } from './evaluate';
 import { ATTACK_KINDS, parseAttack } from './attack';
 import { parsePartition } from './partition';
 import { renderChart, reportChart } from './plot';
-import { parseStrategy } from './strategy';
+import { parseSecureAggregation, parseStrategy } from './strategy';
 import type { RoundResult, SimReport, TestMetrics } from './report';
 import { DEFAULTS, planSimulation, runSimulation, type FinalModel, type SimOptions } from './simulate';
 import { toOnnx, toTfjs } from '@fl/coordinator';
@@ -72,6 +72,18 @@ export const FLAGS: Record<string, Flag> = {
         .join('\n'),
   },
   attackers: { value: 'K', help: 'how many parties attack, the first K (default 1 with --attack)' },
+  'secure-agg': {
+    value: '[K=V,...]',
+    help:
+      'SecAgg+: the coordinator learns only the sum of the updates (docs/privacy.md); options\n' +
+      'neighbours=K (default 8), threshold=T (default K/2 + 1), range=R (default 1), maxWeight=W (default 1000)',
+  },
+  'drop-rate': { value: 'P', help: 'in each round each party drops out with probability P, at a random step of the round\n(a real disconnect; it connects again for the next round)' },
+  'dp-noise': { value: 'Z', help: 'differential privacy: the noise multiplier (with --dp-clip and --dp-delta)' },
+  'dp-clip': { value: 'C', help: 'differential privacy: each update is clipped to L2 norm C' },
+  'dp-delta': { value: 'D', help: 'differential privacy: the δ of the (ε, δ) reported' },
+  'dp-budget': { value: 'EPS', help: 'differential privacy: the job stops before a round would take ε above EPS' },
+  'data-dir': { value: 'DIR', help: 'keep the coordinator\'s store in DIR (new or empty), for fl-coordinator audit verify --data-dir DIR' },
   json: { value: 'FILE', help: 'write the report as JSON to FILE, or to standard output with -' },
   plot: { value: 'FILE', help: 'write the chart (test metric per round, federated and centralized) as SVG; FILE ends in .svg' },
   export: {
@@ -106,6 +118,8 @@ fl-sim --version prints the version.
 Example:
   fl-sim --data data/breast_cancer.csv --target diagnosis --parties 5 \\
          --partition dirichlet:0.5 --rounds 30 --json report.json --plot chart.svg
+  fl-sim --data data/breast_cancer.csv --target diagnosis --parties 5 --secure-agg \\
+         --drop-rate 0.1 --dp-noise 1 --dp-clip 1 --dp-delta 1e-5 --data-dir store
 `;
 }
 
@@ -158,8 +172,10 @@ export function parseCommandLine(
     Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.value ? ('string' as const) : ('boolean' as const) }]),
   );
   let values: Record<string, string | boolean | undefined>;
+  // --secure-agg may stand alone: then it takes the default options.
+  const args = argv.map((arg, i) => (arg === '--secure-agg' && (i + 1 === argv.length || argv[i + 1].startsWith('--')) ? '--secure-agg=' : arg));
   try {
-    ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
   } catch (err) {
     throw new UsageError(usageMessage(err as Error));
   }
@@ -203,6 +219,27 @@ export function parseCommandLine(
     }
     if (extension !== '.svg') throw new UsageError(`--plot: the file must end in .svg, not "${path.basename(text.plot)}"`);
   }
+  let secureAggregation: SimOptions['secureAggregation'];
+  if (text['secure-agg'] !== undefined) {
+    try {
+      secureAggregation = parseSecureAggregation(text['secure-agg']);
+    } catch (err) {
+      throw new UsageError(`--secure-agg: ${(err as Error).message}`);
+    }
+  }
+  const dpFlags = ['dp-noise', 'dp-clip', 'dp-delta'].filter((name) => text[name] !== undefined);
+  if ((dpFlags.length > 0 || text['dp-budget'] !== undefined) && dpFlags.length < 3) {
+    throw new UsageError('differential privacy needs --dp-noise, --dp-clip and --dp-delta together');
+  }
+  const dp: SimOptions['dp'] =
+    dpFlags.length === 3
+      ? {
+          noiseMultiplier: decimal(text, 'dp-noise', (v) => v > 0 && v <= 100, 'a number above 0 and at most 100')!,
+          clipNorm: decimal(text, 'dp-clip', (v) => v > 0 && v <= 1e6, 'a number above 0 and at most 1000000')!,
+          delta: decimal(text, 'dp-delta', (v) => v > 0 && v <= 0.01, 'a number above 0 and at most 0.01')!,
+          ...(text['dp-budget'] !== undefined && { epsilonBudget: decimal(text, 'dp-budget', (v) => v > 0, 'a number above 0') }),
+        }
+      : undefined;
   checkOutput('json', text.json);
   checkOutput('plot', text.plot);
   if (text.export !== undefined && fs.existsSync(text.export) && !fs.statSync(text.export).isDirectory()) throw new UsageError(`--export: ${text.export} is a file, not a directory`);
@@ -232,6 +269,10 @@ export function parseCommandLine(
       seed: integer(text, 'seed', 0, 2 ** 31 - 1),
       attack,
       attackers: integer(text, 'attackers', 1, 10_000),
+      secureAggregation,
+      dropRate: decimal(text, 'drop-rate', (v) => v >= 0 && v < 1, 'a number from 0 to below 1'),
+      dp,
+      dataDir: text['data-dir'],
     },
   };
 }
@@ -246,7 +287,9 @@ export function progressLine(round: RoundResult, rounds: number, model: ModelKin
   const width = String(rounds).length;
   return (
     `round ${String(round.round).padStart(width)}/${rounds} ${bar}  train loss ${show(round.trainLoss)}  ` +
-    `test ${headlineName(model)} ${show(headline(round.test))}  ${round.participants} parties  ${round.seconds.toFixed(2)}s`
+    `test ${headlineName(model)} ${show(headline(round.test))}  ${round.participants} parties  ${round.seconds.toFixed(2)}s` +
+    (round.dropped?.length ? `  dropped ${round.dropped.join(' ')}` : '') +
+    (round.privacy ? `  ε ${round.privacy.epsilon.toFixed(3)}` : '')
   );
 }
 
@@ -273,6 +316,17 @@ function describePlan(plan: ReturnType<typeof planSimulation>): string {
       (data.droppedMissingTarget ? `, ${data.droppedMissingTarget} without a target left out` : ''),
     `${config.parties} parties, ${config.partition}; strategy ${formatStrategy(config.strategy)}:` +
       (config.attack ? ` the first ${config.attack.attackers} attack${config.attack.attackers === 1 ? 's' : ''} with ${config.attack.kind}` : ''),
+    ...(config.secureAggregation || config.dp || config.dropRate
+      ? [
+          [
+            config.secureAggregation && `secure aggregation, ${config.secureAggregation.neighbours} neighbours`,
+            config.dropRate && `each party drops out of a round with probability ${config.dropRate}`,
+            config.dp && `${config.secureAggregation ? '' : 'central '}differential privacy z = ${config.dp.noiseMultiplier}, C = ${config.dp.clipNorm}, δ = ${config.dp.delta}`,
+          ]
+            .filter(Boolean)
+            .join('; '),
+        ]
+      : []),
     ...plan.partition.map((p) => {
       const counts =
         p.targetMean === undefined
@@ -320,6 +374,8 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
     const summary = command.json === '-' ? io.stderr : io.stdout;
     summary.write(`${summaryTable(report)}\n`);
     if (report.attack) summary.write(`${attackSummary(report.attack)}\n`);
+    if (report.final.privacy) summary.write(`privacy: ε ${report.final.privacy.epsilon.toFixed(3)} at δ ${report.final.privacy.delta} after ${report.rounds.length} rounds\n`);
+    if (report.config.dataDir) io.stderr.write(`the coordinator's store is in ${report.config.dataDir}: fl-coordinator audit verify --data-dir ${report.config.dataDir}\n`);
     io.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     const json = JSON.stringify(report, null, 2) + '\n';
     if (command.json === '-') io.stdout.write(json);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseCsv } from '@fl/participant-agent';
 import { tempDir } from '../harness';
-import { checkTarget, inferFeatures, inferModel, inferType, readCsvFile, UsageError } from './dataset';
+import { checkTarget, declaredDomain, inferFeatures, inferModel, inferType, readCsvFile, UsageError } from './dataset';
 
 const table = parseCsv(['id,age,city,score,flag', '1,34,Lyon,0.5,yes', '2,NA,Porto,1e3,no', '3,51,,7,yes', '4,29,Lyon,?,no'].join('\n'));
 
@@ -59,6 +59,27 @@ describe('model inference', () => {
     expect(checkTarget(['b', 'a', 'c'], 't', 'softmax')).toEqual(['a', 'b', 'c']);
     expect(() => checkTarget(['a', 'b', 'c'], 't', 'logistic')).toThrow(/2 classes; t has 3 \(use --model softmax\)/);
     expect(() => checkTarget(['a', '2'], 't', 'linear')).toThrow(/needs a numeric target/);
+  });
+});
+
+describe('the declarations of a secure job', () => {
+  it('reads bounds, categories and a target range off the rows given, missing values aside', () => {
+    // Prepare: the rows of ids 1 to 3; a constant column gets room either side
+    const features = inferFeatures(table, 'score', { numeric: ['id'], categorical: [], file: 'f.csv' });
+    const withConstant = parseCsv(['k,y', '5,1', '5,2'].join('\n'));
+    // Execute
+    const declared = declaredDomain(table, table.rows.slice(0, 3), features, 'score');
+    // Assert
+    expect(declared).toEqual({
+      features: [
+        { name: 'id', type: 'numeric', bounds: [1, 3] },
+        { name: 'age', type: 'numeric', bounds: [34, 51] },
+        { name: 'city', type: 'categorical', categories: ['Lyon', 'Porto'] },
+        { name: 'flag', type: 'categorical', categories: ['no', 'yes'] },
+      ],
+      targetBounds: [0.5, 1000],
+    });
+    expect(declaredDomain(withConstant, withConstant.rows, [{ name: 'k', type: 'numeric' }], undefined)).toEqual({ features: [{ name: 'k', type: 'numeric', bounds: [4, 6] }] });
   });
 });
 

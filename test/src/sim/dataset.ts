@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { type Feature, type ModelKind } from '@fl/shared';
-import { isMissing, parseCsv, parseNumber, type CsvTable } from '@fl/participant-agent';
+import { isMissing, parseCsv, parseNumber, type CsvRow, type CsvTable } from '@fl/participant-agent';
 import { byCodeUnits } from './partition';
 
 /** A mistake in what the user asked for (a flag, a value, a column name), as opposed to a failure while running. */
@@ -99,4 +99,38 @@ export function inferFeatures(
       if (categorical.includes(name)) return { name, type: 'categorical' };
       return { name, type: inferType(presentValues(table, at)) };
     });
+}
+
+/**
+ * What a secure job must declare for its statistics phase, read off the
+ * training rows: each numeric column's [min, max], each categorical column's
+ * values, a linear target's range. A simulator convenience: it holds every
+ * party's rows, where a real consortium agrees on these beforehand.
+ */
+export function declaredDomain(
+  table: CsvTable,
+  rows: readonly CsvRow[],
+  features: readonly Feature[],
+  target: string | undefined,
+): { features: Feature[]; targetBounds?: [number, number] } {
+  const values = (name: string) => {
+    const at = table.header.indexOf(name);
+    return rows.map((r) => r.fields[at]).filter((v) => !isMissing(v)).map((v) => v.trim());
+  };
+  const range = (name: string): [number, number] => {
+    let [min, max] = [Infinity, -Infinity];
+    for (const v of values(name)) {
+      const x = parseNumber(v);
+      if (x === undefined) continue;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    if (min > max) return [0, 1];
+    // Bounds need min below max: a constant column gets room either side.
+    return min < max ? [min, max] : [min - 1, max + 1];
+  };
+  return {
+    features: features.map((f) => (f.type === 'numeric' ? { ...f, bounds: range(f.name) } : { ...f, categories: [...new Set(values(f.name))].sort(byCodeUnits) })),
+    ...(target !== undefined && { targetBounds: range(target) }),
+  };
 }

@@ -57,6 +57,28 @@ describe('SimReportSchema', () => {
     report.final.test = { accuracy: NaN, auc: null, logLoss: 0.1, f1: 0.5 };
     expect(SimReportSchema.safeParse(report).success).toBe(false);
   });
+
+  it('accepts the privacy options, dropouts and ε, and refuses a negative ε or a secure option out of range', () => {
+    // Prepare: a secure DP run with dropouts, as fl-sim writes it
+    const base = binaryReport();
+    const report: SimReport = {
+      ...base,
+      config: {
+        ...base.config,
+        secureAggregation: { neighbours: 4, range: 1, maxWeight: 1000 },
+        dropRate: 0.1,
+        dp: { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 },
+        dataDir: 'store',
+      },
+      rounds: base.rounds.map((r, i) => ({ ...r, attempts: 1, dropped: i === 0 ? ['p2'] : [], privacy: { epsilon: 4.7 * (i + 1) } })),
+      final: { ...base.final, privacy: { epsilon: 9.4, delta: 1e-5 } },
+    };
+    // Execute, Assert
+    expect(SimReportSchema.safeParse(report).error).toBeUndefined();
+    expect(SimReportSchema.safeParse({ ...report, final: { ...report.final, privacy: { epsilon: -1, delta: 1e-5 } } }).success).toBe(false);
+    expect(SimReportSchema.safeParse({ ...report, config: { ...report.config, secureAggregation: { neighbours: 3, range: 1, maxWeight: 1000 } } }).success).toBe(false);
+    expect(SimReportSchema.safeParse({ ...report, config: { ...report.config, dropRate: 1 } }).success).toBe(false);
+  });
 });
 
 describe('the chart', () => {

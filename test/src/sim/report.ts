@@ -3,7 +3,7 @@
  * what a reader of that file may rely on. Metric sets follow the model kind.
  */
 import { z } from 'zod';
-import { FeatureSchema, MODEL_KINDS, StrategySpecSchema, type ModelKind } from '@fl/shared';
+import { DpSpecSchema, FeatureSchema, MODEL_KINDS, SecureAggregationSpecSchema, StrategySpecSchema, type ModelKind } from '@fl/shared';
 
 /** null where a metric is undefined on the split (AUC with a single class) or the model diverged. */
 const metric = z.number().nullable();
@@ -62,6 +62,14 @@ export const SimConfigSchema = z.object({
   seed: count,
   /** --attack and --attackers: what the first `attackers` parties did in every round */
   attack: z.object({ kind: z.string(), attackers: positive }).optional(),
+  /** --secure-agg: the job's SecAgg+ options */
+  secureAggregation: SecureAggregationSpecSchema.optional(),
+  /** --drop-rate: each party's chance, in each attempt at a round, of dropping at a random step of it */
+  dropRate: z.number().min(0).lt(1).optional(),
+  /** --dp-noise, --dp-clip, --dp-delta, --dp-budget: the job's differential privacy */
+  dp: DpSpecSchema.optional(),
+  /** --data-dir: where the coordinator's store was kept */
+  dataDir: z.string().optional(),
 });
 export type SimConfig = z.infer<typeof SimConfigSchema>;
 
@@ -94,9 +102,15 @@ export const SimReportSchema = z
         trainLoss: metric,
         test,
         seconds: z.number().min(0),
+        /** with --drop-rate: the attempts the round took, and the parties that dropped out of any of them */
+        attempts: positive.optional(),
+        dropped: z.array(z.string()).optional(),
+        /** with differential privacy: ε spent after this round, for the job's δ */
+        privacy: z.object({ epsilon: z.number().min(0) }).optional(),
       }),
     ),
-    final: z.object({ test }),
+    /** privacy: with differential privacy, ε spent by the whole job and its δ */
+    final: z.object({ test, privacy: z.object({ epsilon: z.number().min(0), delta: z.number().positive() }).optional() }),
     centralized: z.object({
       test,
       /** rounds × local epochs */

@@ -2,7 +2,8 @@
  * One simulation on one CSV file: hold out a stratified test split, partition
  * the training rows among K parties, run a real coordinator and K real agents
  * over Socket.IO on loopback (production's code paths: handshake, statistics
- * phase, signed rounds, the job's strategy, SQLite), score each round's global model on the
+ * phase, signed rounds, the job's strategy, secure aggregation and differential
+ * privacy when asked, SQLite), score each round's global model on the
  * held-out rows, then train the same model centrally on the pooled training rows
  * as the baseline a user compares against.
  */
@@ -25,6 +26,9 @@ import {
   type Preprocessing,
   DEFAULT_STRATEGY,
   type StrategySpec,
+  epsilonAfter,
+  type DpSpec,
+  type SecureAggregationSpec,
 } from '@fl/shared';
 import {
   computeStatistics,
@@ -38,9 +42,10 @@ import {
   type ParticipantAgent,
   type PreparedData,
 } from '@fl/participant-agent';
-import { AdminApi, registerParticipant, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
+import { AdminApi, eventually, registerParticipant, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
 import { arm, flipLabels, formatAttack, type Attack } from './attack';
-import { checkTarget, columnIndex, inferFeatures, inferModel, inferType, presentValues, readCsvFile, UsageError } from './dataset';
+import { dropOut } from './dropout';
+import { checkTarget, columnIndex, declaredDomain, inferFeatures, inferModel, inferType, presentValues, readCsvFile, UsageError } from './dataset';
 import { testMetrics } from './evaluate';
 import {
   columnPartition,
@@ -85,6 +90,14 @@ export interface SimOptions {
   attack?: Attack;
   /** default 1 when an attack is given */
   attackers?: number;
+  /** SecAgg+ for the job, with these options (the job spec's defaults for those left out) */
+  secureAggregation?: Partial<SecureAggregationSpec>;
+  /** in each round, each party drops with this probability at a random stage of the round */
+  dropRate?: number;
+  /** differential privacy for the job */
+  dp?: DpSpec;
+  /** the coordinator's store goes here and stays, for `fl-coordinator audit verify --data-dir`; a new or empty directory */
+  dataDir?: string;
 }
 
 /**
@@ -125,6 +138,9 @@ const CONNECT_TIMEOUT_MS = 30_000;
  * these are defects, and waiting for the round's deadline would only hide them.
  */
 const AGENT_FAILURE = /^error: |ignored|refusing the coordinator/;
+
+/** With dropouts a round may need several attempts: each draws its drops afresh, so the job goes on rather than pausing. */
+const MAX_ROUND_ATTEMPTS_WITH_DROPOUTS = 50;
 
 interface PlannedParty {
   name: string;
@@ -247,6 +263,14 @@ export function planSimulation(options: SimOptions): SimPlan {
   if (options.attack && (!Number.isInteger(attackers) || attackers < 1 || attackers >= parts.length)) {
     throw new UsageError(`--attackers must be from 1 to ${parts.length - 1}: at least one of the ${parts.length} parties is honest`);
   }
+  if (options.dropRate !== undefined && !(options.dropRate >= 0 && options.dropRate < 1)) throw new UsageError('--drop-rate must be a number from 0 to below 1');
+  if (options.attack && options.secureAggregation) throw new UsageError('--attack rewrites plain updates and statistics: it cannot be combined with --secure-agg');
+  if (options.dataDir !== undefined && fs.existsSync(options.dataDir) && (!fs.statSync(options.dataDir).isDirectory() || fs.readdirSync(options.dataDir).length > 0)) {
+    throw new UsageError(`--data-dir: ${options.dataDir} is not an empty directory; the simulation's store needs a new one`);
+  }
+  const dropping = (options.dropRate ?? 0) > 0;
+  // Differential privacy bounds a site's contribution only under uniform weighting: it is the default strategy then.
+  const strategy = options.strategy ?? (options.dp ? { ...DEFAULTS.strategy, weighting: 'uniform' as const } : DEFAULTS.strategy);
   const config = checkedConfig({
     data: file,
     ...(target !== undefined && { target }),
@@ -256,7 +280,7 @@ export function planSimulation(options: SimOptions): SimPlan {
     features,
     parties: parts.length,
     partition: formatPartition(partitionSpec),
-    strategy: options.strategy ?? DEFAULTS.strategy,
+    strategy,
     rounds: options.rounds ?? DEFAULTS.rounds,
     localEpochs: options.localEpochs ?? DEFAULTS.localEpochs,
     batchSize: options.batchSize ?? DEFAULTS.batchSize,
@@ -265,11 +289,18 @@ export function planSimulation(options: SimOptions): SimPlan {
     testFraction,
     seed,
     ...(options.attack && { attack: { kind: formatAttack(options.attack), attackers } }),
+    ...(options.secureAggregation && { secureAggregation: options.secureAggregation as SecureAggregationSpec }),
+    ...(dropping && { dropRate: options.dropRate }),
+    ...(options.dp && { dp: options.dp }),
+    ...(options.dataDir !== undefined && { dataDir: options.dataDir }),
   });
-  const spec = JobSpecSchema.parse({
+  // A secure job's statistics are summed over declared bounds and vocabularies (docs/simulation.md).
+  const declared = options.secureAggregation ? declaredDomain(table, train, features, model === 'linear' ? target : undefined) : { features };
+  const parsedSpec = JobSpecSchema.safeParse({
     name: `fl-sim ${path.basename(file)}`,
     model,
-    features,
+    features: declared.features,
+    ...(declared.targetBounds && { targetBounds: declared.targetBounds }),
     ...(model !== 'kmeans' && { target }),
     ...(model === 'kmeans' && { k: options.k }),
     positiveClass: config.positiveClass,
@@ -278,7 +309,8 @@ export function planSimulation(options: SimOptions): SimPlan {
     rounds: config.rounds,
     // Every party in every round: the simulation compares the strategy with centralized training, not dropouts.
     // Attackers may be left out (of a round, or of the job): the honest parties go on without them.
-    minParticipants: parts.length - attackers,
+    // With dropouts, a round commits with as few parties as the job allows (three under secure aggregation).
+    minParticipants: dropping ? Math.min(options.secureAggregation ? 3 : 1, parts.length) : parts.length - attackers,
     roundDeadlineSeconds: ROUND_DEADLINE_SECONDS,
     localEpochs: config.localEpochs,
     batchSize: config.batchSize,
@@ -289,7 +321,14 @@ export function planSimulation(options: SimOptions): SimPlan {
     // evaluation would hold back part of each party's rows, which the centralized baseline trains on.
     evaluateEvery: 0,
     strategy: config.strategy,
+    ...(config.secureAggregation && { secureAggregation: config.secureAggregation }),
+    ...(config.dp && { dp: config.dp }),
   });
+  if (!parsedSpec.success) {
+    const issue = parsedSpec.error.issues[0];
+    throw new UsageError(`the job refuses these settings: ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const spec = parsedSpec.data;
 
   const planned = parts.map(({ rows: positions, value }, p): PlannedParty => ({
     name: `p${p + 1}`,
@@ -340,8 +379,17 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
     }
     return writeCsv(path.join(work, `${party.name}.csv`), plan.header, rows);
   });
-  const coordinator: RunningCoordinator = await testCoordinator({ dataDir: path.join(work, 'coordinator'), logLevel: hooks.log ? 'info' : 'error' });
+  const dropRate = plan.config.dropRate ?? 0;
+  const coordinator: RunningCoordinator = await testCoordinator({
+    dataDir: plan.config.dataDir ?? path.join(work, 'coordinator'),
+    logLevel: hooks.log ? 'info' : 'error',
+    ...(dropRate > 0 && { maxRoundAttempts: MAX_ROUND_ATTEMPTS_WITH_DROPOUTS }),
+  });
+  const api = AdminApi.of(coordinator);
   const agents: ParticipantAgent[] = [];
+  /** the parties that dropped, by round (in any of its attempts) */
+  const dropped = new Map<number, Set<string>>();
+  const droppedIn = (party: string, round: number) => dropped.get(round)?.has(party) === true;
   let failure: Error | undefined;
   // A party that cannot take part would otherwise hold every round until its deadline.
   const fail = (error: Error) => {
@@ -357,19 +405,34 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
       let agent: ParticipantAgent;
       const attacker = i < attackers;
       try {
-        const keys = await registerParticipant(AdminApi.of(coordinator), party.name);
+        const keys = await registerParticipant(api, party.name);
         agent = await startAgent(coordinator, party.name, files[i], { keys, log, timeoutMs: CONNECT_TIMEOUT_MS });
         if (attacker && plan.attack) arm(agent, keys, plan.attack, plan.config.seed + i);
+        if (dropRate > 0) {
+          dropOut(agent, {
+            rate: dropRate,
+            seed: plan.config.seed * 1_000_003 + i,
+            secure: plan.spec.secureAggregation !== undefined,
+            whenOffline: async () => {
+              await eventually(async () => (await api.participants()).find((p) => p.name === party.name)?.online, (online) => online === false);
+            },
+            onDrop: (round, stage) => {
+              dropped.set(round, (dropped.get(round) ?? new Set()).add(party.name));
+              hooks.log?.(`${party.name}: dropped out of round ${round} at its ${stage} step`);
+            },
+          });
+        }
       } catch (err) {
         // A failure already reported says more than the timeout it caused.
         throw failure ?? err;
       }
       // The coordinator refusing an attacker is the point; refusing an honest party is a defect.
-      const refused = (ack: Ack) => {
+      const refused = (ack: Ack, round?: number) => {
+        if (round !== undefined && droppedIn(party.name, round)) return;
         if (!ack.ok && !attacker) fail(new Error(`party ${party.name}: the coordinator refused it: ${ack.error.code} ${ack.error.message}`));
       };
       agent.on('statistics', (_job: string, ack: Ack) => refused(ack));
-      agent.on('trained', ({ ack }: { ack: Ack }) => refused(ack));
+      agent.on('trained', ({ ack, round }: { ack: Ack; round: number }) => refused(ack, round));
       agents.push(agent);
     }
 
@@ -378,6 +441,8 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
     const rounds: RoundResult[] = [];
     // Scored inside the event, before the next round starts; the coordinator runs this job only.
     coordinator.engine.events.on('job', (event: JobEvent) => {
+      // A paused job waits for an operator the simulation does not have.
+      if (event.type === 'status' && event.status === 'paused') fail(new Error(`the federated job paused: ${event.error ?? 'no reason given'}`));
       if (event.type !== 'round' || failure) return;
       try {
         const { round } = event;
@@ -393,6 +458,8 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
           trainLoss: round.metrics.trainLoss ?? null,
           test: testMetrics(shape, model.weights, prepared.data, prepared.preprocessing.target),
           seconds: (round.closedAt - round.startedAt) / 1000,
+          ...(dropRate > 0 && { attempts: round.attempts, dropped: [...(dropped.get(round.round) ?? [])].sort(byCodeUnits) }),
+          ...(plan.spec.dp && { privacy: { epsilon: epsilonAfter(plan.spec.dp, round.round) } }),
         };
         rounds.push(result);
         hooks.onRound?.(result, plan.config.rounds);
@@ -401,11 +468,13 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
       }
     });
 
-    const job = await AdminApi.of(coordinator).createJob(plan.spec);
+    const job = await api.createJob(plan.spec);
     await coordinator.engine.whenFinished(job.id);
     if (failure) throw failure;
     const finished = coordinator.store.getJob(job.id)!;
-    if (finished.status !== 'completed' || !prepared) {
+    // A job with an ε budget may stop before its last round: that is its result, not a failure.
+    const budgetStop = finished.status === 'stopped' && finished.error?.startsWith('privacy budget') === true;
+    if ((finished.status !== 'completed' && !budgetStop) || !prepared) {
       throw new Error(`the federated job ended ${finished.status}${finished.error ? `: ${finished.error}` : ''}`);
     }
     if (hooks.onModel) {
@@ -508,7 +577,10 @@ export async function runSimulation(plan: SimPlan, hooks: SimHooks = {}): Promis
       partition: plan.partition,
       ...(attack && { attack }),
       rounds,
-      final: { test: rounds[rounds.length - 1].test },
+      final: {
+        test: rounds[rounds.length - 1].test,
+        ...(plan.spec.dp && { privacy: { epsilon: epsilonAfter(plan.spec.dp, rounds[rounds.length - 1].round), delta: plan.spec.dp.delta } }),
+      },
       centralized,
     };
   } finally {

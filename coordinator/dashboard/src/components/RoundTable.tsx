@@ -16,6 +16,19 @@ export function RoundTable({ rounds }: { rounds: readonly RoundRecord[] }) {
     const [source, name] = key.split(/:(.*)/);
     return source === 'train' ? r.metrics[name] : r.evaluation?.metrics[name];
   };
+  // A job with differential privacy: ε spent after each round, at the job's δ.
+  const privacy: Column<RoundRecord>[] = rounds.some((r) => r.privacy)
+    ? [
+        {
+          key: 'epsilon',
+          label: t('rounds.epsilon'),
+          numeric: true,
+          testId: 'round-epsilon',
+          title: (r) => (r.privacy ? t('rounds.epsilonTitle', { delta: r.privacy.delta }) : undefined),
+          render: (r) => formatNumber(r.privacy?.epsilon, 3),
+        },
+      ]
+    : [];
   const metrics = metricSeries(t, rounds).map(
     (m): Column<RoundRecord> => ({ key: m.key, label: m.label, numeric: true, render: (r) => formatNumber(value(r, m.key)) }),
   );
@@ -60,6 +73,7 @@ export function RoundTable({ rounds }: { rounds: readonly RoundRecord[] }) {
           },
         },
         ...metrics,
+        ...privacy,
         { key: 'duration', label: t('rounds.duration'), numeric: true, render: (r) => formatSeconds(r.closedAt - r.startedAt) },
         { key: 'attempts', label: t('rounds.attempts'), numeric: true, render: (r) => r.attempts },
         { key: 'sha', label: t('rounds.sha'), render: (r) => <code title={r.modelSha256}>{r.modelSha256.slice(0, 12)}…</code> },
