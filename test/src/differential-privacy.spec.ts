@@ -54,13 +54,13 @@ describe('differential privacy in a running federation', () => {
     }
   });
 
-  it('refuses DP without secure aggregation, or with sample weighting, naming why', () => {
+  it('refuses DP without secure aggregation, or with sample weighting, naming why', async () => {
     expect(refusals.map((r) => r.status)).toEqual([400, 400]);
     expect(JSON.stringify(refusals[0].body)).toMatch(/differential privacy needs secureAggregation/);
     expect(JSON.stringify(refusals[1].body)).toMatch(/weighting 'uniform'/);
   });
 
-  it('stops before a round would exceed the budget, and says so', () => {
+  it('stops before a round would exceed the budget, and says so', async () => {
     expect(job.status).toBe('stopped');
     expect(job.round).toBe(2);
     expect(job.error).toMatch(/privacy budget: round 3 would take ε to/);
@@ -68,7 +68,7 @@ describe('differential privacy in a running federation', () => {
     expect(job.privacy!.epsilon).toBeLessThanOrEqual(budget);
   });
 
-  it('reports ε after every round', () => {
+  it('reports ε after every round', async () => {
     expect(rounds.map((r) => r.privacy)).toEqual([
       { epsilon: epsilonAfter(dp, 1), delta: 1e-5 },
       { epsilon: epsilonAfter(dp, 2), delta: 1e-5 },
@@ -76,14 +76,14 @@ describe('differential privacy in a running federation', () => {
     expect(rounds[1].privacy!.epsilon).toBeGreaterThan(rounds[0].privacy!.epsilon);
   });
 
-  it('audit verify recomputes the noisy secure rounds', () => {
-    const store = new SqliteStore(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+  it('audit verify recomputes the noisy secure rounds', async () => {
+    const store = await SqliteStore.open(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
     try {
-      const report = verifyStore(store, path.join(coordinator.config.dataDir, STORE_FILE));
+      const report = await verifyStore(store, path.join(coordinator.config.dataDir, STORE_FILE));
       expect(report.failure).toBeUndefined();
       expect(report.lines).toContain(`job ${job.id}: 2 rounds, 2 recomputed from 8 retained updates, models match`);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteStore, STORE_FILE, verifyStore, type RunningCoordinator } from '@fl/coordinator';
+import { SqliteStore, STORE_FILE, toArray, verifyStore, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import { AdminApi, DATA_DIR, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 
@@ -72,38 +72,38 @@ describe('secure aggregation in a running federation', () => {
       agents.forEach((a) => a.stop());
       await coordinator.close();
     }
-    store = new SqliteStore(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+    store = await SqliteStore.open(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
   });
 
-  afterAll(() => store?.close());
+  afterAll(async () => store?.close());
 
-  it('completes every job', () => {
-    for (const [name, id] of Object.entries(jobs)) expect({ name, status: store.getJob(id)!.status }).toEqual({ name, status: 'completed' });
+  it('completes every job', async () => {
+    for (const [name, id] of Object.entries(jobs)) expect({ name, status: (await store.getJob(id))!.status }).toEqual({ name, status: 'completed' });
     expect(logs.filter((line) => /ignored|error:|refused the/.test(line))).toEqual([]);
   });
 
-  it('reaches plain FedAvg’s model within the quantization error', () => {
-    const plain = store.getModel(jobs.plain, ROUNDS)!.weights;
-    const masked = store.getModel(jobs.secure, ROUNDS)!.weights;
+  it('reaches plain FedAvg’s model within the quantization error', async () => {
+    const plain = (await store.getModel(jobs.plain, ROUNDS))!.weights;
+    const masked = (await store.getModel(jobs.secure, ROUNDS))!.weights;
     expect(maxDifference(plain, masked)).toBeLessThan(1e-4);
     expect(maxDifference(plain, masked)).toBeGreaterThan(0);
-    for (const round of store.listRounds(jobs.secure)) expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3', 'site-4']);
+    for (const round of await store.listRounds(jobs.secure)) expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3', 'site-4']);
   });
 
-  it('recovers a site that dropped during unmasking: its input is in the sum', () => {
-    const [round] = store.listRounds(jobs.lateDropout);
+  it('recovers a site that dropped during unmasking: its input is in the sum', async () => {
+    const [round] = await store.listRounds(jobs.lateDropout);
     expect(round.contributors).toHaveLength(5);
     // (an answer of the job before may be acknowledged after it ended: only this job's count)
     expect(lateSteps.filter((step) => step.startsWith(jobs.lateDropout))).toEqual([`${jobs.lateDropout}:advertise`, `${jobs.lateDropout}:share`]);
-    expect(maxDifference(store.getModel(jobs.lateDropout, 1)!.weights, store.getModel(jobs.plain, 1)!.weights)).toBeLessThan(1e-4);
+    expect(maxDifference((await store.getModel(jobs.lateDropout, 1))!.weights, (await store.getModel(jobs.plain, 1))!.weights)).toBeLessThan(1e-4);
   });
 
-  it('recovers a site that dropped after sharing its keys: the sum is that of the others', () => {
-    const [round] = store.listRounds(jobs.dropout);
+  it('recovers a site that dropped after sharing its keys: the sum is that of the others', async () => {
+    const [round] = await store.listRounds(jobs.dropout);
     expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3']);
     expect(round.failures.map((f) => f.participant)).toEqual(['site-4']);
     // The same sites trained the same round of the plain job from the same model (same statistics, seeds): its FedAvg of the four is the reference.
-    const samples = new Map(store.listRounds(jobs.plain)[0].contributors.map((c) => [c.participant, c.numSamples]));
+    const samples = new Map((await store.listRounds(jobs.plain))[0].contributors.map((c) => [c.participant, c.numSamples]));
     const db = new Database(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
     let reference: Float32Array;
     try {
@@ -119,19 +119,19 @@ describe('secure aggregation in a running federation', () => {
     } finally {
       db.close();
     }
-    expect(maxDifference(store.getModel(jobs.plain, 0)!.weights, store.getModel(jobs.dropout, 0)!.weights)).toBe(0);
-    expect(maxDifference(store.getModel(jobs.dropout, 1)!.weights, reference)).toBeLessThan(1e-4);
-    expect(maxDifference(store.getModel(jobs.plain, 1)!.weights, reference)).toBeGreaterThan(1e-3);
+    expect(maxDifference((await store.getModel(jobs.plain, 0))!.weights, (await store.getModel(jobs.dropout, 0))!.weights)).toBe(0);
+    expect(maxDifference((await store.getModel(jobs.dropout, 1))!.weights, reference)).toBeLessThan(1e-4);
+    expect(maxDifference((await store.getModel(jobs.plain, 1))!.weights, reference)).toBeGreaterThan(1e-3);
   });
 
-  it('keeps no individual update of a secure job, in the store or the audit log', () => {
-    const kinds = [...store.auditRecords()].map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string } });
+  it('keeps no individual update of a secure job, in the store or the audit log', async () => {
+    const kinds = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string } });
     for (const id of [jobs.secure, jobs.lateDropout, jobs.dropout]) {
       const ofJob = kinds.filter((r) => r.data.job === id).map((r) => r.kind);
       expect(ofJob).not.toContain('update.accepted');
       expect(ofJob.filter((k) => k === 'secagg.input')).toHaveLength(id === jobs.secure ? 5 * ROUNDS : id === jobs.lateDropout ? 5 : 4);
     }
-    const size = store.getModel(jobs.secure, 0)!.weights.length;
+    const size = (await store.getModel(jobs.secure, 0))!.weights.length;
     const db = new Database(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
     try {
       const rows = db.prepare('SELECT weights FROM updates WHERE job = ?').all(jobs.secure) as { weights: Buffer }[];
@@ -150,13 +150,13 @@ describe('secure aggregation in a running federation', () => {
     }
   });
 
-  it('audit verify recomputes every secure round, and fails when a stored masked input changes', () => {
+  it('audit verify recomputes every secure round, and fails when a stored masked input changes', async () => {
     const copy = path.join(tempDir('secagg-tamper'), STORE_FILE);
     fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), copy);
-    const copied = new SqliteStore(copy, { readonly: true });
+    const copied = await SqliteStore.open(copy, { readonly: true });
     const db = new Database(copy);
     try {
-      const report = verifyStore(copied, copy);
+      const report = await verifyStore(copied, copy);
       expect(report.failure).toBeUndefined();
       expect(report.lines).toContain(`job ${jobs.secure}: ${ROUNDS} rounds, ${ROUNDS} recomputed from ${5 * ROUNDS} retained updates, models match`);
       expect(report.lines).toContain(`job ${jobs.dropout}: 1 round, 1 recomputed from 4 retained updates, models match`);
@@ -164,10 +164,10 @@ describe('secure aggregation in a running federation', () => {
       const changed = Buffer.from(row.weights);
       changed[9] ^= 0x01;
       db.prepare("UPDATE updates SET weights = ? WHERE job = ? AND round = 2 AND participant = 'site-1'").run(changed, jobs.secure);
-      const tampered = verifyStore(copied, copy);
+      const tampered = await verifyStore(copied, copy);
       expect(tampered.failure?.where).toContain(`update of site-1, round 2 of job ${jobs.secure}`);
     } finally {
-      copied.close();
+      await copied.close();
       db.close();
     }
   });

@@ -78,7 +78,7 @@ describe('a SCAFFOLD job through a coordinator killed with SIGKILL', () => {
     await eventually(async () => (await api.request<JobRecord>('GET', `/api/jobs/${jobId}`)).body.status, (s) => s === 'completed' || s === 'failed', 180_000);
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   });
 
@@ -91,14 +91,14 @@ describe('a SCAFFOLD job through a coordinator killed with SIGKILL', () => {
     expect(rounds.map((r) => r.round)).toEqual(Array.from({ length: ROUNDS }, (_, i) => i + 1));
   });
 
-  it('kept a control variate for every site through to the last round', () => {
-    const store = new SqliteStore(path.join(dir, 'coordinator', STORE_FILE), { readonly: true });
+  it('kept a control variate for every site through to the last round', async () => {
+    const store = await SqliteStore.open(path.join(dir, 'coordinator', STORE_FILE), { readonly: true });
     try {
-      const stored = store.getStrategyState(jobId)!;
+      const stored = (await store.getStrategyState(jobId))!;
       expect(stored.round).toBe(ROUNDS);
       expect(Object.keys(decodeState(stored.bytes)!)).toEqual(['c', 'c/party-1', 'c/party-2', 'c/party-3']);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

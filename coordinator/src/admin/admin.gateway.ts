@@ -31,10 +31,10 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
   ) {}
 
   afterInit(namespace: AdminNamespace): void {
-    namespace.use((socket, next) => {
+    namespace.use(async (socket, next) => {
       // Both roles may watch: nothing can be changed through this namespace.
       const token = (socket.handshake.auth as Partial<AdminHandshakeAuth> | undefined)?.token;
-      if (this.credentials.identify(token)) {
+      if (await this.credentials.identify(token).catch(() => null)) {
         (socket.data as { token?: unknown }).token = token;
         return next();
       }
@@ -47,7 +47,11 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
     // A token that stops working (signed out, revoked, its user removed, its session expired) stops the feed too.
     const recheck = () => {
       for (const socket of namespace.sockets.values()) {
-        if (!this.credentials.identify((socket.data as { token?: unknown }).token)) socket.disconnect(true);
+        void this.credentials.identify((socket.data as { token?: unknown }).token).then(
+          (principal) => principal || socket.disconnect(true),
+          // A store that cannot answer now (stopping) cuts no feed: the next check decides.
+          () => undefined,
+        );
       }
     };
     const expiries = setInterval(recheck, 60_000).unref();

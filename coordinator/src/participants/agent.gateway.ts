@@ -39,9 +39,9 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   ) {}
 
   afterInit(namespace: Namespace): void {
-    namespace.use((socket, next) => {
+    namespace.use(async (socket, next) => {
       try {
-        const { participant, handshake } = this.handshakes.verify(socket.handshake.auth, Date.now(), socket.handshake.address);
+        const { participant, handshake } = await this.handshakes.verify(socket.handshake.auth, Date.now(), socket.handshake.address);
         socket.data = {
           participant: participant.name,
           handshakeNonce: handshake.header.nonce,

@@ -10,79 +10,79 @@ const auth = (keys: KeyPair, timestamp = Date.now(), nonce = randomNonce()) => {
 
 describe('the handshake verifier', () => {
   const known = generateKeyPair();
-  const record: ParticipantRecord = { name: 'bank-a', organisation: 'A', publicKey: encodeKey(known.publicKey), createdAt: 0 };
-  const participants = { getParticipantByKey: (k: string) => (k === record.publicKey ? record : undefined) } as ParticipantRepository;
+  const record = { name: 'bank-a', organisation: 'A', publicKey: encodeKey(known.publicKey), createdAt: 0 } as ParticipantRecord;
+  const participants = { getParticipantByKey: async (k: string) => (k === record.publicKey ? record : undefined) } as Pick<ParticipantRepository, 'getParticipantByKey'> as ParticipantRepository;
 
-  it('accepts a fresh handshake of a registered key', () => {
-    expect(new HandshakeVerifier(participants, 60_000).verify(auth(known)).participant).toEqual(record);
+  it('accepts a fresh handshake of a registered key', async () => {
+    expect((await new HandshakeVerifier(participants, 60_000).verify(auth(known))).participant).toEqual(record);
   });
 
-  it('refuses replays within the window and forgets nonces after it', () => {
+  it('refuses replays within the window and forgets nonces after it', async () => {
     const verifier = new HandshakeVerifier(participants, 1000);
     const now = Date.now();
     const first = auth(known, now);
-    verifier.verify(first, now);
-    expect(() => verifier.verify(first, now + 10)).toThrow(expect.objectContaining({ code: 'REPLAYED_NONCE' }));
-    verifier.verify(auth(known, now + 5000), now + 5000);
+    await verifier.verify(first, now);
+    await expect(verifier.verify(first, now + 10)).rejects.toThrow(expect.objectContaining({ code: 'REPLAYED_NONCE' }));
+    await verifier.verify(auth(known, now + 5000), now + 5000);
     expect((verifier as unknown as { seen: Map<string, number> }).seen.size).toBe(1);
   });
 
-  it('refuses a handshake signed before it started, whose nonce it cannot have seen: a replay across a restart', () => {
+  it('refuses a handshake signed before it started, whose nonce it cannot have seen: a replay across a restart', async () => {
     const now = Date.now();
     const verifier = new HandshakeVerifier(participants, 60_000, new FailureLimiter(20, 60_000), now);
-    expect(() => verifier.verify(auth(known, now - 10), now)).toThrow(expect.objectContaining({ code: 'REPLAYED_NONCE' }));
-    expect(verifier.verify(auth(known, now), now).participant).toEqual(record);
+    await expect(verifier.verify(auth(known, now - 10), now)).rejects.toThrow(expect.objectContaining({ code: 'REPLAYED_NONCE' }));
+    expect((await verifier.verify(auth(known, now), now)).participant).toEqual(record);
   });
 
-  it('refuses with the code of the first failed check', () => {
+  it('refuses with the code of the first failed check', async () => {
     const verifier = new HandshakeVerifier(participants, 1000);
     const tampered = auth(known);
     tampered.header.timestamp += 1;
-    expect(() => verifier.verify(tampered)).toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE' }));
-    expect(() => verifier.verify(auth(known, Date.now() - 5000))).toThrow(expect.objectContaining({ code: 'STALE_TIMESTAMP' }));
-    expect(() => verifier.verify(auth(generateKeyPair()))).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
-    expect(() => verifier.verify({ header: {} })).toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
+    await expect(verifier.verify(tampered)).rejects.toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE' }));
+    await expect(verifier.verify(auth(known, Date.now() - 5000))).rejects.toThrow(expect.objectContaining({ code: 'STALE_TIMESTAMP' }));
+    await expect(verifier.verify(auth(generateKeyPair()))).rejects.toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
+    await expect(verifier.verify({ header: {} })).rejects.toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
   });
 });
 
 describe('failed handshakes', () => {
   const participants = { getParticipantByKey: () => undefined } as unknown as ParticipantRepository;
 
-  it('are rate-limited per address, and per key when its holder signed them, for a window', () => {
+  it('are rate-limited per address, and per key when its holder signed them, for a window', async () => {
     const verifier = new HandshakeVerifier(participants, 60_000, new FailureLimiter(3, 1000));
     const keys = generateKeyPair();
     const now = Date.now();
     for (let i = 0; i < 3; i++) {
-      expect(() => verifier.verify(auth(keys, now), now, '10.0.0.1')).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
+      await expect(verifier.verify(auth(keys, now), now, '10.0.0.1')).rejects.toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
     }
-    expect(() => verifier.verify(auth(keys, now), now, '10.0.0.1')).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
+    await expect(verifier.verify(auth(keys, now), now, '10.0.0.1')).rejects.toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
     // the same key from another address is limited too; another key from another address is not
-    expect(() => verifier.verify(auth(keys, now), now, '10.0.0.2')).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
-    expect(() => verifier.verify(auth(generateKeyPair(), now), now, '10.0.0.2')).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
+    await expect(verifier.verify(auth(keys, now), now, '10.0.0.2')).rejects.toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
+    await expect(verifier.verify(auth(generateKeyPair(), now), now, '10.0.0.2')).rejects.toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
     // after the window, the address may try again
     const later = now + 1001;
-    expect(() => verifier.verify(auth(keys, later), later, '10.0.0.1')).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
+    await expect(verifier.verify(auth(keys, later), later, '10.0.0.1')).rejects.toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
   });
 });
 
 describe('handshakes that name a key without holding it', () => {
   const victim = generateKeyPair();
-  const record: ParticipantRecord = { name: 'bank-v', organisation: 'V', publicKey: encodeKey(victim.publicKey), createdAt: 0 };
-  const participants = { getParticipantByKey: (k: string) => (k === record.publicKey ? record : undefined) } as ParticipantRepository;
+  const record = { name: 'bank-v', organisation: 'V', publicKey: encodeKey(victim.publicKey), createdAt: 0 } as ParticipantRecord;
+  const participants = { getParticipantByKey: async (k: string) => (k === record.publicKey ? record : undefined) } as Pick<ParticipantRepository, 'getParticipantByKey'> as ParticipantRepository;
 
-  it("count against the sender's address only: the key's holder still gets in from its own", () => {
+  it("count against the sender's address only: the key's holder still gets in from its own", async () => {
     const verifier = new HandshakeVerifier(participants, 60_000, new FailureLimiter(3, 60_000));
     const now = Date.now();
     const forged = () => auth(victim, now);
     for (let i = 0; i < 5; i++) {
       const attempt = forged();
       attempt.signature = signHeader('handshake', attempt.header, generateKeyPair().secretKey);
-      expect(() => verifier.verify(attempt, now, '10.6.6.6')).toThrow(expect.objectContaining({ code: i < 3 ? 'BAD_SIGNATURE' : 'RATE_LIMITED' }));
+      await expect(verifier.verify(attempt, now, '10.6.6.6')).rejects.toThrow(expect.objectContaining({ code: i < 3 ? 'BAD_SIGNATURE' : 'RATE_LIMITED' }));
     }
     // a handshake the victim signed, replayed by the stranger, does not count against the key either
     const seen = auth(victim, now);
-    expect(verifier.verify(seen, now, '10.0.0.1').participant).toEqual(record);
-    for (let i = 0; i < 5; i++) expect(() => verifier.verify(seen, now, `10.7.7.${i}`)).toThrow(expect.objectContaining({ code: 'REPLAYED_NONCE' }));
-    expect(verifier.verify(auth(victim, now), now, '10.0.0.1').participant).toEqual(record);
+    expect((await verifier.verify(seen, now, '10.0.0.1')).participant).toEqual(record);
+    for (let i = 0; i < 5; i++) await expect(verifier.verify(seen, now, `10.7.7.${i}`)).rejects.toThrow(expect.objectContaining({ code: 'REPLAYED_NONCE' }));
+    expect((await verifier.verify(auth(victim, now), now, '10.0.0.1')).participant).toEqual(record);
   });
 });

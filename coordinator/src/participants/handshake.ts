@@ -44,12 +44,12 @@ export class HandshakeVerifier {
    * afresh (signature, timestamp and nonce good): a stranger who merely names a
    * key, or replays a handshake it saw, cannot lock that key's holder out.
    */
-  verify(auth: unknown, now = Date.now(), address = 'unknown'): { participant: ParticipantRecord; handshake: Handshake } {
+  async verify(auth: unknown, now = Date.now(), address = 'unknown'): Promise<{ participant: ParticipantRecord; handshake: Handshake }> {
     const addressKey = `address:${address}`;
     if (this.limiter.blocked(addressKey, now)) throw this.rateLimited();
     const signed: { key?: string } = {};
     try {
-      return this.check(auth, now, signed);
+      return await this.check(auth, now, signed);
     } catch (err) {
       this.limiter.fail(addressKey, now);
       if (signed.key) this.limiter.fail(signed.key, now);
@@ -62,7 +62,7 @@ export class HandshakeVerifier {
   }
 
   /** Checks a handshake; sets `signed.key` once it is known to come from the key's holder. */
-  private check(auth: unknown, now: number, signed: { key?: string }): { participant: ParticipantRecord; handshake: Handshake } {
+  private async check(auth: unknown, now: number, signed: { key?: string }): Promise<{ participant: ParticipantRecord; handshake: Handshake }> {
     const parsed = HandshakeSchema.safeParse(auth);
     if (!parsed.success) throw new FlError('INVALID_FRAME', `handshake ${describeZodError(parsed.error)}`);
     const { header, signature } = parsed.data;
@@ -82,7 +82,7 @@ export class HandshakeVerifier {
     this.seen.set(nonceKey, header.timestamp + this.windowMs);
     signed.key = `key:${header.publicKey}`;
     if (this.limiter.blocked(signed.key, now)) throw this.rateLimited();
-    const participant = this.participants.getParticipantByKey(header.publicKey);
+    const participant = await this.participants.getParticipantByKey(header.publicKey);
     if (!participant) throw new FlError('UNKNOWN_PARTICIPANT', 'this public key is not registered with the coordinator');
     const refused = statusRefusal(participant);
     if (refused) throw new FlError(refused.code, refused.message);

@@ -176,29 +176,29 @@ export class JobRun {
     try {
       if (!this.job.preprocessing) await this.statisticsPhase();
       while (this.job.round < this.job.spec.rounds) {
-        if (!this.withinPrivacyBudget(this.job.round + 1)) return;
+        if (!(await this.withinPrivacyBudget(this.job.round + 1))) return;
         await this.trainingRound(this.job.round + 1);
         // Earlier rounds are evaluated with the next round's train exchange; the last has none, nor has a masked input.
         const alone = this.job.round === this.job.spec.rounds || this.job.spec.secureAggregation !== undefined;
         if (alone && this.evaluationDue(this.job.round)) await this.evaluationPhase(this.job.round);
       }
-      this.setStatus('completed');
+      await this.setStatus('completed');
       this.announceEnd();
       this.deps.log('info', `job ${this.job.id} completed after ${this.job.round} rounds`);
     } catch (err) {
       if (err instanceof Halted) return;
       const message = (err as Error).message;
       this.deps.log('error', `job ${this.job.id} failed: ${message}`);
-      this.setStatus('failed', message);
+      await this.setStatus('failed', message).catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its failure: ${failed.message}`));
     }
   }
 
   /** False, having stopped the job, when the next round would take its ε over its budget: it stops before, never after. */
-  private withinPrivacyBudget(round: number): boolean {
+  private async withinPrivacyBudget(round: number): Promise<boolean> {
     const { dp } = this.job.spec;
     if (!dp || withinBudget(dp, round)) return true;
     const reason = `privacy budget: round ${round} would take ε to ${epsilonAfter(dp, round).toFixed(3)} (δ = ${dp.delta}), over the budget of ${dp.epsilonBudget}`;
-    this.setStatus('stopped', reason);
+    await this.setStatus('stopped', reason);
     this.announceEnd();
     this.deps.log('info', `job ${this.job.id} stopped after round ${round - 1}: ${reason}`);
     return false;
@@ -213,7 +213,7 @@ export class JobRun {
   }
 
   /** Holds the job: the open phase ends uncommitted and starts again on resume. */
-  pause(): void {
+  async pause(): Promise<void> {
     if (this.control !== 'run') return;
     this.control = 'pause';
     if (this.phase) {
@@ -221,7 +221,7 @@ export class JobRun {
       this.phase.collection.close('job paused');
     }
     this.wake();
-    this.setStatus('paused');
+    await this.setStatus('paused');
   }
 
   resume(): void {
@@ -421,7 +421,7 @@ export class JobRun {
     const { spec } = this.job;
     for (let attempt = 1; ; attempt++) {
       const selected = await this.waitForParticipants();
-      this.setStatus('statistics');
+      await this.setStatus('statistics');
       const collection = new ReplyCollection<LocalStatistics>(new Set(selected), this.deadline(), this.deps.clock);
       const header = { type: 'statistics-request' as const, job: this.job.id, spec, issuedAt: this.deps.clock.now() };
       const signature = this.deps.identity.sign('statistics-request', header);
@@ -443,13 +443,13 @@ export class JobRun {
         const initial = initialParameters(modelShape(this.job, preprocessing));
         const sha256 = sha256Hex(encodeWeights(initial));
         const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: this.deps.clock.now() };
-        this.deps.store.transaction(() => {
-          this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
-          for (const e of excluded) this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
+        await this.deps.store.transaction(async () => {
+          await this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
+          for (const e of excluded) await this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
           const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
-          this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
+          await this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
         });
-        this.refresh();
+        await this.refresh();
         this.model = model;
         this.deps.log(
           'info',
@@ -459,20 +459,20 @@ export class JobRun {
         return;
       }
       for (const e of excluded) collection.failures.set(e.participant, { reason: e.reason, code: e.code });
-      attempt = this.belowMinimum('statistics phase', attempt, collection, admitted.size);
+      attempt = await this.belowMinimum('statistics phase', attempt, collection, admitted.size);
     }
   }
 
   private async trainingRound(round: number): Promise<void> {
     const { spec } = this.job;
     // The model committed last, kept since its commit: read from the store only after a restart.
-    const global = (this.model ??= this.deps.store.getModel(this.job.id)!);
+    const global = (this.model ??= (await this.deps.store.getModel(this.job.id))!);
     const bytes = encodeWeights(global.weights);
-    const state = this.committedState();
+    const state = await this.committedState();
     for (let attempt = 1; ; attempt++) {
       const instructions = this.strategy.configureTrain(round, await this.waitForParticipants(), state);
       const selected = instructions.participants;
-      this.setStatus('training');
+      await this.setStatus('training');
       if (this.job.spec.secureAggregation) {
         const done = await this.secureRound(round, attempt, selected, global, bytes, state, instructions);
         if (done === 'restart') attempt--;
@@ -485,7 +485,7 @@ export class JobRun {
       const aggregation = this.strategy.aggregateTrain(global.weights, state);
       // The model sent is the previous round's: its evaluation, when due, travels with this exchange.
       const evaluate = round > 1 && this.evaluationDue(round - 1);
-      const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const, evaluate };
+      const header = { ...(await this.modelHeader(round, global.sha256, collection.deadline)), type: 'train' as const, evaluate };
       const evaluations = new Map<string, HeldOutEvaluation>();
       const phase: Phase = {
         kind: 'training',
@@ -526,18 +526,18 @@ export class JobRun {
         };
         // The previous round's evaluation, which came with this round's updates, goes in the same transaction.
         const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: this.strategy.aggregateEvaluate(evaluations) } : undefined;
-        this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated);
+        await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated);
         this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
         this.strategyState = result.state;
         // What the commit changed, without reading back (and parsing) the whole job.
         this.job = { ...this.job, round, updatedAt: record.closedAt };
         const shown = Object.entries(record.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
         this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
-        if (evaluated) this.notifyEvaluation(evaluated.round);
+        if (evaluated) await this.notifyEvaluation(evaluated.round);
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
       }
-      attempt = this.belowMinimum(`round ${round}`, attempt, collection);
+      attempt = await this.belowMinimum(`round ${round}`, attempt, collection);
     }
   }
 
@@ -558,6 +558,8 @@ export class JobRun {
   ): Promise<'committed' | 'restart' | number> {
     const startedAt = this.deps.clock.now();
     let deadline = this.deadline();
+    // The selected participants' keys, read once: the secure round asks for them while it checks replies.
+    const keys = new Map((await this.deps.store.listParticipants()).map((p) => [p.name, p.publicKey]));
     const host: SecureRoundHost = {
       job: this.job.id,
       spec: this.job.spec as JobSpec & { secureAggregation: SecureAggregationSpec },
@@ -567,7 +569,7 @@ export class JobRun {
         const collection = new ReplyCollection<SecureReply>(new Set(participants), deadline, this.deps.clock);
         let asking: Asking;
         if (ask.event === 'train') {
-          const header = { ...this.modelHeader(round, global.sha256, deadline), type: 'train' as const, evaluate: false };
+          const header = { ...(await this.modelHeader(round, global.sha256, deadline)), type: 'train' as const, evaluate: false };
           const messages = this.trainMessages(header, bytes, instructions);
           asking = this.asking('train', (participant) => {
             const base = messages(participant);
@@ -580,8 +582,8 @@ export class JobRun {
         return (await this.runPhase({ kind: 'secagg', round, step, collection, check, ...asking })) ? null : collection;
       },
       sign: (header) => this.deps.identity.sign('secagg-request', header),
-      identityKey: (participant) => identityKeyOf(this.deps.store.getParticipant(participant)?.publicKey),
-      identityKeyText: (participant) => this.deps.store.getParticipant(participant)?.publicKey,
+      identityKey: (participant) => identityKeyOf(keys.get(participant)),
+      identityKeyText: (participant) => keys.get(participant),
       now: () => this.deps.clock.now(),
       deadline: () => deadline,
     };
@@ -589,7 +591,7 @@ export class JobRun {
     if (outcome.kind === 'restart') return 'restart';
     if (outcome.kind === 'short' || this.control !== 'run') {
       if (outcome.kind === 'short' && outcome.reason) this.deps.log('warn', `job ${this.job.id} ${outcome.what}: ${outcome.reason}`);
-      return this.belowMinimum(outcome.kind === 'short' ? outcome.what : `round ${round}`, attempt, outcome.collection as ReplyCollection<unknown>);
+      return await this.belowMinimum(outcome.kind === 'short' ? outcome.what : `round ${round}`, attempt, outcome.collection as ReplyCollection<unknown>);
     }
     const { weights, weight } = secureUpdate(global.weights, outcome.sum, outcome.quantization);
     const aggregation = this.strategy.aggregateTrain(global.weights, state);
@@ -615,7 +617,7 @@ export class JobRun {
       evaluation: null,
     };
     const replies = new Map(outcome.inputs.map(({ participant, sha256: masked }) => [participant, { numSamples: 0, sha256: masked }]));
-    this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, replies, undefined, { unmasked: outcome.unmasked, weight });
+    await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, replies, undefined, { unmasked: outcome.unmasked, weight });
     this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
     this.strategyState = result.state;
     this.job = { ...this.job, round, updatedAt: record.closedAt };
@@ -632,7 +634,7 @@ export class JobRun {
    * aggregate needs), the retention policy, and the evaluation of an earlier
    * round's model that came with its updates.
    */
-  private commit(
+  private async commit(
     record: RoundRecord,
     weights: Float32Array,
     state: StoredStrategyState,
@@ -640,20 +642,20 @@ export class JobRun {
     replies: ReadonlyMap<string, Contribution>,
     evaluated?: { round: number; evaluation: RoundEvaluation },
     secure?: { unmasked: AuditData<'secagg.unmasked'>; weight: number },
-  ): void {
+  ): Promise<void> {
     const { job, round, modelSha256: sha256 } = record;
     const { store, audit, identity, retention } = this.deps;
-    store.transaction(() => {
-      store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt }, state);
-      if (evaluated) store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
+    await store.transaction(async () => {
+      await store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt }, state);
+      if (evaluated) await store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
       const contributors = [...replies].map(([participant, { numSamples, sha256 }]) => ({ participant, numSamples, sha256 }));
-      if (secure) audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
+      if (secure) await audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
       const data = { job, round, sha256, previous, contributors, strategy: this.strategy.spec, stateSha256: state.sha256, ...(secure && { secure: { weight: secure.weight } }) };
-      audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
+      await audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
       const throughRound = retention.rounds === undefined ? 0 : round - retention.rounds;
       if (throughRound > 0) {
-        store.pruneUpdates(job, throughRound);
-        audit.append('updates.pruned', 'coordinator', { job, throughRound });
+        await store.pruneUpdates(job, throughRound);
+        await audit.append('updates.pruned', 'coordinator', { job, throughRound });
       }
     });
   }
@@ -671,7 +673,7 @@ export class JobRun {
     // What was accepted is recorded whatever becomes of the phase: committed, started again, or stopped.
     // Not when the coordinator shuts down: like a crash, that drops the round, which starts again.
     // A training round that commits writes them in its commit's transaction (commit()): one, not two.
-    if (!this.halted && !this.commits(phase)) this.deps.audit.flush();
+    if (!this.halted && !this.commits(phase)) await this.deps.audit.flush();
     return this.interrupted();
   }
 
@@ -735,9 +737,9 @@ export class JobRun {
   }
 
   /** The state the last committed round left the strategy in: kept since its commit, read from the store after a restart. */
-  private committedState(): StrategyState {
+  private async committedState(): Promise<StrategyState> {
     if (!this.strategyState) {
-      const stored = this.deps.store.getStrategyState(this.job.id);
+      const stored = await this.deps.store.getStrategyState(this.job.id);
       const state = stored ? decodeState(stored.bytes) : EMPTY_STATE;
       if (!state) throw new Error(`the stored strategy state of round ${stored!.round} cannot be read`);
       this.strategyState = state;
@@ -754,9 +756,9 @@ export class JobRun {
     return this.setup;
   }
 
-  private modelHeader(round: number, weightsSha256: string, deadline: number) {
+  private async modelHeader(round: number, weightsSha256: string, deadline: number) {
     // The log's head goes out signed with every model: each site holds it against a later rewrite of the log.
-    const auditHead = this.deps.store.auditHead()!;
+    const auditHead = (await this.deps.store.auditHead())!;
     return { job: this.job.id, round, setup: this.jobSetup().digest, weightsSha256, deadline, issuedAt: this.deps.clock.now(), auditHead };
   }
 
@@ -772,27 +774,27 @@ export class JobRun {
    * the round, weighted by examples. Never retried, never fails the job.
    */
   private async evaluationPhase(round: number): Promise<void> {
-    const model = this.model?.round === round ? this.model : this.deps.store.getModel(this.job.id, round)!;
+    const model = this.model?.round === round ? this.model : (await this.deps.store.getModel(this.job.id, round))!;
     const bytes = encodeWeights(model.weights);
     // A pause cuts the phase short; after the resume it is asked again.
     for (;;) {
       const selected = this.strategy.configureEvaluate(round, this.eligible());
       if (selected.length === 0) return;
       const collection = new ReplyCollection<HeldOutEvaluation>(new Set(selected), this.deadline(), this.deps.clock);
-      const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
+      const header = { ...(await this.modelHeader(round, model.sha256, collection.deadline)), type: 'evaluate' as const };
       const signature = this.deps.identity.sign('evaluate', header);
       const asking = this.asking('evaluate', { header, signature, weights: bytes });
       if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ...asking })) continue;
       if (collection.replies.size > 0) {
-        this.deps.store.setRoundEvaluation(this.job.id, round, this.strategy.aggregateEvaluate(collection.replies));
-        this.notifyEvaluation(round);
+        await this.deps.store.setRoundEvaluation(this.job.id, round, this.strategy.aggregateEvaluate(collection.replies));
+        await this.notifyEvaluation(round);
       }
       return;
     }
   }
 
-  private notifyEvaluation(round: number): void {
-    this.deps.notify({ type: 'evaluation', job: this.job.id, round: this.deps.store.getRound(this.job.id, round)! });
+  private async notifyEvaluation(round: number): Promise<void> {
+    this.deps.notify({ type: 'evaluation', job: this.job.id, round: (await this.deps.store.getRound(this.job.id, round))! });
   }
 
   /**
@@ -800,7 +802,7 @@ export class JobRun {
    * attempts the job pauses with the reason (an admin resumes it), never hangs.
    * Returns the attempt count the caller's loop continues from.
    */
-  private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>, admitted = collection.replies.size): number {
+  private async belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>, admitted = collection.replies.size): Promise<number> {
     const failures = [...collection.failures].map(([p, { reason, code }]) => `${p}: ${code ? `${code} ` : ''}${reason}`).join('; ');
     const message = `${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`;
     if (attempt < this.deps.maxRoundAttempts) {
@@ -809,7 +811,7 @@ export class JobRun {
     }
     this.deps.log('warn', `job ${this.job.id} paused: ${message}, after ${attempt} attempts`);
     this.control = 'pause';
-    this.setStatus('paused', `${message}, after ${attempt} attempts`);
+    await this.setStatus('paused', `${message}, after ${attempt} attempts`);
     return 0;
   }
 
@@ -822,7 +824,7 @@ export class JobRun {
       await this.interrupted();
       const online = this.eligible();
       if (online.length >= this.job.spec.minParticipants) return online;
-      this.setStatus('waiting');
+      await this.setStatus('waiting');
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
@@ -846,7 +848,7 @@ export class JobRun {
   private async interrupted(): Promise<boolean> {
     if (this.halted) throw new Halted();
     if (this.control === 'stop') {
-      this.setStatus('stopped');
+      await this.setStatus('stopped');
       this.announceEnd();
       this.deps.log('info', `job ${this.job.id} stopped at round ${this.job.round}`);
       throw new Halted();
@@ -855,7 +857,7 @@ export class JobRun {
     const restart = this.phaseCutShort;
     this.phaseCutShort = false;
     if (this.control !== 'pause') return restart;
-    if (this.job.status !== 'paused') this.setStatus('paused');
+    if (this.job.status !== 'paused') await this.setStatus('paused');
     this.deps.log('info', `job ${this.job.id} paused at round ${this.job.round}`);
     while (this.control === 'pause' && !this.halted) await new Promise<void>((resolve) => (this.resumed = resolve));
     this.resumed = undefined;
@@ -869,10 +871,14 @@ export class JobRun {
     }
   }
 
-  private setStatus(status: JobStatus, error: string | null = null): void {
+  /**
+   * The job's status as it runs: in memory at once (what the run decides next
+   * reads it), stored before the status is announced.
+   */
+  private async setStatus(status: JobStatus, error: string | null = null): Promise<void> {
     if (this.job.status === status && this.job.error === error) return;
-    this.deps.store.updateJob(this.job.id, { status, error });
-    this.refresh();
+    this.job = { ...this.job, status, error, updatedAt: this.deps.clock.now() };
+    await this.deps.store.updateJob(this.job.id, { status, error });
     this.notifyStatus();
   }
 
@@ -880,8 +886,8 @@ export class JobRun {
     this.deps.notify({ type: 'status', job: this.job.id, status: this.job.status, error: this.job.error });
   }
 
-  private refresh(): void {
-    this.job = withDefaults(this.deps.store.getJob(this.job.id)!);
+  private async refresh(): Promise<void> {
+    this.job = withDefaults((await this.deps.store.getJob(this.job.id))!);
   }
 }
 

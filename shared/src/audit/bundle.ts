@@ -62,7 +62,7 @@ interface Referenced {
  * participant's updates: the others' can reveal the others' data, and without
  * them no round can be recomputed, which the verifier reports as such.
  */
-export function writeBundle(source: AuditSource, outDir: string, options: { participant?: string } = {}): BundleManifest {
+export async function writeBundle(source: AuditSource, outDir: string, options: { participant?: string } = {}): Promise<BundleManifest> {
   if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0) {
     throw new Error(`${outDir} is not empty: a bundle is written to a new or empty directory`);
   }
@@ -81,7 +81,7 @@ export function writeBundle(source: AuditSource, outDir: string, options: { part
   let coordinatorKey = '';
   const out = fs.openSync(path.join(outDir, RECORDS), 'wx');
   try {
-    for (const { seq, text } of source.records()) {
+    for await (const { seq, text } of source.records()) {
       if (/[\r\n]/.test(text)) throw new Error(`${source.describe({ record: seq })} holds a line break: it is not a stored canonical record`);
       fs.writeSync(out, text + '\n');
       records++;
@@ -97,11 +97,11 @@ export function writeBundle(source: AuditSource, outDir: string, options: { part
       const { job, round, participant, sha256 } = data;
       if (typeof job !== 'string' || typeof round !== 'number') continue;
       if (record.kind === 'model.initial' || record.kind === 'model.committed') {
-        copy(modelFile(job, round), source.model(job, round));
-        if (typeof data.stateSha256 === 'string') copy(stateFile(job, round), source.state?.(job, round));
+        copy(modelFile(job, round), await source.model(job, round));
+        if (typeof data.stateSha256 === 'string') copy(stateFile(job, round), await source.state?.(job, round));
       } else if (record.kind === 'update.accepted' && data.retained === true && typeof participant === 'string' && typeof sha256 === 'string') {
         if (options.participant === undefined || options.participant === participant) {
-          copy(updateFile(job, round, participant, sha256), source.update(job, round, participant, sha256));
+          copy(updateFile(job, round, participant, sha256), await source.update(job, round, participant, sha256));
         }
       }
     }

@@ -40,15 +40,18 @@ export type AuditItem =
   | { model: [job: string, round: number] }
   | { state: [job: string, round: number] };
 
+/** Stored bytes, or undefined when not there; a source may read them asynchronously (a database). */
+type Bytes = Uint8Array | undefined;
+
 export interface AuditSource {
   /** the stored records in order, as stored text */
-  records(): Iterable<{ seq: number; text: string }>;
+  records(): Iterable<{ seq: number; text: string }> | AsyncIterable<{ seq: number; text: string }>;
   /** the retained bytes of an update; undefined when not there */
-  update(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined;
+  update(job: string, round: number, participant: string, sha256: string): Bytes | Promise<Bytes>;
   /** the stored bytes of a job's global model of a round (0 = initial); undefined when not there */
-  model(job: string, round: number): Uint8Array | undefined;
+  model(job: string, round: number): Bytes | Promise<Bytes>;
   /** the stored bytes of a job's strategy state after a round (encodeState); undefined when not there, or when the source holds no states */
-  state?(job: string, round: number): Uint8Array | undefined;
+  state?(job: string, round: number): Bytes | Promise<Bytes>;
   /** how messages name where an item is stored, e.g. "audit record 12" or "update of bank-a, round 3 of job J (file updates/J/3/bank-a.<sha>.f32)" */
   describe(item: AuditItem): string;
   /**
@@ -161,7 +164,7 @@ const isCanonicalSignature = (text: string): boolean =>
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {}): AuditReport {
+export async function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {}): Promise<AuditReport> {
   const lines: string[] = [];
   const say = (line: string) => {
     lines.push(line);
@@ -221,19 +224,19 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
    * masks removed with the secrets its secagg.unmasked record holds, moved onto
    * the previous global model as the coordinator did. No single input is unmasked.
    */
-  const secureSum = (
+  const secureSum = async (
     attested: Omit<AuditData<'model.committed'>, 'signature'>,
     folded: { participant: string; sha256: string; update: AcceptedUpdate }[],
     state: JobState,
     seq: number,
-  ): { participant: string; weights: Float32Array; numSamples: number }[] => {
+  ): Promise<{ participant: string; weights: Float32Array; numSamples: number }[]> => {
     const at = { record: seq };
     const unmasked = unmaskedOf.get(`${attested.job}/${attested.round}`);
     check(unmasked !== undefined, at, () => `a secure round without its secagg.unmasked record`);
     const maskedInputs: Record<string, Uint32Array> = {};
     for (const c of folded) {
       const item = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
-      const bytes = source.update(attested.job, attested.round, c.participant, c.sha256);
+      const bytes = await source.update(attested.job, attested.round, c.participant, c.sha256);
       check(bytes !== undefined, item, () => `missing, though audit record ${c.update.seq} says it was retained`);
       check(sha256Hex(bytes) === c.sha256, item, () => `its bytes do not hash to ${c.sha256}, the SHA-256 in audit record ${c.update.seq}`);
       maskedInputs[c.participant] = new Uint32Array(new Uint8Array(bytes).buffer);
@@ -252,7 +255,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
     return [{ participant: 'secure-sum', weights, numSamples: weight }];
   };
 
-  const verifyRecord = (seq: number, record: AuditRecord) => {
+  const verifyRecord = async (seq: number, record: AuditRecord) => {
     const at = { record: seq };
     const { data } = record;
     switch (record.kind) {
@@ -319,7 +322,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
           'the initial model is not signed by the coordinator key',
         );
         const item = { model: [attested.job, 0] as [string, number] };
-        const bytes = source.model(attested.job, 0);
+        const bytes = await source.model(attested.job, 0);
         check(bytes !== undefined, item, () => `missing (audit record ${seq} records it)`);
         const weights = storedWeights(item, bytes, attested.sha256, attested.size, seq);
         counts.modelsChecked++;
@@ -345,7 +348,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         if (update.retained) counts.updatesRetained++;
         const item = { update: [update.job, update.round, update.participant] as [string, number, string] };
         const expected = update.retained && (source.updatesOf === undefined || source.updatesOf === update.participant);
-        const bytes = source.update(update.job, update.round, update.participant, update.sha256);
+        const bytes = await source.update(update.job, update.round, update.participant, update.sha256);
         if (bytes === undefined && expected) missing.set(`${acceptedKey(update.job, update.round, update.participant)}${update.sha256}`, { item, seq, job: update.job, round: update.round });
         if (storedWeights(item, bytes, update.sha256, state.size!, seq)) counts.updatesChecked++;
         const key = acceptedKey(update.job, update.round, update.participant);
@@ -367,7 +370,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         counts.updates++;
         if (input.retained) counts.updatesRetained++;
         const item = { update: [input.job, input.round, input.participant] as [string, number, string] };
-        const bytes = source.update(input.job, input.round, input.participant, input.sha256);
+        const bytes = await source.update(input.job, input.round, input.participant, input.sha256);
         const expected = input.retained && (source.updatesOf === undefined || source.updatesOf === input.participant);
         const key = acceptedKey(input.job, input.round, input.participant);
         if (bytes === undefined && expected) missing.set(`${key}${input.sha256}`, { item, seq, job: input.job, round: input.round });
@@ -431,14 +434,14 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         check(attested.strategy === undefined || attested.stateSha256 !== undefined, at, () => 'names a strategy but no digest of its state');
         state.strategies.add(strategy.name);
         const item = { model: [attested.job, attested.round] as [string, number] };
-        const bytes = source.model(attested.job, attested.round);
+        const bytes = await source.model(attested.job, attested.round);
         check(bytes !== undefined, item, () => `missing (audit record ${seq} commits it)`);
         const weights = storedWeights(item, bytes, attested.sha256, state.size!, seq)!;
         counts.modelsChecked++;
         let stored: StrategyState | undefined;
         if (attested.stateSha256 !== undefined) {
           const stateItem = { state: [attested.job, attested.round] as [string, number] };
-          const stateBytes = source.state?.(attested.job, attested.round);
+          const stateBytes = await source.state?.(attested.job, attested.round);
           check(stateBytes !== undefined, stateItem, () => `missing (audit record ${seq} names its SHA-256)`);
           check(sha256Hex(stateBytes) === attested.stateSha256, stateItem, () => `its bytes do not hash to ${attested.stateSha256}, the SHA-256 in audit record ${seq}`);
           stored = decodeState(stateBytes) ?? undefined;
@@ -448,14 +451,15 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const exported = (p: string) => source.updatesOf === undefined || source.updatesOf === p;
         const pruned = folded.some((c) => missing.has(`${acceptedKey(attested.job, attested.round, c.participant)}${c.sha256}`));
         if (!pruned && folded.every((c) => c.update.retained && exported(c.participant))) {
-          const updates = attested.secure
-            ? secureSum(attested, folded, state, seq)
-            : folded.map((c) => {
-            const updateItem = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
-            const weights = storedWeights(updateItem, source.update(attested.job, attested.round, c.participant, c.sha256), c.sha256, state.size!, c.update.seq);
-            check(weights !== undefined, updateItem, () => `missing, though audit record ${c.update.seq} says it was retained`);
-            return { participant: c.participant, weights, numSamples: c.numSamples };
-          });
+          const updates = attested.secure ? await secureSum(attested, folded, state, seq) : [];
+          if (!attested.secure) {
+            for (const c of folded) {
+              const updateItem = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
+              const weights = storedWeights(updateItem, await source.update(attested.job, attested.round, c.participant, c.sha256), c.sha256, state.size!, c.update.seq);
+              check(weights !== undefined, updateItem, () => `missing, though audit record ${c.update.seq} says it was retained`);
+              updates.push({ participant: c.participant, weights, numSamples: c.numSamples });
+            }
+          }
           const result = aggregate(strategy, { global: state.weights!, state: state.strategyState, training: state.training }, updates)!;
           const recomputed = sha256Hex(encodeWeights(result.weights));
           check(recomputed === attested.sha256, at, () =>
@@ -495,7 +499,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
   let expected = 1;
   try {
     let previous = AUDIT_GENESIS;
-    for (const { seq, text } of source.records()) {
+    for await (const { seq, text } of source.records()) {
       const at = { record: seq };
       check(seq === expected, at, () => `found where record ${expected} should be: records are missing or out of order`);
       let parsed: unknown;
@@ -530,7 +534,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         coordinatorKeyText = publicKey;
       }
       check(isCanonicalSignature(record.signature) && verifyAuditSignature(record, coordinatorKey!), at, () => 'not signed by the coordinator key of record 1');
-      verifyRecord(seq, record);
+      await verifyRecord(seq, record);
       previous = record.hash;
       head = record.hash;
       counts.records = seq;
