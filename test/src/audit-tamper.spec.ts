@@ -65,15 +65,15 @@ describe('audit verify against a tampered store', () => {
   });
 
   afterAll(async () => {
-    store?.close();
+    await store?.close();
     db?.close();
     sink?.close();
   });
 
-  const verify = (): AuditReport => await verifyStore(store, file);
+  const verify = (): Promise<AuditReport> => verifyStore(store, file);
 
   /** Changes one byte of a column, runs the verifier, and puts the byte back. */
-  function withFlippedByte(table: string, column: string, where: string, params: unknown[], offset: number): AuditReport {
+  async function withFlippedByte(table: string, column: string, where: string, params: unknown[], offset: number): Promise<AuditReport> {
     const [row] = db.prepare(`SELECT CAST(${column} AS BLOB) AS bytes FROM ${table} WHERE ${where}`).all(...params) as { bytes: Buffer }[];
     const original = Buffer.from(row.bytes);
     const changed = Buffer.from(original);
@@ -83,14 +83,14 @@ describe('audit verify against a tampered store', () => {
     const write = db.prepare(`UPDATE ${table} SET ${column} = ${cast} WHERE ${where}`);
     write.run(changed, ...params);
     try {
-      return verify();
+      return (await verify());
     } finally {
       write.run(original, ...params);
     }
   }
 
   it('verifies the untouched store, every round recomputed', async () => {
-    const report = verify();
+    const report = (await verify());
     expect(report.failure).toBeUndefined();
     expect(report.ok).toBe(true);
     expect(report.counts.roundsRecomputed).toBe(ROUNDS);
@@ -145,13 +145,13 @@ describe('audit verify against a tampered store', () => {
     const middle = db.prepare('SELECT seq, record FROM audit ORDER BY seq LIMIT 1 OFFSET 5').get() as { seq: number; record: string };
     db.prepare('DELETE FROM audit WHERE seq = ?').run(middle.seq);
     try {
-      const report = verify();
+      const report = (await verify());
       expect(report.ok).toBe(false);
       expect(report.failure?.where).toContain(`audit record ${middle.seq + 1} `);
     } finally {
       db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)').run(middle.seq, middle.record);
     }
-    expect(verify().ok).toBe(true);
+    expect((await verify()).ok).toBe(true);
   });
 
   it('names a participant whose key or status in the store is not what the log says', async () => {
@@ -159,13 +159,13 @@ describe('audit verify against a tampered store', () => {
     const swap = db.prepare('UPDATE participants SET public_key = ? WHERE name = ?');
     swap.run(encodeKey(generateKeyPair().publicKey), name);
     try {
-      expect(verify().failure).toEqual({ where: `participant ${name} (table participants of ${file})`, reason: 'its public key is not the one the audit log registered' });
+      expect((await verify()).failure).toEqual({ where: `participant ${name} (table participants of ${file})`, reason: 'its public key is not the one the audit log registered' });
     } finally {
       swap.run(key, name);
     }
     db.prepare("UPDATE participants SET status = 'pending' WHERE name = ?").run(name);
     try {
-      expect(verify().failure?.reason).toBe('it is pending, the audit log says approved');
+      expect((await verify()).failure?.reason).toBe('it is pending, the audit log says approved');
     } finally {
       db.prepare("UPDATE participants SET status = 'approved' WHERE name = ?").run(name);
     }
@@ -176,14 +176,14 @@ describe('audit verify against a tampered store', () => {
     const set = db.prepare('UPDATE rounds SET model_sha256 = ? WHERE job = ? AND round = ?');
     set.run('0'.repeat(64), round.job, round.round);
     try {
-      expect(verify().failure).toEqual({
+      expect((await verify()).failure).toEqual({
         where: `round ${round.round} of job ${round.job} (table rounds of ${file})`,
         reason: 'its model hash is not the one the audit log committed',
       });
     } finally {
       set.run(round.model_sha256, round.job, round.round);
     }
-    expect(verify().ok).toBe(true);
+    expect((await verify()).ok).toBe(true);
   });
 
   it('makes `fl-coordinator audit verify` exit non-zero and name the record', async () => {

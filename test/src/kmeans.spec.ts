@@ -104,7 +104,7 @@ describe('federated k-means in a running federation', () => {
     });
 
     afterAll(async () => {
-      store?.close();
+      await store?.close();
       db?.close();
     });
 
@@ -115,7 +115,7 @@ describe('federated k-means in a running federation', () => {
       expect(report.lines).toContain(`job ${jobId}: ${ROUNDS} rounds, ${ROUNDS} recomputed from ${3 * ROUNDS} retained updates, models and strategy states match (kmeans)`);
     });
 
-    it.each([1, 3])('fails when a stored update of round %i changes, naming it', (round) => {
+    it.each([1, 3])('fails when a stored update of round %i changes, naming it', async (round) => {
       const u = db.prepare("SELECT sha256, weights FROM updates WHERE job = ? AND round = ? AND participant = 'site-1'").get(jobId, round) as { sha256: string; weights: Buffer };
       const changed = Buffer.from(u.weights);
       changed[5] ^= 0x01;

@@ -97,7 +97,7 @@ describe('every strategy in a running federation', () => {
     });
 
     afterAll(async () => {
-      store?.close();
+      await store?.close();
       db?.close();
     });
 
@@ -125,7 +125,7 @@ describe('every strategy in a running federation', () => {
       }
     }
 
-    it.each(['fedadam', 'scaffold', 'fedavgm'])('fails when a stored state of %s changes, naming it', (name) => {
+    it.each(['fedadam', 'scaffold', 'fedavgm'])('fails when a stored state of %s changes, naming it', async (name) => {
       const job = jobs.get(name)!;
       const { size } = db.prepare('SELECT length(state) AS size FROM strategy_states WHERE job = ? AND round = 2').get(job) as { size: number };
       for (const offset of [0, size - 1]) {
@@ -134,7 +134,7 @@ describe('every strategy in a running federation', () => {
       }
     });
 
-    it.each(['median', 'krum', 'fedprox', 'scaffold'])('fails when a stored update of %s changes, naming it', (name) => {
+    it.each(['median', 'krum', 'fedprox', 'scaffold'])('fails when a stored update of %s changes, naming it', async (name) => {
       const job = jobs.get(name)!;
       const u = db.prepare("SELECT participant, sha256 FROM updates WHERE job = ? AND round = 3 AND participant = 'site-1'").get(job) as { participant: string; sha256: string };
       const report = await withFlippedByte('updates', 'weights', 'job = ? AND round = 3 AND participant = ? AND sha256 = ?', [job, u.participant, u.sha256], 7);

@@ -10,14 +10,14 @@ import { AUDIT_ANCHORS_FILE, encodeKey, FlError, generateKeyPair } from '@fl/sha
 import { CoordinatorLogger } from '../logger';
 import { AuditAnchors } from './audit-anchors';
 import { CoordinatorIdentity } from '../identity/identity';
-import { SqliteStore } from '../storage/store.sqlite';
+import { SqliteStore, STORE_FILE } from '../storage/store.sqlite';
 import { AuditLog } from './audit-log';
 import { AuditVerifier } from './audit-verifier';
 import { verifyStore } from './store-source';
 
 async function setup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-verifier-'));
-  const file = path.join(dir, 'store.sqlite');
+  const file = path.join(dir, STORE_FILE);
   const store = await SqliteStore.open(file);
   const audit = await AuditLog.open(store, CoordinatorIdentity.fromDataDir(dir));
   const register = async (name: string) => {
@@ -101,18 +101,16 @@ describe('the audit verifier', () => {
     // Prepare: a read-only connection, as the thread's, and the writer going on
     const { file, store, register } = await setup();
     const reader = await SqliteStore.open(file, { readonly: true });
-    let added = false;
+    let added: Promise<void> | undefined;
     // Execute: the writer commits between the log's verification and the tables'
     const report = await verifyStore(reader, 'the store', {
       onLine: (line) => {
-        if (line.startsWith('chain:') && !added) {
-          void register('d');
-          added = true;
-        }
+        if (line.startsWith('chain:') && !added) added = register('d');
       },
     });
     // Assert
-    expect(added).toBe(true);
+    await added;
+    expect(added).toBeDefined();
     expect(report.failure).toBeUndefined();
     expect(report.lines.at(-1)).toBe('store tables: 3 participants, 0 jobs and 0 rounds agree with the log');
     expect((await verifyStore(reader)).lines.at(-1)).toBe('store tables: 4 participants, 0 jobs and 0 rounds agree with the log');

@@ -84,7 +84,9 @@ export class AuditVerifier {
           reject(err);
         }
       };
-      thread.once('message', (report: AuditReport) => settle(() => report));
+      thread.once('message', (message: AuditReport | { failed: string }) =>
+        settle(() => ('failed' in message ? this.afterThread(`it failed: ${message.failed}`) : message)),
+      );
       thread.once('error', (err) => settle(() => this.afterThread(`it failed: ${err.message}`)));
       thread.once('exit', (code) => settle(() => this.afterThread(`it exited with code ${code} before reporting`)));
     });

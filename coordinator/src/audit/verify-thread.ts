@@ -19,5 +19,4 @@ async function main(): Promise<void> {
   }
 }
 
-// A failure rejects unhandled, which ends the thread with an 'error' the verifier reports.
-void main();
+main().catch((err: unknown) => parentPort!.postMessage({ failed: err instanceof Error ? err.message : String(err) }));

@@ -352,8 +352,8 @@ describe('the round engine', () => {
     const job = await engine.createJob(spec, 'user:test');
     await until(() => channel.held.length === 2);
     expect((await engine.control(job.id, 'pause', 'user:test')).status).toBe('paused');
-    await channel.release(); // the updates of the cut-short round arrive too late
-    expect(channel.refusals.sort()).toEqual(['a NOT_SELECTED', 'b NOT_SELECTED']);
+    await channel.release(); // the updates of the cut-short round arrive too late: its phase has closed
+    expect(channel.refusals.sort()).toEqual(['a WRONG_ROUND', 'b WRONG_ROUND']);
     expect(await store.listRounds(job.id)).toEqual([]);
     expect((await store.getJob(job.id))!.status).toBe('paused');
     channel.answerTraining = true;
@@ -507,7 +507,7 @@ describe('the round engine', () => {
     // Execute: a new engine on the same store resumes the job
     const again = restart();
     channel.answerTraining = true;
-    again.resume();
+    await again.resume();
     await again.whenFinished(job.id);
     // Assert: c stays out of every round; d's claim is still held to the 4 rows it reported
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
