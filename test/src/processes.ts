@@ -1,7 +1,7 @@
 /** Starting the real commands as child processes, the way a partner or an operator runs them. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { REPO_ROOT } from './harness';
+import { REPO_ROOT, type AdminApi } from './harness';
 
 export const COORDINATOR_CLI = path.join(REPO_ROOT, 'coordinator', 'dist', 'cli.js');
 export const AGENT_CLI = path.join(REPO_ROOT, 'participant-agent', 'dist', 'cli.js');
@@ -44,4 +44,17 @@ export function startCoordinatorProcess(args: string[]): Promise<Running & { url
     });
     running.child.on('exit', (code) => reject(new Error(`fl-coordinator exited ${code}: ${running.output()}`)));
   });
+}
+
+/** One agent per data file, as a partner runs it: `fl-agent keygen` in dir/NAME, its key registered by the admin, then `fl-agent run`. */
+export async function startRegisteredAgents(api: AdminApi, coordinatorUrl: string, dir: string, files: string[]): Promise<Running[]> {
+  const agents: Running[] = [];
+  for (const [i, data] of files.entries()) {
+    const name = `party-${i + 1}`;
+    const keyFile = path.join(dir, name, 'key.json');
+    const publicKey = /public key (\S+)/.exec(await runToEnd(AGENT_CLI, ['keygen', '--out', keyFile]))![1];
+    await api.request('POST', '/api/participants', { name, organisation: name, publicKey });
+    agents.push(run(AGENT_CLI, ['run', '--coordinator', coordinatorUrl, '--key', keyFile, '--data', data]));
+  }
+  return agents;
 }

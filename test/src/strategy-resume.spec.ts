@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { SqliteStore, STORE_FILE, type JobRecord, type RoundRecord } from '@fl/coordinator';
 import { decodeState } from '@fl/shared';
 import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, tempDir } from './harness';
-import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
+import { COORDINATOR_CLI, runToEnd, startCoordinatorProcess, startRegisteredAgents, type Running } from './processes';
 
 jest.setTimeout(300_000);
 
@@ -51,13 +51,7 @@ describe('a SCAFFOLD job through a coordinator killed with SIGKILL', () => {
     api = new AdminApi(coordinator.url, token);
     const file = `${DATA_DIR}/breast_cancer.csv`;
     const split = splitCsv(file, 3, { seed: 8, holdout: 0, dir });
-    for (const [i, data] of split.parties.entries()) {
-      const name = `party-${i + 1}`;
-      const keyFile = path.join(dir, name, 'key.json');
-      const publicKey = /public key (\S+)/.exec(await runToEnd(AGENT_CLI, ['keygen', '--out', keyFile]))![1];
-      await api.request('POST', '/api/participants', { name, organisation: name, publicKey });
-      processes.push(run(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFile, '--data', data]));
-    }
+    processes.push(...(await startRegisteredAgents(api, coordinator.url, dir, split.parties)));
     const created = await api.request<JobRecord>('POST', '/api/jobs', {
       model: 'logistic',
       features: featuresOf(file, 'diagnosis'),

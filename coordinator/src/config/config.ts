@@ -207,7 +207,7 @@ export function configHelp(): string {
 function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
   const key = String(issue.path[0] ?? '');
   // A secret is never repeated back, even a wrong one.
-  const value = /token/i.test(key) ? undefined : raw[key];
+  const value = /token|databaseUrl/i.test(key) ? undefined : raw[key];
   // A number given as text fails as "not a number" after coercion: say so of the text itself.
   const words = issue.code === 'invalid_type' && issue.expected === 'number' ? 'expected a number' : expectedWords(issue);
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${value === undefined ? '' : ` ${JSON.stringify(value)}`}: ${words}`;
