@@ -131,9 +131,12 @@ export class AuditLog {
       if (written.taken) this.deferred = written.taken.concat(this.deferred);
       throw err;
     }
-    if (written.head) this.head = written.head;
-    const kinds = [...new Set(written.kinds)];
-    if (kinds.length && written.head) this.events.emit('appended', { head: written.head.seq, kinds } satisfies AuditAppended);
+    // Told once committed: inside a caller's transaction, only when (and if) that one commits.
+    this.store.afterCommit(() => {
+      if (written.head) this.head = written.head;
+      const kinds = [...new Set(written.kinds)];
+      if (kinds.length && written.head) this.events.emit('appended', { head: written.head.seq, kinds } satisfies AuditAppended);
+    });
     return result;
   }
 

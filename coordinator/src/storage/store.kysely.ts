@@ -39,6 +39,8 @@ interface Scope {
   auditLocked: boolean;
   /** whether it wrote a participant: the cache is emptied again when it ends, committed or rolled back */
   participantsWritten: boolean;
+  /** run once it commits (afterCommit) */
+  committed: (() => void)[];
 }
 
 /** Records read per query when iterating the audit log: a long-lived consortium's log can hold millions. */
@@ -162,18 +164,27 @@ export abstract class KyselyStore implements Store {
     // SQLite: a transaction reads one snapshot already (WAL), and there is one writer.
     if (options.snapshot && this.dialect === 'postgres') builder = builder.setIsolationLevel('repeatable read');
     try {
-      return await builder.execute(async (trx) => {
-        scope = { trx, open: true, auditLocked: options.snapshot === true, participantsWritten: false };
+      const result = await builder.execute(async (trx) => {
+        scope = { trx, open: true, auditLocked: options.snapshot === true, participantsWritten: false, committed: [] };
         try {
           return await this.scope.run(scope, fn);
         } finally {
           scope.open = false;
         }
       });
+      // Here, after the commit, in the caller's async context: outside the transaction.
+      for (const fn of scope!.committed) fn();
+      return result;
     } finally {
       if (scope?.participantsWritten) this.forgetParticipants();
       this.options.onTransaction?.(Number(process.hrtime.bigint() - start) / 1e9);
     }
+  }
+
+  afterCommit(fn: () => void): void {
+    const scope = this.scope.getStore();
+    if (scope?.open) scope.committed.push(fn);
+    else fn();
   }
 
   async addParticipant(p: ParticipantRecord): Promise<void> {

@@ -225,6 +225,12 @@ export interface Store extends ParticipantRepository, JobRepository, UserReposit
    * readers of the whole store such as the audit verifier.
    */
   transaction<T>(fn: () => Promise<T>, options?: { snapshot?: boolean }): Promise<T>;
+  /**
+   * Runs fn once what has been written so far is committed: at once outside a
+   * transaction; inside one, after the outermost commits (never if it rolls
+   * back), outside its async context. For telling others of a change.
+   */
+  afterCommit(fn: () => void): void;
   close(): Promise<void>;
   /** false once closed */
   readonly isOpen: boolean;
