@@ -113,6 +113,13 @@ describe('a job on PostgreSQL, verified by the audit', () => {
     expect(output).toContain('store tables: 2 participants, 1 job and 3 rounds agree with the log');
   });
 
+  it('verifies over the API too, on the thread that opens the database for itself', async () => {
+    const { status, body } = await api.request<{ ok: boolean; lines: string[] }>('GET', '/api/audit/verify');
+    expect(status).toBe(200);
+    expect(body.ok).toBe(true);
+    expect(body.lines.at(-1)).toBe('store tables: 2 participants, 1 job and 3 rounds agree with the log');
+  });
+
   it('fails audit verify naming the row when a stored model changes in PostgreSQL', async () => {
     await sql(url, `UPDATE models SET weights = overlay(weights placing '\\x01'::bytea from 5 for 1) WHERE job = '${jobId}' AND round = 2`);
     const { code, output } = await operator(['audit', 'verify', '--data-dir', dataDir, '--database-url', url]);
