@@ -3,10 +3,12 @@
  * about 227 MB) prepared through the agent's own path (read, type, statistics,
  * global preprocessing, training and held-out matrices), in a fresh process so that its
  * peak memory is the preparation's alone; and pandas.read_csv on the same file,
- * when a python3 with pandas is found, as the yardstick.
+ * when a python3 with pandas is found, as the yardstick. Then the same file read as
+ * if exported in pounds, with a mapping converting every feature to kilograms: what
+ * a site's conversions cost on the typed-column path.
  *
- *   node bench/dist/ingest.js --write FILE ROWS    writes the synthetic CSV
- *   node bench/dist/ingest.js --prepare FILE       prepares it and prints the figures
+ *   node bench/dist/ingest.js --write FILE ROWS              writes the synthetic CSV
+ *   node bench/dist/ingest.js --prepare FILE [--convert]     prepares it and prints the figures
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -52,14 +54,15 @@ export function writeIngestCsv(file: string, n: number, d = FEATURES, seed = 7):
   }
 }
 
-const SPEC = (d: number) =>
-  JobSpecSchema.parse({ model: 'logistic', features: featureNames(d).map((name) => ({ name, type: 'numeric' })), target: 'label' });
+const SPEC = (d: number, unit?: string) =>
+  JobSpecSchema.parse({ model: 'logistic', features: featureNames(d).map((name) => ({ name, type: 'numeric', unit })), target: 'label' });
 
 /** The agent's preparation of a file for a job, timed; peak RSS is the whole process's. */
-async function prepareFile(file: string, d: number): Promise<{ seconds: number; peakRssMb: number; rows: number }> {
-  const spec = SPEC(d);
+async function prepareFile(file: string, d: number, convert = false): Promise<{ seconds: number; peakRssMb: number; rows: number }> {
+  const spec = SPEC(d, convert ? 'kg' : undefined);
+  const mapping = convert ? { conversions: Object.fromEntries(featureNames(d).map((name) => [name, { from: 'lb', to: 'kg' }])) } : undefined;
   const started = performance.now();
-  const { table } = await loadLocalData(file, spec);
+  const { table } = await loadLocalData(file, spec, mapping);
   const preprocessing = combineStatistics(spec, [computeStatistics(table, spec)]);
   const split = prepareSplit(table, preprocessing, spec.evaluationFraction, spec.seed);
   const seconds = (performance.now() - started) / 1000;
@@ -98,6 +101,9 @@ export async function ingestBench(): Promise<Record<string, number>> {
     const ours = runFresh(process.execPath, [__filename, '--prepare', file]);
     if (ours.rows !== ROWS) throw new Error(`prepared ${ours.rows} rows of ${ROWS}`);
     const figures: Record<string, number> = { 'ingest.csv_1m_x30.seconds': ours.seconds, 'ingest.csv_1m_x30.peakRssMb': ours.peakRssMb };
+    const converted = runFresh(process.execPath, [__filename, '--prepare', file, '--convert']);
+    if (converted.rows !== ROWS) throw new Error(`prepared ${converted.rows} converted rows of ${ROWS}`);
+    figures['ingest.csv_1m_x30_converted.seconds'] = converted.seconds;
     const python = pythonWithPandas();
     if (python) {
       const pandas = runFresh(python, ['-c', PANDAS, file]);
@@ -111,12 +117,12 @@ export async function ingestBench(): Promise<Record<string, number>> {
 }
 
 if (require.main === module) {
-  const [mode, file, rows] = process.argv.slice(2);
-  if (mode === '--write') writeIngestCsv(file, Number(rows));
+  const [mode, file, option] = process.argv.slice(2);
+  if (mode === '--write') writeIngestCsv(file, Number(option));
   else if (mode === '--prepare') {
-    void prepareFile(file, FEATURES).then((run) => process.stdout.write(JSON.stringify(run) + '\n'));
+    void prepareFile(file, FEATURES, option === '--convert').then((run) => process.stdout.write(JSON.stringify(run) + '\n'));
   } else {
-    process.stderr.write('usage: node bench/dist/ingest.js --write FILE ROWS | --prepare FILE\n');
+    process.stderr.write('usage: node bench/dist/ingest.js --write FILE ROWS | --prepare FILE [--convert]\n');
     process.exitCode = 64;
   }
 }

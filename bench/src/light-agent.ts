@@ -25,6 +25,7 @@ import {
   keyPairFromSecretKey,
   inPieces,
   PIECE_OVERHEAD_BYTES,
+  PROTOCOL_VERSION,
   randomNonce,
   setupDigest,
   SetupMessageSchema,
@@ -149,7 +150,7 @@ class LightParticipant {
 
   private handshake() {
     this.handshakeNonce = randomNonce();
-    const header = { type: 'handshake' as const, publicKey: encodeKey(this.keys.publicKey), timestamp: Date.now(), nonce: this.handshakeNonce };
+    const header = { type: 'handshake' as const, protocol: PROTOCOL_VERSION, publicKey: encodeKey(this.keys.publicKey), timestamp: Date.now(), nonce: this.handshakeNonce };
     return { header, signature: signHeader('handshake', header, this.keys.secretKey) };
   }
 

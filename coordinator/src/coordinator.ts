@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { IoAdapter } from '@nestjs/platform-socket.io';
-import type { ServerOptions } from 'socket.io';
+import type { Server, ServerOptions } from 'socket.io';
 import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -19,11 +19,18 @@ import { SocketAdmission } from './core/admission';
 import { AuditVerifier } from './audit/audit-verifier';
 import { CoordinatorIdentity } from './identity/identity';
 import { CoordinatorLogger } from './logger';
+import { Metrics } from './core/metrics';
 import { AgentConnections } from './participants/connections';
+import { socketRooms } from './cluster/socket-adapter';
+import { SHARED_STATE, type SharedState } from './cluster/shared-state';
+import { LEADER_ELECTION, type LeaderElection } from './cluster/leader-election';
 import { RoundEngine } from './rounds/round-engine';
 import { STORE, type Store } from './storage/store';
 import { describeStore } from './storage/open';
 import { storeLocation } from './core/core.module';
+
+/** How often a replica asks again for the leadership of the active jobs nobody runs: a leader that went away is replaced within it. */
+const CONTEND_EVERY_MS = 5_000;
 
 /**
  * Socket.IO with the frame limit set on purpose (the library's default is 1 MB),
@@ -37,6 +44,8 @@ class GuardedIoAdapter extends IoAdapter {
     app: INestApplication,
     private readonly config: CoordinatorConfig,
     private readonly admission: SocketAdmission,
+    /** with replicas: rooms and broadcasts through Redis (cluster/socket-adapter.ts) */
+    private readonly shareRooms: (server: Server) => void,
   ) {
     super(app);
   }
@@ -52,6 +61,7 @@ class GuardedIoAdapter extends IoAdapter {
       allowRequest: this.admission.allowRequest,
     });
     this.admission.attach(server);
+    this.shareRooms(server);
     return server;
   }
 }
@@ -123,12 +133,15 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     clock,
     log,
   );
-  app.useWebSocketAdapter(new GuardedIoAdapter(app, config, admission));
+  const sharedState = app.get<SharedState>(SHARED_STATE);
+  const rooms = socketRooms(sharedState, config.redisPrefix);
+  app.useWebSocketAdapter(new GuardedIoAdapter(app, config, admission, rooms.attach));
   // No Nest signal hooks: the CLI handles SIGINT and SIGTERM with close() below, which tells the agents first
   // and exits 0 (Nest's hooks would close the app without that notice and re-raise the signal).
   // Longer than clients keep an idle connection (fetch: 4 s), so that the client, not the server, closes it:
   // with Node's 5 s, a request sent on a connection as the server closes it fails with ECONNRESET.
   const server = app.getHttpServer() as import('node:http').Server;
+  app.get(Metrics).countTraffic(server);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   await app.listen(config.port, config.host);
@@ -150,6 +163,9 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   if (dashboard) log.info(`dashboard on ${url}/`);
   else log.warn('the dashboard is not built (npm run build): serving the API only');
   await engine.resume();
+  const election = app.get<LeaderElection>(LEADER_ELECTION);
+  const contending = election.kind === 'in-process' ? undefined : setInterval(() => void engine.resume(), CONTEND_EVERY_MS);
+  contending?.unref();
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -164,11 +180,15 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     admission,
     close: () =>
       (closing ??= (async () => {
+        clearInterval(contending);
         await engine.shutdown();
         // Agents told, so that they reconnect (with backoff) to this coordinator once it is back, and the job resumes.
         app.get(AgentConnections).disconnectAll({ code: 'COORDINATOR_RESTARTING', message: 'the coordinator is shutting down; reconnect later' });
         await app.get(AuditVerifier).stop();
         await app.close();
+        await rooms.close();
+        await sharedState.close();
+        await election.close();
         await store.close();
       })()),
   };

@@ -2,9 +2,20 @@
  * Counts failures per key (an address, a claimed public key, a user name) in
  * fixed windows, so that a client guessing keys, tokens or passwords, or
  * replaying handshakes, is slowed to a trickle. Handshakes, enrollments and
- * sign-ins each have one.
+ * sign-ins each have one. With replicas the counts live in Redis
+ * (cluster/redis-shared-state.ts), hence answers that may be promises.
  */
-export class FailureLimiter {
+export interface FailureLimits {
+  readonly maxFailures: number;
+  readonly windowMs: number;
+  blocked(key: string, now: number): boolean | Promise<boolean>;
+  attempt(key: string, now: number): boolean | Promise<boolean>;
+  forgive(key: string, now: number): void | Promise<void>;
+  fail(key: string, now: number): void | Promise<void>;
+}
+
+/** The limits of one process: the default, when no Redis is configured. */
+export class FailureLimiter implements FailureLimits {
   private readonly windows = new Map<string, { start: number; count: number }>();
 
   constructor(
@@ -17,18 +28,12 @@ export class FailureLimiter {
     return window !== undefined && now - window.start < this.windowMs && window.count >= this.maxFailures;
   }
 
-  /**
-   * Counts an attempt as a failure before its outcome is known, so that attempts
-   * in flight together cannot pass the limit; false (and nothing counted) when
-   * the key is blocked. A success is then taken back with forgive().
-   */
   attempt(key: string, now: number): boolean {
     if (this.blocked(key, now)) return false;
     this.fail(key, now);
     return true;
   }
 
-  /** Takes back an attempt counted in the current window. */
   forgive(key: string, now: number): void {
     const window = this.windows.get(key);
     if (window && now - window.start < this.windowMs && window.count > 0) window.count--;

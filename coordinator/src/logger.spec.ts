@@ -17,6 +17,14 @@ describe('the log', () => {
     expect(JSON.parse(lines[0])).toMatchObject({ level: 'info', message: 'a\\rb\\u2028c' });
   });
 
+  it("gives a JSON line what it is about, a job, a round, a participant, as fields of their own; a text line keeps its words only", () => {
+    const lines: string[] = [];
+    new CoordinatorLogger('info', (line) => lines.push(line), 'json').warn('left out b', { job: 'j-1', round: 2, participant: 'b\nx' });
+    expect(JSON.parse(lines[0])).toEqual({ time: expect.any(String), level: 'warn', message: 'left out b', job: 'j-1', round: 2, participant: 'b\\nx' });
+    new CoordinatorLogger('info', (line) => lines.push(line)).warn('left out b', { job: 'j-1', round: 2 });
+    expect(lines[1]).toMatch(/^\S+ warn  left out b$/);
+  });
+
   it('leaves every printable character of every script as it is', () => {
     expect(escapeForLog('Zürich — 銀行 بنك \\ "quoted"')).toBe('Zürich — 銀行 بنك \\ "quoted"');
   });

@@ -21,6 +21,13 @@ export function escapeForLog(text: string): string {
   return text.replace(UNSAFE, (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** What a line is about (the round engine's lines): separate fields of a JSON line; the text line names them in its words. */
+export interface LogFields {
+  job?: string;
+  round?: number;
+  participant?: string;
+}
+
 export class CoordinatorLogger {
   constructor(
     private readonly level: LogLevel = 'info',
@@ -28,17 +35,22 @@ export class CoordinatorLogger {
     private readonly format: LogFormat = 'text',
   ) {}
 
-  log(level: LogLevel, message: string): void {
+  log(level: LogLevel, message: string, fields?: LogFields): void {
     if (LEVELS[level] > LEVELS[this.level]) return;
     const time = new Date().toISOString();
     const text = escapeForLog(message);
-    this.write(this.format === 'json' ? JSON.stringify({ time, level, message: text }) : `${time} ${level.padEnd(5)} ${text}`);
+    if (this.format === 'text') return this.write(`${time} ${level.padEnd(5)} ${text}`);
+    const about: Record<string, string | number> = {};
+    if (fields?.job !== undefined) about.job = escapeForLog(fields.job);
+    if (fields?.round !== undefined) about.round = fields.round;
+    if (fields?.participant !== undefined) about.participant = escapeForLog(fields.participant);
+    this.write(JSON.stringify({ time, level, message: text, ...about }));
   }
 
-  error = (message: string) => this.log('error', message);
-  warn = (message: string) => this.log('warn', message);
-  info = (message: string) => this.log('info', message);
-  debug = (message: string) => this.log('debug', message);
+  error = (message: string, fields?: LogFields) => this.log('error', message, fields);
+  warn = (message: string, fields?: LogFields) => this.log('warn', message, fields);
+  info = (message: string, fields?: LogFields) => this.log('info', message, fields);
+  debug = (message: string, fields?: LogFields) => this.log('debug', message, fields);
 
   /** The same log for Nest's own messages, which may quote a request. */
   forNest(): LoggerService {

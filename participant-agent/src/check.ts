@@ -1,12 +1,13 @@
 /**
  * `fl-agent check`: a site's data against a job spec, before it joins. It reads
  * the data as a job would (same source, mapping and typing), computes the
- * statistics it would report, and says how many rows it would train on, what is
- * wrong where, and what the check cost. Nothing leaves the machine.
+ * statistics it would report, and says how many rows it would train on, which
+ * values the mapping converted, what is wrong where, and what the check cost.
+ * Nothing leaves the machine.
  */
 import { readFileSync } from 'node:fs';
 import { JobSpecSchema, type JobSpec } from '@fl/shared';
-import { computeStatistics, describeSource, formatReport, readLocalData, type DataSource, type Mapping } from './data';
+import { computeStatistics, describeSource, formatReport, readLocalData, unconvertibleValues, type DataSource, type Mapping } from './data';
 
 export interface CheckResult {
   /** rows with a target: the rows the site would report and train on */
@@ -43,6 +44,8 @@ export async function checkData(source: DataSource, spec: JobSpec, mapping?: Map
   const { table, report } = loaded;
   lines.push(formatReport(report, 50));
   if (!report.ok) return { ready: 0, usable: false, lines: [...lines, '0 rows ready'] };
+  const unconvertible = unconvertibleValues(report);
+  if (unconvertible > 0) return problem(`${unconvertible} values cannot be converted (listed above by ${report.unit ?? 'line'} and column): the site would report DATA_UNCONVERTIBLE`);
 
   let statistics;
   try {

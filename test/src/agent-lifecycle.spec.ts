@@ -5,27 +5,15 @@
  * same store, and the job completes. Then each exit status of each command.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { JobRecord, RoundRecord } from '@fl/coordinator';
 import { encodeKey, generateKeyPair } from '@fl/shared';
 import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
-import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
+import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, freePort, type Running } from './processes';
 
 jest.setTimeout(300_000);
 
 const SIM_CLI = path.join(REPO_ROOT, 'test', 'dist', 'sim', 'cli.js');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs a command to its end; resolves with its status and output whatever the status. */
 function outcome(cli: string, args: string[]): Promise<{ code: number | null; output: string }> {

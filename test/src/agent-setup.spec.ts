@@ -24,6 +24,7 @@ import {
 } from '@fl/shared';
 import { ParticipantAgent } from '@fl/participant-agent';
 import { eventually, tempDir, writeCsv } from './harness';
+import { stubWelcome } from './raw-client';
 
 jest.setTimeout(60_000);
 
@@ -77,20 +78,11 @@ describe('an agent given job setups by digest', () => {
     io = new Server(server, { transports: ['websocket'], parser: packetCodec });
     const connected = new Promise<Socket>((resolve) =>
       io.of(AGENT_NAMESPACE).on('connection', (s) => {
-        const header = {
-          type: 'welcome' as const,
-          participant: 'site-a',
-          coordinatorKey: encodeKey(coordinator.publicKey),
-          handshakeNonce: (s.handshake.auth as { header: { nonce: string } }).header.nonce,
-          serverTime: Date.now(),
-          maxFrameBytes: 1 << 20,
-          maxMessageBytes: 1 << 24,
-        };
         s.on('update', (message: { header: UpdateHeader; signature: string }, ack: (reply: unknown) => void) => {
           updates.push(message);
           ack({ ok: true });
         });
-        s.emit('welcome', { header, signature: signHeader('welcome', header, coordinator.secretKey) });
+        s.emit('welcome', stubWelcome(s.handshake.auth, coordinator));
         resolve(s);
       }),
     );

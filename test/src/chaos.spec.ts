@@ -4,25 +4,13 @@
  * started again. The job completes all its rounds; the stored rounds are numbered
  * without gaps and each round's contributors are recorded once.
  */
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { JobRecord, RoundRecord } from '@fl/coordinator';
 import { sha256Hex } from '@fl/shared';
 import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, tempDir } from './harness';
-import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
+import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, freePort, type Running } from './processes';
 
 jest.setTimeout(300_000);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('a job through coordinator crashes and an agent restart', () => {
   const dir = tempDir('chaos');

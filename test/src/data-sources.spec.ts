@@ -137,6 +137,7 @@ describe('a Parquet file', () => {
           { name: 'accounts', data: [1n, 2n, 3n, 4n, 5n], type: 'INT64' },
           { name: 'region', data: ['north', 'south', null, 'south', 'north'], type: 'STRING' },
           { name: 'default', data: ['no', 'yes', 'no', null, 'yes'], type: 'STRING' },
+          { name: 'opened', data: [new Date(0), new Date(86400000), null, new Date(Date.UTC(2026, 11, 31, 12)), new Date(-86400000)], type: 'TIMESTAMP' },
         ],
       });`;
     const child = spawn(process.execPath, ['-e', writer, file], { cwd: path.join(REPO_ROOT, 'participant-agent'), stdio: 'inherit' });
@@ -161,6 +162,17 @@ describe('a Parquet file', () => {
     expect(code).toBe(1);
     expect(output).toContain('The data is missing required columns: absent');
     expect(output).toContain('Rows read: 5;');
+  });
+
+  it('reads a timestamp column as dates, without a format to give', async () => {
+    const withDate = path.join(dir, 'date.json');
+    fs.writeFileSync(withDate, JSON.stringify({ ...JOB, features: [...JOB.features, { name: 'opened', type: 'numeric', format: 'date' }] }));
+
+    const { code, output } = await exitOf(['check', '--data', file, '--job', withDate]);
+
+    expect(code).toBe(0);
+    expect(output).toContain('Converted opened: date YYYY-MM-DD -> days since 1970-01-01: 4 values');
+    expect(output).not.toContain('Problems');
   });
 
   it('reports problems by row, and reads 64-bit integers as numbers', async () => {
@@ -210,6 +222,49 @@ describe('a PostgreSQL query', () => {
     expect(rows[6]).toEqual([1.75, 'north', 7, null, 'no']);
     expect(rows[9]).toEqual([null, 'north', 10, 5, 'yes']);
     expect(rows[24_998]).toEqual([6249.75, 'south', 24_999, 12_499.5, 'no']);
+  });
+
+  it('reads date and timestamp columns as the days they say, whatever the agent\'s time zone, and converts numeric ones', async () => {
+    // Prepare: an agent 14 hours east of UTC, where a date read as local midnight falls on the day before in UTC
+    const query = `select d::date as opened, t::timestamp as seen, w::numeric as weight_lb, 'no' as "default"
+                   from (values ('2026-12-31', '2026-12-31 23:30:00', 150), ('1969-12-31', '1970-01-01 00:00:00', null), (null, 'infinity', 2)) as v(d, t, w)`;
+    const job = {
+      ...JOB,
+      features: [
+        { name: 'opened', type: 'numeric', format: 'date' },
+        { name: 'seen', type: 'numeric', format: 'date' },
+        { name: 'weight', type: 'numeric', unit: 'kg' },
+      ],
+    };
+    const mapping = { columns: { weight_lb: 'weight' }, conversions: { weight: { from: 'lb', to: 'kg' } } };
+    // A child process: the time zone is read from its environment, which a test cannot change for itself.
+    const script = `
+      const { JobSpecSchema } = require('@fl/shared');
+      const { readLocalData, rowsOf } = require('@fl/participant-agent/dist/data');
+      const [location, query, job, mapping] = process.argv.slice(1);
+      readLocalData({ location, query }, JobSpecSchema.parse(JSON.parse(job)), JSON.parse(mapping)).then(({ table, report }) =>
+        process.stdout.write(JSON.stringify({ offset: new Date(2026, 11, 31).getTimezoneOffset(), rows: rowsOf(table), problems: report.problems })));`;
+    const child = spawn(process.execPath, ['-e', script, DATABASE, query, JSON.stringify(job), JSON.stringify(mapping)], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, TZ: 'Pacific/Kiritimati' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+
+    // Execute
+    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(0);
+    const { offset, rows, problems } = JSON.parse(output) as { offset: number; rows: (number | null)[][]; problems: unknown[] };
+
+    // Assert
+    expect(offset).toBe(-14 * 60);
+    expect(rows.map((r) => r.slice(0, 2))).toEqual([
+      [20_818, 20_818],
+      [-1, 0],
+      [null, null],
+    ]);
+    expect(rows.map((r) => r[2])).toEqual([150 * 0.45359237, null, 2 * 0.45359237]);
+    expect(problems).toEqual([{ line: 3, column: 'seen', reason: 'not a date in the format YYYY-MM-DD' }]);
   });
 
   it('is checked with fl-agent check --query', async () => {

@@ -18,7 +18,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RoundRecord } from '@fl/coordinator';
-import { EXIT, type JobSpecInput } from '@fl/shared';
+import { EXIT } from '@fl/shared';
+import { DEMO_SPEC } from './demo-job';
 import { AdminApi, DATA_DIR, evaluateModel, splitCsv, type GlobalModel } from './harness';
 import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, type Running } from './processes';
 
@@ -27,7 +28,7 @@ const usage = () => `Usage: npm run demo -- [--data-dir DIR] [--rounds N] [--kee
   --data-dir DIR  where this run keeps its store, keys, data and model; DIR must be
                   new or empty (default: a new directory under .demo/ for each run,
                   named by the time it started)
-  --rounds N      federated rounds, a whole number from 1 to ${MAX_ROUNDS} (default ${SPEC.rounds})
+  --rounds N      federated rounds, a whole number from 1 to ${MAX_ROUNDS} (default ${DEMO_SPEC.rounds})
   --keep-open     keep the coordinator and the agents running after the job, until Ctrl-C
   --help          this text
 `;
@@ -73,7 +74,7 @@ function parseDemoArgs(args: string[]): DemoOptions {
   } catch (err) {
     throw new UsageError(usageMessage(err as Error));
   }
-  let rounds = SPEC.rounds!;
+  let rounds = DEMO_SPEC.rounds!;
   if (values.rounds !== undefined) {
     const text = values.rounds.trim();
     rounds = Number(text);
@@ -131,34 +132,6 @@ const PARTIES = [
 /** The job spec's own bound. */
 const MAX_ROUNDS = 100_000;
 
-const SPEC: JobSpecInput = {
-  name: 'credit default',
-  model: 'logistic',
-  target: 'Status',
-  positiveClass: 'bad',
-  features: [
-    { name: 'Seniority', type: 'numeric' },
-    { name: 'Home', type: 'categorical' },
-    { name: 'Time', type: 'numeric' },
-    { name: 'Age', type: 'numeric' },
-    { name: 'Marital', type: 'categorical' },
-    { name: 'Records', type: 'categorical' },
-    { name: 'Job', type: 'categorical' },
-    { name: 'Expenses', type: 'numeric' },
-    { name: 'Income', type: 'numeric' },
-    { name: 'Assets', type: 'numeric' },
-    { name: 'Debt', type: 'numeric' },
-    { name: 'Amount', type: 'numeric' },
-    { name: 'Price', type: 'numeric' },
-  ],
-  rounds: 10,
-  minParticipants: 3,
-  roundDeadlineSeconds: 30,
-  localEpochs: 2,
-  batchSize: 32,
-  learningRate: 0.1,
-  l2: 0.0001,
-};
 
 /** The Madrid lender exports Spanish column names and spellings; its mapping file turns them into the job's. */
 function localizeMadrid(file: string, mappingFile: string): void {
@@ -196,7 +169,7 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   const dir = makeDataDir(options.dataDir, new Date(started));
-  const spec = { ...SPEC, rounds: options.rounds };
+  const spec = { ...DEMO_SPEC, rounds: options.rounds };
   const processes: Running[] = [];
   const stopAll = () => processes.forEach((p) => p.child.exitCode === null && p.child.kill('SIGTERM'));
   // Ctrl-C interrupts the demo, or ends the wait of --keep-open.

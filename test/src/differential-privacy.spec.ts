@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import { SqliteStore, STORE_FILE, verifyStore, type RunningCoordinator } from '@fl/coordinator';
 import { epsilonAfter, type JobView, type RoundView } from '@fl/shared';
-import { AdminApi, DATA_DIR, featuresOf, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AdminApi, DATA_DIR, declaredFeatures, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 
 jest.setTimeout(600_000);
 
@@ -19,7 +19,8 @@ const dp = { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
 const budget = (epsilonAfter(dp, 2) + epsilonAfter(dp, 3)) / 2;
 const spec = {
   model: 'logistic' as const,
-  features: featuresOf(file, 'diagnosis'),
+  // A secure job's statistics are summed over declared bounds and classes.
+  ...declaredFeatures(file, 'diagnosis'),
   target: 'diagnosis',
   rounds: 10,
   minParticipants: 3,
@@ -81,7 +82,7 @@ describe('differential privacy in a running federation', () => {
     try {
       const report = await verifyStore(store, path.join(coordinator.config.dataDir, STORE_FILE));
       expect(report.failure).toBeUndefined();
-      expect(report.lines).toContain(`job ${job.id}: 2 rounds, 2 recomputed from 8 retained updates, models match`);
+      expect(report.lines).toContain(`job ${job.id}: 2 rounds, 2 recomputed from 8 retained updates, models match; statistics recomputed from 4 masked inputs`);
     } finally {
       await store.close();
     }

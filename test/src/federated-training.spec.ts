@@ -167,7 +167,7 @@ describe('federated training of breast cancer diagnosis by three parties', () =>
       let auth: { header: object } | undefined;
       (agent.socket.auth as (cb: (a: object) => void) => void)((a) => (auth = a as { header: object }));
       expect(HandshakeSchema.strict().safeParse(auth).success).toBe(true);
-      expect(Object.keys(auth!.header).sort()).toEqual(['nonce', 'publicKey', 'timestamp', 'type']);
+      expect(Object.keys(auth!.header).sort()).toEqual(['nonce', 'protocol', 'publicKey', 'timestamp', 'type']);
     }
   });
 

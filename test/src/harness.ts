@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startCoordinator, type Clock, type CoordinatorConfigInput, type RunningCoordinator } from '@fl/coordinator';
+import Database from 'better-sqlite3';
+import { SqliteStore, startCoordinator, STORE_FILE, verifyStore, type Clock, type CoordinatorConfigInput, type RunningCoordinator } from '@fl/coordinator';
 import {
   encodeKey,
   generateKeyPair,
@@ -20,7 +21,7 @@ import {
   type Preprocessing,
   type RoundView,
 } from '@fl/shared';
-import { parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable } from '@fl/participant-agent';
+import { isMissing, parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable, type Mapping } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
 import { shuffle } from './sim/partition';
 
@@ -124,7 +125,7 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer; query?: string } = {},
+  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer; query?: string; mapping?: Mapping } = {},
 ): Promise<ParticipantAgent> {
   const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator, options.ca), name));
   const agent = new ParticipantAgent({
@@ -132,6 +133,7 @@ export async function startAgent(
     keys: pair,
     dataFile,
     query: options.query,
+    mapping: options.mapping,
     coordinatorKey: coordinator.identity.publicKey,
     ca: options.ca,
     log: options.log ?? (() => undefined),
@@ -206,6 +208,67 @@ export async function eventually<T>(probe: () => Promise<T> | T, accept: (value:
     if (accept(value)) return value;
     if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A file's features with what a secure job declares of them (docs/privacy.md),
+ * as a consortium agrees on them beforehand: each numeric column's range, each
+ * categorical column's values; and the target's classes.
+ */
+export function declaredFeatures(file: string, target: string, categorical: string[] = []): { features: JobSpec['features']; classes: string[] } {
+  const { header, rows } = parseCsv(fs.readFileSync(file, 'utf8'));
+  const values = (name: string) => {
+    const i = header.indexOf(name);
+    return rows.map((r) => r.fields[i]).filter((v) => !isMissing(v));
+  };
+  const features = featuresOf(file, target, categorical).map((f) => {
+    if (f.type === 'categorical') return { ...f, categories: [...new Set(values(f.name))].sort() };
+    const numbers = values(f.name).map(Number);
+    return { ...f, bounds: [Math.min(...numbers), Math.max(...numbers)] as [number, number] };
+  });
+  return { features, classes: [...new Set(values(target))].sort() };
+}
+
+/** The bytes a coordinator's store retains of a job's updates or masked inputs, those of the rounds `rounds` selects. */
+export function retainedInputs(dataDir: string, job: string, rounds: 'statistics' | 'training'): Buffer[] {
+  const db = new Database(path.join(dataDir, STORE_FILE), { readonly: true });
+  try {
+    const sql = `SELECT weights FROM updates WHERE job = ? AND round ${rounds === 'statistics' ? '<= 0' : '> 0'}`;
+    return (db.prepare(sql).all(job) as { weights: Buffer }[]).map((r) => r.weights);
+  } finally {
+    db.close();
+  }
+}
+
+/** Pearson's chi-square of bytes against uniform ones: 255 degrees of freedom, whose 99.9th percentile is about 330. */
+export function byteChiSquare(bytes: Uint8Array): number {
+  const counts = new Array<number>(256).fill(0);
+  for (const b of bytes) counts[b]++;
+  const expected = bytes.length / 256;
+  return counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
+}
+
+/**
+ * `audit verify` on a copy of a coordinator's store, and again once one bit of
+ * one retained update (or masked input) of the copy is flipped.
+ */
+export async function verifyAndTamper(dataDir: string, update: { job: string; round: number; participant: string }) {
+  const copy = path.join(tempDir('tamper'), STORE_FILE);
+  fs.copyFileSync(path.join(dataDir, STORE_FILE), copy);
+  const copied = await SqliteStore.open(copy, { readonly: true });
+  const db = new Database(copy);
+  try {
+    const report = await verifyStore(copied, copy);
+    const where = 'job = ? AND round = ? AND participant = ?';
+    const row = db.prepare(`SELECT weights FROM updates WHERE ${where}`).get(update.job, update.round, update.participant) as { weights: Buffer };
+    const changed = Buffer.from(row.weights);
+    changed[5] ^= 0x01;
+    db.prepare(`UPDATE updates SET weights = ? WHERE ${where}`).run(changed, update.job, update.round, update.participant);
+    return { report, tampered: await verifyStore(copied, copy) };
+  } finally {
+    await copied.close();
+    db.close();
   }
 }
 

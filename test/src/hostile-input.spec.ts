@@ -9,6 +9,7 @@ import type { Socket } from 'socket.io-client';
 import type { RunningCoordinator } from '@fl/coordinator';
 import {
   generateKeyPair,
+  PROTOCOL_VERSION,
   randomNonce,
   signHeader,
   type Ack,
@@ -46,7 +47,8 @@ describe('handshakes that are refused', () => {
     ['a stale timestamp', () => handshakeAuth(keys, { timestamp: Date.now() - 10 * 60_000 }), 'STALE_TIMESTAMP'],
     ['a timestamp from the future', () => handshakeAuth(keys, { timestamp: Date.now() + 10 * 60_000 }), 'STALE_TIMESTAMP'],
     ['no auth at all', () => undefined, 'INVALID_FRAME'],
-    ['garbage', () => ({ header: { type: 'handshake', publicKey: 42 } }), 'INVALID_FRAME'],
+    ['garbage', () => ({ header: { type: 'handshake', protocol: PROTOCOL_VERSION, publicKey: 42 } }), 'INVALID_FRAME'],
+    ['no protocol version (a version-1 agent)', () => ({ header: { type: 'handshake', publicKey: 42 } }), 'UNSUPPORTED_PROTOCOL'],
   ])('refuses %s with its code', async (_, auth, code) => {
     const { refused } = await connectRaw(coordinator.url, auth());
     expect(refused).toEqual(expect.objectContaining({ code }));

@@ -67,25 +67,23 @@ describe('metrics during a real job', () => {
     expect(await get('/api/participants', METRICS_TOKEN)).toMatchObject({ status: 401 });
   });
 
-  it('moves with a job: rounds, their duration, updates accepted and refused, connections, audit, store, failures', async () => {
+  it('moves with a job: rounds, their duration, updates accepted and refused, connections, bytes, leadership, audit, store, failures', async () => {
     const before = await scrape(coordinator);
     expect(before.get('process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(before.get('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
     expect(value(before, 'fl_participants_connected')).toBe(0);
 
+    expect(value(before, 'fl_leader')).toBe(0);
+
     const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
     const split = splitCsv(dataFile, 3, { seed: 5, holdout: 0, dir: tempDir('observability') });
-    agents = await Promise.all(split.parties.map((party, i) => startAgent(coordinator, `site-${i}`, party)));
     const api = AdminApi.of(coordinator);
     const ROUNDS = 3;
-    const job = await api.createJob({
-      model: 'logistic',
-      features: featuresOf(dataFile, 'diagnosis'),
-      target: 'diagnosis',
-      rounds: ROUNDS,
-      minParticipants: 3,
-      evaluateEvery: 0,
-    });
+    const features = featuresOf(dataFile, 'diagnosis');
+    // Created before any site connects, the job waits for them: it runs here, led by this coordinator.
+    const job = await api.createJob({ model: 'logistic', features, target: 'diagnosis', rounds: ROUNDS, minParticipants: 3, evaluateEvery: 0 });
+    expect(value(await scrape(coordinator), 'fl_leader')).toBe(1);
+    agents = await Promise.all(split.parties.map((party, i) => startAgent(coordinator, `site-${i}`, party)));
     await coordinator.engine.whenFinished(job.id);
     expect((await api.job(job.id)).status).toBe('completed');
 
@@ -123,6 +121,11 @@ describe('metrics during a real job', () => {
     // Audit records: the job, the participants' registrations, and one or more a round.
     expect(moved('fl_audit_records_appended_total')).toBeGreaterThanOrEqual(ROUNDS + 4);
     expect(moved('fl_store_transaction_seconds_count')).toBeGreaterThanOrEqual(ROUNDS);
+    // Each round the model (a float32 a feature, and the bias) went to three sites and came back from each.
+    const modelBytes = 4 * (features.length + 1);
+    expect(moved('fl_bytes_received_total')).toBeGreaterThan(3 * ROUNDS * modelBytes);
+    expect(moved('fl_bytes_sent_total')).toBeGreaterThan(3 * ROUNDS * modelBytes);
+    expect(value(after, 'fl_leader')).toBe(0);
   });
 });
 

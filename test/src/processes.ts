@@ -1,5 +1,6 @@
 /** Starting the real commands as child processes, the way a partner or an operator runs them. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { REPO_ROOT, type AdminApi } from './harness';
 
@@ -57,4 +58,16 @@ export async function startRegisteredAgents(api: AdminApi, coordinatorUrl: strin
     agents.push(run(AGENT_CLI, ['run', '--coordinator', coordinatorUrl, '--key', keyFile, '--data', data]));
   }
   return agents;
+}
+
+/** A port free on loopback now, for a process that must be restarted on the same address. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -10,6 +10,7 @@ import {
   AGENT_NAMESPACE,
   encodeKey,
   packetCodec,
+  PROTOCOL_VERSION,
   encodeWeights,
   randomNonce,
   sha256Hex,
@@ -24,6 +25,7 @@ import {
 export function handshakeAuth(keys: KeyPair, change: { timestamp?: number; signWith?: KeyPair } = {}) {
   const header = {
     type: 'handshake' as const,
+    protocol: PROTOCOL_VERSION,
     publicKey: encodeKey(keys.publicKey),
     timestamp: change.timestamp ?? Date.now(),
     nonce: randomNonce(),
@@ -240,3 +242,19 @@ export class HandWebSocket {
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
+
+/** What a stand-in coordinator sends a socket.io server-side socket: a welcome signed with `coordinator`, for site-a; `change` alters its header. */
+export function stubWelcome(handshakeAuth: unknown, coordinator: KeyPair, change: Record<string, unknown> = {}) {
+  const header = {
+    type: 'welcome' as const,
+    protocol: PROTOCOL_VERSION,
+    participant: 'site-a',
+    coordinatorKey: encodeKey(coordinator.publicKey),
+    handshakeNonce: (handshakeAuth as { header: { nonce: string } }).header.nonce,
+    serverTime: Date.now(),
+    maxFrameBytes: 1 << 20,
+    maxMessageBytes: 1 << 24,
+    ...change,
+  };
+  return { header, signature: signHeader('welcome', header as never, coordinator.secretKey) };
+}

@@ -6,12 +6,23 @@
  * is still right; `audit verify` recomputes every secure round from the masked
  * inputs and fails when one is changed.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteStore, STORE_FILE, toArray, verifyStore, type RunningCoordinator } from '@fl/coordinator';
+import { SqliteStore, STORE_FILE, toArray, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
-import { AdminApi, DATA_DIR, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import {
+  AdminApi,
+  byteChiSquare,
+  DATA_DIR,
+  declaredFeatures,
+  registerParticipant,
+  retainedInputs,
+  splitCsv,
+  startAgent,
+  tempDir,
+  testCoordinator,
+  verifyAndTamper,
+} from './harness';
 
 jest.setTimeout(600_000);
 
@@ -19,7 +30,8 @@ const ROUNDS = 3;
 const file = path.join(DATA_DIR, 'breast_cancer.csv');
 const base = {
   model: 'logistic',
-  features: featuresOf(file, 'diagnosis'),
+  // The secure jobs' statistics are summed over declared bounds and classes; the plain job's are the same columns'.
+  ...declaredFeatures(file, 'diagnosis'),
   target: 'diagnosis',
   minParticipants: 3,
   evaluateEvery: 0,
@@ -54,8 +66,8 @@ describe('secure aggregation in a running federation', () => {
       jobs.secure = await run({ ...base, rounds: ROUNDS, secureAggregation: secure });
       // site-4 goes away once its masked input is in, before unmasking: the others' shares must do.
       const late = agents[4];
-      late.on('secagg', ({ job, step, ack }: { job: string; step: string; ack: { ok: boolean } }) => {
-        if (ack.ok) lateSteps.push(`${job}:${step}`);
+      late.on('secagg', ({ job, round, step, ack }: { job: string; round: number; step: string; ack: { ok: boolean } }) => {
+        if (ack.ok && round === 1) lateSteps.push(`${job}:${step}`);
       });
       late.on('trained', ({ ack }: { ack: { ok: boolean } }) => {
         if (ack.ok) late.stop();
@@ -64,8 +76,8 @@ describe('secure aggregation in a running federation', () => {
       agents[4] = await start(4);
       // Then it goes away once it has shared its keys in round 1: the round must recover its masks.
       const dropping = agents[4];
-      dropping.on('secagg', ({ step, ack }: { step: string; ack: { ok: boolean } }) => {
-        if (step === 'share' && ack.ok) dropping.stop();
+      dropping.on('secagg', ({ round, step, ack }: { round: number; step: string; ack: { ok: boolean } }) => {
+        if (round === 1 && step === 'share' && ack.ok) dropping.stop();
       });
       jobs.dropout = await run({ ...base, rounds: 1, secureAggregation: secure });
     } finally {
@@ -125,50 +137,28 @@ describe('secure aggregation in a running federation', () => {
   });
 
   it('keeps no individual update of a secure job, in the store or the audit log', async () => {
-    const kinds = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string } });
+    const kinds = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; round?: number } });
     for (const id of [jobs.secure, jobs.lateDropout, jobs.dropout]) {
-      const ofJob = kinds.filter((r) => r.data.job === id).map((r) => r.kind);
-      expect(ofJob).not.toContain('update.accepted');
-      expect(ofJob.filter((k) => k === 'secagg.input')).toHaveLength(id === jobs.secure ? 5 * ROUNDS : id === jobs.lateDropout ? 5 : 4);
+      const ofJob = kinds.filter((r) => r.data.job === id);
+      expect(ofJob.map((r) => r.kind)).not.toContain('update.accepted');
+      // round 0: the statistics phase's masked inputs, one a site
+      const inputs = ofJob.filter((r) => r.kind === 'secagg.input');
+      expect(inputs.filter((r) => r.data.round === 0)).toHaveLength(5);
+      expect(inputs.filter((r) => r.data.round! > 0)).toHaveLength(id === jobs.secure ? 5 * ROUNDS : id === jobs.lateDropout ? 5 : 4);
     }
     const size = (await store.getModel(jobs.secure, 0))!.weights.length;
-    const db = new Database(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
-    try {
-      const rows = db.prepare('SELECT weights FROM updates WHERE job = ?').all(jobs.secure) as { weights: Buffer }[];
-      expect(rows).toHaveLength(5 * ROUNDS);
-      for (const { weights } of rows) expect(weights.byteLength).toBe((size + 1) * 4);
-      // the stored masked inputs' bytes are indistinguishable from uniform: chi-square over 256 values
-      const bytes = Buffer.concat(rows.map((r) => r.weights));
-      const counts = new Array<number>(256).fill(0);
-      for (const b of bytes) counts[b]++;
-      const expected = bytes.length / 256;
-      const chi2 = counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
-      // 255 degrees of freedom: the 99.9th percentile is about 330
-      expect(chi2).toBeLessThan(330);
-    } finally {
-      db.close();
-    }
+    const rows = retainedInputs(coordinator.config.dataDir, jobs.secure, 'training');
+    expect(rows).toHaveLength(5 * ROUNDS);
+    for (const weights of rows) expect(weights.byteLength).toBe((size + 1) * 4);
+    // the stored masked inputs' bytes are indistinguishable from uniform: chi-square over 256 values, below its 99.9th percentile
+    expect(byteChiSquare(Buffer.concat(rows))).toBeLessThan(330);
   });
 
   it('audit verify recomputes every secure round, and fails when a stored masked input changes', async () => {
-    const copy = path.join(tempDir('secagg-tamper'), STORE_FILE);
-    fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), copy);
-    const copied = await SqliteStore.open(copy, { readonly: true });
-    const db = new Database(copy);
-    try {
-      const report = await verifyStore(copied, copy);
-      expect(report.failure).toBeUndefined();
-      expect(report.lines).toContain(`job ${jobs.secure}: ${ROUNDS} rounds, ${ROUNDS} recomputed from ${5 * ROUNDS} retained updates, models match`);
-      expect(report.lines).toContain(`job ${jobs.dropout}: 1 round, 1 recomputed from 4 retained updates, models match`);
-      const row = db.prepare("SELECT sha256, weights FROM updates WHERE job = ? AND round = 2 AND participant = 'site-1'").get(jobs.secure) as { sha256: string; weights: Buffer };
-      const changed = Buffer.from(row.weights);
-      changed[9] ^= 0x01;
-      db.prepare("UPDATE updates SET weights = ? WHERE job = ? AND round = 2 AND participant = 'site-1'").run(changed, jobs.secure);
-      const tampered = await verifyStore(copied, copy);
-      expect(tampered.failure?.where).toContain(`update of site-1, round 2 of job ${jobs.secure}`);
-    } finally {
-      await copied.close();
-      db.close();
-    }
+    const { report, tampered } = await verifyAndTamper(coordinator.config.dataDir, { job: jobs.secure, round: 2, participant: 'site-1' });
+    expect(report.failure).toBeUndefined();
+    expect(report.lines).toContain(`job ${jobs.secure}: ${ROUNDS} rounds, ${ROUNDS} recomputed from ${5 * ROUNDS} retained updates, models match; statistics recomputed from 5 masked inputs`);
+    expect(report.lines).toContain(`job ${jobs.dropout}: 1 round, 1 recomputed from 4 retained updates, models match; statistics recomputed from 5 masked inputs`);
+    expect(tampered.failure?.where).toContain(`update of site-1, round 2 of job ${jobs.secure}`);
   });
 });

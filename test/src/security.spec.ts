@@ -42,6 +42,7 @@ const ROUTES: { method: string; path: string; access: Access; body?: unknown }[]
   { method: 'GET', path: '/api/health/live', access: 'public' },
   { method: 'GET', path: '/api/health/ready', access: 'public' },
   { method: 'GET', path: '/api/openapi.json', access: 'public' },
+  { method: 'GET', path: '/api/schemas/job.json', access: 'public' },
   { method: 'GET', path: '/api/docs', access: 'public' },
   { method: 'GET', path: '/api/docs/init.js', access: 'public' },
   { method: 'POST', path: '/api/session', access: 'public', body: {} },

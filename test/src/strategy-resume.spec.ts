@@ -7,27 +7,15 @@
  * coordinator that resumed without its state (from zero control variates) would
  * commit states, and corrections, that the recomputation does not give.
  */
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { SqliteStore, STORE_FILE, type JobRecord, type RoundRecord } from '@fl/coordinator';
 import { decodeState } from '@fl/shared';
 import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, tempDir } from './harness';
-import { COORDINATOR_CLI, runToEnd, startCoordinatorProcess, startRegisteredAgents, type Running } from './processes';
+import { COORDINATOR_CLI, freePort, runToEnd, startCoordinatorProcess, startRegisteredAgents, type Running } from './processes';
 
 jest.setTimeout(300_000);
 
 const ROUNDS = 12;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('a SCAFFOLD job through a coordinator killed with SIGKILL', () => {
   const dir = tempDir('strategy-resume');

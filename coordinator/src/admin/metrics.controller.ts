@@ -23,7 +23,7 @@ export class MetricsController implements OnModuleDestroy {
     @Inject(Metrics) private readonly metrics: Metrics,
     @Inject(AgentConnections) private readonly connections: AgentConnections,
     @Inject(STORE) private readonly store: Store,
-    @Inject(RoundEngine) engine: RoundEngine,
+    @Inject(RoundEngine) private readonly engine: RoundEngine,
     @Inject(AuditLog) audit: AuditLog,
   ) {
     const onJob = (event: JobEvent) => {
@@ -54,6 +54,7 @@ export class MetricsController implements OnModuleDestroy {
   @MetricsTokenToo()
   async scrape(@Res({ passthrough: true }) response: Response): Promise<string> {
     this.metrics.participantsConnected.set(this.connections.online().length);
+    this.metrics.leader.set(this.engine.led);
     const counts = new Map<string, number>(JobStatusSchema.options.map((status) => [status, 0]));
     for (const job of await this.store.listJobs()) counts.set(job.status, (counts.get(job.status) ?? 0) + 1);
     for (const [status, count] of counts) this.metrics.jobs.set({ status }, count);

@@ -1,11 +1,13 @@
 /**
- * The API's description, `GET /api/openapi.json`, and its rendered reference,
- * `GET /api/docs` (Swagger UI, served from the swagger-ui-dist package). Both
- * are public: they describe the API and reveal no data.
+ * The API's description, `GET /api/openapi.json`, its rendered reference,
+ * `GET /api/docs` (Swagger UI, served from the swagger-ui-dist package), and the
+ * job spec as JSON Schema, `GET /api/schemas/job.json`. All are public: they
+ * describe the API and reveal no data.
  */
 import { Controller, Get, Header } from '@nestjs/common';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { jobSpecJsonSchema } from '@fl/shared';
 import { Public } from '../users/admin.guard';
 import { buildOpenApiDocument } from './openapi';
 
@@ -38,10 +40,18 @@ const POLICY =
 @Public()
 export class OpenApiController {
   private document: ReturnType<typeof buildOpenApiDocument> | undefined;
+  private jobSpec: Record<string, unknown> | undefined;
 
   @Get('openapi.json')
   openapi() {
     return (this.document ??= buildOpenApiDocument(version()));
+  }
+
+  /** The same for every coordinator of a version, so caches may keep it; Express adds an ETag for revalidation. */
+  @Get('schemas/job.json')
+  @Header('Cache-Control', 'public, max-age=3600')
+  jobSchema() {
+    return (this.jobSpec ??= jobSpecJsonSchema());
   }
 
   @Get('docs')

@@ -19,10 +19,10 @@ const STATUS_TEXT: Record<AdminRoute['status'], string> = { 200: 'OK', 201: 'Cre
 const errorContent = { 'application/json': { schema: ErrorResponseSchema } };
 const error = (description: string) => ({ description, content: errorContent });
 
-/** Routes are grouped by their first segment; the description and its page form one group. */
+/** Routes are grouped by their first segment; the description, its page and the published schemas form one group. */
 function tag(path: string): string {
   const segment = path.split('/')[2] ?? path.split('/')[1];
-  return segment === 'openapi.json' || segment === 'docs' ? 'reference' : segment;
+  return segment === 'openapi.json' || segment === 'docs' || segment === 'schemas' ? 'reference' : segment;
 }
 
 function pathConfig(route: AdminRoute): RouteConfig {

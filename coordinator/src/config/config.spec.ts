@@ -24,6 +24,24 @@ describe('configuration', () => {
     expect(() => loadConfig(['--viewer-token', 'short'], {})).toThrow(/--viewer-token: the viewer token needs at least 16 characters/);
   });
 
+  it('takes a Redis URL for replicas, and never repeats a wrong one, which may hold a password', () => {
+    expect(loadConfig([], {}).redisUrl).toBeUndefined();
+    expect(loadConfig([], {}).redisPrefix).toBe('fl:');
+    expect(loadConfig(['--redis-prefix', 'consortium-a:'], { FL_REDIS_URL: 'redis://10.0.0.5:6379/2' })).toMatchObject({
+      redisUrl: 'redis://10.0.0.5:6379/2',
+      redisPrefix: 'consortium-a:',
+    });
+    expect(loadConfig(['--redis-url', 'rediss://:secret@cache.example:6380'], {}).redisUrl).toBe('rediss://:secret@cache.example:6380');
+    let message = '';
+    try {
+      loadConfig(['--redis-url', 'http://:secret@cache.example'], {});
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/--redis-url: /);
+    expect(message).not.toContain('secret');
+  });
+
   it('refuses an unknown flag and shows the usage', () => {
     expect(() => loadConfig(['--prot', '1'], {})).toThrow(/unknown flag --prot \(fl-coordinator --help lists them\)/);
   });

@@ -63,6 +63,10 @@ export const ConfigSchema = z.object({
   /** round defaults for jobs that do not set them */
   defaultMinParticipants: z.coerce.number().int().min(1).default(2),
   defaultRoundDeadlineSeconds: z.coerce.number().positive().default(60),
+  /** Redis shared by coordinator replicas (nonces, failure limits, revocations, Socket.IO rooms); none: all in this process */
+  redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** every Redis key and channel of this coordinator starts with it, so that several can share one Redis */
+  redisPrefix: z.string().min(1).max(64).default('fl:'),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   /** text lines, or one JSON object a line for a log collector; control characters are escaped either way */
   logFormat: z.enum(['text', 'json']).default('text'),
@@ -107,6 +111,8 @@ const FLAGS = {
   'max-refusals-per-connection': { env: 'FL_MAX_REFUSALS_PER_CONNECTION', help: 'refused messages before a connection is closed' },
   'default-min-participants': { env: 'FL_DEFAULT_MIN_PARTICIPANTS', help: 'minimum participants of jobs that set none' },
   'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
+  'redis-url': { env: 'FL_REDIS_URL', help: 'redis:// URL shared by replicas (default: none; one process)' },
+  'redis-prefix': { env: 'FL_REDIS_PREFIX', help: 'prefix of every Redis key and channel' },
   'log-level': { env: 'FL_LOG_LEVEL', help: 'error, warn, info or debug' },
   'log-format': { env: 'FL_LOG_FORMAT', help: 'text or json (one object a line)' },
 } as const;
@@ -207,7 +213,7 @@ export function configHelp(): string {
 function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
   const key = String(issue.path[0] ?? '');
   // A secret is never repeated back, even a wrong one.
-  const value = /token|databaseUrl/i.test(key) ? undefined : raw[key];
+  const value = /token|redisUrl|databaseUrl/i.test(key) ? undefined : raw[key];
   // A number given as text fails as "not a number" after coercion: say so of the text itself.
   const words = issue.code === 'invalid_type' && issue.expected === 'number' ? 'expected a number' : expectedWords(issue);
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${value === undefined ? '' : ` ${JSON.stringify(value)}`}: ${words}`;

@@ -5,6 +5,7 @@
  * each count their own. Gauges that describe state (connected participants,
  * jobs by status) are read when scraped, by admin/metrics.controller.ts.
  */
+import type { Server as NetServer, Socket as NetSocket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class Metrics {
@@ -71,12 +72,61 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly leader = new Gauge({
+    name: 'fl_leader',
+    help: 'Jobs whose rounds this replica runs now, as their leader (always every running job without replicas)',
+    registers: [this.registry],
+  });
+
+  readonly bytesReceived = new Counter({
+    name: 'fl_bytes_received_total',
+    help: "Bytes received on the coordinator's connections (HTTP and WebSocket, as on the wire)",
+    registers: [this.registry],
+  });
+
+  readonly bytesSent = new Counter({
+    name: 'fl_bytes_sent_total',
+    help: "Bytes sent on the coordinator's connections (HTTP and WebSocket, as on the wire)",
+    registers: [this.registry],
+  });
+
+  /** the server's connections open now; the bytes of those closed, and the totals reported so far */
+  private readonly connections = new Set<NetSocket>();
+  private readonly closed = { received: 0, sent: 0 };
+  private readonly reported = { received: 0, sent: 0 };
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /** Counts the bytes of every connection the server accepts, read from its socket's own counters when scraped. */
+  countTraffic(server: NetServer): void {
+    server.on('connection', (socket: NetSocket) => {
+      this.connections.add(socket);
+      socket.once('close', () => {
+        this.connections.delete(socket);
+        this.closed.received += socket.bytesRead;
+        this.closed.sent += socket.bytesWritten;
+      });
+    });
+  }
+
+  private updateTraffic(): void {
+    let received = this.closed.received;
+    let sent = this.closed.sent;
+    for (const socket of this.connections) {
+      received += socket.bytesRead;
+      sent += socket.bytesWritten;
+    }
+    this.bytesReceived.inc(Math.max(0, received - this.reported.received));
+    this.bytesSent.inc(Math.max(0, sent - this.reported.sent));
+    this.reported.received = Math.max(received, this.reported.received);
+    this.reported.sent = Math.max(sent, this.reported.sent);
+  }
+
   /** The text a scrape answers, and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
+    this.updateTraffic();
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

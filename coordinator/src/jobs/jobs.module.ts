@@ -9,10 +9,12 @@ import { AuditLog } from '../audit/audit-log';
 import { AuditModule } from '../audit/audit.module';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 import { CLOCK, type Clock } from '../core/clock';
+import { LEADER_ELECTION, type LeaderElection } from '../cluster/leader-election';
+import { AgentRelay, type AgentEvent } from '../cluster/agent-relay';
+import { SHARED_STATE, type JobControl, type SharedState } from '../cluster/shared-state';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { AgentGateway } from '../participants/agent.gateway';
-import { AgentConnections } from '../participants/connections';
 import { ParticipantsModule } from '../participants/participants.module';
 import { RoundEngine } from '../rounds/round-engine';
 import { STORE, type Store } from '../storage/store';
@@ -25,8 +27,18 @@ import { JobsService } from './jobs.service';
   providers: [
     {
       provide: RoundEngine,
-      useFactory: (store: Store, channel: AgentConnections, identity: CoordinatorIdentity, audit: AuditLog, log: CoordinatorLogger, config: CoordinatorConfig, clock: Clock) =>
-        new RoundEngine({
+      useFactory: (
+        store: Store,
+        channel: AgentRelay,
+        identity: CoordinatorIdentity,
+        audit: AuditLog,
+        log: CoordinatorLogger,
+        config: CoordinatorConfig,
+        clock: Clock,
+        election: LeaderElection,
+        state: SharedState,
+      ) => {
+        const engine = new RoundEngine({
           store,
           channel,
           identity,
@@ -37,10 +49,20 @@ import { JobsService } from './jobs.service';
             minParticipants: config.defaultMinParticipants,
             roundDeadlineSeconds: config.defaultRoundDeadlineSeconds,
           },
-          log: (level, message) => log.log(level, message),
+          log: (level, message, fields) => log.log(level, message, fields),
+          leadership: election,
+          // Only with replicas: alone, a message or a control for a job not running here is refused as before.
+          ...(state.kind !== 'in-process' && {
+            relay: (participant: string, event: AgentEvent, body: unknown) => channel.relay(participant, event, body),
+            controlElsewhere: (job: string, action: JobControl, actor: string) =>
+              void state.publish({ type: 'job-control', job, action, actor }).catch((err: Error) => log.error(`${action} of job ${job} to other replicas: ${err.message}`)),
+          }),
           clock,
-        }),
-      inject: [STORE, AgentConnections, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK],
+        });
+        state.subscribe((event) => event.type === 'job-control' && engine.controlledElsewhere(event.job, event.action, event.actor));
+        return engine;
+      },
+      inject: [STORE, AgentRelay, CoordinatorIdentity, AuditLog, CoordinatorLogger, COORDINATOR_CONFIG, CLOCK, LEADER_ELECTION, SHARED_STATE],
     },
     JobsService,
     AgentGateway,

@@ -6,10 +6,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { FlError, type JobView, type ModelView, type RoundView } from '@fl/shared';
 import { modelShape } from '../rounds/job-run';
 import { RoundEngine } from '../rounds/round-engine';
+import type { JobControl } from '../cluster/shared-state';
 import { STORE, type JobRecord, type Store } from '../storage/store';
 import { toJobView, toRoundView } from './job.views';
-
-export type JobControl = 'pause' | 'resume' | 'stop';
 
 /** A global model: its description, and its weights as the bytes agents receive. */
 export interface GlobalModel {

@@ -14,7 +14,7 @@ import {
   type OnGatewayInit,
 } from '@nestjs/websockets';
 import type { Namespace } from 'socket.io';
-import { ackError, AGENT_NAMESPACE, ChunkedSchema, FlError, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
+import { ackError, AGENT_NAMESPACE, ChunkedSchema, FlError, PROTOCOL_VERSION, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
 import { CoordinatorIdentity } from '../identity/identity';
 import { RoundEngine } from '../rounds/round-engine';
 import { AgentConnections, type AgentSocket } from './connections';
@@ -22,6 +22,7 @@ import { HandshakeVerifier } from './handshake';
 import { CoordinatorLogger } from '../logger';
 import { Metrics } from '../core/metrics';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
+import { AgentRelay } from '../cluster/agent-relay';
 
 /** The events an agent may send; anything else is a refusal. */
 const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'failure', 'secagg', 'chunk', 'chunked']);
@@ -36,9 +37,11 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     @Inject(CoordinatorLogger) private readonly log: CoordinatorLogger,
     @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
     @Inject(Metrics) private readonly metrics: Metrics,
+    @Inject(AgentRelay) private readonly relay: AgentRelay,
   ) {}
 
   afterInit(namespace: Namespace): void {
+    this.relay.attach(namespace, this.engine);
     namespace.use(async (socket, next) => {
       try {
         const { participant, handshake } = await this.handshakes.verify(socket.handshake.auth, Date.now(), socket.handshake.address);
@@ -70,6 +73,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     replaced?.disconnect(true);
     const header = {
       type: 'welcome' as const,
+      protocol: PROTOCOL_VERSION,
       participant,
       coordinatorKey: this.identity.publicKey,
       handshakeNonce,
@@ -94,7 +98,8 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     if (!participant) return;
     if (this.connections.remove(participant, socket)) {
       this.log.info(`participant ${participant} disconnected`);
-      this.engine.participantOffline(participant);
+      // Connected to another replica meanwhile: what it was asked, it answers there.
+      if (!this.relay.isOnline(participant)) this.engine.participantOffline(participant);
     }
   }
 

@@ -1,10 +1,11 @@
-import { encodeKey, generateKeyPair, randomNonce, signHeader, type KeyPair } from '@fl/shared';
+import { canonicalBytes, defaultEngine, encodeKey, generateKeyPair, PROTOCOL_VERSION, randomNonce, signHeader, type KeyPair } from '@fl/shared';
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
 import { FailureLimiter } from '../failure-limiter';
 import { HandshakeVerifier } from './handshake';
+import { InProcessSharedState } from '../cluster/shared-state';
 
 const auth = (keys: KeyPair, timestamp = Date.now(), nonce = randomNonce()) => {
-  const header = { type: 'handshake', publicKey: encodeKey(keys.publicKey), timestamp, nonce };
+  const header = { type: 'handshake', protocol: PROTOCOL_VERSION, publicKey: encodeKey(keys.publicKey), timestamp, nonce };
   return { header, signature: signHeader('handshake', header, keys.secretKey) };
 };
 
@@ -18,13 +19,14 @@ describe('the handshake verifier', () => {
   });
 
   it('refuses replays within the window and forgets nonces after it', async () => {
-    const verifier = new HandshakeVerifier(participants, 1000);
+    const nonces = new InProcessSharedState();
+    const verifier = new HandshakeVerifier(participants, 1000, undefined, undefined, nonces);
     const now = Date.now();
     const first = auth(known, now);
     await verifier.verify(first, now);
     await expect(verifier.verify(first, now + 10)).rejects.toThrow(expect.objectContaining({ code: 'REPLAYED_NONCE' }));
     await verifier.verify(auth(known, now + 5000), now + 5000);
-    expect((verifier as unknown as { seen: Map<string, number> }).seen.size).toBe(1);
+    expect(nonces.claimCount).toBe(1);
   });
 
   it('refuses a handshake signed before it started, whose nonce it cannot have seen: a replay across a restart', async () => {
@@ -41,7 +43,21 @@ describe('the handshake verifier', () => {
     await expect(verifier.verify(tampered)).rejects.toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE' }));
     await expect(verifier.verify(auth(known, Date.now() - 5000))).rejects.toThrow(expect.objectContaining({ code: 'STALE_TIMESTAMP' }));
     await expect(verifier.verify(auth(generateKeyPair()))).rejects.toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
-    await expect(verifier.verify({ header: {} })).rejects.toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
+    await expect(verifier.verify({ header: {} })).rejects.toThrow(expect.objectContaining({ code: 'UNSUPPORTED_PROTOCOL' }));
+    await expect(verifier.verify({ header: 'x' })).rejects.toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
+  });
+
+  it('tells an agent of another protocol version which versions meet, before any other check', async () => {
+    const verifier = new HandshakeVerifier(participants, 60_000);
+    // What a version-1 agent sends: no protocol field, signed over FL1 bytes.
+    const header = { type: 'handshake', publicKey: encodeKey(known.publicKey), timestamp: Date.now(), nonce: randomNonce() };
+    const old = { header, signature: Buffer.from(defaultEngine.sign(canonicalBytes('handshake', header, 1), known.secretKey)).toString('base64') };
+    await expect(verifier.verify(old)).rejects.toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_PROTOCOL', message: expect.stringMatching(/speaks protocol version 2; the agent speaks version 1 .*upgrade/) }),
+    );
+    const future = auth(known);
+    (future.header as { protocol: number }).protocol = 3;
+    await expect(verifier.verify(future)).rejects.toThrow(expect.objectContaining({ code: 'UNSUPPORTED_PROTOCOL', message: expect.stringMatching(/the agent speaks version 3/) }));
   });
 });
 

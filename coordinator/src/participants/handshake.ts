@@ -3,9 +3,10 @@
  * Socket.IO `auth` field. Checked in this order: schema, signature (under the
  * key it claims), timestamp window, nonce not seen, key registered.
  */
-import { decodePublicKey, FlError, HandshakeSchema, verifyHeader, type ErrorBody, type Handshake } from '@fl/shared';
+import { decodePublicKey, FlError, HandshakeSchema, PROTOCOL_VERSION, verifyHeader, type ErrorBody, type Handshake } from '@fl/shared';
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
-import { FailureLimiter } from '../failure-limiter';
+import { FailureLimiter, type FailureLimits } from '../failure-limiter';
+import { InProcessSharedState, type SharedState } from '../cluster/shared-state';
 import { describeZodError } from '../validation';
 
 /** Why a participant's connection or message is refused by its status; null when approved. */
@@ -23,19 +24,19 @@ export function statusRefusal(participant: ParticipantRecord): ErrorBody | null 
 }
 
 export class HandshakeVerifier {
-  /** nonce -> expiry; a nonce is refused again until its timestamp leaves the window */
-  private readonly seen = new Map<string, number>();
-
   /**
-   * `startedAt`: the nonces seen before it are not known (they are kept in memory),
-   * so a handshake signed before it is refused as a possible replay. An agent
-   * signs a fresh one at every attempt, so it is let in on the next.
+   * `nonces`: where a nonce is claimed, refused again until its timestamp leaves
+   * the window; shared by replicas through Redis. `startedAt`: the nonces seen
+   * before it may not be known (memory is lost at a restart), so a handshake
+   * signed before it is refused as a possible replay. An agent signs a fresh one
+   * at every attempt, so it is let in on the next.
    */
   constructor(
     private readonly participants: ParticipantRepository,
     private readonly windowMs: number,
-    private readonly limiter = new FailureLimiter(20, 60_000),
+    private readonly limiter: FailureLimits = new FailureLimiter(20, 60_000),
     private readonly startedAt = Date.now(),
+    private readonly nonces: Pick<SharedState, 'claimOnce'> = new InProcessSharedState(),
   ) {}
 
   /**
@@ -46,13 +47,13 @@ export class HandshakeVerifier {
    */
   async verify(auth: unknown, now = Date.now(), address = 'unknown'): Promise<{ participant: ParticipantRecord; handshake: Handshake }> {
     const addressKey = `address:${address}`;
-    if (this.limiter.blocked(addressKey, now)) throw this.rateLimited();
+    if (await this.limiter.blocked(addressKey, now)) throw this.rateLimited();
     const signed: { key?: string } = {};
     try {
       return await this.check(auth, now, signed);
     } catch (err) {
-      this.limiter.fail(addressKey, now);
-      if (signed.key) this.limiter.fail(signed.key, now);
+      await this.limiter.fail(addressKey, now);
+      if (signed.key) await this.limiter.fail(signed.key, now);
       throw err;
     }
   }
@@ -63,6 +64,14 @@ export class HandshakeVerifier {
 
   /** Checks a handshake; sets `signed.key` once it is known to come from the key's holder. */
   private async check(auth: unknown, now: number, signed: { key?: string }): Promise<{ participant: ParticipantRecord; handshake: Handshake }> {
+    const offered = protocolOf(auth);
+    if (offered !== PROTOCOL_VERSION) {
+      // Before the schema: an agent of another version would otherwise be told only that a field is wrong.
+      throw new FlError(
+        'UNSUPPORTED_PROTOCOL',
+        `this coordinator speaks protocol version ${PROTOCOL_VERSION}; the agent speaks ${offered === undefined ? 'version 1 (its handshake names none)' : `version ${JSON.stringify(offered)}`}: upgrade the older of the two`,
+      );
+    }
     const parsed = HandshakeSchema.safeParse(auth);
     if (!parsed.success) throw new FlError('INVALID_FRAME', `handshake ${describeZodError(parsed.error)}`);
     const { header, signature } = parsed.data;
@@ -76,20 +85,22 @@ export class HandshakeVerifier {
     if (header.timestamp < this.startedAt) {
       throw new FlError('REPLAYED_NONCE', 'the handshake was signed before the coordinator started: it cannot be told from a replay; sign a new one');
     }
-    this.prune(now);
-    const nonceKey = `${header.publicKey}:${header.nonce}`;
-    if (this.seen.has(nonceKey)) throw new FlError('REPLAYED_NONCE', 'this handshake was already used');
-    this.seen.set(nonceKey, header.timestamp + this.windowMs);
+    if (!(await this.nonces.claimOnce(`handshake:${header.publicKey}:${header.nonce}`, header.timestamp + this.windowMs, now))) {
+      throw new FlError('REPLAYED_NONCE', 'this handshake was already used');
+    }
     signed.key = `key:${header.publicKey}`;
-    if (this.limiter.blocked(signed.key, now)) throw this.rateLimited();
+    if (await this.limiter.blocked(signed.key, now)) throw this.rateLimited();
     const participant = await this.participants.getParticipantByKey(header.publicKey);
     if (!participant) throw new FlError('UNKNOWN_PARTICIPANT', 'this public key is not registered with the coordinator');
     const refused = statusRefusal(participant);
     if (refused) throw new FlError(refused.code, refused.message);
     return { participant, handshake: parsed.data };
   }
+}
 
-  private prune(now: number): void {
-    for (const [nonce, expiry] of this.seen) if (expiry < now) this.seen.delete(nonce);
-  }
+/** The protocol version a handshake names; undefined when it names none (version 1), or is no handshake at all. */
+function protocolOf(auth: unknown): unknown {
+  const header = (auth as { header?: unknown } | null)?.header;
+  if (typeof header !== 'object' || header === null) return PROTOCOL_VERSION; // not a handshake: the schema says why
+  return (header as { protocol?: unknown }).protocol;
 }

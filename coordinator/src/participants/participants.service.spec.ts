@@ -12,6 +12,9 @@ import { AgentConnections } from './connections';
 import { ParticipantsService } from './participants.service';
 import { systemClock } from '../core/clock';
 import { ParticipantRegistry } from './registry';
+import { ParticipantStatusRelay } from '../cluster/participant-status';
+import { AgentRelay } from '../cluster/agent-relay';
+import { InProcessSharedState } from '../cluster/shared-state';
 
 async function setup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-participants-'));
@@ -19,11 +22,12 @@ async function setup() {
   const identity = CoordinatorIdentity.fromDataDir(dir);
   const audit = await AuditLog.open(store, identity);
   const connections = new AgentConnections();
-  const registry = new ParticipantRegistry({ store, audit, identity, connections, windowMs: 60_000, failures: new FailureLimiter(5, 60_000), clock: systemClock });
+  const statuses = new ParticipantStatusRelay(new InProcessSharedState(), connections, store);
+  const registry = new ParticipantRegistry({ store, audit, identity, statuses, windowMs: 60_000, failures: new FailureLimiter(5, 60_000), clock: systemClock });
   const module = await Test.createTestingModule({
     providers: [
       { provide: STORE, useValue: store },
-      { provide: AgentConnections, useValue: connections },
+      { provide: AgentRelay, useValue: new AgentRelay(connections, false) },
       { provide: ParticipantRegistry, useValue: registry },
       ParticipantsService,
     ],

@@ -1,12 +1,12 @@
 /**
  * Participants as the admin sees them: the registry's decisions, with each
- * participant's presence (from the live connections) and contributions (from
+ * participant's presence (from the live connections, on any replica) and contributions (from
  * the committed rounds).
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { DecisionRequest, ParticipantView, RegisterParticipantRequest } from '@fl/shared';
 import { STORE, type ParticipantRecord, type Store } from '../storage/store';
-import { AgentConnections } from './connections';
+import { AgentRelay } from '../cluster/agent-relay';
 import { toParticipantView } from './participant.views';
 import { ParticipantRegistry } from './registry';
 
@@ -16,7 +16,8 @@ export type Decision = 'approve' | 'reject' | 'revoke';
 export class ParticipantsService {
   constructor(
     @Inject(STORE) private readonly store: Store,
-    @Inject(AgentConnections) private readonly connections: AgentConnections,
+    /** agents connected to this replica or another */
+    @Inject(AgentRelay) private readonly agents: AgentRelay,
     @Inject(ParticipantRegistry) private readonly registry: ParticipantRegistry,
   ) {}
 
@@ -35,6 +36,6 @@ export class ParticipantsService {
   }
 
   private view(p: ParticipantRecord, roundsContributed: number): ParticipantView {
-    return toParticipantView(p, { online: this.connections.isOnline(p.name), lastSeen: this.connections.seenAt(p.name) ?? null, roundsContributed });
+    return toParticipantView(p, { online: this.agents.isOnline(p.name), lastSeen: this.agents.seenAt(p.name) ?? null, roundsContributed });
   }
 }

@@ -28,9 +28,9 @@ import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
 import { parseBody as parse } from '../validation';
 import type { InvitationRecord, ParticipantRecord, Store } from '../storage/store';
-import type { AgentConnections } from './connections';
+import type { ParticipantStatusRelay } from '../cluster/participant-status';
 import type { Clock } from '../core/clock';
-import type { FailureLimiter } from '../failure-limiter';
+import type { FailureLimits } from '../failure-limiter';
 import { invitationStatus, toInvitationView } from './participant.views';
 
 /** How a token is stored and looked up: its SHA-256, never the token itself. */
@@ -40,11 +40,12 @@ export interface RegistryOptions {
   store: Store;
   audit: AuditLog;
   identity: CoordinatorIdentity;
-  connections: AgentConnections;
+  /** tells every replica of a decision: a revocation closes the live connection wherever it is */
+  statuses: Pick<ParticipantStatusRelay, 'changed'>;
   /** how far an enrollment's signed timestamp may be from the coordinator's clock */
   windowMs: number;
   /** failed enrollments per address, so that tokens cannot be guessed */
-  failures: FailureLimiter;
+  failures: FailureLimits;
   /** invitations expire by it */
   clock: Clock;
 }
@@ -100,13 +101,13 @@ export class ParticipantRegistry {
    */
   async enroll(body: unknown, address: string, now = this.o.clock.now()): Promise<EnrolledResponse> {
     const limiterKey = `address:${address}`;
-    if (this.o.failures.blocked(limiterKey, now)) {
+    if (await this.o.failures.blocked(limiterKey, now)) {
       throw new FlError('RATE_LIMITED', `too many failed enrollments; wait up to ${this.o.failures.windowMs / 1000}s`);
     }
     try {
       return await this.checkedEnroll(body, now);
     } catch (err) {
-      if (err instanceof FlError && err.code !== 'CONFLICT') this.o.failures.fail(limiterKey, now);
+      if (err instanceof FlError && err.code !== 'CONFLICT') await this.o.failures.fail(limiterKey, now);
       throw err;
     }
   }
@@ -181,10 +182,8 @@ export class ParticipantRegistry {
       if (action === 'approve') await this.o.audit.append('participant.approved', actor, { name }, now);
       else await this.o.audit.append(action === 'reject' ? 'participant.rejected' : 'participant.revoked', actor, { name, reason }, now);
     });
-    if (action === 'revoke') {
-      const error: ErrorBody = { code: 'REVOKED', message: `an admin revoked ${name}${reason ? `: ${reason}` : ''}` };
-      this.o.connections.close(name, error);
-    }
+    const close: ErrorBody | undefined = action === 'revoke' ? { code: 'REVOKED', message: `an admin revoked ${name}${reason ? `: ${reason}` : ''}` } : undefined;
+    this.o.statuses.changed(name, status, close);
     return (await this.o.store.getParticipant(name))!;
   }
 

@@ -39,6 +39,16 @@ import {
   type AuditData,
   type SecureAggregationSpec,
   type JobSpec,
+  decodeStatistics,
+  ringDigest,
+  FlError,
+  frequentBuckets,
+  gatheredFeatures,
+  gatheredValues,
+  presenceWords,
+  statisticsEncoding,
+  valueWords,
+  withCategories,
   secureUpdate,
   epsilonAfter,
   withinBudget,
@@ -46,14 +56,15 @@ import {
 import type { AuditLog } from '../audit/audit-log';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
-import { admitStatistics, combineStatistics, statisticsMatchSpec } from '../strategy/statistics';
+import { admitStatistics, combineStatistics, statisticsMatchSpec, type Exclusion } from '../strategy/statistics';
 import { implausibleWeights } from '../strategy/plausibility';
 import type { HeldOutEvaluation, RoundAggregation, Strategy, TrainInstructions } from '../strategy/strategy';
 import { createStrategy } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
 import type { Clock } from '../core/clock';
+import type { LogFields } from '../logger';
 import { ReplyCollection } from './collection';
-import { identityKeyOf, runSecureRound, type SecureReply, type SecureRoundHost, type SecureStep, type StepCheck } from './secagg/secure-round';
+import { identityKeyOf, runSecureRound, type SecureOutcome, type SecureReply, type SecureRoundHost, type SecureStep, type StepCheck } from './secagg/secure-round';
 
 export interface JobRunDeps {
   store: Store;
@@ -63,7 +74,7 @@ export interface JobRunDeps {
   /** which accepted updates are kept for the audit to recompute aggregates */
   retention: UpdateRetention;
   maxRoundAttempts: number;
-  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  log: (level: 'info' | 'warn' | 'error', message: string, fields?: LogFields) => void;
   /** told after every committed round and status change, e.g. for the admin live view */
   notify: (event: JobEvent) => void;
   clock: Clock;
@@ -153,6 +164,8 @@ export class JobRun {
   /** the state the last committed round left the strategy in; read from the store after a restart */
   private strategyState: StrategyState | undefined;
   private job: JobRecord;
+  /** a secure job's spec with its gathered categories, kept across attempts of round 0: each site helps unmask one sum a round */
+  private gathered: JobSpec | undefined;
 
   constructor(
     job: JobRecord,
@@ -171,10 +184,15 @@ export class JobRun {
     return this.job.id;
   }
 
+  /** The round under way, for the log; undefined outside rounds (the statistics phase). */
+  get round(): number | undefined {
+    return this.phase && 'round' in this.phase ? this.phase.round : undefined;
+  }
+
   /** Runs the job to its end; never rejects: a failure is recorded on the job. */
   async run(): Promise<void> {
     try {
-      if (!this.job.preprocessing) await this.statisticsPhase();
+      if (!this.job.preprocessing) await (this.job.spec.secureAggregation ? this.secureStatisticsPhase() : this.statisticsPhase());
       while (this.job.round < this.job.spec.rounds) {
         if (!(await this.withinPrivacyBudget(this.job.round + 1))) return;
         await this.trainingRound(this.job.round + 1);
@@ -294,9 +312,11 @@ export class JobRun {
    */
   submitFailure(participant: string, header: FailureHeader): Ack {
     const phase = this.phase;
+    // A secure job's statistics phase is secure rounds −2 to 0.
+    const statistics = phase?.kind === 'statistics' || (phase?.kind === 'secagg' && phase.round <= 0);
     const open =
       phase &&
-      (phase.kind === 'statistics'
+      (statistics
         ? header.phase === 'statistics'
         : header.round === phase.round && header.phase === (phase.kind === 'evaluation' ? 'evaluate' : 'train'));
     if (!phase || !open) return ackError('WRONG_ROUND', `no ${header.phase} request of round ${header.round} is open`);
@@ -304,7 +324,7 @@ export class JobRun {
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for this ${header.phase} request`);
     if (collection.hasAnswered(participant)) return ackError('DUPLICATE_UPDATE', `already answered this ${header.phase} request`);
     const reason = describeFailure(header.code, header.counts);
-    this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`);
+    this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`, { participant });
     collection.fail(participant, reason, header.code);
     return ackOk;
   }
@@ -413,7 +433,7 @@ export class JobRun {
     const { job, round, participant } = header;
     this.deps.audit.defer('update.excluded', `participant:${participant}`, { job, round, participant, ...why, header, signature });
     phase.collection.fail(participant, why.reason, why.code);
-    this.deps.log('warn', `job ${job} round ${round}: left out ${participant}'s update: ${why.code} ${why.reason}`);
+    this.deps.log('warn', `job ${job} round ${round}: left out ${participant}'s update: ${why.code} ${why.reason}`, { participant });
     return ackError(why.code, `${why.reason}; this update is left out of round ${round}`);
   }
 
@@ -430,37 +450,157 @@ export class JobRun {
         continue;
       }
       const { admitted, excluded } = admitStatistics(spec, collection.replies);
-      for (const e of excluded) this.deps.log('warn', `job ${this.job.id}: left ${e.participant} out of the job: ${e.code} ${e.reason}`);
+      for (const e of excluded) this.deps.log('warn', `job ${this.job.id}: left ${e.participant} out of the job: ${e.code} ${e.reason}`, { participant: e.participant });
       if (admitted.size >= spec.minParticipants) {
-        const admission = {
-          reportedRows: Object.fromEntries([...admitted].map(([p, stats]) => [p, stats.rows])),
-          excluded: excluded.map(({ participant, reason, code }) => ({ participant, reason, code })),
-        };
-        this.reportedRows = new Map(Object.entries(admission.reportedRows));
-        this.excluded = new Set(excluded.map((e) => e.participant));
-        this.nonces.clear();
-        const preprocessing = combineStatistics(spec, [...admitted.values()]);
-        const initial = initialParameters(modelShape(this.job, preprocessing));
-        const sha256 = sha256Hex(encodeWeights(initial));
-        const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: this.deps.clock.now() };
-        await this.deps.store.transaction(async () => {
-          await this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
-          for (const e of excluded) await this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
-          const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
-          await this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
-        });
-        await this.refresh();
-        this.model = model;
-        this.deps.log(
-          'info',
-          `job ${this.job.id}: statistics from ${admitted.size} participants, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`,
-        );
-        this.notifyStatus();
+        const reportedRows = Object.fromEntries([...admitted].map(([p, stats]) => [p, stats.rows]));
+        await this.startTraining(combineStatistics(spec, [...admitted.values()]), admitted.size, reportedRows, excluded);
         return;
       }
       for (const e of excluded) collection.failures.set(e.participant, { reason: e.reason, code: e.code });
       attempt = await this.belowMinimum('statistics phase', attempt, collection, admitted.size);
     }
+  }
+
+  /**
+   * A secure job's statistics phase: secure round 0 (after rounds −2 and −1
+   * when it gathers vocabularies), each site's statistics vector masked
+   * (rounds/secagg), so the coordinator learns their sum alone.
+   * No site can be checked or left out on its own statistics: a sum that fails
+   * the checks an honest sum passes starts the phase again (docs/robustness.md).
+   */
+  private async secureStatisticsPhase(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let participants = await this.waitForParticipants();
+      await this.setStatus('statistics');
+      let spec = this.gathered;
+      if (!spec) {
+        const gathered = await this.gatherVocabularies(participants, attempt);
+        if ('attempt' in gathered) {
+          attempt = gathered.attempt;
+          continue;
+        }
+        ({ spec, participants } = gathered);
+      }
+      const { elements, width } = statisticsEncoding(spec);
+      const outcome = await this.vectorRound(0, participants, spec, { words: elements * width, width, advertise: { spec } }, attempt);
+      if ('attempt' in outcome) {
+        attempt = outcome.attempt;
+        continue;
+      }
+      let aggregate: LocalStatistics;
+      try {
+        aggregate = decodeStatistics(outcome.sum, spec, outcome.inputs.length);
+      } catch (err) {
+        if (!(err instanceof FlError)) throw err;
+        attempt = await this.retryOrPause(`statistics phase: ${err.code} ${err.message}`, attempt);
+        continue;
+      }
+      const preprocessing = combineStatistics(spec, [aggregate]);
+      const record: AuditData<'statistics.secure'> = {
+        job: this.job.id,
+        contributors: outcome.inputs,
+        sumSha256: ringDigest(outcome.sum),
+        preprocessingSha256: sha256Hex(Buffer.from(canonicalJson(preprocessing), 'utf8')),
+      };
+      // Each site's rows are hidden in the sum: a site may claim up to the job's limit per site.
+      await this.startTraining(preprocessing, outcome.inputs.length, {}, [], { unmasked: outcome.unmasked, statistics: record });
+      return;
+    }
+  }
+
+  /**
+   * The categories of the features that declare none (shared/src/secagg/vocabulary.ts):
+   * a presence round, then a values round over the buckets held by enough
+   * sites; recorded, and kept for the attempts of round 0 that follow. The job
+   * as round 0 sees it, with the sites that took part; or the attempt count to
+   * go on from.
+   */
+  private async gatherVocabularies(participants: string[], attempt: number): Promise<{ spec: JobSpec; participants: string[] } | { attempt: number }> {
+    const { spec } = this.job;
+    if (gatheredFeatures(spec).length === 0) return { spec, participants };
+    const presence = await this.vectorRound(-2, participants, spec, { words: presenceWords(spec), width: 1, advertise: { spec } }, attempt);
+    if ('attempt' in presence) return presence;
+    const decoded = async <T>(read: () => T): Promise<T | { attempt: number }> => {
+      try {
+        return read();
+      } catch (err) {
+        if (!(err instanceof FlError)) throw err;
+        return { attempt: (await this.retryOrPause(`statistics phase (vocabularies): ${err.code} ${err.message}`, attempt)) };
+      }
+    };
+    const frequent = await decoded(() => frequentBuckets(presence.sum, spec, presence.inputs.length));
+    if ('attempt' in frequent) return frequent;
+    const holders = presence.inputs.map((i) => i.participant);
+    const values = await this.vectorRound(-1, holders, spec, { words: valueWords(spec, frequent), width: 1, advertise: { spec, frequentBuckets: frequent } }, attempt);
+    if ('attempt' in values) return values;
+    const revealed = await decoded(() => gatheredValues(values.sum, spec, frequent));
+    if ('attempt' in revealed) return revealed;
+    if (revealed.dropped > 0) this.deps.log('warn', `job ${this.job.id}: ${revealed.dropped} vocabulary buckets held different values and were dropped; more buckets would keep them`);
+    const record: AuditData<'vocabulary.secure'> = {
+      job: this.job.id,
+      presence: { contributors: presence.inputs, sumSha256: ringDigest(presence.sum) },
+      values: { contributors: values.inputs, sumSha256: ringDigest(values.sum) },
+      frequentBuckets: frequent,
+      categories: revealed.categories,
+    };
+    await this.deps.store.transaction(async () => {
+      await this.deps.audit.append('secagg.unmasked', 'coordinator', presence.unmasked);
+      await this.deps.audit.append('secagg.unmasked', 'coordinator', values.unmasked);
+      await this.deps.audit.append('vocabulary.secure', 'coordinator', record);
+    });
+    this.gathered = withCategories(spec, revealed.categories);
+    const kept = revealed.categories.reduce((n, c) => n + c.length, 0);
+    this.deps.log('info', `job ${this.job.id}: gathered ${kept} categories held by at least ${spec.secureAggregation!.vocabulary!.minSites} sites`);
+    return { spec: this.gathered, participants: values.inputs.map((i) => i.participant) };
+  }
+
+  /** One round of the secure statistics phase: the unmasked sum of the sites' vectors, or the attempt count to go on from. */
+  private async vectorRound(
+    round: number,
+    participants: string[],
+    spec: JobSpec,
+    vector: NonNullable<SecureRoundHost['vector']>,
+    attempt: number,
+  ): Promise<Extract<SecureOutcome, { kind: 'sum' }> | { attempt: number }> {
+    const outcome = await runSecureRound(await this.secureHost(round, undefined, spec, vector), round, participants);
+    if (outcome.kind === 'restart') return { attempt: attempt - 1 };
+    if (outcome.kind !== 'sum' || this.control !== 'run') return { attempt: (await this.secureShort(outcome, 'statistics phase', attempt)) };
+    return outcome;
+  }
+
+  /**
+   * The statistics are in: the preprocessing, the sites that reported, those
+   * left out, and the initial model are stored in one transaction with their
+   * audit records; training may start.
+   */
+  private async startTraining(
+    preprocessing: Preprocessing,
+    sites: number,
+    reportedRows: Record<string, number>,
+    excluded: Exclusion[],
+    secure?: { unmasked: AuditData<'secagg.unmasked'>; statistics: AuditData<'statistics.secure'> },
+  ): Promise<void> {
+    const admission = { reportedRows, excluded: excluded.map(({ participant, reason, code }) => ({ participant, reason, code })) };
+    this.reportedRows = new Map(Object.entries(reportedRows));
+    this.excluded = new Set(excluded.map((e) => e.participant));
+    this.nonces.clear();
+    const initial = initialParameters(modelShape(this.job, preprocessing));
+    const sha256 = sha256Hex(encodeWeights(initial));
+    const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: this.deps.clock.now() };
+    await this.deps.store.transaction(async () => {
+      await this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
+      for (const e of excluded) await this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
+      if (secure) {
+        await this.deps.audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
+        await this.deps.audit.append('statistics.secure', 'coordinator', secure.statistics);
+      }
+      const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
+      await this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
+    });
+    await this.refresh();
+    this.model = model;
+    this.deps.log('info', `job ${this.job.id}: statistics from ${sites} participants${secure ? ' (a secure sum)' : ''}, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`);
+    this.notifyStatus();
   }
 
   private async trainingRound(round: number): Promise<void> {
@@ -532,7 +672,7 @@ export class JobRun {
         // What the commit changed, without reading back (and parsing) the whole job.
         this.job = { ...this.job, round, updatedAt: record.closedAt };
         const shown = Object.entries(record.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
-        this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`);
+        this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`, { round });
         if (evaluated) await this.notifyEvaluation(evaluated.round);
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
@@ -557,43 +697,10 @@ export class JobRun {
     instructions: TrainInstructions,
   ): Promise<'committed' | 'restart' | number> {
     const startedAt = this.deps.clock.now();
-    let deadline = this.deadline();
-    // The selected participants' keys, read once: the secure round asks for them while it checks replies.
-    const keys = new Map((await this.deps.store.listParticipants()).map((p) => [p.name, p.publicKey]));
-    const host: SecureRoundHost = {
-      job: this.job.id,
-      spec: this.job.spec as JobSpec & { secureAggregation: SecureAggregationSpec },
-      size: global.weights.length,
-      runStep: async (step, participants, check, ask) => {
-        deadline = this.deadline();
-        const collection = new ReplyCollection<SecureReply>(new Set(participants), deadline, this.deps.clock);
-        let asking: Asking;
-        if (ask.event === 'train') {
-          const header = { ...(await this.modelHeader(round, global.sha256, deadline)), type: 'train' as const, evaluate: false };
-          const messages = this.trainMessages(header, bytes, instructions);
-          asking = this.asking('train', (participant) => {
-            const base = messages(participant);
-            const signed = { ...base.header, secagg: { shares: ask.shares(participant) } };
-            return { ...base, header: signed, signature: this.deps.identity.sign('train', signed) };
-          });
-        } else {
-          asking = this.asking('secagg-request', ask.messageFor);
-        }
-        return (await this.runPhase({ kind: 'secagg', round, step, collection, check, ...asking })) ? null : collection;
-      },
-      sign: (header) => this.deps.identity.sign('secagg-request', header),
-      identityKey: (participant) => identityKeyOf(keys.get(participant)),
-      identityKeyText: (participant) => keys.get(participant),
-      now: () => this.deps.clock.now(),
-      deadline: () => deadline,
-    };
-    const outcome = await runSecureRound(host, round, selected);
+    const outcome = await runSecureRound(await this.secureHost(round, { global, bytes, instructions }), round, selected);
     if (outcome.kind === 'restart') return 'restart';
-    if (outcome.kind === 'short' || this.control !== 'run') {
-      if (outcome.kind === 'short' && outcome.reason) this.deps.log('warn', `job ${this.job.id} ${outcome.what}: ${outcome.reason}`);
-      return await this.belowMinimum(outcome.kind === 'short' ? outcome.what : `round ${round}`, attempt, outcome.collection as ReplyCollection<unknown>);
-    }
-    const { weights, weight } = secureUpdate(global.weights, outcome.sum, outcome.quantization);
+    if (outcome.kind === 'short' || this.control !== 'run') return await this.secureShort(outcome, `round ${round}`, attempt);
+    const { weights, weight } = secureUpdate(global.weights, outcome.sum, outcome.quantization!);
     const aggregation = this.strategy.aggregateTrain(global.weights, state);
     aggregation.add({ participant: SECURE_SUM, weights, numSamples: weight, metrics: {} });
     const result = aggregation.result()!;
@@ -621,9 +728,59 @@ export class JobRun {
     this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
     this.strategyState = result.state;
     this.job = { ...this.job, round, updatedAt: record.closedAt };
-    this.deps.log('info', `job ${this.job.id} round ${round}/${this.job.spec.rounds}: secure sum of ${outcome.inputs.length}/${selected.length} masked inputs, weight ${weight}`);
+    this.deps.log('info', `job ${this.job.id} round ${round}/${this.job.spec.rounds}: secure sum of ${outcome.inputs.length}/${selected.length} masked inputs, weight ${weight}`, { round });
     this.deps.notify({ type: 'round', job: this.job.id, round: record });
     return 'committed';
+  }
+
+  /**
+   * What a secure round runs its steps with: each step a phase of this job;
+   * a training round's masked inputs are asked with its train requests.
+   */
+  private async secureHost(
+    round: number,
+    train?: { global: ModelVersion; bytes: Uint8Array; instructions: TrainInstructions },
+    spec = this.job.spec,
+    vector?: SecureRoundHost['vector'],
+  ): Promise<SecureRoundHost> {
+    let deadline = this.deadline();
+    // The participants' keys, read once: the secure round asks for them while it checks replies.
+    const keys = new Map((await this.deps.store.listParticipants()).map((p) => [p.name, p.publicKey]));
+    return {
+      job: this.job.id,
+      spec: spec as JobSpec & { secureAggregation: SecureAggregationSpec },
+      size: train?.global.weights.length ?? 0,
+      vector,
+      runStep: async (step, participants, check, ask) => {
+        deadline = this.deadline();
+        const collection = new ReplyCollection<SecureReply>(new Set(participants), deadline, this.deps.clock);
+        let asking: Asking;
+        if (ask.event === 'train') {
+          const { global, bytes, instructions } = train!;
+          const header = { ...(await this.modelHeader(round, global.sha256, deadline)), type: 'train' as const, evaluate: false };
+          const messages = this.trainMessages(header, bytes, instructions);
+          asking = this.asking('train', (participant) => {
+            const base = messages(participant);
+            const signed = { ...base.header, secagg: { shares: ask.shares(participant) } };
+            return { ...base, header: signed, signature: this.deps.identity.sign('train', signed) };
+          });
+        } else {
+          asking = this.asking('secagg-request', ask.messageFor);
+        }
+        return (await this.runPhase({ kind: 'secagg', round, step, collection, check, ...asking })) ? null : collection;
+      },
+      sign: (header) => this.deps.identity.sign('secagg-request', header),
+      identityKey: (participant) => identityKeyOf(keys.get(participant)),
+      identityKeyText: (participant) => keys.get(participant),
+      now: () => this.deps.clock.now(),
+      deadline: () => deadline,
+    };
+  }
+
+  /** A secure round that gave no sum (a step short of the minimum, or a pause or stop): the attempt count to go on from. */
+  private async secureShort(outcome: Exclude<SecureOutcome, { kind: 'restart' }>, what: string, attempt: number): Promise<number> {
+    if (outcome.kind === 'short' && outcome.reason) this.deps.log('warn', `job ${this.job.id} ${outcome.what}: ${outcome.reason}`);
+    return await this.belowMinimum(outcome.kind === 'short' ? outcome.what : what, attempt, outcome.collection as ReplyCollection<unknown>);
   }
 
   /**
@@ -694,7 +851,8 @@ export class JobRun {
   ): Asking {
     const messageFor = typeof message === 'function' ? message : () => message;
     const args = (participant: string) => [messageFor(participant)] as Parameters<CoordinatorToAgentEvents[E]>;
-    const setup = event === 'statistics-request' ? undefined : this.jobSetup();
+    // Before the preprocessing is known (statistics, a secure job's round 0) there is no setup to name.
+    const setup = event === 'statistics-request' || !this.job.preprocessing ? undefined : this.jobSetup();
     const { channel } = this.deps;
     return {
       ask: (participant) => {
@@ -804,7 +962,11 @@ export class JobRun {
    */
   private async belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>, admitted = collection.replies.size): Promise<number> {
     const failures = [...collection.failures].map(([p, { reason, code }]) => `${p}: ${code ? `${code} ` : ''}${reason}`).join('; ');
-    const message = `${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`;
+    return await this.retryOrPause(`${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`, attempt);
+  }
+
+  /** A phase that gave nothing to commit starts again; after the allowed attempts the job pauses with the reason. */
+  private async retryOrPause(message: string, attempt: number): Promise<number> {
     if (attempt < this.deps.maxRoundAttempts) {
       this.deps.log('warn', `job ${this.job.id}: ${message}; starting it again`);
       return attempt;

@@ -36,6 +36,7 @@ import { SqliteStore } from '../storage/store.sqlite';
 import type { AgentChannel, Instruction } from './agent-channel';
 import type { UpdateRetention } from './job-run';
 import { RoundEngine } from './round-engine';
+import type { LeaderElection, Leadership } from '../cluster/leader-election';
 
 const STATS: LocalStatistics = {
   rows: 4,
@@ -168,9 +169,12 @@ async function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRet
     await store.addParticipant({ name, organisation: name, country: '', publicKey, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
     await audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
   }
+  /** every line the engines logged, with its fields */
+  const logged: { level: string; message: string; job?: string; round?: number; participant?: string }[] = [];
   /** An engine on the store, as a coordinator (re)started on the same data directory makes it. */
-  const start = () => {
+  const start = (leadership?: LeaderElection) => {
     const engine = new RoundEngine({
+      leadership,
       store,
       channel,
       identity,
@@ -178,7 +182,7 @@ async function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRet
       retention,
       maxRoundAttempts,
       jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
-      log: () => undefined,
+      log: (level, message, fields) => void logged.push({ level, message, ...fields }),
       clock,
     });
     channel.engine = engine;
@@ -186,7 +190,56 @@ async function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRet
   };
   const engine = start();
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
-  return { store, channel, engine, audit, restart: start };
+  return { store, channel, engine, audit, restart: start, logged };
+}
+
+/**
+ * Leadership as replicas on PostgreSQL see it, for engines in one test: one
+ * holder per job, its epoch up at every take, and a holder deposed by hand (its
+ * database connection lost).
+ */
+class Contest {
+  private readonly holders = new Map<string, { replica: string; lost: () => void }>();
+  private readonly epochs = new Map<string, number>();
+  /** "replica job" of each leadership asked for and refused */
+  readonly refused: string[] = [];
+
+  election(replica: string): LeaderElection {
+    return {
+      kind: 'postgresql',
+      close: async () => undefined,
+      tryLead: async (job) => {
+        if (this.holders.has(job)) {
+          this.refused.push(`${replica} ${job}`);
+          return null;
+        }
+        const epoch = (this.epochs.get(job) ?? 0) + 1;
+        this.epochs.set(job, epoch);
+        const listeners: (() => void)[] = [];
+        const holder = { replica, lost: () => listeners.splice(0).forEach((l) => l()) };
+        this.holders.set(job, holder);
+        const lease: Leadership = {
+          job,
+          epoch,
+          onLost: (listener) => listeners.push(listener),
+          release: async () => void (this.holders.get(job) === holder && this.holders.delete(job)),
+        };
+        return lease;
+      },
+    };
+  }
+
+  depose(replica: string): void {
+    for (const [job, holder] of this.holders) {
+      if (holder.replica !== replica) continue;
+      this.holders.delete(job);
+      holder.lost();
+    }
+  }
+
+  epoch(job: string): number | undefined {
+    return this.epochs.get(job);
+  }
 }
 
 /** The SHA-256 of participant a's accepted update in a round, from the audit log. */
@@ -312,7 +365,7 @@ describe('the round engine', () => {
     const pruned = await verifyStore(lastRound.store);
     expect(pruned.failure).toBeUndefined();
     expect(pruned.counts).toMatchObject({ updates: 6, updatesChecked: 2, roundsRecomputed: 1, roundsNotRecomputable: 2 });
-    expect(await Promise.all([1, 2, 3].map(async (r) => lastRound.store.getRetainedUpdate(job.id, r, 'a', await sha256Of(lastRound.store, job.id, r))))).toEqual([
+    expect(await Promise.all([1, 2, 3].map(async (r) => await lastRound.store.getRetainedUpdate(job.id, r, 'a', await sha256Of(lastRound.store, job.id, r))))).toEqual([
       undefined,
       undefined,
       expect.any(Uint8Array),
@@ -328,13 +381,23 @@ describe('the round engine', () => {
   it('applies the configured defaults to jobs that leave them out, and refuses bad specs with a code', async () => {
     const { store, engine } = await setup([]);
     expect((await engine.createJob(spec, 'user:test')).spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
-    await expect(engine.createJob({ ...spec, rounds: 0 }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    await expect(await engine.createJob({ ...spec, rounds: 0 }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
     // A strategy is one the coordinator knows, with its own parameters only.
     expect((await engine.createJob(spec, 'user:test')).spec.strategy).toEqual({ name: 'fedavg', weighting: 'samples' });
     for (const strategy of [{ name: 'fedsgd' }, { name: 'fedprox', momentum: 0.9 }, { name: 'trimmed-mean', beta: 0.5 }]) {
-      await expect(engine.createJob({ ...spec, strategy }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
+      await expect(await engine.createJob({ ...spec, strategy }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
     }
     await engine.shutdown();
+    await store.close();
+  });
+
+  it('names the job, the round and the participant of its log lines as fields', async () => {
+    const { store, channel, engine, logged } = await setup(['a', 'b', 'c']);
+    channel.faults.set('c', 'nan');
+    const job = await engine.createJob({ ...spec, rounds: 2 }, 'user:test');
+    await engine.whenFinished(job.id);
+    expect(logged).toContainEqual({ level: 'info', message: expect.stringMatching(/ round 2\/2: 2\/3 updates/), job: job.id, round: 2 });
+    expect(logged).toContainEqual({ level: 'warn', message: expect.stringMatching(/left out c's update/), job: job.id, round: 1, participant: 'c' });
     await store.close();
   });
 
@@ -401,7 +464,7 @@ describe('the round engine', () => {
     });
     await engine.whenFinished(job.id);
     expect(await store.getJob(job.id)).toMatchObject({ status: 'stopped', round: 2 });
-    await expect(engine.control(job.id, 'resume', 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    await expect(await engine.control(job.id, 'resume', 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'CONFLICT' }));
     await store.close();
   });
 
@@ -515,6 +578,39 @@ describe('the round engine', () => {
       expect(round.selected).toEqual(['a', 'b', 'd']);
       expect(round.failures).toEqual([{ participant: 'd', reason: expect.stringMatching(/not between 1 and 4,/), code: 'IMPLAUSIBLE_SAMPLES' }]);
     }
+    await store.close();
+  });
+
+  it('runs a job on the replica that leads it only; another takes it over from its last committed round when the leader is deposed', async () => {
+    // Prepare: two engines on one store contend for every job; the first creates one and leads it
+    const contest = new Contest();
+    const { store, channel, restart } = await setup(['a', 'b']);
+    const first = restart(contest.election('first'));
+    const second = restart(contest.election('second'));
+    channel.engine = first;
+    channel.answerTraining = false;
+    const job = await first.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 2);
+    await second.resume();
+    await until(() => contest.refused.length === 1);
+    expect(contest.refused).toEqual([`second ${job.id}`]);
+    expect([first.led, second.led]).toEqual([1, 0]);
+    await channel.release();
+    await until(async () => (await store.getJob(job.id))!.round === 1 && channel.held.length === 2);
+    // Execute: the first is deposed in round 2, before it could commit it; the second asks again and takes the job
+    contest.depose('first');
+    await first.whenFinished(job.id);
+    channel.held = [];
+    channel.engine = second;
+    channel.answerTraining = true;
+    await second.resume();
+    await until(() => second.led === 1);
+    await second.whenFinished(job.id);
+    // Assert: every round committed once, round 2 by the second leader, at the next epoch
+    expect(first.led).toBe(0);
+    expect(contest.epoch(job.id)).toBe(2);
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect((await store.listRounds(job.id)).map((r) => r.round)).toEqual([1, 2, 3]);
     await store.close();
   });
 

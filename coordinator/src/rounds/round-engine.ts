@@ -24,12 +24,16 @@ import {
 } from '@fl/shared';
 import type { z } from 'zod';
 import type { Clock } from '../core/clock';
+import type { LogFields } from '../logger';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, ParticipantRecord, Store } from '../storage/store';
 import type { AgentChannel } from './agent-channel';
 import type { AuditLog } from '../audit/audit-log';
 import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
 import { statusRefusal } from '../participants/handshake';
+import { InProcessLeaderElection, type LeaderElection, type Leadership } from '../cluster/leader-election';
+import type { AgentEvent } from '../cluster/agent-relay';
+import type { JobControl } from '../cluster/shared-state';
 import { describeZodError, zodRefusal } from '../validation';
 
 export interface RoundEngineOptions {
@@ -41,9 +45,16 @@ export interface RoundEngineOptions {
   maxRoundAttempts: number;
   /** applied to jobs that leave them out */
   jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };
-  log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  log: (level: 'info' | 'warn' | 'error', message: string, fields?: LogFields) => void;
   clock: Clock;
+  /** who runs each job; default: this process, always */
+  leadership?: LeaderElection;
+  /** with replicas: a message for a job this replica does not run goes to the one that does, whose answer is the ack */
+  relay?: (participant: string, event: AgentEvent, body: unknown) => Promise<Ack>;
+  /** with replicas: an admin's control of an active job this replica does not run, for the replica that runs it */
+  controlElsewhere?: (job: string, action: JobControl, actor: string) => void;
 }
+
 
 const ACTIVE: JobRecord['status'][] = ['waiting', 'statistics', 'training', 'paused'];
 
@@ -52,12 +63,27 @@ export class RoundEngine {
   readonly events = new EventEmitter();
   private readonly runs = new Map<string, JobRun>();
   private readonly finished = new Map<string, Promise<void>>();
+  private readonly leadership: LeaderElection;
+  /** jobs whose leadership is being asked for */
+  private readonly contending = new Set<string>();
+  private stopped = false;
 
-  constructor(private readonly options: RoundEngineOptions) {}
+  constructor(private readonly options: RoundEngineOptions) {
+    this.leadership = options.leadership ?? new InProcessLeaderElection();
+  }
 
-  /** Resumes the jobs that were running when the coordinator stopped. */
+  /**
+   * Runs the active jobs this replica can lead and does not run yet: at start,
+   * the jobs that were running when it stopped; called again from time to time
+   * with replicas, to take over the jobs of a leader that went away.
+   */
   async resume(): Promise<void> {
-    for (const job of await this.options.store.listJobs()) if (ACTIVE.includes(job.status)) this.start(job);
+    for (const job of await this.options.store.listJobs()) if (ACTIVE.includes(job.status)) this.lead(job);
+  }
+
+  /** Jobs this replica runs now. */
+  get led(): number {
+    return this.runs.size;
   }
 
   /** Creates a job and starts it; `actor` is who asked, for the audit log. */
@@ -81,7 +107,7 @@ export class RoundEngine {
       await this.options.store.addJob(job);
       await this.options.audit.append('job.created', actor, { job: job.id, spec: job.spec as unknown as Record<string, unknown> });
     });
-    this.start(job);
+    this.lead(job);
     return job;
   }
 
@@ -99,20 +125,20 @@ export class RoundEngine {
   }
 
   async submitStatistics(participant: string, body: unknown): Promise<Ack> {
-    return this.receive(participant, body, StatisticsMessageSchema, (run, { header }) => run.submitStatistics(participant, header));
+    return this.receive(participant, 'statistics', body, StatisticsMessageSchema, (run, { header }) => run.submitStatistics(participant, header));
   }
 
   async submitEvaluation(participant: string, body: unknown): Promise<Ack> {
-    return this.receive(participant, body, EvaluationMessageSchema, (run, { header }) => run.submitEvaluation(participant, header));
+    return this.receive(participant, 'evaluation', body, EvaluationMessageSchema, (run, { header }) => run.submitEvaluation(participant, header));
   }
 
   async submitFailure(participant: string, body: unknown): Promise<Ack> {
-    return this.receive(participant, body, FailureMessageSchema, (run, { header }) => run.submitFailure(participant, header));
+    return this.receive(participant, 'failure', body, FailureMessageSchema, (run, { header }) => run.submitFailure(participant, header));
   }
 
   /** A secure-aggregation step's answer or masked input (coordinator/src/rounds/secagg). */
   async submitSecAgg(participant: string, body: unknown): Promise<Ack> {
-    return this.receive(participant, body, SecAggReplySchema, (run, message) =>
+    return this.receive(participant, 'secagg', body, SecAggReplySchema, (run, message) =>
       run.submitSecAgg(participant, message.header, message.signature, message.masked === undefined ? undefined : toBytes(message.masked)),
     );
   }
@@ -120,6 +146,7 @@ export class RoundEngine {
   async submitUpdate(participant: string, body: unknown): Promise<Ack> {
     return this.receive(
       participant,
+      'update',
       body,
       UpdateMessageSchema,
       (run, message) => {
@@ -131,6 +158,15 @@ export class RoundEngine {
     );
   }
 
+  /** A message an agent connected to another replica sent, for a job this one runs; null when it does not run it. */
+  async relayed(participant: string, event: AgentEvent, body: unknown): Promise<Ack | null> {
+    const job = (body as { header?: { job?: unknown } } | null)?.header?.job;
+    // Checked before the message is: receive() reaches the run without waiting, so it cannot send the message back.
+    if (typeof job !== 'string' || !this.runs.has(job)) return null;
+    const submit = { statistics: this.submitStatistics, update: this.submitUpdate, evaluation: this.submitEvaluation, failure: this.submitFailure, secagg: this.submitSecAgg }[event];
+    return submit.call(this, participant, body);
+  }
+
   /**
    * The checks every agent message passes, in the protocol's order: schema,
    * signature under the connection's key, the participant it names, the job;
@@ -138,6 +174,7 @@ export class RoundEngine {
    */
   private async receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
     participant: string,
+    event: AgentEvent,
     body: unknown,
     schema: z.ZodType<M>,
     handle: (run: JobRun, message: M) => Ack,
@@ -149,7 +186,7 @@ export class RoundEngine {
       const refused = await this.checkSender(participant, header.type, header, signature);
       if (refused) return refused;
       const run = this.runs.get(header.job);
-      if (!run) return ackError('UNKNOWN_JOB', `no running job ${header.job}`);
+      if (!run) return this.options.relay ? this.options.relay(participant, event, body) : ackError('UNKNOWN_JOB', `no running job ${header.job}`);
       if (!run.claimNonce(participant, header.nonce)) return ackError('REPLAYED_NONCE', `this ${header.type} was received already`);
       return handle(run, parsed.data);
     } catch (err) {
@@ -159,18 +196,32 @@ export class RoundEngine {
   }
 
   /** Admin control of a running job: pause, resume, or stop it for good. */
-  async control(id: string, action: 'pause' | 'resume' | 'stop', actor: string): Promise<JobRecord> {
+  async control(id: string, action: JobControl, actor: string): Promise<JobRecord> {
     const job = await this.options.store.getJob(id);
     if (!job) throw new FlError('NOT_FOUND', `no job ${id}`);
     const run = this.runs.get(id);
+    if (!run && ACTIVE.includes(job.status) && this.options.controlElsewhere) {
+      // Its leader applies it and records it; the answer is the job as stored now.
+      this.options.controlElsewhere(id, action, actor);
+      return job;
+    }
     if (!run) throw new FlError('CONFLICT', `job ${id} is ${job.status}: it cannot ${action}`);
     await this.options.audit.append('job.control', actor, { job: id, action });
     await run[action]();
     return (await this.options.store.getJob(id))!;
   }
 
+  /** A control asked of another replica: applied if this one runs the job. */
+  controlledElsewhere(id: string, action: JobControl, actor: string): void {
+    if (!this.runs.has(id)) return;
+    this.control(id, action, actor).catch((err: Error) =>
+      this.options.log('warn', `${action} of job ${id}, asked of another replica: ${err.message}`, { job: id }),
+    );
+  }
+
   /** The coordinator is shutting down: running jobs stay as stored and resume at the next start. */
   async shutdown(): Promise<void> {
+    this.stopped = true;
     for (const run of this.runs.values()) run.halt();
     // A run in the middle of a commit finishes it: the store closes after.
     await Promise.all(this.finished.values());
@@ -197,12 +248,49 @@ export class RoundEngine {
     return null;
   }
 
-  private start(job: JobRecord): void {
-    const run = new JobRun(job, { ...this.options, notify: (event: JobEvent) => this.events.emit('job', event) });
+  /**
+   * Runs the job if this replica leads it. Leadership taken after a wait (on
+   * PostgreSQL) runs the job as stored then: from its last committed round.
+   */
+  private lead(job: JobRecord): void {
+    if (this.stopped || this.runs.has(job.id) || this.contending.has(job.id)) return;
+    const taken = this.leadership.tryLead(job.id);
+    if (!(taken instanceof Promise)) {
+      if (taken) this.start(job, taken);
+      return;
+    }
+    this.contending.add(job.id);
+    taken
+      .then(async (leadership) => {
+        if (!leadership) return;
+        const stored = await this.options.store.getJob(job.id);
+        if (this.stopped || !stored || !ACTIVE.includes(stored.status)) return void leadership.release();
+        this.options.log('info', `leading job ${job.id} from round ${stored.round} (epoch ${leadership.epoch})`, { job: job.id, round: stored.round });
+        this.start(stored, leadership);
+      })
+      .catch((err: Error) => this.options.log('error', `leadership of job ${job.id}: ${err.message}`, { job: job.id }))
+      .finally(() => this.contending.delete(job.id));
+  }
+
+  private start(job: JobRecord, leadership: Leadership): void {
+    const log = this.options.log;
+    const run = new JobRun(job, {
+      ...this.options,
+      notify: (event: JobEvent) => this.events.emit('job', event),
+      // Every line of a job names it, and the round under way, as fields of their own.
+      log: (level, message, fields) => log(level, message, { job: job.id, ...(run.round !== undefined && { round: run.round }), ...fields }),
+    });
     this.runs.set(job.id, run);
+    leadership.onLost(() => {
+      log('warn', `lost the leadership of job ${job.id}: another replica takes it from its last committed round`, { job: job.id });
+      run.halt();
+    });
     this.finished.set(
       job.id,
-      run.run().finally(() => this.runs.delete(job.id)),
+      run.run().finally(() => {
+        this.runs.delete(job.id);
+        return leadership.release().catch((err: Error) => log('warn', `releasing the leadership of job ${job.id}: ${err.message}`, { job: job.id }));
+      }),
     );
   }
 }

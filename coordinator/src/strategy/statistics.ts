@@ -200,7 +200,9 @@ export function combineStatistics(spec: JobSpec, all: LocalStatistics[]): Prepro
       const f = s.features[i];
       if (f.type === 'categorical') addCounts(counts, f.counts);
     }
-    return { name: feature.name, type: 'categorical', vocabulary: sorted(counts.keys()) };
+    // Declared categories bound the vocabulary: a value outside them is the unknown level, wherever it is seen.
+    const declared = feature.categories && new Set(feature.categories);
+    return { name: feature.name, type: 'categorical', vocabulary: sorted([...counts.keys()].filter((c) => !declared || declared.has(c))) };
   });
 
   const inputDim = features.reduce((d, f) => d + (f.type === 'numeric' ? 1 : f.vocabulary.length + 1), 0);

@@ -101,6 +101,12 @@ describe('combining statistics', () => {
     expect(p.rows).toBe(2);
   });
 
+  it('keeps declared categories only, those seen: a value outside them is the unknown level', () => {
+    const declared = { ...spec, features: spec.features.map((f) => (f.type === 'categorical' ? { ...f, categories: ['own', 'rent', 'castle'] } : f)) };
+    const p = combineStatistics(declared, [site([1], [['rent', 1]], [['good', 1]]), site([1], [['own', 1], ['parents', 2]], [['bad', 1]])]);
+    expect(p.features[1]).toEqual({ name: 'home', type: 'categorical', vocabulary: ['own', 'rent'] });
+  });
+
   it('takes the second class in sorted order as positive unless the job names one', () => {
     const stats = [site([1], [], [['good', 1], ['bad', 1]])];
     expect(combineStatistics(spec, stats).target).toEqual({ type: 'binary', classes: ['bad', 'good'] });

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import pLimit from 'p-limit';
 import { FlError, sha256Hex, type Role } from '@fl/shared';
 import type { TokenRecord, UserRepository } from '../storage/store';
-import type { FailureLimiter } from '../failure-limiter';
+import type { FailureLimits } from '../failure-limiter';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from './passwords';
 
 const tokenDigest = (text: string) => sha256Hex(Buffer.from(text, 'utf8'));
@@ -31,7 +31,7 @@ export interface CredentialOptions {
   adminToken?: string;
   viewerToken?: string;
   sessionSeconds: number;
-  loginFailures: FailureLimiter;
+  loginFailures: FailureLimits;
   /** password checks running at once: each scrypt hash takes 32 MiB and tens of milliseconds */
   concurrentPasswordChecks?: number;
 }
@@ -82,14 +82,14 @@ export class Credentials {
   async login(name: unknown, password: unknown, address: string, now = Date.now()): Promise<{ token: string; expiresAt: number; principal: Principal }> {
     const key = `address:${address}`;
     const { loginFailures } = this.options;
-    if (!loginFailures.attempt(key, now)) {
+    if (!(await loginFailures.attempt(key, now))) {
       throw new FlError('RATE_LIMITED', `too many failed sign-ins; wait up to ${loginFailures.windowMs / 1000}s`);
     }
     const user = typeof name === 'string' ? (await this.users.getUser(name)) : undefined;
     // A missing user costs a hash too, so the time taken does not tell which names exist.
     const checked = await this.passwordChecks(() => verifyPassword(typeof password === 'string' ? password : '', user?.passwordHash ?? DUMMY_PASSWORD_HASH));
     if (!checked || !user) throw new FlError('UNAUTHORIZED', 'wrong user name or password');
-    loginFailures.forgive(key, now);
+    await loginFailures.forgive(key, now);
     await this.users.pruneTokens(now);
     const expiresAt = now + this.options.sessionSeconds * 1000;
     const { token, record } = await this.issue(user.name, 'session', 'sign-in', expiresAt, now);

@@ -7,7 +7,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { AuditModule } from '../audit/audit.module';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
-import { FailureLimiter } from '../failure-limiter';
+import { SHARED_STATE, type SharedState } from '../cluster/shared-state';
 import { STORE, type Store } from '../storage/store';
 import { AdminGuard } from './admin.guard';
 import { Credentials } from './credentials';
@@ -22,15 +22,15 @@ import { SessionService, TokensService, UsersService } from './users.service';
   providers: [
     {
       provide: Credentials,
-      useFactory: (store: Store, config: CoordinatorConfig) =>
+      useFactory: (store: Store, config: CoordinatorConfig, state: SharedState) =>
         new Credentials(store, {
           adminToken: config.adminToken,
           viewerToken: config.viewerToken,
           sessionSeconds: config.sessionHours * 3600,
-          loginFailures: new FailureLimiter(config.loginFailuresPerMinute, 60_000),
+          loginFailures: state.limiter('sign-in', config.loginFailuresPerMinute, 60_000),
           concurrentPasswordChecks: config.maxConcurrentPasswordChecks,
         }),
-      inject: [STORE, COORDINATOR_CONFIG],
+      inject: [STORE, COORDINATOR_CONFIG, SHARED_STATE],
     },
     SessionService,
     UsersService,

@@ -34,7 +34,9 @@ import {
   type Ack,
   type AgentToCoordinatorEvents,
   type CoordinatorToAgentEvents,
+  PROTOCOL_VERSION,
   type ErrorBody,
+  type ErrorCode,
   type JobSpec,
   type KeyPair,
   type SignatureDomain,
@@ -52,6 +54,7 @@ import {
 import { SecureParty } from './secure-party';
 import {
   computeStatistics,
+  secureRoundInput,
   DataError,
   describeSource,
   formatReport,
@@ -247,6 +250,7 @@ export class ParticipantAgent extends EventEmitter {
     this.handshakeNonce = randomNonce();
     const header = {
       type: 'handshake' as const,
+      protocol: PROTOCOL_VERSION,
       publicKey: encodeKey(this.options.keys.publicKey),
       timestamp: Date.now(),
       nonce: this.handshakeNonce,
@@ -260,11 +264,22 @@ export class ParticipantAgent extends EventEmitter {
     if (err.data) this.emit('refused', err.data);
     // Revoked is final; anything else (NOT_APPROVED: an admin has yet to decide) is worth retrying.
     if (err.data?.code === 'REVOKED') return this.stop('revoked');
+    // Retrying cannot change the coordinator's version: final too.
+    if (err.data?.code === 'UNSUPPORTED_PROTOCOL') return this.stop('refused-coordinator');
+    // A coordinator older than version 2 knows no protocol field and refuses it as such.
+    if (err.data?.code === 'INVALID_FRAME' && /protocol/.test(err.data.message)) {
+      this.log(`the coordinator does not know the protocol field of the handshake: it is older than protocol version ${PROTOCOL_VERSION}; upgrade it`);
+      return this.stop('refused-coordinator');
+    }
     // A refused handshake is not retried by socket.io itself; retry with backoff, as for network errors.
     this.retryLater();
   }
 
   private welcome(message: unknown): void {
+    const protocol = (message as { header?: { protocol?: unknown } } | null)?.header?.protocol;
+    if (protocol !== PROTOCOL_VERSION) {
+      return this.refuseCoordinator(`it speaks protocol version ${JSON.stringify(protocol ?? 1)}, this agent ${PROTOCOL_VERSION}: upgrade the older of the two`, 'UNSUPPORTED_PROTOCOL');
+    }
     const parsed = WelcomeSchema.safeParse(message);
     if (!parsed.success) return this.refuseCoordinator('its welcome is malformed');
     const { header, signature } = parsed.data;
@@ -291,9 +306,9 @@ export class ParticipantAgent extends EventEmitter {
     this.emit('welcome', header.participant);
   }
 
-  private refuseCoordinator(why: string): void {
+  private refuseCoordinator(why: string, code: ErrorCode = 'BAD_SIGNATURE'): void {
     this.log(`refusing the coordinator: ${why}`);
-    this.emit('refused', { code: 'BAD_SIGNATURE', message: why });
+    this.emit('refused', { code, message: why });
     this.stop('refused-coordinator');
   }
 
@@ -439,12 +454,25 @@ export class ParticipantAgent extends EventEmitter {
     if (!parsed.success) return this.log('ignored a malformed secure-aggregation request');
     const { header, signature } = parsed.data;
     if (!this.fromCoordinator('secagg-request', header, signature)) return;
-    const setup = [...this.setups.values()].reverse().find((s) => s.job === header.job);
-    if (!setup) return this.log(`job ${header.job} round ${header.round}: a secure-aggregation request for a job without a setup on this connection; ignored`);
-    if (await this.declined(header.job, setup.spec, 'train', header.round)) return;
+    // Rounds −2 to 0 are the statistics phase: no setup yet; the job comes with the advertise request.
+    const statisticsRound = header.round <= 0;
+    const spec = statisticsRound
+      ? (header.spec ?? this.secure.specOf(header.job, header.round))
+      : [...this.setups.values()].reverse().find((s) => s.job === header.job)?.spec;
+    if (!spec) return this.log(`job ${header.job} round ${header.round}: a secure-aggregation request for a job without a setup on this connection; ignored`);
+    if (await this.declined(header.job, spec, statisticsRound ? 'statistics' : 'train', header.round)) return;
+    let input: ReturnType<typeof secureRoundInput> | undefined;
+    if (statisticsRound && header.step === 'advertise') {
+      // Computed before any key goes out: a site that cannot report says so instead of joining the round.
+      try {
+        input = secureRoundInput(await this.localTable(header.job, spec), spec, header.job, header.round, header.frequentBuckets);
+      } catch (err) {
+        return this.reportFailure(header.job, 0, 'statistics', err, 'DATA_UNREADABLE');
+      }
+    }
     let reply;
     try {
-      reply = await this.secure.answer(header, setup.spec);
+      reply = await this.secure.answer(header, spec, input);
     } catch (err) {
       const code = (err as { code?: string }).code;
       return this.log(`job ${header.job} round ${header.round}: refused the ${header.step} step: ${code ? `${code} ` : ''}${(err as Error).message}`);

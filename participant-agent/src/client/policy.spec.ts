@@ -34,7 +34,9 @@ describe("a site's policy", () => {
 
   it('requiring secure aggregation declines the jobs without it and accepts those with it', () => {
     expect(checkPolicy(policy({ requireSecureAggregation: true }), spec)?.code).toBe('POLICY_SECURE_AGGREGATION');
-    const secure = JobSpecSchema.parse({ ...spec, secureAggregation: {} });
+    // A secure job declares what its statistics are summed over.
+    const declared = { features: [{ name: 'age', type: 'numeric', bounds: [0, 120] }, { name: 'postcode', type: 'categorical', categories: ['1000', '2000'] }], classes: ['no', 'yes'] };
+    const secure = JobSpecSchema.parse({ ...spec, ...declared, secureAggregation: {} });
     expect(checkPolicy(policy({ requireSecureAggregation: true }), secure)).toBeNull();
   });
 

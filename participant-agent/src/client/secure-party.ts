@@ -1,8 +1,9 @@
 /**
  * The agent's side of secure aggregation (docs/privacy.md): one SecAggClient
  * per job and round, answering the coordinator's steps, and the masked input
- * that replaces the update when a train request carries shares. Secrets live in
- * memory for the round only.
+ * that replaces the update when a train request carries shares, or, in rounds
+ * −2 to 0 (the statistics phase), the site's vocabulary or statistics vector.
+ * Secrets live in memory for the round only.
  */
 import {
   decodePublicKey,
@@ -11,6 +12,7 @@ import {
   addPartyNoise,
   randomNonce,
   SecAggClient,
+  SecAggError,
   secureInput,
   sha256Hex,
   signHeader,
@@ -25,6 +27,9 @@ import {
 interface RoundState {
   client: SecAggClient;
   participants: string[];
+  spec: JobSpec;
+  /** rounds −2 to 0: the site's vector and its words per element, masked at the masked step */
+  vector?: { vector: Uint32Array; width: number };
 }
 
 /** A signed reply, as the agent sends it. */
@@ -36,14 +41,30 @@ export interface SecureReplyMessage {
 
 export class SecureParty {
   private readonly rounds = new Map<string, RoundState>();
+  /**
+   * By job and round (−2 to 0), the survivors of the statistics-phase sum this
+   * site helped unmask: the data are the same every time, so two sums over sets
+   * that differ by one site would give away that site's part. Kept while the
+   * agent runs.
+   */
+  private readonly statisticsSums = new Map<string, string>();
 
   constructor(
     private readonly participant: () => string,
     private readonly secretKey: Uint8Array,
   ) {}
 
-  /** The answer to one step; throws a SecAggError (with its code) when the request must be refused. */
-  async answer(request: SecAggRequestHeader, spec: JobSpec): Promise<SecureReplyMessage> {
+  /** The job a round's keys were advertised for: a statistics-phase round's spec comes with its advertise request only. */
+  specOf(job: string, round: number): JobSpec | undefined {
+    return this.rounds.get(`${job}/${round}`)?.spec;
+  }
+
+  /**
+   * The answer to one step; throws a SecAggError (with its code) when the
+   * request must be refused. The statistics phase's advertise (rounds −2 to 0)
+   * is given the site's vector, which its masked step masks.
+   */
+  async answer(request: SecAggRequestHeader, spec: JobSpec, vector?: { vector: Uint32Array; width: number }): Promise<SecureReplyMessage> {
     const options = secureOptionsOf(spec);
     const key = `${request.job}/${request.round}`;
     const me = this.participant();
@@ -51,7 +72,7 @@ export class SecureParty {
       // Old rounds' secrets go: a round is answered from one advertisement only.
       for (const old of this.rounds.keys()) if (old.startsWith(`${request.job}/`)) this.rounds.delete(old);
       const client = new SecAggClient({ job: request.job, round: request.round }, me, this.secretKey, thresholdOf(options, request.participants.length));
-      this.rounds.set(key, { client, participants: request.participants });
+      this.rounds.set(key, { client, participants: request.participants, spec, vector });
       return this.reply(request, { step: 'advertise', advert: client.advertise() });
     }
     const state = this.rounds.get(key);
@@ -62,6 +83,16 @@ export class SecureParty {
       const shares = await state.client.shareKeys(request.adverts ?? [], neighbours, (id) => (identities[id] ? (decodePublicKey(identities[id]) ?? undefined) : undefined));
       return this.reply(request, { step: 'share', shares });
     }
+    if (request.step === 'masked') {
+      // Only the statistics round asks for its masked input here; a training round's comes with the train request.
+      if (!state.vector) throw new SecAggError('SECAGG_PHASE', `round ${request.round} sends its masked input with its train request`);
+      state.client.receiveShares(request.shares ?? []);
+      const words = state.client.maskedInput(state.vector.vector, state.vector.width);
+      state.vector = undefined;
+      const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+      return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
+    }
+    if (request.round <= 0) this.oneStatisticsSum(`${request.job}/${request.round}`, request.survivors ?? []);
     const { seedShares, keyShares } = state.client.unmask({ job: request.job, round: request.round, survivors: request.survivors ?? [], dropped: request.dropped ?? [] });
     this.rounds.delete(key);
     return this.reply(request, { step: 'unmask', seedShares, keyShares });
@@ -82,6 +113,16 @@ export class SecureParty {
     const words = state.client.maskedInput(input);
     const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
     return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
+  }
+
+  /** Refuses to help unmask a second sum of a statistics-phase round (`job/round`) over other sites than the first. */
+  private oneStatisticsSum(round: string, survivors: string[]): void {
+    const these = [...survivors].sort().join('\0');
+    const first = this.statisticsSums.get(round);
+    if (first !== undefined && first !== these) {
+      throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask statistics round ${round} over other sites: the difference of two sums would reveal a site's statistics`);
+    }
+    this.statisticsSums.set(round, these);
   }
 
   private reply(request: { job: string; round: number }, body: Omit<SecAggReplyHeader, 'type' | 'job' | 'round' | 'participant' | 'nonce'>): SecureReplyMessage {

@@ -11,7 +11,7 @@ import type { AsyncBuffer } from 'hyparquet';
 import { CsvTokenizer, EMPTY_FILE, headerOf } from './csv';
 import { DataError } from './errors';
 import { mapHeader, type Mapping } from './mapping';
-import { TableBuilder, formatReport, type LocalTable, type SchemaReport } from './table';
+import { TableBuilder, formatReport, unconvertibleValues, type LocalTable, type SchemaReport } from './table';
 
 /** Where a site's rows come from: a file, or a database URL with the query to run. */
 export interface DataSource {
@@ -80,10 +80,23 @@ export async function readLocalData(source: DataSource | string, spec: JobSpec, 
   }
 }
 
-/** As readLocalData, refusing to go on when the job's columns are not all there. */
+/**
+ * As readLocalData, refusing to go on when the job's columns are not all there,
+ * or when a value could not be converted to the job's units: a date format that
+ * does not fit the export would otherwise misread some dates (4 March for 3
+ * April) and drop others, and the model would learn from both.
+ */
 export async function loadLocalData(source: DataSource | string, spec: JobSpec, mapping?: Mapping, options?: ReadOptions): Promise<Loaded> {
   const result = await readLocalData(source, spec, mapping, options);
-  if (!result.report.ok) throw new DataError('DATA_MISSING_COLUMNS', { columns: result.report.missingColumns.length }, formatReport(result.report));
+  const { report } = result;
+  if (!report.ok) throw new DataError('DATA_MISSING_COLUMNS', { columns: report.missingColumns.length }, formatReport(report));
+  const unconvertible = unconvertibleValues(report);
+  if (unconvertible > 0) {
+    const columns = report.conversions!.filter((c) => c.unconvertible > 0).length;
+    // Positions, never values: the first line (row, for a query or Parquet) is where the partner starts looking.
+    const firstLine = Math.min(...report.conversions!.filter((c) => c.firstLine !== undefined).map((c) => c.firstLine!));
+    throw new DataError('DATA_UNCONVERTIBLE', { values: unconvertible, columns, firstLine }, formatReport(report));
+  }
   return result;
 }
 
@@ -95,8 +108,8 @@ async function readCsv(file: string, spec: JobSpec, mapping: Mapping | undefined
   let builder: TableBuilder | undefined;
   const tokenizer = new CsvTokenizer((record) => {
     if (builder) return builder.record(record);
-    const { header, respellings } = mapHeader(headerOf(record), mapping);
-    builder = new TableBuilder(header, spec, respellings);
+    const mapped = mapHeader(headerOf(record), mapping);
+    builder = new TableBuilder(mapped.header, spec, mapped);
   });
   const handle = await open(file, 'r').catch((err) => {
     throw cannotRead(err);
@@ -174,8 +187,8 @@ async function readParquetFile(
     throw new DataError('DATA_UNREADABLE', {}, `the data file ${file} is not a readable Parquet file: ${(err as Error).message}`);
   }
   const names = parquetSchema(metadata).children.map((c) => c.element.name);
-  const { header, respellings } = mapHeader(names, mapping);
-  const builder = new TableBuilder(header, spec, respellings, 'row');
+  const mapped = mapHeader(names, mapping);
+  const builder = new TableBuilder(mapped.header, spec, mapped, 'row');
   builder.reserve(Number(metadata.num_rows));
   // Only the job's columns are decoded, one row group at a time, and handed over column by column.
   const wanted = new Map(builder.sourceColumns().map((at) => [names[at], at]));
@@ -213,11 +226,26 @@ type Cursor = {
   close(): Promise<void>;
 };
 
+/** PostgreSQL's `date` and `timestamp` (without time zone) types, by their OIDs. */
+const DATE_TYPES = new Set([1082, 1114]);
+
+/**
+ * A `date` or `timestamp` as the calendar day and time it says, in UTC: pg reads
+ * them in the agent's time zone, and a date read as midnight in Paris falls on
+ * the day before in UTC. Text that is no such date ('infinity') stays text.
+ */
+function utcDate(text: string): Date | string {
+  const date = new Date(`${text.replace(' ', 'T')}${text.length === 10 ? 'T00:00:00' : ''}Z`);
+  return Number.isNaN(date.getTime()) ? text : date;
+}
+
 async function readQuery(source: DataSource, spec: JobSpec, mapping: Mapping | undefined): Promise<Loaded> {
-  const { Client } = await import('pg');
+  const { Client, types } = await import('pg');
   const { default: PgCursor } = await import('pg-cursor');
   const where = describeSource(source);
-  const client = new Client({ connectionString: source.location });
+  const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
+    DATE_TYPES.has(oid) && format !== 'binary' ? utcDate : types.getTypeParser(oid, format)) as typeof types.getTypeParser;
+  const client = new Client({ connectionString: source.location, types: { getTypeParser } });
   try {
     await client.connect();
   } catch (err) {
@@ -238,11 +266,11 @@ async function readQuery(source: DataSource, spec: JobSpec, mapping: Mapping | u
         throw new DataError('DATA_UNREADABLE', {}, `the query on ${where} failed: ${(err as Error).message}`);
       }
       if (!builder) {
-        const { header, respellings } = mapHeader(
+        const mapped = mapHeader(
           batch.fields.map((f) => f.name),
           mapping,
         );
-        builder = new TableBuilder(header, spec, respellings, 'row');
+        builder = new TableBuilder(mapped.header, spec, mapped, 'row');
       }
       for (const values of batch.rows) builder.row(values);
       if (batch.rows.length < CURSOR_ROWS) break;

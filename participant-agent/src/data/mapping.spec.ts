@@ -17,6 +17,27 @@ describe('parseMapping', () => {
     expect(parseMapping(json)).toEqual(json);
   });
 
+  it('accepts conversions: scale and offset, a date format, a unit or a currency at a rate', () => {
+    const json = {
+      columns: { Einkommen: 'income' },
+      conversions: { income: { from: 'USD', to: 'EUR', rate: 0.92 }, weight: { from: 'lb', to: 'kg' }, opened: { date: 'DD/MM/YYYY' }, score: { scale: 10, offset: -1 } },
+    };
+
+    expect(parseMapping(json)).toEqual(json);
+  });
+
+  it.each([
+    [{ income: { from: 'USD', to: 'EUR' } }, 'conversions.income: converting USD to EUR needs the rate the consortium agreed on'],
+    [{ weight: { from: 'lb', to: 'EUR', rate: 2 } }, 'conversions.weight: lb is a physical unit and EUR a currency'],
+    [{ opened: { date: 'DD/MM' } }, 'conversions.opened: the date format "DD/MM" needs exactly one year'],
+    [{ income: { rate: 0.92 } }, 'conversions.income: a unit conversion needs both "from" and "to"'],
+    [{ income: { scale: 2, date: 'DD/MM/YYYY' } }, 'conversions.income: a conversion is one of { "scale", "offset" }, { "date" } or { "from", "to", "rate" }'],
+    [{ income: { from: 'USD', to: 'EUR', rate: -1 } }, 'conversions.income.rate: Too small'],
+    [{ income: { factor: 2 } }, 'conversions.income: Unrecognized key: "factor"'],
+  ])('refuses the conversions %j, naming the column', (conversions, message) => {
+    expect(() => parseMapping({ conversions })).toThrow(`invalid mapping: ${message}`);
+  });
+
   it('accepts an empty mapping', () => {
     expect(parseMapping({})).toEqual({});
   });

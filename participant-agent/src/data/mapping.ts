@@ -4,12 +4,16 @@
  * editing a small JSON file beats editing the export.
  *
  *   { "columns": { "<local column>": "<job column>" },
- *     "categories": { "<job column>": { "<local value>": "<job value>" } } }
+ *     "categories": { "<job column>": { "<local value>": "<job value>" } },
+ *     "conversions": { "<job column>": { "from": "USD", "to": "EUR", "rate": 0.92 } } }
  *
- * Category keys use the job's column names because they apply after renaming.
+ * Category and conversion keys use the job's column names because they apply
+ * after renaming; conversions (convert.ts) are checked against the job's
+ * declared units when a job's data is read.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ConversionSchema, conversionProblem, type Conversion } from './convert';
 import type { CsvTable } from './csv';
 
 const columnName = z.string().min(1).max(200);
@@ -17,6 +21,15 @@ const columnName = z.string().min(1).max(200);
 export const MappingSchema = z.strictObject({
   columns: z.record(z.string(), columnName).optional(),
   categories: z.record(z.string(), z.record(z.string(), z.string().max(1000))).optional(),
+  conversions: z
+    .record(
+      z.string(),
+      ConversionSchema.superRefine((conversion, ctx) => {
+        const problem = conversionProblem(conversion);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    )
+    .optional(),
 });
 export type Mapping = z.infer<typeof MappingSchema>;
 
@@ -32,6 +45,7 @@ function findProtoKey(json: unknown): string | null {
   const has = (o: unknown) => isObject(o) && Object.hasOwn(o, '__proto__');
   if (has(json.columns)) return 'columns';
   if (has(json.categories)) return 'categories';
+  if (has(json.conversions)) return 'conversions';
   if (isObject(json.categories)) {
     for (const [column, values] of Object.entries(json.categories)) if (has(values)) return `categories.${column}`;
   }
@@ -96,14 +110,23 @@ function renameHeader(header: string[], renames: Map<string, string>): string[] 
 /** Per job column, the partner's spellings and the job's; spellings are matched without the padding some exports add. */
 export type Respellings = Map<string, Map<string, string>>;
 
-/** The header with the mapping's names, and the respellings of the columns it has. */
-export function mapHeader(header: string[], mapping: Mapping | undefined): { header: string[]; respellings: Respellings } {
-  if (!mapping) return { header, respellings: new Map() };
+/** A source's header in the job's names, and what the mapping does to the values of its columns. */
+export interface MappedHeader {
+  header: string[];
+  respellings: Respellings;
+  /** per job column the file has, the mapping's conversion, checked against a job only when its data is read */
+  conversions: Record<string, Conversion>;
+}
+
+/** The header with the mapping's names, and the respellings and conversions of the columns it has. */
+export function mapHeader(header: string[], mapping: Mapping | undefined): MappedHeader {
+  if (!mapping) return { header, respellings: new Map(), conversions: {} };
   const renamed = renameHeader(header, entries(mapping.columns));
   const respellings: Respellings = new Map();
   // A mapping may be shared across several exports; a column this file lacks is not an error.
   for (const [column, values] of Object.entries(mapping.categories ?? {})) if (renamed.includes(column)) respellings.set(column, entries(values));
-  return { header: renamed, respellings };
+  const conversions = Object.fromEntries(Object.entries(mapping.conversions ?? {}).filter(([column]) => renamed.includes(column)));
+  return { header: renamed, respellings, conversions };
 }
 
 export const respell = (values: Map<string, string>, text: string): string => values.get(text.trim()) ?? text;

@@ -1,5 +1,6 @@
-import { JobSpecSchema, LocalStatisticsSchema, type JobSpec } from '@fl/shared';
-import { computeStatistics } from './statistics';
+import { decodeStatistics, JobSpecSchema, LocalStatisticsSchema, type JobSpec } from '@fl/shared';
+import { DataError } from './errors';
+import { computeStatistics, secureStatisticsInput } from './statistics';
 import { tableOf, type LocalTable, type Value } from './table';
 
 const spec = (model: JobSpec['model']): JobSpec =>
@@ -90,5 +91,45 @@ describe('computeStatistics', () => {
   it('refuses a table built for another job', () => {
     expect(() => computeStatistics(table(['30', 'rent', 'x']), spec('logistic'))).toThrow(/numeric column holds text/);
     expect(() => computeStatistics(tableOf(['age', 'y'], [], ['numeric', 'categorical']), spec('logistic'))).toThrow('no column "home"');
+  });
+});
+
+describe('secureStatisticsInput', () => {
+  const secure = (over: Record<string, unknown> = {}): JobSpec =>
+    JobSpecSchema.parse({
+      model: 'logistic',
+      features: [
+        { name: 'age', type: 'numeric', bounds: [0, 10] },
+        { name: 'home', type: 'categorical', categories: ['owner', 'rent'] },
+      ],
+      target: 'y',
+      classes: ['bad', 'good'],
+      minParticipants: 3,
+      secureAggregation: {},
+      ...over,
+    });
+
+  it('clips values into the declared bounds and counts categories outside the declared ones apart', () => {
+    const data = table([1, 'rent', 'good'], [25, 'owner', 'bad'], [-3, 'boat', 'good'], [null, null, 'good']);
+    const stats = decodeStatistics(secureStatisticsInput(data, secure()), secure(), 1);
+    // 1 + 10 + 0: the values beyond the bounds count at the bounds
+    expect(stats.features[0]).toMatchObject({ count: 3, missing: 1 });
+    expect(stats.features[0].type === 'numeric' && stats.features[0].sum).toBeCloseTo(11, 4);
+    expect(stats.features[1]).toEqual({ name: 'home', type: 'categorical', counts: [['owner', 1], ['rent', 1]], missing: 1 });
+    expect(stats.rows).toBe(4);
+  });
+
+  it('refuses at the site what the coordinator cannot see: too many rows, a class outside the declared ones', () => {
+    const data = table([1, 'rent', 'good'], [2, 'owner', 'maybe']);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return err instanceof DataError ? err.code : String(err);
+      }
+      return 'accepted';
+    };
+    expect(code(() => secureStatisticsInput(data, secure()))).toBe('DATA_TARGET_UNKNOWN_CLASS');
+    expect(code(() => secureStatisticsInput(table([1, 'rent', 'good'], [2, 'rent', 'bad']), secure({ maxRowsPerParticipant: 1 })))).toBe('DATA_TOO_MANY_ROWS');
   });
 });

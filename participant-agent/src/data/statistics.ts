@@ -3,7 +3,18 @@
  * local data, from which the coordinator builds the global normalization and
  * vocabularies. Only aggregates leave the site, never rows.
  */
-import { LocalStatisticsSchema, type JobSpec, type LocalStatistics } from '@fl/shared';
+import {
+  encodePresence,
+  encodeStatistics,
+  encodeValues,
+  gatheredFeatures,
+  LocalStatisticsSchema,
+  statisticsEncoding,
+  type FrequentBuckets,
+  type JobSpec,
+  type LocalStatistics,
+} from '@fl/shared';
+import { DataError } from './errors';
 import { MISSING_CODE, type Column, type LocalTable } from './table';
 
 type Moments = { count: number; sum: number; sumSquares: number };
@@ -12,14 +23,15 @@ type Moments = { count: number; sum: number; sumSquares: number };
 // could differ between machines.
 const byValue = ([a]: [string, number], [b]: [string, number]) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Over the rows where `kept` is 1. */
-function moments(column: Column, kept: Uint8Array): Moments & { missing: number } {
+/** Over the rows where `kept` is 1; values clipped into the column's declared bounds. */
+function moments(column: Column, kept: Uint8Array, bounds?: [number, number]): Moments & { missing: number } {
   if (column.type !== 'numeric') throw new Error('a numeric column holds text; the table was not built for this job');
   const m = { count: 0, sum: 0, sumSquares: 0, missing: 0 };
   const { values } = column;
+  const [lo, hi] = bounds ?? [-Infinity, Infinity];
   for (let r = 0; r < values.length; r++) {
     if (!kept[r]) continue;
-    const v = values[r];
+    const v = Math.min(hi, Math.max(lo, values[r]));
     if (Number.isNaN(v)) m.missing++;
     else {
       m.count++;
@@ -71,19 +83,56 @@ export function computeStatistics(table: LocalTable, spec: JobSpec): LocalStatis
 
   const features = spec.features.map((feature): LocalStatistics['features'][number] => {
     const column = columnOf(feature.name);
-    if (feature.type === 'numeric') return { name: feature.name, type: 'numeric', ...moments(column, kept) };
+    if (feature.type === 'numeric') return { name: feature.name, type: 'numeric', ...moments(column, kept, feature.bounds) };
     return { name: feature.name, type: 'categorical', ...categoryCounts(column, kept) };
   });
 
   let target: LocalStatistics['target'];
   if (!targetColumn) target = { type: 'none' };
   else if (spec.model === 'linear') {
-    const { count, sum, sumSquares } = moments(targetColumn, kept);
+    const { count, sum, sumSquares } = moments(targetColumn, kept, spec.targetBounds);
     target = { type: 'numeric', count, sum, sumSquares };
   } else {
     target = { type: 'categorical', counts: categoryCounts(targetColumn, kept).counts };
   }
   return checked({ rows, features, target }, spec);
+}
+
+/**
+ * A secure job's statistics as the site's ring input (shared/src/secagg/statistics.ts).
+ * The coordinator sees only the sum of every site's, so the checks it makes on
+ * one site's statistics in a plain job are the site's own here: its rows within
+ * the job's limit, its classes among the declared ones (docs/robustness.md).
+ */
+export function secureStatisticsInput(table: LocalTable, spec: JobSpec): Uint32Array {
+  const stats = computeStatistics(table, spec);
+  if (stats.rows > spec.maxRowsPerParticipant) {
+    throw new DataError('DATA_TOO_MANY_ROWS', { rows: stats.rows }, `${stats.rows} rows, above the job's limit of ${spec.maxRowsPerParticipant} per site`);
+  }
+  if (stats.target.type === 'categorical' && spec.classes) {
+    const declared = new Set(spec.classes);
+    const outside = stats.target.counts.reduce((n, [value, count]) => (declared.has(value) ? n : n + count), 0);
+    if (outside > 0) throw new DataError('DATA_TARGET_UNKNOWN_CLASS', { rows: outside }, `${outside} rows have a target value outside the job's classes`);
+  }
+  return encodeStatistics(stats, spec);
+}
+
+/**
+ * A site's ring input to a round of a secure job's statistics phase: the
+ * presence (round −2) or the values (round −1, of the buckets asked) of its
+ * categories of the features whose vocabulary is gathered, or its statistics
+ * (round 0); with the words per ring element.
+ */
+export function secureRoundInput(table: LocalTable, spec: JobSpec, job: string, round: number, frequent?: FrequentBuckets): { vector: Uint32Array; width: number } {
+  if (round === 0) return { vector: secureStatisticsInput(table, spec), width: statisticsEncoding(spec).width };
+  const { features } = computeStatistics(table, spec);
+  const held = gatheredFeatures(spec).map((i) => {
+    const f = features[i];
+    return f.type === 'categorical' ? f.counts.map(([value]) => value) : [];
+  });
+  if (round === -2) return { vector: encodePresence(job, spec, held), width: 1 };
+  if (!frequent) throw new Error('the values round names no buckets');
+  return { vector: encodeValues(job, spec, held, frequent), width: 1 };
 }
 
 /**

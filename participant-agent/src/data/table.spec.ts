@@ -1,6 +1,6 @@
 import { JobSpecSchema, type JobSpec } from '@fl/shared';
 import { parseCsv } from './csv';
-import { MAX_PROBLEMS, formatReport, isMissing, parseNumber, rowsOf, toLocalTable, type SchemaReport } from './table';
+import { MAX_PROBLEMS, TableBuilder, formatReport, isMissing, parseNumber, rowsOf, toLocalTable, type SchemaReport } from './table';
 
 const spec = (model: JobSpec['model'] = 'logistic'): JobSpec =>
   JobSpecSchema.parse({
@@ -173,6 +173,60 @@ describe('formatReport', () => {
       'Problems (1 of 3):',
       '  line 3: expected 3 fields, found 2',
       '  ... and 2 more',
+    ]);
+  });
+});
+
+describe('TableBuilder on a typed source with conversions', () => {
+  const job = JobSpecSchema.parse({
+    model: 'logistic',
+    features: [
+      { name: 'opened', type: 'numeric', format: 'date' },
+      { name: 'weight', type: 'numeric', unit: 'kg' },
+    ],
+    target: 'status',
+  });
+
+  it('takes a date value as the day it falls on in UTC, converts numbers, and reports rows it cannot convert by row', () => {
+    // Prepare
+    const builder = new TableBuilder(['opened', 'weight', 'status'], job, { conversions: { weight: { from: 't', to: 'kg' } } }, 'row');
+
+    // Execute: a Parquet or PostgreSQL date, the default format as text, a number where a date belongs, a value out of range once converted
+    builder.row([new Date(Date.UTC(2026, 11, 31, 23, 59)), 1, 'good']);
+    builder.row(['1970-01-02', null, 'bad']);
+    builder.row([20261231, 2, 'good']);
+    builder.row([null, Number.MAX_VALUE, 'bad']);
+    builder.addRows(2);
+    builder.columnValues(0, 4, [new Date(Date.UTC(1969, 11, 31)), '2000-02-30']);
+    builder.columnValues(1, 4, [3, NaN]);
+    const { table, report } = builder.finish();
+
+    // Assert
+    expect(rowsOf(table).map((r) => r.slice(0, 1))).toEqual([[20_818], [1], [null], [null], [-1], [null]]);
+    expect(rowsOf(table).map((r) => r[1])).toEqual([1000, null, 2000, null, 3000, null]);
+    expect(report.unit).toBe('row');
+    expect(report.conversions).toEqual([
+      { column: 'opened', conversion: 'date YYYY-MM-DD -> days since 1970-01-01', converted: 3, unconvertible: 2, firstLine: 3 },
+      { column: 'weight', conversion: 't -> kg (x 1000)', converted: 3, unconvertible: 1, firstLine: 4 },
+    ]);
+    expect(report.problems).toEqual([
+      { line: 3, column: 'opened', reason: 'not a date in the format YYYY-MM-DD' },
+      { line: 4, column: 'weight', reason: 'out of range once converted' },
+      { line: 6, column: 'opened', reason: 'not a date in the format YYYY-MM-DD' },
+    ]);
+    expect(formatReport(report)).toContain('row 4, column weight: out of range once converted');
+  });
+
+  it('reports an invalid date from a typed source as a problem, in a date column or any other', () => {
+    const builder = new TableBuilder(['opened', 'weight', 'status'], job, {}, 'row');
+
+    builder.row([new Date(NaN), new Date(NaN), 'good']);
+    const { table, report } = builder.finish();
+
+    expect(rowsOf(table)).toEqual([[null, null, 'good']]);
+    expect(report.problems).toEqual([
+      { line: 1, column: 'opened', reason: 'not a date in the format YYYY-MM-DD' },
+      { line: 1, column: 'weight', reason: 'not a number' },
     ]);
   });
 });

@@ -6,8 +6,9 @@
  * table costs about 8 bytes a value however it was written (ADR 0017).
  */
 import type { JobSpec } from '@fl/shared';
+import { daysOfDate, resolveConversions, type Conversion, type ResolvedConversion } from './convert';
 import { fieldText, type CsvRecord, type CsvTable } from './csv';
-import { respell, type Respellings } from './mapping';
+import { mapHeader, respell, type Mapping, type Respellings } from './mapping';
 
 export type Value = string | number | null;
 
@@ -50,6 +51,26 @@ export interface SchemaReport {
   };
   /** set when problems are numbered by row rather than by line */
   unit?: 'row';
+  /** set when values were converted (a mapping's conversions, a date feature): per column, what and how many */
+  conversions?: ConversionReport[];
+}
+
+export interface ConversionReport {
+  column: string;
+  /** what was done, in words: "USD -> EUR at 0.92", "date DD/MM/YYYY -> days since 1970-01-01" */
+  conversion: string;
+  /** values converted; missing values and values that are not numbers are not */
+  converted: number;
+  /** values present that could not be converted, each a problem by line and column */
+  unconvertible: number;
+  /** where the first of those is */
+  firstLine?: number;
+}
+
+/** What the mapping does to the values of a source's columns, by job column name (mapHeader gives it). */
+export interface ValueMapping {
+  respellings?: Respellings;
+  conversions?: Readonly<Record<string, Conversion>>;
 }
 
 /**
@@ -138,6 +159,12 @@ interface ColumnState {
   respellings: Map<string, string> | undefined;
 }
 
+interface NumericState extends ColumnState {
+  conversion: ResolvedConversion | undefined;
+  unconvertible: number;
+  firstLine: number | undefined;
+}
+
 interface CategoricalState extends ColumnState {
   dictionary: string[];
   byValue: Map<string, number>;
@@ -154,10 +181,17 @@ export class TableBuilder {
   readonly missingColumns: string[];
   /** the job's columns in order: which list, and where in it */
   private readonly order: { type: Column['type']; slot: number }[] = [];
-  private readonly numeric: ColumnState[] = [];
+  private readonly numeric: NumericState[] = [];
   private readonly categorical: CategoricalState[] = [];
-  /** per numeric column: read from CSV bytes directly (no respellings to apply first) */
+  /** per numeric column: read from CSV bytes directly (no respellings to apply first, not a date) */
   private readonly direct: boolean[] = [];
+  /** per numeric column: a linear conversion to apply to the number read */
+  private readonly linear: boolean[] = [];
+  // Factors and counts in typed arrays, read and written once per value: the loop over values stays tight.
+  private scales = new Float64Array(0);
+  private offsets = new Float64Array(0);
+  /** per numeric column: values converted */
+  private converted = new Float64Array(0);
   private numbers: Float64Array[] = [];
   private codes: Uint32Array[] = [];
   private capacity = 0;
@@ -170,9 +204,10 @@ export class TableBuilder {
   constructor(
     private readonly header: string[],
     spec: JobSpec,
-    respellings: Respellings = new Map(),
+    mapping: ValueMapping = {},
     private readonly unit: 'line' | 'row' = 'line',
   ) {
+    const respellings = mapping.respellings ?? new Map<string, Map<string, string>>();
     // The target last, where the job has one (kmeans has none).
     const names = [...spec.features.map((f) => f.name), ...(spec.target === undefined ? [] : [spec.target])];
     const numeric = [...spec.features.map((f) => f.type === 'numeric'), spec.model === 'linear'];
@@ -186,17 +221,23 @@ export class TableBuilder {
     }
     this.missingColumns = names.filter((_, i) => index[i] < 0);
     if (this.missingColumns.length > 0) return;
+    const conversions = resolveConversions(spec, mapping.conversions);
     names.forEach((name, i) => {
       const state = { name, at: index[i], respellings: respellings.get(name) };
       if (numeric[i]) {
+        const conversion = conversions.get(name);
         this.order.push({ type: 'numeric', slot: this.numeric.length });
-        this.numeric.push(state);
-        this.direct.push(!state.respellings);
+        this.numeric.push({ ...state, conversion, unconvertible: 0, firstLine: undefined });
+        this.direct.push(!state.respellings && conversion?.kind !== 'date');
+        this.linear.push(conversion?.kind === 'linear');
       } else {
         this.order.push({ type: 'categorical', slot: this.categorical.length });
         this.categorical.push({ ...state, dictionary: [], byValue: new Map(), byText: new Map() });
       }
     });
+    this.scales = Float64Array.from(this.numeric, (c) => (c.conversion?.kind === 'linear' ? c.conversion.scale : 1));
+    this.offsets = Float64Array.from(this.numeric, (c) => (c.conversion?.kind === 'linear' ? c.conversion.offset : 0));
+    this.converted = new Float64Array(this.numeric.length);
     this.resize(Math.max(64, Math.floor(FIRST_BYTES / (8 * names.length))));
   }
 
@@ -232,15 +273,59 @@ export class TableBuilder {
     if (this.problems.length < MAX_PROBLEMS) this.problems.push({ line: this.line, column, reason });
   }
 
-  /** A numeric column's value from text; NaN when missing or not a number (which is reported). */
-  private numberOf(column: ColumnState, raw: string): number {
+  /** A numeric column's value from text, converted; NaN when missing, not a number or not convertible (both reported). */
+  private numberOf(k: number, raw: string): number {
+    const column = this.numeric[k];
     const spelled = column.respellings ? respell(column.respellings, raw) : raw;
     if (isMissing(spelled)) return NaN;
+    const { conversion } = column;
+    if (conversion?.kind === 'date') {
+      const days = conversion.parse(spelled);
+      return days === undefined ? this.unconvertible(column, `not a date in the format ${conversion.format}`) : this.counted(k, days);
+    }
     const value = parseNumber(spelled);
-    if (value !== undefined) return value;
+    if (value !== undefined) return conversion ? this.convert(k, value) : value;
     this.unparsable++;
     this.problem(column.name, 'not a number');
     return NaN;
+  }
+
+  /** A number read from a column with a linear conversion, in the job's unit. */
+  private convert(k: number, value: number): number {
+    const converted = value * this.scales[k] + this.offsets[k];
+    // x - x is 0 for a finite x only.
+    if (converted - converted === 0) {
+      this.converted[k]++;
+      return converted;
+    }
+    return this.unconvertible(this.numeric[k], 'out of range once converted');
+  }
+
+  private counted(k: number, value: number): number {
+    this.converted[k]++;
+    return value;
+  }
+
+  /** Reported by line and column, never by value: the report may be logged, and its counts are sent. */
+  private unconvertible(column: NumericState, reason: string): number {
+    column.unconvertible++;
+    // A columnar source goes column by column, so the first met is not always the first by row.
+    column.firstLine = Math.min(column.firstLine ?? Infinity, this.line);
+    this.problem(column.name, reason);
+    return NaN;
+  }
+
+  /** A numeric column's value from a typed source, read as row() and columnValues() document. */
+  private typedNumber(k: number, value: unknown): number {
+    const column = this.numeric[k];
+    if (typeof value === 'number' && !column.respellings && !(column.conversion?.kind === 'date')) {
+      // NaN from a typed source (a float column) is missing, as pandas has it; Infinity is not a number.
+      if (Number.isNaN(value)) return value;
+      if (Number.isFinite(value)) return column.conversion ? this.convert(k, value) : value;
+    }
+    // A date column of a typed source is already a date: the day it falls on, in UTC.
+    if (value instanceof Date && column.conversion?.kind === 'date' && !Number.isNaN(value.getTime())) return this.counted(k, daysOfDate(value));
+    return this.numberOf(k, textOf(value));
   }
 
   private codeOf(column: CategoricalState, raw: string): number {
@@ -279,11 +364,12 @@ export class TableBuilder {
     this.line = record.line;
     const r = this.nextRow();
     const { buffer, starts, ends, escaped } = record;
-    const { numeric, direct, numbers } = this;
+    const { numeric, direct, linear, numbers } = this;
     for (let k = 0; k < numeric.length; k++) {
       const at = numeric[k].at;
       let value = direct[k] && !escaped[at] ? decimalFromBytes(buffer, starts[at], ends[at]) : NaN;
-      if (value !== value) value = this.numberOf(numeric[k], fieldText(record, at));
+      if (value !== value) value = this.numberOf(k, fieldText(record, at));
+      else if (linear[k]) value = this.convert(k, value);
       numbers[k][r] = value;
     }
     for (let k = 0; k < this.categorical.length; k++) {
@@ -300,13 +386,7 @@ export class TableBuilder {
     if (values.length !== this.header.length) return this.wrongWidth(line, values.length);
     this.line = line;
     const r = this.nextRow();
-    for (let k = 0; k < this.numeric.length; k++) {
-      const column = this.numeric[k];
-      const value = values[column.at];
-      // NaN from a typed source (a float column) is missing, as pandas has it; Infinity is not a number.
-      this.numbers[k][r] =
-        typeof value === 'number' && !column.respellings && (Number.isFinite(value) || Number.isNaN(value)) ? value : this.numberOf(column, textOf(value));
-    }
+    for (let k = 0; k < this.numeric.length; k++) this.numbers[k][r] = this.typedNumber(k, values[this.numeric[k].at]);
     for (let k = 0; k < this.categorical.length; k++) {
       const column = this.categorical[k];
       this.codes[k][r] = this.codeOf(column, textOf(values[column.at]));
@@ -330,13 +410,14 @@ export class TableBuilder {
     const k = this.numeric.findIndex((c) => c.at === at);
     if (k >= 0) {
       const column = this.numeric[k];
+      const plain = !column.respellings && !column.conversion;
       const out = this.numbers[k];
       for (let i = start; i < end; i++) {
         const value = values[i];
-        if (typeof value === 'number' && !column.respellings && (Number.isFinite(value) || Number.isNaN(value))) out[shift + i] = value;
+        if (plain && typeof value === 'number' && (Number.isFinite(value) || Number.isNaN(value))) out[shift + i] = value;
         else {
           this.line = shift + i + 1;
-          out[shift + i] = this.numberOf(column, textOf(value));
+          out[shift + i] = this.typedNumber(k, value);
         }
       }
       return;
@@ -372,6 +453,16 @@ export class TableBuilder {
       counts: { rows: this.rows, unparsable: this.unparsable, badRows: this.badRows },
     };
     if (this.unit === 'row') report.unit = 'row';
+    const converting = this.numeric.flatMap((c, k) => (c.conversion ? [{ ...c, converted: this.converted[k] }] : []));
+    if (converting.length > 0) {
+      report.conversions = converting.map((c) => ({
+        column: c.name,
+        conversion: c.conversion!.description,
+        converted: c.converted,
+        unconvertible: c.unconvertible,
+        ...(c.firstLine === undefined ? {} : { firstLine: c.firstLine }),
+      }));
+    }
     return { table, report };
   }
 }
@@ -385,14 +476,16 @@ function grown<T extends Float64Array | Uint32Array>(old: T, next: T): T {
 function textOf(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
-  if (value instanceof Date) return value.toISOString();
+  // An invalid date (a Parquet timestamp out of range) has no ISO form: "Invalid Date" is not a number, nor a date.
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
   return String(value);
 }
 
-/** A CSV already read into strings, typed for a job: for small files, tests and the simulator. */
-export function toLocalTable(csv: CsvTable, spec: JobSpec): { table: LocalTable; report: SchemaReport } {
-  const builder = new TableBuilder(csv.header, spec);
+/** A CSV already read into strings, typed for a job (through a mapping, if given): for small files, tests and the simulator. */
+export function toLocalTable(csv: CsvTable, spec: JobSpec, mapping?: Mapping): { table: LocalTable; report: SchemaReport } {
+  const mapped = mapHeader(csv.header, mapping);
+  const builder = new TableBuilder(mapped.header, spec, mapped);
   // Rows and the rows left out, in the order of the file, so problems come by line.
   let p = 0;
   const skippedBefore = (line: number) => {
@@ -446,7 +539,11 @@ export function formatReport(report: SchemaReport, maxLines = 20): string {
     `Rows read: ${counts.rows}; rows skipped for a wrong number of fields: ${counts.badRows}; ` +
       `values that are not numbers (treated as missing): ${counts.unparsable}`,
   );
-  const total = counts.badRows + counts.unparsable;
+  const unconvertible = unconvertibleValues(report);
+  for (const c of report.conversions ?? []) {
+    lines.push(`Converted ${c.column}: ${c.conversion}: ${c.converted} values${c.unconvertible ? `; ${c.unconvertible} values that cannot be converted` : ''}`);
+  }
+  const total = counts.badRows + counts.unparsable + unconvertible;
   const shown = report.problems.slice(0, Math.max(0, maxLines));
   if (shown.length > 0) {
     lines.push(`Problems (${shown.length} of ${total}):`);
@@ -454,4 +551,9 @@ export function formatReport(report: SchemaReport, maxLines = 20): string {
     if (total > shown.length) lines.push(`  ... and ${total - shown.length} more`);
   }
   return lines.join('\n');
+}
+
+/** Values present in the source that its conversions could not convert, over all columns. */
+export function unconvertibleValues(report: SchemaReport): number {
+  return (report.conversions ?? []).reduce((sum, c) => sum + c.unconvertible, 0);
 }

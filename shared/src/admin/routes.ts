@@ -112,6 +112,14 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   },
   { method: 'get', path: '/api/openapi.json', summary: 'This description of the API, as OpenAPI 3', access: 'public', status: 200, response: z.record(z.string(), z.unknown()) },
   { method: 'get', path: '/api/docs', summary: 'The API reference, rendered from the OpenAPI description', access: 'public', status: 200, alsoProduces: ['text/html'] },
+  {
+    method: 'get',
+    path: '/api/schemas/job.json',
+    summary: 'The job spec as JSON Schema (draft 2020-12), generated from the schema jobs are checked with, for a site\'s own tooling',
+    access: 'public',
+    status: 200,
+    response: z.record(z.string(), z.unknown()),
+  },
   { method: 'get', path: '/api/docs/init.js', summary: "The reference page's start script", access: 'public', status: 200, alsoProduces: ['text/javascript'] },
 
   { method: 'post', path: '/api/session', summary: 'Sign in: trade a user name and password for a session token', access: 'public', body: LoginRequestSchema, status: 201, response: SignedInViewSchema },

@@ -196,6 +196,8 @@ export type ModelView = z.infer<typeof ModelViewSchema>;
 /** An audit record as stored: the kinds' data is described by @fl/shared's AuditRecordSchema. */
 export const AuditRecordViewSchema = z
   .object({
+    /** the format version: 2, absent in records written by protocol version 1 */
+    version: z.literal(2).optional(),
     seq: z.number().int(),
     at: time,
     kind: z.string(),

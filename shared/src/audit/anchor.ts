@@ -8,11 +8,11 @@
  * heads they were shown in train requests. A log that ends before an anchored
  * head, or holds another record there, was cut or rewritten.
  *
- *   audit-anchors.jsonl: one JSON object a line, { seq, hash, signature, at }
+ *   audit-anchors.jsonl: one JSON object a line, { seq, hash, signature, at[, version] }
  */
 import { z } from 'zod';
-import { decodePublicKey, verifyHeader } from '../crypto/keys';
-import type { AuditRecord } from './record';
+import { decodePublicKey, defaultEngine, verifyHeader } from '../crypto/keys';
+import { recordVersion, type AuditRecord } from './record';
 
 /** The anchors' file, beside the store in the data directory. */
 export const AUDIT_ANCHORS_FILE = 'audit-anchors.jsonl';
@@ -24,11 +24,13 @@ export const AuditAnchorSchema = z.strictObject({
   signature: z.string(),
   /** when it was anchored (ms since the epoch) */
   at: z.number().int(),
+  /** the record's format version: absent for version 1 */
+  version: z.literal(2).optional(),
 });
 export type AuditAnchor = z.infer<typeof AuditAnchorSchema>;
 
 export function anchorOf(record: AuditRecord, at: number): AuditAnchor {
-  return { seq: record.seq, hash: record.hash, signature: record.signature, at };
+  return { seq: record.seq, hash: record.hash, signature: record.signature, at, ...(record.version !== undefined && { version: record.version }) };
 }
 
 /** The anchors of a file's text, and the lines that are not anchors (numbered from 1). */
@@ -66,7 +68,7 @@ export function anchorProblem(
   let newest: AuditAnchor | undefined;
   for (const anchor of anchors) {
     const when = new Date(anchor.at).toISOString();
-    if (!verifyHeader('audit', { seq: anchor.seq, hash: anchor.hash }, anchor.signature, key)) {
+    if (!verifyHeader('audit', { seq: anchor.seq, hash: anchor.hash }, anchor.signature, key, defaultEngine, recordVersion(anchor))) {
       return `the anchor of record ${anchor.seq} (${when}) is not signed by the coordinator key`;
     }
     if (!newest || anchor.seq > newest.seq) newest = anchor;

@@ -4,7 +4,7 @@
  *
  *   manifest.json                                   { format, version, coordinatorKey, exportedAt, records, head[, participant] }
  *   records.jsonl                                   each record's stored text, one a line, exactly
- *   updates/<job>/<round>/<participant>.<sha256>.f32  retained updates (Float32 little endian)
+ *   updates/<job>/<round>/<participant>.<sha256>.f32  retained updates (Float32 little endian), or masked inputs (Uint32 LE)
  *   models/<job>/<round>.f32                        global models, round 0 the initial one
  *   states/<job>/<round>.state                      strategy states after a round (encodeState), when its record names one
  *
@@ -21,7 +21,8 @@ export const AUDIT_BUNDLE_FORMAT = 'fl-audit-bundle';
 
 export const BundleManifestSchema = z.strictObject({
   format: z.literal(AUDIT_BUNDLE_FORMAT),
-  version: z.literal(1),
+  /** 2 from protocol version 2 on (its records may be in either version); 1 before */
+  version: z.union([z.literal(1), z.literal(2)]),
   /** the key of record 1, base64: what a verifier compares with the key it trusts */
   coordinatorKey: z.string(),
   exportedAt: z.number().int(),
@@ -99,7 +100,7 @@ export async function writeBundle(source: AuditSource, outDir: string, options: 
       if (record.kind === 'model.initial' || record.kind === 'model.committed') {
         copy(modelFile(job, round), await source.model(job, round));
         if (typeof data.stateSha256 === 'string') copy(stateFile(job, round), await source.state?.(job, round));
-      } else if (record.kind === 'update.accepted' && data.retained === true && typeof participant === 'string' && typeof sha256 === 'string') {
+      } else if ((record.kind === 'update.accepted' || record.kind === 'secagg.input') && data.retained === true && typeof participant === 'string' && typeof sha256 === 'string') {
         if (options.participant === undefined || options.participant === participant) {
           copy(updateFile(job, round, participant, sha256), await source.update(job, round, participant, sha256));
         }
@@ -110,7 +111,7 @@ export async function writeBundle(source: AuditSource, outDir: string, options: 
   }
   const manifest: BundleManifest = {
     format: AUDIT_BUNDLE_FORMAT,
-    version: 1,
+    version: 2,
     coordinatorKey,
     exportedAt: Date.now(),
     records,
@@ -139,7 +140,7 @@ export class BundleSource implements AuditSource {
       throw new Error(`${file} is not JSON: ${(err as Error).message}`);
     }
     const manifest = BundleManifestSchema.safeParse(parsed);
-    if (!manifest.success) throw new Error(`${file} is not an audit bundle manifest (${AUDIT_BUNDLE_FORMAT} version 1)`);
+    if (!manifest.success) throw new Error(`${file} is not an audit bundle manifest (${AUDIT_BUNDLE_FORMAT} version 1 or 2)`);
     this.manifest = manifest.data;
     this.updatesOf = manifest.data.participant;
     this.claimedHead = { records: manifest.data.records, hash: manifest.data.head, where: file };

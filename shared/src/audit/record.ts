@@ -7,12 +7,14 @@
  * own updates' signatures, the coordinator's signed instructions) to catch that.
  *
  * A record is stored as the canonical JSON of AuditRecord, byte for byte, so a
- * verifier can insist on the exact bytes.
+ * verifier can insist on the exact bytes. Its `version` names the protocol
+ * version whose canonical JSON and signatures it uses (crypto/canonical.ts):
+ * absent in records written before version 2, which verify as they were made.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalJson } from '../crypto/canonical';
-import { signHeader, verifyHeader } from '../crypto/keys';
+import { canonicalJsonOf, PROTOCOL_VERSION, type ProtocolVersion } from '../crypto/canonical';
+import { defaultEngine, signHeader, verifyHeader } from '../crypto/keys';
 import { UpdateHeaderSchema } from '../protocol/messages';
 import { AdvertisementSchema, SecAggReplyHeaderSchema } from '../secagg/messages';
 import { StrategySpecSchema } from '../strategy/spec';
@@ -84,7 +86,8 @@ export const AUDIT_DATA = {
   /** a masked input the coordinator accepted in a secure-aggregation round: the participant's signed header names its SHA-256 */
   'secagg.input': z.strictObject({
     job: Name,
-    round: z.number().int().positive(),
+    /** 0: the statistics phase's input, the site's statistics vector; −2 and −1: its vocabulary rounds' */
+    round: z.number().int().min(-2),
     participant: Name,
     sha256: Sha256,
     header: SecAggReplyHeaderSchema,
@@ -98,15 +101,42 @@ export const AUDIT_DATA = {
    */
   'secagg.unmasked': z.strictObject({
     job: Name,
-    round: z.number().int().positive(),
+    round: z.number().int().min(-2),
     participants: z.array(Name),
     neighbours: z.number().int().positive(),
     threshold: z.number().int().positive(),
-    quantization: z.strictObject({ range: z.number().positive(), levels: z.number().int().positive(), maxWeight: z.number().int().positive() }),
+    /** a training round's: how its updates were quantized */
+    quantization: z.strictObject({ range: z.number().positive(), levels: z.number().int().positive(), maxWeight: z.number().int().positive() }).optional(),
+    /** the statistics round's: words per ring element (secagg/statistics.ts) */
+    width: z.number().int().positive().optional(),
     adverts: z.array(AdvertisementSchema),
     sharers: z.array(Name),
     seeds: z.record(Name, z.string()),
     maskKeys: z.record(Name, z.string()),
+  }),
+  /**
+   * a secure job's gathered vocabularies (secagg/vocabulary.ts): for the
+   * presence round (−2) and the values round (−1), the contributors' masked
+   * inputs and the SHA-256 of the unmasked sum; the buckets asked for their
+   * values, and the categories revealed, per gathered feature
+   */
+  'vocabulary.secure': z.strictObject({
+    job: Name,
+    presence: z.strictObject({ contributors: z.array(z.strictObject({ participant: Name, sha256: Sha256 })), sumSha256: Sha256 }),
+    values: z.strictObject({ contributors: z.array(z.strictObject({ participant: Name, sha256: Sha256 })), sumSha256: Sha256 }),
+    frequentBuckets: z.array(z.array(z.number().int().nonnegative())),
+    categories: z.array(z.array(z.string())),
+  }),
+  /**
+   * a secure job's statistics: the SHA-256 of the unmasked sum of the sites'
+   * statistics vectors (Uint32 little-endian), the contributors' masked inputs
+   * it is the sum of, and the preprocessing made of it; no site's statistics
+   */
+  'statistics.secure': z.strictObject({
+    job: Name,
+    contributors: z.array(z.strictObject({ participant: Name, sha256: Sha256 })),
+    sumSha256: Sha256,
+    preprocessingSha256: Sha256,
   }),
   /** retention policy: the retained updates of rounds up to `throughRound` were deleted on purpose */
   'updates.pruned': z.strictObject({ job: Name, throughRound: z.number().int().nonnegative() }),
@@ -137,6 +167,8 @@ export type AuditData<K extends AuditKind> = z.infer<(typeof AUDIT_DATA)[K]>;
 export const AUDIT_KINDS = Object.keys(AUDIT_DATA) as AuditKind[];
 
 export const AuditRecordSchema = z.strictObject({
+  /** the format version: 2 for RFC 8785 and `FL2` signatures; absent for version 1 */
+  version: z.literal(2).optional(),
   seq: z.number().int().positive(),
   at: z.number().int().nonnegative(),
   kind: z.enum(AUDIT_KINDS as [AuditKind, ...AuditKind[]]),
@@ -152,24 +184,32 @@ export type AuditRecord = z.infer<typeof AuditRecordSchema>;
 
 export type UnsignedAuditRecord = Omit<AuditRecord, 'hash' | 'signature'>;
 
-/** The hash of a record: SHA-256 of the canonical JSON of everything but its hash and signature. */
+/** The version a record (or an anchor of one) was written in: 1 when it names none. */
+export const recordVersion = (record: { version?: number }): ProtocolVersion => (record.version === 2 ? 2 : 1);
+
+/**
+ * The hash of a record: SHA-256 of the canonical JSON of everything but its hash
+ * and signature (from version 2 on, the version included, so it cannot be stripped).
+ */
 export function auditHash(record: UnsignedAuditRecord): string {
-  const { seq, at, kind, actor, data, prev } = record;
-  return createHash('sha256').update(canonicalJson({ seq, at, kind, actor, data, prev }), 'utf8').digest('hex');
+  const { version, seq, at, kind, actor, data, prev } = record;
+  const hashed = version === undefined ? { seq, at, kind, actor, data, prev } : { version, seq, at, kind, actor, data, prev };
+  return createHash('sha256').update(canonicalJsonOf(recordVersion(record), hashed), 'utf8').digest('hex');
 }
 
-/** Completes a record: its hash, and the coordinator's signature of it. */
-export function sealAuditRecord(record: UnsignedAuditRecord, coordinatorSecretKey: Uint8Array): AuditRecord {
-  const hash = auditHash(record);
-  return { ...record, hash, signature: signHeader('audit', { seq: record.seq, hash }, coordinatorSecretKey) };
+/** Completes a record in the current version: its hash, and the coordinator's signature of it. */
+export function sealAuditRecord(record: Omit<UnsignedAuditRecord, 'version'>, coordinatorSecretKey: Uint8Array): AuditRecord {
+  const versioned: UnsignedAuditRecord = { version: PROTOCOL_VERSION, ...record };
+  const hash = auditHash(versioned);
+  return { ...versioned, hash, signature: signHeader('audit', { seq: record.seq, hash }, coordinatorSecretKey) };
 }
 
 export function verifyAuditSignature(record: AuditRecord, coordinatorKey: Uint8Array): boolean {
-  return verifyHeader('audit', { seq: record.seq, hash: record.hash }, record.signature, coordinatorKey);
+  return verifyHeader('audit', { seq: record.seq, hash: record.hash }, record.signature, coordinatorKey, defaultEngine, recordVersion(record));
 }
 
 /** The bytes a record is stored as. */
-export const auditText = (record: AuditRecord): string => canonicalJson(record);
+export const auditText = (record: AuditRecord): string => canonicalJsonOf(recordVersion(record), record);
 
 /** What the coordinator signs for each global model it commits (domain 'model'). */
 export function modelAttestation(data: Omit<AuditData<'model.committed'>, 'signature'>) {

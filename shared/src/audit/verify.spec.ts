@@ -572,7 +572,7 @@ describe('audit bundles', () => {
     const manifest = await writeBundle(source(log), dir);
     const report = await verifyAudit(new BundleSource(dir), { coordinatorKey: encodeKey(log.coordinator.publicKey) });
     // Assert
-    expect(manifest).toMatchObject({ format: 'fl-audit-bundle', version: 1, coordinatorKey: encodeKey(log.coordinator.publicKey), records: 20, head: JSON.parse(log.texts[19]).hash });
+    expect(manifest).toMatchObject({ format: 'fl-audit-bundle', version: 2, coordinatorKey: encodeKey(log.coordinator.publicKey), records: 20, head: JSON.parse(log.texts[19]).hash });
     expect(fs.readFileSync(path.join(dir, 'records.jsonl'), 'utf8')).toBe(log.texts.join('\n') + '\n');
     expect(fs.readdirSync(path.join(dir, 'updates', JOB, '2')).sort()).toHaveLength(2);
     expect(fs.readdirSync(path.join(dir, 'models', JOB)).sort()).toEqual(['0.f32', '1.f32', '2.f32', '3.f32']);

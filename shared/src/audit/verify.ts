@@ -10,14 +10,17 @@
  * source names the stored item.
  */
 import { decodeWeights, encodeWeights, sha256Hex } from '../codec/weights';
-import { canonicalJson } from '../crypto/canonical';
-import { decodePublicKey, fingerprint, verifyHeader } from '../crypto/keys';
-import { JobSpecSchema } from '../protocol/job';
+import { canonicalJson, canonicalJsonOf, PROTOCOL_VERSIONS, type ProtocolVersion, type SignatureDomain } from '../crypto/canonical';
+import { decodePublicKey, defaultEngine, fingerprint, verifyHeader } from '../crypto/keys';
+import { JobSpecSchema, type JobSpec } from '../protocol/job';
 import { aggregate, type LocalTraining } from '../strategy/aggregate';
 import { DEFAULT_STRATEGY, STRATEGY_TITLES, strategyOf, type StrategySpec } from '../strategy/spec';
 import { decodeState, EMPTY_STATE, stateDigest, type StrategyState } from '../strategy/state';
 import { SecAggError } from '../secagg/errors';
 import { removeMasks } from '../secagg/protocol';
+import { ringDigest } from '../secagg/ring';
+import { statisticsEncoding } from '../secagg/statistics-layout';
+import { frequentBuckets, gatheredValues, presenceWords, valueWords, withCategories } from '../secagg/vocabulary';
 import { secureUpdate } from '../secagg/update';
 import type { ParticipantStatus } from '../protocol/enrollment';
 import {
@@ -27,6 +30,7 @@ import {
   auditHash,
   initialModelAttestation,
   modelAttestation,
+  recordVersion,
   verifyAuditSignature,
   type AuditData,
   type AuditKind,
@@ -145,6 +149,13 @@ interface JobState {
   strategyState: StrategyState;
   /** strategies seen, for the summary line */
   strategies: Set<string>;
+  /** the spec of its job.created record */
+  spec: JobSpec;
+  /** a secure job's statistics vector, in words and words per element */
+  statistics?: { words: number; width: number };
+  /** how its vocabulary.secure and statistics.secure records were checked, for the summary line */
+  vocabularyChecked?: string;
+  statisticsChecked?: string;
 }
 
 interface AcceptedUpdate {
@@ -246,6 +257,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
     try {
       const u = unmasked.data;
       const sum = removeMasks({ ...u, adverts: u.adverts, maskedInputs }, { seeds: u.seeds, maskKeys: u.maskKeys });
+      if (!u.quantization) throw new SecAggError('SECAGG_QUANTIZATION', 'the record names no quantization');
       ({ weights, weight } = secureUpdate(state.weights!, sum, u.quantization));
     } catch (err) {
       if (!(err instanceof SecAggError)) throw err;
@@ -255,9 +267,58 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
     return [{ participant: 'secure-sum', weights, numSamples: weight }];
   };
 
+  /**
+   * A statistics-phase round's sum, recomputed from the retained masked inputs
+   * and the round's secagg.unmasked record, checked against the recorded
+   * digest; undefined when an input was not retained. `words`: the length the
+   * inputs must have, when their records could not check it.
+   */
+  const statisticsSum = async (
+    name: string,
+    round: number,
+    recorded: { contributors: { participant: string; sha256: string }[]; sumSha256: string },
+    seq: number,
+    words?: number,
+  ): Promise<Uint32Array | undefined> => {
+    const at = { record: seq };
+    const unmasked = unmaskedOf.get(`${name}/${round}`);
+    check(unmasked !== undefined, at, () => `no secagg.unmasked record of round ${round} before it`);
+    const maskedInputs: Record<string, Uint32Array> = {};
+    let recomputable = recorded.contributors.length > 0;
+    for (const c of recorded.contributors) {
+      const match = maskedAccepted.get(acceptedKey(name, round, c.participant))?.find((u) => u.sha256 === c.sha256);
+      check(match !== undefined, at, () => `contributor ${c.participant}: no accepted masked input of round ${round} with SHA-256 ${c.sha256}`);
+      const item = { update: [name, round, c.participant] as [string, number, string] };
+      const bytes = await source.update(name, round, c.participant, c.sha256);
+      if (!match.retained || bytes === undefined) {
+        recomputable = false;
+        continue;
+      }
+      check(sha256Hex(bytes) === c.sha256, item, () => `its bytes do not hash to ${c.sha256}, the SHA-256 in audit record ${match.seq}`);
+      check(words === undefined || bytes.byteLength === words * 4, item, () => `${bytes.byteLength} bytes, not the ${words! * 4} of a masked input`);
+      maskedInputs[c.participant] = new Uint32Array(new Uint8Array(bytes).buffer);
+    }
+    if (!recomputable) return undefined;
+    let sum: Uint32Array;
+    try {
+      const u = unmasked.data;
+      sum = removeMasks({ ...u, maskedInputs, width: u.width }, { seeds: u.seeds, maskKeys: u.maskKeys });
+    } catch (err) {
+      if (!(err instanceof SecAggError)) throw err;
+      throw new Inconsistency(source.describe({ record: unmasked.seq }), `the masks of round ${round}'s inputs cannot be removed: ${err.message}`);
+    }
+    const digest = ringDigest(sum);
+    check(digest === recorded.sumSha256, at, () => `round ${round}'s sum is not that of its masked inputs: recomputed SHA-256 ${digest}, recorded ${recorded.sumSha256}`);
+    return sum;
+  };
+
   const verifyRecord = async (seq: number, record: AuditRecord) => {
     const at = { record: seq };
     const { data } = record;
+    // What a record holds was signed in the version the record was written in.
+    const version = recordVersion(record);
+    const signedBy = (domain: SignatureDomain, header: unknown, signature: string, key: Uint8Array) =>
+      isCanonicalSignature(signature) && verifyHeader(domain, header, signature, key, defaultEngine, version);
     switch (record.kind) {
       case 'coordinator.key': {
         const { publicKey } = data as AuditData<'coordinator.key'>;
@@ -307,6 +368,9 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
           training,
           strategyState: EMPTY_STATE,
           strategies: new Set(),
+          // As stored: the parsed spec the job was created with.
+          spec: spec as unknown as JobSpec,
+          statistics: spec.secureAggregation ? safely(() => statisticsWords(spec as unknown as JobSpec)) : undefined,
         });
         counts.jobs++;
         return;
@@ -318,7 +382,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
         const { signature, ...attested } = data as AuditData<'model.initial'>;
         const state = job(attested.job, seq);
         check(state.round === -1, at, () => `job ${attested.job} already has an initial model`);
-        check(isCanonicalSignature(signature) && verifyHeader('model', initialModelAttestation(attested), signature, coordinatorKey!), at, () =>
+        check(signedBy('model', initialModelAttestation(attested), signature, coordinatorKey!), at, () =>
           'the initial model is not signed by the coordinator key',
         );
         const item = { model: [attested.job, 0] as [string, number] };
@@ -341,7 +405,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
         const differs: string[] = (['job', 'round', 'participant', 'numSamples'] as const).filter((field) => header[field] !== update[field]);
         if (header.weightsSha256 !== update.sha256) differs.push('sha256');
         check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
-        check(isCanonicalSignature(signature) && verifyHeader('update', header, signature, who.key), at, () =>
+        check(signedBy('update', header, signature, who.key), at, () =>
           `the update is not signed by the key of ${update.participant}`,
         );
         counts.updates++;
@@ -362,11 +426,11 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
         const who = participants.get(input.participant);
         check(who !== undefined, at, () => `participant ${input.participant} has no key in the log`);
         check(who.status === 'approved', at, () => `participant ${input.participant} is ${who.status}, not approved`);
-        check(input.round === state.round + 1, at, () => `a masked input for round ${input.round} while round ${state.round + 1} of job ${input.job} is open`);
+        check(inRound(input.round, state), at, () => `a masked input for round ${input.round} while round ${state.round + 1} of job ${input.job} is open`);
         const differs: string[] = (['job', 'round', 'participant'] as const).filter((field) => header[field] !== input[field]);
         if (header.maskedSha256 !== input.sha256 || header.step !== 'masked') differs.push('sha256');
         check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
-        check(isCanonicalSignature(signature) && verifyHeader('secagg', header, signature, who.key), at, () => `the masked input is not signed by the key of ${input.participant}`);
+        check(signedBy('secagg', header, signature, who.key), at, () => `the masked input is not signed by the key of ${input.participant}`);
         counts.updates++;
         if (input.retained) counts.updatesRetained++;
         const item = { update: [input.job, input.round, input.participant] as [string, number, string] };
@@ -374,9 +438,12 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
         const expected = input.retained && (source.updatesOf === undefined || source.updatesOf === input.participant);
         const key = acceptedKey(input.job, input.round, input.participant);
         if (bytes === undefined && expected) missing.set(`${key}${input.sha256}`, { item, seq, job: input.job, round: input.round });
+        // Rounds −2 to 0 are the statistics phase: its inputs are the vectors it lays out, a values round's once its vocabulary record names the buckets.
+        const words = input.round === 0 ? state.statistics?.words : input.round === -2 ? safely(() => presenceWords(state.spec)) : input.round === -1 ? -1 : state.size! + 1;
+        check(words !== undefined, at, () => `a masked statistics input for job ${input.job}, whose spec has no secure statistics`);
         if (bytes) {
           check(sha256Hex(bytes) === input.sha256, item, () => `its bytes do not hash to ${input.sha256}, the SHA-256 in audit record ${seq}`);
-          check(bytes.byteLength === (state.size! + 1) * 4, item, () => `${bytes.byteLength} bytes, not the ${(state.size! + 1) * 4} of a masked input`);
+          check(words < 0 || bytes.byteLength === words * 4, item, () => `${bytes.byteLength} bytes, not the ${words * 4} of a masked input`);
           counts.updatesChecked++;
         }
         maskedAccepted.set(key, [...(maskedAccepted.get(key) ?? []), { seq, sha256: input.sha256, numSamples: 0, retained: input.retained }]);
@@ -385,8 +452,34 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
       case 'secagg.unmasked': {
         const unmasked = data as AuditData<'secagg.unmasked'>;
         const state = job(unmasked.job, seq);
-        check(unmasked.round === state.round + 1, at, () => `unmasks round ${unmasked.round} while round ${state.round + 1} of job ${unmasked.job} is open`);
+        check(inRound(unmasked.round, state), at, () => `unmasks round ${unmasked.round} while round ${state.round + 1} of job ${unmasked.job} is open`);
         unmaskedOf.set(`${unmasked.job}/${unmasked.round}`, { seq, data: unmasked });
+        return;
+      }
+      case 'vocabulary.secure': {
+        const recorded = data as AuditData<'vocabulary.secure'>;
+        const state = job(recorded.job, seq);
+        check(state.round === -1, at, () => `gathered vocabularies for job ${recorded.job}, which has its initial model already`);
+        const presence = await statisticsSum(recorded.job, -2, recorded.presence, seq);
+        const values = presence && (await statisticsSum(recorded.job, -1, recorded.values, seq, valueWords(state.spec, recorded.frequentBuckets)));
+        if (presence && values) {
+          const frequent = safely(() => frequentBuckets(presence, state.spec, recorded.presence.contributors.length));
+          check(frequent !== undefined && canonicalJson(frequent) === canonicalJson(recorded.frequentBuckets), at, () => 'the buckets asked for their values are not those the presence sum holds at least minSites sites in');
+          const categories = safely(() => gatheredValues(values, state.spec, frequent).categories);
+          check(categories !== undefined && canonicalJson(categories) === canonicalJson(recorded.categories), at, () => 'the categories are not those the values sum reveals');
+        }
+        state.vocabularyChecked = presence && values ? 'vocabularies recomputed' : 'vocabularies not recomputable (masked inputs not retained)';
+        state.statistics = safely(() => statisticsWords(withCategories(state.spec, recorded.categories)));
+        return;
+      }
+      case 'statistics.secure': {
+        const recorded = data as AuditData<'statistics.secure'>;
+        const state = job(recorded.job, seq);
+        check(state.round === -1 && state.statistics !== undefined, at, () => `secure statistics for job ${recorded.job}, which ${state.round >= 0 ? 'has its initial model already' : 'has no secure statistics'}`);
+        const sum = await statisticsSum(recorded.job, 0, recorded, seq);
+        state.statisticsChecked = sum
+          ? `statistics recomputed from ${plural(recorded.contributors.length, 'masked input')}`
+          : 'statistics not recomputable (masked inputs not retained)';
         return;
       }
       case 'update.excluded': {
@@ -396,7 +489,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
         check(who !== undefined, at, () => `participant ${excluded.participant} has no key in the log`);
         const differs = (['job', 'round', 'participant'] as const).filter((field) => header[field] !== excluded[field]);
         check(differs.length === 0, at, () => `the signed header and the record disagree on ${differs.join(', ')}`);
-        check(isCanonicalSignature(signature) && verifyHeader('update', header, signature, who.key), at, () =>
+        check(signedBy('update', header, signature, who.key), at, () =>
           `the update left out is not signed by the key of ${excluded.participant}`,
         );
         return;
@@ -407,7 +500,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
         check(state.round >= 0, at, () => `job ${attested.job} has no initial model`);
         check(attested.round === state.round + 1, at, () => `commits round ${attested.round} after round ${state.round}`);
         check(attested.previous === state.sha256, at, () => `its previous model ${attested.previous} is not round ${state.round}'s ${state.sha256}`);
-        check(isCanonicalSignature(signature) && verifyHeader('model', modelAttestation(attested), signature, coordinatorKey!), at, () =>
+        check(signedBy('model', modelAttestation(attested), signature, coordinatorKey!), at, () =>
           'the committed model is not signed by the coordinator key',
         );
         check(attested.contributors.length > 0, at, () => 'a committed model without contributors');
@@ -503,14 +596,22 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
       const at = { record: seq };
       check(seq === expected, at, () => `found where record ${expected} should be: records are missing or out of order`);
       let parsed: unknown;
-      let canonical: string | undefined;
       try {
         parsed = JSON.parse(text);
-        canonical = canonicalJson(parsed);
       } catch {
         // Left undefined: reported below.
       }
-      check(canonical !== undefined, at, () => 'not JSON');
+      check(parsed !== undefined, at, () => 'not JSON');
+      const version = (parsed as { version?: unknown } | null)?.version ?? 1;
+      check(PROTOCOL_VERSIONS.includes(version as ProtocolVersion), at, () =>
+        `written in format version ${JSON.stringify(version)}, which this verifier does not know (it knows ${PROTOCOL_VERSIONS.join(', ')})`,
+      );
+      let canonical: string | undefined;
+      try {
+        canonical = canonicalJsonOf(version as ProtocolVersion, parsed);
+      } catch {
+        // Left undefined: not its canonical form.
+      }
       check(canonical === text, at, () => 'not stored as its canonical JSON: its bytes were changed');
       const shape = AuditRecordSchema.safeParse(parsed);
       check(shape.success, at, () => `not an audit record: ${issue(shape.error!)}`);
@@ -576,6 +677,13 @@ const statesOf = (participants: Map<string, { publicKey: string; status: Partici
   new Map([...participants].map(([name, { publicKey, status }]) => [name, { publicKey, status }]));
 
 function jobLine(name: string, state: JobState): string {
+  return [roundsLine(name, state), state.vocabularyChecked, state.statisticsChecked].filter((part) => part !== undefined).join('; ');
+}
+
+/** Whether a masked input or unmasking belongs to the round a job has open: rounds −2 to 0, the statistics phase, come before its initial model. */
+const inRound = (round: number, state: JobState): boolean => (round <= 0 ? state.round === -1 : round === state.round + 1);
+
+function roundsLine(name: string, state: JobState): string {
   if (state.round < 0) return `job ${name}: no model yet`;
   if (state.rounds === 0) return `job ${name}: no round committed, initial model matches`;
   let line = `job ${name}: ${plural(state.rounds, 'round')}, ${state.recomputed} recomputed from ${plural(state.folded, 'retained update')}`;
@@ -585,6 +693,12 @@ function jobLine(name: string, state: JobState): string {
   const strategies = [...state.strategies];
   // FedAvg keeps no state; any other strategy's is checked with its models.
   return strategies.length === 1 && strategies[0] === 'fedavg' ? `${line}, models match` : `${line}, models and strategy states match (${strategies.join(', ')})`;
+}
+
+/** The length of a secure job's statistics vector, from its spec (with its gathered categories). */
+function statisticsWords(spec: JobState['spec']): { words: number; width: number } {
+  const { elements, width } = statisticsEncoding(spec);
+  return { words: elements * width, width };
 }
 
 /** The local training settings of a job as its job.created record gives them, the job schema's defaults for those left out. */

@@ -32,8 +32,23 @@ describe('canonical bytes', () => {
     expect(() => canonicalJson({ x: new Float32Array(1) })).toThrow(/binary/);
   });
 
-  it('puts the domain in the signed bytes', () => {
-    expect(Buffer.from(canonicalBytes('train', {})).toString()).toBe('FL1\0train\0{}');
+  it('puts the version and the domain in the signed bytes', () => {
+    expect(Buffer.from(canonicalBytes('train', {})).toString()).toBe('FL2\0train\0{}');
+    expect(Buffer.from(canonicalBytes('train', {}, 1)).toString()).toBe('FL1\0train\0{}');
+  });
+
+  it('writes RFC 8785 JSON: numbers as ECMAScript prints them, strings escaped as JSON.stringify does', () => {
+    expect(canonicalJson({ n: [1e21, 1e-7, -0, 0.1 + 0.2, 5e-324, 1e300 * 10, 100] })).toBe('{"n":[1e+21,1e-7,0,0.30000000000000004,5e-324,1e+301,100]}');
+    expect(canonicalJson({ s: 'é\u2028\u0001"\\/' })).toBe('{"s":"é\u2028\\u0001\\"\\\\/"}');
+    // Keys sort by UTF-16 code units, not code points: U+FFFD before U+1F600's surrogate pair would be wrong.
+    expect(canonicalJson({ '\ud83d\ude00': 1, '\ufffd': 2, a: 3 })).toBe('{"a":3,"\ud83d\ude00":1,"\ufffd":2}');
+  });
+
+  it('refuses what RFC 8785 leaves undefined: lone surrogates, a missing value', () => {
+    expect(() => canonicalJson({ s: 'a\ud800' })).toThrow(/lone surrogate/);
+    expect(() => canonicalJson({ ['\udc00']: 1 })).toThrow(/lone surrogate/);
+    expect(() => canonicalJson(undefined)).toThrow(/undefined/);
+    expect(() => canonicalJson({ f: () => 1 })).toThrow(/function/);
   });
 });
 
@@ -54,6 +69,13 @@ describe('signatures', () => {
   it('refuses a header changed after signing', () => {
     const signature = signHeader('update', header, pair.secretKey);
     expect(verifyHeader('update', { ...header, round: 4 }, signature, pair.publicKey)).toBe(false);
+  });
+
+  it('keeps the versions apart: a version-1 signature verifies as version 1 only', () => {
+    const v1 = Buffer.from(defaultEngine.sign(canonicalBytes('update', header, 1), pair.secretKey)).toString('base64');
+    expect(verifyHeader('update', header, v1, pair.publicKey, defaultEngine, 1)).toBe(true);
+    expect(verifyHeader('update', header, v1, pair.publicKey)).toBe(false);
+    expect(verifyHeader('update', header, signHeader('update', header, pair.secretKey), pair.publicKey, defaultEngine, 1)).toBe(false);
   });
 
   it('refuses another key and malformed signatures', () => {

@@ -8,7 +8,7 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import nacl from 'tweetnacl';
-import { canonicalBytes, type SignatureDomain } from './canonical';
+import { canonicalBytes, PROTOCOL_VERSION, type ProtocolVersion, type SignatureDomain } from './canonical';
 
 export interface KeyPair {
   /** 32 bytes */
@@ -97,6 +97,13 @@ export function generateKeyPair(): KeyPair {
   return { publicKey: pair.publicKey, secretKey: pair.secretKey };
 }
 
+/** The key pair of a 32-byte seed (RFC 8032's private key): test vectors name their keys by seed. */
+export function keyPairFromSeed(seed: Uint8Array): KeyPair {
+  if (seed.length !== nacl.sign.seedLength) throw new Error('an Ed25519 seed has 32 bytes');
+  const pair = nacl.sign.keyPair.fromSeed(seed);
+  return { publicKey: pair.publicKey, secretKey: pair.secretKey };
+}
+
 export function keyPairFromSecretKey(secretKey: Uint8Array): KeyPair {
   if (secretKey.length !== nacl.sign.secretKeyLength) throw new Error('an Ed25519 secret key has 64 bytes');
   const pair = nacl.sign.keyPair.fromSecretKey(secretKey);
@@ -137,10 +144,12 @@ export function verifyHeader(
   signature: string,
   publicKey: Uint8Array,
   engine: SignatureEngine = defaultEngine,
+  /** the version the signature was made under: an audit record's, when it verifies what was signed before version 2 */
+  version: ProtocolVersion = PROTOCOL_VERSION,
 ): boolean {
   let message: Uint8Array;
   try {
-    message = canonicalBytes(domain, header);
+    message = canonicalBytes(domain, header, version);
   } catch {
     return false;
   }

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   INTERNAL: { http: 500, meaning: 'an unexpected error; the coordinator logged it' },
   TIMEOUT: { http: 504, meaning: 'no answer came in time' },
   // Handshake
+  UNSUPPORTED_PROTOCOL: { http: 426, meaning: 'the other side speaks a protocol version this one does not: upgrade the older of the two' },
   UNKNOWN_PARTICIPANT: { http: 403, meaning: 'the public key is not registered' },
   BAD_SIGNATURE: { http: 401, meaning: 'the signature does not verify against the key' },
   STALE_TIMESTAMP: { http: 401, meaning: 'the signed timestamp is outside the accepted window' },

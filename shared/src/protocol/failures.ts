@@ -9,8 +9,10 @@ import { z } from 'zod';
 export const SITE_FAILURE_CODES = {
   DATA_UNREADABLE: 'the data source cannot be read (missing file, no permission, not CSV)',
   DATA_MISSING_COLUMNS: "the data lacks columns the job needs",
+  DATA_UNCONVERTIBLE: "values cannot be converted to the job's units and formats (a date not in the mapping's format, or a mapping converting to a unit the job does not declare)",
   DATA_TARGET_UNKNOWN_CLASS: "rows have a target value outside the job's classes",
   DATA_NO_ROWS: 'no row of the data can be trained on',
+  DATA_TOO_MANY_ROWS: "the site holds more rows than the job's limit per site (checked at the site under secure aggregation)",
   TRAINING_FAILED: 'local training or evaluation failed',
   POLICY_COLUMN: "the site's policy does not allow a column the job uses",
   POLICY_MODEL: "the site's policy does not allow the job's model kind",

@@ -4,13 +4,44 @@ import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 import { cleanText } from './text';
 import { secureAggregationRefusal } from '../secagg/compat';
+import { secureStatisticsRefusals } from '../secagg/statistics-layout';
 import { SecureAggregationSpecSchema } from '../secagg/spec';
 import { DpSpecSchema } from '../privacy/spec';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 const name = cleanText(z.string().min(1).max(200));
 
-export const FeatureSchema = z.strictObject({ name, type: z.enum(FEATURE_TYPES) });
+/** The date format a date feature is read in where no mapping says otherwise (ISO 8601). */
+export const DEFAULT_DATE_FORMAT = 'YYYY-MM-DD';
+
+const bounds = z
+  .tuple([z.number().finite(), z.number().finite()])
+  .refine(([min, max]) => min < max, 'bounds are [min, max] with min below max');
+
+/**
+ * A numeric feature may say what its numbers are: a unit (`EUR`, `kg`), which a
+ * site's mapping converts to, or `format: "date"`, a calendar date that becomes
+ * the number of days since 1970-01-01; and the range of its values. A categorical
+ * feature may declare its vocabulary.
+ */
+export const FeatureSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    name,
+    type: z.literal('numeric'),
+    /** the unit every site's values are in once its mapping has converted them; any text, e.g. EUR, kg, mmol/L */
+    unit: cleanText(z.string().min(1).max(32)).optional(),
+    /** date: written YYYY-MM-DD (or in the format a site's mapping gives), used as days since 1970-01-01 */
+    format: z.literal('date').optional(),
+    /** the values' range; a secure job's statistics are fixed-point within it, values outside are clipped into it */
+    bounds: bounds.optional(),
+  }),
+  z.strictObject({
+    name,
+    type: z.literal('categorical'),
+    /** the vocabulary, declared; values outside it are the unknown level */
+    categories: z.array(z.string().min(1).max(1000)).max(100_000).optional(),
+  }),
+]);
 export type Feature = z.infer<typeof FeatureSchema>;
 
 export const JobSpecSchema = z
@@ -28,6 +59,8 @@ export const JobSpecSchema = z
      * undeclared, they are the classes the sites report.
      */
     classes: z.array(z.string().min(1).max(200)).min(2).max(10_000).optional(),
+    /** linear: the target's range, as a numeric feature's bounds */
+    targetBounds: bounds.optional(),
     /** the most rows one site may report; a site claiming more is left out of the job */
     maxRowsPerParticipant: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(100_000_000),
     rounds: z.number().int().min(1).max(100_000).default(10),
@@ -59,7 +92,14 @@ export const JobSpecSchema = z
       if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: `duplicate feature ${f.name}` });
       seen.add(f.name);
       if (f.name === spec.target) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: 'the target cannot be a feature' });
+      if (f.type === 'numeric' && f.unit !== undefined && f.format === 'date') {
+        ctx.addIssue({ code: 'custom', path: ['features', i, 'unit'], message: 'a date has no unit: it is a number of days' });
+      }
+      if (f.type === 'categorical' && f.categories && new Set(f.categories).size !== f.categories.length) {
+        ctx.addIssue({ code: 'custom', path: ['features', i, 'categories'], message: 'the categories must differ' });
+      }
     });
+    if (spec.targetBounds && spec.model !== 'linear') ctx.addIssue({ code: 'custom', path: ['targetBounds'], message: 'targetBounds apply to a linear model\'s numeric target' });
     if (spec.secureAggregation) {
       const refused = secureAggregationRefusal(spec.strategy.name);
       if (refused) ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: refused });
@@ -67,6 +107,7 @@ export const JobSpecSchema = z
       if (threshold !== undefined && threshold > neighbours) {
         ctx.addIssue({ code: 'custom', path: ['secureAggregation', 'threshold'], message: `the threshold ${threshold} is above the ${neighbours} neighbours` });
       }
+      for (const { path, message } of secureStatisticsRefusals(spec)) ctx.addIssue({ code: 'custom', path, message });
       if (spec.minParticipants < 3) {
         ctx.addIssue({ code: 'custom', path: ['minParticipants'], message: 'secure aggregation needs at least 3 participants a round: with 2, each learns the other\'s update from the sum' });
       }
@@ -170,4 +211,17 @@ export function modelShapeOf(kind: ModelKind, preprocessing: Preprocessing, k?: 
   }
   const outputDim = preprocessing.target.type === 'classes' ? preprocessing.target.classes.length : 1;
   return { kind, inputDim: preprocessing.inputDim, outputDim };
+}
+
+/**
+ * The job spec as JSON Schema (draft 2020-12), for a site's own tooling: what a
+ * client may send, defaults left out. Cross-field rules (a kmeans job has no
+ * target, a feature is not the target...) are the coordinator's to check.
+ */
+export function jobSpecJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(JobSpecSchema, { io: 'input', target: 'draft-2020-12' }),
+    title: 'Federated learning job spec',
+    description: 'What a job trains, on which columns, with which settings: the body of POST /api/jobs. Rules across fields are checked by the coordinator.',
+  };
 }

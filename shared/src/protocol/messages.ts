@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { isBinary, sha256Hex, type Binary } from '../codec/weights';
-import { canonicalJson } from '../crypto/canonical';
+import { canonicalJson, PROTOCOL_VERSION } from '../crypto/canonical';
 import { MODEL_KINDS } from '../model/model';
 import { JobSpecSchema, LocalStatisticsSchema, PreprocessingSchema } from './job';
 import { EncryptedShareSchema } from '../secagg/messages';
@@ -27,6 +27,8 @@ const metrics = z.record(z.string().max(64), z.number().finite()).refine((m) => 
 /** Agent -> coordinator, in the Socket.IO handshake `auth` field. */
 export const HandshakeHeaderSchema = z.strictObject({
   type: z.literal('handshake'),
+  /** the protocol version the agent speaks (absent before version 2): a coordinator refuses one it does not speak with UNSUPPORTED_PROTOCOL */
+  protocol: z.literal(PROTOCOL_VERSION),
   publicKey: base64Key,
   /** milliseconds since the epoch, checked against the coordinator's clock */
   timestamp: z.number().int(),
@@ -46,6 +48,8 @@ export type Handshake = z.infer<typeof HandshakeSchema>;
  */
 export const WelcomeHeaderSchema = z.strictObject({
   type: z.literal('welcome'),
+  /** the protocol version the coordinator speaks: an agent refuses one it does not speak */
+  protocol: z.literal(PROTOCOL_VERSION),
   participant: id,
   coordinatorKey: base64Key,
   handshakeNonce: nonce,

@@ -10,6 +10,8 @@ export type SecAggErrorCode =
   | 'SECAGG_ALREADY_ANSWERED'
   | 'SECAGG_TOO_FEW_NEIGHBOURS'
   | 'SECAGG_THRESHOLD'
+  /** a second statistics sum of one job over other sites, whose difference from the first would reveal a site */
+  | 'SECAGG_STATISTICS_AGAIN'
   | 'SECAGG_PHASE';
 
 export class SecAggError extends Error {

@@ -8,3 +8,6 @@ export * from './compat';
 export * from './spec';
 export * from './messages';
 export * from './update';
+export * from './statistics';
+export * from './vocabulary';
+export * from './statistics-layout';

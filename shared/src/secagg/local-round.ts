@@ -17,6 +17,8 @@ export interface LocalRoundOptions {
   /** each party's identity key pair and ring input */
   parties: Map<string, { identity: KeyPair; input: Uint32Array }>;
   drop?: { beforeSharing?: string[]; afterSharing?: string[]; duringUnmask?: string[] };
+  /** words per ring element (ring.addInto) */
+  width?: number;
 }
 
 export async function runLocalRound(o: LocalRoundOptions): Promise<{ sum: Uint32Array; material: UnmaskMaterial }> {
@@ -39,7 +41,7 @@ export async function runLocalRound(o: LocalRoundOptions): Promise<{ sum: Uint32
     if (afterSharing.has(id)) continue;
     const client = clients.get(id)!;
     client.receiveShares(inbox.get(id)!);
-    maskedInputs[id] = client.maskedInput(o.parties.get(id)!.input);
+    maskedInputs[id] = client.maskedInput(o.parties.get(id)!.input, o.width);
   }
   const survivors = Object.keys(maskedInputs).sort();
   const request: UnmaskRequest = { job: o.job, round: o.round, survivors, dropped: sharers.filter((id) => !(id in maskedInputs)) };
@@ -55,6 +57,7 @@ export async function runLocalRound(o: LocalRoundOptions): Promise<{ sum: Uint32
     sharers,
     maskedInputs,
     responses,
+    ...(o.width !== undefined && { width: o.width }),
   };
   return { sum: await unmaskSum(material), material };
 }

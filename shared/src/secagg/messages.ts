@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { isBinary, type Binary } from '../codec/weights';
+import { JobSpecSchema } from '../protocol/job';
 
 const id = z.string().min(1).max(200);
 const b64 = (max: number) => z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/).max(max);
@@ -14,7 +15,7 @@ const ids = z.array(id).max(100_000);
 
 export const AdvertisementSchema = z.strictObject({
   job: id,
-  round: z.number().int().min(1),
+  round: z.number().int().min(-2),
   participant: id,
   cPublicKey: key,
   sPublicKey: key,
@@ -24,14 +25,26 @@ export const AdvertisementSchema = z.strictObject({
 
 export const EncryptedShareSchema = z.strictObject({ source: id, destination: id, nonce: b64(16), ciphertext: b64(200) });
 
-export const SECAGG_STEPS = ['advertise', 'share', 'unmask'] as const;
+export const SECAGG_STEPS = ['advertise', 'share', 'masked', 'unmask'] as const;
 
-/** Coordinator -> agent: the next step of a secure round. `masked` inputs are asked with the train request. */
+/**
+ * Coordinator -> agent: the next step of a secure round. A training round's
+ * `masked` inputs are asked with the train request; rounds −2 to 0 are the
+ * job's statistics phase (−2 and −1 gather vocabularies, 0 sums the
+ * statistics), whose masked inputs are asked here, with the shares.
+ */
 export const SecAggRequestHeaderSchema = z.strictObject({
   type: z.literal('secagg-request'),
   job: id,
-  round: z.number().int().min(1),
+  round: z.number().int().min(-2),
   step: z.enum(SECAGG_STEPS),
+  /**
+   * rounds −2 to 0, advertise: the job, as a statistics request carries it (there is no setup yet);
+   * in round 0 with any gathered categories declared (secagg/vocabulary.ts)
+   */
+  spec: JobSpecSchema.optional(),
+  /** round −1, advertise: the buckets of each gathered feature whose values are asked */
+  frequentBuckets: z.array(z.array(z.number().int().min(0)).max(1 << 20)).max(100_000).optional(),
   /** the round's participants, from which every party draws the same neighbour graph */
   participants: ids,
   deadline: z.number().int(),
@@ -42,6 +55,8 @@ export const SecAggRequestHeaderSchema = z.strictObject({
   /** unmask */
   survivors: ids.optional(),
   dropped: ids.optional(),
+  /** rounds −2 to 0, masked: the shares the participant's neighbours sealed for it */
+  shares: z.array(EncryptedShareSchema).max(254).optional(),
 });
 export type SecAggRequestHeader = z.infer<typeof SecAggRequestHeaderSchema>;
 export const SecAggRequestSchema = z.strictObject({ header: SecAggRequestHeaderSchema, signature });
@@ -51,10 +66,10 @@ export type SecAggRequest = z.infer<typeof SecAggRequestSchema>;
 export const SecAggReplyHeaderSchema = z.strictObject({
   type: z.literal('secagg'),
   job: id,
-  round: z.number().int().min(1),
+  round: z.number().int().min(-2),
   participant: id,
   nonce: z.string().min(16).max(128),
-  step: z.enum([...SECAGG_STEPS, 'masked']),
+  step: z.enum(SECAGG_STEPS),
   advert: AdvertisementSchema.optional(),
   shares: z.array(EncryptedShareSchema).max(254).optional(),
   seedShares: z.record(id, b64(64)).optional(),

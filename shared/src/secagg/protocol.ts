@@ -167,16 +167,16 @@ export class SecAggClient {
     }
   }
 
-  /** Step 3: the ring input plus its self mask and a pairwise mask for each neighbour whose shares it holds. */
-  maskedInput(input: Uint32Array): Uint32Array {
+  /** Step 3: the ring input plus its self mask and a pairwise mask for each neighbour whose shares it holds; `width` words an element (ring.addInto). */
+  maskedInput(input: Uint32Array, width = 1): Uint32Array {
     if (this.held.size < this.threshold) {
       throw new SecAggError('SECAGG_TOO_FEW_NEIGHBOURS', `shares from ${this.held.size} neighbours, fewer than the threshold ${this.threshold}`);
     }
     const out = Uint32Array.from(input);
-    addInto(out, prg(this.seed, 'self', out.length));
+    addInto(out, prg(this.seed, 'self', out.length), 1, width);
     for (const other of this.held.keys()) {
       const pair = agreedKey(this.s.secretKey, this.neighbourKeys.get(other)!.s, 'pairwise mask', pairContext(this.round, this.participant, other));
-      addInto(out, prg(pair, 'pair', out.length), maskSign(this.participant, other));
+      addInto(out, prg(pair, 'pair', out.length), maskSign(this.participant, other), width);
     }
     return out;
   }
@@ -215,6 +215,8 @@ export interface UnmaskMaterial extends SecAggRound {
   sharers: string[];
   /** step 3's inputs, by participant */
   maskedInputs: Record<string, Uint32Array>;
+  /** words per ring element (ring.addInto); 1, Z_2^32, when absent */
+  width?: number;
   responses: UnmaskResponse[];
 }
 
@@ -282,7 +284,8 @@ export function removeMasks(m: Omit<UnmaskMaterial, 'responses'>, secrets: Rebui
   const { survivors, dropped } = partition(m);
   const length = m.maskedInputs[survivors[0]].length;
   const sum = new Uint32Array(length);
-  for (const id of survivors) addInto(sum, m.maskedInputs[id]);
+  const width = m.width ?? 1;
+  for (const id of survivors) addInto(sum, m.maskedInputs[id], 1, width);
   const secret = (of: Record<string, string>, id: string, what: string) => {
     const bytes = of[id] === undefined ? undefined : new Uint8Array(Buffer.from(of[id], 'base64'));
     if (!bytes || bytes.length !== SECRET_BYTES) throw new SecAggError('SECAGG_BAD_SHARE', `no ${what} of ${id}`);
@@ -291,7 +294,7 @@ export function removeMasks(m: Omit<UnmaskMaterial, 'responses'>, secrets: Rebui
   for (const id of survivors) {
     const seed = secret(secrets.seeds, id, 'seed');
     if (commitment(seed) !== adverts.get(id)?.seedCommitment) throw new SecAggError('SECAGG_BAD_SHARE', `the seed of ${id} does not match its commitment`);
-    addInto(sum, prg(seed, 'self', length), -1);
+    addInto(sum, prg(seed, 'self', length), -1, width);
   }
   for (const id of dropped) {
     const maskKey = secret(secrets.maskKeys, id, 'mask key');
@@ -300,7 +303,7 @@ export function removeMasks(m: Omit<UnmaskMaterial, 'responses'>, secrets: Rebui
       if (!(other in m.maskedInputs)) continue;
       const pair = agreedKey(maskKey, key(adverts.get(other)!.sPublicKey, `the s key of ${other}`), 'pairwise mask', pairContext(m, id, other));
       // `other` added sign(other, id)·PRG(pair); take it back out
-      addInto(sum, prg(pair, 'pair', length), maskSign(other, id) === 1 ? -1 : 1);
+      addInto(sum, prg(pair, 'pair', length), maskSign(other, id) === 1 ? -1 : 1, width);
     }
   }
   return sum;

@@ -6,6 +6,7 @@
  */
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { endianness } from 'node:os';
+import { sha256Hex } from '../codec/weights';
 import { SecAggError } from './errors';
 
 /** Words are read little-endian on every machine; where that is the native order a byte copy does it. */
@@ -77,11 +78,31 @@ export function dequantize(sum: Uint32Array, q: Quantization): { weightedSum: Fl
   return { weightedSum, weight: sum[d] };
 }
 
-/** a += b in the ring. */
-export function addInto(a: Uint32Array, b: Uint32Array, sign: 1 | -1 = 1): void {
+/** The SHA-256 (hex) of a ring vector's bytes, Uint32 little-endian: how the audit names an unmasked sum. */
+export const ringDigest = (v: Uint32Array): string => sha256Hex(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+
+/**
+ * a += b in the ring. With `width` w > 1 each run of w words is one element of
+ * Z_2^(32w), least significant word first, and the carry runs through it: the
+ * statistics phase sums counts and sums of squares wider than 32 bits.
+ */
+export function addInto(a: Uint32Array, b: Uint32Array, sign: 1 | -1 = 1, width = 1): void {
   if (a.length !== b.length) throw new SecAggError('SECAGG_WRONG_LENGTH', `a vector of ${b.length} elements where ${a.length} are expected`);
-  if (sign === 1) for (let i = 0; i < a.length; i++) a[i] += b[i];
-  else for (let i = 0; i < a.length; i++) a[i] -= b[i];
+  if (width === 1) {
+    if (sign === 1) for (let i = 0; i < a.length; i++) a[i] += b[i];
+    else for (let i = 0; i < a.length; i++) a[i] -= b[i];
+    return;
+  }
+  if (a.length % width !== 0) throw new SecAggError('SECAGG_WRONG_LENGTH', `a vector of ${a.length} words is not made of ${width}-word elements`);
+  for (let e = 0; e < a.length; e += width) {
+    // Subtraction adds the two's complement: the words inverted, plus one.
+    let carry = sign === 1 ? 0 : 1;
+    for (let i = e; i < e + width; i++) {
+      const t = a[i] + (sign === 1 ? b[i] : ~b[i] >>> 0) + carry;
+      a[i] = t;
+      carry = t > 0xffffffff ? 1 : 0;
+    }
+  }
 }
 
 /**

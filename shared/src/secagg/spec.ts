@@ -10,6 +10,22 @@ export const SecureAggregationSpecSchema = z.strictObject({
   range: z.number().positive().max(1e6).default(1),
   /** W: the largest integer weight (sample count) a party puts on its update */
   maxWeight: z.number().int().min(1).max(1_000_000).default(1000),
+  /** the statistics phase: fixed-point levels across a numeric feature's declared bounds (secagg/statistics.ts) */
+  statisticsLevels: z.number().int().min(2).max(2 ** 30).default(2 ** 20),
+  /**
+   * Gathers the categories of the categorical features that declare none, in
+   * two secure rounds before the statistics (secagg/vocabulary.ts): only values
+   * held by at least `minSites` sites are revealed and kept.
+   */
+  vocabulary: z
+    .strictObject({
+      minSites: z.number().int().min(1).max(100_000).default(2),
+      /** hash buckets per feature: values of one feature sharing a bucket are not gathered */
+      buckets: z.number().int().min(16).max(1 << 20).default(4096),
+      /** the longest value gathered, in UTF-8 bytes */
+      maxBytes: z.number().int().min(1).max(1000).default(64),
+    })
+    .optional(),
 });
 export type SecureAggregationSpec = z.infer<typeof SecureAggregationSpecSchema>;
 

@@ -1,6 +1,9 @@
 /**
  * A secure-aggregation round as four phases (docs/privacy.md): advertise keys,
- * share keys, train and send a masked input, unmask. The job run supplies the
+ * share keys, train and send a masked input, unmask. Rounds −2 to 0 are a
+ * secure job's statistics phase: the same steps, the masked input a vector of
+ * the site's (vocabulary presence and values, then statistics: shared/src/secagg),
+ * asked with its shares rather than with a train request. The job run supplies the
  * phase machinery (`runStep`); this module decides what each step asks, what a
  * reply must hold, and what the coordinator keeps: masked inputs and rebuilt
  * secrets, never an unmasked update.
@@ -45,8 +48,10 @@ export type StepCheck = (participant: string, reply: SecureReply) => Ack | null;
 export interface SecureRoundHost {
   job: string;
   spec: JobSpec & { secureAggregation: SecureAggregationSpec };
-  /** the model's size: a masked input has one more word, the weight */
+  /** the model's size: a training round's masked input has one more word, the weight */
   size: number;
+  /** rounds −2 to 0: the vector each site masks (its words and words per element), and what the advertise request tells it */
+  vector?: { words: number; width: number; advertise: Partial<SecAggRequestHeader> };
   /** runs one step as a phase; null when a pause cut it short and the round must start again */
   runStep(
     step: SecureStep,
@@ -69,7 +74,8 @@ export type SecureOutcome =
   | {
       kind: 'sum';
       sum: Uint32Array;
-      quantization: Quantization;
+      /** a training round's; none in round 0 */
+      quantization?: Quantization;
       /** the masked inputs, in the order they were accepted: the round's contributors */
       inputs: { participant: string; sha256: string }[];
       unmasked: AuditData<'secagg.unmasked'>;
@@ -82,17 +88,20 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   const participants = [...selected].sort();
   const neighbours = Math.min(options.neighbours, participants.length - 1);
   const threshold = thresholdOf(options, participants.length);
-  const quantization = secureQuantization(spec, participants.length);
+  // The statistics phase sums vectors the host lays out; a training round, quantized updates and their weight.
+  const { vector } = host;
+  const quantization = vector ? undefined : secureQuantization(spec, participants.length);
+  const width = vector?.width ?? 1;
   const graph = neighbourGraph(participants, neighbours);
   const enough = (replies: number) => replies >= spec.minParticipants;
-  const request = (step: 'advertise' | 'share' | 'unmask', extra: Partial<SecAggRequestHeader> = {}): SecAggRequest => {
+  const request = (step: SecAggRequestHeader['step'], extra: Partial<SecAggRequestHeader> = {}): SecAggRequest => {
     const header: SecAggRequestHeader = { type: 'secagg-request', job, round, step, participants, deadline: host.deadline(), issuedAt: host.now(), ...extra };
     return { header, signature: host.sign(header) };
   };
 
   // 1. advertise
   const adverts = new Map<string, Advertisement>();
-  const advertise = request('advertise');
+  const advertise = request('advertise', vector?.advertise);
   const advertised = await host.runStep('advertise', participants, (participant, { header }) => {
     const advert = header.advert;
     if (!advert || advert.participant !== participant) return ackError('INVALID_FRAME', 'an advertise reply holds the participant’s own signed keys');
@@ -142,7 +151,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   // 3. train, and send the masked input
   const inputs: { participant: string; sha256: string }[] = [];
   const maskedInputs: Record<string, Uint32Array> = {};
-  const words = host.size + 1;
+  const words = vector ? vector.words : host.size + 1;
   const trained = await host.runStep('masked', [...sharers], (participant, { header, masked }) => {
     if (!masked || !header.maskedSha256) return ackError('INVALID_FRAME', 'a masked reply carries its input and the input’s SHA-256');
     if (masked.byteLength !== words * 4) return ackError('WRONG_SHAPE', `a masked input of ${masked.byteLength} bytes, not ${words * 4}`);
@@ -151,7 +160,9 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
     maskedInputs[participant] = new Uint32Array(copy.buffer, 0, words);
     inputs.push({ participant, sha256: header.maskedSha256 });
     return null;
-  }, { event: 'train', shares: (participant) => shares.get(participant)! });
+  }, vector
+    ? { event: 'secagg-request', messageFor: (participant) => request('masked', { shares: shares.get(participant)! }) }
+    : { event: 'train', shares: (participant) => shares.get(participant)! });
   if (!trained) return { kind: 'restart' };
   if (!enough(trained.replies.size)) return { kind: 'short', collection: trained, what: `round ${round} (masked inputs)` };
   const survivors = [...trained.replies.keys()].sort();
@@ -182,6 +193,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
     sharers: [...sharers].sort(),
     maskedInputs,
     responses,
+    width,
   };
   try {
     const secrets = await rebuildSecrets(material);
@@ -192,7 +204,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
       participants,
       neighbours,
       threshold,
-      quantization,
+      ...(quantization ? { quantization } : { width }),
       adverts: material.adverts,
       sharers: material.sharers,
       seeds: secrets.seeds,

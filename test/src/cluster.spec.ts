@@ -1,0 +1,189 @@
+/**
+ * Two coordinators sharing one Redis, as two replicas behind one address do:
+ * what one sees holds on the other. Each has its own store here (the shared
+ * PostgreSQL store comes with the asynchronous repositories), so participants
+ * are registered on both, as one shared store would show them. Real Redis at
+ * 127.0.0.1:6379, under a prefix of this run's own, removed at the end.
+ */
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import Redis from 'ioredis';
+import type { ParticipantAgent } from '@fl/participant-agent';
+import { io, type Socket } from 'socket.io-client';
+import type { RunningCoordinator } from '@fl/coordinator';
+import { generateKeyPair, type AuditLiveEvent, type ErrorBody, type KeyPair } from '@fl/shared';
+import { connectRaw, handshakeAuth } from './raw-client';
+import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+
+jest.setTimeout(60_000);
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+async function removeKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+}
+
+describe('two coordinators sharing Redis', () => {
+  const prefix = `fl-test:${randomUUID()}:`;
+  let a: RunningCoordinator;
+  let b: RunningCoordinator;
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    const options = { redisUrl: REDIS_URL, redisPrefix: prefix, handshakeFailuresPerMinute: 3 };
+    [a, b] = await Promise.all([testCoordinator(options), testCoordinator(options)]);
+  });
+
+  afterAll(async () => {
+    sockets.forEach((s) => s.close());
+    await Promise.all([a?.close(), b?.close()]);
+    await removeKeys(prefix);
+  });
+
+  /** A participant in both stores, as a store shared by the replicas would hold it. */
+  async function participantOnBoth(name: string): Promise<KeyPair> {
+    const keys = generateKeyPair();
+    for (const coordinator of [a, b]) await AdminApi.of(coordinator).registerParticipant(name, `${name} Ltd`, keys.publicKey);
+    return keys;
+  }
+
+  async function connected(url: string, auth: unknown): Promise<Socket> {
+    const { socket, refused } = await connectRaw(url, auth);
+    sockets.push(socket);
+    expect(refused).toBeUndefined();
+    return socket;
+  }
+
+  it('refuses on one a handshake already used on the other', async () => {
+    const keys = await participantOnBoth('bank-nonce');
+    const auth = handshakeAuth(keys);
+    await connected(a.url, auth);
+    const replayed = await connectRaw(b.url, auth);
+    sockets.push(replayed.socket);
+    expect(replayed.refused).toMatchObject({ code: 'REPLAYED_NONCE' });
+    // a fresh handshake of the same key is let in on the other
+    await connected(b.url, handshakeAuth(keys));
+  });
+
+  it('keeps one connection per participant across both: a newer one to the other replaces the older, which is told why', async () => {
+    const keys = await participantOnBoth('bank-twice');
+    const older = await connected(a.url, handshakeAuth(keys));
+    const told = new Promise<ErrorBody>((resolve) => older.once('closing', resolve));
+    const gone = new Promise<string>((resolve) => older.once('disconnect', resolve));
+    const newer = await connected(b.url, handshakeAuth(keys));
+    expect(await told).toMatchObject({ code: 'CONFLICT' });
+    expect(await gone).toBe('io server disconnect');
+    expect(newer.connected).toBe(true);
+  });
+
+  it('counts failed handshakes from one address on both against one limit', async () => {
+    const stranger = generateKeyPair();
+    const attempt = async (coordinator: RunningCoordinator) => {
+      const { socket, refused } = await connectRaw(coordinator.url, handshakeAuth(stranger), '127.0.0.7');
+      socket.close();
+      return refused?.code;
+    };
+    expect(await attempt(a)).toBe('UNKNOWN_PARTICIPANT');
+    expect(await attempt(b)).toBe('UNKNOWN_PARTICIPANT');
+    expect(await attempt(a)).toBe('UNKNOWN_PARTICIPANT');
+    // three failures in all, none of them three on one coordinator: both now refuse this address
+    expect(await attempt(b)).toBe('RATE_LIMITED');
+    expect(await attempt(a)).toBe('RATE_LIMITED');
+  });
+
+  it('closes, with the reason, the connection on one of a participant revoked on the other', async () => {
+    const keys = await participantOnBoth('bank-revoked');
+    const socket = await connected(b.url, handshakeAuth(keys));
+    const told = new Promise<ErrorBody>((resolve) => socket.once('closing', resolve));
+    const gone = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    const response = await AdminApi.of(a).request('POST', '/api/participants/bank-revoked/revoke', { reason: 'left the consortium' });
+    expect(response.status).toBe(200);
+    expect(await told).toEqual({ code: 'REVOKED', message: 'an admin revoked bank-revoked: left the consortium' });
+    expect(await gone).toBe('io server disconnect');
+  });
+
+  it("brings a dashboard connected to one the other's live events", async () => {
+    const dashboard = io(`${b.url}/admin`, { auth: { token: ADMIN_TOKEN }, transports: ['websocket'], reconnection: false, forceNew: true });
+    sockets.push(dashboard);
+    await new Promise<void>((resolve, reject) => {
+      dashboard.once('connect', resolve);
+      dashboard.once('connect_error', reject);
+    });
+    const audit = new Promise<AuditLiveEvent>((resolve) => dashboard.on('audit', (event: AuditLiveEvent) => event.kinds.includes('invitation.created') && resolve(event)));
+    const invitation = await AdminApi.of(a).request('POST', '/api/invitations', { organisation: 'Clinic Z', country: 'NL' });
+    expect(invitation.status).toBe(201);
+    expect((await audit).kinds).toEqual(['invitation.created']);
+  });
+});
+
+describe('two coordinators sharing Redis and one data directory', () => {
+  const prefix = `fl-test:${randomUUID()}:`;
+  let leader: RunningCoordinator;
+  let other: RunningCoordinator;
+  const agents: ParticipantAgent[] = [];
+
+  beforeAll(async () => {
+    leader = await testCoordinator({ redisUrl: REDIS_URL, redisPrefix: prefix });
+    // The same store and key: what a shared database and a shared key give replicas.
+    other = await testCoordinator({ redisUrl: REDIS_URL, redisPrefix: prefix, dataDir: leader.config.dataDir });
+  });
+
+  afterAll(async () => {
+    agents.forEach((agent) => agent.stop());
+    await Promise.all([leader?.close(), other?.close()]);
+    await removeKeys(prefix);
+  });
+
+  it('trains a job led by one with an agent connected to the other: requests and updates go through Redis', async () => {
+    const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
+    const split = splitCsv(dataFile, 2, { seed: 3, holdout: 0, dir: tempDir('cluster') });
+    const api = AdminApi.of(leader);
+    agents.push(await startAgent(leader, 'site-here', split.parties[0]));
+    agents.push(await startAgent(other, 'site-there', split.parties[1], { keys: await registerParticipant(api, 'site-there') }));
+    // each replica shows both sites online, wherever they are connected
+    for (const coordinator of [leader, other]) {
+      const online = () => AdminApi.of(coordinator).request<{ name: string; online: boolean }[]>('GET', '/api/participants');
+      const { body } = await eventually(online, ({ body: sites }) => sites.filter((site) => site.online).length === 2);
+      expect(body.map(({ name, online }) => [name, online])).toEqual([
+        ['site-here', true],
+        ['site-there', true],
+      ]);
+    }
+    const job = await api.createJob({ model: 'logistic', features: featuresOf(dataFile, 'diagnosis'), target: 'diagnosis', rounds: 2, minParticipants: 2, evaluateEvery: 0 });
+    await leader.engine.whenFinished(job.id);
+    expect(await api.job(job.id)).toMatchObject({ status: 'completed' });
+    const rounds = await api.rounds(job.id);
+    expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([
+      ['site-here', 'site-there'],
+      ['site-here', 'site-there'],
+    ]);
+    // the job ran on the leader only
+    expect(other.engine.led).toBe(0);
+  });
+
+  it('pauses and stops, asked of the other, a job its leader runs', async () => {
+    const api = AdminApi.of(leader);
+    // three sites needed, two connected: the job waits, running on the leader
+    const job = await api.createJob({ model: 'logistic', features: [{ name: 'radius_mean', type: 'numeric' }], target: 'diagnosis', rounds: 2, minParticipants: 3 });
+    const statuses: string[] = [];
+    leader.engine.events.on('job', (event) => event.type === 'status' && event.job === job.id && statuses.push(event.status));
+    const elsewhere = AdminApi.of(other);
+    const paused = await elsewhere.request<{ id: string }>('POST', `/api/jobs/${job.id}/pause`);
+    expect(paused).toMatchObject({ status: 200, body: { id: job.id } });
+    const stopped = new Promise<void>((resolve) => void leader.engine.whenFinished(job.id).then(resolve));
+    expect((await elsewhere.request('POST', `/api/jobs/${job.id}/stop`)).status).toBe(200);
+    await stopped;
+    expect(statuses).toEqual(['paused', 'stopped']);
+    expect(await api.job(job.id)).toMatchObject({ status: 'stopped' });
+    // the leader recorded both, with who asked
+    const controls = (await api.audit()).records.filter((r) => r.kind === 'job.control').map((r) => [r.actor, r.data]);
+    expect(controls).toEqual([
+      ['token:admin', { job: job.id, action: 'pause' }],
+      ['token:admin', { job: job.id, action: 'stop' }],
+    ]);
+  });
+});

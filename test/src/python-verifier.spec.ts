@@ -1,0 +1,193 @@
+/**
+ * The independent verifier (tools/verify_bundle.py: Python's standard library
+ * and Debian's Ed25519, none of this project's code) on a bundle exported from
+ * a real run: it accepts it, recomputing every FedAvg, median and trimmed-mean
+ * round bit for bit, and a secure round with a dropout, and rejects a changed update byte, a changed record, and
+ * an aggregate the coordinator lied about and re-signed with its own key. It
+ * also checks the test vectors of docs/protocol.md, and a bundle written by
+ * version 1.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import {
+  auditText,
+  AuditRecordSchema,
+  encodeWeights,
+  modelAttestation,
+  readKeyFile,
+  sealAuditRecord,
+  sha256Hex,
+  signHeader,
+  type AuditData,
+  type AuditRecord,
+} from '@fl/shared';
+import { AdminApi, DATA_DIR, featuresOf, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { COORDINATOR_CLI } from './processes';
+
+jest.setTimeout(300_000);
+
+const exec = promisify(execFile);
+const VERIFIER = path.join(REPO_ROOT, 'tools', 'verify_bundle.py');
+const VECTORS = path.join(REPO_ROOT, 'shared', 'test-vectors');
+// Debian's interpreter, where .ci/run installs python3-cryptography; another one when PYTHON names it.
+const PYTHON = process.env.PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+
+/** Runs the verifier; resolves with its exit status and output, whatever the status. */
+async function pyVerify(...args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout } = await exec(PYTHON, [VERIFIER, ...args]);
+    return { code: 0, out: stdout };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+const copyOf = (dir: string) => {
+  const copy = path.join(tempDir('py-tamper'), 'bundle');
+  fs.cpSync(dir, copy, { recursive: true });
+  return copy;
+};
+
+describe('the independent Python verifier', () => {
+  let bundle: string;
+  let dataDir: string;
+  let coordinatorKey: string;
+  const jobs: Record<'plain' | 'clipped' | 'median' | 'trimmed' | 'secure', string> = { plain: '', clipped: '', median: '', trimmed: '', secure: '' };
+
+  beforeAll(async () => {
+    const coordinator = await testCoordinator();
+    dataDir = coordinator.config.dataDir;
+    coordinatorKey = coordinator.identity.publicKey;
+    const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
+    const split = splitCsv(dataFile, 6, { seed: 11, holdout: 0, dir: tempDir('py-data') });
+    const agents = await Promise.all(split.parties.map((party, i) => startAgent(coordinator, `site-${i}`, party)));
+    const api = AdminApi.of(coordinator);
+    const base = { model: 'logistic' as const, features: featuresOf(dataFile, 'diagnosis'), target: 'diagnosis', rounds: 2, minParticipants: 3, evaluateEvery: 0 };
+    jobs.plain = (await api.createJob(base)).id;
+    await coordinator.engine.whenFinished(jobs.plain);
+    // Equal weights and norm bounding: the other paths of FedAvg's arithmetic.
+    jobs.clipped = (await api.createJob({ ...base, strategy: { name: 'fedavg', weighting: 'uniform', clipNorm: 0.05 } })).id;
+    await coordinator.engine.whenFinished(jobs.clipped);
+    // The robust strategies it recomputes too: per coordinate, sorted.
+    jobs.median = (await api.createJob({ ...base, strategy: { name: 'median', clipNorm: 0.05 } })).id;
+    await coordinator.engine.whenFinished(jobs.median);
+    jobs.trimmed = (await api.createJob({ ...base, strategy: { name: 'trimmed-mean' } })).id;
+    await coordinator.engine.whenFinished(jobs.trimmed);
+    // A secure round on a ring of 4 neighbours out of 6, site-5 gone once it has shared its keys: its masks are rebuilt and removed.
+    const dropping = agents[5];
+    dropping.on('secagg', ({ step, ack }: { step: string; ack: { ok: boolean } }) => {
+      if (step === 'share' && ack.ok) dropping.stop();
+    });
+    jobs.secure = (await api.createJob({ ...base, rounds: 1, secureAggregation: { neighbours: 4, threshold: 3 } })).id;
+    await coordinator.engine.whenFinished(jobs.secure);
+    agents.forEach((a) => a.stop());
+    await coordinator.close();
+    bundle = path.join(tempDir('py-bundle'), 'bundle');
+    await exec(process.execPath, [COORDINATOR_CLI, 'audit', 'export', '--data-dir', dataDir, '--out', bundle]);
+  });
+
+  it('accepts the bundle of a real run, every round recomputed bit for bit', async () => {
+    const { code, out } = await pyVerify(bundle, '--key', coordinatorKey);
+    expect(out).toMatch(/^OK$/m);
+    expect(code).toBe(0);
+    expect(out).toMatch(/hashes and coordinator signatures verified/);
+    expect(out).toMatch(/updates: (\d+) accepted, participant signatures verified; \1 retained, \1 in this bundle/);
+    for (const [name, job] of Object.entries(jobs)) {
+      const strategy = { plain: 'fedavg', clipped: 'fedavg', median: 'median', trimmed: 'trimmed-mean', secure: 'fedavg' }[name];
+      const rounds = name === 'secure' ? '1 round committed, 1 recomputed' : '2 rounds committed, 2 recomputed';
+      expect(out).toContain(`job ${job}: ${rounds} bit for bit (${strategy}: float64 in the recorded order, float32 once; models match)`);
+    }
+    // The secure round lost site-5 after it shared its keys: its mask key, not its seed, was rebuilt.
+    const unmasked = fs
+      .readFileSync(path.join(bundle, 'records.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"kind":"secagg.unmasked"'))
+      .map((l) => JSON.parse(l).data);
+    expect(unmasked.map((u) => [Object.keys(u.maskKeys), Object.keys(u.seeds).sort()])).toEqual([[['site-5'], ['site-0', 'site-1', 'site-2', 'site-3', 'site-4']]]);
+  });
+
+  it('rejects a changed byte of a retained update, naming its file', async () => {
+    const copy = copyOf(bundle);
+    const dir = path.join(copy, 'updates', jobs.plain, '1');
+    const [file] = fs.readdirSync(dir).sort();
+    const bytes = fs.readFileSync(path.join(dir, file));
+    bytes[5] ^= 0x01;
+    fs.writeFileSync(path.join(dir, file), bytes);
+    const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
+    expect(code).toBe(1);
+    expect(out).toMatch(new RegExp(`FAILED: update of site-\\d, round 1 of job ${jobs.plain} \\(.*${file}\\): its bytes do not hash to [0-9a-f]{64}, the SHA-256 in audit record \\d+`));
+  });
+
+  it('rejects a changed record, naming its line', async () => {
+    const copy = copyOf(bundle);
+    const file = path.join(copy, 'records.jsonl');
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    const at = lines.findIndex((l) => l.includes('"kind":"update.accepted"'));
+    lines[at] = lines[at].replace(/"numSamples":(\d+)/, (_, n: string) => `"numSamples":${Number(n) + 1}`);
+    fs.writeFileSync(file, lines.join('\n'));
+    const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
+    expect(code).toBe(1);
+    expect(out).toContain(`FAILED: audit record ${at + 1} (records.jsonl line ${at + 1}): its hash does not match its content`);
+  });
+
+  it('rejects an aggregate the coordinator changed and re-signed, chain and all, with its own key', async () => {
+    const copy = copyOf(bundle);
+    const { secretKey } = readKeyFile(path.join(dataDir, 'coordinator-key.json'));
+    const file = path.join(copy, 'records.jsonl');
+    const records: AuditRecord[] = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => AuditRecordSchema.parse(JSON.parse(l)));
+    const committed = (r: AuditRecord, round: number) => r.kind === 'model.committed' && r.data.job === jobs.plain && r.data.round === round;
+    const first = records.findIndex((r) => committed(r, 1));
+    // The model of round 1, nudged by one float32 step in its first weight.
+    const modelFile = path.join(copy, 'models', jobs.plain, '1.f32');
+    const weights = new Float32Array(new Uint8Array(fs.readFileSync(modelFile)).buffer);
+    weights[0] = weights[0] + Math.max(Math.abs(weights[0]), 1e-6) * 1e-3;
+    const bytes = encodeWeights(weights);
+    fs.writeFileSync(modelFile, bytes);
+    const resign = (data: AuditData<'model.committed'>, change: Partial<AuditData<'model.committed'>>) => {
+      const { signature: _, ...attested } = { ...data, ...change };
+      return { ...attested, signature: signHeader('model', modelAttestation(attested), secretKey) };
+    };
+    let prev = records[first].prev;
+    const texts = records.map((record, i) => {
+      if (i < first) return auditText(record);
+      let data = record.data;
+      if (committed(record, 1)) data = resign(data as AuditData<'model.committed'>, { sha256: sha256Hex(bytes) });
+      if (committed(record, 2)) data = resign(data as AuditData<'model.committed'>, { previous: sha256Hex(bytes) });
+      const { seq, at, kind, actor } = record;
+      const sealed = sealAuditRecord({ seq, at, kind, actor, data, prev }, secretKey);
+      prev = sealed.hash;
+      return auditText(sealed);
+    });
+    fs.writeFileSync(file, texts.join('\n') + '\n');
+    const manifest = JSON.parse(fs.readFileSync(path.join(copy, 'manifest.json'), 'utf8'));
+    fs.writeFileSync(path.join(copy, 'manifest.json'), JSON.stringify({ ...manifest, head: prev }));
+    const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
+    expect(code).toBe(1);
+    expect(out).toMatch(
+      new RegExp(`FAILED: audit record ${first + 1} \\(records.jsonl line ${first + 1}\\): the committed model is not the fedavg of its contributors' updates: recomputed SHA-256 [0-9a-f]{64}, recorded ${sha256Hex(bytes)}`),
+    );
+  });
+
+  it('refuses a coordinator key other than the trusted one', async () => {
+    const { code, out } = await pyVerify(bundle, '--key', 'A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=');
+    expect(code).toBe(1);
+    expect(out).toMatch(/FAILED: audit record 1 .*announces coordinator key .*, not the trusted key A6EHv/);
+  });
+
+  it('accepts the version-1 bundle of the test vectors, its secure round recomputed too', async () => {
+    const { code, out } = await pyVerify(path.join(VECTORS, 'audit-bundle-v1'));
+    expect(code).toBe(0);
+    expect(out).toMatch(/2 rounds committed, 2 recomputed bit for bit/);
+    expect(out).toMatch(/1 round committed, 1 recomputed bit for bit/);
+  });
+
+  it('recomputes the test vectors on its own: RFC 8785, signatures from seeds, digests', async () => {
+    const { code, out } = await pyVerify('--vectors', VECTORS);
+    expect(out).toMatch(/jcs.json: 6 RFC 8785 examples and 24 numbers match/);
+    expect(out).toMatch(/signatures.json: 18 signed headers, canonical bytes and signatures match/);
+    expect(code).toBe(0);
+  });
+});

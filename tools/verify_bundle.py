@@ -1,0 +1,676 @@
+#!/usr/bin/env python3
+"""Verifies an exported audit bundle on its own, from docs/protocol.md alone.
+
+Independent of the project's code: Python 3 standard library plus Debian's
+python3-cryptography (Ed25519, X25519, AES). It checks
+the hash chain, the coordinator's signature of every record, every participant
+signature and model attestation the records hold, the bytes of every retained
+update, model and strategy state against their SHA-256, and recomputes each
+FedAvg, FedProx, median and trimmed-mean round from the retained updates bit
+for bit: float64 in the recorded order, rounded to float32 once; a secure
+round from its masked inputs, the masks removed with the secrets its
+secagg.unmasked record holds. Rounds it cannot recompute (other strategies,
+updates not retained or not exported) are named as such, never counted as
+checked.
+
+  verify_bundle.py BUNDLE [--key COORDINATOR_KEY_BASE64]
+  verify_bundle.py --vectors shared/test-vectors     checks the test vectors
+
+Exit status: 0 verified, 1 an inconsistency (named on the last line), 2 usage or
+no python3-cryptography.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import math
+import re
+import struct
+import sys
+import urllib.parse
+from pathlib import Path
+
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+except ImportError:
+    print('verify_bundle.py needs python3-cryptography (apt-get install python3-cryptography)', file=sys.stderr)
+    sys.exit(2)
+
+
+def ed25519_verify(key: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def raw_public(private) -> bytes:
+    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> tuple:
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    return raw_public(private), private.sign(message)
+
+
+GENESIS = '0' * 64
+EMPTY_STATE = struct.pack('<I', 2) + b'[]'  # encodeState({}): a 4-byte length, then the JSON list of names
+
+
+class Inconsistency(Exception):
+    def __init__(self, where: str, reason: str):
+        super().__init__(f'{where}: {reason}')
+        self.where, self.reason = where, reason
+
+
+# ---- RFC 8785 (JCS) ------------------------------------------------------------
+
+def es_number(x: float) -> str:
+    """A double as ECMAScript's Number::toString writes it (RFC 8785 section 3.2.2.3)."""
+    if not math.isfinite(x):
+        raise ValueError('canonical JSON cannot hold a non-finite number')
+    if x == 0:
+        return '0'
+    # repr() gives the shortest digits that round-trip, nearest to x: the digits ECMAScript picks.
+    mantissa, _, exponent = repr(abs(x)).partition('e')
+    whole, _, fraction = mantissa.partition('.')
+    digits = (whole + fraction).lstrip('0')
+    stripped = digits.rstrip('0')
+    e10 = int(exponent or 0) - len(fraction) + (len(digits) - len(stripped))
+    digits, k = stripped, len(stripped)
+    n = e10 + k  # x = 0.digits * 10^n
+    sign = '-' if x < 0 else ''
+    if k <= n <= 21:
+        return sign + digits + '0' * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + '.' + digits[n:]
+    if -6 < n <= 0:
+        return sign + '0.' + '0' * -n + digits
+    e = n - 1
+    return sign + digits[0] + ('.' + digits[1:] if k > 1 else '') + 'e' + ('+' if e >= 0 else '-') + str(abs(e))
+
+
+_ESCAPES = {'"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t'}
+
+
+def es_string(s: str, lone_surrogates: bool) -> str:
+    out = ['"']
+    for ch in s:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch < ' ':
+            out.append('\\u%04x' % ord(ch))
+        elif '\ud800' <= ch <= '\udfff':
+            # Version 2 takes I-JSON only; version 1 wrote them escaped, as JSON.stringify does.
+            if not lone_surrogates:
+                raise ValueError('canonical JSON cannot hold a lone surrogate')
+            out.append('\\u%04x' % ord(ch))
+        else:
+            out.append(ch)
+    out.append('"')
+    return ''.join(out)
+
+
+def jcs(value, lone_surrogates: bool = False) -> str:
+    """RFC 8785: sorted keys (UTF-16 code units), no whitespace, ECMAScript numbers."""
+    if value is None:
+        return 'null'
+    if value is True:
+        return 'true'
+    if value is False:
+        return 'false'
+    if isinstance(value, (int, float)):
+        return es_number(float(value))
+    if isinstance(value, str):
+        return es_string(value, lone_surrogates)
+    if isinstance(value, list):
+        return '[' + ','.join(jcs(v, lone_surrogates) for v in value) + ']'
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: k.encode('utf-16-be', 'surrogatepass'))
+        return '{' + ','.join(es_string(k, lone_surrogates) + ':' + jcs(value[k], lone_surrogates) for k in keys) + '}'
+    raise ValueError(f'canonical JSON cannot hold a {type(value).__name__}')
+
+
+def canonical(version: int, value) -> str:
+    # Version 1's own canonical JSON gives the same text as JCS on JSON data (docs/protocol.md).
+    return jcs(value, lone_surrogates=version == 1)
+
+
+def parse_json(text: str):
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        if len(keys) != len(set(keys)):
+            raise ValueError('a key appears twice')
+        return dict(pairs)
+
+    def no_constant(name):
+        raise ValueError(f'{name} is not JSON')
+
+    return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
+
+
+def signed_bytes(version: int, domain: str, header) -> bytes:
+    return f'FL{version}\0{domain}\0'.encode() + canonical(version, header).encode('utf-8')
+
+
+def decode_key(text) -> bytes:
+    raw = base64.b64decode(text, validate=True) if isinstance(text, str) and re.fullmatch(r'[A-Za-z0-9+/]{43}=', text) else b''
+    return raw if len(raw) == 32 and base64.b64encode(raw).decode() == text else None
+
+
+def signed(version: int, domain: str, header, signature, key: bytes) -> bool:
+    if not isinstance(signature, str) or not re.fullmatch(r'[A-Za-z0-9+/]{86}==', signature):
+        return False
+    raw = base64.b64decode(signature)
+    return base64.b64encode(raw).decode() == signature and ed25519_verify(key, raw, signed_bytes(version, domain, header))
+
+
+def fingerprint(key: bytes) -> str:
+    h = hashlib.sha256(key).hexdigest()[:32]
+    return ':'.join(h[i:i + 4] for i in range(0, 32, 4))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---- the bundle -----------------------------------------------------------------
+
+def segment(name: str) -> str:
+    """A name as one path segment, as the exporter writes it: percent-encoded, a leading dot too."""
+    s = urllib.parse.quote(name, safe='')
+    return '%2E' + s[1:] if s.startswith('.') else s
+
+
+class Bundle:
+    def __init__(self, root: Path):
+        self.root = root
+        try:
+            self.manifest = json.loads((root / 'manifest.json').read_text('utf-8'))
+        except (OSError, ValueError) as err:
+            raise Inconsistency(str(root / 'manifest.json'), f'not a readable manifest: {err}')
+        m = self.manifest
+        if m.get('format') != 'fl-audit-bundle' or m.get('version') not in (1, 2):
+            raise Inconsistency(str(root / 'manifest.json'), 'not an fl-audit-bundle manifest of version 1 or 2')
+
+    def records(self):
+        data = (self.root / 'records.jsonl').read_bytes()
+        lines = data.split(b'\n')
+        if lines and lines[-1] == b'':
+            lines.pop()
+        return lines
+
+    def file(self, relative: str):
+        path = self.root / relative
+        return (path.read_bytes() if path.is_file() else None), str(path)
+
+    def update(self, job, rnd, participant, digest):
+        return self.file(f'updates/{segment(job)}/{rnd}/{segment(participant)}.{digest}.f32')
+
+    def model(self, job, rnd):
+        return self.file(f'models/{segment(job)}/{rnd}.f32')
+
+    def state(self, job, rnd):
+        return self.file(f'states/{segment(job)}/{rnd}.state')
+
+
+def float32s(data: bytes) -> list:
+    return list(struct.unpack(f'<{len(data) // 4}f', data))
+
+
+def bounded(strategy: dict, global_model: list, weights: list) -> list:
+    """An update's difference from the global model scaled to at most clipNorm (L2), in float64."""
+    clip = strategy.get('clipNorm')
+    if clip is None:
+        return weights
+    squares = 0.0
+    for w, g in zip(weights, global_model):
+        squares += (w - g) * (w - g)
+    norm = math.sqrt(squares)
+    if norm <= clip:
+        return weights
+    scale = clip / norm
+    return [g + (w - g) * scale for w, g in zip(weights, global_model)]
+
+
+def fedavg(strategy: dict, global_model: list, updates: list) -> list:
+    """FedAvg as the code computes it: float64 sums of (bounded) weights x weight in order, / total."""
+    total, sums = 0.0, [0.0] * len(global_model)
+    for weights, num_samples in updates:
+        weight = 1.0 if strategy.get('weighting') == 'uniform' else float(num_samples)
+        for i, w in enumerate(bounded(strategy, global_model, weights)):
+            sums[i] += w * weight
+        total += weight
+    return [s / total for s in sums]
+
+
+def coordinate_wise(pick):
+    """Per coordinate: the (bounded) updates' values sorted as a Float64Array sorts them (-0 before 0), reduced by pick."""
+    def aggregate(strategy: dict, global_model: list, updates: list) -> list:
+        kept = [bounded(strategy, global_model, weights) for weights, _ in updates]
+        return [pick(sorted(column, key=lambda v: (v, math.copysign(1.0, v))), strategy) for column in zip(*kept)]
+    return aggregate
+
+
+def median(values: list, _strategy) -> float:
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def trimmed_mean(values: list, strategy) -> float:
+    cut = math.floor(strategy['beta'] * len(values))
+    total = 0.0
+    for v in values[cut:len(values) - cut]:
+        total += v
+    return total / (len(values) - 2 * cut)
+
+
+# The strategies recomputed here, with the defaults a job spec may leave out; each keeps no state.
+# FedProx aggregates as FedAvg: it changes local training only.
+# ---- secure aggregation: the masks removed from the sum (docs/privacy.md) --------------
+
+def hkdf(ikm: bytes, salt: bytes, info: str, length: int = 32) -> bytes:
+    """RFC 5869 with SHA-256."""
+    prk = hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
+    out, block, i = b'', b'', 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info.encode() + bytes([i]), hashlib.sha256).digest()
+        out, i = out + block, i + 1
+    return out[:length]
+
+
+def prg(seed: bytes, purpose: str, length: int) -> list:
+    """A mask: the AES-256-CTR keystream (zero IV) of HKDF(seed, 'fl-secagg prg <purpose>'), as Uint32 LE words."""
+    encryptor = Cipher(algorithms.AES(hkdf(seed, b'', f'fl-secagg prg {purpose}')), modes.CTR(bytes(16))).encryptor()
+    return list(struct.unpack(f'<{length}I', encryptor.update(bytes(4 * length))))
+
+
+def utf16(text: str) -> bytes:
+    return text.encode('utf-16-be', 'surrogatepass')
+
+
+def neighbours(parties: list, k: int) -> dict:
+    """The Harary ring over the sorted ids: each party's k/2 ids before and after it (all others when k >= n - 1)."""
+    ids = sorted(parties, key=utf16)
+    n = len(ids)
+    if k >= n - 1:
+        return {i: [o for o in ids if o != i] for i in ids}
+    return {ids[i]: sorted({ids[(i - s) % n] for s in range(1, k // 2 + 1)} | {ids[(i + s) % n] for s in range(1, k // 2 + 1)}, key=utf16)
+            for i in range(n)}
+
+
+def unmasked_sum(u: dict, inputs: dict) -> list:
+    """The sum of the masked inputs with every mask removed, in Z_2^32, each secret checked against what its owner signed."""
+    adverts = {a['participant']: a for a in u['adverts']}
+    survivors = sorted(inputs, key=utf16)
+    dropped = sorted((p for p in u['sharers'] if p not in inputs), key=utf16)
+    length = len(inputs[survivors[0]])
+    total = [sum(col) % 2 ** 32 for col in zip(*(inputs[p] for p in survivors))]
+    graph = neighbours(u['participants'], u['neighbours'])
+
+    def secret(of: dict, who: str, what: str) -> bytes:
+        raw = base64.b64decode(of.get(who, ''))
+        if len(raw) != 32:
+            raise ValueError(f'no {what} of {who}')
+        return raw
+
+    for p in survivors:
+        seed = secret(u['seeds'], p, 'seed')
+        if base64.b64encode(hashlib.sha256(seed).digest()).decode() != adverts[p]['seedCommitment']:
+            raise ValueError(f'the seed of {p} does not match its commitment')
+        total = [(t - m) % 2 ** 32 for t, m in zip(total, prg(seed, 'self', length))]
+    for p in dropped:
+        private = X25519PrivateKey.from_private_bytes(secret(u['maskKeys'], p, 'mask key'))
+        if base64.b64encode(raw_public(private)).decode() != adverts[p]['sPublicKey']:
+            raise ValueError(f'the mask key of {p} does not match its public key')
+        for other in graph.get(p, []):
+            if other not in inputs:
+                continue
+            shared = private.exchange(X25519PublicKey.from_public_bytes(base64.b64decode(adverts[other]['sPublicKey'])))
+            pair = sorted([p, other], key=utf16)
+            context = jcs({'job': u['job'], 'round': u['round'], 'pair': pair})
+            mask = prg(hkdf(shared, context.encode(), 'fl-secagg pairwise mask'), 'pair', length)
+            # `other` added +mask when its id is the smaller one: take it back out.
+            sign = -1 if utf16(other) < utf16(p) else 1
+            total = [(t + sign * m) % 2 ** 32 for t, m in zip(total, mask)]
+    return total
+
+
+def secure_update(global_model: list, total: list, q: dict) -> tuple:
+    """The unmasked sum read back (signed 32-bit levels x range/levels), and the global model moved by its weighted mean, in float32."""
+    unit = q['range'] / q['levels']
+    weight = total[-1]
+    means = [g + ((t - 2 ** 32 if t >= 2 ** 31 else t) * unit) / weight for g, t in zip(global_model, total[:-1])]
+    return float32s(struct.pack(f'<{len(means)}f', *means)), weight
+
+
+# Kinds whose data only the chain and signatures vouch for here (docs/audit.md#records).
+CHAIN_ONLY = {'user.added', 'user.removed', 'token.created', 'token.revoked', 'invitation.created', 'invitation.cancelled',
+              'job.control', 'statistics.excluded'}
+
+RECOMPUTED = {
+    'fedavg': (fedavg, {'weighting': 'samples'}),
+    'fedprox': (fedavg, {'weighting': 'samples', 'mu': 0.01}),
+    'median': (coordinate_wise(median), {}),
+    'trimmed-mean': (coordinate_wise(trimmed_mean), {'beta': 0.1}),
+}
+
+
+def verify(bundle: Bundle, trusted_key: str = None, say=print):
+    m = bundle.manifest
+    lines = bundle.records()
+    participants, jobs, accepted, masked, missing = {}, {}, {}, {}, {}
+    counts = {'updates': 0, 'retained': 0, 'checked': 0}
+    unknown, unmasking = {}, {}
+    coordinator = None
+    prev = GENESIS
+    where = lambda seq: f'audit record {seq} (records.jsonl line {seq})'
+
+    for seq, raw in enumerate(lines, start=1):
+        at = where(seq)
+
+        def check(ok, reason, place=at):
+            if not ok:
+                raise Inconsistency(place, reason)
+
+        try:
+            text = raw.decode('utf-8')
+            record = parse_json(text)
+        except ValueError:
+            raise Inconsistency(at, 'not JSON')
+        check(isinstance(record, dict), 'not an audit record')
+        version = record.get('version', 1)
+        check(version in (1, 2), f'written in format version {version!r}, which this verifier does not know')
+        try:
+            stored_form = canonical(version, record)
+        except ValueError:
+            stored_form = None
+        check(stored_form == text, 'not stored as its canonical JSON: its bytes were changed')
+        fields = ['seq', 'at', 'kind', 'actor', 'data', 'prev', 'hash', 'signature'] + (['version'] if 'version' in record else [])
+        check(sorted(record) == sorted(fields), 'not an audit record: its fields are ' + ', '.join(sorted(record)))
+        check(record['seq'] == seq, f"says it is record {record['seq']}")
+        check(record['prev'] == prev, f"its prev {record['prev']} is not the hash of {'the genesis' if seq == 1 else f'record {seq - 1}'} ({prev})")
+        hashed = {k: record[k] for k in fields if k not in ('hash', 'signature')}
+        check(sha256(canonical(version, hashed).encode('utf-8')) == record['hash'], 'its hash does not match its content')
+        kind, data = record['kind'], record['data']
+        check(isinstance(data, dict), 'its data is not an object')
+        if seq == 1:
+            check(kind == 'coordinator.key', f'the first record is {kind}, not coordinator.key')
+            coordinator = decode_key(data.get('publicKey'))
+            check(coordinator is not None, 'the coordinator key is not a base64 Ed25519 public key')
+            check(data.get('fingerprint') == fingerprint(coordinator), 'the fingerprint is not that of the coordinator key')
+            pinned = trusted_key or m.get('coordinatorKey')
+            check(data['publicKey'] == pinned, f"announces coordinator key {fingerprint(coordinator)}, not the {'trusted key' if trusted_key else 'key the manifest names,'} {pinned}")
+        check(signed(version, 'audit', {'seq': seq, 'hash': record['hash']}, record['signature'], coordinator), 'not signed by the coordinator key of record 1')
+        prev = record['hash']
+
+        job = jobs.get(data.get('job')) if isinstance(data.get('job'), str) else None
+
+        def need_job():
+            check(job is not None, f"job {data.get('job')} was never created (no job.created before this record)")
+            return job
+
+        def participant_key(name, approved=True):
+            who = participants.get(name)
+            check(who is not None, f'participant {name} has no key in the log')
+            check(not approved or who['status'] == 'approved', f"participant {name} is {who['status']}, not approved")
+            return who['key']
+
+        def stored(item, data_bytes, path, digest, size=None):
+            check(sha256(data_bytes) == digest, f'its bytes do not hash to {digest}, the SHA-256 in audit record {seq}', f'{item} ({path})')
+            if size is not None:
+                check(len(data_bytes) == size * 4, f'{len(data_bytes)} bytes, not the {size * 4} of the job\'s {size} parameters', f'{item} ({path})')
+
+        if kind == 'coordinator.key':
+            check(data.get('publicKey') == base64.b64encode(coordinator).decode(), 'announces a coordinator key other than the one of record 1')
+        elif kind in ('participant.enrolled', 'participant.registered'):
+            key = decode_key(data.get('publicKey'))
+            check(key is not None, f"participant {data.get('name')}: the key is not a base64 Ed25519 public key")
+            known = participants.get(data['name'])
+            check(known is None or known['status'] in ('rejected', 'revoked'), f"participant {data['name']} already has a key")
+            participants[data['name']] = {'key': key, 'status': 'approved' if kind == 'participant.registered' else 'pending'}
+        elif kind in ('participant.approved', 'participant.rejected', 'participant.revoked'):
+            known = participants.get(data.get('name'))
+            allowed = ('pending', 'approved') if kind == 'participant.revoked' else ('pending',)
+            check(known is not None and known['status'] in allowed, f"participant {data.get('name')} cannot be {kind.split('.')[1]} from its state")
+            known['status'] = kind.split('.')[1]
+        elif kind == 'job.created':
+            check(data['job'] not in jobs, f"job {data['job']} is created a second time")
+            strategy = data['spec'].get('strategy') or {'name': 'fedavg'}
+            jobs[data['job']] = {'round': -1, 'strategy': strategy, 'rounds': 0, 'recomputed': 0, 'skipped': {}, 'methods': set()}
+        elif kind == 'model.initial':
+            job = need_job()
+            check(job['round'] == -1, f"job {data['job']} already has an initial model")
+            attested = {k: v for k, v in data.items() if k != 'signature'}
+            check(signed(version, 'model', {'type': 'model', **attested}, data['signature'], coordinator), 'the initial model is not signed by the coordinator key')
+            blob, path = bundle.model(data['job'], 0)
+            check(blob is not None, f'missing (audit record {seq} records it)', f"initial model of job {data['job']} ({path})")
+            stored(f"initial model of job {data['job']}", blob, path, data['sha256'], data['size'])
+            job.update(round=0, sha256=data['sha256'], size=data['size'], weights=float32s(blob))
+        elif kind in ('update.accepted', 'update.excluded', 'secagg.input'):
+            header = data['header']
+            key = participant_key(data['participant'], approved=kind != 'update.excluded')
+            differs = [f for f in ('job', 'round', 'participant') if header.get(f) != data.get(f)]
+            if kind == 'update.accepted':
+                differs += ['numSamples'] if header.get('numSamples') != data['numSamples'] else []
+                differs += ['sha256'] if header.get('weightsSha256') != data['sha256'] else []
+            if kind == 'secagg.input' and (header.get('maskedSha256') != data['sha256'] or header.get('step') != 'masked'):
+                differs.append('sha256')
+            check(not differs, 'the signed header and the record disagree on ' + ', '.join(differs))
+            domain = 'secagg' if kind == 'secagg.input' else 'update'
+            check(signed(version, domain, header, data['signature'], key), f"{'the masked input' if domain == 'secagg' else 'the update'} is not signed by the key of {data['participant']}")
+            if kind == 'update.excluded':
+                continue
+            job = need_job()
+            check(data['round'] == job['round'] + 1, f"an update for round {data['round']} while round {job['round'] + 1} of job {data['job']} is open")
+            counts['updates'] += 1
+            counts['retained'] += data['retained']
+            item = f"update of {data['participant']}, round {data['round']} of job {data['job']}"
+            blob, path = bundle.update(data['job'], data['round'], data['participant'], data['sha256'])
+            exported = m.get('participant') in (None, data['participant'])
+            if blob is not None:
+                size = job['size'] + 1 if kind == 'secagg.input' else job['size']
+                stored(item, blob, path, data['sha256'], size)
+                counts['checked'] += 1
+            elif data['retained'] and exported:
+                missing[(data['job'], data['round'], data['participant'], data['sha256'])] = (f'{item} ({path})', seq)
+            entry = {'sha256': data['sha256'], 'numSamples': data.get('numSamples', 0), 'retained': data['retained'], 'seq': seq, 'blob': blob}
+            table = masked if kind == 'secagg.input' else accepted
+            table.setdefault((data['job'], data['round'], data['participant']), []).append(entry)
+        elif kind == 'model.committed':
+            job = need_job()
+            attested = {k: v for k, v in data.items() if k != 'signature'}
+            check(job['round'] >= 0, f"job {data['job']} has no initial model")
+            check(data['round'] == job['round'] + 1, f"commits round {data['round']} after round {job['round']}")
+            check(data['previous'] == job['sha256'], f"its previous model {data['previous']} is not round {job['round']}'s {job['sha256']}")
+            check(signed(version, 'model', {'type': 'model', **attested}, data['signature'], coordinator), 'the committed model is not signed by the coordinator key')
+            check(len(data['contributors']) > 0, 'a committed model without contributors')
+            secure = 'secure' in data
+            folded = []
+            for c in data['contributors']:
+                table = masked if secure else accepted
+                match = [u for u in table.get((data['job'], data['round'], c['participant']), [])
+                         if u['sha256'] == c['sha256'] and (secure or u['numSamples'] == c['numSamples'])]
+                check(match, f"contributor {c['participant']}: no accepted {'masked input' if secure else 'update'} of round {data['round']} with SHA-256 {c['sha256']}")
+                folded.append(match[0])
+            check(len({c['participant'] for c in data['contributors']}) == len(data['contributors']), 'a participant contributes twice')
+            # A record without a strategy was written before strategies were recorded: FedAvg.
+            strategy = data.get('strategy') or {'name': 'fedavg', 'weighting': 'samples'}
+            named = job['strategy']
+            if named['name'] in RECOMPUTED:
+                named = {**RECOMPUTED[named['name']][1], **named}
+            same = strategy == named if named['name'] in RECOMPUTED else strategy['name'] == named['name']
+            check(same, f"aggregated with {jcs(strategy)}, not the {jcs(named)} its job's spec names")
+            blob, path = bundle.model(data['job'], data['round'])
+            check(blob is not None, f'missing (audit record {seq} commits it)', f"model of round {data['round']} of job {data['job']} ({path})")
+            stored(f"model of round {data['round']} of job {data['job']}", blob, path, data['sha256'], job['size'])
+            if 'stateSha256' in data:
+                state, state_path = bundle.state(data['job'], data['round'])
+                check(state is not None, f'missing (audit record {seq} names its SHA-256)', f"strategy state after round {data['round']} of job {data['job']} ({state_path})")
+                stored(f"strategy state after round {data['round']} of job {data['job']}", state, state_path, data['stateSha256'])
+            job['rounds'] += 1
+            pruned = any((data['job'], data['round'], c['participant'], c['sha256']) in missing for c in data['contributors'])
+            why = None
+            if strategy['name'] not in RECOMPUTED:
+                why = f"strategy {strategy['name']} (this verifier recomputes {', '.join(RECOMPUTED)})"
+            elif pruned:
+                why = 'updates deleted by the retention policy'
+            elif not all(u['retained'] for u in folded):
+                why = 'updates not retained'
+            elif any(u['blob'] is None for u in folded):
+                why = "other sites' updates are not in this export"
+            if why:
+                job['skipped'][why] = job['skipped'].get(why, 0) + 1
+            else:
+                method = RECOMPUTED[strategy['name']][0]
+                if secure:
+                    # The round's one update: the unmasked sum's weighted mean; no single input is unmasked.
+                    check((data['job'], data['round']) in unmasking, 'a secure round without its secagg.unmasked record')
+                    useq, u = unmasking[(data['job'], data['round'])]
+                    inputs = {c['participant']: list(struct.unpack(f"<{len(f['blob']) // 4}I", f['blob'])) for c, f in zip(data['contributors'], folded)}
+                    try:
+                        weights, weight = secure_update(job['weights'], unmasked_sum(u, inputs), u['quantization'])
+                    except (ValueError, KeyError) as err:
+                        raise Inconsistency(where(useq), f'the masks cannot be removed: {err}')
+                    check(weight == data['secure']['weight'], f"the unmasked sum carries weight {weight}, not the recorded {data['secure']['weight']}")
+                    updates = [(weights, weight)]
+                else:
+                    updates = [(float32s(u['blob']), u['numSamples']) for u in folded]
+                model = method(strategy, job['weights'], updates)
+                recomputed = sha256(struct.pack(f'<{len(model)}f', *model))  # rounded to float32 once
+                check(recomputed == data['sha256'],
+                      f"the committed model is not the {strategy['name']} of its contributors' updates: recomputed SHA-256 {recomputed}, recorded {data['sha256']}")
+                check(data.get('stateSha256') in (None, sha256(EMPTY_STATE)), f"{strategy['name']} keeps no state, but the record names a non-empty one")
+                job['recomputed'] += 1
+                job['methods'].add(strategy['name'])
+            job.update(round=data['round'], sha256=data['sha256'], weights=float32s(blob))
+        elif kind == 'secagg.unmasked':
+            job = need_job()
+            check(data['round'] == job['round'] + 1, f"unmasks round {data['round']} while round {job['round'] + 1} of job {data['job']} is open")
+            unmasking[(data['job'], data['round'])] = (seq, data)
+        elif kind not in CHAIN_ONLY and kind != 'updates.pruned':
+            unknown[kind] = unknown.get(kind, 0) + 1
+        elif kind == 'updates.pruned':
+            job = need_job()
+            check(data['throughRound'] <= job['round'], f"prunes updates up to round {data['throughRound']} of job {data['job']}, which has committed {job['round']}")
+            for k in [k for k in missing if k[0] == data['job'] and k[1] <= data['throughRound']]:
+                del missing[k]
+
+    if not lines:
+        raise Inconsistency('records.jsonl', 'holds no record')
+    for place, seq in missing.values():
+        raise Inconsistency(place, f'missing, though audit record {seq} says it was retained and no updates.pruned record deletes it')
+    if m.get('records') != len(lines) or m.get('head') != prev:
+        raise Inconsistency('manifest.json', f"says the log ends at record {m.get('records')} with hash {m.get('head')}; its records end at {len(lines)} with {prev}")
+
+    say(f'chain: {len(lines)} records, hashes and coordinator signatures verified (coordinator key {fingerprint(coordinator)})')
+    if unknown:
+        say('records of kinds this verifier does not know (chain and signature verified, content not): ' + ', '.join(f'{n} {k}' for k, n in unknown.items()))
+    say(f"updates: {counts['updates']} accepted, participant signatures verified; {counts['retained']} retained, {counts['checked']} in this bundle, bytes match their hashes")
+    for name, job in jobs.items():
+        line = f"job {name}: {job['rounds']} round{'s' if job['rounds'] != 1 else ''} committed, {job['recomputed']} recomputed bit for bit"
+        if job['recomputed']:
+            line += f" ({', '.join(sorted(job['methods']))}: float64 in the recorded order, float32 once; models match)"
+        for why, n in job['skipped'].items():
+            line += f'; {n} not recomputed: {why}'
+        say(line)
+    return jobs
+
+
+# ---- the test vectors -------------------------------------------------------------
+
+def verify_vectors(root: Path, say=print):
+    """The vectors of docs/protocol.md, recomputed here: RFC 8785, signatures from seeds, digests."""
+    vectors = json.loads((root / 'jcs.json').read_text('utf-8'))
+    for case in vectors['cases']:
+        out = jcs(parse_json(case['input']))
+        if out != case['canonical'] or out.encode('utf-8').hex() != case['canonicalUtf8Hex']:
+            raise Inconsistency(f"jcs.json case {case['name']}", f'canonical form {out!r}, not {case["canonical"]!r}')
+    for n in vectors['numbers']:
+        out = es_number(struct.unpack('>d', bytes.fromhex(n['ieee']))[0])
+        if out != n['canonical']:
+            raise Inconsistency(f"jcs.json number {n['ieee']}", f"written {out}, not {n['canonical']}")
+    for n in vectors['refused']:
+        try:
+            es_number(struct.unpack('>d', bytes.fromhex(n['ieee']))[0])
+            raise Inconsistency(f"jcs.json refused {n['ieee']}", 'accepted')
+        except ValueError:
+            pass
+    say(f"jcs.json: {len(vectors['cases'])} RFC 8785 examples and {len(vectors['numbers'])} numbers match")
+
+    sigs = json.loads((root / 'signatures.json').read_text('utf-8'))
+    seeds = {}
+    for k in sigs['keys']:
+        public, _ = ed25519_sign(bytes.fromhex(k['seed']), b'')
+        if base64.b64encode(public).decode() != k['publicKey']:
+            raise Inconsistency(f"signatures.json key {k['name']}", 'its seed gives another public key')
+        seeds[k['name']] = (bytes.fromhex(k['seed']), public)
+    for i, msg in enumerate(sigs['messages']):
+        place = f"signatures.json message {i + 1} ({msg['domain']}, version {msg['version']})"
+        if canonical(msg['version'], msg['header']) != msg['canonical']:
+            raise Inconsistency(place, 'its canonical JSON differs')
+        data = signed_bytes(msg['version'], msg['domain'], msg['header'])
+        if data.hex() != msg['signedBytes']:
+            raise Inconsistency(place, 'its signed bytes differ')
+        seed, public = seeds[msg['signer']]
+        if base64.b64encode(ed25519_sign(seed, data)[1]).decode() != msg['signature'] or not signed(msg['version'], msg['domain'], msg['header'], msg['signature'], public):
+            raise Inconsistency(place, 'its signature differs or does not verify')
+    say(f"signatures.json: {len(sigs['messages'])} signed headers, canonical bytes and signatures match")
+
+    d = json.loads((root / 'digests.json').read_text('utf-8'))
+    weights = struct.pack(f"<{len(d['weights']['values'])}f", *d['weights']['values'])
+    masked = struct.pack(f"<{len(d['maskedInput']['values'])}I", *d['maskedInput']['values'])
+    for name, data in (('weights', weights), ('maskedInput', masked)):
+        if data.hex() != d[name]['bytes'] or sha256(data) != d[name]['sha256']:
+            raise Inconsistency(f'digests.json {name}', 'bytes or SHA-256 differ')
+    if EMPTY_STATE.hex() != d['emptyState']['bytes'] or sha256(EMPTY_STATE) != d['emptyState']['sha256']:
+        raise Inconsistency('digests.json emptyState', 'bytes or SHA-256 differ')
+    setup = next(m['header'] for m in sigs['messages'] if m['domain'] == 'setup')
+    if sha256(jcs(setup).encode('utf-8')) != d['setup']['sha256']:
+        raise Inconsistency('digests.json setup', 'the SHA-256 of the setup header differs')
+    for r in d['auditRecords']:
+        if canonical(r['version'], r['hashed']) != r['hashedCanonical'] or sha256(r['hashedCanonical'].encode('utf-8')) != r['hash']:
+            raise Inconsistency(f"digests.json audit record of version {r['version']}", 'its hash differs')
+    say('digests.json: weights, masked input, state, setup and audit record digests match')
+
+
+def main(argv):
+    args = list(argv)
+    if '--vectors' in args:
+        i = args.index('--vectors')
+        run, target = verify_vectors, Path(args[i + 1]) if i + 1 < len(args) else None
+        key = None
+    else:
+        key = None
+        if '--key' in args:
+            i = args.index('--key')
+            key = args[i + 1] if i + 1 < len(args) else None
+            del args[i:i + 2]
+        run, target = None, Path(args[0]) if len(args) == 1 else None
+    if target is None or not target.is_dir():
+        print(__doc__.strip().split('\n\n')[2], file=sys.stderr)
+        return 2
+    try:
+        if run:
+            run(target)
+        else:
+            if key is None:
+                print('note: no --key given: trusting the coordinator key the manifest names; compare its fingerprint out of band')
+            verify(Bundle(target), key)
+    except Inconsistency as err:
+        print(f'FAILED: {err.where}: {err.reason}')
+        return 1
+    except (KeyError, TypeError, ValueError, struct.error) as err:
+        print(f'FAILED: the bundle is malformed: {type(err).__name__}: {err}')
+        return 1
+    print('OK')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
