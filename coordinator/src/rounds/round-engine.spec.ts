@@ -381,11 +381,11 @@ describe('the round engine', () => {
   it('applies the configured defaults to jobs that leave them out, and refuses bad specs with a code', async () => {
     const { store, engine } = await setup([]);
     expect((await engine.createJob(spec, 'user:test')).spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
-    await expect(await engine.createJob({ ...spec, rounds: 0 }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    await expect(engine.createJob({ ...spec, rounds: 0 }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
     // A strategy is one the coordinator knows, with its own parameters only.
     expect((await engine.createJob(spec, 'user:test')).spec.strategy).toEqual({ name: 'fedavg', weighting: 'samples' });
     for (const strategy of [{ name: 'fedsgd' }, { name: 'fedprox', momentum: 0.9 }, { name: 'trimmed-mean', beta: 0.5 }]) {
-      await expect(await engine.createJob({ ...spec, strategy }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
+      await expect(engine.createJob({ ...spec, strategy }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
     }
     await engine.shutdown();
     await store.close();
@@ -464,7 +464,7 @@ describe('the round engine', () => {
     });
     await engine.whenFinished(job.id);
     expect(await store.getJob(job.id)).toMatchObject({ status: 'stopped', round: 2 });
-    await expect(await engine.control(job.id, 'resume', 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    await expect(engine.control(job.id, 'resume', 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'CONFLICT' }));
     await store.close();
   });
 

@@ -47,7 +47,7 @@ describe('users and tokens', () => {
         throw new Error('the log is full');
       },
     });
-    await expect(await users.add({ name: 'vera', password: 'a long passphrase', role: 'viewer' }, 'user:ada')).rejects.toThrow('the log is full');
+    await expect(users.add({ name: 'vera', password: 'a long passphrase', role: 'viewer' }, 'user:ada')).rejects.toThrow('the log is full');
     expect(await store.getUser('vera')).toBeUndefined();
     await store.close();
   });

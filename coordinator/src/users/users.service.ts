@@ -78,7 +78,7 @@ export class TokensService {
   }
 
   /** A token acting as `principal`'s user; a configured token has no user to act as. */
-  create(principal: Principal, label: string): Promise<CreatedTokenView> {
+  async create(principal: Principal, label: string): Promise<CreatedTokenView> {
     const user = principal.user;
     if (!user) throw new FlError('FORBIDDEN', 'a configured token cannot make API tokens: sign in as a user');
     return this.store.transaction(async () => {
