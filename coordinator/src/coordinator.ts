@@ -26,6 +26,8 @@ import { SHARED_STATE, type SharedState } from './cluster/shared-state';
 import { LEADER_ELECTION, type LeaderElection } from './cluster/leader-election';
 import { RoundEngine } from './rounds/round-engine';
 import { STORE, type Store } from './storage/store';
+import { describeStore } from './storage/open';
+import { storeLocation } from './core/core.module';
 
 /** How often a replica asks again for the leadership of the active jobs nobody runs: a leader that went away is replaced within it. */
 const CONTEND_EVERY_MS = 5_000;
@@ -149,20 +151,20 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   const identity = app.get(CoordinatorIdentity);
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `${tlsFiles ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  log.info(`coordinator listening on ${url}; key fingerprint ${identity.fingerprint}; data in ${config.dataDir}`);
+  log.info(`coordinator listening on ${url}; key fingerprint ${identity.fingerprint}; data in ${config.dataDir}; store ${describeStore(storeLocation(config))}`);
   const tls = tlsFiles && summarise(tlsFiles.certificate);
   if (tls) {
     log.info(`TLS on: ${describeTls(tls)}`);
     if (tls.validTo.getTime() < Date.now()) log.warn(`the TLS certificate expired on ${tls.validTo.toISOString()}: agents will refuse it`);
   } else log.info('TLS off: plain HTTP (use --tls-cert and --tls-key, or a reverse proxy that terminates TLS)');
-  if (!config.adminToken && store.listUsers().length === 0) {
+  if (!config.adminToken && (await store.listUsers()).length === 0) {
     log.warn(`no admin yet: create one with fl-coordinator user add --data-dir ${config.dataDir} --name NAME --role admin`);
   }
   if (dashboard) log.info(`dashboard on ${url}/`);
   else log.warn('the dashboard is not built (npm run build): serving the API only');
-  engine.resume();
+  await engine.resume();
   const election = app.get<LeaderElection>(LEADER_ELECTION);
-  const contending = election.kind === 'in-process' ? undefined : setInterval(() => engine.resume(), CONTEND_EVERY_MS);
+  const contending = election.kind === 'in-process' ? undefined : setInterval(() => void engine.resume(), CONTEND_EVERY_MS);
   contending?.unref();
   let closing: Promise<void> | undefined;
   return {
@@ -179,7 +181,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     close: () =>
       (closing ??= (async () => {
         clearInterval(contending);
-        engine.shutdown();
+        await engine.shutdown();
         // Agents told, so that they reconnect (with backoff) to this coordinator once it is back, and the job resumes.
         app.get(AgentConnections).disconnectAll({ code: 'COORDINATOR_RESTARTING', message: 'the coordinator is shutting down; reconnect later' });
         await app.get(AuditVerifier).stop();
@@ -187,7 +189,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
         await rooms.close();
         await sharedState.close();
         await election.close();
-        store.close();
+        await store.close();
       })()),
   };
 }

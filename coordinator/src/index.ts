@@ -6,5 +6,8 @@ export type { JobEvent } from './rounds/job-run';
 export { combineStatistics } from './strategy/statistics';
 export { createStrategy, fedAvg } from './strategy/fedavg';
 export { SqliteStore, STORE_FILE } from './storage/store.sqlite';
+export { PostgresStore } from './storage/store.postgres';
+export { openStore, type StoreLocation } from './storage/open';
+export { toArray } from './storage/store';
 export { storeAuditSource, verifyStore } from './audit/store-source';
 export { toOnnx, toTfjs, type TfjsModel } from './jobs/model-export';

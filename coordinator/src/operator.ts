@@ -1,6 +1,9 @@
 /**
  * The operator's commands, run on the coordinator's machine against its data
- * directory (the coordinator may be running: SQLite's WAL lets both work):
+ * directory and its store (the coordinator may be running: SQLite's WAL, or
+ * PostgreSQL, lets both work). With --database-url (or FL_DATABASE_URL) the
+ * store is that PostgreSQL database; the data directory still holds the
+ * coordinator's key and the audit anchors.
  *
  *   fl-coordinator user add --data-dir DIR --name NAME --role admin|viewer [--password-stdin]
  *   fl-coordinator user list --data-dir DIR
@@ -17,10 +20,13 @@ import { AuditLog } from './audit/audit-log';
 import { CoordinatorLogger } from './logger';
 import { storeAuditSource, verifyStore } from './audit/store-source';
 import { CoordinatorIdentity } from './identity/identity';
-import { SqliteStore, STORE_FILE } from './storage/store.sqlite';
+import { STORE_FILE } from './storage/store.sqlite';
+import { describeStore, isPostgresUrl, openStore, storeFile, type StoreLocation } from './storage/open';
+import type { Store } from './storage/store';
 import { describeZodError } from './validation';
 
-export const OPERATOR_HELP = `Operator commands (on the coordinator's machine):
+export const OPERATOR_HELP = `Operator commands (on the coordinator's machine; each also takes
+--database-url postgres://… (or FL_DATABASE_URL) when the store is in PostgreSQL):
   fl-coordinator user add --data-dir DIR --name NAME --role admin|viewer [--password-stdin]
       Adds a user of the dashboard and the API. The password is asked for, or read
       from standard input with --password-stdin (at least 12 characters).
@@ -42,10 +48,16 @@ export class OperatorError extends Error {}
 
 type Out = (line: string) => void;
 
-function storeFile(dataDir: string): string {
-  const file = path.join(path.resolve(dataDir), STORE_FILE);
-  if (!fs.existsSync(file)) throw new OperatorError(`${dataDir} holds no coordinator store (${STORE_FILE})`);
-  return file;
+/** Opens the existing store of a data directory or database URL. */
+async function existingStore(location: StoreLocation, readonly: boolean): Promise<Store> {
+  if (!location.databaseUrl && !fs.existsSync(storeFile(location.dataDir))) {
+    throw new OperatorError(`${location.dataDir} holds no coordinator store (${STORE_FILE})`);
+  }
+  try {
+    return await openStore(location, { readonly });
+  } catch (err) {
+    throw new OperatorError((err as Error).message);
+  }
 }
 
 async function readPassword(fromStdin: boolean): Promise<string> {
@@ -86,6 +98,7 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
       args: rest,
       options: {
         'data-dir': { type: 'string' },
+        'database-url': { type: 'string' },
         name: { type: 'string' },
         role: { type: 'string' },
         'password-stdin': { type: 'boolean' },
@@ -99,6 +112,9 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
   }
   const dataDir = values['data-dir'] as string | undefined;
   if (!dataDir) throw new OperatorError('--data-dir is required');
+  const databaseUrl = (values['database-url'] as string | undefined) ?? (process.env.FL_DATABASE_URL || undefined);
+  if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) throw new OperatorError('--database-url must be postgres://user:password@host:port/database');
+  const location: StoreLocation = { dataDir: path.resolve(dataDir), databaseUrl };
 
   if (group === 'user' && command === 'add') {
     // Name and role are checked before the password is asked for.
@@ -110,44 +126,44 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
     const parsed = NewUserRequestSchema.safeParse({ ...named.data, password });
     if (!parsed.success) throw new OperatorError(describeZodError(parsed.error));
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const store = new SqliteStore(path.join(path.resolve(dataDir), STORE_FILE));
+    const store = await openStore(location);
     try {
-      const audit = new AuditLog(store, CoordinatorIdentity.fromDataDir(path.resolve(dataDir)));
+      const audit = await AuditLog.open(store, CoordinatorIdentity.fromDataDir(path.resolve(dataDir)));
       const user = await addUser(store, audit, parsed.data, 'operator');
-      new AuditAnchors(store, path.join(path.resolve(dataDir), AUDIT_ANCHORS_FILE), new CoordinatorLogger('error')).anchor();
+      await new AuditAnchors(store, path.join(path.resolve(dataDir), AUDIT_ANCHORS_FILE), new CoordinatorLogger('error')).anchor();
       out(`added ${user.role} ${user.name}`);
       return 0;
     } finally {
-      store.close();
+      await store.close();
     }
   }
   if (group === 'user' && command === 'list') {
-    const store = new SqliteStore(storeFile(dataDir), { readonly: true });
+    const store = await existingStore(location, true);
     try {
-      for (const user of store.listUsers()) out(`${user.name}\t${user.role}\t${new Date(user.createdAt).toISOString()}`);
+      for (const user of await store.listUsers()) out(`${user.name}\t${user.role}\t${new Date(user.createdAt).toISOString()}`);
       return 0;
     } finally {
-      store.close();
+      await store.close();
     }
   }
   if (group === 'audit' && (command === 'verify' || command === 'export')) {
-    const file = storeFile(dataDir);
-    const store = new SqliteStore(file, { readonly: true });
+    const file = describeStore(location);
+    const store = await existingStore(location, true);
     try {
       const source = storeAuditSource(store, file);
       if (command === 'verify') {
         const anchorsFile = path.join(path.resolve(dataDir), AUDIT_ANCHORS_FILE);
-        const report = verifyStore(store, file, { onLine: out, anchorsFile, anchorsName: anchorsFile });
+        const report = await verifyStore(store, file, { onLine: out, anchorsFile, anchorsName: anchorsFile });
         return report.ok ? 0 : 1;
       }
       const target = values.out as string | undefined;
       if (!target) throw new OperatorError('--out is required');
       // One transaction, a snapshot: a running coordinator may write the store meanwhile.
-      store.transaction(() => writeBundle(source, target, { participant: values.participant as string | undefined }));
+      await store.transaction(() => writeBundle(source, target, { participant: values.participant as string | undefined }), { snapshot: true });
       out(`wrote the audit bundle ${target}; verify it with: fl-agent audit verify ${target} --key KEY`);
       return 0;
     } finally {
-      store.close();
+      await store.close();
     }
   }
   throw new OperatorError(`unknown command ${[group, command].filter(Boolean).join(' ')}`);

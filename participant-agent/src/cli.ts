@@ -195,7 +195,7 @@ function readCa(file: string): Buffer {
 }
 
 /** `fl-agent audit verify BUNDLE ...`: its own arguments, as it takes a positional one. */
-function audit(args: string[]): void {
+async function audit(args: string[]): Promise<void> {
   const result = parsed('audit', args);
   if (!result) return;
   const { values, positionals } = result;
@@ -206,7 +206,7 @@ function audit(args: string[]): void {
   const journalFlag = string(values, 'journal');
   const journal = journalFlag ?? path.join(besideKey, 'journal.jsonl');
   if (journalFlag && !fs.existsSync(journal)) throw new UsageError(`--journal ${journal}: no such file`);
-  const outcome = verifyBundle({
+  const outcome = await verifyBundle({
     bundle,
     publicKey: readKeyFile(keyFile).publicKey,
     journalFile: fs.existsSync(journal) ? journal : undefined,

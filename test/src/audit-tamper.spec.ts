@@ -61,19 +61,19 @@ describe('audit verify against a tampered store', () => {
     fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), file);
     fs.copyFileSync(path.join(coordinator.config.dataDir, AUDIT_ANCHORS_FILE), path.join(copy, AUDIT_ANCHORS_FILE));
     db = new Database(file);
-    store = new SqliteStore(file, { readonly: true });
+    store = await SqliteStore.open(file, { readonly: true });
   });
 
-  afterAll(() => {
-    store?.close();
+  afterAll(async () => {
+    await store?.close();
     db?.close();
     sink?.close();
   });
 
-  const verify = (): AuditReport => verifyStore(store, file);
+  const verify = (): Promise<AuditReport> => verifyStore(store, file);
 
   /** Changes one byte of a column, runs the verifier, and puts the byte back. */
-  function withFlippedByte(table: string, column: string, where: string, params: unknown[], offset: number): AuditReport {
+  async function withFlippedByte(table: string, column: string, where: string, params: unknown[], offset: number): Promise<AuditReport> {
     const [row] = db.prepare(`SELECT CAST(${column} AS BLOB) AS bytes FROM ${table} WHERE ${where}`).all(...params) as { bytes: Buffer }[];
     const original = Buffer.from(row.bytes);
     const changed = Buffer.from(original);
@@ -83,21 +83,21 @@ describe('audit verify against a tampered store', () => {
     const write = db.prepare(`UPDATE ${table} SET ${column} = ${cast} WHERE ${where}`);
     write.run(changed, ...params);
     try {
-      return verify();
+      return (await verify());
     } finally {
       write.run(original, ...params);
     }
   }
 
-  it('verifies the untouched store, every round recomputed', () => {
-    const report = verify();
+  it('verifies the untouched store, every round recomputed', async () => {
+    const report = (await verify());
     expect(report.failure).toBeUndefined();
     expect(report.ok).toBe(true);
     expect(report.counts.roundsRecomputed).toBe(ROUNDS);
     expect(report.counts.updatesChecked).toBe(3 * ROUNDS);
   });
 
-  it('names the audit record when any byte of any record changes', () => {
+  it('names the audit record when any byte of any record changes', async () => {
     const records = db.prepare('SELECT seq, length(CAST(record AS BLOB)) AS size FROM audit ORDER BY seq').all() as { seq: number; size: number }[];
     expect(records.length).toBeGreaterThan(3 * ROUNDS);
     const random = seededRandom(7);
@@ -106,14 +106,14 @@ describe('audit verify against a tampered store', () => {
     for (const { seq, size } of records) {
       const offsets = seq === smallest.seq ? [...Array(size).keys()] : [0, size - 1, Math.floor(random() * size)];
       for (const offset of offsets) {
-        const report = withFlippedByte('audit', 'record', 'seq = ?', [seq], offset);
+        const report = await withFlippedByte('audit', 'record', 'seq = ?', [seq], offset);
         expect({ seq, offset, ok: report.ok }).toEqual({ seq, offset, ok: false });
         expect({ seq, offset, where: report.failure?.where }).toEqual({ seq, offset, where: expect.stringContaining(`audit record ${seq} `) });
       }
     }
   });
 
-  it('names the update when any byte of a retained update changes', () => {
+  it('names the update when any byte of a retained update changes', async () => {
     const updates = db.prepare('SELECT job, round, participant, sha256, length(weights) AS size FROM updates').all() as {
       job: string; round: number; participant: string; sha256: string; size: number;
     }[];
@@ -121,69 +121,69 @@ describe('audit verify against a tampered store', () => {
     for (const [i, u] of updates.entries()) {
       const offsets = i === 0 ? [...Array(u.size).keys()] : [0, u.size - 1];
       for (const offset of offsets) {
-        const report = withFlippedByte('updates', 'weights', 'job = ? AND round = ? AND participant = ? AND sha256 = ?', [u.job, u.round, u.participant, u.sha256], offset);
+        const report = await withFlippedByte('updates', 'weights', 'job = ? AND round = ? AND participant = ? AND sha256 = ?', [u.job, u.round, u.participant, u.sha256], offset);
         expect(report.ok).toBe(false);
         expect(report.failure?.where).toContain(`update of ${u.participant}, round ${u.round} of job ${u.job}`);
       }
     }
   });
 
-  it('names the global model when any byte of a stored model changes', () => {
+  it('names the global model when any byte of a stored model changes', async () => {
     const models = db.prepare('SELECT job, round, length(weights) AS size FROM models ORDER BY round').all() as { job: string; round: number; size: number }[];
     expect(models).toHaveLength(ROUNDS + 1);
     for (const m of models) {
       const offsets = m.round === ROUNDS ? [...Array(m.size).keys()] : [0, m.size - 1];
       for (const offset of offsets) {
-        const report = withFlippedByte('models', 'weights', 'job = ? AND round = ?', [m.job, m.round], offset);
+        const report = await withFlippedByte('models', 'weights', 'job = ? AND round = ?', [m.job, m.round], offset);
         expect(report.ok).toBe(false);
         expect(report.failure?.where).toContain(`global model of round ${m.round} of job ${m.job}`);
       }
     }
   });
 
-  it('fails when a record is deleted from the middle of the log', () => {
+  it('fails when a record is deleted from the middle of the log', async () => {
     const middle = db.prepare('SELECT seq, record FROM audit ORDER BY seq LIMIT 1 OFFSET 5').get() as { seq: number; record: string };
     db.prepare('DELETE FROM audit WHERE seq = ?').run(middle.seq);
     try {
-      const report = verify();
+      const report = (await verify());
       expect(report.ok).toBe(false);
       expect(report.failure?.where).toContain(`audit record ${middle.seq + 1} `);
     } finally {
       db.prepare('INSERT INTO audit (seq, record) VALUES (?, ?)').run(middle.seq, middle.record);
     }
-    expect(verify().ok).toBe(true);
+    expect((await verify()).ok).toBe(true);
   });
 
-  it('names a participant whose key or status in the store is not what the log says', () => {
+  it('names a participant whose key or status in the store is not what the log says', async () => {
     const { name, public_key: key } = db.prepare('SELECT name, public_key FROM participants ORDER BY name LIMIT 1').get() as { name: string; public_key: string };
     const swap = db.prepare('UPDATE participants SET public_key = ? WHERE name = ?');
     swap.run(encodeKey(generateKeyPair().publicKey), name);
     try {
-      expect(verify().failure).toEqual({ where: `participant ${name} (table participants of ${file})`, reason: 'its public key is not the one the audit log registered' });
+      expect((await verify()).failure).toEqual({ where: `participant ${name} (table participants of ${file})`, reason: 'its public key is not the one the audit log registered' });
     } finally {
       swap.run(key, name);
     }
     db.prepare("UPDATE participants SET status = 'pending' WHERE name = ?").run(name);
     try {
-      expect(verify().failure?.reason).toBe('it is pending, the audit log says approved');
+      expect((await verify()).failure?.reason).toBe('it is pending, the audit log says approved');
     } finally {
       db.prepare("UPDATE participants SET status = 'approved' WHERE name = ?").run(name);
     }
   });
 
-  it('names a committed round the log does not account for', () => {
+  it('names a committed round the log does not account for', async () => {
     const round = db.prepare('SELECT job, round, model_sha256 FROM rounds ORDER BY round DESC LIMIT 1').get() as { job: string; round: number; model_sha256: string };
     const set = db.prepare('UPDATE rounds SET model_sha256 = ? WHERE job = ? AND round = ?');
     set.run('0'.repeat(64), round.job, round.round);
     try {
-      expect(verify().failure).toEqual({
+      expect((await verify()).failure).toEqual({
         where: `round ${round.round} of job ${round.job} (table rounds of ${file})`,
         reason: 'its model hash is not the one the audit log committed',
       });
     } finally {
       set.run(round.model_sha256, round.job, round.round);
     }
-    expect(verify().ok).toBe(true);
+    expect((await verify()).ok).toBe(true);
   });
 
   it('makes `fl-coordinator audit verify` exit non-zero and name the record', async () => {
@@ -216,7 +216,7 @@ describe('audit verify against a tampered store', () => {
     it('holds every head the coordinator committed, the newest the head of the store; the external sink got it too', async () => {
       const { anchors, malformed } = parseAnchors(fs.readFileSync(anchorsFile(), 'utf8'));
       expect(malformed).toEqual([]);
-      const head = store.auditHead()!;
+      const head = (await store.auditHead())!;
       expect(anchors.at(-1)).toMatchObject({ seq: head.seq, hash: head.hash });
       // Each anchored commit, in order: at least one a round.
       expect(anchors.length).toBeGreaterThan(ROUNDS);
@@ -249,13 +249,13 @@ describe('audit verify against a tampered store', () => {
       expect((await cli(dir)).code).toBe(0);
     });
 
-    it('fails on an anchor the coordinator key did not sign: a forged head is not taken on trust', () => {
+    it('fails on an anchor the coordinator key did not sign: a forged head is not taken on trust', async () => {
       const { anchors } = parseAnchors(fs.readFileSync(anchorsFile(), 'utf8'));
       const forged = { ...anchors[1], hash: 'f'.repeat(64) };
       const original = fs.readFileSync(anchorsFile(), 'utf8');
       fs.appendFileSync(anchorsFile(), JSON.stringify(forged) + '\n');
       try {
-        expect(verifyStore(store, file, { anchorsFile: anchorsFile() }).failure?.reason).toMatch(`the anchor of record ${forged.seq} `);
+        expect((await verifyStore(store, file, { anchorsFile: anchorsFile() })).failure?.reason).toMatch(`the anchor of record ${forged.seq} `);
       } finally {
         fs.writeFileSync(anchorsFile(), original);
       }

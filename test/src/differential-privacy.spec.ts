@@ -94,7 +94,7 @@ describe('differential privacy in a running federation', () => {
     });
   });
 
-  it('stops before a round would exceed the budget, and says so', () => {
+  it('stops before a round would exceed the budget, and says so', async () => {
     expect(job.status).toBe('stopped');
     expect(job.round).toBe(2);
     expect(job.error).toMatch(/privacy budget: round 3 would take ε to/);
@@ -102,7 +102,7 @@ describe('differential privacy in a running federation', () => {
     expect(job.privacy!.epsilon).toBeLessThanOrEqual(budget);
   });
 
-  it('reports ε after every round', () => {
+  it('reports ε after every round', async () => {
     expect(rounds.map((r) => r.privacy)).toEqual([
       { epsilon: epsilonAfter(dp, 1), delta: 1e-5 },
       { epsilon: epsilonAfter(dp, 2), delta: 1e-5 },
@@ -110,14 +110,14 @@ describe('differential privacy in a running federation', () => {
     expect(rounds[1].privacy!.epsilon).toBeGreaterThan(rounds[0].privacy!.epsilon);
   });
 
-  it('audit verify recomputes the noisy secure rounds', () => {
-    const store = new SqliteStore(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+  it('audit verify recomputes the noisy secure rounds', async () => {
+    const store = await SqliteStore.open(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
     try {
-      const report = verifyStore(store, path.join(coordinator.config.dataDir, STORE_FILE));
+      const report = await verifyStore(store, path.join(coordinator.config.dataDir, STORE_FILE));
       expect(report.failure).toBeUndefined();
       expect(report.lines).toContain(`job ${job.id}: 2 rounds, 2 recomputed from 8 retained updates, models match; statistics recomputed from 4 masked inputs`);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

@@ -171,9 +171,9 @@ describe('federated training of breast cancer diagnosis by three parties', () =>
     }
   });
 
-  it('keeps every global model version in the SQLite file', () => {
+  it('keeps every global model version in the SQLite file', async () => {
     const file = `${coordinator.config.dataDir}/coordinator.sqlite`;
     expect(fs.statSync(file).size).toBeGreaterThan(0);
-    for (let round = 0; round <= 8; round++) expect(coordinator.store.getModel(jobId, round)?.round).toBe(round);
+    for (let round = 0; round <= 8; round++) expect((await coordinator.store.getModel(jobId, round))?.round).toBe(round);
   });
 });

@@ -258,21 +258,21 @@ export function byteChiSquare(bytes: Uint8Array): number {
  * `audit verify` on a copy of a coordinator's store, and again once one bit of
  * one retained update (or masked input) of the copy is flipped.
  */
-export function verifyAndTamper(dataDir: string, update: { job: string; round: number; participant: string }) {
+export async function verifyAndTamper(dataDir: string, update: { job: string; round: number; participant: string }) {
   const copy = path.join(tempDir('tamper'), STORE_FILE);
   fs.copyFileSync(path.join(dataDir, STORE_FILE), copy);
-  const copied = new SqliteStore(copy, { readonly: true });
+  const copied = await SqliteStore.open(copy, { readonly: true });
   const db = new Database(copy);
   try {
-    const report = verifyStore(copied, copy);
+    const report = await verifyStore(copied, copy);
     const where = 'job = ? AND round = ? AND participant = ?';
     const row = db.prepare(`SELECT weights FROM updates WHERE ${where}`).get(update.job, update.round, update.participant) as { weights: Buffer };
     const changed = Buffer.from(row.weights);
     changed[5] ^= 0x01;
     db.prepare(`UPDATE updates SET weights = ? WHERE ${where}`).run(changed, update.job, update.round, update.participant);
-    return { report, tampered: verifyStore(copied, copy) };
+    return { report, tampered: await verifyStore(copied, copy) };
   } finally {
-    copied.close();
+    await copied.close();
     db.close();
   }
 }

@@ -140,7 +140,7 @@ describe('REST bodies', () => {
       const answer = await request(coordinator.url, 'POST', route, { token, body: JSON.stringify(body) });
       expect({ route, status: answer.status, code: answer.body.error?.code }).toEqual({ route, status: 400, code: 'UNSAFE_TEXT' });
     }
-    expect(coordinator.store.listParticipants().map((p) => p.name)).not.toContain('mallory');
+    expect((await coordinator.store.listParticipants()).map((p) => p.name)).not.toContain('mallory');
   });
 });
 

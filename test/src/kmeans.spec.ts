@@ -47,31 +47,31 @@ describe('federated k-means in a running federation', () => {
     }
   });
 
-  it('runs the initialisation round and the Lloyd rounds with every site, the model converging', () => {
-    const store = new SqliteStore(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+  it('runs the initialisation round and the Lloyd rounds with every site, the model converging', async () => {
+    const store = await SqliteStore.open(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
     try {
-      expectConverged(store);
+      await expectConverged(store);
     } finally {
-      store.close();
+      await store.close();
     }
     expect(logs.filter((line) => /ignored|error:/.test(line))).toEqual([]);
   });
 
-  function expectConverged(store: SqliteStore): void {
-    const job = store.getJob(jobId)!;
+  async function expectConverged(store: SqliteStore): Promise<void> {
+    const job = (await store.getJob(jobId))!;
     expect({ status: job.status, round: job.round }).toEqual({ status: 'completed', round: ROUNDS });
     expect(strategyOf(job.spec)).toEqual({ name: 'kmeans', k: K });
     expect(job.preprocessing!.target).toEqual({ type: 'none' });
     const d = job.preprocessing!.inputDim;
-    const rounds = store.listRounds(jobId);
+    const rounds = await store.listRounds(jobId);
     for (const round of rounds) expect(round.contributors).toHaveLength(3);
-    expect(kmeansInitialised(store.getModel(jobId, 1)!.weights, { k: K, d })).toBe(true);
+    expect(kmeansInitialised((await store.getModel(jobId, 1))!.weights, { k: K, d })).toBe(true);
     // The held-out inertia the sites report, round by round: the last within 2% of the best.
     const inertia = rounds.map((r) => r.evaluation?.metrics.inertia).filter((v): v is number => v !== undefined);
     expect(inertia.length).toBeGreaterThanOrEqual(ROUNDS - 1);
     expect(inertia[inertia.length - 1]).toBeLessThanOrEqual(Math.min(...inertia) * 1.02);
     // Converged: the last Lloyd round moves no centre by more than 0.05 standard deviations.
-    const [before, after] = [store.getModel(jobId, ROUNDS - 1)!.weights, store.getModel(jobId, ROUNDS)!.weights];
+    const [before, after] = [(await store.getModel(jobId, ROUNDS - 1))!.weights, (await store.getModel(jobId, ROUNDS))!.weights];
     for (let i = 0; i < K * d; i++) expect(Math.abs(after[i] - before[i])).toBeLessThan(0.05);
     // Rows per cluster, from the clusters' shares: all training rows, in k clusters.
     const last = rounds[rounds.length - 1];
@@ -81,7 +81,7 @@ describe('federated k-means in a running federation', () => {
     expect(Math.abs(sizes.reduce((a, b) => a + b, 0) - rows)).toBeLessThanOrEqual(K);
   }
 
-  it('serves the model with its layout: k centres in the standardized feature space', () => {
+  it('serves the model with its layout: k centres in the standardized feature space', async () => {
     expect(model.shape).toEqual({ kind: 'kmeans', inputDim: 13, outputDim: K });
     expect(model.target).toBeUndefined();
     expect(model.weights).toHaveLength(K * 13 + K);
@@ -96,33 +96,33 @@ describe('federated k-means in a running federation', () => {
     let db: Database.Database;
     let store: SqliteStore;
 
-    beforeAll(() => {
+    beforeAll(async () => {
       copy = path.join(tempDir('kmeans-audit'), STORE_FILE);
       fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), copy);
       db = new Database(copy);
-      store = new SqliteStore(copy, { readonly: true });
+      store = await SqliteStore.open(copy, { readonly: true });
     });
 
-    afterAll(() => {
-      store?.close();
+    afterAll(async () => {
+      await store?.close();
       db?.close();
     });
 
-    it('recomputes every round, the initialisation included, from the retained updates', () => {
-      const report = verifyStore(store, copy);
+    it('recomputes every round, the initialisation included, from the retained updates', async () => {
+      const report = await verifyStore(store, copy);
       expect(report.failure).toBeUndefined();
       expect(report.counts.roundsRecomputed).toBe(ROUNDS);
       expect(report.lines).toContain(`job ${jobId}: ${ROUNDS} rounds, ${ROUNDS} recomputed from ${3 * ROUNDS} retained updates, models and strategy states match (kmeans)`);
     });
 
-    it.each([1, 3])('fails when a stored update of round %i changes, naming it', (round) => {
+    it.each([1, 3])('fails when a stored update of round %i changes, naming it', async (round) => {
       const u = db.prepare("SELECT sha256, weights FROM updates WHERE job = ? AND round = ? AND participant = 'site-1'").get(jobId, round) as { sha256: string; weights: Buffer };
       const changed = Buffer.from(u.weights);
       changed[5] ^= 0x01;
       const write = db.prepare("UPDATE updates SET weights = ? WHERE job = ? AND round = ? AND participant = 'site-1' AND sha256 = ?");
       write.run(changed, jobId, round, u.sha256);
       try {
-        expect(verifyStore(store, copy).failure?.where).toContain(`update of site-1, round ${round} of job ${jobId}`);
+        expect((await verifyStore(store, copy)).failure?.where).toContain(`update of site-1, round ${round} of job ${jobId}`);
       } finally {
         write.run(u.weights, jobId, round, u.sha256);
       }

@@ -60,7 +60,7 @@ describe('messages over the frame limit', () => {
     expect(await AdminApi.of(coordinator).job(jobId)).toMatchObject({ status: 'completed', round: 2 });
     const rounds = await AdminApi.of(coordinator).rounds(jobId);
     for (const round of rounds) expect(round.contributors.map((c) => c.participant).sort()).toEqual(['wide-a', 'wide-b']);
-    expect(coordinator.store.getModel(jobId)!.weights.length).toBe(17_001);
+    expect((await coordinator.store.getModel(jobId))!.weights.length).toBe(17_001);
     // statistics in ~25 pieces and each update in 2, for each agent
     expect(pieces.length).toBeGreaterThan(2 * (20 + 2 * 2));
   });

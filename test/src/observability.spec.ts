@@ -149,7 +149,7 @@ describe('health probes', () => {
     expect(await probe('/api/health/live')).toEqual({ status: 200, body: { status: 'ok' } });
     expect(await probe('/api/health/ready')).toEqual({ status: 200, body: { status: 'ready', store: 'ok' } });
     // The database gone from under the coordinator: its connection closed.
-    coordinator.store.close();
+    await coordinator.store.close();
     expect(await probe('/api/health/ready')).toEqual({ status: 503, body: { status: 'unready', store: 'failing' } });
     expect(await probe('/api/health/live')).toEqual({ status: 200, body: { status: 'ok' } });
   });

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { REPO_ROOT } from './harness';
+import { REPO_ROOT, type AdminApi } from './harness';
 
 export const COORDINATOR_CLI = path.join(REPO_ROOT, 'coordinator', 'dist', 'cli.js');
 export const AGENT_CLI = path.join(REPO_ROOT, 'participant-agent', 'dist', 'cli.js');
@@ -45,6 +45,19 @@ export function startCoordinatorProcess(args: string[]): Promise<Running & { url
     });
     running.child.on('exit', (code) => reject(new Error(`fl-coordinator exited ${code}: ${running.output()}`)));
   });
+}
+
+/** One agent per data file, as a partner runs it: `fl-agent keygen` in dir/NAME, its key registered by the admin, then `fl-agent run`. */
+export async function startRegisteredAgents(api: AdminApi, coordinatorUrl: string, dir: string, files: string[]): Promise<Running[]> {
+  const agents: Running[] = [];
+  for (const [i, data] of files.entries()) {
+    const name = `party-${i + 1}`;
+    const keyFile = path.join(dir, name, 'key.json');
+    const publicKey = /public key (\S+)/.exec(await runToEnd(AGENT_CLI, ['keygen', '--out', keyFile]))![1];
+    await api.request('POST', '/api/participants', { name, organisation: name, publicKey });
+    agents.push(run(AGENT_CLI, ['run', '--coordinator', coordinatorUrl, '--key', keyFile, '--data', data]));
+  }
+  return agents;
 }
 
 /** A port free on loopback now, for a process that must be restarted on the same address. */

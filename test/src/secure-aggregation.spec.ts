@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteStore, STORE_FILE, type RunningCoordinator } from '@fl/coordinator';
+import { SqliteStore, STORE_FILE, toArray, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import {
   AdminApi,
@@ -84,38 +84,38 @@ describe('secure aggregation in a running federation', () => {
       agents.forEach((a) => a.stop());
       await coordinator.close();
     }
-    store = new SqliteStore(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+    store = await SqliteStore.open(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
   });
 
-  afterAll(() => store?.close());
+  afterAll(async () => store?.close());
 
-  it('completes every job', () => {
-    for (const [name, id] of Object.entries(jobs)) expect({ name, status: store.getJob(id)!.status }).toEqual({ name, status: 'completed' });
+  it('completes every job', async () => {
+    for (const [name, id] of Object.entries(jobs)) expect({ name, status: (await store.getJob(id))!.status }).toEqual({ name, status: 'completed' });
     expect(logs.filter((line) => /ignored|error:|refused the/.test(line))).toEqual([]);
   });
 
-  it('reaches plain FedAvg’s model within the quantization error', () => {
-    const plain = store.getModel(jobs.plain, ROUNDS)!.weights;
-    const masked = store.getModel(jobs.secure, ROUNDS)!.weights;
+  it('reaches plain FedAvg’s model within the quantization error', async () => {
+    const plain = (await store.getModel(jobs.plain, ROUNDS))!.weights;
+    const masked = (await store.getModel(jobs.secure, ROUNDS))!.weights;
     expect(maxDifference(plain, masked)).toBeLessThan(1e-4);
     expect(maxDifference(plain, masked)).toBeGreaterThan(0);
-    for (const round of store.listRounds(jobs.secure)) expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3', 'site-4']);
+    for (const round of await store.listRounds(jobs.secure)) expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3', 'site-4']);
   });
 
-  it('recovers a site that dropped during unmasking: its input is in the sum', () => {
-    const [round] = store.listRounds(jobs.lateDropout);
+  it('recovers a site that dropped during unmasking: its input is in the sum', async () => {
+    const [round] = await store.listRounds(jobs.lateDropout);
     expect(round.contributors).toHaveLength(5);
     // (an answer of the job before may be acknowledged after it ended: only this job's count)
     expect(lateSteps.filter((step) => step.startsWith(jobs.lateDropout))).toEqual([`${jobs.lateDropout}:advertise`, `${jobs.lateDropout}:share`]);
-    expect(maxDifference(store.getModel(jobs.lateDropout, 1)!.weights, store.getModel(jobs.plain, 1)!.weights)).toBeLessThan(1e-4);
+    expect(maxDifference((await store.getModel(jobs.lateDropout, 1))!.weights, (await store.getModel(jobs.plain, 1))!.weights)).toBeLessThan(1e-4);
   });
 
-  it('recovers a site that dropped after sharing its keys: the sum is that of the others', () => {
-    const [round] = store.listRounds(jobs.dropout);
+  it('recovers a site that dropped after sharing its keys: the sum is that of the others', async () => {
+    const [round] = await store.listRounds(jobs.dropout);
     expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3']);
     expect(round.failures.map((f) => f.participant)).toEqual(['site-4']);
     // The same sites trained the same round of the plain job from the same model (same statistics, seeds): its FedAvg of the four is the reference.
-    const samples = new Map(store.listRounds(jobs.plain)[0].contributors.map((c) => [c.participant, c.numSamples]));
+    const samples = new Map((await store.listRounds(jobs.plain))[0].contributors.map((c) => [c.participant, c.numSamples]));
     const db = new Database(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
     let reference: Float32Array;
     try {
@@ -131,13 +131,13 @@ describe('secure aggregation in a running federation', () => {
     } finally {
       db.close();
     }
-    expect(maxDifference(store.getModel(jobs.plain, 0)!.weights, store.getModel(jobs.dropout, 0)!.weights)).toBe(0);
-    expect(maxDifference(store.getModel(jobs.dropout, 1)!.weights, reference)).toBeLessThan(1e-4);
-    expect(maxDifference(store.getModel(jobs.plain, 1)!.weights, reference)).toBeGreaterThan(1e-3);
+    expect(maxDifference((await store.getModel(jobs.plain, 0))!.weights, (await store.getModel(jobs.dropout, 0))!.weights)).toBe(0);
+    expect(maxDifference((await store.getModel(jobs.dropout, 1))!.weights, reference)).toBeLessThan(1e-4);
+    expect(maxDifference((await store.getModel(jobs.plain, 1))!.weights, reference)).toBeGreaterThan(1e-3);
   });
 
-  it('keeps no individual update of a secure job, in the store or the audit log', () => {
-    const kinds = [...store.auditRecords()].map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; round?: number } });
+  it('keeps no individual update of a secure job, in the store or the audit log', async () => {
+    const kinds = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; round?: number } });
     for (const id of [jobs.secure, jobs.lateDropout, jobs.dropout]) {
       const ofJob = kinds.filter((r) => r.data.job === id);
       expect(ofJob.map((r) => r.kind)).not.toContain('update.accepted');
@@ -146,7 +146,7 @@ describe('secure aggregation in a running federation', () => {
       expect(inputs.filter((r) => r.data.round === 0)).toHaveLength(5);
       expect(inputs.filter((r) => r.data.round! > 0)).toHaveLength(id === jobs.secure ? 5 * ROUNDS : id === jobs.lateDropout ? 5 : 4);
     }
-    const size = store.getModel(jobs.secure, 0)!.weights.length;
+    const size = (await store.getModel(jobs.secure, 0))!.weights.length;
     const rows = retainedInputs(coordinator.config.dataDir, jobs.secure, 'training');
     expect(rows).toHaveLength(5 * ROUNDS);
     for (const weights of rows) expect(weights.byteLength).toBe((size + 1) * 4);
@@ -154,8 +154,8 @@ describe('secure aggregation in a running federation', () => {
     expect(byteChiSquare(Buffer.concat(rows))).toBeLessThan(330);
   });
 
-  it('audit verify recomputes every secure round, and fails when a stored masked input changes', () => {
-    const { report, tampered } = verifyAndTamper(coordinator.config.dataDir, { job: jobs.secure, round: 2, participant: 'site-1' });
+  it('audit verify recomputes every secure round, and fails when a stored masked input changes', async () => {
+    const { report, tampered } = await verifyAndTamper(coordinator.config.dataDir, { job: jobs.secure, round: 2, participant: 'site-1' });
     expect(report.failure).toBeUndefined();
     expect(report.lines).toContain(`job ${jobs.secure}: ${ROUNDS} rounds, ${ROUNDS} recomputed from ${5 * ROUNDS} retained updates, models match; statistics recomputed from 5 masked inputs`);
     expect(report.lines).toContain(`job ${jobs.dropout}: 1 round, 1 recomputed from 4 retained updates, models match; statistics recomputed from 5 masked inputs`);

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SqliteStore, STORE_FILE, type RunningCoordinator } from '@fl/coordinator';
+import { SqliteStore, STORE_FILE, toArray, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import type { Preprocessing } from '@fl/shared';
 import {
@@ -109,12 +109,12 @@ describe('secure statistics in a running federation', () => {
       agents.forEach((a) => a.stop());
       await coordinator.close();
     }
-    store = new SqliteStore(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+    store = await SqliteStore.open(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
   });
 
   afterAll(() => store?.close());
 
-  it('refuses a secure job whose statistics cannot be sized, naming what to declare', () => {
+  it('refuses a secure job whose statistics cannot be sized, naming what to declare', async () => {
     expect(refusal.status).toBe(400);
     // the API names the first of what is missing, with its path
     expect(refusal.body).toEqual({
@@ -125,14 +125,14 @@ describe('secure statistics in a running federation', () => {
     });
   });
 
-  it('completes every job', () => {
-    for (const [name, id] of Object.entries(jobs)) expect({ name, status: store.getJob(id)!.status }).toEqual({ name, status: 'completed' });
+  it('completes every job', async () => {
+    for (const [name, id] of Object.entries(jobs)) expect({ name, status: (await store.getJob(id))!.status }).toEqual({ name, status: 'completed' });
     expect(logs.filter((line) => /ignored|error:|refused the|cannot answer/.test(line) && !line.includes(jobs.declined))).toEqual([]);
   });
 
-  it('builds the plain job’s preprocessing from the secure sum, within the fixed-point step', () => {
-    const plain = store.getJob(jobs.plain)!.preprocessing!;
-    const secure = store.getJob(jobs.secure)!.preprocessing!;
+  it('builds the plain job’s preprocessing from the secure sum, within the fixed-point step', async () => {
+    const plain = (await store.getJob(jobs.plain))!.preprocessing!;
+    const secure = (await store.getJob(jobs.secure))!.preprocessing!;
     expect(secure.rows).toBe(plain.rows);
     expect(secure.inputDim).toBe(plain.inputDim);
     expect(secure.target).toEqual(plain.target);
@@ -152,16 +152,16 @@ describe('secure statistics in a running federation', () => {
     expect(vocabulary(secure, 'Home')).toEqual({ name: 'Home', type: 'categorical', vocabulary: ['ignore', 'other', 'owner', 'parents', 'priv', 'rent'] });
   });
 
-  it('trains from it to plain FedAvg’s model within the quantization error', () => {
-    const plain = store.getModel(jobs.plain, 2)!.weights;
-    const secure = store.getModel(jobs.secure, 2)!.weights;
+  it('trains from it to plain FedAvg’s model within the quantization error', async () => {
+    const plain = (await store.getModel(jobs.plain, 2))!.weights;
+    const secure = (await store.getModel(jobs.secure, 2))!.weights;
     expect(maxDifference(plain, secure)).toBeLessThan(1e-3);
   });
 
-  it('keeps no site’s statistics, in the store or the audit log', () => {
-    expect(Object.keys(store.getJob(jobs.plain)!.admission.reportedRows).sort()).toEqual(SITES);
-    expect(store.getJob(jobs.secure)!.admission).toEqual({ reportedRows: {}, excluded: [] });
-    const records = [...store.auditRecords()].map(({ text }) => JSON.parse(text) as { kind: string; data: Record<string, unknown> & { job?: string; round?: number } });
+  it('keeps no site’s statistics, in the store or the audit log', async () => {
+    expect(Object.keys((await store.getJob(jobs.plain))!.admission.reportedRows).sort()).toEqual(SITES);
+    expect((await store.getJob(jobs.secure))!.admission).toEqual({ reportedRows: {}, excluded: [] });
+    const records = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: Record<string, unknown> & { job?: string; round?: number } });
     const ofJob = records.filter((r) => r.data.job === jobs.secure);
     expect([...new Set(ofJob.map((r) => r.kind))].sort()).toEqual(['job.created', 'model.committed', 'model.initial', 'secagg.input', 'secagg.unmasked', 'statistics.secure']);
     const statistics = ofJob.filter((r) => r.kind === 'statistics.secure');
@@ -175,55 +175,55 @@ describe('secure statistics in a running federation', () => {
     expect(byteChiSquare(Buffer.concat(rows))).toBeLessThan(330);
   });
 
-  it('recovers a site that dropped during the statistics phase: the statistics are those of the others', () => {
+  it('recovers a site that dropped during the statistics phase: the statistics are those of the others', async () => {
     expect(dropperSteps).toEqual([`${jobs.dropout}:advertise`, `${jobs.dropout}:share`]);
-    const [record] = [...store.auditRecords()]
+    const [record] = (await toArray(store.auditRecords()))
       .map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; contributors?: { participant: string }[] } })
       .filter((r) => r.kind === 'statistics.secure' && r.data.job === jobs.dropout);
     expect(record.data.contributors!.map((c) => c.participant).sort()).toEqual(SITES.slice(0, 4));
-    const reported = store.getJob(jobs.plain)!.admission.reportedRows;
-    const dropout = store.getJob(jobs.dropout)!.preprocessing!;
+    const reported = (await store.getJob(jobs.plain))!.admission.reportedRows;
+    const dropout = (await store.getJob(jobs.dropout))!.preprocessing!;
     expect(dropout.rows).toBe(SITES.slice(0, 4).reduce((n, site) => n + reported[site], 0));
-    expect(dropout.rows).toBeLessThan(store.getJob(jobs.plain)!.preprocessing!.rows);
-    for (const round of store.listRounds(jobs.dropout)) expect(round.contributors.map((c) => c.participant).sort()).toEqual(SITES.slice(0, 4));
+    expect(dropout.rows).toBeLessThan((await store.getJob(jobs.plain))!.preprocessing!.rows);
+    for (const round of await store.listRounds(jobs.dropout)) expect(round.contributors.map((c) => c.participant).sort()).toEqual(SITES.slice(0, 4));
   });
 
-  it('gathers the vocabularies held by at least two sites; the one held by one site never reaches the coordinator', () => {
+  it('gathers the vocabularies held by at least two sites; the one held by one site never reaches the coordinator', async () => {
     expect(expected[0]).not.toContain(RARE);
     expect(expected[0].length).toBeGreaterThan(3);
-    const preprocessing = store.getJob(jobs.gathered)!.preprocessing!;
+    const preprocessing = (await store.getJob(jobs.gathered))!.preprocessing!;
     const vocabularies = GATHERED.map((name) => preprocessing.features.find((f) => f.name === name));
     expect(vocabularies).toEqual(GATHERED.map((name, g) => ({ name, type: 'categorical', vocabulary: expected[g] })));
     // the store (models, masked inputs, audit log) holds the rare value nowhere
     const files = fs.readdirSync(coordinator.config.dataDir).filter((f) => f.startsWith(STORE_FILE));
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) expect(fs.readFileSync(path.join(coordinator.config.dataDir, file)).includes(RARE)).toBe(false);
-    expect(store.getJob(jobs.gathered)!.status).toBe('completed');
+    expect((await store.getJob(jobs.gathered))!.status).toBe('completed');
   });
 
-  it('goes on without a site whose data the secure statistics cannot hold, which says why', () => {
+  it('goes on without a site whose data the secure statistics cannot hold, which says why', async () => {
     // it says so for the statistics, then for each round, which goes on without it
     expect(logs.filter((line) => line.includes(jobs.declined) && /cannot answer/.test(line))).toEqual(
       ['statistics', 'round 1: cannot answer the train', 'round 2: cannot answer the train'].map((what) =>
         expect.stringMatching(new RegExp(`^site-1 .*${what}.* \\[DATA_TARGET_UNKNOWN_CLASS\\]: 1 rows have a target value outside the job's classes`)),
       ),
     );
-    expect(store.getJob(jobs.declined)!.status).toBe('completed');
-    const [record] = [...store.auditRecords()]
+    expect((await store.getJob(jobs.declined))!.status).toBe('completed');
+    const [record] = (await toArray(store.auditRecords()))
       .map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; contributors?: { participant: string }[] } })
       .filter((r) => r.kind === 'statistics.secure' && r.data.job === jobs.declined);
     expect(record.data.contributors!.map((c) => c.participant).sort()).toEqual(['site-0', 'site-2', 'site-3']);
   });
 
-  it('audit verify recomputes the statistics sums, and fails when a stored masked statistics input changes', () => {
-    const { report, tampered } = verifyAndTamper(coordinator.config.dataDir, { job: jobs.secure, round: 0, participant: 'site-1' });
+  it('audit verify recomputes the statistics sums, and fails when a stored masked statistics input changes', async () => {
+    const { report, tampered } = await verifyAndTamper(coordinator.config.dataDir, { job: jobs.secure, round: 0, participant: 'site-1' });
     expect(report.failure).toBeUndefined();
     expect(report.lines).toContain(`job ${jobs.secure}: 2 rounds, 2 recomputed from 10 retained updates, models match; statistics recomputed from 5 masked inputs`);
     expect(report.lines).toContain(`job ${jobs.dropout}: 2 rounds, 2 recomputed from 8 retained updates, models match; statistics recomputed from 4 masked inputs`);
     expect(report.lines).toContain(`job ${jobs.gathered}: 2 rounds, 2 recomputed from 8 retained updates, models match; vocabularies recomputed; statistics recomputed from 4 masked inputs`);
     expect(tampered.failure?.where).toContain(`update of site-1, round 0 of job ${jobs.secure}`);
     // a masked input of the vocabulary's values round
-    const values = verifyAndTamper(coordinator.config.dataDir, { job: jobs.gathered, round: -1, participant: 'site-2' });
+    const values = await verifyAndTamper(coordinator.config.dataDir, { job: jobs.gathered, round: -1, participant: 'site-2' });
     expect(values.tampered.failure?.where).toContain(`update of site-2, round -1 of job ${jobs.gathered}`);
   });
 });

@@ -56,31 +56,31 @@ describe('every strategy in a running federation', () => {
     }
   });
 
-  it('completes every job with all three sites in every round, the agents ignoring no request', () => {
-    const store = new SqliteStore(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+  it('completes every job with all three sites in every round, the agents ignoring no request', async () => {
+    const store = await SqliteStore.open(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
     try {
       for (const [name, id] of jobs) {
-        const job = store.getJob(id)!;
+        const job = (await store.getJob(id))!;
         expect({ name, status: job.status, round: job.round }).toEqual({ name, status: 'completed', round: ROUNDS });
         expect(job.spec.strategy).toEqual(StrategySpecSchema.parse(STRATEGIES.find((s) => s.name === name)));
-        for (const round of store.listRounds(id)) expect(round.contributors).toHaveLength(3);
+        for (const round of await store.listRounds(id)) expect(round.contributors).toHaveLength(3);
       }
     } finally {
-      store.close();
+      await store.close();
     }
     expect(logs.filter((line) => /ignored|error:/.test(line))).toEqual([]);
   });
 
-  it('stores each round’s strategy state: SCAFFOLD’s control variates, one per site, FedAdam’s moments', () => {
-    const store = new SqliteStore(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
+  it('stores each round’s strategy state: SCAFFOLD’s control variates, one per site, FedAdam’s moments', async () => {
+    const store = await SqliteStore.open(path.join(coordinator.config.dataDir, STORE_FILE), { readonly: true });
     try {
-      const scaffold = decodeState(store.getStrategyStateBytes(jobs.get('scaffold')!, ROUNDS)!)!;
+      const scaffold = decodeState((await store.getStrategyStateBytes(jobs.get('scaffold')!, ROUNDS))!)!;
       expect(Object.keys(scaffold)).toEqual(['c', 'c/site-0', 'c/site-1', 'c/site-2']);
-      const adam = decodeState(store.getStrategyState(jobs.get('fedadam')!)!.bytes)!;
+      const adam = decodeState((await store.getStrategyState(jobs.get('fedadam')!))!.bytes)!;
       expect(Object.keys(adam)).toEqual(['m', 'v']);
       expect(adam.v.some((v) => v > 0)).toBe(true);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -89,20 +89,20 @@ describe('every strategy in a running federation', () => {
     let db: Database.Database;
     let store: SqliteStore;
 
-    beforeAll(() => {
+    beforeAll(async () => {
       copy = path.join(tempDir('strategies-tamper'), STORE_FILE);
       fs.copyFileSync(path.join(coordinator.config.dataDir, STORE_FILE), copy);
       db = new Database(copy);
-      store = new SqliteStore(copy, { readonly: true });
+      store = await SqliteStore.open(copy, { readonly: true });
     });
 
-    afterAll(() => {
-      store?.close();
+    afterAll(async () => {
+      await store?.close();
       db?.close();
     });
 
-    it('recomputes every round of every strategy, models and states', () => {
-      const report = verifyStore(store, copy);
+    it('recomputes every round of every strategy, models and states', async () => {
+      const report = await verifyStore(store, copy);
       expect(report.failure).toBeUndefined();
       expect(report.counts.roundsRecomputed).toBe(ROUNDS * STRATEGIES.length);
       for (const [name, id] of jobs) {
@@ -112,32 +112,32 @@ describe('every strategy in a running federation', () => {
     });
 
     /** Changes one byte of a stored blob, verifies, and puts it back. */
-    function withFlippedByte(table: string, column: string, where: string, params: unknown[], offset: number) {
+    async function withFlippedByte(table: string, column: string, where: string, params: unknown[], offset: number) {
       const { bytes } = db.prepare(`SELECT ${column} AS bytes FROM ${table} WHERE ${where}`).get(...params) as { bytes: Buffer };
       const changed = Buffer.from(bytes);
       changed[offset] ^= 0x01;
       const write = db.prepare(`UPDATE ${table} SET ${column} = ? WHERE ${where}`);
       write.run(changed, ...params);
       try {
-        return verifyStore(store, copy);
+        return await verifyStore(store, copy);
       } finally {
         write.run(bytes, ...params);
       }
     }
 
-    it.each(['fedadam', 'scaffold', 'fedavgm'])('fails when a stored state of %s changes, naming it', (name) => {
+    it.each(['fedadam', 'scaffold', 'fedavgm'])('fails when a stored state of %s changes, naming it', async (name) => {
       const job = jobs.get(name)!;
       const { size } = db.prepare('SELECT length(state) AS size FROM strategy_states WHERE job = ? AND round = 2').get(job) as { size: number };
       for (const offset of [0, size - 1]) {
-        const report = withFlippedByte('strategy_states', 'state', 'job = ? AND round = 2', [job], offset);
+        const report = await withFlippedByte('strategy_states', 'state', 'job = ? AND round = 2', [job], offset);
         expect(report.failure?.where).toBe(`strategy state after round 2 of job ${job} (table strategy_states of ${copy})`);
       }
     });
 
-    it.each(['median', 'krum', 'fedprox', 'scaffold'])('fails when a stored update of %s changes, naming it', (name) => {
+    it.each(['median', 'krum', 'fedprox', 'scaffold'])('fails when a stored update of %s changes, naming it', async (name) => {
       const job = jobs.get(name)!;
       const u = db.prepare("SELECT participant, sha256 FROM updates WHERE job = ? AND round = 3 AND participant = 'site-1'").get(job) as { participant: string; sha256: string };
-      const report = withFlippedByte('updates', 'weights', 'job = ? AND round = 3 AND participant = ? AND sha256 = ?', [job, u.participant, u.sha256], 7);
+      const report = await withFlippedByte('updates', 'weights', 'job = ? AND round = 3 AND participant = ? AND sha256 = ?', [job, u.participant, u.sha256], 7);
       expect(report.failure?.where).toContain(`update of site-1, round 3 of job ${job}`);
     });
 

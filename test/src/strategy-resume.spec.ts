@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { SqliteStore, STORE_FILE, type JobRecord, type RoundRecord } from '@fl/coordinator';
 import { decodeState } from '@fl/shared';
 import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, tempDir } from './harness';
-import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, freePort, type Running } from './processes';
+import { COORDINATOR_CLI, freePort, runToEnd, startCoordinatorProcess, startRegisteredAgents, type Running } from './processes';
 
 jest.setTimeout(300_000);
 
@@ -39,13 +39,7 @@ describe('a SCAFFOLD job through a coordinator killed with SIGKILL', () => {
     api = new AdminApi(coordinator.url, token);
     const file = `${DATA_DIR}/breast_cancer.csv`;
     const split = splitCsv(file, 3, { seed: 8, holdout: 0, dir });
-    for (const [i, data] of split.parties.entries()) {
-      const name = `party-${i + 1}`;
-      const keyFile = path.join(dir, name, 'key.json');
-      const publicKey = /public key (\S+)/.exec(await runToEnd(AGENT_CLI, ['keygen', '--out', keyFile]))![1];
-      await api.request('POST', '/api/participants', { name, organisation: name, publicKey });
-      processes.push(run(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFile, '--data', data]));
-    }
+    processes.push(...(await startRegisteredAgents(api, coordinator.url, dir, split.parties)));
     const created = await api.request<JobRecord>('POST', '/api/jobs', {
       model: 'logistic',
       features: featuresOf(file, 'diagnosis'),
@@ -66,7 +60,7 @@ describe('a SCAFFOLD job through a coordinator killed with SIGKILL', () => {
     await eventually(async () => (await api.request<JobRecord>('GET', `/api/jobs/${jobId}`)).body.status, (s) => s === 'completed' || s === 'failed', 180_000);
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   });
 
@@ -79,14 +73,14 @@ describe('a SCAFFOLD job through a coordinator killed with SIGKILL', () => {
     expect(rounds.map((r) => r.round)).toEqual(Array.from({ length: ROUNDS }, (_, i) => i + 1));
   });
 
-  it('kept a control variate for every site through to the last round', () => {
-    const store = new SqliteStore(path.join(dir, 'coordinator', STORE_FILE), { readonly: true });
+  it('kept a control variate for every site through to the last round', async () => {
+    const store = await SqliteStore.open(path.join(dir, 'coordinator', STORE_FILE), { readonly: true });
     try {
-      const stored = store.getStrategyState(jobId)!;
+      const stored = (await store.getStrategyState(jobId))!;
       expect(stored.round).toBe(ROUNDS);
       expect(Object.keys(decodeState(stored.bytes)!)).toEqual(['c', 'c/party-1', 'c/party-2', 'c/party-3']);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

@@ -6,7 +6,7 @@
  * decisions, invitations). Dashboards send nothing here: every change goes
  * through the REST API, where the roles are enforced.
  */
-import { Inject, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayInit } from '@nestjs/websockets';
 import type { Namespace } from 'socket.io';
 import { ADMIN_NAMESPACE, type AdminHandshakeAuth, type AdminLiveEvents, type AuditLiveEvent, type ErrorBody, type ParticipantPresence } from '@fl/shared';
@@ -33,10 +33,10 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
   ) {}
 
   afterInit(namespace: AdminNamespace): void {
-    namespace.use((socket, next) => {
+    namespace.use(async (socket, next) => {
       // Both roles may watch: nothing can be changed through this namespace.
       const token = (socket.handshake.auth as Partial<AdminHandshakeAuth> | undefined)?.token;
-      if (this.credentials.identify(token)) {
+      if (await this.credentials.identify(token).catch(() => null)) {
         (socket.data as { token?: unknown }).token = token;
         return next();
       }
@@ -44,13 +44,24 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
       // socket.io sends `data` to the client with the connect_error.
       next(Object.assign(new Error(body.message), { data: body }));
     });
-    // A round's ε follows from its job's spec, as in the REST view.
-    const onJob = (event: JobEvent) => namespace.emit('job', toJobLiveEvent(event, event.type === 'status' ? undefined : this.store.getJob(event.job)?.spec));
+    // A round's ε follows from its job's spec, as in the REST view; one queue keeps the events in the order they happened.
+    let jobEvents = Promise.resolve();
+    const onJob = (event: JobEvent) => {
+      jobEvents = jobEvents
+        .then(async () => {
+          namespace.emit('job', toJobLiveEvent(event, event.type === 'status' ? undefined : (await this.store.getJob(event.job))?.spec));
+        })
+        .catch((err: unknown) => Logger.warn(`live job event not sent: ${(err as Error).message}`, 'AdminGateway'));
+    };
     const onPresence = (p: ParticipantPresence) => namespace.emit('participant', { name: p.name, online: p.online, lastSeen: p.lastSeen });
     // A token that stops working (signed out, revoked, its user removed, its session expired) stops the feed too.
     const recheck = () => {
       for (const socket of namespace.sockets.values()) {
-        if (!this.credentials.identify((socket.data as { token?: unknown }).token)) socket.disconnect(true);
+        void this.credentials.identify((socket.data as { token?: unknown }).token).then(
+          (principal) => principal || socket.disconnect(true),
+          // A store that cannot answer now (stopping) cuts no feed: the next check decides.
+          () => undefined,
+        );
       }
     };
     const expiries = setInterval(recheck, 60_000).unref();

@@ -35,9 +35,9 @@ export class HealthController {
   /** A real query on the store; its error goes to the log, not to the unauthenticated caller. */
   @Get('ready')
   @Public()
-  ready(@Res({ passthrough: true }) response: Response): ReadinessView {
+  async ready(@Res({ passthrough: true }) response: Response): Promise<ReadinessView> {
     try {
-      this.store.auditHead();
+      await this.store.auditHead();
       return { status: 'ready', store: 'ok' };
     } catch (err) {
       this.log.error(`readiness: the store did not answer: ${(err as Error).message}`);

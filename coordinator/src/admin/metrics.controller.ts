@@ -32,7 +32,7 @@ export class MetricsController implements OnModuleDestroy {
       metrics.roundDuration.observe(Math.max(0, event.round.closedAt - event.round.startedAt) / 1000);
     };
     // Counted from the head's moves: one event may stand for several records (a round's updates come as one).
-    let head = store.auditHead()?.seq ?? 0;
+    let head = audit.headSeq;
     const onAudit = (event: AuditLiveEvent) => {
       if (event.head > head) metrics.auditAppends.inc(event.head - head);
       head = Math.max(head, event.head);
@@ -56,7 +56,7 @@ export class MetricsController implements OnModuleDestroy {
     this.metrics.participantsConnected.set(this.connections.online().length);
     this.metrics.leader.set(this.engine.led);
     const counts = new Map<string, number>(JobStatusSchema.options.map((status) => [status, 0]));
-    for (const job of this.store.listJobs()) counts.set(job.status, (counts.get(job.status) ?? 0) + 1);
+    for (const job of await this.store.listJobs()) counts.set(job.status, (counts.get(job.status) ?? 0) + 1);
     for (const [status, count] of counts) this.metrics.jobs.set({ status }, count);
     const { contentType, body } = await this.metrics.scrape();
     response.setHeader('Content-Type', contentType);

@@ -16,6 +16,7 @@ import { anchorOf, AuditRecordSchema, parseAnchors, type AuditAnchor } from '@fl
 import type { CoordinatorLogger } from '../logger';
 import type { Store } from '../storage/store';
 import type { AuditLog } from './audit-log';
+import { firstRecord } from './store-source';
 
 export class AuditAnchors {
   private anchoredSeq = 0;
@@ -23,6 +24,8 @@ export class AuditAnchors {
   /** the head waiting for the sink, and whether a request is under way */
   private unsent: AuditAnchor | undefined;
   private sending = false;
+  /** the anchoring under way: one at a time, so that the file's heads stay in order */
+  private anchoring: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: Store,
@@ -30,19 +33,23 @@ export class AuditAnchors {
     private readonly log: CoordinatorLogger,
     private readonly sinkUrl?: string,
   ) {
+    this.anchoredSeq = this.lastAnchored()?.seq ?? 0;
+  }
+
+  /** Logs an error when the log ends before the last head anchored: records were removed. */
+  async checkHead(): Promise<void> {
     const last = this.lastAnchored();
-    const head = store.auditHead();
+    const head = await this.store.auditHead();
     if (last && (!head || head.seq < last.seq)) {
-      log.error(`the audit log ends at record ${head?.seq ?? 0}, but record ${last.seq} was anchored in ${file}: records were removed; run fl-coordinator audit verify`);
+      this.log.error(`the audit log ends at record ${head?.seq ?? 0}, but record ${last.seq} was anchored in ${this.file}: records were removed; run fl-coordinator audit verify`);
     }
-    this.anchoredSeq = last?.seq ?? 0;
   }
 
   /** Anchors the head after every commit the log reports, and the current one now. */
   watch(audit: AuditLog): () => void {
-    const onAppended = () => (this.scheduled ??= setImmediate(() => this.anchor()));
+    const onAppended = () => (this.scheduled ??= setImmediate(() => void this.anchor()));
     audit.events.on('appended', onAppended);
-    this.anchor();
+    void this.anchor();
     return () => {
       audit.events.off('appended', onAppended);
       if (this.scheduled) clearImmediate(this.scheduled);
@@ -50,13 +57,22 @@ export class AuditAnchors {
   }
 
   /** Appends the store's head, if newer than the last anchored. */
-  anchor(now = Date.now()): void {
+  anchor(now = Date.now()): Promise<void> {
     this.scheduled = undefined;
+    this.anchoring = this.anchoring.then(() => this.anchorHead(now)).catch((err: Error) => {
+      // A store closed meanwhile (the coordinator stopping) has nothing left to anchor.
+      if (this.store.isOpen) this.log.error(`cannot anchor the audit head: ${err.message}`);
+    });
+    return this.anchoring;
+  }
+
+  private async anchorHead(now: number): Promise<void> {
     // A store closed before the app (a failed start, a test) has nothing left to anchor.
     if (!this.store.isOpen) return;
-    const head = this.store.auditHead();
+    const head = await this.store.auditHead();
     if (!head || head.seq <= this.anchoredSeq) return;
-    const [stored] = this.store.auditRecords(head.seq - 1, 1);
+    const stored = await firstRecord(this.store, head.seq - 1);
+    if (!stored) return;
     const anchor = anchorOf(AuditRecordSchema.parse(JSON.parse(stored.text)), now);
     try {
       fs.appendFileSync(this.file, JSON.stringify(anchor) + '\n', { mode: 0o600 });

@@ -26,7 +26,7 @@ interface Deferred {
   data: Record<string, unknown>;
   at: number;
   /** what is stored with the record, e.g. the retained update */
-  write?: () => void;
+  write?: () => Promise<void>;
   /** sealed when deferred, for the place after the record before it (the head then, or the last deferred); with its stored text */
   sealed: { record: AuditRecord; text: string };
 }
@@ -40,20 +40,41 @@ interface AuditAppended {
 /** The last record's number and hash; undefined for an empty log. */
 type Head = { seq: number; hash: string } | undefined;
 
+/** What one transaction wrote: the head after it and the kinds of its records. */
+interface Written {
+  head: Head;
+  kinds: AuditKind[];
+  /** the deferred records it took: deferred again if the transaction fails */
+  taken?: Deferred[];
+}
+
 export class AuditLog {
   private deferred: Deferred[] = [];
   /** 'appended' (AuditAppended), e.g. for the dashboards' live view */
   readonly events = new EventEmitter();
-  private written: AuditKind[] = [];
+  /**
+   * The head as this process last wrote or read it: deferred records are sealed
+   * for the place after it without a read. Only a guess: the write checks the
+   * stored head and seals again where another writer moved it.
+   */
+  private head: Head;
 
-  constructor(
+  private constructor(
     private readonly store: Store,
     private readonly identity: CoordinatorIdentity,
-  ) {
-    // The first record names the key that signs every record after it.
-    if (!store.auditHead()) {
-      this.append('coordinator.key', 'coordinator', { publicKey: identity.publicKey, fingerprint: identity.fingerprint });
-    }
+  ) {}
+
+  /** The last record's number as this process knows it; 0 for an empty log. */
+  get headSeq(): number {
+    return this.head?.seq ?? 0;
+  }
+
+  /** The log of a store; the first record names the key that signs every record after it. */
+  static async open(store: Store, identity: CoordinatorIdentity): Promise<AuditLog> {
+    const log = new AuditLog(store, identity);
+    log.head = await store.auditHead();
+    if (!log.head) await log.append('coordinator.key', 'coordinator', { publicKey: identity.publicKey, fingerprint: identity.fingerprint });
+    return log;
   }
 
   /**
@@ -61,62 +82,76 @@ export class AuditLog {
    * transaction get it committed with their change; the head is read from the
    * store each time, so a rolled back transaction leaves no gap in the chain.
    */
-  append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at = Date.now()): AuditRecord {
-    return this.inTransaction(() => this.write(kind, actor, data as Record<string, unknown>, at, this.writeDeferred()));
+  append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at = Date.now()): Promise<AuditRecord> {
+    return this.inTransaction(async (written) => {
+      written.head = await this.writeDeferred(written);
+      return this.write(written, kind, actor, data as Record<string, unknown>, at);
+    });
   }
 
   /** Records an act whose effect lives in memory until flush(); `write` stores what goes with it. */
-  defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, write?: () => void, at = Date.now()): void {
+  defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, write?: () => Promise<void>, at = Date.now()): void {
     const last = this.deferred.at(-1)?.sealed.record;
-    const record = this.seal(kind, actor, data as Record<string, unknown>, at, last ?? this.store.auditHead());
+    const record = this.seal(kind, actor, data as Record<string, unknown>, at, last ?? this.head);
     this.deferred.push({ kind, actor, data: data as Record<string, unknown>, at, write, sealed: { record, text: auditText(record) } });
   }
 
   /** Writes the deferred records, in one transaction. */
-  flush(): void {
-    if (this.deferred.length > 0) this.inTransaction(() => this.writeDeferred());
+  async flush(): Promise<void> {
+    if (this.deferred.length > 0) await this.inTransaction(async (written) => void (await this.writeDeferred(written)));
   }
 
-  /** Writes the deferred records; answers the head after them, so that the next record need not read it back. */
-  private writeDeferred(): Head {
+  /**
+   * Writes the deferred records; answers the head after them, so that the next
+   * record need not read it back. The head is read first: in a transaction that
+   * makes this one the log's writer (Store.auditHead), and the records deferred
+   * until then are taken in the order they were deferred.
+   */
+  private async writeDeferred(written: Written): Promise<Head> {
+    let head = await this.store.auditHead();
     const deferred = this.deferred;
     this.deferred = [];
-    let head = this.store.auditHead();
+    written.taken = deferred;
     for (const d of deferred) {
       const { record, text } = d.sealed;
       const inPlace = record.seq === (head?.seq ?? 0) + 1 && record.prev === (head?.hash ?? AUDIT_GENESIS);
-      head = inPlace ? this.put(d.kind, record, text) : this.write(d.kind, d.actor, d.data, d.at, head);
-      d.write?.();
+      head = inPlace ? await this.put(written, d.kind, record, text) : await this.write(written, d.kind, d.actor, d.data, d.at, head);
+      await d.write?.();
     }
     return head;
   }
 
   /** Runs fn in a transaction; if it fails, the deferred records it took are deferred again, for the next one. */
-  private inTransaction<T>(fn: () => T): T {
-    const deferred = this.deferred;
-    this.written = [];
+  private async inTransaction<T>(fn: (written: Written) => Promise<T>): Promise<T> {
+    const written: Written = { head: undefined, kinds: [] };
     let result: T;
     try {
-      result = this.store.transaction(fn);
+      result = await this.store.transaction(() => fn(written));
     } catch (err) {
-      this.deferred = deferred.concat(this.deferred.filter((d) => !deferred.includes(d)));
-      this.written = [];
+      if (written.taken) this.deferred = written.taken.concat(this.deferred);
       throw err;
     }
-    const kinds = [...new Set(this.written)];
-    this.written = [];
-    if (kinds.length) this.events.emit('appended', { head: this.store.auditHead()!.seq, kinds } satisfies AuditAppended);
+    // Told once committed: inside a caller's transaction, only when (and if) that one commits.
+    this.store.afterCommit(() => {
+      if (written.head) this.head = written.head;
+      const kinds = [...new Set(written.kinds)];
+      if (kinds.length && written.head) this.events.emit('appended', { head: written.head.seq, kinds } satisfies AuditAppended);
+    });
     return result;
   }
 
-  private write(kind: AuditKind, actor: string, data: Record<string, unknown>, at: number, head: Head): AuditRecord {
-    return this.put(kind, this.seal(kind, actor, data, at, head));
+  private async write(written: Written, kind: AuditKind, actor: string, data: Record<string, unknown>, at: number, head: Head = written.head): Promise<AuditRecord> {
+    const record = this.seal(kind, actor, data, at, head);
+    await this.put(written, kind, record);
+    return record;
   }
 
-  private put(kind: AuditKind, record: AuditRecord, text = auditText(record)): AuditRecord {
-    this.store.appendAudit(record.seq, text);
-    this.written.push(kind);
-    return record;
+  private async put(written: Written, kind: AuditKind, record: AuditRecord, text = auditText(record)): Promise<{ seq: number; hash: string }> {
+    await this.store.appendAudit(record.seq, text);
+    written.kinds.push(kind);
+    const head = { seq: record.seq, hash: record.hash };
+    written.head = head;
+    return head;
   }
 
   /** The record for the place after `head`. */

@@ -10,27 +10,27 @@ import { AUDIT_ANCHORS_FILE, encodeKey, FlError, generateKeyPair } from '@fl/sha
 import { CoordinatorLogger } from '../logger';
 import { AuditAnchors } from './audit-anchors';
 import { CoordinatorIdentity } from '../identity/identity';
-import { SqliteStore } from '../storage/store.sqlite';
+import { SqliteStore, STORE_FILE } from '../storage/store.sqlite';
 import { AuditLog } from './audit-log';
 import { AuditVerifier } from './audit-verifier';
 import { verifyStore } from './store-source';
 
-function setup() {
+async function setup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-verifier-'));
-  const file = path.join(dir, 'store.sqlite');
-  const store = new SqliteStore(file);
-  const audit = new AuditLog(store, CoordinatorIdentity.fromDataDir(dir));
-  const register = (name: string) => {
+  const file = path.join(dir, STORE_FILE);
+  const store = await SqliteStore.open(file);
+  const audit = await AuditLog.open(store, CoordinatorIdentity.fromDataDir(dir));
+  const register = async (name: string) => {
     const participant = { name, organisation: name, country: '', publicKey: encodeKey(generateKeyPair().publicKey) };
-    store.transaction(() => {
-      store.addParticipant({ ...participant, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
-      audit.append('participant.registered', 'user:test', participant);
+    await store.transaction(async () => {
+      await store.addParticipant({ ...participant, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
+      await audit.append('participant.registered', 'user:test', participant);
     });
   };
-  for (const name of ['a', 'b', 'c']) register(name);
+  for (const name of ['a', 'b', 'c']) await register(name);
   const warnings: string[] = [];
   const anchors = path.join(dir, AUDIT_ANCHORS_FILE);
-  const verifier = (at = file) => new AuditVerifier(store, at, anchors, (level, message) => level === 'warn' && warnings.push(message));
+  const verifier = (at = dir) => new AuditVerifier(store, { dataDir: at }, anchors, (level, message) => level === 'warn' && warnings.push(message));
   return { dir, file, store, register, warnings, verifier, anchors, audit };
 }
 
@@ -45,27 +45,27 @@ async function loopTurnedDuring<T>(promise: () => Promise<T>): Promise<[T, boole
 describe('the audit verifier', () => {
   it('verifies on a thread while the event loop goes on, and reports what verifyStore reports', async () => {
     // Prepare
-    const { store, warnings, verifier, anchors } = setup();
+    const { store, warnings, verifier, anchors } = await setup();
     // Execute
     const [report, turned] = await loopTurnedDuring(() => verifier().verify());
     // Assert
     expect(turned).toBe(true);
     expect(warnings).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(report.lines).toEqual(verifyStore(store, undefined, { anchorsFile: anchors }).lines);
+    expect(report.lines).toEqual((await verifyStore(store, undefined, { anchorsFile: anchors })).lines);
     expect(report.lines.at(-1)).toBe('store tables: 3 participants, 0 jobs and 0 rounds agree with the log');
-    store.close();
+    await store.close();
   });
 
   it('holds the log to the heads anchored beside the store: records cut from its end fail', async () => {
     // Prepare: every head anchored as it is written, then the newest record deleted behind the log's back
-    const { file, store, register, verifier, anchors, audit } = setup();
+    const { file, store, register, verifier, anchors, audit } = await setup();
     const anchoring = new AuditAnchors(store, anchors, new CoordinatorLogger('error', () => undefined));
     const unwatch = anchoring.watch(audit);
-    register('d');
+    await register('d');
     await new Promise((resolve) => setImmediate(resolve));
     unwatch();
-    const head = store.auditHead()!;
+    const head = (await store.auditHead())!;
     expect((await verifier().verify()).ok).toBe(true);
     const other = new Database(file);
     other.prepare('DELETE FROM audit WHERE seq = ?').run(head.seq);
@@ -78,12 +78,12 @@ describe('the audit verifier', () => {
       where: 'the audit anchors',
       reason: expect.stringMatching(new RegExp(`^the log ends at record ${head.seq - 1}, but record ${head.seq} was anchored at .*: records were removed from its end$`)),
     });
-    store.close();
+    await store.close();
   });
 
   it('names an inconsistency in the store as verifyStore does', async () => {
     // Prepare: a participant's status changed behind the log's back
-    const { file, store, warnings, verifier } = setup();
+    const { file, store, warnings, verifier } = await setup();
     const other = new Database(file);
     other.prepare("UPDATE participants SET status = 'revoked' WHERE name = 'b'").run();
     other.close();
@@ -93,40 +93,38 @@ describe('the audit verifier', () => {
     expect(warnings).toEqual([]);
     expect(report.ok).toBe(false);
     expect(report.failure).toEqual({ where: 'participant b (table participants of the store)', reason: 'it is revoked, the audit log says approved' });
-    expect(report.failure).toEqual(verifyStore(store).failure);
-    store.close();
+    expect(report.failure).toEqual((await verifyStore(store)).failure);
+    await store.close();
   });
 
-  it('reads one snapshot: a participant added while the log is verified is not in the tables it checks', () => {
+  it('reads one snapshot: a participant added while the log is verified is not in the tables it checks', async () => {
     // Prepare: a read-only connection, as the thread's, and the writer going on
-    const { file, store, register } = setup();
-    const reader = new SqliteStore(file, { readonly: true });
-    let added = false;
+    const { file, store, register } = await setup();
+    const reader = await SqliteStore.open(file, { readonly: true });
+    let added: Promise<void> | undefined;
     // Execute: the writer commits between the log's verification and the tables'
-    const report = verifyStore(reader, 'the store', {
+    const report = await verifyStore(reader, 'the store', {
       onLine: (line) => {
-        if (line.startsWith('chain:') && !added) {
-          register('d');
-          added = true;
-        }
+        if (line.startsWith('chain:') && !added) added = register('d');
       },
     });
     // Assert
-    expect(added).toBe(true);
+    await added;
+    expect(added).toBeDefined();
     expect(report.failure).toBeUndefined();
     expect(report.lines.at(-1)).toBe('store tables: 3 participants, 0 jobs and 0 rounds agree with the log');
-    expect(verifyStore(reader).lines.at(-1)).toBe('store tables: 4 participants, 0 jobs and 0 rounds agree with the log');
-    reader.close();
-    store.close();
+    expect((await verifyStore(reader)).lines.at(-1)).toBe('store tables: 4 participants, 0 jobs and 0 rounds agree with the log');
+    await reader.close();
+    await store.close();
   });
 
   it('runs one verification at a time: those asked for meanwhile share the next, which sees what came before them', async () => {
     // Prepare
-    const { store, register, verifier: make } = setup();
+    const { store, register, verifier: make } = await setup();
     const verifier = make();
     // Execute
     const first = verifier.verify();
-    register('d');
+    await register('d');
     const second = verifier.verify();
     const third = verifier.verify();
     // Assert
@@ -135,24 +133,24 @@ describe('the audit verifier', () => {
     const reports = await Promise.all([first, second, third]);
     expect(reports.every((r) => r.ok)).toBe(true);
     expect(reports[1].counts.participants).toBe(4);
-    store.close();
+    await store.close();
   });
 
   it('verifies on the event loop, with a warning, when the thread cannot open the store', async () => {
     // Prepare
-    const { dir, store, warnings, verifier, anchors } = setup();
+    const { dir, store, warnings, verifier, anchors } = await setup();
     // Execute
     const report = await verifier(path.join(dir, 'no-such-store.sqlite')).verify();
     // Assert
     expect(report.ok).toBe(true);
-    expect(report.lines).toEqual(verifyStore(store, undefined, { anchorsFile: anchors }).lines);
+    expect(report.lines).toEqual((await verifyStore(store, undefined, { anchorsFile: anchors })).lines);
     expect(warnings).toEqual([expect.stringMatching(/^audit verification on the event loop \(the verification thread did not answer: it failed: /)]);
-    store.close();
+    await store.close();
   });
 
   it('fails a verification under way when stopped, and refuses new ones', async () => {
     // Prepare
-    const { store, verifier: make } = setup();
+    const { store, verifier: make } = await setup();
     const verifier = make();
     // Execute
     const underway = verifier.verify();
@@ -160,6 +158,6 @@ describe('the audit verifier', () => {
     // Assert
     await expect(underway).rejects.toThrow(FlError);
     await expect(verifier.verify()).rejects.toMatchObject({ code: 'INTERNAL' });
-    store.close();
+    await store.close();
   });
 });

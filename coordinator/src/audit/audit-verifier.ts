@@ -20,6 +20,7 @@ import { Worker } from 'node:worker_threads';
 import { FlError, type AuditReport } from '@fl/shared';
 import type { LogLevel } from '../logger';
 import type { Store } from '../storage/store';
+import type { StoreLocation } from '../storage/open';
 import { verifyStore } from './store-source';
 
 /**
@@ -35,10 +36,10 @@ export class AuditVerifier {
   private thread: Worker | undefined;
   private stopped = false;
 
-  /** `file`: the store's SQLite file, which the thread opens; `anchorsFile`: the anchored heads beside it. */
+  /** `location`: the store the thread opens for itself; `anchorsFile`: the anchored heads beside the data. */
   constructor(
     private readonly store: Store,
-    private readonly file: string,
+    private readonly location: StoreLocation,
     private readonly anchorsFile: string,
     private readonly log: (level: LogLevel, message: string) => void,
   ) {}
@@ -67,13 +68,13 @@ export class AuditVerifier {
     await this.thread?.terminate();
   }
 
-  private run(): Promise<AuditReport> {
-    if (!fs.existsSync(THREAD_MODULE)) return Promise.resolve(this.onEventLoop('the verification thread is not built'));
-    return new Promise((resolve, reject) => {
-      const thread = new Worker(THREAD_MODULE, { workerData: { file: this.file, anchorsFile: this.anchorsFile } });
+  private async run(): Promise<AuditReport> {
+    if (!fs.existsSync(THREAD_MODULE)) return this.onEventLoop('the verification thread is not built');
+    const report = await new Promise<AuditReport | string>((resolve, reject) => {
+      const thread = new Worker(THREAD_MODULE, { workerData: { location: this.location, anchorsFile: this.anchorsFile } });
       this.thread = thread;
       let settled = false;
-      const settle = (report: () => AuditReport) => {
+      const settle = (report: () => AuditReport | string) => {
         if (settled) return;
         settled = true;
         this.thread = undefined;
@@ -83,18 +84,22 @@ export class AuditVerifier {
           reject(err);
         }
       };
-      thread.once('message', (report: AuditReport) => settle(() => report));
+      thread.once('message', (message: AuditReport | { failed: string }) =>
+        settle(() => ('failed' in message ? this.afterThread(`it failed: ${message.failed}`) : message)),
+      );
       thread.once('error', (err) => settle(() => this.afterThread(`it failed: ${err.message}`)));
       thread.once('exit', (code) => settle(() => this.afterThread(`it exited with code ${code} before reporting`)));
     });
+    return typeof report === 'string' ? this.onEventLoop(report) : report;
   }
 
-  private afterThread(reason: string): AuditReport {
+  /** Why the verification goes on on the event loop. */
+  private afterThread(reason: string): string {
     if (this.stopped) throw stoppedError();
-    return this.onEventLoop(`the verification thread did not answer: ${reason}`);
+    return `the verification thread did not answer: ${reason}`;
   }
 
-  private onEventLoop(why: string): AuditReport {
+  private onEventLoop(why: string): Promise<AuditReport> {
     this.log('warn', `audit verification on the event loop (${why}); rounds wait until it ends`);
     return verifyStore(this.store, undefined, { anchorsFile: this.anchorsFile });
   }

@@ -15,7 +15,7 @@ export class AuditController {
 
   /** `?after=SEQ&limit=N`: the records after SEQ, oldest first. */
   @Get()
-  page(@Query() query: unknown): AuditPage {
+  page(@Query() query: unknown): Promise<AuditPage> {
     return this.audit.page(parseBody(AuditPageQuerySchema, query));
   }
 

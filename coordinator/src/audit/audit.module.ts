@@ -3,10 +3,10 @@ import { Inject, Module, type OnModuleDestroy } from '@nestjs/common';
 import * as path from 'node:path';
 import { AUDIT_ANCHORS_FILE } from '@fl/shared';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
-import { storeFile } from '../core/core.module';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { STORE, type Store } from '../storage/store';
+import { storeLocation } from '../core/core.module';
 import { AuditAnchors } from './audit-anchors';
 import { AuditLog } from './audit-log';
 import { AuditVerifier } from './audit-verifier';
@@ -16,16 +16,20 @@ import { AuditService } from './audit.service';
 @Module({
   controllers: [AuditController],
   providers: [
-    { provide: AuditLog, useFactory: (store: Store, identity: CoordinatorIdentity) => new AuditLog(store, identity), inject: [STORE, CoordinatorIdentity] },
+    { provide: AuditLog, useFactory: (store: Store, identity: CoordinatorIdentity) => AuditLog.open(store, identity), inject: [STORE, CoordinatorIdentity] },
     {
       provide: AuditAnchors,
-      useFactory: (store: Store, config: CoordinatorConfig, log: CoordinatorLogger) => new AuditAnchors(store, anchorsFile(config), log, config.auditAnchorUrl),
+      useFactory: async (store: Store, config: CoordinatorConfig, log: CoordinatorLogger) => {
+        const anchors = new AuditAnchors(store, anchorsFile(config), log, config.auditAnchorUrl);
+        await anchors.checkHead();
+        return anchors;
+      },
       inject: [STORE, COORDINATOR_CONFIG, CoordinatorLogger],
     },
     {
       provide: AuditVerifier,
       useFactory: (store: Store, config: CoordinatorConfig, log: CoordinatorLogger) =>
-        new AuditVerifier(store, storeFile(config), anchorsFile(config), (level, message) => log.log(level, message)),
+        new AuditVerifier(store, storeLocation(config), anchorsFile(config), (level, message) => log.log(level, message)),
       inject: [STORE, COORDINATOR_CONFIG, CoordinatorLogger],
     },
     AuditService,
@@ -39,10 +43,10 @@ export class AuditModule implements OnModuleDestroy {
     this.unwatch = anchors.watch(audit);
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     this.unwatch();
     // The last records of a stopping coordinator are anchored too.
-    this.anchors.anchor();
+    await this.anchors.anchor();
   }
 }
 

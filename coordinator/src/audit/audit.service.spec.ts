@@ -12,9 +12,9 @@ import { AuditService } from './audit.service';
 
 async function setup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-audit-service-'));
-  const store = new SqliteStore(path.join(dir, 'store.sqlite'));
-  const audit = new AuditLog(store, CoordinatorIdentity.fromDataDir(dir));
-  for (const name of ['a', 'b', 'c']) audit.append('user.added', 'operator', { name, role: 'viewer' });
+  const store = await SqliteStore.open(path.join(dir, 'store.sqlite'));
+  const audit = await AuditLog.open(store, CoordinatorIdentity.fromDataDir(dir));
+  for (const name of ['a', 'b', 'c']) await audit.append('user.added', 'operator', { name, role: 'viewer' });
   const verifier = { verify: jest.fn(async () => ({ ok: false, lines: ['chain: broken at 3'], failure: { where: 'record 3', reason: 'bad hash' }, counts: {} })) };
   const module = await Test.createTestingModule({
     providers: [{ provide: STORE, useValue: store }, { provide: AuditVerifier, useValue: verifier }, AuditService],
@@ -25,17 +25,17 @@ async function setup() {
 describe('the audit log over REST', () => {
   it('pages records after a number, with the head', async () => {
     const { store, service } = await setup();
-    const page = service.page(AuditPageQuerySchema.parse({ after: '1', limit: '2' }));
+    const page = await service.page(AuditPageQuerySchema.parse({ after: '1', limit: '2' }));
     expect(page.records.map((r) => [r.seq, r.kind])).toEqual([
       [2, 'user.added'],
       [3, 'user.added'],
     ]);
     expect(page.head).toEqual({ seq: 4, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    expect(service.page(AuditPageQuerySchema.parse({})).records).toHaveLength(4);
-    store.close();
+    expect((await service.page(AuditPageQuerySchema.parse({}))).records).toHaveLength(4);
+    await store.close();
   });
 
-  it('refuses a page query that is not a record number or too long', () => {
+  it('refuses a page query that is not a record number or too long', async () => {
     expect(AuditPageQuerySchema.safeParse({ after: '-1' }).success).toBe(false);
     expect(AuditPageQuerySchema.safeParse({ after: 'x' }).success).toBe(false);
     expect(AuditPageQuerySchema.safeParse({ limit: '1001' }).success).toBe(false);
@@ -44,6 +44,6 @@ describe('the audit log over REST', () => {
   it("gives the verifier's outcome as the shared view", async () => {
     const { store, service } = await setup();
     expect(await service.verify()).toEqual({ ok: false, lines: ['chain: broken at 3'], failure: { where: 'record 3', reason: 'bad hash' } });
-    store.close();
+    await store.close();
   });
 });

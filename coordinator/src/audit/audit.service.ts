@@ -12,12 +12,16 @@ export class AuditService {
   ) {}
 
   /** The records after `after`, oldest first, read with the head in one snapshot. */
-  page({ after, limit }: AuditPageQuery): AuditPage {
-    return this.store.transaction(() => {
-      const records = [...this.store.auditRecords(after, limit)].map(({ text }) => AuditRecordSchema.parse(JSON.parse(text)));
-      const head = this.store.auditHead();
-      return { records, head: head ? { seq: head.seq, hash: head.hash } : null };
-    });
+  page({ after, limit }: AuditPageQuery): Promise<AuditPage> {
+    return this.store.transaction(
+      async () => {
+        const records = [];
+        for await (const { text } of this.store.auditRecords(after, limit)) records.push(AuditRecordSchema.parse(JSON.parse(text)));
+        const head = await this.store.auditHead();
+        return { records, head: head ? { seq: head.seq, hash: head.hash } : null };
+      },
+      { snapshot: true },
+    );
   }
 
   /** Verifies everything the store holds (on a large store, every retained update), off the event loop. */

@@ -48,14 +48,19 @@ export interface VerifyStoreOptions extends Pick<VerifyAuditOptions, 'onLine'> {
  * Verifies the log (verifyAudit), then that it reaches every head anchored
  * outside the store, then that the store's tables say what the log says at its end.
  */
-export function verifyStore(store: Store, file = 'the store', options: VerifyStoreOptions = {}): AuditReport {
+export function verifyStore(store: Store, file = 'the store', options: VerifyStoreOptions = {}): Promise<AuditReport> {
   // Read before the snapshot: every head anchored by then was committed before it.
   const anchors = options.anchorsFile && fs.existsSync(options.anchorsFile) ? parseAnchors(fs.readFileSync(options.anchorsFile, 'utf8')) : undefined;
-  return store.transaction(() => verifySnapshot(store, file, options, anchors));
+  return store.transaction(() => verifySnapshot(store, file, options, anchors), { snapshot: true });
 }
 
-function verifySnapshot(store: Store, file: string, options: VerifyStoreOptions, anchors: { anchors: AuditAnchor[]; malformed: number[] } | undefined): AuditReport {
-  const report = verifyAudit(storeAuditSource(store, file), options);
+async function verifySnapshot(
+  store: Store,
+  file: string,
+  options: VerifyStoreOptions,
+  anchors: { anchors: AuditAnchor[]; malformed: number[] } | undefined,
+): Promise<AuditReport> {
+  const report = await verifyAudit(storeAuditSource(store, file), options);
   if (!report.ok) return report;
   const fail = (where: string, reason: string): AuditReport => {
     const line = `FAILED: ${where}: ${reason}`;
@@ -68,18 +73,20 @@ function verifySnapshot(store: Store, file: string, options: VerifyStoreOptions,
     if (!anchors) anchorLines.push(`${anchorsName}: none; the end of the log is not checked`);
     else {
       if (anchors.malformed.length) return fail(anchorsName, `line ${anchors.malformed[0]} is not an anchor`);
-      const hashAt = (seq: number) => {
-        const [stored] = store.auditRecords(seq - 1, 1);
-        return stored && stored.seq === seq ? AuditRecordSchema.parse(JSON.parse(stored.text)).hash : undefined;
-      };
-      const problem = anchorProblem(anchors.anchors, hashAt, store.auditHead()?.seq ?? 0, report.coordinatorKey ?? '');
+      // anchorProblem asks for the hashes of the anchored records: read before, in the snapshot.
+      const hashes = new Map<number, string>();
+      for (const { seq } of anchors.anchors) {
+        const stored = await firstRecord(store, seq - 1);
+        if (stored?.seq === seq) hashes.set(seq, AuditRecordSchema.parse(JSON.parse(stored.text)).hash);
+      }
+      const problem = anchorProblem(anchors.anchors, (seq) => hashes.get(seq), (await store.auditHead())?.seq ?? 0, report.coordinatorKey ?? '');
       if (problem) return fail(anchorsName, problem);
       const newest = Math.max(0, ...anchors.anchors.map((a) => a.seq));
       anchorLines.push(`${anchorsName}: ${anchors.anchors.length} heads, the newest record ${newest}; the log reaches it`);
     }
     for (const line of anchorLines) options.onLine?.(line);
   }
-  for (const p of store.listParticipants()) {
+  for (const p of await store.listParticipants()) {
     const logged = report.participants.get(p.name);
     const where = `participant ${p.name} (table participants of ${file})`;
     if (!logged) return fail(where, 'no audit record registers it');
@@ -87,10 +94,10 @@ function verifySnapshot(store: Store, file: string, options: VerifyStoreOptions,
     if (logged.status !== p.status) return fail(where, `it is ${p.status}, the audit log says ${logged.status}`);
   }
   let rounds = 0;
-  const jobs = store.listJobs();
+  const jobs = await store.listJobs();
   for (const job of jobs) {
     if (!report.jobs.has(job.id)) return fail(`job ${job.id} (table jobs of ${file})`, 'no audit record creates it');
-    for (const round of store.listRounds(job.id)) {
+    for (const round of await store.listRounds(job.id)) {
       rounds++;
       const sha256 = report.committed.get(`${job.id}/${round.round}`);
       const where = `round ${round.round} of job ${job.id} (table rounds of ${file})`;
@@ -103,4 +110,10 @@ function verifySnapshot(store: Store, file: string, options: VerifyStoreOptions,
   const line = `store tables: ${count(report.participants.size, 'participant')}, ${count(jobs.length, 'job')} and ${count(rounds, 'round')} agree with the log`;
   options.onLine?.(line);
   return { ...report, lines: [...report.lines, ...anchorLines, line] };
+}
+
+/** The first stored record after `after`, if any. */
+export async function firstRecord(store: Store, after: number): Promise<{ seq: number; text: string } | undefined> {
+  for await (const record of store.auditRecords(after, 1)) return record;
+  return undefined;
 }

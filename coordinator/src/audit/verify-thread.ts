@@ -5,13 +5,18 @@
  * does not show the server's paths.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SqliteStore } from '../storage/store.sqlite';
+import { openStore, type StoreLocation } from '../storage/open';
 import { verifyStore } from './store-source';
 
-const { file, anchorsFile } = workerData as { file: string; anchorsFile: string };
-const store = new SqliteStore(file, { readonly: true });
-try {
-  parentPort!.postMessage(verifyStore(store, undefined, { anchorsFile }));
-} finally {
-  store.close();
+const { location, anchorsFile } = workerData as { location: StoreLocation; anchorsFile: string };
+
+async function main(): Promise<void> {
+  const store = await openStore(location, { readonly: true });
+  try {
+    parentPort!.postMessage(await verifyStore(store, undefined, { anchorsFile }));
+  } finally {
+    await store.close();
+  }
 }
+
+main().catch((err: unknown) => parentPort!.postMessage({ failed: err instanceof Error ? err.message : String(err) }));

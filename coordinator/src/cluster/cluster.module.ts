@@ -36,8 +36,7 @@ export class ClusterModule {
       module: ClusterModule,
       providers: [
         { provide: SHARED_STATE, useFactory: (log: CoordinatorLogger) => sharedStateFor(config, log), inject: [CoordinatorLogger] },
-        // The SQLite store is the only one yet: the PostgreSQL store's URL goes here when it comes.
-        { provide: LEADER_ELECTION, useFactory: (log: CoordinatorLogger) => leaderElectionFor(undefined, log), inject: [CoordinatorLogger] },
+        { provide: LEADER_ELECTION, useFactory: (log: CoordinatorLogger) => leaderElectionFor(config.databaseUrl, log), inject: [CoordinatorLogger] },
       ],
       exports: [SHARED_STATE, LEADER_ELECTION],
     };

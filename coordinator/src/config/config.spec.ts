@@ -66,6 +66,21 @@ describe('configuration', () => {
     );
   });
 
+  it('takes a PostgreSQL database URL, and never repeats a wrong one back (it may hold a password)', () => {
+    expect(loadConfig([], {}).databaseUrl).toBeUndefined();
+    const url = 'postgres://fl:s3cret@db.example:5432/fl';
+    expect(loadConfig([], { FL_DATABASE_URL: url }).databaseUrl).toBe(url);
+    expect(loadConfig(['--database-url', url], { FL_DATABASE_URL: 'postgresql://x@y/z' }).databaseUrl).toBe(url);
+    let message = '';
+    try {
+      loadConfig(['--database-url', 'mysql://fl:s3cret@db.example/fl'], {});
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/--database-url: the database URL must be postgres:\/\/user:password@host:port\/database/);
+    expect(message).not.toContain('s3cret');
+  });
+
   it('resolves the data directory to an absolute path', () => {
     expect(loadConfig(['--data-dir', 'x'], {}).dataDir).toMatch(/^\/.*\/x$/);
   });

@@ -13,6 +13,11 @@ export const ConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(8080),
   dataDir: z.string().min(1).default('.data'),
+  /** postgres://user:password@host:port/database: the store on PostgreSQL; without it, the SQLite file in dataDir */
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/[^\s]+$/, 'the database URL must be postgres://user:password@host:port/database')
+    .optional(),
   /** a bearer token with the admin role, for automation; users sign in with passwords instead */
   adminToken: z.string().min(16, 'the admin token needs at least 16 characters').optional(),
   /** read-only bearer token: GET requests and the live view only; no viewer when not given */
@@ -81,6 +86,7 @@ const FLAGS = {
   host: { env: 'FL_HOST', help: 'address to listen on (0.0.0.0 for every interface)' },
   port: { env: 'FL_PORT', help: 'port for HTTP and Socket.IO' },
   'data-dir': { env: 'FL_DATA_DIR', help: 'directory of the SQLite store and the coordinator key' },
+  'database-url': { env: 'FL_DATABASE_URL', help: 'postgres://… : keep the store in PostgreSQL (default: SQLite in --data-dir)' },
   'admin-token': { env: 'FL_ADMIN_TOKEN', help: 'admin bearer token for automation (default: none; users sign in)' },
   'viewer-token': { env: 'FL_VIEWER_TOKEN', help: 'read-only bearer token (default: none)' },
   'metrics-token': { env: 'FL_METRICS_TOKEN', help: 'bearer token for GET /metrics only (default: none; admins may read it)' },
@@ -207,7 +213,7 @@ export function configHelp(): string {
 function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
   const key = String(issue.path[0] ?? '');
   // A secret is never repeated back, even a wrong one.
-  const value = /token|redisUrl/i.test(key) ? undefined : raw[key];
+  const value = /token|redisUrl|databaseUrl/i.test(key) ? undefined : raw[key];
   // A number given as text fails as "not a number" after coercion: say so of the text itself.
   const words = issue.code === 'invalid_type' && issue.expected === 'number' ? 'expected a number' : expectedWords(issue);
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${value === undefined ? '' : ` ${JSON.stringify(value)}`}: ${words}`;

@@ -4,17 +4,16 @@
  * Global, so that feature modules inject these without importing each other.
  */
 import { Global, Module, type DynamicModule } from '@nestjs/common';
-import * as path from 'node:path';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 import { CLOCK, type Clock } from './clock';
 import { CoordinatorIdentity } from '../identity/identity';
 import { CoordinatorLogger } from '../logger';
 import { Metrics } from './metrics';
-import { SqliteStore, STORE_FILE } from '../storage/store.sqlite';
+import { openStore, type StoreLocation } from '../storage/open';
 import { STORE } from '../storage/store';
 
-/** The store's file: the audit verifier opens it again, read-only, on its own thread. */
-export const storeFile = (config: CoordinatorConfig) => path.join(config.dataDir, STORE_FILE);
+/** Where the store is: the audit verifier opens it again, read-only, on its own thread. */
+export const storeLocation = (config: CoordinatorConfig): StoreLocation => ({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
 
 @Global()
 @Module({})
@@ -29,7 +28,7 @@ export class CoreModule {
         { provide: Metrics, useFactory: () => new Metrics() },
         {
           provide: STORE,
-          useFactory: (metrics: Metrics) => new SqliteStore(storeFile(config), { onTransaction: (seconds) => metrics.storeTransactions.observe(seconds) }),
+          useFactory: (metrics: Metrics) => openStore(storeLocation(config), { onTransaction: (seconds) => metrics.storeTransactions.observe(seconds) }),
           inject: [Metrics],
         },
         { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },

@@ -13,40 +13,40 @@ export class JobsController {
 
   @Post()
   @HttpCode(201)
-  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): JobView {
+  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): Promise<JobView> {
     return this.jobs.create(body, req.principal.actor);
   }
 
   @Get()
-  list(): JobView[] {
+  list(): Promise<JobView[]> {
     return this.jobs.list();
   }
 
   @Get(':id')
-  get(@Param('id') id: string): JobView {
+  get(@Param('id') id: string): Promise<JobView> {
     return this.jobs.get(id);
   }
 
   @Post(':id/pause')
   @HttpCode(200)
-  pause(@Param('id') id: string, @Req() req: AuthenticatedRequest): JobView {
+  pause(@Param('id') id: string, @Req() req: AuthenticatedRequest): Promise<JobView> {
     return this.jobs.control(id, 'pause', req.principal.actor);
   }
 
   @Post(':id/resume')
   @HttpCode(200)
-  resume(@Param('id') id: string, @Req() req: AuthenticatedRequest): JobView {
+  resume(@Param('id') id: string, @Req() req: AuthenticatedRequest): Promise<JobView> {
     return this.jobs.control(id, 'resume', req.principal.actor);
   }
 
   @Post(':id/stop')
   @HttpCode(200)
-  stop(@Param('id') id: string, @Req() req: AuthenticatedRequest): JobView {
+  stop(@Param('id') id: string, @Req() req: AuthenticatedRequest): Promise<JobView> {
     return this.jobs.control(id, 'stop', req.principal.actor);
   }
 
   @Get(':id/rounds')
-  rounds(@Param('id') id: string): RoundView[] {
+  rounds(@Param('id') id: string): Promise<RoundView[]> {
     return this.jobs.rounds(id);
   }
 
@@ -56,9 +56,9 @@ export class JobsController {
    */
   @Get(':id/model')
   @Header('Cache-Control', 'no-store')
-  model(@Param('id') id: string, @Query() query: unknown, @Req() req: Request, @Res() res: Response): void {
+  async model(@Param('id') id: string, @Query() query: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
     const { round, format } = parseBody(ModelQuerySchema, query);
-    const { view, weights } = this.jobs.model(id, round);
+    const { view, weights } = await this.jobs.model(id, round);
     res.setHeader('X-Model-Round', String(view.round));
     res.setHeader('X-Model-Sha256', view.sha256);
     if (format === 'onnx') {

@@ -29,7 +29,7 @@ const round: RoundRecord = {
 };
 
 async function setup() {
-  const store = new SqliteStore(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-jobs-')), 'store.sqlite'));
+  const store = await SqliteStore.open(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-jobs-')), 'store.sqlite'));
   // The engine's own behaviour is round-engine.spec's; here it only hands back what it made.
   const engine = { createJob: jest.fn(() => job), control: jest.fn(() => ({ ...job, status: 'paused' as const })) };
   const module = await Test.createTestingModule({
@@ -41,26 +41,26 @@ async function setup() {
 describe('jobs as the API shows them', () => {
   it('answers with the shared views, never the stored records', async () => {
     const { store, engine, jobs } = await setup();
-    expect(JobViewSchema.strict().parse(jobs.create({ model: 'logistic' }, 'user:ada'))).toEqual(view);
+    expect(JobViewSchema.strict().parse(await jobs.create({ model: 'logistic' }, 'user:ada'))).toEqual(view);
     expect(engine.createJob).toHaveBeenCalledWith({ model: 'logistic' }, 'user:ada');
-    expect(jobs.control('job-1', 'pause', 'user:ada').status).toBe('paused');
-    store.addJob(job);
-    expect(jobs.list()).toEqual([view]);
-    expect(jobs.get('job-1')).toEqual(view);
-    expect(jobs.rounds('job-1')).toEqual([]);
-    store.close();
+    expect((await jobs.control('job-1', 'pause', 'user:ada')).status).toBe('paused');
+    await store.addJob(job);
+    expect(await jobs.list()).toEqual([view]);
+    expect(await jobs.get('job-1')).toEqual(view);
+    expect(await jobs.rounds('job-1')).toEqual([]);
+    await store.close();
   });
 
   it('answers NOT_FOUND for a job or a model that does not exist', async () => {
     const { store, jobs } = await setup();
-    expect(() => jobs.get('nope')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
-    expect(() => jobs.rounds('nope')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
-    store.addJob(job);
-    expect(() => jobs.model('job-1', undefined)).toThrow(expect.objectContaining({ code: 'NOT_FOUND', message: 'job job-1 has no model yet' }));
-    store.close();
+    await expect(jobs.get('nope')).rejects.toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    await expect(jobs.rounds('nope')).rejects.toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    await store.addJob(job);
+    await expect(jobs.model('job-1', undefined)).rejects.toThrow(expect.objectContaining({ code: 'NOT_FOUND', message: 'job job-1 has no model yet' }));
+    await store.close();
   });
 
-  it('maps a round and the live events field by field, so nothing stored rides along', () => {
+  it('maps a round and the live events field by field, so nothing stored rides along', async () => {
     const stored = { ...round, internal: 'not for the API' } as RoundRecord;
     expect(RoundViewSchema.strict().parse(toRoundView(stored))).toEqual(round);
     expect(toJobLiveEvent({ type: 'round', job: 'job-1', round: stored })).toEqual({ type: 'round', job: 'job-1', round });

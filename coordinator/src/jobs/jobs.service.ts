@@ -24,32 +24,32 @@ export class JobsService {
   ) {}
 
   /** The engine validates the spec itself: it fills in the coordinator's defaults before the schema's own. */
-  create(spec: unknown, actor: string): JobView {
-    return toJobView(this.engine.createJob(spec, actor));
+  async create(spec: unknown, actor: string): Promise<JobView> {
+    return toJobView(await this.engine.createJob(spec, actor));
   }
 
-  list(): JobView[] {
-    return this.store.listJobs().map(toJobView);
+  async list(): Promise<JobView[]> {
+    return (await this.store.listJobs()).map(toJobView);
   }
 
-  get(id: string): JobView {
-    return toJobView(this.job(id));
+  async get(id: string): Promise<JobView> {
+    return toJobView(await this.job(id));
   }
 
-  control(id: string, action: JobControl, actor: string): JobView {
-    return toJobView(this.engine.control(id, action, actor));
+  async control(id: string, action: JobControl, actor: string): Promise<JobView> {
+    return toJobView(await this.engine.control(id, action, actor));
   }
 
-  rounds(id: string): RoundView[] {
-    const { spec } = this.job(id);
-    return this.store.listRounds(id).map((r) => toRoundView(r, spec));
+  async rounds(id: string): Promise<RoundView[]> {
+    const { spec } = await this.job(id);
+    return (await this.store.listRounds(id)).map((r) => toRoundView(r, spec));
   }
 
   /** A round's global model; the latest when `round` is left out. */
-  model(id: string, round: number | undefined): GlobalModel {
-    return this.store.transaction(() => {
-      const job = this.job(id);
-      const model = this.store.getModel(id, round);
+  model(id: string, round: number | undefined): Promise<GlobalModel> {
+    return this.store.transaction(async () => {
+      const job = await this.job(id);
+      const model = await this.store.getModel(id, round);
       if (!model || !job.preprocessing) throw new FlError('NOT_FOUND', `job ${id} has no model${round === undefined ? ' yet' : ` for round ${round}`}`);
       const view: ModelView = {
         job: id,
@@ -64,8 +64,8 @@ export class JobsService {
     });
   }
 
-  private job(id: string): JobRecord {
-    const job = this.store.getJob(id);
+  private async job(id: string): Promise<JobRecord> {
+    const job = await this.store.getJob(id);
     if (!job) throw new FlError('NOT_FOUND', `no job ${id}`);
     return job;
   }

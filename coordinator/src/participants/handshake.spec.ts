@@ -11,8 +11,8 @@ const auth = (keys: KeyPair, timestamp = Date.now(), nonce = randomNonce()) => {
 
 describe('the handshake verifier', () => {
   const known = generateKeyPair();
-  const record: ParticipantRecord = { name: 'bank-a', organisation: 'A', publicKey: encodeKey(known.publicKey), createdAt: 0 };
-  const participants = { getParticipantByKey: (k: string) => (k === record.publicKey ? record : undefined) } as ParticipantRepository;
+  const record = { name: 'bank-a', organisation: 'A', publicKey: encodeKey(known.publicKey), createdAt: 0 } as ParticipantRecord;
+  const participants = { getParticipantByKey: async (k: string) => (k === record.publicKey ? record : undefined) } as Pick<ParticipantRepository, 'getParticipantByKey'> as ParticipantRepository;
 
   it('accepts a fresh handshake of a registered key', async () => {
     expect((await new HandshakeVerifier(participants, 60_000).verify(auth(known))).participant).toEqual(record);
@@ -83,8 +83,8 @@ describe('failed handshakes', () => {
 
 describe('handshakes that name a key without holding it', () => {
   const victim = generateKeyPair();
-  const record: ParticipantRecord = { name: 'bank-v', organisation: 'V', publicKey: encodeKey(victim.publicKey), createdAt: 0 };
-  const participants = { getParticipantByKey: (k: string) => (k === record.publicKey ? record : undefined) } as ParticipantRepository;
+  const record = { name: 'bank-v', organisation: 'V', publicKey: encodeKey(victim.publicKey), createdAt: 0 } as ParticipantRecord;
+  const participants = { getParticipantByKey: async (k: string) => (k === record.publicKey ? record : undefined) } as Pick<ParticipantRepository, 'getParticipantByKey'> as ParticipantRepository;
 
   it("count against the sender's address only: the key's holder still gets in from its own", async () => {
     const verifier = new HandshakeVerifier(participants, 60_000, new FailureLimiter(3, 60_000));

@@ -90,7 +90,7 @@ export class HandshakeVerifier {
     }
     signed.key = `key:${header.publicKey}`;
     if (await this.limiter.blocked(signed.key, now)) throw this.rateLimited();
-    const participant = this.participants.getParticipantByKey(header.publicKey);
+    const participant = await this.participants.getParticipantByKey(header.publicKey);
     if (!participant) throw new FlError('UNKNOWN_PARTICIPANT', 'this public key is not registered with the coordinator');
     const refused = statusRefusal(participant);
     if (refused) throw new FlError(refused.code, refused.message);

@@ -24,36 +24,36 @@ export class ParticipantsController {
 
   @Post()
   @HttpCode(201)
-  register(@Body() body: unknown, @Req() req: AuthenticatedRequest): ParticipantView {
+  register(@Body() body: unknown, @Req() req: AuthenticatedRequest): Promise<ParticipantView> {
     return this.participants.register(parseBody(RegisterParticipantRequestSchema, body), req.principal.actor);
   }
 
   @Get()
-  list(): ParticipantView[] {
+  list(): Promise<ParticipantView[]> {
     return this.participants.list();
   }
 
   @Post(':name/approve')
   @HttpCode(200)
-  approve(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthenticatedRequest): ParticipantView {
+  approve(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthenticatedRequest): Promise<ParticipantView> {
     return this.decide(name, 'approve', body, req);
   }
 
   @Post(':name/reject')
   @HttpCode(200)
-  reject(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthenticatedRequest): ParticipantView {
+  reject(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthenticatedRequest): Promise<ParticipantView> {
     return this.decide(name, 'reject', body, req);
   }
 
   /** Effective at once: the live connection is closed and later messages are refused. */
   @Post(':name/revoke')
   @HttpCode(200)
-  revoke(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthenticatedRequest): ParticipantView {
+  revoke(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthenticatedRequest): Promise<ParticipantView> {
     return this.decide(name, 'revoke', body, req);
   }
 
   /** The body (a reason) may be left out. */
-  private decide(name: string, action: Decision, body: unknown, req: AuthenticatedRequest): ParticipantView {
+  private decide(name: string, action: Decision, body: unknown, req: AuthenticatedRequest): Promise<ParticipantView> {
     return this.participants.decide(name, action, parseBody(DecisionRequestSchema, body ?? {}), req.principal.actor);
   }
 }
@@ -65,17 +65,17 @@ export class InvitationsController {
   /** The answer holds the one-time token: it is shown this once and stored only as a hash. */
   @Post()
   @HttpCode(201)
-  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): CreatedInvitationView {
+  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): Promise<CreatedInvitationView> {
     return this.registry.createInvitation(parseBody(NewInvitationRequestSchema, body), req.principal.actor);
   }
 
   @Get()
-  list(): InvitationView[] {
+  list(): Promise<InvitationView[]> {
     return this.registry.listInvitations();
   }
 
   @Delete(':id')
-  cancel(@Param('id') id: string, @Req() req: AuthenticatedRequest): InvitationView {
+  cancel(@Param('id') id: string, @Req() req: AuthenticatedRequest): Promise<InvitationView> {
     return this.registry.cancelInvitation(id, req.principal.actor);
   }
 }

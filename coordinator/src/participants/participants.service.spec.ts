@@ -18,9 +18,9 @@ import { InProcessSharedState } from '../cluster/shared-state';
 
 async function setup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-participants-'));
-  const store = new SqliteStore(path.join(dir, 'store.sqlite'));
+  const store = await SqliteStore.open(path.join(dir, 'store.sqlite'));
   const identity = CoordinatorIdentity.fromDataDir(dir);
-  const audit = new AuditLog(store, identity);
+  const audit = await AuditLog.open(store, identity);
   const connections = new AgentConnections();
   const statuses = new ParticipantStatusRelay(new InProcessSharedState(), connections, store);
   const registry = new ParticipantRegistry({ store, audit, identity, statuses, windowMs: 60_000, failures: new FailureLimiter(5, 60_000), clock: systemClock });
@@ -39,7 +39,7 @@ describe('participants as the admin sees them', () => {
   it('registers a key and shows the participant as the shared view, with its fingerprint and presence', async () => {
     const { store, participants } = await setup();
     const keys = generateKeyPair();
-    const view = participants.register({ name: 'clinic-a', organisation: 'Clinic A', country: 'CH', publicKey: encodeKey(keys.publicKey) }, 'user:ada');
+    const view = await participants.register({ name: 'clinic-a', organisation: 'Clinic A', country: 'CH', publicKey: encodeKey(keys.publicKey) }, 'user:ada');
     expect(ParticipantViewSchema.strict().parse(view)).toMatchObject({
       name: 'clinic-a',
       status: 'approved',
@@ -49,22 +49,22 @@ describe('participants as the admin sees them', () => {
       roundsContributed: 0,
       decidedBy: 'user:ada',
     });
-    expect(participants.list()).toEqual([view]);
-    const revoked = participants.decide('clinic-a', 'revoke', { reason: 'left the consortium' }, 'user:ada');
+    expect(await participants.list()).toEqual([view]);
+    const revoked = await participants.decide('clinic-a', 'revoke', { reason: 'left the consortium' }, 'user:ada');
     expect(revoked.status).toBe('revoked');
-    store.close();
+    await store.close();
   });
 
   it('shows invitations without their token digest, and the token only when made', async () => {
     const { store, registry } = await setup();
-    const created = registry.createInvitation({ organisation: 'Clinic B', country: '', expiresInHours: 1 }, 'user:ada', 1_000);
+    const created = await registry.createInvitation({ organisation: 'Clinic B', country: '', expiresInHours: 1 }, 'user:ada', 1_000);
     expect(CreatedInvitationViewSchema.strict().parse(created)).toMatchObject({ organisation: 'Clinic B', status: 'open', expiresAt: 1_000 + 3_600_000 });
-    const [listed] = registry.listInvitations(2_000);
+    const [listed] = await registry.listInvitations(2_000);
     const { token, ...shown } = created;
     expect(token).toMatch(/^fl_inv_/);
     expect(InvitationViewSchema.strict().parse(listed)).toEqual(shown);
     expect(JSON.stringify(listed)).not.toMatch(/digest|fl_inv_/);
-    expect(registry.listInvitations(1_000 + 3_600_000)[0].status).toBe('expired');
-    store.close();
+    expect((await registry.listInvitations(1_000 + 3_600_000))[0].status).toBe('expired');
+    await store.close();
   });
 });

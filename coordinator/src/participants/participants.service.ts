@@ -21,18 +21,18 @@ export class ParticipantsService {
     @Inject(ParticipantRegistry) private readonly registry: ParticipantRegistry,
   ) {}
 
-  list(): ParticipantView[] {
-    const contributions = this.store.contributionCounts();
-    return this.store.listParticipants().map((p) => this.view(p, contributions.get(p.name) ?? 0));
+  async list(): Promise<ParticipantView[]> {
+    const contributions = await this.store.contributionCounts();
+    return (await this.store.listParticipants()).map((p) => this.view(p, contributions.get(p.name) ?? 0));
   }
 
-  register(input: RegisterParticipantRequest, actor: string): ParticipantView {
-    return this.view(this.registry.register(input, actor), 0);
+  async register(input: RegisterParticipantRequest, actor: string): Promise<ParticipantView> {
+    return this.view(await this.registry.register(input, actor), 0);
   }
 
-  decide(name: string, action: Decision, input: DecisionRequest, actor: string): ParticipantView {
-    const record = this.registry.decide(name, action, input, actor);
-    return this.view(record, this.store.contributionCounts().get(name) ?? 0);
+  async decide(name: string, action: Decision, input: DecisionRequest, actor: string): Promise<ParticipantView> {
+    const record = await this.registry.decide(name, action, input, actor);
+    return this.view(record, (await this.store.contributionCounts()).get(name) ?? 0);
   }
 
   private view(p: ParticipantRecord, roundsContributed: number): ParticipantView {

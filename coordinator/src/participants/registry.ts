@@ -54,7 +54,7 @@ export class ParticipantRegistry {
   constructor(private readonly o: RegistryOptions) {}
 
   /** The answer holds the one-time token: it is shown this once and stored only as a hash. */
-  createInvitation(input: NewInvitationRequest, actor: string, now = this.o.clock.now()): CreatedInvitationView {
+  async createInvitation(input: NewInvitationRequest, actor: string, now = this.o.clock.now()): Promise<CreatedInvitationView> {
     const token = `fl_inv_${randomBytes(32).toString('base64url')}`;
     const record: InvitationRecord = {
       id: randomUUID(),
@@ -69,27 +69,27 @@ export class ParticipantRegistry {
       usedAt: null,
       usedBy: null,
     };
-    this.o.store.transaction(() => {
-      this.o.store.addInvitation(record);
+    await this.o.store.transaction(async () => {
+      await this.o.store.addInvitation(record);
       const { id, organisation, name, expiresAt, tokenDigest } = record;
-      this.o.audit.append('invitation.created', actor, { id, organisation, country: record.country, name, expiresAt, tokenSha256: tokenDigest }, now);
+      await this.o.audit.append('invitation.created', actor, { id, organisation, country: record.country, name, expiresAt, tokenSha256: tokenDigest }, now);
     });
     return { ...toInvitationView(record, now), token };
   }
 
-  listInvitations(now = this.o.clock.now()): InvitationView[] {
-    return this.o.store.listInvitations().map((i) => toInvitationView(i, now));
+  async listInvitations(now = this.o.clock.now()): Promise<InvitationView[]> {
+    return (await this.o.store.listInvitations()).map((i) => toInvitationView(i, now));
   }
 
-  cancelInvitation(id: string, actor: string, now = this.o.clock.now()): InvitationView {
-    const invitation = this.o.store.getInvitation(id);
+  async cancelInvitation(id: string, actor: string, now = this.o.clock.now()): Promise<InvitationView> {
+    const invitation = await this.o.store.getInvitation(id);
     if (!invitation) throw new FlError('NOT_FOUND', `no invitation ${id}`);
     if (invitationStatus(invitation, now) !== 'open') throw new FlError('CONFLICT', `invitation ${id} is ${invitationStatus(invitation, now)}`);
-    this.o.store.transaction(() => {
-      this.o.store.closeInvitation(id, { cancelledAt: now });
-      this.o.audit.append('invitation.cancelled', actor, { id }, now);
+    await this.o.store.transaction(async () => {
+      await this.o.store.closeInvitation(id, { cancelledAt: now });
+      await this.o.audit.append('invitation.cancelled', actor, { id }, now);
     });
-    return toInvitationView(this.o.store.getInvitation(id)!, now);
+    return toInvitationView((await this.o.store.getInvitation(id))!, now);
   }
 
   /**
@@ -105,14 +105,14 @@ export class ParticipantRegistry {
       throw new FlError('RATE_LIMITED', `too many failed enrollments; wait up to ${this.o.failures.windowMs / 1000}s`);
     }
     try {
-      return this.checkedEnroll(body, now);
+      return await this.checkedEnroll(body, now);
     } catch (err) {
       if (err instanceof FlError && err.code !== 'CONFLICT') await this.o.failures.fail(limiterKey, now);
       throw err;
     }
   }
 
-  private checkedEnroll(body: unknown, now: number): EnrolledResponse {
+  private async checkedEnroll(body: unknown, now: number): Promise<EnrolledResponse> {
     const { header, signature } = parse(EnrollmentRequestSchema, body);
     if (!verifyHeader('enrollment', header, signature, decodePublicKey(header.publicKey)!)) {
       throw new FlError('BAD_SIGNATURE', 'the enrollment is not signed by the key it registers');
@@ -121,12 +121,12 @@ export class ParticipantRegistry {
     if (Math.abs(Date.now() - header.timestamp) > this.o.windowMs) {
       throw new FlError('STALE_TIMESTAMP', `the enrollment timestamp is more than ${this.o.windowMs / 1000}s from the coordinator's clock`);
     }
-    const invitation = this.o.store.getInvitationByDigest(digest(header.token));
+    const invitation = await this.o.store.getInvitationByDigest(digest(header.token));
     if (!invitation) throw new FlError('INVITATION_INVALID', 'no invitation has this token');
     const status = invitationStatus(invitation, now);
     if (status === 'used') {
       // The same site asking again (its first answer was lost) gets the same answer; anyone else is refused.
-      const enrolled = invitation.usedBy === null ? undefined : this.o.store.getParticipant(invitation.usedBy);
+      const enrolled = invitation.usedBy === null ? undefined : await this.o.store.getParticipant(invitation.usedBy);
       if (enrolled && enrolled.publicKey === header.publicKey) return this.enrolledResponse(enrolled, header.nonce, now);
       throw new FlError('INVITATION_USED', 'this invitation was used already; ask the consortium admin for a new one');
     }
@@ -146,22 +146,22 @@ export class ParticipantRegistry {
       decidedBy: null,
       createdAt: now,
     };
-    this.o.store.transaction(() => {
-      this.o.store.addParticipant(record);
-      this.o.store.closeInvitation(invitation.id, { usedBy: record.name, at: now });
+    await this.o.store.transaction(async () => {
+      await this.o.store.addParticipant(record);
+      await this.o.store.closeInvitation(invitation.id, { usedBy: record.name, at: now });
       const { name, organisation } = record;
-      this.o.audit.append('participant.enrolled', `invitation:${invitation.id}`, { name, organisation, country: record.country, publicKey: record.publicKey, invitation: invitation.id }, now);
+      await this.o.audit.append('participant.enrolled', `invitation:${invitation.id}`, { name, organisation, country: record.country, publicKey: record.publicKey, invitation: invitation.id }, now);
     });
     return this.enrolledResponse(record, header.nonce, now);
   }
 
   /** An admin registers a key directly (it was exchanged out of band): approved at once. */
-  register(input: RegisterParticipantRequest, actor: string, now = this.o.clock.now()): ParticipantRecord {
+  async register(input: RegisterParticipantRequest, actor: string, now = this.o.clock.now()): Promise<ParticipantRecord> {
     const record: ParticipantRecord = { ...input, status: 'approved', invitation: null, decidedAt: now, decidedBy: actor, createdAt: now };
-    this.o.store.transaction(() => {
-      this.o.store.addParticipant(record);
+    await this.o.store.transaction(async () => {
+      await this.o.store.addParticipant(record);
       const { name, organisation, country, publicKey } = record;
-      this.o.audit.append('participant.registered', actor, { name, organisation, country, publicKey }, now);
+      await this.o.audit.append('participant.registered', actor, { name, organisation, country, publicKey }, now);
     });
     return record;
   }
@@ -171,20 +171,20 @@ export class ParticipantRegistry {
    * revoke: approved -> revoked, effective at once: the live connection is
    * closed with the reason, and later messages are refused.
    */
-  decide(name: string, action: 'approve' | 'reject' | 'revoke', { reason }: DecisionRequest, actor: string, now = this.o.clock.now()): ParticipantRecord {
-    const participant = this.o.store.getParticipant(name);
+  async decide(name: string, action: 'approve' | 'reject' | 'revoke', { reason }: DecisionRequest, actor: string, now = this.o.clock.now()): Promise<ParticipantRecord> {
+    const participant = await this.o.store.getParticipant(name);
     if (!participant) throw new FlError('NOT_FOUND', `no participant ${name}`);
     const allowed = { approve: ['pending', 'rejected'], reject: ['pending'], revoke: ['approved', 'pending'] }[action];
     if (!allowed.includes(participant.status)) throw new FlError('CONFLICT', `participant ${name} is ${participant.status}: it cannot be ${action}d`);
     const status = ({ approve: 'approved', reject: 'rejected', revoke: 'revoked' } as const)[action];
-    this.o.store.transaction(() => {
-      this.o.store.setParticipantStatus(name, status, actor, now);
-      if (action === 'approve') this.o.audit.append('participant.approved', actor, { name }, now);
-      else this.o.audit.append(action === 'reject' ? 'participant.rejected' : 'participant.revoked', actor, { name, reason }, now);
+    await this.o.store.transaction(async () => {
+      await this.o.store.setParticipantStatus(name, status, actor, now);
+      if (action === 'approve') await this.o.audit.append('participant.approved', actor, { name }, now);
+      else await this.o.audit.append(action === 'reject' ? 'participant.rejected' : 'participant.revoked', actor, { name, reason }, now);
     });
     const close: ErrorBody | undefined = action === 'revoke' ? { code: 'REVOKED', message: `an admin revoked ${name}${reason ? `: ${reason}` : ''}` } : undefined;
     this.o.statuses.changed(name, status, close);
-    return this.o.store.getParticipant(name)!;
+    return (await this.o.store.getParticipant(name))!;
   }
 
   private enrolledResponse(p: ParticipantRecord, nonce: string, now: number): EnrolledResponse {

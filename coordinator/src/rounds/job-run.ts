@@ -199,29 +199,29 @@ export class JobRun {
     try {
       if (!this.job.preprocessing) await (this.job.spec.secureAggregation ? this.secureStatisticsPhase() : this.statisticsPhase());
       while (this.job.round < this.job.spec.rounds) {
-        if (!this.withinPrivacyBudget(this.job.round + 1)) return;
+        if (!(await this.withinPrivacyBudget(this.job.round + 1))) return;
         await this.trainingRound(this.job.round + 1);
         // Earlier rounds are evaluated with the next round's train exchange; the last has none, nor has a masked input.
         const alone = this.job.round === this.job.spec.rounds || this.job.spec.secureAggregation !== undefined;
         if (alone && this.evaluationDue(this.job.round)) await this.evaluationPhase(this.job.round);
       }
-      this.setStatus('completed');
+      await this.setStatus('completed');
       this.announceEnd();
       this.deps.log('info', `job ${this.job.id} completed after ${this.job.round} rounds`);
     } catch (err) {
       if (err instanceof Halted) return;
       const message = (err as Error).message;
       this.deps.log('error', `job ${this.job.id} failed: ${message}`);
-      this.setStatus('failed', message);
+      await this.setStatus('failed', message).catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its failure: ${failed.message}`));
     }
   }
 
   /** False, having stopped the job, when the next round would take its ε over its budget: it stops before, never after. */
-  private withinPrivacyBudget(round: number): boolean {
+  private async withinPrivacyBudget(round: number): Promise<boolean> {
     const { dp } = this.job.spec;
     if (!dp || withinBudget(dp, round)) return true;
     const reason = `privacy budget: round ${round} would take ε to ${epsilonAfter(dp, round).toFixed(3)} (δ = ${dp.delta}), over the budget of ${dp.epsilonBudget}`;
-    this.setStatus('stopped', reason);
+    await this.setStatus('stopped', reason);
     this.announceEnd();
     this.deps.log('info', `job ${this.job.id} stopped after round ${round - 1}: ${reason}`);
     return false;
@@ -236,7 +236,7 @@ export class JobRun {
   }
 
   /** Holds the job: the open phase ends uncommitted and starts again on resume. */
-  pause(): void {
+  async pause(): Promise<void> {
     if (this.control !== 'run') return;
     this.control = 'pause';
     if (this.phase) {
@@ -244,7 +244,7 @@ export class JobRun {
       this.phase.collection.close('job paused');
     }
     this.wake();
-    this.setStatus('paused');
+    await this.setStatus('paused');
   }
 
   resume(): void {
@@ -446,7 +446,7 @@ export class JobRun {
     const { spec } = this.job;
     for (let attempt = 1; ; attempt++) {
       const selected = await this.waitForParticipants();
-      this.setStatus('statistics');
+      await this.setStatus('statistics');
       const collection = new ReplyCollection<LocalStatistics>(new Set(selected), this.deadline(), this.deps.clock);
       const header = { type: 'statistics-request' as const, job: this.job.id, spec, issuedAt: this.deps.clock.now() };
       const signature = this.deps.identity.sign('statistics-request', header);
@@ -458,11 +458,11 @@ export class JobRun {
       for (const e of excluded) this.deps.log('warn', `job ${this.job.id}: left ${e.participant} out of the job: ${e.code} ${e.reason}`, { participant: e.participant });
       if (admitted.size >= spec.minParticipants) {
         const reportedRows = Object.fromEntries([...admitted].map(([p, stats]) => [p, stats.rows]));
-        this.startTraining(combineStatistics(spec, [...admitted.values()]), admitted.size, reportedRows, excluded);
+        await this.startTraining(combineStatistics(spec, [...admitted.values()]), admitted.size, reportedRows, excluded);
         return;
       }
       for (const e of excluded) collection.failures.set(e.participant, { reason: e.reason, code: e.code });
-      attempt = this.belowMinimum('statistics phase', attempt, collection, admitted.size);
+      attempt = await this.belowMinimum('statistics phase', attempt, collection, admitted.size);
     }
   }
 
@@ -476,7 +476,7 @@ export class JobRun {
   private async secureStatisticsPhase(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       let participants = await this.waitForParticipants();
-      this.setStatus('statistics');
+      await this.setStatus('statistics');
       let spec = this.gathered;
       if (!spec) {
         const gathered = await this.gatherVocabularies(participants, attempt);
@@ -497,7 +497,7 @@ export class JobRun {
         aggregate = decodeStatistics(outcome.sum, spec, outcome.inputs.length);
       } catch (err) {
         if (!(err instanceof FlError)) throw err;
-        attempt = this.retryOrPause(`statistics phase: ${err.code} ${err.message}`, attempt);
+        attempt = await this.retryOrPause(`statistics phase: ${err.code} ${err.message}`, attempt);
         continue;
       }
       const preprocessing = combineStatistics(spec, [aggregate]);
@@ -508,7 +508,7 @@ export class JobRun {
         preprocessingSha256: sha256Hex(Buffer.from(canonicalJson(preprocessing), 'utf8')),
       };
       // Each site's rows are hidden in the sum: a site may claim up to the job's limit per site.
-      this.startTraining(preprocessing, outcome.inputs.length, {}, [], { unmasked: outcome.unmasked, statistics: record });
+      await this.startTraining(preprocessing, outcome.inputs.length, {}, [], { unmasked: outcome.unmasked, statistics: record });
       return;
     }
   }
@@ -525,20 +525,20 @@ export class JobRun {
     if (gatheredFeatures(spec).length === 0) return { spec, participants };
     const presence = await this.vectorRound(-2, participants, spec, { words: presenceWords(spec), width: 1, advertise: { spec } }, attempt);
     if ('attempt' in presence) return presence;
-    const decoded = <T>(read: () => T): T | { attempt: number } => {
+    const decoded = async <T>(read: () => T): Promise<T | { attempt: number }> => {
       try {
         return read();
       } catch (err) {
         if (!(err instanceof FlError)) throw err;
-        return { attempt: this.retryOrPause(`statistics phase (vocabularies): ${err.code} ${err.message}`, attempt) };
+        return { attempt: (await this.retryOrPause(`statistics phase (vocabularies): ${err.code} ${err.message}`, attempt)) };
       }
     };
-    const frequent = decoded(() => frequentBuckets(presence.sum, spec, presence.inputs.length));
+    const frequent = await decoded(() => frequentBuckets(presence.sum, spec, presence.inputs.length));
     if ('attempt' in frequent) return frequent;
     const holders = presence.inputs.map((i) => i.participant);
     const values = await this.vectorRound(-1, holders, spec, { words: valueWords(spec, frequent), width: 1, advertise: { spec, frequentBuckets: frequent } }, attempt);
     if ('attempt' in values) return values;
-    const revealed = decoded(() => gatheredValues(values.sum, spec, frequent));
+    const revealed = await decoded(() => gatheredValues(values.sum, spec, frequent));
     if ('attempt' in revealed) return revealed;
     if (revealed.dropped > 0) this.deps.log('warn', `job ${this.job.id}: ${revealed.dropped} vocabulary buckets held different values and were dropped; more buckets would keep them`);
     const record: AuditData<'vocabulary.secure'> = {
@@ -548,10 +548,10 @@ export class JobRun {
       frequentBuckets: frequent,
       categories: revealed.categories,
     };
-    this.deps.store.transaction(() => {
-      this.deps.audit.append('secagg.unmasked', 'coordinator', presence.unmasked);
-      this.deps.audit.append('secagg.unmasked', 'coordinator', values.unmasked);
-      this.deps.audit.append('vocabulary.secure', 'coordinator', record);
+    await this.deps.store.transaction(async () => {
+      await this.deps.audit.append('secagg.unmasked', 'coordinator', presence.unmasked);
+      await this.deps.audit.append('secagg.unmasked', 'coordinator', values.unmasked);
+      await this.deps.audit.append('vocabulary.secure', 'coordinator', record);
     });
     this.gathered = withCategories(spec, revealed.categories);
     const kept = revealed.categories.reduce((n, c) => n + c.length, 0);
@@ -567,9 +567,9 @@ export class JobRun {
     vector: NonNullable<SecureRoundHost['vector']>,
     attempt: number,
   ): Promise<Extract<SecureOutcome, { kind: 'sum' }> | { attempt: number }> {
-    const outcome = await runSecureRound(this.secureHost(round, undefined, spec, vector), round, participants);
+    const outcome = await runSecureRound(await this.secureHost(round, undefined, spec, vector), round, participants);
     if (outcome.kind === 'restart') return { attempt: attempt - 1 };
-    if (outcome.kind !== 'sum' || this.control !== 'run') return { attempt: this.secureShort(outcome, 'statistics phase', attempt) };
+    if (outcome.kind !== 'sum' || this.control !== 'run') return { attempt: (await this.secureShort(outcome, 'statistics phase', attempt)) };
     return outcome;
   }
 
@@ -578,13 +578,13 @@ export class JobRun {
    * left out, and the initial model are stored in one transaction with their
    * audit records; training may start.
    */
-  private startTraining(
+  private async startTraining(
     preprocessing: Preprocessing,
     sites: number,
     reportedRows: Record<string, number>,
     excluded: Exclusion[],
     secure?: { unmasked: AuditData<'secagg.unmasked'>; statistics: AuditData<'statistics.secure'> },
-  ): void {
+  ): Promise<void> {
     const admission = { reportedRows, excluded: excluded.map(({ participant, reason, code }) => ({ participant, reason, code })) };
     this.reportedRows = new Map(Object.entries(reportedRows));
     this.excluded = new Set(excluded.map((e) => e.participant));
@@ -592,17 +592,17 @@ export class JobRun {
     const initial = initialParameters(modelShape(this.job, preprocessing));
     const sha256 = sha256Hex(encodeWeights(initial));
     const model = { job: this.job.id, round: 0, sha256, weights: initial, createdAt: this.deps.clock.now() };
-    this.deps.store.transaction(() => {
-      this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
-      for (const e of excluded) this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
+    await this.deps.store.transaction(async () => {
+      await this.deps.store.beginTraining(this.job.id, preprocessing, admission, model);
+      for (const e of excluded) await this.deps.audit.append('statistics.excluded', 'coordinator', { job: this.job.id, ...e });
       if (secure) {
-        this.deps.audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
-        this.deps.audit.append('statistics.secure', 'coordinator', secure.statistics);
+        await this.deps.audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
+        await this.deps.audit.append('statistics.secure', 'coordinator', secure.statistics);
       }
       const data = { job: this.job.id, round: 0 as const, sha256, size: initial.length };
-      this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
+      await this.deps.audit.append('model.initial', 'coordinator', { ...data, signature: this.deps.identity.sign('model', initialModelAttestation(data)) });
     });
-    this.refresh();
+    await this.refresh();
     this.model = model;
     this.deps.log('info', `job ${this.job.id}: statistics from ${sites} participants${secure ? ' (a secure sum)' : ''}, ${preprocessing.rows} rows, ${preprocessing.inputDim} inputs`);
     this.notifyStatus();
@@ -611,13 +611,13 @@ export class JobRun {
   private async trainingRound(round: number): Promise<void> {
     const { spec } = this.job;
     // The model committed last, kept since its commit: read from the store only after a restart.
-    const global = (this.model ??= this.deps.store.getModel(this.job.id)!);
+    const global = (this.model ??= (await this.deps.store.getModel(this.job.id))!);
     const bytes = encodeWeights(global.weights);
-    const state = this.committedState();
+    const state = await this.committedState();
     for (let attempt = 1; ; attempt++) {
       const instructions = this.strategy.configureTrain(round, await this.waitForParticipants(), state);
       const selected = instructions.participants;
-      this.setStatus('training');
+      await this.setStatus('training');
       if (this.job.spec.secureAggregation) {
         const done = await this.secureRound(round, attempt, selected, global, bytes, state, instructions);
         if (done === 'restart') attempt--;
@@ -634,7 +634,7 @@ export class JobRun {
         : this.strategy.aggregateTrain(global.weights, state);
       // The model sent is the previous round's: its evaluation, when due, travels with this exchange.
       const evaluate = round > 1 && this.evaluationDue(round - 1);
-      const header = { ...this.modelHeader(round, global.sha256, collection.deadline), type: 'train' as const, evaluate };
+      const header = { ...(await this.modelHeader(round, global.sha256, collection.deadline)), type: 'train' as const, evaluate };
       const evaluations = new Map<string, HeldOutEvaluation>();
       const phase: Phase = {
         kind: 'training',
@@ -675,18 +675,18 @@ export class JobRun {
         };
         // The previous round's evaluation, which came with this round's updates, goes in the same transaction.
         const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: this.strategy.aggregateEvaluate(evaluations) } : undefined;
-        this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated, undefined, central?.seed);
+        await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated, undefined, central?.seed);
         this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
         this.strategyState = result.state;
         // What the commit changed, without reading back (and parsing) the whole job.
         this.job = { ...this.job, round, updatedAt: record.closedAt };
         const shown = Object.entries(record.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
         this.deps.log('info', `job ${this.job.id} round ${round}/${spec.rounds}: ${collection.replies.size}/${selected.length} updates; ${shown}`, { round });
-        if (evaluated) this.notifyEvaluation(evaluated.round);
+        if (evaluated) await this.notifyEvaluation(evaluated.round);
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
       }
-      attempt = this.belowMinimum(`round ${round}`, attempt, collection);
+      attempt = await this.belowMinimum(`round ${round}`, attempt, collection);
     }
   }
 
@@ -706,9 +706,9 @@ export class JobRun {
     instructions: TrainInstructions,
   ): Promise<'committed' | 'restart' | number> {
     const startedAt = this.deps.clock.now();
-    const outcome = await runSecureRound(this.secureHost(round, { global, bytes, instructions }), round, selected);
+    const outcome = await runSecureRound(await this.secureHost(round, { global, bytes, instructions }), round, selected);
     if (outcome.kind === 'restart') return 'restart';
-    if (outcome.kind === 'short' || this.control !== 'run') return this.secureShort(outcome, `round ${round}`, attempt);
+    if (outcome.kind === 'short' || this.control !== 'run') return await this.secureShort(outcome, `round ${round}`, attempt);
     const { weights, weight } = secureUpdate(global.weights, outcome.sum, outcome.quantization!);
     const aggregation = this.strategy.aggregateTrain(global.weights, state);
     aggregation.add({ participant: SECURE_SUM, weights, numSamples: weight, metrics: {} });
@@ -733,7 +733,7 @@ export class JobRun {
       evaluation: null,
     };
     const replies = new Map(outcome.inputs.map(({ participant, sha256: masked }) => [participant, { numSamples: 0, sha256: masked }]));
-    this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, replies, undefined, { unmasked: outcome.unmasked, weight });
+    await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, replies, undefined, { unmasked: outcome.unmasked, weight });
     this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
     this.strategyState = result.state;
     this.job = { ...this.job, round, updatedAt: record.closedAt };
@@ -746,13 +746,15 @@ export class JobRun {
    * What a secure round runs its steps with: each step a phase of this job;
    * a training round's masked inputs are asked with its train requests.
    */
-  private secureHost(
+  private async secureHost(
     round: number,
     train?: { global: ModelVersion; bytes: Uint8Array; instructions: TrainInstructions },
     spec = this.job.spec,
     vector?: SecureRoundHost['vector'],
-  ): SecureRoundHost {
+  ): Promise<SecureRoundHost> {
     let deadline = this.deadline();
+    // The participants' keys, read once: the secure round asks for them while it checks replies.
+    const keys = new Map((await this.deps.store.listParticipants()).map((p) => [p.name, p.publicKey]));
     return {
       job: this.job.id,
       spec: spec as JobSpec & { secureAggregation: SecureAggregationSpec },
@@ -764,7 +766,7 @@ export class JobRun {
         let asking: Asking;
         if (ask.event === 'train') {
           const { global, bytes, instructions } = train!;
-          const header = { ...this.modelHeader(round, global.sha256, deadline), type: 'train' as const, evaluate: false };
+          const header = { ...(await this.modelHeader(round, global.sha256, deadline)), type: 'train' as const, evaluate: false };
           const messages = this.trainMessages(header, bytes, instructions);
           asking = this.asking('train', (participant) => {
             const base = messages(participant);
@@ -777,17 +779,17 @@ export class JobRun {
         return (await this.runPhase({ kind: 'secagg', round, step, collection, check, ...asking })) ? null : collection;
       },
       sign: (header) => this.deps.identity.sign('secagg-request', header),
-      identityKey: (participant) => identityKeyOf(this.deps.store.getParticipant(participant)?.publicKey),
-      identityKeyText: (participant) => this.deps.store.getParticipant(participant)?.publicKey,
+      identityKey: (participant) => identityKeyOf(keys.get(participant)),
+      identityKeyText: (participant) => keys.get(participant),
       now: () => this.deps.clock.now(),
       deadline: () => deadline,
     };
   }
 
   /** A secure round that gave no sum (a step short of the minimum, or a pause or stop): the attempt count to go on from. */
-  private secureShort(outcome: Exclude<SecureOutcome, { kind: 'restart' }>, what: string, attempt: number): number {
+  private async secureShort(outcome: Exclude<SecureOutcome, { kind: 'restart' }>, what: string, attempt: number): Promise<number> {
     if (outcome.kind === 'short' && outcome.reason) this.deps.log('warn', `job ${this.job.id} ${outcome.what}: ${outcome.reason}`);
-    return this.belowMinimum(outcome.kind === 'short' ? outcome.what : what, attempt, outcome.collection as ReplyCollection<unknown>);
+    return await this.belowMinimum(outcome.kind === 'short' ? outcome.what : what, attempt, outcome.collection as ReplyCollection<unknown>);
   }
 
   /**
@@ -798,7 +800,7 @@ export class JobRun {
    * aggregate needs), the retention policy, and the evaluation of an earlier
    * round's model that came with its updates.
    */
-  private commit(
+  private async commit(
     record: RoundRecord,
     weights: Float32Array,
     state: StoredStrategyState,
@@ -807,17 +809,17 @@ export class JobRun {
     evaluated?: { round: number; evaluation: RoundEvaluation },
     secure?: { unmasked: AuditData<'secagg.unmasked'>; weight: number },
     noiseSeed?: Uint8Array,
-  ): void {
+  ): Promise<void> {
     const { job, round, modelSha256: sha256 } = record;
     const { store, audit, identity, retention } = this.deps;
-    store.transaction(() => {
-      store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt }, state);
-      if (evaluated) store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
+    await store.transaction(async () => {
+      await store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt }, state);
+      if (evaluated) await store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
       const contributors = [...replies].map(([participant, { numSamples, sha256 }]) => ({ participant, numSamples, sha256 }));
-      if (secure) audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
+      if (secure) await audit.append('secagg.unmasked', 'coordinator', secure.unmasked);
       // Central DP's seed stays with the retained updates, which reveal as much; the log commits to it.
       const seedSha256 = noiseSeed && sha256Hex(noiseSeed);
-      if (noiseSeed && seedSha256 && retention.rounds !== 0) store.retainUpdate({ job, round, participant: CENTRAL_NOISE, sha256: seedSha256, weights: noiseSeed });
+      if (noiseSeed && seedSha256 && retention.rounds !== 0) await store.retainUpdate({ job, round, participant: CENTRAL_NOISE, sha256: seedSha256, weights: noiseSeed });
       const data = {
         job,
         round,
@@ -829,11 +831,11 @@ export class JobRun {
         ...(secure && { secure: { weight: secure.weight } }),
         ...(seedSha256 && { centralNoise: { seedSha256 } }),
       };
-      audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
+      await audit.append('model.committed', 'coordinator', { ...data, signature: identity.sign('model', modelAttestation(data)) });
       const throughRound = retention.rounds === undefined ? 0 : round - retention.rounds;
       if (throughRound > 0) {
-        store.pruneUpdates(job, throughRound);
-        audit.append('updates.pruned', 'coordinator', { job, throughRound });
+        await store.pruneUpdates(job, throughRound);
+        await audit.append('updates.pruned', 'coordinator', { job, throughRound });
       }
     });
   }
@@ -851,7 +853,7 @@ export class JobRun {
     // What was accepted is recorded whatever becomes of the phase: committed, started again, or stopped.
     // Not when the coordinator shuts down: like a crash, that drops the round, which starts again.
     // A training round that commits writes them in its commit's transaction (commit()): one, not two.
-    if (!this.halted && !this.commits(phase)) this.deps.audit.flush();
+    if (!this.halted && !this.commits(phase)) await this.deps.audit.flush();
     return this.interrupted();
   }
 
@@ -916,9 +918,9 @@ export class JobRun {
   }
 
   /** The state the last committed round left the strategy in: kept since its commit, read from the store after a restart. */
-  private committedState(): StrategyState {
+  private async committedState(): Promise<StrategyState> {
     if (!this.strategyState) {
-      const stored = this.deps.store.getStrategyState(this.job.id);
+      const stored = await this.deps.store.getStrategyState(this.job.id);
       const state = stored ? decodeState(stored.bytes) : EMPTY_STATE;
       if (!state) throw new Error(`the stored strategy state of round ${stored!.round} cannot be read`);
       this.strategyState = state;
@@ -935,9 +937,9 @@ export class JobRun {
     return this.setup;
   }
 
-  private modelHeader(round: number, weightsSha256: string, deadline: number) {
+  private async modelHeader(round: number, weightsSha256: string, deadline: number) {
     // The log's head goes out signed with every model: each site holds it against a later rewrite of the log.
-    const auditHead = this.deps.store.auditHead()!;
+    const auditHead = (await this.deps.store.auditHead())!;
     return { job: this.job.id, round, setup: this.jobSetup().digest, weightsSha256, deadline, issuedAt: this.deps.clock.now(), auditHead };
   }
 
@@ -953,27 +955,27 @@ export class JobRun {
    * the round, weighted by examples. Never retried, never fails the job.
    */
   private async evaluationPhase(round: number): Promise<void> {
-    const model = this.model?.round === round ? this.model : this.deps.store.getModel(this.job.id, round)!;
+    const model = this.model?.round === round ? this.model : (await this.deps.store.getModel(this.job.id, round))!;
     const bytes = encodeWeights(model.weights);
     // A pause cuts the phase short; after the resume it is asked again.
     for (;;) {
       const selected = this.strategy.configureEvaluate(round, this.eligible());
       if (selected.length === 0) return;
       const collection = new ReplyCollection<HeldOutEvaluation>(new Set(selected), this.deadline(), this.deps.clock);
-      const header = { ...this.modelHeader(round, model.sha256, collection.deadline), type: 'evaluate' as const };
+      const header = { ...(await this.modelHeader(round, model.sha256, collection.deadline)), type: 'evaluate' as const };
       const signature = this.deps.identity.sign('evaluate', header);
       const asking = this.asking('evaluate', { header, signature, weights: bytes });
       if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ...asking })) continue;
       if (collection.replies.size > 0) {
-        this.deps.store.setRoundEvaluation(this.job.id, round, this.strategy.aggregateEvaluate(collection.replies));
-        this.notifyEvaluation(round);
+        await this.deps.store.setRoundEvaluation(this.job.id, round, this.strategy.aggregateEvaluate(collection.replies));
+        await this.notifyEvaluation(round);
       }
       return;
     }
   }
 
-  private notifyEvaluation(round: number): void {
-    this.deps.notify({ type: 'evaluation', job: this.job.id, round: this.deps.store.getRound(this.job.id, round)! });
+  private async notifyEvaluation(round: number): Promise<void> {
+    this.deps.notify({ type: 'evaluation', job: this.job.id, round: (await this.deps.store.getRound(this.job.id, round))! });
   }
 
   /**
@@ -981,20 +983,20 @@ export class JobRun {
    * attempts the job pauses with the reason (an admin resumes it), never hangs.
    * Returns the attempt count the caller's loop continues from.
    */
-  private belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>, admitted = collection.replies.size): number {
+  private async belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>, admitted = collection.replies.size): Promise<number> {
     const failures = [...collection.failures].map(([p, { reason, code }]) => `${p}: ${code ? `${code} ` : ''}${reason}`).join('; ');
-    return this.retryOrPause(`${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`, attempt);
+    return await this.retryOrPause(`${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`, attempt);
   }
 
   /** A phase that gave nothing to commit starts again; after the allowed attempts the job pauses with the reason. */
-  private retryOrPause(message: string, attempt: number): number {
+  private async retryOrPause(message: string, attempt: number): Promise<number> {
     if (attempt < this.deps.maxRoundAttempts) {
       this.deps.log('warn', `job ${this.job.id}: ${message}; starting it again`);
       return attempt;
     }
     this.deps.log('warn', `job ${this.job.id} paused: ${message}, after ${attempt} attempts`);
     this.control = 'pause';
-    this.setStatus('paused', `${message}, after ${attempt} attempts`);
+    await this.setStatus('paused', `${message}, after ${attempt} attempts`);
     return 0;
   }
 
@@ -1007,7 +1009,7 @@ export class JobRun {
       await this.interrupted();
       const online = this.eligible();
       if (online.length >= this.job.spec.minParticipants) return online;
-      this.setStatus('waiting');
+      await this.setStatus('waiting');
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
@@ -1031,7 +1033,7 @@ export class JobRun {
   private async interrupted(): Promise<boolean> {
     if (this.halted) throw new Halted();
     if (this.control === 'stop') {
-      this.setStatus('stopped');
+      await this.setStatus('stopped');
       this.announceEnd();
       this.deps.log('info', `job ${this.job.id} stopped at round ${this.job.round}`);
       throw new Halted();
@@ -1040,7 +1042,7 @@ export class JobRun {
     const restart = this.phaseCutShort;
     this.phaseCutShort = false;
     if (this.control !== 'pause') return restart;
-    if (this.job.status !== 'paused') this.setStatus('paused');
+    if (this.job.status !== 'paused') await this.setStatus('paused');
     this.deps.log('info', `job ${this.job.id} paused at round ${this.job.round}`);
     while (this.control === 'pause' && !this.halted) await new Promise<void>((resolve) => (this.resumed = resolve));
     this.resumed = undefined;
@@ -1054,10 +1056,14 @@ export class JobRun {
     }
   }
 
-  private setStatus(status: JobStatus, error: string | null = null): void {
+  /**
+   * The job's status as it runs: in memory at once (what the run decides next
+   * reads it), stored before the status is announced.
+   */
+  private async setStatus(status: JobStatus, error: string | null = null): Promise<void> {
     if (this.job.status === status && this.job.error === error) return;
-    this.deps.store.updateJob(this.job.id, { status, error });
-    this.refresh();
+    this.job = { ...this.job, status, error, updatedAt: this.deps.clock.now() };
+    await this.deps.store.updateJob(this.job.id, { status, error });
     this.notifyStatus();
   }
 
@@ -1065,8 +1071,8 @@ export class JobRun {
     this.deps.notify({ type: 'status', job: this.job.id, status: this.job.status, error: this.job.error });
   }
 
-  private refresh(): void {
-    this.job = withDefaults(this.deps.store.getJob(this.job.id)!);
+  private async refresh(): Promise<void> {
+    this.job = withDefaults((await this.deps.store.getJob(this.job.id))!);
   }
 }
 

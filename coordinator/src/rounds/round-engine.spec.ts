@@ -2,6 +2,7 @@
  * The round engine without sockets: fake participants answer through an
  * in-memory channel with properly signed messages; the store is real SQLite.
  */
+import { toArray } from '../storage/store';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -157,16 +158,16 @@ class FakeParticipants implements AgentChannel {
   }
 }
 
-function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }, clock: Clock = systemClock) {
+async function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }, clock: Clock = systemClock) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-engine-'));
-  const store = new SqliteStore(path.join(dir, 'store.sqlite'));
+  const store = await SqliteStore.open(path.join(dir, 'store.sqlite'));
   const channel = new FakeParticipants(names);
   const identity = CoordinatorIdentity.fromDataDir(dir);
-  const audit = new AuditLog(store, identity);
+  const audit = await AuditLog.open(store, identity);
   for (const [name, keys] of channel.keys) {
     const publicKey = encodeKey(keys.publicKey);
-    store.addParticipant({ name, organisation: name, country: '', publicKey, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
-    audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
+    await store.addParticipant({ name, organisation: name, country: '', publicKey, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
+    await audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
   }
   /** every line the engines logged, with its fields */
   const logged: { level: string; message: string; job?: string; round?: number; participant?: string }[] = [];
@@ -242,8 +243,8 @@ class Contest {
 }
 
 /** The SHA-256 of participant a's accepted update in a round, from the audit log. */
-function sha256Of(store: SqliteStore, job: string, round: number): string {
-  for (const { text } of store.auditRecords()) {
+async function sha256Of(store: SqliteStore, job: string, round: number): Promise<string> {
+  for await (const { text } of store.auditRecords()) {
     const record = JSON.parse(text) as { kind: string; data: { job: string; round: number; participant: string; sha256: string } };
     if (record.kind === 'update.accepted' && record.data.job === job && record.data.round === round && record.data.participant === 'a') return record.data.sha256;
   }
@@ -251,96 +252,96 @@ function sha256Of(store: SqliteStore, job: string, round: number): string {
 }
 
 /** Resolves once `condition` holds, checking after each turn of the event loop. */
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setImmediate(resolve));
 }
 
 const spec = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', rounds: 3 };
 
 describe('the round engine', () => {
   it('runs the statistics phase, every round and its evaluation, averaging the updates', async () => {
-    const { store, engine } = setup(['a', 'b']);
-    const job = engine.createJob(spec, 'user:test');
+    const { store, engine } = await setup(['a', 'b']);
+    const job = await engine.createJob(spec, 'user:test');
     await engine.whenFinished(job.id);
-    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
-    expect(store.getJob(job.id)!.preprocessing).toMatchObject({ inputDim: 1, rows: 8, features: [{ mean: 1, std: 1 }] });
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect((await store.getJob(job.id))!.preprocessing).toMatchObject({ inputDim: 1, rows: 8, features: [{ mean: 1, std: 1 }] });
     // each round every participant adds one to the global model
-    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
-    const rounds = store.listRounds(job.id);
+    expect(Array.from((await store.getModel(job.id))!.weights)).toEqual([3, 3]);
+    const rounds = await store.listRounds(job.id);
     expect(rounds.map((r) => [r.round, r.contributors.length, r.metrics.trainLoss])).toEqual([[1, 2, 1], [2, 2, 0.5], [3, 2, 1 / 3]]);
     // evaluation weighted by examples, each count capped at the lower median (1): (1 * 1 + 0.6 * 1) / 2 = 0.8
     for (const r of rounds) expect(r.evaluation).toEqual({ metrics: { accuracy: expect.closeTo(0.8) }, numExamples: 4, participants: ['a', 'b'] });
-    store.close();
+    await store.close();
   });
 
   it('runs a job stored before jobs named a strategy as FedAvg, and its log verifies', async () => {
     // Prepare: the job as an older coordinator stored and recorded it, with no strategy in its spec
-    const { store, engine, audit } = setup(['a', 'b']);
+    const { store, engine, audit } = await setup(['a', 'b']);
     const stored = { ...JobSpecSchema.parse({ ...spec, minParticipants: 2, roundDeadlineSeconds: 60 }) } as Partial<JobSpec>;
     delete stored.strategy;
     const id = 'job-from-before';
-    store.addJob({ id, spec: stored as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, admission: { reportedRows: {}, excluded: [] }, createdAt: 0, updatedAt: 0 });
-    audit.append('job.created', 'user:test', { job: id, spec: stored });
+    await store.addJob({ id, spec: stored as JobSpec, status: 'waiting', preprocessing: null, round: 0, error: null, admission: { reportedRows: {}, excluded: [] }, createdAt: 0, updatedAt: 0 });
+    await audit.append('job.created', 'user:test', { job: id, spec: stored });
     // Execute
-    engine.resume();
+    await engine.resume();
     await engine.whenFinished(id);
     // Assert
-    expect(store.getJob(id)).toMatchObject({ status: 'completed', round: 3 });
-    expect(Array.from(store.getModel(id)!.weights)).toEqual([3, 3]);
-    const report = verifyStore(store);
+    expect(await store.getJob(id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(Array.from((await store.getModel(id))!.weights)).toEqual([3, 3]);
+    const report = await verifyStore(store);
     expect(report.failure).toBeUndefined();
     expect(report.counts.roundsRecomputed).toBe(3);
-    store.close();
+    await store.close();
   });
 
   it('commits a stateful strategy’s state with each round, named in the audit record', async () => {
-    const { store, engine } = setup(['a', 'b']);
-    const job = engine.createJob({ ...spec, strategy: { name: 'fedavgm', momentum: 0.5 } }, 'user:test');
+    const { store, engine } = await setup(['a', 'b']);
+    const job = await engine.createJob({ ...spec, strategy: { name: 'fedavgm', momentum: 0.5 } }, 'user:test');
     await engine.whenFinished(job.id);
     // Each round every update is x + 1: Δ = 1, m = 1, 1.5, 1.75; x = 1, 2.5, 4.25
-    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([4.25, 4.25]);
-    const state = store.getStrategyState(job.id)!;
+    expect(Array.from((await store.getModel(job.id))!.weights)).toEqual([4.25, 4.25]);
+    const state = (await store.getStrategyState(job.id))!;
     expect(state.round).toBe(3);
     expect(Array.from(decodeState(state.bytes)!.momentum)).toEqual([1.75, 1.75]);
-    const committed = [...store.auditRecords()].map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'model.committed');
+    const committed = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'model.committed');
     expect(committed.map((r) => r.data.stateSha256)).toEqual([expect.any(String), expect.any(String), state.sha256]);
     expect(committed[2].data.strategy).toEqual({ name: 'fedavgm', weighting: 'samples', serverLearningRate: 1, momentum: 0.5 });
-    expect(verifyStore(store).failure).toBeUndefined();
-    store.close();
+    expect((await verifyStore(store)).failure).toBeUndefined();
+    await store.close();
   });
 
   it('provides each participant the job setup, signed, before the first request that names it', async () => {
-    const { store, channel, engine } = setup(['a', 'b']);
-    const job = engine.createJob(spec, 'user:test');
+    const { store, channel, engine } = await setup(['a', 'b']);
+    const job = await engine.createJob(spec, 'user:test');
     await engine.whenFinished(job.id);
     expect(channel.unprovided).toEqual([]);
     expect(channel.provided.get('a')).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/)]);
     expect(channel.provided.get('b')).toEqual(channel.provided.get('a'));
-    store.close();
+    await store.close();
   });
 
   it('checks each update for its digest and finite values, refusing those that fail with a code', async () => {
     // Prepare: c's and d's updates are wrong in every round; the round closes shortly after a and b are in
-    const { store, channel, engine } = setup(['a', 'b', 'c', 'd']);
+    const { store, channel, engine } = await setup(['a', 'b', 'c', 'd']);
     channel.faults.set('c', 'nan').set('d', 'digest');
     // Execute
-    const job = engine.createJob({ ...spec, waitAfterMinimumSeconds: 0.2 }, 'user:test');
+    const job = await engine.createJob({ ...spec, waitAfterMinimumSeconds: 0.2 }, 'user:test');
     await engine.whenFinished(job.id);
     // Assert: only a's and b's updates are folded in, every round
-    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
-    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
-    expect(store.listRounds(job.id).map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(Array.from((await store.getModel(job.id))!.weights)).toEqual([3, 3]);
+    expect((await store.listRounds(job.id)).map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
     expect(channel.refusals.sort()).toEqual(['c NON_FINITE', 'c NON_FINITE', 'c NON_FINITE', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH', 'd DIGEST_MISMATCH']);
-    store.close();
+    await store.close();
   });
 
   it("records a site's failure report with its code, and the round goes on with the others", async () => {
-    const { store, channel, engine } = setup(['a', 'b', 'c']);
+    const { store, channel, engine } = await setup(['a', 'b', 'c']);
     channel.faults.set('c', 'report');
-    const job = engine.createJob(spec, 'user:test');
+    const job = await engine.createJob(spec, 'user:test');
     await engine.whenFinished(job.id);
-    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
-    for (const round of store.listRounds(job.id)) {
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    for (const round of await store.listRounds(job.id)) {
       expect(round.contributors.map((c) => c.participant).sort()).toEqual(['a', 'b']);
       expect(round.failures).toEqual([{ participant: 'c', reason: expect.stringMatching(/^failed: rows have a target value outside the job's classes \(rows 2\)$/), code: 'DATA_TARGET_UNKNOWN_CLASS' }]);
     }
@@ -348,88 +349,88 @@ describe('the round engine', () => {
     // Each round: recorded once; a second report refused; one for a round that is not open refused.
     expect(channel.refusals.filter((r) => r === 'c reported')).toHaveLength(3);
     expect(channel.refusals.filter((r) => r !== 'c reported').sort()).toEqual(['c DUPLICATE_UPDATE', 'c DUPLICATE_UPDATE', 'c DUPLICATE_UPDATE', 'c WRONG_ROUND', 'c WRONG_ROUND', 'c WRONG_ROUND']);
-    store.close();
+    await store.close();
   });
 
   it('records the job in a verifiable audit log, keeping updates as the retention policy says', async () => {
-    const all = setup(['a', 'b']);
-    const kept = await all.engine.whenFinished(all.engine.createJob(spec, 'user:test').id).then(() => verifyStore(all.store));
+    const all = await setup(['a', 'b']);
+    const kept = await all.engine.whenFinished((await all.engine.createJob(spec, 'user:test')).id).then(() => verifyStore(all.store));
     expect(kept.failure).toBeUndefined();
     expect(kept.counts).toMatchObject({ updates: 6, updatesRetained: 6, roundsRecomputed: 3 });
-    all.store.close();
+    await all.store.close();
 
-    const lastRound = setup(['a', 'b'], 3, { rounds: 1, maxModelBytes: 1 << 20 });
-    const job = lastRound.engine.createJob(spec, 'user:test');
+    const lastRound = await setup(['a', 'b'], 3, { rounds: 1, maxModelBytes: 1 << 20 });
+    const job = await lastRound.engine.createJob(spec, 'user:test');
     await lastRound.engine.whenFinished(job.id);
-    const pruned = verifyStore(lastRound.store);
+    const pruned = await verifyStore(lastRound.store);
     expect(pruned.failure).toBeUndefined();
     expect(pruned.counts).toMatchObject({ updates: 6, updatesChecked: 2, roundsRecomputed: 1, roundsNotRecomputable: 2 });
-    expect([1, 2, 3].map((r) => lastRound.store.getRetainedUpdate(job.id, r, 'a', sha256Of(lastRound.store, job.id, r)))).toEqual([
+    expect(await Promise.all([1, 2, 3].map(async (r) => await lastRound.store.getRetainedUpdate(job.id, r, 'a', await sha256Of(lastRound.store, job.id, r))))).toEqual([
       undefined,
       undefined,
       expect.any(Uint8Array),
     ]);
-    lastRound.store.close();
+    await lastRound.store.close();
 
-    const tooLarge = setup(['a', 'b'], 3, { maxModelBytes: 4 });
-    await tooLarge.engine.whenFinished(tooLarge.engine.createJob(spec, 'user:test').id);
-    expect(verifyStore(tooLarge.store).counts).toMatchObject({ updates: 6, updatesRetained: 0, roundsNotRecomputable: 3 });
-    tooLarge.store.close();
+    const tooLarge = await setup(['a', 'b'], 3, { maxModelBytes: 4 });
+    await tooLarge.engine.whenFinished((await tooLarge.engine.createJob(spec, 'user:test')).id);
+    expect((await verifyStore(tooLarge.store)).counts).toMatchObject({ updates: 6, updatesRetained: 0, roundsNotRecomputable: 3 });
+    await tooLarge.store.close();
   });
 
-  it('applies the configured defaults to jobs that leave them out, and refuses bad specs with a code', () => {
-    const { store, engine } = setup([]);
-    expect(engine.createJob(spec, 'user:test').spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
-    expect(() => engine.createJob({ ...spec, rounds: 0 }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+  it('applies the configured defaults to jobs that leave them out, and refuses bad specs with a code', async () => {
+    const { store, engine } = await setup([]);
+    expect((await engine.createJob(spec, 'user:test')).spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
+    await expect(engine.createJob({ ...spec, rounds: 0 }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
     // A strategy is one the coordinator knows, with its own parameters only.
-    expect(engine.createJob(spec, 'user:test').spec.strategy).toEqual({ name: 'fedavg', weighting: 'samples' });
+    expect((await engine.createJob(spec, 'user:test')).spec.strategy).toEqual({ name: 'fedavg', weighting: 'samples' });
     for (const strategy of [{ name: 'fedsgd' }, { name: 'fedprox', momentum: 0.9 }, { name: 'trimmed-mean', beta: 0.5 }]) {
-      expect(() => engine.createJob({ ...spec, strategy }, 'user:test')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
+      await expect(engine.createJob({ ...spec, strategy }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
     }
-    engine.shutdown();
-    store.close();
+    await engine.shutdown();
+    await store.close();
   });
 
   it('names the job, the round and the participant of its log lines as fields', async () => {
-    const { store, channel, engine, logged } = setup(['a', 'b', 'c']);
+    const { store, channel, engine, logged } = await setup(['a', 'b', 'c']);
     channel.faults.set('c', 'nan');
-    const job = engine.createJob({ ...spec, rounds: 2 }, 'user:test');
+    const job = await engine.createJob({ ...spec, rounds: 2 }, 'user:test');
     await engine.whenFinished(job.id);
     expect(logged).toContainEqual({ level: 'info', message: expect.stringMatching(/ round 2\/2: 2\/3 updates/), job: job.id, round: 2 });
     expect(logged).toContainEqual({ level: 'warn', message: expect.stringMatching(/left out c's update/), job: job.id, round: 1, participant: 'c' });
-    store.close();
+    await store.close();
   });
 
   it('evaluates every k-th round and the last one only', async () => {
-    const { store, engine } = setup(['a', 'b']);
-    const job = engine.createJob({ ...spec, rounds: 5, evaluateEvery: 2 }, 'user:test');
+    const { store, engine } = await setup(['a', 'b']);
+    const job = await engine.createJob({ ...spec, rounds: 5, evaluateEvery: 2 }, 'user:test');
     await engine.whenFinished(job.id);
-    expect(store.listRounds(job.id).map((r) => r.evaluation !== null)).toEqual([false, true, false, true, true]);
-    store.close();
+    expect((await store.listRounds(job.id)).map((r) => r.evaluation !== null)).toEqual([false, true, false, true, true]);
+    await store.close();
   });
 
   it('pauses a job mid-round without committing it, and resumes it to the end', async () => {
-    const { store, channel, engine } = setup(['a', 'b']);
+    const { store, channel, engine } = await setup(['a', 'b']);
     channel.answerTraining = false;
-    const job = engine.createJob(spec, 'user:test');
+    const job = await engine.createJob(spec, 'user:test');
     await until(() => channel.held.length === 2);
-    expect(engine.control(job.id, 'pause', 'user:test').status).toBe('paused');
-    await channel.release(); // the updates of the cut-short round arrive too late
-    expect(channel.refusals.sort()).toEqual(['a NOT_SELECTED', 'b NOT_SELECTED']);
-    expect(store.listRounds(job.id)).toEqual([]);
-    expect(store.getJob(job.id)!.status).toBe('paused');
+    expect((await engine.control(job.id, 'pause', 'user:test')).status).toBe('paused');
+    await channel.release(); // the updates of the cut-short round arrive too late: its phase has closed
+    expect(channel.refusals.sort()).toEqual(['a WRONG_ROUND', 'b WRONG_ROUND']);
+    expect(await store.listRounds(job.id)).toEqual([]);
+    expect((await store.getJob(job.id))!.status).toBe('paused');
     channel.answerTraining = true;
-    engine.control(job.id, 'resume', 'user:test');
+    await engine.control(job.id, 'resume', 'user:test');
     await engine.whenFinished(job.id);
-    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
-    expect(store.listRounds(job.id).map((r) => r.round)).toEqual([1, 2, 3]);
-    store.close();
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect((await store.listRounds(job.id)).map((r) => r.round)).toEqual([1, 2, 3]);
+    await store.close();
   });
 
   it('sends the open round again to a participant that reconnects while awaited, and the next round to one that dropped out', async () => {
-    const { store, channel, engine } = setup(['a', 'b', 'c']);
+    const { store, channel, engine } = await setup(['a', 'b', 'c']);
     channel.answerTraining = false;
-    const job = engine.createJob({ ...spec, rounds: 2 }, 'user:test');
+    const job = await engine.createJob({ ...spec, rounds: 2 }, 'user:test');
     await until(() => channel.held.length >= 3);
     // a's connection is replaced by a new one before the old one is seen closing: it is asked again
     engine.participantOnline('a');
@@ -443,87 +444,87 @@ describe('the round engine', () => {
     channel.answerTraining = true;
     channel.release();
     await engine.whenFinished(job.id);
-    const rounds = store.listRounds(job.id);
+    const rounds = await store.listRounds(job.id);
     expect(rounds[0].failures).toEqual([{ participant: 'c', reason: 'disconnected' }]);
     expect(rounds[0].contributors.map((x) => x.participant).sort()).toEqual(['a', 'b']);
     // round 2 goes to c with round 1's global model: all three contribute
     expect(rounds[1].contributors.map((x) => x.participant).sort()).toEqual(['a', 'b', 'c']);
-    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([2, 2]);
-    store.close();
+    expect(Array.from((await store.getModel(job.id))!.weights)).toEqual([2, 2]);
+    await store.close();
   });
 
   it('stops a job for good, keeping the rounds it committed', async () => {
-    const { store, channel, engine } = setup(['a', 'b']);
-    const job = engine.createJob({ ...spec, rounds: 50 }, 'user:test');
-    engine.events.on('job', (event) => {
+    const { store, channel, engine } = await setup(['a', 'b']);
+    const job = await engine.createJob({ ...spec, rounds: 50 }, 'user:test');
+    engine.events.on('job', async (event) => {
       if (event.type === 'round' && event.round.round === 2) {
         channel.answerTraining = false;
-        engine.control(job.id, 'stop', 'user:test');
+        await engine.control(job.id, 'stop', 'user:test');
       }
     });
     await engine.whenFinished(job.id);
-    expect(store.getJob(job.id)).toMatchObject({ status: 'stopped', round: 2 });
-    expect(() => engine.control(job.id, 'resume', 'user:test')).toThrow(expect.objectContaining({ code: 'CONFLICT' }));
-    store.close();
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'stopped', round: 2 });
+    await expect(engine.control(job.id, 'resume', 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'CONFLICT' }));
+    await store.close();
   });
 
   it('pauses a job whose round stays below the minimum after the allowed attempts, naming why, until resumed', async () => {
     const clock = new ManualClock();
-    const { store, channel, engine } = setup(['a', 'b'], 2, undefined, clock);
+    const { store, channel, engine } = await setup(['a', 'b'], 2, undefined, clock);
     channel.answerTraining = false;
-    const job = engine.createJob({ ...spec, roundDeadlineSeconds: 30 }, 'user:test');
+    const job = await engine.createJob({ ...spec, roundDeadlineSeconds: 30 }, 'user:test');
     // each attempt of round 1 asks both, and neither answers by the deadline
     await until(() => channel.held.length === 2);
     clock.advance(30_000);
     await until(() => channel.held.length === 4);
     clock.advance(30_000);
-    await until(() => store.getJob(job.id)!.status === 'paused');
-    expect(store.getJob(job.id)).toMatchObject({ status: 'paused', round: 0 });
-    expect(store.getJob(job.id)!.error).toMatch(/round 1 closed with 0 replies, below the minimum of 2 .*a: deadline passed.*after 2 attempts/);
+    await until(async () => (await store.getJob(job.id))!.status === 'paused');
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'paused', round: 0 });
+    expect((await store.getJob(job.id))!.error).toMatch(/round 1 closed with 0 replies, below the minimum of 2 .*a: deadline passed.*after 2 attempts/);
     channel.answerTraining = true;
-    engine.control(job.id, 'resume', 'user:test');
+    await engine.control(job.id, 'resume', 'user:test');
     await engine.whenFinished(job.id);
-    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3, error: null });
-    store.close();
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3, error: null });
+    await store.close();
   });
 
   it('closes a round a set time after the minimum replied, without waiting for the deadline', async () => {
     const clock = new ManualClock();
-    const { store, channel, engine } = setup(['a', 'b', 'c'], 3, undefined, clock);
-    const job = engine.createJob({ ...spec, rounds: 1, evaluateEvery: 0, roundDeadlineSeconds: 60, waitAfterMinimumSeconds: 5 }, 'user:test');
+    const { store, channel, engine } = await setup(['a', 'b', 'c'], 3, undefined, clock);
+    const job = await engine.createJob({ ...spec, rounds: 1, evaluateEvery: 0, roundDeadlineSeconds: 60, waitAfterMinimumSeconds: 5 }, 'user:test');
     const silent = channel.send.bind(channel);
     channel.send = ((p: string, e: never, ...args: never[]) => (p === 'c' && e === 'train' ? true : silent(p, e, ...args))) as typeof channel.send;
     await until(() => channel.accepted.length === 2);
     clock.advance(4_999);
-    expect(store.listRounds(job.id)).toEqual([]);
+    expect(await store.listRounds(job.id)).toEqual([]);
     clock.advance(1);
     await engine.whenFinished(job.id);
-    const [round] = store.listRounds(job.id);
+    const [round] = await store.listRounds(job.id);
     expect(round.failures).toEqual([{ participant: 'c', reason: 'deadline passed' }]);
     expect(round.closedAt - round.startedAt).toBe(5_000);
-    store.close();
+    await store.close();
   });
 
 
   it('leaves an implausible update out of its round at once, with its code in the round and in the audit log', async () => {
     // Prepare: c sends weights of 3e38, d claims 1e9 samples; the clock never reaches a deadline
     const clock = new ManualClock();
-    const { store, channel, engine } = setup(['a', 'b', 'c', 'd'], 3, undefined, clock);
+    const { store, channel, engine } = await setup(['a', 'b', 'c', 'd'], 3, undefined, clock);
     channel.faults.set('c', 'huge').set('d', 'inflate');
     // Execute
-    const job = engine.createJob(spec, 'user:test');
+    const job = await engine.createJob(spec, 'user:test');
     await engine.whenFinished(job.id);
     // Assert: every round closed as soon as c and d were left out, and only a and b are in the model
-    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
-    expect(Array.from(store.getModel(job.id)!.weights)).toEqual([3, 3]);
-    for (const round of store.listRounds(job.id)) {
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(Array.from((await store.getModel(job.id))!.weights)).toEqual([3, 3]);
+    for (const round of await store.listRounds(job.id)) {
       expect(round.closedAt).toBe(round.startedAt);
       expect([...round.failures].sort((x, y) => x.participant.localeCompare(y.participant))).toEqual([
         { participant: 'c', reason: expect.stringMatching(/beyond ±1000000/), code: 'IMPLAUSIBLE_WEIGHTS' },
         { participant: 'd', reason: expect.stringMatching(/numSamples 1000000000 is not between 1 and 4/), code: 'IMPLAUSIBLE_SAMPLES' },
       ]);
     }
-    const excluded = [...store.auditRecords()].map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'update.excluded');
+    const excluded = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'update.excluded');
     expect(excluded.map((r) => `${r.data.round} ${r.data.participant} ${r.data.code}`).sort()).toEqual(
       ['1 c IMPLAUSIBLE_WEIGHTS', '1 d IMPLAUSIBLE_SAMPLES', '2 c IMPLAUSIBLE_WEIGHTS', '2 d IMPLAUSIBLE_SAMPLES', '3 c IMPLAUSIBLE_WEIGHTS', '3 d IMPLAUSIBLE_SAMPLES'],
     );
@@ -531,98 +532,98 @@ describe('the round engine', () => {
     const d = excluded.find((r) => r.data.participant === 'd')!;
     expect(verifyHeader('update', d.data.header, d.data.signature, channel.keys.get('d')!.publicKey)).toBe(true);
     expect((await verifyStore(store)).failure).toBeUndefined();
-    store.close();
+    await store.close();
   });
 
   it('leaves a site with implausible statistics out of the job, and goes on with the others', async () => {
     // Prepare: c reports sums of 1e300, d a third class, e more rows than the job allows per site
-    const { store, channel, engine } = setup(['a', 'b', 'c', 'd', 'e']);
+    const { store, channel, engine } = await setup(['a', 'b', 'c', 'd', 'e']);
     channel.statistics.set('c', (s) => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }] as LocalStatistics['features'] }));
     channel.statistics.set('d', (s) => ({ ...s, target: { type: 'categorical', counts: [['maybe', 1], ['no', 1], ['yes', 2]] } }));
     channel.statistics.set('e', (s) => ({ ...s, rows: 1e9 }));
     // Execute
-    const job = engine.createJob({ ...spec, maxRowsPerParticipant: 1000 }, 'user:test');
+    const job = await engine.createJob({ ...spec, maxRowsPerParticipant: 1000 }, 'user:test');
     await engine.whenFinished(job.id);
     // Assert: the job completed on a's and b's statistics and updates alone
-    const done = store.getJob(job.id)!;
+    const done = (await store.getJob(job.id))!;
     expect(done).toMatchObject({ status: 'completed', round: 3 });
     expect(done.preprocessing).toMatchObject({ rows: 8, features: [{ mean: 1, std: 1 }], target: { classes: ['no', 'yes'] } });
     expect(done.admission.reportedRows).toEqual({ a: 4, b: 4 });
     expect(done.admission.excluded.map((e) => `${e.participant} ${e.code}`).sort()).toEqual(['c IMPLAUSIBLE_STATISTICS', 'd UNDECLARED_CLASS', 'e IMPLAUSIBLE_SAMPLES']);
-    for (const round of store.listRounds(job.id)) expect(round.selected).toEqual(['a', 'b']);
-    const recorded = [...store.auditRecords()].map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'statistics.excluded');
+    for (const round of await store.listRounds(job.id)) expect(round.selected).toEqual(['a', 'b']);
+    const recorded = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text)).filter((r) => r.kind === 'statistics.excluded');
     expect(recorded.map((r) => `${r.data.participant} ${r.data.code}`).sort()).toEqual(['c IMPLAUSIBLE_STATISTICS', 'd UNDECLARED_CLASS', 'e IMPLAUSIBLE_SAMPLES']);
     expect((await verifyStore(store)).failure).toBeUndefined();
-    store.close();
+    await store.close();
   });
 
   it('keeps who was left out of a job, and the rows each site reported, across a restart', async () => {
     // Prepare: c's statistics are implausible; d claims 1e9 samples in its updates; the coordinator stops in round 1
-    const { store, channel, engine, restart } = setup(['a', 'b', 'c', 'd']);
+    const { store, channel, engine, restart } = await setup(['a', 'b', 'c', 'd']);
     channel.statistics.set('c', (s) => ({ ...s, rows: 5 }));
     channel.faults.set('d', 'inflate');
     channel.answerTraining = false;
-    const job = engine.createJob(spec, 'user:test');
+    const job = await engine.createJob(spec, 'user:test');
     await until(() => channel.held.length === 3);
-    engine.shutdown();
+    await engine.shutdown();
     await engine.whenFinished(job.id);
     // Execute: a new engine on the same store resumes the job
     const again = restart();
     channel.answerTraining = true;
-    again.resume();
+    await again.resume();
     await again.whenFinished(job.id);
     // Assert: c stays out of every round; d's claim is still held to the 4 rows it reported
-    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
-    for (const round of store.listRounds(job.id)) {
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    for (const round of await store.listRounds(job.id)) {
       expect(round.selected).toEqual(['a', 'b', 'd']);
       expect(round.failures).toEqual([{ participant: 'd', reason: expect.stringMatching(/not between 1 and 4,/), code: 'IMPLAUSIBLE_SAMPLES' }]);
     }
-    store.close();
+    await store.close();
   });
 
   it('runs a job on the replica that leads it only; another takes it over from its last committed round when the leader is deposed', async () => {
     // Prepare: two engines on one store contend for every job; the first creates one and leads it
     const contest = new Contest();
-    const { store, channel, restart } = setup(['a', 'b']);
+    const { store, channel, restart } = await setup(['a', 'b']);
     const first = restart(contest.election('first'));
     const second = restart(contest.election('second'));
     channel.engine = first;
     channel.answerTraining = false;
-    const job = first.createJob(spec, 'user:test');
+    const job = await first.createJob(spec, 'user:test');
     await until(() => channel.held.length === 2);
-    second.resume();
+    await second.resume();
     await until(() => contest.refused.length === 1);
     expect(contest.refused).toEqual([`second ${job.id}`]);
     expect([first.led, second.led]).toEqual([1, 0]);
     await channel.release();
-    await until(() => store.getJob(job.id)!.round === 1 && channel.held.length === 2);
+    await until(async () => (await store.getJob(job.id))!.round === 1 && channel.held.length === 2);
     // Execute: the first is deposed in round 2, before it could commit it; the second asks again and takes the job
     contest.depose('first');
     await first.whenFinished(job.id);
     channel.held = [];
     channel.engine = second;
     channel.answerTraining = true;
-    second.resume();
+    await second.resume();
     await until(() => second.led === 1);
     await second.whenFinished(job.id);
     // Assert: every round committed once, round 2 by the second leader, at the next epoch
     expect(first.led).toBe(0);
     expect(contest.epoch(job.id)).toBe(2);
-    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
-    expect(store.listRounds(job.id).map((r) => r.round)).toEqual([1, 2, 3]);
-    store.close();
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect((await store.listRounds(job.id)).map((r) => r.round)).toEqual([1, 2, 3]);
+    await store.close();
   });
 
   it('leaves out a site reporting a class the job did not declare', async () => {
-    const { store, channel, engine } = setup(['a', 'b', 'c']);
+    const { store, channel, engine } = await setup(['a', 'b', 'c']);
     channel.statistics.set('c', (s) => ({ ...s, target: { type: 'categorical', counts: [['no', 2], ['yes', 1], ['perhaps', 1]] } }));
-    const job = engine.createJob({ ...spec, model: 'softmax', classes: ['yes', 'no', 'unseen'] }, 'user:test');
+    const job = await engine.createJob({ ...spec, model: 'softmax', classes: ['yes', 'no', 'unseen'] }, 'user:test');
     await engine.whenFinished(job.id);
-    const done = store.getJob(job.id)!;
+    const done = (await store.getJob(job.id))!;
     expect(done.status).toBe('completed');
     expect(done.admission.excluded).toEqual([{ participant: 'c', code: 'UNDECLARED_CLASS', reason: expect.any(String) }]);
     // the declared classes are the model's outputs, the one no site holds included
     expect(done.preprocessing!.target).toEqual({ type: 'classes', classes: ['no', 'unseen', 'yes'] });
-    store.close();
+    await store.close();
   });
 });

@@ -77,8 +77,8 @@ export class RoundEngine {
    * the jobs that were running when it stopped; called again from time to time
    * with replicas, to take over the jobs of a leader that went away.
    */
-  resume(): void {
-    for (const job of this.options.store.listJobs()) if (ACTIVE.includes(job.status)) this.lead(job);
+  async resume(): Promise<void> {
+    for (const job of await this.options.store.listJobs()) if (ACTIVE.includes(job.status)) this.lead(job);
   }
 
   /** Jobs this replica runs now. */
@@ -87,7 +87,7 @@ export class RoundEngine {
   }
 
   /** Creates a job and starts it; `actor` is who asked, for the audit log. */
-  createJob(body: unknown, actor: string): JobRecord {
+  async createJob(body: unknown, actor: string): Promise<JobRecord> {
     const withDefaults = body && typeof body === 'object' && !Array.isArray(body) ? { ...this.options.jobDefaults, ...body } : body;
     const parsed = JobSpecSchema.safeParse(withDefaults);
     if (!parsed.success) throw zodRefusal(parsed.error);
@@ -103,9 +103,9 @@ export class RoundEngine {
       createdAt: now,
       updatedAt: now,
     };
-    this.options.store.transaction(() => {
-      this.options.store.addJob(job);
-      this.options.audit.append('job.created', actor, { job: job.id, spec: job.spec as unknown as Record<string, unknown> });
+    await this.options.store.transaction(async () => {
+      await this.options.store.addJob(job);
+      await this.options.audit.append('job.created', actor, { job: job.id, spec: job.spec as unknown as Record<string, unknown> });
     });
     this.lead(job);
     return job;
@@ -172,18 +172,18 @@ export class RoundEngine {
    * signature under the connection's key, the participant it names, the job;
    * then the job run checks what depends on its state.
    */
-  private receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
+  private async receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
     participant: string,
     event: AgentEvent,
     body: unknown,
     schema: z.ZodType<M>,
     handle: (run: JobRun, message: M) => Ack,
-  ): Ack | Promise<Ack> {
+  ): Promise<Ack> {
     try {
       const parsed = schema.safeParse(body);
       if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
       const { header, signature } = parsed.data;
-      const refused = this.checkSender(participant, header.type, header, signature);
+      const refused = await this.checkSender(participant, header.type, header, signature);
       if (refused) return refused;
       const run = this.runs.get(header.job);
       if (!run) return this.options.relay ? this.options.relay(participant, event, body) : ackError('UNKNOWN_JOB', `no running job ${header.job}`);
@@ -196,8 +196,8 @@ export class RoundEngine {
   }
 
   /** Admin control of a running job: pause, resume, or stop it for good. */
-  control(id: string, action: JobControl, actor: string): JobRecord {
-    const job = this.options.store.getJob(id);
+  async control(id: string, action: JobControl, actor: string): Promise<JobRecord> {
+    const job = await this.options.store.getJob(id);
     if (!job) throw new FlError('NOT_FOUND', `no job ${id}`);
     const run = this.runs.get(id);
     if (!run && ACTIVE.includes(job.status) && this.options.controlElsewhere) {
@@ -206,35 +206,35 @@ export class RoundEngine {
       return job;
     }
     if (!run) throw new FlError('CONFLICT', `job ${id} is ${job.status}: it cannot ${action}`);
-    this.options.audit.append('job.control', actor, { job: id, action });
-    run[action]();
-    return this.options.store.getJob(id)!;
+    await this.options.audit.append('job.control', actor, { job: id, action });
+    await run[action]();
+    return (await this.options.store.getJob(id))!;
   }
 
   /** A control asked of another replica: applied if this one runs the job. */
   controlledElsewhere(id: string, action: JobControl, actor: string): void {
     if (!this.runs.has(id)) return;
-    try {
-      this.control(id, action, actor);
-    } catch (err) {
-      this.options.log('warn', `${action} of job ${id}, asked of another replica: ${(err as Error).message}`, { job: id });
-    }
+    this.control(id, action, actor).catch((err: Error) =>
+      this.options.log('warn', `${action} of job ${id}, asked of another replica: ${err.message}`, { job: id }),
+    );
   }
 
   /** The coordinator is shutting down: running jobs stay as stored and resume at the next start. */
-  shutdown(): void {
+  async shutdown(): Promise<void> {
     this.stopped = true;
     for (const run of this.runs.values()) run.halt();
+    // A run in the middle of a commit finishes it: the store closes after.
+    await Promise.all(this.finished.values());
   }
 
   /** Signature under the connection's key, then the header's participant against the connection. */
-  private checkSender(
+  private async checkSender(
     participant: string,
     domain: SignatureDomain,
     header: { participant: string },
     signature: string,
-  ): Ack | null {
-    const record: ParticipantRecord | undefined = this.options.store.getParticipant(participant);
+  ): Promise<Ack | null> {
+    const record: ParticipantRecord | undefined = await this.options.store.getParticipant(participant);
     if (!record) return ackError('UNKNOWN_PARTICIPANT', `participant ${participant} is not registered`);
     // Looked up per message, so a revocation refuses the very next one.
     const refused = statusRefusal(record);
@@ -261,9 +261,9 @@ export class RoundEngine {
     }
     this.contending.add(job.id);
     taken
-      .then((leadership) => {
+      .then(async (leadership) => {
         if (!leadership) return;
-        const stored = this.options.store.getJob(job.id);
+        const stored = await this.options.store.getJob(job.id);
         if (this.stopped || !stored || !ACTIVE.includes(stored.status)) return void leadership.release();
         this.options.log('info', `leading job ${job.id} from round ${stored.round} (epoch ${leadership.epoch})`, { job: job.id, round: stored.round });
         this.start(stored, leadership);

@@ -1,6 +1,8 @@
 /**
  * The coordinator's store, as interfaces: services depend on these, never on a
- * database. SQLite (store.sqlite.ts) is the embedded default.
+ * database. Every method is asynchronous; SQLite (store.sqlite.ts) is the
+ * embedded default, PostgreSQL (store.postgres.ts) the production store, both
+ * through one Kysely implementation (store.kysely.ts).
  */
 import type { JobSpec, JobStatus, ParticipantStatus, Preprocessing, Role } from '@fl/shared';
 
@@ -140,76 +142,105 @@ export interface ModelVersion {
 }
 
 export interface ParticipantRepository {
-  addParticipant(participant: ParticipantRecord): void;
-  getParticipant(name: string): ParticipantRecord | undefined;
-  getParticipantByKey(publicKey: string): ParticipantRecord | undefined;
-  listParticipants(): ParticipantRecord[];
-  setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number): void;
-  addInvitation(invitation: InvitationRecord): void;
-  getInvitation(id: string): InvitationRecord | undefined;
-  getInvitationByDigest(tokenDigest: string): InvitationRecord | undefined;
-  listInvitations(): InvitationRecord[];
+  addParticipant(participant: ParticipantRecord): Promise<void>;
+  getParticipant(name: string): Promise<ParticipantRecord | undefined>;
+  getParticipantByKey(publicKey: string): Promise<ParticipantRecord | undefined>;
+  listParticipants(): Promise<ParticipantRecord[]>;
+  setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number): Promise<void>;
+  addInvitation(invitation: InvitationRecord): Promise<void>;
+  getInvitation(id: string): Promise<InvitationRecord | undefined>;
+  getInvitationByDigest(tokenDigest: string): Promise<InvitationRecord | undefined>;
+  listInvitations(): Promise<InvitationRecord[]>;
   /** Marks an invitation used (by a participant) or cancelled. */
-  closeInvitation(id: string, change: { usedBy: string; at: number } | { cancelledAt: number }): void;
+  closeInvitation(id: string, change: { usedBy: string; at: number } | { cancelledAt: number }): Promise<void>;
 }
 
 export interface UserRepository {
-  addUser(user: UserRecord): void;
-  getUser(name: string): UserRecord | undefined;
-  listUsers(): UserRecord[];
+  addUser(user: UserRecord): Promise<void>;
+  getUser(name: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
   /** Removes the user and every token of theirs. */
-  removeUser(name: string): void;
-  addToken(token: TokenRecord): void;
-  getTokenByDigest(digest: string): TokenRecord | undefined;
-  listTokens(kind: TokenRecord['kind']): TokenRecord[];
-  removeToken(id: string): void;
+  removeUser(name: string): Promise<void>;
+  addToken(token: TokenRecord): Promise<void>;
+  getTokenByDigest(digest: string): Promise<TokenRecord | undefined>;
+  listTokens(kind: TokenRecord['kind']): Promise<TokenRecord[]>;
+  removeToken(id: string): Promise<void>;
   /** Forgets expired sessions. */
-  pruneTokens(now: number): void;
+  pruneTokens(now: number): Promise<void>;
 }
 
 /** The audit log's storage: records as their exact text, and the updates kept to recompute aggregates. */
 export interface AuditRepository {
-  appendAudit(seq: number, text: string): void;
-  /** the last record's seq and hash; undefined for an empty log */
-  auditHead(): { seq: number; hash: string } | undefined;
-  /** records with seq > after, in order, as stored */
-  auditRecords(after?: number, limit?: number): Iterable<{ seq: number; text: string }>;
-  retainUpdate(update: RetainedUpdate): void;
-  getRetainedUpdate(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined;
+  /**
+   * Appends the record numbered `seq`, which must follow the head read in the same
+   * transaction (auditHead): a seq taken already is refused with CONFLICT.
+   */
+  appendAudit(seq: number, text: string): Promise<void>;
+  /**
+   * The last record's seq and hash; undefined for an empty log. Inside a
+   * transaction it also makes the transaction the log's only writer until it
+   * ends (a lock on PostgreSQL; SQLite has one writer anyway), so that the record
+   * it appends next is the one after this head: the log stays gapless and in order.
+   */
+  auditHead(): Promise<{ seq: number; hash: string } | undefined>;
+  /** records with seq > after, in order, as stored; read page by page */
+  auditRecords(after?: number, limit?: number): AsyncIterable<{ seq: number; text: string }>;
+  retainUpdate(update: RetainedUpdate): Promise<void>;
+  getRetainedUpdate(job: string, round: number, participant: string, sha256: string): Promise<Uint8Array | undefined>;
   /** Deletes the retained updates of a job's rounds up to and including `throughRound`. */
-  pruneUpdates(job: string, throughRound: number): void;
+  pruneUpdates(job: string, throughRound: number): Promise<void>;
   /** A strategy state's stored bytes after a round of a job, as written. */
-  getStrategyStateBytes(job: string, round: number): Uint8Array | undefined;
+  getStrategyStateBytes(job: string, round: number): Promise<Uint8Array | undefined>;
   /** A model's stored bytes (Float32 little endian), as written. */
-  getModelBytes(job: string, round: number): Uint8Array | undefined;
+  getModelBytes(job: string, round: number): Promise<Uint8Array | undefined>;
 }
 
 export interface JobRepository {
-  addJob(job: JobRecord): void;
-  getJob(id: string): JobRecord | undefined;
-  listJobs(): JobRecord[];
-  updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error'>>): void;
+  addJob(job: JobRecord): Promise<void>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  listJobs(): Promise<JobRecord[]>;
+  updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error'>>): Promise<void>;
   /** Ends the statistics phase: stores the preprocessing, who was admitted and the initial model (round 0), in one transaction. */
-  beginTraining(id: string, preprocessing: Preprocessing, admission: Admission, initialModel: ModelVersion): void;
+  beginTraining(id: string, preprocessing: Preprocessing, admission: Admission, initialModel: ModelVersion): Promise<void>;
   /** Commits a closed round: its record, the new global model, the strategy's state and the job's round counter, in one transaction. */
-  commitRound(round: RoundRecord, model: ModelVersion, state?: StoredStrategyState): void;
+  commitRound(round: RoundRecord, model: ModelVersion, state?: StoredStrategyState): Promise<void>;
   /** The state the job's strategy was left in by its last committed round; undefined before the first. */
-  getStrategyState(job: string): (StoredStrategyState & { round: number }) | undefined;
+  getStrategyState(job: string): Promise<(StoredStrategyState & { round: number }) | undefined>;
   /** Records the federated evaluation of a committed round. */
-  setRoundEvaluation(job: string, round: number, evaluation: RoundEvaluation): void;
-  listRounds(job: string): RoundRecord[];
-  getRound(job: string, round: number): RoundRecord | undefined;
+  setRoundEvaluation(job: string, round: number, evaluation: RoundEvaluation): Promise<void>;
+  listRounds(job: string): Promise<RoundRecord[]>;
+  getRound(job: string, round: number): Promise<RoundRecord | undefined>;
   /** How many committed rounds, over all jobs, folded in each participant's update. */
-  contributionCounts(): Map<string, number>;
-  getModel(job: string, round?: number): ModelVersion | undefined;
+  contributionCounts(): Promise<Map<string, number>>;
+  getModel(job: string, round?: number): Promise<ModelVersion | undefined>;
 }
 
 export interface Store extends ParticipantRepository, JobRepository, UserRepository, AuditRepository {
-  /** Runs fn in one transaction (nested calls join it): a change and its audit record commit together or not at all, and reads see one snapshot. */
-  transaction<T>(fn: () => T): T;
-  close(): void;
+  /**
+   * Runs fn in one transaction: a change and its audit record commit together or
+   * not at all, and a failure rolls back everything fn wrote. Every store call made
+   * while fn runs (awaited in it) takes part, found through the async context, so
+   * callers keep calling the store as usual; a nested call joins the transaction
+   * under way. `snapshot` makes every read see one moment (repeatable read), for
+   * readers of the whole store such as the audit verifier.
+   */
+  transaction<T>(fn: () => Promise<T>, options?: { snapshot?: boolean }): Promise<T>;
+  /**
+   * Runs fn once what has been written so far is committed: at once outside a
+   * transaction; inside one, after the outermost commits (never if it rolls
+   * back), outside its async context. For telling others of a change.
+   */
+  afterCommit(fn: () => void): void;
+  close(): Promise<void>;
   /** false once closed */
   readonly isOpen: boolean;
 }
 
 export const STORE = Symbol('Store');
+
+/** Reads an iterable of the store (e.g. auditRecords) to its end. */
+export async function toArray<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}

@@ -43,12 +43,12 @@ export class AdminGuard implements CanActivate {
     @Inject(COORDINATOR_CONFIG) private readonly config: Pick<CoordinatorConfig, 'metricsToken'> = {},
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const access = this.reflector.getAllAndOverride<Access | undefined>(ACCESS, [context.getHandler(), context.getClass()]);
     if (access === 'public') return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     if (this.isMetricsToken(request) && this.reflector.getAllAndOverride<boolean | undefined>(SCRAPE, [context.getHandler(), context.getClass()])) return true;
-    const principal = this.credentials.identify(bearerToken(request));
+    const principal = await this.credentials.identify(bearerToken(request));
     if (!principal) throw new FlError('UNAUTHORIZED', 'sign in, or send a token as Authorization: Bearer <token>');
     if (principal.role !== 'admin' && access !== 'signed-in' && (access === 'admin-only' || !Credentials.allows(principal.role, request.method))) {
       throw new FlError('FORBIDDEN', access === 'admin-only' ? 'only admins may do this' : `the ${principal.role} role can read but not change anything`);

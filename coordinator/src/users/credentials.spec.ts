@@ -31,11 +31,11 @@ describe('credentials and the REST guard', () => {
   let store: SqliteStore;
   let credentials: Credentials;
 
-  beforeEach(() => {
-    store = new SqliteStore(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-cred-')), 'store.sqlite'));
+  beforeEach(async () => {
+    store = await SqliteStore.open(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-cred-')), 'store.sqlite'));
     credentials = new Credentials(store, { adminToken: admin, viewerToken: viewer, sessionSeconds: 3600, loginFailures: new FailureLimiter(3, 60_000) });
   });
-  afterEach(() => store.close());
+  afterEach(async () => await store.close());
 
   const call = (method: string, authorization?: string) => {
     const guard = new AdminGuard(credentials, new Reflector());
@@ -48,29 +48,29 @@ describe('credentials and the REST guard', () => {
     return { allowed: () => guard.canActivate(context), request };
   };
 
-  it('knows the configured admin and viewer tokens, and nobody else', () => {
-    expect(credentials.identify(admin)?.role).toBe('admin');
-    expect(credentials.identify(viewer)?.role).toBe('viewer');
-    for (const other of ['', 'admin-token-012345678', `${viewer} `, undefined, 42, { token: admin }]) expect(credentials.identify(other)).toBeNull();
+  it('knows the configured admin and viewer tokens, and nobody else', async () => {
+    expect((await credentials.identify(admin))?.role).toBe('admin');
+    expect((await credentials.identify(viewer))?.role).toBe('viewer');
+    for (const other of ['', 'admin-token-012345678', `${viewer} `, undefined, 42, { token: admin }]) expect(await credentials.identify(other)).toBeNull();
   });
 
-  it('refuses a viewer token that is the admin token', () => {
+  it('refuses a viewer token that is the admin token', async () => {
     expect(() => new Credentials(store, { adminToken: admin, viewerToken: admin, sessionSeconds: 1, loginFailures: new FailureLimiter(3, 1000) })).toThrow(/must differ/);
   });
 
   it('signs a user in with the right password, into a session with the user\'s role that expires', async () => {
-    store.addUser({ name: 'vera', role: 'viewer', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
+    await store.addUser({ name: 'vera', role: 'viewer', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
     const { token, expiresAt, principal } = await credentials.login('vera', 'a long passphrase', '10.0.0.1', 1000);
     expect(principal).toMatchObject({ role: 'viewer', actor: 'user:vera', user: 'vera' });
     expect(expiresAt).toBe(1000 + 3600 * 1000);
-    expect(credentials.identify(token, 2000)).toMatchObject({ role: 'viewer', user: 'vera' });
-    expect(credentials.identify(token, expiresAt)).toBeNull();
+    expect(await credentials.identify(token, 2000)).toMatchObject({ role: 'viewer', user: 'vera' });
+    expect(await credentials.identify(token, expiresAt)).toBeNull();
     // Only a digest is stored.
-    expect(JSON.stringify(store.listTokens('session'))).not.toContain(token);
+    expect(JSON.stringify(await store.listTokens('session'))).not.toContain(token);
   });
 
   it('refuses wrong passwords and unknown users alike, then rate-limits the address even with the right password', async () => {
-    store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
+    await store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
     await expect(credentials.login('ada', 'wrong', 'a1', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     await expect(credentials.login('nobody', 'a long passphrase', 'a1', 0)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     // A success takes its attempt back: it does not bring the address nearer its limit.
@@ -82,14 +82,14 @@ describe('credentials and the REST guard', () => {
   });
 
   it("does not let failures from one address lock a user out at another: knowing her name is not enough", async () => {
-    store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
+    await store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
     for (let i = 0; i < 5; i++) await credentials.login('ada', `wrong ${i}`, 'attacker', 0).catch(() => undefined);
     await expect(credentials.login('ada', 'a long passphrase', 'attacker', 0)).rejects.toMatchObject({ code: 'RATE_LIMITED' });
     await expect(credentials.login('ada', 'a long passphrase', 'ada-office', 0)).resolves.toMatchObject({ principal: { user: 'ada' } });
   });
 
   it('counts attempts in flight before their hash: of 8 sent together, no more than the limit are checked', async () => {
-    store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
+    await store.addUser({ name: 'ada', role: 'admin', passwordHash: await hashPassword('a long passphrase'), createdAt: 0 });
     const attempts = [...Array.from({ length: 7 }, (_, i) => `wrong ${i}`), 'a long passphrase'].map((p) =>
       credentials.login('ada', p, 'a1', 0).then(
         () => 'OK',
@@ -101,24 +101,24 @@ describe('credentials and the REST guard', () => {
     expect(codes.at(-1)).toBe('RATE_LIMITED');
   });
 
-  it('lets the admin do anything, and marks the request with the caller', () => {
+  it('lets the admin do anything, and marks the request with the caller', async () => {
     for (const method of ['GET', 'POST', 'DELETE']) {
       const { allowed, request } = call(method, `Bearer ${admin}`);
-      expect(allowed()).toBe(true);
+      expect(await allowed()).toBe(true);
       expect(request.principal).toMatchObject({ role: 'admin', actor: 'token:admin' });
     }
   });
 
-  it('lets the viewer read, and refuses every change with FORBIDDEN', () => {
-    for (const method of ['GET', 'HEAD']) expect(call(method, `Bearer ${viewer}`).allowed()).toBe(true);
+  it('lets the viewer read, and refuses every change with FORBIDDEN', async () => {
+    for (const method of ['GET', 'HEAD']) expect(await call(method, `Bearer ${viewer}`).allowed()).toBe(true);
     for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
-      expect(() => call(method, `Bearer ${viewer}`).allowed()).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
+      await expect(call(method, `Bearer ${viewer}`).allowed()).rejects.toThrow(expect.objectContaining({ code: 'FORBIDDEN' }));
     }
   });
 
-  it('refuses a missing or unknown token with UNAUTHORIZED, whatever the method', () => {
+  it('refuses a missing or unknown token with UNAUTHORIZED, whatever the method', async () => {
     for (const header of [undefined, '', admin, `Basic ${admin}`, 'Bearer nope-0123456789abcdef']) {
-      expect(() => call('GET', header).allowed()).toThrow(expect.objectContaining({ code: 'UNAUTHORIZED' }));
+      await expect(call('GET', header).allowed()).rejects.toThrow(expect.objectContaining({ code: 'UNAUTHORIZED' }));
     }
   });
 });

@@ -57,7 +57,7 @@ export class Credentials {
     add(viewerToken, 'viewer');
   }
 
-  identify(token: unknown, now = Date.now()): Principal | null {
+  async identify(token: unknown, now = Date.now()): Promise<Principal | null> {
     if (typeof token !== 'string' || token === '' || token.length > 512) return null;
     const digest = tokenDigest(token);
     const presented = Buffer.from(digest, 'hex');
@@ -66,9 +66,9 @@ export class Credentials {
     for (const known of this.configured) if (timingSafeEqual(presented, known.digest) && !found) found = known.principal;
     if (found) return found;
     // Stored tokens are looked up by digest: an index lookup on a hash reveals nothing about the token.
-    const record = this.users.getTokenByDigest(digest);
+    const record = await this.users.getTokenByDigest(digest);
     if (!record || (record.expiresAt !== null && record.expiresAt <= now)) return null;
-    const user = this.users.getUser(record.user);
+    const user = await this.users.getUser(record.user);
     return user ? { role: user.role, actor: `user:${user.name}`, user: user.name, tokenId: record.id } : null;
   }
 
@@ -85,26 +85,26 @@ export class Credentials {
     if (!(await loginFailures.attempt(key, now))) {
       throw new FlError('RATE_LIMITED', `too many failed sign-ins; wait up to ${loginFailures.windowMs / 1000}s`);
     }
-    const user = typeof name === 'string' ? this.users.getUser(name) : undefined;
+    const user = typeof name === 'string' ? (await this.users.getUser(name)) : undefined;
     // A missing user costs a hash too, so the time taken does not tell which names exist.
     const checked = await this.passwordChecks(() => verifyPassword(typeof password === 'string' ? password : '', user?.passwordHash ?? DUMMY_PASSWORD_HASH));
     if (!checked || !user) throw new FlError('UNAUTHORIZED', 'wrong user name or password');
     await loginFailures.forgive(key, now);
-    this.users.pruneTokens(now);
+    await this.users.pruneTokens(now);
     const expiresAt = now + this.options.sessionSeconds * 1000;
-    const { token, record } = this.issue(user.name, 'session', 'sign-in', expiresAt, now);
+    const { token, record } = await this.issue(user.name, 'session', 'sign-in', expiresAt, now);
     return { token, expiresAt, principal: { role: user.role, actor: `user:${user.name}`, user: user.name, tokenId: record.id } };
   }
 
   /** A new API token for a user's scripts; returned once, stored as a digest. */
-  createApiToken(user: string, label: string, now = Date.now()): { token: string; record: TokenRecord } {
+  createApiToken(user: string, label: string, now = Date.now()): Promise<{ token: string; record: TokenRecord }> {
     return this.issue(user, 'api', label, null, now);
   }
 
-  private issue(user: string, kind: TokenRecord['kind'], label: string, expiresAt: number | null, now: number) {
+  private async issue(user: string, kind: TokenRecord['kind'], label: string, expiresAt: number | null, now: number) {
     const token = `fl_${kind === 'api' ? 'api' : 'ses'}_${randomBytes(32).toString('base64url')}`;
     const record: TokenRecord = { id: randomUUID(), user, kind, label, digest: tokenDigest(token), createdAt: now, expiresAt };
-    this.users.addToken(record);
+    await this.users.addToken(record);
     return { token, record };
   }
 

@@ -37,7 +37,7 @@ export class SessionController {
   @Delete()
   @SignedIn()
   @HttpCode(204)
-  signOut(@Req() request: AuthenticatedRequest): void {
-    this.sessions.signOut(request.principal);
+  async signOut(@Req() request: AuthenticatedRequest): Promise<void> {
+    await this.sessions.signOut(request.principal);
   }
 }

@@ -11,20 +11,20 @@ export class TokensController {
   constructor(@Inject(TokensService) private readonly tokens: TokensService) {}
 
   @Get()
-  list(): TokenView[] {
+  list(): Promise<TokenView[]> {
     return this.tokens.list();
   }
 
   /** The answer holds the token: it is shown this once and stored only as a hash. */
   @Post()
   @HttpCode(201)
-  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): CreatedTokenView {
+  create(@Body() body: unknown, @Req() req: AuthenticatedRequest): Promise<CreatedTokenView> {
     return this.tokens.create(req.principal, parseBody(NewTokenRequestSchema, body).label);
   }
 
   @Delete(':id')
   @HttpCode(204)
-  revoke(@Param('id') id: string, @Req() req: AuthenticatedRequest): void {
-    this.tokens.revoke(id, req.principal.actor);
+  async revoke(@Param('id') id: string, @Req() req: AuthenticatedRequest): Promise<void> {
+    await this.tokens.revoke(id, req.principal.actor);
   }
 }

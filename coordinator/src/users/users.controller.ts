@@ -11,7 +11,7 @@ export class UsersController {
   constructor(@Inject(UsersService) private readonly users: UsersService) {}
 
   @Get()
-  list(): UserView[] {
+  list(): Promise<UserView[]> {
     return this.users.list();
   }
 
@@ -23,7 +23,7 @@ export class UsersController {
 
   @Delete(':name')
   @HttpCode(204)
-  remove(@Param('name') name: string, @Req() req: AuthenticatedRequest): void {
-    this.users.remove(name, req.principal.actor);
+  async remove(@Param('name') name: string, @Req() req: AuthenticatedRequest): Promise<void> {
+    await this.users.remove(name, req.principal.actor);
   }
 }

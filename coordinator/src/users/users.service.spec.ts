@@ -1,3 +1,4 @@
+import { toArray } from '../storage/store';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,18 +16,18 @@ const ada: Principal = { role: 'admin', actor: 'user:ada', user: 'ada', tokenId:
 
 async function setup(audit?: Partial<AuditLog>) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-users-'));
-  const store = new SqliteStore(path.join(dir, 'store.sqlite'));
+  const store = await SqliteStore.open(path.join(dir, 'store.sqlite'));
   const credentials = new Credentials(store, { sessionSeconds: 3600, loginFailures: new FailureLimiter(3, 60_000) });
   const module = await Test.createTestingModule({
     providers: [
       { provide: STORE, useValue: store },
-      { provide: AuditLog, useValue: audit ?? new AuditLog(store, CoordinatorIdentity.fromDataDir(dir)) },
+      { provide: AuditLog, useValue: audit ?? (await AuditLog.open(store, CoordinatorIdentity.fromDataDir(dir))) },
       { provide: Credentials, useValue: credentials },
       UsersService,
       TokensService,
     ],
   }).compile();
-  const kinds = () => [...store.auditRecords()].map(({ text }) => (JSON.parse(text) as { kind: string }).kind);
+  const kinds = async () => (await toArray(store.auditRecords())).map(({ text }) => (JSON.parse(text) as { kind: string }).kind);
   return { store, credentials, users: module.get(UsersService), tokens: module.get(TokensService), kinds };
 }
 
@@ -35,9 +36,9 @@ describe('users and tokens', () => {
     const { store, users, kinds } = await setup();
     const view = await users.add({ name: 'vera', password: 'a long passphrase', role: 'viewer' }, 'user:ada');
     expect(UserViewSchema.strict().parse(view)).toEqual({ name: 'vera', role: 'viewer', createdAt: expect.any(Number) });
-    expect(users.list()).toEqual([view]);
-    expect(kinds()).toEqual(['coordinator.key', 'user.added']);
-    store.close();
+    expect(await users.list()).toEqual([view]);
+    expect(await kinds()).toEqual(['coordinator.key', 'user.added']);
+    await store.close();
   });
 
   it('stores no user whose audit record cannot be written: both commit or neither', async () => {
@@ -47,27 +48,27 @@ describe('users and tokens', () => {
       },
     });
     await expect(users.add({ name: 'vera', password: 'a long passphrase', role: 'viewer' }, 'user:ada')).rejects.toThrow('the log is full');
-    expect(store.getUser('vera')).toBeUndefined();
-    store.close();
+    expect(await store.getUser('vera')).toBeUndefined();
+    await store.close();
   });
 
   it('makes an API token for a signed-in user only, shows its secret once, and revokes it', async () => {
     const { store, tokens, credentials, kinds } = await setup();
-    store.addUser({ name: 'ada', role: 'admin', passwordHash: 'x', createdAt: 0 });
-    expect(() => tokens.create({ role: 'admin', actor: 'token:admin', user: null, tokenId: null }, 'ci')).toThrow(FlError);
-    const created = tokens.create(ada, 'ci');
-    expect(credentials.identify(created.token)).toMatchObject({ user: 'ada', role: 'admin' });
-    const listed = tokens.list();
+    await store.addUser({ name: 'ada', role: 'admin', passwordHash: 'x', createdAt: 0 });
+    await expect(tokens.create({ role: 'admin', actor: 'token:admin', user: null, tokenId: null }, 'ci')).rejects.toThrow(FlError);
+    const created = await tokens.create(ada, 'ci');
+    expect(await credentials.identify(created.token)).toMatchObject({ user: 'ada', role: 'admin' });
+    const listed = await tokens.list();
     expect(listed.map((t) => TokenViewSchema.strict().parse(t))).toEqual([{ id: created.id, user: 'ada', label: 'ci', createdAt: created.createdAt }]);
     expect(JSON.stringify(listed)).not.toContain(created.token);
 
     let told = 0;
     credentials.events.on('revoked', () => told++);
-    tokens.revoke(created.id, ada.actor);
-    expect(credentials.identify(created.token)).toBeNull();
+    await tokens.revoke(created.id, ada.actor);
+    expect(await credentials.identify(created.token)).toBeNull();
     expect(told).toBe(1);
-    expect(() => tokens.revoke(created.id, ada.actor)).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
-    expect(kinds()).toEqual(['coordinator.key', 'token.created', 'token.revoked']);
-    store.close();
+    await expect(tokens.revoke(created.id, ada.actor)).rejects.toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    expect(await kinds()).toEqual(['coordinator.key', 'token.created', 'token.revoked']);
+    await store.close();
   });
 });

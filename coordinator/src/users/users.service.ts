@@ -24,8 +24,8 @@ export class SessionService {
   }
 
   /** Configured tokens have no session to end. */
-  signOut(principal: Principal): void {
-    if (principal.tokenId) this.store.removeToken(principal.tokenId);
+  async signOut(principal: Principal): Promise<void> {
+    if (principal.tokenId) await this.store.removeToken(principal.tokenId);
     this.credentials.revoked();
   }
 }
@@ -33,9 +33,9 @@ export class SessionService {
 /** Adds a user and its audit record in one transaction: for the REST API and for `fl-coordinator user add`. */
 export async function addUser(store: Store, audit: AuditLog, input: NewUserRequest, actor: string, now = Date.now()): Promise<UserRecord> {
   const user: UserRecord = { name: input.name, role: input.role, passwordHash: await hashPassword(input.password), createdAt: now };
-  store.transaction(() => {
-    store.addUser(user);
-    audit.append('user.added', actor, { name: user.name, role: user.role }, now);
+  await store.transaction(async () => {
+    await store.addUser(user);
+    await audit.append('user.added', actor, { name: user.name, role: user.role }, now);
   });
   return user;
 }
@@ -48,18 +48,18 @@ export class UsersService {
     @Inject(Credentials) private readonly credentials: Credentials,
   ) {}
 
-  list(): UserView[] {
-    return this.store.listUsers().map(toUserView);
+  async list(): Promise<UserView[]> {
+    return (await this.store.listUsers()).map(toUserView);
   }
 
   async add(input: NewUserRequest, actor: string, now = Date.now()): Promise<UserView> {
     return toUserView(await addUser(this.store, this.audit, input, actor, now));
   }
 
-  remove(name: string, actor: string): void {
-    this.store.transaction(() => {
-      this.store.removeUser(name);
-      this.audit.append('user.removed', actor, { name });
+  async remove(name: string, actor: string): Promise<void> {
+    await this.store.transaction(async () => {
+      await this.store.removeUser(name);
+      await this.audit.append('user.removed', actor, { name });
     });
     this.credentials.revoked();
   }
@@ -73,27 +73,27 @@ export class TokensService {
     @Inject(AuditLog) private readonly audit: AuditLog,
   ) {}
 
-  list(): TokenView[] {
-    return this.store.listTokens('api').map(toTokenView);
+  async list(): Promise<TokenView[]> {
+    return (await this.store.listTokens('api')).map(toTokenView);
   }
 
   /** A token acting as `principal`'s user; a configured token has no user to act as. */
-  create(principal: Principal, label: string): CreatedTokenView {
+  async create(principal: Principal, label: string): Promise<CreatedTokenView> {
     const user = principal.user;
     if (!user) throw new FlError('FORBIDDEN', 'a configured token cannot make API tokens: sign in as a user');
-    return this.store.transaction(() => {
-      const { token, record } = this.credentials.createApiToken(user, label);
-      this.audit.append('token.created', principal.actor, { id: record.id, user, label });
+    return this.store.transaction(async () => {
+      const { token, record } = await this.credentials.createApiToken(user, label);
+      await this.audit.append('token.created', principal.actor, { id: record.id, user, label });
       return { ...toTokenView(record), token };
     });
   }
 
-  revoke(id: string, actor: string): void {
-    const token = this.store.listTokens('api').find((t) => t.id === id);
+  async revoke(id: string, actor: string): Promise<void> {
+    const token = (await this.store.listTokens('api')).find((t) => t.id === id);
     if (!token) throw new FlError('NOT_FOUND', `no API token ${id}`);
-    this.store.transaction(() => {
-      this.store.removeToken(id);
-      this.audit.append('token.revoked', actor, { id, user: token.user });
+    await this.store.transaction(async () => {
+      await this.store.removeToken(id);
+      await this.audit.append('token.revoked', actor, { id, user: token.user });
     });
     this.credentials.revoked();
   }

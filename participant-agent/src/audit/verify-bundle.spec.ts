@@ -121,10 +121,10 @@ function consortium(): Consortium {
 }
 
 /** The site's directory: its pins, its journal; and the exported bundle. */
-function site(c: Consortium, name: string, options: { participantExport?: boolean; pinned?: boolean } = {}) {
+async function site(c: Consortium, name: string, options: { participantExport?: boolean; pinned?: boolean } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-site-'));
   const bundle = path.join(dir, 'bundle');
-  writeBundle(c.source(), bundle, options.participantExport ? { participant: name } : {});
+  await writeBundle(c.source(), bundle, options.participantExport ? { participant: name } : {});
   const pins = new CoordinatorPins(path.join(dir, 'known-coordinators.json'));
   if (options.pinned ?? true) pins.pin(ORIGIN, encodeKey(c.coordinator.publicKey));
   const journalFile = path.join(dir, 'journal.jsonl');
@@ -134,13 +134,13 @@ function site(c: Consortium, name: string, options: { participantExport?: boolea
 }
 
 describe('fl-agent audit verify', () => {
-  it('finds every acknowledged update of this site in the bundle as sent', () => {
+  it('finds every acknowledged update of this site in the bundle as sent', async () => {
     // Prepare
     const c = consortium();
-    const { options } = site(c, 'bank-a');
+    const { options } = await site(c, 'bank-a');
     const told: string[] = [];
     // Execute
-    const result = verifyBundle({ ...options, onLine: (line) => told.push(line) });
+    const result = await verifyBundle({ ...options, onLine: (line) => told.push(line) });
     // Assert
     expect(result.failure).toBeUndefined();
     expect(result.exitCode).toBe(0);
@@ -156,27 +156,27 @@ describe('fl-agent audit verify', () => {
     );
   });
 
-  it('verifies a bundle of this site\'s updates only, which cannot recompute the rounds', () => {
+  it('verifies a bundle of this site\'s updates only, which cannot recompute the rounds', async () => {
     // Prepare
     const c = consortium();
-    const { options } = site(c, 'bank-b', { participantExport: true });
+    const { options } = await site(c, 'bank-b', { participantExport: true });
     // Execute
-    const result = verifyBundle(options);
+    const result = await verifyBundle(options);
     // Assert
     expect(result.exitCode).toBe(0);
     expect(result.audit?.counts).toMatchObject({ roundsRecomputed: 0, roundsNotRecomputable: 3, updatesChecked: 3 });
     expect(result.lines).toContain('your 3 accepted updates are in the bundle unaltered; 3 were folded into committed models');
   });
 
-  it('reports an acknowledged update the bundle leaves out', () => {
+  it('reports an acknowledged update the bundle leaves out', async () => {
     // Prepare: the coordinator acknowledged round 2's update of bank-a but never recorded it
     const c = new Consortium(['bank-a', 'bank-b']);
     c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
     c.send(2, 'bank-a', { recorded: false });
     c.commit(2, [c.send(2, 'bank-b')]);
-    const { options, journalFile } = site(c, 'bank-a');
+    const { options, journalFile } = await site(c, 'bank-a');
     // Execute
-    const result = verifyBundle(options);
+    const result = await verifyBundle(options);
     // Assert
     expect(result.exitCode).toBe(1);
     expect(result.failure?.where).toMatch(new RegExp(`^your update of round 2 of job ${JOB} as bank-a \\(${escape(journalFile)}, sent `));
@@ -184,59 +184,59 @@ describe('fl-agent audit verify', () => {
     expect(result.lines.at(-1)).toBe(`FAILED: ${result.failure?.where}: ${result.failure?.reason}`);
   });
 
-  it('reports an update of this site recorded otherwise than sent', () => {
+  it('reports an update of this site recorded otherwise than sent', async () => {
     // Prepare: the journal says round 1 was sent with other weights than the record holds
     const c = consortium();
-    const { options, journalFile } = site(c, 'bank-a');
+    const { options, journalFile } = await site(c, 'bank-a');
     const entries = readJournal(journalFile).map((e) => (e.round === 1 ? { ...e, sha256: 'f'.repeat(64) } : e));
     fs.writeFileSync(journalFile, entries.map((e) => JSON.stringify(e) + '\n').join(''));
     // Execute
-    const result = verifyBundle(options);
+    const result = await verifyBundle(options);
     // Assert
     expect(result.exitCode).toBe(1);
     expect(result.failure?.reason).toMatch(/^altered: audit record \d+ holds SHA-256 [0-9a-f]{64} and 57 samples, signed the same; you sent SHA-256 f{64} and 57 samples$/);
   });
 
-  it('checks the log heads the coordinator signed into the requests this site answered: a rewritten log fails', () => {
+  it('checks the log heads the coordinator signed into the requests this site answered: a rewritten log fails', async () => {
     // Prepare
     const c = consortium();
-    const { options, journalFile } = site(c, 'bank-a');
-    expect(verifyBundle(options).lines).toContain('the 4 signed log heads you were shown are in the bundle: the log was not rewritten since');
+    const { options, journalFile } = await site(c, 'bank-a');
+    expect((await verifyBundle(options)).lines).toContain('the 4 signed log heads you were shown are in the bundle: the log was not rewritten since');
     // The journal remembers another hash for a record than the bundle holds: the log was rewritten after that round.
     const entries = readJournal(journalFile).map((e) => (e.round === 2 ? { ...e, auditHead: { seq: e.auditHead!.seq, hash: 'e'.repeat(64) } } : e));
     fs.writeFileSync(journalFile, entries.map((e) => JSON.stringify(e) + '\n').join(''));
     // Execute
-    const result = verifyBundle(options);
+    const result = await verifyBundle(options);
     // Assert
     expect(result.exitCode).toBe(1);
     expect(result.failure?.reason).toMatch(/^the coordinator signed audit record \d+ with hash e{64} into that round's request; the bundle's record \d+ has hash [0-9a-f]{64}: the log was rewritten after$/);
   });
 
-  it('names an update of this site whose bytes in the bundle were changed', () => {
+  it('names an update of this site whose bytes in the bundle were changed', async () => {
     // Prepare
     const c = consortium();
-    const { options, bundle } = site(c, 'bank-a');
+    const { options, bundle } = await site(c, 'bank-a');
     const entry = c.journal.get('bank-a')!.find((e) => e.round === 3)!;
     const file = path.join(bundle, 'updates', JOB, '3', `bank-a.${entry.sha256}.f32`);
     const bytes = fs.readFileSync(file);
     bytes[5] ^= 0x10;
     fs.writeFileSync(file, bytes);
     // Execute
-    const result = verifyBundle(options);
+    const result = await verifyBundle(options);
     // Assert
     expect(result.exitCode).toBe(1);
     expect(result.failure?.where).toBe(`update of bank-a, round 3 of job ${JOB} (file ${file})`);
   });
 
-  it('refuses a bundle whose coordinator key is neither pinned nor given, or not the one given', () => {
+  it('refuses a bundle whose coordinator key is neither pinned nor given, or not the one given', async () => {
     // Prepare
     const c = consortium();
-    const { options, bundle } = site(c, 'bank-a', { pinned: false });
+    const { options, bundle } = await site(c, 'bank-a', { pinned: false });
     const key = encodeKey(c.coordinator.publicKey);
     // Execute
-    const unpinned = verifyBundle(options);
-    const other = verifyBundle({ ...options, coordinatorKey: encodeKey(generateKeyPair().publicKey) });
-    const given = verifyBundle({ ...options, coordinatorKey: key });
+    const unpinned = await verifyBundle(options);
+    const other = await verifyBundle({ ...options, coordinatorKey: encodeKey(generateKeyPair().publicKey) });
+    const given = await verifyBundle({ ...options, coordinatorKey: key });
     // Assert
     expect(unpinned.exitCode).toBe(1);
     expect(unpinned.failure?.where).toBe(bundle);
@@ -246,54 +246,54 @@ describe('fl-agent audit verify', () => {
     expect(given.lines).toContain(`coordinator key ${fingerprint(c.coordinator.publicKey)}: as given with --coordinator-key`);
   });
 
-  it('refuses a bundle whose key is not the one pinned for the coordinator named', () => {
+  it('refuses a bundle whose key is not the one pinned for the coordinator named', async () => {
     // Prepare: the pins name another coordinator key for this origin
     const c = consortium();
-    const { options, dir } = site(c, 'bank-a', { pinned: false });
+    const { options, dir } = await site(c, 'bank-a', { pinned: false });
     new CoordinatorPins(path.join(dir, 'known-coordinators.json')).pin(ORIGIN, encodeKey(generateKeyPair().publicKey));
     // Execute
-    const result = verifyBundle({ ...options, coordinator: `${ORIGIN}/some/path` });
+    const result = await verifyBundle({ ...options, coordinator: `${ORIGIN}/some/path` });
     // Assert
     expect(result.exitCode).toBe(1);
     expect(result.failure?.reason).toMatch(new RegExp(`is not the one pinned for ${escape(ORIGIN)}`));
   });
 
-  it('checks only the journal entries of this coordinator, and not those acknowledged after the export', () => {
+  it('checks only the journal entries of this coordinator, and not those acknowledged after the export', async () => {
     // Prepare
     const c = consortium();
-    const { options, journalFile } = site(c, 'bank-a');
+    const { options, journalFile } = await site(c, 'bank-a');
     const [first] = readJournal(journalFile);
     appendJournal(journalFile, { ...first, coordinator: 'https://other.example.org', round: 9 });
     appendJournal(journalFile, { ...first, round: 4, at: Date.now() + 60_000 });
     // Execute
-    const result = verifyBundle(options);
+    const result = await verifyBundle(options);
     // Assert
     expect(result.exitCode).toBe(0);
     expect(result.lines).toContain('1 accepted update sent after the export was not looked for');
   });
 
-  it('refuses a bundle in which this site has no key, and checks the bundle alone without a journal', () => {
+  it('refuses a bundle in which this site has no key, and checks the bundle alone without a journal', async () => {
     // Prepare
     const c = consortium();
-    const { options } = site(c, 'bank-a');
+    const { options } = await site(c, 'bank-a');
     // Execute
-    const stranger = verifyBundle({ ...options, publicKey: generateKeyPair().publicKey });
-    const unjournaled = verifyBundle({ ...options, journalFile: undefined });
+    const stranger = await verifyBundle({ ...options, publicKey: generateKeyPair().publicKey });
+    const unjournaled = await verifyBundle({ ...options, journalFile: undefined });
     // Assert
     expect(stranger.failure?.reason).toMatch(/^no participant in the bundle has your key/);
     expect(unjournaled.exitCode).toBe(0);
     expect(unjournaled.lines.at(-1)).toBe('no journal of sent updates: the bundle was checked as a whole, not against what you sent');
   });
 
-  it('reports a bundle that is not one, or whose log does not verify', () => {
+  it('reports a bundle that is not one, or whose log does not verify', async () => {
     // Prepare
     const c = consortium();
-    const { options, bundle } = site(c, 'bank-a');
+    const { options, bundle } = await site(c, 'bank-a');
     const records = path.join(bundle, 'records.jsonl');
     fs.writeFileSync(records, fs.readFileSync(records, 'utf8').replace('"bank-b"', '"bank-z"'));
     // Execute
-    const missing = verifyBundle({ ...options, bundle: path.join(bundle, 'nothing') });
-    const broken = verifyBundle(options);
+    const missing = await verifyBundle({ ...options, bundle: path.join(bundle, 'nothing') });
+    const broken = await verifyBundle(options);
     // Assert
     expect(missing.failure?.reason).toMatch(/is not an audit bundle/);
     expect(broken.exitCode).toBe(1);
@@ -302,7 +302,7 @@ describe('fl-agent audit verify', () => {
 });
 
 describe('the journal', () => {
-  it('reads back what was appended, skipping a last line an interrupted append left unfinished', () => {
+  it('reads back what was appended, skipping a last line an interrupted append left unfinished', async () => {
     // Prepare
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-journal-')), 'sub', 'journal.jsonl');
     const entry: JournalEntry = { coordinator: ORIGIN, job: JOB, round: 1, participant: 'bank-a', sha256: 'a'.repeat(64), numSamples: 3, signature: 'sig', accepted: true, at: 1 };

@@ -64,7 +64,7 @@ interface OwnUpdate {
 const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
 const updateId = (job: string, round: number, participant: string, sha256: string) => JSON.stringify([job, round, participant, sha256]);
 
-export function verifyBundle(options: VerifyBundleOptions): BundleVerification {
+export async function verifyBundle(options: VerifyBundleOptions): Promise<BundleVerification> {
   const lines: string[] = [];
   const say = (line: string) => {
     lines.push(line);
@@ -111,7 +111,7 @@ export function verifyBundle(options: VerifyBundleOptions): BundleVerification {
         for (const c of contributors) if (mine.has(c.participant)) folded.add(updateId(job, round, c.participant, c.sha256));
       }
     };
-    audit = verifyAudit(source, { coordinatorKey: manifest.coordinatorKey, onLine: say, onRecord });
+    audit = await verifyAudit(source, { coordinatorKey: manifest.coordinatorKey, onLine: say, onRecord });
     if (!audit.ok) return { ok: false, exitCode: 1, lines, failure: audit.failure, audit };
 
     if (ever.size === 0) throw new Inconsistency(options.bundle, `no participant in the bundle has your key (fingerprint ${fingerprint(options.publicKey)})`);

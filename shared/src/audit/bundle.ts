@@ -64,7 +64,7 @@ interface Referenced {
  * participant's updates: the others' can reveal the others' data, and without
  * them no round can be recomputed, which the verifier reports as such.
  */
-export function writeBundle(source: AuditSource, outDir: string, options: { participant?: string } = {}): BundleManifest {
+export async function writeBundle(source: AuditSource, outDir: string, options: { participant?: string } = {}): Promise<BundleManifest> {
   if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0) {
     throw new Error(`${outDir} is not empty: a bundle is written to a new or empty directory`);
   }
@@ -83,7 +83,7 @@ export function writeBundle(source: AuditSource, outDir: string, options: { part
   let coordinatorKey = '';
   const out = fs.openSync(path.join(outDir, RECORDS), 'wx');
   try {
-    for (const { seq, text } of source.records()) {
+    for await (const { seq, text } of source.records()) {
       if (/[\r\n]/.test(text)) throw new Error(`${source.describe({ record: seq })} holds a line break: it is not a stored canonical record`);
       fs.writeSync(out, text + '\n');
       records++;
@@ -99,15 +99,15 @@ export function writeBundle(source: AuditSource, outDir: string, options: { part
       const { job, round, participant, sha256 } = data;
       if (typeof job !== 'string' || typeof round !== 'number') continue;
       if (record.kind === 'model.initial' || record.kind === 'model.committed') {
-        copy(modelFile(job, round), source.model(job, round));
-        if (typeof data.stateSha256 === 'string') copy(stateFile(job, round), source.state?.(job, round));
+        copy(modelFile(job, round), await source.model(job, round));
+        if (typeof data.stateSha256 === 'string') copy(stateFile(job, round), await source.state?.(job, round));
         // Central DP's noise seed goes with all the updates, never with one participant's.
         const seedSha256 = data.centralNoise?.seedSha256;
-        if (options.participant === undefined && typeof seedSha256 === 'string') copy(updateFile(job, round, CENTRAL_NOISE, seedSha256), source.update(job, round, CENTRAL_NOISE, seedSha256));
+        if (options.participant === undefined && typeof seedSha256 === 'string') copy(updateFile(job, round, CENTRAL_NOISE, seedSha256), await source.update(job, round, CENTRAL_NOISE, seedSha256));
       } else if ((record.kind === 'update.accepted' || record.kind === 'secagg.input') && data.retained === true && typeof participant === 'string' && typeof sha256 === 'string') {
         // A secure round's masked input is kept as an update is, and recomputing the round needs it as much.
         if (options.participant === undefined || options.participant === participant) {
-          copy(updateFile(job, round, participant, sha256), source.update(job, round, participant, sha256));
+          copy(updateFile(job, round, participant, sha256), await source.update(job, round, participant, sha256));
         }
       }
     }

@@ -45,15 +45,18 @@ export type AuditItem =
   | { model: [job: string, round: number] }
   | { state: [job: string, round: number] };
 
+/** Stored bytes, or undefined when not there; a source may read them asynchronously (a database). */
+type Bytes = Uint8Array | undefined;
+
 export interface AuditSource {
   /** the stored records in order, as stored text */
-  records(): Iterable<{ seq: number; text: string }>;
+  records(): Iterable<{ seq: number; text: string }> | AsyncIterable<{ seq: number; text: string }>;
   /** the retained bytes of an update; undefined when not there */
-  update(job: string, round: number, participant: string, sha256: string): Uint8Array | undefined;
+  update(job: string, round: number, participant: string, sha256: string): Bytes | Promise<Bytes>;
   /** the stored bytes of a job's global model of a round (0 = initial); undefined when not there */
-  model(job: string, round: number): Uint8Array | undefined;
+  model(job: string, round: number): Bytes | Promise<Bytes>;
   /** the stored bytes of a job's strategy state after a round (encodeState); undefined when not there, or when the source holds no states */
-  state?(job: string, round: number): Uint8Array | undefined;
+  state?(job: string, round: number): Bytes | Promise<Bytes>;
   /** how messages name where an item is stored, e.g. "audit record 12" or "update of bank-a, round 3 of job J (file updates/J/3/bank-a.<sha>.f32)" */
   describe(item: AuditItem): string;
   /**
@@ -175,7 +178,7 @@ const isCanonicalSignature = (text: string): boolean =>
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {}): AuditReport {
+export async function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {}): Promise<AuditReport> {
   const lines: string[] = [];
   const say = (line: string) => {
     lines.push(line);
@@ -235,19 +238,19 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
    * masks removed with the secrets its secagg.unmasked record holds, moved onto
    * the previous global model as the coordinator did. No single input is unmasked.
    */
-  const secureSum = (
+  const secureSum = async (
     attested: Omit<AuditData<'model.committed'>, 'signature'>,
     folded: { participant: string; sha256: string; update: AcceptedUpdate }[],
     state: JobState,
     seq: number,
-  ): { participant: string; weights: Float32Array; numSamples: number }[] => {
+  ): Promise<{ participant: string; weights: Float32Array; numSamples: number }[]> => {
     const at = { record: seq };
     const unmasked = unmaskedOf.get(`${attested.job}/${attested.round}`);
     check(unmasked !== undefined, at, () => `a secure round without its secagg.unmasked record`);
     const maskedInputs: Record<string, Uint32Array> = {};
     for (const c of folded) {
       const item = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
-      const bytes = source.update(attested.job, attested.round, c.participant, c.sha256);
+      const bytes = await source.update(attested.job, attested.round, c.participant, c.sha256);
       check(bytes !== undefined, item, () => `missing, though audit record ${c.update.seq} says it was retained`);
       check(sha256Hex(bytes) === c.sha256, item, () => `its bytes do not hash to ${c.sha256}, the SHA-256 in audit record ${c.update.seq}`);
       maskedInputs[c.participant] = new Uint32Array(new Uint8Array(bytes).buffer);
@@ -287,13 +290,13 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
    * digest; undefined when an input was not retained. `words`: the length the
    * inputs must have, when their records could not check it.
    */
-  const statisticsSum = (
+  const statisticsSum = async (
     name: string,
     round: number,
     recorded: { contributors: { participant: string; sha256: string }[]; sumSha256: string },
     seq: number,
     words?: number,
-  ): Uint32Array | undefined => {
+  ): Promise<Uint32Array | undefined> => {
     const at = { record: seq };
     const unmasked = unmaskedOf.get(`${name}/${round}`);
     check(unmasked !== undefined, at, () => `no secagg.unmasked record of round ${round} before it`);
@@ -303,7 +306,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
       const match = maskedAccepted.get(acceptedKey(name, round, c.participant))?.find((u) => u.sha256 === c.sha256);
       check(match !== undefined, at, () => `contributor ${c.participant}: no accepted masked input of round ${round} with SHA-256 ${c.sha256}`);
       const item = { update: [name, round, c.participant] as [string, number, string] };
-      const bytes = source.update(name, round, c.participant, c.sha256);
+      const bytes = await source.update(name, round, c.participant, c.sha256);
       if (!match.retained || bytes === undefined) {
         recomputable = false;
         continue;
@@ -326,7 +329,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
     return sum;
   };
 
-  const verifyRecord = (seq: number, record: AuditRecord) => {
+  const verifyRecord = async (seq: number, record: AuditRecord) => {
     const at = { record: seq };
     const { data } = record;
     // What a record holds was signed in the version the record was written in.
@@ -401,7 +404,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
           'the initial model is not signed by the coordinator key',
         );
         const item = { model: [attested.job, 0] as [string, number] };
-        const bytes = source.model(attested.job, 0);
+        const bytes = await source.model(attested.job, 0);
         check(bytes !== undefined, item, () => `missing (audit record ${seq} records it)`);
         const weights = storedWeights(item, bytes, attested.sha256, attested.size, seq);
         counts.modelsChecked++;
@@ -427,7 +430,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         if (update.retained) counts.updatesRetained++;
         const item = { update: [update.job, update.round, update.participant] as [string, number, string] };
         const expected = update.retained && (source.updatesOf === undefined || source.updatesOf === update.participant);
-        const bytes = source.update(update.job, update.round, update.participant, update.sha256);
+        const bytes = await source.update(update.job, update.round, update.participant, update.sha256);
         if (bytes === undefined && expected) missing.set(`${acceptedKey(update.job, update.round, update.participant)}${update.sha256}`, { item, seq, job: update.job, round: update.round });
         if (storedWeights(item, bytes, update.sha256, state.size!, seq)) counts.updatesChecked++;
         const key = acceptedKey(update.job, update.round, update.participant);
@@ -449,7 +452,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         counts.updates++;
         if (input.retained) counts.updatesRetained++;
         const item = { update: [input.job, input.round, input.participant] as [string, number, string] };
-        const bytes = source.update(input.job, input.round, input.participant, input.sha256);
+        const bytes = await source.update(input.job, input.round, input.participant, input.sha256);
         const expected = input.retained && (source.updatesOf === undefined || source.updatesOf === input.participant);
         const key = acceptedKey(input.job, input.round, input.participant);
         if (bytes === undefined && expected) missing.set(`${key}${input.sha256}`, { item, seq, job: input.job, round: input.round });
@@ -475,8 +478,8 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const recorded = data as AuditData<'vocabulary.secure'>;
         const state = job(recorded.job, seq);
         check(state.round === -1, at, () => `gathered vocabularies for job ${recorded.job}, which has its initial model already`);
-        const presence = statisticsSum(recorded.job, -2, recorded.presence, seq);
-        const values = presence && statisticsSum(recorded.job, -1, recorded.values, seq, valueWords(state.spec, recorded.frequentBuckets));
+        const presence = await statisticsSum(recorded.job, -2, recorded.presence, seq);
+        const values = presence && (await statisticsSum(recorded.job, -1, recorded.values, seq, valueWords(state.spec, recorded.frequentBuckets)));
         if (presence && values) {
           const frequent = safely(() => frequentBuckets(presence, state.spec, recorded.presence.contributors.length));
           check(frequent !== undefined && canonicalJson(frequent) === canonicalJson(recorded.frequentBuckets), at, () => 'the buckets asked for their values are not those the presence sum holds at least minSites sites in');
@@ -491,7 +494,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         const recorded = data as AuditData<'statistics.secure'>;
         const state = job(recorded.job, seq);
         check(state.round === -1 && state.statistics !== undefined, at, () => `secure statistics for job ${recorded.job}, which ${state.round >= 0 ? 'has its initial model already' : 'has no secure statistics'}`);
-        const sum = statisticsSum(recorded.job, 0, recorded, seq);
+        const sum = await statisticsSum(recorded.job, 0, recorded, seq);
         state.statisticsChecked = sum
           ? `statistics recomputed from ${plural(recorded.contributors.length, 'masked input')}`
           : 'statistics not recomputable (masked inputs not retained)';
@@ -542,14 +545,14 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         check(attested.strategy === undefined || attested.stateSha256 !== undefined, at, () => 'names a strategy but no digest of its state');
         state.strategies.add(strategy.name);
         const item = { model: [attested.job, attested.round] as [string, number] };
-        const bytes = source.model(attested.job, attested.round);
+        const bytes = await source.model(attested.job, attested.round);
         check(bytes !== undefined, item, () => `missing (audit record ${seq} commits it)`);
         const weights = storedWeights(item, bytes, attested.sha256, state.size!, seq)!;
         counts.modelsChecked++;
         let stored: StrategyState | undefined;
         if (attested.stateSha256 !== undefined) {
           const stateItem = { state: [attested.job, attested.round] as [string, number] };
-          const stateBytes = source.state?.(attested.job, attested.round);
+          const stateBytes = await source.state?.(attested.job, attested.round);
           check(stateBytes !== undefined, stateItem, () => `missing (audit record ${seq} names its SHA-256)`);
           check(sha256Hex(stateBytes) === attested.stateSha256, stateItem, () => `its bytes do not hash to ${attested.stateSha256}, the SHA-256 in audit record ${seq}`);
           stored = decodeState(stateBytes) ?? undefined;
@@ -562,25 +565,28 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
           attested.centralNoise ? 'commits central noise in a job without central differential privacy' : 'a central differential privacy round that commits to no noise seed',
         );
         // Central DP's seed is kept beside the updates and exported with all of them only.
-        const seed = attested.centralNoise && exported(CENTRAL_NOISE) ? source.update(attested.job, attested.round, CENTRAL_NOISE, attested.centralNoise.seedSha256) : undefined;
+        const seed = attested.centralNoise && exported(CENTRAL_NOISE) ? await source.update(attested.job, attested.round, CENTRAL_NOISE, attested.centralNoise.seedSha256) : undefined;
         if (!pruned && folded.every((c) => c.update.retained && exported(c.participant)) && (!attested.centralNoise || exported(CENTRAL_NOISE))) {
-          const plain = () =>
-            folded.map((c) => {
+          const plain = async () => {
+            const updates = [];
+            for (const c of folded) {
               const updateItem = { update: [attested.job, attested.round, c.participant] as [string, number, string] };
-              const weights = storedWeights(updateItem, source.update(attested.job, attested.round, c.participant, c.sha256), c.sha256, state.size!, c.update.seq);
+              const weights = storedWeights(updateItem, await source.update(attested.job, attested.round, c.participant, c.sha256), c.sha256, state.size!, c.update.seq);
               check(weights !== undefined, updateItem, () => `missing, though audit record ${c.update.seq} says it was retained`);
-              return { participant: c.participant, weights, numSamples: c.numSamples };
-            });
+              updates.push({ participant: c.participant, weights, numSamples: c.numSamples });
+            }
+            return updates;
+          };
           if (attested.centralNoise) {
             const seedItem = { update: [attested.job, attested.round, CENTRAL_NOISE] as [string, number, string] };
             check(seed !== undefined, seedItem, () => `the central noise seed is missing, though the round's updates were retained (audit record ${seq} commits to it)`);
             check(sha256Hex(seed) === attested.centralNoise.seedSha256, seedItem, () => `its bytes do not hash to ${attested.centralNoise!.seedSha256}, the SHA-256 in audit record ${seq}`);
           }
           const updates = attested.secure
-            ? secureSum(attested, folded, state, seq)
+            ? await secureSum(attested, folded, state, seq)
             : attested.centralNoise
-              ? centralSum(plain(), state, seed!)
-              : plain();
+              ? centralSum(await plain(), state, seed!)
+              : await plain();
           const result = aggregate(strategy, { global: state.weights!, state: state.strategyState, training: state.training }, updates)!;
           const recomputed = sha256Hex(encodeWeights(result.weights));
           check(recomputed === attested.sha256, at, () =>
@@ -620,7 +626,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
   let expected = 1;
   try {
     let previous = AUDIT_GENESIS;
-    for (const { seq, text } of source.records()) {
+    for await (const { seq, text } of source.records()) {
       const at = { record: seq };
       check(seq === expected, at, () => `found where record ${expected} should be: records are missing or out of order`);
       let parsed: unknown;
@@ -663,7 +669,7 @@ export function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {
         coordinatorKeyText = publicKey;
       }
       check(isCanonicalSignature(record.signature) && verifyAuditSignature(record, coordinatorKey!), at, () => 'not signed by the coordinator key of record 1');
-      verifyRecord(seq, record);
+      await verifyRecord(seq, record);
       previous = record.hash;
       head = record.hash;
       counts.records = seq;

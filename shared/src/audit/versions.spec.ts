@@ -58,15 +58,15 @@ describe('an audit bundle written by the version-1 code', () => {
   const source = new BundleSource(V1_BUNDLE);
   const texts = [...source.records()].map((r) => r.text);
 
-  it('verifies: chain, signatures and every round recomputed, FedAvg and secure', () => {
-    const report = verifyAudit(source, { coordinatorKey: source.manifest.coordinatorKey });
+  it('verifies: chain, signatures and every round recomputed, FedAvg and secure', async () => {
+    const report = await verifyAudit(source, { coordinatorKey: source.manifest.coordinatorKey });
     expect(report.failure).toBeUndefined();
     expect(report.ok).toBe(true);
     expect(report.counts).toMatchObject({ records: 21, jobs: 2, updates: 9, roundsRecomputed: 3, roundsNotRecomputable: 0 });
     expect(source.manifest.version).toBe(1);
   });
 
-  it('holds records without a version, stored in the version-1 canonical form, which is also their RFC 8785 form', () => {
+  it('holds records without a version, stored in the version-1 canonical form, which is also their RFC 8785 form', async () => {
     for (const text of texts) {
       const record = AuditRecordSchema.parse(JSON.parse(text));
       expect(record.version).toBeUndefined();
@@ -77,33 +77,33 @@ describe('an audit bundle written by the version-1 code', () => {
     }
   });
 
-  it('is copied whole by a bundle writer, masked inputs of its secure round included', () => {
+  it('is copied whole by a bundle writer, masked inputs of its secure round included', async () => {
     const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-v1-')), 'copy');
-    writeBundle(source, dir);
+    await writeBundle(source, dir);
     expect(fs.readFileSync(path.join(dir, 'records.jsonl'), 'utf8')).toBe(texts.join('\n') + '\n');
-    expect(verifyAudit(new BundleSource(dir)).counts).toEqual(verifyAudit(source).counts);
+    expect((await verifyAudit(new BundleSource(dir))).counts).toEqual((await verifyAudit(source)).counts);
   });
 
-  it('fails when a record claims version 2 it was not written in', () => {
+  it('fails when a record claims version 2 it was not written in', async () => {
     const dir = copyOfV1();
     const file = path.join(dir, 'records.jsonl');
     const lines = fs.readFileSync(file, 'utf8').split('\n');
     lines[4] = lines[4].replace(/}$/, ',"version":2}');
     fs.writeFileSync(file, lines.join('\n'));
-    expect(verifyAudit(new BundleSource(dir)).failure).toEqual({
+    expect((await verifyAudit(new BundleSource(dir))).failure).toEqual({
       where: `audit record 5 (${file} line 5)`,
       reason: 'its hash does not match its content',
     });
   });
 
-  it('fails on an update byte changed in the copy, naming the file', () => {
+  it('fails on an update byte changed in the copy, naming the file', async () => {
     const dir = copyOfV1();
     const [round] = fs.readdirSync(path.join(dir, 'updates')).flatMap((job) => [path.join(dir, 'updates', job, '1')]);
     const [first] = fs.readdirSync(round).filter((f) => f.endsWith('.f32'));
     const bytes = fs.readFileSync(path.join(round, first));
     bytes[3] ^= 0x01;
     fs.writeFileSync(path.join(round, first), bytes);
-    expect(verifyAudit(new BundleSource(dir)).failure?.reason).toMatch(/its bytes do not hash to [0-9a-f]{64}, the SHA-256 in audit record \d+/);
+    expect((await verifyAudit(new BundleSource(dir))).failure?.reason).toMatch(/its bytes do not hash to [0-9a-f]{64}, the SHA-256 in audit record \d+/);
   });
 });
 
@@ -118,29 +118,29 @@ describe('a log that goes on in version 2', () => {
   const third = sealAuditRecord({ seq: 3, at: at + 2, kind: 'user.added', actor: 'user:ana', data: { name: 'ben', role: 'viewer' }, prev: second.hash }, coordinator.secretKey);
   const texts = [first, second, third].map(auditText);
 
-  it('verifies as one chain, each record in its own version', () => {
+  it('verifies as one chain, each record in its own version', async () => {
     expect(third.version).toBe(2);
     expect(texts[2]).toContain('"version":2');
-    const report = verifyAudit(textSource(texts), { coordinatorKey: encodeKey(coordinator.publicKey) });
+    const report = await verifyAudit(textSource(texts), { coordinatorKey: encodeKey(coordinator.publicKey) });
     expect(report.failure).toBeUndefined();
     expect(report.counts.records).toBe(3);
   });
 
-  it('fails when a version-2 record is stripped of its version', () => {
+  it('fails when a version-2 record is stripped of its version', async () => {
     const stripped = { ...third, version: undefined };
-    const report = verifyAudit(textSource([texts[0], texts[1], auditText(stripped as AuditRecord)]));
+    const report = await verifyAudit(textSource([texts[0], texts[1], auditText(stripped as AuditRecord)]));
     expect(report.failure).toEqual({ where: 'audit record 3', reason: 'its hash does not match its content' });
   });
 
-  it('names a format version it does not know', () => {
+  it('names a format version it does not know', async () => {
     const future = texts[2].replace('"version":2', '"version":3');
-    expect(verifyAudit(textSource([texts[0], texts[1], future])).failure).toEqual({
+    expect((await verifyAudit(textSource([texts[0], texts[1], future]))).failure).toEqual({
       where: 'audit record 3',
       reason: 'written in format version 3, which this verifier does not know (it knows 1, 2)',
     });
   });
 
-  it('checks the anchors of both versions against their own signatures', () => {
+  it('checks the anchors of both versions against their own signatures', async () => {
     const anchors = [anchorOf(second, at), anchorOf(third, at)];
     expect(anchors.map((a) => a.version)).toEqual([undefined, 2]);
     const hashes = new Map([second, third].map((r) => [r.seq, r.hash]));

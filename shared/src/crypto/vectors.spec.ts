@@ -256,7 +256,7 @@ describe('RFC 8785 vectors (jcs.json)', () => {
     expect(Buffer.from(canonical, 'utf8').toString('hex')).toBe(c.canonicalUtf8Hex);
   });
 
-  it('writes every number of appendix B as the RFC does, and refuses NaN and the infinities', () => {
+  it('writes every number of appendix B as the RFC does, and refuses NaN and the infinities', async () => {
     const double = (ieee: string) => Buffer.from(ieee, 'hex').readDoubleBE(0);
     expect(jcs.numbers.map((n) => canonicalJson(double(n.ieee)))).toEqual(jcs.numbers.map((n) => n.canonical));
     for (const n of jcs.refused) expect(() => canonicalJson([double(n.ieee)])).toThrow(/non-finite/);
@@ -267,7 +267,7 @@ describe('signature vectors (signatures.json)', () => {
   const vectors = read('signatures.json');
   const computed = signatureVectors();
 
-  it('cover every signing domain, each header a valid message of its kind', () => {
+  it('cover every signing domain, each header a valid message of its kind', async () => {
     const domains = new Set(computed.messages.map((m) => m.domain));
     expect([...domains].sort()).toEqual([...SIGNATURE_DOMAINS].sort());
     for (const { domain, schema, header } of messages()) {
@@ -280,15 +280,15 @@ describe('signature vectors (signatures.json)', () => {
     expect(AUDIT_DATA['model.committed'].safeParse({ ...attested, signature: '' }).success).toBe(true);
   });
 
-  it('derive the same keys from their seeds', () => {
+  it('derive the same keys from their seeds', async () => {
     expect(computed.keys).toEqual(vectors.keys);
   });
 
-  it('give the same canonical JSON, signed bytes and signatures as the code', () => {
+  it('give the same canonical JSON, signed bytes and signatures as the code', async () => {
     expect(computed.messages).toEqual(vectors.messages);
   });
 
-  it('verify as they are stored, each in its version, and not in the other', () => {
+  it('verify as they are stored, each in its version, and not in the other', async () => {
     for (const m of vectors.messages as { domain: SignatureDomain; version: ProtocolVersion; signer: Signer; header: unknown; signature: string }[]) {
       const key = KEYS[m.signer].publicKey;
       expect([m.domain, m.version, verifyHeader(m.domain, m.header, m.signature, key, defaultEngine, m.version)]).toEqual([m.domain, m.version, true]);
@@ -299,15 +299,15 @@ describe('signature vectors (signatures.json)', () => {
 });
 
 describe('digest vectors (digests.json)', () => {
-  it('give the same bytes and digests as the code', () => {
+  it('give the same bytes and digests as the code', async () => {
     expect(digestVectors()).toEqual(read('digests.json'));
   });
 });
 
 describe('the audit bundle vector (audit-bundle-v2)', () => {
-  it('verifies with every round recomputed, its records in version 2', () => {
+  it('verifies with every round recomputed, its records in version 2', async () => {
     const source = new BundleSource(path.join(DIR, 'audit-bundle-v2'));
-    const report = verifyAudit(source, { coordinatorKey: source.manifest.coordinatorKey });
+    const report = await verifyAudit(source, { coordinatorKey: source.manifest.coordinatorKey });
     expect(report.failure).toBeUndefined();
     expect(report.counts).toMatchObject({ roundsNotRecomputable: 0 });
     expect(report.counts.roundsRecomputed).toBeGreaterThan(0);

@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { combineStatistics, type JobEvent, type RunningCoordinator } from '@fl/coordinator';
+import { combineStatistics, type JobEvent, type RoundRecord, type RunningCoordinator } from '@fl/coordinator';
 import {
   initialParameters,
   kmeansPlusPlus,
@@ -439,18 +439,22 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
     const test = localTable(plan, plan.test);
     let prepared: { data: PreparedData; preprocessing: Preprocessing } | undefined;
     const rounds: RoundResult[] = [];
-    // Scored inside the event, before the next round starts; the coordinator runs this job only.
+    // Scored as each round commits, in order: the model is read by its round, so a round that starts meanwhile changes nothing;
+    // the job's end waits for the scoring of its last round. The coordinator runs this job only.
+    let scoring = Promise.resolve();
     coordinator.engine.events.on('job', (event: JobEvent) => {
       // A paused job waits for an operator the simulation does not have.
       if (event.type === 'status' && event.status === 'paused') fail(new Error(`the federated job paused: ${event.error ?? 'no reason given'}`));
       if (event.type !== 'round' || failure) return;
+      scoring = scoring.then(() => score(event.round));
+    });
+    const score = async (round: RoundRecord) => {
       try {
-        const { round } = event;
         if (!prepared) {
-          const preprocessing = coordinator.store.getJob(event.job)!.preprocessing!;
+          const preprocessing = (await coordinator.store.getJob(round.job))!.preprocessing!;
           prepared = { data: prepare(test, preprocessing), preprocessing };
         }
-        const model = coordinator.store.getModel(event.job, round.round)!;
+        const model = (await coordinator.store.getModel(round.job, round.round))!;
         const shape = modelShapeOf(plan.spec.model, prepared.preprocessing, plan.spec.k);
         const result: RoundResult = {
           round: round.round,
@@ -466,19 +470,20 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
       } catch (err) {
         fail(err as Error);
       }
-    });
+    };
 
     const job = await api.createJob(plan.spec);
     await coordinator.engine.whenFinished(job.id);
+    await scoring;
     if (failure) throw failure;
-    const finished = coordinator.store.getJob(job.id)!;
+    const finished = (await coordinator.store.getJob(job.id))!;
     // A job with an ε budget may stop before its last round: that is its result, not a failure.
     const budgetStop = finished.status === 'stopped' && finished.error?.startsWith('privacy budget') === true;
     if ((finished.status !== 'completed' && !budgetStop) || !prepared) {
       throw new Error(`the federated job ended ${finished.status}${finished.error ? `: ${finished.error}` : ''}`);
     }
     if (hooks.onModel) {
-      const model = coordinator.store.getModel(job.id)!;
+      const model = (await coordinator.store.getModel(job.id))!;
       const shape = modelShapeOf(plan.spec.model, prepared.preprocessing, plan.spec.k);
       const view: ModelView = {
         job: job.id,
@@ -494,7 +499,7 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
     if (!plan.config.attack) return { rounds };
     // What the coordinator made of the attack, as its round records and job say.
     const leftOut: Record<string, number> = {};
-    for (const round of coordinator.store.listRounds(job.id)) {
+    for (const round of await coordinator.store.listRounds(job.id)) {
       for (const { code } of round.failures) if (code) leftOut[code] = (leftOut[code] ?? 0) + 1;
     }
     const excluded = finished.admission.excluded.map(({ participant, code }) => `${participant} ${code ?? ''}`.trim());

@@ -1,0 +1,133 @@
+/**
+ * The coordinator on PostgreSQL, end to end: `fl-coordinator --database-url` on
+ * a database made for the run (127.0.0.1:5432, dropped after), two real agents
+ * training a small job to its end, then the operator's commands against the same
+ * database: `user add`, `user list`, and `audit verify`, which recomputes every
+ * round from what PostgreSQL holds. The URL carries a password (the server trusts
+ * loopback and ignores it): it must appear in no output.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { Client } from 'pg';
+import type { JobRecord, RoundRecord } from '@fl/coordinator';
+import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, tempDir } from './harness';
+import { COORDINATOR_CLI, startCoordinatorProcess, startRegisteredAgents, type Running } from './processes';
+
+jest.setTimeout(300_000);
+
+const ADMIN_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
+
+async function sql(url: string, statement: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs an operator command with `input` on its standard input; its exit code and output. */
+function operator(args: string[], input = ''): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [COORDINATOR_CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    child.on('exit', (code) => resolve({ code, output }));
+    child.stdin.end(input);
+  });
+}
+
+describe('a job on PostgreSQL, verified by the audit', () => {
+  const dir = tempDir('postgres');
+  const dataDir = path.join(dir, 'coordinator');
+  const database = `fl_e2e_${randomBytes(6).toString('hex')}`;
+  const url = (() => {
+    const u = new URL(ADMIN_URL);
+    u.pathname = `/${database}`;
+    u.password = PASSWORD;
+    return u.toString();
+  })();
+  const token = 'postgres-admin-token-0123456789';
+  const processes: Running[] = [];
+  let coordinator: Running & { url: string };
+  let api: AdminApi;
+  let jobId: string;
+
+  beforeAll(async () => {
+    await sql(ADMIN_URL, `CREATE DATABASE ${database}`);
+    coordinator = await startCoordinatorProcess(['--data-dir', dataDir, '--database-url', url, '--admin-token', token]);
+    processes.push(coordinator);
+    api = new AdminApi(coordinator.url, token);
+    const file = `${DATA_DIR}/breast_cancer.csv`;
+    const split = splitCsv(file, 2, { seed: 3, holdout: 0, dir });
+    processes.push(...(await startRegisteredAgents(api, coordinator.url, dir, split.parties)));
+    const created = await api.request<JobRecord>('POST', '/api/jobs', {
+      model: 'logistic',
+      features: featuresOf(file, 'diagnosis'),
+      target: 'diagnosis',
+      rounds: 3,
+      minParticipants: 2,
+      roundDeadlineSeconds: 30,
+    });
+    jobId = created.body.id;
+    await eventually(async () => (await api.request<JobRecord>('GET', `/api/jobs/${jobId}`)).body.status, (s) => s === 'completed' || s === 'failed', 180_000);
+  });
+
+  afterAll(async () => {
+    for (const p of processes) p.child.kill('SIGKILL');
+    await sql(ADMIN_URL, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  });
+
+  it('completes the job with its rounds in PostgreSQL, and no SQLite file beside the key', async () => {
+    expect((await api.request<JobRecord>('GET', `/api/jobs/${jobId}`)).body).toMatchObject({ status: 'completed', round: 3 });
+    const rounds = (await api.request<RoundRecord[]>('GET', `/api/jobs/${jobId}/rounds`)).body;
+    expect(rounds.map((r) => r.round)).toEqual([1, 2, 3]);
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    const stored = await client.query<{ round: number }>('SELECT round FROM rounds WHERE job = $1 ORDER BY round', [jobId]);
+    const migrations = await client.query<{ name: string }>('SELECT name FROM kysely_migration ORDER BY name');
+    await client.end();
+    expect(stored.rows.map((r) => r.round)).toEqual([1, 2, 3]);
+    expect(migrations.rows.map((r) => r.name)).toEqual(['0001_initial']);
+    expect(fs.existsSync(path.join(dataDir, 'coordinator.sqlite'))).toBe(false);
+    expect(coordinator.output()).toContain(`postgres://postgres:***@127.0.0.1:5432/${database}`);
+  });
+
+  it('adds and lists a user through the operator commands, on the same database', async () => {
+    const added = await operator(['user', 'add', '--data-dir', dataDir, '--database-url', url, '--name', 'ada', '--role', 'admin', '--password-stdin'], 'a long passphrase\n');
+    expect(added).toEqual({ code: 0, output: 'added admin ada\n' });
+    const listed = await operator(['user', 'list', '--data-dir', dataDir, '--database-url', url]);
+    expect(listed.code).toBe(0);
+    expect(listed.output).toMatch(/^ada\tadmin\t/);
+  });
+
+  it('verifies the audit log from PostgreSQL: every round recomputed, the tables agreeing with the log', async () => {
+    const { code, output } = await operator(['audit', 'verify', '--data-dir', dataDir, '--database-url', url]);
+    expect(code).toBe(0);
+    expect(output).toContain('3 recomputed');
+    expect(output).toContain('store tables: 2 participants, 1 job and 3 rounds agree with the log');
+  });
+
+  it('verifies over the API too, on the thread that opens the database for itself', async () => {
+    const { status, body } = await api.request<{ ok: boolean; lines: string[] }>('GET', '/api/audit/verify');
+    expect(status).toBe(200);
+    expect(body.ok).toBe(true);
+    expect(body.lines.at(-1)).toBe('store tables: 2 participants, 1 job and 3 rounds agree with the log');
+  });
+
+  it('fails audit verify naming the row when a stored model changes in PostgreSQL', async () => {
+    await sql(url, `UPDATE models SET weights = overlay(weights placing '\\x01'::bytea from 5 for 1) WHERE job = '${jobId}' AND round = 2`);
+    const { code, output } = await operator(['audit', 'verify', '--data-dir', dataDir, '--database-url', url]);
+    expect(code).toBe(1);
+    expect(output).toContain(`FAILED: global model of round 2 of job ${jobId} (table models of postgres://postgres:***@127.0.0.1:5432/${database})`);
+  });
+
+  it('never shows the database password', () => {
+    expect(coordinator.output()).not.toContain(PASSWORD);
+  });
+});
