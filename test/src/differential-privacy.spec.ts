@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import Database from 'better-sqlite3';
 import * as path from 'node:path';
-import { SqliteStore, STORE_FILE, storeAuditSource, verifyStore, type RunningCoordinator } from '@fl/coordinator';
+import { SqliteStore, STORE_FILE, storeAuditSource, toArray, verifyStore, type RunningCoordinator } from '@fl/coordinator';
 import {
   AuditRecordSchema,
   BundleSource,
@@ -129,69 +129,70 @@ describe('differential privacy in a running federation', () => {
       expect(centralRounds.map((r) => r.privacy?.epsilon)).toEqual([epsilonAfter(dp, 1), epsilonAfter(dp, 2)]);
     });
 
-    it('commits the clipped updates\' mean plus noise from a seed the log commits to, kept with the updates', () => {
-      const store = new SqliteStore(storeFile(), { readonly: true });
+    it('commits the clipped updates\' mean plus noise from a seed the log commits to, kept with the updates', async () => {
+      const store = await SqliteStore.open(storeFile(), { readonly: true });
       try {
         // Prepare: round 1's record, its seed and its retained updates
-        const committed = [...store.auditRecords()]
+        const committed = (await toArray(store.auditRecords()))
           .map(({ text }) => AuditRecordSchema.parse(JSON.parse(text)))
           .find((r) => r.kind === 'model.committed' && (r.data as AuditData<'model.committed'>).job === central.id && (r.data as AuditData<'model.committed'>).round === 1)!
           .data as AuditData<'model.committed'>;
-        const seed = store.getRetainedUpdate(central.id, 1, CENTRAL_NOISE, committed.centralNoise!.seedSha256)!;
-        const initial = store.getModel(central.id, 0)!.weights;
-        const updates = committed.contributors.map((c) => decodeWeights(store.getRetainedUpdate(central.id, 1, c.participant, c.sha256)!)!);
+        const seed = (await store.getRetainedUpdate(central.id, 1, CENTRAL_NOISE, committed.centralNoise!.seedSha256))!;
+        const initial = (await store.getModel(central.id, 0))!.weights;
+        const updates: Float32Array[] = [];
+        for (const c of committed.contributors) updates.push(decodeWeights((await store.getRetainedUpdate(central.id, 1, c.participant, c.sha256))!)!);
         // Execute
         const noisy = centralUpdate(initial, updates, dp, seed).weights;
         const clean = centralUpdate(initial, updates, { ...dp, noiseMultiplier: 0 }, seed).weights;
         // Assert: the model is the noisy mean (σ = z·C / 4 sites per coordinate), far from the clean one
-        const model = store.getModel(central.id, 1)!.weights;
+        const model = (await store.getModel(central.id, 1))!.weights;
         expect(seed).toHaveLength(32);
         expect(updates).toHaveLength(4);
         expect(Math.max(...model.map((w, i) => Math.abs(w - noisy[i])))).toBeLessThan(1e-6);
         expect(Math.max(...model.map((w, i) => Math.abs(w - clean[i])))).toBeGreaterThan(0.1);
       } finally {
-        store.close();
+        await store.close();
       }
     });
 
-    it('audit verify recomputes its rounds with the seed, and fails when the seed changes', () => {
+    it('audit verify recomputes its rounds with the seed, and fails when the seed changes', async () => {
       const copy = path.join(tempDir('central-dp'), STORE_FILE);
       fs.copyFileSync(storeFile(), copy);
-      const copied = new SqliteStore(copy, { readonly: true });
+      const copied = await SqliteStore.open(copy, { readonly: true });
       const db = new Database(copy);
       try {
-        const report = verifyStore(copied, copy);
+        const report = await verifyStore(copied, copy);
         expect(report.failure).toBeUndefined();
         expect(report.lines).toContain(`job ${central.id}: 2 rounds, 2 recomputed from 8 retained updates, models match`);
         const row = db.prepare('SELECT weights FROM updates WHERE job = ? AND round = 2 AND participant = ?').get(central.id, CENTRAL_NOISE) as { weights: Buffer };
         const changed = Buffer.from(row.weights);
         changed[0] ^= 0x01;
         db.prepare('UPDATE updates SET weights = ? WHERE job = ? AND round = 2 AND participant = ?').run(changed, central.id, CENTRAL_NOISE);
-        const tampered = verifyStore(copied, copy);
+        const tampered = await verifyStore(copied, copy);
         expect(tampered.failure?.reason).toMatch(/its bytes do not hash to [0-9a-f]{64}, the SHA-256 in audit record \d+/);
       } finally {
-        copied.close();
+        await copied.close();
         db.close();
       }
     });
 
-    it("goes into a full audit export, which recomputes its rounds, and never into a participant's", () => {
-      const store = new SqliteStore(storeFile(), { readonly: true });
+    it("goes into a full audit export, which recomputes its rounds, and never into a participant's", async () => {
+      const store = await SqliteStore.open(storeFile(), { readonly: true });
       const dir = tempDir('central-dp-bundles');
       try {
         // Execute
-        writeBundle(storeAuditSource(store, storeFile()), path.join(dir, 'full'));
-        writeBundle(storeAuditSource(store, storeFile()), path.join(dir, 'site-0'), { participant: 'site-0' });
+        await writeBundle(storeAuditSource(store, storeFile()), path.join(dir, 'full'));
+        await writeBundle(storeAuditSource(store, storeFile()), path.join(dir, 'site-0'), { participant: 'site-0' });
         // Assert: the seed's file is in the full export only; both verify, the full one recomputing the rounds
         const seedFiles = (bundle: string) => fs.readdirSync(path.join(dir, bundle, 'updates', central.id, '1')).filter((f) => f.startsWith(encodeURIComponent(CENTRAL_NOISE)));
         expect(seedFiles('full')).toHaveLength(1);
         expect(fs.existsSync(path.join(dir, 'site-0', 'updates', central.id, '1')) ? seedFiles('site-0') : []).toEqual([]);
-        const full = verifyAudit(new BundleSource(path.join(dir, 'full')));
+        const full = await verifyAudit(new BundleSource(path.join(dir, 'full')));
         expect(full.failure).toBeUndefined();
         expect(full.lines).toContain(`job ${central.id}: 2 rounds, 2 recomputed from 8 retained updates, models match`);
-        expect(verifyAudit(new BundleSource(path.join(dir, 'site-0'))).failure).toBeUndefined();
+        expect((await verifyAudit(new BundleSource(path.join(dir, 'site-0')))).failure).toBeUndefined();
       } finally {
-        store.close();
+        await store.close();
       }
     });
   });

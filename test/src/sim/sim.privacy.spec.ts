@@ -75,12 +75,12 @@ describe('fl-sim with secure aggregation', () => {
       expect(accuracy(report)).toBeGreaterThan(0.9);
     });
 
-    it('agrees with the coordinator\'s round records: each failure is a disconnect of a party that dropped out of that round', () => {
+    it('agrees with the coordinator\'s round records: each failure is a disconnect of a party that dropped out of that round', async () => {
       // Assert: which parties fail a committed round depends on the step they dropped at (only the masked-input step's failures are recorded)
-      const db = new SqliteStore(path.join(store, STORE_FILE), { readonly: true });
+      const db = await SqliteStore.open(path.join(store, STORE_FILE), { readonly: true });
       try {
-        const job = db.listJobs()[0];
-        const rounds = db.listRounds(job.id);
+        const [job] = await db.listJobs();
+        const rounds = await db.listRounds(job.id);
         expect(rounds.map((r) => r.contributors.length)).toEqual(report.rounds.map((r) => r.participants));
         for (const round of rounds) {
           const dropped = report.rounds[round.round - 1].dropped;
@@ -90,7 +90,7 @@ describe('fl-sim with secure aggregation', () => {
           }
         }
       } finally {
-        db.close();
+        await db.close();
       }
     });
 
