@@ -100,7 +100,7 @@ describe('connections that try to pin memory, while an honest job runs', () => {
           }),
         ),
       ]);
-      job = await eventually(() => api.job(job.id), (j: JobRecord) => j.status !== 'waiting' && j.status !== 'running', 240_000);
+      job = await eventually(() => api.job(job.id), (j: JobRecord) => ['completed', 'failed', 'stopped'].includes(j.status), 240_000);
     } finally {
       clearInterval(sample);
     }
