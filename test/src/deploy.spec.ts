@@ -5,7 +5,11 @@
  * against the code: every file they copy or mount exists, every environment
  * variable is one the coordinator's configuration reads (or the agent's), every
  * agent flag is one `fl-agent run` takes, and every probe path is one a running
- * coordinator answers.
+ * coordinator answers. The replicated files are checked for what makes replicas
+ * correct (one database, one Redis, one key; a disruption budget; rolling with
+ * none missing), the kustomizations built as kustomize would, and what can run
+ * here runs: the compose files' split of the demo data, and the load balancer's
+ * configuration in Debian's HAProxy in front of a running coordinator.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
