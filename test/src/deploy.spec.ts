@@ -11,9 +11,8 @@
  * here runs: the compose files' split of the demo data, and the load balancer's
  * configuration in Debian's HAProxy in front of a running coordinator.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import Ajv2019 from 'ajv/dist/2019';
 import type { ValidateFunction } from 'ajv';
@@ -26,12 +25,12 @@ import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import type { RunningCoordinator } from '@fl/coordinator';
 import { ADMIN_ROUTES, EXIT } from '@fl/shared';
 import { DEMO_SPEC } from './demo-job';
-import { DATA_DIR, eventually, REPO_ROOT, tempDir, testCoordinator } from './harness';
-import { AGENT_CLI, COORDINATOR_CLI } from './processes';
+import { agentsOf, coordinatorsOf, DEPLOY, haproxyFrontendPort, mounts, readCompose, readHaproxy, runDemoSplit, startHaproxy, type RunningHaproxy } from './deploy-files';
+import { DATA_DIR, REPO_ROOT, testCoordinator } from './harness';
+import { AGENT_CLI, COORDINATOR_CLI, freePort } from './processes';
 
 jest.setTimeout(60_000);
 
-const DEPLOY = path.join(REPO_ROOT, 'deploy');
 const KUBERNETES = path.join(DEPLOY, 'kubernetes');
 
 function help(...args: string[]): string {
@@ -140,30 +139,6 @@ describe('the Dockerfiles', () => {
   });
 });
 
-interface ComposeService {
-  image?: string;
-  build?: { context: string; dockerfile: string };
-  command?: string[];
-  environment?: Record<string, string>;
-  ports?: string[];
-  volumes?: string[];
-  secrets?: string[];
-  depends_on?: Record<string, { condition: string }>;
-  profiles?: string[];
-  stop_grace_period?: string;
-}
-interface ComposeFile {
-  services: Record<string, ComposeService>;
-  volumes: Record<string, unknown>;
-  secrets?: Record<string, { file: string }>;
-}
-
-/** A compose file as Compose reads it: YAML merge keys (`<<`) applied. */
-function readCompose(name: string) {
-  const [document] = parseAllDocuments(fs.readFileSync(path.join(DEPLOY, name), 'utf8'), { merge: true });
-  return { errors: document.errors, compose: document.toJS() as ComposeFile };
-}
-
 /** The Compose specification's schema, compiled once. */
 const composeSchema = (() => {
   let validate: ValidateFunction | undefined;
@@ -178,11 +153,6 @@ const composeSchema = (() => {
     return (validate = ajv.compile(schema));
   };
 })();
-
-/** `source:target[:mode]` of a service's volumes. */
-const mounts = (service: ComposeService) => (service.volumes ?? []).map((v) => v.split(':')).map(([source, target]) => ({ source, target }));
-const coordinatorsOf = (compose: ComposeFile) => Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('fl-coordinator:'));
-const agentsOf = (compose: ComposeFile) => Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('fl-agent:'));
 
 describe.each(['compose.yaml', 'compose.sqlite.yaml'])('the compose file %s', (name) => {
   const { errors, compose } = readCompose(name);
@@ -226,19 +196,9 @@ describe.each(['compose.yaml', 'compose.sqlite.yaml'])('the compose file %s', (n
   });
 
   it('runs three agents, each on its own third of the demo data, with flags fl-agent run takes', () => {
-    const split = compose.services['demo-data'];
-    // The file the split reads is the demo's, mounted from data/.
-    const source = mounts(split).find((m) => m.source.startsWith('.'))!;
-    expect(path.resolve(DEPLOY, source.source)).toBe(DATA_DIR);
-    const input = split.command!.at(-1)!;
-    expect(path.join(DATA_DIR, path.relative(source.target, input))).toBe(path.join(DATA_DIR, 'credit_data.csv'));
-    // The machine's awk runs the split's program, its output directory moved to a temporary one.
-    const out = mounts(split).find((m) => !m.source.startsWith('.'))!;
-    const dir = tempDir('demo-data');
-    const [command, program] = split.command!;
-    expect(command).toBe('awk');
-    const result = spawnSync('awk', [program.replaceAll(`"${out.target}/`, `"${dir}/`), path.join(DATA_DIR, 'credit_data.csv')], { encoding: 'utf8' });
-    expect(result.status).toBe(0);
+    // The machine's awk runs the split's program on data/, its output directory moved to a temporary one.
+    const { dir, volume: out, status } = runDemoSplit(compose);
+    expect(status).toBe(0);
     const [header, ...rows] = fs.readFileSync(path.join(DATA_DIR, 'credit_data.csv'), 'utf8').trimEnd().split('\n');
     const written = fs.readdirSync(dir).sort();
     expect(written).toHaveLength(3);
@@ -273,23 +233,6 @@ describe.each(['compose.yaml', 'compose.sqlite.yaml'])('the compose file %s', (n
     expect(agentsOf(compose).length).toBeGreaterThanOrEqual(job.minParticipants!);
   });
 });
-
-/** haproxy.cfg as sections (`backend coordinators`) of directives, each a list of words. */
-function readHaproxy(): Map<string, string[][]> {
-  const sections = new Map<string, string[][]>();
-  let current: string[][] = [];
-  for (const raw of fs.readFileSync(path.join(DEPLOY, 'haproxy.cfg'), 'utf8').split('\n')) {
-    const line = raw.replace(/#.*$/, '').trimEnd();
-    if (!line.trim()) continue;
-    if (/^\S/.test(line)) sections.set(line.trim(), (current = []));
-    else current.push(line.trim().split(/\s+/));
-  }
-  return sections;
-}
-function haproxyFrontendPort(): number {
-  const frontend = [...readHaproxy()].find(([name]) => name.startsWith('frontend '))![1];
-  return Number(frontend.find(([word]) => word === 'bind')![1].split(':').at(-1));
-}
 
 describe('the replicas of compose.yaml', () => {
   const { compose } = readCompose('compose.yaml');
@@ -635,61 +578,27 @@ describe('the probe paths on a running coordinator', () => {
   });
 });
 
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe("HAProxy on compose.yaml's haproxy.cfg, before a running coordinator and a replica that is down", () => {
   let coordinator: RunningCoordinator;
-  let haproxy: ChildProcess;
-  let url: string;
-  let output = '';
+  let haproxy: RunningHaproxy;
 
   beforeAll(async () => {
-    // Debian's haproxy (.ci/run installs it): the real program reads the file the compose file mounts.
-    expect(spawnSync('haproxy', ['-v']).error).toBeUndefined();
     coordinator = await testCoordinator();
-    const port = await freePort();
-    // Only the addresses change: compose's service names become this machine's ports.
-    const config = fs
-      .readFileSync(path.join(DEPLOY, 'haproxy.cfg'), 'utf8')
-      .replace(/^(\s*bind\s+)\S+/m, `$1127.0.0.1:${port}`)
-      .replace(/^(\s*server\s+coordinator-a\s+)\S+/m, `$1127.0.0.1:${coordinator.port}`)
-      .replace(/^(\s*server\s+coordinator-b\s+)\S+/m, `$1127.0.0.1:${await freePort()}`);
-    const file = path.join(tempDir('haproxy'), 'haproxy.cfg');
-    fs.writeFileSync(file, config);
-    expect(spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8' }).status).toBe(0);
-    haproxy = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    haproxy.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    haproxy.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    url = `http://127.0.0.1:${port}`;
-    await eventually(
-      () => fetch(`${url}/api/health/live`).then((r) => r.status, () => 0),
-      (status) => status === 200,
-    );
+    haproxy = await startHaproxy({ 'coordinator-a': coordinator.port, 'coordinator-b': await freePort() });
   });
 
   afterAll(async () => {
-    if (haproxy && haproxy.exitCode === null) {
-      const exited = new Promise((resolve) => haproxy.once('exit', resolve));
-      haproxy.kill('SIGTERM');
-      await exited;
-    }
+    await haproxy?.stop();
     await coordinator?.close();
   });
 
   it('answers every request, a replica that refuses connections notwithstanding', async () => {
-    for (let i = 0; i < 10; i++) expect([i, (await fetch(`${url}/api/health/ready`)).status, output]).toEqual([i, 200, output]);
+    for (let i = 0; i < 10; i++) expect([i, (await fetch(`${haproxy.url}/api/health/ready`)).status, haproxy.output()]).toEqual([i, 200, haproxy.output()]);
   });
 
   it("passes the websocket upgrade: the dashboard's live feed connects through it", async () => {
     const { io } = await import('socket.io-client');
-    const socket = io(`${url}/admin`, { auth: { token: coordinator.adminToken }, transports: ['websocket'], reconnection: false, forceNew: true });
+    const socket = io(`${haproxy.url}/admin`, { auth: { token: coordinator.adminToken }, transports: ['websocket'], reconnection: false, forceNew: true });
     try {
       await new Promise<void>((resolve, reject) => (socket.once('connect', resolve), socket.once('connect_error', reject)));
       expect(socket.io.engine.transport.name).toBe('websocket');
