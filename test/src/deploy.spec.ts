@@ -453,7 +453,7 @@ describe('the Kubernetes manifests', () => {
       const service = findIn(manifests, 'Service', backend.name)!;
       expect((service.spec as { ports: { name: string }[] }).ports.map((p) => p.name)).toContain(backend.port.name);
     }
-    const annotations = (ingress.metadata as { annotations: Record<string, string> }).annotations;
+    const annotations = (ingress.metadata as { annotations?: Record<string, string> }).annotations ?? {};
     expect(Number(annotations['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(3600);
     expect(Number(annotations['nginx.ingress.kubernetes.io/proxy-send-timeout'])).toBeGreaterThanOrEqual(3600);
     // Sticky sessions are needed only by long-polling, which the coordinator refuses (the running coordinator's test below).
