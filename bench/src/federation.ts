@@ -36,6 +36,8 @@ export interface CpuSnapshot {
   coordinatorSystem: number;
   agents: number;
   agentsSystem: number;
+  /** per agent process, in start order: its CPU milliseconds divided by the participants it runs */
+  perParticipant: number[];
 }
 
 const CLOCK_TICK_MS = 10;
@@ -52,7 +54,7 @@ function childCpuMs(pid: number | undefined): { user: number; system: number } {
 }
 
 export class Federation {
-  private readonly children: { name: string; child: ChildProcess; log: string }[] = [];
+  private readonly children: { name: string; child: ChildProcess; log: string; participants: number }[] = [];
   /** the round count of each job created, known before its first event */
   private readonly lastRounds = new Map<string, number>();
   private readonly timelines = new Map<string, JobTimeline & { status: string; error: string | null; lastRound: number }>();
@@ -113,6 +115,7 @@ export class Federation {
       coordinatorSystem: own.system / 1000,
       agents: agents.reduce((sum, a) => sum + a.user + a.system, 0),
       agentsSystem: agents.reduce((sum, a) => sum + a.system, 0),
+      perParticipant: agents.map((a, i) => (a.user + a.system) / this.children[i].participants),
     };
   }
 
@@ -175,7 +178,7 @@ export class Federation {
       };
       const file = path.join(this.dir, `${prefix}-light-${p + 1}.json`);
       fs.writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
-      const child = this.spawn(`${prefix}-light-${p + 1}`, LIGHT_AGENT, [file]);
+      const child = this.spawn(`${prefix}-light-${p + 1}`, LIGHT_AGENT, [file], mine.length);
       ready.push(
         new Promise((resolve, reject) => {
           child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
@@ -187,7 +190,7 @@ export class Federation {
     await this.waitOnline(count);
   }
 
-  private spawn(name: string, script: string, args: string[]): ChildProcess {
+  private spawn(name: string, script: string, args: string[], participants = 1): ChildProcess {
     // The agents' logs (a line per round each) go to a file, not a pipe: reading twenty pipes
     // would wake the coordinator's process, whose CPU is measured, for every line.
     const log = path.join(this.dir, `${name}.log`);
@@ -195,7 +198,7 @@ export class Federation {
     const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', fd] });
     fs.closeSync(fd);
     child.stdout!.resume();
-    this.children.push({ name, child, log });
+    this.children.push({ name, child, log, participants });
     return child;
   }
 
