@@ -36,11 +36,11 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
   const prefix = `fl-test:${randomUUID()}:`;
   const replicas: Replica[] = [];
   const clients: ClientSocket[] = [];
-  /** what the leader's engine answers a relayed message with, and after how long */
-  let leaderAnswer: { ack: Ack; afterMs: number } = { ack: ackOk, afterMs: 0 };
+  /** how the leader's engine answers a relayed message */
+  let leaderAnswer: (participant: string, body: unknown) => Promise<Ack> = async () => ackOk;
   let watcher: Redis;
-  /** channels of the adapter's messages, in the order Redis delivered them */
-  const seen: string[] = [];
+  /** the adapter's messages (channel and text), in the order Redis delivered them */
+  const seen: { channel: string; text: string }[] = [];
 
   async function replica(engine: RelayedEngine): Promise<Replica> {
     const state = await RedisSharedState.connect(REDIS_URL, { prefix, onError: () => undefined });
@@ -69,25 +69,22 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
   }
 
   /** Waits until Redis has delivered everything published before now on `via`'s connection, then returns what was seen. */
-  async function flushed(via: Replica): Promise<string[]> {
+  async function flushed(via: Replica): Promise<{ channel: string; text: string }[]> {
     const marker = `${prefix}marker:${randomUUID()}`;
     const arrived = new Promise<void>((resolve) => watcher.on('pmessage', (_pattern, channel) => channel === marker && resolve()));
     await via.state.client.publish(marker, '');
     await arrived;
-    return seen.splice(0).filter((channel) => channel !== marker);
+    return seen.splice(0).filter(({ channel }) => channel !== marker);
   }
 
   beforeAll(async () => {
     watcher = new Redis(REDIS_URL);
-    watcher.on('pmessage', (_pattern, channel: string) => seen.push(channel));
+    watcher.on('pmessage', (_pattern, channel: string, text: string) => seen.push({ channel, text }));
     await watcher.psubscribe(`${prefix}*`);
     const quiet: RelayedEngine = { participantOnline: () => undefined, participantOffline: () => undefined, relayed: async () => null };
     const leader: RelayedEngine = {
       ...quiet,
-      relayed: async () => {
-        await new Promise((resolve) => setTimeout(resolve, leaderAnswer.afterMs));
-        return leaderAnswer.ack;
-      },
+      relayed: (participant, _event, body) => leaderAnswer(participant, body),
     };
     replicas.push(await replica(leader), await replica(quiet));
   });
@@ -113,13 +110,34 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     expect(here.connections.broadcast(['site-a', 'site-b'], 'statistics-request', { header: 'h', signature: 's' } as never)).toEqual([]);
     expect(await received).toEqual([{ header: 'h', signature: 's' }, { header: 'h', signature: 's' }]);
     // Nothing went out on the adapter's broadcast channels: the other replica has no such sockets.
-    expect((await flushed(here)).filter((channel) => channel.startsWith(`${prefix}socket.io#`))).toEqual([]);
+    expect((await flushed(here)).filter(({ channel }) => channel.startsWith(`${prefix}socket.io#`))).toEqual([]);
   });
 
   it("answers a relayed message with the leader's ack, even after longer than the library's timeout", async () => {
     const [, there] = replicas;
-    leaderAnswer = { ack: { ok: false, error: { code: 'NOT_SELECTED', message: 'from the leader' } }, afterMs: LIBRARY_TIMEOUT_MS + 1_000 };
-    expect(RELAY_ANSWER_TIMEOUT_MS).toBeGreaterThan(leaderAnswer.afterMs);
-    expect(await there.relay.relay('site-a', 'update', { header: { job: 'job-1' } })).toEqual(leaderAnswer.ack);
+    const answer: Ack = { ok: false, error: { code: 'NOT_SELECTED', message: 'from the leader' } };
+    const afterMs = LIBRARY_TIMEOUT_MS + 1_000;
+    expect(RELAY_ANSWER_TIMEOUT_MS).toBeGreaterThan(afterMs);
+    leaderAnswer = async () => {
+      await new Promise((resolve) => setTimeout(resolve, afterMs));
+      return answer;
+    };
+    expect(await there.relay.relay('site-a', 'update', { header: { job: 'job-1' } })).toEqual(answer);
+  });
+
+  it('relays the messages received together in one request, each answered with its own ack, bytes intact', async () => {
+    const [, there] = replicas;
+    const bodies = new Map<string, unknown>();
+    leaderAnswer = async (participant, body) => {
+      bodies.set(participant, body);
+      return { ok: false, error: { code: 'NOT_SELECTED', message: `to ${participant}` } };
+    };
+    await flushed(there);
+    const names = ['site-1', 'site-2', 'site-3'];
+    const acks = await Promise.all(names.map((name, i) => there.relay.relay(name, 'update', { header: { job: 'job-1' }, weights: new Uint8Array([i, 255]) })));
+    expect(acks).toEqual(names.map((name) => ({ ok: false, error: { code: 'NOT_SELECTED', message: `to ${name}` } })));
+    const requests = (await flushed(there)).filter(({ channel, text }) => channel.startsWith(`${prefix}socket.io-request#`) && text.includes('fl:messages'));
+    expect(requests).toHaveLength(1);
+    expect(bodies.get('site-3')).toEqual({ header: { job: 'job-1' }, weights: Buffer.from([2, 255]) });
   });
 });
