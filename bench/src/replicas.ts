@@ -113,10 +113,24 @@ class Api {
     return result;
   }
 
+  async metrics(): Promise<string> {
+    return (await fetch(`${this.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+  }
+
   /** How many jobs the replica leads now, from its metrics. */
   async leads(): Promise<string> {
-    const response = await fetch(`${this.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    return /^fl_leader (\d+)/m.exec(await response.text())?.[1] ?? '?';
+    return /^fl_leader (\d+)/m.exec(await this.metrics())?.[1] ?? '?';
+  }
+
+  /** The V8 heap in use and allocated, and the memory outside it, in MiB, from its metrics. */
+  async heap(): Promise<string> {
+    const text = await this.metrics();
+    const mb = (name: string) => (Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20).toFixed(0);
+    const transactions = (suffix: string) => Number(new RegExp(`^fl_store_transaction_seconds_${suffix} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+    return (
+      `heap ${mb('nodejs_heap_size_used_bytes')}/${mb('nodejs_heap_size_total_bytes')}, external ${mb('nodejs_external_memory_bytes')} MiB; ` +
+      `${transactions('count')} store transactions, ${transactions('sum').toFixed(1)} s in all`
+    );
   }
 }
 
@@ -227,6 +241,8 @@ export async function replicas2(): Promise<Record<string, number>> {
     const apis = cluster.replicas.map((r) => new Api(r.url));
     const coordinatorKey = cluster.replicas[0].key;
 
+    const pidsAtStart = cluster.replicas.map((r) => r.child.pid);
+    const idle = pidsAtStart.map((pid) => residentMb(pid).now.toFixed(0));
     let at = Date.now();
     // The store is shared: a participant registered on one replica is known to both.
     const keys = await registerParticipants((route, body) => apis[0].call('POST', route, body), 'site', participants, 8);
@@ -266,7 +282,11 @@ export async function replicas2(): Promise<Record<string, number>> {
         180_000,
       );
     }
-    process.stderr.write(`  ${participants} participants connected, ${participants / cluster.replicas.length} to each replica, in ${((Date.now() - at) / 1000).toFixed(1)} s\n`);
+    const connected = pidsAtStart.map((pid) => residentMb(pid).now.toFixed(0));
+    process.stderr.write(
+      `  ${participants} participants connected, ${participants / cluster.replicas.length} to each replica, in ${((Date.now() - at) / 1000).toFixed(1)} s; ` +
+        `resident memory of each replica ${idle.join(', ')} MiB at start, ${connected.join(', ')} MiB connected\n`,
+    );
 
     const pids = cluster.replicas.map((r) => r.child.pid);
     const job = await apis[0].call<JobView>('POST', '/api/jobs', spec('logistic', 100, participants, { rounds: ROUNDS, evaluateEvery: 0, roundDeadlineSeconds: 120 }));
@@ -303,9 +323,10 @@ export async function replicas2(): Promise<Record<string, number>> {
     }
     const intervals = rounds.slice(1).map((r, i) => r.closedAt - rounds[i].closedAt);
     const memory = pids.map(residentMb);
+    const heaps = await Promise.all(apis.map((api) => api.heap()));
     process.stderr.write(
       `  rounds 2..${ROUNDS}, commit to commit: ${intervals.join(', ')} ms; open to close: ${rounds.slice(1).map((r) => r.closedAt - r.startedAt).join(', ')} ms\n` +
-        `  jobs led by each replica during the job: ${(await leaders)?.join(', ')}; resident memory now ${memory.map((m) => m.now.toFixed(0)).join(', ')} MiB, peak ${memory.map((m) => m.peak.toFixed(0)).join(', ')} MiB\n` +
+        `  jobs led by each replica during the job: ${(await leaders)?.join(', ')}; resident memory now ${memory.map((m) => m.now.toFixed(0)).join(', ')} MiB, peak ${memory.map((m) => m.peak.toFixed(0)).join(', ')} MiB\n  ${heaps.join('\n  ')}\n` +
         (cpuFirst && cpuLast ? `  CPU per round, each replica: ${cpuLast.map((c, i) => ((c - cpuFirst![i]) / (ROUNDS - 1)).toFixed(0)).join(', ')} ms\n` : ''),
     );
     if (redisFirst && redisLast) {
