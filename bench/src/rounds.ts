@@ -48,7 +48,7 @@ const WARMUP = { d100: { jobs: 5, rounds: 500 }, d1m: { jobs: 1, rounds: 100 } }
 /** Rounds timed per job, after the first. */
 const TIMED_ROUNDS = 10;
 
-function spec(model: 'logistic' | 'softmax', columns: number, participants: number, change: Partial<JobSpecInput> = {}): JobSpecInput {
+export function spec(model: 'logistic' | 'softmax', columns: number, participants: number, change: Partial<JobSpecInput> = {}): JobSpecInput {
   return {
     name: `bench ${model} ${columns} columns, ${participants} participants`,
     model,

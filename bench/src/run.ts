@@ -19,6 +19,7 @@ import { selectBackend } from '@fl/participant-agent';
 import { ingestBench } from './ingest';
 import { aggregateBench, trainBench, verifyBench } from './micro';
 import { roundD100, roundD1m, scaleN500, secaggOverhead, transferD10m } from './rounds';
+import { replicas2 } from './replicas';
 import { secaggBench } from './secagg';
 
 interface Figure {
@@ -64,6 +65,14 @@ const BENCHES: Bench[] = [
       { name: 'scale.n500_d100.roundMs', unit: 'ms', target: at(1000, 'lower') },
     ],
     run: scaleN500,
+  },
+  {
+    id: 'scale.replicas2',
+    figures: [
+      { name: 'scale.replicas2_n2000.roundMs', unit: 'ms', target: at(2000, 'lower') },
+      { name: 'scale.replicas2_n2000.replicaRssMb', unit: 'MiB', target: at(400, 'lower') },
+    ],
+    run: replicas2,
   },
   {
     id: 'transfer',
