@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `fl-coordinator`: runs the coordinator until SIGINT or SIGTERM, or runs one of
- * the operator's commands (users, audit) against a data directory.
+ * the operator's commands (users, audit, key) against a data directory.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${configHelp()}\n\n${OPERATOR_HELP}`);
     return;
   }
-  if (argv[0] === 'user' || argv[0] === 'audit') {
+  if (argv[0] === 'user' || argv[0] === 'audit' || argv[0] === 'key') {
     process.exitCode = await runOperatorCommand(argv, (line) => process.stdout.write(line + '\n'));
     return;
   }

@@ -9,6 +9,7 @@
  *   fl-coordinator user list --data-dir DIR
  *   fl-coordinator audit verify --data-dir DIR
  *   fl-coordinator audit export --data-dir DIR --out BUNDLE [--participant NAME]
+ *   fl-coordinator key generate FILE
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,7 +20,7 @@ import { AuditAnchors } from './audit/audit-anchors';
 import { AuditLog } from './audit/audit-log';
 import { CoordinatorLogger } from './logger';
 import { storeAuditSource, verifyStore } from './audit/store-source';
-import { CoordinatorIdentity } from './identity/identity';
+import { CoordinatorIdentity, generateCoordinatorKeyFile, KeyFileError } from './identity/identity';
 import { STORE_FILE } from './storage/store.sqlite';
 import { describeStore, isPostgresUrl, openStore, storeFile, type StoreLocation } from './storage/open';
 import type { Store } from './storage/store';
@@ -27,9 +28,11 @@ import { describeZodError } from './validation';
 
 export const OPERATOR_HELP = `Operator commands (on the coordinator's machine; each also takes
 --database-url postgres://… (or FL_DATABASE_URL) when the store is in PostgreSQL):
-  fl-coordinator user add --data-dir DIR --name NAME --role admin|viewer [--password-stdin]
+  fl-coordinator user add --data-dir DIR --name NAME --role admin|viewer [--password-stdin] [--key-file FILE]
       Adds a user of the dashboard and the API. The password is asked for, or read
-      from standard input with --password-stdin (at least 12 characters).
+      from standard input with --password-stdin (at least 12 characters). The audit
+      record is signed with the coordinator's key: give --key-file (or FL_KEY_FILE)
+      when the coordinator runs with one.
   fl-coordinator user list --data-dir DIR
   fl-coordinator audit verify --data-dir DIR
       Recomputes the audit log's hash chain, checks every signature, checks that the
@@ -42,9 +45,17 @@ export const OPERATOR_HELP = `Operator commands (on the coordinator's machine; e
       BUNDLE, which a participant verifies with \`fl-agent audit verify BUNDLE\`.
       --participant NAME includes only that participant's updates (others' updates
       can reveal something of their data).
+  fl-coordinator key generate FILE
+      Writes a new coordinator key to FILE (mode 0600) and shows its fingerprint, for
+      --key-file (FL_KEY_FILE): every replica of one coordinator runs with the same
+      key. Refuses to replace an existing file.
 `;
 
+/** A command given wrongly: exit status 64, with the commands' help. */
 export class OperatorError extends Error {}
+
+/** A command given rightly that cannot be done (a file exists already, a key file is missing): exit status 1. */
+export class OperatorFailure extends Error {}
 
 type Out = (line: string) => void;
 
@@ -87,11 +98,36 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   }
 }
 
-const COMMANDS = new Set(['user add', 'user list', 'audit verify', 'audit export']);
+const COMMANDS = new Set(['user add', 'user list', 'audit verify', 'audit export', 'key generate']);
+
+/** `key generate FILE`: a new key for --key-file, made once and given to every replica. */
+function generateKey(args: string[], out: Out): number {
+  let positionals: string[];
+  try {
+    ({ positionals } = parseArgs({ args, options: {}, strict: true, allowPositionals: true }));
+  } catch (err) {
+    throw new OperatorError((err as Error).message);
+  }
+  if (positionals.length !== 1) throw new OperatorError('key generate takes one argument: the file to write');
+  const file = path.resolve(positionals[0]);
+  let identity: CoordinatorIdentity;
+  try {
+    identity = generateCoordinatorKeyFile(file);
+  } catch (err) {
+    // Not a usage error: the command was right, the file was not.
+    if (err instanceof KeyFileError) throw new OperatorFailure(err.message);
+    throw err;
+  }
+  out(`wrote the coordinator key ${file}`);
+  out(`  public key ${identity.publicKey}`);
+  out(`  fingerprint ${identity.fingerprint}`);
+  return 0;
+}
 
 export async function runOperatorCommand(argv: string[], out: Out): Promise<number> {
   const [group, command, ...rest] = argv;
   if (!COMMANDS.has(`${group} ${command}`)) throw new OperatorError(`unknown command ${[group, command].filter(Boolean).join(' ')}`);
+  if (group === 'key') return generateKey(rest, out);
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -104,6 +140,7 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
         'password-stdin': { type: 'boolean' },
         out: { type: 'string' },
         participant: { type: 'string' },
+        'key-file': { type: 'string' },
       },
       strict: true,
     }));
@@ -122,13 +159,21 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
     if (!values.role) throw new OperatorError('--role is required: admin or viewer');
     const named = NewUserRequestSchema.pick({ name: true, role: true }).safeParse({ name: values.name, role: values.role });
     if (!named.success) throw new OperatorError(describeZodError(named.error));
+    const keyFile = (values['key-file'] as string | undefined) ?? (process.env.FL_KEY_FILE || undefined);
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    let identity: CoordinatorIdentity;
+    try {
+      identity = CoordinatorIdentity.load({ keyFile: keyFile && path.resolve(keyFile), dataDir: path.resolve(dataDir) });
+    } catch (err) {
+      if (err instanceof KeyFileError) throw new OperatorFailure(err.message);
+      throw err;
+    }
     const password = await readPassword(values['password-stdin'] === true);
     const parsed = NewUserRequestSchema.safeParse({ ...named.data, password });
     if (!parsed.success) throw new OperatorError(describeZodError(parsed.error));
-    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const store = await openStore(location);
     try {
-      const audit = await AuditLog.open(store, CoordinatorIdentity.fromDataDir(path.resolve(dataDir)));
+      const audit = await AuditLog.open(store, identity);
       const user = await addUser(store, audit, parsed.data, 'operator');
       await new AuditAnchors(store, path.join(path.resolve(dataDir), AUDIT_ANCHORS_FILE), new CoordinatorLogger('error')).anchor();
       out(`added ${user.role} ${user.name}`);

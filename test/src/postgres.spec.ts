@@ -93,7 +93,7 @@ describe('a job on PostgreSQL, verified by the audit', () => {
     const migrations = await client.query<{ name: string }>('SELECT name FROM kysely_migration ORDER BY name');
     await client.end();
     expect(stored.rows.map((r) => r.round)).toEqual([1, 2, 3]);
-    expect(migrations.rows.map((r) => r.name)).toEqual(['0001_initial']);
+    expect(migrations.rows.map((r) => r.name)).toEqual(['0001_initial', '0002_job_leadership']);
     expect(fs.existsSync(path.join(dataDir, 'coordinator.sqlite'))).toBe(false);
     expect(coordinator.output()).toContain(`postgres://postgres:***@127.0.0.1:5432/${database}`);
   });

@@ -96,6 +96,15 @@ export class AuditLog {
     this.deferred.push({ kind, actor, data: data as Record<string, unknown>, at, write, sealed: { record, text: auditText(record) } });
   }
 
+  /**
+   * Forgets the deferred records of a job this process no longer runs (another
+   * replica leads it): they belong to a round that will not commit here. Those
+   * deferred after them are sealed again for their place when written.
+   */
+  discard(job: string): void {
+    this.deferred = this.deferred.filter((d) => d.data.job !== job);
+  }
+
   /** Writes the deferred records, in one transaction. */
   async flush(): Promise<void> {
     if (this.deferred.length > 0) await this.inTransaction(async (written) => void (await this.writeDeferred(written)));

@@ -161,12 +161,12 @@ export class PgLeaderElection implements LeaderElection {
       client.on('end', () => gone());
       try {
         await client.connect();
-        // Replicas starting together would race to create it; a one-key lock (apart from the jobs' two-key ones) serialises them.
+        // The store's migration (0002_job_leadership) makes the coordinator's table; this makes one of another name, as tests
+        // use, with the same columns. Replicas starting together would race to create it; a one-key lock (apart from the
+        // jobs' two-key ones) serialises them.
         await client.query('BEGIN');
         await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [this.lockSpace]);
-        await client.query(
-          `CREATE TABLE IF NOT EXISTS ${this.table} (job text PRIMARY KEY, epoch bigint NOT NULL, leader text NOT NULL, taken_at timestamptz NOT NULL DEFAULT now())`,
-        );
+        await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (job text PRIMARY KEY, epoch bigint NOT NULL, leader text NOT NULL, taken_at bigint NOT NULL)`);
         await client.query('COMMIT');
       } catch (err) {
         await client.end().catch(() => undefined);
@@ -189,8 +189,8 @@ export class PgLeaderElection implements LeaderElection {
     let epoch: number;
     try {
       const taken = await client.query<{ epoch: string }>(
-        `INSERT INTO ${this.table} (job, epoch, leader) VALUES ($1, 1, $2)
-         ON CONFLICT (job) DO UPDATE SET epoch = ${this.table}.epoch + 1, leader = EXCLUDED.leader, taken_at = now()
+        `INSERT INTO ${this.table} (job, epoch, leader, taken_at) VALUES ($1, 1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+         ON CONFLICT (job) DO UPDATE SET epoch = ${this.table}.epoch + 1, leader = EXCLUDED.leader, taken_at = EXCLUDED.taken_at
          RETURNING epoch`,
         [job, this.replica],
       );

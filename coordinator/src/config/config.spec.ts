@@ -1,5 +1,8 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from './config';
+import { CoordinatorIdentity, generateCoordinatorKeyFile, KeyFileError } from '../identity/identity';
 
 const TLS = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
 
@@ -83,5 +86,24 @@ describe('configuration', () => {
 
   it('resolves the data directory to an absolute path', () => {
     expect(loadConfig(['--data-dir', 'x'], {}).dataDir).toMatch(/^\/.*\/x$/);
+  });
+
+  it('takes a key file made beforehand, shared by replicas, and refuses one missing or malformed with its code; never creates it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-key-'));
+    const file = path.join(dir, 'coordinator-key.json');
+    expect(loadConfig([], {}).keyFile).toBeUndefined();
+    expect(() => loadConfig(['--key-file', file], {})).toThrow(`--key-file "${file}": KEY_FILE_MISSING: ${file} does not exist (make one with: fl-coordinator key generate ${file})`);
+    expect(fs.existsSync(file)).toBe(false);
+    fs.writeFileSync(path.join(dir, 'bad.json'), '{"type":"fl-ed25519"}');
+    expect(() => loadConfig([], { FL_KEY_FILE: path.join(dir, 'bad.json') })).toThrow(/--key-file ".*bad\.json": KEY_FILE_INVALID: .* is not a coordinator key file/);
+    const made = generateCoordinatorKeyFile(file);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(() => generateCoordinatorKeyFile(file)).toThrow(expect.objectContaining({ code: 'KEY_FILE_EXISTS' }) as KeyFileError);
+    const config = loadConfig([], { FL_KEY_FILE: file, FL_DATA_DIR: path.join(dir, 'data') });
+    expect(config.keyFile).toBe(file);
+    // Two replicas with their own data directories sign with the one key; no key is made in either directory.
+    expect(CoordinatorIdentity.load(config).publicKey).toBe(made.publicKey);
+    expect(CoordinatorIdentity.load({ ...config, dataDir: path.join(dir, 'other') }).publicKey).toBe(made.publicKey);
+    expect(fs.existsSync(path.join(dir, 'data', 'coordinator-key.json'))).toBe(false);
   });
 });

@@ -8,11 +8,14 @@ import { parseArgs } from 'node:util';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { expectedWords, UsageError } from '@fl/shared';
+import { KeyFileError, readCoordinatorKeyFile } from '../identity/identity';
 
 export const ConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(8080),
   dataDir: z.string().min(1).default('.data'),
+  /** the coordinator's key, made beforehand (fl-coordinator key generate): replicas share it; default: the data directory's */
+  keyFile: z.string().min(1).optional(),
   /** postgres://user:password@host:port/database: the store on PostgreSQL; without it, the SQLite file in dataDir */
   databaseUrl: z
     .string()
@@ -73,6 +76,8 @@ export const ConfigSchema = z.object({
 }).superRefine(
   (config, ctx) => {
     for (const problem of tlsProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
+    const problem = keyFileProblem(config);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['keyFile'], message: problem });
   },
   // Checked even when another setting is wrong, so that one message names every problem.
   { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
@@ -86,6 +91,7 @@ const FLAGS = {
   host: { env: 'FL_HOST', help: 'address to listen on (0.0.0.0 for every interface)' },
   port: { env: 'FL_PORT', help: 'port for HTTP and Socket.IO' },
   'data-dir': { env: 'FL_DATA_DIR', help: 'directory of the SQLite store and the coordinator key' },
+  'key-file': { env: 'FL_KEY_FILE', help: "the coordinator's key file, shared by replicas (default: one made in --data-dir)" },
   'database-url': { env: 'FL_DATABASE_URL', help: 'postgres://… : keep the store in PostgreSQL (default: SQLite in --data-dir)' },
   'admin-token': { env: 'FL_ADMIN_TOKEN', help: 'admin bearer token for automation (default: none; users sign in)' },
   'viewer-token': { env: 'FL_VIEWER_TOKEN', help: 'read-only bearer token (default: none)' },
@@ -186,6 +192,18 @@ function tlsProblems(config: { tlsCert?: string; tlsKey?: string }): { path: str
   }
 }
 
+/** A key file given must be there and be one: checked at boot, with the others, rather than when the first job signs. */
+function keyFileProblem(config: { keyFile?: unknown }): string | undefined {
+  if (typeof config.keyFile !== 'string' || config.keyFile === '') return undefined;
+  try {
+    readCoordinatorKeyFile(config.keyFile);
+    return undefined;
+  } catch (err) {
+    if (err instanceof KeyFileError) return err.message;
+    throw err;
+  }
+}
+
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Each setting's default as help shows it: the schema's own, so the two cannot disagree. */
@@ -202,7 +220,7 @@ export function configHelp(): string {
     return `  --${flag.padEnd(36)} ${help}${shown} [${env}]`;
   });
   return (
-    `Usage: fl-coordinator [options]\n       fl-coordinator user|audit ... (below)\n       fl-coordinator --version\n\n` +
+    `Usage: fl-coordinator [options]\n       fl-coordinator user|audit|key ... (below)\n       fl-coordinator --version\n\n` +
     `Runs the coordinator until SIGINT or SIGTERM; on SIGTERM it tells its agents it is restarting,\n` +
     `and running jobs resume from the store at the next start.\n\nOptions:\n${lines.join('\n')}\n  --help                                 this text\n\n` +
     `Exit status: 0 done, 1 failed, 64 usage error (an unknown flag or an invalid value).`
@@ -241,5 +259,5 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): CoordinatorC
     const problems = parsed.error.issues.map((i) => `  ${describeIssue(i, raw)}`).join('\n');
     throw new UsageError(`invalid configuration (fl-coordinator --help lists every flag and its default):\n${problems}`);
   }
-  return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) };
+  return { ...parsed.data, dataDir: path.resolve(parsed.data.dataDir), ...(parsed.data.keyFile && { keyFile: path.resolve(parsed.data.keyFile) }) };
 }

@@ -31,7 +31,7 @@ export class CoreModule {
           useFactory: (metrics: Metrics) => openStore(storeLocation(config), { onTransaction: (seconds) => metrics.storeTransactions.observe(seconds) }),
           inject: [Metrics],
         },
-        { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.fromDataDir(config.dataDir) },
+        { provide: CoordinatorIdentity, useFactory: () => CoordinatorIdentity.load(config) },
       ],
       exports: [COORDINATOR_CONFIG, CLOCK, CoordinatorLogger, Metrics, STORE, CoordinatorIdentity],
     };

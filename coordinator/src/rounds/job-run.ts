@@ -57,6 +57,7 @@ import {
   withinBudget,
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
+import { LeadershipLost } from '../cluster/leader-election';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
 import { admitStatistics, combineStatistics, statisticsMatchSpec, type Exclusion } from '../strategy/statistics';
@@ -156,6 +157,8 @@ export class JobRun {
   private waiters: (() => void)[] = [];
   /** coordinator shutdown: the job stays as stored, to resume at the next start */
   private halted = false;
+  /** another replica leads the job now (its leadership was lost, or a write was refused for its epoch) */
+  private lostLeadership = false;
   /** admin control: 'stop' ends the job for good, 'pause' holds it until resumed */
   private control: 'run' | 'pause' | 'stop' = 'run';
   private resumed: (() => void) | undefined;
@@ -189,6 +192,11 @@ export class JobRun {
     return this.job.id;
   }
 
+  /** True once the run ended because another replica leads the job. */
+  get deposed(): boolean {
+    return this.lostLeadership;
+  }
+
   /** The round under way, for the log; undefined outside rounds (the statistics phase). */
   get round(): number | undefined {
     return this.phase && 'round' in this.phase ? this.phase.round : undefined;
@@ -210,6 +218,13 @@ export class JobRun {
       this.deps.log('info', `job ${this.job.id} completed after ${this.job.round} rounds`);
     } catch (err) {
       if (err instanceof Halted) return;
+      if (err instanceof LeadershipLost) {
+        // The job is another replica's now, from its last committed round: nothing more is written from here, not even a failure.
+        this.lostLeadership = true;
+        this.halted = true;
+        this.deps.log('warn', `job ${this.job.id}: stopped running it: ${err.message}`);
+        return;
+      }
       const message = (err as Error).message;
       this.deps.log('error', `job ${this.job.id} failed: ${message}`);
       await this.setStatus('failed', message).catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its failure: ${failed.message}`));
@@ -227,8 +242,9 @@ export class JobRun {
     return false;
   }
 
-  /** The coordinator is shutting down: end the current phase without committing it. */
-  halt(): void {
+  /** The coordinator is shutting down, or another replica leads the job: end the current phase without committing it. */
+  halt(deposed = false): void {
+    if (deposed) this.lostLeadership = true;
     this.halted = true;
     this.phase?.collection.close('coordinator stopping');
     this.wake();

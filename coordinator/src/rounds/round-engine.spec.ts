@@ -2,7 +2,7 @@
  * The round engine without sockets: fake participants answer through an
  * in-memory channel with properly signed messages; the store is real SQLite.
  */
-import { toArray } from '../storage/store';
+import { toArray, type Store } from '../storage/store';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -36,7 +36,13 @@ import { SqliteStore } from '../storage/store.sqlite';
 import type { AgentChannel, Instruction } from './agent-channel';
 import type { UpdateRetention } from './job-run';
 import { RoundEngine } from './round-engine';
-import type { LeaderElection, Leadership } from '../cluster/leader-election';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { PgLeaderElection, type LeaderElection, type Leadership } from '../cluster/leader-election';
+import { PostgresStore } from '../storage/store.postgres';
+
+// Generous: on a loaded machine a job of three rounds, on PostgreSQL with its migrations, can take longer than the default.
+jest.setTimeout(120_000);
 
 const STATS: LocalStatistics = {
   rows: 4,
@@ -158,9 +164,15 @@ class FakeParticipants implements AgentChannel {
   }
 }
 
-async function setup(names: string[], maxRoundAttempts = 3, retention: UpdateRetention = { maxModelBytes: 1 << 20 }, clock: Clock = systemClock) {
+async function setup(
+  names: string[],
+  maxRoundAttempts = 3,
+  retention: UpdateRetention = { maxModelBytes: 1 << 20 },
+  clock: Clock = systemClock,
+  open: (dir: string) => Promise<Store> = (dir) => SqliteStore.open(path.join(dir, 'store.sqlite')),
+) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-engine-'));
-  const store = await SqliteStore.open(path.join(dir, 'store.sqlite'));
+  const store = await open(dir);
   const channel = new FakeParticipants(names);
   const identity = CoordinatorIdentity.fromDataDir(dir);
   const audit = await AuditLog.open(store, identity);
@@ -243,7 +255,7 @@ class Contest {
 }
 
 /** The SHA-256 of participant a's accepted update in a round, from the audit log. */
-async function sha256Of(store: SqliteStore, job: string, round: number): Promise<string> {
+async function sha256Of(store: Store, job: string, round: number): Promise<string> {
   for await (const { text } of store.auditRecords()) {
     const record = JSON.parse(text) as { kind: string; data: { job: string; round: number; participant: string; sha256: string } };
     if (record.kind === 'update.accepted' && record.data.job === job && record.data.round === round && record.data.participant === 'a') return record.data.sha256;
@@ -624,6 +636,79 @@ describe('the round engine', () => {
     expect(done.admission.excluded).toEqual([{ participant: 'c', code: 'UNDECLARED_CLASS', reason: expect.any(String) }]);
     // the declared classes are the model's outputs, the one no site holds included
     expect(done.preprocessing!.target).toEqual({ type: 'classes', classes: ['no', 'unseen', 'yes'] });
+    await store.close();
+  });
+});
+
+describe('the round engine of replicas on PostgreSQL', () => {
+  const ADMIN_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const database = `fl_engine_${randomBytes(6).toString('hex')}`;
+  const url = (() => {
+    const u = new URL(ADMIN_URL);
+    u.pathname = `/${database}`;
+    return u.toString();
+  })();
+  const admin = new Client({ connectionString: ADMIN_URL });
+  const elections: PgLeaderElection[] = [];
+
+  beforeAll(async () => {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+  });
+
+  afterAll(async () => {
+    await Promise.all(elections.map((e) => e.close()));
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+  });
+
+  it('stops a leader deposed without knowing it quietly at its next write: nothing of it committed, the job not failed; the new leader finishes the job', async () => {
+    // Prepare: the first replica leads the job and commits round 1; round 2's updates are held
+    const { store, channel, restart, logged } = await setup(['a', 'b'], 3, { maxModelBytes: 1 << 20 }, systemClock, () => PostgresStore.open(url));
+    const election = (replica: string) => {
+      const made = new PgLeaderElection({ connection: url, replica });
+      elections.push(made);
+      return made;
+    };
+    const first = restart(election('first'));
+    channel.engine = first;
+    channel.answerTraining = false;
+    const job = await first.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 2);
+    await channel.release();
+    await until(async () => (await store.getJob(job.id))!.round === 1 && channel.held.length === 2);
+    const audited = (await toArray(store.auditRecords())).length;
+    // Execute: another replica takes the job (its epoch goes up) while the first, frozen, still holds its lock and
+    // knows nothing; then the first wakes up, receives round 2's updates and tries to commit
+    const db = new Client({ connectionString: url });
+    await db.connect();
+    await db.query(`UPDATE job_leadership SET epoch = epoch + 1, leader = 'elsewhere' WHERE job = $1`, [job.id]);
+    await channel.release();
+    await first.whenFinished(job.id);
+    // Assert: round 2 is not committed, nothing was written, the job is not marked failed, and the first said why
+    expect(first.led).toBe(0);
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'training', round: 1, error: null });
+    expect((await store.listRounds(job.id)).map((r) => r.round)).toEqual([1]);
+    expect((await toArray(store.auditRecords())).length).toBe(audited);
+    expect(logged.filter((l) => l.level === 'error')).toEqual([]);
+    expect(logged).toContainEqual(expect.objectContaining({ level: 'warn', job: job.id, message: expect.stringMatching(/leadership of epoch 1 was lost \(epoch now 2\)/) }));
+    // Execute: the second replica takes the job, at the next epoch, from its last committed round
+    channel.held = [];
+    channel.answerTraining = true;
+    const second = restart(election('second'));
+    channel.engine = second;
+    await second.resume();
+    await until(() => second.led === 1);
+    await second.whenFinished(job.id);
+    // Assert: every round committed once, the log verifies
+    const { rows } = await db.query<{ epoch: number }>('SELECT epoch::int AS epoch FROM job_leadership WHERE job = $1', [job.id]);
+    await db.end();
+    expect(rows).toEqual([{ epoch: 3 }]);
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect((await store.listRounds(job.id)).map((r) => r.round)).toEqual([1, 2, 3]);
+    const report = await verifyStore(store);
+    expect(report.failure).toBeUndefined();
+    expect(report.counts.roundsRecomputed).toBe(3);
     await store.close();
   });
 });

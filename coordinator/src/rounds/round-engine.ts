@@ -26,12 +26,12 @@ import type { z } from 'zod';
 import type { Clock } from '../core/clock';
 import type { LogFields } from '../logger';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { JobRecord, ParticipantRecord, Store } from '../storage/store';
+import type { Fence, JobRecord, ParticipantRecord, Store } from '../storage/store';
 import type { AgentChannel } from './agent-channel';
 import type { AuditLog } from '../audit/audit-log';
 import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
 import { statusRefusal } from '../participants/handshake';
-import { InProcessLeaderElection, type LeaderElection, type Leadership } from '../cluster/leader-election';
+import { InProcessLeaderElection, LeadershipLost, type LeaderElection, type Leadership } from '../cluster/leader-election';
 import type { AgentEvent } from '../cluster/agent-relay';
 import type { JobControl } from '../cluster/shared-state';
 import { describeZodError, zodRefusal } from '../validation';
@@ -62,6 +62,8 @@ export class RoundEngine {
   /** 'job' events: JobEvent */
   readonly events = new EventEmitter();
   private readonly runs = new Map<string, JobRun>();
+  /** the epoch each run's writes are checked against; none in one process */
+  private readonly fences = new Map<string, Fence>();
   private readonly finished = new Map<string, Promise<void>>();
   private readonly leadership: LeaderElection;
   /** jobs whose leadership is being asked for */
@@ -206,8 +208,16 @@ export class RoundEngine {
       return job;
     }
     if (!run) throw new FlError('CONFLICT', `job ${id} is ${job.status}: it cannot ${action}`);
-    await this.options.audit.append('job.control', actor, { job: id, action });
-    await run[action]();
+    try {
+      // Written as the job's leader: refused, with nothing of it kept, if another replica has taken the job meanwhile.
+      await this.asLeader(id, async () => {
+        await this.options.audit.append('job.control', actor, { job: id, action });
+        await run[action]();
+      });
+    } catch (err) {
+      if (err instanceof LeadershipLost) throw new FlError('CONFLICT', `job ${id} has passed to another replica: ask again`);
+      throw err;
+    }
     return (await this.options.store.getJob(id))!;
   }
 
@@ -272,8 +282,15 @@ export class RoundEngine {
       .finally(() => this.contending.delete(job.id));
   }
 
+  /** Runs fn with the job's writes checked against this replica's epoch (with replicas; as it is in one process). */
+  private asLeader<T>(job: string, fn: () => Promise<T>): Promise<T> {
+    const fence = this.fences.get(job);
+    return fence ? this.options.store.fenced(fence, fn) : fn();
+  }
+
   private start(job: JobRecord, leadership: Leadership): void {
     const log = this.options.log;
+    if (this.leadership.kind !== 'in-process') this.fences.set(job.id, { job: job.id, epoch: leadership.epoch });
     const run = new JobRun(job, {
       ...this.options,
       notify: (event: JobEvent) => this.events.emit('job', event),
@@ -283,12 +300,15 @@ export class RoundEngine {
     this.runs.set(job.id, run);
     leadership.onLost(() => {
       log('warn', `lost the leadership of job ${job.id}: another replica takes it from its last committed round`, { job: job.id });
-      run.halt();
+      run.halt(true);
     });
     this.finished.set(
       job.id,
-      run.run().finally(() => {
+      this.asLeader(job.id, () => run.run()).finally(() => {
         this.runs.delete(job.id);
+        this.fences.delete(job.id);
+        // What a deposed leader's open round accepted is the new leader's to ask for again; none of it is written from here.
+        if (run.deposed) this.options.audit.discard(job.id);
         return leadership.release().catch((err: Error) => log('warn', `releasing the leadership of job ${job.id}: ${err.message}`, { job: job.id }));
       }),
     );

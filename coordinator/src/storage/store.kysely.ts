@@ -8,11 +8,13 @@
  * services call the store the same way inside a transaction and outside.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import { FlError, type ParticipantStatus, type Preprocessing } from '@fl/shared';
+import { assertEpoch, type Queryable } from '../cluster/leader-election';
 import { migrationProvider, type Dialect, type JobsTable, type ModelsTable, type RoundsTable, type Tables } from './schema';
 import type {
   Admission,
+  Fence,
   InvitationRecord,
   JobRecord,
   ModelVersion,
@@ -41,6 +43,8 @@ interface Scope {
   participantsWritten: boolean;
   /** run once it commits (afterCommit) */
   committed: (() => void)[];
+  /** the leaders' epochs checked before it commits (PostgreSQL only) */
+  fences: Fence[];
 }
 
 /** Records read per query when iterating the audit log: a long-lived consortium's log can hold millions. */
@@ -48,6 +52,13 @@ const AUDIT_PAGE = 1000;
 
 /** The PostgreSQL advisory lock that makes one transaction at a time the audit log's writer ("flau"). */
 const AUDIT_LOCK = 0x666c6175;
+
+/** A transaction as assertEpoch takes it: the check's SQL runs as it is, on the transaction's connection. */
+const queryable = (trx: Transaction<Tables>): Queryable => ({
+  query: async <R extends Record<string, unknown>>(text: string, values: unknown[] = []) => ({
+    rows: (await trx.executeQuery(CompiledQuery.raw(text, values))).rows as R[],
+  }),
+});
 
 const bytesOf = (view: Uint8Array | Float32Array): Buffer => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 
@@ -121,6 +132,8 @@ const toModel = (row: ModelsTable): ModelVersion => ({
 
 export abstract class KyselyStore implements Store {
   private readonly scope = new AsyncLocalStorage<Scope>();
+  /** the job whose leader is writing, in the async context of its run (fenced) */
+  private readonly fence = new AsyncLocalStorage<Fence>();
   private open = true;
   /**
    * Participants as read by name, for the check of every message a participant
@@ -156,8 +169,15 @@ export abstract class KyselyStore implements Store {
     return this.scope.getStore()?.open === true;
   }
 
-  async transaction<T>(fn: () => Promise<T>, options: { snapshot?: boolean } = {}): Promise<T> {
-    if (this.inTransaction) return fn();
+  async transaction<T>(fn: () => Promise<T>, options: { snapshot?: boolean; fence?: Fence } = {}): Promise<T> {
+    // SQLite: one process writes the store, which leads every job; nothing to check.
+    const fence = this.dialect === 'postgres' ? (options.fence ?? this.fence.getStore()) : undefined;
+    const under = this.scope.getStore();
+    if (under?.open) {
+      // A nested call joins the transaction under way, which then checks its fence too.
+      if (fence && !under.fences.some((f) => f.job === fence.job && f.epoch === fence.epoch)) under.fences.push(fence);
+      return fn();
+    }
     const start = process.hrtime.bigint();
     let builder = this.kysely.transaction();
     let scope: Scope | undefined;
@@ -165,9 +185,12 @@ export abstract class KyselyStore implements Store {
     if (options.snapshot && this.dialect === 'postgres') builder = builder.setIsolationLevel('repeatable read');
     try {
       const result = await builder.execute(async (trx) => {
-        scope = { trx, open: true, auditLocked: options.snapshot === true, participantsWritten: false, committed: [] };
+        scope = { trx, open: true, auditLocked: options.snapshot === true, participantsWritten: false, committed: [], fences: fence ? [fence] : [] };
         try {
-          return await this.scope.run(scope, fn);
+          const value = await this.scope.run(scope, fn);
+          // Last, just before the commit: a leader deposed meanwhile is refused here and its writes roll back.
+          for (const f of scope.fences) await assertEpoch(queryable(trx), f.job, f.epoch);
+          return value;
         } finally {
           scope.open = false;
         }
@@ -179,6 +202,18 @@ export abstract class KyselyStore implements Store {
       if (scope?.participantsWritten) this.forgetParticipants();
       this.options.onTransaction?.(Number(process.hrtime.bigint() - start) / 1e9);
     }
+  }
+
+  fenced<T>(fence: Fence, fn: () => Promise<T>): Promise<T> {
+    return this.dialect === 'postgres' ? this.fence.run(fence, fn) : fn();
+  }
+
+  /**
+   * A single write a leader makes: in a transaction of its own, or the one under
+   * way, which then checks the leader's epoch before it commits.
+   */
+  private write<T>(fn: () => Promise<T>): Promise<T> {
+    return this.dialect === 'postgres' && this.fence.getStore() ? this.transaction(fn) : fn();
   }
 
   afterCommit(fn: () => void): void {
@@ -351,13 +386,15 @@ export abstract class KyselyStore implements Store {
     await this.db.deleteFrom('tokens').where('expires_at', 'is not', null).where('expires_at', '<=', now).execute();
   }
 
-  async appendAudit(seq: number, text: string): Promise<void> {
-    try {
-      await this.db.insertInto('audit').values({ seq, record: text }).execute();
-    } catch (err) {
-      if (isConstraintViolation(err)) throw new FlError('CONFLICT', `audit record ${seq} exists already`);
-      throw err;
-    }
+  appendAudit(seq: number, text: string): Promise<void> {
+    return this.write(async () => {
+      try {
+        await this.db.insertInto('audit').values({ seq, record: text }).execute();
+      } catch (err) {
+        if (isConstraintViolation(err)) throw new FlError('CONFLICT', `audit record ${seq} exists already`);
+        throw err;
+      }
+    });
   }
 
   async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
@@ -386,13 +423,15 @@ export abstract class KyselyStore implements Store {
     }
   }
 
-  async retainUpdate(u: RetainedUpdate): Promise<void> {
+  retainUpdate(u: RetainedUpdate): Promise<void> {
     const weights = bytesOf(u.weights);
-    await this.db
-      .insertInto('updates')
-      .values({ job: u.job, round: u.round, participant: u.participant, sha256: u.sha256, weights })
-      .onConflict((oc) => oc.columns(['job', 'round', 'participant', 'sha256']).doUpdateSet({ weights }))
-      .execute();
+    return this.write(async () => {
+      await this.db
+        .insertInto('updates')
+        .values({ job: u.job, round: u.round, participant: u.participant, sha256: u.sha256, weights })
+        .onConflict((oc) => oc.columns(['job', 'round', 'participant', 'sha256']).doUpdateSet({ weights }))
+        .execute();
+    });
   }
 
   async getRetainedUpdate(job: string, round: number, participant: string, sha256: string): Promise<Uint8Array | undefined> {
@@ -407,8 +446,8 @@ export abstract class KyselyStore implements Store {
     return row && new Uint8Array(row.weights);
   }
 
-  async pruneUpdates(job: string, throughRound: number): Promise<void> {
-    await this.db.deleteFrom('updates').where('job', '=', job).where('round', '<=', throughRound).execute();
+  pruneUpdates(job: string, throughRound: number): Promise<void> {
+    return this.write(async () => void (await this.db.deleteFrom('updates').where('job', '=', job).where('round', '<=', throughRound).execute()));
   }
 
   async getStrategyState(job: string): Promise<(StoredStrategyState & { round: number }) | undefined> {
@@ -452,17 +491,19 @@ export abstract class KyselyStore implements Store {
     return (await this.db.selectFrom('jobs').selectAll().orderBy('created_at').orderBy('id').execute()).map(toJob);
   }
 
-  async updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error'>>): Promise<void> {
-    const { numUpdatedRows } = await this.db
-      .updateTable('jobs')
-      .set({
-        ...(change.status !== undefined && { status: change.status }),
-        ...('error' in change && { error: change.error ?? null }),
-        updated_at: Date.now(),
-      })
-      .where('id', '=', id)
-      .executeTakeFirst();
-    if (numUpdatedRows === 0n) throw new FlError('NOT_FOUND', `no job ${id}`);
+  updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error'>>): Promise<void> {
+    return this.write(async () => {
+      const { numUpdatedRows } = await this.db
+        .updateTable('jobs')
+        .set({
+          ...(change.status !== undefined && { status: change.status }),
+          ...('error' in change && { error: change.error ?? null }),
+          updated_at: Date.now(),
+        })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (numUpdatedRows === 0n) throw new FlError('NOT_FOUND', `no job ${id}`);
+    });
   }
 
   beginTraining(id: string, preprocessing: Preprocessing, admission: Admission, initialModel: ModelVersion): Promise<void> {
@@ -514,8 +555,10 @@ export abstract class KyselyStore implements Store {
     });
   }
 
-  async setRoundEvaluation(job: string, round: number, evaluation: RoundEvaluation): Promise<void> {
-    await this.db.updateTable('rounds').set({ evaluation: JSON.stringify(evaluation) }).where('job', '=', job).where('round', '=', round).execute();
+  setRoundEvaluation(job: string, round: number, evaluation: RoundEvaluation): Promise<void> {
+    return this.write(
+      async () => void (await this.db.updateTable('rounds').set({ evaluation: JSON.stringify(evaluation) }).where('job', '=', job).where('round', '=', round).execute()),
+    );
   }
 
   private async insertModel(model: ModelVersion): Promise<void> {

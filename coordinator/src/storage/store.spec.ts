@@ -13,6 +13,9 @@ import { SqliteStore } from './store.sqlite';
 import { PostgresStore } from './store.postgres';
 import { toArray, type RoundRecord, type Store } from './store';
 
+// Generous: thousands of statements to PostgreSQL take seconds on a loaded machine.
+jest.setTimeout(60_000);
+
 const ADMIN_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** A fresh database for each suite, dropped when it ends. */

@@ -224,7 +224,16 @@ export interface Store extends ParticipantRepository, JobRepository, UserReposit
    * under way. `snapshot` makes every read see one moment (repeatable read), for
    * readers of the whole store such as the audit verifier.
    */
-  transaction<T>(fn: () => Promise<T>, options?: { snapshot?: boolean }): Promise<T>;
+  transaction<T>(fn: () => Promise<T>, options?: { snapshot?: boolean; fence?: Fence }): Promise<T>;
+  /**
+   * Runs fn as the leader of a job (docs/adr/0029-job-leadership-and-epochs.md):
+   * every transaction fn starts, and every single write it makes (then wrapped in
+   * one), checks inside the transaction, before it commits, that the job's epoch
+   * is still the fence's, or is refused with LeadershipLost and leaves nothing.
+   * Only on PostgreSQL, where replicas share the store: on SQLite, one process,
+   * it is fn() as it is.
+   */
+  fenced<T>(fence: Fence, fn: () => Promise<T>): Promise<T>;
   /**
    * Runs fn once what has been written so far is committed: at once outside a
    * transaction; inside one, after the outermost commits (never if it rolls
@@ -234,6 +243,12 @@ export interface Store extends ParticipantRepository, JobRepository, UserReposit
   close(): Promise<void>;
   /** false once closed */
   readonly isOpen: boolean;
+}
+
+/** A job's leader and its epoch, whose writes are checked against the stored epoch (job_leadership). */
+export interface Fence {
+  job: string;
+  epoch: number;
 }
 
 export const STORE = Symbol('Store');
