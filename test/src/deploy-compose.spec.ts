@@ -7,8 +7,8 @@
  * data, and the demo's job from deploy/demo-job.json. The leader is stopped as a
  * rolling restart stops it (SIGTERM) while the job runs: the other replica
  * finishes the job, every round is committed once, and the audit verifies.
- * Until the replicas take a shared --key-file, they share the key by sharing a
- * data directory.
+ * Each replica has a data directory of its own and reads the one key file made
+ * by `fl-coordinator key generate`, as the compose secret is.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -31,7 +31,8 @@ describe("compose.yaml's replicas behind its HAProxy, with processes", () => {
   const database = `fl_compose_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const prefix = `fl-test-compose:${database}:`;
   const databaseUrl = `${POSTGRES}/${database}`;
-  const dataDir = path.join(tempDir('compose'), 'coordinator');
+  const dir = tempDir('compose');
+  const keyFile = path.join(dir, 'coordinator-key.json');
   const processes: Running[] = [];
   let replicas: (Running & { url: string })[] = [];
   let haproxy: RunningHaproxy;
@@ -42,8 +43,10 @@ describe("compose.yaml's replicas behind its HAProxy, with processes", () => {
     // The replicas' settings are compose.yaml's, pointed at the services on loopback.
     const { compose } = readCompose('compose.yaml');
     const env = compose.services['coordinator-a'].environment!;
-    const args = [
-      '--data-dir', dataDir,
+    await runToEnd(COORDINATOR_CLI, ['key', 'generate', keyFile]);
+    const args = (name: string) => [
+      '--data-dir', path.join(dir, name),
+      '--key-file', keyFile,
       '--database-url', databaseUrl,
       '--redis-url', REDIS_URL,
       '--redis-prefix', prefix,
@@ -51,9 +54,8 @@ describe("compose.yaml's replicas behind its HAProxy, with processes", () => {
       '--max-pending-connections-per-address', env.FL_MAX_PENDING_CONNECTIONS_PER_ADDRESS,
       '--log-level', 'warn',
     ];
-    // The first makes the key in the shared directory, the second reads it.
-    replicas.push(await startCoordinatorProcess(args));
-    replicas.push(await startCoordinatorProcess(args));
+    replicas.push(await startCoordinatorProcess(args('coordinator-a')));
+    replicas.push(await startCoordinatorProcess(args('coordinator-b')));
     processes.push(...replicas);
     haproxy = await startHaproxy({ 'coordinator-a': Number(new URL(replicas[0].url).port), 'coordinator-b': Number(new URL(replicas[1].url).port) });
   });
@@ -114,7 +116,7 @@ describe("compose.yaml's replicas behind its HAProxy, with processes", () => {
     const rounds = (await api.request<{ round: number }[]>('GET', `/api/jobs/${job.id}/rounds`)).body.map((r) => r.round);
     expect(rounds).toEqual(Array.from({ length: ROUNDS }, (_, i) => i + 1));
     expect(await leads(replicas[0].url)).toBe('0');
-    const audit = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', dataDir, '--database-url', databaseUrl]);
+    const audit = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', path.join(dir, 'coordinator-a'), '--database-url', databaseUrl]);
     expect(audit).toContain(`${ROUNDS} rounds, ${ROUNDS} recomputed`);
   });
 });

@@ -40,7 +40,6 @@ function help(...args: string[]): string {
 }
 /** The environment variables the coordinator reads: each flag's, as its help names them. */
 const COORDINATOR_ENV = new Set([...help(COORDINATOR_CLI).matchAll(/\[(FL_[A-Z_]+)\]/g)].map((m) => m[1]));
-COORDINATOR_ENV.add('FL_KEY_FILE'); // until --key-file lands
 const AGENT_RUN_HELP = help(AGENT_CLI, 'run');
 const AGENT_RUN_FLAGS = new Set([...AGENT_RUN_HELP.matchAll(/^ {2}--([a-z-]+)/gm)].map((m) => m[1]));
 /** The agent's variables, and the one its image's healthcheck reads. */

@@ -51,7 +51,8 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     const connections = new AgentConnections();
     const relay = new AgentRelay(connections, true);
     const namespace = server.of(AGENT_NAMESPACE);
-    namespace.on('connection', (socket: AgentSocket) => {
+    namespace.on('connection', (raw) => {
+      const socket = raw as unknown as AgentSocket;
       socket.data = { ...socket.data, participant: String(socket.handshake.auth.name), setups: new Set() };
       connections.add(socket.data.participant, socket);
       socket.emit('welcome', null as never);
