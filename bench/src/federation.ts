@@ -36,6 +36,8 @@ export interface CpuSnapshot {
   coordinatorSystem: number;
   agents: number;
   agentsSystem: number;
+  /** per agent process, in start order: its CPU milliseconds divided by the participants it runs */
+  perParticipant: number[];
 }
 
 const CLOCK_TICK_MS = 10;
@@ -51,8 +53,113 @@ function childCpuMs(pid: number | undefined): { user: number; system: number } {
   }
 }
 
+/**
+ * The child processes of a benchmark (agents, coordinators), each with its log
+ * in a file of `dir`: checked for an early death, stopped at close, and killed
+ * should the worker die without closing them (fl-agent processes would retry
+ * for ever).
+ */
+export class Children {
+  private readonly list: { name: string; child: ChildProcess; log: string; participants: number }[] = [];
+
+  constructor(readonly dir: string) {
+    process.once('exit', () => {
+      for (const { child } of this.list) if (child.exitCode === null) child.kill('SIGKILL');
+    });
+  }
+
+  /** Starts `node script ...args` for `participants` participants; its stdout stays a pipe (to be read or left flowing), its stderr goes to the log file. */
+  spawn(name: string, script: string, args: string[], options: { nodeOptions?: string[]; participants?: number } = {}): ChildProcess {
+    const { nodeOptions = [], participants = 1 } = options;
+    // A log file, not a pipe: reading many pipes would wake the measured process for every line.
+    const log = path.join(this.dir, `${name}.log`);
+    const fd = fs.openSync(log, 'a');
+    const child = spawn(process.execPath, [...nodeOptions, script, ...args], { stdio: ['ignore', 'pipe', fd] });
+    fs.closeSync(fd);
+    this.list.push({ name, child, log, participants });
+    return child;
+  }
+
+  pids(): number[] {
+    return this.list.flatMap(({ child }) => (child.pid === undefined ? [] : [child.pid]));
+  }
+
+  /** The end of a child's log: why it failed. */
+  tail(child: ChildProcess): string {
+    const log = this.list.find((c) => c.child === child)?.log;
+    try {
+      return log ? fs.readFileSync(log, 'utf8').slice(-4000) : '';
+    } catch {
+      return '';
+    }
+  }
+
+  /** Fails the benchmark at once when a child has died, rather than at a timeout. */
+  check(): void {
+    const dead = this.list.find((c) => c.child.exitCode !== null);
+    if (dead) throw new Error(`${dead.name} exited ${dead.child.exitCode}: ${this.tail(dead.child)}`);
+  }
+
+  /** Each child's CPU milliseconds so far, divided among the participants it runs. */
+  cpuPerParticipantMs(): number[] {
+    return this.list.map(({ child, participants }) => {
+      const cpu = childCpuMs(child.pid);
+      return (cpu.user + cpu.system) / participants;
+    });
+  }
+
+  /** CPU milliseconds of all the children so far. */
+  cpuMs(): { user: number; system: number } {
+    const all = this.list.map(({ child }) => childCpuMs(child.pid));
+    return { user: all.reduce((sum, a) => sum + a.user, 0), system: all.reduce((sum, a) => sum + a.system, 0) };
+  }
+
+  /** SIGTERM to each at once, SIGKILL after 5 s; resolves once all have exited. */
+  close(): Promise<void> {
+    const stopped = this.list.map(
+      ({ child }) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+        }),
+    );
+    return Promise.all(stopped).then(() => undefined);
+  }
+}
+
+/** Registers `count` participants named `${prefix}-1`, ... with fresh keys through `post`, `concurrency` at a time; returns their keys in order. */
+export async function registerParticipants(
+  post: (route: string, body: unknown) => Promise<unknown>,
+  prefix: string,
+  count: number,
+  concurrency = 1,
+): Promise<KeyPair[]> {
+  const keys = Array.from({ length: count }, () => generateKeyPair());
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      await post('/api/participants', { name: `${prefix}-${i + 1}`, organisation: 'bench', publicKey: encodeKey(keys[i].publicKey) });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return keys;
+}
+
+/** Starts one light-agent process for `config`'s participants; resolves once all of them are welcomed. */
+export function startLightAgentProcess(children: Children, name: string, config: LightAgentConfig): Promise<void> {
+  const file = path.join(children.dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  const child = children.spawn(name, LIGHT_AGENT, [file], { participants: config.secretKeys.length });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`light agent ${name} exited ${code}: ${children.tail(child)}`)));
+  });
+}
+
 export class Federation {
-  private readonly children: { name: string; child: ChildProcess; log: string }[] = [];
+  private readonly children: Children;
   /** the round count of each job created, known before its first event */
   private readonly lastRounds = new Map<string, number>();
   private readonly timelines = new Map<string, JobTimeline & { status: string; error: string | null; lastRound: number }>();
@@ -62,12 +169,9 @@ export class Federation {
     readonly coordinator: RunningCoordinator,
     readonly dir: string,
   ) {
+    this.children = new Children(dir);
     coordinator.engine.events.on('job', (event: JobEvent) => this.record(event));
-    // Should the worker die without close(), fl-agent processes would retry forever: take them along.
-    process.once('exit', () => {
-      for (const { child } of this.children) if (child.exitCode === null) child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   }
 
   static async start(options: { maxFrameBytes?: number } = {}): Promise<Federation> {
@@ -107,12 +211,13 @@ export class Federation {
 
   private cpuSnapshot(): CpuSnapshot {
     const own = process.cpuUsage();
-    const agents = this.children.map(({ child }) => childCpuMs(child.pid));
+    const agents = this.children.cpuMs();
     return {
       coordinator: (own.user + own.system) / 1000,
       coordinatorSystem: own.system / 1000,
-      agents: agents.reduce((sum, a) => sum + a.user + a.system, 0),
-      agentsSystem: agents.reduce((sum, a) => sum + a.system, 0),
+      agents: agents.user + agents.system,
+      agentsSystem: agents.system,
+      perParticipant: this.children.cpuPerParticipantMs(),
     };
   }
 
@@ -128,14 +233,8 @@ export class Federation {
   }
 
   /** Registers `count` participants named `${prefix}-1`, ... with fresh keys; returns their keys in order. */
-  async register(prefix: string, count: number): Promise<KeyPair[]> {
-    const keys: KeyPair[] = [];
-    for (let i = 1; i <= count; i++) {
-      const pair = generateKeyPair();
-      await this.api('POST', '/api/participants', { name: `${prefix}-${i}`, organisation: 'bench', publicKey: encodeKey(pair.publicKey) });
-      keys.push(pair);
-    }
-    return keys;
+  register(prefix: string, count: number): Promise<KeyPair[]> {
+    return registerParticipants((route, body) => this.api('POST', route, body), prefix, count);
   }
 
   /** Starts one real `fl-agent run` process per data file, each with its own registered key. */
@@ -173,53 +272,23 @@ export class Federation {
         secretKeys: mine.map((k) => encodeKey(k.secretKey)),
         ...shape,
       };
-      const file = path.join(this.dir, `${prefix}-light-${p + 1}.json`);
-      fs.writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
-      const child = this.spawn(`${prefix}-light-${p + 1}`, LIGHT_AGENT, [file]);
-      ready.push(
-        new Promise((resolve, reject) => {
-          child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
-          child.once('exit', (code) => reject(new Error(`light agent ${p + 1} exited ${code}: ${this.tail(child)}`)));
-        }),
-      );
+      ready.push(startLightAgentProcess(this.children, `${prefix}-light-${p + 1}`, config));
     }
     await Promise.all(ready);
     await this.waitOnline(count);
   }
 
   private spawn(name: string, script: string, args: string[]): ChildProcess {
-    // The agents' logs (a line per round each) go to a file, not a pipe: reading twenty pipes
-    // would wake the coordinator's process, whose CPU is measured, for every line.
-    const log = path.join(this.dir, `${name}.log`);
-    const fd = fs.openSync(log, 'a');
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', fd] });
-    fs.closeSync(fd);
+    const child = this.children.spawn(name, script, args);
     child.stdout!.resume();
-    this.children.push({ name, child, log });
     return child;
-  }
-
-  /** The end of a child's log: why it failed. */
-  private tail(child: ChildProcess): string {
-    const log = this.children.find((c) => c.child === child)?.log;
-    try {
-      return log ? fs.readFileSync(log, 'utf8').slice(-4000) : '';
-    } catch {
-      return '';
-    }
-  }
-
-  /** Fails the benchmark at once when an agent process has died, rather than at a timeout. */
-  private checkChildren(): void {
-    const dead = this.children.find((c) => c.child.exitCode !== null);
-    if (dead) throw new Error(`${dead.name} exited ${dead.child.exitCode}: ${this.tail(dead.child)}`);
   }
 
   private async waitOnline(count: number): Promise<void> {
     await until(
       `${count} participants online`,
       async () => {
-        this.checkChildren();
+        this.children.check();
         const list = await this.api<{ online: boolean }[]>('GET', '/api/participants');
         return list.filter((p) => p.online).length >= count;
       },
@@ -238,7 +307,7 @@ export class Federation {
     await until(
       `job ${job.id} to complete`,
       () => {
-        this.checkChildren();
+        this.children.check();
         const status = this.timelines.get(job.id)?.status;
         if (status === 'failed' || status === 'stopped') throw new Error(`job ${job.id} ${status}: ${this.timelines.get(job.id)?.error}`);
         return status === 'completed';
@@ -251,17 +320,9 @@ export class Federation {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const exited = this.children.map(
-      ({ child }) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-          setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-        }),
-    );
+    const exited = this.children.close();
     await this.coordinator.close();
-    await Promise.all(exited);
+    await exited;
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

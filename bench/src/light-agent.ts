@@ -64,6 +64,8 @@ export interface LightAgentConfig {
   rows: number;
   /** classes of a softmax target: the model has (features + 1) x classes weights */
   classes: number;
+  /** handshakes under way at once, the next one once one is welcomed (default: all at once) */
+  connectAtOnce?: number;
 }
 
 /** The target classes the light participants report: c0000, c0001, ... (two but for softmax). */
@@ -159,7 +161,11 @@ class LightParticipant {
       void (done.event === 'train' ? this.train(done.message) : this.evaluate(done.message));
     });
     this.socket.on('connect_error', (err) => fail(`connect_error: ${err.message}`));
-    this.socket.on('disconnect', () => process.exit(0));
+    this.socket.on('closing', (why: unknown) => process.stderr.write(`light agent: the coordinator closes the connection: ${JSON.stringify(why)}\n`));
+    this.socket.on('disconnect', (reason) => {
+      process.stderr.write(`light agent: disconnected (${reason})\n`);
+      process.exit(0);
+    });
   }
 
   private handshake() {
@@ -290,13 +296,17 @@ function main(configFile: string): void {
   const coordinatorKey = decodePublicKey(config.coordinatorKey);
   if (!coordinatorKey) fail('the coordinator key is not a base64 Ed25519 public key');
   let waiting = config.secretKeys.length;
-  const welcomed = () => {
-    if (--waiting === 0) process.stdout.write('ready\n');
+  let next = 0;
+  const connectNext = () => {
+    const i = next++;
+    if (i >= config.secretKeys.length) return;
+    const keys = keyPairFromSecretKey(new Uint8Array(Buffer.from(config.secretKeys[i], 'base64')));
+    new LightParticipant(config, keys, coordinatorKey!, i, () => {
+      if (--waiting === 0) process.stdout.write('ready\n');
+      connectNext();
+    });
   };
-  config.secretKeys.forEach((secret, i) => {
-    const keys = keyPairFromSecretKey(new Uint8Array(Buffer.from(secret, 'base64')));
-    new LightParticipant(config, keys, coordinatorKey!, i, welcomed);
-  });
+  for (let n = 0; n < (config.connectAtOnce ?? config.secretKeys.length); n++) connectNext();
 }
 
 if (require.main === module) main(process.argv[2]);

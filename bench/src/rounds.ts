@@ -48,7 +48,7 @@ const WARMUP = { d100: { jobs: 5, rounds: 500 }, d1m: { jobs: 1, rounds: 100 } }
 /** Rounds timed per job, after the first. */
 const TIMED_ROUNDS = 10;
 
-function spec(model: 'logistic' | 'softmax', columns: number, participants: number, change: Partial<JobSpecInput> = {}): JobSpecInput {
+export function spec(model: 'logistic' | 'softmax', columns: number, participants: number, change: Partial<JobSpecInput> = {}): JobSpecInput {
   return {
     name: `bench ${model} ${columns} columns, ${participants} participants`,
     model,
@@ -72,7 +72,7 @@ function spec(model: 'logistic' | 'softmax', columns: number, participants: numb
 function perRound(timeline: JobTimeline): number {
   const { first, last } = timeline.cpu;
   if (first && last) {
-    const cpu = (key: keyof CpuSnapshot) => ((last[key] - first[key]) / TIMED_ROUNDS).toFixed(1);
+    const cpu = (key: Exclude<keyof CpuSnapshot, 'perParticipant'>) => ((last[key] - first[key]) / TIMED_ROUNDS).toFixed(1);
     process.stderr.write(
       `  CPU per round: coordinator ${cpu('coordinator')} ms (system ${cpu('coordinatorSystem')}), ` +
         `agents ${cpu('agents')} ms in all (system ${cpu('agentsSystem')})\n`,
@@ -187,6 +187,13 @@ const OVERHEAD_REPEATS = 3;
  * timed from commit to commit, after a warm-up job of each kind. The secure
  * job has SecAgg+ with the neighbours of the in-process benchmark (secagg.ts)
  * and the default threshold; its parties mask with the agent's own code.
+ *
+ * Two figures per kind of round (docs/performance.md, "Secure aggregation"):
+ * `plainMs`/`secureMs`, the wall time with every agent and the coordinator on
+ * this machine's cores, and `plainSitesMs`/`secureSitesMs`, the CPU time on the
+ * round's critical path when each site has a machine of its own: the
+ * coordinator's CPU per round plus that of the busiest participant (its
+ * process's CPU per round over the participants it runs).
  */
 export function secaggOverhead(participants: number, d: 100 | 100_000): Promise<Record<string, number>> {
   return withFederation({}, async (federation) => {
@@ -204,22 +211,35 @@ export function secaggOverhead(participants: number, d: 100 | 100_000): Promise<
       features: plain.features.map((f) => ({ ...f, bounds: STANDARDIZED_BOUNDS })),
       classes: syntheticClasses(plain.model, classes),
     };
-    const mean = (timeline: JobTimeline) => {
+    /** The job's mean round: wall time, and CPU on the critical path of separate sites. */
+    const mean = (timeline: JobTimeline): { wall: number; sites: number } => {
       const { first, last } = timeline.cpu;
-      if (first && last) process.stderr.write(`  CPU per round: coordinator ${((last.coordinator - first.coordinator) / rounds).toFixed(0)} ms, agents ${((last.agents - first.agents) / rounds).toFixed(0)} ms in all\n`);
-      return (timeline.rounds[rounds] - timeline.rounds[0]) / rounds;
+      if (!first || !last) throw new Error('no CPU snapshot of the first or last round');
+      const coordinator = (last.coordinator - first.coordinator) / rounds;
+      const busiest = Math.max(...last.perParticipant.map((cpu, i) => (cpu - (first.perParticipant[i] ?? 0)) / rounds));
+      process.stderr.write(`  CPU per round: coordinator ${coordinator.toFixed(0)} ms, agents ${((last.agents - first.agents) / rounds).toFixed(0)} ms in all, busiest participant ${busiest.toFixed(1)} ms\n`);
+      return { wall: (timeline.rounds[rounds] - timeline.rounds[0]) / rounds, sites: coordinator + busiest };
     };
     await federation.runJob(plain, { timeoutMs: 1_800_000 });
     await federation.runJob(secure, { timeoutMs: 1_800_000 });
-    const plainMs: number[] = [];
-    const secureMs: number[] = [];
+    const plainRuns: { wall: number; sites: number }[] = [];
+    const secureRuns: { wall: number; sites: number }[] = [];
     for (let i = 0; i < OVERHEAD_REPEATS; i++) {
-      plainMs.push(mean(await federation.runJob(plain, { timeoutMs: 1_800_000 })));
-      secureMs.push(mean(await federation.runJob(secure, { timeoutMs: 1_800_000 })));
+      plainRuns.push(mean(await federation.runJob(plain, { timeoutMs: 1_800_000 })));
+      secureRuns.push(mean(await federation.runJob(secure, { timeoutMs: 1_800_000 })));
     }
     const name = `secagg.n${participants}_d${large ? '100k' : '100'}`;
-    const [p, s] = [median(plainMs), median(secureMs)];
-    process.stderr.write(`  ${name}: plain rounds ${plainMs.map((v) => v.toFixed(1)).join(', ')} ms; secure ${secureMs.map((v) => v.toFixed(1)).join(', ')} ms\n`);
-    return { [`${name}.plainMs`]: p, [`${name}.secureMs`]: s, [`${name}.overhead`]: s / p };
+    const shown = (runs: { wall: number; sites: number }[]) => runs.map((r) => `${r.wall.toFixed(1)} (sites ${r.sites.toFixed(1)})`).join(', ');
+    process.stderr.write(`  ${name}: plain rounds ${shown(plainRuns)} ms; secure ${shown(secureRuns)} ms\n`);
+    const [p, s] = [median(plainRuns.map((r) => r.wall)), median(secureRuns.map((r) => r.wall))];
+    const [ps, ss] = [median(plainRuns.map((r) => r.sites)), median(secureRuns.map((r) => r.sites))];
+    return {
+      [`${name}.plainMs`]: p,
+      [`${name}.secureMs`]: s,
+      [`${name}.overhead`]: s / p,
+      [`${name}.plainSitesMs`]: ps,
+      [`${name}.secureSitesMs`]: ss,
+      [`${name}.sitesOverhead`]: ss / ps,
+    };
   });
 }

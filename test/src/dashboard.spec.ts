@@ -10,6 +10,8 @@
  * French once switched. Screenshots go to test/artifacts/ (1280×800 and a narrow
  * phone width).
  */
+// The page functions passed to the browser run there, on its DOM.
+/// <reference lib="dom" />
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import type { RunningCoordinator } from '@fl/coordinator';
-import { JobSpecSchema } from '@fl/shared';
+import { JobSpecSchema, type JobSpecInput } from '@fl/shared';
 import { readLocalData, rowsOf, type ParticipantAgent } from '@fl/participant-agent';
 import { AdminApi, REPO_ROOT, startAgent, tempDir, testCoordinator } from './harness';
 import { AGENT_CLI } from './processes';
@@ -27,7 +27,7 @@ function exitOf(args: string[], cli = AGENT_CLI): Promise<{ code: number | null;
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, output })));
 }
 
-const JOB = {
+const JOB: JobSpecInput = {
   name: 'loans',
   model: 'logistic',
   features: [

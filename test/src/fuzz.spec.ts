@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import type { Socket } from 'socket.io-client';
-import { seededRandom, type JobRecord, type KeyPair, type TrainMessage } from '@fl/shared';
+import { seededRandom, type JobView, type KeyPair, type TrainMessage } from '@fl/shared';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import { connectRaw, craftUpdate, handshakeAuth } from './raw-client';
 import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, splitCsv, startAgent, tempDir } from './harness';
@@ -75,7 +75,7 @@ async function runJob(withFuzzer: boolean): Promise<RunResult> {
   ]);
   const pid = coordinator.child.pid!;
   const api = new AdminApi(coordinator.url, TOKEN);
-  const coordinatorKey = (await (await fetch(`${coordinator.url}/api/health`)).json()).coordinatorKey as string;
+  const coordinatorKey = ((await (await fetch(`${coordinator.url}/api/health`)).json()) as { coordinatorKey: string }).coordinatorKey;
   const split = splitCsv(FILE, 3, { seed: 21, holdout: 0, dir });
   const agents: ParticipantAgent[] = [];
   const fake = { url: coordinator.url, identity: { publicKey: coordinatorKey }, adminToken: TOKEN } as never;
@@ -141,7 +141,7 @@ async function runJob(withFuzzer: boolean): Promise<RunResult> {
     evaluateEvery: 0,
   });
   const fuzzing = withFuzzer ? fuzz() : Promise.resolve();
-  const done = await eventually(() => api.job(job.id), (j: JobRecord) => j.status === 'completed' || j.status === 'failed' || j.status === 'paused', 240_000);
+  const done = await eventually(() => api.job(job.id), (j: JobView) => j.status === 'completed' || j.status === 'failed' || j.status === 'paused', 240_000);
   running = false;
   await fuzzing;
   rss.after = rssMb(pid);

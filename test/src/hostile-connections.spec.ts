@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import { ManualClock, type RunningCoordinator } from '@fl/coordinator';
-import { AGENT_NAMESPACE, type ErrorBody, type JobRecord } from '@fl/shared';
+import { AGENT_NAMESPACE, type ErrorBody, type JobView } from '@fl/shared';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import { connectRaw, handshakeAuth, HandWebSocket } from './raw-client';
 import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
@@ -34,7 +34,7 @@ describe('connections that try to pin memory, while an honest job runs', () => {
   let coordinator: Running & { url: string };
   let api: AdminApi;
   const agents: ParticipantAgent[] = [];
-  let job: JobRecord;
+  let job: JobView;
   const rss = { before: 0, max: 0, after: 0 };
   const outcomes: Record<string, { closed: number; of: number; sentMax: number }> = {};
 
@@ -46,7 +46,7 @@ describe('connections that try to pin memory, while an honest job runs', () => {
       '--max-frame-bytes', String(4 * MiB), '--max-unfinished-bytes', String(8 * MiB),
     ]);
     api = new AdminApi(coordinator.url, TOKEN);
-    const coordinatorKey = (await (await fetch(`${coordinator.url}/api/health`)).json()).coordinatorKey as string;
+    const coordinatorKey = ((await (await fetch(`${coordinator.url}/api/health`)).json()) as { coordinatorKey: string }).coordinatorKey;
     const fake = { url: coordinator.url, identity: { publicKey: coordinatorKey }, adminToken: TOKEN } as never;
     const split = splitCsv(FILE, 2, { seed: 5, holdout: 0, dir });
     for (const [i, part] of split.parties.entries()) agents.push(await startAgent(fake, `honest-${i + 1}`, part, { keys: await registerParticipant(api, `honest-${i + 1}`) }));
@@ -62,7 +62,7 @@ describe('connections that try to pin memory, while an honest job runs', () => {
       evaluateEvery: 0,
     });
     // The starting figure once the job runs: what a round costs is not the attack's.
-    await eventually(() => api.job(job.id), (j: JobRecord) => j.round >= 1);
+    await eventually(() => api.job(job.id), (j: JobView) => j.round >= 1);
     rss.before = rssMb(pid);
     const sample = setInterval(() => (rss.max = Math.max(rss.max, rssMb(pid))), 100);
 
@@ -100,7 +100,7 @@ describe('connections that try to pin memory, while an honest job runs', () => {
           }),
         ),
       ]);
-      job = await eventually(() => api.job(job.id), (j: JobRecord) => ['completed', 'failed', 'stopped'].includes(j.status), 240_000);
+      job = await eventually(() => api.job(job.id), (j: JobView) => ['completed', 'failed', 'stopped'].includes(j.status), 240_000);
     } finally {
       clearInterval(sample);
     }

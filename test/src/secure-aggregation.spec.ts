@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore, STORE_FILE, toArray, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
+import type { JobSpecInput } from '@fl/shared';
 import {
   AdminApi,
   byteChiSquare,
@@ -57,7 +58,7 @@ describe('secure aggregation in a running federation', () => {
     const start = (i: number) => startAgent(coordinator, `site-${i}`, split.parties[i], { keys: keys[i], log: (m) => logs.push(`site-${i} ${m}`) });
     const agents: ParticipantAgent[] = await Promise.all(split.parties.map((_, i) => start(i)));
     const run = async (spec: Record<string, unknown>) => {
-      const job = await api.createJob(spec);
+      const job = await api.createJob(spec as JobSpecInput);
       await coordinator.engine.whenFinished(job.id);
       return job.id;
     };

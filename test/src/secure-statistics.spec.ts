@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SqliteStore, STORE_FILE, toArray, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
-import type { Preprocessing } from '@fl/shared';
+import type { JobSpecInput, Preprocessing } from '@fl/shared';
 import {
   AdminApi,
   byteChiSquare,
@@ -67,7 +67,7 @@ describe('secure statistics in a running federation', () => {
     const keys = await Promise.all(SITES.map((site) => registerParticipant(api, site)));
     const agents: ParticipantAgent[] = await Promise.all(SITES.map((site, i) => startAgent(coordinator, site, split.parties[i], { keys: keys[i], log: (m) => logs.push(`${site} ${m}`) })));
     const run = async (spec: Record<string, unknown>) => {
-      const job = await api.createJob(spec);
+      const job = await api.createJob(spec as JobSpecInput);
       await coordinator.engine.whenFinished(job.id);
       return job.id;
     };
@@ -142,7 +142,7 @@ describe('secure statistics in a running federation', () => {
       if (f.type === 'categorical') return expect(f).toEqual(p);
       if (p.type !== 'numeric') throw new Error(`feature ${f.name} is numeric in one job only`);
       numeric++;
-      const [lo, hi] = declared.features[i].bounds!;
+      const [lo, hi] = (declared.features[i] as { bounds: [number, number] }).bounds;
       const step = (hi - lo) / 2 ** 20;
       expect({ name: f.name, mean: Math.abs(f.mean - p.mean) <= step, std: Math.abs(f.std - p.std) <= step }).toEqual({ name: f.name, mean: true, std: true });
     });

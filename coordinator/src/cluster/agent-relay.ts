@@ -31,10 +31,13 @@ export interface RelayedEngine {
  * Server-side events travel as JSON, which would turn bytes into arrays of
  * numbers: they go as base64 in a marked object instead, and come back as bytes.
  */
-export function toWire(value: unknown): unknown {
-  if (value instanceof Uint8Array) return { $bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
-  if (Array.isArray(value)) return value.map(toWire);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v)]));
+export function toWire(value: unknown, size?: { bytes: number }): unknown {
+  if (value instanceof Uint8Array) {
+    if (size) size.bytes += value.byteLength;
+    return { $bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  }
+  if (Array.isArray(value)) return value.map((v) => toWire(v, size));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v, size)]));
   return value;
 }
 
@@ -51,6 +54,21 @@ export function fromWire(value: unknown): unknown {
 /** How often the participants connected elsewhere are asked again. */
 const RESYNC_EVERY_MS = 30_000;
 
+/**
+ * Agents' messages gathered into one request to the other replicas: those
+ * received in the same turn of the event loop, up to this many or this many
+ * bytes of binary. One request costs a Redis round trip (the adapter counts the
+ * replicas first) and a publish, whatever it carries.
+ */
+export const RELAY_BATCH = { messages: 256, bytes: 16 * 2 ** 20 } as const;
+
+/** A message on its way to the other replicas, and who waits for its ack. */
+interface Outgoing {
+  message: [participant: string, event: AgentEvent, body: unknown];
+  resolve: (ack: Ack) => void;
+  reject: (err: unknown) => void;
+}
+
 export class AgentRelay implements AgentChannel {
   private namespace: Namespace | undefined;
   private engine: RelayedEngine | undefined;
@@ -61,6 +79,9 @@ export class AgentRelay implements AgentChannel {
   /** when another replica last saw each participant come or go */
   private readonly seenElsewhere = new Map<string, number>();
   private resync: ReturnType<typeof setInterval> | undefined;
+  /** messages to relay, sent together at the end of this turn of the event loop */
+  private outgoing: Outgoing[] = [];
+  private outgoingBytes = 0;
 
   constructor(
     private readonly local: AgentConnections,
@@ -81,11 +102,14 @@ export class AgentRelay implements AgentChannel {
       this.broadcastLocal(participants, event, fromWire(args) as unknown[]),
     );
     namespace.on('fl:provide', (participants: string[], setup: unknown, digest: string) => this.local.provide(participants, fromWire(setup) as SetupMessage, digest));
-    namespace.on('fl:message', (participant: string, event: AgentEvent, body: unknown, reply: (ack: Ack | null) => void) => {
-      engine.relayed(participant, event, fromWire(body)).then(reply, (err: unknown) => {
-        this.onError(err);
-        reply(ackError('INTERNAL', 'an unexpected error; the coordinator logged it'));
-      });
+    namespace.on('fl:messages', (messages: Outgoing['message'][], reply: (acks: (Ack | null)[]) => void) => {
+      const acks = messages.map(([participant, event, body]) =>
+        engine.relayed(participant, event, fromWire(body)).catch((err: unknown) => {
+          this.onError(err);
+          return ackError('INTERNAL', 'an unexpected error; the coordinator logged it');
+        }),
+      );
+      void Promise.all(acks).then(reply);
     });
     this.local.events.on('presence', ({ name, online, lastSeen }: ParticipantPresence) => namespace.serverSideEmit('fl:presence', this.replica, name, online, lastSeen));
     void this.learn();
@@ -135,10 +159,32 @@ export class AgentRelay implements AgentChannel {
    * An agent's message for a job this replica does not run: to the replicas
    * that might, whose one answer that is not null is the ack.
    */
-  async relay(participant: string, event: AgentEvent, body: unknown): Promise<Ack> {
-    if (!this.shared || !this.namespace) throw new Error('no other replica to relay to: the shared state is in this process');
-    const answers = (await this.namespace.serverSideEmitWithAck('fl:message', participant, event, toWire(body))) as (Ack | null)[];
-    return answers.find((ack) => ack !== null) ?? ackError('UNKNOWN_JOB', 'no replica runs the job of this message');
+  relay(participant: string, event: AgentEvent, body: unknown): Promise<Ack> {
+    if (!this.shared || !this.namespace) return Promise.reject(new Error('no other replica to relay to: the shared state is in this process'));
+    const size = { bytes: 0 };
+    const message: Outgoing['message'] = [participant, event, toWire(body, size)];
+    return new Promise((resolve, reject) => {
+      if (this.outgoing.length === 0) setImmediate(() => void this.sendOutgoing());
+      this.outgoing.push({ message, resolve, reject });
+      this.outgoingBytes += size.bytes;
+      if (this.outgoing.length >= RELAY_BATCH.messages || this.outgoingBytes >= RELAY_BATCH.bytes) void this.sendOutgoing();
+    });
+  }
+
+  /** One request for the messages gathered; each one's ack is the one answer that is not null. */
+  private async sendOutgoing(): Promise<void> {
+    const batch = this.outgoing;
+    if (batch.length === 0) return;
+    this.outgoing = [];
+    this.outgoingBytes = 0;
+    let answers: (Ack | null)[][];
+    try {
+      answers = (await this.namespace!.serverSideEmitWithAck('fl:messages', batch.map((o) => o.message))) as (Ack | null)[][];
+    } catch (err) {
+      for (const o of batch) o.reject(err);
+      return;
+    }
+    batch.forEach((o, i) => o.resolve(answers.map((acks) => acks[i]).find((ack) => ack != null) ?? ackError('UNKNOWN_JOB', 'no replica runs the job of this message')));
   }
 
   /** Connected to this replica or another. */

@@ -43,7 +43,7 @@ describe('participant status changes', () => {
       const b = replica();
       const relayA = new ParticipantStatusRelay(stateA, a.connections, a.store, (e) => errors.push(e));
       const relayB = new ParticipantStatusRelay(stateB, b.connections, b.store, (e) => errors.push(e));
-      const arrived = new Promise<void>((resolve) => stateB.subscribe((event) => event.name === 'bank-a' && resolve()));
+      const arrived = new Promise<void>((resolve) => stateB.subscribe((event) => event.type === 'participant' && event.name === 'bank-a' && resolve()));
       relayA.changed('bank-a', 'revoked', REVOKED);
       // the replica that decided acts at once, before Redis answers
       expect(a.closed).toEqual([['bank-a', REVOKED]]);

@@ -84,7 +84,7 @@ describe('the shared state of replicas in Redis', () => {
     // a round trip on A's subscription after the event: had A received its own event back, it would be in by now
     const marker: ClusterEvent = { type: 'participant', name: 'marker', status: 'approved' };
     const markerBack = new Promise<void>((resolve) => {
-      const off = a.subscribe((e) => e.name === 'marker' && (off(), resolve()));
+      const off = a.subscribe((e) => e.type === 'participant' && e.name === 'marker' && (off(), resolve()));
     });
     await b.publish(marker);
     await markerBack;

@@ -142,7 +142,8 @@ export class AgentConnections implements AgentChannel {
 
   private emitTo<E extends Sendable>(sockets: AgentSocket[], event: E, args: Parameters<CoordinatorToAgentEvents[E]>): void {
     // Each socket is in the room of its own id: one emit to those rooms encodes the packet once for all of them.
-    const emitter = sockets.length === 1 ? sockets[0] : sockets[0].nsp.to(sockets.map((s) => s.id));
+    // Local: these sockets are this process's, and with replicas the Redis adapter would also publish the packet to every other.
+    const emitter = sockets.length === 1 ? sockets[0] : sockets[0].nsp.local.to(sockets.map((s) => s.id));
     (emitter.emit as (event: E, ...args: Parameters<CoordinatorToAgentEvents[E]>) => boolean)(event, ...args);
   }
 

@@ -359,15 +359,17 @@ export class JobRun {
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for the ${phase.step} step of round ${phase.round}`);
     if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already answered the ${phase.step} step of round ${phase.round}`);
     if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)?.reason}`);
-    const reply = { header, signature, masked };
+    // A copy of the masked input, the round's and the store's: `masked` may be a view into the whole received frame.
+    const own = masked && new Uint8Array(masked);
+    const reply = { header, signature, masked: own };
     const refused = phase.check(participant, reply);
     if (refused) return refused;
     if (phase.step === 'masked') {
       // The masked input is kept for the audit; it reveals nothing without the other parties' masks.
       const { job, round } = header;
       const sha256 = header.maskedSha256!;
-      const retained = this.deps.retention.rounds !== 0 && masked!.byteLength <= this.deps.retention.maxModelBytes;
-      const kept = retained ? new Uint8Array(masked!) : undefined;
+      const retained = this.deps.retention.rounds !== 0 && own!.byteLength <= this.deps.retention.maxModelBytes;
+      const kept = retained ? own : undefined;
       const retain = kept && (() => this.deps.store.retainUpdate({ job, round, participant, sha256, weights: kept }));
       this.deps.audit.defer('secagg.input', `participant:${participant}`, { job, round, participant, sha256, header, signature, retained }, retain);
     }

@@ -504,8 +504,8 @@ describe('the round engine', () => {
     const clock = new ManualClock();
     const { store, channel, engine } = await setup(['a', 'b', 'c'], 3, undefined, clock);
     const job = await engine.createJob({ ...spec, rounds: 1, evaluateEvery: 0, roundDeadlineSeconds: 60, waitAfterMinimumSeconds: 5 }, 'user:test');
-    const silent = channel.send.bind(channel);
-    channel.send = ((p: string, e: never, ...args: never[]) => (p === 'c' && e === 'train' ? true : silent(p, e, ...args))) as typeof channel.send;
+    const silent = channel.send.bind(channel) as (p: string, e: string, ...args: unknown[]) => boolean;
+    channel.send = ((p: string, e: string, ...args: unknown[]) => (p === 'c' && e === 'train' ? true : silent(p, e, ...args))) as typeof channel.send;
     await until(() => channel.accepted.length === 2);
     clock.advance(4_999);
     expect(await store.listRounds(job.id)).toEqual([]);

@@ -7,7 +7,7 @@ const spec = JobSpecSchema.parse({
   target: 'y',
   classes: ['n', 'y'],
   minParticipants: 3,
-  secureAggregation: { neighbours: 2, threshold: 2 },
+  secureAggregation: { neighbours: 4, threshold: 2 },
 });
 const keys = { a: generateKeyPair(), b: generateKeyPair(), c: generateKeyPair() };
 const identityOf = (id: string) => keys[id as keyof typeof keys].publicKey;

@@ -5,7 +5,7 @@ import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 import { cleanText } from './text';
 import { secureAggregationRefusal, SUM_STRATEGIES } from '../secagg/compat';
 import { secureStatisticsRefusals } from '../secagg/statistics-layout';
-import { SecureAggregationSpecSchema } from '../secagg/spec';
+import { SecureAggregationSpecSchema, thresholdOf } from '../secagg/spec';
 import { DpSpecSchema } from '../privacy/spec';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
@@ -107,6 +107,11 @@ export const JobSpecSchema = z
       const { threshold, neighbours } = spec.secureAggregation;
       if (threshold !== undefined && threshold > neighbours) {
         ctx.addIssue({ code: 'custom', path: ['secureAggregation', 'threshold'], message: `the threshold ${threshold} is above the ${neighbours} neighbours` });
+      } else if (thresholdOf(spec.secureAggregation, neighbours + 1) >= neighbours) {
+        // A party's secrets come back from t of its k neighbours: with t = k, one neighbour dropping fails the round.
+        const t = thresholdOf(spec.secureAggregation, neighbours + 1);
+        const message = `a threshold of ${t} with ${neighbours} neighbours leaves no room for a dropout: any party that drops fails the round; use a threshold below the neighbour count (at least 4 neighbours)`;
+        ctx.addIssue({ code: 'custom', path: ['secureAggregation', threshold === undefined ? 'neighbours' : 'threshold'], message });
       }
       for (const { path, message } of secureStatisticsRefusals(spec)) ctx.addIssue({ code: 'custom', path, message });
       if (spec.minParticipants < 3) {

@@ -21,7 +21,7 @@ import { decodePublicKey, encodeKey, signHeader, verifyHeader } from '../crypto/
 import { SecAggError } from './errors';
 import { maskSign, neighbourGraph } from './graph';
 import { agreedKey, agreementPublicKey, generateAgreementKeyPair, type AgreementKeyPair } from './keys';
-import { addInto, prg } from './ring';
+import { addInto, addMasks, type Mask } from './ring';
 
 export interface SecAggRound {
   job: string;
@@ -98,6 +98,8 @@ export class SecAggClient {
   private readonly s: AgreementKeyPair = generateAgreementKeyPair();
   private readonly seed = new Uint8Array(randomBytes(SECRET_BYTES));
   private readonly neighbourKeys = new Map<string, { c: Uint8Array; s: Uint8Array }>();
+  /** the share-encryption key of each neighbour: the same pair and context seal and open its shares, so it is agreed once */
+  private readonly shareKeysOf = new Map<string, Buffer>();
   /** the shares neighbours gave this party, by their source: the parties it masks with */
   private readonly held = new Map<string, { seed: Uint8Array; key: Uint8Array }>();
   private answered = false;
@@ -129,6 +131,7 @@ export class SecAggClient {
     for (const a of adverts) {
       if (!allowed.has(a.participant) || a.participant === this.participant) throw new SecAggError('SECAGG_NOT_NEIGHBOUR', `${a.participant} is not a neighbour`);
       this.neighbourKeys.set(a.participant, verifyAdvertisement(a, this.round, identityKeyOf(a.participant)));
+      this.shareKeysOf.delete(a.participant);
     }
     const ids = [...this.neighbourKeys.keys()].sort();
     if (ids.length < this.threshold || ids.length < 2) {
@@ -137,7 +140,7 @@ export class SecAggClient {
     const seedShares = await split(this.seed, ids.length, this.threshold);
     const keyShares = await split(this.s.secretKey, ids.length, this.threshold);
     return ids.map((destination, i) => {
-      const aead = agreedKey(this.c.secretKey, this.neighbourKeys.get(destination)!.c, 'share encryption', pairContext(this.round, this.participant, destination));
+      const aead = this.shareKey(destination);
       const nonce = randomBytes(12);
       const cipher = createCipheriv('chacha20-poly1305', aead, nonce, { authTagLength: 16 });
       cipher.setAAD(shareAad(this.round, this.participant, destination), { plaintextLength: 2 * SHARE_BYTES });
@@ -153,7 +156,7 @@ export class SecAggClient {
       if (share.destination !== this.participant || !keys) throw new SecAggError('SECAGG_NOT_NEIGHBOUR', `a share from ${share.source} to ${share.destination}`);
       const sealed = Buffer.from(share.ciphertext, 'base64');
       if (sealed.length !== 2 * SHARE_BYTES + 16) throw new SecAggError('SECAGG_BAD_SHARE', `the share from ${share.source} has the wrong length`);
-      const aead = agreedKey(this.c.secretKey, keys.c, 'share encryption', pairContext(this.round, this.participant, share.source));
+      const aead = this.shareKey(share.source);
       let plain: Buffer;
       try {
         const decipher = createDecipheriv('chacha20-poly1305', aead, Buffer.from(share.nonce, 'base64'), { authTagLength: 16 });
@@ -173,12 +176,22 @@ export class SecAggClient {
       throw new SecAggError('SECAGG_TOO_FEW_NEIGHBOURS', `shares from ${this.held.size} neighbours, fewer than the threshold ${this.threshold}`);
     }
     const out = Uint32Array.from(input);
-    addInto(out, prg(this.seed, 'self', out.length), 1, width);
+    const masks: Mask[] = [{ seed: this.seed, purpose: 'self', sign: 1 }];
     for (const other of this.held.keys()) {
       const pair = agreedKey(this.s.secretKey, this.neighbourKeys.get(other)!.s, 'pairwise mask', pairContext(this.round, this.participant, other));
-      addInto(out, prg(pair, 'pair', out.length), maskSign(this.participant, other), width);
+      masks.push({ seed: pair, purpose: 'pair', sign: maskSign(this.participant, other) });
     }
+    addMasks(out, masks, width);
     return out;
+  }
+
+  private shareKey(neighbour: string): Buffer {
+    let aead = this.shareKeysOf.get(neighbour);
+    if (!aead) {
+      aead = agreedKey(this.c.secretKey, this.neighbourKeys.get(neighbour)!.c, 'share encryption', pairContext(this.round, this.participant, neighbour));
+      this.shareKeysOf.set(neighbour, aead);
+    }
+    return aead;
   }
 
   /**
@@ -291,10 +304,11 @@ export function removeMasks(m: Omit<UnmaskMaterial, 'responses'>, secrets: Rebui
     if (!bytes || bytes.length !== SECRET_BYTES) throw new SecAggError('SECAGG_BAD_SHARE', `no ${what} of ${id}`);
     return bytes;
   };
+  const masks: Mask[] = [];
   for (const id of survivors) {
     const seed = secret(secrets.seeds, id, 'seed');
     if (commitment(seed) !== adverts.get(id)?.seedCommitment) throw new SecAggError('SECAGG_BAD_SHARE', `the seed of ${id} does not match its commitment`);
-    addInto(sum, prg(seed, 'self', length), -1, width);
+    masks.push({ seed, purpose: 'self', sign: -1 });
   }
   for (const id of dropped) {
     const maskKey = secret(secrets.maskKeys, id, 'mask key');
@@ -303,9 +317,10 @@ export function removeMasks(m: Omit<UnmaskMaterial, 'responses'>, secrets: Rebui
       if (!(other in m.maskedInputs)) continue;
       const pair = agreedKey(maskKey, key(adverts.get(other)!.sPublicKey, `the s key of ${other}`), 'pairwise mask', pairContext(m, id, other));
       // `other` added sign(other, id)·PRG(pair); take it back out
-      addInto(sum, prg(pair, 'pair', length), maskSign(other, id) === 1 ? -1 : 1, width);
+      masks.push({ seed: pair, purpose: 'pair', sign: maskSign(other, id) === 1 ? -1 : 1 });
     }
   }
+  addMasks(sum, masks, width);
   return sum;
 }
 

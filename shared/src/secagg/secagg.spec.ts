@@ -184,6 +184,31 @@ describe('strategies under secure aggregation', () => {
   });
 });
 
+describe('a secure job’s neighbours and threshold', () => {
+  const job = (secureAggregation: Record<string, unknown>) =>
+    JobSpecSchema.safeParse({ model: 'logistic', features: [{ name: 'x', type: 'numeric', bounds: [0, 1] }], target: 'y', classes: ['n', 'y'], minParticipants: 3, secureAggregation });
+
+  it('refuses a threshold equal to the neighbour count, which fails the round at any dropout', () => {
+    // Execute: a 2-neighbour ring (its threshold is 2 whether given or not), and t = k = 4
+    const ring = job({ neighbours: 2, threshold: 2 }).error?.issues ?? [];
+    const ringDefault = job({ neighbours: 2 }).error?.issues ?? [];
+    const full = job({ neighbours: 4, threshold: 4 }).error?.issues ?? [];
+    // Assert
+    expect(ring).toEqual([expect.objectContaining({ path: ['secureAggregation', 'threshold'], message: expect.stringMatching(/threshold of 2 with 2 neighbours leaves no room for a dropout/) })]);
+    expect(ringDefault).toEqual([expect.objectContaining({ path: ['secureAggregation', 'neighbours'], message: expect.stringMatching(/leaves no room for a dropout/) })]);
+    expect(full).toEqual([expect.objectContaining({ path: ['secureAggregation', 'threshold'], message: expect.stringMatching(/threshold of 4 with 4 neighbours/) })]);
+  });
+
+  it('accepts a threshold below the neighbour count, which survives a neighbour dropping', async () => {
+    expect(job({ neighbours: 4, threshold: 3 }).success).toBe(true);
+    expect(job({ neighbours: 4 }).success).toBe(true);
+    // what the rule protects: with t = 3 of k = 4 a party that drops after sharing is recovered
+    const { map } = parties(6, 10);
+    const { sum } = await runLocalRound({ job: 'j', round: 1, neighbours: 4, threshold: 3, parties: map, drop: { afterSharing: ['p02'] } });
+    expect(Array.from(sum)).toEqual(Array.from(plainSum(map, ['p00', 'p01', 'p03', 'p04', 'p05'])));
+  });
+});
+
 describe('a DP job’s ring input', () => {
   it('leaves room for the noise, and carries noise of σ = z·C/√m per party in value units', () => {
     const spec = { secureAggregation: { range: 1, maxWeight: 1 }, dp: { noiseMultiplier: 2, clipNorm: 0.5 } };

@@ -65,7 +65,7 @@ describe('SimReportSchema', () => {
       ...base,
       config: {
         ...base.config,
-        secureAggregation: { neighbours: 4, range: 1, maxWeight: 1000 },
+        secureAggregation: { neighbours: 4, range: 1, maxWeight: 1000, statisticsLevels: 2 ** 20 },
         dropRate: 0.1,
         dp: { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 },
         dataDir: 'store',

@@ -26,7 +26,8 @@ const skewed: SimOptions = {
 
 function accuracy(report: SimReport): { federated: number; centralized: number } {
   expect(SimReportSchema.safeParse(report).error).toBeUndefined();
-  return { federated: report.final.test.accuracy as number, centralized: report.centralized.test.accuracy as number };
+  const accuracyOf = (test: object) => (test as { accuracy: number }).accuracy;
+  return { federated: accuracyOf(report.final.test), centralized: accuracyOf(report.centralized.test) };
 }
 
 describe('drift correction under strong label skew (credit, 20 parties, Dirichlet(0.1))', () => {

@@ -39,6 +39,7 @@ export type SecureStep = 'advertise' | 'share' | 'masked' | 'unmask';
 export interface SecureReply {
   header: SecAggReplyHeader;
   signature: string;
+  /** the masked input: bytes of the reply's own, which the round keeps */
   masked?: Uint8Array;
 }
 
@@ -156,8 +157,8 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
     if (!masked || !header.maskedSha256) return ackError('INVALID_FRAME', 'a masked reply carries its input and the input’s SHA-256');
     if (masked.byteLength !== words * 4) return ackError('WRONG_SHAPE', `a masked input of ${masked.byteLength} bytes, not ${words * 4}`);
     if (sha256Hex(masked) !== header.maskedSha256) return ackError('DIGEST_MISMATCH', 'the masked input does not hash to maskedSha256');
-    const copy = new Uint8Array(masked);
-    maskedInputs[participant] = new Uint32Array(copy.buffer, 0, words);
+    // The host hands over bytes of its own (not a view into a frame), read in place when word-aligned.
+    maskedInputs[participant] = masked.byteOffset % 4 === 0 ? new Uint32Array(masked.buffer, masked.byteOffset, words) : new Uint32Array(new Uint8Array(masked).buffer, 0, words);
     inputs.push({ participant, sha256: header.maskedSha256 });
     return null;
   }, vector

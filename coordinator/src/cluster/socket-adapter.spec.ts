@@ -1,0 +1,143 @@
+/**
+ * Two Socket.IO servers sharing the real Redis at 127.0.0.1:6379 through the
+ * coordinator's adapter, each with the agent connections and the relay of a
+ * replica, under a prefix of this run's own, removed at the end. What crosses
+ * Redis is watched by a client subscribed to every channel of the adapter.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Redis from 'ioredis';
+import { Server } from 'socket.io';
+import { io, type Socket as ClientSocket } from 'socket.io-client';
+import { ackOk, AGENT_NAMESPACE, type Ack } from '@fl/shared';
+import { AgentConnections, type AgentSocket } from '../participants/connections';
+import { AgentRelay, type RelayedEngine } from './agent-relay';
+import { RedisSharedState } from './redis-shared-state';
+import { RELAY_ANSWER_TIMEOUT_MS, socketRooms, type SocketRooms } from './socket-adapter';
+
+jest.setTimeout(60_000);
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+/** The adapter library's own answer timeout, which the coordinator raises. */
+const LIBRARY_TIMEOUT_MS = 5_000;
+
+interface Replica {
+  state: RedisSharedState;
+  rooms: SocketRooms;
+  http: HttpServer;
+  server: Server;
+  connections: AgentConnections;
+  relay: AgentRelay;
+  url: string;
+}
+
+describe("the replicas' Socket.IO adapter over Redis", () => {
+  const prefix = `fl-test:${randomUUID()}:`;
+  const replicas: Replica[] = [];
+  const clients: ClientSocket[] = [];
+  /** how the leader's engine answers a relayed message */
+  let leaderAnswer: (participant: string, body: unknown) => Promise<Ack> = async () => ackOk;
+  let watcher: Redis;
+  /** the adapter's messages (channel and text), in the order Redis delivered them */
+  const seen: { channel: string; text: string }[] = [];
+
+  async function replica(engine: RelayedEngine): Promise<Replica> {
+    const state = await RedisSharedState.connect(REDIS_URL, { prefix, onError: () => undefined });
+    const rooms = socketRooms(state, prefix);
+    const http = createServer();
+    const server = new Server(http, { transports: ['websocket'] });
+    rooms.attach(server);
+    const connections = new AgentConnections();
+    const relay = new AgentRelay(connections, true);
+    const namespace = server.of(AGENT_NAMESPACE);
+    namespace.on('connection', (socket: AgentSocket) => {
+      socket.data = { ...socket.data, participant: String(socket.handshake.auth.name), setups: new Set() };
+      connections.add(socket.data.participant, socket);
+      socket.emit('welcome', null as never);
+    });
+    relay.attach(namespace, engine);
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    return { state, rooms, http, server, connections, relay, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+  }
+
+  async function connect(to: Replica, name: string): Promise<ClientSocket> {
+    const client = io(to.url + AGENT_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name } });
+    clients.push(client);
+    await new Promise<void>((resolve) => client.once('welcome', () => resolve()));
+    return client;
+  }
+
+  /** Waits until Redis has delivered everything published before now on `via`'s connection, then returns what was seen. */
+  async function flushed(via: Replica): Promise<{ channel: string; text: string }[]> {
+    const marker = `${prefix}marker:${randomUUID()}`;
+    const arrived = new Promise<void>((resolve) => watcher.on('pmessage', (_pattern, channel) => channel === marker && resolve()));
+    await via.state.client.publish(marker, '');
+    await arrived;
+    return seen.splice(0).filter(({ channel }) => channel !== marker);
+  }
+
+  beforeAll(async () => {
+    watcher = new Redis(REDIS_URL);
+    watcher.on('pmessage', (_pattern, channel: string, text: string) => seen.push({ channel, text }));
+    await watcher.psubscribe(`${prefix}*`);
+    const quiet: RelayedEngine = { participantOnline: () => undefined, participantOffline: () => undefined, relayed: async () => null };
+    const leader: RelayedEngine = {
+      ...quiet,
+      relayed: (participant, _event, body) => leaderAnswer(participant, body),
+    };
+    replicas.push(await replica(leader), await replica(quiet));
+  });
+
+  afterAll(async () => {
+    clients.forEach((c) => c.close());
+    for (const r of replicas) {
+      r.relay.onModuleDestroy();
+      await new Promise<void>((resolve) => r.server.close(() => resolve()));
+      await r.rooms.close();
+      await r.state.close();
+    }
+    const keys = await watcher.keys(`${prefix}*`);
+    if (keys.length) await watcher.del(...keys);
+    watcher.disconnect();
+  });
+
+  it("sends a request to this replica's own agents without publishing it to the others", async () => {
+    const [here] = replicas;
+    const agents = await Promise.all(['site-a', 'site-b'].map((name) => connect(here, name)));
+    const received = Promise.all(agents.map((agent) => new Promise<unknown>((resolve) => agent.once('statistics-request', resolve))));
+    await flushed(here);
+    expect(here.connections.broadcast(['site-a', 'site-b'], 'statistics-request', { header: 'h', signature: 's' } as never)).toEqual([]);
+    expect(await received).toEqual([{ header: 'h', signature: 's' }, { header: 'h', signature: 's' }]);
+    // Nothing went out on the adapter's broadcast channels: the other replica has no such sockets.
+    expect((await flushed(here)).filter(({ channel }) => channel.startsWith(`${prefix}socket.io#`))).toEqual([]);
+  });
+
+  it("answers a relayed message with the leader's ack, even after longer than the library's timeout", async () => {
+    const [, there] = replicas;
+    const answer: Ack = { ok: false, error: { code: 'NOT_SELECTED', message: 'from the leader' } };
+    const afterMs = LIBRARY_TIMEOUT_MS + 1_000;
+    expect(RELAY_ANSWER_TIMEOUT_MS).toBeGreaterThan(afterMs);
+    leaderAnswer = async () => {
+      await new Promise((resolve) => setTimeout(resolve, afterMs));
+      return answer;
+    };
+    expect(await there.relay.relay('site-a', 'update', { header: { job: 'job-1' } })).toEqual(answer);
+  });
+
+  it('relays the messages received together in one request, each answered with its own ack, bytes intact', async () => {
+    const [, there] = replicas;
+    const bodies = new Map<string, unknown>();
+    leaderAnswer = async (participant, body) => {
+      bodies.set(participant, body);
+      return { ok: false, error: { code: 'NOT_SELECTED', message: `to ${participant}` } };
+    };
+    await flushed(there);
+    const names = ['site-1', 'site-2', 'site-3'];
+    const acks = await Promise.all(names.map((name, i) => there.relay.relay(name, 'update', { header: { job: 'job-1' }, weights: new Uint8Array([i, 255]) })));
+    expect(acks).toEqual(names.map((name) => ({ ok: false, error: { code: 'NOT_SELECTED', message: `to ${name}` } })));
+    const requests = (await flushed(there)).filter(({ channel, text }) => channel.startsWith(`${prefix}socket.io-request#`) && text.includes('fl:messages'));
+    expect(requests).toHaveLength(1);
+    expect(bodies.get('site-3')).toEqual({ header: { job: 'job-1' }, weights: Buffer.from([2, 255]) });
+  });
+});
