@@ -286,6 +286,12 @@ export abstract class KyselyStore implements Store {
     if (scope?.open) scope.participantsWritten = true;
   }
 
+  forgetParticipant(name: string): void {
+    // Counted as a write: a read of this record under way when the change is heard is not kept.
+    this.participantWrites++;
+    this.participantsByName.delete(name);
+  }
+
   /** Empties the participant cache; a read under way when it is emptied is not kept (getParticipant). */
   private forgetParticipants(): void {
     this.participantWrites++;

@@ -240,6 +240,12 @@ export interface Store extends ParticipantRepository, JobRepository, UserReposit
    * back), outside its async context. For telling others of a change.
    */
   afterCommit(fn: () => void): void;
+  /**
+   * Forgets what this process may have cached of a participant's record, whose
+   * status changed elsewhere (another replica sharing the database), so that the
+   * next read sees the change.
+   */
+  forgetParticipant(name: string): void;
   close(): Promise<void>;
   /** false once closed */
   readonly isOpen: boolean;
