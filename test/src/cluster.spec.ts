@@ -1,9 +1,10 @@
 /**
  * Two coordinators sharing one Redis, as two replicas behind one address do:
- * what one sees holds on the other. Each has its own store here (the shared
- * PostgreSQL store comes with the asynchronous repositories), so participants
- * are registered on both, as one shared store would show them. Real Redis at
- * 127.0.0.1:6379, under a prefix of this run's own, removed at the end.
+ * what one sees holds on the other. In the first group each has its own store,
+ * so participants are registered on both, as one shared store would show them;
+ * the last group shares one PostgreSQL database (made for the run on
+ * 127.0.0.1:5432, dropped after). Real Redis at 127.0.0.1:6379, under a prefix
+ * of this run's own, removed at the end.
  */
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
