@@ -1,13 +1,15 @@
 /**
  * Two coordinators sharing one Redis, as two replicas behind one address do:
- * what one sees holds on the other. Each has its own store here (the shared
- * PostgreSQL store comes with the asynchronous repositories), so participants
- * are registered on both, as one shared store would show them. Real Redis at
- * 127.0.0.1:6379, under a prefix of this run's own, removed at the end.
+ * what one sees holds on the other. In the first group each has its own store,
+ * so participants are registered on both, as one shared store would show them;
+ * the last group shares one PostgreSQL database (made for the run on
+ * 127.0.0.1:5432, dropped after). Real Redis at 127.0.0.1:6379, under a prefix
+ * of this run's own, removed at the end.
  */
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import Redis from 'ioredis';
+import { Client } from 'pg';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import { io, type Socket } from 'socket.io-client';
 import type { RunningCoordinator } from '@fl/coordinator';
@@ -18,6 +20,7 @@ import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, splitC
 jest.setTimeout(60_000);
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
+const POSTGRES_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 async function removeKeys(prefix: string): Promise<void> {
@@ -185,5 +188,60 @@ describe('two coordinators sharing Redis and one data directory', () => {
       ['token:admin', { job: job.id, action: 'pause' }],
       ['token:admin', { job: job.id, action: 'stop' }],
     ]);
+  });
+});
+
+describe('two coordinators sharing Redis and one PostgreSQL database', () => {
+  const prefix = `fl-test:${randomUUID()}:`;
+  const database = `fl_cluster_${randomUUID().replace(/-/g, '')}`;
+  let a: RunningCoordinator;
+  let b: RunningCoordinator;
+  const sockets: Socket[] = [];
+
+  async function admin(statement: string): Promise<void> {
+    const client = new Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  }
+
+  beforeAll(async () => {
+    await admin(`CREATE DATABASE ${database}`);
+    const url = new URL(POSTGRES_URL);
+    url.pathname = `/${database}`;
+    const options = { redisUrl: REDIS_URL, redisPrefix: prefix, databaseUrl: url.toString() };
+    a = await testCoordinator(options);
+    // The same key as well: what replicas of one coordinator share.
+    b = await testCoordinator({ ...options, dataDir: a.config.dataDir });
+  });
+
+  afterAll(async () => {
+    sockets.forEach((s) => s.close());
+    await Promise.all([a?.close(), b?.close()]);
+    await removeKeys(prefix);
+    await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  });
+
+  it('knows on one, at once, that a participant it had read as approved was revoked on the other', async () => {
+    const keys = await registerParticipant(AdminApi.of(a), 'bank-stale');
+    const onB = AdminApi.of(b);
+    // B reads the participant's record (and keeps it): approving an approved participant is refused
+    expect(await onB.request('POST', '/api/participants/bank-stale/approve', {})).toMatchObject({ status: 409 });
+    const { socket, refused } = await connectRaw(b.url, handshakeAuth(keys));
+    sockets.push(socket);
+    expect(refused).toBeUndefined();
+    const told = new Promise<ErrorBody>((resolve) => socket.once('closing', resolve));
+    expect((await AdminApi.of(a).request('POST', '/api/participants/bank-stale/revoke', { reason: 'left' })).status).toBe(200);
+    // B heard of it (it closed the connection it held) and reads the record anew: revoking it again there is a conflict
+    expect(await told).toMatchObject({ code: 'REVOKED' });
+    const again = await onB.request('POST', '/api/participants/bank-stale/revoke', { reason: 'twice' });
+    expect(again).toMatchObject({ status: 409, body: { error: { code: 'CONFLICT', message: 'participant bank-stale is revoked: it cannot be revoked' } } });
+    // and its next handshake is refused there
+    const next = await connectRaw(b.url, handshakeAuth(keys));
+    sockets.push(next.socket);
+    expect(next.refused).toMatchObject({ code: 'REVOKED' });
   });
 });

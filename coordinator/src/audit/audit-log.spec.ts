@@ -39,11 +39,11 @@ describe('the audit log', () => {
     expect(await kinds()).toEqual(['coordinator.key']);
     await audit.append('user.added', 'operator', { name: 'ada', role: 'admin' });
     expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added']);
-    let written = false;
-    audit.defer('update.accepted', 'participant:b', record('b'), async () => void (written = true));
+    audit.defer('update.accepted', 'participant:b', record('b'), { job: 'j', round: 1, participant: 'b', sha256: 'a'.repeat(64), weights: new Uint8Array([1, 2]) });
     await audit.flush();
     expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added', 'update.accepted']);
-    expect(written).toBe(true);
+    // the update it retains is written with it
+    expect(await store.getRetainedUpdate('j', 1, 'b', 'a'.repeat(64))).toEqual(new Uint8Array([1, 2]));
     await store.close();
   });
 
@@ -57,6 +57,27 @@ describe('the audit log', () => {
     await audit.append('user.added', 'operator', { name: 'c', role: 'viewer' });
     expect(seal).toHaveBeenCalledTimes(3);
     expect(await kinds()).toEqual(['coordinator.key', 'user.removed', 'user.removed', 'user.added']);
+    expect((await verifyStore(store)).ok).toBe(true);
+    await store.close();
+  });
+
+  it("writes a round's thousands of deferred records and retained updates in batches, chained and verifying as one by one", async () => {
+    const { store, audit, kinds } = await setup();
+    const appends = jest.spyOn(store, 'appendAuditRecords');
+    const n = 1234;
+    for (let i = 0; i < n; i++) {
+      const name = `p${i}`;
+      const retained = { job: 'j', round: 1, participant: name, sha256: 'a'.repeat(64), weights: new Uint8Array([i & 255, 7]) };
+      audit.defer('user.removed', 'operator', { name }, retained);
+    }
+    await audit.flush();
+    expect(appends).toHaveBeenCalledTimes(1);
+    expect(await kinds()).toHaveLength(n + 1);
+    const records = (await toArray(store.auditRecords())).map(({ seq, text }) => [seq, (JSON.parse(text) as { seq: number }).seq]);
+    expect(records.every(([seq, inside], i) => seq === i + 1 && inside === seq)).toBe(true);
+    expect(await verifyStore(store)).toMatchObject({ ok: true });
+    expect(await store.getRetainedUpdate('j', 1, `p${n - 1}`, 'a'.repeat(64))).toEqual(new Uint8Array([(n - 1) & 255, 7]));
+    await audit.append('user.added', 'operator', { name: 'ada', role: 'admin' });
     expect((await verifyStore(store)).ok).toBe(true);
     await store.close();
   });
@@ -78,10 +99,8 @@ describe('the audit log', () => {
 
   it('keeps deferred records for the next transaction when the one that took them rolls back', async () => {
     const { store, audit, kinds } = await setup();
-    const fails = () => {
-      throw new Error('disk full');
-    };
-    audit.defer('user.removed', 'operator', { name: 'a' }, fails);
+    jest.spyOn(store, 'retainUpdates').mockRejectedValue(new Error('disk full'));
+    audit.defer('user.removed', 'operator', { name: 'a' }, { job: 'j', round: 1, participant: 'a', sha256: 'a'.repeat(64), weights: new Uint8Array([1]) });
     await expect(audit.flush()).rejects.toThrow('disk full');
     expect(await kinds()).toEqual(['coordinator.key']);
     audit.defer('user.removed', 'operator', { name: 'b' });

@@ -18,15 +18,15 @@
 import { EventEmitter } from 'node:events';
 import { AUDIT_GENESIS, auditText, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { Store } from '../storage/store';
+import type { RetainedUpdate, Store } from '../storage/store';
 
 interface Deferred {
   kind: AuditKind;
   actor: string;
   data: Record<string, unknown>;
   at: number;
-  /** what is stored with the record, e.g. the retained update */
-  write?: () => Promise<void>;
+  /** the update stored with the record (retained for recomputing the aggregate) */
+  retain?: RetainedUpdate;
   /** sealed when deferred, for the place after the record before it (the head then, or the last deferred); with its stored text */
   sealed: { record: AuditRecord; text: string };
 }
@@ -89,11 +89,11 @@ export class AuditLog {
     });
   }
 
-  /** Records an act whose effect lives in memory until flush(); `write` stores what goes with it. */
-  defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, write?: () => Promise<void>, at = Date.now()): void {
+  /** Records an act whose effect lives in memory until flush(); `retain` is the update stored with it. */
+  defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, retain?: RetainedUpdate, at = Date.now()): void {
     const last = this.deferred.at(-1)?.sealed.record;
     const record = this.seal(kind, actor, data as Record<string, unknown>, at, last ?? this.head);
-    this.deferred.push({ kind, actor, data: data as Record<string, unknown>, at, write, sealed: { record, text: auditText(record) } });
+    this.deferred.push({ kind, actor, data: data as Record<string, unknown>, at, retain, sealed: { record, text: auditText(record) } });
   }
 
   /**
@@ -111,22 +111,32 @@ export class AuditLog {
   }
 
   /**
-   * Writes the deferred records; answers the head after them, so that the next
-   * record need not read it back. The head is read first: in a transaction that
-   * makes this one the log's writer (Store.auditHead), and the records deferred
-   * until then are taken in the order they were deferred.
+   * Writes the deferred records, and the updates retained with them, in a few
+   * multi-row statements; answers the head after them, so that the next record
+   * need not read it back. The head is read first: in a transaction that makes
+   * this one the log's writer (Store.auditHead), and the records deferred until
+   * then are taken in the order they were deferred.
    */
   private async writeDeferred(written: Written): Promise<Head> {
     let head = await this.store.auditHead();
     const deferred = this.deferred;
     this.deferred = [];
     written.taken = deferred;
+    if (deferred.length === 0) return head;
+    const rows: { seq: number; text: string }[] = [];
     for (const d of deferred) {
-      const { record, text } = d.sealed;
-      const inPlace = record.seq === (head?.seq ?? 0) + 1 && record.prev === (head?.hash ?? AUDIT_GENESIS);
-      head = inPlace ? await this.put(written, d.kind, record, text) : await this.write(written, d.kind, d.actor, d.data, d.at, head);
-      await d.write?.();
+      let { record, text } = d.sealed;
+      if (record.seq !== (head?.seq ?? 0) + 1 || record.prev !== (head?.hash ?? AUDIT_GENESIS)) {
+        record = this.seal(d.kind, d.actor, d.data, d.at, head);
+        text = auditText(record);
+      }
+      rows.push({ seq: record.seq, text });
+      written.kinds.push(d.kind);
+      head = { seq: record.seq, hash: record.hash };
     }
+    await this.store.appendAuditRecords(rows);
+    await this.store.retainUpdates(deferred.flatMap((d) => (d.retain ? [d.retain] : [])));
+    written.head = head;
     return head;
   }
 

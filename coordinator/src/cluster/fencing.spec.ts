@@ -163,7 +163,7 @@ describe('the writes of a job on PostgreSQL, fenced by its leader\'s epoch', () 
 
     it('the deferred records of a round, flushed, with the updates they retain', async () => {
       const header = { type: 'update', job: JOB, round: 2, participant: 'a' } as never;
-      const retain = () => first.store.retainUpdate({ job: JOB, round: 2, participant: 'a', sha256: 'd'.repeat(64), weights: new Uint8Array([9]) });
+      const retain = { job: JOB, round: 2, participant: 'a', sha256: 'd'.repeat(64), weights: new Uint8Array([9]) };
       first.audit.defer('update.accepted', 'participant:a', { job: JOB, round: 2, participant: 'a', sha256: 'd'.repeat(64), numSamples: 4, header, signature: 'x', retained: true }, retain);
       await expect(asDeposed(() => first.audit.flush())).rejects.toThrow(LeadershipLost);
       // The run that hits it discards what it deferred: the round is the new leader's to ask for again.

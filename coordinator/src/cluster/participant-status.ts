@@ -5,15 +5,8 @@
  * connection of a revoked participant, telling it why.
  */
 import type { ErrorBody, ParticipantStatus } from '@fl/shared';
+import type { Store } from '../storage/store';
 import type { ClusterEvent, SharedState } from './shared-state';
-
-/** A store that keeps participants' records in memory: told to forget one when it changes elsewhere. */
-export interface ParticipantCache {
-  forgetParticipant(name: string): void;
-}
-
-export const holdsParticipantCache = (store: object): store is ParticipantCache =>
-  typeof (store as Partial<ParticipantCache>).forgetParticipant === 'function';
 
 export class ParticipantStatusRelay {
   private readonly unsubscribe: () => void;
@@ -21,12 +14,12 @@ export class ParticipantStatusRelay {
   constructor(
     private readonly state: SharedState,
     connections: { close(participant: string, error: ErrorBody): unknown },
-    store: object,
+    store: Pick<Store, 'forgetParticipant'>,
     private readonly onError: (err: unknown) => void = () => undefined,
   ) {
     this.unsubscribe = state.subscribe((event: ClusterEvent) => {
       if (event.type !== 'participant') return;
-      if (holdsParticipantCache(store)) store.forgetParticipant(event.name);
+      store.forgetParticipant(event.name);
       if (event.close) connections.close(event.name, event.close);
     });
   }

@@ -370,7 +370,7 @@ export class JobRun {
       const sha256 = header.maskedSha256!;
       const retained = this.deps.retention.rounds !== 0 && own!.byteLength <= this.deps.retention.maxModelBytes;
       const kept = retained ? own : undefined;
-      const retain = kept && (() => this.deps.store.retainUpdate({ job, round, participant, sha256, weights: kept }));
+      const retain = kept && { job, round, participant, sha256, weights: kept };
       this.deps.audit.defer('secagg.input', `participant:${participant}`, { job, round, participant, sha256, header, signature, retained }, retain);
     }
     collection.accept(participant, reply);
@@ -437,7 +437,7 @@ export class JobRun {
     const retained = this.deps.retention.rounds !== 0 && bytes.byteLength <= this.deps.retention.maxModelBytes;
     // A copy: `bytes` may be a view into the whole received frame, which must not stay in memory until the phase closes.
     const kept = retained ? new Uint8Array(bytes) : undefined;
-    const retain = kept && (() => this.deps.store.retainUpdate({ job, round, participant, sha256, weights: kept }));
+    const retain = kept && { job, round, participant, sha256, weights: kept };
     this.deps.audit.defer('update.accepted', `participant:${participant}`, { job, round, participant, sha256, numSamples, header, signature, retained }, retain);
     phase.aggregation.add({ participant, weights, numSamples, metrics: header.metrics });
     collection.accept(participant, { numSamples, sha256 });

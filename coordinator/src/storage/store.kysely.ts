@@ -50,6 +50,33 @@ interface Scope {
 /** Records read per query when iterating the audit log: a long-lived consortium's log can hold millions. */
 const AUDIT_PAGE = 1000;
 
+/**
+ * Rows per multi-row INSERT, and the bytes of retained weights per one: under
+ * SQLite's and PostgreSQL's limits on bound parameters (32,766 and 65,535), and
+ * a statement of large models stays a few MiB.
+ */
+const INSERT_ROWS = 500;
+const INSERT_BYTES = 8 * 1024 * 1024;
+
+/** Splits rows into consecutive batches of at most INSERT_ROWS rows and (but for a single larger row) INSERT_BYTES bytes. */
+function batches<T>(rows: readonly T[], bytes: (row: T) => number = () => 0): T[][] {
+  const all: T[][] = [];
+  let batch: T[] = [];
+  let size = 0;
+  for (const row of rows) {
+    const n = bytes(row);
+    if (batch.length === INSERT_ROWS || (batch.length > 0 && size + n > INSERT_BYTES)) {
+      all.push(batch);
+      batch = [];
+      size = 0;
+    }
+    batch.push(row);
+    size += n;
+  }
+  if (batch.length > 0) all.push(batch);
+  return all;
+}
+
 /** The PostgreSQL advisory lock that makes one transaction at a time the audit log's writer ("flau"). */
 const AUDIT_LOCK = 0x666c6175;
 
@@ -216,6 +243,11 @@ export abstract class KyselyStore implements Store {
     return this.dialect === 'postgres' && this.fence.getStore() ? this.transaction(fn) : fn();
   }
 
+  /** Writes of several statements run in one transaction (the one under way, or their own), so that all or none are written. */
+  private inOne(statements: number, fn: () => Promise<void>): Promise<void> {
+    return statements > 1 ? this.transaction(fn) : this.write(fn);
+  }
+
   afterCommit(fn: () => void): void {
     const scope = this.scope.getStore();
     if (scope?.open) scope.committed.push(fn);
@@ -284,6 +316,12 @@ export abstract class KyselyStore implements Store {
     this.forgetParticipants();
     const scope = this.scope.getStore();
     if (scope?.open) scope.participantsWritten = true;
+  }
+
+  forgetParticipant(name: string): void {
+    // Counted as a write: a read of this record under way when the change is heard is not kept.
+    this.participantWrites++;
+    this.participantsByName.delete(name);
   }
 
   /** Empties the participant cache; a read under way when it is emptied is not kept (getParticipant). */
@@ -387,12 +425,24 @@ export abstract class KyselyStore implements Store {
   }
 
   appendAudit(seq: number, text: string): Promise<void> {
-    return this.write(async () => {
-      try {
-        await this.db.insertInto('audit').values({ seq, record: text }).execute();
-      } catch (err) {
-        if (isConstraintViolation(err)) throw new FlError('CONFLICT', `audit record ${seq} exists already`);
-        throw err;
+    return this.appendAuditRecords([{ seq, text }]);
+  }
+
+  appendAuditRecords(records: readonly { seq: number; text: string }[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    const all = batches(records);
+    return this.inOne(all.length, async () => {
+      for (const batch of all) {
+        try {
+          await this.db
+            .insertInto('audit')
+            .values(batch.map(({ seq, text }) => ({ seq, record: text })))
+            .execute();
+        } catch (err) {
+          if (!isConstraintViolation(err)) throw err;
+          const which = batch.length === 1 ? `audit record ${batch[0].seq}` : `one of audit records ${batch[0].seq}..${batch.at(-1)!.seq}`;
+          throw new FlError('CONFLICT', `${which} exists already`);
+        }
       }
     });
   }
@@ -424,13 +474,28 @@ export abstract class KyselyStore implements Store {
   }
 
   retainUpdate(u: RetainedUpdate): Promise<void> {
-    const weights = bytesOf(u.weights);
-    return this.write(async () => {
-      await this.db
-        .insertInto('updates')
-        .values({ job: u.job, round: u.round, participant: u.participant, sha256: u.sha256, weights })
-        .onConflict((oc) => oc.columns(['job', 'round', 'participant', 'sha256']).doUpdateSet({ weights }))
-        .execute();
+    return this.retainUpdates([u]);
+  }
+
+  retainUpdates(updates: readonly RetainedUpdate[]): Promise<void> {
+    // One row per key, the last one: a statement may not update a row twice (PostgreSQL refuses it).
+    const rows = [...new Map(updates.map((u) => [JSON.stringify([u.job, u.round, u.participant, u.sha256]), u])).values()].map((u) => ({
+      job: u.job,
+      round: u.round,
+      participant: u.participant,
+      sha256: u.sha256,
+      weights: bytesOf(u.weights),
+    }));
+    if (rows.length === 0) return Promise.resolve();
+    const all = batches(rows, (row) => row.weights.byteLength);
+    return this.inOne(all.length, async () => {
+      for (const batch of all) {
+        await this.db
+          .insertInto('updates')
+          .values(batch)
+          .onConflict((oc) => oc.columns(['job', 'round', 'participant', 'sha256']).doUpdateSet({ weights: (eb) => eb.ref('excluded.weights') }))
+          .execute();
+      }
     });
   }
 

@@ -292,6 +292,25 @@ describe.each([sqlite(), postgres()])('the store on $name', (backend) => {
     expect(await store.getRetainedUpdate('j1', 2, 'a', 's')).toEqual(new Uint8Array([5]));
   });
 
+  it('retains many updates in batches, as one by one: the last of a repeated key wins', async () => {
+    const update = (i: number, byte: number) => ({ job: 'j1', round: 1, participant: `p${i}`, sha256: 's', weights: new Uint8Array([byte, i & 255]) });
+    const many = Array.from({ length: 1201 }, (_, i) => update(i, 1));
+    await store.retainUpdates([...many, update(7, 2)]);
+    expect(await store.getRetainedUpdate('j1', 1, 'p1200', 's')).toEqual(new Uint8Array([1, 1200 & 255]));
+    expect(await store.getRetainedUpdate('j1', 1, 'p7', 's')).toEqual(new Uint8Array([2, 7]));
+    await store.retainUpdates([update(8, 3)]);
+    expect(await store.getRetainedUpdate('j1', 1, 'p8', 's')).toEqual(new Uint8Array([3, 8]));
+  });
+
+  it('appends audit records in batches, all or none: a seq taken in the last batch leaves none of the others', async () => {
+    await store.appendAudit(1300, record(1300));
+    const batch = Array.from({ length: 1300 }, (_, i) => ({ seq: i + 1, text: record(i + 1) }));
+    await expect(store.appendAuditRecords(batch)).rejects.toMatchObject({ code: 'CONFLICT', message: 'one of audit records 1001..1300 exists already' });
+    expect((await toArray(store.auditRecords())).map((r) => r.seq)).toEqual([1300]);
+    await store.appendAuditRecords(batch.slice(0, 1299));
+    expect((await toArray(store.auditRecords())).map((r) => r.text)).toEqual([...batch.map((r) => r.text)]);
+  });
+
   it('appends audit records in order, refuses a seq taken, and reads them after a seq, page by page', async () => {
     expect(await store.auditHead()).toBeUndefined();
     await store.transaction(async () => {

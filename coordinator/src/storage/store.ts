@@ -177,6 +177,13 @@ export interface AuditRepository {
    */
   appendAudit(seq: number, text: string): Promise<void>;
   /**
+   * Appends records in order, as appendAudit does one by one, in a few multi-row
+   * statements: a round's thousands of update records cost one round trip per
+   * batch, not one each. All or none are written; a seq taken already is refused
+   * with CONFLICT.
+   */
+  appendAuditRecords(records: readonly { seq: number; text: string }[]): Promise<void>;
+  /**
    * The last record's seq and hash; undefined for an empty log. Inside a
    * transaction it also makes the transaction the log's only writer until it
    * ends (a lock on PostgreSQL; SQLite has one writer anyway), so that the record
@@ -186,6 +193,8 @@ export interface AuditRepository {
   /** records with seq > after, in order, as stored; read page by page */
   auditRecords(after?: number, limit?: number): AsyncIterable<{ seq: number; text: string }>;
   retainUpdate(update: RetainedUpdate): Promise<void>;
+  /** Retains updates as retainUpdate does each, in a few multi-row statements; the last of a repeated key wins. */
+  retainUpdates(updates: readonly RetainedUpdate[]): Promise<void>;
   getRetainedUpdate(job: string, round: number, participant: string, sha256: string): Promise<Uint8Array | undefined>;
   /** Deletes the retained updates of a job's rounds up to and including `throughRound`. */
   pruneUpdates(job: string, throughRound: number): Promise<void>;
@@ -240,6 +249,12 @@ export interface Store extends ParticipantRepository, JobRepository, UserReposit
    * back), outside its async context. For telling others of a change.
    */
   afterCommit(fn: () => void): void;
+  /**
+   * Forgets what this process may have cached of a participant's record, whose
+   * status changed elsewhere (another replica sharing the database), so that the
+   * next read sees the change.
+   */
+  forgetParticipant(name: string): void;
   close(): Promise<void>;
   /** false once closed */
   readonly isOpen: boolean;
