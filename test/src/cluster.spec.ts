@@ -9,13 +9,12 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import Redis from 'ioredis';
-import { Client } from 'pg';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import { io, type Socket } from 'socket.io-client';
 import type { RunningCoordinator } from '@fl/coordinator';
 import { generateKeyPair, type AuditLiveEvent, type ErrorBody, type KeyPair } from '@fl/shared';
 import { connectRaw, handshakeAuth } from './raw-client';
-import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AdminApi, DATA_DIR, eventually, featuresOf, query, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 
 jest.setTimeout(60_000);
 
@@ -198,18 +197,9 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
   let b: RunningCoordinator;
   const sockets: Socket[] = [];
 
-  async function admin(statement: string): Promise<void> {
-    const client = new Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  }
 
   beforeAll(async () => {
-    await admin(`CREATE DATABASE ${database}`);
+    await query(POSTGRES_URL, `CREATE DATABASE ${database}`);
     const url = new URL(POSTGRES_URL);
     url.pathname = `/${database}`;
     const options = { redisUrl: REDIS_URL, redisPrefix: prefix, databaseUrl: url.toString() };
@@ -222,7 +212,7 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
     sockets.forEach((s) => s.close());
     await Promise.all([a?.close(), b?.close()]);
     await removeKeys(prefix);
-    await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await query(POSTGRES_URL, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   });
 
   it('knows on one, at once, that a participant it had read as approved was revoked on the other', async () => {

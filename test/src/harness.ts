@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
+import { Client } from 'pg';
 import { SqliteStore, startCoordinator, STORE_FILE, verifyStore, type Clock, type CoordinatorConfigInput, type RunningCoordinator } from '@fl/coordinator';
 import {
   encodeKey,
@@ -28,6 +29,17 @@ import { shuffle } from './sim/partition';
 
 export const DATA_DIR = path.resolve(__dirname, '..', '..', 'data');
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** One statement on a connection of its own (PostgreSQL): creating and dropping a test's database, reading or changing its rows. */
+export async function query<R extends Record<string, unknown>>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
 
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `fl-${prefix}-`));

@@ -10,9 +10,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { Client } from 'pg';
 import type { JobRecord, RoundRecord } from '@fl/coordinator';
-import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, tempDir } from './harness';
+import { AdminApi, DATA_DIR, eventually, featuresOf, query, splitCsv, tempDir } from './harness';
 import { COORDINATOR_CLI, startCoordinatorProcess, startRegisteredAgents, type Running } from './processes';
 
 jest.setTimeout(300_000);
@@ -20,15 +19,6 @@ jest.setTimeout(300_000);
 const ADMIN_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
 
-async function sql(url: string, statement: string): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Runs an operator command with `input` on its standard input; its exit code and output. */
 function operator(args: string[], input = ''): Promise<{ code: number | null; output: string }> {
@@ -59,7 +49,7 @@ describe('a job on PostgreSQL, verified by the audit', () => {
   let jobId: string;
 
   beforeAll(async () => {
-    await sql(ADMIN_URL, `CREATE DATABASE ${database}`);
+    await query(ADMIN_URL, `CREATE DATABASE ${database}`);
     coordinator = await startCoordinatorProcess(['--data-dir', dataDir, '--database-url', url, '--admin-token', token]);
     processes.push(coordinator);
     api = new AdminApi(coordinator.url, token);
@@ -80,20 +70,17 @@ describe('a job on PostgreSQL, verified by the audit', () => {
 
   afterAll(async () => {
     for (const p of processes) p.child.kill('SIGKILL');
-    await sql(ADMIN_URL, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await query(ADMIN_URL, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   });
 
   it('completes the job with its rounds in PostgreSQL, and no SQLite file beside the key', async () => {
     expect((await api.request<JobRecord>('GET', `/api/jobs/${jobId}`)).body).toMatchObject({ status: 'completed', round: 3 });
     const rounds = (await api.request<RoundRecord[]>('GET', `/api/jobs/${jobId}/rounds`)).body;
     expect(rounds.map((r) => r.round)).toEqual([1, 2, 3]);
-    const client = new Client({ connectionString: url });
-    await client.connect();
-    const stored = await client.query<{ round: number }>('SELECT round FROM rounds WHERE job = $1 ORDER BY round', [jobId]);
-    const migrations = await client.query<{ name: string }>('SELECT name FROM kysely_migration ORDER BY name');
-    await client.end();
-    expect(stored.rows.map((r) => r.round)).toEqual([1, 2, 3]);
-    expect(migrations.rows.map((r) => r.name)).toEqual(['0001_initial', '0002_job_leadership']);
+    const stored = await query<{ round: number }>(url, 'SELECT round FROM rounds WHERE job = $1 ORDER BY round', [jobId]);
+    const migrations = await query<{ name: string }>(url, 'SELECT name FROM kysely_migration ORDER BY name');
+    expect(stored.map((r) => r.round)).toEqual([1, 2, 3]);
+    expect(migrations.map((r) => r.name)).toEqual(['0001_initial', '0002_job_leadership']);
     expect(fs.existsSync(path.join(dataDir, 'coordinator.sqlite'))).toBe(false);
     expect(coordinator.output()).toContain(`postgres://postgres:***@127.0.0.1:5432/${database}`);
   });
@@ -121,7 +108,7 @@ describe('a job on PostgreSQL, verified by the audit', () => {
   });
 
   it('fails audit verify naming the row when a stored model changes in PostgreSQL', async () => {
-    await sql(url, `UPDATE models SET weights = overlay(weights placing '\\x01'::bytea from 5 for 1) WHERE job = '${jobId}' AND round = 2`);
+    await query(url, `UPDATE models SET weights = overlay(weights placing '\\x01'::bytea from 5 for 1) WHERE job = '${jobId}' AND round = 2`);
     const { code, output } = await operator(['audit', 'verify', '--data-dir', dataDir, '--database-url', url]);
     expect(code).toBe(1);
     expect(output).toContain(`FAILED: global model of round 2 of job ${jobId} (table models of postgres://postgres:***@127.0.0.1:5432/${database})`);

@@ -18,9 +18,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import Redis from 'ioredis';
-import { Client } from 'pg';
 import type { JobRecord } from '@fl/coordinator';
-import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, tempDir } from './harness';
+import { AdminApi, DATA_DIR, eventually, featuresOf, query, splitCsv, tempDir } from './harness';
 import { COORDINATOR_CLI, runToEnd, startCoordinatorProcess, startRegisteredAgents, type Running } from './processes';
 
 jest.setTimeout(600_000);
@@ -78,16 +77,6 @@ class Balancer {
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     await new Promise((resolve) => this.server.close(resolve));
-  }
-}
-
-async function query<R extends Record<string, unknown>>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
   }
 }
 
