@@ -12,7 +12,6 @@
  * participant is welcomed, and exits when its connections drop.
  */
 import * as fs from 'node:fs';
-import * as v8 from 'node:v8';
 import { io, type Socket } from 'socket.io-client';
 import { SecureParty, UnmaskedWebSocket, type SecureReplyMessage } from '@fl/participant-agent';
 import {
@@ -290,8 +289,6 @@ function fail(why: string): never {
 }
 
 function main(configFile: string): void {
-  // The heap setting fl-agent makes at start.
-  v8.setFlagsFromString('--heap-growing-percent=300');
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as LightAgentConfig;
   const coordinatorKey = decodePublicKey(config.coordinatorKey);
   if (!coordinatorKey) fail('the coordinator key is not a base64 Ed25519 public key');

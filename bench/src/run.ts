@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as v8 from 'node:v8';
+import { limitHeapGrowth } from '@fl/coordinator/dist/heap';
 import { selectBackend } from '@fl/participant-agent';
 import { ingestBench } from './ingest';
 import { aggregateBench, trainBench, verifyBench } from './micro';
@@ -138,8 +138,8 @@ async function worker(id: string): Promise<void> {
   if (!bench) throw new Error(`no benchmark ${id}`);
   // Exit on a signal rather than die of it, so that 'exit' handlers stop the agents this worker started.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
-  // The heap setting fl-coordinator makes at start: this process runs the coordinator.
-  v8.setFlagsFromString('--heap-growing-percent=300');
+  // This process runs the coordinator, so it makes fl-coordinator's heap setting.
+  limitHeapGrowth();
   const figures = await bench.run();
   process.stdout.write(RESULT_MARK + JSON.stringify(figures) + '\n');
   // Socket.IO clients, timers or the TF.js runtime may hold the loop open.

@@ -5,10 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as v8 from 'node:v8';
 import { EXIT, UsageError } from '@fl/shared';
 import { configHelp, loadConfig } from './config/config';
 import { describeTls, startCoordinator } from './coordinator';
+import { limitHeapGrowth } from './heap';
 import { OPERATOR_HELP, OperatorError, runOperatorCommand } from './operator';
 
 async function main(argv: string[]): Promise<void> {
@@ -26,9 +26,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig(argv, process.env);
-  // Models of megabytes come and go every round outside the heap, and V8 counts them against the heap's limit:
-  // letting it grow to 4x what the last full collection kept spares a full collection about every round.
-  if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) v8.setFlagsFromString('--heap-growing-percent=300');
+  limitHeapGrowth();
   const coordinator = await startCoordinator(config);
   process.stdout.write(
     `fl-coordinator on ${coordinator.url}\n` +

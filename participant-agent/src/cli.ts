@@ -7,7 +7,6 @@
 import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as v8 from 'node:v8';
 import {
   choiceFlag,
   commandHelp,
@@ -357,9 +356,6 @@ async function main(argv: string[]): Promise<void> {
   const stop = () => participant.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  // Models of megabytes come and go every round outside the heap, and V8 counts them against the heap's limit:
-  // letting it grow to 4x what the last full collection kept spares a full collection about every round.
-  if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) v8.setFlagsFromString('--heap-growing-percent=300');
   await participant.start();
 }
 
