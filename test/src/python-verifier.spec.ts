@@ -86,7 +86,7 @@ describe('the independent Python verifier', () => {
     dropping.on('secagg', ({ round, step, ack }: { round: number; step: string; ack: { ok: boolean } }) => {
       if (round === 1 && step === 'share' && ack.ok) dropping.stop();
     });
-    jobs.secure = (await api.createJob({ ...base, ...declaredFeatures(dataFile, 'diagnosis'), rounds: 1, secureAggregation: { neighbours: 4, threshold: 3 } })).id;
+    jobs.secure = (await api.createJob({ ...base, ...declaredFeatures(dataFile, 'diagnosis'), rounds: 1, minParticipants: 4, secureAggregation: { neighbours: 4, threshold: 3 } })).id;
     await coordinator.engine.whenFinished(jobs.secure);
     agents.forEach((a) => a.stop());
     await coordinator.close();

@@ -34,7 +34,8 @@ const base = {
   // The secure jobs' statistics are summed over declared bounds and classes; the plain job's are the same columns'.
   ...declaredFeatures(file, 'diagnosis'),
   target: 'diagnosis',
-  minParticipants: 3,
+  // t = 3 needs rounds of at least 4: each party's shares go to at most the n − 1 others
+  minParticipants: 4,
   evaluateEvery: 0,
   strategy: { name: 'fedavg' },
 };

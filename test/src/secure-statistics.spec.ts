@@ -35,7 +35,8 @@ const categorical = ['Home', 'Marital', 'Records', 'Job'];
 const declared = declaredFeatures(file, 'Status', categorical);
 const base = { model: 'logistic', target: 'Status', minParticipants: 3, evaluateEvery: 0, rounds: 2, strategy: { name: 'fedavg' } };
 const plainSpec = { ...base, features: featuresOf(file, 'Status', categorical) };
-const secureSpec = { ...base, ...declared, secureAggregation: { range: 4, neighbours: 4, threshold: 3 } };
+// t = 3 needs rounds of at least 4: each party's shares go to at most the n − 1 others
+const secureSpec = { ...base, ...declared, minParticipants: 4, secureAggregation: { range: 4, neighbours: 4, threshold: 3 } };
 const GATHERED = ['Home', 'Marital'];
 const gatheredSpec = {
   ...secureSpec,
@@ -57,6 +58,7 @@ describe('secure statistics in a running federation', () => {
   let expected: string[][] = [];
   const logs: string[] = [];
   let refusal: { status: number; body: unknown };
+  let thresholdRefusal: { status: number; body: unknown };
   /** round 0 steps site-4 answered in the dropout job before it went away */
   const dropperSteps: string[] = [];
 
@@ -72,7 +74,8 @@ describe('secure statistics in a running federation', () => {
       return job.id;
     };
     try {
-      refusal = await api.request('POST', '/api/jobs', { ...plainSpec, secureAggregation: secureSpec.secureAggregation });
+      refusal = await api.request('POST', '/api/jobs', { ...plainSpec, minParticipants: 4, secureAggregation: secureSpec.secureAggregation });
+      thresholdRefusal = await api.request('POST', '/api/jobs', { ...secureSpec, minParticipants: 3 });
       jobs.plain = await run(plainSpec);
       jobs.secure = await run(secureSpec);
       // site-4 goes away once it has shared its keys in the statistics phase: the others' shares remove its masks.
@@ -104,7 +107,7 @@ describe('secure statistics in a running federation', () => {
       const stray = site1[1].split(',').map((v, i) => (i === status ? 'maybe' : v)).join(',');
       fs.writeFileSync(split.parties[1], [...site1, stray].join('\n') + '\n');
       // Four sites are online: with one out, each keeps two live neighbours, so the threshold is two.
-      jobs.declined = await run({ ...secureSpec, secureAggregation: { ...secureSpec.secureAggregation, threshold: 2 } });
+      jobs.declined = await run({ ...secureSpec, minParticipants: 3, secureAggregation: { ...secureSpec.secureAggregation, threshold: 2 } });
     } finally {
       agents.forEach((a) => a.stop());
       await coordinator.close();
@@ -121,6 +124,16 @@ describe('secure statistics in a running federation', () => {
       error: {
         code: 'VALIDATION_FAILED',
         message: 'features.0.bounds: secure aggregation sums the statistics as fixed-point numbers: declare bounds [min, max] for the numeric feature Seniority',
+      },
+    });
+  });
+
+  it('refuses a secure job whose threshold a round of minParticipants cannot reach, naming the numbers', () => {
+    expect(thresholdRefusal.status).toBe(400);
+    expect(thresholdRefusal.body).toEqual({
+      error: {
+        code: 'VALIDATION_FAILED',
+        message: "secureAggregation.threshold: a threshold of 3 needs at least 4 parties a round, each party's shares going to at most the n − 1 others; minParticipants is 3: raise it to 4 or lower the threshold",
       },
     });
   });

@@ -804,9 +804,10 @@ export class JobRun {
     };
   }
 
-  /** A secure round that gave no sum (a step short of the minimum, or a pause or stop): the attempt count to go on from. */
+  /** A secure round that gave no sum (a step short of the minimum, a threshold out of reach, or a pause or stop): the attempt count to go on from. */
   private async secureShort(outcome: Exclude<SecureOutcome, { kind: 'restart' }>, what: string, attempt: number): Promise<number> {
-    if (outcome.kind === 'short' && outcome.reason) this.deps.log('warn', `job ${this.job.id} ${outcome.what}: ${outcome.reason}`);
+    // A reason names the code that failed the round, which a count of replies would hide.
+    if (outcome.kind === 'short' && outcome.reason) return await this.retryOrPause(`${outcome.what} failed: ${outcome.reason}`, attempt);
     return await this.belowMinimum(outcome.kind === 'short' ? outcome.what : what, attempt, outcome.collection as ReplyCollection<unknown>);
   }
 

@@ -112,6 +112,10 @@ export const JobSpecSchema = z
         const t = thresholdOf(spec.secureAggregation, neighbours + 1);
         const message = `a threshold of ${t} with ${neighbours} neighbours leaves no room for a dropout: any party that drops fails the round; use a threshold below the neighbour count (at least 4 neighbours)`;
         ctx.addIssue({ code: 'custom', path: ['secureAggregation', threshold === undefined ? 'neighbours' : 'threshold'], message });
+      } else if (threshold !== undefined && threshold > spec.minParticipants - 1) {
+        // A round of n parties gives each at most n − 1 neighbours to hold its shares: a smaller round could never unmask.
+        const message = `a threshold of ${threshold} needs at least ${threshold + 1} parties a round, each party's shares going to at most the n − 1 others; minParticipants is ${spec.minParticipants}: raise it to ${threshold + 1} or lower the threshold`;
+        ctx.addIssue({ code: 'custom', path: ['secureAggregation', 'threshold'], message });
       }
       for (const { path, message } of secureStatisticsRefusals(spec)) ctx.addIssue({ code: 'custom', path, message });
       if (spec.minParticipants < 3) {

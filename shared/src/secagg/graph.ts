@@ -27,3 +27,21 @@ export function neighbourGraph(parties: readonly string[], k: number): Map<strin
 
 /** The sign a party puts on the pairwise mask it shares with `other`: + for the smaller id, − for the larger, so each pair cancels. */
 export const maskSign = (self: string, other: string): 1 | -1 => (self < other ? 1 : -1);
+
+/** The parties of `live` with fewer than t neighbours in `live`: too few to hold their shares, or to give them theirs. */
+export function shortOfNeighbours(graph: ReadonlyMap<string, readonly string[]>, live: ReadonlySet<string>, threshold: number): string[] {
+  return [...live].filter((p) => (graph.get(p) ?? []).filter((q) => live.has(q)).length < threshold);
+}
+
+/**
+ * The parties of `live` that can share their secrets: each keeps at least t
+ * neighbours in the set once those that cannot are left out, which may leave
+ * their neighbours short in turn.
+ */
+export function sharingParties(graph: ReadonlyMap<string, readonly string[]>, live: Iterable<string>, threshold: number): Set<string> {
+  const kept = new Set(live);
+  for (let short = shortOfNeighbours(graph, kept, threshold); short.length > 0; short = shortOfNeighbours(graph, kept, threshold)) {
+    for (const p of short) kept.delete(p);
+  }
+  return kept;
+}

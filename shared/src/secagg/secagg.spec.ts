@@ -185,8 +185,8 @@ describe('strategies under secure aggregation', () => {
 });
 
 describe('a secure job’s neighbours and threshold', () => {
-  const job = (secureAggregation: Record<string, unknown>) =>
-    JobSpecSchema.safeParse({ model: 'logistic', features: [{ name: 'x', type: 'numeric', bounds: [0, 1] }], target: 'y', classes: ['n', 'y'], minParticipants: 3, secureAggregation });
+  const job = (secureAggregation: Record<string, unknown>, minParticipants = 3) =>
+    JobSpecSchema.safeParse({ model: 'logistic', features: [{ name: 'x', type: 'numeric', bounds: [0, 1] }], target: 'y', classes: ['n', 'y'], minParticipants, secureAggregation });
 
   it('refuses a threshold equal to the neighbour count, which fails the round at any dropout', () => {
     // Execute: a 2-neighbour ring (its threshold is 2 whether given or not), and t = k = 4
@@ -200,12 +200,41 @@ describe('a secure job’s neighbours and threshold', () => {
   });
 
   it('accepts a threshold below the neighbour count, which survives a neighbour dropping', async () => {
-    expect(job({ neighbours: 4, threshold: 3 }).success).toBe(true);
+    expect(job({ neighbours: 4, threshold: 3 }, 4).success).toBe(true);
     expect(job({ neighbours: 4 }).success).toBe(true);
     // what the rule protects: with t = 3 of k = 4 a party that drops after sharing is recovered
     const { map } = parties(6, 10);
     const { sum } = await runLocalRound({ job: 'j', round: 1, neighbours: 4, threshold: 3, parties: map, drop: { afterSharing: ['p02'] } });
     expect(Array.from(sum)).toEqual(Array.from(plainSum(map, ['p00', 'p01', 'p03', 'p04', 'p05'])));
+  });
+
+  it('refuses a threshold that a round of minParticipants cannot reach, naming the parties it needs', async () => {
+    // Execute: t = 6 of k = 8; a round of 3 to 6 parties gives each 2 to 5 neighbours to hold its shares
+    const three = job({ neighbours: 8, threshold: 6 }, 3).error?.issues ?? [];
+    const six = job({ neighbours: 8, threshold: 6 }, 6).error?.issues ?? [];
+    // Assert
+    expect(three).toEqual([
+      expect.objectContaining({
+        path: ['secureAggregation', 'threshold'],
+        message: "a threshold of 6 needs at least 7 parties a round, each party's shares going to at most the n − 1 others; minParticipants is 3: raise it to 7 or lower the threshold",
+      }),
+    ]);
+    expect(six).toEqual([expect.objectContaining({ path: ['secureAggregation', 'threshold'], message: expect.stringMatching(/needs at least 7 parties a round.*minParticipants is 6/) })]);
+    // what the rule prevents: a round of 6 never gets past key sharing
+    const { map } = parties(6, 4);
+    await expectCode(runLocalRound({ job: 'j', round: 1, neighbours: 8, threshold: 6, parties: map }), 'SECAGG_TOO_FEW_NEIGHBOURS');
+  });
+
+  it('accepts minParticipants one above the threshold, whose larger rounds survive a dropout, and a default threshold with any minParticipants', async () => {
+    expect(job({ neighbours: 8, threshold: 6 }, 7).success).toBe(true);
+    // the default threshold follows the round: ⌊min(k, n − 1)/2⌋ + 1, never above n − 1
+    expect(job({ neighbours: 8 }, 3).success).toBe(true);
+    // a round of 7 unmasks with each party's 6 others; a round of 8 survives one dropping after sharing
+    const seven = parties(7, 4);
+    expect(Array.from((await runLocalRound({ job: 'j', round: 1, neighbours: 8, threshold: 6, parties: seven.map })).sum)).toEqual(Array.from(plainSum(seven.map, [...seven.map.keys()])));
+    const eight = parties(8, 4);
+    const { sum } = await runLocalRound({ job: 'j', round: 1, neighbours: 8, threshold: 6, parties: eight.map, drop: { afterSharing: ['p05'] } });
+    expect(Array.from(sum)).toEqual(Array.from(plainSum(eight.map, [...eight.map.keys()].filter((id) => id !== 'p05'))));
   });
 });
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 export const SecureAggregationSpecSchema = z.strictObject({
   /** k: each party masks with, and shares its secrets among, this many others (all others when fewer); even */
   neighbours: z.number().int().min(2).max(254).multipleOf(2).default(8),
-  /** t: the shares that rebuild a secret; each party must keep this many live neighbours; default k/2 + 1 */
+  /** t: the shares that rebuild a secret; each party must keep this many live neighbours; below k and at most minParticipants − 1; default k/2 + 1 */
   threshold: z.number().int().min(2).max(254).optional(),
   /** R: each coordinate of an update (its difference from the global model) is clipped to [−R, R] */
   range: z.number().positive().max(1e6).default(1),

@@ -17,6 +17,8 @@ import {
   removeMasks,
   SecAggError,
   sha256Hex,
+  sharingParties,
+  shortOfNeighbours,
   thresholdOf,
   verifyAdvertisement,
   type Ack,
@@ -116,7 +118,12 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   }, { event: 'secagg-request', messageFor: () => advertise });
   if (!advertised) return { kind: 'restart' };
   if (!enough(advertised.replies.size)) return { kind: 'short', collection: advertised, what: `round ${round} (key advertisement)` };
-  const live0 = new Set(advertised.replies.keys());
+  // A party with fewer than t live neighbours would refuse to share its secrets: it is left out, not waited for.
+  const live0 = sharingParties(graph, advertised.replies.keys(), threshold);
+  if (!enough(live0.size)) {
+    const reason = `SECAGG_TOO_FEW_NEIGHBOURS: ${live0.size} of the ${advertised.replies.size} parties that advertised keys keep at least ${threshold} (the threshold) live neighbours, below the minimum of ${spec.minParticipants}`;
+    return { kind: 'short', collection: advertised, what: `round ${round} (key advertisement)`, reason };
+  }
 
   // 2. share keys: each party gets its live neighbours' keys
   const shares = new Map<string, EncryptedShare[]>(participants.map((p) => [p, []]));
@@ -147,6 +154,12 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   if (!shared) return { kind: 'restart' };
   if (!enough(shared.replies.size)) return { kind: 'short', collection: shared, what: `round ${round} (key sharing)` };
   const sharers = new Set(shared.replies.keys());
+  // A sharer whose shares reached fewer than t other sharers can have its masks removed by no one: the round is over before anyone trains.
+  const stranded = shortOfNeighbours(graph, sharers, threshold);
+  if (stranded.length > 0) {
+    const reason = `SECAGG_THRESHOLD: ${stranded.join(', ')} shared keys with fewer than the threshold of ${threshold} parties that shared theirs, so the round could not unmask`;
+    return { kind: 'short', collection: shared, what: `round ${round} (key sharing)`, reason };
+  }
   for (const [source, sent] of sharedBy) if (sharers.has(source)) for (const s of sent) if (sharers.has(s.destination)) shares.get(s.destination)!.push(s);
 
   // 3. train, and send the masked input
