@@ -160,11 +160,13 @@ export class RoundEngine {
     );
   }
 
-  /** A message an agent connected to another replica sent, for a job this one runs; null when it does not run it. */
-  async relayed(participant: string, event: AgentEvent, body: unknown): Promise<Ack | null> {
-    const job = (body as { header?: { job?: unknown } } | null)?.header?.job;
-    // Checked before the message is: receive() reaches the run without waiting, so it cannot send the message back.
-    if (typeof job !== 'string' || !this.runs.has(job)) return null;
+  /** Whether this replica runs the job now: a message relayed for another job is not this replica's to read. */
+  leads(job: string): boolean {
+    return this.runs.has(job);
+  }
+
+  /** A message an agent connected to another replica sent, for a job this one runs (the relay asked leads() first). */
+  async relayed(participant: string, event: AgentEvent, body: unknown): Promise<Ack> {
     const submit = { statistics: this.submitStatistics, update: this.submitUpdate, evaluation: this.submitEvaluation, failure: this.submitFailure, secagg: this.submitSecAgg }[event];
     return submit.call(this, participant, body);
   }
