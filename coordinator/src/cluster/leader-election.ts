@@ -59,7 +59,11 @@ class Lease implements Leadership {
   }
 }
 
-/** One process leads every job; nothing changes from a coordinator without replicas. */
+/**
+ * One process leads every job; nothing changes from a coordinator without
+ * replicas. It goes with the SQLite store, which checks no epoch: a PostgreSQL
+ * store checks the epochs that only PgLeaderElection writes.
+ */
 export class InProcessLeaderElection implements LeaderElection {
   readonly kind = 'in-process';
 

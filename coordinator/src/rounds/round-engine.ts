@@ -62,7 +62,7 @@ export class RoundEngine {
   /** 'job' events: JobEvent */
   readonly events = new EventEmitter();
   private readonly runs = new Map<string, JobRun>();
-  /** the epoch each run's writes are checked against; none in one process */
+  /** the epoch each run's writes are checked against, where the store checks them (store.fenced) */
   private readonly fences = new Map<string, Fence>();
   private readonly finished = new Map<string, Promise<void>>();
   private readonly leadership: LeaderElection;
@@ -284,15 +284,14 @@ export class RoundEngine {
       .finally(() => this.contending.delete(job.id));
   }
 
-  /** Runs fn with the job's writes checked against this replica's epoch (with replicas; as it is in one process). */
+  /** Runs fn, for a job this replica runs, as its leader: the store checks its writes against the epoch if its replicas share it. */
   private asLeader<T>(job: string, fn: () => Promise<T>): Promise<T> {
-    const fence = this.fences.get(job);
-    return fence ? this.options.store.fenced(fence, fn) : fn();
+    return this.options.store.fenced(this.fences.get(job)!, fn);
   }
 
   private start(job: JobRecord, leadership: Leadership): void {
     const log = this.options.log;
-    if (this.leadership.kind !== 'in-process') this.fences.set(job.id, { job: job.id, epoch: leadership.epoch });
+    this.fences.set(job.id, { job: job.id, epoch: leadership.epoch });
     const run = new JobRun(job, {
       ...this.options,
       notify: (event: JobEvent) => this.events.emit('job', event),
