@@ -23,8 +23,16 @@ export type AgentEvent = 'statistics' | 'update' | 'evaluation' | 'failure' | 's
 export interface RelayedEngine {
   participantOnline(participant: string): void;
   participantOffline(participant: string): void;
-  /** The ack of a message relayed from another replica; null when this replica does not run the message's job. */
-  relayed(participant: string, event: AgentEvent, body: unknown): Promise<Ack | null>;
+  /** Whether this replica runs the job now. */
+  leads(job: string): boolean;
+  /** The ack of a message relayed from another replica, for a job this replica runs. */
+  relayed(participant: string, event: AgentEvent, body: unknown): Promise<Ack>;
+}
+
+/** The job an agent's message names in its header: text, the same in the wire form as decoded. */
+function jobOf(body: unknown): string | undefined {
+  const job = (body as { header?: { job?: unknown } } | null)?.header?.job;
+  return typeof job === 'string' ? job : undefined;
 }
 
 /**
@@ -103,12 +111,15 @@ export class AgentRelay implements AgentChannel {
     );
     namespace.on('fl:provide', (participants: string[], setup: unknown, digest: string) => this.local.provide(participants, fromWire(setup) as SetupMessage, digest));
     namespace.on('fl:messages', (messages: Outgoing['message'][], reply: (acks: (Ack | null)[]) => void) => {
-      const acks = messages.map(([participant, event, body]) =>
-        engine.relayed(participant, event, fromWire(body)).catch((err: unknown) => {
+      const acks = messages.map(([participant, event, body]) => {
+        // Every replica receives every relayed message: only the job's leader decodes its bytes, the others answer null.
+        const job = jobOf(body);
+        if (job === undefined || !engine.leads(job)) return null;
+        return engine.relayed(participant, event, fromWire(body)).catch((err: unknown) => {
           this.onError(err);
           return ackError('INTERNAL', 'an unexpected error; the coordinator logged it');
-        }),
-      );
+        });
+      });
       void Promise.all(acks).then(reply);
     });
     this.local.events.on('presence', ({ name, online, lastSeen }: ParticipantPresence) => namespace.serverSideEmit('fl:presence', this.replica, name, online, lastSeen));

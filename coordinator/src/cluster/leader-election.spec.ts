@@ -1,13 +1,14 @@
 /**
- * Job leadership on the real PostgreSQL at 127.0.0.1:5432 (database `test`):
- * two elections stand for two replicas, each with its own connection, on a
- * table and a lock space of this run's own, dropped at the end.
+ * Job leadership on the real PostgreSQL at 127.0.0.1:5432: two elections stand
+ * for two replicas, each with its own connection, on a database made for the
+ * run, whose epochs' table the store's migrations make, dropped at the end.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { PostgresStore } from '../storage/store.postgres';
 import { assertEpoch, InProcessLeaderElection, LeadershipLost, PgLeaderElection, type Leadership } from './leader-election';
 
-const DATABASE = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
+const ADMIN_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 describe('job leadership in one process', () => {
   it('is always this process, at epoch 1, at once', () => {
@@ -17,30 +18,36 @@ describe('job leadership in one process', () => {
 });
 
 describe('job leadership on PostgreSQL', () => {
-  const table = `fl_test_leadership_${randomBytes(6).toString('hex')}`;
-  const rounds = `${table}_rounds`;
-  const lockSpace = randomInt(1, 2 ** 31 - 1);
-  const elect = (replica: string) => new PgLeaderElection({ connection: DATABASE, table, lockSpace, replica });
-  const admin = new Client(DATABASE);
+  const database = `fl_leadership_${randomBytes(6).toString('hex')}`;
+  const url = Object.assign(new URL(ADMIN_URL), { pathname: `/${database}` }).toString();
+  const elect = (replica: string) => new PgLeaderElection({ connection: url, replica });
+  const server = new Client({ connectionString: ADMIN_URL });
+  const admin = new Client({ connectionString: url });
   const first = elect('replica-1');
   const second = elect('replica-2');
+  /** rounds as a leader commits them, with the epoch it committed them at */
+  const rounds = 'committed_rounds';
 
   beforeAll(async () => {
+    await server.connect();
+    await server.query(`CREATE DATABASE ${database}`);
+    await (await PostgresStore.open(url)).close();
     await admin.connect();
     await admin.query(`CREATE TABLE ${rounds} (job text NOT NULL, round int NOT NULL, epoch bigint NOT NULL, PRIMARY KEY (job, round))`);
   });
 
   afterAll(async () => {
     await Promise.all([first.close(), second.close()]);
-    await admin.query(`DROP TABLE IF EXISTS ${rounds}, ${table}`);
     await admin.end();
+    await server.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await server.end();
   });
 
   /** A round committed as a leader commits it: the epoch checked inside the transaction. */
   async function commitRound(job: string, round: number, epoch: number): Promise<void> {
     await admin.query('BEGIN');
     try {
-      await assertEpoch(admin, job, epoch, table);
+      await assertEpoch(admin, job, epoch);
       await admin.query(`INSERT INTO ${rounds} (job, round, epoch) VALUES ($1, $2, $3)`, [job, round, epoch]);
       await admin.query('COMMIT');
     } catch (err) {
@@ -62,7 +69,7 @@ describe('job leadership on PostgreSQL', () => {
     expect(firstLease).toMatchObject({ job: 'job-1' });
     expect(await second.tryLead('job-1')).toBeNull();
     expect(await second.tryLead('job-2')).toMatchObject({ job: 'job-2', epoch: 1 });
-    const { rows } = await admin.query(`SELECT job, leader FROM ${table} ORDER BY job`);
+    const { rows } = await admin.query('SELECT job, leader FROM job_leadership ORDER BY job');
     expect(rows).toEqual([
       { job: 'job-1', leader: 'replica-1' },
       { job: 'job-2', leader: 'replica-2' },

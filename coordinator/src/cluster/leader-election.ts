@@ -59,7 +59,11 @@ class Lease implements Leadership {
   }
 }
 
-/** One process leads every job; nothing changes from a coordinator without replicas. */
+/**
+ * One process leads every job; nothing changes from a coordinator without
+ * replicas. It goes with the SQLite store, which checks no epoch: a PostgreSQL
+ * store checks the epochs that only PgLeaderElection writes.
+ */
 export class InProcessLeaderElection implements LeaderElection {
   readonly kind = 'in-process';
 
@@ -86,26 +90,21 @@ export interface Queryable {
   query<R extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
 }
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-
 /**
  * The fencing check: call it inside the transaction of every write of a job,
  * before committing. FOR SHARE holds the epoch's row until the transaction
  * ends, so a replica taking the job waits for this commit, and every write
  * after its epoch is in fails here.
  */
-export async function assertEpoch(transaction: Queryable, job: string, epoch: number, table = 'job_leadership'): Promise<void> {
-  if (!IDENTIFIER.test(table)) throw new Error(`not a table name: ${table}`);
-  const { rows } = await transaction.query<{ epoch: string }>(`SELECT epoch FROM ${table} WHERE job = $1 FOR SHARE`, [job]);
+export async function assertEpoch(transaction: Queryable, job: string, epoch: number): Promise<void> {
+  const { rows } = await transaction.query<{ epoch: string }>('SELECT epoch FROM job_leadership WHERE job = $1 FOR SHARE', [job]);
   const current = rows[0] === undefined ? undefined : Number(rows[0].epoch);
   if (current !== epoch) throw new LeadershipLost(job, epoch, current);
 }
 
 export interface PgElectionOptions {
-  /** postgres:// URL, or a pg client configuration */
+  /** postgres:// URL, or a pg client configuration; the store's migrations have made the epochs' table (job_leadership) there */
   connection: string | ClientConfig;
-  /** the table of epochs; one per deployment (tests use their own) */
-  table?: string;
   /** first key of the two-key advisory locks, so that the coordinator's locks cannot meet another application's */
   lockSpace?: number;
   /** who leads, as the epochs' table shows it */
@@ -118,7 +117,6 @@ export const LOCK_SPACE = 0x464c4a4c;
 
 export class PgLeaderElection implements LeaderElection {
   readonly kind = 'postgresql';
-  readonly table: string;
   readonly replica: string;
   private readonly lockSpace: number;
   private client: Client | undefined;
@@ -127,8 +125,6 @@ export class PgLeaderElection implements LeaderElection {
   private closed = false;
 
   constructor(private readonly options: PgElectionOptions) {
-    this.table = options.table ?? 'job_leadership';
-    if (!IDENTIFIER.test(this.table)) throw new Error(`not a table name: ${this.table}`);
     this.lockSpace = options.lockSpace ?? LOCK_SPACE;
     this.replica = options.replica ?? randomUUID();
   }
@@ -161,13 +157,6 @@ export class PgLeaderElection implements LeaderElection {
       client.on('end', () => gone());
       try {
         await client.connect();
-        // The store's migration (0002_job_leadership) makes the coordinator's table; this makes one of another name, as tests
-        // use, with the same columns. Replicas starting together would race to create it; a one-key lock (apart from the
-        // jobs' two-key ones) serialises them.
-        await client.query('BEGIN');
-        await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [this.lockSpace]);
-        await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (job text PRIMARY KEY, epoch bigint NOT NULL, leader text NOT NULL, taken_at bigint NOT NULL)`);
-        await client.query('COMMIT');
       } catch (err) {
         await client.end().catch(() => undefined);
         throw err;
@@ -189,8 +178,8 @@ export class PgLeaderElection implements LeaderElection {
     let epoch: number;
     try {
       const taken = await client.query<{ epoch: string }>(
-        `INSERT INTO ${this.table} (job, epoch, leader, taken_at) VALUES ($1, 1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-         ON CONFLICT (job) DO UPDATE SET epoch = ${this.table}.epoch + 1, leader = EXCLUDED.leader, taken_at = EXCLUDED.taken_at
+        `INSERT INTO job_leadership (job, epoch, leader, taken_at) VALUES ($1, 1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+         ON CONFLICT (job) DO UPDATE SET epoch = job_leadership.epoch + 1, leader = EXCLUDED.leader, taken_at = EXCLUDED.taken_at
          RETURNING epoch`,
         [job, this.replica],
       );

@@ -1,10 +1,11 @@
 /**
- * Two Socket.IO servers sharing the real Redis at 127.0.0.1:6379 through the
+ * Three Socket.IO servers sharing the real Redis at 127.0.0.1:6379 through the
  * coordinator's adapter, each with the agent connections and the relay of a
- * replica, under a prefix of this run's own, removed at the end. What crosses
- * Redis is watched by a client subscribed to every channel of the adapter.
+ * replica (the first leads job-1, the others run no job), under a prefix of
+ * this run's own, removed at the end. What crosses Redis is watched by a
+ * client subscribed to every channel of the adapter.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Redis from 'ioredis';
@@ -39,6 +40,9 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
   /** how the leader's engine answers a relayed message */
   let leaderAnswer: (participant: string, body: unknown) => Promise<Ack> = async () => ackOk;
   let watcher: Redis;
+  /** the jobs the third replica, which runs none, was asked about, and the bodies it was handed */
+  const askedOfBystander: string[] = [];
+  const handedToBystander: unknown[] = [];
   /** the adapter's messages (channel and text), in the order Redis delivered them */
   const seen: { channel: string; text: string }[] = [];
 
@@ -57,6 +61,9 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
       connections.add(socket.data.participant, socket);
       socket.emit('welcome', null as never);
     });
+    // The adapter subscribes as it is made: until Redis counts it, its first request (the relay's fl:who) would miss the answers.
+    const requests = `${prefix}socket.io-request#${AGENT_NAMESPACE}#`;
+    while (((await state.client.pubsub('NUMSUB', requests)) as [string, number])[1] <= replicas.length) await new Promise((resolve) => setTimeout(resolve, 10));
     relay.attach(namespace, engine);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     return { state, rooms, http, server, connections, relay, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
@@ -82,12 +89,29 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     watcher = new Redis(REDIS_URL);
     watcher.on('pmessage', (_pattern, channel: string, text: string) => seen.push({ channel, text }));
     await watcher.psubscribe(`${prefix}*`);
-    const quiet: RelayedEngine = { participantOnline: () => undefined, participantOffline: () => undefined, relayed: async () => null };
+    const quiet: RelayedEngine = {
+      participantOnline: () => undefined,
+      participantOffline: () => undefined,
+      leads: () => false,
+      relayed: () => Promise.reject(new Error('this replica runs no job')),
+    };
     const leader: RelayedEngine = {
       ...quiet,
+      leads: (job) => job === 'job-1',
       relayed: (participant, _event, body) => leaderAnswer(participant, body),
     };
-    replicas.push(await replica(leader), await replica(quiet));
+    const bystander: RelayedEngine = {
+      ...quiet,
+      leads: (job) => {
+        askedOfBystander.push(job);
+        return false;
+      },
+      relayed: (participant, event, body) => {
+        handedToBystander.push(body);
+        return quiet.relayed(participant, event, body);
+      },
+    };
+    for (const engine of [leader, quiet, bystander]) replicas.push(await replica(engine));
   });
 
   afterAll(async () => {
@@ -140,5 +164,30 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     const requests = (await flushed(there)).filter(({ channel, text }) => channel.startsWith(`${prefix}socket.io-request#`) && text.includes('fl:messages'));
     expect(requests).toHaveLength(1);
     expect(bodies.get('site-3')).toEqual({ header: { job: 'job-1' }, weights: Buffer.from([2, 255]) });
+  });
+
+  it("leaves a relayed message undecoded on a replica that does not run its job, while the leader gets it and answers", async () => {
+    const [, there] = replicas;
+    const weights = new Uint8Array(randomBytes(32));
+    const base64 = Buffer.from(weights).toString('base64');
+    let received: unknown;
+    leaderAnswer = async (_participant, body) => {
+      received = body;
+      return ackOk;
+    };
+    askedOfBystander.length = 0;
+    handedToBystander.length = 0;
+    // Every replica in this test runs in this process: each decode of the attachment is a call to Buffer.from with its text.
+    const from = jest.spyOn(Buffer, 'from');
+    try {
+      expect(await there.relay.relay('site-a', 'update', { header: { job: 'job-1' }, weights })).toEqual(ackOk);
+      expect(received).toEqual({ header: { job: 'job-1' }, weights: Buffer.from(weights) });
+      expect(from.mock.calls.filter((args: unknown[]) => args[0] === base64 && args[1] === 'base64')).toHaveLength(1);
+    } finally {
+      from.mockRestore();
+    }
+    // The third replica saw the message (asked about its job) and answered null without decoding it.
+    expect(askedOfBystander).toEqual(['job-1']);
+    expect(handedToBystander).toEqual([]);
   });
 });

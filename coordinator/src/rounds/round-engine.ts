@@ -62,7 +62,7 @@ export class RoundEngine {
   /** 'job' events: JobEvent */
   readonly events = new EventEmitter();
   private readonly runs = new Map<string, JobRun>();
-  /** the epoch each run's writes are checked against; none in one process */
+  /** the epoch each run's writes are checked against, where the store checks them (store.fenced) */
   private readonly fences = new Map<string, Fence>();
   private readonly finished = new Map<string, Promise<void>>();
   private readonly leadership: LeaderElection;
@@ -160,11 +160,13 @@ export class RoundEngine {
     );
   }
 
-  /** A message an agent connected to another replica sent, for a job this one runs; null when it does not run it. */
-  async relayed(participant: string, event: AgentEvent, body: unknown): Promise<Ack | null> {
-    const job = (body as { header?: { job?: unknown } } | null)?.header?.job;
-    // Checked before the message is: receive() reaches the run without waiting, so it cannot send the message back.
-    if (typeof job !== 'string' || !this.runs.has(job)) return null;
+  /** Whether this replica runs the job now: a message relayed for another job is not this replica's to read. */
+  leads(job: string): boolean {
+    return this.runs.has(job);
+  }
+
+  /** A message an agent connected to another replica sent, for a job this one runs (the relay asked leads() first). */
+  async relayed(participant: string, event: AgentEvent, body: unknown): Promise<Ack> {
     const submit = { statistics: this.submitStatistics, update: this.submitUpdate, evaluation: this.submitEvaluation, failure: this.submitFailure, secagg: this.submitSecAgg }[event];
     return submit.call(this, participant, body);
   }
@@ -282,15 +284,14 @@ export class RoundEngine {
       .finally(() => this.contending.delete(job.id));
   }
 
-  /** Runs fn with the job's writes checked against this replica's epoch (with replicas; as it is in one process). */
+  /** Runs fn, for a job this replica runs, as its leader: the store checks its writes against the epoch if its replicas share it. */
   private asLeader<T>(job: string, fn: () => Promise<T>): Promise<T> {
-    const fence = this.fences.get(job);
-    return fence ? this.options.store.fenced(fence, fn) : fn();
+    return this.options.store.fenced(this.fences.get(job)!, fn);
   }
 
   private start(job: JobRecord, leadership: Leadership): void {
     const log = this.options.log;
-    if (this.leadership.kind !== 'in-process') this.fences.set(job.id, { job: job.id, epoch: leadership.epoch });
+    this.fences.set(job.id, { job: job.id, epoch: leadership.epoch });
     const run = new JobRun(job, {
       ...this.options,
       notify: (event: JobEvent) => this.events.emit('job', event),

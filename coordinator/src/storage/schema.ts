@@ -259,30 +259,19 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
-    // Written by the leader election on PostgreSQL (cluster/leader-election.ts); on SQLite, one process, it stays
-    // empty but exists, so that both schemas are the same.
+    // The epochs' one definition, written by the leader election on PostgreSQL (cluster/leader-election.ts); on SQLite,
+    // one process, it stays empty but exists, so that both schemas are the same.
     '0002_job_leadership': {
       async up(db) {
-        await sql.raw(`CREATE TABLE IF NOT EXISTS job_leadership (
+        await sql.raw(`CREATE TABLE job_leadership (
           job TEXT PRIMARY KEY,
           epoch BIGINT NOT NULL,
           leader TEXT NOT NULL,
           taken_at ${time} NOT NULL
         )`).execute(db);
-        // The election made it before this migration existed, with a timestamp: times here are milliseconds.
-        if (dialect === 'postgres' && (await timestampColumn(db, 'job_leadership', 'taken_at'))) {
-          await sql.raw(`ALTER TABLE job_leadership ALTER COLUMN taken_at DROP DEFAULT`).execute(db);
-          await sql.raw(`ALTER TABLE job_leadership ALTER COLUMN taken_at TYPE BIGINT USING (extract(epoch FROM taken_at) * 1000)::bigint`).execute(db);
-        }
       },
     },
   };
-}
-
-async function timestampColumn(db: Kysely<unknown>, table: string, column: string): Promise<boolean> {
-  const { rows } = await sql<{ type: string }>`SELECT data_type AS type FROM information_schema.columns
-    WHERE table_schema = current_schema() AND table_name = ${table} AND column_name = ${column}`.execute(db);
-  return rows[0]?.type.startsWith('timestamp') ?? false;
 }
 
 export const migrationProvider = (dialect: Dialect): MigrationProvider => ({ getMigrations: async () => migrations(dialect) });

@@ -159,7 +159,7 @@ const toModel = (row: ModelsTable): ModelVersion => ({
 
 export abstract class KyselyStore implements Store {
   private readonly scope = new AsyncLocalStorage<Scope>();
-  /** the job whose leader is writing, in the async context of its run (fenced) */
+  /** the job whose leader is writing, in the async context of its run; set only by fenced(), on PostgreSQL */
   private readonly fence = new AsyncLocalStorage<Fence>();
   private open = true;
   /**
@@ -196,9 +196,8 @@ export abstract class KyselyStore implements Store {
     return this.scope.getStore()?.open === true;
   }
 
-  async transaction<T>(fn: () => Promise<T>, options: { snapshot?: boolean; fence?: Fence } = {}): Promise<T> {
-    // SQLite: one process writes the store, which leads every job; nothing to check.
-    const fence = this.dialect === 'postgres' ? (options.fence ?? this.fence.getStore()) : undefined;
+  async transaction<T>(fn: () => Promise<T>, options: { snapshot?: boolean } = {}): Promise<T> {
+    const fence = this.fence.getStore();
     const under = this.scope.getStore();
     if (under?.open) {
       // A nested call joins the transaction under way, which then checks its fence too.
@@ -232,6 +231,7 @@ export abstract class KyselyStore implements Store {
   }
 
   fenced<T>(fence: Fence, fn: () => Promise<T>): Promise<T> {
+    // The one place that decides whether a job's writes are checked: SQLite is written by one process, which leads every job.
     return this.dialect === 'postgres' ? this.fence.run(fence, fn) : fn();
   }
 
@@ -240,7 +240,7 @@ export abstract class KyselyStore implements Store {
    * way, which then checks the leader's epoch before it commits.
    */
   private write<T>(fn: () => Promise<T>): Promise<T> {
-    return this.dialect === 'postgres' && this.fence.getStore() ? this.transaction(fn) : fn();
+    return this.fence.getStore() ? this.transaction(fn) : fn();
   }
 
   /** Writes of several statements run in one transaction (the one under way, or their own), so that all or none are written. */

@@ -233,14 +233,15 @@ export interface Store extends ParticipantRepository, JobRepository, UserReposit
    * under way. `snapshot` makes every read see one moment (repeatable read), for
    * readers of the whole store such as the audit verifier.
    */
-  transaction<T>(fn: () => Promise<T>, options?: { snapshot?: boolean; fence?: Fence }): Promise<T>;
+  transaction<T>(fn: () => Promise<T>, options?: { snapshot?: boolean }): Promise<T>;
   /**
    * Runs fn as the leader of a job (docs/adr/0029-job-leadership-and-epochs.md):
    * every transaction fn starts, and every single write it makes (then wrapped in
    * one), checks inside the transaction, before it commits, that the job's epoch
    * is still the fence's, or is refused with LeadershipLost and leaves nothing.
    * Only on PostgreSQL, where replicas share the store: on SQLite, one process,
-   * it is fn() as it is.
+   * it is fn() as it is. That is decided here alone: the round engine runs all of
+   * a leader's work through it, whichever the election.
    */
   fenced<T>(fence: Fence, fn: () => Promise<T>): Promise<T>;
   /**
