@@ -95,10 +95,15 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
  * after its epoch is in fails here.
  */
 export async function assertEpoch(transaction: Queryable, job: string, epoch: number, table = 'job_leadership'): Promise<void> {
+  const current = await currentEpoch(transaction, job, table);
+  if (current !== epoch) throw new LeadershipLost(job, epoch, current);
+}
+
+/** The job's epoch, read as assertEpoch reads it (FOR SHARE): it stays so until the transaction ends. */
+export async function currentEpoch(transaction: Queryable, job: string, table = 'job_leadership'): Promise<number | undefined> {
   if (!IDENTIFIER.test(table)) throw new Error(`not a table name: ${table}`);
   const { rows } = await transaction.query<{ epoch: string }>(`SELECT epoch FROM ${table} WHERE job = $1 FOR SHARE`, [job]);
-  const current = rows[0] === undefined ? undefined : Number(rows[0].epoch);
-  if (current !== epoch) throw new LeadershipLost(job, epoch, current);
+  return rows[0] === undefined ? undefined : Number(rows[0].epoch);
 }
 
 export interface PgElectionOptions {

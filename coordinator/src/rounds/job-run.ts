@@ -56,7 +56,7 @@ import {
   CENTRAL_NOISE,
   withinBudget,
 } from '@fl/shared';
-import type { AuditLog } from '../audit/audit-log';
+import type { RunAudit } from '../audit/audit-log';
 import { LeadershipLost } from '../cluster/leader-election';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
@@ -75,7 +75,8 @@ export interface JobRunDeps {
   store: Store;
   channel: AgentChannel;
   identity: CoordinatorIdentity;
-  audit: AuditLog;
+  /** the log as this run writes it: what it defers is its own */
+  audit: RunAudit;
   /** which accepted updates are kept for the audit to recompute aggregates */
   retention: UpdateRetention;
   maxRoundAttempts: number;
@@ -227,6 +228,8 @@ export class JobRun {
       }
       const message = (err as Error).message;
       this.deps.log('error', `job ${this.job.id} failed: ${message}`);
+      // What was accepted is recorded whatever becomes of its round (runPhase): its sites hold it as acknowledged.
+      await this.deps.audit.flush().catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its accepted updates: ${failed.message}`));
       await this.setStatus('failed', message).catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its failure: ${failed.message}`));
     }
   }
@@ -432,7 +435,7 @@ export class JobRun {
       if (refused) return refused;
       phase.evaluations.set(participant, { numExamples: header.evaluation.numExamples, metrics: header.evaluation.metrics });
     }
-    // Recorded when the phase closes (AuditLog.defer): the audit log holds every update any global model is made of.
+    // Recorded when the phase closes (RunAudit.defer): the audit log holds every update any global model is made of.
     const { job, round, weightsSha256: sha256, numSamples } = header;
     const retained = this.deps.retention.rounds !== 0 && bytes.byteLength <= this.deps.retention.maxModelBytes;
     // A copy: `bytes` may be a view into the whole received frame, which must not stay in memory until the phase closes.
