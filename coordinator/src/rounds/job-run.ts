@@ -254,26 +254,48 @@ export class JobRun {
     this.resumed?.();
   }
 
-  /** Holds the job: the open phase ends uncommitted and starts again on resume. */
-  async pause(): Promise<void> {
-    if (this.control !== 'run') return;
+  /**
+   * Holds the job: the open phase ends uncommitted and starts again on resume.
+   * `record` (the control's audit record) is written in the transaction of the
+   * status: both or neither; when that fails, the run goes on.
+   */
+  async pause(record: () => Promise<unknown>): Promise<void> {
+    if (this.control !== 'run') return void (await record());
+    const before = this.job;
+    // In memory at once, as setStatus does: the run, ending its phase meanwhile, must not store the status itself.
     this.control = 'pause';
+    this.job = { ...before, status: 'paused', error: null, updatedAt: this.deps.clock.now() };
     if (this.phase) {
       this.phaseCutShort = true;
       this.phase.collection.close('job paused');
     }
     this.wake();
-    await this.setStatus('paused');
+    try {
+      await this.deps.store.transaction(async () => {
+        await record();
+        await this.deps.store.updateJob(this.job.id, { status: 'paused', error: null });
+      });
+    } catch (err) {
+      // Neither was written: the run goes on, and the phase cut short starts again.
+      this.control = 'run';
+      if (this.job.status === 'paused') this.job = { ...this.job, status: before.status, error: before.error };
+      this.resumed?.();
+      throw err;
+    }
+    this.notifyStatus();
   }
 
-  resume(): void {
+  /** Lets a paused job go on, once `record` (the control's audit record) is written. */
+  async resume(record: () => Promise<unknown>): Promise<void> {
+    await record();
     if (this.control !== 'pause') return;
     this.control = 'run';
     this.resumed?.();
   }
 
-  /** Ends the job for good; committed rounds and models stay. */
-  stop(): void {
+  /** Ends the job for good, once `record` (the control's audit record) is written; committed rounds and models stay. */
+  async stop(record: () => Promise<unknown>): Promise<void> {
+    await record();
     this.control = 'stop';
     this.phase?.collection.close('job stopped');
     this.wake();

@@ -447,6 +447,37 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it('writes a pause and its audit record in one transaction: when either fails, neither is stored and the job goes on', async () => {
+    // Prepare: round 1 asked, its updates held
+    const { store, channel, engine } = await setup(['a', 'b']);
+    channel.answerTraining = false;
+    const job = await engine.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 2);
+    const controls = async () => (await audited(store)).filter(({ kind }) => kind === 'job.control').map(({ data }) => (data as { action: string }).action);
+    // Execute: the status write fails, then (asked again) the audit record
+    jest.spyOn(store, 'updateJob').mockRejectedValueOnce(new Error('disk full'));
+    await expect(engine.control(job.id, 'pause', 'user:test')).rejects.toThrow('disk full');
+    // Assert: no record of a pause that did not happen
+    expect(await controls()).toEqual([]);
+    expect((await store.getJob(job.id))!.status).toBe('training');
+    await until(() => channel.held.length === 4);
+    jest.spyOn(store, 'appendAudit').mockRejectedValueOnce(new Error('disk full'));
+    await expect(engine.control(job.id, 'pause', 'user:test')).rejects.toThrow('disk full');
+    expect(await controls()).toEqual([]);
+    expect((await store.getJob(job.id))!.status).toBe('training');
+    // Execute: the round cut short is asked again; a pause that succeeds writes both, and a resume takes the job to its end
+    await until(() => channel.held.length === 6);
+    expect((await engine.control(job.id, 'pause', 'user:test')).status).toBe('paused');
+    expect(await controls()).toEqual(['pause']);
+    channel.answerTraining = true;
+    await engine.control(job.id, 'resume', 'user:test');
+    await engine.whenFinished(job.id);
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(await controls()).toEqual(['pause', 'resume']);
+    expect((await verifyStore(store)).failure).toBeUndefined();
+    await store.close();
+  });
+
   it('runs two jobs at once, each writing the updates it accepted with its own rounds, and the log verifies', async () => {
     const { store, engine } = await setup(['a', 'b']);
     const jobs = await Promise.all([engine.createJob(spec, 'user:test'), engine.createJob({ ...spec, rounds: 2 }, 'user:test')]);

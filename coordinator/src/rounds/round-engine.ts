@@ -210,10 +210,7 @@ export class RoundEngine {
     if (!run) throw new FlError('CONFLICT', `job ${id} is ${job.status}: it cannot ${action}`);
     try {
       // Written as the job's leader: refused, with nothing of it kept, if another replica has taken the job meanwhile.
-      await this.asLeader(id, async () => {
-        await this.options.audit.append('job.control', actor, { job: id, action });
-        await run[action]();
-      });
+      await this.asLeader(id, () => run[action](() => this.options.audit.append('job.control', actor, { job: id, action })));
     } catch (err) {
       if (err instanceof LeadershipLost) throw new FlError('CONFLICT', `job ${id} has passed to another replica: ask again`);
       throw err;
