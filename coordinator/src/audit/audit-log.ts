@@ -33,7 +33,7 @@ interface Deferred {
   at: number;
   /** the update stored with the record (retained for recomputing the aggregate) */
   retain?: RetainedUpdate;
-  /** sealed when deferred, for the place after the record before it (the head then, or the last deferred); with its stored text */
+  /** sealed when deferred, for the place after the record before it (the head then, or its run's last deferred); with its stored text */
   sealed: { record: AuditRecord; text: string };
 }
 

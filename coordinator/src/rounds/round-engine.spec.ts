@@ -478,6 +478,18 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it('records the updates a round accepted when its commit fails, failing the job', async () => {
+    const { store, engine } = await setup(['a', 'b']);
+    jest.spyOn(store, 'commitRound').mockRejectedValueOnce(new Error('disk full'));
+    const job = await engine.createJob(spec, 'user:test');
+    await engine.whenFinished(job.id);
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'failed', round: 0, error: 'disk full' });
+    // Its sites hold them as acknowledged: the log must too
+    expect((await acceptedIn(store, job.id)).sort()).toEqual(['a', 'b']);
+    expect((await verifyStore(store)).failure).toBeUndefined();
+    await store.close();
+  });
+
   it('runs two jobs at once, each writing the updates it accepted with its own rounds, and the log verifies', async () => {
     const { store, engine } = await setup(['a', 'b']);
     const jobs = await Promise.all([engine.createJob(spec, 'user:test'), engine.createJob({ ...spec, rounds: 2 }, 'user:test')]);
