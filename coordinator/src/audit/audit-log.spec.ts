@@ -17,8 +17,13 @@ async function setup() {
   return { store, audit, identity, kinds };
 }
 
-const header = (participant: string): UpdateHeader => ({
-  type: 'update', job: 'j', round: 1, participant, nonce: randomNonce(), numSamples: 1, metrics: {}, weightsSha256: 'a'.repeat(64),
+const header = (participant: string, job = 'j'): UpdateHeader => ({
+  type: 'update', job, round: 1, participant, nonce: randomNonce(), numSamples: 1, metrics: {}, weightsSha256: 'a'.repeat(64),
+});
+
+/** The record of an update accepted from a participant in round 1 of a job. */
+const accepted = (name: string, job = 'j') => ({
+  job, round: 1, participant: name, sha256: 'a'.repeat(64), numSamples: 1, header: header(name, job), signature: signHeader('update', header(name, job), generateKeyPair().secretKey), retained: false,
 });
 
 describe('the audit log', () => {
@@ -34,13 +39,13 @@ describe('the audit log', () => {
 
   it('writes deferred records when flushed, or before the next record, in the order things happened', async () => {
     const { store, audit, kinds } = await setup();
-    const record = (name: string) => ({ job: 'j', round: 1, participant: name, sha256: 'a'.repeat(64), numSamples: 1, header: header(name), signature: signHeader('update', header(name), generateKeyPair().secretKey), retained: false });
-    audit.defer('update.accepted', 'participant:a', record('a'));
+    const run = audit.forRun('j');
+    run.defer('update.accepted', 'participant:a', accepted('a'));
     expect(await kinds()).toEqual(['coordinator.key']);
     await audit.append('user.added', 'operator', { name: 'ada', role: 'admin' });
     expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added']);
-    audit.defer('update.accepted', 'participant:b', record('b'), { job: 'j', round: 1, participant: 'b', sha256: 'a'.repeat(64), weights: new Uint8Array([1, 2]) });
-    await audit.flush();
+    run.defer('update.accepted', 'participant:b', accepted('b'), { job: 'j', round: 1, participant: 'b', sha256: 'a'.repeat(64), weights: new Uint8Array([1, 2]) });
+    await run.flush();
     expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added', 'update.accepted']);
     // the update it retains is written with it
     expect(await store.getRetainedUpdate('j', 1, 'b', 'a'.repeat(64))).toEqual(new Uint8Array([1, 2]));
@@ -50,10 +55,11 @@ describe('the audit log', () => {
   it('seals a deferred record once, when deferred, if nothing takes its place in the chain before it is written', async () => {
     const { store, audit, identity, kinds } = await setup();
     const seal = jest.spyOn(identity, 'seal');
-    audit.defer('user.removed', 'operator', { name: 'a' });
-    audit.defer('user.removed', 'operator', { name: 'b' });
+    const run = audit.forRun('j');
+    run.defer('user.removed', 'operator', { name: 'a' });
+    run.defer('user.removed', 'operator', { name: 'b' });
     expect(seal).toHaveBeenCalledTimes(2);
-    await audit.flush();
+    await run.flush();
     await audit.append('user.added', 'operator', { name: 'c', role: 'viewer' });
     expect(seal).toHaveBeenCalledTimes(3);
     expect(await kinds()).toEqual(['coordinator.key', 'user.removed', 'user.removed', 'user.added']);
@@ -65,12 +71,13 @@ describe('the audit log', () => {
     const { store, audit, kinds } = await setup();
     const appends = jest.spyOn(store, 'appendAuditRecords');
     const n = 1234;
+    const run = audit.forRun('j');
     for (let i = 0; i < n; i++) {
       const name = `p${i}`;
       const retained = { job: 'j', round: 1, participant: name, sha256: 'a'.repeat(64), weights: new Uint8Array([i & 255, 7]) };
-      audit.defer('user.removed', 'operator', { name }, retained);
+      run.defer('user.removed', 'operator', { name }, retained);
     }
-    await audit.flush();
+    await run.flush();
     expect(appends).toHaveBeenCalledTimes(1);
     expect(await kinds()).toHaveLength(n + 1);
     const records = (await toArray(store.auditRecords())).map(({ seq, text }) => [seq, (JSON.parse(text) as { seq: number }).seq]);
@@ -84,14 +91,15 @@ describe('the audit log', () => {
 
   it('seals a deferred record again when the place it was sealed for is gone, so that the chain still verifies', async () => {
     const { store, audit, kinds } = await setup();
+    const run = audit.forRun('j');
     // Deferred after a record of a transaction that then rolls back: its seal names a predecessor that never was.
     await expect(store.transaction(() => {
         audit.append('user.added', 'operator', { name: 'gone', role: 'viewer' });
-        audit.defer('user.removed', 'operator', { name: 'a' });
+        run.defer('user.removed', 'operator', { name: 'a' });
         throw new Error('rolled back');
       }),
     ).rejects.toThrow('rolled back');
-    await audit.flush();
+    await run.flush();
     expect(await kinds()).toEqual(['coordinator.key', 'user.removed']);
     expect((await verifyStore(store)).ok).toBe(true);
     await store.close();
@@ -99,13 +107,55 @@ describe('the audit log', () => {
 
   it('keeps deferred records for the next transaction when the one that took them rolls back', async () => {
     const { store, audit, kinds } = await setup();
-    jest.spyOn(store, 'retainUpdates').mockRejectedValue(new Error('disk full'));
-    audit.defer('user.removed', 'operator', { name: 'a' }, { job: 'j', round: 1, participant: 'a', sha256: 'a'.repeat(64), weights: new Uint8Array([1]) });
-    await expect(audit.flush()).rejects.toThrow('disk full');
+    const retain = jest.spyOn(store, 'retainUpdates').mockRejectedValue(new Error('disk full'));
+    const run = audit.forRun('j');
+    run.defer('user.removed', 'operator', { name: 'a' }, { job: 'j', round: 1, participant: 'a', sha256: 'a'.repeat(64), weights: new Uint8Array([1]) });
+    await expect(run.flush()).rejects.toThrow('disk full');
     expect(await kinds()).toEqual(['coordinator.key']);
-    audit.defer('user.removed', 'operator', { name: 'b' });
-    await expect(audit.flush()).rejects.toThrow('disk full');
+    run.defer('user.removed', 'operator', { name: 'b' });
+    await expect(run.flush()).rejects.toThrow('disk full');
     expect(await kinds()).toEqual(['coordinator.key']);
+    retain.mockRestore();
+    await run.flush();
+    expect(await kinds()).toEqual(['coordinator.key', 'user.removed', 'user.removed']);
+    await store.close();
+  });
+
+  it("keeps each job's deferred records to its run: another job's flush and records never write them, a record of no job writes them first", async () => {
+    const { store, audit } = await setup();
+    const written = async () => (await toArray(store.auditRecords())).map(({ text }) => {
+      const { kind, data } = JSON.parse(text) as { kind: string; data: { job?: string } };
+      return data.job ? `${kind} ${data.job}` : kind;
+    });
+    const a = audit.forRun('A');
+    const b = audit.forRun('B');
+    a.defer('update.accepted', 'participant:p', accepted('p', 'A'));
+    b.defer('update.accepted', 'participant:q', accepted('q', 'B'));
+    await b.flush();
+    b.defer('update.accepted', 'participant:p', accepted('p', 'B'));
+    await b.append('job.control', 'user:ada', { job: 'B', action: 'pause' });
+    expect(await written()).toEqual(['coordinator.key', 'update.accepted B', 'update.accepted B', 'job.control B']);
+    // A record of no job (a participant's status, say) comes after what every job accepted before it.
+    await audit.append('user.added', 'operator', { name: 'ada', role: 'admin' });
+    expect(await written()).toEqual(['coordinator.key', 'update.accepted B', 'update.accepted B', 'job.control B', 'update.accepted A', 'user.added']);
+    await store.close();
+  });
+
+  it("drops what a run still defers when it ends, and what it defers after, while a new run of the job keeps its own", async () => {
+    const { store, audit, kinds } = await setup();
+    const ended = audit.forRun('A');
+    ended.defer('update.accepted', 'participant:p', accepted('p', 'A'));
+    const next = audit.forRun('A');
+    ended.defer('update.accepted', 'participant:q', accepted('q', 'A'));
+    ended.close();
+    ended.defer('update.accepted', 'participant:r', accepted('r', 'A'));
+    await ended.flush();
+    await audit.append('job.control', 'user:ada', { job: 'A', action: 'pause' });
+    await audit.append('user.added', 'operator', { name: 'ada', role: 'admin' });
+    expect(await kinds()).toEqual(['coordinator.key', 'job.control', 'user.added']);
+    next.defer('update.accepted', 'participant:p', accepted('p', 'A'));
+    await audit.append('user.added', 'operator', { name: 'bob', role: 'viewer' });
+    expect(await kinds()).toEqual(['coordinator.key', 'job.control', 'user.added', 'update.accepted', 'user.added']);
     await store.close();
   });
 });

@@ -7,8 +7,14 @@
  * commits, an accepted update changes nothing stored (it is folded in memory,
  * and a crash starts the round again). Their records are therefore deferred and
  * written together when the phase closes, one transaction a round instead of
- * one an update; any other record written meanwhile goes after them, so the
- * log keeps the order in which things happened.
+ * one an update; a record of the same job written meanwhile, or of no job (a
+ * participant revoked), goes after them, so the log keeps the order in which
+ * things happened.
+ *
+ * They are deferred by the run of their job (forRun), in a queue of that run's:
+ * written only before a record of that job or of none, and only while the run
+ * leads the job (its fence, with replicas). Another job's round never writes
+ * them, and a run's end, or a deposed leader's epoch, drops them.
  *
  * A deferred record is sealed (hashed and signed) when it is deferred, for the
  * place in the chain it will take if nothing else is written first: the usual
@@ -18,7 +24,7 @@
 import { EventEmitter } from 'node:events';
 import { AUDIT_GENESIS, auditText, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { RetainedUpdate, Store } from '../storage/store';
+import type { Fence, RetainedUpdate, Store } from '../storage/store';
 
 interface Deferred {
   kind: AuditKind;
@@ -27,8 +33,28 @@ interface Deferred {
   at: number;
   /** the update stored with the record (retained for recomputing the aggregate) */
   retain?: RetainedUpdate;
-  /** sealed when deferred, for the place after the record before it (the head then, or the last deferred); with its stored text */
+  /** sealed when deferred, for the place after the record before it (the head then, or its run's last deferred); with its stored text */
   sealed: { record: AuditRecord; text: string };
+}
+
+/** A run's deferred records, in the order deferred. */
+interface Queue {
+  job: string;
+  /** the epoch the run leads the job at, with replicas: its records are written only while it holds */
+  fence: Fence | undefined;
+  records: Deferred[];
+}
+
+/** The log as one run of a job writes it (AuditLog.forRun). */
+export interface RunAudit {
+  /** AuditLog.append: after this run's deferred records, for a record of its job */
+  append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at?: number): Promise<AuditRecord>;
+  /** Records an act of the job whose effect lives in memory until flush(); `retain` is the update stored with it. */
+  defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, retain?: RetainedUpdate, at?: number): void;
+  /** Writes the run's deferred records, in one transaction. */
+  flush(): Promise<void>;
+  /** The run has ended: what it still defers, and defers after, belongs to no round committed here, and is never written. */
+  close(): void;
 }
 
 /** Told after records are written: the new head, and the kinds written (a round's updates come as one). */
@@ -44,12 +70,13 @@ type Head = { seq: number; hash: string } | undefined;
 interface Written {
   head: Head;
   kinds: AuditKind[];
-  /** the deferred records it took: deferred again if the transaction fails */
-  taken?: Deferred[];
+  /** the deferred records it took, by queue: deferred again if the transaction fails */
+  taken: { queue: Queue; records: Deferred[] }[];
 }
 
 export class AuditLog {
-  private deferred: Deferred[] = [];
+  /** the queue of the run that leads each job here */
+  private readonly queues = new Map<string, Queue>();
   /** 'appended' (AuditAppended), e.g. for the dashboards' live view */
   readonly events = new EventEmitter();
   /**
@@ -78,76 +105,103 @@ export class AuditLog {
   }
 
   /**
-   * Appends one record, after any deferred ones. Callers inside a store
-   * transaction get it committed with their change; the head is read from the
-   * store each time, so a rolled back transaction leaves no gap in the chain.
+   * Appends one record, after the deferred ones of its job (`data.job`), or of
+   * every job for a record of none. Callers inside a store transaction get it
+   * committed with their change; the head is read from the store each time, so
+   * a rolled back transaction leaves no gap in the chain.
    */
   append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at = Date.now()): Promise<AuditRecord> {
+    const fields = data as Record<string, unknown>;
     return this.inTransaction(async (written) => {
-      written.head = await this.writeDeferred(written);
-      return this.write(written, kind, actor, data as Record<string, unknown>, at);
+      written.head = await this.writeDeferred(written, this.queuesBefore(fields));
+      return this.write(written, kind, actor, fields, at);
     });
   }
 
-  /** Records an act whose effect lives in memory until flush(); `retain` is the update stored with it. */
-  defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, retain?: RetainedUpdate, at = Date.now()): void {
-    const last = this.deferred.at(-1)?.sealed.record;
-    const record = this.seal(kind, actor, data as Record<string, unknown>, at, last ?? this.head);
-    this.deferred.push({ kind, actor, data: data as Record<string, unknown>, at, retain, sealed: { record, text: auditText(record) } });
+  /**
+   * The log for the run that now leads a job here (`fence`: at which epoch,
+   * with replicas): the records it defers wait in a queue of its own, which
+   * replaces any earlier run's of the job.
+   */
+  forRun(job: string, fence?: Fence): RunAudit {
+    const queue: Queue = { job, fence, records: [] };
+    this.queues.set(job, queue);
+    const open = () => this.queues.get(job) === queue;
+    return {
+      append: (kind, actor, data, at) => this.append(kind, actor, data, at),
+      defer: (kind, actor, data, retain, at = Date.now()) => {
+        if (!open()) return;
+        const fields = data as Record<string, unknown>;
+        const record = this.seal(kind, actor, fields, at, queue.records.at(-1)?.sealed.record ?? this.head);
+        queue.records.push({ kind, actor, data: fields, at, retain, sealed: { record, text: auditText(record) } });
+      },
+      flush: async () => {
+        if (queue.records.length > 0) await this.inTransaction(async (written) => void (await this.writeDeferred(written, [queue])));
+      },
+      close: () => {
+        if (open()) this.queues.delete(job);
+        queue.records = [];
+      },
+    };
+  }
+
+  /** The queues whose records go before a record: its job's; every job's before a record of none. */
+  private queuesBefore(data: Record<string, unknown>): Queue[] {
+    if (typeof data.job !== 'string') return [...this.queues.values()];
+    const queue = this.queues.get(data.job);
+    return queue ? [queue] : [];
   }
 
   /**
-   * Forgets the deferred records of a job this process no longer runs (another
-   * replica leads it): they belong to a round that will not commit here. Those
-   * deferred after them are sealed again for their place when written.
+   * Writes the queues' deferred records, and the updates retained with them,
+   * in a few multi-row statements; answers the head after them, so that the
+   * next record need not read it back. The head is read first: in a
+   * transaction that makes this one the log's writer (Store.auditHead). Each
+   * queue's records are taken in the order they were deferred, and written only
+   * if its run still leads the job: a deposed run's are dropped, as no one may
+   * ever write them.
    */
-  discard(job: string): void {
-    this.deferred = this.deferred.filter((d) => d.data.job !== job);
-  }
-
-  /** Writes the deferred records, in one transaction. */
-  async flush(): Promise<void> {
-    if (this.deferred.length > 0) await this.inTransaction(async (written) => void (await this.writeDeferred(written)));
-  }
-
-  /**
-   * Writes the deferred records, and the updates retained with them, in a few
-   * multi-row statements; answers the head after them, so that the next record
-   * need not read it back. The head is read first: in a transaction that makes
-   * this one the log's writer (Store.auditHead), and the records deferred until
-   * then are taken in the order they were deferred.
-   */
-  private async writeDeferred(written: Written): Promise<Head> {
+  private async writeDeferred(written: Written, queues: readonly Queue[]): Promise<Head> {
     let head = await this.store.auditHead();
-    const deferred = this.deferred;
-    this.deferred = [];
-    written.taken = deferred;
-    if (deferred.length === 0) return head;
     const rows: { seq: number; text: string }[] = [];
-    for (const d of deferred) {
-      let { record, text } = d.sealed;
-      if (record.seq !== (head?.seq ?? 0) + 1 || record.prev !== (head?.hash ?? AUDIT_GENESIS)) {
-        record = this.seal(d.kind, d.actor, d.data, d.at, head);
-        text = auditText(record);
+    const retained: RetainedUpdate[] = [];
+    for (const queue of queues) {
+      const records = queue.records;
+      if (records.length === 0) continue;
+      queue.records = [];
+      const taken = { queue, records };
+      written.taken.push(taken);
+      if (queue.fence && !(await this.store.fenceHolds(queue.fence))) {
+        taken.records = [];
+        continue;
       }
-      rows.push({ seq: record.seq, text });
-      written.kinds.push(d.kind);
-      head = { seq: record.seq, hash: record.hash };
+      for (const d of records) {
+        let { record, text } = d.sealed;
+        if (record.seq !== (head?.seq ?? 0) + 1 || record.prev !== (head?.hash ?? AUDIT_GENESIS)) {
+          record = this.seal(d.kind, d.actor, d.data, d.at, head);
+          text = auditText(record);
+        }
+        rows.push({ seq: record.seq, text });
+        if (d.retain) retained.push(d.retain);
+        written.kinds.push(d.kind);
+        head = { seq: record.seq, hash: record.hash };
+      }
     }
+    if (rows.length === 0) return head;
     await this.store.appendAuditRecords(rows);
-    await this.store.retainUpdates(deferred.flatMap((d) => (d.retain ? [d.retain] : [])));
+    await this.store.retainUpdates(retained);
     written.head = head;
     return head;
   }
 
-  /** Runs fn in a transaction; if it fails, the deferred records it took are deferred again, for the next one. */
+  /** Runs fn in a transaction; if it fails, the deferred records it took are deferred again (if their run goes on), for the next one. */
   private async inTransaction<T>(fn: (written: Written) => Promise<T>): Promise<T> {
-    const written: Written = { head: undefined, kinds: [] };
+    const written: Written = { head: undefined, kinds: [], taken: [] };
     let result: T;
     try {
       result = await this.store.transaction(() => fn(written));
     } catch (err) {
-      if (written.taken) this.deferred = written.taken.concat(this.deferred);
+      for (const { queue, records } of written.taken) if (this.queues.get(queue.job) === queue) queue.records = records.concat(queue.records);
       throw err;
     }
     // Told once committed: inside a caller's transaction, only when (and if) that one commits.

@@ -164,10 +164,11 @@ describe('the writes of a job on PostgreSQL, fenced by its leader\'s epoch', () 
     it('the deferred records of a round, flushed, with the updates they retain', async () => {
       const header = { type: 'update', job: JOB, round: 2, participant: 'a' } as never;
       const retain = { job: JOB, round: 2, participant: 'a', sha256: 'd'.repeat(64), weights: new Uint8Array([9]) };
-      first.audit.defer('update.accepted', 'participant:a', { job: JOB, round: 2, participant: 'a', sha256: 'd'.repeat(64), numSamples: 4, header, signature: 'x', retained: true }, retain);
-      await expect(asDeposed(() => first.audit.flush())).rejects.toThrow(LeadershipLost);
-      // The run that hits it discards what it deferred: the round is the new leader's to ask for again.
-      first.audit.discard(JOB);
+      const run = first.audit.forRun(JOB, deposed);
+      run.defer('update.accepted', 'participant:a', { job: JOB, round: 2, participant: 'a', sha256: 'd'.repeat(64), numSamples: 4, header, signature: 'x', retained: true }, retain);
+      await expect(asDeposed(() => run.flush())).rejects.toThrow(LeadershipLost);
+      // The run that hits it ends, and what it deferred with it: the round is the new leader's to ask for again.
+      run.close();
     });
 
     it('a retained update alone', async () => {
@@ -191,6 +192,32 @@ describe('the writes of a job on PostgreSQL, fenced by its leader\'s epoch', () 
     expect(after).toMatchObject({ job: { status: 'completed', round: 2 }, rounds: [[1, null], [2, null]], model: 2, retained: [true, true, false] });
     const kinds = (await toArray(second.store.auditRecords())).map(({ text }) => (JSON.parse(text) as { kind: string }).kind);
     expect(kinds).toEqual(['coordinator.key', 'updates.pruned', 'updates.pruned']);
+  });
+
+  it("writes a record of no job after what the leader's run deferred, and without what a deposed run did, dropped for good", async () => {
+    const update = (participant: string, fence: Fence) => {
+      const header = { type: 'update', job: JOB, round: 3, participant } as never;
+      const retain = { job: JOB, round: 3, participant, sha256: 'c'.repeat(64), weights: new Uint8Array([7]) };
+      const run = first.audit.forRun(JOB, fence);
+      run.defer('update.accepted', `participant:${participant}`, { job: JOB, round: 3, participant, sha256: 'c'.repeat(64), numSamples: 4, header, signature: 'x', retained: true }, retain);
+      return run;
+    };
+    const kinds = async (after: number) => (await toArray(first.store.auditRecords(after))).map(({ text }) => (JSON.parse(text) as { kind: string }).kind);
+    const head = (await first.store.auditHead())!.seq;
+    // A run this replica still believes it leads, deposed without knowing it: its deferred record is not the admin's to write.
+    const stale = update('a', deposed);
+    await first.audit.append('user.added', 'operator', { name: 'ada', role: 'admin' });
+    expect(await kinds(head)).toEqual(['user.added']);
+    expect(await first.store.getRetainedUpdate(JOB, 3, 'a', 'c'.repeat(64))).toBeUndefined();
+    await stale.flush();
+    expect(await kinds(head)).toEqual(['user.added']);
+    stale.close();
+    // The current leader's run (here on the same store): its deferred record goes first, checked against its epoch.
+    const led = update('b', current);
+    await first.audit.append('user.added', 'operator', { name: 'bob', role: 'viewer' });
+    expect(await kinds(head)).toEqual(['user.added', 'update.accepted', 'user.added']);
+    expect(await first.store.getRetainedUpdate(JOB, 3, 'b', 'c'.repeat(64))).toEqual(new Uint8Array([7]));
+    led.close();
   });
 
   it('checks the fence of a write that joins a transaction begun without one', async () => {

@@ -97,9 +97,14 @@ export interface Queryable {
  * after its epoch is in fails here.
  */
 export async function assertEpoch(transaction: Queryable, job: string, epoch: number): Promise<void> {
-  const { rows } = await transaction.query<{ epoch: string }>('SELECT epoch FROM job_leadership WHERE job = $1 FOR SHARE', [job]);
-  const current = rows[0] === undefined ? undefined : Number(rows[0].epoch);
+  const current = await currentEpoch(transaction, job);
   if (current !== epoch) throw new LeadershipLost(job, epoch, current);
+}
+
+/** The job's epoch, read as assertEpoch reads it (FOR SHARE): it stays so until the transaction ends. */
+export async function currentEpoch(transaction: Queryable, job: string): Promise<number | undefined> {
+  const { rows } = await transaction.query<{ epoch: string }>('SELECT epoch FROM job_leadership WHERE job = $1 FOR SHARE', [job]);
+  return rows[0] === undefined ? undefined : Number(rows[0].epoch);
 }
 
 export interface PgElectionOptions {

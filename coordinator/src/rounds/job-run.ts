@@ -56,7 +56,7 @@ import {
   CENTRAL_NOISE,
   withinBudget,
 } from '@fl/shared';
-import type { AuditLog } from '../audit/audit-log';
+import type { RunAudit } from '../audit/audit-log';
 import { LeadershipLost } from '../cluster/leader-election';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
@@ -75,7 +75,8 @@ export interface JobRunDeps {
   store: Store;
   channel: AgentChannel;
   identity: CoordinatorIdentity;
-  audit: AuditLog;
+  /** the log as this run writes it: what it defers is its own */
+  audit: RunAudit;
   /** which accepted updates are kept for the audit to recompute aggregates */
   retention: UpdateRetention;
   maxRoundAttempts: number;
@@ -227,6 +228,8 @@ export class JobRun {
       }
       const message = (err as Error).message;
       this.deps.log('error', `job ${this.job.id} failed: ${message}`);
+      // What was accepted is recorded whatever becomes of its round (runPhase): its sites hold it as acknowledged.
+      await this.deps.audit.flush().catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its accepted updates: ${failed.message}`));
       await this.setStatus('failed', message).catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its failure: ${failed.message}`));
     }
   }
@@ -251,26 +254,48 @@ export class JobRun {
     this.resumed?.();
   }
 
-  /** Holds the job: the open phase ends uncommitted and starts again on resume. */
-  async pause(): Promise<void> {
-    if (this.control !== 'run') return;
+  /**
+   * Holds the job: the open phase ends uncommitted and starts again on resume.
+   * `record` (the control's audit record) is written in the transaction of the
+   * status: both or neither; when that fails, the run goes on.
+   */
+  async pause(record: () => Promise<unknown>): Promise<void> {
+    if (this.control !== 'run') return void (await record());
+    const before = this.job;
+    // In memory at once, as setStatus does: the run, ending its phase meanwhile, must not store the status itself.
     this.control = 'pause';
+    this.job = { ...before, status: 'paused', error: null, updatedAt: this.deps.clock.now() };
     if (this.phase) {
       this.phaseCutShort = true;
       this.phase.collection.close('job paused');
     }
     this.wake();
-    await this.setStatus('paused');
+    try {
+      await this.deps.store.transaction(async () => {
+        await record();
+        await this.deps.store.updateJob(this.job.id, { status: 'paused', error: null });
+      });
+    } catch (err) {
+      // Neither was written: the run goes on, and the phase cut short starts again.
+      this.control = 'run';
+      if (this.job.status === 'paused') this.job = { ...this.job, status: before.status, error: before.error };
+      this.resumed?.();
+      throw err;
+    }
+    this.notifyStatus();
   }
 
-  resume(): void {
+  /** Lets a paused job go on, once `record` (the control's audit record) is written. */
+  async resume(record: () => Promise<unknown>): Promise<void> {
+    await record();
     if (this.control !== 'pause') return;
     this.control = 'run';
     this.resumed?.();
   }
 
-  /** Ends the job for good; committed rounds and models stay. */
-  stop(): void {
+  /** Ends the job for good, once `record` (the control's audit record) is written; committed rounds and models stay. */
+  async stop(record: () => Promise<unknown>): Promise<void> {
+    await record();
     this.control = 'stop';
     this.phase?.collection.close('job stopped');
     this.wake();
@@ -432,7 +457,7 @@ export class JobRun {
       if (refused) return refused;
       phase.evaluations.set(participant, { numExamples: header.evaluation.numExamples, metrics: header.evaluation.metrics });
     }
-    // Recorded when the phase closes (AuditLog.defer): the audit log holds every update any global model is made of.
+    // Recorded when the phase closes (RunAudit.defer): the audit log holds every update any global model is made of.
     const { job, round, weightsSha256: sha256, numSamples } = header;
     const retained = this.deps.retention.rounds !== 0 && bytes.byteLength <= this.deps.retention.maxModelBytes;
     // A copy: `bytes` may be a view into the whole received frame, which must not stay in memory until the phase closes.

@@ -56,7 +56,7 @@ class FakeParticipants implements AgentChannel {
   readonly connected = new Set<string>();
   /** when false, train requests wait in `held` until release() */
   answerTraining = true;
-  held: (() => Promise<void>)[] = [];
+  held: { participant: string; job: string; reply: () => Promise<void> }[] = [];
   engine!: RoundEngine;
   coordinatorKey!: Uint8Array;
   /** per participant, the digests of the signed setups provided, in order */
@@ -147,7 +147,7 @@ class FakeParticipants implements AgentChannel {
           else this.refusals.push(`${participant} ${ack.error.code}`);
         });
       if (this.answerTraining) setImmediate(reply);
-      else this.held.push(reply);
+      else this.held.push({ participant, job: request.job, reply });
     }
     return true;
   }
@@ -156,11 +156,11 @@ class FakeParticipants implements AgentChannel {
     return [...participants].filter((p) => !this.send(p, event, ...args));
   }
 
-  /** Sends the held updates; resolves once the engine answered each. */
-  release(): Promise<unknown> {
-    const held = this.held;
-    this.held = [];
-    return Promise.all(held.map((reply) => reply()));
+  /** Sends the held updates (those `which` picks); resolves once the engine answered each. */
+  release(which: (held: { participant: string; job: string }) => boolean = () => true): Promise<unknown> {
+    const sent = this.held.filter(which);
+    this.held = this.held.filter((h) => !which(h));
+    return Promise.all(sent.map((h) => h.reply()));
   }
 }
 
@@ -254,13 +254,21 @@ class Contest {
   }
 }
 
+/** The audit log's records, in order. */
+async function audited(store: Store): Promise<{ kind: string; data: { job?: string; round?: number; participant?: string; sha256?: string; contributors?: unknown[] } }[]> {
+  return (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text));
+}
+
 /** The SHA-256 of participant a's accepted update in a round, from the audit log. */
 async function sha256Of(store: Store, job: string, round: number): Promise<string> {
-  for await (const { text } of store.auditRecords()) {
-    const record = JSON.parse(text) as { kind: string; data: { job: string; round: number; participant: string; sha256: string } };
-    if (record.kind === 'update.accepted' && record.data.job === job && record.data.round === round && record.data.participant === 'a') return record.data.sha256;
-  }
-  throw new Error(`no update of a in round ${round}`);
+  const record = (await audited(store)).find(({ kind, data }) => kind === 'update.accepted' && data.job === job && data.round === round && data.participant === 'a');
+  if (!record) throw new Error(`no update of a in round ${round}`);
+  return record.data.sha256!;
+}
+
+/** Who sent each update of a job the audit log holds as accepted, in the log's order. */
+async function acceptedIn(store: Store, job: string): Promise<string[]> {
+  return (await audited(store)).filter(({ kind, data }) => kind === 'update.accepted' && data.job === job).map(({ data }) => data.participant!);
 }
 
 /** Resolves once `condition` holds, checking after each turn of the event loop. */
@@ -436,6 +444,69 @@ describe('the round engine', () => {
     await engine.whenFinished(job.id);
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     expect((await store.listRounds(job.id)).map((r) => r.round)).toEqual([1, 2, 3]);
+    await store.close();
+  });
+
+  it('writes a pause and its audit record in one transaction: when either fails, neither is stored and the job goes on', async () => {
+    // Prepare: round 1 asked, its updates held
+    const { store, channel, engine } = await setup(['a', 'b']);
+    channel.answerTraining = false;
+    const job = await engine.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 2);
+    const controls = async () => (await audited(store)).filter(({ kind }) => kind === 'job.control').map(({ data }) => (data as { action: string }).action);
+    // Execute: the status write fails, then (asked again) the audit record
+    jest.spyOn(store, 'updateJob').mockRejectedValueOnce(new Error('disk full'));
+    await expect(engine.control(job.id, 'pause', 'user:test')).rejects.toThrow('disk full');
+    // Assert: no record of a pause that did not happen
+    expect(await controls()).toEqual([]);
+    expect((await store.getJob(job.id))!.status).toBe('training');
+    await until(() => channel.held.length === 4);
+    jest.spyOn(store, 'appendAudit').mockRejectedValueOnce(new Error('disk full'));
+    await expect(engine.control(job.id, 'pause', 'user:test')).rejects.toThrow('disk full');
+    expect(await controls()).toEqual([]);
+    expect((await store.getJob(job.id))!.status).toBe('training');
+    // Execute: the round cut short is asked again; a pause that succeeds writes both, and a resume takes the job to its end
+    await until(() => channel.held.length === 6);
+    expect((await engine.control(job.id, 'pause', 'user:test')).status).toBe('paused');
+    expect(await controls()).toEqual(['pause']);
+    channel.answerTraining = true;
+    await engine.control(job.id, 'resume', 'user:test');
+    await engine.whenFinished(job.id);
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect(await controls()).toEqual(['pause', 'resume']);
+    expect((await verifyStore(store)).failure).toBeUndefined();
+    await store.close();
+  });
+
+  it('records the updates a round accepted when its commit fails, failing the job', async () => {
+    const { store, engine } = await setup(['a', 'b']);
+    jest.spyOn(store, 'commitRound').mockRejectedValueOnce(new Error('disk full'));
+    const job = await engine.createJob(spec, 'user:test');
+    await engine.whenFinished(job.id);
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'failed', round: 0, error: 'disk full' });
+    // Its sites hold them as acknowledged: the log must too
+    expect((await acceptedIn(store, job.id)).sort()).toEqual(['a', 'b']);
+    expect((await verifyStore(store)).failure).toBeUndefined();
+    await store.close();
+  });
+
+  it('runs two jobs at once, each writing the updates it accepted with its own rounds, and the log verifies', async () => {
+    const { store, engine } = await setup(['a', 'b']);
+    const jobs = await Promise.all([engine.createJob(spec, 'user:test'), engine.createJob({ ...spec, rounds: 2 }, 'user:test')]);
+    await Promise.all(jobs.map((job) => engine.whenFinished(job.id)));
+    for (const job of jobs) expect((await store.getJob(job.id))!.status).toBe('completed');
+    // Right before each commit: the updates of that round of that job, and nothing else
+    const log = await audited(store);
+    const commits = log.flatMap((record, i) => (record.kind === 'model.committed' ? [i] : []));
+    expect(commits).toHaveLength(5);
+    for (const i of commits) {
+      const { job, round, contributors } = log[i].data;
+      const before = log.slice(i - contributors!.length, i).map(({ kind, data }) => `${kind} ${data.job} ${data.round}`);
+      expect(before).toEqual(contributors!.map(() => `update.accepted ${job} ${round}`));
+    }
+    const report = await verifyStore(store);
+    expect(report.failure).toBeUndefined();
+    expect(report.counts.roundsRecomputed).toBe(5);
     await store.close();
   });
 
@@ -642,34 +713,38 @@ describe('the round engine', () => {
 
 describe('the round engine of replicas on PostgreSQL', () => {
   const ADMIN_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const database = `fl_engine_${randomBytes(6).toString('hex')}`;
-  const url = (() => {
-    const u = new URL(ADMIN_URL);
-    u.pathname = `/${database}`;
-    return u.toString();
-  })();
   const admin = new Client({ connectionString: ADMIN_URL });
+  const databases: string[] = [];
   const elections: PgLeaderElection[] = [];
 
-  beforeAll(async () => {
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-  });
+  /** A database made for one test (each registers its participants), dropped after all. */
+  const database = async (): Promise<string> => {
+    const name = `fl_engine_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE DATABASE ${name}`);
+    databases.push(name);
+    const u = new URL(ADMIN_URL);
+    u.pathname = `/${name}`;
+    return u.toString();
+  };
+  const electionOn = (url: string, replica: string) => {
+    const made = new PgLeaderElection({ connection: url, replica });
+    elections.push(made);
+    return made;
+  };
+
+  beforeAll(() => admin.connect());
 
   afterAll(async () => {
     await Promise.all(elections.map((e) => e.close()));
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    for (const name of databases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
   });
 
   it('stops a leader deposed without knowing it quietly at its next write: nothing of it committed, the job not failed; the new leader finishes the job', async () => {
     // Prepare: the first replica leads the job and commits round 1; round 2's updates are held
+    const url = await database();
     const { store, channel, restart, logged } = await setup(['a', 'b'], 3, { maxModelBytes: 1 << 20 }, systemClock, () => PostgresStore.open(url));
-    const election = (replica: string) => {
-      const made = new PgLeaderElection({ connection: url, replica });
-      elections.push(made);
-      return made;
-    };
+    const election = (replica: string) => electionOn(url, replica);
     const first = restart(election('first'));
     channel.engine = first;
     channel.answerTraining = false;
@@ -706,6 +781,44 @@ describe('the round engine of replicas on PostgreSQL', () => {
     expect(rows).toEqual([{ epoch: 3 }]);
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     expect((await store.listRounds(job.id)).map((r) => r.round)).toEqual([1, 2, 3]);
+    const report = await verifyStore(store);
+    expect(report.failure).toBeUndefined();
+    expect(report.counts.roundsRecomputed).toBe(3);
+    await store.close();
+  });
+
+  it("writes nothing a job deposed without knowing it had deferred: another job's round commits without it, and a record of no job drops it", async () => {
+    // Prepare: one replica runs two jobs; round 1 of job A has accepted a's and b's updates (deferred) and waits for c's
+    const url = await database();
+    const { store, channel, restart, audit } = await setup(['a', 'b', 'c'], 3, { maxModelBytes: 1 << 20 }, systemClock, () => PostgresStore.open(url));
+    const first = restart(electionOn(url, 'first'));
+    channel.answerTraining = false;
+    const a = await first.createJob(spec, 'user:test');
+    const b = await first.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 6);
+    await channel.release((held) => held.job === a.id && held.participant !== 'c');
+    expect(channel.accepted).toEqual(['a round 1', 'b round 1']);
+    // Execute: another replica takes job A, and this one does not know; job B's round 1 commits here
+    const db = new Client({ connectionString: url });
+    await db.connect();
+    await db.query(`UPDATE job_leadership SET epoch = epoch + 1, leader = 'elsewhere' WHERE job = $1`, [a.id]);
+    await channel.release((held) => held.job === b.id);
+    await until(async () => (await store.getJob(b.id))!.round === 1);
+    // Assert: B's commit wrote its own updates only
+    expect(await acceptedIn(store, a.id)).toEqual([]);
+    expect((await acceptedIn(store, b.id)).sort()).toEqual(['a', 'b', 'c']);
+    // Execute: a record of no job, which goes after every job's deferred records
+    await audit.append('user.added', 'user:test', { name: 'ada', role: 'admin' });
+    expect(await acceptedIn(store, a.id)).toEqual([]);
+    // Execute: A's round closes here and its commit is refused; B goes on to its end
+    channel.answerTraining = true;
+    await channel.release();
+    await Promise.all([first.whenFinished(a.id), first.whenFinished(b.id)]);
+    await db.end();
+    // Assert: nothing of A's round 1 in the store or the log, B completed, the log verifies
+    expect(await store.getJob(a.id)).toMatchObject({ status: 'training', round: 0 });
+    expect(await acceptedIn(store, a.id)).toEqual([]);
+    expect(await store.getJob(b.id)).toMatchObject({ status: 'completed', round: 3 });
     const report = await verifyStore(store);
     expect(report.failure).toBeUndefined();
     expect(report.counts.roundsRecomputed).toBe(3);

@@ -212,10 +212,7 @@ export class RoundEngine {
     if (!run) throw new FlError('CONFLICT', `job ${id} is ${job.status}: it cannot ${action}`);
     try {
       // Written as the job's leader: refused, with nothing of it kept, if another replica has taken the job meanwhile.
-      await this.asLeader(id, async () => {
-        await this.options.audit.append('job.control', actor, { job: id, action });
-        await run[action]();
-      });
+      await this.asLeader(id, () => run[action](() => this.options.audit.append('job.control', actor, { job: id, action })));
     } catch (err) {
       if (err instanceof LeadershipLost) throw new FlError('CONFLICT', `job ${id} has passed to another replica: ask again`);
       throw err;
@@ -291,9 +288,12 @@ export class RoundEngine {
 
   private start(job: JobRecord, leadership: Leadership): void {
     const log = this.options.log;
-    this.fences.set(job.id, { job: job.id, epoch: leadership.epoch });
+    const fence = { job: job.id, epoch: leadership.epoch };
+    this.fences.set(job.id, fence);
+    const audit = this.options.audit.forRun(job.id, fence);
     const run = new JobRun(job, {
       ...this.options,
+      audit,
       notify: (event: JobEvent) => this.events.emit('job', event),
       // Every line of a job names it, and the round under way, as fields of their own.
       log: (level, message, fields) => log(level, message, { job: job.id, ...(run.round !== undefined && { round: run.round }), ...fields }),
@@ -308,8 +308,8 @@ export class RoundEngine {
       this.asLeader(job.id, () => run.run()).finally(() => {
         this.runs.delete(job.id);
         this.fences.delete(job.id);
-        // What a deposed leader's open round accepted is the new leader's to ask for again; none of it is written from here.
-        if (run.deposed) this.options.audit.discard(job.id);
+        // What the run still defers is of a round it did not commit (a shutdown, a deposed leader): the next run asks for it again.
+        audit.close();
         return leadership.release().catch((err: Error) => log('warn', `releasing the leadership of job ${job.id}: ${err.message}`, { job: job.id }));
       }),
     );

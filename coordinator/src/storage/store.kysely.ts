@@ -10,7 +10,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import { FlError, type ParticipantStatus, type Preprocessing } from '@fl/shared';
-import { assertEpoch, type Queryable } from '../cluster/leader-election';
+import { assertEpoch, currentEpoch, type Queryable } from '../cluster/leader-election';
 import { migrationProvider, type Dialect, type JobsTable, type ModelsTable, type RoundsTable, type Tables } from './schema';
 import type {
   Admission,
@@ -86,6 +86,9 @@ const queryable = (trx: Transaction<Tables>): Queryable => ({
     rows: (await trx.executeQuery(CompiledQuery.raw(text, values))).rows as R[],
   }),
 });
+
+/** Whether a transaction checks this fence before it commits. */
+const checks = (scope: Scope, fence: Fence): boolean => scope.fences.some((f) => f.job === fence.job && f.epoch === fence.epoch);
 
 const bytesOf = (view: Uint8Array | Float32Array): Buffer => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 
@@ -201,7 +204,7 @@ export abstract class KyselyStore implements Store {
     const under = this.scope.getStore();
     if (under?.open) {
       // A nested call joins the transaction under way, which then checks its fence too.
-      if (fence && !under.fences.some((f) => f.job === fence.job && f.epoch === fence.epoch)) under.fences.push(fence);
+      if (fence && !checks(under, fence)) under.fences.push(fence);
       return fn();
     }
     const start = process.hrtime.bigint();
@@ -233,6 +236,15 @@ export abstract class KyselyStore implements Store {
   fenced<T>(fence: Fence, fn: () => Promise<T>): Promise<T> {
     // The one place that decides whether a job's writes are checked: SQLite is written by one process, which leads every job.
     return this.dialect === 'postgres' ? this.fence.run(fence, fn) : fn();
+  }
+
+  async fenceHolds(fence: Fence): Promise<boolean> {
+    if (this.dialect !== 'postgres') return true;
+    const scope = this.scope.getStore();
+    if (!scope?.open) throw new Error(`the fence of job ${fence.job} is asked about outside a transaction, which alone keeps the answer true`);
+    // Checked before the commit already, which it refuses if the fence has passed.
+    if (checks(scope, fence)) return true;
+    return (await currentEpoch(queryable(scope.trx), fence.job)) === fence.epoch;
   }
 
   /**

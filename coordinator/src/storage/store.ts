@@ -245,6 +245,14 @@ export interface Store extends ParticipantRepository, JobRepository, UserReposit
    */
   fenced<T>(fence: Fence, fn: () => Promise<T>): Promise<T>;
   /**
+   * Inside a transaction: whether the job's epoch is still the fence's. A true
+   * answer stays true until the transaction ends (the epoch's row is held, as
+   * fenced holds it), so what the transaction then writes for that leader is
+   * fenced too; false leaves the transaction as it was, to go on without it.
+   * Always true on SQLite.
+   */
+  fenceHolds(fence: Fence): Promise<boolean>;
+  /**
    * Runs fn once what has been written so far is committed: at once outside a
    * transaction; inside one, after the outermost commits (never if it rolls
    * back), outside its async context. For telling others of a change.
