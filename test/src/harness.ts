@@ -229,6 +229,18 @@ export async function eventually<T>(probe: () => Promise<T> | T, accept: (value:
 }
 
 /**
+ * A FedAvg job on the bundled breast-cancer data as secure jobs declare it (its
+ * features' bounds and classes, summed securely), in rounds of at least 4 (t = 3
+ * needs them: each party's shares go to at most the n − 1 others), and the
+ * secure-aggregation options that go with it.
+ */
+export function breastCancerJob() {
+  const file = path.join(DATA_DIR, 'breast_cancer.csv');
+  const spec = { model: 'logistic', ...declaredFeatures(file, 'diagnosis'), target: 'diagnosis', minParticipants: 4, evaluateEvery: 0, strategy: { name: 'fedavg' } };
+  return { file, spec, secure: { range: 4, neighbours: 4, threshold: 3 } };
+}
+
+/**
  * A file's features with what a secure job declares of them (docs/privacy.md),
  * as a consortium agrees on them beforehand: each numeric column's range, each
  * categorical column's values; and the target's classes.

@@ -13,9 +13,8 @@ import type { ParticipantAgent } from '@fl/participant-agent';
 import type { JobSpecInput } from '@fl/shared';
 import {
   AdminApi,
+  breastCancerJob,
   byteChiSquare,
-  DATA_DIR,
-  declaredFeatures,
   registerParticipant,
   retainedInputs,
   splitCsv,
@@ -28,18 +27,8 @@ import {
 jest.setTimeout(600_000);
 
 const ROUNDS = 3;
-const file = path.join(DATA_DIR, 'breast_cancer.csv');
-const base = {
-  model: 'logistic',
-  // The secure jobs' statistics are summed over declared bounds and classes; the plain job's are the same columns'.
-  ...declaredFeatures(file, 'diagnosis'),
-  target: 'diagnosis',
-  // t = 3 needs rounds of at least 4: each party's shares go to at most the n − 1 others
-  minParticipants: 4,
-  evaluateEvery: 0,
-  strategy: { name: 'fedavg' },
-};
-const secure = { range: 4, neighbours: 4, threshold: 3 };
+// The plain job's statistics are of the same declared columns as the secure jobs'.
+const { file, spec: base, secure } = breastCancerJob();
 
 const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 

@@ -352,24 +352,27 @@ export class JobRun {
 
   /**
    * A site reports that it will not answer the open request (its data, its
-   * training, or its policy): recorded as that participant's failure with the
-   * site's code, so the phase closes without waiting for its deadline and the
-   * others go on.
+   * training, or its policy) or refuses the open secure-aggregation step:
+   * recorded as that participant's failure with the site's code, so the phase
+   * closes without waiting for its deadline and the others go on.
    */
   submitFailure(participant: string, header: FailureHeader): Ack {
     const phase = this.phase;
     // A secure job's statistics phase is secure rounds −2 to 0.
     const statistics = phase?.kind === 'statistics' || (phase?.kind === 'secagg' && phase.round <= 0);
+    const request = header.step ? `${header.step} step` : `${header.phase} request`;
     const open =
       phase &&
-      (statistics
-        ? header.phase === 'statistics'
-        : header.round === phase.round && header.phase === (phase.kind === 'evaluation' ? 'evaluate' : 'train'));
-    if (!phase || !open) return ackError('WRONG_ROUND', `no ${header.phase} request of round ${header.round} is open`);
+      (header.phase === 'secagg'
+        ? phase.kind === 'secagg' && header.round === phase.round && header.step === phase.step
+        : statistics
+          ? header.phase === 'statistics'
+          : header.round === phase.round && header.phase === (phase.kind === 'evaluation' ? 'evaluate' : 'train'));
+    if (!phase || !open) return ackError('WRONG_ROUND', `no ${request} of round ${header.round} is open`);
     const { collection } = phase;
-    if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for this ${header.phase} request`);
-    if (collection.hasAnswered(participant)) return ackError('DUPLICATE_UPDATE', `already answered this ${header.phase} request`);
-    const reason = describeFailure(header.code, header.counts);
+    if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for this ${request}`);
+    if (collection.hasAnswered(participant)) return ackError('DUPLICATE_UPDATE', `already answered this ${request}`);
+    const reason = describeFailure(header);
     this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`, { participant });
     collection.fail(participant, reason, header.code);
     return ackOk;
@@ -760,7 +763,6 @@ export class JobRun {
     this.nonces.clear();
     const sha256 = sha256Hex(encodeWeights(result.weights));
     const stateBytes = encodeState(result.state);
-    const collection = outcome.collection;
     const record: RoundRecord = {
       job: this.job.id,
       round,
@@ -769,7 +771,8 @@ export class JobRun {
       selected,
       // Each site's sample count is hidden in the sum.
       contributors: outcome.inputs.map(({ participant }) => ({ participant, numSamples: 0 })),
-      failures: [...collection.failures].map(([participant, failure]) => ({ participant, ...failure })),
+      // Those that failed any step, with their code: a party that refused to share its keys is no less a failure than one that sent no input.
+      failures: [...outcome.failures].map(([participant, failure]) => ({ participant, ...failure })),
       metrics: result.metrics,
       attempts: attempt,
       modelSha256: sha256,

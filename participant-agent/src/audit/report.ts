@@ -43,7 +43,8 @@ export function buildReport(lines: readonly JournalLine[], since?: Date): SiteRe
       job.updates.push({ at, round, accepted, bytes: line.bytes ?? null, sha256: line.sha256, numSamples: line.numSamples });
     } else if (line.kind === 'statistics') job.statistics.push({ at, accepted, rows: line.rows, columns: line.columns });
     else if (line.kind === 'evaluation') job.evaluations.push({ at, round, accepted, numExamples: line.numExamples, metrics: line.metrics });
-    else job.failures.push({ at, round, accepted, phase: line.phase, code: line.code, counts: line.counts });
+    // A refused secure-aggregation step is told with its step and the protocol's message: both are in the report, as sent.
+    else job.failures.push({ at, round, accepted, phase: line.step ? `${line.phase} ${line.step}` : line.phase, code: line.message ? `${line.code}: ${line.message}` : line.code, counts: line.counts });
   }
   return { since: since?.toISOString() ?? null, messages, jobs: [...jobs.values()] };
 }

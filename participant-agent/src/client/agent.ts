@@ -50,6 +50,9 @@ import {
   type TrainHeader,
   type UpdateHeader,
   SecAggRequestSchema,
+  SecAggError,
+  MESSAGE_CHARS,
+  type SecAggStep,
 } from '@fl/shared';
 import { SecureParty } from './secure-party';
 import {
@@ -119,7 +122,7 @@ const UPDATE_ACK_GRACE_MS = 30_000;
 
 /**
  * Events: 'welcome' (participant), 'statistics' (job), 'trained' and 'evaluated' ({ job, round, ack }),
- * 'failed' ({ job, round, phase, code, ack }), 'job-finished', 'refused' (ErrorBody), 'stopped' (StopReason).
+ * 'failed' ({ job, round, phase, step, code, ack }: step for a refused secure-aggregation step), 'job-finished', 'refused' (ErrorBody), 'stopped' (StopReason).
  */
 export class ParticipantAgent extends EventEmitter {
   readonly socket: AgentSocket;
@@ -448,7 +451,7 @@ export class ParticipantAgent extends EventEmitter {
     this.emit('trained', { job: request.job, round: request.round, ack });
   }
 
-  /** A secure-aggregation step (secure-party.ts): answered signed, or refused in the site's log. */
+  /** A secure-aggregation step (secure-party.ts): answered signed, or refused with a signed failure report. */
   private async secureStep(message: unknown): Promise<void> {
     const parsed = SecAggRequestSchema.safeParse(message);
     if (!parsed.success) return this.log('ignored a malformed secure-aggregation request');
@@ -474,8 +477,7 @@ export class ParticipantAgent extends EventEmitter {
     try {
       reply = await this.secure.answer(header, spec, input);
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      return this.log(`job ${header.job} round ${header.round}: refused the ${header.step} step: ${code ? `${code} ` : ''}${(err as Error).message}`);
+      return this.refuseStep(header.job, header.round, header.step, err);
     }
     const ack = await this.send('secagg', { ...reply }, Math.max(header.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
     if (!ack.ok) this.log(`job ${header.job} round ${header.round}: the ${header.step} answer was refused: ${ack.error.code} ${ack.error.message}`);
@@ -488,8 +490,7 @@ export class ParticipantAgent extends EventEmitter {
     try {
       reply = this.secure.masked(request, spec, global, local, numSamples);
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      return this.log(`job ${request.job} round ${request.round}: no masked input: ${code ? `${code} ` : ''}${(err as Error).message}`);
+      return this.refuseStep(request.job, request.round, 'masked', err);
     }
     const ack = await this.send('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
     const took = ((Date.now() - started) / 1000).toFixed(2);
@@ -562,12 +563,30 @@ export class ParticipantAgent extends EventEmitter {
     await this.sendFailure(job, round, phase, code, counts);
   }
 
-  private async sendFailure(job: string, round: number, phase: FailureHeader['phase'], code: SiteFailureCode, counts: Record<string, number>): Promise<void> {
-    const header: FailureHeader = { type: 'failure', job, round, phase, participant: this.participant!, nonce: randomNonce(), code, counts };
+  /**
+   * A secure-aggregation step this site refuses (or a masked input it cannot make): logged in full, and told to the
+   * coordinator with the protocol's code and message, so the round goes on without this site at once rather than at the step's deadline.
+   */
+  private async refuseStep(job: string, round: number, step: SecAggStep, err: unknown): Promise<void> {
+    // Every refusal of the secure party is a SecAggError; anything else is a fault of this agent, told by its code alone.
+    const refusal = err instanceof SecAggError ? { code: err.code, message: err.message.slice(0, MESSAGE_CHARS) } : { code: 'SECAGG_PHASE' as const };
+    this.log(`job ${job} round ${round}: refused the ${step} step: ${refusal.code} ${(err as Error).message}`);
+    await this.sendFailure(job, round, 'secagg', refusal.code, {}, { step, ...(refusal.message && { message: refusal.message }) });
+  }
+
+  private async sendFailure(
+    job: string,
+    round: number,
+    phase: FailureHeader['phase'],
+    code: SiteFailureCode,
+    counts: Record<string, number>,
+    refused?: Pick<FailureHeader, 'step' | 'message'>,
+  ): Promise<void> {
+    const header: FailureHeader = { type: 'failure', job, round, phase, participant: this.participant!, nonce: randomNonce(), code, counts, ...refused };
     const ack = await this.send('failure', { header, signature: signHeader('failure', header, this.options.keys.secretKey) }, STATISTICS_ACK_TIMEOUT_MS);
     if (!ack.ok) this.log(`job ${job}: the failure report was refused: ${ack.error.code} ${ack.error.message}`);
-    this.record({ kind: 'failure', job, round, accepted: ack.ok, phase, code, counts });
-    this.emit('failed', { job, round, phase, code, ack });
+    this.record({ kind: 'failure', job, round, accepted: ack.ok, phase, code, counts, ...refused });
+    this.emit('failed', { job, round, phase, step: refused?.step, code, ack });
   }
 
   /** Keeps a job setup whose signature checks out, for the requests that will name it. */

@@ -55,8 +55,11 @@ export const SentRecordSchema = z.discriminatedUnion('kind', [
     kind: z.literal('failure'),
     ...sent,
     phase: z.string(),
+    /** phase secagg: the step refused, and the refusal's message as sent */
+    step: z.string().optional(),
     code: z.string(),
     counts: z.record(z.string(), z.number()),
+    message: z.string().optional(),
   }),
 ]);
 export type SentRecord = z.infer<typeof SentRecordSchema>;

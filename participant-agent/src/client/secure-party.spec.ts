@@ -52,4 +52,11 @@ describe('a site in secure statistics rounds', () => {
     expect(refused).toBeInstanceOf(SecAggError);
     expect((refused as SecAggError).code).toBe('SECAGG_STATISTICS_AGAIN');
   });
+
+  it('refuses a step of a round whose keys it does not hold with SECAGG_NO_KEYS, a code its failure report can carry', async () => {
+    const party = new SecureParty(() => 'a', keys.a.secretKey);
+    const refused = await party.answer(request('share', { round: 1 }), spec).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(SecAggError);
+    expect((refused as SecAggError).code).toBe('SECAGG_NO_KEYS');
+  });
 });

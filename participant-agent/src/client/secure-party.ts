@@ -76,7 +76,7 @@ export class SecureParty {
       return this.reply(request, { step: 'advertise', advert: client.advertise() });
     }
     const state = this.rounds.get(key);
-    if (!state) throw new Error(`no keys of round ${request.round} of job ${request.job} (the agent restarted since it advertised them)`);
+    if (!state) throw noKeys(request);
     if (request.step === 'share') {
       const neighbours = neighbourGraph(state.participants, Math.min(options.neighbours, state.participants.length - 1)).get(me) ?? [];
       const identities = request.identities ?? {};
@@ -101,7 +101,7 @@ export class SecureParty {
   /** The masked input that answers a train request carrying shares. */
   masked(request: TrainHeader, spec: JobSpec, global: Float32Array, local: Float32Array, numSamples: number): SecureReplyMessage {
     const state = this.rounds.get(`${request.job}/${request.round}`);
-    if (!state) throw new Error(`no keys of round ${request.round} of job ${request.job} (the agent restarted since it advertised them)`);
+    if (!state) throw noKeys(request);
     secureOptionsOf(spec);
     state.client.receiveShares(request.secagg?.shares ?? []);
     const q = secureQuantization(spec, state.participants.length);
@@ -132,6 +132,9 @@ export class SecureParty {
 }
 
 function secureOptionsOf(spec: JobSpec): SecureAggregationSpec {
-  if (!spec.secureAggregation) throw new Error('the job does not use secure aggregation');
+  if (!spec.secureAggregation) throw new SecAggError('SECAGG_PHASE', 'the job does not use secure aggregation');
   return spec.secureAggregation;
 }
+
+const noKeys = (request: { job: string; round: number }) =>
+  new SecAggError('SECAGG_NO_KEYS', `no keys of round ${request.round} of job ${request.job} (the agent restarted since it advertised them)`);

@@ -162,6 +162,23 @@ function messages(): { domain: SignatureDomain; signer: Signer; version?: Protoc
       schema: FailureHeaderSchema,
       header: { type: 'failure', job: JOB, round: 0, phase: 'statistics', participant: 'site-a', nonce: NONCE, code: 'DATA_MISSING_COLUMNS', counts: { columns: 1 } },
     },
+    {
+      domain: 'failure',
+      signer: 'site-a',
+      schema: FailureHeaderSchema,
+      header: {
+        type: 'failure',
+        job: JOB,
+        round: 1,
+        phase: 'secagg',
+        step: 'share',
+        participant: 'site-a',
+        nonce: NONCE,
+        code: 'SECAGG_TOO_FEW_NEIGHBOURS',
+        counts: {},
+        message: '2 neighbours advertised keys, fewer than the threshold 3',
+      },
+    },
     { domain: 'audit', signer: 'coordinator', header: { seq: AUDIT_HEAD.seq, hash: AUDIT_HEAD.hash } },
     {
       domain: 'model',

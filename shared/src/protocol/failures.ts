@@ -1,9 +1,30 @@
 /**
  * A site's failure report: why it sends no statistics, update or evaluation
- * for a request. It carries a code and counts, never a value of the site's
- * data, and is signed like every other message the site sends.
+ * for a request, or refuses a secure-aggregation step. It carries a code and
+ * counts, never a value of the site's data (a refused step also the refusal's
+ * message, made of the round's facts: parties and counts), and is signed like
+ * every other message the site sends.
  */
 import { z } from 'zod';
+import type { SecAggErrorCode } from '../secagg/errors';
+import { SECAGG_STEPS } from '../secagg/messages';
+
+/** Why a site refused a secure-aggregation step: the protocol's own codes (secagg/errors.ts). */
+const SECAGG_REFUSALS = {
+  SECAGG_QUANTIZATION: 'the masked input cannot be quantized into the ring',
+  SECAGG_WRONG_LENGTH: 'a vector of the wrong length',
+  SECAGG_BAD_KEY: 'a neighbour’s key is not a usable key',
+  SECAGG_BAD_SIGNATURE: 'a neighbour’s keys are not signed by its identity key, or are for another round',
+  SECAGG_BAD_SHARE: 'a share sent to the site does not decrypt or has the wrong length',
+  SECAGG_NOT_NEIGHBOUR: 'the request names a party that is not the site’s neighbour',
+  SECAGG_BOTH_SHARES: 'the unmask request asks for both shares of a party',
+  SECAGG_ALREADY_ANSWERED: 'the site already revealed its shares for the round',
+  SECAGG_TOO_FEW_NEIGHBOURS: 'fewer neighbours than the threshold advertised keys or sent shares',
+  SECAGG_THRESHOLD: 'fewer shares than the threshold',
+  SECAGG_STATISTICS_AGAIN: 'the site already helped unmask this statistics round over other sites',
+  SECAGG_NO_KEYS: 'the site holds no keys of the round (it restarted since it advertised them)',
+  SECAGG_PHASE: 'the request does not fit the round’s steps',
+} as const satisfies Record<SecAggErrorCode, string>;
 
 /** Every code a site may report, with what it means; declines under the site's own policy start with POLICY_. */
 export const SITE_FAILURE_CODES = {
@@ -21,29 +42,41 @@ export const SITE_FAILURE_CODES = {
   POLICY_MIN_PARTICIPANTS: "the job's minimum participants per round is below the site's policy",
   POLICY_SECURE_AGGREGATION: "the site's policy requires secure aggregation, which the job does not use",
   POLICY_DIFFERENTIAL_PRIVACY: "the site's policy requires differential privacy, which the job does not use",
+  ...SECAGG_REFUSALS,
 } as const;
 export type SiteFailureCode = keyof typeof SITE_FAILURE_CODES;
 export const SITE_FAILURE_CODE_NAMES = Object.keys(SITE_FAILURE_CODES) as [SiteFailureCode, ...SiteFailureCode[]];
+
+/** The longest message a refused secure-aggregation step carries. */
+export const MESSAGE_CHARS = 500;
 
 /** Whether a code is a decline under the site's policy rather than a fault. */
 export const isDecline = (code: string): boolean => code.startsWith('POLICY_');
 
 /** Agent -> coordinator, acknowledged: the site will not answer this request, and why. */
-export const FailureHeaderSchema = z.strictObject({
-  type: z.literal('failure'),
-  job: z.string().min(1).max(200),
-  /** the round of the train or evaluate request; 0 for the statistics request */
-  round: z.number().int().min(0),
-  /** which request it answers */
-  phase: z.enum(['statistics', 'train', 'evaluate']),
-  participant: z.string().min(1).max(200),
-  nonce: z.string().min(16).max(128),
-  code: z.enum(SITE_FAILURE_CODE_NAMES),
-  /** how many rows or columns are affected; names of counts only, never a value */
-  counts: z
-    .record(z.string().regex(/^[a-z][A-Za-z]{0,31}$/), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER))
-    .refine((c) => Object.keys(c).length <= 8, 'at most 8 counts'),
-});
+export const FailureHeaderSchema = z
+  .strictObject({
+    type: z.literal('failure'),
+    job: z.string().min(1).max(200),
+    /** the round of the train, evaluate or secure-aggregation request (−2 to 0: a secure job's statistics phase); 0 for the statistics request */
+    round: z.number().int().min(-2),
+    /** which request it answers: `secagg`, a secure-aggregation step (`step`), whose masked input a train request may ask */
+    phase: z.enum(['statistics', 'train', 'evaluate', 'secagg']),
+    /** phase secagg: the step refused */
+    step: z.enum(SECAGG_STEPS).optional(),
+    participant: z.string().min(1).max(200),
+    nonce: z.string().min(16).max(128),
+    code: z.enum(SITE_FAILURE_CODE_NAMES),
+    /** how many rows or columns are affected; names of counts only, never a value */
+    counts: z
+      .record(z.string().regex(/^[a-z][A-Za-z]{0,31}$/), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER))
+      .refine((c) => Object.keys(c).length <= 8, 'at most 8 counts'),
+    /** phase secagg: the refusal's message, as the protocol words it */
+    message: z.string().min(1).max(MESSAGE_CHARS).optional(),
+  })
+  .refine((h) => (h.phase === 'secagg') === (h.step !== undefined), 'a secagg failure names its step, and only it')
+  .refine((h) => h.phase === 'secagg' || (h.message === undefined && h.round >= 0), 'only a secagg failure carries a message or a round below 0')
+  .refine((h) => h.phase !== 'secagg' || h.code.startsWith('SECAGG_'), 'a secagg failure carries a SECAGG_ code');
 export type FailureHeader = z.infer<typeof FailureHeaderSchema>;
 export const FailureMessageSchema = z.strictObject({
   header: FailureHeaderSchema,
@@ -51,8 +84,9 @@ export const FailureMessageSchema = z.strictObject({
 });
 export type FailureMessage = z.infer<typeof FailureMessageSchema>;
 
-/** The reason a round records for a reported failure, in words: the code's meaning and its counts. */
-export function describeFailure(code: SiteFailureCode, counts: Record<string, number>): string {
+/** The reason a round records for a reported failure, in words: the code's meaning and its counts, or a refused step's message. */
+export function describeFailure({ code, counts, step, message }: Pick<FailureHeader, 'code' | 'counts' | 'step' | 'message'>): string {
   const shown = Object.entries(counts).map(([name, n]) => `${name} ${n}`).join(', ');
-  return `${isDecline(code) ? 'declined' : 'failed'}: ${SITE_FAILURE_CODES[code]}${shown ? ` (${shown})` : ''}`;
+  const what = step ? `refused the ${step} step` : isDecline(code) ? 'declined' : 'failed';
+  return `${what}: ${message ?? SITE_FAILURE_CODES[code]}${shown ? ` (${shown})` : ''}`;
 }

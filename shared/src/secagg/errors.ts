@@ -12,6 +12,8 @@ export type SecAggErrorCode =
   | 'SECAGG_THRESHOLD'
   /** a second statistics sum of one job over other sites, whose difference from the first would reveal a site */
   | 'SECAGG_STATISTICS_AGAIN'
+  /** a party asked for a step of a round whose keys it no longer holds (it restarted since it advertised them) */
+  | 'SECAGG_NO_KEYS'
   | 'SECAGG_PHASE';
 
 export class SecAggError extends Error {

@@ -26,6 +26,7 @@ export const AdvertisementSchema = z.strictObject({
 export const EncryptedShareSchema = z.strictObject({ source: id, destination: id, nonce: b64(16), ciphertext: b64(200) });
 
 export const SECAGG_STEPS = ['advertise', 'share', 'masked', 'unmask'] as const;
+export type SecAggStep = (typeof SECAGG_STEPS)[number];
 
 /**
  * Coordinator -> agent: the next step of a secure round. A training round's

@@ -28,14 +28,15 @@ import {
   type JobSpec,
   type Quantization,
   type SecAggReplyHeader,
+  type SecAggStep,
   type SecAggRequest,
   type SecAggRequestHeader,
   type SecureAggregationSpec,
   type UnmaskResponse,
 } from '@fl/shared';
-import type { ReplyCollection } from '../collection';
+import type { Failure, ReplyCollection } from '../collection';
 
-export type SecureStep = 'advertise' | 'share' | 'masked' | 'unmask';
+export type SecureStep = SecAggStep;
 
 /** A reply as the collection keeps it. */
 export interface SecureReply {
@@ -83,6 +84,8 @@ export type SecureOutcome =
       inputs: { participant: string; sha256: string }[];
       unmasked: AuditData<'secagg.unmasked'>;
       collection: ReplyCollection<SecureReply>;
+      /** who failed a step (went offline, refused it, sent what it must not), as the first step it failed recorded it */
+      failures: ReadonlyMap<string, Failure>;
     };
 
 export async function runSecureRound(host: SecureRoundHost, round: number, selected: string[]): Promise<SecureOutcome> {
@@ -102,10 +105,17 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
     return { header, signature: host.sign(header) };
   };
 
+  const failures = new Map<string, Failure>();
+  const runStep: SecureRoundHost['runStep'] = async (...args) => {
+    const collection = await host.runStep(...args);
+    for (const [participant, failure] of collection?.failures ?? []) if (!failures.has(participant)) failures.set(participant, failure);
+    return collection;
+  };
+
   // 1. advertise
   const adverts = new Map<string, Advertisement>();
   const advertise = request('advertise', vector?.advertise);
-  const advertised = await host.runStep('advertise', participants, (participant, { header }) => {
+  const advertised = await runStep('advertise', participants, (participant, { header }) => {
     const advert = header.advert;
     if (!advert || advert.participant !== participant) return ackError('INVALID_FRAME', 'an advertise reply holds the participant’s own signed keys');
     try {
@@ -129,7 +139,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   const shares = new Map<string, EncryptedShare[]>(participants.map((p) => [p, []]));
   const sharedBy = new Map<string, EncryptedShare[]>();
   const shareRequests = new Map<string, SecAggRequest>();
-  const shared = await host.runStep('share', [...live0], (participant, { header }) => {
+  const shared = await runStep('share', [...live0], (participant, { header }) => {
     const expected = graph.get(participant)!.filter((p) => live0.has(p));
     const got = header.shares ?? [];
     const destinations = got.map((s) => s.destination).sort();
@@ -166,7 +176,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   const inputs: { participant: string; sha256: string }[] = [];
   const maskedInputs: Record<string, Uint32Array> = {};
   const words = vector ? vector.words : host.size + 1;
-  const trained = await host.runStep('masked', [...sharers], (participant, { header, masked }) => {
+  const trained = await runStep('masked', [...sharers], (participant, { header, masked }) => {
     if (!masked || !header.maskedSha256) return ackError('INVALID_FRAME', 'a masked reply carries its input and the input’s SHA-256');
     if (masked.byteLength !== words * 4) return ackError('WRONG_SHAPE', `a masked input of ${masked.byteLength} bytes, not ${words * 4}`);
     if (sha256Hex(masked) !== header.maskedSha256) return ackError('DIGEST_MISMATCH', 'the masked input does not hash to maskedSha256');
@@ -187,7 +197,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   const survivorSet = new Set(survivors);
   const droppedSet = new Set(dropped);
   const unmaskRequest = request('unmask', { survivors, dropped });
-  const unmasked = await host.runStep('unmask', survivors, (participant, { header }) => {
+  const unmasked = await runStep('unmask', survivors, (participant, { header }) => {
     const seedShares = header.seedShares ?? {};
     const keyShares = header.keyShares ?? {};
     if (Object.keys(seedShares).some((p) => !survivorSet.has(p)) || Object.keys(keyShares).some((p) => !droppedSet.has(p))) {
@@ -224,7 +234,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
       seeds: secrets.seeds,
       maskKeys: secrets.maskKeys,
     };
-    return { kind: 'sum', sum, quantization, inputs, unmasked: record, collection: trained };
+    return { kind: 'sum', sum, quantization, inputs, unmasked: record, collection: trained, failures };
   } catch (err) {
     if (!(err instanceof SecAggError)) throw err;
     return { kind: 'short', collection: unmasked, what: `round ${round} (unmasking)`, reason: `${err.code}: ${err.message}` };
