@@ -195,7 +195,9 @@ describe('the independent Python verifier', () => {
   it('recomputes the test vectors on its own: RFC 8785, signatures from seeds, digests', async () => {
     const { code, out } = await pyVerify('--vectors', VECTORS);
     expect(out).toMatch(/jcs.json: 6 RFC 8785 examples and 24 numbers match/);
-    expect(out).toMatch(/signatures.json: 18 signed headers, canonical bytes and signatures match/);
+    // Every signed header of the file, counted by the verifier itself.
+    const { messages } = JSON.parse(fs.readFileSync(path.join(VECTORS, 'signatures.json'), 'utf8')) as { messages: unknown[] };
+    expect(out).toContain(`signatures.json: ${messages.length} signed headers, canonical bytes and signatures match`);
     expect(code).toBe(0);
   });
 });
