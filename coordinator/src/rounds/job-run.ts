@@ -1090,7 +1090,7 @@ export class JobRun {
     }
   }
 
-  /** The online participants a phase may select: those the statistics phase left out take no further part in the job. */
+  /** The online participants a phase may select: those the statistics phase left out, or revoked meanwhile, take no further part in the job. */
   private eligible(): string[] {
     return this.deps.channel.online().filter((p) => !this.excluded.has(p) && !this.revoked.has(p)).sort();
   }
