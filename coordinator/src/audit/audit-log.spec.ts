@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { encodeKey, generateKeyPair, randomNonce, signHeader, type UpdateHeader } from '@fl/shared';
 import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
-import { AuditLog } from './audit-log';
+import { AuditLog, ParticipantsRevoked } from './audit-log';
 import { verifyStore } from './store-source';
 
 async function setup() {
@@ -15,6 +15,13 @@ async function setup() {
   const audit = await AuditLog.open(store, identity);
   const kinds = async () => (await toArray(store.auditRecords())).map(({ text }) => (JSON.parse(text) as { kind: string }).kind);
   return { store, audit, identity, kinds };
+}
+
+/** Registers participants as approved: the log records an update only from an approved one. */
+async function approve(store: SqliteStore, ...names: string[]): Promise<void> {
+  for (const name of names) {
+    await store.addParticipant({ name, organisation: name, country: '', publicKey: encodeKey(generateKeyPair().publicKey), status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'x', createdAt: 0 });
+  }
 }
 
 const header = (participant: string, job = 'j'): UpdateHeader => ({
@@ -39,6 +46,7 @@ describe('the audit log', () => {
 
   it('writes deferred records when flushed, or before the next record, in the order things happened', async () => {
     const { store, audit, kinds } = await setup();
+    await approve(store, 'a', 'b');
     const run = audit.forRun('j');
     run.defer('update.accepted', 'participant:a', accepted('a'));
     expect(await kinds()).toEqual(['coordinator.key']);
@@ -127,6 +135,7 @@ describe('the audit log', () => {
       const { kind, data } = JSON.parse(text) as { kind: string; data: { job?: string } };
       return data.job ? `${kind} ${data.job}` : kind;
     });
+    await approve(store, 'p', 'q');
     const a = audit.forRun('A');
     const b = audit.forRun('B');
     a.defer('update.accepted', 'participant:p', accepted('p', 'A'));
@@ -143,6 +152,7 @@ describe('the audit log', () => {
 
   it("drops what a run still defers when it ends, and what it defers after, while a new run of the job keeps its own", async () => {
     const { store, audit, kinds } = await setup();
+    await approve(store, 'p', 'q', 'r');
     const ended = audit.forRun('A');
     ended.defer('update.accepted', 'participant:p', accepted('p', 'A'));
     const next = audit.forRun('A');
@@ -156,6 +166,26 @@ describe('the audit log', () => {
     next.defer('update.accepted', 'participant:p', accepted('p', 'A'));
     await audit.append('user.added', 'operator', { name: 'bob', role: 'viewer' });
     expect(await kinds()).toEqual(['coordinator.key', 'job.control', 'user.added', 'update.accepted', 'user.added']);
+    await store.close();
+  });
+
+  it("drops a run's queue naming a participant no longer approved: other records go in without it, and the run's own write is refused, writing nothing", async () => {
+    const { store, audit, kinds } = await setup();
+    await approve(store, 'a', 'b');
+    const run = audit.forRun('A');
+    run.defer('update.accepted', 'participant:a', accepted('a', 'A'));
+    run.defer('update.accepted', 'participant:b', accepted('b', 'A'));
+    audit.forRun('B').defer('update.accepted', 'participant:b', accepted('b', 'B'));
+    // As another replica's revocation leaves it, committed before this process writes the queues.
+    await store.setParticipantStatus('a', 'revoked', 'user:ada', 1);
+    await audit.append('user.added', 'operator', { name: 'ada', role: 'admin' });
+    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added']);
+    await expect(run.flush()).rejects.toMatchObject({ constructor: ParticipantsRevoked, code: 'REVOKED', participants: ['a'] });
+    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added']);
+    // The round started again without a: its records go in.
+    run.defer('update.accepted', 'participant:b', accepted('b', 'A'));
+    await run.flush();
+    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added', 'update.accepted']);
     await store.close();
   });
 });

@@ -20,9 +20,16 @@
  * place in the chain it will take if nothing else is written first: the usual
  * case. The round's commit then only writes it, while the participants wait;
  * if the chain moved meanwhile, it is sealed again for its actual place.
+ *
+ * A participant's update is recorded only while it is approved: with replicas,
+ * another one may revoke it while its record waits here. Whatever writes a
+ * queue reads its contributors' statuses first, in the transaction that holds
+ * the log's writer lock; a queue with one no longer approved is dropped whole,
+ * and the run's own next write of it throws ParticipantsRevoked, for the run
+ * to start the round again without them (docs/audit.md).
  */
 import { EventEmitter } from 'node:events';
-import { AUDIT_GENESIS, auditText, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
+import { AUDIT_GENESIS, auditText, FlError, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { Fence, RetainedUpdate, Store } from '../storage/store';
 
@@ -43,6 +50,25 @@ interface Queue {
   /** the epoch the run leads the job at, with replicas: its records are written only while it holds */
   fence: Fence | undefined;
   records: Deferred[];
+  /** participants of the records dropped because they are no longer approved: the run's next write throws ParticipantsRevoked */
+  refused?: string[];
+}
+
+/** The kinds of record the log takes only from an approved participant. */
+const CONTRIBUTIONS: ReadonlySet<AuditKind> = new Set<AuditKind>(['update.accepted', 'secagg.input']);
+
+/**
+ * A run's deferred records name participants revoked since (by another
+ * replica): they cannot be written after the revocation, and the updates they
+ * record are in the round's running sum, so the attempt is dropped whole.
+ */
+export class ParticipantsRevoked extends FlError {
+  constructor(
+    readonly job: string,
+    readonly participants: readonly string[],
+  ) {
+    super('REVOKED', `${participants.join(', ')} revoked while the round's records waited: the attempt is dropped`);
+  }
 }
 
 /** The log as one run of a job writes it (AuditLog.forRun). */
@@ -51,7 +77,7 @@ export interface RunAudit {
   append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at?: number): Promise<AuditRecord>;
   /** Records an act of the job whose effect lives in memory until flush(); `retain` is the update stored with it. */
   defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, retain?: RetainedUpdate, at?: number): void;
-  /** Writes the run's deferred records, in one transaction. */
+  /** Writes the run's deferred records, in one transaction; throws ParticipantsRevoked when they cannot be (nothing is written). */
   flush(): Promise<void>;
   /** The run has ended: what it still defers, and defers after, belongs to no round committed here, and is never written. */
   close(): void;
@@ -111,9 +137,14 @@ export class AuditLog {
    * a rolled back transaction leaves no gap in the chain.
    */
   append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at = Date.now()): Promise<AuditRecord> {
+    return this.appendAfter(kind, actor, data, at);
+  }
+
+  /** append(), by the run whose queue is `owner`: that queue refused throws instead of being dropped silently. */
+  private appendAfter<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at: number, owner?: Queue): Promise<AuditRecord> {
     const fields = data as Record<string, unknown>;
     return this.inTransaction(async (written) => {
-      written.head = await this.writeDeferred(written, this.queuesBefore(fields));
+      written.head = await this.writeDeferred(written, this.queuesBefore(fields), owner);
       return this.write(written, kind, actor, fields, at);
     });
   }
@@ -128,7 +159,7 @@ export class AuditLog {
     this.queues.set(job, queue);
     const open = () => this.queues.get(job) === queue;
     return {
-      append: (kind, actor, data, at) => this.append(kind, actor, data, at),
+      append: (kind, actor, data, at = Date.now()) => this.appendAfter(kind, actor, data, at, queue),
       defer: (kind, actor, data, retain, at = Date.now()) => {
         if (!open()) return;
         const fields = data as Record<string, unknown>;
@@ -136,7 +167,7 @@ export class AuditLog {
         queue.records.push({ kind, actor, data: fields, at, retain, sealed: { record, text: auditText(record) } });
       },
       flush: async () => {
-        if (queue.records.length > 0) await this.inTransaction(async (written) => void (await this.writeDeferred(written, [queue])));
+        if (queue.records.length > 0 || queue.refused) await this.inTransaction(async (written) => void (await this.writeDeferred(written, [queue], queue)));
       },
       close: () => {
         if (open()) this.queues.delete(job);
@@ -159,19 +190,24 @@ export class AuditLog {
    * transaction that makes this one the log's writer (Store.auditHead). Each
    * queue's records are taken in the order they were deferred, and written only
    * if its run still leads the job: a deposed run's are dropped, as no one may
-   * ever write them.
+   * ever write them. Nor are those of a queue naming a participant no longer
+   * approved (with `owner`, that queue's run, told by ParticipantsRevoked).
    */
-  private async writeDeferred(written: Written, queues: readonly Queue[]): Promise<Head> {
+  private async writeDeferred(written: Written, queues: readonly Queue[], owner?: Queue): Promise<Head> {
     let head = await this.store.auditHead();
+    // After the lock: a revocation is either written already, and read here, or waits for this transaction.
+    const unapproved = new Set(await this.store.unapprovedParticipants(contributors(queues)));
     const rows: { seq: number; text: string }[] = [];
     const retained: RetainedUpdate[] = [];
     for (const queue of queues) {
       const records = queue.records;
+      const revoked = contributors([queue]).filter((p) => unapproved.has(p));
+      if (revoked.length > 0) queue.refused = [...new Set([...(queue.refused ?? []), ...revoked])];
       if (records.length === 0) continue;
       queue.records = [];
       const taken = { queue, records };
       written.taken.push(taken);
-      if (queue.fence && !(await this.store.fenceHolds(queue.fence))) {
+      if (queue.refused || (queue.fence && !(await this.store.fenceHolds(queue.fence)))) {
         taken.records = [];
         continue;
       }
@@ -186,6 +222,11 @@ export class AuditLog {
         written.kinds.push(d.kind);
         head = { seq: record.seq, hash: record.hash };
       }
+    }
+    if (owner?.refused) {
+      const refused = owner.refused;
+      owner.refused = undefined;
+      throw new ParticipantsRevoked(owner.job, refused);
     }
     if (rows.length === 0) return head;
     await this.store.appendAuditRecords(rows);
@@ -231,4 +272,11 @@ export class AuditLog {
   private seal(kind: AuditKind, actor: string, data: Record<string, unknown>, at: number, head: Head): AuditRecord {
     return this.identity.seal({ seq: (head?.seq ?? 0) + 1, at, kind, actor, data, prev: head?.hash ?? AUDIT_GENESIS });
   }
+}
+
+/** The participants whose contributions the queues' records are, each once. */
+function contributors(queues: readonly Queue[]): string[] {
+  const names = new Set<string>();
+  for (const queue of queues) for (const d of queue.records) if (CONTRIBUTIONS.has(d.kind)) names.add(d.data.participant as string);
+  return [...names];
 }

@@ -97,6 +97,10 @@ describe('the writes of a job on PostgreSQL, fenced by its leader\'s epoch', () 
     };
     const one = await replica('replica-1');
     await one.store.addJob(job);
+    // The log records an update only from an approved participant.
+    for (const name of ['a', 'b']) {
+      await one.store.addParticipant({ name, organisation: name, country: '', publicKey: `key-${name}`, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'x', createdAt: 0 });
+    }
     first = { ...one, lease: (await one.election.tryLead(JOB))! };
     second = await replica('replica-2');
   });

@@ -178,9 +178,10 @@ export class ParticipantRegistry {
     if (!allowed.includes(participant.status)) throw new FlError('CONFLICT', `participant ${name} is ${participant.status}: it cannot be ${action}d`);
     const status = ({ approve: 'approved', reject: 'rejected', revoke: 'revoked' } as const)[action];
     await this.o.store.transaction(async () => {
-      await this.o.store.setParticipantStatus(name, status, actor, now);
+      // The record first: the queued updates it writes before itself are checked against the status as it was.
       if (action === 'approve') await this.o.audit.append('participant.approved', actor, { name }, now);
       else await this.o.audit.append(action === 'reject' ? 'participant.rejected' : 'participant.revoked', actor, { name, reason }, now);
+      await this.o.store.setParticipantStatus(name, status, actor, now);
     });
     const close: ErrorBody | undefined = action === 'revoke' ? { code: 'REVOKED', message: `an admin revoked ${name}${reason ? `: ${reason}` : ''}` } : undefined;
     this.o.statuses.changed(name, status, close);

@@ -56,7 +56,7 @@ import {
   CENTRAL_NOISE,
   withinBudget,
 } from '@fl/shared';
-import type { RunAudit } from '../audit/audit-log';
+import { ParticipantsRevoked, type RunAudit } from '../audit/audit-log';
 import { LeadershipLost } from '../cluster/leader-election';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
@@ -155,6 +155,8 @@ export class JobRun {
   /** the rows each admitted site reported, and the sites the statistics phase left out (stored with the job) */
   private reportedRows: Map<string, number>;
   private excluded: Set<string>;
+  /** participants revoked while their contribution waited to be recorded: no phase of this run asks them again */
+  private readonly revoked = new Set<string>();
   private waiters: (() => void)[] = [];
   /** coordinator shutdown: the job stays as stored, to resume at the next start */
   private halted = false;
@@ -699,10 +701,9 @@ export class JobRun {
       }
       const result = aggregation.result();
       if (result && this.commits(phase)) {
+        const previous = this.lastRound;
         // Set before the commit's I/O, so that a repeat arriving meanwhile is already a duplicate.
         this.lastRound = { round, contributors: new Set(collection.replies.keys()) };
-        // Older frames are refused by round from now on; only this round's nonces need remembering.
-        this.nonces.clear();
         // The engine names the new model and state by their bytes, whatever the strategy.
         const sha256 = sha256Hex(encodeWeights(result.weights));
         const stateBytes = encodeState(result.state);
@@ -721,7 +722,13 @@ export class JobRun {
         };
         // The previous round's evaluation, which came with this round's updates, goes in the same transaction.
         const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: this.strategy.aggregateEvaluate(evaluations) } : undefined;
-        await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated, undefined, central?.seed);
+        if (!(await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated, undefined, central?.seed))) {
+          this.lastRound = previous;
+          attempt--;
+          continue;
+        }
+        // Older frames are refused by round from now on; only this round's nonces need remembering.
+        this.nonces.clear();
         this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
         this.strategyState = result.state;
         // What the commit changed, without reading back (and parsing) the whole job.
@@ -759,8 +766,8 @@ export class JobRun {
     const aggregation = this.strategy.aggregateTrain(global.weights, state);
     aggregation.add({ participant: SECURE_SUM, weights, numSamples: weight, metrics: {} });
     const result = aggregation.result()!;
+    const previous = this.lastRound;
     this.lastRound = { round, contributors: new Set(outcome.inputs.map((i) => i.participant)) };
-    this.nonces.clear();
     const sha256 = sha256Hex(encodeWeights(result.weights));
     const stateBytes = encodeState(result.state);
     const record: RoundRecord = {
@@ -779,7 +786,11 @@ export class JobRun {
       evaluation: null,
     };
     const replies = new Map(outcome.inputs.map(({ participant, sha256: masked }) => [participant, { numSamples: 0, sha256: masked }]));
-    await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, replies, undefined, { unmasked: outcome.unmasked, weight });
+    if (!(await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, replies, undefined, { unmasked: outcome.unmasked, weight }))) {
+      this.lastRound = previous;
+      return 'restart';
+    }
+    this.nonces.clear();
     this.model = { job: this.job.id, round, sha256, weights: result.weights, createdAt: record.closedAt };
     this.strategyState = result.state;
     this.job = { ...this.job, round, updatedAt: record.closedAt };
@@ -845,7 +856,8 @@ export class JobRun {
    * now), the audit record that attests it (the strategy, its state's digest and
    * the contributors in the order they were folded in, which recomputing the
    * aggregate needs), the retention policy, and the evaluation of an earlier
-   * round's model that came with its updates.
+   * round's model that came with its updates. False when a contributor was
+   * revoked meanwhile: nothing is written, and the round starts again.
    */
   private async commit(
     record: RoundRecord,
@@ -856,10 +868,10 @@ export class JobRun {
     evaluated?: { round: number; evaluation: RoundEvaluation },
     secure?: { unmasked: AuditData<'secagg.unmasked'>; weight: number },
     noiseSeed?: Uint8Array,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { job, round, modelSha256: sha256 } = record;
     const { store, audit, identity, retention } = this.deps;
-    await store.transaction(async () => {
+    return await this.unlessRevoked(() => store.transaction(async () => {
       await store.commitRound(record, { job, round, sha256, weights, createdAt: record.closedAt }, state);
       if (evaluated) await store.setRoundEvaluation(job, evaluated.round, evaluated.evaluation);
       const contributors = [...replies].map(([participant, { numSamples, sha256 }]) => ({ participant, numSamples, sha256 }));
@@ -884,7 +896,24 @@ export class JobRun {
         await store.pruneUpdates(job, throughRound);
         await audit.append('updates.pruned', 'coordinator', { job, throughRound });
       }
-    });
+    }));
+  }
+
+  /**
+   * Runs a write of the run's deferred records; false when it refused them
+   * (ParticipantsRevoked): the revoked take no further part, and the caller
+   * starts the phase again without them.
+   */
+  private async unlessRevoked(write: () => Promise<void>): Promise<boolean> {
+    try {
+      await write();
+      return true;
+    } catch (err) {
+      if (!(err instanceof ParticipantsRevoked)) throw err;
+      for (const p of err.participants) this.revoked.add(p);
+      this.deps.log('warn', `job ${this.job.id}: ${err.code} ${err.message}; starting it again without them`);
+      return false;
+    }
   }
 
   /**
@@ -900,8 +929,8 @@ export class JobRun {
     // What was accepted is recorded whatever becomes of the phase: committed, started again, or stopped.
     // Not when the coordinator shuts down: like a crash, that drops the round, which starts again.
     // A training round that commits writes them in its commit's transaction (commit()): one, not two.
-    if (!this.halted && !this.commits(phase)) await this.deps.audit.flush();
-    return this.interrupted();
+    const flushed = this.halted || this.commits(phase) || (await this.unlessRevoked(() => this.deps.audit.flush()));
+    return (await this.interrupted()) || !flushed;
   }
 
   /** Whether a closed phase is a training round that commits, as trainingRound() decides. */
@@ -1061,9 +1090,9 @@ export class JobRun {
     }
   }
 
-  /** The online participants a phase may select: those the statistics phase left out take no further part in the job. */
+  /** The online participants a phase may select: those the statistics phase left out, or revoked meanwhile, take no further part in the job. */
   private eligible(): string[] {
-    return this.deps.channel.online().filter((p) => !this.excluded.has(p)).sort();
+    return this.deps.channel.online().filter((p) => !this.excluded.has(p) && !this.revoked.has(p)).sort();
   }
 
   private wake(): void {

@@ -202,7 +202,7 @@ async function setup(
   };
   const engine = start();
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
-  return { store, channel, engine, audit, restart: start, logged };
+  return { store, channel, engine, audit, identity, restart: start, logged };
 }
 
 /**
@@ -822,6 +822,43 @@ describe('the round engine of replicas on PostgreSQL', () => {
     const report = await verifyStore(store);
     expect(report.failure).toBeUndefined();
     expect(report.counts.roundsRecomputed).toBe(3);
+    await store.close();
+  });
+
+  it("starts a round again without a participant another replica revoked while its accepted update waited to be recorded, and the log verifies", async () => {
+    // Prepare: the leader has accepted c's update of round 1 (its record deferred); a's and b's are held
+    const url = await database();
+    const { store, channel, restart, identity, logged } = await setup(['a', 'b', 'c'], 3, { maxModelBytes: 1 << 20 }, systemClock, () => PostgresStore.open(url));
+    const leader = restart(electionOn(url, 'leader'));
+    const statusReads = jest.spyOn(store, 'unapprovedParticipants');
+    channel.answerTraining = false;
+    const job = await leader.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 3);
+    await channel.release((held) => held.participant === 'c');
+    expect(channel.accepted).toEqual(['c round 1']);
+    // Execute: another replica, on the same database, revokes c (as its registry does); then a and b reply and round 1 closes
+    const other = await PostgresStore.open(url);
+    const otherAudit = await AuditLog.open(other, identity);
+    await other.transaction(async () => {
+      await otherAudit.append('participant.revoked', 'user:test', { name: 'c', reason: 'left the consortium' });
+      await other.setParticipantStatus('c', 'revoked', 'user:test', Date.now());
+    });
+    await other.close();
+    channel.answerTraining = true;
+    await channel.release();
+    await leader.whenFinished(job.id);
+    // Assert: the job completed, round 1 without c, whose update is recorded nowhere; the run said why; the log verifies
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    const rounds = await store.listRounds(job.id);
+    expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    expect(await acceptedIn(store, job.id)).not.toContain('c');
+    expect(logged).toContainEqual(expect.objectContaining({ level: 'warn', job: job.id, message: expect.stringMatching(/REVOKED c revoked/) }));
+    const report = await verifyStore(store);
+    expect(report.failure).toBeUndefined();
+    expect(report.counts.roundsRecomputed).toBe(3);
+    // Assert: one status read a commit, of all its contributors at once (the refused attempt's, then each round's)
+    const reads = statusReads.mock.calls.map(([names]) => [...names].sort()).filter((names) => names.length > 0);
+    expect(reads).toEqual([['a', 'b', 'c'], ['a', 'b'], ['a', 'b'], ['a', 'b']]);
     await store.close();
   });
 });

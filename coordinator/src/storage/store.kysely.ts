@@ -312,6 +312,13 @@ export abstract class KyselyStore implements Store {
     return (await this.db.selectFrom('participants').select(PARTICIPANT_COLUMNS).orderBy('name').execute()) as ParticipantRecord[];
   }
 
+  async unapprovedParticipants(names: readonly string[]): Promise<string[]> {
+    if (names.length === 0) return [];
+    const approved = await this.db.selectFrom('participants').select('name').where('name', 'in', names).where('status', '=', 'approved').execute();
+    const kept = new Set(approved.map((r) => r.name));
+    return names.filter((n) => !kept.has(n));
+  }
+
   async setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number): Promise<void> {
     this.participantWritten();
     const { numUpdatedRows } = await this.db

@@ -147,6 +147,8 @@ export interface ParticipantRepository {
   getParticipantByKey(publicKey: string): Promise<ParticipantRecord | undefined>;
   listParticipants(): Promise<ParticipantRecord[]>;
   setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number): Promise<void>;
+  /** Those of `names` not approved now, read from the store (never a cached record), in one query. */
+  unapprovedParticipants(names: readonly string[]): Promise<string[]>;
   addInvitation(invitation: InvitationRecord): Promise<void>;
   getInvitation(id: string): Promise<InvitationRecord | undefined>;
   getInvitationByDigest(tokenDigest: string): Promise<InvitationRecord | undefined>;
