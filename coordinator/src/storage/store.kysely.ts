@@ -51,9 +51,9 @@ interface Scope {
 const AUDIT_PAGE = 1000;
 
 /**
- * Rows per multi-row INSERT, and the bytes of retained weights per one: under
- * SQLite's and PostgreSQL's limits on bound parameters (32,766 and 65,535), and
- * a statement of large models stays a few MiB.
+ * Rows per multi-row INSERT (and names per IN list), and the bytes of retained
+ * weights per one: under SQLite's and PostgreSQL's limits on bound parameters
+ * (32,766 and 65,535), and a statement of large models stays a few MiB.
  */
 const INSERT_ROWS = 500;
 const INSERT_BYTES = 8 * 1024 * 1024;
@@ -313,9 +313,11 @@ export abstract class KyselyStore implements Store {
   }
 
   async unapprovedParticipants(names: readonly string[]): Promise<string[]> {
-    if (names.length === 0) return [];
-    const approved = await this.db.selectFrom('participants').select('name').where('name', 'in', names).where('status', '=', 'approved').execute();
-    const kept = new Set(approved.map((r) => r.name));
+    const kept = new Set<string>();
+    for (const batch of batches(names)) {
+      const approved = await this.db.selectFrom('participants').select('name').where('name', 'in', batch).where('status', '=', 'approved').execute();
+      for (const { name } of approved) kept.add(name);
+    }
     return names.filter((n) => !kept.has(n));
   }
 

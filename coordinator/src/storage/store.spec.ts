@@ -171,6 +171,17 @@ describe.each([sqlite(), postgres()])('the store on $name', (backend) => {
     expect((await store.getParticipant('a'))?.status).toBe('approved');
   });
 
+  it('names the participants not approved among many more than one statement may bind, registered or not', async () => {
+    await store.addParticipant(participant('a', 'k1'));
+    await store.addParticipant(participant('b', 'k2'));
+    await store.addParticipant(participant('c', 'k3'));
+    await store.setParticipantStatus('b', 'revoked', 'user:admin', 5);
+    const unknown = Array.from({ length: 70_000 }, (_, i) => `x${i}`);
+    const names = ['a', ...unknown.slice(0, 35_000), 'b', 'c', ...unknown.slice(35_000)];
+    expect(await store.unapprovedParticipants(names)).toEqual([...unknown.slice(0, 35_000), 'b', ...unknown.slice(35_000)]);
+    expect(await store.unapprovedParticipants([])).toEqual([]);
+  });
+
   it('keeps invitations, and closes one only once', async () => {
     await store.addInvitation(invitation('i1'));
     await store.addInvitation(invitation('i2'));
