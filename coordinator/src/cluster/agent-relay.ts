@@ -123,7 +123,7 @@ export class AgentRelay implements AgentChannel {
       void Promise.all(acks).then(reply);
     });
     this.local.events.on('presence', ({ name, online, lastSeen }: ParticipantPresence) => namespace.serverSideEmit('fl:presence', this.replica, name, online, lastSeen));
-    void this.learn();
+    void subscribed(namespace).then(() => this.learn());
     this.resync = setInterval(() => void this.learn(), RESYNC_EVERY_MS);
     this.resync.unref();
   }
@@ -255,4 +255,15 @@ export class AgentRelay implements AgentChannel {
   private broadcastLocal(participants: string[], event: Instruction, args: unknown[]): void {
     (this.local.broadcast as (p: string[], e: Instruction, ...a: unknown[]) => string[])(participants, event, ...args);
   }
+}
+
+/**
+ * Resolves once the Redis adapter's subscriptions are in place: it subscribes as
+ * it is made, and a PING on the same connection is answered after them. A
+ * request before that would miss the other replicas' answers and wait out its
+ * timeout.
+ */
+async function subscribed(namespace: Namespace): Promise<void> {
+  const subscriber = (namespace.adapter as { subClient?: { ping?: () => Promise<unknown> } }).subClient;
+  await subscriber?.ping?.().catch(() => undefined);
 }

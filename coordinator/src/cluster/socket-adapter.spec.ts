@@ -61,9 +61,6 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
       connections.add(socket.data.participant, socket);
       socket.emit('welcome', null as never);
     });
-    // The adapter subscribes as it is made: until Redis counts it, its first request (the relay's fl:who) would miss the answers.
-    const requests = `${prefix}socket.io-request#${AGENT_NAMESPACE}#`;
-    while (((await state.client.pubsub('NUMSUB', requests)) as [string, number])[1] <= replicas.length) await new Promise((resolve) => setTimeout(resolve, 10));
     relay.attach(namespace, engine);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     return { state, rooms, http, server, connections, relay, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
@@ -190,4 +187,26 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     expect(askedOfBystander).toEqual(['job-1']);
     expect(handedToBystander).toEqual([]);
   });
+
+  it('lets a replica that starts later learn at once who is connected to the others', async () => {
+    // Prepare: an agent on the first replica, before the new one exists (so no presence message reaches it)
+    await connect(replicas[0], 'early-bird');
+    const online: string[] = [];
+    let learnt!: () => void;
+    const learning = new Promise<void>((resolve) => (learnt = resolve));
+    // Execute: a fourth replica joins; its relay asks the others who they hold as it starts
+    const late = await replica({
+      participantOnline: (name) => {
+        online.push(name);
+        if (name === 'early-bird') learnt();
+      },
+      participantOffline: () => undefined,
+      leads: () => false,
+      relayed: () => Promise.reject(new Error('this replica runs no job')),
+    });
+    replicas.push(late);
+    // Assert: the answer to its first request, well before the next resync (30 s) or a lost request's timeout (60 s), which this test's 20 s do not reach
+    await learning;
+    expect(online).toContain('early-bird');
+  }, 20_000);
 });
