@@ -38,6 +38,7 @@ import {
   type TrainMessage,
   type SecAggReplyHeader,
   type AuditData,
+  type SecAggStep,
   type SecureAggregationSpec,
   type JobSpec,
   decodeStatistics,
@@ -69,7 +70,7 @@ import type { Clock } from '../core/clock';
 import type { LogFields } from '../logger';
 import { ReplyCollection } from './collection';
 import { cappedMeans } from '../strategy/metrics';
-import { identityKeyOf, runSecureRound, type SecureOutcome, type SecureReply, type SecureRoundHost, type SecureStep, type StepCheck } from './secagg/secure-round';
+import { identityKeyOf, runSecureRound, type SecureOutcome, type SecureReply, type SecureRoundHost, type StepCheck } from './secagg/secure-round';
 
 export interface JobRunDeps {
   store: Store;
@@ -113,7 +114,7 @@ type Phase =
       evaluations: Map<string, HeldOutEvaluation>;
     } & Asking)
   /** one step of a secure-aggregation round (rounds/secagg) */
-  | ({ kind: 'secagg'; round: number; step: SecureStep; collection: ReplyCollection<SecureReply>; check: StepCheck } & Asking)
+  | ({ kind: 'secagg'; round: number; step: SecAggStep; collection: ReplyCollection<SecureReply>; check: StepCheck } & Asking)
   | ({
       kind: 'evaluation';
       round: number;

@@ -6,25 +6,8 @@
  * every other message the site sends.
  */
 import { z } from 'zod';
-import type { SecAggErrorCode } from '../secagg/errors';
+import { SECAGG_ERRORS } from '../secagg/errors';
 import { SECAGG_STEPS } from '../secagg/messages';
-
-/** Why a site refused a secure-aggregation step: the protocol's own codes (secagg/errors.ts). */
-const SECAGG_REFUSALS = {
-  SECAGG_QUANTIZATION: 'the masked input cannot be quantized into the ring',
-  SECAGG_WRONG_LENGTH: 'a vector of the wrong length',
-  SECAGG_BAD_KEY: 'a neighbour’s key is not a usable key',
-  SECAGG_BAD_SIGNATURE: 'a neighbour’s keys are not signed by its identity key, or are for another round',
-  SECAGG_BAD_SHARE: 'a share sent to the site does not decrypt or has the wrong length',
-  SECAGG_NOT_NEIGHBOUR: 'the request names a party that is not the site’s neighbour',
-  SECAGG_BOTH_SHARES: 'the unmask request asks for both shares of a party',
-  SECAGG_ALREADY_ANSWERED: 'the site already revealed its shares for the round',
-  SECAGG_TOO_FEW_NEIGHBOURS: 'fewer neighbours than the threshold advertised keys or sent shares',
-  SECAGG_THRESHOLD: 'fewer shares than the threshold',
-  SECAGG_STATISTICS_AGAIN: 'the site already helped unmask this statistics round over other sites',
-  SECAGG_NO_KEYS: 'the site holds no keys of the round (it restarted since it advertised them)',
-  SECAGG_PHASE: 'the request does not fit the round’s steps',
-} as const satisfies Record<SecAggErrorCode, string>;
 
 /** Every code a site may report, with what it means; declines under the site's own policy start with POLICY_. */
 export const SITE_FAILURE_CODES = {
@@ -42,7 +25,8 @@ export const SITE_FAILURE_CODES = {
   POLICY_MIN_PARTICIPANTS: "the job's minimum participants per round is below the site's policy",
   POLICY_SECURE_AGGREGATION: "the site's policy requires secure aggregation, which the job does not use",
   POLICY_DIFFERENTIAL_PRIVACY: "the site's policy requires differential privacy, which the job does not use",
-  ...SECAGG_REFUSALS,
+  // A refused secure-aggregation step: the protocol's own codes.
+  ...SECAGG_ERRORS,
 } as const;
 export type SiteFailureCode = keyof typeof SITE_FAILURE_CODES;
 export const SITE_FAILURE_CODE_NAMES = Object.keys(SITE_FAILURE_CODES) as [SiteFailureCode, ...SiteFailureCode[]];

@@ -1,20 +1,24 @@
-/** Why a secure-aggregation step refused or failed; the code travels in the protocol's error replies. */
-export type SecAggErrorCode =
-  | 'SECAGG_QUANTIZATION'
-  | 'SECAGG_WRONG_LENGTH'
-  | 'SECAGG_BAD_KEY'
-  | 'SECAGG_BAD_SIGNATURE'
-  | 'SECAGG_BAD_SHARE'
-  | 'SECAGG_NOT_NEIGHBOUR'
-  | 'SECAGG_BOTH_SHARES'
-  | 'SECAGG_ALREADY_ANSWERED'
-  | 'SECAGG_TOO_FEW_NEIGHBOURS'
-  | 'SECAGG_THRESHOLD'
-  /** a second statistics sum of one job over other sites, whose difference from the first would reveal a site */
-  | 'SECAGG_STATISTICS_AGAIN'
-  /** a party asked for a step of a round whose keys it no longer holds (it restarted since it advertised them) */
-  | 'SECAGG_NO_KEYS'
-  | 'SECAGG_PHASE';
+/**
+ * Why a secure-aggregation step refused or failed, with what each means; the
+ * code travels in the protocol's error replies and in a site's failure report.
+ */
+export const SECAGG_ERRORS = {
+  SECAGG_QUANTIZATION: 'the masked input cannot be quantized into the ring',
+  SECAGG_WRONG_LENGTH: 'a vector of the wrong length',
+  SECAGG_BAD_KEY: 'a neighbour’s key is not a usable key',
+  SECAGG_BAD_SIGNATURE: 'a neighbour’s keys are not signed by its identity key, or are for another round',
+  SECAGG_BAD_SHARE: 'a share sent to the site does not decrypt or has the wrong length',
+  SECAGG_NOT_NEIGHBOUR: 'the request names a party that is not the site’s neighbour',
+  SECAGG_BOTH_SHARES: 'the unmask request asks for both shares of a party',
+  SECAGG_ALREADY_ANSWERED: 'the site already revealed its shares for the round',
+  SECAGG_TOO_FEW_NEIGHBOURS: 'fewer neighbours than the threshold advertised keys or sent shares',
+  SECAGG_THRESHOLD: 'fewer shares than the threshold',
+  // A second statistics sum of one job over other sites, whose difference from the first would reveal a site.
+  SECAGG_STATISTICS_AGAIN: 'the site already helped unmask this statistics round over other sites',
+  SECAGG_NO_KEYS: 'the site holds no keys of the round (it restarted since it advertised them)',
+  SECAGG_PHASE: 'the request does not fit the round’s steps',
+} as const;
+export type SecAggErrorCode = keyof typeof SECAGG_ERRORS;
 
 export class SecAggError extends Error {
   constructor(

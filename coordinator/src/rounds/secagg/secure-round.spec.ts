@@ -3,22 +3,22 @@
  * host answers each step from SecAggClients, and a party told to stay silent at
  * a step gives no reply, as one that dropped.
  */
-import { generateKeyPair, JobSpecSchema, neighbourGraph, SecAggClient, thresholdOf, type KeyPair, type SecAggReplyHeader, type SecureAggregationSpec } from '@fl/shared';
+import { generateKeyPair, JobSpecSchema, neighbourGraph, SecAggClient, thresholdOf, type KeyPair, type SecAggReplyHeader, type SecAggStep, type SecureAggregationSpec } from '@fl/shared';
 import { ManualClock } from '../../core/clock';
 import { ReplyCollection } from '../collection';
-import { runSecureRound, type SecureReply, type SecureRoundHost, type SecureStep } from './secure-round';
+import { runSecureRound, type SecureReply, type SecureRoundHost } from './secure-round';
 
 const JOB = 'job-1';
 const ROUND = 1;
 
 /** A round of `n` parties p00…; `silent` names who gives no reply at which step. */
-function federation(n: number, minParticipants: number, secureAggregation: Partial<SecureAggregationSpec>, silent: Partial<Record<SecureStep, string[]>>) {
+function federation(n: number, minParticipants: number, secureAggregation: Partial<SecureAggregationSpec>, silent: Partial<Record<SecAggStep, string[]>>) {
   const spec = JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'x', type: 'numeric', bounds: [0, 1] }], target: 'y', classes: ['n', 'y'], minParticipants, secureAggregation });
   const ids = Array.from({ length: n }, (_, i) => `p${String(i).padStart(2, '0')}`);
   const identities = new Map<string, KeyPair>(ids.map((id) => [id, generateKeyPair()]));
   const clients = new Map<string, SecAggClient>();
   const clock = new ManualClock();
-  const asked: SecureStep[] = [];
+  const asked: SecAggStep[] = [];
   const options = spec.secureAggregation!;
   const graph = neighbourGraph(ids, Math.min(options.neighbours, n - 1));
   const host: SecureRoundHost = {

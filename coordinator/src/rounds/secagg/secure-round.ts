@@ -36,8 +36,6 @@ import {
 } from '@fl/shared';
 import type { Failure, ReplyCollection } from '../collection';
 
-export type SecureStep = SecAggStep;
-
 /** A reply as the collection keeps it. */
 export interface SecureReply {
   header: SecAggReplyHeader;
@@ -58,7 +56,7 @@ export interface SecureRoundHost {
   vector?: { words: number; width: number; advertise: Partial<SecAggRequestHeader> };
   /** runs one step as a phase; null when a pause cut it short and the round must start again */
   runStep(
-    step: SecureStep,
+    step: SecAggStep,
     participants: string[],
     check: StepCheck,
     ask: { event: 'secagg-request'; messageFor: (participant: string) => SecAggRequest } | { event: 'train'; shares: (participant: string) => EncryptedShare[] },
