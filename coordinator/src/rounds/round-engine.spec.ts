@@ -267,6 +267,13 @@ async function sha256Of(store: Store, job: string, round: number): Promise<strin
 }
 
 /** Who sent each update of a job the audit log holds as accepted, in the log's order. */
+/** The store's audit log verifies, with `rounds` rounds recomputed bit for bit. */
+async function expectVerified(store: Store, rounds: number): Promise<void> {
+  const report = await verifyStore(store);
+  expect(report.failure).toBeUndefined();
+  expect(report.counts.roundsRecomputed).toBe(rounds);
+}
+
 async function acceptedIn(store: Store, job: string): Promise<string[]> {
   return (await audited(store)).filter(({ kind, data }) => kind === 'update.accepted' && data.job === job).map(({ data }) => data.participant!);
 }
@@ -308,9 +315,7 @@ describe('the round engine', () => {
     // Assert
     expect(await store.getJob(id)).toMatchObject({ status: 'completed', round: 3 });
     expect(Array.from((await store.getModel(id))!.weights)).toEqual([3, 3]);
-    const report = await verifyStore(store);
-    expect(report.failure).toBeUndefined();
-    expect(report.counts.roundsRecomputed).toBe(3);
+    await expectVerified(store, 3);
     await store.close();
   });
 
@@ -504,9 +509,7 @@ describe('the round engine', () => {
       const before = log.slice(i - contributors!.length, i).map(({ kind, data }) => `${kind} ${data.job} ${data.round}`);
       expect(before).toEqual(contributors!.map(() => `update.accepted ${job} ${round}`));
     }
-    const report = await verifyStore(store);
-    expect(report.failure).toBeUndefined();
-    expect(report.counts.roundsRecomputed).toBe(5);
+    await expectVerified(store, 5);
     await store.close();
   });
 
@@ -781,9 +784,7 @@ describe('the round engine of replicas on PostgreSQL', () => {
     expect(rows).toEqual([{ epoch: 3 }]);
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     expect((await store.listRounds(job.id)).map((r) => r.round)).toEqual([1, 2, 3]);
-    const report = await verifyStore(store);
-    expect(report.failure).toBeUndefined();
-    expect(report.counts.roundsRecomputed).toBe(3);
+    await expectVerified(store, 3);
     await store.close();
   });
 
@@ -819,9 +820,7 @@ describe('the round engine of replicas on PostgreSQL', () => {
     expect(await store.getJob(a.id)).toMatchObject({ status: 'training', round: 0 });
     expect(await acceptedIn(store, a.id)).toEqual([]);
     expect(await store.getJob(b.id)).toMatchObject({ status: 'completed', round: 3 });
-    const report = await verifyStore(store);
-    expect(report.failure).toBeUndefined();
-    expect(report.counts.roundsRecomputed).toBe(3);
+    await expectVerified(store, 3);
     await store.close();
   });
 
@@ -853,9 +852,7 @@ describe('the round engine of replicas on PostgreSQL', () => {
     expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
     expect(await acceptedIn(store, job.id)).not.toContain('c');
     expect(logged).toContainEqual(expect.objectContaining({ level: 'warn', job: job.id, message: expect.stringMatching(/REVOKED c revoked/) }));
-    const report = await verifyStore(store);
-    expect(report.failure).toBeUndefined();
-    expect(report.counts.roundsRecomputed).toBe(3);
+    await expectVerified(store, 3);
     // Assert: one status read a commit, of all its contributors at once (the refused attempt's, then each round's)
     const reads = statusReads.mock.calls.map(([names]) => [...names].sort()).filter((names) => names.length > 0);
     expect(reads).toEqual([['a', 'b', 'c'], ['a', 'b'], ['a', 'b'], ['a', 'b']]);
