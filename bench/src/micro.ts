@@ -5,7 +5,7 @@
  */
 import { fedAvg } from '@fl/coordinator';
 import { EMPTY_STATE, encodeWeights, initialParameters, randomNonce, sha256Hex, signHeader, type ModelShape, type UpdateHeader } from '@fl/shared';
-import { selectBackend, trainLocal } from '@fl/participant-agent';
+import { trainLocal } from '@fl/participant-agent';
 import { Federation } from './federation';
 import { medianOf, now } from './measure';
 import { logisticData } from './synthetic';
@@ -15,7 +15,6 @@ export async function trainBench(): Promise<Record<string, number>> {
   const n = 100_000;
   const d = 100;
   const epochs = 5;
-  await selectBackend();
   const shape: ModelShape = { kind: 'logistic', inputDim: d, outputDim: 1 };
   const { x, y } = logisticData(n, d, 12345);
   const options = { shape, params: initialParameters(shape), x, y, n, epochs, batchSize: 256, learningRate: 0.1, l2: 0, seed: 1 };

@@ -15,7 +15,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { limitHeapGrowth } from '@fl/coordinator/dist/heap';
-import { selectBackend } from '@fl/participant-agent';
 import { ingestBench } from './ingest';
 import { aggregateBench, trainBench, verifyBench } from './micro';
 import { roundD100, roundD1m, scaleN500, secaggOverhead, transferD10m } from './rounds';
@@ -208,11 +207,10 @@ async function main(): Promise<void> {
   const meta = {
     node: process.version,
     cpu: `${os.cpus()[0]?.model ?? 'unknown'} x ${os.availableParallelism()}`,
-    backend: `tfjs-${await selectBackend()}`,
     date: new Date().toISOString(),
   };
   fs.writeFileSync(RESULTS_FILE, JSON.stringify({ ...results, meta }, null, 2) + '\n');
-  process.stdout.write(`${table(benches, results)}\n\n${meta.node}, ${meta.cpu}, training on ${meta.backend}; written to bench/results.json\n`);
+  process.stdout.write(`${table(benches, results)}\n\n${meta.node}, ${meta.cpu}; written to bench/results.json\n`);
   process.exitCode = failures ? 1 : 0;
 }
 

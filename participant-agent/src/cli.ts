@@ -33,7 +33,6 @@ import { proxyAgent, proxyFor } from './client/proxy';
 import { checkData, loadJobSpec } from './check';
 import { loadModel, predictRows, toCsv } from './predict';
 import { checkSource, loadMapping, type DataSource } from './data';
-import { BACKEND_NAMES, selectBackend } from './train';
 
 const JOURNAL_HELP = 'journal of sent messages';
 
@@ -80,7 +79,6 @@ const COMMANDS: Record<string, Command> = {
       'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'pinned at first contact in known-coordinators.json beside the key' },
       ca: { value: 'FILE', help: "PEM certificate of the CA that signed an https:// coordinator's certificate", default: "the system's CAs", env: 'FL_CA_FILE' },
       proxy: { value: 'URL', help: 'outbound HTTP proxy (CONNECT) carrying the socket and the REST calls', default: 'HTTPS_PROXY, or HTTP_PROXY for http://; NO_PROXY honoured' },
-      backend: { value: 'NAME', help: `TF.js backend: ${BACKEND_NAMES.join(', ')}`, default: 'the first that loads', env: 'FL_BACKEND' },
     },
   },
   check: {
@@ -328,15 +326,11 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const source = dataSource(values);
-  const backendText = string(values, 'backend') ?? process.env.FL_BACKEND;
-  const backendName = backendText ? choiceFlag('backend', backendText, BACKEND_NAMES) : undefined;
   const mapping = values.map ? loadMapping(string(values, 'map')!) : undefined;
   const policyFile = string(values, 'policy');
   const policy = policyFile ? loadPolicy(policyFile) : undefined;
   if (policy) process.stderr.write(`fl-agent: jobs are checked against the policy ${policyFile}\n`);
   if (ca && !coordinatorUrl.startsWith('https:')) process.stderr.write(`fl-agent: --ca has no effect on ${coordinatorUrl}, which is not https://\n`);
-  const backend = await selectBackend(backendName);
-  process.stderr.write(`fl-agent: training on TF.js ${backend}\n`);
   const participant = new ParticipantAgent({
     coordinatorUrl,
     keys: readKeyFile(keyFile),

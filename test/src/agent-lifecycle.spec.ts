@@ -125,7 +125,7 @@ describe('the agent through a coordinator restart, and every exit status', () =>
       expect(help.code).toBe(0);
       expect(help.output).toMatch(/^Usage: fl-agent /);
     }
-    expect((await runToEnd(AGENT_CLI, ['run', '--help']))).toMatch(/--backend NAME[\s\S]*default: the first that loads/);
+    expect((await runToEnd(AGENT_CLI, ['run', '--help']))).toMatch(/--policy FILE[\s\S]*default: every job accepted/);
     expect(await runToEnd(AGENT_CLI, ['--version'])).toMatch(/^fl-agent \d+\.\d+\.\d+/);
   });
 

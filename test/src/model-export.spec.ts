@@ -11,13 +11,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+// Registers TF.js's plain-JS backend, which loads the exported model as a TF.js user would.
+import '@tensorflow/tfjs-backend-cpu';
 import { combineStatistics, toOnnx, toTfjs, type RunningCoordinator } from '@fl/coordinator';
 import {
   computeStatistics,
   isMissing,
   parseCsv,
   prepare,
-  selectBackend,
   toLocalTable,
   trainLocal,
   type CsvRow,
@@ -130,7 +131,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 const ONNX_RUNNER = path.join(__dirname, '..', 'dist', 'onnx-runner.js');
 
 beforeAll(async () => {
-  await selectBackend('cpu');
+  await tf.setBackend('cpu');
 });
 
 describe.each([

@@ -766,7 +766,7 @@ async function heldOutMetrics(
   if (data.n === 0) return null;
   const metrics: Record<string, number> = {};
   // A non-finite metric (a diverged model) is left out: it could not be signed.
-  for (const [name, value] of Object.entries(await evaluateLocal(setup.model, global, data.x, data.y, data.n))) if (Number.isFinite(value)) metrics[name] = value;
+  for (const [name, value] of Object.entries(evaluateLocal(setup.model, global, data.x, data.y, data.n))) if (Number.isFinite(value)) metrics[name] = value;
   return { numExamples: data.n, metrics };
 }
 

@@ -1,8 +1,7 @@
 /**
  * A site's k-means step (shared/src/model/kmeans.ts): its candidate centres in
  * the initialisation round, else its per-cluster sums and counts for the
- * received centres. Plain arithmetic on the host: one pass over the rows with k
- * distances each, where TF.js would add uploads and gain nothing at these sizes.
+ * received centres: one pass over the rows with k distances each.
  */
 import { inertiaPerRow, kmeansInitialised, kmeansLocalUpdate, type ModelShape } from '@fl/shared';
 import type { TrainOptions, TrainResult } from './options';

@@ -1,101 +1,110 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from './backend';
-import { countRight, LOSSES, targetsOf, type GradientModelKind } from './losses';
+import { isRight, LOSSES, logits, type GradientModelKind } from './losses';
 
-beforeAll(async () => {
-  await selectBackend('wasm');
-});
-
-/** Logits and targets of three rows for each kind, the targets as the loss takes them. */
-const FIXTURES: Record<GradientModelKind, { k: number; z: number[]; t: number[] }> = {
-  logistic: { k: 1, z: [-1.5, 0.25, 3], t: [0, 1, 1] },
-  softmax: { k: 3, z: [0.2, -0.4, 1.1, 2, 0.5, -1, -0.3, -0.3, 0.6], t: [0, 0, 1, 1, 0, 0, 0, 1, 0] },
-  linear: { k: 1, z: [0.5, -2, 1.25], t: [1, -1.5, 3] },
+/** Logits and labels of three rows for each kind. */
+const FIXTURES: Record<GradientModelKind, { k: number; z: number[]; labels: number[] }> = {
+  logistic: { k: 1, z: [-1.5, 0.25, 3], labels: [0, 1, 1] },
+  softmax: { k: 3, z: [0.2, -0.4, 1.1, 2, 0.5, -1, -0.3, -0.3, 0.6], labels: [2, 0, 1] },
+  linear: { k: 1, z: [0.5, -2, 1.25], labels: [1, -1.5, 3] },
   // One-vs-rest over 3 classes: margins inside the hinge, beyond it, and on the wrong side.
-  svm: { k: 3, z: [0.2, -0.4, 1.5, 2, 0.5, -1.3, -0.3, 0.95, 0.6], t: [0, 0, 1, 1, 0, 0, 0, 1, 0] },
+  svm: { k: 3, z: [0.2, -0.4, 1.5, 2, 0.5, -1.3, -0.3, 0.95, 0.6], labels: [2, 0, 1] },
 };
 
-function read(make: () => tf.Tensor): Float32Array {
-  const tensor = tf.tidy(make);
-  try {
-    return tensor.dataSync() as Float32Array;
-  } finally {
-    tensor.dispose();
-  }
-}
-
 describe.each(Object.keys(FIXTURES) as GradientModelKind[])('the %s loss', (kind) => {
-  const { k, z, t } = FIXTURES[kind];
-  const rows = (logits: number[]) => read(() => LOSSES[kind].rows(tf.tensor2d(logits, [3, k]), tf.tensor2d(t, [3, k])));
+  const { k, z, labels } = FIXTURES[kind];
+  const rowLoss = (logitsOfRow: number[], row: number, gradient?: Float64Array) => LOSSES[kind](Float64Array.from(logitsOfRow), k, labels[row], gradient);
+  const rowOf = (values: number[], row: number) => values.slice(row * k, row * k + k);
 
   it('has the gradient of its loss: each logit moved by ±h changes the row loss by the gradient x 2h', () => {
     // Prepare
-    const h = 1e-2;
+    const h = 1e-5;
 
-    // Execute
-    const gradient = read(() => LOSSES[kind].gradient(tf.tensor2d(z, [3, k]), tf.tensor2d(t, [3, k])));
+    for (let row = 0; row < 3; row++) {
+      // Execute
+      const gradient = new Float64Array(k);
+      rowLoss(rowOf(z, row), row, gradient);
 
-    // Assert: central differences, in float32, to about 1e-3.
-    for (let j = 0; j < z.length; j++) {
-      const up = rows(z.map((v, i) => (i === j ? v + h : v)));
-      const down = rows(z.map((v, i) => (i === j ? v - h : v)));
-      const row = Math.floor(j / k);
-      expect(gradient[j]).toBeCloseTo((up[row] - down[row]) / (2 * h), 3);
+      // Assert: central differences, in float64, to about 1e-7.
+      for (let c = 0; c < k; c++) {
+        const up = rowLoss(rowOf(z, row).map((v, i) => (i === c ? v + h : v)), row);
+        const down = rowLoss(rowOf(z, row).map((v, i) => (i === c ? v - h : v)), row);
+        expect(gradient[c]).toBeCloseTo((up - down) / (2 * h), 7);
+      }
     }
   });
 
   it('is what the hand-computed formula gives, row by row', () => {
-    // Execute
-    const loss = rows(z);
+    for (let row = 0; row < 3; row++) {
+      // Execute
+      const loss = rowLoss(rowOf(z, row), row);
 
-    // Assert
-    const expected = Array.from({ length: 3 }, (_, i) => {
-      const zi = z.slice(i * k, i * k + k);
-      const ti = t.slice(i * k, i * k + k);
-      if (kind === 'logistic') return -(ti[0] * Math.log(1 / (1 + Math.exp(-zi[0]))) + (1 - ti[0]) * Math.log(1 - 1 / (1 + Math.exp(-zi[0]))));
-      if (kind === 'linear') return 0.5 * (zi[0] - ti[0]) ** 2;
-      if (kind === 'svm') return zi.reduce((sum, v, c) => sum + Math.max(0, 1 - (2 * ti[c] - 1) * v) ** 2, 0);
-      const logSum = Math.log(zi.reduce((sum, v) => sum + Math.exp(v), 0));
-      return logSum - zi[ti.indexOf(1)];
-    });
-    expect(loss.length).toBe(3);
-    expected.forEach((value, i) => expect(loss[i]).toBeCloseTo(value, 5));
+      // Assert
+      const zi = rowOf(z, row);
+      const label = labels[row];
+      const expected =
+        kind === 'logistic'
+          ? -(label * Math.log(1 / (1 + Math.exp(-zi[0]))) + (1 - label) * Math.log(1 - 1 / (1 + Math.exp(-zi[0]))))
+          : kind === 'linear'
+            ? 0.5 * (zi[0] - label) ** 2
+            : kind === 'svm'
+              ? zi.reduce((sum, v, c) => sum + Math.max(0, 1 - (c === label ? 1 : -1) * v) ** 2, 0)
+              : Math.log(zi.reduce((sum, v) => sum + Math.exp(v), 0)) - zi[label];
+      expect(loss).toBeCloseTo(expected, 12);
+    }
   });
 });
 
-describe('targetsOf', () => {
-  it('one-hot encodes softmax classes into the buffer it is given and passes other labels through', () => {
+describe('the losses at extreme logits', () => {
+  it('stay finite, with the limits of their gradients, where a naive formula overflows', () => {
     // Prepare
-    const labels = Float32Array.from([2, 0, 1, 1]);
-    const buffer = new Float32Array(9).fill(7);
+    const gradient = new Float64Array(3);
 
-    // Execute
-    const oneHot = targetsOf({ kind: 'softmax', inputDim: 1, outputDim: 3 }, labels, 1, 3, buffer);
-    const plain = targetsOf({ kind: 'linear', inputDim: 1, outputDim: 1 }, labels, 1, 2);
-
-    // Assert
-    expect(Array.from(oneHot)).toEqual([1, 0, 0, 0, 1, 0, 0, 1, 0]);
-    expect(Array.from(plain)).toEqual([0, 1]);
-  });
-
-  it('one-hot encodes the classes of a one-vs-rest svm, and passes a two-class svm\'s 0/1 labels through', () => {
-    // Prepare
-    const labels = Float32Array.from([2, 0, 1]);
-
-    // Execute
-    const oneHot = targetsOf({ kind: 'svm', inputDim: 1, outputDim: 3 }, labels, 0, 3, new Float32Array(9));
-    const binary = targetsOf({ kind: 'svm', inputDim: 1, outputDim: 1 }, Float32Array.from([1, 0]), 0, 2);
-
-    // Assert
-    expect(Array.from(oneHot)).toEqual([0, 0, 1, 1, 0, 0, 0, 1, 0]);
-    expect(Array.from(binary)).toEqual([1, 0]);
+    // Execute / Assert: softplus(800) − 0·800 = 800, σ(800) − 0 = 1; softplus(−800) − 0 = 0, σ(−800) − 1 = −1 (the loss 800).
+    expect(LOSSES.logistic(Float64Array.of(800), 1, 0, gradient)).toBeCloseTo(800, 9);
+    expect(gradient[0]).toBe(1);
+    expect(LOSSES.logistic(Float64Array.of(-800), 1, 1, gradient)).toBeCloseTo(800, 9);
+    expect(gradient[0]).toBe(-1);
+    expect(LOSSES.softmax(Float64Array.of(1000, 0, -1000), 3, 1, gradient)).toBeCloseTo(1000, 9);
+    expect(Array.from(gradient)).toEqual([1, -1, 0]);
   });
 });
 
-describe('countRight', () => {
+describe('a two-class svm', () => {
+  it('takes 0/1 labels as the signs −1/+1 of its one margin', () => {
+    // Execute / Assert: label 1, z = 0.25: (1 − 0.25)² = 0.5625, gradient −2·0.75; label 0: (1 + 0.25)².
+    const gradient = new Float64Array(1);
+    expect(LOSSES.svm(Float64Array.of(0.25), 1, 1, gradient)).toBeCloseTo(0.5625, 12);
+    expect(gradient[0]).toBeCloseTo(-1.5, 12);
+    expect(LOSSES.svm(Float64Array.of(0.25), 1, 0, gradient)).toBeCloseTo(1.5625, 12);
+    expect(gradient[0]).toBeCloseTo(2.5, 12);
+  });
+});
+
+describe('logits', () => {
+  it('is Wᵀx + b with the parameters in the shared layout, W row-major then b', () => {
+    // Prepare: d = 2, k = 3; W = [[1, 2, 3], [4, 5, 6]], b = [0.5, -0.5, 1]; row 1 of x is (2, -1).
+    const theta = Float32Array.of(1, 2, 3, 4, 5, 6, 0.5, -0.5, 1);
+    const x = Float32Array.of(9, 9, 2, -1);
+    const z = new Float64Array(3);
+    const one = new Float64Array(1);
+
+    // Execute
+    logits(theta, x, 1, 2, 3, z);
+    logits(Float32Array.of(3, -1, 0.25), x, 1, 2, 1, one);
+
+    // Assert: 2·(1, 2, 3) − (4, 5, 6) + b; 2·3 + 1 + 0.25
+    expect(Array.from(z)).toEqual([-1.5, -1.5, 1]);
+    expect(one[0]).toBe(7.25);
+  });
+});
+
+describe('isRight', () => {
   it('decides the class as shared does: z >= 0 is class 1, and the first of tied largest logits', () => {
     // Execute / Assert
-    expect(countRight([0, -0.1, 2], Float32Array.from([1, 0, 0]), 0, 1)).toBe(2);
-    expect(countRight([1, 1, 0, 0, 2, 2], Float32Array.from([9, 0, 2]), 1, 3)).toBe(1);
+    expect(isRight(Float64Array.of(0), 1, 1)).toBe(true);
+    expect(isRight(Float64Array.of(-0.1), 1, 0)).toBe(true);
+    expect(isRight(Float64Array.of(2), 1, 0)).toBe(false);
+    expect(isRight(Float64Array.of(1, 1, 0), 3, 0)).toBe(true);
+    expect(isRight(Float64Array.of(1, 1, 0), 3, 1)).toBe(false);
+    expect(isRight(Float64Array.of(0, 2, 2), 3, 1)).toBe(true);
   });
 });

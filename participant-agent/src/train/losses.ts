@@ -1,59 +1,63 @@
 /**
- * The loss of each model kind, written once as TF.js ops on the logits z = XW + b
- * and used by both training and evaluation. A loss is a pair: the loss of every
- * row, and its gradient with respect to that row's logits, in closed form beside
- * it (the chain rule through z = XW + b is the trainer's, the same for all). A
- * new loss is one more such pair; the test of this module checks every pair's
- * gradient against finite differences of its loss.
- *
- * Closed forms rather than autodiff (tf.grad): tfjs-core registers no gradients
- * by itself, and autodiff took about twice as long a step (docs/adr/0010-one-training-path.md).
+ * The loss of each model kind, written once as a function of one row's logits
+ * z = Wᵀx + b and its label, and used by both training and evaluation. A loss
+ * returns the row's loss and, when asked, writes its gradient with respect to
+ * that row's logits in closed form (the chain rule through z = Wᵀx + b is the
+ * trainer's, the same for all). A new loss is one more such function; the test
+ * of this module checks every one's gradient against finite differences of its
+ * loss.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import type { ModelKind, ModelShape } from '@fl/shared';
+import type { ModelKind } from '@fl/shared';
 
-export interface Loss {
-  /**
-   * The loss of each row, [B], of logits z (B x k) against targets t (B x k):
-   * 0/1 labels for logistic and a two-class svm, one-hot classes for softmax and
-   * a one-vs-rest svm, values for linear.
-   */
-  rows(z: tf.Tensor2D, t: tf.Tensor2D): tf.Tensor1D;
-  /** ∂rows/∂z, B x k: each row's gradient with respect to its own logits. */
-  gradient(z: tf.Tensor2D, t: tf.Tensor2D): tf.Tensor2D;
-}
+/**
+ * The loss of one row of k logits `z` against its label: a 0/1 label for
+ * logistic and a two-class svm, the class index for softmax and a one-vs-rest
+ * svm, the value for linear. Writes ∂loss/∂z into `gradient` (k entries) when given.
+ */
+export type Loss = (z: Float64Array, k: number, label: number, gradient?: Float64Array) => number;
 
-/** Binary cross-entropy of σ(z): softplus(z) − t·z, which stays finite for large |z|. */
-const binaryCrossEntropy: Loss = {
-  rows: (z, t) => tf.reshape(tf.sub(tf.softplus(z), tf.mul(t, z)), [-1]),
-  gradient: (z, t) => tf.sub(tf.sigmoid(z), t),
+/** Binary cross-entropy of σ(z): softplus(z) − t·z, computed so that it stays finite for large |z|. */
+const binaryCrossEntropy: Loss = (z, _k, t, gradient) => {
+  const v = z[0];
+  const e = Math.exp(-Math.abs(v));
+  if (gradient) gradient[0] = (v >= 0 ? 1 / (1 + e) : e / (1 + e)) - t;
+  return Math.max(v, 0) + Math.log1p(e) - t * v;
 };
 
-/** Cross-entropy of softmax(z) against one-hot targets. */
-const softmaxCrossEntropy: Loss = {
-  rows: (z, t) => tf.neg(tf.sum<tf.Tensor1D>(tf.mul(t, tf.logSoftmax(z)), 1)),
-  gradient: (z, t) => tf.sub(tf.softmax(z), t),
+/** Cross-entropy of softmax(z) against the label's class: log Σ exp(z) − z_label. */
+const softmaxCrossEntropy: Loss = (z, k, label, gradient) => {
+  let max = z[0];
+  for (let c = 1; c < k; c++) if (z[c] > max) max = z[c];
+  let sum = 0;
+  for (let c = 0; c < k; c++) sum += Math.exp(z[c] - max);
+  const logSum = max + Math.log(sum);
+  if (gradient) for (let c = 0; c < k; c++) gradient[c] = Math.exp(z[c] - logSum) - (c === label ? 1 : 0);
+  return logSum - z[label];
 };
 
 /** Half the squared error, so that its gradient is the residual. */
-const halfSquaredError: Loss = {
-  rows: (z, t) => tf.reshape(tf.mul(tf.squaredDifference(z, t), 0.5), [-1]),
-  gradient: (z, t) => tf.sub(z, t),
+const halfSquaredError: Loss = (z, _k, t, gradient) => {
+  const residual = z[0] - t;
+  if (gradient) gradient[0] = residual;
+  return 0.5 * residual * residual;
 };
 
 /**
  * The squared hinge of a linear SVM (L2-SVM), summed over the row's margins, each
- * one-vs-rest: with s = 2t − 1 in {−1, +1}, Σ max(0, 1 − s·z)². Squared rather than
- * plain: differentiable everywhere, so SGD and the finite-difference check of the
- * gradient hold at the hinge too, with the same accuracy as the plain hinge on
- * linear problems (docs/models.md).
+ * one-vs-rest: with s = +1 for the row's class (a two-class svm: s = 2t − 1) and
+ * −1 for the others, Σ max(0, 1 − s·z)². Squared rather than plain: differentiable
+ * everywhere, so SGD and the finite-difference check of the gradient hold at the
+ * hinge too, with the same accuracy as the plain hinge on linear problems (docs/models.md).
  */
-const squaredHinge: Loss = {
-  rows: (z, t) => tf.sum<tf.Tensor1D>(tf.square(tf.relu(tf.sub(1, tf.mul(tf.sub(tf.mul(t, 2), 1), z)))), 1),
-  gradient: (z, t) => {
-    const s = tf.sub(tf.mul(t, 2), 1);
-    return tf.mul(tf.mul(s, -2), tf.relu(tf.sub(1, tf.mul(s, z))));
-  },
+const squaredHinge: Loss = (z, k, label, gradient) => {
+  let loss = 0;
+  for (let c = 0; c < k; c++) {
+    const s = (k === 1 ? label === 1 : c === label) ? 1 : -1;
+    const margin = Math.max(0, 1 - s * z[c]);
+    if (gradient) gradient[c] = -2 * s * margin;
+    loss += margin * margin;
+  }
+  return loss;
 };
 
 /** The models trained by gradient steps on a loss: all but k-means, which is trained by Lloyd's steps (kmeans.ts). */
@@ -66,40 +70,39 @@ export const LOSSES: Readonly<Record<GradientModelKind, Loss>> = {
   svm: squaredHinge,
 };
 
-/** One output per class, the targets one-hot: softmax, and an svm of more than two classes. */
-export function isOneHot(shape: ModelShape): boolean {
-  return shape.kind === 'softmax' || (shape.kind === 'svm' && shape.outputDim > 1);
-}
-
 /**
- * The targets of rows [start, start + size) of `labels` as the loss takes them:
- * one-hot rows (isOneHot), written into `oneHot` (at least size x k, reused
- * from batch to batch), else the labels themselves.
+ * z = Wᵀx + b for row `row` of the n x d features `x`, into `z` (k entries), the
+ * parameters θ in the shared layout: W row-major (d x k), then b; i.e. a
+ * (d + 1) x k matrix whose last row is the bias.
  */
-export function targetsOf(shape: ModelShape, labels: Float32Array, start: number, size: number, oneHot?: Float32Array): Float32Array {
-  if (!isOneHot(shape)) return labels.subarray(start, start + size);
-  const k = shape.outputDim;
-  if (!oneHot || oneHot.length < size * k) throw new Error(`${shape.kind} targets need a one-hot buffer of batch x classes`);
-  oneHot.fill(0, 0, size * k);
-  for (let i = 0; i < size; i++) oneHot[i * k + labels[start + i]] = 1;
-  return oneHot.subarray(0, size * k);
-}
-
-/**
- * The rows among `count` logit rows z (row-major, k a row, bias included) that are
- * classified as labels[start + i] says, a class decided as shared's binaryAccuracy
- * and multiclassAccuracy decide from the probabilities: 1 when σ(z) >= 0.5, i.e.
- * z >= 0 (an svm's margin likewise); or the first of the largest z. Counted on
- * the host: on the agent's backends reading a batch's logits back is a copy of a
- * few µs, where counting on the device takes several ops.
- */
-export function countRight(z: ArrayLike<number>, labels: Float32Array, start: number, k: number): number {
-  let right = 0;
-  for (let row = 0, i = 0; row < z.length; row += k, i++) {
-    let predicted = 0;
-    if (k === 1) predicted = z[row] >= 0 ? 1 : 0;
-    else for (let c = 1; c < k; c++) if (z[row + c] > z[row + predicted]) predicted = c;
-    if (predicted === labels[start + i]) right++;
+export function logits(theta: ArrayLike<number>, x: Float32Array, row: number, d: number, k: number, z: Float64Array): void {
+  const bias = d * k;
+  const offset = row * d;
+  if (k === 1) {
+    // The convex models of the use case are mostly one output: the loop without its inner one.
+    let sum = theta[bias];
+    for (let j = 0; j < d; j++) sum += x[offset + j] * theta[j];
+    z[0] = sum;
+    return;
   }
-  return right;
+  for (let c = 0; c < k; c++) z[c] = theta[bias + c];
+  for (let j = 0; j < d; j++) {
+    const value = x[offset + j];
+    if (value === 0) continue;
+    for (let c = 0, at = j * k; c < k; c++, at++) z[c] += value * theta[at];
+  }
 }
+
+/**
+ * Whether the row with logits z is classified as its label says, a class decided
+ * as shared's binaryAccuracy and multiclassAccuracy decide from the
+ * probabilities: 1 when σ(z) >= 0.5, i.e. z >= 0 (an svm's margin likewise);
+ * or the first of the largest z.
+ */
+export function isRight(z: Float64Array, k: number, label: number): boolean {
+  let predicted = 0;
+  if (k === 1) predicted = z[0] >= 0 ? 1 : 0;
+  else for (let c = 1; c < k; c++) if (z[c] > z[predicted]) predicted = c;
+  return predicted === label;
+}
+
