@@ -1,4 +1,4 @@
-import { isRight, LOSSES, logits, type GradientModelKind } from './losses';
+import { isRight, LOSSES, type GradientModelKind } from './losses';
 
 /** Logits and labels of three rows for each kind. */
 const FIXTURES: Record<GradientModelKind, { k: number; z: number[]; labels: number[] }> = {
@@ -76,24 +76,6 @@ describe('a two-class svm', () => {
     expect(gradient[0]).toBeCloseTo(-1.5, 12);
     expect(LOSSES.svm(Float64Array.of(0.25), 1, 0, gradient)).toBeCloseTo(1.5625, 12);
     expect(gradient[0]).toBeCloseTo(2.5, 12);
-  });
-});
-
-describe('logits', () => {
-  it('is Wᵀx + b with the parameters in the shared layout, W row-major then b', () => {
-    // Prepare: d = 2, k = 3; W = [[1, 2, 3], [4, 5, 6]], b = [0.5, -0.5, 1]; row 1 of x is (2, -1).
-    const theta = Float32Array.of(1, 2, 3, 4, 5, 6, 0.5, -0.5, 1);
-    const x = Float32Array.of(9, 9, 2, -1);
-    const z = new Float64Array(3);
-    const one = new Float64Array(1);
-
-    // Execute
-    logits(theta, x, 1, 2, 3, z);
-    logits(Float32Array.of(3, -1, 0.25), x, 1, 2, 1, one);
-
-    // Assert: 2·(1, 2, 3) − (4, 5, 6) + b; 2·3 + 1 + 0.25
-    expect(Array.from(z)).toEqual([-1.5, -1.5, 1]);
-    expect(one[0]).toBe(7.25);
   });
 });
 

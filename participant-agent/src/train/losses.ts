@@ -5,7 +5,7 @@
  * that row's logits in closed form (the chain rule through z = Wᵀx + b is the
  * trainer's, the same for all). A new loss is one more such function; the test
  * of this module checks every one's gradient against finite differences of its
- * loss.
+ * loss. The logits are shared's (`logits`), as the coordinator's predictions are.
  */
 import type { ModelKind } from '@fl/shared';
 
@@ -69,29 +69,6 @@ export const LOSSES: Readonly<Record<GradientModelKind, Loss>> = {
   linear: halfSquaredError,
   svm: squaredHinge,
 };
-
-/**
- * z = Wᵀx + b for row `row` of the n x d features `x`, into `z` (k entries), the
- * parameters θ in the shared layout: W row-major (d x k), then b; i.e. a
- * (d + 1) x k matrix whose last row is the bias.
- */
-export function logits(theta: ArrayLike<number>, x: Float32Array, row: number, d: number, k: number, z: Float64Array): void {
-  const bias = d * k;
-  const offset = row * d;
-  if (k === 1) {
-    // The convex models of the use case are mostly one output: the loop without its inner one.
-    let sum = theta[bias];
-    for (let j = 0; j < d; j++) sum += x[offset + j] * theta[j];
-    z[0] = sum;
-    return;
-  }
-  for (let c = 0; c < k; c++) z[c] = theta[bias + c];
-  for (let j = 0; j < d; j++) {
-    const value = x[offset + j];
-    if (value === 0) continue;
-    for (let c = 0, at = j * k; c < k; c++, at++) z[c] += value * theta[at];
-  }
-}
 
 /**
  * Whether the row with logits z is classified as its label says, a class decided

@@ -9,8 +9,8 @@
  * multiply-adds, which a tensor library's per-op dispatch costs many times over
  * (docs/adr/0036-training-in-plain-typescript.md).
  */
-import { seededRandom } from '@fl/shared';
-import { isRight, LOSSES, logits } from './losses';
+import { logits, seededRandom } from '@fl/shared';
+import { isRight, LOSSES } from './losses';
 import { shuffle, type TrainOptions, type TrainResult } from './options';
 
 /** Trains; the options are validated and n > 0. */

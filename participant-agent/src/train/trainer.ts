@@ -3,8 +3,8 @@
  * data, and evaluation of a parameter vector against it: one path, with each
  * kind's loss written once (losses.ts) and trained by sgd.ts.
  */
-import { parameterCount, type ModelShape } from '@fl/shared';
-import { isRight, LOSSES, logits } from './losses';
+import { logits, parameterCount, type ModelShape } from '@fl/shared';
+import { isRight, LOSSES } from './losses';
 import { validate, type TrainOptions, type TrainResult } from './options';
 import { kmeansEvaluate, kmeansTrain } from './kmeans';
 import { sgd } from './sgd';

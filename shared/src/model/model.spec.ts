@@ -1,6 +1,7 @@
 import {
   binaryAccuracy,
   binaryLogLoss,
+  logits,
   meanSquaredError,
   multiclassAccuracy,
   multiclassLogLoss,
@@ -66,5 +67,23 @@ describe('metrics', () => {
     expect(meanSquaredError([1, 2], [1, 4])).toBe(2);
     // targets 1,2,3 (mean 2, total 2); predictions off by 0,1,0 -> 1 - 1/2
     expect(rSquared([1, 3, 3], [1, 2, 3])).toBeCloseTo(0.5);
+  });
+});
+
+describe('logits', () => {
+  it('is Wᵀx + b with the parameters in the shared layout, W row-major then b', () => {
+    // Prepare: d = 2, k = 3; W = [[1, 2, 3], [4, 5, 6]], b = [0.5, -0.5, 1]; row 1 of x is (2, -1).
+    const theta = Float32Array.of(1, 2, 3, 4, 5, 6, 0.5, -0.5, 1);
+    const x = Float32Array.of(9, 9, 2, -1);
+    const z = new Float64Array(3);
+    const one = new Float64Array(1);
+
+    // Execute
+    logits(theta, x, 1, 2, 3, z);
+    logits(Float32Array.of(3, -1, 0.25), x, 1, 2, 1, one);
+
+    // Assert: 2·(1, 2, 3) − (4, 5, 6) + b; 2·3 + 1 + 0.25
+    expect(Array.from(z)).toEqual([-1.5, -1.5, 1]);
+    expect(one[0]).toBe(7.25);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Model shapes and their maths, in plain TypeScript so that the coordinator,
- * tests and the simulator evaluate a global model without TF.js.
+ * Model shapes and their maths, in plain TypeScript: the coordinator, the
+ * simulator and the agents' trainer compute a model's logits the same way.
  *
  * Parameter layout (one Float32Array): the weight matrix row-major
  * [inputDim x outputDim], then the bias [outputDim]. k-means has as many: its k
@@ -40,16 +40,10 @@ export function predict(shape: ModelShape, params: Float32Array, features: Float
   if (params.length !== parameterCount(shape)) throw new Error('parameters do not match the model shape');
   if (features.length !== n * d) throw new Error('features do not match the model shape');
   if (shape.kind === 'kmeans') return squaredDistances(params, k, features, n, d);
-  const bias = d * k;
   const out = new Float32Array(n * k);
   const z = new Float64Array(k);
   for (let r = 0; r < n; r++) {
-    for (let c = 0; c < k; c++) z[c] = params[bias + c];
-    for (let j = 0; j < d; j++) {
-      const x = features[r * d + j];
-      if (x === 0) continue;
-      for (let c = 0; c < k; c++) z[c] += x * params[j * k + c];
-    }
+    logits(params, features, r, d, k, z);
     if (shape.kind === 'svm') for (let c = 0; c < k; c++) out[r * k + c] = z[c];
     else if (shape.kind === 'linear') out[r] = z[0];
     else if (shape.kind === 'logistic') out[r] = sigmoid(z[0]);
@@ -62,6 +56,29 @@ export function predict(shape: ModelShape, params: Float32Array, features: Float
     }
   }
   return out;
+}
+
+/**
+ * z = Wᵀx + b for row `row` of the n x d features `x`, into `z` (k entries), in
+ * float64, the parameters in the layout above: a (d + 1) x k matrix whose last
+ * row is the bias.
+ */
+export function logits(params: ArrayLike<number>, x: Float32Array, row: number, d: number, k: number, z: Float64Array): void {
+  const bias = d * k;
+  const offset = row * d;
+  if (k === 1) {
+    // Most of the convex models are one output: the loop without its inner one.
+    let sum = params[bias];
+    for (let j = 0; j < d; j++) sum += x[offset + j] * params[j];
+    z[0] = sum;
+    return;
+  }
+  for (let c = 0; c < k; c++) z[c] = params[bias + c];
+  for (let j = 0; j < d; j++) {
+    const value = x[offset + j];
+    if (value === 0) continue;
+    for (let c = 0, at = j * k; c < k; c++, at++) z[c] += value * params[at];
+  }
 }
 
 function squaredDistances(centres: Float32Array, k: number, x: Float32Array, n: number, d: number): Float32Array {
