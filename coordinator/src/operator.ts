@@ -198,7 +198,8 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
       const source = storeAuditSource(store, file);
       if (command === 'verify') {
         const anchorsFile = path.join(path.resolve(dataDir), AUDIT_ANCHORS_FILE);
-        const report = await verifyStore(store, file, { onLine: out, anchorsFile, anchorsName: anchorsFile });
+        // Named as the operator gave the directory: a report shows no path of the machine it was not asked for.
+        const report = await verifyStore(store, file, { onLine: out, anchorsFile, anchorsName: path.join(dataDir, AUDIT_ANCHORS_FILE) });
         return report.ok ? 0 : 1;
       }
       const target = values.out as string | undefined;

@@ -245,7 +245,7 @@ async function main(): Promise<void> {
     console.log(`global model after round ${model.round}: accuracy ${accuracy!.toFixed(4)} on ${n} held-out rows (always "good": ${majority.toFixed(4)})`);
     console.log(`model stored in ${shown(path.join(dir, 'coordinator.sqlite'))} (every round), served at ${coordinator.url}/api/jobs/${job.id}/model, copied to ${shown(modelFile)}`);
     // The audit: the operator recomputes every round from the retained updates; a lender checks an export on its own.
-    const audit = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', dir]);
+    const audit = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', shown(dir)]);
     console.log(`audit log: ${audit.trimEnd().split('\n').join('\n  ')}`);
     console.log(`this run's data directory: ${shown(dir)}`);
     console.log(`check it again at any time: npx fl-coordinator audit verify --data-dir ${shown(dir)}`);
