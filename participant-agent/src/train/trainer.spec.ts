@@ -55,6 +55,24 @@ function separableLogistic(n: number, d: number, seed: number) {
   return { x, y };
 }
 
+/** Three well-separated Gaussian blobs in 2-d, the class of row i being i % 3. */
+function threeBlobs(n: number, seed: number) {
+  const centres = [
+    [0, 5],
+    [5, 0],
+    [-5, -5],
+  ];
+  const { normal } = generator(seed);
+  const x = new Float32Array(n * 2);
+  const y = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    x[i * 2] = centres[i % 3][0] + normal();
+    x[i * 2 + 1] = centres[i % 3][1] + normal();
+    y[i] = i % 3;
+  }
+  return { x, y };
+}
+
 describe('a single full-batch step (lr = 1) matches the hand-computed update', () => {
   // Two samples, both in one batch, so the shuffle cannot change the step.
   it('logistic: p = sigmoid(XW+b), g = p - y', async () => {
@@ -209,21 +227,8 @@ describe('trainLocal', () => {
 
   it('reaches accuracy > 0.95 with softmax on three well-separated blobs', async () => {
     // Prepare
-    const centres = [
-      [0, 5],
-      [5, 0],
-      [-5, -5],
-    ];
     const n = 600;
-    const { normal } = generator(2);
-    const x = new Float32Array(n * 2);
-    const y = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const c = i % 3;
-      x[i * 2] = centres[c][0] + normal();
-      x[i * 2 + 1] = centres[c][1] + normal();
-      y[i] = c;
-    }
+    const { x, y } = threeBlobs(n, 2);
     const shape: ModelShape = { kind: 'softmax', inputDim: 2, outputDim: 3 };
 
     // Execute
@@ -239,19 +244,7 @@ describe('trainLocal', () => {
     const n = 1000;
     const binary: ModelShape = { kind: 'svm', inputDim: d, outputDim: 1 };
     const { x, y } = separableLogistic(n, d, 4);
-    const centres = [
-      [0, 5],
-      [5, 0],
-      [-5, -5],
-    ];
-    const { normal } = generator(5);
-    const blobs = new Float32Array(600 * 2);
-    const classes = new Float32Array(600);
-    for (let i = 0; i < 600; i++) {
-      blobs[i * 2] = centres[i % 3][0] + normal();
-      blobs[i * 2 + 1] = centres[i % 3][1] + normal();
-      classes[i] = i % 3;
-    }
+    const { x: blobs, y: classes } = threeBlobs(600, 5);
     const multiclass: ModelShape = { kind: 'svm', inputDim: 2, outputDim: 3 };
 
     // Execute
