@@ -79,6 +79,7 @@ const COMMANDS: Record<string, Command> = {
       'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'pinned at first contact in known-coordinators.json beside the key' },
       ca: { value: 'FILE', help: "PEM certificate of the CA that signed an https:// coordinator's certificate", default: "the system's CAs", env: 'FL_CA_FILE' },
       proxy: { value: 'URL', help: 'outbound HTTP proxy (CONNECT) carrying the socket and the REST calls', default: 'HTTPS_PROXY, or HTTP_PROXY for http://; NO_PROXY honoured' },
+      backend: { value: 'NAME', help: 'ignored: training no longer has TF.js backends (accepted so that older service files still start)', default: 'none', env: 'FL_BACKEND' },
     },
   },
   check: {
@@ -296,6 +297,9 @@ async function main(argv: string[]): Promise<void> {
   }
   const coordinatorUrl = urlFlag('coordinator', requiredFlag(values, 'coordinator')).toString().replace(/\/$/, '');
   const keyFile = requiredFlag(values, 'key');
+  if (command === 'run' && (string(values, 'backend') ?? process.env.FL_BACKEND)) {
+    process.stderr.write('fl-agent: --backend (FL_BACKEND) is ignored: training is plain TypeScript, with no TF.js backend to choose\n');
+  }
   const caFile = string(values, 'ca') || process.env.FL_CA_FILE || undefined;
   const ca = caFile ? readCa(caFile) : undefined;
   const agent = proxyOf(coordinatorUrl, string(values, 'proxy'));

@@ -101,10 +101,11 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     const [first] = agents;
     first.child.kill('SIGTERM');
     expect(await exited(first)).toBe(0);
-    // 1: a failure, here a CA file that does not exist.
-    const failed = await outcome(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFiles[0], '--data', file, '--ca', path.join(dir, 'none.pem')]);
+    // 1: a failure, here a CA file that does not exist; the retired --backend is accepted with a warning, not a usage error.
+    const failed = await outcome(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFiles[0], '--data', file, '--ca', path.join(dir, 'none.pem'), '--backend', 'wasm']);
     expect(failed.code).toBe(1);
     expect(failed.output).toMatch(/cannot read the CA file/);
+    expect(failed.output).toMatch(/--backend \(FL_BACKEND\) is ignored/);
     // 2: a coordinator key given out of band that is not the coordinator's.
     const other = encodeKey(generateKeyPair().publicKey);
     const refused = await outcome(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFiles[1], '--data', file, '--coordinator-key', other]);
