@@ -197,6 +197,128 @@ describe('fl-agent audit verify', () => {
     expect(result.failure?.reason).toMatch(/^altered: audit record \d+ holds SHA-256 [0-9a-f]{64} and 57 samples, signed the same; you sent SHA-256 f{64} and 57 samples$/);
   });
 
+  it('passes an acknowledged update whose round was started again, the later update of it in the bundle, and says so', async () => {
+    // Prepare: round 3's first attempt took bank-a's update and was abandoned (a restart); the next attempt asked again and committed
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.commit(2, [c.send(2, 'bank-a'), c.send(2, 'bank-b')]);
+    c.send(3, 'bank-a', { recorded: false });
+    c.commit(3, [c.send(3, 'bank-a'), c.send(3, 'bank-b')]);
+    const { options } = await site(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.exitCode).toBe(0);
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        'your 3 accepted updates are in the bundle unaltered; 3 were folded into committed models',
+        `1 acknowledged update was superseded: round 3 of job ${JOB} was started again and your later update of it is in the bundle (assumed: the attempt that took it was abandoned, its records unwritten)`,
+      ]),
+    );
+  });
+
+  it('counts the superseded updates of several rounds, and of three attempts of one round', async () => {
+    // Prepare
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.send(1, 'bank-a', { recorded: false });
+    c.send(1, 'bank-a', { recorded: false });
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false });
+    c.commit(2, [c.send(2, 'bank-a'), c.send(2, 'bank-b')]);
+    const { options } = await site(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(0);
+    expect(result.lines).toContain(
+      `3 acknowledged updates were superseded: rounds 1 and 2 of job ${JOB} were started again and your later updates of them are in the bundle (assumed: the attempt that took them was abandoned, its records unwritten)`,
+    );
+  });
+
+  it('reports the later of two acknowledged updates of a round when the bundle holds the earlier: nothing after it explains its absence', async () => {
+    // Prepare: both attempts of round 2 were acknowledged, but the log holds the first one's update
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    const first = c.send(2, 'bank-a');
+    c.send(2, 'bank-a', { recorded: false });
+    c.commit(2, [first, c.send(2, 'bank-b')]);
+    const { options } = await site(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.reason).toBe(`altered: audit record 9 holds SHA-256 ${first.sha256} and 58 samples, signed differently; you sent SHA-256 ${first.sha256} and 58 samples`);
+  });
+
+  it('still reports an acknowledged update as altered when the update in the bundle for its round is none this site journaled', async () => {
+    // Prepare: round 2 was started again, but the journal does not hold the later update the bundle has (dropped), or holds it signed otherwise
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false });
+    c.commit(2, [c.send(2, 'bank-a'), c.send(2, 'bank-b')]);
+    const { options, journalFile } = await site(c, 'bank-a');
+    const entries = readJournal(journalFile);
+    const write = (list: JournalEntry[]) => fs.writeFileSync(journalFile, list.map((e) => JSON.stringify(e) + '\n').join(''));
+    // Execute
+    write(entries.slice(0, -1));
+    const dropped = await verifyBundle(options);
+    write(entries.map((e, i) => (i === entries.length - 1 ? { ...e, signature: entries[0].signature } : e)));
+    const resigned = await verifyBundle(options);
+    // Assert
+    for (const result of [dropped, resigned]) {
+      expect(result.exitCode).toBe(1);
+      expect(result.failure?.where).toMatch(new RegExp(`^your update of round 2 of job ${JOB} as bank-a `));
+      expect(result.failure?.reason).toMatch(/^altered: audit record \d+ holds SHA-256 [0-9a-f]{64} and 58 samples, signed differently; /);
+    }
+  });
+
+  it('still reports an acknowledged update missing from a committed round when nothing later explains it, even a revocation after the commit', async () => {
+    // Prepare: round 2 committed without bank-a's acknowledged update; bank-a revoked only after
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false });
+    c.commit(2, [c.send(2, 'bank-b')]);
+    c.append('participant.revoked', { name: 'bank-a', reason: 'left the consortium' });
+    const { options } = await site(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.reason).toBe('missing: the coordinator acknowledged it, but no update.accepted record holds it');
+  });
+
+  it('passes an acknowledged update of a round restarted without this site after its revocation, and says so', async () => {
+    // Prepare: round 2 took bank-a's update, bank-a was revoked, and the round was started again without it
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false });
+    c.append('participant.revoked', { name: 'bank-a', reason: 'left the consortium' });
+    c.commit(2, [c.send(2, 'bank-b')]);
+    const committed = await site(c, 'bank-a');
+    // The same, the bundle exported before the round started again
+    const open = new Consortium(['bank-a', 'bank-b']);
+    open.commit(1, [open.send(1, 'bank-a'), open.send(1, 'bank-b')]);
+    open.send(2, 'bank-a', { recorded: false });
+    open.append('participant.revoked', { name: 'bank-a', reason: 'key lost' });
+    const uncommitted = await site(open, 'bank-a');
+    // Execute
+    const result = await verifyBundle(committed.options);
+    const before = await verifyBundle(uncommitted.options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        'your 1 accepted update is in the bundle unaltered; 1 was folded into committed models',
+        `1 acknowledged update was superseded by your revocation: audit record 9 revoked bank-a after round 2 of job ${JOB} asked for it, before audit record 11 committed that round without you (assumed: the attempt that took it was dropped)`,
+      ]),
+    );
+    expect(before.failure).toBeUndefined();
+    expect(before.lines).toContain(
+      `1 acknowledged update was superseded by your revocation: audit record 9 revoked bank-a after round 2 of job ${JOB} asked for it, and the bundle does not commit that round (assumed: the attempt that took it was dropped)`,
+    );
+  });
+
   it('checks the log heads the coordinator signed into the requests this site answered: a rewritten log fails', async () => {
     // Prepare
     const c = consortium();

@@ -63,6 +63,28 @@ interface OwnUpdate {
 
 const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
 const updateId = (job: string, round: number, participant: string, sha256: string) => JSON.stringify([job, round, participant, sha256]);
+const roundId = (job: string, round: number) => JSON.stringify([job, round]);
+const sameUpdate = (u: OwnUpdate, e: JournalEntry) => u.data.sha256 === e.sha256 && u.data.signature === e.signature && u.data.numSamples === e.numSamples;
+
+/** "round 3 of job J", "rounds 3 and 4 of job J; round 1 of job K", or past five rounds only their count; and how many rounds. */
+function roundsOf(entries: JournalEntry[]): { text: string; count: number } {
+  const byJob = new Map<string, number[]>();
+  for (const e of entries) {
+    const rounds = byJob.get(e.job) ?? [];
+    if (!rounds.includes(e.round)) rounds.push(e.round);
+    byJob.set(e.job, rounds);
+  }
+  const count = [...byJob.values()].reduce((n, rounds) => n + rounds.length, 0);
+  if (count > 5) return { text: `${count} rounds of ${plural(byJob.size, 'job')}`, count };
+  const text = [...byJob]
+    .map(([job, rounds]) => {
+      const sorted = rounds.sort((a, b) => a - b);
+      const list = sorted.length === 1 ? `${sorted[0]}` : `${sorted.slice(0, -1).join(', ')} and ${sorted.at(-1)}`;
+      return `${sorted.length === 1 ? 'round' : 'rounds'} ${list} of job ${job}`;
+    })
+    .join('; ');
+  return { text, count };
+}
 
 export async function verifyBundle(options: VerifyBundleOptions): Promise<BundleVerification> {
   const lines: string[] = [];
@@ -87,6 +109,10 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     const own: OwnUpdate[] = [];
     const folded = new Set<string>();
     const committed = new Map<string, number>();
+    /** each committed round's record number, by roundId */
+    const commits = new Map<string, number>();
+    /** the numbers of the records that revoked one of this site's names, by name */
+    const revocations = new Map<string, number[]>();
     /** every record's hash by its number, to find the log heads this site was shown */
     const hashes = new Map<number, string>();
     const myKey = encodeKey(options.publicKey);
@@ -101,6 +127,10 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
           mine.delete(name);
         }
       }
+      if (record.kind === 'participant.revoked') {
+        const { name } = record.data as AuditData<'participant.revoked'>;
+        if (mine.has(name)) revocations.set(name, [...(revocations.get(name) ?? []), record.seq]);
+      }
       hashes.set(record.seq, record.hash);
       if (record.kind === 'update.accepted') {
         const data = record.data as AuditData<'update.accepted'>;
@@ -108,6 +138,7 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
       } else if (record.kind === 'model.committed') {
         const { job, round, contributors } = record.data as AuditData<'model.committed'>;
         committed.set(job, round);
+        commits.set(roundId(job, round), record.seq);
         for (const c of contributors) if (mine.has(c.participant)) folded.add(updateId(job, round, c.participant, c.sha256));
       }
     };
@@ -132,7 +163,10 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     let foldedCount = 0;
     let later = 0;
     const matched = new Set<number>();
-    for (const e of entries.filter((entry) => entry.accepted)) {
+    const superseded: JournalEntry[] = [];
+    const revokedOut: { e: JournalEntry; seq: number; commit?: number }[] = [];
+    const acknowledged = entries.filter((entry) => entry.accepted);
+    for (const [i, e] of acknowledged.entries()) {
       // An update acknowledged after the export, for a round the bundle does not commit, cannot be in it yet.
       if (e.at > manifest.exportedAt && (committed.get(e.job) ?? 0) < e.round) {
         later++;
@@ -140,8 +174,23 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
       }
       if (!ever.has(e.participant)) throw new Inconsistency(where(e), `the bundle has no participant ${e.participant} with your key${hint}`);
       const candidates = inBundle(e);
-      const same = candidates.find((u) => u.data.sha256 === e.sha256 && u.data.signature === e.signature && u.data.numSamples === e.numSamples);
+      const same = candidates.find((u) => sameUpdate(u, e));
       if (!same) {
+        // Rule: an acknowledged update absent from the bundle is superseded when an acknowledged update this site journaled after it, for the same job, round and participant, is in the bundle exactly as sent (the round was started again: a restart, a new leader, a revocation; an abandoned attempt's records are never written).
+        const successor = acknowledged
+          .slice(i + 1)
+          .find((s) => s.job === e.job && s.round === e.round && s.participant === e.participant && candidates.some((u) => sameUpdate(u, s)));
+        if (successor) {
+          superseded.push(e);
+          continue;
+        }
+        // Or by this name's revocation: recorded after the request this update answered (when the journal kept its head) and before the round's commit, if any, with no update of this site in that round.
+        const commit = commits.get(roundId(e.job, e.round));
+        const revocation = (revocations.get(e.participant) ?? []).find((seq) => seq > (e.auditHead?.seq ?? 0) && seq < (commit ?? Infinity));
+        if (revocation !== undefined && candidates.length === 0) {
+          revokedOut.push({ e, seq: revocation, commit });
+          continue;
+        }
         const other = candidates[0];
         throw new Inconsistency(
           where(e),
@@ -159,6 +208,21 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
       if (folded.has(updateId(e.job, e.round, e.participant, e.sha256))) foldedCount++;
     }
     say(`your ${plural(checked, 'accepted update')} ${checked === 1 ? 'is' : 'are'} in the bundle unaltered; ${foldedCount} ${foldedCount === 1 ? 'was' : 'were'} folded into committed models`);
+    if (superseded.length) {
+      const rounds = roundsOf(superseded);
+      const one = rounds.count === 1;
+      say(
+        `${plural(superseded.length, 'acknowledged update')} ${superseded.length === 1 ? 'was' : 'were'} superseded: ${rounds.text} ${one ? 'was' : 'were'} started again ` +
+          `and your later ${one ? 'update of it is' : 'updates of them are'} in the bundle (assumed: the attempt that took ${superseded.length === 1 ? 'it' : 'them'} was abandoned, its records unwritten)`,
+      );
+    }
+    for (const { e, seq, commit } of revokedOut) {
+      say(
+        `1 acknowledged update was superseded by your revocation: audit record ${seq} revoked ${e.participant} ${e.auditHead ? 'after' : 'perhaps after (your journal kept no log head to tell)'} round ${e.round} of job ${e.job} asked for it, ` +
+          (commit === undefined ? 'and the bundle does not commit that round' : `before audit record ${commit} committed that round without you`) +
+          ' (assumed: the attempt that took it was dropped)',
+      );
+    }
     // The heads of the log the coordinator signed into the requests this site answered: a log rewritten since no longer holds them.
     let heads = 0;
     for (const e of entries) {
