@@ -394,11 +394,11 @@ export class ParticipantAgent extends EventEmitter {
     const data = split.train;
     const started = Date.now();
     const { spec } = setup;
-    let held: Awaited<ReturnType<typeof heldOutMetrics>>;
+    let held: ReturnType<typeof heldOutMetrics>;
     let result: Awaited<ReturnType<typeof trainLocal>>;
     try {
       // The model received is the previous round's: evaluated before training changes it.
-      held = request.evaluate ? await heldOutMetrics(setup, global, split) : null;
+      held = request.evaluate ? heldOutMetrics(setup, global, split) : null;
       result = await trainLocal({
         shape: setup.model,
         params: global,
@@ -665,9 +665,9 @@ export class ParticipantAgent extends EventEmitter {
     const global = setup && this.globalModel('evaluate', request, signature, parsed.data.weights, setup);
     if (!setup || !global) return;
     if (await this.declined(request.job, setup.spec, 'evaluate', request.round)) return;
-    let held: Awaited<ReturnType<typeof heldOutMetrics>>;
+    let held: ReturnType<typeof heldOutMetrics>;
     try {
-      held = await heldOutMetrics(setup, global, await this.preparedData(request.setup, setup));
+      held = heldOutMetrics(setup, global, await this.preparedData(request.setup, setup));
     } catch (err) {
       return this.reportFailure(request.job, request.round, 'evaluate', err, 'TRAINING_FAILED');
     }
@@ -756,11 +756,7 @@ function aggregatesOf(column: { type: string; counts?: [string, number][] }): st
 }
 
 /** A global model's metrics on the held-out rows; null when the site has no row to evaluate on. */
-async function heldOutMetrics(
-  setup: SetupHeader,
-  global: Float32Array,
-  split: LocalSplit,
-): Promise<{ numExamples: number; metrics: Record<string, number> } | null> {
+function heldOutMetrics(setup: SetupHeader, global: Float32Array, split: LocalSplit): { numExamples: number; metrics: Record<string, number> } | null {
   // Without held-out rows (a one-row site) the training rows are all there is.
   const data = split.holdout && split.holdout.n > 0 ? split.holdout : split.train;
   if (data.n === 0) return null;
