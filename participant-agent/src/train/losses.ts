@@ -7,7 +7,7 @@
  * of this module checks every one's gradient against finite differences of its
  * loss. The logits are shared's (`logits`), as the coordinator's predictions are.
  */
-import type { ModelKind } from '@fl/shared';
+import { argmaxRow, type ModelKind } from '@fl/shared';
 
 /**
  * The loss of one row of k logits `z` against its label: a 0/1 label for
@@ -77,9 +77,6 @@ export const LOSSES: Readonly<Record<GradientModelKind, Loss>> = {
  * or the first of the largest z.
  */
 export function isRight(z: Float64Array, k: number, label: number): boolean {
-  let predicted = 0;
-  if (k === 1) predicted = z[0] >= 0 ? 1 : 0;
-  else for (let c = 1; c < k; c++) if (z[c] > z[predicted]) predicted = c;
-  return predicted === label;
+  return (k === 1 ? (z[0] >= 0 ? 1 : 0) : argmaxRow(z, 0, k)) === label;
 }
 

@@ -20,6 +20,7 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
   const k = shape.outputDim;
   if (shape.kind === 'kmeans') throw new Error('k-means is not trained by gradient steps');
   const loss = LOSSES[shape.kind];
+  const classifier = shape.kind !== 'linear';
   // The shared layout (W row-major, then b) is a (d + 1) x k matrix θ whose last row is the bias.
   const size = (d + 1) * k;
   const weights = d * k;
@@ -48,7 +49,7 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
         const rowLoss = loss(z, k, y[row], rowGradient);
         if (measure) {
           lossSum += rowLoss;
-          if (isRight(z, k, y[row])) right++;
+          if (classifier && isRight(z, k, y[row])) right++;
         }
         accumulate(gradient, x, row, d, k, rowGradient);
       }
@@ -58,7 +59,7 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
     // Lets socket heartbeats and timers run between epochs on large data sets.
     if (epoch < epochs - 1) await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  return { params: Float32Array.from(theta), loss: lossSum / n, ...(shape.kind !== 'linear' && { accuracy: right / n }), samples: n, steps };
+  return { params: Float32Array.from(theta), loss: lossSum / n, ...(classifier && { accuracy: right / n }), samples: n, steps };
 }
 
 /** gradient += x̃ ⊗ g for row `row`: the weights' rows, then the bias row. */

@@ -39,16 +39,17 @@ export function evaluateLocal(shape: ModelShape, params: Float32Array, x: Float3
   if (y.length !== n) throw new Error('targets do not match n');
   if (shape.kind === 'kmeans') return kmeansEvaluate(shape, params, x, n);
   const loss = LOSSES[shape.kind];
+  const classifier = shape.kind !== 'linear';
   const z = new Float64Array(k);
   let lossSum = 0;
   let right = 0;
   for (let row = 0; row < n; row++) {
     logits(params, x, row, d, k, z);
     lossSum += loss(z, k, y[row]);
-    if (isRight(z, k, y[row])) right++;
+    if (classifier && isRight(z, k, y[row])) right++;
   }
   // Without rows every figure is 0, as shared's metrics give.
   const mean = n > 0 ? lossSum / n : 0;
   // The linear loss is half the squared error.
-  return shape.kind === 'linear' ? { loss: mean, mse: 2 * mean } : { loss: mean, accuracy: n > 0 ? right / n : 0 };
+  return classifier ? { loss: mean, accuracy: n > 0 ? right / n : 0 } : { loss: mean, mse: 2 * mean };
 }

@@ -62,8 +62,8 @@ export function auc(probabilities: ArrayLike<number>, labels: ArrayLike<number>)
 
 // Multiclass: probabilities n x k row-major against class indices.
 
-/** The predicted class of a row: the first of the most probable ones. */
-function argmaxRow(probabilities: ArrayLike<number>, row: number, k: number): number {
+/** The predicted class of a row of probabilities, or of logits (the same order): the first of the largest. */
+export function argmaxRow(probabilities: ArrayLike<number>, row: number, k: number): number {
   let best = 0;
   for (let c = 1; c < k; c++) if (probabilities[row * k + c] > probabilities[row * k + best]) best = c;
   return best;
