@@ -35,7 +35,14 @@ async function main(argv: string[]): Promise<void> {
       `  data directory ${config.dataDir}\n`,
   );
   // Agents are told the coordinator is restarting; running jobs stay as stored and resume at the next start.
-  const stop = () => void coordinator.close().then(() => process.exit(EXIT.DONE));
+  const stop = () =>
+    void coordinator.close().then(
+      () => process.exit(EXIT.DONE),
+      (err: Error) => {
+        process.stderr.write(`fl-coordinator: stopping: ${err.stack ?? err.message}\n`);
+        process.exit(EXIT.FAILED);
+      },
+    );
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }

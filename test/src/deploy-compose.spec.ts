@@ -104,7 +104,8 @@ describe("compose.yaml's replicas behind its HAProxy, with processes", () => {
     const leader = replicas[leading.indexOf('1')];
     const stopped = new Promise<number | null>((resolve) => leader.child.once('exit', resolve));
     leader.child.kill('SIGTERM');
-    expect(await stopped).toBe(0);
+    // Its output is in the failure message: what went wrong in the shutdown.
+    expect({ exit: await stopped, output: leader.output() }).toMatchObject({ exit: 0 });
     replicas = replicas.filter((r) => r !== leader);
 
     const done = await eventually(

@@ -74,6 +74,7 @@ export class RedisSharedState implements SharedState {
   private readonly origin = randomUUID();
   private readonly listeners: ClusterListeners;
   private readonly channel: string;
+  private closed = false;
 
   private constructor(
     /** commands; also the publisher */
@@ -138,7 +139,29 @@ export class RedisSharedState implements SharedState {
     return this.listeners.add(listener);
   }
 
+  /**
+   * The client for a library that publishes without handling a failure (the
+   * Socket.IO adapter, e.g. an ack owed to another replica as this one closes):
+   * a failed publish goes to onError, or nowhere once closed, rather than
+   * becoming an unhandled rejection, which ends the process with 1.
+   */
+  publisher(): Redis {
+    const publish = (channel: string, message: string) =>
+      this.client.publish(channel, message).catch((err: unknown) => {
+        if (!this.closed) this.options.onError(err);
+        return 0;
+      });
+    return new Proxy(this.client, {
+      get: (target, key) => {
+        if (key === 'publish') return publish;
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.allSettled([this.subscriber.quit(), this.client.quit()]);
   }
 }

@@ -210,3 +210,24 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     expect(online).toContain('early-bird');
   }, 20_000);
 });
+
+describe("a replica's Socket.IO adapter as the replica closes", () => {
+  it('lets the adapter publish after its connection to Redis closed (a presence, an ack owed to another replica) without an unhandled rejection', async () => {
+    // Prepare: a replica whose adapter is attached, then closed in the coordinator's order
+    const prefix = `fl-test:${randomUUID()}:`;
+    const errors: unknown[] = [];
+    const state = await RedisSharedState.connect(REDIS_URL, { prefix, onError: (err) => errors.push(err) });
+    const rooms = socketRooms(state, prefix);
+    const server = new Server(createServer());
+    rooms.attach(server);
+    const agents = server.of(AGENT_NAMESPACE);
+    await server.close();
+    await rooms.close();
+    await state.close();
+    // Execute: the adapter publishes after the close
+    agents.serverSideEmit('fl:presence', 'replica', 'site-a', false, Date.now());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Assert: Jest fails a test on an unhandled rejection (which ends a Node process with 1); nothing reported as a running replica's error either
+    expect(errors).toEqual([]);
+  });
+});

@@ -28,7 +28,7 @@ export function socketRooms(state: SharedState, prefix: string): SocketRooms {
   // The adapter's subscriptions need a connection of their own; it publishes on the state's.
   const subscriber = state.client.duplicate();
   return {
-    attach: (server) => void server.adapter(createAdapter(state.client, subscriber, { key: `${prefix}socket.io`, requestsTimeout: RELAY_ANSWER_TIMEOUT_MS })),
+    attach: (server) => void server.adapter(createAdapter(state.publisher(), subscriber, { key: `${prefix}socket.io`, requestsTimeout: RELAY_ANSWER_TIMEOUT_MS })),
     close: async () => void (await subscriber.quit().catch(() => undefined)),
   };
 }
