@@ -352,7 +352,7 @@ def secure_update(global_model: list, total: list, q: dict) -> tuple:
 
 # Kinds whose data only the chain and signatures vouch for here (docs/audit.md#records).
 CHAIN_ONLY = {'user.added', 'user.removed', 'token.created', 'token.revoked', 'invitation.created', 'invitation.cancelled',
-              'job.control', 'statistics.excluded'}
+              'job.control', 'job.resumed', 'statistics.excluded'}
 
 RECOMPUTED = {
     'fedavg': (fedavg, {'weighting': 'samples'}),

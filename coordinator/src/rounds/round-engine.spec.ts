@@ -658,8 +658,10 @@ describe('the round engine', () => {
     channel.answerTraining = true;
     await again.resume();
     await again.whenFinished(job.id);
-    // Assert: c stays out of every round; d's claim is still held to the 4 rows it reported
+    // Assert: c stays out of every round; d's claim is still held to the 4 rows it reported; the log says the job was taken up again after round 0
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    const resumed = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: unknown }).filter((r) => r.kind === 'job.resumed');
+    expect(resumed.map((r) => r.data)).toEqual([{ job: job.id, round: 0 }]);
     for (const round of await store.listRounds(job.id)) {
       expect(round.selected).toEqual(['a', 'b', 'd']);
       expect(round.failures).toEqual([{ participant: 'd', reason: expect.stringMatching(/not between 1 and 4,/), code: 'IMPLAUSIBLE_SAMPLES' }]);
@@ -697,6 +699,10 @@ describe('the round engine', () => {
     expect(contest.epoch(job.id)).toBe(2);
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     expect((await store.listRounds(job.id)).map((r) => r.round)).toEqual([1, 2, 3]);
+    // The log says the job was taken up again after round 1 (the first attempt of round 2, and what it acknowledged, abandoned): once, by the second
+    const records = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: unknown });
+    expect(records.filter((r) => r.kind === 'job.resumed').map((r) => r.data)).toEqual([{ job: job.id, round: 1 }]);
+    expect((await verifyStore(store)).failure).toBeUndefined();
     await store.close();
   });
 

@@ -391,7 +391,59 @@ describe('fl-agent audit verify', () => {
     const result = await verifyBundle(options);
     // Assert
     expect(result.exitCode).toBe(0);
-    expect(result.lines).toContain('1 accepted update sent after the export was not looked for');
+    expect(result.lines).toContain(
+      `1 accepted update of round 4 of job ${JOB} was not looked for: the bundle does not commit that round (a round's updates are recorded when it commits: a later bundle holds them)`,
+    );
+  });
+
+  it('does not look for an acknowledged update of a round the bundle does not commit: exported while the round was open', async () => {
+    // Prepare: round 2 took bank-a's update, whose record is written when the round commits, and the bundle was exported before
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false });
+    const { options } = await site(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        'your 1 accepted update is in the bundle unaltered; 1 was folded into committed models',
+        `1 accepted update of round 2 of job ${JOB} was not looked for: the bundle does not commit that round (a round's updates are recorded when it commits: a later bundle holds them)`,
+      ]),
+    );
+  });
+
+  it("passes an acknowledged update of a round the job was taken up again before, without this site, and says so", async () => {
+    // Prepare: round 2 took bank-a's update; the coordinator restarted, recorded that it took the job up again after round 1, and committed round 2 without bank-a (offline then)
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false });
+    c.append('job.resumed', { job: JOB, round: 1 });
+    c.commit(2, [c.send(2, 'bank-b')]);
+    const { options } = await site(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.lines).toContain(
+      `1 acknowledged update was superseded by the job's resumption: audit record 9 took job ${JOB} up again after round 1, after round 2 asked for your update (the attempt that took it was abandoned, its records unwritten)`,
+    );
+  });
+
+  it('still reports an acknowledged update missing when the job was taken up again before the request it answered', async () => {
+    // Prepare: the job resumed after round 1, then round 2 asked bank-a, acknowledged its update, and committed without it
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.append('job.resumed', { job: JOB, round: 1 });
+    c.send(2, 'bank-a', { recorded: false });
+    c.commit(2, [c.send(2, 'bank-b')]);
+    const { options } = await site(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.reason).toBe('missing: the coordinator acknowledged it, but no update.accepted record holds it');
   });
 
   it('refuses a bundle in which this site has no key, and checks the bundle alone without a journal', async () => {

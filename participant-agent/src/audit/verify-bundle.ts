@@ -115,6 +115,8 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     const revocations = new Map<string, number[]>();
     /** every record's hash by its number, to find the log heads this site was shown */
     const hashes = new Map<number, string>();
+    /** the records that say a job was taken up again (job.resumed), by job */
+    const resumptions = new Map<string, { seq: number; round: number }[]>();
     const myKey = encodeKey(options.publicKey);
     const onRecord = (record: AuditRecord) => {
       if (record.kind === 'participant.enrolled' || record.kind === 'participant.registered') {
@@ -132,6 +134,10 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
         if (mine.has(name)) revocations.set(name, [...(revocations.get(name) ?? []), record.seq]);
       }
       hashes.set(record.seq, record.hash);
+      if (record.kind === 'job.resumed') {
+        const { job, round } = record.data as AuditData<'job.resumed'>;
+        resumptions.set(job, [...(resumptions.get(job) ?? []), { seq: record.seq, round }]);
+      }
       if (record.kind === 'update.accepted') {
         const data = record.data as AuditData<'update.accepted'>;
         if (mine.has(data.participant)) own.push({ seq: record.seq, data });
@@ -161,15 +167,18 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
 
     let checked = 0;
     let foldedCount = 0;
-    let later = 0;
     const matched = new Set<number>();
     const superseded: JournalEntry[] = [];
+    /** acknowledged updates of rounds the bundle does not commit, not in it: a round's updates are recorded at its commit */
+    const pending: JournalEntry[] = [];
     const revokedOut: { e: JournalEntry; seq: number; commit?: number }[] = [];
+    const resumedOut: { e: JournalEntry; seq: number }[] = [];
     const acknowledged = entries.filter((entry) => entry.accepted);
     for (const [i, e] of acknowledged.entries()) {
-      // An update acknowledged after the export, for a round the bundle does not commit, cannot be in it yet.
-      if (e.at > manifest.exportedAt && (committed.get(e.job) ?? 0) < e.round) {
-        later++;
+      const uncommitted = (committed.get(e.job) ?? 0) < e.round;
+      // Acknowledged after the export, for a round the bundle does not commit: it cannot be in it yet (nor, perhaps, the name it was sent under).
+      if (uncommitted && e.at > manifest.exportedAt) {
+        pending.push(e);
         continue;
       }
       if (!ever.has(e.participant)) throw new Inconsistency(where(e), `the bundle has no participant ${e.participant} with your key${hint}`);
@@ -184,11 +193,23 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
           superseded.push(e);
           continue;
         }
-        // Or by this name's revocation: recorded after the request this update answered (when the journal kept its head) and before the round's commit, if any, with no update of this site in that round.
         const commit = commits.get(roundId(e.job, e.round));
+        // Or by the job's resumption after the round before (a restart, a new leader): recorded after the request this update answered and before the round's commit, if any, with no update of this site in that round.
+        const head = e.auditHead?.seq;
+        const resumed = head === undefined ? undefined : resumptions.get(e.job)?.find((r) => r.round === e.round - 1 && r.seq > head && r.seq < (commit ?? Infinity));
+        if (resumed && candidates.length === 0) {
+          resumedOut.push({ e, seq: resumed.seq });
+          continue;
+        }
+        // Or by this name's revocation: recorded after the request this update answered (when the journal kept its head) and before the round's commit, if any, with no update of this site in that round.
         const revocation = (revocations.get(e.participant) ?? []).find((seq) => seq > (e.auditHead?.seq ?? 0) && seq < (commit ?? Infinity));
         if (revocation !== undefined && candidates.length === 0) {
           revokedOut.push({ e, seq: revocation, commit });
+          continue;
+        }
+        // Or not yet recorded: the bundle was exported while its round was open (its records are written when it commits).
+        if (uncommitted && candidates.length === 0) {
+          pending.push(e);
           continue;
         }
         const other = candidates[0];
@@ -216,6 +237,12 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
           `and your later ${one ? 'update of it is' : 'updates of them are'} in the bundle (assumed: the attempt that took ${superseded.length === 1 ? 'it' : 'them'} was abandoned, its records unwritten)`,
       );
     }
+    for (const { e, seq } of resumedOut) {
+      say(
+        `1 acknowledged update was superseded by the job's resumption: audit record ${seq} took job ${e.job} up again after round ${e.round - 1}, ` +
+          `after round ${e.round} asked for your update (the attempt that took it was abandoned, its records unwritten)`,
+      );
+    }
     for (const { e, seq, commit } of revokedOut) {
       say(
         `1 acknowledged update was superseded by your revocation: audit record ${seq} revoked ${e.participant} ${e.auditHead ? 'after' : 'perhaps after (your journal kept no log head to tell)'} round ${e.round} of job ${e.job} asked for it, ` +
@@ -240,7 +267,13 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
       heads++;
     }
     if (heads) say(`the ${plural(heads, 'signed log head')} you were shown ${heads === 1 ? 'is' : 'are'} in the bundle: the log was not rewritten since`);
-    if (later) say(`${plural(later, 'accepted update')} sent after the export ${later === 1 ? 'was' : 'were'} not looked for`);
+    if (pending.length) {
+      const rounds = roundsOf(pending);
+      say(
+        `${plural(pending.length, 'accepted update')} of ${rounds.text} ${pending.length === 1 ? 'was' : 'were'} not looked for: the bundle does not commit ${rounds.count === 1 ? 'that round' : 'those rounds'} ` +
+          "(a round's updates are recorded when it commits: a later bundle holds them)",
+      );
+    }
     const unacknowledged = entries.filter((e) => !e.accepted);
     const recordedAnyway = unacknowledged.filter((e) => inBundle(e).some((u) => u.data.signature === e.signature));
     for (const e of recordedAnyway) matched.add(inBundle(e).find((u) => u.data.signature === e.signature)!.seq);

@@ -58,6 +58,11 @@ export const AUDIT_DATA = {
   'participant.revoked': z.strictObject({ name: Name, reason: z.string().max(1000) }),
   'job.created': z.strictObject({ job: Name, spec: z.record(z.string(), z.unknown()) }),
   'job.control': z.strictObject({ job: Name, action: z.enum(['pause', 'resume', 'stop']) }),
+  /**
+   * a leader took the job up again after its committed round `round` (a restart, a new leader): an attempt of
+   * round + 1 under way before was abandoned, and the updates it acknowledged were never recorded
+   */
+  'job.resumed': z.strictObject({ job: Name, round: z.number().int().nonnegative() }),
   /** round 0: the model the statistics phase started the job from */
   'model.initial': z.strictObject({ job: Name, round: z.literal(0), sha256: Sha256, size: z.number().int().nonnegative(), signature: z.string() }),
   /** an update the coordinator accepted: the participant's signed header proves what it sent */

@@ -394,7 +394,8 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
         return;
       }
       case 'job.control':
-        job((data as AuditData<'job.control'>).job, seq);
+      case 'job.resumed':
+        job((data as AuditData<'job.control' | 'job.resumed'>).job, seq);
         return;
       case 'model.initial': {
         const { signature, ...attested } = data as AuditData<'model.initial'>;

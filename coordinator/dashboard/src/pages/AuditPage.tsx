@@ -218,6 +218,8 @@ function summarise(t: TFunction, record: AuditRecordView, jobNames: Map<string, 
     }
     case 'job.control':
       return t('audit.summary.jobControl', { action: t(`job.actions.${text(d.action)}`, { defaultValue: text(d.action) }), job: job(d.job) });
+    case 'job.resumed':
+      return t('audit.summary.jobResumed', { job: job(d.job), round: text(d.round) });
     case 'model.initial':
       return t('audit.summary.modelInitial', { job: job(d.job), sha: sha(d.sha256) });
     case 'update.accepted':
