@@ -14,7 +14,7 @@ import {
   verifyAudit,
   decodePublicKey,
   type AuditData,
-  type AuditRecord,
+  type StoredAuditRecord,
   type AuditReport,
 } from '@fl/shared';
 import { readJournal, type JournalEntry } from '../client/journal';
@@ -118,7 +118,7 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     /** the records that say a job was taken up again (job.resumed), by job */
     const resumptions = new Map<string, { seq: number; round: number }[]>();
     const myKey = encodeKey(options.publicKey);
-    const onRecord = (record: AuditRecord) => {
+    const onRecord = (record: StoredAuditRecord) => {
       if (record.kind === 'participant.enrolled' || record.kind === 'participant.registered') {
         const { name, publicKey } = record.data as AuditData<'participant.registered'>;
         // A name given to another key after this site's was revoked is no longer this site.

@@ -189,6 +189,13 @@ export const AuditRecordSchema = z.strictObject({
 });
 export type AuditRecord = z.infer<typeof AuditRecordSchema>;
 
+/**
+ * A record as a verifier reads it: its kind may be one a newer coordinator
+ * writes, whose chain and signature are checked like any other's.
+ */
+export const StoredAuditRecordSchema = AuditRecordSchema.extend({ kind: z.string().min(1).max(200) });
+export type StoredAuditRecord = z.infer<typeof StoredAuditRecordSchema>;
+
 export type UnsignedAuditRecord = Omit<AuditRecord, 'hash' | 'signature'>;
 
 /** The version a record (or an anchor of one) was written in: 1 when it names none. */
@@ -198,7 +205,7 @@ export const recordVersion = (record: { version?: number }): ProtocolVersion => 
  * The hash of a record: SHA-256 of the canonical JSON of everything but its hash
  * and signature (from version 2 on, the version included, so it cannot be stripped).
  */
-export function auditHash(record: UnsignedAuditRecord): string {
+export function auditHash(record: Omit<StoredAuditRecord, 'hash' | 'signature'>): string {
   const { version, seq, at, kind, actor, data, prev } = record;
   const hashed = version === undefined ? { seq, at, kind, actor, data, prev } : { version, seq, at, kind, actor, data, prev };
   return createHash('sha256').update(canonicalJsonOf(recordVersion(record), hashed), 'utf8').digest('hex');
@@ -211,7 +218,7 @@ export function sealAuditRecord(record: Omit<UnsignedAuditRecord, 'version'>, co
   return { ...versioned, hash, signature: signHeader('audit', { seq: record.seq, hash }, coordinatorSecretKey) };
 }
 
-export function verifyAuditSignature(record: AuditRecord, coordinatorKey: Uint8Array): boolean {
+export function verifyAuditSignature(record: Pick<StoredAuditRecord, 'version' | 'seq' | 'hash' | 'signature'>, coordinatorKey: Uint8Array): boolean {
   return verifyHeader('audit', { seq: record.seq, hash: record.hash }, record.signature, coordinatorKey, defaultEngine, recordVersion(record));
 }
 

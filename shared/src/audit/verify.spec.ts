@@ -262,6 +262,28 @@ describe('verifyAudit', () => {
     expect(kinds[0]).toBe('coordinator.key');
   });
 
+  it('verifies the chain and signature of a record of a kind it does not know (a newer coordinator), names the kind, and passes it on', async () => {
+    // Prepare: a newer coordinator's record between the rounds, sealed and signed as every record is
+    const newer = consortiumLog();
+    newer.append('job.rescheduled' as AuditKind, { job: JOB, at: 1 } as never);
+    newer.commit(JOB, 4, [newer.update(JOB, 4, 'bank-a')]);
+    const seq = newer.texts.length - 2;
+    const kinds: string[] = [];
+    // Execute
+    const report = await verifyAudit(source(newer), { onRecord: (record) => kinds.push(record.kind) });
+    const altered = await verifyAudit(source(newer, { texts: newer.texts.map((text, i) => (i === seq - 1 ? text.replace('"at":1', '"at":2') : text)) }));
+    // Assert
+    expect(report.failure).toBeUndefined();
+    expect(report.lines).toEqual(
+      expect.arrayContaining([
+        'records of kinds this verifier does not know (chain and signature verified, content not): 1 job.rescheduled',
+        `job ${JOB}: 4 rounds, 4 recomputed from 9 retained updates, models match`,
+      ]),
+    );
+    expect(kinds[seq - 1]).toBe('job.rescheduled');
+    expect(altered.failure).toEqual({ where: `audit record ${seq}`, reason: 'its hash does not match its content' });
+  });
+
   /** Verifies the log with one byte of one record changed; the failure it names. */
   const failureAt = async (seq: number, index: number, bit: number) => {
     const texts = [...log.texts];

@@ -27,7 +27,8 @@ import type { ParticipantStatus } from '../protocol/enrollment';
 import {
   AUDIT_DATA,
   AUDIT_GENESIS,
-  AuditRecordSchema,
+  AUDIT_KINDS,
+  StoredAuditRecordSchema,
   auditHash,
   initialModelAttestation,
   modelAttestation,
@@ -36,6 +37,7 @@ import {
   type AuditData,
   type AuditKind,
   type AuditRecord,
+  type StoredAuditRecord,
 } from './record';
 
 /** A stored item, as failures name it. */
@@ -113,8 +115,8 @@ export interface VerifyAuditOptions {
   coordinatorKey?: string;
   /** told each line as it is found */
   onLine?: (line: string) => void;
-  /** told each record once it is verified, e.g. to look for one's own updates */
-  onRecord?: (record: AuditRecord) => void;
+  /** told each record once it is verified, e.g. to look for one's own updates; its kind may be one this verifier does not know */
+  onRecord?: (record: StoredAuditRecord) => void;
 }
 
 class Inconsistency extends Error {
@@ -625,6 +627,8 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
   };
 
   let expected = 1;
+  /** records of kinds a newer coordinator writes: their chain and signatures verified, their content not */
+  const foreign = new Map<string, number>();
   try {
     let previous = AUDIT_GENESIS;
     for await (const { seq, text } of source.records()) {
@@ -648,18 +652,20 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
         // Left undefined: not its canonical form.
       }
       check(canonical === text, at, () => 'not stored as its canonical JSON: its bytes were changed');
-      const shape = AuditRecordSchema.safeParse(parsed);
+      const shape = StoredAuditRecordSchema.safeParse(parsed);
       check(shape.success, at, () => `not an audit record: ${issue(shape.error!)}`);
       const record = shape.data;
       check(record.seq === seq, at, () => `says it is record ${record.seq}`);
-      const schema = AUDIT_DATA[record.kind as AuditKind];
-      const data = schema.safeParse(record.data);
-      check(data.success, at, () => `not a valid ${record.kind} record: ${issue(data.error!)}`);
+      const known = (AUDIT_KINDS as string[]).includes(record.kind);
+      if (known) {
+        const data = AUDIT_DATA[record.kind as AuditKind].safeParse(record.data);
+        check(data.success, at, () => `not a valid ${record.kind} record: ${issue(data.error!)}`);
+      } else foreign.set(record.kind, (foreign.get(record.kind) ?? 0) + 1);
       check(record.prev === previous, at, () => `its prev ${record.prev} is not the hash of ${seq === 1 ? 'the genesis' : `record ${seq - 1}`} (${previous})`);
       check(record.hash === auditHash(record), at, () => 'its hash does not match its content');
       if (seq === 1) {
         check(record.kind === 'coordinator.key', at, () => `the first record is ${record.kind}, not coordinator.key`);
-        const { publicKey, fingerprint: printed } = data.data as AuditData<'coordinator.key'>;
+        const { publicKey, fingerprint: printed } = record.data as AuditData<'coordinator.key'>;
         const key = decodePublicKey(publicKey);
         check(key !== null, at, () => 'the coordinator key is not a base64 Ed25519 public key');
         check(printed === fingerprint(key), at, () => 'the fingerprint is not that of the coordinator key');
@@ -670,7 +676,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
         coordinatorKeyText = publicKey;
       }
       check(isCanonicalSignature(record.signature) && verifyAuditSignature(record, coordinatorKey!), at, () => 'not signed by the coordinator key of record 1');
-      await verifyRecord(seq, record);
+      if (known) await verifyRecord(seq, record as AuditRecord);
       previous = record.hash;
       head = record.hash;
       counts.records = seq;
@@ -694,6 +700,9 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
   }
 
   say(`chain: ${plural(counts.records, 'record')}, hashes and coordinator signatures verified (coordinator key ${fingerprint(coordinatorKey!)})`);
+  if (foreign.size) {
+    say(`records of kinds this verifier does not know (chain and signature verified, content not): ${[...foreign].map(([kind, n]) => `${n} ${kind}`).join(', ')}`);
+  }
   const statuses = new Map<ParticipantStatus, number>();
   for (const { status } of participants.values()) statuses.set(status, (statuses.get(status) ?? 0) + 1);
   const shown = [...statuses].map(([status, n]) => `${n} ${status}`).join(', ');
