@@ -11,8 +11,9 @@
  * The leader of a multi-round job is killed with SIGKILL once a round is
  * committed and before the job ends: the other replica takes the job from its
  * last committed round and finishes it; every round is committed exactly once
- * (rounds, models, strategy states and the audit log agree), and
- * `fl-coordinator audit verify` passes.
+ * (rounds, models, strategy states and the audit log agree),
+ * `fl-coordinator audit verify` passes, and so does each site's
+ * `fl-agent audit verify` of the exported log against its journal.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as net from 'node:net';
@@ -20,7 +21,7 @@ import * as path from 'node:path';
 import Redis from 'ioredis';
 import type { JobRecord } from '@fl/coordinator';
 import { AdminApi, DATA_DIR, eventually, featuresOf, query, splitCsv, tempDir } from './harness';
-import { COORDINATOR_CLI, runToEnd, startCoordinatorProcess, startRegisteredAgents, type Running } from './processes';
+import { AGENT_CLI, COORDINATOR_CLI, runToEnd, startCoordinatorProcess, startRegisteredAgents, type Running } from './processes';
 
 jest.setTimeout(600_000);
 
@@ -197,5 +198,17 @@ describe('two coordinator replicas on one PostgreSQL and one Redis, the leader o
       const output = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', replica.dataDir, '--database-url', url]);
       expect(output).toContain(`${ROUNDS} recomputed`);
     }
+  });
+
+  it("says in the log that the survivor took the job up again after the round committed before the kill, and every site's `fl-agent audit verify` passes", async () => {
+    const records = await query<{ record: string }>(url, 'SELECT record FROM audit ORDER BY seq');
+    const resumed = records.map(({ record }) => JSON.parse(record) as { kind: string; data: unknown }).filter((r) => r.kind === 'job.resumed');
+    expect(resumed.map((r) => r.data)).toEqual([{ job: jobId, round: killedAt.round }]);
+    // The round under way at the kill had acknowledged updates it never recorded: each site checks the log against its journal.
+    const bundle = path.join(dir, 'bundle');
+    await runToEnd(COORDINATOR_CLI, ['audit', 'export', '--data-dir', replicas[1 - leader].dataDir, '--database-url', url, '--out', bundle]);
+    const sites = ['party-1', 'party-2', 'party-3', 'party-4'];
+    const outputs = await Promise.all(sites.map((name) => runToEnd(AGENT_CLI, ['audit', 'verify', bundle, '--key', path.join(dir, name, 'key.json')])));
+    for (const output of outputs) expect(output).toMatch(/your \d+ accepted updates? (is|are) in the bundle unaltered/);
   });
 });
