@@ -209,9 +209,9 @@ export class JobRun {
   /** Runs the job to its end; never rejects: a failure is recorded on the job. */
   async run(): Promise<void> {
     try {
-      // A job started before (a restart, a new leader) says so in the log: the attempt of the next round that was under way is abandoned, and the updates it acknowledged were never recorded (fl-agent audit verify reads it).
-      if (this.job.preprocessing) await this.deps.audit.append('job.resumed', 'coordinator', { job: this.job.id, round: this.job.round });
       if (!this.job.preprocessing) await (this.job.spec.secureAggregation ? this.secureStatisticsPhase() : this.statisticsPhase());
+      // A job started before (a restart, a new leader) says so in the log: the attempt of the next round that was under way is abandoned, and the updates it acknowledged were never recorded (fl-agent audit verify reads it).
+      else await this.deps.audit.append('job.resumed', 'coordinator', { job: this.job.id, round: this.job.round });
       while (this.job.round < this.job.spec.rounds) {
         if (!(await this.withinPrivacyBudget(this.job.round + 1))) return;
         await this.trainingRound(this.job.round + 1);

@@ -193,16 +193,17 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
           superseded.push(e);
           continue;
         }
+        // Or by a record after the request this update answered (when the journal kept its head) and before the round's commit, if any, with no update of this site in that round:
         const commit = commits.get(roundId(e.job, e.round));
-        // Or by the job's resumption after the round before (a restart, a new leader): recorded after the request this update answered and before the round's commit, if any, with no update of this site in that round.
-        const head = e.auditHead?.seq;
-        const resumed = head === undefined ? undefined : resumptions.get(e.job)?.find((r) => r.round === e.round - 1 && r.seq > head && r.seq < (commit ?? Infinity));
+        const between = (seq: number) => seq > (e.auditHead?.seq ?? 0) && seq < (commit ?? Infinity);
+        // the job's resumption after the round before (a restart, a new leader), which the request's head must bound;
+        const resumed = e.auditHead && resumptions.get(e.job)?.find((r) => r.round === e.round - 1 && between(r.seq));
         if (resumed && candidates.length === 0) {
           resumedOut.push({ e, seq: resumed.seq });
           continue;
         }
-        // Or by this name's revocation: recorded after the request this update answered (when the journal kept its head) and before the round's commit, if any, with no update of this site in that round.
-        const revocation = (revocations.get(e.participant) ?? []).find((seq) => seq > (e.auditHead?.seq ?? 0) && seq < (commit ?? Infinity));
+        // or this name's revocation.
+        const revocation = (revocations.get(e.participant) ?? []).find(between);
         if (revocation !== undefined && candidates.length === 0) {
           revokedOut.push({ e, seq: revocation, commit });
           continue;

@@ -27,7 +27,6 @@ import type { ParticipantStatus } from '../protocol/enrollment';
 import {
   AUDIT_DATA,
   AUDIT_GENESIS,
-  AUDIT_KINDS,
   StoredAuditRecordSchema,
   auditHash,
   initialModelAttestation,
@@ -656,7 +655,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
       check(shape.success, at, () => `not an audit record: ${issue(shape.error!)}`);
       const record = shape.data;
       check(record.seq === seq, at, () => `says it is record ${record.seq}`);
-      const known = (AUDIT_KINDS as string[]).includes(record.kind);
+      const known = Object.hasOwn(AUDIT_DATA, record.kind);
       if (known) {
         const data = AUDIT_DATA[record.kind as AuditKind].safeParse(record.data);
         check(data.success, at, () => `not a valid ${record.kind} record: ${issue(data.error!)}`);
