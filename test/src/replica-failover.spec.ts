@@ -8,12 +8,14 @@
  * as an operator's balancer would; so the agents of a replica that dies come
  * back on the other, and keep the coordinator key they pinned.
  *
- * The leader of a multi-round job is killed with SIGKILL once a round is
- * committed and before the job ends: the other replica takes the job from its
- * last committed round and finishes it; every round is committed exactly once
+ * The leader of a multi-round job is killed with SIGKILL, or frozen with
+ * SIGSTOP (a stopped container, a host cut off: its connections stay open),
+ * once a round is committed and before the job ends: the other replica takes
+ * the job from its last committed round and finishes it; every round is committed exactly once
  * (rounds, models, strategy states and the audit log agree),
  * `fl-coordinator audit verify` passes, and so does each site's
- * `fl-agent audit verify` of the exported log against its journal.
+ * `fl-agent audit verify` of the exported log against its journal. A frozen
+ * leader, let go on again, finds its leadership lost and writes nothing.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as net from 'node:net';
@@ -81,7 +83,10 @@ class Balancer {
   }
 }
 
-describe('two coordinator replicas on one PostgreSQL and one Redis, the leader of a job killed mid-job', () => {
+describe.each([
+  { signal: 'SIGKILL' as const, done: 'killed' },
+  { signal: 'SIGSTOP' as const, done: 'frozen' },
+])('two coordinator replicas on one PostgreSQL and one Redis, the leader of a job $done mid-job', ({ signal }) => {
   const dir = tempDir('replica');
   const database = `fl_replica_${randomBytes(6).toString('hex')}`;
   const url = (() => {
@@ -157,11 +162,11 @@ describe('two coordinator replicas on one PostgreSQL and one Redis, the leader o
     for (const replica of replicas) expect(balancer.open.get(Number(new URL(replica.url).port))).toBeGreaterThan(0);
   });
 
-  it('kills the leader with SIGKILL after a round is committed and before the job ends', async () => {
+  it(`sends the leader ${signal} after a round is committed and before the job ends`, async () => {
     await eventually(async () => (await query<{ round: number }>(url, 'SELECT round FROM jobs WHERE id = $1', [jobId]))[0].round, (round) => round >= 1, 240_000);
     const killed = replicas[leader];
-    killed.child.kill('SIGKILL');
-    await new Promise((resolve) => (killed.child.exitCode !== null || killed.child.signalCode !== null ? resolve(null) : killed.child.once('exit', resolve)));
+    killed.child.kill(signal);
+    if (signal === 'SIGKILL') await new Promise((resolve) => (killed.child.exitCode !== null || killed.child.signalCode !== null ? resolve(null) : killed.child.once('exit', resolve)));
     [killedAt] = await query<{ round: number; status: string }>(url, 'SELECT round, status FROM jobs WHERE id = $1', [jobId]);
     // The kill must land mid-job, or the test shows nothing about failover.
     expect(['completed', 'failed', 'stopped']).not.toContain(killedAt.status);
@@ -178,6 +183,14 @@ describe('two coordinator replicas on one PostgreSQL and one Redis, the leader o
     const [{ epoch }] = await query<{ epoch: number }>(url, 'SELECT epoch::int AS epoch FROM job_leadership WHERE job = $1', [jobId]);
     expect(epoch).toBe(2);
   });
+
+  if (signal === 'SIGSTOP') {
+    it('lets the frozen leader go on: it finds its leadership lost and stops the run', async () => {
+      const frozen = replicas[leader];
+      frozen.child.kill('SIGCONT');
+      await eventually(() => frozen.output(), (output) => output.includes(`lost the leadership of job ${jobId}`), 60_000);
+    });
+  }
 
   it('has committed every round exactly once: rounds, models and strategy states with no gap and no duplicate', async () => {
     const all = Array.from({ length: ROUNDS }, (_, i) => i + 1);

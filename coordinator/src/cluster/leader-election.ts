@@ -10,6 +10,15 @@
 import { randomUUID } from 'node:crypto';
 import { Client, type ClientConfig } from 'pg';
 
+/**
+ * How long PostgreSQL waits on a replica that has gone silent before ending its
+ * session and letting go of what it holds: a frozen process or a host cut off
+ * keeps its connections open, so without a bound a transaction it left open
+ * (holding a job's epoch row, or the audit log's lock) or its leadership locks would stay for hours.
+ * docs/adr/0038-silent-replicas.md says why this figure.
+ */
+export const SILENT_REPLICA_MS = 15_000;
+
 /** A job's leadership, held by this replica until released or lost. */
 export interface Leadership {
   readonly job: string;
@@ -114,6 +123,8 @@ export interface PgElectionOptions {
   lockSpace?: number;
   /** who leads, as the epochs' table shows it */
   replica?: string;
+  /** how long either side waits on the other before the leaderships are given up (SILENT_REPLICA_MS; tests shorten it) */
+  silentMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -143,7 +154,9 @@ export class PgLeaderElection implements LeaderElection {
   /**
    * The one connection the locks live on: advisory locks belong to a session.
    * When it goes, PostgreSQL releases them, so every leadership of this replica
-   * is lost; the next attempt opens a new one.
+   * is lost; the next attempt opens a new one. The session ends after a silence
+   * on either side (`watch`), so that a frozen or cut-off replica's jobs go to
+   * another one.
    */
   private connection(): Promise<Client> {
     if (this.closed) return Promise.reject(new Error('the leader election is closed'));
@@ -162,6 +175,10 @@ export class PgLeaderElection implements LeaderElection {
       client.on('end', () => gone());
       try {
         await client.connect();
+        await client.query(`SET idle_session_timeout = ${this.silentMs}`).catch((err: Error) => {
+          // PostgreSQL before 14: a frozen replica keeps its jobs until TCP keepalive ends its session.
+          this.options.onError?.(new Error(`cannot bound a silent replica's leadership (PostgreSQL 14 or later needed): ${err.message}`));
+        });
       } catch (err) {
         await client.end().catch(() => undefined);
         throw err;
@@ -169,9 +186,39 @@ export class PgLeaderElection implements LeaderElection {
         this.connecting = undefined;
       }
       this.client = client;
+      this.watch(client, gone);
       return client;
     })();
     return this.connecting;
+  }
+
+  private get silentMs(): number {
+    return this.options.silentMs ?? SILENT_REPLICA_MS;
+  }
+
+  /**
+   * Speaks on the connection three times per silence, so that PostgreSQL does
+   * not end a live session, and gives the leaderships up when it has not
+   * answered for a whole silence (a host cut off from the database, or this
+   * process frozen): by then PostgreSQL has ended the session on its side and
+   * another replica may lead the jobs.
+   */
+  private watch(client: Client, gone: (err?: Error) => void): void {
+    let answered = Date.now();
+    const timer = setInterval(() => {
+      if (this.client !== client) return clearInterval(timer);
+      if (Date.now() - answered > this.silentMs) {
+        clearInterval(timer);
+        gone(new Error(`PostgreSQL did not answer for ${this.silentMs / 1000} s: the leaderships of this replica are given up`));
+        void client.end().catch(() => undefined);
+        return;
+      }
+      client.query('SELECT 1').then(
+        () => void (answered = Date.now()),
+        () => undefined,
+      );
+    }, this.silentMs / 3);
+    timer.unref();
   }
 
   async tryLead(job: string): Promise<Leadership | null> {

@@ -1,6 +1,7 @@
 /** The production store: PostgreSQL, through Kysely (store.kysely.ts) over a pg pool. */
 import { Kysely, PostgresDialect } from 'kysely';
 import { Pool, types } from 'pg';
+import { SILENT_REPLICA_MS } from '../cluster/leader-election';
 import { KyselyStore, type StoreOptions } from './store.kysely';
 import type { Tables } from './schema';
 
@@ -22,10 +23,17 @@ export function redactUrl(url: string): string {
 
 export class PostgresStore extends KyselyStore {
   /** Connects to `url` (postgres://user:password@host:port/database) and applies the migrations it lacks, unless `readonly`. */
-  static async open(url: string, options: StoreOptions & { readonly?: boolean; maxConnections?: number } = {}): Promise<PostgresStore> {
-    const pool = new Pool({ connectionString: url, max: options.maxConnections ?? 10, types: { getTypeParser: typeParser } });
-    // An idle client's error (the server restarted) must not end the process: the pool replaces it.
+  static async open(url: string, options: StoreOptions & { readonly?: boolean; maxConnections?: number; silentMs?: number } = {}): Promise<PostgresStore> {
+    const pool = new Pool({
+      connectionString: url,
+      max: options.maxConnections ?? 10,
+      types: { getTypeParser: typeParser },
+      idle_in_transaction_session_timeout: options.silentMs ?? SILENT_REPLICA_MS,
+    });
+    // A client's error (the server restarted, or ended a silent transaction) must not end the process: an idle one
+    // the pool replaces, and a transaction holding one fails at its next query.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const store = new PostgresStore(new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), 'postgres', options);
     try {
       if (!options.readonly) await store.migrate();
