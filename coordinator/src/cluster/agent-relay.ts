@@ -6,15 +6,19 @@
  * included), and that replica sends it on the agent's own connection; an
  * agent's message for a job this replica does not run goes to the replica that
  * runs it, whose answer is the agent's ack. Which participants are connected
- * where is told the same way, and asked again from time to time so that a
- * replica that went away does not keep its agents online. In one process this
- * is the connections themselves.
+ * where is told the same way, and every replica says it is alive, with the
+ * participants it holds, three times per SILENT_REPLICA_MS: one not heard from
+ * for that long (stopped, frozen, cut off; Redis may keep its subscription for
+ * minutes) loses its agents here, and relayed messages no longer wait for its
+ * answer. In one process this is the connections themselves.
  */
 import { randomUUID } from 'node:crypto';
 import type { Namespace } from 'socket.io';
 import { ackError, type Ack, type CoordinatorToAgentEvents, type ParticipantPresence, type SetupMessage } from '@fl/shared';
+import { systemClock, type Clock } from '../core/clock';
 import type { AgentChannel, Instruction } from '../rounds/agent-channel';
 import type { AgentConnections } from '../participants/connections';
+import { SILENT_REPLICA_MS } from './leader-election';
 
 /** The agent messages the round engine takes. */
 export type AgentEvent = 'statistics' | 'update' | 'evaluation' | 'failure' | 'secagg';
@@ -59,8 +63,12 @@ export function fromWire(value: unknown): unknown {
   return value;
 }
 
-/** How often the participants connected elsewhere are asked again. */
-const RESYNC_EVERY_MS = 30_000;
+/**
+ * How long a relayed message waits for the answers of the replicas alive when
+ * it was sent: as long as an agent waits for the ack of its statistics, since
+ * the ack is the job leader's answer (a busy leader may hold messages queued).
+ */
+export const RELAY_ANSWER_TIMEOUT_MS = 60_000;
 
 /**
  * Agents' messages gathered into one request to the other replicas: those
@@ -77,6 +85,22 @@ interface Outgoing {
   reject: (err: unknown) => void;
 }
 
+/** Messages sent to the other replicas together, waiting for their answers. */
+interface Request {
+  batch: Outgoing[];
+  /** answered with a leader's ack */
+  done: boolean[];
+  /** the replicas alive when it was sent that have not answered */
+  waiting: Set<string>;
+  timer: unknown;
+}
+
+export interface RelayOptions {
+  onError?: (err: unknown) => void;
+  /** times the replicas' silences and the relayed messages' answers (tests move a manual one) */
+  clock?: Clock;
+}
+
 export class AgentRelay implements AgentChannel {
   private namespace: Namespace | undefined;
   private engine: RelayedEngine | undefined;
@@ -86,17 +110,26 @@ export class AgentRelay implements AgentChannel {
   private readonly elsewhere = new Map<string, Set<string>>();
   /** when another replica last saw each participant come or go */
   private readonly seenElsewhere = new Map<string, number>();
-  private resync: ReturnType<typeof setInterval> | undefined;
+  /** the other replicas, and when each was last heard from */
+  private readonly heard = new Map<string, number>();
+  private aliveTimer: unknown;
+  private closed = false;
   /** messages to relay, sent together at the end of this turn of the event loop */
   private outgoing: Outgoing[] = [];
   private outgoingBytes = 0;
+  private readonly requests = new Map<string, Request>();
+  private readonly onError: (err: unknown) => void;
+  private readonly clock: Clock;
 
   constructor(
     private readonly local: AgentConnections,
     /** false in one process: no other replica to reach */
     private readonly shared: boolean,
-    private readonly onError: (err: unknown) => void = () => undefined,
-  ) {}
+    options: RelayOptions = {},
+  ) {
+    this.onError = options.onError ?? (() => undefined);
+    this.clock = options.clock ?? systemClock;
+  }
 
   /** Wires the agents' namespace and the engine; with replicas, tells the others and learns from them. */
   attach(namespace: Namespace, engine: RelayedEngine): void {
@@ -104,13 +137,14 @@ export class AgentRelay implements AgentChannel {
     this.engine = engine;
     if (!this.shared) return;
     namespace.on('fl:presence', (replica: string, participant: string, online: boolean, at: number) => this.presence(replica, participant, online, at));
-    namespace.on('fl:who', (reply: (answer: { replica: string; online: string[] }) => void) => reply({ replica: this.replica, online: this.local.online() }));
+    namespace.on('fl:alive', (replica: string, online: string[], hello: boolean) => this.alive(replica, online, hello));
+    namespace.on('fl:gone', (replica: string) => this.forget(replica, 'stopped'));
     namespace.on('fl:send', (participant: string, event: Instruction, args: unknown) => this.sendLocal(participant, event, fromWire(args) as unknown[]));
     namespace.on('fl:broadcast', (participants: string[], event: Instruction, args: unknown) =>
       this.broadcastLocal(participants, event, fromWire(args) as unknown[]),
     );
     namespace.on('fl:provide', (participants: string[], setup: unknown, digest: string) => this.local.provide(participants, fromWire(setup) as SetupMessage, digest));
-    namespace.on('fl:messages', (messages: Outgoing['message'][], reply: (acks: (Ack | null)[]) => void) => {
+    namespace.on('fl:relay', (from: string, request: string, messages: Outgoing['message'][]) => {
       const acks = messages.map(([participant, event, body]) => {
         // Every replica receives every relayed message: only the job's leader decodes its bytes, the others answer null.
         const job = jobOf(body);
@@ -120,41 +154,61 @@ export class AgentRelay implements AgentChannel {
           return ackError('INTERNAL', 'an unexpected error; the coordinator logged it');
         });
       });
-      void Promise.all(acks).then(reply);
+      void Promise.all(acks).then((answered) => namespace.serverSideEmit('fl:answers', from, request, this.replica, answered));
+    });
+    namespace.on('fl:answers', (to: string, request: string, replica: string, acks: (Ack | null)[]) => {
+      if (to === this.replica) this.answered(request, replica, acks);
     });
     this.local.events.on('presence', ({ name, online, lastSeen }: ParticipantPresence) => namespace.serverSideEmit('fl:presence', this.replica, name, online, lastSeen));
-    void subscribed(namespace).then(() => this.learn());
-    this.resync = setInterval(() => void this.learn(), RESYNC_EVERY_MS);
-    this.resync.unref();
+    // Said once the subscriptions are in place, so that the others' replies to the hello are heard.
+    void subscribed(namespace).then(() => this.sayAlive(true));
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.resync);
+    if (this.closed) return;
+    this.closed = true;
+    this.clock.clearTimeout(this.aliveTimer);
+    // So that the others forget this replica now rather than after a silence.
+    if (this.shared) this.namespace?.serverSideEmit('fl:gone', this.replica);
   }
 
-  /** Asks every other replica which participants it holds, and takes that as the truth. */
-  private async learn(): Promise<void> {
-    let answers: { replica: string; online: string[] }[];
-    try {
-      answers = (await this.namespace!.serverSideEmitWithAck('fl:who')) as typeof answers;
-    } catch (err) {
-      // Some replica did not answer in time: what is known stays until the next time.
-      this.onError(err);
-      return;
-    }
-    const before = new Set(this.elsewhere.keys());
-    this.elsewhere.clear();
-    for (const { replica, online } of answers) {
-      for (const name of online) this.elsewhere.set(name, (this.elsewhere.get(name) ?? new Set()).add(replica));
-    }
-    for (const name of this.elsewhere.keys()) if (!before.has(name) && !this.local.isOnline(name)) this.engine?.participantOnline(name);
-    for (const name of before) if (!this.elsewhere.has(name) && !this.local.isOnline(name)) this.engine?.participantOffline(name);
+  /** Tells the others this replica is alive and whom it holds; then, a third of a silence later, again, and forgets those gone silent. */
+  private sayAlive(hello = false): void {
+    if (this.closed) return;
+    this.clock.clearTimeout(this.aliveTimer);
+    this.namespace!.serverSideEmit('fl:alive', this.replica, this.local.online(), hello);
+    for (const [replica, at] of this.heard) if (this.clock.now() - at > SILENT_REPLICA_MS) this.forget(replica, 'silent');
+    this.aliveTimer = this.clock.setTimeout(() => this.sayAlive(), SILENT_REPLICA_MS / 3);
+  }
+
+  /** Another replica is alive and holds these participants, no others; a new one (or one this replica had forgotten) hears back at once. */
+  private alive(replica: string, online: string[], hello: boolean): void {
+    const known = this.heard.has(replica);
+    this.heard.set(replica, this.clock.now());
+    const holds = new Set(online);
+    for (const name of holds) this.place(name, replica, true);
+    for (const [name, replicas] of this.elsewhere) if (replicas.has(replica) && !holds.has(name)) this.place(name, replica, false);
+    if (hello || !known) this.sayAlive();
+  }
+
+  /** A replica stopped, or not heard from for a whole silence: its participants are no longer online through it, and no answer is awaited from it. */
+  private forget(replica: string, why: 'stopped' | 'silent'): void {
+    if (!this.heard.delete(replica)) return;
+    for (const [name, replicas] of this.elsewhere) if (replicas.has(replica)) this.place(name, replica, false);
+    for (const [id, request] of this.requests) if (request.waiting.delete(replica)) this.settle(id, request);
+    if (why === 'silent') this.onError(new Error(`replica ${replica} was not heard from for ${SILENT_REPLICA_MS / 1000} s: its agents count as offline until they connect again`));
   }
 
   private presence(replica: string, participant: string, online: boolean, at: number): void {
+    this.heard.set(replica, this.clock.now());
     this.seenElsewhere.set(participant, Math.max(at, this.seenElsewhere.get(participant) ?? 0));
     // One connection per participant across replicas, as on one: the newer replaces the older, which is told why.
     if (online) this.local.close(participant, { code: 'CONFLICT', message: 'another connection with this key, to another replica, replaced this one' });
+    this.place(participant, replica, online);
+  }
+
+  /** Whether a participant is connected through another replica; the engine hears when that makes it online or offline. */
+  private place(participant: string, replica: string, online: boolean): void {
     const replicas = this.elsewhere.get(participant) ?? new Set<string>();
     const was = replicas.size > 0 || this.local.isOnline(participant);
     if (online) replicas.add(replica);
@@ -175,27 +229,73 @@ export class AgentRelay implements AgentChannel {
     const size = { bytes: 0 };
     const message: Outgoing['message'] = [participant, event, toWire(body, size)];
     return new Promise((resolve, reject) => {
-      if (this.outgoing.length === 0) setImmediate(() => void this.sendOutgoing());
+      if (this.outgoing.length === 0) setImmediate(() => this.sendOutgoing());
       this.outgoing.push({ message, resolve, reject });
       this.outgoingBytes += size.bytes;
-      if (this.outgoing.length >= RELAY_BATCH.messages || this.outgoingBytes >= RELAY_BATCH.bytes) void this.sendOutgoing();
+      if (this.outgoing.length >= RELAY_BATCH.messages || this.outgoingBytes >= RELAY_BATCH.bytes) this.sendOutgoing();
     });
   }
 
-  /** One request for the messages gathered; each one's ack is the one answer that is not null. */
-  private async sendOutgoing(): Promise<void> {
+  /**
+   * One request for the messages gathered, to the replicas alive now; each
+   * message's ack is the first answer that is not null, and once every one of
+   * them has answered (or gone silent) the others are of no job any replica runs.
+   */
+  private sendOutgoing(): void {
     const batch = this.outgoing;
     if (batch.length === 0) return;
     this.outgoing = [];
     this.outgoingBytes = 0;
-    let answers: (Ack | null)[][];
-    try {
-      answers = (await this.namespace!.serverSideEmitWithAck('fl:messages', batch.map((o) => o.message))) as (Ack | null)[][];
-    } catch (err) {
-      for (const o of batch) o.reject(err);
-      return;
+    const id = randomUUID();
+    const waiting = new Set([...this.heard.keys()].filter((replica) => this.clock.now() - this.heard.get(replica)! <= SILENT_REPLICA_MS));
+    const timer = this.clock.setTimeout(() => {
+      const request = this.requests.get(id);
+      if (!request) return;
+      this.requests.delete(id);
+      const err = new Error(`no answer from replica ${[...request.waiting].join(', ')} within ${RELAY_ANSWER_TIMEOUT_MS / 1000} s`);
+      request.batch.forEach((o, i) => request.done[i] || o.reject(err));
+    }, RELAY_ANSWER_TIMEOUT_MS);
+    const request: Request = { batch, done: batch.map(() => false), waiting, timer };
+    this.requests.set(id, request);
+    this.namespace!.serverSideEmit('fl:relay', this.replica, id, batch.map((o) => o.message));
+    this.settle(id, request);
+  }
+
+  private answered(id: string, replica: string, acks: (Ack | null)[]): void {
+    const request = this.requests.get(id);
+    if (!request) return;
+    request.batch.forEach((o, i) => {
+      if (request.done[i] || acks[i] == null) return;
+      request.done[i] = true;
+      o.resolve(acks[i]);
+    });
+    request.waiting.delete(replica);
+    this.settle(id, request);
+  }
+
+  /**
+   * Answers here the messages of a job this replica has just taken that still
+   * wait on another replica: the one that ran it (deposed, or gone) would not
+   * answer for it any more.
+   */
+  leading(job: string): void {
+    for (const [id, request] of this.requests) {
+      request.batch.forEach((o, i) => {
+        const [participant, event, body] = o.message;
+        if (request.done[i] || jobOf(body) !== job) return;
+        request.done[i] = true;
+        this.engine!.relayed(participant, event, fromWire(body)).then(o.resolve, o.reject);
+      });
+      this.settle(id, request);
     }
-    batch.forEach((o, i) => o.resolve(answers.map((acks) => acks[i]).find((ack) => ack != null) ?? ackError('UNKNOWN_JOB', 'no replica runs the job of this message')));
+  }
+
+  /** Ends a request once each message has its ack, or no replica is left to answer: those not acked are of no job a replica runs. */
+  private settle(id: string, request: Request): void {
+    if (request.waiting.size > 0 && !request.done.every(Boolean)) return;
+    this.requests.delete(id);
+    this.clock.clearTimeout(request.timer);
+    request.batch.forEach((o, i) => request.done[i] || o.resolve(ackError('UNKNOWN_JOB', 'no replica runs the job of this message')));
   }
 
   /** Connected to this replica or another. */

@@ -13,9 +13,11 @@ import { Server } from 'socket.io';
 import { io, type Socket as ClientSocket } from 'socket.io-client';
 import { ackOk, AGENT_NAMESPACE, type Ack } from '@fl/shared';
 import { AgentConnections, type AgentSocket } from '../participants/connections';
-import { AgentRelay, type RelayedEngine } from './agent-relay';
+import { ManualClock } from '../core/clock';
+import { AgentRelay, RELAY_ANSWER_TIMEOUT_MS, type RelayedEngine, type RelayOptions } from './agent-relay';
+import { SILENT_REPLICA_MS } from './leader-election';
 import { RedisSharedState } from './redis-shared-state';
-import { RELAY_ANSWER_TIMEOUT_MS, socketRooms, type SocketRooms } from './socket-adapter';
+import { socketRooms, type SocketRooms } from './socket-adapter';
 
 jest.setTimeout(60_000);
 
@@ -33,6 +35,42 @@ interface Replica {
   url: string;
 }
 
+/** A replica's Socket.IO server, agent connections and relay over Redis, under `prefix`; its agents name themselves in the handshake. */
+async function startReplica(prefix: string, engine: RelayedEngine, options: RelayOptions = {}): Promise<Replica> {
+  const state = await RedisSharedState.connect(REDIS_URL, { prefix, onError: () => undefined });
+  const rooms = socketRooms(state, prefix);
+  const http = createServer();
+  const server = new Server(http, { transports: ['websocket'] });
+  rooms.attach(server);
+  const connections = new AgentConnections();
+  const relay = new AgentRelay(connections, true, options);
+  const namespace = server.of(AGENT_NAMESPACE);
+  namespace.on('connection', (raw) => {
+    const socket = raw as unknown as AgentSocket;
+    socket.data = { ...socket.data, participant: String(socket.handshake.auth.name), setups: new Set() };
+    connections.add(socket.data.participant, socket);
+    socket.emit('welcome', null as never);
+  });
+  relay.attach(namespace, engine);
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return { state, rooms, http, server, connections, relay, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
+
+async function stopReplica(r: Replica): Promise<void> {
+  r.relay.onModuleDestroy();
+  await new Promise<void>((resolve) => r.server.close(() => resolve()));
+  await r.rooms.close();
+  await r.state.close();
+}
+
+/** An engine that runs no job. */
+const quiet: RelayedEngine = {
+  participantOnline: () => undefined,
+  participantOffline: () => undefined,
+  leads: () => false,
+  relayed: () => Promise.reject(new Error('this replica runs no job')),
+};
+
 describe("the replicas' Socket.IO adapter over Redis", () => {
   const prefix = `fl-test:${randomUUID()}:`;
   const replicas: Replica[] = [];
@@ -46,25 +84,7 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
   /** the adapter's messages (channel and text), in the order Redis delivered them */
   const seen: { channel: string; text: string }[] = [];
 
-  async function replica(engine: RelayedEngine): Promise<Replica> {
-    const state = await RedisSharedState.connect(REDIS_URL, { prefix, onError: () => undefined });
-    const rooms = socketRooms(state, prefix);
-    const http = createServer();
-    const server = new Server(http, { transports: ['websocket'] });
-    rooms.attach(server);
-    const connections = new AgentConnections();
-    const relay = new AgentRelay(connections, true);
-    const namespace = server.of(AGENT_NAMESPACE);
-    namespace.on('connection', (raw) => {
-      const socket = raw as unknown as AgentSocket;
-      socket.data = { ...socket.data, participant: String(socket.handshake.auth.name), setups: new Set() };
-      connections.add(socket.data.participant, socket);
-      socket.emit('welcome', null as never);
-    });
-    relay.attach(namespace, engine);
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    return { state, rooms, http, server, connections, relay, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
-  }
+  const replica = (engine: RelayedEngine) => startReplica(prefix, engine);
 
   async function connect(to: Replica, name: string): Promise<ClientSocket> {
     const client = io(to.url + AGENT_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name } });
@@ -86,12 +106,6 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     watcher = new Redis(REDIS_URL);
     watcher.on('pmessage', (_pattern, channel: string, text: string) => seen.push({ channel, text }));
     await watcher.psubscribe(`${prefix}*`);
-    const quiet: RelayedEngine = {
-      participantOnline: () => undefined,
-      participantOffline: () => undefined,
-      leads: () => false,
-      relayed: () => Promise.reject(new Error('this replica runs no job')),
-    };
     const leader: RelayedEngine = {
       ...quiet,
       leads: (job) => job === 'job-1',
@@ -113,12 +127,7 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
 
   afterAll(async () => {
     clients.forEach((c) => c.close());
-    for (const r of replicas) {
-      r.relay.onModuleDestroy();
-      await new Promise<void>((resolve) => r.server.close(() => resolve()));
-      await r.rooms.close();
-      await r.state.close();
-    }
+    for (const r of replicas) await stopReplica(r);
     const keys = await watcher.keys(`${prefix}*`);
     if (keys.length) await watcher.del(...keys);
     watcher.disconnect();
@@ -158,7 +167,7 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     const names = ['site-1', 'site-2', 'site-3'];
     const acks = await Promise.all(names.map((name, i) => there.relay.relay(name, 'update', { header: { job: 'job-1' }, weights: new Uint8Array([i, 255]) })));
     expect(acks).toEqual(names.map((name) => ({ ok: false, error: { code: 'NOT_SELECTED', message: `to ${name}` } })));
-    const requests = (await flushed(there)).filter(({ channel, text }) => channel.startsWith(`${prefix}socket.io-request#`) && text.includes('fl:messages'));
+    const requests = (await flushed(there)).filter(({ channel, text }) => channel.startsWith(`${prefix}socket.io-request#`) && text.includes('fl:relay'));
     expect(requests).toHaveLength(1);
     expect(bodies.get('site-3')).toEqual({ header: { job: 'job-1' }, weights: Buffer.from([2, 255]) });
   });
@@ -210,6 +219,130 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     expect(online).toContain('early-bird');
   }, 20_000);
 });
+
+describe('replicas that stop, or go silent', () => {
+  const prefix = `fl-test:${randomUUID()}:`;
+  /** the clock of the replicas that run; a silent one keeps its own, which never moves (no timer of it fires) */
+  const clock = new ManualClock();
+  const replicas: Replica[] = [];
+  const clients: ClientSocket[] = [];
+  const errors: string[] = [];
+  const offline: string[] = [];
+  let leader: Replica;
+  let other: Replica;
+  /** the jobs the second replica runs */
+  const otherLeads = new Set<string>();
+  /** undoes the silences, so that the silent replicas can close */
+  const wakes: (() => void)[] = [];
+
+  /** A replica whose clock stands still and that reads nothing more from Redis, as a frozen process: once the others know of it through its agent. */
+  async function silentReplica(engine: RelayedEngine, agent: string): Promise<Replica> {
+    const silent = await startReplica(prefix, engine, { clock: new ManualClock() });
+    replicas.push(silent);
+    await connect(silent, agent);
+    await eventuallyTrue(() => leader.relay.isOnline(agent) && other.relay.isOnline(agent));
+    const { stream } = (silent.server.of(AGENT_NAMESPACE).adapter as unknown as { subClient: { stream: { pause(): void; resume(): void } } }).subClient;
+    stream.pause();
+    wakes.push(() => void stream.resume());
+    return silent;
+  }
+
+  async function connect(to: Replica, name: string): Promise<void> {
+    const client = io(to.url + AGENT_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name } });
+    clients.push(client);
+    await new Promise<void>((resolve) => client.once('welcome', () => resolve()));
+  }
+
+  /** Moves the running replicas' clock by a third of a silence, and lets what they then say cross Redis. */
+  async function tick(): Promise<void> {
+    clock.advance(SILENT_REPLICA_MS / 3);
+    for (const r of [leader, other]) await r.state.client.ping();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+
+  beforeAll(async () => {
+    leader = await startReplica(prefix, {
+      ...quiet,
+      participantOffline: (name) => offline.push(name),
+      leads: (job) => job === 'job-1',
+      relayed: async () => ackOk,
+    }, { clock });
+    other = await startReplica(
+      prefix,
+      {
+        ...quiet,
+        leads: (job) => otherLeads.has(job),
+        relayed: async () => ({ ok: false, error: { code: 'NOT_SELECTED', message: 'from the new leader' } }),
+      },
+      { clock, onError: (err) => errors.push((err as Error).message) },
+    );
+    replicas.push(leader, other);
+  });
+
+  afterAll(async () => {
+    clients.forEach((c) => c.close());
+    wakes.forEach((wake) => wake());
+    for (const r of replicas) await stopReplica(r);
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it("forgets a silent replica's agents after a silence, and answers relayed messages without waiting for it", async () => {
+    // Prepare: a third replica with an agent, then frozen
+    await silentReplica(quiet, 'site-s');
+    // Execute and assert: the leader's ack comes at once, without the silent replica's answer
+    expect(await other.relay.relay('site-o', 'update', { header: { job: 'job-1' } })).toEqual(ackOk);
+    // A message of no job waits for the silent replica's answer until it is forgotten
+    let unknown: Ack | undefined;
+    void other.relay.relay('site-o', 'update', { header: { job: 'job-none' } }).then((ack) => (unknown = ack));
+    await tick();
+    await tick();
+    expect(unknown).toBeUndefined();
+    expect(leader.relay.isOnline('site-s')).toBe(true);
+    await tick();
+    await tick();
+    expect(unknown).toMatchObject({ ok: false, error: { code: 'UNKNOWN_JOB' } });
+    expect(leader.relay.isOnline('site-s')).toBe(false);
+    expect(offline).toContain('site-s');
+    expect(errors).toContainEqual(expect.stringMatching(/was not heard from for 15 s: its agents count as offline until they connect again/));
+    // The running replicas still hear each other
+    expect(await other.relay.relay('site-o', 'update', { header: { job: 'job-1' } })).toEqual(ackOk);
+  });
+
+  it('answers on the replica that takes a job the messages of it still waiting on the old leader', async () => {
+    // Prepare: the leader of job-2 goes silent while a message of job-2 waits on its answer
+    await silentReplica({ ...quiet, leads: (job) => job === 'job-2' }, 'site-l');
+    let ack: Ack | undefined;
+    void other.relay.relay('site-o', 'update', { header: { job: 'job-2' } }).then((answer) => (ack = answer));
+    await tick();
+    expect(ack).toBeUndefined();
+    // Execute: the second replica takes job-2, as its round engine does once it holds the leadership
+    otherLeads.add('job-2');
+    other.relay.leading('job-2');
+    // Assert: the message has the new leader's answer, long before the old one would be forgotten
+    await eventuallyTrue(() => ack !== undefined);
+    expect(ack).toEqual({ ok: false, error: { code: 'NOT_SELECTED', message: 'from the new leader' } });
+  });
+
+  it("forgets a stopped replica's agents at once, without a warning", async () => {
+    const stopping = await startReplica(prefix, quiet, { clock });
+    await connect(stopping, 'site-t');
+    await eventuallyTrue(() => leader.relay.isOnline('site-t'));
+    errors.length = 0;
+    // The agent's connection is left open: only the replica's goodbye tells the others
+    stopping.relay.onModuleDestroy();
+    await eventuallyTrue(() => !leader.relay.isOnline('site-t') && !other.relay.isOnline('site-t'));
+    expect(errors).toEqual([]);
+    replicas.push(stopping);
+  });
+});
+
+/** Polls until `check` holds (the test's timeout bounds the wait). */
+async function eventuallyTrue(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 20));
+}
 
 describe("a replica's Socket.IO adapter as the replica closes", () => {
   it('lets the adapter publish after its connection to Redis closed (a presence, an ack owed to another replica) without an unhandled rejection', async () => {

@@ -14,21 +14,12 @@ export interface SocketRooms {
   close(): Promise<void>;
 }
 
-/**
- * How long a request to the other replicas waits for their answers: as long as
- * an agent waits for the ack of its statistics, since a message relayed to the
- * job's leader is acked with the leader's answer (the library's 5 s cut off
- * relayed messages that were still queued at a busy leader).
- */
-export const RELAY_ANSWER_TIMEOUT_MS = 60_000;
-
-
 export function socketRooms(state: SharedState, prefix: string): SocketRooms {
   if (!(state instanceof RedisSharedState)) return { attach: () => undefined, close: async () => undefined };
   // The adapter's subscriptions need a connection of their own; it publishes on the state's.
   const subscriber = state.client.duplicate();
   return {
-    attach: (server) => void server.adapter(createAdapter(state.publisher(), subscriber, { key: `${prefix}socket.io`, requestsTimeout: RELAY_ANSWER_TIMEOUT_MS })),
+    attach: (server) => void server.adapter(createAdapter(state.publisher(), subscriber, { key: `${prefix}socket.io` })),
     close: async () => void (await subscriber.quit().catch(() => undefined)),
   };
 }

@@ -28,7 +28,7 @@ import { CoordinatorLogger } from '../logger';
     {
       provide: AgentRelay,
       useFactory: (connections: AgentConnections, state: SharedState, log: CoordinatorLogger) =>
-        new AgentRelay(connections, state.kind === 'redis', (err) => log.warn(`agents on other replicas: ${(err as Error).message}`)),
+        new AgentRelay(connections, state.kind === 'redis', { onError: (err) => log.warn(`agents on other replicas: ${(err as Error).message}`) }),
       inject: [AgentConnections, SHARED_STATE, CoordinatorLogger],
     },
     {

@@ -27,6 +27,8 @@ export interface AgentChannel {
     event: E,
     ...args: Parameters<CoordinatorToAgentEvents[E]>
   ): string[];
+  /** This process now runs the job: agents' messages of it still waiting for another replica's answer are its own to answer. */
+  leading?(job: string): void;
 }
 
 export const AGENT_CHANNEL = Symbol('AgentChannel');

@@ -299,6 +299,7 @@ export class RoundEngine {
       log: (level, message, fields) => log(level, message, { job: job.id, ...(run.round !== undefined && { round: run.round }), ...fields }),
     });
     this.runs.set(job.id, run);
+    this.options.channel.leading?.(job.id);
     leadership.onLost(() => {
       log('warn', `lost the leadership of job ${job.id}: another replica takes it from its last committed round`, { job: job.id });
       run.halt(true);
