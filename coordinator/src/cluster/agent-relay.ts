@@ -112,6 +112,8 @@ export class AgentRelay implements AgentChannel {
   private readonly seenElsewhere = new Map<string, number>();
   /** the other replicas, and when each was last heard from */
   private readonly heard = new Map<string, number>();
+  /** replicas that said they stopped: what they publish as they close does not make them alive again */
+  private readonly stopped = new Set<string>();
   private aliveTimer: unknown;
   private closed = false;
   /** messages to relay, sent together at the end of this turn of the event loop */
@@ -184,7 +186,7 @@ export class AgentRelay implements AgentChannel {
   /** Another replica is alive and holds these participants, no others; a new one (or one this replica had forgotten) hears back at once. */
   private alive(replica: string, online: string[], hello: boolean): void {
     const known = this.heard.has(replica);
-    this.heard.set(replica, this.clock.now());
+    this.hear(replica);
     const holds = new Set(online);
     for (const name of holds) this.place(name, replica, true);
     for (const [name, replicas] of this.elsewhere) if (replicas.has(replica) && !holds.has(name)) this.place(name, replica, false);
@@ -193,14 +195,19 @@ export class AgentRelay implements AgentChannel {
 
   /** A replica stopped, or not heard from for a whole silence: its participants are no longer online through it, and no answer is awaited from it. */
   private forget(replica: string, why: 'stopped' | 'silent'): void {
+    if (why === 'stopped') this.stopped.add(replica);
     if (!this.heard.delete(replica)) return;
     for (const [name, replicas] of this.elsewhere) if (replicas.has(replica)) this.place(name, replica, false);
     for (const [id, request] of this.requests) if (request.waiting.delete(replica)) this.settle(id, request);
     if (why === 'silent') this.onError(new Error(`replica ${replica} was not heard from for ${SILENT_REPLICA_MS / 1000} s: its agents count as offline until they connect again`));
   }
 
+  private hear(replica: string): void {
+    if (!this.stopped.has(replica)) this.heard.set(replica, this.clock.now());
+  }
+
   private presence(replica: string, participant: string, online: boolean, at: number): void {
-    this.heard.set(replica, this.clock.now());
+    this.hear(replica);
     this.seenElsewhere.set(participant, Math.max(at, this.seenElsewhere.get(participant) ?? 0));
     // One connection per participant across replicas, as on one: the newer replaces the older, which is told why.
     if (online) this.local.close(participant, { code: 'CONFLICT', message: 'another connection with this key, to another replica, replaced this one' });
