@@ -12,10 +12,10 @@ import { Client, type ClientConfig } from 'pg';
 
 /**
  * How long PostgreSQL waits on a replica that has gone silent before ending its
- * session and letting go of what it holds: a frozen process or a host cut off
- * keeps its connections open, so without a bound a transaction it left open
- * (holding a job's epoch row, or the audit log's lock) or its leadership locks would stay for hours.
- * docs/adr/0038-silent-replicas.md says why this figure.
+ * sessions, and the other replicas before forgetting it: a frozen process or a
+ * host cut off keeps its connections open, so without a bound its leadership
+ * locks, or a transaction it left open (holding a job's epoch row, or the audit
+ * log's lock), would stay for hours. docs/adr/0038-silent-replicas.md says why.
  */
 export const SILENT_REPLICA_MS = 15_000;
 
