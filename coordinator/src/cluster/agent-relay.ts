@@ -179,7 +179,7 @@ export class AgentRelay implements AgentChannel {
     if (this.closed) return;
     this.clock.clearTimeout(this.aliveTimer);
     this.namespace!.serverSideEmit('fl:alive', this.replica, this.local.online(), hello);
-    for (const [replica, at] of this.heard) if (this.clock.now() - at > SILENT_REPLICA_MS) this.forget(replica, 'silent');
+    for (const replica of this.heard.keys()) if (this.silent(replica)) this.forget(replica, 'silent');
     this.aliveTimer = this.clock.setTimeout(() => this.sayAlive(), SILENT_REPLICA_MS / 3);
   }
 
@@ -200,6 +200,11 @@ export class AgentRelay implements AgentChannel {
     for (const [name, replicas] of this.elsewhere) if (replicas.has(replica)) this.place(name, replica, false);
     for (const [id, request] of this.requests) if (request.waiting.delete(replica)) this.settle(id, request);
     if (why === 'silent') this.onError(new Error(`replica ${replica} was not heard from for ${SILENT_REPLICA_MS / 1000} s: its agents count as offline until they connect again`));
+  }
+
+  /** Not heard from for a whole silence (forgotten at the next tick). */
+  private silent(replica: string): boolean {
+    return this.clock.now() - this.heard.get(replica)! > SILENT_REPLICA_MS;
   }
 
   private hear(replica: string): void {
@@ -254,7 +259,7 @@ export class AgentRelay implements AgentChannel {
     this.outgoing = [];
     this.outgoingBytes = 0;
     const id = randomUUID();
-    const waiting = new Set([...this.heard.keys()].filter((replica) => this.clock.now() - this.heard.get(replica)! <= SILENT_REPLICA_MS));
+    const waiting = new Set([...this.heard.keys()].filter((replica) => !this.silent(replica)));
     const timer = this.clock.setTimeout(() => {
       const request = this.requests.get(id);
       if (!request) return;

@@ -56,6 +56,14 @@ async function startReplica(prefix: string, engine: RelayedEngine, options: Rela
   return { state, rooms, http, server, connections, relay, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
 }
 
+/** An agent named `name` connected to the replica, once welcomed; kept in `clients` to be closed at the end. */
+async function connectAgent(to: Replica, name: string, clients: ClientSocket[]): Promise<ClientSocket> {
+  const client = io(to.url + AGENT_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name } });
+  clients.push(client);
+  await new Promise<void>((resolve) => client.once('welcome', () => resolve()));
+  return client;
+}
+
 async function stopReplica(r: Replica): Promise<void> {
   r.relay.onModuleDestroy();
   await new Promise<void>((resolve) => r.server.close(() => resolve()));
@@ -86,12 +94,7 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
 
   const replica = (engine: RelayedEngine) => startReplica(prefix, engine);
 
-  async function connect(to: Replica, name: string): Promise<ClientSocket> {
-    const client = io(to.url + AGENT_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name } });
-    clients.push(client);
-    await new Promise<void>((resolve) => client.once('welcome', () => resolve()));
-    return client;
-  }
+  const connect = (to: Replica, name: string) => connectAgent(to, name, clients);
 
   /** Waits until Redis has delivered everything published before now on `via`'s connection, then returns what was seen. */
   async function flushed(via: Replica): Promise<{ channel: string; text: string }[]> {
@@ -247,11 +250,7 @@ describe('replicas that stop, or go silent', () => {
     return silent;
   }
 
-  async function connect(to: Replica, name: string): Promise<void> {
-    const client = io(to.url + AGENT_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name } });
-    clients.push(client);
-    await new Promise<void>((resolve) => client.once('welcome', () => resolve()));
-  }
+  const connect = (to: Replica, name: string) => connectAgent(to, name, clients);
 
   /** Moves the running replicas' clock by a third of a silence, and lets what they then say cross Redis. */
   async function tick(): Promise<void> {
