@@ -30,6 +30,7 @@ import {
   type FailureHeader,
   describeFailure,
   type StatisticsHeader,
+  type StatisticsRequest,
   type UpdateHeader,
   type CoordinatorToAgentEvents,
   type SetupMessage,
@@ -61,7 +62,7 @@ import { ParticipantsRevoked, type RunAudit } from '../audit/audit-log';
 import { LeadershipLost } from '../cluster/leader-election';
 import type { CoordinatorIdentity } from '../identity/identity';
 import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
-import { admitStatistics, combineStatistics, statisticsMatchSpec, type Exclusion } from '../strategy/statistics';
+import { admitStatistics, combineStatistics, selfCheck, statisticsMatchSpec, type Exclusion } from '../strategy/statistics';
 import { implausibleWeights } from '../strategy/plausibility';
 import type { ClientUpdate, HeldOutEvaluation, RoundAggregation, Strategy, TrainInstructions } from '../strategy/strategy';
 import { createStrategy } from '../strategy/fedavg';
@@ -156,6 +157,8 @@ export class JobRun {
   /** the rows each admitted site reported, and the sites the statistics phase left out (stored with the job) */
   private reportedRows: Map<string, number>;
   private excluded: Set<string>;
+  /** sites admitted or left out after the statistics phase since the job's admission was last stored */
+  private admissionChanged = false;
   /** participants revoked while their contribution waited to be recorded: no phase of this run asks them again */
   private readonly revoked = new Set<string>();
   private waiters: (() => void)[] = [];
@@ -330,13 +333,42 @@ export class JobRun {
 
   submitStatistics(participant: string, header: StatisticsHeader): Ack {
     const phase = this.phase;
-    if (phase?.kind !== 'statistics') return ackError('NOT_SELECTED', 'the statistics phase of this job is over');
+    if (phase?.kind !== 'statistics') return this.admitLate(participant, header.statistics);
     if (!phase.collection.selected.has(participant)) return ackError('NOT_SELECTED', 'not asked for statistics');
     if (phase.collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', 'statistics already received');
     if (phase.collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${phase.collection.failures.get(participant)?.reason}`);
     const mismatch = statisticsMatchSpec(header.statistics, this.job.spec);
     if (mismatch) return ackError('INVALID_STATISTICS', mismatch);
     phase.collection.accept(participant, header.statistics);
+    return ackOk;
+  }
+
+  /**
+   * The statistics of a site no statistics admitted to a plain job yet, asked
+   * before a request of a round (asking): checked on their own, as they no
+   * longer change the job's, they bound what it may claim from now on, or
+   * leave it out of the job, as the statistics phase does.
+   */
+  private admitLate(participant: string, statistics: LocalStatistics): Ack {
+    if (!this.unadmitted(participant)) {
+      return this.reportedRows.has(participant) ? ackError('DUPLICATE_UPDATE', 'statistics already received') : ackError('NOT_SELECTED', 'the statistics phase of this job is over');
+    }
+    const mismatch = statisticsMatchSpec(statistics, this.job.spec);
+    if (mismatch) return ackError('INVALID_STATISTICS', mismatch);
+    const refused = selfCheck(statistics, this.job.spec);
+    const { reportedRows, excluded } = this.job.admission;
+    if (refused) {
+      this.excluded.add(participant);
+      this.job = { ...this.job, admission: { reportedRows, excluded: [...excluded, { participant, ...refused }] } };
+      this.deps.audit.defer('statistics.excluded', 'coordinator', { job: this.job.id, participant, ...refused });
+      this.phase?.collection.fail(participant, refused.reason, refused.code);
+      this.deps.log('warn', `job ${this.job.id}: left ${participant} out of the job: ${refused.code} ${refused.reason}`, { participant });
+    } else {
+      this.reportedRows.set(participant, statistics.rows);
+      this.job = { ...this.job, admission: { reportedRows: { ...reportedRows, [participant]: statistics.rows }, excluded } };
+      this.deps.log('info', `job ${this.job.id}: admitted ${participant} after the statistics phase, with ${statistics.rows} rows`, { participant });
+    }
+    this.admissionChanged = true;
     return ackOk;
   }
 
@@ -365,6 +397,8 @@ export class JobRun {
     const phase = this.phase;
     // A secure job's statistics phase is secure rounds −2 to 0.
     const statistics = phase?.kind === 'statistics' || (phase?.kind === 'secagg' && phase.round <= 0);
+    // Statistics asked before a round's request: the site's answer to that request is what the round records.
+    if (!statistics && header.phase === 'statistics' && this.unadmitted(participant)) return ackOk;
     const request = header.step ? `${header.step} step` : `${header.phase} request`;
     const open =
       phase &&
@@ -413,11 +447,8 @@ export class JobRun {
   /** What an evaluation must say, sent alone or with an update: the model it was asked about, and a plausible count. */
   private checkEvaluation(participant: string, evaluation: { numExamples: number; modelSha256: string }, modelSha256: string): Ack | null {
     if (evaluation.modelSha256 !== modelSha256) return ackError('DIGEST_MISMATCH', 'the evaluated model is not the one sent for evaluation');
-    const limit = this.rowLimit(participant);
-    if (evaluation.numExamples < 1 || evaluation.numExamples > limit) {
-      return ackError('IMPLAUSIBLE_SAMPLES', `numExamples must be between 1 and ${limit}`);
-    }
-    return null;
+    const implausible = this.implausibleCount(participant, 'numExamples', evaluation.numExamples);
+    return implausible && ackError(implausible.code, implausible.reason);
   }
 
   /**
@@ -450,12 +481,7 @@ export class JobRun {
     }
     if (sha256Hex(bytes) !== header.weightsSha256) return ackError('DIGEST_MISMATCH', 'weights do not match weightsSha256');
     // A signed update that is implausible is the participant's word for this round: it is left out of it at once.
-    const limit = this.rowLimit(participant);
-    const implausible =
-      implausibleWeights(weights) ??
-      (header.numSamples < 1 || header.numSamples > limit
-        ? { code: 'IMPLAUSIBLE_SAMPLES' as const, reason: `numSamples ${header.numSamples} is not between 1 and ${limit}, the rows this site reported` }
-        : null);
+    const implausible = implausibleWeights(weights) ?? this.implausibleCount(participant, 'numSamples', header.numSamples);
     if (implausible) return this.leaveOut(phase, header, signature, implausible);
     if (header.evaluation) {
       if (!phase.evaluate || header.evaluation.round !== phase.round - 1) {
@@ -479,9 +505,20 @@ export class JobRun {
     return ackOk;
   }
 
-  /** The most samples or examples a participant may claim: what it reported, else the job's limit per site. */
-  private rowLimit(participant: string): number {
-    return this.reportedRows.get(participant) ?? this.job.spec.maxRowsPerParticipant;
+  /**
+   * Why a participant's count of samples or examples is implausible, or null: at most the rows it reported; in a
+   * plain job, a site no statistics admitted claims nothing; in a secure one, at most the job's limit per site.
+   */
+  private implausibleCount(participant: string, what: 'numSamples' | 'numExamples', count: number): { code: 'IMPLAUSIBLE_SAMPLES'; reason: string } | null {
+    if (this.unadmitted(participant)) return { code: 'IMPLAUSIBLE_SAMPLES', reason: `${what} cannot be checked: no statistics of this site admitted it to the job` };
+    const limit = this.reportedRows.get(participant) ?? this.job.spec.maxRowsPerParticipant;
+    if (count >= 1 && count <= limit) return null;
+    return { code: 'IMPLAUSIBLE_SAMPLES', reason: `${what} ${count} is not between 1 and ${limit}, the rows this site reported` };
+  }
+
+  /** A site that missed a plain job's statistics phase, or failed it, and has not sent statistics since: its claims cannot be bounded. */
+  private unadmitted(participant: string): boolean {
+    return Boolean(this.job.preprocessing) && !this.job.spec.secureAggregation && !this.reportedRows.has(participant) && !this.excluded.has(participant);
   }
 
   /** Leaves an implausible update out of its round, recorded (with the participant's signed header) when the round closes. */
@@ -956,14 +993,27 @@ export class JobRun {
     // Before the preprocessing is known (statistics, a secure job's round 0) there is no setup to name.
     const setup = event === 'statistics-request' || !this.job.preprocessing ? undefined : this.jobSetup();
     const { channel } = this.deps;
+    // A site no statistics admitted is asked for them first (the channel keeps the order): they bound what it may claim.
+    let statistics: StatisticsRequest | undefined;
+    const statisticsFirst = (participants: string[]) => {
+      const unadmitted = setup ? participants.filter((p) => this.unadmitted(p)) : [];
+      if (unadmitted.length === 0) return;
+      if (!statistics) {
+        const header = { type: 'statistics-request' as const, job: this.job.id, spec: this.job.spec, issuedAt: this.deps.clock.now() };
+        statistics = { header, signature: this.deps.identity.sign('statistics-request', header) };
+      }
+      channel.broadcast(unadmitted, 'statistics-request', statistics);
+    };
     return {
       ask: (participant) => {
         if (setup) channel.provide([participant], setup.message, setup.digest);
+        statisticsFirst([participant]);
         return channel.send(participant, event, ...args(participant));
       },
       askAll: (participants) => {
         const selected = [...participants];
         if (setup) channel.provide(selected, setup.message, setup.digest);
+        statisticsFirst(selected);
         const groups = new Map<unknown, string[]>();
         for (const p of selected) {
           const m = messageFor(p);
@@ -1086,6 +1136,11 @@ export class JobRun {
   private async waitForParticipants(): Promise<string[]> {
     for (;;) {
       await this.interrupted();
+      if (this.admissionChanged) {
+        // Stored from the run, fenced as its other writes; lost to a crash before, a site is only asked again.
+        this.admissionChanged = false;
+        await this.deps.store.updateJob(this.job.id, { admission: this.job.admission });
+      }
       const online = this.eligible();
       if (online.length >= this.job.spec.minParticipants) return online;
       await this.setStatus('waiting');

@@ -643,6 +643,44 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it('asks a site that missed the statistics phase for its statistics before its first request, and holds its claims to the rows it reported', async () => {
+    // Prepare: a and b start the job; after round 1, c (honest), d (claims 1e9 samples, within the job's limit) and e (sums of 1e300) connect
+    const { store, channel, engine, logged } = await setup(['a', 'b', 'c', 'd', 'e']);
+    for (const late of ['c', 'd', 'e']) channel.connected.delete(late);
+    channel.faults.set('d', 'inflate');
+    channel.statistics.set('e', (s) => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }] as LocalStatistics['features'] }));
+    engine.events.on('job', (event) => {
+      if (event.type !== 'round' || event.round.round !== 1) return;
+      for (const late of ['c', 'd', 'e']) {
+        channel.connected.add(late);
+        engine.participantOnline(late);
+      }
+    });
+    // Execute
+    const job = await engine.createJob({ ...spec, rounds: 3, maxRowsPerParticipant: 1e10 }, 'user:test');
+    await engine.whenFinished(job.id);
+    // Assert: from round 2, c contributes; d's claims are held to the 4 rows it reported; e is left out of the job at once
+    const rounds = await store.listRounds(job.id);
+    expect(rounds.map((r) => r.selected)).toEqual([['a', 'b'], ['a', 'b', 'c', 'd', 'e'], ['a', 'b', 'c', 'd']]);
+    expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b', 'c'], ['a', 'b', 'c']]);
+    const failures = (round: (typeof rounds)[number]) => [...round.failures].sort((x, y) => x.participant.localeCompare(y.participant));
+    expect(failures(rounds[1])).toEqual([
+      { participant: 'd', reason: expect.stringMatching(/numSamples 1000000000 is not between 1 and 4,/), code: 'IMPLAUSIBLE_SAMPLES' },
+      { participant: 'e', reason: expect.stringMatching(/feature x/), code: 'IMPLAUSIBLE_STATISTICS' },
+    ]);
+    expect(failures(rounds[2])).toEqual([{ participant: 'd', reason: expect.stringMatching(/not between 1 and 4,/), code: 'IMPLAUSIBLE_SAMPLES' }]);
+    const done = (await store.getJob(job.id))!;
+    expect(done.admission.reportedRows).toEqual({ a: 4, b: 4, c: 4, d: 4 });
+    expect(done.admission.excluded).toEqual([{ participant: 'e', code: 'IMPLAUSIBLE_STATISTICS', reason: expect.stringMatching(/feature x/) }]);
+    // the job's preprocessing is the statistics phase's alone
+    expect(done.preprocessing).toMatchObject({ rows: 8, features: [{ mean: 1, std: 1 }] });
+    const recorded = (await audited(store)).filter((r) => r.kind === 'statistics.excluded');
+    expect(recorded.map((r) => `${r.data.participant} ${(r.data as { code?: string }).code}`)).toEqual(['e IMPLAUSIBLE_STATISTICS']);
+    expect(logged).toContainEqual(expect.objectContaining({ level: 'info', participant: 'c', message: expect.stringMatching(/admitted c after the statistics phase, with 4 rows/) }));
+    await expectVerified(store, 3);
+    await store.close();
+  });
+
   it('keeps who was left out of a job, and the rows each site reported, across a restart', async () => {
     // Prepare: c's statistics are implausible; d claims 1e9 samples in its updates; the coordinator stops in round 1
     const { store, channel, engine, restart } = await setup(['a', 'b', 'c', 'd']);

@@ -577,13 +577,14 @@ export abstract class KyselyStore implements Store {
     return (await this.db.selectFrom('jobs').selectAll().orderBy('created_at').orderBy('id').execute()).map(toJob);
   }
 
-  updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error'>>): Promise<void> {
+  updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error' | 'admission'>>): Promise<void> {
     return this.write(async () => {
       const { numUpdatedRows } = await this.db
         .updateTable('jobs')
         .set({
           ...(change.status !== undefined && { status: change.status }),
           ...('error' in change && { error: change.error ?? null }),
+          ...(change.admission !== undefined && { admission: JSON.stringify(change.admission) }),
           updated_at: Date.now(),
         })
         .where('id', '=', id)

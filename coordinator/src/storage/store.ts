@@ -92,7 +92,7 @@ export interface RoundFailure {
   code?: string;
 }
 
-/** Who the statistics phase admitted to a job, and who it left out. */
+/** Who the statistics phase admitted to a job, and who it left out; sites that connect later are added as their statistics come. */
 export interface Admission {
   /** the rows each admitted site reported: no update or evaluation of theirs may claim more */
   reportedRows: Record<string, number>;
@@ -210,7 +210,7 @@ export interface JobRepository {
   addJob(job: JobRecord): Promise<void>;
   getJob(id: string): Promise<JobRecord | undefined>;
   listJobs(): Promise<JobRecord[]>;
-  updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error'>>): Promise<void>;
+  updateJob(id: string, change: Partial<Pick<JobRecord, 'status' | 'error' | 'admission'>>): Promise<void>;
   /** Ends the statistics phase: stores the preprocessing, who was admitted and the initial model (round 0), in one transaction. */
   beginTraining(id: string, preprocessing: Preprocessing, admission: Admission, initialModel: ModelVersion): Promise<void>;
   /** Commits a closed round: its record, the new global model, the strategy's state and the job's round counter, in one transaction. */

@@ -59,8 +59,11 @@ export interface Exclusion {
 
 type Moment = { count: number; sum: number; sumSquares: number };
 
-/** What one site's statistics say about themselves: counts that add up, moments that exist and are bounded. */
-function selfCheck(stats: LocalStatistics, spec: JobSpec): Omit<Exclusion, 'participant'> | null {
+/**
+ * What one site's statistics say about themselves: counts that add up, moments that exist and are bounded.
+ * Alone, they admit a site that connects after the statistics phase: its statistics no longer change the job's.
+ */
+export function selfCheck(stats: LocalStatistics, spec: JobSpec): Omit<Exclusion, 'participant'> | null {
   if (stats.rows > spec.maxRowsPerParticipant) {
     return { code: 'IMPLAUSIBLE_SAMPLES', reason: `reports ${stats.rows} rows, above the job's limit of ${spec.maxRowsPerParticipant} per site` };
   }
