@@ -26,8 +26,8 @@ interface Figure {
   unit: string;
   /** with `of`, the target is value times that figure of the same run (no figure: not judged) */
   target: { value: number; better: 'higher' | 'lower'; of?: string };
-  /** Flower 1.6 on the same work and machine kind, where the issue gives it */
-  flower?: number;
+  /** Flower 1.6's round on the same work, ms, the range of its runs on machines of this kind (bench/flower/round.py) */
+  flower?: string;
 }
 
 interface Bench {
@@ -44,17 +44,17 @@ const BENCHES: Bench[] = [
   { id: 'verify', figures: [{ name: 'verify.perSec', unit: '/s', target: at(5_000, 'higher') }], run: verifyBench },
   {
     id: 'round.n5_d100',
-    figures: [{ name: 'round.n5_d100.ms', unit: 'ms', target: at(10, 'lower'), flower: 17 }],
+    figures: [{ name: 'round.n5_d100.ms', unit: 'ms', target: at(10, 'lower'), flower: '22–28' }],
     run: async () => ({ 'round.n5_d100.ms': await roundD100(5) }),
   },
   {
     id: 'round.n20_d100',
-    figures: [{ name: 'round.n20_d100.ms', unit: 'ms', target: at(35, 'lower'), flower: 61 }],
+    figures: [{ name: 'round.n20_d100.ms', unit: 'ms', target: at(35, 'lower'), flower: '81–119' }],
     run: async () => ({ 'round.n20_d100.ms': await roundD100(20) }),
   },
   {
     id: 'round.n5_d1m',
-    figures: [{ name: 'round.n5_d1m.ms', unit: 'ms', target: at(90, 'lower'), flower: 141 }],
+    figures: [{ name: 'round.n5_d1m.ms', unit: 'ms', target: at(90, 'lower'), flower: '355–476' }],
     run: async () => ({ 'round.n5_d1m.ms': await roundD1m(5) }),
   },
   {
