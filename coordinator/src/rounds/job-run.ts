@@ -222,6 +222,7 @@ export class JobRun {
         const alone = this.job.round === this.job.spec.rounds || this.job.spec.secureAggregation !== undefined;
         if (alone && this.evaluationDue(this.job.round)) await this.evaluationPhase(this.job.round);
       }
+      await this.storeAdmission();
       await this.setStatus('completed');
       this.announceEnd();
       this.deps.log('info', `job ${this.job.id} completed after ${this.job.round} rounds`);
@@ -1136,16 +1137,19 @@ export class JobRun {
   private async waitForParticipants(): Promise<string[]> {
     for (;;) {
       await this.interrupted();
-      if (this.admissionChanged) {
-        // Stored from the run, fenced as its other writes; lost to a crash before, a site is only asked again.
-        this.admissionChanged = false;
-        await this.deps.store.updateJob(this.job.id, { admission: this.job.admission });
-      }
+      await this.storeAdmission();
       const online = this.eligible();
       if (online.length >= this.job.spec.minParticipants) return online;
       await this.setStatus('waiting');
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+  }
+
+  /** Stores the sites admitted or left out since the statistics phase: from the run, fenced as its other writes; lost to a crash, a site is only asked again. */
+  private async storeAdmission(): Promise<void> {
+    if (!this.admissionChanged) return;
+    this.admissionChanged = false;
+    await this.deps.store.updateJob(this.job.id, { admission: this.job.admission });
   }
 
   /** The online participants a phase may select: those the statistics phase left out, or revoked meanwhile, take no further part in the job. */

@@ -681,6 +681,28 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it('stores a site admitted or left out in the last round with the job', async () => {
+    // Prepare: c (honest) and e (sums of 1e300) connect after round 1 of two
+    const { store, channel, engine } = await setup(['a', 'b', 'c', 'e']);
+    for (const late of ['c', 'e']) channel.connected.delete(late);
+    channel.statistics.set('e', (s) => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }] as LocalStatistics['features'] }));
+    engine.events.on('job', (event) => {
+      if (event.type !== 'round' || event.round.round !== 1) return;
+      for (const late of ['c', 'e']) {
+        channel.connected.add(late);
+        engine.participantOnline(late);
+      }
+    });
+    // Execute
+    const job = await engine.createJob({ ...spec, rounds: 2 }, 'user:test');
+    await engine.whenFinished(job.id);
+    // Assert: what the job's view shows agrees with the audit log's statistics.excluded record
+    const done = (await store.getJob(job.id))!;
+    expect(done.admission).toEqual({ reportedRows: { a: 4, b: 4, c: 4 }, excluded: [{ participant: 'e', code: 'IMPLAUSIBLE_STATISTICS', reason: expect.any(String) }] });
+    expect((await audited(store)).filter((r) => r.kind === 'statistics.excluded').map((r) => r.data.participant)).toEqual(['e']);
+    await store.close();
+  });
+
   it('keeps who was left out of a job, and the rows each site reported, across a restart', async () => {
     // Prepare: c's statistics are implausible; d claims 1e9 samples in its updates; the coordinator stops in round 1
     const { store, channel, engine, restart } = await setup(['a', 'b', 'c', 'd']);
