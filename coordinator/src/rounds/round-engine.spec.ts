@@ -285,6 +285,21 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
 
 const spec = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', rounds: 3 };
 
+/** Statistics whose sums of 1e300 no real values can have. */
+const IMPLAUSIBLE_SUMS = (s: LocalStatistics): LocalStatistics => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }] as LocalStatistics['features'] });
+
+/** Keeps these participants offline until the first round of a job commits: they miss its statistics phase. */
+function connectAfterRound1(channel: FakeParticipants, engine: RoundEngine, late: string[]): void {
+  for (const name of late) channel.connected.delete(name);
+  engine.events.on('job', (event) => {
+    if (event.type !== 'round' || event.round.round !== 1) return;
+    for (const name of late) {
+      channel.connected.add(name);
+      engine.participantOnline(name);
+    }
+  });
+}
+
 describe('the round engine', () => {
   it('runs the statistics phase, every round and its evaluation, averaging the updates', async () => {
     const { store, engine } = await setup(['a', 'b']);
@@ -624,7 +639,7 @@ describe('the round engine', () => {
   it('leaves a site with implausible statistics out of the job, and goes on with the others', async () => {
     // Prepare: c reports sums of 1e300, d a third class, e more rows than the job allows per site
     const { store, channel, engine } = await setup(['a', 'b', 'c', 'd', 'e']);
-    channel.statistics.set('c', (s) => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }] as LocalStatistics['features'] }));
+    channel.statistics.set('c', IMPLAUSIBLE_SUMS);
     channel.statistics.set('d', (s) => ({ ...s, target: { type: 'categorical', counts: [['maybe', 1], ['no', 1], ['yes', 2]] } }));
     channel.statistics.set('e', (s) => ({ ...s, rows: 1e9 }));
     // Execute
@@ -646,16 +661,9 @@ describe('the round engine', () => {
   it('asks a site that missed the statistics phase for its statistics before its first request, and holds its claims to the rows it reported', async () => {
     // Prepare: a and b start the job; after round 1, c (honest), d (claims 1e9 samples, within the job's limit) and e (sums of 1e300) connect
     const { store, channel, engine, logged } = await setup(['a', 'b', 'c', 'd', 'e']);
-    for (const late of ['c', 'd', 'e']) channel.connected.delete(late);
     channel.faults.set('d', 'inflate');
-    channel.statistics.set('e', (s) => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }] as LocalStatistics['features'] }));
-    engine.events.on('job', (event) => {
-      if (event.type !== 'round' || event.round.round !== 1) return;
-      for (const late of ['c', 'd', 'e']) {
-        channel.connected.add(late);
-        engine.participantOnline(late);
-      }
-    });
+    channel.statistics.set('e', IMPLAUSIBLE_SUMS);
+    connectAfterRound1(channel, engine, ['c', 'd', 'e']);
     // Execute
     const job = await engine.createJob({ ...spec, rounds: 3, maxRowsPerParticipant: 1e10 }, 'user:test');
     await engine.whenFinished(job.id);
@@ -684,15 +692,8 @@ describe('the round engine', () => {
   it('stores a site admitted or left out in the last round with the job', async () => {
     // Prepare: c (honest) and e (sums of 1e300) connect after round 1 of two
     const { store, channel, engine } = await setup(['a', 'b', 'c', 'e']);
-    for (const late of ['c', 'e']) channel.connected.delete(late);
-    channel.statistics.set('e', (s) => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }] as LocalStatistics['features'] }));
-    engine.events.on('job', (event) => {
-      if (event.type !== 'round' || event.round.round !== 1) return;
-      for (const late of ['c', 'e']) {
-        channel.connected.add(late);
-        engine.participantOnline(late);
-      }
-    });
+    channel.statistics.set('e', IMPLAUSIBLE_SUMS);
+    connectAfterRound1(channel, engine, ['c', 'e']);
     // Execute
     const job = await engine.createJob({ ...spec, rounds: 2 }, 'user:test');
     await engine.whenFinished(job.id);
