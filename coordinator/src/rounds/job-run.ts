@@ -61,7 +61,7 @@ import {
 import { ParticipantsRevoked, type RunAudit } from '../audit/audit-log';
 import { LeadershipLost } from '../cluster/leader-election';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
+import type { Admission, JobRecord, JobStatus, ModelVersion, RoundEvaluation, RoundRecord, Store, StoredStrategyState } from '../storage/store';
 import { admitStatistics, combineStatistics, selfCheck, statisticsMatchSpec, type Exclusion } from '../strategy/statistics';
 import { implausibleWeights } from '../strategy/plausibility';
 import type { ClientUpdate, HeldOutEvaluation, RoundAggregation, Strategy, TrainInstructions } from '../strategy/strategy';
@@ -154,9 +154,9 @@ export class JobRun {
   private model: ModelVersion | undefined;
   /** who contributed to the last closed round: a repeat of their update is a duplicate, not a stray */
   private lastRound: { round: number; contributors: ReadonlySet<string> } | null = null;
-  /** the rows each admitted site reported, and the sites the statistics phase left out (stored with the job) */
+  /** the rows each admitted site reported, and the sites left out by their statistics, with why (the job's admission) */
   private reportedRows: Map<string, number>;
-  private excluded: Set<string>;
+  private excluded: Map<string, Admission['excluded'][number]>;
   /** sites admitted or left out after the statistics phase since the job's admission was last stored */
   private admissionChanged = false;
   /** participants revoked while their contribution waited to be recorded: no phase of this run asks them again */
@@ -190,7 +190,7 @@ export class JobRun {
     // A job paused before a restart stays paused.
     if (job.status === 'paused') this.control = 'pause';
     this.reportedRows = new Map(Object.entries(job.admission.reportedRows));
-    this.excluded = new Set(job.admission.excluded.map((e) => e.participant));
+    this.excluded = new Map(job.admission.excluded.map((e) => [e.participant, e]));
     const { learningRate, localEpochs, batchSize } = this.job.spec;
     this.strategy = createStrategy(strategyOf(this.job.spec), { learningRate, localEpochs, batchSize });
   }
@@ -357,16 +357,13 @@ export class JobRun {
     const mismatch = statisticsMatchSpec(statistics, this.job.spec);
     if (mismatch) return ackError('INVALID_STATISTICS', mismatch);
     const refused = selfCheck(statistics, this.job.spec);
-    const { reportedRows, excluded } = this.job.admission;
     if (refused) {
-      this.excluded.add(participant);
-      this.job = { ...this.job, admission: { reportedRows, excluded: [...excluded, { participant, ...refused }] } };
+      this.excluded.set(participant, { participant, ...refused });
       this.deps.audit.defer('statistics.excluded', 'coordinator', { job: this.job.id, participant, ...refused });
       this.phase?.collection.fail(participant, refused.reason, refused.code);
       this.deps.log('warn', `job ${this.job.id}: left ${participant} out of the job: ${refused.code} ${refused.reason}`, { participant });
     } else {
       this.reportedRows.set(participant, statistics.rows);
-      this.job = { ...this.job, admission: { reportedRows: { ...reportedRows, [participant]: statistics.rows }, excluded } };
       this.deps.log('info', `job ${this.job.id}: admitted ${participant} after the statistics phase, with ${statistics.rows} rows`, { participant });
     }
     this.admissionChanged = true;
@@ -676,7 +673,7 @@ export class JobRun {
   ): Promise<void> {
     const admission = { reportedRows, excluded: excluded.map(({ participant, reason, code }) => ({ participant, reason, code })) };
     this.reportedRows = new Map(Object.entries(reportedRows));
-    this.excluded = new Set(excluded.map((e) => e.participant));
+    this.excluded = new Map(admission.excluded.map((e) => [e.participant, e]));
     this.nonces.clear();
     const initial = initialParameters(modelShape(this.job, preprocessing));
     const sha256 = sha256Hex(encodeWeights(initial));
@@ -1149,7 +1146,7 @@ export class JobRun {
   private async storeAdmission(): Promise<void> {
     if (!this.admissionChanged) return;
     this.admissionChanged = false;
-    await this.deps.store.updateJob(this.job.id, { admission: this.job.admission });
+    await this.deps.store.updateJob(this.job.id, { admission: { reportedRows: Object.fromEntries(this.reportedRows), excluded: [...this.excluded.values()] } });
   }
 
   /** The online participants a phase may select: those the statistics phase left out, or revoked meanwhile, take no further part in the job. */
