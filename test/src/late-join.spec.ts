@@ -68,12 +68,12 @@ describe('a site that connects after the statistics phase', () => {
     for (const [name, data] of [['fix-a', split.parties[0]], ['fix-b', split.parties[1]]]) agents.push(await startAgent(coordinator, name, data));
     const log: string[] = [];
     agents.push(await startAgent(coordinator, 'fix-c', exported, { log: (m) => log.push(m) }));
+    let jobId = '';
     coordinator.engine.events.on('job', (event: JobEvent) => {
       if (event.type !== 'round' || event.job !== jobId) return;
       if (event.round.round === 2) fs.writeFileSync(exported, full);
       if (event.round.contributors.some((c) => c.participant === 'fix-c')) void api.request('POST', `/api/jobs/${event.job}/stop`);
     });
-    let jobId = '';
     const job = await api.createJob({ model: 'logistic', features: featuresOf(file, 'diagnosis'), target: 'diagnosis', rounds: 500, minParticipants: 2 });
     jobId = job.id;
     await coordinator.engine.whenFinished(job.id);
