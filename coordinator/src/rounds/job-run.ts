@@ -960,6 +960,8 @@ export class JobRun {
    * caller must start it again.
    */
   private async runPhase(phase: Phase): Promise<boolean> {
+    // Halted while the phase got ready (its reads are awaited): a deposed leader must not ask, nor acknowledge what it can never commit.
+    if (this.halted) throw new Halted();
     this.phase = phase;
     for (const p of phase.askAll(phase.collection.selected)) phase.collection.fail(p, 'offline');
     await phase.collection.closed;

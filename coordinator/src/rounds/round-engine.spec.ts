@@ -74,6 +74,8 @@ class FakeParticipants implements AgentChannel {
   readonly refusals: string[] = [];
   /** 'participant round N' of each update the engine accepted */
   readonly accepted: string[] = [];
+  /** 'participant round N' of each train request sent */
+  readonly asked: string[] = [];
 
   constructor(names: string[]) {
     for (const name of names) {
@@ -117,6 +119,7 @@ class FakeParticipants implements AgentChannel {
     }
     if (event === 'train') {
       const { header: request, weights } = args[0] as TrainMessage;
+      this.asked.push(`${participant} round ${request.round}`);
       if (this.faults.get(participant) === 'report') {
         const report = (round: number) => {
           const header = { type: 'failure' as const, job: request.job, round, phase: 'train' as const, participant, nonce: randomNonce(), code: 'DATA_TARGET_UNKNOWN_CLASS' as const, counts: { rows: 2 } };
@@ -764,6 +767,30 @@ describe('the round engine', () => {
     const records = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: unknown });
     expect(records.filter((r) => r.kind === 'job.resumed').map((r) => r.data)).toEqual([{ job: job.id, round: 1 }]);
     expect((await verifyStore(store)).failure).toBeUndefined();
+    await store.close();
+  });
+
+  it('asks nothing more once deposed while a round gets ready: no request of it goes out', async () => {
+    // Prepare: the leader learns it lost the job while its run reads the log's head for round 2's request
+    // (a replica waking from a freeze: its own check of the database's silence fires before the read returns)
+    const contest = new Contest();
+    const { store, channel, restart } = await setup(['a', 'b']);
+    const first = restart(contest.election('first'));
+    channel.engine = first;
+    let committed = false;
+    first.events.on('job', (event) => void (event.type === 'round' && (committed = true)));
+    const auditHead = store.auditHead.bind(store);
+    jest.spyOn(store, 'auditHead').mockImplementation(async () => {
+      if (committed) contest.depose('first');
+      return auditHead();
+    });
+    // Execute
+    const job = await first.createJob(spec, 'user:test');
+    await until(() => first.led === 1);
+    await first.whenFinished(job.id);
+    // Assert: round 1 committed; of round 2 nothing was asked, so nothing can be acknowledged that no model will hold
+    expect(await store.getJob(job.id)).toMatchObject({ round: 1, status: 'training' });
+    expect(channel.asked.sort()).toEqual(['a round 1', 'b round 1']);
     await store.close();
   });
 

@@ -431,6 +431,27 @@ describe('fl-agent audit verify', () => {
     );
   });
 
+  it('passes an acknowledged update answering a request made after its round was committed, and says so', async () => {
+    // Prepare: another replica took the job up after round 1 and committed round 2 with bank-a's update, not bank-c's;
+    // then the replica that had led it, woken from a freeze, asked round 2 again and acknowledged both sites' answers
+    const c = new Consortium(['bank-a', 'bank-b', 'bank-c']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b'), c.send(1, 'bank-c')]);
+    c.append('job.resumed', { job: JOB, round: 1 });
+    c.commit(2, [c.send(2, 'bank-a'), c.send(2, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false });
+    c.send(2, 'bank-c', { recorded: false });
+    // Execute
+    const [a, cee] = await Promise.all(['bank-a', 'bank-c'].map(async (name) => verifyBundle((await site(c, name)).options)));
+    // Assert: the same weights under another signature (bank-a), or none of the site's in the round (bank-c): neither can be in a committed model
+    for (const result of [a, cee]) {
+      expect(result.failure).toBeUndefined();
+      expect(result.lines).toContain(
+        `1 acknowledged update answered a request made after its round was committed: audit record 14 committed round 2 of job ${JOB}, ` +
+          'the request was signed at audit record 14 (asked by a replica that no longer led the job; no committed model can hold it)',
+      );
+    }
+  });
+
   it('still reports an acknowledged update missing when the job was taken up again before the request it answered', async () => {
     // Prepare: the job resumed after round 1, then round 2 asked bank-a, acknowledged its update, and committed without it
     const c = new Consortium(['bank-a', 'bank-b']);

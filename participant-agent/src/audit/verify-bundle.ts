@@ -173,6 +173,7 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     const pending: JournalEntry[] = [];
     const revokedOut: { e: JournalEntry; seq: number; commit?: number }[] = [];
     const resumedOut: { e: JournalEntry; seq: number }[] = [];
+    const askedAfterCommit: { e: JournalEntry; commit: number; head: number }[] = [];
     const acknowledged = entries.filter((entry) => entry.accepted);
     for (const [i, e] of acknowledged.entries()) {
       const uncommitted = (committed.get(e.job) ?? 0) < e.round;
@@ -193,8 +194,13 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
           superseded.push(e);
           continue;
         }
-        // Or by a record after the request this update answered (when the journal kept its head) and before the round's commit, if any, with no update of this site in that round:
         const commit = commits.get(roundId(e.job, e.round));
+        // Or the request it answered was signed at a log head that already held its round's commit (a replica that no longer led the job asked): no committed model can hold it.
+        if (e.auditHead && commit !== undefined && e.auditHead.seq >= commit) {
+          askedAfterCommit.push({ e, commit, head: e.auditHead.seq });
+          continue;
+        }
+        // Or by a record after the request this update answered (when the journal kept its head) and before the round's commit, if any, with no update of this site in that round:
         const between = (seq: number) => seq > (e.auditHead?.seq ?? 0) && seq < (commit ?? Infinity);
         // the job's resumption after the round before (a restart, a new leader), which the request's head must bound;
         const resumed = e.auditHead && resumptions.get(e.job)?.find((r) => r.round === e.round - 1 && between(r.seq));
@@ -242,6 +248,12 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
       say(
         `1 acknowledged update was superseded by the job's resumption: audit record ${seq} took job ${e.job} up again after round ${e.round - 1}, ` +
           `after round ${e.round} asked for your update (the attempt that took it was abandoned, its records unwritten)`,
+      );
+    }
+    for (const { e, commit, head } of askedAfterCommit) {
+      say(
+        `1 acknowledged update answered a request made after its round was committed: audit record ${commit} committed round ${e.round} of job ${e.job}, ` +
+          `the request was signed at audit record ${head} (asked by a replica that no longer led the job; no committed model can hold it)`,
       );
     }
     for (const { e, seq, commit } of revokedOut) {
