@@ -108,7 +108,6 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     const ever = new Set<string>();
     const own: OwnUpdate[] = [];
     const folded = new Set<string>();
-    const committed = new Map<string, number>();
     /** each committed round's record number, by roundId */
     const commits = new Map<string, number>();
     /** the numbers of the records that revoked one of this site's names, by name */
@@ -143,7 +142,6 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
         if (mine.has(data.participant)) own.push({ seq: record.seq, data });
       } else if (record.kind === 'model.committed') {
         const { job, round, contributors } = record.data as AuditData<'model.committed'>;
-        committed.set(job, round);
         commits.set(roundId(job, round), record.seq);
         for (const c of contributors) if (mine.has(c.participant)) folded.add(updateId(job, round, c.participant, c.sha256));
       }
@@ -176,7 +174,7 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     const askedAfterCommit: { e: JournalEntry; commit: number; head: number }[] = [];
     const acknowledged = entries.filter((entry) => entry.accepted);
     for (const [i, e] of acknowledged.entries()) {
-      const uncommitted = (committed.get(e.job) ?? 0) < e.round;
+      const uncommitted = !commits.has(roundId(e.job, e.round));
       // Acknowledged after the export, for a round the bundle does not commit: it cannot be in it yet (nor, perhaps, the name it was sent under).
       if (uncommitted && e.at > manifest.exportedAt) {
         pending.push(e);
