@@ -509,9 +509,11 @@ export class JobRun {
    */
   private implausibleCount(participant: string, what: 'numSamples' | 'numExamples', count: number): { code: 'IMPLAUSIBLE_SAMPLES'; reason: string } | null {
     if (this.unadmitted(participant)) return { code: 'IMPLAUSIBLE_SAMPLES', reason: `${what} cannot be checked: no statistics of this site admitted it to the job` };
-    const limit = this.reportedRows.get(participant) ?? this.job.spec.maxRowsPerParticipant;
+    const reported = this.reportedRows.get(participant);
+    const limit = reported ?? this.job.spec.maxRowsPerParticipant;
     if (count >= 1 && count <= limit) return null;
-    return { code: 'IMPLAUSIBLE_SAMPLES', reason: `${what} ${count} is not between 1 and ${limit}, the rows this site reported` };
+    const bound = reported === undefined ? "the job's maxRowsPerParticipant" : 'the rows this site reported';
+    return { code: 'IMPLAUSIBLE_SAMPLES', reason: `${what} ${count} is not between 1 and ${limit}, ${bound}` };
   }
 
   /** A site that missed a plain job's statistics phase, or failed it, and has not sent statistics since: its claims cannot be bounded. */
