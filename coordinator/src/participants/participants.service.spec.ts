@@ -55,6 +55,26 @@ describe('participants as the admin sees them', () => {
     await store.close();
   });
 
+  it('lets one of two decisions made at once on a participant apply, the other refused: a revocation is never undone by a concurrent approval', async () => {
+    // Prepare: a pending participant; one admin revokes it while another approves it
+    const { store, registry } = await setup();
+    const publicKey = encodeKey(generateKeyPair().publicKey);
+    await store.addParticipant({ name: 'clinic-c', organisation: 'Clinic C', country: '', publicKey, status: 'pending', invitation: null, decidedAt: null, decidedBy: null, createdAt: 0 });
+    // Execute
+    const [revoked, approved] = await Promise.allSettled([
+      registry.decide('clinic-c', 'revoke', { reason: 'compromised key' }, 'user:ada'),
+      registry.decide('clinic-c', 'approve', {}, 'user:bob'),
+    ]);
+    // Assert: the revocation, first, holds; the approval is refused and left no record
+    expect(revoked).toMatchObject({ status: 'fulfilled', value: { status: 'revoked' } });
+    expect(approved).toMatchObject({ status: 'rejected', reason: { code: 'CONFLICT', message: 'participant clinic-c is revoked now: it cannot become approved' } });
+    expect((await store.getParticipant('clinic-c'))!.status).toBe('revoked');
+    const decisions = [];
+    for await (const { text } of store.auditRecords()) decisions.push((JSON.parse(text) as { kind: string }).kind);
+    expect(decisions.filter((k) => k.startsWith('participant.'))).toEqual(['participant.revoked']);
+    await store.close();
+  });
+
   it('shows invitations without their token digest, and the token only when made', async () => {
     const { store, registry } = await setup();
     const created = await registry.createInvitation({ organisation: 'Clinic B', country: '', expiresInHours: 1 }, 'user:ada', 1_000);

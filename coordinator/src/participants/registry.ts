@@ -22,6 +22,7 @@ import {
   type ErrorBody,
   type InvitationView,
   type NewInvitationRequest,
+  type ParticipantStatus,
   type RegisterParticipantRequest,
 } from '@fl/shared';
 import type { AuditLog } from '../audit/audit-log';
@@ -174,14 +175,15 @@ export class ParticipantRegistry {
   async decide(name: string, action: 'approve' | 'reject' | 'revoke', { reason }: DecisionRequest, actor: string, now = this.o.clock.now()): Promise<ParticipantRecord> {
     const participant = await this.o.store.getParticipant(name);
     if (!participant) throw new FlError('NOT_FOUND', `no participant ${name}`);
-    const allowed = { approve: ['pending', 'rejected'], reject: ['pending'], revoke: ['approved', 'pending'] }[action];
+    const allowed: readonly ParticipantStatus[] = { approve: ['pending', 'rejected'] as const, reject: ['pending'] as const, revoke: ['approved', 'pending'] as const }[action];
     if (!allowed.includes(participant.status)) throw new FlError('CONFLICT', `participant ${name} is ${participant.status}: it cannot be ${action}d`);
     const status = ({ approve: 'approved', reject: 'rejected', revoke: 'revoked' } as const)[action];
     await this.o.store.transaction(async () => {
       // The record first: the queued updates it writes before itself are checked against the status as it was.
       if (action === 'approve') await this.o.audit.append('participant.approved', actor, { name }, now);
       else await this.o.audit.append(action === 'reject' ? 'participant.rejected' : 'participant.revoked', actor, { name, reason }, now);
-      await this.o.store.setParticipantStatus(name, status, actor, now);
+      // Only from a status the check above allowed, as it is now: a concurrent decision (a revocation) is not undone.
+      await this.o.store.setParticipantStatus(name, status, actor, now, allowed);
     });
     const close: ErrorBody | undefined = action === 'revoke' ? { code: 'REVOKED', message: `an admin revoked ${name}${reason ? `: ${reason}` : ''}` } : undefined;
     this.o.statuses.changed(name, status, close);

@@ -321,15 +321,16 @@ export abstract class KyselyStore implements Store {
     return names.filter((n) => !kept.has(n));
   }
 
-  async setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number): Promise<void> {
+  async setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number, from?: readonly ParticipantStatus[]): Promise<void> {
     this.participantWritten();
-    const { numUpdatedRows } = await this.db
-      .updateTable('participants')
-      .set({ status, decided_by: decidedBy, decided_at: at })
-      .where('name', '=', name)
-      .executeTakeFirst();
+    let update = this.db.updateTable('participants').set({ status, decided_by: decidedBy, decided_at: at }).where('name', '=', name);
+    if (from) update = update.where('status', 'in', [...from]);
+    const { numUpdatedRows } = await update.executeTakeFirst();
     this.forgetParticipants();
-    if (numUpdatedRows === 0n) throw new FlError('NOT_FOUND', `no participant ${name}`);
+    if (numUpdatedRows > 0n) return;
+    const now = await this.db.selectFrom('participants').select('status').where('name', '=', name).executeTakeFirst();
+    if (!now) throw new FlError('NOT_FOUND', `no participant ${name}`);
+    throw new FlError('CONFLICT', `participant ${name} is ${now.status} now: it cannot become ${status}`);
   }
 
   /** A participant is written: the cache forgets them now, and again when a transaction writing it ends. */

@@ -146,7 +146,8 @@ export interface ParticipantRepository {
   getParticipant(name: string): Promise<ParticipantRecord | undefined>;
   getParticipantByKey(publicKey: string): Promise<ParticipantRecord | undefined>;
   listParticipants(): Promise<ParticipantRecord[]>;
-  setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number): Promise<void>;
+  /** With `from`, only a participant whose status is one of them now changes (CONFLICT otherwise): two admins' decisions cannot both apply. */
+  setParticipantStatus(name: string, status: ParticipantStatus, decidedBy: string, at: number, from?: readonly ParticipantStatus[]): Promise<void>;
   /** Those of `names` not approved now, read from the store (never a cached record), in one query. */
   unapprovedParticipants(names: readonly string[]): Promise<string[]>;
   addInvitation(invitation: InvitationRecord): Promise<void>;
