@@ -962,8 +962,12 @@ export class JobRun {
    * caller must start it again.
    */
   private async runPhase(phase: Phase): Promise<boolean> {
-    // Halted while the phase got ready (its reads are awaited): a deposed leader must not ask, nor acknowledge what it can never commit.
+    // Halted, stopped or paused while the phase got ready (its reads are awaited): nothing is asked that cannot be committed.
     if (this.halted) throw new Halted();
+    if (this.control !== 'run') {
+      await this.interrupted();
+      return true;
+    }
     this.phase = phase;
     for (const p of phase.askAll(phase.collection.selected)) phase.collection.fail(p, 'offline');
     await phase.collection.closed;

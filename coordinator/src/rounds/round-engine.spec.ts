@@ -794,6 +794,36 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it.each(['stop', 'pause'] as const)('asks nothing of a round while an admin asked to %s the job, even asked while the round got ready', async (action) => {
+    // Prepare: the admin's action lands while the run reads the log's head for round 2's request
+    const { store, channel, engine } = await setup(['a', 'b']);
+    let committed = false;
+    let controlled: Promise<unknown> | undefined;
+    engine.events.on('job', (event) => void (event.type === 'round' && (committed = true)));
+    const auditHead = store.auditHead.bind(store);
+    let id = '';
+    jest.spyOn(store, 'auditHead').mockImplementation(async () => {
+      if (committed && !controlled) await (controlled = engine.control(id, action, 'user:test'));
+      return auditHead();
+    });
+    // Execute
+    const job = await engine.createJob(spec, 'user:test');
+    id = job.id;
+    await until(() => controlled !== undefined);
+    await controlled;
+    await until(async () => (await store.getJob(id))!.status === (action === 'stop' ? 'stopped' : 'paused'));
+    // Assert: nothing of round 2 was asked (the old code asked it, and took the answers, of a job stopped or paused)
+    expect(channel.asked.sort()).toEqual(['a round 1', 'b round 1']);
+    if (action === 'pause') {
+      // resumed, the job asks round 2 once and completes
+      await engine.control(id, 'resume', 'user:test');
+      await engine.whenFinished(id);
+      expect(await store.getJob(id)).toMatchObject({ status: 'completed', round: 3 });
+      expect(channel.asked.filter((a) => a.endsWith('round 2')).sort()).toEqual(['a round 2', 'b round 2']);
+    }
+    await store.close();
+  });
+
   it('leaves out a site reporting a class the job did not declare', async () => {
     const { store, channel, engine } = await setup(['a', 'b', 'c']);
     channel.statistics.set('c', (s) => ({ ...s, target: { type: 'categorical', counts: [['no', 2], ['yes', 1], ['perhaps', 1]] } }));
