@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Test } from '@nestjs/testing';
-import { CreatedInvitationViewSchema, encodeKey, fingerprint, generateKeyPair, InvitationViewSchema, ParticipantViewSchema } from '@fl/shared';
+import { CreatedInvitationViewSchema, encodeKey, fingerprint, generateKeyPair, InvitationViewSchema, ParticipantViewSchema, randomNonce, signHeader } from '@fl/shared';
 import { AuditLog } from '../audit/audit-log';
 import { FailureLimiter } from '../failure-limiter';
 import { CoordinatorIdentity } from '../identity/identity';
@@ -72,6 +72,24 @@ describe('participants as the admin sees them', () => {
     const decisions = [];
     for await (const { text } of store.auditRecords()) decisions.push((JSON.parse(text) as { kind: string }).kind);
     expect(decisions.filter((k) => k.startsWith('participant.'))).toEqual(['participant.revoked']);
+    await store.close();
+  });
+
+  it('refuses an enrollment whose key is not canonical base64 as invalid, counted against the address', async () => {
+    // Prepare: a key whose last character carries bits beyond the 32 bytes (it decodes to nothing), signed by the real key
+    const { store, registry } = await setup();
+    const invitation = await registry.createInvitation({ organisation: 'Clinic D', country: '', expiresInHours: 1 }, 'user:ada');
+    const keys = generateKeyPair();
+    const canonical = encodeKey(keys.publicKey);
+    const last = canonical[42];
+    const publicKey = `${canonical.slice(0, 42)}${last === 'z' ? 'y' : String.fromCharCode(last.charCodeAt(0) + 1)}=`;
+    const header = { type: 'enrollment' as const, token: invitation.token, name: 'clinic-d', publicKey, timestamp: Date.now(), nonce: randomNonce() };
+    const body = { header, signature: signHeader('enrollment', header, keys.secretKey) };
+    // Execute: six tries from one address
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) codes.push(await registry.enroll(body, '192.0.2.7').then(() => 'ENROLLED', (err: { code?: string }) => err.code ?? String(err)));
+    // Assert: a clear refusal (never an internal error), and the limiter stops the address after five
+    expect(codes).toEqual([...Array(5).fill('VALIDATION_FAILED'), 'RATE_LIMITED']);
     await store.close();
   });
 

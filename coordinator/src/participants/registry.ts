@@ -115,7 +115,8 @@ export class ParticipantRegistry {
 
   private async checkedEnroll(body: unknown, now: number): Promise<EnrolledResponse> {
     const { header, signature } = parse(EnrollmentRequestSchema, body);
-    if (!verifyHeader('enrollment', header, signature, decodePublicKey(header.publicKey)!)) {
+    const key = decodePublicKey(header.publicKey);
+    if (!key || !verifyHeader('enrollment', header, signature, key)) {
       throw new FlError('BAD_SIGNATURE', 'the enrollment is not signed by the key it registers');
     }
     // The site signed its wall-clock time, so freshness is judged by the wall clock, not by the clock of expiries.

@@ -1,5 +1,6 @@
 import { decodePublicKey, encodeKey, generateKeyPair } from '../crypto/keys';
-import { AuditPageQuerySchema, NewInvitationRequestSchema, NewUserRequestSchema, PublicKeySchema } from './requests';
+import { PublicKeySchema } from '../protocol/enrollment';
+import { AuditPageQuerySchema, NewInvitationRequestSchema, NewUserRequestSchema } from './requests';
 
 describe('the admin API request schemas', () => {
   it('accept exactly the public keys the coordinator can decode: canonical base64 of 32 bytes', () => {

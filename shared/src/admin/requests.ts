@@ -4,7 +4,7 @@
  * protocol's JobSpecSchema; an enrollment's is EnrollmentRequestSchema.
  */
 import { z } from 'zod';
-import { ParticipantNameSchema } from '../protocol/enrollment';
+import { ParticipantNameSchema, PublicKeySchema } from '../protocol/enrollment';
 import { cleanText } from '../protocol/text';
 import { RoleSchema } from './views';
 
@@ -14,8 +14,6 @@ export const MAX_AUDIT_PAGE = 1000;
 /** User names: what sign-in takes and audit records call `user:NAME`. */
 export const UserNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/, 'letters, digits, dot, dash, underscore and @, up to 100');
 
-/** Canonical base64 of 32 bytes: 43 characters whose last carries two zero bits, then one '='. */
-export const PublicKeySchema = z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a base64 Ed25519 public key (32 bytes)');
 
 /** `POST /api/session` */
 export const LoginRequestSchema = z.strictObject({ name: z.string().min(1).max(200), password: z.string().min(1).max(1024) }).meta({ id: 'LoginRequest' });

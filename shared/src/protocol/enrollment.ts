@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 
-const base64Key = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a base64 Ed25519 public key');
+/** Canonical base64 of 32 bytes: 43 characters whose last carries two zero bits, then one '='. */
+export const PublicKeySchema = z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a base64 Ed25519 public key (32 bytes)');
 const signature = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'a base64 Ed25519 signature');
 
 /** Participant names: what the handshake, updates and audit records call a site. */
@@ -18,7 +19,7 @@ export const EnrollmentHeaderSchema = z.strictObject({
   token: z.string().min(16).max(200),
   /** the name the site asks for; the invitation may fix it */
   name: ParticipantNameSchema,
-  publicKey: base64Key,
+  publicKey: PublicKeySchema,
   timestamp: z.number().int(),
   nonce: z.string().min(16).max(128),
 });
@@ -34,9 +35,9 @@ export const EnrolledHeaderSchema = z.strictObject({
   participant: ParticipantNameSchema,
   organisation: z.string(),
   country: z.string(),
-  publicKey: base64Key,
+  publicKey: PublicKeySchema,
   status: z.enum(PARTICIPANT_STATUSES),
-  coordinatorKey: base64Key,
+  coordinatorKey: PublicKeySchema,
   /** the request's nonce: this answer is for that request */
   nonce: z.string(),
   issuedAt: z.number().int(),

@@ -10,13 +10,13 @@ import { z } from 'zod';
 import { isBinary, sha256Hex, type Binary } from '../codec/weights';
 import { canonicalJson, PROTOCOL_VERSION } from '../crypto/canonical';
 import { MODEL_KINDS } from '../model/model';
+import { PublicKeySchema } from './enrollment';
 import { JobSpecSchema, LocalStatisticsSchema, PreprocessingSchema } from './job';
 import { EncryptedShareSchema } from '../secagg/messages';
 
 /** The Socket.IO namespace agents connect to. */
 export const AGENT_NAMESPACE = '/agents';
 
-const base64Key = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a base64 Ed25519 public key');
 const signature = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'a base64 Ed25519 signature');
 const nonce = z.string().min(16).max(128);
 const id = z.string().min(1).max(200);
@@ -29,7 +29,7 @@ export const HandshakeHeaderSchema = z.strictObject({
   type: z.literal('handshake'),
   /** the protocol version the agent speaks (absent before version 2): a coordinator refuses one it does not speak with UNSUPPORTED_PROTOCOL */
   protocol: z.literal(PROTOCOL_VERSION),
-  publicKey: base64Key,
+  publicKey: PublicKeySchema,
   /** milliseconds since the epoch, checked against the coordinator's clock */
   timestamp: z.number().int(),
   nonce,
@@ -51,7 +51,7 @@ export const WelcomeHeaderSchema = z.strictObject({
   /** the protocol version the coordinator speaks: an agent refuses one it does not speak */
   protocol: z.literal(PROTOCOL_VERSION),
   participant: id,
-  coordinatorKey: base64Key,
+  coordinatorKey: PublicKeySchema,
   handshakeNonce: nonce,
   serverTime: z.number().int(),
   /** the largest message the coordinator accepts: an agent refuses to send more, in plain words */
