@@ -56,14 +56,14 @@ describe('an agent given job setups by digest', () => {
   };
   const weights = encodeWeights(new Float32Array([0.1, -0.2, 0.3]));
 
-  function train(round: number, digest: string, config?: { header: TrainHeader['config']; correction?: Uint8Array }) {
+  function train(round: number, digest: string, config?: { header: TrainHeader['config']; correction?: Uint8Array }, job = 'job-1', deadline = Date.now() + 60_000) {
     const header: TrainHeader = {
       type: 'train',
-      job: 'job-1',
+      job,
       round,
       setup: digest,
       weightsSha256: sha256Hex(weights),
-      deadline: Date.now() + 60_000,
+      deadline,
       issuedAt: Date.now(),
       auditHead: { seq: 1, hash: '0'.repeat(64) },
       evaluate: false,
@@ -148,5 +148,36 @@ describe('an agent given job setups by digest', () => {
     await eventually(() => updates.length, (n) => n === 5);
     expect(updates.slice(2).map((u) => u.header.round)).toEqual([6, 6, 6]);
     expect(new Set(updates.slice(2).map((u) => u.header.weightsSha256)).size).toBe(3);
+  });
+
+  it('keeps the setup of every job running at once, however many: each is sent once per connection', async () => {
+    // Prepare: five more jobs, their setups first (as the coordinator sends them), then a round of each
+    const jobs = ['job-A', 'job-B', 'job-C', 'job-D', 'job-E'];
+    const before = updates.length;
+    for (const job of jobs) {
+      const header = { ...setup, job };
+      socket.emit('setup', { header, signature: signHeader('setup', header, coordinator.secretKey) });
+    }
+    // Execute
+    for (const job of jobs) train(1, setupDigest({ ...setup, job }), undefined, job);
+    // Assert: every job answered (the agent used to keep four setups and ignore the first job's requests)
+    await eventually(() => updates.length - before, (n) => n === jobs.length);
+    expect(updates.slice(before).map((u) => u.header.job)).toEqual(jobs);
+    expect(logged.filter((l) => l.includes('names a job setup not received'))).toHaveLength(2);
+    // A job that finished lets its setup go: a request naming it now is one of no setup received
+    socket.emit('job-finished', { job: 'job-A', status: 'completed', rounds: 1 });
+    train(2, setupDigest({ ...setup, job: 'job-A' }), undefined, 'job-A');
+    await eventually(() => logged.filter((l) => l.includes('names a job setup not received')).length, (n) => n === 3);
+  });
+
+  it('skips a request that waited longer than its round had left (behind slower work): its update would be refused', async () => {
+    // A round with 40 s less than no time left when issued stands for one that waited 40 s too long here (beyond the grace for ack and clocks)
+    const before = updates.length;
+    const digest = setupDigest({ ...setup, job: 'job-B' });
+    train(2, digest, undefined, 'job-B', Date.now() - 40_000);
+    train(3, digest, undefined, 'job-B');
+    await eventually(() => updates.length - before, (n) => n === 1);
+    expect(updates.at(-1)!.header).toMatchObject({ job: 'job-B', round: 3 });
+    expect(logged).toContainEqual(expect.stringMatching(/^job job-B round 2: the train request waited 0 s here, past its round's deadline; skipped$/));
   });
 });

@@ -113,8 +113,6 @@ type AgentSocket = Socket<CoordinatorToAgentEvents, AgentToCoordinatorEvents>;
 export type StopReason = 'stopped' | 'revoked' | 'refused-coordinator' | 'replaced';
 
 const STATISTICS_ACK_TIMEOUT_MS = 60_000;
-/** job setups kept for the requests that name them: the running job's, and a few before it */
-const SETUPS_KEPT = 4;
 /** the largest request accepted in pieces before the coordinator's welcome says its own limit */
 const DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
 /** how long after the round's deadline an update's ack is still awaited */
@@ -137,14 +135,14 @@ export class ParticipantAgent extends EventEmitter {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
-  /** the job setups received, by digest: train and evaluate requests name theirs */
-  private readonly setups = new Map<string, SetupHeader>();
+  /** the latest job setup received for each job not known to have finished (its requests name it by digest) */
+  private readonly setups = new Map<string, { digest: string; header: SetupHeader }>();
   /** local data, read once per job and again when its file changes, and prepared once per setup of that table */
   private table: { key: string; table: LocalTable } | undefined;
   private prepared: { key: string; table: LocalTable; data: LocalSplit } | undefined;
   /** jobs already checked against the site's policy: null when accepted, else why declined */
   private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
-  /** train requests run one at a time; a newer one for the same job replaces a waiting one */
+  /** requests run one at a time, in the order received; one whose deadline is long past is skipped */
   private work: Promise<void> = Promise.resolve();
   private readonly log: (message: string) => void;
   /** secure aggregation: this site's secrets for the round in progress */
@@ -183,8 +181,8 @@ export class ParticipantAgent extends EventEmitter {
     this.socket.on('statistics-request', (m) => this.enqueue(() => this.statistics(m)));
     // Kept at once, not queued: the requests that name it come after it and are queued.
     this.socket.on('setup', (m) => this.keepSetup(m));
-    this.socket.on('train', (m) => this.enqueue(() => this.train(m)));
-    this.socket.on('evaluate', (m) => this.enqueue(() => this.evaluate(m)));
+    this.socket.on('train', (m) => this.request('train', m));
+    this.socket.on('evaluate', (m) => this.request('evaluate', m));
     this.socket.on('secagg-request', (m) => this.enqueue(() => this.secureStep(m)));
     // A setup, train or evaluate request larger than a frame comes in acknowledged pieces, then `chunked` names it.
     this.socket.on('chunk', (piece, ack) => {
@@ -197,7 +195,7 @@ export class ParticipantAgent extends EventEmitter {
       if ('refused' in done) return this.log(`ignored a large request: ${done.refused.ok ? '' : done.refused.error.message}`);
       const message = done.message;
       if (done.event === 'setup') return this.keepSetup(message);
-      this.enqueue(() => (done.event === 'train' ? this.train(message) : this.evaluate(message)));
+      this.request(done.event, message);
     });
     this.socket.on('closing', (error) => {
       if (error.code === 'COORDINATOR_RESTARTING') return this.log('the coordinator is restarting: reconnecting with backoff');
@@ -209,6 +207,8 @@ export class ParticipantAgent extends EventEmitter {
     });
     this.socket.on('job-finished', (m) => {
       this.log(`job ${m.job} ${m.status} after ${m.rounds} rounds`);
+      // After the requests queued before it: they may still name the setup.
+      this.enqueue(async () => void this.setups.delete(m.job));
       this.emit('job-finished', m);
     });
   }
@@ -375,13 +375,19 @@ export class ParticipantAgent extends EventEmitter {
     this.emit('statistics', request.job, ack);
   }
 
-  private async train(message: unknown): Promise<void> {
+  /** Queues a train or evaluate request, noting when it came: how long it waits counts against its round's time. */
+  private request(event: 'train' | 'evaluate', message: unknown): void {
+    const received = Date.now();
+    this.enqueue(() => (event === 'train' ? this.train(message, received) : this.evaluate(message, received)));
+  }
+
+  private async train(message: unknown, received: number): Promise<void> {
     const parsed = TrainMessageSchema.safeParse(message);
     if (!parsed.success) return this.log('ignored a malformed train request');
     const { header: request, signature } = parsed.data;
     const setup = this.setupOf(request);
     const global = setup && this.globalModel('train', request, signature, parsed.data.weights, setup);
-    if (!setup || !global) return;
+    if (!setup || !global || this.expired(request, received)) return;
     if (await this.declined(request.job, setup.spec, 'train', request.round)) return;
     const correction = this.correction(request, parsed.data.correction, global.length);
     if (correction === null) return;
@@ -461,7 +467,7 @@ export class ParticipantAgent extends EventEmitter {
     const statisticsRound = header.round <= 0;
     const spec = statisticsRound
       ? (header.spec ?? this.secure.specOf(header.job, header.round))
-      : [...this.setups.values()].reverse().find((s) => s.job === header.job)?.spec;
+      : this.setups.get(header.job)?.header.spec;
     if (!spec) return this.log(`job ${header.job} round ${header.round}: a secure-aggregation request for a job without a setup on this connection; ignored`);
     if (await this.declined(header.job, spec, statisticsRound ? 'statistics' : 'train', header.round)) return;
     let input: ReturnType<typeof secureRoundInput> | undefined;
@@ -595,17 +601,25 @@ export class ParticipantAgent extends EventEmitter {
     if (!parsed.success) return this.log('ignored a malformed job setup');
     const { header, signature } = parsed.data;
     if (!this.fromCoordinator('setup', header, signature)) return;
-    const digest = setupDigest(header);
-    this.setups.delete(digest);
-    this.setups.set(digest, header);
-    // Oldest first in a Map's order: the running job's setup stays.
-    for (const old of this.setups.keys()) if (this.setups.size > SETUPS_KEPT) this.setups.delete(old);
+    // One per job, however many run at once: the coordinator sends each once per connection, so one dropped would silence its job here.
+    this.setups.set(header.job, { digest: setupDigest(header), header });
+  }
+
+  /**
+   * A request that waited here longer than its round had left when it was issued (behind slower work): its answer
+   * would be refused, so it is not worked on. Measured on this machine's clock alone, whatever the coordinator's.
+   */
+  private expired(request: TrainHeader | EvaluateHeader, received: number): boolean {
+    const waited = Date.now() - received;
+    if (waited <= request.deadline - request.issuedAt + UPDATE_ACK_GRACE_MS) return false;
+    this.log(`job ${request.job} round ${request.round}: the ${request.type} request waited ${(waited / 1000).toFixed(0)} s here, past its round's deadline; skipped`);
+    return true;
   }
 
   /** The setup a request names; undefined (logged) when it never came. */
   private setupOf(request: TrainHeader | EvaluateHeader): SetupHeader | undefined {
-    const setup = this.setups.get(request.setup);
-    if (setup?.job === request.job) return setup;
+    const kept = this.setups.get(request.job);
+    if (kept?.digest === request.setup) return kept.header;
     this.log(`job ${request.job} round ${request.round}: the ${request.type} request names a job setup not received on this connection; ignored`);
     return undefined;
   }
@@ -657,13 +671,13 @@ export class ParticipantAgent extends EventEmitter {
     return this.prepared.data;
   }
 
-  private async evaluate(message: unknown): Promise<void> {
+  private async evaluate(message: unknown, received: number): Promise<void> {
     const parsed = EvaluateMessageSchema.safeParse(message);
     if (!parsed.success) return this.log('ignored a malformed evaluate request');
     const { header: request, signature } = parsed.data;
     const setup = this.setupOf(request);
     const global = setup && this.globalModel('evaluate', request, signature, parsed.data.weights, setup);
-    if (!setup || !global) return;
+    if (!setup || !global || this.expired(request, received)) return;
     if (await this.declined(request.job, setup.spec, 'evaluate', request.round)) return;
     let held: ReturnType<typeof heldOutMetrics>;
     try {
