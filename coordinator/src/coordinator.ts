@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { AttachmentBudget, boundedPacketCodec } from '@fl/shared';
 import { serveApiReference } from './admin/api-reference';
 import { serveDashboard } from './admin/dashboard-files';
-import { ConfigSchema, readTls, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
+import { ConfigSchema, readTls, trusts, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
 import { systemClock, type Clock } from './core/clock';
 import { SocketAdmission } from './core/admission';
@@ -121,6 +121,8 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     httpsOptions: tlsFiles && { cert: tlsFiles.cert, key: tlsFiles.key },
   });
   const log = app.get(CoordinatorLogger);
+  // Behind a trusted reverse proxy, req.ip (sign-ins, enrollments) is the client that X-Forwarded-For names.
+  if (config.trustProxy !== undefined) app.set('trust proxy', trusts(config.trustProxy));
   serveApiReference(app);
   const dashboard = serveDashboard(app);
   const admission = new SocketAdmission(

@@ -52,6 +52,8 @@ describe("compose.yaml's replicas behind its HAProxy, with processes", () => {
       '--redis-prefix', prefix,
       '--admin-token', ADMIN_TOKEN,
       '--max-pending-connections-per-address', env.FL_MAX_PENDING_CONNECTIONS_PER_ADDRESS,
+      // compose trusts its private network's balancer (FL_TRUST_PROXY); this one is on loopback.
+      '--trust-proxy', 'loopback',
       '--log-level', 'warn',
     ];
     replicas.push(await startCoordinatorProcess(args('coordinator-a')));

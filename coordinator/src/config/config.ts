@@ -3,9 +3,11 @@
  * parsed once at boot. Nothing else reads process.env or argv.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as path from 'node:path';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { expectedWords, UsageError } from '@fl/shared';
 import { KeyFileError, readCoordinatorKeyFile } from '../identity/identity';
@@ -49,9 +51,18 @@ export const ConfigSchema = z.object({
   handshakeWindowSeconds: z.coerce.number().positive().default(60),
   /** how many times a round that closed below the minimum is started before the job pauses */
   maxRoundAttempts: z.coerce.number().int().min(1).default(3),
-  /** failed handshakes allowed per address and per key in a minute, before RATE_LIMITED */
+  /** failed handshakes allowed per address, and per key for those its holder signed, in a minute, before RATE_LIMITED */
   handshakeFailuresPerMinute: z.coerce.number().int().min(1).default(20),
-  /** failed sign-ins allowed per address and per user name in a minute, before RATE_LIMITED */
+  /**
+   * reverse proxies whose X-Forwarded-For names the client (comma-separated addresses or CIDRs, or loopback,
+   * linklocal, uniquelocal): the per-address limits count clients, not the proxy; none believed by default
+   */
+  trustProxy: z
+    .string()
+    .min(1)
+    .refine((value) => trusts(value) !== undefined, 'expected addresses, CIDRs, loopback, linklocal or uniquelocal, separated by commas')
+    .optional(),
+  /** failed sign-ins allowed per address in a minute, before RATE_LIMITED */
   loginFailuresPerMinute: z.coerce.number().int().min(1).default(10),
   /** how long a sign-in session lasts */
   sessionHours: z.coerce.number().positive().default(12),
@@ -87,6 +98,20 @@ export type CoordinatorConfigInput = z.input<typeof ConfigSchema>;
 
 export const COORDINATOR_CONFIG = Symbol('CoordinatorConfig');
 
+/** The trusted proxies' test, as Express and proxy-addr read the setting; undefined when it does not parse. */
+export function trusts(value: string): ((address: string, hop: number) => boolean) | undefined {
+  try {
+    return proxyaddr.compile(value.split(',').map((part) => part.trim()));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The client's address: the connection's, or, through a trusted proxy, the one its X-Forwarded-For names. */
+export function clientAddress(request: IncomingMessage, trust: ((address: string, hop: number) => boolean) | undefined): string {
+  return trust ? proxyaddr(request, trust) : (request.socket.remoteAddress ?? 'unknown');
+}
+
 const FLAGS = {
   host: { env: 'FL_HOST', help: 'address to listen on (0.0.0.0 for every interface)' },
   port: { env: 'FL_PORT', help: 'port for HTTP and Socket.IO' },
@@ -109,7 +134,7 @@ const FLAGS = {
   'handshake-window-seconds': { env: 'FL_HANDSHAKE_WINDOW_SECONDS', help: 'accepted clock skew of handshakes' },
   'max-round-attempts': { env: 'FL_MAX_ROUND_ATTEMPTS', help: 'starts of a round below the minimum before pausing' },
   'handshake-failures-per-minute': { env: 'FL_HANDSHAKE_FAILURES_PER_MINUTE', help: 'failed handshakes per address or key before rate limiting' },
-  'login-failures-per-minute': { env: 'FL_LOGIN_FAILURES_PER_MINUTE', help: 'failed sign-ins per address or user before rate limiting' },
+  'login-failures-per-minute': { env: 'FL_LOGIN_FAILURES_PER_MINUTE', help: 'failed sign-ins per address in a minute before rate limiting' },
   'session-hours': { env: 'FL_SESSION_HOURS', help: 'lifetime of a sign-in session' },
   'retain-update-rounds': { env: 'FL_RETAIN_UPDATE_ROUNDS', help: 'rounds of updates kept for the audit, per job (default: all)' },
   'retain-max-model-bytes': { env: 'FL_RETAIN_MAX_MODEL_BYTES', help: 'updates of larger models are not kept (default 1 MiB)' },
@@ -119,6 +144,7 @@ const FLAGS = {
   'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
   'redis-url': { env: 'FL_REDIS_URL', help: 'redis:// URL shared by replicas (default: none; one process)' },
   'redis-prefix': { env: 'FL_REDIS_PREFIX', help: 'prefix of every Redis key and channel' },
+  'trust-proxy': { env: 'FL_TRUST_PROXY', help: 'reverse proxies whose X-Forwarded-For is believed: addresses, CIDRs or loopback (default: none)' },
   'log-level': { env: 'FL_LOG_LEVEL', help: 'error, warn, info or debug' },
   'log-format': { env: 'FL_LOG_FORMAT', help: 'text or json (one object a line)' },
 } as const;

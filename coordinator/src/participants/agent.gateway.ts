@@ -21,7 +21,7 @@ import { AgentConnections, type AgentSocket } from './connections';
 import { HandshakeVerifier } from './handshake';
 import { CoordinatorLogger } from '../logger';
 import { Metrics } from '../core/metrics';
-import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
+import { clientAddress, COORDINATOR_CONFIG, trusts, type CoordinatorConfig } from '../config/config';
 import { AgentRelay } from '../cluster/agent-relay';
 
 /** The events an agent may send; anything else is a refusal. */
@@ -42,9 +42,11 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
 
   afterInit(namespace: Namespace): void {
     this.relay.attach(namespace, this.engine);
+    const trust = this.config.trustProxy === undefined ? undefined : trusts(this.config.trustProxy);
     namespace.use(async (socket, next) => {
+      const address = clientAddress(socket.request, trust);
       try {
-        const { participant, handshake } = await this.handshakes.verify(socket.handshake.auth, Date.now(), socket.handshake.address);
+        const { participant, handshake } = await this.handshakes.verify(socket.handshake.auth, Date.now(), address);
         socket.data = {
           participant: participant.name,
           handshakeNonce: handshake.header.nonce,
@@ -57,7 +59,7 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         const body: ErrorBody =
           err instanceof FlError ? err.toBody() : { code: 'INTERNAL', message: 'handshake failed unexpectedly' };
         if (!(err instanceof FlError)) this.log.error(`handshake: ${(err as Error).stack}`);
-        this.log.warn(`refused a handshake from ${socket.handshake.address}: ${body.code} ${body.message}`);
+        this.log.warn(`refused a handshake from ${address}: ${body.code} ${body.message}`);
         this.metrics.handshakeFailures.inc({ code: body.code });
         // socket.io sends `data` to the client with the connect_error.
         next(Object.assign(new Error(body.message), { data: body }));
