@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { AttachmentBudget, boundedPacketCodec } from '@fl/shared';
 import { serveApiReference } from './admin/api-reference';
 import { serveDashboard } from './admin/dashboard-files';
+import { PathParamsPipe } from './validation';
 import { ConfigSchema, readTls, trusts, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 import { CoordinatorModule } from './app.module';
 import { systemClock, type Clock } from './core/clock';
@@ -123,6 +124,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   const log = app.get(CoordinatorLogger);
   // Behind a trusted reverse proxy, req.ip (sign-ins, enrollments) is the client that X-Forwarded-For names.
   if (config.trustProxy !== undefined) app.set('trust proxy', trusts(config.trustProxy));
+  app.useGlobalPipes(new PathParamsPipe());
   serveApiReference(app);
   const dashboard = serveDashboard(app);
   const admission = new SocketAdmission(

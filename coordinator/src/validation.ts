@@ -1,4 +1,5 @@
 /** Turning zod's verdicts into the API's errors: the first issue, named by its path. */
+import type { ArgumentMetadata, PipeTransform } from '@nestjs/common';
 import { FlError, UNSAFE_TEXT_ISSUE } from '@fl/shared';
 import { ZodError, type z } from 'zod';
 
@@ -20,4 +21,18 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
   throw zodRefusal(parsed.error);
+}
+
+/**
+ * Every route's path parameters (ids and names) hold no control character: none
+ * can name anything stored, and PostgreSQL refuses a NUL outright (an internal
+ * error, where the answer should say what is wrong with the request).
+ */
+export class PathParamsPipe implements PipeTransform {
+  transform(value: unknown, metadata: ArgumentMetadata): unknown {
+    if (metadata.type === 'param' && typeof value === 'string' && /[\u0000-\u001f\u007f]/.test(value)) {
+      throw new FlError('UNSAFE_TEXT', `${metadata.data ?? 'path'}: control characters are not allowed`);
+    }
+    return value;
+  }
 }

@@ -114,6 +114,18 @@ describe('a job on PostgreSQL, verified by the audit', () => {
     expect(output).toContain(`FAILED: global model of round 2 of job ${jobId} (table models of postgres://postgres:***@127.0.0.1:5432/${database})`);
   });
 
+  it('answers a NUL in a path or a sign-in name with a clear refusal, never an internal error (PostgreSQL refuses the character)', async () => {
+    const codes: string[] = [];
+    for (const route of ['/api/jobs/a%00b', '/api/users/a%00b', '/api/participants/a%00b/approve', '/api/invitations/a%00b']) {
+      const method = route.startsWith('/api/jobs') ? 'GET' : route.endsWith('approve') ? 'POST' : 'DELETE';
+      const { status, body } = await api.request<{ error?: { code: string } }>(method, route, method === 'POST' ? {} : undefined);
+      codes.push(`${status} ${body.error?.code}`);
+    }
+    const signIn = await fetch(`${coordinator.url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'a\u0000b', password: 'whatever-it-is' }) });
+    codes.push(`${signIn.status} ${((await signIn.json()) as { error?: { code: string } }).error?.code}`);
+    expect(codes).toEqual([...Array(4).fill('400 UNSAFE_TEXT'), '400 VALIDATION_FAILED']);
+  });
+
   it('never shows the database password', () => {
     expect(coordinator.output()).not.toContain(PASSWORD);
   });

@@ -16,7 +16,7 @@ export const UserNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99
 
 
 /** `POST /api/session` */
-export const LoginRequestSchema = z.strictObject({ name: z.string().min(1).max(200), password: z.string().min(1).max(1024) }).meta({ id: 'LoginRequest' });
+export const LoginRequestSchema = z.strictObject({ name: UserNameSchema, password: z.string().min(1).max(1024) }).meta({ id: 'LoginRequest' });
 export type LoginRequest = z.infer<typeof LoginRequestSchema>;
 
 /** `POST /api/users` */
