@@ -102,14 +102,14 @@ function rawInputs(model: Trained): Feeds {
 }
 
 /** ONNX Runtime (WebAssembly) on the model's bytes, in a process of its own (onnx-runner.ts). */
-async function runOnnx(bytes: Uint8Array, feeds: Feeds): Promise<Float32Array> {
+async function runOnnx(bytes: Uint8Array, feeds: Feeds, outputName = 'output'): Promise<Float32Array> {
   const file = path.join(tempDir('onnx'), 'model.onnx');
   fs.writeFileSync(file, bytes);
   const child = promisify(execFile)(process.execPath, [ONNX_RUNNER, file], { maxBuffer: 64 * 1024 * 1024 });
   child.child.stdin!.end(JSON.stringify(feeds));
   const { stdout } = await child;
   const { outputs, output } = JSON.parse(stdout) as { outputs: string[]; output: number[] };
-  expect(outputs).toEqual(['output']);
+  expect(outputs).toEqual([outputName]);
   return Float32Array.from(output);
 }
 
@@ -151,6 +151,22 @@ describe.each([
 
   it('the ONNX model, raw columns in, predicts what the system predicts', async () => {
     const output = await runOnnx(toOnnx(model.shape, model.weights, model.preprocessing, 'test'), rawInputs(model));
+    expectClose(output, own.values, 1e-4);
+  });
+
+  it("the ONNX model predicts the same whatever the columns' names, the graph's own among them", async () => {
+    // Columns named as the graph's tensors were (W, b, features, one…), one starting with its prefix, and one named output
+    const names = ['W', 'b', 'features', 'one', '_f0_mean', 'output'];
+    const renames = new Map(model.spec.features.slice(0, names.length).map((f, i) => [f.name, names[i]]));
+    const rename = (name: string) => renames.get(name) ?? name;
+    const renamed: Trained = {
+      ...model,
+      spec: { ...model.spec, features: model.spec.features.map((f) => ({ ...f, name: rename(f.name) })) },
+      preprocessing: { ...model.preprocessing, features: model.preprocessing.features.map((f) => ({ ...f, name: rename(f.name) })) },
+      header: model.header.map(rename),
+    };
+    // The output keeps its name unless a column has it; then it takes the graph's prefix (here `__`: a column starts with `_`).
+    const output = await runOnnx(toOnnx(renamed.shape, renamed.weights, renamed.preprocessing, 'test'), rawInputs(renamed), '__output');
     expectClose(output, own.values, 1e-4);
   });
 

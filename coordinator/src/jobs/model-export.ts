@@ -44,10 +44,16 @@ export function toOnnx(shape: ModelShape, weights: Float32Array, preprocessing: 
   const initializer: onnx.ITensorProto[] = [];
   const inputs: onnx.IValueInfoProto[] = [];
   const parts: string[] = [];
-  initializer.push(floats('one', [1], [1, 1]), int64s('axis1', [1]));
+  // The graph's inputs are the feature columns, by name: the graph's own names take a prefix no column has (a column named W or features is no other tensor).
+  const columns = preprocessing.features.map((feature) => feature.name);
+  let prefix = '_';
+  while (columns.some((column) => column.startsWith(prefix))) prefix = `_${prefix}`;
+  const at = (name: string) => `${prefix}${name}`;
+  const output = columns.includes('output') ? at('output') : 'output';
+  initializer.push(floats(at('one'), [1], [1, 1]), int64s(at('axis1'), [1]));
   preprocessing.features.forEach((feature, f) => {
     const input = feature.name;
-    const p = `f${f}`;
+    const p = at(`f${f}`);
     if (feature.type === 'numeric') {
       inputs.push(valueInfo(input, T.FLOAT, 1));
       initializer.push(floats(`${p}_mean`, [feature.mean], [1, 1]), floats(`${p}_std`, [usableStd(feature.std)], [1, 1]));
@@ -65,8 +71,8 @@ export function toOnnx(shape: ModelShape, weights: Float32Array, preprocessing: 
         nodes.push(
           node('Equal', [input, `${p}_vocabulary`], [`${p}_equal`]),
           node('Cast', [`${p}_equal`], [`${p}_onehot`], [attr('to', T.FLOAT)]),
-          node('ReduceSum', [`${p}_onehot`, 'axis1'], [`${p}_known`], [attr('keepdims', 1)]),
-          node('Sub', ['one', `${p}_known`], [`${p}_unknown`]),
+          node('ReduceSum', [`${p}_onehot`, at('axis1')], [`${p}_known`], [attr('keepdims', 1)]),
+          node('Sub', [at('one'), `${p}_known`], [`${p}_unknown`]),
           node('Concat', [`${p}_onehot`, `${p}_unknown`], [`${p}_out`], [attr('axis', 1)]),
         );
       } else {
@@ -76,9 +82,8 @@ export function toOnnx(shape: ModelShape, weights: Float32Array, preprocessing: 
     }
     parts.push(`${p}_out`);
   });
-  nodes.push(node('Concat', parts, ['features'], [attr('axis', 1)]));
+  nodes.push(node('Concat', parts, [at('features')], [attr('axis', 1)]));
 
-  let output: string;
   if (shape.kind === 'kmeans') {
     // ‖x − c‖² = ‖x‖² − 2·x·c + ‖c‖², every term one operator.
     const centres = weights.subarray(0, k * d);
@@ -90,26 +95,24 @@ export function toOnnx(shape: ModelShape, weights: Float32Array, preprocessing: 
         norms[c] += centres[c * d + j] ** 2;
       }
     }
-    initializer.push(floats('centres_t', transposed, [d, k]), floats('centre_norms', norms, [1, k]));
+    initializer.push(floats(at('centres_t'), transposed, [d, k]), floats(at('centre_norms'), norms, [1, k]));
     nodes.push(
-      node('ReduceSumSquare', ['features', 'axis1'], ['row_norms'], [attr('keepdims', 1)]),
-      node('MatMul', ['features', 'centres_t'], ['cross']),
-      node('Add', ['cross', 'centre_norms'], ['partial']),
-      node('Add', ['partial', 'row_norms'], ['output']),
+      node('ReduceSumSquare', [at('features'), at('axis1')], [at('row_norms')], [attr('keepdims', 1)]),
+      node('MatMul', [at('features'), at('centres_t')], [at('cross')]),
+      node('Add', [at('cross'), at('centre_norms')], [at('partial')]),
+      node('Add', [at('partial'), at('row_norms')], [output]),
     );
-    output = 'output';
   } else {
-    initializer.push(floats('W', weights.subarray(0, d * k), [d, k]), floats('b', weights.subarray(d * k), [1, k]));
-    nodes.push(node('MatMul', ['features', 'W'], ['xw']), node('Add', ['xw', 'b'], ['logits']));
-    if (shape.kind === 'logistic') nodes.push(node('Sigmoid', ['logits'], ['output']));
-    else if (shape.kind === 'softmax') nodes.push(node('Softmax', ['logits'], ['output'], [attr('axis', 1)]));
-    else if (shape.kind === 'svm') nodes.push(node('Identity', ['logits'], ['output']));
+    initializer.push(floats(at('W'), weights.subarray(0, d * k), [d, k]), floats(at('b'), weights.subarray(d * k), [1, k]));
+    nodes.push(node('MatMul', [at('features'), at('W')], [at('xw')]), node('Add', [at('xw'), at('b')], [at('logits')]));
+    if (shape.kind === 'logistic') nodes.push(node('Sigmoid', [at('logits')], [output]));
+    else if (shape.kind === 'softmax') nodes.push(node('Softmax', [at('logits')], [output], [attr('axis', 1)]));
+    else if (shape.kind === 'svm') nodes.push(node('Identity', [at('logits')], [output]));
     else {
       const target = preprocessing.target.type === 'numeric' ? preprocessing.target : { mean: 0, std: 1 };
-      initializer.push(floats('target_std', [usableStd(target.std)], [1, 1]), floats('target_mean', [target.mean], [1, 1]));
-      nodes.push(node('Mul', ['logits', 'target_std'], ['scaled']), node('Add', ['scaled', 'target_mean'], ['output']));
+      initializer.push(floats(at('target_std'), [usableStd(target.std)], [1, 1]), floats(at('target_mean'), [target.mean], [1, 1]));
+      nodes.push(node('Mul', [at('logits'), at('target_std')], [at('scaled')]), node('Add', [at('scaled'), at('target_mean')], [output]));
     }
-    output = 'output';
   }
   const graph = onnx.GraphProto.create({ name, node: nodes, initializer, input: inputs, output: [valueInfo(output, T.FLOAT, k)] });
   const model = onnx.ModelProto.create({
