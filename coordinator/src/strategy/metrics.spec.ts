@@ -16,6 +16,11 @@ describe('the metrics the coordinator reports', () => {
     expect(means.accuracy).toBeCloseTo(0.732);
   });
 
+  it('leaves out a metric whose mean overflows, rather than report it as Infinity (null once stored)', () => {
+    const means = cappedMeans([{ metrics: { accuracy: 1.7e308, loss: 1 }, count: 2 }, { metrics: { accuracy: 1.7e308, loss: 3 }, count: 2 }]);
+    expect(means).toEqual({ loss: 2 });
+  });
+
   it('keeps plain sample weighting for sites up to the median size', () => {
     // (1 * 2 + 3 * 4 + 5 * 4) / 10: the largest is capped at the median, 4
     expect(cappedMeans([{ metrics: { loss: 1 }, count: 2 }, { metrics: { loss: 3 }, count: 4 }, { metrics: { loss: 5 }, count: 8 }]).loss).toBeCloseTo(3.4);

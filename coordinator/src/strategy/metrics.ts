@@ -33,6 +33,7 @@ export function cappedMeans(sites: SiteMetrics[]): Record<string, number> {
     }
   });
   const out: Record<string, number> = {};
-  for (const [name, { sum, weight }] of sums) if (weight > 0) out[name] = sum / weight;
+  // A mean that overflows (one site's value near the float limit) is left out: stored, it would be null, which no view accepts.
+  for (const [name, { sum, weight }] of sums) if (weight > 0 && Number.isFinite(sum / weight)) out[name] = sum / weight;
   return out;
 }
