@@ -23,6 +23,7 @@ import {
   testCoordinator,
   verifyAndTamper,
 } from './harness';
+import { AGENT_CLI, runToEnd } from './processes';
 
 jest.setTimeout(600_000);
 
@@ -37,6 +38,7 @@ describe('secure aggregation in a running federation', () => {
   let store: SqliteStore;
   const jobs: Record<'plain' | 'secure' | 'lateDropout' | 'dropout', string> = { plain: '', secure: '', lateDropout: '', dropout: '' };
   const logs: string[] = [];
+  const journals = tempDir('secagg-journals');
   /** the steps the coordinator accepted from site-4 while it was to drop before unmasking */
   const lateSteps: string[] = [];
 
@@ -45,7 +47,7 @@ describe('secure aggregation in a running federation', () => {
     const split = splitCsv(file, 5, { seed: 5, holdout: 0, dir: tempDir('secagg-data') });
     const api = AdminApi.of(coordinator);
     const keys = await Promise.all(split.parties.map((_, i) => registerParticipant(api, `site-${i}`)));
-    const start = (i: number) => startAgent(coordinator, `site-${i}`, split.parties[i], { keys: keys[i], log: (m) => logs.push(`site-${i} ${m}`) });
+    const start = (i: number) => startAgent(coordinator, `site-${i}`, split.parties[i], { keys: keys[i], log: (m) => logs.push(`site-${i} ${m}`), journalFile: path.join(journals, `site-${i}.jsonl`) });
     const agents: ParticipantAgent[] = await Promise.all(split.parties.map((_, i) => start(i)));
     const run = async (spec: Record<string, unknown>) => {
       const job = await api.createJob(spec as JobSpecInput);
@@ -83,6 +85,24 @@ describe('secure aggregation in a running federation', () => {
   it('completes every job', async () => {
     for (const [name, id] of Object.entries(jobs)) expect({ name, status: (await store.getJob(id))!.status }).toEqual({ name, status: 'completed' });
     expect(logs.filter((line) => /ignored|error:|refused the/.test(line))).toEqual([]);
+  });
+
+  it("tells the site's data-protection officer what each secure step carried, by count and size, never a value", async () => {
+    const report = JSON.parse(await runToEnd(AGENT_CLI, ['report', '--journal', path.join(journals, 'site-0.jsonl'), '--format', 'json'])) as {
+      jobs: { job: string; updates: unknown[]; secure: { round: number; step: string; accepted: boolean; discloses: string[] }[] }[];
+    };
+    const secureJob = report.jobs.find((j) => j.job === jobs.secure)!;
+    // No plain update left this site; its statistics (rounds −2 to 0) and each round went through the steps, all accepted.
+    expect(secureJob.updates).toEqual([]);
+    const steps = secureJob.secure.map((a) => `${a.round} ${a.step}`);
+    for (const round of [0, 1, 2, 3]) expect(steps).toEqual(expect.arrayContaining([`${round} masked`, `${round} unmask`]));
+    expect(secureJob.secure.every((a) => a.accepted)).toBe(true);
+    const carried = secureJob.secure.flatMap((a) => a.discloses);
+    expect(carried).toContain('two public keys (X25519)');
+    expect(carried).toContainEqual(expect.stringMatching(/^4 encrypted shares, one per other party$/));
+    expect(carried).toContainEqual(expect.stringMatching(/^the masked input: \d+ bytes, SHA-256 [0-9a-f]{64}$/));
+    const markdown = await runToEnd(AGENT_CLI, ['report', '--journal', path.join(journals, 'site-0.jsonl')]);
+    expect(markdown).toMatch(/### Secure aggregation\n\n\| sent \| round \| step \| accepted \| carried \|/);
   });
 
   it('reaches plain FedAvg’s model within the quantization error', async () => {

@@ -1,7 +1,8 @@
 /**
  * `fl-agent report`: what left this site, per job, from its journal: which
  * aggregates its statistics disclosed, each update's size and hash, each
- * evaluation's metrics by name, and each failure report's code and counts.
+ * evaluation's metrics by name, each secure-aggregation answer's keys, shares
+ * and masked input by count and size, and each failure report's code and counts.
  * Written for the site's data-protection officer; it reads only the journal.
  */
 import type { JournalLine } from '../client/journal';
@@ -16,6 +17,7 @@ export interface JobReport {
   updates: { at: string; round: number; accepted: boolean; bytes: number | null; sha256: string; numSamples: number }[];
   evaluations: { at: string; round: number; accepted: boolean; numExamples: number; metrics: string[] }[];
   failures: { at: string; round: number; accepted: boolean; phase: string; code: string; counts: Record<string, number> }[];
+  secure: { at: string; round: number; step: string; accepted: boolean; discloses: string[] }[];
 }
 
 export interface SiteReport {
@@ -34,7 +36,7 @@ export function buildReport(lines: readonly JournalLine[], since?: Date): SiteRe
     const key = `${line.coordinator}\0${line.job}`;
     let job = jobs.get(key);
     if (!job) {
-      job = { job: line.job, coordinator: line.coordinator, participant: line.participant, first: at, last: at, statistics: [], updates: [], evaluations: [], failures: [] };
+      job = { job: line.job, coordinator: line.coordinator, participant: line.participant, first: at, last: at, statistics: [], updates: [], evaluations: [], failures: [], secure: [] };
       jobs.set(key, job);
     }
     job.last = at;
@@ -43,6 +45,7 @@ export function buildReport(lines: readonly JournalLine[], since?: Date): SiteRe
       job.updates.push({ at, round, accepted, bytes: line.bytes ?? null, sha256: line.sha256, numSamples: line.numSamples });
     } else if (line.kind === 'statistics') job.statistics.push({ at, accepted, rows: line.rows, columns: line.columns });
     else if (line.kind === 'evaluation') job.evaluations.push({ at, round, accepted, numExamples: line.numExamples, metrics: line.metrics });
+    else if (line.kind === 'secagg') job.secure.push({ at, round, step: line.step, accepted, discloses: line.discloses });
     // A refused secure-aggregation step is told with its step and the protocol's message: both are in the report, as sent.
     else job.failures.push({ at, round, accepted, phase: line.step ? `${line.phase} ${line.step}` : line.phase, code: line.message ? `${line.code}: ${line.message}` : line.code, counts: line.counts });
   }
@@ -71,6 +74,11 @@ export function reportMarkdown(report: SiteReport): string {
     if (job.evaluations.length) {
       out.push('### Evaluations', '', '| sent | round | accepted | examples | metrics |', '| --- | --- | --- | --- | --- |');
       for (const e of job.evaluations) out.push(`| ${e.at} | ${e.round} | ${yes(e.accepted)} | ${e.numExamples} | ${e.metrics.join(', ')} |`);
+      out.push('');
+    }
+    if (job.secure.length) {
+      out.push('### Secure aggregation', '', '| sent | round | step | accepted | carried |', '| --- | --- | --- | --- | --- |');
+      for (const a of job.secure) out.push(`| ${a.at} | ${a.round} | ${a.step} | ${yes(a.accepted)} | ${a.discloses.join('; ') || '-'} |`);
       out.push('');
     }
     if (job.failures.length) {

@@ -41,6 +41,7 @@ import {
   type KeyPair,
   type SignatureDomain,
   type Binary,
+  type SecAggReplyHeader,
   type EvaluateHeader,
   type EvaluationHeader,
   type FailureHeader,
@@ -486,6 +487,7 @@ export class ParticipantAgent extends EventEmitter {
       return this.refuseStep(header.job, header.round, header.step, err);
     }
     const ack = await this.send('secagg', { ...reply }, Math.max(header.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
+    this.record({ kind: 'secagg', job: header.job, round: header.round, accepted: ack.ok, step: header.step, discloses: disclosed(reply) });
     if (!ack.ok) this.log(`job ${header.job} round ${header.round}: the ${header.step} answer was refused: ${ack.error.code} ${ack.error.message}`);
     this.emit('secagg', { job: header.job, round: header.round, step: header.step, ack });
   }
@@ -499,6 +501,7 @@ export class ParticipantAgent extends EventEmitter {
       return this.refuseStep(request.job, request.round, 'masked', err);
     }
     const ack = await this.send('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
+    this.record({ kind: 'secagg', job: request.job, round: request.round, accepted: ack.ok, step: 'masked', discloses: disclosed(reply) });
     const took = ((Date.now() - started) / 1000).toFixed(2);
     this.log(`job ${request.job} round ${request.round}: trained on ${numSamples} rows in ${took}s; masked input ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
     this.emit('trained', { job: request.job, round: request.round, ack });
@@ -762,6 +765,18 @@ function connectFailure(err: Error & { description?: unknown }): string {
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** What a secure-aggregation answer carries, by kind and count: never a value. */
+function disclosed({ header, masked }: { header: SecAggReplyHeader; masked?: Binary }): string[] {
+  const count = (n: number, what: string) => `${n} ${what}`;
+  return [
+    ...(header.advert ? ['two public keys (X25519)'] : []),
+    ...(header.shares ? [count(header.shares.length, 'encrypted shares, one per other party')] : []),
+    ...(header.seedShares ? [count(Object.keys(header.seedShares).length, "shares of surviving parties' mask seeds")] : []),
+    ...(header.keyShares ? [count(Object.keys(header.keyShares).length, "shares of dropped parties' secret keys")] : []),
+    ...(masked ? [`the masked input: ${masked.byteLength} bytes, SHA-256 ${header.maskedSha256}`] : []),
+  ];
+}
 
 /** The aggregates a column's statistics disclose, by name: never their values. */
 function aggregatesOf(column: { type: string; counts?: [string, number][] }): string[] {

@@ -51,6 +51,8 @@ export const SentRecordSchema = z.discriminatedUnion('kind', [
     columns: z.array(z.strictObject({ name: z.string(), role: z.enum(['feature', 'target']), aggregates: z.array(z.string()) })),
   }),
   z.strictObject({ kind: z.literal('evaluation'), ...sent, numExamples: z.number().int(), metrics: z.array(z.string()) }),
+  /** a secure-aggregation answer: its step, and what it carried (keys, encrypted shares, the masked input's size and hash), no value */
+  z.strictObject({ kind: z.literal('secagg'), ...sent, step: z.string(), discloses: z.array(z.string()) }),
   z.strictObject({
     kind: z.literal('failure'),
     ...sent,
