@@ -30,7 +30,7 @@ export const toRoundView = (r: RoundRecord, spec?: JobSpec): RoundView => ({
   attempts: r.attempts,
   modelSha256: r.modelSha256,
   ...(spec?.dp && { privacy: { epsilon: epsilonAfter(spec.dp, r.round), delta: spec.dp.delta } }),
-  evaluation: r.evaluation && { metrics: r.evaluation.metrics, numExamples: r.evaluation.numExamples, participants: r.evaluation.participants },
+  evaluation: r.evaluation && { metrics: r.evaluation.metrics, numExamples: r.evaluation.numExamples, participants: r.evaluation.participants, failures: r.evaluation.failures ?? [] },
 });
 
 export const toJobLiveEvent = (e: JobEvent, spec?: JobSpec): JobLiveEvent =>

@@ -1101,8 +1101,10 @@ export class JobRun {
       const signature = this.deps.identity.sign('evaluate', header);
       const asking = this.asking('evaluate', { header, signature, weights: bytes });
       if (await this.runPhase({ kind: 'evaluation', round, collection, modelSha256: model.sha256, ...asking })) continue;
-      if (collection.replies.size > 0) {
-        await this.deps.store.setRoundEvaluation(this.job.id, round, this.strategy.aggregateEvaluate(collection.replies));
+      const failures = [...collection.failures].map(([participant, failure]) => ({ participant, ...failure }));
+      // Stored when a site evaluated, or reported why it could not: what it said is kept, as a training round keeps it.
+      if (collection.replies.size > 0 || failures.some((f) => f.code !== undefined)) {
+        await this.deps.store.setRoundEvaluation(this.job.id, round, { ...this.strategy.aggregateEvaluate(collection.replies), ...(failures.length > 0 && { failures }) });
         await this.notifyEvaluation(round);
       }
       return;

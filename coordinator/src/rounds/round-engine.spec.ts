@@ -109,7 +109,11 @@ class FakeParticipants implements AgentChannel {
       const header = { type: 'statistics' as const, job: request.job, participant, nonce: randomNonce(), statistics };
       setImmediate(() => this.engine.submitStatistics(participant, { header, signature: signHeader('statistics', header, keys.secretKey) }));
     }
-    if (event === 'evaluate') {
+    if (event === 'evaluate' && this.faults.get(participant) === 'report') {
+      const { header: request } = args[0] as EvaluateMessage;
+      const header = { type: 'failure' as const, job: request.job, round: request.round, phase: 'evaluate' as const, participant, nonce: randomNonce(), code: 'DATA_TARGET_UNKNOWN_CLASS' as const, counts: { rows: 2 } };
+      setImmediate(() => void this.engine.submitFailure(participant, { header, signature: signHeader('failure', header, keys.secretKey) }));
+    } else if (event === 'evaluate') {
       const { header: request } = args[0] as EvaluateMessage;
       const header = {
         type: 'evaluation' as const, job: request.job, round: request.round, participant, nonce: randomNonce(),
@@ -388,6 +392,8 @@ describe('the round engine', () => {
       expect(round.contributors.map((c) => c.participant).sort()).toEqual(['a', 'b']);
       expect(round.failures).toEqual([{ participant: 'c', reason: expect.stringMatching(/^failed: rows have a target value outside the job's classes \(rows 2\)$/), code: 'DATA_TARGET_UNKNOWN_CLASS' }]);
     }
+    // The last round's evaluation, asked alone, keeps c's report too (it used to be acknowledged and lost)
+    expect((await store.getRound(job.id, 3))!.evaluation).toMatchObject({ participants: ['a', 'b'], failures: [{ participant: 'c', code: 'DATA_TARGET_UNKNOWN_CLASS' }] });
     await until(() => channel.refusals.length === 9);
     // Each round: recorded once; a second report refused; one for a round that is not open refused.
     expect(channel.refusals.filter((r) => r === 'c reported')).toHaveLength(3);

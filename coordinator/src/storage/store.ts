@@ -124,6 +124,8 @@ export interface RoundEvaluation {
   metrics: Record<string, number>;
   numExamples: number;
   participants: string[];
+  /** the sites asked that did not evaluate, and why (a site's own report has its code); absent in records from before */
+  failures?: RoundFailure[];
 }
 
 /** A strategy's state after a round, as stored (encodeState) and named in the round's audit record. */

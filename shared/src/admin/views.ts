@@ -172,6 +172,8 @@ export const RoundViewSchema = z
         metrics,
         numExamples: z.number().int(),
         participants: z.array(z.string()),
+        /** the sites asked that did not evaluate, and why */
+        failures: z.array(FailureSchema),
       })
       .nullable(),
   })
