@@ -382,6 +382,7 @@ export class JobRun {
     const refused = this.checkEvaluation(participant, header, phase.modelSha256);
     if (refused) return refused;
     collection.accept(participant, { numExamples: header.numExamples, metrics: header.metrics });
+    this.waitAfterMinimum(collection);
     return ackOk;
   }
 
@@ -498,9 +499,14 @@ export class JobRun {
     this.deps.audit.defer('update.accepted', `participant:${participant}`, { job, round, participant, sha256, numSamples, header, signature, retained }, retain);
     phase.aggregation.add({ participant, weights, numSamples, metrics: header.metrics });
     collection.accept(participant, { numSamples, sha256 });
+    this.waitAfterMinimum(collection);
+    return ackOk;
+  }
+
+  /** Once the minimum has replied, the others are waited for `waitAfterMinimumSeconds` at most: a round, or the last evaluation. */
+  private waitAfterMinimum(collection: ReplyCollection<unknown>): void {
     const wait = this.job.spec.waitAfterMinimumSeconds;
     if (wait !== undefined && collection.replies.size === this.job.spec.minParticipants) collection.closeBy(this.deps.clock.now() + wait * 1000);
-    return ackOk;
   }
 
   /**

@@ -76,6 +76,8 @@ class FakeParticipants implements AgentChannel {
   readonly accepted: string[] = [];
   /** 'participant round N' of each train request sent */
   readonly asked: string[] = [];
+  /** 'participant round N' of each evaluation the engine accepted, asked alone */
+  readonly evaluated: string[] = [];
 
   constructor(names: string[]) {
     for (const name of names) {
@@ -119,7 +121,9 @@ class FakeParticipants implements AgentChannel {
         type: 'evaluation' as const, job: request.job, round: request.round, participant, nonce: randomNonce(),
         numExamples: participant === 'a' ? 1 : 3, metrics: { accuracy: participant === 'a' ? 1 : 0.6 }, modelSha256: request.weightsSha256,
       };
-      setImmediate(() => this.engine.submitEvaluation(participant, { header, signature: signHeader('evaluation', header, keys.secretKey) }));
+      setImmediate(() =>
+        this.engine.submitEvaluation(participant, { header, signature: signHeader('evaluation', header, keys.secretKey) }).then((ack) => ack.ok && this.evaluated.push(`${participant} round ${request.round}`)),
+      );
     }
     if (event === 'train') {
       const { header: request, weights } = args[0] as TrainMessage;
@@ -612,6 +616,26 @@ describe('the round engine', () => {
     const [round] = await store.listRounds(job.id);
     expect(round.failures).toEqual([{ participant: 'c', reason: 'deadline passed' }]);
     expect(round.closedAt - round.startedAt).toBe(5_000);
+    await store.close();
+  });
+
+  it('closes the last evaluation a set time after the minimum replied, too', async () => {
+    // Prepare: c answers nothing; the clock moves only by hand
+    const clock = new ManualClock();
+    const { store, channel, engine } = await setup(['a', 'b', 'c'], 3, undefined, clock);
+    const silent = channel.send.bind(channel) as (p: string, e: string, ...args: unknown[]) => boolean;
+    channel.send = ((p: string, e: string, ...args: unknown[]) => (p === 'c' && (e === 'train' || e === 'evaluate') ? true : silent(p, e, ...args))) as typeof channel.send;
+    const job = await engine.createJob({ ...spec, rounds: 1, evaluateEvery: 1, roundDeadlineSeconds: 60, waitAfterMinimumSeconds: 5 }, 'user:test');
+    await until(() => channel.accepted.length === 2);
+    clock.advance(5_000);
+    await until(async () => (await store.listRounds(job.id)).length === 1);
+    // Execute: a and b evaluate at once; 5 s later the phase closes without c
+    await until(() => channel.evaluated.length === 2);
+    clock.advance(5_000);
+    await engine.whenFinished(job.id);
+    // Assert: the job ended long before the 60 s deadline, with c's absence recorded
+    expect(clock.now() - (await store.listRounds(job.id))[0].startedAt).toBe(10_000);
+    expect((await store.getRound(job.id, 1))!.evaluation).toMatchObject({ participants: ['a', 'b'], failures: [{ participant: 'c', reason: 'deadline passed' }] });
     await store.close();
   });
 
