@@ -63,7 +63,7 @@ describe('participants as the admin sees them', () => {
     // Execute
     const [revoked, approved] = await Promise.allSettled([
       registry.decide('clinic-c', 'revoke', { reason: 'compromised key' }, 'user:ada'),
-      registry.decide('clinic-c', 'approve', {}, 'user:bob'),
+      registry.decide('clinic-c', 'approve', { reason: '' }, 'user:bob'),
     ]);
     // Assert: the revocation, first, holds; the approval is refused and left no record
     expect(revoked).toMatchObject({ status: 'fulfilled', value: { status: 'revoked' } });
