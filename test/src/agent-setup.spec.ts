@@ -56,15 +56,16 @@ describe('an agent given job setups by digest', () => {
   };
   const weights = encodeWeights(new Float32Array([0.1, -0.2, 0.3]));
 
-  function train(round: number, digest: string, config?: { header: TrainHeader['config']; correction?: Uint8Array }, job = 'job-1', deadline = Date.now() + 60_000) {
+  /** A signed train request; `at` stands for the coordinator's clock (issuedAt) and the round's deadline by it. */
+  function train(round: number, digest: string, config?: { header: TrainHeader['config']; correction?: Uint8Array }, job = 'job-1', at = { issuedAt: Date.now(), deadline: Date.now() + 60_000 }) {
     const header: TrainHeader = {
       type: 'train',
       job,
       round,
       setup: digest,
       weightsSha256: sha256Hex(weights),
-      deadline,
-      issuedAt: Date.now(),
+      deadline: at.deadline,
+      issuedAt: at.issuedAt,
       auditHead: { seq: 1, hash: '0'.repeat(64) },
       evaluate: false,
       ...(config && { config: config.header }),
@@ -170,12 +171,14 @@ describe('an agent given job setups by digest', () => {
     await eventually(() => logged.filter((l) => l.includes('names a job setup not received')).length, (n) => n === 3);
   });
 
-  it('skips a request that waited longer than its round had left (behind slower work): its update would be refused', async () => {
-    // A round with 40 s less than no time left when issued stands for one that waited 40 s too long here (beyond the grace for ack and clocks)
+  it("skips a request that waited longer than its round had left (behind slower work), by this machine's clock, not the coordinator's", async () => {
     const before = updates.length;
     const digest = setupDigest({ ...setup, job: 'job-B' });
-    train(2, digest, undefined, 'job-B', Date.now() - 40_000);
-    train(3, digest, undefined, 'job-B');
+    const now = Date.now();
+    // A round with 40 s less than no time left when issued stands for one that waited 40 s too long here (beyond the grace for the ack)
+    train(2, digest, undefined, 'job-B', { issuedAt: now, deadline: now - 40_000 });
+    // A coordinator whose clock is ten minutes behind: its deadline is long past by this clock, but the round has a minute left
+    train(3, digest, undefined, 'job-B', { issuedAt: now - 600_000, deadline: now - 540_000 });
     await eventually(() => updates.length - before, (n) => n === 1);
     expect(updates.at(-1)!.header).toMatchObject({ job: 'job-B', round: 3 });
     expect(logged).toContainEqual(expect.stringMatching(/^job job-B round 2: the train request waited 0 s here, past its round's deadline; skipped$/));

@@ -34,11 +34,13 @@ export function handshakeAuth(keys: KeyPair, change: { timestamp?: number; signW
 }
 
 /** Connects once with the given auth (from `localAddress`, if given); resolves with the socket, or with the refusal's error body. */
-export function connectRaw(url: string, auth: unknown, localAddress?: string): Promise<{ socket: Socket; refused?: ErrorBody }> {
+export function connectRaw(url: string, auth: unknown, localAddress?: string, headers?: Record<string, string>): Promise<{ socket: Socket; refused?: ErrorBody }> {
   const socket = io(new URL(AGENT_NAMESPACE, url).toString(), {
     auth: auth as Record<string, unknown>,
     // Passed on to the WebSocket library, which binds the socket to it; not in socket.io-client's types.
     ...(localAddress ? ({ localAddress } as object) : {}),
+    // Sent with the WebSocket upgrade, as a reverse proxy adds X-Forwarded-For.
+    ...(headers && { extraHeaders: headers }),
     transports: ['websocket'],
     // Sends as Socket.IO does by default (the coordinator reads both), reads the coordinator's one-frame packets.
     parser: { Encoder: SocketIoEncoder, Decoder: packetCodec.Decoder },

@@ -3,7 +3,6 @@
  * parsed once at boot. Nothing else reads process.env or argv.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as path from 'node:path';
@@ -107,10 +106,6 @@ export function trusts(value: string): ((address: string, hop: number) => boolea
   }
 }
 
-/** The client's address: the connection's, or, through a trusted proxy, the one its X-Forwarded-For names. */
-export function clientAddress(request: IncomingMessage, trust: ((address: string, hop: number) => boolean) | undefined): string {
-  return trust ? proxyaddr(request, trust) : (request.socket.remoteAddress ?? 'unknown');
-}
 
 const FLAGS = {
   host: { env: 'FL_HOST', help: 'address to listen on (0.0.0.0 for every interface)' },

@@ -13,6 +13,7 @@ import {
   type OnGatewayDisconnect,
   type OnGatewayInit,
 } from '@nestjs/websockets';
+import proxyaddr from 'proxy-addr';
 import type { Namespace } from 'socket.io';
 import { ackError, AGENT_NAMESPACE, ChunkedSchema, FlError, PROTOCOL_VERSION, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
 import { CoordinatorIdentity } from '../identity/identity';
@@ -21,7 +22,7 @@ import { AgentConnections, type AgentSocket } from './connections';
 import { HandshakeVerifier } from './handshake';
 import { CoordinatorLogger } from '../logger';
 import { Metrics } from '../core/metrics';
-import { clientAddress, COORDINATOR_CONFIG, trusts, type CoordinatorConfig } from '../config/config';
+import { COORDINATOR_CONFIG, trusts, type CoordinatorConfig } from '../config/config';
 import { AgentRelay } from '../cluster/agent-relay';
 
 /** The events an agent may send; anything else is a refusal. */
@@ -44,7 +45,8 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     this.relay.attach(namespace, this.engine);
     const trust = this.config.trustProxy === undefined ? undefined : trusts(this.config.trustProxy);
     namespace.use(async (socket, next) => {
-      const address = clientAddress(socket.request, trust);
+      // Through a trusted proxy, the client its X-Forwarded-For names, as req.ip is for REST.
+      const address = trust ? proxyaddr(socket.request, trust) : socket.handshake.address;
       try {
         const { participant, handshake } = await this.handshakes.verify(socket.handshake.auth, Date.now(), address);
         socket.data = {

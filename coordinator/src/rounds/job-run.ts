@@ -969,8 +969,7 @@ export class JobRun {
    */
   private async runPhase(phase: Phase): Promise<boolean> {
     // Halted, stopped or paused while the phase got ready (its reads are awaited): nothing is asked that cannot be committed.
-    if (this.halted) throw new Halted();
-    if (this.control !== 'run') {
+    if (this.halted || this.control !== 'run') {
       await this.interrupted();
       return true;
     }

@@ -768,12 +768,11 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** What a secure-aggregation answer carries, by kind and count: never a value. */
 function disclosed({ header, masked }: { header: SecAggReplyHeader; masked?: Binary }): string[] {
-  const count = (n: number, what: string) => `${n} ${what}`;
   return [
     ...(header.advert ? ['two public keys (X25519)'] : []),
-    ...(header.shares ? [count(header.shares.length, 'encrypted shares, one per other party')] : []),
-    ...(header.seedShares ? [count(Object.keys(header.seedShares).length, "shares of surviving parties' mask seeds")] : []),
-    ...(header.keyShares ? [count(Object.keys(header.keyShares).length, "shares of dropped parties' secret keys")] : []),
+    ...(header.shares ? [`${header.shares.length} encrypted shares, one per other party`] : []),
+    ...(header.seedShares ? [`${Object.keys(header.seedShares).length} shares of surviving parties' mask seeds`] : []),
+    ...(header.keyShares ? [`${Object.keys(header.keyShares).length} shares of dropped parties' secret keys`] : []),
     ...(masked ? [`the masked input: ${masked.byteLength} bytes, SHA-256 ${header.maskedSha256}`] : []),
   ];
 }
