@@ -1,6 +1,6 @@
 /** Turning zod's verdicts into the API's errors: the first issue, named by its path. */
 import type { ArgumentMetadata, PipeTransform } from '@nestjs/common';
-import { FlError, UNSAFE_TEXT_ISSUE } from '@fl/shared';
+import { FlError, UNSAFE_TEXT_ISSUE, UNSAFE_TEXT_PATTERN } from '@fl/shared';
 import { ZodError, type z } from 'zod';
 
 export function describeZodError(error: z.ZodError): string {
@@ -24,14 +24,14 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 /**
- * Every route's path parameters (ids and names) hold no control character: none
- * can name anything stored, and PostgreSQL refuses a NUL outright (an internal
- * error, where the answer should say what is wrong with the request).
+ * Every route's path parameters (ids and names) hold no unsafe character, as
+ * free text may not: none can name anything stored, and PostgreSQL refuses a
+ * NUL outright (an internal error, where the answer should say what is wrong).
  */
 export class PathParamsPipe implements PipeTransform {
   transform(value: unknown, metadata: ArgumentMetadata): unknown {
-    if (metadata.type === 'param' && typeof value === 'string' && /[\u0000-\u001f\u007f]/.test(value)) {
-      throw new FlError('UNSAFE_TEXT', `${metadata.data ?? 'path'}: control characters are not allowed`);
+    if (metadata.type === 'param' && typeof value === 'string' && UNSAFE_TEXT_PATTERN.test(value)) {
+      throw new FlError('UNSAFE_TEXT', `${metadata.data ?? 'path'}: control characters and bidirectional overrides are not allowed`);
     }
     return value;
   }
