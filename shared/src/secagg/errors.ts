@@ -7,7 +7,7 @@ export const SECAGG_ERRORS = {
   SECAGG_WRONG_LENGTH: 'a vector of the wrong length',
   SECAGG_BAD_KEY: 'a neighbour’s key is not a usable key',
   SECAGG_BAD_SIGNATURE: 'a neighbour’s keys are not signed by its identity key, or are for another round',
-  SECAGG_BAD_SHARE: 'a share sent to the site does not decrypt or has the wrong length',
+  SECAGG_BAD_SHARE: 'a share does not decrypt, has the wrong length, or does not fit the other shares of its secret',
   SECAGG_NOT_NEIGHBOUR: 'the request names a party that is not the site’s neighbour',
   SECAGG_BOTH_SHARES: 'the unmask request asks for both shares of a party',
   SECAGG_ALREADY_ANSWERED: 'the site already revealed its shares for the round',

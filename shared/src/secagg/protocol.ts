@@ -14,7 +14,7 @@
  *    input) or its mask-key share (it dropped), never both; the coordinator
  *    removes the masks and learns the sum alone.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, randomInt } from 'node:crypto';
 import { combine, split } from 'shamir-secret-sharing';
 import { canonicalJson } from '../crypto/canonical';
 import { decodePublicKey, encodeKey, signHeader, verifyHeader } from '../crypto/keys';
@@ -233,11 +233,68 @@ export interface UnmaskMaterial extends SecAggRound {
   responses: UnmaskResponse[];
 }
 
-async function reconstruct(shares: string[], threshold: number, what: string): Promise<Uint8Array> {
-  if (shares.length < threshold) throw new SecAggError('SECAGG_THRESHOLD', `${shares.length} shares of ${what}, fewer than the threshold ${threshold}`);
-  const bytes = shares.map((s) => new Uint8Array(Buffer.from(s, 'base64')));
-  if (bytes.some((b) => b.length !== SHARE_BYTES)) throw new SecAggError('SECAGG_BAD_SHARE', `a share of ${what} has the wrong length`);
-  return combine(bytes);
+/** A share a holder returned in step 4 that does not fit the others of its secret. */
+export interface Misfit {
+  holder: string;
+  /** whose secret */
+  of: string;
+  secret: 'seed' | 'mask key';
+}
+
+/** The random t-subsets tried before a secret whose shares do not all fit is given up: 1,000, fewer for a large t, whose each try costs t² (about 100 ms in all at t = 128). */
+const subsetAttempts = (threshold: number): number => Math.min(1000, Math.floor(2 ** 19 / threshold ** 2));
+
+/** f(x) for the polynomial through `shares`: shifting every x by x (addition in GF(2^8) is XOR) moves f(x) to where combine evaluates, 0. */
+async function evaluateAt(shares: Uint8Array[], x: number): Promise<Uint8Array> {
+  return combine(shares.map((s) => Uint8Array.from(s, (b, i) => (i === s.length - 1 ? b ^ x : b))));
+}
+
+function randomSubset<T>(items: readonly T[], size: number): T[] {
+  const pool = [...items];
+  for (let i = 0; i < size; i++) {
+    const j = i + randomInt(pool.length - i);
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, size);
+}
+
+/**
+ * The secret the held shares rebuild, checked by `fits` (its owner's commitment),
+ * and the holders whose share does not fit it. All shares at once when they fit;
+ * else random t-subsets until one rebuilds a secret that fits (random, so that
+ * colluding holders cannot craft errors that cancel in the subset tried), and
+ * each other share is checked against that subset's polynomial. One dishonest
+ * holder then neither fails the round nor blames another: its share is named.
+ */
+async function reconstruct(held: { holder: string; share: string }[], threshold: number, what: string, fits: (secret: Uint8Array) => boolean): Promise<{ secret: Uint8Array; misfits: string[] }> {
+  const misfits: string[] = [];
+  const usable: { holder: string; bytes: Uint8Array }[] = [];
+  for (const { holder, share } of held) {
+    const bytes = new Uint8Array(Buffer.from(share, 'base64'));
+    if (bytes.length === SHARE_BYTES) usable.push({ holder, bytes });
+    else misfits.push(holder);
+  }
+  if (usable.length < threshold) throw new SecAggError('SECAGG_THRESHOLD', `${usable.length} usable shares of ${what}, fewer than the threshold ${threshold}`);
+  // combine refuses two shares at one x; a holder may send another's x
+  const distinct = (shares: { bytes: Uint8Array }[]) => new Set(shares.map((s) => s.bytes[SECRET_BYTES])).size === shares.length;
+  if (distinct(usable)) {
+    const secret = await combine(usable.map((u) => u.bytes));
+    if (fits(secret)) return { secret, misfits };
+  }
+  const attempts = subsetAttempts(threshold);
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const subset = randomSubset(usable, threshold);
+    if (!distinct(subset)) continue;
+    const secret = await combine(subset.map((u) => u.bytes));
+    if (!fits(secret)) continue;
+    for (const u of usable) {
+      if (subset.includes(u)) continue;
+      const expected = await evaluateAt(subset.map((s) => s.bytes), u.bytes[SECRET_BYTES]);
+      if (Buffer.compare(expected, u.bytes.subarray(0, SECRET_BYTES)) !== 0) misfits.push(u.holder);
+    }
+    return { secret, misfits: misfits.sort() };
+  }
+  throw new SecAggError('SECAGG_BAD_SHARE', `no ${threshold} of the ${usable.length} shares of ${what} rebuild what it committed to (${attempts} sets tried)`);
 }
 
 /** The secrets step 4 rebuilds: survivors' self-mask seeds and dropped parties' mask keys, base64; never both for one party. */
@@ -255,12 +312,17 @@ function partition(m: Pick<UnmaskMaterial, 'sharers' | 'maskedInputs'>): { survi
   return { survivors, dropped: [...sharers].filter((id) => !(id in m.maskedInputs)).sort() };
 }
 
+/** The secrets step 4 rebuilt, and the shares returned that did not fit them. */
+export interface Rebuilt extends RebuiltSecrets {
+  misfits: Misfit[];
+}
+
 /**
  * The coordinator's step 4: each survivor's seed and each dropped party's mask
  * key, rebuilt from the shares its neighbours returned and checked against what
- * it committed to. Fewer than t shares for any party fails the round.
+ * it committed to. Fewer than t shares that fit for any party fails the round.
  */
-export async function rebuildSecrets(m: UnmaskMaterial): Promise<RebuiltSecrets> {
+export async function rebuildSecrets(m: UnmaskMaterial): Promise<Rebuilt> {
   const graph = neighbourGraph(m.participants, m.neighbours);
   const adverts = new Map(m.adverts.map((a) => [a.participant, a]));
   const { survivors, dropped } = partition(m);
@@ -268,20 +330,20 @@ export async function rebuildSecrets(m: UnmaskMaterial): Promise<RebuiltSecrets>
   const sharesOf = (id: string, kind: 'seedShares' | 'keyShares') =>
     (graph.get(id) ?? []).flatMap((holder) => {
       const share = answered.get(holder)?.[kind][id];
-      return share === undefined ? [] : [share];
+      return share === undefined ? [] : [{ holder, share }];
     });
-  const secrets: RebuiltSecrets = { seeds: {}, maskKeys: {} };
+  const rebuilt: Rebuilt = { seeds: {}, maskKeys: {}, misfits: [] };
   for (const id of survivors) {
-    const seed = await reconstruct(sharesOf(id, 'seedShares'), m.threshold, `the seed of ${id}`);
-    if (commitment(seed) !== adverts.get(id)?.seedCommitment) throw new SecAggError('SECAGG_BAD_SHARE', `the seed of ${id} rebuilt from its shares does not match its commitment`);
-    secrets.seeds[id] = Buffer.from(seed).toString('base64');
+    const { secret, misfits } = await reconstruct(sharesOf(id, 'seedShares'), m.threshold, `the seed of ${id}`, (seed) => commitment(seed) === adverts.get(id)?.seedCommitment);
+    rebuilt.seeds[id] = Buffer.from(secret).toString('base64');
+    rebuilt.misfits.push(...misfits.map((holder) => ({ holder, of: id, secret: 'seed' as const })));
   }
   for (const id of dropped) {
-    const secret = await reconstruct(sharesOf(id, 'keyShares'), m.threshold, `the mask key of ${id}`);
-    if (encodeKey(agreementPublicKey(secret)) !== adverts.get(id)?.sPublicKey) throw new SecAggError('SECAGG_BAD_SHARE', `the mask key of ${id} rebuilt from its shares does not match its public key`);
-    secrets.maskKeys[id] = Buffer.from(secret).toString('base64');
+    const { secret, misfits } = await reconstruct(sharesOf(id, 'keyShares'), m.threshold, `the mask key of ${id}`, (key) => encodeKey(agreementPublicKey(key)) === adverts.get(id)?.sPublicKey);
+    rebuilt.maskKeys[id] = Buffer.from(secret).toString('base64');
+    rebuilt.misfits.push(...misfits.map((holder) => ({ holder, of: id, secret: 'mask key' as const })));
   }
-  return secrets;
+  return rebuilt;
 }
 
 /**

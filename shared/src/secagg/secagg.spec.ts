@@ -13,6 +13,8 @@ import {
   secureAggregationRefusal,
   secureInput,
   secureQuantization,
+  rebuildSecrets,
+  removeMasks,
   unmaskSum,
   type UnmaskMaterial,
 } from '.';
@@ -147,6 +149,55 @@ describe('secure aggregation (SecAgg+)', () => {
     expect(Array.from(await unmaskSum(altered))).not.toEqual(Array.from(sum));
     const badShare = { ...material, responses: material.responses.map((r) => ({ ...r, seedShares: Object.fromEntries(Object.entries(r.seedShares).map(([k, v]) => [k, Buffer.from(Buffer.from(v, 'base64').map((x, i) => (i === 0 ? x ^ 1 : x))).toString('base64')])) })) };
     await expectCode(unmaskSum(badShare), 'SECAGG_BAD_SHARE');
+  });
+
+  describe('a holder that returns a share altered', () => {
+    /** the material with `holder`'s returned share of `of` changed by `change` */
+    const alter = (material: UnmaskMaterial, holder: string, of: string, kind: 'seedShares' | 'keyShares', change: (share: Buffer) => Buffer): UnmaskMaterial => ({
+      ...material,
+      responses: material.responses.map((r) => (r.participant !== holder ? r : { ...r, [kind]: { ...r[kind], [of]: change(Buffer.from(r[kind][of], 'base64')).toString('base64') } })),
+    });
+    const flip = (share: Buffer) => Buffer.from(share.map((x, i) => (i === 5 ? x ^ 0x40 : x)));
+
+    it('still unmasks the sum, and names the holder rather than the owner of the secret', async () => {
+      // Arrange: 8 parties, 6 neighbours each, t = 4; p00 alters its share of p01's seed, p04 its share of dropped p03's mask key
+      const { map } = parties(8, 40, 5);
+      const { sum, material } = await runLocalRound({ job: 'j', round: 1, neighbours: 6, threshold: 4, parties: map, drop: { afterSharing: ['p03'] } });
+      const altered = alter(alter(material, 'p00', 'p01', 'seedShares', flip), 'p04', 'p03', 'keyShares', flip);
+      // Execute
+      const rebuilt = await rebuildSecrets(altered);
+      // Assert
+      expect(rebuilt.misfits).toEqual([
+        { holder: 'p00', of: 'p01', secret: 'seed' },
+        { holder: 'p04', of: 'p03', secret: 'mask key' },
+      ]);
+      expect(Array.from(removeMasks(altered, rebuilt))).toEqual(Array.from(sum));
+    });
+
+    it('names a share of the wrong length, or one that takes another holder’s x coordinate', async () => {
+      // Arrange: p02's share of p01's seed takes p00's x coordinate (its last byte); p04's is cut short
+      const { map } = parties(8, 10, 6);
+      const { sum, material } = await runLocalRound({ job: 'j', round: 1, neighbours: 6, threshold: 3, parties: map });
+      const xOfP00 = Buffer.from(material.responses.find((r) => r.participant === 'p00')!.seedShares.p01, 'base64').at(-1)!;
+      const altered = alter(alter(material, 'p02', 'p01', 'seedShares', (s) => Buffer.from(s.map((x, i) => (i === s.length - 1 ? xOfP00 : x)))), 'p04', 'p01', 'seedShares', (s) => s.subarray(1));
+      // Execute
+      const rebuilt = await rebuildSecrets(altered);
+      // Assert
+      expect(rebuilt.misfits).toEqual([
+        { holder: 'p02', of: 'p01', secret: 'seed' },
+        { holder: 'p04', of: 'p01', secret: 'seed' },
+      ]);
+      expect(Array.from(removeMasks(altered, rebuilt))).toEqual(Array.from(sum));
+    });
+
+    it('fails with SECAGG_BAD_SHARE, naming no holder, when fewer than t shares fit', async () => {
+      // Arrange: t = 4 of 6 holders; three alter their shares of p01's seed
+      const { map } = parties(7, 10, 7);
+      const { material } = await runLocalRound({ job: 'j', round: 1, neighbours: 6, threshold: 4, parties: map });
+      const altered = ['p00', 'p02', 'p03'].reduce((m, holder) => alter(m, holder, 'p01', 'seedShares', flip), material);
+      // Execute, Assert
+      await expect(rebuildSecrets(altered)).rejects.toMatchObject({ code: 'SECAGG_BAD_SHARE', message: 'no 4 of the 6 shares of the seed of p01 rebuild what it committed to (1000 sets tried)' });
+    });
   });
 
   it('quantization: the dequantized weighted mean is within range/levels of the float mean', () => {

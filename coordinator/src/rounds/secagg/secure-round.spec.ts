@@ -3,7 +3,7 @@
  * host answers each step from SecAggClients, and a party told to stay silent at
  * a step gives no reply, as one that dropped.
  */
-import { generateKeyPair, JobSpecSchema, neighbourGraph, SecAggClient, thresholdOf, type KeyPair, type SecAggReplyHeader, type SecAggStep, type SecureAggregationSpec } from '@fl/shared';
+import { generateKeyPair, JobSpecSchema, neighbourGraph, SecAggClient, sha256Hex, thresholdOf, type KeyPair, type SecAggReplyHeader, type SecAggStep, type SecureAggregationSpec, type UnmaskResponse } from '@fl/shared';
 import { ManualClock } from '../../core/clock';
 import { ReplyCollection } from '../collection';
 import { runSecureRound, type SecureReply, type SecureRoundHost } from './secure-round';
@@ -11,8 +11,14 @@ import { runSecureRound, type SecureReply, type SecureRoundHost } from './secure
 const JOB = 'job-1';
 const ROUND = 1;
 
-/** A round of `n` parties p00…; `silent` names who gives no reply at which step. */
-function federation(n: number, minParticipants: number, secureAggregation: Partial<SecureAggregationSpec>, silent: Partial<Record<SecAggStep, string[]>>) {
+/** Each party's input: 4 weights and the weight, all its index + 1. */
+const inputOf = (p: string) => new Uint32Array(5).fill(Number(p.slice(1)) + 1);
+
+/**
+ * A round of `n` parties p00…; `silent` names who gives no reply at which step,
+ * `alter` what a party changes in its unmask reply.
+ */
+function federation(n: number, minParticipants: number, secureAggregation: Partial<SecureAggregationSpec>, silent: Partial<Record<SecAggStep, string[]>>, alter: Record<string, (reply: UnmaskResponse) => UnmaskResponse> = {}) {
   const spec = JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'x', type: 'numeric', bounds: [0, 1] }], target: 'y', classes: ['n', 'y'], minParticipants, secureAggregation });
   const ids = Array.from({ length: n }, (_, i) => `p${String(i).padStart(2, '0')}`);
   const identities = new Map<string, KeyPair>(ids.map((id) => [id, generateKeyPair()]));
@@ -40,7 +46,18 @@ function federation(n: number, minParticipants: number, secureAggregation: Parti
           const adverts = ask.messageFor(p).header.adverts ?? [];
           header = await clients.get(p)!.shareKeys(adverts, graph.get(p)!, (id) => identities.get(id)?.publicKey).then((shares) => ({ shares }), () => undefined);
         }
-        const reply = header && { header: header as SecAggReplyHeader, signature: '' };
+        let masked: Uint8Array | undefined;
+        if (!silent[step]?.includes(p) && step === 'masked' && ask.event === 'train') {
+          const client = clients.get(p)!;
+          client.receiveShares(ask.shares(p));
+          masked = new Uint8Array(client.maskedInput(inputOf(p)).buffer);
+          header = { maskedSha256: sha256Hex(masked) };
+        } else if (!silent[step]?.includes(p) && step === 'unmask' && ask.event === 'secagg-request') {
+          const { survivors, dropped } = ask.messageFor(p).header;
+          const response = clients.get(p)!.unmask({ job: JOB, round: ROUND, survivors: survivors!, dropped: dropped! });
+          header = (alter[p] ?? ((r) => r))(response);
+        }
+        const reply = header && { header: header as SecAggReplyHeader, signature: '', masked };
         const refused = reply && check(p, reply);
         if (!reply) collection.fail(p, 'no reply');
         else if (refused && !refused.ok) collection.fail(p, refused.error.message, refused.error.code);
@@ -76,5 +93,19 @@ describe('a secure round whose parties drop below the threshold', () => {
     // Assert
     expect(asked).toEqual(['advertise', 'share']);
     expect(outcome).toMatchObject({ kind: 'short', what: 'round 1 (key sharing)', reason: expect.stringMatching(/^SECAGG_THRESHOLD: p00, p03 shared keys with fewer than the threshold of 3/) });
+  });
+});
+
+describe('a secure round with a dishonest share holder', () => {
+  it('unmasks the sum and names the holder whose share does not fit, not the owner of the secret', async () => {
+    // Arrange: 7 parties, 6 neighbours, t = 4; p00 alters the share of p01's seed it returns
+    const flip = (share: string) => Buffer.from(Buffer.from(share, 'base64').map((x, i) => (i === 0 ? x ^ 1 : x))).toString('base64');
+    const { host, ids } = federation(7, 5, { neighbours: 6, threshold: 4 }, {}, { p00: (r) => ({ ...r, seedShares: { ...r.seedShares, p01: flip(r.seedShares.p01) } }) });
+    // Execute
+    const outcome = await runSecureRound(host, ROUND, ids);
+    // Assert: every input is in the sum; p00 is recorded as having failed the unmask step
+    if (outcome.kind !== 'sum') throw new Error(`the round did not unmask: ${JSON.stringify(outcome)}`);
+    expect(Array.from(outcome.sum)).toEqual(Array(5).fill(ids.reduce((s, p) => s + inputOf(p)[0], 0)));
+    expect([...outcome.failures]).toEqual([['p00', { code: 'SECAGG_BAD_SHARE', reason: 'returned a share that does not fit the others of the seed of p01: it altered the share, or its owner dealt it so' }]]);
   });
 });

@@ -220,6 +220,11 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   try {
     const secrets = await rebuildSecrets(material);
     const sum = removeMasks(material, secrets);
+    // A holder whose shares do not fit is named; it cannot be told apart from an owner that dealt it a bad share, so the reason names both.
+    for (const holder of new Set(secrets.misfits.map((m) => m.holder))) {
+      const of = secrets.misfits.filter((m) => m.holder === holder).map((m) => `the ${m.secret} of ${m.of}`);
+      failures.set(holder, { code: 'SECAGG_BAD_SHARE', reason: `returned a share that does not fit the others of ${of.join(', ')}: it altered the share, or its owner dealt it so` });
+    }
     const record: AuditData<'secagg.unmasked'> = {
       job,
       round,
