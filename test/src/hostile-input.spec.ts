@@ -139,6 +139,7 @@ describe('updates that are refused while honest participants train', () => {
         acks.updateEvaluationOfAnotherModel = await emitWithAck(mallory, 'update', update({ modelSha256: 'cd'.repeat(32) }));
         acks.updateEvaluationOfAnotherRound = await emitWithAck(mallory, 'update', update({ round }));
         acks.updateEvaluationWithoutExamples = await emitWithAck(mallory, 'update', update({ numExamples: 0 }));
+        acks.updateMetricOutOfRange = await emitWithAck(mallory, 'update', craftUpdate(train, 'mallory', malloryKeys, { header: { metrics: { trainLoss: -5 } } }));
       }
       acks[`update${round}`] = await emitWithAck(mallory, 'update', update());
     });
@@ -156,6 +157,7 @@ describe('updates that are refused while honest participants train', () => {
         acks.evaluationOfAnotherRound = await emitWithAck(mallory, 'evaluation', evaluation({ round: 2 }));
         acks.evaluationWithoutExamples = await emitWithAck(mallory, 'evaluation', evaluation({ numExamples: 0 }));
         acks.evaluationWithNaN = await emitWithAck(mallory, 'evaluation', { ...evaluation(), header: { ...evaluation().header, metrics: { accuracy: 'NaN' } } });
+        acks.evaluationMetricOutOfRange = await emitWithAck(mallory, 'evaluation', evaluation({ metrics: { accuracy: 1e6 } }));
       }
       acks[`evaluation${request.header.round}`] = await emitWithAck(mallory, 'evaluation', evaluation());
     });
@@ -222,8 +224,14 @@ describe('updates that are refused while honest participants train', () => {
     ['updateEvaluationOfAnotherModel', 'DIGEST_MISMATCH'],
     ['updateEvaluationOfAnotherRound', 'WRONG_ROUND'],
     ['updateEvaluationWithoutExamples', 'IMPLAUSIBLE_SAMPLES'],
+    ['updateMetricOutOfRange', 'INVALID_FRAME'],
+    ['evaluationMetricOutOfRange', 'INVALID_FRAME'],
   ])('refuses the %s update with %s', (name, code) => {
     expect(acks[name]).toEqual({ ok: false, error: { code, message: expect.any(String) } });
+  });
+
+  it('says which metric values it refuses', () => {
+    expect(acks.evaluationMetricOutOfRange).toMatchObject({ error: { message: expect.stringContaining('accuracy and trainAccuracy are within [0, 1]') } });
   });
 
   it('accepts the one valid update, and the valid evaluations', () => {

@@ -17,7 +17,7 @@ describe('the metrics the coordinator reports', () => {
   });
 
   it('leaves out a metric whose mean overflows, rather than report it as Infinity (null once stored)', () => {
-    const means = cappedMeans([{ metrics: { accuracy: 1.7e308, loss: 1 }, count: 2 }, { metrics: { accuracy: 1.7e308, loss: 3 }, count: 2 }]);
+    const means = cappedMeans([{ metrics: { mse: 1.7e308, loss: 1 }, count: 2 }, { metrics: { mse: 1.7e308, loss: 3 }, count: 2 }]);
     expect(means).toEqual({ loss: 2 });
   });
 

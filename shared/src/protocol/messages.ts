@@ -22,7 +22,20 @@ const nonce = z.string().min(16).max(128);
 const id = z.string().min(1).max(200);
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const binary = z.custom<Binary>(isBinary, 'binary weights');
-const metrics = z.record(z.string().max(64), z.number().finite()).refine((m) => Object.keys(m).length <= 64);
+/** The range of each metric an agent reports; a value outside it comes from a broken or dishonest site, and would move the round's mean. */
+const METRIC_RANGES: Record<string, readonly [number, number]> = {
+  accuracy: [0, 1],
+  trainAccuracy: [0, 1],
+  loss: [0, Infinity],
+  trainLoss: [0, Infinity],
+  mse: [0, Infinity],
+  inertia: [0, Infinity],
+};
+const inRange = ([name, value]: [string, number]) => !Object.hasOwn(METRIC_RANGES, name) || (value >= METRIC_RANGES[name][0] && value <= METRIC_RANGES[name][1]);
+const metrics = z
+  .record(z.string().max(64), z.number().finite())
+  .refine((m) => Object.keys(m).length <= 64, 'at most 64 metrics')
+  .refine((m) => Object.entries(m).every(inRange), 'accuracy and trainAccuracy are within [0, 1]; loss, trainLoss, mse and inertia are not negative');
 
 /** Agent -> coordinator, in the Socket.IO handshake `auth` field. */
 export const HandshakeHeaderSchema = z.strictObject({
