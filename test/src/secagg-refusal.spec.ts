@@ -2,7 +2,8 @@
  * A party that refuses a secure-aggregation step, through a running coordinator
  * and five real agents: it tells the coordinator with a signed failure report,
  * which drops it from the step at once; the round goes on with the others, or
- * fails with the refusal's code when they are too few. Each step's deadline is
+ * fails with the refusal's code when they are too few; a silent party is left
+ * out waitAfterMinimumSeconds after the others answered. Each step's deadline is
  * an hour: a round that ended waited for no deadline.
  */
 import type { RunningCoordinator } from '@fl/coordinator';
@@ -42,11 +43,26 @@ function refusing(agent: ParticipantAgent, site: string, refusals: Map<string, R
   };
 }
 
+/** Holds a real agent's answers to `step` of round 1 while `silences` names the site for it, until `released()` settles: a site connected but silent. */
+function silencing(agent: ParticipantAgent, site: string, silences: Map<string, SecAggStep>, released: () => Promise<void>): void {
+  const internals = agent as unknown as { send(event: string, message: { header: { round?: number; step?: SecAggStep } }, timeoutMs: number): Promise<Ack> };
+  const send = internals.send.bind(agent);
+  internals.send = async (event, message, timeoutMs) => {
+    if (event === 'secagg' && message.header.round === 1 && silences.get(site) === message.header.step) await released();
+    return send(event, message, timeoutMs);
+  };
+}
+
 describe('a secure-aggregation step refused by a party', () => {
   let coordinator: RunningCoordinator;
   let api: AdminApi;
   const agents: ParticipantAgent[] = [];
   const refusals = new Map<string, Refusal>();
+  const silences = new Map<string, SecAggStep>();
+  /** lets the silent answers go, late; a silence holds until then */
+  let release = () => {};
+  let silence = new Promise<void>((resolve) => (release = resolve));
+  const released = () => silence;
   /** the failure reports the sites sent, with the coordinator's ack */
   const reports: { site: string; job: string; round: number; phase: string; step?: string; code: string; ok: boolean }[] = [];
   const keys = new Map<string, KeyPair>();
@@ -97,6 +113,7 @@ describe('a secure-aggregation step refused by a party', () => {
         if (asked === 'site-4' && step === 'share' && !probed.has(job)) probed.set(job, await probe(job, 'share'));
         if (asked === 'site-0' && step === 'masked' && !probed.has(`${job}:masked`)) probed.set(`${job}:masked`, await probe(job, 'masked'));
       });
+      silencing(agent, site, silences, released);
       agent.on('failed', (r: { job: string; round: number; phase: string; step?: string; code: string; ack: { ok: boolean } }) =>
         reports.push({ site, job: r.job, round: r.round, phase: r.phase, step: r.step, code: r.code, ok: r.ack.ok }),
       );
@@ -105,14 +122,17 @@ describe('a secure-aggregation step refused by a party', () => {
   });
 
   afterAll(async () => {
+    release();
     agents.forEach((a) => a.stop());
     await coordinator?.close();
   });
 
-  const run = async (refused: Record<string, Refusal>) => {
+  const run = async (refused: Record<string, Refusal>, silent: Record<string, SecAggStep> = {}, extra: Partial<JobSpecInput> = {}) => {
     refusals.clear();
+    silences.clear();
     for (const [site, refusal] of Object.entries(refused)) refusals.set(site, refusal);
-    return (await api.createJob(spec as JobSpecInput)).id;
+    for (const [site, step] of Object.entries(silent)) silences.set(site, step);
+    return (await api.createJob({ ...spec, ...extra } as JobSpecInput)).id;
   };
 
   it('drops a party that refuses to share its keys at once, and sums the others’ inputs', async () => {
@@ -145,6 +165,20 @@ describe('a secure-aggregation step refused by a party', () => {
     expect(paused.error).not.toContain('deadline passed');
     // the job is paused, not finished: stopped so that the coordinator closes
     await api.request('POST', `/api/jobs/${job}/stop`);
+  });
+
+  it.each(['advertise', 'share', 'masked'] as const)('closes the %s step waitAfterMinimumSeconds after the minimum answered, without a silent party', async (step) => {
+    // Arrange: site-1 answers nothing in the step; its deadline is an hour
+    const job = await run({}, { 'site-1': step }, { waitAfterMinimumSeconds: 1 });
+    // Execute
+    await coordinator.engine.whenFinished(job);
+    // Assert: the round summed the four others' inputs, and says why site-1's is not in it
+    expect((await api.job(job)).status).toBe('completed');
+    const [round] = await api.rounds(job);
+    expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-0', 'site-2', 'site-3', 'site-4']);
+    expect(round.failures).toEqual([{ participant: 'site-1', reason: 'deadline passed' }]);
+    release();
+    silence = new Promise<void>((resolve) => (release = resolve));
   });
 
   it('refuses a report for another step or round, from another site, unsigned or malformed, and the round goes on', () => {

@@ -440,6 +440,8 @@ export class JobRun {
       this.deps.audit.defer('secagg.input', `participant:${participant}`, { job, round, participant, sha256, header, signature, retained }, retain);
     }
     collection.accept(participant, reply);
+    // Not the unmask step: closed at the minimum, it could leave a secret short of its threshold, and fail a round its late shares would have saved.
+    if (phase.step !== 'unmask') this.waitAfterMinimum(collection);
     return ackOk;
   }
 
@@ -503,7 +505,7 @@ export class JobRun {
     return ackOk;
   }
 
-  /** Once the minimum has replied, the others are waited for `waitAfterMinimumSeconds` at most: a round, or the last evaluation. */
+  /** Once the minimum has replied, the others are waited for `waitAfterMinimumSeconds` at most: a round, a secure round's step, or the last evaluation. */
   private waitAfterMinimum(collection: ReplyCollection<unknown>): void {
     const wait = this.job.spec.waitAfterMinimumSeconds;
     if (wait !== undefined && collection.replies.size === this.job.spec.minParticipants) collection.closeBy(this.deps.clock.now() + wait * 1000);
