@@ -21,6 +21,7 @@ jest.setTimeout(60_000);
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const POSTGRES_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
+const PASSWORD = 'a long enough passphrase';
 
 async function removeKeys(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
@@ -215,6 +216,42 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
     await query(POSTGRES_URL, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   });
 
+  /** A REST call to A with a token; the body, when there is one. */
+  async function call<T>(method: string, route: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const response = await fetch(`${a.url}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  /** A new user, signed in on A: its session token. */
+  async function signedIn(name: string): Promise<string> {
+    expect((await AdminApi.of(a).request('POST', '/api/users', { name, password: PASSWORD, role: 'admin' })).status).toBe(201);
+    const response = await fetch(`${a.url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, password: PASSWORD }) });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { token: string }).token;
+  }
+
+  async function liveFeed(coordinator: RunningCoordinator, token: string): Promise<Socket> {
+    const socket = io(`${coordinator.url}/admin`, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+    sockets.push(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('connect_error', reject);
+    });
+    return socket;
+  }
+
+  /** Why the feed ended, or that it is still open after a wait far below the minute of the periodic check of tokens. */
+  const ended = (socket: Socket) =>
+    new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('still open after 10 s'), 10_000);
+      socket.once('disconnect', (reason) => (clearTimeout(timer), resolve(reason)));
+    });
+
   it('knows on one, at once, that a participant it had read as approved was revoked on the other', async () => {
     const keys = await registerParticipant(AdminApi.of(a), 'bank-stale');
     const onB = AdminApi.of(b);
@@ -233,5 +270,39 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
     const next = await connectRaw(b.url, handshakeAuth(keys));
     sockets.push(next.socket);
     expect(next.refused).toMatchObject({ code: 'REVOKED' });
+  });
+
+  it('closes on one, at once, the live feed of a session signed out on the other, and no other feed', async () => {
+    const session = await signedIn('una');
+    const feed = await liveFeed(b, session);
+    const other = await liveFeed(b, ADMIN_TOKEN);
+    const end = ended(feed);
+
+    const signedOut = await call('DELETE', '/api/session', session);
+
+    expect(signedOut.status).toBe(204);
+    expect(await end).toBe('io server disconnect');
+    expect(other.connected).toBe(true);
+  });
+
+  it('closes on one, at once, the live feed of an API token revoked on the other', async () => {
+    const { body: made } = await call<{ id: string; token: string }>('POST', '/api/tokens', await signedIn('otto'), { label: 'wall screen' });
+    const feed = await liveFeed(b, made.token);
+    const end = ended(feed);
+
+    const revoked = await call('DELETE', `/api/tokens/${made.id}`, ADMIN_TOKEN);
+
+    expect(revoked.status).toBe(204);
+    expect(await end).toBe('io server disconnect');
+  });
+
+  it('closes on one, at once, the live feed of a user removed on the other', async () => {
+    const feed = await liveFeed(b, await signedIn('rita'));
+    const end = ended(feed);
+
+    const removed = await call('DELETE', '/api/users/rita', ADMIN_TOKEN);
+
+    expect(removed.status).toBe(204);
+    expect(await end).toBe('io server disconnect');
   });
 });

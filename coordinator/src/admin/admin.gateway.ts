@@ -54,7 +54,7 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
         .catch((err: unknown) => Logger.warn(`live job event not sent: ${(err as Error).message}`, 'AdminGateway'));
     };
     const onPresence = (p: ParticipantPresence) => namespace.emit('participant', { name: p.name, online: p.online, lastSeen: p.lastSeen });
-    // A token that stops working (signed out, revoked, its user removed, its session expired) stops the feed too.
+    // A token that stops working (signed out, revoked, its user removed, its session expired) stops the feed too, whichever replica it was revoked on.
     const recheck = () => {
       for (const socket of namespace.sockets.values()) {
         void this.credentials.identify((socket.data as { token?: unknown }).token).then(
@@ -64,6 +64,7 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
         );
       }
     };
+    // A session that expires is announced by nobody, nor is a revocation Redis failed to publish: they end at the next check.
     const expiries = setInterval(recheck, 60_000).unref();
     // Enrollments, decisions and invitations reach the dashboards as audit records are written.
     const onAudit = (event: AuditLiveEvent) => namespace.emit('audit', { head: event.head, kinds: event.kinds });

@@ -2,7 +2,8 @@
  * What must hold across coordinator replicas, behind one interface: handshake
  * nonces seen once, failure limits, and events every replica must act on (a
  * participant's status changed: its cached record is stale, and a revocation
- * cuts its connection wherever it is connected). In one process (the default,
+ * cuts its connection wherever it is connected; a token stopped working: the
+ * live feeds it opened close wherever they are). In one process (the default,
  * no service needed) this is memory; with `--redis-url` it is Redis
  * (redis-shared-state.ts).
  */
@@ -22,7 +23,9 @@ export type ClusterEvent =
       close?: ErrorBody;
     }
   /** an admin's pause, resume or stop of a job, asked of a replica that does not run it: for the one that does */
-  | { type: 'job-control'; job: string; action: JobControl; actor: string };
+  | { type: 'job-control'; job: string; action: JobControl; actor: string }
+  /** a session or API token may have stopped working (sign-out, revocation, a user removed): live feeds check theirs again */
+  | { type: 'tokens-revoked' };
 
 
 export type ClusterListener = (event: ClusterEvent) => void;

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { InProcessSharedState } from '../cluster/shared-state';
 import { FailureLimiter } from '../failure-limiter';
 import { SqliteStore } from '../storage/store.sqlite';
 import { AdminGuard, type AuthenticatedRequest } from './admin.guard';
@@ -33,7 +34,7 @@ describe('credentials and the REST guard', () => {
 
   beforeEach(async () => {
     store = await SqliteStore.open(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-cred-')), 'store.sqlite'));
-    credentials = new Credentials(store, { adminToken: admin, viewerToken: viewer, sessionSeconds: 3600, loginFailures: new FailureLimiter(3, 60_000) });
+    credentials = new Credentials(store, { adminToken: admin, viewerToken: viewer, sessionSeconds: 3600, loginFailures: new FailureLimiter(3, 60_000) }, new InProcessSharedState());
   });
   afterEach(async () => await store.close());
 
@@ -55,7 +56,28 @@ describe('credentials and the REST guard', () => {
   });
 
   it('refuses a viewer token that is the admin token', async () => {
-    expect(() => new Credentials(store, { adminToken: admin, viewerToken: admin, sessionSeconds: 1, loginFailures: new FailureLimiter(3, 1000) })).toThrow(/must differ/);
+    expect(() => new Credentials(store, { adminToken: admin, viewerToken: admin, sessionSeconds: 1, loginFailures: new FailureLimiter(3, 1000) }, new InProcessSharedState())).toThrow(/must differ/);
+  });
+
+  it('tells the live connections of every replica sharing its state that tokens may have stopped working, and logs what it could not send', async () => {
+    const options = { sessionSeconds: 3600, loginFailures: new FailureLimiter(3, 60_000) };
+    const state = new InProcessSharedState();
+    const here = new Credentials(store, options, state);
+    const there = new Credentials(store, options, state);
+    const errors: unknown[] = [];
+    const unreachable = new Credentials(store, options, { subscribe: () => () => undefined, publish: () => Promise.reject(new Error('Redis is down')) }, (err) => errors.push(err));
+    const told: string[] = [];
+    here.events.on('revoked', () => told.push('here'));
+    there.events.on('revoked', () => told.push('there'));
+
+    here.revoked();
+    there.onModuleDestroy();
+    here.revoked();
+    unreachable.revoked();
+    await new Promise(setImmediate);
+
+    expect(told).toEqual(['here', 'there', 'here']);
+    expect(errors).toEqual([new Error('Redis is down')]);
   });
 
   it('signs a user in with the right password, into a session with the user\'s role that expires', async () => {

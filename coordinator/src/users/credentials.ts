@@ -8,6 +8,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pLimit from 'p-limit';
 import { FlError, sha256Hex, type Role } from '@fl/shared';
+import type { SharedState } from '../cluster/shared-state';
 import type { TokenRecord, UserRepository } from '../storage/store';
 import type { FailureLimits } from '../failure-limiter';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from './passwords';
@@ -38,14 +39,18 @@ export interface CredentialOptions {
 
 export class Credentials {
   private readonly configured: { digest: Buffer; principal: Principal }[] = [];
-  /** 'revoked' when a token may have stopped working (sign-out, revocation, a user removed) */
+  /** 'revoked' when a token may have stopped working, on this replica or another (sign-out, revocation, a user removed) */
   readonly events = new EventEmitter();
   /** runs password checks a bounded number at a time; the others wait their turn */
   private readonly passwordChecks: pLimit.Limit;
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly users: UserRepository,
     private readonly options: CredentialOptions,
+    /** where a revocation reaches every replica, this one included */
+    private readonly cluster: Pick<SharedState, 'publish' | 'subscribe'>,
+    private readonly onError: (err: unknown) => void = () => undefined,
   ) {
     this.passwordChecks = pLimit(options.concurrentPasswordChecks ?? 2);
     const { adminToken, viewerToken } = options;
@@ -55,6 +60,7 @@ export class Credentials {
     };
     add(adminToken, 'admin');
     add(viewerToken, 'viewer');
+    this.unsubscribe = cluster.subscribe((event) => event.type === 'tokens-revoked' && this.events.emit('revoked'));
   }
 
   async identify(token: unknown, now = Date.now()): Promise<Principal | null> {
@@ -108,9 +114,17 @@ export class Credentials {
     return { token, record };
   }
 
-  /** Tells the holders of live connections to check their tokens again. */
+  /**
+   * Tells the holders of live connections, on every replica, to check their
+   * tokens again; called once the change is committed. Never throws: this
+   * replica's are told first, and when Redis fails the error is logged.
+   */
   revoked(): void {
-    this.events.emit('revoked');
+    this.cluster.publish({ type: 'tokens-revoked' }).catch(this.onError);
+  }
+
+  onModuleDestroy(): void {
+    this.unsubscribe();
   }
 
   static allows(role: Role, method: string): boolean {

@@ -8,6 +8,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { AuditModule } from '../audit/audit.module';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/config';
 import { SHARED_STATE, type SharedState } from '../cluster/shared-state';
+import { CoordinatorLogger } from '../logger';
 import { STORE, type Store } from '../storage/store';
 import { AdminGuard } from './admin.guard';
 import { Credentials } from './credentials';
@@ -22,15 +23,20 @@ import { SessionService, TokensService, UsersService } from './users.service';
   providers: [
     {
       provide: Credentials,
-      useFactory: (store: Store, config: CoordinatorConfig, state: SharedState) =>
-        new Credentials(store, {
-          adminToken: config.adminToken,
-          viewerToken: config.viewerToken,
-          sessionSeconds: config.sessionHours * 3600,
-          loginFailures: state.limiter('sign-in', config.loginFailuresPerMinute, 60_000),
-          concurrentPasswordChecks: config.maxConcurrentPasswordChecks,
-        }),
-      inject: [STORE, COORDINATOR_CONFIG, SHARED_STATE],
+      useFactory: (store: Store, config: CoordinatorConfig, state: SharedState, log: CoordinatorLogger) =>
+        new Credentials(
+          store,
+          {
+            adminToken: config.adminToken,
+            viewerToken: config.viewerToken,
+            sessionSeconds: config.sessionHours * 3600,
+            loginFailures: state.limiter('sign-in', config.loginFailuresPerMinute, 60_000),
+            concurrentPasswordChecks: config.maxConcurrentPasswordChecks,
+          },
+          state,
+          (err) => log.error(`revoked tokens to other replicas: ${(err as Error).message}`),
+        ),
+      inject: [STORE, COORDINATOR_CONFIG, SHARED_STATE, CoordinatorLogger],
     },
     SessionService,
     UsersService,

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Test } from '@nestjs/testing';
 import { FlError, TokenViewSchema, UserViewSchema } from '@fl/shared';
 import { AuditLog } from '../audit/audit-log';
+import { InProcessSharedState } from '../cluster/shared-state';
 import { FailureLimiter } from '../failure-limiter';
 import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
@@ -17,7 +18,7 @@ const ada: Principal = { role: 'admin', actor: 'user:ada', user: 'ada', tokenId:
 async function setup(audit?: Partial<AuditLog>) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-users-'));
   const store = await SqliteStore.open(path.join(dir, 'store.sqlite'));
-  const credentials = new Credentials(store, { sessionSeconds: 3600, loginFailures: new FailureLimiter(3, 60_000) });
+  const credentials = new Credentials(store, { sessionSeconds: 3600, loginFailures: new FailureLimiter(3, 60_000) }, new InProcessSharedState());
   const module = await Test.createTestingModule({
     providers: [
       { provide: STORE, useValue: store },
