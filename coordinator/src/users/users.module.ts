@@ -34,7 +34,7 @@ import { SessionService, TokensService, UsersService } from './users.service';
             concurrentPasswordChecks: config.maxConcurrentPasswordChecks,
           },
           state,
-          (err) => log.error(`revoked tokens to other replicas: ${(err as Error).message}`),
+          (err) => log.error(`cannot tell the other replicas of revoked tokens: ${(err as Error).message}`),
         ),
       inject: [STORE, COORDINATOR_CONFIG, SHARED_STATE, CoordinatorLogger],
     },
