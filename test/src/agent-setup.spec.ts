@@ -3,6 +3,7 @@
  * train requests name the job's setup by digest, and the agent trains only
  * under a setup it received signed by the coordinator key it pinned.
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -38,6 +39,7 @@ describe('an agent given job setups by digest', () => {
   let io: Server;
   let socket: Socket;
   let agent: ParticipantAgent;
+  let dataFile: string;
 
   const setup: SetupHeader = {
     type: 'setup',
@@ -89,7 +91,7 @@ describe('an agent given job setups by digest', () => {
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const rows = Array.from({ length: 20 }, (_, i) => [String((i % 5) - 2), String((i % 3) - 1), i % 2 ? 'yes' : 'no']);
-    const dataFile = writeCsv(path.join(tempDir('setup'), 'site-a.csv'), ['x1', 'x2', 'label'], rows);
+    dataFile = writeCsv(path.join(tempDir('setup'), 'site-a.csv'), ['x1', 'x2', 'label'], rows);
     agent = new ParticipantAgent({
       coordinatorUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       keys: site,
@@ -182,5 +184,38 @@ describe('an agent given job setups by digest', () => {
     await eventually(() => updates.length - before, (n) => n === 1);
     expect(updates.at(-1)!.header).toMatchObject({ job: 'job-B', round: 3 });
     expect(logged).toContainEqual(expect.stringMatching(/^job job-B round 2: the train request waited 0 s here, past its round's deadline; skipped$/));
+  });
+
+  it('reads its data file once for jobs running at once on the same columns, and again once the file changes', async () => {
+    // Prepare: two jobs over the same columns with different training settings, and a file changed since the last read
+    const setups = [
+      { ...setup, job: 'job-P' },
+      { ...setup, job: 'job-Q', spec: { ...setup.spec, learningRate: 0.5 } },
+    ];
+    for (const header of setups) socket.emit('setup', { header, signature: signHeader('setup', header, coordinator.secretKey) });
+    fs.appendFileSync(dataFile, '1,0,yes\n');
+    const opened = jest.spyOn(fs.promises, 'open');
+    const reads = () => opened.mock.calls.filter(([file]) => file === dataFile).length;
+    const answered = async (round: number, header: SetupHeader) => {
+      const before = updates.length;
+      train(round, setupDigest(header), undefined, header.job);
+      await eventually(() => updates.length, (n) => n === before + 1);
+    };
+    try {
+      // Execute: their rounds alternate, as when both run at once; then the file changes
+      for (const round of [1, 2]) for (const header of setups) await answered(round, header);
+      const unchanged = reads();
+      fs.appendFileSync(dataFile, '2,1,no\n');
+      for (const header of setups) await answered(3, header);
+      // Assert
+      expect(unchanged).toBe(1);
+      expect(reads()).toBe(2);
+      expect(updates.slice(-2).map((u) => [u.header.job, u.header.numSamples])).toEqual([
+        ['job-P', 22],
+        ['job-Q', 22],
+      ]);
+    } finally {
+      opened.mockRestore();
+    }
   });
 });

@@ -66,6 +66,7 @@ import {
   prepare,
   prepareSplit,
   sourceVersion,
+  tableLayout,
   type DataSource,
   type LocalTable,
   type Mapping,
@@ -138,7 +139,7 @@ export class ParticipantAgent extends EventEmitter {
   private retryDelay: number;
   /** the latest job setup received for each job not known to have finished (its requests name it by digest) */
   private readonly setups = new Map<string, { digest: string; header: SetupHeader }>();
-  /** local data, read once per job and again when its file changes, and prepared once per setup of that table */
+  /** local data, read once for the jobs that type its columns alike and again when its file changes, and prepared once per setup of that table */
   private table: { key: string; table: LocalTable } | undefined;
   private prepared: { key: string; table: LocalTable; data: LocalSplit } | undefined;
   /** jobs already checked against the site's policy: null when accepted, else why declined */
@@ -327,10 +328,15 @@ export class ParticipantAgent extends EventEmitter {
     this.work = this.work.then(task).catch((err: Error) => this.log(`error: ${err.message}`));
   }
 
-  /** Read afresh for each job, and again when the file changes, so that a corrected export is used without a restart. */
+  /**
+   * Read again when the file changes, so that a corrected export is used without a restart. A query's result has no
+   * version: it is run again for each job.
+   */
   private async localTable(job: string, spec: JobSpec): Promise<LocalTable> {
     const source: DataSource = { location: this.options.dataFile, query: this.options.query };
-    const key = canonicalJson({ job, version: (await sourceVersion(source)) ?? null });
+    const version = await sourceVersion(source);
+    // The table's layout, not its job: jobs running at once over one file would otherwise read it again at each other's every request.
+    const key = canonicalJson({ layout: tableLayout(spec), version: version ?? null, job: version === undefined ? job : null });
     if (this.table?.key !== key) {
       // Let go of the old table before reading the new one: a large table should not be held twice.
       this.table = undefined;

@@ -10,6 +10,7 @@ export {
   isMissing,
   parseNumber,
   rowsOf,
+  tableLayout,
   tableOf,
   toLocalTable,
   unconvertibleValues,

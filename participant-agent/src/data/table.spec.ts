@@ -1,6 +1,6 @@
 import { JobSpecSchema, type JobSpec } from '@fl/shared';
 import { parseCsv } from './csv';
-import { MAX_PROBLEMS, TableBuilder, formatReport, isMissing, parseNumber, rowsOf, toLocalTable, type SchemaReport } from './table';
+import { MAX_PROBLEMS, TableBuilder, formatReport, isMissing, parseNumber, rowsOf, tableLayout, toLocalTable, type SchemaReport } from './table';
 
 const spec = (model: JobSpec['model'] = 'logistic'): JobSpec =>
   JobSpecSchema.parse({
@@ -228,5 +228,48 @@ describe('TableBuilder on a typed source with conversions', () => {
       { line: 1, column: 'opened', reason: 'not a date in the format YYYY-MM-DD' },
       { line: 1, column: 'weight', reason: 'not a number' },
     ]);
+  });
+});
+
+describe('tableLayout', () => {
+  const base = JobSpecSchema.parse({
+    model: 'logistic',
+    features: [
+      { name: 'age', type: 'numeric' },
+      { name: 'home', type: 'categorical' },
+    ],
+    target: 'status',
+  });
+  const layout = (changes: Partial<JobSpec>) => JSON.stringify(tableLayout({ ...base, ...changes }));
+
+  it('is the same for jobs that differ only in what is not read: model settings, bounds, vocabularies', () => {
+    // Prepare
+    const features: JobSpec['features'] = [
+      { name: 'age', type: 'numeric', bounds: [0, 120] },
+      { name: 'home', type: 'categorical', categories: ['rent', 'owner'] },
+    ];
+
+    // Execute
+    const layouts = [layout({}), layout({ model: 'svm', learningRate: 1, rounds: 3, seed: 7 }), layout({ features, classes: ['bad', 'good'] })];
+
+    // Assert
+    expect(new Set(layouts).size).toBe(1);
+  });
+
+  it('differs when a column is read otherwise: its type, unit or date format, the columns, or a target read as a number', () => {
+    // Execute
+    const layouts = [
+      layout({}),
+      layout({ features: [{ name: 'age', type: 'categorical' }, base.features[1]] }),
+      layout({ features: [{ name: 'age', type: 'numeric', unit: 'years' }, base.features[1]] }),
+      layout({ features: [{ name: 'age', type: 'numeric', format: 'date' }, base.features[1]] }),
+      layout({ features: [base.features[0]] }),
+      layout({ features: [base.features[1], base.features[0]] }),
+      layout({ target: 'home2' }),
+      layout({ model: 'linear' }),
+    ];
+
+    // Assert
+    expect(new Set(layouts).size).toBe(layouts.length);
   });
 });

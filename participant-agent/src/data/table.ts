@@ -173,6 +173,18 @@ interface CategoricalState extends ColumnState {
 }
 
 /**
+ * What of a job the table built for it depends on: its columns as it types and
+ * converts them. Jobs alike in it can share one table; their models, training
+ * settings, bounds and vocabularies do not change what is read.
+ */
+export function tableLayout(spec: JobSpec): unknown {
+  return {
+    features: spec.features.map((f) => (f.type === 'numeric' ? { name: f.name, type: f.type, unit: f.unit ?? null, format: f.format ?? null } : { name: f.name, type: f.type })),
+    target: spec.target === undefined ? null : { name: spec.target, numeric: spec.model === 'linear' },
+  };
+}
+
+/**
  * Collects a source's rows into a LocalTable for one job, writing each value in
  * place in its column's typed array. Arrays grow by half when full, one column at
  * a time; a source that can tell its size calls reserve and they never copy.
