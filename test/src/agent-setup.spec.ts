@@ -1,7 +1,9 @@
 /**
  * The agent's side of job setups, against a stand-in coordinator on loopback:
  * train requests name the job's setup by digest, and the agent trains only
- * under a setup it received signed by the coordinator key it pinned.
+ * under a setup it received signed by the coordinator key it pinned. It works
+ * through requests one at a time, skipping those whose round is over, and reads
+ * its data once for the jobs that share it.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -19,6 +21,8 @@ import {
   setupDigest,
   signHeader,
   verifyHeader,
+  type EvaluateHeader,
+  type EvaluationHeader,
   type SetupHeader,
   type TrainHeader,
   type UpdateHeader,
@@ -34,6 +38,9 @@ describe('an agent given job setups by digest', () => {
   const impostor = generateKeyPair();
   const site = generateKeyPair();
   const updates: { header: UpdateHeader; signature: string }[] = [];
+  const evaluations: EvaluationHeader[] = [];
+  /** resolved unless a test holds the acks of updates, to keep the agent's request in progress so and those after it waiting */
+  let acks = Promise.resolve();
   const logged: string[] = [];
   let server: http.Server;
   let io: Server;
@@ -76,6 +83,30 @@ describe('an agent given job setups by digest', () => {
     socket.emit('train', { header, signature: signHeader('train', header, coordinator.secretKey), weights, ...correction });
   }
 
+  /** Sends a job's setup signed by the coordinator, as it does before the job's first request on a connection. */
+  function provide(header: SetupHeader): void {
+    socket.emit('setup', { header, signature: signHeader('setup', header, coordinator.secretKey) });
+  }
+
+  const setupD: SetupHeader = { ...setup, job: 'job-D' };
+  /** What a request of job-D names, as train() fills it in, for a test that signs or alters the request itself. */
+  const jobD = (round: number) => ({
+    job: 'job-D',
+    round,
+    setup: setupDigest(setupD),
+    weightsSha256: sha256Hex(weights),
+    deadline: Date.now() + 60_000,
+    issuedAt: Date.now(),
+    auditHead: { seq: 1, hash: '0'.repeat(64) },
+  });
+
+  /** Holds the acks of updates until the function returned is called: the request in progress stays so. */
+  function holdAcks(): () => void {
+    let release!: () => void;
+    acks = new Promise((resolve) => (release = resolve));
+    return release;
+  }
+
   beforeAll(async () => {
     server = http.createServer();
     io = new Server(server, { transports: ['websocket'], parser: packetCodec });
@@ -83,6 +114,10 @@ describe('an agent given job setups by digest', () => {
       io.of(AGENT_NAMESPACE).on('connection', (s) => {
         s.on('update', (message: { header: UpdateHeader; signature: string }, ack: (reply: unknown) => void) => {
           updates.push(message);
+          void acks.then(() => ack({ ok: true }));
+        });
+        s.on('evaluation', (message: { header: EvaluationHeader }, ack: (reply: unknown) => void) => {
+          evaluations.push(message.header);
           ack({ ok: true });
         });
         s.emit('welcome', stubWelcome(s.handshake.auth, coordinator));
@@ -175,14 +210,14 @@ describe('an agent given job setups by digest', () => {
 
   it("skips a request that waited longer than its round had left (behind slower work), by this machine's clock, not the coordinator's", async () => {
     const before = updates.length;
-    const digest = setupDigest({ ...setup, job: 'job-B' });
     const now = Date.now();
     // A round with 40 s less than no time left when issued stands for one that waited 40 s too long here (beyond the grace for the ack)
-    train(2, digest, undefined, 'job-B', { issuedAt: now, deadline: now - 40_000 });
+    train(2, setupDigest({ ...setup, job: 'job-B' }), undefined, 'job-B', { issuedAt: now, deadline: now - 40_000 });
     // A coordinator whose clock is ten minutes behind: its deadline is long past by this clock, but the round has a minute left
-    train(3, digest, undefined, 'job-B', { issuedAt: now - 600_000, deadline: now - 540_000 });
+    // (another job's: a later round of job-B would show round 2 over before its wait did)
+    train(3, setupDigest({ ...setup, job: 'job-C' }), undefined, 'job-C', { issuedAt: now - 600_000, deadline: now - 540_000 });
     await eventually(() => updates.length - before, (n) => n === 1);
-    expect(updates.at(-1)!.header).toMatchObject({ job: 'job-B', round: 3 });
+    expect(updates.at(-1)!.header).toMatchObject({ job: 'job-C', round: 3 });
     expect(logged).toContainEqual(expect.stringMatching(/^job job-B round 2: the train request waited 0 s here, past its round's deadline; skipped$/));
   });
 
@@ -192,7 +227,7 @@ describe('an agent given job setups by digest', () => {
       { ...setup, job: 'job-P' },
       { ...setup, job: 'job-Q', spec: { ...setup.spec, learningRate: 0.5 } },
     ];
-    for (const header of setups) socket.emit('setup', { header, signature: signHeader('setup', header, coordinator.secretKey) });
+    for (const header of setups) provide(header);
     fs.appendFileSync(dataFile, '1,0,yes\n');
     const opened = jest.spyOn(fs.promises, 'open');
     const reads = () => opened.mock.calls.filter(([file]) => file === dataFile).length;
@@ -217,5 +252,64 @@ describe('an agent given job setups by digest', () => {
     } finally {
       opened.mockRestore();
     }
+  });
+
+  it('skips a train request still waiting when a later round of its job comes signed by the coordinator, never one in progress', async () => {
+    // Prepare: job-D's round 7 in progress (the ack of its update held), so that what comes next waits
+    const digest = setupDigest(setupD);
+    provide(setupD);
+    const before = updates.length;
+    const release = holdAcks();
+    train(7, digest, undefined, 'job-D');
+    await eventually(() => updates.length - before, (n) => n === 1);
+    // Execute: rounds 8 and 9 come while it is busy
+    train(8, digest, undefined, 'job-D');
+    train(9, digest, undefined, 'job-D');
+    release();
+    // Assert: round 7 finished, round 8 skipped, round 9 answered
+    await eventually(() => updates.at(-1)!.header.round, (round) => round === 9);
+    expect(updates.slice(before).map((u) => u.header.round)).toEqual([7, 9]);
+    expect(logged).toContainEqual(expect.stringMatching(/^job job-D round 7: trained on \d+ rows in .*; update accepted$/));
+    expect(logged).toContainEqual('job job-D round 8: the train request was still waiting here when the train request of round 9 came; skipped');
+  });
+
+  it('skips it, too, for the evaluate request of its round (the last): the model it carries is that round\'s', async () => {
+    // Prepare
+    provide(setupD);
+    const before = updates.length;
+    const release = holdAcks();
+    train(10, setupDigest(setupD), undefined, 'job-D');
+    await eventually(() => updates.length - before, (n) => n === 1);
+    train(11, setupDigest(setupD), undefined, 'job-D');
+    // Execute
+    const evaluate: EvaluateHeader = { type: 'evaluate', ...jobD(11) };
+    socket.emit('evaluate', { header: evaluate, signature: signHeader('evaluate', evaluate, coordinator.secretKey), weights });
+    release();
+    // Assert
+    await eventually(() => evaluations.length, (n) => n === 1);
+    expect(evaluations[0]).toMatchObject({ job: 'job-D', round: 11 });
+    expect(updates.slice(before).map((u) => u.header.round)).toEqual([10]);
+    expect(logged).toContainEqual('job job-D round 11: the train request was still waiting here when the evaluate request of round 11 came; skipped');
+  });
+
+  it('lets no later request it cannot verify set a waiting one aside: not signed by the coordinator, or with another model than its header names', async () => {
+    // Prepare: round 12 in progress, round 13 waiting behind it
+    provide(setupD);
+    const before = updates.length;
+    const release = holdAcks();
+    train(12, setupDigest(setupD), undefined, 'job-D');
+    await eventually(() => updates.length - before, (n) => n === 1);
+    train(13, setupDigest(setupD), undefined, 'job-D');
+    // Execute: round 14 signed by another key, round 15 signed but carrying other bytes
+    const forged: TrainHeader = { type: 'train', ...jobD(14), evaluate: false };
+    socket.emit('train', { header: forged, signature: signHeader('train', forged, impostor.secretKey), weights });
+    const altered: TrainHeader = { type: 'train', ...jobD(15), evaluate: false };
+    socket.emit('train', { header: altered, signature: signHeader('train', altered, coordinator.secretKey), weights: encodeWeights(new Float32Array([1, 2, 3])) });
+    release();
+    // Assert: round 13 answered; each frame ignored in its turn
+    const ignored = 'job job-D round 15: the global model does not match its signed train header; ignored';
+    await eventually(() => logged.includes(ignored), (done) => done);
+    expect(updates.slice(before).map((u) => u.header.round)).toEqual([12, 13]);
+    expect(logged.filter((l) => l.startsWith('job job-D round 13:'))).toEqual([expect.stringMatching(/: trained on \d+ rows in .*; update accepted$/)]);
   });
 });

@@ -120,6 +120,13 @@ const DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
 /** how long after the round's deadline an update's ack is still awaited */
 const UPDATE_ACK_GRACE_MS = 30_000;
 
+/** A plain train request queued and not yet started; `overtakenBy` names the later request that showed its round over. */
+interface WaitingTrain {
+  job: string;
+  round: number;
+  overtakenBy?: string;
+}
+
 /**
  * Events: 'welcome' (participant), 'statistics' (job), 'trained' and 'evaluated' ({ job, round, ack }),
  * 'failed' ({ job, round, phase, step, code, ack }: step for a refused secure-aggregation step), 'job-finished', 'refused' (ErrorBody), 'stopped' (StopReason).
@@ -144,8 +151,10 @@ export class ParticipantAgent extends EventEmitter {
   private prepared: { key: string; table: LocalTable; data: LocalSplit } | undefined;
   /** jobs already checked against the site's policy: null when accepted, else why declined */
   private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
-  /** requests run one at a time, in the order received; one whose deadline is long past is skipped */
+  /** requests run one at a time, in the order received; one whose deadline is long past, or whose round is over, is skipped */
   private work: Promise<void> = Promise.resolve();
+  /** plain train requests queued and not yet started: a later request of their job may show their round over */
+  private readonly waiting = new Set<WaitingTrain>();
   private readonly log: (message: string) => void;
   /** secure aggregation: this site's secrets for the round in progress */
   private readonly secure: SecureParty;
@@ -385,7 +394,40 @@ export class ParticipantAgent extends EventEmitter {
   /** Queues a train or evaluate request, noting when it came: how long it waits counts against its round's time. */
   private request(event: 'train' | 'evaluate', message: unknown): void {
     const received = Date.now();
-    this.enqueue(() => (event === 'train' ? this.train(message, received) : this.evaluate(message, received)));
+    if (event === 'evaluate') {
+      const parsed = EvaluateMessageSchema.safeParse(message);
+      if (parsed.success) this.overtake('evaluate', parsed.data);
+      return this.enqueue(() => this.evaluate(message, received));
+    }
+    const parsed = TrainMessageSchema.safeParse(message);
+    if (parsed.success) this.overtake('train', parsed.data);
+    // Under secure aggregation a train request is a step of the round, which the secure party answers in turn: never set aside.
+    const plain = parsed.success && !parsed.data.header.secagg ? parsed.data.header : undefined;
+    const waiting: WaitingTrain | undefined = plain && { job: plain.job, round: plain.round };
+    if (waiting) this.waiting.add(waiting);
+    this.enqueue(async () => {
+      if (waiting) {
+        this.waiting.delete(waiting);
+        if (waiting.overtakenBy) return this.log(`job ${waiting.job} round ${waiting.round}: the train request was still waiting here when ${waiting.overtakenBy} came; skipped`);
+      }
+      return this.train(message, received);
+    });
+  }
+
+  /**
+   * A request carries the global model of a round (a train request the previous round's), so that round's training
+   * is over: plain train requests of the job up to it, still waiting here, would only be answered for a refusal. Only
+   * a request whose setup, signature and model pass the checks it gets before work may set them aside: a frame that
+   * is not the coordinator's must never cancel work.
+   */
+  private overtake(domain: 'train' | 'evaluate', { header, signature, weights }: { header: TrainHeader | EvaluateHeader; signature: string; weights: Binary }): void {
+    const modelRound = domain === 'train' ? header.round - 1 : header.round;
+    const moot = [...this.waiting].filter((w) => w.job === header.job && w.round <= modelRound && !w.overtakenBy);
+    if (moot.length === 0) return;
+    const kept = this.setups.get(header.job);
+    if (kept?.digest !== header.setup || !this.coordinatorKey || !verifyHeader(domain, header, signature, this.coordinatorKey)) return;
+    if (!modelOf(header, weights, kept.header)) return;
+    for (const w of moot) w.overtakenBy = `the ${domain} request of round ${header.round}`;
   }
 
   private async train(message: unknown, received: number): Promise<void> {
@@ -636,11 +678,8 @@ export class ParticipantAgent extends EventEmitter {
   /** The model of a signed train or evaluate request, checked against its header; null (logged) when it does not match. */
   private globalModel(domain: 'train' | 'evaluate', request: TrainHeader | EvaluateHeader, signature: string, weights: Binary, setup: SetupHeader): Float32Array | null {
     if (!this.fromCoordinator(domain, request, signature)) return null;
-    const global = decodeWeights(weights);
-    if (!global || sha256Hex(weights) !== request.weightsSha256 || global.length !== parameterCount(setup.model)) {
-      this.log(`job ${request.job} round ${request.round}: the global model does not match its signed ${domain} header; ignored`);
-      return null;
-    }
+    const global = modelOf(request, weights, setup);
+    if (!global) this.log(`job ${request.job} round ${request.round}: the global model does not match its signed ${domain} header; ignored`);
     return global;
   }
 
@@ -787,6 +826,12 @@ function disclosed({ header, masked }: { header: SecAggReplyHeader; masked?: Bin
 function aggregatesOf(column: { type: string; counts?: [string, number][] }): string[] {
   if (column.counts) return [`counts of ${column.counts.length} categories`, ...('missing' in column ? ['missing'] : [])];
   return ['count', 'sum', 'sumSquares', 'missing'].filter((k) => k in column);
+}
+
+/** The global model a request carries, when its bytes are those its header names and fit the setup's model; else null. */
+function modelOf(request: TrainHeader | EvaluateHeader, weights: Binary, setup: SetupHeader): Float32Array | null {
+  const global = decodeWeights(weights);
+  return global && sha256Hex(weights) === request.weightsSha256 && global.length === parameterCount(setup.model) ? global : null;
 }
 
 /** A global model's metrics on the held-out rows; null when the site has no row to evaluate on. */
