@@ -55,7 +55,7 @@ const COMMANDS: Record<string, Command> = {
       token: { value: 'TOKEN', help: "the invitation's one-time token (required)" },
       key: { value: 'FILE', help: "this site's key pair (required; made when missing)" },
       name: { value: 'NAME', help: 'the participant name to enroll as (required)' },
-      ca: { value: 'FILE', help: "PEM certificate of the CA that signed an https:// coordinator's certificate", default: "the system's CAs", env: 'FL_CA_FILE' },
+      ca: { value: 'FILE', help: "PEM certificate of the CA that signed an https:// coordinator's certificate", default: "Node's built-in public CAs (not the operating system's store)", env: 'FL_CA_FILE' },
       'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'pinned at first contact' },
       proxy: { value: 'URL', help: 'outbound HTTP proxy (CONNECT) to reach the coordinator through', default: 'HTTPS_PROXY, or HTTP_PROXY for http://; NO_PROXY honoured' },
     },
@@ -77,7 +77,7 @@ const COMMANDS: Record<string, Command> = {
       map: { value: 'FILE', help: "renames local columns and category spellings to the job's", default: 'none' },
       policy: { value: 'FILE', help: "this site's policy: jobs outside it are declined with a signed reason", default: 'every job accepted' },
       'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'pinned at first contact in known-coordinators.json beside the key' },
-      ca: { value: 'FILE', help: "PEM certificate of the CA that signed an https:// coordinator's certificate", default: "the system's CAs", env: 'FL_CA_FILE' },
+      ca: { value: 'FILE', help: "PEM certificate of the CA that signed an https:// coordinator's certificate", default: "Node's built-in public CAs (not the operating system's store)", env: 'FL_CA_FILE' },
       proxy: { value: 'URL', help: 'outbound HTTP proxy (CONNECT) carrying the socket and the REST calls', default: 'HTTPS_PROXY, or HTTP_PROXY for http://; NO_PROXY honoured' },
       backend: { value: 'NAME', help: 'ignored: training no longer has TF.js backends (accepted so that older service files still start)', default: 'none', env: 'FL_BACKEND' },
     },
@@ -265,7 +265,9 @@ function report(args: string[]): void {
   const sinceText = string(values, 'since');
   const since = sinceText === undefined ? undefined : new Date(sinceText);
   if (since && Number.isNaN(since.getTime())) throw new UsageError(`--since ${JSON.stringify(sinceText)} is not a date: expected ISO 8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z`);
-  // No journal yet: nothing has been sent.
+  // A journal named, or a key, that is not there is a typo, not a site that has sent nothing; a key without a journal beside it has sent nothing yet.
+  if (journalFlag !== undefined && !fs.existsSync(journal)) throw new UsageError(`--journal ${journal}: no such file`);
+  if (journalFlag === undefined && !fs.existsSync(requiredFlag(values, 'key'))) throw new UsageError(`--key ${requiredFlag(values, 'key')}: no such file`);
   const lines = fs.existsSync(journal) ? readJournalLines(journal) : [];
   const built = buildReport(lines, since);
   process.stdout.write(format === 'json' ? `${JSON.stringify(built, null, 2)}\n` : reportMarkdown(built));

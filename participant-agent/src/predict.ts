@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { JobSpecSchema, ModelViewSchema, predict, UsageError, type ModelView } from '@fl/shared';
-import { encodeFeatures, loadLocalData, type DataSource, type Mapping } from './data';
+import { DataError, encodeFeatures, loadLocalData, type DataSource, type Mapping } from './data';
 
 /** The model file: the JSON of GET /api/jobs/{id}/model, or model.fl.json from fl-sim --export. */
 export function loadModel(file: string): ModelView {
@@ -25,7 +25,12 @@ export async function predictRows(model: ModelView, source: DataSource | string,
   const { shape, preprocessing } = model;
   // The features alone: a spec without a target (as k-means has none), so rows missing the target are scored too.
   const spec = JobSpecSchema.parse({ model: 'kmeans', k: 2, features: preprocessing.features.map(({ name, type }) => ({ name, type })) });
-  const { table } = await loadLocalData(source, spec, mapping);
+  const { table, report } = await loadLocalData(source, spec, mapping);
+  // A row left out would shift every prediction after it onto the wrong row.
+  const skipped = report.problems.find((p) => p.column === '');
+  if (report.counts.badRows > 0) {
+    throw new DataError('DATA_UNREADABLE', { rows: report.counts.badRows }, `rows with a wrong number of fields: ${report.counts.badRows}, the first at line ${skipped?.line} (${skipped?.reason}); predictions come one per row, in order, so none are written until they are fixed`);
+  }
   const { n, x } = encodeFeatures(table, preprocessing);
   const out = predict(shape, new Float32Array(model.weights), x, n);
   const k = shape.outputDim;

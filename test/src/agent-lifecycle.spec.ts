@@ -120,6 +120,11 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     expect(usage.code).toBe(64);
     expect(usage.output).toMatch(/--coordinator "notaurl" is not an address: expected http:\/\/HOST:PORT or https:\/\/HOST:PORT/);
     expect((await outcome(AGENT_CLI, ['run', '--bogus'])).code).toBe(64);
+    // A report of a journal or key that is not there is a typo, not a site that sent nothing.
+    const noJournal = await outcome(AGENT_CLI, ['report', '--journal', path.join(dir, 'nope.jsonl')]);
+    expect(noJournal.code).toBe(64);
+    expect(noJournal.output).toMatch(/--journal .*nope\.jsonl: no such file/);
+    expect((await outcome(AGENT_CLI, ['report', '--key', path.join(dir, 'nope', 'key.json')])).code).toBe(64);
     // Every subcommand takes --help; the command takes --version.
     for (const command of ['keygen', 'enroll', 'run', 'report', 'audit']) {
       const help = await outcome(AGENT_CLI, [command, '--help']);

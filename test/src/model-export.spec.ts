@@ -293,6 +293,26 @@ describe('the coordinator serves the exports of a model trained by real agents',
     expect(failed?.stderr).toMatch(/--model: .* is not a model as GET \/api\/jobs\/\{id\}\/model gives it/);
   });
 
+  it('`fl-agent predict` refuses a file with a row of the wrong number of fields, which would shift the predictions after it, and writes none', async () => {
+    // Prepare: the held-out file with a short row after its second
+    const dir = tempDir('predict-short-row');
+    const modelFile = path.join(dir, 'model.json');
+    fs.writeFileSync(modelFile, JSON.stringify(await AdminApi.of(coordinator).model(jobId)));
+    const lines = fs.readFileSync(holdout, 'utf8').trim().split('\n');
+    const data = path.join(dir, 'rows.csv');
+    fs.writeFileSync(data, [...lines.slice(0, 3), 'good,1,2', ...lines.slice(3)].join('\n') + '\n');
+    const out = path.join(dir, 'p.csv');
+    // Execute
+    const failed = await promisify(execFile)(process.execPath, [AGENT_CLI, 'predict', '--model', modelFile, '--data', data, '--out', out]).then(
+      () => null,
+      (err: { code: number; stderr: string }) => err,
+    );
+    // Assert
+    expect(failed?.code).toBe(EXIT.FAILED);
+    expect(failed?.stderr).toMatch(/rows with a wrong number of fields: 1, the first at line 4 \(expected \d+ fields, found 3\)/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it('refuses an unknown format with a validation error', async () => {
     const response = await get('?format=pmml');
     expect(response.status).toBe(400);

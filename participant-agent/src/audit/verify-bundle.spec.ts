@@ -497,7 +497,7 @@ describe('fl-agent audit verify', () => {
 });
 
 describe('the journal', () => {
-  it('reads back what was appended, skipping a last line an interrupted append left unfinished', async () => {
+  it('reads back what was appended, skipping a line an interrupted append left unfinished, last or not', async () => {
     // Prepare
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-journal-')), 'sub', 'journal.jsonl');
     const entry: JournalEntry = { coordinator: ORIGIN, job: JOB, round: 1, participant: 'bank-a', sha256: 'a'.repeat(64), numSamples: 3, signature: 'sig', accepted: true, at: 1 };
@@ -508,6 +508,9 @@ describe('the journal', () => {
     // Assert
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(readJournal(file)).toEqual([entry, { ...entry, round: 2, accepted: false }]);
+    // the agent, started again, goes on appending: its entries are read too, the cut line passed over
+    appendJournal(file, { ...entry, round: 3 });
+    expect(readJournal(file)).toEqual([entry, { ...entry, round: 2, accepted: false }, { ...entry, round: 3 }]);
     fs.writeFileSync(file, 'not json\n');
     expect(() => readJournal(file)).toThrow(/line 1 is not JSON/);
   });

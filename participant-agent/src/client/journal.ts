@@ -72,13 +72,23 @@ export type JournalLine = ({ kind: 'update' } & JournalEntry) | SentRecord;
 export function appendJournal(file: string, entry: JournalEntry | SentRecord): void {
   // One write of one whole line in append mode: entries never interleave mid-line. 0600 like the key beside it.
   const line = JSON.stringify(entry) + '\n';
+  let fd: number;
   try {
-    fs.appendFileSync(file, line, { mode: 0o600 });
+    fd = fs.openSync(file, 'a+', 0o600);
   } catch (err) {
     // The directory is made when missing only: checking it before every round's entry cost more than the write.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.appendFileSync(file, line, { mode: 0o600 });
+    fd = fs.openSync(file, 'a+', 0o600);
+  }
+  try {
+    // An append that a crash or a full disk cut short left its line open: this entry starts a line of its own.
+    const { size } = fs.fstatSync(fd);
+    const last = Buffer.alloc(1);
+    const open = size > 0 && fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+    fs.writeSync(fd, open ? '\n' + line : line);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -112,6 +122,8 @@ export function readJournalLines(file: string): JournalLine[] {
     try {
       parsed = JSON.parse(line);
     } catch {
+      // An entry an interrupted append cut short, the next one on a line of its own (appendJournal): it was never whole.
+      if (line.startsWith('{')) return;
       throw new Error(`${file} line ${i + 1} is not JSON`);
     }
     const entry = parseLine(parsed);
