@@ -306,6 +306,8 @@ async function main(argv: string[]): Promise<void> {
   const ca = caFile ? readCa(caFile) : undefined;
   const agent = proxyOf(coordinatorUrl, string(values, 'proxy'));
   const pins = new CoordinatorPins(path.join(path.dirname(path.resolve(keyFile)), 'known-coordinators.json'));
+  // Read before connecting: a broken file is said plainly here, not found in the middle of a handshake.
+  pins.read();
   if (command === 'enroll') {
     const token = requiredFlag(values, 'token');
     const name = requiredFlag(values, 'name');

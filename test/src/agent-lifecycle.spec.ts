@@ -106,6 +106,15 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     expect(failed.code).toBe(1);
     expect(failed.output).toMatch(/cannot read the CA file/);
     expect(failed.output).toMatch(/--backend \(FL_BACKEND\) is ignored/);
+    // 1, before connecting: the pinned keys beside the key file cut short mid-write, which must be said, never guessed at.
+    const broken = path.join(dir, 'broken-pins');
+    fs.mkdirSync(broken);
+    fs.copyFileSync(keyFiles[0], path.join(broken, 'key.json'));
+    fs.writeFileSync(path.join(broken, 'known-coordinators.json'), `{\n  "${new URL(coordinator.url).origin}": "Kutf`);
+    const unpinned = await outcome(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', path.join(broken, 'key.json'), '--data', file]);
+    expect(unpinned.code).toBe(1);
+    expect(unpinned.output).toMatch(/known-coordinators\.json cannot be read as pinned coordinator keys .*: correct it, or remove it/);
+    expect(unpinned.output).not.toMatch(/connected to|at .*\.js:\d+/);
     // 2: a coordinator key given out of band that is not the coordinator's.
     const other = encodeKey(generateKeyPair().publicKey);
     const refused = await outcome(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFiles[1], '--data', file, '--coordinator-key', other]);

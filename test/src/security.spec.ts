@@ -23,7 +23,7 @@ import {
   type KeyPair,
   type TrainMessage,
 } from '@fl/shared';
-import { enroll, ParticipantAgent } from '@fl/participant-agent';
+import { CoordinatorPins, enroll, ParticipantAgent } from '@fl/participant-agent';
 import { AdminApi, DATA_DIR, eventually, featuresOf, splitCsv, tempDir, testCoordinator } from './harness';
 import { AGENT_CLI, COORDINATOR_CLI } from './processes';
 import { connectRaw, craftUpdate, handshakeAuth } from './raw-client';
@@ -247,6 +247,14 @@ describe('users, roles, enrollment and revocation', () => {
       const listed = (await call(url, 'GET', '/api/invitations', viewer)).body as unknown as { id: string; status: string; usedBy: string }[];
       expect(listed.find((i) => i.id === invitation.id)).toMatchObject({ status: 'used', usedBy: 'site-once' });
       expect(JSON.stringify(listed)).not.toContain(invitation.token);
+    });
+
+    it('pins the coordinator key given out of band once the answer is signed by it, so that a later run holds the coordinator to it', async () => {
+      const invitation = await invite({});
+      const pins = new CoordinatorPins(path.join(tempDir('pins'), 'known-coordinators.json'));
+      const { pinned } = await enroll({ coordinatorUrl: url, token: invitation.token, name: 'site-pinned', keys: generateKeyPair(), coordinatorKey: coordinator.identity.publicKey, pins });
+      expect(pinned).toBe('new');
+      expect(pins.get(new URL(url).origin)).toBe(coordinator.identity.publicKey);
     });
 
     it('expire, and can be cancelled', async () => {

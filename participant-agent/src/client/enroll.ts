@@ -75,10 +75,12 @@ export async function enroll(options: EnrollOptions): Promise<{ enrolled: Enroll
   }
   const shown = fingerprint(coordinatorKey);
   const origin = new URL(options.coordinatorUrl).origin;
-  const expected = options.coordinatorKey ?? options.pins?.get(origin);
+  const pinned = options.pins?.get(origin);
+  const expected = options.coordinatorKey ?? pinned;
   if (expected !== undefined && expected !== enrolled.coordinatorKey) {
     throw new EnrollmentError('BAD_SIGNATURE', `the coordinator presents key ${shown}, not the expected ${fingerprint(decodePublicKey(expected) ?? new Uint8Array(32))}`);
   }
-  if (expected === undefined) options.pins?.pin(origin, enrolled.coordinatorKey);
-  return { enrolled, fingerprint: shown, pinned: expected === undefined ? 'new' : 'same' };
+  // A key given out of band and matched is pinned too: `run` then holds the coordinator to it without the flag.
+  if (pinned === undefined) options.pins?.pin(origin, enrolled.coordinatorKey);
+  return { enrolled, fingerprint: shown, pinned: pinned === undefined ? 'new' : 'same' };
 }

@@ -25,13 +25,24 @@ export class CoordinatorPins {
   pin(origin: string, publicKey: string): void {
     const pins = { ...this.read(), [origin]: publicKey };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    fs.writeFileSync(this.file, JSON.stringify(pins, null, 2) + '\n', { mode: 0o600 });
+    // Written aside, then renamed over the file: a crash mid-write leaves the old pins, never half a file.
+    const partial = `${this.file}.${process.pid}.partial`;
+    fs.writeFileSync(partial, JSON.stringify(pins, null, 2) + '\n', { mode: 0o600 });
+    fs.renameSync(partial, this.file);
   }
 
-  private read(): Record<string, string> {
+  /** The pins; an error naming the file when it cannot be read as pins, which must not be guessed at. */
+  read(): Record<string, string> {
     if (!fs.existsSync(this.file)) return {};
-    const parsed = PinsSchema.safeParse(JSON.parse(fs.readFileSync(this.file, 'utf8')));
-    if (!parsed.success) throw new Error(`${this.file} is not a file of pinned coordinator keys`);
+    const fix = 'correct it, or remove it and compare the coordinator key fingerprint out of band at the next contact';
+    let json: unknown;
+    try {
+      json = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+    } catch (err) {
+      throw new Error(`${this.file} cannot be read as pinned coordinator keys (${(err as Error).message}): ${fix}`);
+    }
+    const parsed = PinsSchema.safeParse(json);
+    if (!parsed.success) throw new Error(`${this.file} is not a file of pinned coordinator keys (an object of origin to key): ${fix}`);
     return parsed.data;
   }
 }
