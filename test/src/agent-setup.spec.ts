@@ -312,4 +312,23 @@ describe('an agent given job setups by digest', () => {
     expect(updates.slice(before).map((u) => u.header.round)).toEqual([12, 13]);
     expect(logged.filter((l) => l.startsWith('job job-D round 13:'))).toEqual([expect.stringMatching(/: trained on \d+ rows in .*; update accepted$/)]);
   });
+
+  it('stopped by hand while an update waits for its answer, waits for the answer before it disconnects (the last test: the agent stops)', async () => {
+    // Prepare: round 16's update sent, its ack held
+    provide(setupD);
+    const before = updates.length;
+    const release = holdAcks();
+    train(16, setupDigest(setupD), undefined, 'job-D');
+    await eventually(() => updates.length - before, (n) => n === 1);
+    const told: string[] = [];
+    agent.on('trained', ({ round, ack }: { round: number; ack: { ok: boolean } }) => told.push(`trained ${round} ${ack.ok ? 'accepted' : 'refused'}`));
+    const stopped = new Promise<void>((resolve) => agent.once('stopped', () => resolve(void told.push('stopped'))));
+    // Execute
+    agent.stop();
+    release();
+    await stopped;
+    // Assert: the answer came (and was journaled) before the agent stopped
+    expect(told).toEqual(['trained 16 accepted', 'stopped']);
+    expect(logged).toContainEqual("stopping: waiting up to 10 s for the coordinator's answer to what was sent");
+  });
 });

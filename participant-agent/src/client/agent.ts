@@ -119,6 +119,8 @@ const STATISTICS_ACK_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
 /** how long after the round's deadline an update's ack is still awaited */
 const UPDATE_ACK_GRACE_MS = 30_000;
+/** how long a stop by hand waits for the answer to a message already sent */
+const STOP_GRACE_MS = 10_000;
 
 /** A plain train request queued and not yet started; `overtakenBy` names the later request that showed its round over. */
 interface WaitingTrain {
@@ -153,6 +155,12 @@ export class ParticipantAgent extends EventEmitter {
   private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
   /** requests run one at a time, in the order received; one whose deadline is long past, or whose round is over, is skipped */
   private work: Promise<void> = Promise.resolve();
+  /** messages sent whose answer has not come yet; a stop by hand waits for them */
+  private sending = 0;
+  /** told when the last answer awaited has come */
+  private idle: (() => void) | undefined;
+  /** the stop has disconnected and said so */
+  private finished = false;
   /** plain train requests queued and not yet started: a later request of their job may show their round over */
   private readonly waiting = new Set<WaitingTrain>();
   private readonly log: (message: string) => void;
@@ -236,8 +244,22 @@ export class ParticipantAgent extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    this.socket.disconnect();
-    this.emit('stopped', why);
+    const finish = () => {
+      if (this.finished) return;
+      this.finished = true;
+      this.socket.disconnect();
+      this.emit('stopped', why);
+    };
+    // Stopped by hand with a message on its way: its answer is waited for (a while), so that the journal says what left and how it was taken.
+    if (why !== 'stopped' || this.sending === 0) return finish();
+    this.log(`stopping: waiting up to ${STOP_GRACE_MS / 1000} s for the coordinator's answer to what was sent`);
+    const grace = setTimeout(finish, STOP_GRACE_MS);
+    // After the sender's own continuation, which journals the answer.
+    this.idle = () =>
+      setImmediate(() => {
+        clearTimeout(grace);
+        finish();
+      });
   }
 
   /**
@@ -334,7 +356,7 @@ export class ParticipantAgent extends EventEmitter {
   }
 
   private enqueue(task: () => Promise<void>): void {
-    this.work = this.work.then(task).catch((err: Error) => this.log(`error: ${err.message}`));
+    this.work = this.work.then(() => (this.stopped ? undefined : task())).catch((err: Error) => this.log(`error: ${err.message}`));
   }
 
   /**
@@ -758,6 +780,15 @@ export class ParticipantAgent extends EventEmitter {
 
   /** Sends a signed message and waits for its ack; in pieces when it is larger than a frame. */
   private async send(event: 'statistics' | 'update' | 'evaluation' | 'failure' | 'secagg', message: Record<string, unknown>, timeoutMs: number): Promise<Ack> {
+    this.sending++;
+    try {
+      return await this.sendWhole(event, message, timeoutMs);
+    } finally {
+      if (--this.sending === 0) this.idle?.();
+    }
+  }
+
+  private async sendWhole(event: 'statistics' | 'update' | 'evaluation' | 'failure' | 'secagg', message: Record<string, unknown>, timeoutMs: number): Promise<Ack> {
     if (messageBytes(message) <= this.maxFrameBytes) return this.emitWithAck(event, message, timeoutMs);
     // Larger than a frame (Socket.IO would drop the connection without a word): send it in pieces,
     // each after the previous one is acknowledged, so memory and the socket's buffer stay bounded.
