@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import {
   choiceFlag,
   commandHelp,
+  decodePublicKey,
   encodeKey,
   EXIT,
   fingerprint,
@@ -166,6 +167,12 @@ function parsed(name: string, args: string[]): Parsed | null {
 }
 
 const string = (values: Parsed['values'], name: string) => values[name] as string | undefined;
+/** --coordinator-key, when given: a usage error when it is not a public key, as any other malformed flag. */
+const coordinatorKeyFlag = (values: Parsed['values']): string | undefined => {
+  const key = string(values, 'coordinator-key');
+  if (key !== undefined && !decodePublicKey(key)) throw new UsageError(`--coordinator-key ${JSON.stringify(key)} is not a public key: expected the base64 Ed25519 key the consortium gives you (44 characters)`);
+  return key;
+};
 
 /** The outbound proxy's agent for a coordinator, when one is given or set in the environment. */
 function proxyOf(coordinatorUrl: string, given: string | undefined): ReturnType<typeof proxyAgent> | undefined {
@@ -208,7 +215,7 @@ async function audit(args: string[]): Promise<void> {
     bundle,
     publicKey: readKeyFile(keyFile).publicKey,
     journalFile: fs.existsSync(journal) ? journal : undefined,
-    coordinatorKey: string(values, 'coordinator-key'),
+    coordinatorKey: coordinatorKeyFlag(values),
     coordinator: string(values, 'coordinator'),
     pins: new CoordinatorPins(path.join(besideKey, 'known-coordinators.json')),
     onLine: (line) => process.stdout.write(`${line}\n`),
@@ -255,6 +262,14 @@ async function predictCommand(args: string[]): Promise<void> {
   process.stdout.write(`${rows.length} rows scored with the ${model.shape.kind} model of job ${model.job}, round ${model.round}: ${out}\n`);
 }
 
+/** Whether the date a text starts with exists: Date rolls an impossible one over (30 February becomes 2 March). */
+function realDay(text: string): boolean {
+  const [, y, m, d] = text.match(/^(\d{4})-(\d{2})-(\d{2})/)?.map(Number) ?? [];
+  if (y === undefined) return true;
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
+}
+
 function report(args: string[]): void {
   const result = parsed('report', args);
   if (!result) return;
@@ -264,7 +279,7 @@ function report(args: string[]): void {
   const format = choiceFlag('format', string(values, 'format') ?? 'md', ['md', 'json'] as const);
   const sinceText = string(values, 'since');
   const since = sinceText === undefined ? undefined : new Date(sinceText);
-  if (since && Number.isNaN(since.getTime())) throw new UsageError(`--since ${JSON.stringify(sinceText)} is not a date: expected ISO 8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z`);
+  if (since && (Number.isNaN(since.getTime()) || !realDay(sinceText!))) throw new UsageError(`--since ${JSON.stringify(sinceText)} is not a date: expected ISO 8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z`);
   // A journal named, or a key, that is not there is a typo, not a site that has sent nothing; a key without a journal beside it has sent nothing yet.
   if (journalFlag !== undefined && !fs.existsSync(journal)) throw new UsageError(`--journal ${journal}: no such file`);
   if (journalFlag === undefined && !fs.existsSync(requiredFlag(values, 'key'))) throw new UsageError(`--key ${requiredFlag(values, 'key')}: no such file`);
@@ -316,7 +331,7 @@ async function main(argv: string[]): Promise<void> {
     if (created) process.stdout.write(`made a new key pair in ${keyFile} (mode 0600)\n`);
     let enrolledAs;
     try {
-      enrolledAs = await enroll({ coordinatorUrl, token, name, keys, ca, agent, coordinatorKey: string(values, 'coordinator-key'), pins });
+      enrolledAs = await enroll({ coordinatorUrl, token, name, keys, ca, agent, coordinatorKey: coordinatorKeyFlag(values), pins });
     } catch (err) {
       // A coordinator presenting another key than the pinned one is refused, as `run` refuses it.
       if (err instanceof EnrollmentError && err.code === 'BAD_SIGNATURE') process.exitCode = EXIT.REFUSED_COORDINATOR;
@@ -347,7 +362,7 @@ async function main(argv: string[]): Promise<void> {
     mapping,
     policy,
     agent,
-    coordinatorKey: string(values, 'coordinator-key'),
+    coordinatorKey: coordinatorKeyFlag(values),
     ca,
     pins,
     journalFile: path.join(path.dirname(path.resolve(keyFile)), 'journal.jsonl'),

@@ -134,6 +134,19 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     expect(noJournal.code).toBe(64);
     expect(noJournal.output).toMatch(/--journal .*nope\.jsonl: no such file/);
     expect((await outcome(AGENT_CLI, ['report', '--key', path.join(dir, 'nope', 'key.json')])).code).toBe(64);
+    const impossible = await outcome(AGENT_CLI, ['report', '--key', keyFiles[0], '--since', '2026-02-30']);
+    expect(impossible.code).toBe(64);
+    expect(impossible.output).toMatch(/--since "2026-02-30" is not a date/);
+    const notAKey = await outcome(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', keyFiles[0], '--data', file, '--coordinator-key', 'garbage']);
+    expect(notAKey.code).toBe(64);
+    expect(notAKey.output).toMatch(/--coordinator-key "garbage" is not a public key/);
+    // A key file whose secret key is cut short: the error names the file.
+    const shortKey = path.join(dir, 'short-key.json');
+    const whole = JSON.parse(fs.readFileSync(keyFiles[0], 'utf8')) as { secretKey: string };
+    fs.writeFileSync(shortKey, JSON.stringify({ ...whole, secretKey: Buffer.from(whole.secretKey, 'base64').subarray(0, 40).toString('base64') }), { mode: 0o600 });
+    const cut = await outcome(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', shortKey, '--data', file]);
+    expect(cut.code).toBe(1);
+    expect(cut.output).toContain(`${shortKey}: the secret key has 40 bytes, not the 64 of an Ed25519 secret key`);
     // Every subcommand takes --help; the command takes --version.
     for (const command of ['keygen', 'enroll', 'run', 'report', 'audit']) {
       const help = await outcome(AGENT_CLI, [command, '--help']);

@@ -27,7 +27,9 @@ export function readKeyFile(file: string): KeyPair {
   }
   const body = KeyFileSchema.safeParse(parsed);
   if (!body.success) throw new Error(`${file} is not an fl-ed25519 key file`);
-  const pair = keyPairFromSecretKey(new Uint8Array(Buffer.from(body.data.secretKey, 'base64')));
+  const secret = new Uint8Array(Buffer.from(body.data.secretKey, 'base64'));
+  if (secret.length !== 64) throw new Error(`${file}: the secret key has ${secret.length} bytes, not the 64 of an Ed25519 secret key`);
+  const pair = keyPairFromSecretKey(secret);
   if (encodeKey(pair.publicKey) !== body.data.publicKey) {
     throw new Error(`${file}: the public key does not match the secret key`);
   }
