@@ -141,6 +141,11 @@ export function secureRoundInput(table: LocalTable, spec: JobSpec, job: string, 
  * column's name, is far easier to act on than a rejection from the server.
  */
 function checked(stats: LocalStatistics, spec: JobSpec): LocalStatistics {
+  const columns = [...stats.features.map((f, i) => ({ name: `column ${spec.features[i].name}`, f })), { name: `target ${spec.target}`, f: stats.target }];
+  const overflowing = columns.filter(({ f }) => f.type === 'numeric' && !(Number.isFinite(f.sum) && Number.isFinite(f.sumSquares))).map(({ name }) => name);
+  if (overflowing.length) {
+    throw new Error(`the statistics cannot be reported: ${overflowing.join(', ')}: values so large (about 1e154 or more) that their sum of squares is beyond the range of numbers; is the column in the job's unit?`);
+  }
   const result = LocalStatisticsSchema.safeParse(stats);
   if (result.success) return stats;
   const issues = result.error.issues.map(({ path, message }) => {

@@ -103,6 +103,19 @@ describe('toLocalTable', () => {
     expect(JSON.stringify(report)).not.toContain('12abc');
   });
 
+  it('reports a category spelled in bytes that are not UTF-8 (a Windows-1252 export), once per spelling, by line and column', () => {
+    // Prepare: "Zürich" with the ü of Windows-1252 (0xFC), twice, and once in UTF-8
+    const bytes = Buffer.concat([Buffer.from('age,home,status\n1,Z'), Buffer.from([0xfc]), Buffer.from('rich,a\n2,Z'), Buffer.from([0xfc]), Buffer.from('rich,b\n3,Zürich,a\n')]);
+
+    // Execute
+    const { report } = toLocalTable(parseCsv(bytes), spec());
+
+    // Assert
+    expect(report.counts).toEqual({ rows: 3, unparsable: 0, badRows: 0, notUtf8: 1 });
+    expect(report.problems).toEqual([{ line: 2, column: 'home', reason: 'bytes that are not UTF-8: is the file in another encoding? Export it as UTF-8' }]);
+    expect(formatReport(report)).toContain("Category spellings with bytes that are not UTF-8 (they match no other site's): 1");
+  });
+
   it('reports an unparsable numeric target too', () => {
     const csv = parseCsv('age,home,status\n30,rent,lots\n');
 

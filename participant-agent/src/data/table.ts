@@ -48,6 +48,8 @@ export interface SchemaReport {
     unparsable: number;
     /** rows left out because they had the wrong number of fields */
     badRows: number;
+    /** distinct category spellings with bytes that are not UTF-8 (a file in another encoding): they match no other site's */
+    notUtf8?: number;
   };
   /** set when problems are numbered by row rather than by line */
   unit?: 'row';
@@ -211,6 +213,7 @@ export class TableBuilder {
   private rows = 0;
   private badRows = 0;
   private unparsable = 0;
+  private notUtf8 = 0;
   private line = 0;
 
   constructor(
@@ -343,6 +346,11 @@ export class TableBuilder {
   private codeOf(column: CategoricalState, raw: string): number {
     let code = column.byText.get(raw);
     if (code !== undefined) return code;
+    // Decoding puts U+FFFD for bytes that are not UTF-8: "Zürich" written in Windows-1252 would silently be another category than the others'.
+    if (raw.includes('\uFFFD')) {
+      this.notUtf8++;
+      this.problem(column.name, 'bytes that are not UTF-8: is the file in another encoding? Export it as UTF-8');
+    }
     const spelled = column.respellings ? respell(column.respellings, raw) : raw;
     if (isMissing(spelled)) code = MISSING_CODE;
     else {
@@ -462,7 +470,7 @@ export class TableBuilder {
       ok: this.missingColumns.length === 0,
       missingColumns: this.missingColumns,
       problems: this.problems,
-      counts: { rows: this.rows, unparsable: this.unparsable, badRows: this.badRows },
+      counts: { rows: this.rows, unparsable: this.unparsable, badRows: this.badRows, ...(this.notUtf8 > 0 && { notUtf8: this.notUtf8 }) },
     };
     if (this.unit === 'row') report.unit = 'row';
     const converting = this.numeric.flatMap((c, k) => (c.conversion ? [{ ...c, converted: this.converted[k] }] : []));
@@ -551,11 +559,12 @@ export function formatReport(report: SchemaReport, maxLines = 20): string {
     `Rows read: ${counts.rows}; rows skipped for a wrong number of fields: ${counts.badRows}; ` +
       `values that are not numbers (treated as missing): ${counts.unparsable}`,
   );
+  if (counts.notUtf8) lines.push(`Category spellings with bytes that are not UTF-8 (they match no other site's): ${counts.notUtf8}`);
   const unconvertible = unconvertibleValues(report);
   for (const c of report.conversions ?? []) {
     lines.push(`Converted ${c.column}: ${c.conversion}: ${c.converted} values${c.unconvertible ? `; ${c.unconvertible} values that cannot be converted` : ''}`);
   }
-  const total = counts.badRows + counts.unparsable + unconvertible;
+  const total = counts.badRows + counts.unparsable + (counts.notUtf8 ?? 0) + unconvertible;
   const shown = report.problems.slice(0, Math.max(0, maxLines));
   if (shown.length > 0) {
     lines.push(`Problems (${shown.length} of ${total}):`);
