@@ -63,6 +63,7 @@ import {
   describeSource,
   formatReport,
   loadLocalData,
+  firstRows,
   prepare,
   prepareSplit,
   sourceVersion,
@@ -151,6 +152,11 @@ export class ParticipantAgent extends EventEmitter {
   /** local data, read once for the jobs that type its columns alike and again when its file changes, and prepared once per setup of that table */
   private table: { key: string; table: LocalTable } | undefined;
   private prepared: { key: string; table: LocalTable; data: LocalSplit } | undefined;
+  /**
+   * Per job, the rows of the table its statistics were computed on: the coordinator holds each update to that count,
+   * so a file that grows during the job is trained on as it was then (rows appended later join the next job).
+   */
+  private readonly rowsAtStart = new Map<string, number>();
   /** jobs already checked against the site's policy: null when accepted, else why declined */
   private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
   /** requests run one at a time, in the order received; one whose deadline is long past, or whose round is over, is skipped */
@@ -227,7 +233,10 @@ export class ParticipantAgent extends EventEmitter {
     this.socket.on('job-finished', (m) => {
       this.log(`job ${m.job} ${m.status} after ${m.rounds} rounds`);
       // After the requests queued before it: they may still name the setup.
-      this.enqueue(async () => void this.setups.delete(m.job));
+      this.enqueue(async () => {
+        this.setups.delete(m.job);
+        this.rowsAtStart.delete(m.job);
+      });
       this.emit('job-finished', m);
     });
   }
@@ -387,8 +396,11 @@ export class ParticipantAgent extends EventEmitter {
     if (!this.fromCoordinator('statistics-request', request, signature)) return;
     if (await this.declined(request.job, request.spec, 'statistics', 0)) return;
     let statistics: StatisticsHeader['statistics'];
+    let rows: number;
     try {
-      statistics = computeStatistics(await this.localTable(request.job, request.spec), request.spec);
+      const table = await this.localTable(request.job, request.spec);
+      rows = table.n;
+      statistics = computeStatistics(table, request.spec);
     } catch (err) {
       return this.reportFailure(request.job, 0, 'statistics', err, 'DATA_UNREADABLE');
     }
@@ -405,6 +417,7 @@ export class ParticipantAgent extends EventEmitter {
       STATISTICS_ACK_TIMEOUT_MS,
     );
     this.log(`job ${request.job}: statistics of ${statistics.rows} rows ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
+    if (ack.ok) this.rowsAtStart.set(request.job, rows);
     const columns = [
       ...statistics.features.map((f) => ({ name: f.name, role: 'feature' as const, aggregates: aggregatesOf(f) })),
       ...(request.spec.target === undefined ? [] : [{ name: request.spec.target, role: 'target' as const, aggregates: aggregatesOf(statistics.target) }]),
@@ -722,9 +735,12 @@ export class ParticipantAgent extends EventEmitter {
 
   private async preparedOnce(digest: string, setup: SetupHeader): Promise<LocalSplit> {
     const { spec, preprocessing } = setup;
-    const table = await this.localTable(setup.job, spec);
-    if (this.prepared?.key !== digest || this.prepared.table !== table) {
+    const whole = await this.localTable(setup.job, spec);
+    if (this.prepared?.key !== digest || this.prepared.table !== whole) {
       this.prepared = undefined;
+      const rows = this.rowsAtStart.get(setup.job);
+      const table = rows !== undefined && whole.n > rows ? firstRows(whole, rows) : whole;
+      if (table !== whole) this.log(`job ${setup.job}: the data has ${whole.n - rows!} rows more than when the job began: it trains on the first ${rows}, the others join the next job`);
       const split: LocalSplit =
         spec.evaluateEvery > 0
           ? prepareSplit(table, preprocessing, spec.evaluationFraction, trainingSeed(spec.seed, 0, this.participant!))
@@ -736,7 +752,7 @@ export class ParticipantAgent extends EventEmitter {
         `job ${setup.job}: prepared ${split.train.n + (split.holdout?.n ?? 0)} rows x ${split.train.d} inputs (dropped ${droppedMissingTarget} without target, ` +
           `${unknownTargets} with an unknown target)${split.holdout ? `; ${split.holdout.n} held out for evaluation` : ''}`,
       );
-      this.prepared = { key: digest, table, data: split };
+      this.prepared = { key: digest, table: whole, data: split };
     }
     return this.prepared.data;
   }

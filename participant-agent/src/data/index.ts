@@ -10,6 +10,7 @@ export {
   isMissing,
   parseNumber,
   rowsOf,
+  firstRows,
   tableLayout,
   tableOf,
   toLocalTable,

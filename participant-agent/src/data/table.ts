@@ -174,6 +174,12 @@ interface CategoricalState extends ColumnState {
   byText: Map<string, number>;
 }
 
+/** The table's first n rows, as views of its columns (no copy). */
+export function firstRows(table: LocalTable, n: number): LocalTable {
+  const columns = table.columns.map((c): Column => (c.type === 'numeric' ? { ...c, values: c.values.subarray(0, n) } : { ...c, codes: c.codes.subarray(0, n) }));
+  return { columns, n: Math.min(n, table.n) };
+}
+
 /**
  * What of a job the table built for it depends on: its columns as it types and
  * converts them. Jobs alike in it can share one table; their models, training
