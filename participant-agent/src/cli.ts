@@ -368,7 +368,7 @@ async function main(argv: string[]): Promise<void> {
     journalFile: path.join(path.dirname(path.resolve(keyFile)), 'journal.jsonl'),
   });
   // The agent stays up until stopped or revoked; a refused coordinator ends it too, each with its own status.
-  const statuses: Record<StopReason, number> = { stopped: EXIT.DONE, revoked: EXIT.REVOKED, 'refused-coordinator': EXIT.REFUSED_COORDINATOR, replaced: EXIT.FAILED };
+  const statuses: Record<StopReason, number> = { stopped: EXIT.DONE, revoked: EXIT.REVOKED, 'refused-coordinator': EXIT.REFUSED_COORDINATOR, replaced: EXIT.REPLACED };
   participant.on('stopped', (why: StopReason) => process.exit(statuses[why]));
   const stop = () => participant.stop();
   process.once('SIGINT', stop);

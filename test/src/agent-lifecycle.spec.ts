@@ -96,7 +96,7 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     }
   });
 
-  it('fl-agent: 0 when stopped, 1 failed, 2 refused coordinator, 3 revoked, 64 usage', async () => {
+  it('fl-agent: 0 when stopped, 1 failed, 2 refused coordinator, 3 revoked, 4 replaced, 64 usage', async () => {
     // 0: a running agent stopped with SIGTERM.
     const [first] = agents;
     first.child.kill('SIGTERM');
@@ -124,6 +124,20 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     const [, , third] = agents;
     await api.request('POST', '/api/participants/site-3/revoke', {});
     expect(await exited(third)).toBe(3);
+    // 4: another agent with the same key took the connection (restarted, it would take it back, and so on for ever).
+    const twinKey = path.join(dir, 'site-4', 'key.json');
+    const twinPublic = /public key (\S+)/.exec(await runToEnd(AGENT_CLI, ['keygen', '--out', twinKey]))![1];
+    await api.request('POST', '/api/participants', { name: 'site-4', organisation: 'site-4', publicKey: twinPublic });
+    const connected = (agent: Running) => eventually(() => agent.output(), (text) => /connected to .* as site-4/.test(text));
+    const older = run(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', twinKey, '--data', file]);
+    processes.push(older);
+    await connected(older);
+    const newer = run(AGENT_CLI, ['run', '--coordinator', coordinator.url, '--key', twinKey, '--data', file]);
+    processes.push(newer);
+    expect(await exited(older)).toBe(4);
+    await connected(newer);
+    newer.child.kill('SIGTERM');
+    expect(await exited(newer)).toBe(0);
     // 64: usage, with the flag and its value in words.
     const usage = await outcome(AGENT_CLI, ['run', '--coordinator', 'notaurl', '--key', keyFiles[0], '--data', file]);
     expect(usage.code).toBe(64);

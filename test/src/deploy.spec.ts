@@ -548,7 +548,7 @@ describe("the agent's systemd unit", () => {
     // Installed as the repository at /opt/fl.
     expect(fs.existsSync(path.join(REPO_ROOT, path.relative('/opt/fl', exec[1])))).toBe(true);
     checkAgentArgs(exec.slice(2));
-    expect(/^RestartPreventExitStatus=(.+)$/m.exec(unit)![1].split(' ').sort()).toEqual([EXIT.REFUSED_COORDINATOR, EXIT.REVOKED, EXIT.USAGE].map(String).sort());
+    expect(/^RestartPreventExitStatus=(.+)$/m.exec(unit)![1].split(' ').sort()).toEqual([EXIT.REFUSED_COORDINATOR, EXIT.REVOKED, EXIT.REPLACED, EXIT.USAGE].map(String).sort());
     expect(unit).toMatch(/^User=(?!root$)\w+$/m);
   });
 });

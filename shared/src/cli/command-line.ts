@@ -17,6 +17,8 @@ export const EXIT = {
   REFUSED_COORDINATOR: 2,
   /** the coordinator revoked this participant */
   REVOKED: 3,
+  /** another agent with this participant's key took the connection: a restart would take it back, and so on for ever */
+  REPLACED: 4,
   /** a usage error: an unknown command or flag, a missing or invalid value */
   USAGE: 64,
 } as const;
