@@ -13,6 +13,7 @@ export const SECAGG_ERRORS = {
   SECAGG_ALREADY_ANSWERED: 'the site already revealed its shares for the round',
   SECAGG_TOO_FEW_NEIGHBOURS: 'fewer neighbours than the threshold advertised keys or sent shares',
   SECAGG_THRESHOLD: 'fewer shares than the threshold',
+  SECAGG_OUT_OF_RANGE: 'the unmasked sum lies outside what honest inputs can make: a party masked an input beyond its range or weight',
   // A second statistics sum of one job over other sites, whose difference from the first would reveal a site.
   SECAGG_STATISTICS_AGAIN: 'the site already helped unmask this statistics round over other sites',
   SECAGG_NO_KEYS: 'the site holds no keys of the round (it restarted since it advertised them)',

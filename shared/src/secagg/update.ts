@@ -46,6 +46,25 @@ export function secureInput(
   return quantize(delta, options.weighting === 'uniform' ? 1 : integerWeight(numSamples, q), q, random);
 }
 
+/**
+ * Why an unmasked training sum cannot be a sum of `parties` honest inputs, or
+ * null: each input's coordinates lie within ±levels times its weight (plus the
+ * job's DP noise, bounded as the ring is sized), its weight within 1..maxWeight.
+ * Any other input would move the model by up to maxWeight times the range.
+ */
+export function sumOutOfRange(spec: { dp?: { noiseMultiplier: number; clipNorm: number } }, q: Quantization, sum: Uint32Array, parties: number): string | null {
+  const d = sum.length - 1;
+  const weight = sum[d];
+  if (weight < parties || weight > parties * q.maxWeight) return `the sum carries weight ${weight}, outside ${parties}..${parties * q.maxWeight} for ${parties} inputs`;
+  const noise = spec.dp ? (NOISE_SIGMAS * spec.dp.noiseMultiplier * spec.dp.clipNorm * q.levels) / q.range : 0;
+  const bound = q.levels * weight + noise;
+  for (let i = 0; i < d; i++) {
+    const level = sum[i] | 0;
+    if (Math.abs(level) > bound) return `coordinate ${i} of the sum is ${level} levels, beyond the ${Math.floor(bound)} that inputs of weight ${weight} in all can reach`;
+  }
+  return null;
+}
+
 /** The global model moved by the weighted mean difference the unmasked sum holds, and the sum's total weight. */
 export function secureUpdate(global: Float32Array, sum: Uint32Array, q: Quantization): { weights: Float32Array; weight: number } {
   const { weightedSum, weight } = dequantize(sum, q);

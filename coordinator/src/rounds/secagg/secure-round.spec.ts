@@ -18,7 +18,14 @@ const inputOf = (p: string) => new Uint32Array(5).fill(Number(p.slice(1)) + 1);
  * A round of `n` parties p00…; `silent` names who gives no reply at which step,
  * `alter` what a party changes in its unmask reply.
  */
-function federation(n: number, minParticipants: number, secureAggregation: Partial<SecureAggregationSpec>, silent: Partial<Record<SecAggStep, string[]>>, alter: Record<string, (reply: UnmaskResponse) => UnmaskResponse> = {}) {
+function federation(
+  n: number,
+  minParticipants: number,
+  secureAggregation: Partial<SecureAggregationSpec>,
+  silent: Partial<Record<SecAggStep, string[]>>,
+  alter: Record<string, (reply: UnmaskResponse) => UnmaskResponse> = {},
+  input: (p: string) => Uint32Array = inputOf,
+) {
   const spec = JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'x', type: 'numeric', bounds: [0, 1] }], target: 'y', classes: ['n', 'y'], minParticipants, secureAggregation });
   const ids = Array.from({ length: n }, (_, i) => `p${String(i).padStart(2, '0')}`);
   const identities = new Map<string, KeyPair>(ids.map((id) => [id, generateKeyPair()]));
@@ -50,7 +57,7 @@ function federation(n: number, minParticipants: number, secureAggregation: Parti
         if (!silent[step]?.includes(p) && step === 'masked' && ask.event === 'train') {
           const client = clients.get(p)!;
           client.receiveShares(ask.shares(p));
-          masked = new Uint8Array(client.maskedInput(inputOf(p)).buffer);
+          masked = new Uint8Array(client.maskedInput(input(p)).buffer);
           header = { maskedSha256: sha256Hex(masked) };
         } else if (!silent[step]?.includes(p) && step === 'unmask' && ask.event === 'secagg-request') {
           const { survivors, dropped } = ask.messageFor(p).header;
@@ -107,5 +114,24 @@ describe('a secure round with a dishonest share holder', () => {
     if (outcome.kind !== 'sum') throw new Error(`the round did not unmask: ${JSON.stringify(outcome)}`);
     expect(Array.from(outcome.sum)).toEqual(Array(5).fill(ids.reduce((s, p) => s + inputOf(p)[0], 0)));
     expect([...outcome.failures]).toEqual([['p00', { code: 'SECAGG_BAD_SHARE', reason: 'returned a share that does not fit the others of the seed of p01: it altered the share, or its owner dealt it so' }]]);
+  });
+});
+
+describe('a secure round whose sum no honest inputs make', () => {
+  it('commits nothing, and says why, when a party masked an input beyond its range', async () => {
+    // Arrange: p02 puts 2^30 levels on a coordinate with weight 3; honest inputs reach at most levels times the weight
+    const forged = (p: string) => (p === 'p02' ? Uint32Array.of(2 ** 30, 3, 3, 3, 3) : inputOf(p));
+    const { host, ids } = federation(6, 4, { neighbours: 4, threshold: 3 }, {}, {}, forged);
+    // Execute
+    const outcome = await runSecureRound(host, ROUND, ids);
+    // Assert
+    expect(outcome).toMatchObject({ kind: 'short', what: 'round 1 (unmasking)', reason: expect.stringMatching(/^SECAGG_OUT_OF_RANGE: coordinate 0 of the sum is \d+ levels, beyond the \d+ that inputs of weight 21 in all can reach$/) });
+  });
+
+  it('commits nothing when the weights it carries are beyond what its inputs may claim', async () => {
+    const forged = (p: string) => (p === 'p02' ? Uint32Array.of(1, 1, 1, 1, 100_000) : inputOf(p));
+    const { host, ids } = federation(6, 4, { neighbours: 4, threshold: 3 }, {}, {}, forged);
+    const outcome = await runSecureRound(host, ROUND, ids);
+    expect(outcome).toMatchObject({ kind: 'short', reason: expect.stringMatching(/^SECAGG_OUT_OF_RANGE: the sum carries weight \d+, outside 6\.\.6000 for 6 inputs$/) });
   });
 });

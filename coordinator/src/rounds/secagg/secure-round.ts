@@ -19,6 +19,7 @@ import {
   sha256Hex,
   sharingParties,
   shortOfNeighbours,
+  sumOutOfRange,
   thresholdOf,
   verifyAdvertisement,
   type Ack,
@@ -220,6 +221,9 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   try {
     const secrets = await rebuildSecrets(material);
     const sum = removeMasks(material, secrets);
+    // A dishonest party's input cannot be named, but a sum no honest inputs make is not committed: the round starts again, and the job pauses if it goes on.
+    const outOfRange = quantization && sumOutOfRange(spec, quantization, sum, survivors.length);
+    if (outOfRange) return { kind: 'short', collection: unmasked, what: `round ${round} (unmasking)`, reason: `SECAGG_OUT_OF_RANGE: ${outOfRange}` };
     // A holder whose shares do not fit is named; it cannot be told apart from an owner that dealt it a bad share, so the reason names both.
     for (const holder of new Set(secrets.misfits.map((m) => m.holder))) {
       const of = secrets.misfits.filter((m) => m.holder === holder).map((m) => `the ${m.secret} of ${m.of}`);
