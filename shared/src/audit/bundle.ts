@@ -127,6 +127,17 @@ export async function writeBundle(source: AuditSource, outDir: string, options: 
   return manifest;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A stored line's text; bytes that are not UTF-8 are flagged, never read as U+FFFD: an altered byte must not read as the original. */
+function decoded(bytes: Buffer): { text: string; notUtf8?: true } {
+  try {
+    return { text: utf8.decode(bytes) };
+  } catch {
+    return { text: bytes.toString('utf8'), notUtf8: true };
+  }
+}
+
 /** A bundle directory as an AuditSource; failures name its files. */
 export class BundleSource implements AuditSource {
   readonly manifest: BundleManifest;
@@ -151,7 +162,7 @@ export class BundleSource implements AuditSource {
     this.claimedHead = { records: manifest.data.records, hash: manifest.data.head, where: file };
   }
 
-  *records(): Iterable<{ seq: number; text: string }> {
+  *records(): Iterable<{ seq: number; text: string; notUtf8?: true }> {
     // Read in chunks and split on the newline byte (never part of a multi-byte UTF-8
     // character), so that a log larger than a string can hold still streams.
     const fd = fs.openSync(path.join(this.dir, RECORDS), 'r');
@@ -163,13 +174,13 @@ export class BundleSource implements AuditSource {
         let start = 0;
         for (let end; (end = chunk.indexOf(0x0a, start)) !== -1 && end < read; start = end + 1) {
           pending.push(chunk.subarray(start, end));
-          yield { seq: ++seq, text: Buffer.concat(pending).toString('utf8') };
+          yield { seq: ++seq, ...decoded(Buffer.concat(pending)) };
           pending = [];
         }
         if (start < read) pending.push(Buffer.from(chunk.subarray(start, read)));
       }
       // A last line without its newline is still a record, for the verifier to judge.
-      if (pending.length) yield { seq: ++seq, text: Buffer.concat(pending).toString('utf8') };
+      if (pending.length) yield { seq: ++seq, ...decoded(Buffer.concat(pending)) };
     } finally {
       fs.closeSync(fd);
     }

@@ -629,6 +629,23 @@ describe('audit bundles', () => {
     expect((await verifyAudit(new BundleSource(dir))).ok).toBe(true);
   });
 
+  it('refuses a record whose U+FFFD was replaced by a byte that is not UTF-8, which reads back as the same text', async () => {
+    // Prepare: a log whose last record holds U+FFFD (EF BF BD), then that character's bytes made one invalid byte
+    const withReplacement = consortiumLog();
+    withReplacement.append('user.added', { name: 'cr\uFFFDdit', role: 'viewer' }, 'coordinator');
+    const dir = temp();
+    await writeBundle(source(withReplacement), dir);
+    expect((await verifyAudit(new BundleSource(dir))).ok).toBe(true);
+    const file = path.join(dir, 'records.jsonl');
+    const bytes = fs.readFileSync(file);
+    const at = bytes.lastIndexOf(Buffer.from([0xef, 0xbf, 0xbd]));
+    fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, at), Buffer.from([0xff]), bytes.subarray(at + 3)]));
+    // Execute
+    const report = await verifyAudit(new BundleSource(dir));
+    // Assert
+    expect(report.failure).toEqual({ where: `audit record 21 (${file} line 21)`, reason: 'not UTF-8: its bytes were changed' });
+  });
+
   it('refuses a bundle cut short by its manifest, and a directory without one', async () => {
     // Prepare
     const dir = temp();

@@ -51,7 +51,7 @@ type Bytes = Uint8Array | undefined;
 
 export interface AuditSource {
   /** the stored records in order, as stored text */
-  records(): Iterable<{ seq: number; text: string }> | AsyncIterable<{ seq: number; text: string }>;
+  records(): Iterable<{ seq: number; text: string; notUtf8?: true }> | AsyncIterable<{ seq: number; text: string; notUtf8?: true }>;
   /** the retained bytes of an update; undefined when not there */
   update(job: string, round: number, participant: string, sha256: string): Bytes | Promise<Bytes>;
   /** the stored bytes of a job's global model of a round (0 = initial); undefined when not there */
@@ -630,9 +630,10 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
   const foreign = new Map<string, number>();
   try {
     let previous = AUDIT_GENESIS;
-    for await (const { seq, text } of source.records()) {
+    for await (const { seq, text, notUtf8 } of source.records()) {
       const at = { record: seq };
       check(seq === expected, at, () => `found where record ${expected} should be: records are missing or out of order`);
+      check(!notUtf8, at, () => 'not UTF-8: its bytes were changed');
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
