@@ -34,6 +34,20 @@ const accepted = (name: string, job = 'j') => ({
 });
 
 describe('the audit log', () => {
+  it('refuses to open with another key than the one its first record names, and writes nothing', async () => {
+    // Arrange: a log started by one key; another data directory's key
+    const { store, identity, kinds } = await setup();
+    const other = CoordinatorIdentity.fromDataDir(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-other-key-')));
+    // Execute, Assert
+    await expect(AuditLog.open(store, other)).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: `the audit log of this store names coordinator key ${identity.fingerprint} in its first record, and this coordinator's key is ${other.fingerprint}: give it the key the log was started with (--key-file)`,
+    });
+    expect(await kinds()).toEqual(['coordinator.key']);
+    await expect(AuditLog.open(store, identity)).resolves.toBeInstanceOf(AuditLog);
+    await store.close();
+  });
+
   it('starts with the coordinator key, and chains records that verify', async () => {
     const { store, audit, kinds } = await setup();
     const keys = generateKeyPair();

@@ -31,7 +31,7 @@
 import { EventEmitter } from 'node:events';
 import { AUDIT_GENESIS, auditText, FlError, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { Fence, RetainedUpdate, Store } from '../storage/store';
+import { toArray, type Fence, type RetainedUpdate, type Store } from '../storage/store';
 
 interface Deferred {
   kind: AuditKind;
@@ -127,6 +127,14 @@ export class AuditLog {
     const log = new AuditLog(store, identity);
     log.head = await store.auditHead();
     if (!log.head) await log.append('coordinator.key', 'coordinator', { publicKey: identity.publicKey, fingerprint: identity.fingerprint });
+    else {
+      // A record signed by another key than the first record names breaks the log for every verifier, for good.
+      const [first] = await toArray(store.auditRecords(0, 1));
+      const named = (JSON.parse(first.text) as { data?: { publicKey?: unknown; fingerprint?: unknown } }).data;
+      if (named?.publicKey !== identity.publicKey) {
+        throw new FlError('CONFLICT', `the audit log of this store names coordinator key ${String(named?.fingerprint)} in its first record, and this coordinator's key is ${identity.fingerprint}: give it the key the log was started with (--key-file)`);
+      }
+    }
     return log;
   }
 

@@ -1,4 +1,6 @@
 /** The embedded store: one SQLite file in the data directory, WAL mode, through Kysely (store.kysely.ts). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
 import { KyselyStore, type StoreOptions } from './store.kysely';
@@ -26,6 +28,14 @@ function cachingStatements(db: Database.Database): SqliteDatabase {
   };
 }
 
+function writable(place: string, file: string): void {
+  try {
+    fs.accessSync(place, fs.constants.W_OK);
+  } catch (err) {
+    throw new Error(`the store ${file} cannot be written: ${place} is read-only to this process (${(err as NodeJS.ErrnoException).code})`);
+  }
+}
+
 export class SqliteStore extends KyselyStore {
   private constructor(
     kysely: Kysely<Tables>,
@@ -40,6 +50,8 @@ export class SqliteStore extends KyselyStore {
    * `readonly` opens an existing store without changing a byte of it, e.g. to verify its audit log.
    */
   static async open(file: string, options: StoreOptions & { readonly?: boolean } = {}): Promise<SqliteStore> {
+    // SQLite opens a store it cannot write without a word, and every write would then fail after a ready start.
+    if (!options.readonly) for (const place of fs.existsSync(file) ? [file, path.dirname(file)] : [path.dirname(file)]) writable(place, file);
     const db = options.readonly ? new Database(file, { readonly: true, fileMustExist: true }) : new Database(file);
     if (!options.readonly) {
       // Large pages for a store of model rows: a 4 MB model commits in ~3 ms instead of ~24 with 4 KiB
