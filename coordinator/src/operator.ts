@@ -204,8 +204,11 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
       }
       const target = values.out as string | undefined;
       if (!target) throw new OperatorError('--out is required');
+      const participant = values.participant as string | undefined;
+      // A name mistyped would give the site a bundle without one of its updates, which its verification then misses.
+      if (participant !== undefined && !(await store.getParticipant(participant))) throw new OperatorFailure(`--participant ${JSON.stringify(participant)}: no participant of that name in ${file}`);
       // One transaction, a snapshot: a running coordinator may write the store meanwhile.
-      await store.transaction(() => writeBundle(source, target, { participant: values.participant as string | undefined }), { snapshot: true });
+      await store.transaction(() => writeBundle(source, target, { participant }), { snapshot: true });
       out(`wrote the audit bundle ${target}; verify it with: fl-agent audit verify ${target} --key KEY`);
       return 0;
     } finally {

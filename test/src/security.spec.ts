@@ -470,4 +470,15 @@ describe('revocation mid-job, and the audit of that job', () => {
     // the log's head as each train request showed it is still in the exported log
     expect(verified.stdout).toMatch(/the 6 signed log heads you were shown are in the bundle/);
   });
+
+  it('refuses to export for a participant it does not know (a mistyped name), writing nothing', async () => {
+    const bundle = path.join(dir, 'bundle-typo');
+    const failed = await exec(process.execPath, [COORDINATOR_CLI, 'audit', 'export', '--data-dir', coordinator.config.dataDir, '--out', bundle, '--participant', 'site-aa']).then(
+      () => null,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toMatch(/--participant "site-aa": no participant of that name in /);
+    expect(fs.existsSync(bundle)).toBe(false);
+  });
 });

@@ -15,6 +15,17 @@ describe('configuration', () => {
     expect(config.defaultMinParticipants).toBe(2);
   });
 
+  it('takes a blank setting as unset, as an empty one, not as the number 0', () => {
+    const config = loadConfig([], { FL_RETAIN_UPDATE_ROUNDS: ' ', FL_PORT: '\t' });
+    expect(config.retainUpdateRounds).toBeUndefined();
+    expect(config.port).toBe(loadConfig([], {}).port);
+  });
+
+  it('refuses a timeout beyond a day, which a timer cannot hold (it would fire at once)', () => {
+    expect(() => loadConfig(['--handshake-timeout-seconds', '2200000'], {})).toThrow(/--handshake-timeout-seconds/);
+    expect(() => loadConfig([], { FL_DEFAULT_ROUND_DEADLINE_SECONDS: '2200000' })).toThrow(/FL_DEFAULT_ROUND_DEADLINE_SECONDS|--default-round-deadline-seconds/);
+  });
+
   it('names every wrong setting in one message', () => {
     expect(() => loadConfig(['--port', 'eighty'], { FL_ADMIN_TOKEN: 'short' })).toThrow(
       /invalid configuration \(fl-coordinator --help lists every flag and its default\):\n {2}--port "eighty": expected a number\n {2}--admin-token: the admin token needs at least 16 characters/,

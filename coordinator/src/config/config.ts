@@ -38,7 +38,7 @@ export const ConfigSchema = z.object({
   /** bytes a Socket.IO connection may send before it authenticates (the frame limit applies only after) */
   maxUnauthenticatedBytes: z.coerce.number().int().min(4 * 1024).default(16 * 1024),
   /** how long a Socket.IO connection may take to authenticate before it is closed */
-  handshakeTimeoutSeconds: z.coerce.number().positive().default(10),
+  handshakeTimeoutSeconds: z.coerce.number().positive().max(86_400).default(10),
   /** Socket.IO connections not yet authenticated, per remote address and in all */
   maxPendingConnectionsPerAddress: z.coerce.number().int().min(1).default(64),
   maxPendingConnections: z.coerce.number().int().min(1).default(256),
@@ -75,7 +75,7 @@ export const ConfigSchema = z.object({
   maxRefusalsPerConnection: z.coerce.number().int().min(1).default(100),
   /** round defaults for jobs that do not set them */
   defaultMinParticipants: z.coerce.number().int().min(1).default(2),
-  defaultRoundDeadlineSeconds: z.coerce.number().positive().default(60),
+  defaultRoundDeadlineSeconds: z.coerce.number().positive().max(86_400).default(60),
   /** Redis shared by coordinator replicas (nonces, failure limits, revocations, Socket.IO rooms); none: all in this process */
   redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
   /** every Redis key and channel of this coordinator starts with it, so that several can share one Redis */
@@ -273,7 +273,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): CoordinatorC
   const raw: Record<string, unknown> = {};
   for (const [flag, { env: name }] of Object.entries(FLAGS)) {
     const value = values[flag] ?? env[name];
-    if (value !== undefined && value !== '') raw[camel(flag)] = value;
+    // Blank is unset, as empty is: coerced, " " would be the number 0 (no update retained, a random port).
+    if (value !== undefined && !(typeof value === 'string' && value.trim() === '')) raw[camel(flag)] = value;
   }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
