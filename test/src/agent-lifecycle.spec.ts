@@ -172,6 +172,10 @@ describe('the agent through a coordinator restart, and every exit status', () =>
   });
 
   it('fl-coordinator: 0 when stopped, 1 failed, 64 usage; errors name the flag and value', async () => {
+    // 1: a second coordinator on the running one's SQLite data directory, which both would lead unfenced.
+    const second = await outcome(COORDINATOR_CLI, ['--port', '0', '--data-dir', path.join(dir, 'coordinator'), '--admin-token', token]);
+    expect(second.code).toBe(1);
+    expect(second.output).toMatch(new RegExp(`another coordinator serves the data directory .*: process ${coordinator.child.pid} on `));
     coordinator.child.kill('SIGTERM');
     expect(await exited(coordinator)).toBe(0);
     // 1: the data directory is a file.

@@ -1,0 +1,109 @@
+/**
+ * One coordinator per SQLite data directory. SQLite lets a second process open
+ * the store, and both would lead every job with nothing to fence them (replicas
+ * need PostgreSQL). A file beside the store names the process serving it, and is
+ * touched every few seconds: one touched within SILENT_REPLICA_MS belongs to a
+ * live coordinator, on this host or another sharing the volume. An older one,
+ * or one of this host whose process is gone, was left by a coordinator that died.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SILENT_REPLICA_MS } from './leader-election';
+
+export const LOCK_FILE = 'coordinator.lock';
+const TOUCH_MS = 5_000;
+
+interface Holder {
+  pid: number;
+  host: string;
+  startedAt: string;
+}
+
+export class DataDirectoryLock {
+  private readonly timer: NodeJS.Timeout;
+
+  private constructor(
+    private readonly file: string,
+    private readonly mine: string,
+  ) {
+    this.timer = setInterval(() => this.touch(), TOUCH_MS).unref();
+  }
+
+  /** Takes the directory, or throws naming the coordinator that serves it. */
+  static take(dir: string, now = Date.now()): DataDirectoryLock {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, LOCK_FILE);
+    const me: Holder = { pid: process.pid, host: os.hostname(), startedAt: new Date(now).toISOString() };
+    const mine = JSON.stringify(me) + '\n';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        fs.writeFileSync(file, mine, { flag: 'wx', mode: 0o600 });
+        return new DataDirectoryLock(file, mine);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      }
+      const held = heldBy(file);
+      if (held && !stale(held, me, now)) {
+        const { holder, touchedAt } = held;
+        const who = holder ? `process ${holder.pid} on ${holder.host}, started ${holder.startedAt}` : 'a process';
+        throw new Error(
+          `another coordinator serves the data directory ${dir}: ${who}, its ${LOCK_FILE} touched ${Math.round((now - touchedAt) / 1000)} s ago. ` +
+            'Run one coordinator per SQLite store (replicas need PostgreSQL), or stop the other first',
+        );
+      }
+      // Left by a coordinator that died: taken over.
+      fs.rmSync(file, { force: true });
+    }
+  }
+
+  /** Lets the directory go, unless another process took it over meanwhile. */
+  release(): void {
+    clearInterval(this.timer);
+    try {
+      if (fs.readFileSync(this.file, 'utf8') === this.mine) fs.rmSync(this.file, { force: true });
+    } catch {
+      // Gone already.
+    }
+  }
+
+  private touch(): void {
+    const now = new Date();
+    try {
+      fs.utimesSync(this.file, now, now);
+    } catch {
+      // Removed by hand: nothing to touch.
+    }
+  }
+}
+
+function heldBy(file: string): { holder: Holder | undefined; touchedAt: number } | undefined {
+  try {
+    const touchedAt = fs.statSync(file).mtimeMs;
+    let holder: Holder | undefined;
+    try {
+      holder = JSON.parse(fs.readFileSync(file, 'utf8')) as Holder;
+    } catch {
+      // Cut short: its age alone decides.
+    }
+    return { holder, touchedAt };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a lock is one a dead coordinator left: not touched for a silence, or of this host with its process gone (or this very pid, after a container's restart). */
+function stale({ holder, touchedAt }: { holder: Holder | undefined; touchedAt: number }, me: Holder, now: number): boolean {
+  if (now - touchedAt >= SILENT_REPLICA_MS) return true;
+  if (holder?.host !== me.host) return false;
+  return holder.pid === me.pid || !alive(holder.pid);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
