@@ -261,39 +261,47 @@ function randomSubset<T>(items: readonly T[], size: number): T[] {
 /**
  * The secret the held shares rebuild, checked by `fits` (its owner's commitment),
  * and the holders whose share does not fit it. All shares at once when they fit;
- * else random t-subsets until one rebuilds a secret that fits (random, so that
- * colluding holders cannot craft errors that cancel in the subset tried), and
- * each other share is checked against that subset's polynomial. One dishonest
- * holder then neither fails the round nor blames another: its share is named.
+ * else random t-subsets until one rebuilds a secret that fits. The commitment
+ * makes that secret right, but not the subset's polynomial (altered shares can
+ * cancel at 0), so holders are named only against a polynomial that more than
+ * (n + t − 2) / 2 of the n shares agree with: two polynomials of degree t − 1
+ * through the secret share at most t − 2 other points, so no other one can. One
+ * dishonest holder then neither fails the round nor blames another; colluding
+ * holders, while fewer than (n − t + 2) / 2, can at most keep from being named.
  */
 async function reconstruct(held: { holder: string; share: string }[], threshold: number, what: string, fits: (secret: Uint8Array) => boolean): Promise<{ secret: Uint8Array; misfits: string[] }> {
-  const misfits: string[] = [];
+  // An honest holder returns what it opened, 33 bytes (receiveShares checks): another length is the holder's own doing.
+  const malformed: string[] = [];
   const usable: { holder: string; bytes: Uint8Array }[] = [];
   for (const { holder, share } of held) {
     const bytes = new Uint8Array(Buffer.from(share, 'base64'));
     if (bytes.length === SHARE_BYTES) usable.push({ holder, bytes });
-    else misfits.push(holder);
+    else malformed.push(holder);
   }
   if (usable.length < threshold) throw new SecAggError('SECAGG_THRESHOLD', `${usable.length} usable shares of ${what}, fewer than the threshold ${threshold}`);
   // combine refuses two shares at one x; a holder may send another's x
   const distinct = (shares: { bytes: Uint8Array }[]) => new Set(shares.map((s) => s.bytes[SECRET_BYTES])).size === shares.length;
   if (distinct(usable)) {
     const secret = await combine(usable.map((u) => u.bytes));
-    if (fits(secret)) return { secret, misfits };
+    if (fits(secret)) return { secret, misfits: malformed };
   }
+  let rebuilt: Uint8Array | undefined;
   const attempts = subsetAttempts(threshold);
   for (let attempt = 0; attempt < attempts; attempt++) {
     const subset = randomSubset(usable, threshold);
     if (!distinct(subset)) continue;
     const secret = await combine(subset.map((u) => u.bytes));
     if (!fits(secret)) continue;
+    rebuilt = secret;
+    const disagreeing: string[] = [];
     for (const u of usable) {
       if (subset.includes(u)) continue;
       const expected = await evaluateAt(subset.map((s) => s.bytes), u.bytes[SECRET_BYTES]);
-      if (Buffer.compare(expected, u.bytes.subarray(0, SECRET_BYTES)) !== 0) misfits.push(u.holder);
+      if (Buffer.compare(expected, u.bytes.subarray(0, SECRET_BYTES)) !== 0) disagreeing.push(u.holder);
     }
-    return { secret, misfits: misfits.sort() };
+    if (2 * (usable.length - disagreeing.length) > usable.length + threshold - 2) return { secret, misfits: [...malformed, ...disagreeing].sort() };
   }
+  if (rebuilt) return { secret: rebuilt, misfits: malformed };
   throw new SecAggError('SECAGG_BAD_SHARE', `no ${threshold} of the ${usable.length} shares of ${what} rebuild what it committed to (${attempts} sets tried)`);
 }
 

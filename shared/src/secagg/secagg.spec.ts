@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { generateKeyPair, type KeyPair } from '../crypto/keys';
 import { JobSpecSchema } from '../protocol/job';
 import {
@@ -191,12 +192,33 @@ describe('secure aggregation (SecAgg+)', () => {
     });
 
     it('fails with SECAGG_BAD_SHARE, naming no holder, when fewer than t shares fit', async () => {
-      // Arrange: t = 4 of 6 holders; three alter their shares of p01's seed
+      // Arrange: t = 4 of 6 holders; three alter their shares of p01's seed, each its own way
       const { map } = parties(7, 10, 7);
       const { material } = await runLocalRound({ job: 'j', round: 1, neighbours: 6, threshold: 4, parties: map });
-      const altered = ['p00', 'p02', 'p03'].reduce((m, holder) => alter(m, holder, 'p01', 'seedShares', flip), material);
+      const scramble = (share: Buffer) => Buffer.concat([randomBytes(share.length - 1), share.subarray(-1)]);
+      const altered = ['p00', 'p02', 'p03'].reduce((m, holder) => alter(m, holder, 'p01', 'seedShares', scramble), material);
       // Execute, Assert
       await expect(rebuildSecrets(altered)).rejects.toMatchObject({ code: 'SECAGG_BAD_SHARE', message: 'no 4 of the 6 shares of the seed of p01 rebuild what it committed to (1000 sets tried)' });
+    });
+
+    it('names no honest holder when colluding holders alter their shares alike, which can cancel in a subset', async () => {
+      // Arrange: as above, but the three flip the same bit of the same byte: a subset whose Lagrange weights of theirs sum to 0 rebuilds the right seed
+      const { map } = parties(7, 10, 7);
+      const { sum, material } = await runLocalRound({ job: 'j', round: 1, neighbours: 6, threshold: 4, parties: map });
+      const altered = ['p00', 'p02', 'p03'].reduce((m, holder) => alter(m, holder, 'p01', 'seedShares', flip), material);
+      for (let run = 0; run < 5; run++) {
+        // Execute
+        const outcome = await rebuildSecrets(altered).then(
+          (rebuilt) => ({ rebuilt }),
+          (err: { code: string }) => ({ code: err.code }),
+        );
+        // Assert: failed, or the right sum with none of the three honest holders named
+        if ('code' in outcome) expect(outcome.code).toBe('SECAGG_BAD_SHARE');
+        else {
+          expect(outcome.rebuilt.misfits.map((m) => m.holder).filter((h) => !['p00', 'p02', 'p03'].includes(h))).toEqual([]);
+          expect(Array.from(removeMasks(altered, outcome.rebuilt))).toEqual(Array.from(sum));
+        }
+      }
     });
   });
 
