@@ -65,10 +65,22 @@ interface Referenced {
  * them no round can be recomputed, which the verifier reports as such.
  */
 export async function writeBundle(source: AuditSource, outDir: string, options: { participant?: string } = {}): Promise<BundleManifest> {
-  if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0) {
+  const existed = fs.existsSync(outDir);
+  if (existed && fs.readdirSync(outDir).length > 0) {
     throw new Error(`${outDir} is not empty: a bundle is written to a new or empty directory`);
   }
-  fs.mkdirSync(outDir, { recursive: true });
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+    return await writeInto(source, outDir, options);
+  } catch (err) {
+    // Half a bundle would read as a tampered one, and stand in the way of the next try: it goes.
+    if (existed) for (const entry of fs.readdirSync(outDir)) fs.rmSync(path.join(outDir, entry), { recursive: true, force: true });
+    else fs.rmSync(outDir, { recursive: true, force: true });
+    throw new Error(`cannot write the audit bundle ${outDir}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function writeInto(source: AuditSource, outDir: string, options: { participant?: string }): Promise<BundleManifest> {
   const copy = (relative: string, bytes: Uint8Array | undefined) => {
     const file = path.join(outDir, relative);
     // Absent bytes are left absent: the verifier names what is missing. A round started

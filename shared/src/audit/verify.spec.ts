@@ -674,6 +674,23 @@ describe('audit bundles', () => {
     expect(report.lines).toContain(`job ${JOB}: 3 rounds, 0 recomputed from 0 retained updates, 3 not recomputable (other sites' updates are not in this export), models match`);
   });
 
+  it('leaves no half bundle when writing fails, so that the next try finds the directory as it was', async () => {
+    // Prepare: a source that fails after its first records
+    const dir = path.join(temp(), 'bundle');
+    const failing: AuditSource = {
+      ...source(log),
+      async *records() {
+        yield* log.texts.slice(0, 3).map((text, i) => ({ seq: i + 1, text }));
+        throw new Error('the disk is full');
+      },
+    };
+    // Execute, Assert
+    await expect(writeBundle(failing, dir)).rejects.toThrow(`cannot write the audit bundle ${dir}: the disk is full`);
+    expect(fs.existsSync(dir)).toBe(false);
+    await writeBundle(source(log), dir);
+    expect((await verifyAudit(new BundleSource(dir))).ok).toBe(true);
+  });
+
   it('refuses to write into a directory that is not empty', async () => {
     const dir = temp();
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
