@@ -271,8 +271,6 @@ def trimmed_mean(values: list, strategy) -> float:
     return total / (len(values) - 2 * cut)
 
 
-# The strategies recomputed here, with the defaults a job spec may leave out; each keeps no state.
-# FedProx aggregates as FedAvg: it changes local training only.
 # ---- secure aggregation: the masks removed from the sum (docs/privacy.md) --------------
 
 def hkdf(ikm: bytes, salt: bytes, info: str, length: int = 32) -> bytes:
@@ -354,12 +352,43 @@ def secure_update(global_model: list, total: list, q: dict) -> tuple:
 CHAIN_ONLY = {'user.added', 'user.removed', 'token.created', 'token.revoked', 'invitation.created', 'invitation.cancelled',
               'job.control', 'job.resumed', 'statistics.excluded'}
 
-RECOMPUTED = {
-    'fedavg': (fedavg, {'weighting': 'samples'}),
-    'fedprox': (fedavg, {'weighting': 'samples', 'mu': 0.01}),
-    'median': (coordinate_wise(median), {}),
-    'trimmed-mean': (coordinate_wise(trimmed_mean), {'beta': 0.1}),
+# Every strategy a job spec may name, with the defaults of the parameters it may leave out (docs/strategies.md).
+STRATEGY_DEFAULTS = {
+    'fedavg': {'weighting': 'samples'},
+    'fedavgm': {'weighting': 'samples', 'serverLearningRate': 1, 'momentum': 0.9},
+    'fedprox': {'weighting': 'samples', 'mu': 0.01},
+    'fedadam': {'weighting': 'samples', 'serverLearningRate': 0.1, 'beta1': 0.9, 'beta2': 0.99, 'tau': 1e-9},
+    'fedyogi': {'weighting': 'samples', 'serverLearningRate': 0.01, 'beta1': 0.9, 'beta2': 0.99, 'tau': 1e-3},
+    'fedadagrad': {'weighting': 'samples', 'serverLearningRate': 0.1, 'tau': 1e-9},
+    'scaffold': {'weighting': 'samples', 'serverLearningRate': 1},
+    'median': {},
+    'trimmed-mean': {'beta': 0.1},
+    'krum': {'weighting': 'samples', 'f': 0, 'm': 1},
+    'kmeans': {},
 }
+
+# The strategies recomputed here; each keeps no state. FedProx aggregates as FedAvg: it changes local training only.
+RECOMPUTED = {
+    'fedavg': fedavg,
+    'fedprox': fedavg,
+    'median': coordinate_wise(median),
+    'trimmed-mean': coordinate_wise(trimmed_mean),
+}
+
+
+def strategy_of(spec: dict):
+    """The strategy a job.created spec gives its job, defaults filled in; None when it names none this verifier can read."""
+    if spec.get('model') == 'kmeans':
+        # A kmeans model chooses k-means with the job's k, whatever the spec's strategy says (the schema fills in fedavg).
+        k = spec.get('k')
+        return {'name': 'kmeans', 'k': k} if isinstance(k, int) and not isinstance(k, bool) and 2 <= k <= 1000 else None
+    if 'strategy' not in spec:
+        return {'name': 'fedavg', 'weighting': 'samples'}  # a spec written before strategies were recorded
+    named = spec['strategy']
+    if not isinstance(named, dict) or not isinstance(named.get('name'), str):
+        return None
+    # A name this verifier does not know keeps its parameters as written; only its name is compared.
+    return {**STRATEGY_DEFAULTS.get(named['name'], {}), **named}
 
 
 def verify(bundle: Bundle, trusted_key: str = None, say=print):
@@ -442,7 +471,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             known['status'] = kind.split('.')[1]
         elif kind == 'job.created':
             check(data['job'] not in jobs, f"job {data['job']} is created a second time")
-            strategy = data['spec'].get('strategy') or {'name': 'fedavg'}
+            strategy = strategy_of(data['spec'])
+            check(strategy is not None, f"job {data['job']}: its spec names no strategy this verifier knows")
             jobs[data['job']] = {'round': -1, 'strategy': strategy, 'rounds': 0, 'recomputed': 0, 'skipped': {}, 'methods': set()}
         elif kind == 'model.initial':
             job = need_job()
@@ -508,9 +538,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             # A record without a strategy was written before strategies were recorded: FedAvg.
             strategy = data.get('strategy') or {'name': 'fedavg', 'weighting': 'samples'}
             named = job['strategy']
-            if named['name'] in RECOMPUTED:
-                named = {**RECOMPUTED[named['name']][1], **named}
-            same = strategy == named if named['name'] in RECOMPUTED else strategy['name'] == named['name']
+            same = strategy == named if named['name'] in STRATEGY_DEFAULTS else strategy['name'] == named['name']
             check(same, f"aggregated with {jcs(strategy)}, not the {jcs(named)} its job's spec names")
             blob, path = bundle.model(data['job'], data['round'])
             check(blob is not None, f'missing (audit record {seq} commits it)', f"model of round {data['round']} of job {data['job']} ({path})")
@@ -535,7 +563,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             if why:
                 job['skipped'][why] = job['skipped'].get(why, 0) + 1
             else:
-                method = RECOMPUTED[strategy['name']][0]
+                method = RECOMPUTED[strategy['name']]
                 if secure:
                     # The round's one update: the unmasked sum's weighted mean; no single input is unmasked.
                     check((data['job'], data['round']) in unmasking, 'a secure round without its secagg.unmasked record')

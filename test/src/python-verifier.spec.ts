@@ -51,12 +51,46 @@ const copyOf = (dir: string) => {
   return copy;
 };
 
+/** A bundle's manifest changed as `change` says. */
+function editManifest(dir: string, change: (manifest: Record<string, unknown>) => void): void {
+  const file = path.join(dir, 'manifest.json');
+  const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  change(manifest);
+  fs.writeFileSync(file, JSON.stringify(manifest, null, 2) + '\n');
+}
+
+/**
+ * A bundle's log rewritten as its coordinator could: each record's data as
+ * `change` gives it, `added` records appended, every hash and signature made
+ * again with the coordinator's own key, the manifest's count and head too.
+ * Returns the records.
+ */
+function rewriteLog(
+  dir: string,
+  secretKey: Uint8Array,
+  change: (record: AuditRecord) => AuditRecord['data'],
+  added: Pick<AuditRecord, 'kind' | 'actor' | 'data'>[] = [],
+): AuditRecord[] {
+  const file = path.join(dir, 'records.jsonl');
+  const records = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => AuditRecordSchema.parse(JSON.parse(l)));
+  let prev = records[0].prev;
+  const sealed = [...records.map((r) => ({ ...r, data: change(r) })), ...added.map((r, i) => ({ ...r, seq: records.length + i + 1, at: records.at(-1)!.at }))].map(({ seq, at, kind, actor, data }) => {
+    const record = sealAuditRecord({ seq, at, kind, actor, data, prev }, secretKey);
+    prev = record.hash;
+    return record;
+  });
+  fs.writeFileSync(file, sealed.map(auditText).join('\n') + '\n');
+  editManifest(dir, (m) => Object.assign(m, { records: sealed.length, head: prev }));
+  return sealed;
+}
+
 describe('the independent Python verifier', () => {
   let bundle: string;
   let dataDir: string;
   let coordinatorKey: string;
   const jobs: Record<'plain' | 'clipped' | 'median' | 'trimmed' | 'secure', string> = { plain: '', clipped: '', median: '', trimmed: '', secure: '' };
   let central = '';
+  let kmeans = '';
 
   beforeAll(async () => {
     const coordinator = await testCoordinator();
@@ -80,6 +114,10 @@ describe('the independent Python verifier', () => {
     // Central DP: the coordinator's noise, which this verifier says it does not recompute.
     central = (await api.createJob({ ...base, strategy: { name: 'fedavg', weighting: 'uniform' }, dp: { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 } })).id;
     await coordinator.engine.whenFinished(central);
+    // k-means, which its model chooses (its spec names FedAvg, the default): not recomputed, its models and states checked by their digests.
+    const { target: _, ...unsupervised } = base;
+    kmeans = (await api.createJob({ ...unsupervised, model: 'kmeans', k: 2 })).id;
+    await coordinator.engine.whenFinished(kmeans);
     // A secure round on a ring of 4 neighbours out of 6, site-5 gone once it has shared its keys: its masks are rebuilt and removed.
     // The statistics phase (secure round 0, over declared bounds and classes) has every site.
     const dropping = agents[5];
@@ -144,10 +182,7 @@ describe('the independent Python verifier', () => {
   it('rejects an aggregate the coordinator changed and re-signed, chain and all, with its own key', async () => {
     const copy = copyOf(bundle);
     const { secretKey } = readKeyFile(path.join(dataDir, 'coordinator-key.json'));
-    const file = path.join(copy, 'records.jsonl');
-    const records: AuditRecord[] = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => AuditRecordSchema.parse(JSON.parse(l)));
     const committed = (r: AuditRecord, round: number) => r.kind === 'model.committed' && r.data.job === jobs.plain && r.data.round === round;
-    const first = records.findIndex((r) => committed(r, 1));
     // The model of round 1, nudged by one float32 step in its first weight.
     const modelFile = path.join(copy, 'models', jobs.plain, '1.f32');
     const weights = new Float32Array(new Uint8Array(fs.readFileSync(modelFile)).buffer);
@@ -158,25 +193,35 @@ describe('the independent Python verifier', () => {
       const { signature: _, ...attested } = { ...data, ...change };
       return { ...attested, signature: signHeader('model', modelAttestation(attested), secretKey) };
     };
-    let prev = records[first].prev;
-    const texts = records.map((record, i) => {
-      if (i < first) return auditText(record);
-      let data = record.data;
-      if (committed(record, 1)) data = resign(data as AuditData<'model.committed'>, { sha256: sha256Hex(bytes) });
-      if (committed(record, 2)) data = resign(data as AuditData<'model.committed'>, { previous: sha256Hex(bytes) });
-      const { seq, at, kind, actor } = record;
-      const sealed = sealAuditRecord({ seq, at, kind, actor, data, prev }, secretKey);
-      prev = sealed.hash;
-      return auditText(sealed);
+    const records = rewriteLog(copy, secretKey, (record) => {
+      if (committed(record, 1)) return resign(record.data as AuditData<'model.committed'>, { sha256: sha256Hex(bytes) });
+      if (committed(record, 2)) return resign(record.data as AuditData<'model.committed'>, { previous: sha256Hex(bytes) });
+      return record.data;
     });
-    fs.writeFileSync(file, texts.join('\n') + '\n');
-    const manifest = JSON.parse(fs.readFileSync(path.join(copy, 'manifest.json'), 'utf8'));
-    fs.writeFileSync(path.join(copy, 'manifest.json'), JSON.stringify({ ...manifest, head: prev }));
+    const first = records.findIndex((r) => committed(r, 1));
     const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
     expect(code).toBe(1);
     expect(out).toMatch(
       new RegExp(`FAILED: audit record ${first + 1} \\(records.jsonl line ${first + 1}\\): the committed model is not the fedavg of its contributors' updates: recomputed SHA-256 [0-9a-f]{64}, recorded ${sha256Hex(bytes)}`),
     );
+  });
+
+  it('accepts a k-means job, the strategy its model chooses, and refuses one whose spec was changed to another k', async () => {
+    const { code, out } = await pyVerify(bundle, '--key', coordinatorKey);
+    expect(out).toContain(`job ${kmeans}: 2 rounds committed, 0 recomputed bit for bit; 2 not recomputed: strategy kmeans (this verifier recomputes fedavg, fedprox, median, trimmed-mean)`);
+    expect(code).toBe(0);
+    // The job's spec re-signed with k = 3: its rounds, aggregated with k = 2, no longer are what it names.
+    const copy = copyOf(bundle);
+    const { secretKey } = readKeyFile(path.join(dataDir, 'coordinator-key.json'));
+    const records = rewriteLog(copy, secretKey, (r) =>
+      r.kind === 'job.created' && r.data.job === kmeans ? { ...r.data, spec: { ...(r.data as AuditData<'job.created'>).spec, k: 3 } } : r.data,
+    );
+    const first = records.findIndex((r) => r.kind === 'model.committed' && r.data.job === kmeans);
+    const tampered = await pyVerify(copy, '--key', coordinatorKey);
+    expect(tampered.out).toContain(
+      `FAILED: audit record ${first + 1} (records.jsonl line ${first + 1}): aggregated with {"k":2,"name":"kmeans"}, not the {"k":3,"name":"kmeans"} its job's spec names`,
+    );
+    expect(tampered.code).toBe(1);
   });
 
   it('refuses a coordinator key other than the trusted one', async () => {
