@@ -350,7 +350,7 @@ def secure_update(global_model: list, total: list, q: dict) -> tuple:
 
 # Kinds whose data only the chain and signatures vouch for here (docs/audit.md#records).
 CHAIN_ONLY = {'user.added', 'user.removed', 'token.created', 'token.revoked', 'invitation.created', 'invitation.cancelled',
-              'job.control', 'job.resumed', 'statistics.excluded'}
+              'statistics.excluded'}
 
 # Every strategy a job spec may name, with the defaults of the parameters it may leave out (docs/strategies.md).
 STRATEGY_DEFAULTS = {
@@ -474,6 +474,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             strategy = strategy_of(data['spec'])
             check(strategy is not None, f"job {data['job']}: its spec names no strategy this verifier knows")
             jobs[data['job']] = {'round': -1, 'strategy': strategy, 'rounds': 0, 'recomputed': 0, 'skipped': {}, 'methods': set()}
+        elif kind in ('job.control', 'job.resumed'):
+            need_job()  # a job paused, resumed or stopped is one the log created
         elif kind == 'model.initial':
             job = need_job()
             check(job['round'] == -1, f"job {data['job']} already has an initial model")

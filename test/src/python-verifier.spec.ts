@@ -3,9 +3,9 @@
  * and Debian's Ed25519, none of this project's code) on a bundle exported from
  * a real run: it accepts it, recomputing every FedAvg, median and trimmed-mean
  * round bit for bit, and a secure round with a dropout, and rejects a changed update byte, a changed record, and
- * an aggregate the coordinator lied about and re-signed with its own key. It
- * also checks the test vectors of docs/protocol.md, and a bundle written by
- * version 1.
+ * an aggregate the coordinator lied about and re-signed with its own key. On
+ * malformed input it decides as the TypeScript verifier does. It also checks
+ * the test vectors of docs/protocol.md, and a bundle written by version 1.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,12 +14,14 @@ import { promisify } from 'node:util';
 import {
   auditText,
   AuditRecordSchema,
+  BundleSource,
   encodeWeights,
   modelAttestation,
   readKeyFile,
   sealAuditRecord,
   sha256Hex,
   signHeader,
+  verifyAudit,
   type AuditData,
   type AuditRecord,
 } from '@fl/shared';
@@ -222,6 +224,18 @@ describe('the independent Python verifier', () => {
       `FAILED: audit record ${first + 1} (records.jsonl line ${first + 1}): aggregated with {"k":2,"name":"kmeans"}, not the {"k":3,"name":"kmeans"} its job's spec names`,
     );
     expect(tampered.code).toBe(1);
+  });
+
+  it.each(['job.control', 'job.resumed'] as const)('refuses a %s record of a job the log never created, as the TypeScript verifier does', async (kind) => {
+    const copy = copyOf(bundle);
+    const { secretKey } = readKeyFile(path.join(dataDir, 'coordinator-key.json'));
+    const data = kind === 'job.control' ? { job: 'no-such-job', action: 'pause' as const } : { job: 'no-such-job', round: 0 };
+    const records = rewriteLog(copy, secretKey, (r) => r.data, [{ kind, actor: 'coordinator', data }]);
+    const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
+    const reason = 'job no-such-job was never created (no job.created before this record)';
+    expect(out).toContain(`FAILED: audit record ${records.length} (records.jsonl line ${records.length}): ${reason}`);
+    expect(code).toBe(1);
+    expect((await verifyAudit(new BundleSource(copy), { coordinatorKey })).failure?.reason).toBe(reason);
   });
 
   it('refuses a coordinator key other than the trusted one', async () => {
