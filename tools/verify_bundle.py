@@ -188,16 +188,42 @@ def segment(name: str) -> str:
     return '%2E' + s[1:] if s.startswith('.') else s
 
 
+def whole(value) -> bool:
+    # JSON has one kind of number: 52.0 is 52, as it is to the TypeScript verifier.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+
+
+# The manifest's fields (docs/protocol.md#audit-bundles): what each must hold, and whether it may be left out.
+# A field not named here is ignored, not refused: a newer coordinator may add one that an older verifier
+# has no use for; one that changes how a bundle is read comes with a new version (docs/audit.md).
+MANIFEST_FIELDS = {
+    'format': ('a string', lambda v: isinstance(v, str), True),
+    'version': ('a whole number', whole, True),
+    'coordinatorKey': ('a string', lambda v: isinstance(v, str), True),
+    'exportedAt': ('a whole number', whole, True),
+    'records': ('a whole number of 0 or more', lambda v: whole(v) and v >= 0, True),
+    'head': ('a string', lambda v: isinstance(v, str), True),
+    'participant': ('a string', lambda v: isinstance(v, str), False),
+}
+
+
 class Bundle:
     def __init__(self, root: Path):
         self.root = root
+        place = str(root / 'manifest.json')
         try:
             self.manifest = json.loads((root / 'manifest.json').read_text('utf-8'))
         except (OSError, ValueError) as err:
-            raise Inconsistency(str(root / 'manifest.json'), f'not a readable manifest: {err}')
+            raise Inconsistency(place, f'not a readable manifest: {err}')
         m = self.manifest
-        if m.get('format') != 'fl-audit-bundle' or m.get('version') not in (1, 2):
-            raise Inconsistency(str(root / 'manifest.json'), 'not an fl-audit-bundle manifest of version 1 or 2')
+        if not isinstance(m, dict) or m.get('format') != 'fl-audit-bundle' or m.get('version') not in (1, 2):
+            raise Inconsistency(place, 'not an fl-audit-bundle manifest of version 1 or 2')
+        for name, (what, ok, required) in MANIFEST_FIELDS.items():
+            if name not in m:
+                if required:
+                    raise Inconsistency(place, f'not an fl-audit-bundle manifest: it has no "{name}"')
+            elif not ok(m[name]):
+                raise Inconsistency(place, f'not an fl-audit-bundle manifest: "{name}" is {json.dumps(m[name])}, not {what}')
 
     def records(self):
         data = (self.root / 'records.jsonl').read_bytes()
@@ -400,6 +426,10 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
     coordinator = None
     prev = GENESIS
     where = lambda seq: f'audit record {seq} (records.jsonl line {seq})'
+    shown = lambda key: fingerprint(decode_key(key)) if decode_key(key) else key
+    # The bundle must name the key the auditor trusts, as fl-agent audit verify insists; record 1 must then announce it.
+    if trusted_key is not None and m['coordinatorKey'] != trusted_key:
+        raise Inconsistency('manifest.json', f"its coordinator key {shown(m['coordinatorKey'])} is not the one given with --key ({shown(trusted_key)})")
 
     for seq, raw in enumerate(lines, start=1):
         at = where(seq)
@@ -434,7 +464,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             coordinator = decode_key(data.get('publicKey'))
             check(coordinator is not None, 'the coordinator key is not a base64 Ed25519 public key')
             check(data.get('fingerprint') == fingerprint(coordinator), 'the fingerprint is not that of the coordinator key')
-            pinned = trusted_key or m.get('coordinatorKey')
+            pinned = trusted_key or m['coordinatorKey']
             check(data['publicKey'] == pinned, f"announces coordinator key {fingerprint(coordinator)}, not the {'trusted key' if trusted_key else 'key the manifest names,'} {pinned}")
         check(signed(version, 'audit', {'seq': seq, 'hash': record['hash']}, record['signature'], coordinator), 'not signed by the coordinator key of record 1')
         prev = record['hash']
@@ -609,8 +639,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
         raise Inconsistency('records.jsonl', 'holds no record')
     for place, seq in missing.values():
         raise Inconsistency(place, f'missing, though audit record {seq} says it was retained and no updates.pruned record deletes it')
-    if m.get('records') != len(lines) or m.get('head') != prev:
-        raise Inconsistency('manifest.json', f"says the log ends at record {m.get('records')} with hash {m.get('head')}; its records end at {len(lines)} with {prev}")
+    if m['records'] != len(lines) or m['head'] != prev:
+        raise Inconsistency('manifest.json', f"says the log ends at record {m['records']} with hash {m['head']}; its records end at {len(lines)} with {prev}")
 
     say(f'chain: {len(lines)} records, hashes and coordinator signatures verified (coordinator key {fingerprint(coordinator)})')
     if unknown:

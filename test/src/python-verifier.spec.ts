@@ -53,6 +53,8 @@ const copyOf = (dir: string) => {
   return copy;
 };
 
+const OTHER_KEY = 'A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=';
+
 /** A bundle's manifest changed as `change` says. */
 function editManifest(dir: string, change: (manifest: Record<string, unknown>) => void): void {
   const file = path.join(dir, 'manifest.json');
@@ -238,10 +240,34 @@ describe('the independent Python verifier', () => {
     expect((await verifyAudit(new BundleSource(copy), { coordinatorKey })).failure?.reason).toBe(reason);
   });
 
-  it('refuses a coordinator key other than the trusted one', async () => {
-    const { code, out } = await pyVerify(bundle, '--key', 'A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=');
+  it('refuses a manifest whose coordinator key is not the one given with --key', async () => {
+    const copy = copyOf(bundle);
+    editManifest(copy, (m) => Object.assign(m, { coordinatorKey: OTHER_KEY }));
+    const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
+    expect(out).toMatch(/^FAILED: manifest.json: its coordinator key [0-9a-f:]{39} is not the one given with --key \([0-9a-f:]{39}\)$/m);
     expect(code).toBe(1);
-    expect(out).toMatch(/FAILED: audit record 1 .*announces coordinator key .*, not the trusted key A6EHv/);
+  });
+
+  it('refuses a manifest field of the wrong type, naming it', async () => {
+    const copy = copyOf(bundle);
+    editManifest(copy, (m) => Object.assign(m, { records: String(m.records) }));
+    const { records } = JSON.parse(fs.readFileSync(path.join(copy, 'manifest.json'), 'utf8')) as { records: string };
+    const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
+    expect(out).toContain(`FAILED: ${path.join(copy, 'manifest.json')}: not an fl-audit-bundle manifest: "records" is "${records}", not a whole number of 0 or more`);
+    expect(code).toBe(1);
+    expect(() => new BundleSource(copy)).toThrow(/is not an audit bundle manifest/);
+  });
+
+  it('refuses a coordinator key other than the trusted one', async () => {
+    const { code, out } = await pyVerify(bundle, '--key', OTHER_KEY);
+    expect(code).toBe(1);
+    expect(out).toMatch(/FAILED: manifest.json: its coordinator key .* is not the one given with --key/);
+    // A manifest changed to name the trusted key: record 1 still announces the other.
+    const copy = copyOf(bundle);
+    editManifest(copy, (m) => Object.assign(m, { coordinatorKey: OTHER_KEY }));
+    const record1 = await pyVerify(copy, '--key', OTHER_KEY);
+    expect(record1.code).toBe(1);
+    expect(record1.out).toMatch(/FAILED: audit record 1 .*announces coordinator key .*, not the trusted key A6EHv/);
   });
 
   it('accepts the version-1 bundle of the test vectors, its secure round recomputed too', async () => {
