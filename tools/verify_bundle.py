@@ -224,6 +224,7 @@ class Bundle:
                     raise Inconsistency(place, f'not an fl-audit-bundle manifest: it has no "{name}"')
             elif not ok(m[name]):
                 raise Inconsistency(place, f'not an fl-audit-bundle manifest: "{name}" is {json.dumps(m[name])}, not {what}')
+        self.unknown_fields = [name for name in m if name not in MANIFEST_FIELDS]
 
     def records(self):
         data = (self.root / 'records.jsonl').read_bytes()
@@ -643,6 +644,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
         raise Inconsistency('manifest.json', f"says the log ends at record {m['records']} with hash {m['head']}; its records end at {len(lines)} with {prev}")
 
     say(f'chain: {len(lines)} records, hashes and coordinator signatures verified (coordinator key {fingerprint(coordinator)})')
+    if bundle.unknown_fields:
+        say('manifest fields this verifier does not know (ignored): ' + ', '.join(bundle.unknown_fields))
     if unknown:
         say('records of kinds this verifier does not know (chain and signature verified, content not): ' + ', '.join(f'{n} {k}' for k, n in unknown.items()))
     say(f"updates: {counts['updates']} accepted, participant signatures verified; {counts['retained']} retained, {counts['checked']} in this bundle, bytes match their hashes")

@@ -240,6 +240,18 @@ describe('the independent Python verifier', () => {
     expect((await verifyAudit(new BundleSource(copy), { coordinatorKey })).failure?.reason).toBe(reason);
   });
 
+  it('reads a manifest with a field it does not know, and names it, as the TypeScript verifier does', async () => {
+    const copy = copyOf(bundle);
+    editManifest(copy, (m) => Object.assign(m, { exportedBy: 'a newer coordinator' }));
+    const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
+    expect(out).toContain('manifest fields this verifier does not know (ignored): exportedBy');
+    expect(out).toMatch(/^OK$/m);
+    expect(code).toBe(0);
+    const source = new BundleSource(copy);
+    expect(source.unknownFields).toEqual(['exportedBy']);
+    expect((await verifyAudit(source, { coordinatorKey })).ok).toBe(true);
+  });
+
   it('refuses a manifest whose coordinator key is not the one given with --key', async () => {
     const copy = copyOf(bundle);
     editManifest(copy, (m) => Object.assign(m, { coordinatorKey: OTHER_KEY }));

@@ -480,6 +480,19 @@ describe('fl-agent audit verify', () => {
     expect(unjournaled.lines.at(-1)).toBe('no journal of sent updates: the bundle was checked as a whole, not against what you sent');
   });
 
+  it('reads a manifest with a field a newer coordinator added, and names it', async () => {
+    // Prepare
+    const c = consortium();
+    const { options, bundle } = await site(c, 'bank-a');
+    const file = path.join(bundle, 'manifest.json');
+    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), exportedBy: 'a newer coordinator' }));
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(0);
+    expect(result.lines[1]).toBe('manifest fields this verifier does not know (ignored): exportedBy');
+  });
+
   it('reports a bundle that is not one, or whose log does not verify', async () => {
     // Prepare
     const c = consortium();

@@ -102,6 +102,7 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     }
     const { manifest } = source;
     const origins = trust(manifest.coordinatorKey, options, say);
+    if (source.unknownFields.length) say(`manifest fields this verifier does not know (ignored): ${source.unknownFields.join(', ')}`);
 
     // Collected while the log is verified: this site's names (by its key), its accepted updates, and what the committed models folded in.
     const mine = new Set<string>();

@@ -20,7 +20,12 @@ import type { AuditItem, AuditSource } from './verify';
 
 export const AUDIT_BUNDLE_FORMAT = 'fl-audit-bundle';
 
-export const BundleManifestSchema = z.strictObject({
+/**
+ * Not strict: a field a newer coordinator adds is ignored (and named), so that an
+ * older verifier still reads its bundles, as it reads records of kinds it does not
+ * know; a change an older verifier must not ignore comes with a new version.
+ */
+export const BundleManifestSchema = z.object({
   format: z.literal(AUDIT_BUNDLE_FORMAT),
   /** 2 from protocol version 2 on (its records may be in either version); 1 before */
   version: z.union([z.literal(1), z.literal(2)]),
@@ -155,6 +160,8 @@ export class BundleSource implements AuditSource {
   readonly manifest: BundleManifest;
   readonly updatesOf?: string;
   readonly claimedHead: { records: number; hash: string; where: string };
+  /** manifest fields this verifier does not know, ignored */
+  readonly unknownFields: string[];
   /** the SHA-256 last asked for per update, so that a failure names the very file */
   private readonly asked = new Map<string, string>();
 
@@ -170,6 +177,7 @@ export class BundleSource implements AuditSource {
     const manifest = BundleManifestSchema.safeParse(parsed);
     if (!manifest.success) throw new Error(`${file} is not an audit bundle manifest (${AUDIT_BUNDLE_FORMAT} version 1 or 2)`);
     this.manifest = manifest.data;
+    this.unknownFields = Object.keys(parsed as object).filter((field) => !Object.hasOwn(BundleManifestSchema.shape, field));
     this.updatesOf = manifest.data.participant;
     this.claimedHead = { records: manifest.data.records, hash: manifest.data.head, where: file };
   }
