@@ -62,7 +62,7 @@ type Out = (line: string) => void;
 /** Opens the existing store of a data directory or database URL. */
 async function existingStore(location: StoreLocation, readonly: boolean): Promise<Store> {
   if (!location.databaseUrl && !fs.existsSync(storeFile(location.dataDir))) {
-    throw new OperatorError(`${location.dataDir} holds no coordinator store (${STORE_FILE})`);
+    throw new OperatorFailure(`${location.dataDir} holds no coordinator store (${STORE_FILE})`);
   }
   try {
     return await openStore(location, { readonly });
@@ -75,7 +75,10 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   if (fromStdin || !process.stdin.isTTY) {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    // Two lines are two passwords pasted, or a file of another kind: which one was meant cannot be guessed.
+    if (/[\r\n]/.test(password)) throw new OperatorError('the password given on standard input holds a line break: give it on one line');
+    return password;
   }
   // Asked on the terminal without echo.
   process.stdout.write('password: ');
@@ -98,7 +101,14 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   }
 }
 
-const COMMANDS = new Set(['user add', 'user list', 'audit verify', 'audit export', 'key generate']);
+/** Each command and the flags it takes (besides --data-dir and --database-url): a flag given to another would look taken and do nothing. */
+const COMMANDS = new Map<string, string[]>([
+  ['user add', ['name', 'role', 'password-stdin', 'key-file']],
+  ['user list', []],
+  ['audit verify', []],
+  ['audit export', ['out', 'participant']],
+  ['key generate', []],
+]);
 
 /** `key generate FILE`: a new key for --key-file, made once and given to every replica. */
 function generateKey(args: string[], out: Out): number {
@@ -126,7 +136,8 @@ function generateKey(args: string[], out: Out): number {
 
 export async function runOperatorCommand(argv: string[], out: Out): Promise<number> {
   const [group, command, ...rest] = argv;
-  if (!COMMANDS.has(`${group} ${command}`)) throw new OperatorError(`unknown command ${[group, command].filter(Boolean).join(' ')}`);
+  const takes = COMMANDS.get(`${group} ${command}`);
+  if (!takes) throw new OperatorError(`unknown command ${[group, command].filter(Boolean).join(' ')}`);
   if (group === 'key') return generateKey(rest, out);
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -147,6 +158,8 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
   } catch (err) {
     throw new OperatorError((err as Error).message);
   }
+  const other = Object.keys(values).find((flag) => !['data-dir', 'database-url', ...takes].includes(flag));
+  if (other) throw new OperatorError(`--${other} does not apply to ${group} ${command}`);
   const dataDir = values['data-dir'] as string | undefined;
   if (!dataDir) throw new OperatorError('--data-dir is required');
   const databaseUrl = (values['database-url'] as string | undefined) ?? (process.env.FL_DATABASE_URL || undefined);
@@ -160,6 +173,7 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
     const named = NewUserRequestSchema.pick({ name: true, role: true }).safeParse({ name: values.name, role: values.role });
     if (!named.success) throw new OperatorError(describeZodError(named.error));
     const keyFile = (values['key-file'] as string | undefined) ?? (process.env.FL_KEY_FILE || undefined);
+    const made = !fs.existsSync(dataDir);
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     let identity: CoordinatorIdentity;
     try {
@@ -176,6 +190,8 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
       const audit = await AuditLog.open(store, identity);
       const user = await addUser(store, audit, parsed.data, 'operator');
       await new AuditAnchors(store, path.join(path.resolve(dataDir), AUDIT_ANCHORS_FILE), new CoordinatorLogger('error')).anchor();
+      // A new directory may be a mistyped one: said, with the key a coordinator started on it will show.
+      if (made) out(`made the data directory ${path.resolve(dataDir)}, its coordinator key fingerprint ${identity.fingerprint}`);
       out(`added ${user.role} ${user.name}`);
       return 0;
     } finally {

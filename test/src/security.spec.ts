@@ -324,14 +324,21 @@ describe('users, roles, enrollment and revocation', () => {
 describe('the first admin', () => {
   it('is made with `fl-coordinator user add` on the data directory, and signs in', async () => {
     const dataDir = tempDir('first-admin');
-    const add = (name: string, password: string) =>
+    const operator = (args: string[], input = '') =>
       new Promise<{ code: number | null; output: string }>((resolve) => {
-        const child = execFile(process.execPath, [COORDINATOR_CLI, 'user', 'add', '--data-dir', dataDir, '--name', name, '--role', 'admin', '--password-stdin'], (err, stdout, stderr) =>
+        const child = execFile(process.execPath, [COORDINATOR_CLI, ...args], (err, stdout, stderr) =>
           resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, output: stdout + stderr }),
         );
-        child.stdin!.end(`${password}\n`);
+        child.stdin!.end(input);
       });
+    const add = (name: string, password: string, dir = dataDir) => operator(['user', 'add', '--data-dir', dir, '--name', name, '--role', 'admin', '--password-stdin'], `${password}\n`);
     expect(await add('ada', 'short')).toMatchObject({ code: 64, output: expect.stringContaining('at least 12 characters') });
+    expect(await add('ada', `${PASSWORD}\n${PASSWORD}`)).toMatchObject({ code: 64, output: expect.stringContaining('holds a line break: give it on one line') });
+    // A directory that did not exist (a typo, perhaps) is said to be new, with the key a coordinator on it will show.
+    expect(await add('ada', PASSWORD, path.join(dataDir, 'typo'))).toMatchObject({ code: 0, output: expect.stringMatching(/^made the data directory .*typo, its coordinator key fingerprint [0-9a-f:]+\nadded admin ada/) });
+    // A flag of another command is refused, not taken and ignored; a directory without a store is a failure, not a usage error.
+    expect(await operator(['audit', 'verify', '--data-dir', dataDir, '--participant', 'ada'])).toMatchObject({ code: 64, output: expect.stringContaining('--participant does not apply to audit verify') });
+    expect(await operator(['audit', 'verify', '--data-dir', tempDir('no-store')])).toMatchObject({ code: 1, output: expect.stringContaining('holds no coordinator store') });
     expect(await add('ada', PASSWORD)).toMatchObject({ code: 0, output: expect.stringContaining('added admin ada') });
     expect(await add('ada', PASSWORD)).toMatchObject({ code: 1, output: expect.stringContaining('exists already') });
     const coordinator = await testCoordinator({ dataDir, adminToken: undefined });

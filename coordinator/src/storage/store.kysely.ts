@@ -185,7 +185,7 @@ export abstract class KyselyStore implements Store {
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-      throw new Error(`the store's migration ${failed ?? ''} failed: ${(error as Error).message ?? String(error)}`);
+      throw new Error(`the store's ${failed ? `migration ${failed}` : 'migrations'} failed: ${(error as Error).message ?? String(error)}`);
     }
   }
 
