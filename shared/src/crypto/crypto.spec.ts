@@ -122,6 +122,9 @@ describe('keys', () => {
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(readKeyFile(file)).toEqual(written);
     expect(() => writeKeyFile(file)).toThrow();
+    // Nothing else is left beside it: the key is written aside and linked in place, never half there.
+    expect(fs.readdirSync(dir)).toEqual(['key.json']);
+    expect(readKeyFile(file)).toEqual(written);
   });
 
   it('refuses a key file whose public key does not match', () => {

@@ -13,8 +13,20 @@ const KeyFileSchema = z.object({
 export function writeKeyFile(file: string, pair: KeyPair = generateKeyPair()): KeyPair {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const body = { type: 'fl-ed25519', publicKey: encodeKey(pair.publicKey), secretKey: encodeKey(pair.secretKey) };
-  // 'wx' refuses to overwrite an existing key: losing a key means losing an identity.
-  fs.writeFileSync(file, JSON.stringify(body, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  // Written aside, then linked in place: a crash mid-write leaves no half key file, and a link never
+  // replaces an existing key (losing a key means losing an identity).
+  const text = JSON.stringify(body, null, 2) + '\n';
+  const partial = `${file}.${process.pid}.partial`;
+  fs.writeFileSync(partial, text, { mode: 0o600, flag: 'wx' });
+  try {
+    fs.linkSync(partial, file);
+  } catch (err) {
+    // A file system without hard links: written in place, refusing an existing key all the same.
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+  } finally {
+    fs.rmSync(partial, { force: true });
+  }
   return pair;
 }
 
