@@ -16,6 +16,7 @@ import {
   secureQuantization,
   rebuildSecrets,
   removeMasks,
+  sumOutOfRange,
   unmaskSum,
   type UnmaskMaterial,
 } from '.';
@@ -219,6 +220,29 @@ describe('secure aggregation (SecAgg+)', () => {
           expect(Array.from(removeMasks(altered, outcome.rebuilt))).toEqual(Array.from(sum));
         }
       }
+    });
+  });
+
+  describe('the bounds of an honest training sum', () => {
+    const q = quantizationFor(200, 1, 1000);
+    const sumOf = (weight: number, level: number) => Uint32Array.of(level >>> 0, 0, weight);
+
+    it('holds the weight to the number of inputs under uniform weighting, where each input weighs 1', () => {
+      const uniform = { minParticipants: 2, strategy: { name: 'fedavg', weighting: 'uniform' } };
+      const samples = { minParticipants: 2, strategy: { name: 'fedavg', weighting: 'samples' } };
+      // A forged input of weight 1000 among 5: the mean of a coordinate at its bound then moves by the whole range
+      expect(sumOutOfRange(uniform, q, sumOf(1005, q.levels * 1005), 6)).toBe('the sum carries weight 1005, outside 6..6 for 6 inputs');
+      expect(sumOutOfRange(samples, q, sumOf(1005, q.levels * 1005), 6)).toBeNull();
+      expect(sumOutOfRange(uniform, q, sumOf(6, q.levels * 6 + 1), 6)).toMatch(/^coordinate 0 of the sum is \d+ levels, beyond the \d+ that inputs of weight 6 in all can reach$/);
+    });
+
+    it('leaves room for the DP noise of every input summed, not of the minimum only', () => {
+      // 100 inputs, each with noise of σ/√2: the sum's σ is √50 times the minimum's; 3 of its σ beyond the bound is honest
+      const dp = { noiseMultiplier: 1, clipNorm: 0.001 };
+      const spec = { dp, minParticipants: 2, strategy: { name: 'fedavg', weighting: 'uniform' } };
+      const sigma = (dp.noiseMultiplier * dp.clipNorm * q.levels * Math.sqrt(100 / 2)) / q.range;
+      expect(sumOutOfRange(spec, q, sumOf(100, Math.round(q.levels * 100 + 3 * sigma)), 100)).toBeNull();
+      expect(sumOutOfRange(spec, q, sumOf(100, Math.round(q.levels * 100 + 11 * sigma)), 100)).toMatch(/^coordinate 0/);
     });
   });
 

@@ -48,15 +48,23 @@ export function secureInput(
 
 /**
  * Why an unmasked training sum cannot be a sum of `parties` honest inputs, or
- * null: each input's coordinates lie within ±levels times its weight (plus the
- * job's DP noise, bounded as the ring is sized), its weight within 1..maxWeight.
+ * null: each input's coordinates lie within ±levels times its weight, its weight
+ * within 1..maxWeight (exactly 1 under uniform weighting), and each party adds DP
+ * noise of σ/√minParticipants, bounded at NOISE_SIGMAS deviations of the sum's.
  * Any other input would move the model by up to maxWeight times the range.
  */
-export function sumOutOfRange(spec: { dp?: { noiseMultiplier: number; clipNorm: number } }, q: Quantization, sum: Uint32Array, parties: number): string | null {
+export function sumOutOfRange(
+  spec: { dp?: { noiseMultiplier: number; clipNorm: number }; minParticipants: number; strategy: object },
+  q: Quantization,
+  sum: Uint32Array,
+  parties: number,
+): string | null {
   const d = sum.length - 1;
   const weight = sum[d];
-  if (weight < parties || weight > parties * q.maxWeight) return `the sum carries weight ${weight}, outside ${parties}..${parties * q.maxWeight} for ${parties} inputs`;
-  const noise = spec.dp ? (NOISE_SIGMAS * spec.dp.noiseMultiplier * spec.dp.clipNorm * q.levels) / q.range : 0;
+  const uniform = (spec.strategy as { weighting?: string }).weighting === 'uniform';
+  const most = uniform ? parties : parties * q.maxWeight;
+  if (weight < parties || weight > most) return `the sum carries weight ${weight}, outside ${parties}..${most} for ${parties} inputs`;
+  const noise = spec.dp ? (NOISE_SIGMAS * spec.dp.noiseMultiplier * spec.dp.clipNorm * Math.sqrt(parties / spec.minParticipants) * q.levels) / q.range : 0;
   const bound = q.levels * weight + noise;
   for (let i = 0; i < d; i++) {
     const level = sum[i] | 0;
