@@ -199,7 +199,7 @@ describe('secure aggregation (SecAgg+)', () => {
       const scramble = (share: Buffer) => Buffer.concat([randomBytes(share.length - 1), share.subarray(-1)]);
       const altered = ['p00', 'p02', 'p03'].reduce((m, holder) => alter(m, holder, 'p01', 'seedShares', scramble), material);
       // Execute, Assert
-      await expect(rebuildSecrets(altered)).rejects.toMatchObject({ code: 'SECAGG_BAD_SHARE', message: 'no 4 of the 6 shares of the seed of p01 rebuild what it committed to (1000 sets tried)' });
+      await expect(rebuildSecrets(altered)).rejects.toMatchObject({ code: 'SECAGG_BAD_SHARE', message: expect.stringMatching(/^no 4 of the 6 shares of the seed of p01 rebuild what it committed to \(1003 sets tried\)$/) });
     });
 
     it('names no honest holder when colluding holders alter their shares alike, which can cancel in a subset', async () => {
