@@ -24,6 +24,7 @@ import { Metrics } from './core/metrics';
 import { AgentConnections } from './participants/connections';
 import { socketRooms } from './cluster/socket-adapter';
 import { SHARED_STATE, type SharedState } from './cluster/shared-state';
+import { DataDirectoryLock } from './cluster/data-directory-lock';
 import { LEADER_ELECTION, type LeaderElection } from './cluster/leader-election';
 import { RoundEngine } from './rounds/round-engine';
 import { STORE, type Store } from './storage/store';
@@ -114,13 +115,21 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // With TLS the one server is HTTPS, so Socket.IO, attached to it, is WSS on the same port.
   const tlsFiles = config.tlsCert && config.tlsKey ? readTls(config.tlsCert, config.tlsKey) : undefined;
-  const app = await NestFactory.create<NestExpressApplication>(CoordinatorModule.forConfig(config, clock), {
-    // Nest's own messages go through the coordinator's log, escaped like every other line.
-    logger: new CoordinatorLogger(config.logLevel, undefined, config.logFormat).forNest(),
-    // Bodies are read after the guard let the request in (admin/body.interceptor.ts), never before.
-    bodyParser: false,
-    httpsOptions: tlsFiles && { cert: tlsFiles.cert, key: tlsFiles.key },
-  });
+  // Replicas share PostgreSQL, fenced by epochs; a SQLite store is one coordinator's, taken before anything opens it.
+  const directory = config.databaseUrl ? undefined : DataDirectoryLock.take(config.dataDir);
+  let app: NestExpressApplication;
+  try {
+    app = await NestFactory.create<NestExpressApplication>(CoordinatorModule.forConfig(config, clock), {
+      // Nest's own messages go through the coordinator's log, escaped like every other line.
+      logger: new CoordinatorLogger(config.logLevel, undefined, config.logFormat).forNest(),
+      // Bodies are read after the guard let the request in (admin/body.interceptor.ts), never before.
+      bodyParser: false,
+      httpsOptions: tlsFiles && { cert: tlsFiles.cert, key: tlsFiles.key },
+    });
+  } catch (err) {
+    directory?.release();
+    throw err;
+  }
   const log = app.get(CoordinatorLogger);
   // Behind a trusted reverse proxy, req.ip (sign-ins, enrollments) is the client that X-Forwarded-For names.
   if (config.trustProxy !== undefined) app.set('trust proxy', trusts(config.trustProxy));
@@ -167,6 +176,10 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   if (dashboard) log.info(`dashboard on ${url}/`);
   else log.warn('the dashboard is not built (npm run build): serving the API only');
   await engine.resume();
+  directory?.onLost(() => {
+    log.error(`another coordinator took the data directory ${config.dataDir}: this one stops running jobs; stop it`);
+    void engine.shutdown();
+  });
   const election = app.get<LeaderElection>(LEADER_ELECTION);
   const contending = election.kind === 'in-process' ? undefined : setInterval(() => void engine.resume(), CONTEND_EVERY_MS);
   contending?.unref();
@@ -194,6 +207,7 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
         await sharedState.close();
         await election.close();
         await store.close();
+        directory?.release();
       })()),
   };
 }

@@ -6,7 +6,6 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import type { CoordinatorConfig } from '../config/config';
 import { CoordinatorLogger } from '../logger';
-import { DataDirectoryLock } from './data-directory-lock';
 import { InProcessLeaderElection, LEADER_ELECTION, PgLeaderElection, type LeaderElection } from './leader-election';
 import { RedisSharedState } from './redis-shared-state';
 import { InProcessSharedState, SHARED_STATE, type SharedState } from './shared-state';
@@ -22,12 +21,11 @@ export async function sharedStateFor(config: CoordinatorConfig, log: Coordinator
 /**
  * Leadership lives where the store does: on PostgreSQL, an advisory lock and an
  * epoch in the same database, so that the epoch can fence the store's writes;
- * on the embedded SQLite store there is one process, which leads every job and
- * holds the data directory against a second one.
+ * on the embedded SQLite store there is one process, which leads every job
+ * (coordinator.ts holds the data directory against a second one).
  */
-export function leaderElectionFor(config: Pick<CoordinatorConfig, 'databaseUrl' | 'dataDir'>, log: CoordinatorLogger): LeaderElection {
-  const { databaseUrl } = config;
-  if (!databaseUrl?.startsWith('postgres')) return new InProcessLeaderElection(DataDirectoryLock.take(config.dataDir));
+export function leaderElectionFor(databaseUrl: string | undefined, log: CoordinatorLogger): LeaderElection {
+  if (!databaseUrl?.startsWith('postgres')) return new InProcessLeaderElection();
   return new PgLeaderElection({ connection: databaseUrl, onError: (err) => log.warn(`leader election: ${(err as Error).message}`) });
 }
 
@@ -39,7 +37,7 @@ export class ClusterModule {
       module: ClusterModule,
       providers: [
         { provide: SHARED_STATE, useFactory: (log: CoordinatorLogger) => sharedStateFor(config, log), inject: [CoordinatorLogger] },
-        { provide: LEADER_ELECTION, useFactory: (log: CoordinatorLogger) => leaderElectionFor(config, log), inject: [CoordinatorLogger] },
+        { provide: LEADER_ELECTION, useFactory: (log: CoordinatorLogger) => leaderElectionFor(config.databaseUrl, log), inject: [CoordinatorLogger] },
       ],
       exports: [SHARED_STATE, LEADER_ELECTION],
     };

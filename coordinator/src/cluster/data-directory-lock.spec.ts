@@ -29,6 +29,23 @@ describe('the data directory lock', () => {
     }
   });
 
+  it('refuses a lock of this host whose process runs, however long since it was touched (it may only be slow)', () => {
+    const { dir, now } = leftBy({ pid: process.ppid, host: os.hostname() }, SILENT_REPLICA_MS * 10);
+    expect(() => DataDirectoryLock.take(dir, now)).toThrow(new RegExp(`another coordinator serves the data directory .*: process ${process.ppid} on `));
+  });
+
+  it('tells its holder when another process took the directory over', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-lock-'));
+    const lock = DataDirectoryLock.take(dir);
+    const told: string[] = [];
+    lock.onLost(() => told.push('lost'));
+    fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: 1, host: 'elsewhere', startedAt: 'now' }));
+    // Execute: the periodic touch, now
+    (lock as unknown as { touch(): void }).touch();
+    expect(told).toEqual(['lost']);
+    lock.release();
+  });
+
   it('refuses a second take while held, and lets a third in once released', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-lock-'));
     const first = DataDirectoryLock.take(dir);

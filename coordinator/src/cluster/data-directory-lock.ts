@@ -2,9 +2,10 @@
  * One coordinator per SQLite data directory. SQLite lets a second process open
  * the store, and both would lead every job with nothing to fence them (replicas
  * need PostgreSQL). A file beside the store names the process serving it, and is
- * touched every few seconds: one touched within SILENT_REPLICA_MS belongs to a
- * live coordinator, on this host or another sharing the volume. An older one,
- * or one of this host whose process is gone, was left by a coordinator that died.
+ * touched every few seconds. One of this host belongs to a live coordinator while
+ * its process runs; one of another host sharing the volume, while it was touched
+ * within SILENT_REPLICA_MS. Taken before the store is opened: a second
+ * coordinator would otherwise migrate the store under the first.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,12 +23,18 @@ interface Holder {
 
 export class DataDirectoryLock {
   private readonly timer: NodeJS.Timeout;
+  private lost: (() => void) | undefined;
 
   private constructor(
     private readonly file: string,
     private readonly mine: string,
   ) {
     this.timer = setInterval(() => this.touch(), TOUCH_MS).unref();
+  }
+
+  /** Called once if another process took the directory over (two starting at once on a stale lock, or this one frozen for long). */
+  onLost(listener: () => void): void {
+    this.lost = listener;
   }
 
   /** Takes the directory, or throws naming the coordinator that serves it. */
@@ -68,12 +75,20 @@ export class DataDirectoryLock {
   }
 
   private touch(): void {
-    const now = new Date();
+    let current: string | undefined;
     try {
-      fs.utimesSync(this.file, now, now);
+      current = fs.readFileSync(this.file, 'utf8');
     } catch {
       // Removed by hand: nothing to touch.
+      return;
     }
+    if (current !== this.mine) {
+      clearInterval(this.timer);
+      this.lost?.();
+      return;
+    }
+    const now = new Date();
+    fs.utimesSync(this.file, now, now);
   }
 }
 
@@ -92,11 +107,14 @@ function heldBy(file: string): { holder: Holder | undefined; touchedAt: number }
   }
 }
 
-/** Whether a lock is one a dead coordinator left: not touched for a silence, or of this host with its process gone (or this very pid, after a container's restart). */
+/**
+ * Whether a lock is one a dead coordinator left: of this host, its process gone
+ * (or this very pid, after a container's restart), whatever its age, since a live
+ * one may only be slow to touch it; of another host, not touched for a silence.
+ */
 function stale({ holder, touchedAt }: { holder: Holder | undefined; touchedAt: number }, me: Holder, now: number): boolean {
-  if (now - touchedAt >= SILENT_REPLICA_MS) return true;
-  if (holder?.host !== me.host) return false;
-  return holder.pid === me.pid || !alive(holder.pid);
+  if (holder?.host === me.host) return holder.pid === me.pid || !alive(holder.pid);
+  return now - touchedAt >= SILENT_REPLICA_MS;
 }
 
 function alive(pid: number): boolean {

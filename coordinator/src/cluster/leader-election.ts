@@ -76,16 +76,11 @@ class Lease implements Leadership {
 export class InProcessLeaderElection implements LeaderElection {
   readonly kind = 'in-process';
 
-  /** `directory`: the data directory this process serves alone (DataDirectoryLock), let go at close */
-  constructor(private readonly directory?: { release(): void }) {}
-
   tryLead(job: string): Leadership {
     return new Lease(job, 1, async () => undefined);
   }
 
-  async close(): Promise<void> {
-    this.directory?.release();
-  }
+  async close(): Promise<void> {}
 }
 
 /** A write of a job by a leader whose epoch has passed: the job is someone else's now. */
