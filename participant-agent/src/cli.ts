@@ -342,7 +342,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(
       `enrolled as ${enrolled.participant} (${where}): ${enrolled.status === 'pending' ? "waiting for a consortium admin's approval" : enrolled.status}\n` +
         `your key fingerprint        ${fingerprint(keys.publicKey)}\n` +
-        `coordinator key fingerprint ${shown} (${pinned === 'new' ? 'now pinned' : 'as pinned'}): compare it with the one the consortium gives you out of band\n` +
+        `coordinator key fingerprint ${shown} (${{ new: 'now pinned', same: 'as pinned', replaced: 'now pinned in place of the key pinned before' }[pinned]}): compare it with the one the consortium gives you out of band\n` +
         `then: fl-agent run --coordinator ${coordinatorUrl} --key ${keyFile} --data FILE.csv${caFile ? ` --ca ${caFile}` : ''}\n`,
     );
     return;

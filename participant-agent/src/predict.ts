@@ -29,7 +29,8 @@ export async function predictRows(model: ModelView, source: DataSource | string,
   // A row left out would shift every prediction after it onto the wrong row.
   const skipped = report.problems.find((p) => p.column === '');
   if (report.counts.badRows > 0) {
-    throw new DataError('DATA_UNREADABLE', { rows: report.counts.badRows }, `rows with a wrong number of fields: ${report.counts.badRows}, the first at line ${skipped?.line} (${skipped?.reason}); predictions come one per row, in order, so none are written until they are fixed`);
+    const first = skipped ? `, the first at line ${skipped.line} (${skipped.reason})` : '';
+    throw new DataError('DATA_UNREADABLE', { rows: report.counts.badRows }, `rows with a wrong number of fields: ${report.counts.badRows}${first}; predictions come one per row, in order, so none are written until they are fixed`);
   }
   const { n, x } = encodeFeatures(table, preprocessing);
   const out = predict(shape, new Float32Array(model.weights), x, n);

@@ -252,8 +252,14 @@ describe('users, roles, enrollment and revocation', () => {
     it('pins the coordinator key given out of band once the answer is signed by it, so that a later run holds the coordinator to it', async () => {
       const invitation = await invite({});
       const pins = new CoordinatorPins(path.join(tempDir('pins'), 'known-coordinators.json'));
-      const { pinned } = await enroll({ coordinatorUrl: url, token: invitation.token, name: 'site-pinned', keys: generateKeyPair(), coordinatorKey: coordinator.identity.publicKey, pins });
+      const site = generateKeyPair();
+      const { pinned } = await enroll({ coordinatorUrl: url, token: invitation.token, name: 'site-pinned', keys: site, coordinatorKey: coordinator.identity.publicKey, pins });
       expect(pinned).toBe('new');
+      expect(pins.get(new URL(url).origin)).toBe(coordinator.identity.publicKey);
+      // A pin of another key before: the key given and matched replaces it, and says so
+      pins.pin(new URL(url).origin, encodeKey(generateKeyPair().publicKey));
+      const again = await enroll({ coordinatorUrl: url, token: invitation.token, name: 'site-pinned', keys: site, coordinatorKey: coordinator.identity.publicKey, pins });
+      expect(again.pinned).toBe('replaced');
       expect(pins.get(new URL(url).origin)).toBe(coordinator.identity.publicKey);
     });
 

@@ -440,8 +440,9 @@ export class JobRun {
       this.deps.audit.defer('secagg.input', `participant:${participant}`, { job, round, participant, sha256, header, signature, retained }, retain);
     }
     collection.accept(participant, reply);
-    // Not the unmask step: closed at the minimum, it could leave a secret short of its threshold, and fail a round its late shares would have saved.
-    if (phase.step !== 'unmask') this.waitAfterMinimum(collection);
+    // A training round's steps, as a plain round (not the statistics phase, rounds −2 to 0, which waits for every site as a plain one does);
+    // not the unmask step: closed at the minimum, it could leave a secret short of its threshold, and fail a round its late shares would have saved.
+    if (phase.round >= 1 && phase.step !== 'unmask') this.waitAfterMinimum(collection);
     return ackOk;
   }
 

@@ -526,6 +526,9 @@ describe('the journal', () => {
     expect(readJournal(file)).toEqual([entry, { ...entry, round: 2, accepted: false }, { ...entry, round: 3 }]);
     fs.writeFileSync(file, 'not json\n');
     expect(() => readJournal(file)).toThrow(/line 1 is not JSON/);
+    // A whole line altered in the middle (its end there) is no interrupted append: refused, not passed over
+    fs.writeFileSync(file, `${JSON.stringify(entry)}\n{"coordinator":"x",garbled}\n${JSON.stringify(entry)}\n`);
+    expect(() => readJournal(file)).toThrow(/line 2 is not JSON/);
   });
 });
 

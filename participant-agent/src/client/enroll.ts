@@ -43,7 +43,7 @@ export class EnrollmentError extends Error {
   }
 }
 
-export async function enroll(options: EnrollOptions): Promise<{ enrolled: EnrolledHeader; fingerprint: string; pinned: 'new' | 'same' }> {
+export async function enroll(options: EnrollOptions): Promise<{ enrolled: EnrolledHeader; fingerprint: string; pinned: 'new' | 'same' | 'replaced' }> {
   const header: EnrollmentHeader = {
     type: 'enrollment',
     token: options.token,
@@ -80,7 +80,8 @@ export async function enroll(options: EnrollOptions): Promise<{ enrolled: Enroll
   if (expected !== undefined && expected !== enrolled.coordinatorKey) {
     throw new EnrollmentError('BAD_SIGNATURE', `the coordinator presents key ${shown}, not the expected ${fingerprint(decodePublicKey(expected) ?? new Uint8Array(32))}`);
   }
-  // A key given out of band and matched is pinned too: `run` then holds the coordinator to it without the flag.
-  if (pinned === undefined) options.pins?.pin(origin, enrolled.coordinatorKey);
-  return { enrolled, fingerprint: shown, pinned: pinned === undefined ? 'new' : 'same' };
+  // A key given out of band and matched is pinned too, over an older pin of this address (the operator compared it): `run` then holds the coordinator to it without the flag.
+  if (pinned !== enrolled.coordinatorKey) options.pins?.pin(origin, enrolled.coordinatorKey);
+  const replaced = pinned !== undefined && pinned !== enrolled.coordinatorKey;
+  return { enrolled, fingerprint: shown, pinned: pinned === undefined ? 'new' : replaced ? 'replaced' : 'same' };
 }

@@ -122,8 +122,8 @@ export function readJournalLines(file: string): JournalLine[] {
     try {
       parsed = JSON.parse(line);
     } catch {
-      // An entry an interrupted append cut short, the next one on a line of its own (appendJournal): it was never whole.
-      if (line.startsWith('{')) return;
+      // An entry an interrupted append cut short (its end missing), the next one on a line of its own (appendJournal): it was never whole.
+      if (line.startsWith('{') && !line.trimEnd().endsWith('}')) return;
       throw new Error(`${file} line ${i + 1} is not JSON`);
     }
     const entry = parseLine(parsed);

@@ -2,6 +2,7 @@
  * Pinned coordinator keys, like SSH's known_hosts: the first contact with a
  * coordinator records its key; any later contact must present the same key.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -26,7 +27,7 @@ export class CoordinatorPins {
     const pins = { ...this.read(), [origin]: publicKey };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     // Written aside, then renamed over the file: a crash mid-write leaves the old pins, never half a file.
-    const partial = `${this.file}.${process.pid}.partial`;
+    const partial = `${this.file}.${randomBytes(6).toString('hex')}.partial`;
     fs.writeFileSync(partial, JSON.stringify(pins, null, 2) + '\n', { mode: 0o600 });
     fs.renameSync(partial, this.file);
   }

@@ -1,4 +1,5 @@
 /** Key files: a JSON file, created with mode 0600, holding one Ed25519 key pair. */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -16,7 +17,8 @@ export function writeKeyFile(file: string, pair: KeyPair = generateKeyPair()): K
   // Written aside, then linked in place: a crash mid-write leaves no half key file, and a link never
   // replaces an existing key (losing a key means losing an identity).
   const text = JSON.stringify(body, null, 2) + '\n';
-  const partial = `${file}.${process.pid}.partial`;
+  // A name no crash can have left: a pid recurs (a container's is often 1).
+  const partial = `${file}.${randomBytes(6).toString('hex')}.partial`;
   fs.writeFileSync(partial, text, { mode: 0o600, flag: 'wx' });
   try {
     fs.linkSync(partial, file);
