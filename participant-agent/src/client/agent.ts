@@ -43,12 +43,14 @@ import {
   type Binary,
   type SecAggReplyHeader,
   type EvaluateHeader,
+  type EvaluateMessage,
   type EvaluationHeader,
   type FailureHeader,
   type SetupHeader,
   type SiteFailureCode,
   type StatisticsHeader,
   type TrainHeader,
+  type TrainMessage,
   type UpdateHeader,
   SecAggRequestSchema,
   SecAggError,
@@ -426,26 +428,28 @@ export class ParticipantAgent extends EventEmitter {
     this.emit('statistics', request.job, ack);
   }
 
-  /** Queues a train or evaluate request, noting when it came: how long it waits counts against its round's time. */
+  /** Queues a train or evaluate request, parsed once, noting when it came: how long it waits counts against its round's time. */
   private request(event: 'train' | 'evaluate', message: unknown): void {
     const received = Date.now();
     if (event === 'evaluate') {
       const parsed = EvaluateMessageSchema.safeParse(message);
-      if (parsed.success) this.overtake('evaluate', parsed.data);
-      return this.enqueue(() => this.evaluate(message, received));
+      if (!parsed.success) return this.log('ignored a malformed evaluate request');
+      this.overtake('evaluate', parsed.data);
+      return this.enqueue(() => this.evaluate(parsed.data, received));
     }
     const parsed = TrainMessageSchema.safeParse(message);
-    if (parsed.success) this.overtake('train', parsed.data);
+    if (!parsed.success) return this.log('ignored a malformed train request');
+    this.overtake('train', parsed.data);
+    const { header } = parsed.data;
     // Under secure aggregation a train request is a step of the round, which the secure party answers in turn: never set aside.
-    const plain = parsed.success && !parsed.data.header.secagg ? parsed.data.header : undefined;
-    const waiting: WaitingTrain | undefined = plain && { job: plain.job, round: plain.round };
+    const waiting: WaitingTrain | undefined = header.secagg ? undefined : { job: header.job, round: header.round };
     if (waiting) this.waiting.add(waiting);
     this.enqueue(async () => {
       if (waiting) {
         this.waiting.delete(waiting);
         if (waiting.overtakenBy) return this.log(`job ${waiting.job} round ${waiting.round}: the train request was still waiting here when ${waiting.overtakenBy} came; skipped`);
       }
-      return this.train(message, received);
+      return this.train(parsed.data, received);
     });
   }
 
@@ -465,15 +469,13 @@ export class ParticipantAgent extends EventEmitter {
     for (const w of moot) w.overtakenBy = `the ${domain} request of round ${header.round}`;
   }
 
-  private async train(message: unknown, received: number): Promise<void> {
-    const parsed = TrainMessageSchema.safeParse(message);
-    if (!parsed.success) return this.log('ignored a malformed train request');
-    const { header: request, signature } = parsed.data;
+  private async train(message: TrainMessage, received: number): Promise<void> {
+    const { header: request, signature } = message;
     const setup = this.setupOf(request);
-    const global = setup && this.globalModel('train', request, signature, parsed.data.weights, setup);
+    const global = setup && this.globalModel('train', request, signature, message.weights, setup);
     if (!setup || !global || this.expired(request, received)) return;
     if (await this.declined(request.job, setup.spec, 'train', request.round)) return;
-    const correction = this.correction(request, parsed.data.correction, global.length);
+    const correction = this.correction(request, message.correction, global.length);
     if (correction === null) return;
     let split: LocalSplit;
     try {
@@ -757,12 +759,10 @@ export class ParticipantAgent extends EventEmitter {
     return this.prepared.data;
   }
 
-  private async evaluate(message: unknown, received: number): Promise<void> {
-    const parsed = EvaluateMessageSchema.safeParse(message);
-    if (!parsed.success) return this.log('ignored a malformed evaluate request');
-    const { header: request, signature } = parsed.data;
+  private async evaluate(message: EvaluateMessage, received: number): Promise<void> {
+    const { header: request, signature } = message;
     const setup = this.setupOf(request);
-    const global = setup && this.globalModel('evaluate', request, signature, parsed.data.weights, setup);
+    const global = setup && this.globalModel('evaluate', request, signature, message.weights, setup);
     if (!setup || !global || this.expired(request, received)) return;
     if (await this.declined(request.job, setup.spec, 'evaluate', request.round)) return;
     let held: ReturnType<typeof heldOutMetrics>;
