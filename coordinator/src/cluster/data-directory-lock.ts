@@ -39,7 +39,6 @@ export class DataDirectoryLock {
 
   /** Takes the directory, or throws naming the coordinator that serves it. */
   static take(dir: string, now = Date.now()): DataDirectoryLock {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, LOCK_FILE);
     const me: Holder = { pid: process.pid, host: os.hostname(), startedAt: new Date(now).toISOString() };
     const mine = JSON.stringify(me) + '\n';

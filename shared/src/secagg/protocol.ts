@@ -254,7 +254,7 @@ async function evaluateAt(shares: Uint8Array[], x: number): Promise<Uint8Array> 
  * next n − t, so that every share is left out of one (a single altered share is
  * found whatever t, in about n / (n − t) tries); then random ones, for several.
  */
-function* subsetsOf<T>(items: readonly T[], size: number): Generator<T[]> {
+export function* subsetsOf<T>(items: readonly T[], size: number): Generator<T[]> {
   const n = items.length;
   const step = n - size;
   if (step === 0) return yield [...items];

@@ -16,6 +16,7 @@ import {
   secureQuantization,
   rebuildSecrets,
   removeMasks,
+  subsetsOf,
   sumOutOfRange,
   unmaskSum,
   type UnmaskMaterial,
@@ -200,6 +201,15 @@ describe('secure aggregation (SecAgg+)', () => {
       const altered = ['p00', 'p02', 'p03'].reduce((m, holder) => alter(m, holder, 'p01', 'seedShares', scramble), material);
       // Execute, Assert
       await expect(rebuildSecrets(altered)).rejects.toMatchObject({ code: 'SECAGG_BAD_SHARE', message: expect.stringMatching(/^no 4 of the 6 shares of the seed of p01 rebuild what it committed to \(1003 sets tried\)$/) });
+    });
+
+    it('leaves every share out of one of the first n / (n − t) subsets tried, so that one altered share is found whatever t', () => {
+      for (const [n, t] of [[254, 128], [102, 100], [7, 4], [9, 8]]) {
+        const shares = Array.from({ length: n }, (_, i) => i);
+        const first = [...subsetsOf(shares, t)].slice(0, Math.ceil(n / (n - t)));
+        expect(first.every((subset) => new Set(subset).size === t)).toBe(true);
+        expect(shares.filter((share) => first.every((subset) => subset.includes(share)))).toEqual([]);
+      }
     });
 
     it('names no honest holder when colluding holders alter their shares alike, which can cancel in a subset', async () => {
