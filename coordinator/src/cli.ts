@@ -5,11 +5,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import { EXIT, UsageError } from '@fl/shared';
-import { configHelp, loadConfig } from './config/config';
+import { CONFIG_OPTIONS, configHelp, loadConfig } from './config/config';
 import { describeTls, startCoordinator } from './coordinator';
 import { limitHeapGrowth } from './heap';
-import { OPERATOR_HELP, OperatorError, runOperatorCommand } from './operator';
+import { OPERATOR_HELP, OPERATOR_OPTIONS, OperatorError, runOperatorCommand } from './operator';
+
+/** --help (-h) given as a flag, not as the value of one (`--admin-token -h`, `--out -h`). */
+function asksHelp(argv: string[]): boolean {
+  const options = { ...CONFIG_OPTIONS, ...OPERATOR_OPTIONS, help: { type: 'boolean', short: 'h' } } as const;
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  return tokens.some((token) => token.kind === 'option' && token.name === 'help');
+}
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === '--version' || argv[0] === '-v') {
@@ -17,7 +25,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`fl-coordinator ${pkg.version}\n`);
     return;
   }
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (asksHelp(argv)) {
     process.stdout.write(`${configHelp()}\n\n${OPERATOR_HELP}`);
     return;
   }

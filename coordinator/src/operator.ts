@@ -101,6 +101,18 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   }
 }
 
+/** The flags of the operator's commands, as parseArgs declares options. */
+export const OPERATOR_OPTIONS = {
+  'data-dir': { type: 'string' },
+  'database-url': { type: 'string' },
+  name: { type: 'string' },
+  role: { type: 'string' },
+  'password-stdin': { type: 'boolean' },
+  out: { type: 'string' },
+  participant: { type: 'string' },
+  'key-file': { type: 'string' },
+} as const;
+
 /** Each command and the flags it takes (besides --data-dir and --database-url): a flag given to another would look taken and do nothing. */
 const COMMANDS = new Map<string, string[]>([
   ['user add', ['name', 'role', 'password-stdin', 'key-file']],
@@ -141,20 +153,7 @@ export async function runOperatorCommand(argv: string[], out: Out): Promise<numb
   if (group === 'key') return generateKey(rest, out);
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        'data-dir': { type: 'string' },
-        'database-url': { type: 'string' },
-        name: { type: 'string' },
-        role: { type: 'string' },
-        'password-stdin': { type: 'boolean' },
-        out: { type: 'string' },
-        participant: { type: 'string' },
-        'key-file': { type: 'string' },
-      },
-      strict: true,
-    }));
+    ({ values } = parseArgs({ args: rest, options: OPERATOR_OPTIONS, strict: true }));
   } catch (err) {
     throw new OperatorError((err as Error).message);
   }

@@ -189,6 +189,12 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     expect((await outcome(COORDINATOR_CLI, ['--bogus'])).code).toBe(64);
     expect((await outcome(COORDINATOR_CLI, ['user', 'add'])).code).toBe(64);
     expect(await runToEnd(COORDINATOR_CLI, ['--help'])).toMatch(/--port .*\(default: 8080\)/);
+    expect(await runToEnd(COORDINATOR_CLI, ['user', 'add', '-h'])).toMatch(/--port .*\(default: 8080\)/);
+    // -h as a flag's value is not a request for help (which exits 0 and starts nothing): the value is refused.
+    const valueDash = await outcome(COORDINATOR_CLI, ['--port', '0', '--admin-token', '-h']);
+    expect(valueDash.code).toBe(64);
+    expect(valueDash.output).toMatch(/--admin-token/);
+    expect((await outcome(COORDINATOR_CLI, ['audit', 'export', '--data-dir', dir, '--out', '-h'])).code).toBe(64);
     expect(await runToEnd(COORDINATOR_CLI, ['--version'])).toMatch(/^fl-coordinator \d+\.\d+\.\d+/);
   });
 

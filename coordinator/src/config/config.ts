@@ -258,9 +258,12 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${value === undefined ? '' : ` ${JSON.stringify(value)}`}: ${words}`;
 }
 
+/** Every serving flag takes a value, as parseArgs declares options. */
+export const CONFIG_OPTIONS = Object.fromEntries(Object.keys(FLAGS).map((flag) => [flag, { type: 'string' as const }]));
+
 /** Parses flags and environment; throws one Error that names every wrong setting. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): CoordinatorConfig {
-  const options = Object.fromEntries(Object.keys(FLAGS).map((flag) => [flag, { type: 'string' as const }]));
+  const options = CONFIG_OPTIONS;
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
