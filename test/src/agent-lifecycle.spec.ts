@@ -176,8 +176,15 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     const second = await outcome(COORDINATOR_CLI, ['--port', '0', '--data-dir', path.join(dir, 'coordinator'), '--admin-token', token]);
     expect(second.code).toBe(1);
     expect(second.output).toMatch(new RegExp(`another coordinator serves the data directory .*: process ${coordinator.child.pid} on `));
+    // Its lock taken over (by a coordinator started on it as stale): it says so at its next touch, stops running jobs, and leaves the lock to the other.
+    const lockFile = path.join(dir, 'coordinator', 'coordinator.lock');
+    const other = JSON.stringify({ pid: 4242, host: 'other-host', startedAt: new Date().toISOString() }) + '\n';
+    fs.writeFileSync(lockFile, other);
+    await eventually(() => coordinator.output(), (output) => /another coordinator took the data directory .*: this one stops running jobs; stop it/.test(output), 30_000);
     coordinator.child.kill('SIGTERM');
     expect(await exited(coordinator)).toBe(0);
+    expect(fs.readFileSync(lockFile, 'utf8')).toBe(other);
+    fs.rmSync(lockFile);
     // 1: the data directory is a file.
     const notDir = path.join(dir, 'a-file');
     fs.writeFileSync(notDir, 'x');
