@@ -40,6 +40,28 @@ export const BundleManifestSchema = z.object({
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 
+/** What each manifest field must be, as a refusal says it. */
+const MANIFEST_FIELDS: Record<keyof BundleManifest, string> = {
+  format: JSON.stringify(AUDIT_BUNDLE_FORMAT),
+  version: '1 or 2',
+  coordinatorKey: 'a string',
+  exportedAt: 'a whole number',
+  records: 'a whole number of 0 or more',
+  head: 'a string',
+  participant: 'a string',
+};
+
+/** The first thing wrong with a manifest, naming its field: a bare "not a manifest" leaves the reader to guess. */
+function manifestProblem(parsed: unknown, error: z.ZodError): string {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'it is not a JSON object';
+  const field = error.issues[0]?.path[0];
+  if (typeof field !== 'string' || !Object.hasOwn(MANIFEST_FIELDS, field)) return error.issues[0]?.message ?? 'malformed';
+  const value = (parsed as Record<string, unknown>)[field];
+  if (value === undefined) return `it has no ${field}`;
+  const shown = JSON.stringify(value);
+  return `${field} must be ${MANIFEST_FIELDS[field as keyof BundleManifest]}, not ${shown.length > 80 ? `${shown.slice(0, 77)}...` : shown}`;
+}
+
 const MANIFEST = 'manifest.json';
 const RECORDS = 'records.jsonl';
 
@@ -175,7 +197,7 @@ export class BundleSource implements AuditSource {
       throw new Error(`${file} is not JSON: ${(err as Error).message}`);
     }
     const manifest = BundleManifestSchema.safeParse(parsed);
-    if (!manifest.success) throw new Error(`${file} is not an audit bundle manifest (${AUDIT_BUNDLE_FORMAT} version 1 or 2)`);
+    if (!manifest.success) throw new Error(`${file} is not an audit bundle manifest: ${manifestProblem(parsed, manifest.error)}`);
     this.manifest = manifest.data;
     this.unknownFields = Object.keys(parsed as object).filter((field) => !Object.hasOwn(BundleManifestSchema.shape, field));
     this.updatesOf = manifest.data.participant;

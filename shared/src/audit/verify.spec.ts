@@ -659,6 +659,22 @@ describe('audit bundles', () => {
     expect(() => new BundleSource(temp())).toThrow(/not an audit bundle: it has no manifest.json/);
   });
 
+  it.each<[string, (manifest: Record<string, unknown>) => unknown, string]>([
+    ['a fraction of a millisecond', (m) => ({ ...m, exportedAt: 1.5 }), 'exportedAt must be a whole number, not 1.5'],
+    ['no head', ({ head: _, ...m }) => m, 'it has no head'],
+    ['a version to come', (m) => ({ ...m, version: 3 }), 'version must be 1 or 2, not 3'],
+    ['another format', (m) => ({ ...m, format: 'zip' }), 'format must be "fl-audit-bundle", not "zip"'],
+    ['a list for an object', () => [], 'it is not a JSON object'],
+  ])('refuses a manifest with %s, naming the field and what it must be', async (_, change, problem) => {
+    // Prepare
+    const dir = temp();
+    await writeBundle(source(log), dir);
+    const file = path.join(dir, 'manifest.json');
+    fs.writeFileSync(file, JSON.stringify(change(JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>)));
+    // Execute, Assert
+    expect(() => new BundleSource(dir)).toThrow(`${file} is not an audit bundle manifest: ${problem}`);
+  });
+
   it('exports one participant\'s updates only, which verifies without recomputing', async () => {
     // Prepare
     const dir = temp();
