@@ -11,8 +11,9 @@ for bit: float64 in the recorded order, rounded to float32 once; a secure
 round from its masked inputs, the masks removed with the secrets its
 secagg.unmasked record holds. Rounds it cannot recompute (other strategies,
 updates not retained or not exported, central-DP rounds, whose noise it
-does not draw, and a secure job's statistics phase, whose inputs it checks
-against their hashes only) are named as such, never counted as checked.
+does not draw (their kept seed it checks against its hash), and a secure
+job's statistics phase, whose inputs it checks against their hashes only)
+are named as such, never counted as checked.
 
   verify_bundle.py BUNDLE [--key COORDINATOR_KEY_BASE64]
   verify_bundle.py --vectors shared/test-vectors     checks the test vectors
@@ -379,19 +380,51 @@ def secure_update(global_model: list, total: list, q: dict) -> tuple:
 CHAIN_ONLY = {'user.added', 'user.removed', 'token.created', 'token.revoked', 'invitation.created', 'invitation.cancelled',
               'statistics.excluded'}
 
-# Every strategy a job spec may name, with the defaults of the parameters it may leave out (docs/strategies.md).
-STRATEGY_DEFAULTS = {
-    'fedavg': {'weighting': 'samples'},
-    'fedavgm': {'weighting': 'samples', 'serverLearningRate': 1, 'momentum': 0.9},
-    'fedprox': {'weighting': 'samples', 'mu': 0.01},
-    'fedadam': {'weighting': 'samples', 'serverLearningRate': 0.1, 'beta1': 0.9, 'beta2': 0.99, 'tau': 1e-9},
-    'fedyogi': {'weighting': 'samples', 'serverLearningRate': 0.01, 'beta1': 0.9, 'beta2': 0.99, 'tau': 1e-3},
-    'fedadagrad': {'weighting': 'samples', 'serverLearningRate': 0.1, 'tau': 1e-9},
-    'scaffold': {'weighting': 'samples', 'serverLearningRate': 1},
-    'median': {},
-    'trimmed-mean': {'beta': 0.1},
-    'krum': {'weighting': 'samples', 'f': 0, 'm': 1},
-    'kmeans': {},
+def number(low, high, low_open=False, high_open=False, integer=False) -> tuple:
+    """A bound of the job spec's schema on a number: how a refusal says it, and its test (true and false are no numbers)."""
+    what = (f"{'a whole number' if integer else 'a number'} {'above' if low_open else 'of at least'} {es_number(low)}"
+            f" and {'below' if high_open else 'at most'} {es_number(high)}")
+
+    def ok(v) -> bool:
+        return (isinstance(v, (int, float)) and not isinstance(v, bool) and (v > low if low_open else v >= low)
+                and (v < high if high_open else v <= high) and (not integer or float(v).is_integer()))
+    return what, ok
+
+
+REQUIRED = object()  # a parameter without a default, which the spec must give
+WEIGHTING = (('"samples" or "uniform"', lambda v: isinstance(v, str) and v in ('samples', 'uniform')), 'samples')
+CLIP_NORM = (number(0, 1e12, low_open=True), None)
+
+
+def server_rate(default):
+    return number(0, 100, low_open=True), default
+
+
+def fraction(default):
+    return number(0, 1), default
+
+
+def tau(default):
+    return number(0, 1, low_open=True), default
+
+
+# Every strategy a job spec may name, its parameters' bounds and defaults (None: left out), as the job spec's
+# JSON Schema gives them (docs/api.md, docs/strategies.md); any other name or parameter is refused, as audit verify refuses it.
+STRATEGIES = {
+    'fedavg': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM},
+    'fedavgm': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'serverLearningRate': server_rate(1), 'momentum': fraction(0.9)},
+    'fedprox': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'mu': (number(0, 100), 0.01)},
+    'fedadam': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'serverLearningRate': server_rate(0.1), 'beta1': fraction(0.9),
+                'beta2': fraction(0.99), 'tau': tau(1e-9)},
+    'fedyogi': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'serverLearningRate': server_rate(0.01), 'beta1': fraction(0.9),
+                'beta2': fraction(0.99), 'tau': tau(1e-3)},
+    'fedadagrad': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'serverLearningRate': server_rate(0.1), 'tau': tau(1e-9)},
+    'scaffold': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'serverLearningRate': server_rate(1)},
+    'median': {'clipNorm': CLIP_NORM},
+    'trimmed-mean': {'clipNorm': CLIP_NORM, 'beta': (number(0, 0.5, high_open=True), 0.1)},
+    'krum': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'f': (number(0, 100_000, integer=True), 0),
+             'm': (number(1, 100_000, integer=True), 1)},
+    'kmeans': {'k': (number(2, 1000, integer=True), REQUIRED)},
 }
 
 # The strategies recomputed here; each keeps no state. FedProx aggregates as FedAvg: it changes local training only.
@@ -402,20 +435,69 @@ RECOMPUTED = {
     'trimmed-mean': coordinate_wise(trimmed_mean),
 }
 
+# What a committed round without a strategy was aggregated with: it was written before strategies were recorded.
+DEFAULT_STRATEGY = {'name': 'fedavg', 'weighting': 'samples'}
 
-def strategy_of(spec: dict):
-    """The strategy a job.created spec gives its job, defaults filled in; None when it names none this verifier can read."""
+
+def checked_strategy(named, prefix: str) -> tuple:
+    """A strategy with its defaults filled in, and None; or None and what makes it none this verifier knows."""
+    if not isinstance(named, dict):
+        return None, f"{prefix.rstrip('.') or 'strategy'} is {jcs(named)}, not an object"
+    name = named.get('name')
+    if not isinstance(name, str) or name not in STRATEGIES:
+        shown = jcs(name) if 'name' in named else 'missing'
+        return None, f"{prefix}name is {shown}, not one of {', '.join(STRATEGIES)}"
+    params = STRATEGIES[name]
+    for param in named:
+        if param != 'name' and param not in params:
+            return None, f'{prefix}{param} is not a parameter of {name}'
+    strategy = {'name': name}
+    for param, ((what, ok), default) in params.items():
+        if param in named:
+            if not ok(named[param]):
+                return None, f'{prefix}{param} is {jcs(named[param])}, not {what}'
+            strategy[param] = named[param]
+        elif default is REQUIRED:
+            return None, f'{prefix}{param} is missing'
+        elif default is not None:
+            strategy[param] = default
+    return strategy, None
+
+
+def strategy_of(spec: dict) -> tuple:
+    """The strategy a job.created spec gives its job, defaults filled in, and None; or None and why it names none."""
     if spec.get('model') == 'kmeans':
         # A kmeans model chooses k-means with the job's k, whatever the spec's strategy says (the schema fills in fedavg).
-        k = spec.get('k')
-        return {'name': 'kmeans', 'k': k} if isinstance(k, int) and not isinstance(k, bool) and 2 <= k <= 1000 else None
+        return checked_strategy({'name': 'kmeans', **({'k': spec['k']} if 'k' in spec else {})}, '')
     if 'strategy' not in spec:
-        return {'name': 'fedavg', 'weighting': 'samples'}  # a spec written before strategies were recorded
-    named = spec['strategy']
-    if not isinstance(named, dict) or not isinstance(named.get('name'), str):
-        return None
-    # A name this verifier does not know keeps its parameters as written; only its name is compared.
-    return {**STRATEGY_DEFAULTS.get(named['name'], {}), **named}
+        return dict(DEFAULT_STRATEGY), None  # a spec written before strategies were recorded
+    return checked_strategy(spec['strategy'], 'strategy.')
+
+
+# The local training settings `audit verify` reads from every job's spec (it counts SCAFFOLD's local steps with them),
+# bounded as the job spec's JSON Schema bounds them; one left out takes its default.
+TRAINING = {
+    'localEpochs': number(1, 1000, integer=True),
+    'batchSize': number(1, 1_000_000, integer=True),
+    'learningRate': number(0, 100, low_open=True),
+}
+
+
+def training_problem(spec: dict):
+    """What is wrong with a job spec's local training settings; None when nothing is."""
+    for field, (what, ok) in TRAINING.items():
+        if field in spec and not ok(spec[field]):
+            return f'{field} is {jcs(spec[field])}, not {what}'
+    return None
+
+
+def js_truthy(value) -> bool:
+    """Whether JavaScript takes a JSON value as true, as audit verify takes a spec's dp: an object or list is, even empty."""
+    return value not in (None, False, 0, '')
+
+
+# The name under which a central-DP round's noise seed is kept beside its updates: never a site's name.
+CENTRAL_NOISE = ':central-noise'
 
 
 def verify(bundle: Bundle, trusted_key: str = None, say=print):
@@ -502,9 +584,15 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             known['status'] = kind.split('.')[1]
         elif kind == 'job.created':
             check(data['job'] not in jobs, f"job {data['job']} is created a second time")
-            strategy = strategy_of(data['spec'])
-            check(strategy is not None, f"job {data['job']}: its spec names no strategy this verifier knows")
-            jobs[data['job']] = {'round': -1, 'strategy': strategy, 'rounds': 0, 'recomputed': 0, 'skipped': {}, 'methods': set()}
+            spec = data.get('spec')
+            check(isinstance(spec, dict), 'not a valid job.created record: its spec is not an object')
+            strategy, problem = strategy_of(spec)
+            check(strategy is not None, f"job {data['job']}: its spec names no strategy this verifier knows ({problem})")
+            problem = training_problem(spec)
+            check(problem is None, f"job {data['job']}: its spec's local training settings are not valid: {problem}")
+            # Central DP: the coordinator adds the noise to the sum, so every round of the job commits to a noise seed.
+            central = js_truthy(spec.get('dp')) and not js_truthy(spec.get('secureAggregation'))
+            jobs[data['job']] = {'round': -1, 'strategy': strategy, 'central': central, 'rounds': 0, 'recomputed': 0, 'skipped': {}, 'methods': set()}
         elif kind in ('job.control', 'job.resumed'):
             need_job()  # a job paused, resumed or stopped is one the log created
         elif kind == 'model.initial':
@@ -568,11 +656,11 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 check(match, f"contributor {c['participant']}: no accepted {'masked input' if secure else 'update'} of round {data['round']} with SHA-256 {c['sha256']}")
                 folded.append(match[0])
             check(len({c['participant'] for c in data['contributors']}) == len(data['contributors']), 'a participant contributes twice')
-            # A record without a strategy was written before strategies were recorded: FedAvg.
-            strategy = data.get('strategy') or {'name': 'fedavg', 'weighting': 'samples'}
+            # A record without a strategy was written before strategies were recorded: FedAvg, no state.
+            strategy = data['strategy'] if 'strategy' in data else DEFAULT_STRATEGY
             named = job['strategy']
-            same = strategy == named if named['name'] in STRATEGY_DEFAULTS else strategy['name'] == named['name']
-            check(same, f"aggregated with {jcs(strategy)}, not the {jcs(named)} its job's spec names")
+            check(jcs(strategy) == jcs(named), f"aggregated with {jcs(strategy)}, not the {jcs(named)} its job's spec names")
+            check('strategy' not in data or 'stateSha256' in data, 'names a strategy but no digest of its state')
             blob, path = bundle.model(data['job'], data['round'])
             check(blob is not None, f'missing (audit record {seq} commits it)', f"model of round {data['round']} of job {data['job']} ({path})")
             stored(f"model of round {data['round']} of job {data['job']}", blob, path, data['sha256'], job['size'])
@@ -581,9 +669,24 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 check(state is not None, f'missing (audit record {seq} names its SHA-256)', f"strategy state after round {data['round']} of job {data['job']} ({state_path})")
                 stored(f"strategy state after round {data['round']} of job {data['job']}", state, state_path, data['stateSha256'])
             job['rounds'] += 1
+            central = 'centralNoise' in data
+            check(central == job['central'], 'commits central noise in a job without central differential privacy' if central
+                  else 'a central differential privacy round that commits to no noise seed')
             pruned = any((data['job'], data['round'], c['participant'], c['sha256']) in missing for c in data['contributors'])
+            if central:
+                digest = data['centralNoise'].get('seedSha256') if isinstance(data['centralNoise'], dict) else None
+                check(isinstance(digest, str) and re.fullmatch('[0-9a-f]{64}', digest),
+                      'not a valid model.committed record: centralNoise.seedSha256 is not a lowercase hex SHA-256')
+            exported = lambda participant: m.get('participant') in (None, participant)
+            # The seed is kept, and exported, with all of a round's updates: then it must be there, even if the noise is not drawn here.
+            if (central and exported(CENTRAL_NOISE) and not pruned and all(u['retained'] for u in folded)
+                    and all(exported(c['participant']) for c in data['contributors'])):
+                seed, seed_path = bundle.update(data['job'], data['round'], CENTRAL_NOISE, digest)
+                item = f"central noise seed of round {data['round']} of job {data['job']}"
+                check(seed is not None, f"missing, though the round's updates were retained (audit record {seq} commits to it)", f'{item} ({seed_path})')
+                stored(item, seed, seed_path, digest)
             why = None
-            if 'centralNoise' in data:
+            if central:
                 why = 'central differential privacy (this verifier does not recompute its noise)'
             elif strategy['name'] not in RECOMPUTED:
                 why = f"strategy {strategy['name']} (this verifier recomputes {', '.join(RECOMPUTED)})"

@@ -4,8 +4,12 @@
  * a real run: it accepts it, recomputing every FedAvg, median and trimmed-mean
  * round bit for bit, and a secure round with a dropout, and rejects a changed update byte, a changed record, and
  * an aggregate the coordinator lied about and re-signed with its own key. On
- * malformed input it decides as the TypeScript verifier does. It also checks
- * the test vectors of docs/protocol.md, and a bundle written by version 1.
+ * malformed input it decides as the TypeScript verifier does, and it refuses
+ * what that one refuses in re-signed logs: a job spec naming a strategy or
+ * local training settings it does not know, a round whose central noise is not
+ * its job's or whose kept seed is gone, a round naming a strategy but no state
+ * digest. It also checks the test vectors of docs/protocol.md, and a bundle
+ * written by version 1.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -88,6 +92,22 @@ function rewriteLog(
   return sealed;
 }
 
+type Attested = Omit<AuditData<'model.committed'>, 'signature'>;
+
+/** A model.committed record's data as `change` makes it, signed again with the coordinator's key. */
+function resignCommit(data: AuditData<'model.committed'>, secretKey: Uint8Array, change: (attested: Attested) => Attested): AuditData<'model.committed'> {
+  const { signature: _, ...attested } = data;
+  const changed = change(attested);
+  return { ...changed, signature: signHeader('model', modelAttestation(changed), secretKey) };
+}
+
+/** Both verifiers' verdicts on a bundle: the Python one's exit status and output, the TypeScript one's failure. */
+async function bothVerdicts(dir: string, coordinatorKey: string) {
+  const python = await pyVerify(dir, '--key', coordinatorKey);
+  const typescript = (await verifyAudit(new BundleSource(dir), { coordinatorKey })).failure;
+  return { ...python, typescript };
+}
+
 describe('the independent Python verifier', () => {
   let bundle: string;
   let dataDir: string;
@@ -95,6 +115,7 @@ describe('the independent Python verifier', () => {
   const jobs: Record<'plain' | 'clipped' | 'median' | 'trimmed' | 'secure', string> = { plain: '', clipped: '', median: '', trimmed: '', secure: '' };
   let central = '';
   let kmeans = '';
+  let stateful = '';
 
   beforeAll(async () => {
     const coordinator = await testCoordinator();
@@ -115,6 +136,9 @@ describe('the independent Python verifier', () => {
     await coordinator.engine.whenFinished(jobs.median);
     jobs.trimmed = (await api.createJob({ ...base, strategy: { name: 'trimmed-mean' } })).id;
     await coordinator.engine.whenFinished(jobs.trimmed);
+    // A strategy with a server state (FedAdam's moments): not recomputed, its models and states checked by their digests.
+    stateful = (await api.createJob({ ...base, strategy: { name: 'fedadam' } })).id;
+    await coordinator.engine.whenFinished(stateful);
     // Central DP: the coordinator's noise, which this verifier says it does not recompute.
     central = (await api.createJob({ ...base, strategy: { name: 'fedavg', weighting: 'uniform' }, dp: { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 } })).id;
     await coordinator.engine.whenFinished(central);
@@ -193,13 +217,9 @@ describe('the independent Python verifier', () => {
     weights[0] = weights[0] + Math.max(Math.abs(weights[0]), 1e-6) * 1e-3;
     const bytes = encodeWeights(weights);
     fs.writeFileSync(modelFile, bytes);
-    const resign = (data: AuditData<'model.committed'>, change: Partial<AuditData<'model.committed'>>) => {
-      const { signature: _, ...attested } = { ...data, ...change };
-      return { ...attested, signature: signHeader('model', modelAttestation(attested), secretKey) };
-    };
     const records = rewriteLog(copy, secretKey, (record) => {
-      if (committed(record, 1)) return resign(record.data as AuditData<'model.committed'>, { sha256: sha256Hex(bytes) });
-      if (committed(record, 2)) return resign(record.data as AuditData<'model.committed'>, { previous: sha256Hex(bytes) });
+      if (committed(record, 1)) return resignCommit(record.data as AuditData<'model.committed'>, secretKey, (a) => ({ ...a, sha256: sha256Hex(bytes) }));
+      if (committed(record, 2)) return resignCommit(record.data as AuditData<'model.committed'>, secretKey, (a) => ({ ...a, previous: sha256Hex(bytes) }));
       return record.data;
     });
     const first = records.findIndex((r) => committed(r, 1));
@@ -240,6 +260,116 @@ describe('the independent Python verifier', () => {
     expect((await verifyAudit(new BundleSource(copy), { coordinatorKey })).failure?.reason).toBe(reason);
   });
 
+  /** The spec of one of the bundle's jobs, as its job.created record holds it. */
+  const specOf = (job: string): Record<string, unknown> => {
+    const records = fs.readFileSync(path.join(bundle, 'records.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
+    return records.find((r) => r.kind === 'job.created' && r.data.job === job)!.data.spec as Record<string, unknown>;
+  };
+
+  const coordinatorSecret = () => readKeyFile(path.join(dataDir, 'coordinator-key.json')).secretKey;
+
+  /** A copy of the bundle whose log its coordinator rewrote with `change` and `added`, and the records it then holds. */
+  const rewritten = (change: (record: AuditRecord) => AuditRecord['data'], added: Pick<AuditRecord, 'kind' | 'actor' | 'data'>[] = []) => {
+    const copy = copyOf(bundle);
+    return { copy, records: rewriteLog(copy, coordinatorSecret(), change, added) };
+  };
+
+  it.each([
+    [{ name: 'fedfancy' }, 'strategy.name is "fedfancy", not one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, scaffold, median, trimmed-mean, krum, kmeans'],
+    [{ name: 'trimmed-mean', beta: 0.5 }, 'strategy.beta is 0.5, not a number of at least 0 and below 0.5'],
+    [{ name: 'fedavg', mu: 0.1 }, 'strategy.mu is not a parameter of fedavg'],
+  ])('refuses a job whose spec names a strategy it does not know (%j), as the TypeScript verifier does', async (strategy, detail) => {
+    const spec = { ...specOf(jobs.plain), strategy };
+    const { copy, records } = rewritten((r) => r.data, [{ kind: 'job.created', actor: 'user:admin', data: { job: 'odd-strategy', spec } }]);
+    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
+    const reason = 'job odd-strategy: its spec names no strategy this verifier knows';
+    expect(typescript?.reason).toBe(reason);
+    expect(out).toContain(`FAILED: audit record ${records.length} (records.jsonl line ${records.length}): ${reason} (${detail})`);
+    expect(code).toBe(1);
+  });
+
+  it.each([
+    [{ localEpochs: 0 }, 'localEpochs is 0, not a whole number of at least 1 and at most 1000'],
+    [{ batchSize: 2.5 }, 'batchSize is 2.5, not a whole number of at least 1 and at most 1000000'],
+    [{ learningRate: '0.1' }, 'learningRate is "0.1", not a number above 0 and at most 100'],
+  ])('refuses a job whose local training settings are not valid (%j), as the TypeScript verifier does', async (settings, detail) => {
+    const spec = { ...specOf(jobs.plain), ...settings };
+    const { copy, records } = rewritten((r) => r.data, [{ kind: 'job.created', actor: 'user:admin', data: { job: 'odd-training', spec } }]);
+    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
+    const reason = "job odd-training: its spec's local training settings are not valid";
+    expect(typescript?.reason).toBe(reason);
+    expect(out).toContain(`FAILED: audit record ${records.length} (records.jsonl line ${records.length}): ${reason}: ${detail}`);
+    expect(code).toBe(1);
+  });
+
+  // A round that claims central noise is not recomputed here: a job without central DP must not make that claim.
+  it('refuses a round that commits central noise in a job without central differential privacy, as the TypeScript verifier does', async () => {
+    const seedSha256 = sha256Hex(Buffer.from('no seed was drawn'));
+    const ofPlain = (r: AuditRecord) => r.kind === 'model.committed' && r.data.job === jobs.plain;
+    const secretKey = coordinatorSecret();
+    const { copy, records } = rewritten((r) =>
+      ofPlain(r) ? resignCommit(r.data as AuditData<'model.committed'>, secretKey, (a) => ({ ...a, centralNoise: { seedSha256 } })) : r.data,
+    );
+    const first = records.findIndex(ofPlain) + 1;
+    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
+    const reason = 'commits central noise in a job without central differential privacy';
+    expect(typescript?.reason).toBe(reason);
+    expect(out).toContain(`FAILED: audit record ${first} (records.jsonl line ${first}): ${reason}`);
+    expect(code).toBe(1);
+  });
+
+  it('refuses a central differential privacy round that commits to no noise seed, as the TypeScript verifier does', async () => {
+    const ofCentral = (r: AuditRecord) => r.kind === 'model.committed' && r.data.job === central;
+    const secretKey = coordinatorSecret();
+    const { copy, records } = rewritten((r) =>
+      ofCentral(r) ? resignCommit(r.data as AuditData<'model.committed'>, secretKey, ({ centralNoise: _, ...a }) => a) : r.data,
+    );
+    const first = records.findIndex(ofCentral) + 1;
+    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
+    const reason = 'a central differential privacy round that commits to no noise seed';
+    expect(typescript?.reason).toBe(reason);
+    expect(out).toContain(`FAILED: audit record ${first} (records.jsonl line ${first}): ${reason}`);
+    expect(code).toBe(1);
+  });
+
+  it('refuses a central differential privacy round whose kept noise seed was changed or deleted, naming its file', async () => {
+    const copy = copyOf(bundle);
+    const dir = path.join(copy, 'updates', central, '1');
+    const [name] = fs.readdirSync(dir).filter((f) => f.startsWith('%3Acentral-noise.'));
+    const file = path.join(dir, name);
+    const place = `FAILED: central noise seed of round 1 of job ${central} (${file})`;
+    const bytes = fs.readFileSync(file);
+    bytes[0] ^= 0x01;
+    fs.writeFileSync(file, bytes);
+    const changed = await bothVerdicts(copy, coordinatorKey);
+    expect(changed.typescript?.reason).toMatch(/^its bytes do not hash to [0-9a-f]{64}, the SHA-256 in audit record \d+$/);
+    expect(changed.out).toContain(`${place}: ${changed.typescript?.reason}`);
+    expect(changed.code).toBe(1);
+    fs.rmSync(file);
+    const deleted = await bothVerdicts(copy, coordinatorKey);
+    expect(deleted.typescript?.reason).toMatch(/^the central noise seed is missing, though the round's updates were retained \(audit record \d+ commits to it\)$/);
+    const seq = /audit record (\d+)/.exec(deleted.typescript!.reason)![1];
+    expect(deleted.out).toContain(`${place}: missing, though the round's updates were retained (audit record ${seq} commits to it)`);
+    expect(deleted.code).toBe(1);
+  });
+
+  it("checks a FedAdam job's states by their digests, and refuses a round that names its strategy but no digest of its state, as the TypeScript verifier does", async () => {
+    const accepted = await pyVerify(bundle, '--key', coordinatorKey);
+    expect(accepted.out).toContain(`job ${stateful}: 2 rounds committed, 0 recomputed bit for bit; 2 not recomputed: strategy fedadam (this verifier recomputes fedavg, fedprox, median, trimmed-mean)`);
+    expect(accepted.code).toBe(0);
+    const firstOfStateful = (r: AuditRecord) => r.kind === 'model.committed' && r.data.job === stateful && r.data.round === 1;
+    const secretKey = coordinatorSecret();
+    const { copy, records } = rewritten((r) =>
+      firstOfStateful(r) ? resignCommit(r.data as AuditData<'model.committed'>, secretKey, ({ stateSha256: _, ...a }) => a) : r.data,
+    );
+    const at = records.findIndex(firstOfStateful) + 1;
+    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
+    const reason = 'names a strategy but no digest of its state';
+    expect(typescript?.reason).toBe(reason);
+    expect(out).toContain(`FAILED: audit record ${at} (records.jsonl line ${at}): ${reason}`);
+    expect(code).toBe(1);
+  });
+
   it('reads a manifest with a field it does not know, and names it, as the TypeScript verifier does', async () => {
     const copy = copyOf(bundle);
     editManifest(copy, (m) => Object.assign(m, { exportedBy: 'a newer coordinator' }));
@@ -267,7 +397,7 @@ describe('the independent Python verifier', () => {
     const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
     expect(out).toContain(`FAILED: ${path.join(copy, 'manifest.json')}: not an fl-audit-bundle manifest: "records" is "${records}", not a whole number of 0 or more`);
     expect(code).toBe(1);
-    expect(() => new BundleSource(copy)).toThrow(/is not an audit bundle manifest/);
+    expect(() => new BundleSource(copy)).toThrow(`${path.join(copy, 'manifest.json')} is not an audit bundle manifest: records must be a whole number of 0 or more, not "${records}"`);
   });
 
   it('refuses a coordinator key other than the trusted one', async () => {
