@@ -159,6 +159,7 @@ export class ParticipantAgent extends EventEmitter {
    * so a file that grows during the job is trained on as it was then (rows appended later join the next job).
    */
   private readonly rowsAtStart = new Map<string, number>();
+  private readonly layouts = new WeakMap<JobSpec, string>();
   /** jobs already checked against the site's policy: null when accepted, else why declined */
   private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
   /** requests run one at a time, in the order received; one whose deadline is long past, or whose round is over, is skipped */
@@ -376,9 +377,9 @@ export class ParticipantAgent extends EventEmitter {
    */
   private async localTable(job: string, spec: JobSpec): Promise<LocalTable> {
     const source: DataSource = { location: this.options.dataFile, query: this.options.query };
-    const version = await sourceVersion(source);
+    const version = sourceVersion(source);
     // The table's layout, not its job: jobs running at once over one file would otherwise read it again at each other's every request.
-    const key = canonicalJson({ layout: tableLayout(spec), version: version ?? null, job: version === undefined ? job : null });
+    const key = JSON.stringify([this.layoutOf(spec), version ?? null, version === undefined ? job : null]);
     if (this.table?.key !== key) {
       // Let go of the old table before reading the new one: a large table should not be held twice.
       this.table = undefined;
@@ -389,6 +390,16 @@ export class ParticipantAgent extends EventEmitter {
       this.table = { key, table };
     }
     return this.table.table;
+  }
+
+  /** A spec's table layout as text, made once per spec object: a job's setup keeps its spec, and every request would otherwise serialize it again. */
+  private layoutOf(spec: JobSpec): string {
+    let layout = this.layouts.get(spec);
+    if (layout === undefined) {
+      layout = canonicalJson(tableLayout(spec));
+      this.layouts.set(spec, layout);
+    }
+    return layout;
   }
 
   private async statistics(message: unknown): Promise<void> {

@@ -110,13 +110,13 @@ describe('sources', () => {
     try {
       const file = join(dir, 'a.csv');
       writeFileSync(file, 'a\n1\n');
-      const first = await sourceVersion({ location: file });
+      const first = sourceVersion({ location: file });
       const then = statSync(file).mtime;
       writeFileSync(file, 'a\n2\n');
       // The same size: the modification time alone must tell.
       utimesSync(file, then, new Date(then.getTime() + 5000));
-      expect(await sourceVersion({ location: file })).not.toBe(first);
-      expect(await sourceVersion({ location: 'postgres://h/db', query: 'select 1' })).toBeUndefined();
+      expect(sourceVersion({ location: file })).not.toBe(first);
+      expect(sourceVersion({ location: 'postgres://h/db', query: 'select 1' })).toBeUndefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
