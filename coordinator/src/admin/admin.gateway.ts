@@ -9,7 +9,7 @@
 import { Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayInit } from '@nestjs/websockets';
 import type { Namespace } from 'socket.io';
-import { ADMIN_NAMESPACE, type AdminHandshakeAuth, type AdminLiveEvents, type AuditLiveEvent, type ErrorBody, type ParticipantPresence } from '@fl/shared';
+import { ADMIN_NAMESPACE, type AdminHandshakeAuth, type AdminLiveEvents, type AuditLiveEvent, type ErrorBody, type JobSpec, type JobStatus, type ParticipantPresence } from '@fl/shared';
 import { AuditLog } from '../audit/audit-log';
 import { AgentConnections } from '../participants/connections';
 import type { JobEvent } from '../rounds/job-run';
@@ -19,6 +19,8 @@ import { STORE, type Store } from '../storage/store';
 import { Credentials } from '../users/credentials';
 
 type AdminNamespace = Namespace<Record<string, never>, AdminLiveEvents>;
+
+const ENDED: JobStatus[] = ['completed', 'failed', 'stopped'];
 
 @WebSocketGateway({ namespace: ADMIN_NAMESPACE })
 export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDestroy {
@@ -46,10 +48,17 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
     });
     // A round's ε follows from its job's spec, as in the REST view; one queue keeps the events in the order they happened.
     let jobEvents = Promise.resolve();
+    // A job's spec never changes: read once per job, not at every round (the read parses the whole spec).
+    const specs = new Map<string, JobSpec | undefined>();
+    const specOf = async (job: string) => {
+      if (!specs.has(job)) specs.set(job, (await this.store.getJob(job))?.spec);
+      return specs.get(job);
+    };
     const onJob = (event: JobEvent) => {
       jobEvents = jobEvents
         .then(async () => {
-          namespace.emit('job', toJobLiveEvent(event, event.type === 'status' ? undefined : (await this.store.getJob(event.job))?.spec));
+          if (event.type === 'status' && ENDED.includes(event.status)) specs.delete(event.job);
+          namespace.emit('job', toJobLiveEvent(event, event.type === 'status' ? undefined : await specOf(event.job)));
         })
         .catch((err: unknown) => Logger.warn(`live job event not sent: ${(err as Error).message}`, 'AdminGateway'));
     };
