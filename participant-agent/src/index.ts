@@ -9,3 +9,4 @@ export { enroll, EnrollmentError, type EnrollOptions } from './client/enroll';
 export { SitePolicySchema, checkPolicy, loadPolicy, type SitePolicy, type Decline } from './client/policy';
 export { proxyAgent, proxyFor } from './client/proxy';
 export { buildReport, reportMarkdown, type SiteReport } from './audit/report';
+export { readJournal, readJournalLines, type JournalEntry, type JournalLine } from './client/journal';

@@ -2,8 +2,9 @@
  * The agent's side of job setups, against a stand-in coordinator on loopback:
  * train requests name the job's setup by digest, and the agent trains only
  * under a setup it received signed by the coordinator key it pinned. It works
- * through requests one at a time, skipping those whose round is over, and reads
- * its data once for the jobs that share it.
+ * through requests one at a time, skipping those whose round is over, reads
+ * its data once for the jobs that share it, and journals each update before
+ * sending it.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -27,7 +28,7 @@ import {
   type TrainHeader,
   type UpdateHeader,
 } from '@fl/shared';
-import { ParticipantAgent } from '@fl/participant-agent';
+import { ParticipantAgent, readJournal } from '@fl/participant-agent';
 import { eventually, tempDir, writeCsv } from './harness';
 import { stubWelcome } from './raw-client';
 
@@ -47,6 +48,9 @@ describe('an agent given job setups by digest', () => {
   let socket: Socket;
   let agent: ParticipantAgent;
   let dataFile: string;
+  let journalFile: string;
+  /** the agent's journal as it was when each update reached the coordinator */
+  const journalAtUpdate: string[] = [];
 
   const setup: SetupHeader = {
     type: 'setup',
@@ -114,6 +118,7 @@ describe('an agent given job setups by digest', () => {
       io.of(AGENT_NAMESPACE).on('connection', (s) => {
         s.on('update', (message: { header: UpdateHeader; signature: string }, ack: (reply: unknown) => void) => {
           updates.push(message);
+          journalAtUpdate.push(fs.existsSync(journalFile) ? fs.readFileSync(journalFile, 'utf8') : '');
           void acks.then(() => ack({ ok: true }));
         });
         s.on('evaluation', (message: { header: EvaluationHeader }, ack: (reply: unknown) => void) => {
@@ -127,10 +132,12 @@ describe('an agent given job setups by digest', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const rows = Array.from({ length: 20 }, (_, i) => [String((i % 5) - 2), String((i % 3) - 1), i % 2 ? 'yes' : 'no']);
     dataFile = writeCsv(path.join(tempDir('setup'), 'site-a.csv'), ['x1', 'x2', 'label'], rows);
+    journalFile = path.join(path.dirname(dataFile), 'journal.jsonl');
     agent = new ParticipantAgent({
       coordinatorUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       keys: site,
       dataFile,
+      journalFile,
       coordinatorKey: encodeKey(coordinator.publicKey),
       log: (line) => logged.push(line),
     });
@@ -311,6 +318,26 @@ describe('an agent given job setups by digest', () => {
     await eventually(() => logged.includes(ignored), (done) => done);
     expect(updates.slice(before).map((u) => u.header.round)).toEqual([12, 13]);
     expect(logged.filter((l) => l.startsWith('job job-D round 13:'))).toEqual([expect.stringMatching(/: trained on \d+ rows in .*; update accepted$/)]);
+  });
+
+  it('journals an update before it sends it, so that the journal holds it should the agent die before the ack: then the ack after it', async () => {
+    // Prepare
+    provide(setupD);
+    const before = updates.length;
+    const release = holdAcks();
+    // Execute
+    train(17, setupDigest(setupD), undefined, 'job-D');
+    await eventually(() => updates.length - before, (n) => n === 1);
+    const { signature, header } = updates[before];
+    const heldBack = readJournal(journalFile).filter((e) => e.signature === signature);
+    release();
+    await eventually(() => readJournal(journalFile).find((e) => e.signature === signature)?.accepted, (accepted) => accepted !== undefined);
+    // Assert: the line was on disk when the update reached the coordinator, awaiting its answer; the answer is a line of its own
+    expect(journalAtUpdate[before]).toContain(signature);
+    expect(heldBack).toEqual([expect.objectContaining({ job: 'job-D', round: 17, nonce: header.nonce, sha256: header.weightsSha256, auditHead: { seq: 1, hash: '0'.repeat(64) } })]);
+    expect(heldBack[0]).not.toHaveProperty('accepted');
+    expect(readJournal(journalFile).filter((e) => e.signature === signature)).toEqual([expect.objectContaining({ round: 17, accepted: true })]);
+    expect(fs.readFileSync(journalFile, 'utf8')).toContain(`{"kind":"answer","nonce":"${header.nonce}","accepted":true,`);
   });
 
   it('stopped by hand while an update waits for its answer, waits for the answer before it disconnects (the last test: the agent stops)', async () => {

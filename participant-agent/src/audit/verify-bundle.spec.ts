@@ -27,7 +27,7 @@ import {
   type KeyPair,
   type UpdateHeader,
 } from '@fl/shared';
-import { appendJournal, readJournal, type JournalEntry } from '../client/journal';
+import { appendJournal, readJournal, readJournalLines, type JournalEntry } from '../client/journal';
 import { CoordinatorPins } from '../client/pins';
 import { verifyBundle, type VerifyBundleOptions } from './verify-bundle';
 
@@ -71,8 +71,8 @@ class Consortium {
     this.head = record.hash;
   }
 
-  /** A site sends an update and journals it; the coordinator records it unless `unrecorded`. */
-  send(round: number, participant: string, options: { recorded?: boolean; acknowledged?: boolean } = {}) {
+  /** A site sends an update and journals it; the coordinator records it unless `unrecorded`; `answered: false`, the site stopped before the answer came. */
+  send(round: number, participant: string, options: { recorded?: boolean; acknowledged?: boolean; answered?: boolean } = {}) {
     const weights = Float32Array.from({ length: SIZE }, (_, i) => Math.sin(round * 7 + i + participant.length));
     const bytes = encodeWeights(weights);
     const sha256 = sha256Hex(bytes);
@@ -85,7 +85,8 @@ class Consortium {
       this.updates.set(`${round}/${participant}/${sha256}`, bytes);
       this.append('update.accepted', { job: JOB, round, participant, sha256, numSamples, header, signature, retained: true });
     }
-    const entry = { coordinator: ORIGIN, job: JOB, round, participant, sha256, numSamples, signature, accepted: options.acknowledged ?? true, at: this.at, auditHead };
+    const accepted = (options.answered ?? true) ? { accepted: options.acknowledged ?? true } : {};
+    const entry = { coordinator: ORIGIN, job: JOB, round, participant, sha256, numSamples, signature, ...accepted, nonce: header.nonce, at: this.at, auditHead };
     this.journal.get(participant)!.push(entry);
     return { participant, numSamples, sha256, weights };
   }
@@ -120,15 +121,30 @@ function consortium(): Consortium {
   return c;
 }
 
+/**
+ * The journal as the agent writes it: each update's line before it is sent, then its answer's line if one came; or,
+ * `earlier`, as an earlier release wrote it: one line per update, after its answer.
+ */
+function writeJournal(file: string, entries: JournalEntry[], format: 'current' | 'earlier' = 'current'): void {
+  for (const { accepted, nonce, ...entry } of entries) {
+    if (format === 'earlier') {
+      appendJournal(file, { ...entry, accepted: accepted! });
+      continue;
+    }
+    appendJournal(file, { ...entry, nonce }, { durable: true });
+    if (accepted !== undefined) appendJournal(file, { kind: 'answer', nonce: nonce!, accepted, at: entry.at });
+  }
+}
+
 /** The site's directory: its pins, its journal; and the exported bundle. */
-async function site(c: Consortium, name: string, options: { participantExport?: boolean; pinned?: boolean } = {}) {
+async function site(c: Consortium, name: string, options: { participantExport?: boolean; pinned?: boolean; journal?: 'current' | 'earlier' } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-site-'));
   const bundle = path.join(dir, 'bundle');
   await writeBundle(c.source(), bundle, options.participantExport ? { participant: name } : {});
   const pins = new CoordinatorPins(path.join(dir, 'known-coordinators.json'));
   if (options.pinned ?? true) pins.pin(ORIGIN, encodeKey(c.coordinator.publicKey));
   const journalFile = path.join(dir, 'journal.jsonl');
-  for (const entry of c.journal.get(name)!) appendJournal(journalFile, entry);
+  writeJournal(journalFile, c.journal.get(name)!, options.journal);
   const options_: VerifyBundleOptions = { bundle, publicKey: c.keys.get(name)!.publicKey, journalFile, pins };
   return { dir, bundle, journalFile, options: options_ };
 }
@@ -467,6 +483,102 @@ describe('fl-agent audit verify', () => {
     expect(result.failure?.reason).toBe('missing: the coordinator acknowledged it, but no update.accepted record holds it');
   });
 
+  it('reads a journal an earlier release wrote (one line per update, after its answer) as one written before sending', async () => {
+    // Prepare
+    const c = consortium();
+    const current = await site(c, 'bank-a');
+    const earlier = await site(c, 'bank-a', { journal: 'earlier' });
+    // Execute
+    const now = await verifyBundle(current.options);
+    const before = await verifyBundle(earlier.options);
+    // Assert
+    expect(fs.readFileSync(earlier.journalFile, 'utf8')).not.toMatch(/"answer"|"nonce"/);
+    expect(now.exitCode).toBe(0);
+    expect(now.lines).toEqual(before.lines);
+    expect(readJournal(current.journalFile)).toEqual(readJournal(earlier.journalFile).map((e, i) => ({ ...e, nonce: c.journal.get('bank-a')![i].nonce })));
+  });
+
+  it('passes an update the agent journaled and sent but stopped before its answer came, which the bundle holds: ours, not another copy of the key', async () => {
+    // Prepare: bank-a was killed after sending round 3's update, before the ack came: its journal holds the line written before the send, no answer
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.commit(2, [c.send(2, 'bank-a'), c.send(2, 'bank-b')]);
+    c.commit(3, [c.send(3, 'bank-a', { answered: false }), c.send(3, 'bank-b')]);
+    const { options, journalFile } = await site(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(fs.readFileSync(journalFile, 'utf8').trimEnd().split('\n')).toHaveLength(5);
+    expect(result.failure).toBeUndefined();
+    expect(result.exitCode).toBe(0);
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        'you are bank-a in the bundle: 3 accepted updates of yours',
+        'your 2 accepted updates are in the bundle unaltered; 2 were folded into committed models',
+        'the 3 signed log heads you were shown are in the bundle: the log was not rewritten since',
+        "1 update you sent has no answer in your journal (the agent stopped after sending it, before the coordinator's answer came); the bundle has it as accepted",
+      ]),
+    );
+    expect(result.lines.join('\n')).not.toMatch(/another copy/);
+  });
+
+  it('passes updates sent without an answer that the bundle does not hold, and counts those it holds', async () => {
+    // Prepare: round 2's update of bank-a never reached the coordinator (killed as it sent it), round 3's did
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false, answered: false });
+    c.commit(2, [c.send(2, 'bank-b')]);
+    c.commit(3, [c.send(3, 'bank-a', { answered: false }), c.send(3, 'bank-b')]);
+    const one = new Consortium(['bank-a', 'bank-b']);
+    one.commit(1, [one.send(1, 'bank-a'), one.send(1, 'bank-b')]);
+    one.send(2, 'bank-a', { recorded: false, answered: false });
+    one.commit(2, [one.send(2, 'bank-b')]);
+    // Execute
+    const two = await verifyBundle((await site(c, 'bank-a')).options);
+    const single = await verifyBundle((await site(one, 'bank-a')).options);
+    // Assert
+    expect(two.exitCode).toBe(0);
+    expect(two.lines).toContain(
+      "2 updates you sent have no answer in your journal (the agent stopped after sending them, before the coordinator's answers came); the bundle has 1 of them as accepted",
+    );
+    expect(two.lines.join('\n')).not.toMatch(/another copy/);
+    expect(single.exitCode).toBe(0);
+    expect(single.lines).toContain(
+      "1 update you sent has no answer in your journal (the agent stopped after sending it, before the coordinator's answer came); the bundle does not have it",
+    );
+  });
+
+  it('passes an acknowledged update whose round was started again when the later attempt, in the bundle, has no answer in the journal', async () => {
+    // Prepare: round 2's first attempt was abandoned after the ack; bank-a was killed after sending its update to the second, which committed it
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commit(1, [c.send(1, 'bank-a'), c.send(1, 'bank-b')]);
+    c.send(2, 'bank-a', { recorded: false });
+    c.commit(2, [c.send(2, 'bank-a', { answered: false }), c.send(2, 'bank-b')]);
+    const { options } = await site(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        `1 acknowledged update was superseded: round 2 of job ${JOB} was started again and your later update of it is in the bundle (assumed: the attempt that took it was abandoned, its records unwritten)`,
+        "1 update you sent has no answer in your journal (the agent stopped after sending it, before the coordinator's answer came); the bundle has it as accepted",
+      ]),
+    );
+  });
+
+  it('still names an update of this site in the bundle that the journal does not hold at all as sent by another copy of the key', async () => {
+    // Prepare: bank-a's journal lost every line of round 3's update
+    const c = consortium();
+    const { options, journalFile } = await site(c, 'bank-a');
+    writeJournal(journalFile.replace(/\.jsonl$/, '-short.jsonl'), c.journal.get('bank-a')!.filter((e) => e.round !== 3));
+    // Execute
+    const result = await verifyBundle({ ...options, journalFile: journalFile.replace(/\.jsonl$/, '-short.jsonl') });
+    // Assert
+    expect(result.exitCode).toBe(0);
+    expect(result.lines.at(-1)).toBe('1 update of yours in the bundle is not in your journal: signed with your key, sent before the journal was kept or by another copy of it');
+  });
+
   it('refuses a bundle in which this site has no key, and checks the bundle alone without a journal', async () => {
     // Prepare
     const c = consortium();
@@ -529,6 +641,47 @@ describe('the journal', () => {
     // A whole line altered in the middle (its end there) is no interrupted append: refused, not passed over
     fs.writeFileSync(file, `${JSON.stringify(entry)}\n{"coordinator":"x",garbled}\n${JSON.stringify(entry)}\n`);
     expect(() => readJournal(file)).toThrow(/line 2 is not JSON/);
+  });
+
+  it('reads each line written before sending with the answer journaled after it, and without `accepted` when none came', () => {
+    // Prepare
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-journal-')), 'journal.jsonl');
+    const sent = { coordinator: ORIGIN, job: JOB, participant: 'bank-a', sha256: 'a'.repeat(64), numSamples: 3, signature: 'sig', at: 10 };
+    const earlier: JournalEntry = { ...sent, round: 1, accepted: true, at: 5 };
+    // Execute: an earlier release's line; round 2 acknowledged, with the evaluation it carried; round 3 refused; round 4 sent, then the agent killed
+    appendJournal(file, earlier);
+    appendJournal(file, [{ ...sent, round: 2, nonce: 'n2' }, { kind: 'evaluation', coordinator: ORIGIN, job: JOB, round: 1, participant: 'bank-a', nonce: 'n2', at: 10, numExamples: 7, metrics: ['accuracy'] }], { durable: true });
+    appendJournal(file, { kind: 'answer', nonce: 'n2', accepted: true, at: 11 });
+    appendJournal(file, { ...sent, round: 3, nonce: 'n3', at: 20 }, { durable: true });
+    appendJournal(file, { kind: 'answer', nonce: 'n3', accepted: false, at: 21 });
+    appendJournal(file, { ...sent, round: 4, nonce: 'n4', at: 30 }, { durable: true });
+    // Assert
+    expect(readJournal(file)).toEqual([earlier, { ...sent, round: 2, nonce: 'n2', accepted: true, at: 11 }, { ...sent, round: 3, nonce: 'n3', accepted: false, at: 21 }, { ...sent, round: 4, nonce: 'n4', at: 30 }]);
+    expect(readJournalLines(file).map((l) => [l.kind, l.round, l.accepted])).toEqual([
+      ['update', 1, true],
+      ['update', 2, true],
+      ['evaluation', 1, true],
+      ['update', 3, false],
+      ['update', 4, undefined],
+    ]);
+  });
+
+  it('passes over a line written before sending that a crash cut short, and its answer if one was written', () => {
+    // Prepare
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-journal-')), 'journal.jsonl');
+    const sent = { coordinator: ORIGIN, job: JOB, participant: 'bank-a', sha256: 'a'.repeat(64), numSamples: 3, signature: 'sig', at: 10 };
+    appendJournal(file, { ...sent, round: 1, nonce: 'n1' });
+    fs.appendFileSync(file, JSON.stringify({ ...sent, round: 2, nonce: 'n2' }).slice(0, 40));
+    // Execute: the answer of the cut line (a full disk cut it, then let the answer through), then the agent goes on
+    appendJournal(file, { kind: 'answer', nonce: 'n2', accepted: true, at: 12 });
+    appendJournal(file, { kind: 'answer', nonce: 'n1', accepted: true, at: 13 });
+    appendJournal(file, { ...sent, round: 3, nonce: 'n3' });
+    fs.appendFileSync(file, '{"kind":"answer","nonce":"n3","acc');
+    // Assert
+    expect(readJournal(file)).toEqual([
+      { ...sent, round: 1, nonce: 'n1', accepted: true, at: 13 },
+      { ...sent, round: 3, nonce: 'n3' },
+    ]);
   });
 });
 

@@ -4,7 +4,9 @@
  * trusts (given out of band, or pinned when it first connected), verify as a
  * whole, and hold every update the coordinator acknowledged to this site exactly
  * as the journal says it was sent: same digest, same signature. A coordinator
- * can rewrite its own log, but not this site's journal nor its signatures.
+ * can rewrite its own log, but not this site's journal nor its signatures. An
+ * update journaled without its answer (the agent stopped after sending it) is
+ * this site's whether or not the bundle holds it, and is counted apart.
  */
 import {
   BundleSource,
@@ -173,8 +175,10 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     const revokedOut: { e: JournalEntry; seq: number; commit?: number }[] = [];
     const resumedOut: { e: JournalEntry; seq: number }[] = [];
     const askedAfterCommit: { e: JournalEntry; commit: number; head: number }[] = [];
-    const acknowledged = entries.filter((entry) => entry.accepted);
-    for (const [i, e] of acknowledged.entries()) {
+    const acknowledged = entries.filter((entry) => entry.accepted === true);
+    // An update whose answer is unknown that the bundle holds as sent was taken too: it can be the later attempt of a round.
+    const taken = entries.filter((entry) => entry.accepted !== false);
+    for (const e of acknowledged) {
       const uncommitted = !commits.has(roundId(e.job, e.round));
       // Acknowledged after the export, for a round the bundle does not commit: it cannot be in it yet (nor, perhaps, the name it was sent under).
       if (uncommitted && e.at > manifest.exportedAt) {
@@ -185,9 +189,9 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
       const candidates = inBundle(e);
       const same = candidates.find((u) => sameUpdate(u, e));
       if (!same) {
-        // Rule: an acknowledged update absent from the bundle is superseded when an acknowledged update this site journaled after it, for the same job, round and participant, is in the bundle exactly as sent (the round was started again: a restart, a new leader, a revocation; an abandoned attempt's records are never written).
-        const successor = acknowledged
-          .slice(i + 1)
+        // Rule: an acknowledged update absent from the bundle is superseded when an update this site journaled after it (acknowledged, or its answer unknown), for the same job, round and participant, is in the bundle exactly as sent (the round was started again: a restart, a new leader, a revocation; an abandoned attempt's records are never written).
+        const successor = taken
+          .slice(taken.indexOf(e) + 1)
           .find((s) => s.job === e.job && s.round === e.round && s.participant === e.participant && candidates.some((u) => sameUpdate(u, s)));
         if (successor) {
           superseded.push(e);
@@ -286,13 +290,31 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
           "(a round's updates are recorded when it commits: a later bundle holds them)",
       );
     }
-    const unacknowledged = entries.filter((e) => !e.accepted);
-    const recordedAnyway = unacknowledged.filter((e) => inBundle(e).some((u) => u.data.signature === e.signature));
-    for (const e of recordedAnyway) matched.add(inBundle(e).find((u) => u.data.signature === e.signature)!.seq);
+    // The bundle's record of an update the journal holds without an ack is the site's own when it carries the same signature.
+    const recorded = (list: JournalEntry[]) => {
+      const held = list.flatMap((e) => inBundle(e).filter((u) => u.data.signature === e.signature).slice(0, 1));
+      for (const u of held) matched.add(u.seq);
+      return held.length;
+    };
+    const unacknowledged = entries.filter((e) => e.accepted === false);
+    const recordedAnyway = recorded(unacknowledged);
     if (unacknowledged.length === 1) {
-      say(`1 update you sent was not acknowledged (refused, or no answer in time); ${recordedAnyway.length ? 'the bundle has it as accepted' : 'the bundle does not have it'}`);
+      say(`1 update you sent was not acknowledged (refused, or no answer in time); ${recordedAnyway ? 'the bundle has it as accepted' : 'the bundle does not have it'}`);
     } else if (unacknowledged.length > 1) {
-      say(`${unacknowledged.length} updates you sent were not acknowledged (refused, or no answer in time); the bundle has ${recordedAnyway.length} of them as accepted`);
+      say(`${unacknowledged.length} updates you sent were not acknowledged (refused, or no answer in time); the bundle has ${recordedAnyway} of them as accepted`);
+    }
+    const unanswered = entries.filter((e) => e.accepted === undefined);
+    const recordedUnanswered = recorded(unanswered);
+    if (unanswered.length === 1) {
+      say(
+        "1 update you sent has no answer in your journal (the agent stopped after sending it, before the coordinator's answer came); " +
+          (recordedUnanswered ? 'the bundle has it as accepted' : 'the bundle does not have it'),
+      );
+    } else if (unanswered.length > 1) {
+      say(
+        `${unanswered.length} updates you sent have no answer in your journal (the agent stopped after sending them, before the coordinator's answers came); ` +
+          `the bundle has ${recordedUnanswered} of them as accepted`,
+      );
     }
     const unknown = own.filter((u) => !matched.has(u.seq)).length;
     if (unknown) say(`${plural(unknown, 'update')} of yours in the bundle ${unknown === 1 ? 'is' : 'are'} not in your journal: signed with your key, sent before the journal was kept or by another copy of it`);

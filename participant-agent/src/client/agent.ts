@@ -84,7 +84,7 @@ interface LocalSplit {
 import { evaluateLocal, trainLocal } from '../train';
 import { networkErrorMessage } from './http';
 import { UnmaskedWebSocket } from './transport';
-import { appendJournal, type SentRecord } from './journal';
+import { appendJournal, type JournalEntry, type SentRecord } from './journal';
 import type { CoordinatorPins } from './pins';
 import { checkPolicy, describeAccepted, type SitePolicy } from './policy';
 
@@ -98,7 +98,7 @@ export interface AgentOptions {
   /** the coordinator's public key given out of band; else pinned at first contact */
   coordinatorKey?: string;
   pins?: CoordinatorPins;
-  /** a JSON-lines file each sent update is appended to, with its signature and ack: this site's evidence for `fl-agent audit verify` */
+  /** a JSON-lines file each message is appended to before it is sent, with its signature, then its ack: this site's evidence for `fl-agent audit verify` */
   journalFile?: string;
   /** PEM certificate(s) of a private CA to trust for an https:// coordinator; the certificate is always verified */
   ca?: string | Buffer;
@@ -424,18 +424,18 @@ export class ParticipantAgent extends EventEmitter {
       nonce: randomNonce(),
       statistics,
     };
-    const ack = await this.send(
-      'statistics',
-      { header, signature: signHeader('statistics', header, this.options.keys.secretKey) },
-      STATISTICS_ACK_TIMEOUT_MS,
-    );
-    this.log(`job ${request.job}: statistics of ${statistics.rows} rows ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
-    if (ack.ok) this.rowsAtStart.set(request.job, rows);
     const columns = [
       ...statistics.features.map((f) => ({ name: f.name, role: 'feature' as const, aggregates: aggregatesOf(f) })),
       ...(request.spec.target === undefined ? [] : [{ name: request.spec.target, role: 'target' as const, aggregates: aggregatesOf(statistics.target) }]),
     ];
-    this.record({ kind: 'statistics', job: request.job, round: 0, accepted: ack.ok, rows: statistics.rows, columns });
+    const ack = await this.sendJournaled(
+      'statistics',
+      { header, signature: signHeader('statistics', header, this.options.keys.secretKey) },
+      STATISTICS_ACK_TIMEOUT_MS,
+      [this.record({ kind: 'statistics', job: request.job, round: 0, rows: statistics.rows, columns })],
+    );
+    this.log(`job ${request.job}: statistics of ${statistics.rows} rows ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
+    if (ack.ok) this.rowsAtStart.set(request.job, rows);
     this.emit('statistics', request.job, ack);
   }
 
@@ -540,12 +540,13 @@ export class ParticipantAgent extends EventEmitter {
       ...(held && { evaluation: { round: request.round - 1, ...held, modelSha256: request.weightsSha256 } }),
     };
     const updateSignature = signHeader('update', header, this.options.keys.secretKey);
-    const ack = await this.send('update', { header, signature: updateSignature, weights }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
-    this.journal(header, updateSignature, ack.ok, request.auditHead, weights.byteLength);
-    if (header.evaluation) {
-      const { numExamples, metrics: measured } = header.evaluation;
-      this.record({ kind: 'evaluation', job: request.job, round: request.round - 1, accepted: ack.ok, numExamples, metrics: Object.keys(measured) });
-    }
+    const evaluation = header.evaluation && this.record({ kind: 'evaluation', job: request.job, round: request.round - 1, numExamples: header.evaluation.numExamples, metrics: Object.keys(header.evaluation.metrics) });
+    const ack = await this.sendJournaled(
+      'update',
+      { header, signature: updateSignature, weights },
+      Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS,
+      [this.updateEntry(header, updateSignature, request.auditHead, weights.byteLength), ...(evaluation ? [evaluation] : [])],
+    );
     const took = ((Date.now() - started) / 1000).toFixed(2);
     this.log(
       `job ${request.job} round ${request.round}: trained on ${data.n} rows in ${took}s, loss ${result.loss.toFixed(4)}; ` +
@@ -582,8 +583,9 @@ export class ParticipantAgent extends EventEmitter {
     } catch (err) {
       return this.refuseStep(header.job, header.round, header.step, err);
     }
-    const ack = await this.send('secagg', { ...reply }, Math.max(header.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
-    this.record({ kind: 'secagg', job: header.job, round: header.round, accepted: ack.ok, step: header.step, discloses: disclosed(reply) });
+    const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(header.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
+      this.record({ kind: 'secagg', job: header.job, round: header.round, step: header.step, discloses: disclosed(reply) }),
+    ]);
     if (!ack.ok) this.log(`job ${header.job} round ${header.round}: the ${header.step} answer was refused: ${ack.error.code} ${ack.error.message}`);
     this.emit('secagg', { job: header.job, round: header.round, step: header.step, ack });
   }
@@ -596,8 +598,9 @@ export class ParticipantAgent extends EventEmitter {
     } catch (err) {
       return this.refuseStep(request.job, request.round, 'masked', err);
     }
-    const ack = await this.send('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS);
-    this.record({ kind: 'secagg', job: request.job, round: request.round, accepted: ack.ok, step: 'masked', discloses: disclosed(reply) });
+    const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
+      this.record({ kind: 'secagg', job: request.job, round: request.round, step: 'masked', discloses: disclosed(reply) }),
+    ]);
     const took = ((Date.now() - started) / 1000).toFixed(2);
     this.log(`job ${request.job} round ${request.round}: trained on ${numSamples} rows in ${took}s; masked input ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
     this.emit('trained', { job: request.job, round: request.round, ack });
@@ -619,26 +622,51 @@ export class ParticipantAgent extends EventEmitter {
     return correction;
   }
 
-  /** Records a sent update in the journal; failing to write it is logged, never fatal to the round. */
-  private journal(header: UpdateHeader, signature: string, accepted: boolean, auditHead: TrainHeader['auditHead'], bytes: number): void {
+  /** An update's journal line: what audit verify needs to find it in a bundle (its digest, signature and the log head it answered). */
+  private updateEntry(header: UpdateHeader, signature: string, auditHead: TrainHeader['auditHead'], bytes: number): Unsent<JournalEntry> {
     const { job, round, participant, numSamples, weightsSha256: sha256 } = header;
-    const coordinator = new URL(this.options.coordinatorUrl).origin;
-    this.append({ coordinator, job, round, participant, sha256, numSamples, signature, accepted, at: Date.now(), auditHead, bytes });
+    return { coordinator: this.origin(), job, round, participant, sha256, numSamples, signature, auditHead, bytes };
   }
 
-  /** Journals a message other than an update: what it disclosed, for `fl-agent report`. */
-  private record(entry: DistributiveOmit<SentRecord, 'coordinator' | 'participant' | 'at'>): void {
-    const coordinator = new URL(this.options.coordinatorUrl).origin;
-    this.append({ ...entry, coordinator, participant: this.participant!, at: Date.now() } as SentRecord);
+  /** A journal line of a message other than an update: what it disclosed, for `fl-agent report`. */
+  private record(entry: DistributiveOmit<SentRecord, 'coordinator' | 'participant' | 'at' | 'accepted' | 'nonce'>): Unsent<SentRecord> {
+    return { ...entry, coordinator: this.origin(), participant: this.participant! } as Unsent<SentRecord>;
   }
 
-  private append(line: Parameters<typeof appendJournal>[1]): void {
+  private origin(): string {
+    return new URL(this.options.coordinatorUrl).origin;
+  }
+
+  /**
+   * Journals a message's lines, then sends it, then journals the answer: a crash or a kill after the send leaves
+   * the lines, which `audit verify` then reads as sent, answer unknown, instead of blaming another copy of the key.
+   */
+  private async sendJournaled(
+    event: 'statistics' | 'update' | 'evaluation' | 'failure' | 'secagg',
+    message: Record<string, unknown> & { header: { nonce: string } },
+    timeoutMs: number,
+    lines: Unsent<JournalEntry | SentRecord>[],
+  ): Promise<Ack> {
+    const { nonce } = message.header;
+    const sentAt = Date.now();
+    const written = this.append(lines.map((line) => ({ ...line, nonce, at: sentAt })), true);
+    const ack = await this.send(event, message, timeoutMs);
+    const at = Date.now();
+    // Lines the journal could not take before the send are written whole after it, as a journal of an earlier release has them.
+    this.append(written ? [{ kind: 'answer', nonce, accepted: ack.ok, at }] : lines.map((line) => ({ ...line, nonce, accepted: ack.ok, at })));
+    return ack;
+  }
+
+  /** Appends to the journal; failing to write it is logged, never fatal to the round. True when written. */
+  private append(lines: Parameters<typeof appendJournal>[1], durable = false): boolean {
     const file = this.options.journalFile;
-    if (!file) return;
+    if (!file) return false;
     try {
-      appendJournal(file, line);
+      appendJournal(file, lines, { durable });
+      return true;
     } catch (err) {
       this.log(`cannot append to the journal ${file}: ${(err as Error).message}`);
+      return false;
     }
   }
 
@@ -688,9 +716,10 @@ export class ParticipantAgent extends EventEmitter {
     refused?: Pick<FailureHeader, 'step' | 'message'>,
   ): Promise<void> {
     const header: FailureHeader = { type: 'failure', job, round, phase, participant: this.participant!, nonce: randomNonce(), code, counts, ...refused };
-    const ack = await this.send('failure', { header, signature: signHeader('failure', header, this.options.keys.secretKey) }, STATISTICS_ACK_TIMEOUT_MS);
+    const ack = await this.sendJournaled('failure', { header, signature: signHeader('failure', header, this.options.keys.secretKey) }, STATISTICS_ACK_TIMEOUT_MS, [
+      this.record({ kind: 'failure', job, round, phase, code, counts, ...refused }),
+    ]);
     if (!ack.ok) this.log(`job ${job}: the failure report was refused: ${ack.error.code} ${ack.error.message}`);
-    this.record({ kind: 'failure', job, round, accepted: ack.ok, phase, code, counts, ...refused });
     this.emit('failed', { job, round, phase, step: refused?.step, code, ack });
   }
 
@@ -794,12 +823,12 @@ export class ParticipantAgent extends EventEmitter {
       metrics,
       modelSha256: request.weightsSha256,
     };
-    const ack = await this.send(
+    const ack = await this.sendJournaled(
       'evaluation',
       { header, signature: signHeader('evaluation', header, this.options.keys.secretKey) },
       Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS,
+      [this.record({ kind: 'evaluation', job: request.job, round: request.round, numExamples, metrics: Object.keys(metrics) })],
     );
-    this.record({ kind: 'evaluation', job: request.job, round: request.round, accepted: ack.ok, numExamples, metrics: Object.keys(metrics) });
     const shown = Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
     this.log(`job ${request.job} round ${request.round}: evaluated on ${numExamples} held-out rows: ${shown}${ack.ok ? '' : `; refused: ${ack.error.code} ${ack.error.message}`}`);
     this.emit('evaluated', { job: request.job, round: request.round, ack });
@@ -868,6 +897,8 @@ function connectFailure(err: Error & { description?: unknown }): string {
 const megabytes = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A journal line as known before its message is sent: no answer, nonce nor time yet. */
+type Unsent<T> = DistributiveOmit<T, 'accepted' | 'nonce' | 'at'>;
 
 /** What a secure-aggregation answer carries, by kind and count: never a value. */
 function disclosed({ header, masked }: { header: SecAggReplyHeader; masked?: Binary }): string[] {

@@ -6,6 +6,13 @@
  * key, nor leave out without `fl-agent audit verify` noticing. Statistics,
  * evaluations and failure reports have lines of their own (`kind`), saying
  * what they disclosed without any value, for `fl-agent report`.
+ *
+ * A message's line is written, and flushed to disk, before the message is sent,
+ * without `accepted` and with the message's nonce; the coordinator's answer
+ * follows on a short line of its own (`kind` answer) naming that nonce. A line
+ * with no answer after it was sent by an agent that stopped (a crash, a kill,
+ * a power loss) before the answer came: read back without `accepted`. Lines
+ * written by earlier releases hold `accepted` themselves, written after the answer.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,9 +28,14 @@ export const JournalEntrySchema = z.strictObject({
   numSamples: z.number().int(),
   /** the update header's signature, base64 */
   signature: z.string(),
-  /** the coordinator's ack: false when it refused the update or no answer came */
-  accepted: z.boolean(),
-  /** milliseconds since the epoch, when the ack (or its absence) was known */
+  /**
+   * the coordinator's ack: false when it refused the update or no answer came in time; absent on the line
+   * written before sending (its answer is a later line), and when read back if no answer was journaled
+   */
+  accepted: z.boolean().optional(),
+  /** the message's nonce, which its answer line names (absent on lines of earlier releases) */
+  nonce: z.string().optional(),
+  /** milliseconds since the epoch: when the ack (or its absence) was known; on a line without its answer, when it was sent */
   at: z.number().int(),
   /** the audit log's head the coordinator signed into the train request this update answered */
   auditHead: z.strictObject({ seq: z.number().int(), hash: z.string() }).optional(),
@@ -37,7 +49,8 @@ const sent = {
   job: z.string(),
   round: z.number().int(),
   participant: z.string(),
-  accepted: z.boolean(),
+  accepted: z.boolean().optional(),
+  nonce: z.string().optional(),
   at: z.number().int(),
 };
 
@@ -66,12 +79,26 @@ export const SentRecordSchema = z.discriminatedUnion('kind', [
 ]);
 export type SentRecord = z.infer<typeof SentRecordSchema>;
 
+/** The coordinator's answer to the message sent with this nonce, whose lines were written before it was sent. */
+export const JournalAnswerSchema = z.strictObject({
+  kind: z.literal('answer'),
+  nonce: z.string(),
+  accepted: z.boolean(),
+  /** milliseconds since the epoch, when the ack (or its absence) was known */
+  at: z.number().int(),
+});
+export type JournalAnswer = z.infer<typeof JournalAnswerSchema>;
+
 /** A journal line: an update (no `kind`, the shape audit verify reads) or another message sent. */
 export type JournalLine = ({ kind: 'update' } & JournalEntry) | SentRecord;
 
-export function appendJournal(file: string, entry: JournalEntry | SentRecord): void {
-  // One write of one whole line in append mode: entries never interleave mid-line. 0600 like the key beside it.
-  const line = JSON.stringify(entry) + '\n';
+/**
+ * Appends entries in one write. `durable`: flushed to disk before returning, for lines written before their
+ * message is sent, which a power loss right after the send must not take away.
+ */
+export function appendJournal(file: string, entries: JournalEntry | SentRecord | JournalAnswer | readonly (JournalEntry | SentRecord | JournalAnswer)[], options: { durable?: boolean } = {}): void {
+  // One write of whole lines in append mode: entries never interleave mid-line. 0600 like the key beside it.
+  const line = (Array.isArray(entries) ? entries : [entries]).map((entry) => JSON.stringify(entry) + '\n').join('');
   let fd: number;
   try {
     fd = fs.openSync(file, 'a+', 0o600);
@@ -87,6 +114,11 @@ export function appendJournal(file: string, entry: JournalEntry | SentRecord): v
     const last = Buffer.alloc(1);
     const open = size > 0 && fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
     fs.writeSync(fd, open ? '\n' + line : line);
+    if (options.durable) {
+      fs.fdatasyncSync(fd);
+      // A journal made by this write is in its directory only once the directory is flushed too.
+      if (size === 0) syncDirectory(path.dirname(file));
+    }
   } finally {
     fs.closeSync(fd);
   }
@@ -101,7 +133,28 @@ function stripKind({ kind: _kind, ...entry }: { kind: 'update' } & JournalEntry)
   return entry;
 }
 
-function parseLine(value: unknown): JournalLine | undefined {
+function syncDirectory(dir: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, 'r');
+  } catch {
+    // Not every platform opens a directory (Windows): its file system keeps the entry without being asked.
+    return;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch {
+    // Likewise, some refuse to flush one: the line itself is on disk.
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function parseLine(value: unknown): JournalLine | JournalAnswer | undefined {
+  if (value && typeof value === 'object' && 'kind' in value && value.kind === 'answer') {
+    const answer = JournalAnswerSchema.safeParse(value);
+    return answer.success ? answer.data : undefined;
+  }
   if (value && typeof value === 'object' && 'kind' in value) {
     const other = SentRecordSchema.safeParse(value);
     return other.success ? other.data : undefined;
@@ -110,12 +163,27 @@ function parseLine(value: unknown): JournalLine | undefined {
   return update.success ? { kind: 'update', ...update.data } : undefined;
 }
 
-/** Every line of a journal, in the order sent. */
+/**
+ * Every message of a journal, in the order sent, each with its answer when one was journaled: `accepted` and `at`
+ * from the answer line naming its nonce; without `accepted` when none was (sent, answer unknown).
+ */
 export function readJournalLines(file: string): JournalLine[] {
+  const read = readRawLines(file);
+  const answers = new Map<string, JournalAnswer>();
+  for (const line of read) if (line.kind === 'answer' && !answers.has(line.nonce)) answers.set(line.nonce, line);
+  // An answer whose message's line a full disk cut short tells nothing on its own: passed over.
+  return read.flatMap((line) => {
+    if (line.kind === 'answer') return [];
+    const answer = line.accepted === undefined && line.nonce !== undefined ? answers.get(line.nonce) : undefined;
+    return [answer ? { ...line, accepted: answer.accepted, at: answer.at } : line];
+  });
+}
+
+function readRawLines(file: string): (JournalLine | JournalAnswer)[] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   // The text after the last newline is empty, or a line an interrupted append left unfinished.
   const unfinished = lines.pop();
-  const entries: JournalLine[] = [];
+  const entries: (JournalLine | JournalAnswer)[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
     let parsed: unknown;
