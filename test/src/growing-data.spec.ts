@@ -5,10 +5,11 @@
  * so, and stays in every round; the rows appended join the next job.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import type { JobSpecInput } from '@fl/shared';
-import { AdminApi, breastCancerJob, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AdminApi, breastCancerJob, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 
 jest.setTimeout(240_000);
 
@@ -21,9 +22,12 @@ describe('a data file that grows during a job', () => {
     await coordinator?.close();
   });
 
+  beforeAll(async () => {
+    coordinator = await testCoordinator();
+  });
+
   it('trains on the rows the job began with, in every round, and says so', async () => {
     // Arrange: two sites; site-2's file gains 40 rows once its statistics are in
-    coordinator = await testCoordinator();
     const api = AdminApi.of(coordinator);
     const { file, spec } = breastCancerJob();
     const split = splitCsv(file, 2, { seed: 9, holdout: 0, dir: tempDir('growing-data') });
@@ -47,6 +51,46 @@ describe('a data file that grows during a job', () => {
       expect(round.failures).toEqual([]);
       expect(round.contributors.find((c) => c.participant === 'site-2')?.numSamples).toBe(before.length - 1);
     }
+    expect(logged).toContainEqual(`job ${job.id}: the data has 40 rows more than when the job began: it trains on the first ${before.length - 1}, the others join the next job`);
+  });
+
+  it('still trains on them after its agent restarts during the job: the journal kept them', async () => {
+    // Arrange: site-4 journals what it sends; its file gains 40 rows once its statistics are in, and its agent is restarted after round 1
+    agents.splice(0).forEach((a) => a.stop());
+    const api = AdminApi.of(coordinator);
+    const { file, spec } = breastCancerJob();
+    const dir = tempDir('growing-data-restart');
+    const split = splitCsv(file, 2, { seed: 11, holdout: 0, dir });
+    const grown = split.parties[1];
+    const journalFile = path.join(dir, 'journal.jsonl');
+    const keys = await registerParticipant(api, 'site-4');
+    const logged: string[] = [];
+    agents.push(await startAgent(coordinator, 'site-3', split.parties[0]));
+    const first = await startAgent(coordinator, 'site-4', grown, { keys, journalFile });
+    agents.push(first);
+    const before = fs.readFileSync(grown, 'utf8').trim().split('\n');
+    first.once('statistics', () => fs.appendFileSync(grown, before.slice(1, 41).join('\n') + '\n'));
+    const restarted = new Promise<void>((resolve) =>
+      first.once('trained', () => {
+        first.stop();
+        void startAgent(coordinator, 'site-4', grown, { keys, journalFile, log: (line) => logged.push(line) }).then((second) => {
+          agents.push(second);
+          resolve();
+        });
+      }),
+    );
+
+    // Execute
+    const job = await api.createJob({ ...spec, rounds: 4, minParticipants: 2, roundDeadlineSeconds: 60 } as JobSpecInput);
+    await restarted;
+    await coordinator.engine.whenFinished(job.id);
+
+    // Assert: the restarted agent trained on the rows the job began with, and no round refused site-4 (the restart itself may cost it a round)
+    expect((await api.job(job.id)).status).toBe('completed');
+    const rounds = await api.rounds(job.id);
+    expect(rounds).toHaveLength(4);
+    expect(rounds.flatMap((r) => r.failures).filter((f) => f.reason !== 'disconnected')).toEqual([]);
+    for (const round of [rounds[0], rounds[3]]) expect(round.contributors.find((c) => c.participant === 'site-4')?.numSamples).toBe(before.length - 1);
     expect(logged).toContainEqual(`job ${job.id}: the data has 40 rows more than when the job began: it trains on the first ${before.length - 1}, the others join the next job`);
   });
 });

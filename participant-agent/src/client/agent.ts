@@ -5,6 +5,7 @@
  * counts), each signed, ever leaves it.
  */
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import type { Agent as HttpAgent } from 'node:http';
 import { io, type Socket } from 'socket.io-client';
 import {
@@ -84,7 +85,7 @@ interface LocalSplit {
 import { evaluateLocal, trainLocal } from '../train';
 import { networkErrorMessage } from './http';
 import { UnmaskedWebSocket } from './transport';
-import { appendJournal, type JournalEntry, type SentRecord } from './journal';
+import { appendJournal, readJournalLines, type JournalEntry, type SentRecord } from './journal';
 import type { CoordinatorPins } from './pins';
 import { checkPolicy, describeAccepted, type SitePolicy } from './policy';
 
@@ -432,7 +433,7 @@ export class ParticipantAgent extends EventEmitter {
       'statistics',
       { header, signature: signHeader('statistics', header, this.options.keys.secretKey) },
       STATISTICS_ACK_TIMEOUT_MS,
-      [this.record({ kind: 'statistics', job: request.job, round: 0, rows: statistics.rows, columns })],
+      [this.record({ kind: 'statistics', job: request.job, round: 0, rows: statistics.rows, tableRows: rows, columns })],
     );
     this.log(`job ${request.job}: statistics of ${statistics.rows} rows ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
     if (ack.ok) this.rowsAtStart.set(request.job, rows);
@@ -780,7 +781,7 @@ export class ParticipantAgent extends EventEmitter {
     const whole = await this.localTable(setup.job, spec);
     if (this.prepared?.key !== digest || this.prepared.table !== whole) {
       this.prepared = undefined;
-      const rows = this.rowsAtStart.get(setup.job);
+      const rows = this.rowsAtStart.get(setup.job) ?? this.journaledRows(setup.job);
       const table = rows !== undefined && whole.n > rows ? firstRows(whole, rows) : whole;
       if (table !== whole) this.log(`job ${setup.job}: the data has ${whole.n - rows!} rows more than when the job began: it trains on the first ${rows}, the others join the next job`);
       const split: LocalSplit =
@@ -797,6 +798,26 @@ export class ParticipantAgent extends EventEmitter {
       this.prepared = { key: digest, table: whole, data: split };
     }
     return this.prepared.data;
+  }
+
+  /**
+   * The rows a job's accepted statistics were computed on, from the journal: an agent restarted during a job knows
+   * them no longer, and trained on a grown file every update would exceed the rows the coordinator holds it to.
+   */
+  private journaledRows(job: string): number | undefined {
+    const file = this.options.journalFile;
+    if (!file || !fs.existsSync(file)) return undefined;
+    let rows: number | undefined;
+    try {
+      for (const line of readJournalLines(file)) {
+        if (line.kind === 'statistics' && line.job === job && line.participant === this.participant && line.coordinator === this.origin() && line.accepted) rows = line.tableRows;
+      }
+    } catch (err) {
+      this.log(`cannot read the journal ${file}: ${(err as Error).message}`);
+      return undefined;
+    }
+    if (rows !== undefined) this.rowsAtStart.set(job, rows);
+    return rows;
   }
 
   private async evaluate(message: EvaluateMessage, received: number): Promise<void> {

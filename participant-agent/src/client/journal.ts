@@ -60,6 +60,8 @@ export const SentRecordSchema = z.discriminatedUnion('kind', [
     kind: z.literal('statistics'),
     ...sent,
     rows: z.number().int(),
+    /** the rows of the table read, of which `rows` were counted: after a restart the agent trains on these again (absent before this field was kept) */
+    tableRows: z.number().int().optional(),
     /** per column: its name and the aggregates sent (e.g. count, sum, sumSquares, missing; or category counts) */
     columns: z.array(z.strictObject({ name: z.string(), role: z.enum(['feature', 'target']), aggregates: z.array(z.string()) })),
   }),
