@@ -61,7 +61,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     [['--data', wine, '--target', 'cultivar', '--k', '3'], '--k applies to --model kmeans only'],
     [['--data', wine, '--model', 'kmeans', '--k', '1'], '--k must be an integer from 2 to 1000, not "1"'],
     [['--data', wine, '--target', 'cultivar', '--strategy', 'kmeans'], '--strategy: k-means aggregates kmeans models only, and --model kmeans --k K chooses it'],
-    [['--data', wine, '--target', 'cultivar', '--partition', 'dirichlet:x'], '--partition: the dirichlet concentration must be a positive number, not "x"'],
+    [['--data', wine, '--target', 'cultivar', '--partition', 'dirichlet:x'], '--partition: the dirichlet concentration must be a positive number, at least 1e-300, not "x"'],
     [['--data', wine, '--target', 'cultivar', '--model', 'logistic'], '--model logistic needs a target with 2 classes; cultivar has 3 (use --model softmax)'],
     [
       ['--data', wine, '--target', 'cultivar', '--plot', 'chart.png'],

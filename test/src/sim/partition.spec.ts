@@ -56,8 +56,9 @@ describe('parsePartition', () => {
     expect(() => parsePartition('random')).toThrow(/unknown partition "random"/);
     expect(() => parsePartition('dirichlet')).toThrow(/unknown partition/);
     expect(() => parsePartition('dirichlet:0')).toThrow(/positive number/);
-    expect(() => parsePartition('quantity:abc')).toThrow(/positive number, not "abc"/);
+    expect(() => parsePartition('quantity:abc')).toThrow(/positive number, at least 1e-300, not "abc"/);
     expect(() => parsePartition('column:')).toThrow(/unknown partition/);
+    expect(() => parsePartition('dirichlet:1e-320')).toThrow(/at least 1e-300/);
   });
 });
 
@@ -128,6 +129,20 @@ describe('Gamma and Dirichlet draws', () => {
       expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
     }
   });
+
+  it('gives proportions for an alpha so small that every Gamma draw underflows, one party taking nearly all', () => {
+    const random = seededRandom(5);
+    for (const alpha of [1e-8, 1e-300]) {
+      const p = sampleDirichlet(alpha, 5, random);
+      expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+      expect(Math.max(...p)).toBeGreaterThan(0.999);
+    }
+  });
+
+  it('gives equal proportions for an alpha so large that the Gamma draws overflow their sum', () => {
+    const p = sampleDirichlet(1e308, 5, seededRandom(5));
+    expect(p.every((x) => Math.abs(x - 0.2) < 1e-9)).toBe(true);
+  });
 });
 
 describe('dirichletLabelPartition', () => {
@@ -164,6 +179,15 @@ describe('dirichletLabelPartition', () => {
     expect(() => dirichletLabelPartition(labelsOf({ a: 5, b: 5 }), 4, 0.5, seededRandom(3), 3)).toThrow(
       /fewer than 3 rows; use fewer parties or a larger concentration/,
     );
+  });
+
+  it('deals each class to one party under a vanishing alpha, and evenly under a huge one', () => {
+    const tiny = dirichletLabelPartition(labelsOf({ a: 30, b: 30 }), 2, 1e-300, seededRandom(2));
+    expectExactCover(tiny, 60);
+    expect(tiny.map((part) => part.length)).toEqual([30, 30]);
+    const huge = dirichletLabelPartition(labels, 4, 1e308, seededRandom(2));
+    expectExactCover(huge, labels.length);
+    expect(huge.map((part) => part.length)).toEqual([250, 250, 250, 250]);
   });
 
   it('is reproducible by seed', () => {

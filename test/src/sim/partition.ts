@@ -25,8 +25,9 @@ export function parsePartition(text: string): PartitionSpec {
   if (kind === 'column' && argument) return { kind, column: argument };
   if ((kind === 'dirichlet' || kind === 'quantity') && argument !== undefined) {
     const alpha = Number(argument);
-    if (argument.trim() === '' || !Number.isFinite(alpha) || alpha <= 0) {
-      throw new Error(`the ${kind} concentration must be a positive number, not "${argument}"`);
+    // Below 1e-300, 1/alpha (the exponent of a Gamma draw's boost) is no longer a finite number.
+    if (argument.trim() === '' || !Number.isFinite(alpha) || alpha < 1e-300) {
+      throw new Error(`the ${kind} concentration must be a positive number, at least 1e-300, not "${argument}"`);
     }
     return { kind, alpha };
   }
@@ -113,7 +114,16 @@ export function normal(random: Random): number {
  * draws Gamma(shape + 1) and scales by U^(1/shape), their suggested boost.
  */
 export function sampleGamma(shape: number, random: Random): number {
-  if (shape < 1) return sampleGamma(shape + 1, random) * Math.pow(1 - random(), 1 / shape);
+  return gammaDraw(shape, random).value;
+}
+
+/** The draw and its logarithm, from the same numbers: the logarithm stays finite where the draw underflows or its sum overflows. */
+function gammaDraw(shape: number, random: Random): { value: number; log: number } {
+  if (shape < 1) {
+    const boost = gammaDraw(shape + 1, random);
+    const u = 1 - random();
+    return { value: boost.value * Math.pow(u, 1 / shape), log: boost.log + Math.log(u) / shape };
+  }
   const d = shape - 1 / 3;
   const c = 1 / Math.sqrt(9 * d);
   for (;;) {
@@ -125,19 +135,20 @@ export function sampleGamma(shape: number, random: Random): number {
     } while (v <= 0);
     v = v * v * v;
     const u = random();
-    if (u < 1 - 0.0331 * x ** 4) return d * v;
-    if (Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+    if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return { value: d * v, log: Math.log(d) + Math.log(v) };
   }
 }
 
 /** Proportions drawn from a symmetric Dirichlet(alpha, …, alpha) over k parts: normalised Gamma draws. */
 export function sampleDirichlet(alpha: number, k: number, random: Random): number[] {
-  for (;;) {
-    const draws = Array.from({ length: k }, () => sampleGamma(alpha, random));
-    const sum = draws.reduce((a, b) => a + b, 0);
-    // With a tiny alpha every draw can underflow to 0; there are no proportions then, so draw again.
-    if (sum > 0) return draws.map((g) => g / sum);
-  }
+  const draws = Array.from({ length: k }, () => gammaDraw(alpha, random));
+  const sum = draws.reduce((a, g) => a + g.value, 0);
+  if (sum > 0 && Number.isFinite(sum)) return draws.map((g) => g.value / sum);
+  // A tiny alpha underflows every draw to 0, a huge one overflows their sum: normalised from the logarithms instead.
+  const top = Math.max(...draws.map((g) => g.log));
+  const scaled = draws.map((g) => Math.exp(g.log - top));
+  const total = scaled.reduce((a, b) => a + b, 0);
+  return scaled.map((x) => x / total);
 }
 
 /** Cuts the positions into consecutive runs whose lengths follow the proportions (cumulative rounding, so none is lost). */
