@@ -201,7 +201,7 @@ describe('a short fl-sim run', () => {
     const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
     const budget = (epsilonAfter(dp, 1) + epsilonAfter(dp, 2)) / 2;
     // Execute
-    const { code, stdout } = await cli(
+    const { code, stdout, stderr } = await cli(
       '--data', wine, '--target', 'cultivar', '--rounds', '4', '--secure-agg', '--dp-noise', '2', '--dp-clip', '1', '--dp-delta', '1e-5', '--dp-budget', String(budget), '--json', '-',
     );
     // Assert
@@ -209,5 +209,9 @@ describe('a short fl-sim run', () => {
     const report = JSON.parse(stdout);
     expect(report.rounds).toHaveLength(1);
     expect(report.final.privacy.epsilon).toBeLessThanOrEqual(budget);
+    // The baseline is compared after as many epochs as the federated model had, not the four rounds asked for.
+    expect(report.centralized.epochs).toBe(1);
+    expect(report.centralized.rounds).toHaveLength(1);
+    expect(stderr).toContain('centralized, 1 epoch on the pooled rows');
   });
 });

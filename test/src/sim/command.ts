@@ -365,9 +365,9 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
       onModel: (model) => (final = model),
       log: command.verbose ? (line) => io.stderr.write(`  ${line}\n`) : undefined,
       onRound: (round, rounds) => io.stderr.write(progressLine(round, rounds, plan.config.model) + '\n'),
-      onCentralized: (test) =>
+      onCentralized: (test, epochs) =>
         io.stderr.write(
-          `centralized, ${plan.config.rounds * plan.config.localEpochs} epochs on the pooled rows: ` +
+          `centralized, ${epochs} epoch${epochs === 1 ? '' : 's'} on the pooled rows: ` +
             `test ${headlineName(plan.config.model)} ${show(headline(test))}\n`,
         ),
     });

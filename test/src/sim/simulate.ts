@@ -168,8 +168,8 @@ export interface SimHooks {
   log?: (line: string) => void;
   /** after each federated round has been scored */
   onRound?: (round: RoundResult, rounds: number) => void;
-  /** once the centralized baseline is trained */
-  onCentralized?: (test: TestMetrics) => void;
+  /** once the centralized baseline is trained, for this many epochs */
+  onCentralized?: (test: TestMetrics, epochs: number) => void;
   /** the federated job's final global model, once the job is done */
   onModel?: (model: FinalModel) => void;
 }
@@ -513,20 +513,21 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
 /**
  * The baseline: the same preprocessing, built by the coordinator's own
  * combination of statistics but over the pooled training rows, and the same
- * model and settings, trained with the agents' trainer for rounds × local epochs.
+ * model and settings, trained with the agents' trainer for rounds × local epochs,
+ * `rounds` being those the federated job ran (fewer than asked when its ε budget stopped it).
  * It is trained in blocks of local epochs so that it can be scored after each.
  */
-export async function trainCentralized(plan: SimPlan, hooks: SimHooks = {}): Promise<SimReport['centralized']> {
+export async function trainCentralized(plan: SimPlan, hooks: SimHooks = {}, rounds = plan.config.rounds): Promise<SimReport['centralized']> {
   const { spec, config } = plan;
   const pooled = localTable(plan, plan.train);
   const preprocessing = combineStatistics(spec, [computeStatistics(pooled, spec)]);
   const data = prepare(pooled, preprocessing);
   const test = prepare(localTable(plan, plan.test), preprocessing);
   const shape = modelShapeOf(spec.model, preprocessing, spec.k);
-  if (shape.kind === 'kmeans') return centralizedKMeans(plan, shape, data, test, hooks);
+  if (shape.kind === 'kmeans') return centralizedKMeans(plan, shape, data, test, hooks, rounds);
   let params = initialParameters(shape);
-  const rounds: SimReport['centralized']['rounds'] = [];
-  for (let round = 1; round <= config.rounds; round++) {
+  const scored: SimReport['centralized']['rounds'] = [];
+  for (let round = 1; round <= rounds; round++) {
     ({ params } = await trainLocal({
       shape,
       params,
@@ -539,11 +540,11 @@ export async function trainCentralized(plan: SimPlan, hooks: SimHooks = {}): Pro
       l2: config.l2,
       seed: trainingSeed(config.seed, round, 'centralized'),
     }));
-    rounds.push({ round, test: testMetrics(shape, params, test, preprocessing.target) });
+    scored.push({ round, test: testMetrics(shape, params, test, preprocessing.target) });
   }
-  const final = rounds[rounds.length - 1].test;
-  hooks.onCentralized?.(final);
-  return { test: final, epochs: config.rounds * config.localEpochs, rounds };
+  const final = scored[scored.length - 1].test;
+  hooks.onCentralized?.(final, rounds * config.localEpochs);
+  return { test: final, epochs: rounds * config.localEpochs, rounds: scored };
 }
 
 /**
@@ -551,20 +552,20 @@ export async function trainCentralized(plan: SimPlan, hooks: SimHooks = {}): Pro
  * round for the curve, and at the last round Lloyd run until no centre moves,
  * the baseline the federated inertia is held to.
  */
-function centralizedKMeans(plan: SimPlan, shape: ModelShape, data: PreparedData, test: PreparedData, hooks: SimHooks): SimReport['centralized'] {
+function centralizedKMeans(plan: SimPlan, shape: ModelShape, data: PreparedData, test: PreparedData, hooks: SimHooks, rounds: number): SimReport['centralized'] {
   const { inputDim: d, outputDim: k } = shape;
   let centres = kmeansPlusPlus(data.x, data.n, d, k, undefined, seededRandom(plan.config.seed));
-  const rounds: SimReport['centralized']['rounds'] = [];
-  for (let round = 1; round <= plan.config.rounds; round++) {
-    const last = round === plan.config.rounds;
+  const scored: SimReport['centralized']['rounds'] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const last = round === rounds;
     ({ centres } = lloyd(data.x, data.n, d, k, centres, last ? CENTRALIZED_LLOYD_ITERATIONS : 1));
     const params = new Float32Array(parameterCount(shape));
     params.set(centres);
-    rounds.push({ round, test: testMetrics(shape, params, test, { type: 'none' }) });
+    scored.push({ round, test: testMetrics(shape, params, test, { type: 'none' }) });
   }
-  const final = rounds[rounds.length - 1].test;
-  hooks.onCentralized?.(final);
-  return { test: final, epochs: plan.config.rounds, rounds };
+  const final = scored[scored.length - 1].test;
+  hooks.onCentralized?.(final, rounds);
+  return { test: final, epochs: rounds, rounds: scored };
 }
 
 /** Enough for Lloyd to settle on the bundled data sets (it stops earlier once no centre moves). */
@@ -575,7 +576,7 @@ export async function runSimulation(plan: SimPlan, hooks: SimHooks = {}): Promis
   const work = tempDir('sim');
   try {
     const { rounds, attack } = await runFederated(plan, work, hooks);
-    const centralized = await trainCentralized(plan, hooks);
+    const centralized = await trainCentralized(plan, hooks, rounds[rounds.length - 1].round);
     return {
       config: plan.config,
       data: plan.data,
