@@ -38,6 +38,8 @@ describe('fl-sim --help', () => {
       expect.arrayContaining(['data', 'target', 'model', 'numeric', 'categorical', 'parties', 'partition', 'rounds', 'local-epochs']),
     );
     expect(Object.keys(FLAGS)).toEqual(expect.arrayContaining(['batch-size', 'lr', 'l2', 'test-fraction', 'seed', 'json', 'plot']));
+    // A flag whose value is long still has its description apart from it.
+    for (const line of stdout.split('\n').filter((l) => l.startsWith('  --'))) expect(line).toMatch(/^ {2}--\S+( \S+)?( {2,}\S.*)?$/);
   });
 });
 

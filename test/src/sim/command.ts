@@ -96,9 +96,11 @@ export const FLAGS: Record<string, Flag> = {
 
 export function helpText(): string {
   const rows = Object.entries(FLAGS).map(([name, { value, help }]) => {
-    const left = `  --${name}${value ? ` ${value}` : ''}`.padEnd(24);
+    const flag = `  --${name}${value ? ` ${value}` : ''}`;
     const [first, ...rest] = help.split('\n');
-    return [left + first, ...rest.map((line) => ' '.repeat(26) + line)].join('\n');
+    // A flag too long for its column has its description start on the next line, rather than run into it.
+    const head = flag.length <= 22 ? [flag.padEnd(24) + first] : [flag, ' '.repeat(24) + first];
+    return [...head, ...rest.map((line) => ' '.repeat(26) + line)].join('\n');
   });
   return `Usage: fl-sim --data FILE --target COLUMN [options]
 
