@@ -215,5 +215,6 @@ describe('a short fl-sim run', () => {
     expect(report.centralized.epochs).toBe(1);
     expect(report.centralized.rounds).toHaveLength(1);
     expect(stderr).toContain('centralized, 1 epoch on the pooled rows');
+    expect(stderr).toContain(' after 1 round\n');
   });
 });

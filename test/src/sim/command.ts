@@ -376,7 +376,7 @@ export async function runCli(argv: string[], io: { stdout: Output; stderr: Outpu
     const summary = command.json === '-' ? io.stderr : io.stdout;
     summary.write(`${summaryTable(report)}\n`);
     if (report.attack) summary.write(`${attackSummary(report.attack)}\n`);
-    if (report.final.privacy) summary.write(`privacy: ε ${report.final.privacy.epsilon.toFixed(3)} at δ ${report.final.privacy.delta} after ${report.rounds.length} rounds\n`);
+    if (report.final.privacy) summary.write(`privacy: ε ${report.final.privacy.epsilon.toFixed(3)} at δ ${report.final.privacy.delta} after ${report.rounds.length} round${report.rounds.length === 1 ? '' : 's'}\n`);
     if (report.config.dataDir) io.stderr.write(`the coordinator's store is in ${report.config.dataDir}: fl-coordinator audit verify --data-dir ${report.config.dataDir}\n`);
     io.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     const json = JSON.stringify(report, null, 2) + '\n';
