@@ -122,6 +122,17 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     expect(unreadable.status).toBe(1);
     expect(unreadable.stderr).toMatch(/^fl-sim: cannot read .*absent\.csv: no such file\n$/);
   });
+
+  it('the installed command exits once a run fails, though an agent still awaits an answer', () => {
+    // Execute: at lr 100 every update diverges and the coordinator refuses it, which ends the run with the agents mid-round
+    const bin = path.join(REPO_ROOT, 'test', 'bin', 'fl-sim.js');
+    const diabetes = path.join(DATA_DIR, 'diabetes.csv');
+    const run = spawnSync(process.execPath, [bin, '--data', diabetes, '--target', 'progression', '--lr', '100', '--rounds', '2'], { encoding: 'utf8', timeout: 40_000 });
+    // Assert: not held open by the timer of an answer that will never come
+    expect(run.signal).toBeNull();
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/\nfl-sim: party p\d: the coordinator refused it: IMPLAUSIBLE_WEIGHTS .*\n$/);
+  });
 });
 
 describe('a short fl-sim run', () => {

@@ -14,6 +14,7 @@ const last = (err: unknown) => {
 process.on('uncaughtException', last);
 process.on('unhandledRejection', last);
 
+// Exits once the output is out: a run that failed mid-round leaves agents' timers (an answer awaited from a closed coordinator) that would hold it open for minutes.
 void runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then((code) => {
-  process.exitCode = code;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 });
