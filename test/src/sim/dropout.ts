@@ -3,8 +3,9 @@
  * round, each party drops with probability P at a stage of the round drawn at
  * random. Dropping is a real disconnect of the real agent just as it would send
  * that stage's reply (the reply never leaves); the agent connects again once the
- * coordinator has seen it go, and so is back for the next round. The draws are
- * seeded by the simulation's seed and the party.
+ * coordinator has seen it go, which rounds that start before then run without.
+ * The draws are seeded by the simulation's seed and the party; who takes part
+ * also depends on how fast the agent is back (docs/simulation.md).
  */
 import { seededRandom, type Ack } from '@fl/shared';
 import type { ParticipantAgent } from '@fl/participant-agent';
