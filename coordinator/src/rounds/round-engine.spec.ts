@@ -10,6 +10,7 @@ import {
   decodePublicKey,
   decodeState,
   decodeWeights,
+  epsilonAfter,
   JobSpecSchema,
   encodeWeights,
   generateKeyPair,
@@ -431,6 +432,17 @@ describe('the round engine', () => {
     await tooLarge.store.close();
   });
 
+  it('shuts down at once with a job created just before, still writing that it waits for participants', async () => {
+    // Arrange
+    const { store, engine } = await setup([]);
+    await engine.createJob(spec, 'user:test');
+    // Execute: the run is between its first checks and its wait
+    const stopped = await Promise.race([engine.shutdown().then(() => 'stopped'), new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000))]);
+    // Assert
+    expect(stopped).toBe('stopped');
+    await store.close();
+  });
+
   it('applies the configured defaults to jobs that leave them out, and refuses bad specs with a code', async () => {
     const { store, engine } = await setup([]);
     expect((await engine.createJob(spec, 'user:test')).spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
@@ -440,6 +452,12 @@ describe('the round engine', () => {
     for (const strategy of [{ name: 'fedsgd' }, { name: 'fedprox', momentum: 0.9 }, { name: 'trimmed-mean', beta: 0.5 }]) {
       await expect(engine.createJob({ ...spec, strategy }, 'user:test')).rejects.toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringContaining('strategy') }));
     }
+    // A privacy budget that one round already exceeds: the job could never train.
+    const dp = { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
+    const strategy = { name: 'fedavg', weighting: 'uniform' };
+    await expect(engine.createJob({ ...spec, strategy, dp: { ...dp, epsilonBudget: epsilonAfter(dp, 1) / 2 } }, 'user:test')).rejects.toThrow(
+      expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.stringMatching(/^dp\.epsilonBudget: .* is below the ε of one round/) }),
+    );
     await engine.shutdown();
     await store.close();
   });

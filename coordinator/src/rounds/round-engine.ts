@@ -10,6 +10,7 @@ import {
   ackError,
   decodePublicKey,
   decodeWeights,
+  epsilonAfter,
   EvaluationMessageSchema,
   FailureMessageSchema,
   SecAggReplySchema,
@@ -19,6 +20,7 @@ import {
   toBytes,
   UpdateMessageSchema,
   verifyHeader,
+  withinBudget,
   type Ack,
   type SignatureDomain,
 } from '@fl/shared';
@@ -93,6 +95,14 @@ export class RoundEngine {
     const withDefaults = body && typeof body === 'object' && !Array.isArray(body) ? { ...this.options.jobDefaults, ...body } : body;
     const parsed = JobSpecSchema.safeParse(withDefaults);
     if (!parsed.success) throw zodRefusal(parsed.error);
+    const { dp } = parsed.data;
+    // Such a job would stop before its first round, after its statistics phase had asked every site: refused now.
+    if (dp && !withinBudget(dp, 1)) {
+      throw new FlError(
+        'VALIDATION_FAILED',
+        `dp.epsilonBudget: ${dp.epsilonBudget} is below the ε of one round, ${epsilonAfter(dp, 1).toFixed(3)} at noiseMultiplier ${dp.noiseMultiplier} and δ ${dp.delta}: the job could never train (raise the budget or the noise)`,
+      );
+    }
     const now = this.options.clock.now();
     const job: JobRecord = {
       id: randomUUID(),
