@@ -1,7 +1,7 @@
 /**
  * The fl-sim command: --help documents every flag; a bad flag, a bad value, a
  * missing column or an unreadable file ends with one `fl-sim:` line and a
- * non-zero status (2 for usage, 1 for failures); a short real run writes a JSON
+ * non-zero status (64 for usage, 1 for failures); a short real run writes a JSON
  * report that passes the schema and an SVG chart.
  */
 import { spawnSync } from 'node:child_process';
