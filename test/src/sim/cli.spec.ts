@@ -85,6 +85,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     [['--data', wine, '--target', 'cultivar', '--drop-rate', '1'], '--drop-rate must be a number from 0 to below 1, not "1"'],
     [['--data', wine, '--target', 'cultivar', '--dp-noise', '1', '--dp-clip', '1'], 'differential privacy needs --dp-noise, --dp-clip and --dp-delta together'],
     [['--data', wine, '--target', 'cultivar', '--secure-agg', '--dp-noise', '1', '--dp-clip', '1', '--dp-delta', '0.5'], '--dp-delta must be a number above 0 and at most 0.01, not "0.5"'],
+    [['--data', wine, '--target', 'cultivar', '--secure-agg', '--dp-noise', '1', '--dp-clip', '1', '--dp-delta', '1e-5', '--dp-budget', '1'], expect.stringMatching(/^fl-sim: --dp-budget 1 is below ε after one round \(\d+\.\d{3} at this noise and δ\): no round could run\n$/)],
     [['--data', wine, '--target', 'cultivar', '--secure-agg', '--dp-noise', '1', '--dp-clip', '1', '--dp-delta', '1e-5', '--strategy', 'fedavg'], expect.stringContaining("strategy.weighting: differential privacy needs weighting 'uniform'")],
     [['--data', wine, '--target', 'cultivar', '--data-dir', wine], `--data-dir: ${wine} is not an empty directory; the simulation's store needs a new one`],
   ])('usage error: %j', async (argv, message) => {

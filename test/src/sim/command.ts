@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, formatStrategy, MODEL_KINDS, type ModelKind } from '@fl/shared';
+import { epsilonAfter, EXIT, formatStrategy, MODEL_KINDS, withinBudget, type ModelKind } from '@fl/shared';
 import { UsageError } from './dataset';
 import { headline, headlineName } from './evaluate';
 import { ATTACK_KINDS, parseAttack } from './attack';
@@ -242,6 +242,8 @@ export function parseCommandLine(
           ...(text['dp-budget'] !== undefined && { epsilonBudget: decimal(text, 'dp-budget', (v) => v > 0, 'a number above 0') }),
         }
       : undefined;
+  // The coordinator refuses such a job: said here, before any party starts.
+  if (dp && !withinBudget(dp, 1)) throw new UsageError(`--dp-budget ${dp.epsilonBudget} is below ε after one round (${epsilonAfter(dp, 1).toFixed(3)} at this noise and δ): no round could run`);
   checkOutput('json', text.json);
   checkOutput('plot', text.plot);
   if (text.export !== undefined && fs.existsSync(text.export) && !fs.statSync(text.export).isDirectory()) throw new UsageError(`--export: ${text.export} is a file, not a directory`);
