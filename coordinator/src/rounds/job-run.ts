@@ -1156,8 +1156,8 @@ export class JobRun {
       const online = this.eligible();
       if (online.length >= this.job.spec.minParticipants) return online;
       await this.setStatus('waiting');
-      // A participant or a shutdown that came while the status was written woke no one: looked at again before waiting.
-      if (this.halted || this.eligible().length >= this.job.spec.minParticipants) continue;
+      // A participant, a shutdown, a stop or a pause that came while the status was written woke no one: looked at again before waiting.
+      if (this.halted || this.control !== 'run' || this.eligible().length >= this.job.spec.minParticipants) continue;
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }

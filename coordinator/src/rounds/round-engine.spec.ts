@@ -443,6 +443,38 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it('stops at once a job stopped while it writes that it waits for participants again', async () => {
+    // Arrange: a job waiting for participants, paused and resumed, so that it writes 'waiting' again; that write is held until the stop is applied
+    const { store, engine } = await setup([]);
+    const job = await engine.createJob(spec, 'user:test');
+    await engine.control(job.id, 'pause', 'user:test');
+    const updateJob = store.updateJob.bind(store);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let writing!: () => void;
+    const waitingWritten = new Promise<void>((resolve) => (writing = resolve));
+    store.updateJob = async (id, change) => {
+      if (change.status === 'waiting') {
+        writing();
+        await held;
+      }
+      return updateJob(id, change);
+    };
+    await engine.control(job.id, 'resume', 'user:test');
+    await waitingWritten;
+
+    // Execute
+    await engine.control(job.id, 'stop', 'user:test');
+    release();
+    const ended = await Promise.race([engine.whenFinished(job.id).then(() => 'ended'), new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000))]);
+
+    // Assert
+    expect(ended).toBe('ended');
+    expect((await store.getJob(job.id))?.status).toBe('stopped');
+    await engine.shutdown();
+    await store.close();
+  });
+
   it('applies the configured defaults to jobs that leave them out, and refuses bad specs with a code', async () => {
     const { store, engine } = await setup([]);
     expect((await engine.createJob(spec, 'user:test')).spec).toMatchObject({ minParticipants: 2, roundDeadlineSeconds: 60 });
