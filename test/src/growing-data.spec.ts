@@ -93,4 +93,44 @@ describe('a data file that grows during a job', () => {
     for (const round of [rounds[0], rounds[3]]) expect(round.contributors.find((c) => c.participant === 'site-4')?.numSamples).toBe(before.length - 1);
     expect(logged).toContainEqual(`job ${job.id}: the data has 40 rows more than when the job began: it trains on the first ${before.length - 1}, the others join the next job`);
   });
+
+  it('still trains on them after a restart when the journal has its statistics without their answer (killed before the ack came)', async () => {
+    // Arrange: as above, and the journal left as a kill before the statistics' ack leaves it: their line, no answer line
+    agents.splice(0).forEach((a) => a.stop());
+    const api = AdminApi.of(coordinator);
+    const { file, spec } = breastCancerJob();
+    const dir = tempDir('growing-data-unanswered');
+    const split = splitCsv(file, 2, { seed: 13, holdout: 0, dir });
+    const grown = split.parties[1];
+    const journalFile = path.join(dir, 'journal.jsonl');
+    const keys = await registerParticipant(api, 'site-6');
+    const logged: string[] = [];
+    agents.push(await startAgent(coordinator, 'site-5', split.parties[0]));
+    const first = await startAgent(coordinator, 'site-6', grown, { keys, journalFile });
+    agents.push(first);
+    const before = fs.readFileSync(grown, 'utf8').trim().split('\n');
+    first.once('statistics', () => fs.appendFileSync(grown, before.slice(1, 41).join('\n') + '\n'));
+    const trainedAgain = new Promise<{ ok: boolean }>((resolve) =>
+      first.once('trained', () => {
+        first.stop();
+        const lines = fs.readFileSync(journalFile, 'utf8').trimEnd().split('\n');
+        const { nonce } = JSON.parse(lines.find((l) => l.includes('"kind":"statistics"'))!) as { nonce: string };
+        fs.writeFileSync(journalFile, lines.filter((l) => !l.includes(`"kind":"answer","nonce":"${nonce}"`)).join('\n') + '\n');
+        void startAgent(coordinator, 'site-6', grown, { keys, journalFile, log: (line) => logged.push(line) }).then((second) => {
+          agents.push(second);
+          second.once('trained', ({ ack }: { ack: { ok: boolean } }) => resolve(ack));
+        });
+      }),
+    );
+
+    // Execute
+    const job = await api.createJob({ ...spec, rounds: 20, minParticipants: 2, roundDeadlineSeconds: 60 } as JobSpecInput);
+    const ack = await trainedAgain;
+    await coordinator.engine.control(job.id, 'stop', 'user:test');
+    await coordinator.engine.whenFinished(job.id);
+
+    // Assert: the restarted agent's update was accepted, trained on the rows the job began with
+    expect(ack).toMatchObject({ ok: true });
+    expect(logged).toContainEqual(`job ${job.id}: the data has 40 rows more than when the job began: it trains on the first ${before.length - 1}, the others join the next job`);
+  });
 });

@@ -803,6 +803,7 @@ export class ParticipantAgent extends EventEmitter {
   /**
    * The rows a job's accepted statistics were computed on, from the journal: an agent restarted during a job knows
    * them no longer, and trained on a grown file every update would exceed the rows the coordinator holds it to.
+   * Statistics without their answer count too: a kill before the ack leaves them so, and the coordinator may hold them.
    */
   private journaledRows(job: string): number | undefined {
     const file = this.options.journalFile;
@@ -810,7 +811,7 @@ export class ParticipantAgent extends EventEmitter {
     let rows: number | undefined;
     try {
       for (const line of readJournalLines(file)) {
-        if (line.kind === 'statistics' && line.job === job && line.participant === this.participant && line.coordinator === this.origin() && line.accepted) rows = line.tableRows;
+        if (line.kind === 'statistics' && line.job === job && line.participant === this.participant && line.coordinator === this.origin() && line.accepted !== false) rows = line.tableRows;
       }
     } catch (err) {
       this.log(`cannot read the journal ${file}: ${(err as Error).message}`);
