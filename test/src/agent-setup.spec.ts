@@ -340,6 +340,28 @@ describe('an agent given job setups by digest', () => {
     expect(fs.readFileSync(journalFile, 'utf8')).toContain(`{"kind":"answer","nonce":"${header.nonce}","accepted":true,`);
   });
 
+  it('journals an update once, with its answer, when the journal cannot be flushed before the send', async () => {
+    // Prepare: every flush of the journal fails after its write
+    provide(setupD);
+    const before = updates.length;
+    // The module itself, which the agent calls: the namespace imported here only reads through to it.
+    const flush = jest.spyOn(jest.requireActual<typeof fs>('node:fs'), 'fdatasyncSync').mockImplementation(() => {
+      throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    });
+    try {
+      // Execute
+      train(18, setupDigest(setupD), undefined, 'job-D');
+      await eventually(() => updates.length - before, (n) => n === 1);
+      const { signature } = updates[before];
+      await eventually(() => readJournal(journalFile).some((e) => e.signature === signature && e.accepted !== undefined), (answered) => answered);
+      // Assert: one line of the update, answered, not a copy of it without its answer besides
+      expect(flush).toHaveBeenCalled();
+      expect(readJournal(journalFile).filter((e) => e.signature === signature)).toEqual([expect.objectContaining({ round: 18, accepted: true })]);
+    } finally {
+      flush.mockRestore();
+    }
+  });
+
   it('stopped by hand while an update waits for its answer, waits for the answer before it disconnects (the last test: the agent stops)', async () => {
     // Prepare: round 16's update sent, its ack held
     provide(setupD);

@@ -85,7 +85,7 @@ interface LocalSplit {
 import { evaluateLocal, trainLocal } from '../train';
 import { networkErrorMessage } from './http';
 import { UnmaskedWebSocket } from './transport';
-import { appendJournal, readJournalLines, type JournalEntry, type SentRecord } from './journal';
+import { appendJournal, JournalNotFlushed, readJournalLines, type JournalEntry, type SentRecord } from './journal';
 import type { CoordinatorPins } from './pins';
 import { checkPolicy, describeAccepted, type SitePolicy } from './policy';
 
@@ -666,6 +666,11 @@ export class ParticipantAgent extends EventEmitter {
       appendJournal(file, lines, { durable });
       return true;
     } catch (err) {
+      if (err instanceof JournalNotFlushed) {
+        // The lines are in the file: written whole again after the send, they would journal the message twice.
+        this.log(`cannot flush the journal ${file} to disk: ${err.message}`);
+        return true;
+      }
       this.log(`cannot append to the journal ${file}: ${(err as Error).message}`);
       return false;
     }

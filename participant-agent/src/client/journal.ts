@@ -94,6 +94,9 @@ export type JournalAnswer = z.infer<typeof JournalAnswerSchema>;
 /** A journal line: an update (no `kind`, the shape audit verify reads) or another message sent. */
 export type JournalLine = ({ kind: 'update' } & JournalEntry) | SentRecord;
 
+/** The lines were written but not flushed to disk: they are in the file, and must not be written again. */
+export class JournalNotFlushed extends Error {}
+
 /**
  * Appends entries in one write. `durable`: flushed to disk before returning, for lines written before their
  * message is sent, which a power loss right after the send must not take away.
@@ -117,7 +120,11 @@ export function appendJournal(file: string, entries: JournalEntry | SentRecord |
     const open = size > 0 && fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
     fs.writeSync(fd, open ? '\n' + line : line);
     if (options.durable) {
-      fs.fdatasyncSync(fd);
+      try {
+        fs.fdatasyncSync(fd);
+      } catch (err) {
+        throw new JournalNotFlushed((err as Error).message);
+      }
       // A journal made by this write is in its directory only once the directory is flushed too.
       if (size === 0) syncDirectory(path.dirname(file));
     }
