@@ -51,7 +51,11 @@ export class AdminGateway implements OnGatewayInit<AdminNamespace>, OnModuleDest
     // A job's spec never changes: read once per job, not at every round (the read parses the whole spec).
     const specs = new Map<string, JobSpec | undefined>();
     const specOf = async (job: string) => {
-      if (!specs.has(job)) specs.set(job, (await this.store.getJob(job))?.spec);
+      if (!specs.has(job)) {
+        // Jobs this replica saw end are dropped; those it handed to another, or stopped running at shutdown, are not: bounded here.
+        if (specs.size >= 1000) specs.clear();
+        specs.set(job, (await this.store.getJob(job))?.spec);
+      }
       return specs.get(job);
     };
     const onJob = (event: JobEvent) => {

@@ -436,7 +436,8 @@ export class ParticipantAgent extends EventEmitter {
       [this.record({ kind: 'statistics', job: request.job, round: 0, rows: statistics.rows, tableRows: rows, columns })],
     );
     this.log(`job ${request.job}: statistics of ${statistics.rows} rows ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
-    if (ack.ok) this.rowsAtStart.set(request.job, rows);
+    // Kept whatever the answer: a site is asked to train only once its statistics are in, and an ack that timed out may hide an acceptance.
+    this.rowsAtStart.set(request.job, rows);
     this.emit('statistics', request.job, ack);
   }
 
@@ -816,7 +817,8 @@ export class ParticipantAgent extends EventEmitter {
     let rows: number | undefined;
     try {
       for (const line of readJournalLines(file)) {
-        if (line.kind === 'statistics' && line.job === job && line.participant === this.participant && line.coordinator === this.origin() && line.accepted !== false) rows = line.tableRows;
+        // The last statistics sent for the job, answered or not, as in memory: the coordinator holds the site to the ones it admitted.
+        if (line.kind === 'statistics' && line.job === job && line.participant === this.participant && line.coordinator === this.origin()) rows = line.tableRows;
       }
     } catch (err) {
       this.log(`cannot read the journal ${file}: ${(err as Error).message}`);
