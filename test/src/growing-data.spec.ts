@@ -14,6 +14,7 @@ import { AdminApi, breastCancerJob, registerParticipant, splitCsv, startAgent, t
 jest.setTimeout(240_000);
 
 describe('a data file that grows during a job', () => {
+  const grownLine = (job: string, rows: number) => `job ${job}: the data has 40 rows more than when the job began: it trains on the first ${rows}, the others join the next job`;
   let coordinator: RunningCoordinator;
   const agents: ParticipantAgent[] = [];
 
@@ -51,37 +52,46 @@ describe('a data file that grows during a job', () => {
       expect(round.failures).toEqual([]);
       expect(round.contributors.find((c) => c.participant === 'site-2')?.numSamples).toBe(before.length - 1);
     }
-    expect(logged).toContainEqual(`job ${job.id}: the data has 40 rows more than when the job began: it trains on the first ${before.length - 1}, the others join the next job`);
+    expect(logged).toContainEqual(grownLine(job.id, before.length - 1));
   });
 
-  it('still trains on them after its agent restarts during the job: the journal kept them', async () => {
-    // Arrange: site-4 journals what it sends; its file gains 40 rows once its statistics are in, and its agent is restarted after round 1
+  /**
+   * Two sites, the second journaling what it sends; its file gains 40 rows once its statistics are in, and its agent
+   * is restarted (with the same key and journal) once it has trained, `meanwhile` run on the journal in between.
+   */
+  async function restartedOnGrownFile(names: [string, string], seed: number, meanwhile: (journalFile: string) => void = () => undefined) {
     agents.splice(0).forEach((a) => a.stop());
     const api = AdminApi.of(coordinator);
-    const { file, spec } = breastCancerJob();
-    const dir = tempDir('growing-data-restart');
-    const split = splitCsv(file, 2, { seed: 11, holdout: 0, dir });
+    const dir = tempDir(`growing-data-${names[1]}`);
+    const split = splitCsv(breastCancerJob().file, 2, { seed, holdout: 0, dir });
     const grown = split.parties[1];
     const journalFile = path.join(dir, 'journal.jsonl');
-    const keys = await registerParticipant(api, 'site-4');
+    const keys = await registerParticipant(api, names[1]);
     const logged: string[] = [];
-    agents.push(await startAgent(coordinator, 'site-3', split.parties[0]));
-    const first = await startAgent(coordinator, 'site-4', grown, { keys, journalFile });
+    agents.push(await startAgent(coordinator, names[0], split.parties[0]));
+    const first = await startAgent(coordinator, names[1], grown, { keys, journalFile });
     agents.push(first);
     const before = fs.readFileSync(grown, 'utf8').trim().split('\n');
     first.once('statistics', () => fs.appendFileSync(grown, before.slice(1, 41).join('\n') + '\n'));
-    const restarted = new Promise<void>((resolve) =>
+    const restarted = new Promise<ParticipantAgent>((resolve) =>
       first.once('trained', () => {
         first.stop();
-        void startAgent(coordinator, 'site-4', grown, { keys, journalFile, log: (line) => logged.push(line) }).then((second) => {
+        meanwhile(journalFile);
+        void startAgent(coordinator, names[1], grown, { keys, journalFile, log: (line) => logged.push(line) }).then((second) => {
           agents.push(second);
-          resolve();
+          resolve(second);
         });
       }),
     );
+    return { api, rows: before.length - 1, restarted, logged };
+  }
+
+  it('still trains on them after its agent restarts during the job: the journal kept them', async () => {
+    // Arrange
+    const { api, rows, restarted, logged } = await restartedOnGrownFile(['site-3', 'site-4'], 11);
 
     // Execute
-    const job = await api.createJob({ ...spec, rounds: 4, minParticipants: 2, roundDeadlineSeconds: 60 } as JobSpecInput);
+    const job = await api.createJob({ ...breastCancerJob().spec, rounds: 4, minParticipants: 2, roundDeadlineSeconds: 60 } as JobSpecInput);
     await restarted;
     await coordinator.engine.whenFinished(job.id);
 
@@ -90,47 +100,27 @@ describe('a data file that grows during a job', () => {
     const rounds = await api.rounds(job.id);
     expect(rounds).toHaveLength(4);
     expect(rounds.flatMap((r) => r.failures).filter((f) => f.reason !== 'disconnected')).toEqual([]);
-    for (const round of [rounds[0], rounds[3]]) expect(round.contributors.find((c) => c.participant === 'site-4')?.numSamples).toBe(before.length - 1);
-    expect(logged).toContainEqual(`job ${job.id}: the data has 40 rows more than when the job began: it trains on the first ${before.length - 1}, the others join the next job`);
+    for (const round of [rounds[0], rounds[3]]) expect(round.contributors.find((c) => c.participant === 'site-4')?.numSamples).toBe(rows);
+    expect(logged).toContainEqual(grownLine(job.id, rows));
   });
 
   it('still trains on them after a restart when the journal has its statistics without their answer (killed before the ack came)', async () => {
-    // Arrange: as above, and the journal left as a kill before the statistics' ack leaves it: their line, no answer line
-    agents.splice(0).forEach((a) => a.stop());
-    const api = AdminApi.of(coordinator);
-    const { file, spec } = breastCancerJob();
-    const dir = tempDir('growing-data-unanswered');
-    const split = splitCsv(file, 2, { seed: 13, holdout: 0, dir });
-    const grown = split.parties[1];
-    const journalFile = path.join(dir, 'journal.jsonl');
-    const keys = await registerParticipant(api, 'site-6');
-    const logged: string[] = [];
-    agents.push(await startAgent(coordinator, 'site-5', split.parties[0]));
-    const first = await startAgent(coordinator, 'site-6', grown, { keys, journalFile });
-    agents.push(first);
-    const before = fs.readFileSync(grown, 'utf8').trim().split('\n');
-    first.once('statistics', () => fs.appendFileSync(grown, before.slice(1, 41).join('\n') + '\n'));
-    const trainedAgain = new Promise<{ ok: boolean }>((resolve) =>
-      first.once('trained', () => {
-        first.stop();
-        const lines = fs.readFileSync(journalFile, 'utf8').trimEnd().split('\n');
-        const { nonce } = JSON.parse(lines.find((l) => l.includes('"kind":"statistics"'))!) as { nonce: string };
-        fs.writeFileSync(journalFile, lines.filter((l) => !l.includes(`"kind":"answer","nonce":"${nonce}"`)).join('\n') + '\n');
-        void startAgent(coordinator, 'site-6', grown, { keys, journalFile, log: (line) => logged.push(line) }).then((second) => {
-          agents.push(second);
-          second.once('trained', ({ ack }: { ack: { ok: boolean } }) => resolve(ack));
-        });
-      }),
-    );
+    // Arrange: the journal left as a kill before the statistics' ack leaves it: their line, no answer line
+    const { api, rows, restarted, logged } = await restartedOnGrownFile(['site-5', 'site-6'], 13, (journalFile) => {
+      const lines = fs.readFileSync(journalFile, 'utf8').trimEnd().split('\n');
+      const { nonce } = JSON.parse(lines.find((l) => l.includes('"kind":"statistics"'))!) as { nonce: string };
+      fs.writeFileSync(journalFile, lines.filter((l) => !l.includes(`"kind":"answer","nonce":"${nonce}"`)).join('\n') + '\n');
+    });
+    const trainedAgain = restarted.then((second) => new Promise<{ ok: boolean }>((resolve) => second.once('trained', ({ ack }: { ack: { ok: boolean } }) => resolve(ack))));
 
     // Execute
-    const job = await api.createJob({ ...spec, rounds: 20, minParticipants: 2, roundDeadlineSeconds: 60 } as JobSpecInput);
+    const job = await api.createJob({ ...breastCancerJob().spec, rounds: 20, minParticipants: 2, roundDeadlineSeconds: 60 } as JobSpecInput);
     const ack = await trainedAgain;
     await coordinator.engine.control(job.id, 'stop', 'user:test');
     await coordinator.engine.whenFinished(job.id);
 
     // Assert: the restarted agent's update was accepted, trained on the rows the job began with
     expect(ack).toMatchObject({ ok: true });
-    expect(logged).toContainEqual(`job ${job.id}: the data has 40 rows more than when the job began: it trains on the first ${before.length - 1}, the others join the next job`);
+    expect(logged).toContainEqual(grownLine(job.id, rows));
   });
 });

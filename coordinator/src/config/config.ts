@@ -263,10 +263,9 @@ export const CONFIG_OPTIONS = Object.fromEntries(Object.keys(FLAGS).map((flag) =
 
 /** Parses flags and environment; throws one Error that names every wrong setting. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): CoordinatorConfig {
-  const options = CONFIG_OPTIONS;
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: argv, options: CONFIG_OPTIONS, strict: true, allowPositionals: false }));
   } catch (err) {
     const flag = /'(-[^' ]+)/.exec((err as Error).message)?.[1];
     throw new UsageError(

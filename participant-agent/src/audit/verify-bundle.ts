@@ -291,31 +291,22 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
       );
     }
     // The bundle's record of an update the journal holds without an ack is the site's own when it carries the same signature.
-    const recorded = (list: JournalEntry[]) => {
+    const tell = (list: JournalEntry[], one: string, many: string) => {
       const held = list.flatMap((e) => inBundle(e).filter((u) => u.data.signature === e.signature).slice(0, 1));
       for (const u of held) matched.add(u.seq);
-      return held.length;
+      if (list.length === 1) say(`1 update you sent ${one}; ${held.length ? 'the bundle has it as accepted' : 'the bundle does not have it'}`);
+      else if (list.length > 1) say(`${list.length} updates you sent ${many}; the bundle has ${held.length} of them as accepted`);
     };
-    const unacknowledged = entries.filter((e) => e.accepted === false);
-    const recordedAnyway = recorded(unacknowledged);
-    if (unacknowledged.length === 1) {
-      say(`1 update you sent was not acknowledged (refused, or no answer in time); ${recordedAnyway ? 'the bundle has it as accepted' : 'the bundle does not have it'}`);
-    } else if (unacknowledged.length > 1) {
-      say(`${unacknowledged.length} updates you sent were not acknowledged (refused, or no answer in time); the bundle has ${recordedAnyway} of them as accepted`);
-    }
-    const unanswered = entries.filter((e) => e.accepted === undefined);
-    const recordedUnanswered = recorded(unanswered);
-    if (unanswered.length === 1) {
-      say(
-        "1 update you sent has no answer in your journal (the agent stopped after sending it, before the coordinator's answer came); " +
-          (recordedUnanswered ? 'the bundle has it as accepted' : 'the bundle does not have it'),
-      );
-    } else if (unanswered.length > 1) {
-      say(
-        `${unanswered.length} updates you sent have no answer in your journal (the agent stopped after sending them, before the coordinator's answers came); ` +
-          `the bundle has ${recordedUnanswered} of them as accepted`,
-      );
-    }
+    tell(
+      entries.filter((e) => e.accepted === false),
+      'was not acknowledged (refused, or no answer in time)',
+      'were not acknowledged (refused, or no answer in time)',
+    );
+    tell(
+      entries.filter((e) => e.accepted === undefined),
+      "has no answer in your journal (the agent stopped after sending it, before the coordinator's answer came)",
+      "have no answer in your journal (the agent stopped after sending them, before the coordinator's answers came)",
+    );
     const unknown = own.filter((u) => !matched.has(u.seq)).length;
     if (unknown) say(`${plural(unknown, 'update')} of yours in the bundle ${unknown === 1 ? 'is' : 'are'} not in your journal: signed with your key, sent before the journal was kept or by another copy of it`);
     return { ok: true, exitCode: 0, lines, audit };

@@ -160,6 +160,7 @@ export class ParticipantAgent extends EventEmitter {
    * so a file that grows during the job is trained on as it was then (rows appended later join the next job).
    */
   private readonly rowsAtStart = new Map<string, number>();
+  /** each spec's table layout as text (layoutOf) */
   private readonly layouts = new WeakMap<JobSpec, string>();
   /** jobs already checked against the site's policy: null when accepted, else why declined */
   private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
@@ -807,18 +808,18 @@ export class ParticipantAgent extends EventEmitter {
   }
 
   /**
-   * The rows a job's accepted statistics were computed on, from the journal: an agent restarted during a job knows
-   * them no longer, and trained on a grown file every update would exceed the rows the coordinator holds it to.
-   * Statistics without their answer count too: a kill before the ack leaves them so, and the coordinator may hold them.
+   * rowsAtStart of a job, from the journal: an agent restarted during a job knows it no longer, and trained on a grown
+   * file every update would exceed the rows the coordinator holds it to. The last statistics sent for the job count,
+   * answered or not, as in memory.
    */
   private journaledRows(job: string): number | undefined {
     const file = this.options.journalFile;
     if (!file || !fs.existsSync(file)) return undefined;
+    const coordinator = this.origin();
     let rows: number | undefined;
     try {
       for (const line of readJournalLines(file)) {
-        // The last statistics sent for the job, answered or not, as in memory: the coordinator holds the site to the ones it admitted.
-        if (line.kind === 'statistics' && line.job === job && line.participant === this.participant && line.coordinator === this.origin()) rows = line.tableRows;
+        if (line.kind === 'statistics' && line.job === job && line.participant === this.participant && line.coordinator === coordinator) rows = line.tableRows;
       }
     } catch (err) {
       this.log(`cannot read the journal ${file}: ${(err as Error).message}`);
