@@ -274,6 +274,17 @@ describe('the independent Python verifier', () => {
     return { copy, records: rewriteLog(copy, coordinatorSecret(), change, added) };
   };
 
+  /** The model.committed records `matches` re-signed as `change` makes them: both verifiers refuse the bundle at the first, for `reason`. */
+  const refusedCommit = async (matches: (record: AuditRecord) => boolean, change: (attested: Attested) => Attested, reason: string) => {
+    const secretKey = coordinatorSecret();
+    const { copy, records } = rewritten((r) => (matches(r) ? resignCommit(r.data as AuditData<'model.committed'>, secretKey, change) : r.data));
+    const at = records.findIndex(matches) + 1;
+    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
+    expect(typescript?.reason).toBe(reason);
+    expect(out).toContain(`FAILED: audit record ${at} (records.jsonl line ${at}): ${reason}`);
+    expect(code).toBe(1);
+  };
+
   it.each([
     [{ name: 'fedfancy' }, 'strategy.name is "fedfancy", not one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, scaffold, median, trimmed-mean, krum, kmeans'],
     [{ name: 'trimmed-mean', beta: 0.5 }, 'strategy.beta is 0.5, not a number of at least 0 and below 0.5'],
@@ -305,31 +316,19 @@ describe('the independent Python verifier', () => {
   // A round that claims central noise is not recomputed here: a job without central DP must not make that claim.
   it('refuses a round that commits central noise in a job without central differential privacy, as the TypeScript verifier does', async () => {
     const seedSha256 = sha256Hex(Buffer.from('no seed was drawn'));
-    const ofPlain = (r: AuditRecord) => r.kind === 'model.committed' && r.data.job === jobs.plain;
-    const secretKey = coordinatorSecret();
-    const { copy, records } = rewritten((r) =>
-      ofPlain(r) ? resignCommit(r.data as AuditData<'model.committed'>, secretKey, (a) => ({ ...a, centralNoise: { seedSha256 } })) : r.data,
+    await refusedCommit(
+      (r) => r.kind === 'model.committed' && r.data.job === jobs.plain,
+      (a) => ({ ...a, centralNoise: { seedSha256 } }),
+      'commits central noise in a job without central differential privacy',
     );
-    const first = records.findIndex(ofPlain) + 1;
-    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
-    const reason = 'commits central noise in a job without central differential privacy';
-    expect(typescript?.reason).toBe(reason);
-    expect(out).toContain(`FAILED: audit record ${first} (records.jsonl line ${first}): ${reason}`);
-    expect(code).toBe(1);
   });
 
   it('refuses a central differential privacy round that commits to no noise seed, as the TypeScript verifier does', async () => {
-    const ofCentral = (r: AuditRecord) => r.kind === 'model.committed' && r.data.job === central;
-    const secretKey = coordinatorSecret();
-    const { copy, records } = rewritten((r) =>
-      ofCentral(r) ? resignCommit(r.data as AuditData<'model.committed'>, secretKey, ({ centralNoise: _, ...a }) => a) : r.data,
+    await refusedCommit(
+      (r) => r.kind === 'model.committed' && r.data.job === central,
+      ({ centralNoise: _, ...a }) => a,
+      'a central differential privacy round that commits to no noise seed',
     );
-    const first = records.findIndex(ofCentral) + 1;
-    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
-    const reason = 'a central differential privacy round that commits to no noise seed';
-    expect(typescript?.reason).toBe(reason);
-    expect(out).toContain(`FAILED: audit record ${first} (records.jsonl line ${first}): ${reason}`);
-    expect(code).toBe(1);
   });
 
   it('refuses a central differential privacy round whose kept noise seed was changed or deleted, naming its file', async () => {
@@ -357,17 +356,11 @@ describe('the independent Python verifier', () => {
     const accepted = await pyVerify(bundle, '--key', coordinatorKey);
     expect(accepted.out).toContain(`job ${stateful}: 2 rounds committed, 0 recomputed bit for bit; 2 not recomputed: strategy fedadam (this verifier recomputes fedavg, fedprox, median, trimmed-mean)`);
     expect(accepted.code).toBe(0);
-    const firstOfStateful = (r: AuditRecord) => r.kind === 'model.committed' && r.data.job === stateful && r.data.round === 1;
-    const secretKey = coordinatorSecret();
-    const { copy, records } = rewritten((r) =>
-      firstOfStateful(r) ? resignCommit(r.data as AuditData<'model.committed'>, secretKey, ({ stateSha256: _, ...a }) => a) : r.data,
+    await refusedCommit(
+      (r) => r.kind === 'model.committed' && r.data.job === stateful && r.data.round === 1,
+      ({ stateSha256: _, ...a }) => a,
+      'names a strategy but no digest of its state',
     );
-    const at = records.findIndex(firstOfStateful) + 1;
-    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
-    const reason = 'names a strategy but no digest of its state';
-    expect(typescript?.reason).toBe(reason);
-    expect(out).toContain(`FAILED: audit record ${at} (records.jsonl line ${at}): ${reason}`);
-    expect(code).toBe(1);
   });
 
   it('reads a manifest with a field it does not know, and names it, as the TypeScript verifier does', async () => {
