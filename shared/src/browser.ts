@@ -6,6 +6,8 @@
  */
 export * from './protocol/job';
 export * from './strategy/spec';
+export { SecureAggregationSpecSchema, type SecureAggregationSpec } from './secagg/spec';
+export { DpSpecSchema, type DpSpec } from './privacy/spec';
 export * from './protocol/errors';
 export { MODEL_KINDS, type ModelKind, type ModelShape } from './model/model';
 export { PARTICIPANT_STATUSES, type ParticipantStatus } from './protocol/enrollment';

@@ -328,6 +328,7 @@ describe('the dashboard in a browser', () => {
     await expect(page.getByTestId('job-round').textContent()).resolves.toBe(`${ROUNDS} of ${ROUNDS}`);
     // A job created without a strategy is FedAvg, weighted by sample count.
     await expect(page.getByTestId('job-strategy').textContent()).resolves.toBe('fedavg:weighting=samples');
+    await expect(page.getByTestId('job-privacy').textContent()).resolves.toBe("none: the coordinator sees each site's update");
     await eventually(() => roundRows().count(), (n) => n === ROUNDS, 10_000);
     await eventually(lossPoints, (n) => n === ROUNDS, 10_000);
     const first = roundRows().last();
@@ -763,32 +764,59 @@ describe('the dashboard in a browser', () => {
     }
   });
 
-  it('shows the ε a differentially private job has spent after each round', async () => {
-    // Prepare: a secure job with DP; the silent participant is left out of each round at its first step
+  it('creates a job with a strategy, secure aggregation and differential privacy, and shows the ε it has spent after each round', async () => {
+    // Prepare: a secure job's statistics are summed over declared bounds and classes, written in the form's feature syntax
+    const { features, classes } = declaredFeatures(file, 'diagnosis');
+    const lines = features.map((f) => (f.type === 'numeric' && f.bounds ? `${f.name}:${f.bounds[0]}..${f.bounds[1]}` : f.name));
     const dp = { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
-    const job = await api.createJob({
-      name: 'private',
-      model: 'logistic',
-      // A secure job's statistics are summed over declared bounds and classes.
-      ...declaredFeatures(file, 'diagnosis'),
-      target: 'diagnosis',
-      rounds: 2,
-      minParticipants: 3,
-      roundDeadlineSeconds: 5,
-      evaluateEvery: 0,
+    const jobsBefore = (await api.request<unknown[]>('GET', '/api/jobs')).body.length;
+    await page.goto(`${coordinator.url}/jobs/new`);
+    await page.getByLabel('Name').fill('private');
+    await page.getByLabel('Target column').fill('diagnosis');
+    await page.getByLabel('Classes').fill(classes.join(', '));
+    await page.getByLabel('Feature columns').fill(lines.join('\n'));
+    // Each model is offered its own settings: k-means its k, and no strategy, which its model chooses.
+    await page.getByLabel('Model').selectOption('kmeans');
+    expect(await page.getByLabel('Clusters (k)').count()).toBe(1);
+    expect(await page.getByLabel('Strategy').count()).toBe(0);
+    await page.getByLabel('Model').selectOption('logistic');
+    expect(await page.getByLabel('Clusters (k)').count()).toBe(0);
+    const settings: Record<string, string> = { Rounds: '2', 'Minimum participants': '3', 'Round deadline': '5', 'Evaluate every': '0' };
+    for (const [label, value] of Object.entries(settings)) await page.getByLabel(label, { exact: true }).fill(value);
+    await page.getByLabel('Strategy').selectOption('fedavg');
+    await page.getByLabel('Secure aggregation (SecAgg+)').check();
+    await page.getByLabel('Range (R)').fill('2');
+    await page.getByLabel('Differential privacy').check();
+    await page.getByLabel('Noise multiplier (z)').fill(String(dp.noiseMultiplier));
+    await page.getByLabel('Clip norm (C)').fill(String(dp.clipNorm));
+    await page.getByLabel('δ').fill('0.00001');
+    // Execute: first with FedAvg's default weighting by sample count, which differential privacy cannot bound
+    await page.getByRole('button', { name: 'Create and start the job' }).click();
+    await expect(page.locator('[data-field-error="strategy.weighting"]').textContent()).resolves.toContain("weighting 'uniform'");
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('field-strategy.weighting');
+    expect((await api.request<unknown[]>('GET', '/api/jobs')).body).toHaveLength(jobsBefore);
+    await page.getByLabel('Weighting').selectOption('uniform');
+    await page.getByRole('button', { name: 'Create and start the job' }).click();
+    await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+    const id = decodeURIComponent(new URL(page.url()).pathname.split('/').pop()!);
+    // Assert: the spec the API holds, then the job's ε, newest first, as the API's accountant gives it, at the job's δ
+    expect((await api.job(id)).spec).toMatchObject({
       strategy: { name: 'fedavg', weighting: 'uniform' },
-      secureAggregation: { range: 2 },
+      secureAggregation: { range: 2, neighbours: 8 },
       dp,
+      classes,
+      features,
     });
-    // Execute
-    await eventually(async () => (await api.job(job.id)).status, (status) => status === 'completed', 120_000);
-    await page.goto(`${coordinator.url}/jobs/${job.id}`);
-    // Assert: newest first, as the API's accountant gives it, at the job's δ
+    await eventually(async () => (await api.job(id)).status, (status) => status === 'completed', 120_000);
     await eventually(() => roundRows().count(), (n) => n === 2, 10_000);
     const cells = page.getByTestId('round-table').getByTestId('round-epsilon');
     await expect(cells.allTextContents()).resolves.toEqual([epsilonAfter(dp, 2).toFixed(3), epsilonAfter(dp, 1).toFixed(3)]);
     await expect(cells.first().getAttribute('title')).resolves.toBe('privacy spent after this round, at δ = 0.00001');
-    expect((await api.rounds(job.id)).map((r) => r.privacy?.epsilon)).toEqual([epsilonAfter(dp, 1), epsilonAfter(dp, 2)]);
+    expect((await api.rounds(id)).map((r) => r.privacy?.epsilon)).toEqual([epsilonAfter(dp, 1), epsilonAfter(dp, 2)]);
+    await expect(page.getByTestId('job-privacy').textContent()).resolves.toBe(
+      `secure aggregation: the coordinator sees only the sum; differential privacy: ε ${epsilonAfter(dp, 2).toFixed(3)} spent at δ = 0.00001`,
+    );
+    await expect(page.getByTestId('job-strategy').textContent()).resolves.toBe('fedavg:weighting=uniform');
   });
 
   it('serves the app for its own addresses and leaves unknown API routes to the API', async () => {

@@ -1,53 +1,86 @@
 /**
  * The new-job form's values and their translation into a job spec, checked by
  * the API's own JobSpecSchema, with each problem placed on the field it concerns.
- * The numeric settings come from the schema itself, so one it gains shows up here.
+ * The settings (the job's, its strategy's, secure aggregation's and differential
+ * privacy's) come from their schemas, so one a schema gains shows up here.
  * The schema's own problems are worded by zod's translations; the two it words
  * itself (a duplicate feature, the target as a feature) are recognised here.
  */
-import { JobSpecSchema, MODEL_KINDS, type JobSpecInput, type ModelKind } from '@fl/shared';
+import {
+  DpSpecSchema,
+  JobSpecSchema,
+  MODEL_KINDS,
+  SecureAggregationSpecSchema,
+  STRATEGY_NAMES,
+  STRATEGY_SCHEMAS,
+  type JobSpecInput,
+  type ModelKind,
+  type StrategyName,
+} from '@fl/shared';
 import type { TFunction } from 'i18next';
 import { de, en, es, fr, zhCN } from 'zod/v4/locales';
 import { words } from './format';
-import { currentLanguage, type Language } from './i18n';
+import { currentLanguage, i18n, type Language } from './i18n';
 
-export interface NumberField {
+/**
+ * A setting the form has an input for, described from its zod schema: a number,
+ * or a choice among an enum's values. Its key is its path in the spec, dotted:
+ * `learningRate`, `strategy.mu`, `dp.clipNorm`.
+ */
+export interface SettingField {
   key: string;
+  kind: 'number' | 'choice';
+  choices?: string[];
   /** the schema's default, used when the field is left empty */
-  defaultValue?: number;
+  defaultValue?: number | string;
 }
 
 /** The settings with a label (and maybe a hint) in the texts; any other gets its name in words. */
-const LABELLED = new Set(['rounds', 'minParticipants', 'roundDeadlineSeconds', 'waitAfterMinimumSeconds', 'localEpochs', 'batchSize', 'learningRate', 'l2', 'seed', 'evaluateEvery', 'evaluationFraction', 'maxRowsPerParticipant']);
-const HINTED = new Set(['minParticipants', 'roundDeadlineSeconds', 'waitAfterMinimumSeconds', 'localEpochs', 'evaluateEvery', 'evaluationFraction', 'maxRowsPerParticipant']);
-
-export function numberFieldText(t: TFunction, key: string): { label: string; hint?: string } {
-  if (!LABELLED.has(key)) return { label: words(key).replace(/^./, (c) => c.toUpperCase()) };
-  return { label: t(`newJob.settings.${key}`), hint: HINTED.has(key) ? t(`newJob.settingHints.${key}`) : undefined };
+export function settingText(t: TFunction, key: string): { label: string; hint?: string } {
+  const label = `newJob.settings.${key}`;
+  const hint = `newJob.settingHints.${key}`;
+  if (!i18n.exists(label)) return { label: words(key.split('.').pop()!).replace(/^./, (c) => c.toUpperCase()) };
+  return { label: t(label), hint: i18n.exists(hint) ? t(hint) : undefined };
 }
 
 const ZOD_LOCALES: Record<Language, typeof en> = { en, fr, de, es, zh: zhCN };
 
-/** Just enough of zod's schema description to find numbers and their defaults. */
+/** Just enough of zod's schema description to find numbers, choices and their defaults. */
 interface Described {
-  def: { type: string; innerType?: Described; defaultValue?: unknown };
+  def: { type: string; innerType?: Described; defaultValue?: unknown; entries?: Record<string, string> };
 }
 
-function numberField(key: string, schema: Described): NumberField | null {
+function settingField(key: string, schema: Described): SettingField | null {
   let inner = schema;
-  let defaultValue: number | undefined;
+  let defaultValue: number | string | undefined;
   while (inner.def.type === 'default' || inner.def.type === 'optional') {
-    if (inner.def.type === 'default' && typeof inner.def.defaultValue === 'number') defaultValue = inner.def.defaultValue;
+    const value = inner.def.defaultValue;
+    if (inner.def.type === 'default' && (typeof value === 'number' || typeof value === 'string')) defaultValue = value;
     inner = inner.def.innerType!;
   }
-  if (inner.def.type !== 'number') return null;
-  return { key, defaultValue };
+  if (inner.def.type === 'number') return { key, kind: 'number', defaultValue };
+  if (inner.def.type === 'enum') return { key, kind: 'choice', choices: Object.values(inner.def.entries!), defaultValue };
+  return null;
 }
 
-export const NUMBER_FIELDS: NumberField[] = Object.entries(JobSpecSchema.shape).flatMap(([key, schema]) => {
-  const field = numberField(key, schema as unknown as Described);
-  return field ? [field] : [];
-});
+function settingsOf(prefix: string, shape: Record<string, unknown>): SettingField[] {
+  return Object.entries(shape).flatMap(([key, schema]) => {
+    const field = settingField(prefix + key, schema as Described);
+    return field ? [field] : [];
+  });
+}
+
+/** The job's own numbers; k is a kmeans model's. */
+export const NUMBER_FIELDS: SettingField[] = settingsOf('', JobSpecSchema.shape).filter((f) => f.kind === 'number');
+
+/** The strategies a form can name: a kmeans job's is chosen by its model. */
+export const FORM_STRATEGIES = STRATEGY_NAMES.filter((name) => name !== 'kmeans');
+export const STRATEGY_FIELDS = Object.fromEntries(FORM_STRATEGIES.map((name) => [name, settingsOf('strategy.', STRATEGY_SCHEMAS[name].shape)])) as Record<
+  StrategyName,
+  SettingField[]
+>;
+export const SECURE_AGGREGATION_FIELDS = settingsOf('secureAggregation.', SecureAggregationSpecSchema.shape);
+export const DP_FIELDS = settingsOf('dp.', DpSpecSchema.shape);
 
 export { MODEL_KINDS };
 
@@ -58,43 +91,109 @@ export interface JobFormValues {
   positiveClass: string;
   /** logistic, softmax and svm: the target's classes, comma-separated; empty: those the sites report */
   classes: string;
-  /** one feature a line or comma-separated (a pasted CSV header): `name` or `name:categorical` */
+  /** one feature a line or comma-separated (a pasted CSV header), as parseFeatures reads it */
   features: string;
-  numbers: Record<string, string>;
+  strategy: StrategyName;
+  secureAggregation: boolean;
+  dp: boolean;
+  /** every setting as typed, by its key */
+  settings: Record<string, string>;
 }
 
-/** Every spec field the form has an input for. */
-const FORM_FIELDS = new Set(['name', 'model', 'target', 'positiveClass', 'classes', 'features', ...NUMBER_FIELDS.map((f) => f.key)]);
+export const EMPTY_FORM: JobFormValues = {
+  name: '',
+  model: 'logistic',
+  target: '',
+  positiveClass: '',
+  classes: '',
+  features: '',
+  strategy: 'fedavg',
+  secureAggregation: false,
+  dp: false,
+  settings: {},
+};
 
-export const EMPTY_FORM: JobFormValues = { name: '', model: 'logistic', target: '', positiveClass: '', classes: '', features: '', numbers: {} };
+/** The settings shown for these values: each model, strategy and privacy option has its own. */
+export function shownSettings(values: JobFormValues): { job: SettingField[]; strategy: SettingField[]; secureAggregation: SettingField[]; dp: SettingField[] } {
+  const kmeans = values.model === 'kmeans';
+  return {
+    job: NUMBER_FIELDS.filter((f) => f.key !== 'k' || kmeans),
+    strategy: kmeans ? [] : STRATEGY_FIELDS[values.strategy],
+    secureAggregation: values.secureAggregation ? SECURE_AGGREGATION_FIELDS : [],
+    dp: values.dp ? DP_FIELDS : [],
+  };
+}
 
-/** Field name → the first problem with it; `form` for problems of the whole. */
+/** The keys of every input shown for these values, which a problem can be placed on. */
+function shownKeys(values: JobFormValues): Set<string> {
+  const model = values.model;
+  const keys = ['name', 'model', 'features', 'secureAggregation', 'dp'];
+  if (model !== 'kmeans') keys.push('target', 'strategy.name');
+  if (model === 'logistic' || model === 'svm') keys.push('positiveClass');
+  if (model !== 'linear' && model !== 'kmeans') keys.push('classes');
+  const shown = shownSettings(values);
+  return new Set([...keys, ...[...shown.job, ...shown.strategy, ...shown.secureAggregation, ...shown.dp].map((f) => f.key)]);
+}
+
+/** The shown input a problem at `path` concerns: the longest part of the path that names one; else the whole form. */
+function fieldOf(path: readonly PropertyKey[], shown: Set<string>): string {
+  const end = path.findIndex((p) => typeof p !== 'string');
+  const names = (end === -1 ? path : path.slice(0, end)).map(String);
+  for (let n = names.length; n > 0; n--) {
+    const key = names.slice(0, n).join('.');
+    if (shown.has(key)) return key;
+    if (shown.has(`${key}.name`)) return `${key}.name`;
+  }
+  return 'form';
+}
+
 export type FieldErrors = Record<string, string>;
 
-export function parseFeatures(text: string): { name: string; type: string }[] {
+/** `min..max`: a numeric feature's bounds. */
+const BOUNDS = /^(.+)\.\.(.+)$/;
+
+/**
+ * One feature a line or comma-separated (a pasted CSV header): `name`, numeric;
+ * `name:categorical`; with what secure aggregation needs declared, `name:0..100`
+ * (bounds) and `name:categorical:a|b|c` (categories).
+ */
+export function parseFeatures(text: string): Record<string, unknown>[] {
   return text
     .split(/[\n,]/)
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '')
     .map((entry) => {
-      const [name, type] = entry.split(':').map((part) => part.trim());
-      return { name, type: type || 'numeric' };
+      const [name, ...rest] = entry.split(':').map((part) => part.trim());
+      const bounds = BOUNDS.exec(rest.at(-1) ?? '');
+      if (bounds && (rest.length === 1 || rest[0] === 'numeric')) return { name, type: 'numeric', bounds: [Number(bounds[1]), Number(bounds[2])] };
+      const [type = 'numeric', categories] = rest;
+      return type === 'categorical' && categories ? { name, type, categories: categories.split('|').map((c) => c.trim()) } : { name, type };
     });
 }
 
 /** Only what was filled in: the coordinator applies its own defaults to the rest. */
 export function toSpecInput(values: JobFormValues): Record<string, unknown> {
   const spec: Record<string, unknown> = { model: values.model, features: parseFeatures(values.features) };
-  // k-means has no target: its k is among the number fields.
-  if (values.model !== 'kmeans') spec.target = values.target.trim();
+  const fill = (fields: SettingField[], into: Record<string, unknown>) => {
+    for (const { key, kind } of fields) {
+      const raw = values.settings[key]?.trim();
+      if (raw) into[key.split('.').pop()!] = kind === 'number' ? Number(raw) : raw;
+    }
+    return into;
+  };
+  const shown = shownSettings(values);
+  // k-means has no target, and its model chooses its strategy; its k is among the job's numbers.
+  if (values.model !== 'kmeans') {
+    spec.target = values.target.trim();
+    spec.strategy = fill(shown.strategy, { name: values.strategy });
+  }
   if (values.name.trim()) spec.name = values.name.trim();
   if ((values.model === 'logistic' || values.model === 'svm') && values.positiveClass.trim()) spec.positiveClass = values.positiveClass.trim();
   const classes = values.classes.split(',').map((c) => c.trim()).filter((c) => c !== '');
   if (values.model !== 'linear' && values.model !== 'kmeans' && classes.length > 0) spec.classes = classes;
-  for (const { key } of NUMBER_FIELDS) {
-    const raw = values.numbers[key]?.trim();
-    if (raw) spec[key] = Number(raw);
-  }
+  fill(shown.job, spec);
+  if (values.secureAggregation) spec.secureAggregation = fill(shown.secureAggregation, {});
+  if (values.dp) spec.dp = fill(shown.dp, {});
   return spec;
 }
 
@@ -103,14 +202,15 @@ export function validateJob(t: TFunction, values: JobFormValues): { spec: JobSpe
   const parsed = JobSpecSchema.safeParse(input, { error: ZOD_LOCALES[currentLanguage()]().localeError });
   if (parsed.success) return { spec: input as JobSpecInput, errors: null };
   const features = input.features as { name: string }[];
+  const shown = shownKeys(values);
   const errors: FieldErrors = {};
   for (const issue of parsed.error.issues) {
     const [field, index] = issue.path;
-    const key = typeof field === 'string' ? field : 'form';
+    const key = fieldOf(issue.path, shown);
     let message = issue.message;
-    if (key === 'features' && typeof index === 'number') {
+    if (field === 'features' && typeof index === 'number') {
       const name = features[index]?.name;
-      if (issue.code === 'custom') message = name === input.target ? t('newJob.errors.targetIsFeature') : t('newJob.errors.duplicateFeature');
+      if (issue.code === 'custom' && issue.path[2] === 'name') message = name === input.target ? t('newJob.errors.targetIsFeature') : t('newJob.errors.duplicateFeature');
       message = t('newJob.errors.feature', { name: name || t('newJob.errors.entry', { n: index + 1 }), problem: message });
     }
     errors[key] ??= message;
@@ -119,12 +219,10 @@ export function validateJob(t: TFunction, values: JobFormValues): { spec: JobSpe
 }
 
 /**
- * The server's VALIDATION_FAILED message reads `path: message`: the field it is
- * about gets the translated refusal with the server's detail, else the whole form.
+ * The server's VALIDATION_FAILED message reads `path: message`, the path dotted:
+ * the field it is about gets the translated refusal with the server's detail, else the whole form.
  */
-export function serverFieldError(t: TFunction, message: string): FieldErrors {
-  const match = /^([A-Za-z]+)[.:]/.exec(message);
-  const field = match?.[1];
-  const text = t('apiErrors.VALIDATION_FAILED', { detail: message });
-  return field && FORM_FIELDS.has(field) ? { [field]: text } : { form: text };
+export function serverFieldError(t: TFunction, values: JobFormValues, message: string): FieldErrors {
+  const path = /^([\w.-]+):/.exec(message)?.[1].split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part)) ?? [];
+  return { [fieldOf(path, shownKeys(values))]: t('apiErrors.VALIDATION_FAILED', { detail: message }) };
 }

@@ -13,13 +13,14 @@ import { PageHeading } from '../components/PageHeading';
 import { RoundCharts } from '../components/RoundCharts';
 import { describeFailure, RoundTable } from '../components/RoundTable';
 import { StatusBadge } from '../components/StatusBadge';
-import { formatTime } from '../format';
+import { formatNumber, formatTime } from '../format';
 import { applyJobEvent, canPause, canResume, canStop, mergeRounds, upsertRound } from '../jobs';
 import { useLiveEvent } from '../live';
 import { useResource } from '../resource';
 import { Link } from '../router';
 import { useSession } from '../session';
-import type { JobRecord } from '../types';
+import type { JobRecord, RoundRecord } from '../types';
+import type { TFunction } from 'i18next';
 
 export function JobPage({ id }: { id: string }) {
   const { t } = useTranslation();
@@ -88,6 +89,10 @@ export function JobPage({ id }: { id: string }) {
           </dd>
         </div>
         <div>
+          <dt>{t('job.privacy')}</dt>
+          <dd data-testid="job-privacy">{privacyOf(t, job.data, rounds.data ?? [])}</dd>
+        </div>
+        <div>
           <dt>{t('job.created')}</dt>
           <dd>{formatTime(job.data.createdAt)}</dd>
         </div>
@@ -124,6 +129,19 @@ export function JobPage({ id }: { id: string }) {
       </section>
     </>
   );
+}
+
+/** Who sees what of the updates, and the ε spent so far: the newest round's, which the live feed brings before the job's own. */
+function privacyOf(t: TFunction, job: JobRecord, rounds: RoundRecord[]): string {
+  const { dp, secureAggregation } = job.spec;
+  // Under central DP the coordinator still sees each update: its noise protects the model, not the sites from the coordinator.
+  const parts = [secureAggregation ? t('job.privacySecure') : t('job.privacyNone')];
+  if (dp) {
+    const spent = Math.max(job.privacy?.epsilon ?? 0, ...rounds.map((r) => r.privacy?.epsilon ?? 0));
+    const values = { epsilon: formatNumber(spent, 3), delta: dp.delta, budget: dp.epsilonBudget };
+    parts.push(dp.epsilonBudget === undefined ? t('job.privacyDp', values) : t('job.privacyDpBudget', values));
+  }
+  return parts.join('; ');
 }
 
 const ACTIONS: { action: JobAction; allowed: (job: JobRecord) => boolean; confirm?: boolean }[] = [

@@ -9,10 +9,21 @@ import { ApiError } from '../api';
 import { describeError } from '../messages';
 import { Field } from '../components/Field';
 import { PageHeading } from '../components/PageHeading';
-import { EMPTY_FORM, MODEL_KINDS, NUMBER_FIELDS, numberFieldText, serverFieldError, validateJob, type FieldErrors, type JobFormValues } from '../job-form';
+import {
+  EMPTY_FORM,
+  FORM_STRATEGIES,
+  MODEL_KINDS,
+  serverFieldError,
+  settingText,
+  shownSettings,
+  validateJob,
+  type FieldErrors,
+  type JobFormValues,
+  type SettingField,
+} from '../job-form';
 import { Link, navigate } from '../router';
 import { useSession } from '../session';
-import type { ModelKind } from '@fl/shared';
+import type { ModelKind, StrategyName } from '@fl/shared';
 import { FormActions } from '../components/FormActions';
 
 export function NewJobPage() {
@@ -44,7 +55,44 @@ export function NewJobPage() {
     setValues((v) => ({ ...v, ...change }));
     setErrors(({ [field]: _fixed, form: _form, ...rest }) => rest);
   };
-  const setNumber = (key: string, value: string) => set({ numbers: { ...values.numbers, [key]: value } }, key);
+  const setSetting = (key: string, value: string) => set({ settings: { ...values.settings, [key]: value } }, key);
+  const shown = shownSettings(values);
+  const settingInputs = (fields: SettingField[]) =>
+    fields.map((field) => (
+      <Field key={field.key} name={field.key} {...settingText(t, field.key)} error={errors[field.key]}>
+        {(control) =>
+          field.kind === 'choice' ? (
+            <select {...control} value={values.settings[field.key] ?? String(field.defaultValue ?? '')} onChange={(e) => setSetting(field.key, e.target.value)}>
+              {field.choices!.map((choice) => (
+                <option key={choice} value={choice}>
+                  {t(`newJob.choices.${field.key.split('.').pop()}.${choice}`, { defaultValue: choice })}
+                </option>
+              ))}
+            </select>
+          ) : (
+            <input
+              {...control}
+              type="text"
+              inputMode="decimal"
+              placeholder={field.defaultValue === undefined ? undefined : t('newJob.default', { value: field.defaultValue })}
+              value={values.settings[field.key] ?? ''}
+              onChange={(e) => setSetting(field.key, e.target.value)}
+            />
+          )
+        }
+      </Field>
+    ));
+  const toggle = (key: 'secureAggregation' | 'dp') => (
+    <div className="field check">
+      <label>
+        <input type="checkbox" name={key} checked={values[key]} onChange={(e) => set({ [key]: e.target.checked }, key)} /> {t(`newJob.${key}`)}
+      </label>
+      <p className="hint">{t(`newJob.${key}Hint`)}</p>
+      <p className="error" data-field-error={key}>
+        {errors[key]}
+      </p>
+    </div>
+  );
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -59,7 +107,7 @@ export function NewJobPage() {
       const job = await api.createJob(checked.spec);
       navigate(`/jobs/${encodeURIComponent(job.id)}`);
     } catch (err) {
-      setErrors(err instanceof ApiError && err.code === 'VALIDATION_FAILED' ? serverFieldError(t, err.message) : { form: describeError(t, err) });
+      setErrors(err instanceof ApiError && err.code === 'VALIDATION_FAILED' ? serverFieldError(t, values, err.message) : { form: describeError(t, err) });
       setAttempt((a) => a + 1);
       setBusy(false);
     }
@@ -128,22 +176,32 @@ export function NewJobPage() {
         <fieldset>
           <legend>{t('newJob.training')}</legend>
           <p className="hint">{t('newJob.trainingHint')}</p>
-          <div className="grid settings">
-            {NUMBER_FIELDS.map((field) => (
-              <Field key={field.key} name={field.key} {...numberFieldText(t, field.key)} error={errors[field.key]}>
+          <div className="grid settings">{settingInputs(shown.job)}</div>
+        </fieldset>
+        <fieldset>
+          <legend>{t('newJob.aggregationAndPrivacy')}</legend>
+          {values.model === 'kmeans' ? (
+            <p className="hint">{t('newJob.kmeansStrategy')}</p>
+          ) : (
+            <div className="grid settings">
+              <Field name="strategy.name" label={t('newJob.strategy')} error={errors['strategy.name']}>
                 {(control) => (
-                  <input
-                    {...control}
-                    type="text"
-                    inputMode="decimal"
-                    placeholder={field.defaultValue === undefined ? undefined : t('newJob.default', { value: field.defaultValue })}
-                    value={values.numbers[field.key] ?? ''}
-                    onChange={(e) => setNumber(field.key, e.target.value)}
-                  />
+                  <select {...control} value={values.strategy} onChange={(e) => set({ strategy: e.target.value as StrategyName }, 'strategy.name')}>
+                    {FORM_STRATEGIES.map((name) => (
+                      <option key={name} value={name}>
+                        {t(`strategies.${name}`)}
+                      </option>
+                    ))}
+                  </select>
                 )}
               </Field>
-            ))}
-          </div>
+              {settingInputs(shown.strategy)}
+            </div>
+          )}
+          {toggle('secureAggregation')}
+          {shown.secureAggregation.length > 0 && <div className="grid settings">{settingInputs(shown.secureAggregation)}</div>}
+          {toggle('dp')}
+          {shown.dp.length > 0 && <div className="grid settings">{settingInputs(shown.dp)}</div>}
         </fieldset>
         <FormActions error={errors.form} busy={busy} label={t('newJob.submit')} busyLabel={t('newJob.busy')}>
           <Link to="/jobs" className="button subtle">
