@@ -817,6 +817,9 @@ describe('the dashboard in a browser', () => {
       `secure aggregation: the coordinator sees only the sum; differential privacy: ε ${epsilonAfter(dp, 2).toFixed(3)} spent at δ = 0.00001`,
     );
     await expect(page.getByTestId('job-strategy').textContent()).resolves.toBe('fedavg:weighting=uniform');
+    // The whole spec, as the API holds it, unfolded on demand.
+    await page.getByText('The job as created, every default filled in (JSON)').click();
+    expect(JSON.parse((await page.getByTestId('job-spec').textContent())!)).toEqual((await api.job(id)).spec);
   });
 
   it('serves the app for its own addresses and leaves unknown API routes to the API', async () => {

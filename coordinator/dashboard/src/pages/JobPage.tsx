@@ -119,6 +119,11 @@ export function JobPage({ id }: { id: string }) {
         </div>
       )}
       <ModelDownload job={job.data} />
+      {/* What the consortium agreed to run, every default filled in: as the API serves it and the audit log records it. */}
+      <details className="job-spec">
+        <summary>{t('job.spec')}</summary>
+        <pre data-testid="job-spec">{JSON.stringify(spec, null, 2)}</pre>
+      </details>
       <ErrorNote error={rounds.error} what={t('job.roundsWhat')} />
       <section aria-labelledby="progress-title">
         <h2 id="progress-title">{t('job.progress')}</h2>
