@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { JobSpecSchema } from '@fl/shared';
 import { REPO_ROOT } from './harness';
 
 const SOURCE = path.join(REPO_ROOT, 'coordinator', 'dashboard', 'src');
@@ -91,5 +92,44 @@ describe("the dashboard's translations", () => {
     }
     expect(named.size).toBeGreaterThan(150);
     expect([...named].filter((key) => !bases.has(key))).toEqual([]);
+  });
+
+  it("has a text for each rule the job schema adds, with every value the text names", () => {
+    // Prepare: the rules the schema's source names, and specs that break those that carry values
+    const texts = load('en');
+    const sources = ['protocol/job.ts', 'secagg/compat.ts', 'secagg/statistics-layout.ts'].map((f) => fs.readFileSync(path.join(REPO_ROOT, 'shared', 'src', f), 'utf8'));
+    const named = new Set(sources.flatMap((code) => [...code.matchAll(/\brule: '([A-Za-z]+)'/g)].map((m) => m[1])));
+    const base = { model: 'logistic', target: 'y', features: [{ name: 'a', type: 'numeric', bounds: [0, 1] }], classes: ['0', '1'], minParticipants: 3 };
+    const broken = [
+      { ...base, features: [...base.features, { name: 'a', type: 'numeric', bounds: [1, 0] }] },
+      { ...base, strategy: { name: 'krum' }, secureAggregation: {} },
+      { ...base, secureAggregation: { threshold: 4, neighbours: 6 } },
+      { ...base, features: [{ name: 'b', type: 'numeric' }], secureAggregation: {} },
+      { ...base, maxRowsPerParticipant: Number.MAX_SAFE_INTEGER, secureAggregation: { statisticsLevels: 2 ** 30 } },
+      { ...base, strategy: { name: 'median' }, dp: { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 } },
+      { ...base, classes: ['0', '1', '2'], positiveClass: '3' },
+      { ...base, model: 'linear', target: undefined, classes: undefined },
+    ];
+    // Execute
+    const issues = broken.flatMap((spec) => {
+      const parsed = JobSpecSchema.safeParse(spec);
+      if (parsed.success) throw new Error(`not refused: ${JSON.stringify(spec)}`);
+      return parsed.error.issues.filter((issue) => issue.code === 'custom');
+    });
+    // Assert: each rule has its text, no text is left of a rule gone, and each value a text names comes with its rule
+    expect(named.size).toBeGreaterThan(25);
+    expect([...named].filter((rule) => !texts.has(`jobRules.${rule}`))).toEqual([]);
+    expect([...texts.keys()].filter((key) => key.startsWith('jobRules.') && !named.has(key.slice('jobRules.'.length)))).toEqual([]);
+    const seen = new Set<string>();
+    for (const issue of issues) {
+      const params = issue.params as { rule?: string } & Record<string, unknown>;
+      expect(named.has(params.rule!)).toBe(true);
+      seen.add(params.rule!);
+      const missing = placeholders(texts.get(`jobRules.${params.rule}`)!).filter((p) => !(p.slice(2, -2) in params));
+      expect({ rule: params.rule, missing }).toEqual({ rule: params.rule, missing: [] });
+    }
+    for (const rule of ['duplicateFeature', 'boundsOrder', 'secureNeedsUpdates', 'thresholdAboveRound', 'secureBounds', 'secureStatisticsBits', 'centralDpStrategy', 'logisticClasses', 'positiveClassUnknown', 'modelWithoutTarget']) {
+      expect(seen).toContain(rule);
+    }
   });
 });

@@ -685,6 +685,13 @@ describe('the dashboard in a browser', () => {
       await tab.getByRole('button', { name: 'Créer et lancer la tâche' }).click();
       await expect(tab.locator('[data-field-error="features"]').textContent()).resolves.toBe('diagnosis : la cible ne peut pas être une variable');
       await expect(tab.locator('[data-field-error="learningRate"]').textContent()).resolves.toMatch(/^Trop petit/);
+      // A rule the job schema adds to zod's, worded in French too.
+      await tab.getByLabel('Participants minimum', { exact: true }).fill('2');
+      await tab.getByLabel('Agrégation sécurisée (SecAgg+)').check();
+      await tab.getByRole('button', { name: 'Créer et lancer la tâche' }).click();
+      await expect(tab.locator('[data-field-error="minParticipants"]').textContent()).resolves.toBe(
+        "l'agrégation sécurisée demande au moins 3 participants par tour : à 2, chacun déduit de la somme la mise à jour de l'autre",
+      );
       expect((await api.request<unknown[]>('GET', '/api/jobs')).body).toHaveLength(1);
 
       await tab.getByRole('button', { name: 'Se déconnecter' }).click();

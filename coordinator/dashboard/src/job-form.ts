@@ -3,8 +3,8 @@
  * the API's own JobSpecSchema, with each problem placed on the field it concerns.
  * The settings (the job's, its strategy's, secure aggregation's and differential
  * privacy's) come from their schemas, so one a schema gains shows up here.
- * The schema's own problems are worded by zod's translations; the two it words
- * itself (a duplicate feature, the target as a feature) are recognised here.
+ * The schema's problems are worded by zod's translations, and those of the
+ * rules it adds (shared/src/protocol/rules.ts) by the dashboard's texts.
  */
 import {
   DpSpecSchema,
@@ -207,10 +207,11 @@ export function validateJob(t: TFunction, values: JobFormValues): { spec: JobSpe
   for (const issue of parsed.error.issues) {
     const [field, index] = issue.path;
     const key = fieldOf(issue.path, shown);
-    let message = issue.message;
+    // A rule of the spec's own is worded by the dashboard's texts, in the user's language; zod's checks by zod's.
+    const params = issue.code === 'custom' ? (issue.params as { rule?: string } | undefined) : undefined;
+    let message = params?.rule ? t(`jobRules.${params.rule}`, params) : issue.message;
     if (field === 'features' && typeof index === 'number') {
       const name = features[index]?.name;
-      if (issue.code === 'custom' && issue.path[2] === 'name') message = name === input.target ? t('newJob.errors.targetIsFeature') : t('newJob.errors.duplicateFeature');
       message = t('newJob.errors.feature', { name: name || t('newJob.errors.entry', { n: index + 1 }), problem: message });
     }
     errors[key] ??= message;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MODEL_KINDS, type ModelKind, type ModelShape } from '../model/model';
 import { DEFAULT_STRATEGY, StrategySpecSchema } from '../strategy/spec';
 import { cleanText } from './text';
+import { addBrokenRule } from './rules';
 import { secureAggregationRefusal, SUM_STRATEGIES } from '../secagg/compat';
 import { secureStatisticsRefusals } from '../secagg/statistics-layout';
 import { SecureAggregationSpecSchema, thresholdOf } from '../secagg/spec';
@@ -16,7 +17,7 @@ export const DEFAULT_DATE_FORMAT = 'YYYY-MM-DD';
 
 const bounds = z
   .tuple([z.number().finite(), z.number().finite()])
-  .refine(([min, max]) => min < max, 'bounds are [min, max] with min below max');
+  .refine(([min, max]) => min < max, { message: 'bounds are [min, max] with min below max', params: { rule: 'boundsOrder' } });
 
 /**
  * A numeric feature may say what its numbers are: a unit (`EUR`, `kg`), which a
@@ -89,37 +90,46 @@ export const JobSpecSchema = z
   .superRefine((spec, ctx) => {
     const seen = new Set<string>();
     spec.features.forEach((f, i) => {
-      if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: `duplicate feature ${f.name}` });
+      if (seen.has(f.name)) addBrokenRule(ctx, { path: ['features', i, 'name'], rule: 'duplicateFeature', values: { feature: f.name }, message: `duplicate feature ${f.name}` });
       seen.add(f.name);
-      if (f.name === spec.target) ctx.addIssue({ code: 'custom', path: ['features', i, 'name'], message: 'the target cannot be a feature' });
+      if (f.name === spec.target) addBrokenRule(ctx, { path: ['features', i, 'name'], rule: 'targetIsFeature', message: 'the target cannot be a feature' });
       if (f.type === 'numeric' && f.unit !== undefined && f.format === 'date') {
-        ctx.addIssue({ code: 'custom', path: ['features', i, 'unit'], message: 'a date has no unit: it is a number of days' });
+        addBrokenRule(ctx, { path: ['features', i, 'unit'], rule: 'dateWithUnit', message: 'a date has no unit: it is a number of days' });
       }
       if (f.type === 'categorical' && f.categories && new Set(f.categories).size !== f.categories.length) {
-        ctx.addIssue({ code: 'custom', path: ['features', i, 'categories'], message: 'the categories must differ' });
+        addBrokenRule(ctx, { path: ['features', i, 'categories'], rule: 'repeatedCategory', message: 'the categories must differ' });
       }
     });
-    if (spec.targetBounds && spec.model !== 'linear') ctx.addIssue({ code: 'custom', path: ['targetBounds'], message: 'targetBounds apply to a linear model\'s numeric target' });
+    if (spec.targetBounds && spec.model !== 'linear') addBrokenRule(ctx, { path: ['targetBounds'], rule: 'targetBoundsNotLinear', message: 'targetBounds apply to a linear model\'s numeric target' });
     if (spec.secureAggregation) {
       // A kmeans job's strategy is k-means whatever it names; its first round needs each site's candidate centres.
       const refused = secureAggregationRefusal(spec.model === 'kmeans' ? 'kmeans' : spec.strategy.name);
-      if (refused) ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: refused });
+      if (refused) addBrokenRule(ctx, { path: ['strategy', 'name'], ...refused });
       const { threshold, neighbours } = spec.secureAggregation;
       if (threshold !== undefined && threshold > neighbours) {
-        ctx.addIssue({ code: 'custom', path: ['secureAggregation', 'threshold'], message: `the threshold ${threshold} is above the ${neighbours} neighbours` });
+        addBrokenRule(ctx, {
+          path: ['secureAggregation', 'threshold'],
+          rule: 'thresholdAboveNeighbours',
+          values: { threshold, neighbours },
+          message: `the threshold ${threshold} is above the ${neighbours} neighbours`,
+        });
       } else if (thresholdOf(spec.secureAggregation, neighbours + 1) >= neighbours) {
         // A party's secrets come back from t of its k neighbours: with t = k, one neighbour dropping fails the round.
         const t = thresholdOf(spec.secureAggregation, neighbours + 1);
         const message = `a threshold of ${t} with ${neighbours} neighbours leaves no room for a dropout: any party that drops fails the round; use a threshold below the neighbour count (at least 4 neighbours)`;
-        ctx.addIssue({ code: 'custom', path: ['secureAggregation', threshold === undefined ? 'neighbours' : 'threshold'], message });
+        addBrokenRule(ctx, { path: ['secureAggregation', threshold === undefined ? 'neighbours' : 'threshold'], rule: 'thresholdWithoutDropout', values: { threshold: t, neighbours }, message });
       } else if (threshold !== undefined && threshold > spec.minParticipants - 1) {
         // A round of n parties gives each at most n − 1 neighbours to hold its shares: a smaller round could never unmask.
         const message = `a threshold of ${threshold} needs at least ${threshold + 1} parties a round, each party's shares going to at most the n − 1 others; minParticipants is ${spec.minParticipants}: raise it to ${threshold + 1} or lower the threshold`;
-        ctx.addIssue({ code: 'custom', path: ['secureAggregation', 'threshold'], message });
+        addBrokenRule(ctx, { path: ['secureAggregation', 'threshold'], rule: 'thresholdAboveRound', values: { threshold, parties: threshold + 1, minParticipants: spec.minParticipants }, message });
       }
-      for (const { path, message } of secureStatisticsRefusals(spec)) ctx.addIssue({ code: 'custom', path, message });
+      for (const refusal of secureStatisticsRefusals(spec)) addBrokenRule(ctx, refusal);
       if (spec.minParticipants < 3) {
-        ctx.addIssue({ code: 'custom', path: ['minParticipants'], message: 'secure aggregation needs at least 3 participants a round: with 2, each learns the other\'s update from the sum' });
+        addBrokenRule(ctx, {
+          path: ['minParticipants'],
+          rule: 'secureTwoParticipants',
+          message: 'secure aggregation needs at least 3 participants a round: with 2, each learns the other\'s update from the sum',
+        });
       }
     }
     if (spec.dp) {
@@ -127,35 +137,39 @@ export const JobSpecSchema = z
       const named = spec.model === 'kmeans' ? 'kmeans' : spec.strategy.name;
       if (!spec.secureAggregation && !SUM_STRATEGIES.includes(named)) {
         const message = `central differential privacy adds its noise to the sum of the updates, which ${named} does not aggregate; use one of ${SUM_STRATEGIES.join(', ')}`;
-        ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message });
+        addBrokenRule(ctx, { path: ['strategy', 'name'], rule: 'centralDpStrategy', values: { strategy: named, strategies: SUM_STRATEGIES.join(', ') }, message });
       }
       if (!('weighting' in spec.strategy) || spec.strategy.weighting !== 'uniform') {
-        ctx.addIssue({ code: 'custom', path: ['strategy', 'weighting'], message: "differential privacy needs weighting 'uniform': a sample-weighted update's sensitivity is not bounded by clipNorm" });
+        addBrokenRule(ctx, {
+          path: ['strategy', 'weighting'],
+          rule: 'dpWeighting',
+          message: "differential privacy needs weighting 'uniform': a sample-weighted update's sensitivity is not bounded by clipNorm",
+        });
       }
     }
-    if ((spec.model === 'kmeans') !== (spec.target === undefined)) {
-      const message = spec.model === 'kmeans' ? 'a kmeans model has no target' : `a ${spec.model} model needs a target`;
-      ctx.addIssue({ code: 'custom', path: ['target'], message });
+    if (spec.model === 'kmeans' && spec.target !== undefined) addBrokenRule(ctx, { path: ['target'], rule: 'kmeansTarget', message: 'a kmeans model has no target' });
+    if (spec.model !== 'kmeans' && spec.target === undefined) {
+      addBrokenRule(ctx, { path: ['target'], rule: 'modelWithoutTarget', values: { model: spec.model }, message: `a ${spec.model} model needs a target` });
     }
     if (spec.model === 'kmeans') {
-      if (spec.k === undefined) ctx.addIssue({ code: 'custom', path: ['k'], message: 'a kmeans model needs k, its number of clusters' });
+      if (spec.k === undefined) addBrokenRule(ctx, { path: ['k'], rule: 'kmeansWithoutK', message: 'a kmeans model needs k, its number of clusters' });
       const named = spec.strategy.name;
       if (named !== 'fedavg' && !(named === 'kmeans' && spec.strategy.k === spec.k)) {
-        ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'a kmeans model aggregates with k-means, with the job\'s k' });
+        addBrokenRule(ctx, { path: ['strategy'], rule: 'kmeansStrategy', message: 'a kmeans model aggregates with k-means, with the job\'s k' });
       }
     } else {
-      if (spec.k !== undefined) ctx.addIssue({ code: 'custom', path: ['k'], message: 'k applies to kmeans models only' });
-      if (spec.strategy.name === 'kmeans') ctx.addIssue({ code: 'custom', path: ['strategy'], message: 'the k-means strategy aggregates kmeans models only' });
+      if (spec.k !== undefined) addBrokenRule(ctx, { path: ['k'], rule: 'kWithoutKmeans', message: 'k applies to kmeans models only' });
+      if (spec.strategy.name === 'kmeans') addBrokenRule(ctx, { path: ['strategy'], rule: 'kmeansStrategyWithoutKmeans', message: 'the k-means strategy aggregates kmeans models only' });
     }
     const { classes, positiveClass } = spec;
     if (classes) {
-      if (spec.model === 'linear') ctx.addIssue({ code: 'custom', path: ['classes'], message: 'a linear model has a numeric target, not classes' });
+      if (spec.model === 'linear') addBrokenRule(ctx, { path: ['classes'], rule: 'linearClasses', message: 'a linear model has a numeric target, not classes' });
       if (spec.model === 'logistic' && classes.length !== 2) {
-        ctx.addIssue({ code: 'custom', path: ['classes'], message: `a logistic model has exactly 2 classes, not ${classes.length}` });
+        addBrokenRule(ctx, { path: ['classes'], rule: 'logisticClasses', values: { count: classes.length }, message: `a logistic model has exactly 2 classes, not ${classes.length}` });
       }
-      if (new Set(classes).size !== classes.length) ctx.addIssue({ code: 'custom', path: ['classes'], message: 'the classes must differ' });
+      if (new Set(classes).size !== classes.length) addBrokenRule(ctx, { path: ['classes'], rule: 'repeatedClass', message: 'the classes must differ' });
       if (positiveClass !== undefined && !classes.includes(positiveClass)) {
-        ctx.addIssue({ code: 'custom', path: ['positiveClass'], message: `the positive class ${positiveClass} is not one of the classes` });
+        addBrokenRule(ctx, { path: ['positiveClass'], rule: 'positiveClassUnknown', values: { positiveClass }, message: `the positive class ${positiveClass} is not one of the classes` });
       }
     }
   });

@@ -5,6 +5,7 @@
  */
 import type { ModelKind } from '../model/model';
 import { SecAggError } from './errors';
+import type { BrokenRule } from '../protocol/rules';
 
 /** The most parties a round may hold (the request schema's limit on ids): what a statistics sum is sized for. */
 export const MAX_STATISTICS_PARTIES = 100_000;
@@ -39,48 +40,66 @@ export const isClassifier = (model: ModelKind): boolean => model === 'logistic' 
  * path in the spec: bounds for every numeric column, the categories of every
  * categorical one, the classes of a classifier, and a size that fits the ring.
  */
-export function secureStatisticsRefusals(spec: Spec): { path: (string | number)[]; message: string }[] {
-  const refusals: { path: (string | number)[]; message: string }[] = [];
+export function secureStatisticsRefusals(spec: Spec): BrokenRule[] {
+  const refusals: BrokenRule[] = [];
   spec.features.forEach((f, i) => {
     if (f.type === 'numeric' && !f.bounds) {
-      refusals.push({ path: ['features', i, 'bounds'], message: `secure aggregation sums the statistics as fixed-point numbers: declare bounds [min, max] for the numeric feature ${f.name}` });
+      refusals.push({
+        path: ['features', i, 'bounds'],
+        rule: 'secureBounds',
+        values: { feature: f.name },
+        message: `secure aggregation sums the statistics as fixed-point numbers: declare bounds [min, max] for the numeric feature ${f.name}`,
+      });
     }
     if (f.type === 'categorical' && !f.categories && !spec.secureAggregation?.vocabulary) {
       refusals.push({
         path: ['features', i, 'categories'],
+        rule: 'secureCategories',
+        values: { feature: f.name },
         message: `secure aggregation sums category counts over a fixed vocabulary: declare the categories of the feature ${f.name}, or gather them (secureAggregation.vocabulary)`,
       });
     }
   });
-  if (isClassifier(spec.model) && !spec.classes) refusals.push({ path: ['classes'], message: `secure aggregation sums class counts over a fixed list: declare the classes of the ${spec.model} target` });
-  if (spec.model === 'linear' && !spec.targetBounds) refusals.push({ path: ['targetBounds'], message: 'secure aggregation sums the target as fixed-point numbers: declare targetBounds [min, max]' });
-  if (refusals.length === 0) {
-    try {
-      statisticsEncoding(spec);
-    } catch (err) {
-      refusals.push({ path: ['maxRowsPerParticipant'], message: (err as Error).message });
-    }
+  if (isClassifier(spec.model) && !spec.classes) {
+    refusals.push({
+      path: ['classes'],
+      rule: 'secureClasses',
+      values: { model: spec.model },
+      message: `secure aggregation sums class counts over a fixed list: declare the classes of the ${spec.model} target`,
+    });
+  }
+  if (spec.model === 'linear' && !spec.targetBounds) {
+    refusals.push({ path: ['targetBounds'], rule: 'secureTargetBounds', message: 'secure aggregation sums the target as fixed-point numbers: declare targetBounds [min, max]' });
+  }
+  const sums = statisticsSums(spec);
+  if (refusals.length === 0 && sums.bits > MAX_SUM_BITS) {
+    refusals.push({ path: ['maxRowsPerParticipant'], rule: 'secureStatisticsBits', values: { ...sums, maxBits: MAX_SUM_BITS }, message: tooWide(sums) });
   }
   return refusals;
 }
 
+const MAX_SUM_BITS = 32 * MAX_STATISTICS_WIDTH;
+
+/** The bits of the largest statistics sum: every party's rows, each a square of at most levels². */
+function statisticsSums(spec: Spec): { rows: number; levels: number; bits: number } {
+  const levels = spec.secureAggregation?.statisticsLevels ?? 2 ** 20;
+  const largest = BigInt(MAX_STATISTICS_PARTIES) * BigInt(spec.maxRowsPerParticipant) * BigInt(levels) ** 2n;
+  return { rows: spec.maxRowsPerParticipant, levels, bits: largest.toString(2).length };
+}
+
+const tooWide = ({ rows, levels, bits }: { rows: number; levels: number; bits: number }) =>
+  `the statistics of ${rows} rows a site at ${levels} levels need ${bits}-bit sums, beyond the ${MAX_SUM_BITS} bits the ring holds: lower maxRowsPerParticipant or secureAggregation.statisticsLevels`;
+
 /** The vector's layout: the same at every site, at the coordinator and in the audit, from the spec alone. */
 export function statisticsEncoding(spec: Spec): StatisticsEncoding {
-  const levels = spec.secureAggregation?.statisticsLevels ?? 2 ** 20;
+  const sums = statisticsSums(spec);
   let elements = 1;
   for (const f of spec.features) elements += f.type === 'numeric' ? 3 : (f.categories?.length ?? 0) + 2;
   if (spec.model === 'linear') elements += 3;
   else if (isClassifier(spec.model)) elements += spec.classes?.length ?? 0;
-  // The largest element is a sum of squares: every party's rows, each at most levels².
-  const largest = BigInt(MAX_STATISTICS_PARTIES) * BigInt(spec.maxRowsPerParticipant) * BigInt(levels) ** 2n;
-  const bits = largest.toString(2).length;
-  const width = Math.ceil(bits / 32);
-  if (width > MAX_STATISTICS_WIDTH) {
-    throw new SecAggError(
-      'SECAGG_QUANTIZATION',
-      `the statistics of ${spec.maxRowsPerParticipant} rows a site at ${levels} levels need ${bits}-bit sums, beyond the ${32 * MAX_STATISTICS_WIDTH} bits the ring holds: lower maxRowsPerParticipant or secureAggregation.statisticsLevels`,
-    );
-  }
+  if (sums.bits > MAX_SUM_BITS) throw new SecAggError('SECAGG_QUANTIZATION', tooWide(sums));
+  const { levels } = sums;
+  const width = Math.ceil(sums.bits / 32);
   return { width, elements, levels };
 }
 
