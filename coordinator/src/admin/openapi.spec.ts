@@ -88,6 +88,24 @@ describe('the OpenAPI description', () => {
     }
   });
 
+  it('describes the 400s a route answers, a request its schema accepts but a rule refuses among them', async () => {
+    // Prepare: a job its schema accepts, whose privacy budget one round exceeds; and one whose name holds a control character
+    const dp = { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, epsilonBudget: 0.001 };
+    const job = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', strategy: { name: 'fedavg', weighting: 'uniform' }, dp };
+    const post = (body: unknown) =>
+      fetch(`${coordinator.url}/api/jobs`, { method: 'POST', headers: { authorization: 'Bearer openapi-admin-token-0123456789', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    // Execute
+    const overBudget = await post(job);
+    const unsafe = await post({ ...job, dp: undefined, name: 'a\u202ejob' });
+    // Assert: each is a 400 whose body has the documented shape, with a code the description names for what happened
+    const described = document.paths['/api/jobs'].post.responses['400'] as { description: string; content: Record<string, { schema: unknown }> };
+    expect(described.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' });
+    expect([overBudget.status, await overBudget.json()]).toEqual([400, { error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(/below the ε of one round/) } }]);
+    expect([unsafe.status, ((await unsafe.json()) as { error: { code: string } }).error.code]).toEqual([400, 'UNSAFE_TEXT']);
+    expect(described.description).toMatch(/VALIDATION_FAILED: .*does not match its schema, or the request breaks a rule the message names/);
+    expect(described.description).toMatch(/UNSAFE_TEXT: a text field .* holds a control character/);
+  });
+
   it('names the views of the shared contract as components', () => {
     const schemas = Object.keys((document as unknown as { components: { schemas: Record<string, unknown> } }).components.schemas);
     expect(schemas).toEqual(expect.arrayContaining(['JobView', 'RoundView', 'ParticipantView', 'InvitationView', 'AuditPage', 'ErrorResponse', 'NewUserRequest']));

@@ -17,6 +17,10 @@ const ACCESS_TEXT: Record<AccessLevel, string> = {
 const STATUS_TEXT: Record<AdminRoute['status'], string> = { 200: 'OK', 201: 'Created', 204: 'Done; no content' };
 
 const errorContent = { 'application/json': { schema: ErrorResponseSchema } };
+/** Every 400 a route answers: a request its schema accepts may still break a rule the coordinator checks (e.g. a privacy budget one round exceeds). */
+const INVALID_REQUEST =
+  'VALIDATION_FAILED: the body, query or path does not match its schema, or the request breaks a rule the message names; ' +
+  'UNSAFE_TEXT: a text field or a path parameter holds a control character or a bidirectional override';
 const error = (description: string) => ({ description, content: errorContent });
 
 /** Routes are grouped by their first segment; the description, its page and the published schemas form one group. */
@@ -32,7 +36,7 @@ function pathConfig(route: AdminRoute): RouteConfig {
   const responses: RouteConfig['responses'] = {
     [route.status]: { description: STATUS_TEXT[route.status], ...(Object.keys(content).length ? { content } : {}) },
   };
-  if (route.body || route.query || route.params) responses[400] = error('VALIDATION_FAILED: the request does not match its schema; the message names the first problem');
+  if (route.body || route.query || route.params) responses[400] = error(INVALID_REQUEST);
   if (route.access !== 'public') {
     responses[401] = error('UNAUTHORIZED: no token, or a token that does not work (expired, revoked, signed out)');
     responses[403] = error(route.access === 'admin' ? 'FORBIDDEN: only admins may do this' : 'FORBIDDEN: the token may not do this');

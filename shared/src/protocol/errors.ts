@@ -6,7 +6,7 @@
 export const ERROR_CODES = {
   // Frames and requests
   INVALID_FRAME: { http: 400, meaning: 'the message does not match its schema' },
-  VALIDATION_FAILED: { http: 400, meaning: 'the request body does not match its schema' },
+  VALIDATION_FAILED: { http: 400, meaning: 'the request does not match its schema, or breaks a rule the message names' },
   FRAME_TOO_LARGE: { http: 413, meaning: 'the message is larger than the configured frame limit' },
   PAYLOAD_TOO_LARGE: { http: 413, meaning: 'the request body is larger than the limit' },
   UNSAFE_TEXT: { http: 400, meaning: 'a text field holds control characters or bidirectional overrides' },
