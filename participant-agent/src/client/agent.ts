@@ -177,6 +177,8 @@ export class ParticipantAgent extends EventEmitter {
   private readonly log: (message: string) => void;
   /** secure aggregation: this site's secrets for the round in progress */
   private readonly secure: SecureParty;
+  /** how the journal fails now, if it does: logged when it starts and when it ends, not at every message */
+  private journalFailure: 'unwritable' | 'unflushed' | undefined;
 
   constructor(private readonly options: AgentOptions) {
     super();
@@ -666,16 +668,28 @@ export class ParticipantAgent extends EventEmitter {
     if (!file) return false;
     try {
       appendJournal(file, lines, { durable });
+      // A line not asked to be flushed says nothing of whether flushing works again.
+      if (durable || this.journalFailure === 'unwritable') this.journalFails(file, undefined);
       return true;
     } catch (err) {
       if (err instanceof JournalNotFlushed) {
         // The lines are in the file: written whole again after the send, they would journal the message twice.
-        this.log(`cannot flush the journal ${file} to disk: ${err.message}`);
+        this.journalFails(file, 'unflushed', `cannot flush the journal ${file} to disk: ${err.message}; messages are journaled, but a power loss may take their lines`);
         return true;
       }
-      this.log(`cannot append to the journal ${file}: ${(err as Error).message}`);
+      this.journalFails(file, 'unwritable', `cannot append to the journal ${file}: ${(err as Error).message}; messages are still sent, but not journaled until it can be written again`);
       return false;
     }
+  }
+
+  /** Logs a change in how the journal fails: once when it starts failing, once when it works again. */
+  private journalFails(file: string, failure: typeof this.journalFailure, message?: string): void {
+    if (failure === this.journalFailure) return;
+    const before = this.journalFailure;
+    this.journalFailure = failure;
+    if (message) this.log(message);
+    else if (before === 'unwritable') this.log(`the journal ${file} can be written again: messages are journaled from now on (those sent meanwhile are not in it)`);
+    else this.log(`the journal ${file} is flushed to disk again`);
   }
 
   /**
