@@ -12,6 +12,33 @@ export interface Failure {
   code?: string;
 }
 
+/** How many failures a phase's summary names one by one: a job of hundreds of sites would otherwise make an error of them all. */
+export const NAMED_FAILURES = 5;
+
+/** One participant's failure, as a summary or a log line names it. */
+export function failureText(participant: string, { reason, code }: Failure): string {
+  return `${participant}: ${code ? `${code} ` : ''}${reason}`;
+}
+
+/**
+ * A phase's failures in a text of bounded length, however many participants failed: each named when they are
+ * few; else counted by cause (the code, or the reason of those without one), the first of each cause named.
+ */
+export function summarizeFailures(failures: ReadonlyMap<string, Failure>): string {
+  if (failures.size <= NAMED_FAILURES) return [...failures].map(([participant, failure]) => failureText(participant, failure)).join('; ');
+  const causes = new Map<string, { count: number; first: string }>();
+  for (const [participant, failure] of failures) {
+    const cause = failure.code ?? failure.reason;
+    const counted = causes.get(cause);
+    if (counted) counted.count++;
+    else causes.set(cause, { count: 1, first: failureText(participant, failure) });
+  }
+  const ranked = [...causes].sort(([a, x], [b, y]) => y.count - x.count || a.localeCompare(b));
+  const counts = ranked.map(([cause, { count }]) => `${count} ${cause}`).join(', ');
+  const firsts = ranked.slice(0, NAMED_FAILURES).map(([, { first }]) => first).join('; ');
+  return `${failures.size} failed: ${counts}; first of each: ${firsts}`;
+}
+
 export class ReplyCollection<T> {
   readonly replies = new Map<string, T>();
   readonly failures = new Map<string, Failure>();

@@ -69,7 +69,7 @@ import { createStrategy } from '../strategy/fedavg';
 import type { AgentChannel } from './agent-channel';
 import type { Clock } from '../core/clock';
 import type { LogFields } from '../logger';
-import { ReplyCollection } from './collection';
+import { failureText, NAMED_FAILURES, ReplyCollection, summarizeFailures } from './collection';
 import { cappedMeans } from '../strategy/metrics';
 import { identityKeyOf, runSecureRound, type SecureOutcome, type SecureReply, type SecureRoundHost, type StepCheck } from './secagg/secure-round';
 
@@ -1129,8 +1129,12 @@ export class JobRun {
    * Returns the attempt count the caller's loop continues from.
    */
   private async belowMinimum(what: string, attempt: number, collection: ReplyCollection<unknown>, admitted = collection.replies.size): Promise<number> {
-    const failures = [...collection.failures].map(([p, { reason, code }]) => `${p}: ${code ? `${code} ` : ''}${reason}`).join('; ');
-    return await this.retryOrPause(`${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${failures})`, attempt);
+    const { failures } = collection;
+    const listed = failures.size > NAMED_FAILURES;
+    // Too many to name in the job's error: each on a line of its own, which a participant's field lets an operator find.
+    if (listed) for (const [participant, failure] of failures) this.deps.log('info', `job ${this.job.id} ${what}: ${failureText(participant, failure)}`, { participant });
+    const where = listed ? "; each on a line of the coordinator's log" : '';
+    return await this.retryOrPause(`${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${summarizeFailures(failures)}${where})`, attempt);
   }
 
   /** A phase that gave nothing to commit starts again; after the allowed attempts the job pauses with the reason. */

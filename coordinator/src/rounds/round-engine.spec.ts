@@ -188,11 +188,14 @@ async function setup(
   const channel = new FakeParticipants(names);
   const identity = CoordinatorIdentity.fromDataDir(dir);
   const audit = await AuditLog.open(store, identity);
-  for (const [name, keys] of channel.keys) {
-    const publicKey = encodeKey(keys.publicKey);
-    await store.addParticipant({ name, organisation: name, country: '', publicKey, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
-    await audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
-  }
+  // One transaction: a job of hundreds of sites would otherwise wait for a commit per site.
+  await store.transaction(async () => {
+    for (const [name, keys] of channel.keys) {
+      const publicKey = encodeKey(keys.publicKey);
+      await store.addParticipant({ name, organisation: name, country: '', publicKey, status: 'approved', invitation: null, decidedAt: 0, decidedBy: 'test', createdAt: 0 });
+      await audit.append('participant.registered', 'user:test', { name, organisation: name, country: '', publicKey });
+    }
+  });
   /** every line the engines logged, with its fields */
   const logged: { level: string; message: string; job?: string; round?: number; participant?: string }[] = [];
   /** An engine on the store, as a coordinator (re)started on the same data directory makes it. */
@@ -649,6 +652,34 @@ describe('the round engine', () => {
     await engine.control(job.id, 'resume', 'user:test');
     await engine.whenFinished(job.id);
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3, error: null });
+    await store.close();
+  });
+
+  it('pauses a job of hundreds of sites below the minimum with an error that counts the failures by cause, each in the log', async () => {
+    // Prepare: 200 sites; 40 report that they cannot train, 10 send implausible weights, 5 an update, the others nothing
+    const clock = new ManualClock();
+    const names = Array.from({ length: 200 }, (_, i) => `site-${String(i).padStart(3, '0')}`);
+    const { store, channel, engine, logged } = await setup(names, 1, undefined, clock);
+    for (const name of names.slice(0, 40)) channel.faults.set(name, 'report');
+    for (const name of names.slice(40, 50)) channel.faults.set(name, 'huge');
+    channel.answerTraining = false;
+    const job = await engine.createJob({ ...spec, minParticipants: 200, roundDeadlineSeconds: 30 }, 'user:test');
+    await until(() => channel.held.length === 160 && channel.refusals.filter((r) => r.endsWith(' reported')).length === 40);
+    await channel.release((h) => h.participant < 'site-055');
+    // Execute: the deadline passes
+    clock.advance(30_000);
+    await until(async () => (await store.getJob(job.id))!.status === 'paused');
+    // Assert: the error says how many failed, why, with one site of each cause, in a few hundred characters
+    const { error } = (await store.getJob(job.id))!;
+    expect(error).toMatch(
+      /^round 1 closed with 5 replies, below the minimum of 200 \(195 failed: 145 deadline passed, 40 DATA_TARGET_UNKNOWN_CLASS, 10 IMPLAUSIBLE_WEIGHTS; first of each: site-055: deadline passed; site-000: DATA_TARGET_UNKNOWN_CLASS failed: .*; site-040: IMPLAUSIBLE_WEIGHTS .*; each on a line of the coordinator's log\), after 1 attempts$/,
+    );
+    expect(error!.length).toBeLessThan(600);
+    // and the log names each failed site on a line of its own, with the site as its field
+    const lines = logged.filter((l) => l.level === 'info' && l.message.startsWith(`job ${job.id} round 1: `));
+    expect(lines.map((l) => l.participant).sort()).toEqual(names.slice(0, 50).concat(names.slice(55)));
+    expect(lines.find((l) => l.participant === 'site-199')?.message).toBe(`job ${job.id} round 1: site-199: deadline passed`);
+    await engine.shutdown();
     await store.close();
   });
 
