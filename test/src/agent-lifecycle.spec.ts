@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { JobRecord, RoundRecord } from '@fl/coordinator';
-import { encodeKey, generateKeyPair } from '@fl/shared';
+import { ParticipantAgent } from '@fl/participant-agent';
+import { encodeKey, generateKeyPair, type Ack } from '@fl/shared';
 import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 import { AGENT_CLI, COORDINATOR_CLI, run, runToEnd, startCoordinatorProcess, freePort, type Running } from './processes';
 
@@ -37,6 +38,8 @@ describe('the agent through a coordinator restart, and every exit status', () =>
   const agents: Running[] = [];
   const keyFiles: string[] = [];
   const file = `${DATA_DIR}/breast_cancer.csv`;
+  /** agents run in this process, whose messages a test holds back */
+  const inProcess: ParticipantAgent[] = [];
 
   const startCoordinator = async () => {
     coordinator = await startCoordinatorProcess(['--port', String(port), '--data-dir', path.join(dir, 'coordinator'), '--admin-token', token]);
@@ -62,7 +65,56 @@ describe('the agent through a coordinator restart, and every exit status', () =>
 
   afterAll(async () => {
     for (const p of processes) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    for (const agent of inProcess) agent.stop();
   });
+
+  /**
+   * A job of the running coordinator whose round 2 waits for site-6's update, held back by its agent (run in this
+   * process) until `heldUpdate()` sends it and resolves with the coordinator's answer.
+   */
+  const runningJobWaitingForAnUpdate = async (): Promise<{ job: string; heldUpdate: () => Promise<Ack> }> => {
+    const split = splitCsv(file, 2, { seed: 11, holdout: 0, dir: fs.mkdtempSync(path.join(dir, 'takeover-')) });
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let holding = () => {};
+    const held = new Promise<void>((resolve) => (holding = resolve));
+    let answered: (ack: Ack) => void = () => {};
+    const answer = new Promise<Ack>((resolve) => (answered = resolve));
+    for (const [i, data] of split.parties.entries()) {
+      const name = `site-${5 + i}`;
+      const agent = new ParticipantAgent({ coordinatorUrl: coordinator.url, keys: await registerParticipant(api, name), dataFile: data, log: () => undefined });
+      inProcess.push(agent);
+      if (name === 'site-6') {
+        const internals = agent as unknown as { send(event: string, message: { header: { round?: number } }, timeoutMs: number): Promise<Ack> };
+        const send = internals.send.bind(agent);
+        internals.send = async (event, message, timeoutMs) => {
+          if (event === 'update' && message.header.round === 2) {
+            holding();
+            await released;
+          }
+          return send(event, message, timeoutMs);
+        };
+        agent.on('trained', ({ round, ack }: { round: number; ack: Ack }) => round === 2 && answered(ack));
+      }
+      await agent.start();
+    }
+    const created = await api.request<JobRecord>('POST', '/api/jobs', {
+      model: 'logistic',
+      features: featuresOf(file, 'diagnosis'),
+      target: 'diagnosis',
+      rounds: 5,
+      minParticipants: 2,
+      roundDeadlineSeconds: 3600,
+    });
+    await held;
+    return {
+      job: created.body.id,
+      heldUpdate: () => {
+        release();
+        return answer;
+      },
+    };
+  };
 
   it('completes a job through a SIGTERM of the coordinator: every agent stays up and reconnects', async () => {
     const created = await api.request<JobRecord>('POST', '/api/jobs', {
@@ -176,11 +228,17 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     const second = await outcome(COORDINATOR_CLI, ['--port', '0', '--data-dir', path.join(dir, 'coordinator'), '--admin-token', token]);
     expect(second.code).toBe(1);
     expect(second.output).toMatch(new RegExp(`another coordinator serves the data directory .*: process ${coordinator.child.pid} on `));
-    // Its lock taken over (by a coordinator started on it as stale): it says so at its next touch, stops running jobs, and leaves the lock to the other.
+    // Its lock taken over (by a coordinator started on it as stale) while a job runs, round 2 waiting for site-6's update:
+    // it says so at its next touch, stops running the job, and leaves the lock to the other.
+    const { job, heldUpdate } = await runningJobWaitingForAnUpdate();
     const lockFile = path.join(dir, 'coordinator', 'coordinator.lock');
     const other = JSON.stringify({ pid: 4242, host: 'other-host', startedAt: new Date().toISOString() }) + '\n';
     fs.writeFileSync(lockFile, other);
     await eventually(() => coordinator.output(), (output) => /another coordinator took the data directory .*: this one stops running jobs; stop it/.test(output), 30_000);
+    // The update it waited for, sent now, is refused: the job no longer runs here; it stays as stored, at round 1, for the other to resume.
+    expect(await heldUpdate()).toMatchObject({ ok: false, error: { code: 'UNKNOWN_JOB' } });
+    expect((await api.request<RoundRecord[]>('GET', `/api/jobs/${job}/rounds`)).body.map((r) => r.round)).toEqual([1]);
+    expect((await api.request<JobRecord>('GET', `/api/jobs/${job}`)).body).toMatchObject({ status: 'training', round: 1, error: null });
     coordinator.child.kill('SIGTERM');
     expect(await exited(coordinator)).toBe(0);
     expect(fs.readFileSync(lockFile, 'utf8')).toBe(other);
