@@ -175,11 +175,12 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   }
   if (dashboard) log.info(`dashboard on ${url}/`);
   else log.warn('the dashboard is not built (npm run build): serving the API only');
-  await engine.resume();
+  // Before the jobs start: a directory taken over while this one started runs none of them.
   directory?.onLost(() => {
     log.error(`another coordinator took the data directory ${config.dataDir}: this one stops running jobs; stop it`);
     void engine.shutdown();
   });
+  await engine.resume();
   const election = app.get<LeaderElection>(LEADER_ELECTION);
   const contending = election.kind === 'in-process' ? undefined : setInterval(() => void engine.resume(), CONTEND_EVERY_MS);
   contending?.unref();

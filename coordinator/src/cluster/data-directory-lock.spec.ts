@@ -46,6 +46,20 @@ describe('the data directory lock', () => {
     lock.release();
   });
 
+  it('tells its holder of a takeover found before it listened, as soon as it listens', () => {
+    // Prepare: the directory taken over while its holder still started (its first touch came before it listened)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-lock-'));
+    const lock = DataDirectoryLock.take(dir);
+    fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: 1, host: 'elsewhere', startedAt: 'now' }));
+    (lock as unknown as { touch(): void }).touch();
+    // Execute
+    const told: string[] = [];
+    lock.onLost(() => told.push('lost'));
+    // Assert: told, though no touch comes after (the first one stopped them)
+    expect(told).toEqual(['lost']);
+    lock.release();
+  });
+
   it('refuses a second take while held, and lets a third in once released', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-lock-'));
     const first = DataDirectoryLock.take(dir);

@@ -23,7 +23,9 @@ interface Holder {
 
 export class DataDirectoryLock {
   private readonly timer: NodeJS.Timeout;
-  private lost: (() => void) | undefined;
+  private listener: (() => void) | undefined;
+  /** set when a touch found the directory taken over, whether or not anyone listened yet */
+  private lost = false;
 
   private constructor(
     private readonly file: string,
@@ -32,9 +34,13 @@ export class DataDirectoryLock {
     this.timer = setInterval(() => this.touch(), TOUCH_MS).unref();
   }
 
-  /** Called once if another process took the directory over (two starting at once on a stale lock, or this one frozen for long). */
+  /**
+   * Called once if another process took the directory over (two starting at once on a stale lock, or this one frozen
+   * for long); at once if it already has, e.g. during a start longer than a touch's interval.
+   */
   onLost(listener: () => void): void {
-    this.lost = listener;
+    this.listener = listener;
+    if (this.lost) listener();
   }
 
   /** Takes the directory, or throws naming the coordinator that serves it. */
@@ -83,7 +89,9 @@ export class DataDirectoryLock {
     }
     if (current !== this.mine) {
       clearInterval(this.timer);
-      this.lost?.();
+      if (this.lost) return;
+      this.lost = true;
+      this.listener?.();
       return;
     }
     const now = new Date();
