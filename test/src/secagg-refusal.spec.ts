@@ -4,9 +4,11 @@
  * which drops it from the step at once; the round goes on with the others, or
  * fails with the refusal's code when they are too few; a silent party is left
  * out waitAfterMinimumSeconds after the others answered. Each step's deadline is
- * an hour: a round that ended waited for no deadline.
+ * an hour: a round that ended waited for no deadline. The statistics phase
+ * (round 0) waits for a silent party past waitAfterMinimumSeconds, as a plain
+ * job's statistics phase does.
  */
-import type { RunningCoordinator } from '@fl/coordinator';
+import { ManualClock, toArray, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent, SecureParty } from '@fl/participant-agent';
 import { randomNonce, SecAggError, signHeader, type Ack, type FailureHeader, type JobSpecInput, type KeyPair, type SecAggErrorCode, type SecAggStep } from '@fl/shared';
 import { AdminApi, breastCancerJob, eventually, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
@@ -43,14 +45,25 @@ function refusing(agent: ParticipantAgent, site: string, refusals: Map<string, R
   };
 }
 
-/** Holds a real agent's answers to `step` of round 1 while `silences` names the site for it, until `released()` settles: a site connected but silent. */
-function silencing(agent: ParticipantAgent, site: string, silences: Map<string, SecAggStep>, released: () => Promise<void>): void {
+/** A real agent's secure-aggregation answers: `before` each is sent (it may hold it), and `answered` with the coordinator's ack. */
+function intercepting(agent: ParticipantAgent, before: (round: number, step: SecAggStep) => Promise<void> | void, answered: (round: number, step: SecAggStep, ack: Ack) => void = () => {}): void {
   const internals = agent as unknown as { send(event: string, message: { header: { round?: number; step?: SecAggStep } }, timeoutMs: number): Promise<Ack> };
   const send = internals.send.bind(agent);
   internals.send = async (event, message, timeoutMs) => {
-    if (event === 'secagg' && message.header.round === 1 && silences.get(site) === message.header.step) await released();
-    return send(event, message, timeoutMs);
+    const { round, step } = message.header;
+    if (event !== 'secagg' || round === undefined || step === undefined) return send(event, message, timeoutMs);
+    await before(round, step);
+    const ack = await send(event, message, timeoutMs);
+    answered(round, step, ack);
+    return ack;
   };
+}
+
+/** Holds a real agent's answers to `step` of round 1 while `silences` names the site for it, until `released()` settles: a site connected but silent. */
+function silencing(agent: ParticipantAgent, site: string, silences: Map<string, SecAggStep>, released: () => Promise<void>): void {
+  intercepting(agent, async (round, step) => {
+    if (round === 1 && silences.get(site) === step) await released();
+  });
 }
 
 describe('a secure-aggregation step refused by a party', () => {
@@ -194,5 +207,62 @@ describe('a secure-aggregation step refused by a party', () => {
       noStep: 'INVALID_FRAME',
       notInStep: 'NOT_SELECTED',
     });
+  });
+});
+
+describe("a secure job's statistics phase and waitAfterMinimumSeconds", () => {
+  /** The coordinator's deadlines move only when the test says: past the wait, an hour before the step's deadline. */
+  const clock = new ManualClock();
+  let coordinator: RunningCoordinator;
+  const agents: ParticipantAgent[] = [];
+
+  afterAll(async () => {
+    agents.forEach((a) => a.stop());
+    await coordinator?.close();
+  });
+
+  it('waits past waitAfterMinimumSeconds for a silent site, as a plain statistics phase does: its late keys are taken, its statistics in the sum', async () => {
+    // Arrange: site-1 holds its key advertisement of round 0 (the statistics) until released; the others' acks are counted
+    coordinator = await testCoordinator({}, clock);
+    const api = AdminApi.of(coordinator);
+    const split = splitCsv(file, 5, { seed: 5, holdout: 0, dir: tempDir('secagg-statistics-wait-data') });
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let othersIn = () => {};
+    const others = new Promise<void>((resolve) => (othersIn = resolve));
+    let lateAck: (ack: Ack) => void = () => {};
+    const late = new Promise<Ack>((resolve) => (lateAck = resolve));
+    let advertised = 0;
+    for (const [i, part] of split.parties.entries()) {
+      const site = `site-${i}`;
+      const agent = await startAgent(coordinator, site, part);
+      agents.push(agent);
+      const silent = site === 'site-1';
+      intercepting(
+        agent,
+        async (round, step) => {
+          if (silent && round === 0 && step === 'advertise') await released;
+        },
+        (round, step, ack) => {
+          if (round !== 0 || step !== 'advertise') return;
+          if (silent) lateAck(ack);
+          else if (ack.ok && ++advertised === 4) othersIn();
+        },
+      );
+    }
+    const job = await api.createJob({ ...spec, waitAfterMinimumSeconds: 1 } as JobSpecInput);
+    await others;
+
+    // Execute: the four others (the minimum) advertised; time passes the wait, then site-1 answers
+    clock.advance(2_000);
+    release();
+
+    // Assert: site-1's answer is taken, and the statistics are the sum of all five sites'
+    expect(await late).toEqual({ ok: true });
+    await coordinator.engine.whenFinished(job.id);
+    expect((await api.job(job.id)).status).toBe('completed');
+    const records = (await toArray(coordinator.store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; contributors?: { participant: string }[] } });
+    const statistics = records.find((r) => r.kind === 'statistics.secure' && r.data.job === job.id)!;
+    expect(statistics.data.contributors!.map((c) => c.participant).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3', 'site-4']);
   });
 });
