@@ -9,12 +9,13 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import Redis from 'ioredis';
-import type { ParticipantAgent } from '@fl/participant-agent';
+import { computeStatistics, loadLocalData, readJournal, type ParticipantAgent } from '@fl/participant-agent';
 import { io, type Socket } from 'socket.io-client';
 import type { RunningCoordinator } from '@fl/coordinator';
-import { generateKeyPair, type AuditLiveEvent, type ErrorBody, type KeyPair } from '@fl/shared';
-import { connectRaw, handshakeAuth } from './raw-client';
+import { generateKeyPair, randomNonce, signHeader, writeKeyFile, type AuditLiveEvent, type ErrorBody, type KeyPair, type StatisticsRequest, type TrainMessage } from '@fl/shared';
+import { connectRaw, craftUpdate, emitWithAck, handshakeAuth } from './raw-client';
 import { AdminApi, DATA_DIR, eventually, featuresOf, query, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AGENT_CLI, COORDINATOR_CLI, runToEnd } from './processes';
 
 jest.setTimeout(60_000);
 
@@ -270,6 +271,78 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
     const next = await connectRaw(b.url, handshakeAuth(keys));
     sockets.push(next.socket);
     expect(next.refused).toMatchObject({ code: 'REVOKED' });
+  });
+
+  it("keeps in the round the updates other sites sent before a participant was revoked on the replica that does not lead the job, and every log verifies", async () => {
+    // Prepare: B holds an agent with a journal and a site to be revoked, A a slow site: whichever leads the job, some updates are relayed to it
+    const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
+    const split = splitCsv(dataFile, 3, { seed: 5, holdout: 0, dir: tempDir('revoke') });
+    const api = AdminApi.of(a);
+    const dir = tempDir('revoke-agent');
+    const keyFile = path.join(dir, 'key.json');
+    const journal = path.join(dir, 'journal.jsonl');
+    const honestKeys = writeKeyFile(keyFile);
+    await api.registerParticipant('site-honest', 'site-honest Ltd', honestKeys.publicKey);
+    /** A site spoken by hand: it answers the statistics request, and each train request as `train` says. */
+    const handDriven = async (coordinator: RunningCoordinator, name: string, data: string, train: (message: TrainMessage, send: () => Promise<void>) => void) => {
+      const keys = await registerParticipant(api, name);
+      const { socket, refused } = await connectRaw(coordinator.url, handshakeAuth(keys));
+      sockets.push(socket);
+      expect(refused).toBeUndefined();
+      socket.on('statistics-request', async (request: StatisticsRequest) => {
+        const statistics = computeStatistics((await loadLocalData(data, request.header.spec)).table, request.header.spec);
+        const header = { type: 'statistics' as const, job: request.header.job, participant: name, nonce: randomNonce(), statistics };
+        void emitWithAck(socket, 'statistics', { header, signature: signHeader('statistics', header, keys.secretKey) });
+      });
+      socket.on('train', (message: TrainMessage) =>
+        train(message, async () => expect(await emitWithAck(socket, 'update', craftUpdate(message, name, keys))).toEqual({ ok: true })),
+      );
+    };
+    const asked: string[] = [];
+    let revokedSent!: () => void;
+    const revokedAccepted = new Promise<void>((resolve) => (revokedSent = resolve));
+    await handDriven(b, 'site-revoked', split.parties[1], (_message, send) => void send().then(revokedSent));
+    let slowSend: (() => Promise<void>) | undefined;
+    await handDriven(a, 'site-slow', split.parties[2], (message, send) => {
+      asked.push(`site-slow round ${message.header.round}`);
+      // Round 1's update waits for the revocation; any request after it is answered at once.
+      if (asked.length === 1) slowSend = send;
+      else void send();
+    });
+    const honest = await startAgent(b, 'site-honest', split.parties[0], { keys: honestKeys, journalFile: journal });
+    try {
+      await eventually(() => api.participants(), (sites) => ['site-honest', 'site-revoked', 'site-slow'].every((name) => sites.some((site) => site.name === name && site.online)));
+      const job = await api.createJob({ model: 'logistic', features: featuresOf(dataFile, 'diagnosis'), target: 'diagnosis', rounds: 1, minParticipants: 2, evaluateEvery: 0 });
+      const [leader, other] = await eventually(() => [a, b].sort((x) => (x.engine.leads(job.id) ? -1 : 1)), ([first]) => first.engine.leads(job.id));
+      // site-honest's and site-revoked's updates of round 1 are accepted (acknowledged); site-slow's waits
+      await revokedAccepted;
+      await eventually(() => slowSend, (send) => send !== undefined);
+      await eventually(() => readJournal(journal), (entries) => entries.some((e) => e.job === job.id && e.round === 1 && e.accepted === true));
+      // Execute: the replica that does not lead the job revokes site-revoked; then site-slow sends its update and round 1 closes
+      expect((await AdminApi.of(other).request('POST', '/api/participants/site-revoked/revoke', { reason: 'dishonest' })).status).toBe(200);
+      await slowSend!();
+      await leader.engine.whenFinished(job.id);
+      // Assert: round 1 is made of the two other sites' updates, each asked for once: site-honest's is the one it was told was accepted
+      expect(await api.job(job.id)).toMatchObject({ status: 'completed', round: 1 });
+      const [round] = await api.rounds(job.id);
+      expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-honest', 'site-slow']);
+      const sent = readJournal(journal).filter((e) => e.job === job.id);
+      expect(sent.map((e) => [e.round, e.accepted])).toEqual([[1, true]]);
+      expect(asked).toEqual(['site-slow round 1']);
+      expect(round.failures).toEqual([expect.objectContaining({ participant: 'site-revoked', code: 'REVOKED' })]);
+      const records = (await query<{ record: string }>(b.config.databaseUrl!, 'SELECT record FROM audit ORDER BY seq')).map(({ record }) => JSON.parse(record) as { kind: string; data: Record<string, unknown> });
+      const committed = records.find((r) => r.kind === 'model.committed' && r.data.job === job.id)!;
+      expect(committed.data.contributors).toContainEqual(expect.objectContaining({ participant: 'site-honest', sha256: sent[0].sha256 }));
+      // Assert: the coordinator's log verifies, recomputing the round; so does site-honest's check of it against its journal
+      const verified = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', a.config.dataDir, '--database-url', b.config.databaseUrl!]);
+      expect(verified).toContain('1 recomputed');
+      const bundle = path.join(dir, 'bundle');
+      await runToEnd(COORDINATOR_CLI, ['audit', 'export', '--data-dir', a.config.dataDir, '--database-url', b.config.databaseUrl!, '--out', bundle]);
+      const checked = await runToEnd(AGENT_CLI, ['audit', 'verify', bundle, '--key', keyFile, '--coordinator-key', a.identity.publicKey]);
+      expect(checked).toContain('your 1 accepted update is in the bundle unaltered; 1 was folded into committed models');
+    } finally {
+      honest.stop();
+    }
   });
 
   it('closes on one, at once, the live feed of a session signed out on the other, and no other feed', async () => {

@@ -183,8 +183,9 @@ describe('the audit log', () => {
     await store.close();
   });
 
-  it("drops a run's queue naming a participant no longer approved: other records go in without it, and the run's own write is refused, writing nothing", async () => {
+  it("leaves out of a run's queue the records of a participant no longer approved: the others go in before another record, and the run's own next write is refused, naming it", async () => {
     const { store, audit, kinds } = await setup();
+    const updates = async () => (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; participant?: string } }).filter((r) => r.kind === 'update.accepted').map((r) => `${r.data.participant} of ${r.data.job}`);
     await approve(store, 'a', 'b');
     const run = audit.forRun('A');
     run.defer('update.accepted', 'participant:a', accepted('a', 'A'));
@@ -193,13 +194,33 @@ describe('the audit log', () => {
     // As another replica's revocation leaves it, committed before this process writes the queues.
     await store.setParticipantStatus('a', 'revoked', 'user:ada', 1);
     await audit.append('user.added', 'operator', { name: 'ada', role: 'admin' });
-    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added']);
+    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'update.accepted', 'user.added']);
+    expect(await updates()).toEqual(['b of A', 'b of B']);
+    // The run's next write is refused, writing nothing, and names a, whose update its round must leave out.
+    run.defer('update.excluded', 'participant:a', { job: 'A', round: 1, participant: 'a', code: 'IMPLAUSIBLE_WEIGHTS', reason: 'NaN', header: header('a', 'A'), signature: 'x' });
     await expect(run.flush()).rejects.toMatchObject({ constructor: ParticipantsRevoked, code: 'REVOKED', participants: ['a'] });
-    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added']);
-    // The round started again without a: its records go in.
-    run.defer('update.accepted', 'participant:b', accepted('b', 'A'));
+    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'update.accepted', 'user.added']);
+    // What it deferred stays, and goes in at its next write: only contributions need an approved participant.
     await run.flush();
-    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'user.added', 'update.accepted']);
+    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'update.accepted', 'user.added', 'update.excluded']);
+    await store.close();
+  });
+
+  it("refuses a run's own write of a queue naming a participant no longer approved, writing nothing, and keeps the others' records for its next", async () => {
+    const { store, audit, kinds } = await setup();
+    await approve(store, 'a', 'b', 'c');
+    const run = audit.forRun('A');
+    const retain = (participant: string) => ({ job: 'A', round: 1, participant, sha256: 'a'.repeat(64), weights: new Uint8Array(8) });
+    for (const p of ['a', 'b', 'c']) run.defer('update.accepted', `participant:${p}`, { ...accepted(p, 'A'), retained: true }, retain(p));
+    await store.setParticipantStatus('b', 'revoked', 'user:ada', 1);
+    await expect(run.flush()).rejects.toMatchObject({ constructor: ParticipantsRevoked, participants: ['b'] });
+    expect(await kinds()).toEqual(['coordinator.key']);
+    await run.flush();
+    const records = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: { participant?: string } });
+    expect(records.slice(1).map((r) => `${r.kind} ${r.data.participant}`)).toEqual(['update.accepted a', 'update.accepted c']);
+    // b's retained update is not kept either.
+    const kept = async (p: string) => (await store.getRetainedUpdate('A', 1, p, 'a'.repeat(64))) !== undefined;
+    expect([await kept('a'), await kept('b'), await kept('c')]).toEqual([true, false, true]);
     await store.close();
   });
 });

@@ -24,9 +24,10 @@
  * A participant's update is recorded only while it is approved: with replicas,
  * another one may revoke it while its record waits here. Whatever writes a
  * queue reads its contributors' statuses first, in the transaction that holds
- * the log's writer lock; a queue with one no longer approved is dropped whole,
- * and the run's own next write of it throws ParticipantsRevoked, for the run
- * to start the round again without them (docs/audit.md).
+ * the log's writer lock; the records of one no longer approved are dropped,
+ * the others' written as usual, and the run's own next write of its queue
+ * throws ParticipantsRevoked, for the run to take the revoked's update out of
+ * its round (docs/audit.md).
  */
 import { EventEmitter } from 'node:events';
 import { AUDIT_GENESIS, auditText, FlError, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
@@ -50,7 +51,7 @@ interface Queue {
   /** the epoch the run leads the job at, with replicas: its records are written only while it holds */
   fence: Fence | undefined;
   records: Deferred[];
-  /** participants of the records dropped because they are no longer approved: the run's next write throws ParticipantsRevoked */
+  /** participants whose records were dropped because they are no longer approved: the run's next write throws ParticipantsRevoked */
   refused?: string[];
 }
 
@@ -58,16 +59,17 @@ interface Queue {
 const CONTRIBUTIONS: ReadonlySet<AuditKind> = new Set<AuditKind>(['update.accepted', 'secagg.input']);
 
 /**
- * A run's deferred records name participants revoked since (by another
- * replica): they cannot be written after the revocation, and the updates they
- * record are in the round's running sum, so the attempt is dropped whole.
+ * A run's deferred records named participants revoked since (by another
+ * replica): their records cannot be written after the revocation and were
+ * dropped, while the updates they recorded are in the round's running sum,
+ * which the run must make again without them. The others' records stay.
  */
 export class ParticipantsRevoked extends FlError {
   constructor(
     readonly job: string,
     readonly participants: readonly string[],
   ) {
-    super('REVOKED', `${participants.join(', ')} revoked while the round's records waited: the attempt is dropped`);
+    super('REVOKED', `${participants.join(', ')} revoked while the round's records waited: their updates are left out`);
   }
 }
 
@@ -77,7 +79,7 @@ export interface RunAudit {
   append<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at?: number): Promise<AuditRecord>;
   /** Records an act of the job whose effect lives in memory until flush(); `retain` is the update stored with it. */
   defer<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, retain?: RetainedUpdate, at?: number): void;
-  /** Writes the run's deferred records, in one transaction; throws ParticipantsRevoked when they cannot be (nothing is written). */
+  /** Writes the run's deferred records, in one transaction; throws ParticipantsRevoked when some could not be (nothing is written, the others stay deferred). */
   flush(): Promise<void>;
   /** The run has ended: what it still defers, and defers after, belongs to no round committed here, and is never written. */
   close(): void;
@@ -198,8 +200,8 @@ export class AuditLog {
    * transaction that makes this one the log's writer (Store.auditHead). Each
    * queue's records are taken in the order they were deferred, and written only
    * if its run still leads the job: a deposed run's are dropped, as no one may
-   * ever write them. Nor are those of a queue naming a participant no longer
-   * approved (with `owner`, that queue's run, told by ParticipantsRevoked).
+   * ever write them. Nor are the contributions of a participant no longer
+   * approved (the queue's run told by ParticipantsRevoked at its next write).
    */
   private async writeDeferred(written: Written, queues: readonly Queue[], owner?: Queue): Promise<Head> {
     let head = await this.store.auditHead();
@@ -208,14 +210,14 @@ export class AuditLog {
     const rows: { seq: number; text: string }[] = [];
     const retained: RetainedUpdate[] = [];
     for (const queue of queues) {
-      const records = queue.records;
+      if (queue.records.length === 0) continue;
       const revoked = contributors([queue]).filter((p) => unapproved.has(p));
       if (revoked.length > 0) queue.refused = [...new Set([...(queue.refused ?? []), ...revoked])];
-      if (records.length === 0) continue;
+      const records = queue.records.filter((d) => !(CONTRIBUTIONS.has(d.kind) && unapproved.has(d.data.participant as string)));
       queue.records = [];
       const taken = { queue, records };
       written.taken.push(taken);
-      if (queue.refused || (queue.fence && !(await this.store.fenceHolds(queue.fence)))) {
+      if (queue.fence && !(await this.store.fenceHolds(queue.fence))) {
         taken.records = [];
         continue;
       }

@@ -88,6 +88,12 @@ export class ReplyCollection<T> {
     this.closeIfComplete();
   }
 
+  /** Takes back a reply the phase can no longer use, e.g. of a participant revoked since: it becomes a failure. */
+  withdraw(participant: string, reason: string, code?: string): void {
+    if (!this.replies.delete(participant)) return;
+    this.failures.set(participant, code === undefined ? { reason } : { reason, code });
+  }
+
   /** Ends the phase now, e.g. when the job stops. */
   close(reason: string): void {
     for (const p of this.selected) if (!this.hasAnswered(p)) this.failures.set(p, { reason });

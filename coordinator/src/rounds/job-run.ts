@@ -10,6 +10,7 @@ import {
   ackOk,
   canonicalJson,
   decodeState,
+  decodeWeights,
   EMPTY_STATE,
   encodeState,
   encodeWeights,
@@ -106,7 +107,7 @@ type Phase =
   | ({
       kind: 'training';
       round: number;
-      collection: ReplyCollection<Contribution>;
+      collection: ReplyCollection<AcceptedUpdate>;
       aggregation: RoundAggregation;
       size: number;
       /** the global model sent, and whether its evaluation (of the previous round) was asked with it */
@@ -136,6 +137,14 @@ interface Contribution {
   numSamples: number;
   sha256: string;
 }
+
+/** A plain round's accepted update, with what folding it again takes: its bytes when retained (held anyway until its record is written). */
+interface AcceptedUpdate extends Contribution {
+  metrics: Record<string, number>;
+  retained?: Uint8Array;
+}
+
+type TrainingPhase = Extract<Phase, { kind: 'training' }>;
 
 /** The name the unmasked sum goes by as the strategy's one update of a secure round; the audit recomputes with the same. */
 const SECURE_SUM = 'secure-sum';
@@ -238,7 +247,7 @@ export class JobRun {
       const message = (err as Error).message;
       this.deps.log('error', `job ${this.job.id} failed: ${message}`);
       // What was accepted is recorded whatever becomes of its round (runPhase): its sites hold it as acknowledged.
-      await this.deps.audit.flush().catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its accepted updates: ${failed.message}`));
+      await this.unlessRevoked(() => this.deps.audit.flush()).catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its accepted updates: ${failed.message}`));
       await this.setStatus('failed', message).catch((failed: Error) => this.deps.log('error', `job ${this.job.id}: cannot record its failure: ${failed.message}`));
     }
   }
@@ -501,7 +510,7 @@ export class JobRun {
     const retain = kept && { job, round, participant, sha256, weights: kept };
     this.deps.audit.defer('update.accepted', `participant:${participant}`, { job, round, participant, sha256, numSamples, header, signature, retained }, retain);
     phase.aggregation.add({ participant, weights, numSamples, metrics: header.metrics });
-    collection.accept(participant, { numSamples, sha256 });
+    collection.accept(participant, { numSamples, sha256, metrics: header.metrics, retained: kept });
     this.waitAfterMinimum(collection);
     return ackOk;
   }
@@ -723,21 +732,23 @@ export class JobRun {
         continue;
       }
       const startedAt = this.deps.clock.now();
-      const collection = new ReplyCollection<Contribution>(new Set(selected), this.deadline(), this.deps.clock);
-      // Central DP: the strategy takes the clipped updates' noisy mean as the round's one update; a fresh seed each attempt.
-      const central = spec.dp && !spec.secureAggregation ? { dp: spec.dp, seed: new Uint8Array(randomBytes(32)) } : undefined;
-      const aggregation = central
-        ? centralAggregation(this.strategy.aggregateTrain(global.weights, state), global.weights, central)
-        : this.strategy.aggregateTrain(global.weights, state);
+      const collection = new ReplyCollection<AcceptedUpdate>(new Set(selected), this.deadline(), this.deps.clock);
+      // Central DP: the strategy takes the clipped updates' noisy mean as the round's one update; a fresh seed each fold.
+      let central: { dp: NonNullable<JobSpec['dp']>; seed: Uint8Array } | undefined;
+      const begin = (): RoundAggregation => {
+        central = spec.dp && !spec.secureAggregation ? { dp: spec.dp, seed: new Uint8Array(randomBytes(32)) } : undefined;
+        const aggregation = this.strategy.aggregateTrain(global.weights, state);
+        return central ? centralAggregation(aggregation, global.weights, central) : aggregation;
+      };
       // The model sent is the previous round's: its evaluation, when due, travels with this exchange.
       const evaluate = round > 1 && this.evaluationDue(round - 1);
       const header = { ...(await this.modelHeader(round, global.sha256, collection.deadline)), type: 'train' as const, evaluate };
       const evaluations = new Map<string, HeldOutEvaluation>();
-      const phase: Phase = {
+      const phase: TrainingPhase = {
         kind: 'training',
         round,
         collection,
-        aggregation,
+        aggregation: begin(),
         size: global.weights.length,
         modelSha256: global.sha256,
         evaluate,
@@ -748,8 +759,9 @@ export class JobRun {
         attempt--;
         continue;
       }
-      const result = aggregation.result();
-      if (result && this.commits(phase)) {
+      let result = phase.aggregation.result();
+      let refused = false;
+      while (result && this.commits(phase)) {
         const previous = this.lastRound;
         // Set before the commit's I/O, so that a repeat arriving meanwhile is already a duplicate.
         this.lastRound = { round, contributors: new Set(collection.replies.keys()) };
@@ -773,7 +785,9 @@ export class JobRun {
         const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: this.strategy.aggregateEvaluate(evaluations) } : undefined;
         if (!(await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated, undefined, central?.seed))) {
           this.lastRound = previous;
-          attempt--;
+          // A contributor was revoked by another replica meanwhile: the others' updates, recorded, count without its.
+          refused = !this.withoutRevoked(phase, begin);
+          result = refused ? null : phase.aggregation.result();
           continue;
         }
         // Older frames are refused by round from now on; only this round's nonces need remembering.
@@ -788,8 +802,33 @@ export class JobRun {
         this.deps.notify({ type: 'round', job: this.job.id, round: record });
         return;
       }
-      attempt = await this.belowMinimum(`round ${round}`, attempt, collection);
+      if (refused) {
+        this.deps.log('warn', `job ${this.job.id}: starting round ${round} again: an update to fold again without the revoked was not retained`);
+        attempt--;
+      } else attempt = await this.belowMinimum(`round ${round}`, attempt, collection);
     }
+  }
+
+  /**
+   * Takes the updates of the participants revoked meanwhile out of a closed
+   * round: they move to its failures (REVOKED) and the others are folded again,
+   * in the order they came, into a new aggregation. False, changing nothing,
+   * when the bytes of one of the others were not retained: the round must then
+   * start again.
+   */
+  private withoutRevoked(phase: TrainingPhase, begin: () => RoundAggregation): boolean {
+    const { collection, evaluations } = phase;
+    const kept = [...collection.replies].filter(([participant]) => !this.revoked.has(participant));
+    if (kept.some(([, update]) => !update.retained)) return false;
+    for (const participant of collection.replies.keys()) {
+      if (!this.revoked.has(participant)) continue;
+      collection.withdraw(participant, 'revoked while its update waited to be recorded', 'REVOKED');
+      evaluations.delete(participant);
+    }
+    const aggregation = begin();
+    for (const [participant, { numSamples, metrics, retained }] of kept) aggregation.add({ participant, weights: decodeWeights(retained!)!, numSamples, metrics });
+    phase.aggregation = aggregation;
+    return true;
   }
 
   /**
@@ -906,7 +945,8 @@ export class JobRun {
    * the contributors in the order they were folded in, which recomputing the
    * aggregate needs), the retention policy, and the evaluation of an earlier
    * round's model that came with its updates. False when a contributor was
-   * revoked meanwhile: nothing is written, and the round starts again.
+   * revoked meanwhile: nothing of the round is written but the others' update
+   * records, and the caller folds it again without the revoked (unlessRevoked).
    */
   private async commit(
     record: RoundRecord,
@@ -949,19 +989,24 @@ export class JobRun {
   }
 
   /**
-   * Runs a write of the run's deferred records; false when it refused them
-   * (ParticipantsRevoked): the revoked take no further part, and the caller
-   * starts the phase again without them.
+   * Runs a write of the run's deferred records; false when some could not be
+   * written (ParticipantsRevoked): the revoked take no further part, the
+   * others' records are written (their sites hold them as acknowledged), and
+   * the caller leaves the revoked's contributions out of the phase.
    */
   private async unlessRevoked(write: () => Promise<void>): Promise<boolean> {
-    try {
-      await write();
-      return true;
-    } catch (err) {
-      if (!(err instanceof ParticipantsRevoked)) throw err;
-      for (const p of err.participants) this.revoked.add(p);
-      this.deps.log('warn', `job ${this.job.id}: ${err.code} ${err.message}; starting it again without them`);
-      return false;
+    let refused = false;
+    for (;;) {
+      try {
+        await write();
+        return !refused;
+      } catch (err) {
+        if (!(err instanceof ParticipantsRevoked)) throw err;
+        for (const p of err.participants) this.revoked.add(p);
+        this.deps.log('warn', `job ${this.job.id}: ${err.code} ${err.message}`);
+        refused = true;
+        write = () => this.deps.audit.flush();
+      }
     }
   }
 

@@ -1059,10 +1059,10 @@ describe('the round engine of replicas on PostgreSQL', () => {
     await store.close();
   });
 
-  it("starts a round again without a participant another replica revoked while its accepted update waited to be recorded, and the log verifies", async () => {
-    // Prepare: the leader has accepted c's update of round 1 (its record deferred); a's and b's are held
+  /** Round 1 of a job of a, b and c on PostgreSQL: c's update accepted first, then another replica revokes c, then a and b reply. */
+  async function revokedMidRound(retention: UpdateRetention) {
     const url = await database();
-    const { store, channel, restart, identity, logged } = await setup(['a', 'b', 'c'], 3, { maxModelBytes: 1 << 20 }, systemClock, () => PostgresStore.open(url));
+    const { store, channel, restart, identity, logged } = await setup(['a', 'b', 'c'], 3, retention, systemClock, () => PostgresStore.open(url));
     const leader = restart(electionOn(url, 'leader'));
     const statusReads = jest.spyOn(store, 'unapprovedParticipants');
     channel.answerTraining = false;
@@ -1070,7 +1070,7 @@ describe('the round engine of replicas on PostgreSQL', () => {
     await until(() => channel.held.length === 3);
     await channel.release((held) => held.participant === 'c');
     expect(channel.accepted).toEqual(['c round 1']);
-    // Execute: another replica, on the same database, revokes c (as its registry does); then a and b reply and round 1 closes
+    // As another replica's registry revokes c, on the same database.
     const other = await PostgresStore.open(url);
     const otherAudit = await AuditLog.open(other, identity);
     await other.transaction(async () => {
@@ -1081,16 +1081,42 @@ describe('the round engine of replicas on PostgreSQL', () => {
     channel.answerTraining = true;
     await channel.release();
     await leader.whenFinished(job.id);
-    // Assert: the job completed, round 1 without c, whose update is recorded nowhere; the run said why; the log verifies
+    return { store, channel, job, logged, statusReads };
+  }
+
+  it("commits a round with the others' updates, asked once, when another replica revoked a participant while its accepted update waited to be recorded; the log verifies", async () => {
+    // Prepare, Execute: c's update accepted, c revoked by another replica, then a and b reply and round 1 closes
+    const { store, channel, job, logged, statusReads } = await revokedMidRound({ maxModelBytes: 1 << 20 });
+    // Assert: round 1 is a's and b's first updates, c left out with its code; nobody was asked round 1 twice
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     const rounds = await store.listRounds(job.id);
     expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    expect(rounds[0]).toMatchObject({ attempts: 1, failures: [expect.objectContaining({ participant: 'c', code: 'REVOKED' })] });
+    expect(channel.asked.filter((a) => a.endsWith('round 1')).sort()).toEqual(['a round 1', 'b round 1', 'c round 1']);
+    expect(channel.accepted.filter((a) => a.endsWith('round 1')).sort()).toEqual(['a round 1', 'b round 1', 'c round 1']);
+    // Assert: c's update is recorded nowhere, a's and b's once each for round 1; the run said why; the log verifies, recomputing every round
     expect(await acceptedIn(store, job.id)).not.toContain('c');
-    expect(logged).toContainEqual(expect.objectContaining({ level: 'warn', job: job.id, message: expect.stringMatching(/REVOKED c revoked/) }));
+    expect(await acceptedIn(store, job.id)).toHaveLength(6);
+    expect(logged).toContainEqual(expect.objectContaining({ level: 'warn', job: job.id, message: expect.stringMatching(/REVOKED c revoked while the round's records waited: their updates are left out/) }));
     await expectVerified(store, 3);
-    // Assert: one status read a commit, of all its contributors at once (the refused attempt's, then each round's)
+    // Assert: the refused commit read all of its contributors' statuses at once; the others' records, then each round, read theirs
     const reads = statusReads.mock.calls.map(([names]) => [...names].sort()).filter((names) => names.length > 0);
     expect(reads).toEqual([['a', 'b', 'c'], ['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    await store.close();
+  });
+
+  it("records the others' updates and starts the round again when they were not retained (nothing to fold them again from); the log verifies", async () => {
+    // Prepare, Execute: as above, the updates not retained
+    const { store, channel, job } = await revokedMidRound({ rounds: 0, maxModelBytes: 1 << 20 });
+    // Assert: round 1 committed without c, from a's and b's second updates; their first, acknowledged, are in the log too
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    const rounds = await store.listRounds(job.id);
+    expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    expect(channel.asked.filter((a) => a.endsWith('round 1')).sort()).toEqual(['a round 1', 'a round 1', 'b round 1', 'b round 1', 'c round 1']);
+    const firstAttempt = (await audited(store)).filter(({ kind, data }) => kind === 'update.accepted' && data.round === 1).map(({ data }) => data.participant);
+    expect(firstAttempt.sort()).toEqual(['a', 'a', 'b', 'b']);
+    const report = await verifyStore(store);
+    expect(report.failure).toBeUndefined();
     await store.close();
   });
 });
