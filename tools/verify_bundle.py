@@ -661,6 +661,12 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             named = job['strategy']
             check(jcs(strategy) == jcs(named), f"aggregated with {jcs(strategy)}, not the {jcs(named)} its job's spec names")
             check('strategy' not in data or 'stateSha256' in data, 'names a strategy but no digest of its state')
+            # Participants revoked since the round's starting state was committed, whose part of it (SCAFFOLD's c_i) the round dropped.
+            revoked = data.get('revoked', [])
+            check(isinstance(revoked, list) and all(isinstance(n, str) for n in revoked), 'not a valid model.committed record: revoked is not a list of names')
+            for name in revoked:
+                status = participants.get(name, {}).get('status', 'not a participant')
+                check(status == 'revoked', f"drops from its strategy's state what it kept of {name}, who is {status} here, not revoked")
             blob, path = bundle.model(data['job'], data['round'])
             check(blob is not None, f'missing (audit record {seq} commits it)', f"model of round {data['round']} of job {data['job']} ({path})")
             stored(f"model of round {data['round']} of job {data['job']}", blob, path, data['sha256'], job['size'])

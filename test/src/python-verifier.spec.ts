@@ -8,7 +8,7 @@
  * what that one refuses in re-signed logs: a job spec naming a strategy or
  * local training settings it does not know, a round whose central noise is not
  * its job's or whose kept seed is gone, a round naming a strategy but no state
- * digest. It also checks the test vectors of docs/protocol.md, and a bundle
+ * digest, a round dropping from its state a participant who is not revoked. It also checks the test vectors of docs/protocol.md, and a bundle
  * written by version 1.
  */
 import { execFile } from 'node:child_process';
@@ -69,21 +69,25 @@ function editManifest(dir: string, change: (manifest: Record<string, unknown>) =
 
 /**
  * A bundle's log rewritten as its coordinator could: each record's data as
- * `change` gives it, `added` records appended, every hash and signature made
- * again with the coordinator's own key, the manifest's count and head too.
- * Returns the records.
+ * `change` gives it, `added` records appended (or inserted before the first
+ * record `before` matches), every hash and signature made again with the
+ * coordinator's own key, the manifest's count and head too. Returns the records.
  */
 function rewriteLog(
   dir: string,
   secretKey: Uint8Array,
   change: (record: AuditRecord) => AuditRecord['data'],
   added: Pick<AuditRecord, 'kind' | 'actor' | 'data'>[] = [],
+  before?: (record: AuditRecord) => boolean,
 ): AuditRecord[] {
   const file = path.join(dir, 'records.jsonl');
   const records = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => AuditRecordSchema.parse(JSON.parse(l)));
+  const at = before ? records.findIndex(before) : records.length;
+  const entries: Pick<AuditRecord, 'at' | 'kind' | 'actor' | 'data'>[] = records.map((r) => ({ ...r, data: change(r) }));
+  entries.splice(at, 0, ...added.map((r) => ({ ...r, at: records[Math.min(at, records.length - 1)].at })));
   let prev = records[0].prev;
-  const sealed = [...records.map((r) => ({ ...r, data: change(r) })), ...added.map((r, i) => ({ ...r, seq: records.length + i + 1, at: records.at(-1)!.at }))].map(({ seq, at, kind, actor, data }) => {
-    const record = sealAuditRecord({ seq, at, kind, actor, data, prev }, secretKey);
+  const sealed = entries.map(({ at, kind, actor, data }, i) => {
+    const record = sealAuditRecord({ seq: i + 1, at, kind, actor, data, prev }, secretKey);
     prev = record.hash;
     return record;
   });
@@ -360,6 +364,23 @@ describe('the independent Python verifier', () => {
       (r) => r.kind === 'model.committed' && r.data.job === stateful && r.data.round === 1,
       ({ stateSha256: _, ...a }) => a,
       'names a strategy but no digest of its state',
+    );
+  });
+
+  it("accepts a round that drops from its strategy's state a participant revoked before it, and refuses one naming a participant who is not, as the TypeScript verifier does", async () => {
+    // As a SCAFFOLD round names a site revoked since the state it started from: site-0 revoked just before the last commit, which names it.
+    const secretKey = coordinatorSecret();
+    const last = (r: AuditRecord) => r.kind === 'model.committed' && r.data.job === jobs.secure;
+    const copy = copyOf(bundle);
+    const revocation = { kind: 'participant.revoked' as const, actor: 'user:admin', data: { name: 'site-0', reason: 'dishonest' } };
+    rewriteLog(copy, secretKey, (r) => (last(r) ? resignCommit(r.data as AuditData<'model.committed'>, secretKey, (a) => ({ ...a, revoked: ['site-0'] })) : r.data), [revocation], last);
+    const accepted = await bothVerdicts(copy, coordinatorKey);
+    expect(accepted.typescript).toBeUndefined();
+    expect(accepted.code).toBe(0);
+    await refusedCommit(
+      (r) => r.kind === 'model.committed' && r.data.job === stateful && r.data.round === 2,
+      (a) => ({ ...a, revoked: ['site-0'] }),
+      "drops from its strategy's state what it kept of site-0, who is approved here, not revoked",
     );
   });
 

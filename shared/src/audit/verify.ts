@@ -13,7 +13,7 @@ import { decodeWeights, encodeWeights, sha256Hex } from '../codec/weights';
 import { canonicalJson, canonicalJsonOf, PROTOCOL_VERSIONS, type ProtocolVersion, type SignatureDomain } from '../crypto/canonical';
 import { decodePublicKey, defaultEngine, fingerprint, verifyHeader } from '../crypto/keys';
 import { JobSpecSchema, type JobSpec } from '../protocol/job';
-import { aggregate, type LocalTraining } from '../strategy/aggregate';
+import { aggregate, withoutParticipants, type LocalTraining } from '../strategy/aggregate';
 import { DEFAULT_STRATEGY, STRATEGY_TITLES, strategyOf, type StrategySpec } from '../strategy/spec';
 import { decodeState, EMPTY_STATE, stateDigest, type StrategyState } from '../strategy/state';
 import { SecAggError } from '../secagg/errors';
@@ -545,6 +545,10 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
           `aggregated with ${canonicalJson(strategy)}, not the ${canonicalJson(state.strategy)} its job's spec names`,
         );
         check(attested.strategy === undefined || attested.stateSha256 !== undefined, at, () => 'names a strategy but no digest of its state');
+        for (const name of attested.revoked ?? []) {
+          const status = participants.get(name)?.status;
+          check(status === 'revoked', at, () => `drops from its strategy's state what it kept of ${name}, who is ${status ?? 'not a participant'} here, not revoked`);
+        }
         state.strategies.add(strategy.name);
         const item = { model: [attested.job, attested.round] as [string, number] };
         const bytes = await source.model(attested.job, attested.round);
@@ -589,7 +593,8 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
             : attested.centralNoise
               ? centralSum(await plain(), state, seed!)
               : await plain();
-          const result = aggregate(strategy, { global: state.weights!, state: state.strategyState, training: state.training }, updates)!;
+          const base = withoutParticipants(strategy, state.strategyState, attested.revoked ?? []);
+          const result = aggregate(strategy, { global: state.weights!, state: base, training: state.training }, updates)!;
           const recomputed = sha256Hex(encodeWeights(result.weights));
           check(recomputed === attested.sha256, at, () =>
             `the committed model is not the ${STRATEGY_TITLES[strategy.name]} of its contributors' updates: recomputed SHA-256 ${recomputed}, recorded ${attested.sha256}`,

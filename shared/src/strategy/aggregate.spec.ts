@@ -2,7 +2,7 @@
  * Each strategy on fixtures small enough to check by hand: a global model of
  * two parameters at the origin, and updates whose averages are round numbers.
  */
-import { aggregate, krumSelection, trainConfigOf, type AggregationInput, type StrategyUpdate } from './aggregate';
+import { aggregate, krumSelection, participantsHeld, trainConfigOf, withoutParticipants, type AggregationInput, type StrategyUpdate } from './aggregate';
 import { StrategySpecSchema, type StrategySpecInput } from './spec';
 import { decodeState, EMPTY_STATE, encodeState, stateDigest, type StrategyState } from './state';
 
@@ -130,6 +130,32 @@ describe('scaffold', () => {
     expect(values(second.state['c/a'])).toEqual([-7.5, -15]);
     expect(values(second.state['c/b'])).toEqual([-15, -30]);
     expect(values(second.state.c)).toEqual([-11.25, -22.5]);
+  });
+
+  it('drops the control variate of a site revoked since: c is the mean of the others’, N one less', () => {
+    const s = spec({ name: 'scaffold' });
+    const first = run({ name: 'scaffold' }, input([0, 0]), [update('b', [3, 6], 2), update('a', [1, 2], 1)]);
+    expect(participantsHeld(s, first.state)).toEqual(['a', 'b']);
+    // Without b: c = c_a = (−10, −20), so a is no longer corrected, and a new site is steered by a's alone.
+    const withoutB = withoutParticipants(s, first.state, ['b']);
+    expect(Object.keys(withoutB).sort()).toEqual(['c', 'c/a']);
+    expect(values(withoutB.c)).toEqual([-10, -20]);
+    expect(values(trainConfigOf(s, withoutB, 'a').correction!)).toEqual([0, 0]);
+    expect(values(trainConfigOf(s, withoutB, 'new').correction!)).toEqual([-10, -20]);
+    // The next round starts from it: a's c_i = (−10, −20) − (−10, −20) + (−10, −20), c the mean of a's alone.
+    const second = run({ name: 'scaffold' }, input([0, 0], withoutB), [update('a', [1, 2], 1)]);
+    expect(Object.keys(second.state).sort()).toEqual(['c', 'c/a']);
+    expect(values(second.state.c)).toEqual([-10, -20]);
+    // Without every site there is nothing to correct with; a site it never held changes nothing.
+    expect(withoutParticipants(s, first.state, ['a', 'b'])).toEqual(EMPTY_STATE);
+    expect(stateDigest(withoutParticipants(s, first.state, ['stranger']))).toBe(stateDigest(first.state));
+  });
+
+  it('is the only strategy that keeps something per site: the others hold nobody, and their state stays as it is', () => {
+    const s = spec({ name: 'fedavgm' });
+    const state = { momentum: Float64Array.of(1, 2) };
+    expect(participantsHeld(s, state)).toEqual([]);
+    expect(withoutParticipants(s, state, ['a'])).toBe(state);
   });
 });
 

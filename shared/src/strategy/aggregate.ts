@@ -57,6 +57,11 @@ export interface TrainConfig {
 interface StrategyMaths<N extends StrategyName> {
   begin(spec: StrategyOf<N>, input: AggregationInput): Aggregator;
   trainConfig(spec: StrategyOf<N>, state: StrategyState, participant: string): TrainConfig;
+  /** what the state keeps of each participant, when it keeps anything (SCAFFOLD's c_i) */
+  perParticipant?: {
+    held(state: StrategyState): string[];
+    without(state: StrategyState, participants: ReadonlySet<string>): StrategyState;
+  };
 }
 
 const noConfig = (): TrainConfig => ({});
@@ -211,7 +216,26 @@ export function krumSelection(kept: readonly { weights: ArrayLike<number> }[], f
     .sort((p, q) => p - q);
 }
 
-const scaffoldKey = (participant: string) => `c/${participant}`;
+const SCAFFOLD_PREFIX = 'c/';
+const scaffoldKey = (participant: string) => `${SCAFFOLD_PREFIX}${participant}`;
+
+/** SCAFFOLD's server control variate: the mean of the sites' c_i, summed in the order of their names. */
+function meanControl(controls: ReadonlyMap<string, Float64Array>, size: number): Float64Array {
+  const names = [...controls.keys()].sort();
+  const server = new Float64Array(size);
+  for (const name of names) {
+    const ci = controls.get(name)!;
+    for (let i = 0; i < server.length; i++) server[i] += ci[i];
+  }
+  for (let i = 0; i < server.length; i++) server[i] /= names.length;
+  return server;
+}
+
+function scaffoldControls(state: StrategyState): Map<string, Float64Array> {
+  const controls = new Map<string, Float64Array>();
+  for (const [name, vector] of Object.entries(state)) if (name.startsWith(SCAFFOLD_PREFIX)) controls.set(name, vector);
+  return controls;
+}
 
 export const STRATEGIES: { [N in StrategyName]: StrategyMaths<N> } = {
   fedavg: { begin: (spec, input) => averaging(spec, input, plainAverage), trainConfig: noConfig },
@@ -247,8 +271,7 @@ export const STRATEGIES: { [N in StrategyName]: StrategyMaths<N> } = {
     begin: (spec, input) => {
       const { global, state, training } = input;
       const c = state.c ?? new Float64Array(global.length);
-      const controls = new Map<string, Float64Array>();
-      for (const [name, vector] of Object.entries(state)) if (name.startsWith('c/')) controls.set(name, vector);
+      const controls = scaffoldControls(state);
       return averaging(
         spec,
         input,
@@ -256,14 +279,7 @@ export const STRATEGIES: { [N in StrategyName]: StrategyMaths<N> } = {
           const delta = pseudoGradient(mean, global);
           const next = new Float32Array(global.length);
           for (let i = 0; i < next.length; i++) next[i] = global[i] + spec.serverLearningRate * delta[i];
-          const names = [...controls.keys()].sort();
-          const server = new Float64Array(global.length);
-          for (const name of names) {
-            const ci = controls.get(name)!;
-            for (let i = 0; i < server.length; i++) server[i] += ci[i];
-          }
-          for (let i = 0; i < server.length; i++) server[i] /= names.length;
-          return { weights: next, state: { ...Object.fromEntries(controls), c: server } };
+          return { weights: next, state: { ...Object.fromEntries(controls), c: meanControl(controls, global.length) } };
         },
         (update, weights) => {
           const key = scaffoldKey(update.participant);
@@ -283,6 +299,16 @@ export const STRATEGIES: { [N in StrategyName]: StrategyMaths<N> } = {
       const correction = new Float32Array(c.length);
       for (let i = 0; i < c.length; i++) correction[i] = c[i] - (ci ? ci[i] : 0);
       return { correction };
+    },
+    perParticipant: {
+      held: (state) => [...scaffoldControls(state).keys()].map((key) => key.slice(SCAFFOLD_PREFIX.length)).sort(),
+      /** A site that no longer takes part no longer steers the others: c is the mean of the remaining c_i, N one less. */
+      without: (state, participants) => {
+        const controls = scaffoldControls(state);
+        for (const participant of participants) controls.delete(scaffoldKey(participant));
+        const [first] = controls.values();
+        return first ? { ...Object.fromEntries(controls), c: meanControl(controls, first.length) } : EMPTY_STATE;
+      },
     },
   },
   median: { begin: (spec, input) => keeping(spec, input, (kept) => coordinateWise(kept, median)), trainConfig: noConfig },
@@ -337,6 +363,22 @@ export function beginAggregation(spec: StrategySpec, input: AggregationInput): A
 /** What a participant trains with in the next round, given the state the last round left. */
 export function trainConfigOf(spec: StrategySpec, state: StrategyState, participant: string): TrainConfig {
   return (STRATEGIES[spec.name] as StrategyMaths<StrategyName>).trainConfig(spec as never, state, participant);
+}
+
+/** The participants a strategy's state keeps something of (SCAFFOLD's c_i), sorted; none for most strategies. */
+export function participantsHeld(spec: StrategySpec, state: StrategyState): string[] {
+  return (STRATEGIES[spec.name] as StrategyMaths<StrategyName>).perParticipant?.held(state) ?? [];
+}
+
+/**
+ * The state without what it keeps of participants revoked since it was
+ * committed, as the next round starts from it (its commit record names them);
+ * the state itself when the strategy keeps nothing of theirs.
+ */
+export function withoutParticipants(spec: StrategySpec, state: StrategyState, participants: Iterable<string>): StrategyState {
+  const names = new Set(participants);
+  const perParticipant = (STRATEGIES[spec.name] as StrategyMaths<StrategyName>).perParticipant;
+  return perParticipant && names.size > 0 ? perParticipant.without(state, names) : state;
 }
 
 /** A whole round at once: the updates in the order they were folded in. */
