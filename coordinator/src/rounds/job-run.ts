@@ -58,6 +58,8 @@ import {
   centralUpdate,
   CENTRAL_NOISE,
   withinBudget,
+  participantsHeld,
+  withoutParticipants,
 } from '@fl/shared';
 import { ParticipantsRevoked, type RunAudit } from '../audit/audit-log';
 import { LeadershipLost } from '../cluster/leader-election';
@@ -719,13 +721,13 @@ export class JobRun {
     // The model committed last, kept since its commit: read from the store only after a restart.
     const global = (this.model ??= (await this.deps.store.getModel(this.job.id))!);
     const bytes = encodeWeights(global.weights);
-    const state = await this.committedState();
+    const { state, revoked } = await this.startingState();
     for (let attempt = 1; ; attempt++) {
       const instructions = this.strategy.configureTrain(round, await this.waitForParticipants(), state);
       const selected = instructions.participants;
       await this.setStatus('training');
       if (this.job.spec.secureAggregation) {
-        const done = await this.secureRound(round, attempt, selected, global, bytes, state, instructions);
+        const done = await this.secureRound(round, attempt, selected, global, bytes, state, revoked, instructions);
         if (done === 'restart') attempt--;
         else if (done === 'committed') return;
         else attempt = done;
@@ -783,7 +785,7 @@ export class JobRun {
         };
         // The previous round's evaluation, which came with this round's updates, goes in the same transaction.
         const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: this.strategy.aggregateEvaluate(evaluations) } : undefined;
-        if (!(await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, collection.replies, evaluated, undefined, central?.seed))) {
+        if (!(await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, revoked, global.sha256, collection.replies, evaluated, undefined, central?.seed))) {
           this.lastRound = previous;
           // A contributor was revoked by another replica meanwhile: the others' updates, recorded, count without its.
           refused = !this.withoutRevoked(phase, begin);
@@ -844,6 +846,7 @@ export class JobRun {
     global: ModelVersion,
     bytes: Uint8Array,
     state: StrategyState,
+    revoked: readonly string[],
     instructions: TrainInstructions,
   ): Promise<'committed' | 'restart' | number> {
     const startedAt = this.deps.clock.now();
@@ -874,7 +877,7 @@ export class JobRun {
       evaluation: null,
     };
     const replies = new Map(outcome.inputs.map(({ participant, sha256: masked }) => [participant, { numSamples: 0, sha256: masked }]));
-    if (!(await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, global.sha256, replies, undefined, { unmasked: outcome.unmasked, weight }))) {
+    if (!(await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, revoked, global.sha256, replies, undefined, { unmasked: outcome.unmasked, weight }))) {
       this.lastRound = previous;
       return 'restart';
     }
@@ -943,8 +946,9 @@ export class JobRun {
    * strategy state, the records of the updates it is made of (deferred until
    * now), the audit record that attests it (the strategy, its state's digest and
    * the contributors in the order they were folded in, which recomputing the
-   * aggregate needs), the retention policy, and the evaluation of an earlier
-   * round's model that came with its updates. False when a contributor was
+   * aggregate needs, and the participants whose part of the state it dropped),
+   * the retention policy, and the evaluation of an earlier round's model that
+   * came with its updates. False when a contributor was
    * revoked meanwhile: nothing of the round is written but the others' update
    * records, and the caller folds it again without the revoked (unlessRevoked).
    */
@@ -952,6 +956,7 @@ export class JobRun {
     record: RoundRecord,
     weights: Float32Array,
     state: StoredStrategyState,
+    revoked: readonly string[],
     previous: string,
     replies: ReadonlyMap<string, Contribution>,
     evaluated?: { round: number; evaluation: RoundEvaluation },
@@ -976,6 +981,7 @@ export class JobRun {
         contributors,
         strategy: this.strategy.spec,
         stateSha256: state.sha256,
+        ...(revoked.length > 0 && { revoked: [...revoked] }),
         ...(secure && { secure: { weight: secure.weight } }),
         ...(seedSha256 && { centralNoise: { seedSha256 } }),
       };
@@ -1103,6 +1109,21 @@ export class JobRun {
       }
       return message;
     };
+  }
+
+  /**
+   * The state a round starts from: the committed one, without what it keeps of
+   * participants revoked since (SCAFFOLD's c_i: a site that no longer takes
+   * part, perhaps for being dishonest, no longer steers the others), whom the
+   * round's commit names for the audit to do the same.
+   */
+  private async startingState(): Promise<{ state: StrategyState; revoked: string[] }> {
+    const committed = await this.committedState();
+    const held = participantsHeld(this.strategy.spec, committed);
+    if (held.length === 0) return { state: committed, revoked: [] };
+    const revoked = new Set((await this.deps.store.listParticipants()).filter((p) => p.status === 'revoked').map((p) => p.name));
+    const dropped = held.filter((p) => revoked.has(p)).sort();
+    return { state: withoutParticipants(this.strategy.spec, committed, dropped), revoked: dropped };
   }
 
   /** The state the last committed round left the strategy in: kept since its commit, read from the store after a restart. */

@@ -77,6 +77,8 @@ class FakeParticipants implements AgentChannel {
   readonly accepted: string[] = [];
   /** 'participant round N' of each train request sent */
   readonly asked: string[] = [];
+  /** SCAFFOLD's correction c − c_i each train request carried, by 'participant round N' */
+  readonly corrections = new Map<string, number[]>();
   /** 'participant round N' of each evaluation the engine accepted, asked alone */
   readonly evaluated: string[] = [];
 
@@ -127,8 +129,9 @@ class FakeParticipants implements AgentChannel {
       );
     }
     if (event === 'train') {
-      const { header: request, weights } = args[0] as TrainMessage;
+      const { header: request, weights, correction } = args[0] as TrainMessage;
       this.asked.push(`${participant} round ${request.round}`);
+      if (correction) this.corrections.set(`${participant} round ${request.round}`, Array.from(decodeWeights(correction)!));
       if (this.faults.get(participant) === 'report') {
         const report = (round: number) => {
           const header = { type: 'failure' as const, job: request.job, round, phase: 'train' as const, participant, nonce: randomNonce(), code: 'DATA_TARGET_UNKNOWN_CLASS' as const, counts: { rows: 2 } };
@@ -362,6 +365,41 @@ describe('the round engine', () => {
     expect(committed.map((r) => r.data.stateSha256)).toEqual([expect.any(String), expect.any(String), state.sha256]);
     expect(committed[2].data.strategy).toEqual({ name: 'fedavgm', weighting: 'samples', serverLearningRate: 1, momentum: 0.5 });
     expect((await verifyStore(store)).failure).toBeUndefined();
+    await store.close();
+  });
+
+  it("drops a revoked site's SCAFFOLD control variate from the next round's state: c is the others' mean, the commit names it, and the log verifies", async () => {
+    // Prepare: round 1 of a SCAFFOLD job holds c's accepted update; then c is revoked (as the registry does) and goes
+    const { store, engine, channel, audit } = await setup(['a', 'b', 'c']);
+    channel.answerTraining = false;
+    const job = await engine.createJob({ ...spec, strategy: { name: 'scaffold' } }, 'user:test');
+    await until(() => channel.held.length === 3);
+    await channel.release((held) => held.participant === 'c');
+    await store.transaction(async () => {
+      await audit.append('participant.revoked', 'user:test', { name: 'c', reason: 'dishonest' });
+      await store.setParticipantStatus('c', 'revoked', 'user:test', Date.now());
+    });
+    channel.connected.delete('c');
+    engine.participantOffline('c');
+    // Execute: a and b reply to every round
+    channel.answerTraining = true;
+    await channel.release();
+    await engine.whenFinished(job.id);
+    // Assert: round 1, with c's update sent before its revocation, kept c's control variate; round 2's state holds a's and b's only
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    const stateAfter = async (round: number) => decodeState((await store.getStrategyStateBytes(job.id, round))!)!;
+    const first = await stateAfter(1);
+    expect(Object.keys(first).sort()).toEqual(['c', 'c/a', 'c/b', 'c/c']);
+    const second = await stateAfter(2);
+    expect(Object.keys(second).sort()).toEqual(['c', 'c/a', 'c/b']);
+    expect(Array.from(second.c)).toEqual(Array.from(second['c/a'], (v, i) => (v + second['c/b'][i]) / 2));
+    // Assert: round 2's corrections were made without c's: c − c_a with c the mean of a's and b's control variates after round 1
+    const withoutC = Array.from(first['c/a'], (v, i) => Math.fround((v + first['c/b'][i]) / 2 - v));
+    expect(channel.corrections.get('a round 2')).toEqual(withoutC);
+    // Assert: round 2's commit names c, the others nobody; the log verifies, every round recomputed
+    const committed = (await audited(store)).filter((r) => r.kind === 'model.committed').map((r) => (r.data as { revoked?: string[] }).revoked);
+    expect(committed).toEqual([undefined, ['c'], undefined]);
+    await expectVerified(store, 3);
     await store.close();
   });
 
