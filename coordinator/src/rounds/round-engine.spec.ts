@@ -1098,13 +1098,13 @@ describe('the round engine of replicas on PostgreSQL', () => {
   });
 
   /** Round 1 of a job of a, b and c on PostgreSQL: c's update accepted first, then another replica revokes c, then a and b reply. */
-  async function revokedMidRound(retention: UpdateRetention) {
+  async function revokedMidRound(retention: UpdateRetention, jobSpec: Record<string, unknown> = spec) {
     const url = await database();
     const { store, channel, restart, identity, logged } = await setup(['a', 'b', 'c'], 3, retention, systemClock, () => PostgresStore.open(url));
     const leader = restart(electionOn(url, 'leader'));
     const statusReads = jest.spyOn(store, 'unapprovedParticipants');
     channel.answerTraining = false;
-    const job = await leader.createJob(spec, 'user:test');
+    const job = await leader.createJob(jobSpec, 'user:test');
     await until(() => channel.held.length === 3);
     await channel.release((held) => held.participant === 'c');
     expect(channel.accepted).toEqual(['c round 1']);
@@ -1140,6 +1140,16 @@ describe('the round engine of replicas on PostgreSQL', () => {
     // Assert: the refused commit read all of its contributors' statuses at once; the others' records, then each round, read theirs
     const reads = statusReads.mock.calls.map(([names]) => [...names].sort()).filter((names) => names.length > 0);
     expect(reads).toEqual([['a', 'b', 'c'], ['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    await store.close();
+  });
+
+  it("folds a central differential privacy round again without a revoked participant's update, its noise from the seed its commit names; the log verifies", async () => {
+    const dp = { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
+    const { store, job } = await revokedMidRound({ maxModelBytes: 1 << 20 }, { ...spec, strategy: { name: 'fedavg', weighting: 'uniform' }, dp });
+    const rounds = await store.listRounds(job.id);
+    expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    expect(rounds[0]).toMatchObject({ attempts: 1, failures: [expect.objectContaining({ participant: 'c', code: 'REVOKED' })] });
+    await expectVerified(store, 3);
     await store.close();
   });
 
