@@ -50,6 +50,8 @@ export const ConfigSchema = z.object({
   handshakeWindowSeconds: z.coerce.number().positive().default(60),
   /** how many times a round that closed below the minimum is started before the job pauses */
   maxRoundAttempts: z.coerce.number().int().min(1).default(3),
+  /** how long a round, before it selects its participants, waits for those the previous attempt or round asked that are offline now */
+  reconnectWaitSeconds: z.coerce.number().min(0).max(86_400).default(0),
   /** failed handshakes allowed per address, and per key for those its holder signed, in a minute, before RATE_LIMITED */
   handshakeFailuresPerMinute: z.coerce.number().int().min(1).default(20),
   /**
@@ -128,6 +130,7 @@ const FLAGS = {
   'max-concurrent-password-checks': { env: 'FL_MAX_CONCURRENT_PASSWORD_CHECKS', help: 'password hashes computed at once' },
   'handshake-window-seconds': { env: 'FL_HANDSHAKE_WINDOW_SECONDS', help: 'accepted clock skew of handshakes' },
   'max-round-attempts': { env: 'FL_MAX_ROUND_ATTEMPTS', help: 'starts of a round below the minimum before pausing' },
+  'reconnect-wait-seconds': { env: 'FL_RECONNECT_WAIT_SECONDS', help: 'time a round waits for those the previous one asked to reconnect (default 0)' },
   'handshake-failures-per-minute': { env: 'FL_HANDSHAKE_FAILURES_PER_MINUTE', help: 'failed handshakes per address or key before rate limiting' },
   'login-failures-per-minute': { env: 'FL_LOGIN_FAILURES_PER_MINUTE', help: 'failed sign-ins per address in a minute before rate limiting' },
   'session-hours': { env: 'FL_SESSION_HOURS', help: 'lifetime of a sign-in session' },

@@ -45,6 +45,7 @@ import { JobsService } from './jobs.service';
           audit,
           retention: { rounds: config.retainUpdateRounds, maxModelBytes: config.retainMaxModelBytes },
           maxRoundAttempts: config.maxRoundAttempts,
+          reconnectWaitSeconds: config.reconnectWaitSeconds,
           jobDefaults: {
             minParticipants: config.defaultMinParticipants,
             roundDeadlineSeconds: config.defaultRoundDeadlineSeconds,

@@ -85,6 +85,8 @@ export interface JobRunDeps {
   /** which accepted updates are kept for the audit to recompute aggregates */
   retention: UpdateRetention;
   maxRoundAttempts: number;
+  /** how long a selection waits for the participants the previous one asked that are offline now; default 0, none */
+  reconnectWaitSeconds?: number;
   log: (level: 'info' | 'warn' | 'error', message: string, fields?: LogFields) => void;
   /** told after every committed round and status change, e.g. for the admin live view */
   notify: (event: JobEvent) => void;
@@ -173,6 +175,8 @@ export class JobRun {
   /** participants revoked while their contribution waited to be recorded: no phase of this run asks them again */
   private readonly revoked = new Set<string>();
   private waiters: (() => void)[] = [];
+  /** who the job's last selection asked (a round's attempt, or the statistics phase): the next waits a while for those offline (waitForParticipants) */
+  private lastSelection: readonly string[] = [];
   /** coordinator shutdown: the job stays as stored, to resume at the next start */
   private halted = false;
   /** another replica leads the job now (its leadership was lost, or a write was refused for its epoch) */
@@ -1219,12 +1223,41 @@ export class JobRun {
     return this.deps.clock.now() + this.job.spec.roundDeadlineSeconds * 1000;
   }
 
+  /**
+   * The participants a phase selects: once the minimum is online, and after
+   * waiting up to `reconnectWaitSeconds` for those the last selection asked that
+   * are offline now, e.g. an agent that restarted mid-round and is on its way back.
+   */
   private async waitForParticipants(): Promise<string[]> {
+    const reconnectBy = this.deps.clock.now() + (this.deps.reconnectWaitSeconds ?? 0) * 1000;
+    let told = false;
+    /** participants revoked, read once some are away: one revoked will not be back */
+    let gone: ReadonlySet<string> | undefined;
     for (;;) {
       await this.interrupted();
       await this.storeAdmission();
       const online = this.eligible();
-      if (online.length >= this.job.spec.minParticipants) return online;
+      if (online.length >= this.job.spec.minParticipants) {
+        const away = this.lastSelection.filter((p) => !online.includes(p) && !this.excluded.has(p) && !this.revoked.has(p) && !gone?.has(p));
+        const left = reconnectBy - this.deps.clock.now();
+        if (away.length > 0 && left > 0 && !gone) {
+          gone = new Set((await this.deps.store.listParticipants()).filter((p) => p.status === 'revoked').map((p) => p.name));
+          // Looked at again after the read, before waiting: a participant that connected meanwhile woke no one.
+          continue;
+        }
+        if (away.length === 0 || left <= 0) {
+          if (told && away.length > 0) this.deps.log('info', `job ${this.job.id}: going on without ${away.join(', ')}, not back within ${this.deps.reconnectWaitSeconds} s`);
+          this.lastSelection = online;
+          return online;
+        }
+        if (!told) this.deps.log('info', `job ${this.job.id}: waiting up to ${this.deps.reconnectWaitSeconds} s for ${away.join(', ')} to connect again`);
+        told = true;
+        // Woken by a participant connecting, a shutdown, a stop or a pause, or when the time is up.
+        const timer = this.deps.clock.setTimeout(() => this.wake(), left);
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+        this.deps.clock.clearTimeout(timer);
+        continue;
+      }
       await this.setStatus('waiting');
       // A participant, a shutdown, a stop or a pause that came while the status was written woke no one: looked at again before waiting.
       if (this.halted || this.control !== 'run' || this.eligible().length >= this.job.spec.minParticipants) continue;

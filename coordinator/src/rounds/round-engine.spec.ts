@@ -36,7 +36,7 @@ import { CoordinatorIdentity } from '../identity/identity';
 import { SqliteStore } from '../storage/store.sqlite';
 import type { AgentChannel, Instruction } from './agent-channel';
 import type { UpdateRetention } from './job-run';
-import { RoundEngine } from './round-engine';
+import { RoundEngine, type RoundEngineOptions } from './round-engine';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { PgLeaderElection, type LeaderElection, type Leadership } from '../cluster/leader-election';
@@ -185,6 +185,7 @@ async function setup(
   retention: UpdateRetention = { maxModelBytes: 1 << 20 },
   clock: Clock = systemClock,
   open: (dir: string) => Promise<Store> = (dir) => SqliteStore.open(path.join(dir, 'store.sqlite')),
+  options: Partial<RoundEngineOptions> = {},
 ) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-engine-'));
   const store = await open(dir);
@@ -214,6 +215,7 @@ async function setup(
       jobDefaults: { minParticipants: 2, roundDeadlineSeconds: 60 },
       log: (level, message, fields) => void logged.push({ level, message, ...fields }),
       clock,
+      ...options,
     });
     channel.engine = engine;
     return engine;
@@ -655,6 +657,66 @@ describe('the round engine', () => {
     // round 2 goes to c with round 1's global model: all three contribute
     expect(rounds[1].contributors.map((x) => x.participant).sort()).toEqual(['a', 'b', 'c']);
     expect(Array.from((await store.getModel(job.id))!.weights)).toEqual([2, 2]);
+    await store.close();
+  });
+
+  it('waits up to --reconnect-wait-seconds for a participant that dropped out of a round before the next one selects its participants', async () => {
+    // Prepare: c drops out of round 1, and a and b answer it while c is away
+    const clock = new ManualClock();
+    const { store, channel, engine, logged } = await setup(['a', 'b', 'c'], 3, undefined, clock, undefined, { reconnectWaitSeconds: 30 });
+    channel.answerTraining = false;
+    const job = await engine.createJob({ ...spec, rounds: 3, evaluateEvery: 0 }, 'user:test');
+    const waitedFor = () => logged.filter((l) => l.message.includes('waiting up to 30 s for c to connect again')).length;
+    const dropC = async () => {
+      await until(() => channel.held.length === 3);
+      channel.connected.delete('c');
+      engine.participantOffline('c');
+      await channel.release((h) => h.participant !== 'c');
+      channel.held = [];
+    };
+    await dropC();
+    // Execute: round 2 waits for c, and asks it once it is back; c drops out of round 2 too
+    const asked = (round: number) => channel.asked.filter((a) => a.endsWith(`round ${round}`));
+    await until(() => waitedFor() === 1 || asked(2).length > 0);
+    expect(asked(2)).toEqual([]);
+    channel.connected.add('c');
+    engine.participantOnline('c');
+    await dropC();
+    // round 3 waits the 30 s for c, then goes on without it
+    await until(() => waitedFor() === 2 || asked(3).length > 0);
+    clock.advance(29_999);
+    expect(asked(3)).toEqual([]);
+    channel.answerTraining = true;
+    clock.advance(1);
+    await engine.whenFinished(job.id);
+    // Assert: c was asked in rounds 1 and 2, and contributed to neither
+    const rounds = await store.listRounds(job.id);
+    expect(rounds.map((r) => r.selected)).toEqual([['a', 'b', 'c'], ['a', 'b', 'c'], ['a', 'b']]);
+    expect(rounds.map((r) => r.contributors.map((x) => x.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    expect(logged.map((l) => l.message)).toContainEqual(expect.stringContaining('going on without c, not back within 30 s'));
+    await store.close();
+  });
+
+  it('does not wait for a participant revoked since the previous round asked it', async () => {
+    // Prepare: c is revoked, and its connection closed, while round 1 awaits it
+    const { store, channel, engine, audit, logged } = await setup(['a', 'b', 'c'], 3, undefined, undefined, undefined, { reconnectWaitSeconds: 3600 });
+    channel.answerTraining = false;
+    const job = await engine.createJob({ ...spec, rounds: 2, evaluateEvery: 0 }, 'user:test');
+    await until(() => channel.held.length === 3);
+    await audit.append('participant.revoked', 'user:test', { name: 'c', reason: 'left the consortium' });
+    await store.setParticipantStatus('c', 'revoked', 'user:test', Date.now());
+    channel.connected.delete('c');
+    engine.participantOffline('c');
+    // Execute
+    channel.answerTraining = true;
+    await channel.release((h) => h.participant !== 'c');
+    let finished = false;
+    void engine.whenFinished(job.id).then(() => (finished = true));
+    await until(() => finished || logged.some((l) => l.message.includes('waiting up to')));
+    // Assert: round 2 went on at once with a and b
+    expect(logged.map((l) => l.message)).not.toContainEqual(expect.stringContaining('waiting up to'));
+    const rounds = await store.listRounds(job.id);
+    expect(rounds.map((r) => r.selected)).toEqual([['a', 'b', 'c'], ['a', 'b']]);
     await store.close();
   });
 

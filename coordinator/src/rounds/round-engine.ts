@@ -45,6 +45,8 @@ export interface RoundEngineOptions {
   audit: AuditLog;
   retention: UpdateRetention;
   maxRoundAttempts: number;
+  /** how long a round's selection waits for the participants the previous one asked that are offline now; default 0, none */
+  reconnectWaitSeconds?: number;
   /** applied to jobs that leave them out */
   jobDefaults: { minParticipants: number; roundDeadlineSeconds: number };
   log: (level: 'info' | 'warn' | 'error', message: string, fields?: LogFields) => void;
