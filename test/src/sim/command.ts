@@ -78,7 +78,10 @@ export const FLAGS: Record<string, Flag> = {
       'SecAgg+: the coordinator learns only the sum of the updates (docs/privacy.md); options\n' +
       'neighbours=K (default 8), threshold=T (default K/2 + 1), range=R (default 1), maxWeight=W (default 1000)',
   },
-  'drop-rate': { value: 'P', help: 'in each round each party drops out with probability P, at a random step of the round\n(a real disconnect; it connects again for the next round)' },
+  'drop-rate': {
+    value: 'P',
+    help: 'in each attempt at a round each party drops out with probability P, at a random step of it\n(a real disconnect; it is back for the next attempt, drawn from --seed)',
+  },
   'dp-noise': { value: 'Z', help: 'differential privacy: the noise multiplier (with --dp-clip and --dp-delta)' },
   'dp-clip': { value: 'C', help: 'differential privacy: each update is clipped to L2 norm C' },
   'dp-delta': { value: 'D', help: 'differential privacy: the δ of the (ε, δ) reported' },
@@ -324,7 +327,7 @@ function describePlan(plan: ReturnType<typeof planSimulation>): string {
       ? [
           [
             config.secureAggregation && `secure aggregation, ${config.secureAggregation.neighbours} neighbours`,
-            config.dropRate && `each party drops out of a round with probability ${config.dropRate}`,
+            config.dropRate && `each party drops out of an attempt at a round with probability ${config.dropRate}`,
             config.dp && `${config.secureAggregation ? '' : 'central '}differential privacy z = ${config.dp.noiseMultiplier}, C = ${config.dp.clipNorm}, δ = ${config.dp.delta}`,
           ]
             .filter(Boolean)

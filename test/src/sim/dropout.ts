@@ -1,12 +1,14 @@
 /**
  * Parties that drop out, for `fl-sim --drop-rate P`: in every attempt at a
- * round, each party drops with probability P at a stage of the round drawn at
- * random. Dropping is a real disconnect of the real agent just as it would send
- * that stage's reply (the reply never leaves); the agent connects again once the
- * coordinator has seen it go, which rounds that start before then run without.
- * The draws are seeded by the simulation's seed and the party; who takes part
- * also depends on how fast the agent is back (docs/simulation.md).
+ * training round, each party drops with probability P at a step of the round
+ * drawn at random (dropDraw). Dropping is a real disconnect of the real agent
+ * just as it would send that step's reply (the reply never leaves); the agent
+ * connects again once the coordinator has seen it go, and the coordinator
+ * waits for it before it selects the parties of the next attempt or round
+ * (--reconnect-wait-seconds), so a party misses exactly the attempts its draws
+ * say, whatever the machine's speed (docs/simulation.md).
  */
+import { createHash } from 'node:crypto';
 import { seededRandom, type Ack } from '@fl/shared';
 import type { ParticipantAgent } from '@fl/participant-agent';
 
@@ -15,14 +17,43 @@ export const SECURE_STAGES = ['advertise', 'share', 'masked', 'unmask'] as const
 export const PLAIN_STAGES = ['train'] as const;
 export type DropStage = (typeof SECURE_STAGES)[number] | (typeof PLAIN_STAGES)[number];
 
-export interface DropOptions {
+export interface DropDraws {
   rate: number;
+  /** the simulation's seed */
   seed: number;
   secure: boolean;
+}
+
+/**
+ * The step at which party `party` (its index) drops out of attempt `attempt`
+ * at round `round`, or undefined when it stays. Each attempt's draws come from
+ * a generator of their own, two numbers, so that no outcome (an attempt more
+ * at an earlier round) moves any other draw; and the first number alone
+ * decides whether the party drops, so that with the same seed a party that
+ * drops at one rate drops at every higher rate too, at the same step.
+ */
+export function dropDraw(draws: DropDraws, party: number, round: number, attempt: number): DropStage | undefined {
+  const key = createHash('sha256').update(`fl-sim drop ${draws.seed} ${party} ${round} ${attempt}`).digest();
+  const random = seededRandom(key.readUInt32LE(0));
+  const drops = random() < draws.rate;
+  const stages: readonly DropStage[] = draws.secure ? SECURE_STAGES : PLAIN_STAGES;
+  const stage = stages[Math.min(stages.length - 1, Math.floor(random() * stages.length))];
+  return drops ? stage : undefined;
+}
+
+export interface DropOptions extends DropDraws {
+  /** the party's index */
+  party: number;
   /** resolves once the coordinator counts the party offline */
   whenOffline: () => Promise<void>;
   /** told before the agent learns that its reply was lost */
-  onDrop: (round: number, stage: DropStage) => void;
+  onDrop: (round: number, attempt: number, stage: DropStage) => void;
+}
+
+/** What a dropping party saw, for the simulation to check against the coordinator's rounds. */
+export interface Dropout {
+  /** the attempts at `round` the party was asked in */
+  asked(round: number): number;
 }
 
 interface Header {
@@ -32,8 +63,8 @@ interface Header {
 
 type AckCallback = (err: Error | null, ack?: Ack) => void;
 
-/** Makes `agent` drop out as `options` say; returns nothing to undo, the agent is stopped at the end of the run. */
-export function dropOut(agent: ParticipantAgent, options: DropOptions): void {
+/** Makes `agent` drop out as `options` say; nothing to undo, the agent is stopped at the end of the run. */
+export function dropOut(agent: ParticipantAgent, options: DropOptions): Dropout {
   const socket = agent.socket as unknown as {
     on(event: string, fn: (m: unknown) => void): void;
     emit(event: string, ...args: unknown[]): unknown;
@@ -41,21 +72,19 @@ export function dropOut(agent: ParticipantAgent, options: DropOptions): void {
     disconnect(): unknown;
     flags: Record<string, unknown>;
   };
-  const random = seededRandom(options.seed);
-  const stages: readonly DropStage[] = options.secure ? SECURE_STAGES : PLAIN_STAGES;
-  let planned: { round: number; stage: DropStage } | undefined;
+  const attempts = new Map<number, number>();
+  let planned: { round: number; attempt: number; stage: DropStage } | undefined;
   let stopped = false;
   agent.once('stopped', () => (stopped = true));
-  // A round's attempt starts with its first request: the draw for that attempt is made then, always two numbers, so the sequence does not depend on the outcome.
-  const draw = (round: number) => {
-    const drops = random() < options.rate;
-    const stage = stages[Math.min(stages.length - 1, Math.floor(random() * stages.length))];
-    planned = drops ? { round, stage } : undefined;
-  };
   const headerOf = (message: unknown): Header | undefined => (message as { header?: Header } | undefined)?.header;
+  // An attempt at a training round starts with its first request (the statistics phase, rounds −2 to 0 of a secure job, has no drops).
   socket.on(options.secure ? 'secagg-request' : 'train', (message) => {
     const header = headerOf(message);
-    if (header?.round !== undefined && (!options.secure || header.step === 'advertise')) draw(header.round);
+    if (header?.round === undefined || header.round < 1 || (options.secure && header.step !== 'advertise')) return;
+    const attempt = (attempts.get(header.round) ?? 0) + 1;
+    attempts.set(header.round, attempt);
+    const stage = dropDraw(options, options.party, header.round, attempt);
+    planned = stage && { round: header.round, attempt, stage };
   });
 
   const emit = socket.emit.bind(socket);
@@ -63,12 +92,12 @@ export function dropOut(agent: ParticipantAgent, options: DropOptions): void {
     const header = headerOf(args[0]);
     const stage = event === 'update' ? 'train' : event === 'secagg' ? header?.step : undefined;
     if (!planned || stage !== planned.stage || header?.round !== planned.round) return emit(event, ...args);
-    const { round } = planned;
+    const { round, attempt } = planned;
     planned = undefined;
     // What `emit` would have done with the flags the agent set for this reply (its ack timeout).
     socket.flags = {};
     socket.disconnect();
-    options.onDrop(round, stage);
+    options.onDrop(round, attempt, stage);
     const ack = args[args.length - 1];
     if (typeof ack === 'function') (ack as AckCallback)(new Error('the connection dropped'));
     void options.whenOffline().then(
@@ -77,4 +106,5 @@ export function dropOut(agent: ParticipantAgent, options: DropOptions): void {
     );
     return socket;
   };
+  return { asked: (round) => attempts.get(round) ?? 0 };
 }

@@ -102,6 +102,8 @@ export const SimReportSchema = z
         trainLoss: metric,
         test,
         seconds: z.number().min(0),
+        /** with --drop-rate: the parties whose update (a masked input, under secure aggregation) is in the round's model */
+        contributors: z.array(z.string()).optional(),
         /** with --drop-rate: the attempts the round took, and the parties that dropped out of any of them */
         attempts: positive.optional(),
         dropped: z.array(z.string()).optional(),

@@ -44,7 +44,7 @@ import {
 } from '@fl/participant-agent';
 import { AdminApi, eventually, registerParticipant, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
 import { arm, flipLabels, formatAttack, type Attack } from './attack';
-import { dropOut } from './dropout';
+import { dropOut, type Dropout } from './dropout';
 import { checkTarget, columnIndex, declaredDomain, inferFeatures, inferModel, inferType, presentValues, readCsvFile, UsageError } from './dataset';
 import { testMetrics } from './evaluate';
 import {
@@ -141,6 +141,11 @@ const AGENT_FAILURE = /^error: |ignored|refusing the coordinator/;
 
 /** With dropouts a round may need several attempts: each draws its drops afresh, so the job goes on rather than pausing. */
 const MAX_ROUND_ATTEMPTS_WITH_DROPOUTS = 50;
+/**
+ * How long the coordinator waits for a party that dropped out before it selects the next attempt's parties:
+ * on loopback one is back within milliseconds, and one that is not back by then fails the run (checkAsked).
+ */
+const RECONNECT_WAIT_SECONDS = CONNECT_TIMEOUT_MS / 1000;
 
 interface PlannedParty {
   name: string;
@@ -383,12 +388,14 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
   const coordinator: RunningCoordinator = await testCoordinator({
     dataDir: plan.config.dataDir ?? path.join(work, 'coordinator'),
     logLevel: hooks.log ? 'info' : 'error',
-    ...(dropRate > 0 && { maxRoundAttempts: MAX_ROUND_ATTEMPTS_WITH_DROPOUTS }),
+    ...(dropRate > 0 && { maxRoundAttempts: MAX_ROUND_ATTEMPTS_WITH_DROPOUTS, reconnectWaitSeconds: RECONNECT_WAIT_SECONDS }),
   });
   const api = AdminApi.of(coordinator);
   const agents: ParticipantAgent[] = [];
   /** the parties that dropped, by round (in any of its attempts) */
   const dropped = new Map<number, Set<string>>();
+  /** what each dropping party was asked, by its name */
+  const dropouts = new Map<string, Dropout>();
   const droppedIn = (party: string, round: number) => dropped.get(round)?.has(party) === true;
   let failure: Error | undefined;
   // A party that cannot take part would otherwise hold every round until its deadline.
@@ -409,18 +416,20 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
         agent = await startAgent(coordinator, party.name, files[i], { keys, log, timeoutMs: CONNECT_TIMEOUT_MS });
         if (attacker && plan.attack) arm(agent, keys, plan.attack, plan.config.seed + i);
         if (dropRate > 0) {
-          dropOut(agent, {
+          const dropout = dropOut(agent, {
             rate: dropRate,
-            seed: plan.config.seed * 1_000_003 + i,
+            seed: plan.config.seed,
+            party: i,
             secure: plan.spec.secureAggregation !== undefined,
             whenOffline: async () => {
               await eventually(async () => (await api.participants()).find((p) => p.name === party.name)?.online, (online) => online === false);
             },
-            onDrop: (round, stage) => {
+            onDrop: (round, attempt, stage) => {
               dropped.set(round, (dropped.get(round) ?? new Set()).add(party.name));
-              hooks.log?.(`${party.name}: dropped out of round ${round} at its ${stage} step`);
+              hooks.log?.(`${party.name}: dropped out of round ${round} (attempt ${attempt}) at its ${stage} step`);
             },
           });
+          dropouts.set(party.name, dropout);
         }
       } catch (err) {
         // A failure already reported says more than the timeout it caused.
@@ -448,10 +457,25 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
       if (event.type !== 'round' || failure) return;
       scoring = scoring.then(() => score(event.round));
     });
+    /**
+     * With dropouts, every party in the job must have been asked in every attempt at the round:
+     * one that was not back in time would make the run's participation differ from its draws.
+     */
+    const checkAsked = (round: RoundRecord, excluded: ReadonlySet<string>) => {
+      for (const [name, dropout] of dropouts) {
+        const asked = dropout.asked(round.round);
+        if (excluded.has(name) || asked === round.attempts) continue;
+        throw new Error(
+          `party ${name} was asked in ${asked} of the ${round.attempts} attempts at round ${round.round}: it was not back within ${RECONNECT_WAIT_SECONDS} s of dropping out, so who took part is not what the seed draws`,
+        );
+      }
+    };
     const score = async (round: RoundRecord) => {
       try {
+        const job = (await coordinator.store.getJob(round.job))!;
+        checkAsked(round, new Set(job.admission.excluded.map((e) => e.participant)));
         if (!prepared) {
-          const preprocessing = (await coordinator.store.getJob(round.job))!.preprocessing!;
+          const preprocessing = job.preprocessing!;
           prepared = { data: prepare(test, preprocessing), preprocessing };
         }
         const model = (await coordinator.store.getModel(round.job, round.round))!;
@@ -462,7 +486,11 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
           trainLoss: round.metrics.trainLoss ?? null,
           test: testMetrics(shape, model.weights, prepared.data, prepared.preprocessing.target),
           seconds: (round.closedAt - round.startedAt) / 1000,
-          ...(dropRate > 0 && { attempts: round.attempts, dropped: [...(dropped.get(round.round) ?? [])].sort(byCodeUnits) }),
+          ...(dropRate > 0 && {
+            contributors: round.contributors.map((c) => c.participant).sort(byCodeUnits),
+            attempts: round.attempts,
+            dropped: [...(dropped.get(round.round) ?? [])].sort(byCodeUnits),
+          }),
           ...(plan.spec.dp && { privacy: { epsilon: epsilonAfter(plan.spec.dp, round.round) } }),
         };
         rounds.push(result);
