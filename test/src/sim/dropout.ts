@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { seededRandom, type Ack } from '@fl/shared';
 import type { ParticipantAgent } from '@fl/participant-agent';
+import type { Attempts } from './attempts';
 
 /** The replies a party can drop before: one per step of a secure round, the update of a plain one. */
 export const SECURE_STAGES = ['advertise', 'share', 'masked', 'unmask'] as const;
@@ -50,12 +51,6 @@ export interface DropOptions extends DropDraws {
   onDrop: (round: number, attempt: number, stage: DropStage) => void;
 }
 
-/** What a dropping party saw, for the simulation to check against the coordinator's rounds. */
-export interface Dropout {
-  /** the attempts at `round` the party was asked in */
-  asked(round: number): number;
-}
-
 interface Header {
   round?: number;
   step?: string;
@@ -63,28 +58,21 @@ interface Header {
 
 type AckCallback = (err: Error | null, ack?: Ack) => void;
 
-/** Makes `agent` drop out as `options` say; nothing to undo, the agent is stopped at the end of the run. */
-export function dropOut(agent: ParticipantAgent, options: DropOptions): Dropout {
+/** Makes `agent`, asked in `attempts`, drop out as `options` say; nothing to undo, the agent is stopped at the end of the run. */
+export function dropOut(agent: ParticipantAgent, attempts: Attempts, options: DropOptions): void {
   const socket = agent.socket as unknown as {
-    on(event: string, fn: (m: unknown) => void): void;
     emit(event: string, ...args: unknown[]): unknown;
     connect(): unknown;
     disconnect(): unknown;
     flags: Record<string, unknown>;
   };
-  const attempts = new Map<number, number>();
   let planned: { round: number; attempt: number; stage: DropStage } | undefined;
   let stopped = false;
   agent.once('stopped', () => (stopped = true));
   const headerOf = (message: unknown): Header | undefined => (message as { header?: Header } | undefined)?.header;
-  // An attempt at a training round starts with its first request (the statistics phase, rounds −2 to 0 of a secure job, has no drops).
-  socket.on(options.secure ? 'secagg-request' : 'train', (message) => {
-    const header = headerOf(message);
-    if (header?.round === undefined || header.round < 1 || (options.secure && header.step !== 'advertise')) return;
-    const attempt = (attempts.get(header.round) ?? 0) + 1;
-    attempts.set(header.round, attempt);
-    const stage = dropDraw(options, options.party, header.round, attempt);
-    planned = stage && { round: header.round, attempt, stage };
+  attempts.onAttempt((round, attempt) => {
+    const stage = dropDraw(options, options.party, round, attempt);
+    planned = stage && { round, attempt, stage };
   });
 
   const emit = socket.emit.bind(socket);
@@ -106,5 +94,4 @@ export function dropOut(agent: ParticipantAgent, options: DropOptions): Dropout 
     );
     return socket;
   };
-  return { asked: (round) => attempts.get(round) ?? 0 };
 }

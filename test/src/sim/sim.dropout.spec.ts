@@ -2,7 +2,8 @@
  * `fl-sim --drop-rate` end to end, real coordinator and agents: each party is
  * left out of exactly the attempts at rounds its seeded draws say (a real
  * disconnect, the coordinator's own recovery), and is back for the others,
- * whatever the machine's speed; the same seed gives the same participation.
+ * whatever the machine's speed; the same seed gives the same participation,
+ * and without secure aggregation the same model bit for bit.
  */
 import * as path from 'node:path';
 import { DATA_DIR } from '../harness';
@@ -27,6 +28,9 @@ function dropping(draws: DropDraws, parties: number, round: number, attempt: num
   return partiesOf(parties).filter((_, i) => dropDraw(draws, i, round, attempt) !== undefined);
 }
 
+/** A report less its timings, which are the machine's. */
+const untimed = (report: SimReport) => ({ ...report, rounds: report.rounds.map(({ seconds: _seconds, ...round }) => round) });
+
 const participation = (report: SimReport) => report.rounds.map(({ round, contributors, attempts, dropped }) => ({ round, contributors, attempts, dropped }));
 
 const breastCancer = { data: path.join(DATA_DIR, 'breast_cancer.csv'), target: 'diagnosis' };
@@ -37,10 +41,11 @@ describe('fl-sim --drop-rate', () => {
     const draws: DropDraws = { rate: 0.3, seed: 14, secure: false };
     let first: SimReport;
     let second: SimReport;
+    const models: Float32Array[] = [];
 
     beforeAll(async () => {
-      first = await simulate(options);
-      second = await simulate(options);
+      first = await simulate(options, { onModel: (model) => models.push(model.weights) });
+      second = await simulate(options, { onModel: (model) => models.push(model.weights) });
     });
 
     it('leaves each party out of exactly the attempts its draws say, and has it take part in the others', () => {
@@ -59,8 +64,10 @@ describe('fl-sim --drop-rate', () => {
       }
     });
 
-    it('gives the same participation with the same seed', () => {
+    it('gives the same report and the same model, bit for bit, with the same seed', () => {
       expect(participation(second)).toEqual(participation(first));
+      expect(untimed(second)).toEqual(untimed(first));
+      expect(Buffer.from(models[1].buffer)).toEqual(Buffer.from(models[0].buffer));
     });
   });
 
@@ -88,7 +95,7 @@ describe('fl-sim --drop-rate', () => {
       expect(first.rounds.some((r) => r.attempts! > 1)).toBe(true);
     });
 
-    it('gives the same participation with the same seed', () => {
+    it('gives the same participation with the same seed (each party rounds its masked input at random: not the same bits)', () => {
       expect(participation(second)).toEqual(participation(first));
     });
   });

@@ -44,7 +44,9 @@ import {
 } from '@fl/participant-agent';
 import { AdminApi, eventually, registerParticipant, startAgent, tempDir, testCoordinator, writeCsv } from '../harness';
 import { arm, flipLabels, formatAttack, type Attack } from './attack';
-import { dropOut, type Dropout } from './dropout';
+import { countAttempts, type Attempts } from './attempts';
+import { dropOut } from './dropout';
+import { UpdateOrder } from './order';
 import { checkTarget, columnIndex, declaredDomain, inferFeatures, inferModel, inferType, presentValues, readCsvFile, UsageError } from './dataset';
 import { testMetrics } from './evaluate';
 import {
@@ -394,8 +396,15 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
   const agents: ParticipantAgent[] = [];
   /** the parties that dropped, by round (in any of its attempts) */
   const dropped = new Map<number, Set<string>>();
-  /** what each dropping party was asked, by its name */
-  const dropouts = new Map<string, Dropout>();
+  /** the attempts each party was asked in, by its name */
+  const asked = new Map<string, Attempts>();
+  const secure = plan.spec.secureAggregation !== undefined;
+  // Under secure aggregation the coordinator sums masked inputs in a ring, where the order does not matter.
+  const order = secure ? undefined : new UpdateOrder(plan.parties.length, async () => {
+    const [job] = await coordinator.store.listJobs();
+    const excluded = new Set(job.admission.excluded.map((e) => e.participant));
+    return new Set(plan.parties.flatMap((party, i) => (excluded.has(party.name) ? [i] : [])));
+  });
   const droppedIn = (party: string, round: number) => dropped.get(round)?.has(party) === true;
   let failure: Error | undefined;
   // A party that cannot take part would otherwise hold every round until its deadline.
@@ -415,12 +424,14 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
         const keys = await registerParticipant(api, party.name);
         agent = await startAgent(coordinator, party.name, files[i], { keys, log, timeoutMs: CONNECT_TIMEOUT_MS });
         if (attacker && plan.attack) arm(agent, keys, plan.attack, plan.config.seed + i);
+        const attempts = countAttempts(agent, secure);
+        asked.set(party.name, attempts);
         if (dropRate > 0) {
-          const dropout = dropOut(agent, {
+          dropOut(agent, attempts, {
             rate: dropRate,
             seed: plan.config.seed,
             party: i,
-            secure: plan.spec.secureAggregation !== undefined,
+            secure,
             whenOffline: async () => {
               await eventually(async () => (await api.participants()).find((p) => p.name === party.name)?.online, (online) => online === false);
             },
@@ -429,8 +440,8 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
               hooks.log?.(`${party.name}: dropped out of round ${round} (attempt ${attempt}) at its ${stage} step`);
             },
           });
-          dropouts.set(party.name, dropout);
         }
+        order?.arrange(agent, i, attempts);
       } catch (err) {
         // A failure already reported says more than the timeout it caused.
         throw failure ?? err;
@@ -462,18 +473,18 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
      * one that was not back in time would make the run's participation differ from its draws.
      */
     const checkAsked = (round: RoundRecord, excluded: ReadonlySet<string>) => {
-      for (const [name, dropout] of dropouts) {
-        const asked = dropout.asked(round.round);
-        if (excluded.has(name) || asked === round.attempts) continue;
+      for (const [name, attempts] of asked) {
+        const times = attempts.asked(round.round);
+        if (excluded.has(name) || times === round.attempts) continue;
         throw new Error(
-          `party ${name} was asked in ${asked} of the ${round.attempts} attempts at round ${round.round}: it was not back within ${RECONNECT_WAIT_SECONDS} s of dropping out, so who took part is not what the seed draws`,
+          `party ${name} was asked in ${times} of the ${round.attempts} attempts at round ${round.round}: it was not back within ${RECONNECT_WAIT_SECONDS} s of dropping out, so who took part is not what the seed draws`,
         );
       }
     };
     const score = async (round: RoundRecord) => {
       try {
         const job = (await coordinator.store.getJob(round.job))!;
-        checkAsked(round, new Set(job.admission.excluded.map((e) => e.participant)));
+        if (dropRate > 0) checkAsked(round, new Set(job.admission.excluded.map((e) => e.participant)));
         if (!prepared) {
           const preprocessing = job.preprocessing!;
           prepared = { data: prepare(test, preprocessing), preprocessing };
