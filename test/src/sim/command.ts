@@ -173,18 +173,26 @@ function checkOutput(flag: string, file: string | undefined): void {
 export function parseCommandLine(
   argv: string[],
 ): { help: true } | { help: false; options: SimOptions; json?: string; plot?: string; export?: string; verbose: boolean } {
-  const options = Object.fromEntries(
-    Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.value ? ('string' as const) : ('boolean' as const) }]),
-  );
+  const options = {
+    ...Object.fromEntries(Object.entries(FLAGS).map(([name, flag]) => [name, { type: flag.value ? ('string' as const) : ('boolean' as const) }])),
+    help: { type: 'boolean' as const, short: 'h' },
+  };
   let values: Record<string, string | boolean | undefined>;
+  let tokens: ReturnType<typeof parseArgs>['tokens'];
   // --secure-agg may stand alone: then it takes the default options.
   const args = argv.map((arg, i) => (arg === '--secure-agg' && (i + 1 === argv.length || argv[i + 1].startsWith('--')) ? '--secure-agg=' : arg));
   try {
-    ({ values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+    ({ values, tokens } = parseArgs({ args, options, strict: true, allowPositionals: false, tokens: true }));
   } catch (err) {
     throw new UsageError(usageMessage(err as Error));
   }
   if (values.help) return { help: true };
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given twice; give it once`);
+    seen.add(token.name);
+  }
   const verbose = values.verbose === true;
   const text = values as Record<string, string | undefined>;
   if (!text.data) throw new UsageError('--data is required (fl-sim --help)');
