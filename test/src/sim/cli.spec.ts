@@ -41,6 +41,26 @@ describe('fl-sim --help', () => {
     // A flag whose value is long still has its description apart from it.
     for (const line of stdout.split('\n').filter((l) => l.startsWith('  --'))) expect(line).toMatch(/^ {2}--\S+( \S+)?( {2,}\S.*)?$/);
   });
+
+  it.each([
+    [['--bogus', '--help']],
+    [['--data', wine, '--rounds', 'x', '-h']],
+    [['-h', '--lr', '1', '--lr', '2']],
+    [['--secure-agg', '--help']],
+  ])('is printed whatever else is wrong when --help or -h is a flag: %j', async (argv) => {
+    // Execute
+    const { code, stdout, stderr } = await cli(...argv);
+    // Assert
+    expect([code, stderr]).toEqual([0, '']);
+    expect(stdout).toMatch(/^Usage: fl-sim --data FILE/);
+  });
+
+  it('is not printed for -h given as a flag\'s value', async () => {
+    // Execute
+    const { code, stdout, stderr } = await cli('--data', '-h', '--target', 'cultivar');
+    // Assert
+    expect([code, stdout, stderr]).toEqual([64, '', 'fl-sim: --data needs a value; one that starts with a dash is written --data=-VALUE\n']);
+  });
 });
 
 describe('fl-sim refuses what it cannot do in one line', () => {

@@ -181,12 +181,14 @@ export function parseCommandLine(
   let tokens: ReturnType<typeof parseArgs>['tokens'];
   // --secure-agg may stand alone: then it takes the default options.
   const args = argv.map((arg, i) => (arg === '--secure-agg' && (i + 1 === argv.length || argv[i + 1].startsWith('--')) ? '--secure-agg=' : arg));
+  // Help as a flag anywhere, whatever else is wrong; not a flag's value (--data -h names a file).
+  const loose = parseArgs({ args, options, strict: false, allowPositionals: true, tokens: true });
+  if (loose.tokens.some((token) => token.kind === 'option' && token.name === 'help')) return { help: true };
   try {
     ({ values, tokens } = parseArgs({ args, options, strict: true, allowPositionals: false, tokens: true }));
   } catch (err) {
     throw new UsageError(usageMessage(err as Error));
   }
-  if (values.help) return { help: true };
   const seen = new Set<string>();
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
