@@ -18,7 +18,7 @@ import {
   type StatisticsHeader,
   type UpdateHeader,
 } from '@fl/shared';
-import type { ParticipantAgent } from '@fl/participant-agent';
+import { parseNumber, type ParticipantAgent } from '@fl/participant-agent';
 import { normal, type Random } from './partition';
 
 /** Every kind, with what its parameter means and its default; `--help` and the docs list them from here. */
@@ -50,8 +50,8 @@ export function parseAttack(text: string): Attack {
     return { kind: kind as AttackKind };
   }
   if (value === undefined) return { kind: kind as AttackKind, param: known.default };
-  const param = Number(value);
-  if (value.trim() === '' || !Number.isFinite(param)) throw new Error(`${kind}:${known.param} needs a finite number, not "${value}"`);
+  const param = parseNumber(value);
+  if (param === undefined) throw new Error(`${kind}:${known.param} needs a finite number, not "${value}"`);
   if ((kind === 'gaussian' || kind === 'inflate-samples') && param <= 0) throw new Error(`${kind}:${known.param} must be above 0`);
   if (kind === 'inflate-samples' && !Number.isSafeInteger(param)) throw new Error('inflate-samples:N must be a whole number');
   return { kind: kind as AttackKind, param };

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DATA_DIR, REPO_ROOT, tempDir } from '../harness';
-import { FLAGS, runCli } from './command';
+import { FLAGS, parseCommandLine, runCli } from './command';
 import { epsilonAfter } from '@fl/shared';
 import { SimReportSchema } from './report';
 
@@ -63,6 +63,15 @@ describe('fl-sim --help', () => {
   });
 });
 
+describe('fl-sim numbers', () => {
+  it('takes plain decimal numbers, with an exponent where a fraction is allowed', () => {
+    // Execute
+    const command = parseCommandLine(['--data', wine, '--target', 'cultivar', '--lr', '1e-2', '--l2', '.5', '--drop-rate', '0.25', '--rounds', '010', '--partition', 'dirichlet:5e-1']);
+    // Assert
+    expect(command).toMatchObject({ options: { learningRate: 0.01, l2: 0.5, dropRate: 0.25, rounds: 10, partition: { kind: 'dirichlet', alpha: 0.5 } } });
+  });
+});
+
 describe('fl-sim refuses what it cannot do in one line', () => {
   const dir = tempDir('sim-cli');
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -75,6 +84,14 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     [['--data', wine, '--target', 'cultivar', '--rounds', '0'], '--rounds must be an integer from 1 to 100000, not "0"'],
     [['--data', wine, '--target', 'cultivar', '--lr', '-1'], '--lr needs a value; one that starts with a dash is written --lr=-VALUE'],
     [['--data', wine, '--target', 'cultivar', '--lr=-1'], '--lr must be a number above 0 and at most 100, not "-1"'],
+    [['--data', wine, '--target', 'cultivar', '--lr', '0x10'], '--lr must be a number above 0 and at most 100, not "0x10"'],
+    [['--data', wine, '--target', 'cultivar', '--l2', '0b1'], '--l2 must be a number from 0 to 100, not "0b1"'],
+    [['--data', wine, '--target', 'cultivar', '--drop-rate', 'Infinity'], '--drop-rate must be a number from 0 to below 1, not "Infinity"'],
+    [['--data', wine, '--target', 'cultivar', '--rounds', '1e1'], '--rounds must be an integer from 1 to 100000, not "1e1"'],
+    [['--data', wine, '--target', 'cultivar', '--seed', '0x10'], '--seed must be an integer from 0 to 2147483647, not "0x10"'],
+    [['--data', wine, '--target', 'cultivar', '--partition', 'quantity:0x1'], '--partition: the quantity concentration must be a positive number, at least 1e-300, not "0x1"'],
+    [['--data', wine, '--target', 'cultivar', '--attack', 'scale:0o7'], '--attack: scale:S needs a finite number, not "0o7"'],
+    [['--data', wine, '--target', 'cultivar', '--strategy', 'fedprox:mu=0x1'], '--strategy: fedprox: mu: Invalid input: expected number, received string'],
     [['--data', wine, '--target', 'cultivar', '--lr', '1', '--lr', '2'], '--lr is given twice; give it once'],
     [['--data', wine, '--target', 'cultivar', '--verbose', '--verbose'], '--verbose is given twice; give it once'],
     [['--data', wine, '--data', credit, '--target', 'cultivar'], '--data is given twice; give it once'],

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { epsilonAfter, EXIT, formatStrategy, MODEL_KINDS, withinBudget, type ModelKind } from '@fl/shared';
+import { parseNumber } from '@fl/participant-agent';
 import { UsageError } from './dataset';
 import { headline, headlineName } from './evaluate';
 import { ATTACK_KINDS, parseAttack } from './attack';
@@ -153,11 +154,12 @@ function integer(values: Record<string, string | undefined>, name: string, min: 
   return value;
 }
 
+/** A plain decimal number, exponent allowed (1e-3); not the other forms Number() reads (0x10, 0b1, Infinity). */
 function decimal(values: Record<string, string | undefined>, name: string, accept: (v: number) => boolean, what: string): number | undefined {
   const text = values[name];
   if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || !accept(value)) throw new UsageError(`--${name} must be ${what}, not "${text}"`);
+  const value = parseNumber(text);
+  if (value === undefined || !accept(value)) throw new UsageError(`--${name} must be ${what}, not "${text}"`);
   return value;
 }
 

@@ -4,6 +4,7 @@
  * class, one party per value of a column, or size skew). Pure functions of row
  * positions and a seeded generator: the same seed always gives the same parts.
  */
+import { parseNumber } from '@fl/participant-agent';
 
 /** A uniform draw in [0, 1), such as seededRandom() from @fl/shared returns. */
 export type Random = () => number;
@@ -24,9 +25,9 @@ export function parsePartition(text: string): PartitionSpec {
   if (kind === 'iid' && argument === undefined) return { kind };
   if (kind === 'column' && argument) return { kind, column: argument };
   if ((kind === 'dirichlet' || kind === 'quantity') && argument !== undefined) {
-    const alpha = Number(argument);
+    const alpha = parseNumber(argument);
     // Below 1e-300, 1/alpha (the exponent of a Gamma draw's boost) is no longer a finite number.
-    if (argument.trim() === '' || !Number.isFinite(alpha) || alpha < 1e-300) {
+    if (alpha === undefined || alpha < 1e-300) {
       throw new Error(`the ${kind} concentration must be a positive number, at least 1e-300, not "${argument}"`);
     }
     return { kind, alpha };

@@ -5,6 +5,7 @@
  * validated by the job spec's own schemas.
  */
 import { SecureAggregationSpecSchema, STRATEGY_NAMES, StrategySpecSchema, type SecureAggregationSpec, type StrategySpec } from '@fl/shared';
+import { parseNumber } from '@fl/participant-agent';
 import type { z } from 'zod';
 
 /** `key=value,...` as an object, numbers as numbers; throws an Error naming a malformed or repeated pair. */
@@ -13,7 +14,8 @@ function parseParams(text: string, params: Record<string, unknown>): Record<stri
     const [key, value, ...rest] = pair.split('=').map((s) => s.trim());
     if (!key || value === undefined || value === '' || rest.length > 0) throw new Error(`"${pair}" is not key=value`);
     if (key in params) throw new Error(`${key} is given twice`);
-    params[key] = value !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
+    // A value that is no plain decimal number stays text, which the schema refuses where it wants a number.
+    params[key] = parseNumber(value) ?? value;
   }
   return params;
 }
