@@ -153,6 +153,18 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     expect(stderr).toBe(`fl-sim: cannot read ${path.join(dir, 'absent.csv')}: no such file\n`);
   });
 
+  it('says why, in one readable line, when every party holds a single row', async () => {
+    // Execute: 88 training rows, 88 parties; each party's statistics have no spread, and the coordinator's plausibility checks leave every party out
+    const { code, stderr } = await cli('--data', wine, '--target', 'cultivar', '--test-fraction', '0.5', '--parties', '88', '--rounds', '1');
+    // Assert: the coordinator's count of the failures by cause, and the cause a user can change
+    expect(code).toBe(1);
+    const last = stderr.trimEnd().split('\n').pop()!;
+    expect(last).toMatch(
+      /^fl-sim: the federated job paused: statistics phase closed with 0 replies, below the minimum of 88 \(88 failed: 88 IMPLAUSIBLE_STATISTICS; first of each: p1: IMPLAUSIBLE_STATISTICS [^;]*; each on a line of the coordinator's log\), after 3 attempts; 88 of the 88 parties hold a single training row, whose statistics have no spread to check: fewer parties would each hold more$/,
+    );
+    expect(last.length).toBeLessThan(500);
+  });
+
   it('the installed command prints no stack trace either', () => {
     // Execute: the bin wrapper over the built command, as a user runs it
     const bin = path.join(REPO_ROOT, 'test', 'bin', 'fl-sim.js');

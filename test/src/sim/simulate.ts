@@ -394,6 +394,15 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
   });
   const api = AdminApi.of(coordinator);
   const agents: ParticipantAgent[] = [];
+  const singleRow = plan.parties.filter((party) => party.rows.length === 1).length;
+  // A party of one row has no spread: the coordinator's plausibility checks of statistics, which compare spreads, leave such parties out when they are many.
+  const pauseReason = (reason: string | null) =>
+    reason === null
+      ? 'no reason given'
+      : reason +
+        (reason.startsWith('statistics phase') && singleRow > 0
+          ? `; ${singleRow} of the ${plan.parties.length} parties hold a single training row, whose statistics have no spread to check: fewer parties would each hold more`
+          : '');
   /** the parties that dropped, by round (in any of its attempts) */
   const dropped = new Map<number, Set<string>>();
   /** the attempts each party was asked in, by its name */
@@ -464,7 +473,7 @@ async function runFederated(plan: SimPlan, work: string, hooks: SimHooks): Promi
     let scoring = Promise.resolve();
     coordinator.engine.events.on('job', (event: JobEvent) => {
       // A paused job waits for an operator the simulation does not have.
-      if (event.type === 'status' && event.status === 'paused') fail(new Error(`the federated job paused: ${event.error ?? 'no reason given'}`));
+      if (event.type === 'status' && event.status === 'paused') fail(new Error(`the federated job paused: ${pauseReason(event.error)}`));
       if (event.type !== 'round' || failure) return;
       scoring = scoring.then(() => score(event.round));
     });
