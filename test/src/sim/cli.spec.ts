@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DATA_DIR, REPO_ROOT, tempDir } from '../harness';
-import { FLAGS, parseCommandLine, runCli } from './command';
+import { FLAGS, parseCommandLine, progressLine, runCli } from './command';
 import { epsilonAfter } from '@fl/shared';
 import { SimReportSchema } from './report';
 
@@ -60,6 +60,19 @@ describe('fl-sim --help', () => {
     const { code, stdout, stderr } = await cli('--data', '-h', '--target', 'cultivar');
     // Assert
     expect([code, stdout, stderr]).toEqual([64, '', 'fl-sim: --data needs a value; one that starts with a dash is written --data=-VALUE\n']);
+  });
+});
+
+describe('fl-sim progress', () => {
+  it('counts the parties of a round in words that agree: 1 party, 2 parties', () => {
+    // Prepare: a round of a run with dropouts, which one party alone may make
+    const round = { round: 5, participants: 1, trainLoss: 0.25, test: { accuracy: 0.9, macroF1: 0.9, logLoss: 0.3 }, seconds: 0.02, attempts: 2, dropped: ['p1', 'p2'] };
+    // Execute
+    const one = progressLine(round, 10, 'softmax');
+    const two = progressLine({ ...round, participants: 2 }, 10, 'softmax');
+    // Assert
+    expect(one).toBe('round  5/10 [##########..........]  train loss 0.2500  test accuracy 0.9000  1 party  0.02s  dropped p1 p2');
+    expect(two).toContain('  2 parties  ');
   });
 });
 

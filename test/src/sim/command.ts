@@ -306,7 +306,7 @@ export function progressLine(round: RoundResult, rounds: number, model: ModelKin
   const width = String(rounds).length;
   return (
     `round ${String(round.round).padStart(width)}/${rounds} ${bar}  train loss ${show(round.trainLoss)}  ` +
-    `test ${headlineName(model)} ${show(headline(round.test))}  ${round.participants} parties  ${round.seconds.toFixed(2)}s` +
+    `test ${headlineName(model)} ${show(headline(round.test))}  ${round.participants} part${round.participants === 1 ? 'y' : 'ies'}  ${round.seconds.toFixed(2)}s` +
     (round.dropped?.length ? `  dropped ${round.dropped.join(' ')}` : '') +
     (round.privacy ? `  ε ${round.privacy.epsilon.toFixed(3)}` : '')
   );
