@@ -5,6 +5,7 @@
  * epoch (BIGINT on PostgreSQL, read back as numbers).
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { indexAudit } from './audit-index';
 
 export interface ParticipantsTable {
   name: string;
@@ -51,7 +52,17 @@ export interface TokensTable {
 
 export interface AuditTable {
   seq: number;
+  /** the record's text, byte for byte as sealed */
   record: string;
+  /** what the log is filtered by, read from the text (audit-index.ts); null until indexed */
+  kind: string | null;
+  job: string | null;
+}
+
+/** The participants each audit record is about (auditParticipants), for the log's participant filter. */
+export interface AuditParticipantsTable {
+  participant: string;
+  seq: number;
 }
 
 export interface UpdatesTable {
@@ -117,6 +128,7 @@ export interface Tables {
   users: UsersTable;
   tokens: TokensTable;
   audit: AuditTable;
+  audit_participants: AuditParticipantsTable;
   updates: UpdatesTable;
   jobs: JobsTable;
   rounds: RoundsTable;
@@ -269,6 +281,22 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           leader TEXT NOT NULL,
           taken_at ${time} NOT NULL
         )`).execute(db);
+      },
+    },
+    // The audit log's filters (GET /api/audit?kind=&job=&participant=), read in the database: the records as they
+    // were, and beside them what each is filtered by, filled here for the records already written.
+    '0003_audit_index': {
+      async up(db) {
+        await sql.raw('ALTER TABLE audit ADD COLUMN kind TEXT').execute(db);
+        await sql.raw('ALTER TABLE audit ADD COLUMN job TEXT').execute(db);
+        await sql.raw('CREATE INDEX audit_kind ON audit (kind, seq)').execute(db);
+        await sql.raw('CREATE INDEX audit_job ON audit (job, seq)').execute(db);
+        await sql.raw(`CREATE TABLE audit_participants (
+          participant TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          PRIMARY KEY (participant, seq)
+        )`).execute(db);
+        await indexAudit(db as Kysely<Tables>);
       },
     },
   };

@@ -11,9 +11,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import { FlError, type ParticipantStatus, type Preprocessing } from '@fl/shared';
 import { assertEpoch, currentEpoch, type Queryable } from '../cluster/leader-election';
+import { auditIndexOf, indexAudit, participantRows } from './audit-index';
+import { batches } from './batches';
 import { migrationProvider, type Dialect, type JobsTable, type ModelsTable, type RoundsTable, type Tables } from './schema';
 import type {
   Admission,
+  AuditFilter,
   Fence,
   InvitationRecord,
   JobRecord,
@@ -49,33 +52,6 @@ interface Scope {
 
 /** Records read per query when iterating the audit log: a long-lived consortium's log can hold millions. */
 const AUDIT_PAGE = 1000;
-
-/**
- * Rows per multi-row INSERT (and names per IN list), and the bytes of retained
- * weights per one: under SQLite's and PostgreSQL's limits on bound parameters
- * (32,766 and 65,535), and a statement of large models stays a few MiB.
- */
-const INSERT_ROWS = 500;
-const INSERT_BYTES = 8 * 1024 * 1024;
-
-/** Splits rows into consecutive batches of at most INSERT_ROWS rows and (but for a single larger row) INSERT_BYTES bytes. */
-function batches<T>(rows: readonly T[], bytes: (row: T) => number = () => 0): T[][] {
-  const all: T[][] = [];
-  let batch: T[] = [];
-  let size = 0;
-  for (const row of rows) {
-    const n = bytes(row);
-    if (batch.length === INSERT_ROWS || (batch.length > 0 && size + n > INSERT_BYTES)) {
-      all.push(batch);
-      batch = [];
-      size = 0;
-    }
-    batch.push(row);
-    size += n;
-  }
-  if (batch.length > 0) all.push(batch);
-  return all;
-}
 
 /** The PostgreSQL advisory lock that makes one transaction at a time the audit log's writer ("flau"). */
 const AUDIT_LOCK = 0x666c6175;
@@ -452,13 +428,15 @@ export abstract class KyselyStore implements Store {
 
   appendAuditRecords(records: readonly { seq: number; text: string }[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    const all = batches(records);
-    return this.inOne(all.length, async () => {
+    const indexed = records.map(({ seq, text }) => ({ seq, text, index: auditIndexOf(text) }));
+    const all = batches(indexed);
+    const participants = batches(participantRows(indexed));
+    return this.inOne(all.length + participants.length, async () => {
       for (const batch of all) {
         try {
           await this.db
             .insertInto('audit')
-            .values(batch.map(({ seq, text }) => ({ seq, record: text })))
+            .values(batch.map(({ seq, text, index }) => ({ seq, record: text, kind: index.kind, job: index.job })))
             .execute();
         } catch (err) {
           if (!isConstraintViolation(err)) throw err;
@@ -466,6 +444,7 @@ export abstract class KyselyStore implements Store {
           throw new FlError('CONFLICT', `${which} exists already`);
         }
       }
+      for (const batch of participants) await this.db.insertInto('audit_participants').values(batch).execute();
     });
   }
 
@@ -493,6 +472,41 @@ export abstract class KyselyStore implements Store {
       last = page[page.length - 1].seq;
       left -= page.length;
     }
+  }
+
+  async auditPage(
+    filter: AuditFilter,
+    { after, before, limit }: { after: number; before?: number; limit: number },
+  ): Promise<{ records: { seq: number; text: string }[]; more: boolean }> {
+    const { kinds, job, participant } = filter;
+    const backwards = before !== undefined;
+    // Numbered, and ordered, by the participants' table when it is read: its key (participant, seq) then gives the page in order.
+    const seq = sql.ref(participant === undefined ? 'audit.seq' : 'audit_participants.seq');
+    const rows = await this.db
+      .selectFrom('audit')
+      .$if(participant !== undefined, (q) => q.innerJoin('audit_participants', 'audit_participants.seq', 'audit.seq').where('audit_participants.participant', '=', participant!))
+      .select(['audit.seq', 'audit.record as text'])
+      .where(seq, '>', after)
+      .$if(backwards, (q) => q.where(seq, '<', before!))
+      .$if(kinds !== undefined, (q) => q.where('audit.kind', 'in', [...kinds!]))
+      .$if(job !== undefined, (q) => q.where('audit.job', '=', job!))
+      .orderBy(seq, backwards ? 'desc' : 'asc')
+      // One more than the page: whether others match beyond it.
+      .limit(limit + 1)
+      .execute();
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return { records: backwards ? page.reverse() : page, more };
+  }
+
+  async indexAudit(): Promise<void> {
+    const unindexed = await this.db.selectFrom('audit').select('seq').where('kind', 'is', null).limit(1).executeTakeFirst();
+    if (!unindexed) return;
+    // As the log's writer (its lock): two replicas index the same records one after the other, never interleaved.
+    await this.transaction(async () => {
+      await this.auditHead();
+      await indexAudit(this.db);
+    });
   }
 
   retainUpdate(u: RetainedUpdate): Promise<void> {

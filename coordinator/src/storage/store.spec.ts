@@ -7,11 +7,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { Client } from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Client, Pool } from 'pg';
 import type { JobSpec, Preprocessing } from '@fl/shared';
+import { migrationProvider, type Dialect, type Tables } from './schema';
 import { SqliteStore } from './store.sqlite';
 import { PostgresStore } from './store.postgres';
-import { toArray, type RoundRecord, type Store } from './store';
+import { toArray, type AuditFilter, type RoundRecord, type Store } from './store';
 
 // Generous: thousands of statements to PostgreSQL take seconds on a loaded machine.
 jest.setTimeout(60_000);
@@ -50,6 +52,8 @@ interface Backend {
    * has one writer (its transactions queue on its one connection).
    */
   second: (first: Store) => Promise<Store>;
+  /** a new, empty database, without the store's tables, and how to open the store on it */
+  empty: () => Promise<{ db: Kysely<Tables>; dialect: Dialect; open: () => Promise<Store> }>;
   cleanup: () => Promise<void>;
 }
 
@@ -58,24 +62,33 @@ function sqlite(): Backend {
     name: 'SQLite',
     open: () => SqliteStore.open(tempFile()),
     second: async (first) => first,
+    empty: async () => {
+      const file = tempFile();
+      return { db: new Kysely<Tables>({ dialect: new SqliteDialect({ database: new Database(file) }) }), dialect: 'sqlite', open: () => SqliteStore.open(file) };
+    },
     cleanup: async () => undefined,
   };
 }
 
 function postgres(): Backend {
   let database: { url: string; drop: () => Promise<void> } | undefined;
+  // One database for the run; each case starts from an empty schema.
+  const emptied = async () => {
+    database ??= await freshPostgres();
+    const client = new Client({ connectionString: database.url });
+    await client.connect();
+    await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+    await client.end();
+    return database.url;
+  };
   return {
     name: 'PostgreSQL',
-    open: async () => {
-      // One database for the run; each case starts from an empty schema, migrated again.
-      database ??= await freshPostgres();
-      const client = new Client({ connectionString: database.url });
-      await client.connect();
-      await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
-      await client.end();
-      return PostgresStore.open(database.url);
-    },
+    open: async () => PostgresStore.open(await emptied()),
     second: () => PostgresStore.open(database!.url),
+    empty: async () => {
+      const url = await emptied();
+      return { db: new Kysely<Tables>({ dialect: new PostgresDialect({ pool: new Pool({ connectionString: url }) }) }), dialect: 'postgres', open: () => PostgresStore.open(url) };
+    },
     cleanup: async () => database?.drop(),
   };
 }
@@ -132,6 +145,22 @@ const invitation = (id: string) => ({
 });
 /** A record's text as the audit log stores it: JSON with its hash. */
 const record = (seq: number) => JSON.stringify({ seq, hash: `h${seq}` });
+/** A record as the log writes it, with what it is filtered by (the store neither checks its hash nor its signature). */
+const act = (seq: number, kind: string, actor: string, data: Record<string, unknown>) => ({ seq, text: JSON.stringify({ seq, kind, actor, data, hash: `h${seq}` }) });
+/** Two participants, a and b, in two jobs; and a user also named a, whom the participant filter does not take for the participant. */
+const ACTS = [
+  act(1, 'participant.registered', 'user:ada', { name: 'a', organisation: 'A' }),
+  act(2, 'participant.registered', 'user:ada', { name: 'b', organisation: 'B' }),
+  act(3, 'job.created', 'user:ada', { job: 'j1', spec: {} }),
+  act(4, 'update.accepted', 'participant:a', { job: 'j1', round: 1, participant: 'a' }),
+  act(5, 'update.accepted', 'participant:b', { job: 'j1', round: 1, participant: 'b' }),
+  act(6, 'model.committed', 'coordinator', { job: 'j1', round: 1, contributors: [{ participant: 'a' }, { participant: 'b' }] }),
+  act(7, 'job.created', 'user:ada', { job: 'j2', spec: {} }),
+  act(8, 'update.excluded', 'participant:a', { job: 'j2', round: 1, participant: 'a', code: 'IMPLAUSIBLE_WEIGHTS' }),
+  act(9, 'model.committed', 'coordinator', { job: 'j2', round: 1, contributors: [], revoked: ['b'] }),
+  act(10, 'participant.revoked', 'user:ada', { name: 'a', reason: '' }),
+  act(11, 'user.added', 'user:ada', { name: 'a', role: 'viewer' }),
+];
 
 describe.each([sqlite(), postgres()])('the store on $name', (backend) => {
   let store: Store;
@@ -333,6 +362,61 @@ describe.each([sqlite(), postgres()])('the store on $name', (backend) => {
     expect(all.map((r) => r.seq)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1));
     expect((await toArray(store.auditRecords(1200, 3))).map((r) => r.text)).toEqual([record(1201), record(1202), record(1203)]);
     expect(await toArray(store.auditRecords(2500))).toEqual([]);
+  });
+
+  it('filters the audit log by kind, job and participant, a page at a time either way', async () => {
+    await store.appendAuditRecords(ACTS.slice(0, 10));
+    await store.appendAudit(11, ACTS[10].text);
+    const seqs = async (filter: AuditFilter, page: { after?: number; before?: number; limit?: number } = {}) => {
+      const { records, more } = await store.auditPage(filter, { after: 0, limit: 100, ...page });
+      return { seqs: records.map((r) => r.seq), more };
+    };
+    const all = async (filter: AuditFilter) => (await seqs(filter)).seqs;
+
+    expect(await all({ participant: 'a' })).toEqual([1, 4, 6, 8, 10]);
+    expect(await all({ participant: 'b' })).toEqual([2, 5, 6, 9]);
+    expect(await all({ job: 'j1' })).toEqual([3, 4, 5, 6]);
+    expect(await all({ kinds: ['model.committed'] })).toEqual([6, 9]);
+    expect(await all({ kinds: ['update.accepted', 'update.excluded'], participant: 'a' })).toEqual([4, 8]);
+    expect(await all({ job: 'j2', participant: 'a' })).toEqual([8]);
+    expect(await all({ job: 'j3' })).toEqual([]);
+    expect(await all({})).toEqual(ACTS.map((a) => a.seq));
+    // The texts as written, byte for byte.
+    expect((await store.auditPage({ job: 'j1' }, { after: 0, limit: 100 })).records).toEqual(ACTS.slice(2, 6));
+
+    // Back from the newest, as the dashboard reads: each page oldest first, `more` while older ones match.
+    expect(await seqs({ participant: 'a' }, { before: 12, limit: 2 })).toEqual({ seqs: [8, 10], more: true });
+    expect(await seqs({ participant: 'a' }, { before: 8, limit: 2 })).toEqual({ seqs: [4, 6], more: true });
+    expect(await seqs({ participant: 'a' }, { before: 4, limit: 2 })).toEqual({ seqs: [1], more: false });
+    expect(await seqs({}, { before: 12, limit: 3 })).toEqual({ seqs: [9, 10, 11], more: true });
+    // Forward from a record, as a script reads.
+    expect(await seqs({ participant: 'a' }, { after: 0, limit: 2 })).toEqual({ seqs: [1, 4], more: true });
+    expect(await seqs({ participant: 'a' }, { after: 4, limit: 2 })).toEqual({ seqs: [6, 8], more: true });
+    expect(await seqs({ participant: 'a' }, { after: 8, limit: 2 })).toEqual({ seqs: [10], more: false });
+    expect(await seqs({ participant: 'a' }, { after: 4, before: 10, limit: 2 })).toEqual({ seqs: [6, 8], more: false });
+  });
+
+  it('indexes the records an earlier release wrote: at the migration that makes the index, and those written during a rolling upgrade', async () => {
+    // Prepare: a database as the release before the index left it, with records
+    const { db, dialect, open } = await backend.empty();
+    const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+    expect((await migrator.migrateTo('0002_job_leadership')).error).toBeUndefined();
+    const earlier = (rows: { seq: number; text: string }[]) => db.insertInto('audit').values(rows.map(({ seq, text }) => ({ seq, record: text }) as never)).execute();
+    await earlier(ACTS.slice(0, 6));
+    // Execute: the store opens on it (its migrations run); then a replica of the earlier release writes on
+    const migrated = await open();
+    try {
+      expect((await migrated.auditPage({ participant: 'b' }, { after: 0, limit: 100 })).records.map((r) => r.seq)).toEqual([2, 5, 6]);
+      await earlier(ACTS.slice(6, 9));
+      await migrated.indexAudit();
+      // Assert: every record is found by its filters, its text unchanged
+      expect((await migrated.auditPage({ participant: 'b' }, { after: 0, limit: 100 })).records.map((r) => r.seq)).toEqual([2, 5, 6, 9]);
+      expect((await migrated.auditPage({ job: 'j2' }, { after: 0, limit: 100 })).records).toEqual(ACTS.slice(6, 9));
+      expect(await toArray(migrated.auditRecords())).toEqual(ACTS.slice(0, 9));
+    } finally {
+      await migrated.close();
+      await db.destroy();
+    }
   });
 
   it('rolls back everything a transaction wrote when it fails, and joins nested transactions', async () => {

@@ -174,6 +174,16 @@ export interface UserRepository {
   pruneTokens(now: number): Promise<void>;
 }
 
+/** Which records of the audit log to read: those that match every filter given. */
+export interface AuditFilter {
+  /** records of one of these kinds */
+  kinds?: readonly string[];
+  /** records whose data names this job (`data.job`) */
+  job?: string;
+  /** records about this participant (auditParticipants of @fl/shared) */
+  participant?: string;
+}
+
 /** The audit log's storage: records as their exact text, and the updates kept to recompute aggregates. */
 export interface AuditRepository {
   /**
@@ -197,6 +207,20 @@ export interface AuditRepository {
   auditHead(): Promise<{ seq: number; hash: string } | undefined>;
   /** records with seq > after, in order, as stored; read page by page */
   auditRecords(after?: number, limit?: number): AsyncIterable<{ seq: number; text: string }>;
+  /**
+   * A page of the records with seq between `after` and `before` (both left out)
+   * that match the filter, in order: the first `limit` of them, or with `before`
+   * the last `limit`; `more` says whether others match beyond the page (after
+   * it, or with `before`, before it). Filtered in the database, on the index
+   * beside the records (audit-index.ts), which indexAudit completes first.
+   */
+  auditPage(filter: AuditFilter, page: { after: number; before?: number; limit: number }): Promise<{ records: { seq: number; text: string }[]; more: boolean }>;
+  /**
+   * Indexes the records written without their index (by a coordinator of an
+   * earlier release, during a rolling upgrade), if any: one indexed read when
+   * there are none. Outside a transaction; it writes in one of its own.
+   */
+  indexAudit(): Promise<void>;
   retainUpdate(update: RetainedUpdate): Promise<void>;
   /** Retains updates as retainUpdate does each, in a few multi-row statements; the last of a repeated key wins. */
   retainUpdates(updates: readonly RetainedUpdate[]): Promise<void>;

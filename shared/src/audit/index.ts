@@ -1,3 +1,4 @@
+export * from './kinds';
 export * from './record';
 export * from './verify';
 export * from './bundle';

@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { canonicalJsonOf, PROTOCOL_VERSION, type ProtocolVersion } from '../crypto/canonical';
 import { defaultEngine, signHeader, verifyHeader } from '../crypto/keys';
 import { UpdateHeaderSchema } from '../protocol/messages';
+import { AUDIT_KINDS, type AuditKind } from './kinds';
 import { AdvertisementSchema, SecAggReplyHeaderSchema } from '../secagg/messages';
 import { StrategySpecSchema } from '../strategy/spec';
 
@@ -169,18 +170,70 @@ export const AUDIT_DATA = {
     revoked: z.array(Name).optional(),
     signature: z.string(),
   }),
-} as const;
+} as const satisfies Record<AuditKind, z.ZodType>;
 
-export type AuditKind = keyof typeof AUDIT_DATA;
 export type AuditData<K extends AuditKind> = z.infer<(typeof AUDIT_DATA)[K]>;
-export const AUDIT_KINDS = Object.keys(AUDIT_DATA) as AuditKind[];
+
+type Named = (data: Record<string, unknown>) => unknown[];
+const none: Named = () => [];
+const field =
+  (key: string): Named =>
+  (data) => [data[key]];
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+const keysOf = (value: unknown): string[] => (value !== null && typeof value === 'object' ? Object.keys(value) : []);
+const participantsIn = (value: unknown): unknown[] => list(value).map((item) => (item as { participant?: unknown } | null)?.participant);
+const contributorsOf = (value: unknown): unknown[] => participantsIn((value as { contributors?: unknown } | null)?.contributors);
+
+/** Where each kind's data names participants: not users, tokens or invitations, which have names too. */
+const PARTICIPANTS_NAMED: Record<AuditKind, Named> = {
+  'coordinator.key': none,
+  'user.added': none,
+  'user.removed': none,
+  'token.created': none,
+  'token.revoked': none,
+  // the participant the invitation is for, when it names one
+  'invitation.created': field('name'),
+  'invitation.cancelled': none,
+  'participant.enrolled': field('name'),
+  'participant.registered': field('name'),
+  'participant.approved': field('name'),
+  'participant.rejected': field('name'),
+  'participant.revoked': field('name'),
+  'job.created': none,
+  'job.control': none,
+  'job.resumed': none,
+  'model.initial': none,
+  'update.accepted': field('participant'),
+  'update.excluded': field('participant'),
+  'statistics.excluded': field('participant'),
+  'secagg.input': field('participant'),
+  'secagg.unmasked': (d) => [...list(d.participants), ...list(d.sharers), ...participantsIn(d.adverts), ...keysOf(d.seeds), ...keysOf(d.maskKeys)],
+  'vocabulary.secure': (d) => [...contributorsOf(d.presence), ...contributorsOf(d.values)],
+  'statistics.secure': (d) => contributorsOf(d),
+  'updates.pruned': none,
+  'model.committed': (d) => [...contributorsOf(d), ...list(d.revoked)],
+};
+
+/**
+ * The participants a record is about, each once: the one that acted (actor
+ * `participant:NAME`) and those its data names as participants (an update's
+ * sender, a decision's subject, a commit's contributors and the sites it
+ * dropped, a secure round's parties). Read from a record as stored, whatever
+ * release wrote it: a field it lacks names no one, and a kind this code does
+ * not know names only its actor.
+ */
+export function auditParticipants(record: { kind: string; actor: string; data: Record<string, unknown> }): string[] {
+  const named = Object.hasOwn(PARTICIPANTS_NAMED, record.kind) ? PARTICIPANTS_NAMED[record.kind as AuditKind](record.data) : [];
+  const actor = record.actor.startsWith('participant:') ? [record.actor.slice('participant:'.length)] : [];
+  return [...new Set([...actor, ...named].filter((name): name is string => typeof name === 'string' && name !== ''))];
+}
 
 export const AuditRecordSchema = z.strictObject({
   /** the format version: 2 for RFC 8785 and `FL2` signatures; absent for version 1 */
   version: z.literal(2).optional(),
   seq: z.number().int().positive(),
   at: z.number().int().nonnegative(),
-  kind: z.enum(AUDIT_KINDS as [AuditKind, ...AuditKind[]]),
+  kind: z.enum(AUDIT_KINDS),
   /** who did it: `user:NAME`, `token:ID`, `participant:NAME`, `invitation:ID` or `coordinator` */
   actor: z.string().min(1).max(300),
   data: z.record(z.string(), z.unknown()),

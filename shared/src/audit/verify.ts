@@ -34,10 +34,10 @@ import {
   recordVersion,
   verifyAuditSignature,
   type AuditData,
-  type AuditKind,
   type AuditRecord,
   type StoredAuditRecord,
 } from './record';
+import type { AuditKind } from './kinds';
 
 /** A stored item, as failures name it. */
 export type AuditItem =
