@@ -13,7 +13,7 @@ import { AuditService } from './audit.service';
 export class AuditController {
   constructor(@Inject(AuditService) private readonly audit: AuditService) {}
 
-  /** `?after=SEQ&limit=N`: the records after SEQ, oldest first. */
+  /** `?after=SEQ&before=SEQ&limit=N&kind=K&job=ID&participant=NAME`: a page of the records that match, oldest first. */
   @Get()
   page(@Query() query: unknown): Promise<AuditPage> {
     return this.audit.page(parseBody(AuditPageQuerySchema, query));

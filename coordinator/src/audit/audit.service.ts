@@ -1,7 +1,7 @@
-/** Reads of the audit log for the REST API: pages of records, and a full verification. */
+/** Reads of the audit log for the REST API: pages of records, filtered or not, and a full verification. */
 import { Inject, Injectable } from '@nestjs/common';
 import { AuditRecordSchema, type AuditPage, type AuditPageQuery, type AuditVerification } from '@fl/shared';
-import { STORE, type Store } from '../storage/store';
+import { STORE, type AuditFilter, type Store } from '../storage/store';
 import { AuditVerifier } from './audit-verifier';
 
 @Injectable()
@@ -11,14 +11,16 @@ export class AuditService {
     @Inject(AuditVerifier) private readonly verifier: AuditVerifier,
   ) {}
 
-  /** The records after `after`, oldest first, read with the head in one snapshot. */
-  page({ after, limit }: AuditPageQuery): Promise<AuditPage> {
+  /** A page of the records that match the query's filters (AuditPageQuerySchema), oldest first, read with the head in one snapshot. */
+  async page({ after, before, limit, kind, job, participant }: AuditPageQuery): Promise<AuditPage> {
+    const filter: AuditFilter = { kinds: kind, job, participant };
+    if (kind || job || participant) await this.store.indexAudit();
     return this.store.transaction(
       async () => {
-        const records = [];
-        for await (const { text } of this.store.auditRecords(after, limit)) records.push(AuditRecordSchema.parse(JSON.parse(text)));
+        const page = await this.store.auditPage(filter, { after, before, limit });
+        const records = page.records.map(({ text }) => AuditRecordSchema.parse(JSON.parse(text)));
         const head = await this.store.auditHead();
-        return { records, head: head ? { seq: head.seq, hash: head.hash } : null };
+        return { records, head: head ? { seq: head.seq, hash: head.hash } : null, more: page.more };
       },
       { snapshot: true },
     );

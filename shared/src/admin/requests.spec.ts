@@ -20,6 +20,24 @@ describe('the admin API request schemas', () => {
     expect(AuditPageQuerySchema.safeParse({ limit: '0' }).success).toBe(false);
   });
 
+  it('read the audit filters: one kind or several, of the known kinds only; a job; a participant by its name', () => {
+    expect(AuditPageQuerySchema.parse({ kind: 'model.committed', before: '42' })).toEqual({ after: 0, before: 42, limit: 100, kind: ['model.committed'] });
+    expect(AuditPageQuerySchema.parse({ kind: ['update.accepted', 'update.excluded'], job: 'j1', participant: 'bank-lyon' })).toMatchObject({
+      kind: ['update.accepted', 'update.excluded'],
+      job: 'j1',
+      participant: 'bank-lyon',
+    });
+    const refused = (query: Record<string, unknown>) => {
+      const parsed = AuditPageQuerySchema.safeParse(query);
+      return parsed.success ? undefined : parsed.error.issues[0].path.join('.');
+    };
+    expect(refused({ kind: 'model.comitted' })).toBe('kind.0');
+    expect(refused({ kind: ['model.committed', 'nonsense'] })).toBe('kind.1');
+    expect(refused({ participant: 'bank lyon' })).toBe('participant');
+    expect(refused({ job: ['j1', 'j2'] })).toBe('job');
+    expect(refused({ before: '0' })).toBe('before');
+  });
+
   it('refuse a short password, naming the minimum', () => {
     const parsed = NewUserRequestSchema.safeParse({ name: 'ada', password: 'short', role: 'admin' });
     expect(parsed.success ? '' : parsed.error.issues[0].message).toBe('at least 12 characters');

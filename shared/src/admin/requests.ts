@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ParticipantNameSchema, PublicKeySchema } from '../protocol/enrollment';
+import { AUDIT_KINDS } from '../audit/kinds';
 import { cleanText } from '../protocol/text';
 import { RoleSchema } from './views';
 
@@ -58,10 +59,24 @@ export type NewInvitationRequest = z.infer<typeof NewInvitationRequestSchema>;
 export const DecisionRequestSchema = z.strictObject({ reason: cleanText(z.string().max(1000)).default('') }).meta({ id: 'DecisionRequest' });
 export type DecisionRequest = z.infer<typeof DecisionRequestSchema>;
 
-/** `GET /api/audit?after=SEQ&limit=N`: the records after SEQ, oldest first. */
+/**
+ * `GET /api/audit`: a page of the records with seq between `after` and `before`
+ * (both left out) that match every filter given, listed oldest first; the first
+ * `limit` of them, or with `before` the last `limit`, to page back from the
+ * newest (`before` = head + 1).
+ */
 export const AuditPageQuerySchema = z.object({
   after: z.coerce.number().int().min(0).default(0).describe('the last record already read; 0 for the start'),
+  before: z.coerce.number().int().min(1).optional().describe('the first record already read, paging back: the page ends before it'),
   limit: z.coerce.number().int().min(1).max(MAX_AUDIT_PAGE).default(100),
+  kind: z
+    .preprocess((value) => (typeof value === 'string' ? [value] : value), z.array(z.enum(AUDIT_KINDS)).min(1))
+    .optional()
+    .describe('only records of these kinds: repeat it for several (kind=update.accepted&kind=update.excluded)'),
+  job: cleanText(z.string().min(1).max(200)).optional().describe("only the job's records: those whose data names it as their job"),
+  participant: ParticipantNameSchema.optional().describe(
+    'only the records about this participant: it acted (actor participant:NAME), or the data names it as a participant (an update, a decision, a commit it contributed to or was dropped from, a secure round it took part in)',
+  ),
 });
 export type AuditPageQuery = z.infer<typeof AuditPageQuerySchema>;
 

@@ -166,6 +166,6 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     alsoProduces: ['application/octet-stream'],
   },
 
-  { method: 'get', path: '/api/audit', summary: 'A page of the audit log, oldest first, and its head', access: 'any-role', query: AuditPageQuerySchema, status: 200, response: AuditPageSchema },
+  { method: 'get', path: '/api/audit', summary: 'A page of the audit log, oldest first, filtered by kind, job or participant, and the head of the whole log', access: 'any-role', query: AuditPageQuerySchema, status: 200, response: AuditPageSchema },
   { method: 'get', path: '/api/audit/verify', summary: 'Verify the chain, the signatures and the retained updates against the stored models', access: 'any-role', status: 200, response: AuditVerificationSchema },
 ];

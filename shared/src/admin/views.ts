@@ -212,9 +212,13 @@ export const AuditRecordViewSchema = z
   .meta({ id: 'AuditRecordView' });
 export type AuditRecordView = z.infer<typeof AuditRecordViewSchema>;
 
-/** `GET /api/audit`: a page of the audit log, and its head. */
+/** `GET /api/audit`: a page of the audit log, oldest first, and the head of the whole log. */
 export const AuditPageSchema = z
-  .object({ records: z.array(AuditRecordViewSchema), head: z.object({ seq: z.number().int(), hash: sha256 }).nullable() })
+  .object({
+    records: z.array(AuditRecordViewSchema),
+    head: z.object({ seq: z.number().int(), hash: sha256 }).nullable(),
+    more: z.boolean().describe('whether other records match beyond this page: after it, or with `before`, before it'),
+  })
   .meta({ id: 'AuditPage' });
 export type AuditPage = z.infer<typeof AuditPageSchema>;
 
