@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { limitHeapGrowth } from '@fl/coordinator/dist/heap';
+import { auditBench } from './audit';
 import { ingestBench } from './ingest';
 import { aggregateBench, trainBench, verifyBench } from './micro';
 import { roundD100, roundD1m, scaleN500, secaggOverhead, transferD10m } from './rounds';
@@ -42,6 +43,15 @@ const BENCHES: Bench[] = [
   { id: 'train', figures: [{ name: 'train.logistic.samplesPerSec', unit: 'samples/s', target: at(1_000_000, 'higher') }], run: trainBench },
   { id: 'aggregate', figures: [{ name: 'aggregate.fedavg.gbPerSec', unit: 'GB/s', target: at(2, 'higher') }], run: aggregateBench },
   { id: 'verify', figures: [{ name: 'verify.perSec', unit: '/s', target: at(5_000, 'higher') }], run: verifyBench },
+  {
+    id: 'audit',
+    figures: [
+      { name: 'audit.log_100k.pageMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'audit.log_100k.filteredMs', unit: 'ms', target: at(Infinity, 'lower') },
+      { name: 'audit.log_100k.indexSeconds', unit: 's', target: at(Infinity, 'lower') },
+    ],
+    run: auditBench,
+  },
   {
     id: 'round.n5_d100',
     figures: [{ name: 'round.n5_d100.ms', unit: 'ms', target: at(10, 'lower'), flower: '22–28' }],
