@@ -475,6 +475,46 @@ describe('the dashboard in a browser', () => {
     expect(await verification.locator('li').count()).toBeGreaterThan(0);
     expect(await page.getByTestId('audit-failure').count()).toBe(0);
     await screenshot('dashboard-audit', WIDE);
+
+    // The job's records, from the job's page: the filter in the address, each row one of the API's for that job, newest first.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
+    await page.getByRole('link', { name: 'diagnosis, live' }).click();
+    await page.getByRole('link', { name: "This job's audit records" }).click();
+    await page.waitForURL((url) => url.pathname === '/audit' && url.search === `?job=${encodeURIComponent(jobId)}`);
+    const filtered = async (query: string) => {
+      const { body } = await api.request<{ records: { seq: number; data: { job?: string } }[]; more: boolean }>('GET', `/api/audit?${query}&before=${log.head.seq + 1}&limit=50`);
+      return { seqs: body.records.map((r) => r.seq).reverse(), jobs: new Set(body.records.map((r) => r.data.job)), more: body.more };
+    };
+    const ofJob = await filtered(`job=${encodeURIComponent(jobId)}`);
+    expect(ofJob).toMatchObject({ jobs: new Set([jobId]), more: true });
+    await eventually(seqs, (shown) => JSON.stringify(shown) === JSON.stringify(ofJob.seqs));
+    await expect(page.getByLabel('Job', { exact: true }).inputValue()).resolves.toBe(jobId);
+    expect(await page.getByRole('button', { name: 'Load older records' }).count()).toBe(1);
+    await screenshot('dashboard-audit-job-narrow', NARROW);
+    await page.setViewportSize(WIDE);
+
+    // Its commits only: one a round, all on one page.
+    await page.getByLabel('Kind', { exact: true }).selectOption('model.committed');
+    await page.waitForURL((url) => url.search === `?job=${encodeURIComponent(jobId)}&kind=model.committed`);
+    await page.locator('tr[data-kind="model.committed"]').filter({ hasText: summary }).waitFor();
+    await eventually(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-kind'))), (kinds) => kinds.length === ROUNDS && kinds.every((k) => k === 'model.committed'));
+    expect(await page.getByRole('button', { name: 'Load older records' }).count()).toBe(0);
+    await screenshot('dashboard-audit-job-commits', WIDE);
+    // Back to the job's records, as the address was.
+    await page.goBack();
+    await eventually(seqs, (shown) => JSON.stringify(shown) === JSON.stringify(ofJob.seqs));
+
+    // A participant's records, from its row on the participants page: its registration, its updates and the commits it contributed to, on one page.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Participants' }).click();
+    await participantRow(HOSPITALS[0].name).getByRole('link', { name: `Audit records about ${HOSPITALS[0].name}` }).click();
+    await page.waitForURL((url) => url.pathname === '/audit' && url.search === `?participant=${HOSPITALS[0].name}`);
+    const ofParticipant = await filtered(`participant=${HOSPITALS[0].name}`);
+    await eventually(seqs, (shown) => JSON.stringify(shown) === JSON.stringify(ofParticipant.seqs));
+    expect(ofParticipant.more).toBe(false);
+    await expect(page.getByLabel('Participant', { exact: true }).inputValue()).resolves.toBe(HOSPITALS[0].name);
+    const kinds = new Set(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-kind'))));
+    expect(kinds).toEqual(new Set(['participant.registered', 'update.accepted', 'model.committed']));
+    expect(await page.getByRole('button', { name: 'Load older records' }).count()).toBe(0);
   });
 
   it('adds and removes users, and makes and revokes API tokens', async () => {

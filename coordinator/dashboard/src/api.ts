@@ -5,6 +5,7 @@
  * when the coordinator refuses its token, whichever request found out.
  */
 import type { ErrorCode, JobSpecInput } from '@fl/shared';
+import { filterQuery, type AuditFilter } from './audit';
 import type {
   AuditPage,
   AuditVerification,
@@ -29,6 +30,7 @@ export class ApiError extends Error {
 }
 
 export type JobAction = 'pause' | 'resume' | 'stop';
+
 export type ParticipantAction = 'approve' | 'reject' | 'revoke';
 
 /** `POST /api/session`: a session token for a user name and password. */
@@ -91,9 +93,15 @@ export class Api {
     return this.json('DELETE', `/api/invitations/${encodeURIComponent(id)}`);
   }
 
-  /** `limit` records after record `after`, oldest first, and the log's head. */
-  audit(after: number, limit: number): Promise<AuditPage> {
-    return this.json('GET', `/api/audit?after=${after}&limit=${limit}`);
+  /**
+   * A page of the records that match the filter, oldest first, and the whole
+   * log's head: the first `limit` after record `after`, or the last `limit`
+   * before record `before`.
+   */
+  audit(page: { after?: number; before?: number; limit: number }, filter: AuditFilter = {}): Promise<AuditPage> {
+    const query = filterQuery(filter);
+    for (const [name, value] of Object.entries(page)) if (value !== undefined) query.set(name, String(value));
+    return this.json('GET', `/api/audit?${query}`);
   }
 
   verifyAudit(): Promise<AuditVerification> {

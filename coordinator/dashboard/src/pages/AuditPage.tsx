@@ -1,13 +1,18 @@
 /**
  * The audit log, newest record first, a page at a time: what each record says
- * in a few words, who did it and the start of its hash. "Verify" has the
- * coordinator check the whole chain, the signatures and the stored models, and
- * shows what it checked; a failure names the record or file at fault.
+ * in a few words, who did it and the start of its hash. The records shown may
+ * be filtered by kind, job and participant, from the page's address, so that a
+ * job's or a participant's page links to its records. "Verify" has the
+ * coordinator check the whole chain, the signatures and the stored models,
+ * whatever the filters, and shows what it checked; a failure names the record
+ * or file at fault.
  */
+import { AUDIT_KINDS } from '@fl/shared';
 import type { TFunction } from 'i18next';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import type { Api } from '../api';
+import { auditLink, filterOf, filterQuery, isFiltered, type AuditFilter } from '../audit';
 import { describeError } from '../messages';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
@@ -15,6 +20,7 @@ import { Table } from '../components/Table';
 import { formatCount, formatTime, shortId } from '../format';
 import { useLiveEvent } from '../live';
 import { useResource } from '../resource';
+import { Link, navigate, useSearch } from '../router';
 import { useSession } from '../session';
 import type { AuditRecordView, AuditVerification } from '../types';
 
@@ -24,46 +30,27 @@ interface LoadedLog {
   /** newest first */
   records: AuditRecordView[];
   head: { seq: number; hash: string } | null;
+  /** whether older records match */
+  more: boolean;
 }
 
-/**
- * The API pages forwards from a record number and tells the head with every
- * page: one small request finds the head, a second loads the page ending there.
- */
-async function newestPage(api: Api): Promise<LoadedLog> {
-  const { head } = await api.audit(0, 1);
-  if (!head) return { records: [], head: null };
-  const after = Math.max(0, head.seq - PAGE);
-  const { records } = await api.audit(after, head.seq - after);
-  return { records: [...records].reverse(), head };
+/** The head first (every page tells it, filtered or not), then the page of matching records that ends there. */
+async function newestPage(api: Api, filter: AuditFilter): Promise<LoadedLog> {
+  const { head } = await api.audit({ limit: 1 });
+  if (!head) return { records: [], head: null, more: false };
+  const { records, more } = await api.audit({ before: head.seq + 1, limit: PAGE }, filter);
+  return { records: [...records].reverse(), head, more };
 }
 
 export function AuditPage() {
   const { t } = useTranslation();
   const { api } = useSession();
-  const log = useResource('audit', newestPage);
+  const search = useSearch();
+  const filter = useMemo(() => filterOf(search), [search]);
   const jobs = useResource('jobs', (api) => api.jobs());
-  const [newer, setNewer] = useState(false);
-  const [older, setOlder] = useState<{ busy?: boolean; error?: string }>({});
   const [verification, setVerification] = useState<VerifyState>({});
   const jobNames = new Map(jobs.data?.map((j) => [j.id, j.spec.name]));
 
-  // New records are offered rather than moving the rows being read.
-  useLiveEvent('audit', () => setNewer(true));
-
-  const oldest = log.data?.records.at(-1)?.seq;
-  const loadOlder = async () => {
-    if (oldest === undefined || oldest <= 1) return;
-    setOlder({ busy: true });
-    try {
-      const after = Math.max(0, oldest - 1 - PAGE);
-      const { records } = await api.audit(after, oldest - 1 - after);
-      log.setData((loaded) => loaded && { ...loaded, records: [...loaded.records, ...[...records].reverse()] });
-      setOlder({});
-    } catch (err) {
-      setOlder({ error: describeError(t, err) });
-    }
-  };
   const verify = async () => {
     setVerification({ busy: true });
     try {
@@ -82,13 +69,50 @@ export function AuditPage() {
       </PageHeading>
       <p className="hint">{t('audit.verifyHint')}</p>
       <VerificationResult state={verification} />
+      <AuditFilters filter={filter} jobNames={jobNames} />
+      {/* Another filter is another list: its pages, and whether newer records came, start afresh. */}
+      <AuditRecords key={filterQuery(filter).toString()} filter={filter} jobNames={jobNames} />
+    </>
+  );
+}
+
+function AuditRecords({ filter, jobNames }: { filter: AuditFilter; jobNames: Map<string, string> }) {
+  const { t } = useTranslation();
+  const { api } = useSession();
+  const log = useResource(`audit?${filterQuery(filter)}`, (api) => newestPage(api, filter));
+  const [newer, setNewer] = useState(false);
+  const [older, setOlder] = useState<{ busy?: boolean; error?: string }>({});
+  const filtered = isFiltered(filter);
+
+  // New records are offered rather than moving the rows being read; only those of a kind shown.
+  useLiveEvent('audit', (event) => {
+    if (!filter.kind || event.kinds.some((kind) => filter.kind!.includes(kind))) setNewer(true);
+  });
+
+  const oldest = log.data?.records.at(-1)?.seq;
+  const loadOlder = async () => {
+    if (oldest === undefined) return;
+    setOlder({ busy: true });
+    try {
+      const { records, more } = await api.audit({ before: oldest, limit: PAGE }, filter);
+      log.setData((loaded) => loaded && { ...loaded, records: [...loaded.records, ...[...records].reverse()], more });
+      setOlder({});
+    } catch (err) {
+      setOlder({ error: describeError(t, err) });
+    }
+  };
+
+  return (
+    <>
       <ErrorNote error={log.error} what={t('audit.what')} />
       {log.data && (
         <div className="log-status">
           <p className="muted" role="status">
             {log.data.head === null
               ? t('audit.empty')
-              : t('audit.range', { from: oldest, to: log.data.records[0].seq, total: log.data.head.seq })}
+              : oldest === undefined
+                ? t('audit.noMatch')
+                : t(filtered ? 'audit.rangeFiltered' : 'audit.range', { from: oldest, to: log.data.records[0].seq, total: log.data.head.seq })}
           </p>
           {newer && (
             <button
@@ -122,7 +146,7 @@ export function AuditPage() {
           ]}
         />
       )}
-      {oldest !== undefined && oldest > 1 && (
+      {log.data?.more && (
         <div className="form-actions more">
           <button type="button" className="button" disabled={older.busy} onClick={() => void loadOlder()}>
             {older.busy ? t('common.loading') : t('audit.older')}
@@ -135,6 +159,67 @@ export function AuditPage() {
         </p>
       )}
     </>
+  );
+}
+
+/**
+ * The filters, in the page's address: choosing one opens that view, as a link
+ * to it would. The kinds are the API's own; jobs by name and participants as
+ * the coordinator lists them, with one the address names that is not listed.
+ */
+function AuditFilters({ filter, jobNames }: { filter: AuditFilter; jobNames: Map<string, string> }) {
+  const { t } = useTranslation();
+  const participants = useResource('participants', (api) => api.participants());
+  const show = (change: AuditFilter) => navigate(auditLink({ ...filter, ...change }));
+  // Several kinds come only from an address: they are one choice, as written.
+  const kinds = filter.kind && filter.kind.length > 1 ? [filter.kind.join(','), ...AUDIT_KINDS] : AUDIT_KINDS;
+  // Named with the start of their id: two jobs may have one name.
+  const jobs = [...jobNames].map(([id, name]) => ({ id, name: `${name} (${shortId(id)})` }));
+  if (filter.job && !jobNames.has(filter.job)) jobs.push({ id: filter.job, name: shortId(filter.job) });
+  const names = participants.data?.map((p) => p.name) ?? [];
+  if (filter.participant && !names.includes(filter.participant)) names.push(filter.participant);
+
+  return (
+    <form className="audit-filters" role="search" aria-label={t('audit.filters')} onSubmit={(e) => e.preventDefault()}>
+      <div className="field">
+        <label htmlFor="audit-kind">{t('audit.kind')}</label>
+        <select id="audit-kind" value={filter.kind?.join(',') ?? ''} onChange={(e) => show({ kind: e.target.value ? e.target.value.split(',') : undefined })}>
+          <option value="">{t('audit.allKinds')}</option>
+          {kinds.map((kind) => (
+            <option key={kind} value={kind}>
+              {kind.replaceAll(',', ', ')}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="audit-job">{t('audit.job')}</label>
+        <select id="audit-job" value={filter.job ?? ''} onChange={(e) => show({ job: e.target.value || undefined })}>
+          <option value="">{t('audit.allJobs')}</option>
+          {jobs.map(({ id, name }) => (
+            <option key={id} value={id}>
+              {name}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="audit-participant">{t('audit.participant')}</label>
+        <select id="audit-participant" value={filter.participant ?? ''} onChange={(e) => show({ participant: e.target.value || undefined })}>
+          <option value="">{t('audit.allParticipants')}</option>
+          {names.map((name) => (
+            <option key={name} value={name}>
+              {name}
+            </option>
+          ))}
+        </select>
+      </div>
+      {isFiltered(filter) && (
+        <p className="clear">
+          <Link to="/audit">{t('audit.showAll')}</Link>
+        </p>
+      )}
+    </form>
   );
 }
 

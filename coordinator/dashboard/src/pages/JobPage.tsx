@@ -1,12 +1,14 @@
 /**
  * One job: its status and controls, the charts and the round table, updated
- * live as rounds close, and the download of the global model. Viewers see the
+ * live as rounds close, the download of the global model and a link to the
+ * job's audit records. Viewers see the
  * same page without the controls; the server refuses them the actions anyway.
  */
 import { formatStrategy, strategyOf } from '@fl/shared';
 import { useState } from 'react';
 import { Trans, useTranslation } from 'react-i18next';
 import type { JobAction } from '../api';
+import { auditLink } from '../audit';
 import { describeError } from '../messages';
 import { ErrorNote } from '../components/ErrorNote';
 import { PageHeading } from '../components/PageHeading';
@@ -119,6 +121,9 @@ export function JobPage({ id }: { id: string }) {
         </div>
       )}
       <ModelDownload job={job.data} />
+      <p>
+        <Link to={auditLink({ job: id })}>{t('job.auditRecords')}</Link>
+      </p>
       {/* What the consortium agreed to run, every default filled in: as the API serves it and the audit log records it. */}
       <details className="job-spec">
         <summary>{t('job.spec')}</summary>

@@ -1,7 +1,8 @@
 /**
  * The consortium's participants: who they are, the key fingerprint to compare
  * out of band, whether an admin approved them, whether they are connected, and
- * how many rounds they have contributed to, kept current by the live feed.
+ * how many rounds they have contributed to, kept current by the live feed; and
+ * a link to the audit records about each.
  * Admins decide on enrollments here, revoke participants, and invite new sites;
  * viewers see the same without the actions (the server refuses them anyway).
  */
@@ -9,6 +10,7 @@ import type { TFunction } from 'i18next';
 import { useEffect, useState, type FormEvent } from 'react';
 import { Trans, useTranslation } from 'react-i18next';
 import type { ParticipantAction, WithSecret } from '../api';
+import { auditLink } from '../audit';
 import { ConfirmDialog, type Confirmation } from '../components/ConfirmDialog';
 import { ErrorNote } from '../components/ErrorNote';
 import { Field } from '../components/Field';
@@ -21,6 +23,7 @@ import { describeError, formatActor } from '../messages';
 import { refusedFields, without, type FormErrors } from '../forms';
 import { useLiveEvent } from '../live';
 import { useResource, type Resource } from '../resource';
+import { Link } from '../router';
 import { useSession } from '../session';
 import type { InvitationView, ParticipantView } from '../types';
 import { FormActions } from '../components/FormActions';
@@ -151,6 +154,15 @@ function ParticipantTable({ participants, now, onDecided, ask }: { participants:
         { key: 'status', label: t('participants.status'), render: (p) => <ParticipantStatus participant={p} now={now} /> },
         { key: 'connection', label: t('participants.connection'), render: (p) => <Presence participant={p} now={now} /> },
         { key: 'rounds', label: t('participants.roundsContributed'), numeric: true, testId: 'rounds-contributed', render: (p) => p.roundsContributed },
+        {
+          key: 'audit',
+          label: t('participants.audit'),
+          render: (p) => (
+            <Link to={auditLink({ participant: p.name })} aria-label={t('participants.auditOf', { name: p.name })}>
+              {t('participants.auditRecords')}
+            </Link>
+          ),
+        },
         canEdit && {
           key: 'actions',
           label: t('common.actions'),
