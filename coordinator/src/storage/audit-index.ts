@@ -50,9 +50,13 @@ const INDEX_PAGE = 500;
 /** Indexes every record not indexed yet (kind null), a page at a time, on `db` (a transaction, or the migration's); answers how many. */
 export async function indexAudit(db: Kysely<Tables>): Promise<number> {
   let count = 0;
+  // From the last one indexed on: PostgreSQL keeps the index entries of the rows updated as dead ones until the
+  // transaction ends, and a read from the start would step over all of them again each page.
+  let last = 0;
   for (;;) {
-    const rows = await db.selectFrom('audit').select(['seq', 'record']).where('kind', 'is', null).orderBy('seq').limit(INDEX_PAGE).execute();
+    const rows = await db.selectFrom('audit').select(['seq', 'record']).where('kind', 'is', null).where('seq', '>', last).orderBy('seq').limit(INDEX_PAGE).execute();
     if (rows.length === 0) return count;
+    last = rows[rows.length - 1].seq;
     const indexed = rows.map(({ seq, record }) => ({ seq, index: auditIndexOf(record) }));
     // Another replica may be indexing the same records: the same rows, once.
     for (const batch of batches(participantRows(indexed))) {
