@@ -80,7 +80,7 @@ describe('a job on PostgreSQL, verified by the audit', () => {
     const stored = await query<{ round: number }>(url, 'SELECT round FROM rounds WHERE job = $1 ORDER BY round', [jobId]);
     const migrations = await query<{ name: string }>(url, 'SELECT name FROM kysely_migration ORDER BY name');
     expect(stored.map((r) => r.round)).toEqual([1, 2, 3]);
-    expect(migrations.map((r) => r.name)).toEqual(['0001_initial', '0002_job_leadership']);
+    expect(migrations.map((r) => r.name)).toEqual(['0001_initial', '0002_job_leadership', '0003_audit_index']);
     expect(fs.existsSync(path.join(dataDir, 'coordinator.sqlite'))).toBe(false);
     expect(coordinator.output()).toContain(`postgres://postgres:***@127.0.0.1:5432/${database}`);
   });
