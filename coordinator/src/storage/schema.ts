@@ -5,7 +5,6 @@
  * epoch (BIGINT on PostgreSQL, read back as numbers).
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { indexAudit } from './audit-index';
 
 export interface ParticipantsTable {
   name: string;
@@ -284,7 +283,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     // The audit log's filters (GET /api/audit?kind=&job=&participant=), read in the database: the records as they
-    // were, and beside them what each is filtered by, filled here for the records already written.
+    // were, and beside them what each is filtered by, null until the store indexes it (audit-index.ts), at its start.
     '0003_audit_index': {
       async up(db) {
         await sql.raw('ALTER TABLE audit ADD COLUMN kind TEXT').execute(db);
@@ -296,7 +295,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           seq INTEGER NOT NULL,
           PRIMARY KEY (participant, seq)
         )`).execute(db);
-        await indexAudit(db as Kysely<Tables>);
       },
     },
   };

@@ -11,7 +11,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import { FlError, type ParticipantStatus, type Preprocessing } from '@fl/shared';
 import { assertEpoch, currentEpoch, type Queryable } from '../cluster/leader-election';
-import { auditIndexOf, indexAudit, participantRows } from './audit-index';
+import { auditIndexOf, indexAuditPage, participantRows } from './audit-index';
 import { batches } from './batches';
 import { migrationProvider, type Dialect, type JobsTable, type ModelsTable, type RoundsTable, type Tables } from './schema';
 import type {
@@ -155,7 +155,7 @@ export abstract class KyselyStore implements Store {
     private readonly options: StoreOptions,
   ) {}
 
-  /** Applies the migrations not applied yet (schema.ts), in order. */
+  /** Applies the migrations not applied yet (schema.ts), in order; then indexes the audit records written without their index. */
   protected async migrate(): Promise<void> {
     const migrator = new Migrator({ db: this.kysely, provider: migrationProvider(this.dialect) });
     const { error, results } = await migrator.migrateToLatest();
@@ -163,6 +163,7 @@ export abstract class KyselyStore implements Store {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
       throw new Error(`the store's ${failed ? `migration ${failed}` : 'migrations'} failed: ${(error as Error).message ?? String(error)}`);
     }
+    await this.indexAudit();
   }
 
   /** The transaction under way in this async context, else the database. */
@@ -502,11 +503,18 @@ export abstract class KyselyStore implements Store {
   async indexAudit(): Promise<void> {
     const unindexed = await this.db.selectFrom('audit').select('seq').where('kind', 'is', null).limit(1).executeTakeFirst();
     if (!unindexed) return;
-    // As the log's writer (its lock): two replicas index the same records one after the other, never interleaved.
-    await this.transaction(async () => {
-      await this.auditHead();
-      await indexAudit(this.db);
-    });
+    // A page a transaction, as the log's writer (its lock): two replicas index the same records one after the
+    // other, and the log's writers, of an earlier release among them, wait for one page at most.
+    let last = 0;
+    for (;;) {
+      const after = last;
+      const next = await this.transaction(async () => {
+        await this.auditHead();
+        return indexAuditPage(this.db, after);
+      });
+      if (next === undefined) return;
+      last = next;
+    }
   }
 
   retainUpdate(u: RetainedUpdate): Promise<void> {

@@ -396,14 +396,14 @@ describe.each([sqlite(), postgres()])('the store on $name', (backend) => {
     expect(await seqs({ participant: 'a' }, { after: 4, before: 10, limit: 2 })).toEqual({ seqs: [6, 8], more: false });
   });
 
-  it('indexes the records an earlier release wrote: at the migration that makes the index, and those written during a rolling upgrade', async () => {
+  it('indexes the records an earlier release wrote: those from before the index at its start, and those written during a rolling upgrade', async () => {
     // Prepare: a database as the release before the index left it, with records
     const { db, dialect, open } = await backend.empty();
     const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
     expect((await migrator.migrateTo('0002_job_leadership')).error).toBeUndefined();
     const earlier = (rows: { seq: number; text: string }[]) => db.insertInto('audit').values(rows.map(({ seq, text }) => ({ seq, record: text }) as never)).execute();
     await earlier(ACTS.slice(0, 6));
-    // Execute: the store opens on it (its migrations run); then a replica of the earlier release writes on
+    // Execute: the store opens on it (its migrations run, and it indexes); then a replica of the earlier release writes on
     const migrated = await open();
     try {
       expect((await migrated.auditPage({ participant: 'b' }, { after: 0, limit: 100 })).records.map((r) => r.seq)).toEqual([2, 5, 6]);

@@ -216,9 +216,10 @@ export interface AuditRepository {
    */
   auditPage(filter: AuditFilter, page: { after: number; before?: number; limit: number }): Promise<{ records: { seq: number; text: string }[]; more: boolean }>;
   /**
-   * Indexes the records written without their index (by a coordinator of an
-   * earlier release, during a rolling upgrade), if any: one indexed read when
-   * there are none. Outside a transaction; it writes in one of its own.
+   * Indexes the records written without their index (before the migration
+   * that made it, or by a coordinator of an earlier release during a rolling
+   * upgrade), if any: one indexed read when there are none. Done at the
+   * store's start; outside a transaction, as it writes in transactions of its own.
    */
   indexAudit(): Promise<void>;
   retainUpdate(update: RetainedUpdate): Promise<void>;
