@@ -113,12 +113,18 @@ export const EMPTY_FORM: JobFormValues = {
   settings: {},
 };
 
+/** Which of the model's own inputs a model has: k-means has a k, and no target nor a strategy to choose; a linear model no classes. */
+export function modelInputs(model: ModelKind): { target: boolean; positiveClass: boolean; classes: boolean; strategy: boolean; k: boolean } {
+  const kmeans = model === 'kmeans';
+  return { target: !kmeans, positiveClass: model === 'logistic' || model === 'svm', classes: model !== 'linear' && !kmeans, strategy: !kmeans, k: kmeans };
+}
+
 /** The settings shown for these values: each model, strategy and privacy option has its own. */
 export function shownSettings(values: JobFormValues): { job: SettingField[]; strategy: SettingField[]; secureAggregation: SettingField[]; dp: SettingField[] } {
-  const kmeans = values.model === 'kmeans';
+  const { strategy, k } = modelInputs(values.model);
   return {
-    job: NUMBER_FIELDS.filter((f) => f.key !== 'k' || kmeans),
-    strategy: kmeans ? [] : STRATEGY_FIELDS[values.strategy],
+    job: NUMBER_FIELDS.filter((f) => f.key !== 'k' || k),
+    strategy: strategy ? STRATEGY_FIELDS[values.strategy] : [],
     secureAggregation: values.secureAggregation ? SECURE_AGGREGATION_FIELDS : [],
     dp: values.dp ? DP_FIELDS : [],
   };
@@ -126,11 +132,12 @@ export function shownSettings(values: JobFormValues): { job: SettingField[]; str
 
 /** The keys of every input shown for these values, which a problem can be placed on. */
 function shownKeys(values: JobFormValues): Set<string> {
-  const model = values.model;
+  const inputs = modelInputs(values.model);
   const keys = ['name', 'model', 'features', 'secureAggregation', 'dp'];
-  if (model !== 'kmeans') keys.push('target', 'strategy.name');
-  if (model === 'logistic' || model === 'svm') keys.push('positiveClass');
-  if (model !== 'linear' && model !== 'kmeans') keys.push('classes');
+  if (inputs.target) keys.push('target');
+  if (inputs.strategy) keys.push('strategy.name');
+  if (inputs.positiveClass) keys.push('positiveClass');
+  if (inputs.classes) keys.push('classes');
   const shown = shownSettings(values);
   return new Set([...keys, ...[...shown.job, ...shown.strategy, ...shown.secureAggregation, ...shown.dp].map((f) => f.key)]);
 }
@@ -182,15 +189,13 @@ export function toSpecInput(values: JobFormValues): Record<string, unknown> {
     return into;
   };
   const shown = shownSettings(values);
-  // k-means has no target, and its model chooses its strategy; its k is among the job's numbers.
-  if (values.model !== 'kmeans') {
-    spec.target = values.target.trim();
-    spec.strategy = fill(shown.strategy, { name: values.strategy });
-  }
+  const inputs = modelInputs(values.model);
+  if (inputs.target) spec.target = values.target.trim();
+  if (inputs.strategy) spec.strategy = fill(shown.strategy, { name: values.strategy });
   if (values.name.trim()) spec.name = values.name.trim();
-  if ((values.model === 'logistic' || values.model === 'svm') && values.positiveClass.trim()) spec.positiveClass = values.positiveClass.trim();
+  if (inputs.positiveClass && values.positiveClass.trim()) spec.positiveClass = values.positiveClass.trim();
   const classes = values.classes.split(',').map((c) => c.trim()).filter((c) => c !== '');
-  if (values.model !== 'linear' && values.model !== 'kmeans' && classes.length > 0) spec.classes = classes;
+  if (inputs.classes && classes.length > 0) spec.classes = classes;
   fill(shown.job, spec);
   if (values.secureAggregation) spec.secureAggregation = fill(shown.secureAggregation, {});
   if (values.dp) spec.dp = fill(shown.dp, {});

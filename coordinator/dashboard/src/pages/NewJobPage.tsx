@@ -13,6 +13,7 @@ import {
   EMPTY_FORM,
   FORM_STRATEGIES,
   MODEL_KINDS,
+  modelInputs,
   serverFieldError,
   settingText,
   shownSettings,
@@ -57,6 +58,7 @@ export function NewJobPage() {
   };
   const setSetting = (key: string, value: string) => set({ settings: { ...values.settings, [key]: value } }, key);
   const shown = shownSettings(values);
+  const inputs = modelInputs(values.model);
   const settingInputs = (fields: SettingField[]) =>
     fields.map((field) => (
       <Field key={field.key} name={field.key} {...settingText(t, field.key)} error={errors[field.key]}>
@@ -134,14 +136,14 @@ export function NewJobPage() {
                 </select>
               )}
             </Field>
-            {values.model !== 'kmeans' && (
+            {inputs.target && (
               <Field name="target" label={t('newJob.target')} error={errors.target} hint={t('newJob.targetHint')}>
                 {(control) => (
                   <input {...control} type="text" spellCheck={false} value={values.target} onChange={(e) => set({ target: e.target.value }, 'target')} />
                 )}
               </Field>
             )}
-            {(values.model === 'logistic' || values.model === 'svm') && (
+            {inputs.positiveClass && (
               <Field name="positiveClass" label={t('newJob.positiveClass')} error={errors.positiveClass} hint={t('newJob.positiveClassHint')}>
                 {(control) => (
                   <input
@@ -154,7 +156,7 @@ export function NewJobPage() {
                 )}
               </Field>
             )}
-            {values.model !== 'linear' && values.model !== 'kmeans' && (
+            {inputs.classes && (
               <Field name="classes" label={t('newJob.classes')} error={errors.classes} hint={t('newJob.classesHint')}>
                 {(control) => (
                   <input {...control} type="text" spellCheck={false} value={values.classes} onChange={(e) => set({ classes: e.target.value }, 'classes')} />
@@ -180,7 +182,7 @@ export function NewJobPage() {
         </fieldset>
         <fieldset>
           <legend>{t('newJob.aggregationAndPrivacy')}</legend>
-          {values.model === 'kmeans' ? (
+          {!inputs.strategy ? (
             <p className="hint">{t('newJob.kmeansStrategy')}</p>
           ) : (
             <div className="grid settings">
