@@ -1125,9 +1125,14 @@ export class JobRun {
     const committed = await this.committedState();
     const held = participantsHeld(this.strategy.spec, committed);
     if (held.length === 0) return { state: committed, revoked: [] };
-    const revoked = new Set((await this.deps.store.listParticipants()).filter((p) => p.status === 'revoked').map((p) => p.name));
+    const revoked = await this.revokedParticipants();
     const dropped = held.filter((p) => revoked.has(p)).sort();
     return { state: withoutParticipants(this.strategy.spec, committed, dropped), revoked: dropped };
+  }
+
+  /** Every participant revoked so far, by any replica or admin: the store's word, not only this run's. */
+  private async revokedParticipants(): Promise<Set<string>> {
+    return new Set((await this.deps.store.listParticipants()).filter((p) => p.status === 'revoked').map((p) => p.name));
   }
 
   /** The state the last committed round left the strategy in: kept since its commit, read from the store after a restart. */
@@ -1238,10 +1243,11 @@ export class JobRun {
       await this.storeAdmission();
       const online = this.eligible();
       if (online.length >= this.job.spec.minParticipants) {
-        const away = this.lastSelection.filter((p) => !online.includes(p) && !this.excluded.has(p) && !this.revoked.has(p) && !gone?.has(p));
+        const here = new Set(online);
+        const away = this.lastSelection.filter((p) => !here.has(p) && !this.excluded.has(p) && !this.revoked.has(p) && !gone?.has(p));
         const left = reconnectBy - this.deps.clock.now();
         if (away.length > 0 && left > 0 && !gone) {
-          gone = new Set((await this.deps.store.listParticipants()).filter((p) => p.status === 'revoked').map((p) => p.name));
+          gone = await this.revokedParticipants();
           // Looked at again after the read, before waiting: a participant that connected meanwhile woke no one.
           continue;
         }
