@@ -3,16 +3,14 @@
  * address holds them (`/audit?job=…&participant=…&kind=…`, kind repeated for
  * several): a link opens a filtered view, and the back button the one before.
  */
+import type { AuditPageQuery } from '@fl/shared';
 
-/** Which audit records to read: those that match every filter given. */
-export interface AuditFilter {
-  /** records of one of these kinds */
-  kind?: string[];
-  /** records of this job (its id) */
-  job?: string;
-  /** records about this participant: it acted, or the record names it */
-  participant?: string;
-}
+/**
+ * Which audit records to read: those that match every filter given, as the
+ * API's query names them; the kinds as an address writes them (the API refuses
+ * one it does not know).
+ */
+export type AuditFilter = Pick<AuditPageQuery, 'job' | 'participant'> & { kind?: string[] };
 
 /** The filter as query parameters, for the API and the page's address alike. */
 export function filterQuery(filter: AuditFilter): URLSearchParams {

@@ -181,39 +181,30 @@ function AuditFilters({ filter, jobNames }: { filter: AuditFilter; jobNames: Map
 
   return (
     <form className="audit-filters" role="search" aria-label={t('audit.filters')} onSubmit={(e) => e.preventDefault()}>
-      <div className="field">
-        <label htmlFor="audit-kind">{t('audit.kind')}</label>
-        <select id="audit-kind" value={filter.kind?.join(',') ?? ''} onChange={(e) => show({ kind: e.target.value ? e.target.value.split(',') : undefined })}>
-          <option value="">{t('audit.allKinds')}</option>
-          {kinds.map((kind) => (
-            <option key={kind} value={kind}>
-              {kind.replaceAll(',', ', ')}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div className="field">
-        <label htmlFor="audit-job">{t('audit.job')}</label>
-        <select id="audit-job" value={filter.job ?? ''} onChange={(e) => show({ job: e.target.value || undefined })}>
-          <option value="">{t('audit.allJobs')}</option>
-          {jobs.map(({ id, name }) => (
-            <option key={id} value={id}>
-              {name}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div className="field">
-        <label htmlFor="audit-participant">{t('audit.participant')}</label>
-        <select id="audit-participant" value={filter.participant ?? ''} onChange={(e) => show({ participant: e.target.value || undefined })}>
-          <option value="">{t('audit.allParticipants')}</option>
-          {names.map((name) => (
-            <option key={name} value={name}>
-              {name}
-            </option>
-          ))}
-        </select>
-      </div>
+      <FilterSelect
+        id="audit-kind"
+        label={t('audit.kind')}
+        all={t('audit.allKinds')}
+        value={filter.kind?.join(',')}
+        options={kinds.map((kind) => ({ value: kind, label: kind.replaceAll(',', ', ') }))}
+        onChange={(kind) => show({ kind: kind?.split(',') })}
+      />
+      <FilterSelect
+        id="audit-job"
+        label={t('audit.job')}
+        all={t('audit.allJobs')}
+        value={filter.job}
+        options={jobs.map(({ id, name }) => ({ value: id, label: name }))}
+        onChange={(job) => show({ job })}
+      />
+      <FilterSelect
+        id="audit-participant"
+        label={t('audit.participant')}
+        all={t('audit.allParticipants')}
+        value={filter.participant}
+        options={names.map((name) => ({ value: name, label: name }))}
+        onChange={(participant) => show({ participant })}
+      />
       {isFiltered(filter) && (
         <p className="clear">
           <Link to="/audit">{t('audit.showAll')}</Link>
@@ -329,4 +320,29 @@ function summarise(t: TFunction, record: AuditRecordView, jobNames: Map<string, 
     default:
       return JSON.stringify(d);
   }
+}
+
+/** One filter: its options, and the first, "all", which leaves it unset. */
+function FilterSelect(props: {
+  id: string;
+  label: string;
+  all: string;
+  value: string | undefined;
+  options: { value: string; label: string }[];
+  onChange: (value: string | undefined) => void;
+}) {
+  const { id, label, all, value, options, onChange } = props;
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value ?? ''} onChange={(e) => onChange(e.target.value || undefined)}>
+        <option value="">{all}</option>
+        {options.map((option) => (
+          <option key={option.value} value={option.value}>
+            {option.label}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
 }
