@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { JobSpecSchema } from '@fl/shared';
+import { AUDIT_KINDS, JobSpecSchema } from '@fl/shared';
 import { REPO_ROOT } from './harness';
 
 const SOURCE = path.join(REPO_ROOT, 'coordinator', 'dashboard', 'src');
@@ -92,6 +92,12 @@ describe("the dashboard's translations", () => {
     }
     expect(named.size).toBeGreaterThan(150);
     expect([...named].filter((key) => !bases.has(key))).toEqual([]);
+  });
+
+  it('names each kind of audit record, and no kind that is gone', () => {
+    const texts = load('en');
+    const named = [...texts.keys()].filter((key) => key.startsWith('auditKinds.')).map((key) => key.slice('auditKinds.'.length));
+    expect(named.sort()).toEqual([...AUDIT_KINDS].sort());
   });
 
   it("has a text for each rule the job schema adds, with every value the text names", () => {

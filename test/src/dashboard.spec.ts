@@ -688,6 +688,11 @@ describe('the dashboard in a browser', () => {
       const last = (await api.rounds(jobId))[ROUNDS - 1];
       const committed = `Runde ${ROUNDS} von „diagnosis, live“, ${last.contributors.length} Beitragende, sha256 ${last.modelSha256.slice(0, 8)}…`;
       await tab.locator('tr[data-kind="model.committed"]').filter({ hasText: committed }).waitFor();
+      // Each kind in words, the API's name of it in the tooltip.
+      const kind = tab.locator('tr[data-kind="model.committed"]').first().locator('.kind');
+      await expect(kind.textContent()).resolves.toBe('Runde festgeschrieben');
+      await expect(kind.getAttribute('title')).resolves.toBe('model.committed');
+      await expect(tab.getByLabel('Art', { exact: true }).locator('option[value="participant.revoked"]').textContent()).resolves.toBe('Teilnehmer widerrufen');
 
       // The API's refusal, by its code, in German; the form's own check too.
       await navigation.getByRole('link', { name: 'Benutzer' }).click();

@@ -139,7 +139,7 @@ function AuditRecords({ filter, jobNames }: { filter: AuditFilter; jobNames: Map
           columns={[
             { key: 'seq', label: t('audit.seq'), rowHeader: true, numeric: true, render: (r) => r.seq },
             { key: 'time', label: t('audit.time'), className: 'nowrap', render: (r) => formatTime(r.at) },
-            { key: 'kind', label: t('audit.kind'), render: (r) => <span className="kind">{r.kind}</span> },
+            { key: 'kind', label: t('audit.kind'), render: (r) => <span className="kind" title={r.kind}>{kindName(t, r.kind)}</span> },
             { key: 'actor', label: t('audit.actor'), className: 'actor', render: (r) => r.actor },
             { key: 'what', label: t('audit.about'), className: 'summary', title: (r) => JSON.stringify(r.data, null, 2), render: (r) => summarise(t, r, jobNames) },
             { key: 'hash', label: t('audit.hash'), render: (r) => <code title={r.hash}>{r.hash.slice(0, 12)}…</code> },
@@ -186,7 +186,7 @@ function AuditFilters({ filter, jobNames }: { filter: AuditFilter; jobNames: Map
         label={t('audit.kind')}
         all={t('audit.allKinds')}
         value={filter.kind?.join(',')}
-        options={kinds.map((kind) => ({ value: kind, label: kind.replaceAll(',', ', ') }))}
+        options={kinds.map((kind) => ({ value: kind, label: kind.split(',').map((k) => kindName(t, k)).join(', ') }))}
         onChange={(kind) => show({ kind: kind?.split(',') })}
       />
       <FilterSelect
@@ -247,6 +247,9 @@ function VerificationResult({ state }: { state: VerifyState }) {
     </section>
   );
 }
+
+/** A kind in the user's language; the API's name of it is the cell's tooltip and the filter's value. */
+const kindName = (t: TFunction, kind: string): string => t(`auditKinds.${kind}`, { defaultValue: kind });
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : value === undefined || value === null ? '' : JSON.stringify(value));
 
