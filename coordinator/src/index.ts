@@ -9,5 +9,5 @@ export { SqliteStore, STORE_FILE } from './storage/store.sqlite';
 export { PostgresStore } from './storage/store.postgres';
 export { openStore, type StoreLocation } from './storage/open';
 export { toArray } from './storage/store';
-export { storeAuditSource, verifyStore } from './audit/store-source';
+export { auditIndexProblem, storeAuditSource, verifyStore } from './audit/store-source';
 export { toOnnx, toTfjs, type TfjsModel } from './jobs/model-export';

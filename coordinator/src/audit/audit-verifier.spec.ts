@@ -53,7 +53,7 @@ describe('the audit verifier', () => {
     expect(warnings).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.lines).toEqual((await verifyStore(store, undefined, { anchorsFile: anchors })).lines);
-    expect(report.lines.at(-1)).toBe('store tables: 3 participants, 0 jobs and 0 rounds agree with the log');
+    expect(report.lines.at(-1)).toBe("store tables: 3 participants, 0 jobs, 0 rounds and the filters' index of 4 records agree with the log");
     await store.close();
   });
 
@@ -78,6 +78,31 @@ describe('the audit verifier', () => {
       where: 'the audit anchors',
       reason: expect.stringMatching(new RegExp(`^the log ends at record ${head.seq - 1}, but record ${head.seq} was anchored at .*: records were removed from its end$`)),
     });
+    await store.close();
+  });
+
+  it.each([
+    ['leaves a record out of a participant\'s', 'DELETE FROM audit_participants WHERE seq = 3', 'audit record 3 (table audit of the store)', "the filters' index names the participants [] for it, its text [b]"],
+    ['gives a record another kind', "UPDATE audit SET kind = 'user.added' WHERE seq = 2", 'audit record 2 (table audit of the store)', "the filters' index gives it kind user.added and job none, its text kind participant.registered and job none"],
+    ['names a record past the log\'s end', "INSERT INTO audit_participants (participant, seq) VALUES ('a', 9)", 'participant a of record 9 (table audit_participants of the store)', 'the log has no such record'],
+    ['names participants for a record not indexed', 'UPDATE audit SET kind = NULL WHERE seq = 4', 'audit record 4 (table audit of the store)', "it is not indexed, yet the filters' index names c for it"],
+  ])('fails where the filters\' index %s', async (_, tamper, where, reason) => {
+    // Prepare: the index changed behind the log's back, the records as they were
+    const { file, store } = await setup();
+    const other = new Database(file);
+    other.exec(tamper);
+    other.close();
+    // Execute, Assert
+    expect((await verifyStore(store)).failure).toEqual({ where, reason });
+    await store.close();
+  });
+
+  it('counts the records not indexed yet, which no filtered page has read', async () => {
+    const { file, store } = await setup();
+    const other = new Database(file);
+    other.exec('UPDATE audit SET kind = NULL WHERE seq = 4; DELETE FROM audit_participants WHERE seq = 4');
+    other.close();
+    expect((await verifyStore(store)).lines.at(-1)).toBe("store tables: 3 participants, 0 jobs, 0 rounds and the filters' index of 3 records (1 not indexed yet) agree with the log");
     await store.close();
   });
 
@@ -112,8 +137,8 @@ describe('the audit verifier', () => {
     await added;
     expect(added).toBeDefined();
     expect(report.failure).toBeUndefined();
-    expect(report.lines.at(-1)).toBe('store tables: 3 participants, 0 jobs and 0 rounds agree with the log');
-    expect((await verifyStore(reader)).lines.at(-1)).toBe('store tables: 4 participants, 0 jobs and 0 rounds agree with the log');
+    expect(report.lines.at(-1)).toBe("store tables: 3 participants, 0 jobs, 0 rounds and the filters' index of 4 records agree with the log");
+    expect((await verifyStore(reader)).lines.at(-1)).toBe("store tables: 4 participants, 0 jobs, 0 rounds and the filters' index of 5 records agree with the log");
     await reader.close();
     await store.close();
   });

@@ -13,6 +13,7 @@
  */
 import * as fs from 'node:fs';
 import { anchorProblem, AuditRecordSchema, parseAnchors, verifyAudit, type AuditAnchor, type AuditReport, type AuditSource, type VerifyAuditOptions } from '@fl/shared';
+import { auditIndexOf } from '../storage/audit-index';
 import type { Store } from '../storage/store';
 
 export function storeAuditSource(store: Store, file = 'the store'): AuditSource {
@@ -106,10 +107,52 @@ async function verifySnapshot(
     }
   }
   if (rounds !== report.committed.size) return fail(`table rounds of ${file}`, `it holds ${rounds} rounds, the audit log commits ${report.committed.size}`);
+  const index = await auditIndexProblem(store, file);
+  if ('reason' in index) return fail(index.where, index.reason);
   const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-  const line = `store tables: ${count(report.participants.size, 'participant')}, ${count(jobs.length, 'job')} and ${count(rounds, 'round')} agree with the log`;
+  const pending = index.pending ? ` (${index.pending} not indexed yet)` : '';
+  const line = `store tables: ${count(report.participants.size, 'participant')}, ${count(jobs.length, 'job')}, ${count(rounds, 'round')} and the filters' index of ${count(index.indexed, 'record')}${pending} agree with the log`;
   options.onLine?.(line);
   return { ...report, lines: [...report.lines, ...anchorLines, line] };
+}
+
+/** Records read a time when holding the filters' index to the log. */
+const INDEX_PAGE = 1000;
+
+/**
+ * Holds the filters' index (audit-index.ts) to the records' texts, which the
+ * chain has verified: a filtered page, read on the index, must leave out no
+ * record it asks for. A record not indexed yet has no participants' rows.
+ */
+export async function auditIndexProblem(store: Store, file = 'the store'): Promise<{ where: string; reason: string } | { indexed: number; pending: number }> {
+  const none = (value: string | null) => value ?? 'none';
+  let after = 0;
+  let indexed = 0;
+  let pending = 0;
+  for (;;) {
+    const { records, strays } = await store.auditIndexPage(after, INDEX_PAGE);
+    if (strays.length) return { where: `participant ${strays[0].participant} of record ${strays[0].seq} (table audit_participants of ${file})`, reason: 'the log has no such record' };
+    for (const record of records) {
+      const where = `audit record ${record.seq} (table audit of ${file})`;
+      const stored = [...record.participants].sort();
+      if (record.kind === null) {
+        if (stored.length) return { where, reason: `it is not indexed, yet the filters' index names ${stored.join(', ')} for it` };
+        pending++;
+        continue;
+      }
+      const text = auditIndexOf(record.text);
+      if (record.kind !== text.kind || record.job !== text.job) {
+        return { where, reason: `the filters' index gives it kind ${record.kind} and job ${none(record.job)}, its text kind ${text.kind} and job ${none(text.job)}` };
+      }
+      const named = [...new Set(text.participants)].sort();
+      if (stored.join('\n') !== named.join('\n')) {
+        return { where, reason: `the filters' index names the participants [${stored.join(', ')}] for it, its text [${named.join(', ')}]` };
+      }
+      indexed++;
+    }
+    if (records.length < INDEX_PAGE) return { indexed, pending };
+    after = records[records.length - 1].seq;
+  }
 }
 
 /** The first stored record after `after`, if any. */

@@ -123,7 +123,7 @@ describe('the writes of a job on PostgreSQL, fenced by its leader\'s epoch', () 
     const migrations = await client.query<{ name: string }>('SELECT name FROM kysely_migration ORDER BY name');
     const leaders = await client.query<{ job: string; epoch: number; leader: string }>('SELECT job, epoch::int AS epoch, leader FROM job_leadership');
     await client.end();
-    expect(migrations.rows.map((r) => r.name)).toEqual(['0001_initial', '0002_job_leadership', '0003_audit_index']);
+    expect(migrations.rows.map((r) => r.name)).toEqual(['0001_initial', '0002_job_leadership', '0003_audit_index', '0004_audit_participants_by_record']);
     expect(leaders.rows).toEqual([{ job: JOB, epoch: first.lease.epoch, leader: 'replica-1' }]);
     deposed = { job: JOB, epoch: first.lease.epoch };
     await first.store.fenced(deposed, () => commitRound(first.store, first.audit, 1));

@@ -297,6 +297,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         )`).execute(db);
       },
     },
+    // Verification holds the index to the records a page at a time, reading the participants' rows by record.
+    '0004_audit_participants_by_record': {
+      async up(db) {
+        await sql.raw('CREATE INDEX audit_participants_seq ON audit_participants (seq)').execute(db);
+      },
+    },
   };
 }
 

@@ -18,6 +18,7 @@ import type {
   Admission,
   AuditFilter,
   Fence,
+  IndexedAuditRecord,
   InvitationRecord,
   JobRecord,
   ModelVersion,
@@ -498,6 +499,28 @@ export abstract class KyselyStore implements Store {
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
     return { records: backwards ? page.reverse() : page, more };
+  }
+
+  async auditIndexPage(after: number, limit: number): Promise<{ records: IndexedAuditRecord[]; strays: { seq: number; participant: string }[] }> {
+    const rows = await this.db.selectFrom('audit').select(['seq', 'record as text', 'kind', 'job']).where('seq', '>', after).orderBy('seq').limit(limit).execute();
+    // A full page leaves the rows after its last record to the next page; the last page reads every row after `after`.
+    const last = rows.length === limit ? rows[rows.length - 1].seq : undefined;
+    const named = await this.db
+      .selectFrom('audit_participants')
+      .select(['seq', 'participant'])
+      .where('seq', '>', after)
+      .$if(last !== undefined, (q) => q.where('seq', '<=', last!))
+      .orderBy('seq')
+      .orderBy('participant')
+      .execute();
+    const records = new Map(rows.map((row) => [row.seq, { ...row, participants: [] as string[] }]));
+    const strays: { seq: number; participant: string }[] = [];
+    for (const row of named) {
+      const record = records.get(row.seq);
+      if (record) record.participants.push(row.participant);
+      else strays.push(row);
+    }
+    return { records: [...records.values()], strays };
   }
 
   async indexAudit(): Promise<void> {

@@ -175,6 +175,15 @@ export interface UserRepository {
 }
 
 /** Which records of the audit log to read: those that match every filter given. */
+/** A record as stored with what the filters read of it (auditIndexPage). */
+export interface IndexedAuditRecord {
+  seq: number;
+  text: string;
+  kind: string | null;
+  job: string | null;
+  participants: string[];
+}
+
 export interface AuditFilter {
   /** records of one of these kinds */
   kinds?: readonly string[];
@@ -215,6 +224,13 @@ export interface AuditRepository {
    * beside the records (audit-index.ts), which indexAudit completes first.
    */
   auditPage(filter: AuditFilter, page: { after: number; before?: number; limit: number }): Promise<{ records: { seq: number; text: string }[]; more: boolean }>;
+  /**
+   * What the filters read of the records with seq > after (at most `limit` of
+   * them, in order), for verification: each record's text, its kind and job
+   * columns (null before it is indexed) and its participants' rows; `strays`, the
+   * participants' rows of no record of the page where the page reaches the log's end.
+   */
+  auditIndexPage(after: number, limit: number): Promise<{ records: IndexedAuditRecord[]; strays: { seq: number; participant: string }[] }>;
   /**
    * Indexes the records written without their index (before the migration
    * that made it, or by a coordinator of an earlier release during a rolling
