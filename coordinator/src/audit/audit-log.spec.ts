@@ -143,6 +143,26 @@ describe('the audit log', () => {
     await store.close();
   });
 
+  it("keeps deferred records for the next transaction when a caller's transaction that wrote them rolls back after them", async () => {
+    // Prepare: a run's two queued updates; a record of the job written in a caller's transaction, which fails after it
+    const { store, audit } = await setup();
+    await approve(store, 'a', 'b');
+    const run = audit.forRun('A');
+    run.defer('update.accepted', 'participant:a', accepted('a', 'A'));
+    run.defer('update.accepted', 'participant:b', accepted('b', 'A'));
+    const failed = store.transaction(async () => {
+      await audit.append('job.control', 'user:ada', { job: 'A', action: 'pause' });
+      throw new Error('the job could not be paused');
+    });
+    await expect(failed).rejects.toThrow('the job could not be paused');
+    // Execute: the run writes its queue
+    await run.flush();
+    // Assert: both updates are recorded, in their order
+    const written = (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: { participant?: string } });
+    expect(written.map((r) => `${r.kind}${r.data.participant ? ` ${r.data.participant}` : ''}`)).toEqual(['coordinator.key', 'update.accepted a', 'update.accepted b']);
+    await store.close();
+  });
+
   it("keeps each job's deferred records to its run: another job's flush and records never write them, a record of no job writes them first", async () => {
     const { store, audit } = await setup();
     const written = async () => (await toArray(store.auditRecords())).map(({ text }) => {

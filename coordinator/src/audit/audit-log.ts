@@ -245,16 +245,24 @@ export class AuditLog {
     return head;
   }
 
-  /** Runs fn in a transaction; if it fails, the deferred records it took are deferred again (if their run goes on), for the next one. */
+  /**
+   * Runs fn in a transaction; if it fails, or a caller's transaction it
+   * joined rolls back, the deferred records it took are deferred again (if
+   * their run goes on), for the next one.
+   */
   private async inTransaction<T>(fn: (written: Written) => Promise<T>): Promise<T> {
     const written: Written = { head: undefined, kinds: [], taken: [] };
+    const restore = () => {
+      for (const { queue, records } of written.taken) if (this.queues.get(queue.job) === queue) queue.records = records.concat(queue.records);
+    };
     let result: T;
     try {
       result = await this.store.transaction(() => fn(written));
     } catch (err) {
-      for (const { queue, records } of written.taken) if (this.queues.get(queue.job) === queue) queue.records = records.concat(queue.records);
+      restore();
       throw err;
     }
+    this.store.afterRollback(restore);
     // Told once committed: inside a caller's transaction, only when (and if) that one commits.
     this.store.afterCommit(() => {
       if (written.head) this.head = written.head;

@@ -47,6 +47,8 @@ interface Scope {
   participantsWritten: boolean;
   /** run once it commits (afterCommit) */
   committed: (() => void)[];
+  /** run if it rolls back (afterRollback) */
+  rolledBack: (() => void)[];
   /** the leaders' epochs checked before it commits (PostgreSQL only) */
   fences: Fence[];
 }
@@ -192,7 +194,7 @@ export abstract class KyselyStore implements Store {
     if (options.snapshot && this.dialect === 'postgres') builder = builder.setIsolationLevel('repeatable read');
     try {
       const result = await builder.execute(async (trx) => {
-        scope = { trx, open: true, auditLocked: options.snapshot === true, participantsWritten: false, committed: [], fences: fence ? [fence] : [] };
+        scope = { trx, open: true, auditLocked: options.snapshot === true, participantsWritten: false, committed: [], rolledBack: [], fences: fence ? [fence] : [] };
         try {
           const value = await this.scope.run(scope, fn);
           // Last, just before the commit: a leader deposed meanwhile is refused here and its writes roll back.
@@ -205,6 +207,9 @@ export abstract class KyselyStore implements Store {
       // Here, after the commit, in the caller's async context: outside the transaction.
       for (const fn of scope!.committed) fn();
       return result;
+    } catch (err) {
+      if (scope) for (const fn of scope.rolledBack.reverse()) fn();
+      throw err;
     } finally {
       if (scope?.participantsWritten) this.forgetParticipants();
       this.options.onTransaction?.(Number(process.hrtime.bigint() - start) / 1e9);
@@ -242,6 +247,11 @@ export abstract class KyselyStore implements Store {
     const scope = this.scope.getStore();
     if (scope?.open) scope.committed.push(fn);
     else fn();
+  }
+
+  afterRollback(fn: () => void): void {
+    const scope = this.scope.getStore();
+    if (scope?.open) scope.rolledBack.push(fn);
   }
 
   async addParticipant(p: ParticipantRecord): Promise<void> {

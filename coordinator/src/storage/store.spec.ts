@@ -468,6 +468,26 @@ describe.each([sqlite(), postgres()])('the store on $name', (backend) => {
     expect(await head).toEqual({ seq: 2, hash: 'h2' });
   });
 
+  it('runs what waits for a rollback when the outermost transaction rolls back, the latest first, and never after a commit', async () => {
+    const told: string[] = [];
+    store.afterRollback(() => told.push('outside'));
+    await store.transaction(async () => {
+      await store.appendAudit(1, record(1));
+      store.afterRollback(() => told.push('committed'));
+    });
+    await expect(
+      store.transaction(async () => {
+        await store.transaction(async () => {
+          await store.appendAudit(2, record(2));
+          store.afterRollback(() => told.push('first'));
+        });
+        store.afterRollback(() => told.push('second'));
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    expect(told).toEqual(['second', 'first']);
+  });
+
   it('keeps the audit log gapless and in order under concurrent appends from two connections', async () => {
     const second = await backend.second(store);
     // Each writer appends after the head it reads in its transaction, as the audit log does.

@@ -305,6 +305,13 @@ export interface Store extends ParticipantRepository, JobRepository, UserReposit
    */
   afterCommit(fn: () => void): void;
   /**
+   * Runs fn if what has been written so far is rolled back: inside a
+   * transaction, once the outermost rolls back, before its caller hears of it,
+   * the latest given first (as undoing goes); never outside one. For taking
+   * back what memory holds of the writes.
+   */
+  afterRollback(fn: () => void): void;
+  /**
    * Forgets what this process may have cached of a participant's record, whose
    * status changed elsewhere (another replica sharing the database), so that the
    * next read sees the change.
