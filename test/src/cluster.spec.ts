@@ -6,15 +6,18 @@
  * 127.0.0.1:5432, dropped after). Real Redis at 127.0.0.1:6379, under a prefix
  * of this run's own, removed at the end.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { computeStatistics, loadLocalData, readJournal, type ParticipantAgent } from '@fl/participant-agent';
 import { io, type Socket } from 'socket.io-client';
 import type { RunningCoordinator } from '@fl/coordinator';
 import { generateKeyPair, randomNonce, signHeader, writeKeyFile, type AuditLiveEvent, type ErrorBody, type KeyPair, type StatisticsRequest, type TrainMessage } from '@fl/shared';
 import { connectRaw, craftUpdate, emitWithAck, handshakeAuth } from './raw-client';
-import { AdminApi, DATA_DIR, eventually, featuresOf, query, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AdminApi, DATA_DIR, eventually, featuresOf, query, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 import { AGENT_CLI, COORDINATOR_CLI, runToEnd } from './processes';
 
 jest.setTimeout(60_000);
@@ -23,6 +26,9 @@ const REDIS_URL = 'redis://127.0.0.1:6379';
 const POSTGRES_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
 const PASSWORD = 'a long enough passphrase';
+// The independent verifier, on Debian's interpreter as in python-verifier.spec.ts.
+const VERIFIER = path.join(REPO_ROOT, 'tools', 'verify_bundle.py');
+const PYTHON = process.env.PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 async function removeKeys(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
@@ -273,8 +279,13 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
     expect(next.refused).toMatchObject({ code: 'REVOKED' });
   });
 
-  it("keeps in the round the updates other sites sent before a participant was revoked on the replica that does not lead the job, and every log verifies", async () => {
+  it.each([
+    ['the replica that does not lead the job', 'other'],
+    ['the replica that leads it', 'leader'],
+  ] as const)("leaves out of its round the accepted update of a participant revoked on %s, keeps the updates other sites sent, and every log verifies", async (_, where) => {
     // Prepare: B holds an agent with a journal and a site to be revoked, A a slow site: whichever leads the job, some updates are relayed to it
+    const [siteHonest, siteRevoked, siteSlow] = ['site-honest', 'site-revoked', 'site-slow'].map((site) => `${site}-${where}`);
+    const handSockets: Socket[] = [];
     const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
     const split = splitCsv(dataFile, 3, { seed: 5, holdout: 0, dir: tempDir('revoke') });
     const api = AdminApi.of(a);
@@ -282,12 +293,12 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
     const keyFile = path.join(dir, 'key.json');
     const journal = path.join(dir, 'journal.jsonl');
     const honestKeys = writeKeyFile(keyFile);
-    await api.registerParticipant('site-honest', 'site-honest Ltd', honestKeys.publicKey);
+    await api.registerParticipant(siteHonest, `${siteHonest} Ltd`, honestKeys.publicKey);
     /** A site spoken by hand: it answers the statistics request, and each train request as `train` says. */
     const handDriven = async (coordinator: RunningCoordinator, name: string, data: string, train: (message: TrainMessage, send: () => Promise<void>) => void) => {
       const keys = await registerParticipant(api, name);
       const { socket, refused } = await connectRaw(coordinator.url, handshakeAuth(keys));
-      sockets.push(socket);
+      handSockets.push(socket);
       expect(refused).toBeUndefined();
       socket.on('statistics-request', async (request: StatisticsRequest) => {
         const statistics = computeStatistics((await loadLocalData(data, request.header.spec)).table, request.header.spec);
@@ -301,47 +312,51 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
     const asked: string[] = [];
     let revokedSent!: () => void;
     const revokedAccepted = new Promise<void>((resolve) => (revokedSent = resolve));
-    await handDriven(b, 'site-revoked', split.parties[1], (_message, send) => void send().then(revokedSent));
+    await handDriven(b, siteRevoked, split.parties[1], (_message, send) => void send().then(revokedSent));
     let slowSend: (() => Promise<void>) | undefined;
-    await handDriven(a, 'site-slow', split.parties[2], (message, send) => {
-      asked.push(`site-slow round ${message.header.round}`);
+    await handDriven(a, siteSlow, split.parties[2], (message, send) => {
+      asked.push(`${siteSlow} round ${message.header.round}`);
       // Round 1's update waits for the revocation; any request after it is answered at once.
       if (asked.length === 1) slowSend = send;
       else void send();
     });
-    const honest = await startAgent(b, 'site-honest', split.parties[0], { keys: honestKeys, journalFile: journal });
+    const honest = await startAgent(b, siteHonest, split.parties[0], { keys: honestKeys, journalFile: journal });
     try {
-      await eventually(() => api.participants(), (sites) => ['site-honest', 'site-revoked', 'site-slow'].every((name) => sites.some((site) => site.name === name && site.online)));
+      await eventually(() => api.participants(), (sites) => [siteHonest, siteRevoked, siteSlow].every((name) => sites.some((site) => site.name === name && site.online)));
       const job = await api.createJob({ model: 'logistic', features: featuresOf(dataFile, 'diagnosis'), target: 'diagnosis', rounds: 1, minParticipants: 2, evaluateEvery: 0 });
       const [leader, other] = await eventually(() => [a, b].sort((x) => (x.engine.leads(job.id) ? -1 : 1)), ([first]) => first.engine.leads(job.id));
-      // site-honest's and site-revoked's updates of round 1 are accepted (acknowledged); site-slow's waits
+      // the honest site's and the one to be revoked's updates of round 1 are accepted (acknowledged); the slow site's waits
       await revokedAccepted;
       await eventually(() => slowSend, (send) => send !== undefined);
       await eventually(() => readJournal(journal), (entries) => entries.some((e) => e.job === job.id && e.round === 1 && e.accepted === true));
-      // Execute: the replica that does not lead the job revokes site-revoked; then site-slow sends its update and round 1 closes
-      expect((await AdminApi.of(other).request('POST', '/api/participants/site-revoked/revoke', { reason: 'dishonest' })).status).toBe(200);
+      // Execute: an admin revokes the site on one replica; then the slow site sends its update and round 1 closes
+      const revoking = where === 'leader' ? leader : other;
+      expect((await AdminApi.of(revoking).request('POST', `/api/participants/${siteRevoked}/revoke`, { reason: 'dishonest' })).status).toBe(200);
       await slowSend!();
       await leader.engine.whenFinished(job.id);
-      // Assert: round 1 is made of the two other sites' updates, each asked for once: site-honest's is the one it was told was accepted
+      // Assert: round 1 is made of the two other sites' updates, each asked for once: the honest site's is the one it was told was accepted
       expect(await api.job(job.id)).toMatchObject({ status: 'completed', round: 1 });
       const [round] = await api.rounds(job.id);
-      expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-honest', 'site-slow']);
+      expect(round.contributors.map((c) => c.participant).sort()).toEqual([siteHonest, siteSlow]);
       const sent = readJournal(journal).filter((e) => e.job === job.id);
       expect(sent.map((e) => [e.round, e.accepted])).toEqual([[1, true]]);
-      expect(asked).toEqual(['site-slow round 1']);
-      expect(round.failures).toEqual([expect.objectContaining({ participant: 'site-revoked', code: 'REVOKED' })]);
+      expect(asked).toEqual([`${siteSlow} round 1`]);
+      expect(round.failures).toEqual([expect.objectContaining({ participant: siteRevoked, code: 'REVOKED' })]);
       const records = (await query<{ record: string }>(b.config.databaseUrl!, 'SELECT record FROM audit ORDER BY seq')).map(({ record }) => JSON.parse(record) as { kind: string; data: Record<string, unknown> });
       const committed = records.find((r) => r.kind === 'model.committed' && r.data.job === job.id)!;
-      expect(committed.data.contributors).toContainEqual(expect.objectContaining({ participant: 'site-honest', sha256: sent[0].sha256 }));
-      // Assert: the coordinator's log verifies, recomputing the round; so does site-honest's check of it against its journal
+      expect(committed.data.contributors).toContainEqual(expect.objectContaining({ participant: siteHonest, sha256: sent[0].sha256 }));
+      // Assert: the coordinator's log verifies, recomputing the round; so do the honest site's check of it against its journal, and the independent verifier
       const verified = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', a.config.dataDir, '--database-url', b.config.databaseUrl!]);
-      expect(verified).toContain('1 recomputed');
+      expect(verified).toContain(`job ${job.id}: 1 round, 1 recomputed`);
       const bundle = path.join(dir, 'bundle');
       await runToEnd(COORDINATOR_CLI, ['audit', 'export', '--data-dir', a.config.dataDir, '--database-url', b.config.databaseUrl!, '--out', bundle]);
       const checked = await runToEnd(AGENT_CLI, ['audit', 'verify', bundle, '--key', keyFile, '--coordinator-key', a.identity.publicKey]);
       expect(checked).toContain('your 1 accepted update is in the bundle unaltered; 1 was folded into committed models');
+      const independent = await promisify(execFile)(PYTHON, [VERIFIER, bundle, '--key', a.identity.publicKey]);
+      expect(independent.stdout).toMatch(/^OK$/m);
     } finally {
       honest.stop();
+      handSockets.forEach((socket) => socket.close());
     }
   });
 

@@ -426,7 +426,7 @@ describe('revocation mid-job, and the audit of that job', () => {
     const rounds = await api.rounds(jobId);
     expect(rounds.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(rounds[0].contributors.map((c) => c.participant).sort()).toEqual(['site-a', 'site-b', 'site-c']);
-    // Round 3 may have taken site-c's update before the revocation landed; from round 4 on it is gone.
+    // Round 3 holds site-c's update only if it committed before the revocation landed; from round 4 on it is gone.
     for (const r of rounds.slice(3)) expect(r.contributors.map((c) => c.participant).sort()).toEqual(['site-a', 'site-b']);
     expect(refusals.get('site-c')).toContain('REVOKED');
     expect(agents.get('site-c')!.socket.connected).toBe(false);

@@ -226,6 +226,37 @@ describe('the audit log', () => {
     await store.close();
   });
 
+  it("holds back from a revocation written here the revoked participant's queued updates, for the run's next write to be refused naming it; a revocation rolled back leaves them to be written", async () => {
+    const { store, audit, kinds } = await setup();
+    const updates = async () => (await toArray(store.auditRecords())).map(({ text }) => JSON.parse(text) as { kind: string; data: { participant?: string } }).filter((r) => r.kind === 'update.accepted').map((r) => r.data.participant);
+    await approve(store, 'a', 'b');
+    const run = audit.forRun('A');
+    run.defer('update.accepted', 'participant:a', accepted('a', 'A'));
+    run.defer('update.accepted', 'participant:b', accepted('b', 'A'));
+    // Execute: a revocation of a whose status change fails after its record; then the run writes its queue
+    const failed = store.transaction(async () => {
+      await audit.append('participant.revoked', 'user:ada', { name: 'a', reason: 'dishonest' });
+      throw new Error('the status change failed');
+    });
+    await expect(failed).rejects.toThrow('the status change failed');
+    await run.flush();
+    // Assert: nothing of the revocation is kept, and a, approved still, has its update recorded
+    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'update.accepted']);
+    // Execute: the next round's updates; a is revoked as the registry does it
+    run.defer('update.accepted', 'participant:a', accepted('a', 'A'));
+    run.defer('update.accepted', 'participant:b', accepted('b', 'A'));
+    await store.transaction(async () => {
+      await audit.append('participant.revoked', 'user:ada', { name: 'a', reason: 'dishonest' });
+      await store.setParticipantStatus('a', 'revoked', 'user:ada', 1);
+    });
+    // Assert: b's record went in before the revocation, a's waits; the run's next write is refused, naming a, and a's is never written
+    expect(await kinds()).toEqual(['coordinator.key', 'update.accepted', 'update.accepted', 'update.accepted', 'participant.revoked']);
+    await expect(run.flush()).rejects.toMatchObject({ constructor: ParticipantsRevoked, code: 'REVOKED', participants: ['a'] });
+    await run.flush();
+    expect((await updates()).sort()).toEqual(['a', 'b', 'b']);
+    await store.close();
+  });
+
   it("refuses a run's own write of a queue naming a participant no longer approved, writing nothing, and keeps the others' records for its next", async () => {
     const { store, audit, kinds } = await setup();
     await approve(store, 'a', 'b', 'c');

@@ -27,7 +27,9 @@
  * the log's writer lock; the records of one no longer approved are dropped,
  * the others' written as usual, and the run's own next write of its queue
  * throws ParticipantsRevoked, for the run to take the revoked's update out of
- * its round (docs/audit.md).
+ * its round (docs/audit.md). A revocation written here holds its participant's
+ * records back instead of writing them before itself, so that the round leaves
+ * them out the same way, whichever replica the revocation reached.
  */
 import { EventEmitter } from 'node:events';
 import { AUDIT_GENESIS, auditText, FlError, type AuditData, type AuditKind, type AuditRecord } from '@fl/shared';
@@ -59,8 +61,8 @@ interface Queue {
 const CONTRIBUTIONS: ReadonlySet<AuditKind> = new Set<AuditKind>(['update.accepted', 'secagg.input']);
 
 /**
- * A run's deferred records named participants revoked since (by another
- * replica): their records cannot be written after the revocation and were
+ * A run's deferred records named participants revoked since (on this replica
+ * or another): their records cannot be written after the revocation and were
  * dropped, while the updates they recorded are in the round's running sum,
  * which the run must make again without them. The others' records stay.
  */
@@ -153,8 +155,9 @@ export class AuditLog {
   /** append(), by the run whose queue is `owner`: that queue refused throws instead of being dropped silently. */
   private appendAfter<K extends AuditKind>(kind: K, actor: string, data: AuditData<K>, at: number, owner?: Queue): Promise<AuditRecord> {
     const fields = data as Record<string, unknown>;
+    const revoking = kind === 'participant.revoked' ? (fields.name as string) : undefined;
     return this.inTransaction(async (written) => {
-      written.head = await this.writeDeferred(written, this.queuesBefore(fields), owner);
+      written.head = await this.writeDeferred(written, this.queuesBefore(fields), owner, revoking);
       return this.write(written, kind, actor, fields, at);
     });
   }
@@ -201,9 +204,13 @@ export class AuditLog {
    * queue's records are taken in the order they were deferred, and written only
    * if its run still leads the job: a deposed run's are dropped, as no one may
    * ever write them. Nor are the contributions of a participant no longer
-   * approved (the queue's run told by ParticipantsRevoked at its next write).
+   * approved (the queue's run told by ParticipantsRevoked at its next write),
+   * nor those of the participant the record to follow revokes (`revoking`):
+   * they stay queued, for the next write to find it revoked and drop them as
+   * it does a revocation written by another replica; if the revocation is
+   * rolled back, they are written as usual.
    */
-  private async writeDeferred(written: Written, queues: readonly Queue[], owner?: Queue): Promise<Head> {
+  private async writeDeferred(written: Written, queues: readonly Queue[], owner?: Queue, revoking?: string): Promise<Head> {
     let head = await this.store.auditHead();
     // After the lock: a revocation is either written already, and read here, or waits for this transaction.
     const unapproved = new Set(await this.store.unapprovedParticipants(contributors(queues)));
@@ -214,14 +221,16 @@ export class AuditLog {
       const revoked = contributors([queue]).filter((p) => unapproved.has(p));
       if (revoked.length > 0) queue.refused = [...new Set([...(queue.refused ?? []), ...revoked])];
       const records = queue.records.filter((d) => !(CONTRIBUTIONS.has(d.kind) && unapproved.has(d.data.participant as string)));
-      queue.records = [];
-      const taken = { queue, records };
+      // Held back rather than dropped: until this transaction commits, the participant is approved.
+      const held = records.filter((d) => CONTRIBUTIONS.has(d.kind) && d.data.participant === revoking);
+      queue.records = held;
+      const taken = { queue, records: held.length > 0 ? records.filter((d) => !held.includes(d)) : records };
       written.taken.push(taken);
       if (queue.fence && !(await this.store.fenceHolds(queue.fence))) {
         taken.records = [];
         continue;
       }
-      for (const d of records) {
+      for (const d of taken.records) {
         let { record, text } = d.sealed;
         if (record.seq !== (head?.seq ?? 0) + 1 || record.prev !== (head?.hash ?? AUDIT_GENESIS)) {
           record = this.seal(d.kind, d.actor, d.data, d.at, head);

@@ -180,7 +180,7 @@ export class ParticipantRegistry {
     if (!allowed.includes(participant.status)) throw new FlError('CONFLICT', `participant ${name} is ${participant.status}: it cannot be ${action}d`);
     const status = ({ approve: 'approved', reject: 'rejected', revoke: 'revoked' } as const)[action];
     await this.o.store.transaction(async () => {
-      // The record first: the queued updates it writes before itself are checked against the status as it was.
+      // The record first: the queued updates it writes before itself are checked against the status as it was; the revoked's own it holds back, for its round to leave out.
       if (action === 'approve') await this.o.audit.append('participant.approved', actor, { name }, now);
       else await this.o.audit.append(action === 'reject' ? 'participant.rejected' : 'participant.revoked', actor, { name, reason }, now);
       // Only from a status the check above allowed, as it is now: a concurrent decision (a revocation) is not undone.

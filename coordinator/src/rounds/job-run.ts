@@ -791,7 +791,7 @@ export class JobRun {
         const evaluated = evaluations.size > 0 ? { round: round - 1, evaluation: this.strategy.aggregateEvaluate(evaluations) } : undefined;
         if (!(await this.commit(record, result.weights, { sha256: sha256Hex(stateBytes), bytes: stateBytes }, revoked, global.sha256, collection.replies, evaluated, undefined, central?.seed))) {
           this.lastRound = previous;
-          // A contributor was revoked by another replica meanwhile: the others' updates, recorded, count without its.
+          // A contributor was revoked meanwhile, on this replica or another: the others' updates, recorded, count without its.
           refused = !this.withoutRevoked(phase, begin);
           result = refused ? null : phase.aggregation.result();
           continue;

@@ -41,6 +41,8 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { PgLeaderElection, type LeaderElection, type Leadership } from '../cluster/leader-election';
 import { PostgresStore } from '../storage/store.postgres';
+import { ParticipantRegistry } from '../participants/registry';
+import { FailureLimiter } from '../failure-limiter';
 
 // Generous: on a loaded machine a job of three rounds, on PostgreSQL with its migrations, can take longer than the default.
 jest.setTimeout(120_000);
@@ -69,6 +71,8 @@ class FakeParticipants implements AgentChannel {
    * weights of 3e38 (finite, far out of bounds), or a claim of 1e9 samples; or who report a failure instead
    */
   readonly faults = new Map<string, 'nan' | 'digest' | 'huge' | 'inflate' | 'report'>();
+  /** what each participant's update adds to every weight of the global model: 1 unless set */
+  readonly steps = new Map<string, number>();
   /** participants whose statistics are changed before they are signed */
   readonly statistics = new Map<string, (s: LocalStatistics) => LocalStatistics>();
   /** "participant CODE" of every refused update, in order */
@@ -143,7 +147,8 @@ class FakeParticipants implements AgentChannel {
         setImmediate(() => void Promise.all([report(request.round), report(request.round), report(request.round + 5)]));
         return true;
       }
-      const next = decodeWeights(weights)!.map((w) => w + 1);
+      const step = this.steps.get(participant) ?? 1;
+      const next = decodeWeights(weights)!.map((w) => w + step);
       const fault = this.faults.get(participant);
       if (fault === 'nan') next[0] = NaN;
       if (fault === 'huge') next.fill(3e38);
@@ -222,7 +227,24 @@ async function setup(
   };
   const engine = start();
   channel.coordinatorKey = decodePublicKey(identity.publicKey)!;
-  return { store, channel, engine, audit, identity, restart: start, logged };
+  // An admin's decisions as this coordinator makes them: a revocation closes the participant's connection.
+  const registry = new ParticipantRegistry({
+    store,
+    audit,
+    identity,
+    windowMs: 60_000,
+    failures: new FailureLimiter(5, 60_000),
+    clock: systemClock,
+    statuses: {
+      changed: (name, status) => {
+        if (status !== 'revoked') return;
+        channel.connected.delete(name);
+        channel.engine.participantOffline(name);
+      },
+    },
+  });
+  const revoke = (name: string, reason: string) => registry.decide(name, 'revoke', { reason }, 'user:test');
+  return { store, channel, engine, audit, identity, restart: start, logged, revoke };
 }
 
 /**
@@ -371,37 +393,65 @@ describe('the round engine', () => {
   });
 
   it("drops a revoked site's SCAFFOLD control variate from the next round's state: c is the others' mean, the commit names it, and the log verifies", async () => {
-    // Prepare: round 1 of a SCAFFOLD job holds c's accepted update; then c is revoked (as the registry does) and goes
-    const { store, engine, channel, audit } = await setup(['a', 'b', 'c']);
+    // Prepare: round 1 of a SCAFFOLD job commits c's control variate; round 2 waits for its updates when an admin revokes c
+    const { store, engine, channel, revoke } = await setup(['a', 'b', 'c']);
     channel.answerTraining = false;
     const job = await engine.createJob({ ...spec, strategy: { name: 'scaffold' } }, 'user:test');
     await until(() => channel.held.length === 3);
-    await channel.release((held) => held.participant === 'c');
-    await store.transaction(async () => {
-      await audit.append('participant.revoked', 'user:test', { name: 'c', reason: 'dishonest' });
-      await store.setParticipantStatus('c', 'revoked', 'user:test', Date.now());
-    });
-    channel.connected.delete('c');
-    engine.participantOffline('c');
+    await channel.release();
+    await until(() => channel.held.length === 3);
+    await revoke('c', 'dishonest');
     // Execute: a and b reply to every round
     channel.answerTraining = true;
-    await channel.release();
+    await channel.release((held) => held.participant !== 'c');
     await engine.whenFinished(job.id);
-    // Assert: round 1, with c's update sent before its revocation, kept c's control variate; round 2's state holds a's and b's only
+    // Assert: round 2, started before the revocation, kept c's control variate; round 3's state holds a's and b's only
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     const stateAfter = async (round: number) => decodeState((await store.getStrategyStateBytes(job.id, round))!)!;
-    const first = await stateAfter(1);
-    expect(Object.keys(first).sort()).toEqual(['c', 'c/a', 'c/b', 'c/c']);
     const second = await stateAfter(2);
-    expect(Object.keys(second).sort()).toEqual(['c', 'c/a', 'c/b']);
-    expect(Array.from(second.c)).toEqual(Array.from(second['c/a'], (v, i) => (v + second['c/b'][i]) / 2));
-    // Assert: round 2's corrections were made without c's: c − c_a with c the mean of a's and b's control variates after round 1
-    const withoutC = Array.from(first['c/a'], (v, i) => Math.fround((v + first['c/b'][i]) / 2 - v));
-    expect(channel.corrections.get('a round 2')).toEqual(withoutC);
-    // Assert: round 2's commit names c, the others nobody; the log verifies, every round recomputed
+    expect(Object.keys(second).sort()).toEqual(['c', 'c/a', 'c/b', 'c/c']);
+    const third = await stateAfter(3);
+    expect(Object.keys(third).sort()).toEqual(['c', 'c/a', 'c/b']);
+    expect(Array.from(third.c)).toEqual(Array.from(third['c/a'], (v, i) => (v + third['c/b'][i]) / 2));
+    // Assert: round 3's corrections were made without c's: c − c_a with c the mean of a's and b's control variates after round 2
+    const withoutC = Array.from(second['c/a'], (v, i) => Math.fround((v + second['c/b'][i]) / 2 - v));
+    expect(channel.corrections.get('a round 3')).toEqual(withoutC);
+    // Assert: round 3's commit names c, the others nobody; the log verifies, every round recomputed
     const committed = (await audited(store)).filter((r) => r.kind === 'model.committed').map((r) => (r.data as { revoked?: string[] }).revoked);
-    expect(committed).toEqual([undefined, ['c'], undefined]);
+    expect(committed).toEqual([undefined, undefined, ['c']]);
     await expectVerified(store, 3);
+    await store.close();
+  });
+
+  it("leaves out of its round the accepted update of a participant revoked before the round commits: the model is the others' aggregate, and the log verifies", async () => {
+    // Prepare: round 1 holds c's accepted update, which would move the model ten times as far as a's or b's
+    const { store, channel, engine, revoke } = await setup(['a', 'b', 'c']);
+    channel.steps.set('c', 10);
+    channel.answerTraining = false;
+    const job = await engine.createJob({ ...spec, rounds: 1, evaluateEvery: 0 }, 'user:test');
+    await until(() => channel.held.length === 3);
+    await channel.release((held) => held.participant === 'c');
+    expect(channel.accepted).toEqual(['c round 1']);
+    // Execute: an admin revokes c on this coordinator; then a and b reply and round 1 closes
+    await revoke('c', 'dishonest');
+    await channel.release();
+    await engine.whenFinished(job.id);
+    // Assert: round 1 is a's and b's updates, c's failure REVOKED; nobody was asked twice
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 1 });
+    const [round] = await store.listRounds(job.id);
+    expect(round.contributors.map((x) => x.participant).sort()).toEqual(['a', 'b']);
+    expect(round).toMatchObject({ attempts: 1, failures: [{ participant: 'c', code: 'REVOKED', reason: 'revoked while its update waited to be recorded' }] });
+    expect(channel.asked.sort()).toEqual(['a round 1', 'b round 1', 'c round 1']);
+    // Assert: the model is the initial one moved by a's and b's step of 1, without c's 10
+    const initial = (await store.getModel(job.id, 0))!.weights;
+    expect(Array.from((await store.getModel(job.id, 1))!.weights)).toEqual(Array.from(initial, (w) => Math.fround(w + 1)));
+    // Assert: c's update is recorded nowhere, its revocation before the commit; the log verifies, recomputing the round
+    const records = await audited(store);
+    expect((await acceptedIn(store, job.id)).sort()).toEqual(['a', 'b']);
+    const revokedAt = records.findIndex((r) => r.kind === 'participant.revoked');
+    expect(revokedAt).toBeGreaterThan(0);
+    expect(revokedAt).toBeLessThan(records.findIndex((r) => r.kind === 'model.committed'));
+    await expectVerified(store, 1);
     await store.close();
   });
 
@@ -1159,10 +1209,13 @@ describe('the round engine of replicas on PostgreSQL', () => {
     await store.close();
   });
 
-  /** Round 1 of a job of a, b and c on PostgreSQL: c's update accepted first, then another replica revokes c, then a and b reply. */
-  async function revokedMidRound(retention: UpdateRetention, jobSpec: Record<string, unknown> = spec) {
+  /** Where an admin's revocation lands: on a replica that does not lead the job, or on the leader itself. */
+  const WHERE = [['another replica', 'elsewhere'], ['the leader', 'here']] as const;
+
+  /** Round 1 of a job of a, b and c on PostgreSQL: c's update accepted first, then an admin revokes c `where`, then a and b reply. */
+  async function revokedMidRound(where: 'elsewhere' | 'here', retention: UpdateRetention, jobSpec: Record<string, unknown> = spec) {
     const url = await database();
-    const { store, channel, restart, identity, logged } = await setup(['a', 'b', 'c'], 3, retention, systemClock, () => PostgresStore.open(url));
+    const { store, channel, restart, identity, logged, revoke } = await setup(['a', 'b', 'c'], 3, retention, systemClock, () => PostgresStore.open(url));
     const leader = restart(electionOn(url, 'leader'));
     const statusReads = jest.spyOn(store, 'unapprovedParticipants');
     channel.answerTraining = false;
@@ -1170,23 +1223,26 @@ describe('the round engine of replicas on PostgreSQL', () => {
     await until(() => channel.held.length === 3);
     await channel.release((held) => held.participant === 'c');
     expect(channel.accepted).toEqual(['c round 1']);
-    // As another replica's registry revokes c, on the same database.
-    const other = await PostgresStore.open(url);
-    const otherAudit = await AuditLog.open(other, identity);
-    await other.transaction(async () => {
-      await otherAudit.append('participant.revoked', 'user:test', { name: 'c', reason: 'left the consortium' });
-      await other.setParticipantStatus('c', 'revoked', 'user:test', Date.now());
-    });
-    await other.close();
+    if (where === 'here') await revoke('c', 'left the consortium');
+    else {
+      // As another replica's registry revokes c, on the same database.
+      const other = await PostgresStore.open(url);
+      const otherAudit = await AuditLog.open(other, identity);
+      await other.transaction(async () => {
+        await otherAudit.append('participant.revoked', 'user:test', { name: 'c', reason: 'left the consortium' });
+        await other.setParticipantStatus('c', 'revoked', 'user:test', Date.now());
+      });
+      await other.close();
+    }
     channel.answerTraining = true;
-    await channel.release();
+    await channel.release((held) => held.participant !== 'c');
     await leader.whenFinished(job.id);
     return { store, channel, job, logged, statusReads };
   }
 
-  it("commits a round with the others' updates, asked once, when another replica revoked a participant while its accepted update waited to be recorded; the log verifies", async () => {
-    // Prepare, Execute: c's update accepted, c revoked by another replica, then a and b reply and round 1 closes
-    const { store, channel, job, logged, statusReads } = await revokedMidRound({ maxModelBytes: 1 << 20 });
+  it.each(WHERE)("commits a round with the others' updates, asked once, when %s revoked a participant while its accepted update waited to be recorded; the log verifies", async (_, where) => {
+    // Prepare, Execute: c's update accepted, c revoked, then a and b reply and round 1 closes
+    const { store, channel, job, logged, statusReads } = await revokedMidRound(where, { maxModelBytes: 1 << 20 });
     // Assert: round 1 is a's and b's first updates, c left out with its code; nobody was asked round 1 twice
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     const rounds = await store.listRounds(job.id);
@@ -1199,15 +1255,15 @@ describe('the round engine of replicas on PostgreSQL', () => {
     expect(await acceptedIn(store, job.id)).toHaveLength(6);
     expect(logged).toContainEqual(expect.objectContaining({ level: 'warn', job: job.id, message: expect.stringMatching(/REVOKED c revoked while the round's records waited: their updates are left out/) }));
     await expectVerified(store, 3);
-    // Assert: the refused commit read all of its contributors' statuses at once; the others' records, then each round, read theirs
+    // Assert: the refused commit read all of its contributors' statuses at once; the others' records, then each round, read theirs (a revocation here, c's first)
     const reads = statusReads.mock.calls.map(([names]) => [...names].sort()).filter((names) => names.length > 0);
-    expect(reads).toEqual([['a', 'b', 'c'], ['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    expect(reads).toEqual([...(where === 'here' ? [['c']] : []), ['a', 'b', 'c'], ['a', 'b'], ['a', 'b'], ['a', 'b']]);
     await store.close();
   });
 
-  it("folds a central differential privacy round again without a revoked participant's update, its noise from the seed its commit names; the log verifies", async () => {
+  it.each(WHERE)("folds a central differential privacy round again without the update of a participant revoked on %s, its noise from the seed its commit names; the log verifies", async (_, where) => {
     const dp = { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
-    const { store, job } = await revokedMidRound({ maxModelBytes: 1 << 20 }, { ...spec, strategy: { name: 'fedavg', weighting: 'uniform' }, dp });
+    const { store, job } = await revokedMidRound(where, { maxModelBytes: 1 << 20 }, { ...spec, strategy: { name: 'fedavg', weighting: 'uniform' }, dp });
     const rounds = await store.listRounds(job.id);
     expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
     expect(rounds[0]).toMatchObject({ attempts: 1, failures: [expect.objectContaining({ participant: 'c', code: 'REVOKED' })] });
@@ -1215,9 +1271,9 @@ describe('the round engine of replicas on PostgreSQL', () => {
     await store.close();
   });
 
-  it("records the others' updates and starts the round again when they were not retained (nothing to fold them again from); the log verifies", async () => {
+  it.each(WHERE)("records the others' updates and starts the round again when a participant is revoked on %s and they were not retained (nothing to fold them again from); the log verifies", async (_, where) => {
     // Prepare, Execute: as above, the updates not retained
-    const { store, channel, job } = await revokedMidRound({ rounds: 0, maxModelBytes: 1 << 20 });
+    const { store, channel, job } = await revokedMidRound(where, { rounds: 0, maxModelBytes: 1 << 20 });
     // Assert: round 1 committed without c, from a's and b's second updates; their first, acknowledged, are in the log too
     expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
     const rounds = await store.listRounds(job.id);
