@@ -93,6 +93,28 @@ describe('participants as the admin sees them', () => {
     await store.close();
   });
 
+  it("keeps a revoked participant's name for good: enrolling or registering it with a new key, or approving it, is refused, so that nothing kept of the revoked site (SCAFFOLD's c_i) passes to another", async () => {
+    // Prepare: clinic-e registered, then revoked
+    const { store, registry } = await setup();
+    const original = encodeKey(generateKeyPair().publicKey);
+    await registry.register({ name: 'clinic-e', organisation: 'Clinic E', country: '', publicKey: original }, 'user:ada');
+    await registry.decide('clinic-e', 'revoke', { reason: 'dishonest' }, 'user:ada');
+    // Execute: an invitation made out to the name, enrolled with a new key; a registration with a new key; an approval
+    const invitation = await registry.createInvitation({ organisation: 'Clinic E', country: '', expiresInHours: 1, name: 'clinic-e' }, 'user:ada');
+    const keys = generateKeyPair();
+    const header = { type: 'enrollment' as const, token: invitation.token, name: 'clinic-e', publicKey: encodeKey(keys.publicKey), timestamp: Date.now(), nonce: randomNonce() };
+    const refusal = (attempt: Promise<unknown>) => attempt.then(() => 'done', (err: { code?: string; message?: string }) => `${err.code} ${err.message}`);
+    const enrolled = await refusal(registry.enroll({ header, signature: signHeader('enrollment', header, keys.secretKey) }, '192.0.2.8'));
+    const registered = await refusal(registry.register({ name: 'clinic-e', organisation: 'Clinic E', country: '', publicKey: encodeKey(generateKeyPair().publicKey) }, 'user:ada'));
+    const approved = await refusal(registry.decide('clinic-e', 'approve', { reason: '' }, 'user:ada'));
+    // Assert: each refused with a code; the name stays revoked, with its first key
+    expect(enrolled).toBe('CONFLICT a participant with this name or public key exists already');
+    expect(registered).toBe('CONFLICT a participant with this name or public key exists already');
+    expect(approved).toBe('CONFLICT participant clinic-e is revoked: it cannot be approved');
+    expect(await store.getParticipant('clinic-e')).toMatchObject({ status: 'revoked', publicKey: original });
+    await store.close();
+  });
+
   it('shows invitations without their token digest, and the token only when made', async () => {
     const { store, registry } = await setup();
     const created = await registry.createInvitation({ organisation: 'Clinic B', country: '', expiresInHours: 1 }, 'user:ada', 1_000);

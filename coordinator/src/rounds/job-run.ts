@@ -1119,7 +1119,8 @@ export class JobRun {
    * The state a round starts from: the committed one, without what it keeps of
    * participants revoked since (SCAFFOLD's c_i: a site that no longer takes
    * part, perhaps for being dishonest, no longer steers the others), whom the
-   * round's commit names for the audit to do the same.
+   * round's commit names for the audit to do the same. A revoked name is never
+   * enrolled, registered or approved again, so no new key inherits its state.
    */
   private async startingState(): Promise<{ state: StrategyState; revoked: string[] }> {
     const committed = await this.committedState();
