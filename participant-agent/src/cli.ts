@@ -33,7 +33,7 @@ import { loadPolicy } from './client/policy';
 import { proxyAgent, proxyFor } from './client/proxy';
 import { checkData, loadJobSpec } from './check';
 import { loadModel, predictRows, toCsv } from './predict';
-import { checkSource, loadMapping, type DataSource } from './data';
+import { checkSource, DataError, loadMapping, type DataSource } from './data';
 
 const JOURNAL_HELP = 'journal of sent messages';
 
@@ -378,6 +378,8 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: Error) => {
   const usage = err instanceof UsageError;
-  process.stderr.write(`fl-agent: ${err.message}\n${usage ? 'fl-agent --help lists the commands; fl-agent COMMAND --help their flags\n' : ''}`);
+  // A data problem says its code, as the site's failure reports and the partner guide's table name it.
+  const code = err instanceof DataError ? `${err.code}: ` : '';
+  process.stderr.write(`fl-agent: ${code}${err.message}\n${usage ? 'fl-agent --help lists the commands; fl-agent COMMAND --help their flags\n' : ''}`);
   process.exit(usage ? EXIT.USAGE : process.exitCode || EXIT.FAILED);
 });

@@ -309,7 +309,7 @@ describe('the coordinator serves the exports of a model trained by real agents',
     );
     // Assert
     expect(failed?.code).toBe(EXIT.FAILED);
-    expect(failed?.stderr).toMatch(/rows with a wrong number of fields: 1, the first at line 4 \(expected \d+ fields, found 3\)/);
+    expect(failed?.stderr).toMatch(/^fl-agent: DATA_UNREADABLE: rows with a wrong number of fields: 1, the first at line 4 \(expected \d+ fields, found 3\)/);
     expect(fs.existsSync(out)).toBe(false);
   });
 
