@@ -148,7 +148,8 @@ function programHelp(): string {
   return (
     `Usage:\n${lines.join('\n')}\n  fl-agent --version\n\n` +
     `Each command takes --help. Exit status: ${EXIT.DONE} done, ${EXIT.FAILED} failed, ${EXIT.REFUSED_COORDINATOR} refused coordinator ` +
-    `(its key differs from the pinned one), ${EXIT.REVOKED} revoked, ${EXIT.USAGE} usage error.\n`
+    `(its key differs from the pinned one), ${EXIT.REVOKED} revoked, ${EXIT.REPLACED} replaced (another agent with this key connected), ` +
+    `${EXIT.USAGE} usage error.\n`
   );
 }
 

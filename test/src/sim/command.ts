@@ -81,7 +81,7 @@ export const FLAGS: Record<string, Flag> = {
   },
   'drop-rate': {
     value: 'P',
-    help: 'in each attempt at a round each party drops out with probability P, at a random step of it\n(a real disconnect; it is back for the next attempt, drawn from --seed)',
+    help: 'in each attempt at a round each party drops out with probability P, at a random step of it\n(a real disconnect; it is back for the next attempt, drawn from --seed) (default 0)',
   },
   'dp-noise': { value: 'Z', help: 'differential privacy: the noise multiplier (with --dp-clip and --dp-delta)' },
   'dp-clip': { value: 'C', help: 'differential privacy: each update is clipped to L2 norm C' },
