@@ -12,6 +12,9 @@ import { describeTls, startCoordinator } from './coordinator';
 import { limitHeapGrowth } from './heap';
 import { OPERATOR_HELP, OPERATOR_OPTIONS, OperatorError, runOperatorCommand } from './operator';
 
+/** The longest a stop may take (its REST requests get 10 s of it); a service manager's own is longer (systemd: 90 s). */
+const STOP_DEADLINE_MS = 60_000;
+
 /** --help (-h) given as a flag, not as the value of one (`--admin-token -h`, `--out -h`). */
 function asksHelp(argv: string[]): boolean {
   const options = { ...CONFIG_OPTIONS, ...OPERATOR_OPTIONS, help: { type: 'boolean', short: 'h' } } as const;
@@ -43,16 +46,25 @@ async function main(argv: string[]): Promise<void> {
       `  data directory ${config.dataDir}\n`,
   );
   // Agents are told the coordinator is restarting; running jobs stay as stored and resume at the next start.
-  const stop = () =>
-    void coordinator.close().then(
-      () => process.exit(EXIT.DONE),
+  let stopping = false;
+  const stop = (status: number) => {
+    if (stopping) return;
+    stopping = true;
+    // A stop that does not end (a database that stopped answering) must not keep the process for ever.
+    setTimeout(() => {
+      process.stderr.write(`fl-coordinator: stopping took over ${STOP_DEADLINE_MS / 1000} s: exiting without finishing it\n`);
+      process.exit(EXIT.FAILED);
+    }, STOP_DEADLINE_MS).unref();
+    coordinator.close().then(
+      () => process.exit(status),
       (err: Error) => {
         process.stderr.write(`fl-coordinator: stopping: ${err.stack ?? err.message}\n`);
         process.exit(EXIT.FAILED);
       },
     );
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  };
+  process.once('SIGINT', () => stop(EXIT.DONE));
+  process.once('SIGTERM', () => stop(EXIT.DONE));
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {

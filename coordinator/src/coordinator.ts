@@ -3,13 +3,14 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { Server, ServerOptions } from 'socket.io';
 import type { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { AttachmentBudget, boundedPacketCodec } from '@fl/shared';
+import { AttachmentBudget, boundedPacketCodec, ERROR_CODES } from '@fl/shared';
 import { serveApiReference } from './admin/api-reference';
 import { serveDashboard } from './admin/dashboard-files';
 import { PathParamsPipe } from './validation';
@@ -33,6 +34,9 @@ import { storeLocation } from './core/core.module';
 
 /** How often a replica asks again for the leadership of the active jobs nobody runs: a leader that went away is replaced within it. */
 const CONTEND_EVERY_MS = 5_000;
+
+/** How long a REST request under way when the coordinator stops has to finish before its connection is cut. */
+export const REQUEST_GRACE_MS = 10_000;
 
 /**
  * Socket.IO with the frame limit set on purpose (the library's default is 1 MB),
@@ -89,7 +93,11 @@ export interface RunningCoordinator {
   app: INestApplication;
   /** Socket.IO connections that have not authenticated yet */
   admission: SocketAdmission;
-  close(): Promise<void>;
+  /**
+   * Stops: no new connection or request (503 COORDINATOR_RESTARTING, `why` its message), the open round closed
+   * uncommitted, agents told `why`, then the sockets and the store closed. Called again, the same stop.
+   */
+  close(why?: string): Promise<void>;
 }
 
 function summarise(certificate: X509Certificate): TlsSummary {
@@ -131,6 +139,18 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     throw err;
   }
   const log = app.get(CoordinatorLogger);
+  // Once the stop began, no request reaches a handler (nor the store); one under way then closes its connection after its answer.
+  let refusing: string | undefined;
+  const underWay = new Set<Response>();
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    if (refusing !== undefined) {
+      res.status(ERROR_CODES.COORDINATOR_RESTARTING.http).set('connection', 'close').json({ error: { code: 'COORDINATOR_RESTARTING', message: refusing } });
+      return;
+    }
+    underWay.add(res);
+    res.once('close', () => underWay.delete(res));
+    next();
+  });
   // Behind a trusted reverse proxy, req.ip (sign-ins, enrollments) is the client that X-Forwarded-For names.
   if (config.trustProxy !== undefined) app.set('trust proxy', trusts(config.trustProxy));
   app.useGlobalPipes(new PathParamsPipe());
@@ -175,16 +195,36 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
   }
   if (dashboard) log.info(`dashboard on ${url}/`);
   else log.warn('the dashboard is not built (npm run build): serving the API only');
+  const election = app.get<LeaderElection>(LEADER_ELECTION);
+  let contending: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+  const close = (why = 'the coordinator is shutting down; reconnect later') =>
+    (closing ??= (async () => {
+      refusing = why;
+      // No new connection; idle ones close now, those with a request under way after its answer, or when the grace is over.
+      server.close();
+      for (const res of underWay) if (!res.headersSent) res.setHeader('connection', 'close');
+      const cut = clock.setTimeout(() => server.closeAllConnections(), REQUEST_GRACE_MS);
+      clearInterval(contending);
+      await engine.shutdown();
+      // Agents told, so that they reconnect (with backoff) to this coordinator once it is back, and the job resumes.
+      app.get(AgentConnections).disconnectAll({ code: 'COORDINATOR_RESTARTING', message: why });
+      await app.get(AuditVerifier).stop();
+      await app.close();
+      clock.clearTimeout(cut);
+      await rooms.close();
+      await sharedState.close();
+      await election.close();
+      await store.close();
+      directory?.release();
+    })());
   // Before the jobs start: a directory taken over while this one started runs none of them.
   directory?.onLost(() => {
     log.error(`another coordinator took the data directory ${config.dataDir}: this one stops running jobs; stop it`);
     void engine.shutdown();
   });
   await engine.resume();
-  const election = app.get<LeaderElection>(LEADER_ELECTION);
-  const contending = election.kind === 'in-process' ? undefined : setInterval(() => void engine.resume(), CONTEND_EVERY_MS);
-  contending?.unref();
-  let closing: Promise<void> | undefined;
+  if (election.kind !== 'in-process') contending = setInterval(() => void engine.resume(), CONTEND_EVERY_MS).unref();
   return {
     url,
     port,
@@ -196,19 +236,6 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     store,
     app,
     admission,
-    close: () =>
-      (closing ??= (async () => {
-        clearInterval(contending);
-        await engine.shutdown();
-        // Agents told, so that they reconnect (with backoff) to this coordinator once it is back, and the job resumes.
-        app.get(AgentConnections).disconnectAll({ code: 'COORDINATOR_RESTARTING', message: 'the coordinator is shutting down; reconnect later' });
-        await app.get(AuditVerifier).stop();
-        await app.close();
-        await rooms.close();
-        await sharedState.close();
-        await election.close();
-        await store.close();
-        directory?.release();
-      })()),
+    close,
   };
 }

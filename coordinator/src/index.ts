@@ -1,4 +1,4 @@
-export { startCoordinator, type RunningCoordinator, type TlsSummary } from './coordinator';
+export { REQUEST_GRACE_MS, startCoordinator, type RunningCoordinator, type TlsSummary } from './coordinator';
 export { ManualClock, systemClock, type Clock } from './core/clock';
 export { loadConfig, ConfigSchema, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 export type { JobRecord, RoundRecord, ParticipantRecord, Store } from './storage/store';

@@ -5,10 +5,12 @@
  * the last, sockets parked in the default namespace `/`. Each is closed, the
  * coordinator's memory stays near where it started, and an honest job run
  * alongside completes. Then the bounds on connections that have not
- * authenticated yet, with the clock moved by hand.
+ * authenticated yet, with the clock moved by hand, and a stop that clients
+ * holding requests half sent cannot hold for ever.
  */
 import * as fs from 'node:fs';
-import { ManualClock, type RunningCoordinator } from '@fl/coordinator';
+import * as net from 'node:net';
+import { ManualClock, REQUEST_GRACE_MS, type RunningCoordinator } from '@fl/coordinator';
 import { AGENT_NAMESPACE, type ErrorBody, type JobView } from '@fl/shared';
 import type { ParticipantAgent } from '@fl/participant-agent';
 import { connectRaw, handshakeAuth, HandWebSocket } from './raw-client';
@@ -201,5 +203,47 @@ describe('connections that have not authenticated yet', () => {
     expect(coordinator.admission.pendingCount).toBe(0);
     expect(agent.socket.connected).toBe(true);
     expect((await hand('127.0.0.1')).refusedStatus).toBeUndefined();
+  });
+});
+
+/** A TCP connection to the coordinator's port that sends what it is given, and gathers what comes back. */
+function rawConnection(port: number): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString('utf8')));
+    const closed = new Promise<void>((done) => socket.once('close', () => done()));
+    socket.once('error', reject);
+    socket.once('connect', () => resolve({ socket, received: () => received, closed }));
+  });
+}
+
+describe('a coordinator that stops while clients hold requests half sent', () => {
+  it('refuses new connections, answers a request finished meanwhile 503, cuts one never finished once the grace is over, and ends its stop', async () => {
+    // Prepare: two connections that sent part of a request's headers
+    const clock = new ManualClock();
+    const coordinator = await testCoordinator({}, clock);
+    const accepted: net.Socket[] = [];
+    (coordinator.app.getHttpServer() as net.Server).on('connection', (socket: net.Socket) => accepted.push(socket));
+    const half = 'GET /api/health HTTP/1.1\r\nHost: coordinator\r\n';
+    const [finishing, never] = await Promise.all([rawConnection(coordinator.port), rawConnection(coordinator.port)]);
+    finishing.socket.write(half);
+    never.socket.write(half);
+    // Read by the server: a connection that has sent nothing yet is idle, and closed at once by the stop.
+    await eventually(() => accepted.map((socket) => socket.bytesRead), (read) => read.length === 2 && read.every((n) => n === half.length));
+    // Execute: the stop, as on SIGTERM
+    const stopped = coordinator.close();
+    // Assert: the port takes nobody new; a request finished now reaches no handler, and its connection closes
+    await expect(rawConnection(coordinator.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    finishing.socket.write('\r\n');
+    await finishing.closed;
+    expect(finishing.received()).toMatch(/^HTTP\/1\.1 503 [\s\S]*connection: close[\s\S]*"code":"COORDINATOR_RESTARTING"/i);
+    // The other holds the stop (the server's close waits for its connections) until the grace is over.
+    clock.advance(REQUEST_GRACE_MS - 1);
+    expect(never.socket.destroyed).toBe(false);
+    clock.advance(1);
+    await never.closed;
+    expect(never.received()).toBe('');
+    await stopped;
   });
 });
