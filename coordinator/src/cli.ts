@@ -53,18 +53,20 @@ async function main(argv: string[]): Promise<void> {
     // A stop that does not end (a database that stopped answering) must not keep the process for ever.
     setTimeout(() => {
       process.stderr.write(`fl-coordinator: stopping took over ${STOP_DEADLINE_MS / 1000} s: exiting without finishing it\n`);
-      process.exit(EXIT.FAILED);
+      process.exit(status === EXIT.DONE ? EXIT.FAILED : status);
     }, STOP_DEADLINE_MS).unref();
     coordinator.close().then(
       () => process.exit(status),
       (err: Error) => {
         process.stderr.write(`fl-coordinator: stopping: ${err.stack ?? err.message}\n`);
-        process.exit(EXIT.FAILED);
+        process.exit(status === EXIT.DONE ? EXIT.FAILED : status);
       },
     );
   };
   process.once('SIGINT', () => stop(EXIT.DONE));
   process.once('SIGTERM', () => stop(EXIT.DONE));
+  // The coordinator logged who took the directory, and is closing itself: the status says it stopped for that.
+  void coordinator.takenOver.then(() => stop(EXIT.TAKEN_OVER));
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {

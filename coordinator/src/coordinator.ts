@@ -98,6 +98,11 @@ export interface RunningCoordinator {
    * uncommitted, agents told `why`, then the sockets and the store closed. Called again, the same stop.
    */
   close(why?: string): Promise<void>;
+  /**
+   * Resolves, with who took it, when another coordinator took the data directory over: the coordinator is then
+   * closing itself (close() gives that stop). Pending otherwise.
+   */
+  takenOver: Promise<string>;
 }
 
 function summarise(certificate: X509Certificate): TlsSummary {
@@ -218,13 +223,18 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
       await store.close();
       directory?.release();
     })());
-  // Before the jobs start: a directory taken over while this one started runs none of them.
-  directory?.onLost(() => {
-    log.error(`another coordinator took the data directory ${config.dataDir}: this one stops running jobs; stop it`);
-    void engine.shutdown();
-  });
-  await engine.resume();
-  if (election.kind !== 'in-process') contending = setInterval(() => void engine.resume(), CONTEND_EVERY_MS).unref();
+  // Before the jobs start: a directory taken over while this one started runs none of them. Two processes writing one
+  // SQLite store, and serving two views of it, is what the lock is for: this one stops whole, not only its jobs.
+  const takenOver = new Promise<string>((resolve) =>
+    directory?.onLost((by) => {
+      log.error(`another coordinator took the data directory ${config.dataDir}: ${by}. This one stops: it serves and writes nothing more`);
+      resolve(by);
+      // Its failure is the caller's to report, through close().
+      close('another coordinator took the data directory of this one').catch(() => undefined);
+    }),
+  );
+  if (!closing) await engine.resume();
+  if (election.kind !== 'in-process' && !closing) contending = setInterval(() => void engine.resume(), CONTEND_EVERY_MS).unref();
   return {
     url,
     port,
@@ -237,5 +247,6 @@ export async function startCoordinator(input: CoordinatorConfig | CoordinatorCon
     app,
     admission,
     close,
+    takenOver,
   };
 }

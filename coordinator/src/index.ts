@@ -1,4 +1,5 @@
 export { REQUEST_GRACE_MS, startCoordinator, type RunningCoordinator, type TlsSummary } from './coordinator';
+export { SILENT_REPLICA_MS } from './cluster/leader-election';
 export { ManualClock, systemClock, type Clock } from './core/clock';
 export { loadConfig, ConfigSchema, type CoordinatorConfig, type CoordinatorConfigInput } from './config/config';
 export type { JobRecord, RoundRecord, ParticipantRecord, Store } from './storage/store';

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { JobRecord, RoundRecord } from '@fl/coordinator';
+import { SILENT_REPLICA_MS, type JobRecord, type RoundRecord } from '@fl/coordinator';
 import { ParticipantAgent } from '@fl/participant-agent';
 import { encodeKey, generateKeyPair, type Ack } from '@fl/shared';
 import { AdminApi, DATA_DIR, eventually, featuresOf, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
@@ -27,6 +27,13 @@ const exited = (running: Running) =>
     if (running.child.exitCode !== null) resolve(running.child.exitCode);
     else running.child.once('exit', (code) => resolve(code));
   });
+
+/** Its exit status; fails the test when it has not exited within `ms`. */
+const exitedWithin = (running: Running, ms: number) => {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`still running after ${ms / 1000} s: ${running.output().slice(-2000)}`)), ms)));
+  return Promise.race([exited(running), late]).finally(() => clearTimeout(timer));
+};
 
 describe('the agent through a coordinator restart, and every exit status', () => {
   const dir = tempDir('lifecycle');
@@ -68,18 +75,11 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     for (const agent of inProcess) agent.stop();
   });
 
-  /**
-   * A job of the running coordinator whose round 2 waits for site-6's update, held back by its agent (run in this
-   * process) until `heldUpdate()` sends it and resolves with the coordinator's answer.
-   */
-  const runningJobWaitingForAnUpdate = async (): Promise<{ job: string; heldUpdate: () => Promise<Ack> }> => {
+  /** A job of the running coordinator whose round 2 waits for site-6's update, which its agent (run in this process) holds back. */
+  const runningJobWaitingForAnUpdate = async (): Promise<string> => {
     const split = splitCsv(file, 2, { seed: 11, holdout: 0, dir: fs.mkdtempSync(path.join(dir, 'takeover-')) });
-    let release = () => {};
-    const released = new Promise<void>((resolve) => (release = resolve));
     let holding = () => {};
     const held = new Promise<void>((resolve) => (holding = resolve));
-    let answered: (ack: Ack) => void = () => {};
-    const answer = new Promise<Ack>((resolve) => (answered = resolve));
     for (const [i, data] of split.parties.entries()) {
       const name = `site-${5 + i}`;
       const agent = new ParticipantAgent({ coordinatorUrl: coordinator.url, keys: await registerParticipant(api, name), dataFile: data, log: () => undefined });
@@ -87,14 +87,11 @@ describe('the agent through a coordinator restart, and every exit status', () =>
       if (name === 'site-6') {
         const internals = agent as unknown as { send(event: string, message: { header: { round?: number } }, timeoutMs: number): Promise<Ack> };
         const send = internals.send.bind(agent);
-        internals.send = async (event, message, timeoutMs) => {
-          if (event === 'update' && message.header.round === 2) {
-            holding();
-            await released;
-          }
-          return send(event, message, timeoutMs);
+        internals.send = (event, message, timeoutMs) => {
+          if (event !== 'update' || message.header.round !== 2) return send(event, message, timeoutMs);
+          holding();
+          return new Promise<Ack>(() => undefined);
         };
-        agent.on('trained', ({ round, ack }: { round: number; ack: Ack }) => round === 2 && answered(ack));
       }
       await agent.start();
     }
@@ -107,13 +104,7 @@ describe('the agent through a coordinator restart, and every exit status', () =>
       roundDeadlineSeconds: 3600,
     });
     await held;
-    return {
-      job: created.body.id,
-      heldUpdate: () => {
-        release();
-        return answer;
-      },
-    };
+    return created.body.id;
   };
 
   it('completes a job through a SIGTERM of the coordinator: every agent stays up and reconnects', async () => {
@@ -223,26 +214,39 @@ describe('the agent through a coordinator restart, and every exit status', () =>
     expect(await runToEnd(AGENT_CLI, ['--version'])).toMatch(/^fl-agent \d+\.\d+\.\d+/);
   });
 
-  it('fl-coordinator: 0 when stopped, 1 failed, 64 usage; errors name the flag and value', async () => {
+  it('fl-coordinator: 0 when stopped, 1 failed, 5 its data directory taken over, 64 usage; errors name the flag and value', async () => {
     // 1: a second coordinator on the running one's SQLite data directory, which both would lead unfenced.
-    const second = await outcome(COORDINATOR_CLI, ['--port', '0', '--data-dir', path.join(dir, 'coordinator'), '--admin-token', token]);
+    const dataDir = path.join(dir, 'coordinator');
+    const second = await outcome(COORDINATOR_CLI, ['--port', '0', '--data-dir', dataDir, '--admin-token', token]);
     expect(second.code).toBe(1);
     expect(second.output).toMatch(new RegExp(`another coordinator serves the data directory .*: process ${coordinator.child.pid} on `));
-    // Its lock taken over (by a coordinator started on it as stale) while a job runs, round 2 waiting for site-6's update:
-    // it says so at its next touch, stops running the job, and leaves the lock to the other.
-    const { job, heldUpdate } = await runningJobWaitingForAnUpdate();
-    const lockFile = path.join(dir, 'coordinator', 'coordinator.lock');
-    const other = JSON.stringify({ pid: 4242, host: 'other-host', startedAt: new Date().toISOString() }) + '\n';
-    fs.writeFileSync(lockFile, other);
-    await eventually(() => coordinator.output(), (output) => /another coordinator took the data directory .*: this one stops running jobs; stop it/.test(output), 30_000);
-    // The update it waited for, sent now, is refused: the job no longer runs here; it stays as stored, at round 1, for the other to resume.
-    expect(await heldUpdate()).toMatchObject({ ok: false, error: { code: 'UNKNOWN_JOB' } });
-    expect((await api.request<RoundRecord[]>('GET', `/api/jobs/${job}/rounds`)).body.map((r) => r.round)).toEqual([1]);
-    expect((await api.request<JobRecord>('GET', `/api/jobs/${job}`)).body).toMatchObject({ status: 'training', round: 1, error: null });
-    coordinator.child.kill('SIGTERM');
-    expect(await exited(coordinator)).toBe(0);
-    expect(fs.readFileSync(lockFile, 'utf8')).toBe(other);
-    fs.rmSync(lockFile);
+    // 5: its directory taken over by another coordinator while a job runs, round 2 waiting for site-6's update, as one
+    // frozen for long on a host sharing the volume loses it: frozen here with SIGSTOP, its lock as another host's would
+    // look (this host's lock of a live process is never taken), untouched for a silence; the other started on it takes it.
+    const job = await runningJobWaitingForAnUpdate();
+    const lockFile = path.join(dataDir, 'coordinator.lock');
+    coordinator.child.kill('SIGSTOP');
+    fs.writeFileSync(lockFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(lockFile, 'utf8')), host: 'other-host' }) + '\n');
+    const silent = new Date(Date.now() - SILENT_REPLICA_MS - 5_000);
+    fs.utimesSync(lockFile, silent, silent);
+    const other = await startCoordinatorProcess(['--data-dir', dataDir, '--admin-token', token]);
+    processes.push(other);
+    coordinator.child.kill('SIGCONT');
+    // At its next touch the first says who took the directory, and exits 5, leaving the other's lock; its API is gone.
+    expect(await exitedWithin(coordinator, 60_000)).toBe(5);
+    expect(coordinator.output()).toMatch(new RegExp(`another coordinator took the data directory .*: process ${other.child.pid} on \\S+, started .*\\. This one stops`));
+    expect(JSON.parse(fs.readFileSync(lockFile, 'utf8'))).toMatchObject({ pid: other.child.pid });
+    await expect(api.request('POST', '/api/participants', { name: 'site-7', organisation: 'site-7', publicKey: encodeKey(generateKeyPair().publicKey) })).rejects.toThrow();
+    await expect(fetch(`${coordinator.url}/api/health`)).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
+    // The other serves: the job as stored, nothing committed by the first after round 1; a write is taken.
+    const otherApi = new AdminApi(other.url, token);
+    expect((await otherApi.request<RoundRecord[]>('GET', `/api/jobs/${job}/rounds`)).body.map((r) => r.round)).toEqual([1]);
+    expect((await otherApi.request<JobRecord>('GET', `/api/jobs/${job}`)).body).toMatchObject({ round: 1, error: null });
+    const added = await otherApi.request('POST', '/api/participants', { name: 'site-7', organisation: 'site-7', publicKey: encodeKey(generateKeyPair().publicKey) });
+    expect(added.status).toBe(201);
+    other.child.kill('SIGTERM');
+    expect(await exitedWithin(other, 60_000)).toBe(0);
+    expect(fs.existsSync(lockFile)).toBe(false);
     // 1: the data directory is a file.
     const notDir = path.join(dir, 'a-file');
     fs.writeFileSync(notDir, 'x');

@@ -34,15 +34,27 @@ describe('the data directory lock', () => {
     expect(() => DataDirectoryLock.take(dir, now)).toThrow(new RegExp(`another coordinator serves the data directory .*: process ${process.ppid} on `));
   });
 
-  it('tells its holder when another process took the directory over', () => {
+  it('tells its holder when another process took the directory over, naming it', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-lock-'));
     const lock = DataDirectoryLock.take(dir);
     const told: string[] = [];
-    lock.onLost(() => told.push('lost'));
-    fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: 1, host: 'elsewhere', startedAt: 'now' }));
-    // Execute: the periodic touch, now
+    lock.onLost((by) => told.push(by));
+    fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: 1, host: 'elsewhere', startedAt: '2026-01-01T00:00:00.000Z' }));
+    // Execute: the periodic touch, now, and again
     (lock as unknown as { touch(): void }).touch();
-    expect(told).toEqual(['lost']);
+    (lock as unknown as { touch(): void }).touch();
+    expect(told).toEqual(['process 1 on elsewhere, started 2026-01-01T00:00:00.000Z']);
+    lock.release();
+  });
+
+  it('tells its holder of a takeover by a process whose lock file names nobody', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-lock-'));
+    const lock = DataDirectoryLock.take(dir);
+    const told: string[] = [];
+    lock.onLost((by) => told.push(by));
+    fs.writeFileSync(path.join(dir, LOCK_FILE), '{"pid":');
+    (lock as unknown as { touch(): void }).touch();
+    expect(told).toEqual(['a process that did not name itself']);
     lock.release();
   });
 
@@ -54,9 +66,9 @@ describe('the data directory lock', () => {
     (lock as unknown as { touch(): void }).touch();
     // Execute
     const told: string[] = [];
-    lock.onLost(() => told.push('lost'));
+    lock.onLost((by) => told.push(by));
     // Assert: told, though no touch comes after (the first one stopped them)
-    expect(told).toEqual(['lost']);
+    expect(told).toEqual(['process 1 on elsewhere, started now']);
     lock.release();
   });
 

@@ -23,9 +23,9 @@ interface Holder {
 
 export class DataDirectoryLock {
   private readonly timer: NodeJS.Timeout;
-  private listener: (() => void) | undefined;
-  /** set when a touch found the directory taken over, whether or not anyone listened yet */
-  private lost = false;
+  private listener: ((by: string) => void) | undefined;
+  /** who took the directory over, once a touch found it so, whether or not anyone listened yet */
+  private lostTo: string | undefined;
 
   private constructor(
     private readonly file: string,
@@ -36,11 +36,12 @@ export class DataDirectoryLock {
 
   /**
    * Called once if another process took the directory over (two starting at once on a stale lock, or this one frozen
-   * for long); at once if it already has, e.g. during a start longer than a touch's interval.
+   * for long); at once if it already has, e.g. during a start longer than a touch's interval. `by` names the process
+   * that holds it now, as the lock file does.
    */
-  onLost(listener: () => void): void {
+  onLost(listener: (by: string) => void): void {
     this.listener = listener;
-    if (this.lost) listener();
+    if (this.lostTo !== undefined) listener(this.lostTo);
   }
 
   /** Takes the directory, or throws naming the coordinator that serves it. */
@@ -58,9 +59,8 @@ export class DataDirectoryLock {
       const held = heldBy(file);
       if (held && !stale(held, me, now)) {
         const { holder, touchedAt } = held;
-        const who = holder ? `process ${holder.pid} on ${holder.host}, started ${holder.startedAt}` : 'a process';
         throw new Error(
-          `another coordinator serves the data directory ${dir}: ${who}, its ${LOCK_FILE} touched ${Math.round((now - touchedAt) / 1000)} s ago. ` +
+          `another coordinator serves the data directory ${dir}: ${named(holder)}, its ${LOCK_FILE} touched ${Math.round((now - touchedAt) / 1000)} s ago. ` +
             'Run one coordinator per SQLite store (replicas need PostgreSQL), or stop the other first',
         );
       }
@@ -89,9 +89,9 @@ export class DataDirectoryLock {
     }
     if (current !== this.mine) {
       clearInterval(this.timer);
-      if (this.lost) return;
-      this.lost = true;
-      this.listener?.();
+      if (this.lostTo !== undefined) return;
+      this.lostTo = named(parsed(current));
+      this.listener?.(this.lostTo);
       return;
     }
     const now = new Date();
@@ -102,17 +102,23 @@ export class DataDirectoryLock {
 function heldBy(file: string): { holder: Holder | undefined; touchedAt: number } | undefined {
   try {
     const touchedAt = fs.statSync(file).mtimeMs;
-    let holder: Holder | undefined;
-    try {
-      holder = JSON.parse(fs.readFileSync(file, 'utf8')) as Holder;
-    } catch {
-      // Cut short: its age alone decides.
-    }
-    return { holder, touchedAt };
+    return { holder: parsed(fs.readFileSync(file, 'utf8')), touchedAt };
   } catch {
     return undefined;
   }
 }
+
+/** The holder a lock file names; undefined when it is cut short or not one (its age alone decides then). */
+function parsed(text: string): Holder | undefined {
+  try {
+    const holder = JSON.parse(text) as Partial<Holder> | null;
+    return typeof holder?.pid === 'number' && typeof holder.host === 'string' ? { pid: holder.pid, host: holder.host, startedAt: String(holder.startedAt) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const named = (holder: Holder | undefined) => (holder ? `process ${holder.pid} on ${holder.host}, started ${holder.startedAt}` : 'a process that did not name itself');
 
 /**
  * Whether a lock is one a dead coordinator left: of this host, its process gone

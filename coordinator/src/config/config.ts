@@ -247,7 +247,7 @@ export function configHelp(): string {
     `Usage: fl-coordinator [options]\n       fl-coordinator user|audit|key ... (below)\n       fl-coordinator --version\n\n` +
     `Runs the coordinator until SIGINT or SIGTERM; on SIGTERM it tells its agents it is restarting,\n` +
     `and running jobs resume from the store at the next start.\n\nOptions:\n${lines.join('\n')}\n  --help                                 this text\n\n` +
-    `Exit status: 0 done, 1 failed, 64 usage error (an unknown flag or an invalid value).`
+    `Exit status: 0 done, 1 failed, 5 another coordinator took its data directory over, 64 usage error (an unknown flag or an invalid value).`
   );
 }
 

@@ -19,6 +19,8 @@ export const EXIT = {
   REVOKED: 3,
   /** another agent with this participant's key took the connection: a restart would take it back, and so on for ever */
   REPLACED: 4,
+  /** another coordinator took the coordinator's data directory over: it stopped, and a restart is refused while the other runs */
+  TAKEN_OVER: 5,
   /** a usage error: an unknown command or flag, a missing or invalid value */
   USAGE: 64,
 } as const;
