@@ -2,7 +2,7 @@
  * Two coordinators sharing one Redis, as two replicas behind one address do:
  * what one sees holds on the other. In the first group each has its own store,
  * so participants are registered on both, as one shared store would show them;
- * the last group shares one PostgreSQL database (made for the run on
+ * the others share one PostgreSQL database (made for the group on
  * 127.0.0.1:5432, dropped after). Real Redis at 127.0.0.1:6379, under a prefix
  * of this run's own, removed at the end.
  */
@@ -29,6 +29,18 @@ const PASSWORD = 'a long enough passphrase';
 // The independent verifier, on Debian's interpreter as in python-verifier.spec.ts.
 const VERIFIER = path.join(REPO_ROOT, 'tools', 'verify_bundle.py');
 const PYTHON = process.env.PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+
+const freshDatabaseName = () => `fl_cluster_${randomUUID().replace(/-/g, '')}`;
+
+/** A database of this run's own on the local PostgreSQL: its address. */
+async function createDatabase(name: string): Promise<string> {
+  await query(POSTGRES_URL, `CREATE DATABASE ${name}`);
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+const dropDatabase = (name: string) => query(POSTGRES_URL, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 
 async function removeKeys(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
@@ -130,55 +142,62 @@ describe('two coordinators sharing Redis', () => {
   });
 });
 
-describe('two coordinators sharing Redis and one data directory', () => {
+describe('two coordinators sharing Redis and one PostgreSQL database, one leading the job', () => {
   const prefix = `fl-test:${randomUUID()}:`;
-  let leader: RunningCoordinator;
-  let other: RunningCoordinator;
+  const database = freshDatabaseName();
+  let a: RunningCoordinator;
+  let b: RunningCoordinator;
   const agents: ParticipantAgent[] = [];
 
   beforeAll(async () => {
-    leader = await testCoordinator({ redisUrl: REDIS_URL, redisPrefix: prefix });
-    // The same store and key: what a shared database and a shared key give replicas.
-    other = await testCoordinator({ redisUrl: REDIS_URL, redisPrefix: prefix, dataDir: leader.config.dataDir });
+    const databaseUrl = await createDatabase(database);
+    a = await testCoordinator({ redisUrl: REDIS_URL, redisPrefix: prefix, databaseUrl });
+    // The same store and key: what replicas share. (Two on one SQLite data directory is what its lock forbids.)
+    b = await testCoordinator({ redisUrl: REDIS_URL, redisPrefix: prefix, databaseUrl, dataDir: a.config.dataDir });
   });
 
   afterAll(async () => {
     agents.forEach((agent) => agent.stop());
-    await Promise.all([leader?.close(), other?.close()]);
+    await Promise.all([a?.close(), b?.close()]);
     await removeKeys(prefix);
+    await dropDatabase(database);
   });
+
+  /** The replica that won the job's election, and the other. */
+  const leaderOf = (job: string) => eventually(() => (a.engine.leads(job) ? [a, b] : [b, a]), ([leader]) => leader.engine.leads(job));
 
   it('trains a job led by one with an agent connected to the other: requests and updates go through Redis', async () => {
     const dataFile = path.join(DATA_DIR, 'breast_cancer.csv');
     const split = splitCsv(dataFile, 2, { seed: 3, holdout: 0, dir: tempDir('cluster') });
-    const api = AdminApi.of(leader);
-    agents.push(await startAgent(leader, 'site-here', split.parties[0]));
-    agents.push(await startAgent(other, 'site-there', split.parties[1], { keys: await registerParticipant(api, 'site-there') }));
+    const api = AdminApi.of(a);
+    agents.push(await startAgent(a, 'site-a', split.parties[0]));
+    agents.push(await startAgent(b, 'site-b', split.parties[1], { keys: await registerParticipant(api, 'site-b') }));
     // each replica shows both sites online, wherever they are connected
-    for (const coordinator of [leader, other]) {
+    for (const coordinator of [a, b]) {
       const online = () => AdminApi.of(coordinator).request<{ name: string; online: boolean }[]>('GET', '/api/participants');
       const { body } = await eventually(online, ({ body: sites }) => sites.filter((site) => site.online).length === 2);
       expect(body.map(({ name, online }) => [name, online])).toEqual([
-        ['site-here', true],
-        ['site-there', true],
+        ['site-a', true],
+        ['site-b', true],
       ]);
     }
     const job = await api.createJob({ model: 'logistic', features: featuresOf(dataFile, 'diagnosis'), target: 'diagnosis', rounds: 2, minParticipants: 2, evaluateEvery: 0 });
+    const [leader, other] = await leaderOf(job.id);
     await leader.engine.whenFinished(job.id);
     expect(await api.job(job.id)).toMatchObject({ status: 'completed' });
     const rounds = await api.rounds(job.id);
     expect(rounds.map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([
-      ['site-here', 'site-there'],
-      ['site-here', 'site-there'],
+      ['site-a', 'site-b'],
+      ['site-a', 'site-b'],
     ]);
     // the job ran on the leader only
     expect(other.engine.led).toBe(0);
   });
 
   it('pauses and stops, asked of the other, a job its leader runs', async () => {
-    const api = AdminApi.of(leader);
-    // three sites needed, two connected: the job waits, running on the leader
-    const job = await api.createJob({ model: 'logistic', features: [{ name: 'radius_mean', type: 'numeric' }], target: 'diagnosis', rounds: 2, minParticipants: 3 });
+    // three sites needed, two connected: the job waits, running on its leader
+    const job = await AdminApi.of(a).createJob({ model: 'logistic', features: [{ name: 'radius_mean', type: 'numeric' }], target: 'diagnosis', rounds: 2, minParticipants: 3 });
+    const [leader, other] = await leaderOf(job.id);
     const statuses: string[] = [];
     leader.engine.events.on('job', (event) => event.type === 'status' && event.job === job.id && statuses.push(event.status));
     const elsewhere = AdminApi.of(other);
@@ -188,9 +207,9 @@ describe('two coordinators sharing Redis and one data directory', () => {
     expect((await elsewhere.request('POST', `/api/jobs/${job.id}/stop`)).status).toBe(200);
     await stopped;
     expect(statuses).toEqual(['paused', 'stopped']);
-    expect(await api.job(job.id)).toMatchObject({ status: 'stopped' });
+    expect(await elsewhere.job(job.id)).toMatchObject({ status: 'stopped' });
     // the leader recorded both, with who asked
-    const controls = (await api.audit()).records.filter((r) => r.kind === 'job.control').map((r) => [r.actor, r.data]);
+    const controls = (await elsewhere.audit()).records.filter((r) => r.kind === 'job.control').map((r) => [r.actor, r.data]);
     expect(controls).toEqual([
       ['token:admin', { job: job.id, action: 'pause' }],
       ['token:admin', { job: job.id, action: 'stop' }],
@@ -200,17 +219,13 @@ describe('two coordinators sharing Redis and one data directory', () => {
 
 describe('two coordinators sharing Redis and one PostgreSQL database', () => {
   const prefix = `fl-test:${randomUUID()}:`;
-  const database = `fl_cluster_${randomUUID().replace(/-/g, '')}`;
+  const database = freshDatabaseName();
   let a: RunningCoordinator;
   let b: RunningCoordinator;
   const sockets: Socket[] = [];
 
-
   beforeAll(async () => {
-    await query(POSTGRES_URL, `CREATE DATABASE ${database}`);
-    const url = new URL(POSTGRES_URL);
-    url.pathname = `/${database}`;
-    const options = { redisUrl: REDIS_URL, redisPrefix: prefix, databaseUrl: url.toString() };
+    const options = { redisUrl: REDIS_URL, redisPrefix: prefix, databaseUrl: await createDatabase(database) };
     a = await testCoordinator(options);
     // The same key as well: what replicas of one coordinator share.
     b = await testCoordinator({ ...options, dataDir: a.config.dataDir });
@@ -220,7 +235,7 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
     sockets.forEach((s) => s.close());
     await Promise.all([a?.close(), b?.close()]);
     await removeKeys(prefix);
-    await query(POSTGRES_URL, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await dropDatabase(database);
   });
 
   /** A REST call to A with a token; the body, when there is one. */
