@@ -1,13 +1,9 @@
 /** Turning zod's verdicts into the API's errors: the first issue, named by its path. */
 import type { ArgumentMetadata, PipeTransform } from '@nestjs/common';
-import { FlError, UNSAFE_TEXT_ISSUE, UNSAFE_TEXT_PATTERN } from '@fl/shared';
+import { describeZodError, FlError, UNSAFE_TEXT_ISSUE, UNSAFE_TEXT_PATTERN } from '@fl/shared';
 import { ZodError, type z } from 'zod';
 
-export function describeZodError(error: z.ZodError): string {
-  const issue = error.issues[0];
-  const where = issue.path.length ? issue.path.join('.') : 'message';
-  return `${where}: ${issue.message}`;
-}
+export { describeZodError };
 
 /** VALIDATION_FAILED naming what is wrong; UNSAFE_TEXT when a text field holds control characters. */
 export function zodRefusal(error: z.ZodError): FlError {

@@ -179,6 +179,11 @@ describe('updates that are refused while honest participants train', () => {
     await send('forged', craftUpdate(train, 'mallory', malloryKeys, { signWith: other }));
     const signed = craftUpdate(train, 'mallory', malloryKeys);
     await send('extraField', { ...signed, header: { ...signed.header, note: 'not in the protocol' } });
+    // A refusal names what it refuses, in the ack and in the log: 5,000 unknown fields of 200 characters, or a metric named by
+    // 100,000, must not make either as large as the frame.
+    const unknownFields = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`field${i}`.padEnd(200, 'x'), 1]));
+    await send('manyUnknownFields', { ...signed, header: { ...signed.header, ...unknownFields } });
+    await send('longMetricName', craftUpdate(train, 'mallory', malloryKeys, { header: { metrics: { ['m'.repeat(100_000)]: 1 } } }));
     await send('impersonation', craftUpdate(train, 'bank-a', malloryKeys));
     await send('unknownJob', craftUpdate(train, 'mallory', malloryKeys, { header: { job: 'no-such-job' } }));
     await send('wrongRound', craftUpdate(train, 'mallory', malloryKeys, { header: { round: train.header.round + 1 } }));
@@ -228,6 +233,12 @@ describe('updates that are refused while honest participants train', () => {
     ['evaluationMetricOutOfRange', 'INVALID_FRAME'],
   ])('refuses the %s update with %s', (name, code) => {
     expect(acks[name]).toEqual({ ok: false, error: { code, message: expect.any(String) } });
+  });
+
+  it('names what it refuses in a message of bounded length, however large the frame', () => {
+    expect(acks.manyUnknownFields).toEqual({ ok: false, error: { code: 'INVALID_FRAME', message: expect.stringMatching(/^header: Unrecognized keys: "field0x+", "field1x/) } });
+    expect(acks.longMetricName).toEqual({ ok: false, error: { code: 'INVALID_FRAME', message: expect.stringMatching(/^header\.metrics\.m{60}/) } });
+    for (const ack of [acks.manyUnknownFields, acks.longMetricName]) expect(!ack.ok && ack.error.message.length).toBeLessThanOrEqual(1000);
   });
 
   it('says which metric values it refuses', () => {

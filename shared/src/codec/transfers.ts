@@ -5,7 +5,7 @@
  * The coordinator reassembles what agents send, and agents what it sends.
  */
 import type { z } from 'zod';
-import { ackError, ackOk, type Ack } from '../protocol/errors';
+import { ackError, ackOk, describeZodError, type Ack } from '../protocol/errors';
 import { ChunkSchema } from '../protocol/messages';
 import { unpackEnvelope } from './envelope';
 import { toBytes } from './weights';
@@ -17,11 +17,6 @@ interface Transfer {
   next: number;
   filled: number;
 }
-
-const firstIssue = (error: z.ZodError) => {
-  const issue = error.issues[0];
-  return `${issue.path.length ? issue.path.join('.') : 'message'}: ${issue.message}`;
-};
 
 export class TransferAssembler<End extends { transfer: string; event: string }> {
   private transfer: Transfer | undefined;
@@ -35,7 +30,7 @@ export class TransferAssembler<End extends { transfer: string; event: string }> 
   /** Takes one piece; a piece 0 starts a new transfer, replacing any unfinished one. */
   receive(body: unknown): Ack {
     const parsed = ChunkSchema.safeParse(body);
-    if (!parsed.success) return ackError('INVALID_FRAME', firstIssue(parsed.error));
+    if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
     const { transfer: id, index, count, totalBytes } = parsed.data;
     const data = toBytes(parsed.data.data);
     if (totalBytes > this.maxMessageBytes) {
@@ -61,7 +56,7 @@ export class TransferAssembler<End extends { transfer: string; event: string }> 
   /** Ends a transfer: the reassembled message and the event it was sent as, or the refusal. */
   complete(body: unknown): { event: End['event']; message: unknown } | { refused: Ack } {
     const parsed = this.endSchema.safeParse(body);
-    if (!parsed.success) return { refused: ackError('INVALID_FRAME', firstIssue(parsed.error)) };
+    if (!parsed.success) return { refused: ackError('INVALID_FRAME', describeZodError(parsed.error)) };
     const t = this.transfer;
     this.transfer = undefined;
     if (!t || t.id !== parsed.data.transfer) return { refused: ackError('INVALID_FRAME', `no transfer ${parsed.data.transfer} in progress`) };

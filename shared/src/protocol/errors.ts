@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * One table of error codes for every transport. `http` is the REST status; on
  * Socket.IO the code travels in an ack `{ ok: false, error: { code, message } }`
@@ -72,3 +74,25 @@ export class FlError extends Error {
 export type Ack = { ok: true } | { ok: false; error: ErrorBody };
 export const ackOk: Ack = { ok: true };
 export const ackError = (code: ErrorCode, message: string): Ack => ({ ok: false, error: { code, message } });
+
+/** The longest text a refusal gives for a message that does not match its schema, and the longest name of a field in it. */
+export const MAX_REFUSAL_TEXT = 1000;
+const MAX_FIELD_NAME = 64;
+
+/** At most `max` characters, the last of them an ellipsis when cut (never half of a surrogate pair). */
+export function shortened(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
+}
+
+/**
+ * The first issue of a refused message, named by its path. Zod's text quotes
+ * what was sent (unknown fields, the keys of a record), so it is cut short: a
+ * frame of them must not make a line of the log, or an ack, as large as itself.
+ */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const where = issue.path.length ? issue.path.map((p) => shortened(String(p), MAX_FIELD_NAME)).join('.') : 'message';
+  return shortened(`${where}: ${issue.message}`, MAX_REFUSAL_TEXT);
+}
