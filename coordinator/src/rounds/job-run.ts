@@ -154,6 +154,13 @@ type TrainingPhase = Extract<Phase, { kind: 'training' }>;
 const SECURE_SUM = 'secure-sum';
 const CENTRAL_SUM = 'central-sum';
 
+/**
+ * The signed messages one participant may send between two commits. A round asks a site for a few (statistics,
+ * update, evaluation, a failure report, four secure-aggregation steps) per attempt; the nonces kept against replays
+ * must not grow for as long as a job waits or is paused with a site signing message after message.
+ */
+export const MAX_MESSAGES_PER_ROUND = 1000;
+
 /** Ends run() without recording anything more: the coordinator is shutting down. */
 class Halted extends Error {}
 
@@ -185,8 +192,8 @@ export class JobRun {
   private control: 'run' | 'pause' | 'stop' = 'run';
   private resumed: (() => void) | undefined;
   private phaseCutShort = false;
-  /** nonces of signed messages received since the last committed round: a replayed frame is refused */
-  private readonly nonces = new Set<string>();
+  /** by participant, the nonces of its signed messages received since the last committed round: a replayed frame is refused */
+  private readonly nonces = new Map<string, Set<string>>();
   /** the job's signed setup, made once its preprocessing is known; requests name it by digest */
   private setup: { message: SetupMessage; digest: string } | undefined;
   /** the job's strategy, from its spec */
@@ -326,12 +333,19 @@ export class JobRun {
     this.resumed?.();
   }
 
-  /** Records a signed message's nonce; false when it was seen already in this round (across its attempts). */
-  claimNonce(participant: string, nonce: string): boolean {
-    const key = `${participant}\0${nonce}`;
-    if (this.nonces.has(key)) return false;
-    this.nonces.add(key);
-    return true;
+  /**
+   * Records a signed message's nonce; the refusal when it was seen already in this round (across its attempts), or
+   * when the participant has sent MAX_MESSAGES_PER_ROUND already, of which nothing more is kept until a round commits.
+   */
+  claimNonce(participant: string, nonce: string, what = 'message'): Ack | null {
+    let seen = this.nonces.get(participant);
+    if (!seen) this.nonces.set(participant, (seen = new Set()));
+    if (seen.has(nonce)) return ackError('REPLAYED_NONCE', `this ${what} was received already`);
+    if (seen.size >= MAX_MESSAGES_PER_ROUND) {
+      return ackError('RATE_LIMITED', `${seen.size} signed messages from ${participant} since the last round committed, more than any round needs; none is taken until the next commits`);
+    }
+    seen.add(nonce);
+    return null;
   }
 
   /** A participant (re)connected: a phase still waiting for it asks it again, e.g. after an agent restart. */

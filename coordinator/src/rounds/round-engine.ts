@@ -203,7 +203,8 @@ export class RoundEngine {
       if (refused) return refused;
       const run = this.runs.get(header.job);
       if (!run) return this.options.relay ? this.options.relay(participant, event, body) : ackError('UNKNOWN_JOB', `no running job ${header.job}`);
-      if (!run.claimNonce(participant, header.nonce)) return ackError('REPLAYED_NONCE', `this ${header.type} was received already`);
+      const unclaimed = run.claimNonce(participant, header.nonce, header.type);
+      if (unclaimed) return unclaimed;
       return handle(run, parsed.data);
     } catch (err) {
       this.options.log('error', `refused a message after an unexpected error: ${(err as Error).stack}`);
