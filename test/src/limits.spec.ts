@@ -120,7 +120,7 @@ describe('a connection that keeps sending refused messages', () => {
   });
   afterAll(() => coordinator?.close());
 
-  it('is closed after the configured number of refusals, with a last message saying why', async () => {
+  it('is closed after the configured number of refusals in a minute, with a last message saying why, and kept out', async () => {
     const keys = await registerParticipant(AdminApi.of(coordinator), 'noisy');
     const { socket } = await connectRaw(coordinator.url, handshakeAuth(keys));
     const closing = new Promise<ErrorBody>((resolve) => socket.once('closing', resolve));
@@ -129,7 +129,13 @@ describe('a connection that keeps sending refused messages', () => {
     socket.emit('train', {});
     for (let i = 0; i < 2; i++) expect((await emitWithAck(socket, 'update', { garbage: i })).ok).toBe(false);
     socket.emit('update', 'last straw');
-    expect(await closing).toEqual({ code: 'TOO_MANY_ERRORS', message: '5 refused messages on this connection' });
+    expect(await closing).toEqual({ code: 'TOO_MANY_ERRORS', message: '5 refused messages within 60 s from this participant' });
     expect(await disconnected).toBe('io server disconnect');
+    // Connecting again does not start the count afresh: its key is kept out for the rest of the minute; other participants are not.
+    const again = await connectRaw(coordinator.url, handshakeAuth(keys));
+    expect(again.refused).toEqual({ code: 'RATE_LIMITED', message: expect.stringMatching(/closed for too many refused messages; wait up to 60 s/) });
+    const other = await connectRaw(coordinator.url, handshakeAuth(await registerParticipant(AdminApi.of(coordinator), 'quiet')));
+    expect(other.refused).toBeUndefined();
+    other.socket.close();
   });
 });

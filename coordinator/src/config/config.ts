@@ -73,7 +73,7 @@ export const ConfigSchema = z.object({
   retainMaxModelBytes: z.coerce.number().int().min(0).default(1024 * 1024),
   /** where each new audit head is also sent (POST, JSON), besides the anchors' file beside the store */
   auditAnchorUrl: z.url({ protocol: /^https?$/ }).optional(),
-  /** refused messages after which an agent's connection is closed */
+  /** refused messages of one participant within a minute, over all its connections, after which its connection is closed and its handshakes refused until the minute is over */
   maxRefusalsPerConnection: z.coerce.number().int().min(1).default(100),
   /** round defaults for jobs that do not set them */
   defaultMinParticipants: z.coerce.number().int().min(1).default(2),
@@ -138,6 +138,9 @@ const FLAGS = {
   'retain-max-model-bytes': { env: 'FL_RETAIN_MAX_MODEL_BYTES', help: 'updates of larger models are not kept, in bytes' },
   'audit-anchor-url': { env: 'FL_AUDIT_ANCHOR_URL', help: 'also POST each audit head to this URL (default: none; audit-anchors.jsonl only)' },
   'max-refusals-per-connection': { env: 'FL_MAX_REFUSALS_PER_CONNECTION', help: 'refused messages before a connection is closed' },
+  'retain-max-model-bytes': { env: 'FL_RETAIN_MAX_MODEL_BYTES', help: 'updates of larger models are not kept (default 1 MiB)' },
+  'audit-anchor-url': { env: 'FL_AUDIT_ANCHOR_URL', help: 'also POST each audit head to this URL (default: file only)' },
+  'max-refusals-per-connection': { env: 'FL_MAX_REFUSALS_PER_CONNECTION', help: "refused messages of a participant in a minute, over its connections, before its connection is closed and its handshakes refused for the minute's rest" },
   'default-min-participants': { env: 'FL_DEFAULT_MIN_PARTICIPANTS', help: 'minimum participants of jobs that set none' },
   'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
   'redis-url': { env: 'FL_REDIS_URL', help: 'redis:// URL shared by replicas (default: none; one process)' },

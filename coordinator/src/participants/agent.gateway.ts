@@ -19,7 +19,7 @@ import { ackError, AGENT_NAMESPACE, ChunkedSchema, FlError, PROTOCOL_VERSION, Tr
 import { CoordinatorIdentity } from '../identity/identity';
 import { RoundEngine } from '../rounds/round-engine';
 import { AgentConnections, type AgentSocket } from './connections';
-import { HandshakeVerifier } from './handshake';
+import { HandshakeVerifier, REFUSAL_WINDOW_MS } from './handshake';
 import { CoordinatorLogger } from '../logger';
 import { Metrics } from '../core/metrics';
 import { COORDINATOR_CONFIG, trusts, type CoordinatorConfig } from '../config/config';
@@ -51,8 +51,8 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         const { participant, handshake } = await this.handshakes.verify(socket.handshake.auth, Date.now(), address);
         socket.data = {
           participant: participant.name,
+          publicKey: participant.publicKey,
           handshakeNonce: handshake.header.nonce,
-          refusals: 0,
           transfers: new TransferAssembler(this.config.maxMessageBytes, ChunkedSchema),
           setups: new Set(),
         };
@@ -61,7 +61,8 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         const body: ErrorBody =
           err instanceof FlError ? err.toBody() : { code: 'INTERNAL', message: 'handshake failed unexpectedly' };
         if (!(err instanceof FlError)) this.log.error(`handshake: ${(err as Error).stack}`);
-        this.log.warn(`refused a handshake from ${address}: ${body.code} ${body.message}`);
+        // The failures that led to a rate limit were each logged; the attempts it refuses are counted only, or a client retrying in a loop writes the log.
+        this.log.log(body.code === 'RATE_LIMITED' ? 'debug' : 'warn', `refused a handshake from ${address}: ${body.code} ${body.message}`);
         this.metrics.handshakeFailures.inc({ code: body.code });
         // socket.io sends `data` to the client with the connect_error.
         next(Object.assign(new Error(body.message), { data: body }));
@@ -162,16 +163,23 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   }
 
   /**
-   * Logs a refusal and counts it: a connection that keeps sending what it has no
-   * right to send is closed after a bounded number, with a last message saying why.
+   * Logs a refusal and counts it against the participant's key: a participant
+   * that keeps sending what it has no right to send is closed after a bounded
+   * number a minute, whatever connection they came on, with a last message
+   * saying why, and kept out until the minute is over.
    */
   private refuse(socket: AgentSocket, event: string, error: ErrorBody): void {
     this.log.warn(`refused ${event} from ${socket.data.participant}: ${error.code} ${error.message}`);
-    socket.data.refusals++;
-    if (socket.data.refusals === this.config.maxRefusalsPerConnection) {
-      this.log.warn(`closing the connection of ${socket.data.participant} after ${socket.data.refusals} refused messages`);
-      socket.emit('closing', { code: 'TOO_MANY_ERRORS', message: `${socket.data.refusals} refused messages on this connection` });
-      socket.disconnect(true);
-    }
+    void this.handshakes
+      .refused(socket.data.publicKey)
+      .then((over) => {
+        if (!over || socket.data.closing) return;
+        socket.data.closing = true;
+        const count = `${this.config.maxRefusalsPerConnection} refused messages within ${REFUSAL_WINDOW_MS / 1000} s`;
+        this.log.warn(`closing the connection of ${socket.data.participant} after ${count}; its handshakes are refused until the ${REFUSAL_WINDOW_MS / 1000} s are over`);
+        socket.emit('closing', { code: 'TOO_MANY_ERRORS', message: `${count} from this participant` });
+        socket.disconnect(true);
+      })
+      .catch((err: Error) => this.log.error(`counting a refusal of ${socket.data.participant}: ${err.message}`));
   }
 }

@@ -28,9 +28,11 @@ const PIECE_ACK_TIMEOUT_MS = 60_000;
 export type AgentSocket = Socket<AgentToCoordinatorEvents, CoordinatorToAgentEvents, Record<string, never>, AgentSocketData>;
 export interface AgentSocketData {
   participant: string;
+  /** the key it signed its handshake with, base64 */
+  publicKey: string;
   handshakeNonce: string;
-  /** messages refused on this connection so far */
-  refusals: number;
+  /** set once the connection is being closed for its key's refused messages */
+  closing?: true;
   /** the message being received in pieces, if any */
   transfers: TransferAssembler<Chunked>;
   /** digests of the job setups sent on this connection */

@@ -61,6 +61,27 @@ describe('the handshake verifier', () => {
   });
 });
 
+describe('the refused messages of a key', () => {
+  const keys = generateKeyPair();
+  const other = generateKeyPair();
+  const record = (k: KeyPair, name: string) => ({ name, organisation: name, publicKey: encodeKey(k.publicKey), status: 'approved', createdAt: 0 }) as ParticipantRecord;
+  const known = [record(keys, 'noisy'), record(other, 'quiet')];
+  const participants = { getParticipantByKey: async (k: string) => known.find((r) => r.publicKey === k) } as unknown as ParticipantRepository;
+
+  it('are counted over a minute, whatever connection sent them; past the limit the key is kept out until the minute is over, other keys are not', async () => {
+    const now = Date.now();
+    const verifier = new HandshakeVerifier(participants, 120_000, undefined, now, undefined, new FailureLimiter(3, 60_000));
+    const noisy = encodeKey(keys.publicKey);
+    expect([await verifier.refused(noisy, now), await verifier.refused(noisy, now + 10)]).toEqual([false, false]);
+    expect((await verifier.verify(auth(keys, now + 20), now + 20)).participant.name).toBe('noisy');
+    expect(await verifier.refused(noisy, now + 30)).toBe(true);
+    await expect(verifier.verify(auth(keys, now + 40), now + 40)).rejects.toThrow(expect.objectContaining({ code: 'RATE_LIMITED', message: expect.stringMatching(/closed for too many refused messages/) }));
+    expect((await verifier.verify(auth(other, now + 40), now + 40)).participant.name).toBe('quiet');
+    await expect(verifier.verify(auth(keys, now + 59_999), now + 59_999)).rejects.toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
+    expect((await verifier.verify(auth(keys, now + 60_000), now + 60_000)).participant.name).toBe('noisy');
+  });
+});
+
 describe('failed handshakes', () => {
   const participants = { getParticipantByKey: () => undefined } as unknown as ParticipantRepository;
 

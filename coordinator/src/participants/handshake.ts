@@ -23,6 +23,9 @@ export function statusRefusal(participant: ParticipantRecord): ErrorBody | null 
   }
 }
 
+/** The window in which a key's refused messages are counted (`--max-refusals-per-connection` of them close its connection). */
+export const REFUSAL_WINDOW_MS = 60_000;
+
 export class HandshakeVerifier {
   /**
    * `nonces`: where a nonce is claimed, refused again until its timestamp leaves
@@ -37,7 +40,19 @@ export class HandshakeVerifier {
     private readonly limiter: FailureLimits = new FailureLimiter(20, 60_000),
     private readonly startedAt = Date.now(),
     private readonly nonces: Pick<SharedState, 'claimOnce'> = new InProcessSharedState(),
+    /** refused messages per key in a window, over all its connections (AgentGateway); shared by replicas */
+    private readonly refusals: FailureLimits = new FailureLimiter(100, REFUSAL_WINDOW_MS),
   ) {}
+
+  /**
+   * Counts a refused message of this key's; true once the key has had its
+   * share of the window: its connection is closed and its handshakes are
+   * refused until the window is over, or reconnecting would start the count afresh.
+   */
+  async refused(publicKey: string, now = Date.now()): Promise<boolean> {
+    await this.refusals.fail(`key:${publicKey}`, now);
+    return await this.refusals.blocked(`key:${publicKey}`, now);
+  }
 
   /**
    * Verifies a handshake from an address. Every failure counts against the
@@ -90,6 +105,9 @@ export class HandshakeVerifier {
     }
     signed.key = `key:${header.publicKey}`;
     if (await this.limiter.blocked(signed.key, now)) throw this.rateLimited();
+    if (await this.refusals.blocked(signed.key, now)) {
+      throw new FlError('RATE_LIMITED', `this key's connection was closed for too many refused messages; wait up to ${REFUSAL_WINDOW_MS / 1000} s`);
+    }
     const participant = await this.participants.getParticipantByKey(header.publicKey);
     if (!participant) throw new FlError('UNKNOWN_PARTICIPANT', 'this public key is not registered with the coordinator');
     const refused = statusRefusal(participant);

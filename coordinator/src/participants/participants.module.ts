@@ -13,7 +13,7 @@ import { SHARED_STATE, type SharedState } from '../cluster/shared-state';
 import { CoordinatorIdentity } from '../identity/identity';
 import { STORE, type Store } from '../storage/store';
 import { AgentConnections } from './connections';
-import { HandshakeVerifier } from './handshake';
+import { HandshakeVerifier, REFUSAL_WINDOW_MS } from './handshake';
 import { EnrollmentsController, InvitationsController, ParticipantsController } from './participants.controller';
 import { ParticipantsService } from './participants.service';
 import { ParticipantRegistry } from './registry';
@@ -62,7 +62,14 @@ import { CoordinatorLogger } from '../logger';
     {
       provide: HandshakeVerifier,
       useFactory: (store: Store, config: CoordinatorConfig, state: SharedState) =>
-        new HandshakeVerifier(store, config.handshakeWindowSeconds * 1000, state.limiter('handshake', config.handshakeFailuresPerMinute, 60_000), Date.now(), state),
+        new HandshakeVerifier(
+          store,
+          config.handshakeWindowSeconds * 1000,
+          state.limiter('handshake', config.handshakeFailuresPerMinute, 60_000),
+          Date.now(),
+          state,
+          state.limiter('refusals', config.maxRefusalsPerConnection, REFUSAL_WINDOW_MS),
+        ),
       inject: [STORE, COORDINATOR_CONFIG, SHARED_STATE],
     },
     ParticipantsService,
