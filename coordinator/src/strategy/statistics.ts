@@ -161,7 +161,8 @@ function binaryOutliers(spec: JobSpec, all: Map<string, LocalStatistics>): Exclu
 /**
  * Admits the sites whose statistics are plausible, on their own and beside the
  * others'; the rest are left out of the job with a reason, so one site cannot
- * fail the job or skew everyone's preprocessing.
+ * fail the job or skew everyone's preprocessing by orders of magnitude (within
+ * the bounds it still can: docs/robustness.md).
  */
 export function admitStatistics(spec: JobSpec, all: ReadonlyMap<string, LocalStatistics>): { admitted: Map<string, LocalStatistics>; excluded: Exclusion[] } {
   const excluded: Exclusion[] = [];

@@ -26,6 +26,7 @@ export const TABLE_ATTACKS = [
   'huge-weights:-1e30',
   'huge-sums:1e300',
   'extra-class',
+  'shift-means:100',
 ];
 
 /** FedAvg, the robust aggregates, and FedAvg with norm bounding. */

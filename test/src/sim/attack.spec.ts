@@ -67,6 +67,11 @@ describe('the statistics an attacker reports', () => {
     expect(attackStatistics(stats, { kind: 'extra-class' }).target).toEqual({ type: 'categorical', counts: [['no', 5], ['yes', 4], ['attack-class', 1]] });
   });
 
+  it('shift-means:S moves each numeric mean by S of its own deviations, keeping counts and spread', () => {
+    // x: 8 values of mean 2 and deviation 1, moved to mean 12
+    expect(attackStatistics(stats, { kind: 'shift-means', param: 10 })).toEqual({ ...stats, features: [{ ...stats.features[0], sum: 96, sumSquares: 1160 }, stats.features[1]] });
+  });
+
   it('label-flip trains on class k-1-i for class i, and mirrors a numeric target', () => {
     expect(flipLabels(['b', 'a', 'c', 'a'], ['c', 'a', 'b'])).toEqual(['b', 'c', 'a', 'c']);
     expect(flipLabels(['1', '5', '2'], [])).toEqual(['5', '1', '4']);

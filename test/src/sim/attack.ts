@@ -32,6 +32,7 @@ export const ATTACK_KINDS = {
   'huge-weights': { param: 'V', default: 3e38, help: 'finite weights of V everywhere' },
   'huge-sums': { param: 'V', default: 1e300, help: 'statistics whose numeric sums and sums of squares are V' },
   'extra-class': { param: undefined, default: undefined, help: 'statistics with one row of a target class no other party has' },
+  'shift-means': { param: 'S', default: 100, help: 'statistics whose numeric means are S of their own standard deviations higher (counts and spreads kept)' },
 } as const;
 export type AttackKind = keyof typeof ATTACK_KINDS;
 
@@ -112,6 +113,18 @@ export function attackStatistics(stats: LocalStatistics, attack: Attack): LocalS
               ? stats.target
               : { type: 'categorical', counts: ((c) => c.map(([v], i): [string, number] => [v, scaleCounts(c.map(([, n]) => n), rows)[i]]))(stats.target.counts) },
       };
+    }
+    case 'shift-means': {
+      // Each numeric column's mean moved by S of its own deviations, its count and spread kept: within the coordinator's
+      // bound of 1000 median deviations for S below 1000, and every site standardizes with the pooled moments.
+      const shift = <M extends { count: number; sum: number; sumSquares: number }>(m: M): M => {
+        if (m.count === 0) return m;
+        const mean = m.sum / m.count;
+        const variance = Math.max(0, m.sumSquares / m.count - mean * mean);
+        const moved = mean + attack.param! * Math.sqrt(variance);
+        return { ...m, sum: moved * m.count, sumSquares: m.count * (variance + moved * moved) };
+      };
+      return { ...stats, features: stats.features.map((f) => (f.type === 'numeric' ? shift(f) : f)) };
     }
     case 'huge-sums':
       return {

@@ -124,7 +124,7 @@ describe('fl-sim refuses what it cannot do in one line', () => {
     ],
     [['--data', wine, '--target', 'cultivar', '--json', 'no/such/dir/r.json'], '--json: the directory no/such/dir does not exist'],
     [['--data', credit, '--target', 'Status', '--partition', 'column:Home', '--parties', '3'], '--parties 3: Home has 7 values in the training rows, one party each'],
-    [['--data', wine, '--target', 'cultivar', '--attack', 'bribe'], '--attack: unknown attack "bribe"; one of sign-flip, scale, gaussian, inflate-samples, label-flip, nan, huge-weights, huge-sums, extra-class'],
+    [['--data', wine, '--target', 'cultivar', '--attack', 'bribe'], '--attack: unknown attack "bribe"; one of sign-flip, scale, gaussian, inflate-samples, label-flip, nan, huge-weights, huge-sums, extra-class, shift-means'],
     [['--data', wine, '--target', 'cultivar', '--attack', 'nan:3'], '--attack: nan takes no parameter'],
     [['--data', wine, '--target', 'cultivar', '--attack', 'scale:x'], '--attack: scale:S needs a finite number, not "x"'],
     [['--data', wine, '--target', 'cultivar', '--attackers', '1'], '--attackers needs --attack'],

@@ -5,7 +5,9 @@
  * honest update did not already; the job completes within 3 accuracy points of
  * the same run without an attack. A sign-flipped update of plausible size
  * passes every check and wrecks FedAvg; the robust strategies hold within 3
- * points. Fixed seed: the same figures every run (docs/robustness.md).
+ * points. Statistics whose means are moved within the plausibility bounds pass
+ * too, and wreck every strategy alike: all sites standardize with them.
+ * Fixed seed: the same figures every run (docs/robustness.md).
  */
 import * as path from 'node:path';
 import { DATA_DIR } from '../harness';
@@ -74,4 +76,12 @@ describe('one attacker of five sending sign-flip:10, breast cancer', () => {
       expect(Math.abs(accuracy(attacked) - unattacked)).toBeLessThanOrEqual(0.03);
     },
   );
+});
+
+describe('one attacker of five sending shift-means:100, breast cancer', () => {
+  it.each(['fedavg', 'median'])('%s: passes every plausibility check and ends far below the run without attack', async (text) => {
+    const report = await simulate({ ...options, strategy: parseStrategy(text), attack: parseAttack('shift-means:100'), attackers: 1 });
+    expect(report.attack).toEqual({ excludedFromJob: [], updatesLeftOut: {} });
+    expect(accuracy(report)).toBeLessThan(clean - 0.3);
+  });
 });
