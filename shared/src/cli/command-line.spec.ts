@@ -13,7 +13,7 @@ const command: Command = {
 
 describe('the shared command line', () => {
   it('has one table of exit statuses', () => {
-    expect(EXIT).toEqual({ DONE: 0, FAILED: 1, REFUSED_COORDINATOR: 2, REVOKED: 3, REPLACED: 4, USAGE: 64 });
+    expect(EXIT).toEqual({ DONE: 0, FAILED: 1, REFUSED_COORDINATOR: 2, REVOKED: 3, REPLACED: 4, TAKEN_OVER: 5, USAGE: 64 });
   });
 
   it('shows every flag with its default and variable, and --help', () => {
