@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AUDIT_ANCHORS_FILE, NewUserRequestSchema, writeBundle } from '@fl/shared';
+import { AUDIT_ANCHORS_FILE, describeZodError, NewUserRequestSchema, writeBundle } from '@fl/shared';
 import { addUser } from './users/users.service';
 import { AuditAnchors } from './audit/audit-anchors';
 import { AuditLog } from './audit/audit-log';
@@ -24,7 +24,6 @@ import { CoordinatorIdentity, generateCoordinatorKeyFile, KeyFileError } from '.
 import { STORE_FILE } from './storage/store.sqlite';
 import { describeStore, isPostgresUrl, openStore, storeFile, type StoreLocation } from './storage/open';
 import type { Store } from './storage/store';
-import { describeZodError } from './validation';
 
 export const OPERATOR_HELP = `Operator commands (on the coordinator's machine; each also takes
 --database-url postgres://… (or FL_DATABASE_URL) when the store is in PostgreSQL):

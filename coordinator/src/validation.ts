@@ -3,8 +3,6 @@ import type { ArgumentMetadata, PipeTransform } from '@nestjs/common';
 import { describeZodError, FlError, UNSAFE_TEXT_ISSUE, UNSAFE_TEXT_PATTERN } from '@fl/shared';
 import { ZodError, type z } from 'zod';
 
-export { describeZodError };
-
 /** VALIDATION_FAILED naming what is wrong; UNSAFE_TEXT when a text field holds control characters. */
 export function zodRefusal(error: z.ZodError): FlError {
   const unsafe = error.issues.find((i) => i.code === 'custom' && i.params?.code === UNSAFE_TEXT_ISSUE.code);

@@ -12,7 +12,7 @@
  * cannot hold a round or a participant that came after the last record read.
  */
 import * as fs from 'node:fs';
-import { anchorProblem, AuditRecordSchema, parseAnchors, verifyAudit, type AuditAnchor, type AuditReport, type AuditSource, type VerifyAuditOptions } from '@fl/shared';
+import { anchorProblem, AuditRecordSchema, parseAnchors, plural, verifyAudit, type AuditAnchor, type AuditReport, type AuditSource, type VerifyAuditOptions } from '@fl/shared';
 import { auditIndexOf } from '../storage/audit-index';
 import type { Store } from '../storage/store';
 
@@ -109,9 +109,8 @@ async function verifySnapshot(
   if (rounds !== report.committed.size) return fail(`table rounds of ${file}`, `it holds ${rounds} rounds, the audit log commits ${report.committed.size}`);
   const index = await auditIndexProblem(store, file);
   if ('reason' in index) return fail(index.where, index.reason);
-  const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   const pending = index.pending ? ` (${index.pending} not indexed yet)` : '';
-  const line = `store tables: ${count(report.participants.size, 'participant')}, ${count(jobs.length, 'job')}, ${count(rounds, 'round')} and the filters' index of ${count(index.indexed, 'record')}${pending} agree with the log`;
+  const line = `store tables: ${plural(report.participants.size, 'participant')}, ${plural(jobs.length, 'job')}, ${plural(rounds, 'round')} and the filters' index of ${plural(index.indexed, 'record')}${pending} agree with the log`;
   options.onLine?.(line);
   return { ...report, lines: [...report.lines, ...anchorLines, line] };
 }

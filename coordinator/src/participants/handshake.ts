@@ -3,11 +3,10 @@
  * Socket.IO `auth` field. Checked in this order: schema, signature (under the
  * key it claims), timestamp window, nonce not seen, key registered.
  */
-import { decodePublicKey, FlError, HandshakeSchema, PROTOCOL_VERSION, verifyHeader, type ErrorBody, type Handshake } from '@fl/shared';
+import { decodePublicKey, describeZodError, FlError, HandshakeSchema, PROTOCOL_VERSION, verifyHeader, type ErrorBody, type Handshake } from '@fl/shared';
 import type { ParticipantRecord, ParticipantRepository } from '../storage/store';
 import { FailureLimiter, type FailureLimits } from '../failure-limiter';
 import { InProcessSharedState, type SharedState } from '../cluster/shared-state';
-import { describeZodError } from '../validation';
 
 /** Why a participant's connection or message is refused by its status; null when approved. */
 export function statusRefusal(participant: ParticipantRecord): ErrorBody | null {

@@ -10,6 +10,7 @@ import {
   ackError,
   decodePublicKey,
   decodeWeights,
+  describeZodError,
   epsilonAfter,
   EvaluationMessageSchema,
   FailureMessageSchema,
@@ -36,7 +37,7 @@ import { statusRefusal } from '../participants/handshake';
 import { InProcessLeaderElection, LeadershipLost, type LeaderElection, type Leadership } from '../cluster/leader-election';
 import type { AgentEvent } from '../cluster/agent-relay';
 import type { JobControl } from '../cluster/shared-state';
-import { describeZodError, zodRefusal } from '../validation';
+import { zodRefusal } from '../validation';
 
 export interface RoundEngineOptions {
   store: Store;

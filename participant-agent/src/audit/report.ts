@@ -7,6 +7,7 @@
  * A message whose answer the journal does not hold (the agent stopped after
  * sending it, before the answer came) is listed as sent, `accepted` null.
  */
+import { plural } from '@fl/shared';
 import type { JournalLine } from '../client/journal';
 
 /** true or false as the coordinator answered; null when the journal holds no answer */
@@ -62,15 +63,13 @@ export function buildReport(lines: readonly JournalLine[], since?: Date): SiteRe
   return { since: since?.toISOString() ?? null, messages, unanswered, jobs: [...jobs.values()] };
 }
 
-/** A count and its noun: a site with one job reads "1 job", not "1 jobs". */
-const several = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 const yes = (accepted: Accepted) => (accepted === null ? 'unknown' : accepted ? 'yes' : 'no');
 const counts = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
 
 /** The report as Markdown: one section per job, one table per kind of message. */
 export function reportMarkdown(report: SiteReport): string {
   const out: string[] = ['# What this site sent', ''];
-  out.push(`${several(report.messages, 'message')}${report.since ? ` since ${report.since}` : ''}, in ${several(report.jobs.length, 'job')}. No row and no value of the data is ever sent; only what is listed here.`, '');
+  out.push(`${plural(report.messages, 'message')}${report.since ? ` since ${report.since}` : ''}, in ${plural(report.jobs.length, 'job')}. No row and no value of the data is ever sent; only what is listed here.`, '');
   if (report.unanswered) {
     out.push(
       `${report.unanswered === 1 ? '1 message was' : `${report.unanswered} messages were`} sent without the coordinator's answer in the journal ` +

@@ -177,7 +177,8 @@ interface AcceptedUpdate {
 const isCanonicalSignature = (text: string): boolean =>
   /^[A-Za-z0-9+/]{86}==$/.test(text) && Buffer.from(text, 'base64').toString('base64') === text;
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** A count and its noun, as the verifiers' lines and reports say it: "1 record", "2 records". */
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export async function verifyAudit(source: AuditSource, options: VerifyAuditOptions = {}): Promise<AuditReport> {
   const lines: string[] = [];

@@ -76,11 +76,11 @@ export const ackOk: Ack = { ok: true };
 export const ackError = (code: ErrorCode, message: string): Ack => ({ ok: false, error: { code, message } });
 
 /** The longest text a refusal gives for a message that does not match its schema, and the longest name of a field in it. */
-export const MAX_REFUSAL_TEXT = 1000;
+const MAX_REFUSAL_TEXT = 1000;
 const MAX_FIELD_NAME = 64;
 
 /** At most `max` characters, the last of them an ellipsis when cut (never half of a surrogate pair). */
-export function shortened(text: string, max: number): string {
+function shortened(text: string, max: number): string {
   if (text.length <= max) return text;
   const cut = text.slice(0, max - 1);
   return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
