@@ -199,11 +199,12 @@ describe('a secure-aggregation step refused by a party', () => {
     const job = probedJob;
     const codes = (acks: Record<string, Ack> | undefined) => Object.fromEntries(Object.entries(acks ?? {}).map(([name, ack]) => [name, ack.ok ? 'ok' : ack.error.code]));
     expect(codes(probed.get(job))).toEqual({ otherStep: 'WRONG_ROUND', otherRound: 'WRONG_ROUND', otherSigner: 'BAD_SIGNATURE', unsigned: 'BAD_SIGNATURE', noStep: 'INVALID_FRAME' });
+    // In the masked step site-4 is awaited no longer: a report for it is refused for that before its signature is read.
     expect(codes(probed.get(`${job}:masked`))).toEqual({
       otherStep: 'WRONG_ROUND',
       otherRound: 'WRONG_ROUND',
-      otherSigner: 'BAD_SIGNATURE',
-      unsigned: 'BAD_SIGNATURE',
+      otherSigner: 'NOT_SELECTED',
+      unsigned: 'NOT_SELECTED',
       noStep: 'INVALID_FRAME',
       notInStep: 'NOT_SELECTED',
     });

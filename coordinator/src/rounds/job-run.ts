@@ -149,6 +149,10 @@ interface AcceptedUpdate extends Contribution {
 }
 
 type TrainingPhase = Extract<Phase, { kind: 'training' }>;
+type EvaluationPhase = Extract<Phase, { kind: 'evaluation' }>;
+type SecAggPhase = Extract<Phase, { kind: 'secagg' }>;
+/** The header of any signed message an agent sends about a job. */
+export type AgentHeader = StatisticsHeader | UpdateHeader | EvaluationHeader | FailureHeader | SecAggReplyHeader;
 
 /** The name the unmasked sum goes by as the strategy's one update of a secure round; the audit recomputes with the same. */
 const SECURE_SUM = 'secure-sum';
@@ -361,14 +365,47 @@ export class JobRun {
     this.phase?.collection.fail(participant, 'disconnected');
   }
 
+  /**
+   * Why a participant's message cannot be taken now, from its header alone: the
+   * checks that need no signature (what the job awaits from whom, and statistics
+   * against the spec), so that the round engine verifies a signature only on a
+   * message the job would take. Each submit checks them again.
+   */
+  refusal(participant: string, header: AgentHeader): Ack | null {
+    switch (header.type) {
+      case 'statistics':
+        return this.statisticsRefusal(participant, header);
+      case 'update':
+        return this.updateRefusal(participant, header);
+      case 'evaluation':
+        return this.evaluationRefusal(participant, header);
+      case 'failure':
+        return this.failureRefusal(participant, header);
+      case 'secagg':
+        return this.secAggRefusal(participant, header);
+    }
+  }
+
+  private statisticsRefusal(participant: string, header: StatisticsHeader): Ack | null {
+    const phase = this.phase;
+    if (phase?.kind !== 'statistics') {
+      if (!this.unadmitted(participant)) {
+        return this.reportedRows.has(participant) ? ackError('DUPLICATE_UPDATE', 'statistics already received') : ackError('NOT_SELECTED', 'the statistics phase of this job is over');
+      }
+    } else {
+      if (!phase.collection.selected.has(participant)) return ackError('NOT_SELECTED', 'not asked for statistics');
+      if (phase.collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', 'statistics already received');
+      if (phase.collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${phase.collection.failures.get(participant)?.reason}`);
+    }
+    const mismatch = statisticsMatchSpec(header.statistics, this.job.spec);
+    return mismatch ? ackError('INVALID_STATISTICS', mismatch) : null;
+  }
+
   submitStatistics(participant: string, header: StatisticsHeader): Ack {
+    const refused = this.statisticsRefusal(participant, header);
+    if (refused) return refused;
     const phase = this.phase;
     if (phase?.kind !== 'statistics') return this.admitLate(participant, header.statistics);
-    if (!phase.collection.selected.has(participant)) return ackError('NOT_SELECTED', 'not asked for statistics');
-    if (phase.collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', 'statistics already received');
-    if (phase.collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${phase.collection.failures.get(participant)?.reason}`);
-    const mismatch = statisticsMatchSpec(header.statistics, this.job.spec);
-    if (mismatch) return ackError('INVALID_STATISTICS', mismatch);
     phase.collection.accept(participant, header.statistics);
     return ackOk;
   }
@@ -380,11 +417,6 @@ export class JobRun {
    * leave it out of the job, as the statistics phase does.
    */
   private admitLate(participant: string, statistics: LocalStatistics): Ack {
-    if (!this.unadmitted(participant)) {
-      return this.reportedRows.has(participant) ? ackError('DUPLICATE_UPDATE', 'statistics already received') : ackError('NOT_SELECTED', 'the statistics phase of this job is over');
-    }
-    const mismatch = statisticsMatchSpec(statistics, this.job.spec);
-    if (mismatch) return ackError('INVALID_STATISTICS', mismatch);
     const refused = selfCheck(statistics, this.job.spec);
     if (refused) {
       this.excluded.set(participant, { participant, ...refused });
@@ -399,7 +431,7 @@ export class JobRun {
     return ackOk;
   }
 
-  submitEvaluation(participant: string, header: EvaluationHeader): Ack {
+  private evaluationRefusal(participant: string, header: EvaluationHeader): Ack | null {
     const phase = this.phase;
     if (phase?.kind !== 'evaluation' || header.round !== phase.round) {
       return ackError('WRONG_ROUND', `no evaluation of round ${header.round} is open`);
@@ -408,7 +440,15 @@ export class JobRun {
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked to evaluate round ${phase.round}`);
     if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already evaluated round ${phase.round}`);
     if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)?.reason}`);
-    const refused = this.checkEvaluation(participant, header, phase.modelSha256);
+    return null;
+  }
+
+  submitEvaluation(participant: string, header: EvaluationHeader): Ack {
+    const awaited = this.evaluationRefusal(participant, header);
+    if (awaited) return awaited;
+    // The refusal checked the phase's kind.
+    const { collection, modelSha256 } = this.phase as EvaluationPhase;
+    const refused = this.checkEvaluation(participant, header, modelSha256);
     if (refused) return refused;
     collection.accept(participant, { numExamples: header.numExamples, metrics: header.metrics });
     this.waitAfterMinimum(collection);
@@ -422,31 +462,46 @@ export class JobRun {
    * closes without waiting for its deadline and the others go on.
    */
   submitFailure(participant: string, header: FailureHeader): Ack {
+    if (this.lateStatisticsFailure(header, participant)) return ackOk;
+    const refused = this.failureRefusal(participant, header);
+    if (refused) return refused;
+    const reason = describeFailure(header);
+    this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`, { participant });
+    this.phase!.collection.fail(participant, reason, header.code);
+    return ackOk;
+  }
+
+  /** A secure job's statistics phase is secure rounds −2 to 0. */
+  private get collectingStatistics(): boolean {
     const phase = this.phase;
-    // A secure job's statistics phase is secure rounds −2 to 0.
-    const statistics = phase?.kind === 'statistics' || (phase?.kind === 'secagg' && phase.round <= 0);
-    // Statistics asked before a round's request: the site's answer to that request is what the round records.
-    if (!statistics && header.phase === 'statistics' && this.unadmitted(participant)) return ackOk;
+    return phase?.kind === 'statistics' || (phase?.kind === 'secagg' && phase.round <= 0);
+  }
+
+  /** Statistics asked before a round's request: the site's answer to that request is what the round records. */
+  private lateStatisticsFailure(header: FailureHeader, participant: string): boolean {
+    return !this.collectingStatistics && header.phase === 'statistics' && this.unadmitted(participant);
+  }
+
+  private failureRefusal(participant: string, header: FailureHeader): Ack | null {
+    if (this.lateStatisticsFailure(header, participant)) return null;
+    const phase = this.phase;
     const request = header.step ? `${header.step} step` : `${header.phase} request`;
     const open =
       phase &&
       (header.phase === 'secagg'
         ? phase.kind === 'secagg' && header.round === phase.round && header.step === phase.step
-        : statistics
+        : this.collectingStatistics
           ? header.phase === 'statistics'
-          : header.round === phase.round && header.phase === (phase.kind === 'evaluation' ? 'evaluate' : 'train'));
+          : phase.kind !== 'statistics' && header.round === phase.round && header.phase === (phase.kind === 'evaluation' ? 'evaluate' : 'train'));
     if (!phase || !open) return ackError('WRONG_ROUND', `no ${request} of round ${header.round} is open`);
     const { collection } = phase;
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for this ${request}`);
     if (collection.hasAnswered(participant)) return ackError('DUPLICATE_UPDATE', `already answered this ${request}`);
-    const reason = describeFailure(header);
-    this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`, { participant });
-    collection.fail(participant, reason, header.code);
-    return ackOk;
+    return null;
   }
 
   /** A secure-aggregation reply: the open step's, from a participant it asked, once; then what the step requires of it. */
-  submitSecAgg(participant: string, header: SecAggReplyHeader, signature: string, masked: Uint8Array | undefined): Ack {
+  private secAggRefusal(participant: string, header: SecAggReplyHeader): Ack | null {
     const phase = this.phase;
     if (phase?.kind !== 'secagg' || header.round !== phase.round) return ackError('WRONG_ROUND', `no secure-aggregation step of round ${header.round} is open`);
     if (header.step !== phase.step) return ackError('WRONG_ROUND', `the open step is ${phase.step}, not ${header.step}`);
@@ -454,6 +509,15 @@ export class JobRun {
     if (!collection.selected.has(participant)) return ackError('NOT_SELECTED', `not asked for the ${phase.step} step of round ${phase.round}`);
     if (collection.replies.has(participant)) return ackError('DUPLICATE_UPDATE', `already answered the ${phase.step} step of round ${phase.round}`);
     if (collection.hasAnswered(participant)) return ackError('NOT_SELECTED', `no longer awaited: ${collection.failures.get(participant)?.reason}`);
+    return null;
+  }
+
+  submitSecAgg(participant: string, header: SecAggReplyHeader, signature: string, masked: Uint8Array | undefined): Ack {
+    const awaited = this.secAggRefusal(participant, header);
+    if (awaited) return awaited;
+    // The refusal checked the phase's kind.
+    const phase = this.phase as SecAggPhase;
+    const { collection } = phase;
     // A copy of the masked input, the round's and the store's: `masked` may be a view into the whole received frame.
     const own = masked && new Uint8Array(masked);
     const reply = { header, signature, masked: own };
@@ -482,17 +546,7 @@ export class JobRun {
     return implausible && ackError(implausible.code, implausible.reason);
   }
 
-  /**
-   * The checks that need the round's state, in the protocol's order; then the
-   * update is folded in.
-   */
-  submitUpdate(
-    participant: string,
-    header: UpdateHeader,
-    signature: string,
-    bytes: Uint8Array,
-    weights: Float32Array,
-  ): Ack {
+  private updateRefusal(participant: string, header: UpdateHeader): Ack | null {
     const phase = this.phase;
     if (this.lastRound?.round === header.round && this.lastRound.contributors.has(participant)) {
       return ackError('DUPLICATE_UPDATE', `already sent round ${header.round}, which has closed`);
@@ -507,6 +561,25 @@ export class JobRun {
     if (collection.hasAnswered(participant)) {
       return ackError('NOT_SELECTED', `no longer awaited in round ${phase.round}: ${collection.failures.get(participant)?.reason}`);
     }
+    return null;
+  }
+
+  /**
+   * The checks that need the round's state, in the protocol's order; then the
+   * update is folded in.
+   */
+  submitUpdate(
+    participant: string,
+    header: UpdateHeader,
+    signature: string,
+    bytes: Uint8Array,
+    weights: Float32Array,
+  ): Ack {
+    const refused = this.updateRefusal(participant, header);
+    if (refused) return refused;
+    // The refusal checked the phase's kind.
+    const phase = this.phase as TrainingPhase;
+    const { collection } = phase;
     if (weights.length !== phase.size) {
       return ackError('WRONG_SHAPE', `expected ${phase.size} float32 weights, got ${weights.length}`);
     }

@@ -499,6 +499,44 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it("checks a message's signature only when the job awaits it from its sender: any other is refused for what it is, whatever it is signed with", async () => {
+    // Arrange: round 1 open, a's and b's updates held; every message below is signed with a key that is not a's
+    const { store, channel, engine } = await setup(['a', 'b']);
+    channel.answerTraining = false;
+    const job = await engine.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 2);
+    const stranger = generateKeyPair();
+    const base = { job: job.id, participant: 'a' };
+    const update = (round: number, jobId = job.id) => {
+      const header = { ...base, job: jobId, type: 'update' as const, round, nonce: randomNonce(), numSamples: 4, metrics: {}, weightsSha256: sha256Hex(new Uint8Array(8)) };
+      return engine.submitUpdate('a', { header, signature: signHeader('update', header, stranger.secretKey), weights: new Uint8Array(8) });
+    };
+    const statistics = { ...base, type: 'statistics' as const, nonce: randomNonce(), statistics: { ...STATS, features: [{ ...STATS.features[0], name: 'not-declared' }] } };
+    const evaluation = { ...base, type: 'evaluation' as const, round: 1, nonce: randomNonce(), numExamples: 1, metrics: {}, modelSha256: '0'.repeat(64) };
+    // Execute
+    const codes = {
+      unknownJob: await update(1, 'no-such-job'),
+      otherRound: await update(2),
+      statistics: await engine.submitStatistics('a', { header: statistics, signature: signHeader('statistics', statistics, stranger.secretKey) }),
+      evaluation: await engine.submitEvaluation('a', { header: evaluation, signature: signHeader('evaluation', evaluation, stranger.secretKey) }),
+      awaited: await update(1),
+    };
+    // Assert: only the update round 1 awaits from a has its signature read, and refused for it
+    expect(Object.fromEntries(Object.entries(codes).map(([name, ack]) => [name, ack.ok ? 'ok' : ack.error.code]))).toEqual({
+      unknownJob: 'UNKNOWN_JOB',
+      otherRound: 'WRONG_ROUND',
+      statistics: 'DUPLICATE_UPDATE',
+      evaluation: 'WRONG_ROUND',
+      awaited: 'BAD_SIGNATURE',
+    });
+    // and a's own update is still taken: nothing above counted as its answer
+    channel.answerTraining = true;
+    await channel.release();
+    await engine.whenFinished(job.id);
+    expect((await store.listRounds(job.id)).map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b'], ['a', 'b'], ['a', 'b']]);
+    await store.close();
+  });
+
   it('records the job in a verifiable audit log, keeping updates as the retention policy says', async () => {
     const all = await setup(['a', 'b']);
     const kept = await all.engine.whenFinished((await all.engine.createJob(spec, 'user:test')).id).then(() => verifyStore(all.store));

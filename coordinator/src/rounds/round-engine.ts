@@ -23,16 +23,15 @@ import {
   verifyHeader,
   withinBudget,
   type Ack,
-  type SignatureDomain,
 } from '@fl/shared';
 import type { z } from 'zod';
 import type { Clock } from '../core/clock';
 import type { LogFields } from '../logger';
 import type { CoordinatorIdentity } from '../identity/identity';
-import type { Fence, JobRecord, ParticipantRecord, Store } from '../storage/store';
+import type { Fence, JobRecord, Store } from '../storage/store';
 import type { AgentChannel } from './agent-channel';
 import type { AuditLog } from '../audit/audit-log';
-import { JobRun, type JobEvent, type UpdateRetention } from './job-run';
+import { JobRun, type AgentHeader, type JobEvent, type UpdateRetention } from './job-run';
 import { statusRefusal } from '../participants/handshake';
 import { InProcessLeaderElection, LeadershipLost, type LeaderElection, type Leadership } from '../cluster/leader-election';
 import type { AgentEvent } from '../cluster/agent-relay';
@@ -186,10 +185,15 @@ export class RoundEngine {
 
   /**
    * The checks every agent message passes, in the protocol's order: schema,
-   * signature under the connection's key, the participant it names, the job;
-   * then the job run checks what depends on its state.
+   * the connection's participant (registered, not revoked, the one the header
+   * names), the job, the nonce; then what the job awaits from this participant,
+   * from the header alone; only then the signature under the connection's key,
+   * which costs in proportion to the header, and the job run's checks of the
+   * content. A message nobody awaits is refused without its signature checked,
+   * so an enrolled site cannot make the coordinator canonicalize megabytes of
+   * junk at will.
    */
-  private async receive<M extends { header: { type: SignatureDomain; participant: string; job: string; nonce: string }; signature: string }>(
+  private async receive<M extends { header: AgentHeader; signature: string }>(
     participant: string,
     event: AgentEvent,
     body: unknown,
@@ -200,13 +204,19 @@ export class RoundEngine {
       const parsed = schema.safeParse(body);
       if (!parsed.success) return ackError('INVALID_FRAME', describeZodError(parsed.error));
       const { header, signature } = parsed.data;
-      const refused = await this.checkSender(participant, header.type, header, signature);
-      if (refused) return refused;
+      const record = await this.options.store.getParticipant(participant);
+      if (!record) return ackError('UNKNOWN_PARTICIPANT', `participant ${participant} is not registered`);
+      // Looked up per message, so a revocation refuses the very next one.
+      const revoked = statusRefusal(record);
+      if (revoked) return { ok: false, error: revoked };
+      if (header.participant !== participant) return ackError('WRONG_PARTICIPANT', `connected as ${participant}, header names ${header.participant}`);
       const run = this.runs.get(header.job);
       if (!run) return this.options.relay ? this.options.relay(participant, event, body) : ackError('UNKNOWN_JOB', `no running job ${header.job}`);
-      const unclaimed = run.claimNonce(participant, header.nonce, header.type);
-      if (unclaimed) return unclaimed;
-      return handle(run, parsed.data);
+      const refused =
+        run.claimNonce(participant, header.nonce, header.type) ??
+        run.refusal(participant, header) ??
+        (verifyHeader(header.type, header, signature, decodePublicKey(record.publicKey)!) ? null : ackError('BAD_SIGNATURE', `the ${header.type} signature does not verify against ${participant}'s key`));
+      return refused ?? handle(run, parsed.data);
     } catch (err) {
       this.options.log('error', `refused a message after an unexpected error: ${(err as Error).stack}`);
       return ackError('INTERNAL', 'unexpected error; the coordinator logged it');
@@ -248,27 +258,6 @@ export class RoundEngine {
     for (const run of this.runs.values()) run.halt();
     // A run in the middle of a commit finishes it: the store closes after.
     await Promise.all(this.finished.values());
-  }
-
-  /** Signature under the connection's key, then the header's participant against the connection. */
-  private async checkSender(
-    participant: string,
-    domain: SignatureDomain,
-    header: { participant: string },
-    signature: string,
-  ): Promise<Ack | null> {
-    const record: ParticipantRecord | undefined = await this.options.store.getParticipant(participant);
-    if (!record) return ackError('UNKNOWN_PARTICIPANT', `participant ${participant} is not registered`);
-    // Looked up per message, so a revocation refuses the very next one.
-    const refused = statusRefusal(record);
-    if (refused) return { ok: false, error: refused };
-    if (!verifyHeader(domain, header, signature, decodePublicKey(record.publicKey)!)) {
-      return ackError('BAD_SIGNATURE', `the ${domain} signature does not verify against ${participant}'s key`);
-    }
-    if (header.participant !== participant) {
-      return ackError('WRONG_PARTICIPANT', `connected as ${participant}, header names ${header.participant}`);
-    }
-    return null;
   }
 
   /**

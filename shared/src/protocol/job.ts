@@ -10,6 +10,8 @@ import { SecureAggregationSpecSchema, thresholdOf } from '../secagg/spec';
 import { DpSpecSchema } from '../privacy/spec';
 
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
+/** The most features a job may declare. */
+const MAX_FEATURES = 100_000;
 const name = cleanText(z.string().min(1).max(200));
 
 /** The date format a date feature is read in where no mapping says otherwise (ISO 8601). */
@@ -49,7 +51,7 @@ export const JobSpecSchema = z
   .strictObject({
     name: cleanText(z.string().min(1).max(200)).default('job'),
     model: z.enum(MODEL_KINDS),
-    features: z.array(FeatureSchema).min(1).max(100_000),
+    features: z.array(FeatureSchema).min(1).max(MAX_FEATURES),
     /** the column to predict; every model has one but kmeans, which has none */
     target: name.optional(),
     /** logistic and a two-class svm: the target value that is the positive class; default the second in sorted order */
@@ -188,12 +190,15 @@ const categoryCounts = z.array(z.tuple([z.string().max(1000), count])).max(100_0
 export const LocalStatisticsSchema = z.object({
   /** rows with a target value, the rows the participant will train on */
   rows: count,
-  features: z.array(
-    z.discriminatedUnion('type', [
-      z.object({ name, type: z.literal('numeric'), count, sum: finite, sumSquares: finite, missing: count }),
-      z.object({ name, type: z.literal('categorical'), counts: categoryCounts, missing: count }),
-    ]),
-  ),
+  // As many as a job may declare: a longer list is refused before anything else is read of it.
+  features: z
+    .array(
+      z.discriminatedUnion('type', [
+        z.object({ name, type: z.literal('numeric'), count, sum: finite, sumSquares: finite, missing: count }),
+        z.object({ name, type: z.literal('categorical'), counts: categoryCounts, missing: count }),
+      ]),
+    )
+    .max(MAX_FEATURES),
   target: z.discriminatedUnion('type', [
     z.object({ type: z.literal('categorical'), counts: categoryCounts }),
     z.object({ type: z.literal('numeric'), count, sum: finite, sumSquares: finite }),
