@@ -11,7 +11,8 @@ export interface FailureLimits {
   blocked(key: string, now: number): boolean | Promise<boolean>;
   attempt(key: string, now: number): boolean | Promise<boolean>;
   forgive(key: string, now: number): void | Promise<void>;
-  fail(key: string, now: number): void | Promise<void>;
+  /** `weight`: how many failures this one counts as (default 1) */
+  fail(key: string, now: number, weight?: number): void | Promise<void>;
 }
 
 /** The limits of one process: the default, when no Redis is configured. */
@@ -39,12 +40,12 @@ export class FailureLimiter implements FailureLimits {
     if (window && now - window.start < this.windowMs && window.count > 0) window.count--;
   }
 
-  fail(key: string, now: number): void {
+  fail(key: string, now: number, weight = 1): void {
     const window = this.windows.get(key);
     if (!window || now - window.start >= this.windowMs) {
       if (this.windows.size >= 100_000) this.prune(now);
-      this.windows.set(key, { start: now, count: 1 });
-    } else window.count++;
+      this.windows.set(key, { start: now, count: weight });
+    } else window.count += weight;
   }
 
   private prune(now: number): void {

@@ -129,7 +129,7 @@ describe('a connection that keeps sending refused messages', () => {
     socket.emit('train', {});
     for (let i = 0; i < 2; i++) expect((await emitWithAck(socket, 'update', { garbage: i })).ok).toBe(false);
     socket.emit('update', 'last straw');
-    expect(await closing).toEqual({ code: 'TOO_MANY_ERRORS', message: '5 refused messages within 60 s from this participant' });
+    expect(await closing).toEqual({ code: 'TOO_MANY_ERRORS', message: '5 refused messages (one more per MiB of JSON) within 60 s from this participant' });
     expect(await disconnected).toBe('io server disconnect');
     // Connecting again does not start the count afresh: its key is kept out for the rest of the minute; other participants are not.
     const again = await connectRaw(coordinator.url, handshakeAuth(keys));
@@ -137,5 +137,15 @@ describe('a connection that keeps sending refused messages', () => {
     const other = await connectRaw(coordinator.url, handshakeAuth(await registerParticipant(AdminApi.of(coordinator), 'quiet')));
     expect(other.refused).toBeUndefined();
     other.socket.close();
+  });
+
+  it('counts a refused message once more per MiB of JSON it had read: one of 4 MiB of junk uses up a limit of 5', async () => {
+    const keys = await registerParticipant(AdminApi.of(coordinator), 'bulky');
+    const { socket } = await connectRaw(coordinator.url, handshakeAuth(keys));
+    const closing = new Promise<ErrorBody>((resolve) => socket.once('closing', resolve));
+    const ack = await emitWithAck(socket, 'statistics', { junk: 'x'.repeat(4 * 1024 * 1024) });
+    expect(ack).toMatchObject({ ok: false, error: { code: 'INVALID_FRAME' } });
+    expect(await closing).toMatchObject({ code: 'TOO_MANY_ERRORS' });
+    expect((await connectRaw(coordinator.url, handshakeAuth(keys))).refused).toMatchObject({ code: 'RATE_LIMITED' });
   });
 });

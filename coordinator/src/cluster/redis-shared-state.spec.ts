@@ -57,6 +57,16 @@ describe('the shared state of replicas in Redis', () => {
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
 
+  it('counts a failure weighed more than one as that many, on either replica', async () => {
+    const onA = a.limiter('refusals', 10, 60_000);
+    const onB = b.limiter('refusals', 10, 60_000);
+    const now = Date.now();
+    await onA.fail('key:k', now, 6);
+    expect(await onB.blocked('key:k', now)).toBe(false);
+    await onB.fail('key:k', now, 4);
+    expect(await onA.blocked('key:k', now)).toBe(true);
+  });
+
   it('counts attempts made together on two replicas no further than the limit', async () => {
     const limits = [a, b].map((state) => state.limiter('sign-in', 5, 60_000));
     const now = Date.now();

@@ -20,7 +20,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2], 'NX')
 return 1`;
 
 const FAIL = `
-redis.call('INCR', KEYS[1])
+redis.call('INCRBY', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
 return 1`;
 
@@ -31,7 +31,7 @@ return 1`;
 
 interface Scripted {
   flAttempt(key: string, max: number, windowMs: number): Promise<number>;
-  flFail(key: string, windowMs: number): Promise<number>;
+  flFail(key: string, windowMs: number, weight: number): Promise<number>;
   flForgive(key: string): Promise<number>;
 }
 
@@ -56,8 +56,8 @@ class RedisFailureLimiter implements FailureLimits {
     await this.redis.flForgive(this.prefix + key);
   }
 
-  async fail(key: string): Promise<void> {
-    await this.redis.flFail(this.prefix + key, this.windowMs);
+  async fail(key: string, _now?: number, weight = 1): Promise<void> {
+    await this.redis.flFail(this.prefix + key, this.windowMs, weight);
   }
 }
 

@@ -137,7 +137,7 @@ const FLAGS = {
   'retain-update-rounds': { env: 'FL_RETAIN_UPDATE_ROUNDS', help: 'rounds of updates kept for the audit, per job (default: all)' },
   'retain-max-model-bytes': { env: 'FL_RETAIN_MAX_MODEL_BYTES', help: 'updates of larger models are not kept, in bytes' },
   'audit-anchor-url': { env: 'FL_AUDIT_ANCHOR_URL', help: 'also POST each audit head to this URL (default: none; audit-anchors.jsonl only)' },
-  'max-refusals-per-connection': { env: 'FL_MAX_REFUSALS_PER_CONNECTION', help: "refused messages of a participant in a minute, over its connections, before its connection is closed and its handshakes refused for the minute's rest" },
+  'max-refusals-per-connection': { env: 'FL_MAX_REFUSALS_PER_CONNECTION', help: "refused messages of a participant in a minute (each counts once more per MiB of JSON), over its connections, before its connection is closed and its handshakes refused for the minute's rest" },
   'default-min-participants': { env: 'FL_DEFAULT_MIN_PARTICIPANTS', help: 'minimum participants of jobs that set none' },
   'default-round-deadline-seconds': { env: 'FL_DEFAULT_ROUND_DEADLINE_SECONDS', help: 'round deadline of jobs that set none' },
   'redis-url': { env: 'FL_REDIS_URL', help: 'redis:// URL shared by replicas (default: none; one process)' },

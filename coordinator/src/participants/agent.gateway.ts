@@ -15,7 +15,7 @@ import {
 } from '@nestjs/websockets';
 import proxyaddr from 'proxy-addr';
 import type { Namespace } from 'socket.io';
-import { ackError, AGENT_NAMESPACE, ChunkedSchema, FlError, PROTOCOL_VERSION, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
+import { ackError, AGENT_NAMESPACE, ChunkedSchema, FlError, jsonSizeOf, PROTOCOL_VERSION, TransferAssembler, type Ack, type ErrorBody } from '@fl/shared';
 import { CoordinatorIdentity } from '../identity/identity';
 import { RoundEngine } from '../rounds/round-engine';
 import { AgentConnections, type AgentSocket } from './connections';
@@ -27,6 +27,14 @@ import { AgentRelay } from '../cluster/agent-relay';
 
 /** The events an agent may send; anything else is a refusal. */
 const AGENT_EVENTS = new Set(['statistics', 'update', 'evaluation', 'failure', 'secagg', 'chunk', 'chunked']);
+
+/**
+ * A refused message counts once against its participant, and once more per
+ * MiB of JSON the coordinator had to read of it: reading is what a refusal
+ * costs, so a participant cannot make it read gigabytes of junk a minute.
+ */
+const REFUSAL_UNIT_BYTES = 1 << 20;
+const refusalWeight = (body: unknown): number => 1 + Math.floor((jsonSizeOf(body) ?? 0) / REFUSAL_UNIT_BYTES);
 
 @WebSocketGateway({ namespace: AGENT_NAMESPACE })
 export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<AgentSocket>, OnGatewayDisconnect<AgentSocket> {
@@ -88,11 +96,11 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     };
     socket.emit('welcome', { header, signature: this.identity.sign('welcome', header) });
     // Events outside the protocol count as refusals too.
-    socket.onAny((event: string) => {
+    socket.onAny((event: string, body: unknown) => {
       if (AGENT_EVENTS.has(event)) return;
       // One label for every unknown name, so that a client cannot make new series.
       this.metrics.agentMessages.inc({ event: 'unknown', result: 'INVALID_FRAME' });
-      this.refuse(socket, event, { code: 'INVALID_FRAME', message: `unknown event ${String(event).slice(0, 64)}` });
+      this.refuse(socket, event, body, { code: 'INVALID_FRAME', message: `unknown event ${String(event).slice(0, 64)}` });
     });
     this.log.info(`participant ${participant} connected`);
     this.engine.participantOnline(participant);
@@ -110,45 +118,45 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
 
   @SubscribeMessage('statistics')
   statistics(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
-    return this.answer(socket, 'statistics', this.engine.submitStatistics(socket.data.participant, body));
+    return this.answer(socket, 'statistics', body, this.engine.submitStatistics(socket.data.participant, body));
   }
 
   @SubscribeMessage('update')
   update(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
-    return this.answer(socket, 'update', this.engine.submitUpdate(socket.data.participant, body));
+    return this.answer(socket, 'update', body, this.engine.submitUpdate(socket.data.participant, body));
   }
 
   @SubscribeMessage('evaluation')
   evaluation(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
-    return this.answer(socket, 'evaluation', this.engine.submitEvaluation(socket.data.participant, body));
+    return this.answer(socket, 'evaluation', body, this.engine.submitEvaluation(socket.data.participant, body));
   }
 
   @SubscribeMessage('failure')
   failure(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
-    return this.answer(socket, 'failure', this.engine.submitFailure(socket.data.participant, body));
+    return this.answer(socket, 'failure', body, this.engine.submitFailure(socket.data.participant, body));
   }
 
   @SubscribeMessage('secagg')
   secagg(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
-    return this.answer(socket, 'secagg', this.engine.submitSecAgg(socket.data.participant, body));
+    return this.answer(socket, 'secagg', body, this.engine.submitSecAgg(socket.data.participant, body));
   }
 
   @SubscribeMessage('chunk')
   chunk(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
-    return this.answer(socket, 'chunk', socket.data.transfers.receive(body));
+    return this.answer(socket, 'chunk', body, socket.data.transfers.receive(body));
   }
 
   /** The last piece is in: the reassembled message goes where it would have gone whole. */
   @SubscribeMessage('chunked')
   chunked(@ConnectedSocket() socket: AgentSocket, @MessageBody() body: unknown): Promise<Ack> {
     const done = socket.data.transfers.complete(body);
-    if ('refused' in done) return this.answer(socket, 'chunked', done.refused);
+    if ('refused' in done) return this.answer(socket, 'chunked', body, done.refused);
     const handlers = { statistics: this.statistics, update: this.update, evaluation: this.evaluation, secagg: this.secagg };
     return handlers[done.event].call(this, socket, done.message);
   }
 
   /** The ack, once the engine has decided; a refusal is counted against the connection. */
-  private async answer(socket: AgentSocket, event: string, decision: Ack | Promise<Ack>): Promise<Ack> {
+  private async answer(socket: AgentSocket, event: string, body: unknown, decision: Ack | Promise<Ack>): Promise<Ack> {
     let ack: Ack;
     try {
       ack = await decision;
@@ -158,27 +166,30 @@ export class AgentGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       return ackError('INTERNAL', 'an unexpected error; the coordinator logged it');
     }
     this.metrics.agentMessages.inc({ event, result: ack.ok ? 'accepted' : ack.error.code });
-    if (!ack.ok) this.refuse(socket, event, ack.error);
+    if (!ack.ok) this.refuse(socket, event, body, ack.error);
     return ack;
   }
 
   /**
-   * Logs a refusal and counts it against the participant's key: a participant
-   * that keeps sending what it has no right to send is closed after a bounded
-   * number a minute, whatever connection they came on, with a last message
-   * saying why, and kept out until the minute is over.
+   * Logs a refusal and counts it against the participant's key, weighed by its
+   * size: a participant that keeps sending what it has no right to send is
+   * closed after a bounded number a minute, whatever connection they came on,
+   * with a last message saying why, and kept out until the minute is over.
    */
-  private refuse(socket: AgentSocket, event: string, error: ErrorBody): void {
+  private refuse(socket: AgentSocket, event: string, body: unknown, error: ErrorBody): void {
     this.log.warn(`refused ${event} from ${socket.data.participant}: ${error.code} ${error.message}`);
     void this.handshakes
-      .refused(socket.data.publicKey)
+      .refused(socket.data.publicKey, refusalWeight(body))
       .then((over) => {
         if (!over || socket.data.closing) return;
         socket.data.closing = true;
-        const count = `${this.config.maxRefusalsPerConnection} refused messages within ${REFUSAL_WINDOW_MS / 1000} s`;
+        const count = `${this.config.maxRefusalsPerConnection} refused messages (one more per MiB of JSON) within ${REFUSAL_WINDOW_MS / 1000} s`;
         this.log.warn(`closing the connection of ${socket.data.participant} after ${count}; its handshakes are refused until the ${REFUSAL_WINDOW_MS / 1000} s are over`);
-        socket.emit('closing', { code: 'TOO_MANY_ERRORS', message: `${count} from this participant` });
-        socket.disconnect(true);
+        // After the refusal's own ack, which is sent once this turn's promises have settled: the agent hears why its last message was refused.
+        setImmediate(() => {
+          socket.emit('closing', { code: 'TOO_MANY_ERRORS', message: `${count} from this participant` });
+          socket.disconnect(true);
+        });
       })
       .catch((err: Error) => this.log.error(`counting a refusal of ${socket.data.participant}: ${err.message}`));
   }

@@ -72,13 +72,20 @@ describe('the refused messages of a key', () => {
     const now = Date.now();
     const verifier = new HandshakeVerifier(participants, 120_000, undefined, now, undefined, new FailureLimiter(3, 60_000));
     const noisy = encodeKey(keys.publicKey);
-    expect([await verifier.refused(noisy, now), await verifier.refused(noisy, now + 10)]).toEqual([false, false]);
+    expect([await verifier.refused(noisy, 1, now), await verifier.refused(noisy, 1, now + 10)]).toEqual([false, false]);
     expect((await verifier.verify(auth(keys, now + 20), now + 20)).participant.name).toBe('noisy');
-    expect(await verifier.refused(noisy, now + 30)).toBe(true);
+    expect(await verifier.refused(noisy, 1, now + 30)).toBe(true);
     await expect(verifier.verify(auth(keys, now + 40), now + 40)).rejects.toThrow(expect.objectContaining({ code: 'RATE_LIMITED', message: expect.stringMatching(/closed for too many refused messages/) }));
     expect((await verifier.verify(auth(other, now + 40), now + 40)).participant.name).toBe('quiet');
     await expect(verifier.verify(auth(keys, now + 59_999), now + 59_999)).rejects.toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
     expect((await verifier.verify(auth(keys, now + 60_000), now + 60_000)).participant.name).toBe('noisy');
+  });
+
+  it('count a refusal as heavy as it is weighed: one of weight 3 uses up a limit of 3 at once', async () => {
+    const now = Date.now();
+    const verifier = new HandshakeVerifier(participants, 120_000, undefined, now, undefined, new FailureLimiter(3, 60_000));
+    expect(await verifier.refused(encodeKey(keys.publicKey), 2, now)).toBe(false);
+    expect(await verifier.refused(encodeKey(other.publicKey), 3, now)).toBe(true);
   });
 });
 

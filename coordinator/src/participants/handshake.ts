@@ -44,12 +44,13 @@ export class HandshakeVerifier {
   ) {}
 
   /**
-   * Counts a refused message of this key's; true once the key has had its
-   * share of the window: its connection is closed and its handshakes are
-   * refused until the window is over, or reconnecting would start the count afresh.
+   * Counts a refused message of this key's, as `weight` refusals; true once the
+   * key has had its share of the window: its connection is closed and its
+   * handshakes are refused until the window is over, or reconnecting would
+   * start the count afresh.
    */
-  async refused(publicKey: string, now = Date.now()): Promise<boolean> {
-    await this.refusals.fail(`key:${publicKey}`, now);
+  async refused(publicKey: string, weight = 1, now = Date.now()): Promise<boolean> {
+    await this.refusals.fail(`key:${publicKey}`, now, weight);
     return await this.refusals.blocked(`key:${publicKey}`, now);
   }
 

@@ -5,6 +5,7 @@
  * binary fields' bytes. The receiver reassembles the chunks and unpacks the same
  * message object it would have received whole, so every check still applies.
  */
+import { noteJsonSize } from './packets';
 import { isBinary, toBytes } from './weights';
 
 const MARKER = '$binary';
@@ -53,6 +54,7 @@ export function unpackEnvelope(envelope: Uint8Array): Record<string, unknown> {
       message[key] = body.subarray(start as number, (start as number) + (length as number));
     } else message[key] = value;
   }
+  noteJsonSize(message, headLength);
   return message;
 }
 

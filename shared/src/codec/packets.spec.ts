@@ -1,5 +1,5 @@
 import { Decoder as SocketIoDecoder, Encoder as SocketIoEncoder, PacketType, type Packet } from 'socket.io-parser';
-import { AttachmentBudget, boundedPacketCodec, Decoder, Encoder, ONE_FRAME_MAX_BYTES } from './packets';
+import { AttachmentBudget, boundedPacketCodec, Decoder, Encoder, jsonSizeOf, ONE_FRAME_MAX_BYTES } from './packets';
 
 /** Everything a decoder makes of the encoded parts, in order. */
 function decodeAll(decoder: SocketIoDecoder, parts: unknown[]): Packet[] {
@@ -50,6 +50,22 @@ describe('the one-frame packet encoding', () => {
     const decoded = decodeAll(new Decoder(), parts);
     expect(decoded.map((p) => p.type)).toEqual([PacketType.EVENT, PacketType.EVENT, PacketType.ACK]);
     expect(Buffer.from((decoded[2].data as Uint8Array[])[0]).equals(weights)).toBe(true);
+  });
+
+  it('notes each event body with the size of the JSON it was read from, in every form an event arrives', () => {
+    const large = Buffer.alloc(ONE_FRAME_MAX_BYTES + 1, 7);
+    const plain = event(['statistics', { header: { junk: 'x'.repeat(5000) } }]);
+    const oneFrame = event(['update', { header: { round: 3 }, weights }]);
+    const separate = event(['update', { header: { round: 4 }, weights: large }]);
+    const parts = [plain, oneFrame, separate].flatMap((p) => new Encoder().encode(p));
+    const decoded = decodeAll(new Decoder(), parts);
+    const texts = [plain, separate].map((p) => (new SocketIoEncoder().encode(p) as unknown[])[0] as string);
+    expect(decoded.map((p) => jsonSizeOf((p.data as unknown[])[1]))).toEqual([
+      texts[0].length,
+      (new SocketIoEncoder().encode(oneFrame)[0] as string).length,
+      texts[1].length,
+    ]);
+    expect(jsonSizeOf(decoded[0].data)).toBeUndefined();
   });
 
   it('refuses malformed frames with an error, as the default decoder refuses malformed packets', () => {

@@ -22,6 +22,9 @@
  * boundedPacketCodec counts the attachments it holds against a budget per
  * connection and one shared by every connection of the process; past either it
  * throws, Socket.IO closes the connection, and destroy() frees what was held.
+ *
+ * Each decoded event's body is noted with the size of the JSON it was parsed from
+ * (jsonSizeOf), so that a refusal can weigh what the message cost to read.
  */
 import { Decoder as SocketIoDecoder, Encoder as SocketIoEncoder, PacketType, type Packet } from 'socket.io-parser';
 
@@ -32,6 +35,18 @@ export const ONE_FRAME_MAX_BYTES = 64 * 1024;
 /** The bytes of an attachment, whatever view of them Socket.IO hands over. */
 function bytesOf(part: ArrayBuffer | ArrayBufferView): Uint8Array {
   return ArrayBuffer.isView(part) ? new Uint8Array(part.buffer, part.byteOffset, part.byteLength) : new Uint8Array(part);
+}
+
+const jsonSizes = new WeakMap<object, number>();
+
+/** The size of the JSON a decoded message was read from (characters of a text frame, bytes otherwise), when noted. */
+export function jsonSizeOf(message: unknown): number | undefined {
+  return typeof message === 'object' && message !== null ? jsonSizes.get(message) : undefined;
+}
+
+/** Notes the size of the JSON a message was read from. */
+export function noteJsonSize(message: unknown, size: number): void {
+  if (typeof message === 'object' && message !== null) jsonSizes.set(message, size);
 }
 
 const utf8 = new TextEncoder();
@@ -83,12 +98,20 @@ export class Decoder extends SocketIoDecoder {
   /** bytes of the attachments held for the packet still due */
   private held = 0;
 
+  /** the size of the last packet text read: the JSON of the packet decoded next */
+  private textSize = 0;
+
   constructor(private readonly limits?: DecoderLimits) {
     super();
+    // Registered before Socket.IO's own listener, so the body is noted before any handler sees it.
+    this.on('decoded', (packet: Packet) => {
+      if (packet.type === PacketType.EVENT && Array.isArray(packet.data)) noteJsonSize(packet.data[1], this.textSize);
+    });
   }
 
   override add(chunk: unknown): void {
     if (typeof chunk === 'string') {
+      this.textSize = chunk.length;
       super.add(chunk);
       // Socket.IO's binary packets ("51-/agents,...") announce how many attachment frames follow.
       const type = Number(chunk.charAt(0));
@@ -122,6 +145,7 @@ export class Decoder extends SocketIoDecoder {
     if ((type !== PacketType.BINARY_EVENT && type !== PacketType.BINARY_ACK) || parseInt(text.slice(1), 10) !== attachments.length) {
       throw new Error('a packet frame whose text does not announce its attachments');
     }
+    this.textSize = textEnd - 5;
     super.add(text);
     for (const attachment of attachments) super.add(attachment);
   }

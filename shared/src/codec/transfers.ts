@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { ackError, ackOk, describeZodError, type Ack } from '../protocol/errors';
 import { ChunkSchema } from '../protocol/messages';
 import { unpackEnvelope } from './envelope';
+import { noteJsonSize } from './packets';
 import { toBytes } from './weights';
 
 interface Transfer {
@@ -63,6 +64,8 @@ export class TransferAssembler<End extends { transfer: string; event: string }> 
     if (t.next !== t.count || t.filled !== t.buffer.byteLength) {
       return { refused: ackError('INVALID_FRAME', `transfer ended after ${t.next} of ${t.count} pieces`) };
     }
+    // What reading the envelope costs, weighed if it is refused.
+    noteJsonSize(body, t.buffer.byteLength);
     try {
       return { event: parsed.data.event, message: unpackEnvelope(t.buffer) };
     } catch (err) {
