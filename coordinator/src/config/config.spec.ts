@@ -19,6 +19,8 @@ describe('configuration', () => {
     const config = loadConfig([], { FL_RETAIN_UPDATE_ROUNDS: ' ', FL_PORT: '\t' });
     expect(config.retainUpdateRounds).toBeUndefined();
     expect(config.port).toBe(loadConfig([], {}).port);
+    // A blank flag is unset too: the variable it would override is read.
+    expect(loadConfig(['--port', ''], { FL_PORT: '8123' }).port).toBe(8123);
   });
 
   it('refuses a timeout beyond a day, which a timer cannot hold (it would fire at once)', () => {

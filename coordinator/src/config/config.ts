@@ -276,10 +276,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): CoordinatorC
     );
   }
   const raw: Record<string, unknown> = {};
+  // Blank is unset, as empty is: coerced, " " would be the number 0 (no update retained, a random port); a blank flag leaves the variable to be read.
+  const set = (value: string | boolean | undefined) => value !== undefined && !(typeof value === 'string' && value.trim() === '');
   for (const [flag, { env: name }] of Object.entries(FLAGS)) {
-    const value = values[flag] ?? env[name];
-    // Blank is unset, as empty is: coerced, " " would be the number 0 (no update retained, a random port).
-    if (value !== undefined && !(typeof value === 'string' && value.trim() === '')) raw[camel(flag)] = value;
+    const value = [values[flag], env[name]].find(set);
+    if (value !== undefined) raw[camel(flag)] = value;
   }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {

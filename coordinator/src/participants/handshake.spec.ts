@@ -89,6 +89,25 @@ describe('the refused messages of a key', () => {
   });
 });
 
+describe('the connections of a key', () => {
+  const keys = generateKeyPair();
+  const other = generateKeyPair();
+  const record = (k: KeyPair, name: string) => ({ name, organisation: name, publicKey: encodeKey(k.publicKey), status: 'approved', createdAt: 0 }) as ParticipantRecord;
+  const known = [record(keys, 'looping'), record(other, 'steady')];
+  const participants = { getParticipantByKey: async (k: string) => known.find((r) => r.publicKey === k) } as unknown as ParticipantRepository;
+
+  it('are let in up to the limit a minute; past it, refused RATE_LIMITED until the minute is over, other keys let in', async () => {
+    const now = Date.now();
+    const verifier = new HandshakeVerifier(participants, 120_000, undefined, now, undefined, undefined, new FailureLimiter(3, 60_000));
+    for (let i = 0; i < 3; i++) expect((await verifier.verify(auth(keys, now + i), now + i)).participant.name).toBe('looping');
+    await expect(verifier.verify(auth(keys, now + 10), now + 10)).rejects.toThrow(
+      expect.objectContaining({ code: 'RATE_LIMITED', message: 'more than 3 connections of this key within a minute; wait before connecting again' }),
+    );
+    expect((await verifier.verify(auth(other, now + 10), now + 10)).participant.name).toBe('steady');
+    expect((await verifier.verify(auth(keys, now + 60_000), now + 60_000)).participant.name).toBe('looping');
+  });
+});
+
 describe('failed handshakes', () => {
   const participants = { getParticipantByKey: () => undefined } as unknown as ParticipantRepository;
 

@@ -25,6 +25,14 @@ export function statusRefusal(participant: ParticipantRecord): ErrorBody | null 
 /** The window in which a key's refused messages are counted (`--max-refusals-per-connection` of them close its connection). */
 export const REFUSAL_WINDOW_MS = 60_000;
 
+/**
+ * Connections a key may open in a minute. An agent reconnects after seconds of
+ * backoff; each connection costs the coordinator a handshake and the resending
+ * of the request it awaits (the model, megabytes), so a loop of reconnections
+ * is refused before it costs that.
+ */
+export const MAX_CONNECTIONS_PER_MINUTE = 60;
+
 export class HandshakeVerifier {
   /**
    * `nonces`: where a nonce is claimed, refused again until its timestamp leaves
@@ -41,6 +49,8 @@ export class HandshakeVerifier {
     private readonly nonces: Pick<SharedState, 'claimOnce'> = new InProcessSharedState(),
     /** refused messages per key in a window, over all its connections (AgentGateway); shared by replicas */
     private readonly refusals: FailureLimits = new FailureLimiter(100, REFUSAL_WINDOW_MS),
+    /** connections per key a minute; shared by replicas */
+    private readonly connections: FailureLimits = new FailureLimiter(MAX_CONNECTIONS_PER_MINUTE, 60_000),
   ) {}
 
   /**
@@ -112,6 +122,9 @@ export class HandshakeVerifier {
     if (!participant) throw new FlError('UNKNOWN_PARTICIPANT', 'this public key is not registered with the coordinator');
     const refused = statusRefusal(participant);
     if (refused) throw new FlError(refused.code, refused.message);
+    if (!(await this.connections.attempt(signed.key, now))) {
+      throw new FlError('RATE_LIMITED', `more than ${this.connections.maxFailures} connections of this key within a minute; wait before connecting again`);
+    }
     return { participant, handshake: parsed.data };
   }
 }

@@ -13,7 +13,7 @@ import { SHARED_STATE, type SharedState } from '../cluster/shared-state';
 import { CoordinatorIdentity } from '../identity/identity';
 import { STORE, type Store } from '../storage/store';
 import { AgentConnections } from './connections';
-import { HandshakeVerifier, REFUSAL_WINDOW_MS } from './handshake';
+import { HandshakeVerifier, MAX_CONNECTIONS_PER_MINUTE, REFUSAL_WINDOW_MS } from './handshake';
 import { EnrollmentsController, InvitationsController, ParticipantsController } from './participants.controller';
 import { ParticipantsService } from './participants.service';
 import { ParticipantRegistry } from './registry';
@@ -69,6 +69,7 @@ import { CoordinatorLogger } from '../logger';
           Date.now(),
           state,
           state.limiter('refusals', config.maxRefusalsPerConnection, REFUSAL_WINDOW_MS),
+          state.limiter('connections', MAX_CONNECTIONS_PER_MINUTE, 60_000),
         ),
       inject: [STORE, COORDINATOR_CONFIG, SHARED_STATE],
     },
