@@ -15,6 +15,7 @@ import {
   type Ack,
   type EvaluateMessage,
   type EvaluationHeader,
+  type FailureHeader,
   type KeyPair,
   type StatisticsRequest,
   type TrainMessage,
@@ -127,6 +128,11 @@ describe('updates that are refused while honest participants train', () => {
       }
       if (round === 2) acks.tooManySamples = await emitWithAck(trudy, 'update', craftUpdate(train, 'trudy', trudyKeys, { header: { numSamples: 1_000_000 } }));
       if (round === 3) acks.huge = await emitWithAck(trudy, 'update', craftUpdate(train, 'trudy', trudyKeys, { weights: new Float32Array(size).fill(3e38) }));
+    });
+    // Asked to evaluate the last model, trudy says it cannot, rather than leave the evaluation to its deadline.
+    trudy.on('evaluate', (request: EvaluateMessage) => {
+      const header: FailureHeader = { type: 'failure', job: request.header.job, round: request.header.round, phase: 'evaluate', participant: 'trudy', nonce: randomNonce(), code: 'TRAINING_FAILED', counts: {} };
+      void emitWithAck(trudy, 'failure', { header, signature: signHeader('failure', header, trudyKeys.secretKey) });
     });
     // ... and sends the global model back unchanged in the later rounds, with its evaluation of it (the previous
     // round's model), which the train request asks for: round 2 gets the refused kinds of evaluation first.

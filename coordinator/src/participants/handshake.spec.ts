@@ -37,14 +37,16 @@ describe('the handshake verifier', () => {
   });
 
   it('refuses with the code of the first failed check', async () => {
-    const verifier = new HandshakeVerifier(participants, 1000);
-    const tampered = auth(known);
+    // One instant for signing and checking: a stall between them cannot turn a code into STALE_TIMESTAMP.
+    const now = Date.now();
+    const verifier = new HandshakeVerifier(participants, 1000, undefined, now - 10_000);
+    const tampered = auth(known, now);
     tampered.header.timestamp += 1;
-    await expect(verifier.verify(tampered)).rejects.toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE' }));
-    await expect(verifier.verify(auth(known, Date.now() - 5000))).rejects.toThrow(expect.objectContaining({ code: 'STALE_TIMESTAMP' }));
-    await expect(verifier.verify(auth(generateKeyPair()))).rejects.toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
-    await expect(verifier.verify({ header: {} })).rejects.toThrow(expect.objectContaining({ code: 'UNSUPPORTED_PROTOCOL' }));
-    await expect(verifier.verify({ header: 'x' })).rejects.toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
+    await expect(verifier.verify(tampered, now)).rejects.toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE' }));
+    await expect(verifier.verify(auth(known, now - 5000), now)).rejects.toThrow(expect.objectContaining({ code: 'STALE_TIMESTAMP' }));
+    await expect(verifier.verify(auth(generateKeyPair(), now), now)).rejects.toThrow(expect.objectContaining({ code: 'UNKNOWN_PARTICIPANT' }));
+    await expect(verifier.verify({ header: {} }, now)).rejects.toThrow(expect.objectContaining({ code: 'UNSUPPORTED_PROTOCOL' }));
+    await expect(verifier.verify({ header: 'x' }, now)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_FRAME' }));
   });
 
   it('tells an agent of another protocol version which versions meet, before any other check', async () => {
