@@ -278,6 +278,19 @@ export class Federation {
     await this.waitOnline(count);
   }
 
+  /** One dishonest light participant sends what LightAgentConfig.flood says; resolves with the code of each ack once it has left. */
+  async flood(flood: NonNullable<LightAgentConfig['flood']>): Promise<string[]> {
+    const [keys] = await this.register('flood', 1);
+    const config: LightAgentConfig = { url: this.coordinator.url, coordinatorKey: this.coordinator.identity.publicKey, secretKeys: [encodeKey(keys.secretKey)], rows: 100, classes: 2, flood };
+    const file = path.join(this.children.dir, 'flood.json');
+    fs.writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+    const child = this.children.spawn('flood', LIGHT_AGENT, [file], { participants: 1 });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await new Promise((resolve) => child.once('exit', resolve));
+    return [...out.matchAll(/^flooded (\S+)$/gm)].map((m) => m[1]);
+  }
+
   private spawn(name: string, script: string, args: string[]): ChildProcess {
     const child = this.children.spawn(name, script, args);
     child.stdout!.resume();

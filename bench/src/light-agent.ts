@@ -65,6 +65,12 @@ export interface LightAgentConfig {
   classes: number;
   /** handshakes under way at once, the next one once one is welcomed (default: all at once) */
   connectAtOnce?: number;
+  /**
+   * A dishonest participant instead: once welcomed, it sends `messages` validly
+   * signed statistics of `features` long-named features for `job`, one after
+   * another's ack, and prints `flooded CODE` for each.
+   */
+  flood?: { job: string; features: number; messages: number };
 }
 
 /** The target classes the light participants report: c0000, c0001, ... (two but for softmax). */
@@ -144,6 +150,7 @@ class LightParticipant {
       this.participant = parsed.data.header.participant;
       this.maxFrameBytes = parsed.data.header.maxFrameBytes;
       onWelcome();
+      if (config.flood) void this.flood(config.flood);
     });
     this.socket.on('statistics-request', (m: unknown) => void this.statistics(m));
     this.socket.on('setup', (m: unknown) => this.setup(m));
@@ -202,6 +209,16 @@ class LightParticipant {
       statistics: syntheticStatistics(request.spec, this.config.rows, this.config.classes),
     };
     await this.reply('statistics', { header, signature: signHeader('statistics', header, this.keys.secretKey) });
+  }
+
+  private async flood({ job, features, messages }: NonNullable<LightAgentConfig['flood']>): Promise<void> {
+    const junk = Array.from({ length: features }, (_, i) => ({ name: `f${i}_`.padEnd(200, 'x'), type: 'numeric' as const, count: 100, sum: i, sumSquares: i * i, missing: 0 }));
+    for (let i = 0; i < messages; i++) {
+      const header: StatisticsHeader = { type: 'statistics', job, participant: this.participant, nonce: randomNonce(), statistics: { rows: 100, features: junk, target: { type: 'none' } } };
+      const ack = (await this.socket.timeout(120_000).emitWithAck('statistics', { header, signature: signHeader('statistics', header, this.keys.secretKey) })) as Ack;
+      process.stdout.write(`flooded ${ack.ok ? 'ok' : ack.error.code}\n`);
+    }
+    this.socket.disconnect();
   }
 
   private setup(m: unknown): void {

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { limitHeapGrowth } from '@fl/coordinator/dist/heap';
 import { auditBench } from './audit';
+import { floodBench } from './flood';
 import { ingestBench } from './ingest';
 import { aggregateBench, trainBench, verifyBench } from './micro';
 import { roundD100, roundD1m, scaleN500, secaggOverhead, transferD10m } from './rounds';
@@ -53,6 +54,7 @@ const BENCHES: Bench[] = [
     ],
     run: auditBench,
   },
+  { id: 'flood', figures: [{ name: 'flood.statistics_29mb.maxStallMs', unit: 'ms', target: at(Infinity, 'lower') }], run: floodBench },
   {
     id: 'round.n5_d100',
     figures: [{ name: 'round.n5_d100.ms', unit: 'ms', target: at(10, 'lower'), flower: '22–28' }],

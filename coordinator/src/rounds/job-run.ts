@@ -390,7 +390,8 @@ export class JobRun {
     const phase = this.phase;
     if (phase?.kind !== 'statistics') {
       if (!this.unadmitted(participant)) {
-        return this.reportedRows.has(participant) ? ackError('DUPLICATE_UPDATE', 'statistics already received') : ackError('NOT_SELECTED', 'the statistics phase of this job is over');
+        if (this.reportedRows.has(participant)) return ackError('DUPLICATE_UPDATE', 'statistics already received');
+        return ackError('NOT_SELECTED', this.job.preprocessing ? 'the statistics phase of this job is over' : 'not asked for statistics');
       }
     } else {
       if (!phase.collection.selected.has(participant)) return ackError('NOT_SELECTED', 'not asked for statistics');

@@ -537,6 +537,16 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it('refuses statistics sent while a job waits for participants as not asked for, not as late', async () => {
+    const { store, channel, engine } = await setup(['a', 'b']);
+    const job = await engine.createJob({ ...spec, minParticipants: 3 }, 'user:test');
+    const header = { type: 'statistics' as const, job: job.id, participant: 'a', nonce: randomNonce(), statistics: STATS };
+    const ack = await engine.submitStatistics('a', { header, signature: signHeader('statistics', header, channel.keys.get('a')!.secretKey) });
+    expect(ack).toEqual({ ok: false, error: { code: 'NOT_SELECTED', message: 'not asked for statistics' } });
+    await engine.control(job.id, 'stop', 'user:test');
+    await store.close();
+  });
+
   it('records the job in a verifiable audit log, keeping updates as the retention policy says', async () => {
     const all = await setup(['a', 'b']);
     const kept = await all.engine.whenFinished((await all.engine.createJob(spec, 'user:test')).id).then(() => verifyStore(all.store));
