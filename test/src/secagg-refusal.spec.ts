@@ -3,10 +3,10 @@
  * and five real agents: it tells the coordinator with a signed failure report,
  * which drops it from the step at once; the round goes on with the others, or
  * fails with the refusal's code when they are too few; a silent party is left
- * out waitAfterMinimumSeconds after the others answered. Each step's deadline is
- * an hour: a round that ended waited for no deadline. The statistics phase
- * (round 0) waits for a silent party past waitAfterMinimumSeconds, as a plain
- * job's statistics phase does.
+ * out waitAfterMinimumSeconds after the others answered, on a clock the test
+ * moves. Each step's deadline is an hour: a round that ended waited for no
+ * deadline. The statistics phase (round 0) waits for a silent party past
+ * waitAfterMinimumSeconds, as a plain job's statistics phase does.
  */
 import { ManualClock, toArray, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent, SecureParty } from '@fl/participant-agent';
@@ -67,6 +67,8 @@ function silencing(agent: ParticipantAgent, site: string, silences: Map<string, 
 }
 
 describe('a secure-aggregation step refused by a party', () => {
+  /** The coordinator's deadlines move only when the test says: past the wait after the minimum, never to a step's deadline. */
+  const clock = new ManualClock();
   let coordinator: RunningCoordinator;
   let api: AdminApi;
   const agents: ParticipantAgent[] = [];
@@ -78,6 +80,8 @@ describe('a secure-aggregation step refused by a party', () => {
   const released = () => silence;
   /** the failure reports the sites sent, with the coordinator's ack */
   const reports: { site: string; job: string; round: number; phase: string; step?: string; code: string; ok: boolean }[] = [];
+  /** by step of round 1, the sites whose answer the coordinator took, in the job running */
+  const taken = new Map<SecAggStep, Set<string>>();
   const keys = new Map<string, KeyPair>();
   /** the job of the first test, whose steps were sent the bad reports of `probe` */
   let probedJob = '';
@@ -113,7 +117,7 @@ describe('a secure-aggregation step refused by a party', () => {
 
   beforeAll(async () => {
     // One attempt a round: a round that cannot go on pauses its job with the reason.
-    coordinator = await testCoordinator({ maxRoundAttempts: 1 });
+    coordinator = await testCoordinator({ maxRoundAttempts: 1 }, clock);
     api = AdminApi.of(coordinator);
     const split = splitCsv(file, 5, { seed: 5, holdout: 0, dir: tempDir('secagg-refusal-data') });
     for (const [i, part] of split.parties.entries()) {
@@ -127,6 +131,9 @@ describe('a secure-aggregation step refused by a party', () => {
         if (asked === 'site-0' && step === 'masked' && !probed.has(`${job}:masked`)) probed.set(`${job}:masked`, await probe(job, 'masked'));
       });
       silencing(agent, site, silences, released);
+      intercepting(agent, () => undefined, (round, step, ack) => {
+        if (round === 1 && ack.ok) taken.set(step, (taken.get(step) ?? new Set<string>()).add(site));
+      });
       agent.on('failed', (r: { job: string; round: number; phase: string; step?: string; code: string; ack: { ok: boolean } }) =>
         reports.push({ site, job: r.job, round: r.round, phase: r.phase, step: r.step, code: r.code, ok: r.ack.ok }),
       );
@@ -143,6 +150,7 @@ describe('a secure-aggregation step refused by a party', () => {
   const run = async (refused: Record<string, Refusal>, silent: Record<string, SecAggStep> = {}, extra: Partial<JobSpecInput> = {}) => {
     refusals.clear();
     silences.clear();
+    taken.clear();
     for (const [site, refusal] of Object.entries(refused)) refusals.set(site, refusal);
     for (const [site, step] of Object.entries(silent)) silences.set(site, step);
     return (await api.createJob({ ...spec, ...extra } as JobSpecInput)).id;
@@ -183,7 +191,9 @@ describe('a secure-aggregation step refused by a party', () => {
   it.each(['advertise', 'share', 'masked'] as const)('closes the %s step waitAfterMinimumSeconds after the minimum answered, without a silent party', async (step) => {
     // Arrange: site-1 answers nothing in the step; its deadline is an hour
     const job = await run({}, { 'site-1': step }, { waitAfterMinimumSeconds: 1 });
-    // Execute
+    // Execute: once the four others (the minimum) answered the step, time passes the wait
+    await eventually(() => taken.get(step)?.size ?? 0, (n) => n === 4);
+    clock.advance(1_000);
     await coordinator.engine.whenFinished(job);
     // Assert: the round summed the four others' inputs, and says why site-1's is not in it
     expect((await api.job(job)).status).toBe('completed');
