@@ -153,11 +153,26 @@ describe("the replicas' Socket.IO adapter over Redis", () => {
     const answer: Ack = { ok: false, error: { code: 'NOT_SELECTED', message: 'from the leader' } };
     const afterMs = LIBRARY_TIMEOUT_MS + 1_000;
     expect(RELAY_ANSWER_TIMEOUT_MS).toBeGreaterThan(afterMs);
+    let asked!: () => void;
+    const leaderAsked = new Promise<void>((resolve) => (asked = resolve));
+    let answerNow!: () => void;
+    const answered = new Promise<void>((resolve) => (answerNow = resolve));
     leaderAnswer = async () => {
-      await new Promise((resolve) => setTimeout(resolve, afterMs));
+      asked();
+      await answered;
       return answer;
     };
-    expect(await there.relay.relay('site-a', 'update', { header: { job: 'job-1' } })).toEqual(answer);
+    // The timeouts set from now on (the library's among them) run on Jest's clock, moved past the library's while the leader holds its answer.
+    jest.useFakeTimers({ doNotFake: ['Date', 'hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval'] });
+    try {
+      const ack = there.relay.relay('site-a', 'update', { header: { job: 'job-1' } });
+      await leaderAsked;
+      jest.advanceTimersByTime(afterMs);
+      answerNow();
+      expect(await ack).toEqual(answer);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('relays the messages received together in one request, each answered with its own ack, bytes intact', async () => {
