@@ -63,12 +63,18 @@ describe('the handshake verifier', () => {
   });
 });
 
-describe('the refused messages of a key', () => {
+/** Two approved participants with fresh keys, named as a test says, and the repository that knows them. */
+function approvedPair(name: string, otherName: string) {
   const keys = generateKeyPair();
   const other = generateKeyPair();
-  const record = (k: KeyPair, name: string) => ({ name, organisation: name, publicKey: encodeKey(k.publicKey), status: 'approved', createdAt: 0 }) as ParticipantRecord;
-  const known = [record(keys, 'noisy'), record(other, 'quiet')];
+  const record = (k: KeyPair, n: string) => ({ name: n, organisation: n, publicKey: encodeKey(k.publicKey), status: 'approved', createdAt: 0 }) as ParticipantRecord;
+  const known = [record(keys, name), record(other, otherName)];
   const participants = { getParticipantByKey: async (k: string) => known.find((r) => r.publicKey === k) } as unknown as ParticipantRepository;
+  return { keys, other, participants };
+}
+
+describe('the refused messages of a key', () => {
+  const { keys, other, participants } = approvedPair('noisy', 'quiet');
 
   it('are counted over a minute, whatever connection sent them; past the limit the key is kept out until the minute is over, other keys are not', async () => {
     const now = Date.now();
@@ -92,11 +98,7 @@ describe('the refused messages of a key', () => {
 });
 
 describe('the connections of a key', () => {
-  const keys = generateKeyPair();
-  const other = generateKeyPair();
-  const record = (k: KeyPair, name: string) => ({ name, organisation: name, publicKey: encodeKey(k.publicKey), status: 'approved', createdAt: 0 }) as ParticipantRecord;
-  const known = [record(keys, 'looping'), record(other, 'steady')];
-  const participants = { getParticipantByKey: async (k: string) => known.find((r) => r.publicKey === k) } as unknown as ParticipantRepository;
+  const { keys, other, participants } = approvedPair('looping', 'steady');
 
   it('are let in up to the limit a minute; past it, refused RATE_LIMITED until the minute is over, other keys let in', async () => {
     const now = Date.now();
