@@ -421,7 +421,7 @@ STRATEGIES = {
     'fedadagrad': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'serverLearningRate': server_rate(0.1), 'tau': tau(1e-9)},
     'scaffold': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'serverLearningRate': server_rate(1)},
     'median': {'clipNorm': CLIP_NORM},
-    'trimmed-mean': {'clipNorm': CLIP_NORM, 'beta': (number(0, 0.5, high_open=True), 0.1)},
+    'trimmed-mean': {'clipNorm': CLIP_NORM, 'beta': (number(0, 0.5, high_open=True), 0.2)},
     'krum': {'weighting': WEIGHTING, 'clipNorm': CLIP_NORM, 'f': (number(0, 100_000, integer=True), 0),
              'm': (number(1, 100_000, integer=True), 1)},
     'kmeans': {'k': (number(2, 1000, integer=True), REQUIRED)},

@@ -171,6 +171,11 @@ describe('robust strategies', () => {
     expect(values(run({ name: 'trimmed-mean', beta: 0 }, input([0]), updates).weights)).toEqual([22]);
   });
 
+  it('trimmed-mean by default trims one update at each end of five, as a consortium of five sites expects', () => {
+    const updates = [1, 2, 3, 100, 4].map((v, i) => update(`p${i}`, [v]));
+    expect(values(run({ name: 'trimmed-mean' }, input([0]), updates).weights)).toEqual([3]);
+  });
+
   it('krum: the update closest to its n − f − 2 nearest others; multi-Krum averages the m best', () => {
     // (0, 1, 2, 3, 100), f = 1: 2 neighbours each; scores 0: 1+4, 1: 1+1, 2: 1+1, 3: 1+4, 100: 97²+98²
     const updates = [0, 1, 2, 3, 100].map((v, i) => update(`p${i}`, [v]));

@@ -54,7 +54,7 @@ export const STRATEGY_SCHEMAS = {
   /** Coordinate-wise median (Yin et al. 2018); unweighted, so that no claimed sample count steers it. */
   median: z.strictObject({ name: z.literal('median'), clipNorm }),
   /** Coordinate-wise mean after dropping the `beta` fraction of largest and of smallest values; unweighted. */
-  'trimmed-mean': z.strictObject({ name: z.literal('trimmed-mean'), clipNorm, beta: z.number().min(0).lt(0.5).default(0.1) }),
+  'trimmed-mean': z.strictObject({ name: z.literal('trimmed-mean'), clipNorm, beta: z.number().min(0).lt(0.5).default(0.2) }),
   /**
    * Krum (Blanchard et al. 2017): the update closest to its n − f − 2 nearest
    * others, for at most f dishonest participants; multi-Krum averages the m best.
