@@ -1,4 +1,6 @@
 // One jest project per package plus the cross-package tests, so `npm test` runs all.
+const os = require('node:os');
+
 const packages = { shared: 'shared', coordinator: 'coordinator', agent: 'participant-agent', e2e: 'test' };
 
 const common = {
@@ -14,6 +16,8 @@ const common = {
 };
 
 module.exports = {
+  // Two files at once even on two cores (jest's default there is one): a file's processes wait on each other often enough to leave a core idle.
+  maxWorkers: Math.max(2, os.availableParallelism() - 1),
   projects: Object.entries(packages).map(([displayName, dir]) => ({
     ...common,
     displayName,
