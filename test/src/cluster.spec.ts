@@ -8,7 +8,6 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
@@ -17,8 +16,8 @@ import { io, type Socket } from 'socket.io-client';
 import type { RunningCoordinator } from '@fl/coordinator';
 import { generateKeyPair, randomNonce, signHeader, writeKeyFile, type AuditLiveEvent, type ErrorBody, type KeyPair, type StatisticsRequest, type TrainMessage } from '@fl/shared';
 import { connectRaw, craftUpdate, emitWithAck, handshakeAuth } from './raw-client';
-import { AdminApi, DATA_DIR, eventually, featuresOf, query, registerParticipant, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
-import { AGENT_CLI, COORDINATOR_CLI, runToEnd } from './processes';
+import { AdminApi, DATA_DIR, eventually, featuresOf, query, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AGENT_CLI, COORDINATOR_CLI, PY_VERIFIER, PYTHON, runToEnd } from './processes';
 
 jest.setTimeout(60_000);
 
@@ -26,9 +25,6 @@ const REDIS_URL = 'redis://127.0.0.1:6379';
 const POSTGRES_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
 const PASSWORD = 'a long enough passphrase';
-// The independent verifier, on Debian's interpreter as in python-verifier.spec.ts.
-const VERIFIER = path.join(REPO_ROOT, 'tools', 'verify_bundle.py');
-const PYTHON = process.env.PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 const freshDatabaseName = () => `fl_cluster_${randomUUID().replace(/-/g, '')}`;
 
@@ -367,7 +363,7 @@ describe('two coordinators sharing Redis and one PostgreSQL database', () => {
       await runToEnd(COORDINATOR_CLI, ['audit', 'export', '--data-dir', a.config.dataDir, '--database-url', b.config.databaseUrl!, '--out', bundle]);
       const checked = await runToEnd(AGENT_CLI, ['audit', 'verify', bundle, '--key', keyFile, '--coordinator-key', a.identity.publicKey]);
       expect(checked).toContain('your 1 accepted update is in the bundle unaltered; 1 was folded into committed models');
-      const independent = await promisify(execFile)(PYTHON, [VERIFIER, bundle, '--key', a.identity.publicKey]);
+      const independent = await promisify(execFile)(PYTHON, [PY_VERIFIER, bundle, '--key', a.identity.publicKey]);
       expect(independent.stdout).toMatch(/^OK$/m);
     } finally {
       honest.stop();

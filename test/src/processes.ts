@@ -1,11 +1,15 @@
 /** Starting the real commands as child processes, the way a partner or an operator runs them. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { REPO_ROOT, type AdminApi } from './harness';
 
 export const COORDINATOR_CLI = path.join(REPO_ROOT, 'coordinator', 'dist', 'cli.js');
 export const AGENT_CLI = path.join(REPO_ROOT, 'participant-agent', 'dist', 'cli.js');
+/** The independent audit verifier, and the interpreter it runs on: Debian's, where .ci/run installs python3-cryptography, or the one PYTHON names. */
+export const PY_VERIFIER = path.join(REPO_ROOT, 'tools', 'verify_bundle.py');
+export const PYTHON = process.env.PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 export interface Running {
   child: ChildProcess;

@@ -30,20 +30,17 @@ import {
   type AuditRecord,
 } from '@fl/shared';
 import { AdminApi, DATA_DIR, dealingBadShares, declaredFeatures, featuresOf, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
-import { COORDINATOR_CLI } from './processes';
+import { COORDINATOR_CLI, PY_VERIFIER, PYTHON } from './processes';
 
 jest.setTimeout(300_000);
 
 const exec = promisify(execFile);
-const VERIFIER = path.join(REPO_ROOT, 'tools', 'verify_bundle.py');
 const VECTORS = path.join(REPO_ROOT, 'shared', 'test-vectors');
-// Debian's interpreter, where .ci/run installs python3-cryptography; another one when PYTHON names it.
-const PYTHON = process.env.PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 /** Runs the verifier; resolves with its exit status and output, whatever the status. */
 async function pyVerify(...args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const { stdout } = await exec(PYTHON, [VERIFIER, ...args]);
+    const { stdout } = await exec(PYTHON, [PY_VERIFIER, ...args]);
     return { code: 0, out: stdout };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
