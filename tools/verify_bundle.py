@@ -393,6 +393,218 @@ def secure_update(global_model: list, total: list, q: dict) -> tuple:
     return float32s(struct.pack(f'<{len(means)}f', *means)), weight
 
 
+# ---- central noise: JavaScript's Math.log and Math.cos (docs/protocol.md) ----------------
+#
+# The coordinator draws central noise with Node's Math.log and Math.cos, which are not correctly rounded
+# and differ from the C library's (Python's math.log and math.cos) in the last bit of many results.
+# They are fdlibm's __ieee754_log and cos (with __ieee754_rem_pio2, __kernel_cos and __kernel_sin) as
+# V8's src/base/ieee754.cc compiles them, ported here with IEEE basic operations only, which Python
+# rounds as C does. fdlibm's notice, which its licence asks to keep:
+#
+#   Copyright (C) 1993 by Sun Microsystems, Inc. All rights reserved.
+#   Developed at SunSoft, a Sun Microsystems, Inc. business.
+#   Permission to use, copy, modify, and distribute this
+#   software is freely granted, provided that this notice
+#   is preserved.
+
+_DOUBLE = struct.Struct('<d')
+_BITS = struct.Struct('<q')  # signed: >> 32 gives the high word as the C code's int32_t holds it
+
+
+def _words(x: float) -> tuple:
+    bits = _BITS.unpack(_DOUBLE.pack(x))[0]
+    return bits >> 32, bits & 0xFFFFFFFF
+
+
+def _from_words(high: int, low: int) -> float:
+    return _DOUBLE.unpack(struct.pack('<Q', (high & 0xFFFFFFFF) << 32 | low))[0]
+
+
+_LN2_HI, _LN2_LO, _TWO54 = 6.93147180369123816490e-01, 1.90821492927058770002e-10, 1.80143985094819840000e+16
+_LG1, _LG2, _LG3, _LG4 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01
+_LG5, _LG6, _LG7 = 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01
+
+
+def js_log(x: float) -> float:
+    """Math.log(x) as Node computes it: fdlibm's __ieee754_log."""
+    hx, lx = _words(x)
+    k = 0
+    if hx < 0x00100000:  # below 2^-1022, zero or negative
+        if ((hx & 0x7FFFFFFF) | lx) == 0:
+            return -math.inf
+        if hx < 0:
+            return math.nan
+        k -= 54
+        x *= _TWO54  # subnormal: scaled up
+        hx = _words(x)[0]
+    if hx >= 0x7FF00000:
+        return x + x
+    k += (hx >> 20) - 1023
+    hx &= 0x000FFFFF
+    i = (hx + 0x95F64) & 0x100000
+    x = _from_words(hx | (i ^ 0x3FF00000), _words(x)[1])  # x or x/2, within [sqrt(2)/2, sqrt(2))
+    k += i >> 20
+    f = x - 1.0
+    if (0x000FFFFF & (2 + hx)) < 3:  # |f| < 2^-20
+        if f == 0.0:
+            if k == 0:
+                return 0.0
+            dk = float(k)
+            return dk * _LN2_HI + dk * _LN2_LO
+        r = f * f * (0.5 - 0.33333333333333333 * f)
+        if k == 0:
+            return f - r
+        dk = float(k)
+        return dk * _LN2_HI - ((r - dk * _LN2_LO) - f)
+    s = f / (2.0 + f)
+    dk = float(k)
+    z = s * s
+    i = hx - 0x6147A
+    w = z * z
+    j = 0x6B851 - hx
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    i |= j
+    r = t2 + t1
+    if i > 0:
+        hfsq = 0.5 * f * f
+        if k == 0:
+            return f - (hfsq - s * (hfsq + r))
+        return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+    if k == 0:
+        return f - s * (f - r)
+    return dk * _LN2_HI - ((s * (f - r) - dk * _LN2_LO) - f)
+
+
+_C1, _C2, _C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
+_C4, _C5, _C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
+
+
+def _kernel_cos(x: float, y: float) -> float:
+    """cos(x + y) for |x| <= pi/4, y the tail of x."""
+    ix = _words(x)[0] & 0x7FFFFFFF
+    if ix < 0x3E400000 and int(x) == 0:  # |x| < 2^-27
+        return 1.0
+    z = x * x
+    r = z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * _C6)))))
+    if ix < 0x3FD33333:  # |x| < 0.3
+        return 1.0 - (0.5 * z - (z * r - x * y))
+    qx = 0.28125 if ix > 0x3FE90000 else _from_words(ix - 0x00200000, 0)  # |x|/4 with its low word cleared
+    iz = 0.5 * z - qx
+    a = 1.0 - qx
+    return a - (iz - (z * r - x * y))
+
+
+_S1, _S2, _S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
+_S4, _S5, _S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
+
+
+def _kernel_sin(x: float, y: float) -> float:
+    """sin(x + y) for |x| <= pi/4, y the tail of x (fdlibm's iy = 1: cos never passes a tail of 0 here)."""
+    ix = _words(x)[0] & 0x7FFFFFFF
+    if ix < 0x3E400000 and int(x) == 0:  # |x| < 2^-27
+        return x
+    z = x * x
+    v = z * x
+    r = _S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))
+    return x - ((z * (0.5 * y - v * r) - y) - v * _S1)
+
+
+_INVPIO2 = 6.36619772367581382433e-01
+_PIO2_1, _PIO2_1T = 1.57079632673412561417e+00, 6.07710050650619224932e-11
+_PIO2_2, _PIO2_2T = 6.07710050630396597660e-11, 2.02226624879595063154e-21
+_PIO2_3, _PIO2_3T = 2.02226624871116645580e-21, 8.47842766036889956997e-32
+# The high words of n*pi/2 for n = 1 to 32: an argument that shares one may lose bits in the first reduction.
+_NPIO2_HW = (
+    0x3FF921FB, 0x400921FB, 0x4012D97C, 0x401921FB, 0x401F6A7A, 0x4022D97C, 0x4025FDBB, 0x402921FB,
+    0x402C463A, 0x402F6A7A, 0x4031475C, 0x4032D97C, 0x40346B9C, 0x4035FDBB, 0x40378FDB, 0x403921FB,
+    0x403AB41B, 0x403C463A, 0x403DD85A, 0x403F6A7A, 0x40407E4C, 0x4041475C, 0x4042106C, 0x4042D97C,
+    0x4043A28C, 0x40446B9C, 0x404534AC, 0x4045FDBB, 0x4046C6CB, 0x40478FDB, 0x404858EB, 0x404921FB,
+)
+
+
+def _rem_pio2(x: float) -> tuple:
+    """n and x - n*pi/2 as a head and tail, for |x| <= 2^19*pi/2 (fdlibm's __ieee754_rem_pio2 up to its medium size)."""
+    hx = _words(x)[0]
+    ix = hx & 0x7FFFFFFF
+    if ix <= 0x3FE921FB:  # |x| <= pi/4
+        return 0, x, 0.0
+    if ix < 0x4002D97C:  # |x| < 3pi/4: n = +-1
+        if hx > 0:
+            z = x - _PIO2_1
+            if ix != 0x3FF921FB:
+                y0 = z - _PIO2_1T
+                return 1, y0, (z - y0) - _PIO2_1T
+            z -= _PIO2_2  # near pi/2: 33 + 33 + 53 bits of pi
+            y0 = z - _PIO2_2T
+            return 1, y0, (z - y0) - _PIO2_2T
+        z = x + _PIO2_1
+        if ix != 0x3FF921FB:
+            y0 = z + _PIO2_1T
+            return -1, y0, (z - y0) + _PIO2_1T
+        z += _PIO2_2
+        y0 = z + _PIO2_2T
+        return -1, y0, (z - y0) + _PIO2_2T
+    if ix > 0x413921FB:
+        # Larger arguments need fdlibm's __kernel_rem_pio2, which nothing here calls for: the noise's are below 2pi.
+        raise ValueError(f'js_cos is defined here for |x| <= 2^19*pi/2, not {x!r}')
+    t = abs(x)
+    n = int(t * _INVPIO2 + 0.5)
+    fn = float(n)
+    r = t - fn * _PIO2_1
+    w = fn * _PIO2_1T  # good to 85 bits
+    if n < 32 and ix != _NPIO2_HW[n - 1]:
+        y0 = r - w
+    else:
+        j = ix >> 20
+        y0 = r - w
+        i = j - ((_words(y0)[0] >> 20) & 0x7FF)
+        if i > 16:  # a second iteration, good to 118 bits
+            t = r
+            w = fn * _PIO2_2
+            r = t - w
+            w = fn * _PIO2_2T - ((t - r) - w)
+            y0 = r - w
+            i = j - ((_words(y0)[0] >> 20) & 0x7FF)
+            if i > 49:  # a third, good to 151 bits
+                t = r
+                w = fn * _PIO2_3
+                r = t - w
+                w = fn * _PIO2_3T - ((t - r) - w)
+                y0 = r - w
+    y1 = (r - y0) - w
+    return (-n, -y0, -y1) if hx < 0 else (n, y0, y1)
+
+
+def js_cos(x: float) -> float:
+    """Math.cos(x) as Node computes it: fdlibm's cos, for |x| <= 2^19*pi/2, infinities and NaN."""
+    ix = _words(x)[0] & 0x7FFFFFFF
+    if ix <= 0x3FE921FB:  # |x| <= pi/4
+        return _kernel_cos(x, 0.0)
+    if ix >= 0x7FF00000:
+        return x - x
+    n, y0, y1 = _rem_pio2(x)
+    quadrant = n & 3
+    if quadrant == 0:
+        return _kernel_cos(y0, y1)
+    if quadrant == 1:
+        return -_kernel_sin(y0, y1)
+    if quadrant == 2:
+        return -_kernel_cos(y0, y1)
+    return _kernel_sin(y0, y1)
+
+
+def box_muller(w1: int, w2: int) -> float:
+    """A standard normal number from two PRG words: u1 = (w1 + 1) / 2^32 in (0, 1], so its logarithm is finite, and u2 = w2 / 2^32."""
+    return math.sqrt(-2 * js_log((w1 + 1) / 4294967296)) * js_cos(2 * math.pi * (w2 / 4294967296))
+
+
+def seeded_gaussians(seed: bytes, count: int) -> list:
+    """Standard normal numbers from a seed: Box-Muller over the PRG's words under 'dp-noise', two a number."""
+    words = prg(seed, 'dp-noise', 2 * count)
+    return [box_muller(words[2 * i], words[2 * i + 1]) for i in range(count)]
+
+
 # Kinds whose data only the chain and signatures vouch for here (docs/audit.md#records).
 CHAIN_ONLY = {'user.added', 'user.removed', 'token.created', 'token.revoked', 'invitation.created', 'invitation.cancelled',
               'statistics.excluded'}
