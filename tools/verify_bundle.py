@@ -605,6 +605,28 @@ def seeded_gaussians(seed: bytes, count: int) -> list:
     return [box_muller(words[2 * i], words[2 * i + 1]) for i in range(count)]
 
 
+def central_update(global_model: list, updates: list, dp: dict, seed: bytes) -> tuple:
+    """A central-DP round's one update: each difference from the global model clipped to L2 norm C, summed in float64,
+    noised with z*C per coordinate, divided by the count and added to the global model, in float32; and that count."""
+    clip = dp['clipNorm']
+    sums = [0.0] * len(global_model)
+    for weights in updates:
+        delta = [w - g for w, g in zip(weights, global_model)]
+        squares = 0.0
+        for v in delta:
+            squares += v * v
+        norm = math.sqrt(squares)
+        if not norm <= clip:  # as clipL2 decides, NaN included
+            factor = clip / norm
+            delta = [v * factor for v in delta]
+        sums = [s + v for s, v in zip(sums, delta)]
+    sigma = dp['noiseMultiplier'] * clip
+    n = len(updates)
+    noise = seeded_gaussians(seed, len(global_model))
+    means = [g + (s + sigma * z) / n for g, s, z in zip(global_model, sums, noise)]
+    return float32s(struct.pack(f'<{len(means)}f', *means)), n
+
+
 # Kinds whose data only the chain and signatures vouch for here (docs/audit.md#records).
 CHAIN_ONLY = {'user.added', 'user.removed', 'token.created', 'token.revoked', 'invitation.created', 'invitation.cancelled',
               'statistics.excluded'}
@@ -1056,6 +1078,21 @@ def verify_vectors(root: Path, say=print):
         if canonical(r['version'], r['hashed']) != r['hashedCanonical'] or sha256(r['hashedCanonical'].encode('utf-8')) != r['hash']:
             raise Inconsistency(f"digests.json audit record of version {r['version']}", 'its hash differs')
     say('digests.json: weights, masked input, state, setup and audit record digests match')
+
+    noise = json.loads((root / 'central-noise.json').read_text('utf-8'))
+    seed = bytes.fromhex(noise['seed'])
+    if prg(seed, 'dp-noise', len(noise['words'])) != noise['words']:
+        raise Inconsistency('central-noise.json words', "the seed's PRG words differ")
+    drawn = seeded_gaussians(seed, len(noise['gaussians']))
+    for i, (x, g) in enumerate(zip(drawn, noise['gaussians'])):
+        if struct.pack('>d', x).hex() != g['ieee'] or x != g['value']:
+            raise Inconsistency(f'central-noise.json Gaussian {i + 1}', f"drawn as {x!r} ({struct.pack('>d', x).hex()}), not {g['ieee']}")
+    c = noise['centralUpdate']
+    weights, weight = central_update(c['global'], c['updates'], c['dp'], seed)
+    data = struct.pack(f'<{len(weights)}f', *weights)
+    if weights != c['weights'] or weight != c['weight'] or data.hex() != c['bytes'] or sha256(data) != c['sha256']:
+        raise Inconsistency('central-noise.json centralUpdate', 'its weights, bytes or SHA-256 differ')
+    say(f"central-noise.json: {len(drawn)} Gaussians drawn from the seed and a central-DP update match")
 
 
 def main(argv):

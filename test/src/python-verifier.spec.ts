@@ -447,12 +447,13 @@ describe('the independent Python verifier', () => {
     expect(out).toMatch(/1 round committed, 1 recomputed bit for bit/);
   });
 
-  it('recomputes the test vectors on its own: RFC 8785, signatures from seeds, digests', async () => {
+  it('recomputes the test vectors on its own: RFC 8785, signatures from seeds, digests, central noise', async () => {
     const { code, out } = await pyVerify('--vectors', VECTORS);
     expect(out).toMatch(/jcs.json: 6 RFC 8785 examples and 24 numbers match/);
     // Every signed header of the file, counted by the verifier itself.
     const { messages } = JSON.parse(fs.readFileSync(path.join(VECTORS, 'signatures.json'), 'utf8')) as { messages: unknown[] };
     expect(out).toContain(`signatures.json: ${messages.length} signed headers, canonical bytes and signatures match`);
+    expect(out).toContain('central-noise.json: 16 Gaussians drawn from the seed and a central-DP update match');
     expect(code).toBe(0);
   });
 });

@@ -3,9 +3,10 @@
  * the code: the RFC 8785 examples; every signed header of the protocol with
  * its canonical JSON, signed bytes and signature under keys from fixed seeds;
  * the digests of weights, states, setups and audit records; and a small audit
- * bundle from a real run. A change to canonical JSON, signing or hashing fails
- * here. signatures.json and digests.json are written by this file when
- * WRITE_TEST_VECTORS=1; jcs.json is copied from the RFC, never written.
+ * bundle from a real run; a seed's central noise and one central-DP update. A
+ * change to canonical JSON, signing, hashing or the noise fails here.
+ * signatures.json, digests.json and central-noise.json are written by this
+ * file when WRITE_TEST_VECTORS=1; jcs.json is copied from the RFC, never written.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -18,6 +19,7 @@ import {
   canonicalBytes,
   canonicalJson,
   canonicalJsonOf,
+  centralUpdate,
   encodeKey,
   encodeState,
   encodeWeights,
@@ -30,10 +32,12 @@ import {
   JobSpecSchema,
   keyPairFromSeed,
   modelAttestation,
+  prg,
   PROTOCOL_VERSION,
   sealAuditRecord,
   SecAggReplyHeaderSchema,
   SecAggRequestHeaderSchema,
+  seededGaussians,
   setupDigest,
   SetupHeaderSchema,
   sha256Hex,
@@ -255,9 +259,36 @@ function digestVectors() {
   };
 }
 
+/** A double's IEEE 754 bits, big-endian hex, as jcs.json writes them: JSON's text would lose the sign of a zero. */
+const ieee = (x: number) => {
+  const bytes = Buffer.alloc(8);
+  bytes.writeDoubleBE(x);
+  return bytes.toString('hex');
+};
+
+function noiseVectors() {
+  const seed = seedOf(0xa0);
+  const count = 16;
+  // One clipped update and one inside the clip norm, noised from the same seed: its first five Gaussians.
+  const global = Float32Array.from([0.5, -0.25, 0.125, 1, -1]);
+  const updates = [Float32Array.from([1.5, -1, 0.5, 2, 0]), Float32Array.from([0.5, -0.2, 0.1, 1.1, -1.05])];
+  const dp = { noiseMultiplier: 1.1, clipNorm: 1 };
+  const { weights, weight } = centralUpdate(global, updates, dp, seed);
+  const bytes = encodeWeights(weights);
+  return {
+    description:
+      'Central differential privacy noise (docs/protocol.md#central-noise): the PRG words under "dp-noise" of a 32-byte seed, the standard normal numbers Box–Muller makes of them (u1 = (w[2i] + 1) / 2^32, u2 = w[2i+1] / 2^32, sqrt(-2 log u1) cos(2 pi u2), with JavaScript\'s Math.log and Math.cos) as values and IEEE 754 bits (big-endian hex), and one round\'s update: the updates\' differences from the global model clipped to clipNorm, summed, noised with noiseMultiplier x clipNorm per coordinate from the same seed, divided by their count and added to the global model, as Float32 with its bytes and SHA-256.',
+    seed: hex(seed),
+    words: [...prg(seed, 'dp-noise', 2 * count)],
+    gaussians: [...seededGaussians(seed, count)].map((value) => ({ value, ieee: ieee(value) })),
+    centralUpdate: { global: [...global], updates: updates.map((u) => [...u]), dp, weights: [...weights], weight, bytes: hex(bytes), sha256: sha256Hex(bytes) },
+  };
+}
+
 if (WRITE) {
   fs.writeFileSync(path.join(DIR, 'signatures.json'), JSON.stringify(signatureVectors(), null, 2) + '\n');
   fs.writeFileSync(path.join(DIR, 'digests.json'), JSON.stringify(digestVectors(), null, 2) + '\n');
+  fs.writeFileSync(path.join(DIR, 'central-noise.json'), JSON.stringify(noiseVectors(), null, 2) + '\n');
 }
 
 describe('RFC 8785 vectors (jcs.json)', () => {
@@ -318,6 +349,12 @@ describe('signature vectors (signatures.json)', () => {
 describe('digest vectors (digests.json)', () => {
   it('give the same bytes and digests as the code', async () => {
     expect(digestVectors()).toEqual(read('digests.json'));
+  });
+});
+
+describe('central noise vectors (central-noise.json)', () => {
+  it('give the same PRG words, Gaussians and central-DP update as the code', async () => {
+    expect(noiseVectors()).toEqual(read('central-noise.json'));
   });
 });
 
