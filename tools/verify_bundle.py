@@ -10,11 +10,12 @@ FedAvg, FedProx, median and trimmed-mean round from the retained updates bit
 for bit: float64 in the recorded order, rounded to float32 once; a secure
 round from its masked inputs, the masks removed with the secrets its
 secagg.unmasked record holds and the pairwise keys the inputs' signed headers
-reveal for the shares their senders skipped. Rounds it cannot recompute (other strategies,
-updates not retained or not exported, central-DP rounds, whose noise it
-does not draw (their kept seed it checks against its hash), and a secure
-job's statistics phase, whose inputs it checks against their hashes only)
-are named as such, never counted as checked.
+reveal for the shares their senders skipped; a central-DP round from its
+updates and the noise seed kept beside them (checked against its hash), the
+noise drawn with ports of JavaScript's Math.log and Math.cos (fdlibm, as V8
+computes them). Rounds it cannot recompute (other strategies, updates not
+retained or not exported, and a secure job's statistics phase, whose inputs it
+checks against their hashes only) are named as such, never counted as checked.
 
   verify_bundle.py BUNDLE [--key COORDINATOR_KEY_BASE64]
   verify_bundle.py --vectors shared/test-vectors     checks the test vectors
@@ -842,7 +843,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             problem = training_problem(spec)
             check(problem is None, f"job {data['job']}: its spec's local training settings are not valid: {problem}")
             # Central DP: the coordinator adds the noise to the sum, so every round of the job commits to a noise seed.
-            central = js_truthy(spec.get('dp')) and not js_truthy(spec.get('secureAggregation'))
+            central = spec['dp'] if js_truthy(spec.get('dp')) and not js_truthy(spec.get('secureAggregation')) else None
             jobs[data['job']] = {'round': -1, 'strategy': strategy, 'central': central, 'rounds': 0, 'recomputed': 0, 'skipped': {}, 'methods': set()}
         elif kind in ('job.control', 'job.resumed'):
             need_job()  # a job paused, resumed or stopped is one the log created
@@ -928,7 +929,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 stored(f"strategy state after round {data['round']} of job {data['job']}", state, state_path, data['stateSha256'])
             job['rounds'] += 1
             central = 'centralNoise' in data
-            check(central == job['central'], 'commits central noise in a job without central differential privacy' if central
+            check(central == (job['central'] is not None), 'commits central noise in a job without central differential privacy' if central
                   else 'a central differential privacy round that commits to no noise seed')
             pruned = any((data['job'], data['round'], c['participant'], c['sha256']) in missing for c in data['contributors'])
             if central:
@@ -936,7 +937,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 check(isinstance(digest, str) and re.fullmatch('[0-9a-f]{64}', digest),
                       'not a valid model.committed record: centralNoise.seedSha256 is not a lowercase hex SHA-256')
             exported = lambda participant: m.get('participant') in (None, participant)
-            # The seed is kept, and exported, with all of a round's updates: then it must be there, even if the noise is not drawn here.
+            # The seed is kept, and exported, with all of a round's updates: then it must be there.
+            seed = None
             if (central and exported(CENTRAL_NOISE) and not pruned and all(u['retained'] for u in folded)
                     and all(exported(c['participant']) for c in data['contributors'])):
                 seed, seed_path = bundle.update(data['job'], data['round'], CENTRAL_NOISE, digest)
@@ -944,9 +946,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 check(seed is not None, f"missing, though the round's updates were retained (audit record {seq} commits to it)", f'{item} ({seed_path})')
                 stored(item, seed, seed_path, digest)
             why = None
-            if central:
-                why = 'central differential privacy (this verifier does not recompute its noise)'
-            elif strategy['name'] not in RECOMPUTED:
+            if strategy['name'] not in RECOMPUTED:
                 why = f"strategy {strategy['name']} (this verifier recomputes {', '.join(RECOMPUTED)})"
             elif pruned:
                 why = 'updates deleted by the retention policy'
@@ -954,6 +954,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 why = 'updates not retained'
             elif any(u['blob'] is None for u in folded):
                 why = "other sites' updates are not in this export"
+            elif central and seed is None:
+                why = 'its central noise seed is not in this export'
             if why:
                 job['skipped'][why] = job['skipped'].get(why, 0) + 1
             else:
@@ -970,6 +972,9 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                         raise Inconsistency(where(useq), f'the masks cannot be removed: {err}')
                     check(weight == data['secure']['weight'], f"the unmasked sum carries weight {weight}, not the recorded {data['secure']['weight']}")
                     updates = [(weights, weight)]
+                elif central:
+                    # The round's one update: the clipped updates' noisy mean, its noise drawn from the kept seed.
+                    updates = [central_update(job['weights'], [float32s(u['blob']) for u in folded], job['central'], seed)]
                 else:
                     updates = [(float32s(u['blob']), u['numSamples']) for u in folded]
                 model = method(strategy, job['weights'], updates)
@@ -978,7 +983,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                       f"the committed model is not the {strategy['name']} of its contributors' updates: recomputed SHA-256 {recomputed}, recorded {data['sha256']}")
                 check(data.get('stateSha256') in (None, sha256(EMPTY_STATE)), f"{strategy['name']} keeps no state, but the record names a non-empty one")
                 job['recomputed'] += 1
-                job['methods'].add(strategy['name'])
+                job['methods'].add(strategy['name'] + (' with central noise' if central else ''))
             job.update(round=data['round'], sha256=data['sha256'], weights=float32s(blob))
         elif kind in ('statistics.secure', 'vocabulary.secure'):
             # Signed and chained like every record; the sums of the statistics phase are not recomputed here.

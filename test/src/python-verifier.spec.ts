@@ -2,8 +2,9 @@
  * The independent verifier (tools/verify_bundle.py: Python's standard library
  * and Debian's Ed25519, none of this project's code) on a bundle exported from
  * a real run: it accepts it, recomputing every FedAvg, median and trimmed-mean
- * round bit for bit, and a secure round with a dropout and two dealers of shares that do not open, and rejects a changed update byte, a changed record, and
- * an aggregate the coordinator lied about and re-signed with its own key. On
+ * round bit for bit, a central-DP round with its noise, and a secure round with a dropout and two dealers of shares that do not open, and rejects a changed update byte, a changed record, and
+ * an aggregate the coordinator lied about and re-signed with its own key, with or without central noise,
+ * and a central-DP job's noise settings re-signed. On
  * malformed input it decides as the TypeScript verifier does, and it refuses
  * what that one refuses in re-signed logs: a job spec naming a strategy or
  * local training settings it does not know, a round whose central noise is not
@@ -140,7 +141,7 @@ describe('the independent Python verifier', () => {
     // A strategy with a server state (FedAdam's moments): not recomputed, its models and states checked by their digests.
     stateful = (await api.createJob({ ...base, strategy: { name: 'fedadam' } })).id;
     await coordinator.engine.whenFinished(stateful);
-    // Central DP: the coordinator's noise, which this verifier says it does not recompute.
+    // Central DP: the coordinator's noise, drawn again from the kept seed.
     central = (await api.createJob({ ...base, strategy: { name: 'fedavg', weighting: 'uniform' }, dp: { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 } })).id;
     await coordinator.engine.whenFinished(central);
     // k-means, which its model chooses (its spec names FedAvg, the default): not recomputed, its models and states checked by their digests.
@@ -176,7 +177,7 @@ describe('the independent Python verifier', () => {
       expect(out).toContain(`job ${job}: ${rounds} bit for bit (${strategy}: float64 in the recorded order, float32 once; models match)`);
     }
     expect(out).toContain(`job ${jobs.secure}: 1 round committed, 1 recomputed bit for bit (fedavg: float64 in the recorded order, float32 once; models match); secure statistics phase: masked inputs match their hashes, sums not recomputed`);
-    expect(out).toContain(`job ${central}: 2 rounds committed, 0 recomputed bit for bit; 2 not recomputed: central differential privacy (this verifier does not recompute its noise)`);
+    expect(out).toContain(`job ${central}: 2 rounds committed, 2 recomputed bit for bit (fedavg with central noise: float64 in the recorded order, float32 once; models match)`);
     // The secure round lost site-5 after it shared its keys: its mask key, not its seed, was rebuilt.
     const unmasked = fs
       .readFileSync(path.join(bundle, 'records.jsonl'), 'utf8')
@@ -225,12 +226,16 @@ describe('the independent Python verifier', () => {
     expect(out).toContain(`FAILED: audit record ${at + 1} (records.jsonl line ${at + 1}): its hash does not match its content`);
   });
 
-  it('rejects an aggregate the coordinator changed and re-signed, chain and all, with its own key', async () => {
+  /**
+   * A copy of the bundle whose model of round 1 of `job` its coordinator nudged by a thousandth in its first
+   * weight, re-signing that round's commit, the next one's and the whole chain with its own key: the copy,
+   * the number of the record that commits round 1 and the changed model's SHA-256.
+   */
+  const nudgedModel = (job: string) => {
     const copy = copyOf(bundle);
     const { secretKey } = readKeyFile(path.join(dataDir, 'coordinator-key.json'));
-    const committed = (r: AuditRecord, round: number) => r.kind === 'model.committed' && r.data.job === jobs.plain && r.data.round === round;
-    // The model of round 1, nudged by one float32 step in its first weight.
-    const modelFile = path.join(copy, 'models', jobs.plain, '1.f32');
+    const committed = (r: AuditRecord, round: number) => r.kind === 'model.committed' && r.data.job === job && r.data.round === round;
+    const modelFile = path.join(copy, 'models', job, '1.f32');
     const weights = new Float32Array(new Uint8Array(fs.readFileSync(modelFile)).buffer);
     weights[0] = weights[0] + Math.max(Math.abs(weights[0]), 1e-6) * 1e-3;
     const bytes = encodeWeights(weights);
@@ -240,12 +245,27 @@ describe('the independent Python verifier', () => {
       if (committed(record, 2)) return resignCommit(record.data as AuditData<'model.committed'>, secretKey, (a) => ({ ...a, previous: sha256Hex(bytes) }));
       return record.data;
     });
-    const first = records.findIndex((r) => committed(r, 1));
+    return { copy, seq: records.findIndex((r) => committed(r, 1)) + 1, sha256: sha256Hex(bytes) };
+  };
+
+  it('rejects an aggregate the coordinator changed and re-signed, chain and all, with its own key', async () => {
+    const { copy, seq, sha256 } = nudgedModel(jobs.plain);
     const { code, out } = await pyVerify(copy, '--key', coordinatorKey);
     expect(code).toBe(1);
     expect(out).toMatch(
-      new RegExp(`FAILED: audit record ${first + 1} \\(records.jsonl line ${first + 1}\\): the committed model is not the fedavg of its contributors' updates: recomputed SHA-256 [0-9a-f]{64}, recorded ${sha256Hex(bytes)}`),
+      new RegExp(`FAILED: audit record ${seq} \\(records.jsonl line ${seq}\\): the committed model is not the fedavg of its contributors' updates: recomputed SHA-256 [0-9a-f]{64}, recorded ${sha256}`),
     );
+  });
+
+  it("rejects a central-DP round's model the coordinator changed and re-signed, naming the round's record, as the TypeScript verifier does", async () => {
+    const { copy, seq, sha256 } = nudgedModel(central);
+    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
+    expect(typescript?.reason).toMatch(new RegExp(`^the committed model is not the .* of its contributors' updates: recomputed SHA-256 [0-9a-f]{64}, recorded ${sha256}$`));
+    expect(typescript?.where).toContain(`audit record ${seq}`);
+    expect(out).toMatch(
+      new RegExp(`FAILED: audit record ${seq} \\(records.jsonl line ${seq}\\): the committed model is not the fedavg of its contributors' updates: recomputed SHA-256 [0-9a-f]{64}, recorded ${sha256}`),
+    );
+    expect(code).toBe(1);
   });
 
   it('accepts a k-means job, the strategy its model chooses, and refuses one whose spec was changed to another k', async () => {
@@ -368,6 +388,21 @@ describe('the independent Python verifier', () => {
     const seq = /audit record (\d+)/.exec(deleted.typescript!.reason)![1];
     expect(deleted.out).toContain(`${place}: missing, though the round's updates were retained (audit record ${seq} commits to it)`);
     expect(deleted.code).toBe(1);
+  });
+
+  it('refuses a central-DP job whose noise settings were changed and re-signed, at its first round, as the TypeScript verifier does', async () => {
+    const spec = specOf(central);
+    const { copy, records } = rewritten((r) =>
+      r.kind === 'job.created' && r.data.job === central ? { ...r.data, spec: { ...spec, dp: { ...(spec.dp as object), noiseMultiplier: 2 } } } : r.data,
+    );
+    const seq = records.findIndex((r) => r.kind === 'model.committed' && r.data.job === central) + 1;
+    const { code, out, typescript } = await bothVerdicts(copy, coordinatorKey);
+    expect(typescript?.where).toContain(`audit record ${seq}`);
+    expect(typescript?.reason).toMatch(/^the committed model is not the .* of its contributors' updates/);
+    expect(out).toMatch(
+      new RegExp(`FAILED: audit record ${seq} \\(records.jsonl line ${seq}\\): the committed model is not the fedavg of its contributors' updates: recomputed SHA-256 [0-9a-f]{64}, recorded [0-9a-f]{64}`),
+    );
+    expect(code).toBe(1);
   });
 
   it("checks a FedAdam job's states by their digests, and refuses a round that names its strategy but no digest of its state, as the TypeScript verifier does", async () => {
