@@ -55,7 +55,8 @@ describe('an agent given job setups by digest', () => {
   const setup: SetupHeader = {
     type: 'setup',
     job: 'job-1',
-    spec: JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'x1', type: 'numeric' }, { name: 'x2', type: 'numeric' }], target: 'label', evaluateEvery: 0 }),
+    // Rounds enough for every round the tests ask of one job: a site answers none beyond the job's rounds.
+    spec: JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'x1', type: 'numeric' }, { name: 'x2', type: 'numeric' }], target: 'label', evaluateEvery: 0, rounds: 100 }),
     preprocessing: {
       features: [
         { name: 'x1', type: 'numeric', mean: 0, std: 1 },
@@ -183,16 +184,18 @@ describe('an agent given job setups by digest', () => {
     // The header names other bytes than those attached: ignored, and said so.
     train(5, digest, { header: { correctionSha256: sha256Hex(encodeWeights(new Float32Array(3))) }, correction });
     await eventually(() => logged.filter((l) => l.includes('the correction does not match its signed train header')).length, (n) => n === 1);
-    // The same round three ways: plain, with FedProx's μ, with SCAFFOLD's correction. The same seed, so only
-    // the config differs; batches of 4, so that the proximal term, 0 at the first step, counts from the second.
-    const batched = { ...setup, spec: { ...setup.spec, batchSize: 4 } };
-    socket.emit('setup', { header: batched, signature: signHeader('setup', batched, coordinator.secretKey) });
-    train(6, setupDigest(batched));
-    train(6, setupDigest(batched), { header: { proximalMu: 5 } });
-    train(6, setupDigest(batched), { header: { correctionSha256: sha256Hex(correction) }, correction });
-    await eventually(() => updates.length, (n) => n === 5);
-    expect(updates.slice(2).map((u) => u.header.round)).toEqual([6, 6, 6]);
-    expect(new Set(updates.slice(2).map((u) => u.header.weightsSha256)).size).toBe(3);
+    // The same round of three jobs alike three ways (a site trains a round of one job with one config only): plain, with
+    // FedProx's μ, with SCAFFOLD's correction. The same seed, so only the config differs; batches of 4, so that the
+    // proximal term, 0 at the first step, counts from the second.
+    const before = updates.length;
+    const [plain, proximal, corrected] = ['job-6a', 'job-6b', 'job-6c'].map((job) => ({ ...setup, job, spec: { ...setup.spec, batchSize: 4 } }));
+    for (const header of [plain, proximal, corrected]) provide(header);
+    train(6, setupDigest(plain), undefined, plain.job);
+    train(6, setupDigest(proximal), { header: { proximalMu: 5 } }, proximal.job);
+    train(6, setupDigest(corrected), { header: { correctionSha256: sha256Hex(correction) }, correction }, corrected.job);
+    await eventually(() => updates.length - before, (n) => n === 3);
+    expect(updates.slice(before).map((u) => u.header.round)).toEqual([6, 6, 6]);
+    expect(new Set(updates.slice(before).map((u) => u.header.weightsSha256)).size).toBe(3);
   });
 
   it('keeps the setup of every job running at once, however many: each is sent once per connection', async () => {

@@ -86,9 +86,10 @@ interface LocalSplit {
 import { evaluateLocal, trainLocal } from '../train';
 import { networkErrorMessage } from './http';
 import { UnmaskedWebSocket } from './transport';
-import { appendJournal, JournalNotFlushed, readJournalLines, type JournalEntry, type SentRecord } from './journal';
+import { AcceptedJobs } from './accepted-jobs';
+import { appendJournal, JournalNotFlushed, readJobJournal, type JournalEntry, type JournalJob, type JournalLine, type SentRecord } from './journal';
 import type { CoordinatorPins } from './pins';
-import { checkPolicy, describeAccepted, type SitePolicy } from './policy';
+import { checkPolicy, describeAccepted, type Decline, type SitePolicy } from './policy';
 
 export interface AgentOptions {
   coordinatorUrl: string;
@@ -165,6 +166,8 @@ export class ParticipantAgent extends EventEmitter {
   private readonly layouts = new WeakMap<JobSpec, string>();
   /** jobs already checked against the site's policy: null when accepted, else why declined */
   private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
+  /** what this site accepted of each job and has sent of it, which every later request of the job is held to */
+  private readonly accepted = new AcceptedJobs((job) => this.journalOf(job));
   /** requests run one at a time, in the order received; one whose deadline is long past, or whose round is over, is skipped */
   private work: Promise<void> = Promise.resolve();
   /** messages sent whose answer has not come yet; a stop by hand waits for them */
@@ -412,7 +415,7 @@ export class ParticipantAgent extends EventEmitter {
     if (!parsed.success) return this.log('ignored a malformed statistics request');
     const { header: request, signature } = parsed.data;
     if (!this.fromCoordinator('statistics-request', request, signature)) return;
-    if (await this.declined(request.job, request.spec, 'statistics', 0)) return;
+    if (await this.refused(request.job, request.spec, 'statistics', 0, () => this.accepted.statistics(request.spec))) return;
     let statistics: StatisticsHeader['statistics'];
     let rows: number;
     try {
@@ -491,7 +494,7 @@ export class ParticipantAgent extends EventEmitter {
     const setup = this.setupOf(request);
     const global = setup && this.globalModel('train', request, signature, message.weights, setup);
     if (!setup || !global || this.expired(request, received)) return;
-    if (await this.declined(request.job, setup.spec, 'train', request.round)) return;
+    if (await this.refused(request.job, setup.spec, 'train', request.round, () => this.accepted.train(request, setup.spec))) return;
     const correction = this.correction(request, message.correction, global.length);
     if (correction === null) return;
     let split: LocalSplit;
@@ -546,12 +549,14 @@ export class ParticipantAgent extends EventEmitter {
       ...(held && { evaluation: { round: request.round - 1, ...held, modelSha256: request.weightsSha256 } }),
     };
     const updateSignature = signHeader('update', header, this.options.keys.secretKey);
-    const evaluation = header.evaluation && this.record({ kind: 'evaluation', job: request.job, round: request.round - 1, numExamples: header.evaluation.numExamples, metrics: Object.keys(header.evaluation.metrics) });
+    const evaluation =
+      header.evaluation &&
+      this.record({ kind: 'evaluation', job: request.job, round: request.round - 1, numExamples: header.evaluation.numExamples, metrics: Object.keys(header.evaluation.metrics), modelSha256: request.weightsSha256 });
     const ack = await this.sendJournaled(
       'update',
       { header, signature: updateSignature, weights },
       Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS,
-      [this.updateEntry(header, updateSignature, request.auditHead, weights.byteLength), ...(evaluation ? [evaluation] : [])],
+      [this.updateEntry(header, updateSignature, request, weights.byteLength), ...(evaluation ? [evaluation] : [])],
     );
     const took = ((Date.now() - started) / 1000).toFixed(2);
     this.log(
@@ -573,7 +578,8 @@ export class ParticipantAgent extends EventEmitter {
       ? (header.spec ?? this.secure.specOf(header.job, header.round))
       : this.setups.get(header.job)?.header.spec;
     if (!spec) return this.log(`job ${header.job} round ${header.round}: a secure-aggregation request for a job without a setup on this connection; ignored`);
-    if (await this.declined(header.job, spec, statisticsRound ? 'statistics' : 'train', header.round)) return;
+    // A statistics-phase round is answered as the statistics request is: round 0.
+    if (await this.refused(header.job, spec, statisticsRound ? 'statistics' : 'train', statisticsRound ? 0 : header.round, () => this.accepted.secureStep(header, spec))) return;
     let input: ReturnType<typeof secureRoundInput> | undefined;
     if (statisticsRound && header.step === 'advertise') {
       // Computed before any key goes out: a site that cannot report says so instead of joining the round.
@@ -612,7 +618,7 @@ export class ParticipantAgent extends EventEmitter {
     }
     this.logSkipped(reply.header);
     const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
-      this.record({ kind: 'secagg', job: request.job, round: request.round, step: 'masked', discloses: disclosed(reply) }),
+      this.record({ kind: 'secagg', job: request.job, round: request.round, step: 'masked', discloses: disclosed(reply), modelSha256: request.weightsSha256, ...(request.config && { config: request.config }) }),
     ]);
     const took = ((Date.now() - started) / 1000).toFixed(2);
     this.log(`job ${request.job} round ${request.round}: trained on ${numSamples} rows in ${took}s; masked input ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
@@ -635,10 +641,14 @@ export class ParticipantAgent extends EventEmitter {
     return correction;
   }
 
-  /** An update's journal line: what audit verify needs to find it in a bundle (its digest, signature and the log head it answered). */
-  private updateEntry(header: UpdateHeader, signature: string, auditHead: TrainHeader['auditHead'], bytes: number): Unsent<JournalEntry> {
+  /**
+   * An update's journal line: what audit verify needs to find it in a bundle (its digest, signature and the log head
+   * it answered), and what it was trained from.
+   */
+  private updateEntry(header: UpdateHeader, signature: string, request: TrainHeader, bytes: number): Unsent<JournalEntry> {
     const { job, round, participant, numSamples, weightsSha256: sha256 } = header;
-    return { coordinator: this.origin(), job, round, participant, sha256, numSamples, signature, auditHead, bytes };
+    const { auditHead, weightsSha256: modelSha256, config } = request;
+    return { coordinator: this.origin(), job, round, participant, sha256, numSamples, signature, auditHead, bytes, modelSha256, ...(config && { config }) };
   }
 
   /** A journal line of a message other than an update: what it disclosed, for `fl-agent report`. */
@@ -662,7 +672,10 @@ export class ParticipantAgent extends EventEmitter {
   ): Promise<Ack> {
     const { nonce } = message.header;
     const sentAt = Date.now();
-    const written = this.append(lines.map((line) => ({ ...line, nonce, at: sentAt })), true);
+    const stamped = lines.map((line) => ({ ...line, nonce, at: sentAt }) as JournalEntry | SentRecord);
+    // Taken in before the journal is written: the job's lines are read from it once, and must not count twice.
+    this.accepted.sent(stamped);
+    const written = this.append(stamped, true);
     const ack = await this.send(event, message, timeoutMs);
     const at = Date.now();
     // Lines the journal could not take before the send are written whole after it, as a journal of an earlier release has them.
@@ -701,11 +714,11 @@ export class ParticipantAgent extends EventEmitter {
   }
 
   /**
-   * Checks a job against the site's policy once, and logs what was accepted;
-   * a declined job is answered, at every request, with a signed failure report
-   * carrying the policy's reason code. True when declined.
+   * Checks a request against the site's policy (a job once, logging what was accepted), then against the job as this
+   * site accepted it (accepted-jobs.ts), whose spec the first request within the policy journals. A request outside
+   * either is answered with a signed failure report carrying the reason's code. True when refused.
    */
-  private async declined(job: string, spec: JobSpec, phase: FailureHeader['phase'], round: number): Promise<boolean> {
+  private async refused(job: string, spec: JobSpec, phase: FailureHeader['phase'], round: number, request: () => Decline | null): Promise<boolean> {
     if (!this.decisions.has(job)) {
       const decision = this.options.policy ? checkPolicy(this.options.policy, spec) : null;
       this.decisions.set(job, decision);
@@ -713,9 +726,23 @@ export class ParticipantAgent extends EventEmitter {
       else this.log(`job ${job}: accepted${this.options.policy ? " under this site's policy" : ''}: ${describeAccepted(spec)}`);
     }
     const decision = this.decisions.get(job);
-    if (!decision) return false;
-    await this.sendFailure(job, round, phase, decision.code, decision.counts);
+    if (decision) {
+      await this.sendFailure(job, round, phase, decision.code, decision.counts);
+      return true;
+    }
+    if (!this.accepted.spec(job)) this.journalAccepted(job, spec);
+    const refusal = this.accepted.changed(job, spec) ?? request();
+    if (!refusal) return false;
+    this.log(`job ${job}${round ? ` round ${round}` : ''}: refused: ${refusal.reason} [${refusal.code}]`);
+    await this.sendFailure(job, round, phase, refusal.code, refusal.counts);
     return true;
+  }
+
+  /** Journals the job as this site accepted it, flushed before anything of the job is sent. */
+  private journalAccepted(job: string, spec: JobSpec): void {
+    const line: JournalJob = { kind: 'job', coordinator: this.origin(), job, participant: this.participant!, spec, at: Date.now() };
+    this.accepted.sent([line]);
+    this.append(line, true);
   }
 
   /** A request this site cannot answer: the reason in full in its own log, its code and counts to the coordinator. */
@@ -835,20 +862,23 @@ export class ParticipantAgent extends EventEmitter {
    * answered or not, as in memory.
    */
   private journaledRows(job: string): number | undefined {
-    const file = this.options.journalFile;
-    if (!file || !fs.existsSync(file)) return undefined;
-    const coordinator = this.origin();
     let rows: number | undefined;
-    try {
-      for (const line of readJournalLines(file)) {
-        if (line.kind === 'statistics' && line.job === job && line.participant === this.participant && line.coordinator === coordinator) rows = line.tableRows;
-      }
-    } catch (err) {
-      this.log(`cannot read the journal ${file}: ${(err as Error).message}`);
-      return undefined;
-    }
+    for (const line of this.journalOf(job)) if (line.kind === 'statistics') rows = line.tableRows;
     if (rows !== undefined) this.rowsAtStart.set(job, rows);
     return rows;
+  }
+
+  /** The journal's lines of a job of this coordinator and participant; none without a journal, or when it cannot be read (logged). */
+  private journalOf(job: string): (JournalLine | JournalJob)[] {
+    const file = this.options.journalFile;
+    // Not a file (not there yet, or a directory in its place): nothing was journaled, and appending says why it cannot be.
+    if (!file || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return [];
+    try {
+      return readJobJournal(file, { coordinator: this.origin(), participant: this.participant!, job });
+    } catch (err) {
+      this.log(`cannot read the journal ${file}: ${(err as Error).message}; job ${job} is held only to what this agent sends from now on`);
+      return [];
+    }
   }
 
   private async evaluate(message: EvaluateMessage, received: number): Promise<void> {
@@ -856,7 +886,7 @@ export class ParticipantAgent extends EventEmitter {
     const setup = this.setupOf(request);
     const global = setup && this.globalModel('evaluate', request, signature, message.weights, setup);
     if (!setup || !global || this.expired(request, received)) return;
-    if (await this.declined(request.job, setup.spec, 'evaluate', request.round)) return;
+    if (await this.refused(request.job, setup.spec, 'evaluate', request.round, () => this.accepted.evaluate(request, setup.spec))) return;
     let held: ReturnType<typeof heldOutMetrics>;
     try {
       held = heldOutMetrics(setup, global, await this.preparedData(request.setup, setup));
@@ -879,7 +909,7 @@ export class ParticipantAgent extends EventEmitter {
       'evaluation',
       { header, signature: signHeader('evaluation', header, this.options.keys.secretKey) },
       Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS,
-      [this.record({ kind: 'evaluation', job: request.job, round: request.round, numExamples, metrics: Object.keys(metrics) })],
+      [this.record({ kind: 'evaluation', job: request.job, round: request.round, numExamples, metrics: Object.keys(metrics), modelSha256: request.weightsSha256 })],
     );
     const shown = Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
     this.log(`job ${request.job} round ${request.round}: evaluated on ${numExamples} held-out rows: ${shown}${ack.ok ? '' : `; refused: ${ack.error.code} ${ack.error.message}`}`);

@@ -5,7 +5,10 @@
  * update exactly as sent, which the coordinator cannot fake without this site's
  * key, nor leave out without `fl-agent audit verify` noticing. Statistics,
  * evaluations and failure reports have lines of their own (`kind`), saying
- * what they disclosed without any value, for `fl-agent report`.
+ * what they disclosed without any value, for `fl-agent report`. Before the
+ * first of a job's messages, a line of `kind` job holds the job's spec as the
+ * site accepted it; with the rounds, models and noised inputs the other lines
+ * name, it is what the site holds the job's later requests to (accepted-jobs.ts).
  *
  * A message's line is written, and flushed to disk, before the message is sent,
  * without `accepted` and with the message's nonce; the coordinator's answer
@@ -17,6 +20,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+
+/** What a training round's answer was trained from: the global model and the per-round config of its train request (absent on lines of earlier releases). */
+const trainedFrom = {
+  /** the SHA-256 of the global model the request carried (the previous round's) */
+  modelSha256: z.string().optional(),
+  /** the request's signed per-round config (FedProx's μ, SCAFFOLD's correction by its SHA-256), when it had one */
+  config: z.record(z.string(), z.unknown()).optional(),
+};
 
 export const JournalEntrySchema = z.strictObject({
   /** the coordinator's origin, e.g. https://fl.example.org */
@@ -41,6 +52,7 @@ export const JournalEntrySchema = z.strictObject({
   auditHead: z.strictObject({ seq: z.number().int(), hash: z.string() }).optional(),
   /** the weights' size in bytes */
   bytes: z.number().int().optional(),
+  ...trainedFrom,
 });
 export type JournalEntry = z.infer<typeof JournalEntrySchema>;
 
@@ -65,9 +77,10 @@ export const SentRecordSchema = z.discriminatedUnion('kind', [
     /** per column: its name and the aggregates sent (e.g. count, sum, sumSquares, missing; or category counts) */
     columns: z.array(z.strictObject({ name: z.string(), role: z.enum(['feature', 'target']), aggregates: z.array(z.string()) })),
   }),
-  z.strictObject({ kind: z.literal('evaluation'), ...sent, numExamples: z.number().int(), metrics: z.array(z.string()) }),
-  /** a secure-aggregation answer: its step, and what it carried (keys, encrypted shares, the masked input's size and hash), no value */
-  z.strictObject({ kind: z.literal('secagg'), ...sent, step: z.string(), discloses: z.array(z.string()) }),
+  /** `modelSha256`: the model evaluated, which is its round's (absent on lines of earlier releases) */
+  z.strictObject({ kind: z.literal('evaluation'), ...sent, numExamples: z.number().int(), metrics: z.array(z.string()), modelSha256: z.string().optional() }),
+  /** a secure-aggregation answer: its step, and what it carried (keys, encrypted shares, the masked input's size and hash), no value; a training round's masked input also what it was trained from */
+  z.strictObject({ kind: z.literal('secagg'), ...sent, step: z.string(), discloses: z.array(z.string()), ...trainedFrom }),
   z.strictObject({
     kind: z.literal('failure'),
     ...sent,
@@ -91,6 +104,19 @@ export const JournalAnswerSchema = z.strictObject({
 });
 export type JournalAnswer = z.infer<typeof JournalAnswerSchema>;
 
+/** The job as this site accepted it, journaled before any message of the job is sent. */
+export const JournalJobSchema = z.strictObject({
+  kind: z.literal('job'),
+  coordinator: z.string(),
+  job: z.string(),
+  participant: z.string(),
+  /** the job's spec, as the request that first carried it had it */
+  spec: z.record(z.string(), z.unknown()),
+  /** milliseconds since the epoch */
+  at: z.number().int(),
+});
+export type JournalJob = z.infer<typeof JournalJobSchema>;
+
 /** A journal line: an update (no `kind`, the shape audit verify reads) or another message sent. */
 export type JournalLine = ({ kind: 'update' } & JournalEntry) | SentRecord;
 
@@ -101,7 +127,9 @@ export class JournalNotFlushed extends Error {}
  * Appends entries in one write. `durable`: flushed to disk before returning, for lines written before their
  * message is sent, which a power loss right after the send must not take away.
  */
-export function appendJournal(file: string, entries: JournalEntry | SentRecord | JournalAnswer | readonly (JournalEntry | SentRecord | JournalAnswer)[], options: { durable?: boolean } = {}): void {
+type Written = JournalEntry | SentRecord | JournalAnswer | JournalJob;
+
+export function appendJournal(file: string, entries: Written | readonly Written[], options: { durable?: boolean } = {}): void {
   // One write of whole lines in append mode: entries never interleave mid-line. 0600 like the key beside it.
   const line = (Array.isArray(entries) ? entries : [entries]).map((entry) => JSON.stringify(entry) + '\n').join('');
   let fd: number;
@@ -159,10 +187,14 @@ function syncDirectory(dir: string): void {
   }
 }
 
-function parseLine(value: unknown): JournalLine | JournalAnswer | undefined {
+function parseLine(value: unknown): JournalLine | JournalAnswer | JournalJob | undefined {
   if (value && typeof value === 'object' && 'kind' in value && value.kind === 'answer') {
     const answer = JournalAnswerSchema.safeParse(value);
     return answer.success ? answer.data : undefined;
+  }
+  if (value && typeof value === 'object' && 'kind' in value && value.kind === 'job') {
+    const job = JournalJobSchema.safeParse(value);
+    return job.success ? job.data : undefined;
   }
   if (value && typeof value === 'object' && 'kind' in value) {
     const other = SentRecordSchema.safeParse(value);
@@ -182,17 +214,24 @@ export function readJournalLines(file: string): JournalLine[] {
   for (const line of read) if (line.kind === 'answer' && !answers.has(line.nonce)) answers.set(line.nonce, line);
   // An answer whose message's line a full disk cut short tells nothing on its own: passed over.
   return read.flatMap((line) => {
-    if (line.kind === 'answer') return [];
+    if (line.kind === 'answer' || line.kind === 'job') return [];
     const answer = line.accepted === undefined && line.nonce !== undefined ? answers.get(line.nonce) : undefined;
     return [answer ? { ...line, accepted: answer.accepted, at: answer.at } : line];
   });
 }
 
-function readRawLines(file: string): (JournalLine | JournalAnswer)[] {
+/** The lines of one job, of one coordinator and participant, in the order written: the job as accepted and the messages sent, without their answers. */
+export function readJobJournal(file: string, of: { coordinator: string; participant: string; job: string }): (JournalLine | JournalJob)[] {
+  return readRawLines(file).flatMap((line) =>
+    line.kind !== 'answer' && line.job === of.job && line.participant === of.participant && line.coordinator === of.coordinator ? [line] : [],
+  );
+}
+
+function readRawLines(file: string): (JournalLine | JournalAnswer | JournalJob)[] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   // The text after the last newline is empty, or a line an interrupted append left unfinished.
   const unfinished = lines.pop();
-  const entries: (JournalLine | JournalAnswer)[] = [];
+  const entries: (JournalLine | JournalAnswer | JournalJob)[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
     let parsed: unknown;
