@@ -174,6 +174,13 @@ describe('a plain job against a coordinator that asks for more than the site acc
     expect(await train(2, models[1])).toMatchObject({ event: 'update', header: { round: 2 } });
   });
 
+  it('answers its statistics asked again over the rows it first counted: two of a grown file would give away the rows appended', async () => {
+    const first = coordinator.sent.find((s) => s.event === 'statistics')!;
+    fs.appendFileSync(site.dataFile, '2,1,yes\n');
+    const again = await coordinator.ask('statistics-request', 'statistics-request', { type: 'statistics-request', job: setup.job, spec, issuedAt: Date.now() });
+    expect(again).toMatchObject({ event: 'statistics', header: { statistics: first.header.statistics } });
+  });
+
   it('trains no round beyond the job’s rounds', async () => {
     expect(await train(3, models[2])).toMatchObject({ event: 'update', header: { round: 3 } });
     expect(await train(4, models[3])).toEqual(refusedWith('REQUEST_OUTSIDE_JOB'));

@@ -14,7 +14,7 @@ import { AdminApi, breastCancerJob, registerParticipant, splitCsv, startAgent, t
 jest.setTimeout(240_000);
 
 describe('a data file that grows during a job', () => {
-  const grownLine = (job: string, rows: number) => `job ${job}: the data has 40 rows more than when the job began: it trains on the first ${rows}, the others join the next job`;
+  const grownLine = (job: string, rows: number) => `job ${job}: the data has 40 rows more than when the job began: it uses the first ${rows}, the others join the next job`;
   let coordinator: RunningCoordinator;
   const agents: ParticipantAgent[] = [];
 

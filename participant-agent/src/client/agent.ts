@@ -419,7 +419,8 @@ export class ParticipantAgent extends EventEmitter {
     let statistics: StatisticsHeader['statistics'];
     let rows: number;
     try {
-      const table = await this.localTable(request.job, request.spec);
+      // Asked again (the phase started again), the statistics are of the rows first counted: two of a grown file would give away the rows appended.
+      const table = this.rowsOfJob(request.job, await this.localTable(request.job, request.spec));
       rows = table.n;
       statistics = computeStatistics(table, request.spec);
     } catch (err) {
@@ -837,9 +838,7 @@ export class ParticipantAgent extends EventEmitter {
     const whole = await this.localTable(setup.job, spec);
     if (this.prepared?.key !== digest || this.prepared.table !== whole) {
       this.prepared = undefined;
-      const rows = this.rowsAtStart.get(setup.job) ?? this.journaledRows(setup.job);
-      const table = rows !== undefined && whole.n > rows ? firstRows(whole, rows) : whole;
-      if (table !== whole) this.log(`job ${setup.job}: the data has ${whole.n - rows!} rows more than when the job began: it trains on the first ${rows}, the others join the next job`);
+      const table = this.rowsOfJob(setup.job, whole);
       const split: LocalSplit =
         spec.evaluateEvery > 0
           ? prepareSplit(table, preprocessing, spec.evaluationFraction, trainingSeed(spec.seed, 0, this.participant!))
@@ -854,6 +853,14 @@ export class ParticipantAgent extends EventEmitter {
       this.prepared = { key: digest, table: whole, data: split };
     }
     return this.prepared.data;
+  }
+
+  /** The rows of the table a job's statistics were computed on, once they were: rows appended since join the next job. */
+  private rowsOfJob(job: string, whole: LocalTable): LocalTable {
+    const rows = this.rowsAtStart.get(job) ?? this.journaledRows(job);
+    if (rows === undefined || whole.n <= rows) return whole;
+    this.log(`job ${job}: the data has ${whole.n - rows} rows more than when the job began: it uses the first ${rows}, the others join the next job`);
+    return firstRows(whole, rows);
   }
 
   /**
