@@ -222,18 +222,20 @@ export function readJournalLines(file: string): JournalLine[] {
 
 /** The lines of one job, of one coordinator and participant, in the order written: the job as accepted and the messages sent, without their answers. */
 export function readJobJournal(file: string, of: { coordinator: string; participant: string; job: string }): (JournalLine | JournalJob)[] {
-  return readRawLines(file).flatMap((line) =>
+  // Every line is one JSON.stringify: a line of the job holds its name so, and the others, most of a long journal, are not parsed.
+  return readRawLines(file, `"job":${JSON.stringify(of.job)}`).flatMap((line) =>
     line.kind !== 'answer' && line.job === of.job && line.participant === of.participant && line.coordinator === of.coordinator ? [line] : [],
   );
 }
 
-function readRawLines(file: string): (JournalLine | JournalAnswer | JournalJob)[] {
+/** `holding`: only the lines that hold this text are read (the others are neither parsed nor checked). */
+function readRawLines(file: string, holding?: string): (JournalLine | JournalAnswer | JournalJob)[] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   // The text after the last newline is empty, or a line an interrupted append left unfinished.
   const unfinished = lines.pop();
   const entries: (JournalLine | JournalAnswer | JournalJob)[] = [];
   lines.forEach((line, i) => {
-    if (line.trim() === '') return;
+    if (line.trim() === '' || (holding !== undefined && !line.includes(holding))) return;
     let parsed: unknown;
     try {
       parsed = JSON.parse(line);
@@ -246,7 +248,7 @@ function readRawLines(file: string): (JournalLine | JournalAnswer | JournalJob)[
     if (!entry) throw new Error(`${file} line ${i + 1} is not a journal entry`);
     entries.push(entry);
   });
-  if (unfinished) {
+  if (unfinished && (holding === undefined || unfinished.includes(holding))) {
     // A whole entry with only its newline missing still counts.
     const last = parseLine(safeJson(unfinished));
     if (last) entries.push(last);
