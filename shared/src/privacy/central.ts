@@ -8,6 +8,7 @@
  * seed; the coordinator and the audit call this one function.
  */
 import { prg } from '../secagg/ring';
+import { fdlibmCos, fdlibmLog } from './fdlibm';
 import { clipL2 } from './noise';
 
 /**
@@ -17,7 +18,11 @@ import { clipL2 } from './noise';
  */
 export const CENTRAL_NOISE = ':central-noise';
 
-/** Standard normal numbers from a seed, by Box–Muller over the PRG's 32-bit words. */
+/**
+ * Standard normal numbers from a seed, by Box–Muller over the PRG's 32-bit
+ * words, with fdlibm's log and cos rather than the engine's, whose last bits
+ * vary between Node versions.
+ */
 export function seededGaussians(seed: Uint8Array, count: number): Float64Array {
   const words = prg(seed, 'dp-noise', 2 * count);
   const out = new Float64Array(count);
@@ -25,7 +30,7 @@ export function seededGaussians(seed: Uint8Array, count: number): Float64Array {
     // (0, 1]: the logarithm stays finite.
     const u1 = (words[2 * i] + 1) / 4294967296;
     const u2 = words[2 * i + 1] / 4294967296;
-    out[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    out[i] = Math.sqrt(-2 * fdlibmLog(u1)) * fdlibmCos(2 * Math.PI * u2);
   }
   return out;
 }

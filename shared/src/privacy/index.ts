@@ -2,3 +2,4 @@ export * from './rdp';
 export * from './noise';
 export * from './spec';
 export * from './central';
+export * from './fdlibm';
