@@ -1,17 +1,18 @@
 /**
  * The independent Python verifier draws central noise bit for bit as the
- * coordinator does: its ports of JavaScript's Math.log and Math.cos (fdlibm, as
- * V8 computes them) against Node's own on a million word pairs of the noise's
- * form, on the edges of their ranges and on other doubles of the ports'
- * domains, and its Gaussians from a seed against seededGaussians. Python's
- * math.log and math.cos differ from Node's on many of the same inputs, which
- * the test counts: it could not pass with them.
+ * coordinator does: its ports of fdlibm's log and cos against the
+ * coordinator's (fdlibmLog and fdlibmCos, which equal Node 20's Math.log and
+ * Math.cos: shared/src/privacy/fdlibm.spec.ts) on a million word pairs of the
+ * noise's form, on the edges of their ranges and on other doubles of the
+ * ports' domains, and its Gaussians from a seed against seededGaussians.
+ * Python's math.log and math.cos differ from them on many of the same inputs,
+ * which the test counts: it could not pass with them.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { prg, seededGaussians } from '@fl/shared';
+import { fdlibmCos, fdlibmLog, prg, seededGaussians } from '@fl/shared';
 import { tempDir } from './harness';
 import { PY_VERIFIER, PYTHON } from './processes';
 
@@ -115,8 +116,8 @@ function differences(expected: Float64Array, actual: Float64Array): number[] {
   return out;
 }
 
-describe("the Python verifier's Math.log and Math.cos", () => {
-  it("draw the noise bit for bit as Node does: a million word pairs, the edges of their ranges, other doubles of the ports' domains, and a seed's Gaussians", async () => {
+describe("the Python verifier's log and cos", () => {
+  it("draw the noise bit for bit as the coordinator does: a million word pairs, the edges of their ranges, other doubles of the ports' domains, and a seed's Gaussians", async () => {
     const dir = tempDir('py-noise');
     const seed = Uint8Array.from({ length: 32 }, (_, i) => 0xc0 + i);
     const words = new Uint32Array([...prg(seed, 'dp-noise', 2 * COUNT), ...edgePairs()]);
@@ -138,8 +139,8 @@ describe("the Python verifier's Math.log and Math.cos", () => {
     const cos = new Float64Array(pairs);
     const gaussian = new Float64Array(pairs);
     for (let i = 0; i < pairs; i++) {
-      log[i] = Math.log((words[2 * i] + 1) / TWO32);
-      cos[i] = Math.cos(2 * Math.PI * (words[2 * i + 1] / TWO32));
+      log[i] = fdlibmLog((words[2 * i] + 1) / TWO32);
+      cos[i] = fdlibmCos(2 * Math.PI * (words[2 * i + 1] / TWO32));
       gaussian[i] = Math.sqrt(-2 * log[i]) * cos[i];
     }
     const seeded = seededGaussians(seed, COUNT);
@@ -150,8 +151,8 @@ describe("the Python verifier's Math.log and Math.cos", () => {
       cos: differences(cos, read('cos.f64')),
       gaussian: differences(gaussian, read('gaussian.f64')),
       seeded: differences(seeded, read('seeded.f64')),
-      logAny: differences(logAny.map(Math.log), read('log-any.f64')),
-      cosAny: differences(cosAny.map(Math.cos), read('cos-any.f64')),
+      logAny: differences(logAny.map(fdlibmLog), read('log-any.f64')),
+      cosAny: differences(cosAny.map(fdlibmCos), read('cos-any.f64')),
     };
     expect(found).toEqual({ formula: [], log: [], cos: [], gaussian: [], seeded: [], logAny: [], cosAny: [] });
     expect(pairs).toBeGreaterThan(COUNT + 10_000);

@@ -277,7 +277,7 @@ function noiseVectors() {
   const bytes = encodeWeights(weights);
   return {
     description:
-      'Central differential privacy noise (docs/protocol.md#central-noise): the PRG words under "dp-noise" of a 32-byte seed, the standard normal numbers Box–Muller makes of them (u1 = (w[2i] + 1) / 2^32, u2 = w[2i+1] / 2^32, sqrt(-2 log u1) cos(2 pi u2), with JavaScript\'s Math.log and Math.cos) as values and IEEE 754 bits (big-endian hex), and one round\'s update: the updates\' differences from the global model clipped to clipNorm, summed, noised with noiseMultiplier x clipNorm per coordinate from the same seed, divided by their count and added to the global model, as Float32 with its bytes and SHA-256.',
+      'Central differential privacy noise (docs/protocol.md#central-noise): the PRG words under "dp-noise" of a 32-byte seed, the standard normal numbers Box–Muller makes of them (u1 = (w[2i] + 1) / 2^32, u2 = w[2i+1] / 2^32, sqrt(-2 log u1) cos(2 pi u2), with fdlibm\'s log and cos, which Node 20\'s Math.log and Math.cos are) as values and IEEE 754 bits (big-endian hex), and one round\'s update: the updates\' differences from the global model clipped to clipNorm, summed, noised with noiseMultiplier x clipNorm per coordinate from the same seed, divided by their count and added to the global model, as Float32 with its bytes and SHA-256.',
     seed: hex(seed),
     words: [...prg(seed, 'dp-noise', 2 * count)],
     gaussians: [...seededGaussians(seed, count)].map((value) => ({ value, ieee: ieee(value) })),
