@@ -12,8 +12,8 @@ round from its masked inputs, the masks removed with the secrets its
 secagg.unmasked record holds and the pairwise keys the inputs' signed headers
 reveal for the shares their senders skipped; a central-DP round from its
 updates and the noise seed kept beside them (checked against its hash), the
-noise drawn with ports of JavaScript's Math.log and Math.cos (fdlibm, as V8
-computes them). Rounds it cannot recompute (other strategies, updates not
+noise drawn with ports of fdlibm's log and cos (as the coordinator draws it,
+and as Node 20's Math.log and Math.cos compute them). Rounds it cannot recompute (other strategies, updates not
 retained or not exported, and a secure job's statistics phase, whose inputs it
 checks against their hashes only) are named as such, never counted as checked.
 
@@ -394,11 +394,11 @@ def secure_update(global_model: list, total: list, q: dict) -> tuple:
     return float32s(struct.pack(f'<{len(means)}f', *means)), weight
 
 
-# ---- central noise: JavaScript's Math.log and Math.cos (docs/protocol.md) ----------------
+# ---- central noise: fdlibm's log and cos (docs/protocol.md) -----------------------------------
 #
-# The coordinator draws central noise with Node's Math.log and Math.cos, which are not correctly rounded
-# and differ from the C library's (Python's math.log and math.cos) in the last bit of many results.
-# They are fdlibm's __ieee754_log and cos (with __ieee754_rem_pio2, __kernel_cos and __kernel_sin) as
+# The coordinator draws central noise with fdlibm's log and cos (Node 20's Math.log and Math.cos), which
+# are not correctly rounded and differ from the C library's (Python's math.log and math.cos) in the last
+# bit of many results: fdlibm's __ieee754_log and cos (with __ieee754_rem_pio2, __kernel_cos and __kernel_sin) as
 # V8's src/base/ieee754.cc compiles them, ported here with IEEE basic operations only, which Python
 # rounds as C does. fdlibm's notice, which its licence asks to keep:
 #

@@ -33,12 +33,6 @@ export function clipL2(values: Float32Array | Float64Array, clipNorm: number): n
   return factor;
 }
 
-/** A continuous Gaussian sample, N(0, σ²), by Box–Muller. */
-export function gaussian(sigma: number, random: () => number = secureUniform()): number {
-  const u = 1 - random();
-  return sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-}
-
 const bernoulli = (p: number, random: () => number) => random() < p;
 
 /**
