@@ -671,6 +671,33 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it('applies controls asked at once in the order they came, as another replica relays them: a pause, then a stop', async () => {
+    const { store, channel, engine } = await setup(['a', 'b']);
+    channel.answerTraining = false;
+    const job = await engine.createJob(spec, 'user:test');
+    await until(() => channel.held.length === 2);
+    const statuses: string[] = [];
+    engine.events.on('job', (event) => event.type === 'status' && event.job === job.id && statuses.push(event.status));
+    // The pause's read of the job is slow (as one connection of a PostgreSQL pool may be) until the stop has settled.
+    let release = () => {};
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    const read = store.getJob.bind(store);
+    jest.spyOn(store, 'getJob').mockImplementationOnce(async (id) => (await slow, read(id)));
+    // Neither awaited before the other is asked, as controlledElsewhere asks them.
+    const pause = engine.control(job.id, 'pause', 'user:test');
+    const stop = engine.control(job.id, 'stop', 'user:test');
+    // A stop that waits for the pause never settles first: the read is let go after a while then.
+    await Promise.race([stop.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 500))]);
+    release();
+    await Promise.all([pause, stop]);
+    await engine.whenFinished(job.id);
+    expect(statuses).toEqual(['paused', 'stopped']);
+    expect((await store.getJob(job.id))!.status).toBe('stopped');
+    const controls = (await audited(store)).filter(({ kind }) => kind === 'job.control').map(({ data }) => (data as { action: string }).action);
+    expect(controls).toEqual(['pause', 'stop']);
+    await store.close();
+  });
+
   it('writes a pause and its audit record in one transaction: when either fails, neither is stored and the job goes on', async () => {
     // Prepare: round 1 asked, its updates held
     const { store, channel, engine } = await setup(['a', 'b']);

@@ -69,6 +69,8 @@ export class RoundEngine {
   /** the epoch each run's writes are checked against, where the store checks them (store.fenced) */
   private readonly fences = new Map<string, Fence>();
   private readonly finished = new Map<string, Promise<void>>();
+  /** each job's last control asked, which the next one waits for */
+  private readonly controls = new Map<string, Promise<unknown>>();
   private readonly leadership: LeaderElection;
   /** jobs whose leadership is being asked for */
   private readonly contending = new Set<string>();
@@ -223,8 +225,24 @@ export class RoundEngine {
     }
   }
 
-  /** Admin control of a running job: pause, resume, or stop it for good. */
-  async control(id: string, action: JobControl, actor: string): Promise<JobRecord> {
+  /**
+   * Admin control of a running job: pause, resume, or stop it for good. A job's
+   * controls apply one after another in the order asked, as another replica
+   * relays them: run together, the store's reads could let a stop overtake the
+   * pause asked before it.
+   */
+  control(id: string, action: JobControl, actor: string): Promise<JobRecord> {
+    const turn = (this.controls.get(id) ?? Promise.resolve()).catch(() => undefined).then(() => this.applyControl(id, action, actor));
+    this.controls.set(id, turn);
+    void turn
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.controls.get(id) === turn) this.controls.delete(id);
+      });
+    return turn;
+  }
+
+  private async applyControl(id: string, action: JobControl, actor: string): Promise<JobRecord> {
     const job = await this.options.store.getJob(id);
     if (!job) throw new FlError('NOT_FOUND', `no job ${id}`);
     const run = this.runs.get(id);
