@@ -329,7 +329,7 @@ async function reconstruct(held: { holder: string; share: string }[], threshold:
     if (bytes.length === SHARE_BYTES) usable.push({ holder, bytes });
     else malformed.push(holder);
   }
-  if (usable.length < threshold) throw new SecAggError('SECAGG_THRESHOLD', `${usable.length} usable ${usable.length === 1 ? 'share' : 'shares'} of ${what}, fewer than the threshold ${threshold}`);
+  if (usable.length < threshold) throw new SecAggError('SECAGG_THRESHOLD', `${usable.length} usable shares of ${what}, fewer than the threshold ${threshold}`);
   // combine refuses two shares at one x; a holder may send another's x
   const distinct = (shares: { bytes: Uint8Array }[]) => new Set(shares.map((s) => s.bytes[SECRET_BYTES])).size === shares.length;
   if (distinct(usable)) {
