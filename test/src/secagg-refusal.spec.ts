@@ -177,12 +177,12 @@ describe('a secure-aggregation step refused by a party', () => {
   });
 
   it('fails the round with the refusals’ codes when too few parties are left', async () => {
-    const job = await run({ 'site-3': { step: 'share', code: 'SECAGG_BAD_SIGNATURE' }, 'site-4': { step: 'share', code: 'SECAGG_BAD_SIGNATURE' } });
+    const job = await run({ 'site-3': { step: 'share', code: 'SECAGG_BAD_SHARE' }, 'site-4': { step: 'share', code: 'SECAGG_BAD_SHARE' } });
     const paused = await eventually(() => api.job(job), (j) => j.status === 'paused' || j.status === 'completed' || j.status === 'failed', 300_000);
     expect(paused.status).toBe('paused');
     expect(paused.error).toContain('round 1 (key sharing) closed with 3 replies, below the minimum of 4');
-    expect(paused.error).toContain('site-3: SECAGG_BAD_SIGNATURE refused the share step');
-    expect(paused.error).toContain('site-4: SECAGG_BAD_SIGNATURE refused the share step');
+    expect(paused.error).toContain('site-3: SECAGG_BAD_SHARE refused the share step');
+    expect(paused.error).toContain('site-4: SECAGG_BAD_SHARE refused the share step');
     expect(paused.error).not.toContain('deadline passed');
     // the job is paused, not finished: stopped so that the coordinator closes
     await api.request('POST', `/api/jobs/${job}/stop`);
