@@ -9,13 +9,13 @@ update, model and strategy state against their SHA-256, and recomputes each
 FedAvg, FedProx, median and trimmed-mean round from the retained updates bit
 for bit: float64 in the recorded order, rounded to float32 once; a secure
 round from its masked inputs, the masks removed with the secrets its
-secagg.unmasked record holds and the pairwise keys the inputs' signed headers
-reveal for the shares their senders skipped; a central-DP round from its
-updates and the noise seed kept beside them (checked against its hash), the
-noise drawn with ports of fdlibm's log and cos (as the coordinator draws it,
-and as Node 20's Math.log and Math.cos compute them). Rounds it cannot recompute (other strategies, updates not
-retained or not exported, and a secure job's statistics phase, whose inputs it
-checks against their hashes only) are named as such, never counted as checked.
+secagg.unmasked record holds; a central-DP round from its updates and the
+noise seed kept beside them (checked against its hash), the noise drawn with
+ports of fdlibm's log and cos (as the coordinator draws it, and as Node 20's
+Math.log and Math.cos compute them). Rounds it cannot recompute (other
+strategies, updates not retained or not exported, and a secure job's
+statistics phase, whose inputs it checks against their hashes only) are named
+as such, never counted as checked.
 
   verify_bundle.py BUNDLE [--key COORDINATOR_KEY_BASE64]
   verify_bundle.py --vectors shared/test-vectors     checks the test vectors
@@ -333,24 +333,14 @@ def neighbours(parties: list, k: int) -> dict:
             for i in range(n)}
 
 
-def unmasked_sum(u: dict, inputs: dict, skipped: dict) -> list:
-    """The sum of the masked inputs with every mask removed, in Z_2^32, each secret checked against what its owner signed.
-
-    `skipped`: by input, the shares its sender skipped (its signed header's `skipped`), each with the pairwise key it revealed.
-    """
+def unmasked_sum(u: dict, inputs: dict) -> list:
+    """The sum of the masked inputs with every mask removed, in Z_2^32, each secret checked against what its owner signed."""
     adverts = {a['participant']: a for a in u['adverts']}
     survivors = sorted(inputs, key=utf16)
     dropped = sorted((p for p in u['sharers'] if p not in inputs), key=utf16)
     length = len(inputs[survivors[0]])
     total = [sum(col) % 2 ** 32 for col in zip(*(inputs[p] for p in survivors))]
     graph = neighbours(u['participants'], u['neighbours'])
-    pairs = {}
-    for receiver, skips in skipped.items():
-        for s in skips:
-            seed = base64.b64decode(s['pairSeed'])
-            if s['source'] not in u['sharers'] or s['source'] not in graph.get(receiver, []) or (receiver, s['source']) in pairs or len(seed) != 32:
-                raise ValueError(f"{receiver} skipped a share of {s['source']}, which dealt it none")
-            pairs[(receiver, s['source'])] = seed
 
     def secret(of: dict, who: str, what: str) -> bytes:
         raw = base64.b64decode(of.get(who, ''))
@@ -363,18 +353,12 @@ def unmasked_sum(u: dict, inputs: dict, skipped: dict) -> list:
         if base64.b64encode(hashlib.sha256(seed).digest()).decode() != adverts[p]['seedCommitment']:
             raise ValueError(f'the seed of {p} does not match its commitment')
         total = [(t - m) % 2 ** 32 for t, m in zip(total, prg(seed, 'self', length))]
-    for (receiver, source), seed in pairs.items():
-        # `source` added its pairwise mask with the receiver unless it skipped back, or sent no input: take it back out.
-        if source in inputs and (source, receiver) not in pairs:
-            sign = -1 if utf16(source) < utf16(receiver) else 1
-            total = [(t + sign * m) % 2 ** 32 for t, m in zip(total, prg(seed, 'pair', length))]
     for p in dropped:
         private = X25519PrivateKey.from_private_bytes(secret(u['maskKeys'], p, 'mask key'))
         if base64.b64encode(raw_public(private)).decode() != adverts[p]['sPublicKey']:
             raise ValueError(f'the mask key of {p} does not match its public key')
         for other in graph.get(p, []):
-            # a survivor that skipped the dropped party's share never masked with it
-            if other not in inputs or (other, p) in pairs:
+            if other not in inputs:
                 continue
             shared = private.exchange(X25519PublicKey.from_public_bytes(base64.b64decode(adverts[other]['sPublicKey'])))
             pair = sorted([p, other], key=utf16)
@@ -888,8 +872,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                 counts['checked'] += 1
             elif data['retained'] and exported:
                 missing[(data['job'], data['round'], data['participant'], data['sha256'])] = (f'{item} ({path})', seq)
-            entry = {'sha256': data['sha256'], 'numSamples': data.get('numSamples', 0), 'retained': data['retained'], 'seq': seq, 'blob': blob,
-                     'skipped': header.get('skipped', [])}
+            entry = {'sha256': data['sha256'], 'numSamples': data.get('numSamples', 0), 'retained': data['retained'], 'seq': seq, 'blob': blob}
             table = masked if kind == 'secagg.input' else accepted
             table.setdefault((data['job'], data['round'], data['participant']), []).append(entry)
         elif kind == 'model.committed':
@@ -965,9 +948,8 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
                     check((data['job'], data['round']) in unmasking, 'a secure round without its secagg.unmasked record')
                     useq, u = unmasking[(data['job'], data['round'])]
                     inputs = {c['participant']: list(struct.unpack(f"<{len(f['blob']) // 4}I", f['blob'])) for c, f in zip(data['contributors'], folded)}
-                    skipped = {c['participant']: f['skipped'] for c, f in zip(data['contributors'], folded) if f['skipped']}
                     try:
-                        weights, weight = secure_update(job['weights'], unmasked_sum(u, inputs, skipped), u['quantization'])
+                        weights, weight = secure_update(job['weights'], unmasked_sum(u, inputs), u['quantization'])
                     except (ValueError, KeyError) as err:
                         raise Inconsistency(where(useq), f'the masks cannot be removed: {err}')
                     check(weight == data['secure']['weight'], f"the unmasked sum carries weight {weight}, not the recorded {data['secure']['weight']}")

@@ -14,8 +14,6 @@ describe('the participants an audit record is about', () => {
     expect(about('vocabulary.secure', { presence: { contributors: [{ participant: 'lyon' }] }, values: { contributors: [{ participant: 'madrid' }] } })).toEqual(['lyon', 'madrid']);
     const unmasked = { participants: ['lyon', 'madrid'], sharers: ['lyon'], adverts: [{ participant: 'lyon' }], seeds: { lyon: 's' }, maskKeys: { porto: 'k' } };
     expect(about('secagg.unmasked', unmasked)).toEqual(['lyon', 'madrid', 'porto']);
-    // a masked input names the neighbours whose shares it skipped
-    expect(about('secagg.input', { participant: 'lyon', header: { skipped: [{ source: 'porto' }] } }, 'participant:lyon')).toEqual(['lyon', 'porto']);
   });
 
   it('are none for records about users, tokens, invitations without a name, or jobs', () => {
@@ -28,7 +26,6 @@ describe('the participants an audit record is about', () => {
   it('are read from whatever a record holds: a field it lacks names no one, a kind not known here only its actor', () => {
     expect(about('model.committed', { job: 'j' })).toEqual([]);
     expect(about('secagg.unmasked', { seeds: null, adverts: [null] })).toEqual([]);
-    expect(about('secagg.input', { participant: 'lyon', header: null })).toEqual(['lyon']);
     expect(about('job.rescheduled', { participant: 'lyon' }, 'participant:madrid')).toEqual(['madrid']);
   });
 });

@@ -89,10 +89,7 @@ export const AUDIT_DATA = {
   }),
   /** a site whose statistics were implausible, left out of the job (its statistics are not recorded: they describe its data) */
   'statistics.excluded': z.strictObject({ job: Name, participant: Name, code: Name, reason: z.string().max(1000) }),
-  /**
-   * a masked input the coordinator accepted in a secure-aggregation round: the participant's signed header names its SHA-256,
-   * and the shares it skipped with the pairwise keys they reveal (`skipped`)
-   */
+  /** a masked input the coordinator accepted in a secure-aggregation round: the participant's signed header names its SHA-256 */
   'secagg.input': z.strictObject({
     job: Name,
     /** 0: the statistics phase's input, the site's statistics vector; −2 and −1: its vocabulary rounds' */
@@ -209,8 +206,7 @@ const PARTICIPANTS_NAMED: Record<AuditKind, Named> = {
   'update.accepted': field('participant'),
   'update.excluded': field('participant'),
   'statistics.excluded': field('participant'),
-  // the sender, and the neighbours whose shares it skipped
-  'secagg.input': (d) => [d.participant, ...list((d.header as { skipped?: unknown } | null)?.skipped).map((s) => (s as { source?: unknown } | null)?.source)],
+  'secagg.input': field('participant'),
   'secagg.unmasked': (d) => [...list(d.participants), ...list(d.sharers), ...participantsIn(d.adverts), ...keysOf(d.seeds), ...keysOf(d.maskKeys)],
   'vocabulary.secure': (d) => [...contributorsOf(d.presence), ...contributorsOf(d.values)],
   'statistics.secure': (d) => contributorsOf(d),

@@ -17,7 +17,7 @@ import { aggregate, withoutParticipants, type LocalTraining } from '../strategy/
 import { DEFAULT_STRATEGY, STRATEGY_TITLES, strategyOf, type StrategySpec } from '../strategy/spec';
 import { decodeState, EMPTY_STATE, stateDigest, type StrategyState } from '../strategy/state';
 import { SecAggError } from '../secagg/errors';
-import { removeMasks, type SkippedShare } from '../secagg/protocol';
+import { removeMasks } from '../secagg/protocol';
 import { ringDigest } from '../secagg/ring';
 import { statisticsEncoding } from '../secagg/statistics-layout';
 import { frequentBuckets, gatheredValues, presenceWords, valueWords, withCategories } from '../secagg/vocabulary';
@@ -167,13 +167,7 @@ interface AcceptedUpdate {
   sha256: string;
   numSamples: number;
   retained: boolean;
-  /** a masked input's: the shares its sender skipped, as its signed header names them */
-  skipped?: SkippedShare[];
 }
-
-/** The shares a round's contributors skipped, by contributor, as removeMasks takes them. */
-const skippedOf = (inputs: [string, AcceptedUpdate][]): Record<string, SkippedShare[]> =>
-  Object.fromEntries(inputs.flatMap(([participant, { skipped }]) => (skipped?.length ? [[participant, skipped]] : [])));
 
 /**
  * Base64 as encodeKey writes it, for 64 bytes. Base64 can spell the same bytes
@@ -243,8 +237,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
 
   /**
    * A secure round's one update, recomputed: the retained masked inputs, their
-   * masks removed with the secrets its secagg.unmasked record holds (and the
-   * pairwise keys the inputs' signed headers reveal for shares skipped), moved onto
+   * masks removed with the secrets its secagg.unmasked record holds, moved onto
    * the previous global model as the coordinator did. No single input is unmasked.
    */
   const secureSum = async (
@@ -268,7 +261,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
     let weight: number;
     try {
       const u = unmasked.data;
-      const sum = removeMasks({ ...u, adverts: u.adverts, maskedInputs, skipped: skippedOf(folded.map((c) => [c.participant, c.update])) }, { seeds: u.seeds, maskKeys: u.maskKeys });
+      const sum = removeMasks({ ...u, adverts: u.adverts, maskedInputs }, { seeds: u.seeds, maskKeys: u.maskKeys });
       if (!u.quantization) throw new SecAggError('SECAGG_QUANTIZATION', 'the record names no quantization');
       ({ weights, weight } = secureUpdate(state.weights!, sum, u.quantization));
     } catch (err) {
@@ -310,12 +303,10 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
     const unmasked = unmaskedOf.get(`${name}/${round}`);
     check(unmasked !== undefined, at, () => `no secagg.unmasked record of round ${round} before it`);
     const maskedInputs: Record<string, Uint32Array> = {};
-    const matches: [string, AcceptedUpdate][] = [];
     let recomputable = recorded.contributors.length > 0;
     for (const c of recorded.contributors) {
       const match = maskedAccepted.get(acceptedKey(name, round, c.participant))?.find((u) => u.sha256 === c.sha256);
       check(match !== undefined, at, () => `contributor ${c.participant}: no accepted masked input of round ${round} with SHA-256 ${c.sha256}`);
-      matches.push([c.participant, match]);
       const item = { update: [name, round, c.participant] as [string, number, string] };
       const bytes = await source.update(name, round, c.participant, c.sha256);
       if (!match.retained || bytes === undefined) {
@@ -330,7 +321,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
     let sum: Uint32Array;
     try {
       const u = unmasked.data;
-      sum = removeMasks({ ...u, maskedInputs, width: u.width, skipped: skippedOf(matches) }, { seeds: u.seeds, maskKeys: u.maskKeys });
+      sum = removeMasks({ ...u, maskedInputs, width: u.width }, { seeds: u.seeds, maskKeys: u.maskKeys });
     } catch (err) {
       if (!(err instanceof SecAggError)) throw err;
       throw new Inconsistency(source.describe({ record: unmasked.seq }), `the masks of round ${round}'s inputs cannot be removed: ${err.message}`);
@@ -476,7 +467,7 @@ export async function verifyAudit(source: AuditSource, options: VerifyAuditOptio
           check(words < 0 || bytes.byteLength === words * 4, item, () => `${bytes.byteLength} bytes, not the ${words * 4} of a masked input`);
           counts.updatesChecked++;
         }
-        maskedAccepted.set(key, [...(maskedAccepted.get(key) ?? []), { seq, sha256: input.sha256, numSamples: 0, retained: input.retained, skipped: header.skipped }]);
+        maskedAccepted.set(key, [...(maskedAccepted.get(key) ?? []), { seq, sha256: input.sha256, numSamples: 0, retained: input.retained }]);
         return;
       }
       case 'secagg.unmasked': {
