@@ -770,11 +770,6 @@ export class JobRun {
     const outcome = await runSecureRound(await this.secureHost(round, undefined, spec, vector), round, participants);
     if (outcome.kind === 'restart') return { attempt: attempt - 1 };
     if (outcome.kind !== 'sum' || this.control !== 'run') return { attempt: (await this.secureShort(outcome, 'statistics phase', attempt)) };
-    // The statistics phase keeps no round record: a share dealt or returned bad is told in the log.
-    for (const [participant, failure] of outcome.failures) {
-      const text = failureText(participant, failure);
-      if (text.includes('SECAGG_BAD_SHARE')) this.deps.log('warn', `job ${this.job.id} statistics phase round ${round}: ${text}`, { participant });
-    }
     return outcome;
   }
 

@@ -22,7 +22,6 @@ import {
   inPieces,
   messageBytes,
   parameterCount,
-  plural,
   randomNonce,
   setupDigest,
   SetupMessageSchema,
@@ -596,17 +595,11 @@ export class ParticipantAgent extends EventEmitter {
     } catch (err) {
       return this.refuseStep(header.job, header.round, header.step, err);
     }
-    this.logSkipped(reply.header);
     const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(header.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
       this.record({ kind: 'secagg', job: header.job, round: header.round, step: header.step, discloses: disclosed(reply) }),
     ]);
     if (!ack.ok) this.log(`job ${header.job} round ${header.round}: the ${header.step} answer was refused: ${ack.error.code} ${ack.error.message}`);
     this.emit('secagg', { job: header.job, round: header.round, step: header.step, ack });
-  }
-
-  /** A neighbour's share that did not open is the neighbour's doing, or the coordinator's: the site's operator is told. */
-  private logSkipped({ job, round, skipped }: SecAggReplyHeader): void {
-    for (const s of skipped ?? []) this.log(`job ${job} round ${round}: ${s.reason}: skipped (SECAGG_BAD_SHARE); this site does not mask with ${s.source} and reveals their pairwise mask key, so that ${s.source}'s mask comes off`);
   }
 
   /** Under secure aggregation the trained model leaves only as a masked input. */
@@ -617,7 +610,6 @@ export class ParticipantAgent extends EventEmitter {
     } catch (err) {
       return this.refuseStep(request.job, request.round, 'masked', err);
     }
-    this.logSkipped(reply.header);
     const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
       this.record({ kind: 'secagg', job: request.job, round: request.round, step: 'masked', discloses: disclosed(reply), modelSha256: request.weightsSha256, ...(request.config && { config: request.config }) }),
     ]);
@@ -997,7 +989,6 @@ function disclosed({ header, masked }: { header: SecAggReplyHeader; masked?: Bin
     ...(header.seedShares ? [`${Object.keys(header.seedShares).length} shares of surviving parties' mask seeds`] : []),
     ...(header.keyShares ? [`${Object.keys(header.keyShares).length} shares of dropped parties' secret keys`] : []),
     ...(masked ? [`the masked input: ${masked.byteLength} bytes, SHA-256 ${header.maskedSha256}`] : []),
-    ...(header.skipped ? [`${plural(header.skipped.length, 'pairwise mask key')}, with neighbours whose shares did not open: ${header.skipped.map((s) => s.source).join(', ')}`] : []),
   ];
 }
 

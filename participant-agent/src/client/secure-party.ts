@@ -21,7 +21,6 @@ import {
   type SecAggReplyHeader,
   type SecAggRequestHeader,
   type SecureAggregationSpec,
-  type SkippedShare,
   type TrainHeader,
 } from '@fl/shared';
 
@@ -87,10 +86,11 @@ export class SecureParty {
     if (request.step === 'masked') {
       // Only the statistics round asks for its masked input here; a training round's comes with the train request.
       if (!state.vector) throw new SecAggError('SECAGG_PHASE', `round ${request.round} sends its masked input with its train request`);
-      const skipped = state.client.receiveShares(request.shares ?? []);
+      state.client.receiveShares(request.shares ?? []);
       const words = state.client.maskedInput(state.vector.vector, state.vector.width);
       state.vector = undefined;
-      return this.maskedReply(request, words, skipped);
+      const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+      return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
     }
     if (request.round <= 0) this.oneStatisticsSum(`${request.job}/${request.round}`, request.survivors ?? []);
     const { seedShares, keyShares } = state.client.unmask({ job: request.job, round: request.round, survivors: request.survivors ?? [], dropped: request.dropped ?? [] });
@@ -103,20 +103,16 @@ export class SecureParty {
     const state = this.rounds.get(`${request.job}/${request.round}`);
     if (!state) throw noKeys(request);
     secureOptionsOf(spec);
-    const skipped = state.client.receiveShares(request.secagg?.shares ?? []);
+    state.client.receiveShares(request.secagg?.shares ?? []);
     const q = secureQuantization(spec, state.participants.length);
     const strategy = spec.strategy as { weighting?: 'samples' | 'uniform'; clipNorm?: number };
     // Under DP the update is clipped to the norm the noise is calibrated to (the tighter bound when both are set).
     const clipNorm = spec.dp ? Math.min(spec.dp.clipNorm, strategy.clipNorm ?? Infinity) : strategy.clipNorm;
     const input = secureInput(global, local, numSamples, q, { weighting: strategy.weighting ?? 'samples', clipNorm });
     if (spec.dp) addPartyNoise(input, q, spec.dp, spec.minParticipants);
-    return this.maskedReply(request, state.client.maskedInput(input), skipped);
-  }
-
-  /** A masked input's reply: its bytes, their SHA-256, and the shares skipped with the pairwise keys they reveal. */
-  private maskedReply(request: { job: string; round: number }, words: Uint32Array, skipped: SkippedShare[]): SecureReplyMessage {
+    const words = state.client.maskedInput(input);
     const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
-    return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked), ...(skipped.length > 0 && { skipped }) }), masked };
+    return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
   }
 
   /** Refuses to help unmask a second sum of a statistics-phase round (`job/round`) over other sites than the first. */

@@ -3,12 +3,11 @@
  * passed as the coordinator would relay them: the reference the tests check the
  * protocol against and the benchmark times. `drop` names parties that go silent
  * at a stage: before sharing keys, after sharing (no masked input), or during
- * unmasking (no response); `badShares` names shares a party seals as garbage.
+ * unmasking (no response).
  */
-import { randomBytes } from 'node:crypto';
 import type { KeyPair } from '../crypto/keys';
 import { neighbourGraph } from './graph';
-import { SecAggClient, unmaskSum, type Advertisement, type EncryptedShare, type SkippedShare, type UnmaskMaterial, type UnmaskRequest } from './protocol';
+import { SecAggClient, unmaskSum, type Advertisement, type EncryptedShare, type UnmaskMaterial, type UnmaskRequest } from './protocol';
 
 export interface LocalRoundOptions {
   job: string;
@@ -18,8 +17,6 @@ export interface LocalRoundOptions {
   /** each party's identity key pair and ring input */
   parties: Map<string, { identity: KeyPair; input: Uint32Array }>;
   drop?: { beforeSharing?: string[]; afterSharing?: string[]; duringUnmask?: string[] };
-  /** shares dealt as random bytes of the right length, which do not open */
-  badShares?: { source: string; destination: string }[];
   /** words per ring element (ring.addInto) */
   width?: number;
 }
@@ -36,20 +33,15 @@ export async function runLocalRound(o: LocalRoundOptions): Promise<{ sum: Uint32
   for (const id of sharers) {
     const neighbours = graph.get(id)!;
     const shares = await clients.get(id)!.shareKeys(neighbours.filter((n) => !beforeSharing.has(n)).map((n) => adverts.get(n)!), neighbours, identity);
-    for (const share of shares) {
-      const bad = o.badShares?.some((b) => b.source === id && b.destination === share.destination);
-      inbox.get(share.destination)!.push(bad ? { ...share, ciphertext: randomBytes(Buffer.from(share.ciphertext, 'base64').length).toString('base64') } : share);
-    }
+    for (const share of shares) inbox.get(share.destination)!.push(share);
   }
   const afterSharing = new Set(o.drop?.afterSharing);
   const maskedInputs: Record<string, Uint32Array> = {};
-  const skipped: Record<string, SkippedShare[]> = {};
   for (const id of sharers) {
     if (afterSharing.has(id)) continue;
     const client = clients.get(id)!;
-    const skips = client.receiveShares(inbox.get(id)!);
+    client.receiveShares(inbox.get(id)!);
     maskedInputs[id] = client.maskedInput(o.parties.get(id)!.input, o.width);
-    if (skips.length > 0) skipped[id] = skips;
   }
   const survivors = Object.keys(maskedInputs).sort();
   const request: UnmaskRequest = { job: o.job, round: o.round, survivors, dropped: sharers.filter((id) => !(id in maskedInputs)) };
@@ -64,7 +56,6 @@ export async function runLocalRound(o: LocalRoundOptions): Promise<{ sum: Uint32
     adverts: [...adverts.values()],
     sharers,
     maskedInputs,
-    skipped,
     responses,
     ...(o.width !== undefined && { width: o.width }),
   };

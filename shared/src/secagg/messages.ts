@@ -77,8 +77,6 @@ export const SecAggReplyHeaderSchema = z.strictObject({
   keyShares: z.record(id, b64(64)).optional(),
   /** masked: the SHA-256 (hex) of the masked input's bytes, Uint32 little-endian */
   maskedSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-  /** masked: the neighbours whose shares did not open, each with why and the pairwise mask key the party shares with it (protocol.ts, SkippedShare) */
-  skipped: z.array(z.strictObject({ source: id, reason: z.string().max(500), pairSeed: key })).max(254).optional(),
 });
 export type SecAggReplyHeader = z.infer<typeof SecAggReplyHeaderSchema>;
 export const SecAggReplySchema = z.strictObject({ header: SecAggReplyHeaderSchema, signature, masked: z.custom<Binary>(isBinary, 'binary').optional() });

@@ -9,9 +9,7 @@
  *    HKDF derives from X25519, the job, round, source and destination as
  *    associated data;
  * 3. masked input: quantized update + PRG(self seed) ± PRG(pairwise key) for each
- *    neighbour whose shares it opened; a share that does not open is skipped, and
- *    the pairwise key with its dealer revealed, so that the dealer's own mask with
- *    it still comes off;
+ *    neighbour that shared keys;
  * 4. unmask: for each party, survivors reveal either its seed share (it sent its
  *    input) or its mask-key share (it dropped), never both; the coordinator
  *    removes the masks and learns the sum alone.
@@ -48,21 +46,6 @@ export interface EncryptedShare {
   destination: string;
   nonce: string;
   ciphertext: string;
-}
-
-/**
- * Step 3: a neighbour's share that did not open. The receiver holds none of that
- * neighbour's secrets and does not mask with it; it reveals the pairwise mask key
- * they share (the neighbour, having opened its share, masked with it), so that
- * the coordinator can take that mask out of the neighbour's input.
- */
-export interface SkippedShare {
-  /** who dealt the share */
-  source: string;
-  /** why it did not open */
-  reason: string;
-  /** the pairwise mask key of the receiver and `source`, base64 */
-  pairSeed: string;
 }
 
 /** Step 4's request: who sent a masked input and who, having shared keys, did not. */
@@ -119,8 +102,6 @@ export class SecAggClient {
   private readonly shareKeysOf = new Map<string, Buffer>();
   /** the shares neighbours gave this party, by their source: the parties it masks with */
   private readonly held = new Map<string, { seed: Uint8Array; key: Uint8Array }>();
-  /** the neighbours whose shares did not open: never in `held` */
-  private readonly skipped = new Map<string, SkippedShare>();
   private answered = false;
 
   constructor(
@@ -168,39 +149,24 @@ export class SecAggClient {
     });
   }
 
-  /**
-   * Step 2, receiving: decrypts the shares the neighbours sent. A share that does
-   * not open is skipped, not refused, so that a neighbour dealing garbage cannot
-   * keep this party out of the round: the skipped shares are returned, each with
-   * the pairwise mask key to reveal with the masked input (maskedInput still
-   * refuses with fewer than t shares held).
-   */
-  receiveShares(shares: EncryptedShare[]): SkippedShare[] {
+  /** Step 2, receiving: decrypts the shares the neighbours sent; one that does not open is refused. */
+  receiveShares(shares: EncryptedShare[]): void {
     for (const share of shares) {
       const keys = this.neighbourKeys.get(share.source);
       if (share.destination !== this.participant || !keys) throw new SecAggError('SECAGG_NOT_NEIGHBOUR', `a share from ${share.source} to ${share.destination}`);
-      // A request sent again brings the same shares: the last of a source's counts, held or skipped, never both.
-      this.held.delete(share.source);
-      this.skipped.delete(share.source);
-      const opened = this.open(share);
-      if (typeof opened === 'string') this.skipped.set(share.source, { source: share.source, reason: opened, pairSeed: this.pairKey(share.source).toString('base64') });
-      else this.held.set(share.source, opened);
-    }
-    return [...this.skipped.values()];
-  }
-
-  /** The seed and mask-key shares a sealed share holds, or why it does not open. */
-  private open(share: EncryptedShare): { seed: Uint8Array; key: Uint8Array } | string {
-    const sealed = Buffer.from(share.ciphertext, 'base64');
-    if (sealed.length !== 2 * SHARE_BYTES + 16) return `the share from ${share.source} has the wrong length`;
-    try {
-      const decipher = createDecipheriv('chacha20-poly1305', this.shareKey(share.source), Buffer.from(share.nonce, 'base64'), { authTagLength: 16 });
-      decipher.setAAD(shareAad(this.round, share.source, share.destination), { plaintextLength: 2 * SHARE_BYTES });
-      decipher.setAuthTag(sealed.subarray(2 * SHARE_BYTES));
-      const plain = Buffer.concat([decipher.update(sealed.subarray(0, 2 * SHARE_BYTES)), decipher.final()]);
-      return { seed: new Uint8Array(plain.subarray(0, SHARE_BYTES)), key: new Uint8Array(plain.subarray(SHARE_BYTES)) };
-    } catch {
-      return `the share from ${share.source} does not decrypt for this job, round and pair`;
+      const sealed = Buffer.from(share.ciphertext, 'base64');
+      if (sealed.length !== 2 * SHARE_BYTES + 16) throw new SecAggError('SECAGG_BAD_SHARE', `the share from ${share.source} has the wrong length`);
+      const aead = this.shareKey(share.source);
+      let plain: Buffer;
+      try {
+        const decipher = createDecipheriv('chacha20-poly1305', aead, Buffer.from(share.nonce, 'base64'), { authTagLength: 16 });
+        decipher.setAAD(shareAad(this.round, share.source, share.destination), { plaintextLength: 2 * SHARE_BYTES });
+        decipher.setAuthTag(sealed.subarray(2 * SHARE_BYTES));
+        plain = Buffer.concat([decipher.update(sealed.subarray(0, 2 * SHARE_BYTES)), decipher.final()]);
+      } catch {
+        throw new SecAggError('SECAGG_BAD_SHARE', `the share from ${share.source} does not decrypt for this job, round and pair`);
+      }
+      this.held.set(share.source, { seed: new Uint8Array(plain.subarray(0, SHARE_BYTES)), key: new Uint8Array(plain.subarray(SHARE_BYTES)) });
     }
   }
 
@@ -211,14 +177,12 @@ export class SecAggClient {
     }
     const out = Uint32Array.from(input);
     const masks: Mask[] = [{ seed: this.seed, purpose: 'self', sign: 1 }];
-    for (const other of this.held.keys()) masks.push({ seed: this.pairKey(other), purpose: 'pair', sign: maskSign(this.participant, other) });
+    for (const other of this.held.keys()) {
+      const pair = agreedKey(this.s.secretKey, this.neighbourKeys.get(other)!.s, 'pairwise mask', pairContext(this.round, this.participant, other));
+      masks.push({ seed: pair, purpose: 'pair', sign: maskSign(this.participant, other) });
+    }
     addMasks(out, masks, width);
     return out;
-  }
-
-  /** The pairwise mask key this party and `neighbour` both derive. */
-  private pairKey(neighbour: string): Buffer {
-    return agreedKey(this.s.secretKey, this.neighbourKeys.get(neighbour)!.s, 'pairwise mask', pairContext(this.round, this.participant, neighbour));
   }
 
   private shareKey(neighbour: string): Buffer {
@@ -266,8 +230,6 @@ export interface UnmaskMaterial extends SecAggRound {
   maskedInputs: Record<string, Uint32Array>;
   /** words per ring element (ring.addInto); 1, Z_2^32, when absent */
   width?: number;
-  /** step 3's skipped shares, by the survivor that skipped them, as its signed masked-input reply names them; none when absent */
-  skipped?: Record<string, SkippedShare[]>;
   responses: UnmaskResponse[];
 }
 
@@ -329,7 +291,7 @@ async function reconstruct(held: { holder: string; share: string }[], threshold:
     if (bytes.length === SHARE_BYTES) usable.push({ holder, bytes });
     else malformed.push(holder);
   }
-  if (usable.length < threshold) throw new SecAggError('SECAGG_THRESHOLD', `${usable.length} usable shares of ${what}, fewer than the threshold ${threshold}`);
+  if (usable.length < threshold) throw new SecAggError('SECAGG_THRESHOLD', `${usable.length} usable ${usable.length === 1 ? 'share' : 'shares'} of ${what}, fewer than the threshold ${threshold}`);
   // combine refuses two shares at one x; a holder may send another's x
   const distinct = (shares: { bytes: Uint8Array }[]) => new Set(shares.map((s) => s.bytes[SECRET_BYTES])).size === shares.length;
   if (distinct(usable)) {
@@ -371,30 +333,6 @@ function partition(m: Pick<UnmaskMaterial, 'sharers' | 'maskedInputs'>): { survi
   return { survivors, dropped: [...sharers].filter((id) => !(id in m.maskedInputs)).sort() };
 }
 
-/**
- * The pairwise keys survivors revealed for the shares they skipped, by receiver
- * and source; each source a neighbour that shared keys, each key 32 bytes.
- */
-function skippedPairs(m: Pick<UnmaskMaterial, 'skipped' | 'sharers'>, graph: ReadonlyMap<string, readonly string[]>, survivors: ReadonlySet<string>): Map<string, Map<string, Uint8Array>> {
-  const pairs = new Map<string, Map<string, Uint8Array>>();
-  const sharers = new Set(m.sharers);
-  for (const [receiver, skipped] of Object.entries(m.skipped ?? {})) {
-    if (!survivors.has(receiver)) throw new SecAggError('SECAGG_PHASE', `${receiver} skipped shares but sent no masked input`);
-    const sources = new Map<string, Uint8Array>();
-    for (const { source, pairSeed } of skipped) {
-      if (!sharers.has(source) || !graph.get(receiver)?.includes(source) || sources.has(source)) throw new SecAggError('SECAGG_NOT_NEIGHBOUR', `${receiver} skipped a share of ${source}, which dealt it none`);
-      const seed = new Uint8Array(Buffer.from(pairSeed, 'base64'));
-      if (seed.length !== SECRET_BYTES) throw new SecAggError('SECAGG_BAD_KEY', `the pairwise key ${receiver} revealed with ${source} is not 32 bytes`);
-      sources.set(source, seed);
-    }
-    pairs.set(receiver, sources);
-  }
-  return pairs;
-}
-
-/** Whether `receiver` skipped the share `source` dealt it. */
-const skips = (pairs: ReadonlyMap<string, ReadonlyMap<string, Uint8Array>>, receiver: string, source: string): boolean => pairs.get(receiver)?.has(source) === true;
-
 /** The secrets step 4 rebuilt, and the shares returned that did not fit them. */
 export interface Rebuilt extends RebuiltSecrets {
   misfits: Misfit[];
@@ -403,37 +341,26 @@ export interface Rebuilt extends RebuiltSecrets {
 /**
  * The coordinator's step 4: each survivor's seed and each dropped party's mask
  * key, rebuilt from the shares its neighbours returned and checked against what
- * it committed to. Fewer than t shares that fit for any party fails the round,
- * with SECAGG_BAD_SHARE naming the holders that skipped its shares if any did.
+ * it committed to. Fewer than t shares that fit for any party fails the round.
  */
 export async function rebuildSecrets(m: UnmaskMaterial): Promise<Rebuilt> {
   const graph = neighbourGraph(m.participants, m.neighbours);
   const adverts = new Map(m.adverts.map((a) => [a.participant, a]));
   const { survivors, dropped } = partition(m);
-  const skipped = skippedPairs(m, graph, new Set(survivors));
   const answered = new Map(m.responses.map((r) => [r.participant, r]));
-  const rebuild = async (id: string, kind: 'seedShares' | 'keyShares', what: string, fits: (secret: Uint8Array) => boolean) => {
-    // A holder that skipped the party's share holds none of it, whatever its response says.
-    const held = (graph.get(id) ?? []).flatMap((holder) => {
+  const sharesOf = (id: string, kind: 'seedShares' | 'keyShares') =>
+    (graph.get(id) ?? []).flatMap((holder) => {
       const share = answered.get(holder)?.[kind][id];
-      return share === undefined || skips(skipped, holder, id) ? [] : [{ holder, share }];
+      return share === undefined ? [] : [{ holder, share }];
     });
-    try {
-      return await reconstruct(held, m.threshold, what, fits);
-    } catch (err) {
-      const by = (graph.get(id) ?? []).filter((holder) => skips(skipped, holder, id));
-      if (!(err instanceof SecAggError) || err.code !== 'SECAGG_THRESHOLD' || by.length === 0) throw err;
-      throw new SecAggError('SECAGG_BAD_SHARE', `${err.message}: the shares ${id} dealt ${by.join(', ')} did not open`);
-    }
-  };
   const rebuilt: Rebuilt = { seeds: {}, maskKeys: {}, misfits: [] };
   for (const id of survivors) {
-    const { secret, misfits } = await rebuild(id, 'seedShares', `the seed of ${id}`, (seed) => commitment(seed) === adverts.get(id)?.seedCommitment);
+    const { secret, misfits } = await reconstruct(sharesOf(id, 'seedShares'), m.threshold, `the seed of ${id}`, (seed) => commitment(seed) === adverts.get(id)?.seedCommitment);
     rebuilt.seeds[id] = Buffer.from(secret).toString('base64');
     rebuilt.misfits.push(...misfits.map((holder) => ({ holder, of: id, secret: 'seed' as const })));
   }
   for (const id of dropped) {
-    const { secret, misfits } = await rebuild(id, 'keyShares', `the mask key of ${id}`, (key) => encodeKey(agreementPublicKey(key)) === adverts.get(id)?.sPublicKey);
+    const { secret, misfits } = await reconstruct(sharesOf(id, 'keyShares'), m.threshold, `the mask key of ${id}`, (key) => encodeKey(agreementPublicKey(key)) === adverts.get(id)?.sPublicKey);
     rebuilt.maskKeys[id] = Buffer.from(secret).toString('base64');
     rebuilt.misfits.push(...misfits.map((holder) => ({ holder, of: id, secret: 'mask key' as const })));
   }
@@ -442,10 +369,9 @@ export async function rebuildSecrets(m: UnmaskMaterial): Promise<Rebuilt> {
 
 /**
  * The sum of the masked inputs with every mask removed, given the rebuilt
- * secrets: each survivor's self mask, the pairwise masks survivors share
- * with each dropped party, and those a survivor added with a neighbour that
- * skipped its share (with the key that neighbour revealed). Synchronous and
- * deterministic: the audit's recompute. Each secret is checked against its owner's signed advertisement, so altered
+ * secrets: each survivor's self mask, and the pairwise masks survivors share
+ * with each dropped party. Synchronous and deterministic: the audit's recompute.
+ * Each secret is checked against its owner's signed advertisement, so altered
  * secrets are refused rather than giving another sum.
  */
 export function removeMasks(m: Omit<UnmaskMaterial, 'responses'>, secrets: RebuiltSecrets): Uint32Array {
@@ -467,19 +393,11 @@ export function removeMasks(m: Omit<UnmaskMaterial, 'responses'>, secrets: Rebui
     if (commitment(seed) !== adverts.get(id)?.seedCommitment) throw new SecAggError('SECAGG_BAD_SHARE', `the seed of ${id} does not match its commitment`);
     masks.push({ seed, purpose: 'self', sign: -1 });
   }
-  const skipped = skippedPairs(m, graph, new Set(survivors));
-  for (const [receiver, sources] of skipped) {
-    for (const [source, pair] of sources) {
-      // `source` added sign(source, receiver)·PRG(pair) unless it skipped back, or sent no input; take it back out
-      if (source in m.maskedInputs && !skips(skipped, source, receiver)) masks.push({ seed: pair, purpose: 'pair', sign: maskSign(receiver, source) });
-    }
-  }
   for (const id of dropped) {
     const maskKey = secret(secrets.maskKeys, id, 'mask key');
     if (encodeKey(agreementPublicKey(maskKey)) !== adverts.get(id)?.sPublicKey) throw new SecAggError('SECAGG_BAD_SHARE', `the mask key of ${id} does not match its public key`);
     for (const other of graph.get(id) ?? []) {
-      // a survivor that skipped the dropped party's share never masked with it
-      if (!(other in m.maskedInputs) || skips(skipped, other, id)) continue;
+      if (!(other in m.maskedInputs)) continue;
       const pair = agreedKey(maskKey, key(adverts.get(other)!.sPublicKey, `the s key of ${other}`), 'pairwise mask', pairContext(m, id, other));
       // `other` added sign(other, id)·PRG(pair); take it back out
       masks.push({ seed: pair, purpose: 'pair', sign: maskSign(other, id) === 1 ? -1 : 1 });

@@ -33,7 +33,6 @@ import {
   type SecAggRequest,
   type SecAggRequestHeader,
   type SecureAggregationSpec,
-  type SkippedShare,
   type UnmaskResponse,
 } from '@fl/shared';
 import type { Failure, ReplyCollection } from '../collection';
@@ -175,18 +174,11 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
   // 3. train, and send the masked input
   const inputs: { participant: string; sha256: string }[] = [];
   const maskedInputs: Record<string, Uint32Array> = {};
-  const skipped: Record<string, SkippedShare[]> = {};
   const words = vector ? vector.words : host.size + 1;
   const trained = await runStep('masked', [...sharers], (participant, { header, masked }) => {
     if (!masked || !header.maskedSha256) return ackError('INVALID_FRAME', 'a masked reply carries its input and the input’s SHA-256');
     if (masked.byteLength !== words * 4) return ackError('WRONG_SHAPE', `a masked input of ${masked.byteLength} bytes, not ${words * 4}`);
     if (sha256Hex(masked) !== header.maskedSha256) return ackError('DIGEST_MISMATCH', 'the masked input does not hash to maskedSha256');
-    const sources = (header.skipped ?? []).map((s) => s.source);
-    const relayed = new Set(shares.get(participant)!.map((s) => s.source));
-    if (new Set(sources).size !== sources.length || sources.some((source) => !relayed.has(source))) {
-      return ackError('INVALID_FRAME', 'a masked reply skips each share relayed to the participant at most once, and no other');
-    }
-    if (header.skipped?.length) skipped[participant] = header.skipped;
     // The host hands over bytes of its own (not a view into a frame), read in place when word-aligned.
     maskedInputs[participant] = masked.byteOffset % 4 === 0 ? new Uint32Array(masked.buffer, masked.byteOffset, words) : new Uint32Array(new Uint8Array(masked).buffer, 0, words);
     inputs.push({ participant, sha256: header.maskedSha256 });
@@ -223,7 +215,6 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
     adverts: [...sharers].sort().map((p) => adverts.get(p)!),
     sharers: [...sharers].sort(),
     maskedInputs,
-    skipped,
     responses,
     width,
   };
@@ -236,13 +227,7 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
     // A holder whose shares do not fit is named; it cannot be told apart from an owner that dealt it a bad share, so the reason names both.
     for (const holder of new Set(secrets.misfits.map((m) => m.holder))) {
       const of = secrets.misfits.filter((m) => m.holder === holder).map((m) => `the ${m.secret} of ${m.of}`);
-      note(failures, holder, `returned a share that does not fit the others of ${of.join(', ')}: it altered the share, or its owner dealt it so`);
-    }
-    // So is a dealer whose shares did not open: it stays in the sum, since its receivers may be the ones lying.
-    const skippedBy = new Map<string, string[]>();
-    for (const [receiver, skips] of Object.entries(skipped)) for (const { source } of skips) skippedBy.set(source, [...(skippedBy.get(source) ?? []), receiver]);
-    for (const [dealer, receivers] of skippedBy) {
-      note(failures, dealer, `its shares for ${receivers.sort().join(', ')} did not open there (skipped, and the pairwise mask keys with it revealed): it sealed them so, or the receivers say so falsely`);
+      failures.set(holder, { code: 'SECAGG_BAD_SHARE', reason: `returned a share that does not fit the others of ${of.join(', ')}: it altered the share, or its owner dealt it so` });
     }
     const record: AuditData<'secagg.unmasked'> = {
       job,
@@ -261,12 +246,6 @@ export async function runSecureRound(host: SecureRoundHost, round: number, selec
     if (!(err instanceof SecAggError)) throw err;
     return { kind: 'short', collection: unmasked, what: `round ${round} (unmasking)`, reason: `${err.code}: ${err.message}` };
   }
-}
-
-/** Records a SECAGG_BAD_SHARE against a participant, after the failure it already has, if any. */
-function note(failures: Map<string, Failure>, participant: string, reason: string): void {
-  const earlier = failures.get(participant);
-  failures.set(participant, earlier ? { ...earlier, reason: `${earlier.reason}; SECAGG_BAD_SHARE: ${reason}` } : { code: 'SECAGG_BAD_SHARE', reason });
 }
 
 /** The identity key a participant registered, as the store holds it. */
