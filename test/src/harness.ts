@@ -3,6 +3,7 @@
  * directory, its REST API, real agents with registered keys, data split into
  * one file per party, and evaluation of a global model on held-out rows.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,6 +14,7 @@ import {
   encodeKey,
   generateKeyPair,
   seededRandom,
+  signHeader,
   type JobSpec,
   type JobSpecInput,
   type AuditPage,
@@ -23,7 +25,7 @@ import {
   type RoundView,
   type ParticipantView,
 } from '@fl/shared';
-import { isMissing, parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable, type Mapping } from '@fl/participant-agent';
+import { isMissing, parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable, type Mapping, type SecureParty } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
 import { shuffle } from './sim/partition';
 
@@ -172,6 +174,27 @@ export async function startAgent(
     }
   }
   return agent;
+}
+
+/**
+ * Makes a real agent a dishonest dealer of secure-aggregation shares: in the
+ * rounds named, the share it seals for `to` is random bytes of the right
+ * length, which do not open, and its share reply is signed again with its key.
+ * Returns what makes it honest again.
+ */
+export function dealingBadShares(agent: ParticipantAgent, to: string, rounds: readonly number[]): () => void {
+  const party = (agent as unknown as { secure: SecureParty }).secure;
+  const { secretKey } = party as unknown as { secretKey: Uint8Array };
+  const answer = party.answer.bind(party);
+  let dishonest = true;
+  party.answer = async (request, ...rest) => {
+    const reply = await answer(request, ...rest);
+    if (!dishonest || request.step !== 'share' || !rounds.includes(request.round)) return reply;
+    const garbage = (ciphertext: string) => randomBytes(Buffer.from(ciphertext, 'base64').length).toString('base64');
+    const header = { ...reply.header, shares: reply.header.shares!.map((s) => (s.destination === to ? { ...s, ciphertext: garbage(s.ciphertext) } : s)) };
+    return { header, signature: signHeader('secagg', header, secretKey) };
+  };
+  return () => (dishonest = false);
 }
 
 const csvField = (value: string) => (/[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);

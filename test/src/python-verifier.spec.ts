@@ -2,7 +2,7 @@
  * The independent verifier (tools/verify_bundle.py: Python's standard library
  * and Debian's Ed25519, none of this project's code) on a bundle exported from
  * a real run: it accepts it, recomputing every FedAvg, median and trimmed-mean
- * round bit for bit, a central-DP round with its noise, and a secure round with a dropout, and rejects a changed update byte, a changed record, and
+ * round bit for bit, a central-DP round with its noise, and a secure round with a dropout and a share that did not open, and rejects a changed update byte, a changed record, and
  * an aggregate the coordinator lied about and re-signed with its own key, with or without central noise,
  * and a central-DP job's noise settings re-signed. On
  * malformed input it decides as the TypeScript verifier does, and it refuses
@@ -30,7 +30,7 @@ import {
   type AuditData,
   type AuditRecord,
 } from '@fl/shared';
-import { AdminApi, DATA_DIR, declaredFeatures, featuresOf, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import { AdminApi, DATA_DIR, dealingBadShares, declaredFeatures, featuresOf, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 import { COORDINATOR_CLI, PY_VERIFIER, PYTHON } from './processes';
 
 jest.setTimeout(300_000);
@@ -150,6 +150,8 @@ describe('the independent Python verifier', () => {
     await coordinator.engine.whenFinished(kmeans);
     // A secure round on a ring of 4 neighbours out of 6, site-5 gone once it has shared its keys: its masks are rebuilt and removed.
     // The statistics phase (secure round 0, over declared bounds and classes) has every site.
+    // site-2 seals garbage for site-3 in round 1: site-3 skips it and still masks with site-2, so the masks cancel as usual.
+    dealingBadShares(agents[2], 'site-3', [1]);
     const dropping = agents[5];
     dropping.on('secagg', ({ round, step, ack }: { round: number; step: string; ack: { ok: boolean } }) => {
       if (round === 1 && step === 'share' && ack.ok) dropping.stop();

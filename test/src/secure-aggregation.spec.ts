@@ -3,8 +3,9 @@
  * model a secure job reaches is plain FedAvg's within the quantization error;
  * the store and the audit log hold masked inputs only, whose bytes look
  * uniform; a site that drops after sharing its keys is recovered and the sum
- * is still right; `audit verify` recomputes every secure round from the masked
- * inputs and fails when one is changed.
+ * is still right; a site that deals a neighbour shares that do not open leaves
+ * neither itself nor that neighbour out of the sum; `audit verify` recomputes
+ * every secure round from the masked inputs and fails when one is changed.
  */
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
@@ -15,6 +16,7 @@ import {
   AdminApi,
   breastCancerJob,
   byteChiSquare,
+  dealingBadShares,
   registerParticipant,
   retainedInputs,
   splitCsv,
@@ -36,7 +38,7 @@ const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) =
 describe('secure aggregation in a running federation', () => {
   let coordinator: RunningCoordinator;
   let store: SqliteStore;
-  const jobs: Record<'plain' | 'secure' | 'lateDropout' | 'dropout', string> = { plain: '', secure: '', lateDropout: '', dropout: '' };
+  const jobs: Record<'plain' | 'secure' | 'badShare' | 'lateDropout' | 'dropout', string> = { plain: '', secure: '', badShare: '', lateDropout: '', dropout: '' };
   const logs: string[] = [];
   const journals = tempDir('secagg-journals');
   /** the steps the coordinator accepted from site-4 while it was to drop before unmasking */
@@ -57,6 +59,10 @@ describe('secure aggregation in a running federation', () => {
     try {
       jobs.plain = await run({ ...base, rounds: ROUNDS });
       jobs.secure = await run({ ...base, rounds: ROUNDS, secureAggregation: secure });
+      // site-2 seals garbage for site-3 in the statistics phase (round 0) and in round 1: site-3 skips those shares, and both stay in the sums.
+      const honest = dealingBadShares(agents[2], 'site-3', [0, 1]);
+      jobs.badShare = await run({ ...base, rounds: 1, secureAggregation: secure });
+      honest();
       // site-4 goes away once its masked input is in, before unmasking: the others' shares must do.
       const late = agents[4];
       late.on('secagg', ({ job, round, step, ack }: { job: string; round: number; step: string; ack: { ok: boolean } }) => {
@@ -111,6 +117,18 @@ describe('secure aggregation in a running federation', () => {
     expect(maxDifference(plain, masked)).toBeLessThan(1e-4);
     expect(maxDifference(plain, masked)).toBeGreaterThan(0);
     for (const round of await store.listRounds(jobs.secure)) expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3', 'site-4']);
+  });
+
+  it('sums every site’s input when one deals a neighbour shares that do not open', async () => {
+    // The same sites trained the same round of the plain job from the same model: its FedAvg of all five is the reference.
+    const [round] = await store.listRounds(jobs.badShare);
+    expect(round.contributors.map((c) => c.participant).sort()).toEqual(['site-0', 'site-1', 'site-2', 'site-3', 'site-4']);
+    expect(round.failures).toEqual([]);
+    // the statistics phase summed all five sites' statistics too
+    expect(maxDifference((await store.getModel(jobs.plain, 0))!.weights, (await store.getModel(jobs.badShare, 0))!.weights)).toBe(0);
+    expect(maxDifference((await store.getModel(jobs.badShare, 1))!.weights, (await store.getModel(jobs.plain, 1))!.weights)).toBeLessThan(1e-4);
+    // site-3 told its operator, once a round
+    expect(logs.filter((l) => l.startsWith('site-3 ') && l.includes(`job ${jobs.badShare}`) && l.includes('the share from site-2 does not decrypt'))).toHaveLength(2);
   });
 
   it('recovers a site that dropped during unmasking: its input is in the sum', async () => {
@@ -170,6 +188,7 @@ describe('secure aggregation in a running federation', () => {
     expect(report.failure).toBeUndefined();
     expect(report.lines).toContain(`job ${jobs.secure}: ${ROUNDS} rounds, ${ROUNDS} recomputed from ${5 * ROUNDS} retained updates, models match; statistics recomputed from 5 masked inputs`);
     expect(report.lines).toContain(`job ${jobs.dropout}: 1 round, 1 recomputed from 4 retained updates, models match; statistics recomputed from 5 masked inputs`);
+    expect(report.lines).toContain(`job ${jobs.badShare}: 1 round, 1 recomputed from 5 retained updates, models match; statistics recomputed from 5 masked inputs`);
     expect(tampered.failure?.where).toContain(`update of site-1, round 2 of job ${jobs.secure}`);
   });
 });

@@ -187,7 +187,7 @@ export class ParticipantAgent extends EventEmitter {
     super();
     this.log = options.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
     this.retryDelay = options.reconnectDelayMs ?? 500;
-    this.secure = new SecureParty(() => this.participant!, options.keys.secretKey);
+    this.secure = new SecureParty(() => this.participant!, options.keys.secretKey, (message) => this.log(message));
     if (options.coordinatorKey) this.coordinatorKey = this.parseKey(options.coordinatorKey);
     const url = new URL(AGENT_NAMESPACE, options.coordinatorUrl).toString();
     this.socket = io(url, {

@@ -52,6 +52,7 @@ export class SecureParty {
   constructor(
     private readonly participant: () => string,
     private readonly secretKey: Uint8Array,
+    private readonly log: (message: string) => void = () => {},
   ) {}
 
   /** The job a round's keys were advertised for: a statistics-phase round's spec comes with its advertise request only. */
@@ -86,7 +87,7 @@ export class SecureParty {
     if (request.step === 'masked') {
       // Only the statistics round asks for its masked input here; a training round's comes with the train request.
       if (!state.vector) throw new SecAggError('SECAGG_PHASE', `round ${request.round} sends its masked input with its train request`);
-      state.client.receiveShares(request.shares ?? []);
+      this.opened(request, state.client.receiveShares(request.shares ?? []));
       const words = state.client.maskedInput(state.vector.vector, state.vector.width);
       state.vector = undefined;
       const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
@@ -103,7 +104,7 @@ export class SecureParty {
     const state = this.rounds.get(`${request.job}/${request.round}`);
     if (!state) throw noKeys(request);
     secureOptionsOf(spec);
-    state.client.receiveShares(request.secagg?.shares ?? []);
+    this.opened(request, state.client.receiveShares(request.secagg?.shares ?? []));
     const q = secureQuantization(spec, state.participants.length);
     const strategy = spec.strategy as { weighting?: 'samples' | 'uniform'; clipNorm?: number };
     // Under DP the update is clipped to the norm the noise is calibrated to (the tighter bound when both are set).
@@ -113,6 +114,13 @@ export class SecureParty {
     const words = state.client.maskedInput(input);
     const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
     return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
+  }
+
+  /** Says which neighbours' shares did not open: this site holds none of their secrets this round, and still masks with them. */
+  private opened(request: { job: string; round: number }, skipped: { source: string; reason: string }[]): void {
+    for (const { source, reason } of skipped) {
+      this.log(`job ${request.job} round ${request.round}: ${reason} [SECAGG_BAD_SHARE]; skipped: this site holds none of ${source}'s secrets this round, and still masks with it`);
+    }
   }
 
   /** Refuses to help unmask a second sum of a statistics-phase round (`job/round`) over other sites than the first. */

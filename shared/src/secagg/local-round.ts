@@ -5,6 +5,7 @@
  * at a stage: before sharing keys, after sharing (no masked input), or during
  * unmasking (no response).
  */
+import { randomBytes } from 'node:crypto';
 import type { KeyPair } from '../crypto/keys';
 import { neighbourGraph } from './graph';
 import { SecAggClient, unmaskSum, type Advertisement, type EncryptedShare, type UnmaskMaterial, type UnmaskRequest } from './protocol';
@@ -19,6 +20,8 @@ export interface LocalRoundOptions {
   drop?: { beforeSharing?: string[]; afterSharing?: string[]; duringUnmask?: string[] };
   /** words per ring element (ring.addInto) */
   width?: number;
+  /** shares sealed as garbage of the right length, as a dishonest dealer (or relay) would: from a dealer to a neighbour */
+  garble?: { from: string; to: string }[];
 }
 
 export async function runLocalRound(o: LocalRoundOptions): Promise<{ sum: Uint32Array; material: UnmaskMaterial }> {
@@ -33,7 +36,10 @@ export async function runLocalRound(o: LocalRoundOptions): Promise<{ sum: Uint32
   for (const id of sharers) {
     const neighbours = graph.get(id)!;
     const shares = await clients.get(id)!.shareKeys(neighbours.filter((n) => !beforeSharing.has(n)).map((n) => adverts.get(n)!), neighbours, identity);
-    for (const share of shares) inbox.get(share.destination)!.push(share);
+    for (const share of shares) {
+      const garbled = o.garble?.some((g) => g.from === id && g.to === share.destination);
+      inbox.get(share.destination)!.push(garbled ? { ...share, ciphertext: randomBytes(Buffer.from(share.ciphertext, 'base64').length).toString('base64') } : share);
+    }
   }
   const afterSharing = new Set(o.drop?.afterSharing);
   const maskedInputs: Record<string, Uint32Array> = {};

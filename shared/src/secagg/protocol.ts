@@ -100,8 +100,10 @@ export class SecAggClient {
   private readonly neighbourKeys = new Map<string, { c: Uint8Array; s: Uint8Array }>();
   /** the share-encryption key of each neighbour: the same pair and context seal and open its shares, so it is agreed once */
   private readonly shareKeysOf = new Map<string, Buffer>();
-  /** the shares neighbours gave this party, by their source: the parties it masks with */
+  /** the shares neighbours gave this party that opened, by their source */
   private readonly held = new Map<string, { seed: Uint8Array; key: Uint8Array }>();
+  /** the neighbours that dealt this party a share, opened or not: the parties it masks with */
+  private readonly dealers = new Set<string>();
   private answered = false;
 
   constructor(
@@ -149,35 +151,57 @@ export class SecAggClient {
     });
   }
 
-  /** Step 2, receiving: decrypts the shares the neighbours sent; one that does not open is refused. */
-  receiveShares(shares: EncryptedShare[]): void {
+  /**
+   * Step 2, receiving: decrypts the shares the neighbours sent. A share that
+   * does not open is skipped, not refused, so that a dealer of garbage cannot
+   * keep this party out of the round: this party then holds none of that
+   * dealer's secrets, but still masks with it (maskedInput), so nothing it
+   * sends changes and nothing is revealed, whoever spoiled the share: the
+   * dealer, or the relay. Returns why each skipped share did not open.
+   */
+  receiveShares(shares: EncryptedShare[]): { source: string; reason: string }[] {
+    const skipped: { source: string; reason: string }[] = [];
     for (const share of shares) {
       const keys = this.neighbourKeys.get(share.source);
       if (share.destination !== this.participant || !keys) throw new SecAggError('SECAGG_NOT_NEIGHBOUR', `a share from ${share.source} to ${share.destination}`);
-      const sealed = Buffer.from(share.ciphertext, 'base64');
-      if (sealed.length !== 2 * SHARE_BYTES + 16) throw new SecAggError('SECAGG_BAD_SHARE', `the share from ${share.source} has the wrong length`);
-      const aead = this.shareKey(share.source);
-      let plain: Buffer;
-      try {
-        const decipher = createDecipheriv('chacha20-poly1305', aead, Buffer.from(share.nonce, 'base64'), { authTagLength: 16 });
-        decipher.setAAD(shareAad(this.round, share.source, share.destination), { plaintextLength: 2 * SHARE_BYTES });
-        decipher.setAuthTag(sealed.subarray(2 * SHARE_BYTES));
-        plain = Buffer.concat([decipher.update(sealed.subarray(0, 2 * SHARE_BYTES)), decipher.final()]);
-      } catch {
-        throw new SecAggError('SECAGG_BAD_SHARE', `the share from ${share.source} does not decrypt for this job, round and pair`);
-      }
-      this.held.set(share.source, { seed: new Uint8Array(plain.subarray(0, SHARE_BYTES)), key: new Uint8Array(plain.subarray(SHARE_BYTES)) });
+      this.dealers.add(share.source);
+      const opened = this.open(share);
+      if (typeof opened === 'string') {
+        this.held.delete(share.source);
+        skipped.push({ source: share.source, reason: opened });
+      } else this.held.set(share.source, opened);
+    }
+    return skipped;
+  }
+
+  /** The seed and mask-key shares a sealed share holds, or why it does not open. */
+  private open(share: EncryptedShare): { seed: Uint8Array; key: Uint8Array } | string {
+    const sealed = Buffer.from(share.ciphertext, 'base64');
+    if (sealed.length !== 2 * SHARE_BYTES + 16) return `the share from ${share.source} has the wrong length`;
+    try {
+      const decipher = createDecipheriv('chacha20-poly1305', this.shareKey(share.source), Buffer.from(share.nonce, 'base64'), { authTagLength: 16 });
+      decipher.setAAD(shareAad(this.round, share.source, share.destination), { plaintextLength: 2 * SHARE_BYTES });
+      decipher.setAuthTag(sealed.subarray(2 * SHARE_BYTES));
+      const plain = Buffer.concat([decipher.update(sealed.subarray(0, 2 * SHARE_BYTES)), decipher.final()]);
+      return { seed: new Uint8Array(plain.subarray(0, SHARE_BYTES)), key: new Uint8Array(plain.subarray(SHARE_BYTES)) };
+    } catch {
+      return `the share from ${share.source} does not decrypt for this job, round and pair`;
     }
   }
 
-  /** Step 3: the ring input plus its self mask and a pairwise mask for each neighbour whose shares it holds; `width` words an element (ring.addInto). */
+  /**
+   * Step 3: the ring input plus its self mask and a pairwise mask for each
+   * neighbour that dealt it a share, opened or not (the pairwise key comes from
+   * the signed advertisements); `width` words an element (ring.addInto).
+   * Refused while it holds fewer than t neighbours' shares.
+   */
   maskedInput(input: Uint32Array, width = 1): Uint32Array {
     if (this.held.size < this.threshold) {
-      throw new SecAggError('SECAGG_TOO_FEW_NEIGHBOURS', `shares from ${this.held.size} neighbours, fewer than the threshold ${this.threshold}`);
+      throw new SecAggError('SECAGG_TOO_FEW_NEIGHBOURS', `shares from ${this.held.size} neighbours opened, fewer than the threshold ${this.threshold}`);
     }
     const out = Uint32Array.from(input);
     const masks: Mask[] = [{ seed: this.seed, purpose: 'self', sign: 1 }];
-    for (const other of this.held.keys()) {
+    for (const other of this.dealers) {
       const pair = agreedKey(this.s.secretKey, this.neighbourKeys.get(other)!.s, 'pairwise mask', pairContext(this.round, this.participant, other));
       masks.push({ seed: pair, purpose: 'pair', sign: maskSign(this.participant, other) });
     }

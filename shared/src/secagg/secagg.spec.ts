@@ -125,7 +125,35 @@ describe('secure aggregation (SecAgg+)', () => {
     await ok.shareKeys([b.advertise(), c.advertise()], ['b', 'c'], (id) => identityOf(id).publicKey);
     const fromB = await b.shareKeys([ok.advertise(), c.advertise()], ['a', 'c'], (id) => identityOf(id).publicKey);
     const toA = fromB.find((s) => s.destination === 'a')!;
-    await expectCode(() => ok.receiveShares([{ ...toA, ciphertext: Buffer.from(Buffer.from(toA.ciphertext, 'base64').map((x, i) => (i === 3 ? x ^ 1 : x))).toString('base64') }]), 'SECAGG_BAD_SHARE');
+    // A share altered on its way is skipped, not taken: a's neighbour b is not held, and too few remain to mask.
+    const altered = { ...toA, ciphertext: Buffer.from(Buffer.from(toA.ciphertext, 'base64').map((x, i) => (i === 3 ? x ^ 1 : x))).toString('base64') };
+    expect(ok.receiveShares([altered])).toEqual([{ source: 'b', reason: 'the share from b does not decrypt for this job, round and pair' }]);
+    expect(ok.receiveShares([{ ...toA, ciphertext: Buffer.from('short').toString('base64') }])).toEqual([{ source: 'b', reason: 'the share from b has the wrong length' }]);
+    await expectCode(() => ok.maskedInput(new Uint32Array(3)), 'SECAGG_TOO_FEW_NEIGHBOURS');
+  });
+
+  describe('a dealer whose share for a neighbour does not open', () => {
+    it('leaves the receiver in the round: the receiver still masks with it, so the sum of every input comes out', async () => {
+      const { map } = parties(6, 40, 5);
+      const { sum, material } = await runLocalRound({ job: 'j', round: 1, neighbours: 4, threshold: 2, parties: map, garble: [{ from: 'p01', to: 'p02' }] });
+      expect(Object.keys(material.maskedInputs).sort()).toEqual(['p00', 'p01', 'p02', 'p03', 'p04', 'p05']);
+      expect(Array.from(sum)).toEqual(Array.from(plainSum(map)));
+      // the receiver returns no share of the dealer it could not open
+      const fromReceiver = material.responses.find((r) => r.participant === 'p02')!;
+      expect(Object.keys(fromReceiver.seedShares)).not.toContain('p01');
+    });
+
+    it('and when the dealer then drops, its masks come off with its mask key rebuilt from its other holders', async () => {
+      const { map } = parties(6, 40, 6);
+      const { sum } = await runLocalRound({ job: 'j', round: 1, neighbours: 4, threshold: 2, parties: map, garble: [{ from: 'p01', to: 'p02' }], drop: { afterSharing: ['p01'] } });
+      expect(Array.from(sum)).toEqual(Array.from(plainSum(map, ['p00', 'p02', 'p03', 'p04', 'p05'])));
+    });
+
+    it('fails the round, naming the dealer, when too few of its shares opened to rebuild its seed', async () => {
+      const { map } = parties(6, 40, 7);
+      const garble = ['p00', 'p02', 'p03', 'p05'].map((to) => ({ from: 'p01', to }));
+      await expect(runLocalRound({ job: 'j', round: 1, neighbours: 4, threshold: 2, parties: map, garble })).rejects.toMatchObject({ code: 'SECAGG_THRESHOLD', message: expect.stringContaining('the seed of p01') });
+    });
   });
 
   it('stored masked inputs look uniform: a chi-square test on their bytes', async () => {
