@@ -30,7 +30,7 @@ import {
 } from '@fl/shared';
 import { ParticipantAgent, readJournal } from '@fl/participant-agent';
 import { eventually, tempDir, writeCsv } from './harness';
-import { stubWelcome } from './raw-client';
+import { stubWelcome, twoColumnSetup } from './raw-client';
 
 jest.setTimeout(60_000);
 
@@ -52,22 +52,8 @@ describe('an agent given job setups by digest', () => {
   /** the agent's journal as it was when each update reached the coordinator */
   const journalAtUpdate: string[] = [];
 
-  const setup: SetupHeader = {
-    type: 'setup',
-    job: 'job-1',
-    // Rounds enough for every round the tests ask of one job: a site answers none beyond the job's rounds.
-    spec: JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'x1', type: 'numeric' }, { name: 'x2', type: 'numeric' }], target: 'label', evaluateEvery: 0, rounds: 100 }),
-    preprocessing: {
-      features: [
-        { name: 'x1', type: 'numeric', mean: 0, std: 1 },
-        { name: 'x2', type: 'numeric', mean: 0, std: 1 },
-      ],
-      target: { type: 'binary', classes: ['no', 'yes'] },
-      inputDim: 2,
-      rows: 20,
-    },
-    model: { kind: 'logistic', inputDim: 2, outputDim: 1 },
-  };
+  // Rounds enough for every round the tests ask of one job: a site answers none beyond the job's rounds.
+  const setup = twoColumnSetup('job-1', JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'x1', type: 'numeric' }, { name: 'x2', type: 'numeric' }], target: 'label', evaluateEvery: 0, rounds: 100 }));
   const weights = encodeWeights(new Float32Array([0.1, -0.2, 0.3]));
 
   /** A signed train request; `at` stands for the coordinator's clock (issuedAt) and the round's deadline by it. */

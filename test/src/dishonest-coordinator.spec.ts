@@ -27,7 +27,6 @@ import {
   signHeader,
   type Advertisement,
   type EvaluateHeader,
-  type JobSpec,
   type KeyPair,
   type SecAggRequestHeader,
   type SetupHeader,
@@ -35,7 +34,7 @@ import {
 } from '@fl/shared';
 import { ParticipantAgent, type SitePolicy } from '@fl/participant-agent';
 import { eventually, tempDir, writeCsv } from './harness';
-import { stubWelcome } from './raw-client';
+import { stubWelcome, twoColumnSetup } from './raw-client';
 
 jest.setTimeout(60_000);
 
@@ -117,24 +116,6 @@ function siteData(name: string): { dataFile: string; journalFile: string } {
   return { dataFile, journalFile: path.join(path.dirname(dataFile), 'journal.jsonl') };
 }
 
-function setupOf(job: string, spec: JobSpec): SetupHeader {
-  return {
-    type: 'setup',
-    job,
-    spec,
-    preprocessing: {
-      features: [
-        { name: 'x1', type: 'numeric', mean: 0, std: 1 },
-        { name: 'x2', type: 'numeric', mean: 0, std: 1 },
-      ],
-      target: { type: 'binary', classes: ['no', 'yes'] },
-      inputDim: 2,
-      rows: 20,
-    },
-    model: { kind: 'logistic', inputDim: 2, outputDim: 1 },
-  };
-}
-
 const refusedWith = (code: string) => ({ event: 'failure', header: expect.objectContaining({ code }) });
 
 describe('a plain job against a coordinator that asks for more than the site accepted', () => {
@@ -143,7 +124,7 @@ describe('a plain job against a coordinator that asks for more than the site acc
   const logged: string[] = [];
   const policy: SitePolicy = { features: { allowed: ['x1', 'x2'] }, target: { allowed: ['label'] }, maxRounds: 3, minParticipants: 3, requireSecureAggregation: false, requireDifferentialPrivacy: false };
   const spec = JobSpecSchema.parse({ model: 'logistic', features: [{ name: 'x1', type: 'numeric' }, { name: 'x2', type: 'numeric' }], target: 'label', rounds: 3, minParticipants: 3, evaluateEvery: 0 });
-  const setup = setupOf('plain-1', spec);
+  const setup = twoColumnSetup('plain-1', spec);
   const models = [model(0, 0, 0), model(0.1, -0.2, 0.3), model(0.2, -0.1, 0.1), model(0.3, 0, 0.2)];
   let site: { dataFile: string; journalFile: string };
   let url: string;
@@ -254,7 +235,7 @@ describe('a secure job with differential privacy against a coordinator that woul
     secureAggregation: {},
     dp: { ...dp, epsilonBudget },
   });
-  const setup = setupOf('secure-1', spec);
+  const setup = twoColumnSetup('secure-1', spec);
   const weights = model(0.1, -0.2, 0.3);
   let site: { dataFile: string; journalFile: string };
   let url: string;

@@ -17,7 +17,9 @@ import {
   signHeader,
   type Ack,
   type ErrorBody,
+  type JobSpec,
   type KeyPair,
+  type SetupHeader,
   type TrainMessage,
   type UpdateHeader,
 } from '@fl/shared';
@@ -244,6 +246,25 @@ export class HandWebSocket {
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
+
+/** A stand-in coordinator's setup of a logistic job over two standardized numeric columns, x1 and x2, of 20 rows. */
+export function twoColumnSetup(job: string, spec: JobSpec): SetupHeader {
+  return {
+    type: 'setup',
+    job,
+    spec,
+    preprocessing: {
+      features: [
+        { name: 'x1', type: 'numeric', mean: 0, std: 1 },
+        { name: 'x2', type: 'numeric', mean: 0, std: 1 },
+      ],
+      target: { type: 'binary', classes: ['no', 'yes'] },
+      inputDim: 2,
+      rows: 20,
+    },
+    model: { kind: 'logistic', inputDim: 2, outputDim: 1 },
+  };
+}
 
 /** What a stand-in coordinator sends a socket.io server-side socket: a welcome signed with `coordinator`, for site-a; `change` alters its header. */
 export function stubWelcome(handshakeAuth: unknown, coordinator: KeyPair, change: Record<string, unknown> = {}) {
