@@ -188,20 +188,14 @@ function syncDirectory(dir: string): void {
 }
 
 function parseLine(value: unknown): JournalLine | JournalAnswer | JournalJob | undefined {
-  if (value && typeof value === 'object' && 'kind' in value && value.kind === 'answer') {
-    const answer = JournalAnswerSchema.safeParse(value);
-    return answer.success ? answer.data : undefined;
+  if (!(value && typeof value === 'object' && 'kind' in value)) {
+    const update = JournalEntrySchema.safeParse(value);
+    return update.success ? { kind: 'update', ...update.data } : undefined;
   }
-  if (value && typeof value === 'object' && 'kind' in value && value.kind === 'job') {
-    const job = JournalJobSchema.safeParse(value);
-    return job.success ? job.data : undefined;
-  }
-  if (value && typeof value === 'object' && 'kind' in value) {
-    const other = SentRecordSchema.safeParse(value);
-    return other.success ? other.data : undefined;
-  }
-  const update = JournalEntrySchema.safeParse(value);
-  return update.success ? { kind: 'update', ...update.data } : undefined;
+  // A line's kind names its schema: an answer, the job as accepted, or another message sent.
+  const schema = value.kind === 'answer' ? JournalAnswerSchema : value.kind === 'job' ? JournalJobSchema : SentRecordSchema;
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
 }
 
 /**
