@@ -104,6 +104,8 @@ export class SecAggClient {
   private readonly held = new Map<string, { seed: Uint8Array; key: Uint8Array }>();
   /** the neighbours that dealt this party a share, opened or not: the parties it masks with */
   private readonly dealers = new Set<string>();
+  /** a second masked input under the same masks would give away the difference of the two inputs */
+  private masked = false;
   private answered = false;
 
   constructor(
@@ -160,6 +162,7 @@ export class SecAggClient {
    * dealer, or the relay. Returns why each skipped share did not open.
    */
   receiveShares(shares: EncryptedShare[]): { source: string; reason: string }[] {
+    if (this.masked) throw new SecAggError('SECAGG_PHASE', 'shares after this party sent its masked input');
     const skipped: { source: string; reason: string }[] = [];
     for (const share of shares) {
       const keys = this.neighbourKeys.get(share.source);
@@ -193,9 +196,10 @@ export class SecAggClient {
    * Step 3: the ring input plus its self mask and a pairwise mask for each
    * neighbour that dealt it a share, opened or not (the pairwise key comes from
    * the signed advertisements); `width` words an element (ring.addInto).
-   * Refused while it holds fewer than t neighbours' shares.
+   * Refused while it holds fewer than t neighbours' shares, and once given.
    */
   maskedInput(input: Uint32Array, width = 1): Uint32Array {
+    if (this.masked) throw new SecAggError('SECAGG_PHASE', 'this party already sent its masked input for the round');
     if (this.held.size < this.threshold) {
       throw new SecAggError('SECAGG_TOO_FEW_NEIGHBOURS', `shares from ${this.held.size} neighbours opened, fewer than the threshold ${this.threshold}`);
     }
@@ -206,6 +210,7 @@ export class SecAggClient {
       masks.push({ seed: pair, purpose: 'pair', sign: maskSign(this.participant, other) });
     }
     addMasks(out, masks, width);
+    this.masked = true;
     return out;
   }
 

@@ -113,6 +113,18 @@ describe('secure aggregation (SecAgg+)', () => {
     await expectCode(() => clients[0].unmask({ job: 'j', round: 1, survivors: ['a', 'b', 'c'], dropped: [] }), 'SECAGG_ALREADY_ANSWERED');
   });
 
+  it('refuses a second masked input under the same masks, and shares after the first', async () => {
+    const ids = ['a', 'b', 'c'];
+    const clients = ids.map((id) => new SecAggClient({ job: 'j', round: 1 }, id, identityOf(id).secretKey, 2));
+    const adverts = clients.map((c) => c.advertise());
+    const shares = await Promise.all(clients.map((c) => c.shareKeys(adverts.filter((a) => a.participant !== c.participant), ids.filter((i) => i !== c.participant), (id) => identityOf(id).publicKey)));
+    const mine = shares.flat().filter((s) => s.destination === 'a');
+    clients[0].receiveShares(mine);
+    clients[0].maskedInput(Uint32Array.of(1, 2, 3));
+    await expectCode(() => clients[0].maskedInput(Uint32Array.of(1, 2, 4)), 'SECAGG_PHASE');
+    await expectCode(() => clients[0].receiveShares(mine), 'SECAGG_PHASE');
+  });
+
   it('refuses keys not signed by the neighbour, and shares replayed for another round', async () => {
     const a = new SecAggClient({ job: 'j', round: 1 }, 'a', identityOf('a').secretKey, 2);
     const b = new SecAggClient({ job: 'j', round: 1 }, 'b', identityOf('b').secretKey, 2);
