@@ -2,19 +2,22 @@
  * A site's data file that grows while a job runs (a nightly export appending
  * the day's rows): the coordinator holds each update to the rows the site's
  * statistics reported, so the agent trains on the rows the job began with, says
- * so, and stays in every round; the rows appended join the next job.
+ * so, and stays in every round; the rows appended join the next job. In a
+ * secure job, every attempt of the statistics phase, and training, use the rows
+ * the first attempt read, also after the agent restarts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RunningCoordinator } from '@fl/coordinator';
-import type { ParticipantAgent } from '@fl/participant-agent';
-import type { JobSpecInput } from '@fl/shared';
+import { combineStatistics, type RunningCoordinator } from '@fl/coordinator';
+import { computeStatistics, loadLocalData, type ParticipantAgent } from '@fl/participant-agent';
+import { canonicalJson, type JobSpec, type JobSpecInput, type Preprocessing } from '@fl/shared';
 import { AdminApi, breastCancerJob, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 
 jest.setTimeout(240_000);
 
+const grownLine = (job: string, rows: number) => `job ${job}: the data has 40 rows more than when the job began: it uses the first ${rows}, the others join the next job`;
+
 describe('a data file that grows during a job', () => {
-  const grownLine = (job: string, rows: number) => `job ${job}: the data has 40 rows more than when the job began: it uses the first ${rows}, the others join the next job`;
   let coordinator: RunningCoordinator;
   const agents: ParticipantAgent[] = [];
 
@@ -122,5 +125,100 @@ describe('a data file that grows during a job', () => {
     // Assert: the restarted agent's update was accepted, trained on the rows the job began with
     expect(ack).toMatchObject({ ok: true });
     expect(logged).toContainEqual(grownLine(job.id, rows));
+  });
+});
+
+describe("a data file that grows between two attempts of a secure job's statistics phase", () => {
+  let coordinator: RunningCoordinator;
+  const agents: ParticipantAgent[] = [];
+
+  afterAll(async () => {
+    agents.forEach((a) => a.stop());
+    await coordinator?.close();
+  });
+
+  beforeAll(async () => {
+    coordinator = await testCoordinator();
+  });
+
+  /**
+   * Four sites, each journaling what it sends, in a secure job whose statistics phase is attempted twice: site
+   * `dropping` goes away once it has shared its keys in round 0, so the first attempt closes below the minimum, and
+   * comes back with its key and journal; the last site's file gains 40 rows in between.
+   */
+  async function attemptedTwice(prefix: string, seed: number, dropping: number) {
+    agents.splice(0).forEach((a) => a.stop());
+    const api = AdminApi.of(coordinator);
+    const { file, spec, secure } = breastCancerJob();
+    const dir = tempDir(`growing-secure-${prefix}`);
+    const split = splitCsv(file, 4, { seed, holdout: 0, dir });
+    const grown = split.parties[3];
+    // The tables as the first attempt read them.
+    const originals = split.parties.map((party, i) => {
+      const copy = path.join(dir, `original-${i}.csv`);
+      fs.copyFileSync(party, copy);
+      return copy;
+    });
+    const before = fs.readFileSync(grown, 'utf8').trim().split('\n');
+    const names = split.parties.map((_, i) => `${prefix}-${i}`);
+    const keys = await Promise.all(names.map((name) => registerParticipant(api, name)));
+    const logged: string[] = [];
+    /** the growing site's answers to round 0's advertise step, one per attempt of the phase it took part in */
+    let advertised = 0;
+    let dropped = false;
+    const start = (i: number) =>
+      startAgent(coordinator, names[i], split.parties[i], { keys: keys[i], journalFile: path.join(dir, `${names[i]}.jsonl`), log: i === 3 ? (line) => logged.push(line) : undefined });
+    const watch = (agent: ParticipantAgent, i: number) => {
+      agents.push(agent);
+      agent.on('secagg', ({ round, step, ack }: { round: number; step: string; ack: { ok: boolean } }) => {
+        if (round !== 0 || !ack.ok) return;
+        if (i === 3 && step === 'advertise') advertised++;
+        if (i !== dropping || step !== 'share' || dropped) return;
+        dropped = true;
+        agent.stop();
+        fs.appendFileSync(grown, before.slice(1, 41).join('\n') + '\n');
+        void start(i).then((again) => watch(again, i));
+      });
+    };
+    (await Promise.all(names.map((_, i) => start(i)))).forEach(watch);
+
+    const job = await api.createJob({ ...spec, rounds: 2, roundDeadlineSeconds: 60, secureAggregation: secure } as JobSpecInput);
+    await coordinator.engine.whenFinished(job.id);
+
+    const view = await api.job(job.id);
+    const statistics = await Promise.all(originals.map(async (original) => computeStatistics((await loadLocalData(original, view.spec)).table, view.spec)));
+    const weights = (await api.audit()).records.filter((r) => r.kind === 'model.committed' && r.data.job === job.id).map((r) => (r.data.secure as { weight: number }).weight);
+    return { view, expected: combineStatistics(view.spec, statistics), rows: before.length - 1, weights, logged, advertised };
+  }
+
+  /** The numeric features whose mean or std differs from the expected one by more than the fixed-point step of the secure sum, and the others that differ at all. */
+  function differing(actual: Preprocessing, expected: Preprocessing, spec: JobSpec): string[] {
+    return actual.features.flatMap((f, i) => {
+      const e = expected.features[i];
+      if (f.type !== 'numeric' || e.type !== 'numeric') return canonicalJson(f) === canonicalJson(e) ? [] : [f.name];
+      const [lo, hi] = (spec.features[i] as { bounds: [number, number] }).bounds;
+      const step = (hi - lo) / 2 ** 20;
+      return Math.abs(f.mean - e.mean) <= step && Math.abs(f.std - e.std) <= step ? [] : [f.name];
+    });
+  }
+
+  it.each([
+    ['another site drops and comes back', 'grow-a', 21, 2],
+    ['the growing site itself is restarted', 'grow-b', 23, 3],
+  ])('computes the statistics, and trains, on the rows the first attempt read (%s)', async (_, prefix, seed, dropping) => {
+    // Arrange + Execute
+    const { view, expected, rows, weights, logged, advertised } = await attemptedTwice(prefix, seed, dropping);
+
+    // Assert: the phase was attempted twice; the statistics are of the tables the first attempt read
+    expect(view.status).toBe('completed');
+    expect(advertised).toBe(2);
+    const preprocessing = view.preprocessing!;
+    expect(preprocessing.rows).toBe(expected.rows);
+    expect(preprocessing.target).toEqual(expected.target);
+    expect(differing(preprocessing, expected, view.spec)).toEqual([]);
+    // and every round trained on them: the sum's weight is the rows, and the growing site says it trained on its first ones
+    expect(weights).toEqual([expected.rows, expected.rows]);
+    for (const round of [1, 2]) expect(logged).toContainEqual(expect.stringMatching(new RegExp(`^job ${view.id} round ${round}: trained on ${rows} rows in `)));
+    expect(logged).toContainEqual(grownLine(view.id, rows));
   });
 });

@@ -581,10 +581,14 @@ export class ParticipantAgent extends EventEmitter {
     // A statistics-phase round is answered as the statistics request is: round 0.
     if (await this.refused(header.job, spec, statisticsRound ? 'statistics' : 'train', statisticsRound ? 0 : header.round, () => this.accepted.secureStep(header, spec))) return;
     let input: ReturnType<typeof secureRoundInput> | undefined;
+    let tableRows: number | undefined;
     if (statisticsRound && header.step === 'advertise') {
       // Computed before any key goes out: a site that cannot report says so instead of joining the round.
       try {
-        input = secureRoundInput(await this.localTable(header.job, spec), spec, header.job, header.round, header.frequentBuckets);
+        // The phase started again is computed over the rows first read, as training is: rows appended meanwhile join the next job.
+        const table = this.rowsOfJob(header.job, await this.localTable(header.job, spec));
+        input = secureRoundInput(table, spec, header.job, header.round, header.frequentBuckets);
+        tableRows = table.n;
       } catch (err) {
         return this.reportFailure(header.job, 0, 'statistics', err, 'DATA_UNREADABLE');
       }
@@ -595,8 +599,9 @@ export class ParticipantAgent extends EventEmitter {
     } catch (err) {
       return this.refuseStep(header.job, header.round, header.step, err);
     }
+    if (tableRows !== undefined) this.rowsAtStart.set(header.job, tableRows);
     const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(header.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
-      this.record({ kind: 'secagg', job: header.job, round: header.round, step: header.step, discloses: disclosed(reply) }),
+      this.record({ kind: 'secagg', job: header.job, round: header.round, step: header.step, discloses: disclosed(reply), ...(tableRows !== undefined && { tableRows }) }),
     ]);
     if (!ack.ok) this.log(`job ${header.job} round ${header.round}: the ${header.step} answer was refused: ${ack.error.code} ${ack.error.message}`);
     this.emit('secagg', { job: header.job, round: header.round, step: header.step, ack });
@@ -858,11 +863,14 @@ export class ParticipantAgent extends EventEmitter {
   /**
    * rowsAtStart of a job, from the journal: an agent restarted during a job knows it no longer, and trained on a grown
    * file every update would exceed the rows the coordinator holds it to. The last statistics sent for the job count,
-   * answered or not, as in memory.
+   * answered or not, as in memory; in a secure job, the last advertise of its statistics phase that names its rows.
    */
   private journaledRows(job: string): number | undefined {
     let rows: number | undefined;
-    for (const line of this.journalOf(job)) if (line.kind === 'statistics') rows = line.tableRows;
+    for (const line of this.journalOf(job)) {
+      if (line.kind === 'statistics') rows = line.tableRows;
+      else if (line.kind === 'secagg' && line.tableRows !== undefined) rows = line.tableRows;
+    }
     if (rows !== undefined) this.rowsAtStart.set(job, rows);
     return rows;
   }

@@ -80,7 +80,15 @@ export const SentRecordSchema = z.discriminatedUnion('kind', [
   /** `modelSha256`: the model evaluated, which is its round's (absent on lines of earlier releases) */
   z.strictObject({ kind: z.literal('evaluation'), ...sent, numExamples: z.number().int(), metrics: z.array(z.string()), modelSha256: z.string().optional() }),
   /** a secure-aggregation answer: its step, and what it carried (keys, encrypted shares, the masked input's size and hash), no value; a training round's masked input also what it was trained from */
-  z.strictObject({ kind: z.literal('secagg'), ...sent, step: z.string(), discloses: z.array(z.string()), ...trainedFrom }),
+  z.strictObject({
+    kind: z.literal('secagg'),
+    ...sent,
+    step: z.string(),
+    discloses: z.array(z.string()),
+    ...trainedFrom,
+    /** a statistics-phase advertise: the rows of the table its input was computed on, which the phase's later attempts and training use (absent before this field was kept) */
+    tableRows: z.number().int().optional(),
+  }),
   z.strictObject({
     kind: z.literal('failure'),
     ...sent,
