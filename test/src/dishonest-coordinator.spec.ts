@@ -4,8 +4,9 @@
  * holding that key can. What the site accepted must hold whatever it is asked:
  * no update or evaluation beyond the job's rounds, one global model per round,
  * the spec it accepted, a secure job's inputs masked and summed with at least
- * the job's minimum of parties, and no more noised inputs than the ε it
- * accepted; after a restart too, from its journal.
+ * the job's minimum of parties, no more noised inputs than the ε it
+ * accepted, and one statistics sum unmasked; after a restart too, from its
+ * journal.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -336,5 +337,74 @@ describe('a secure job with differential privacy against a coordinator that woul
     coordinator.provide(plain);
     expect(await coordinator.ask('train', 'train', trainHeader(plain, 2, weights), { weights })).toEqual(refusedWith('REQUEST_OUTSIDE_JOB'));
     expect(coordinator.sent.filter((s) => s.event === 'update')).toEqual([]);
+  });
+});
+
+describe('a secure job’s statistics phase against a coordinator that would unmask two sums over different sites', () => {
+  const coordinator = new StandIn();
+  const keys = generateKeyPair();
+  const others = { b: generateKeyPair(), c: generateKeyPair(), d: generateKeyPair() };
+  const logged: string[] = [];
+  const policy: SitePolicy = { requireSecureAggregation: true, requireDifferentialPrivacy: false };
+  const participants = ['b', 'c', 'd', 'site-a'];
+  const spec = JobSpecSchema.parse({
+    model: 'logistic',
+    features: [
+      { name: 'x1', type: 'numeric', bounds: [-3, 3] },
+      { name: 'x2', type: 'numeric', bounds: [-3, 3] },
+    ],
+    target: 'label',
+    classes: ['no', 'yes'],
+    rounds: 2,
+    minParticipants: 3,
+    secureAggregation: { neighbours: 4, threshold: 2 },
+  });
+  const job = 'secure-statistics';
+  let site: { dataFile: string; journalFile: string };
+  let url: string;
+  let agent: ParticipantAgent;
+
+  const identityOf = (id: string) => (id === 'site-a' ? keys : others[id as keyof typeof others]).publicKey;
+  const ask = (step: SecAggRequestHeader['step'], more: Partial<SecAggRequestHeader> = {}) =>
+    coordinator.ask('secagg-request', 'secagg-request', { type: 'secagg-request', job, round: 0, step, participants, deadline: Date.now() + 60_000, issuedAt: Date.now(), ...more });
+
+  /** An attempt of the phase's one round, the other three sites played here, unmasked over `survivors`: the site's answer to the unmask request. */
+  async function statisticsSum(survivors: string[]): Promise<Sent> {
+    const advertised = await ask('advertise', { spec });
+    expect(advertised).toMatchObject({ event: 'secagg', header: { step: 'advertise' } });
+    const advert = advertised.header.advert as Advertisement;
+    const clients = (['b', 'c', 'd'] as const).map((id) => new SecAggClient({ job, round: 0 }, id, others[id].secretKey, 2));
+    const adverts = clients.map((client) => client.advertise());
+    const identities = Object.fromEntries(participants.map((id) => [id, encodeKey(identityOf(id))]));
+    await ask('share', { adverts, identities });
+    const shares = await Promise.all(
+      clients.map((client) => client.shareKeys([advert, ...adverts.filter((a) => a.participant !== client.participant)], participants.filter((p) => p !== client.participant), identityOf)),
+    );
+    expect(await ask('masked', { shares: shares.flat().filter((s) => s.destination === 'site-a') })).toMatchObject({ event: 'secagg', header: { step: 'masked' } });
+    return ask('unmask', { survivors, dropped: participants.filter((p) => !survivors.includes(p)) });
+  }
+
+  beforeAll(async () => {
+    url = await coordinator.listen();
+    site = siteData('dishonest-statistics');
+    agent = await coordinator.site({ url, ...site, keys, policy, logged });
+  });
+
+  afterAll(async () => {
+    agent?.stop();
+    await coordinator.close();
+  });
+
+  it('helps unmask the phase’s sum again over the same sites, after a restart too', async () => {
+    expect(await statisticsSum(participants)).toMatchObject({ event: 'secagg', header: { step: 'unmask' } });
+    agent.stop();
+    agent = await coordinator.site({ url, ...site, keys, policy, logged });
+    expect(await statisticsSum(participants)).toMatchObject({ event: 'secagg', header: { step: 'unmask' } });
+  });
+
+  it('helps unmask no sum over other sites, even restarted since the first: the difference of the two would be site d’s statistics', async () => {
+    agent.stop();
+    agent = await coordinator.site({ url, ...site, keys, policy, logged });
+    expect(await statisticsSum(['b', 'c', 'site-a'])).toEqual({ event: 'failure', header: expect.objectContaining({ code: 'SECAGG_STATISTICS_AGAIN', step: 'unmask' }) });
   });
 });

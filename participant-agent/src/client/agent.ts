@@ -187,7 +187,12 @@ export class ParticipantAgent extends EventEmitter {
     super();
     this.log = options.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
     this.retryDelay = options.reconnectDelayMs ?? 500;
-    this.secure = new SecureParty(() => this.participant!, options.keys.secretKey, (message) => this.log(message));
+    this.secure = new SecureParty(
+      () => this.participant!,
+      options.keys.secretKey,
+      (message) => this.log(message),
+      (job, round) => this.accepted.statisticsSum(job, round),
+    );
     if (options.coordinatorKey) this.coordinatorKey = this.parseKey(options.coordinatorKey);
     const url = new URL(AGENT_NAMESPACE, options.coordinatorUrl).toString();
     this.socket = io(url, {
@@ -601,7 +606,15 @@ export class ParticipantAgent extends EventEmitter {
     }
     if (tableRows !== undefined) this.rowsAtStart.set(header.job, tableRows);
     const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(header.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
-      this.record({ kind: 'secagg', job: header.job, round: header.round, step: header.step, discloses: disclosed(reply), ...(tableRows !== undefined && { tableRows }) }),
+      this.record({
+        kind: 'secagg',
+        job: header.job,
+        round: header.round,
+        step: header.step,
+        discloses: disclosed(reply),
+        ...(tableRows !== undefined && { tableRows }),
+        ...(statisticsRound && header.step === 'unmask' && { survivors: header.survivors ?? [] }),
+      }),
     ]);
     if (!ack.ok) this.log(`job ${header.job} round ${header.round}: the ${header.step} answer was refused: ${ack.error.code} ${ack.error.message}`);
     this.emit('secagg', { job: header.job, round: header.round, step: header.step, ack });

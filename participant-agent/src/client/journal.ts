@@ -88,6 +88,8 @@ export const SentRecordSchema = z.discriminatedUnion('kind', [
     ...trainedFrom,
     /** a statistics-phase advertise: the rows of the table its input was computed on, which the phase's later attempts and training use (absent before this field was kept) */
     tableRows: z.number().int().optional(),
+    /** a statistics-phase unmask: the sites of the sum it helped unmask, the only sum of the round it helps unmask (absent before this field was kept) */
+    survivors: z.array(z.string()).optional(),
   }),
   z.strictObject({
     kind: z.literal('failure'),

@@ -44,8 +44,8 @@ export class SecureParty {
   /**
    * By job and round (−2 to 0), the survivors of the statistics-phase sum this
    * site helped unmask: the data are the same every time, so two sums over sets
-   * that differ by one site would give away that site's part. Kept while the
-   * agent runs.
+   * that differ by one site would give away that site's part. Those of an
+   * earlier run of the agent come from `journaledSum`.
    */
   private readonly statisticsSums = new Map<string, string>();
 
@@ -53,6 +53,8 @@ export class SecureParty {
     private readonly participant: () => string,
     private readonly secretKey: Uint8Array,
     private readonly log: (message: string) => void = () => {},
+    /** the survivors of the sum of a statistics-phase round this site helped unmask, as its journal has them */
+    private readonly journaledSum: (job: string, round: number) => readonly string[] | undefined = () => undefined,
   ) {}
 
   /** The job a round's keys were advertised for: a statistics-phase round's spec comes with its advertise request only. */
@@ -93,7 +95,7 @@ export class SecureParty {
       const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
       return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
     }
-    if (request.round <= 0) this.oneStatisticsSum(`${request.job}/${request.round}`, request.survivors ?? []);
+    if (request.round <= 0) this.oneStatisticsSum(request.job, request.round, request.survivors ?? []);
     const { seedShares, keyShares } = state.client.unmask({ job: request.job, round: request.round, survivors: request.survivors ?? [], dropped: request.dropped ?? [] });
     this.rounds.delete(key);
     return this.reply(request, { step: 'unmask', seedShares, keyShares });
@@ -123,14 +125,17 @@ export class SecureParty {
     }
   }
 
-  /** Refuses to help unmask a second sum of a statistics-phase round (`job/round`) over other sites than the first. */
-  private oneStatisticsSum(round: string, survivors: string[]): void {
-    const these = [...survivors].sort().join('\0');
-    const first = this.statisticsSums.get(round);
+  /** Refuses to help unmask a second sum of a statistics-phase round over other sites than the first. */
+  private oneStatisticsSum(job: string, round: number, survivors: string[]): void {
+    const key = `${job}/${round}`;
+    const sites = (names: readonly string[]) => [...names].sort().join('\0');
+    const journaled = this.journaledSum(job, round);
+    const first = this.statisticsSums.get(key) ?? (journaled && sites(journaled));
+    const these = sites(survivors);
     if (first !== undefined && first !== these) {
-      throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask statistics round ${round} over other sites: the difference of two sums would reveal a site's statistics`);
+      throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask statistics round ${key} over other sites: the difference of two sums would reveal a site's statistics`);
     }
-    this.statisticsSums.set(round, these);
+    this.statisticsSums.set(key, these);
   }
 
   private reply(request: { job: string; round: number }, body: Omit<SecAggReplyHeader, 'type' | 'job' | 'round' | 'participant' | 'nonce'>): SecureReplyMessage {
