@@ -178,7 +178,7 @@ export class JobRun {
   private model: ModelVersion | undefined;
   /** who contributed to the last closed round: a repeat of their update is a duplicate, not a stray */
   private lastRound: { round: number; contributors: ReadonlySet<string> } | null = null;
-  /** the rows each admitted site reported, and the sites left out by their statistics, with why (the job's admission) */
+  /** the rows each admitted site reported, and the sites left out of the job (by their statistics, or their privacy budget spent), with why (the job's admission) */
   private reportedRows: Map<string, number>;
   private excluded: Map<string, Admission['excluded'][number]>;
   /** sites admitted or left out after the statistics phase since the job's admission was last stored */
@@ -273,11 +273,33 @@ export class JobRun {
   private async withinPrivacyBudget(round: number): Promise<boolean> {
     const { dp } = this.job.spec;
     if (!dp || withinBudget(dp, round)) return true;
-    const reason = `privacy budget: round ${round} would take ε to ${epsilonAfter(dp, round).toFixed(3)} (δ = ${dp.delta}), over the budget of ${dp.epsilonBudget}`;
+    await this.stopFor(`privacy budget: round ${round} would take ε to ${epsilonAfter(dp, round).toFixed(3)} (δ = ${dp.delta}), over the budget of ${dp.epsilonBudget}`);
+    return false;
+  }
+
+  /**
+   * Stops the job, ending the run, once the sites that reported their privacy
+   * budget spent leave fewer than its minimum that may still take part
+   * (approved, neither revoked nor left out, online or not): no attempt of a
+   * round could reach the minimum again.
+   */
+  private async stopIfBudgetsSpent(): Promise<void> {
+    const spent = [...this.excluded.values()].filter((e) => e.code === 'PRIVACY_BUDGET_SPENT').length;
+    if (spent === 0) return;
+    const able = (await this.deps.store.listParticipants()).filter((p) => p.status === 'approved' && !this.excluded.has(p.name) && !this.revoked.has(p.name)).length;
+    const { minParticipants } = this.job.spec;
+    if (able >= minParticipants) return;
+    const sites = spent === 1 ? '1 site has spent the ε it accepted' : `${spent} sites have spent the ε they accepted`;
+    await this.stopFor(`privacy budget: ${sites} for the job (PRIVACY_BUDGET_SPENT), leaving ${able} that may take part, below the minimum of ${minParticipants}`);
+    throw new Halted();
+  }
+
+  /** Ends the job for a reason of its own, its committed rounds and the last one's model kept as its result. */
+  private async stopFor(reason: string): Promise<void> {
+    await this.storeAdmission();
     await this.setStatus('stopped', reason);
     this.announceEnd();
-    this.deps.log('info', `job ${this.job.id} stopped after round ${round - 1}: ${reason}`);
-    return false;
+    this.deps.log('info', `job ${this.job.id} stopped after round ${this.job.round}: ${reason}`);
   }
 
   /** The coordinator is shutting down, or another replica leads the job: end the current phase without committing it. */
@@ -420,16 +442,26 @@ export class JobRun {
   private admitLate(participant: string, statistics: LocalStatistics): Ack {
     const refused = selfCheck(statistics, this.job.spec);
     if (refused) {
-      this.excluded.set(participant, { participant, ...refused });
-      this.deps.audit.defer('statistics.excluded', 'coordinator', { job: this.job.id, participant, ...refused });
+      this.leaveOutOfJob(participant, refused);
       this.phase?.collection.fail(participant, refused.reason, refused.code);
-      this.deps.log('warn', `job ${this.job.id}: left ${participant} out of the job: ${refused.code} ${refused.reason}`, { participant });
     } else {
       this.reportedRows.set(participant, statistics.rows);
+      this.admissionChanged = true;
       this.deps.log('info', `job ${this.job.id}: admitted ${participant} after the statistics phase, with ${statistics.rows} rows`, { participant });
     }
-    this.admissionChanged = true;
     return ackOk;
+  }
+
+  /**
+   * Leaves a site out of the rest of the job, with why: no phase asks it again;
+   * stored with the job's admission, and recorded (statistics.excluded, the
+   * record of every site left out of a job) when the phase closes.
+   */
+  private leaveOutOfJob(participant: string, why: { code: string; reason: string }): void {
+    this.excluded.set(participant, { participant, ...why });
+    this.admissionChanged = true;
+    this.deps.audit.defer('statistics.excluded', 'coordinator', { job: this.job.id, participant, ...why });
+    this.deps.log('warn', `job ${this.job.id}: left ${participant} out of the job: ${why.code} ${why.reason}`, { participant });
   }
 
   private evaluationRefusal(participant: string, header: EvaluationHeader): Ack | null {
@@ -468,6 +500,8 @@ export class JobRun {
     if (refused) return refused;
     const reason = describeFailure(header);
     this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`, { participant });
+    // The site refuses every later request of the job too: asking it again would only fail another attempt.
+    if (header.code === 'PRIVACY_BUDGET_SPENT') this.leaveOutOfJob(participant, { code: header.code, reason });
     this.phase!.collection.fail(participant, reason, header.code);
     return ackOk;
   }
@@ -785,7 +819,8 @@ export class JobRun {
     excluded: Exclusion[],
     secure?: { unmasked: AuditData<'secagg.unmasked'>; statistics: AuditData<'statistics.secure'> },
   ): Promise<void> {
-    const admission = { reportedRows, excluded: excluded.map(({ participant, reason, code }) => ({ participant, reason, code })) };
+    // Those left out during the phase (their privacy budget spent) stay out, beside those its statistics leave out.
+    const admission = { reportedRows, excluded: [...this.excluded.values(), ...excluded.map(({ participant, reason, code }) => ({ participant, reason, code }))] };
     this.reportedRows = new Map(Object.entries(reportedRows));
     this.excluded = new Map(admission.excluded.map((e) => [e.participant, e]));
     this.nonces.clear();
@@ -1301,8 +1336,12 @@ export class JobRun {
     return await this.retryOrPause(`${what} closed with ${admitted} replies, below the minimum of ${this.job.spec.minParticipants} (${summarizeFailures(failures)}${where})`, attempt);
   }
 
-  /** A phase that gave nothing to commit starts again; after the allowed attempts the job pauses with the reason. */
+  /**
+   * A phase that gave nothing to commit starts again; after the allowed attempts the job pauses with the reason.
+   * The job stops instead when too few sites are left with privacy budget (stopIfBudgetsSpent).
+   */
   private async retryOrPause(message: string, attempt: number): Promise<number> {
+    await this.stopIfBudgetsSpent();
     if (attempt < this.deps.maxRoundAttempts) {
       this.deps.log('warn', `job ${this.job.id}: ${message}; starting it again`);
       return attempt;
@@ -1353,6 +1392,8 @@ export class JobRun {
         this.deps.clock.clearTimeout(timer);
         continue;
       }
+      // Sites left out for their spent privacy budget will not be back: the job stops rather than waits for ever.
+      await this.stopIfBudgetsSpent();
       await this.setStatus('waiting');
       // A participant, a shutdown, a stop or a pause that came while the status was written woke no one: looked at again before waiting.
       if (this.halted || this.control !== 'run' || this.eligible().length >= this.job.spec.minParticipants) continue;

@@ -71,6 +71,8 @@ class FakeParticipants implements AgentChannel {
    * weights of 3e38 (finite, far out of bounds), or a claim of 1e9 samples; or who report a failure instead
    */
   readonly faults = new Map<string, 'nan' | 'digest' | 'huge' | 'inflate' | 'report'>();
+  /** participants that report their privacy budget spent (PRIVACY_BUDGET_SPENT) at each train request from this round on */
+  readonly spentFrom = new Map<string, number>();
   /** what each participant's update adds to every weight of the global model: 1 unless set */
   readonly steps = new Map<string, number>();
   /** participants whose statistics are changed before they are signed */
@@ -136,6 +138,14 @@ class FakeParticipants implements AgentChannel {
       const { header: request, weights, correction } = args[0] as TrainMessage;
       this.asked.push(`${participant} round ${request.round}`);
       if (correction) this.corrections.set(`${participant} round ${request.round}`, Array.from(decodeWeights(correction)!));
+      if (request.round >= (this.spentFrom.get(participant) ?? Infinity)) {
+        const header = {
+          type: 'failure' as const, job: request.job, round: request.round, phase: 'train' as const, participant, nonce: randomNonce(),
+          code: 'PRIVACY_BUDGET_SPENT' as const, counts: { inputs: request.round - 1 },
+        };
+        setImmediate(() => void this.engine.submitFailure(participant, { header, signature: signHeader('failure', header, keys.secretKey) }));
+        return true;
+      }
       if (this.faults.get(participant) === 'report') {
         const report = (round: number) => {
           const header = { type: 'failure' as const, job: request.job, round, phase: 'train' as const, participant, nonce: randomNonce(), code: 'DATA_TARGET_UNKNOWN_CLASS' as const, counts: { rows: 2 } };
@@ -1066,6 +1076,84 @@ describe('the round engine', () => {
       expect(round.selected).toEqual(['a', 'b', 'd']);
       expect(round.failures).toEqual([{ participant: 'd', reason: expect.stringMatching(/not between 1 and 4,/), code: 'IMPLAUSIBLE_SAMPLES' }]);
     }
+    await store.close();
+  });
+
+  it('leaves a site that reports its privacy budget spent out of the rest of the job, as stored: across a restart, and in the audit log', async () => {
+    // Prepare: c reports its budget spent from round 2; the coordinator stops in round 3
+    const { store, channel, engine, restart } = await setup(['a', 'b', 'c', 'd']);
+    channel.spentFrom.set('c', 2);
+    const job = await engine.createJob({ ...spec, minParticipants: 3 }, 'user:test');
+    engine.events.on('job', (event) => {
+      if (event.type === 'round' && event.round.round === 2) channel.answerTraining = false;
+    });
+    await until(() => channel.held.length === 3);
+    await engine.shutdown();
+    await engine.whenFinished(job.id);
+    // Execute: a new engine on the same store resumes the job
+    const again = restart();
+    channel.answerTraining = true;
+    await again.resume();
+    await again.whenFinished(job.id);
+    // Assert: round 2 went on without c, which was asked nothing more, before the restart or after
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    const rounds = await store.listRounds(job.id);
+    expect(rounds.map((r) => r.selected)).toEqual([['a', 'b', 'c', 'd'], ['a', 'b', 'c', 'd'], ['a', 'b', 'd']]);
+    expect(rounds[1].failures).toEqual([{ participant: 'c', code: 'PRIVACY_BUDGET_SPENT', reason: expect.stringMatching(/^failed: the site has sent as many noised inputs .* \(inputs 1\)$/) }]);
+    expect(channel.asked.filter((asked) => asked.startsWith('c '))).toEqual(['c round 1', 'c round 2']);
+    const done = (await store.getJob(job.id))!;
+    expect(done.admission.excluded).toEqual([{ participant: 'c', code: 'PRIVACY_BUDGET_SPENT', reason: rounds[1].failures[0].reason }]);
+    const recorded = (await audited(store)).filter((r) => r.kind === 'statistics.excluded');
+    expect(recorded.map((r) => `${r.data.participant} ${(r.data as { code?: string }).code}`)).toEqual(['c PRIVACY_BUDGET_SPENT']);
+    await expectVerified(store, 3);
+    await store.close();
+  });
+
+  it('stops a job whose sites that spent their privacy budget leave fewer than its minimum able to take part, keeping its committed rounds, without asking again', async () => {
+    // Prepare: c and d report their budget spent from round 2, leaving two sites of the three a round needs
+    const { store, channel, engine, logged } = await setup(['a', 'b', 'c', 'd']);
+    channel.spentFrom.set('c', 2);
+    channel.spentFrom.set('d', 2);
+    // Execute
+    const job = await engine.createJob({ ...spec, minParticipants: 3 }, 'user:test');
+    await until(async () => ['stopped', 'paused', 'failed', 'completed'].includes((await store.getJob(job.id))!.status));
+    // Assert: stopped after round 1, saying why; round 2 was asked once; the model of round 1 is the job's
+    const done = (await store.getJob(job.id))!;
+    expect(done).toMatchObject({ status: 'stopped', round: 1 });
+    expect(done.error).toBe('privacy budget: 2 sites have spent the ε they accepted for the job (PRIVACY_BUDGET_SPENT), leaving 2 that may take part, below the minimum of 3');
+    await engine.whenFinished(job.id);
+    expect(channel.asked.filter((asked) => asked.endsWith(' round 2'))).toHaveLength(4);
+    expect((await store.getModel(job.id))!.round).toBe(1);
+    expect(done.admission.excluded.map((e) => `${e.participant} ${e.code}`)).toEqual(['c PRIVACY_BUDGET_SPENT', 'd PRIVACY_BUDGET_SPENT']);
+    expect(logged).toContainEqual(expect.objectContaining({ level: 'info', message: `job ${job.id} stopped after round 1: ${done.error}` }));
+    await expectVerified(store, 1);
+    await store.close();
+  });
+
+  it('stops, rather than waits, when a restart finds too few sites able to take part once those that spent their privacy budget are left out', async () => {
+    // Prepare: c reports its budget spent in round 2, which a and b commit; the coordinator stops in round 3
+    const { store, channel, engine, restart, revoke } = await setup(['a', 'b', 'c']);
+    channel.spentFrom.set('c', 2);
+    const job = await engine.createJob(spec, 'user:test');
+    engine.events.on('job', (event) => {
+      if (event.type === 'round' && event.round.round === 2) channel.answerTraining = false;
+    });
+    await until(() => channel.held.length === 2);
+    await engine.shutdown();
+    await engine.whenFinished(job.id);
+    // Execute: while it is down b is revoked and c goes offline; a new engine resumes the job
+    await revoke('b', 'left the consortium');
+    channel.connected.delete('c');
+    const again = restart();
+    await again.resume();
+    await until(async () => ['waiting', 'stopped'].includes((await store.getJob(job.id))!.status));
+    // Assert: a alone may take part, below the minimum of 2: the job stops after round 2 instead of waiting for ever
+    expect(await store.getJob(job.id)).toMatchObject({
+      status: 'stopped',
+      round: 2,
+      error: 'privacy budget: 1 site has spent the ε it accepted for the job (PRIVACY_BUDGET_SPENT), leaving 1 that may take part, below the minimum of 2',
+    });
+    await again.whenFinished(job.id);
     await store.close();
   });
 

@@ -92,11 +92,11 @@ export interface RoundFailure {
   code?: string;
 }
 
-/** Who the statistics phase admitted to a job, and who it left out; sites that connect later are added as their statistics come. */
+/** Who the statistics phase admitted to a job, and who it left out; sites that connect later are added as their statistics come, and sites that spend their privacy budget are left out. */
 export interface Admission {
   /** the rows each admitted site reported: no update or evaluation of theirs may claim more */
   reportedRows: Record<string, number>;
-  /** sites whose statistics were implausible: left out of the job */
+  /** sites left out of the job, by code: their statistics were implausible, or they reported their privacy budget spent (PRIVACY_BUDGET_SPENT) */
   excluded: RoundFailure[];
 }
 

@@ -135,7 +135,7 @@ export const JobViewSchema = z
     error: z.string().nullable(),
     /** differential privacy: ε spent after the committed rounds, for the job's δ, and its budget */
     privacy: z.object({ epsilon: z.number(), delta: z.number(), epsilonBudget: z.number().optional() }).optional(),
-    /** sites whose statistics were implausible: left out of the whole job */
+    /** sites left out of the rest of the job, by code: their statistics were implausible, or they reported their privacy budget spent */
     excluded: z.array(FailureSchema),
     createdAt: time,
     updatedAt: time,

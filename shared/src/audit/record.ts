@@ -87,7 +87,7 @@ export const AUDIT_DATA = {
     header: UpdateHeaderSchema,
     signature: z.string(),
   }),
-  /** a site whose statistics were implausible, left out of the job (its statistics are not recorded: they describe its data) */
+  /** a site left out of the rest of the job: its statistics were implausible (they are not recorded: they describe its data), or it reported its privacy budget spent */
   'statistics.excluded': z.strictObject({ job: Name, participant: Name, code: Name, reason: z.string().max(1000) }),
   /** a masked input the coordinator accepted in a secure-aggregation round: the participant's signed header names its SHA-256 */
   'secagg.input': z.strictObject({
