@@ -134,7 +134,7 @@ export function choiceFlag<T extends string>(name: string, value: string, choice
 
 /** What a zod issue expects, in words rather than zod's own phrasing; `value` is what was given, when known. */
 export function expectedWords(issue: z.core.$ZodIssue, value?: unknown): string {
-  const i = issue as z.core.$ZodIssue & { expected?: string; minimum?: number | bigint; maximum?: number | bigint; values?: unknown[]; keys?: string[]; origin?: string };
+  const i = issue as z.core.$ZodIssue & { expected?: string; minimum?: number | bigint; maximum?: number | bigint; inclusive?: boolean; values?: unknown[]; keys?: string[]; origin?: string };
   const unit = i.origin === 'string' ? ' characters' : i.origin === 'array' ? ' items' : '';
   const given = value === undefined ? '' : `, not ${JSON.stringify(value)}`;
   // A message the schema's author wrote says it best; only zod's generic ones are reworded.
@@ -143,10 +143,11 @@ export function expectedWords(issue: z.core.$ZodIssue, value?: unknown): string 
     case 'invalid_type':
       if (i.expected === 'int') return `expected a whole number${given}`;
       return `expected ${i.expected === 'array' ? 'a list' : i.expected === 'object' ? 'an object' : `a ${i.expected}`}${given}`;
+    // A bound the value may not reach (`positive()`) is said so: "at least 0" would allow the 0 it refuses.
     case 'too_small':
-      return `expected at least ${i.minimum}${unit}${given}`;
+      return `expected ${i.inclusive === false ? 'above' : 'at least'} ${i.minimum}${unit}${given}`;
     case 'too_big':
-      return `expected at most ${i.maximum}${unit}${given}`;
+      return `expected ${i.inclusive === false ? 'below' : 'at most'} ${i.maximum}${unit}${given}`;
     case 'invalid_value':
       return `expected one of ${(i.values ?? []).join(', ')}${given}`;
     case 'unrecognized_keys':
