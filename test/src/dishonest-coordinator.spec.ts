@@ -408,3 +408,57 @@ describe('a secure job’s statistics phase against a coordinator that would unm
     expect(await statisticsSum(['b', 'c', 'site-a'])).toEqual({ event: 'failure', header: expect.objectContaining({ code: 'SECAGG_STATISTICS_AGAIN', step: 'unmask' }) });
   });
 });
+
+describe('a site’s total ε against a coordinator that runs jobs over the same data again', () => {
+  const coordinator = new StandIn();
+  const keys = generateKeyPair();
+  const logged: string[] = [];
+  const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
+  // One job of three rounds fits the total, two do not
+  const policy: SitePolicy = { requireSecureAggregation: false, requireDifferentialPrivacy: false, maxEpsilonTotal: 1.5 * epsilonAfter(dp, 3) };
+  const spec = JobSpecSchema.parse({
+    model: 'logistic',
+    features: [{ name: 'x1', type: 'numeric' }, { name: 'x2', type: 'numeric' }],
+    target: 'label',
+    rounds: 3,
+    minParticipants: 3,
+    evaluateEvery: 0,
+    strategy: { name: 'fedavg', weighting: 'uniform' },
+    dp,
+  });
+  const setup = twoColumnSetup('total-1', spec);
+  const statistics = (job: string) => coordinator.ask('statistics-request', 'statistics-request', { type: 'statistics-request', job, spec, issuedAt: Date.now() });
+  let site: { dataFile: string; journalFile: string };
+  let url: string;
+  let agent: ParticipantAgent;
+
+  beforeAll(async () => {
+    url = await coordinator.listen();
+    site = siteData('dishonest-total');
+    agent = await coordinator.site({ url, ...site, keys, policy, logged });
+  });
+
+  afterAll(async () => {
+    agent?.stop();
+    await coordinator.close();
+  });
+
+  it('takes part in a first DP job, and declines a second whose ε would take the total over', async () => {
+    expect(await statistics('total-1')).toMatchObject({ event: 'statistics' });
+    expect(await statistics('total-2')).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
+    const most = epsilonAfter(dp, 3).toFixed(3);
+    expect(logged).toContainEqual(
+      `job total-2: declined under this site's policy: it may spend ε ${most} at δ 0.00001, which would take the ε of this site's jobs to ${(2 * epsilonAfter(dp, 3)).toFixed(3)}, over the allowed total ${policy.maxEpsilonTotal} (the DP job it accepted before: ε ${most}) [POLICY_DIFFERENTIAL_PRIVACY]`,
+    );
+  });
+
+  it('after a restart, still answers the job it accepted, its ε counted once, and declines the others, from its journal', async () => {
+    agent.stop();
+    agent = await coordinator.site({ url, ...site, keys, policy, logged });
+    coordinator.provide(setup);
+    const weights = model(0.1, -0.2, 0.3);
+    expect(await coordinator.ask('train', 'train', trainHeader(setup, 1, weights), { weights })).toMatchObject({ event: 'update', header: { round: 1 } });
+    expect(await statistics('total-2')).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
+    expect(await statistics('total-3')).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
+  });
+});

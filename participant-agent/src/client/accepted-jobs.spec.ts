@@ -1,5 +1,6 @@
 import { epsilonAfter, JobSpecSchema, type JobSpec, type SecAggRequestHeader, type TrainHeader } from '@fl/shared';
 import { AcceptedJobs, type Journaled } from './accepted-jobs';
+import type { JournalJob } from './journal';
 
 const sha = (c: string) => c.repeat(64);
 const base = { coordinator: 'https://fl.example.org', participant: 'site-a', at: 1 };
@@ -85,5 +86,26 @@ describe('the jobs a site accepted', () => {
     // without dp the site adds no noise, and counts none
     const noiseless = JobSpecSchema.parse({ ...secure, dp: undefined });
     expect(new AcceptedJobs(() => [jobLine(noiseless), secagg(1, 'masked'), secagg(2, 'masked'), secagg(3, 'masked'), secagg(4, 'masked')]).secureStep(step(4, 'advertise'), noiseless)).toBeNull();
+  });
+
+  it('sums the most ε and the δ of every DP job the journal says this site accepted, of any coordinator, each once', () => {
+    // Prepare: a job under a budget, one without dp, one of another coordinator, and a line of the first taken again
+    const dp = secure.dp!;
+    const budgeted = JobSpecSchema.parse({ ...secure, dp: { ...dp, epsilonBudget: 1 } });
+    const plain = JobSpecSchema.parse({ ...secure, secureAggregation: undefined, dp: undefined });
+    const journal = [jobLine(budgeted), { ...jobLine(plain), job: 'k' }, { ...jobLine(secure), coordinator: 'https://old.example.org' }] as JournalJob[];
+    const read = jest.fn(() => journal);
+    const accepted = new AcceptedJobs(() => [], read);
+    // Execute, assert: the least of the budget and ε after all rounds, and ε after all rounds; a job without dp spends none
+    const four = epsilonAfter(dp, 4);
+    expect(accepted.privacyLoss()).toEqual({ epsilon: 1 + four, delta: 2e-5, jobs: 2 });
+    // a job accepted now counts from then on, and a job's line read again does not count twice
+    accepted.sent([{ ...jobLine(secure), job: 'l' }, jobLine(budgeted)]);
+    expect(accepted.privacyLoss()).toEqual({ epsilon: expect.closeTo(1 + 2 * four, 9), delta: expect.closeTo(3e-5, 12), jobs: 3 });
+    expect(read).toHaveBeenCalledTimes(1);
+    // accepted before the journal is first read, and journaled: counted once
+    const later = new AcceptedJobs(() => [], () => journal);
+    later.sent([jobLine(budgeted)]);
+    expect(later.privacyLoss()).toEqual({ epsilon: 1 + four, delta: 2e-5, jobs: 2 });
   });
 });

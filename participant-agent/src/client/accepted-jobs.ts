@@ -10,9 +10,10 @@
  * counted. All of it is read from the journal's lines, so that a restart
  * forgets nothing.
  */
-import { canonicalJson, epsilonAfter, JobSpecSchema, type EvaluateHeader, type JobSpec, type SecAggRequestHeader, type TrainHeader } from '@fl/shared';
+import { canonicalJson, DpSpecSchema, epsilonAfter, JobSpecSchema, mostEpsilon, type EvaluateHeader, type JobSpec, type SecAggRequestHeader, type TrainHeader } from '@fl/shared';
+import { z } from 'zod';
 import type { JournalEntry, JournalJob, JournalLine } from './journal';
-import type { Decline } from './policy';
+import type { Decline, PrivacyLoss } from './policy';
 
 /** A line as the agent writes it or reads it back: an update's has no `kind` when written. */
 export type Journaled = JournalEntry | JournalLine | JournalJob;
@@ -36,9 +37,35 @@ export class AcceptedJobs {
   private readonly jobs = new Map<string, Sent>();
   /** specs found to be the accepted one, with their job: a job's setup keeps its spec object, compared once */
   private readonly alike = new WeakMap<JobSpec, string>();
+  /** the most ε and the δ of each job accepted, of any coordinator and participant, by its line's names; a job without dp spends none */
+  private readonly losses = new Map<string, { epsilon: number; delta: number } | null>();
+  /** the journal's job lines are in `losses` */
+  private journalRead = false;
 
-  /** `journaled`: the journal's lines of a job, read once, when the job is first asked about */
-  constructor(private readonly journaled: (job: string) => readonly Journaled[]) {}
+  /**
+   * `journaled`: the journal's lines of a job, read once, when the job is first asked about; `everyJob`: its job lines
+   * of every coordinator and participant, read once, when the privacy loss is first asked for
+   */
+  constructor(
+    private readonly journaled: (job: string) => readonly Journaled[],
+    private readonly everyJob: () => readonly JournalJob[] = () => [],
+  ) {}
+
+  /** The privacy loss of every job this site accepted, whichever coordinator ran it; throws when the journal cannot be read. */
+  privacyLoss(): PrivacyLoss {
+    if (!this.journalRead) {
+      for (const line of this.everyJob()) this.accept(line);
+      this.journalRead = true;
+    }
+    const loss = { epsilon: 0, delta: 0, jobs: 0 };
+    for (const spent of this.losses.values()) {
+      if (!spent) continue;
+      loss.epsilon += spent.epsilon;
+      loss.delta += spent.delta;
+      loss.jobs++;
+    }
+    return loss;
+  }
 
   /** The spec this site accepted the job with; undefined before it accepted it. */
   spec(job: string): JobSpec | undefined {
@@ -105,7 +132,16 @@ export class AcceptedJobs {
 
   /** Takes in lines as they are journaled, before they are sent: what the later requests are held to. */
   sent(lines: readonly Journaled[]): void {
-    for (const line of lines) this.take(this.of(line.job), line);
+    for (const line of lines) {
+      this.take(this.of(line.job), line);
+      if ('kind' in line && line.kind === 'job') this.accept(line);
+    }
+  }
+
+  /** A job line taken in, once by its names: the same job read back from the journal, or taken again, counts once. */
+  private accept(line: JournalJob): void {
+    const key = JSON.stringify([line.coordinator, line.participant, line.job]);
+    if (!this.losses.has(key)) this.losses.set(key, lossOf(line.spec));
   }
 
   private of(job: string): Sent {
@@ -157,11 +193,22 @@ function beyondRounds(round: number, spec: JobSpec): Decline | null {
   return round > spec.rounds ? outside(`round ${round} is beyond the job's ${spec.rounds} rounds`, { rounds: spec.rounds }) : null;
 }
 
+/** The spec's fields a job's privacy loss is read from: a spec this release reads otherwise as a whole still has them. */
+const SpentSchema = z.object({ rounds: z.number().int().min(1), dp: DpSpecSchema.optional() });
+
+/** A job's most ε and its δ as it was accepted; null without dp; a dp this release cannot read may have spent any ε. */
+function lossOf(spec: Record<string, unknown>): { epsilon: number; delta: number } | null {
+  if (spec.dp === undefined) return null;
+  const read = SpentSchema.safeParse(spec);
+  if (!read.success || !read.data.dp) return { epsilon: Infinity, delta: typeof (spec.dp as { delta?: unknown }).delta === 'number' ? (spec.dp as { delta: number }).delta : 0 };
+  return { epsilon: mostEpsilon(read.data.dp, read.data.rounds), delta: read.data.dp.delta };
+}
+
 /** Null when one more noised input keeps ε within what the site accepted: the least of the job's budget and its ε after all its rounds. */
 function noisedInput(sent: Sent, spec: JobSpec): Decline | null {
   const { dp } = spec;
   if (!dp) return null;
-  const accepted = Math.min(dp.epsilonBudget ?? Infinity, epsilonAfter(dp, spec.rounds));
+  const accepted = mostEpsilon(dp, spec.rounds);
   const epsilon = epsilonAfter(dp, sent.noised + 1);
   if (epsilon <= accepted) return null;
   return {

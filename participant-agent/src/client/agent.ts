@@ -86,7 +86,7 @@ import { evaluateLocal, trainLocal } from '../train';
 import { networkErrorMessage } from './http';
 import { UnmaskedWebSocket } from './transport';
 import { AcceptedJobs } from './accepted-jobs';
-import { appendJournal, JournalNotFlushed, readJobJournal, type JournalEntry, type JournalJob, type JournalLine, type SentRecord } from './journal';
+import { appendJournal, JournalNotFlushed, readAcceptedJobs, readJobJournal, type JournalEntry, type JournalJob, type JournalLine, type SentRecord } from './journal';
 import type { CoordinatorPins } from './pins';
 import { checkPolicy, describeAccepted, type Decline, type SitePolicy } from './policy';
 
@@ -166,7 +166,10 @@ export class ParticipantAgent extends EventEmitter {
   /** jobs already checked against the site's policy: null when accepted, else why declined */
   private readonly decisions = new Map<string, ReturnType<typeof checkPolicy>>();
   /** what this site accepted of each job and has sent of it, which every later request of the job is held to */
-  private readonly accepted = new AcceptedJobs((job) => this.journalOf(job));
+  private readonly accepted = new AcceptedJobs(
+    (job) => this.journalOf(job),
+    () => this.journaledJobs(),
+  );
   /** requests run one at a time, in the order received; one whose deadline is long past, or whose round is over, is skipped */
   private work: Promise<void> = Promise.resolve();
   /** messages sent whose answer has not come yet; a stop by hand waits for them */
@@ -731,7 +734,9 @@ export class ParticipantAgent extends EventEmitter {
    */
   private async refused(job: string, spec: JobSpec, phase: FailureHeader['phase'], round: number, request: () => Decline | null): Promise<boolean> {
     if (!this.decisions.has(job)) {
-      const decision = this.options.policy ? checkPolicy(this.options.policy, spec) : null;
+      // A job accepted before a restart is within the total: its own loss is in the journal's.
+      const accepted = this.accepted.spec(job) ? undefined : () => this.accepted.privacyLoss();
+      const decision = this.options.policy ? checkPolicy(this.options.policy, spec, accepted) : null;
       this.decisions.set(job, decision);
       if (decision) this.log(`job ${job}: declined under this site's policy: ${decision.reason} [${decision.code}]`);
       else this.log(`job ${job}: accepted${this.options.policy ? " under this site's policy" : ''}: ${describeAccepted(spec)}`);
@@ -886,6 +891,17 @@ export class ParticipantAgent extends EventEmitter {
     }
     if (rows !== undefined) this.rowsAtStart.set(job, rows);
     return rows;
+  }
+
+  /** The jobs the journal says this site accepted, of every coordinator; none without a journal; throws when it cannot be read. */
+  private journaledJobs(): JournalJob[] {
+    const file = this.options.journalFile;
+    if (!file || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return [];
+    try {
+      return readAcceptedJobs(file);
+    } catch (err) {
+      throw new Error(`cannot read the journal ${file}: ${(err as Error).message}`);
+    }
   }
 
   /** The journal's lines of a job of this coordinator and participant; none without a journal, or when it cannot be read (logged). */

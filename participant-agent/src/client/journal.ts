@@ -232,6 +232,12 @@ export function readJobJournal(file: string, of: { coordinator: string; particip
   );
 }
 
+/** The job lines of a journal, of every coordinator and participant: the jobs this site accepted, as it accepted them. */
+export function readAcceptedJobs(file: string): JournalJob[] {
+  // Any other line could hold the text only inside a string, where its quotes are escaped: it is not parsed.
+  return readRawLines(file, '"kind":"job"').flatMap((line) => (line.kind === 'job' ? [line] : []));
+}
+
 /** `holding`: only the lines that hold this text are read (the others are neither parsed nor checked). */
 function readRawLines(file: string, holding?: string): (JournalLine | JournalAnswer | JournalJob)[] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');

@@ -69,6 +69,59 @@ describe("a site's policy", () => {
     expect(checkPolicy(policy({ maxDelta: 1e-6 }), job({}))?.reason).toBe('its δ 0.00001 is above the allowed 0.000001');
   });
 
+  it('with a total ε or δ, declines a DP job that would take the sums over every job this site accepted over it, and never a job it accepted already', () => {
+    // Prepare: a DP job of 20 rounds, two DP jobs accepted before it
+    const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
+    const most = epsilonAfter(dp, 20);
+    const job = JobSpecSchema.parse({ ...spec, ...declared, strategy: { name: 'fedavg', weighting: 'uniform' }, secureAggregation: {}, dp });
+    const before = { epsilon: 2 * most, delta: 2e-5, jobs: 2 };
+    // Execute, Assert: the sum of the most ε of each, this one's included, against the total
+    expect(checkPolicy(policy({ maxEpsilonTotal: 3 * most }), job, () => before)).toBeNull();
+    expect(checkPolicy(policy({ maxEpsilonTotal: 3 * most - 0.01 }), job, () => before)).toEqual({
+      code: 'POLICY_DIFFERENTIAL_PRIVACY',
+      counts: {},
+      reason: `it may spend ε ${most.toFixed(3)} at δ 0.00001, which would take the ε of this site's jobs to ${(3 * most).toFixed(3)}, over the allowed total ${3 * most - 0.01} (the 2 DP jobs it accepted before: ε ${(2 * most).toFixed(3)})`,
+    });
+    // the δs add up too; a sum equal to the total is within it, whatever its last bits
+    expect(checkPolicy(policy({ maxDeltaTotal: 3e-5 }), job, () => before)).toBeNull();
+    expect(checkPolicy(policy({ maxDeltaTotal: 2.5e-5 }), job, () => before)?.reason).toBe(
+      "its δ 0.00001 would take the δ of this site's jobs to 0.00003, over the allowed total 0.000025 (the 2 DP jobs it accepted before: δ 0.00002)",
+    );
+    // a job accepted already (a restart) is within the total, its own ε counted in it: it is not asked for
+    expect(checkPolicy(policy({ maxEpsilonTotal: most / 2, maxDeltaTotal: 1e-6 }), job)).toBeNull();
+    // a total implies DP; the journal is read only when the total is checked
+    const journal = jest.fn(() => before);
+    expect(checkPolicy(policy({ maxEpsilonTotal: 100 }), spec, journal)?.reason).toBe('the job does not use differential privacy');
+    expect(checkPolicy(policy({ maxDeltaTotal: 1e-3 }), spec, journal)?.reason).toBe('the job does not use differential privacy');
+    expect(checkPolicy(policy({ maxEpsilon: 100 }), job, journal)).toBeNull();
+    expect(journal).not.toHaveBeenCalled();
+    // a journal that cannot be read leaves the total unknown: declined
+    const unreadable = () => {
+      throw new Error('cannot read the journal j.jsonl: line 3 is not JSON');
+    };
+    expect(checkPolicy(policy({ maxEpsilonTotal: 100 }), job, unreadable)?.reason).toBe("the ε this site's jobs may spend is unknown: cannot read the journal j.jsonl: line 3 is not JSON");
+  });
+
+  it('with bounds on training, declines a job whose batch size, epochs or learning rate would make an update reveal fewer rows, with the counts', () => {
+    const bounds = policy({ minBatchSize: 16, maxEpochs: 2, maxLearningRate: 0.1 });
+    expect(checkPolicy(bounds, spec)).toBeNull();
+    expect(checkPolicy(bounds, JobSpecSchema.parse({ ...spec, batchSize: 1 }))).toEqual({
+      code: 'POLICY_TRAINING',
+      counts: { batchSize: 1 },
+      reason: 'batch size 1, below the allowed 16',
+    });
+    // every bound the job is outside, in one decline; a learning rate is no count
+    expect(checkPolicy(bounds, JobSpecSchema.parse({ ...spec, batchSize: 8, localEpochs: 5, learningRate: 0.5 }))).toEqual({
+      code: 'POLICY_TRAINING',
+      counts: { batchSize: 8, localEpochs: 5 },
+      reason: 'batch size 8, below the allowed 16; 5 local epochs, over the allowed 2; learning rate 0.5, over the allowed 0.1',
+    });
+    expect(checkPolicy(policy({ maxLearningRate: 0.01 }), spec)).toEqual({ code: 'POLICY_TRAINING', counts: {}, reason: 'learning rate 0.1, over the allowed 0.01' });
+    // a kmeans job takes one step of Lloyd's a round, with no batch, epochs or learning rate
+    const kmeans = JobSpecSchema.parse({ ...spec, model: 'kmeans', target: undefined, k: 2, batchSize: 1, localEpochs: 5 });
+    expect(checkPolicy(bounds, kmeans)).toBeNull();
+  });
+
   it('a job spec refuses secure aggregation with a strategy that needs each update', () => {
     const refused = JobSpecSchema.safeParse({ ...spec, strategy: { name: 'median' }, secureAggregation: {} });
     expect(refused.success).toBe(false);
@@ -95,5 +148,13 @@ describe("a site's policy", () => {
       /is not a valid policy:\n {2}models\.0: expected one of logistic, softmax, linear, svm, kmeans, not "forest"\n {2}maxRounds: expected at least 1, not 0\n {2}the policy: unknown field colour/,
     );
     expect(loadPolicy(write(JSON.stringify({ maxRounds: 5 })))).toEqual({ maxRounds: 5, requireSecureAggregation: false, requireDifferentialPrivacy: false });
+    expect(() => loadPolicy(write(JSON.stringify({ maxEpsilonTotal: 0, maxDeltaTotal: 2, minBatchSize: 0.5, maxEpochs: 0, maxLearningRate: -1 })))).toThrow(
+      /is not a valid policy:\n {2}maxEpsilonTotal: expected above 0, not 0\n {2}maxDeltaTotal: expected at most 1, not 2\n {2}minBatchSize: expected a whole number, not 0.5\n {2}maxEpochs: expected at least 1, not 0\n {2}maxLearningRate: expected above 0, not -1$/,
+    );
+    expect(() => loadPolicy(write(JSON.stringify({ maxEpsilonTotal: '8', minBatchSize: null })))).toThrow(
+      /is not a valid policy:\n {2}maxEpsilonTotal: expected a number, not "8"\n {2}minBatchSize: expected a number, not null$/,
+    );
+    const totals = { maxEpsilonTotal: 10, maxDeltaTotal: 1e-4, minBatchSize: 32, maxEpochs: 3, maxLearningRate: 0.5 };
+    expect(loadPolicy(write(JSON.stringify(totals)))).toEqual({ ...totals, requireSecureAggregation: false, requireDifferentialPrivacy: false });
   });
 });

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { epsilonAfter, expectedWords, MODEL_KINDS, type JobSpec, type SiteFailureCode } from '@fl/shared';
+import { expectedWords, mostEpsilon, MODEL_KINDS, type JobSpec, type SiteFailureCode } from '@fl/shared';
 
 const columns = z.array(z.string().min(1)).max(100_000);
 const columnRule = z
@@ -37,8 +37,28 @@ export const SitePolicySchema = z.strictObject({
   maxEpsilon: z.number().positive().optional(),
   /** decline jobs whose δ is above this; implies requireDifferentialPrivacy */
   maxDelta: z.number().positive().max(1).optional(),
+  /**
+   * decline a job that would take the sum of the most ε of every DP job this site accepted, of any coordinator, and
+   * its own above this (basic composition, each job's most ε as maxEpsilon's); implies requireDifferentialPrivacy
+   */
+  maxEpsilonTotal: z.number().positive().optional(),
+  /** likewise for the sum of their δs; implies requireDifferentialPrivacy */
+  maxDeltaTotal: z.number().positive().max(1).optional(),
+  /** the least batch size a job may train on this site's rows with (models trained by gradient steps: all but kmeans) */
+  minBatchSize: z.number().int().min(1).optional(),
+  /** the most local epochs a job may train for a round (likewise) */
+  maxEpochs: z.number().int().min(1).optional(),
+  /** the largest learning rate a job may train with (likewise) */
+  maxLearningRate: z.number().positive().optional(),
 });
 export type SitePolicy = z.infer<typeof SitePolicySchema>;
+
+/** The privacy loss of jobs by basic composition: the sums of their most ε and of their δs, and how many DP jobs were summed. */
+export interface PrivacyLoss {
+  epsilon: number;
+  delta: number;
+  jobs: number;
+}
 
 /** Why a job is outside the policy: the code and counts sent, and the full reason kept in the site's log. */
 export interface Decline {
@@ -90,8 +110,12 @@ function outside(rule: NonNullable<SitePolicy['features']> | undefined, names: s
   return names.filter((n) => forbidden.has(n) || (allowed !== undefined && !allowed.has(n)));
 }
 
-/** Null when the job is within the policy; else the first reason it is not. */
-export function checkPolicy(policy: SitePolicy, spec: JobSpec): Decline | null {
+/**
+ * Null when the job is within the policy; else the first reason it is not. `accepted`: the privacy loss of the jobs
+ * this site accepted, read only when a total is checked (it may throw: the journal cannot be read); absent for a job
+ * this site accepted already, whose own loss it holds.
+ */
+export function checkPolicy(policy: SitePolicy, spec: JobSpec, accepted?: () => PrivacyLoss): Decline | null {
   if (policy.models && !policy.models.includes(spec.model)) {
     return { code: 'POLICY_MODEL', counts: {}, reason: `the model ${spec.model} is not among the allowed ${policy.models.join(', ')}` };
   }
@@ -116,24 +140,67 @@ export function checkPolicy(policy: SitePolicy, spec: JobSpec): Decline | null {
     };
   }
   if (policy.requireSecureAggregation && !spec.secureAggregation) return { code: 'POLICY_SECURE_AGGREGATION', counts: {}, reason: 'the job does not use secure aggregation' };
-  return privacyDecline(policy, spec);
+  return trainingDecline(policy, spec) ?? privacyDecline(policy, spec, accepted);
+}
+
+/** The bounds on how a job trains on this site's rows: a kmeans job takes one step of Lloyd's a round, with none of them. */
+function trainingDecline(policy: SitePolicy, spec: JobSpec): Decline | null {
+  if (spec.model === 'kmeans') return null;
+  const counts: Record<string, number> = {};
+  const outside: string[] = [];
+  if (policy.minBatchSize !== undefined && spec.batchSize < policy.minBatchSize) {
+    counts.batchSize = spec.batchSize;
+    outside.push(`batch size ${spec.batchSize}, below the allowed ${policy.minBatchSize}`);
+  }
+  if (policy.maxEpochs !== undefined && spec.localEpochs > policy.maxEpochs) {
+    counts.localEpochs = spec.localEpochs;
+    outside.push(`${spec.localEpochs} local epochs, over the allowed ${policy.maxEpochs}`);
+  }
+  // A learning rate is no count: it is in the reason alone.
+  if (policy.maxLearningRate !== undefined && spec.learningRate > policy.maxLearningRate) outside.push(`learning rate ${spec.learningRate}, over the allowed ${policy.maxLearningRate}`);
+  return outside.length ? { code: 'POLICY_TRAINING', counts, reason: outside.join('; ') } : null;
 }
 
 /** The differential-privacy rules: a job whose privacy loss the site does not accept is declined before any statistic leaves. */
-function privacyDecline(policy: SitePolicy, spec: JobSpec): Decline | null {
-  const required = policy.requireDifferentialPrivacy || policy.maxEpsilon !== undefined || policy.maxDelta !== undefined;
+function privacyDecline(policy: SitePolicy, spec: JobSpec, accepted: (() => PrivacyLoss) | undefined): Decline | null {
+  const totals = policy.maxEpsilonTotal !== undefined || policy.maxDeltaTotal !== undefined;
+  const required = policy.requireDifferentialPrivacy || policy.maxEpsilon !== undefined || policy.maxDelta !== undefined || totals;
   if (!required) return null;
   const decline = (reason: string): Decline => ({ code: 'POLICY_DIFFERENTIAL_PRIVACY', counts: {}, reason });
   const { dp } = spec;
   if (!dp) return decline('the job does not use differential privacy');
   if (policy.maxDelta !== undefined && dp.delta > policy.maxDelta) return decline(`its δ ${dp.delta} is above the allowed ${policy.maxDelta}`);
-  // The job stops before its budget, so it can spend no more than the least of the budget and ε after its last round.
-  const most = Math.min(dp.epsilonBudget ?? Infinity, epsilonAfter(dp, spec.rounds));
+  const most = mostEpsilon(dp, spec.rounds);
   if (policy.maxEpsilon !== undefined && most > policy.maxEpsilon) {
     return decline(`it may spend ε ${most.toFixed(3)} at δ ${dp.delta}, over the allowed ${policy.maxEpsilon}`);
   }
+  if (!totals || !accepted) return null;
+  let before: PrivacyLoss;
+  try {
+    before = accepted();
+  } catch (err) {
+    return decline(`the ε this site's jobs may spend is unknown: ${(err as Error).message}`);
+  }
+  const jobs = before.jobs === 0 ? 'no DP job accepted before' : before.jobs === 1 ? 'the DP job it accepted before' : `the ${before.jobs} DP jobs it accepted before`;
+  if (policy.maxEpsilonTotal !== undefined && over(before.epsilon + most, policy.maxEpsilonTotal)) {
+    return decline(
+      `it may spend ε ${most.toFixed(3)} at δ ${dp.delta}, which would take the ε of this site's jobs to ${(before.epsilon + most).toFixed(3)}, ` +
+        `over the allowed total ${policy.maxEpsilonTotal} (${jobs}: ε ${before.epsilon.toFixed(3)})`,
+    );
+  }
+  if (policy.maxDeltaTotal !== undefined && over(before.delta + dp.delta, policy.maxDeltaTotal)) {
+    return decline(
+      `its δ ${dp.delta} would take the δ of this site's jobs to ${shown(before.delta + dp.delta)}, over the allowed total ${policy.maxDeltaTotal} (${jobs}: δ ${shown(before.delta)})`,
+    );
+  }
   return null;
 }
+
+/** A sum of decimal fractions is off in its last bits (3 × 0.00001 is above 0.00003): one equal to the allowed is within it. */
+const over = (sum: number, allowed: number): boolean => sum > allowed * (1 + 1e-9);
+
+/** A sum as its terms were written, without the bits its additions got wrong. */
+const shown = (sum: number): number => Number(sum.toPrecision(9));
 
 /** What the site agreed to, for its log. */
 export function describeAccepted(spec: JobSpec): string {

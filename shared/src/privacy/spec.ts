@@ -23,5 +23,8 @@ export function epsilonAfter(dp: DpSpec, rounds: number): number {
   return rounds === 0 ? 0 : epsilonFromRdp(compose(emptyAccountant(), 1, dp.noiseMultiplier, rounds).rdp, dp.delta).epsilon;
 }
 
+/** The most ε a job may spend: it stops before its budget, so the least of the budget and its ε after all its rounds. */
+export const mostEpsilon = (dp: DpSpec, rounds: number): number => Math.min(dp.epsilonBudget ?? Infinity, epsilonAfter(dp, rounds));
+
 /** Whether round `round` may run: false when it would take ε over the budget. */
 export const withinBudget = (dp: DpSpec, round: number): boolean => dp.epsilonBudget === undefined || epsilonAfter(dp, round) <= dp.epsilonBudget;

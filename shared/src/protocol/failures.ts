@@ -24,7 +24,8 @@ export const SITE_FAILURE_CODES = {
   POLICY_ROUNDS: "the job has more rounds than the site's policy allows",
   POLICY_MIN_PARTICIPANTS: "the job's minimum participants per round is below the site's policy",
   POLICY_SECURE_AGGREGATION: "the site's policy requires secure aggregation, which the job does not use",
-  POLICY_DIFFERENTIAL_PRIVACY: "the site's policy requires differential privacy, which the job does not use",
+  POLICY_DIFFERENTIAL_PRIVACY: "the job's differential privacy is not what the site's policy requires: none, or more ε or δ than it allows, for the job or with the jobs the site accepted before",
+  POLICY_TRAINING: "the job's batch size, local epochs or learning rate is outside the site's policy",
   // Requests of a job the site accepted that ask for more than it accepted: what a coordinator that keeps to the job never sends.
   REQUEST_OUTSIDE_JOB: 'the request is outside the job the site accepted (another spec, a round beyond its rounds, another model or config for a round, a secure input unmasked or among fewer parties than its minimum)',
   PRIVACY_BUDGET_SPENT: 'the site has sent as many noised inputs of the job as the ε it accepted allows (each attempt of a round counts)',
