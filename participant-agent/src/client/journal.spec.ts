@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { appendJournal, readAcceptedJobs, type JournalJob } from './journal';
+import { appendJournal, readAcceptedJobs, readJobJournal, type JournalJob } from './journal';
 
 describe("the agent's journal", () => {
   it('reads the job lines of every coordinator and participant, without parsing the other lines', () => {
@@ -14,5 +14,24 @@ describe("the agent's journal", () => {
     fs.appendFileSync(file, '{"not": "an entry"}\n' + JSON.stringify(job('https://fl.example.org', 'j4')).slice(0, 40));
     // Execute, assert
     expect(readAcceptedJobs(file)).toEqual([job('https://fl.example.org', 'j1'), job('https://old.example.org', 'j2')]);
+  });
+
+  it("reads a job's lines from a journal larger than any piece it is read in, a line longer than one included, and names a broken line by its number", () => {
+    // Prepare: 120,000 messages of other jobs (about 19 MB) with the job's lines among them, one of which is 9 MB long
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fl-journal-')), 'journal.jsonl');
+    const of = { coordinator: 'https://fl.example.org', participant: 'site-a', job: 'j' };
+    const failure = (job: string, round: number) => ({ kind: 'failure' as const, ...of, job, round, phase: 'train', code: 'DATA_NO_ROWS', counts: { rows: 0 }, nonce: `n${round}`, at: 1 });
+    const long: JournalJob = { kind: 'job', ...of, spec: { rounds: 2, notes: 'x'.repeat(9 << 20) }, at: 1 };
+    const lines = [JSON.stringify(long)];
+    for (let i = 1; i <= 120_000; i++) lines.push(JSON.stringify(failure(i % 30_000 === 0 ? 'j' : 'other', i)));
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    // Execute, assert: the job's lines, in order
+    expect(readJobJournal(file, of).map((line) => (line.kind === 'job' ? line.spec.notes : line.round))).toEqual([long.spec.notes, 30_000, 60_000, 90_000, 120_000]);
+    // a line of the job cut short by a crash, the next on a line of its own, is passed over; one whole but for its newline counts
+    fs.appendFileSync(file, JSON.stringify(failure('j', 120_001)).slice(0, 60) + '\n' + JSON.stringify(failure('j', 120_002)));
+    expect(readJobJournal(file, of).map((line) => line.kind === 'failure' && line.round).slice(-2)).toEqual([120_000, 120_002]);
+    // a line of the job that is not JSON, or not an entry, is named by its number
+    fs.appendFileSync(file, '\n' + JSON.stringify(failure('other', 1)) + '\n"job":"j"\n');
+    expect(() => readJobJournal(file, of)).toThrow(new Error(`${file} line 120005 is not JSON`));
   });
 });

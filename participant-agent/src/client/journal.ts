@@ -240,30 +240,76 @@ export function readAcceptedJobs(file: string): JournalJob[] {
 
 /** `holding`: only the lines that hold this text are read (the others are neither parsed nor checked). */
 function readRawLines(file: string, holding?: string): (JournalLine | JournalAnswer | JournalJob)[] {
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  // The text after the last newline is empty, or a line an interrupted append left unfinished.
-  const unfinished = lines.pop();
+  const { lines, unfinished } = scanLines(file, holding);
   const entries: (JournalLine | JournalAnswer | JournalJob)[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === '' || (holding !== undefined && !line.includes(holding))) return;
+  for (const { text, number } of lines) {
+    if (text.trim() === '') continue;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(line);
+      parsed = JSON.parse(text);
     } catch {
       // An entry an interrupted append cut short (its end missing), the next one on a line of its own (appendJournal): it was never whole.
-      if (line.startsWith('{') && !line.trimEnd().endsWith('}')) return;
-      throw new Error(`${file} line ${i + 1} is not JSON`);
+      if (text.startsWith('{') && !text.trimEnd().endsWith('}')) continue;
+      throw new Error(`${file} line ${number} is not JSON`);
     }
     const entry = parseLine(parsed);
-    if (!entry) throw new Error(`${file} line ${i + 1} is not a journal entry`);
+    if (!entry) throw new Error(`${file} line ${number} is not a journal entry`);
     entries.push(entry);
-  });
-  if (unfinished && (holding === undefined || unfinished.includes(holding))) {
+  }
+  if (unfinished) {
     // A whole entry with only its newline missing still counts.
     const last = parseLine(safeJson(unfinished));
     if (last) entries.push(last);
   }
   return entries;
+}
+
+/** Bytes read at a time: a journal is read in pieces, so that neither its size nor the lines passed over are held as text. */
+const PIECE_BYTES = 8 << 20;
+const NEWLINE = 0x0a;
+
+/**
+ * The lines of a file that hold `holding` (every line without it), each decoded alone, with its number; and the text
+ * after the last newline when it holds it: a line an interrupted append left unfinished.
+ */
+function scanLines(file: string, holding: string | undefined): { lines: { text: string; number: number }[]; unfinished?: string } {
+  const needle = holding === undefined ? undefined : Buffer.from(holding);
+  const lines: { text: string; number: number }[] = [];
+  // newlines read so far
+  let newlines = 0;
+  const fd = fs.openSync(file, 'r');
+  try {
+    let buffer = Buffer.alloc(PIECE_BYTES);
+    // bytes of a line begun in the previous piece, at the buffer's start
+    let kept = 0;
+    for (;;) {
+      if (buffer.length - kept < PIECE_BYTES) buffer = Buffer.concat([buffer.subarray(0, kept)], kept + PIECE_BYTES);
+      const read = fs.readSync(fd, buffer, kept, PIECE_BYTES, null);
+      const piece = buffer.subarray(0, kept + read);
+      if (read === 0) {
+        const holds = piece.length > 0 && (!needle || piece.includes(needle));
+        return { lines, unfinished: holds ? piece.toString('utf8') : undefined };
+      }
+      // The piece's whole lines end at its last newline; the rest is kept for the next piece.
+      const whole = piece.lastIndexOf(NEWLINE) + 1;
+      let from = 0;
+      while (from < whole) {
+        const at = needle ? piece.indexOf(needle, from) : from;
+        if (at === -1 || at >= whole) break;
+        const start = needle ? piece.lastIndexOf(NEWLINE, at) + 1 : from;
+        for (let n = piece.indexOf(NEWLINE, from); n !== -1 && n < start; n = piece.indexOf(NEWLINE, n + 1)) newlines++;
+        const end = piece.indexOf(NEWLINE, start);
+        lines.push({ text: piece.toString('utf8', start, end), number: newlines + 1 });
+        newlines++;
+        from = end + 1;
+      }
+      for (let n = piece.indexOf(NEWLINE, from); n !== -1 && n < whole; n = piece.indexOf(NEWLINE, n + 1)) newlines++;
+      piece.copy(buffer, 0, whole);
+      kept = piece.length - whole;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function safeJson(text: string): unknown {
