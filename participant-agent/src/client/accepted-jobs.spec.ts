@@ -107,5 +107,8 @@ describe('the jobs a site accepted', () => {
     const later = new AcceptedJobs(() => [], () => journal);
     later.sent([jobLine(budgeted)]);
     expect(later.privacyLoss()).toEqual({ epsilon: 1 + four, delta: 2e-5, jobs: 2 });
+    // a dp this release cannot read may have spent any ε and δ
+    const unread = new AcceptedJobs(() => [], () => [{ ...jobLine(secure), spec: { ...secure, dp: { noiseMultiplier: 'two' } } }] as JournalJob[]);
+    expect(unread.privacyLoss()).toEqual({ epsilon: Infinity, delta: Infinity, jobs: 1 });
   });
 });

@@ -196,11 +196,11 @@ function beyondRounds(round: number, spec: JobSpec): Decline | null {
 /** The spec's fields a job's privacy loss is read from: a spec this release reads otherwise as a whole still has them. */
 const SpentSchema = z.object({ rounds: z.number().int().min(1), dp: DpSpecSchema.optional() });
 
-/** A job's most ε and its δ as it was accepted; null without dp; a dp this release cannot read may have spent any ε. */
+/** A job's most ε and its δ as it was accepted; null without dp; a dp this release cannot read may have spent any ε and δ. */
 function lossOf(spec: Record<string, unknown>): { epsilon: number; delta: number } | null {
   if (spec.dp === undefined) return null;
   const read = SpentSchema.safeParse(spec);
-  if (!read.success || !read.data.dp) return { epsilon: Infinity, delta: typeof (spec.dp as { delta?: unknown }).delta === 'number' ? (spec.dp as { delta: number }).delta : 0 };
+  if (!read.success || !read.data.dp) return { epsilon: Infinity, delta: Infinity };
   return { epsilon: mostEpsilon(read.data.dp, read.data.rounds), delta: read.data.dp.delta };
 }
 

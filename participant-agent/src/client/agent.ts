@@ -735,7 +735,7 @@ export class ParticipantAgent extends EventEmitter {
   private async refused(job: string, spec: JobSpec, phase: FailureHeader['phase'], round: number, request: () => Decline | null): Promise<boolean> {
     if (!this.decisions.has(job)) {
       // A job accepted before a restart is within the total: its own loss is in the journal's.
-      const accepted = this.accepted.spec(job) ? undefined : () => this.accepted.privacyLoss();
+      const accepted = () => (this.accepted.spec(job) ? null : this.accepted.privacyLoss());
       const decision = this.options.policy ? checkPolicy(this.options.policy, spec, accepted) : null;
       this.decisions.set(job, decision);
       if (decision) this.log(`job ${job}: declined under this site's policy: ${decision.reason} [${decision.code}]`);

@@ -87,8 +87,10 @@ describe("a site's policy", () => {
     expect(checkPolicy(policy({ maxDeltaTotal: 2.5e-5 }), job, () => before)?.reason).toBe(
       "its δ 0.00001 would take the δ of this site's jobs to 0.00003, over the allowed total 0.000025 (the 2 DP jobs it accepted before: δ 0.00002)",
     );
-    // a job accepted already (a restart) is within the total, its own ε counted in it: it is not asked for
-    expect(checkPolicy(policy({ maxEpsilonTotal: most / 2, maxDeltaTotal: 1e-6 }), job)).toBeNull();
+    // a job accepted already (a restart) is within the total, its own ε counted in it
+    expect(checkPolicy(policy({ maxEpsilonTotal: most / 2, maxDeltaTotal: 1e-6 }), job, () => null)).toBeNull();
+    // the job alone over the total
+    expect(checkPolicy(policy({ maxEpsilonTotal: most / 2 }), job, () => ({ epsilon: 0, delta: 0, jobs: 0 }))?.reason).toMatch(/, over the allowed total [\d.]+ \(no DP job accepted before\)$/);
     // a total implies DP; the journal is read only when the total is checked
     const journal = jest.fn(() => before);
     expect(checkPolicy(policy({ maxEpsilonTotal: 100 }), spec, journal)?.reason).toBe('the job does not use differential privacy');

@@ -112,10 +112,10 @@ function outside(rule: NonNullable<SitePolicy['features']> | undefined, names: s
 
 /**
  * Null when the job is within the policy; else the first reason it is not. `accepted`: the privacy loss of the jobs
- * this site accepted, read only when a total is checked (it may throw: the journal cannot be read); absent for a job
- * this site accepted already, whose own loss it holds.
+ * this site accepted, asked only when a total is checked (it may throw: the journal cannot be read); null for a job
+ * this site accepted already, whose own loss it holds, which the totals never decline.
  */
-export function checkPolicy(policy: SitePolicy, spec: JobSpec, accepted?: () => PrivacyLoss): Decline | null {
+export function checkPolicy(policy: SitePolicy, spec: JobSpec, accepted?: () => PrivacyLoss | null): Decline | null {
   if (policy.models && !policy.models.includes(spec.model)) {
     return { code: 'POLICY_MODEL', counts: {}, reason: `the model ${spec.model} is not among the allowed ${policy.models.join(', ')}` };
   }
@@ -162,7 +162,7 @@ function trainingDecline(policy: SitePolicy, spec: JobSpec): Decline | null {
 }
 
 /** The differential-privacy rules: a job whose privacy loss the site does not accept is declined before any statistic leaves. */
-function privacyDecline(policy: SitePolicy, spec: JobSpec, accepted: (() => PrivacyLoss) | undefined): Decline | null {
+function privacyDecline(policy: SitePolicy, spec: JobSpec, accepted: (() => PrivacyLoss | null) | undefined): Decline | null {
   const totals = policy.maxEpsilonTotal !== undefined || policy.maxDeltaTotal !== undefined;
   const required = policy.requireDifferentialPrivacy || policy.maxEpsilon !== undefined || policy.maxDelta !== undefined || totals;
   if (!required) return null;
@@ -175,22 +175,24 @@ function privacyDecline(policy: SitePolicy, spec: JobSpec, accepted: (() => Priv
     return decline(`it may spend ε ${most.toFixed(3)} at δ ${dp.delta}, over the allowed ${policy.maxEpsilon}`);
   }
   if (!totals || !accepted) return null;
-  let before: PrivacyLoss;
+  let before: PrivacyLoss | null;
   try {
     before = accepted();
   } catch (err) {
     return decline(`the ε this site's jobs may spend is unknown: ${(err as Error).message}`);
   }
-  const jobs = before.jobs === 0 ? 'no DP job accepted before' : before.jobs === 1 ? 'the DP job it accepted before' : `the ${before.jobs} DP jobs it accepted before`;
+  if (!before) return null;
+  const { jobs } = before;
+  const earlier = (spent: string) => (jobs === 0 ? 'no DP job accepted before' : `${jobs === 1 ? 'the DP job' : `the ${jobs} DP jobs`} it accepted before: ${spent}`);
   if (policy.maxEpsilonTotal !== undefined && over(before.epsilon + most, policy.maxEpsilonTotal)) {
     return decline(
       `it may spend ε ${most.toFixed(3)} at δ ${dp.delta}, which would take the ε of this site's jobs to ${(before.epsilon + most).toFixed(3)}, ` +
-        `over the allowed total ${policy.maxEpsilonTotal} (${jobs}: ε ${before.epsilon.toFixed(3)})`,
+        `over the allowed total ${policy.maxEpsilonTotal} (${earlier(`ε ${before.epsilon.toFixed(3)}`)})`,
     );
   }
   if (policy.maxDeltaTotal !== undefined && over(before.delta + dp.delta, policy.maxDeltaTotal)) {
     return decline(
-      `its δ ${dp.delta} would take the δ of this site's jobs to ${shown(before.delta + dp.delta)}, over the allowed total ${policy.maxDeltaTotal} (${jobs}: δ ${shown(before.delta)})`,
+      `its δ ${dp.delta} would take the δ of this site's jobs to ${shown(before.delta + dp.delta)}, over the allowed total ${policy.maxDeltaTotal} (${earlier(`δ ${shown(before.delta)}`)})`,
     );
   }
   return null;
