@@ -848,7 +848,7 @@ export class JobRun {
     // The model committed last, kept since its commit: read from the store only after a restart.
     const global = (this.model ??= (await this.deps.store.getModel(this.job.id))!);
     const bytes = encodeWeights(global.weights);
-    const { state, revoked } = await this.startingState();
+    const { state, revoked } = await this.startingState(round);
     for (let attempt = 1; ; attempt++) {
       const instructions = this.strategy.configureTrain(round, await this.waitForParticipants(), state);
       const selected = instructions.participants;
@@ -1240,18 +1240,44 @@ export class JobRun {
 
   /**
    * The state a round starts from: the committed one, without what it keeps of
-   * participants revoked since (SCAFFOLD's c_i: a site that no longer takes
-   * part, perhaps for being dishonest, no longer steers the others), whom the
-   * round's commit names for the audit to do the same. A revoked name is never
-   * enrolled, registered or approved again, so no new key inherits its state.
+   * participants revoked before that commit (SCAFFOLD's c_i: a site that no
+   * longer takes part, perhaps for being dishonest, no longer steers the
+   * others), whom the round's commit names for the audit to do the same. The
+   * log alone decides it, so that the round asked again by another process (a
+   * restart, a new leader) carries the config its sites trained it with, the
+   * only one they accept: a revocation after that commit applies from the next
+   * round (docs/adr/0044-scaffold-revocation-by-the-log.md). A revoked name is
+   * never enrolled, registered or approved again, so no new key inherits its state.
    */
-  private async startingState(): Promise<{ state: StrategyState; revoked: string[] }> {
+  private async startingState(round: number): Promise<{ state: StrategyState; revoked: string[] }> {
     const committed = await this.committedState();
     const held = participantsHeld(this.strategy.spec, committed);
     if (held.length === 0) return { state: committed, revoked: [] };
     const revoked = await this.revokedParticipants();
-    const dropped = held.filter((p) => revoked.has(p)).sort();
+    const dropped = await this.revokedBefore(held.filter((p) => revoked.has(p)), round - 1);
     return { state: withoutParticipants(this.strategy.spec, committed, dropped), revoked: dropped };
+  }
+
+  /**
+   * Of these participants, those whose revocation the log holds before the
+   * commit of `round`, sorted: the log's order is the order in which the store
+   * wrote both, which no replica's clock can change.
+   */
+  private async revokedBefore(participants: readonly string[], round: number): Promise<string[]> {
+    if (participants.length === 0) return [];
+    const { store } = this.deps;
+    // Records an earlier release wrote during a rolling upgrade are not indexed yet, and the filters read the index.
+    await store.indexAudit();
+    const head = await store.auditHead();
+    const [last] = (await store.auditPage({ kinds: ['model.committed'], job: this.job.id }, { after: 0, before: (head?.seq ?? 0) + 1, limit: 1 })).records;
+    const committed = last && (JSON.parse(last.text) as { data: { round?: unknown } }).data.round;
+    if (committed !== round) throw new Error(`the audit log's last commit of job ${this.job.id} is not that of round ${round}, which the store holds as its last`);
+    const dropped: string[] = [];
+    for (const participant of participants) {
+      const { records } = await store.auditPage({ kinds: ['participant.revoked'], participant }, { after: 0, before: last.seq, limit: 1 });
+      if (records.length > 0) dropped.push(participant);
+    }
+    return dropped.sort();
   }
 
   /** Every participant revoked so far, by any replica or admin: the store's word, not only this run's. */

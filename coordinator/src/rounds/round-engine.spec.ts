@@ -433,6 +433,64 @@ describe('the round engine', () => {
     await store.close();
   });
 
+  it("asks a SCAFFOLD round again after a restart with the corrections it first sent, though a site was revoked during it: the revocation applies from the next round, and the log verifies", async () => {
+    // Prepare: round 1 commits every site's control variate, c's unlike the others' (its update moves three times as far);
+    // round 2 waits for its updates when an admin revokes c
+    const { store, engine, channel, revoke, restart } = await setup(['a', 'b', 'c']);
+    channel.steps.set('c', 3);
+    channel.answerTraining = false;
+    const job = await engine.createJob({ ...spec, strategy: { name: 'scaffold' } }, 'user:test');
+    await until(() => channel.held.length === 3);
+    await channel.release();
+    await until(() => channel.held.length === 3);
+    const sent = ['a', 'b'].map((p) => channel.corrections.get(`${p} round 2`));
+    await revoke('c', 'dishonest');
+    // Execute: the coordinator stops before round 2 commits; another on the same store resumes the job, a and b answering
+    await engine.shutdown();
+    await engine.whenFinished(job.id);
+    channel.held = [];
+    channel.answerTraining = true;
+    const again = restart();
+    await again.resume();
+    await again.whenFinished(job.id);
+    // Assert: round 2 was asked again of a and b, with the corrections they were first sent
+    expect(channel.asked.filter((a) => a.endsWith('round 2')).sort()).toEqual(['a round 2', 'a round 2', 'b round 2', 'b round 2', 'c round 2']);
+    expect(['a', 'b'].map((p) => channel.corrections.get(`${p} round 2`))).toEqual(sent);
+    // Assert: round 2 kept c's control variate, round 3 dropped it; the log verifies, every round recomputed
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    const committed = (await audited(store)).filter((r) => r.kind === 'model.committed').map((r) => (r.data as { revoked?: string[] }).revoked);
+    expect(committed).toEqual([undefined, undefined, ['c']]);
+    await expectVerified(store, 3);
+    await store.close();
+  });
+
+  it('starts a SCAFFOLD round from the state without the sites revoked before the previous round committed, not those revoked since', async () => {
+    // Prepare: c's control variate is unlike the others'; its revocation is written after round 1 commits, before round 2 reads who is revoked
+    const { store, engine, channel, revoke } = await setup(['a', 'b', 'c']);
+    channel.steps.set('c', 3);
+    let round1 = false;
+    engine.events.on('job', (event) => void (event.type === 'round' && event.round.round === 1 && (round1 = true)));
+    const listParticipants = store.listParticipants.bind(store);
+    let revoked: Promise<unknown> | undefined;
+    jest.spyOn(store, 'listParticipants').mockImplementation(async () => {
+      if (round1) await (revoked ??= revoke('c', 'dishonest'));
+      return listParticipants();
+    });
+    // Execute
+    const job = await engine.createJob({ ...spec, strategy: { name: 'scaffold' } }, 'user:test');
+    await engine.whenFinished(job.id);
+    // Assert: round 2, without c, still corrected a and b with c's control variate in c; round 3 dropped it
+    expect(revoked).toBeDefined();
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    expect((await store.listRounds(job.id)).map((r) => r.contributors.map((c) => c.participant).sort())).toEqual([['a', 'b', 'c'], ['a', 'b'], ['a', 'b']]);
+    const first = decodeState((await store.getStrategyStateBytes(job.id, 1))!)!;
+    expect(channel.corrections.get('a round 2')).toEqual(Array.from(first['c/a'], (v, i) => Math.fround(first.c[i] - v)));
+    const committed = (await audited(store)).filter((r) => r.kind === 'model.committed').map((r) => (r.data as { revoked?: string[] }).revoked);
+    expect(committed).toEqual([undefined, undefined, ['c']]);
+    await expectVerified(store, 3);
+    await store.close();
+  });
+
   it("leaves out of its round the accepted update of a participant revoked before the round commits: the model is the others' aggregate, and the log verifies", async () => {
     // Prepare: round 1 holds c's accepted update, which would move the model ten times as far as a's or b's
     const { store, channel, engine, revoke } = await setup(['a', 'b', 'c']);
@@ -1446,6 +1504,51 @@ describe('the round engine of replicas on PostgreSQL', () => {
     expect(firstAttempt.sort()).toEqual(['a', 'a', 'b', 'b']);
     const report = await verifyStore(store);
     expect(report.failure).toBeUndefined();
+    await store.close();
+  });
+
+  it("asks a SCAFFOLD round again, on the replica that takes the job over, with the corrections first sent, though a replica whose clock lags revoked a site during it; the log verifies", async () => {
+    // Prepare: the first replica leads a SCAFFOLD job; round 1 commits every site's control variate, c's unlike the others';
+    // round 2 waits for its updates
+    const url = await database();
+    const { store, channel, restart, identity } = await setup(['a', 'b', 'c'], 3, { maxModelBytes: 1 << 20 }, systemClock, () => PostgresStore.open(url));
+    const first = restart(electionOn(url, 'first'));
+    channel.engine = first;
+    channel.steps.set('c', 3);
+    channel.answerTraining = false;
+    const job = await first.createJob({ ...spec, strategy: { name: 'scaffold' } }, 'user:test');
+    await until(() => channel.held.length === 3);
+    await channel.release();
+    await until(() => channel.held.length === 3);
+    const sent = ['a', 'b'].map((p) => channel.corrections.get(`${p} round 2`));
+    // Execute: another replica, its clock a minute behind the leader's, revokes c, whose connection closes
+    const other = await PostgresStore.open(url);
+    const otherAudit = await AuditLog.open(other, identity);
+    const lagging = Date.now() - 60_000;
+    await other.transaction(async () => {
+      await otherAudit.append('participant.revoked', 'user:test', { name: 'c', reason: 'dishonest' }, lagging);
+      await other.setParticipantStatus('c', 'revoked', 'user:test', lagging);
+    });
+    await other.close();
+    channel.connected.delete('c');
+    first.participantOffline('c');
+    // Execute: the leader stops before round 2 commits; the second replica takes the job, a and b answering
+    await first.shutdown();
+    await first.whenFinished(job.id);
+    channel.held = [];
+    channel.answerTraining = true;
+    const second = restart(electionOn(url, 'second'));
+    channel.engine = second;
+    await second.resume();
+    await until(() => second.led === 1);
+    await second.whenFinished(job.id);
+    // Assert: round 2 was asked again with the corrections first sent; c's control variate went from round 3 on; the log verifies
+    expect(channel.asked.filter((a) => a.endsWith('round 2')).sort()).toEqual(['a round 2', 'a round 2', 'b round 2', 'b round 2', 'c round 2']);
+    expect(['a', 'b'].map((p) => channel.corrections.get(`${p} round 2`))).toEqual(sent);
+    expect(await store.getJob(job.id)).toMatchObject({ status: 'completed', round: 3 });
+    const committed = (await audited(store)).filter((r) => r.kind === 'model.committed').map((r) => (r.data as { revoked?: string[] }).revoked);
+    expect(committed).toEqual([undefined, undefined, ['c']]);
+    await expectVerified(store, 3);
     await store.close();
   });
 });
