@@ -897,7 +897,7 @@ def verify(bundle: Bundle, trusted_key: str = None, say=print):
             named = job['strategy']
             check(jcs(strategy) == jcs(named), f"aggregated with {jcs(strategy)}, not the {jcs(named)} its job's spec names")
             check('strategy' not in data or 'stateSha256' in data, 'names a strategy but no digest of its state')
-            # Participants revoked since the round's starting state was committed, whose part of it (SCAFFOLD's c_i) the round dropped.
+            # Participants revoked before the round's starting state was committed, whose part of it (SCAFFOLD's c_i) the round dropped.
             revoked = data.get('revoked', [])
             check(isinstance(revoked, list) and all(isinstance(n, str) for n in revoked), 'not a valid model.committed record: revoked is not a list of names')
             for name in revoked:

@@ -402,7 +402,7 @@ describe('the independent Python verifier', () => {
   });
 
   it("accepts a round that drops from its strategy's state a participant revoked before it, and refuses one naming a participant who is not, as the TypeScript verifier does", async () => {
-    // As a SCAFFOLD round names a site revoked since the state it started from: site-0 revoked just before the last commit, which names it.
+    // As a SCAFFOLD round names a site revoked before it: site-0 revoked just before the last commit, which names it (both verifiers check only that).
     const secretKey = coordinatorSecret();
     const last = (r: AuditRecord) => r.kind === 'model.committed' && r.data.job === jobs.secure;
     const copy = copyOf(bundle);

@@ -166,7 +166,7 @@ export const AUDIT_DATA = {
     strategy: StrategySpecSchema.optional(),
     /** SHA-256 of the strategy's state after this round (encodeState), stored beside the model */
     stateSha256: Sha256.optional(),
-    /** participants revoked since the state this round started from was committed: the round dropped what that state kept of them (SCAFFOLD's c_i) */
+    /** participants revoked before the state this round started from was committed, in the log's order: the round dropped what that state kept of them (SCAFFOLD's c_i) */
     revoked: z.array(Name).optional(),
     signature: z.string(),
   }),

@@ -371,7 +371,7 @@ export function participantsHeld(spec: StrategySpec, state: StrategyState): stri
 }
 
 /**
- * The state without what it keeps of participants revoked since it was
+ * The state without what it keeps of participants revoked before it was
  * committed, as the next round starts from it (its commit record names them);
  * the state itself when the strategy keeps nothing of theirs.
  */
