@@ -4,8 +4,10 @@
  * part in accepts a first DP job and declines a second that would take the
  * total over, with a signed code every round of that job records, and still
  * declines after its agent restarts, from its journal; a site whose policy
- * sets a least batch size declines a job that trains on batches of one row.
+ * sets a least batch size declines a job that trains on batches of one row,
+ * and a round when it holds fewer rows than that.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunningCoordinator } from '@fl/coordinator';
 import { ParticipantAgent, type SitePolicy } from '@fl/participant-agent';
@@ -131,5 +133,17 @@ describe("a site's policy across jobs and over training", () => {
     // a batch size within it is accepted
     const within = await run({ ...plain, batchSize: 8 });
     for (const contributors of within.contributors) expect(contributors).toContain('clinic-rows');
+  });
+
+  it('declines a round when it holds fewer rows than its least batch size, whose every step would average fewer', async () => {
+    const lines = fs.readFileSync(split.parties[2], 'utf8').split('\n');
+    const few = path.join(dir, 'few.csv');
+    fs.writeFileSync(few, lines.slice(0, 1 + 5).join('\n') + '\n');
+    await start('clinic-few', few, { requireSecureAggregation: false, requireDifferentialPrivacy: false, minBatchSize: 8 });
+    const { dp: _dp, ...plain } = job();
+    const result = await run({ ...plain, batchSize: 8 });
+    expect(result.status).toBe('completed');
+    for (const failures of result.failures) expect(failures['clinic-few']).toEqual({ code: 'POLICY_TRAINING', reason: expect.stringMatching(/\(rows 5\)$/) });
+    expect(logs.get('clinic-few')!.join('\n')).toMatch(/round 1: declined under this site's policy: 5 rows to train on, fewer than the least batch of 8 \[POLICY_TRAINING\]/);
   });
 });

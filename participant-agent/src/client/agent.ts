@@ -514,6 +514,12 @@ export class ParticipantAgent extends EventEmitter {
     const data = split.train;
     const started = Date.now();
     const { spec } = setup;
+    const fewest = this.options.policy?.minBatchSize;
+    if (fewest !== undefined && setup.model.kind !== 'kmeans' && data.n > 0 && data.n < fewest) {
+      // Every step would average fewer rows than the site allows: no batching can keep to it.
+      this.log(`job ${request.job} round ${request.round}: declined under this site's policy: ${data.n} rows to train on, fewer than the least batch of ${fewest} [POLICY_TRAINING]`);
+      return this.sendFailure(request.job, request.round, 'train', 'POLICY_TRAINING', { rows: data.n });
+    }
     let held: ReturnType<typeof heldOutMetrics>;
     let result: Awaited<ReturnType<typeof trainLocal>>;
     try {
@@ -534,6 +540,7 @@ export class ParticipantAgent extends EventEmitter {
         proximalMu: request.config?.proximalMu,
         correction,
         jobRows: setup.preprocessing.rows,
+        minBatchRows: fewest,
       });
     } catch (err) {
       return this.reportFailure(request.job, request.round, 'train', err, 'TRAINING_FAILED');

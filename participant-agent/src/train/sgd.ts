@@ -40,8 +40,10 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
     shuffle(order, random);
     // The reported loss and accuracy are the last epoch's, each row measured before its batch's update.
     const measure = epoch === epochs - 1;
-    for (let start = 0; start < n; start += batchSize) {
-      const end = Math.min(start + batchSize, n);
+    for (let start = 0, end = 0; start < n; start = end) {
+      end = Math.min(start + batchSize, n);
+      // Rows too few for a step of their own under the site's policy join this one.
+      if (n - end < (options.minBatchRows ?? 1)) end = n;
       gradient.fill(0);
       for (let i = start; i < end; i++) {
         const row = order[i];

@@ -225,6 +225,26 @@ describe('trainLocal', () => {
     expect(result).toMatchObject({ samples: n, steps: 20 * Math.ceil(n / 32) });
   });
 
+  it('under a site’s least batch, lets an epoch’s last rows, too few for a step of their own, join the batch before', async () => {
+    // Prepare: batches of 4; ten rows leave 2 at the end of an epoch, eleven leave 3
+    const shape: ModelShape = { kind: 'logistic', inputDim: 5, outputDim: 1 };
+    const params = initialParameters(shape);
+    const run = (n: number, minBatchRows?: number) => {
+      const { x, y } = separableLogistic(n, 5, 3);
+      return trainLocal(options({ shape, params, x, y, n, epochs: 3, batchSize: 4, ...(minBatchRows !== undefined && { minBatchRows }) }));
+    };
+
+    // Execute
+    const [ten, tenAtLeast3, eleven, elevenAtLeast3] = await Promise.all([run(10), run(10, 3), run(11), run(11, 3)]);
+
+    // Assert: 2 rows join the 4 before them, a step of 6; 3 rows make a step of their own, as without the least
+    expect(ten.steps).toBe(3 * 3);
+    expect(tenAtLeast3.steps).toBe(3 * 2);
+    expect(tenAtLeast3.params).not.toEqual(ten.params);
+    expect(elevenAtLeast3).toEqual(eleven);
+    await expect(run(10, 0)).rejects.toThrow('minBatchRows must be a positive integer');
+  });
+
   it('reaches accuracy > 0.95 with softmax on three well-separated blobs', async () => {
     // Prepare
     const n = 600;
