@@ -622,6 +622,7 @@ export class ParticipantAgent extends EventEmitter {
         round: header.round,
         step: header.step,
         discloses: disclosed(reply),
+        ...sentInput(reply),
         ...(tableRows !== undefined && { tableRows }),
         ...(statisticsRound && header.step === 'unmask' && { survivors: header.survivors ?? [] }),
       }),
@@ -639,7 +640,17 @@ export class ParticipantAgent extends EventEmitter {
       return this.refuseStep(request.job, request.round, 'masked', err);
     }
     const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
-      this.record({ kind: 'secagg', job: request.job, round: request.round, step: 'masked', discloses: disclosed(reply), modelSha256: request.weightsSha256, ...(request.config && { config: request.config }) }),
+      this.record({
+        kind: 'secagg',
+        job: request.job,
+        round: request.round,
+        step: 'masked',
+        discloses: disclosed(reply),
+        ...sentInput(reply),
+        auditHead: request.auditHead,
+        modelSha256: request.weightsSha256,
+        ...(request.config && { config: request.config }),
+      }),
     ]);
     const took = ((Date.now() - started) / 1000).toFixed(2);
     this.log(`job ${request.job} round ${request.round}: trained on ${numSamples} rows in ${took}s; masked input ${ack.ok ? 'accepted' : `refused: ${ack.error.code} ${ack.error.message}`}`);
@@ -1034,6 +1045,11 @@ function disclosed({ header, masked }: { header: SecAggReplyHeader; masked?: Bin
     ...(header.keyShares ? [`${Object.keys(header.keyShares).length} shares of dropped parties' secret keys`] : []),
     ...(masked ? [`the masked input: ${masked.byteLength} bytes, SHA-256 ${header.maskedSha256}`] : []),
   ];
+}
+
+/** A masked input's SHA-256 and signature, which `audit verify` finds it by among a bundle's secagg.input records; nothing for another step. */
+function sentInput({ header, signature, masked }: { header: SecAggReplyHeader; signature: string; masked?: Binary }): { sha256?: string; signature?: string } {
+  return masked && header.maskedSha256 ? { sha256: header.maskedSha256, signature } : {};
 }
 
 /** The aggregates a column's statistics disclose, by name: never their values. */

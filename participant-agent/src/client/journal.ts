@@ -29,6 +29,9 @@ const trainedFrom = {
   config: z.record(z.string(), z.unknown()).optional(),
 };
 
+/** The audit log's head the coordinator signed into a train request: a log rewritten since no longer holds it. */
+const AuditHeadSchema = z.strictObject({ seq: z.number().int(), hash: z.string() });
+
 export const JournalEntrySchema = z.strictObject({
   /** the coordinator's origin, e.g. https://fl.example.org */
   coordinator: z.string(),
@@ -49,7 +52,7 @@ export const JournalEntrySchema = z.strictObject({
   /** milliseconds since the epoch: when the ack (or its absence) was known; on a line without its answer, when it was sent */
   at: z.number().int(),
   /** the audit log's head the coordinator signed into the train request this update answered */
-  auditHead: z.strictObject({ seq: z.number().int(), hash: z.string() }).optional(),
+  auditHead: AuditHeadSchema.optional(),
   /** the weights' size in bytes */
   bytes: z.number().int().optional(),
   ...trainedFrom,
@@ -90,6 +93,11 @@ export const SentRecordSchema = z.discriminatedUnion('kind', [
     tableRows: z.number().int().optional(),
     /** a statistics-phase unmask: the sites of the sum it helped unmask, the only sum of the round it helps unmask (absent before this field was kept) */
     survivors: z.array(z.string()).optional(),
+    /** a masked input: its SHA-256 and the answer's signature, which audit verify finds it by among the bundle's secagg.input records (absent before these fields were kept) */
+    sha256: z.string().optional(),
+    signature: z.string().optional(),
+    /** a training round's masked input: the audit log's head the coordinator signed into the train request it answered */
+    auditHead: AuditHeadSchema.optional(),
   }),
   z.strictObject({
     kind: z.literal('failure'),
