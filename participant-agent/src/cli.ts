@@ -130,13 +130,13 @@ const COMMANDS: Record<string, Command> = {
     usage: 'BUNDLE --key key.json [options]',
     summary:
       'Verifies an audit bundle exported by the coordinator: its chain, signatures and models\n' +
-      '(recomputed where the updates are in it), then that every update the coordinator\n' +
-      'acknowledged to this site is in it as sent. Exit status 0 when all is consistent, 1\n' +
-      'at the first inconsistency, which it names.',
+      '(recomputed where the updates are in it), then that every update and masked input\n' +
+      'the coordinator acknowledged to this site is in it as sent. Exit status 0 when all is\n' +
+      'consistent, 1 at the first inconsistency, which it names.',
     positionals: 2,
     flags: {
       key: { value: 'FILE', help: "this site's key pair (required)" },
-      journal: { value: 'FILE', help: 'the journal of sent updates', default: 'journal.jsonl beside the key' },
+      journal: { value: 'FILE', help: 'the journal of what this site sent', default: 'journal.jsonl beside the key' },
       'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'one pinned in known-coordinators.json beside the key' },
       coordinator: { value: 'URL', help: 'whose journal entries to check', default: "the addresses pinned to the bundle's key" },
     },

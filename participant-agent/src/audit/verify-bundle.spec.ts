@@ -3,6 +3,7 @@
  * exported, built as a coordinator writes its log (real keys, signed updates,
  * FedAvg models), checked against the journal of what this site sent.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,9 +26,10 @@ import {
   type AuditKind,
   type AuditSource,
   type KeyPair,
+  type SecAggReplyHeader,
   type UpdateHeader,
 } from '@fl/shared';
-import { appendJournal, readJournal, readJournalLines, type JournalEntry } from '../client/journal';
+import { appendJournal, readJournal, readJournalLines, type JournalEntry, type SentRecord } from '../client/journal';
 import { CoordinatorPins } from '../client/pins';
 import { verifyBundle, type VerifyBundleOptions } from './verify-bundle';
 
@@ -39,7 +41,7 @@ const SIZE = 10;
 class Consortium {
   readonly coordinator = generateKeyPair();
   readonly keys = new Map<string, KeyPair>();
-  readonly journal = new Map<string, JournalEntry[]>();
+  readonly journal = new Map<string, (JournalEntry | SentRecord)[]>();
   readonly texts: string[] = [];
   readonly updates = new Map<string, Uint8Array>();
   readonly models = new Map<string, Uint8Array>();
@@ -101,6 +103,45 @@ class Consortium {
     this.append('model.committed', { ...data, signature: signHeader('model', modelAttestation(data), this.coordinator.secretKey) });
   }
 
+  /**
+   * A site sends a secure round's masked input (a training round's, answering a train request) and journals it as the
+   * agent does; the coordinator records it unless `recorded` is false. `journaled: 'digest only'`, as an earlier release
+   * journaled it: its SHA-256 in the `discloses` text alone.
+   */
+  sendMasked(round: number, participant: string, options: { recorded?: boolean; acknowledged?: boolean; answered?: boolean; journaled?: 'digest only' } = {}) {
+    // Random-looking, as a masked input is; each attempt of a round masks with new keys.
+    const bytes = new Uint8Array(randomBytes((SIZE + 1) * 4));
+    const sha256 = sha256Hex(bytes);
+    const auditHead = { seq: this.texts.length, hash: this.head };
+    const header: SecAggReplyHeader = { type: 'secagg', job: JOB, round, participant, nonce: randomNonce(), step: 'masked', maskedSha256: sha256 };
+    const signature = signHeader('secagg', header, this.keys.get(participant)!.secretKey);
+    if (options.recorded ?? true) {
+      this.updates.set(`${round}/${participant}/${sha256}`, bytes);
+      this.append('secagg.input', { job: JOB, round, participant, sha256, header, signature, retained: true });
+    }
+    const accepted = (options.answered ?? true) ? { accepted: options.acknowledged ?? true } : {};
+    const discloses = [`the masked input: ${bytes.byteLength} bytes, SHA-256 ${sha256}`];
+    const input = options.journaled === 'digest only' ? {} : { sha256, signature, auditHead };
+    this.journal.get(participant)!.push({ kind: 'secagg', coordinator: ORIGIN, job: JOB, round, participant, step: 'masked', discloses, ...input, ...accepted, nonce: header.nonce, at: this.at });
+    return { participant, sha256 };
+  }
+
+  /** A secure round's commit: the unmasked sum's model, its contributors the masked inputs (their sample counts hidden in the sum). */
+  commitSecure(round: number, contributors: { participant: string; sha256: string }[]): void {
+    const bytes = encodeWeights(Float32Array.from({ length: SIZE }, (_, i) => Math.cos(round + i)));
+    const data = {
+      job: JOB,
+      round,
+      sha256: sha256Hex(bytes),
+      previous: this.previous,
+      contributors: contributors.map(({ participant, sha256 }) => ({ participant, numSamples: 0, sha256 })),
+      secure: { weight: 100 * contributors.length },
+    };
+    this.models.set(`${JOB}/${round}`, bytes);
+    this.previous = data.sha256;
+    this.append('model.committed', { ...data, signature: signHeader('model', modelAttestation(data), this.coordinator.secretKey) });
+  }
+
   source(): AuditSource {
     return {
       records: () => this.texts.map((text, i) => ({ seq: i + 1, text })),
@@ -125,7 +166,7 @@ function consortium(): Consortium {
  * The journal as the agent writes it: each update's line before it is sent, then its answer's line if one came; or,
  * `earlier`, as an earlier release wrote it: one line per update, after its answer.
  */
-function writeJournal(file: string, entries: JournalEntry[], format: 'current' | 'earlier' = 'current'): void {
+function writeJournal(file: string, entries: (JournalEntry | SentRecord)[], format: 'current' | 'earlier' = 'current'): void {
   for (const { accepted, nonce, ...entry } of entries) {
     if (format === 'earlier') {
       appendJournal(file, { ...entry, accepted: accepted! });
@@ -354,7 +395,7 @@ describe('fl-agent audit verify', () => {
     // Prepare
     const c = consortium();
     const { options, bundle } = await site(c, 'bank-a');
-    const entry = c.journal.get('bank-a')!.find((e) => e.round === 3)!;
+    const entry = c.journal.get('bank-a')!.find((e) => e.round === 3) as JournalEntry;
     const file = path.join(bundle, 'updates', JOB, '3', `bank-a.${entry.sha256}.f32`);
     const bytes = fs.readFileSync(file);
     bytes[5] ^= 0x10;
@@ -618,6 +659,159 @@ describe('fl-agent audit verify', () => {
     expect(missing.failure?.reason).toMatch(/is not an audit bundle/);
     expect(broken.exitCode).toBe(1);
     expect(broken.failure?.where).toMatch(/^audit record 3 \(/);
+  });
+});
+
+describe('fl-agent audit verify, a secure job', () => {
+  /** Three secure rounds of bank-a and bank-b: each site's training input leaves as a masked input, recorded as secagg.input. */
+  function secureConsortium(): Consortium {
+    const c = new Consortium(['bank-a', 'bank-b']);
+    for (const round of [1, 2, 3]) c.commitSecure(round, [c.sendMasked(round, 'bank-a'), c.sendMasked(round, 'bank-b')]);
+    return c;
+  }
+  /** The site's export (its own inputs only: the others' are needed to recompute a secure round). */
+  const secureSite = (c: Consortium, name: string) => site(c, name, { participantExport: true });
+
+  it('finds every acknowledged masked input of this site in the bundle as sent, and says how many it checked', async () => {
+    // Prepare
+    const c = secureConsortium();
+    const { options } = await secureSite(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.exitCode).toBe(0);
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        'you are bank-a in the bundle: 3 accepted masked inputs of yours',
+        'your 3 accepted masked inputs are in the bundle unaltered; 3 were in committed sums',
+        'the 3 signed log heads you were shown are in the bundle: the log was not rewritten since',
+      ]),
+    );
+    expect(result.lines.join('\n')).not.toMatch(/accepted updates? (are|is) in the bundle|another copy/);
+  });
+
+  it('reports an acknowledged masked input the bundle leaves out, the site treated as dropped, naming its round and the site', async () => {
+    // Prepare: the coordinator acknowledged bank-a's masked input of round 2, then recorded none and summed the round without it
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commitSecure(1, [c.sendMasked(1, 'bank-a'), c.sendMasked(1, 'bank-b')]);
+    c.sendMasked(2, 'bank-a', { recorded: false });
+    c.commitSecure(2, [c.sendMasked(2, 'bank-b')]);
+    const { options, journalFile } = await secureSite(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.where).toMatch(new RegExp(`^your masked input of round 2 of job ${JOB} as bank-a \\(${escape(journalFile)}, sent `));
+    expect(result.failure?.reason).toBe('missing: the coordinator acknowledged it, but no secagg.input record holds it');
+    expect(result.lines.at(-1)).toBe(`FAILED: ${result.failure?.where}: ${result.failure?.reason}`);
+  });
+
+  it('reports a masked input recorded otherwise than sent: an earlier attempt of the round summed in place of the one acknowledged last', async () => {
+    // Prepare: both attempts of round 2 were acknowledged; the log holds the first one's input and sums it
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commitSecure(1, [c.sendMasked(1, 'bank-a'), c.sendMasked(1, 'bank-b')]);
+    const first = c.sendMasked(2, 'bank-a');
+    const second = c.sendMasked(2, 'bank-a', { recorded: false });
+    c.commitSecure(2, [first, c.sendMasked(2, 'bank-b')]);
+    const stale = await secureSite(c, 'bank-a');
+    // The journal says round 1's input had another digest than the record holds
+    const journaled = await secureSite(c, 'bank-a');
+    const lines = fs.readFileSync(journaled.journalFile, 'utf8').split('\n');
+    fs.writeFileSync(journaled.journalFile, lines.map((l, i) => (i === 0 ? l.replace(/"sha256":"[0-9a-f]{64}"/, `"sha256":"${'f'.repeat(64)}"`) : l)).join('\n'));
+    // Execute
+    const summed = await verifyBundle(stale.options);
+    const other = await verifyBundle(journaled.options);
+    // Assert
+    expect(summed.exitCode).toBe(1);
+    expect(summed.failure?.where).toMatch(new RegExp(`^your masked input of round 2 of job ${JOB} as bank-a `));
+    expect(summed.failure?.reason).toBe(`altered: audit record 9 holds SHA-256 ${first.sha256}, signed differently; you sent SHA-256 ${second.sha256}`);
+    expect(other.exitCode).toBe(1);
+    expect(other.failure?.where).toMatch(new RegExp(`^your masked input of round 1 of job ${JOB} as bank-a `));
+    expect(other.failure?.reason).toMatch(new RegExp(`^altered: audit record 6 holds SHA-256 [0-9a-f]{64}, signed the same; you sent SHA-256 f{64}$`));
+  });
+
+  it('passes an acknowledged masked input of a round started again with new keys, and says so', async () => {
+    // Prepare: round 2's first attempt took bank-a's masked input and was abandoned unrecorded; the next attempt committed bank-a's later input
+    const abandoned = new Consortium(['bank-a', 'bank-b']);
+    abandoned.commitSecure(1, [abandoned.sendMasked(1, 'bank-a'), abandoned.sendMasked(1, 'bank-b')]);
+    abandoned.sendMasked(2, 'bank-a', { recorded: false });
+    abandoned.commitSecure(2, [abandoned.sendMasked(2, 'bank-a'), abandoned.sendMasked(2, 'bank-b')]);
+    // The same, the first attempt's inputs recorded when its masked step closed (a site dropped out at unmasking)
+    const recorded = new Consortium(['bank-a', 'bank-b']);
+    recorded.commitSecure(1, [recorded.sendMasked(1, 'bank-a'), recorded.sendMasked(1, 'bank-b')]);
+    recorded.sendMasked(2, 'bank-a');
+    recorded.sendMasked(2, 'bank-b');
+    recorded.commitSecure(2, [recorded.sendMasked(2, 'bank-a'), recorded.sendMasked(2, 'bank-b')]);
+    // Execute
+    const superseded = await verifyBundle((await secureSite(abandoned, 'bank-a')).options);
+    const both = await verifyBundle((await secureSite(recorded, 'bank-a')).options);
+    // Assert
+    expect(superseded.failure).toBeUndefined();
+    expect(superseded.lines).toEqual(
+      expect.arrayContaining([
+        'your 2 accepted masked inputs are in the bundle unaltered; 2 were in committed sums',
+        `1 acknowledged masked input was superseded: round 2 of job ${JOB} was started again and your later masked input of it is in the bundle (assumed: the attempt that took it was abandoned, its records unwritten)`,
+      ]),
+    );
+    expect(both.failure).toBeUndefined();
+    expect(both.lines).toContain('your 3 accepted masked inputs are in the bundle unaltered; 2 were in committed sums');
+  });
+
+  it("passes an acknowledged masked input of a round the job was taken up again before, without this site, and says so", async () => {
+    // Prepare: round 2 took bank-a's masked input; the coordinator restarted, took the job up again after round 1, and summed round 2 without bank-a
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commitSecure(1, [c.sendMasked(1, 'bank-a'), c.sendMasked(1, 'bank-b')]);
+    c.sendMasked(2, 'bank-a', { recorded: false });
+    c.append('job.resumed', { job: JOB, round: 1 });
+    c.commitSecure(2, [c.sendMasked(2, 'bank-b')]);
+    const { options } = await secureSite(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.lines).toContain(
+      `1 acknowledged masked input was superseded by the job's resumption: audit record 9 took job ${JOB} up again after round 1, after round 2 asked for your masked input (the attempt that took it was abandoned, its records unwritten)`,
+    );
+  });
+
+  it('does not look for an acknowledged masked input of a round the bundle does not commit: exported while its masked step was open', async () => {
+    // Prepare
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commitSecure(1, [c.sendMasked(1, 'bank-a'), c.sendMasked(1, 'bank-b')]);
+    c.sendMasked(2, 'bank-a', { recorded: false });
+    const { options } = await secureSite(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        'your 1 accepted masked input is in the bundle unaltered; 1 was in committed sums',
+        `1 accepted masked input of round 2 of job ${JOB} was not looked for: the bundle does not commit that round (a round's masked inputs are recorded when its masked step closes: a later bundle holds them)`,
+      ]),
+    );
+  });
+
+  it('counts the masked inputs an earlier release journaled without their SHA-256 as not checkable, and those sent without an answer', async () => {
+    // Prepare: round 1's line as an earlier release wrote it; bank-a stopped after sending round 3's input, which the bundle holds
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commitSecure(1, [c.sendMasked(1, 'bank-a', { journaled: 'digest only' }), c.sendMasked(1, 'bank-b')]);
+    c.commitSecure(2, [c.sendMasked(2, 'bank-a'), c.sendMasked(2, 'bank-b')]);
+    c.commitSecure(3, [c.sendMasked(3, 'bank-a', { answered: false }), c.sendMasked(3, 'bank-b')]);
+    const { options } = await secureSite(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        'your 1 accepted masked input is in the bundle unaltered; 1 was in committed sums',
+        '1 masked input you sent was journaled without its SHA-256 and signature (by an earlier release): not checkable',
+        "1 masked input you sent has no answer in your journal (the agent stopped after sending it, before the coordinator's answer came); the bundle has it as accepted",
+      ]),
+    );
+    expect(result.lines.join('\n')).not.toMatch(/another copy/);
   });
 });
 
