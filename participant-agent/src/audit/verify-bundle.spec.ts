@@ -437,6 +437,24 @@ describe('fl-agent audit verify', () => {
     expect(result.failure?.reason).toMatch(new RegExp(`is not the one pinned for ${escape(ORIGIN)}`));
   });
 
+  it("knows the coordinator's address from the journal's entries of the bundle's jobs when its key is given with --coordinator-key, not pinned", async () => {
+    // Prepare: the site also took part, under another name, in a job of another coordinator
+    const c = consortium();
+    const { options, journalFile } = await site(c, 'bank-a', { pinned: false });
+    const [first] = readJournal(journalFile);
+    appendJournal(journalFile, { ...first, coordinator: 'https://other.example.org', job: 'other-job', participant: 'clinic-a', round: 1 });
+    // Execute
+    const result = await verifyBundle({ ...options, coordinatorKey: encodeKey(c.coordinator.publicKey) });
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        `journal: checking the entries sent to ${ORIGIN}, which your journal names for the bundle's jobs (the coordinator key is pinned to no address; name another with --coordinator URL)`,
+        'your 3 accepted updates are in the bundle unaltered; 3 were folded into committed models',
+      ]),
+    );
+  });
+
   it('checks only the journal entries of this coordinator, and not those acknowledged after the export', async () => {
     // Prepare
     const c = consortium();
