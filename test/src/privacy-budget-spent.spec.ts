@@ -5,16 +5,20 @@
  * in the job's last round every site refuses with PRIVACY_BUDGET_SPENT. The
  * coordinator leaves the sites out of the job and, too few being left, stops
  * it for its privacy budget with the model of the round before, rather than
- * starting the round again; the log verifies, at the coordinator and at a site.
+ * starting the round again; the log verifies, at the coordinator and at a site,
+ * whose journal holds its masked inputs: a log re-signed without one of them, or
+ * summing another of its inputs in its place, fails there.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { SqliteStore, STORE_FILE, toArray, verifyStore, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
-import { writeKeyFile, type JobSpecInput, type JobView, type KeyPair, type RoundView } from '@fl/shared';
+import { readKeyFile, writeKeyFile, type AuditData, type AuditRecord, type JobSpecInput, type JobView, type KeyPair, type RoundView } from '@fl/shared';
 import { AdminApi, breastCancerJob, eventually, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator, type GlobalModel } from './harness';
 import { AGENT_CLI, COORDINATOR_CLI, runToEnd } from './processes';
+import { resignCommit, rewriteLog } from './rewrite-log';
 
 jest.setTimeout(600_000);
 
@@ -42,6 +46,12 @@ describe('a secure DP job whose round started again after its masked inputs went
   const keys: KeyPair[] = [];
   /** each agent's refusals, as it reported them: 'site round code' */
   const refusals: string[] = [];
+  /** site-3's key file, as a partner keeps it for fl-agent audit verify */
+  const siteKey = () => {
+    const keyFile = path.join(dir, 'site-3', 'key.json');
+    if (!fs.existsSync(keyFile)) writeKeyFile(keyFile, keys[3]);
+    return keyFile;
+  };
 
   beforeAll(async () => {
     coordinator = await testCoordinator();
@@ -112,12 +122,47 @@ describe('a secure DP job whose round started again after its masked inputs went
     }
     const bundle = path.join(dir, 'bundle');
     await exec(process.execPath, [COORDINATOR_CLI, 'audit', 'export', '--data-dir', coordinator.config.dataDir, '--out', bundle]);
-    const keyFile = path.join(dir, 'site-3', 'key.json');
-    writeKeyFile(keyFile, keys[3]);
+    const keyFile = siteKey();
     const verified = await runToEnd(AGENT_CLI, ['audit', 'verify', bundle, '--key', keyFile, '--journal', path.join(dir, 'site-3.jsonl'), '--coordinator-key', coordinator.identity.publicKey]);
     // The site recomputes both committed rounds from the masked inputs the bundle holds.
     expect(verified).toContain(`job ${job.id}: 2 rounds, 2 recomputed from 8 retained updates, models match`);
-    expect(verified).toMatch(/you are site-3 in the bundle/);
+    expect(verified).toContain(`journal: checking the entries sent to ${new URL(coordinator.url).origin}, which your journal names for the bundle's jobs`);
+    // Its statistics input, both attempts of round 1 (the first recorded when its masked step closed) and round 2's: round 3 it refused before masking.
+    expect(verified).toContain('you are site-3 in the bundle: 4 accepted masked inputs of yours');
+    expect(verified).toContain('your 4 accepted masked inputs are in the bundle unaltered; 3 were in committed sums');
+    expect(verified).toContain('the 3 signed log heads you were shown are in the bundle: the log was not rewritten since');
     expect(verified).not.toMatch(/FAILED/);
+  });
+
+  it("fails a site's audit verify when the coordinator re-signs its log without the site's acknowledged masked input, or with another of its inputs summed in its place", async () => {
+    const exported = path.join(dir, 'site-3-bundle');
+    await exec(process.execPath, [COORDINATOR_CLI, 'audit', 'export', '--data-dir', coordinator.config.dataDir, '--out', exported, '--participant', 'site-3']);
+    const { secretKey } = readKeyFile(path.join(coordinator.config.dataDir, 'coordinator-key.json'));
+    const records = fs.readFileSync(path.join(exported, 'records.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
+    const inputOf = (r: AuditRecord, round: number) => r.kind === 'secagg.input' && r.data.participant === 'site-3' && r.data.round === round;
+    const committing = (r: AuditRecord, round: number) => r.kind === 'model.committed' && r.data.round === round;
+    const [first, second] = records.filter((r) => inputOf(r, 1)).map((r) => r.data.sha256 as string);
+    const copyOf = (name: string) => {
+      const copy = path.join(dir, name);
+      fs.cpSync(exported, copy, { recursive: true });
+      return copy;
+    };
+    const recommit = (r: AuditRecord, change: (contributors: AuditData<'model.committed'>['contributors']) => AuditData<'model.committed'>['contributors']) =>
+      resignCommit(r.data as AuditData<'model.committed'>, secretKey, (a) => ({ ...a, contributors: change(a.contributors) }));
+    // Round 2 summed as if site-3 had dropped out after its masked input was acknowledged.
+    const dropped = copyOf('dropped');
+    rewriteLog(dropped, secretKey, (r) => (inputOf(r, 2) ? null : committing(r, 2) ? recommit(r, (cs) => cs.filter((c) => c.participant !== 'site-3')) : r.data));
+    // Round 1 summed with the input of its abandoned attempt in place of the one its commit took.
+    const stale = copyOf('stale');
+    rewriteLog(stale, secretKey, (r) =>
+      inputOf(r, 1) && r.data.sha256 === second ? null : committing(r, 1) ? recommit(r, (cs) => cs.map((c) => (c.participant === 'site-3' ? { ...c, sha256: first } : c))) : r.data,
+    );
+    const keyFile = siteKey();
+    const journal = path.join(dir, 'site-3.jsonl');
+    const verify = (bundle: string) => runToEnd(AGENT_CLI, ['audit', 'verify', bundle, '--key', keyFile, '--journal', journal, '--coordinator-key', coordinator.identity.publicKey]);
+    const where = (round: number) => `FAILED: your masked input of round ${round} of job ${job.id} as site-3 \\(${journal.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}, sent [^)]+\\): `;
+    expect(second).toBeDefined();
+    await expect(verify(dropped)).rejects.toThrow(new RegExp(`${where(2)}missing: the coordinator acknowledged it, but no secagg.input record holds it`));
+    await expect(verify(stale)).rejects.toThrow(new RegExp(`${where(1)}altered: audit record \\d+ holds SHA-256 ${first}, signed differently; you sent SHA-256 ${second}`));
   });
 });

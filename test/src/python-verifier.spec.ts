@@ -16,22 +16,10 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import {
-  auditText,
-  AuditRecordSchema,
-  BundleSource,
-  encodeWeights,
-  modelAttestation,
-  readKeyFile,
-  sealAuditRecord,
-  sha256Hex,
-  signHeader,
-  verifyAudit,
-  type AuditData,
-  type AuditRecord,
-} from '@fl/shared';
+import { BundleSource, encodeWeights, readKeyFile, sha256Hex, verifyAudit, type AuditData, type AuditRecord } from '@fl/shared';
 import { AdminApi, DATA_DIR, dealingBadShares, declaredFeatures, featuresOf, REPO_ROOT, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 import { COORDINATOR_CLI, PY_VERIFIER, PYTHON } from './processes';
+import { editManifest, resignCommit, rewriteLog, type Attested } from './rewrite-log';
 
 jest.setTimeout(300_000);
 
@@ -56,52 +44,6 @@ const copyOf = (dir: string) => {
 };
 
 const OTHER_KEY = 'A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=';
-
-/** A bundle's manifest changed as `change` says. */
-function editManifest(dir: string, change: (manifest: Record<string, unknown>) => void): void {
-  const file = path.join(dir, 'manifest.json');
-  const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  change(manifest);
-  fs.writeFileSync(file, JSON.stringify(manifest, null, 2) + '\n');
-}
-
-/**
- * A bundle's log rewritten as its coordinator could: each record's data as
- * `change` gives it, `added` records appended (or inserted before the first
- * record `before` matches), every hash and signature made again with the
- * coordinator's own key, the manifest's count and head too. Returns the records.
- */
-function rewriteLog(
-  dir: string,
-  secretKey: Uint8Array,
-  change: (record: AuditRecord) => AuditRecord['data'],
-  added: Pick<AuditRecord, 'kind' | 'actor' | 'data'>[] = [],
-  before?: (record: AuditRecord) => boolean,
-): AuditRecord[] {
-  const file = path.join(dir, 'records.jsonl');
-  const records = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => AuditRecordSchema.parse(JSON.parse(l)));
-  const at = before ? records.findIndex(before) : records.length;
-  const entries: Pick<AuditRecord, 'at' | 'kind' | 'actor' | 'data'>[] = records.map((r) => ({ ...r, data: change(r) }));
-  entries.splice(at, 0, ...added.map((r) => ({ ...r, at: records[Math.min(at, records.length - 1)].at })));
-  let prev = records[0].prev;
-  const sealed = entries.map(({ at, kind, actor, data }, i) => {
-    const record = sealAuditRecord({ seq: i + 1, at, kind, actor, data, prev }, secretKey);
-    prev = record.hash;
-    return record;
-  });
-  fs.writeFileSync(file, sealed.map(auditText).join('\n') + '\n');
-  editManifest(dir, (m) => Object.assign(m, { records: sealed.length, head: prev }));
-  return sealed;
-}
-
-type Attested = Omit<AuditData<'model.committed'>, 'signature'>;
-
-/** A model.committed record's data as `change` makes it, signed again with the coordinator's key. */
-function resignCommit(data: AuditData<'model.committed'>, secretKey: Uint8Array, change: (attested: Attested) => Attested): AuditData<'model.committed'> {
-  const { signature: _, ...attested } = data;
-  const changed = change(attested);
-  return { ...changed, signature: signHeader('model', modelAttestation(changed), secretKey) };
-}
 
 /** Both verifiers' verdicts on a bundle: the Python one's exit status and output, the TypeScript one's failure. */
 async function bothVerdicts(dir: string, coordinatorKey: string) {
