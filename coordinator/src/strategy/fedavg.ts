@@ -25,15 +25,18 @@ export function createStrategy(spec: StrategySpec, training: LocalTraining): Str
       const aggregator = beginAggregation(spec, { global, state, training });
       const metrics: SiteMetrics[] = [];
       let numSamples = 0;
+      // k-means: whether an update counted rows in a cluster; a round whose sites suppressed every cluster keeps the last model and its shares.
+      let counted = false;
       return {
         add(update: ClientUpdate) {
           aggregator.add(update);
           metrics.push({ metrics: update.metrics, count: update.numSamples });
           numSamples += update.numSamples;
+          if (spec.name === 'kmeans') counted ||= update.weights.subarray(update.weights.length - spec.k).some((share) => share > 0);
         },
         result(): AggregateResult | null {
           const aggregate = aggregator.result();
-          return aggregate && { ...aggregate, metrics: { ...cappedMeans(metrics), ...(spec.name === 'kmeans' && clusterRows(aggregate.weights, spec.k, numSamples)) }, numSamples };
+          return aggregate && { ...aggregate, metrics: { ...cappedMeans(metrics), ...(spec.name === 'kmeans' && counted && clusterRows(aggregate.weights, spec.k, numSamples)) }, numSamples };
         },
       };
     },
@@ -45,7 +48,8 @@ export function createStrategy(spec: StrategySpec, training: LocalTraining): Str
 /**
  * k-means: the round's rows in each cluster, `clusterRows1` to `clusterRowsK`, from
  * the clusters' shares in the new model (shared/src/model/kmeans.ts): what the
- * dashboard charts as cluster sizes, round by round.
+ * dashboard charts as cluster sizes, round by round. Rows a site suppressed are
+ * spread over the clusters by these shares: the coordinator does not know theirs.
  */
 function clusterRows(weights: Float32Array, k: number, rows: number): Record<string, number> {
   const shares = weights.subarray(weights.length - k);

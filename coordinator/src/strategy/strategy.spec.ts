@@ -43,6 +43,37 @@ describe('a job strategy', () => {
     expect(Array.from(next.config('b').correction!)).toEqual([5]);
   });
 
+  describe('k-means, with clusters the sites suppressed (minClusterRows)', () => {
+    const kmeans = createStrategy(StrategySpecSchema.parse({ name: 'kmeans', k: 3 }), { learningRate: 0.1, localEpochs: 1, batchSize: 32 });
+    // Three centres in two dimensions, then the clusters' shares of the job's 10 rows.
+    const global = Float32Array.from([0, 0, 10, 10, 20, 20, 0.4, 0.4, 0.2]);
+    const round = (updates: number[][]) => {
+      const aggregation = kmeans.aggregateTrain(global, EMPTY_STATE);
+      updates.forEach((weights, i) => aggregation.add({ participant: `s${i}`, weights: Float32Array.from(weights), numSamples: 5, metrics: { trainLoss: 1 } }));
+      return aggregation.result()!;
+    };
+
+    it('keeps the centre of a cluster every site sent as zero, moving the others', () => {
+      // Each site sends the third cluster's sums and count as zero.
+      const result = round([
+        [1 / 10, 1 / 10, 20 / 10, 22 / 10, 0, 0, 2 / 10, 2 / 10, 0],
+        [1 / 10, 3 / 10, 22 / 10, 20 / 10, 0, 0, 2 / 10, 2 / 10, 0],
+      ]);
+      expect(Array.from(result.weights.subarray(0, 6))).toEqual([0.5, 1, 10.5, 10.5, 20, 20].map(Math.fround));
+      expect(Array.from(result.weights.subarray(6))).toEqual([0.4, 0.4, 0].map(Math.fround));
+      // The round's rows per cluster are the rows the sites trained on, by the clusters' shares sent.
+      expect(result.metrics).toMatchObject({ clusterRows1: 5, clusterRows2: 5, clusterRows3: 0 });
+    });
+
+    it('keeps the model, still initialised, when every site sent every cluster as zero', () => {
+      const result = round([new Array(9).fill(0), new Array(9).fill(0)]);
+      expect(Array.from(result.weights)).toEqual(Array.from(global));
+      expect(result.weights.every(Number.isFinite)).toBe(true);
+      // No row was counted in a cluster: the round reports no rows per cluster, not the last round's shares.
+      expect(Object.keys(result.metrics)).toEqual(['trainLoss']);
+    });
+  });
+
   it('weights evaluations by their examples, each count capped at the lower median', () => {
     const evaluation = fedAvg.aggregateEvaluate(
       new Map([

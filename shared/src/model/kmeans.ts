@@ -172,8 +172,9 @@ export function kmeansLocalUpdate(global: Float32Array, layout: KMeansLayout, x:
 /**
  * The coordinator's step from the summed updates. A Lloyd round: each centre is
  * its clusters' summed rows over their summed count (an empty cluster keeps its
- * centre). The initialisation round: the sites' candidate centres, each weighted
- * by its share, reduced to k by deterministic weighted k-means++ and Lloyd.
+ * centre; a round with every cluster empty keeps the model). The initialisation
+ * round: the sites' candidate centres, each weighted by its share, reduced to k
+ * by deterministic weighted k-means++ and Lloyd.
  */
 export function kmeansStep(global: Float32Array, layout: KMeansLayout, summed: ArrayLike<number>, candidates?: readonly Float32Array[]): Float32Array {
   const { k, d } = layout;
@@ -198,6 +199,10 @@ export function kmeansStep(global: Float32Array, layout: KMeansLayout, summed: A
     next.set(counts, k * d);
     return next;
   }
+  // Every weight 0 would make the model one not yet initialised, and the next round would start it again.
+  let counted = false;
+  for (let c = 0; c < k; c++) if (summed[k * d + c] > 0) counted = true;
+  if (!counted) return global.slice();
   for (let c = 0; c < k; c++) {
     const count = summed[k * d + c];
     for (let j = 0; j < d; j++) next[c * d + j] = count > 0 ? summed[c * d + j] / count : global[c * d + j];
