@@ -25,7 +25,7 @@ import {
   type RoundView,
   type ParticipantView,
 } from '@fl/shared';
-import { isMissing, parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable, type Mapping, type SecureParty } from '@fl/participant-agent';
+import { isMissing, parseCsv, prepare, ParticipantAgent, requestJson, toLocalTable, type Mapping, type SecureParty, type SitePolicy } from '@fl/participant-agent';
 import { testMetrics } from './sim/evaluate';
 import { shuffle } from './sim/partition';
 
@@ -144,7 +144,7 @@ export async function startAgent(
   coordinator: RunningCoordinator,
   name: string,
   dataFile: string,
-  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer; query?: string; mapping?: Mapping; journalFile?: string } = {},
+  options: { keys?: KeyPair; log?: (message: string) => void; timeoutMs?: number; ca?: string | Buffer; query?: string; mapping?: Mapping; journalFile?: string; policy?: SitePolicy } = {},
 ): Promise<ParticipantAgent> {
   const pair = options.keys ?? (await registerParticipant(AdminApi.of(coordinator, options.ca), name));
   const agent = new ParticipantAgent({
@@ -154,6 +154,7 @@ export async function startAgent(
     query: options.query,
     mapping: options.mapping,
     journalFile: options.journalFile,
+    policy: options.policy,
     coordinatorKey: coordinator.identity.publicKey,
     ca: options.ca,
     log: options.log ?? (() => undefined),

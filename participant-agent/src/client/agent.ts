@@ -541,6 +541,7 @@ export class ParticipantAgent extends EventEmitter {
         correction,
         jobRows: setup.preprocessing.rows,
         minBatchRows: fewest,
+        minClusterRows: this.options.policy?.minClusterRows,
       });
     } catch (err) {
       return this.reportFailure(request.job, request.round, 'train', err, 'TRAINING_FAILED');
@@ -574,8 +575,11 @@ export class ParticipantAgent extends EventEmitter {
       [this.updateEntry(header, updateSignature, request, weights.byteLength), ...(evaluation ? [evaluation] : [])],
     );
     const took = ((Date.now() - started) / 1000).toFixed(2);
+    const cells = this.options.policy?.minClusterRows;
+    // Counts only: a log may leave the site, and which clusters were left out tells where its few rows lie.
+    const suppressed = result.suppressed && cells !== undefined ? `${result.suppressed.clusters} of ${setup.model.outputDim} clusters suppressed under minClusterRows ${cells}, holding ${result.suppressed.rows} rows; ` : '';
     this.log(
-      `job ${request.job} round ${request.round}: trained on ${data.n} rows in ${took}s, loss ${result.loss.toFixed(4)}; ` +
+      `job ${request.job} round ${request.round}: trained on ${data.n} rows in ${took}s, loss ${result.loss.toFixed(4)}; ${suppressed}` +
         (ack.ok ? 'update accepted' : `update refused: ${ack.error.code} ${ack.error.message}`),
     );
     this.emit('trained', { job: request.job, round: request.round, ack });

@@ -122,6 +122,8 @@ describe("a site's policy", () => {
     // a kmeans job takes one step of Lloyd's a round, with no batch, epochs or learning rate
     const kmeans = JobSpecSchema.parse({ ...spec, model: 'kmeans', target: undefined, k: 2, batchSize: 1, localEpochs: 5 });
     expect(checkPolicy(bounds, kmeans)).toBeNull();
+    // minClusterRows changes what a kmeans job's update holds, and declines no job
+    expect(checkPolicy(policy({ minClusterRows: 1000 }), kmeans)).toBeNull();
   });
 
   it('a job spec refuses secure aggregation with a strategy that needs each update', () => {
@@ -156,7 +158,8 @@ describe("a site's policy", () => {
     expect(() => loadPolicy(write(JSON.stringify({ maxEpsilonTotal: '8', minBatchSize: null })))).toThrow(
       /is not a valid policy:\n {2}maxEpsilonTotal: expected a number, not "8"\n {2}minBatchSize: expected a number, not null$/,
     );
-    const totals = { maxEpsilonTotal: 10, maxDeltaTotal: 1e-4, minBatchSize: 32, maxEpochs: 3, maxLearningRate: 0.5 };
+    expect(() => loadPolicy(write(JSON.stringify({ minClusterRows: 0 })))).toThrow(/is not a valid policy:\n {2}minClusterRows: expected at least 1, not 0$/);
+    const totals = { maxEpsilonTotal: 10, maxDeltaTotal: 1e-4, minBatchSize: 32, maxEpochs: 3, maxLearningRate: 0.5, minClusterRows: 5 };
     expect(loadPolicy(write(JSON.stringify(totals)))).toEqual({ ...totals, requireSecureAggregation: false, requireDifferentialPrivacy: false });
   });
 });

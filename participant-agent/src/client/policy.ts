@@ -50,6 +50,8 @@ export const SitePolicySchema = z.strictObject({
   maxEpochs: z.number().int().min(1).optional(),
   /** the largest learning rate a job may train with (likewise) */
   maxLearningRate: z.number().positive().optional(),
+  /** kmeans: a cluster holding fewer of this site's rows in a round is sent as zero sum and count (small-cell suppression); declines no job */
+  minClusterRows: z.number().int().min(1).optional(),
 });
 export type SitePolicy = z.infer<typeof SitePolicySchema>;
 

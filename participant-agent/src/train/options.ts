@@ -25,6 +25,8 @@ export interface TrainOptions {
   jobRows?: number;
   /** The fewest rows a gradient step may average (the site's policy's minBatchSize): an epoch's last rows, fewer, join the batch before. */
   minBatchRows?: number;
+  /** kmeans: the fewest of the site's rows a cluster may hold to be sent (the site's policy's minClusterRows); fewer, it is sent as zero (shared's suppressedClusters). */
+  minClusterRows?: number;
 }
 
 export interface TrainResult {
@@ -49,6 +51,8 @@ export interface TrainResult {
   samples: number;
   /** Gradient steps taken: epochs x ceil(n / batchSize), fewer when the last rows of an epoch join the batch before (minBatchRows). */
   steps: number;
+  /** kmeans: the clusters sent as zero under minClusterRows, and the site's rows they hold. */
+  suppressed?: { clusters: number; rows: number };
 }
 
 /** Fisher–Yates, driven by the seeded generator. */
@@ -75,6 +79,7 @@ export function validate(o: TrainOptions): void {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new Error('epochs must be a positive integer');
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error('batchSize must be a positive integer');
   if (o.minBatchRows !== undefined && (!Number.isInteger(o.minBatchRows) || o.minBatchRows < 1)) throw new Error('minBatchRows must be a positive integer');
+  if (o.minClusterRows !== undefined && (!Number.isInteger(o.minClusterRows) || o.minClusterRows < 1)) throw new Error('minClusterRows must be a positive integer');
   if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new Error('learningRate must be positive');
   if (!(o.l2 >= 0) || !Number.isFinite(o.l2)) throw new Error('l2 must be non-negative');
   if (!Number.isFinite(o.seed)) throw new Error('seed must be a finite number');

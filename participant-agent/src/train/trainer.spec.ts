@@ -547,6 +547,88 @@ describe('trainLocal for k-means', () => {
     expect(Array.from(result.params)).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
+  describe('under minClusterRows (small-cell suppression)', () => {
+    const k3: ModelShape = { kind: 'kmeans', inputDim: 2, outputDim: 3 };
+    const three = Float32Array.from([0, 0, 10, 10, 20, 20, 0.3, 0.3, 0.4]);
+    const run = (x: number[], minClusterRows?: number, params = three, shape = k3) =>
+      trainLocal(options({ shape, params, x: Float32Array.from(x), y: new Float32Array(x.length / 2), n: x.length / 2, jobRows: 20, ...(minClusterRows !== undefined && { minClusterRows }) }));
+    /** cluster c's sums and count in an update of the layout [k x 2 sums, k counts] */
+    const cluster = (update: Float32Array, c: number, k = 3) => [update[c * 2], update[c * 2 + 1], update[k * 2 + c]];
+
+    it('sends a cluster holding fewer of the site\'s rows as zero sum and count, the others as without it', async () => {
+      // Prepare: three rows near the first centre, one near each of the others
+      const x = [0, 1, 1, 0, 0, 0, 10, 11, 20, 21];
+
+      // Execute
+      const plain = await run(x);
+      const suppressed = await run(x, 2);
+
+      // Assert: the two one-row clusters, two rows together, are left out; the first is sent as it was
+      expect(cluster(plain.params, 1)).toEqual([Math.fround(10 / 20), Math.fround(11 / 20), Math.fround(1 / 20)]);
+      expect(cluster(suppressed.params, 1)).toEqual([0, 0, 0]);
+      expect(cluster(suppressed.params, 2)).toEqual([0, 0, 0]);
+      expect(cluster(suppressed.params, 0)).toEqual(cluster(plain.params, 0));
+      expect(suppressed.suppressed).toEqual({ clusters: 2, rows: 2 });
+      expect(plain.suppressed).toEqual({ clusters: 0, rows: 0 });
+      // The loss leaves the site with the update: it is the rows' sent, distances 1, 1 and 0; the samples are every row trained on.
+      expect(plain.loss).toBeCloseTo(4 / 5, 6);
+      expect(suppressed.loss).toBeCloseTo(2 / 3, 6);
+      expect(suppressed.samples).toBe(5);
+    });
+
+    it('leaves out the smallest clusters too until the rows left out are at least that many: the site\'s total less what it sent would give them away', async () => {
+      // Prepare: four rows near the first centre, three near the second, one near the third
+      const x = [0, 1, 1, 0, 0, 0, 1, 1, 10, 11, 11, 10, 10, 10, 20, 21];
+
+      // Execute
+      const plain = await run(x);
+      const suppressed = await run(x, 3);
+
+      // Assert: the one-row cluster, then the three-row one, the smallest sent, so that four rows are left out, not one
+      expect(cluster(suppressed.params, 2)).toEqual([0, 0, 0]);
+      expect(cluster(suppressed.params, 1)).toEqual([0, 0, 0]);
+      expect(cluster(suppressed.params, 0)).toEqual(cluster(plain.params, 0));
+      expect(suppressed.suppressed).toEqual({ clusters: 2, rows: 4 });
+    });
+
+    it('leaves out nothing when every cluster holding rows holds that many; an empty cluster is no cluster left out', async () => {
+      const x = [0, 1, 1, 0, 10, 11, 11, 10];
+      const plain = await run(x);
+      const within = await run(x, 2);
+      expect(Array.from(within.params)).toEqual(Array.from(plain.params));
+      expect(within.suppressed).toEqual({ clusters: 0, rows: 0 });
+    });
+
+    it('sends every cluster as zero, and no loss, when together they hold fewer rows than that', async () => {
+      const all = await run([0, 1, 10, 11, 20, 21], 4);
+      expect(Array.from(all.params)).toEqual(new Array(9).fill(0));
+      expect(all.suppressed).toEqual({ clusters: 3, rows: 3 });
+      expect(all.loss).toBeNaN();
+    });
+
+    it('in the initialisation round too: a candidate centre of one row is sent as zero', async () => {
+      // Prepare: a model not yet initialised; four rows near each of two points, and two far rows of their own
+      const shape: ModelShape = { kind: 'kmeans', inputDim: 2, outputDim: 4 };
+      const x = [0, 0, 0, 1, 1, 0, 1, 1, 10, 10, 10, 11, 11, 10, 11, 11, 50, 50, -50, 50];
+
+      // Execute
+      const plain = await run(x, undefined, new Float32Array(12), shape);
+      const suppressed = await run(x, 2, new Float32Array(12), shape);
+
+      // Assert: the site proposes the two clusters of four rows only; no value of the far rows leaves it
+      const shares = (update: Float32Array) => Array.from(update.subarray(8)).sort();
+      expect(shares(plain.params)).toEqual([1, 1, 4, 4].map((rows) => Math.fround(rows / 20)).sort());
+      expect(shares(suppressed.params)).toEqual([0, 0, Math.fround(4 / 20), Math.fround(4 / 20)]);
+      expect(Array.from(suppressed.params).filter((v) => Math.abs(v) === Math.fround(50 / 20))).toEqual([]);
+      expect(suppressed.suppressed).toEqual({ clusters: 2, rows: 2 });
+    });
+
+    it('refuses a minClusterRows that is not a positive integer', async () => {
+      await expect(run([0, 0], 0)).rejects.toThrow('minClusterRows must be a positive integer');
+      await expect(run([0, 0], 1.5)).rejects.toThrow('minClusterRows must be a positive integer');
+    });
+  });
+
   it('needs the job\'s row count', async () => {
     await expect(trainLocal({ shape, params: centres, x: new Float32Array(2), y: new Float32Array(1), n: 1, epochs: 1, batchSize: 32, learningRate: 0.1, l2: 0, seed: 1 })).rejects.toThrow(/row count/);
   });

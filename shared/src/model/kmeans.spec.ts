@@ -32,7 +32,7 @@ describe('federated k-means maths', () => {
     const jobRows = 87;
 
     // Execute
-    const updates = sites.map((s, i) => ({ participant: `s${i}`, weights: kmeansLocalUpdate(global, layout, s.x, s.x.length / 2, jobRows, 7), numSamples: s.x.length / 2 }));
+    const updates = sites.map((s, i) => ({ participant: `s${i}`, weights: kmeansLocalUpdate(global, layout, s.x, s.x.length / 2, jobRows, 7).update, numSamples: s.x.length / 2 }));
     const next = aggregate({ name: 'kmeans', k: 3 }, { global, state: EMPTY_STATE, training: { learningRate: 0.1, localEpochs: 1, batchSize: 32 } }, updates)!.weights;
 
     // Assert: the same as a Lloyd step on all rows at once; each cluster's share is its rows over the job's
@@ -47,7 +47,7 @@ describe('federated k-means maths', () => {
   it('an update holds no value above the features\' range or 1, whatever the site\'s size', () => {
     const site = blobs(CENTRES, 3000, 4);
     const global = new Float32Array([0, 0, 5, 5, -5, 5, 1, 1, 1]);
-    const update = kmeansLocalUpdate(global, layout, site.x, 3000, 3000, 1);
+    const { update } = kmeansLocalUpdate(global, layout, site.x, 3000, 3000, 1);
     expect(Math.max(...Array.from(update, Math.abs))).toBeLessThanOrEqual(5.3);
     expect(update.slice(6).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
   });
@@ -59,7 +59,7 @@ describe('federated k-means maths', () => {
     expect(kmeansInitialised(global, layout)).toBe(false);
 
     // Execute
-    const updates = sites.map((s, i) => ({ participant: `s${i}`, weights: kmeansLocalUpdate(global, layout, s.x, s.x.length / 2, 130, 11 + i), numSamples: s.x.length / 2 }));
+    const updates = sites.map((s, i) => ({ participant: `s${i}`, weights: kmeansLocalUpdate(global, layout, s.x, s.x.length / 2, 130, 11 + i).update, numSamples: s.x.length / 2 }));
     const input = { global, state: EMPTY_STATE, training: { learningRate: 0.1, localEpochs: 1, batchSize: 32 } };
     const first = aggregate({ name: 'kmeans', k: 3 }, input, updates)!.weights;
     const again = aggregate({ name: 'kmeans', k: 3 }, input, updates)!.weights;

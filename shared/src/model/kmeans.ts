@@ -12,6 +12,7 @@
  * - Lloyd round: per cluster, the sum of the site's rows nearest to its centre and
  *   their count, both divided by the job's row count (so every value stays within
  *   the feature range and below 1, whatever a site's size).
+ * In either, a cluster the site's small-cell suppression leaves out is all zero.
  * Dividing by the job's rows, known to every site from the preprocessing, changes
  * no centre: a centre is a ratio of two sums scaled alike.
  */
@@ -50,11 +51,17 @@ export function nearestCentre(centres: ArrayLike<number>, k: number, d: number, 
   return { cluster, distance };
 }
 
-/** Mean squared distance of n rows to their nearest centre: inertia per row; 0 without rows. */
-export function inertiaPerRow(centres: ArrayLike<number>, k: number, x: ArrayLike<number>, n: number, d: number): number {
+/** Mean squared distance of n rows to their nearest centre, the rows of clusters `leftOut` marks not counted: inertia per row; 0 without rows. */
+export function inertiaPerRow(centres: ArrayLike<number>, k: number, x: ArrayLike<number>, n: number, d: number, leftOut?: readonly boolean[]): number {
   let sum = 0;
-  for (let r = 0; r < n; r++) sum += nearestCentre(centres, k, d, x, r).distance;
-  return n > 0 ? sum / n : 0;
+  let rows = 0;
+  for (let r = 0; r < n; r++) {
+    const { cluster, distance } = nearestCentre(centres, k, d, x, r);
+    if (leftOut?.[cluster]) continue;
+    sum += distance;
+    rows++;
+  }
+  return rows > 0 ? sum / rows : 0;
 }
 
 /** Per cluster, the sum of the rows nearest to its centre (k x d) and their count (k), in float64. */
@@ -143,30 +150,72 @@ export function lloyd(
 /** Lloyd iterations a site runs on its own rows to propose its candidate centres, and the coordinator on the candidates. */
 export const KMEANS_LOCAL_ITERATIONS = 50;
 
+/** A site's update, and what small-cell suppression left out of it. */
+export interface KMeansSiteUpdate {
+  update: Float32Array;
+  /** per cluster, whether it was left out (sent as zero) */
+  suppressed: boolean[];
+  /** the site's rows in the clusters left out */
+  suppressedRows: number;
+}
+
 /**
  * A site's update for the job's k-means model `global` (see the header): its
  * initialisation proposal when the model is not initialised, else its Lloyd sums
- * and counts. `jobRows` is the job's row count from the preprocessing.
+ * and counts. `jobRows` is the job's row count from the preprocessing. Under
+ * `minClusterRows` (suppressedClusters) a cluster left out is sent as zero sum and count.
  */
-export function kmeansLocalUpdate(global: Float32Array, layout: KMeansLayout, x: Float32Array, n: number, jobRows: number, seed: number): Float32Array {
+export function kmeansLocalUpdate(global: Float32Array, layout: KMeansLayout, x: Float32Array, n: number, jobRows: number, seed: number, minClusterRows = 1): KMeansSiteUpdate {
   const { k, d } = layout;
-  const out = new Float32Array(kmeansParameterCount(layout));
-  if (n === 0) return out;
+  const update = new Float32Array(kmeansParameterCount(layout));
+  if (n === 0) return { update, suppressed: new Array<boolean>(k).fill(false), suppressedRows: 0 };
   const scale = 1 / Math.max(jobRows, n);
+  let counts: Float64Array;
   if (!kmeansInitialised(global, layout)) {
     const start = kmeansPlusPlus(x, n, d, k, undefined, seededRandom(seed));
-    const { centres, counts } = lloyd(x, n, d, k, start, KMEANS_LOCAL_ITERATIONS);
+    const local = lloyd(x, n, d, k, start, KMEANS_LOCAL_ITERATIONS);
+    counts = local.counts;
     for (let c = 0; c < k; c++) {
       const share = counts[c] * scale;
-      for (let j = 0; j < d; j++) out[c * d + j] = centres[c * d + j] * share;
-      out[k * d + c] = share;
+      for (let j = 0; j < d; j++) update[c * d + j] = local.centres[c * d + j] * share;
+      update[k * d + c] = share;
     }
-    return out;
+  } else {
+    const step = clusterSums(global, k, x, n, d);
+    counts = step.counts;
+    for (let i = 0; i < k * d; i++) update[i] = step.sums[i] * scale;
+    for (let c = 0; c < k; c++) update[k * d + c] = counts[c] * scale;
   }
-  const { sums, counts } = clusterSums(global, k, x, n, d);
-  for (let i = 0; i < k * d; i++) out[i] = sums[i] * scale;
-  for (let c = 0; c < k; c++) out[k * d + c] = counts[c] * scale;
-  return out;
+  const suppressed = suppressedClusters(counts, minClusterRows);
+  let suppressedRows = 0;
+  for (let c = 0; c < k; c++) {
+    if (!suppressed[c]) continue;
+    update.fill(0, c * d, (c + 1) * d);
+    update[k * d + c] = 0;
+    suppressedRows += counts[c];
+  }
+  return { update, suppressed, suppressedRows };
+}
+
+/**
+ * Small-cell suppression: which clusters a site leaves out of its update, given
+ * its rows in each. First those holding fewer than `fewest` (but some); then,
+ * while the rows left out are fewer than `fewest`, the smallest cluster still
+ * sent (the first of ties), since the site's total, which its statistics or any
+ * round it left nothing out give, less what it sent is the sum of the rows left out.
+ */
+export function suppressedClusters(counts: ArrayLike<number>, fewest: number): boolean[] {
+  const left = Array.from(counts, (count) => count > 0 && count < fewest);
+  let rows = 0;
+  for (let c = 0; c < counts.length; c++) if (left[c]) rows += counts[c];
+  while (rows > 0 && rows < fewest) {
+    let smallest = -1;
+    for (let c = 0; c < counts.length; c++) if (!left[c] && counts[c] > 0 && (smallest < 0 || counts[c] < counts[smallest])) smallest = c;
+    if (smallest < 0) break;
+    left[smallest] = true;
+    rows += counts[smallest];
+  }
+  return left;
 }
 
 /**
