@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SqliteStore, STORE_FILE, toArray, type RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
-import type { JobSpecInput, Preprocessing } from '@fl/shared';
+import { SITE_FAILURE_CODES, type JobSpecInput, type Preprocessing } from '@fl/shared';
 import {
   AdminApi,
   byteChiSquare,
@@ -226,6 +226,10 @@ describe('secure statistics in a running federation', () => {
       .map(({ text }) => JSON.parse(text) as { kind: string; data: { job?: string; contributors?: { participant: string }[] } })
       .filter((r) => r.kind === 'statistics.secure' && r.data.job === jobs.declined);
     expect(record.data.contributors!.map((c) => c.participant).sort()).toEqual(['site-0', 'site-2', 'site-3']);
+    // The count of its rows stays in its log: a secure job's coordinator learns none.
+    for (const round of await store.listRounds(jobs.declined)) {
+      expect(round.failures).toContainEqual({ participant: 'site-1', code: 'DATA_TARGET_UNKNOWN_CLASS', reason: `failed: ${SITE_FAILURE_CODES.DATA_TARGET_UNKNOWN_CLASS}` });
+    }
   });
 
   it('audit verify recomputes the statistics sums, and fails when a stored masked statistics input changes', async () => {

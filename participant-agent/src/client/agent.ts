@@ -518,7 +518,8 @@ export class ParticipantAgent extends EventEmitter {
     if (fewest !== undefined && setup.model.kind !== 'kmeans' && data.n > 0 && data.n < fewest) {
       // Every step would average fewer rows than the site allows: no batching can keep to it.
       this.log(`job ${request.job} round ${request.round}: declined under this site's policy: ${data.n} rows to train on, fewer than the least batch of ${fewest} [POLICY_TRAINING]`);
-      return this.sendFailure(request.job, request.round, 'train', 'POLICY_TRAINING', { rows: data.n });
+      // No count: a secure job's coordinator learns no site's rows.
+      return this.sendFailure(request.job, request.round, 'train', 'POLICY_TRAINING', {});
     }
     let held: ReturnType<typeof heldOutMetrics>;
     let result: Awaited<ReturnType<typeof trainLocal>>;
@@ -864,7 +865,9 @@ export class ParticipantAgent extends EventEmitter {
     // Rows labelled outside the job's classes mean the site's data disagrees with the others': it sits out until it is corrected.
     const { unknownTargets } = split.train.report;
     if (unknownTargets > 0) {
-      throw new DataError('DATA_TARGET_UNKNOWN_CLASS', { rows: unknownTargets }, `${unknownTargets} rows have a target value outside the job's classes`);
+      // A secure job's coordinator learns no count of a site's rows.
+      const counts: Record<string, number> = setup.spec.secureAggregation ? {} : { rows: unknownTargets };
+      throw new DataError('DATA_TARGET_UNKNOWN_CLASS', counts, `${unknownTargets} rows have a target value outside the job's classes`);
     }
     if (split.train.n === 0) throw new DataError('DATA_NO_ROWS', { rows: 0 }, 'no row can be trained on');
     return split;

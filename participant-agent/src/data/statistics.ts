@@ -107,12 +107,13 @@ export function computeStatistics(table: LocalTable, spec: JobSpec): LocalStatis
 export function secureStatisticsInput(table: LocalTable, spec: JobSpec): Uint32Array {
   const stats = computeStatistics(table, spec);
   if (stats.rows > spec.maxRowsPerParticipant) {
-    throw new DataError('DATA_TOO_MANY_ROWS', { rows: stats.rows }, `${stats.rows} rows, above the job's limit of ${spec.maxRowsPerParticipant} per site`);
+    // No count: the coordinator of a secure job learns no site's rows, not even in a refusal.
+    throw new DataError('DATA_TOO_MANY_ROWS', {}, `${stats.rows} rows, above the job's limit of ${spec.maxRowsPerParticipant} per site`);
   }
   if (stats.target.type === 'categorical' && spec.classes) {
     const declared = new Set(spec.classes);
     const outside = stats.target.counts.reduce((n, [value, count]) => (declared.has(value) ? n : n + count), 0);
-    if (outside > 0) throw new DataError('DATA_TARGET_UNKNOWN_CLASS', { rows: outside }, `${outside} rows have a target value outside the job's classes`);
+    if (outside > 0) throw new DataError('DATA_TARGET_UNKNOWN_CLASS', {}, `${outside} rows have a target value outside the job's classes`);
   }
   return encodeStatistics(stats, spec);
 }
