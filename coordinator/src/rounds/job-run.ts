@@ -500,8 +500,8 @@ export class JobRun {
     if (refused) return refused;
     const reason = describeFailure(header);
     this.deps.log('warn', `job ${this.job.id} ${header.phase}${header.round ? ` round ${header.round}` : ''}: ${participant} ${reason} [${header.code}]`, { participant });
-    // The site refuses every later request of the job too: asking it again would only fail another attempt.
-    if (header.code === 'PRIVACY_BUDGET_SPENT') this.leaveOutOfJob(participant, { code: header.code, reason });
+    // The site refuses every later request of the job too: asking it again would only fail another attempt. Only a DP job's training spends a budget, so only there does the code leave a site out (and perhaps stop the job).
+    if (header.code === 'PRIVACY_BUDGET_SPENT' && this.job.spec.dp && header.phase === 'train') this.leaveOutOfJob(participant, { code: header.code, reason });
     this.phase!.collection.fail(participant, reason, header.code);
     return ackOk;
   }

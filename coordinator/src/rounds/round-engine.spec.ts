@@ -336,6 +336,8 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
 }
 
 const spec = { model: 'logistic', features: [{ name: 'x', type: 'numeric' }], target: 'y', rounds: 3 };
+/** Central DP without a budget: its rounds run to the job's end. */
+const centralDp = { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 };
 
 /** Statistics whose sums of 1e300 no real values can have. */
 const IMPLAUSIBLE_SUMS = (s: LocalStatistics): LocalStatistics => ({ ...s, features: [{ ...s.features[0], sum: 1e300, sumSquares: 1e300 }] as LocalStatistics['features'] });
@@ -1141,7 +1143,7 @@ describe('the round engine', () => {
     // Prepare: c reports its budget spent from round 2; the coordinator stops in round 3
     const { store, channel, engine, restart } = await setup(['a', 'b', 'c', 'd']);
     channel.spentFrom.set('c', 2);
-    const job = await engine.createJob({ ...spec, minParticipants: 3 }, 'user:test');
+    const job = await engine.createJob({ ...spec, minParticipants: 3, dp: centralDp, strategy: { name: 'fedavg', weighting: 'uniform' } }, 'user:test');
     engine.events.on('job', (event) => {
       if (event.type === 'round' && event.round.round === 2) channel.answerTraining = false;
     });
@@ -1173,7 +1175,7 @@ describe('the round engine', () => {
     channel.spentFrom.set('c', 2);
     channel.spentFrom.set('d', 2);
     // Execute
-    const job = await engine.createJob({ ...spec, minParticipants: 3 }, 'user:test');
+    const job = await engine.createJob({ ...spec, minParticipants: 3, dp: centralDp, strategy: { name: 'fedavg', weighting: 'uniform' } }, 'user:test');
     await until(async () => ['stopped', 'paused', 'failed', 'completed'].includes((await store.getJob(job.id))!.status));
     // Assert: stopped after round 1, saying why; round 2 was asked once; the model of round 1 is the job's
     const done = (await store.getJob(job.id))!;
@@ -1192,7 +1194,7 @@ describe('the round engine', () => {
     // Prepare: c reports its budget spent in round 2, which a and b commit; the coordinator stops in round 3
     const { store, channel, engine, restart, revoke } = await setup(['a', 'b', 'c']);
     channel.spentFrom.set('c', 2);
-    const job = await engine.createJob(spec, 'user:test');
+    const job = await engine.createJob({ ...spec, dp: centralDp, strategy: { name: 'fedavg', weighting: 'uniform' } }, 'user:test');
     engine.events.on('job', (event) => {
       if (event.type === 'round' && event.round.round === 2) channel.answerTraining = false;
     });
@@ -1212,6 +1214,23 @@ describe('the round engine', () => {
       error: 'privacy budget: 1 site has spent the ε it accepted for the job (PRIVACY_BUDGET_SPENT), leaving 1 that may take part, below the minimum of 2',
     });
     await again.whenFinished(job.id);
+    await store.close();
+  });
+
+  it('takes PRIVACY_BUDGET_SPENT in a job without dp, where no budget is spent, as any failure: the site is asked again, and the job is not stopped', async () => {
+    // Prepare: c reports its budget spent from round 2 in a job that spends none
+    const { store, channel, engine } = await setup(['a', 'b', 'c']);
+    channel.spentFrom.set('c', 2);
+    // Execute
+    const job = await engine.createJob({ ...spec, minParticipants: 3 }, 'user:test');
+    await until(async () => ['stopped', 'paused', 'failed', 'completed'].includes((await store.getJob(job.id))!.status));
+    // Assert: paused after its attempts, as for any site that does not answer, c not left out of the job
+    const done = (await store.getJob(job.id))!;
+    expect(done).toMatchObject({ status: 'paused', round: 1 });
+    expect(done.admission.excluded).toEqual([]);
+    expect(channel.asked.filter((asked) => asked === 'c round 2').length).toBeGreaterThan(1);
+    await engine.control(job.id, 'stop', 'user:test');
+    await engine.whenFinished(job.id);
     await store.close();
   });
 
