@@ -29,8 +29,8 @@ interface Sent {
   noised: number;
   /** training rounds whose last advertised keys masked an input: a second input under the same masks would give away the difference */
   masked: Set<number>;
-  /** per statistics-phase round (−2 to 0), the survivors of the first sum this site helped unmask */
-  statisticsSums: Map<number, readonly string[]>;
+  /** per round whose inputs are the same at every attempt, the survivors of the first sum this site helped unmask */
+  sums: Map<number, readonly string[]>;
 }
 
 export class AcceptedJobs {
@@ -125,9 +125,9 @@ export class AcceptedJobs {
     return request.step === 'advertise' ? noisedInput(this.of(request.job), spec) : null;
   }
 
-  /** The survivors of the sum of a statistics-phase round this site helped unmask first, as journaled. */
-  statisticsSum(job: string, round: number): readonly string[] | undefined {
-    return this.of(job).statisticsSums.get(round);
+  /** The survivors of the sum of a round this site helped unmask first, as journaled (its unmask line names them). */
+  sum(job: string, round: number): readonly string[] | undefined {
+    return this.of(job).sums.get(round);
   }
 
   /** Takes in lines as they are journaled, before they are sent: what the later requests are held to. */
@@ -147,7 +147,7 @@ export class AcceptedJobs {
   private of(job: string): Sent {
     let sent = this.jobs.get(job);
     if (!sent) {
-      sent = { models: new Map(), configs: new Map(), noised: 0, masked: new Set(), statisticsSums: new Map() };
+      sent = { models: new Map(), configs: new Map(), noised: 0, masked: new Set(), sums: new Map() };
       this.jobs.set(job, sent);
       for (const line of this.journaled(job)) this.take(sent, line);
     }
@@ -167,7 +167,7 @@ export class AcceptedJobs {
         return;
       case 'secagg':
         if (line.step === 'advertise') sent.masked.delete(line.round);
-        if (line.step === 'unmask' && line.round < 1 && line.survivors && !sent.statisticsSums.has(line.round)) sent.statisticsSums.set(line.round, line.survivors);
+        if (line.step === 'unmask' && line.survivors && !sent.sums.has(line.round)) sent.sums.set(line.round, line.survivors);
         if (line.step !== 'masked' || line.round < 1) return;
         sent.noised++;
         sent.masked.add(line.round);

@@ -58,7 +58,7 @@ import {
   MESSAGE_CHARS,
   type SecAggStep,
 } from '@fl/shared';
-import { SecureParty } from './secure-party';
+import { oneSum, SecureParty } from './secure-party';
 import {
   computeStatistics,
   secureRoundInput,
@@ -194,7 +194,7 @@ export class ParticipantAgent extends EventEmitter {
       () => this.participant!,
       options.keys.secretKey,
       (message) => this.log(message),
-      (job, round) => this.accepted.statisticsSum(job, round),
+      (job, round) => this.accepted.sum(job, round),
     );
     if (options.coordinatorKey) this.coordinatorKey = this.parseKey(options.coordinatorKey);
     const url = new URL(AGENT_NAMESPACE, options.coordinatorUrl).toString();
@@ -629,7 +629,7 @@ export class ParticipantAgent extends EventEmitter {
         discloses: disclosed(reply),
         ...sentInput(reply),
         ...(tableRows !== undefined && { tableRows }),
-        ...(statisticsRound && header.step === 'unmask' && { survivors: header.survivors ?? [] }),
+        ...(header.step === 'unmask' && oneSum(header.round, spec) && { survivors: header.survivors ?? [] }),
       }),
     ]);
     if (!ack.ok) this.log(`job ${header.job} round ${header.round}: the ${header.step} answer was refused: ${ack.error.code} ${ack.error.message}`);

@@ -23,8 +23,8 @@ const request = (step: SecAggRequestHeader['step'], extra: Partial<SecAggRequest
   ...extra,
 });
 
-/** One statistics round of site a, its neighbours b and c played by SecAggClients, whose unmask request names `survivors`. */
-async function statisticsRound(party: SecureParty, survivors: string[]) {
+/** One statistics round of site a, its neighbours b and c played by SecAggClients, whose unmask request names `survivors` (and `dropped`). */
+async function statisticsRound(party: SecureParty, survivors: string[], dropped = participants.filter((p) => !survivors.includes(p))) {
   // the vector of a one-feature, two-class job: 1 + 3 + 2 elements of 3 words
   const words = 6 * 3;
   const advertised = await party.answer(request('advertise', { spec }), spec, { vector: new Uint32Array(words), width: 3 });
@@ -38,7 +38,7 @@ async function statisticsRound(party: SecureParty, survivors: string[]) {
   ].filter((s) => s.destination === 'a');
   const masked = await party.answer(request('masked', { shares: toA }), spec);
   expect(masked.masked?.byteLength).toBe(words * 4);
-  return party.answer(request('unmask', { survivors, dropped: participants.filter((p) => !survivors.includes(p)) }), spec);
+  return party.answer(request('unmask', { survivors, dropped }), spec);
 }
 
 describe('a site in secure statistics rounds', () => {
@@ -58,5 +58,43 @@ describe('a site in secure statistics rounds', () => {
     const refused = await party.answer(request('share', { round: 1 }), spec).catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(SecAggError);
     expect((refused as SecAggError).code).toBe('SECAGG_NO_KEYS');
+  });
+
+  it('keeps no sum of a request it refused: another over other sites is the first', async () => {
+    const party = new SecureParty(() => 'a', keys.a.secretKey);
+    // c named on both sides: refused by the protocol, before anything is revealed
+    await expect(statisticsRound(party, ['a', 'b', 'c'], ['c'])).rejects.toMatchObject({ code: 'SECAGG_BOTH_SHARES' });
+    await expect(statisticsRound(party, ['a', 'b'])).resolves.toMatchObject({ header: { step: 'unmask' } });
+  });
+
+  describe('in a training round', () => {
+    /** One attempt of round 1 up to its unmask over `survivors`, its neighbours' keys and shares played here; the masked input is not asked (it comes with the train request). */
+    async function trainingRound(party: SecureParty, job: typeof spec, survivors: string[]) {
+      const advertised = await party.answer(request('advertise', { round: 1 }), job);
+      expect(advertised.header.advert).toBeDefined();
+      const [b, c] = ['b', 'c'].map((id) => new SecAggClient({ job: 'j', round: 1 }, id, keys[id as 'b' | 'c'].secretKey, 2));
+      const identities = Object.fromEntries(participants.map((id) => [id, encodeKey(identityOf(id))]));
+      await party.answer(request('share', { round: 1, adverts: [b.advertise(), c.advertise()], identities }), job);
+      return party.answer(request('unmask', { round: 1, survivors, dropped: participants.filter((p) => !survivors.includes(p)) }), job);
+    }
+
+    it('without dp, helps unmask a round again over the same sites only: its seeded training gives the same input at every attempt', async () => {
+      const party = new SecureParty(() => 'a', keys.a.secretKey);
+      await expect(trainingRound(party, spec, ['a', 'b', 'c'])).resolves.toMatchObject({ header: { step: 'unmask' } });
+      await expect(trainingRound(party, spec, ['a', 'b', 'c'])).resolves.toMatchObject({ header: { step: 'unmask' } });
+      await expect(trainingRound(party, spec, ['a', 'b'])).rejects.toMatchObject({ code: 'SECAGG_ALREADY_ANSWERED', message: expect.stringContaining('over other sites') });
+    });
+
+    it('holds to the sum its journal names, after a restart', async () => {
+      const party = new SecureParty(() => 'a', keys.a.secretKey, undefined, (job, round) => (job === 'j' && round === 1 ? ['a', 'b', 'c'] : undefined));
+      await expect(trainingRound(party, spec, ['a', 'b'])).rejects.toMatchObject({ code: 'SECAGG_ALREADY_ANSWERED' });
+    });
+
+    it('with dp, helps unmask each attempt: each input carries noise of its own, which the site counts against its ε', async () => {
+      const party = new SecureParty(() => 'a', keys.a.secretKey);
+      const noisy = JobSpecSchema.parse({ ...spec, strategy: { name: 'fedavg', weighting: 'uniform' }, dp: { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 } });
+      await expect(trainingRound(party, noisy, ['a', 'b', 'c'])).resolves.toMatchObject({ header: { step: 'unmask' } });
+      await expect(trainingRound(party, noisy, ['a', 'b'])).resolves.toMatchObject({ header: { step: 'unmask' } });
+    });
   });
 });

@@ -42,18 +42,19 @@ export interface SecureReplyMessage {
 export class SecureParty {
   private readonly rounds = new Map<string, RoundState>();
   /**
-   * By job and round (−2 to 0), the survivors of the statistics-phase sum this
-   * site helped unmask: the data are the same every time, so two sums over sets
-   * that differ by one site would give away that site's part. Those of an
+   * By job and round, the survivors of the sum this site helped unmask, for the
+   * rounds whose inputs are the same at every attempt (the statistics phase's,
+   * and a training round's without dp, whose training is seeded): two sums over
+   * sets that differ by one site would give away that site's input. Those of an
    * earlier run of the agent come from `journaledSum`.
    */
-  private readonly statisticsSums = new Map<string, string>();
+  private readonly sums = new Map<string, string>();
 
   constructor(
     private readonly participant: () => string,
     private readonly secretKey: Uint8Array,
     private readonly log: (message: string) => void = () => {},
-    /** the survivors of the sum of a statistics-phase round this site helped unmask, as its journal has them */
+    /** the survivors of the sum of a round this site helped unmask, as its journal has them (oneSum) */
     private readonly journaledSum: (job: string, round: number) => readonly string[] | undefined = () => undefined,
   ) {}
 
@@ -95,8 +96,10 @@ export class SecureParty {
       const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
       return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
     }
-    if (request.round <= 0) this.oneStatisticsSum(request.job, request.round, request.survivors ?? []);
+    const one = oneSum(request.round, state.spec) ? this.oneSum(request.job, request.round, request.survivors ?? []) : undefined;
     const { seedShares, keyShares } = state.client.unmask({ job: request.job, round: request.round, survivors: request.survivors ?? [], dropped: request.dropped ?? [] });
+    // Kept once answered: a request the protocol refuses asks nothing of this site.
+    if (one) this.sums.set(key, one);
     this.rounds.delete(key);
     return this.reply(request, { step: 'unmask', seedShares, keyShares });
   }
@@ -125,17 +128,20 @@ export class SecureParty {
     }
   }
 
-  /** Refuses to help unmask a second sum of a statistics-phase round over other sites than the first. */
-  private oneStatisticsSum(job: string, round: number, survivors: string[]): void {
+  /** Refuses to help unmask a second sum of a round over other sites than the first (see `sums`); returns the sites of this one. */
+  private oneSum(job: string, round: number, survivors: string[]): string {
     const key = `${job}/${round}`;
     const sites = (names: readonly string[]) => [...names].sort().join('\0');
     const journaled = this.journaledSum(job, round);
-    const first = this.statisticsSums.get(key) ?? (journaled && sites(journaled));
+    const first = this.sums.get(key) ?? (journaled && sites(journaled));
     const these = sites(survivors);
     if (first !== undefined && first !== these) {
-      throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask statistics round ${key} over other sites: the difference of two sums would reveal a site's statistics`);
+      if (round <= 0) {
+        throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask statistics round ${key} over other sites: the difference of two sums would reveal a site's statistics`);
+      }
+      throw new SecAggError('SECAGG_ALREADY_ANSWERED', `this site already helped unmask round ${key} over other sites: without dp its input is the same at every attempt, so the difference of two sums would reveal a site's update`);
     }
-    this.statisticsSums.set(key, these);
+    return these;
   }
 
   private reply(request: { job: string; round: number }, body: Omit<SecAggReplyHeader, 'type' | 'job' | 'round' | 'participant' | 'nonce'>): SecureReplyMessage {
@@ -151,3 +157,6 @@ function secureOptionsOf(spec: JobSpec): SecureAggregationSpec {
 
 const noKeys = (request: { job: string; round: number }) =>
   new SecAggError('SECAGG_NO_KEYS', `no keys of round ${request.round} of job ${request.job} (the agent restarted since it advertised them)`);
+
+/** Whether a round's unmasked sums must be over one set of sites: its inputs are the same at every attempt (statistics, or training without dp). */
+export const oneSum = (round: number, spec: JobSpec): boolean => round <= 0 || !spec.dp;
