@@ -138,7 +138,7 @@ const COMMANDS: Record<string, Command> = {
       key: { value: 'FILE', help: "this site's key pair (required)" },
       journal: { value: 'FILE', help: 'the journal of what this site sent', default: 'journal.jsonl beside the key' },
       'coordinator-key': { value: 'KEY', help: "the coordinator's public key, compared out of band", default: 'one pinned in known-coordinators.json beside the key' },
-      coordinator: { value: 'URL', help: 'whose journal entries to check', default: "the addresses pinned to the bundle's key, else those the journal sent the bundle's jobs to" },
+      coordinator: { value: 'URL', help: 'whose journal entries to check', default: "the addresses pinned to the bundle's key, else every entry" },
     },
   },
 };

@@ -39,7 +39,7 @@ const SIZE = 10;
 
 /** A coordinator's log, kept as it stores it, and what the sites' agents journaled. */
 class Consortium {
-  readonly coordinator = generateKeyPair();
+  readonly coordinator: KeyPair;
   readonly keys = new Map<string, KeyPair>();
   readonly journal = new Map<string, (JournalEntry | SentRecord)[]>();
   readonly texts: string[] = [];
@@ -49,19 +49,22 @@ class Consortium {
   private at = Date.now() - 3_600_000;
   private previous = '';
 
-  constructor(sites: string[]) {
+  /** `resigning`: a log the operator writes anew with the keys of another (its coordinator's, its sites'), holding job `job` alone. */
+  constructor(sites: string[], resigning?: { of: Consortium; job: string }) {
+    this.coordinator = resigning?.of.coordinator ?? generateKeyPair();
+    const job = resigning?.job ?? JOB;
     const key = this.coordinator.publicKey;
     this.append('coordinator.key', { publicKey: encodeKey(key), fingerprint: fingerprint(key) });
     for (const name of sites) {
-      const keys = generateKeyPair();
+      const keys = resigning?.of.keys.get(name) ?? generateKeyPair();
       this.keys.set(name, keys);
       this.journal.set(name, []);
       this.append('participant.registered', { name, organisation: name, country: 'NL', publicKey: encodeKey(keys.publicKey) });
     }
-    this.append('job.created', { job: JOB, spec: { model: 'linear' } });
+    this.append('job.created', { job, spec: { model: 'linear' } });
     const bytes = encodeWeights(new Float32Array(SIZE).fill(0.5));
-    const data = { job: JOB, round: 0 as const, sha256: sha256Hex(bytes), size: SIZE };
-    this.models.set(`${JOB}/0`, bytes);
+    const data = { job, round: 0 as const, sha256: sha256Hex(bytes), size: SIZE };
+    this.models.set(`${job}/0`, bytes);
     this.previous = data.sha256;
     this.append('model.initial', { ...data, signature: signHeader('model', initialModelAttestation(data), this.coordinator.secretKey) });
   }
@@ -124,6 +127,12 @@ class Consortium {
     const input = options.journaled === 'digest only' ? {} : { sha256, signature, auditHead };
     this.journal.get(participant)!.push({ kind: 'secagg', coordinator: ORIGIN, job: JOB, round, participant, step: 'masked', discloses, ...input, ...accepted, nonce: header.nonce, at: this.at });
     return { participant, sha256 };
+  }
+
+  /** A site's answer to another step of a secure round (advertise, share, unmask), journaled as the agent does; the log records none. */
+  answerStep(round: number, participant: string, step: 'advertise' | 'share' | 'unmask'): void {
+    this.at += 1000;
+    this.journal.get(participant)!.push({ kind: 'secagg', coordinator: ORIGIN, job: JOB, round, participant, step, discloses: [], accepted: true, nonce: randomNonce(), at: this.at });
   }
 
   /** A secure round's commit: the unmasked sum's model, its contributors the masked inputs (their sample counts hidden in the sum). */
@@ -437,22 +446,40 @@ describe('fl-agent audit verify', () => {
     expect(result.failure?.reason).toMatch(new RegExp(`is not the one pinned for ${escape(ORIGIN)}`));
   });
 
-  it("knows the coordinator's address from the journal's entries of the bundle's jobs when its key is given with --coordinator-key, not pinned", async () => {
+  it('checks every journal entry when the key is given with --coordinator-key and pinned nowhere, and those of the coordinator named with --coordinator', async () => {
     // Prepare: the site also took part, under another name, in a job of another coordinator
     const c = consortium();
     const { options, journalFile } = await site(c, 'bank-a', { pinned: false });
     const [first] = readJournal(journalFile);
     appendJournal(journalFile, { ...first, coordinator: 'https://other.example.org', job: 'other-job', participant: 'clinic-a', round: 1 });
+    const given = { ...options, coordinatorKey: encodeKey(c.coordinator.publicKey) };
     // Execute
-    const result = await verifyBundle({ ...options, coordinatorKey: encodeKey(c.coordinator.publicKey) });
+    const every = await verifyBundle(given);
+    const named = await verifyBundle({ ...given, coordinator: ORIGIN });
     // Assert
-    expect(result.failure).toBeUndefined();
-    expect(result.lines).toEqual(
-      expect.arrayContaining([
-        `journal: checking the entries sent to ${ORIGIN}, which your journal names for the bundle's jobs (the coordinator key is pinned to no address; name another with --coordinator URL)`,
-        'your 3 accepted updates are in the bundle unaltered; 3 were folded into committed models',
-      ]),
-    );
+    expect(every.lines).toContain("journal: the coordinator's address is not known from a pin; checking all 5 entries (name it with --coordinator URL)");
+    expect(every.exitCode).toBe(1);
+    expect(every.failure?.where).toMatch(/^your update of round 1 of job other-job as clinic-a /);
+    expect(every.failure?.reason).toBe('the bundle has no participant clinic-a with your key (if that entry is of another coordinator, name this one with --coordinator URL)');
+    expect(named.failure).toBeUndefined();
+    expect(named.lines).toContain('your 3 accepted updates are in the bundle unaltered; 3 were folded into committed models');
+  });
+
+  it('fails a log re-signed without this site\'s job, holding a job the journal sent to another coordinator: the bundle does not choose which entries are checked', async () => {
+    // Prepare: the operator writes a new log with the coordinator's key, the site's name and key, and one job, named as the site's job at another coordinator
+    const real = consortium();
+    const resigned = new Consortium(['bank-a'], { of: real, job: 'other-job' });
+    resigned.journal.set('bank-a', [
+      ...real.journal.get('bank-a')!,
+      { kind: 'statistics', coordinator: 'https://other.example.org', job: 'other-job', round: 0, participant: 'bank-a', rows: 10, columns: [], accepted: true, nonce: randomNonce(), at: Date.now() - 7_200_000 },
+    ]);
+    const { options } = await site(resigned, 'bank-a', { pinned: false });
+    // Execute
+    const result = await verifyBundle({ ...options, coordinatorKey: encodeKey(real.coordinator.publicKey) });
+    // Assert: the heads of the site's requests are not in the new log
+    expect(result.exitCode).toBe(1);
+    expect(result.failure?.where).toMatch(new RegExp(`^your update of round 1 of job ${JOB} as bank-a `));
+    expect(result.failure?.reason).toMatch(/: the log was rewritten after$/);
   });
 
   it('checks only the journal entries of this coordinator, and not those acknowledged after the export', async () => {

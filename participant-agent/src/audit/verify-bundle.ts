@@ -33,7 +33,7 @@ export interface VerifyBundleOptions {
   /** the coordinator key given out of band (base64); else it must be pinned */
   coordinatorKey?: string;
   pins?: CoordinatorPins;
-  /** the coordinator (URL or origin) whose journal entries to check; default: the origins pinned to the bundle's key, else those the journal sent the bundle's jobs to */
+  /** the coordinator (URL or origin) whose journal entries to check; default: the origins pinned to the bundle's key, else every entry */
   coordinator?: string;
   /** told each line as it is found */
   onLine?: (line: string) => void;
@@ -174,7 +174,6 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     const hashes = new Map<number, string>();
     /** the records that say a job was taken up again (job.resumed), by job */
     const resumptions = new Map<string, { seq: number; round: number }[]>();
-    const jobs = new Set<string>();
     const myKey = encodeKey(options.publicKey);
     const committed = (seq: number, job: string, round: number, contributors: { participant: string; sha256: string }[]) => {
       commits.set(roundId(job, round), seq);
@@ -196,7 +195,6 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
         if (mine.has(name)) revocations.set(name, [...(revocations.get(name) ?? []), record.seq]);
       }
       hashes.set(record.seq, record.hash);
-      if (record.kind === 'job.created') jobs.add((record.data as AuditData<'job.created'>).job);
       if (record.kind === 'job.resumed') {
         const { job, round } = record.data as AuditData<'job.resumed'>;
         resumptions.set(job, [...(resumptions.get(job) ?? []), { seq: record.seq, round }]);
@@ -232,13 +230,12 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
       return { ok: true, exitCode: 0, lines, audit };
     }
     const journal = readJournalLines(options.journalFile);
-    const known = origins ?? originsOfJobs(journal, jobs);
     const { sent: all, unchecked: uncheckedAll } = sentInputs(journal);
-    const ofCoordinator = <T extends { coordinator: string }>(list: T[]) => (known ? list.filter((e) => known.includes(e.coordinator)) : list);
+    // Which entries are checked is this site's choice (its pins, --coordinator), never the bundle's: a bundle the operator re-signed could name a job the journal holds under another address.
+    const ofCoordinator = <T extends { coordinator: string }>(list: T[]) => (origins ? list.filter((e) => origins.includes(e.coordinator)) : list);
     const entries = ofCoordinator(all);
     const unchecked = ofCoordinator(uncheckedAll);
-    if (!origins && known) say(`journal: checking the entries sent to ${known.join(', ')}, which your journal names for the bundle's jobs (the coordinator key is pinned to no address; name another with --coordinator URL)`);
-    if (!known) say(`journal: the coordinator key is pinned to no address, and your journal names none for the bundle's jobs; checking all ${plural(all.length, 'entry', 'entries')} (name the coordinator with --coordinator URL)`);
+    if (!origins) say(`journal: the coordinator's address is not known from a pin; checking all ${plural(all.length, 'entry', 'entries')} (name it with --coordinator URL)`);
     const where = (e: Sent) => `your ${KINDS[e.kind].one} of round ${e.round} of job ${e.job} as ${e.participant} (${options.journalFile}, sent ${new Date(e.at).toISOString()})`;
     const inBundle = (e: Sent) => own.filter((u) => u.kind === e.kind && u.job === e.job && u.round === e.round && u.participant === e.participant);
     const hint = origins ? '' : ' (if that entry is of another coordinator, name this one with --coordinator URL)';
@@ -413,12 +410,6 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
     say(`FAILED: ${err.where}: ${err.reason}`);
     return { ok: false, exitCode: 1, lines, failure: { where: err.where, reason: err.reason }, audit };
   }
-}
-
-/** The coordinators the journal sent the bundle's jobs to, by origin; undefined when it sent none of them. */
-function originsOfJobs(journal: JournalLine[], jobs: ReadonlySet<string>): string[] | undefined {
-  const origins = [...new Set(journal.filter((line) => jobs.has(line.job)).map((line) => line.coordinator))];
-  return origins.length ? origins : undefined;
 }
 
 /**
