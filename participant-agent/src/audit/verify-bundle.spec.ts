@@ -838,6 +838,67 @@ describe('fl-agent audit verify, a secure job', () => {
     );
   });
 
+  it('reports an acknowledged masked input whose sum the site helped unmask when the bundle leaves it out, whatever else would explain its absence', async () => {
+    // Prepare: in each, round 2 took bank-a's masked input, unrecorded, and then asked bank-a to help unmask that attempt's sum, which a coordinator asks only once the attempt's inputs are recorded
+    const unmasked = () => {
+      const c = new Consortium(['bank-a', 'bank-b']);
+      c.commitSecure(1, [c.sendMasked(1, 'bank-a'), c.sendMasked(1, 'bank-b')]);
+      c.answerStep(2, 'bank-a', 'advertise');
+      c.sendMasked(2, 'bank-a', { recorded: false });
+      c.answerStep(2, 'bank-a', 'unmask');
+      return c;
+    };
+    // the round started again, and bank-a's later input summed
+    const again = unmasked();
+    again.answerStep(2, 'bank-a', 'advertise');
+    again.commitSecure(2, [again.sendMasked(2, 'bank-a'), again.sendMasked(2, 'bank-b')]);
+    // the job taken up again after round 1, and round 2 summed without bank-a
+    const resumed = unmasked();
+    resumed.append('job.resumed', { job: JOB, round: 1 });
+    resumed.commitSecure(2, [resumed.sendMasked(2, 'bank-b')]);
+    // bank-a revoked, and round 2 summed without it
+    const revoked = unmasked();
+    revoked.append('participant.revoked', { name: 'bank-a', reason: 'left the consortium' });
+    revoked.commitSecure(2, [revoked.sendMasked(2, 'bank-b')]);
+    // round 2 not committed yet
+    const open = unmasked();
+    // Execute
+    const results = await Promise.all([again, resumed, revoked, open].map(async (c) => ({ c, result: await verifyBundle((await secureSite(c, 'bank-a')).options) })));
+    // Assert
+    for (const { c, result } of results) {
+      const unmaskedAt = c.journal.get('bank-a')!.find((line) => 'step' in line && line.step === 'unmask')!.at;
+      expect(result.exitCode).toBe(1);
+      expect(result.failure?.where).toMatch(new RegExp(`^your masked input of round 2 of job ${JOB} as bank-a `));
+      expect(result.failure?.reason).toBe(
+        `missing: the coordinator acknowledged it, then asked you to help unmask the sum of the attempt that took it (your unmask answer of ${new Date(unmaskedAt).toISOString()}), ` +
+          'which it asks only once that attempt\'s masked inputs are recorded; no secagg.input record holds it',
+      );
+    }
+  });
+
+  it('passes an acknowledged masked input of an attempt started again before the site helped unmask a later attempt\'s sum', async () => {
+    // Prepare: round 2's first attempt took bank-a's masked input, unrecorded, and was started again (a new advertise step) before any unmask step
+    const c = new Consortium(['bank-a', 'bank-b']);
+    c.commitSecure(1, [c.sendMasked(1, 'bank-a'), c.sendMasked(1, 'bank-b')]);
+    c.answerStep(2, 'bank-a', 'advertise');
+    c.sendMasked(2, 'bank-a', { recorded: false });
+    c.answerStep(2, 'bank-a', 'advertise');
+    const later = c.sendMasked(2, 'bank-a');
+    c.answerStep(2, 'bank-a', 'unmask');
+    c.commitSecure(2, [later, c.sendMasked(2, 'bank-b')]);
+    const { options } = await secureSite(c, 'bank-a');
+    // Execute
+    const result = await verifyBundle(options);
+    // Assert
+    expect(result.failure).toBeUndefined();
+    expect(result.lines).toEqual(
+      expect.arrayContaining([
+        'your 2 accepted masked inputs are in the bundle unaltered; 2 were in committed sums',
+        `1 acknowledged masked input was superseded: round 2 of job ${JOB} was started again and your later masked input of it is in the bundle (assumed: the attempt that took it was abandoned, its records unwritten)`,
+      ]),
+    );
+  });
+
   it('counts the masked inputs an earlier release journaled without their SHA-256 as not checkable, and those sent without an answer', async () => {
     // Prepare: round 1's line as an earlier release wrote it; bank-a stopped after sending round 3's input, which the bundle holds
     const c = new Consortium(['bank-a', 'bank-b']);

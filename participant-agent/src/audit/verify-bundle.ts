@@ -79,6 +79,8 @@ interface Sent {
   accepted?: boolean;
   at: number;
   auditHead?: { seq: number; hash: string };
+  /** a masked input's: when this site answered the unmask step of the attempt that took it, if it did */
+  unmaskedAt?: number;
 }
 
 /** An input of this site's as the bundle records it accepted. */
@@ -105,6 +107,7 @@ const roundId = (job: string, round: number) => JSON.stringify([job, round]);
 const sameInput = (u: Recorded, e: Sent) => u.sha256 === e.sha256 && u.signature === e.signature && u.numSamples === e.numSamples;
 /** "SHA-256 … and 57 samples", or a masked input's "SHA-256 …" */
 const contentOf = (input: { sha256: string; numSamples?: number }) => `SHA-256 ${input.sha256}${input.numSamples === undefined ? '' : ` and ${input.numSamples} samples`}`;
+const altered = (other: Recorded, e: Sent) => `altered: audit record ${other.seq} holds ${contentOf(other)}, signed ${other.signature === e.signature ? 'the same' : 'differently'}; you sent ${contentOf(e)}`;
 
 /** "round 3 of job J", "rounds 3 and 4 of job J; round 1 of job K", or past five rounds only their count; and how many rounds. */
 function roundsOf(entries: Sent[]): { text: string; count: number } {
@@ -126,18 +129,33 @@ function roundsOf(entries: Sent[]): { text: string; count: number } {
   return { text, count };
 }
 
-/** The journal's updates and masked inputs, and its masked inputs journaled without their SHA-256 and signature (by earlier releases). */
+/**
+ * The journal's updates and masked inputs, and its masked inputs journaled without their SHA-256 and signature (by
+ * earlier releases). A masked input followed by an unmask answer of its job, round and participant, before the
+ * advertise answer that starts the round's next attempt, was taken by the attempt whose sum this site helped unmask.
+ */
 function sentInputs(lines: JournalLine[]): { sent: Sent[]; unchecked: Extract<JournalLine, { kind: 'secagg' }>[] } {
   const sent: Sent[] = [];
   const unchecked: Extract<JournalLine, { kind: 'secagg' }>[] = [];
+  /** by coordinator, job, round and participant: the masked inputs of the attempt under way */
+  const attempts = new Map<string, Sent[]>();
   for (const line of lines) {
     if (line.kind === 'update') {
       const { kind: _, ...entry } = line;
       sent.push({ ...entry, kind: 'update' });
-    } else if (line.kind === 'secagg' && line.step === 'masked') {
+    } else if (line.kind === 'secagg') {
       const { coordinator, job, round, participant, sha256, signature, accepted, at, auditHead } = line;
-      if (sha256 === undefined || signature === undefined) unchecked.push(line);
-      else sent.push({ kind: 'masked', coordinator, job, round, participant, sha256, signature, accepted, at, auditHead });
+      const attempt = JSON.stringify([coordinator, job, round, participant]);
+      if (line.step === 'advertise') attempts.delete(attempt);
+      if (line.step === 'unmask') for (const input of attempts.get(attempt) ?? []) input.unmaskedAt ??= at;
+      if (line.step !== 'masked') continue;
+      if (sha256 === undefined || signature === undefined) {
+        unchecked.push(line);
+        continue;
+      }
+      const input: Sent = { kind: 'masked', coordinator, job, round, participant, sha256, signature, accepted, at, auditHead };
+      sent.push(input);
+      attempts.set(attempt, [...(attempts.get(attempt) ?? []), input]);
     }
   }
   return { sent, unchecked };
@@ -271,6 +289,18 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
         if (!ever.has(e.participant)) throw new Inconsistency(where(e), `the bundle has no participant ${e.participant} with your key${hint}`);
         const candidates = inBundle(e);
         const same = candidates.find((u) => sameInput(u, e));
+        // Rule: a masked input whose attempt's sum this site helped unmask (before the export) was recorded, as a coordinator records a masked step's inputs when it closes, before it asks for any unmask: nothing excuses its absence.
+        if (!same && e.unmaskedAt !== undefined && e.unmaskedAt <= manifest.exportedAt) {
+          // A record of the round that is another input this site sent (a later attempt's) is not this one altered.
+          const other = candidates.find((u) => !sent.some((s) => sameInput(u, s)));
+          throw new Inconsistency(
+            where(e),
+            other
+              ? altered(other, e)
+              : `missing: the coordinator acknowledged it, then asked you to help unmask the sum of the attempt that took it (your unmask answer of ${new Date(e.unmaskedAt).toISOString()}), ` +
+                  `which it asks only once that attempt's masked inputs are recorded; no ${record} record holds it${hint}`,
+          );
+        }
         if (!same) {
           // Rule: an acknowledged input absent from the bundle is superseded when an input of its kind this site journaled after it (acknowledged, or its answer unknown), for the same job, round and participant, is in the bundle exactly as sent (the round was started again: a restart, a new leader, a revocation; an abandoned attempt's records are never written).
           const successor = taken
@@ -309,7 +339,7 @@ export async function verifyBundle(options: VerifyBundleOptions): Promise<Bundle
           throw new Inconsistency(
             where(e),
             other
-              ? `altered: audit record ${other.seq} holds ${contentOf(other)}, signed ${other.signature === e.signature ? 'the same' : 'differently'}; you sent ${contentOf(e)}`
+              ? altered(other, e)
               : `missing: the coordinator acknowledged it, but no ${record} record holds it${hint}`,
           );
         }
