@@ -29,7 +29,7 @@ interface Sent {
   noised: number;
   /** training rounds whose last advertised keys masked an input: a second input under the same masks would give away the difference */
   masked: Set<number>;
-  /** per round whose inputs are the same at every attempt, the survivors of the first sum this site helped unmask */
+  /** per statistics-phase round (−2 to 0), the survivors of the first sum this site helped unmask */
   sums: Map<number, readonly string[]>;
 }
 
@@ -125,7 +125,7 @@ export class AcceptedJobs {
     return request.step === 'advertise' ? noisedInput(this.of(request.job), spec) : null;
   }
 
-  /** The survivors of the sum of a round this site helped unmask first, as journaled (its unmask line names them). */
+  /** The survivors of the sum of a statistics-phase round this site helped unmask first, as journaled (its unmask line names them). */
   sum(job: string, round: number): readonly string[] | undefined {
     return this.of(job).sums.get(round);
   }

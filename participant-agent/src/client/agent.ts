@@ -58,7 +58,7 @@ import {
   MESSAGE_CHARS,
   type SecAggStep,
 } from '@fl/shared';
-import { oneSum, SecureParty } from './secure-party';
+import { SecureParty } from './secure-party';
 import {
   computeStatistics,
   secureRoundInput,
@@ -629,7 +629,7 @@ export class ParticipantAgent extends EventEmitter {
         discloses: disclosed(reply),
         ...sentInput(reply),
         ...(tableRows !== undefined && { tableRows }),
-        ...(header.step === 'unmask' && oneSum(header.round, spec) && { survivors: header.survivors ?? [] }),
+        ...(statisticsRound && header.step === 'unmask' && { survivors: header.survivors ?? [] }),
       }),
     ]);
     if (!ack.ok) this.log(`job ${header.job} round ${header.round}: the ${header.step} answer was refused: ${ack.error.code} ${ack.error.message}`);

@@ -91,7 +91,7 @@ export const SentRecordSchema = z.discriminatedUnion('kind', [
     ...trainedFrom,
     /** a statistics-phase advertise: the rows of the table its input was computed on, which the phase's later attempts and training use (absent before this field was kept) */
     tableRows: z.number().int().optional(),
-    /** an unmask of a round whose inputs are the same at every attempt (statistics, or training without dp): the sites of the sum it helped unmask, the only sum of the round it helps unmask (absent before this field was kept) */
+    /** a statistics-phase unmask: the sites of the sum it helped unmask, the only sum of the round it helps unmask (absent before this field was kept) */
     survivors: z.array(z.string()).optional(),
     /** a masked input: its SHA-256 and the answer's signature, which audit verify finds it by among the bundle's secagg.input records (absent before these fields were kept) */
     sha256: z.string().optional(),

@@ -78,23 +78,10 @@ describe('a site in secure statistics rounds', () => {
       return party.answer(request('unmask', { round: 1, survivors, dropped: participants.filter((p) => !survivors.includes(p)) }), job);
     }
 
-    it('without dp, helps unmask a round again over the same sites only: its seeded training gives the same input at every attempt', async () => {
-      const party = new SecureParty(() => 'a', keys.a.secretKey);
+    it('helps unmask an attempt started again over other sites: the first attempt’s unmasking may have fallen short, and refusing would stall the job at every dropout', async () => {
+      const party = new SecureParty(() => 'a', keys.a.secretKey, undefined, () => ['a', 'b', 'c']);
       await expect(trainingRound(party, spec, ['a', 'b', 'c'])).resolves.toMatchObject({ header: { step: 'unmask' } });
-      await expect(trainingRound(party, spec, ['a', 'b', 'c'])).resolves.toMatchObject({ header: { step: 'unmask' } });
-      await expect(trainingRound(party, spec, ['a', 'b'])).rejects.toMatchObject({ code: 'SECAGG_ALREADY_ANSWERED', message: expect.stringContaining('over other sites') });
-    });
-
-    it('holds to the sum its journal names, after a restart', async () => {
-      const party = new SecureParty(() => 'a', keys.a.secretKey, undefined, (job, round) => (job === 'j' && round === 1 ? ['a', 'b', 'c'] : undefined));
-      await expect(trainingRound(party, spec, ['a', 'b'])).rejects.toMatchObject({ code: 'SECAGG_ALREADY_ANSWERED' });
-    });
-
-    it('with dp, helps unmask each attempt: each input carries noise of its own, which the site counts against its ε', async () => {
-      const party = new SecureParty(() => 'a', keys.a.secretKey);
-      const noisy = JobSpecSchema.parse({ ...spec, strategy: { name: 'fedavg', weighting: 'uniform' }, dp: { noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 } });
-      await expect(trainingRound(party, noisy, ['a', 'b', 'c'])).resolves.toMatchObject({ header: { step: 'unmask' } });
-      await expect(trainingRound(party, noisy, ['a', 'b'])).resolves.toMatchObject({ header: { step: 'unmask' } });
+      await expect(trainingRound(party, spec, ['a', 'b'])).resolves.toMatchObject({ header: { step: 'unmask' } });
     });
   });
 });

@@ -42,11 +42,12 @@ export interface SecureReplyMessage {
 export class SecureParty {
   private readonly rounds = new Map<string, RoundState>();
   /**
-   * By job and round, the survivors of the sum this site helped unmask, for the
-   * rounds whose inputs are the same at every attempt (the statistics phase's,
-   * and a training round's without dp, whose training is seeded): two sums over
-   * sets that differ by one site would give away that site's input. Those of an
-   * earlier run of the agent come from `journaledSum`.
+   * By job and round (−2 to 0), the survivors of the statistics-phase sum this
+   * site helped unmask: the data are the same every time, so two sums over sets
+   * that differ by one site would give away that site's part. Those of an
+   * earlier run of the agent come from `journaledSum`. A training round's
+   * attempt started again after its unmasking fell short must be answered over
+   * other sites, or dropouts would stall the job (docs/security-model.md).
    */
   private readonly sums = new Map<string, string>();
 
@@ -54,7 +55,7 @@ export class SecureParty {
     private readonly participant: () => string,
     private readonly secretKey: Uint8Array,
     private readonly log: (message: string) => void = () => {},
-    /** the survivors of the sum of a round this site helped unmask, as its journal has them (oneSum) */
+    /** the survivors of the sum of a statistics-phase round this site helped unmask, as its journal has them */
     private readonly journaledSum: (job: string, round: number) => readonly string[] | undefined = () => undefined,
   ) {}
 
@@ -96,7 +97,7 @@ export class SecureParty {
       const masked = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
       return { ...this.reply(request, { step: 'masked', maskedSha256: sha256Hex(masked) }), masked };
     }
-    const one = oneSum(request.round, state.spec) ? this.oneSum(request.job, request.round, request.survivors ?? []) : undefined;
+    const one = request.round <= 0 ? this.oneStatisticsSum(request.job, request.round, request.survivors ?? []) : undefined;
     const { seedShares, keyShares } = state.client.unmask({ job: request.job, round: request.round, survivors: request.survivors ?? [], dropped: request.dropped ?? [] });
     // Kept once answered: a request the protocol refuses asks nothing of this site.
     if (one) this.sums.set(key, one);
@@ -128,18 +129,15 @@ export class SecureParty {
     }
   }
 
-  /** Refuses to help unmask a second sum of a round over other sites than the first (see `sums`); returns the sites of this one. */
-  private oneSum(job: string, round: number, survivors: string[]): string {
+  /** Refuses to help unmask a second sum of a statistics-phase round over other sites than the first (see `sums`); returns the sites of this one. */
+  private oneStatisticsSum(job: string, round: number, survivors: string[]): string {
     const key = `${job}/${round}`;
     const sites = (names: readonly string[]) => [...names].sort().join('\0');
     const journaled = this.journaledSum(job, round);
     const first = this.sums.get(key) ?? (journaled && sites(journaled));
     const these = sites(survivors);
     if (first !== undefined && first !== these) {
-      if (round <= 0) {
-        throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask statistics round ${key} over other sites: the difference of two sums would reveal a site's statistics`);
-      }
-      throw new SecAggError('SECAGG_ALREADY_ANSWERED', `this site already helped unmask round ${key} over other sites: without dp its input is the same at every attempt, so the difference of two sums would reveal a site's update`);
+      throw new SecAggError('SECAGG_STATISTICS_AGAIN', `this site already helped unmask statistics round ${key} over other sites: the difference of two sums would reveal a site's statistics`);
     }
     return these;
   }
@@ -157,6 +155,3 @@ function secureOptionsOf(spec: JobSpec): SecureAggregationSpec {
 
 const noKeys = (request: { job: string; round: number }) =>
   new SecAggError('SECAGG_NO_KEYS', `no keys of round ${request.round} of job ${request.job} (the agent restarted since it advertised them)`);
-
-/** Whether a round's unmasked sums must be over one set of sites: its inputs are the same at every attempt (statistics, or training without dp). */
-export const oneSum = (round: number, spec: JobSpec): boolean => round <= 0 || !spec.dp;
