@@ -4,17 +4,20 @@
  * gone meanwhile. Each site helps unmask one sum of a statistics round, so a
  * second gathering over the sites left would be refused by every one of them:
  * the coordinator takes the categories its log holds instead. Five real agents
- * over real sockets, the coordinator on SQLite stopped and started again on the
- * same data directory and port: the job completes on the categories first
- * gathered, with one vocabulary.secure record, and `audit verify` passes.
+ * over real sockets, the coordinator stopped and started again on the same
+ * data directory and port, on SQLite, and on PostgreSQL as a replica taking the
+ * job over would (a database made for the run on 127.0.0.1:5432, dropped
+ * after): the job completes on the categories first gathered, with one
+ * vocabulary.secure record, and `audit verify` passes.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { RunningCoordinator } from '@fl/coordinator';
 import type { ParticipantAgent } from '@fl/participant-agent';
-import type { AuditRecord, JobSpecInput } from '@fl/shared';
-import { AdminApi, DATA_DIR, declaredFeatures, eventually, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
+import type { AuditPage, JobSpecInput } from '@fl/shared';
+import { AdminApi, DATA_DIR, declaredFeatures, eventually, query, registerParticipant, splitCsv, startAgent, tempDir, testCoordinator } from './harness';
 import { COORDINATOR_CLI, PY_VERIFIER, PYTHON, runToEnd } from './processes';
 
 jest.setTimeout(600_000);
@@ -36,9 +39,14 @@ const spec = {
 } as JobSpecInput;
 const SITES = ['site-0', 'site-1', 'site-2', 'site-3', 'site-4'];
 const ENDED = ['completed', 'failed', 'paused', 'stopped'];
+const ADMIN_URL = process.env.FL_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-describe('a secure job whose coordinator restarts after gathering its vocabularies, a site gone meanwhile', () => {
+describe.each([{ store: 'SQLite' }, { store: 'PostgreSQL' }])('a secure job whose coordinator restarts after gathering its vocabularies, a site gone meanwhile, on $store', ({ store }) => {
   const dir = tempDir('vocabulary-restart');
+  const database = store === 'PostgreSQL' ? `fl_vocabulary_${randomBytes(6).toString('hex')}` : undefined;
+  const databaseUrl = database && Object.assign(new URL(ADMIN_URL), { pathname: `/${database}` }).toString();
+  /** the store's options to the coordinator and to its commands */
+  const storeArgs = databaseUrl ? ['--database-url', databaseUrl] : [];
   const agents: ParticipantAgent[] = [];
   let first: RunningCoordinator;
   let second: RunningCoordinator | undefined;
@@ -48,11 +56,12 @@ describe('a secure job whose coordinator restarts after gathering its vocabulari
   let held = 0;
   /** each agent's refusals, as it reported them: 'site round code' */
   const refusals: string[] = [];
-  let records: AuditRecord[] = [];
+  let records: AuditPage['records'] = [];
 
   beforeAll(async () => {
     // Prepare: five sites, each holding round 0's requests on the first coordinator
-    first = await testCoordinator();
+    if (database) await query(ADMIN_URL, `CREATE DATABASE ${database}`);
+    first = await testCoordinator({ databaseUrl });
     const api = AdminApi.of(first);
     const split = splitCsv(file, SITES.length, { seed: 11, holdout: 0, dir });
     for (const [i, site] of SITES.entries()) {
@@ -74,7 +83,7 @@ describe('a secure job whose coordinator restarts after gathering its vocabulari
     agents[4].stop();
     await first.close();
     holding = false;
-    second = await testCoordinator({ dataDir: first.config.dataDir, port: first.port });
+    second = await testCoordinator({ databaseUrl, dataDir: first.config.dataDir, port: first.port });
     await eventually(async () => (await AdminApi.of(second!).job(jobId)).status, (status) => ENDED.includes(status), 300_000);
     records = (await AdminApi.of(second).audit()).records.filter((r) => r.data.job === jobId);
   });
@@ -83,6 +92,7 @@ describe('a secure job whose coordinator restarts after gathering its vocabulari
     for (const agent of agents) agent.stop();
     await first?.close();
     await second?.close();
+    if (database) await query(ADMIN_URL, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   });
 
   it('completes the job, no site asked to help unmask a statistics round again', async () => {
@@ -107,10 +117,10 @@ describe('a secure job whose coordinator restarts after gathering its vocabulari
 
   it('leaves an audit log that verifies, at the coordinator and with the independent verifier', async () => {
     const { dataDir } = second!.config;
-    const verified = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', dataDir]);
+    const verified = await runToEnd(COORDINATOR_CLI, ['audit', 'verify', '--data-dir', dataDir, ...storeArgs]);
     expect(verified).toContain(`job ${jobId}: 1 round, 1 recomputed from 4 retained updates, models match; vocabularies recomputed; statistics recomputed from 4 masked inputs`);
     const bundle = path.join(dir, 'bundle');
-    await runToEnd(COORDINATOR_CLI, ['audit', 'export', '--data-dir', dataDir, '--out', bundle]);
+    await runToEnd(COORDINATOR_CLI, ['audit', 'export', '--data-dir', dataDir, ...storeArgs, '--out', bundle]);
     const independent = await promisify(execFile)(PYTHON, [PY_VERIFIER, bundle, '--key', second!.identity.publicKey]);
     expect(independent.stdout).toMatch(/^OK$/m);
   });

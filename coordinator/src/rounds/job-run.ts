@@ -39,7 +39,9 @@ import {
   type TrainHeader,
   type TrainMessage,
   type SecAggReplyHeader,
+  AUDIT_DATA,
   type AuditData,
+  type AuditKind,
   type SecAggStep,
   type SecureAggregationSpec,
   type JobSpec,
@@ -205,7 +207,7 @@ export class JobRun {
   /** the state the last committed round left the strategy in; read from the store after a restart */
   private strategyState: StrategyState | undefined;
   private job: JobRecord;
-  /** a secure job's spec with its gathered categories, kept across attempts of round 0: each site helps unmask one sum a round */
+  /** a secure job's spec with its gathered categories, kept across attempts of round 0 and read from the log by a new run: each site helps unmask one sum a round */
   private gathered: JobSpec | undefined;
 
   constructor(
@@ -708,6 +710,8 @@ export class JobRun {
    * the checks an honest sum passes starts the phase again (docs/robustness.md).
    */
   private async secureStatisticsPhase(): Promise<void> {
+    // An earlier run (a restart, another replica) may have gathered them: the sites would refuse to help unmask a second sum of the same round.
+    this.gathered ??= await this.recordedVocabularies();
     for (let attempt = 1; ; attempt++) {
       let participants = await this.waitForParticipants();
       await this.setStatus('statistics');
@@ -791,6 +795,21 @@ export class JobRun {
     const kept = revealed.categories.reduce((n, c) => n + c.length, 0);
     this.deps.log('info', `job ${this.job.id}: gathered ${kept} categories held by at least ${spec.secureAggregation!.vocabulary!.minSites} sites`);
     return { spec: this.gathered, participants: values.inputs.map((i) => i.participant) };
+  }
+
+  /** The job with the categories its last vocabulary.secure record holds, gathered by an earlier run; undefined when none is recorded. */
+  private async recordedVocabularies(): Promise<JobSpec | undefined> {
+    const { spec } = this.job;
+    const gathered = gatheredFeatures(spec).length;
+    if (gathered === 0) return undefined;
+    const last = await this.lastRecord('vocabulary.secure');
+    if (!last) return undefined;
+    const data = AUDIT_DATA['vocabulary.secure'].safeParse((JSON.parse(last.text) as { data?: unknown }).data);
+    if (!data.success || data.data.categories.length !== gathered) {
+      throw new Error(`the audit log's vocabulary.secure record ${last.seq} of job ${this.job.id} does not hold the categories of its ${gathered} gathered features`);
+    }
+    this.deps.log('info', `job ${this.job.id}: took the categories gathered before from audit record ${last.seq}`);
+    return withCategories(spec, data.data.categories);
   }
 
   /** One round of the secure statistics phase: the unmasked sum of the sites' vectors, or the attempt count to go on from. */
@@ -1265,19 +1284,25 @@ export class JobRun {
    */
   private async revokedBefore(participants: readonly string[], round: number): Promise<string[]> {
     if (participants.length === 0) return [];
+    const last = await this.lastRecord('model.committed');
+    const committed = last && (JSON.parse(last.text) as { data: { round?: unknown } }).data.round;
+    if (!last || committed !== round) throw new Error(`the audit log's last commit of job ${this.job.id} is not that of round ${round}, which the store holds as its last`);
+    const dropped: string[] = [];
+    for (const participant of participants) {
+      const { records } = await this.deps.store.auditPage({ kinds: ['participant.revoked'], participant }, { after: 0, before: last.seq, limit: 1 });
+      if (records.length > 0) dropped.push(participant);
+    }
+    return dropped.sort();
+  }
+
+  /** The job's last audit record of this kind, whichever process wrote it: the log is the one all replicas share. */
+  private async lastRecord(kind: AuditKind): Promise<{ seq: number; text: string } | undefined> {
     const { store } = this.deps;
     // Records an earlier release wrote during a rolling upgrade are not indexed yet, and the filters read the index.
     await store.indexAudit();
     const head = await store.auditHead();
-    const [last] = (await store.auditPage({ kinds: ['model.committed'], job: this.job.id }, { after: 0, before: (head?.seq ?? 0) + 1, limit: 1 })).records;
-    const committed = last && (JSON.parse(last.text) as { data: { round?: unknown } }).data.round;
-    if (committed !== round) throw new Error(`the audit log's last commit of job ${this.job.id} is not that of round ${round}, which the store holds as its last`);
-    const dropped: string[] = [];
-    for (const participant of participants) {
-      const { records } = await store.auditPage({ kinds: ['participant.revoked'], participant }, { after: 0, before: last.seq, limit: 1 });
-      if (records.length > 0) dropped.push(participant);
-    }
-    return dropped.sort();
+    const [last] = (await store.auditPage({ kinds: [kind], job: this.job.id }, { after: 0, before: (head?.seq ?? 0) + 1, limit: 1 })).records;
+    return last;
   }
 
   /** Every participant revoked so far, by any replica or admin: the store's word, not only this run's. */
