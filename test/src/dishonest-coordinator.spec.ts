@@ -426,8 +426,15 @@ describe('a site’s total ε against a coordinator that runs jobs over the same
     strategy: { name: 'fedavg', weighting: 'uniform' },
     dp,
   });
-  const setup = twoColumnSetup('total-1', spec);
+  const most = epsilonAfter(dp, 3).toFixed(3);
   const statistics = (job: string) => coordinator.ask('statistics-request', 'statistics-request', { type: 'statistics-request', job, spec, issuedAt: Date.now() });
+  /** A train request of the job, its setup sent first on this connection. */
+  const train = (job: string, round: number) => {
+    const setup = twoColumnSetup(job, spec);
+    coordinator.provide(setup);
+    const weights = model(0.1, -0.2, 0.3);
+    return coordinator.ask('train', 'train', trainHeader(setup, round, weights), { weights });
+  };
   let site: { dataFile: string; journalFile: string };
   let url: string;
   let agent: ParticipantAgent;
@@ -443,22 +450,27 @@ describe('a site’s total ε against a coordinator that runs jobs over the same
     await coordinator.close();
   });
 
-  it('takes part in a first DP job, and declines a second whose ε would take the total over', async () => {
-    expect(await statistics('total-1')).toMatchObject({ event: 'statistics' });
-    expect(await statistics('total-2')).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
-    const most = epsilonAfter(dp, 3).toFixed(3);
-    expect(logged).toContainEqual(
-      `job total-2: declined under this site's policy: it may spend ε ${most} at δ 0.00001, which would take the ε of this site's jobs to ${(2 * epsilonAfter(dp, 3)).toFixed(3)}, over the allowed total ${policy.maxEpsilonTotal} (the DP job it accepted before: ε ${most}) [POLICY_DIFFERENTIAL_PRIVACY]`,
-    );
+  it('charges a DP job against the total only once it trains: the statistics of many jobs use none of it', async () => {
+    for (const job of ['total-1', 'total-2', 'total-3', 'total-4']) expect(await statistics(job)).toMatchObject({ event: 'statistics' });
+    expect(await train('total-1', 1)).toMatchObject({ event: 'update', header: { round: 1 } });
   });
 
-  it('after a restart, still answers the job it accepted, its ε counted once, and declines the others, from its journal', async () => {
+  it('refuses the second of two jobs accepted whose ε together is over the total at its first train request, for the rest of the job, and sends it nothing', async () => {
+    const updates = coordinator.sent.filter((s) => s.event === 'update').length;
+    expect(await train('total-2', 1)).toEqual({ event: 'failure', header: expect.objectContaining({ code: 'POLICY_DIFFERENTIAL_PRIVACY', phase: 'train', round: 1 }) });
+    expect(logged).toContainEqual(
+      `job total-2 round 1: declined under this site's policy: it may spend ε ${most} at δ 0.00001, which would take the ε of this site's jobs to ${(2 * epsilonAfter(dp, 3)).toFixed(3)}, over the allowed total ${policy.maxEpsilonTotal} (the DP job it trained before: ε ${most}) [POLICY_DIFFERENTIAL_PRIVACY]`,
+    );
+    expect(await train('total-2', 2)).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
+    expect(coordinator.sent.filter((s) => s.event === 'update')).toHaveLength(updates);
+  });
+
+  it('after a restart, from its journal: trains on in the job it charged, refuses another it accepted at its first train request, and declines a new one', async () => {
     agent.stop();
     agent = await coordinator.site({ url, ...site, keys, policy, logged });
-    coordinator.provide(setup);
-    const weights = model(0.1, -0.2, 0.3);
-    expect(await coordinator.ask('train', 'train', trainHeader(setup, 1, weights), { weights })).toMatchObject({ event: 'update', header: { round: 1 } });
-    expect(await statistics('total-2')).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
-    expect(await statistics('total-3')).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
+    expect(await train('total-1', 2)).toMatchObject({ event: 'update', header: { round: 2 } });
+    expect(await train('total-3', 1)).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
+    expect(await statistics('total-5')).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
+    expect(logged).toContainEqual(expect.stringMatching(/^job total-5: declined under this site's policy: .* \(the DP job it trained before: ε [\d.]+\) \[POLICY_DIFFERENTIAL_PRIVACY\]$/));
   });
 });

@@ -105,7 +105,7 @@ describe("a site's policy across jobs and over training", () => {
     const declined = logs.get('clinic-dpo')!.filter((l) => l.includes('declined under this site'));
     expect(declined).toEqual([
       expect.stringMatching(
-        new RegExp(`: declined under this site's policy: it may spend ε ${most.toFixed(3)} at δ 0\\.00001, which would take the ε of this site's jobs to ${(2 * most).toFixed(3)}, over the allowed total ${total} \\(the DP job it accepted before: ε ${most.toFixed(3)}\\) \\[POLICY_DIFFERENTIAL_PRIVACY\\]$`),
+        new RegExp(`: declined under this site's policy: it may spend ε ${most.toFixed(3)} at δ 0\\.00001, which would take the ε of this site's jobs to ${(2 * most).toFixed(3)}, over the allowed total ${total} \\(the DP job it trained before: ε ${most.toFixed(3)}\\) \\[POLICY_DIFFERENTIAL_PRIVACY\\]$`),
       ),
     ]);
   });

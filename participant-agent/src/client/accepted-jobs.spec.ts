@@ -1,6 +1,6 @@
 import { epsilonAfter, JobSpecSchema, type JobSpec, type SecAggRequestHeader, type TrainHeader } from '@fl/shared';
 import { AcceptedJobs, type Journaled } from './accepted-jobs';
-import type { JournalJob } from './journal';
+import type { JournalCharge, JournalJob } from './journal';
 
 const sha = (c: string) => c.repeat(64);
 const base = { coordinator: 'https://fl.example.org', participant: 'site-a', at: 1 };
@@ -110,5 +110,33 @@ describe('the jobs a site accepted', () => {
     // a dp this release cannot read may have spent any ε and δ
     const unread = new AcceptedJobs(() => [], () => [{ ...jobLine(secure), spec: { ...secure, dp: { noiseMultiplier: 'two' } } }] as JournalJob[]);
     expect(unread.privacyLoss()).toEqual({ epsilon: Infinity, delta: Infinity, jobs: 1 });
+  });
+
+  it('charges a DP job’s ε only once its first training input is journaled, and a job line of an earlier release at once', () => {
+    // Prepare: j accepted and trained, k accepted only (statistics), m journaled by an earlier release, n without dp
+    const plain = JobSpecSchema.parse({ ...secure, secureAggregation: undefined, dp: undefined });
+    const charge = (job: string): JournalCharge => ({ kind: 'job-charged', ...base, job });
+    const journal = [
+      { ...jobLine(secure), charged: false },
+      charge('j'),
+      { ...jobLine(secure), job: 'k', charged: false },
+      { ...jobLine(secure), job: 'm' },
+      { ...jobLine(plain), job: 'n', charged: false },
+      charge('n'),
+    ] as (JournalJob | JournalCharge)[];
+    const accepted = new AcceptedJobs(() => [], () => journal);
+    const four = epsilonAfter(secure.dp!, 4);
+    const names = (job: string) => ({ coordinator: base.coordinator, participant: base.participant, job });
+    // Execute, assert: k counts nothing until it is charged; a job without dp never does
+    expect(accepted.privacyLoss()).toEqual({ epsilon: 2 * four, delta: 2e-5, jobs: 2 });
+    expect(['j', 'k', 'm', 'n', 'o'].map((job) => accepted.uncharged(names(job)))).toEqual([false, true, false, false, false]);
+    accepted.sent([charge('k')]);
+    expect(accepted.uncharged(names('k'))).toBe(false);
+    expect(accepted.privacyLoss()).toEqual({ epsilon: expect.closeTo(3 * four, 9), delta: expect.closeTo(3e-5, 12), jobs: 3 });
+    // a job accepted now is charged once its charge is taken in, and once only
+    accepted.sent([{ ...jobLine(secure), job: 'p', charged: false } as JournalJob]);
+    expect(accepted.privacyLoss().jobs).toBe(3);
+    accepted.sent([charge('p'), charge('p')]);
+    expect(accepted.privacyLoss().jobs).toBe(4);
   });
 });

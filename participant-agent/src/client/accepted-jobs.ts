@@ -12,11 +12,14 @@
  */
 import { canonicalJson, DpSpecSchema, epsilonAfter, JobSpecSchema, mostEpsilon, type EvaluateHeader, type JobSpec, type SecAggRequestHeader, type TrainHeader } from '@fl/shared';
 import { z } from 'zod';
-import type { JournalEntry, JournalJob, JournalLine } from './journal';
+import type { JournalCharge, JournalEntry, JournalJob, JournalLine } from './journal';
 import type { Decline, PrivacyLoss } from './policy';
 
 /** A line as the agent writes it or reads it back: an update's has no `kind` when written. */
-export type Journaled = JournalEntry | JournalLine | JournalJob;
+export type Journaled = JournalEntry | JournalLine | JournalJob | JournalCharge;
+
+/** A job by its line's names: the same job name of another coordinator or participant is another job. */
+type Names = Pick<JournalJob, 'coordinator' | 'participant' | 'job'>;
 
 interface Sent {
   /** the spec as accepted */
@@ -39,7 +42,11 @@ export class AcceptedJobs {
   private readonly alike = new WeakMap<JobSpec, string>();
   /** the most ε and the δ of each job accepted, of any coordinator and participant, by its line's names; a job without dp spends none */
   private readonly losses = new Map<string, { epsilon: number; delta: number } | null>();
-  /** the journal's job lines are in `losses` */
+  /** the jobs of `losses` not charged yet: a DP job counts against the totals from its first training input on */
+  private readonly uncounted = new Set<string>();
+  /** jobs charged, by their names, whether their job line was read yet or not */
+  private readonly charges = new Set<string>();
+  /** the journal's job lines and charges are in `losses` */
   private journalRead = false;
 
   /**
@@ -48,23 +55,26 @@ export class AcceptedJobs {
    */
   constructor(
     private readonly journaled: (job: string) => readonly Journaled[],
-    private readonly everyJob: () => readonly JournalJob[] = () => [],
+    private readonly everyJob: () => readonly (JournalJob | JournalCharge)[] = () => [],
   ) {}
 
-  /** The privacy loss of every job this site accepted, whichever coordinator ran it; throws when the journal cannot be read. */
+  /** The privacy loss of every DP job this site charged, whichever coordinator ran it; throws when the journal cannot be read. */
   privacyLoss(): PrivacyLoss {
-    if (!this.journalRead) {
-      for (const line of this.everyJob()) this.accept(line);
-      this.journalRead = true;
-    }
+    this.readJournal();
     const loss = { epsilon: 0, delta: 0, jobs: 0 };
-    for (const spent of this.losses.values()) {
-      if (!spent) continue;
+    for (const [key, spent] of this.losses) {
+      if (!spent || this.uncounted.has(key)) continue;
       loss.epsilon += spent.epsilon;
       loss.delta += spent.delta;
       loss.jobs++;
     }
     return loss;
+  }
+
+  /** True for a DP job this site accepted whose ε is not charged yet; throws when the journal cannot be read. */
+  uncharged(names: Names): boolean {
+    this.readJournal();
+    return this.uncounted.has(keyOf(names));
   }
 
   /** The spec this site accepted the job with; undefined before it accepted it. */
@@ -133,15 +143,31 @@ export class AcceptedJobs {
   /** Takes in lines as they are journaled, before they are sent: what the later requests are held to. */
   sent(lines: readonly Journaled[]): void {
     for (const line of lines) {
-      this.take(this.of(line.job), line);
+      if ('kind' in line && line.kind === 'job-charged') this.accept(line);
+      else this.take(this.of(line.job), line);
       if ('kind' in line && line.kind === 'job') this.accept(line);
     }
   }
 
-  /** A job line taken in, once by its names: the same job read back from the journal, or taken again, counts once. */
-  private accept(line: JournalJob): void {
-    const key = JSON.stringify([line.coordinator, line.participant, line.job]);
-    if (!this.losses.has(key)) this.losses.set(key, lossOf(line.spec));
+  private readJournal(): void {
+    if (this.journalRead) return;
+    for (const line of this.everyJob()) this.accept(line);
+    this.journalRead = true;
+  }
+
+  /** A job line or a charge taken in, once by its names: the same job read back from the journal, or taken again, counts once. */
+  private accept(line: JournalJob | JournalCharge): void {
+    const key = keyOf(line);
+    if (line.kind === 'job-charged') {
+      this.charges.add(key);
+      this.uncounted.delete(key);
+      return;
+    }
+    if (this.losses.has(key)) return;
+    const loss = lossOf(line.spec);
+    this.losses.set(key, loss);
+    // A job line of an earlier release counts at once, as it did then.
+    if (loss && line.charged === false && !this.charges.has(key)) this.uncounted.add(key);
   }
 
   private of(job: string): Sent {
@@ -156,7 +182,7 @@ export class AcceptedJobs {
 
   private take(sent: Sent, journaled: Journaled): void {
     // An update's line has no kind as the agent writes it.
-    const line: JournalLine | JournalJob = 'kind' in journaled ? journaled : { kind: 'update', ...journaled };
+    const line: JournalLine | JournalJob | JournalCharge = 'kind' in journaled ? journaled : { kind: 'update', ...journaled };
     switch (line.kind) {
       case 'job':
         // A spec this release reads otherwise (a field it no longer knows) compares as written, unlike any spec sent now.
@@ -184,6 +210,8 @@ function trainedFrom(sent: Sent, { round, modelSha256, config }: { round: number
   if (!sent.models.has(round - 1)) sent.models.set(round - 1, modelSha256);
   if (!sent.configs.has(round)) sent.configs.set(round, configText(config));
 }
+
+const keyOf = ({ coordinator, participant, job }: Names): string => JSON.stringify([coordinator, participant, job]);
 
 function outside(reason: string, counts: Record<string, number> = {}): Decline {
   return { code: 'REQUEST_OUTSIDE_JOB', counts, reason };

@@ -86,9 +86,9 @@ import { evaluateLocal, trainLocal } from '../train';
 import { networkErrorMessage } from './http';
 import { UnmaskedWebSocket } from './transport';
 import { AcceptedJobs } from './accepted-jobs';
-import { appendJournal, JournalNotFlushed, readAcceptedJobs, readJobJournal, type JournalEntry, type JournalJob, type JournalLine, type SentRecord } from './journal';
+import { appendJournal, JournalNotFlushed, readAcceptedJobs, readJobJournal, type JournalCharge, type JournalEntry, type JournalJob, type JournalLine, type SentRecord } from './journal';
 import type { CoordinatorPins } from './pins';
-import { checkPolicy, describeAccepted, type Decline, type SitePolicy } from './policy';
+import { checkPolicy, describeAccepted, totalsDecline, type Decline, type SitePolicy } from './policy';
 
 export interface AgentOptions {
   coordinatorUrl: string;
@@ -503,6 +503,7 @@ export class ParticipantAgent extends EventEmitter {
     const global = setup && this.globalModel('train', request, signature, message.weights, setup);
     if (!setup || !global || this.expired(request, received)) return;
     if (await this.refused(request.job, setup.spec, 'train', request.round, () => this.accepted.train(request, setup.spec))) return;
+    if (await this.overTotals(request.job, request.round, setup.spec, false)) return;
     const correction = this.correction(request, message.correction, global.length);
     if (correction === null) return;
     let split: LocalSplit;
@@ -553,6 +554,7 @@ export class ParticipantAgent extends EventEmitter {
     // Measured during the last epoch, as the loss is: a second pass over the rows would cost more than training.
     if (result.accuracy !== undefined && Number.isFinite(result.accuracy)) metrics.trainAccuracy = result.accuracy;
     if (request.secagg) return this.sendMasked(request, spec, global, result.params, data.n, started);
+    if (await this.overTotals(request.job, request.round, spec, true)) return;
     const weights = encodeWeights(result.params);
     const header: UpdateHeader = {
       type: 'update',
@@ -600,6 +602,8 @@ export class ParticipantAgent extends EventEmitter {
     if (!spec) return this.log(`job ${header.job} round ${header.round}: a secure-aggregation request for a job without a setup on this connection; ignored`);
     // A statistics-phase round is answered as the statistics request is: round 0.
     if (await this.refused(header.job, spec, statisticsRound ? 'statistics' : 'train', statisticsRound ? 0 : header.round, () => this.accepted.secureStep(header, spec))) return;
+    // Refused before any key of a training round goes out, as the train request after it would be.
+    if (!statisticsRound && header.step === 'advertise' && (await this.overTotals(header.job, header.round, spec, false))) return;
     let input: ReturnType<typeof secureRoundInput> | undefined;
     let tableRows: number | undefined;
     if (statisticsRound && header.step === 'advertise') {
@@ -644,6 +648,7 @@ export class ParticipantAgent extends EventEmitter {
     } catch (err) {
       return this.refuseStep(request.job, request.round, 'masked', err);
     }
+    if (await this.overTotals(request.job, request.round, spec, true)) return;
     const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
       this.record({
         kind: 'secagg',
@@ -777,11 +782,45 @@ export class ParticipantAgent extends EventEmitter {
     return true;
   }
 
-  /** Journals the job as this site accepted it, flushed before anything of the job is sent. */
+  /** Journals the job as this site accepted it, flushed before anything of the job is sent; a DP job is charged by a line of its own (overTotals). */
   private journalAccepted(job: string, spec: JobSpec): void {
-    const line: JournalJob = { kind: 'job', coordinator: this.origin(), job, participant: this.participant!, spec, at: Date.now() };
+    const line: JournalJob = { kind: 'job', coordinator: this.origin(), job, participant: this.participant!, spec, ...(spec.dp && { charged: false as const }), at: Date.now() };
     this.accepted.sent([line]);
     this.append(line, true);
+  }
+
+  /**
+   * A DP job's ε counts against the site's totals from its first training input on, whichever coordinator asks: until
+   * it is charged, each training request is checked against the jobs charged before it, and with `charge` (the input is
+   * about to be sent) the charge is journaled, flushed, first. A job over a total is declined for the rest of it,
+   * nothing sent but a signed failure report. True when refused.
+   */
+  private async overTotals(job: string, round: number, spec: JobSpec, charge: boolean): Promise<boolean> {
+    if (!spec.dp) return false;
+    const names = { coordinator: this.origin(), participant: this.participant!, job };
+    const { policy } = this.options;
+    const decision = policy ? totalsDecline(policy, spec, () => (this.accepted.uncharged(names) ? this.accepted.privacyLoss() : null)) : null;
+    if (decision) {
+      this.decisions.set(job, decision);
+      this.log(`job ${job} round ${round}: declined under this site's policy: ${decision.reason} [${decision.code}]`);
+      await this.sendFailure(job, round, 'train', decision.code, decision.counts);
+      return true;
+    }
+    if (charge && this.uncharged(names)) {
+      const line: JournalCharge = { kind: 'job-charged', ...names, at: Date.now() };
+      this.accepted.sent([line]);
+      this.append(line, true);
+    }
+    return false;
+  }
+
+  /** Whether the DP job still has its charge to journal; a journal that cannot be read has it journaled again, which counts once. */
+  private uncharged(names: { coordinator: string; participant: string; job: string }): boolean {
+    try {
+      return this.accepted.uncharged(names);
+    } catch {
+      return true;
+    }
   }
 
   /** A request this site cannot answer: the reason in full in its own log, its code and counts to the coordinator. */
@@ -918,8 +957,8 @@ export class ParticipantAgent extends EventEmitter {
     return rows;
   }
 
-  /** The jobs the journal says this site accepted, of every coordinator; none without a journal; throws when it cannot be read. */
-  private journaledJobs(): JournalJob[] {
+  /** The jobs the journal says this site accepted and charged, of every coordinator; none without a journal; throws when it cannot be read. */
+  private journaledJobs(): (JournalJob | JournalCharge)[] {
     const file = this.options.journalFile;
     if (!file || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return [];
     try {
@@ -930,7 +969,7 @@ export class ParticipantAgent extends EventEmitter {
   }
 
   /** The journal's lines of a job of this coordinator and participant; none without a journal, or when it cannot be read (logged). */
-  private journalOf(job: string): (JournalLine | JournalJob)[] {
+  private journalOf(job: string): (JournalLine | JournalJob | JournalCharge)[] {
     const file = this.options.journalFile;
     // Not a file (not there yet, or a directory in its place): nothing was journaled, and appending says why it cannot be.
     if (!file || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return [];

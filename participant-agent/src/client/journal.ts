@@ -130,10 +130,26 @@ export const JournalJobSchema = z.strictObject({
   participant: z.string(),
   /** the job's spec, as the request that first carried it had it */
   spec: z.record(z.string(), z.unknown()),
+  /**
+   * false: a DP job's ε counts against the site's totals only from its line of kind job-charged on; absent on lines of
+   * earlier releases, whose jobs count from their job line
+   */
+  charged: z.literal(false).optional(),
   /** milliseconds since the epoch */
   at: z.number().int(),
 });
 export type JournalJob = z.infer<typeof JournalJobSchema>;
+
+/** A DP job's ε counted against the site's totals: journaled, and flushed to disk, before the job's first training input is sent. */
+export const JournalChargeSchema = z.strictObject({
+  kind: z.literal('job-charged'),
+  coordinator: z.string(),
+  job: z.string(),
+  participant: z.string(),
+  /** milliseconds since the epoch */
+  at: z.number().int(),
+});
+export type JournalCharge = z.infer<typeof JournalChargeSchema>;
 
 /** A journal line: an update (no `kind`, the shape audit verify reads) or another message sent. */
 export type JournalLine = ({ kind: 'update' } & JournalEntry) | SentRecord;
@@ -145,7 +161,7 @@ export class JournalNotFlushed extends Error {}
  * Appends entries in one write. `durable`: flushed to disk before returning, for lines written before their
  * message is sent, which a power loss right after the send must not take away.
  */
-type Written = JournalEntry | SentRecord | JournalAnswer | JournalJob;
+type Written = JournalEntry | SentRecord | JournalAnswer | JournalJob | JournalCharge;
 
 export function appendJournal(file: string, entries: Written | readonly Written[], options: { durable?: boolean } = {}): void {
   // One write of whole lines in append mode: entries never interleave mid-line. 0600 like the key beside it.
@@ -205,13 +221,16 @@ function syncDirectory(dir: string): void {
   }
 }
 
-function parseLine(value: unknown): JournalLine | JournalAnswer | JournalJob | undefined {
+/** A line read back: a message sent, an answer, or a line of the job's acceptance (its spec, its charge). */
+type Read = JournalLine | JournalAnswer | JournalJob | JournalCharge;
+
+function parseLine(value: unknown): Read | undefined {
   if (!(value && typeof value === 'object' && 'kind' in value)) {
     const update = JournalEntrySchema.safeParse(value);
     return update.success ? { kind: 'update', ...update.data } : undefined;
   }
-  // A line's kind names its schema: an answer, the job as accepted, or another message sent.
-  const schema = value.kind === 'answer' ? JournalAnswerSchema : value.kind === 'job' ? JournalJobSchema : SentRecordSchema;
+  // A line's kind names its schema: an answer, the job as accepted, its charge, or another message sent.
+  const schema = value.kind === 'answer' ? JournalAnswerSchema : value.kind === 'job' ? JournalJobSchema : value.kind === 'job-charged' ? JournalChargeSchema : SentRecordSchema;
   const parsed = schema.safeParse(value);
   return parsed.success ? parsed.data : undefined;
 }
@@ -226,30 +245,30 @@ export function readJournalLines(file: string): JournalLine[] {
   for (const line of read) if (line.kind === 'answer' && !answers.has(line.nonce)) answers.set(line.nonce, line);
   // An answer whose message's line a full disk cut short tells nothing on its own: passed over.
   return read.flatMap((line) => {
-    if (line.kind === 'answer' || line.kind === 'job') return [];
+    if (line.kind === 'answer' || line.kind === 'job' || line.kind === 'job-charged') return [];
     const answer = line.accepted === undefined && line.nonce !== undefined ? answers.get(line.nonce) : undefined;
     return [answer ? { ...line, accepted: answer.accepted, at: answer.at } : line];
   });
 }
 
 /** The lines of one job, of one coordinator and participant, in the order written: the job as accepted and the messages sent, without their answers. */
-export function readJobJournal(file: string, of: { coordinator: string; participant: string; job: string }): (JournalLine | JournalJob)[] {
+export function readJobJournal(file: string, of: { coordinator: string; participant: string; job: string }): (JournalLine | JournalJob | JournalCharge)[] {
   // Every line is one JSON.stringify: a line of the job holds its name so, and the others, most of a long journal, are not parsed.
   return readRawLines(file, `"job":${JSON.stringify(of.job)}`).flatMap((line) =>
     line.kind !== 'answer' && line.job === of.job && line.participant === of.participant && line.coordinator === of.coordinator ? [line] : [],
   );
 }
 
-/** The job lines of a journal, of every coordinator and participant: the jobs this site accepted, as it accepted them. */
-export function readAcceptedJobs(file: string): JournalJob[] {
-  // Any other line could hold the text only inside a string, where its quotes are escaped: it is not parsed.
-  return readRawLines(file, '"kind":"job"').flatMap((line) => (line.kind === 'job' ? [line] : []));
+/** The job lines and the charges of a journal, of every coordinator and participant: the jobs this site accepted, as it accepted them, and those charged. */
+export function readAcceptedJobs(file: string): (JournalJob | JournalCharge)[] {
+  // The text begins both kinds' lines; any other line could hold it only inside a string, where its quotes are escaped: it is not parsed.
+  return readRawLines(file, '"kind":"job').flatMap((line) => (line.kind === 'job' || line.kind === 'job-charged' ? [line] : []));
 }
 
 /** `holding`: only the lines that hold this text are read (the others are neither parsed nor checked). */
-function readRawLines(file: string, holding?: string): (JournalLine | JournalAnswer | JournalJob)[] {
+function readRawLines(file: string, holding?: string): Read[] {
   const { lines, unfinished } = scanLines(file, holding);
-  const entries: (JournalLine | JournalAnswer | JournalJob)[] = [];
+  const entries: Read[] = [];
   for (const { text, number } of lines) {
     if (text.trim() === '') continue;
     let parsed: unknown;

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { epsilonAfter, JobSpecSchema } from '@fl/shared';
-import { checkPolicy, loadPolicy, SitePolicySchema, strategyOf } from './policy';
+import { checkPolicy, loadPolicy, SitePolicySchema, strategyOf, totalsDecline } from './policy';
 
 const spec = JobSpecSchema.parse({
   model: 'logistic',
@@ -69,7 +69,7 @@ describe("a site's policy", () => {
     expect(checkPolicy(policy({ maxDelta: 1e-6 }), job({}))?.reason).toBe('its δ 0.00001 is above the allowed 0.000001');
   });
 
-  it('with a total ε or δ, declines a DP job that would take the sums over every job this site accepted over it, and never a job it accepted already', () => {
+  it('with a total ε or δ, declines a DP job that would take the sums over every job this site trained over it, and never a job it accepted already', () => {
     // Prepare: a DP job of 20 rounds, two DP jobs accepted before it
     const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
     const most = epsilonAfter(dp, 20);
@@ -80,17 +80,17 @@ describe("a site's policy", () => {
     expect(checkPolicy(policy({ maxEpsilonTotal: 3 * most - 0.01 }), job, () => before)).toEqual({
       code: 'POLICY_DIFFERENTIAL_PRIVACY',
       counts: {},
-      reason: `it may spend ε ${most.toFixed(3)} at δ 0.00001, which would take the ε of this site's jobs to ${(3 * most).toFixed(3)}, over the allowed total ${3 * most - 0.01} (the 2 DP jobs it accepted before: ε ${(2 * most).toFixed(3)})`,
+      reason: `it may spend ε ${most.toFixed(3)} at δ 0.00001, which would take the ε of this site's jobs to ${(3 * most).toFixed(3)}, over the allowed total ${3 * most - 0.01} (the 2 DP jobs it trained before: ε ${(2 * most).toFixed(3)})`,
     });
     // the δs add up too; a sum equal to the total is within it, whatever its last bits
     expect(checkPolicy(policy({ maxDeltaTotal: 3e-5 }), job, () => before)).toBeNull();
     expect(checkPolicy(policy({ maxDeltaTotal: 2.5e-5 }), job, () => before)?.reason).toBe(
-      "its δ 0.00001 would take the δ of this site's jobs to 0.00003, over the allowed total 0.000025 (the 2 DP jobs it accepted before: δ 0.00002)",
+      "its δ 0.00001 would take the δ of this site's jobs to 0.00003, over the allowed total 0.000025 (the 2 DP jobs it trained before: δ 0.00002)",
     );
     // a job accepted already (a restart) is within the total, its own ε counted in it
     expect(checkPolicy(policy({ maxEpsilonTotal: most / 2, maxDeltaTotal: 1e-6 }), job, () => null)).toBeNull();
     // the job alone over the total
-    expect(checkPolicy(policy({ maxEpsilonTotal: most / 2 }), job, () => ({ epsilon: 0, delta: 0, jobs: 0 }))?.reason).toMatch(/, over the allowed total [\d.]+ \(no DP job accepted before\)$/);
+    expect(checkPolicy(policy({ maxEpsilonTotal: most / 2 }), job, () => ({ epsilon: 0, delta: 0, jobs: 0 }))?.reason).toMatch(/, over the allowed total [\d.]+ \(no DP job trained before\)$/);
     // a total implies DP; the journal is read only when the total is checked
     const journal = jest.fn(() => before);
     expect(checkPolicy(policy({ maxEpsilonTotal: 100 }), spec, journal)?.reason).toBe('the job does not use differential privacy');
@@ -102,6 +102,27 @@ describe("a site's policy", () => {
       throw new Error('cannot read the journal j.jsonl: line 3 is not JSON');
     };
     expect(checkPolicy(policy({ maxEpsilonTotal: 100 }), job, unreadable)?.reason).toBe("the ε this site's jobs may spend is unknown: cannot read the journal j.jsonl: line 3 is not JSON");
+  });
+
+  it('at a DP job’s first training input, declines it when the jobs this site trained before and it would take a total over', () => {
+    // Prepare: a DP job of 20 rounds, one DP job trained before it
+    const dp = { noiseMultiplier: 2, clipNorm: 1, delta: 1e-5 };
+    const most = epsilonAfter(dp, 20);
+    const job = JobSpecSchema.parse({ ...spec, ...declared, strategy: { name: 'fedavg', weighting: 'uniform' }, secureAggregation: {}, dp });
+    const trained = jest.fn(() => ({ epsilon: most, delta: 1e-5, jobs: 1 }));
+    // Execute, Assert: within the totals, or over one of them
+    expect(totalsDecline(policy({ maxEpsilonTotal: 2 * most, maxDeltaTotal: 2e-5 }), job, trained)).toBeNull();
+    expect(totalsDecline(policy({ maxEpsilonTotal: 1.5 * most }), job, trained)).toEqual({
+      code: 'POLICY_DIFFERENTIAL_PRIVACY',
+      counts: {},
+      reason: `it may spend ε ${most.toFixed(3)} at δ 0.00001, which would take the ε of this site's jobs to ${(2 * most).toFixed(3)}, over the allowed total ${1.5 * most} (the DP job it trained before: ε ${most.toFixed(3)})`,
+    });
+    expect(totalsDecline(policy({ maxDeltaTotal: 1.5e-5 }), job, trained)?.reason).toMatch(/^its δ 0.00001 would take the δ of this site's jobs to 0.00002, over the allowed total/);
+    // without totals, or without dp, nothing is charged: the journal is not read
+    trained.mockClear();
+    expect(totalsDecline(policy({ maxEpsilon: 100 }), job, trained)).toBeNull();
+    expect(totalsDecline(policy({ maxEpsilonTotal: most / 2 }), spec, trained)).toBeNull();
+    expect(trained).not.toHaveBeenCalled();
   });
 
   it('with bounds on training, declines a job whose batch size, epochs or learning rate would make an update reveal fewer rows, with the counts', () => {

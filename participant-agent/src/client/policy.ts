@@ -38,8 +38,9 @@ export const SitePolicySchema = z.strictObject({
   /** decline jobs whose δ is above this; implies requireDifferentialPrivacy */
   maxDelta: z.number().positive().max(1).optional(),
   /**
-   * decline a job that would take the sum of the most ε of every DP job this site accepted, of any coordinator, and
-   * its own above this (basic composition, each job's most ε as maxEpsilon's); implies requireDifferentialPrivacy
+   * decline a job that would take the sum of the most ε of every DP job this site trained, of any coordinator, and
+   * its own above this (basic composition, each job's most ε as maxEpsilon's), when it is accepted and again at its
+   * first training input; implies requireDifferentialPrivacy
    */
   maxEpsilonTotal: z.number().positive().optional(),
   /** likewise for the sum of their δs; implies requireDifferentialPrivacy */
@@ -114,8 +115,8 @@ function outside(rule: NonNullable<SitePolicy['features']> | undefined, names: s
 
 /**
  * Null when the job is within the policy; else the first reason it is not. `accepted`: the privacy loss of the jobs
- * this site accepted, asked only when a total is checked (it may throw: the journal cannot be read); null for a job
- * this site accepted already, whose own loss it holds, which the totals never decline.
+ * this site charged, asked only when a total is checked (it may throw: the journal cannot be read); null for a job
+ * this site accepted already, which its first training input checks against the totals (totalsDecline).
  */
 export function checkPolicy(policy: SitePolicy, spec: JobSpec, accepted?: () => PrivacyLoss | null): Decline | null {
   if (policy.models && !policy.models.includes(spec.model)) {
@@ -176,16 +177,27 @@ function privacyDecline(policy: SitePolicy, spec: JobSpec, accepted: (() => Priv
   if (policy.maxEpsilon !== undefined && most > policy.maxEpsilon) {
     return decline(`it may spend ε ${most.toFixed(3)} at δ ${dp.delta}, over the allowed ${policy.maxEpsilon}`);
   }
-  if (!totals || !accepted) return null;
+  return accepted ? totalsDecline(policy, spec, accepted) : null;
+}
+
+/**
+ * Null when the DP job keeps the site's totals, with the jobs it charged (`charged`, asked only when a total is
+ * checked; it may throw: the journal cannot be read; null: none to check); else why not. A job without dp counts nothing.
+ */
+export function totalsDecline(policy: SitePolicy, spec: JobSpec, charged: () => PrivacyLoss | null): Decline | null {
+  const { dp } = spec;
+  if (!dp || (policy.maxEpsilonTotal === undefined && policy.maxDeltaTotal === undefined)) return null;
+  const decline = (reason: string): Decline => ({ code: 'POLICY_DIFFERENTIAL_PRIVACY', counts: {}, reason });
   let before: PrivacyLoss | null;
   try {
-    before = accepted();
+    before = charged();
   } catch (err) {
     return decline(`the ε this site's jobs may spend is unknown: ${(err as Error).message}`);
   }
   if (!before) return null;
+  const most = mostEpsilon(dp, spec.rounds);
   const { jobs } = before;
-  const earlier = (spent: string) => (jobs === 0 ? 'no DP job accepted before' : `${jobs === 1 ? 'the DP job' : `the ${jobs} DP jobs`} it accepted before: ${spent}`);
+  const earlier = (spent: string) => (jobs === 0 ? 'no DP job trained before' : `${jobs === 1 ? 'the DP job' : `the ${jobs} DP jobs`} it trained before: ${spent}`);
   if (policy.maxEpsilonTotal !== undefined && over(before.epsilon + most, policy.maxEpsilonTotal)) {
     return decline(
       `it may spend ε ${most.toFixed(3)} at δ ${dp.delta}, which would take the ε of this site's jobs to ${(before.epsilon + most).toFixed(3)}, ` +
