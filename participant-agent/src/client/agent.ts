@@ -969,7 +969,7 @@ export class ParticipantAgent extends EventEmitter {
   }
 
   /** The journal's lines of a job of this coordinator and participant; none without a journal, or when it cannot be read (logged). */
-  private journalOf(job: string): (JournalLine | JournalJob | JournalCharge)[] {
+  private journalOf(job: string): (JournalLine | JournalJob)[] {
     const file = this.options.journalFile;
     // Not a file (not there yet, or a directory in its place): nothing was journaled, and appending says why it cannot be.
     if (!file || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return [];

@@ -252,10 +252,10 @@ export function readJournalLines(file: string): JournalLine[] {
 }
 
 /** The lines of one job, of one coordinator and participant, in the order written: the job as accepted and the messages sent, without their answers. */
-export function readJobJournal(file: string, of: { coordinator: string; participant: string; job: string }): (JournalLine | JournalJob | JournalCharge)[] {
+export function readJobJournal(file: string, of: { coordinator: string; participant: string; job: string }): (JournalLine | JournalJob)[] {
   // Every line is one JSON.stringify: a line of the job holds its name so, and the others, most of a long journal, are not parsed.
   return readRawLines(file, `"job":${JSON.stringify(of.job)}`).flatMap((line) =>
-    line.kind !== 'answer' && line.job === of.job && line.participant === of.participant && line.coordinator === of.coordinator ? [line] : [],
+    line.kind !== 'answer' && line.kind !== 'job-charged' && line.job === of.job && line.participant === of.participant && line.coordinator === of.coordinator ? [line] : [],
   );
 }
 
