@@ -642,13 +642,14 @@ export class ParticipantAgent extends EventEmitter {
 
   /** Under secure aggregation the trained model leaves only as a masked input. */
   private async sendMasked(request: TrainHeader, spec: JobSpec, global: Float32Array, local: Float32Array, numSamples: number, started: number): Promise<void> {
+    // Before the input is masked: a refused one leaves the round's keys unused.
+    if (await this.overTotals(request.job, request.round, spec, true)) return;
     let reply;
     try {
       reply = this.secure.masked(request, spec, global, local, numSamples);
     } catch (err) {
       return this.refuseStep(request.job, request.round, 'masked', err);
     }
-    if (await this.overTotals(request.job, request.round, spec, true)) return;
     const ack = await this.sendJournaled('secagg', { ...reply }, Math.max(request.deadline - Date.now(), 0) + UPDATE_ACK_GRACE_MS, [
       this.record({
         kind: 'secagg',
