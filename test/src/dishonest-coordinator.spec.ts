@@ -258,18 +258,18 @@ describe('a secure job with differential privacy against a coordinator that woul
   let lastTrain: TrainHeader;
 
   /** A training round up to this site's masked input, its two neighbours played here; the answer to its train request. */
-  async function maskedRound(round: number): Promise<Sent> {
-    const advertised = await ask(step(round, 'advertise'));
+  async function maskedRound(round: number, of: SetupHeader = setup): Promise<Sent> {
+    const advertised = await ask(step(round, 'advertise', { job: of.job }));
     if (advertised.event !== 'secagg') return advertised;
     const advert = advertised.header.advert as Advertisement;
-    const [b, c] = (['b', 'c'] as const).map((id) => new SecAggClient({ job: setup.job, round }, id, others[id].secretKey, 2));
+    const [b, c] = (['b', 'c'] as const).map((id) => new SecAggClient({ job: of.job, round }, id, others[id].secretKey, 2));
     const identities = Object.fromEntries(['b', 'c', 'site-a'].map((id) => [id, encodeKey(identityOf(id))]));
-    await ask(step(round, 'share', { adverts: [b.advertise(), c.advertise()], identities }));
+    await ask(step(round, 'share', { job: of.job, adverts: [b.advertise(), c.advertise()], identities }));
     const shares = [
       ...(await b.shareKeys([advert, c.advertise()], ['c', 'site-a'], identityOf)),
       ...(await c.shareKeys([advert, b.advertise()], ['b', 'site-a'], identityOf)),
     ].filter((s) => s.destination === 'site-a');
-    lastTrain = trainHeader(setup, round, weights, { secagg: { shares } });
+    lastTrain = trainHeader(of, round, weights, { secagg: { shares } });
     return coordinator.ask('train', 'train', lastTrain, { weights });
   }
 
@@ -337,6 +337,22 @@ describe('a secure job with differential privacy against a coordinator that woul
     coordinator.provide(plain);
     expect(await coordinator.ask('train', 'train', trainHeader(plain, 2, weights), { weights })).toEqual(refusedWith('REQUEST_OUTSIDE_JOB'));
     expect(coordinator.sent.filter((s) => s.event === 'update')).toEqual([]);
+  });
+
+  it('under a total ε, refuses a secure job accepted within it at its next advertise of a training round once another is charged, masking nothing', async () => {
+    // Restarted under a total that fits the job charged already and one more; each job's most ε is its budget
+    agent.stop();
+    agent = await coordinator.site({ url, ...site, keys, policy: { ...policy, maxEpsilonTotal: 2.5 * epsilonBudget }, logged });
+    const [first, second] = ['secure-3', 'secure-4'].map((job) => twoColumnSetup(job, spec));
+    for (const s of [first, second]) coordinator.provide(s);
+    // Both accepted, neither charged: the second advertises its keys
+    expect(await ask(step(1, 'advertise', { job: second.job }))).toMatchObject({ event: 'secagg', header: { step: 'advertise' } });
+    expect(await maskedRound(1, first)).toMatchObject({ event: 'secagg', header: { step: 'masked', round: 1 } });
+    const masked = coordinator.sent.filter((s) => s.header.step === 'masked').length;
+    expect(await maskedRound(1, second)).toEqual({ event: 'failure', header: expect.objectContaining({ code: 'POLICY_DIFFERENTIAL_PRIVACY', phase: 'train', round: 1 }) });
+    expect(logged).toContainEqual(expect.stringMatching(/^job secure-4 round 1: declined under this site's policy: .* \(the 2 DP jobs it trained before: ε [\d.]+\) \[POLICY_DIFFERENTIAL_PRIVACY\]$/));
+    expect(await coordinator.ask('train', 'train', trainHeader(second, 1, weights, { secagg: { shares: [] } }), { weights })).toEqual(refusedWith('POLICY_DIFFERENTIAL_PRIVACY'));
+    expect(coordinator.sent.filter((s) => s.header.step === 'masked')).toHaveLength(masked);
   });
 });
 
