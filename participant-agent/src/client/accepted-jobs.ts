@@ -40,10 +40,8 @@ export class AcceptedJobs {
   private readonly jobs = new Map<string, Sent>();
   /** specs found to be the accepted one, with their job: a job's setup keeps its spec object, compared once */
   private readonly alike = new WeakMap<JobSpec, string>();
-  /** the most ε and the δ of each job accepted, of any coordinator and participant, by its line's names; a job without dp spends none */
-  private readonly losses = new Map<string, { epsilon: number; delta: number } | null>();
-  /** the jobs of `losses` not charged yet: a DP job counts against the totals from its first training input on */
-  private readonly uncounted = new Set<string>();
+  /** the most ε and the δ of each job accepted, of any coordinator and participant, by its line's names, `charged` when its job line counts it at once (an earlier release's); a job without dp spends none */
+  private readonly losses = new Map<string, { epsilon: number; delta: number; charged: boolean } | null>();
   /** jobs charged, by their names, whether their job line was read yet or not */
   private readonly charges = new Set<string>();
   /** the journal's job lines and charges are in `losses` */
@@ -63,7 +61,7 @@ export class AcceptedJobs {
     this.readJournal();
     const loss = { epsilon: 0, delta: 0, jobs: 0 };
     for (const [key, spent] of this.losses) {
-      if (!spent || this.uncounted.has(key)) continue;
+      if (!spent || !this.charged(key, spent)) continue;
       loss.epsilon += spent.epsilon;
       loss.delta += spent.delta;
       loss.jobs++;
@@ -74,7 +72,9 @@ export class AcceptedJobs {
   /** True for a DP job this site accepted whose ε is not charged yet; throws when the journal cannot be read. */
   uncharged(names: Names): boolean {
     this.readJournal();
-    return this.uncounted.has(keyOf(names));
+    const key = keyOf(names);
+    const spent = this.losses.get(key);
+    return spent ? !this.charged(key, spent) : false;
   }
 
   /** The spec this site accepted the job with; undefined before it accepted it. */
@@ -149,6 +149,11 @@ export class AcceptedJobs {
     }
   }
 
+  /** A DP job counts against the totals from its first training input on (its charge), or at once for a job line of an earlier release. */
+  private charged(key: string, spent: { charged: boolean }): boolean {
+    return spent.charged || this.charges.has(key);
+  }
+
   private readJournal(): void {
     if (this.journalRead) return;
     for (const line of this.everyJob()) this.accept(line);
@@ -160,14 +165,12 @@ export class AcceptedJobs {
     const key = keyOf(line);
     if (line.kind === 'job-charged') {
       this.charges.add(key);
-      this.uncounted.delete(key);
       return;
     }
     if (this.losses.has(key)) return;
     const loss = lossOf(line.spec);
-    this.losses.set(key, loss);
     // A job line of an earlier release counts at once, as it did then.
-    if (loss && line.charged === false && !this.charges.has(key)) this.uncounted.add(key);
+    this.losses.set(key, loss && { ...loss, charged: line.charged !== false });
   }
 
   private of(job: string): Sent {

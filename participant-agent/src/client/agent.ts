@@ -516,7 +516,7 @@ export class ParticipantAgent extends EventEmitter {
     const started = Date.now();
     const { spec } = setup;
     const fewest = this.options.policy?.minBatchSize;
-    if (fewest !== undefined && setup.model.kind !== 'kmeans' && data.n > 0 && data.n < fewest) {
+    if (fewest !== undefined && spec.model !== 'kmeans' && data.n > 0 && data.n < fewest) {
       // Every step would average fewer rows than the site allows: no batching can keep to it.
       this.log(`job ${request.job} round ${request.round}: declined under this site's policy: ${data.n} rows to train on, fewer than the least batch of ${fewest} [POLICY_TRAINING]`);
       // No count: a secure job's coordinator learns no site's rows.
@@ -542,7 +542,7 @@ export class ParticipantAgent extends EventEmitter {
         proximalMu: request.config?.proximalMu,
         correction,
         jobRows: setup.preprocessing.rows,
-        minBatchRows: fewest,
+        minBatchSize: fewest,
         minClusterRows: this.options.policy?.minClusterRows,
       });
     } catch (err) {

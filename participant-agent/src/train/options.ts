@@ -24,7 +24,7 @@ export interface TrainOptions {
   /** kmeans: the job's rows across all sites (the preprocessing's), which an update's sums and counts are divided by. */
   jobRows?: number;
   /** The fewest rows a gradient step may average (the site's policy's minBatchSize): an epoch's last rows, fewer, join the batch before. */
-  minBatchRows?: number;
+  minBatchSize?: number;
   /** kmeans: the fewest of the site's rows a cluster may hold to be sent (the site's policy's minClusterRows); fewer, it is sent as zero (shared's suppressedClusters). */
   minClusterRows?: number;
 }
@@ -49,7 +49,7 @@ export interface TrainResult {
   accuracy?: number;
   /** n; with no samples nothing is trained and loss is 0. */
   samples: number;
-  /** Gradient steps taken: epochs x ceil(n / batchSize), fewer when the last rows of an epoch join the batch before (minBatchRows). */
+  /** Gradient steps taken: epochs x ceil(n / batchSize), fewer when the last rows of an epoch join the batch before (minBatchSize). */
   steps: number;
   /** kmeans: the clusters sent as zero under minClusterRows, and the site's rows they hold. */
   suppressed?: { clusters: number; rows: number };
@@ -78,7 +78,7 @@ export function validate(o: TrainOptions): void {
   if (o.y.length !== n) throw new Error('targets do not match n');
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new Error('epochs must be a positive integer');
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error('batchSize must be a positive integer');
-  if (o.minBatchRows !== undefined && (!Number.isInteger(o.minBatchRows) || o.minBatchRows < 1)) throw new Error('minBatchRows must be a positive integer');
+  if (o.minBatchSize !== undefined && (!Number.isInteger(o.minBatchSize) || o.minBatchSize < 1)) throw new Error('minBatchSize must be a positive integer');
   if (o.minClusterRows !== undefined && (!Number.isInteger(o.minClusterRows) || o.minClusterRows < 1)) throw new Error('minClusterRows must be a positive integer');
   if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new Error('learningRate must be positive');
   if (!(o.l2 >= 0) || !Number.isFinite(o.l2)) throw new Error('l2 must be non-negative');

@@ -43,7 +43,7 @@ export async function sgd(options: TrainOptions): Promise<TrainResult> {
     for (let start = 0, end = 0; start < n; start = end) {
       end = Math.min(start + batchSize, n);
       // Rows too few for a step of their own under the site's policy join this one.
-      if (n - end < (options.minBatchRows ?? 1)) end = n;
+      if (n - end < (options.minBatchSize ?? 1)) end = n;
       gradient.fill(0);
       for (let i = start; i < end; i++) {
         const row = order[i];

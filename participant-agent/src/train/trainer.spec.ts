@@ -229,9 +229,9 @@ describe('trainLocal', () => {
     // Prepare: batches of 4; ten rows leave 2 at the end of an epoch, eleven leave 3
     const shape: ModelShape = { kind: 'logistic', inputDim: 5, outputDim: 1 };
     const params = initialParameters(shape);
-    const run = (n: number, minBatchRows?: number) => {
+    const run = (n: number, minBatchSize?: number) => {
       const { x, y } = separableLogistic(n, 5, 3);
-      return trainLocal(options({ shape, params, x, y, n, epochs: 3, batchSize: 4, ...(minBatchRows !== undefined && { minBatchRows }) }));
+      return trainLocal(options({ shape, params, x, y, n, epochs: 3, batchSize: 4, ...(minBatchSize !== undefined && { minBatchSize }) }));
     };
 
     // Execute
@@ -242,7 +242,7 @@ describe('trainLocal', () => {
     expect(tenAtLeast3.steps).toBe(3 * 2);
     expect(tenAtLeast3.params).not.toEqual(ten.params);
     expect(elevenAtLeast3).toEqual(eleven);
-    await expect(run(10, 0)).rejects.toThrow('minBatchRows must be a positive integer');
+    await expect(run(10, 0)).rejects.toThrow('minBatchSize must be a positive integer');
   });
 
   it('reaches accuracy > 0.95 with softmax on three well-separated blobs', async () => {
